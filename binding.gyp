@@ -1,0 +1,27 @@
+{
+  "targets": [
+    {
+      "target_name": "xdpwg",
+      "sources": [
+        "native/addon.cc",
+        "native/xsk_port.cc",
+        "native/xdp_filter.cc",
+        "native/udp_port.cc",
+        "native/tun.cc",
+        "native/netlink.cc",
+        "native/waiter.cc",
+        "native/aead_burst.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "libraries": ["-lxdp", "-lbpf", "-lelf", "-lz", "-lcrypto"],
+      "conditions": [
+        ["'<!(echo $XDPWG_ASAN)'=='1'", {
+          "cflags_cc": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g", "-O1"],
+          "ldflags": ["-fsanitize=address"]
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,18 @@
+// Module entry point. The addon is context-aware: every worker thread that
+// loads it gets its own instance, and each module registers its own env
+// cleanup hooks so resources die with the worker that owns them.
+#include <napi.h>
+#include "modules.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  xdpwg::InitXskPort(env, exports);
+  xdpwg::InitXdpFilter(env, exports);
+  xdpwg::InitUdpPort(env, exports);
+  xdpwg::InitTun(env, exports);
+  xdpwg::InitNetlink(env, exports);
+  xdpwg::InitWaiter(env, exports);
+  xdpwg::InitAeadBurst(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(xdpwg, Init)

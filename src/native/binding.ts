@@ -1,0 +1,82 @@
+/**
+ * Typed view of the native addon (build/Release/xdpwg.node).
+ *
+ * This file is the contract between the C++ packet layer and TypeScript.
+ * Threading: the addon is context-aware; every worker thread loads its own
+ * instance. Objects (XskPort, UdpPort, Waiter) belong to the thread that
+ * created them. Plain fd numbers are process-wide and may be passed between
+ * threads (e.g. a worker's xsk fd to the main thread's XdpFilter).
+ *
+ * Descriptor arrays: bursts move packets as (offset, length) pairs in a
+ * Uint32Array: desc[2*i] = byte offset of the packet's first byte inside the
+ * port's buffer (`umem`), desc[2*i+1] = its length. One native call per burst.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export type XdpMode = 'auto' | 'native' | 'generic';
+
+export interface XskPortOptions {
+  ifname: string;
+  queue: number;
+  mode?: XdpMode;            // native XDP where the driver has it, else generic
+  zeroCopy?: 'auto' | boolean;
+  frameSize?: number;        // 2048 or 4096
+  frameCount?: number;       // UMEM frames (power of two)
+  rxSize?: number; txSize?: number; fillSize?: number; compSize?: number;
+  busyPoll?: boolean;
+  /** Set when an XdpFilter already owns the interface's XDP program. */
+  inhibitProgLoad?: boolean;
+}
+
+export interface PortStats {
+  ipackets: number; opackets: number; ibytes: number; obytes: number;
+  ierrors: number; oerrors: number; imissed: number; odropped: number;
+  rx_invalid: number; tx_invalid: number;
+  [ring: string]: number; // ring counters: fq_empty, tx_ring_full, kicks, ...
+}
+
+export interface NativeXskPort {
+  /** The UMEM, one external ArrayBuffer; packets are read and written in place. */
+  readonly umem: ArrayBuffer;
+  readonly fd: number;
+  readonly frameSize: number;
+  /** Offset from the start of a frame at which received data / built packets start. */
+  readonly headroom: number;
+  info(): { ifname: string; ifindex: number; queue: number; mode: 'native' | 'generic'; zeroCopy: boolean };
+  /** Receives up to max packets; fills desc pairs; returns count. Frames now belong to JS. */
+  rxBurst(desc: Uint32Array, max: number): number;
+  /** Queues n packets for send; returns how many were taken (those frames go back to the pool after completion). */
+  txBurst(desc: Uint32Array, n: number): number;
+  /** Takes up to n free frames from the pool; writes their start offsets into out; returns count. */
+  allocFrames(out: Uint32Array, n: number): number;
+  /** Returns frames (offsets of any byte inside them) to the pool. */
+  freeFrames(offsets: Uint32Array, n: number): void;
+  stats(): PortStats;
+  close(): void;
+}
+
+export interface NativeBinding {
+  XskPort: new (opts: XskPortOptions) => NativeXskPort;
+  [name: string]: unknown;
+}
+
+const require = createRequire(import.meta.url);
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** Repository root: dist/src/native -> ../../.. */
+export const repoRoot = path.resolve(here, '..', '..', '..');
+
+let loaded: NativeBinding | undefined;
+/** Loads the addon once per thread; throws a clear error when it is not built. */
+export function native(): NativeBinding {
+  if (!loaded) {
+    const file = path.join(repoRoot, 'build', 'Release', 'xdpwg.node');
+    try {
+      loaded = require(file) as NativeBinding;
+    } catch (err) {
+      throw new Error(`native addon not loadable at ${file} (${(err as Error).message}); run 'npm run bootstrap'`);
+    }
+  }
+  return loaded;
+}
