@@ -1,5 +1,589 @@
-// PLACEHOLDER: being written (see native/modules.h). Replace this whole file.
+// AF_XDP port: UMEM, frame pool, the four rings and burst rx/tx.
+//
+// Ring discipline (Documentation/networking/af_xdp.rst):
+//   fill ring  (we produce)  empty frames for the kernel to receive into
+//   rx ring    (we consume)  received packets -> JS (rxBurst)
+//   tx ring    (we produce)  packets JS hands us (txBurst)
+//   completion (we consume)  frames the kernel finished sending -> pool
+// With XDP_USE_NEED_WAKEUP the kernel tells us when it needs a syscall to
+// make progress; we kick only then, which is what keeps the fast path free
+// of syscalls.
+#include "xsk_port.h"
+
+#include <errno.h>
+#include <linux/if_link.h>
+#include <linux/if_xdp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <xdp/libxdp.h>
+
+#include <vector>
+
 #include "modules.h"
+
+#ifndef SO_PREFER_BUSY_POLL
+#define SO_PREFER_BUSY_POLL 69
+#endif
+#ifndef SO_BUSY_POLL_BUDGET
+#define SO_BUSY_POLL_BUDGET 70
+#endif
+
 namespace xdpwg {
-void InitXskPort(Napi::Env env, Napi::Object exports) {}
+namespace {
+
+// The kernel places received data this far into each frame (include/net/xdp.h
+// XDP_PACKET_HEADROOM); it is also more than the 128 bytes the contract asks
+// for outer headers (eth 14 + ipv6 40 + udp 8 + wireguard 16 = 78).
+constexpr uint32_t kXdpPacketHeadroom = 256;
+constexpr uint32_t kDefaultFrameSize = 2048;
+constexpr uint32_t kDefaultFrameCount = 4096;
+constexpr uint32_t kDefaultRingSize = 2048;
+// Busy-poll settings as the kernel's xdpsock sample uses them.
+constexpr int kBusyPollUsecs = 20;
+constexpr int kBusyPollBudget = 64;
+
+bool IsPowerOfTwo(uint32_t v) { return v && !(v & (v - 1)); }
+
+void ThrowCode(Napi::Env env, const char* code, const std::string& msg) {
+  Napi::Error err = Napi::Error::New(env, msg);
+  err.Set("code", Napi::String::New(env, code));
+  err.ThrowAsJavaScriptException();
+}
+
+void ThrowRange(Napi::Env env, const std::string& msg) {
+  Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
+}
+
+// Reads an optional unsigned option; false (with a thrown RangeError) when
+// present but not a valid number.
+bool OptU32(Napi::Env env, const Napi::Object& o, const char* key, uint32_t dflt, uint32_t* out) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) {
+    *out = dflt;
+    return true;
+  }
+  if (!v.IsNumber()) {
+    ThrowRange(env, std::string("XskPort: option ") + key + " must be a number");
+    return false;
+  }
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d < 0 || d > 0xffffffffu || d != static_cast<uint32_t>(d)) {
+    ThrowRange(env, std::string("XskPort: option ") + key + " must be an unsigned integer");
+    return false;
+  }
+  *out = static_cast<uint32_t>(d);
+  return true;
+}
+
+// Gets a Uint32Array argument, or throws a TypeError naming it.
+bool ArgU32Array(const Napi::CallbackInfo& info, size_t i, const char* what, Napi::Uint32Array* out) {
+  if (info.Length() <= i || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+    Napi::TypeError::New(info.Env(), std::string(what) + " must be a Uint32Array").ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = info[i].As<Napi::Uint32Array>();
+  return true;
+}
+
+bool ArgCount(const Napi::CallbackInfo& info, size_t i, const char* what, uint32_t* out) {
+  if (info.Length() <= i || !info[i].IsNumber()) {
+    Napi::TypeError::New(info.Env(), std::string(what) + " must be a number").ThrowAsJavaScriptException();
+    return false;
+  }
+  int64_t v = info[i].As<Napi::Number>().Int64Value();
+  *out = v < 0 ? 0 : v > 0xffffffff ? 0xffffffffu : static_cast<uint32_t>(v);
+  return true;
+}
+
+// The XDP attach mode currently on the interface (when an XdpFilter owns the
+// program, the port learns the mode from the kernel rather than guessing).
+const char* AttachedMode(int ifindex) {
+  struct xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(ifindex);
+  if (!mp || libxdp_get_error(mp)) return nullptr;
+  enum xdp_attach_mode m = xdp_multiprog__attach_mode(mp);
+  xdp_multiprog__close(mp);
+  if (m == XDP_MODE_NATIVE || m == XDP_MODE_HW) return "native";
+  if (m == XDP_MODE_SKB) return "generic";
+  return nullptr;
+}
+
+void FinalizeUmem(Napi::Env, void*, std::shared_ptr<UmemRegion>* hint) { delete hint; }
+
+}  // namespace
+
+Napi::Function XskPort::Define(Napi::Env env) {
+  return DefineClass(env, "XskPort",
+                     {
+                         InstanceMethod<&XskPort::Info>("info"),
+                         InstanceMethod<&XskPort::RxBurst>("rxBurst"),
+                         InstanceMethod<&XskPort::TxBurst>("txBurst"),
+                         InstanceMethod<&XskPort::AllocFrames>("allocFrames"),
+                         InstanceMethod<&XskPort::FreeFrames>("freeFrames"),
+                         InstanceMethod<&XskPort::Stats>("stats"),
+                         InstanceMethod<&XskPort::Poll>("poll"),
+                         InstanceMethod<&XskPort::Close>("close"),
+                         InstanceAccessor<&XskPort::GetUmem>("umem"),
+                         InstanceAccessor<&XskPort::GetFd>("fd"),
+                         InstanceAccessor<&XskPort::GetFrameSize>("frameSize"),
+                         InstanceAccessor<&XskPort::GetHeadroom>("headroom"),
+                     });
+}
+
+XskPort::XskPort(const Napi::CallbackInfo& info) : Napi::ObjectWrap<XskPort>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    Napi::TypeError::New(env, "XskPort: expected an options object { ifname, queue, ... }").ThrowAsJavaScriptException();
+    return;
+  }
+  if (!Open(env, info[0].As<Napi::Object>())) {
+    Release();
+    return;
+  }
+  env_ = env;
+  napi_add_env_cleanup_hook(env, CleanupHook, this);
+  hook_registered_ = true;
+}
+
+XskPort::~XskPort() {
+  if (hook_registered_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+  Release();
+}
+
+// Environment teardown (a worker ending) releases the socket even when the
+// object is never collected; the destructor then finds nothing to do.
+void XskPort::CleanupHook(void* arg) {
+  auto* self = static_cast<XskPort*>(arg);
+  self->hook_registered_ = false;
+  self->Release();
+}
+
+bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
+  Napi::Value ifname = o.Get("ifname");
+  if (!ifname.IsString()) {
+    Napi::TypeError::New(env, "XskPort: option ifname must be a string").ThrowAsJavaScriptException();
+    return false;
+  }
+  ifname_ = ifname.As<Napi::String>().Utf8Value();
+  ifindex_ = static_cast<int>(if_nametoindex(ifname_.c_str()));
+  if (ifindex_ == 0) {
+    ThrowCode(env, "ENODEV", "XskPort: no interface named '" + ifname_ + "'");
+    return false;
+  }
+  uint32_t frame_size, frame_count;
+  if (!OptU32(env, o, "queue", 0, &queue_) || !OptU32(env, o, "frameSize", kDefaultFrameSize, &frame_size) ||
+      !OptU32(env, o, "frameCount", kDefaultFrameCount, &frame_count) ||
+      !OptU32(env, o, "rxSize", kDefaultRingSize, &rx_size_) ||
+      !OptU32(env, o, "txSize", kDefaultRingSize, &tx_size_) ||
+      !OptU32(env, o, "fillSize", kDefaultRingSize, &fill_size_) ||
+      !OptU32(env, o, "compSize", kDefaultRingSize, &comp_size_))
+    return false;
+  if (frame_size != 2048 && frame_size != 4096) {
+    ThrowRange(env, "XskPort: frameSize must be 2048 or 4096 (aligned UMEM chunks)");
+    return false;
+  }
+  if (!IsPowerOfTwo(frame_count) || frame_count < 64 || frame_count > (1u << 20)) {
+    ThrowRange(env, "XskPort: frameCount must be a power of two in [64, 1048576]");
+    return false;
+  }
+  for (uint32_t s : {rx_size_, tx_size_, fill_size_, comp_size_}) {
+    if (!IsPowerOfTwo(s) || s < 64 || s > 16384) {
+      ThrowRange(env, "XskPort: ring sizes must be powers of two in [64, 16384]");
+      return false;
+    }
+  }
+  std::string mode = "auto";
+  if (o.Get("mode").IsString()) mode = o.Get("mode").As<Napi::String>().Utf8Value();
+  if (mode != "auto" && mode != "native" && mode != "generic") {
+    ThrowRange(env, "XskPort: mode must be 'auto', 'native' or 'generic'");
+    return false;
+  }
+  std::vector<uint16_t> copy_modes;  // bind flags to try, best first
+  Napi::Value zc = o.Get("zeroCopy");
+  if (zc.IsBoolean()) {
+    copy_modes.push_back(zc.As<Napi::Boolean>().Value() ? XDP_ZEROCOPY : XDP_COPY);
+  } else {
+    copy_modes = {XDP_ZEROCOPY, XDP_COPY};
+  }
+  bool inhibit = o.Get("inhibitProgLoad").ToBoolean().Value();
+  busy_poll_ = o.Get("busyPoll").ToBoolean().Value();
+
+  region_ = std::make_shared<UmemRegion>(size_t(frame_size) * frame_count);
+  if (!region_->ok()) {
+    ThrowCode(env, "ENOMEM", std::string("XskPort: cannot map UMEM: ") + strerror(errno));
+    return false;
+  }
+  pool_ = FramePool(frame_size, frame_count);
+
+  struct xsk_umem_config ucfg = {};
+  ucfg.fill_size = fill_size_;
+  ucfg.comp_size = comp_size_;
+  ucfg.frame_size = frame_size;
+  ucfg.frame_headroom = 0;
+  ucfg.flags = 0;
+  int err = xsk_umem__create(&umem_, region_->base(), region_->size(), &fq_, &cq_, &ucfg);
+  if (err) {
+    umem_ = nullptr;
+    ThrowCode(env, "XSK_UMEM", std::string("XskPort: xsk_umem__create failed: ") + strerror(-err));
+    return false;
+  }
+
+  // auto: native (driver) XDP first, then generic (skb); within each, zero
+  // copy first, then copy. When an XdpFilter owns the program the xdp_flags
+  // are not used by libxdp, so one pass over the copy modes is enough.
+  std::vector<std::pair<uint32_t, const char*>> xdp_modes;
+  if (mode != "generic") xdp_modes.push_back({XDP_FLAGS_DRV_MODE, "native"});
+  if (mode != "native") xdp_modes.push_back({XDP_FLAGS_SKB_MODE, "generic"});
+  if (inhibit) xdp_modes.resize(1);
+  std::string tried;
+  for (auto& xm : xdp_modes) {
+    for (uint16_t cm : copy_modes) {
+      struct xsk_socket_config scfg = {};
+      scfg.rx_size = rx_size_;
+      scfg.tx_size = tx_size_;
+      scfg.libxdp_flags = inhibit ? XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD : 0;
+      scfg.xdp_flags = xm.first | XDP_FLAGS_UPDATE_IF_NOEXIST;
+      scfg.bind_flags = cm | XDP_USE_NEED_WAKEUP;
+      err = xsk_socket__create(&xsk_, ifname_.c_str(), queue_, umem_, &rx_, &tx_, &scfg);
+      if (!err) {
+        mode_ = xm.second;
+        goto bound;
+      }
+      xsk_ = nullptr;
+      tried += std::string(tried.empty() ? "" : "; ") + xm.second + "/" + (cm == XDP_ZEROCOPY ? "zero-copy" : "copy") +
+               ": " + strerror(-err);
+    }
+  }
+  ThrowCode(env, "XSK_SOCKET",
+            "XskPort: cannot bind an AF_XDP socket to " + ifname_ + " queue " + std::to_string(queue_) + " (" + tried + ")");
+  return false;
+
+bound:
+  fd_ = xsk_socket__fd(xsk_);
+  {
+    struct xdp_options opts = {};
+    socklen_t len = sizeof(opts);
+    if (getsockopt(fd_, SOL_XDP, XDP_OPTIONS, &opts, &len) == 0) zero_copy_ = opts.flags & XDP_OPTIONS_ZEROCOPY;
+  }
+  if (inhibit) {
+    const char* attached = AttachedMode(ifindex_);
+    mode_ = attached ? attached : (mode == "native" ? "native" : "generic");
+  }
+  need_wakeup_ = true;
+  if (busy_poll_) {
+    int one = 1, usecs = kBusyPollUsecs, budget = kBusyPollBudget;
+    if (setsockopt(fd_, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof(one)) ||
+        setsockopt(fd_, SOL_SOCKET, SO_BUSY_POLL, &usecs, sizeof(usecs)) ||
+        setsockopt(fd_, SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget, sizeof(budget))) {
+      ThrowCode(env, "XSK_BUSY_POLL", std::string("XskPort: busy poll requested but refused: ") + strerror(errno));
+      return false;
+    }
+  }
+
+  // Give the kernel frames to receive into (up to the fill ring's size).
+  RefillFillRing();
+
+  auto* hint = new std::shared_ptr<UmemRegion>(region_);
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, region_->base(), region_->size(), FinalizeUmem, hint);
+  umem_ref_ = Napi::Persistent(ab);
+  return true;
+}
+
+void XskPort::Release() {
+  if (xsk_) xsk_socket__delete(xsk_);
+  xsk_ = nullptr;
+  if (umem_) xsk_umem__delete(umem_);
+  umem_ = nullptr;
+  fd_ = -1;
+  // The mapping itself lives on while an ArrayBuffer still points at it.
+  region_.reset();
+  if (!umem_ref_.IsEmpty()) umem_ref_.Reset();
+}
+
+bool XskPort::CheckOpen(Napi::Env env) {
+  if (xsk_) return true;
+  ThrowCode(env, "ERR_CLOSED", "XskPort: port is closed");
+  return false;
+}
+
+void XskPort::ReclaimCompletions() {
+  uint32_t idx = 0;
+  uint32_t n = xsk_ring_cons__peek(&cq_, comp_size_, &idx);
+  if (!n) return;
+  for (uint32_t i = 0; i < n; i++) {
+    uint64_t addr = *xsk_ring_cons__comp_addr(&cq_, idx + i);
+    if (pool_.in_range(addr) && pool_.owner(pool_.frame_of(addr)) == FrameOwner::kTx) {
+      pool_.give_back(pool_.frame_of(addr));
+    } else {
+      c_.tx_invalid++;  // the kernel completed an address we never sent: never expected
+    }
+  }
+  xsk_ring_cons__release(&cq_, n);
+  c_.completions += n;
+  tx_outstanding_ = tx_outstanding_ > n ? tx_outstanding_ - n : 0;
+}
+
+// Keeps the fill ring topped up, but keeps a quarter of the UMEM in the pool:
+// that is what transmit and JS-held frames draw from.
+void XskPort::RefillFillRing() {
+  uint32_t free_slots = xsk_prod_nb_free(&fq_, fill_size_);
+  if (free_slots < 16 && free_slots != fill_size_) return;  // refill in batches
+  uint32_t idx = 0;
+  uint32_t want = free_slots;
+  uint32_t reserved = xsk_ring_prod__reserve(&fq_, want, &idx);
+  uint32_t i = 0;
+  // Keep a quarter of the UMEM back for transmit and for frames JS holds.
+  const size_t reserve = pool_.frame_count() / 4;
+  for (; i < reserved; i++) {
+    uint64_t frame;
+    if (pool_.available() <= reserve || !pool_.take(FrameOwner::kFill, &frame)) break;
+    *xsk_ring_prod__fill_addr(&fq_, idx + i) = frame;
+  }
+  if (i < reserved) {
+    // Return the unused reservations (libxdp has no producer cancel).
+    fq_.cached_prod -= reserved - i;
+    if (i == 0) c_.fq_empty++;
+  }
+  if (i) {
+    xsk_ring_prod__submit(&fq_, i);
+    c_.fq_filled += i;
+  }
+}
+
+void XskPort::KickTx() {
+  c_.kicks++;
+  if (sendto(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) {
+    tx_kick_pending_ = false;
+    return;
+  }
+  // EAGAIN/EBUSY: the kernel is still working through the ring (copy mode
+  // sends in sendmsg context); ENOBUFS: the device queue is full. All are
+  // transient: retry on the next burst. Anything else is an error.
+  if (errno == EAGAIN || errno == EBUSY || errno == ENOBUFS || errno == EINTR) {
+    tx_kick_pending_ = true;
+  } else {
+    tx_kick_pending_ = false;
+    c_.kick_errors++;
+    c_.oerrors++;
+  }
+}
+
+Napi::Value XskPort::RxBurst(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint32Array desc;
+  uint32_t max;
+  if (!ArgU32Array(info, 0, "rxBurst: desc", &desc) || !ArgCount(info, 1, "rxBurst: max", &max)) return env.Null();
+  if (!CheckOpen(env)) return env.Null();
+  if (max > desc.ElementLength() / 2) max = static_cast<uint32_t>(desc.ElementLength() / 2);
+  uint32_t* out = desc.Data();
+  c_.rx_bursts++;
+
+  ReclaimCompletions();
+  if (tx_kick_pending_ && tx_outstanding_) KickTx();
+
+  uint32_t idx = 0, got = 0;
+  uint32_t n = max ? xsk_ring_cons__peek(&rx_, max, &idx) : 0;
+  const uint64_t total = pool_.total_bytes();
+  for (uint32_t i = 0; i < n; i++) {
+    const struct xdp_desc* d = xsk_ring_cons__rx_desc(&rx_, idx + i);
+    uint64_t addr = d->addr;
+    uint64_t frame = addr < total ? pool_.frame_of(addr) : 0;
+    if (addr >= total || addr - frame + d->len > pool_.frame_size() || pool_.owner(frame) != FrameOwner::kFill) {
+      // A descriptor outside anything we gave the kernel: never hand it to JS.
+      c_.rx_invalid++;
+      c_.ierrors++;
+      continue;
+    }
+    pool_.set_owner(frame, FrameOwner::kJs);
+    out[2 * got] = static_cast<uint32_t>(addr);
+    out[2 * got + 1] = d->len;
+    got++;
+    c_.ibytes += d->len;
+  }
+  if (n) xsk_ring_cons__release(&rx_, n);
+  c_.ipackets += got;
+
+  RefillFillRing();
+  // In copy mode the kernel never sets the fill ring's flag; in zero-copy
+  // mode it does when the driver needs a poke to use new fill entries.
+  if (need_wakeup_ && xsk_ring_prod__needs_wakeup(&fq_)) {
+    c_.kicks++;
+    if (recvfrom(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, nullptr) < 0 && errno != EAGAIN && errno != EBUSY &&
+        errno != EINTR && errno != ENOBUFS)
+      c_.kick_errors++;
+  }
+  return Napi::Number::New(env, got);
+}
+
+Napi::Value XskPort::TxBurst(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint32Array desc;
+  uint32_t n;
+  if (!ArgU32Array(info, 0, "txBurst: desc", &desc) || !ArgCount(info, 1, "txBurst: n", &n)) return env.Null();
+  if (!CheckOpen(env)) return env.Null();
+  if (n > desc.ElementLength() / 2) n = static_cast<uint32_t>(desc.ElementLength() / 2);
+  const uint32_t* in = desc.Data();
+  c_.tx_bursts++;
+
+  ReclaimCompletions();
+  if (!n) {
+    if (tx_kick_pending_ && tx_outstanding_) KickTx();
+    return Napi::Number::New(env, 0);
+  }
+  uint32_t idx = 0;
+  uint32_t reserved = xsk_ring_prod__reserve(&tx_, n, &idx);
+  if (reserved < n) c_.tx_ring_full++;
+
+  const uint64_t total = pool_.total_bytes();
+  const uint32_t fs = pool_.frame_size();
+  uint32_t taken = 0, slot = 0;
+  for (; taken < n; taken++) {
+    uint64_t addr = in[2 * taken];
+    uint32_t len = in[2 * taken + 1];
+    bool js_owned = addr < total && pool_.owner(pool_.frame_of(addr)) == FrameOwner::kJs;
+    if (!js_owned || len == 0 || addr - pool_.frame_of(addr) + len > fs) {
+      // Invalid: drop it (returning the frame when it is JS's) and count it.
+      c_.tx_invalid++;
+      c_.odropped++;
+      if (js_owned) pool_.give_back(pool_.frame_of(addr));
+      continue;
+    }
+    if (slot == reserved) break;  // ring full: the rest stay JS-owned
+    struct xdp_desc* d = xsk_ring_prod__tx_desc(&tx_, idx + slot);
+    d->addr = addr;
+    d->len = len;
+    d->options = 0;
+    pool_.set_owner(pool_.frame_of(addr), FrameOwner::kTx);
+    slot++;
+    c_.obytes += len;
+  }
+  if (slot < reserved) tx_.cached_prod -= reserved - slot;
+  if (slot) {
+    xsk_ring_prod__submit(&tx_, slot);
+    c_.opackets += slot;
+    tx_outstanding_ += slot;
+  }
+  if ((slot || tx_kick_pending_) && xsk_ring_prod__needs_wakeup(&tx_)) KickTx();
+  // Copy mode completes during sendto: hand frames back right away so a
+  // tight loop does not starve the pool.
+  ReclaimCompletions();
+  return Napi::Number::New(env, taken);
+}
+
+Napi::Value XskPort::AllocFrames(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint32Array out;
+  uint32_t n;
+  if (!ArgU32Array(info, 0, "allocFrames: out", &out) || !ArgCount(info, 1, "allocFrames: n", &n)) return env.Null();
+  if (!CheckOpen(env)) return env.Null();
+  if (n > out.ElementLength()) n = static_cast<uint32_t>(out.ElementLength());
+  ReclaimCompletions();
+  uint32_t* o = out.Data();
+  uint32_t got = 0;
+  uint64_t frame;
+  while (got < n && pool_.take(FrameOwner::kJs, &frame)) o[got++] = static_cast<uint32_t>(frame);
+  return Napi::Number::New(env, got);
+}
+
+Napi::Value XskPort::FreeFrames(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint32Array offs;
+  uint32_t n;
+  if (!ArgU32Array(info, 0, "freeFrames: offsets", &offs) || !ArgCount(info, 1, "freeFrames: n", &n))
+    return env.Undefined();
+  if (!xsk_) return env.Undefined();  // closed: everything is going away anyway
+  if (n > offs.ElementLength()) n = static_cast<uint32_t>(offs.ElementLength());
+  const uint32_t* in = offs.Data();
+  for (uint32_t i = 0; i < n; i++)
+    if (!pool_.free_from_js(in[i])) c_.free_invalid++;
+  return env.Undefined();
+}
+
+Napi::Value XskPort::Poll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Null();
+  int timeout = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  struct pollfd p = {fd_, POLLIN, 0};
+  int r = poll(&p, 1, timeout);
+  return Napi::Boolean::New(env, r > 0 && (p.revents & POLLIN));
+}
+
+Napi::Value XskPort::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object s = Napi::Object::New(env);
+  struct xdp_statistics k = {};
+  if (fd_ >= 0) {
+    socklen_t len = sizeof(k);
+    if (getsockopt(fd_, SOL_XDP, XDP_STATISTICS, &k, &len) != 0) memset(&k, 0, sizeof(k));
+  }
+  auto put = [&](const char* name, uint64_t v) { s.Set(name, Napi::Number::New(env, static_cast<double>(v))); };
+  put("ipackets", c_.ipackets);
+  put("opackets", c_.opackets);
+  put("ibytes", c_.ibytes);
+  put("obytes", c_.obytes);
+  put("ierrors", c_.ierrors);
+  put("oerrors", c_.oerrors);
+  // Packets the kernel had to drop: no fill buffer or rx ring full.
+  put("imissed", k.rx_dropped + k.rx_ring_full);
+  put("odropped", c_.odropped);
+  put("rx_invalid", c_.rx_invalid + k.rx_invalid_descs);
+  put("tx_invalid", c_.tx_invalid + k.tx_invalid_descs);
+  put("fq_empty", c_.fq_empty);
+  put("fq_filled", c_.fq_filled);
+  put("tx_ring_full", c_.tx_ring_full);
+  put("kicks", c_.kicks);
+  put("kick_errors", c_.kick_errors);
+  put("completions", c_.completions);
+  put("free_invalid", c_.free_invalid);
+  put("rx_bursts", c_.rx_bursts);
+  put("tx_bursts", c_.tx_bursts);
+  put("tx_outstanding", tx_outstanding_);
+  put("frames_free", pool_.available());
+  put("kernel_rx_dropped", k.rx_dropped);
+  put("kernel_rx_ring_full", k.rx_ring_full);
+  put("kernel_fill_ring_empty", k.rx_fill_ring_empty_descs);
+  put("kernel_tx_ring_empty", k.tx_ring_empty_descs);
+  return s;
+}
+
+Napi::Value XskPort::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ifname", ifname_);
+  o.Set("ifindex", ifindex_);
+  o.Set("queue", queue_);
+  o.Set("mode", mode_);
+  o.Set("zeroCopy", zero_copy_);
+  o.Set("busyPoll", busy_poll_);
+  o.Set("frameSize", pool_.frame_size());
+  o.Set("frameCount", pool_.frame_count());
+  o.Set("headroom", kXdpPacketHeadroom);
+  o.Set("rxSize", rx_size_);
+  o.Set("txSize", tx_size_);
+  o.Set("fillSize", fill_size_);
+  o.Set("compSize", comp_size_);
+  return o;
+}
+
+Napi::Value XskPort::Close(const Napi::CallbackInfo& info) {
+  Release();
+  return info.Env().Undefined();
+}
+
+Napi::Value XskPort::GetUmem(const Napi::CallbackInfo& info) {
+  if (umem_ref_.IsEmpty()) return info.Env().Null();
+  return umem_ref_.Value();
+}
+Napi::Value XskPort::GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+Napi::Value XskPort::GetFrameSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), pool_.frame_size());
+}
+Napi::Value XskPort::GetHeadroom(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), kXdpPacketHeadroom);
+}
+
+void InitXskPort(Napi::Env env, Napi::Object exports) { exports.Set("XskPort", XskPort::Define(env)); }
+
 }  // namespace xdpwg

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+/*
+ * xdpwg's XDP filter: steers the WireGuard UDP port(s) to AF_XDP, leaves the
+ * rest of the host's traffic alone.
+ *
+ *   Ethernet -> IPv4 (unfragmented) | IPv6 (UDP as the first next header)
+ *            -> UDP with a destination port present in xdpwg_ports
+ *            -> bpf_redirect_map(xsks_map, rx_queue_index)
+ *   anything else, or no socket bound on that queue -> XDP_PASS
+ *
+ * Fragments are passed because only the first fragment carries the UDP
+ * header; the kernel reassembles them and the daemon's kernel socket (the
+ * slow path) receives the datagram. Likewise IPv6 packets with extension
+ * headers are left to the kernel rather than walked here (RFC 8200 §4 allows
+ * arbitrary chains, which the verifier would make us bound anyway).
+ *
+ * Loaded through libxdp, so it runs as one component of libxdp's dispatcher
+ * and coexists with other XDP programs on the same interface.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <xdp/xdp_helpers.h>
+
+/* One AF_XDP socket per rx queue; userspace puts fd at key = queue id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks_map SEC(".maps");
+
+/* The UDP destination ports to steer, host byte order; value unused (1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u16);
+	__type(value, __u8);
+} xdpwg_ports SEC(".maps");
+
+/* IPv4 flags/fragment-offset field: More Fragments bit and the 13-bit offset
+ * (RFC 791 §3.1). Either set means this is a fragment. */
+#define IPV4_MF 0x2000
+#define IPV4_OFFSET_MASK 0x1fff
+
+static __always_inline int steer_udp(struct xdp_md *ctx, struct udphdr *udp, void *data_end)
+{
+	if ((void *)(udp + 1) > data_end)
+		return XDP_PASS;
+	__u16 port = bpf_ntohs(udp->dest);
+	if (!bpf_map_lookup_elem(&xdpwg_ports, &port))
+		return XDP_PASS;
+	/* The low bits of flags are the action when the slot is empty: a queue
+	 * without a bound socket hands the packet to the kernel. */
+	return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+}
+
+SEC("xdp")
+int xdpwg_filter(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end)
+		return XDP_PASS;
+
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+		if ((void *)(ip + 1) > data_end)
+			return XDP_PASS;
+		if (ip->version != 4 || ip->ihl < 5 || ip->protocol != IPPROTO_UDP)
+			return XDP_PASS;
+		if (ip->frag_off & bpf_htons(IPV4_MF | IPV4_OFFSET_MASK))
+			return XDP_PASS;
+		/* IHL counts 32-bit words and includes any options. */
+		struct udphdr *udp = (void *)ip + ip->ihl * 4;
+		return steer_udp(ctx, udp, data_end);
+	}
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+		if ((void *)(ip6 + 1) > data_end)
+			return XDP_PASS;
+		if (ip6->version != 6 || ip6->nexthdr != IPPROTO_UDP)
+			return XDP_PASS; /* extension headers, fragments: the kernel's job */
+		return steer_udp(ctx, (struct udphdr *)(ip6 + 1), data_end);
+	}
+	return XDP_PASS;
+}
+
+/* libxdp dispatcher metadata: run early, and let XDP_PASS fall through to the
+ * next program in the chain (other actions, like our redirect, end it). */
+struct {
+	__uint(priority, 10);
+	__uint(XDP_PASS, 1);
+} XDP_RUN_CONFIG(xdpwg_filter);
+
+char _license[] SEC("license") = "GPL";

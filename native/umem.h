@@ -1,0 +1,106 @@
+// UMEM memory and the frame pool of an AF_XDP port (CNDP's "umem" + "mempool").
+//
+// The UMEM is one anonymous, page-aligned mapping cut into fixed-size frames.
+// JavaScript sees it as one external ArrayBuffer, so the region must outlive
+// both the socket and every ArrayBuffer that points into it: it is reference
+// counted (shared_ptr) by the port and by the ArrayBuffer's finalizer.
+//
+// The pool tracks who owns each frame. A frame is in exactly one place: the
+// pool, JavaScript, the kernel's fill ring or the kernel's tx ring. Frees and
+// transmits of frames JavaScript does not own are refused and counted, so a
+// bug in JS can never hand the kernel the same frame twice.
+//
+// Threading: a pool belongs to the thread that owns its port; no locking.
+#pragma once
+#include <sys/mman.h>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace xdpwg {
+
+/** One anonymous mapping; unmapped when the last owner lets go. */
+class UmemRegion {
+ public:
+  /** Maps size bytes; check ok() afterwards (errno tells why it failed). */
+  explicit UmemRegion(size_t size) : size_(size) {
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    base_ = p == MAP_FAILED ? nullptr : static_cast<uint8_t*>(p);
+  }
+  ~UmemRegion() {
+    if (base_) munmap(base_, size_);
+  }
+  UmemRegion(const UmemRegion&) = delete;
+  UmemRegion& operator=(const UmemRegion&) = delete;
+
+  bool ok() const { return base_ != nullptr; }
+  uint8_t* base() const { return base_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* base_ = nullptr;
+  size_t size_;
+};
+
+/** Where a frame currently is. */
+enum class FrameOwner : uint8_t { kPool = 0, kJs = 1, kFill = 2, kTx = 3 };
+
+/**
+ * Free list of frame start offsets (a LIFO stack: the most recently freed
+ * frame is still warm in cache) plus an owner byte per frame.
+ */
+class FramePool {
+ public:
+  FramePool() = default;
+  FramePool(uint32_t frame_size, uint32_t frame_count)
+      : frame_size_(frame_size), frame_count_(frame_count), owner_(frame_count, FrameOwner::kPool) {
+    free_.reserve(frame_count);
+    // Push in reverse so the first allocations come out in address order.
+    for (uint32_t i = frame_count; i-- > 0;) free_.push_back(uint64_t(i) * frame_size);
+  }
+
+  uint32_t frame_size() const { return frame_size_; }
+  uint32_t frame_count() const { return frame_count_; }
+  size_t available() const { return free_.size(); }
+  uint64_t total_bytes() const { return uint64_t(frame_size_) * frame_count_; }
+
+  /** Start of the frame that contains offset (any byte inside it). */
+  uint64_t frame_of(uint64_t offset) const { return offset - offset % frame_size_; }
+  bool in_range(uint64_t offset) const { return offset < total_bytes(); }
+  FrameOwner owner(uint64_t offset) const { return owner_[offset / frame_size_]; }
+  void set_owner(uint64_t offset, FrameOwner who) { owner_[offset / frame_size_] = who; }
+
+  /** Takes one frame for the given owner; false when the pool is empty. */
+  bool take(FrameOwner who, uint64_t* frame) {
+    if (free_.empty()) return false;
+    *frame = free_.back();
+    free_.pop_back();
+    owner_[*frame / frame_size_] = who;
+    return true;
+  }
+
+  /** Returns a frame (already validated by the caller) to the pool. */
+  void give_back(uint64_t frame) {
+    owner_[frame / frame_size_] = FrameOwner::kPool;
+    free_.push_back(frame);
+  }
+
+  /** Returns a frame JS owns; false (nothing changes) when offset is out of
+   *  range or the frame is not JS-owned (double free, stale offset). */
+  bool free_from_js(uint64_t offset) {
+    if (!in_range(offset)) return false;
+    uint64_t frame = frame_of(offset);
+    if (owner(frame) != FrameOwner::kJs) return false;
+    give_back(frame);
+    return true;
+  }
+
+ private:
+  uint32_t frame_size_ = 0;
+  uint32_t frame_count_ = 0;
+  std::vector<uint64_t> free_;
+  std::vector<FrameOwner> owner_;
+};
+
+}  // namespace xdpwg

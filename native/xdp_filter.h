@@ -1,0 +1,47 @@
+// Our XDP filter on one interface (see native/bpf/xdpwg_filter.bpf.c):
+// attach through libxdp, the port map, and the XSKMAP that workers' sockets
+// are bound into. JavaScript class: XdpFilter (see src/native/binding.ts).
+//
+// One filter per interface per process, owned by the main thread. A lock file
+// per (network namespace, ifindex) tells a program left behind by a killed
+// process (lock free: replace it) from one a live process owns (lock held:
+// refuse).
+#pragma once
+#include <napi.h>
+#include <xdp/libxdp.h>
+#include <string>
+
+namespace xdpwg {
+
+class XdpFilter : public Napi::ObjectWrap<XdpFilter> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit XdpFilter(const Napi::CallbackInfo& info);
+  ~XdpFilter() override;
+
+ private:
+  Napi::Value BindQueue(const Napi::CallbackInfo& info);
+  Napi::Value UnbindQueue(const Napi::CallbackInfo& info);
+  Napi::Value SetPorts(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  bool Open(Napi::Env env, const Napi::Object& opts);
+  bool ApplyPorts(Napi::Env env, const Napi::Value& ports);
+  void Detach();
+  static void CleanupHook(void* arg);
+
+  struct xdp_program* prog_ = nullptr;
+  enum xdp_attach_mode mode_ = XDP_MODE_UNSPEC;
+  std::string ifname_;
+  int ifindex_ = 0;
+  int lock_fd_ = -1;
+  int xsks_map_fd_ = -1;
+  int ports_map_fd_ = -1;
+  int replaced_ = 0;       // stale programs of ours removed at start
+  bool dispatcher_ = false; // attached as a libxdp dispatcher component
+  napi_env env_ = nullptr;
+  bool hook_registered_ = false;
+};
+
+}  // namespace xdpwg

@@ -1,0 +1,85 @@
+// AF_XDP port (CNDP's lport): one XSK socket on one (netdev, queue) with its
+// own UMEM and frame pool. JavaScript class: XskPort (see src/native/binding.ts).
+//
+// Threading: a port belongs to the thread (JS environment) that created it.
+// Its fd is a process-wide number and may be handed to the main thread's
+// XdpFilter.bindQueue().
+#pragma once
+#include <napi.h>
+#include <xdp/xsk.h>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include "umem.h"
+
+namespace xdpwg {
+
+/** Counters in CNDP's lport_stats_t names plus ring counters. */
+struct XskPortCounters {
+  uint64_t ipackets = 0, opackets = 0, ibytes = 0, obytes = 0;
+  uint64_t ierrors = 0, oerrors = 0, imissed = 0, odropped = 0;
+  uint64_t rx_invalid = 0, tx_invalid = 0;
+  uint64_t fq_empty = 0;        // refills that found the pool empty (JS holds too many frames)
+  uint64_t fq_filled = 0;       // frames handed to the fill ring
+  uint64_t tx_ring_full = 0;    // txBurst calls that could not reserve every slot
+  uint64_t kicks = 0;           // sendto/recvfrom wakeups issued (need_wakeup said so)
+  uint64_t kick_errors = 0;     // wakeups that failed with an unexpected errno
+  uint64_t completions = 0;     // tx frames the kernel handed back
+  uint64_t free_invalid = 0;    // freeFrames offsets that were not JS-owned frames
+  uint64_t rx_bursts = 0, tx_bursts = 0;
+};
+
+class XskPort : public Napi::ObjectWrap<XskPort> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit XskPort(const Napi::CallbackInfo& info);
+  ~XskPort() override;
+
+ private:
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value RxBurst(const Napi::CallbackInfo& info);
+  Napi::Value TxBurst(const Napi::CallbackInfo& info);
+  Napi::Value AllocFrames(const Napi::CallbackInfo& info);
+  Napi::Value FreeFrames(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Poll(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value GetUmem(const Napi::CallbackInfo& info);
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetFrameSize(const Napi::CallbackInfo& info);
+  Napi::Value GetHeadroom(const Napi::CallbackInfo& info);
+
+  bool Open(Napi::Env env, const Napi::Object& opts);
+  void Release();
+  void ReclaimCompletions();
+  void RefillFillRing();
+  void KickTx();
+  bool CheckOpen(Napi::Env env);
+  static void CleanupHook(void* arg);
+
+  std::shared_ptr<UmemRegion> region_;
+  FramePool pool_;
+  Napi::Reference<Napi::ArrayBuffer> umem_ref_;
+  struct xsk_umem* umem_ = nullptr;
+  struct xsk_socket* xsk_ = nullptr;
+  struct xsk_ring_prod fq_ {};
+  struct xsk_ring_cons cq_ {};
+  struct xsk_ring_cons rx_ {};
+  struct xsk_ring_prod tx_ {};
+  int fd_ = -1;
+  uint32_t fill_size_ = 0, comp_size_ = 0, rx_size_ = 0, tx_size_ = 0;
+  uint32_t tx_outstanding_ = 0;  // frames in the tx ring not yet completed
+  bool tx_kick_pending_ = false; // last tx kick hit EAGAIN/EBUSY: retry on the next burst
+  std::string ifname_;
+  int ifindex_ = 0;
+  uint32_t queue_ = 0;
+  std::string mode_;   // "native" | "generic"
+  bool zero_copy_ = false;
+  bool busy_poll_ = false;
+  bool need_wakeup_ = false;
+  napi_env env_ = nullptr;
+  bool hook_registered_ = false;
+  XskPortCounters c_;
+};
+
+}  // namespace xdpwg
