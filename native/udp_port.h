@@ -1,0 +1,98 @@
+// UDP port: the AF_XDP port's burst interface over a kernel UDP socket
+// (recvmmsg/sendmmsg). JavaScript class: UdpPort (see src/native/binding.ts).
+//
+// It is the path when AF_XDP cannot be used (loopback, a device without XDP,
+// no privileges), for packets larger than an XSK frame, and while a
+// neighbour is unresolved. Frames live in one anonymous mapping exposed to JS
+// as an external ArrayBuffer, exactly as the XSK port's UMEM.
+//
+// Sticky source: every received packet reports the local address it reached
+// (IP_PKTINFO / IPV6_PKTINFO) and a transmit may name the source address to
+// use, so replies leave from the address the peer talks to, as the kernel
+// WireGuard module does. A send from an address that has gone away is retried
+// with the kernel's choice and counted (tx_src_fallback).
+//
+// Threading: a port belongs to the thread (JS environment) that created it.
+#pragma once
+#include <napi.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <cstdint>
+#include <memory>
+#include <vector>
+#include "umem.h"
+
+namespace xdpwg {
+
+/** Bytes per address record in the rxBurst/txBurst addr array (see binding.ts). */
+constexpr uint32_t kUdpAddrRecordSize = 40;
+/** Most packets one rxBurst/txBurst call moves: one recvmmsg/sendmmsg batch. */
+constexpr uint32_t kUdpMaxBurst = 256;
+/** Default headroom: eth 14 + ipv6 40 + udp 8 + wireguard 16 = 78, rounded up to 128. */
+constexpr uint32_t kUdpDefaultHeadroom = 128;
+
+/** Counters in CNDP's lport_stats_t names plus the socket's own reasons. */
+struct UdpPortCounters {
+  uint64_t ipackets = 0, opackets = 0, ibytes = 0, obytes = 0;
+  uint64_t ierrors = 0, oerrors = 0, imissed = 0, odropped = 0;
+  uint64_t rx_invalid = 0, tx_invalid = 0;
+  uint64_t rx_truncated = 0;     // datagram larger than the frame: dropped (part of rx_invalid)
+  uint64_t rx_no_frames = 0;     // rxBurst found the pool empty (JS holds every frame)
+  uint64_t tx_src_fallback = 0;  // sticky source gone: resent with the kernel's choice
+  uint64_t tx_would_block = 0;   // send buffer full: the rest of the burst stayed with JS
+  uint64_t tx_no_route = 0;      // ENETUNREACH / EHOSTUNREACH (part of oerrors)
+  uint64_t tx_too_big = 0;       // EMSGSIZE (part of oerrors)
+  uint64_t free_invalid = 0;     // freeFrames offsets that were not JS-owned frames
+  uint64_t rx_bursts = 0, tx_bursts = 0;
+};
+
+class UdpPort : public Napi::ObjectWrap<UdpPort> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit UdpPort(const Napi::CallbackInfo& info);
+  ~UdpPort() override;
+
+ private:
+  Napi::Value RxBurst(const Napi::CallbackInfo& info);
+  Napi::Value TxBurst(const Napi::CallbackInfo& info);
+  Napi::Value AllocFrames(const Napi::CallbackInfo& info);
+  Napi::Value FreeFrames(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value GetBuffer(const Napi::CallbackInfo& info);
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetPort(const Napi::CallbackInfo& info);
+  Napi::Value GetFrameSize(const Napi::CallbackInfo& info);
+  Napi::Value GetHeadroom(const Napi::CallbackInfo& info);
+
+  bool Open(Napi::Env env, const Napi::Object& opts);
+  bool SetupSocket(Napi::Env env, const Napi::Object& opts, bool adopted);
+  void Release();
+  bool CheckOpen(Napi::Env env);
+  static void CleanupHook(void* arg);
+
+  std::shared_ptr<UmemRegion> region_;
+  FramePool pool_;
+  Napi::Reference<Napi::ArrayBuffer> buffer_ref_;
+  int fd_ = -1;
+  int family_ = AF_INET6;  // socket family: AF_INET6 (dual-stack or v6) or AF_INET
+  uint16_t port_ = 0;
+  uint32_t headroom_ = kUdpDefaultHeadroom;
+  napi_env env_ = nullptr;
+  bool hook_registered_ = false;
+  UdpPortCounters c_;
+
+  // Per-burst scratch, sized once at construction: no allocation per burst.
+  struct Slot {
+    sockaddr_in6 name;
+    alignas(cmsghdr) uint8_t control[128];
+  };
+  std::vector<mmsghdr> msgs_;
+  std::vector<iovec> iovs_;
+  std::vector<Slot> slots_;
+  std::vector<uint64_t> frames_;   // rx: frame per message; tx: frame per message
+  std::vector<uint32_t> index_;    // tx: input descriptor index per message
+};
+
+}  // namespace xdpwg
