@@ -54,11 +54,37 @@ export interface NativeXskPort {
   /** Returns frames (offsets of any byte inside them) to the pool. */
   freeFrames(offsets: Uint32Array, n: number): void;
   stats(): PortStats;
+  /** Blocks up to timeoutMs for the rx ring to become readable (poll(2) on fd); true if it is. */
+  poll(timeoutMs: number): boolean;
+  close(): void;
+}
+
+/** Options of our XDP filter on one interface (see native/bpf/xdpwg_filter.bpf.c). */
+export interface XdpFilterOptions {
+  ifname: string;
+  mode?: XdpMode;
+  /** UDP destination ports steered to AF_XDP (1..64 of them). */
+  ports: number[];
+  /** Override of the compiled BPF object (default: <repo>/native/bpf/xdpwg_filter.o). */
+  objectPath?: string;
+}
+
+export interface NativeXdpFilter {
+  /** Puts a worker's XSK fd into the XSKMAP at its rx queue. */
+  bindQueue(queue: number, xskFd: number): void;
+  /** Removes a queue's socket: its traffic goes to the kernel again. */
+  unbindQueue(queue: number): void;
+  /** Replaces the set of steered UDP ports (no gap for ports that stay). */
+  setPorts(ports: number[]): void;
+  /** mode 'none' once closed; dispatcher: attached through libxdp's dispatcher; replacedStale: filters of a killed process removed at start. */
+  info(): { ifname: string; ifindex: number; mode: 'native' | 'generic' | 'none'; dispatcher: boolean; replacedStale: number; programId: number };
+  /** Detaches the program (idempotent). */
   close(): void;
 }
 
 export interface NativeBinding {
   XskPort: new (opts: XskPortOptions) => NativeXskPort;
+  XdpFilter: new (opts: XdpFilterOptions) => NativeXdpFilter;
   [name: string]: unknown;
 }
 
