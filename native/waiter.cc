@@ -1,5 +1,160 @@
-// PLACEHOLDER: being written (see native/modules.h). Replace this whole file.
+// Wait/wake; see waiter.h.
+#include "waiter.h"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <string>
 #include "modules.h"
+#include "sys_error.h"
+
 namespace xdpwg {
-void InitWaiter(Napi::Env env, Napi::Object exports) {}
+
+Napi::Function Waiter::Define(Napi::Env env) {
+  return DefineClass(env, "Waiter",
+                     {
+                         InstanceMethod<&Waiter::Wait>("wait"),
+                         InstanceMethod<&Waiter::Close>("close"),
+                         InstanceAccessor<&Waiter::GetEventFd>("eventFd"),
+                     });
+}
+
+Waiter::Waiter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Waiter>(info) {
+  env_ = info.Env();
+  event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (event_fd_ < 0) {
+    ThrowSysError(info.Env(), "Waiter: eventfd", errno);
+    return;
+  }
+  if (napi_add_env_cleanup_hook(env_, CleanupHook, this) == napi_ok) hook_registered_ = true;
+}
+
+Waiter::~Waiter() {
+  if (hook_registered_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+  Release();
+}
+
+void Waiter::CleanupHook(void* arg) {
+  auto* self = static_cast<Waiter*>(arg);
+  self->hook_registered_ = false;
+  self->Release();
+}
+
+void Waiter::Release() {
+  if (event_fd_ >= 0) close(event_fd_);
+  event_fd_ = -1;
+}
+
+// wait(fds: Int32Array, nfds, timeoutMs) -> bitmask
+// Bit i: fds[i] is readable, or has an error/hang-up the caller must read to
+// see (a deleted TUN reports POLLERR; its read then fails with EBADFD).
+// Bit 30: the eventfd was signalled; it is drained here. 0: timed out (or
+// interrupted by a signal). timeoutMs < 0 waits forever, 0 only checks.
+// Negative fds are ignored, as poll(2) does.
+Napi::Value Waiter::Wait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (event_fd_ < 0) {
+    Napi::Error::New(env, "Waiter: closed").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    ThrowType(env, "wait(fds: Int32Array, nfds: number, timeoutMs: number)");
+    return env.Undefined();
+  }
+  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_int32_array) {
+    ThrowType(env, "wait: fds must be an Int32Array");
+    return env.Undefined();
+  }
+  Napi::Int32Array fds = info[0].As<Napi::Int32Array>();
+  uint32_t nfds = info[1].As<Napi::Number>().Uint32Value();
+  if (nfds > fds.ElementLength()) nfds = fds.ElementLength();
+  if (nfds > kWaiterMaxFds) {
+    ThrowRange(env, "wait: at most " + std::to_string(kWaiterMaxFds) + " fds");
+    return env.Undefined();
+  }
+  int timeout = info[2].As<Napi::Number>().Int32Value();
+  const int32_t* f = fds.Data();
+  for (uint32_t i = 0; i < nfds; i++) {
+    pfds_[i].fd = f[i];
+    pfds_[i].events = POLLIN;
+    pfds_[i].revents = 0;
+  }
+  pfds_[nfds].fd = event_fd_;
+  pfds_[nfds].events = POLLIN;
+  pfds_[nfds].revents = 0;
+
+  int r = poll(pfds_, nfds + 1, timeout);
+  if (r < 0) {
+    if (errno == EINTR) return Napi::Number::New(env, 0);
+    ThrowSysError(env, "Waiter: poll", errno);
+    return env.Undefined();
+  }
+  uint32_t mask = 0;
+  if (r > 0) {
+    for (uint32_t i = 0; i < nfds; i++)
+      if (pfds_[i].revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL)) mask |= 1u << i;
+    if (pfds_[nfds].revents & POLLIN) {
+      uint64_t v;
+      // Drains every wake posted so far: wakes coalesce into one.
+      while (read(event_fd_, &v, sizeof(v)) < 0 && errno == EINTR) {
+      }
+      mask |= 1u << kWaiterWakeBit;
+    }
+  }
+  return Napi::Number::New(env, mask);
+}
+
+Napi::Value Waiter::Close(const Napi::CallbackInfo& info) {
+  Release();
+  return info.Env().Undefined();
+}
+
+Napi::Value Waiter::GetEventFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), event_fd_); }
+
+namespace {
+
+/**
+ * True when fd is an eventfd. Fd numbers are reused: a worker that exited
+ * closed its eventfd and the number may now be a socket or a TUN queue, which
+ * must never receive the 8-byte wake value.
+ */
+bool IsEventFd(int fd) {
+  char path[64], target[64];
+  snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(path, target, sizeof(target) - 1);
+  if (n < 0) return false;
+  target[n] = 0;
+  return strcmp(target, "anon_inode:[eventfd]") == 0;
+}
+
+// wakeFd(eventFd) -> boolean. Any thread. False when fd is not (or no longer)
+// an eventfd, so waking a worker that already exited is harmless.
+Napi::Value WakeFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    ThrowType(env, "wakeFd(eventFd: number)");
+    return env.Undefined();
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (fd < 0 || !IsEventFd(fd)) return Napi::Boolean::New(env, false);
+  uint64_t one = 1;
+  ssize_t w;
+  do w = write(fd, &one, sizeof(one));
+  while (w < 0 && errno == EINTR);
+  // EAGAIN: the counter is saturated, so a wake is already pending.
+  return Napi::Boolean::New(env, w == sizeof(one) || errno == EAGAIN);
+}
+
+}  // namespace
+
+void InitWaiter(Napi::Env env, Napi::Object exports) {
+  exports.Set("Waiter", Waiter::Define(env));
+  exports.Set("wakeFd", Napi::Function::New(env, WakeFd, "wakeFd"));
+  exports.Set("WAITER_WAKE_BIT", Napi::Number::New(env, kWaiterWakeBit));
+  exports.Set("WAITER_MAX_FDS", Napi::Number::New(env, kWaiterMaxFds));
+}
+
 }  // namespace xdpwg
