@@ -1,0 +1,81 @@
+/**
+ * `xdpwg [-f|--foreground] IFNAME` — wireguard-go's process contract.
+ *
+ * Without -f (and without WG_PROCESS_FOREGROUND=1) the parent starts a
+ * detached copy of itself in the foreground mode and exits 0 only after the
+ * child reported that the TUN device and the UAPI socket both exist; so
+ * `wg-quick` (WG_QUICK_USERSPACE_IMPLEMENTATION=xdpwg) can configure the
+ * interface right after we return. The child reports readiness by writing one
+ * line on an inherited pipe (fd 3) and closing it.
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { Logger, logLevelFromEnv } from '../daemon/log.js';
+
+const IFNAME_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
+
+export async function run(argv: string[]): Promise<number> {
+  let foreground = process.env.WG_PROCESS_FOREGROUND === '1';
+  const names: string[] = [];
+  for (const a of argv) {
+    if (a === '-f' || a === '--foreground') foreground = true;
+    else if (a.startsWith('-')) { process.stderr.write(`xdpwg: unknown option ${a}\n`); return 1; }
+    else names.push(a);
+  }
+  if (names.length !== 1) {
+    process.stderr.write('Usage: xdpwg [-f/--foreground] INTERFACE-NAME\n');
+    return 1;
+  }
+  const ifname = names[0]!;
+  if (!IFNAME_RE.test(ifname) || ifname === '.' || ifname === '..') {
+    process.stderr.write(`xdpwg: invalid interface name '${ifname}'\n`);
+    return 1;
+  }
+  return foreground ? runForeground(ifname, readinessPipe()) : daemonize(argv, ifname);
+}
+
+/** The readiness pipe is fd 3 when our daemonizing parent set XDPWG_READY_FD. */
+function readinessPipe(): ((line: string) => void) | undefined {
+  const fd = Number(process.env.XDPWG_READY_FD);
+  if (!Number.isInteger(fd) || fd < 3) return undefined;
+  delete process.env.XDPWG_READY_FD;
+  return (line) => { const s = createWriteStream('', { fd }); s.end(line + '\n'); };
+}
+
+async function daemonize(argv: string[], ifname: string): Promise<number> {
+  const script = process.argv[1]!;
+  const child = spawn(process.execPath, [script, '--foreground', ...argv.filter((a) => a !== '-f' && a !== '--foreground')], {
+    detached: true,
+    stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
+    env: { ...process.env, WG_PROCESS_FOREGROUND: '1', XDPWG_READY_FD: '3' },
+  });
+  const pipe = child.stdio[3]!;
+  let said = '';
+  pipe.on('data', (d: Buffer) => { said += d.toString(); });
+  const outcome = await new Promise<number>((resolve) => {
+    pipe.on('end', () => resolve(said.startsWith('ready') ? 0 : 1));
+    child.on('exit', (code) => resolve(code ?? 1));
+  });
+  if (outcome === 0) {
+    child.unref();
+    (pipe as unknown as { destroy(): void }).destroy();
+    return 0;
+  }
+  process.stderr.write(`xdpwg: ${ifname} failed to start${said && !said.startsWith('ready') ? `: ${said.trim()}` : ''}\n`);
+  return 1;
+}
+
+async function runForeground(ifname: string, ready: ((line: string) => void) | undefined): Promise<number> {
+  const log = new Logger(`(${ifname}) `, logLevelFromEnv());
+  const { startDaemon } = await import('../daemon/daemon.js');
+  try {
+    const daemon = await startDaemon({ ifname, log });
+    ready?.('ready');
+    return await daemon.exited;
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    log.error(`startup failed: ${msg}`);
+    ready?.(`error: ${msg}`);
+    return 1;
+  }
+}
