@@ -1,0 +1,338 @@
+/**
+ * The WireGuard wire format (whitepaper §5.4.2-§5.4.7): four message types,
+ * their exact sizes and field offsets, all integers little-endian.
+ *
+ * The first four bytes are the type as a little-endian u32: one type byte and
+ * three reserved bytes that must be zero, so a message whose reserved bytes
+ * are set is of an unknown type and dropped.
+ *
+ * Parsers never throw: they return the message or a {@link DropReason}. Data
+ * path code reads fields in place with the offsets below instead of the
+ * allocating parsers.
+ */
+
+/** Handshake initiation (initiator → responder). */
+export const MESSAGE_INITIATION = 1;
+/** Handshake response (responder → initiator). */
+export const MESSAGE_RESPONSE = 2;
+/** Cookie reply, sent instead of a response when under load. */
+export const MESSAGE_COOKIE_REPLY = 3;
+/** Transport data (and keepalives: data with an empty payload). */
+export const MESSAGE_DATA = 4;
+
+/** The message type numbers. */
+export type MessageType = typeof MESSAGE_INITIATION | typeof MESSAGE_RESPONSE | typeof MESSAGE_COOKIE_REPLY | typeof MESSAGE_DATA;
+
+/** Size of a handshake initiation message. */
+export const INITIATION_SIZE = 148;
+/** Size of a handshake response message. */
+export const RESPONSE_SIZE = 92;
+/** Size of a cookie reply message. */
+export const COOKIE_REPLY_SIZE = 64;
+/** Smallest data message: 16-byte header + 16-byte tag (a keepalive). */
+export const DATA_MIN_SIZE = 32;
+/** Header of a data message: type, receiver index, 64-bit counter. */
+export const DATA_HEADER_SIZE = 16;
+/** Poly1305 tag at the end of each encrypted field. */
+export const TAG_SIZE = 16;
+/** Size of the MAC1 and MAC2 fields. */
+export const MAC_SIZE = 16;
+/** Size of the cookie (and the plaintext of a cookie reply). */
+export const COOKIE_SIZE = 16;
+/** Size of the XChaCha20 nonce in a cookie reply. */
+export const COOKIE_NONCE_SIZE = 24;
+/** Data plaintext is zero-padded to a multiple of this (whitepaper §5.4.6). */
+export const DATA_PADDING = 16;
+
+/** Offsets inside a handshake initiation (148 bytes). */
+export const Initiation = {
+  /** u32 LE = 1 */
+  type: 0,
+  /** u32 LE: the initiator's index for this handshake */
+  sender: 4,
+  /** 32 bytes: the initiator's ephemeral public key, unencrypted */
+  ephemeral: 8,
+  /** 32 + 16 bytes: AEAD of the initiator's static public key */
+  encryptedStatic: 40,
+  /** 12 + 16 bytes: AEAD of the TAI64N timestamp */
+  encryptedTimestamp: 88,
+  /** 16 bytes: MAC(HASH("mac1----" ‖ responder public), bytes 0..116) */
+  mac1: 116,
+  /** 16 bytes: MAC(cookie, bytes 0..132) or zeros */
+  mac2: 132,
+} as const;
+
+/** Offsets inside a handshake response (92 bytes). */
+export const Response = {
+  /** u32 LE = 2 */
+  type: 0,
+  /** u32 LE: the responder's index */
+  sender: 4,
+  /** u32 LE: the initiator's index, from the initiation */
+  receiver: 8,
+  /** 32 bytes: the responder's ephemeral public key */
+  ephemeral: 12,
+  /** 0 + 16 bytes: AEAD of the empty string */
+  encryptedNothing: 44,
+  /** 16 bytes: MAC(HASH("mac1----" ‖ initiator public), bytes 0..60) */
+  mac1: 60,
+  /** 16 bytes: MAC(cookie, bytes 0..76) or zeros */
+  mac2: 76,
+} as const;
+
+/** Offsets inside a cookie reply (64 bytes). */
+export const CookieReply = {
+  /** u32 LE = 3 */
+  type: 0,
+  /** u32 LE: the sender index of the message this answers */
+  receiver: 4,
+  /** 24 bytes: random XChaCha20 nonce */
+  nonce: 8,
+  /** 16 + 16 bytes: XAEAD of the cookie, AD = mac1 of the message answered */
+  encryptedCookie: 32,
+} as const;
+
+/** Offsets inside a data message (>= 32 bytes). */
+export const Data = {
+  /** u32 LE = 4 */
+  type: 0,
+  /** u32 LE: the receiving side's keypair index */
+  receiver: 4,
+  /** u64 LE: the nonce counter */
+  counter: 8,
+  /** encrypted, padded inner packet followed by its 16-byte tag */
+  payload: 16,
+} as const;
+
+/**
+ * Why a packet was dropped. An interface whose keys are the reasons, so other
+ * modules add theirs by declaration merging:
+ *
+ *   declare module '../protocol/wire.js' { interface DropReasons { 'replayed-counter': true } }
+ *
+ * and every counter keyed by {@link DropReason} accepts them.
+ */
+export interface DropReasons {
+  /** Shorter than the smallest message (4 bytes) or than its type's size. */
+  'truncated': true;
+  /** Longer than its type's exact size. */
+  'oversized': true;
+  /** Type field (with its reserved bytes) is not 1-4. */
+  'unknown-type': true;
+}
+
+/** A named reason for dropping a packet. */
+export type DropReason = keyof DropReasons;
+
+/** Counts drops by reason; what `xdpwg stats` prints. */
+export class DropCounters {
+  private readonly counts = new Map<DropReason, number>();
+
+  /** Adds one drop (or n) under reason. */
+  count(reason: DropReason, n = 1): void {
+    this.counts.set(reason, (this.counts.get(reason) ?? 0) + n);
+  }
+
+  /** Drops counted under reason so far. */
+  get(reason: DropReason): number {
+    return this.counts.get(reason) ?? 0;
+  }
+
+  /** Sum over all reasons. */
+  total(): number {
+    let sum = 0;
+    for (const n of this.counts.values()) sum += n;
+    return sum;
+  }
+
+  /** A plain object of the non-zero counters. */
+  snapshot(): Partial<Record<DropReason, number>> {
+    return Object.fromEntries(this.counts) as Partial<Record<DropReason, number>>;
+  }
+}
+
+/** Reads a little-endian u32 without allocating. */
+export function readU32(buf: Uint8Array, offset: number): number {
+  return (buf[offset]! | (buf[offset + 1]! << 8) | (buf[offset + 2]! << 16) | (buf[offset + 3]! << 24)) >>> 0;
+}
+
+/** Writes a little-endian u32 without allocating. */
+export function writeU32(buf: Uint8Array, offset: number, value: number): void {
+  buf[offset] = value & 0xff;
+  buf[offset + 1] = (value >>> 8) & 0xff;
+  buf[offset + 2] = (value >>> 16) & 0xff;
+  buf[offset + 3] = (value >>> 24) & 0xff;
+}
+
+/** Reads the little-endian u64 counter of a data message. */
+export function readU64(buf: Uint8Array, offset: number): bigint {
+  return BigInt(readU32(buf, offset)) | (BigInt(readU32(buf, offset + 4)) << 32n);
+}
+
+/** Writes a little-endian u64. */
+export function writeU64(buf: Uint8Array, offset: number, value: bigint): void {
+  writeU32(buf, offset, Number(value & 0xffff_ffffn));
+  writeU32(buf, offset + 4, Number((value >> 32n) & 0xffff_ffffn));
+}
+
+/**
+ * Classifies a received UDP payload by its type and checks its length:
+ * returns the type when the length is right for it, else the drop reason.
+ * Allocation-free; the first check on every received packet.
+ */
+export function classify(buf: Uint8Array, length = buf.length): MessageType | DropReason {
+  if (length < 4) return 'truncated';
+  const type = readU32(buf, 0);
+  switch (type) {
+    case MESSAGE_INITIATION:
+      return exactSize(length, INITIATION_SIZE) ?? MESSAGE_INITIATION;
+    case MESSAGE_RESPONSE:
+      return exactSize(length, RESPONSE_SIZE) ?? MESSAGE_RESPONSE;
+    case MESSAGE_COOKIE_REPLY:
+      return exactSize(length, COOKIE_REPLY_SIZE) ?? MESSAGE_COOKIE_REPLY;
+    case MESSAGE_DATA:
+      return length < DATA_MIN_SIZE ? 'truncated' : MESSAGE_DATA;
+    default:
+      return 'unknown-type';
+  }
+}
+
+function exactSize(length: number, size: number): DropReason | undefined {
+  if (length < size) return 'truncated';
+  if (length > size) return 'oversized';
+  return undefined;
+}
+
+/** A parsed handshake initiation; byte fields are views into the message. */
+export interface InitiationMessage {
+  readonly type: typeof MESSAGE_INITIATION;
+  readonly sender: number;
+  readonly ephemeral: Uint8Array;
+  readonly encryptedStatic: Uint8Array;
+  readonly encryptedTimestamp: Uint8Array;
+  readonly mac1: Uint8Array;
+  readonly mac2: Uint8Array;
+  /** The whole message (for MAC checks). */
+  readonly bytes: Uint8Array;
+}
+
+/** A parsed handshake response; byte fields are views into the message. */
+export interface ResponseMessage {
+  readonly type: typeof MESSAGE_RESPONSE;
+  readonly sender: number;
+  readonly receiver: number;
+  readonly ephemeral: Uint8Array;
+  readonly encryptedNothing: Uint8Array;
+  readonly mac1: Uint8Array;
+  readonly mac2: Uint8Array;
+  readonly bytes: Uint8Array;
+}
+
+/** A parsed cookie reply; byte fields are views into the message. */
+export interface CookieReplyMessage {
+  readonly type: typeof MESSAGE_COOKIE_REPLY;
+  readonly receiver: number;
+  readonly nonce: Uint8Array;
+  readonly encryptedCookie: Uint8Array;
+  readonly bytes: Uint8Array;
+}
+
+/** A parsed data message header; payload is encrypted data ‖ tag. */
+export interface DataMessage {
+  readonly type: typeof MESSAGE_DATA;
+  readonly receiver: number;
+  readonly counter: bigint;
+  readonly payload: Uint8Array;
+  readonly bytes: Uint8Array;
+}
+
+/** Any parsed message. */
+export type Message = InitiationMessage | ResponseMessage | CookieReplyMessage | DataMessage;
+
+/** Parses a handshake initiation, or says why not. */
+export function parseInitiation(buf: Uint8Array): InitiationMessage | DropReason {
+  const t = classify(buf);
+  if (typeof t === 'string') return t;
+  if (t !== MESSAGE_INITIATION) return 'unknown-type';
+  return {
+    type: MESSAGE_INITIATION,
+    sender: readU32(buf, Initiation.sender),
+    ephemeral: buf.subarray(Initiation.ephemeral, Initiation.encryptedStatic),
+    encryptedStatic: buf.subarray(Initiation.encryptedStatic, Initiation.encryptedTimestamp),
+    encryptedTimestamp: buf.subarray(Initiation.encryptedTimestamp, Initiation.mac1),
+    mac1: buf.subarray(Initiation.mac1, Initiation.mac2),
+    mac2: buf.subarray(Initiation.mac2, INITIATION_SIZE),
+    bytes: buf,
+  };
+}
+
+/** Parses a handshake response, or says why not. */
+export function parseResponse(buf: Uint8Array): ResponseMessage | DropReason {
+  const t = classify(buf);
+  if (typeof t === 'string') return t;
+  if (t !== MESSAGE_RESPONSE) return 'unknown-type';
+  return {
+    type: MESSAGE_RESPONSE,
+    sender: readU32(buf, Response.sender),
+    receiver: readU32(buf, Response.receiver),
+    ephemeral: buf.subarray(Response.ephemeral, Response.encryptedNothing),
+    encryptedNothing: buf.subarray(Response.encryptedNothing, Response.mac1),
+    mac1: buf.subarray(Response.mac1, Response.mac2),
+    mac2: buf.subarray(Response.mac2, RESPONSE_SIZE),
+    bytes: buf,
+  };
+}
+
+/** Parses a cookie reply, or says why not. */
+export function parseCookieReply(buf: Uint8Array): CookieReplyMessage | DropReason {
+  const t = classify(buf);
+  if (typeof t === 'string') return t;
+  if (t !== MESSAGE_COOKIE_REPLY) return 'unknown-type';
+  return {
+    type: MESSAGE_COOKIE_REPLY,
+    receiver: readU32(buf, CookieReply.receiver),
+    nonce: buf.subarray(CookieReply.nonce, CookieReply.encryptedCookie),
+    encryptedCookie: buf.subarray(CookieReply.encryptedCookie, COOKIE_REPLY_SIZE),
+    bytes: buf,
+  };
+}
+
+/** Parses a data message header, or says why not. */
+export function parseData(buf: Uint8Array): DataMessage | DropReason {
+  const t = classify(buf);
+  if (typeof t === 'string') return t;
+  if (t !== MESSAGE_DATA) return 'unknown-type';
+  return {
+    type: MESSAGE_DATA,
+    receiver: readU32(buf, Data.receiver),
+    counter: readU64(buf, Data.counter),
+    payload: buf.subarray(Data.payload),
+    bytes: buf,
+  };
+}
+
+/** Parses any message by its type, or says why it is dropped. */
+export function parseMessage(buf: Uint8Array): Message | DropReason {
+  const t = classify(buf);
+  if (typeof t === 'string') return t;
+  switch (t) {
+    case MESSAGE_INITIATION: return parseInitiation(buf);
+    case MESSAGE_RESPONSE: return parseResponse(buf);
+    case MESSAGE_COOKIE_REPLY: return parseCookieReply(buf);
+    case MESSAGE_DATA: return parseData(buf);
+  }
+}
+
+/** Writes the 4-byte type field (type byte + three zero reserved bytes). */
+export function writeType(buf: Uint8Array, type: MessageType): void {
+  writeU32(buf, 0, type);
+}
+
+/**
+ * The padded plaintext length of an inner packet of `length` bytes: rounded up
+ * to a multiple of 16, but never past the MTU (whitepaper §5.4.6).
+ */
+export function paddedLength(length: number, mtu: number): number {
+  const padded = (length + DATA_PADDING - 1) & ~(DATA_PADDING - 1);
+  return length > mtu ? length : Math.min(padded, mtu);
+}
