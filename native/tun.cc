@@ -33,7 +33,7 @@ int IfIndexOf(const char* name) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) return -errno;
   ifreq ifr{};
-  strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
   int r = ioctl(s, SIOCGIFINDEX, &ifr);
   int err = errno;
   close(s);
@@ -88,13 +88,13 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
     ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi ? IFF_MULTI_QUEUE : 0);
     // The first queue may let the kernel pick a name ("tun%d"); later ones
     // attach to the name it picked.
-    strncpy(ifr.ifr_name, q == 0 ? name.c_str() : actual, IFNAMSIZ - 1);
+    snprintf(ifr.ifr_name, IFNAMSIZ, "%s", q == 0 ? name.c_str() : actual);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
       int err = errno;
       close(fd);
       return fail("tunOpen: TUNSETIFF " + name + " queue " + std::to_string(q), err);
     }
-    if (q == 0) memcpy(actual, ifr.ifr_name, IFNAMSIZ - 1);
+    if (q == 0) snprintf(actual, IFNAMSIZ, "%s", ifr.ifr_name);
     fds.push_back(fd);
   }
   int ifindex = IfIndexOf(actual);
