@@ -1,0 +1,80 @@
+// Batched ChaCha20-Poly1305 (RFC 8439) for WireGuard transport data messages,
+// sealed and opened in place inside one big packet buffer (a UMEM or a frame
+// buffer). This header is the N-API-free core, so a plain C++ harness (and an
+// ASan build of it) can exercise exactly the code the addon runs.
+//
+// Per packet i of a burst:
+//   region   = buffer[desc[2i] .. desc[2i] + desc[2i+1])   plaintext / ciphertext
+//   tag      = buffer[region end .. region end + 16)        Poly1305 tag
+//   key      = keys[32 * keyIndex[i] .. + 32)               the keypair's send or receive key
+//   nonce    = 4 zero bytes || counter[i] as 64-bit LE       (whitepaper §5.4.6)
+//   AAD      = empty
+// Seal encrypts the region in place and writes the tag after it; open
+// verifies the tag and decrypts the region in place. Each packet gets a status;
+// a bad packet never stops the burst and never throws (the data path drops and
+// counts it).
+//
+// Threading: an AeadBurstContext belongs to one thread (one N-API environment);
+// never share one between threads.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#if defined(XDPWG_DEBUG) || defined(DEBUG) || defined(__SANITIZE_ADDRESS__)
+#include <cassert>
+// Internal invariants, live in debug and sanitizer builds (as sodium-native's
+// C asserts). Release builds validate the same facts and fail the packet.
+#define XDPWG_AEAD_ASSERT(cond) assert(cond)
+#else
+#define XDPWG_AEAD_ASSERT(cond) ((void)0)
+#endif
+
+namespace xdpwg {
+
+constexpr size_t kAeadKeySize = 32;    // ChaCha20 key (RFC 8439 §2.3)
+constexpr size_t kAeadTagSize = 16;    // Poly1305 tag (RFC 8439 §2.5)
+constexpr size_t kAeadNonceSize = 12;  // 32-bit zero prefix + 64-bit counter (RFC 8439 §2.8, whitepaper §5.4.6)
+
+// Per-packet outcome, written into results[i]. Values are part of the JS
+// contract (src/crypto/aead-burst.ts AeadStatus): never renumber.
+enum AeadStatus : uint8_t {
+  kAeadOk = 0,
+  kAeadAuthFailed = 1,     // open: tag mismatch (forged, corrupted or wrong key)
+  kAeadBadDescriptor = 2,  // region + tag not inside the buffer
+  kAeadBadKeyIndex = 3,    // keyIndex[i] beyond the key table
+  kAeadCryptoError = 4,    // OpenSSL refused an operation (should never happen)
+};
+
+// The caller's burst, as plain pointers into JS-owned typed arrays.
+struct AeadBurstArgs {
+  uint8_t* buffer;            // packet buffer base
+  size_t bufferSize;          // its length in bytes
+  const uint32_t* desc;       // 2*n entries: offset, length
+  size_t n;                   // packets in the burst
+  const uint8_t* keys;        // key table, keyCount * 32 bytes
+  size_t keyCount;
+  const void* keyIndex;       // n entries of keyIndexWidth bytes (2 or 4)
+  unsigned keyIndexWidth;
+  const uint64_t* counters64; // n counters, or null when counters32 is used
+  const uint32_t* counters32; // 2*n words: low, high (avoids BigInt in JS)
+  uint8_t* results;           // n statuses
+};
+
+struct AeadBurstContext;
+
+// Creates a context (two cached EVP_CIPHER_CTX: one sealing, one opening).
+// Returns null when OpenSSL cannot provide ChaCha20-Poly1305.
+AeadBurstContext* AeadBurstContextNew();
+void AeadBurstContextFree(AeadBurstContext* ctx);
+// Re-keying is skipped while consecutive packets carry the same key bytes;
+// disabling that exists only to measure what it saves (harness --bench).
+void AeadBurstContextSetKeyCache(AeadBurstContext* ctx, bool enabled);
+
+// Seals every packet of the burst in place; returns how many succeeded.
+size_t AeadSealBurst(AeadBurstContext* ctx, const AeadBurstArgs& args);
+// Opens every packet of the burst in place; returns how many authenticated.
+// A packet that fails authentication has its region zeroed, so unverified
+// plaintext never lies in the buffer.
+size_t AeadOpenBurst(AeadBurstContext* ctx, const AeadBurstArgs& args);
+
+}  // namespace xdpwg
