@@ -1,0 +1,110 @@
+/**
+ * Port: one burst interface over both packet paths (DESIGN.md "port").
+ *
+ *  - 'af_xdp': an XskPort. Buffers hold whole Ethernet frames; there is no
+ *    address array (the addresses are in the frame).
+ *  - 'udp':    a UdpPort (kernel socket, recvmmsg/sendmmsg). Buffers hold
+ *    UDP payloads; every packet has a 40-byte address record in `addr`
+ *    (layout in src/native/binding.ts), filled by rxBurst, read by txBurst.
+ *
+ * Threading: a Port belongs to the thread that opened it.
+ */
+import type { NativeXskPort, PortStats, XskPortOptions } from './binding.js';
+import { native } from './binding.js';
+import { FrameViews, BURST_SIZE } from './frames.js';
+import { describeXskPort, openXskPort } from './xsk-port.js';
+
+/** Bytes per address record of a UDP port burst. */
+export const ADDR_RECORD_SIZE = 40;
+
+/** The UdpPort's native shape, as the contract (binding.ts) defines it. */
+interface NativeUdpPortLike {
+  readonly buffer: ArrayBuffer;
+  readonly fd: number;
+  readonly port: number;
+  readonly frameSize: number;
+  readonly headroom: number;
+  rxBurst(desc: Uint32Array, addr: Uint8Array, max: number): number;
+  txBurst(desc: Uint32Array, addr: Uint8Array, n: number): number;
+  allocFrames(out: Uint32Array, n: number): number;
+  freeFrames(offsets: Uint32Array, n: number): void;
+  stats(): PortStats;
+  close(): void;
+}
+
+/** Options of a UDP port (see the contract). */
+export interface UdpPortOptions {
+  port: number;
+  bindAddress?: string;
+  frameSize?: number;
+  frameCount?: number;
+  fd?: number;
+}
+
+/** The common burst interface. */
+export interface Port {
+  readonly kind: 'af_xdp' | 'udp';
+  /** Views over the packet buffer. */
+  readonly frames: FrameViews;
+  readonly fd: number;
+  /** Address records for the last rx burst / the next tx burst (udp only; null for af_xdp). */
+  readonly addr: Uint8Array | null;
+  /** Most packets per burst this port's desc/addr arrays were sized for. */
+  readonly burst: number;
+  rxBurst(desc: Uint32Array, max: number): number;
+  txBurst(desc: Uint32Array, n: number): number;
+  allocFrames(out: Uint32Array, n: number): number;
+  freeFrames(offsets: Uint32Array, n: number): void;
+  stats(): PortStats;
+  describe(): string;
+  close(): void;
+}
+
+/** A Port over an AF_XDP socket. */
+export class XdpPort implements Port {
+  readonly kind = 'af_xdp' as const;
+  readonly frames: FrameViews;
+  readonly addr = null;
+  constructor(readonly native: NativeXskPort, readonly burst = BURST_SIZE) {
+    this.frames = new FrameViews(native.umem, native.frameSize, native.headroom);
+  }
+  /** Opens an XskPort on (ifname, queue). */
+  static open(opts: XskPortOptions, burst = BURST_SIZE): XdpPort { return new XdpPort(openXskPort(opts), burst); }
+  get fd(): number { return this.native.fd; }
+  rxBurst(desc: Uint32Array, max: number): number { return this.native.rxBurst(desc, max); }
+  txBurst(desc: Uint32Array, n: number): number { return this.native.txBurst(desc, n); }
+  allocFrames(out: Uint32Array, n: number): number { return this.native.allocFrames(out, n); }
+  freeFrames(offsets: Uint32Array, n: number): void { this.native.freeFrames(offsets, n); }
+  /** Blocks up to timeoutMs for received packets (when no Waiter is used). */
+  poll(timeoutMs: number): boolean { return this.native.poll(timeoutMs); }
+  stats(): PortStats { return this.native.stats(); }
+  describe(): string { return describeXskPort(this.native); }
+  close(): void { this.native.close(); }
+}
+
+/** A Port over a kernel UDP socket; `addr` carries one record per packet. */
+export class SocketPort implements Port {
+  readonly kind = 'udp' as const;
+  readonly frames: FrameViews;
+  readonly addr: Uint8Array;
+  constructor(readonly native: NativeUdpPortLike, readonly burst = BURST_SIZE) {
+    this.frames = new FrameViews(native.buffer, native.frameSize, native.headroom);
+    this.addr = new Uint8Array(burst * ADDR_RECORD_SIZE);
+  }
+  /** Opens a UdpPort; throws a clear Error when the addon has none yet. */
+  static open(opts: UdpPortOptions, burst = BURST_SIZE): SocketPort {
+    const ctor = native()['UdpPort'] as (new (o: UdpPortOptions) => NativeUdpPortLike) | undefined;
+    if (typeof ctor !== 'function') throw new Error('UdpPort: the native addon has no UdpPort (rebuild with npm run build:native)');
+    return new SocketPort(new ctor(opts), burst);
+  }
+  get fd(): number { return this.native.fd; }
+  /** The bound UDP port. */
+  get port(): number { return this.native.port; }
+  rxBurst(desc: Uint32Array, max: number): number { return this.native.rxBurst(desc, this.addr, Math.min(max, this.burst)); }
+  txBurst(desc: Uint32Array, n: number): number { return this.native.txBurst(desc, this.addr, Math.min(n, this.burst)); }
+  allocFrames(out: Uint32Array, n: number): number { return this.native.allocFrames(out, n); }
+  freeFrames(offsets: Uint32Array, n: number): void { this.native.freeFrames(offsets, n); }
+  stats(): PortStats { return this.native.stats(); }
+  describe(): string { return `udp socket port ${this.native.port} (kernel path)`; }
+  close(): void { this.native.close(); }
+}

@@ -1,0 +1,35 @@
+/**
+ * Our XDP filter on one interface (native/xdp_filter.cc): open it once per
+ * interface in the main thread, then bind each worker's XSK fd to its queue.
+ */
+import { native, type NativeXdpFilter, type XdpFilterOptions } from './binding.js';
+
+/** Validates the options; throws TypeError/RangeError naming what was wrong. */
+export function checkXdpFilterOptions(opts: XdpFilterOptions): void {
+  if (typeof opts.ifname !== 'string' || opts.ifname.length === 0 || opts.ifname.length > 15) {
+    throw new TypeError(`XdpFilter: ifname must be an interface name (1-15 chars), got ${JSON.stringify(opts.ifname)}`);
+  }
+  if (opts.mode !== undefined && !['auto', 'native', 'generic'].includes(opts.mode)) {
+    throw new RangeError(`XdpFilter: mode must be auto, native or generic, got ${String(opts.mode)}`);
+  }
+  if (!Array.isArray(opts.ports) || opts.ports.length === 0) throw new RangeError('XdpFilter: ports must list at least one UDP port');
+  for (const p of opts.ports) {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`XdpFilter: port ${p} is not in 1..65535`);
+  }
+}
+
+/**
+ * Attaches the filter (replacing one left by a killed xdpwg; refusing when a
+ * live xdpwg owns the interface: Error.code 'EBUSY').
+ */
+export function openXdpFilter(opts: XdpFilterOptions): NativeXdpFilter {
+  checkXdpFilterOptions(opts);
+  return new (native().XdpFilter)(opts);
+}
+
+/** One log line saying how the filter is attached. */
+export function describeXdpFilter(filter: NativeXdpFilter): string {
+  const i = filter.info();
+  return `xdp filter on ${i.ifname}: ${i.mode} mode, ${i.dispatcher ? 'libxdp dispatcher' : 'sole program (no dispatcher)'}` +
+    `${i.replacedStale ? `, replaced ${i.replacedStale} stale filter(s) of a killed process` : ''}`;
+}

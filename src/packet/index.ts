@@ -1,0 +1,8 @@
+/** Packet helpers: Ethernet, IPv4, IPv6, UDP parse/build and checksums. */
+export * from './checksum.js';
+export * from './drop.js';
+export * from './ethernet.js';
+export * from './ipv4.js';
+export * from './ipv6.js';
+export * from './udp.js';
+export * from './udp-frame.js';
