@@ -1,0 +1,464 @@
+/**
+ * The wg-quick configuration file: parse, validate, serialize.
+ *
+ * Format (wg(8) "CONFIGURATION FILE FORMAT" and wg-quick(8)): INI-like
+ * sections [Interface] and [Peer]; `Key = Value` lines; keys are
+ * case-insensitive; '#' starts a comment anywhere on a line; blank lines are
+ * ignored. wg(8) keys are PrivateKey, ListenPort, FwMark (interface) and
+ * PublicKey, PresharedKey, AllowedIPs, Endpoint, PersistentKeepalive (peer).
+ * wg-quick adds Address, DNS, MTU, Table, PreUp, PostUp, PreDown, PostDown and
+ * SaveConfig to [Interface]. As in wg(8), whitespace inside the value of a
+ * wg(8) key is insignificant ("10.0.0.1/32, 10.0.0.2/32"), unknown keys are
+ * errors, and AllowedIPs/Address/DNS may repeat and hold comma lists. Unlike
+ * wg(8), a repeated single-valued key is an error rather than last-wins: it is
+ * almost always a copy-paste mistake.
+ *
+ * Every problem is a {@link ConfigError} naming the file, the line and what
+ * is wrong; the CLI prints its message without a stack trace.
+ *
+ * Endpoints keep their text (host names included): resolving them is the
+ * caller's job ({@link resolveEndpoints}), because it can block and fail.
+ */
+import { lookup } from 'node:dns/promises';
+import { keyFromBase64, keyToBase64 } from '../crypto/encoding.js';
+import {
+  formatEndpoint, formatPrefix, parseEndpoint, parseIP, peerKey,
+  type DeviceConfig, type DeviceSnapshot, type Endpoint, type IpPrefix, type PeerConfig, type UapiPeerOp, type UapiSetOp,
+} from './device-config.js';
+
+/** A problem in a configuration file, located by file and 1-based line number (0 = the file as a whole). */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly file: string, readonly line: number, readonly problem: string) {
+    super(line > 0 ? `${file}:${line}: ${problem}` : `${file}: ${problem}`);
+  }
+}
+
+/** The [Interface] section. Absent optional values were not in the file. */
+export interface InterfaceSection {
+  /** Line of the [Interface] header; 0 when the file has none. */
+  line: number;
+  privateKey?: Uint8Array;
+  listenPort?: number;
+  fwmark?: number;
+  /** wg-quick: addresses for the interface, host bits kept (10.0.0.1/24). */
+  addresses: IpPrefix[];
+  /** wg-quick: DNS servers (IP address text). */
+  dns: string[];
+  /** wg-quick: DNS search domains (the non-IP entries of DNS =). */
+  dnsSearch: string[];
+  /** wg-quick: interface MTU. */
+  mtu?: number;
+  /** wg-quick: routing table: 'off', 'auto', a number or a table name. */
+  table?: string;
+  preUp: string[];
+  postUp: string[];
+  preDown: string[];
+  postDown: string[];
+  saveConfig: boolean;
+}
+
+/** One [Peer] section. */
+export interface PeerSection {
+  /** Line of the [Peer] header. */
+  line: number;
+  publicKey: Uint8Array;
+  presharedKey?: Uint8Array;
+  /** Host bits kept as written (wg warns about them, the device clears them). */
+  allowedIPs: IpPrefix[];
+  /** "host:port" or "[v6]:port" as written; host may be a name. */
+  endpoint?: string;
+  /** Line of the Endpoint key, for resolution errors. */
+  endpointLine?: number;
+  persistentKeepalive?: number;
+}
+
+/** A parsed configuration file. */
+export interface ConfigFile {
+  /** The name used in error messages. */
+  path: string;
+  interface: InterfaceSection;
+  peers: PeerSection[];
+}
+
+/** 'wg-quick' accepts wg-quick's keys too; 'setconf' only wg(8)'s (the `wg setconf` subset). */
+export type ConfigDialect = 'wg-quick' | 'setconf';
+
+type Section = 'none' | 'interface' | 'peer';
+
+const WG_INTERFACE_KEYS = ['PrivateKey', 'ListenPort', 'FwMark'] as const;
+const WG_QUICK_KEYS = ['Address', 'DNS', 'MTU', 'Table', 'PreUp', 'PostUp', 'PreDown', 'PostDown', 'SaveConfig'] as const;
+const PEER_KEYS = ['PublicKey', 'PresharedKey', 'AllowedIPs', 'Endpoint', 'PersistentKeepalive'] as const;
+/** Keys that may appear more than once (their values accumulate). */
+const REPEATABLE = new Set(['address', 'dns', 'allowedips', 'preup', 'postup', 'predown', 'postdown']);
+
+const canonicalName = new Map<string, string>(
+  [...WG_INTERFACE_KEYS, ...WG_QUICK_KEYS, ...PEER_KEYS].map((k) => [k.toLowerCase(), k]),
+);
+
+function emptyInterface(): InterfaceSection {
+  return { line: 0, addresses: [], dns: [], dnsSearch: [], preUp: [], postUp: [], preDown: [], postDown: [], saveConfig: false };
+}
+
+/**
+ * Parses a configuration file's text. `path` is only used in messages.
+ * Throws {@link ConfigError} at the first problem.
+ */
+export function parseConfig(text: string, path: string, dialect: ConfigDialect = 'wg-quick'): ConfigFile {
+  const file: ConfigFile = { path, interface: emptyInterface(), peers: [] };
+  let section: Section = 'none';
+  let peer: (Partial<PeerSection> & { line: number; allowedIPs: IpPrefix[] }) | null = null;
+  let seen = new Map<string, number>(); // key (lowercase) → line where it was set, per section
+  const fail = (line: number, problem: string): never => { throw new ConfigError(path, line, problem); };
+
+  const finishPeer = (): void => {
+    if (!peer) return;
+    if (!peer.publicKey) fail(peer.line, '[Peer] has no PublicKey');
+    file.peers.push(peer as PeerSection);
+    peer = null;
+  };
+
+  let lineNo = 0;
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    lineNo++;
+    let raw = text.slice(start, end);
+    start = end + 1;
+    if (raw.endsWith('\r')) raw = raw.slice(0, -1);
+    const hash = raw.indexOf('#');
+    const line = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
+    if (line === '') {
+      if (end === text.length) break;
+      continue;
+    }
+
+    if (line.startsWith('[')) {
+      const name = line.replace(/\s+/g, '').toLowerCase();
+      if (name === '[interface]') {
+        if (file.interface.line > 0) fail(lineNo, `second [Interface] section (the first is on line ${file.interface.line})`);
+        finishPeer();
+        section = 'interface';
+        file.interface.line = lineNo;
+      } else if (name === '[peer]') {
+        finishPeer();
+        section = 'peer';
+        peer = { line: lineNo, allowedIPs: [] };
+      } else {
+        fail(lineNo, `unknown section ${line}; expected [Interface] or [Peer]`);
+      }
+      seen = new Map();
+      continue;
+    }
+
+    const eq = line.indexOf('=');
+    if (eq < 0) fail(lineNo, `expected "Key = Value", got \`${line}\``);
+    const keyText = line.slice(0, eq).trim();
+    const rawValue = line.slice(eq + 1).trim();
+    const lower = keyText.toLowerCase();
+    const key = canonicalName.get(lower);
+    if (section === 'none') fail(lineNo, `\`${keyText}\` is outside any section; put it under [Interface] or [Peer]`);
+    if (key === undefined) {
+      fail(lineNo, `unknown key \`${keyText}\` in [${section === 'interface' ? 'Interface' : 'Peer'}]`);
+    }
+    const isPeerKey = (PEER_KEYS as readonly string[]).includes(key!);
+    if (section === 'peer' && !isPeerKey) fail(lineNo, `\`${key}\` belongs in [Interface], not [Peer]`);
+    if (section === 'interface' && isPeerKey) fail(lineNo, `\`${key}\` belongs in [Peer], not [Interface]`);
+    if (dialect === 'setconf' && (WG_QUICK_KEYS as readonly string[]).includes(key!)) {
+      fail(lineNo, `\`${key}\` is a wg-quick key, not understood by wg setconf (use the wg-quick format)`);
+    }
+    if (!REPEATABLE.has(lower)) {
+      const first = seen.get(lower);
+      if (first !== undefined) fail(lineNo, `duplicate \`${key}\` (already set on line ${first})`);
+    }
+    seen.set(lower, lineNo);
+
+    // wg(8) ignores all whitespace in a line; hooks keep theirs.
+    const compact = rawValue.replace(/\s+/g, '');
+    const bad = (what: string): never => fail(lineNo, `${key}: ${what}`);
+    switch (key) {
+      case 'PrivateKey': file.interface.privateKey = parseKeyValue(compact, bad); break;
+      case 'ListenPort': file.interface.listenPort = parseNumber(compact, 0, 65535, bad, 'a port number 0-65535'); break;
+      case 'FwMark': file.interface.fwmark = parseFwmark(compact, bad); break;
+      case 'Address':
+        for (const item of splitList(compact)) file.interface.addresses.push(parseAddress(item, bad));
+        break;
+      case 'DNS':
+        for (const item of splitList(compact)) {
+          if (parseIP(item)) file.interface.dns.push(item);
+          else if (/^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_.])?$/.test(item)) file.interface.dnsSearch.push(item);
+          else bad(`\`${item}\` is neither an IP address nor a search domain`);
+        }
+        break;
+      case 'MTU': file.interface.mtu = parseNumber(compact, 68, 65535, bad, 'an MTU 68-65535'); break;
+      case 'Table':
+        if (!/^(off|auto|[0-9]{1,10}|[A-Za-z_][A-Za-z0-9_-]*)$/.test(compact) || (/^[0-9]+$/.test(compact) && Number(compact) > 0xffffffff)) {
+          bad(`\`${rawValue}\` is not off, auto, a table number or a table name`);
+        }
+        file.interface.table = compact;
+        break;
+      case 'PreUp': file.interface.preUp.push(rawValue); break;
+      case 'PostUp': file.interface.postUp.push(rawValue); break;
+      case 'PreDown': file.interface.preDown.push(rawValue); break;
+      case 'PostDown': file.interface.postDown.push(rawValue); break;
+      case 'SaveConfig':
+        if (!/^(true|false)$/i.test(compact)) bad(`\`${rawValue}\` is neither true nor false`);
+        file.interface.saveConfig = compact.toLowerCase() === 'true';
+        break;
+      case 'PublicKey': peer!.publicKey = parseKeyValue(compact, bad); break;
+      case 'PresharedKey': peer!.presharedKey = parseKeyValue(compact, bad); break;
+      case 'AllowedIPs':
+        for (const item of splitList(compact)) peer!.allowedIPs.push(parseAllowedIP(item, bad));
+        break;
+      case 'Endpoint':
+        checkEndpointText(compact, bad);
+        peer!.endpoint = compact;
+        peer!.endpointLine = lineNo;
+        break;
+      case 'PersistentKeepalive':
+        peer!.persistentKeepalive = compact.toLowerCase() === 'off' ? 0 : parseNumber(compact, 0, 65535, bad, 'off or 0-65535 seconds');
+        break;
+    }
+    if (end === text.length) break;
+  }
+  finishPeer();
+  return file;
+}
+
+function splitList(compact: string): string[] {
+  if (compact === '') return [];
+  return compact.split(',').filter((s) => s !== '');
+}
+
+function parseKeyValue(value: string, bad: (what: string) => never): Uint8Array {
+  if (value === '') bad('no key given');
+  try {
+    return keyFromBase64(value);
+  } catch {
+    return bad(`\`${value}\` is not a valid key (44 characters of base64 ending in '=', as wg genkey prints)`);
+  }
+}
+
+function parseNumber(value: string, min: number, max: number, bad: (what: string) => never, what: string): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) bad(`\`${value}\` is not ${what}`);
+  return Number(value);
+}
+
+function parseFwmark(value: string, bad: (what: string) => never): number {
+  if (value.toLowerCase() === 'off') return 0;
+  const n = /^0x[0-9a-fA-F]+$/.test(value) ? parseInt(value.slice(2), 16) : /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 0 && n <= 0xffffffff)) bad(`\`${value}\` is neither off nor 0-0xffffffff`);
+  return n;
+}
+
+/** "ip" or "ip/bits"; a bare address is a host prefix (/32, /128), as wg(8) reads AllowedIPs. */
+function parsePrefixOrHost(item: string): IpPrefix | null {
+  const slash = item.indexOf('/');
+  const address = parseIP(slash < 0 ? item : item.slice(0, slash));
+  if (!address) return null;
+  const max = address.length * 8;
+  let bits = max;
+  if (slash >= 0) {
+    const b = item.slice(slash + 1);
+    if (!/^[0-9]{1,3}$/.test(b) || Number(b) > max) return null;
+    bits = Number(b);
+  }
+  return { family: address.length === 4 ? 4 : 6, address, bits };
+}
+
+function parseAllowedIP(item: string, bad: (what: string) => never): IpPrefix {
+  return parsePrefixOrHost(item) ?? bad(`\`${item}\` is not an IP prefix (address/length, length ≤32 for IPv4, ≤128 for IPv6)`);
+}
+
+function parseAddress(item: string, bad: (what: string) => never): IpPrefix {
+  return parsePrefixOrHost(item) ?? bad(`\`${item}\` is not an interface address (address or address/length)`);
+}
+
+function checkEndpointText(value: string, bad: (what: string) => never): void {
+  if (value === '') bad('no endpoint given');
+  const split = splitHostPort(value);
+  if (!split) bad(`\`${value}\` has no port (write host:port, or [IPv6]:port)`);
+  const { host, port } = split!;
+  if (!/^[0-9]+$/.test(port) || Number(port) > 65535) bad(`\`${port}\` in \`${value}\` is not a port number 0-65535`);
+  if (host === '') bad(`\`${value}\` has no host`);
+  if (value.startsWith('[')) {
+    if (!parseIP(host.split('%')[0]!) || !host.includes(':')) bad(`\`${host}\` in brackets is not an IPv6 address`);
+  } else if (host.includes(':')) {
+    bad(`\`${value}\`: an IPv6 endpoint needs brackets, as in [2001:db8::1]:51820`);
+  } else if (!parseIP(host) && !/^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_.])?$/.test(host)) {
+    bad(`\`${host}\` is neither an IP address nor a host name`);
+  }
+}
+
+/** Splits "host:port" / "[v6]:port" (brackets removed); null when there is no port. */
+export function splitHostPort(value: string): { host: string; port: string } | null {
+  if (value.startsWith('[')) {
+    const close = value.indexOf(']');
+    if (close < 0 || value[close + 1] !== ':' || close + 2 >= value.length) return null;
+    return { host: value.slice(1, close), port: value.slice(close + 2) };
+  }
+  const colon = value.lastIndexOf(':');
+  if (colon < 0 || colon + 1 >= value.length) return null;
+  return { host: value.slice(0, colon), port: value.slice(colon + 1) };
+}
+
+// ---------------------------------------------------------------- serializing
+
+/**
+ * Writes a configuration file. 'setconf' writes what `wg showconf` prints
+ * (wg(8) keys only, in its order); 'wg-quick' puts wg-quick's keys first, as
+ * wg-quick's SaveConfig does.
+ */
+export function serializeConfig(file: ConfigFile, dialect: ConfigDialect = 'wg-quick'): string {
+  const out: string[] = ['[Interface]'];
+  const i = file.interface;
+  if (dialect === 'wg-quick') {
+    if (i.addresses.length > 0) out.push(`Address = ${i.addresses.map((p) => formatPrefix(p)).join(', ')}`);
+    if (i.dns.length + i.dnsSearch.length > 0) out.push(`DNS = ${[...i.dns, ...i.dnsSearch].join(', ')}`);
+    if (i.mtu !== undefined) out.push(`MTU = ${i.mtu}`);
+    if (i.table !== undefined) out.push(`Table = ${i.table}`);
+    for (const [name, list] of [['PreUp', i.preUp], ['PostUp', i.postUp], ['PreDown', i.preDown], ['PostDown', i.postDown]] as const) {
+      for (const cmd of list) out.push(`${name} = ${cmd}`);
+    }
+    if (i.saveConfig) out.push('SaveConfig = true');
+  }
+  if (i.listenPort !== undefined && i.listenPort !== 0) out.push(`ListenPort = ${i.listenPort}`);
+  if (i.fwmark !== undefined && i.fwmark !== 0) out.push(`FwMark = 0x${i.fwmark.toString(16)}`);
+  if (i.privateKey) out.push(`PrivateKey = ${keyToBase64(i.privateKey)}`);
+  for (const p of file.peers) {
+    out.push('', '[Peer]', `PublicKey = ${keyToBase64(p.publicKey)}`);
+    if (p.presharedKey && p.presharedKey.some((b) => b !== 0)) out.push(`PresharedKey = ${keyToBase64(p.presharedKey)}`);
+    if (p.allowedIPs.length > 0) out.push(`AllowedIPs = ${p.allowedIPs.map((a) => formatPrefix(a, 'libc')).join(', ')}`);
+    if (p.endpoint !== undefined) out.push(`Endpoint = ${p.endpoint}`);
+    if (p.persistentKeepalive) out.push(`PersistentKeepalive = ${p.persistentKeepalive}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+/** A configuration file (setconf subset) describing a device snapshot, as `wg showconf` does. */
+export function configFromSnapshot(snapshot: DeviceSnapshot, path = '(device)'): ConfigFile {
+  const file: ConfigFile = { path, interface: emptyInterface(), peers: [] };
+  if (snapshot.privateKey && snapshot.privateKey.some((b) => b !== 0)) file.interface.privateKey = snapshot.privateKey;
+  if (snapshot.listenPort) file.interface.listenPort = snapshot.listenPort;
+  if (snapshot.fwmark) file.interface.fwmark = snapshot.fwmark;
+  for (const p of snapshot.peers) {
+    const section: PeerSection = { line: 0, publicKey: p.publicKey, allowedIPs: [...p.allowedIPs] };
+    if (p.presharedKey && p.presharedKey.some((b) => b !== 0)) section.presharedKey = p.presharedKey;
+    if (p.endpoint) section.endpoint = formatEndpoint(p.endpoint, 'libc');
+    if (p.persistentKeepalive) section.persistentKeepalive = p.persistentKeepalive;
+    file.peers.push(section);
+  }
+  return file;
+}
+
+// ---------------------------------------------------------------- to the device
+
+/**
+ * Resolves every peer's Endpoint (names through the system resolver, as wg(8)
+ * does with getaddrinfo). Returns the resolved endpoint per peer section.
+ * Throws {@link ConfigError} on the Endpoint line when a name does not resolve.
+ */
+export async function resolveEndpoints(file: ConfigFile): Promise<Map<PeerSection, Endpoint>> {
+  const out = new Map<PeerSection, Endpoint>();
+  await Promise.all(file.peers.map(async (p) => {
+    if (p.endpoint === undefined) return;
+    const literal = parseEndpoint(p.endpoint);
+    if (literal) { out.set(p, literal); return; }
+    const { host, port } = splitHostPort(p.endpoint)!;
+    try {
+      const { address } = await lookup(host);
+      const ep = parseEndpoint(address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
+      if (!ep) throw new Error(`resolver returned ${address}`);
+      out.set(p, ep);
+    } catch (err) {
+      throw new ConfigError(file.path, p.endpointLine ?? p.line, `Endpoint: cannot resolve \`${host}\`: ${(err as Error).message}`);
+    }
+  }));
+  return out;
+}
+
+/**
+ * The device configuration a file describes. Endpoints come from `resolved`
+ * (see {@link resolveEndpoints}); a literal endpoint needs no resolution.
+ * A host-name endpoint missing from `resolved` is a {@link ConfigError}.
+ */
+export function toDeviceConfig(file: ConfigFile, resolved: Map<PeerSection, Endpoint> = new Map()): DeviceConfig {
+  const config: DeviceConfig = {
+    listenPort: file.interface.listenPort ?? 0,
+    fwmark: file.interface.fwmark ?? 0,
+    peers: new Map(),
+  };
+  if (file.interface.privateKey) config.privateKey = file.interface.privateKey;
+  for (const p of file.peers) {
+    const peer: PeerConfig = { publicKey: p.publicKey, persistentKeepalive: p.persistentKeepalive ?? 0, allowedIPs: [...p.allowedIPs] };
+    if (p.presharedKey) peer.presharedKey = p.presharedKey;
+    if (p.endpoint !== undefined) {
+      const ep = resolved.get(p) ?? parseEndpoint(p.endpoint);
+      if (!ep) throw new ConfigError(file.path, p.endpointLine ?? p.line, `Endpoint: \`${p.endpoint}\` is a host name that was not resolved`);
+      peer.endpoint = ep;
+    }
+    const key = peerKey(p.publicKey);
+    const existing = config.peers.get(key);
+    if (existing) {
+      // wg(8) applies a repeated peer as a second update of the same peer.
+      existing.allowedIPs.push(...peer.allowedIPs);
+      if (peer.presharedKey) existing.presharedKey = peer.presharedKey;
+      if (peer.endpoint) existing.endpoint = peer.endpoint;
+      if (p.persistentKeepalive !== undefined) existing.persistentKeepalive = peer.persistentKeepalive;
+    } else {
+      config.peers.set(key, peer);
+    }
+  }
+  return config;
+}
+
+const ZERO_KEY = new Uint8Array(32);
+
+function peerOp(p: PeerConfig): UapiPeerOp {
+  const op: UapiPeerOp = {
+    kind: 'peer', publicKey: p.publicKey, remove: false, updateOnly: false,
+    presharedKey: p.presharedKey ?? ZERO_KEY,
+    persistentKeepalive: p.persistentKeepalive,
+    replaceAllowedIPs: true,
+    allowedIPs: p.allowedIPs.map((prefix) => ({ prefix, remove: false })),
+  };
+  if (p.endpoint) op.endpoint = p.endpoint;
+  return op;
+}
+
+/**
+ * What `wg setconf` sends: the device replaced by this configuration (all
+ * peers removed first, so sessions restart).
+ */
+export function setconfOps(config: DeviceConfig): UapiSetOp[] {
+  const ops: UapiSetOp[] = [
+    { kind: 'private_key', privateKey: config.privateKey ?? ZERO_KEY },
+    { kind: 'listen_port', port: config.listenPort },
+    { kind: 'fwmark', fwmark: config.fwmark },
+    { kind: 'replace_peers' },
+  ];
+  for (const p of config.peers.values()) ops.push(peerOp(p));
+  return ops;
+}
+
+/**
+ * What `wg syncconf` sends: only the difference. Peers absent from `next`
+ * are removed; the others are updated in place (their sessions survive);
+ * unchanged device settings are not touched (no rebind).
+ */
+export function syncconfOps(current: DeviceSnapshot, next: DeviceConfig): UapiSetOp[] {
+  const ops: UapiSetOp[] = [];
+  const nextKey = next.privateKey ?? ZERO_KEY;
+  const curKey = current.privateKey ?? ZERO_KEY;
+  if (Buffer.compare(nextKey, curKey) !== 0) ops.push({ kind: 'private_key', privateKey: nextKey });
+  if (next.listenPort !== 0 && next.listenPort !== current.listenPort) ops.push({ kind: 'listen_port', port: next.listenPort });
+  if (next.fwmark !== current.fwmark) ops.push({ kind: 'fwmark', fwmark: next.fwmark });
+  for (const p of current.peers) {
+    if (!next.peers.has(peerKey(p.publicKey))) {
+      ops.push({ kind: 'peer', publicKey: p.publicKey, remove: true, updateOnly: false, replaceAllowedIPs: false, allowedIPs: [] });
+    }
+  }
+  for (const p of next.peers.values()) ops.push(peerOp(p));
+  return ops;
+}

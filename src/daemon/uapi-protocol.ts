@@ -1,0 +1,300 @@
+/**
+ * The cross-platform userspace API's text protocol
+ * (https://www.wireguard.com/xplatform/), as wireguard-go speaks it, without
+ * any I/O: `set=1` bodies parsed line by line into {@link UapiSetOp}s, `get=1`
+ * answers serialized from a {@link DeviceSnapshot}, and the client side of both.
+ *
+ * Wire facts (wireguard-go device/uapi.go, wg(8) ipc-uapi.h):
+ * - A request is `get=1\n\n` or `set=1\n` + `key=value\n` lines + `\n`.
+ *   A connection may carry several requests, one after the other.
+ * - Every answer ends with `errno=0\n\n`, or `errno=-N\n\n` with N a POSIX
+ *   errno (negative: wg(8) reads the number and sets errno to its negation).
+ * - Keys are 64 hex digits; get prints lowercase.
+ * - Set keys before the first `public_key=` configure the device
+ *   (private_key, listen_port, fwmark, replace_peers); after it, the peer
+ *   (update_only, remove, preshared_key, endpoint, persistent_keepalive_interval,
+ *   replace_allowed_ips, allowed_ip, protocol_version). Unknown keys and bad
+ *   values are EINVAL; a line without '=' is EPROTO. The first error ends the
+ *   request; what came before it stays applied.
+ * - Get prints private_key (if set), listen_port (if nonzero), fwmark (if
+ *   nonzero), then per peer: public_key, preshared_key (64 zeros if none),
+ *   protocol_version=1, endpoint (if known), last_handshake_time_sec,
+ *   last_handshake_time_nsec, tx_bytes, rx_bytes,
+ *   persistent_keepalive_interval, then one allowed_ip per prefix.
+ */
+import { keyFromHex, keyToHex } from '../crypto/encoding.js';
+import {
+  Errno, UapiError, formatEndpoint, formatPrefix, parseEndpoint, parsePrefix,
+  type DeviceSnapshot, type IpPrefix, type PeerSnapshot, type UapiPeerOp, type UapiSetOp,
+} from './device-config.js';
+
+/** Longest request line accepted (Go's bufio.Scanner default token limit, which wireguard-go inherits). */
+export const UAPI_MAX_LINE = 64 * 1024;
+
+function parseUint(value: string, max: number): number | null {
+  if (!/^[0-9]+$/.test(value)) return null;
+  const n = Number(value);
+  return n <= max ? n : null;
+}
+
+function hexKey(value: string, what: string): Uint8Array {
+  try {
+    return keyFromHex(value);
+  } catch {
+    throw new UapiError(Errno.EINVAL, `${what}: not 64 hex digits: ${JSON.stringify(value.slice(0, 80))}`);
+  }
+}
+
+function mustBeTrue(key: string, value: string): void {
+  if (value !== 'true') throw new UapiError(Errno.EINVAL, `${key}: invalid value ${JSON.stringify(value)} (only "true")`);
+}
+
+/**
+ * Incremental parser of one `set=1` body. Feed it each line (without its
+ * '\n'; not the blank terminator) with {@link line}; it throws
+ * {@link UapiError} at the first bad line. {@link ops} holds everything
+ * parsed up to then, so the caller can apply that prefix as wireguard-go does.
+ * Cost is one small object per allowed_ip; nothing is buffered but the ops.
+ */
+export class UapiSetParser {
+  readonly ops: UapiSetOp[] = [];
+  private peer: UapiPeerOp | null = null;
+  /** After remove=true the rest of the block is validated but has no effect. */
+  private peerRemoved = false;
+
+  line(text: string): void {
+    const eq = text.indexOf('=');
+    if (eq < 0) throw new UapiError(Errno.EPROTO, `failed to parse line ${JSON.stringify(text.slice(0, 80))}`);
+    const key = text.slice(0, eq);
+    const value = text.slice(eq + 1);
+    if (key === 'public_key') {
+      this.peer = {
+        kind: 'peer', publicKey: hexKey(value, 'public_key'), remove: false, updateOnly: false,
+        replaceAllowedIPs: false, allowedIPs: [],
+      };
+      this.peerRemoved = false;
+      this.ops.push(this.peer);
+      return;
+    }
+    if (this.peer === null) this.deviceLine(key, value);
+    else this.peerLine(this.peer, key, value);
+  }
+
+  private deviceLine(key: string, value: string): void {
+    switch (key) {
+      case 'private_key':
+        this.ops.push({ kind: 'private_key', privateKey: hexKey(value, 'private_key') });
+        return;
+      case 'listen_port': {
+        const port = parseUint(value, 0xffff);
+        if (port === null) throw new UapiError(Errno.EINVAL, `listen_port: not a port number: ${JSON.stringify(value)}`);
+        this.ops.push({ kind: 'listen_port', port });
+        return;
+      }
+      case 'fwmark': {
+        const fwmark = parseUint(value, 0xffffffff);
+        if (fwmark === null) throw new UapiError(Errno.EINVAL, `fwmark: not a 32-bit number: ${JSON.stringify(value)}`);
+        this.ops.push({ kind: 'fwmark', fwmark });
+        return;
+      }
+      case 'replace_peers':
+        mustBeTrue(key, value);
+        this.ops.push({ kind: 'replace_peers' });
+        return;
+      default:
+        throw new UapiError(Errno.EINVAL, `invalid UAPI device key: ${JSON.stringify(key.slice(0, 80))}`);
+    }
+  }
+
+  private peerLine(peer: UapiPeerOp, key: string, value: string): void {
+    const live = !this.peerRemoved;
+    switch (key) {
+      case 'update_only':
+        mustBeTrue(key, value);
+        if (live) peer.updateOnly = true;
+        return;
+      case 'remove':
+        mustBeTrue(key, value);
+        if (live) {
+          peer.remove = true;
+          peer.updateOnly = false;
+          delete peer.presharedKey;
+          delete peer.endpoint;
+          delete peer.persistentKeepalive;
+          peer.replaceAllowedIPs = false;
+          peer.allowedIPs = [];
+          this.peerRemoved = true;
+        }
+        return;
+      case 'preshared_key': {
+        const psk = hexKey(value, 'preshared_key');
+        if (live) peer.presharedKey = psk;
+        return;
+      }
+      case 'endpoint': {
+        const endpoint = parseEndpoint(value);
+        if (!endpoint) throw new UapiError(Errno.EINVAL, `endpoint: not ip:port or [ipv6]:port: ${JSON.stringify(value.slice(0, 80))}`);
+        if (live) peer.endpoint = endpoint;
+        return;
+      }
+      case 'persistent_keepalive_interval': {
+        const secs = parseUint(value, 0xffff);
+        if (secs === null) throw new UapiError(Errno.EINVAL, `persistent_keepalive_interval: not 0-65535: ${JSON.stringify(value)}`);
+        if (live) peer.persistentKeepalive = secs;
+        return;
+      }
+      case 'replace_allowed_ips':
+        mustBeTrue(key, value);
+        if (live) {
+          peer.replaceAllowedIPs = true;
+          peer.allowedIPs = [];
+        }
+        return;
+      case 'allowed_ip': {
+        const remove = value.startsWith('-');
+        const prefix = parsePrefix(remove ? value.slice(1) : value);
+        if (!prefix) throw new UapiError(Errno.EINVAL, `allowed_ip: not an IP prefix: ${JSON.stringify(value.slice(0, 80))}`);
+        if (live) peer.allowedIPs.push({ prefix, remove });
+        return;
+      }
+      case 'protocol_version':
+        if (value !== '1') throw new UapiError(Errno.EINVAL, `invalid protocol version: ${JSON.stringify(value.slice(0, 80))}`);
+        return;
+      default:
+        throw new UapiError(Errno.EINVAL, `invalid UAPI peer key: ${JSON.stringify(key.slice(0, 80))}`);
+    }
+  }
+}
+
+/** Parses a whole set body (the lines after `set=1`, up to but excluding the blank line). */
+export function parseUapiSet(body: string): UapiSetOp[] {
+  const parser = new UapiSetParser();
+  for (const line of body.split('\n')) {
+    if (line === '') break;
+    parser.line(line);
+  }
+  return parser.ops;
+}
+
+/** The `set=1` request (with its blank terminator) that asks for these operations, as wg(8) writes it. */
+export function serializeUapiSet(ops: Iterable<UapiSetOp>): string {
+  const out: string[] = ['set=1'];
+  for (const op of ops) {
+    switch (op.kind) {
+      case 'private_key': out.push(`private_key=${keyToHex(op.privateKey)}`); break;
+      case 'listen_port': out.push(`listen_port=${op.port}`); break;
+      case 'fwmark': out.push(`fwmark=${op.fwmark}`); break;
+      case 'replace_peers': out.push('replace_peers=true'); break;
+      case 'peer':
+        out.push(`public_key=${keyToHex(op.publicKey)}`);
+        if (op.remove) { out.push('remove=true'); break; }
+        if (op.updateOnly) out.push('update_only=true');
+        if (op.presharedKey) out.push(`preshared_key=${keyToHex(op.presharedKey)}`);
+        if (op.endpoint) out.push(`endpoint=${formatEndpoint(op.endpoint)}`);
+        if (op.persistentKeepalive !== undefined) out.push(`persistent_keepalive_interval=${op.persistentKeepalive}`);
+        if (op.replaceAllowedIPs) out.push('replace_allowed_ips=true');
+        for (const a of op.allowedIPs) out.push(`allowed_ip=${a.remove ? '-' : ''}${formatPrefix(a.prefix)}`);
+        break;
+    }
+  }
+  return out.join('\n') + '\n\n';
+}
+
+const ZERO_KEY_HEX = '0'.repeat(64);
+
+/**
+ * The body of a `get=1` answer (without the `errno=` trailer), in chunks of
+ * about `chunkSize` characters so a 130,000-prefix peer streams without one
+ * giant string. Byte-identical to wireguard-go's for the same state.
+ */
+export function* serializeUapiGet(s: DeviceSnapshot, chunkSize = 64 * 1024): Generator<string> {
+  let buf = '';
+  if (s.privateKey && s.privateKey.some((b) => b !== 0)) buf += `private_key=${keyToHex(s.privateKey)}\n`;
+  if (s.listenPort !== 0) buf += `listen_port=${s.listenPort}\n`;
+  if (s.fwmark !== 0) buf += `fwmark=${s.fwmark}\n`;
+  for (const p of s.peers) {
+    buf += `public_key=${keyToHex(p.publicKey)}\n`;
+    buf += `preshared_key=${p.presharedKey ? keyToHex(p.presharedKey) : ZERO_KEY_HEX}\n`;
+    buf += 'protocol_version=1\n';
+    if (p.endpoint) buf += `endpoint=${formatEndpoint(p.endpoint)}\n`;
+    buf += `last_handshake_time_sec=${p.lastHandshakeSec}\nlast_handshake_time_nsec=${p.lastHandshakeNsec}\n`;
+    buf += `tx_bytes=${p.txBytes}\nrx_bytes=${p.rxBytes}\n`;
+    buf += `persistent_keepalive_interval=${p.persistentKeepalive}\n`;
+    for (const a of p.allowedIPs) {
+      buf += `allowed_ip=${formatPrefix(a)}\n`;
+      if (buf.length >= chunkSize) { yield buf; buf = ''; }
+    }
+    if (buf.length >= chunkSize) { yield buf; buf = ''; }
+  }
+  if (buf.length > 0) yield buf;
+}
+
+/** The trailer of every answer: `errno=0` or `errno=-N`, then the blank line. `errno` is the positive POSIX number. */
+export function uapiStatus(errno: number): string {
+  return errno === 0 ? 'errno=0\n\n' : `errno=${-Math.abs(errno)}\n\n`;
+}
+
+/** A parsed `get=1` answer: the device as reported, and the errno the answer ended with (positive; 0 = success). */
+export interface UapiGetResult {
+  snapshot: DeviceSnapshot & { peers: (PeerSnapshot & { allowedIPs: IpPrefix[] })[] };
+  errno: number;
+}
+
+/**
+ * Parses a `get=1` answer (the client side, as wg(8) does). Unknown keys are
+ * skipped so newer daemons stay readable; malformed known values throw
+ * {@link UapiError} EPROTO.
+ */
+export function parseUapiGet(text: string): UapiGetResult {
+  const peers: (PeerSnapshot & { allowedIPs: IpPrefix[] })[] = [];
+  const snapshot: UapiGetResult['snapshot'] = { listenPort: 0, fwmark: 0, peers };
+  let peer: (PeerSnapshot & { allowedIPs: IpPrefix[] }) | null = null;
+  let errno = -1;
+  const bad = (line: string): never => { throw new UapiError(Errno.EPROTO, `malformed get answer line ${JSON.stringify(line.slice(0, 80))}`); };
+  const num = (line: string, v: string, max: number): number => parseUint(v, max) ?? bad(line);
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end);
+    start = end + 1;
+    if (line === '') break;
+    const eq = line.indexOf('=');
+    if (eq < 0) bad(line);
+    const key = line.slice(0, eq);
+    const value = line.slice(eq + 1);
+    if (key === 'errno') {
+      if (!/^-?[0-9]+$/.test(value)) bad(line);
+      errno = Math.abs(Number(value));
+      continue;
+    }
+    if (key === 'public_key') {
+      peer = { publicKey: hexKey(value, key), lastHandshakeSec: 0, lastHandshakeNsec: 0, rxBytes: 0n, txBytes: 0n, persistentKeepalive: 0, allowedIPs: [] };
+      peers.push(peer);
+      continue;
+    }
+    if (peer === null) {
+      if (key === 'private_key') snapshot.privateKey = hexKey(value, key);
+      else if (key === 'listen_port') snapshot.listenPort = num(line, value, 0xffff);
+      else if (key === 'fwmark') snapshot.fwmark = num(line, value, 0xffffffff);
+      continue;
+    }
+    switch (key) {
+      case 'preshared_key': {
+        const psk = hexKey(value, key);
+        if (psk.some((b) => b !== 0)) peer.presharedKey = psk;
+        break;
+      }
+      case 'endpoint': peer.endpoint = parseEndpoint(value) ?? bad(line); break;
+      case 'last_handshake_time_sec': peer.lastHandshakeSec = num(line, value, Number.MAX_SAFE_INTEGER); break;
+      case 'last_handshake_time_nsec': peer.lastHandshakeNsec = num(line, value, 999_999_999); break;
+      case 'tx_bytes': if (!/^[0-9]+$/.test(value)) bad(line); peer.txBytes = BigInt(value); break;
+      case 'rx_bytes': if (!/^[0-9]+$/.test(value)) bad(line); peer.rxBytes = BigInt(value); break;
+      case 'persistent_keepalive_interval': peer.persistentKeepalive = num(line, value, 0xffff); break;
+      case 'allowed_ip': peer.allowedIPs.push(parsePrefix(value) ?? bad(line)); break;
+      default: break; // protocol_version and keys from newer daemons
+    }
+  }
+  if (errno < 0) throw new UapiError(Errno.EPROTO, 'get answer ended without errno=');
+  return { snapshot, errno };
+}
