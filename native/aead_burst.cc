@@ -65,8 +65,8 @@ uint64_t CounterAt(const AeadBurstArgs& a, size_t i) {
 
 // WireGuard's nonce: 32 zero bits then the 64-bit counter, little-endian
 // (whitepaper §5.4.6; RFC 8439 §2.8 leaves the layout to the protocol).
-void BuildNonce(uint64_t counter, uint8_t nonce[kAeadNonceSize]) {
-  nonce[0] = nonce[1] = nonce[2] = nonce[3] = 0;
+void BuildNonce(uint32_t prefix, uint64_t counter, uint8_t nonce[kAeadNonceSize]) {
+  for (int b = 0; b < 4; b++) nonce[b] = static_cast<uint8_t>(prefix >> (8 * b));
   for (int b = 0; b < 8; b++) nonce[4 + b] = static_cast<uint8_t>(counter >> (8 * b));
 }
 
@@ -99,12 +99,13 @@ bool Rekey(AeadBurstContext* ctx, CachedCipher& c, const uint8_t* key, const uin
   return true;
 }
 
-AeadStatus SealOne(AeadBurstContext* ctx, uint8_t* p, int len, const uint8_t* key, uint64_t counter) {
+AeadStatus SealOne(AeadBurstContext* ctx, const AeadBurstArgs& a, uint8_t* p, int len, const uint8_t* key, uint64_t counter) {
   CachedCipher& c = ctx->seal;
   uint8_t nonce[kAeadNonceSize];
-  BuildNonce(counter, nonce);
+  BuildNonce(a.noncePrefix, counter, nonce);
   if (!Rekey(ctx, c, key, nonce, 1)) return kAeadCryptoError;
   int outl = 0;
+  if (a.aadSize > 0 && EVP_EncryptUpdate(c.evp, nullptr, &outl, a.aad, static_cast<int>(a.aadSize)) != 1) return kAeadCryptoError;
   // In place is allowed for stream ciphers: out == in exactly.
   if (len > 0 && (EVP_EncryptUpdate(c.evp, p, &outl, p, len) != 1 || outl != len)) return kAeadCryptoError;
   uint8_t none[16];  // a stream cipher emits nothing at final
@@ -113,15 +114,16 @@ AeadStatus SealOne(AeadBurstContext* ctx, uint8_t* p, int len, const uint8_t* ke
   return kAeadOk;
 }
 
-AeadStatus OpenOne(AeadBurstContext* ctx, uint8_t* p, int len, const uint8_t* key, uint64_t counter) {
+AeadStatus OpenOne(AeadBurstContext* ctx, const AeadBurstArgs& a, uint8_t* p, int len, const uint8_t* key, uint64_t counter) {
   CachedCipher& c = ctx->open;
   uint8_t nonce[kAeadNonceSize];
-  BuildNonce(counter, nonce);
+  BuildNonce(a.noncePrefix, counter, nonce);
   if (!Rekey(ctx, c, key, nonce, 0)) return kAeadCryptoError;
   uint8_t tag[kAeadTagSize];
   std::memcpy(tag, p + len, kAeadTagSize);
   if (EVP_CIPHER_CTX_ctrl(c.evp, EVP_CTRL_AEAD_SET_TAG, kAeadTagSize, tag) != 1) return kAeadCryptoError;
   int outl = 0;
+  if (a.aadSize > 0 && EVP_DecryptUpdate(c.evp, nullptr, &outl, a.aad, static_cast<int>(a.aadSize)) != 1) return kAeadCryptoError;
   if (len > 0 && (EVP_DecryptUpdate(c.evp, p, &outl, p, len) != 1 || outl != len)) {
     OPENSSL_cleanse(p, static_cast<size_t>(len));
     return kAeadCryptoError;
@@ -136,11 +138,12 @@ AeadStatus OpenOne(AeadBurstContext* ctx, uint8_t* p, int len, const uint8_t* ke
   return kAeadOk;
 }
 
-template <AeadStatus (*Op)(AeadBurstContext*, uint8_t*, int, const uint8_t*, uint64_t)>
+template <AeadStatus (*Op)(AeadBurstContext*, const AeadBurstArgs&, uint8_t*, int, const uint8_t*, uint64_t)>
 size_t RunBurst(AeadBurstContext* ctx, const AeadBurstArgs& a) {
   XDPWG_AEAD_ASSERT(ctx != nullptr && ctx->seal.evp != nullptr && ctx->open.evp != nullptr);
   XDPWG_AEAD_ASSERT(a.keyIndexWidth == 2 || a.keyIndexWidth == 4);
   XDPWG_AEAD_ASSERT((a.counters64 == nullptr) != (a.counters32 == nullptr));
+  XDPWG_AEAD_ASSERT(a.aadSize <= INT_MAX && (a.aadSize == 0 || a.aad != nullptr));
   size_t ok = 0;
   for (size_t i = 0; i < a.n; i++) {
     uint8_t* p = nullptr;
@@ -149,7 +152,7 @@ size_t RunBurst(AeadBurstContext* ctx, const AeadBurstArgs& a) {
     AeadStatus s = LocatePacket(a, i, &p, &len, &key);
     if (s == kAeadOk) {
       XDPWG_AEAD_ASSERT(p >= a.buffer && p + len + kAeadTagSize <= a.buffer + a.bufferSize);
-      s = Op(ctx, p, len, key, CounterAt(a, i));
+      s = Op(ctx, a, p, len, key, CounterAt(a, i));
     }
     a.results[i] = s;
     ok += s == kAeadOk;
@@ -223,7 +226,7 @@ T* TypedData(const Napi::Value& v) {
   return reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
 }
 
-// (buffer, desc, n, keys, keyIndex, counters, results) -> AeadBurstArgs.
+// (buffer, desc, n, keys, keyIndex, counters, results[, aad[, noncePrefix]]) -> AeadBurstArgs.
 // Returns a message when the shape is wrong; isRange says which error type.
 const char* ParseBurstArgs(const Napi::CallbackInfo& info, AeadBurstArgs* a, bool* isRange) {
   *isRange = false;
@@ -298,6 +301,29 @@ const char* ParseBurstArgs(const Napi::CallbackInfo& info, AeadBurstArgs* a, boo
   if (info[6].As<Napi::TypedArray>().ElementLength() < a->n) {
     *isRange = true;
     return "results holds fewer than n entries";
+  }
+
+  // Optional RFC 8439 generality (WireGuard passes neither): aad, noncePrefix.
+  a->aad = nullptr;
+  a->aadSize = 0;
+  a->noncePrefix = 0;
+  if (info.Length() > 7 && !info[7].IsUndefined()) {
+    if (!IsTyped(info[7], napi_uint8_array)) return "aad must be a Uint8Array when given";
+    a->aad = TypedData<uint8_t>(info[7]);
+    a->aadSize = info[7].As<Napi::TypedArray>().ByteLength();
+    if (a->aadSize > INT_MAX) {
+      *isRange = true;
+      return "aad too long";
+    }
+  }
+  if (info.Length() > 8 && !info[8].IsUndefined()) {
+    if (!info[8].IsNumber()) return "noncePrefix must be a number (little-endian 32-bit word)";
+    const double prefix = info[8].As<Napi::Number>().DoubleValue();
+    if (!(prefix >= 0) || prefix != static_cast<double>(static_cast<uint32_t>(prefix))) {
+      *isRange = true;
+      return "noncePrefix must be an integer in 0..2^32-1";
+    }
+    a->noncePrefix = static_cast<uint32_t>(prefix);
   }
   return nullptr;
 }

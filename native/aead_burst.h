@@ -8,7 +8,7 @@
 //   tag      = buffer[region end .. region end + 16)        Poly1305 tag
 //   key      = keys[32 * keyIndex[i] .. + 32)               the keypair's send or receive key
 //   nonce    = 4 zero bytes || counter[i] as 64-bit LE       (whitepaper §5.4.6)
-//   AAD      = empty
+//   AAD      = empty (RFC 8439 generality: optional per-burst AAD and nonce prefix)
 // Seal encrypts the region in place and writes the tag after it; open
 // verifies the tag and decrypts the region in place. Each packet gets a status;
 // a bad packet never stops the burst and never throws (the data path drops and
@@ -58,6 +58,12 @@ struct AeadBurstArgs {
   const uint64_t* counters64; // n counters, or null when counters32 is used
   const uint32_t* counters32; // 2*n words: low, high (avoids BigInt in JS)
   uint8_t* results;           // n statuses
+  // RFC 8439 generality, unused by WireGuard (both zero there): associated
+  // data authenticated for every packet, and the 32-bit constant that leads
+  // the nonce (RFC 8439 §2.8 "constant"), as a little-endian word.
+  const uint8_t* aad;
+  size_t aadSize;
+  uint32_t noncePrefix;
 };
 
 struct AeadBurstContext;
