@@ -82,7 +82,24 @@ export interface NativeXdpFilter {
   close(): void;
 }
 
+// --- AeadBurst (native/aead_burst.cc; wrapper: src/crypto/aead-burst.ts) ---
+/**
+ * Seals or opens a burst of ChaCha20-Poly1305 packets in place (RFC 8439).
+ * Packet i: region buffer[desc[2i] .. +desc[2i+1]), tag in the 16 bytes after
+ * it, key keys[32*keyIndex[i] ..], nonce 0^32 ‖ counter i (LE 64; counters as
+ * BigUint64Array or Uint32Array low/high pairs). results[i] gets an AeadStatus
+ * (0 ok); returns the count of ok packets. Throws only on wrong argument shapes.
+ * aad and noncePrefix (LE 32-bit word) exist for RFC 8439 vectors; WireGuard omits them.
+ */
+export type NativeAeadBurstFn = (
+  buffer: ArrayBuffer | Uint8Array, desc: Uint32Array, n: number, keys: Uint8Array,
+  keyIndex: Uint16Array | Uint32Array, counters: BigUint64Array | Uint32Array, results: Uint8Array,
+  aad?: Uint8Array, noncePrefix?: number,
+) => number;
+
 export interface NativeBinding {
+  aeadSealBurst: NativeAeadBurstFn;
+  aeadOpenBurst: NativeAeadBurstFn;
   XskPort: new (opts: XskPortOptions) => NativeXskPort;
   XdpFilter: new (opts: XdpFilterOptions) => NativeXdpFilter;
   [name: string]: unknown;
