@@ -97,11 +97,203 @@ export type NativeAeadBurstFn = (
   aad?: Uint8Array, noncePrefix?: number,
 ) => number;
 
+// --- UdpPort, Tun, Netlink, Waiter (native/udp_port.cc, tun.cc, netlink.cc, waiter.cc;
+//     wrappers: src/native/udp-port.ts, tun.ts, netlink.ts, waiter.ts) ---
+
+/** Options of a kernel UDP socket port (native/udp_port.cc). */
+export interface NativeUdpPortOptions {
+  /** UDP port to bind (0 = kernel picks; read .port). Ignored with fd. */
+  port?: number;
+  /** '::' (default) is dual-stack: IPv4 peers appear as ::ffff:a.b.c.d. An IPv4 literal makes an IPv4-only socket. */
+  bindAddress?: string;
+  /** With bindAddress '::': refuse IPv4 (IPV6_V6ONLY). Default false. */
+  v6Only?: boolean;
+  /** Bytes per frame, headroom+256 .. 65536+headroom (jumbo datagrams). Default 2048. */
+  frameSize?: number;
+  /** Frames in the pool. Default 4096. frameSize*frameCount < 4 GiB. */
+  frameCount?: number;
+  /** Bytes kept before every received datagram (>= 78). Default 128. */
+  headroom?: number;
+  /** Adopt this bound UDP socket instead of opening one (the port owns and closes it). */
+  fd?: number;
+  /** SO_REUSEPORT, so several workers can each own a socket on the same port. */
+  reusePort?: boolean;
+  /** SO_RCVBUF / SO_SNDBUF in bytes (the FORCE variants when root). */
+  rcvBuf?: number; sndBuf?: number;
+}
+
+/** UdpPort counters: the CNDP names plus the socket's own reasons. */
+export interface UdpPortStats extends PortStats {
+  /** Datagrams larger than a frame, dropped (also counted in rx_invalid). */
+  rx_truncated: number;
+  /** rxBurst calls that found no free frame (JS holds them all). */
+  rx_no_frames: number;
+  /** Sends whose sticky source no longer existed, resent from the kernel's choice. */
+  tx_src_fallback: number;
+  /** txBurst calls that stopped because the socket buffer was full. */
+  tx_would_block: number;
+  /** ENETUNREACH/EHOSTUNREACH (in oerrors). */
+  tx_no_route: number;
+  /** EMSGSIZE (in oerrors). */
+  tx_too_big: number;
+  free_invalid: number; rx_bursts: number; tx_bursts: number; frames_free: number;
+}
+
+/**
+ * A UDP port. Address records (addr, 40 bytes per packet, UDP_ADDR_RECORD_SIZE):
+ * 0..15 remote IP (IPv4 as ::ffff:a.b.c.d), 16..17 remote port (big-endian),
+ * 18 family (4 or 6), 19 reserved, 20..35 local IP (rx: where the packet
+ * arrived; tx: the source to send from, all-zero = kernel's choice), 36..39
+ * local ifindex (uint32 LE; rx: arrival interface; tx: used only for
+ * link-local IPv6). rxBurst places each datagram at frameStart+headroom.
+ */
+export interface NativeUdpPort {
+  readonly buffer: ArrayBuffer;
+  /** -1 once closed. */
+  readonly fd: number;
+  /** The bound UDP port. */
+  readonly port: number;
+  readonly frameSize: number;
+  readonly headroom: number;
+  /** One recvmmsg: up to max datagrams; frames now belong to JS. */
+  rxBurst(desc: Uint32Array, addr: Uint8Array, max: number): number;
+  /**
+   * One sendmmsg (repeated while it makes progress). Returns how many
+   * descriptors were taken (sent, or dropped and counted); their frames are
+   * back in the pool. The rest (socket buffer full) stay JS-owned. When a
+   * sticky source has gone, the packet is resent from the kernel's choice
+   * and bytes 20..39 of its record are zeroed so the caller can update the
+   * endpoint.
+   */
+  txBurst(desc: Uint32Array, addr: Uint8Array, n: number): number;
+  allocFrames(out: Uint32Array, n: number): number;
+  freeFrames(offsets: Uint32Array, n: number): void;
+  stats(): UdpPortStats;
+  info(): { family: 4 | 6; dualStack: boolean; port: number; frameSize: number; frameCount: number; headroom: number; maxBurst: number };
+  /** Closes the socket (idempotent). The buffer stays valid while referenced. */
+  close(): void;
+}
+
+/** A TUN device's queues as opened or adopted. Fds are owned by the caller. */
+export interface TunQueueSet { name: string; ifindex: number; fds: number[]; multiQueue: boolean }
+
+/** Link attributes (RTM_NEWLINK). */
+export interface LinkInfo {
+  ifindex: number; name: string; mtu: number;
+  /** IFF_UP (administratively up). */
+  up: boolean;
+  /** IFF_LOWER_UP (carrier). */
+  lowerUp: boolean;
+  /** 'aa:bb:..' or null (TUN has no link-layer address). */
+  mac: string | null;
+  numTxQueues: number; numRxQueues: number;
+  /** IFF_* bits. */
+  flags: number;
+  /** ARPHRD_* (1 ether, 65534 none/TUN, 772 loopback). */
+  arpType: number;
+  /** 'veth', 'tun', 'wireguard', ... or null. */
+  kind: string | null;
+}
+
+/** An interface address (RTM_NEWADDR). */
+export interface AddrInfo { ifindex: number; family: 4 | 6; address: string; prefixLen: number; cidr: string; scope: number; flags: number }
+
+/** A route to add or delete. */
+export interface RouteSpec {
+  /** 'a.b.c.d/len' or 'x::/len' ('0.0.0.0/0', '::/0' for default). */
+  dst: string;
+  ifindex?: number;
+  gateway?: string;
+  /** Routing table (default 254, main). */
+  table?: number;
+  metric?: number;
+  /** Preferred source address. */
+  src?: string;
+  /** routeAdd only: replace an existing route instead of failing with EEXIST. */
+  replace?: boolean;
+}
+
+/** Result of a route lookup (RTM_GETROUTE). */
+export interface RouteLookup {
+  family: 4 | 6; ifindex: number; gateway?: string; prefsrc?: string; table: number;
+  /** 'unicast', 'local' (one of our addresses), ... */
+  type: string;
+  metric?: number;
+}
+
+/** A neighbour entry (ARP / NDP). */
+export interface NeighInfo {
+  ifindex: number; family: 4 | 6; ip: string; mac: string | null;
+  state: 'permanent' | 'noarp' | 'reachable' | 'stale' | 'delay' | 'probe' | 'incomplete' | 'failed' | 'none';
+}
+
+/** Netlink change events; 'overrun' means events were lost: re-read state. */
+export type NetlinkEvent =
+  | ({ type: 'link'; action: 'new' | 'del' } & LinkInfo)
+  | ({ type: 'addr'; action: 'new' | 'del' } & AddrInfo)
+  | ({ type: 'route'; action: 'new' | 'del'; dst: string; protocol: number } & RouteLookup)
+  | ({ type: 'neigh'; action: 'new' | 'del' } & NeighInfo)
+  | { type: 'overrun' };
+
+export type NetlinkGroup = 'link' | 'addr' | 'route' | 'neigh';
+
+export interface NativeNetlinkMonitor {
+  /** Non-blocking netlink socket: put it in a Waiter or poll it. -1 once closed. */
+  readonly fd: number;
+  /** Every event queued now ([] when none). */
+  read(): NetlinkEvent[];
+  close(): void;
+}
+
+export interface NativeWaiter {
+  /** The eventfd other threads pass to wakeFd(). -1 once closed. */
+  readonly eventFd: number;
+  /**
+   * poll(2) over fds[0..nfds) (at most WAITER_MAX_FDS = 30) plus the eventfd.
+   * Returns a bitmask: bit i = fds[i] readable or in error (read it to see);
+   * bit 30 (WAITER_WAKE_BIT) = woken (the eventfd is drained). 0 = timeout.
+   * timeoutMs < 0 waits forever; 0 only checks (busy-poll).
+   */
+  wait(fds: Int32Array, nfds: number, timeoutMs: number): number;
+  close(): void;
+}
+
 export interface NativeBinding {
   aeadSealBurst: NativeAeadBurstFn;
   aeadOpenBurst: NativeAeadBurstFn;
   XskPort: new (opts: XskPortOptions) => NativeXskPort;
   XdpFilter: new (opts: XdpFilterOptions) => NativeXdpFilter;
+  // UdpPort / Tun / Netlink / Waiter
+  UdpPort: new (opts: NativeUdpPortOptions) => NativeUdpPort;
+  UDP_ADDR_RECORD_SIZE: number;
+  UDP_MAX_BURST: number;
+  /** Creates (or adds queues to) a TUN device in the calling thread's netns. */
+  tunOpen(opts: { name: string; queues?: number; multiQueue?: boolean }): TunQueueSet;
+  /** Takes over an inherited TUN fd (WG_TUN_FD); makes it non-blocking. */
+  tunAdopt(fd: number): TunQueueSet;
+  /** Reads up to max packets; desc in: (offset, capacity), out: (offset, length). Returns n, or -errno (EBADFD: device deleted). */
+  tunReadBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array, max: number): number;
+  /** Writes n packets; returns how many were consumed (refused ones get length 0), or -errno when the queue is dead. */
+  tunWriteBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array, n: number): number;
+  TUN_MAX_BURST: number;
+  linkInfo(nameOrIndex: string | number): LinkInfo | null;
+  linkSetUp(ifindex: number, up: boolean): void;
+  linkSetMtu(ifindex: number, mtu: number): void;
+  addrAdd(ifindex: number, cidr: string, opts?: { noDad?: boolean }): void;
+  addrDel(ifindex: number, cidr: string): void;
+  addrList(ifindex?: number): AddrInfo[];
+  routeAdd(route: RouteSpec): void;
+  routeDel(route: RouteSpec): void;
+  routeGet(dst: string, opts?: { oif?: number; mark?: number; src?: string }): RouteLookup | null;
+  neighGet(ifindex: number, ip: string): NeighInfo | null;
+  /** Moves the calling thread into a network namespace; returns an fd of the previous one. */
+  netnsEnter(path: string): number;
+  NetlinkMonitor: new (groups: NetlinkGroup[]) => NativeNetlinkMonitor;
+  Waiter: new () => NativeWaiter;
+  /** Signals a Waiter's eventFd from any thread; false if fd is not an eventfd (waiter gone). */
+  wakeFd(eventFd: number): boolean;
+  WAITER_WAKE_BIT: number;
+  WAITER_MAX_FDS: number;
   [name: string]: unknown;
 }
 

@@ -1,0 +1,66 @@
+/**
+ * TUN queues (native/tun.cc): IFF_TUN | IFF_NO_PI, multi-queue, one
+ * non-blocking fd per worker, burst reads and writes into port frames.
+ *
+ * A read lands where the caller says (normally frameStart + headroom, so the
+ * outer headers are written in place in front of it) — see tunReadBurst in
+ * binding.ts for the descriptor convention.
+ *
+ * Deleted device: once the interface is deleted (ip link del, or the
+ * namespace goes away) its queues are dead. A Waiter reports them readable
+ * (poll says POLLERR), and readBurst/writeBurst then return a negative
+ * errno, normally -EBADFD (77). isDeadQueue() tells that apart from 0 = "no
+ * packets now".
+ *
+ * Fds are process-wide numbers owned by whoever opened them (any thread may
+ * use them); the device disappears when its last queue is closed.
+ */
+import { closeSync } from 'node:fs';
+import { constants } from 'node:os';
+import { native, type TunQueueSet } from './binding.js';
+
+/** Most packets one burst call moves (the addon's TUN_MAX_BURST). */
+export const TUN_MAX_BURST = 256;
+
+/** Opens TUN `name` with `queues` fds (or adds queues to an existing multi-queue device). */
+export function openTun(name: string, queues = 1, multiQueue = true): TunQueueSet {
+  if (typeof name !== 'string' || name.length > 15 || /[\s/]/.test(name)) {
+    throw new TypeError(`tun: name must be an interface name of at most 15 characters, got ${JSON.stringify(name)}`);
+  }
+  if (!Number.isInteger(queues) || queues < 1 || queues > 256) throw new RangeError(`tun: queues must be 1..256, got ${queues}`);
+  if (!multiQueue && queues !== 1) throw new RangeError('tun: more than one queue needs multiQueue');
+  return native().tunOpen({ name, queues, multiQueue });
+}
+
+/** Adopts a TUN fd handed down by a parent (WG_TUN_FD), as wireguard-go does. */
+export function adoptTun(fd: number): TunQueueSet {
+  if (!Number.isInteger(fd) || fd < 0) throw new RangeError(`tun: fd must be a non-negative integer, got ${fd}`);
+  return native().tunAdopt(fd);
+}
+
+/** Closes every queue of a set (the device goes away with the last one). */
+export function closeTun(set: TunQueueSet): void {
+  for (const fd of set.fds.splice(0)) {
+    try { closeSync(fd); } catch { /* already closed */ }
+  }
+}
+
+/** Reads up to max packets into buffer per desc (in: offset, capacity; out: offset, length). n >= 0, or -errno. */
+export function tunReadBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array, max: number): number {
+  return native().tunReadBurst(fd, buffer, desc, max);
+}
+
+/** Writes n packets; returns how many were consumed (refused ones have length set to 0), or -errno. */
+export function tunWriteBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array, n: number): number {
+  return native().tunWriteBurst(fd, buffer, desc, n);
+}
+
+/** True when a burst result means the queue is dead (device deleted or fd closed). */
+export function isDeadQueue(result: number): boolean { return result < 0; }
+
+/** 'EBADFD' etc. for a negative burst result (logging). */
+export function burstErrorName(result: number): string {
+  const e = -result;
+  for (const [name, v] of Object.entries(constants.errno)) if (v === e) return name;
+  return `errno ${e}`;
+}
