@@ -84,9 +84,10 @@ export class IKpsk2State {
     this.symmetric.mixHash(responderStatic);
   }
 
-  /** Erases the symmetric state and our ephemeral private key. */
+  /** Erases the symmetric state, the PSK copy and our ephemeral private key. */
   wipe(): void {
     this.symmetric.wipe();
+    wipe(this.presharedKey);
     if (this.localEphemeral) wipe(this.localEphemeral.privateKey);
     this.localEphemeral = null;
   }
