@@ -33,6 +33,7 @@ export interface EchoLine {
   drops?: Record<string, number>;
   port?: Record<string, number>;
   filter?: { mode: string; replacedStale: number; dispatcher: boolean } | null;
+  queues?: number[];
 }
 
 /** A running `xdpwg echo`. */
