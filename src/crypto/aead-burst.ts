@@ -1,0 +1,315 @@
+/**
+ * Batched, in-place ChaCha20-Poly1305 for WireGuard transport data messages
+ * (whitepaper §5.4.6; RFC 8439 §2.8): the data path's AEAD.
+ *
+ * A burst is a set of packets lying in one packet buffer (a UMEM or a frame
+ * buffer). Packet i is described by:
+ *   desc[2i], desc[2i+1]  offset and length of the plaintext / ciphertext
+ *                         region; the 16-byte Poly1305 tag lies right after it
+ *   keyIndex[i]           which 32-byte key of the key table (a burst mixes peers)
+ *   counters              the 64-bit nonce counter: BigUint64Array[i], or a
+ *                         Uint32Array of (low, high) pairs so the caller never
+ *                         needs a BigInt on the hot path
+ * The nonce is 32 zero bits ‖ counter as 64-bit little-endian; associated data
+ * is empty. Seal encrypts the region in place and writes the tag after it;
+ * open verifies the tag and decrypts in place. Every packet gets an
+ * {@link AeadStatus} in results[i]; a bad packet is a counted drop, never an
+ * exception. A packet that fails to open has its region zeroed, so no
+ * unauthenticated plaintext stays in the buffer. The caller (the transport)
+ * still decides keys, counters, padding and replay.
+ *
+ * Backends with one interface, compared byte for byte in
+ * test/unit/aead-burst.test.ts:
+ * - native: one addon call per burst, OpenSSL EVP (native/aead_burst.cc);
+ * - node:crypto: one cipher object per packet (the fallback when the addon
+ *   is not built);
+ * - @noble/ciphers: pure JavaScript, in place (the naive reference).
+ *
+ * Threading: each worker thread has its own addon instance and its own cached
+ * OpenSSL contexts; backends hold no cross-call state visible to JavaScript.
+ */
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { native } from '../native/binding.js';
+
+/** ChaCha20 key length (RFC 8439 §2.3). */
+export const AEAD_BURST_KEY_LENGTH = 32;
+/** Poly1305 tag length (RFC 8439 §2.5), stored right after each region. */
+export const AEAD_BURST_TAG_LENGTH = 16;
+/** Default burst capacity: matches the port layer's bursts (DESIGN.md: 64–256 per call). */
+export const AEAD_BURST_SIZE = 256;
+
+/**
+ * Per-packet outcome written into results[i]. The numbers are shared with
+ * native/aead_burst.h (enum AeadStatus): never renumber.
+ */
+export const AeadStatus = {
+  /** Sealed, or opened and authentic. */
+  Ok: 0,
+  /** Open: the tag did not verify (forged, corrupted, or wrong key/counter). */
+  AuthFailed: 1,
+  /** The region plus its tag does not lie inside the buffer. */
+  BadDescriptor: 2,
+  /** keyIndex[i] points beyond the key table. */
+  BadKeyIndex: 3,
+  /** The crypto library refused an operation (not expected; counted anyway). */
+  CryptoError: 4,
+} as const;
+/** One of the {@link AeadStatus} values. */
+export type AeadStatusCode = (typeof AeadStatus)[keyof typeof AeadStatus];
+
+/** Drop-counter names for the failure statuses, indexed by status. */
+export const AEAD_STATUS_NAMES: readonly string[] = ['ok', 'auth-failed', 'bad-descriptor', 'bad-key-index', 'crypto-error'];
+
+/** Where the packets lie: an ArrayBuffer (e.g. the UMEM) or a view of one (then offsets are relative to the view). */
+export type PacketBuffer = ArrayBuffer | Uint8Array;
+/** Key table indices, one per packet. */
+export type KeyIndexArray = Uint16Array | Uint32Array;
+/** Nonce counters: one bigint per packet, or (low, high) 32-bit pairs. */
+export type CounterArray = BigUint64Array | Uint32Array;
+
+/**
+ * A burst AEAD: the interface the transport's data path calls. Both methods
+ * process packets 0..n-1, write results[0..n-1], and return how many are Ok.
+ * They throw (TypeError/RangeError) only when an argument has the wrong shape
+ * (a programming error), never because of a packet.
+ */
+export interface AeadBurstBackend {
+  /** Short name for logs and benchmarks. */
+  readonly name: string;
+  /** Encrypts each region in place and writes its tag after it. */
+  sealBurst(buffer: PacketBuffer, desc: Uint32Array, n: number, keys: Uint8Array, keyIndex: KeyIndexArray,
+    counters: CounterArray, results: Uint8Array, aad?: Uint8Array, noncePrefix?: number): number;
+  /** Verifies each tag and decrypts the region in place; failures are zeroed and reported. */
+  openBurst(buffer: PacketBuffer, desc: Uint32Array, n: number, keys: Uint8Array, keyIndex: KeyIndexArray,
+    counters: CounterArray, results: Uint8Array, aad?: Uint8Array, noncePrefix?: number): number;
+}
+
+/**
+ * The arrays of one burst, allocated once (per worker) and refilled per burst:
+ * no allocation on the hot path. Counters are (low, high) pairs.
+ */
+export class AeadBurst {
+  /** (offset, length) of each region. */
+  readonly desc: Uint32Array;
+  /** Key table slot of each packet. */
+  readonly keyIndex: Uint16Array;
+  /** Nonce counter of each packet as (low 32 bits, high 32 bits). */
+  readonly counters: Uint32Array;
+  /** Status of each packet after a call. */
+  readonly results: Uint8Array;
+  /** Packets filled so far. */
+  n = 0;
+
+  constructor(readonly capacity: number = AEAD_BURST_SIZE) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`burst capacity must be a positive integer, got ${capacity}`);
+    this.desc = new Uint32Array(2 * capacity);
+    this.keyIndex = new Uint16Array(capacity);
+    this.counters = new Uint32Array(2 * capacity);
+    this.results = new Uint8Array(capacity);
+  }
+
+  /**
+   * Appends a packet; returns its index, or -1 when the burst is full.
+   * counter must be a safe integer (< 2^53): WireGuard rekeys long before
+   * (REJECT_AFTER_MESSAGES is never approached in practice); a larger counter
+   * can be written into `counters` directly.
+   */
+  add(offset: number, length: number, keySlot: number, counter: number): number {
+    const i = this.n;
+    if (i >= this.capacity) return -1;
+    this.desc[2 * i] = offset;
+    this.desc[2 * i + 1] = length;
+    this.keyIndex[i] = keySlot;
+    this.counters[2 * i] = counter >>> 0;
+    this.counters[2 * i + 1] = Math.floor(counter / 0x1_0000_0000);
+    this.n = i + 1;
+    return i;
+  }
+
+  /** Empties the burst for the next round. */
+  clear(): void {
+    this.n = 0;
+  }
+
+  /** Seals this burst's packets in buffer with backend; returns the Ok count. */
+  seal(backend: AeadBurstBackend, buffer: PacketBuffer, keys: Uint8Array): number {
+    return backend.sealBurst(buffer, this.desc, this.n, keys, this.keyIndex, this.counters, this.results);
+  }
+
+  /** Opens this burst's packets in buffer with backend; returns the Ok count. */
+  open(backend: AeadBurstBackend, buffer: PacketBuffer, keys: Uint8Array): number {
+    return backend.openBurst(buffer, this.desc, this.n, keys, this.keyIndex, this.counters, this.results);
+  }
+}
+
+/**
+ * The native backend: one addon call per burst (OpenSSL EVP, cached
+ * contexts). Throws when the addon cannot be loaded; see {@link aeadBurstBackend}
+ * for automatic fallback.
+ */
+export function nativeAeadBurst(): AeadBurstBackend {
+  const addon = native();
+  if (typeof addon.aeadSealBurst !== 'function' || typeof addon.aeadOpenBurst !== 'function') {
+    throw new Error('native addon has no aeadSealBurst/aeadOpenBurst; rebuild it (npm run build:native)');
+  }
+  return { name: 'native', sealBurst: addon.aeadSealBurst, openBurst: addon.aeadOpenBurst };
+}
+
+/** A per-packet primitive under the JavaScript backends: in place on bytes[off, off+len) plus tag. */
+interface PacketAead {
+  seal(bytes: Uint8Array, off: number, len: number, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array | undefined): void;
+  /** Returns false when not authentic (the region is left for the caller to wipe). */
+  open(bytes: Uint8Array, off: number, len: number, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array | undefined): boolean;
+}
+
+const nodePacketAead: PacketAead = {
+  seal(bytes, off, len, key, nonce, aad) {
+    const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_BURST_TAG_LENGTH });
+    if (aad) cipher.setAAD(aad, { plaintextLength: len });
+    bytes.set(cipher.update(bytes.subarray(off, off + len)), off);
+    cipher.final();
+    bytes.set(cipher.getAuthTag(), off + len);
+  },
+  open(bytes, off, len, key, nonce, aad) {
+    const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_BURST_TAG_LENGTH });
+    decipher.setAuthTag(bytes.subarray(off + len, off + len + AEAD_BURST_TAG_LENGTH));
+    if (aad) decipher.setAAD(aad, { plaintextLength: len });
+    const plain = decipher.update(bytes.subarray(off, off + len));
+    try {
+      decipher.final();
+    } catch {
+      plain.fill(0);
+      return false;
+    }
+    bytes.set(plain, off); // written only once authentic
+    return true;
+  },
+};
+
+const noblePacketAead: PacketAead = {
+  seal(bytes, off, len, key, nonce, aad) {
+    // noble writes output = plaintext ‖ tag; the same start offset makes it in place.
+    chacha20poly1305(key, nonce, aad).encrypt(bytes.subarray(off, off + len), bytes.subarray(off, off + len + AEAD_BURST_TAG_LENGTH));
+  },
+  open(bytes, off, len, key, nonce, aad) {
+    try {
+      // noble verifies before it decrypts (RFC 8439 §4), so nothing is written on failure.
+      chacha20poly1305(key, nonce, aad).decrypt(bytes.subarray(off, off + len + AEAD_BURST_TAG_LENGTH), bytes.subarray(off, off + len));
+      return true;
+    } catch {
+      return false;
+    }
+  },
+};
+
+/** node:crypto backend: OpenSSL through one cipher object per packet; the fallback without the addon. */
+export const nodeCryptoAeadBurst: AeadBurstBackend = jsBackend('node:crypto', nodePacketAead);
+/** @noble/ciphers backend: pure JavaScript, the naive reference. */
+export const nobleAeadBurst: AeadBurstBackend = jsBackend('@noble/ciphers', noblePacketAead);
+
+/** Which burst AEAD the datapath config asks for ("crypto backend"). */
+export type AeadBurstChoice = 'auto' | 'native' | 'node' | 'noble';
+
+/**
+ * Picks a backend. 'auto' takes the native one when the addon loads and falls
+ * back to node:crypto otherwise; `reason` says why, for the log (never silent).
+ */
+export function aeadBurstBackend(choice: AeadBurstChoice = 'auto'): { backend: AeadBurstBackend; reason: string } {
+  switch (choice) {
+    case 'native':
+      return { backend: nativeAeadBurst(), reason: 'configured' };
+    case 'node':
+      return { backend: nodeCryptoAeadBurst, reason: 'configured' };
+    case 'noble':
+      return { backend: nobleAeadBurst, reason: 'configured' };
+    case 'auto':
+      try {
+        return { backend: nativeAeadBurst(), reason: 'native addon loaded' };
+      } catch (err) {
+        return { backend: nodeCryptoAeadBurst, reason: `native AEAD unavailable: ${(err as Error).message}` };
+      }
+    default:
+      throw new TypeError(`unknown AEAD backend ${JSON.stringify(choice)}; expected auto, native, node or noble`);
+  }
+}
+
+/**
+ * Builds a burst backend from a per-packet primitive with the native
+ * backend's exact semantics: same argument checks, same statuses, failed
+ * opens zeroed.
+ */
+function jsBackend(name: string, packet: PacketAead): AeadBurstBackend {
+  const nonce = new Uint8Array(12);
+  const nonceView = new DataView(nonce.buffer);
+  const run = (open: boolean, buffer: PacketBuffer, desc: Uint32Array, n: number, keys: Uint8Array, keyIndex: KeyIndexArray,
+    counters: CounterArray, results: Uint8Array, aad?: Uint8Array, noncePrefix?: number): number => {
+    checkBurstShape(buffer, desc, n, keys, keyIndex, counters, results, aad, noncePrefix);
+    const bytes = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer);
+    const keyCount = Math.floor(keys.length / AEAD_BURST_KEY_LENGTH);
+    const useAad = aad !== undefined && aad.length > 0 ? aad : undefined;
+    nonceView.setUint32(0, noncePrefix ?? 0, true);
+    let ok = 0;
+    for (let i = 0; i < n; i++) {
+      const off = desc[2 * i]!;
+      const len = desc[2 * i + 1]!;
+      const slot = keyIndex[i]!;
+      let status: AeadStatusCode = AeadStatus.Ok;
+      if (len > 0x7fff_ffff || off + len + AEAD_BURST_TAG_LENGTH > bytes.length) {
+        status = AeadStatus.BadDescriptor;
+      } else if (slot >= keyCount) {
+        status = AeadStatus.BadKeyIndex;
+      } else {
+        if (counters instanceof BigUint64Array) {
+          nonceView.setBigUint64(4, counters[i]!, true);
+        } else {
+          nonceView.setUint32(4, counters[2 * i]!, true);
+          nonceView.setUint32(8, counters[2 * i + 1]!, true);
+        }
+        const key = keys.subarray(slot * AEAD_BURST_KEY_LENGTH, (slot + 1) * AEAD_BURST_KEY_LENGTH);
+        if (!open) {
+          packet.seal(bytes, off, len, key, nonce, useAad);
+        } else if (!packet.open(bytes, off, len, key, nonce, useAad)) {
+          bytes.fill(0, off, off + len); // as native: no unauthenticated bytes left to misuse
+          status = AeadStatus.AuthFailed;
+        }
+      }
+      results[i] = status;
+      if (status === AeadStatus.Ok) ok++;
+    }
+    return ok;
+  };
+  return {
+    name,
+    sealBurst: (buffer, desc, n, keys, keyIndex, counters, results, aad, noncePrefix) =>
+      run(false, buffer, desc, n, keys, keyIndex, counters, results, aad, noncePrefix),
+    openBurst: (buffer, desc, n, keys, keyIndex, counters, results, aad, noncePrefix) =>
+      run(true, buffer, desc, n, keys, keyIndex, counters, results, aad, noncePrefix),
+  };
+}
+
+/** The argument checks the native glue makes, with its error types. */
+function checkBurstShape(buffer: PacketBuffer, desc: Uint32Array, n: number, keys: Uint8Array, keyIndex: KeyIndexArray,
+  counters: CounterArray, results: Uint8Array, aad: Uint8Array | undefined, noncePrefix: number | undefined): void {
+  if (!(buffer instanceof ArrayBuffer) && !(buffer instanceof Uint8Array)) throw new TypeError('buffer must be an ArrayBuffer or a Uint8Array (the packet buffer)');
+  if (!(desc instanceof Uint32Array)) throw new TypeError('desc must be a Uint32Array of (offset, length) pairs');
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff_ffff) throw new RangeError('n must be a non-negative integer');
+  if (desc.length < 2 * n) throw new RangeError('desc holds fewer than n (offset, length) pairs');
+  if (!(keys instanceof Uint8Array)) throw new TypeError('keys must be a Uint8Array of 32-byte keys');
+  if (keys.length % AEAD_BURST_KEY_LENGTH !== 0) throw new RangeError('keys length must be a multiple of 32');
+  if (!(keyIndex instanceof Uint16Array) && !(keyIndex instanceof Uint32Array)) throw new TypeError('keyIndex must be a Uint16Array or Uint32Array');
+  if (keyIndex.length < n) throw new RangeError('keyIndex holds fewer than n entries');
+  if (counters instanceof BigUint64Array) {
+    if (counters.length < n) throw new RangeError('counters holds fewer than n entries');
+  } else if (counters instanceof Uint32Array) {
+    if (counters.length < 2 * n) throw new RangeError('counters (Uint32Array low, high pairs) holds fewer than n pairs');
+  } else {
+    throw new TypeError('counters must be a BigUint64Array or a Uint32Array of (low, high) pairs');
+  }
+  if (!(results instanceof Uint8Array)) throw new TypeError('results must be a Uint8Array');
+  if (results.length < n) throw new RangeError('results holds fewer than n entries');
+  if (aad !== undefined && !(aad instanceof Uint8Array)) throw new TypeError('aad must be a Uint8Array when given');
+  if (noncePrefix !== undefined && (!Number.isInteger(noncePrefix) || noncePrefix < 0 || noncePrefix > 0xffff_ffff)) {
+    throw new RangeError('noncePrefix must be an integer in 0..2^32-1');
+  }
+}
