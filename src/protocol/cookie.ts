@@ -1,0 +1,247 @@
+/**
+ * MAC1, MAC2 and cookies (whitepaper §5.3 and §5.4.4, §5.4.7): the DoS
+ * defence around handshake messages.
+ *
+ * - MAC1 = MAC(HASH("mac1----" ‖ receiver's public key), msg up to mac1)
+ *   proves the sender knows our public key; checked on every handshake
+ *   message, cheaply, before any Diffie-Hellman.
+ * - Under load, a handshake message must also carry
+ *   MAC2 = MAC(cookie, msg up to mac2), where the cookie is
+ *   MAC(R, source IP ‖ port) and R a secret we rotate every 120 s. A sender
+ *   without a valid MAC2 gets a cookie reply instead of a handshake: the
+ *   cookie encrypted with XChaCha20-Poly1305 under HASH("cookie--" ‖ our
+ *   public key), a random 24-byte nonce, and the message's MAC1 as AD (so
+ *   only the sender of that message can use the reply).
+ *
+ * CookieChecker is the receiving side (one per device, our key);
+ * CookieGenerator the sending side (one per peer, the peer's key).
+ * Threading: main thread only. Time comes from the Clock passed in.
+ */
+import { randomFillSync } from 'node:crypto';
+import { hash, mac } from '../crypto/blake2s.js';
+import { xaeadOpen, xaeadSeal } from '../crypto/aead.js';
+import { equalConstantTime, isAllZero, wipe, KEY_LENGTH } from '../crypto/bytes.js';
+import type { Clock } from './clock.js';
+import {
+  COOKIE_NONCE_SIZE, COOKIE_REPLY_SIZE, CookieReply, Initiation, MAC_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION,
+  MESSAGE_RESPONSE, Response, classify, readU32, writeType, writeU32, type DropReason,
+} from './wire.js';
+
+declare module './wire.js' {
+  interface DropReasons {
+    /** MAC1 wrong: the sender does not know our public key, or the message is corrupt. */
+    'bad-mac1': true;
+    /** Under load and MAC2 missing: answered with a cookie reply, not processed. */
+    'need-cookie': true;
+    /** Under load and MAC2 present but not from a current cookie: answered with a cookie reply. */
+    'bad-mac2': true;
+    /** A cookie reply that does not decrypt with the MAC1 we last sent as AD. */
+    'forged-cookie-reply': true;
+    /** A cookie reply when we have no handshake message awaiting one. */
+    'unexpected-cookie-reply': true;
+  }
+}
+
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** Label of the MAC1 key derivation (whitepaper §5.4.4). */
+export const LABEL_MAC1 = utf8('mac1----');
+/** Label of the cookie-reply key derivation (whitepaper §5.4.7). */
+export const LABEL_COOKIE = utf8('cookie--');
+/** The cookie secret is replaced after this long, and a received cookie is used for this long (whitepaper §6.1: 120 s). */
+export const COOKIE_SECRET_MAX_AGE_MS = 120_000;
+
+/** HASH("mac1----" ‖ public key): the key for MAC1 of messages sent to that key's owner. */
+export function mac1Key(publicKey: Uint8Array): Uint8Array {
+  return hash(LABEL_MAC1, publicKey);
+}
+
+/** HASH("cookie--" ‖ public key): the key for cookie replies sent by that key's owner. */
+export function cookieKey(publicKey: Uint8Array): Uint8Array {
+  return hash(LABEL_COOKIE, publicKey);
+}
+
+/** Outcome of checking a handshake message's MACs. */
+export type MacValidation = 'ok' | 'bad-mac1' | 'need-cookie' | 'bad-mac2';
+
+/** True when validate's result asks for a cookie reply (MAC2 missing or stale). */
+export function needsCookieReply(result: MacValidation): boolean {
+  return result === 'need-cookie' || result === 'bad-mac2';
+}
+
+/** Offsets of mac1 and mac2 in a handshake message, or null when msg is not one (wrong type or size). */
+function macOffsets(msg: Uint8Array): { mac1: number; mac2: number } | null {
+  switch (classify(msg)) {
+    case MESSAGE_INITIATION: return { mac1: Initiation.mac1, mac2: Initiation.mac2 };
+    case MESSAGE_RESPONSE: return { mac1: Response.mac1, mac2: Response.mac2 };
+    default: return null;
+  }
+}
+
+/**
+ * An opaque, canonical byte string naming a UDP source for cookies: the
+ * address text as the socket layer reports it, then the port big-endian.
+ * Any injective encoding works, because only we ever compute cookies for our
+ * own secret; the datapath may pass raw address bytes ‖ port instead.
+ */
+export function sourceBytes(address: string, port: number): Uint8Array {
+  const text = utf8(address);
+  const out = new Uint8Array(text.length + 2);
+  out.set(text);
+  out[text.length] = (port >>> 8) & 0xff;
+  out[text.length + 1] = port & 0xff;
+  return out;
+}
+
+/**
+ * The receiving side: checks MAC1/MAC2 of handshake messages sent to us and
+ * makes cookie replies. One per device.
+ */
+export class CookieChecker {
+  private mac1KeyBytes: Uint8Array;
+  private cookieKeyBytes: Uint8Array;
+  private readonly secret = new Uint8Array(KEY_LENGTH);
+  private secretBornAt = -Infinity;
+
+  /**
+   * @param localPublic our static public key
+   * @param random fills a buffer with random bytes (tests pass a seeded one)
+   */
+  constructor(
+    localPublic: Uint8Array,
+    private readonly clock: Clock,
+    private readonly random: (buf: Uint8Array) => void = (b) => { randomFillSync(b); },
+  ) {
+    this.mac1KeyBytes = mac1Key(localPublic);
+    this.cookieKeyBytes = cookieKey(localPublic);
+  }
+
+  /** Our static key changed: derive the MAC1 and cookie keys anew. */
+  setLocalPublic(localPublic: Uint8Array): void {
+    wipe(this.mac1KeyBytes, this.cookieKeyBytes);
+    this.mac1KeyBytes = mac1Key(localPublic);
+    this.cookieKeyBytes = cookieKey(localPublic);
+  }
+
+  /**
+   * Checks a received initiation or response (exact size already checked by
+   * classify) from source (see {@link sourceBytes}):
+   *   'bad-mac1'    drop it;
+   *   'ok'          process it (not under load, or MAC2 valid);
+   *   'need-cookie' / 'bad-mac2'  under load without a valid MAC2: answer
+   *                 with createReply(msg, source) and drop the message.
+   * Constant-time comparisons; never throws.
+   */
+  validate(msg: Uint8Array, source: Uint8Array, underLoad: boolean): MacValidation {
+    const at = macOffsets(msg);
+    if (!at) return 'bad-mac1';
+    const expected1 = mac(this.mac1KeyBytes, msg.subarray(0, at.mac1));
+    if (!equalConstantTime(expected1, msg.subarray(at.mac1, at.mac1 + MAC_SIZE))) return 'bad-mac1';
+    if (!underLoad) return 'ok';
+    const mac2 = msg.subarray(at.mac2, at.mac2 + MAC_SIZE);
+    if (isAllZero(mac2)) return 'need-cookie';
+    const cookie = this.cookieFor(source);
+    const expected2 = mac(cookie, msg.subarray(0, at.mac2));
+    wipe(cookie);
+    return equalConstantTime(expected2, mac2) ? 'ok' : 'bad-mac2';
+  }
+
+  /**
+   * The cookie reply (64 bytes) to a handshake message from source: receiver
+   * = the message's sender index, a random nonce, and the cookie for source
+   * encrypted with the message's MAC1 as AD. Null when msg is not a
+   * handshake message.
+   */
+  createReply(msg: Uint8Array, source: Uint8Array): Uint8Array | null {
+    const at = macOffsets(msg);
+    if (!at) return null;
+    const reply = new Uint8Array(COOKIE_REPLY_SIZE);
+    writeType(reply, MESSAGE_COOKIE_REPLY);
+    // The sender index is at offset 4 in both initiation and response.
+    writeU32(reply, CookieReply.receiver, readU32(msg, Initiation.sender));
+    const nonce = reply.subarray(CookieReply.nonce, CookieReply.nonce + COOKIE_NONCE_SIZE);
+    this.random(nonce);
+    const cookie = this.cookieFor(source);
+    reply.set(xaeadSeal(this.cookieKeyBytes, nonce, cookie, msg.subarray(at.mac1, at.mac1 + MAC_SIZE)), CookieReply.encryptedCookie);
+    wipe(cookie);
+    return reply;
+  }
+
+  /** MAC(R, source), replacing R first when it is 120 s old (whitepaper §5.4.7). */
+  private cookieFor(source: Uint8Array): Uint8Array {
+    const now = this.clock.now();
+    if (now - this.secretBornAt >= COOKIE_SECRET_MAX_AGE_MS) {
+      this.random(this.secret);
+      this.secretBornAt = now;
+    }
+    return mac(this.secret, source);
+  }
+}
+
+/**
+ * The sending side for one peer: adds MAC1/MAC2 to the handshake messages we
+ * send it, and takes the cookies it sends back.
+ */
+export class CookieGenerator {
+  private readonly mac1KeyBytes: Uint8Array;
+  private readonly cookieKeyBytes: Uint8Array;
+  private cookie: Uint8Array | null = null;
+  private cookieReceivedAt = -Infinity;
+  /** MAC1 of the last handshake message we sent, awaiting a possible cookie reply. */
+  private lastMac1: Uint8Array | null = null;
+
+  /** @param remotePublic the peer's static public key */
+  constructor(remotePublic: Uint8Array, private readonly clock: Clock) {
+    this.mac1KeyBytes = mac1Key(remotePublic);
+    this.cookieKeyBytes = cookieKey(remotePublic);
+  }
+
+  /** True while a cookie received from the peer is younger than 120 s (MAC2 will be sent). */
+  hasFreshCookie(): boolean {
+    return this.cookie !== null && this.clock.now() - this.cookieReceivedAt < COOKIE_SECRET_MAX_AGE_MS;
+  }
+
+  /**
+   * Fills mac1 and mac2 of an initiation or response we are about to send
+   * (in place; MAC2 is zeros unless we hold a fresh cookie) and remembers
+   * MAC1 to authenticate a cookie reply. False when msg is not a handshake
+   * message of the exact size.
+   */
+  addMacs(msg: Uint8Array): boolean {
+    const at = macOffsets(msg);
+    if (!at) return false;
+    const mac1 = mac(this.mac1KeyBytes, msg.subarray(0, at.mac1));
+    msg.set(mac1, at.mac1);
+    this.lastMac1 = mac1;
+    if (this.hasFreshCookie()) {
+      msg.set(mac(this.cookie!, msg.subarray(0, at.mac2)), at.mac2);
+    } else {
+      msg.fill(0, at.mac2, at.mac2 + MAC_SIZE);
+    }
+    return true;
+  }
+
+  /**
+   * Takes a cookie reply addressed to this peer's handshake (the caller
+   * found us by its receiver index). Accepted only if it decrypts with the
+   * MAC1 we last sent as AD, and only once per MAC1: otherwise ignored with
+   * the reason. On 'ok' the cookie is used for MAC2 for the next 120 s.
+   */
+  consumeReply(reply: Uint8Array): 'ok' | DropReason {
+    const type = classify(reply);
+    if (type !== MESSAGE_COOKIE_REPLY) return typeof type === 'string' ? type : 'unknown-type';
+    if (!this.lastMac1) return 'unexpected-cookie-reply';
+    const cookie = xaeadOpen(
+      this.cookieKeyBytes,
+      reply.subarray(CookieReply.nonce, CookieReply.nonce + COOKIE_NONCE_SIZE),
+      reply.subarray(CookieReply.encryptedCookie, COOKIE_REPLY_SIZE),
+      this.lastMac1,
+    );
+    if (!cookie) return 'forged-cookie-reply';
+    wipe(this.cookie);
+    this.cookie = cookie;
+    this.cookieReceivedAt = this.clock.now();
+    this.lastMac1 = null;
+    return 'ok';
+  }
+}
