@@ -1,0 +1,396 @@
+/**
+ * Transport data messages (whitepaper §5.4.6), sealed and opened in place in
+ * packet memory, a burst at a time.
+ *
+ * A data message is
+ *   type 4 (1) ‖ 3 zero bytes ‖ receiver index (4, LE) ‖ counter (8, LE) ‖ AEAD(plaintext padded to 16) ‖ tag (16)
+ * and the AEAD nonce is 4 zero bytes ‖ counter (LE). A keepalive is the same
+ * message with an empty plaintext.
+ *
+ * Sending (per burst):
+ *  1. check each packet: keypair usable, 16 bytes of headroom before the
+ *     plaintext for the header, room after it for padding and tag;
+ *  2. zero-pad the plaintext to a multiple of 16, never past the MTU;
+ *  3. reserve counters, one Atomics.add per run of packets on one keypair,
+ *     refusing counters at REJECT_AFTER_MESSAGES (§6.1);
+ *  4. write the header into the headroom;
+ *  5. seal all plaintexts in place with one backend call.
+ * Receiving (per burst):
+ *  1. exact header checks: length ≥ 32, type 4 with zero reserved bytes, the
+ *     receiver index of the keypair the caller looked up, counter in range;
+ *  2. open all in place with one backend call;
+ *  3. only for authenticated packets, and in order: the replay window's
+ *     check-and-update (after authentication, so forgeries cannot poison it).
+ * Failures are never thrown: each packet gets a result (negative = a
+ * TransportDrop reason) and each reason is counted.
+ *
+ * The inner-packet checks that follow decryption (IP length against the
+ * plaintext, source address against allowed IPs) belong to the receive path.
+ *
+ * Threading: a DataTransport (and its bursts) belongs to one thread; the
+ * keypairs' shared buffers may be used by several threads at once.
+ */
+import {
+  AEAD_TAG_SIZE,
+  DATA_HEADER_SIZE,
+  DATA_MESSAGE_MIN_SIZE,
+  MESSAGE_PADDING_MULTIPLE,
+  MESSAGE_TYPE_DATA,
+  REJECT_AFTER_MESSAGES,
+  SYMMETRIC_KEY_SIZE,
+} from './constants.js';
+import { AeadBurst, AeadStatus, NodeCryptoDataAead, type DataAeadBackend } from './aead-backend.js';
+import { KeypairFlag, type KeypairShared } from './keypair.js';
+import { counterIsExhausted } from './replay-window.js';
+
+/** Why a data message was dropped. Results hold these codes negated. */
+export const TransportDrop = {
+  /** The keypair is expired, wiped, or its send counter is exhausted. */
+  keypairUnusable: 1,
+  /** The counter reached REJECT_AFTER_MESSAGES (§6.1). */
+  counterExhausted: 2,
+  /** Fewer than 16 bytes before the plaintext to write the header into. */
+  noHeadroom: 3,
+  /** No room after the plaintext for the padding and the tag. */
+  noTailroom: 4,
+  /** The AEAD backend refused the packet (bad descriptor, library error). */
+  aeadFailed: 5,
+  /** Shorter than header + tag (32 bytes). */
+  tooShort: 6,
+  /** Not type 4, or the reserved bytes are not zero. */
+  badHeader: 7,
+  /** The receiver index is not this keypair's. */
+  wrongReceiverIndex: 8,
+  /** The tag did not verify. */
+  authFailed: 9,
+  /** Authentic, but the counter was seen before or is too old (§5.4.6). */
+  replay: 10,
+  /** The descriptor reaches past the end of the buffer (a caller bug, counted not thrown). */
+  outOfBounds: 11,
+} as const;
+
+/** A TransportDrop code. */
+export type TransportDropCode = (typeof TransportDrop)[keyof typeof TransportDrop];
+
+const DROP_NAMES = Object.keys(TransportDrop) as (keyof typeof TransportDrop)[];
+const DROP_CODE_COUNT = DROP_NAMES.length + 1;
+
+/** The name of a drop code (for logs and stats). */
+export function transportDropName(code: number): string {
+  return DROP_NAMES.find((name) => TransportDrop[name] === code) ?? `unknown(${code})`;
+}
+
+/** Length of the plaintext once padded (§5.4.6): to a multiple of 16, but not past the MTU. */
+export function paddedLength(plaintextLength: number, mtu: number): number {
+  if (plaintextLength >= mtu) return plaintextLength;
+  const aligned = Math.ceil(plaintextLength / MESSAGE_PADDING_MULTIPLE) * MESSAGE_PADDING_MULTIPLE;
+  return aligned > mtu ? mtu : aligned;
+}
+
+/**
+ * A burst of data messages to seal or open: preallocated, reused.
+ * Seal: offset/length give the plaintext; its header goes in the 16 bytes
+ * before it; result[i] is the message length (the message starts at
+ * offset − 16). Open: offset/length give the whole message; result[i] is the
+ * plaintext length (the plaintext starts at offset + 16, padding included).
+ * A negative result is −TransportDrop.
+ */
+export class DataBurst {
+  /** Packets the burst has room for. */
+  readonly capacity: number;
+  /** Packets in the burst. */
+  count = 0;
+  /** The packet memory (a UMEM or frame buffer view). */
+  buffer: Uint8Array = new Uint8Array(0);
+  /** Per packet: byte offset in `buffer` (see the class comment). */
+  readonly offset: Uint32Array;
+  /** Per packet: byte length (see the class comment). */
+  readonly length: Uint32Array;
+  /** Per packet: the keypair to use. */
+  readonly keypairs: (KeypairShared | undefined)[];
+  /** Per packet after the call: length, or −TransportDrop. */
+  readonly result: Int32Array;
+  /**
+   * Open only, per packet: 1 when this was the first message ever
+   * authenticated with its keypair. The main thread must hear of it: it
+   * confirms a responder's "next" keypair (KeypairSet.received).
+   */
+  readonly firstReceipt: Uint8Array;
+  /** The descriptors handed to the AEAD backend. */
+  readonly aead: AeadBurst;
+  /** aead packet j is burst packet aeadToPacket[j]. */
+  readonly aeadToPacket: Uint16Array;
+  /** Which keypair owns each entry of the AEAD key table. */
+  readonly keyOwners: (KeypairShared | undefined)[];
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.offset = new Uint32Array(capacity);
+    this.length = new Uint32Array(capacity);
+    this.keypairs = new Array<KeypairShared | undefined>(capacity).fill(undefined);
+    this.result = new Int32Array(capacity);
+    this.firstReceipt = new Uint8Array(capacity);
+    this.aead = new AeadBurst(capacity);
+    this.aeadToPacket = new Uint16Array(capacity);
+    this.keyOwners = new Array<KeypairShared | undefined>(capacity).fill(undefined);
+  }
+
+  /** Starts an empty burst over `buffer`. */
+  reset(buffer: Uint8Array): void {
+    this.buffer = buffer;
+    this.count = 0;
+  }
+
+  /** Appends a packet; returns its index, or −1 when the burst is full. */
+  add(keypair: KeypairShared, offset: number, length: number): number {
+    if (this.count === this.capacity) return -1;
+    const i = this.count++;
+    this.keypairs[i] = keypair;
+    this.offset[i] = offset;
+    this.length[i] = length;
+    this.result[i] = 0;
+    this.firstReceipt[i] = 0;
+    return i;
+  }
+}
+
+/** Seals and opens data messages with one AEAD backend; counts drops by reason. */
+export class DataTransport {
+  /** The AEAD in use. */
+  readonly backend: DataAeadBackend;
+  /** drops[code] = messages dropped for TransportDrop `code`. */
+  readonly drops = new Float64Array(DROP_CODE_COUNT);
+  private readonly single = new DataBurst(1);
+
+  constructor(backend: DataAeadBackend = new NodeCryptoDataAead()) {
+    this.backend = backend;
+  }
+
+  /** Drop counts by reason name (control path). */
+  dropCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const name of DROP_NAMES) out[name] = this.drops[TransportDrop[name]]!;
+    return out;
+  }
+
+  /**
+   * Seals every packet of the burst (see DataBurst). `mtu` is the tunnel MTU
+   * that bounds padding. Returns how many were sealed.
+   */
+  sealBurst(burst: DataBurst, mtu: number): number {
+    const buffer = burst.buffer;
+    // 1–2. Per-packet checks and padding.
+    for (let i = 0; i < burst.count; i++) {
+      const keypair = burst.keypairs[i]!;
+      const offset = burst.offset[i]!;
+      const length = burst.length[i]!;
+      const padded = paddedLength(length, mtu);
+      let drop = 0;
+      if (!keypair.canSend()) drop = TransportDrop.keypairUnusable;
+      else if (offset < DATA_HEADER_SIZE) drop = TransportDrop.noHeadroom;
+      else if (offset + padded + AEAD_TAG_SIZE > buffer.length) drop = TransportDrop.noTailroom;
+      if (drop !== 0) {
+        burst.result[i] = -drop;
+        continue;
+      }
+      buffer.fill(0, offset + length, offset + padded);
+      burst.result[i] = padded; // provisional: the padded plaintext length
+    }
+    // 3–4. Counters (one reservation per run of one keypair) and headers.
+    const aead = burst.aead;
+    aead.reset(buffer);
+    for (let i = 0; i < burst.count; ) {
+      if (burst.result[i]! < 0) {
+        i++;
+        continue;
+      }
+      const keypair = burst.keypairs[i]!;
+      let runEnd = i;
+      let wanted = 0;
+      while (runEnd < burst.count && (burst.result[runEnd]! < 0 || burst.keypairs[runEnd] === keypair)) {
+        if (burst.result[runEnd]! >= 0) wanted++;
+        runEnd++;
+      }
+      const base = keypair.reserveSendCounters(wanted);
+      let lo = 0;
+      let hi = 0;
+      let exhausted = base >= REJECT_AFTER_MESSAGES;
+      if (!exhausted) {
+        lo = Number(base & 0xffff_ffffn);
+        hi = Number(base >> 32n);
+      }
+      const keyIndex = this.keyIndexFor(burst, keypair, keypair.sendKey);
+      const remoteIndex = keypair.remoteIndex;
+      for (let k = i; k < runEnd; k++) {
+        if (burst.result[k]! < 0) continue;
+        if (exhausted || counterIsExhausted(lo, hi)) {
+          exhausted = true;
+          keypair.setFlags(KeypairFlag.sendExhausted);
+          burst.result[k] = -TransportDrop.counterExhausted;
+          continue;
+        }
+        const offset = burst.offset[k]!;
+        writeHeader(buffer, offset - DATA_HEADER_SIZE, remoteIndex, lo, hi);
+        const j = aead.count++;
+        aead.desc[2 * j] = offset;
+        aead.desc[2 * j + 1] = burst.result[k]!;
+        aead.keyIndex[j] = keyIndex;
+        aead.counters[2 * j] = lo;
+        aead.counters[2 * j + 1] = hi;
+        burst.aeadToPacket[j] = k;
+        if (++lo === 0x1_0000_0000) {
+          lo = 0;
+          hi++;
+        }
+      }
+      i = runEnd;
+    }
+    // 5. One backend call for the burst.
+    if (aead.count > 0) this.backend.sealBurst(aead);
+    let sealed = 0;
+    for (let j = 0; j < aead.count; j++) {
+      const k = burst.aeadToPacket[j]!;
+      if (aead.status[j] === AeadStatus.ok) {
+        burst.result[k] = DATA_HEADER_SIZE + burst.result[k]! + AEAD_TAG_SIZE;
+        sealed++;
+      } else {
+        burst.result[k] = -TransportDrop.aeadFailed;
+      }
+    }
+    this.finish(burst);
+    return sealed;
+  }
+
+  /** Opens every message of the burst (see DataBurst). Returns how many were accepted. */
+  openBurst(burst: DataBurst): number {
+    const buffer = burst.buffer;
+    const aead = burst.aead;
+    aead.reset(buffer);
+    // 1. Exact header checks.
+    for (let i = 0; i < burst.count; i++) {
+      const keypair = burst.keypairs[i]!;
+      const o = burst.offset[i]!;
+      const length = burst.length[i]!;
+      let drop = 0;
+      if (o + length > buffer.length) drop = TransportDrop.outOfBounds;
+      else if (length < DATA_MESSAGE_MIN_SIZE) drop = TransportDrop.tooShort;
+      else if (buffer[o] !== MESSAGE_TYPE_DATA || (buffer[o + 1]! | buffer[o + 2]! | buffer[o + 3]!) !== 0) drop = TransportDrop.badHeader;
+      else if (readU32(buffer, o + 4) !== keypair.localIndex) drop = TransportDrop.wrongReceiverIndex;
+      else if (!keypair.canReceive()) drop = TransportDrop.keypairUnusable;
+      if (drop !== 0) {
+        burst.result[i] = -drop;
+        continue;
+      }
+      const lo = readU32(buffer, o + 8);
+      const hi = readU32(buffer, o + 12);
+      if (counterIsExhausted(lo, hi)) {
+        burst.result[i] = -TransportDrop.counterExhausted;
+        continue;
+      }
+      const j = aead.count++;
+      aead.desc[2 * j] = o + DATA_HEADER_SIZE;
+      aead.desc[2 * j + 1] = length - DATA_MESSAGE_MIN_SIZE;
+      aead.keyIndex[j] = this.keyIndexFor(burst, keypair, keypair.receiveKey);
+      aead.counters[2 * j] = lo;
+      aead.counters[2 * j + 1] = hi;
+      burst.aeadToPacket[j] = i;
+    }
+    // 2. One backend call for the burst.
+    if (aead.count > 0) this.backend.openBurst(aead);
+    // 3. Replay window, after authentication, in arrival order.
+    let accepted = 0;
+    for (let j = 0; j < aead.count; j++) {
+      const i = burst.aeadToPacket[j]!;
+      const status = aead.status[j];
+      if (status !== AeadStatus.ok) {
+        burst.result[i] = -(status === AeadStatus.authFailed ? TransportDrop.authFailed : TransportDrop.aeadFailed);
+        continue;
+      }
+      const keypair = burst.keypairs[i]!;
+      if (!keypair.replay.checkAndUpdate(aead.counters[2 * j]!, aead.counters[2 * j + 1]!)) {
+        burst.result[i] = -TransportDrop.replay;
+        continue;
+      }
+      if ((keypair.flags & KeypairFlag.received) === 0) {
+        burst.firstReceipt[i] = (keypair.setFlags(KeypairFlag.received) & KeypairFlag.received) === 0 ? 1 : 0;
+      }
+      burst.result[i] = aead.desc[2 * j + 1]!;
+      accepted++;
+    }
+    this.finish(burst);
+    return accepted;
+  }
+
+  /**
+   * Seals one packet: plaintext at buffer[offset, offset+length) with 16
+   * bytes of headroom before it. Returns the message length (the message
+   * starts at offset − 16), or −TransportDrop.
+   */
+  seal(keypair: KeypairShared, buffer: Uint8Array, offset: number, length: number, mtu: number): number {
+    const burst = this.single;
+    burst.reset(buffer);
+    burst.add(keypair, offset, length);
+    this.sealBurst(burst, mtu);
+    return burst.result[0]!;
+  }
+
+  /**
+   * Opens one message at buffer[offset, offset+length). Returns the plaintext
+   * length (plaintext at offset + 16; 0 is a keepalive), or −TransportDrop.
+   * `firstReceipt` of the single burst is available via lastFirstReceipt.
+   */
+  open(keypair: KeypairShared, buffer: Uint8Array, offset: number, length: number): number {
+    const burst = this.single;
+    burst.reset(buffer);
+    burst.add(keypair, offset, length);
+    this.openBurst(burst);
+    return burst.result[0]!;
+  }
+
+  /** Whether the last open() was the first message authenticated with its keypair. */
+  get lastFirstReceipt(): boolean {
+    return this.single.firstReceipt[0] === 1;
+  }
+
+  /** Index of `keypair`'s key in the burst's AEAD key table, copying it in on first use. */
+  private keyIndexFor(burst: DataBurst, keypair: KeypairShared, key: Uint8Array): number {
+    const aead = burst.aead;
+    for (let k = 0; k < aead.keyCount; k++) if (burst.keyOwners[k] === keypair) return k;
+    const k = aead.keyCount++;
+    burst.keyOwners[k] = keypair;
+    aead.keys.set(key, k * SYMMETRIC_KEY_SIZE);
+    return k;
+  }
+
+  /** Counts drops and wipes the burst's copies of keys. */
+  private finish(burst: DataBurst): void {
+    for (let i = 0; i < burst.count; i++) {
+      const r = burst.result[i]!;
+      if (r < 0) this.drops[-r]!++;
+    }
+    for (let k = 0; k < burst.aead.keyCount; k++) burst.keyOwners[k] = undefined;
+    burst.aead.wipeKeys();
+  }
+}
+
+function readU32(buffer: Uint8Array, o: number): number {
+  return (buffer[o]! | (buffer[o + 1]! << 8) | (buffer[o + 2]! << 16) | (buffer[o + 3]! << 24)) >>> 0;
+}
+
+function writeU32(buffer: Uint8Array, o: number, v: number): void {
+  buffer[o] = v & 0xff;
+  buffer[o + 1] = (v >>> 8) & 0xff;
+  buffer[o + 2] = (v >>> 16) & 0xff;
+  buffer[o + 3] = (v >>> 24) & 0xff;
+}
+
+/** type 4 ‖ 0 0 0 ‖ receiver index LE ‖ counter LE (§5.4.6). */
+function writeHeader(buffer: Uint8Array, o: number, receiverIndex: number, counterLo: number, counterHi: number): void {
+  buffer[o] = MESSAGE_TYPE_DATA;
+  buffer[o + 1] = 0;
+  buffer[o + 2] = 0;
+  buffer[o + 3] = 0;
+  writeU32(buffer, o + 4, receiverIndex);
+  writeU32(buffer, o + 8, counterLo);
+  writeU32(buffer, o + 12, counterHi);
+}

@@ -1,0 +1,282 @@
+/**
+ * Transport data messages (whitepaper §5.4.6): exact wire bytes, padding,
+ * keepalives, each drop reason, replay only after authentication, counter
+ * exhaustion, bursts, and nonce uniqueness across worker threads sharing one
+ * keypair. The AEAD output is checked against @noble/ciphers, an independent
+ * implementation.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { DataBurst, DataTransport, TransportDrop, paddedLength } from '../../src/protocol/transport.js';
+import { AeadBurst, AeadStatus, NodeCryptoDataAead } from '../../src/protocol/aead-backend.js';
+import { Keypair, KeypairShared } from '../../src/protocol/keypair.js';
+import { REJECT_AFTER_MESSAGES } from '../../src/protocol/constants.js';
+import { SeededPrng } from '../helpers/seeded-prng.js';
+
+const rng = new SeededPrng(0x7a_2a_5e);
+const K1 = rng.fill(new Uint8Array(32));
+const K2 = rng.fill(new Uint8Array(32));
+
+/** Alice sends with K1 to index 222; Bob receives with K1 at index 222. */
+function pair(): { alice: Keypair; bob: Keypair } {
+  const alice = new Keypair({ sendKey: K1, receiveKey: K2, localIndex: 111, remoteIndex: 222, isInitiator: true, createdAt: 0 });
+  const bob = new Keypair({ sendKey: K2, receiveKey: K1, localIndex: 222, remoteIndex: 111, isInitiator: false, createdAt: 0 });
+  return { alice, bob };
+}
+
+function nonceFor(counter: bigint): Uint8Array {
+  const n = new Uint8Array(12);
+  new DataView(n.buffer).setBigUint64(4, counter, true);
+  return n;
+}
+
+test('transport: padding is to 16 bytes and never past the MTU', () => {
+  const cases: [number, number, number][] = [
+    [0, 1420, 0], [1, 1420, 16], [16, 1420, 16], [17, 1420, 32], [1404, 1420, 1408],
+    [1415, 1420, 1420], [1420, 1420, 1420], [1500, 1420, 1500], [60, 61, 61],
+  ];
+  for (const [length, mtu, expected] of cases) assert.equal(paddedLength(length, mtu), expected, `${length} @ mtu ${mtu}`);
+});
+
+test('transport: seal writes the exact message and AEAD of the whitepaper; open returns the padded plaintext', () => {
+  const { alice, bob } = pair();
+  const t = new DataTransport();
+  const buffer = new Uint8Array(2048);
+  const plain = rng.fill(new Uint8Array(100));
+  buffer.set(plain, 64);
+  buffer.fill(0xee, 164, 300); // garbage where padding goes: must become zeros
+  const n = t.seal(alice.shared, buffer, 64, 100, 1420);
+  assert.equal(n, 16 + 112 + 16);
+  const msg = buffer.slice(48, 48 + n);
+  assert.deepEqual(Array.from(msg.subarray(0, 16)), [4, 0, 0, 0, 222, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const padded = new Uint8Array(112);
+  padded.set(plain);
+  const expected = chacha20poly1305(K1, nonceFor(0n)).encrypt(padded);
+  assert.deepEqual(msg.subarray(16), expected, 'ciphertext ‖ tag must equal an independent ChaCha20-Poly1305');
+  // Second message: counter 1 in the header.
+  buffer.set(plain, 512);
+  assert.equal(t.seal(alice.shared, buffer, 512, 100, 1420), 144);
+  assert.equal(buffer[496 + 8], 1);
+  // Bob opens the first, in place.
+  const rx = new Uint8Array(4096);
+  rx.set(msg, 1000);
+  assert.equal(t.open(bob.shared, rx, 1000, msg.length), 112);
+  assert.deepEqual(rx.subarray(1016, 1016 + 112), padded);
+  assert.equal(t.lastFirstReceipt, true);
+  assert.equal(alice.shared.sendCounter(), 2n);
+});
+
+test('transport: a keepalive is an empty plaintext: 32 bytes on the wire, 0 bytes opened', () => {
+  const { alice, bob } = pair();
+  const t = new DataTransport();
+  const buffer = new Uint8Array(64);
+  assert.equal(t.seal(alice.shared, buffer, 16, 0, 1420), 32);
+  assert.equal(t.open(bob.shared, buffer, 0, 32), 0);
+});
+
+test('transport: the counter crosses 2^32 as little-endian 64-bit, and the nonce follows it', () => {
+  const { alice, bob } = pair();
+  alice.shared.setSendCounter((1n << 32n) - 1n);
+  const t = new DataTransport();
+  const burst = new DataBurst(4);
+  const buffer = new Uint8Array(4 * 256);
+  burst.reset(buffer);
+  for (let i = 0; i < 3; i++) burst.add(alice.shared, i * 256 + 16, 20);
+  assert.equal(t.sealBurst(burst, 1420), 3);
+  const counters = [0, 1, 2].map((i) => new DataView(buffer.buffer, i * 256 + 8, 8).getBigUint64(0, true));
+  assert.deepEqual(counters, [(1n << 32n) - 1n, 1n << 32n, (1n << 32n) + 1n]);
+  const rx = new DataBurst(4);
+  rx.reset(buffer);
+  for (let i = 0; i < 3; i++) rx.add(bob.shared, i * 256, burst.result[i]!);
+  assert.equal(t.openBurst(rx), 3);
+  assert.deepEqual(Array.from(rx.result.subarray(0, 3)), [32, 32, 32]);
+  assert.deepEqual(Array.from(rx.firstReceipt.subarray(0, 3)), [1, 0, 0]);
+});
+
+test('transport: every drop reason is returned (never thrown) and counted', () => {
+  const { alice, bob } = pair();
+  const t = new DataTransport();
+  const make = (): Uint8Array => {
+    const b = new Uint8Array(256);
+    b.set(rng.fill(new Uint8Array(40)), 16);
+    assert.ok(t.seal(alice.shared, b, 16, 40, 1420) > 0);
+    return b;
+  };
+  const cases: [string, (b: Uint8Array) => number, number][] = [
+    ['31 bytes', (b) => t.open(bob.shared, b, 0, 31), TransportDrop.tooShort],
+    ['past the buffer', (b) => t.open(bob.shared, b, 200, 80), TransportDrop.outOfBounds],
+    ['type 1', (b) => ((b[0] = 1), t.open(bob.shared, b, 0, 80)), TransportDrop.badHeader],
+    ['reserved byte set', (b) => ((b[2] = 1), t.open(bob.shared, b, 0, 80)), TransportDrop.badHeader],
+    ['other receiver index', (b) => ((b[4] = 7), t.open(bob.shared, b, 0, 80)), TransportDrop.wrongReceiverIndex],
+    ['flipped ciphertext bit', (b) => ((b[20]! ^= 1), t.open(bob.shared, b, 0, 80)), TransportDrop.authFailed],
+    ['flipped tag bit', (b) => ((b[79]! ^= 0x80), t.open(bob.shared, b, 0, 80)), TransportDrop.authFailed],
+    ['counter changed (nonce mismatch)', (b) => ((b[9]! ^= 1), t.open(bob.shared, b, 0, 80)), TransportDrop.authFailed],
+    ['counter at REJECT_AFTER_MESSAGES', (b) => (new DataView(b.buffer).setBigUint64(8, REJECT_AFTER_MESSAGES, true), t.open(bob.shared, b, 0, 80)), TransportDrop.counterExhausted],
+    ['replayed', (b) => (t.open(bob.shared, b.slice(), 0, 80), t.open(bob.shared, b, 0, 80)), TransportDrop.replay],
+  ];
+  for (const [what, run, reason] of cases) assert.equal(run(make()), -reason, what);
+  // A failed open leaves no unauthenticated plaintext behind.
+  const forged = make();
+  forged[30]! ^= 1;
+  t.open(bob.shared, forged, 0, 80);
+  assert.ok(forged.subarray(16, 64).every((x) => x === 0));
+  // Headroom and tailroom when sealing.
+  assert.equal(t.seal(alice.shared, new Uint8Array(256), 15, 10, 1420), -TransportDrop.noHeadroom);
+  assert.equal(t.seal(alice.shared, new Uint8Array(63), 16, 17, 1420), -TransportDrop.noTailroom);
+  const counts = t.dropCounts();
+  assert.equal(counts.authFailed, 4);
+  assert.equal(counts.badHeader, 2);
+  assert.equal(counts.replay, 1);
+  assert.equal(counts.noHeadroom, 1);
+  assert.equal(counts.noTailroom, 1);
+});
+
+test('transport: replay is checked only after authentication, so a forgery cannot move the window', () => {
+  const { alice, bob } = pair();
+  const t = new DataTransport();
+  const legit = new Uint8Array(128);
+  assert.equal(t.seal(alice.shared, legit, 16, 20, 1420), 64); // counter 0
+  const forged = legit.slice();
+  new DataView(forged.buffer).setBigUint64(8, 1_000_000n, true);
+  assert.equal(t.open(bob.shared, forged, 0, 64), -TransportDrop.authFailed);
+  assert.equal(bob.shared.replay.greatest(), 0n);
+  assert.equal(t.open(bob.shared, legit, 0, 64), 32, 'counter 0 is still fresh');
+});
+
+test('transport: REJECT_AFTER_MESSAGES is enforced when sending; the keypair then refuses to send', () => {
+  const { alice, bob } = pair();
+  const t = new DataTransport();
+  alice.shared.setSendCounter(REJECT_AFTER_MESSAGES - 2n);
+  const burst = new DataBurst(4);
+  const buffer = new Uint8Array(4 * 128);
+  burst.reset(buffer);
+  for (let i = 0; i < 4; i++) burst.add(alice.shared, i * 128 + 16, 8);
+  assert.equal(t.sealBurst(burst, 1420), 2);
+  assert.deepEqual(Array.from(burst.result.subarray(0, 4)), [48, 48, -TransportDrop.counterExhausted, -TransportDrop.counterExhausted]);
+  assert.equal(alice.shared.canSend(), false);
+  assert.equal(t.seal(alice.shared, buffer, 16, 8, 1420), -TransportDrop.keypairUnusable);
+  // The last valid counter, REJECT_AFTER_MESSAGES − 1, is accepted by the receiver.
+  assert.equal(t.open(bob.shared, buffer, 128, 48), 16);
+});
+
+test('transport: a wiped keypair neither sends nor receives, and its keys are zero', () => {
+  const { alice, bob } = pair();
+  const t = new DataTransport();
+  const buffer = new Uint8Array(128);
+  assert.ok(t.seal(alice.shared, buffer, 16, 8, 1420) > 0);
+  bob.wipe();
+  assert.ok(bob.shared.receiveKey.every((x) => x === 0) && bob.shared.sendKey.every((x) => x === 0));
+  assert.equal(t.open(bob.shared, buffer, 0, 48), -TransportDrop.keypairUnusable);
+  alice.wipe();
+  assert.equal(t.seal(alice.shared, buffer, 16, 8, 1420), -TransportDrop.keypairUnusable);
+});
+
+test('transport: a burst mixing keypairs reserves one run of counters per keypair and drops only the bad packet', () => {
+  const a = pair();
+  const b = pair();
+  const t = new DataTransport();
+  const burst = new DataBurst(8);
+  const buffer = new Uint8Array(8 * 128);
+  burst.reset(buffer);
+  const owners = [a, a, b, a, a, b, b, a];
+  owners.forEach((p, i) => burst.add(p.alice.shared, i * 128 + 16, i === 4 ? 2000 : 30)); // packet 4 has no tailroom
+  assert.equal(t.sealBurst(burst, 1420), 7);
+  assert.equal(burst.result[4], -TransportDrop.noTailroom);
+  const counterOf = (i: number): bigint => new DataView(buffer.buffer, i * 128 + 8, 8).getBigUint64(0, true);
+  assert.deepEqual([0, 1, 3, 7].map(counterOf), [0n, 1n, 2n, 3n]);
+  assert.deepEqual([2, 5, 6].map(counterOf), [0n, 1n, 2n]);
+  const rx = new DataBurst(8);
+  rx.reset(buffer);
+  owners.forEach((p, i) => i !== 4 && rx.add(p.bob.shared, i * 128, burst.result[i]!));
+  assert.equal(t.openBurst(rx), 7);
+});
+
+test('aead backend: node:crypto bursts equal @noble/ciphers, and a failed open zeroes the region', () => {
+  const backend = new NodeCryptoDataAead();
+  const burst = new AeadBurst(16);
+  const buffer = new Uint8Array(16 * 1600);
+  const originals: Uint8Array[] = [];
+  burst.reset(buffer);
+  burst.keyCount = 3;
+  rng.fill(burst.keys.subarray(0, 96));
+  for (let i = 0; i < 16; i++) {
+    const length = [0, 1, 15, 16, 64, 1420][i % 6]!;
+    const plain = rng.fill(new Uint8Array(length));
+    originals.push(plain);
+    buffer.set(plain, i * 1600);
+    burst.desc[2 * i] = i * 1600;
+    burst.desc[2 * i + 1] = length;
+    burst.keyIndex[i] = i % 3;
+    burst.counters[2 * i] = rng.nextU32();
+    burst.counters[2 * i + 1] = rng.nextU32();
+  }
+  burst.count = 16;
+  assert.equal(backend.sealBurst(burst), 16);
+  for (let i = 0; i < 16; i++) {
+    const key = burst.keys.subarray((i % 3) * 32, (i % 3) * 32 + 32);
+    const counter = (BigInt(burst.counters[2 * i + 1]!) << 32n) | BigInt(burst.counters[2 * i]!);
+    const expected = chacha20poly1305(key, nonceFor(counter)).encrypt(originals[i]!);
+    assert.deepEqual(buffer.subarray(i * 1600, i * 1600 + expected.length), expected, `packet ${i}`);
+  }
+  buffer[5 * 1600]! ^= 1; // packet 5 (64 bytes) is now forged
+  assert.equal(backend.openBurst(burst), 15);
+  assert.equal(burst.status[5], AeadStatus.authFailed);
+  assert.ok(buffer.subarray(5 * 1600, 5 * 1600 + 64).every((x) => x === 0));
+  for (let i = 0; i < 16; i++) if (i !== 5) assert.deepEqual(buffer.subarray(i * 1600, i * 1600 + originals[i]!.length), originals[i]);
+  burst.keyIndex[0] = 9;
+  burst.desc[2] = buffer.length - 8;
+  burst.count = 2;
+  backend.openBurst(burst);
+  assert.deepEqual(Array.from(burst.status.subarray(0, 2)), [AeadStatus.badKeyIndex, AeadStatus.badDescriptor]);
+});
+
+test('transport: two worker threads sealing with one shared keypair never reuse a counter', async () => {
+  const { alice, bob } = pair();
+  const transportUrl = new URL('../../src/protocol/transport.js', import.meta.url).href;
+  const keypairUrl = new URL('../../src/protocol/keypair.js', import.meta.url).href;
+  const PER_WORKER = 3000;
+  const code = `
+    const { workerData, parentPort } = require('node:worker_threads');
+    Promise.all([import(workerData.transportUrl), import(workerData.keypairUrl)]).then(([{ DataTransport, DataBurst }, { KeypairShared }]) => {
+      const keypair = new KeypairShared(workerData.sab);
+      const t = new DataTransport();
+      const burst = new DataBurst(32);
+      const out = new Uint8Array(workerData.count * 64);
+      for (let done = 0; done < workerData.count; ) {
+        burst.reset(out);
+        for (let i = 0; i < 32 && done + i < workerData.count; i++) burst.add(keypair, (done + i) * 64 + 16, 8);
+        t.sealBurst(burst, 1420);
+        done += burst.count;
+      }
+      parentPort.postMessage(out, [out.buffer]);
+    });`;
+  const run = () =>
+    new Promise<Uint8Array>((resolve, reject) => {
+      const w = new Worker(code, { eval: true, workerData: { sab: alice.shared.buffer, transportUrl, keypairUrl, count: PER_WORKER } });
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+  const outputs = await Promise.all([run(), run()]);
+  const seen = new Set<bigint>();
+  const t = new DataTransport();
+  for (const out of outputs) {
+    for (let i = 0; i < PER_WORKER; i++) {
+      seen.add(new DataView(out.buffer, i * 64 + 8, 8).getBigUint64(0, true));
+      assert.equal(t.open(bob.shared, out, i * 64, 48), 16, `message ${i} must open`);
+    }
+  }
+  assert.equal(seen.size, 2 * PER_WORKER, 'every counter is unique');
+  assert.equal(alice.shared.sendCounter(), BigInt(2 * PER_WORKER));
+});
+
+test('keypair shared buffer: re-wrapping sees the same state; wrong sizes are refused', () => {
+  const { alice } = pair();
+  const again = new KeypairShared(alice.shared.buffer);
+  assert.equal(again.localIndex, 111);
+  assert.equal(again.remoteIndex, 222);
+  assert.deepEqual(again.sendKey, K1);
+  assert.throws(() => new KeypairShared(new SharedArrayBuffer(64)), /shared buffer has/);
+  assert.throws(() => new Keypair({ sendKey: K1, receiveKey: new Uint8Array(31), localIndex: 1, remoteIndex: 2, isInitiator: true, createdAt: 0 }), /32 bytes/);
+});
