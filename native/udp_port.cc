@@ -52,7 +52,13 @@ bool GetBoolOpt(const Napi::Object& o, const char* key, bool dflt) {
   return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : dflt;
 }
 
-bool IsTxFallbackErrno(int err) { return err == EINVAL || err == EADDRNOTAVAIL; }
+/**
+ * Errors a send from a vanished source address produces: IPv6 refuses the
+ * pktinfo (EINVAL), IPv4's route lookup finds no device owning the source
+ * (ENETUNREACH). A genuine "no route" also gives ENETUNREACH: the retry
+ * without source then fails the same way and is counted as an error.
+ */
+bool IsTxFallbackErrno(int err) { return err == EINVAL || err == EADDRNOTAVAIL || err == ENETUNREACH; }
 
 }  // namespace
 
@@ -135,11 +141,16 @@ bool UdpPort::Open(Napi::Env env, const Napi::Object& opts) {
   slots_.assign(kUdpMaxBurst, Slot{});
   frames_.assign(kUdpMaxBurst, 0);
   index_.assign(kUdpMaxBurst, 0);
+  retried_.assign(kUdpMaxBurst, 0);
 
   Napi::Value fdv = opts.Get("fd");
   if (fdv.IsNumber()) {
-    fd_ = fdv.As<Napi::Number>().Int32Value();
-    if (fd_ < 0) return ThrowRange(env, "UdpPort: fd must be >= 0"), false;
+    int given = fdv.As<Napi::Number>().Int32Value();
+    if (given < 0) return ThrowRange(env, "UdpPort: fd must be >= 0"), false;
+    // The port owns (and closes) its own duplicate, so several ports in
+    // several threads can share one socket and close independently.
+    fd_ = fcntl(given, F_DUPFD_CLOEXEC, 0);
+    if (fd_ < 0) return ThrowSysError(env, "UdpPort: dup(fd " + std::to_string(given) + ")", errno), false;
     return SetupSocket(env, opts, true);
   }
 
@@ -433,6 +444,7 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
     h.msg_flags = 0;
     frames_[m] = frame;
     index_[m] = i;
+    retried_[m] = 0;
     m++;
   }
 
@@ -441,6 +453,7 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
     int r = sendmmsg(fd_, &msgs_[done], m - done, MSG_DONTWAIT);
     if (r > 0) {
       for (int k = 0; k < r; k++) {
+        if (retried_[done + k]) c_.tx_src_fallback++;
         c_.opackets++;
         c_.obytes += msgs_[done + k].msg_len;
         pool_.give_back(frames_[done + k]);
@@ -461,7 +474,7 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
       h.msg_control = nullptr;
       h.msg_controllen = 0;
       memset(rec_base + index_[done] * kUdpAddrRecordSize + kRecLocalIp, 0, 20);
-      c_.tx_src_fallback++;
+      retried_[done] = 1;  // counted as a fallback once it is sent
       continue;
     }
     if (err == ENOBUFS) {

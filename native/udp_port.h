@@ -38,7 +38,7 @@ struct UdpPortCounters {
   uint64_t rx_invalid = 0, tx_invalid = 0;
   uint64_t rx_truncated = 0;     // datagram larger than the frame: dropped (part of rx_invalid)
   uint64_t rx_no_frames = 0;     // rxBurst found the pool empty (JS holds every frame)
-  uint64_t tx_src_fallback = 0;  // sticky source gone: resent with the kernel's choice
+  uint64_t tx_src_fallback = 0;  // sticky source gone: sent from the kernel's choice instead
   uint64_t tx_would_block = 0;   // send buffer full: the rest of the burst stayed with JS
   uint64_t tx_no_route = 0;      // ENETUNREACH / EHOSTUNREACH (part of oerrors)
   uint64_t tx_too_big = 0;       // EMSGSIZE (part of oerrors)
@@ -93,6 +93,7 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
   std::vector<Slot> slots_;
   std::vector<uint64_t> frames_;   // rx: frame per message; tx: frame per message
   std::vector<uint32_t> index_;    // tx: input descriptor index per message
+  std::vector<uint8_t> retried_;   // tx: 1 = resent without its sticky source
 };
 
 }  // namespace xdpwg
