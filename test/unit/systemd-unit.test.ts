@@ -1,0 +1,33 @@
+/**
+ * systemd/xdpwg@.service passes `systemd-analyze verify`. The unit names the
+ * documented install path /usr/local/bin/xdpwg, which verify requires to be
+ * executable; the check runs on a copy instantiated as xdpwg@wg0.service
+ * whose ExecStart points at this checkout's bin/xdpwg, everything else as shipped.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+test('systemd-analyze verify accepts xdpwg@.service', () => {
+  const unit = readFileSync(path.join(root, 'systemd', 'xdpwg@.service'), 'utf8');
+  assert.match(unit, /^ExecStart=\/usr\/local\/bin\/xdpwg up %i$/m);
+  assert.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
+  assert.match(unit, /^CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_BPF CAP_PERFMON$/m);
+  const dir = mkdtempSync(path.join(tmpdir(), 'h5-unit-'));
+  try {
+    const copy = path.join(dir, 'xdpwg@wg0.service');
+    writeFileSync(copy, unit.replaceAll('/usr/local/bin/xdpwg', path.join(root, 'bin', 'xdpwg')));
+    const r = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8' });
+    assert.equal(r.error, undefined, 'systemd-analyze must be installed (apt-get install -y systemd)');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr.trim(), '', `verify printed warnings:\n${r.stderr}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
