@@ -47,3 +47,24 @@ for (const mode of ['generic', 'native'] as const) {
     assert.equal(xdpAttached(env.a, env.devA), false, 'no XDP program left after a clean exit');
   });
 }
+
+test('echo round trip over the UDP socket port (--udp): the same 4 x 10,000 datagrams, counters exact', async () => {
+  const echo = startEcho(env.lab, env.a, ['--udp', '--port', String(PORT + 1)]);
+  await echo.ready;
+  assert.equal(xdpAttached(env.a, env.devA), false, '--udp attaches no XDP program');
+  let total = 0;
+  for (const family of [4, 6] as const) {
+    for (const size of [64, 1400]) {
+      const r = runClient(env.b, family, PORT + 1, size, COUNT);
+      assert.deepEqual(r, { sent: COUNT, received: COUNT, bad: 0 }, `IPv${family} ${size} B`);
+      total += COUNT;
+    }
+  }
+  assert.equal(await echo.stop('SIGTERM'), 0, echo.stderr);
+  const [fin] = echo.finals();
+  assert.ok(fin?.port, echo.stderr);
+  assert.equal(fin.port.ipackets, total);
+  assert.equal(fin.port.opackets, total);
+  assert.equal(fin.echoed, total);
+  assert.equal(fin.port.ibytes, COUNT * 2 * (64 + 1400));
+});
