@@ -55,12 +55,19 @@ export function tunWriteBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array
   return native().tunWriteBurst(fd, buffer, desc, n);
 }
 
+/**
+ * Linux EBADFD ("file descriptor in bad state"): what a queue of a deleted
+ * TUN device returns. node's os.constants.errno does not list it.
+ */
+export const EBADFD = 77;
+
 /** True when a burst result means the queue is dead (device deleted or fd closed). */
 export function isDeadQueue(result: number): boolean { return result < 0; }
 
 /** 'EBADFD' etc. for a negative burst result (logging). */
 export function burstErrorName(result: number): string {
   const e = -result;
+  if (e === EBADFD) return 'EBADFD';
   for (const [name, v] of Object.entries(constants.errno)) if (v === e) return name;
   return `errno ${e}`;
 }

@@ -1,0 +1,212 @@
+/**
+ * TUN in a network namespace (h2-t): a device opened with tunOpen and
+ * configured with our netlink answers ping (IPv4 and IPv6) through a small
+ * loop that reads ICMP echo requests with tunReadBurst and writes the
+ * replies with tunWriteBurst; multi-queue opens N distinct queue fds;
+ * tunAdopt recognises a queue fd; a refused packet is dropped and marked;
+ * a deleted device is reported as a dead queue (-EBADFD), not as "empty".
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { Lab, nsExec, requireRoot } from '../helpers/netns.js';
+import { adoptTun, closeTun, EBADFD, isDeadQueue, openTun, tunReadBurst, tunWriteBurst, burstErrorName } from '../../src/native/tun.js';
+import { addrAdd, enterNetns, linkInfo, linkSetUp } from '../../src/native/netlink.js';
+import { Waiter } from '../../src/native/waiter.js';
+import type { TunQueueSet } from '../../src/native/binding.js';
+
+const NS = 'h2-t';
+const FRAME = 2048;
+const HEADROOM = 128;
+const BURST = 32;
+
+/** Internet checksum (RFC 1071) over bytes[start, end) plus an initial sum. */
+function checksum(b: Uint8Array, start: number, end: number, initial = 0): number {
+  let sum = initial;
+  for (let i = start; i + 1 < end; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
+  if ((end - start) & 1) sum += b[end - 1]! << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+function swap(b: Uint8Array, a: number, c: number, len: number): void {
+  for (let i = 0; i < len; i++) { const t = b[a + i]!; b[a + i] = b[c + i]!; b[c + i] = t; }
+}
+
+/**
+ * Turns the ICMP / ICMPv6 echo request at b[off, off+len) into its reply in
+ * place. Returns false for anything else (it is then not answered).
+ */
+function echoReplyInPlace(b: Uint8Array, off: number, len: number): boolean {
+  const version = b[off]! >> 4;
+  if (version === 4) {
+    const ihl = (b[off]! & 15) * 4;
+    if (b[off + 9] !== 1 || b[off + ihl] !== 8) return false; // ICMP echo request (RFC 792)
+    swap(b, off + 12, off + 16, 4); // IP header checksum is unchanged by swapping its words
+    b[off + ihl] = 0;
+    b[off + ihl + 2] = 0; b[off + ihl + 3] = 0;
+    const c = checksum(b, off + ihl, off + len);
+    b[off + ihl + 2] = c >> 8; b[off + ihl + 3] = c & 0xff;
+    return true;
+  }
+  if (version === 6) {
+    if (b[off + 6] !== 58 || b[off + 40] !== 128) return false; // ICMPv6 echo request (RFC 4443)
+    swap(b, off + 8, off + 24, 16);
+    b[off + 40] = 129;
+    b[off + 42] = 0; b[off + 43] = 0;
+    // Pseudo-header (RFC 8200 section 8.1): src, dst, upper-layer length, next header.
+    const plen = len - 40;
+    let pseudo = 0;
+    for (let i = 8; i < 40; i += 2) pseudo += (b[off + i]! << 8) | b[off + i + 1]!;
+    pseudo += plen + 58;
+    const c = checksum(b, off + 40, off + len, pseudo);
+    b[off + 42] = c >> 8; b[off + 43] = c & 0xff;
+    return true;
+  }
+  return false;
+}
+
+/**
+ * Serves echo requests on one queue until `want` replies were written or
+ * the deadline passes. One tunReadBurst and one tunWriteBurst per burst.
+ */
+function answerPings(fd: number, want: number, deadlineMs: number): number {
+  const buffer = new ArrayBuffer(BURST * FRAME);
+  const bytes = new Uint8Array(buffer);
+  const desc = new Uint32Array(2 * BURST);
+  const out = new Uint32Array(2 * BURST);
+  const waiter = new Waiter([fd]);
+  let answered = 0;
+  const end = Date.now() + deadlineMs;
+  try {
+    while (answered < want && Date.now() < end) {
+      if (waiter.wait(50) === 0) continue;
+      for (let i = 0; i < BURST; i++) { desc[2 * i] = i * FRAME + HEADROOM; desc[2 * i + 1] = FRAME - HEADROOM; }
+      const n = tunReadBurst(fd, buffer, desc, BURST);
+      assert.ok(n >= 0, `read: ${burstErrorName(n)}`);
+      let m = 0;
+      for (let i = 0; i < n; i++) {
+        const off = desc[2 * i]!, len = desc[2 * i + 1]!;
+        if (echoReplyInPlace(bytes, off, len)) { out[2 * m] = off; out[2 * m + 1] = len; m++; }
+      }
+      if (m > 0) {
+        assert.equal(tunWriteBurst(fd, buffer, out, m), m);
+        answered += m;
+      }
+    }
+  } finally { waiter.close(); }
+  return answered;
+}
+
+/** Collects a child's output and exit code. */
+function finished(child: ChildProcess): Promise<{ code: number | null; out: string }> {
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out })));
+}
+
+const lab = new Lab('h2');
+let leave: (() => void) | undefined;
+let tun: TunQueueSet | undefined;
+
+before(() => {
+  requireRoot();
+  lab.ns('t');
+  leave = enterNetns(NS);
+});
+after(() => {
+  if (tun) closeTun(tun);
+  leave?.();
+  lab.cleanup();
+});
+
+test('open + netlink configuration: the TUN exists with its addresses and is up', () => {
+  tun = openTun('h2tun0', 1);
+  assert.equal(tun.name, 'h2tun0');
+  assert.equal(tun.fds.length, 1);
+  addrAdd(tun.ifindex, '10.78.0.1/24');
+  addrAdd(tun.ifindex, 'fd78::1/64', { noDad: true });
+  linkSetUp(tun.ifindex, true);
+  const link = linkInfo('h2tun0')!;
+  assert.equal(link.ifindex, tun.ifindex);
+  assert.equal(link.kind, 'tun');
+  assert.equal(link.up, true);
+  assert.equal(link.mac, null, 'a layer-3 TUN has no link-layer address');
+});
+
+for (const [family, peer] of [['IPv4', '10.78.0.2'], ['IPv6', 'fd78::2']] as const) {
+  test(`ping ${peer} through the TUN (${family}): the burst loop answers every echo request`, async () => {
+    assert.ok(tun, 'TUN opened by the previous test');
+    const count = 5;
+    const child = lab.spawn(NS, 'ping', [family === 'IPv6' ? '-6' : '-4', '-c', String(count), '-i', '0.05', '-W', '2', peer]);
+    const done = finished(child);
+    const answered = answerPings(tun.fds[0]!, count, 10_000);
+    const { code, out } = await done;
+    assert.equal(answered, count);
+    assert.equal(code, 0, out);
+    assert.match(out, new RegExp(`${count} packets transmitted, ${count} received`));
+  });
+}
+
+test('a packet the kernel refuses is dropped and marked (length 0); the rest of the burst is written', () => {
+  assert.ok(tun);
+  const buffer = new ArrayBuffer(2 * FRAME);
+  const bytes = new Uint8Array(buffer);
+  bytes.fill(0xff, 0, 40); // IP version 15: not a packet
+  // A valid IPv4 UDP datagram to 10.78.0.1 port 9 (discard), checksum-free (0 is allowed for UDP over IPv4).
+  const ip = bytes.subarray(FRAME, FRAME + 28);
+  ip.set([0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 78, 0, 2, 10, 78, 0, 1, 0x30, 0x39, 0, 9, 0, 8, 0, 0]);
+  const c = checksum(ip, 0, 20);
+  ip[10] = c >> 8; ip[11] = c & 0xff;
+  const desc = new Uint32Array([0, 40, FRAME, 28]);
+  assert.equal(tunWriteBurst(tun.fds[0]!, buffer, desc, 2), 2);
+  assert.equal(desc[1], 0, 'refused packet marked');
+  assert.equal(desc[3], 28, 'valid packet kept its length');
+});
+
+test('multi-queue: N distinct non-blocking fds on one device; tunAdopt recognises each', () => {
+  const set = openTun('h2tun1', 4);
+  try {
+    assert.equal(set.fds.length, 4);
+    assert.equal(new Set(set.fds).size, 4);
+    assert.equal(set.multiQueue, true);
+    for (const fd of set.fds) {
+      const a = adoptTun(fd);
+      assert.equal(a.name, 'h2tun1');
+      assert.equal(a.ifindex, set.ifindex);
+      assert.equal(a.multiQueue, true);
+    }
+    // Non-blocking: an empty queue returns 0 at once instead of blocking.
+    const desc = new Uint32Array([0, 1500]);
+    assert.equal(tunReadBurst(set.fds[2]!, new ArrayBuffer(2048), desc, 1), 0);
+    // More queues can join the same device later (a worker added at runtime).
+    const more = openTun('h2tun1', 2);
+    assert.equal(more.ifindex, set.ifindex);
+    closeTun(more);
+  } finally { closeTun(set); }
+  assert.equal(linkInfo('h2tun1'), null, 'device gone with its last queue');
+});
+
+test('deleted device: the waiter wakes and reads/writes return -EBADFD (a dead queue, not an empty one)', () => {
+  const set = openTun('h2tun2', 1);
+  try {
+    linkSetUp(set.ifindex, true);
+    nsExec(NS, 'ip', ['link', 'del', 'h2tun2']);
+    const w = new Waiter([set.fds[0]!]);
+    try { assert.equal(w.wait(1000) & 1, 1, 'poll reports the dead queue'); } finally { w.close(); }
+    const desc = new Uint32Array([0, 1500]);
+    const r = tunReadBurst(set.fds[0]!, new ArrayBuffer(2048), desc, 1);
+    assert.ok(isDeadQueue(r));
+    assert.equal(r, -EBADFD);
+    assert.equal(burstErrorName(r), 'EBADFD');
+    const wr = tunWriteBurst(set.fds[0]!, new ArrayBuffer(2048), new Uint32Array([0, 20]), 1);
+    assert.equal(wr, -EBADFD);
+  } finally { closeTun(set); }
+});
+
+test('bad arguments are TypeError/RangeError', () => {
+  assert.throws(() => openTun('h2-way-too-long-name', 1), TypeError);
+  assert.throws(() => openTun('h2tun3', 2, false), RangeError);
+  assert.throws(() => adoptTun(-1), RangeError);
+});
