@@ -1,0 +1,40 @@
+/**
+ * `xdpwg stats IFNAME [--json] [--watch]`: the data path's live counters —
+ * per port/queue (CNDP's lport_stats_t names), drops by reason, per peer.
+ */
+import { fetchStats } from '../daemon/stats-server.js';
+import type { DeviceStats } from '../daemon/device.js';
+
+const PORT_FIELDS = ['ipackets', 'opackets', 'ibytes', 'obytes', 'ierrors', 'oerrors', 'imissed', 'odropped', 'rx_invalid', 'tx_invalid'];
+
+function render(s: DeviceStats): string {
+  const lines = [`interface: ${s.interface}  listening port: ${s.listenPort}  workers: ${s.workers}`];
+  for (const p of s.ports) {
+    const extra = Object.entries(p).filter(([k, v]) => !PORT_FIELDS.includes(k) && k !== 'worker' && k !== 'path' && v !== 0);
+    lines.push(`  port ${p.worker} (${p.path}): ${PORT_FIELDS.map((f) => `${f}=${p[f] ?? 0}`).join(' ')}`);
+    if (extra.length) lines.push(`    ${extra.map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  }
+  const drops = Object.entries(s.drops);
+  lines.push(`  drops: ${drops.length ? drops.map(([k, v]) => `${k}=${v}`).join(' ') : 'none'}`);
+  for (const p of s.peers) {
+    lines.push(`  peer ${p.publicKey} endpoint ${p.endpoint ?? '(none)'} session ${p.hasSession ? 'yes' : 'no'}`);
+    lines.push(`    rx ${p.rxPackets} packets ${p.rxBytes} bytes, tx ${p.txPackets} packets ${p.txBytes} bytes, staged dropped ${p.stagedDropped}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export async function run(args: string[]): Promise<number> {
+  const json = args.includes('--json');
+  const watch = args.includes('--watch');
+  const names = args.filter((a) => !a.startsWith('--'));
+  if (names.length !== 1) {
+    process.stderr.write('Usage: xdpwg stats IFNAME [--json] [--watch]\n');
+    return 1;
+  }
+  for (;;) {
+    const s = (await fetchStats(names[0]!)) as DeviceStats;
+    process.stdout.write(json ? JSON.stringify(s, null, 2) + '\n' : render(s));
+    if (!watch) return 0;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * One running xdpwg interface: TUN + outer UDP port + workers + device +
+ * UAPI socket, and the three ways it ends, as wireguard-go ends: SIGTERM /
+ * SIGINT, the TUN device deleted, or the UAPI socket file removed.
+ *
+ * Threading: main thread; the data path runs in the WorkerPool's threads.
+ */
+import os from 'node:os';
+import { native } from '../native/binding.js';
+import { Device } from './device.js';
+import type { Logger } from './log.js';
+import { UapiServer } from './uapi-server.js';
+import { StatsServer } from './stats-server.js';
+
+export interface DaemonOptions {
+  ifname: string;
+  log: Logger;
+  /** Worker threads (= TUN queues); default: one per core, at most 4. */
+  workers?: number;
+}
+
+export interface RunningDaemon {
+  device: Device;
+  /** Resolves with the exit status once the daemon has shut down. */
+  exited: Promise<number>;
+  shutdown(reason: string, status?: number): Promise<void>;
+}
+
+interface TunQueues { name: string; ifindex: number; fds: number[]; multiQueue: boolean }
+
+function envFd(name: string): number | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === '') return undefined;
+  const fd = Number(v);
+  if (!Number.isInteger(fd) || fd < 0) throw new Error(`${name}=${v} is not a file descriptor number`);
+  return fd;
+}
+
+/** Creates everything and returns once the TUN and the UAPI socket both exist. */
+export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
+  const n = native() as unknown as {
+    tunOpen(o: { name: string; queues: number; multiQueue: boolean }): TunQueues;
+    tunAdopt(fd: number): TunQueues;
+  };
+  const { log } = opts;
+  const tunFd = envFd('WG_TUN_FD');
+  const uapiFd = envFd('WG_UAPI_FD');
+  const wanted = opts.workers ?? Math.max(1, Math.min(4, os.availableParallelism()));
+  const tun = tunFd !== undefined ? n.tunAdopt(tunFd) : n.tunOpen({ name: opts.ifname, queues: wanted, multiQueue: true });
+  log.verbose(`TUN ${tun.name} (ifindex ${tun.ifindex}) with ${tun.fds.length} queue(s)`);
+
+  const device = await Device.create({ ifname: tun.name, tunFds: tun.fds, log });
+  let resolveExit!: (code: number) => void;
+  const exited = new Promise<number>((r) => { resolveExit = r; });
+  let closing = false;
+  let uapi: UapiServer | undefined;
+  let stats: StatsServer | undefined;
+
+  const shutdown = async (reason: string, status = 0): Promise<void> => {
+    if (closing) return;
+    closing = true;
+    log.verbose(`shutting down: ${reason}`);
+    uapi?.close();
+    stats?.close();
+    await device.close();
+    resolveExit(status);
+  };
+  device.onFatal = (reason) => { log.error(reason); void shutdown(reason, reason.includes('gone') ? 0 : 1); };
+
+  try {
+    uapi = await UapiServer.open({
+      interfaceName: tun.name,
+      device,
+      inheritedFd: uapiFd,
+      log,
+      onSocketRemoved: () => void shutdown('UAPI socket removed'),
+    });
+  } catch (err) {
+    await device.close();
+    throw err;
+  }
+  stats = await StatsServer.open(tun.name, () => device.statsSnapshot());
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void shutdown(`received ${sig}`));
+  log.verbose('device started');
+  return { device, exited, shutdown };
+}

@@ -1,0 +1,598 @@
+/**
+ * The device: the control plane of one WireGuard interface (main thread).
+ *
+ * It owns the static identity, the peers, the allowed-IPs table, the index
+ * table, the handshakes, cookies and timers, and the kernel UDP socket. The
+ * workers (src/datapath/) move data; they hand the device handshake messages,
+ * packets without a session, roaming and confirmations, and the device tells
+ * them about peers, keypairs and allowed IPs.
+ *
+ * Handshake flow (whitepaper §5.4, §6):
+ *   1. a worker stages a packet for a peer with no usable keypair → the device
+ *      queues it and sends an initiation (at most one per REKEY_TIMEOUT)
+ *   2. initiation received → MAC checks (cookie reply under load) →
+ *      consumeInitiation → response → keypair installed as "next"
+ *   3. response received → consumeResponse → keypair "current" → staged
+ *      packets (or a keepalive) go out so the responder can confirm it
+ *   4. a worker reports the first data on "next" → it becomes current
+ *
+ * Threading: main thread only.
+ */
+import { keyPairFromPrivate, type X25519KeyPair } from '../crypto/x25519.js';
+import { isAllZero, equalConstantTime } from '../crypto/bytes.js';
+import { keyToBase64, keyToHex } from '../crypto/encoding.js';
+import { AllowedIps } from '../protocol/allowed-ips.js';
+import { IndexTable } from '../protocol/index-table.js';
+import { Keypair } from '../protocol/keypair.js';
+import { systemClock, type Clock } from '../protocol/clock.js';
+import {
+  beginSession, consumeInitiation, consumeResponse, createInitiation, createResponse, wipeTransportKeys, type Handshake,
+} from '../protocol/noise.js';
+import { CookieChecker, CookieGenerator } from '../protocol/cookie.js';
+import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
+import { HandshakeLoadDetector } from '../protocol/load-detector.js';
+import {
+  KEEPALIVE_TIMEOUT_MS, NEW_HANDSHAKE_AFTER_SILENCE_MS, REJECT_AFTER_TIME_MS, REKEY_ATTEMPT_TIME_MS, REKEY_TIMEOUT_MS,
+  REKEY_TIMEOUT_JITTER_MAX_MS, ZERO_KEYS_AFTER_MS, HANDSHAKE_QUEUE_CAPACITY,
+} from '../protocol/constants.js';
+import { MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE } from '../protocol/wire.js';
+import { native } from '../native/binding.js';
+import { WorkerPool } from '../datapath/worker-pool.js';
+import { readPeerTraffic } from '../datapath/peer-counters.js';
+import { DropCounters } from '../datapath/drop-counters.js';
+import { addrFromEndpoint, endpointFromAddr, ADDR_RECORD_SIZE } from '../datapath/addr-record.js';
+import type { FromWorker, KeypairWire } from '../datapath/worker-messages.js';
+import { sealBurst, DataKeypair } from '../datapath/data-keypair.js';
+import {
+  Errno, UapiError, formatEndpoint, peerKey, type DeviceControl, type DeviceSnapshot, type PeerSnapshot, type UapiPeerOp, type UapiSetOp,
+} from './device-config.js';
+import type { Logger } from './log.js';
+import { Peer } from './peer.js';
+
+const MAX_PEERS = 4096;
+const TICK_MS = 100;
+/** UDP frames of 64 KiB + headroom let any TUN MTU up to 65535 through the socket path. */
+const FRAME_SIZE = 65536 + 128;
+const FRAME_COUNT = 256;
+const HEADROOM_FOR_MAIN = 128;
+
+type IndexEntry = Handshake<Peer> | Keypair;
+
+/** The JSON `xdpwg stats` prints. */
+export interface DeviceStats {
+  interface: string;
+  listenPort: number;
+  workers: number;
+  ports: Array<Record<string, number | string>>;
+  drops: Record<string, number>;
+  peers: Array<{ publicKey: string; endpoint: string | null; rxBytes: number; txBytes: number; rxPackets: number; txPackets: number; stagedDropped: number; hasSession: boolean }>;
+}
+
+interface NativeUdp {
+  readonly buffer: ArrayBuffer; readonly fd: number; readonly port: number; readonly headroom: number; readonly frameSize: number;
+  txBurst(desc: Uint32Array, addr: Uint8Array, n: number): number;
+  allocFrames(out: Uint32Array, n: number): number;
+  freeFrames(offsets: Uint32Array, n: number): void;
+  stats(): Record<string, number>;
+  close(): void;
+}
+
+export interface DeviceOptions {
+  ifname: string;
+  tunFds: number[];
+  log: Logger;
+  clock?: Clock;
+}
+
+export class Device implements DeviceControl {
+  onFatal: (reason: string) => void = () => {};
+  private identity: X25519KeyPair | undefined;
+  private listenPort = 0;
+  private fwmark = 0;
+  private readonly peers = new Map<string, Peer>();
+  private readonly bySlot: Array<Peer | undefined> = [];
+  private readonly freeSlots: number[] = [];
+  private readonly allowed = new AllowedIps<Peer>();
+  private readonly indices = new IndexTable<IndexEntry>();
+  private cookieChecker: CookieChecker | undefined;
+  private readonly cookieGenerators = new Map<Peer, CookieGenerator>();
+  private readonly rateLimiter: HandshakeRateLimiter;
+  private readonly load: HandshakeLoadDetector;
+  private udp: NativeUdp | undefined;
+  private pool: WorkerPool | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private allowedDirty = false;
+  private readonly mainDrops = new DropCounters();
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly tx = { desc: new Uint32Array(2), addr: new Uint8Array(ADDR_RECORD_SIZE), frame: new Uint32Array(1) };
+  private closed = false;
+  private readonly portStats: Array<Record<string, number | string>> = [];
+
+  private constructor(private readonly opts: DeviceOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log;
+    this.rateLimiter = new HandshakeRateLimiter(this.clock);
+    this.load = new HandshakeLoadDetector(this.clock);
+  }
+
+  /** Creates the device, binds a UDP port (random until listen_port is set) and starts the workers. */
+  static async create(opts: DeviceOptions): Promise<Device> {
+    const d = new Device(opts);
+    d.bind(0);
+    d.pool = await WorkerPool.start({
+      tunFds: opts.tunFds,
+      udpFd: d.udp!.fd,
+      mtu: 1420,
+      maxPeers: MAX_PEERS,
+      frameSize: FRAME_SIZE,
+      frameCount: FRAME_COUNT,
+      handshakeBacklogMax: HANDSHAKE_QUEUE_CAPACITY,
+      onMessage: (m) => d.fromWorker(m),
+      onExit: (w, reason) => d.onFatal(`data path ${reason}; exiting so the service manager restarts us`),
+    });
+    d.ticker = setInterval(() => d.tick(), TICK_MS);
+    d.ticker.unref();
+    return d;
+  }
+
+  get name(): string { return this.opts.ifname; }
+
+  /** Kernel UDP socket on the listen port (dual-stack); workers receive from it, everyone sends on it. */
+  private bind(port: number): void {
+    const N = native() as unknown as { UdpPort: new (o: { port: number; frameSize: number; frameCount: number; headroom?: number }) => NativeUdp };
+    let next: NativeUdp;
+    try {
+      next = new N.UdpPort({ port, frameSize: 4096, frameCount: 64 });
+    } catch (err) {
+      throw new UapiError(Errno.EADDRINUSE, `cannot listen on UDP port ${port}: ${(err as Error).message}`);
+    }
+    const old = this.udp;
+    this.udp = next;
+    this.listenPort = next.port;
+    if (old) {
+      this.pool?.broadcast({ t: 'udp-fd', fd: next.fd });
+      // Workers dup the fd when they switch; close ours after they had the chance.
+      setTimeout(() => old.close(), 500).unref();
+    }
+    this.log.verbose(`UDP listening on port ${this.listenPort}`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ticker) clearInterval(this.ticker);
+    await this.pool?.stop();
+    for (const p of this.peers.values()) this.removePeer(p);
+    this.udp?.close();
+  }
+
+  // ------------------------------------------------------------------ UAPI
+
+  getSnapshot(): DeviceSnapshot {
+    const peers: PeerSnapshot[] = [];
+    for (const p of this.peers.values()) {
+      const t = this.pool ? readPeerTraffic(this.pool.peerSlabs, p.slot) : undefined;
+      const hs = p.lastHandshakeWallMs;
+      peers.push({
+        publicKey: p.publicKey,
+        presharedKey: p.handshake.presharedKey,
+        endpoint: p.endpoint,
+        lastHandshakeSec: hs ? Math.floor(hs / 1000) : 0,
+        lastHandshakeNsec: hs ? (hs % 1000) * 1_000_000 : 0,
+        rxBytes: (t?.rxBytes ?? 0) + p.controlRxBytes,
+        txBytes: (t?.txBytes ?? 0) + p.controlTxBytes,
+        persistentKeepalive: p.persistentKeepalive,
+        allowedIPs: this.allowed.listByPeer(p).map((a) => ({ family: a.family, address: a.address, bits: a.cidr })),
+      });
+    }
+    return { privateKey: this.identity?.privateKey, listenPort: this.listenPort, fwmark: this.fwmark, peers };
+  }
+
+  applySet(ops: UapiSetOp[]): void {
+    try {
+      for (const op of ops) this.applyOne(op);
+    } finally {
+      if (this.allowedDirty) this.publishAllowedIps();
+    }
+  }
+
+  private applyOne(op: UapiSetOp): void {
+    switch (op.kind) {
+      case 'private_key': return this.setPrivateKey(op.privateKey);
+      case 'listen_port': if (op.port !== this.listenPort || op.port === 0) this.bind(op.port); return;
+      case 'fwmark': this.fwmark = op.fwmark; return;
+      case 'replace_peers': for (const p of [...this.peers.values()]) this.removePeer(p); return;
+      case 'peer': return this.applyPeer(op);
+    }
+  }
+
+  private setPrivateKey(key: Uint8Array): void {
+    if (isAllZero(key)) {
+      this.identity = undefined;
+      this.cookieChecker = undefined;
+    } else {
+      this.identity = keyPairFromPrivate(key);
+      this.cookieChecker = new CookieChecker(this.identity.publicKey, this.clock);
+      // A peer whose key is now our own key is removed (wireguard-go does so).
+      const self = this.peers.get(peerKey(this.identity.publicKey));
+      if (self) this.removePeer(self);
+    }
+    for (const p of this.peers.values()) {
+      for (const kp of p.keypairs.clear()) this.retireKeypair(kp);
+      this.publishKeypairs(p);
+      if (this.identity) p.handshake.setLocalStatic(this.identity, this.indices);
+      this.cookieGenerators.set(p, new CookieGenerator(p.publicKey, this.clock));
+    }
+  }
+
+  private applyPeer(op: UapiPeerOp): void {
+    const key = peerKey(op.publicKey);
+    if (this.identity && equalConstantTime(op.publicKey, this.identity.publicKey)) return;
+    let peer = this.peers.get(key);
+    if (op.remove) { if (peer) this.removePeer(peer); return; }
+    if (!peer) {
+      if (op.updateOnly) return;
+      peer = this.addPeer(op.publicKey);
+    }
+    if (op.presharedKey) peer.handshake.setPresharedKey(isAllZero(op.presharedKey) ? null : op.presharedKey);
+    if (op.endpoint) this.setEndpoint(peer, addrFromEndpoint(op.endpoint));
+    if (op.persistentKeepalive !== undefined) {
+      const was = peer.persistentKeepalive;
+      peer.persistentKeepalive = op.persistentKeepalive;
+      // Turning it on sends one at once, as wireguard-go does, so NAT state forms immediately.
+      if (op.persistentKeepalive > 0 && was === 0 && this.identity) this.sendKeepalive(peer);
+    }
+    if (op.replaceAllowedIPs) { this.allowed.removeByPeer(peer); this.allowedDirty = true; }
+    for (const c of op.allowedIPs) {
+      if (c.remove) this.allowed.remove(c.prefix.family, c.prefix.address, c.prefix.bits, peer);
+      else this.allowed.insert(c.prefix.family, c.prefix.address, c.prefix.bits, peer);
+      this.allowedDirty = true;
+    }
+  }
+
+  private addPeer(publicKey: Uint8Array): Peer {
+    if (isAllZero(publicKey)) throw new UapiError(Errno.EINVAL, 'a peer public key of all zeros is not valid');
+    const slot = this.freeSlots.pop() ?? this.bySlot.length;
+    if (slot >= MAX_PEERS) throw new UapiError(Errno.ENOANO, `too many peers (limit ${MAX_PEERS})`);
+    // Without our private key the handshake state waits for one; a placeholder identity keeps types simple.
+    const local = this.identity ?? keyPairFromPrivate(new Uint8Array(32).fill(1));
+    const peer = new Peer(slot, publicKey.slice(), local);
+    if (!peer.handshake.hasValidStaticStatic && this.identity) {
+      throw new UapiError(Errno.EINVAL, 'the peer public key is of low order: no handshake is possible with it');
+    }
+    for (const s of this.pool?.peerSlabs ?? []) s.clear(slot);
+    this.bySlot[slot] = peer;
+    this.peers.set(peerKey(publicKey), peer);
+    this.cookieGenerators.set(peer, new CookieGenerator(publicKey, this.clock));
+    this.pool?.broadcast({ t: 'peer', slot, endpoint: null });
+    return peer;
+  }
+
+  private removePeer(peer: Peer): void {
+    for (const kp of peer.keypairs.clear()) this.retireKeypair(kp);
+    peer.handshake.clear(this.indices);
+    if (this.allowed.removeByPeer(peer) > 0) this.allowedDirty = true;
+    this.peers.delete(peerKey(peer.publicKey));
+    this.cookieGenerators.delete(peer);
+    this.bySlot[peer.slot] = undefined;
+    this.freeSlots.push(peer.slot);
+    this.pool?.broadcast({ t: 'peer-remove', slot: peer.slot });
+  }
+
+  private setEndpoint(peer: Peer, addr: Uint8Array): void {
+    peer.endpointAddr = addr;
+    peer.endpoint = endpointFromAddr(addr);
+    this.pool?.broadcast({ t: 'peer', slot: peer.slot, endpoint: addr });
+  }
+
+  private publishAllowedIps(): void {
+    this.allowedDirty = false;
+    const entries: Array<[Uint8Array, number, number]> = [];
+    for (const p of this.peers.values()) for (const a of this.allowed.listByPeer(p)) entries.push([a.address, a.cidr, p.slot]);
+    this.pool?.broadcast({ t: 'allowed-ips', entries });
+  }
+
+  // ------------------------------------------------------------------ keypairs
+
+  private wire(kp: Keypair | undefined): KeypairWire | null {
+    if (!kp) return null;
+    // Keypair.createdAt is on this.clock; workers compare with Date.now().
+    return { shared: kp.shared.buffer, createdMs: Date.now() - (this.clock.now() - kp.createdAt), isInitiator: kp.isInitiator };
+  }
+
+  private publishKeypairs(peer: Peer): void {
+    const k = peer.keypairs;
+    this.pool?.broadcast({ t: 'keypairs', slot: peer.slot, current: this.wire(k.current), previous: this.wire(k.previous), next: this.wire(k.next) });
+  }
+
+  private retireKeypair(kp: Keypair): void {
+    this.indices.remove(kp.localIndex);
+    kp.wipe();
+  }
+
+  // ------------------------------------------------------------------ sending from the main thread
+
+  /** Sends one datagram on the kernel socket to a peer's endpoint. */
+  private sendTo(addr: Uint8Array, bytes: Uint8Array): boolean {
+    const udp = this.udp;
+    if (!udp) return false;
+    if (udp.allocFrames(this.tx.frame, 1) !== 1) return false;
+    const off = this.tx.frame[0]! + HEADROOM_FOR_MAIN;
+    new Uint8Array(udp.buffer, off, bytes.length).set(bytes);
+    this.tx.desc[0] = off;
+    this.tx.desc[1] = bytes.length;
+    this.tx.addr.set(addr);
+    if (udp.txBurst(this.tx.desc, this.tx.addr, 1) !== 1) { udp.freeFrames(this.tx.frame, 1); return false; }
+    return true;
+  }
+
+  /** Encrypts and sends data packets (staged ones, or one empty keepalive) with the peer's current keypair. */
+  private sendData(peer: Peer, packets: Uint8Array[]): void {
+    const now = this.clock.now();
+    const kp = peer.keypairs.sendable(now);
+    if (!kp || !peer.endpointAddr) return;
+    const dk = new DataKeypair(this.wire(kp)!, peer.slot);
+    for (const plain of packets) {
+      const padded = Math.max(plain.length, Math.min((plain.length + 15) & ~15, 65535));
+      const buf = new Uint8Array(16 + padded + 16);
+      buf.set(plain, 16);
+      const dv = new DataView(buf.buffer);
+      dv.setUint32(0, 4, true);
+      dv.setUint32(4, dk.remoteIndex, true);
+      const desc = Uint32Array.of(0, 16 + padded);
+      const ok = new Uint8Array(1);
+      sealBurst(buf, desc, 1, [dk], ok);
+      if (!ok[0]) continue;
+      if (this.sendTo(peer.endpointAddr, buf)) peer.controlTxBytes += buf.length;
+    }
+    this.timerDataSent(peer, packets.some((p) => p.length > 0));
+  }
+
+  private sendKeepalive(peer: Peer): void {
+    if (peer.keypairs.sendable(this.clock.now())) this.sendData(peer, [new Uint8Array(0)]);
+  }
+
+  /** Sends a handshake initiation now, unless one went out less than REKEY_TIMEOUT ago (unless retry). */
+  private sendInitiation(peer: Peer, isRetry: boolean): void {
+    const now = this.clock.now();
+    if (!this.identity || !peer.endpointAddr) return;
+    if (!isRetry && peer.lastInitiationSent && now - peer.lastInitiationSent < REKEY_TIMEOUT_MS) return;
+    const msg = createInitiation(peer.handshake, this.indices, this.clock);
+    if (!msg) return;
+    this.cookieGenerators.get(peer)!.addMacs(msg);
+    peer.lastInitiationSent = now;
+    if (!isRetry || !peer.handshakeAttemptStart) peer.handshakeAttemptStart = peer.handshakeAttemptStart || now;
+    peer.retransmitAt = now + REKEY_TIMEOUT_MS + Math.floor(Math.random() * REKEY_TIMEOUT_JITTER_MAX_MS);
+    if (this.sendTo(peer.endpointAddr, msg)) peer.controlTxBytes += msg.length;
+    this.log.debug(`${peer.name}: sending handshake initiation`);
+    this.timerAnyTraversal(peer);
+  }
+
+  // ------------------------------------------------------------------ messages from workers
+
+  private fromWorker(m: FromWorker): void {
+    switch (m.t) {
+      case 'handshake': return this.onHandshakeMessage(m.data, m.addr);
+      case 'stage': {
+        const peer = this.bySlot[m.slot];
+        if (!peer) return;
+        peer.stage(m.packet);
+        // A session may have formed between the worker's look and now.
+        if (peer.keypairs.sendable(this.clock.now())) this.flushStaged(peer);
+        else this.sendInitiation(peer, false);
+        return;
+      }
+      case 'confirmed': {
+        const peer = this.bySlot[m.slot];
+        const kp = peer?.keypairs.next;
+        if (!peer || !kp || kp.localIndex !== m.localIndex) return;
+        const { retired } = peer.keypairs.received(kp);
+        for (const r of retired) this.retireKeypair(r);
+        this.publishKeypairs(peer);
+        return;
+      }
+      case 'endpoint': {
+        const peer = this.bySlot[m.slot];
+        if (peer) { peer.endpointAddr = m.addr; peer.endpoint = endpointFromAddr(m.addr); this.pool?.broadcast({ t: 'peer', slot: peer.slot, endpoint: m.addr }); }
+        return;
+      }
+      case 'rekey': {
+        const peer = this.bySlot[m.slot];
+        if (peer) this.sendInitiation(peer, false);
+        return;
+      }
+      case 'port-stats':
+        this.portStats[m.worker] = { worker: m.worker, path: m.path, ...m.stats };
+        return;
+      case 'fatal':
+        this.onFatal(m.reason);
+        return;
+      case 'ready':
+        return;
+    }
+  }
+
+  private flushStaged(peer: Peer): void {
+    const packets = peer.staged.splice(0);
+    if (packets.length > 0) this.sendData(peer, packets);
+  }
+
+  private onHandshakeMessage(msg: Uint8Array, addr: Uint8Array): void {
+    if (!this.identity || !this.cookieChecker) return;
+    const type = msg[0];
+    const underLoad = this.load.underLoad(this.pool ? Atomics.load(this.pool.handshakeBacklog, 0) : 0);
+    // The cookie names the source: address bytes ‖ port (address record bytes 0..17).
+    const src = addr.subarray(0, 18);
+    if (type === MESSAGE_INITIATION || type === MESSAGE_RESPONSE) {
+      const verdict = this.cookieChecker.validate(msg, src, underLoad);
+      if (verdict === 'bad-mac1') { this.mainDrops.count('rx-auth-failed'); return; }
+      if (verdict === 'need-cookie' || verdict === 'bad-mac2') {
+        const reply = this.cookieChecker.createReply(msg, src);
+        if (reply) this.sendTo(addr, reply);
+        return;
+      }
+      if (underLoad && !this.rateLimiter.allow(addr[18] === 4 ? 4 : 6, addr, addr[18] === 4 ? 12 : 0)) { this.mainDrops.count('rx-handshake-queue-full'); return; }
+    }
+    if (type === MESSAGE_INITIATION) this.onInitiation(msg, addr);
+    else if (type === MESSAGE_RESPONSE) this.onResponse(msg, addr);
+    else if (type === MESSAGE_COOKIE_REPLY) this.onCookieReply(msg);
+  }
+
+  private onInitiation(msg: Uint8Array, addr: Uint8Array): void {
+    const hs = consumeInitiation<Peer>(msg, this.identity!, (rs) => this.peers.get(keyToHex(rs))?.handshake, this.clock);
+    if (typeof hs === 'string') { this.log.limited('debug', `init-${hs}`, `dropped handshake initiation: ${hs}`); return; }
+    const peer = hs.peer;
+    peer.controlRxBytes += msg.length;
+    this.setEndpoint(peer, addr);
+    const response = createResponse(hs, this.indices);
+    if (!response) return;
+    this.cookieGenerators.get(peer)!.addMacs(response);
+    const keys = beginSession(hs, this.clock);
+    if (!keys) return;
+    this.installKeypair(peer, keys);
+    if (this.sendTo(addr, response)) peer.controlTxBytes += response.length;
+    this.log.debug(`${peer.name}: handshake initiation received, response sent`);
+    this.timerAuthReceived(peer);
+    this.timerAnyTraversal(peer);
+  }
+
+  private onResponse(msg: Uint8Array, addr: Uint8Array): void {
+    const hs = consumeResponse<Peer>(msg, (index) => {
+      const e = this.indices.get(index);
+      return e && !(e instanceof Keypair) ? e : undefined;
+    });
+    if (typeof hs === 'string') { this.log.limited('debug', `resp-${hs}`, `dropped handshake response: ${hs}`); return; }
+    const peer = hs.peer;
+    peer.controlRxBytes += msg.length;
+    this.setEndpoint(peer, addr);
+    const keys = beginSession(hs, this.clock);
+    if (!keys) return;
+    this.installKeypair(peer, keys);
+    peer.handshakeAttemptStart = 0;
+    peer.retransmitAt = 0;
+    this.log.debug(`${peer.name}: handshake response received, session started`);
+    this.timerAuthReceived(peer);
+    // The responder confirms the session on our first data message: send staged packets, or a keepalive.
+    if (peer.staged.length > 0) this.flushStaged(peer);
+    else this.sendKeepalive(peer);
+  }
+
+  private onCookieReply(msg: Uint8Array): void {
+    const index = new DataView(msg.buffer, msg.byteOffset).getUint32(4, true);
+    const e = this.indices.get(index);
+    if (!e || e instanceof Keypair) return;
+    this.cookieGenerators.get(e.peer)?.consumeReply(msg);
+  }
+
+  private installKeypair(peer: Peer, keys: Parameters<typeof wipeTransportKeys>[0]): void {
+    const kp = new Keypair(keys);
+    wipeTransportKeys(keys);
+    this.indices.replace(kp.localIndex, kp);
+    for (const r of peer.keypairs.install(kp)) this.retireKeypair(r);
+    peer.lastHandshakeWallMs = Date.now();
+    peer.zeroKeysAt = this.clock.now() + ZERO_KEYS_AFTER_MS;
+    this.publishKeypairs(peer);
+  }
+
+  // ------------------------------------------------------------------ timers (whitepaper §6)
+
+  private timerDataSent(peer: Peer, data: boolean): void {
+    const now = this.clock.now();
+    if (data && !peer.newHandshakeAt) peer.newHandshakeAt = now + NEW_HANDSHAKE_AFTER_SILENCE_MS;
+    peer.keepaliveAt = 0;
+    this.timerAnyTraversal(peer);
+  }
+
+  private timerAuthReceived(peer: Peer): void {
+    peer.newHandshakeAt = 0;
+  }
+
+  private timerAnyTraversal(peer: Peer): void {
+    if (peer.persistentKeepalive > 0) peer.persistentKeepaliveAt = this.clock.now() + peer.persistentKeepalive * 1000;
+  }
+
+  /** Every TICK_MS: turn worker counters into timer events, then run what is due. */
+  private tick(): void {
+    const now = this.clock.now();
+    const slabs = this.pool?.peerSlabs ?? [];
+    for (const peer of this.peers.values()) {
+      const t = readPeerTraffic(slabs, peer.slot);
+      if (t.lastAuthRxMs > peer.seenAuthRx) { peer.seenAuthRx = t.lastAuthRxMs; this.timerAuthReceived(peer); }
+      if (t.lastDataRxMs > peer.seenDataRx) {
+        peer.seenDataRx = t.lastDataRxMs;
+        // Data received and nothing sent back: a keepalive after KEEPALIVE_TIMEOUT.
+        if (!peer.keepaliveAt) peer.keepaliveAt = now + KEEPALIVE_TIMEOUT_MS;
+        const cur = peer.keypairs.current;
+        if (cur?.needsRekeyAfterReceive(now)) this.sendInitiation(peer, false);
+      }
+      if (t.lastDataTxMs > peer.seenDataTx) { peer.seenDataTx = t.lastDataTxMs; this.timerDataSent(peer, true); }
+      if (t.lastAnyTxMs > peer.seenAnyTx) { peer.seenAnyTx = t.lastAnyTxMs; this.timerAnyTraversal(peer); }
+      this.runDueTimers(peer, now);
+    }
+    if (this.allowedDirty) this.publishAllowedIps();
+  }
+
+  private runDueTimers(peer: Peer, now: number): void {
+    if (peer.retransmitAt && now >= peer.retransmitAt) {
+      if (now - peer.handshakeAttemptStart >= REKEY_ATTEMPT_TIME_MS) {
+        // Give up: drop what waited for this session (whitepaper §6.4).
+        this.log.verbose(`${peer.name}: handshake did not complete after ${REKEY_ATTEMPT_TIME_MS / 1000} s, giving up`);
+        peer.retransmitAt = 0;
+        peer.handshakeAttemptStart = 0;
+        peer.staged.length = 0;
+        peer.handshake.clear(this.indices);
+      } else {
+        this.sendInitiation(peer, true);
+      }
+    }
+    if (peer.keepaliveAt && now >= peer.keepaliveAt) { peer.keepaliveAt = 0; this.sendKeepalive(peer); }
+    if (peer.newHandshakeAt && now >= peer.newHandshakeAt) {
+      // Sent data, heard nothing for KEEPALIVE + REKEY_TIMEOUT: the session may be dead.
+      peer.newHandshakeAt = 0;
+      this.sendInitiation(peer, false);
+    }
+    if (peer.persistentKeepaliveAt && now >= peer.persistentKeepaliveAt) {
+      peer.persistentKeepaliveAt = 0;
+      this.sendKeepalive(peer);
+      this.timerAnyTraversal(peer);
+    }
+    const expired = peer.keypairs.expire(now);
+    if (expired.length) { for (const r of expired) this.retireKeypair(r); this.publishKeypairs(peer); }
+    if (peer.zeroKeysAt && now >= peer.zeroKeysAt) {
+      peer.zeroKeysAt = 0;
+      for (const r of peer.keypairs.clear()) this.retireKeypair(r);
+      peer.handshake.clear(this.indices);
+      this.publishKeypairs(peer);
+    }
+    void REJECT_AFTER_TIME_MS;
+  }
+
+  /** What `xdpwg stats` shows: per port/queue counters, drops by reason, per-peer counters. */
+  statsSnapshot(): DeviceStats {
+    const slabs = this.pool?.peerSlabs ?? [];
+    return {
+      interface: this.opts.ifname,
+      listenPort: this.listenPort,
+      workers: this.pool?.size ?? 0,
+      ports: this.portStats.filter(Boolean),
+      drops: this.dropSummary(),
+      peers: [...this.peers.values()].map((p) => {
+        const t = readPeerTraffic(slabs, p.slot);
+        return {
+          publicKey: keyToBase64(p.publicKey),
+          endpoint: p.endpoint ? formatEndpoint(p.endpoint) : null,
+          rxBytes: t.rxBytes + p.controlRxBytes, txBytes: t.txBytes + p.controlTxBytes,
+          rxPackets: t.rxPackets, txPackets: t.txPackets,
+          stagedDropped: p.stagedDropped,
+          hasSession: p.keypairs.current !== undefined,
+        };
+      }),
+    };
+  }
+
+  /** Drop counters of the whole device (workers + main thread), for `xdpwg stats`. */
+  dropSummary(): Record<string, number> {
+    return DropCounters.summarize([...(this.pool?.dropSlabs ?? []), this.mainDrops]);
+  }
+}

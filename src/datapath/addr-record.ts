@@ -1,0 +1,46 @@
+/**
+ * The 40-byte UDP address record the UDP port reads and writes per packet
+ * (native/udp_port.h): 0..15 remote IP (IPv4 as ::ffff:a.b.c.d), 16..17
+ * remote port big-endian, 18 family (4|6), 20..35 local IP (sticky source),
+ * 36..39 local ifindex (LE). Conversions to and from Endpoint live here.
+ */
+import type { Endpoint } from '../daemon/device-config.js';
+
+export const ADDR_RECORD_SIZE = 40;
+
+/** True when both records name the same remote and the same local address. */
+export function addrEquals(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < 40; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A record that sends to the endpoint from whatever source the kernel picks. */
+export function addrFromEndpoint(e: Endpoint): Uint8Array {
+  const r = new Uint8Array(ADDR_RECORD_SIZE);
+  if (e.family === 4) {
+    r[10] = 0xff; r[11] = 0xff;
+    r.set(e.address, 12);
+  } else {
+    r.set(e.address, 0);
+  }
+  r[16] = e.port >> 8;
+  r[17] = e.port & 0xff;
+  r[18] = e.family;
+  return r;
+}
+
+/** The remote end of a record as an Endpoint (what `get=1` reports). */
+export function endpointFromAddr(r: Uint8Array): Endpoint {
+  const port = (r[16]! << 8) | r[17]!;
+  if (r[18] === 4) return { family: 4, address: r.slice(12, 16), port };
+  return { family: 6, address: r.slice(0, 16), port };
+}
+
+/** A short text form for logs: "ip:port". */
+export function addrToString(r: Uint8Array): string {
+  const e = endpointFromAddr(r);
+  if (e.family === 4) return `${e.address.join('.')}:${e.port}`;
+  const words: string[] = [];
+  for (let i = 0; i < 16; i += 2) words.push(((e.address[i]! << 8) | e.address[i + 1]!).toString(16));
+  return `[${words.join(':')}]:${e.port}`;
+}

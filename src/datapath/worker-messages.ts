@@ -1,0 +1,49 @@
+/**
+ * The messages between the main thread (control plane) and the data-plane
+ * workers. Rare things travel as messages; per-packet state (send counters,
+ * replay windows, traffic counters) lives in SharedArrayBuffers.
+ *
+ * main → worker goes through a MessagePort that the worker drains
+ * synchronously (receiveMessageOnPort) after the main thread signals the
+ * worker's eventfd, so a worker blocked in its native wait still sees it.
+ * worker → main goes through parentPort (the main event loop).
+ */
+
+/** A UDP endpoint as the UDP port's 40-byte address record (see native/udp_port.h). */
+export type AddrRecord = Uint8Array;
+
+/** One keypair as a worker needs it: its shared state (keys, counters, window; src/protocol/keypair.ts) and two facts. */
+export interface KeypairWire {
+  shared: SharedArrayBuffer;
+  /** Date.now() when the keypair was derived. */
+  createdMs: number;
+  isInitiator: boolean;
+}
+
+export type ToWorker =
+  | { t: 'peer'; slot: number; endpoint: AddrRecord | null }
+  | { t: 'peer-remove'; slot: number }
+  /** Full replacement of the allowed-IPs table: [address bytes, prefix bits, peer slot]. */
+  | { t: 'allowed-ips'; entries: Array<[Uint8Array, number, number]> }
+  | { t: 'keypairs'; slot: number; current: KeypairWire | null; previous: KeypairWire | null; next: KeypairWire | null }
+  | { t: 'mtu'; mtu: number }
+  /** The listen port changed: receive from this socket (the worker dups it) and drop the old one. */
+  | { t: 'udp-fd'; fd: number }
+  | { t: 'stop' };
+
+export type FromWorker =
+  | { t: 'ready'; worker: number; path: string; eventFd: number }
+  /** A handshake message (types 1–3) for the main thread, with the address it came from. */
+  | { t: 'handshake'; worker: number; data: Uint8Array; addr: AddrRecord }
+  /** An outgoing packet for a peer without a usable session: main queues it and starts a handshake. */
+  | { t: 'stage'; slot: number; packet: Uint8Array }
+  /** First data received on the responder's "next" keypair: it becomes current (whitepaper §5.4.6). */
+  | { t: 'confirmed'; slot: number; localIndex: number }
+  /** An authenticated packet arrived from a new address: the endpoint roams (whitepaper §2.1). */
+  | { t: 'endpoint'; slot: number; addr: AddrRecord }
+  /** The current sending keypair asks for a new handshake (age or message count). */
+  | { t: 'rekey'; slot: number }
+  /** The worker's port counters (CNDP lport_stats_t names), about once a second. */
+  | { t: 'port-stats'; worker: number; path: string; stats: Record<string, number> }
+  /** The worker cannot go on (TUN deleted, port failed). */
+  | { t: 'fatal'; worker: number; reason: string };

@@ -1,0 +1,122 @@
+/**
+ * The main thread's handle on the data-plane workers: starts one worker per
+ * TUN queue, broadcasts the rare state changes (peers, endpoints, keypairs,
+ * allowed IPs, MTU) and wakes the workers so they take them at once, and
+ * hands what workers report (handshake messages, staged packets, roaming,
+ * confirmations) to the device.
+ *
+ * Threading: main thread only.
+ */
+import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { native } from '../native/binding.js';
+import { DropCounters } from './drop-counters.js';
+import { PeerCounterSlab } from './peer-counters.js';
+import type { FromWorker, ToWorker } from './worker-messages.js';
+import type { WorkerInit } from './worker.js';
+
+export interface WorkerPoolOptions {
+  tunFds: number[];
+  udpFd: number;
+  mtu: number;
+  maxPeers: number;
+  frameSize: number;
+  frameCount: number;
+  handshakeBacklogMax: number;
+  onMessage(msg: FromWorker): void;
+  /** A worker ended without being asked to. */
+  onExit(worker: number, reason: string): void;
+}
+
+interface Member {
+  thread: Worker;
+  port: MessagePort;
+  eventFd: number;
+  stopping: boolean;
+}
+
+export class WorkerPool {
+  readonly peerSlabs: PeerCounterSlab[] = [];
+  readonly dropSlabs: DropCounters[] = [];
+  /** Handshake messages posted by workers and not yet taken by the device. */
+  readonly handshakeBacklog = new Int32Array(new SharedArrayBuffer(4));
+  private readonly members: Member[] = [];
+  private readonly wakeFd: (fd: number) => void;
+
+  private constructor(private readonly opts: WorkerPoolOptions) {
+    this.wakeFd = (native() as unknown as { wakeFd(fd: number): void }).wakeFd;
+  }
+
+  /** Starts the workers and resolves once every one reported ready. */
+  static async start(opts: WorkerPoolOptions): Promise<WorkerPool> {
+    const pool = new WorkerPool(opts);
+    await Promise.all(opts.tunFds.map((fd, i) => pool.spawn(i, fd)));
+    return pool;
+  }
+
+  get size(): number { return this.members.length; }
+
+  private spawn(index: number, tunFd: number): Promise<void> {
+    const { port1, port2 } = new MessageChannel();
+    const peerSlab = PeerCounterSlab.create(this.opts.maxPeers);
+    const drops = new DropCounters();
+    this.peerSlabs[index] = peerSlab;
+    this.dropSlabs[index] = drops;
+    const init: WorkerInit = {
+      worker: index,
+      tunFd,
+      udpFd: this.opts.udpFd,
+      port: port2,
+      peerCounters: peerSlab.buffer,
+      drops: drops.buffer,
+      handshakeBacklog: this.handshakeBacklog.buffer as SharedArrayBuffer,
+      handshakeBacklogMax: this.opts.handshakeBacklogMax,
+      mtu: this.opts.mtu,
+      frameSize: this.opts.frameSize,
+      frameCount: this.opts.frameCount,
+    };
+    const file = fileURLToPath(new URL('./worker.js', import.meta.url));
+    const thread = new Worker(file, { workerData: { kind: 'xdpwg-datapath', init }, transferList: [port2] });
+    const member: Member = { thread, port: port1, eventFd: -1, stopping: false };
+    this.members[index] = member;
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      thread.on('message', (msg: FromWorker) => {
+        if (msg.t === 'ready') {
+          member.eventFd = msg.eventFd;
+          ready = true;
+          resolve();
+          return;
+        }
+        if (msg.t === 'handshake') Atomics.sub(this.handshakeBacklog, 0, 1);
+        this.opts.onMessage(msg);
+      });
+      thread.on('error', (err) => {
+        if (!ready) reject(err);
+        else this.opts.onExit(index, `worker ${index} crashed: ${err.message}`);
+      });
+      thread.on('exit', (code) => {
+        if (!ready) reject(new Error(`worker ${index} exited (${code}) before it was ready`));
+        else if (!member.stopping) this.opts.onExit(index, `worker ${index} exited unexpectedly (code ${code})`);
+      });
+    });
+  }
+
+  /** Sends a state change to every worker and wakes them. */
+  broadcast(msg: ToWorker): void {
+    for (const m of this.members) {
+      m.port.postMessage(msg);
+      if (m.eventFd >= 0) this.wakeFd(m.eventFd);
+    }
+  }
+
+  /** Asks every worker to stop and waits for them (at most timeoutMs, then terminates). */
+  async stop(timeoutMs = 2000): Promise<void> {
+    for (const m of this.members) m.stopping = true;
+    this.broadcast({ t: 'stop' });
+    await Promise.all(this.members.map((m) => new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { void m.thread.terminate().then(() => resolve()); }, timeoutMs);
+      m.thread.once('exit', () => { clearTimeout(timer); resolve(); });
+    })));
+  }
+}
