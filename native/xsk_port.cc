@@ -43,6 +43,8 @@ constexpr uint32_t kDefaultRingSize = 2048;
 // Busy-poll settings as the kernel's xdpsock sample uses them.
 constexpr int kBusyPollUsecs = 20;
 constexpr int kBusyPollBudget = 64;
+// sendto calls one txBurst may make while the kernel keeps answering EAGAIN.
+constexpr int kMaxKicksPerBurst = 8;
 
 bool IsPowerOfTwo(uint32_t v) { return v && !(v & (v - 1)); }
 
@@ -353,20 +355,32 @@ void XskPort::RefillFillRing() {
 }
 
 void XskPort::KickTx() {
-  c_.kicks++;
-  if (sendto(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) {
-    tx_kick_pending_ = false;
+  // Copy mode transmits inside sendto, at most a fixed budget of frames per
+  // call (the kernel's TX_BATCH_SIZE, 32), then answers EAGAIN with frames
+  // still queued. Retrying right away moves the rest of the burst; the bound
+  // keeps one burst from spinning when the device itself is backed up.
+  for (int attempt = 0; attempt < kMaxKicksPerBurst; attempt++) {
+    c_.kicks++;
+    if (sendto(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) {
+      tx_kick_pending_ = false;
+      return;
+    }
+    if (errno == EAGAIN || errno == EINTR) {
+      ReclaimCompletions();
+      tx_kick_pending_ = true;
+      if (!tx_outstanding_) return;
+      continue;
+    }
+    // EBUSY: another sendto is in progress; ENOBUFS: the device queue is
+    // full. Both clear by themselves: retry on the next burst.
+    if (errno == EBUSY || errno == ENOBUFS) {
+      tx_kick_pending_ = true;
+    } else {
+      tx_kick_pending_ = false;
+      c_.kick_errors++;
+      c_.oerrors++;
+    }
     return;
-  }
-  // EAGAIN/EBUSY: the kernel is still working through the ring (copy mode
-  // sends in sendmsg context); ENOBUFS: the device queue is full. All are
-  // transient: retry on the next burst. Anything else is an error.
-  if (errno == EAGAIN || errno == EBUSY || errno == ENOBUFS || errno == EINTR) {
-    tx_kick_pending_ = true;
-  } else {
-    tx_kick_pending_ = false;
-    c_.kick_errors++;
-    c_.oerrors++;
   }
 }
 
