@@ -1,0 +1,32 @@
+#!/bin/sh
+# The burst AEAD under AddressSanitizer (CRAFT.md habit 7: native code tested
+# in a debug build with its assertions live).
+#
+#   test/native/run-aead-burst-asan.sh           harness only: native/aead_burst.cc's core
+#                                                 + test/native/aead_burst_harness.cc, ASan+UBSan
+#   test/native/run-aead-burst-asan.sh --addon   also: the whole addon built with XDPWG_ASAN=1
+#                                                 (binding.gyp's condition) in a scratch copy of the
+#                                                 tree, then the aead-burst unit tests run in node
+#                                                 with libasan preloaded
+#
+# The scratch copy keeps the shared build/ untouched (other builds may be
+# running there). Needs g++, libssl-dev, and `npm run build:ts` done first for --addon.
+set -eu
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+scratch="$(mktemp -d /tmp/xdpwg-asan.XXXXXX)"
+trap 'rm -rf "$scratch"' EXIT
+
+g++ -std=c++17 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+  -Wall -Wextra -DXDPWG_AEAD_CORE_ONLY \
+  "$repo/native/aead_burst.cc" "$repo/test/native/aead_burst_harness.cc" -lcrypto -o "$scratch/harness"
+"$scratch/harness"
+
+if [ "${1:-}" = "--addon" ]; then
+  cp -r "$repo/binding.gyp" "$repo/package.json" "$repo/native" "$repo/dist" "$scratch/"
+  ln -s "$repo/node_modules" "$scratch/node_modules"
+  (cd "$scratch" && XDPWG_ASAN=1 npx node-gyp rebuild -j 2 >/dev/null)
+  # node itself is not instrumented, so libasan must be loaded first; V8's
+  # own allocations make LeakSanitizer noisy at exit, hence detect_leaks=0.
+  (cd "$scratch" && LD_PRELOAD="$(g++ -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+    node --test dist/test/unit/aead-burst.test.js)
+fi
