@@ -51,6 +51,8 @@ import { Peer } from './peer.js';
 
 const MAX_PEERS = 4096;
 const TICK_MS = 100;
+/** How often (in ticks) the TUN's MTU is re-read. */
+const MTU_CHECK_TICKS = 10;
 /** UDP frames of 64 KiB + headroom let any TUN MTU up to 65535 through the socket path. */
 const FRAME_SIZE = 65536 + 128;
 const FRAME_COUNT = 256;
@@ -107,6 +109,8 @@ export class Device implements DeviceControl {
   private readonly log: Logger;
   private readonly tx = { desc: new Uint32Array(2), addr: new Uint8Array(ADDR_RECORD_SIZE), frame: new Uint32Array(1) };
   private closed = false;
+  private ticks = 0;
+  private mtu = 1420;
   private readonly portStats: Array<Record<string, number | string>> = [];
 
   private constructor(private readonly opts: DeviceOptions) {
@@ -334,7 +338,7 @@ export class Device implements DeviceControl {
     if (!kp || !peer.endpointAddr) return;
     const dk = new DataKeypair(this.wire(kp)!, peer.slot);
     for (const plain of packets) {
-      const padded = Math.max(plain.length, Math.min((plain.length + 15) & ~15, 65535));
+      const padded = Math.max(plain.length, Math.min((plain.length + 15) & ~15, this.mtu));
       const buf = new Uint8Array(16 + padded + 16);
       buf.set(plain, 16);
       const dv = new DataView(buf.buffer);
@@ -349,8 +353,14 @@ export class Device implements DeviceControl {
     this.timerDataSent(peer, packets.some((p) => p.length > 0));
   }
 
+  /** A keepalive: an empty data message; with no session yet it waits for one, so it starts a handshake. */
   private sendKeepalive(peer: Peer): void {
-    if (peer.keypairs.sendable(this.clock.now())) this.sendData(peer, [new Uint8Array(0)]);
+    if (peer.keypairs.sendable(this.clock.now())) {
+      this.sendData(peer, [new Uint8Array(0)]);
+    } else if (this.identity && peer.endpointAddr) {
+      if (peer.staged.length === 0) peer.stage(new Uint8Array(0));
+      this.sendInitiation(peer, false);
+    }
   }
 
   /** Sends a handshake initiation now, unless one went out less than REKEY_TIMEOUT ago (unless retry). */
@@ -531,6 +541,20 @@ export class Device implements DeviceControl {
       this.runDueTimers(peer, now);
     }
     if (this.allowedDirty) this.publishAllowedIps();
+    if (++this.ticks % MTU_CHECK_TICKS === 0) this.followMtu();
+  }
+
+  /**
+   * The TUN's MTU may change at runtime (`ip link set IF mtu N`); padding must
+   * not exceed it (whitepaper §5.4.6). A TUN moved to another namespace is not
+   * visible here: the last MTU seen stays in force.
+   */
+  private followMtu(): void {
+    const link = (native() as unknown as { linkInfo(n: string): { mtu: number } | null }).linkInfo(this.opts.ifname);
+    if (link && link.mtu !== this.mtu) {
+      this.mtu = link.mtu;
+      this.pool?.broadcast({ t: 'mtu', mtu: link.mtu });
+    }
   }
 
   private runDueTimers(peer: Peer, now: number): void {
