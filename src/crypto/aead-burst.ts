@@ -13,13 +13,20 @@
  * The nonce is 32 zero bits ‖ counter as 64-bit little-endian; associated data
  * is empty. Seal encrypts the region in place and writes the tag after it;
  * open verifies the tag and decrypts in place. Every packet gets an
- * {@link AeadStatus} in results[i]; a bad packet is a counted drop, never an
+ * `AeadStatus` (src/protocol/aead-backend.ts) in results[i]; a bad packet is a counted drop, never an
  * exception. A packet that fails to open has its region zeroed, so no
  * unauthenticated plaintext stays in the buffer. The caller (the transport)
  * still decides keys, counters, padding and replay.
  *
- * Backends with one interface, compared byte for byte in
- * test/unit/aead-burst.test.ts:
+ * Two layers:
+ * - {@link AeadBurstBackend}: the positional call the addon exports
+ *   (buffer, desc, n, keys, keyIndex, counters, results);
+ * - {@link BurstDataAead}: adapts one to the transport's
+ *   `DataAeadBackend` (src/protocol/aead-backend.ts, which owns the
+ *   `AeadBurst` arrays and the `AeadStatus` numbers), so
+ *   `new DataTransport(nativeDataAead())` runs the data path natively.
+ *
+ * Positional backends, compared byte for byte in test/unit/aead-burst.test.ts:
  * - native: one addon call per burst, OpenSSL EVP (native/aead_burst.cc);
  * - node:crypto: one cipher object per packet (the fallback when the addon
  *   is not built);
@@ -31,35 +38,13 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { native } from '../native/binding.js';
+import { AeadStatus, NodeCryptoDataAead, type AeadBurst, type AeadStatusCode, type DataAeadBackend } from '../protocol/aead-backend.js';
 
 /** ChaCha20 key length (RFC 8439 §2.3). */
 export const AEAD_BURST_KEY_LENGTH = 32;
 /** Poly1305 tag length (RFC 8439 §2.5), stored right after each region. */
 export const AEAD_BURST_TAG_LENGTH = 16;
-/** Default burst capacity: matches the port layer's bursts (DESIGN.md: 64–256 per call). */
-export const AEAD_BURST_SIZE = 256;
-
-/**
- * Per-packet outcome written into results[i]. The numbers are shared with
- * native/aead_burst.h (enum AeadStatus): never renumber.
- */
-export const AeadStatus = {
-  /** Sealed, or opened and authentic. */
-  Ok: 0,
-  /** Open: the tag did not verify (forged, corrupted, or wrong key/counter). */
-  AuthFailed: 1,
-  /** The region plus its tag does not lie inside the buffer. */
-  BadDescriptor: 2,
-  /** keyIndex[i] points beyond the key table. */
-  BadKeyIndex: 3,
-  /** The crypto library refused an operation (not expected; counted anyway). */
-  CryptoError: 4,
-} as const;
-/** One of the {@link AeadStatus} values. */
-export type AeadStatusCode = (typeof AeadStatus)[keyof typeof AeadStatus];
-
-/** Drop-counter names for the failure statuses, indexed by status. */
-export const AEAD_STATUS_NAMES: readonly string[] = ['ok', 'auth-failed', 'bad-descriptor', 'bad-key-index', 'crypto-error'];
+export { AeadStatus, type AeadStatusCode };
 
 /** Where the packets lie: an ArrayBuffer (e.g. the UMEM) or a view of one (then offsets are relative to the view). */
 export type PacketBuffer = ArrayBuffer | Uint8Array;
@@ -83,64 +68,6 @@ export interface AeadBurstBackend {
   /** Verifies each tag and decrypts the region in place; failures are zeroed and reported. */
   openBurst(buffer: PacketBuffer, desc: Uint32Array, n: number, keys: Uint8Array, keyIndex: KeyIndexArray,
     counters: CounterArray, results: Uint8Array, aad?: Uint8Array, noncePrefix?: number): number;
-}
-
-/**
- * The arrays of one burst, allocated once (per worker) and refilled per burst:
- * no allocation on the hot path. Counters are (low, high) pairs.
- */
-export class AeadBurst {
-  /** (offset, length) of each region. */
-  readonly desc: Uint32Array;
-  /** Key table slot of each packet. */
-  readonly keyIndex: Uint16Array;
-  /** Nonce counter of each packet as (low 32 bits, high 32 bits). */
-  readonly counters: Uint32Array;
-  /** Status of each packet after a call. */
-  readonly results: Uint8Array;
-  /** Packets filled so far. */
-  n = 0;
-
-  constructor(readonly capacity: number = AEAD_BURST_SIZE) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`burst capacity must be a positive integer, got ${capacity}`);
-    this.desc = new Uint32Array(2 * capacity);
-    this.keyIndex = new Uint16Array(capacity);
-    this.counters = new Uint32Array(2 * capacity);
-    this.results = new Uint8Array(capacity);
-  }
-
-  /**
-   * Appends a packet; returns its index, or -1 when the burst is full.
-   * counter must be a safe integer (< 2^53): WireGuard rekeys long before
-   * (REJECT_AFTER_MESSAGES is never approached in practice); a larger counter
-   * can be written into `counters` directly.
-   */
-  add(offset: number, length: number, keySlot: number, counter: number): number {
-    const i = this.n;
-    if (i >= this.capacity) return -1;
-    this.desc[2 * i] = offset;
-    this.desc[2 * i + 1] = length;
-    this.keyIndex[i] = keySlot;
-    this.counters[2 * i] = counter >>> 0;
-    this.counters[2 * i + 1] = Math.floor(counter / 0x1_0000_0000);
-    this.n = i + 1;
-    return i;
-  }
-
-  /** Empties the burst for the next round. */
-  clear(): void {
-    this.n = 0;
-  }
-
-  /** Seals this burst's packets in buffer with backend; returns the Ok count. */
-  seal(backend: AeadBurstBackend, buffer: PacketBuffer, keys: Uint8Array): number {
-    return backend.sealBurst(buffer, this.desc, this.n, keys, this.keyIndex, this.counters, this.results);
-  }
-
-  /** Opens this burst's packets in buffer with backend; returns the Ok count. */
-  open(backend: AeadBurstBackend, buffer: PacketBuffer, keys: Uint8Array): number {
-    return backend.openBurst(buffer, this.desc, this.n, keys, this.keyIndex, this.counters, this.results);
-  }
 }
 
 /**
@@ -208,26 +135,67 @@ export const nodeCryptoAeadBurst: AeadBurstBackend = jsBackend('node:crypto', no
 /** @noble/ciphers backend: pure JavaScript, the naive reference. */
 export const nobleAeadBurst: AeadBurstBackend = jsBackend('@noble/ciphers', noblePacketAead);
 
-/** Which burst AEAD the datapath config asks for ("crypto backend"). */
+/**
+ * The transport's `DataAeadBackend` over a positional burst backend: one
+ * positional call per `AeadBurst`. The key table is passed trimmed to
+ * `keyCount` keys (so an index at or past keyCount is badKeyIndex, as the
+ * transport's own backend reports); the trimmed view is cached and only
+ * rebuilt when keyCount changes, so steady bursts allocate nothing.
+ */
+export class BurstDataAead implements DataAeadBackend {
+  readonly name: string;
+  private table: Uint8Array | undefined;
+  private tableKeys = -1;
+  private view: Uint8Array = new Uint8Array(0);
+
+  constructor(private readonly burst: AeadBurstBackend) {
+    this.name = burst.name;
+  }
+
+  sealBurst(b: AeadBurst): number {
+    return this.burst.sealBurst(b.buffer, b.desc, b.count, this.keysOf(b), b.keyIndex, b.counters, b.status);
+  }
+
+  openBurst(b: AeadBurst): number {
+    return this.burst.openBurst(b.buffer, b.desc, b.count, this.keysOf(b), b.keyIndex, b.counters, b.status);
+  }
+
+  private keysOf(b: AeadBurst): Uint8Array {
+    if (b.keys !== this.table || b.keyCount !== this.tableKeys) {
+      this.table = b.keys;
+      this.tableKeys = b.keyCount;
+      this.view = b.keys.subarray(0, b.keyCount * AEAD_BURST_KEY_LENGTH);
+    }
+    return this.view;
+  }
+}
+
+/** The native data-path AEAD for the transport; throws when the addon is not loadable. */
+export function nativeDataAead(): DataAeadBackend {
+  return new BurstDataAead(nativeAeadBurst());
+}
+
+/** Which data-path AEAD the datapath config asks for ("crypto backend"). */
 export type AeadBurstChoice = 'auto' | 'native' | 'node' | 'noble';
 
 /**
- * Picks a backend. 'auto' takes the native one when the addon loads and falls
- * back to node:crypto otherwise; `reason` says why, for the log (never silent).
+ * Picks the transport's AEAD backend. 'auto' takes the native one when the
+ * addon loads and falls back to node:crypto (the transport's own
+ * NodeCryptoDataAead) otherwise; `reason` says why, for the log (never silent).
  */
-export function aeadBurstBackend(choice: AeadBurstChoice = 'auto'): { backend: AeadBurstBackend; reason: string } {
+export function dataAeadBackend(choice: AeadBurstChoice = 'auto'): { backend: DataAeadBackend; reason: string } {
   switch (choice) {
     case 'native':
-      return { backend: nativeAeadBurst(), reason: 'configured' };
+      return { backend: nativeDataAead(), reason: 'configured' };
     case 'node':
-      return { backend: nodeCryptoAeadBurst, reason: 'configured' };
+      return { backend: new NodeCryptoDataAead(), reason: 'configured' };
     case 'noble':
-      return { backend: nobleAeadBurst, reason: 'configured' };
+      return { backend: new BurstDataAead(nobleAeadBurst), reason: 'configured' };
     case 'auto':
       try {
-        return { backend: nativeAeadBurst(), reason: 'native addon loaded' };
+        return { backend: nativeDataAead(), reason: 'native addon loaded' };
       } catch (err) {
-        return { backend: nodeCryptoAeadBurst, reason: `native AEAD unavailable: ${(err as Error).message}` };
+        return { backend: new NodeCryptoDataAead(), reason: `native AEAD unavailable: ${(err as Error).message}` };
       }
     default:
       throw new TypeError(`unknown AEAD backend ${JSON.stringify(choice)}; expected auto, native, node or noble`);
@@ -254,11 +222,11 @@ function jsBackend(name: string, packet: PacketAead): AeadBurstBackend {
       const off = desc[2 * i]!;
       const len = desc[2 * i + 1]!;
       const slot = keyIndex[i]!;
-      let status: AeadStatusCode = AeadStatus.Ok;
+      let status: AeadStatusCode = AeadStatus.ok;
       if (len > 0x7fff_ffff || off + len + AEAD_BURST_TAG_LENGTH > bytes.length) {
-        status = AeadStatus.BadDescriptor;
+        status = AeadStatus.badDescriptor;
       } else if (slot >= keyCount) {
-        status = AeadStatus.BadKeyIndex;
+        status = AeadStatus.badKeyIndex;
       } else {
         if (counters instanceof BigUint64Array) {
           nonceView.setBigUint64(4, counters[i]!, true);
@@ -271,11 +239,11 @@ function jsBackend(name: string, packet: PacketAead): AeadBurstBackend {
           packet.seal(bytes, off, len, key, nonce, useAad);
         } else if (!packet.open(bytes, off, len, key, nonce, useAad)) {
           bytes.fill(0, off, off + len); // as native: no unauthenticated bytes left to misuse
-          status = AeadStatus.AuthFailed;
+          status = AeadStatus.authFailed;
         }
       }
       results[i] = status;
-      if (status === AeadStatus.Ok) ok++;
+      if (status === AeadStatus.ok) ok++;
     }
     return ok;
   };

@@ -9,9 +9,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import {
-  AEAD_BURST_TAG_LENGTH, AeadBurst, AeadStatus, aeadBurstBackend, nativeAeadBurst, nobleAeadBurst, nodeCryptoAeadBurst,
+  AEAD_BURST_TAG_LENGTH, AeadStatus, BurstDataAead, dataAeadBackend, nativeAeadBurst, nativeDataAead, nobleAeadBurst, nodeCryptoAeadBurst,
   type AeadBurstBackend, type CounterArray, type KeyIndexArray,
 } from '../../src/crypto/aead-burst.js';
+import { AeadBurst, NodeCryptoDataAead } from '../../src/protocol/aead-backend.js';
+import { DataTransport } from '../../src/protocol/transport.js';
+import { Keypair } from '../../src/protocol/keypair.js';
 import { SeededPrng } from '../helpers/seeded-prng.js';
 
 const TAG = AEAD_BURST_TAG_LENGTH;
@@ -43,12 +46,12 @@ for (const backend of backends) {
     const results = new Uint8Array(1).fill(0xee);
     const counters = BigUint64Array.of(rfcCounter);
     assert.equal(backend.sealBurst(buf.buffer, desc, 1, rfcKey, Uint16Array.of(0), counters, results, rfcAad, rfcNoncePrefix), 1);
-    assert.equal(results[0], AeadStatus.Ok);
+    assert.equal(results[0], AeadStatus.ok);
     assert.deepEqual(buf.subarray(at, at + rfcPlain.length + TAG), rfcSealed);
     assert.ok(buf.subarray(0, at).every((b) => b === 0) && buf.subarray(at + rfcSealed.length).every((b) => b === 0), 'bytes outside the packet untouched');
 
     assert.equal(backend.openBurst(buf.buffer, desc, 1, rfcKey, Uint32Array.of(0), counters, results, rfcAad, rfcNoncePrefix), 1);
-    assert.equal(results[0], AeadStatus.Ok);
+    assert.equal(results[0], AeadStatus.ok);
     assert.deepEqual(buf.subarray(at, at + rfcPlain.length), rfcPlain);
   });
 }
@@ -128,7 +131,7 @@ test('random bursts: native, node:crypto and noble seal byte for byte alike, and
     const burst = randomBurst(seed, n, seed % 2 === 0);
     const sealed = runAll(burst, 'seal');
     assert.equal(sealed.ok, n, `seed ${seed}: every packet seals`);
-    assert.ok(sealed.results.every((s) => s === AeadStatus.Ok));
+    assert.ok(sealed.results.every((s) => s === AeadStatus.ok));
     // Sealing changed every non-empty region and wrote tags; gaps between packets untouched.
     const inPacket = new Uint8Array(burst.bytes.length);
     for (let i = 0; i < n; i++) inPacket.fill(1, burst.desc[2 * i]!, burst.desc[2 * i]! + burst.desc[2 * i + 1]! + TAG);
@@ -190,10 +193,10 @@ test('tampered packets fail exactly, are zeroed, and the rest of the burst opens
       const len = burst.desc[2 * i + 1]!;
       const region = opened.bytes.subarray(off, off + len);
       if (expectBad.has(i)) {
-        assert.equal(opened.results[i], AeadStatus.AuthFailed, `seed ${seed} packet ${i} must fail`);
+        assert.equal(opened.results[i], AeadStatus.authFailed, `seed ${seed} packet ${i} must fail`);
         assert.ok(region.every((x) => x === 0), `seed ${seed} packet ${i}: failed region zeroed`);
       } else {
-        assert.equal(opened.results[i], AeadStatus.Ok, `seed ${seed} packet ${i} must open`);
+        assert.equal(opened.results[i], AeadStatus.ok, `seed ${seed} packet ${i} must open`);
         assert.deepEqual(region, burst.bytes.subarray(off, off + len));
       }
     }
@@ -218,8 +221,8 @@ test('out-of-range descriptors and key indices fail their packet only, without t
   );
   const keyIndex = Uint16Array.of(0, 0, 1, 0, 1, 1, 2, 1);
   const counters = new Uint32Array(16).map((_, i) => i);
-  const expected = [AeadStatus.Ok, AeadStatus.BadDescriptor, AeadStatus.BadDescriptor, AeadStatus.BadDescriptor,
-    AeadStatus.BadDescriptor, AeadStatus.Ok, AeadStatus.BadKeyIndex, AeadStatus.Ok];
+  const expected = [AeadStatus.ok, AeadStatus.badDescriptor, AeadStatus.badDescriptor, AeadStatus.badDescriptor,
+    AeadStatus.badDescriptor, AeadStatus.ok, AeadStatus.badKeyIndex, AeadStatus.ok];
   const plain = rng.fill(new Uint8Array(size));
   const burst: RandomBurst = { bytes: plain, desc, n: 8, keys, keyIndex, counters };
   const sealed = runAll(burst, 'seal');
@@ -245,7 +248,7 @@ test('a Uint8Array view bounds the burst: offsets are relative to it and cannot 
     const results = new Uint8Array(3);
     const copy = backing.slice();
     assert.equal(backend.sealBurst(copy.subarray(100, 600), desc, 3, keys, Uint16Array.of(0, 0, 0), new Uint32Array(6), results), 2);
-    assert.deepEqual([...results], [AeadStatus.Ok, AeadStatus.BadDescriptor, AeadStatus.Ok], backend.name);
+    assert.deepEqual([...results], [AeadStatus.ok, AeadStatus.badDescriptor, AeadStatus.ok], backend.name);
     assert.ok(copy.subarray(0, 100).every((b) => b === 0x5a) && copy.subarray(600).every((b) => b === 0x5a), `${backend.name}: outside the view untouched`);
     assert.notDeepEqual(copy.subarray(100, 150), view.subarray(0, 50));
   }
@@ -273,25 +276,73 @@ test('wrong argument shapes throw the same typed errors in every backend; n = 0 
   }
 });
 
-test('AeadBurst fills reusable arrays; auto picks the native backend', () => {
-  const { backend, reason } = aeadBurstBackend('auto');
+test('as the transport\'s DataAeadBackend, native equals the transport\'s own node:crypto backend', () => {
+  const { backend, reason } = dataAeadBackend('auto');
   assert.equal(backend.name, 'native', reason);
-  const burst = new AeadBurst(4);
-  const keys = new Uint8Array(64).fill(9, 32);
-  const buf = new Uint8Array(512).fill(1);
-  assert.equal(burst.add(0, 100, 1, 2 ** 40 + 5), 0);
-  assert.equal(burst.add(200, 64, 0, 0), 1);
-  assert.deepEqual([...burst.counters.subarray(0, 4)], [5, 256, 0, 0]);
-  const reference = buf.slice();
-  assert.equal(burst.seal(backend, buf, keys), 2);
-  assert.equal(burst.seal(nobleAeadBurst, reference, keys), 2);
-  assert.deepEqual(buf, reference);
-  assert.equal(burst.open(backend, buf, keys), 2);
-  assert.ok(buf.every((b) => b === 1) === false && buf.subarray(0, 100).every((b) => b === 1));
-  burst.clear();
-  assert.equal(burst.n, 0);
-  for (let i = 0; i < 4; i++) burst.add(0, 0, 0, i);
-  assert.equal(burst.add(0, 0, 0, 9), -1, 'full burst refuses');
+  const original = new SeededPrng(4242).fill(new Uint8Array(64 * 1600));
+  const burst = new AeadBurst(64);
+  const reference = new NodeCryptoDataAead();
+  const nat = nativeDataAead();
+  /** Fills the burst the way the transport does (60 packets, 3 keys, one index past keyCount) and runs op. */
+  const run = (be: NodeCryptoDataAead | ReturnType<typeof nativeDataAead>, buffer: Uint8Array, op: 'seal' | 'open') => {
+    burst.reset(buffer);
+    burst.keyCount = 3;
+    burst.keys.set(new SeededPrng(77).fill(new Uint8Array(96)));
+    for (let i = 0; i < 60; i++) {
+      const j = burst.count++;
+      burst.desc[2 * j] = i * 1600 + (i % 7);
+      burst.desc[2 * j + 1] = (i * 97) % 1500;
+      burst.keyIndex[j] = i === 59 ? 3 : i % 3;
+      burst.counters[2 * j] = i * 1000;
+      burst.counters[2 * j + 1] = i & 1;
+    }
+    const ok = op === 'seal' ? be.sealBurst(burst) : be.openBurst(burst);
+    return { ok, status: burst.status.slice(0, burst.count) };
+  };
+  const viaNode = original.slice();
+  const viaNative = original.slice();
+  const a = run(reference, viaNode, 'seal');
+  const b = run(nat, viaNative, 'seal');
+  assert.equal(a.ok, 59);
+  assert.deepEqual(b, a);
+  assert.equal(a.status[59], AeadStatus.badKeyIndex);
+  assert.ok(Buffer.from(viaNative).equals(Buffer.from(viaNode)), 'sealed bytes identical');
+  viaNative[5] ^= 0x80; // packet 0's ciphertext
+  viaNode[5] ^= 0x80;
+  const c = run(reference, viaNode, 'open');
+  const d = run(nat, viaNative, 'open');
+  assert.deepEqual(d, c);
+  assert.equal(c.ok, 58);
+  assert.equal(c.status[0], AeadStatus.authFailed);
+  assert.ok(Buffer.from(viaNative).equals(Buffer.from(viaNode)), 'opened bytes identical, failed region zeroed alike');
+  assert.equal(new BurstDataAead(nobleAeadBurst).name, '@noble/ciphers');
+});
+
+test('DataTransport over the native backend interoperates with DataTransport over node:crypto', () => {
+  const rng = new SeededPrng(5150);
+  const k1 = rng.fill(new Uint8Array(32));
+  const k2 = rng.fill(new Uint8Array(32));
+  const sender = () => new Keypair({ sendKey: k1, receiveKey: k2, localIndex: 1, remoteIndex: 2, isInitiator: true, createdAt: 0 });
+  const receiver = () => new Keypair({ sendKey: k2, receiveKey: k1, localIndex: 2, remoteIndex: 1, isInitiator: false, createdAt: 0 });
+  const native = new DataTransport(nativeDataAead());
+  const node = new DataTransport(new NodeCryptoDataAead());
+  const [sNative, sNode, rNative, rNode] = [sender(), sender(), receiver(), receiver()];
+  for (const len of [0, 1, 100, 1420]) {
+    const plain = rng.fill(new Uint8Array(len));
+    const bufA = new Uint8Array(2048);
+    const bufB = new Uint8Array(2048);
+    bufA.set(plain, 64);
+    bufB.set(plain, 64);
+    const nA = native.seal(sNative.shared, bufA, 64, len, 1420);
+    const nB = node.seal(sNode.shared, bufB, 64, len, 1420);
+    assert.equal(nA, nB);
+    assert.deepEqual(bufA, bufB, `message of ${len} bytes sealed identically`);
+    // Cross-open: native opens node's message and node opens native's.
+    const padded = node.open(rNode.shared, bufA, 48, nA);
+    assert.equal(native.open(rNative.shared, bufB, 48, nB), padded);
+    assert.deepEqual(bufA.subarray(64, 64 + len), plain);
+    assert.deepEqual(bufB.subarray(64, 64 + len), plain);
+  }
 });
 
 test('each worker thread has its own native context, freed when the worker exits', async () => {
