@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <xdp/libxdp.h>
 
 #include <vector>
@@ -45,6 +46,9 @@ constexpr int kBusyPollUsecs = 20;
 constexpr int kBusyPollBudget = 64;
 // sendto calls one txBurst may make while the kernel keeps answering EAGAIN.
 constexpr int kMaxKicksPerBurst = 8;
+// How long a bind keeps retrying EBUSY left by a just-closed socket.
+constexpr uint32_t kBindBusyRetryMs = 1000;
+constexpr uint32_t kBindBusyStepMs = 10;
 
 bool IsPowerOfTwo(uint32_t v) { return v && !(v & (v - 1)); }
 
@@ -239,24 +243,35 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
   if (mode != "generic") xdp_modes.push_back({XDP_FLAGS_DRV_MODE, "native"});
   if (mode != "native") xdp_modes.push_back({XDP_FLAGS_SKB_MODE, "generic"});
   if (inhibit) xdp_modes.resize(1);
+  // A queue stays busy for a moment after its previous socket closed (the
+  // kernel frees the buffer pool from deferred work), so EBUSY is retried
+  // for up to kBindBusyRetryMs before it counts as a real conflict.
   std::string tried;
-  for (auto& xm : xdp_modes) {
-    for (uint16_t cm : copy_modes) {
-      struct xsk_socket_config scfg = {};
-      scfg.rx_size = rx_size_;
-      scfg.tx_size = tx_size_;
-      scfg.libxdp_flags = inhibit ? XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD : 0;
-      scfg.xdp_flags = xm.first | XDP_FLAGS_UPDATE_IF_NOEXIST;
-      scfg.bind_flags = cm | XDP_USE_NEED_WAKEUP;
-      err = xsk_socket__create(&xsk_, ifname_.c_str(), queue_, umem_, &rx_, &tx_, &scfg);
-      if (!err) {
-        mode_ = xm.second;
-        goto bound;
+  for (uint32_t waited = 0;; waited += kBindBusyStepMs) {
+    tried.clear();
+    bool only_busy = true;
+    for (auto& xm : xdp_modes) {
+      for (uint16_t cm : copy_modes) {
+        struct xsk_socket_config scfg = {};
+        scfg.rx_size = rx_size_;
+        scfg.tx_size = tx_size_;
+        scfg.libxdp_flags = inhibit ? XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD : 0;
+        scfg.xdp_flags = xm.first | XDP_FLAGS_UPDATE_IF_NOEXIST;
+        scfg.bind_flags = cm | XDP_USE_NEED_WAKEUP;
+        err = xsk_socket__create(&xsk_, ifname_.c_str(), queue_, umem_, &rx_, &tx_, &scfg);
+        if (!err) {
+          mode_ = xm.second;
+          goto bound;
+        }
+        xsk_ = nullptr;
+        // Zero-copy refused on a copy-only driver is expected, not "busy".
+        if (err != -EBUSY && !(cm == XDP_ZEROCOPY && copy_modes.size() > 1)) only_busy = false;
+        tried += std::string(tried.empty() ? "" : "; ") + xm.second + "/" + (cm == XDP_ZEROCOPY ? "zero-copy" : "copy") +
+                 ": " + strerror(-err);
       }
-      xsk_ = nullptr;
-      tried += std::string(tried.empty() ? "" : "; ") + xm.second + "/" + (cm == XDP_ZEROCOPY ? "zero-copy" : "copy") +
-               ": " + strerror(-err);
     }
+    if (!only_busy || waited >= kBindBusyRetryMs) break;
+    usleep(kBindBusyStepMs * 1000);
   }
   ThrowCode(env, "XSK_SOCKET",
             "XskPort: cannot bind an AF_XDP socket to " + ifname_ + " queue " + std::to_string(queue_) + " (" + tried + ")");
