@@ -135,6 +135,19 @@ Napi::Value TunAdopt(const Napi::CallbackInfo& info) {
   return QueueSet(env, ifr.ifr_name, ifindex, {fd}, (ifr.ifr_flags & IFF_MULTI_QUEUE) != 0);
 }
 
+/**
+ * True when a read filled its slot with only part of a packet. A TUN read
+ * into a short buffer copies what fits and (depending on the kernel)
+ * returns that or the full length; the IP header's own length tells. Such a
+ * packet is dropped: JS must never see a cut packet as a whole one.
+ */
+bool IsCutPacket(const uint8_t* p, uint64_t r, uint64_t cap) {
+  if (r > cap) return true;
+  if (r >= 20 && (p[0] >> 4) == 4) return ((uint64_t(p[2]) << 8) | p[3]) > r;            // IPv4 total length
+  if (r >= 40 && (p[0] >> 4) == 6) return ((uint64_t(p[4]) << 8) | p[5]) + 40 > r;       // IPv6 payload + header
+  return false;
+}
+
 struct BurstArgs {
   int fd;
   uint8_t* base;
@@ -164,7 +177,8 @@ bool ParseBurst(const Napi::CallbackInfo& info, const char* sig, BurstArgs* a) {
 
 // tunReadBurst(fd, buffer, desc, max) -> n | -errno
 // desc[2i] = offset to read packet i into, desc[2i+1] = capacity (in);
-// native overwrites desc[2i+1] with the packet length. Stops at the first
+// native overwrites desc[2i+1] with the packet length. A packet longer than
+// its slot's capacity is dropped (keep capacity >= the TUN MTU). Stops at the first
 // EAGAIN. A dead queue (device deleted: EBADFD) with nothing read returns
 // -errno; a descriptor outside the buffer ends the burst there.
 Napi::Value TunReadBurst(const Napi::CallbackInfo& info) {
@@ -176,6 +190,7 @@ Napi::Value TunReadBurst(const Napi::CallbackInfo& info) {
     uint64_t off = a.desc[2 * i], cap = a.desc[2 * i + 1];
     if (cap == 0 || off + cap > a.size) break;
     ssize_t r = read(a.fd, a.base + off, cap);
+    if (r > 0 && IsCutPacket(a.base + off, static_cast<uint64_t>(r), cap)) continue;  // dropped; slot reused
     if (r > 0) {
       a.desc[2 * i + 1] = static_cast<uint32_t>(r);
       i++;

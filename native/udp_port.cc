@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <linux/sock_diag.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstring>
@@ -108,8 +109,23 @@ void UdpPort::CleanupHook(void* arg) {
 }
 
 void UdpPort::Release() {
-  if (fd_ >= 0) close(fd_);
+  if (fd_ >= 0) {
+    ReadDrops();  // keep the final count readable after close()
+    close(fd_);
+  }
   fd_ = -1;
+}
+
+/**
+ * imissed = datagrams the kernel dropped at this socket (receive queue full,
+ * bad checksum): its sk_drops, read with SO_MEMINFO. Exact and current,
+ * unlike SO_RXQ_OVFL which only reports drops with the next packet queued.
+ */
+void UdpPort::ReadDrops() {
+  uint32_t mem[SK_MEMINFO_VARS] = {};
+  socklen_t len = sizeof(mem);
+  if (getsockopt(fd_, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 && len > SK_MEMINFO_DROPS * sizeof(uint32_t))
+    c_.imissed = mem[SK_MEMINFO_DROPS];
 }
 
 bool UdpPort::Open(Napi::Env env, const Napi::Object& opts) {
@@ -226,8 +242,6 @@ bool UdpPort::SetupSocket(Napi::Env env, const Napi::Object& opts, bool adopted)
     return ThrowSysError(env, "UdpPort: setsockopt(IP_PKTINFO)", errno), false;
   if (family_ == AF_INET6 && setsockopt(fd_, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one)) < 0)
     return ThrowSysError(env, "UdpPort: setsockopt(IPV6_RECVPKTINFO)", errno), false;
-  // The socket's receive-queue drop count arrives with every packet: imissed.
-  setsockopt(fd_, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
   // Buffer sizes: the FORCE variants pass rmem_max/wmem_max when we are root.
   int rcv = static_cast<int>(GetU32Opt(opts, "rcvBuf", 0));
   int snd = static_cast<int>(GetU32Opt(opts, "sndBuf", 0));
@@ -332,10 +346,6 @@ Napi::Value UdpPort::RxBurst(const Napi::CallbackInfo& info) {
         memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
         memcpy(rec + kRecLocalIp, &pi.ipi6_addr, 16);
         ifindex = pi.ipi6_ifindex;
-      } else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL) {
-        uint32_t drops;
-        memcpy(&drops, CMSG_DATA(cm), sizeof(drops));
-        if (drops > c_.imissed) c_.imissed = drops;  // cumulative since the socket opened
       }
     }
     memcpy(rec + kRecIfindex, &ifindex, 4);  // little-endian host (x86/arm64)
@@ -524,6 +534,7 @@ Napi::Value UdpPort::FreeFrames(const Napi::CallbackInfo& info) {
 
 Napi::Value UdpPort::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (fd_ >= 0) ReadDrops();
   Napi::Object s = Napi::Object::New(env);
   auto put = [&](const char* k, uint64_t v) { s.Set(k, Napi::Number::New(env, static_cast<double>(v))); };
   put("ipackets", c_.ipackets);

@@ -69,6 +69,7 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
   bool Open(Napi::Env env, const Napi::Object& opts);
   bool SetupSocket(Napi::Env env, const Napi::Object& opts, bool adopted);
   void Release();
+  void ReadDrops();
   bool CheckOpen(Napi::Env env);
   static void CleanupHook(void* arg);
 
@@ -86,7 +87,7 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
   // Per-burst scratch, sized once at construction: no allocation per burst.
   struct Slot {
     sockaddr_in6 name;
-    alignas(cmsghdr) uint8_t control[128];
+    alignas(cmsghdr) uint8_t control[96];  // one in_pktinfo or in6_pktinfo (and room for both)
   };
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;

@@ -4,6 +4,7 @@
  * loop that reads ICMP echo requests with tunReadBurst and writes the
  * replies with tunWriteBurst; multi-queue opens N distinct queue fds;
  * tunAdopt recognises a queue fd; a refused packet is dropped and marked;
+ * a packet longer than its slot is dropped rather than cut;
  * a deleted device is reported as a dead queue (-EBADFD), not as "empty".
  */
 import { test, before, after } from 'node:test';
@@ -13,6 +14,7 @@ import { Lab, nsExec, requireRoot } from '../helpers/netns.js';
 import { adoptTun, closeTun, EBADFD, isDeadQueue, openTun, tunReadBurst, tunWriteBurst, burstErrorName } from '../../src/native/tun.js';
 import { addrAdd, enterNetns, linkInfo, linkSetUp } from '../../src/native/netlink.js';
 import { Waiter } from '../../src/native/waiter.js';
+import { openUdpPort, UDP_ADDR_RECORD_SIZE, writeEndpoint } from '../../src/native/udp-port.js';
 import type { TunQueueSet } from '../../src/native/binding.js';
 
 const NS = 'h2-t';
@@ -163,6 +165,38 @@ test('a packet the kernel refuses is dropped and marked (length 0); the rest of 
   assert.equal(tunWriteBurst(tun.fds[0]!, buffer, desc, 2), 2);
   assert.equal(desc[1], 0, 'refused packet marked');
   assert.equal(desc[3], 28, 'valid packet kept its length');
+});
+
+test('a packet longer than its slot is dropped, never handed over cut; the next one is read', () => {
+  assert.ok(tun);
+  const fd = tun.fds[0]!;
+  const buffer = new ArrayBuffer(8 * 1024);
+  const bytes = new Uint8Array(buffer);
+  const desc = new Uint32Array(16);
+  const slots = (): void => { for (let i = 0; i < 8; i++) { desc[2 * i] = i * 1024; desc[2 * i + 1] = 600; } };
+  // Drain what the stack already sent here (ICMP errors, IPv6 MLD/RS).
+  for (slots(); tunReadBurst(fd, buffer, desc, 8) > 0; slots());
+  // Two datagrams routed out of the TUN (10.78.0.0/24 is on it): 1000 B, then 100 B.
+  const sender = openUdpPort({ port: 0, bindAddress: '10.78.0.1', frameCount: 4 });
+  try {
+    const addr = new Uint8Array(2 * UDP_ADDR_RECORD_SIZE);
+    const frames = new Uint32Array(2);
+    assert.equal(sender.allocFrames(frames, 2), 2);
+    writeEndpoint(addr, 0, { ip: '10.78.0.2', port: 9 });
+    writeEndpoint(addr, 1, { ip: '10.78.0.2', port: 9 });
+    const h = sender.headroom;
+    assert.equal(sender.txBurst(new Uint32Array([frames[0]! + h, 1000, frames[1]! + h, 100]), addr, 2), 2);
+  } finally { sender.close(); }
+  const lengths: number[] = [];
+  slots();
+  const n = tunReadBurst(fd, buffer, desc, 8);
+  for (let i = 0; i < n; i++) {
+    const off = desc[2 * i]!, len = desc[2 * i + 1]!;
+    assert.ok(len <= 600, `a ${len} B packet was handed over in a 600 B slot`);
+    // IPv4 UDP to port 9: ours.
+    if (bytes[off]! >> 4 === 4 && bytes[off + 9] === 17 && ((bytes[off + 22]! << 8) | bytes[off + 23]!) === 9) lengths.push(len);
+  }
+  assert.deepEqual(lengths, [100 + 28], 'only the 100 B datagram (plus IPv4 and UDP headers) arrived');
 });
 
 test('multi-queue: N distinct non-blocking fds on one device; tunAdopt recognises each', () => {

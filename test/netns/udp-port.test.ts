@@ -281,6 +281,39 @@ if (isMainThread) {
     } finally { big.close(); small.close(); }
   });
 
+  test('imissed: datagrams the socket queue had no room for are counted (the socket\'s sk_drops), exactly', () => {
+    const small = openUdpPort({ port: 0, frameCount: 256, rcvBuf: 8192 });
+    try {
+      const sent = 200;
+      const frames = new Uint32Array(sent);
+      const desc = new Uint32Array(2 * sent);
+      const addr = new Uint8Array(UDP_ADDR_RECORD_SIZE * sent);
+      let k = 0;
+      while (k < sent) {
+        const got = server.allocFrames(frames.subarray(k), Math.min(64, sent - k));
+        for (let i = k; i < k + got; i++) {
+          desc[2 * i] = frames[i]! + server.headroom; desc[2 * i + 1] = 1000;
+          writeEndpoint(addr, i, { ip: A4, port: small.port });
+        }
+        k += got;
+      }
+      for (let off = 0; off < sent;) off += server.txBurst(desc.subarray(2 * off), addr.subarray(UDP_ADDR_RECORD_SIZE * off), sent - off);
+      let received = 0;
+      const rdesc = new Uint32Array(2 * 64);
+      const raddr = new Uint8Array(UDP_ADDR_RECORD_SIZE * 64);
+      for (let n; (n = small.rxBurst(rdesc, raddr, 64)) > 0;) {
+        received += n;
+        const offs = new Uint32Array(n);
+        for (let i = 0; i < n; i++) offs[i] = rdesc[2 * i]!;
+        small.freeFrames(offs, n);
+      }
+      const s = small.stats();
+      assert.ok(received > 0 && received < sent, `received ${received}`);
+      assert.equal(s.ipackets, received);
+      assert.equal(s.imissed, sent - received);
+    } finally { small.close(); }
+  });
+
   test('adopt: a bound socket handed in by fd keeps its port and receives', async () => {
     const sock = dgram.createSocket('udp4');
     await new Promise<void>((resolve) => sock.bind(0, A4, resolve));
