@@ -280,3 +280,36 @@ test('keypair shared buffer: re-wrapping sees the same state; wrong sizes are re
   assert.throws(() => new KeypairShared(new SharedArrayBuffer(64)), /shared buffer has/);
   assert.throws(() => new Keypair({ sendKey: K1, receiveKey: new Uint8Array(31), localIndex: 1, remoteIndex: 2, isInitiator: true, createdAt: 0 }), /32 bytes/);
 });
+
+test('transport: every AEAD backend (node:crypto, @noble/ciphers, native burst) seals the same bytes and opens the others', async () => {
+  const { BurstDataAead, nobleAeadBurst, nativeDataAead } = await import('../../src/crypto/aead-burst.js');
+  const backends = [new NodeCryptoDataAead(), new BurstDataAead(nobleAeadBurst), nativeDataAead()];
+  const sizes = [0, 1, 15, 16, 17, 64, 1000, 1404, 1420];
+  const sealed: Uint8Array[] = [];
+  for (const backend of backends) {
+    const { alice } = pair();
+    const t = new DataTransport(backend);
+    const burst = new DataBurst(sizes.length);
+    const buffer = new Uint8Array(sizes.length * 1600);
+    const prng = new SeededPrng(77);
+    burst.reset(buffer);
+    sizes.forEach((size, i) => {
+      buffer.set(prng.fill(new Uint8Array(size)), i * 1600 + 16);
+      burst.add(alice.shared, i * 1600 + 16, size);
+    });
+    assert.equal(t.sealBurst(burst, 1420), sizes.length, backend.name);
+    sealed.push(buffer);
+  }
+  for (let b = 1; b < backends.length; b++) assert.deepEqual(sealed[b], sealed[0], `${backends[b]!.name} differs from ${backends[0]!.name}`);
+  for (const backend of backends) {
+    const { bob } = pair();
+    const t = new DataTransport(backend);
+    const buffer = sealed[0]!.slice();
+    const burst = new DataBurst(sizes.length);
+    burst.reset(buffer);
+    sizes.forEach((size, i) => burst.add(bob.shared, i * 1600, 32 + paddedLength(size, 1420)));
+    buffer[3 * 1600 + 20]! ^= 4; // one forgery in the burst
+    assert.equal(t.openBurst(burst), sizes.length - 1, backend.name);
+    assert.equal(burst.result[3], -TransportDrop.authFailed, backend.name);
+  }
+});
