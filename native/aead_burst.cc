@@ -220,10 +220,15 @@ bool IsTyped(const Napi::Value& v, napi_typedarray_type type) {
   return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type;
 }
 
+// The element data of a typed array, already offset by its byteOffset. Asked
+// of napi_get_typedarray_info directly because it also answers for views of a
+// SharedArrayBuffer (napi_get_arraybuffer_info refuses a SharedArrayBuffer).
+// Null if detached.
 template <typename T>
 T* TypedData(const Napi::Value& v) {
-  auto ta = v.As<Napi::TypedArray>();
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+  void* data = nullptr;
+  if (napi_get_typedarray_info(v.Env(), v, nullptr, nullptr, &data, nullptr, nullptr) != napi_ok) return nullptr;
+  return static_cast<T*>(data);
 }
 
 // (buffer, desc, n, keys, keyIndex, counters, results[, aad[, noncePrefix]]) -> AeadBurstArgs.

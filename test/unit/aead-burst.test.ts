@@ -254,6 +254,19 @@ test('a Uint8Array view bounds the burst: offsets are relative to it and cannot 
   }
 });
 
+test('views of a SharedArrayBuffer work as packet buffer and key table', () => {
+  const shared = new Uint8Array(new SharedArrayBuffer(512));
+  const sharedKeys = new Uint8Array(new SharedArrayBuffer(64));
+  sharedKeys.fill(0x61, 32);
+  shared.fill(0x11);
+  const plain = new Uint8Array(512).fill(0x11);
+  const desc = Uint32Array.of(8, 300);
+  const results = new Uint8Array(1);
+  assert.equal(native.sealBurst(shared, desc, 1, sharedKeys, Uint16Array.of(1), Uint32Array.of(3, 0), results), 1);
+  assert.equal(nobleAeadBurst.sealBurst(plain, desc, 1, sharedKeys.slice(), Uint16Array.of(1), Uint32Array.of(3, 0), results), 1);
+  assert.deepEqual(Uint8Array.from(shared), plain);
+});
+
 test('wrong argument shapes throw the same typed errors in every backend; n = 0 is a no-op', () => {
   const buf = new ArrayBuffer(64);
   const keys = new Uint8Array(32);
