@@ -41,7 +41,7 @@ import { WorkerPool } from '../datapath/worker-pool.js';
 import { readPeerTraffic } from '../datapath/peer-counters.js';
 import { DropCounters } from '../datapath/drop-counters.js';
 import { addrFromEndpoint, endpointFromAddr, ADDR_RECORD_SIZE } from '../datapath/addr-record.js';
-import type { FromWorker, KeypairWire } from '../datapath/worker-messages.js';
+import { packAllowedIps, type FromWorker, type KeypairWire } from '../datapath/worker-messages.js';
 import { sealBurst, DataKeypair } from '../datapath/data-keypair.js';
 import {
   Errno, UapiError, formatEndpoint, peerKey, type DeviceControl, type DeviceSnapshot, type PeerSnapshot, type UapiPeerOp, type UapiSetOp,
@@ -294,7 +294,7 @@ export class Device implements DeviceControl {
     this.allowedDirty = false;
     const entries: Array<[Uint8Array, number, number]> = [];
     for (const p of this.peers.values()) for (const a of this.allowed.listByPeer(p)) entries.push([a.address, a.cidr, p.slot]);
-    this.pool?.broadcast({ t: 'allowed-ips', entries });
+    this.pool?.broadcast({ t: 'allowed-ips', packed: packAllowedIps(entries) });
   }
 
   // ------------------------------------------------------------------ keypairs

@@ -5,6 +5,7 @@
  * Peers are named by their slot number; lookups allocate nothing.
  */
 import { AllowedIps } from '../protocol/allowed-ips.js';
+import { ALLOWED_IP_ENTRY_SIZE } from './worker-messages.js';
 
 const NO_PEER = -1;
 const BAD_PACKET = -2;
@@ -12,10 +13,13 @@ const BAD_PACKET = -2;
 export class PeerRouter {
   private table = new AllowedIps<number>();
 
-  /** Replaces the whole table: [address bytes (4|16), prefix bits, slot]. */
-  replace(entries: Array<[Uint8Array, number, number]>): void {
+  /** Replaces the whole table from its packed form (worker-messages.ts packAllowedIps). */
+  replace(packed: Uint8Array): void {
     const t = new AllowedIps<number>();
-    for (const [addr, bits, slot] of entries) t.insert(addr.length === 4 ? 4 : 6, addr, bits, slot);
+    for (let o = 0; o + ALLOWED_IP_ENTRY_SIZE <= packed.length; o += ALLOWED_IP_ENTRY_SIZE) {
+      const family = packed[o] === 4 ? 4 : 6;
+      t.insert(family, packed.subarray(o + 4, o + 4 + (family === 4 ? 4 : 16)), packed[o + 1]!, packed[o + 2]! | (packed[o + 3]! << 8));
+    }
     this.table = t;
   }
 

@@ -23,8 +23,8 @@ export interface KeypairWire {
 export type ToWorker =
   | { t: 'peer'; slot: number; endpoint: AddrRecord | null }
   | { t: 'peer-remove'; slot: number }
-  /** Full replacement of the allowed-IPs table: [address bytes, prefix bits, peer slot]. */
-  | { t: 'allowed-ips'; entries: Array<[Uint8Array, number, number]> }
+  /** Full replacement of the allowed-IPs table, packed (see packAllowedIps): one buffer, not 100k objects. */
+  | { t: 'allowed-ips'; packed: Uint8Array }
   | { t: 'keypairs'; slot: number; current: KeypairWire | null; previous: KeypairWire | null; next: KeypairWire | null }
   | { t: 'mtu'; mtu: number }
   /** The listen port changed: receive from this socket (the worker dups it) and drop the old one. */
@@ -47,3 +47,20 @@ export type FromWorker =
   | { t: 'port-stats'; worker: number; path: string; stats: Record<string, number> }
   /** The worker cannot go on (TUN deleted, port failed). */
   | { t: 'fatal'; worker: number; reason: string };
+
+/** Bytes per packed allowed-IPs entry: family (4|6), prefix bits, slot (u16 LE), 16 address bytes. */
+export const ALLOWED_IP_ENTRY_SIZE = 20;
+
+/** Packs [address bytes (4|16), bits, slot] entries into one buffer for a cheap postMessage. */
+export function packAllowedIps(entries: Array<[Uint8Array, number, number]>): Uint8Array {
+  const out = new Uint8Array(entries.length * ALLOWED_IP_ENTRY_SIZE);
+  entries.forEach(([addr, bits, slot], i) => {
+    const o = i * ALLOWED_IP_ENTRY_SIZE;
+    out[o] = addr.length === 4 ? 4 : 6;
+    out[o + 1] = bits;
+    out[o + 2] = slot & 0xff;
+    out[o + 3] = slot >> 8;
+    out.set(addr, o + 4);
+  });
+  return out;
+}

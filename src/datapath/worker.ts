@@ -152,7 +152,7 @@ class Worker {
         return;
       }
       case 'allowed-ips':
-        this.router.replace(msg.entries);
+        this.router.replace(msg.packed);
         return;
       case 'keypairs': {
         const p = this.peers[msg.slot] ?? (this.peers[msg.slot] = new PeerState());
