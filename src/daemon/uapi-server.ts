@@ -247,7 +247,6 @@ export class UapiServer {
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: false });
     const self = new UapiServer(server, socketPath, opts);
     server.on('connection', (socket) => self.accept(socket));
-    server.on('error', (err) => log.error(`UAPI: listener error: ${err.message}`));
 
     if (opts.inheritedFd !== undefined) {
       await listen(server, { fd: opts.inheritedFd });
@@ -262,6 +261,8 @@ export class UapiServer {
       }
       chmodSync(socketPath, 0o600);
     }
+    // Only now: a failed bind (a stale socket we then replace) is not a listener error worth logging.
+    server.on('error', (err) => log.error(`UAPI: listener error: ${err.message}`));
     self.identity = fileIdentity(socketPath);
     self.startWatching();
     log.verbose(`UAPI: listening on ${socketPath}`);
