@@ -89,18 +89,20 @@ export async function run(args: string[]): Promise<number> {
     throw err;
   }
 
+  // Signals are caught from the start, so Ctrl-C during start-up also ends
+  // in the finally block below that detaches the filter.
+  let requestStop!: () => void;
+  const stopRequested = new Promise<void>((resolve) => { requestStop = resolve; });
+  process.once('SIGINT', requestStop);
+  process.once('SIGTERM', requestStop);
+
   let filter: NativeXdpFilter | undefined;
-  if (!o.udp) {
-    filter = openXdpFilter({ ifname: o.ifname, mode: o.mode, ports: [o.port] });
-    log(describeXdpFilter(filter));
-  }
   const stop = new SharedArrayBuffer(4);
   const stopFlag = new Int32Array(stop);
   const workers: WorkerState[] = [];
   let failed = false;
-  const kind = o.udp ? 'udp' : 'af_xdp';
-  // Workers must use the filter's mode: a socket cannot be native while the program is generic.
-  const mode = (filter?.info().mode ?? o.mode) as XdpMode;
+  let timer: NodeJS.Timeout | undefined;
+  let limit: NodeJS.Timeout | undefined;
 
   const stopAll = (): void => {
     if (Atomics.load(stopFlag, 0)) return;
@@ -110,69 +112,76 @@ export async function run(args: string[]): Promise<number> {
   };
 
   try {
+    if (!o.udp) {
+      filter = openXdpFilter({ ifname: o.ifname, mode: o.mode, ports: [o.port] });
+      log(describeXdpFilter(filter));
+    }
+    // Workers must use the filter's mode: a socket cannot be native while the program is generic.
+    const mode = (filter?.info().mode ?? o.mode) as XdpMode;
     const ready: Promise<void>[] = [];
     for (const queue of o.queues) {
-      const data: EchoWorkerData = { kind, ifname: o.ifname, queue, port: o.port, mode, busyPoll: o.busyPoll, stop };
-      const worker = new Worker(new URL('./echo-worker.js', import.meta.url), { workerData: data });
-      let resolveReady!: () => void, rejectReady!: (e: Error) => void;
-      ready.push(new Promise<void>((res, rej) => { resolveReady = res; rejectReady = rej; }));
-      const state: WorkerState = {
-        worker, queue, eventFd: -1, prevEchoed: 0,
-        done: new Promise<void>((res) => worker.once('exit', () => res())),
-      };
-      worker.on('message', (m: { type: string } & Record<string, unknown>) => {
-        if (m.type === 'ready') {
-          state.eventFd = m.eventFd as number;
-          try {
-            filter?.bindQueue(queue, m.fd as number);
-          } catch (err) { rejectReady(err as Error); return; }
-          log(m.describe as string);
-          resolveReady();
-        } else if (m.type === 'stats' || m.type === 'done') {
-          state.last = m as unknown as EchoWorkerStats;
-        } else if (m.type === 'error') {
-          failed = true;
-          rejectReady(new Error(`queue ${queue}: ${m.message as string}`));
-          log(`queue ${queue}: ${m.message as string}`);
-          stopAll();
-        }
-      });
-      worker.on('error', (err) => { failed = true; log(`queue ${queue} worker crashed: ${err.message}`); rejectReady(err); stopAll(); });
-      workers.push(state);
+      ready.push(startWorker(o, queue, mode, stop, filter, workers, () => { failed = true; stopAll(); requestStop(); }));
     }
-    await Promise.all(ready);
-    log(`echoing UDP port ${o.port} on ${o.udp ? 'the kernel socket' : `${o.ifname} queue(s) ${o.queues.join(',')}`}; Ctrl-C to stop`);
-    if (o.json) process.stdout.write(JSON.stringify({ type: 'ready', port: o.port, queues: o.queues, filter: filter?.info() ?? null }) + '\n');
-
-    await new Promise<void>((resolve) => {
-      const onSignal = (): void => resolve();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      const timer = setInterval(() => {
-        printStats(o, workers, false);
-        if (failed) resolve();
-      }, 1000);
-      const limit = o.durationS > 0 ? setTimeout(resolve, o.durationS * 1000) : undefined;
-      void Promise.all(workers.map((w) => w.done)).then(() => resolve());
-      const cleanup = (): void => { clearInterval(timer); if (limit) clearTimeout(limit); process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); };
-      stopPromiseCleanup = cleanup;
-    });
-    stopPromiseCleanup?.();
+    const allReady = Promise.all(ready);
+    allReady.catch(() => { /* reported by the race below or after a stop */ });
+    await Promise.race([allReady, stopRequested]);
+    if (!Atomics.load(stopFlag, 0) && !failed) {
+      log(`echoing UDP port ${o.port} on ${o.udp ? 'the kernel socket' : `${o.ifname} queue(s) ${o.queues.join(',')}`}; Ctrl-C to stop`);
+      if (o.json) process.stdout.write(JSON.stringify({ type: 'ready', port: o.port, queues: o.queues, filter: filter?.info() ?? null }) + '\n');
+      timer = setInterval(() => printStats(o, workers, false), 1000);
+      if (o.durationS > 0) limit = setTimeout(requestStop, o.durationS * 1000);
+      void Promise.all(workers.map((w) => w.done)).then(requestStop);
+      await stopRequested;
+    }
   } catch (err) {
     failed = true;
     log((err as Error).message);
   } finally {
+    if (timer) clearInterval(timer);
+    if (limit) clearTimeout(limit);
     stopAll();
+    // Workers see the flag within one idle wait; a stuck one is terminated.
     await Promise.race([Promise.all(workers.map((w) => w.done)), new Promise((r) => setTimeout(r, 3000))]);
     for (const w of workers) await w.worker.terminate();
     filter?.close();
     if (filter) log(`filter detached from ${o.ifname}`);
+    process.off('SIGINT', requestStop);
+    process.off('SIGTERM', requestStop);
   }
   printStats(o, workers, true);
   return failed ? 1 : 0;
 }
 
-let stopPromiseCleanup: (() => void) | undefined;
+/** Starts the worker for one queue; resolves once its socket is bound into the filter. */
+function startWorker(o: EchoOptions, queue: number, mode: XdpMode, stop: SharedArrayBuffer, filter: NativeXdpFilter | undefined,
+  workers: WorkerState[], onFailure: () => void): Promise<void> {
+  const data: EchoWorkerData = { kind: o.udp ? 'udp' : 'af_xdp', ifname: o.ifname, queue, port: o.port, mode, busyPoll: o.busyPoll, stop };
+  const worker = new Worker(new URL('./echo-worker.js', import.meta.url), { workerData: data });
+  return new Promise<void>((resolve, reject) => {
+    const state: WorkerState = {
+      worker, queue, eventFd: -1, prevEchoed: 0,
+      done: new Promise<void>((res) => worker.once('exit', () => res())),
+    };
+    workers.push(state);
+    worker.on('message', (m: { type: string } & Record<string, unknown>) => {
+      if (m.type === 'ready') {
+        state.eventFd = m.eventFd as number;
+        try {
+          filter?.bindQueue(queue, m.fd as number);
+        } catch (err) { onFailure(); reject(err as Error); return; }
+        log(m.describe as string);
+        resolve();
+      } else if (m.type === 'stats' || m.type === 'done') {
+        state.last = m as unknown as EchoWorkerStats;
+      } else if (m.type === 'error') {
+        log(`queue ${queue}: ${m.message as string}`);
+        onFailure();
+        reject(new Error(`queue ${queue}: ${m.message as string}`));
+      }
+    });
+    worker.on('error', (err) => { log(`queue ${queue} worker crashed: ${err.message}`); onFailure(); reject(err); });
+  });
+}
 
 function printStats(o: EchoOptions, workers: WorkerState[], final: boolean): void {
   let total = 0;
