@@ -338,6 +338,15 @@ if (isMainThread) {
     }
   });
 
+  test('reusePort: several ports (one per worker) share a UDP port; without it the second bind is refused', () => {
+    const first = openUdpPort({ port: 0, reusePort: true, frameCount: 4 });
+    const second = openUdpPort({ port: first.port, reusePort: true, frameCount: 4 });
+    try {
+      assert.equal(second.port, first.port);
+      assert.throws(() => openUdpPort({ port: first.port, frameCount: 4 }), (e: Error & { code?: string }) => e.code === 'EADDRINUSE');
+    } finally { first.close(); second.close(); }
+  });
+
   test('frames: alloc/free round trip, double free refused and counted; closed port and bad options throw', () => {
     const p = openUdpPort({ port: 0, frameCount: 4 });
     try {
