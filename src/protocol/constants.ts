@@ -69,7 +69,7 @@ export const NEW_HANDSHAKE_AFTER_SILENCE_MS = KEEPALIVE_TIMEOUT_MS + REKEY_TIMEO
 /** §5.4.7: the responder's cookie secret is replaced every two minutes. */
 export const COOKIE_SECRET_MAX_AGE_MS = 120_000;
 
-/** §5.4.7: an initiator uses a received cookie for MAC2 for two minutes (less a little slack in wireguard-go). */
+/** §5.4.7: an initiator uses a received cookie for MAC2 for two minutes (the kernel takes 5 s off for latency). */
 export const COOKIE_MAX_AGE_MS = 120_000;
 
 /**
