@@ -151,3 +151,42 @@ test('a worker that ends without close() releases its socket (env cleanup hook)'
     out({ opened: opened.length });`, [worker]);
   assert.equal(r.opened, 3);
 });
+
+test('the filter steers several ports, and setPorts changes the set while attached', () => {
+  const send = `
+import socket, sys
+for p in sys.argv[1:]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i in range(50): s.sendto(b'port test', ('${NET.a4}', int(p)))
+`;
+  const r = runIn(env.a, `
+    import { execFileSync } from 'node:child_process';
+    const filter = openXdpFilter({ ifname: '${env.devA}', mode: 'generic', ports: [7600, 7602] });
+    const p = openXskPort({ ifname: '${env.devA}', queue: 0, mode: 'generic', inhibitProgLoad: true });
+    filter.bindQueue(0, p.fd);
+    const desc = new Uint32Array(128), offs = new Uint32Array(64);
+    const drain = async () => {
+      let n = 0;
+      const end = Date.now() + 400;
+      while (Date.now() < end) {
+        const k = p.rxBurst(desc, 64);
+        for (let i = 0; i < k; i++) offs[i] = desc[2 * i];
+        p.freeFrames(offs, k);
+        n += k;
+        if (!k) await new Promise((res) => setTimeout(res, 10));
+      }
+      return n;
+    };
+    const sendTo = (...ports) => execFileSync('ip', ['netns', 'exec', '${env.b}', 'python3', '-c', ${JSON.stringify(send)}, ...ports.map(String)]);
+    sendTo(7600, 7601, 7602);
+    const first = await drain();
+    filter.setPorts([7601]);
+    sendTo(7600, 7601, 7602);
+    const second = await drain();
+    filter.unbindQueue(0);
+    sendTo(7601);
+    const unbound = await drain();
+    p.close(); filter.close();
+    out({ first, second, unbound });`);
+  assert.deepEqual(r, { first: 100, second: 50, unbound: 0 });
+});
