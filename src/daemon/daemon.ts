@@ -45,7 +45,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const { log } = opts;
   const tunFd = envFd('WG_TUN_FD');
   const uapiFd = envFd('WG_UAPI_FD');
-  const wanted = opts.workers ?? Math.max(1, Math.min(4, os.availableParallelism()));
+  const fromEnv = Number(process.env.XDPWG_WORKERS);
+  const wanted = opts.workers ?? (fromEnv > 0 ? fromEnv : Math.max(1, Math.min(4, os.availableParallelism())));
   const tun = tunFd !== undefined ? n.tunAdopt(tunFd) : n.tunOpen({ name: opts.ifname, queues: wanted, multiQueue: true });
   log.verbose(`TUN ${tun.name} (ifindex ${tun.ifindex}) with ${tun.fds.length} queue(s)`);
 

@@ -295,6 +295,8 @@ class Worker {
       this.fatal(`TUN read failed (errno ${-n}): the interface is gone`);
       return false;
     }
+    // Frames the TUN did not fill go straight back.
+    if (n < got) this.udp.freeFrames(this.frames.subarray(n), got - n);
     const buf = this.buf, dv = this.dv, now = Date.now();
     let jobs = 0;
     let freed = 0;
