@@ -44,7 +44,7 @@ export interface NativeXskPort {
   readonly frameSize: number;
   /** Offset from the start of a frame at which received data / built packets start. */
   readonly headroom: number;
-  info(): { ifname: string; ifindex: number; queue: number; mode: 'native' | 'generic'; zeroCopy: boolean };
+  info(): { ifname: string; ifindex: number; queue: number; mode: 'native' | 'generic'; zeroCopy: boolean; busyPoll: boolean; frameSize: number; frameCount: number; headroom: number };
   /** Receives up to max packets; fills desc pairs; returns count. Frames now belong to JS. */
   rxBurst(desc: Uint32Array, max: number): number;
   /** Queues n packets for send; returns how many were taken (those frames go back to the pool after completion). */
@@ -114,7 +114,11 @@ export interface NativeUdpPortOptions {
   frameCount?: number;
   /** Bytes kept before every received datagram (>= 78). Default 128. */
   headroom?: number;
-  /** Adopt this bound UDP socket instead of opening one (the port owns and closes it). */
+  /**
+   * Use this bound UDP socket instead of opening one. The port works on its
+   * own dup() of it: the caller still owns `fd` (close it when done), and
+   * ports in several threads may share one socket safely.
+   */
   fd?: number;
   /** SO_REUSEPORT, so several workers can each own a socket on the same port. */
   reusePort?: boolean;

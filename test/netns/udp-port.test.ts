@@ -314,7 +314,7 @@ if (isMainThread) {
     } finally { small.close(); }
   });
 
-  test('adopt: a bound socket handed in by fd keeps its port and receives', async () => {
+  test('adopt: a bound socket handed in by fd keeps its port and receives; the caller keeps its own descriptor', async () => {
     const sock = dgram.createSocket('udp4');
     await new Promise<void>((resolve) => sock.bind(0, A4, resolve));
     // node:dgram has no public fd accessor; its handle's fd is what a parent process would pass.
@@ -332,8 +332,16 @@ if (isMainThread) {
       const got = recvOne(adopted, addr);
       assert.deepEqual(got.data, new Uint8Array(10).fill(9));
       assert.equal(readEndpoint(addr, 0).localIp, A4);
+      // The port has its own duplicate: closing it leaves node's socket working.
+      adopted.close();
+      const echoed = new Promise<Buffer>((resolve) => sock.once('message', resolve));
+      writeEndpoint(addr, 0, { ip: A4, port: sock.address().port });
+      assert.equal(server.allocFrames(out, 1), 1);
+      new Uint8Array(server.buffer, out[0]! + server.headroom, 3).set([1, 2, 3]);
+      assert.equal(server.txBurst(new Uint32Array([out[0]! + server.headroom, 3]), addr, 1), 1);
+      assert.deepEqual([...await echoed], [1, 2, 3]);
     } finally {
-      adopted.close(); // the port owns the fd now; node's later close of it fails quietly
+      adopted.close();
       sock.close();
     }
   });
