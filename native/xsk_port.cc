@@ -15,6 +15,8 @@
 #include <linux/if_xdp.h>
 #include <net/if.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -117,6 +119,19 @@ const char* AttachedMode(int ifindex) {
 }
 
 void FinalizeUmem(Napi::Env, void*, std::shared_ptr<UmemRegion>* hint) { delete hint; }
+
+// libxdp reports on stderr by default (e.g. "No bpffs found" each time it
+// loads its default program). We keep the latest lines and put them into the
+// error we throw instead; a port that opens prints nothing.
+thread_local std::string t_libxdp_diag;
+int CollectLibxdp(enum libxdp_print_level level, const char* fmt, va_list args) {
+  if (level == LIBXDP_DEBUG) return 0;
+  char buf[256];
+  int n = vsnprintf(buf, sizeof(buf), fmt, args);
+  if (t_libxdp_diag.size() > 1024) t_libxdp_diag.erase(0, t_libxdp_diag.size() - 512);
+  t_libxdp_diag += buf;
+  return n;
+}
 
 }  // namespace
 
@@ -246,6 +261,8 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
   // A queue stays busy for a moment after its previous socket closed (the
   // kernel frees the buffer pool from deferred work), so EBUSY is retried
   // for up to kBindBusyRetryMs before it counts as a real conflict.
+  libxdp_set_print(CollectLibxdp);
+  t_libxdp_diag.clear();
   std::string tried;
   for (uint32_t waited = 0;; waited += kBindBusyStepMs) {
     tried.clear();
@@ -274,7 +291,8 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
     usleep(kBindBusyStepMs * 1000);
   }
   ThrowCode(env, "XSK_SOCKET",
-            "XskPort: cannot bind an AF_XDP socket to " + ifname_ + " queue " + std::to_string(queue_) + " (" + tried + ")");
+            "XskPort: cannot bind an AF_XDP socket to " + ifname_ + " queue " + std::to_string(queue_) + " (" + tried + ")" +
+                (t_libxdp_diag.empty() ? "" : " [libxdp: " + t_libxdp_diag + "]"));
   return false;
 
 bound:

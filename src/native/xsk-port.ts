@@ -38,5 +38,6 @@ export function openXskPort(opts: XskPortOptions): NativeXskPort {
 export function describeXskPort(port: NativeXskPort): string {
   const i = port.info();
   return `af_xdp ${i.ifname} queue ${i.queue}: ${i.mode} XDP, ${i.zeroCopy ? 'zero-copy' : 'copy'} mode, ` +
-    `${port.umem.byteLength / port.frameSize} frames of ${port.frameSize} B, headroom ${port.headroom}`;
+    `${port.umem.byteLength / port.frameSize} frames of ${port.frameSize} B, headroom ${port.headroom}` +
+    `${i.busyPoll ? ', busy poll' : ''}`;
 }
