@@ -39,8 +39,6 @@ export interface EchoWorkerStats {
   port: PortStats;
 }
 
-interface WaiterLike { readonly eventFd: number; wait(fds: Int32Array, nfds: number, timeoutMs: number): number; close(): void }
-
 const IDLE_WAIT_MS = 200;
 const STATS_INTERVAL_MS = 1000;
 
@@ -53,8 +51,9 @@ function main(): void {
   const d = workerData as EchoWorkerData;
   const stop = new Int32Array(d.stop);
   const port = openPort(d);
-  const WaiterCtor = native()['Waiter'] as (new () => WaiterLike) | undefined;
-  const waiter = typeof WaiterCtor === 'function' ? new WaiterCtor() : null;
+  // Idle: block in the Waiter over the port's fd and an eventfd the main
+  // thread signals on stop (poll(2) on the port alone if the addon lacks it).
+  const waiter = typeof native().Waiter === 'function' ? new (native().Waiter)() : null;
   const waitFds = new Int32Array([port.fd]);
   parentPort!.postMessage({
     type: 'ready', queue: d.queue, fd: port.fd, eventFd: waiter?.eventFd ?? -1, describe: port.describe(),

@@ -107,8 +107,7 @@ export async function run(args: string[]): Promise<number> {
   const stopAll = (): void => {
     if (Atomics.load(stopFlag, 0)) return;
     Atomics.store(stopFlag, 0, 1);
-    const wake = native()['wakeFd'] as ((fd: number) => void) | undefined;
-    for (const w of workers) if (w.eventFd >= 0 && typeof wake === 'function') wake(w.eventFd);
+    for (const w of workers) if (w.eventFd >= 0) native().wakeFd(w.eventFd);
   };
 
   try {

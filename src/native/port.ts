@@ -9,37 +9,13 @@
  *
  * Threading: a Port belongs to the thread that opened it.
  */
-import type { NativeXskPort, PortStats, XskPortOptions } from './binding.js';
+import type { NativeUdpPort, NativeUdpPortOptions, NativeXskPort, PortStats, XskPortOptions } from './binding.js';
 import { native } from './binding.js';
 import { FrameViews, BURST_SIZE } from './frames.js';
 import { describeXskPort, openXskPort } from './xsk-port.js';
 
 /** Bytes per address record of a UDP port burst. */
 export const ADDR_RECORD_SIZE = 40;
-
-/** The UdpPort's native shape, as the contract (binding.ts) defines it. */
-interface NativeUdpPortLike {
-  readonly buffer: ArrayBuffer;
-  readonly fd: number;
-  readonly port: number;
-  readonly frameSize: number;
-  readonly headroom: number;
-  rxBurst(desc: Uint32Array, addr: Uint8Array, max: number): number;
-  txBurst(desc: Uint32Array, addr: Uint8Array, n: number): number;
-  allocFrames(out: Uint32Array, n: number): number;
-  freeFrames(offsets: Uint32Array, n: number): void;
-  stats(): PortStats;
-  close(): void;
-}
-
-/** Options of a UDP port (see the contract). */
-export interface UdpPortOptions {
-  port: number;
-  bindAddress?: string;
-  frameSize?: number;
-  frameCount?: number;
-  fd?: number;
-}
 
 /** The common burst interface. */
 export interface Port {
@@ -87,15 +63,13 @@ export class SocketPort implements Port {
   readonly kind = 'udp' as const;
   readonly frames: FrameViews;
   readonly addr: Uint8Array;
-  constructor(readonly native: NativeUdpPortLike, readonly burst = BURST_SIZE) {
+  constructor(readonly native: NativeUdpPort, readonly burst = BURST_SIZE) {
     this.frames = new FrameViews(native.buffer, native.frameSize, native.headroom);
     this.addr = new Uint8Array(burst * ADDR_RECORD_SIZE);
   }
   /** Opens a UdpPort; throws a clear Error when the addon has none yet. */
-  static open(opts: UdpPortOptions, burst = BURST_SIZE): SocketPort {
-    const ctor = native()['UdpPort'] as (new (o: UdpPortOptions) => NativeUdpPortLike) | undefined;
-    if (typeof ctor !== 'function') throw new Error('UdpPort: the native addon has no UdpPort (rebuild with npm run build:native)');
-    return new SocketPort(new ctor(opts), burst);
+  static open(opts: NativeUdpPortOptions, burst = BURST_SIZE): SocketPort {
+    return new SocketPort(new (native().UdpPort)(opts), burst);
   }
   get fd(): number { return this.native.fd; }
   /** The bound UDP port. */
@@ -105,6 +79,9 @@ export class SocketPort implements Port {
   allocFrames(out: Uint32Array, n: number): number { return this.native.allocFrames(out, n); }
   freeFrames(offsets: Uint32Array, n: number): void { this.native.freeFrames(offsets, n); }
   stats(): PortStats { return this.native.stats(); }
-  describe(): string { return `udp socket port ${this.native.port} (kernel path)`; }
+  describe(): string {
+    const i = this.native.info();
+    return `udp socket port ${i.port} (kernel path, ${i.dualStack ? 'dual-stack' : `IPv${i.family}`}, ${i.frameCount} frames of ${i.frameSize} B)`;
+  }
   close(): void { this.native.close(); }
 }
