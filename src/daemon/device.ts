@@ -42,7 +42,8 @@ import { readPeerTraffic } from '../datapath/peer-counters.js';
 import { DropCounters } from '../datapath/drop-counters.js';
 import { addrFromEndpoint, endpointFromAddr, ADDR_RECORD_SIZE } from '../datapath/addr-record.js';
 import { packAllowedIps, type FromWorker, type KeypairWire } from '../datapath/worker-messages.js';
-import { sealBurst, DataKeypair } from '../datapath/data-keypair.js';
+import { DataTransport } from '../protocol/transport.js';
+import { nativeDataAead } from '../crypto/aead-burst.js';
 import {
   Errno, UapiError, formatEndpoint, peerKey, type DeviceControl, type DeviceSnapshot, type PeerSnapshot, type UapiPeerOp, type UapiSetOp,
 } from './device-config.js';
@@ -109,6 +110,8 @@ export class Device implements DeviceControl {
   private readonly log: Logger;
   private readonly tx = { desc: new Uint32Array(2), addr: new Uint8Array(ADDR_RECORD_SIZE), frame: new Uint32Array(1) };
   private closed = false;
+  /** Seals what the main thread itself sends (staged packets, keepalives). */
+  private readonly transport = new DataTransport(nativeDataAead());
   private ticks = 0;
   private mtu = 1420;
   private readonly portStats: Array<Record<string, number | string>> = [];
@@ -336,19 +339,13 @@ export class Device implements DeviceControl {
     const now = this.clock.now();
     const kp = peer.keypairs.sendable(now);
     if (!kp || !peer.endpointAddr) return;
-    const dk = new DataKeypair(this.wire(kp)!, peer.slot);
     for (const plain of packets) {
-      const padded = Math.max(plain.length, Math.min((plain.length + 15) & ~15, this.mtu));
-      const buf = new Uint8Array(16 + padded + 16);
+      // Header room before the plaintext, padding and tag room after it.
+      const buf = new Uint8Array(16 + plain.length + 15 + 16);
       buf.set(plain, 16);
-      const dv = new DataView(buf.buffer);
-      dv.setUint32(0, 4, true);
-      dv.setUint32(4, dk.remoteIndex, true);
-      const desc = Uint32Array.of(0, 16 + padded);
-      const ok = new Uint8Array(1);
-      sealBurst(buf, desc, 1, [dk], ok);
-      if (!ok[0]) continue;
-      if (this.sendTo(peer.endpointAddr, buf)) peer.controlTxBytes += buf.length;
+      const len = this.transport.seal(kp.shared, buf, 16, plain.length, this.mtu);
+      if (len < 0) continue;
+      if (this.sendTo(peer.endpointAddr, buf.subarray(0, len))) peer.controlTxBytes += len;
     }
     this.timerDataSent(peer, packets.some((p) => p.length > 0));
   }

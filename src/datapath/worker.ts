@@ -25,7 +25,9 @@ import { DropCounters } from './drop-counters.js';
 import { PEER_SLOT_FIELDS as F, PEER_SLOT_WIDTH, PeerCounterSlab } from './peer-counters.js';
 import type { FromWorker, KeypairWire, ToWorker } from './worker-messages.js';
 import { PeerRouter } from './peer-router.js';
-import { DataKeypair, sealBurst, openBurst, BURST_MAX, OPEN_OK, OPEN_AUTH_FAILED } from './data-keypair.js';
+import { DataKeypair, BURST_MAX } from './data-keypair.js';
+import { DataBurst, DataTransport, TransportDrop } from '../protocol/transport.js';
+import { nativeDataAead } from '../crypto/aead-burst.js';
 import { ADDR_RECORD_SIZE, addrEquals } from './addr-record.js';
 
 export interface WorkerInit {
@@ -63,6 +65,8 @@ class Worker {
   private readonly counters: PeerCounterSlab;
   private readonly backlog: Int32Array;
   private readonly router = new PeerRouter();
+  private readonly transport = new DataTransport(nativeDataAead());
+  private readonly burst = new DataBurst(BURST_MAX);
   /** Per peer slot: endpoint record, current/previous/next keypairs. */
   private readonly peers: Array<PeerState | undefined> = [];
   /** receiver index (ours) → keypair, for every live keypair of every peer. */
@@ -81,7 +85,6 @@ class Worker {
   private readonly freeList = new Uint32Array(BURST_MAX);
   private readonly cryptDesc = new Uint32Array(BURST_MAX * 2);
   private readonly cryptKeys: Array<DataKeypair | undefined> = new Array(BURST_MAX);
-  private readonly cryptOk = new Uint8Array(BURST_MAX);
   private readonly cryptSlot = new Int32Array(BURST_MAX);
   private readonly cryptAddrIdx = new Int32Array(BURST_MAX);
 
@@ -212,22 +215,25 @@ class Worker {
     }
     let written = 0;
     if (jobs > 0) {
-      openBurst(buf, this.cryptDesc, jobs, this.cryptKeys, this.cryptOk);
+      const burst = this.burst;
+      burst.reset(buf);
+      for (let j = 0; j < jobs; j++) burst.add(this.cryptKeys[j]!.shared, this.cryptDesc[2 * j]!, this.cryptDesc[2 * j + 1]!);
+      this.transport.openBurst(burst);
+      const c = this.counters.view;
       for (let j = 0; j < jobs; j++) {
         const kp = this.cryptKeys[j]!;
-        if (this.cryptOk[j] !== OPEN_OK) { this.drops.count(this.cryptOk[j] === OPEN_AUTH_FAILED ? 'rx-auth-failed' : 'rx-replay'); continue; }
+        const plainLen = burst.result[j]!;
+        if (plainLen < 0) { this.drops.count(-plainLen === TransportDrop.replay ? 'rx-replay' : 'rx-auth-failed'); continue; }
         const off = this.cryptDesc[2 * j]!, len = this.cryptDesc[2 * j + 1]!;
         const slot = kp.slot;
         const peer = this.peers[slot];
         if (!peer) continue;
         const base = slot * PEER_SLOT_WIDTH;
-        const c = this.counters.view;
         c[base + F.rxBytes] += len;
         c[base + F.rxPackets] += 1;
         c[base + F.lastAuthRxMs] = now;
         this.noteSource(peer, slot, this.cryptAddrIdx[j]!);
         if (kp === peer.next) this.confirm(peer, slot, kp);
-        const plainLen = len - WG_DATA_HEADER - WG_TAG;
         if (plainLen === 0) continue; // keepalive
         const inner = off + WG_DATA_HEADER;
         const innerLen = this.router.innerLength(buf, inner, plainLen);
@@ -297,7 +303,7 @@ class Worker {
     }
     // Frames the TUN did not fill go straight back.
     if (n < got) this.udp.freeFrames(this.frames.subarray(n), got - n);
-    const buf = this.buf, dv = this.dv, now = Date.now();
+    const buf = this.buf, now = Date.now();
     let jobs = 0;
     let freed = 0;
     for (let i = 0; i < n; i++) {
@@ -313,15 +319,8 @@ class Worker {
         continue;
       }
       if (!peer.endpoint) { this.drops.count('tx-no-endpoint'); this.freeList[freed++] = off; continue; }
-      // Pad to a multiple of 16 but never past the MTU (whitepaper §5.4.6).
-      let padded = (len + 15) & ~15;
-      if (padded > this.mtu) padded = Math.max(len, this.mtu);
-      buf.fill(0, off + len, off + padded);
-      const hdr = off - WG_DATA_HEADER;
-      dv.setUint32(hdr, 4, true);
-      dv.setUint32(hdr + 4, kp.remoteIndex, true);
-      this.cryptDesc[2 * jobs] = hdr;
-      this.cryptDesc[2 * jobs + 1] = WG_DATA_HEADER + padded; // sealBurst appends the tag
+      this.cryptDesc[2 * jobs] = off;
+      this.cryptDesc[2 * jobs + 1] = len;
       this.cryptKeys[jobs] = kp;
       this.cryptSlot[jobs] = slot;
       jobs++;
@@ -332,22 +331,25 @@ class Worker {
     }
     if (freed > 0) this.udp.freeFrames(this.freeList, freed);
     if (jobs === 0) return true;
-    sealBurst(buf, this.cryptDesc, jobs, this.cryptKeys, this.cryptOk);
+    // Pad, number, header, seal: the whole burst in place, one AEAD call (src/protocol/transport.ts).
+    const burst = this.burst;
+    burst.reset(buf);
+    for (let j = 0; j < jobs; j++) burst.add(this.cryptKeys[j]!.shared, this.cryptDesc[2 * j]!, this.cryptDesc[2 * j + 1]!);
+    this.transport.sealBurst(burst, this.mtu);
     let out = 0;
     freed = 0;
     const c = this.counters.view;
     for (let j = 0; j < jobs; j++) {
-      const off = this.cryptDesc[2 * j]!;
-      if (!this.cryptOk[j]) { this.drops.count('tx-send-failed'); this.freeList[freed++] = off; continue; }
-      const len = this.cryptDesc[2 * j + 1]! + WG_TAG;
+      const msgLen = burst.result[j]!;
+      if (msgLen < 0) { this.drops.count('tx-send-failed'); this.freeList[freed++] = this.cryptDesc[2 * j]!; continue; }
       const slot = this.cryptSlot[j]!;
       const peer = this.peers[slot]!;
-      this.txDesc[2 * out] = off;
-      this.txDesc[2 * out + 1] = len;
+      this.txDesc[2 * out] = this.cryptDesc[2 * j]! - WG_DATA_HEADER;
+      this.txDesc[2 * out + 1] = msgLen;
       this.txAddr.set(peer.endpoint!, out * ADDR_RECORD_SIZE);
       out++;
       const base = slot * PEER_SLOT_WIDTH;
-      c[base + F.txBytes] += len;
+      c[base + F.txBytes] += msgLen;
       c[base + F.txPackets] += 1;
       c[base + F.lastDataTxMs] = now;
       c[base + F.lastAnyTxMs] = now;
