@@ -28,6 +28,8 @@ if (!isMainThread) {
     const p = openUdpPort({ port: 0, bindAddress: '127.0.0.1', frameCount: 4 });
     const m = new NetlinkMonitor(['link']);
     parentPort!.postMessage({ waiter: w.eventFd, port: p.fd, monitor: m.fd });
+    // Stay alive until the main thread has looked at the fds, then end.
+    parentPort!.once('message', () => parentPort!.close());
   }
 }
 
@@ -110,7 +112,9 @@ if (isMainThread) {
     assert.equal(fdTarget(fds.waiter), 'anon_inode:[eventfd]');
     assert.match(fdTarget(fds.port), /^socket:/);
     assert.match(fdTarget(fds.monitor), /^socket:/);
-    await once(worker, 'exit');
+    const exited = once(worker, 'exit');
+    worker.postMessage('exit');
+    await exited;
     for (const fd of [fds.waiter, fds.port, fds.monitor]) assert.equal(fdTarget(fd), '', `fd ${fd} still open after the worker ended`);
   });
 }
