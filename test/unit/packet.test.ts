@@ -56,6 +56,19 @@ test('checksum: RFC 1071 worked example and naive reference on random data', () 
     const b = Uint8Array.from({ length: len }, () => Math.floor(r() * 256));
     assert.equal(finish(sumBytes(b, 0, len)), naiveChecksum(b), `len ${len}`);
   }
+  // Every alignment of start and length inside a larger buffer, and inside a
+  // view that does not start at the buffer's beginning (the word loop's path).
+  const big = Uint8Array.from({ length: 4096 }, () => Math.floor(r() * 256));
+  for (const view of [big, big.subarray(3), big.subarray(6)]) {
+    for (let k = 0; k < 400; k++) {
+      const off = Math.floor(r() * 64);
+      const len = Math.floor(r() * 2000);
+      assert.equal(finish(sumBytes(view, off, len)), naiveChecksum(view.slice(off, off + len)), `off ${off} len ${len}`);
+    }
+  }
+  // Sums chain: a running sum over pieces equals the sum of the whole (even-length pieces).
+  const whole = big.subarray(0, 1500);
+  assert.equal(finish(sumBytes(whole, 700, 800, sumBytes(whole, 0, 700))), naiveChecksum(whole));
 });
 
 test('checksum: incremental update (RFC 1624) equals recomputation', () => {
