@@ -84,11 +84,19 @@ async function main(): Promise<void> {
     const rd = generate(b, 'h1bb0', macB, macA);
     dg.kill('SIGKILL');
 
+    // The same echo over the UdpPort (kernel socket, recvmmsg/sendmmsg batches).
+    const ux = lab.spawn(a, 'taskset', ['-c', '0', process.execPath, MAIN_JS, 'echo', '--udp', '--port', String(PORT)]);
+    await waitLine(ux, /echoing UDP port/, 'xdpwg echo --udp');
+    const ru = generate(b, 'h1bb0', macB, macA);
+    ux.kill('SIGTERM');
+    await new Promise((res) => ux.once('exit', res));
+
     const fmt = (n: number): string => n.toLocaleString('en-US');
     let out = `bench/echo (${SIZE} B payload, one queue, ${SECONDS} s after ${WARMUP} s warm-up; load from an AF_XDP generator in the peer namespace)\n`;
-    out += `  node dgram echo:              ${fmt(rd.pps)} replies/s  (offered ${fmt(Math.round(rd.sent / (SECONDS + WARMUP)))} pkt/s)\n`;
+    out += `  node dgram echo:               ${fmt(rd.pps)} replies/s  (offered ${fmt(Math.round(rd.sent / (SECONDS + WARMUP)))} pkt/s)\n`;
+    out += `  xdpwg echo --udp (UdpPort):    ${fmt(ru.pps)} replies/s  (offered ${fmt(Math.round(ru.sent / (SECONDS + WARMUP)))} pkt/s)  ratio ${(rd.pps > 0 ? ru.pps / rd.pps : Infinity).toFixed(2)}x vs dgram\n`;
     for (const x of results) {
-      out += `  xdpwg echo, ${x.mode.padEnd(7)} XDP:   ${fmt(x.pps)} replies/s  (offered ${fmt(x.offered)} pkt/s)  ratio ${(rd.pps > 0 ? x.pps / rd.pps : Infinity).toFixed(2)}x vs dgram\n`;
+      out += `  xdpwg echo, ${x.mode.padEnd(7)} XDP:    ${fmt(x.pps)} replies/s  (offered ${fmt(x.offered)} pkt/s)  ratio ${(rd.pps > 0 ? x.pps / rd.pps : Infinity).toFixed(2)}x vs dgram\n`;
       out += `    port stats: ${x.final}\n`;
     }
     out += `  reproduce: npm run build && sudo node dist/bench/echo.js --seconds ${SECONDS} --mode ${MODES.join(',')} --size ${SIZE}\n`;
