@@ -31,10 +31,8 @@ import {
 import { CookieChecker, CookieGenerator } from '../protocol/cookie.js';
 import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
 import { HandshakeLoadDetector } from '../protocol/load-detector.js';
-import {
-  KEEPALIVE_TIMEOUT_MS, NEW_HANDSHAKE_AFTER_SILENCE_MS, REJECT_AFTER_TIME_MS, REKEY_ATTEMPT_TIME_MS, REKEY_TIMEOUT_MS,
-  REKEY_TIMEOUT_JITTER_MAX_MS, ZERO_KEYS_AFTER_MS, HANDSHAKE_QUEUE_CAPACITY,
-} from '../protocol/constants.js';
+import { HANDSHAKE_QUEUE_CAPACITY, REKEY_ATTEMPT_TIME_MS } from '../protocol/constants.js';
+import { PeerTimers, type InitiationReason } from '../protocol/timers.js';
 import { MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE } from '../protocol/wire.js';
 import { native } from '../native/binding.js';
 import { WorkerPool } from '../datapath/worker-pool.js';
@@ -244,11 +242,10 @@ export class Device implements DeviceControl {
     }
     if (op.presharedKey) peer.handshake.setPresharedKey(isAllZero(op.presharedKey) ? null : op.presharedKey);
     if (op.endpoint) this.setEndpoint(peer, addrFromEndpoint(op.endpoint));
-    if (op.persistentKeepalive !== undefined) {
-      const was = peer.persistentKeepalive;
+    if (op.persistentKeepalive !== undefined && op.persistentKeepalive !== peer.persistentKeepalive) {
       peer.persistentKeepalive = op.persistentKeepalive;
-      // Turning it on sends one at once, as wireguard-go does, so NAT state forms immediately.
-      if (op.persistentKeepalive > 0 && was === 0 && this.identity) this.sendKeepalive(peer);
+      // A new non-zero interval sends one at once, so NAT state forms immediately.
+      peer.timers.persistentKeepaliveIntervalChanged(op.persistentKeepalive);
     }
     if (op.replaceAllowedIPs) { this.allowed.removeByPeer(peer); this.allowedDirty = true; }
     for (const c of op.allowedIPs) {
@@ -265,6 +262,7 @@ export class Device implements DeviceControl {
     // Without our private key the handshake state waits for one; a placeholder identity keeps types simple.
     const local = this.identity ?? keyPairFromPrivate(new Uint8Array(32).fill(1));
     const peer = new Peer(slot, publicKey.slice(), local);
+    peer.timers = new PeerTimers({ clock: this.clock, keypairs: peer.keypairs, actions: this.timerActions(peer) });
     if (!peer.handshake.hasValidStaticStatic && this.identity) {
       throw new UapiError(Errno.EINVAL, 'the peer public key is of low order: no handshake is possible with it');
     }
@@ -277,6 +275,7 @@ export class Device implements DeviceControl {
   }
 
   private removePeer(peer: Peer): void {
+    peer.timers.stop();
     for (const kp of peer.keypairs.clear()) this.retireKeypair(kp);
     peer.handshake.clear(this.indices);
     if (this.allowed.removeByPeer(peer) > 0) this.allowedDirty = true;
@@ -336,9 +335,9 @@ export class Device implements DeviceControl {
 
   /** Encrypts and sends data packets (staged ones, or one empty keepalive) with the peer's current keypair. */
   private sendData(peer: Peer, packets: Uint8Array[]): void {
-    const now = this.clock.now();
-    const kp = peer.keypairs.sendable(now);
+    const kp = peer.keypairs.sendable(this.clock.now());
     if (!kp || !peer.endpointAddr) return;
+    let data = false;
     for (const plain of packets) {
       // Header room before the plaintext, padding and tag room after it.
       const buf = new Uint8Array(16 + plain.length + 15 + 16);
@@ -346,34 +345,61 @@ export class Device implements DeviceControl {
       const len = this.transport.seal(kp.shared, buf, 16, plain.length, this.mtu);
       if (len < 0) continue;
       if (this.sendTo(peer.endpointAddr, buf.subarray(0, len))) peer.controlTxBytes += len;
+      data ||= plain.length > 0;
     }
-    this.timerDataSent(peer, packets.some((p) => p.length > 0));
+    const t = peer.timers;
+    if (data) t.dataSent();
+    t.anyAuthenticatedPacketSent();
+    t.anyAuthenticatedPacketTraversal();
+    t.transportMessageSent(kp);
   }
 
-  /** A keepalive: an empty data message; with no session yet it waits for one, so it starts a handshake. */
+  /** The timers' requests, bound to one peer (src/protocol/timers.ts TimerActions). */
+  private timerActions(peer: Peer): ConstructorParameters<typeof PeerTimers>[0]['actions'] {
+    return {
+      sendInitiation: (reason) => this.sendInitiation(peer, reason),
+      sendKeepalive: () => this.sendKeepalive(peer),
+      giveUp: () => {
+        this.log.verbose(`${peer.name}: handshake did not complete after ${REKEY_ATTEMPT_TIME_MS / 1000} s, giving up`);
+        peer.staged.purge();
+        peer.handshake.clear(this.indices);
+      },
+      keypairsExpired: (retired) => {
+        for (const r of retired) this.indices.remove(r.localIndex);
+        this.publishKeypairs(peer);
+      },
+      zeroKeys: () => {
+        for (const r of peer.keypairs.clear()) this.retireKeypair(r);
+        peer.handshake.clear(this.indices);
+        this.publishKeypairs(peer);
+      },
+    };
+  }
+
+  /** A keepalive: an empty data message; with no session yet it waits for one, so it asks for a handshake. */
   private sendKeepalive(peer: Peer): void {
     if (peer.keypairs.sendable(this.clock.now())) {
       this.sendData(peer, [new Uint8Array(0)]);
     } else if (this.identity && peer.endpointAddr) {
-      if (peer.staged.length === 0) peer.stage(new Uint8Array(0));
-      this.sendInitiation(peer, false);
+      if (peer.staged.length === 0) peer.staged.push(new Uint8Array(0));
+      peer.timers.requestHandshake();
     }
   }
 
-  /** Sends a handshake initiation now, unless one went out less than REKEY_TIMEOUT ago (unless retry). */
-  private sendInitiation(peer: Peer, isRetry: boolean): void {
-    const now = this.clock.now();
-    if (!this.identity || !peer.endpointAddr) return;
-    if (!isRetry && peer.lastInitiationSent && now - peer.lastInitiationSent < REKEY_TIMEOUT_MS) return;
-    const msg = createInitiation(peer.handshake, this.indices, this.clock);
-    if (!msg) return;
-    this.cookieGenerators.get(peer)!.addMacs(msg);
-    peer.lastInitiationSent = now;
-    if (!isRetry || !peer.handshakeAttemptStart) peer.handshakeAttemptStart = peer.handshakeAttemptStart || now;
-    peer.retransmitAt = now + REKEY_TIMEOUT_MS + Math.floor(Math.random() * REKEY_TIMEOUT_JITTER_MAX_MS);
-    if (this.sendTo(peer.endpointAddr, msg)) peer.controlTxBytes += msg.length;
-    this.log.debug(`${peer.name}: sending handshake initiation`);
-    this.timerAnyTraversal(peer);
+  /** Sends a handshake initiation (the timers decided it is time, and rate-limited it). */
+  private sendInitiation(peer: Peer, reason: InitiationReason): void {
+    if (this.identity && peer.endpointAddr) {
+      const msg = createInitiation(peer.handshake, this.indices, this.clock);
+      if (msg) {
+        this.cookieGenerators.get(peer)!.addMacs(msg);
+        if (this.sendTo(peer.endpointAddr, msg)) peer.controlTxBytes += msg.length;
+        this.log.debug(`${peer.name}: sending handshake initiation (${reason})`);
+        peer.timers.anyAuthenticatedPacketSent();
+        peer.timers.anyAuthenticatedPacketTraversal();
+      }
+    }
+    // Also when nothing could be sent: the retry countdown goes on (TimerActions contract).
+    peer.timers.handshakeInitiated();
   }
 
   // ------------------------------------------------------------------ messages from workers
@@ -384,10 +410,10 @@ export class Device implements DeviceControl {
       case 'stage': {
         const peer = this.bySlot[m.slot];
         if (!peer) return;
-        peer.stage(m.packet);
+        peer.staged.push(m.packet);
         // A session may have formed between the worker's look and now.
         if (peer.keypairs.sendable(this.clock.now())) this.flushStaged(peer);
-        else this.sendInitiation(peer, false);
+        else peer.timers.requestHandshake();
         return;
       }
       case 'confirmed': {
@@ -397,16 +423,12 @@ export class Device implements DeviceControl {
         const { retired } = peer.keypairs.received(kp);
         for (const r of retired) this.retireKeypair(r);
         this.publishKeypairs(peer);
+        peer.timers.handshakeComplete();
         return;
       }
       case 'endpoint': {
         const peer = this.bySlot[m.slot];
         if (peer) { peer.endpointAddr = m.addr; peer.endpoint = endpointFromAddr(m.addr); this.pool?.broadcast({ t: 'peer', slot: peer.slot, endpoint: m.addr }); }
-        return;
-      }
-      case 'rekey': {
-        const peer = this.bySlot[m.slot];
-        if (peer) this.sendInitiation(peer, false);
         return;
       }
       case 'port-stats':
@@ -421,7 +443,7 @@ export class Device implements DeviceControl {
   }
 
   private flushStaged(peer: Peer): void {
-    const packets = peer.staged.splice(0);
+    const packets = peer.staged.drain();
     if (packets.length > 0) this.sendData(peer, packets);
   }
 
@@ -460,8 +482,11 @@ export class Device implements DeviceControl {
     this.installKeypair(peer, keys);
     if (this.sendTo(addr, response)) peer.controlTxBytes += response.length;
     this.log.debug(`${peer.name}: handshake initiation received, response sent`);
-    this.timerAuthReceived(peer);
-    this.timerAnyTraversal(peer);
+    const t = peer.timers;
+    t.anyAuthenticatedPacketReceived();
+    t.anyAuthenticatedPacketSent();
+    t.anyAuthenticatedPacketTraversal();
+    t.sessionDerived();
   }
 
   private onResponse(msg: Uint8Array, addr: Uint8Array): void {
@@ -476,10 +501,12 @@ export class Device implements DeviceControl {
     const keys = beginSession(hs, this.clock);
     if (!keys) return;
     this.installKeypair(peer, keys);
-    peer.handshakeAttemptStart = 0;
-    peer.retransmitAt = 0;
     this.log.debug(`${peer.name}: handshake response received, session started`);
-    this.timerAuthReceived(peer);
+    const t = peer.timers;
+    t.anyAuthenticatedPacketReceived();
+    t.anyAuthenticatedPacketTraversal();
+    t.handshakeComplete();
+    t.sessionDerived();
     // The responder confirms the session on our first data message: send staged packets, or a keepalive.
     if (peer.staged.length > 0) this.flushStaged(peer);
     else this.sendKeepalive(peer);
@@ -498,44 +525,33 @@ export class Device implements DeviceControl {
     this.indices.replace(kp.localIndex, kp);
     for (const r of peer.keypairs.install(kp)) this.retireKeypair(r);
     peer.lastHandshakeWallMs = Date.now();
-    peer.zeroKeysAt = this.clock.now() + ZERO_KEYS_AFTER_MS;
     this.publishKeypairs(peer);
   }
 
   // ------------------------------------------------------------------ timers (whitepaper §6)
 
-  private timerDataSent(peer: Peer, data: boolean): void {
-    const now = this.clock.now();
-    if (data && !peer.newHandshakeAt) peer.newHandshakeAt = now + NEW_HANDSHAKE_AFTER_SILENCE_MS;
-    peer.keepaliveAt = 0;
-    this.timerAnyTraversal(peer);
-  }
-
-  private timerAuthReceived(peer: Peer): void {
-    peer.newHandshakeAt = 0;
-  }
-
-  private timerAnyTraversal(peer: Peer): void {
-    if (peer.persistentKeepalive > 0) peer.persistentKeepaliveAt = this.clock.now() + peer.persistentKeepalive * 1000;
-  }
-
-  /** Every TICK_MS: turn worker counters into timer events, then run what is due. */
+  /** Every TICK_MS: turn the workers' traffic stamps into timer events, then fire what is due. */
   private tick(): void {
-    const now = this.clock.now();
     const slabs = this.pool?.peerSlabs ?? [];
     for (const peer of this.peers.values()) {
       const t = readPeerTraffic(slabs, peer.slot);
-      if (t.lastAuthRxMs > peer.seenAuthRx) { peer.seenAuthRx = t.lastAuthRxMs; this.timerAuthReceived(peer); }
-      if (t.lastDataRxMs > peer.seenDataRx) {
-        peer.seenDataRx = t.lastDataRxMs;
-        // Data received and nothing sent back: a keepalive after KEEPALIVE_TIMEOUT.
-        if (!peer.keepaliveAt) peer.keepaliveAt = now + KEEPALIVE_TIMEOUT_MS;
-        const cur = peer.keypairs.current;
-        if (cur?.needsRekeyAfterReceive(now)) this.sendInitiation(peer, false);
+      const timers = peer.timers;
+      const current = peer.keypairs.current;
+      if (t.lastAuthRxMs > peer.seenAuthRx) {
+        peer.seenAuthRx = t.lastAuthRxMs;
+        timers.anyAuthenticatedPacketReceived();
+        timers.anyAuthenticatedPacketTraversal();
+        if (current) timers.transportMessageReceived(current);
       }
-      if (t.lastDataTxMs > peer.seenDataTx) { peer.seenDataTx = t.lastDataTxMs; this.timerDataSent(peer, true); }
-      if (t.lastAnyTxMs > peer.seenAnyTx) { peer.seenAnyTx = t.lastAnyTxMs; this.timerAnyTraversal(peer); }
-      this.runDueTimers(peer, now);
+      if (t.lastDataRxMs > peer.seenDataRx) { peer.seenDataRx = t.lastDataRxMs; timers.dataReceived(); }
+      if (t.lastDataTxMs > peer.seenDataTx) { peer.seenDataTx = t.lastDataTxMs; timers.dataSent(); }
+      if (t.lastAnyTxMs > peer.seenAnyTx) {
+        peer.seenAnyTx = t.lastAnyTxMs;
+        timers.anyAuthenticatedPacketSent();
+        timers.anyAuthenticatedPacketTraversal();
+        if (current) timers.transportMessageSent(current);
+      }
+      timers.tick();
     }
     if (this.allowedDirty) this.publishAllowedIps();
     if (++this.ticks % MTU_CHECK_TICKS === 0) this.followMtu();
@@ -554,41 +570,6 @@ export class Device implements DeviceControl {
     }
   }
 
-  private runDueTimers(peer: Peer, now: number): void {
-    if (peer.retransmitAt && now >= peer.retransmitAt) {
-      if (now - peer.handshakeAttemptStart >= REKEY_ATTEMPT_TIME_MS) {
-        // Give up: drop what waited for this session (whitepaper §6.4).
-        this.log.verbose(`${peer.name}: handshake did not complete after ${REKEY_ATTEMPT_TIME_MS / 1000} s, giving up`);
-        peer.retransmitAt = 0;
-        peer.handshakeAttemptStart = 0;
-        peer.staged.length = 0;
-        peer.handshake.clear(this.indices);
-      } else {
-        this.sendInitiation(peer, true);
-      }
-    }
-    if (peer.keepaliveAt && now >= peer.keepaliveAt) { peer.keepaliveAt = 0; this.sendKeepalive(peer); }
-    if (peer.newHandshakeAt && now >= peer.newHandshakeAt) {
-      // Sent data, heard nothing for KEEPALIVE + REKEY_TIMEOUT: the session may be dead.
-      peer.newHandshakeAt = 0;
-      this.sendInitiation(peer, false);
-    }
-    if (peer.persistentKeepaliveAt && now >= peer.persistentKeepaliveAt) {
-      peer.persistentKeepaliveAt = 0;
-      this.sendKeepalive(peer);
-      this.timerAnyTraversal(peer);
-    }
-    const expired = peer.keypairs.expire(now);
-    if (expired.length) { for (const r of expired) this.retireKeypair(r); this.publishKeypairs(peer); }
-    if (peer.zeroKeysAt && now >= peer.zeroKeysAt) {
-      peer.zeroKeysAt = 0;
-      for (const r of peer.keypairs.clear()) this.retireKeypair(r);
-      peer.handshake.clear(this.indices);
-      this.publishKeypairs(peer);
-    }
-    void REJECT_AFTER_TIME_MS;
-  }
-
   /** What `xdpwg stats` shows: per port/queue counters, drops by reason, per-peer counters. */
   statsSnapshot(): DeviceStats {
     const slabs = this.pool?.peerSlabs ?? [];
@@ -605,7 +586,7 @@ export class Device implements DeviceControl {
           endpoint: p.endpoint ? formatEndpoint(p.endpoint) : null,
           rxBytes: t.rxBytes + p.controlRxBytes, txBytes: t.txBytes + p.controlTxBytes,
           rxPackets: t.rxPackets, txPackets: t.txPackets,
-          stagedDropped: p.stagedDropped,
+          stagedDropped: p.staged.dropped,
           hasSession: p.keypairs.current !== undefined,
         };
       }),

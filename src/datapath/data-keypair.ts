@@ -6,7 +6,7 @@
  * are src/protocol/transport.ts's job.
  */
 import { KeypairShared } from '../protocol/keypair.js';
-import { REJECT_AFTER_TIME_MS, REKEY_AFTER_TIME_MS, REKEY_AFTER_MESSAGES } from '../protocol/constants.js';
+import { REJECT_AFTER_TIME_MS } from '../protocol/constants.js';
 import type { KeypairWire } from './worker-messages.js';
 
 /** Most packets one burst carries through the worker. */
@@ -32,14 +32,5 @@ export class DataKeypair {
 
   usableForSending(nowMs: number): boolean {
     return nowMs - this.createdMs < REJECT_AFTER_TIME_MS && this.shared.canSend();
-  }
-
-  /**
-   * The initiator renews a session after REKEY_AFTER_TIME; anyone after
-   * REKEY_AFTER_MESSAGES (§6.2). Reading the counter allocates a BigInt, so
-   * the worker asks at most once per burst and peer.
-   */
-  wantsRekey(nowMs: number): boolean {
-    return (this.isInitiator && nowMs - this.createdMs >= REKEY_AFTER_TIME_MS) || this.shared.sendCounter() >= REKEY_AFTER_MESSAGES;
   }
 }

@@ -41,8 +41,6 @@ export type FromWorker =
   | { t: 'confirmed'; slot: number; localIndex: number }
   /** An authenticated packet arrived from a new address: the endpoint roams (whitepaper §2.1). */
   | { t: 'endpoint'; slot: number; addr: AddrRecord }
-  /** The current sending keypair asks for a new handshake (age or message count). */
-  | { t: 'rekey'; slot: number }
   /** The worker's port counters (CNDP lport_stats_t names), about once a second. */
   | { t: 'port-stats'; worker: number; path: string; stats: Record<string, number> }
   /** The worker cannot go on (TUN deleted, port failed). */

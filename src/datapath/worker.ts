@@ -48,9 +48,6 @@ export interface WorkerInit {
 
 const WG_DATA_HEADER = 16;
 const WG_TAG = 16;
-const REKEY_AFTER_TIME_MS = 120_000;
-const REJECT_AFTER_TIME_MS = 180_000;
-const REKEY_REQUEST_INTERVAL_MS = 1_000;
 const STATS_INTERVAL_MS = 1_000;
 
 class Worker {
@@ -324,10 +321,6 @@ class Worker {
       this.cryptKeys[jobs] = kp;
       this.cryptSlot[jobs] = slot;
       jobs++;
-      if (kp.wantsRekey(now) && now - peer.lastRekeyAsk > REKEY_REQUEST_INTERVAL_MS) {
-        peer.lastRekeyAsk = now;
-        this.post({ t: 'rekey', slot });
-      }
     }
     if (freed > 0) this.udp.freeFrames(this.freeList, freed);
     if (jobs === 0) return true;
@@ -371,7 +364,6 @@ class PeerState {
   current: DataKeypair | null = null;
   previous: DataKeypair | null = null;
   next: DataKeypair | null = null;
-  lastRekeyAsk = 0;
 }
 
 /** The slice of the addon this loop uses (see src/native/binding.ts for the whole). */
@@ -392,7 +384,6 @@ interface NativeApi {
   tunWriteBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array, n: number): number;
 }
 
-export { REKEY_AFTER_TIME_MS, REJECT_AFTER_TIME_MS };
 
 if (parentPort && workerData && (workerData as { kind?: string }).kind === 'xdpwg-datapath') {
   new Worker((workerData as { init: WorkerInit }).init).run();
