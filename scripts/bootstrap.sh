@@ -13,7 +13,7 @@ fi
 
 PKGS="libxdp-dev libbpf-dev libelf-dev zlib1g-dev libssl-dev clang llvm xdp-tools
       wireguard-go wireguard-tools iperf3 iputils-ping ncat iptables conntrack iproute2 tcpdump
-      procps psmisc systemd"
+      procps psmisc systemd python3 util-linux"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
