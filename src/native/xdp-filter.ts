@@ -24,7 +24,19 @@ export function checkXdpFilterOptions(opts: XdpFilterOptions): void {
  */
 export function openXdpFilter(opts: XdpFilterOptions): NativeXdpFilter {
   checkXdpFilterOptions(opts);
-  return new (native().XdpFilter)(opts);
+  const filter = new (native().XdpFilter)(opts);
+  openFilters.add(filter);
+  if (openFilters.size === 1) process.once('exit', closeAllOnExit);
+  return filter;
+}
+
+// process.exit() and uncaught exceptions end the process without running
+// the addon's environment cleanup hooks, which would leave the program
+// attached until the next start replaces it. The 'exit' event still runs.
+// close() is idempotent, so filters already closed are simply closed again.
+const openFilters = new Set<NativeXdpFilter>();
+function closeAllOnExit(): void {
+  for (const f of openFilters) f.close();
 }
 
 /** One log line saying how the filter is attached. */

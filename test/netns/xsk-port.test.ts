@@ -11,7 +11,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { nsExec } from '../helpers/netns.js';
-import { makeEchoLab, NET } from './echo-fixture.js';
+import { makeEchoLab, NET, xdpAttached } from './echo-fixture.js';
 
 const env = makeEchoLab('h1p', 'h1p0', 'h1p1');
 after(() => env.lab.cleanup());
@@ -189,4 +189,15 @@ for p in sys.argv[1:]:
     p.close(); filter.close();
     out({ first, second, unbound });`);
   assert.deepEqual(r, { first: 100, second: 50, unbound: 0 });
+});
+
+test('process.exit() and an uncaught exception still detach the filter', () => {
+  for (const ending of ['process.exit(0)', "setTimeout(() => { throw new Error('boom'); }, 10)"]) {
+    const script = `${IMPORTS}
+      openXdpFilter({ ifname: '${env.devA}', mode: 'generic', ports: [7700] });
+      out({ attached: true });
+      ${ending};`;
+    try { nsExec(env.a, process.execPath, ['--input-type=module', '-e', script]); } catch { /* the exception case exits 1 */ }
+    assert.equal(xdpAttached(env.a, env.devA), false, ending);
+  }
 });
