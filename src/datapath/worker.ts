@@ -91,7 +91,9 @@ class Worker {
     this.dv = new DataView(this.udp.buffer);
     this.waiter = new this.n.Waiter();
     this.wakeBit = 1 << this.n.WAITER_WAKE_BIT;
-    this.fds = Int32Array.of(this.udp.fd, init.tunFd);
+    // One socket is shared by every worker: only worker 0 receives from it, so a datagram
+    // does not wake every thread (the others only send on it).
+    this.fds = Int32Array.of(init.worker === 0 ? this.udp.fd : -1, init.tunFd);
     this.drops = new DropCounters(init.drops);
     this.counters = new PeerCounterSlab(init.peerCounters);
     this.backlog = new Int32Array(init.handshakeBacklog);
@@ -174,7 +176,7 @@ class Worker {
         this.udp = next;
         this.buf = new Uint8Array(next.buffer);
         this.dv = new DataView(next.buffer);
-        this.fds[0] = next.fd;
+        if (this.init.worker === 0) this.fds[0] = next.fd;
         return;
       }
       case 'stop':
