@@ -26,7 +26,11 @@ export interface XskPortOptions {
   frameCount?: number;       // UMEM frames (power of two)
   rxSize?: number; txSize?: number; fillSize?: number; compSize?: number;
   busyPoll?: boolean;
-  /** Set when an XdpFilter already owns the interface's XDP program. */
+  /**
+   * Set when an XdpFilter owns the interface's XDP program (always, outside
+   * tests): without it libxdp attaches its default program, which sends
+   * EVERY packet of the queue to this socket (ARP and ICMP included).
+   */
   inhibitProgLoad?: boolean;
 }
 
