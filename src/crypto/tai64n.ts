@@ -1,6 +1,6 @@
 /**
  * TAI64N timestamps (whitepaper §5.1, cr.yp.to/libtai/tai64.html): 12 bytes,
- * 8-byte big-endian seconds offset by 2^62, then 4-byte big-endian
+ * 8-byte big-endian TAI seconds offset by 2^62, then 4-byte big-endian
  * nanoseconds. A responder accepts an initiation only if its timestamp is
  * strictly greater than the last one from that peer, so comparing the 12
  * bytes lexicographically compares the times.
@@ -9,8 +9,13 @@
 /** Length of a TAI64N label. */
 export const TAI64N_LENGTH = 12;
 
-/** 2^62: TAI64's label for the epoch. Leap seconds (TAI-UTC) are ignored, as WireGuard implementations do. */
-const TAI64_BASE = 1n << 62n;
+/**
+ * 2^62 + 10: the TAI64 label of the Unix epoch, TAI being 10 s ahead of UTC
+ * in 1970; later leap seconds are ignored. The kernel and wireguard-go use
+ * this same base, so a peer that switches between them and us keeps sending
+ * increasing timestamps (a smaller base would be refused as a replay).
+ */
+const TAI64_BASE = (1n << 62n) + 10n;
 
 /**
  * Granularity of the timestamps we send, in nanoseconds: 2^24 ns ≈ 16.8 ms,
