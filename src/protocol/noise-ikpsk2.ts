@@ -86,9 +86,18 @@ export class IKpsk2State {
 
   /** Erases the symmetric state, the PSK copy and our ephemeral private key. */
   wipe(): void {
+    this.wipeExcept(null);
+  }
+
+  /**
+   * Erases this state but not what it shares with successor (a trial copy
+   * made by {@link cloneForTrial} that replaces it shares the ephemeral key
+   * pair and the PSK copy).
+   */
+  wipeExcept(successor: IKpsk2State | null): void {
     this.symmetric.wipe();
-    wipe(this.presharedKey);
-    if (this.localEphemeral) wipe(this.localEphemeral.privateKey);
+    if (this.presharedKey !== successor?.presharedKey) wipe(this.presharedKey);
+    if (this.localEphemeral && this.localEphemeral !== successor?.localEphemeral) wipe(this.localEphemeral.privateKey);
     this.localEphemeral = null;
   }
 }

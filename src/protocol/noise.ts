@@ -190,7 +190,7 @@ export class Handshake<P = unknown> {
 
   /** @internal used by the functions of this module */
   set inFlight(state: IKpsk2State | null) {
-    if (this.noise && this.noise !== state) this.noise.symmetric.wipe();
+    if (this.noise && this.noise !== state) this.noise.wipeExcept(state);
     this.noise = state;
   }
 

@@ -236,6 +236,17 @@ test('a peer whose static key is of small order cannot handshake', () => {
   assert.equal(a.indices.size, 0);
 });
 
+test('an accepted initiation from the peer wipes our own pending initiation', () => {
+  const { a, b, aToB, bToA } = pair();
+  createInitiation(bToA, b.indices, b.clock);
+  const pending = bToA.inFlight!;
+  const eph = pending.localEphemeral!;
+  const init = createInitiation(aToB, a.indices, a.clock)!;
+  assert.equal(consumeInitiation(init, b.key, b.lookupStatic, b.clock), bToA);
+  assert.ok(isAllZero(pending.symmetric.chainingKey) && isAllZero(eph.privateKey));
+  assert.equal(bToA.stage, 'consumed-initiation');
+});
+
 test('key material is wiped when a handshake ends or is abandoned', () => {
   const { a, b, aToB } = pair(randomBytes(32));
   createInitiation(aToB, a.indices, a.clock);
@@ -251,10 +262,14 @@ test('key material is wiped when a handshake ends or is abandoned', () => {
   a.clock.advance(1000);
   const init = createInitiation(aToB, a.indices, a.clock)!;
   const inFlight = aToB.inFlight!;
+  const initiatorEphemeral = inFlight.localEphemeral!;
   const bToA = consumeInitiation(init, b.key, b.lookupStatic, b.clock) as Handshake<string>;
   const respState = bToA.inFlight!;
   const resp = createResponse(bToA, b.indices)!;
+  const responderEphemeral = respState.localEphemeral!;
+  assert.ok(!isAllZero(initiatorEphemeral.privateKey) && !isAllZero(responderEphemeral.privateKey));
   beginSession(bToA, b.clock);
+  assert.ok(isAllZero(responderEphemeral.privateKey), 'responder ephemeral wiped by beginSession');
   consumeResponse(resp, a.lookupIndex);
   const consumed = aToB.inFlight!;
   beginSession(aToB, a.clock);
@@ -262,7 +277,8 @@ test('key material is wiped when a handshake ends or is abandoned', () => {
     assert.ok(isAllZero(s.symmetric.chainingKey), 'chaining key wiped');
     assert.ok(isAllZero(s.symmetric.hash), 'hash wiped');
   }
-  assert.ok(isAllZero(consumed.localEphemeral?.privateKey ?? new Uint8Array(1)) || consumed.localEphemeral === null);
+  assert.ok(isAllZero(initiatorEphemeral.privateKey), 'initiator ephemeral wiped by beginSession');
+  assert.ok(isAllZero(consumed.presharedKey) && isAllZero(respState.presharedKey), 'PSK copies wiped');
 });
 
 test('fixed ephemeral keys make the initiation deterministic except for the timestamp field', () => {
