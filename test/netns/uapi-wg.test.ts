@@ -198,7 +198,7 @@ function conversations(priv: string, p1: string, p2: string): string[][] {
   return [
     [`set=1\nprivate_key=${h(priv)}\nlisten_port=51999\nfwmark=0\nreplace_peers=true\n\n`, 'get=1\n\n'],
     [`set=1\npublic_key=${h(p1)}\npreshared_key=${'ab'.repeat(32)}\nendpoint=192.0.2.1:51820\npersistent_keepalive_interval=0\n`
-      + 'allowed_ip=10.1.2.3/8\nallowed_ip=10.0.0.0/8\nallowed_ip=1.2.3.4/32\nallowed_ip=10.0.0.0/8\nallowed_ip=::ffff:1.2.3.4/128\n'
+      + 'allowed_ip=10.1.2.3/8\nallowed_ip=1.2.3.4/32\nallowed_ip=::ffff:1.2.3.4/128\n'
       + 'allowed_ip=::1.2.3.4/128\nallowed_ip=fd00:0:0:0:0:0:0:1/64\nprotocol_version=1\n\n', 'get=1\n\n', 'get=1\n\n'],
     [`set=1\npublic_key=${h(p1)}\nendpoint=[2001:db8:0:0::7]:9\nreplace_allowed_ips=true\nallowed_ip=172.16.0.0/12\n\n`, 'get=1\n\n'],
     [`set=1\npublic_key=${h(p2)}\nupdate_only=true\nallowed_ip=10.0.0.0/8\n\n`, 'get=1\n\n'],
@@ -226,29 +226,78 @@ function conversations(priv: string, p1: string, p2: string): string[][] {
   ];
 }
 
-test('answers are byte-identical to Debian\'s wireguard-go for the same conversations', async () => {
+/** Re-inserting a prefix a peer already has moves it to the end of that peer's list (wireguard-go's per-peer list). */
+function reinsertConversation(p1: string): string[][] {
+  const h = keyToHex(keyFromBase64(p1));
+  return [[
+    `set=1\nlisten_port=51998\nreplace_peers=true\npublic_key=${h}\nallowed_ip=10.1.2.3/8\nallowed_ip=1.2.3.4/32\nallowed_ip=10.0.0.0/8\nallowed_ip=fd00::/64\n\n`,
+    'get=1\n\n',
+  ]];
+}
+
+/** Starts Debian's wireguard-go in its own namespace; returns its socket path. */
+async function startWireguardGo(): Promise<string> {
   const ns = lab.ns('wggo');
-  const goIf = 'h5wggo0';
-  const goSock = uapiSocketPath(goIf);
+  const goSock = uapiSocketPath('h5wggo0');
   if (existsSync(goSock)) unlinkSync(goSock);
-  lab.spawn(ns, 'wireguard-go', ['-f', goIf], { env: { ...process.env, LOG_LEVEL: 'error' } });
+  lab.spawn(ns, 'wireguard-go', ['-f', 'h5wggo0'], { env: { ...process.env, LOG_LEVEL: 'error' } });
   await waitFor('wireguard-go socket', () => existsSync(goSock), 10_000);
+  return goSock;
+}
+
+/** Every answer wireguard-go gives must be ours byte for byte (after a failed request it hangs up). */
+async function assertSameAnswers(goSock: string, oursSock: string, convs: string[][]): Promise<void> {
+  for (const requests of convs) {
+    const theirs = await converse(goSock, requests);
+    const mine = await converse(oursSock, requests);
+    assert.deepEqual(mine.slice(0, theirs.length), theirs, `conversation ${JSON.stringify(requests)}`);
+    if (requests[0] !== 'hello=1\n') assert.ok(theirs.length >= 1, `wireguard-go answered ${JSON.stringify(requests)}`);
+  }
+}
+
+test('answers are byte-identical to Debian\'s wireguard-go for the same conversations (UAPI server, in-memory device)', async () => {
+  const goSock = await startWireguardGo();
   try {
     const oursServer = await UapiServer.open({ interfaceName: 'h5cmp0', device: new MemoryDevice() });
     try {
       const priv = key(), p1 = pub(key()), p2 = pub(key());
-      for (const requests of conversations(priv, p1, p2)) {
-        const theirs = await converse(goSock, requests);
-        const mine = await converse(oursServer.socketPath, requests);
-        // After a failed request wireguard-go hangs up; every answer it did give must match.
-        assert.deepEqual(mine.slice(0, theirs.length), theirs, `conversation ${JSON.stringify(requests)}`);
-        if (requests[0] !== 'hello=1\n') assert.ok(theirs.length >= 1, `wireguard-go answered ${JSON.stringify(requests)}`);
-      }
+      await assertSameAnswers(goSock, oursServer.socketPath, [...conversations(priv, p1, p2), ...reinsertConversation(p1)]);
     } finally {
       await oursServer.close();
     }
   } finally {
     if (existsSync(goSock)) unlinkSync(goSock); // wireguard-go exits when its socket goes
+  }
+});
+
+/** Runs the real xdpwg daemon (`xdpwg -f IFNAME`) in its own namespace; returns its socket path. */
+async function startXdpwgDaemon(): Promise<string> {
+  const ns = lab.ns('xdpd');
+  const sock = uapiSocketPath('h5xdpd0');
+  if (existsSync(sock)) unlinkSync(sock);
+  lab.spawn(ns, process.execPath, [path.join(root, 'dist/src/cli/main.js'), '-f', 'h5xdpd0'], { env: { ...process.env, LOG_LEVEL: 'error' } });
+  await waitFor('xdpwg daemon socket', () => existsSync(sock), 15_000);
+  return sock;
+}
+
+test('the real xdpwg daemon answers as wireguard-go does', async () => {
+  const goSock = await startWireguardGo();
+  const xdpSock = await startXdpwgDaemon();
+  try {
+    const priv = key(), p1 = pub(key()), p2 = pub(key());
+    await assertSameAnswers(goSock, xdpSock, conversations(priv, p1, p2));
+  } finally {
+    for (const s of [goSock, xdpSock]) if (existsSync(s)) unlinkSync(s); // both daemons exit when their socket goes
+  }
+});
+
+test('the real xdpwg daemon moves a re-inserted allowed IP last, as wireguard-go does', async () => {
+  const goSock = await startWireguardGo();
+  const xdpSock = await startXdpwgDaemon();
+  try {
+    await assertSameAnswers(goSock, xdpSock, reinsertConversation(pub(key())));
+  } finally {
+    for (const s of [goSock, xdpSock]) if (existsSync(s)) unlinkSync(s);
   }
 });
 
