@@ -27,6 +27,7 @@ export const SHOW_FIELDS = [
 /** A snapshot as shown: peers carry their allowed IPs as an array. */
 export type ShownDevice = DeviceSnapshot & { peers: (PeerSnapshot & { allowedIPs: IpPrefix[] })[] };
 
+/** Presentation choices for {@link formatPretty} (from the clock and WG_COLOR_MODE / WG_HIDE_KEYS in {@link run}). */
 export interface ShowOptions {
   /** Seconds since the epoch ("x seconds ago" is relative to it). */
   now: number;

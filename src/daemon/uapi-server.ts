@@ -48,6 +48,7 @@ export interface UapiLog {
 
 const quiet: UapiLog = { error() {}, verbose() {}, debug() {} };
 
+/** How {@link UapiServer.open} finds its socket and device. */
 export interface UapiServerOptions {
   interfaceName: string;
   device: DeviceControl;
