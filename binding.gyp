@@ -8,6 +8,7 @@
         "native/xdp_filter.cc",
         "native/udp_port.cc",
         "native/tun.cc",
+        "native/tun_offload.cc",
         "native/netlink.cc",
         "native/waiter.cc",
         "native/aead_burst.cc"

@@ -6,13 +6,17 @@
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <cerrno>
+#include <atomic>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 #include "modules.h"
 #include "sys_error.h"
+#include "tun_offload.h"
 
 namespace xdpwg {
 
@@ -40,8 +44,98 @@ int IfIndexOf(const char* name) {
   return r < 0 ? -err : ifr.ifr_ifindex;
 }
 
-Napi::Object QueueSet(Napi::Env env, const char* name, int ifindex, const std::vector<int>& fds, bool multi) {
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20  // linux 6.2; Debian 12's headers predate it
+#define TUN_F_USO6 0x40
+#endif
+
+// ---------------------------------------------------------------- offload state
+
+/**
+ * What the burst calls must know about a queue fd: whether every read and
+ * write carries a virtio_net_hdr, and a super packet read but not yet fully
+ * handed out. Kept per fd number, process-wide (workers are threads of one
+ * process; one reader per fd at a time, as for the fd itself). Set by
+ * tunOpen/tunAdopt; an fd number never registered is a plain queue.
+ */
+struct TunFdState {
+  bool vnetHdr = false;
+  /** Read staging: super packets are assembled here and cut from here. */
+  std::unique_ptr<uint8_t[]> scratch;
+  GsoPlan plan;
+  uint32_t nextSegment = 0;
+  bool pending = false;
+};
+
+/** Fd numbers tracked (a daemon has a few dozen fds). */
+constexpr int kMaxTrackedFd = 65536;
+/** Read staging bytes: the largest super packet plus room to see one that is larger. */
+constexpr size_t kScratchBytes = kMaxSuperPacket + 1;
+std::atomic<TunFdState*> g_fdStates[kMaxTrackedFd];
+
+TunFdState* StateOf(int fd) { return fd >= 0 && fd < kMaxTrackedFd ? g_fdStates[fd].load(std::memory_order_acquire) : nullptr; }
+
+/**
+ * Records how fd is to be used; replaces what an earlier fd of the same
+ * number left (that fd was closed, so nobody is still reading it).
+ */
+bool RegisterFd(int fd, bool vnetHdr) {
+  if (fd < 0 || fd >= kMaxTrackedFd) return !vnetHdr;
+  TunFdState* next = nullptr;
+  if (vnetHdr) {
+    next = new TunFdState();
+    next->vnetHdr = true;
+    next->scratch.reset(new uint8_t[kScratchBytes]);
+  }
+  delete g_fdStates[fd].exchange(next, std::memory_order_acq_rel);
+  return true;
+}
+
+/** Counters of the offload path, process-wide; added once per burst call. */
+struct OffloadCounters {
+  std::atomic<uint64_t> readSuperPackets{0}, readSegments{0}, readChecksumsCompleted{0}, readDropped{0};
+  std::atomic<uint64_t> readCalls{0}, readSegmentsCarried{0};
+  std::atomic<uint64_t> writeGroups{0}, writeGroupedPackets{0}, writeSingles{0}, writeFallbacks{0};
+};
+OffloadCounters g_offload;
+
+/** The offloads we can undo (cut and checksum) ourselves, best first; names for the result. */
+struct OffloadSet { unsigned flags; const char* names[8]; };
+constexpr OffloadSet kOffloadTries[] = {
+    {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6,
+     {"csum", "tso4", "tso6", "tso-ecn", "uso4", "uso6", nullptr}},
+    {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN, {"csum", "tso4", "tso6", "tso-ecn", nullptr}},
+    {TUN_F_CSUM, {"csum", nullptr}},
+};
+
+/**
+ * Tells the device which offloads its reader handles (TUNSETOFFLOAD; the
+ * kernel refuses USO before 6.2, so fall back). Returns the accepted set
+ * or nullptr with errno set.
+ */
+const OffloadSet* EnableOffloads(int fd) {
+  int err = 0;
+  for (const OffloadSet& s : kOffloadTries) {
+    if (ioctl(fd, TUNSETOFFLOAD, s.flags) == 0) return &s;
+    err = errno;
+  }
+  errno = err;
+  return nullptr;
+}
+
+/** Makes fd's vnet header exactly struct virtio_net_hdr (no num_buffers). */
+bool SetVnetHdrSize(int fd) {
+  int sz = int(kVnetHdrLen);
+  return ioctl(fd, TUNSETVNETHDRSZ, &sz) == 0;
+}
+
+Napi::Object QueueSet(Napi::Env env, const char* name, int ifindex, const std::vector<int>& fds, bool multi,
+                      bool vnetHdr, const OffloadSet* offloads) {
   Napi::Object o = Napi::Object::New(env);
+  o.Set("vnetHdr", Napi::Boolean::New(env, vnetHdr));
+  Napi::Array on = Napi::Array::New(env);
+  if (offloads) for (uint32_t k = 0; offloads->names[k]; k++) on.Set(k, Napi::String::New(env, offloads->names[k]));
+  o.Set("offloads", on);
   o.Set("name", Napi::String::New(env, name));
   o.Set("ifindex", Napi::Number::New(env, ifindex));
   Napi::Array a = Napi::Array::New(env, fds.size());
@@ -51,9 +145,13 @@ Napi::Object QueueSet(Napi::Env env, const char* name, int ifindex, const std::v
   return o;
 }
 
-// tunOpen({ name, queues = 1, multiQueue = true }) -> { name, ifindex, fds, multiQueue }
+// tunOpen({ name, queues = 1, multiQueue = true, offload = false })
+//   -> { name, ifindex, fds, multiQueue, vnetHdr, offloads }
 // Creates the device (or attaches more queues to an existing multi-queue
-// device of that name) in the calling thread's network namespace.
+// device of that name) in the calling thread's network namespace. With
+// offload, every queue carries a virtio_net_hdr (IFF_VNET_HDR; the flag is
+// the device's, so all its queues must agree) and the kernel may hand us TSO/USO
+// super packets, which tunReadBurst cuts; offloads lists what the kernel took.
 Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -68,6 +166,7 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   }
   uint32_t queues = opts.Get("queues").IsNumber() ? opts.Get("queues").As<Napi::Number>().Uint32Value() : 1;
   bool multi = opts.Get("multiQueue").IsBoolean() ? opts.Get("multiQueue").As<Napi::Boolean>().Value() : true;
+  bool offload = opts.Get("offload").IsBoolean() && opts.Get("offload").As<Napi::Boolean>().Value();
   if (queues < 1 || queues > kTunMaxQueues || (!multi && queues != 1)) {
     ThrowRange(env, "tunOpen: queues must be 1.." + std::to_string(kTunMaxQueues) + " (1 without multiQueue)");
     return env.Undefined();
@@ -85,7 +184,7 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
     if (fd < 0) return fail(std::string("tunOpen: open ") + kTunDevice, errno);
     ifreq ifr{};
     // No packet-information prefix: reads and writes are bare IP packets.
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi ? IFF_MULTI_QUEUE : 0);
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi ? IFF_MULTI_QUEUE : 0) | (offload ? IFF_VNET_HDR : 0);
     // The first queue may let the kernel pick a name ("tun%d"); later ones
     // attach to the name it picked.
     snprintf(ifr.ifr_name, IFNAMSIZ, "%s", q == 0 ? name.c_str() : actual);
@@ -96,15 +195,26 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
     }
     if (q == 0) snprintf(actual, IFNAMSIZ, "%s", ifr.ifr_name);
     fds.push_back(fd);
+    if (offload && !SetVnetHdrSize(fd)) return fail("tunOpen: TUNSETVNETHDRSZ " + name, errno);
+  }
+  const OffloadSet* on = nullptr;
+  if (offload) {
+    on = EnableOffloads(fds[0]);
+    if (!on) return fail("tunOpen: TUNSETOFFLOAD " + name, errno);
+  }
+  for (int fd : fds) {
+    if (!RegisterFd(fd, offload)) return fail("tunOpen: fd number too large for offload state", EMFILE);
   }
   int ifindex = IfIndexOf(actual);
   if (ifindex < 0) return fail(std::string("tunOpen: SIOCGIFINDEX ") + actual, -ifindex);
-  return QueueSet(env, actual, ifindex, fds, multi);
+  return QueueSet(env, actual, ifindex, fds, multi, offload, on);
 }
 
-// tunAdopt(fd) -> { name, ifindex, fds: [fd], multiQueue }
+// tunAdopt(fd) -> { name, ifindex, fds: [fd], multiQueue, vnetHdr, offloads }
 // For an fd inherited through WG_TUN_FD: learns the device and makes the fd
-// non-blocking. Refuses an fd with a packet-information prefix.
+// non-blocking. Refuses an fd with a packet-information prefix. An fd opened
+// with IFF_VNET_HDR is used with offloads (header size set to ours, and the
+// offloads we can undo enabled); one without stays plain.
 Napi::Value TunAdopt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) {
@@ -127,12 +237,25 @@ Napi::Value TunAdopt(const Napi::CallbackInfo& info) {
     ThrowSysError(env, "tunAdopt: fcntl(O_NONBLOCK)", errno);
     return env.Undefined();
   }
+  bool vnetHdr = (ifr.ifr_flags & IFF_VNET_HDR) != 0;
+  const OffloadSet* on = nullptr;
+  if (vnetHdr) {
+    if (!SetVnetHdrSize(fd)) {
+      ThrowSysError(env, "tunAdopt: TUNSETVNETHDRSZ fd " + std::to_string(fd), errno);
+      return env.Undefined();
+    }
+    on = EnableOffloads(fd);  // none accepted: still framed with headers, just never GSO
+  }
+  if (!RegisterFd(fd, vnetHdr)) {
+    ThrowRange(env, "tunAdopt: fd " + std::to_string(fd) + " too large to track offload state");
+    return env.Undefined();
+  }
   int ifindex = IfIndexOf(ifr.ifr_name);
   if (ifindex < 0) {
     ThrowSysError(env, std::string("tunAdopt: SIOCGIFINDEX ") + ifr.ifr_name, -ifindex);
     return env.Undefined();
   }
-  return QueueSet(env, ifr.ifr_name, ifindex, {fd}, (ifr.ifr_flags & IFF_MULTI_QUEUE) != 0);
+  return QueueSet(env, ifr.ifr_name, ifindex, {fd}, (ifr.ifr_flags & IFF_MULTI_QUEUE) != 0, vnetHdr, on);
 }
 
 /**
@@ -175,6 +298,201 @@ bool ParseBurst(const Napi::CallbackInfo& info, const char* sig, BurstArgs* a) {
   return true;
 }
 
+// ---------------------------------------------------------------- offload bursts
+
+/**
+ * Reads with IFF_VNET_HDR: each read() is a vnet header then a packet, which
+ * may be a TSO/USO super packet. Plain packets land straight in their frame
+ * (the read's second iovec); a super packet spills into the fd's scratch,
+ * is made contiguous there, and is cut into one frame per segment. Segments
+ * that find no frame wait in the fd state for the next call: none is dropped.
+ * Returns frames filled, or -errno for a dead queue with nothing filled.
+ */
+int64_t ReadBurstOffload(TunFdState* st, const BurstArgs& a) {
+  uint32_t i = 0;
+  uint64_t superPackets = 0, segments = 0, completed = 0, dropped = 0, carried = 0;
+  uint8_t* scratch = st->scratch.get();
+  int deadErr = 0;
+  while (i < a.n) {
+    uint64_t off = a.desc[2 * i], cap = a.desc[2 * i + 1];
+    if (cap == 0 || off + cap > a.size) break;
+    uint8_t* frame = a.base + off;
+    if (st->pending) {
+      size_t len = GsoWriteSegment(st->plan, scratch, st->nextSegment, frame, cap);
+      if (++st->nextSegment == st->plan.segments) st->pending = false;
+      if (len == 0) {  // a segment larger than its slot: the frames are too small for this MTU
+        dropped++;
+        continue;
+      }
+      a.desc[2 * i + 1] = static_cast<uint32_t>(len);
+      segments++;
+      i++;
+      continue;
+    }
+    virtio_net_hdr vh;
+    size_t first = cap < kScratchBytes ? cap : kScratchBytes;
+    iovec iov[3] = {{&vh, kVnetHdrLen}, {frame, first}, {scratch + first, kScratchBytes - first}};
+    ssize_t r = readv(a.fd, iov, first < kScratchBytes ? 3 : 2);
+    if (r < 0) {
+      int err = errno;
+      if (err == EINTR) continue;
+      if (IsDeadQueueErrno(err) && i == 0) deadErr = err;
+      break;  // EAGAIN (drained), or an error the next call reports
+    }
+    if (static_cast<size_t>(r) < kVnetHdrLen + 1) {
+      dropped++;
+      continue;
+    }
+    size_t len = static_cast<size_t>(r) - kVnetHdrLen;
+    if (vh.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+      if (len > first || IsCutPacket(frame, len, first)) {
+        dropped++;
+        continue;
+      }
+      if (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+        if (!CompletePartialChecksum(vh, frame, len)) {
+          dropped++;
+          continue;
+        }
+        completed++;
+      }
+      a.desc[2 * i + 1] = static_cast<uint32_t>(len);
+      i++;
+      continue;
+    }
+    if (len > kMaxSuperPacket) {  // more than any super packet may be: cut off by our buffer
+      dropped++;
+      continue;
+    }
+    memcpy(scratch, frame, len < first ? len : first);
+    if (GsoPlanFor(vh, scratch, len, &st->plan) != GsoReject::kNone) {
+      dropped++;
+      continue;
+    }
+    st->nextSegment = 0;
+    st->pending = true;
+    superPackets++;
+  }
+  if (st->pending) carried = st->plan.segments - st->nextSegment;
+  g_offload.readCalls.fetch_add(1, std::memory_order_relaxed);
+  if (superPackets) g_offload.readSuperPackets.fetch_add(superPackets, std::memory_order_relaxed);
+  if (segments) g_offload.readSegments.fetch_add(segments, std::memory_order_relaxed);
+  if (completed) g_offload.readChecksumsCompleted.fetch_add(completed, std::memory_order_relaxed);
+  if (dropped) g_offload.readDropped.fetch_add(dropped, std::memory_order_relaxed);
+  if (carried) g_offload.readSegmentsCarried.fetch_add(carried, std::memory_order_relaxed);
+  return i == 0 && deadErr ? -int64_t(deadErr) : int64_t(i);
+}
+
+/** Descriptor i of a burst, or false when it lies outside the buffer. */
+inline bool DescAt(const BurstArgs& a, uint32_t i, const uint8_t** pkt, uint32_t* len) {
+  uint64_t off = a.desc[2 * i], l = a.desc[2 * i + 1];
+  if (off + l > a.size) return false;
+  *pkt = a.base + off;
+  *len = static_cast<uint32_t>(l);
+  return true;
+}
+
+/**
+ * The coalescing group that starts at packet i: [i, end). Packets join while
+ * they continue the first one's TCP flow (CanAppend); a packet that is not
+ * plain TCP data, or a zero-length one, stands alone. groupBytes is the
+ * super packet's IP length.
+ */
+uint32_t GroupFrom(const BurstArgs& a, uint32_t i, TcpSegmentView* first, TcpSegmentView* last, uint32_t* groupBytes) {
+  const uint8_t* pkt;
+  uint32_t len;
+  if (!DescAt(a, i, &pkt, &len) || !ParseCoalescable(pkt, len, first)) return i + 1;
+  *last = *first;
+  *groupBytes = len;
+  uint32_t end = i + 1;
+  TcpSegmentView next;
+  while (end < a.n && DescAt(a, end, &pkt, &len) && ParseCoalescable(pkt, len, &next) &&
+         CanAppend(*first, *last, next, *groupBytes)) {
+    *groupBytes += next.payload;
+    *last = next;
+    end++;
+  }
+  return end;
+}
+
+/** Headers of a coalesced write: vnet header + IP + TCP with options. */
+constexpr size_t kGroHeaderBytes = kVnetHdrLen + 40 + 60;
+
+/**
+ * Writes with IFF_VNET_HDR: groups of consecutive segments of one TCP flow
+ * go out as one GSO super packet (merged headers, then every payload
+ * gathered straight from the frames by writev); everything else as itself
+ * behind a zero vnet header. Same contract as the plain write.
+ */
+int64_t WriteBurstOffload(const BurstArgs& a) {
+  static const virtio_net_hdr kPlainHdr{};
+  uint8_t groHeader[kGroHeaderBytes];
+  iovec iov[2 + kTunMaxBurst];
+  uint64_t groups = 0, grouped = 0, singles = 0, fallbacks = 0;
+  uint32_t i = 0;
+  uint32_t singlesUntil = 0;  // after a refused super packet, its members go one by one
+  int deadErr = 0;
+  while (i < a.n) {
+    const uint8_t* pkt;
+    uint32_t len;
+    if (!DescAt(a, i, &pkt, &len)) break;
+    if (len == 0) {  // nothing to write: treat as already dropped
+      i++;
+      continue;
+    }
+    TcpSegmentView first, last;
+    uint32_t groupBytes = 0;
+    uint32_t end = i < singlesUntil ? i + 1 : GroupFrom(a, i, &first, &last, &groupBytes);
+    int cnt;
+    if (end - i == 1) {
+      iov[0] = {const_cast<virtio_net_hdr*>(&kPlainHdr), kVnetHdrLen};
+      iov[1] = {const_cast<uint8_t*>(pkt), len};
+      cnt = 2;
+    } else {
+      size_t hdr = GroBuildHeader(first, last.flags, groupBytes, groHeader);
+      size_t l34 = size_t(first.ipHdrLen) + first.tcpHdrLen;
+      iov[0] = {groHeader, hdr};
+      cnt = 1;
+      for (uint32_t k = i; k < end; k++) {
+        const uint8_t* p = a.base + a.desc[2 * k];
+        iov[cnt++] = {const_cast<uint8_t*>(p + l34), a.desc[2 * k + 1] - l34};
+      }
+    }
+    ssize_t w = writev(a.fd, iov, cnt);
+    if (w >= 0) {
+      if (end - i == 1) {
+        singles++;
+      } else {
+        groups++;
+        grouped += end - i;
+      }
+      i = end;
+      continue;
+    }
+    int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) break;
+    if (IsDeadQueueErrno(err)) {
+      if (i == 0) deadErr = err;
+      break;
+    }
+    if (end - i > 1) {  // the kernel refused our super packet: send its members as they came
+      fallbacks++;
+      singlesUntil = end;
+      continue;
+    }
+    a.desc[2 * i + 1] = 0;  // dropped
+    i++;
+  }
+  if (groups) {
+    g_offload.writeGroups.fetch_add(groups, std::memory_order_relaxed);
+    g_offload.writeGroupedPackets.fetch_add(grouped, std::memory_order_relaxed);
+  }
+  if (singles) g_offload.writeSingles.fetch_add(singles, std::memory_order_relaxed);
+  if (fallbacks) g_offload.writeFallbacks.fetch_add(fallbacks, std::memory_order_relaxed);
+  return i == 0 && deadErr ? -int64_t(deadErr) : int64_t(i);
+}
+
 // tunReadBurst(fd, buffer, desc, max) -> n | -errno
 // desc[2i] = offset to read packet i into, desc[2i+1] = capacity (in);
 // native overwrites desc[2i+1] with the packet length. A packet longer than
@@ -185,6 +503,7 @@ Napi::Value TunReadBurst(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BurstArgs a;
   if (!ParseBurst(info, "tunReadBurst(fd, buffer: ArrayBuffer, desc: Uint32Array, max)", &a)) return env.Undefined();
+  if (TunFdState* st = StateOf(a.fd); st && st->vnetHdr) return Napi::Number::New(env, double(ReadBurstOffload(st, a)));
   uint32_t i = 0;
   while (i < a.n) {
     uint64_t off = a.desc[2 * i], cap = a.desc[2 * i + 1];
@@ -213,6 +532,7 @@ Napi::Value TunWriteBurst(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BurstArgs a;
   if (!ParseBurst(info, "tunWriteBurst(fd, buffer: ArrayBuffer, desc: Uint32Array, n)", &a)) return env.Undefined();
+  if (TunFdState* st = StateOf(a.fd); st && st->vnetHdr) return Napi::Number::New(env, double(WriteBurstOffload(a)));
   uint32_t i = 0;
   while (i < a.n) {
     uint64_t off = a.desc[2 * i], len = a.desc[2 * i + 1];
@@ -239,6 +559,143 @@ Napi::Value TunWriteBurst(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, i);
 }
 
+// tunOffloadStats() -> counters of the offload path (process-wide, since start).
+Napi::Value TunOffloadStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  auto put = [&](const char* k, const std::atomic<uint64_t>& v) {
+    o.Set(k, Napi::Number::New(env, double(v.load(std::memory_order_relaxed))));
+  };
+  put("readCalls", g_offload.readCalls);
+  put("readSuperPackets", g_offload.readSuperPackets);
+  put("readSegments", g_offload.readSegments);
+  put("readSegmentsCarried", g_offload.readSegmentsCarried);
+  put("readChecksumsCompleted", g_offload.readChecksumsCompleted);
+  put("readDropped", g_offload.readDropped);
+  put("writeGroups", g_offload.writeGroups);
+  put("writeGroupedPackets", g_offload.writeGroupedPackets);
+  put("writeSingles", g_offload.writeSingles);
+  put("writeFallbacks", g_offload.writeFallbacks);
+  return o;
+}
+
+/** buffer + desc + count at info[first..first+2], as the burst calls take them. */
+bool ParseFrames(const Napi::CallbackInfo& info, size_t first, BurstArgs* a) {
+  if (info.Length() < first + 3 || !info[first].IsArrayBuffer() || !info[first + 1].IsTypedArray() ||
+      info[first + 1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || !info[first + 2].IsNumber()) {
+    return false;
+  }
+  Napi::ArrayBuffer ab = info[first].As<Napi::ArrayBuffer>();
+  Napi::Uint32Array desc = info[first + 1].As<Napi::Uint32Array>();
+  a->fd = -1;
+  a->base = static_cast<uint8_t*>(ab.Data());
+  a->size = ab.ByteLength();
+  a->desc = desc.Data();
+  a->n = info[first + 2].As<Napi::Number>().Uint32Value();
+  if (a->n > desc.ElementLength() / 2) a->n = desc.ElementLength() / 2;
+  if (a->n > kTunMaxBurst) a->n = kTunMaxBurst;
+  return true;
+}
+
+// tunOffloadSplit(input: Uint8Array, buffer, desc, max) -> n | -1 | -2
+// What a read with offload does with one read() result, on memory (tests,
+// benchmarks): input = virtio_net_hdr + packet; fills frames per desc as
+// tunReadBurst does, with the segments (or the one packet, its checksum
+// completed). -1: the packet is refused; -2: fewer frames than segments.
+Napi::Value TunOffloadSplit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BurstArgs a;
+  if (info.Length() < 4 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      !ParseFrames(info, 1, &a)) {
+    ThrowType(env, "tunOffloadSplit(input: Uint8Array, buffer: ArrayBuffer, desc: Uint32Array, max)");
+    return env.Undefined();
+  }
+  Napi::Uint8Array in = info[0].As<Napi::Uint8Array>();
+  if (in.ByteLength() <= kVnetHdrLen || in.ByteLength() - kVnetHdrLen > kMaxSuperPacket) return Napi::Number::New(env, -1);
+  virtio_net_hdr vh;
+  memcpy(&vh, in.Data(), kVnetHdrLen);
+  size_t len = in.ByteLength() - kVnetHdrLen;
+  std::unique_ptr<uint8_t[]> pkt(new uint8_t[len]);
+  memcpy(pkt.get(), in.Data() + kVnetHdrLen, len);
+  auto frameOk = [&](uint32_t i, size_t need) {
+    return i < a.n && uint64_t(a.desc[2 * i]) + a.desc[2 * i + 1] <= a.size && a.desc[2 * i + 1] >= need;
+  };
+  if (vh.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+    if (!frameOk(0, len)) return Napi::Number::New(env, -2);
+    if ((vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !CompletePartialChecksum(vh, pkt.get(), len)) {
+      return Napi::Number::New(env, -1);
+    }
+    memcpy(a.base + a.desc[0], pkt.get(), len);
+    a.desc[1] = uint32_t(len);
+    return Napi::Number::New(env, 1);
+  }
+  GsoPlan plan;
+  if (GsoPlanFor(vh, pkt.get(), len, &plan) != GsoReject::kNone) return Napi::Number::New(env, -1);
+  if (plan.segments > a.n) return Napi::Number::New(env, -2);
+  for (uint32_t i = 0; i < plan.segments; i++) {
+    if (!frameOk(i, 0)) return Napi::Number::New(env, -2);
+    size_t l = GsoWriteSegment(plan, pkt.get(), i, a.base + a.desc[2 * i], a.desc[2 * i + 1]);
+    if (l == 0) return Napi::Number::New(env, -2);
+    a.desc[2 * i + 1] = uint32_t(l);
+  }
+  return Napi::Number::New(env, plan.segments);
+}
+
+// tunOffloadCoalesce(buffer, desc, n, out: ArrayBuffer, outDesc: Uint32Array, groups: Uint32Array) -> writes
+// What a write with offload hands the kernel for a burst, on memory (tests,
+// benchmarks), built by the same grouping as tunWriteBurst: write k (vnet
+// header + packet or super packet) lies in out at outDesc[2k], length
+// outDesc[2k+1], and carries groups[k] of the burst's packets.
+Napi::Value TunOffloadCoalesce(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BurstArgs a;
+  if (!ParseFrames(info, 0, &a) || info.Length() < 6 || !info[3].IsArrayBuffer() || !info[4].IsTypedArray() ||
+      !info[5].IsTypedArray()) {
+    ThrowType(env, "tunOffloadCoalesce(buffer, desc, n, out: ArrayBuffer, outDesc: Uint32Array, groups: Uint32Array)");
+    return env.Undefined();
+  }
+  Napi::ArrayBuffer outAb = info[3].As<Napi::ArrayBuffer>();
+  Napi::Uint32Array outDesc = info[4].As<Napi::Uint32Array>();
+  Napi::Uint32Array groups = info[5].As<Napi::Uint32Array>();
+  uint8_t* out = static_cast<uint8_t*>(outAb.Data());
+  size_t outSize = outAb.ByteLength(), used = 0;
+  uint32_t writes = 0, i = 0;
+  while (i < a.n) {
+    const uint8_t* pkt;
+    uint32_t len;
+    if (!DescAt(a, i, &pkt, &len)) break;
+    TcpSegmentView first, last;
+    uint32_t groupBytes = 0;
+    uint32_t end = len == 0 ? i + 1 : GroupFrom(a, i, &first, &last, &groupBytes);
+    if (len == 0) {
+      i = end;
+      continue;
+    }
+    if (writes >= groups.ElementLength() || 2 * writes + 1 >= outDesc.ElementLength()) break;
+    size_t need = kVnetHdrLen + (end - i == 1 ? len : groupBytes);
+    if (used + need > outSize) break;
+    uint8_t* w = out + used;
+    if (end - i == 1) {
+      memset(w, 0, kVnetHdrLen);
+      memcpy(w + kVnetHdrLen, pkt, len);
+    } else {
+      size_t at = GroBuildHeader(first, last.flags, groupBytes, w);
+      size_t l34 = size_t(first.ipHdrLen) + first.tcpHdrLen;
+      for (uint32_t k = i; k < end; k++) {
+        memcpy(w + at, a.base + a.desc[2 * k] + l34, a.desc[2 * k + 1] - l34);
+        at += a.desc[2 * k + 1] - l34;
+      }
+    }
+    outDesc[2 * writes] = uint32_t(used);
+    outDesc[2 * writes + 1] = uint32_t(need);
+    groups[writes] = end - i;
+    writes++;
+    used += need;
+    i = end;
+  }
+  return Napi::Number::New(env, writes);
+}
+
 }  // namespace
 
 void InitTun(Napi::Env env, Napi::Object exports) {
@@ -247,6 +704,9 @@ void InitTun(Napi::Env env, Napi::Object exports) {
   exports.Set("tunReadBurst", Napi::Function::New(env, TunReadBurst, "tunReadBurst"));
   exports.Set("tunWriteBurst", Napi::Function::New(env, TunWriteBurst, "tunWriteBurst"));
   exports.Set("TUN_MAX_BURST", Napi::Number::New(env, kTunMaxBurst));
+  exports.Set("tunOffloadStats", Napi::Function::New(env, TunOffloadStats, "tunOffloadStats"));
+  exports.Set("tunOffloadSplit", Napi::Function::New(env, TunOffloadSplit, "tunOffloadSplit"));
+  exports.Set("tunOffloadCoalesce", Napi::Function::New(env, TunOffloadCoalesce, "tunOffloadCoalesce"));
 }
 
 }  // namespace xdpwg

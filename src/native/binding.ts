@@ -182,8 +182,20 @@ export interface NativeUdpPort {
   close(): void;
 }
 
-/** A TUN device's queues as opened or adopted. Fds are owned by the caller. */
-export interface TunQueueSet { name: string; ifindex: number; fds: number[]; multiQueue: boolean }
+/**
+ * A TUN device's queues as opened or adopted. Fds are owned by the caller.
+ * vnetHdr: every read/write carries a virtio_net_hdr (handled natively; the
+ * burst calls still move bare IP packets); offloads: what the kernel accepted
+ * ('csum', 'tso4', 'tso6', 'tso-ecn', 'uso4', 'uso6'), empty without vnetHdr.
+ */
+export interface TunQueueSet { name: string; ifindex: number; fds: number[]; multiQueue: boolean; vnetHdr: boolean; offloads: string[] }
+
+/** Counters of the TUN offload path, process-wide since the addon loaded (tunOffloadStats). */
+export interface TunOffloadStats {
+  readCalls: number; readSuperPackets: number; readSegments: number; readSegmentsCarried: number;
+  readChecksumsCompleted: number; readDropped: number;
+  writeGroups: number; writeGroupedPackets: number; writeSingles: number; writeFallbacks: number;
+}
 
 /** Link attributes (RTM_NEWLINK). */
 export interface LinkInfo {
@@ -276,7 +288,7 @@ export interface NativeBinding {
   UDP_ADDR_RECORD_SIZE: number;
   UDP_MAX_BURST: number;
   /** Creates (or adds queues to) a TUN device in the calling thread's netns. */
-  tunOpen(opts: { name: string; queues?: number; multiQueue?: boolean }): TunQueueSet;
+  tunOpen(opts: { name: string; queues?: number; multiQueue?: boolean; offload?: boolean }): TunQueueSet;
   /** Takes over an inherited TUN fd (WG_TUN_FD); makes it non-blocking. */
   tunAdopt(fd: number): TunQueueSet;
   /** Reads up to max packets; desc in: (offset, capacity), out: (offset, length). A packet longer than its capacity is dropped, never cut. Returns n, or -errno (EBADFD: device deleted). */
@@ -284,6 +296,11 @@ export interface NativeBinding {
   /** Writes n packets; returns how many were consumed (refused ones get length 0), or -errno when the queue is dead. */
   tunWriteBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array, n: number): number;
   TUN_MAX_BURST: number;
+  tunOffloadStats(): TunOffloadStats;
+  /** One read() result (virtio_net_hdr + packet) cut into frames as tunReadBurst would; n, -1 refused, -2 too few frames. */
+  tunOffloadSplit(input: Uint8Array, buffer: ArrayBuffer, desc: Uint32Array, max: number): number;
+  /** The write()s tunWriteBurst would make for a burst, laid out in out (outDesc: offset, length; groups: packets per write). */
+  tunOffloadCoalesce(buffer: ArrayBuffer, desc: Uint32Array, n: number, out: ArrayBuffer, outDesc: Uint32Array, groups: Uint32Array): number;
   linkInfo(nameOrIndex: string | number): LinkInfo | null;
   linkSetUp(ifindex: number, up: boolean): void;
   linkSetMtu(ifindex: number, mtu: number): void;

@@ -2,6 +2,15 @@
  * TUN queues (native/tun.cc): IFF_TUN | IFF_NO_PI, multi-queue, one
  * non-blocking fd per worker, burst reads and writes into port frames.
  *
+ * Offloads (openTun(..., { offload: true }), or an adopted fd opened with
+ * IFF_VNET_HDR): the kernel hands us TCP/UDP super packets of up to 64 KiB
+ * (TSO/USO) and takes coalesced ones (GRO), each behind a virtio_net_hdr.
+ * The burst calls keep their contract: reads still yield one complete IP
+ * packet per frame (super packets are cut natively, checksums completed,
+ * segments that find no frame wait for the next call) and writes still take
+ * one packet per descriptor (consecutive segments of a TCP flow go out as
+ * one write). native/tun_offload.cc holds the packet logic.
+ *
  * A read lands where the caller says (normally frameStart + headroom, so the
  * outer headers are written in place in front of it) — see tunReadBurst in
  * binding.ts for the descriptor convention.
@@ -17,22 +26,34 @@
  */
 import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
-import { native, type TunQueueSet } from './binding.js';
+import { native, type TunOffloadStats, type TunQueueSet } from './binding.js';
 
 /** Most packets one burst call moves (the addon's TUN_MAX_BURST). */
 export const TUN_MAX_BURST = 256;
 
+/** Options of openTun beyond name and queue count. */
+export interface TunOpenOptions {
+  /**
+   * IFF_VNET_HDR with checksum, TSO and (kernel permitting) USO offloads.
+   * The flag belongs to the device: every queue of one device must agree.
+   */
+  offload?: boolean;
+}
+
 /** Opens TUN `name` with `queues` fds (or adds queues to an existing multi-queue device). */
-export function openTun(name: string, queues = 1, multiQueue = true): TunQueueSet {
+export function openTun(name: string, queues = 1, multiQueue = true, opts: TunOpenOptions = {}): TunQueueSet {
   if (typeof name !== 'string' || name.length > 15 || /[\s/]/.test(name)) {
     throw new TypeError(`tun: name must be an interface name of at most 15 characters, got ${JSON.stringify(name)}`);
   }
   if (!Number.isInteger(queues) || queues < 1 || queues > 256) throw new RangeError(`tun: queues must be 1..256, got ${queues}`);
   if (!multiQueue && queues !== 1) throw new RangeError('tun: more than one queue needs multiQueue');
-  return native().tunOpen({ name, queues, multiQueue });
+  return native().tunOpen({ name, queues, multiQueue, offload: opts.offload === true });
 }
 
-/** Adopts a TUN fd handed down by a parent (WG_TUN_FD), as wireguard-go does. */
+/**
+ * Adopts a TUN fd handed down by a parent (WG_TUN_FD), as wireguard-go does.
+ * An fd opened with IFF_VNET_HDR is used with offloads (vnetHdr true).
+ */
 export function adoptTun(fd: number): TunQueueSet {
   if (!Number.isInteger(fd) || fd < 0) throw new RangeError(`tun: fd must be a non-negative integer, got ${fd}`);
   return native().tunAdopt(fd);
@@ -75,3 +96,29 @@ export function burstErrorName(result: number): string {
   for (const [name, v] of Object.entries(constants.errno)) if (v === e) return name;
   return `errno ${e}`;
 }
+
+/** Counters of the offload path (process-wide): super packets cut on read, packets coalesced on write. */
+export function tunOffloadStats(): TunOffloadStats {
+  return native().tunOffloadStats();
+}
+
+/**
+ * The offload read path on memory: `input` is what one read() returned
+ * (virtio_net_hdr, then the packet); fills frames per desc like
+ * tunReadBurst. Returns segments written, -1 refused, -2 too few frames.
+ */
+export function tunOffloadSplit(input: Uint8Array, buffer: ArrayBuffer, desc: Uint32Array, max: number): number {
+  return native().tunOffloadSplit(input, buffer, desc, max);
+}
+
+/**
+ * The offload write path on memory: lays out in `out` each write() that
+ * tunWriteBurst would make for the burst (outDesc: offset, length; groups:
+ * how many of the burst's packets each carries). Returns the write count.
+ */
+export function tunOffloadCoalesce(buffer: ArrayBuffer, desc: Uint32Array, n: number, out: ArrayBuffer, outDesc: Uint32Array, groups: Uint32Array): number {
+  return native().tunOffloadCoalesce(buffer, desc, n, out, outDesc, groups);
+}
+
+/** Bytes of the virtio_net_hdr in front of each packet on an offload queue. */
+export const VNET_HDR_LEN = 10;
