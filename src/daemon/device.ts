@@ -457,11 +457,12 @@ export class Device implements DeviceControl {
       const verdict = this.cookieChecker.validate(msg, src, underLoad);
       if (verdict === 'bad-mac1') { this.mainDrops.count('rx-auth-failed'); return; }
       if (verdict === 'need-cookie' || verdict === 'bad-mac2') {
+        this.mainDrops.count('rx-cookie-required');
         const reply = this.cookieChecker.createReply(msg, src);
         if (reply) this.sendTo(addr, reply);
         return;
       }
-      if (underLoad && !this.rateLimiter.allow(addr[18] === 4 ? 4 : 6, addr, addr[18] === 4 ? 12 : 0)) { this.mainDrops.count('rx-handshake-queue-full'); return; }
+      if (underLoad && !this.rateLimiter.allow(addr[18] === 4 ? 4 : 6, addr, addr[18] === 4 ? 12 : 0)) { this.mainDrops.count('rx-ratelimited'); return; }
     }
     if (type === MESSAGE_INITIATION) this.onInitiation(msg, addr);
     else if (type === MESSAGE_RESPONSE) this.onResponse(msg, addr);
@@ -470,7 +471,11 @@ export class Device implements DeviceControl {
 
   private onInitiation(msg: Uint8Array, addr: Uint8Array): void {
     const hs = consumeInitiation<Peer>(msg, this.identity!, (rs) => this.peers.get(keyToHex(rs))?.handshake, this.clock);
-    if (typeof hs === 'string') { this.log.limited('debug', `init-${hs}`, `dropped handshake initiation: ${hs}`); return; }
+    if (typeof hs === 'string') {
+      this.mainDrops.count(hs === 'replayed-timestamp' ? 'rx-handshake-replay' : hs === 'initiation-flood' ? 'rx-handshake-flood' : 'rx-handshake-invalid');
+      this.log.limited('debug', `init-${hs}`, `dropped handshake initiation: ${hs}`);
+      return;
+    }
     const peer = hs.peer;
     peer.controlRxBytes += msg.length;
     this.setEndpoint(peer, addr);
@@ -494,7 +499,7 @@ export class Device implements DeviceControl {
       const e = this.indices.get(index);
       return e && !(e instanceof Keypair) ? e : undefined;
     });
-    if (typeof hs === 'string') { this.log.limited('debug', `resp-${hs}`, `dropped handshake response: ${hs}`); return; }
+    if (typeof hs === 'string') { this.mainDrops.count('rx-handshake-invalid'); this.log.limited('debug', `resp-${hs}`, `dropped handshake response: ${hs}`); return; }
     const peer = hs.peer;
     peer.controlRxBytes += msg.length;
     this.setEndpoint(peer, addr);

@@ -23,6 +23,11 @@ export const DROP_REASONS = [
   'tx-too-big',            // packet does not fit a frame after encapsulation
   'tx-send-failed',        // the port refused the burst
   'tx-staged',             // no session yet: handed to the main thread to queue (not a loss)
+  'rx-handshake-replay',   // initiation whose TAI64N timestamp is not newer than the last accepted (whitepaper §5.1)
+  'rx-handshake-flood',    // initiation within 20 ms of the last accepted one from the same peer
+  'rx-handshake-invalid',  // handshake message with a valid MAC1 that does not decrypt, names no peer, or no handshake of ours
+  'rx-cookie-required',    // under load without a valid MAC2: answered with a cookie reply, not processed (whitepaper §5.4.7)
+  'rx-ratelimited',        // under load, over the per-source handshake rate (whitepaper §5.3)
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export const DROP_INDEX: Readonly<Record<DropReason, number>> = Object.fromEntries(DROP_REASONS.map((r, i) => [r, i])) as Record<DropReason, number>;

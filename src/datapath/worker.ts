@@ -106,8 +106,13 @@ class Worker {
 
   run(): void {
     this.post({ t: 'ready', worker: this.init.worker, path: 'udp', eventFd: this.waiter.eventFd });
+    // TEST ONLY (test/netns/faults.test.ts): XDPWG_TEST_CRASH_WORKER_AFTER_MS=N makes worker 0
+    // throw N ms after start, as a bug would, to prove the daemon exits non-zero instead of hanging.
+    const crashAfter = this.init.worker === 0 ? Number(process.env.XDPWG_TEST_CRASH_WORKER_AFTER_MS) : NaN;
+    const crashAt = crashAfter > 0 ? Date.now() + crashAfter : Infinity;
     while (!this.stopping) {
-      const ready = this.waiter.wait(this.fds, 2, 1000);
+      const ready = this.waiter.wait(this.fds, 2, Math.min(1000, Math.max(0, crashAt - Date.now())));
+      if (Date.now() >= crashAt) throw new Error('test hook XDPWG_TEST_CRASH_WORKER_AFTER_MS: worker 0 crashes on purpose');
       if (ready < 0) { this.fatal(`wait failed (${ready})`); return; }
       if (ready & this.wakeBit) this.drainControl();
       if (this.stopping) break;

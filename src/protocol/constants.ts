@@ -11,6 +11,20 @@
  * milliseconds. Message counts are bigint because they span 64 bits.
  */
 
+/**
+ * TEST ONLY: XDPWG_TEST_TIME_SCALE=N (N > 1) divides the session timers below
+ * (REKEY_AFTER_TIME, REJECT_AFTER_TIME, REKEY_ATTEMPT_TIME, REKEY_TIMEOUT and
+ * its jitter, KEEPALIVE_TIMEOUT, and those derived from them) by N, so a
+ * soak test sees a rekey every 120/N s instead of every two minutes
+ * (test/netns/memory.test.ts). Their ratios, and so the protocol's logic,
+ * stay as the whitepaper has them. Unset (the only production setting): 1.
+ */
+export const TEST_TIME_SCALE: number = (() => {
+  const n = Number(process.env.XDPWG_TEST_TIME_SCALE);
+  return Number.isFinite(n) && n > 1 ? n : 1;
+})();
+const scaled = (ms: number): number => ms / TEST_TIME_SCALE;
+
 /** §6.1: after this many messages sent with one keypair, the initiator starts a new handshake. */
 export const REKEY_AFTER_MESSAGES: bigint = 1n << 60n;
 
@@ -22,26 +36,26 @@ export const REKEY_AFTER_MESSAGES: bigint = 1n << 60n;
 export const REJECT_AFTER_MESSAGES: bigint = (1n << 64n) - (1n << 13n) - 1n;
 
 /** §6.1, §6.2: an initiator whose current keypair is this old starts a new handshake when it sends. */
-export const REKEY_AFTER_TIME_MS = 120_000;
+export const REKEY_AFTER_TIME_MS = scaled(120_000);
 
 /** §6.1, §6.2: a keypair this old is never used again to send or to receive. */
-export const REJECT_AFTER_TIME_MS = 180_000;
+export const REJECT_AFTER_TIME_MS = scaled(180_000);
 
 /** §6.1, §6.4: retries of a handshake stop after this long; staged packets are then dropped. */
-export const REKEY_ATTEMPT_TIME_MS = 90_000;
+export const REKEY_ATTEMPT_TIME_MS = scaled(90_000);
 
 /** §6.1, §6.4: an unanswered initiation is retried after this long (plus jitter). */
-export const REKEY_TIMEOUT_MS = 5_000;
+export const REKEY_TIMEOUT_MS = scaled(5_000);
 
 /**
  * §6.1: the jitter added to REKEY_TIMEOUT on each retry is drawn uniformly
  * from [0, this) ms, so that peers which lost a handshake together do not
  * retry in lock step. The kernel and wireguard-go use one third of a second.
  */
-export const REKEY_TIMEOUT_JITTER_MAX_MS = 334;
+export const REKEY_TIMEOUT_JITTER_MAX_MS = scaled(334);
 
 /** §6.1, §6.5: a passive keepalive is sent when data arrived but nothing was sent for this long. */
-export const KEEPALIVE_TIMEOUT_MS = 10_000;
+export const KEEPALIVE_TIMEOUT_MS = scaled(10_000);
 
 /**
  * §6.2: when receiving, an initiator starts a new handshake once its current
