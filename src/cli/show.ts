@@ -11,10 +11,10 @@
  * listen-port, fwmark, peers, preshared-keys, endpoints, allowed-ips,
  * latest-handshakes, transfer, persistent-keepalive, dump.
  */
-import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { keyToBase64 } from '../crypto/encoding.js';
+import { publicKeyOf } from '../crypto/x25519.js';
 import { formatEndpoint, formatPrefix, type DeviceSnapshot, type IpPrefix, type PeerSnapshot } from '../daemon/device-config.js';
 import { UAPI_SOCKET_DIR, uapiGet, uapiSocketPath } from '../daemon/uapi-server.js';
 
@@ -37,15 +37,6 @@ export interface ShowOptions {
 }
 
 const RESET = '\x1b[0m', BOLD = '\x1b[1m', RED = '\x1b[31m', GREEN = '\x1b[32m', YELLOW = '\x1b[33m', CYAN = '\x1b[36m';
-
-const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
-
-/** The X25519 public key of a private key (what wg derives for "public key:"). */
-function publicKeyOf(privateKey: Uint8Array): Uint8Array {
-  const key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, privateKey]), format: 'der', type: 'pkcs8' });
-  const spki = createPublicKey(key).export({ format: 'der', type: 'spki' });
-  return new Uint8Array(spki.subarray(spki.length - 32));
-}
 
 function hasKey(k: Uint8Array | undefined): k is Uint8Array {
   return k !== undefined && k.some((b) => b !== 0);

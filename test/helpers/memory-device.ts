@@ -10,20 +10,14 @@
  * private key drops a peer whose public key equals the new own public key; a
  * peer block for the device's own public key is ignored.
  */
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { publicKeyOf } from '../../src/crypto/x25519.js';
 import {
   Errno, UapiError, maskPrefix, peerKey, prefixKey,
   type DeviceControl, type DeviceSnapshot, type Endpoint, type IpPrefix, type PeerSnapshot, type UapiSetOp,
 } from '../../src/daemon/device-config.js';
 
-const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
-
-/** X25519 public key of a private key (node:crypto clamps as RFC 7748 says). */
-export function publicKeyOf(privateKey: Uint8Array): Uint8Array {
-  const key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, privateKey]), format: 'der', type: 'pkcs8' });
-  const spki = createPublicKey(key).export({ format: 'der', type: 'spki' });
-  return new Uint8Array(spki.subarray(spki.length - 32));
-}
+/** Re-exported for tests: the X25519 public key of a private key. */
+export { publicKeyOf };
 
 interface MemoryPeer {
   publicKey: Uint8Array;
