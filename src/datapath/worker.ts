@@ -212,6 +212,9 @@ class Worker {
         this.cryptAddrIdx[jobs] = i;
         jobs++;
       } else if (type >= 1 && type <= 3) {
+        // Each handshake message has one exact size (whitepaper §5.4.2-5.4.7): a wrong one is
+        // dropped here, before it costs the main thread a message and a MAC check.
+        if (len !== (type === 1 ? 148 : type === 2 ? 92 : 64)) { this.drops.count('rx-bad-size'); continue; }
         this.toMain(off, len, i);
       } else {
         this.drops.count('rx-unknown-type');
