@@ -26,8 +26,8 @@ import { Worker } from 'node:worker_threads';
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
 `;
 
-function runIn(ns: string, body: string, args: string[] = []): Record<string, unknown> {
-  const text = nsExec(ns, process.execPath, ['--input-type=module', '-e', IMPORTS + body, ...args], { timeoutMs: 30_000 });
+function runIn(ns: string, body: string, args: string[] = [], nodeFlags: string[] = []): Record<string, unknown> {
+  const text = nsExec(ns, process.execPath, [...nodeFlags, '--input-type=module', '-e', IMPORTS + body, ...args], { timeoutMs: 30_000 });
   return JSON.parse(text.trim().split('\n').pop()!) as Record<string, unknown>;
 }
 
@@ -200,4 +200,20 @@ test('process.exit() and an uncaught exception still detach the filter', () => {
     try { nsExec(env.a, process.execPath, ['--input-type=module', '-e', script]); } catch { /* the exception case exits 1 */ }
     assert.equal(xdpAttached(env.a, env.devA), false, ending);
   }
+});
+
+test('a port dropped without close() is released when collected; its UMEM view stays usable', () => {
+  const r = runIn(env.a, `
+    let views = [];
+    for (let i = 0; i < 3; i++) {
+      // No close(): only the garbage collector can release the socket.
+      let p = openXskPort({ ifname: '${env.devA}', queue: 0, mode: 'generic' });
+      views.push(new Uint8Array(p.umem));
+      p = null;
+      for (let k = 0; k < 5; k++) { globalThis.gc(); await new Promise((res) => setTimeout(res, 20)); }
+    }
+    // The views still point at live memory (the mapping outlives its port).
+    views.forEach((v, i) => { v[4096] = i + 1; });
+    out({ opened: views.length, sum: views.reduce((a, v) => a + v[4096], 0) });`, [], ['--expose-gc']);
+  assert.deepEqual(r, { opened: 3, sum: 6 });
 });
