@@ -6,3 +6,4 @@ export * from './ipv4.js';
 export * from './ipv6.js';
 export * from './udp.js';
 export * from './udp-frame.js';
+export * from './outer.js';

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Drop, Ipv4Template, UdpFrame, buildUdpFrame, finish, ipv4ChecksumOk, parseUdpFrame, setIpv4Checksum, sumBytes,
+  Drop, Ipv4Template, OuterHeaders, UdpFrame, buildUdpFrame, finish, ipv4ChecksumOk, parseUdpFrame, setIpv4Checksum, sumBytes,
   turnAround, udpChecksumOkV4, udpChecksumOkV6, updateChecksum16, type UdpFrameSpec,
 } from '../../src/packet/index.js';
 
@@ -187,4 +187,28 @@ test('random and truncated frames never throw', () => {
     assert.ok(known.has(reason));
     if (reason === Drop.none) assert.ok(f.frameLength <= len && f.payload + f.payloadLength <= len);
   }
+});
+
+test('OuterHeaders (precomputed) equals buildUdpFrame byte for byte, IPv4 and IPv6', () => {
+  const r = rng(6);
+  for (const spec of [v4spec, v6spec]) {
+    const outer = new OuterHeaders({ ...spec }, true);
+    for (const size of [0, 1, 32, 148, 1420]) {
+      const payload = Uint8Array.from({ length: size }, () => Math.floor(r() * 256));
+      const want = frameWith(spec, payload);
+      const got = new Uint8Array(2048);
+      got.set(payload, outer.length);
+      assert.equal(outer.write(got, 0, size), want.len);
+      assert.deepEqual(got.subarray(0, want.len), want.buf.subarray(0, want.len), `${spec.srcIp.length === 16 ? 'IPv6' : 'IPv4'} ${size} B`);
+    }
+  }
+  // Without the optional IPv4 UDP checksum the field is zero and the frame still parses.
+  const plain = new OuterHeaders(v4spec, false);
+  const b = new Uint8Array(256);
+  const len = plain.write(b, 0, 20, 7);
+  const f = new UdpFrame();
+  assert.equal(parseUdpFrame(b, 0, len, f), Drop.none);
+  assert.equal((b[f.l4 + 6]! << 8) | b[f.l4 + 7]!, 0);
+  assert.ok(ipv4ChecksumOk(b, f.l3, 20));
+  assert.throws(() => new OuterHeaders({ ...v4spec, dstIp: v6spec.dstIp }), RangeError);
 });
