@@ -44,9 +44,15 @@ function readinessPipe(): ((line: string) => void) | undefined {
 
 async function daemonize(argv: string[], ifname: string): Promise<number> {
   const script = process.argv[1]!;
+  // As wireguard-go: the daemon keeps our stdout/stderr only when LOG_LEVEL asks
+  // for logs; otherwise it must not hold them open, or a caller reading our
+  // output to EOF (`$(xdpwg IF)`, a pipe in a script) would wait until the
+  // daemon exits. Start-up errors still reach the caller via the readiness pipe.
+  const level = process.env.LOG_LEVEL;
+  const output = level !== undefined && level !== '' && logLevelFromEnv(level) !== 'silent' ? 'inherit' : 'ignore';
   const child = spawn(process.execPath, [script, '--foreground', ...argv.filter((a) => a !== '-f' && a !== '--foreground')], {
     detached: true,
-    stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
+    stdio: ['ignore', output, output, 'pipe'],
     env: { ...process.env, WG_PROCESS_FOREGROUND: '1', XDPWG_READY_FD: '3' },
   });
   const pipe = child.stdio[3]!;
