@@ -13,6 +13,8 @@ constexpr uint8_t kProtoUdp = 17;
 constexpr uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpAck = 0x10, kTcpCwr = 0x80;
 constexpr size_t kTcpChecksumOffset = 16;
 constexpr size_t kUdpChecksumOffset = 6;
+/** Most header bytes before the L4 header we accept in a super packet (IPv6 + extension headers). */
+constexpr size_t kMaxGsoHeaders = 256;
 
 inline uint16_t Load16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
 inline void Store16(uint8_t* p, uint16_t v) { p[0] = uint8_t(v >> 8); p[1] = uint8_t(v); }
@@ -105,7 +107,8 @@ GsoReject GsoPlanFor(const virtio_net_hdr& h, const uint8_t* pkt, size_t len, Gs
   }
   // csum_start is where the kernel's L4 header is (after any IPv6 extension headers).
   size_t l4 = h.csum_start;
-  if (l4 < ipMin || l4 + 8 > len) return GsoReject::kBadHeader;
+  // IPv4: L4 right after the header. IPv6: after the fixed header and any extension headers.
+  if ((version == 4 ? l4 != ipMin : l4 < ipMin || l4 > kMaxGsoHeaders) || l4 + 8 > len) return GsoReject::kBadHeader;
   uint8_t proto = type == VIRTIO_NET_HDR_GSO_UDP_L4 ? kProtoUdp : kProtoTcp;
   size_t l4Hdr = 8;
   if (proto == kProtoTcp) {
