@@ -23,6 +23,7 @@ IF_A=$P-a IF_B=$P-b
 XDPWG=$PWD/bin/xdpwg
 WORK=$(mktemp -d /tmp/xdpwg-demo.XXXXXX)
 STEP=0
+UP_PIDS=()
 
 if [ "$(id -u)" != 0 ]; then echo "demo: run it as root (it creates network namespaces and TUN devices)" >&2; exit 1; fi
 if [ ${#P} -gt 12 ]; then echo "demo: DEMO_PREFIX '$P' is longer than 12 characters" >&2; exit 1; fi
@@ -42,8 +43,10 @@ cleanup() {
   for conf in "$WORK/$IF_A.conf" "$WORK/$IF_B.conf"; do
     [ -f "/run/xdpwg/$(basename "$conf" .conf).pid" ] || continue
     show "xdpwg down $conf"
-    "$XDPWG" down "$conf" 2>&1 | indent || true
+    # Quiet: after Ctrl-C the daemon may already be on its way out by itself.
+    "$XDPWG" down "$conf" >/dev/null 2>&1 || true
   done
+  for pid in "${UP_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   for ns in "$NS_A" "$NS_B"; do
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
@@ -67,6 +70,7 @@ bring_up() {
   show "ip netns exec $ns xdpwg up $WORK/$ifname.conf &"
   ip netns exec "$ns" "$XDPWG" up "$WORK/$ifname.conf" >"$WORK/$ifname.log" 2>&1 &
   local pid=$! i
+  UP_PIDS+=("$pid")
   for i in $(seq 100); do
     [ -f "/run/xdpwg/$ifname.pid" ] && { echo "    $ifname is up (pid $pid, log in $WORK/$ifname.log)"; return 0; }
     kill -0 "$pid" 2>/dev/null || break

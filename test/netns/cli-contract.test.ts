@@ -30,6 +30,7 @@ after(() => {
   for (const pid of started) if (alive(pid)) process.kill(pid, 'SIGKILL');
   lab.cleanup();
   for (const i of ifnames) rmSync(socketPath(i), { force: true });
+  for (const n of ['a', 'b']) rmSync(`/tmp/h7c-${n}.key`, { force: true }); // tunnel-lab's key files
 });
 
 /** `xdpwg IFNAME` in ns (daemon mode); returns the daemon's pid once the parent returned 0. */
@@ -208,5 +209,4 @@ test('the TUN moved to another namespace after start keeps working (ping a wireg
 
   nsExec(c, 'ip', ['link', 'del', a.ifname]);
   assert.equal(await exitOf(a.proc!), 0, 'deleting the moved TUN still ends the daemon');
-  rmSync(`/tmp/${a.ns}.key`, { force: true });
 });

@@ -56,7 +56,7 @@ before(async () => {
 });
 after(() => {
   lab.cleanup();
-  for (const s of [a, b]) if (s) rmSync(socketPath(s.ifname), { force: true });
+  for (const s of [a, b]) if (s) { rmSync(socketPath(s.ifname), { force: true }); rmSync(`/tmp/${s.ns}.key`, { force: true }); }
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
