@@ -26,7 +26,7 @@ export interface RunningDaemon {
   shutdown(reason: string, status?: number): Promise<void>;
 }
 
-interface TunQueues { name: string; ifindex: number; fds: number[]; multiQueue: boolean }
+interface TunQueues { name: string; ifindex: number; fds: number[]; multiQueue: boolean; vnetHdr: boolean; offloads: string[] }
 
 function envFd(name: string): number | undefined {
   const v = process.env[name];
@@ -39,7 +39,7 @@ function envFd(name: string): number | undefined {
 /** Creates everything and returns once the TUN and the UAPI socket both exist. */
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const n = native() as unknown as {
-    tunOpen(o: { name: string; queues: number; multiQueue: boolean }): TunQueues;
+    tunOpen(o: { name: string; queues: number; multiQueue: boolean; offload: boolean }): TunQueues;
     tunAdopt(fd: number): TunQueues;
   };
   const { log } = opts;
@@ -47,8 +47,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const uapiFd = envFd('WG_UAPI_FD');
   const fromEnv = Number(process.env.XDPWG_WORKERS);
   const wanted = opts.workers ?? (fromEnv > 0 ? fromEnv : Math.max(1, Math.min(4, os.availableParallelism())));
-  const tun = tunFd !== undefined ? n.tunAdopt(tunFd) : n.tunOpen({ name: opts.ifname, queues: wanted, multiQueue: true });
+  // TUN offloads (TSO/USO reads cut natively, GRO-style coalesced writes): on unless XDPWG_TUN_OFFLOAD=0.
+  // An adopted fd (WG_TUN_FD) keeps whatever its opener chose.
+  const offload = process.env.XDPWG_TUN_OFFLOAD !== '0';
+  const tun = tunFd !== undefined ? n.tunAdopt(tunFd) : n.tunOpen({ name: opts.ifname, queues: wanted, multiQueue: true, offload });
   log.verbose(`TUN ${tun.name} (ifindex ${tun.ifindex}) with ${tun.fds.length} queue(s)`);
+  log.verbose(tun.vnetHdr ? `TUN offloads: ${tun.offloads.join(' ') || 'none accepted (vnet header only)'}` : 'TUN offloads: off');
 
   const device = await Device.create({ ifname: tun.name, tunFds: tun.fds, log });
   let resolveExit!: (code: number) => void;

@@ -71,6 +71,12 @@ class Worker {
   private mtu: number;
   private stopping = false;
   private lastStatsMs = 0;
+  /**
+   * The last TUN read filled every frame it was given: with offload
+   * (native/tun.cc) the rest of a cut super packet may be waiting in the
+   * queue's native state, which poll cannot see, so read again before sleeping.
+   */
+  private tunMore = false;
 
   // Burst scratch, allocated once.
   private readonly rxDesc = new Uint32Array(BURST_MAX * 2);
@@ -111,7 +117,7 @@ class Worker {
     const crashAfter = this.init.worker === 0 ? Number(process.env.XDPWG_TEST_CRASH_WORKER_AFTER_MS) : NaN;
     const crashAt = crashAfter > 0 ? Date.now() + crashAfter : Infinity;
     while (!this.stopping) {
-      const ready = this.waiter.wait(this.fds, 2, Math.min(1000, Math.max(0, crashAt - Date.now())));
+      const ready = this.waiter.wait(this.fds, 2, this.tunMore ? 0 : Math.min(1000, Math.max(0, crashAt - Date.now())));
       if (Date.now() >= crashAt) throw new Error('test hook XDPWG_TEST_CRASH_WORKER_AFTER_MS: worker 0 crashes on purpose');
       if (ready < 0) { this.fatal(`wait failed (${ready})`); return; }
       if (ready & this.wakeBit) this.drainControl();
@@ -119,7 +125,8 @@ class Worker {
       // Level-triggered: keep going while either side has work; the wait
       // returns at once when something is still readable.
       if (ready & 1) this.receive();
-      if (ready & 2) { if (!this.send()) return; }
+      // TUN offload: segments of a super packet may wait in native state, unseen by poll.
+      if ((ready & 2) || this.tunMore) { if (!this.send()) return; }
       const now = Date.now();
       if (now - this.lastStatsMs >= STATS_INTERVAL_MS) {
         this.lastStatsMs = now;
@@ -296,6 +303,7 @@ class Worker {
   private send(): boolean {
     const headroom = this.udp.headroom;
     const got = this.udp.allocFrames(this.frames, BURST_MAX);
+    this.tunMore = false;
     if (got === 0) return true;
     const room = this.udp.frameSize - headroom - WG_TAG - 16;
     for (let i = 0; i < got; i++) {
@@ -308,6 +316,7 @@ class Worker {
       this.fatal(`TUN read failed (errno ${-n}): the interface is gone`);
       return false;
     }
+    this.tunMore = n === got;
     // Frames the TUN did not fill go straight back.
     if (n < got) this.udp.freeFrames(this.frames.subarray(n), got - n);
     const buf = this.buf, now = Date.now();
