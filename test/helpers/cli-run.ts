@@ -31,12 +31,18 @@ export function runXdpwg(ns: string | undefined, args: string[], opts: { env?: R
   });
 }
 
-/** Resolves with the exit status of a child, or rejects after timeoutMs. */
+/**
+ * Resolves with the exit status of a child once it exited and its output
+ * pipes were drained ('close'), so everything it printed has been read.
+ * Rejects after timeoutMs.
+ */
 export function exitOf(child: ChildProcess, timeoutMs = 10_000): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  const exited = child.exitCode !== null || child.signalCode !== null;
+  const drained = (child.stdout?.destroyed ?? true) && (child.stderr?.destroyed ?? true);
+  if (exited && drained) return Promise.resolve(child.exitCode);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`pid ${child.pid} did not exit within ${timeoutMs} ms`)), timeoutMs);
-    child.once('exit', (code) => { clearTimeout(timer); resolve(code); });
+    child.once('close', (code) => { clearTimeout(timer); resolve(code); });
   });
 }
 
