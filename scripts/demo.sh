@@ -154,6 +154,6 @@ show "wg show $IF_B"
 in_b wg show "$IF_B" | indent
 
 step "The data path's counters: 'xdpwg stats $IF_A'" \
-     "Packets and bytes per port and queue, drops by reason, per peer (today the UDP-socket port; AF_XDP is next)."
+     "Per worker port and queue (udp: the kernel socket; af_xdp: AF_XDP on the veth), drops by reason, per peer."
 show "xdpwg stats $IF_A"
 "$XDPWG" stats "$IF_A" | indent
