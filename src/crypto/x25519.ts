@@ -1,18 +1,31 @@
 /**
  * X25519 (RFC 7748) through node:crypto (OpenSSL), about ten times faster
- * than a JavaScript implementation (DESIGN.md: 60 µs vs 780 µs for tweetnacl).
+ * than a JavaScript implementation (DESIGN.md: 60 µs vs 780 µs for tweetnacl;
+ * bench/protocol.ts measures it here).
  *
- * Keys cross this module as raw 32-byte arrays. OpenSSL wants key objects, so
- * raw keys are wrapped: a private key through its PKCS#8 DER form (slow, about
- * 350 µs, done once per configured key), a public key through JWK (about 6 µs,
- * done per Diffie-Hellman with a remote key). An {@link X25519KeyPair} keeps the
- * private key object so repeated DH with the same private key costs one import.
+ * Keys cross this module as raw 32-byte arrays; OpenSSL wants key objects.
+ * Raw keys go in through JWK import (a private key ~40 µs, a public key
+ * ~6 µs); PKCS#8 DER import is ~350 µs and only a fallback. Nothing is ever
+ * exported from OpenSSL: Node 20's JWK export of X25519 keys was seen to
+ * deadlock (a futex wait, never returning) after a few thousand calls on this
+ * machine, so a public key is computed as X25519(private, 9), the base point
+ * (RFC 7748 §6.1), and ephemeral keys are made from our own random bytes.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, randomFillSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, randomFillSync, type KeyObject } from 'node:crypto';
 import { KEY_LENGTH, isAllZero, wipe } from './bytes.js';
 
 /** PKCS#8 DER header for an X25519 private key (OID 1.3.101.110); the 32 raw bytes follow. */
 const PKCS8_X25519_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]);
+
+/** The X25519 base point u = 9 (RFC 7748 §4.1), as OpenSSL's public key object. */
+const BASE_POINT = importPublicKey(Uint8Array.from({ length: KEY_LENGTH }, (_, i) => (i === 0 ? 9 : 0)));
+
+/**
+ * Placeholder for the "x" member JWK requires beside "d": Node builds a
+ * private key from "d" alone (OpenSSL derives the public half), so its value
+ * does not matter; should a Node version check it, import falls back to DER.
+ */
+const JWK_PLACEHOLDER_X = 'A'.repeat(43);
 
 /** A private key with its public key and the OpenSSL object used for DH. */
 export interface X25519KeyPair {
@@ -45,28 +58,22 @@ export function generatePrivateKey(): Uint8Array {
 
 /**
  * Builds a key pair from a raw private key (copied, then clamped in the copy).
- * Cost: one PKCS#8 import (~350 µs); use for static and test keys, not per handshake.
+ * Cost: one private key import and one scalar multiplication (~80 µs).
  */
 export function keyPairFromPrivate(privateKey: Uint8Array): X25519KeyPair {
   if (privateKey.length !== KEY_LENGTH) throw new RangeError(`an X25519 private key is 32 bytes, got ${privateKey.length}`);
-  const der = new Uint8Array(PKCS8_X25519_PREFIX.length + KEY_LENGTH);
-  der.set(PKCS8_X25519_PREFIX);
-  der.set(privateKey, PKCS8_X25519_PREFIX.length);
-  const keyObject = createPrivateKey({ key: Buffer.from(der.buffer), format: 'der', type: 'pkcs8' });
-  wipe(der);
-  return { privateKey: clampPrivateKey(Uint8Array.from(privateKey)), publicKey: publicOf(keyObject), keyObject };
+  const raw = clampPrivateKey(Uint8Array.from(privateKey));
+  const keyObject = importPrivateKey(raw);
+  const pub = diffieHellman({ privateKey: keyObject, publicKey: BASE_POINT });
+  return { privateKey: raw, publicKey: new Uint8Array(pub.buffer, pub.byteOffset, pub.byteLength), keyObject };
 }
 
-/**
- * A fresh random key pair generated inside OpenSSL (~40 µs): the per-handshake
- * ephemeral key. Raw bytes come back through JWK export.
- */
+/** A fresh random key pair: the per-handshake ephemeral key (~80 µs). */
 export function generateKeyPair(): X25519KeyPair {
-  const { privateKey: keyObject } = generateKeyPairSync('x25519');
-  const jwk = keyObject.export({ format: 'jwk' });
-  const privateKey = new Uint8Array(Buffer.from(jwk.d!, 'base64url'));
-  const publicKey = new Uint8Array(Buffer.from(jwk.x!, 'base64url'));
-  return { privateKey, publicKey, keyObject };
+  const raw = generatePrivateKey();
+  const pair = keyPairFromPrivate(raw);
+  wipe(raw);
+  return pair;
 }
 
 /** The public key of a raw private key (what `wg pubkey` prints, as bytes). */
@@ -108,7 +115,17 @@ export function wipeKeyPair(pair: X25519KeyPair | null | undefined): void {
   if (pair) wipe(pair.privateKey);
 }
 
-function publicOf(keyObject: KeyObject): Uint8Array {
-  const jwk = keyObject.export({ format: 'jwk' });
-  return new Uint8Array(Buffer.from(jwk.x!, 'base64url'));
+/** OpenSSL's handle on a raw private key: JWK import, DER if JWK is refused. */
+function importPrivateKey(raw: Uint8Array): KeyObject {
+  const d = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url');
+  try {
+    return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d, x: JWK_PLACEHOLDER_X }, format: 'jwk' });
+  } catch {
+    const der = new Uint8Array(PKCS8_X25519_PREFIX.length + KEY_LENGTH);
+    der.set(PKCS8_X25519_PREFIX);
+    der.set(raw, PKCS8_X25519_PREFIX.length);
+    const keyObject = createPrivateKey({ key: Buffer.from(der.buffer), format: 'der', type: 'pkcs8' });
+    wipe(der);
+    return keyObject;
+  }
 }
