@@ -57,30 +57,42 @@ export interface FuzzLoadResult {
   captured: number;
 }
 
-/** The WireGuard data messages (type 4) in a pcap file: the UDP payloads. */
-export function dataMessagesFromPcap(file: string): Uint8Array[] {
+/** One UDP datagram read from a capture. */
+export interface CapturedDatagram { srcPort: number; dstPort: number; payload: Uint8Array }
+
+/** The UDP datagrams (IPv4/IPv6, unfragmented) in a pcap file (Ethernet, Linux cooked or raw IP link type). */
+export function udpFromPcap(file: string): CapturedDatagram[] {
   const b = readFileSync(file);
   const le = b.readUInt32LE(0) === 0xa1b2c3d4 || b.readUInt32LE(0) === 0xa1b23c4d;
   const u32 = (o: number): number => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
   const linkType = u32(20);
   const linkHeader = linkType === 1 ? 14 : linkType === 113 ? 16 : linkType === 101 ? 0 : -1;
   if (linkHeader < 0) throw new Error(`${file}: unsupported pcap link type ${linkType}`);
-  const out: Uint8Array[] = [];
+  const out: CapturedDatagram[] = [];
   for (let o = 24; o + 16 <= b.length;) {
     const caplen = u32(o + 8);
     const pkt = b.subarray(o + 16, o + 16 + caplen);
     o += 16 + caplen;
-    let ip = linkHeader;
+    const ip = linkHeader;
     const version = pkt[ip]! >> 4;
     let proto: number, udp: number;
     if (version === 4) { proto = pkt[ip + 9]!; udp = ip + (pkt[ip]! & 0x0f) * 4; }
     else if (version === 6) { proto = pkt[ip + 6]!; udp = ip + 40; }
     else continue;
     if (proto !== 17 || udp + 8 > pkt.length) continue;
-    const payload = pkt.subarray(udp + 8, udp + ((pkt[udp + 4]! << 8) | pkt[udp + 5]!));
-    if (payload.length >= DATA_MIN && payload[0] === 4 && payload[1] === 0 && payload[2] === 0 && payload[3] === 0) out.push(Uint8Array.from(payload));
+    out.push({
+      srcPort: (pkt[udp]! << 8) | pkt[udp + 1]!,
+      dstPort: (pkt[udp + 2]! << 8) | pkt[udp + 3]!,
+      payload: Uint8Array.from(pkt.subarray(udp + 8, udp + ((pkt[udp + 4]! << 8) | pkt[udp + 5]!))),
+    });
   }
   return out;
+}
+
+/** The WireGuard data messages (type 4) in a pcap file: the UDP payloads. */
+export function dataMessagesFromPcap(file: string): Uint8Array[] {
+  return udpFromPcap(file).map((d) => d.payload)
+    .filter((p) => p.length >= DATA_MIN && p[0] === 4 && p[1] === 0 && p[2] === 0 && p[3] === 0);
 }
 
 /** Builds POOL_SIZE datagrams of one class. */
