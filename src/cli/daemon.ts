@@ -10,7 +10,9 @@
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
+import { connect } from 'node:net';
 import { Logger, logLevelFromEnv } from '../daemon/log.js';
+import { uapiSocketPath } from '../daemon/uapi-server.js';
 
 const IFNAME_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
 
@@ -71,10 +73,25 @@ async function daemonize(argv: string[], ifname: string): Promise<number> {
   return 1;
 }
 
+/** True when a process accepts connections on the interface's UAPI socket. */
+function uapiServed(ifname: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(uapiSocketPath(ifname));
+    probe.once('connect', () => { probe.destroy(); resolve(true); });
+    probe.once('error', () => resolve(false));
+  });
+}
+
 async function runForeground(ifname: string, ready: ((line: string) => void) | undefined): Promise<number> {
   const log = new Logger(`(${ifname}) `, logLevelFromEnv());
   const { startDaemon } = await import('../daemon/daemon.js');
   try {
+    // Checked before the TUN is opened: opening a multi-queue TUN that a live
+    // daemon owns attaches our queues to its device, and the kernel would
+    // steer part of its traffic to us until we gave up.
+    if (process.env.WG_UAPI_FD === undefined && await uapiServed(ifname)) {
+      throw new Error(`another process already serves ${uapiSocketPath(ifname)} (is a daemon for ${ifname} running?)`);
+    }
     const daemon = await startDaemon({ ifname, log });
     ready?.('ready');
     return await daemon.exited;

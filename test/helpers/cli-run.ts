@@ -3,7 +3,7 @@
  * namespace) and finding the daemon it left behind.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { nsExec } from './netns.js';
 import { xdpwgBin } from './tunnel-lab.js';
 
@@ -59,11 +59,16 @@ export function daemonPid(ns: string, ifname: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** True while a process with this pid exists and is not a zombie (a detached daemon is reaped by init). */
+/**
+ * True until a process has fully exited. A zombie thread-group leader whose
+ * other threads are still exiting counts as alive: those threads still hold
+ * its descriptors (sockets keep accepting, the TUN stays open).
+ */
 export function alive(pid: number): boolean {
   let stat: string;
   try { stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return false; }
-  return !/^\d+ \(.*\) Z/.test(stat);
+  if (!/^\d+ \(.*\) Z/.test(stat)) return true;
+  try { return readdirSync(`/proc/${pid}/task`).length > 1; } catch { return false; }
 }
 
 /** True when `ip link show ifname` in ns finds the device. */

@@ -19,7 +19,7 @@ import { addPeer, configureInterface, genKeys, logsOf, ping, repoRoot, startImpl
 const lab = new Lab('h7c');
 let ns: string;
 const started: number[] = [];
-const ifnames = ['h7cd0', 'h7cd1', 'h7cd2', 'h7cd3', 'h7cf0', 'h7cl0', 'h7cwa', 'h7cwb'];
+const ifnames = ['h7cd0', 'h7cd1', 'h7cd2', 'h7cd3', 'h7cd4', 'h7cf0', 'h7cl0', 'h7cwa', 'h7cwb'];
 
 before(() => {
   requireRoot();
@@ -98,8 +98,29 @@ test('a stale socket left by a killed daemon is replaced', async () => {
   assert.equal(now.mode & 0o777n, 0o600n);
   assert.equal(await connectError(socketPath('h7cd1')), undefined, 'the new socket accepts');
   assert.match(nsExec(ns, 'wg', ['show', 'h7cd1']), /listening port/, 'the new daemon answers on it');
-  process.kill(second, 'SIGTERM');
-  await gone(second, 'h7cd1', 'SIGTERM');
+
+  // Replacing a stale socket is routine, not an error: LOG_LEVEL=error stays silent about it.
+  process.kill(second, 'SIGKILL');
+  await waitFor('the second daemon to disappear', () => !alive(second) && !linkExists(ns, 'h7cd1'), 5_000, 50);
+  const third = lab.spawn(ns, xdpwgBin, ['-f', 'h7cd1'], { env: { ...process.env, LOG_LEVEL: 'error' } });
+  let said = '';
+  third.stdout!.on('data', (d: Buffer) => { said += d.toString(); });
+  third.stderr!.on('data', (d: Buffer) => { said += d.toString(); });
+  await waitFor('the third daemon to serve the socket', () => daemonPid(ns, 'h7cd1') === third.pid, 10_000, 50);
+  third.kill('SIGTERM');
+  assert.equal(await exitOf(third), 0);
+  assert.equal(said, '', 'nothing logged at LOG_LEVEL=error');
+});
+
+test('a second xdpwg for a running interface is refused and leaves the first untouched', async () => {
+  const pid = await daemonize('h7cd4');
+  const r = await runXdpwg(ns, ['h7cd4']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /another process already serves \/var\/run\/wireguard\/h7cd4\.sock/, r.stderr);
+  assert.equal(daemonPid(ns, 'h7cd4'), pid, 'the first daemon still serves the socket');
+  assert.match(nsExec(ns, 'wg', ['show', 'h7cd4']), /listening port/);
+  process.kill(pid, 'SIGTERM');
+  await gone(pid, 'h7cd4', 'SIGTERM');
 });
 
 test('the daemon exits when its TUN is deleted', async () => {
