@@ -16,7 +16,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { Lab, nsExec, requireRoot } from '../helpers/netns.js';
-import { closeTun, openTun, tunOffloadStats, tunReadBurst, tunWriteBurst, burstErrorName } from '../../src/native/tun.js';
+import { adoptTun, closeTun, openTun, tunOffloadStats, tunReadBurst, tunWriteBurst, burstErrorName } from '../../src/native/tun.js';
 import { enterNetns } from '../../src/native/netlink.js';
 import { Waiter } from '../../src/native/waiter.js';
 import type { TunOffloadStats, TunQueueSet } from '../../src/native/binding.js';
@@ -142,6 +142,51 @@ test('offload on: IFF_VNET_HDR with checksum and TSO offloads accepted', () => {
   tunB = openSide(B, false);
   assert.equal(tunB.vnetHdr, false);
   assert.deepEqual(tunB.offloads, []);
+});
+
+test('tunAdopt recognises an offload queue (IFF_VNET_HDR) and a plain one', () => {
+  // The device is looked up by name in the calling thread's namespace.
+  const inNs = <T>(ns: string, fn: () => T): T => { const leave = enterNetns(ns); try { return fn(); } finally { leave(); } };
+  const adopted = inNs(A.ns, () => adoptTun(tunA!.fds[0]!));
+  assert.equal(adopted.vnetHdr, true);
+  assert.ok(adopted.offloads.includes('tso4'), `adopted offloads: ${adopted.offloads.join(',')}`);
+  const plain = inNs(B.ns, () => adoptTun(tunB!.fds[0]!));
+  assert.equal(plain.vnetHdr, false);
+  assert.deepEqual(plain.offloads, []);
+});
+
+test('segments that find no frame wait for the next call: none is lost', () => {
+  // One UDP_SEGMENT send of 10 datagrams reaches the TUN as one USO super packet
+  // (or, on kernels without USO, as 10 packets); read it 3 frames at a time.
+  const send = [
+    'import socket',
+    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+    's.setsockopt(17, 103, 1200)  # UDP_SEGMENT',
+    `s.sendto(bytes(i % 256 for i in range(12000)), ('${B.v4}', 5294))`,
+  ].join('\n');
+  nsExec(A.ns, 'python3', ['-c', send]);
+  const buffer = new ArrayBuffer(3 * FRAME);
+  const bytes = new Uint8Array(buffer);
+  const desc = new Uint32Array(6);
+  const got: number[] = [];
+  const seen = new Set<number>();
+  const end = Date.now() + 3000;
+  while (seen.size < 10 && Date.now() < end) {
+    for (let i = 0; i < 3; i++) { desc[2 * i] = i * FRAME + HEADROOM; desc[2 * i + 1] = FRAME - HEADROOM; }
+    const n = tunReadBurst(tunA!.fds[0]!, buffer, desc, 3);
+    assert.ok(n >= 0, burstErrorName(n));
+    if (n > 0) got.push(n);
+    for (let i = 0; i < n; i++) {
+      const off = desc[2 * i]!, len = desc[2 * i + 1]!;
+      if (bytes[off]! >> 4 !== 4 || bytes[off + 9] !== 17 || ((bytes[off + 22]! << 8) | bytes[off + 23]!) !== 5294) continue;
+      assert.equal(len, 20 + 8 + 1200);
+      const first = bytes[off + 28]!; // datagram k starts with byte (k * 1200) % 256
+      const k = [...Array(10).keys()].find((j) => (j * 1200) % 256 === first)!;
+      for (let j = 0; j < 1200; j += 97) assert.equal(bytes[off + 28 + j], (k * 1200 + j) % 256, `datagram ${k} byte ${j}`);
+      seen.add(k);
+    }
+  }
+  assert.equal(seen.size, 10, `datagrams read in bursts of ${got.join(',')}`);
 });
 
 test('TSO super packets are cut into segments the receiving kernel accepts (receiver without offload)', async () => {
