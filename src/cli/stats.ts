@@ -14,6 +14,10 @@ function render(s: DeviceStats): string {
     lines.push(`  port ${p.worker} (${p.path}): ${PORT_FIELDS.map((f) => `${f}=${p[f] ?? 0}`).join(' ')}`);
     if (extra.length) lines.push(`    ${extra.map(([k, v]) => `${k}=${v}`).join(' ')}`);
   }
+  for (const a of s.afxdp) {
+    lines.push(`  af_xdp ${a.device}: ${a.unusable ? `not used (${a.unusable})` : `${a.mode} mode, ${a.queues} queue(s), workers bound: ${a.boundWorkers.join(', ') || 'none'}`}`);
+  }
+  for (const p of s.paths) lines.push(`  path to ${p.publicKey}: ${p.path}`);
   const drops = Object.entries(s.drops);
   lines.push(`  drops: ${drops.length ? drops.map(([k, v]) => `${k}=${v}`).join(' ') : 'none'}`);
   for (const p of s.peers) {

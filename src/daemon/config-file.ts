@@ -119,7 +119,7 @@ export function parseConfig(text: string, path: string, dialect: ConfigDialect =
   };
 
   let lineNo = 0;
-  let start = 0;
+  let start = text.charCodeAt(0) === 0xfeff ? 1 : 0; // a UTF-8 byte-order mark from a Windows editor
   while (start <= text.length) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;

@@ -41,11 +41,13 @@ import { DropCounters } from '../datapath/drop-counters.js';
 import { addrFromEndpoint, endpointFromAddr, ADDR_RECORD_SIZE } from '../datapath/addr-record.js';
 import { packAllowedIps, type FromWorker, type KeypairWire } from '../datapath/worker-messages.js';
 import { DataTransport } from '../protocol/transport.js';
-import { nativeDataAead } from '../crypto/aead-burst.js';
+import { dataAeadBackend } from '../crypto/aead-burst.js';
 import {
   Errno, UapiError, formatEndpoint, peerKey, type DeviceControl, type DeviceSnapshot, type PeerSnapshot, type UapiPeerOp, type UapiSetOp,
 } from './device-config.js';
 import type { Logger } from './log.js';
+import type { DatapathConfig } from './datapath-config.js';
+import { XdpPaths } from './xdp-paths.js';
 import { Peer } from './peer.js';
 
 const MAX_PEERS = 4096;
@@ -65,6 +67,8 @@ export interface DeviceStats {
   listenPort: number;
   workers: number;
   ports: Array<Record<string, number | string>>;
+  afxdp: ReturnType<XdpPaths['summary']>;
+  paths: Array<{ publicKey: string; path: string }>;
   drops: Record<string, number>;
   peers: Array<{ publicKey: string; endpoint: string | null; rxBytes: number; txBytes: number; rxPackets: number; txPackets: number; stagedDropped: number; hasSession: boolean }>;
 }
@@ -82,6 +86,7 @@ export interface DeviceOptions {
   ifname: string;
   tunFds: number[];
   log: Logger;
+  datapath: DatapathConfig;
   clock?: Clock;
 }
 
@@ -109,22 +114,27 @@ export class Device implements DeviceControl {
   private readonly tx = { desc: new Uint32Array(2), addr: new Uint8Array(ADDR_RECORD_SIZE), frame: new Uint32Array(1) };
   private closed = false;
   /** Seals what the main thread itself sends (staged packets, keepalives). */
-  private readonly transport = new DataTransport(nativeDataAead());
+  private readonly transport: DataTransport;
   private ticks = 0;
   private mtu = 1420;
-  private readonly portStats: Array<Record<string, number | string>> = [];
+  private readonly portStats: Array<Array<Record<string, number | string>>> = [];
+  private xdp: XdpPaths | undefined;
 
   private constructor(private readonly opts: DeviceOptions) {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log;
     this.rateLimiter = new HandshakeRateLimiter(this.clock);
     this.load = new HandshakeLoadDetector(this.clock);
+    const aead = dataAeadBackend(opts.datapath.crypto);
+    this.transport = new DataTransport(aead.backend);
+    this.log.verbose(`data-path AEAD: ${aead.backend.name} (${aead.reason})`);
   }
 
   /** Creates the device, binds a UDP port (random until listen_port is set) and starts the workers. */
   static async create(opts: DeviceOptions): Promise<Device> {
     const d = new Device(opts);
     d.bind(0);
+    d.xdp = new XdpPaths(opts.datapath, opts.tunFds.length, d.log, (m) => d.pool?.broadcast(m));
     d.pool = await WorkerPool.start({
       tunFds: opts.tunFds,
       udpFd: d.udp!.fd,
@@ -133,9 +143,12 @@ export class Device implements DeviceControl {
       frameSize: FRAME_SIZE,
       frameCount: FRAME_COUNT,
       handshakeBacklogMax: HANDSHAKE_QUEUE_CAPACITY,
+      crypto: opts.datapath.crypto,
       onMessage: (m) => d.fromWorker(m),
       onExit: (w, reason) => d.onFatal(`data path ${reason}; exiting so the service manager restarts us`),
     });
+    d.pool.broadcast({ t: 'listen-port', port: d.listenPort });
+    d.xdp.setListenPort(d.listenPort);
     d.ticker = setInterval(() => d.tick(), TICK_MS);
     d.ticker.unref();
     return d;
@@ -161,6 +174,10 @@ export class Device implements DeviceControl {
       setTimeout(() => old.close(), 500).unref();
     }
     this.log.verbose(`UDP listening on port ${this.listenPort}`);
+    if (old) {
+      this.pool?.broadcast({ t: 'listen-port', port: this.listenPort });
+      this.xdp?.setListenPort(this.listenPort);
+    }
   }
 
   async close(): Promise<void> {
@@ -168,6 +185,7 @@ export class Device implements DeviceControl {
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);
     await this.pool?.stop();
+    this.xdp?.close();
     for (const p of this.peers.values()) this.removePeer(p);
     this.udp?.close();
   }
@@ -283,6 +301,7 @@ export class Device implements DeviceControl {
     this.cookieGenerators.delete(peer);
     this.bySlot[peer.slot] = undefined;
     this.freeSlots.push(peer.slot);
+    this.xdp?.setEndpoint(peer.slot, null);
     this.pool?.broadcast({ t: 'peer-remove', slot: peer.slot });
   }
 
@@ -290,6 +309,7 @@ export class Device implements DeviceControl {
     peer.endpointAddr = addr;
     peer.endpoint = endpointFromAddr(addr);
     this.pool?.broadcast({ t: 'peer', slot: peer.slot, endpoint: addr });
+    this.xdp?.setEndpoint(peer.slot, addr);
   }
 
   private publishAllowedIps(): void {
@@ -428,11 +448,14 @@ export class Device implements DeviceControl {
       }
       case 'endpoint': {
         const peer = this.bySlot[m.slot];
-        if (peer) { peer.endpointAddr = m.addr; peer.endpoint = endpointFromAddr(m.addr); this.pool?.broadcast({ t: 'peer', slot: peer.slot, endpoint: m.addr }); }
+        if (peer) this.setEndpoint(peer, m.addr);
         return;
       }
+      case 'xsk':
+        this.xdp?.workerPort(m.worker, m.ifindex, m.fd, m.error, m.describe);
+        return;
       case 'port-stats':
-        this.portStats[m.worker] = { worker: m.worker, path: m.path, ...m.stats };
+        this.portStats[m.worker] = m.ports.map((p) => ({ worker: m.worker, path: p.path, ...p.stats }));
         return;
       case 'fatal':
         this.onFatal(m.reason);
@@ -559,7 +582,11 @@ export class Device implements DeviceControl {
       timers.tick();
     }
     if (this.allowedDirty) this.publishAllowedIps();
-    if (++this.ticks % MTU_CHECK_TICKS === 0) this.followMtu();
+    if (++this.ticks % MTU_CHECK_TICKS === 0) {
+      this.followMtu();
+      // Routes and neighbours change under us (gateway MAC, roaming): re-read them.
+      this.xdp?.refresh();
+    }
   }
 
   /**
@@ -582,7 +609,9 @@ export class Device implements DeviceControl {
       interface: this.opts.ifname,
       listenPort: this.listenPort,
       workers: this.pool?.size ?? 0,
-      ports: this.portStats.filter(Boolean),
+      ports: this.portStats.filter(Boolean).flat(),
+      afxdp: this.xdp?.summary() ?? [],
+      paths: [...this.peers.values()].map((p) => ({ publicKey: keyToBase64(p.publicKey), path: this.xdp?.reasonFor(p.slot) === '' ? 'af_xdp' : `kernel socket (${this.xdp?.reasonFor(p.slot)})` })),
       drops: this.dropSummary(),
       peers: [...this.peers.values()].map((p) => {
         const t = readPeerTraffic(slabs, p.slot);

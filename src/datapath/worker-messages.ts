@@ -8,6 +8,7 @@
  * worker's eventfd, so a worker blocked in its native wait still sees it.
  * worker → main goes through parentPort (the main event loop).
  */
+import type { XskPortOptions } from '../native/binding.js';
 
 /** A UDP endpoint as the UDP port's 40-byte address record (see native/udp_port.h). */
 export type AddrRecord = Uint8Array;
@@ -20,6 +21,20 @@ export interface KeypairWire {
   isInitiator: boolean;
 }
 
+/** How a worker reaches a peer over AF_XDP: set by the main thread from route-get + neighbour (src/daemon/xdp-paths.ts). */
+export interface PeerRoute {
+  ifindex: number;
+  family: 4 | 6;
+  srcMac: Uint8Array;
+  /** The next hop's MAC: the gateway's behind a router, else the peer's. */
+  dstMac: Uint8Array;
+  srcIp: Uint8Array;
+  dstIp: Uint8Array;
+  dstPort: number;
+  /** The egress device's MTU: a bigger outer packet takes the kernel socket, which can fragment it. */
+  mtu: number;
+}
+
 export type ToWorker =
   | { t: 'peer'; slot: number; endpoint: AddrRecord | null }
   | { t: 'peer-remove'; slot: number }
@@ -29,6 +44,12 @@ export type ToWorker =
   | { t: 'mtu'; mtu: number }
   /** The listen port changed: receive from this socket (the worker dups it) and drop the old one. */
   | { t: 'udp-fd'; fd: number }
+  /** The peer's AF_XDP route, or null: its packets take the kernel socket. */
+  | { t: 'peer-route'; slot: number; route: PeerRoute | null }
+  /** Open an AF_XDP port on this device, on the queue numbered like the worker (if the device has it). */
+  | { t: 'xsk-open'; ifindex: number; queues: number; opts: Omit<XskPortOptions, 'queue'> }
+  /** The listen port (the source port of frames we build). */
+  | { t: 'listen-port'; port: number }
   | { t: 'stop' };
 
 export type FromWorker =
@@ -41,8 +62,10 @@ export type FromWorker =
   | { t: 'confirmed'; slot: number; localIndex: number }
   /** An authenticated packet arrived from a new address: the endpoint roams (whitepaper §2.1). */
   | { t: 'endpoint'; slot: number; addr: AddrRecord }
-  /** The worker's port counters (CNDP lport_stats_t names), about once a second. */
-  | { t: 'port-stats'; worker: number; path: string; stats: Record<string, number> }
+  /** The worker's port counters (CNDP lport_stats_t names), about once a second, one entry per port. */
+  | { t: 'port-stats'; worker: number; ports: Array<{ path: string; stats: Record<string, number> }> }
+  /** The worker's AF_XDP port on a device: its fd for the XSKMAP, or why there is none. */
+  | { t: 'xsk'; worker: number; ifindex: number; fd: number | null; error?: string; describe?: string }
   /** The worker cannot go on (TUN deleted, port failed). */
   | { t: 'fatal'; worker: number; reason: string };
 

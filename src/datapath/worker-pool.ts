@@ -14,6 +14,7 @@ import { DropCounters } from './drop-counters.js';
 import { PeerCounterSlab } from './peer-counters.js';
 import type { FromWorker, ToWorker } from './worker-messages.js';
 import type { WorkerInit } from './worker.js';
+import type { AeadBurstChoice } from '../crypto/aead-burst.js';
 
 export interface WorkerPoolOptions {
   tunFds: number[];
@@ -23,6 +24,7 @@ export interface WorkerPoolOptions {
   frameSize: number;
   frameCount: number;
   handshakeBacklogMax: number;
+  crypto: AeadBurstChoice;
   onMessage(msg: FromWorker): void;
   /** A worker ended without being asked to. */
   onExit(worker: number, reason: string): void;
@@ -74,6 +76,7 @@ export class WorkerPool {
       mtu: this.opts.mtu,
       frameSize: this.opts.frameSize,
       frameCount: this.opts.frameCount,
+      crypto: this.opts.crypto,
     };
     const file = fileURLToPath(new URL('./worker.js', import.meta.url));
     const thread = new Worker(file, { workerData: { kind: 'xdpwg-datapath', init }, transferList: [port2] });

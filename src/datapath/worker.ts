@@ -1,9 +1,11 @@
 /**
- * A data-plane worker: one thread, one TUN queue, one outer port.
+ * A data-plane worker: one thread, one TUN queue, the kernel UDP socket and
+ * (where a device can take it) one AF_XDP queue per device.
  *
  * The loop (DESIGN.md): wait(port | tun | wake) → burst in → work → burst out.
  *
- *   receive  1. rxBurst from the port (UDP socket or AF_XDP queue)
+ *   receive  1. rxBurst from the port (UDP socket, or AF_XDP queue: then our own
+ *               Ethernet/IP/UDP parse finds the WireGuard message)
  *            2. type 4 → look up the keypair by receiver index, open the whole
  *               burst in place (one AEAD call), then the replay window
  *            3. check the inner IP header and that its source belongs to the
@@ -12,7 +14,9 @@
  *   send     1. tunReadBurst into frames at the headroom
  *            2. route by destination (allowed IPs) to a peer and its current keypair
  *            3. pad, write the data header in front, seal the burst in place
- *            4. one txBurst to the peers' endpoints
+ *            4. AF_XDP: Ethernet/IP/UDP written into the headroom in front of
+ *               each message (the peer's route: next-hop MAC, addresses), one
+ *               txBurst; kernel path for peers without a route: one sendmmsg
  *
  * Nothing here allocates per packet on the common path; drops are counted by
  * reason (DropCounters) and never thrown. Threading: everything in this file
@@ -23,11 +27,15 @@ import { workerData, parentPort, receiveMessageOnPort, type MessagePort } from '
 import { native } from '../native/binding.js';
 import { DropCounters } from './drop-counters.js';
 import { PEER_SLOT_FIELDS as F, PEER_SLOT_WIDTH, PeerCounterSlab } from './peer-counters.js';
-import type { FromWorker, KeypairWire, ToWorker } from './worker-messages.js';
+import type { FromWorker, KeypairWire, PeerRoute, ToWorker } from './worker-messages.js';
+import type { NativeXskPort, XskPortOptions } from '../native/binding.js';
+import { Drop } from '../packet/drop.js';
+import { UdpFrame, parseUdpFrame } from '../packet/udp-frame.js';
+import { OuterHeaders, recordFromFrame } from './outer-frame.js';
 import { PeerRouter } from './peer-router.js';
 import { DataKeypair, BURST_MAX } from './data-keypair.js';
 import { DataBurst, DataTransport, TransportDrop } from '../protocol/transport.js';
-import { nativeDataAead } from '../crypto/aead-burst.js';
+import { dataAeadBackend, type AeadBurstChoice } from '../crypto/aead-burst.js';
 import { ADDR_RECORD_SIZE, addrEquals } from './addr-record.js';
 
 export interface WorkerInit {
@@ -44,31 +52,50 @@ export interface WorkerInit {
   mtu: number;
   frameSize: number;
   frameCount: number;
+  /** The data-path AEAD (datapath config "crypto"). */
+  crypto: AeadBurstChoice;
 }
 
 const WG_DATA_HEADER = 16;
 const WG_TAG = 16;
 const STATS_INTERVAL_MS = 1_000;
 
+/** Bytes before a TUN packet in its frame: outer eth/IP/UDP + WireGuard header, rounded up. */
+const TX_HEADROOM = 128;
+/** After the plaintext: padding to 16 and the AEAD tag. */
+const TX_TAILROOM = 15 + WG_TAG;
+const MAX_XSK_PORTS = 8;
+
+/** One AF_XDP port of this worker (one device, the queue numbered like the worker). */
+interface XskState {
+  port: NativeXskPort;
+  buf: Uint8Array;
+  ifindex: number;
+  name: string;
+}
+
 class Worker {
   private readonly n = native() as unknown as NativeApi;
   private udp: NativeUdpPort;
-  private buf: Uint8Array;
-  private dv: DataView;
+  private udpBuf: Uint8Array;
   private readonly waiter: { readonly eventFd: number; wait(fds: Int32Array, nfds: number, timeoutMs: number): number; close(): void };
-  private readonly fds: Int32Array;
+  /** Poll set: [0] the UDP socket (worker 0 only, else -1), [1] the TUN queue, [2..] AF_XDP ports. */
+  private readonly fds = new Int32Array(2 + MAX_XSK_PORTS).fill(-1);
+  private readonly xsks: XskState[] = [];
   private readonly wakeBit: number;
   private readonly drops: DropCounters;
   private readonly counters: PeerCounterSlab;
   private readonly backlog: Int32Array;
   private readonly router = new PeerRouter();
-  private readonly transport = new DataTransport(nativeDataAead());
+  private readonly transport: DataTransport;
   private readonly burst = new DataBurst(BURST_MAX);
-  /** Per peer slot: endpoint record, current/previous/next keypairs. */
+  private readonly frame = new UdpFrame();
+  /** Per peer slot: endpoint record, AF_XDP route, current/previous/next keypairs. */
   private readonly peers: Array<PeerState | undefined> = [];
   /** receiver index (ours) → keypair, for every live keypair of every peer. */
   private readonly byIndex = new Map<number, DataKeypair>();
   private mtu: number;
+  private listenPort = 0;
   private stopping = false;
   private lastStatsMs = 0;
   /**
@@ -81,11 +108,14 @@ class Worker {
   // Burst scratch, allocated once.
   private readonly rxDesc = new Uint32Array(BURST_MAX * 2);
   private readonly rxAddr = new Uint8Array(BURST_MAX * ADDR_RECORD_SIZE);
+  private readonly rxFrames = new Uint32Array(BURST_MAX);
   private readonly txDesc = new Uint32Array(BURST_MAX * 2);
   private readonly txAddr = new Uint8Array(BURST_MAX * ADDR_RECORD_SIZE);
+  private readonly xskTxDesc = new Uint32Array(BURST_MAX * 2);
   private readonly tunDesc = new Uint32Array(BURST_MAX * 2);
   private readonly frames = new Uint32Array(BURST_MAX);
   private readonly freeList = new Uint32Array(BURST_MAX);
+  private readonly one = new Uint32Array(1);
   private readonly cryptDesc = new Uint32Array(BURST_MAX * 2);
   private readonly cryptKeys: Array<DataKeypair | undefined> = new Array(BURST_MAX);
   private readonly cryptSlot = new Int32Array(BURST_MAX);
@@ -93,17 +123,18 @@ class Worker {
 
   constructor(private readonly init: WorkerInit) {
     this.udp = new this.n.UdpPort({ fd: init.udpFd, frameSize: init.frameSize, frameCount: init.frameCount });
-    this.buf = new Uint8Array(this.udp.buffer);
-    this.dv = new DataView(this.udp.buffer);
+    this.udpBuf = new Uint8Array(this.udp.buffer);
     this.waiter = new this.n.Waiter();
     this.wakeBit = 1 << this.n.WAITER_WAKE_BIT;
     // One socket is shared by every worker: only worker 0 receives from it, so a datagram
     // does not wake every thread (the others only send on it).
-    this.fds = Int32Array.of(init.worker === 0 ? this.udp.fd : -1, init.tunFd);
+    if (init.worker === 0) this.fds[0] = this.udp.fd;
+    this.fds[1] = init.tunFd;
     this.drops = new DropCounters(init.drops);
     this.counters = new PeerCounterSlab(init.peerCounters);
     this.backlog = new Int32Array(init.handshakeBacklog);
     this.mtu = init.mtu;
+    this.transport = new DataTransport(dataAeadBackend(init.crypto).backend);
   }
 
   private post(msg: FromWorker, transfer?: ArrayBuffer[]): void {
@@ -117,22 +148,27 @@ class Worker {
     const crashAfter = this.init.worker === 0 ? Number(process.env.XDPWG_TEST_CRASH_WORKER_AFTER_MS) : NaN;
     const crashAt = crashAfter > 0 ? Date.now() + crashAfter : Infinity;
     while (!this.stopping) {
-      const ready = this.waiter.wait(this.fds, 2, this.tunMore ? 0 : Math.min(1000, Math.max(0, crashAt - Date.now())));
+      const ready = this.waiter.wait(this.fds, 2 + this.xsks.length, this.tunMore ? 0 : Math.min(1000, Math.max(0, crashAt - Date.now())));
       if (Date.now() >= crashAt) throw new Error('test hook XDPWG_TEST_CRASH_WORKER_AFTER_MS: worker 0 crashes on purpose');
       if (ready < 0) { this.fatal(`wait failed (${ready})`); return; }
       if (ready & this.wakeBit) this.drainControl();
       if (this.stopping) break;
-      // Level-triggered: keep going while either side has work; the wait
+      // Level-triggered: keep going while any side has work; the wait
       // returns at once when something is still readable.
-      if (ready & 1) this.receive();
+      if (ready & 1) this.receiveUdp();
+      for (let i = 0; i < this.xsks.length; i++) if (ready & (4 << i)) this.receiveXsk(this.xsks[i]!);
       // TUN offload: segments of a super packet may wait in native state, unseen by poll.
       if ((ready & 2) || this.tunMore) { if (!this.send()) return; }
       const now = Date.now();
       if (now - this.lastStatsMs >= STATS_INTERVAL_MS) {
         this.lastStatsMs = now;
-        this.post({ t: 'port-stats', worker: this.init.worker, path: 'udp', stats: this.udp.stats() });
+        this.post({
+          t: 'port-stats', worker: this.init.worker,
+          ports: [{ path: 'udp', stats: this.udp.stats() }, ...this.xsks.map((x) => ({ path: `af_xdp ${x.name} queue ${this.init.worker}`, stats: x.port.stats() }))],
+        });
       }
     }
+    for (const x of this.xsks) x.port.close();
     this.udp.close();
     this.waiter.close();
   }
@@ -152,24 +188,32 @@ class Worker {
     }
   }
 
+  private peer(slot: number): PeerState {
+    return this.peers[slot] ?? (this.peers[slot] = new PeerState());
+  }
+
   private apply(msg: ToWorker): void {
     switch (msg.t) {
-      case 'peer': {
-        const p = this.peers[msg.slot] ?? (this.peers[msg.slot] = new PeerState());
-        p.endpoint = msg.endpoint;
+      case 'peer':
+        this.peer(msg.slot).endpoint = msg.endpoint;
         return;
-      }
       case 'peer-remove': {
         const p = this.peers[msg.slot];
         if (p) for (const kp of [p.current, p.previous, p.next]) if (kp) this.byIndex.delete(kp.localIndex);
         this.peers[msg.slot] = undefined;
         return;
       }
+      case 'peer-route': {
+        const p = this.peer(msg.slot);
+        p.route = msg.route;
+        p.outer = msg.route ? new OuterHeaders(msg.route, this.listenPort) : null;
+        return;
+      }
       case 'allowed-ips':
         this.router.replace(msg.packed);
         return;
       case 'keypairs': {
-        const p = this.peers[msg.slot] ?? (this.peers[msg.slot] = new PeerState());
+        const p = this.peer(msg.slot);
         for (const kp of [p.current, p.previous, p.next]) if (kp) this.byIndex.delete(kp.localIndex);
         const wrap = (w: KeypairWire | null): DataKeypair | null => (w ? new DataKeypair(w, msg.slot) : null);
         p.current = wrap(msg.current);
@@ -181,36 +225,97 @@ class Worker {
       case 'mtu':
         this.mtu = msg.mtu;
         return;
+      case 'listen-port':
+        this.listenPort = msg.port;
+        for (const p of this.peers) if (p?.route) p.outer = new OuterHeaders(p.route, msg.port);
+        return;
       case 'udp-fd': {
         // Between bursts the worker holds no frames, so the old port can go at once.
         const next = new this.n.UdpPort({ fd: msg.fd, frameSize: this.init.frameSize, frameCount: this.init.frameCount });
         this.udp.close();
         this.udp = next;
-        this.buf = new Uint8Array(next.buffer);
-        this.dv = new DataView(next.buffer);
+        this.udpBuf = new Uint8Array(next.buffer);
         if (this.init.worker === 0) this.fds[0] = next.fd;
         return;
       }
+      case 'xsk-open':
+        this.openXsk(msg.ifindex, msg.queues, msg.opts);
+        return;
       case 'stop':
         this.stopping = true;
         return;
     }
   }
 
+  /** Opens this worker's AF_XDP port on a device and reports its fd (or why not) to the main thread. */
+  private openXsk(ifindex: number, queues: number, opts: Omit<XskPortOptions, 'queue'>): void {
+    const w = this.init.worker;
+    if (this.xsks.some((x) => x.ifindex === ifindex)) return;
+    if (w >= queues) {
+      this.post({ t: 'xsk', worker: w, ifindex, fd: null, error: `${opts.ifname} has ${queues} queue(s), this is worker ${w}` });
+      return;
+    }
+    if (this.xsks.length >= MAX_XSK_PORTS) {
+      this.post({ t: 'xsk', worker: w, ifindex, fd: null, error: `at most ${MAX_XSK_PORTS} AF_XDP devices per worker` });
+      return;
+    }
+    try {
+      const port = new this.n.XskPort({ ...opts, queue: w });
+      const x: XskState = { port, buf: new Uint8Array(port.umem), ifindex, name: opts.ifname };
+      this.fds[2 + this.xsks.length] = port.fd;
+      this.xsks.push(x);
+      const i = port.info();
+      this.post({ t: 'xsk', worker: w, ifindex, fd: port.fd, describe: `AF_XDP queue ${w}: ${i.mode} mode, ${i.zeroCopy ? 'zero-copy' : 'copy'}${i.busyPoll ? ', busy poll' : ''}, ${i.frameCount} × ${i.frameSize} B frames` });
+    } catch (err) {
+      this.post({ t: 'xsk', worker: w, ifindex, fd: null, error: (err as Error).message });
+    }
+  }
+
   // ------------------------------------------------------------------ receive
 
-  private receive(): void {
+  /** Datagrams from the kernel UDP socket: the WireGuard message is the whole payload. */
+  private receiveUdp(): void {
     const n = this.udp.rxBurst(this.rxDesc, this.rxAddr, BURST_MAX);
     if (n <= 0) return;
-    const buf = this.buf, dv = this.dv, now = Date.now();
+    this.deliver(this.udpBuf, this.udp.buffer, n);
+    for (let i = 0; i < n; i++) this.freeList[i] = this.rxDesc[2 * i]!;
+    this.udp.freeFrames(this.freeList, n);
+  }
+
+  /** Frames from an AF_XDP queue: parse Ethernet/IP/UDP ourselves, then the same as the socket path. */
+  private receiveXsk(x: XskState): void {
+    const got = x.port.rxBurst(this.txDesc, BURST_MAX);
+    if (got <= 0) return;
+    const buf = x.buf, f = this.frame;
+    let m = 0;
+    for (let i = 0; i < got; i++) {
+      const off = this.txDesc[2 * i]!, len = this.txDesc[2 * i + 1]!;
+      this.rxFrames[i] = off;
+      if (parseUdpFrame(buf, off, len, f) !== Drop.none || f.dstPort !== this.listenPort) { this.drops.count('rx-bad-outer'); continue; }
+      this.rxDesc[2 * m] = f.payload;
+      this.rxDesc[2 * m + 1] = f.payloadLength;
+      recordFromFrame(buf, f, x.ifindex, this.rxAddr, m * ADDR_RECORD_SIZE);
+      m++;
+    }
+    if (m > 0) this.deliver(buf, x.port.umem, m);
+    x.port.freeFrames(this.rxFrames, got);
+  }
+
+  /**
+   * The receive path proper, over WireGuard messages at rxDesc in `buf`
+   * (with their senders in rxAddr): data opened in place and written to the
+   * TUN, handshakes to the main thread. The caller frees the frames.
+   */
+  private deliver(buf: Uint8Array, ab: ArrayBuffer, n: number): void {
+    const now = Date.now();
     let jobs = 0;
     for (let i = 0; i < n; i++) {
       const off = this.rxDesc[2 * i]!, len = this.rxDesc[2 * i + 1]!;
       if (len < 4) { this.drops.count('rx-short'); continue; }
-      const type = dv.getUint32(off, true);
+      const type = buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24);
       if (type === 4) {
         if (len < WG_DATA_HEADER + WG_TAG) { this.drops.count('rx-short'); continue; }
-        const kp = this.byIndex.get(dv.getUint32(off + 4, true));
+        const kp = this.byIndex.get((buf[off + 4]! | (buf[off + 5]! << 8) | (buf[off + 6]! << 16) | (buf[off + 7]! << 24)) >>> 0);
         if (!kp) { this.drops.count('rx-unknown-index'); continue; }
         if (kp.expired(now)) { this.drops.count('rx-key-expired'); continue; }
         this.cryptDesc[2 * jobs] = off;
@@ -222,61 +327,57 @@ class Worker {
         // Each handshake message has one exact size (whitepaper §5.4.2-5.4.7): a wrong one is
         // dropped here, before it costs the main thread a message and a MAC check.
         if (len !== (type === 1 ? 148 : type === 2 ? 92 : 64)) { this.drops.count('rx-bad-size'); continue; }
-        this.toMain(off, len, i);
+        this.toMain(buf, off, len, i);
       } else {
         this.drops.count('rx-unknown-type');
       }
     }
+    if (jobs === 0) return;
     let written = 0;
-    if (jobs > 0) {
-      const burst = this.burst;
-      burst.reset(buf);
-      for (let j = 0; j < jobs; j++) burst.add(this.cryptKeys[j]!.shared, this.cryptDesc[2 * j]!, this.cryptDesc[2 * j + 1]!);
-      this.transport.openBurst(burst);
-      const c = this.counters.view;
-      for (let j = 0; j < jobs; j++) {
-        const kp = this.cryptKeys[j]!;
-        const plainLen = burst.result[j]!;
-        if (plainLen < 0) { this.drops.count(-plainLen === TransportDrop.replay ? 'rx-replay' : 'rx-auth-failed'); continue; }
-        const off = this.cryptDesc[2 * j]!, len = this.cryptDesc[2 * j + 1]!;
-        const slot = kp.slot;
-        const peer = this.peers[slot];
-        if (!peer) continue;
-        const base = slot * PEER_SLOT_WIDTH;
-        c[base + F.rxBytes] += len;
-        c[base + F.rxPackets] += 1;
-        c[base + F.lastAuthRxMs] = now;
-        this.noteSource(peer, slot, this.cryptAddrIdx[j]!);
-        if (kp === peer.next) this.confirm(peer, slot, kp);
-        if (plainLen === 0) continue; // keepalive
-        const inner = off + WG_DATA_HEADER;
-        const innerLen = this.router.innerLength(buf, inner, plainLen);
-        if (innerLen < 0) { this.drops.count('rx-bad-inner-packet'); continue; }
-        if (this.router.lookupSource(buf, inner) !== slot) { this.drops.count('rx-allowed-ips'); continue; }
-        c[base + F.lastDataRxMs] = now;
-        this.tunDesc[2 * written] = inner;
-        this.tunDesc[2 * written + 1] = innerLen;
-        written++;
-      }
+    const burst = this.burst;
+    burst.reset(buf);
+    for (let j = 0; j < jobs; j++) burst.add(this.cryptKeys[j]!.shared, this.cryptDesc[2 * j]!, this.cryptDesc[2 * j + 1]!);
+    this.transport.openBurst(burst);
+    const c = this.counters.view;
+    for (let j = 0; j < jobs; j++) {
+      const kp = this.cryptKeys[j]!;
+      const plainLen = burst.result[j]!;
+      if (plainLen < 0) { this.drops.count(-plainLen === TransportDrop.replay ? 'rx-replay' : 'rx-auth-failed'); continue; }
+      const off = this.cryptDesc[2 * j]!, len = this.cryptDesc[2 * j + 1]!;
+      const slot = kp.slot;
+      const peer = this.peers[slot];
+      if (!peer) continue;
+      const base = slot * PEER_SLOT_WIDTH;
+      c[base + F.rxBytes] += len;
+      c[base + F.rxPackets] += 1;
+      c[base + F.lastAuthRxMs] = now;
+      this.noteSource(peer, slot, this.cryptAddrIdx[j]!);
+      if (kp === peer.next) this.confirm(peer, slot, kp);
+      if (plainLen === 0) continue; // keepalive
+      const inner = off + WG_DATA_HEADER;
+      const innerLen = this.router.innerLength(buf, inner, plainLen);
+      if (innerLen < 0) { this.drops.count('rx-bad-inner-packet'); continue; }
+      if (this.router.lookupSource(buf, inner) !== slot) { this.drops.count('rx-allowed-ips'); continue; }
+      c[base + F.lastDataRxMs] = now;
+      this.tunDesc[2 * written] = inner;
+      this.tunDesc[2 * written + 1] = innerLen;
+      written++;
     }
     if (written > 0) {
-      const w = this.n.tunWriteBurst(this.init.tunFd, this.udp.buffer, this.tunDesc, written);
+      const w = this.n.tunWriteBurst(this.init.tunFd, ab, this.tunDesc, written);
       if (w < 0) this.fatal(`TUN write failed (errno ${-w}): the interface is gone`);
       else if (w < written) this.drops.count('tun-write-failed', written - w);
     }
-    // Every received frame goes back to the pool: TUN writes copy.
-    for (let i = 0; i < n; i++) this.freeList[i] = this.rxDesc[2 * i]!;
-    this.udp.freeFrames(this.freeList, n);
   }
 
   /** Hands a handshake message to the main thread, unless its queue is full. */
-  private toMain(off: number, len: number, i: number): void {
+  private toMain(buf: Uint8Array, off: number, len: number, i: number): void {
     if (Atomics.add(this.backlog, 0, 1) >= this.init.handshakeBacklogMax) {
       Atomics.sub(this.backlog, 0, 1);
       this.drops.count('rx-handshake-queue-full');
       return;
     }
-    const data = this.buf.slice(off, off + len);
+    const data = buf.slice(off, off + len);
     const addr = this.rxAddr.slice(i * ADDR_RECORD_SIZE, (i + 1) * ADDR_RECORD_SIZE);
     this.post({ t: 'handshake', worker: this.init.worker, data, addr }, [data.buffer, addr.buffer]);
   }
@@ -299,27 +400,41 @@ class Worker {
 
   // ------------------------------------------------------------------ send
 
+  /**
+   * Where TUN packets land: the first AF_XDP port's UMEM when a whole
+   * MTU-sized packet fits its frames (zero copy onto the wire), else the
+   * socket port's big frames (jumbo MTUs take the kernel path).
+   */
+  private tunTarget(): XskState | null {
+    const x = this.xsks[0];
+    return x && TX_HEADROOM + this.mtu + TX_TAILROOM <= x.port.frameSize ? x : null;
+  }
+
   /** Returns false when the TUN is gone (the worker stops). */
   private send(): boolean {
-    const headroom = this.udp.headroom;
-    const got = this.udp.allocFrames(this.frames, BURST_MAX);
+    const x = this.tunTarget();
+    const pool: FramePool = x ? x.port : this.udp;
+    const buf = x ? x.buf : this.udpBuf;
+    const headroom = x ? TX_HEADROOM : this.udp.headroom;
+    const frameSize = x ? x.port.frameSize : this.udp.frameSize;
+    const got = pool.allocFrames(this.frames, BURST_MAX);
     this.tunMore = false;
     if (got === 0) return true;
-    const room = this.udp.frameSize - headroom - WG_TAG - 16;
+    const room = frameSize - headroom - TX_TAILROOM;
     for (let i = 0; i < got; i++) {
       this.tunDesc[2 * i] = this.frames[i]! + headroom;
       this.tunDesc[2 * i + 1] = room;
     }
-    const n = this.n.tunReadBurst(this.init.tunFd, this.udp.buffer, this.tunDesc, got);
+    const n = this.n.tunReadBurst(this.init.tunFd, buf.buffer as ArrayBuffer, this.tunDesc, got);
     if (n < 0) {
-      this.udp.freeFrames(this.frames, got);
+      pool.freeFrames(this.frames, got);
       this.fatal(`TUN read failed (errno ${-n}): the interface is gone`);
       return false;
     }
     this.tunMore = n === got;
     // Frames the TUN did not fill go straight back.
-    if (n < got) this.udp.freeFrames(this.frames.subarray(n), got - n);
-    const buf = this.buf, now = Date.now();
+    if (n < got) pool.freeFrames(this.frames.subarray(n), got - n);
+    const now = Date.now();
     let jobs = 0;
     let freed = 0;
     for (let i = 0; i < n; i++) {
@@ -341,14 +456,15 @@ class Worker {
       this.cryptSlot[jobs] = slot;
       jobs++;
     }
-    if (freed > 0) this.udp.freeFrames(this.freeList, freed);
+    if (freed > 0) pool.freeFrames(this.freeList, freed);
     if (jobs === 0) return true;
     // Pad, number, header, seal: the whole burst in place, one AEAD call (src/protocol/transport.ts).
     const burst = this.burst;
     burst.reset(buf);
     for (let j = 0; j < jobs; j++) burst.add(this.cryptKeys[j]!.shared, this.cryptDesc[2 * j]!, this.cryptDesc[2 * j + 1]!);
     this.transport.sealBurst(burst, this.mtu);
-    let out = 0;
+    let viaXsk = 0;
+    let viaUdp = 0;
     freed = 0;
     const c = this.counters.view;
     for (let j = 0; j < jobs; j++) {
@@ -356,30 +472,94 @@ class Worker {
       if (msgLen < 0) { this.drops.count('tx-send-failed'); this.freeList[freed++] = this.cryptDesc[2 * j]!; continue; }
       const slot = this.cryptSlot[j]!;
       const peer = this.peers[slot]!;
-      this.txDesc[2 * out] = this.cryptDesc[2 * j]! - WG_DATA_HEADER;
-      this.txDesc[2 * out + 1] = msgLen;
-      this.txAddr.set(peer.endpoint!, out * ADDR_RECORD_SIZE);
-      out++;
+      const msgOff = this.cryptDesc[2 * j]! - WG_DATA_HEADER;
+      const outer = peer.outer;
+      if (outer && msgLen > outer.maxMessage) {
+        // Bigger than the egress MTU: only the kernel can fragment it.
+        if (!x) {
+          this.queueUdp(msgOff, msgLen, peer.endpoint!, viaUdp++);
+        } else {
+          if (this.copyToUdp(buf, msgOff, msgLen, peer.endpoint!, viaUdp)) viaUdp++;
+          else this.drops.count('tx-send-failed');
+          this.freeList[freed++] = msgOff;
+        }
+      } else if (x && outer && outer.ifindex === x.ifindex) {
+        // The common AF_XDP case: headers in front, the frame goes out as it lies.
+        this.xskTxDesc[2 * viaXsk] = outer.write(buf, msgOff, msgLen);
+        this.xskTxDesc[2 * viaXsk + 1] = outer.length + msgLen;
+        viaXsk++;
+      } else if (outer && this.sendOnOtherXsk(outer, buf, msgOff, msgLen)) {
+        this.freeList[freed++] = msgOff;
+      } else if (!x) {
+        this.queueUdp(msgOff, msgLen, peer.endpoint!, viaUdp++);
+      } else {
+        // Kernel path from a UMEM frame (no route/neighbour yet, or a device without AF_XDP here): copy into a socket frame.
+        if (this.copyToUdp(buf, msgOff, msgLen, peer.endpoint!, viaUdp)) viaUdp++;
+        else this.drops.count('tx-send-failed');
+        this.freeList[freed++] = msgOff;
+      }
       const base = slot * PEER_SLOT_WIDTH;
       c[base + F.txBytes] += msgLen;
       c[base + F.txPackets] += 1;
       c[base + F.lastDataTxMs] = now;
       c[base + F.lastAnyTxMs] = now;
     }
-    if (freed > 0) this.udp.freeFrames(this.freeList, freed);
-    const sent = this.udp.txBurst(this.txDesc, this.txAddr, out);
-    if (sent < out) {
-      this.drops.count('tx-send-failed', out - sent);
-      let k = 0;
-      for (let j = sent; j < out; j++) this.freeList[k++] = this.txDesc[2 * j]!;
-      this.udp.freeFrames(this.freeList, k);
+    if (freed > 0) pool.freeFrames(this.freeList, freed);
+    if (viaXsk > 0) {
+      const sent = x!.port.txBurst(this.xskTxDesc, viaXsk);
+      if (sent < viaXsk) this.refused(x!.port, this.xskTxDesc, sent, viaXsk);
     }
+    if (viaUdp > 0) {
+      const sent = this.udp.txBurst(this.txDesc, this.txAddr, viaUdp);
+      if (sent < viaUdp) this.refused(this.udp, this.txDesc, sent, viaUdp);
+    }
+    return true;
+  }
+
+  /** Frames a port did not take back: count them and return them to their pool. */
+  private refused(pool: FramePool, desc: Uint32Array, sent: number, total: number): void {
+    this.drops.count('tx-send-failed', total - sent);
+    let k = 0;
+    for (let j = sent; j < total; j++) this.freeList[k++] = desc[2 * j]!;
+    pool.freeFrames(this.freeList, k);
+  }
+
+  /** A peer on another AF_XDP device than the one TUN frames live on: copy the message into that UMEM. */
+  private sendOnOtherXsk(outer: OuterHeaders, buf: Uint8Array, msgOff: number, msgLen: number): boolean {
+    const y = this.xsks.find((q) => q.ifindex === outer.ifindex);
+    if (!y || y.port.allocFrames(this.one, 1) !== 1) return false;
+    const dst = this.one[0]! + TX_HEADROOM;
+    if (TX_HEADROOM + msgLen > y.port.frameSize) { y.port.freeFrames(this.one, 1); return false; }
+    y.buf.set(buf.subarray(msgOff, msgOff + msgLen), dst);
+    const desc = this.xskTxDesc.subarray(2 * BURST_MAX - 2);
+    desc[0] = outer.write(y.buf, dst, msgLen);
+    desc[1] = outer.length + msgLen;
+    if (y.port.txBurst(desc, 1) !== 1) { y.port.freeFrames(this.one, 1); this.drops.count('tx-send-failed'); }
+    return true;
+  }
+
+  /** Queues a message lying in a socket-port frame at tx slot i. */
+  private queueUdp(msgOff: number, msgLen: number, endpoint: Uint8Array, i: number): void {
+    this.txDesc[2 * i] = msgOff;
+    this.txDesc[2 * i + 1] = msgLen;
+    this.txAddr.set(endpoint, i * ADDR_RECORD_SIZE);
+  }
+
+  /** Copies a sealed message from a UMEM frame into a socket-port frame, queued at tx slot i. */
+  private copyToUdp(buf: Uint8Array, msgOff: number, msgLen: number, endpoint: Uint8Array, i: number): boolean {
+    if (this.udp.allocFrames(this.one, 1) !== 1) return false;
+    const dst = this.one[0]! + this.udp.headroom;
+    this.udpBuf.set(buf.subarray(msgOff, msgOff + msgLen), dst);
+    this.queueUdp(dst, msgLen, endpoint, i);
     return true;
   }
 }
 
 class PeerState {
   endpoint: Uint8Array | null = null;
+  route: PeerRoute | null = null;
+  /** Outer headers for the AF_XDP path, built from route (null: kernel socket). */
+  outer: OuterHeaders | null = null;
   current: DataKeypair | null = null;
   previous: DataKeypair | null = null;
   next: DataKeypair | null = null;
@@ -395,7 +575,13 @@ interface NativeUdpPort {
   stats(): Record<string, number>;
   close(): void;
 }
+/** What both port kinds offer for frames. */
+interface FramePool {
+  allocFrames(out: Uint32Array, n: number): number;
+  freeFrames(offsets: Uint32Array, n: number): void;
+}
 interface NativeApi {
+  XskPort: new (opts: XskPortOptions) => NativeXskPort;
   UdpPort: new (opts: { fd: number; frameSize: number; frameCount: number }) => NativeUdpPort;
   Waiter: new () => { readonly eventFd: number; wait(fds: Int32Array, nfds: number, timeoutMs: number): number; close(): void };
   WAITER_WAKE_BIT: number;

@@ -1,0 +1,121 @@
+/**
+ * Datapath settings: an optional JSON-C file beside the wg config
+ * (`/etc/wireguard/IFNAME.datapath.jsonc`, or the path in XDPWG_DATAPATH).
+ * Every key defaults to "auto"; an unknown key is an error that names it, as
+ * an unknown key in a wg config is.
+ *
+ * {
+ *   "afxdp": "auto",          // "auto" | "off": use AF_XDP where a device can take it
+ *   "devices": "auto",        // "auto" (the peers' egress devices) or ["eth0", ...]
+ *   "mode": "auto",           // XDP attach: "auto" | "native" | "generic"
+ *   "zeroCopy": "auto",       // "auto" | true | false
+ *   "umemFrames": 4096,       // frames per AF_XDP port (power of two)
+ *   "frameSize": 2048,        // 2048 | 4096
+ *   "rxRing": 2048, "txRing": 2048, "fillRing": 4096, "compRing": 4096,
+ *   "workers": "auto",        // worker threads (= TUN queues); auto: cores, at most 4
+ *   "cpus": "auto",           // [0, 1]: pin worker i to cpus[i % n] (needs taskset-capable host)
+ *   "busyPoll": false,
+ *   "crypto": "auto"          // "auto" | "native" | "node" | "noble"
+ * }
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { XdpMode } from '../native/binding.js';
+import type { AeadBurstChoice } from '../crypto/aead-burst.js';
+
+export interface DatapathConfig {
+  afxdp: 'auto' | 'off';
+  devices: 'auto' | string[];
+  mode: XdpMode;
+  zeroCopy: 'auto' | boolean;
+  umemFrames: number;
+  frameSize: 2048 | 4096;
+  rxRing: number; txRing: number; fillRing: number; compRing: number;
+  workers: 'auto' | number;
+  cpus: 'auto' | number[];
+  busyPoll: boolean;
+  crypto: AeadBurstChoice;
+}
+
+export const DEFAULT_DATAPATH: Readonly<DatapathConfig> = {
+  afxdp: 'auto', devices: 'auto', mode: 'auto', zeroCopy: 'auto', umemFrames: 4096, frameSize: 2048,
+  rxRing: 2048, txRing: 2048, fillRing: 4096, compRing: 4096, workers: 'auto', cpus: 'auto', busyPoll: false, crypto: 'auto',
+};
+
+export class DatapathConfigError extends Error {
+  override readonly name = 'DatapathConfigError';
+}
+
+/** Removes // and /* *\/ comments and trailing commas outside strings: JSON-C to JSON. */
+export function stripJsonc(text: string): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+    } else if (c === '/' && text[i + 1] === '/') {
+      while (i < text.length && text[i] !== '\n') i++;
+    } else if (c === '/' && text[i + 1] === '*') {
+      const end = text.indexOf('*/', i + 2);
+      i = end < 0 ? text.length : end + 2;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out.replace(/,(\s*[}\]])/g, '$1');
+}
+
+const isPow2 = (n: number): boolean => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+
+/** Parses and validates a datapath file's text; `file` names it in errors. */
+export function parseDatapathConfig(text: string, file: string): DatapathConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(stripJsonc(text));
+  } catch (err) {
+    throw new DatapathConfigError(`${file}: not valid JSON-C: ${(err as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new DatapathConfigError(`${file}: the top level must be an object`);
+  const cfg: DatapathConfig = { ...DEFAULT_DATAPATH };
+  const bad = (key: string, want: string): never => { throw new DatapathConfigError(`${file}: "${key}" must be ${want}`); };
+  const unknown = Object.keys(raw).filter((k) => !(k in DEFAULT_DATAPATH));
+  if (unknown.length) throw new DatapathConfigError(`${file}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}`);
+  for (const [key, v] of Object.entries(raw as Record<string, unknown>)) {
+    switch (key) {
+      case 'afxdp': if (v !== 'auto' && v !== 'off') bad(key, '"auto" or "off"'); cfg.afxdp = v as 'auto' | 'off'; break;
+      case 'devices':
+        if (v !== 'auto' && !(Array.isArray(v) && v.every((d) => typeof d === 'string' && d.length > 0 && d.length < 16))) bad(key, '"auto" or a list of interface names');
+        cfg.devices = v as 'auto' | string[];
+        break;
+      case 'mode': if (v !== 'auto' && v !== 'native' && v !== 'generic') bad(key, '"auto", "native" or "generic"'); cfg.mode = v as XdpMode; break;
+      case 'zeroCopy': if (v !== 'auto' && typeof v !== 'boolean') bad(key, '"auto", true or false'); cfg.zeroCopy = v as 'auto' | boolean; break;
+      case 'umemFrames': if (typeof v !== 'number' || !isPow2(v) || v < 64 || v > 1 << 20) bad(key, 'a power of two from 64 to 1048576'); cfg.umemFrames = v as number; break;
+      case 'frameSize': if (v !== 2048 && v !== 4096) bad(key, '2048 or 4096'); cfg.frameSize = v as 2048 | 4096; break;
+      case 'rxRing': case 'txRing': case 'fillRing': case 'compRing':
+        if (typeof v !== 'number' || !isPow2(v) || v < 64 || v > 1 << 16) bad(key, 'a power of two from 64 to 65536');
+        cfg[key] = v as number;
+        break;
+      case 'workers': if (v !== 'auto' && !(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 64)) bad(key, '"auto" or 1..64'); cfg.workers = v as 'auto' | number; break;
+      case 'cpus':
+        if (v !== 'auto' && !(Array.isArray(v) && v.length > 0 && v.every((c) => Number.isInteger(c) && c >= 0))) bad(key, '"auto" or a list of CPU numbers');
+        cfg.cpus = v as 'auto' | number[];
+        break;
+      case 'busyPoll': if (typeof v !== 'boolean') bad(key, 'true or false'); cfg.busyPoll = v as boolean; break;
+      case 'crypto': if (!['auto', 'native', 'node', 'noble'].includes(v as string)) bad(key, '"auto", "native", "node" or "noble"'); cfg.crypto = v as AeadBurstChoice; break;
+    }
+  }
+  return cfg;
+}
+
+/** The datapath file for an interface: XDPWG_DATAPATH, else /etc/wireguard/IFNAME.datapath.jsonc if it exists. */
+export function loadDatapathConfig(ifname: string, env = process.env): { config: DatapathConfig; file?: string } {
+  const file = env.XDPWG_DATAPATH || `/etc/wireguard/${ifname}.datapath.jsonc`;
+  if (!env.XDPWG_DATAPATH && !existsSync(file)) return { config: { ...DEFAULT_DATAPATH } };
+  let text: string;
+  try { text = readFileSync(file, 'utf8'); } catch (err) { throw new DatapathConfigError(`${file}: ${(err as Error).message}`); }
+  return { config: parseDatapathConfig(text, file), file };
+}

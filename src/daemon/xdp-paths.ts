@@ -1,0 +1,201 @@
+/**
+ * Which path each peer's outer packets take, and the AF_XDP ports behind it
+ * (main thread).
+ *
+ * For a peer endpoint: route-get gives the egress device, the next hop
+ * (gateway or the peer itself) and the preferred source; the neighbour table
+ * gives the next hop's MAC. A device that can take XDP (Ethernet, not
+ * loopback, not excluded by the datapath config) gets our XDP filter and
+ * one AF_XDP port per worker queue; the peer then gets a PeerRoute, and the
+ * workers build Ethernet/IP/UDP around its messages themselves. Everything
+ * else takes the kernel UDP socket, and the log says why, once per reason:
+ * loopback or a device without XDP, an unresolved neighbour (the kernel's
+ * ARP/ND, triggered by our kernel-path packets, resolves it; the filter
+ * passes ARP/ND), AF_XDP unavailable (no privilege, old kernel).
+ *
+ * Routes and neighbours are re-read every second and on endpoint changes,
+ * so a gateway or MAC change moves the traffic within a second instead of
+ * black-holing it.
+ */
+import { native, type NativeXdpFilter, type XskPortOptions } from '../native/binding.js';
+import { openXdpFilter } from '../native/xdp-filter.js';
+import { formatIP, parseIP } from './device-config.js';
+import type { DatapathConfig } from './datapath-config.js';
+import type { Logger } from './log.js';
+import type { PeerRoute, ToWorker } from '../datapath/worker-messages.js';
+
+const ARPHRD_ETHER = 1;
+
+interface XdpDevice {
+  ifindex: number;
+  name: string;
+  mac: Uint8Array;
+  mtu: number;
+  queues: number;
+  filter: NativeXdpFilter | null;
+  /** Workers whose AF_XDP port on this device is bound in the filter. */
+  bound: Set<number>;
+  /** Why this device cannot take AF_XDP (then all its peers use the kernel socket). */
+  unusable?: string;
+}
+
+function macBytes(text: string): Uint8Array {
+  return Uint8Array.from(text.split(':').map((h) => parseInt(h, 16)));
+}
+
+function sameRoute(a: PeerRoute | null, b: PeerRoute | null): boolean {
+  if (!a || !b) return a === b;
+  return a.ifindex === b.ifindex && a.family === b.family && a.dstPort === b.dstPort && a.mtu === b.mtu &&
+    Buffer.compare(a.dstMac, b.dstMac) === 0 && Buffer.compare(a.srcMac, b.srcMac) === 0 &&
+    Buffer.compare(a.srcIp, b.srcIp) === 0 && Buffer.compare(a.dstIp, b.dstIp) === 0;
+}
+
+export class XdpPaths {
+  private readonly devices = new Map<number, XdpDevice>();
+  private readonly routes = new Map<number, PeerRoute | null>();
+  private readonly endpoints = new Map<number, Uint8Array>();
+  private readonly reasons = new Map<number, string>();
+  private readonly said = new Set<string>();
+  private disabled: string | undefined;
+  private listenPort = 0;
+
+  constructor(
+    private readonly config: DatapathConfig,
+    private readonly workers: number,
+    private readonly log: Logger,
+    private readonly broadcast: (msg: ToWorker) => void,
+  ) {
+    if (config.afxdp === 'off') this.disabled = 'AF_XDP is off in the datapath config';
+  }
+
+  /** Logs a path decision once per distinct text (the log says which path each port takes and why). */
+  private sayOnce(text: string): void {
+    if (this.said.has(text)) return;
+    this.said.add(text);
+    this.log.verbose(text);
+  }
+
+  /** Per-device summary for `xdpwg stats`. */
+  summary(): Array<{ device: string; mode: string; queues: number; boundWorkers: number[]; unusable?: string }> {
+    return [...this.devices.values()].map((d) => ({
+      device: d.name, mode: d.filter?.info().mode ?? 'none', queues: d.queues, boundWorkers: [...d.bound], unusable: d.unusable,
+    }));
+  }
+
+  /** Why a peer takes the kernel path ('' when it takes AF_XDP). */
+  reasonFor(slot: number): string { return this.reasons.get(slot) ?? 'no endpoint'; }
+
+  setListenPort(port: number): void {
+    this.listenPort = port;
+    for (const d of this.devices.values()) {
+      try { d.filter?.setPorts([port]); } catch (err) { this.log.error(`XDP filter on ${d.name}: cannot steer port ${port}: ${(err as Error).message}`); }
+    }
+    for (const slot of this.endpoints.keys()) this.recompute(slot);
+  }
+
+  /** A peer's endpoint (40-byte address record) changed, or the peer went (null). */
+  setEndpoint(slot: number, addr: Uint8Array | null): void {
+    if (addr) this.endpoints.set(slot, addr);
+    else { this.endpoints.delete(slot); this.routes.delete(slot); this.reasons.delete(slot); return; }
+    this.recompute(slot);
+  }
+
+  /** Re-reads every peer's route and neighbour (once a second). */
+  refresh(): void {
+    for (const slot of this.endpoints.keys()) this.recompute(slot);
+  }
+
+  /** A worker opened (fd) or failed to open (error) its AF_XDP port on a device. */
+  workerPort(worker: number, ifindex: number, fd: number | null, error?: string, describe?: string): void {
+    const d = this.devices.get(ifindex);
+    if (!d || !d.filter) return;
+    if (fd === null) {
+      this.sayOnce(`${d.name}: worker ${worker} has no AF_XDP port (${error}); its packets to peers on ${d.name} take the kernel socket`);
+      return;
+    }
+    try {
+      d.filter.bindQueue(worker, fd);
+      d.bound.add(worker);
+      this.log.verbose(`${d.name}: worker ${worker} ${describe ?? `AF_XDP queue ${worker}`}`);
+    } catch (err) {
+      this.log.error(`${d.name}: cannot bind worker ${worker}'s AF_XDP socket: ${(err as Error).message}`);
+    }
+  }
+
+  close(): void {
+    for (const d of this.devices.values()) {
+      try { d.filter?.close(); } catch { /* detaching on the way out: nothing more to do */ }
+    }
+    this.devices.clear();
+  }
+
+  private setRoute(slot: number, route: PeerRoute | null, reason: string): void {
+    this.reasons.set(slot, reason);
+    if (sameRoute(this.routes.get(slot) ?? null, route) && this.routes.has(slot)) return;
+    this.routes.set(slot, route);
+    this.broadcast({ t: 'peer-route', slot, route });
+  }
+
+  private recompute(slot: number): void {
+    const addr = this.endpoints.get(slot);
+    if (!addr) return;
+    if (this.disabled) { this.setRoute(slot, null, this.disabled); return; }
+    const family = addr[18] === 4 ? 4 : 6;
+    const remote = family === 4 ? addr.subarray(12, 16) : addr.subarray(0, 16);
+    const remoteText = formatIP(remote);
+    const n = native();
+    const rt = n.routeGet(remoteText);
+    if (!rt) { this.setRoute(slot, null, `no route to ${remoteText}`); return; }
+    if (rt.type === 'local') { this.setRoute(slot, null, `${remoteText} is a local address (loopback path)`); return; }
+    const dev = this.device(rt.ifindex);
+    const link = dev.unusable ? null : n.linkInfo(rt.ifindex);
+    if (link) dev.mtu = link.mtu;
+    if (dev.unusable) { this.setRoute(slot, null, `${dev.name}: ${dev.unusable}`); return; }
+    const nextHop = rt.gateway ?? remoteText;
+    const neigh = n.neighGet(rt.ifindex, nextHop);
+    if (!neigh || !neigh.mac || neigh.state === 'incomplete' || neigh.state === 'failed' || neigh.state === 'none') {
+      this.setRoute(slot, null, `neighbour ${nextHop} on ${dev.name} not resolved yet`);
+      return;
+    }
+    // Sticky source: the local address the peer last reached, else the route's preferred source.
+    const local = family === 4 ? addr.subarray(32, 36) : addr.subarray(20, 36);
+    const haveLocal = local.some((b) => b !== 0);
+    const src = haveLocal ? local.slice() : rt.prefsrc ? parseIP(rt.prefsrc) : null;
+    if (!src) { this.setRoute(slot, null, `no source address for ${remoteText} on ${dev.name}`); return; }
+    this.sayOnce(`peer traffic to ${remoteText} takes AF_XDP on ${dev.name} via ${nextHop} (${neigh.mac})`);
+    this.setRoute(slot, {
+      ifindex: dev.ifindex, family, srcMac: dev.mac, dstMac: macBytes(neigh.mac), srcIp: src, dstIp: remote.slice(),
+      dstPort: (addr[16]! << 8) | addr[17]!, mtu: dev.mtu,
+    }, '');
+  }
+
+  /** The device record for an ifindex, attaching our filter and asking workers for ports the first time. */
+  private device(ifindex: number): XdpDevice {
+    let d = this.devices.get(ifindex);
+    if (d) return d;
+    const n = native();
+    const link = n.linkInfo(ifindex);
+    d = { ifindex, name: link?.name ?? `ifindex ${ifindex}`, mac: new Uint8Array(6), mtu: link?.mtu ?? 1500, queues: link?.numRxQueues ?? 1, filter: null, bound: new Set() };
+    this.devices.set(ifindex, d);
+    if (!link) { d.unusable = 'device vanished'; return d; }
+    if (link.arpType !== ARPHRD_ETHER || !link.mac) { d.unusable = 'not an Ethernet device (no XDP path): kernel socket'; this.sayOnce(`${d.name}: ${d.unusable}`); return d; }
+    if (this.config.devices !== 'auto' && !this.config.devices.includes(link.name)) { d.unusable = 'not listed in the datapath config "devices"'; this.sayOnce(`${d.name}: ${d.unusable}`); return d; }
+    d.mac = macBytes(link.mac);
+    try {
+      d.filter = openXdpFilter({ ifname: link.name, mode: this.config.mode, ports: [this.listenPort] });
+    } catch (err) {
+      d.unusable = `AF_XDP unavailable: ${(err as Error).message}`;
+      this.log.error(`${d.name}: ${d.unusable}; the kernel UDP socket carries its traffic`);
+      return d;
+    }
+    const info = d.filter.info();
+    this.log.verbose(`${d.name}: XDP filter attached in ${info.mode} mode${info.dispatcher ? ' (libxdp dispatcher)' : ''}${info.replacedStale ? `, replaced ${info.replacedStale} left by a killed process` : ''}; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
+    const opts: Omit<XskPortOptions, 'queue'> = {
+      ifname: link.name, mode: this.config.mode, zeroCopy: this.config.zeroCopy, frameSize: this.config.frameSize,
+      frameCount: this.config.umemFrames, rxSize: this.config.rxRing, txSize: this.config.txRing,
+      fillSize: this.config.fillRing, compSize: this.config.compRing, busyPoll: this.config.busyPoll, inhibitProgLoad: true,
+    };
+    this.broadcast({ t: 'xsk-open', ifindex, queues: d.queues, opts });
+    return d;
+  }
+}
