@@ -148,6 +148,12 @@ test('each malformed line gives its own message naming the file and the line', (
   assert.equal(messages.size, MALFORMED.length, 'every case has a distinct message');
 });
 
+test('CRLF line ends and a byte-order mark are accepted', () => {
+  const f = parseConfig(`\ufeff[Interface]\r\nPrivateKey = ${PRIV}\r\n[ Peer ]\r\nPublicKey = ${PUB1}\r\n`, 'win.conf');
+  assert.equal(f.peers.length, 1);
+  assert.deepEqual(f.interface.privateKey, keyFromBase64(PRIV));
+});
+
 test('the setconf dialect refuses wg-quick keys and accepts wg(8) keys', () => {
   assert.throws(() => parseConfig(`[Interface]\nAddress = 10.0.0.1/24\n`, 's.conf', 'setconf'), /s\.conf:2: `Address` is a wg-quick key/);
   const f = parseConfig(`[Interface]\nPrivateKey = ${PRIV}\n[Peer]\nPublicKey = ${PUB1}\n`, 's.conf', 'setconf');

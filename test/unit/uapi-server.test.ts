@@ -21,13 +21,15 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const A = 'a'.repeat(64);
 
 /** Writes `data` on one connection and collects `answers` answers (each ends in a blank line), or until the server hangs up. */
-function exchange(socketPath: string, data: string, answers: number, readDelayMs = 0): Promise<{ text: string; closedByServer: boolean }> {
+function exchange(socketPath: string, data: string, answers: number, readDelayMs = 0, giveUpMs = 0): Promise<{ text: string; closedByServer: boolean }> {
   return new Promise((resolve, reject) => {
     const c = createConnection(socketPath);
     c.setEncoding('latin1');
     let text = '';
     let done = false;
     const finish = (closedByServer: boolean): void => { if (!done) { done = true; c.destroy(); resolve({ text, closedByServer }); } };
+    // A request left unfinished is legitimately waited for by the server: the client gives up.
+    if (giveUpMs > 0) setTimeout(() => finish(false), giveUpMs);
     c.on('connect', () => {
       c.write(data);
       if (readDelayMs > 0) { c.pause(); setTimeout(() => c.resume(), readDelayMs); }
@@ -179,6 +181,24 @@ test('a client that reads slowly gets complete answers for 130,000 prefixes (bac
     } finally {
       await s2.close();
     }
+  } finally {
+    await server.close();
+  }
+});
+
+test('random garbage never takes the server down', async () => {
+  const { server } = await open('h5fuzz');
+  try {
+    let seed = 12345;
+    const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    const pieces = ['set=1\n', 'get=1\n', '\n', '=', 'public_key=', A, 'allowed_ip=', '10.0.0.0/8', '-', 'endpoint=[', ']:', 'remove=true\n', '\x00', '\xff', 'x'];
+    for (let i = 0; i < 200; i++) {
+      let data = '';
+      for (let j = rand(40); j > 0; j--) data += pieces[rand(pieces.length)];
+      await exchange(server.socketPath, data, 3, 0, 20).catch(() => undefined);
+    }
+    const after = await uapiGet(server.socketPath);
+    assert.equal(typeof after.listenPort, 'number');
   } finally {
     await server.close();
   }
