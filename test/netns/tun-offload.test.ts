@@ -9,13 +9,15 @@
  * writes. Proof: iperf3 TCP runs, a file crosses over IPv6 with its sha256
  * intact, UDP segmentation (USO) delivers every datagram, and the offload
  * counters show reads cut into many segments and writes carrying many.
+ * Last, the daemon adopts an offload TUN fd (WG_TUN_FD) and carries TCP.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
-import { Lab, nsExec, requireRoot } from '../helpers/netns.js';
+import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
+import { addPeer, configureInterface, logsOf, ping, startImplementation, twoSides, xdpwgBin } from '../helpers/tunnel-lab.js';
 import { adoptTun, closeTun, openTun, tunOffloadStats, tunReadBurst, tunWriteBurst, burstErrorName } from '../../src/native/tun.js';
 import { enterNetns } from '../../src/native/netlink.js';
 import { Waiter } from '../../src/native/waiter.js';
@@ -28,6 +30,7 @@ const A = { ns: 'h9-a', dev: 'h9tuna', v4: '10.91.0.1', v6: 'fd91::1' };
 const B = { ns: 'h9-b', dev: 'h9tunb', v4: '10.91.0.2', v6: 'fd91::2' };
 
 const lab = new Lab('h9');
+const daemonLab = new Lab('h9d');
 let tunA: TunQueueSet | undefined;
 let tunB: TunQueueSet | undefined;
 const tmpFiles: string[] = [];
@@ -133,6 +136,7 @@ after(() => {
   if (tunB) closeTun(tunB);
   for (const f of tmpFiles) rmSync(f, { force: true });
   lab.cleanup();
+  daemonLab.cleanup();
 });
 
 test('offload on: IFF_VNET_HDR with checksum and TSO offloads accepted', () => {
@@ -258,4 +262,32 @@ test('USO: one UDP_SEGMENT send arrives as every datagram, intact', async (t) =>
   assert.equal((await sendDone).code, 0, 'the UDP_SEGMENT send succeeded');
   assert.equal(r.out.trim(), '10 True', `receiver: ${r.out}${r.err}`);
   if (tunA!.offloads.includes('uso4')) assert.ok(s.readSuperPackets >= 1 && s.readSegments >= 10, `USO read: ${JSON.stringify(s)}`);
+});
+
+test('the daemon adopts an offload TUN fd (WG_TUN_FD), logs its offloads and carries TCP', async () => {
+  const { a, b } = twoSides(daemonLab, 'xdpwg', 'xdpwg', 175);
+  const leave = enterNetns(a.ns);
+  let set: TunQueueSet;
+  try { set = openTun(a.ifname, 1, false, { offload: true }); } finally { leave(); }
+  // The parent's fd becomes the child's fd 3 (as wg-quick's launcher hands one down).
+  const child = daemonLab.spawn(a.ns, xdpwgBin, ['-f', a.ifname], {
+    env: { ...process.env, WG_TUN_FD: '3', LOG_LEVEL: 'verbose', WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' },
+    stdio: ['ignore', 'pipe', 'pipe', set.fds[0]!],
+  });
+  a.proc = child;
+  for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => { a.log.push(...d.toString().split('\n').filter(Boolean)); });
+  closeTun(set); // the daemon holds its own copy
+  await waitFor(`xdpwg to adopt ${a.ifname}`, () => existsSync(`/var/run/wireguard/${a.ifname}.sock`), 15_000);
+  await startImplementation(daemonLab, b);
+  configureInterface(a);
+  configureInterface(b);
+  addPeer(a, b, { outer: 4 });
+  addPeer(b, a, { outer: 4 });
+  assert.ok(ping(a, b.inner4, 3) >= 2, logsOf(a, b));
+  assert.ok(a.log.some((l) => /TUN offloads: csum tso4 tso6/.test(l)), logsOf(a));
+  daemonLab.spawn(b.ns, 'iperf3', ['-s', '-1', '-B', b.inner4, '-p', '5295']);
+  await waitFor('iperf3 server', () => nsExec(b.ns, 'ss', ['-ltn']).includes(`${b.inner4}:5295`));
+  const stdout = nsExec(a.ns, 'iperf3', ['-c', b.inner4, '-p', '5295', '-t', '2', '-J'], { timeoutMs: 30_000 });
+  const report = JSON.parse(stdout) as { end: { sum_received: { bytes: number } } };
+  assert.ok(report.end.sum_received.bytes > 1_000_000, `iperf3 through the adopted TUN moved ${report.end.sum_received.bytes} bytes`);
 });
