@@ -387,7 +387,11 @@ export type UapiSetOp =
  * main thread, one at a time; each call is atomic with respect to others.
  */
 export interface DeviceControl {
-  /** The current configuration and counters, for `get=1`. */
+  /**
+   * The current configuration and counters, for `get=1`. The returned value
+   * must not change afterwards (copy, don't hand out live views): a large
+   * answer is serialized while it drains to a slow client.
+   */
   getSnapshot(): DeviceSnapshot;
   /**
    * Applies the operations in order. Throws {@link UapiError} with the errno

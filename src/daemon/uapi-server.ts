@@ -76,6 +76,7 @@ class UapiConnection {
   constructor(private readonly socket: Socket, private readonly device: DeviceControl, private readonly log: UapiLog) {
     socket.setEncoding('latin1'); // the protocol is ASCII; latin1 never splits a character across chunks
     socket.on('data', (chunk: string) => {
+      if (socket.writableEnded) return; // hanging up: whatever else the client sends is dropped
       this.buffer += chunk;
       if (this.buffer.length > UAPI_MAX_LINE && this.buffer.lastIndexOf('\n') < 0) {
         this.log.error('UAPI: request line too long; closing connection');
