@@ -38,6 +38,13 @@ in_b() { ip netns exec "$NS_B" "$@"; }
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
+  if [ "$status" != 0 ]; then
+    for log in "$WORK"/*.log; do
+      [ -f "$log" ] || continue
+      echo; bold "[!] Last lines of $(basename "$log") (what xdpwg up said)"
+      tail -15 "$log" | indent
+    done
+  fi
   echo
   bold "[*] Tearing down"
   for conf in "$WORK/$IF_A.conf" "$WORK/$IF_B.conf"; do
