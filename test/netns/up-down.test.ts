@@ -98,17 +98,20 @@ test('SIGHUP after editing the file applies the difference and keeps the running
   assert.ok(before.latestHandshake > 0, 'a session exists');
   // Handshake times have one-second resolution: wait so a new handshake would show.
   await new Promise((r) => setTimeout(r, 1100));
-  writeFileSync(conf, configText([`${b.inner4}/32`, `${b.inner6}/128`, '10.211.5.0/24'], true), { mode: 0o600 });
+  // The edit: b gains 10.211.5.0/24 and loses its IPv6 address; a third peer appears.
+  writeFileSync(conf, configText([`${b.inner4}/32`, '10.211.5.0/24'], true), { mode: 0o600 });
   upProc.kill('SIGHUP');
   await waitFor('the reload to add the new peer', () => wg(a, ['show', a.ifname, 'peers']).includes(third.publicKey), 5_000, 50);
 
   const allowed = wg(a, ['show', a.ifname, 'allowed-ips']);
   assert.match(allowed, new RegExp(`${escape(b.keys.publicKey)}\\t.*10\\.211\\.5\\.0/24`), allowed);
   assert.match(allowed, new RegExp(`${escape(third.publicKey)}\\t10\\.211\\.6\\.0/24`), allowed);
+  assert.ok(!allowed.includes(b.inner6), `b's IPv6 address was removed:\n${allowed}`);
   for (const r of ['10.211.5.0/24', '10.211.6.0/24']) {
     assert.match(nsExec(a.ns, 'ip', ['route', 'show', r]), /dev h7uwa/, `route for the new AllowedIPs ${r}`);
   }
   assert.equal(ping(a, b.inner4, 3), 3, 'traffic keeps flowing after the reload');
+  assert.equal(ping(a, b.inner6, 2), 0, 'the removed allowed IP no longer routes to b');
   const afterReload = peerDump(a, b.keys.publicKey)!;
   assert.equal(afterReload.latestHandshake, before.latestHandshake, 'no new handshake: the session survived the reload');
   assert.ok(afterReload.rx > before.rx && afterReload.tx > before.tx, 'counters kept counting (the peer was not re-created)');
