@@ -9,6 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tunOffloadCoalesce, tunOffloadSplit, VNET_HDR_LEN } from '../../src/native/tun.js';
+import { SeededPrng } from '../helpers/seeded-prng.js';
 
 const NEEDS_CSUM = 1;
 const GSO_TCPV4 = 1, GSO_UDP = 3, GSO_TCPV6 = 4, GSO_UDP_L4 = 5, GSO_ECN = 0x80;
@@ -303,4 +304,55 @@ test('coalesce stops at 64 KiB and skips zero-length descriptors', () => {
   const outDesc = new Uint32Array(6), groups = new Uint32Array(3);
   assert.equal(tunOffloadCoalesce(b.buffer, b.desc, 3, out, outDesc, groups), 2);
   assert.deepEqual(Array.from(groups.subarray(0, 2)), [1, 1], 'a hole in the sequence: no merge across it');
+});
+
+test('damaged input: split and coalesce refuse or cut within bounds, never emit a wrong segment', () => {
+  const prng = new SeededPrng(0x7e57);
+  const f4: Flow = { version: 4, proto: TCP, srcPort: 1, dstPort: 2, src: 1, dst: 2 };
+  const f6: Flow = { ...f4, version: 6 };
+  const fr = frames(64);
+  let cut = 0, refused = 0;
+  for (let round = 0; round < 3000; round++) {
+    const f = round & 1 ? f6 : f4;
+    const ipLen = f.version === 4 ? 20 : 40;
+    const sup = packet(f, payload(1 + prng.below(9000), round), { partial: true });
+    const hdr = {
+      flags: prng.below(4) === 0 ? prng.below(256) : NEEDS_CSUM,
+      gsoType: prng.below(4) === 0 ? prng.below(256) : f.version === 4 ? GSO_TCPV4 : GSO_TCPV6,
+      hdrLen: prng.below(200), gsoSize: prng.below(4) === 0 ? prng.below(70_000) & 0xffff : 1 + prng.below(1400),
+      csumStart: prng.below(4) === 0 ? prng.below(300) : ipLen, csumOffset: prng.below(4) === 0 ? prng.below(40) : 16,
+    };
+    // Flip a few bytes of the headers (lengths, versions, data offset...).
+    for (let k = prng.below(3); k > 0; k--) sup[prng.below(Math.min(sup.length, 80))] = prng.below(256);
+    const input = vnet(hdr, sup);
+    for (let i = 0; i < 64; i++) { fr.desc[2 * i] = i * FRAME + 64; fr.desc[2 * i + 1] = FRAME - 64; }
+    const n = tunOffloadSplit(input, fr.buffer, fr.desc, 64);
+    if (n < 0) { refused++; continue; }
+    if (hdr.gsoType === 0) continue; // plain packets pass as they are (checksum completed or not)
+    cut++;
+    // Whatever was accepted came out as packets whose lengths fit their frames and add up.
+    let payloadSum = 0;
+    for (let i = 0; i < n; i++) {
+      const len = fr.desc[2 * i + 1]!;
+      assert.ok(len > 0 && len <= FRAME - 64);
+      const s = frameAt(fr, i);
+      const l4 = hdr.csumStart;
+      const l4Hdr = (hdr.gsoType & 0x7f) === GSO_UDP_L4 ? 8 : (s[l4 + 12]! >> 4) * 4;
+      payloadSum += len - l4 - l4Hdr;
+      assert.ok(l4ChecksumValid(s, l4, (hdr.gsoType & 0x7f) === GSO_UDP_L4 ? UDP : TCP), 'every emitted segment has a valid checksum');
+    }
+    const l4Hdr0 = (hdr.gsoType & 0x7f) === GSO_UDP_L4 ? 8 : (sup[hdr.csumStart + 12]! >> 4) * 4;
+    assert.equal(payloadSum, sup.length - hdr.csumStart - l4Hdr0, 'segments carry exactly the payload');
+  }
+  assert.ok(refused > 100 && cut > 100, `refused ${refused}, cut ${cut}`);
+  // Coalescing damaged segments: every write stays within what was given.
+  const list: Uint8Array[] = [];
+  for (let i = 0; i < 64; i++) {
+    const p = packet(f4, payload(prng.below(1400), i), { seq: 1000 + 100 * prng.below(3) * i, flags: prng.below(3) === 0 ? prng.below(256) : ACK });
+    for (let k = prng.below(3); k > 0; k--) p[prng.below(Math.min(p.length, 60))] = prng.below(256);
+    list.push(p);
+  }
+  const writes = coalesce(list);
+  assert.equal(writes.reduce((s, w) => s + w.groups, 0), list.filter((p) => p.length > 0).length);
+  for (const w of writes) assert.ok(w.bytes.length <= VNET_HDR_LEN + 65535);
 });
