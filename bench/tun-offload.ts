@@ -77,6 +77,20 @@ async function main(): Promise<void> {
     }
     console.log(`\niperf3 TCP, 1 stream, ${seconds} s, ${rounds} rounds (median, samples in Mbit/s):`);
     for (const [name, xs] of samples) console.log(`  ${name.padEnd(20)} ${median(xs).toFixed(0).padStart(6)}   [${xs.map((x) => x.toFixed(0)).join(', ')}]`);
+    // The daemons log their offload counters when they stop (a sends, b receives).
+    const offloaded = running.filter((r) => r.setup.impl === 'xdpwg');
+    await Promise.all(offloaded.flatMap((r) => [r.a, r.b]).map((side) => new Promise<void>((resolve) => {
+      if (!side.proc || side.proc.exitCode !== null) { resolve(); return; }
+      const timer = setTimeout(resolve, 5000);
+      side.proc.on('close', () => { clearTimeout(timer); resolve(); });
+      side.proc.kill('SIGTERM');
+    })));
+    for (const r of offloaded) {
+      for (const side of [r.a, r.b]) {
+        const line = side.log.find((l) => l.includes('TUN offload:'));
+        if (line) console.log(`${r.setup.name} ${side === r.a ? 'a (sender)' : 'b (receiver)'}: ${line.replace(/^.*TUN offload: /, '')}`);
+      }
+    }
   } finally {
     cleanup();
   }

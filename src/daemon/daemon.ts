@@ -6,12 +6,11 @@
  * Threading: main thread; the data path runs in the WorkerPool's threads.
  */
 import os from 'node:os';
-import { native } from '../native/binding.js';
+import { native, type TunOffloadStats } from '../native/binding.js';
 import { Device } from './device.js';
 import type { Logger } from './log.js';
 import { UapiServer } from './uapi-server.js';
 import { StatsServer } from './stats-server.js';
-import { loadDatapathConfig } from './datapath-config.js';
 
 export interface DaemonOptions {
   ifname: string;
@@ -42,15 +41,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const n = native() as unknown as {
     tunOpen(o: { name: string; queues: number; multiQueue: boolean; offload: boolean }): TunQueues;
     tunAdopt(fd: number): TunQueues;
+    tunOffloadStats(): TunOffloadStats;
   };
   const { log } = opts;
   const tunFd = envFd('WG_TUN_FD');
   const uapiFd = envFd('WG_UAPI_FD');
-  const { config: datapath, file: datapathFile } = loadDatapathConfig(opts.ifname);
-  if (datapathFile) log.verbose(`datapath settings from ${datapathFile}`);
   const fromEnv = Number(process.env.XDPWG_WORKERS);
-  const configured = datapath.workers === 'auto' ? undefined : datapath.workers;
-  const wanted = opts.workers ?? (fromEnv > 0 ? fromEnv : configured ?? Math.max(1, Math.min(4, os.availableParallelism())));
+  const wanted = opts.workers ?? (fromEnv > 0 ? fromEnv : Math.max(1, Math.min(4, os.availableParallelism())));
   // TUN offloads (TSO/USO reads cut natively, GRO-style coalesced writes): on unless XDPWG_TUN_OFFLOAD=0.
   // An adopted fd (WG_TUN_FD) keeps whatever its opener chose.
   const offload = process.env.XDPWG_TUN_OFFLOAD !== '0';
@@ -58,7 +55,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   log.verbose(`TUN ${tun.name} (ifindex ${tun.ifindex}) with ${tun.fds.length} queue(s)`);
   log.verbose(tun.vnetHdr ? `TUN offloads: ${tun.offloads.join(' ') || 'none accepted (vnet header only)'}` : 'TUN offloads: off');
 
-  const device = await Device.create({ ifname: tun.name, tunFds: tun.fds, log, datapath });
+  const device = await Device.create({ ifname: tun.name, tunFds: tun.fds, log });
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((r) => { resolveExit = r; });
   let closing = false;
@@ -72,6 +69,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     uapi?.close();
     stats?.close();
     await device.close();
+    if (tun.vnetHdr) {
+      const o = n.tunOffloadStats();
+      log.verbose(`TUN offload: read ${o.readSegments} segments from ${o.readSuperPackets} super packets (${o.readDropped} dropped); ` +
+        `wrote ${o.writeGroupedPackets} packets in ${o.writeGroups} coalesced writes, ${o.writeSingles} alone`);
+    }
     resolveExit(status);
   };
   device.onFatal = (reason) => { log.error(reason); void shutdown(reason, reason.includes('gone') ? 0 : 1); };
