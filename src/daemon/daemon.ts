@@ -11,6 +11,7 @@ import { Device } from './device.js';
 import type { Logger } from './log.js';
 import { UapiServer } from './uapi-server.js';
 import { StatsServer } from './stats-server.js';
+import { loadDatapathConfig } from './datapath-config.js';
 
 export interface DaemonOptions {
   ifname: string;
@@ -46,8 +47,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const { log } = opts;
   const tunFd = envFd('WG_TUN_FD');
   const uapiFd = envFd('WG_UAPI_FD');
+  const { config: datapath, file: datapathFile } = loadDatapathConfig(opts.ifname);
+  if (datapathFile) log.verbose(`datapath settings from ${datapathFile}`);
   const fromEnv = Number(process.env.XDPWG_WORKERS);
-  const wanted = opts.workers ?? (fromEnv > 0 ? fromEnv : Math.max(1, Math.min(4, os.availableParallelism())));
+  const configured = datapath.workers === 'auto' ? undefined : datapath.workers;
+  const wanted = opts.workers ?? (fromEnv > 0 ? fromEnv : configured ?? Math.max(1, Math.min(4, os.availableParallelism())));
   // TUN offloads (TSO/USO reads cut natively, GRO-style coalesced writes): on unless XDPWG_TUN_OFFLOAD=0.
   // An adopted fd (WG_TUN_FD) keeps whatever its opener chose.
   const offload = process.env.XDPWG_TUN_OFFLOAD !== '0';
@@ -55,7 +59,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   log.verbose(`TUN ${tun.name} (ifindex ${tun.ifindex}) with ${tun.fds.length} queue(s)`);
   log.verbose(tun.vnetHdr ? `TUN offloads: ${tun.offloads.join(' ') || 'none accepted (vnet header only)'}` : 'TUN offloads: off');
 
-  const device = await Device.create({ ifname: tun.name, tunFds: tun.fds, log });
+  const device = await Device.create({ ifname: tun.name, tunFds: tun.fds, log, datapath });
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((r) => { resolveExit = r; });
   let closing = false;
