@@ -52,8 +52,8 @@ import { Peer } from './peer.js';
 
 const MAX_PEERS = 4096;
 const TICK_MS = 100;
-/** How often (in ticks) the TUN's MTU is re-read. */
-const MTU_CHECK_TICKS = 10;
+/** How often (in ticks) peers' routes and neighbours are re-read. */
+const ROUTE_CHECK_TICKS = 10;
 /** UDP frames of 64 KiB + headroom let any TUN MTU up to 65535 through the socket path. */
 const FRAME_SIZE = 65536 + 128;
 const FRAME_COUNT = 256;
@@ -582,8 +582,9 @@ export class Device implements DeviceControl {
       timers.tick();
     }
     if (this.allowedDirty) this.publishAllowedIps();
-    if (++this.ticks % MTU_CHECK_TICKS === 0) {
-      this.followMtu();
+    // Every tick: a bigger MTU must switch the workers to big frames before big packets come.
+    this.followMtu();
+    if (++this.ticks % ROUTE_CHECK_TICKS === 0) {
       // Routes and neighbours change under us (gateway MAC, roaming): re-read them.
       this.xdp?.refresh();
     }

@@ -402,7 +402,13 @@ export class AllowedIps<P> {
     const node = trie.findOrCreate(cidr);
     const current = trie.owner[node]!;
     if (current !== NONE) {
-      if (this.peers[current] === peer) return;
+      if (this.peers[current] === peer) {
+        // Same owner: move it to the end of the peer's list, so listings keep
+        // wireguard-go's order (a re-inserted prefix is listed last).
+        trie.unlinkOwner(node);
+        trie.linkOwner(node, current);
+        return;
+      }
       trie.unlinkOwner(node);
       this.releaseSlot(current);
     }
