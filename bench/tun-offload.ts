@@ -5,7 +5,7 @@
  * interleave the configurations so a noisy neighbour on the shared machine
  * hits them alike; the report gives each one's median and every sample.
  *
- *   node dist/bench/tun-offload.js [--rounds N] [--seconds S] [--no-wireguard-go]
+ *   node dist/bench/tun-offload.js [--rounds N] [--seconds S] [--streams P] [--no-wireguard-go]
  *
  * Namespaces and interfaces are named h9o*, h9f*, h9g* (removed at exit).
  */
@@ -44,8 +44,8 @@ async function start(setup: Setup): Promise<Running> {
   return { setup, lab, a, b };
 }
 
-async function tcp(r: Running, seconds: number): Promise<number> {
-  const { stdout } = await nsRun(r.a.ns, 'iperf3', ['-c', r.b.inner4, '-p', '5201', '-t', String(seconds), '-J'], { timeoutMs: (seconds + 20) * 1000 });
+async function tcp(r: Running, seconds: number, streams: number): Promise<number> {
+  const { stdout } = await nsRun(r.a.ns, 'iperf3', ['-c', r.b.inner4, '-p', '5201', '-t', String(seconds), '-P', String(streams), '-J'], { timeoutMs: (seconds + 20) * 1000 });
   const report = JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number } } };
   return report.end.sum_received.bits_per_second / 1e6;
 }
@@ -56,7 +56,7 @@ const median = (xs: number[]): number => {
 };
 
 async function main(): Promise<void> {
-  const rounds = arg('--rounds', 5), seconds = arg('--seconds', 5);
+  const rounds = arg('--rounds', 5), seconds = arg('--seconds', 5), streams = arg('--streams', 1);
   const setups = process.argv.includes('--no-wireguard-go') ? SETUPS.filter((s) => s.impl === 'xdpwg') : SETUPS;
   const running: Running[] = [];
   const cleanup = (): void => { for (const r of running) r.lab.cleanup(); };
@@ -70,12 +70,12 @@ async function main(): Promise<void> {
     const samples = new Map<string, number[]>(running.map((r) => [r.setup.name, []]));
     for (let round = 0; round < rounds; round++) {
       for (const r of running) {
-        const mbps = await tcp(r, seconds);
+        const mbps = await tcp(r, seconds, streams);
         samples.get(r.setup.name)!.push(mbps);
         console.log(`round ${round + 1} ${r.setup.name}: ${mbps.toFixed(0)} Mbit/s`);
       }
     }
-    console.log(`\niperf3 TCP, 1 stream, ${seconds} s, ${rounds} rounds (median, samples in Mbit/s):`);
+    console.log(`\niperf3 TCP, ${streams} stream(s), ${seconds} s, ${rounds} rounds (median, samples in Mbit/s):`);
     for (const [name, xs] of samples) console.log(`  ${name.padEnd(20)} ${median(xs).toFixed(0).padStart(6)}   [${xs.map((x) => x.toFixed(0)).join(', ')}]`);
     // The daemons log their offload counters when they stop (a sends, b receives).
     const offloaded = running.filter((r) => r.setup.impl === 'xdpwg');
