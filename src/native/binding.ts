@@ -291,7 +291,7 @@ export interface NativeBinding {
   tunOpen(opts: { name: string; queues?: number; multiQueue?: boolean; offload?: boolean }): TunQueueSet;
   /** Takes over an inherited TUN fd (WG_TUN_FD); makes it non-blocking. */
   tunAdopt(fd: number): TunQueueSet;
-  /** Reads up to max packets; desc in: (offset, capacity), out: (offset, length). A packet longer than its capacity is dropped, never cut. Returns n, or -errno (EBADFD: device deleted). */
+  /** Reads up to max packets; desc in: (offset, capacity), out: (offset, length). A packet longer than its capacity is dropped, never cut. Returns n, or -errno (EBADFD: device deleted). Offload queues cut super packets into one segment per frame; n === max may leave segments waiting natively (unseen by poll): read again before waiting. */
   tunReadBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array, max: number): number;
   /** Writes n packets; returns how many were consumed (refused ones get length 0), or -errno when the queue is dead. */
   tunWriteBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array, n: number): number;

@@ -70,6 +70,8 @@ export function closeTun(set: TunQueueSet): void {
  * Reads up to max packets into buffer per desc (in: offset, capacity; out:
  * offset, length). n >= 0, or -errno. A packet longer than its slot is
  * dropped, never handed over cut: keep capacity >= the TUN's MTU.
+ * Offload queues: when n === max, segments of a cut super packet may be
+ * waiting in native state, invisible to poll: call again before waiting.
  */
 export function tunReadBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array, max: number): number {
   return native().tunReadBurst(fd, buffer, desc, max);
