@@ -50,6 +50,8 @@ export function ratiosOf(configs: SuiteReport['configs']): Partial<Record<Metric
   const out: Partial<Record<MetricKey, number>> = {};
   if (!x || !g) return out;
   for (const key of Object.keys(METRICS) as MetricKey[]) {
+    // A ratio of loss percentages near zero says nothing; loss is shown as measured.
+    if (key.endsWith('_loss')) continue;
     const a = x[key];
     const b = g[key];
     if (a !== undefined && b !== undefined && b !== 0) out[key] = a / b;
@@ -107,41 +109,57 @@ const COLOURS: Record<ConfigName, string> = { xdpwg: '#d9480f', 'wireguard-go': 
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-/** A horizontal bar chart: one group per figure, one bar per configuration, each group scaled to its own largest value. */
+/**
+ * A horizontal bar chart: one group per figure, one bar per tunnel, each
+ * group scaled to its own largest tunnel value, with the ratio
+ * xdpwg / wireguard-go at the right. The bare veth is an order of magnitude
+ * faster than either tunnel, so it is printed as a number beside the label
+ * (the ceiling) instead of a bar that would flatten the others.
+ */
 export function svgOf(r: SuiteReport): string {
   const names = Object.keys(r.configs) as ConfigName[];
-  const bar = 14;
-  const gap = 12;
-  const labelW = 250;
-  const plotW = 520;
-  const width = labelW + plotW + 110;
-  const groups = CHARTED.filter((k) => names.some((n) => r.configs[n]?.medians[k] !== undefined));
-  const groupH = names.length * bar + gap;
-  const top = 56;
-  const height = top + groups.length * groupH + 10;
+  const tunnels = names.filter((n) => n !== 'veth');
+  const barred = tunnels.length > 0 ? tunnels : names;
+  const showCeiling = tunnels.length > 0 && names.includes('veth');
+  const bar = 16;
+  const gap = 16;
+  const labelW = 330;
+  const plotW = 430;
+  const width = labelW + plotW + 160;
+  const groups = CHARTED.filter((k) => barred.some((n) => r.configs[n]?.medians[k] !== undefined));
+  const groupH = barred.length * bar + gap;
+  const top = 60;
+  const height = top + groups.length * groupH + 24;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
-    `<text x="10" y="20" font-size="15" font-weight="bold">xdpwg vs wireguard-go vs bare veth — medians of ${r.settings.repetitions} run(s), ${esc(r.date.slice(0, 10))}</text>`,
+    `<text x="10" y="20" font-size="15" font-weight="bold">${esc(barred.join(' vs '))} — medians of ${r.settings.repetitions} repetition(s), ${esc(r.date.slice(0, 10))}</text>`,
   ];
-  names.forEach((n, i) => {
+  barred.forEach((n, i) => {
     const x = 10 + i * 150;
-    out.push(`<rect x="${x}" y="32" width="12" height="12" fill="${COLOURS[n]}"/><text x="${x + 17}" y="42">${esc(n)}</text>`);
+    out.push(`<rect x="${x}" y="34" width="12" height="12" fill="${COLOURS[n]}"/><text x="${x + 17}" y="44">${esc(n)}</text>`);
   });
+  if (barred.includes('xdpwg') && barred.includes('wireguard-go')) out.push(`<text x="${labelW + plotW + 50}" y="44" font-weight="bold">xdpwg / wg-go</text>`);
   groups.forEach((key, gi) => {
     const m = METRICS[key];
     const y0 = top + gi * groupH;
-    const values = names.map((n) => r.configs[n]?.medians[key]);
+    const values = barred.map((n) => r.configs[n]?.medians[key]);
     const max = Math.max(...values.filter((v): v is number => v !== undefined && Number.isFinite(v)), 1e-9);
-    out.push(`<text x="10" y="${y0 + (names.length * bar) / 2 + 4}">${esc(`${m.label} (${m.unit}${m.better === 'lower' ? ', lower is better' : ''})`)}</text>`);
-    names.forEach((n, i) => {
+    const mid = y0 + (barred.length * bar) / 2;
+    out.push(`<text x="10" y="${mid}">${esc(`${m.label} (${m.unit}${m.better === 'lower' ? ', lower is better' : ''})`)}</text>`);
+    const ceiling = showCeiling ? r.configs.veth?.medians[key] : undefined;
+    if (ceiling !== undefined) out.push(`<text x="10" y="${mid + 14}" font-size="10" fill="#666">bare veth: ${esc(fmt(ceiling))}</text>`);
+    barred.forEach((n, i) => {
       const v = values[i];
       const y = y0 + i * bar;
       const w = v !== undefined && Number.isFinite(v) ? Math.max(1, (v / max) * plotW) : 0;
       out.push(`<rect x="${labelW}" y="${y + 1}" width="${w.toFixed(1)}" height="${bar - 2}" fill="${COLOURS[n]}"/>`);
-      out.push(`<text x="${labelW + w + 4}" y="${y + bar - 3}" font-size="11">${esc(fmt(v))}</text>`);
+      out.push(`<text x="${(labelW + w + 4).toFixed(1)}" y="${y + bar - 4}" font-size="11">${esc(fmt(v))}</text>`);
     });
+    const ratio = r.ratios[key];
+    if (ratio !== undefined) out.push(`<text x="${labelW + plotW + 50}" y="${mid + 4}" font-weight="bold">${esc(fmt(ratio))}×</text>`);
   });
+  out.push(`<text x="10" y="${height - 8}" font-size="10" fill="#666">${esc(`${r.machine.cpu}, ${r.machine.cores} cores, Linux ${r.machine.kernel} — ${r.command}`)}</text>`);
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
