@@ -1,0 +1,140 @@
+/**
+ * Fixtures for the AF_XDP data-plane tests: the daemon's `xdpwg stats`
+ * parsed and summed by port kind, the namespace's kernel UDP counters
+ * (/proc/net/snmp and /proc/net/snmp6), iperf3 runs through the tunnel, and
+ * datapath config files.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type Lab, nsExec, waitFor } from './netns.js';
+import { genKeys, xdpwgBin, type Side } from './tunnel-lab.js';
+
+/** The parts of `xdpwg stats --json` these tests read. */
+export interface AfxdpStats {
+  workers: number;
+  ports: Array<Record<string, number | string>>;
+  afxdp: Array<{ device: string; mode: string; queues: number; boundWorkers: number[]; unusable?: string }>;
+  paths: Array<{ publicKey: string; path: string }>;
+  drops: Record<string, number>;
+  peers: Array<{ publicKey: string; rxPackets: number; txPackets: number }>;
+}
+
+/** `xdpwg stats IF --json` of an xdpwg side. */
+export function statsOf(side: Side): AfxdpStats {
+  return JSON.parse(nsExec(side.ns, xdpwgBin, ['stats', side.ifname, '--json'])) as AfxdpStats;
+}
+
+/** Packet counters summed over one kind of port ('af_xdp' or 'udp'), and per worker. */
+export interface PortTotals { ipackets: number; opackets: number; byWorker: Map<number, { ipackets: number; opackets: number }> }
+
+export function portTotals(s: AfxdpStats, kind: 'af_xdp' | 'udp'): PortTotals {
+  const t: PortTotals = { ipackets: 0, opackets: 0, byWorker: new Map() };
+  for (const p of s.ports) {
+    const name = String(p.path);
+    if (kind === 'udp' ? name !== 'udp' : !name.startsWith('af_xdp')) continue;
+    const i = Number(p.ipackets ?? 0);
+    const o = Number(p.opackets ?? 0);
+    t.ipackets += i;
+    t.opackets += o;
+    const w = t.byWorker.get(Number(p.worker)) ?? { ipackets: 0, opackets: 0 };
+    w.ipackets += i;
+    w.opackets += o;
+    t.byWorker.set(Number(p.worker), w);
+  }
+  return t;
+}
+
+/** The path `xdpwg stats` reports for the peer with this public key. */
+export function pathTo(s: AfxdpStats, publicKey: string): string {
+  return s.paths.find((p) => p.publicKey === publicKey)?.path ?? '(peer not listed)';
+}
+
+/** Worker port counters are posted once a second; wait until a fresh snapshot has them past `min`. */
+export async function statsAfter(side: Side, ready: (s: AfxdpStats) => boolean, timeoutMs = 4_000): Promise<AfxdpStats> {
+  let last: AfxdpStats | undefined;
+  try {
+    return await waitFor('fresh xdpwg stats', () => { last = statsOf(side); return ready(last) ? last : undefined; }, timeoutMs, 250);
+  } catch {
+    return last ?? statsOf(side);
+  }
+}
+
+/** The namespace's kernel UDP datagram counters, IPv4 + IPv6 (what the kernel's UDP stack handled). */
+export function kernelUdp(ns: string): { in: number; out: number } {
+  const snmp = nsExec(ns, 'cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:'));
+  const names = snmp[0]!.split(/\s+/);
+  const values = snmp[1]!.split(/\s+/).map(Number);
+  const v4 = (n: string): number => values[names.indexOf(n)] ?? 0;
+  const snmp6 = new Map(nsExec(ns, 'cat', ['/proc/net/snmp6']).split('\n').map((l) => l.trim().split(/\s+/) as [string, string]).map(([k, v]) => [k, Number(v)]));
+  return { in: v4('InDatagrams') + (snmp6.get('Udp6InDatagrams') ?? 0), out: v4('OutDatagrams') + (snmp6.get('Udp6OutDatagrams') ?? 0) };
+}
+
+/** What one iperf3 run measured. */
+export interface IperfResult {
+  bitsPerSecond: number;
+  /** UDP: datagrams the sender wrote, and those the receiver got (sent − lost). */
+  packets: number; received: number; lostPercent: number;
+  json: Record<string, any>;
+}
+
+let iperfPort = 5301;
+
+/**
+ * One iperf3 run from `client` to `server`'s address `to` (a one-shot server
+ * on a fresh port). For UDP, packets = datagrams the client sent.
+ */
+export async function iperf(lab: Lab, client: Side, server: Side, to: string, args: string[]): Promise<IperfResult> {
+  const port = iperfPort++;
+  const srv = lab.spawn(server.ns, 'iperf3', ['-s', '-1', '-p', String(port), '-B', to]);
+  const exited = new Promise((r) => srv.once('exit', r));
+  await waitFor(`iperf3 server on ${to}:${port}`, () => nsExec(server.ns, 'ss', ['-ltnH']).includes(`:${port}`), 5_000, 50);
+  const json = JSON.parse(nsExec(client.ns, 'iperf3', ['-c', to, '-p', String(port), '-J', ...args], { timeoutMs: 40_000 })) as Record<string, any>;
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 2_000))]);
+  const end = json.end;
+  if (args.includes('-u')) {
+    const sum = end.sum;
+    return { bitsPerSecond: sum.bits_per_second * (1 - sum.lost_percent / 100), packets: sum.packets, received: sum.packets - sum.lost_packets, lostPercent: sum.lost_percent, json };
+  }
+  return { bitsPerSecond: end.sum_received.bits_per_second, packets: 0, received: 0, lostPercent: 0, json };
+}
+
+/** Writes a datapath JSON-C file and returns its path (for XDPWG_DATAPATH). */
+export function datapathFile(content: Record<string, unknown> | string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'xdpwg-dp-'));
+  const file = path.join(dir, 'datapath.jsonc');
+  writeFileSync(file, typeof content === 'string' ? content : `// written by an AF_XDP test\n${JSON.stringify(content, null, 2)}\n`);
+  return file;
+}
+
+/** Mbit/s with no decimals, for the figures the tests print. */
+export const mbit = (bps: number): string => `${(bps / 1e6).toFixed(0)} Mbit/s`;
+
+/**
+ * Like twoSides (tunnel-lab.ts), but the veth between the namespaces has
+ * `queues` rx/tx queues (a worker binds its AF_XDP socket to the queue
+ * numbered like it, so a 2-worker daemon needs 2 queues) and an MTU.
+ */
+export function afxdpSides(lab: Lab, implA: Side['impl'], implB: Side['impl'], subnet: number, opts: { queues?: number; vethMtu?: number } = {}): { a: Side; b: Side; vethA: string; vethB: string } {
+  const nsA = lab.ns('a');
+  const nsB = lab.ns('b');
+  const mk = (ns: string, impl: Side['impl'], host: number, ifname: string): Side => ({
+    ns, impl, ifname, keys: genKeys(), port: 51820 + host, log: [],
+    outer4: `10.${subnet}.0.${host}`, outer6: `fd00:${subnet}::${host}`,
+    inner4: `10.${subnet}.1.${host}`, inner6: `fd00:${subnet}:1::${host}`,
+  });
+  const a = mk(nsA, implA, 1, `${lab.prefix}wa`);
+  const b = mk(nsB, implB, 2, `${lab.prefix}wb`);
+  const vethA = `${lab.prefix}va`;
+  const vethB = `${lab.prefix}vb`;
+  lab.veth(
+    { ns: nsA, dev: vethA, addrs: [`${a.outer4}/24`, `${a.outer6}/64`] },
+    { ns: nsB, dev: vethB, addrs: [`${b.outer4}/24`, `${b.outer6}/64`] },
+    opts.queues ?? 1,
+  );
+  if (opts.vethMtu) {
+    nsExec(nsA, 'ip', ['link', 'set', vethA, 'mtu', String(opts.vethMtu)]);
+    nsExec(nsB, 'ip', ['link', 'set', vethB, 'mtu', String(opts.vethMtu)]);
+  }
+  return { a, b, vethA, vethB };
+}
