@@ -11,7 +11,8 @@
         "native/tun_offload.cc",
         "native/netlink.cc",
         "native/waiter.cc",
-        "native/aead_burst.cc"
+        "native/aead_burst.cc",
+        "native/affinity.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],

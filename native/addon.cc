@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   xdpwg::InitNetlink(env, exports);
   xdpwg::InitWaiter(env, exports);
   xdpwg::InitAeadBurst(env, exports);
+  xdpwg::InitAffinity(env, exports);
   return exports;
 }
 

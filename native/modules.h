@@ -10,4 +10,5 @@ void InitTun(Napi::Env env, Napi::Object exports);        // tun.cc: TUN queues,
 void InitNetlink(Napi::Env env, Napi::Object exports);    // netlink.cc: link/addr/route/neigh
 void InitWaiter(Napi::Env env, Napi::Object exports);     // waiter.cc: poll over fds + eventfd wake
 void InitAeadBurst(Napi::Env env, Napi::Object exports);  // aead_burst.cc: batched ChaCha20-Poly1305 (OpenSSL)
+void InitAffinity(Napi::Env env, Napi::Object exports);   // affinity.cc: pin a worker thread to CPUs
 }  // namespace xdpwg

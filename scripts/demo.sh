@@ -92,14 +92,14 @@ bring_up() {
 bold "xdpwg demo: a WireGuard tunnel between two network namespaces"
 echo "    (names: namespaces $NS_A/$NS_B, interfaces $IF_A/$IF_B; files in $WORK)"
 
-step "Two network namespaces joined by a veth pair" \
-     "They stand in for two machines; 10.99.0.0/24 is the 'internet' between them."
+step "Two network namespaces joined by a two-queue veth pair" \
+     "They stand in for two machines; 10.99.0.0/24 is the 'internet' between them. Two queues: one AF_XDP socket per worker."
 for ns in "$NS_A" "$NS_B"; do
   if ip netns list | grep -qw "$ns"; then ip netns pids "$ns" | xargs -r kill -9; ip netns del "$ns"; fi
   ip netns add "$ns"
   ip netns exec "$ns" ip link set lo up
 done
-ip link add "$P-va" netns "$NS_A" type veth peer name "$P-vb" netns "$NS_B"
+ip link add "$P-va" numrxqueues 2 numtxqueues 2 netns "$NS_A" type veth peer name "$P-vb" numrxqueues 2 numtxqueues 2 netns "$NS_B"
 in_a ip addr add 10.99.0.1/24 dev "$P-va"; in_a ip link set "$P-va" up
 in_b ip addr add 10.99.0.2/24 dev "$P-vb"; in_b ip link set "$P-vb" up
 show "ip netns exec $NS_A ip -br addr show $P-va"

@@ -29,6 +29,7 @@ const DEFAULT_MTU = 1420;
 
 interface Netlink {
   linkInfo(name: string | number): { ifindex: number; mtu: number } | null;
+  routeDel(r: { dst: string; ifindex?: number; table?: number }): void;
   linkSetUp(ifindex: number, up: boolean): void;
   linkSetMtu(ifindex: number, mtu: number): void;
   addrAdd(ifindex: number, cidr: string, opts?: { noDad?: boolean }): void;
@@ -130,9 +131,17 @@ async function up(arg: string): Promise<number> {
         const next = readConfig(file, log);
         const ops = syncconfOps(daemon.device.getSnapshot(), toDeviceConfig(next, await resolveEndpoints(next)));
         daemon.device.applySet(ops);
-        const added = routesFor(next).filter((r) => !routesFor(current).some((o) => formatPrefix(o) === formatPrefix(r)));
+        // Routes follow AllowedIPs: add the new ones, remove those no peer has any more.
+        const before = new Set(routesFor(current).map((r) => formatPrefix(r)));
+        const after = new Set(routesFor(next).map((r) => formatPrefix(r)));
         const link = nl.linkInfo(ifname);
-        if (link) for (const r of added) if (r.bits > 0) nl.routeAdd({ dst: formatPrefix(r), ifindex: link.ifindex, replace: true });
+        if (link) {
+          for (const dst of after) if (!before.has(dst) && !dst.endsWith('/0')) nl.routeAdd({ dst, ifindex: link.ifindex, replace: true });
+          for (const dst of before) {
+            if (after.has(dst) || dst.endsWith('/0')) continue;
+            try { nl.routeDel({ dst, ifindex: link.ifindex }); } catch (err) { log.verbose(`route ${dst} was already gone: ${(err as Error).message}`); }
+          }
+        }
         current = next;
         log.verbose(`reloaded ${file}: ${ops.length} change(s) applied`);
       } catch (err) {

@@ -52,9 +52,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const fromEnv = Number(process.env.XDPWG_WORKERS);
   const configured = datapath.workers === 'auto' ? undefined : datapath.workers;
   const wanted = opts.workers ?? (fromEnv > 0 ? fromEnv : configured ?? Math.max(1, Math.min(4, os.availableParallelism())));
-  // TUN offloads (TSO/USO reads cut natively, GRO-style coalesced writes): on unless XDPWG_TUN_OFFLOAD=0.
+  // TUN offloads (TSO/USO reads cut natively, GRO-style coalesced writes): on unless the
+  // datapath config says "tunOffload": "off" or XDPWG_TUN_OFFLOAD=0.
   // An adopted fd (WG_TUN_FD) keeps whatever its opener chose.
-  const offload = process.env.XDPWG_TUN_OFFLOAD !== '0';
+  const offload = process.env.XDPWG_TUN_OFFLOAD !== '0' && datapath.tunOffload !== 'off';
   const tun = tunFd !== undefined ? n.tunAdopt(tunFd) : n.tunOpen({ name: opts.ifname, queues: wanted, multiQueue: true, offload });
   log.verbose(`TUN ${tun.name} (ifindex ${tun.ifindex}) with ${tun.fds.length} queue(s)`);
   log.verbose(tun.vnetHdr ? `TUN offloads: ${tun.offloads.join(' ') || 'none accepted (vnet header only)'}` : 'TUN offloads: off');

@@ -13,9 +13,10 @@
  *   "frameSize": 2048,        // 2048 | 4096
  *   "rxRing": 2048, "txRing": 2048, "fillRing": 4096, "compRing": 4096,
  *   "workers": "auto",        // worker threads (= TUN queues); auto: cores, at most 4
- *   "cpus": "auto",           // [0, 1]: pin worker i to cpus[i % n] (needs taskset-capable host)
+ *   "cpus": "auto",           // or [0, 1]: worker i is pinned to cpus[i % n]
  *   "busyPoll": false,
- *   "crypto": "auto"          // "auto" | "native" | "node" | "noble"
+ *   "crypto": "auto",         // "auto" | "native" | "node" | "noble"
+ *   "tunOffload": "auto"      // "auto" | "off": TSO/USO reads and coalesced writes on the TUN
  * }
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -34,11 +35,12 @@ export interface DatapathConfig {
   cpus: 'auto' | number[];
   busyPoll: boolean;
   crypto: AeadBurstChoice;
+  tunOffload: 'auto' | 'off';
 }
 
 export const DEFAULT_DATAPATH: Readonly<DatapathConfig> = {
   afxdp: 'auto', devices: 'auto', mode: 'auto', zeroCopy: 'auto', umemFrames: 4096, frameSize: 2048,
-  rxRing: 2048, txRing: 2048, fillRing: 4096, compRing: 4096, workers: 'auto', cpus: 'auto', busyPoll: false, crypto: 'auto',
+  rxRing: 2048, txRing: 2048, fillRing: 4096, compRing: 4096, workers: 'auto', cpus: 'auto', busyPoll: false, crypto: 'auto', tunOffload: 'auto',
 };
 
 export class DatapathConfigError extends Error {
@@ -105,6 +107,7 @@ export function parseDatapathConfig(text: string, file: string): DatapathConfig 
         cfg.cpus = v as 'auto' | number[];
         break;
       case 'busyPoll': if (typeof v !== 'boolean') bad(key, 'true or false'); cfg.busyPoll = v as boolean; break;
+      case 'tunOffload': if (v !== 'auto' && v !== 'off') bad(key, '"auto" or "off"'); cfg.tunOffload = v as 'auto' | 'off'; break;
       case 'crypto': if (!['auto', 'native', 'node', 'noble'].includes(v as string)) bad(key, '"auto", "native", "node" or "noble"'); cfg.crypto = v as AeadBurstChoice; break;
     }
   }

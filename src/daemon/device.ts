@@ -144,6 +144,7 @@ export class Device implements DeviceControl {
       frameCount: FRAME_COUNT,
       handshakeBacklogMax: HANDSHAKE_QUEUE_CAPACITY,
       crypto: opts.datapath.crypto,
+      cpus: opts.datapath.cpus === 'auto' ? [] : opts.datapath.cpus,
       onMessage: (m) => d.fromWorker(m),
       onExit: (w, reason) => d.onFatal(`data path ${reason}; exiting so the service manager restarts us`),
     });
@@ -280,10 +281,13 @@ export class Device implements DeviceControl {
     // Without our private key the handshake state waits for one; a placeholder identity keeps types simple.
     const local = this.identity ?? keyPairFromPrivate(new Uint8Array(32).fill(1));
     const peer = new Peer(slot, publicKey.slice(), local);
-    peer.timers = new PeerTimers({ clock: this.clock, keypairs: peer.keypairs, actions: this.timerActions(peer) });
-    if (!peer.handshake.hasValidStaticStatic && this.identity) {
+    // Any clamped private key is a multiple of 8, so DH with it is zero exactly
+    // for the small-order points: the check holds before our own key is set.
+    if (!peer.handshake.hasValidStaticStatic) {
+      peer.handshake.clear();
       throw new UapiError(Errno.EINVAL, 'the peer public key is of low order: no handshake is possible with it');
     }
+    peer.timers = new PeerTimers({ clock: this.clock, keypairs: peer.keypairs, actions: this.timerActions(peer) });
     for (const s of this.pool?.peerSlabs ?? []) s.clear(slot);
     this.bySlot[slot] = peer;
     this.peers.set(peerKey(publicKey), peer);

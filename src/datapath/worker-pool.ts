@@ -25,6 +25,8 @@ export interface WorkerPoolOptions {
   frameCount: number;
   handshakeBacklogMax: number;
   crypto: AeadBurstChoice;
+  /** Worker i is pinned to cpus[i % cpus.length]; empty: not pinned. */
+  cpus: number[];
   onMessage(msg: FromWorker): void;
   /** A worker ended without being asked to. */
   onExit(worker: number, reason: string): void;
@@ -77,6 +79,7 @@ export class WorkerPool {
       frameSize: this.opts.frameSize,
       frameCount: this.opts.frameCount,
       crypto: this.opts.crypto,
+      cpus: this.opts.cpus.length ? [this.opts.cpus[index % this.opts.cpus.length]!] : [],
     };
     const file = fileURLToPath(new URL('./worker.js', import.meta.url));
     const thread = new Worker(file, { workerData: { kind: 'xdpwg-datapath', init }, transferList: [port2] });

@@ -54,6 +54,8 @@ export interface WorkerInit {
   frameCount: number;
   /** The data-path AEAD (datapath config "crypto"). */
   crypto: AeadBurstChoice;
+  /** CPUs to pin this worker to (datapath config "cpus"); empty: no pinning. */
+  cpus: number[];
 }
 
 const WG_DATA_HEADER = 16;
@@ -142,6 +144,7 @@ class Worker {
   }
 
   run(): void {
+    if (this.init.cpus.length) this.n.setThreadAffinity(this.init.cpus);
     this.post({ t: 'ready', worker: this.init.worker, path: 'udp', eventFd: this.waiter.eventFd });
     // TEST ONLY (test/netns/faults.test.ts): XDPWG_TEST_CRASH_WORKER_AFTER_MS=N makes worker 0
     // throw N ms after start, as a bug would, to prove the daemon exits non-zero instead of hanging.
@@ -581,6 +584,7 @@ interface FramePool {
   freeFrames(offsets: Uint32Array, n: number): void;
 }
 interface NativeApi {
+  setThreadAffinity(cpus: number[]): void;
   XskPort: new (opts: XskPortOptions) => NativeXskPort;
   UdpPort: new (opts: { fd: number; frameSize: number; frameCount: number }) => NativeUdpPort;
   Waiter: new () => { readonly eventFd: number; wait(fds: Int32Array, nfds: number, timeoutMs: number): number; close(): void };
