@@ -4,11 +4,11 @@
  * (/proc/net/snmp and /proc/net/snmp6), iperf3 runs through the tunnel, and
  * datapath config files.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Lab, nsExec, waitFor } from './netns.js';
-import { genKeys, xdpwgBin, type Side } from './tunnel-lab.js';
+import { genKeys, startImplementation, xdpwgBin, type Side } from './tunnel-lab.js';
 
 /** The parts of `xdpwg stats --json` these tests read. */
 export interface AfxdpStats {
@@ -137,4 +137,62 @@ export function afxdpSides(lab: Lab, implA: Side['impl'], implB: Side['impl'], s
     nsExec(nsB, 'ip', ['link', 'set', vethB, 'mtu', String(opts.vethMtu)]);
   }
   return { a, b, vethA, vethB };
+}
+
+/**
+ * A — M — B: two namespaces routed through a third, M (net.ipv4/ipv6
+ * forwarding on), over veths with `queues` queues. A's and B's routes to
+ * each other go via M, so their next hop is M and its MAC is the one the
+ * AF_XDP path must put in its frames. mA/mB are M's devices towards A and B.
+ *
+ *   A 10.S.0.1  fd00:S::1   ── M 10.S.0.254 fd00:S::fe / 10.S.2.254 fd00:S:2::fe ──  B 10.S.2.2 fd00:S:2::2
+ */
+export function routedSides(lab: Lab, subnet: number, opts: { queues?: number; implB?: Side['impl'] } = {}): { a: Side; b: Side; m: string; mA: string; mB: string; vethA: string; vethB: string } {
+  const nsA = lab.ns('a');
+  const m = lab.ns('m');
+  const nsB = lab.ns('b');
+  const mk = (ns: string, impl: Side['impl'], host: number, ifname: string, outer4: string, outer6: string): Side => ({
+    ns, impl, ifname, keys: genKeys(), port: 51820 + host, log: [], outer4, outer6,
+    inner4: `10.${subnet}.1.${host}`, inner6: `fd00:${subnet}:1::${host}`,
+  });
+  const a = mk(nsA, 'xdpwg', 1, `${lab.prefix}wa`, `10.${subnet}.0.1`, `fd00:${subnet}::1`);
+  const b = mk(nsB, opts.implB ?? 'xdpwg', 2, `${lab.prefix}wb`, `10.${subnet}.2.2`, `fd00:${subnet}:2::2`);
+  const [vethA, mA, mB, vethB] = [`${lab.prefix}va`, `${lab.prefix}ma`, `${lab.prefix}mb`, `${lab.prefix}vb`];
+  const q = opts.queues ?? 1;
+  lab.veth({ ns: nsA, dev: vethA, addrs: [`${a.outer4}/24`, `${a.outer6}/64`] }, { ns: m, dev: mA, addrs: [`10.${subnet}.0.254/24`, `fd00:${subnet}::fe/64`] }, q);
+  lab.veth({ ns: m, dev: mB, addrs: [`10.${subnet}.2.254/24`, `fd00:${subnet}:2::fe/64`] }, { ns: nsB, dev: vethB, addrs: [`${b.outer4}/24`, `${b.outer6}/64`] }, q);
+  nsExec(m, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+  nsExec(m, 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
+  nsExec(nsA, 'ip', ['route', 'add', `10.${subnet}.2.0/24`, 'via', `10.${subnet}.0.254`]);
+  nsExec(nsA, 'ip', ['-6', 'route', 'add', `fd00:${subnet}:2::/64`, 'via', `fd00:${subnet}::fe`]);
+  nsExec(nsB, 'ip', ['route', 'add', `10.${subnet}.0.0/24`, 'via', `10.${subnet}.2.254`]);
+  nsExec(nsB, 'ip', ['-6', 'route', 'add', `fd00:${subnet}::/64`, 'via', `fd00:${subnet}:2::fe`]);
+  return { a, b, m, mA, mB, vethA, vethB };
+}
+
+/** Starts tcpdump writing `file` in ns on dev; resolves once it listens; stop() ends it and waits for the file. */
+export async function capture(lab: Lab, ns: string, dev: string, file: string, filter = 'udp'): Promise<{ stop: () => Promise<string> }> {
+  const child = lab.spawn(ns, 'tcpdump', ['-i', dev, '-n', '-s', '128', '-B', '16384', '-w', file, filter]);
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
+  await waitFor(`tcpdump on ${dev} in ${ns}`, () => err.includes('listening on'), 5_000, 50);
+  return {
+    stop: async (): Promise<string> => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGINT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3_000))]);
+      return err;
+    },
+  };
+}
+
+/**
+ * startImplementation after removing a UAPI socket left by an earlier run
+ * (a SIGKILLed daemon leaves its socket file): otherwise the wait for the
+ * socket can pass before the new daemon listens, `wg` cannot connect, falls
+ * back to kernel netlink and fails with "Protocol not supported".
+ */
+export async function startFresh(lab: Lab, side: Side, env: Record<string, string> = {}): Promise<void> {
+  rmSync(`/var/run/wireguard/${side.ifname}.sock`, { force: true });
+  await startImplementation(lab, side, env);
 }

@@ -16,8 +16,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, requireRoot } from '../helpers/netns.js';
-import { addPeer, configureInterface, logsOf, ping, startImplementation, type Side } from '../helpers/tunnel-lab.js';
-import { afxdpSides, iperf, kernelUdp, mbit, pathTo, portTotals, statsAfter, statsOf, type AfxdpStats } from '../helpers/afxdp-lab.js';
+import { addPeer, configureInterface, logsOf, ping, type Side } from '../helpers/tunnel-lab.js';
+import { afxdpSides, iperf, kernelUdp, mbit, pathTo, portTotals, statsAfter, statsOf, type AfxdpStats, startFresh } from '../helpers/afxdp-lab.js';
 
 /** Handshakes, keepalives, cookie traffic on the main thread's socket during one run: generous. */
 const KERNEL_UDP_SLACK = 40;
@@ -78,8 +78,8 @@ describe('xdpwg ↔ wireguard-go over AF_XDP', () => {
   before(async () => {
     requireRoot();
     ({ a, b } = afxdpSides(lab, 'xdpwg', 'wireguard-go', 211, { queues: 2 }));
-    await startImplementation(lab, a);
-    await startImplementation(lab, b);
+    await startFresh(lab, a);
+    await startFresh(lab, b);
     configureInterface(a);
     configureInterface(b);
     addPeer(a, b, { outer: 4 });
@@ -99,8 +99,8 @@ describe('xdpwg ↔ xdpwg over AF_XDP (IPv6 outer)', () => {
   before(async () => {
     requireRoot();
     ({ a, b } = afxdpSides(lab, 'xdpwg', 'xdpwg', 212, { queues: 2 }));
-    await startImplementation(lab, a);
-    await startImplementation(lab, b);
+    await startFresh(lab, a);
+    await startFresh(lab, b);
     configureInterface(a);
     configureInterface(b);
     addPeer(a, b, { outer: 6 });
