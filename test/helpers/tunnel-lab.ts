@@ -4,7 +4,7 @@
  * exactly as users drive them.
  */
 import { type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, nsExec, sh, waitFor } from './netns.js';
@@ -39,6 +39,9 @@ export interface Side {
 /** Starts a userspace WireGuard implementation for `ifname` in the foreground inside side.ns. */
 export async function startImplementation(lab: Lab, side: Side, env: Record<string, string> = {}): Promise<void> {
   const cmd = side.impl === 'xdpwg' ? xdpwgBin : 'wireguard-go';
+  // A socket file left by a daemon an earlier run killed would satisfy the
+  // wait below before the new daemon has replaced it.
+  rmSync(`/var/run/wireguard/${side.ifname}.sock`, { force: true });
   const child = lab.spawn(side.ns, cmd, ['-f', side.ifname], {
     env: { ...process.env, LOG_LEVEL: 'debug', WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -47,8 +50,9 @@ export async function startImplementation(lab: Lab, side: Side, env: Record<stri
   const collect = (d: Buffer): void => { side.log.push(...d.toString().split('\n').filter(Boolean)); };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
+  // Ready means the UAPI socket answers, as `wg` sees it.
   await waitFor(`${side.impl} to create ${side.ifname} in ${side.ns}`, () =>
-    existsSync(`/var/run/wireguard/${side.ifname}.sock`) && nsExec(side.ns, 'ip', ['link', 'show', side.ifname]).includes(side.ifname), 15_000);
+    existsSync(`/var/run/wireguard/${side.ifname}.sock`) && nsExec(side.ns, 'wg', ['show', side.ifname, 'listen-port']).trim() !== '', 15_000);
 }
 
 /** `wg set` with the given arguments inside the side's namespace. */
@@ -58,8 +62,12 @@ export function wg(side: Side, args: string[], input?: string): string {
 
 /** Gives the interface its key, port and inner addresses, and brings it up. */
 export function configureInterface(side: Side, mtu = 1420): void {
-  nsExec(side.ns, 'sh', ['-c', `printf '%s' '${side.keys.privateKey}' > /tmp/${side.ns}.key`]);
-  wg(side, ['set', side.ifname, 'private-key', `/tmp/${side.ns}.key`, 'listen-port', String(side.port)]);
+  nsExec(side.ns, 'sh', ['-c', `umask 077; printf '%s' '${side.keys.privateKey}' > /tmp/${side.ns}.key`]);
+  try {
+    wg(side, ['set', side.ifname, 'private-key', `/tmp/${side.ns}.key`, 'listen-port', String(side.port)]);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${logsOf(side)}`);
+  }
   nsExec(side.ns, 'ip', ['addr', 'add', `${side.inner4}/24`, 'dev', side.ifname]);
   nsExec(side.ns, 'ip', ['addr', 'add', `${side.inner6}/64`, 'dev', side.ifname, 'nodad']);
   nsExec(side.ns, 'ip', ['link', 'set', side.ifname, 'mtu', String(mtu), 'up']);
