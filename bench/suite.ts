@@ -25,6 +25,9 @@ import { measureOnce, type Repetition, type Settings } from './suite/measure.js'
 import { goalsOf, markdownOf, mediansOf, ratiosOf, writeReport, type ConfigResult, type Machine, type SuiteReport } from './suite/report.js';
 import { CONFIGS, setUpPair, type ConfigName, type Pair } from './suite/topology.js';
 
+/** A command-line mistake: reported as one line, exit status 2. */
+class UsageError extends Error {}
+
 interface Options { quick: boolean; only: ConfigName[]; repetitions: number }
 
 function parseOptions(argv: string[]): Options {
@@ -37,14 +40,14 @@ function parseOptions(argv: string[]): Options {
     else if (a === '--only' || a.startsWith('--only=')) {
       const list = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i] ?? '';
       only = list.split(',').filter(Boolean).map((n) => {
-        if (!(CONFIGS as readonly string[]).includes(n)) throw new Error(`--only: unknown configuration '${n}' (known: ${CONFIGS.join(', ')})`);
+        if (!(CONFIGS as readonly string[]).includes(n)) throw new UsageError(`--only: unknown configuration '${n}' (known: ${CONFIGS.join(', ')})`);
         return n as ConfigName;
       });
-      if (only.length === 0) throw new Error('--only needs at least one configuration');
+      if (only.length === 0) throw new UsageError('--only needs at least one configuration');
     } else if (a === '--repetitions') {
       repetitions = Number(argv[++i]);
-      if (!Number.isInteger(repetitions) || repetitions < 1) throw new Error('--repetitions needs a positive integer');
-    } else throw new Error(`unknown option ${a} (known: --quick, --only LIST, --repetitions N)`);
+      if (!Number.isInteger(repetitions) || repetitions < 1) throw new UsageError('--repetitions needs a positive integer');
+    } else throw new UsageError(`unknown option ${a} (known: --quick, --only LIST, --repetitions N)`);
   }
   return { quick, only, repetitions: repetitions ?? (quick ? 1 : 3) };
 }
@@ -55,7 +58,12 @@ function settingsFor(quick: boolean): Settings {
     : { tcpSeconds: 3, udpSeconds: 3, udpSteps: 3, pingSeconds: 2, handshake: { peers: 500, count: 5000, window: 96, timeoutMs: 10000 } };
 }
 
-function machine(): Machine {
+/** The 1-minute load average (/proc/loadavg, first field). */
+function loadAverage(): number {
+  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+}
+
+function machine(loadAtStart: number): Machine {
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? 'unknown';
   const tryRun = (cmd: string, args: string[]): string => { try { return sh(cmd, args).trim(); } catch { return 'unknown'; } };
   const commit = tryRun('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']);
@@ -65,6 +73,7 @@ function machine(): Machine {
     iperf3: tryRun('iperf3', ['--version']).split('\n')[0]!.replace(/\s*\(.*$/, ''),
     wireguardGo: tryRun('wireguard-go', ['--version']).replace(/^wireguard-go\s*/, '').split('\n')[0]!,
     xdpwgCommit: commit + (dirty ? ' (with uncommitted changes)' : ''),
+    loadAverage: { atStart: loadAtStart, atEnd: loadAverage() },
   };
 }
 
@@ -72,6 +81,7 @@ async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   requireRoot();
   const started = performance.now();
+  const loadAtStart = loadAverage();
   const settings = settingsFor(opts.quick);
   const log = (line: string): void => { process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`); };
   const pairs: Pair[] = [];
@@ -100,7 +110,7 @@ async function main(): Promise<void> {
   const ratios = ratiosOf(configs);
   const report: SuiteReport = {
     date: new Date().toISOString(),
-    machine: machine(),
+    machine: machine(loadAtStart),
     command: ['npm run bench', ...(process.argv.slice(2).length ? ['--', ...process.argv.slice(2)] : [])].join(' '),
     settings: { ...settings, repetitions: opts.repetitions, configs: opts.only },
     totalSeconds: (performance.now() - started) / 1000,
@@ -112,4 +122,7 @@ async function main(): Promise<void> {
   process.stdout.write(`\nWrote ${path.relative(process.cwd(), dir) || dir}/latest.{json,md,svg}; suite took ${report.totalSeconds.toFixed(0)} s.\n`);
 }
 
-main().catch((err: Error) => { process.stderr.write(`bench suite: ${err.stack ?? err.message}\n`); process.exit(1); });
+main().catch((err: Error) => {
+  process.stderr.write(`bench suite: ${err instanceof UsageError ? err.message : err.stack ?? err.message}\n`);
+  process.exit(err instanceof UsageError ? 2 : 1);
+});

@@ -12,7 +12,11 @@ import { median } from './stats.js';
 import type { ConfigName } from './topology.js';
 
 /** Where and on what the suite ran. */
-export interface Machine { cpu: string; cores: number; kernel: string; node: string; iperf3: string; wireguardGo: string; xdpwgCommit: string }
+export interface Machine {
+  cpu: string; cores: number; kernel: string; node: string; iperf3: string; wireguardGo: string; xdpwgCommit: string;
+  /** 1-minute load average when the suite started and when it ended: other work on the machine shows here. */
+  loadAverage: { atStart: number; atEnd: number };
+}
 
 /** One configuration's repetitions and their medians. */
 export interface ConfigResult { medians: Partial<Record<MetricKey, number>>; repetitions: Repetition[] }
@@ -85,7 +89,7 @@ export function markdownOf(r: SuiteReport): string {
   const both = names.includes('xdpwg') && names.includes('wireguard-go');
   const lines = [
     `Measured ${r.date} on ${r.machine.cpu} (${r.machine.cores} cores), Linux ${r.machine.kernel}, Node ${r.machine.node}, ${r.machine.iperf3}, wireguard-go ${r.machine.wireguardGo}, xdpwg ${r.machine.xdpwgCommit}.`,
-    `Command: \`${r.command}\` — medians of ${r.settings.repetitions} repetition(s), TCP runs ${r.settings.tcpSeconds} s, UDP runs ${r.settings.udpSeconds} s; whole suite ${r.totalSeconds.toFixed(0)} s.`,
+    `Command: \`${r.command}\` — medians of ${r.settings.repetitions} repetition(s), TCP runs ${r.settings.tcpSeconds} s, UDP runs ${r.settings.udpSeconds} s; whole suite ${r.totalSeconds.toFixed(0)} s; load average ${r.machine.loadAverage.atStart.toFixed(2)} at the start, ${r.machine.loadAverage.atEnd.toFixed(2)} at the end.`,
     '',
     `| Figure | ${names.join(' | ')}${both ? ' | xdpwg / wireguard-go' : ''} |`,
     `|---|${names.map(() => '---:').join('|')}|${both ? '---:|' : ''}`,
