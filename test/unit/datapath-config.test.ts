@@ -1,0 +1,53 @@
+/**
+ * The datapath settings file: JSON-C accepted (comments, trailing commas),
+ * defaults for what is absent, each bad value and unknown key refused with a
+ * message naming it; the shipped example parses.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_DATAPATH, DatapathConfigError, parseDatapathConfig, stripJsonc } from '../../src/daemon/datapath-config.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+test('JSON-C: comments and trailing commas go, strings keep their slashes', () => {
+  assert.deepEqual(JSON.parse(stripJsonc('{ "a": "x//y", /* c */ "b": [1, 2,], // d\n }')), { a: 'x//y', b: [1, 2] });
+});
+
+test('absent keys take their defaults; given keys are kept', () => {
+  assert.deepEqual(parseDatapathConfig('{}', 'f'), DEFAULT_DATAPATH);
+  const c = parseDatapathConfig('{ "mode": "generic", "workers": 2, "cpus": [1], "crypto": "node", "devices": ["eth0"] }', 'f');
+  assert.equal(c.mode, 'generic');
+  assert.equal(c.workers, 2);
+  assert.deepEqual(c.cpus, [1]);
+  assert.deepEqual(c.devices, ['eth0']);
+});
+
+test('the shipped example parses', () => {
+  const text = readFileSync(path.join(root, 'conf', 'example.datapath.jsonc'), 'utf8');
+  assert.deepEqual(parseDatapathConfig(text, 'example'), DEFAULT_DATAPATH);
+});
+
+const bad: Array<[string, RegExp]> = [
+  ['{ "bogus": 1 }', /unknown key "bogus"/],
+  ['{ "a": 1, "b": 2 }', /unknown keys "a", "b"/],
+  ['{ "mode": "fast" }', /"mode" must be/],
+  ['{ "umemFrames": 1000 }', /"umemFrames" must be a power of two/],
+  ['{ "frameSize": 3000 }', /"frameSize" must be 2048 or 4096/],
+  ['{ "workers": 0 }', /"workers" must be/],
+  ['{ "cpus": [-1] }', /"cpus" must be/],
+  ['{ "zeroCopy": "yes" }', /"zeroCopy" must be/],
+  ['{ "txRing": 100 }', /"txRing" must be a power of two/],
+  ['{ "crypto": "rot13" }', /"crypto" must be/],
+  ['{ "tunOffload": 0 }', /"tunOffload" must be/],
+  ['[1]', /top level must be an object/],
+  ['{ "mode": ', /not valid JSON-C/],
+];
+for (const [text, message] of bad) {
+  test(`refused: ${text}`, () => {
+    assert.throws(() => parseDatapathConfig(text, '/etc/wireguard/wg0.datapath.jsonc'), (err: unknown) =>
+      err instanceof DatapathConfigError && message.test(err.message) && err.message.startsWith('/etc/wireguard/wg0.datapath.jsonc: '));
+  });
+}
