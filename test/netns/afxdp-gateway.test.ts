@@ -1,0 +1,107 @@
+/**
+ * A peer behind a gateway, on the AF_XDP path:
+ *
+ *   A (xdpwg) ── R (router) ── B (xdpwg)
+ *
+ * A's frames to B must carry R's MAC as their destination (R's veth drops
+ * frames addressed to any other unicast MAC, so the tunnel working at all
+ * proves it; the log names the MAC too). Then R's MAC changes under a
+ * continuous ping (-i 0.05): the daemon re-reads the neighbour table every
+ * second and must follow the kernel's entry, so the tunnel recovers within
+ * seconds. The outage is measured from the ping's missing sequence numbers.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
+import { addPeer, configureInterface, logsOf, ping, type Side } from '../helpers/tunnel-lab.js';
+import { pathTo, routedSides, startFresh, statsAfter, statsOf } from '../helpers/afxdp-lab.js';
+
+const lab = new Lab('axr');
+let a: Side;
+let b: Side;
+let r: string;
+let rA: string;
+
+before(async () => {
+  requireRoot();
+  ({ a, b, m: r, mA: rA } = routedSides(lab, 214, { queues: 2 }));
+  await startFresh(lab, a);
+  await startFresh(lab, b);
+  configureInterface(a);
+  configureInterface(b);
+  // B first: A's keepalive starts a handshake at once, which B must already accept.
+  addPeer(b, a, { outer: 4 });
+  addPeer(a, b, { outer: 4, keepalive: 1 });
+});
+after(() => lab.cleanup());
+
+const macOf = (ns: string, dev: string): string => /link\/ether ([0-9a-f:]{17})/.exec(nsExec(ns, 'ip', ['link', 'show', dev]))![1]!;
+
+/** A's neighbour entry for R as the kernel holds it. */
+const neighbourOfA = (): string => nsExec(a.ns, 'ip', ['neigh', 'show', '10.214.0.254', 'dev', `${lab.prefix}va`]).trim();
+
+/**
+ * Pings B's inner address every 50 ms for `seconds`, calling `midway` after
+ * `atMs`; returns the longest run of unanswered pings (as milliseconds) and
+ * whether the last second was answered in full.
+ */
+async function pingThrough(seconds: number, atMs: number, midway: () => void): Promise<{ outageMs: number; sent: number; answered: number; tailOk: boolean }> {
+  const count = Math.round(seconds / 0.05);
+  const child = lab.spawn(a.ns, 'ping', ['-n', '-i', '0.05', '-W', '1', '-c', String(count), b.inner4]);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  const exited = new Promise((res) => child.once('exit', res));
+  await new Promise((res) => setTimeout(res, atMs));
+  midway();
+  await exited;
+  const answered = new Set([...out.matchAll(/icmp_seq=(\d+)/g)].map((x) => Number(x[1])));
+  let longest = 0;
+  let run = 0;
+  for (let seq = 1; seq <= count; seq++) {
+    run = answered.has(seq) ? 0 : run + 1;
+    longest = Math.max(longest, run);
+  }
+  const tail = Array.from({ length: 20 }, (_, i) => count - i).every((s) => answered.has(s));
+  return { outageMs: longest * 50, sent: count, answered: answered.size, tailOk: tail };
+}
+
+test('behind a gateway: AF_XDP with the gateway MAC as destination', async () => {
+  assert.equal(ping(a, b.inner4, 3), 3, logsOf(a, b));
+  assert.equal(ping(a, b.inner6, 3), 3, logsOf(a, b));
+  const s = await statsAfter(a, (x) => pathTo(x, b.keys.publicKey) === 'af_xdp');
+  assert.equal(pathTo(s, b.keys.publicKey), 'af_xdp', `${JSON.stringify(s.paths)}\n${logsOf(a)}`);
+  const rMac = macOf(r, rA);
+  // The daemon's log reaches us through a pipe: give it a moment.
+  const line = await waitFor(`A's log to name R's MAC ${rMac}`, () => a.log.find((l) => l.includes(`to ${b.outer4} takes AF_XDP`) && l.includes('via 10.214.0.254')), 3_000);
+  assert.ok(line.includes(`(${rMac})`), `the AF_XDP path uses ${line}, not R's MAC ${rMac}`);
+  assert.notEqual(rMac, macOf(b.ns, `${lab.prefix}vb`), 'R and B differ');
+});
+
+async function macChange(newMac: string, label: string, maxOutageMs: number): Promise<void> {
+  const before = macOf(r, rA);
+  const run = await pingThrough(8, 1_500, () => nsExec(r, 'ip', ['link', 'set', 'dev', rA, 'address', newMac]));
+  const s = statsOf(a);
+  process.stderr.write(`# ${label}: R ${before} → ${newMac}; ping -i 0.05: ${run.answered}/${run.sent} answered, longest outage ${run.outageMs} ms; A's neighbour: ${neighbourOfA()}; path ${pathTo(s, b.keys.publicKey)}\n`);
+  assert.ok(run.tailOk, `${label}: the last second of pings was not answered (outage ${run.outageMs} ms)\n${logsOf(a, b)}`);
+  assert.ok(run.outageMs <= maxOutageMs, `${label}: outage ${run.outageMs} ms`);
+  await waitFor('AF_XDP again, towards the new MAC', () => pathTo(statsOf(a), b.keys.publicKey) === 'af_xdp' &&
+    a.log.some((l) => l.includes(`takes AF_XDP`) && l.includes(`(${newMac})`)), 3_000);
+}
+
+test('R changes its MAC and announces it (gratuitous ARP): the tunnel follows within about a second', async () => {
+  // arp_notify: the kernel sends a gratuitous ARP when the device's address changes (what a failover router does).
+  nsExec(r, 'sysctl', ['-qw', `net.ipv4.conf.${rA}.arp_notify=1`]);
+  await macChange('02:00:00:21:40:01', 'announced MAC change', 2_500);
+});
+
+// KNOWN BUG (reported to the lead): nothing makes the kernel re-check a neighbour entry that is
+// still REACHABLE with the old MAC — AF_XDP traffic gives it no reason to, so A keeps framing for
+// the old MAC until the entry ages out (reachable_time, 15–45 s) and kernel-path traffic triggers
+// a probe. Measured: 6.7 s of 6.5 s after the change unanswered, A's entry still REACHABLE with the
+// old MAC. The daemon needs a re-check on failure (no reply from the peer over AF_XDP → ask the
+// kernel to re-resolve the next hop). This test runs and prints the outage; it is marked todo
+// until that lands, then the marker goes.
+test('R changes its MAC silently: the tunnel still recovers within seconds', { todo: 'silent next-hop MAC change black-holes AF_XDP until the kernel re-resolves (bug reported)' }, async () => {
+  nsExec(r, 'sysctl', ['-qw', `net.ipv4.conf.${rA}.arp_notify=0`]);
+  await macChange('02:00:00:21:40:02', 'silent MAC change', 5_000);
+});
