@@ -58,6 +58,8 @@ const ROUTE_CHECK_TICKS = 10;
 const FRAME_SIZE = 65536 + 128;
 const FRAME_COUNT = 256;
 const HEADROOM_FOR_MAIN = 128;
+/** SO_RCVBUF / SO_SNDBUF of the UDP socket (wireguard-go's 7 MiB). */
+const SOCKET_BUFFER_BYTES = 7 << 20;
 
 type IndexEntry = Handshake<Peer> | Keypair;
 
@@ -159,10 +161,12 @@ export class Device implements DeviceControl {
 
   /** Kernel UDP socket on the listen port (dual-stack); workers receive from it, everyone sends on it. */
   private bind(port: number): void {
-    const N = native() as unknown as { UdpPort: new (o: { port: number; frameSize: number; frameCount: number; headroom?: number }) => NativeUdp };
+    const N = native() as unknown as { UdpPort: new (o: { port: number; frameSize: number; frameCount: number; headroom?: number; rcvBuf?: number; sndBuf?: number }) => NativeUdp };
     let next: NativeUdp;
     try {
-      next = new N.UdpPort({ port, frameSize: 4096, frameCount: 64 });
+      // 7 MiB socket buffers, as wireguard-go sets: under a flood the buffer rides out the
+      // moments the receiving worker is not scheduled, instead of dropping a peer's handshake.
+      next = new N.UdpPort({ port, frameSize: 4096, frameCount: 64, rcvBuf: SOCKET_BUFFER_BYTES, sndBuf: SOCKET_BUFFER_BYTES });
     } catch (err) {
       throw new UapiError(Errno.EADDRINUSE, `cannot listen on UDP port ${port}: ${(err as Error).message}`);
     }

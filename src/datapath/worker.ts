@@ -37,6 +37,9 @@ import { DataKeypair, BURST_MAX } from './data-keypair.js';
 import { DataBurst, DataTransport, TransportDrop } from '../protocol/transport.js';
 import { dataAeadBackend, type AeadBurstChoice } from '../crypto/aead-burst.js';
 import { ADDR_RECORD_SIZE, addrEquals } from './addr-record.js';
+import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
+import { systemClock } from '../protocol/clock.js';
+import { UNDER_LOAD_QUEUE_FRACTION_DIVISOR } from '../protocol/constants.js';
 
 export interface WorkerInit {
   worker: number;
@@ -89,6 +92,10 @@ class Worker {
   private readonly counters: PeerCounterSlab;
   private readonly backlog: Int32Array;
   private readonly router = new PeerRouter();
+  /** Per-source admission to the handshake queue while it is past the under-load mark (see toMain). */
+  private readonly admission = new HandshakeRateLimiter(systemClock);
+  /** The same, once the queue is a quarter full: one message per source per second. */
+  private readonly admissionTight = new HandshakeRateLimiter(systemClock, { packetsPerSecond: 1, burst: 1 });
   private readonly transport: DataTransport;
   private readonly burst = new DataBurst(BURST_MAX);
   private readonly frame = new UdpFrame();
@@ -375,6 +382,17 @@ class Worker {
 
   /** Hands a handshake message to the main thread, unless its queue is full. */
   private toMain(buf: Uint8Array, off: number, len: number, i: number): void {
+    // Under load (the device's mark: 1/8 of the queue, whitepaper §5.3) each source gets only its
+    // rate-limit share of the queue (20/s), and once the queue is 1/4 full only one message per
+    // second: a flood from a few hundred sources then cannot keep the queue full (nor long), and a
+    // legitimate peer, which sends one initiation per REKEY_TIMEOUT, always finds room for its
+    // first try (answered with a cookie) and for its MAC2 retry.
+    const backlog = Atomics.load(this.backlog, 0), max = this.init.handshakeBacklogMax;
+    if (backlog >= max / UNDER_LOAD_QUEUE_FRACTION_DIVISOR) {
+      const at = i * ADDR_RECORD_SIZE, v4 = this.rxAddr[at + 18] === 4;
+      const limiter = backlog >= max / 4 ? this.admissionTight : this.admission;
+      if (!limiter.allow(v4 ? 4 : 6, this.rxAddr, v4 ? at + 12 : at)) { this.drops.count('rx-ratelimited'); return; }
+    }
     if (Atomics.add(this.backlog, 0, 1) >= this.init.handshakeBacklogMax) {
       Atomics.sub(this.backlog, 0, 1);
       this.drops.count('rx-handshake-queue-full');

@@ -126,3 +126,10 @@ export function datapathEnv(path: DataPath): Record<string, string> {
   writeFileSync(file, JSON.stringify({ afxdp: path === 'kernel' ? 'off' : 'auto' }) + '\n');
   return { XDPWG_DATAPATH: file };
 }
+
+/** UDP datagrams the kernel dropped in ns because a socket's receive buffer was full (/proc/net/snmp Udp RcvbufErrors). */
+export function udpRcvbufErrors(ns: string): number {
+  const lines = nsExec(ns, 'cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:'));
+  const names = lines[0]!.split(/\s+/), values = lines[1]!.split(/\s+/);
+  return Number(values[names.indexOf('RcvbufErrors')]);
+}
