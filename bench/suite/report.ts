@@ -100,6 +100,14 @@ export function markdownOf(r: SuiteReport): string {
     const ratio = both ? ` | ${r.ratios[key] !== undefined ? fmt(r.ratios[key]) + '×' : '–'}` : '';
     lines.push(`| ${m.label} (${m.unit}, ${m.better} is better) | ${cells.join(' | ')}${ratio} |`);
   }
+  if (both) {
+    const headline: Array<[MetricKey, string]> = [
+      ['tcp1_fwd_mbps', 'TCP 1 stream'], ['tcp4_fwd_mbps', 'TCP 4 streams'], ['cpu_s_per_gb', 'CPU per GB'],
+      ['udp1420_kpps', 'UDP 1420 B pps'], ['udp64_kpps', 'UDP 64 B pps'], ['ping_idle_p50_ms', 'idle ping p50'], ['handshakes_per_s', 'handshakes/s'],
+    ];
+    const parts = headline.filter(([k]) => r.ratios[k] !== undefined).map(([k, label]) => `${label} ${fmt(r.ratios[k])}×`);
+    lines.splice(2, 0, '', `**Headline, xdpwg / wireguard-go:** ${parts.join(', ')}.`);
+  }
   if (r.goals.length > 0) {
     lines.push('', 'Goals of issue 6 (xdpwg / wireguard-go):', '');
     for (const g of r.goals) lines.push(`- ${g.met ? 'met' : 'NOT met'}: ${g.text} — measured ${fmt(g.ratio)}×`);
