@@ -9,7 +9,7 @@
 import { type ChildProcess } from 'node:child_process';
 import { nsExec, waitFor } from '../../test/helpers/netns.js';
 import { cpuSeconds } from './cpu.js';
-import { nsRun } from './run.js';
+import { nsRun, sleep } from './run.js';
 import type { Pair } from './topology.js';
 
 const IPERF_PORT = 5201;
@@ -19,6 +19,21 @@ export async function startIperfServer(pair: Pair): Promise<ChildProcess> {
   const server = pair.lab.spawn(pair.b.ns, 'iperf3', ['-s', '-B', pair.target, '-p', String(IPERF_PORT)]);
   await waitFor(`iperf3 server in ${pair.b.ns}`, () => nsExec(pair.b.ns, 'ss', ['-ltn']).includes(`${pair.target}:${IPERF_PORT}`));
   return server;
+}
+
+/**
+ * Runs an iperf3 client once more, a second later, when it fails: the server
+ * occasionally answers "busy" while it is still closing the previous test,
+ * and one such hiccup should not cost a whole suite run.
+ */
+async function iperfClient(pair: Pair, args: string[], seconds: number): Promise<string> {
+  const run = async (): Promise<string> => (await nsRun(pair.a.ns, 'iperf3', args, { timeoutMs: (seconds + 20) * 1000 })).stdout;
+  try {
+    return await run();
+  } catch {
+    await sleep(1000);
+    return run();
+  }
 }
 
 /** One TCP run's outcome. */
@@ -37,7 +52,7 @@ export async function tcpRun(pair: Pair, opts: { streams: number; reverse: boole
   if (opts.reverse) args.push('-R');
   const pids = pair.daemonPids();
   const cpuBefore = cpuSeconds(pids);
-  const { stdout } = await nsRun(pair.a.ns, 'iperf3', args, { timeoutMs: (opts.seconds + 20) * 1000 });
+  const stdout = await iperfClient(pair, args, opts.seconds);
   const cpuAfter = cpuSeconds(pids);
   const report = JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number; bytes: number } } };
   return { bitsPerSecond: report.end.sum_received.bits_per_second, bytes: report.end.sum_received.bytes, daemonCpuSeconds: cpuAfter - cpuBefore };
@@ -72,7 +87,7 @@ interface UdpSum { seconds: number; packets: number; lost_packets: number; lost_
 export async function udpRun(pair: Pair, opts: { payload: number; offeredPps: number; seconds: number }): Promise<UdpResult> {
   const rate = Number.isFinite(opts.offeredPps) ? String(Math.round(opts.offeredPps * opts.payload * 8)) : '0';
   const args = ['-c', pair.target, '-p', String(IPERF_PORT), '-u', '-l', String(opts.payload), '-b', rate, '-w', UDP_SOCKET_BUFFER, '-t', String(opts.seconds), '-J'];
-  const { stdout } = await nsRun(pair.a.ns, 'iperf3', args, { timeoutMs: (opts.seconds + 20) * 1000 });
+  const stdout = await iperfClient(pair, args, opts.seconds);
   const report = JSON.parse(stdout) as { end: { sum: UdpSum } };
   const s = report.end.sum;
   const received = s.packets - s.lost_packets;
