@@ -48,12 +48,21 @@ struct {
 #define IPV4_MF 0x2000
 #define IPV4_OFFSET_MASK 0x1fff
 
+/* The largest frame an AF_XDP socket can take on any configuration we allow:
+ * the smallest UMEM frame (2048 B) less the XDP_PACKET_HEADROOM (256 B) the
+ * kernel keeps in front of received data. A larger frame redirected to the
+ * socket would be dropped (the socket's rx_dropped), so on jumbo-MTU devices
+ * it goes to the kernel and the daemon's UDP socket instead. */
+#define XSK_RX_MAX_FRAME (2048 - 256)
+
 static __always_inline int steer_udp(struct xdp_md *ctx, struct udphdr *udp, void *data_end)
 {
 	if ((void *)(udp + 1) > data_end)
 		return XDP_PASS;
 	__u16 port = bpf_ntohs(udp->dest);
 	if (!bpf_map_lookup_elem(&xdpwg_ports, &port))
+		return XDP_PASS;
+	if ((long)ctx->data_end - (long)ctx->data > XSK_RX_MAX_FRAME)
 		return XDP_PASS;
 	/* The low bits of flags are the action when the slot is empty: a queue
 	 * without a bound socket hands the packet to the kernel. */
