@@ -10,9 +10,8 @@
 #                                                 with libasan preloaded: aead-burst and waiter
 #                                                 (unit), udp-port and tun (netns: needs root)
 #
-# Not part of `npm test`: the ASan build alone takes 1-1.5 min on the 2-core
-# machine, beyond the CI time budget. Run it by hand (as root) after
-# `npm run build:ts`; README.md "Reliability" lists it.
+# `npm test` runs it with --addon (scripts/run-tests.sh) after the normal
+# suite; the ASan build takes 1-1.5 min on the 2-core machine.
 #
 # The scratch copy keeps the shared build/ untouched (other builds may be
 # running there). Needs g++, libssl-dev, and `npm run build:ts` done first for --addon.
@@ -34,5 +33,6 @@ if [ "${1:-}" = "--addon" ]; then
   # own allocations make LeakSanitizer noisy at exit, hence detect_leaks=0.
   (cd "$scratch" && LD_PRELOAD="$(g++ -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
     node --test --test-concurrency=1 dist/test/unit/aead-burst.test.js dist/test/unit/waiter.test.js \
-      dist/test/netns/udp-port.test.js dist/test/netns/tun.test.js)
+      dist/test/unit/tun-offload.test.js dist/test/netns/udp-port.test.js dist/test/netns/tun.test.js \
+      dist/test/netns/xsk-port.test.js)
 fi
