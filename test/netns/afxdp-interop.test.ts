@@ -31,7 +31,8 @@ function peerPackets(s: AfxdpStats, publicKey: string): { rx: number; tx: number
 async function carriesOverAfxdp(lab: Lab, x: Side, peer: Side, label: string): Promise<{ udpReceived: number }> {
   assert.equal(ping(x, peer.inner4, 3), 3, logsOf(x, peer));
   assert.equal(ping(x, peer.inner6, 3), 3, logsOf(x, peer));
-  const s0 = await statsAfter(x, (s) => pathTo(s, peer.keys.publicKey) === 'af_xdp' && s.afxdp.some((d) => d.boundWorkers.length === s.workers));
+  // Workers post their port counters once a second: wait for a snapshot with the pings in it.
+  const s0 = await statsAfter(x, (s) => pathTo(s, peer.keys.publicKey) === 'af_xdp' && s.afxdp.some((d) => d.boundWorkers.length === s.workers) && portTotals(s, 'af_xdp').opackets > 0);
   assert.equal(pathTo(s0, peer.keys.publicKey), 'af_xdp', `${label}: ${JSON.stringify(s0.paths)}\n${logsOf(x, peer)}`);
   const dev = s0.afxdp.find((d) => !d.unusable);
   assert.ok(dev, `${label}: no usable AF_XDP device: ${JSON.stringify(s0.afxdp)}`);
