@@ -68,17 +68,23 @@ export function udpPayload(frame: Buffer, linkType: number): { src: string; dst:
   return { src: `${src}:${frame.readUInt16BE(off)}`, dst: `${dst}:${frame.readUInt16BE(off + 2)}`, payload: frame.subarray(off + 8) };
 }
 
-/** Every WireGuard transport-data header (type 4) in a capture. */
-export function wireguardDataHeaders(file: string): WgDataHeader[] {
+/** The WireGuard transport-data header (type 4, whitepaper §5.4.6) in one captured frame, if it carries one. */
+function dataHeaderOf(frame: Buffer, linkType: number): WgDataHeader | undefined {
+  const u = udpPayload(frame, linkType);
+  if (!u || u.payload.length < 16 || u.payload[0] !== 4 || u.payload[1] !== 0 || u.payload[2] !== 0 || u.payload[3] !== 0) return undefined;
+  return { src: u.src, dst: u.dst, receiver: u.payload.readUInt32LE(4), counter: u.payload.readBigUInt64LE(8) };
+}
+
+/** Every WireGuard transport-data header in a capture; `.fromFrame` reads one frame. */
+export const wireguardDataHeaders = Object.assign((file: string): WgDataHeader[] => {
   const { linkType, packets } = readPcap(file);
   const out: WgDataHeader[] = [];
   for (const frame of packets) {
-    const u = udpPayload(frame, linkType);
-    if (!u || u.payload.length < 16 || u.payload[0] !== 4 || u.payload[1] !== 0 || u.payload[2] !== 0 || u.payload[3] !== 0) continue;
-    out.push({ src: u.src, dst: u.dst, receiver: u.payload.readUInt32LE(4), counter: u.payload.readBigUInt64LE(8) });
+    const h = dataHeaderOf(frame, linkType);
+    if (h) out.push(h);
   }
   return out;
-}
+}, { fromFrame: dataHeaderOf });
 
 /** The (receiver index, counter) pairs that occur more than once, with their counts. */
 export function repeatedNonces(headers: WgDataHeader[]): Array<{ receiver: number; counter: bigint; times: number }> {

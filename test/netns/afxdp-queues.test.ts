@@ -15,13 +15,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Lab, requireRoot } from '../helpers/netns.js';
 import { addPeer, configureInterface, logsOf, ping, type Side } from '../helpers/tunnel-lab.js';
 import { capture, datapathFile, iperf, mbit, pathTo, portTotals, routedSides, statsAfter, statsOf, type AfxdpStats, startFresh } from '../helpers/afxdp-lab.js';
-import { reorderBeyond, repeatedNonces, wireguardDataHeaders } from '../helpers/pcap.js';
+import { readPcap, reorderBeyond, repeatedNonces, wireguardDataHeaders } from '../helpers/pcap.js';
 
 const lab = new Lab('axq');
 let a: Side;
@@ -96,6 +96,16 @@ test('native mode, two workers on two queues: both send on their af_xdp port; no
   // The wire: many messages under both sides' receiver indices, no (receiver, counter) twice.
   assert.ok(headers.length > 5_000, `only ${headers.length} data messages captured`);
   assert.ok(receivers.size >= 2, `captured receiver indices: ${[...receivers].join(', ')}`);
+  // The checker itself: the same capture with one data frame recorded twice must show exactly that repeat.
+  const { linkType, packets } = readPcap(file);
+  const frame = packets.find((f) => wireguardDataHeaders.fromFrame(f, linkType));
+  assert.ok(frame, 'a data frame in the capture');
+  const doubled = path.join(dir, 'doubled.pcap');
+  const record = Buffer.alloc(16);
+  record.writeUInt32LE(frame.length, 8);
+  record.writeUInt32LE(frame.length, 12);
+  writeFileSync(doubled, Buffer.concat([readFileSync(file), record, frame]));
+  assert.equal(repeatedNonces(wireguardDataHeaders(doubled)).length, 1, 'the repeat detector finds a planted repeat');
   assert.deepEqual(repeats.slice(0, 5), [], `nonce reuse on the wire: ${JSON.stringify(repeats.slice(0, 5), (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
   assert.equal(a1.drops['rx-replay'] ?? 0, 0, `A rx-replay: ${JSON.stringify(a1.drops)}`);
   assert.equal(b1.drops['rx-replay'] ?? 0, 0, `B rx-replay: ${JSON.stringify(b1.drops)}`);
