@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <cerrno>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -96,6 +97,8 @@ struct OffloadCounters {
   std::atomic<uint64_t> readSuperPackets{0}, readSegments{0}, readChecksumsCompleted{0}, readDropped{0};
   std::atomic<uint64_t> readCalls{0}, readSegmentsCarried{0};
   std::atomic<uint64_t> writeGroups{0}, writeGroupedPackets{0}, writeSingles{0}, writeFallbacks{0};
+  /** The UDP share of the four above (UDP_L4 super packets). */
+  std::atomic<uint64_t> writeUdpGroups{0}, writeUdpGroupedPackets{0}, writeUdpFallbacks{0};
 };
 OffloadCounters g_offload;
 
@@ -393,34 +396,84 @@ inline bool DescAt(const BurstArgs& a, uint32_t i, const uint8_t** pkt, uint32_t
 }
 
 /**
- * The coalescing group that starts at packet i: [i, end). Packets join while
- * they continue the first one's TCP flow (CanAppend); a packet that is not
- * plain TCP data, or a zero-length one, stands alone. groupBytes is the
- * super packet's IP length.
+ * Whether UDP datagrams are coalesced on write (GSO_UDP_L4). On unless the
+ * environment says XDPWG_TUN_UDP_COALESCE=0 (for before/after measurements
+ * and as an escape hatch should a kernel mishandle UDP_L4 writes); read
+ * once, the first time it is asked (InitTun asks at load).
  */
-uint32_t GroupFrom(const BurstArgs& a, uint32_t i, TcpSegmentView* first, TcpSegmentView* last, uint32_t* groupBytes) {
+bool UdpCoalesceEnabled() {
+  static const bool on = [] {
+    const char* v = getenv("XDPWG_TUN_UDP_COALESCE");
+    return !(v && strcmp(v, "0") == 0);
+  }();
+  return on;
+}
+
+/** A coalescing group as the write path builds it: [begin, end) of the burst. */
+struct WriteGroup {
+  enum class Kind { kSingle, kTcp, kUdp } kind = Kind::kSingle;
+  TcpSegmentView tcpFirst, tcpLast;
+  UdpDatagramView udpFirst;
+  uint32_t bytes = 0;  // the super packet's IP length
+  uint32_t l34 = 0;    // IP + L4 header bytes each member's payload follows
+};
+
+/**
+ * The coalescing group that starts at packet i: [i, end). Packets join while
+ * they continue the first one's TCP flow (CanAppend) or, with UDP
+ * coalescing on, its UDP flow (CanAppendUdp); a packet that is neither
+ * plain TCP data nor a coalescable datagram, or a zero-length one, stands
+ * alone (kind kSingle, as does a group of one).
+ */
+uint32_t GroupFrom(const BurstArgs& a, uint32_t i, WriteGroup* g) {
   const uint8_t* pkt;
   uint32_t len;
-  if (!DescAt(a, i, &pkt, &len) || !ParseCoalescable(pkt, len, first)) return i + 1;
-  *last = *first;
-  *groupBytes = len;
+  g->kind = WriteGroup::Kind::kSingle;
+  if (!DescAt(a, i, &pkt, &len)) return i + 1;
   uint32_t end = i + 1;
-  TcpSegmentView next;
-  while (end < a.n && DescAt(a, end, &pkt, &len) && ParseCoalescable(pkt, len, &next) &&
-         CanAppend(*first, *last, next, *groupBytes)) {
-    *groupBytes += next.payload;
-    *last = next;
-    end++;
+  if (ParseCoalescable(pkt, len, &g->tcpFirst)) {
+    g->tcpLast = g->tcpFirst;
+    g->bytes = len;
+    TcpSegmentView next;
+    while (end < a.n && DescAt(a, end, &pkt, &len) && ParseCoalescable(pkt, len, &next) &&
+           CanAppend(g->tcpFirst, g->tcpLast, next, g->bytes)) {
+      g->bytes += next.payload;
+      g->tcpLast = next;
+      end++;
+    }
+    if (end - i > 1) {
+      g->kind = WriteGroup::Kind::kTcp;
+      g->l34 = uint32_t(g->tcpFirst.ipHdrLen) + g->tcpFirst.tcpHdrLen;
+    }
+  } else if (UdpCoalesceEnabled() && ParseUdpCoalescable(pkt, len, &g->udpFirst)) {
+    UdpDatagramView last = g->udpFirst, next;
+    g->bytes = len;
+    while (end < a.n && DescAt(a, end, &pkt, &len) && ParseUdpCoalescable(pkt, len, &next) &&
+           CanAppendUdp(g->udpFirst, last, next, g->bytes, end - i)) {
+      g->bytes += next.payload;
+      last = next;
+      end++;
+    }
+    if (end - i > 1) {
+      g->kind = WriteGroup::Kind::kUdp;
+      g->l34 = uint32_t(g->udpFirst.ipHdrLen) + 8;
+    }
   }
   return end;
 }
 
-/** Headers of a coalesced write: vnet header + IP + TCP with options. */
+/** Headers of a coalesced write: vnet header + IP + TCP with options (UDP's are shorter). */
 constexpr size_t kGroHeaderBytes = kVnetHdrLen + 40 + 60;
 
+/** Writes group g's vnet header and merged headers into out (kGroHeaderBytes); returns their length. */
+size_t BuildGroupHeader(const WriteGroup& g, uint8_t* out) {
+  return g.kind == WriteGroup::Kind::kTcp ? GroBuildHeader(g.tcpFirst, g.tcpLast.flags, g.bytes, out)
+                                          : GroBuildUdpHeader(g.udpFirst, g.bytes, out);
+}
+
 /**
- * Writes with IFF_VNET_HDR: groups of consecutive segments of one TCP flow
- * go out as one GSO super packet (merged headers, then every payload
+ * Writes with IFF_VNET_HDR: groups of consecutive segments of one TCP flow,
+ * or of consecutive datagrams of one UDP flow, go out as one GSO super packet (merged headers, then every payload
  * gathered straight from the frames by writev); everything else as itself
  * behind a zero vnet header. Same contract as the plain write.
  */
@@ -428,7 +481,7 @@ int64_t WriteBurstOffload(const BurstArgs& a) {
   static const virtio_net_hdr kPlainHdr{};
   uint8_t groHeader[kGroHeaderBytes];
   iovec iov[2 + kTunMaxBurst];
-  uint64_t groups = 0, grouped = 0, singles = 0, fallbacks = 0;
+  uint64_t groups = 0, grouped = 0, singles = 0, fallbacks = 0, udpGroups = 0, udpGrouped = 0, udpFallbacks = 0;
   uint32_t i = 0;
   uint32_t singlesUntil = 0;  // after a refused super packet, its members go one by one
   int deadErr = 0;
@@ -440,22 +493,21 @@ int64_t WriteBurstOffload(const BurstArgs& a) {
       i++;
       continue;
     }
-    TcpSegmentView first, last;
-    uint32_t groupBytes = 0;
-    uint32_t end = i < singlesUntil ? i + 1 : GroupFrom(a, i, &first, &last, &groupBytes);
+    WriteGroup g;
+    uint32_t end = i < singlesUntil ? i + 1 : GroupFrom(a, i, &g);
+    if (end - i == 1) g.kind = WriteGroup::Kind::kSingle;
+    bool udp = g.kind == WriteGroup::Kind::kUdp;
     int cnt;
-    if (end - i == 1) {
+    if (g.kind == WriteGroup::Kind::kSingle) {
       iov[0] = {const_cast<virtio_net_hdr*>(&kPlainHdr), kVnetHdrLen};
       iov[1] = {const_cast<uint8_t*>(pkt), len};
       cnt = 2;
     } else {
-      size_t hdr = GroBuildHeader(first, last.flags, groupBytes, groHeader);
-      size_t l34 = size_t(first.ipHdrLen) + first.tcpHdrLen;
-      iov[0] = {groHeader, hdr};
+      iov[0] = {groHeader, BuildGroupHeader(g, groHeader)};
       cnt = 1;
       for (uint32_t k = i; k < end; k++) {
         const uint8_t* p = a.base + a.desc[2 * k];
-        iov[cnt++] = {const_cast<uint8_t*>(p + l34), a.desc[2 * k + 1] - l34};
+        iov[cnt++] = {const_cast<uint8_t*>(p + g.l34), a.desc[2 * k + 1] - g.l34};
       }
     }
     ssize_t w = writev(a.fd, iov, cnt);
@@ -465,6 +517,10 @@ int64_t WriteBurstOffload(const BurstArgs& a) {
       } else {
         groups++;
         grouped += end - i;
+        if (udp) {
+          udpGroups++;
+          udpGrouped += end - i;
+        }
       }
       i = end;
       continue;
@@ -478,6 +534,7 @@ int64_t WriteBurstOffload(const BurstArgs& a) {
     }
     if (end - i > 1) {  // the kernel refused our super packet: send its members as they came
       fallbacks++;
+      if (udp) udpFallbacks++;
       singlesUntil = end;
       continue;
     }
@@ -490,6 +547,11 @@ int64_t WriteBurstOffload(const BurstArgs& a) {
   }
   if (singles) g_offload.writeSingles.fetch_add(singles, std::memory_order_relaxed);
   if (fallbacks) g_offload.writeFallbacks.fetch_add(fallbacks, std::memory_order_relaxed);
+  if (udpGroups) {
+    g_offload.writeUdpGroups.fetch_add(udpGroups, std::memory_order_relaxed);
+    g_offload.writeUdpGroupedPackets.fetch_add(udpGrouped, std::memory_order_relaxed);
+  }
+  if (udpFallbacks) g_offload.writeUdpFallbacks.fetch_add(udpFallbacks, std::memory_order_relaxed);
   return i == 0 && deadErr ? -int64_t(deadErr) : int64_t(i);
 }
 
@@ -576,6 +638,9 @@ Napi::Value TunOffloadStats(const Napi::CallbackInfo& info) {
   put("writeGroupedPackets", g_offload.writeGroupedPackets);
   put("writeSingles", g_offload.writeSingles);
   put("writeFallbacks", g_offload.writeFallbacks);
+  put("writeUdpGroups", g_offload.writeUdpGroups);
+  put("writeUdpGroupedPackets", g_offload.writeUdpGroupedPackets);
+  put("writeUdpFallbacks", g_offload.writeUdpFallbacks);
   return o;
 }
 
@@ -664,26 +729,24 @@ Napi::Value TunOffloadCoalesce(const Napi::CallbackInfo& info) {
     const uint8_t* pkt;
     uint32_t len;
     if (!DescAt(a, i, &pkt, &len)) break;
-    TcpSegmentView first, last;
-    uint32_t groupBytes = 0;
-    uint32_t end = len == 0 ? i + 1 : GroupFrom(a, i, &first, &last, &groupBytes);
     if (len == 0) {
-      i = end;
+      i++;
       continue;
     }
+    WriteGroup g;
+    uint32_t end = GroupFrom(a, i, &g);
     if (writes >= groups.ElementLength() || 2 * writes + 1 >= outDesc.ElementLength()) break;
-    size_t need = kVnetHdrLen + (end - i == 1 ? len : groupBytes);
+    size_t need = kVnetHdrLen + (g.kind == WriteGroup::Kind::kSingle ? len : g.bytes);
     if (used + need > outSize) break;
     uint8_t* w = out + used;
-    if (end - i == 1) {
+    if (g.kind == WriteGroup::Kind::kSingle) {
       memset(w, 0, kVnetHdrLen);
       memcpy(w + kVnetHdrLen, pkt, len);
     } else {
-      size_t at = GroBuildHeader(first, last.flags, groupBytes, w);
-      size_t l34 = size_t(first.ipHdrLen) + first.tcpHdrLen;
+      size_t at = BuildGroupHeader(g, w);
       for (uint32_t k = i; k < end; k++) {
-        memcpy(w + at, a.base + a.desc[2 * k] + l34, a.desc[2 * k + 1] - l34);
-        at += a.desc[2 * k + 1] - l34;
+        memcpy(w + at, a.base + a.desc[2 * k] + g.l34, a.desc[2 * k + 1] - g.l34);
+        at += a.desc[2 * k + 1] - g.l34;
       }
     }
     outDesc[2 * writes] = uint32_t(used);
@@ -707,6 +770,7 @@ void InitTun(Napi::Env env, Napi::Object exports) {
   exports.Set("tunOffloadStats", Napi::Function::New(env, TunOffloadStats, "tunOffloadStats"));
   exports.Set("tunOffloadSplit", Napi::Function::New(env, TunOffloadSplit, "tunOffloadSplit"));
   exports.Set("tunOffloadCoalesce", Napi::Function::New(env, TunOffloadCoalesce, "tunOffloadCoalesce"));
+  UdpCoalesceEnabled();  // read the switch now, not first on a worker's data path
 }
 
 }  // namespace xdpwg

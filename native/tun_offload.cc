@@ -256,4 +256,72 @@ size_t GroBuildHeader(const TcpSegmentView& first, uint8_t lastFlags, uint32_t t
   return kVnetHdrLen + hdrLen;
 }
 
+bool ParseUdpCoalescable(const uint8_t* pkt, size_t len, UdpDatagramView* out) {
+  if (len < 29) return false;  // IPv4 + UDP + one payload byte
+  uint8_t version = pkt[0] >> 4;
+  size_t ipHdr;
+  if (version == 4) {
+    if (pkt[0] != 0x45 || pkt[9] != kProtoUdp || Load16(pkt + 2) != len || (Load16(pkt + 6) & 0x3fff) != 0) return false;
+    ipHdr = 20;
+  } else if (version == 6) {
+    if (len < 49 || pkt[6] != kProtoUdp || size_t(Load16(pkt + 4)) + 40 != len) return false;
+    ipHdr = 40;
+  } else {
+    return false;
+  }
+  const uint8_t* udp = pkt + ipHdr;
+  // The UDP length must cover exactly the rest (no trailing padding the kernel would trim).
+  if (size_t(Load16(udp + 4)) != len - ipHdr || Load16(udp + kUdpChecksumOffset) == 0) return false;
+  out->pkt = pkt;
+  out->len = uint32_t(len);
+  out->ipHdrLen = uint16_t(ipHdr);
+  out->ipVersion = version;
+  out->payload = uint32_t(len - ipHdr - 8);
+  return true;
+}
+
+bool CanAppendUdp(const UdpDatagramView& first, const UdpDatagramView& last, const UdpDatagramView& b,
+                  uint32_t groupBytes, uint32_t count) {
+  if (b.ipVersion != first.ipVersion || count >= kMaxUdpGroupSegments) return false;
+  // Only the last datagram may be shorter: once one is, the group is closed.
+  if (last.payload != first.payload || b.payload > first.payload) return false;
+  if (groupBytes + b.payload > kMaxSuperPacket) return false;
+  const uint8_t *x = first.pkt, *y = b.pkt;
+  if (first.ipVersion == 4) {
+    // TOS, flags (DF), TTL, protocol, addresses. The id may differ.
+    if (x[1] != y[1] || x[6] != y[6] || x[8] != y[8] || memcmp(x + 12, y + 12, 8) != 0) return false;
+  } else {
+    if (memcmp(x, y, 4) != 0 || x[6] != y[6] || x[7] != y[7] || memcmp(x + 8, y + 8, 32) != 0) return false;
+  }
+  return memcmp(x + first.ipHdrLen, y + b.ipHdrLen, 4) == 0;  // ports
+}
+
+size_t GroBuildUdpHeader(const UdpDatagramView& first, uint32_t totalLen, uint8_t* out) {
+  size_t hdrLen = size_t(first.ipHdrLen) + 8;
+  virtio_net_hdr vh{};
+  vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  vh.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4;
+  vh.hdr_len = uint16_t(hdrLen);
+  vh.gso_size = uint16_t(first.payload);
+  vh.csum_start = first.ipHdrLen;
+  vh.csum_offset = kUdpChecksumOffset;
+  memcpy(out, &vh, kVnetHdrLen);
+  uint8_t* ip = out + kVnetHdrLen;
+  memcpy(ip, first.pkt, hdrLen);
+  if (first.ipVersion == 4) {
+    Store16(ip + 2, uint16_t(totalLen));
+    FixIpv4HeaderChecksum(ip, 20);
+  } else {
+    Store16(ip + 4, uint16_t(totalLen - 40));
+  }
+  uint8_t* udp = ip + first.ipHdrLen;
+  uint32_t l4Len = totalLen - first.ipHdrLen;
+  // The UDP length is the whole; the kernel's segmentation swaps it for each
+  // datagram's own length in the length field and in the pseudo-header sum
+  // (which must therefore have been taken over this same length).
+  Store16(udp + 4, uint16_t(l4Len));
+  StoreSum(udp + kUdpChecksumOffset, ChecksumFold(PseudoHeaderSum(ip, first.ipVersion, kProtoUdp, l4Len)));
+  return kVnetHdrLen + hdrLen;
+}
+
 }  // namespace xdpwg

@@ -6,10 +6,13 @@
 // GsoWriteSegment cut it into ordinary packets, each with complete headers
 // and checksums (the peer decapsulates them without any offload info).
 //
-// Writes: consecutive TCP segments of one flow are merged (GRO) into one
-// super packet with a virtio_net_hdr, so the kernel takes one write() for
-// what would be dozens. GroGroupEnd decides how far a group reaches;
-// GroBuildHeader writes the merged headers (the payloads are gathered by
+// Writes: consecutive TCP segments of one flow, or consecutive UDP datagrams
+// of one flow, are merged (GRO) into one super packet with a virtio_net_hdr
+// (GSO_TCPV4/6 or GSO_UDP_L4), so the kernel takes one write() for what
+// would be dozens; it cuts a UDP super packet back into the datagrams as
+// they were (same sizes, same payloads) before any socket sees them.
+// CanAppend / CanAppendUdp decide how far a group reaches; GroBuildHeader /
+// GroBuildUdpHeader write the merged headers (the payloads are gathered by
 // writev straight from the caller's frames).
 //
 // All checksum arithmetic follows RFC 1071 (one's-complement sum of 16-bit
@@ -134,5 +137,51 @@ bool CanAppend(const TcpSegmentView& first, const TcpSegmentView& last, const Tc
  * TCP flags. Returns the bytes written (vnet header + IP + TCP headers).
  */
 size_t GroBuildHeader(const TcpSegmentView& first, uint8_t lastFlags, uint32_t totalLen, uint8_t* out);
+
+/** A UDP datagram as the coalescer sees it. */
+struct UdpDatagramView {
+  const uint8_t* pkt = nullptr;
+  uint32_t len = 0;
+  uint16_t ipHdrLen = 0;  // 20 (IPv4 without options) or 40 (IPv6 without extension headers)
+  uint8_t ipVersion = 0;
+  uint32_t payload = 0;   // len - IP header - 8
+};
+
+/**
+ * Most datagrams in one UDP super packet. The kernel refuses a GSO_UDP_L4
+ * write whose payload exceeds gso_size * UDP_MAX_SEGMENTS (virtio_net_hdr_to_skb);
+ * UDP_MAX_SEGMENTS was 64 before linux 6.11 and 128 since: 64 is safe for both.
+ */
+constexpr uint32_t kMaxUdpGroupSegments = 64;
+
+/**
+ * True when pkt is a UDP datagram that may take part in coalescing: IPv4
+ * with no options and not a fragment (MF clear, offset 0), or IPv6 with UDP
+ * as the next header; IP and UDP length fields agreeing with len; a
+ * payload of at least one byte; a non-zero checksum (the kernel's UDP GRO
+ * takes only checksummed datagrams, for symmetry with its GSO).
+ */
+bool ParseUdpCoalescable(const uint8_t* pkt, size_t len, UdpDatagramView* out);
+
+/**
+ * True when datagram b may follow the group [first .. last] of `count`
+ * datagrams in one super packet: same IP header fields that GRO keeps
+ * (addresses, TOS/traffic class, TTL/hop limit, DF/flow label), same ports,
+ * every earlier datagram as long as the first (gso_size cuts evenly) and b
+ * no longer, at most kMaxUdpGroupSegments datagrams, and the super packet
+ * (IP length groupBytes + b's payload) within 64 KiB.
+ */
+bool CanAppendUdp(const UdpDatagramView& first, const UdpDatagramView& last, const UdpDatagramView& b,
+                  uint32_t groupBytes, uint32_t count);
+
+/**
+ * Writes the vnet header (NEEDS_CSUM, GSO_UDP_L4, gso_size = first's payload)
+ * and the merged IP+UDP headers of a group (first's headers with the total
+ * length, IPv4 header checksum, UDP length of the whole, and the
+ * pseudo-header sum in the UDP checksum field) into out, which must hold
+ * kVnetHdrLen + 48 bytes. totalLen is the super packet's IP length.
+ * Returns the bytes written (vnet header + IP + UDP headers).
+ */
+size_t GroBuildUdpHeader(const UdpDatagramView& first, uint32_t totalLen, uint8_t* out);
 
 }  // namespace xdpwg

@@ -195,6 +195,8 @@ export interface TunOffloadStats {
   readCalls: number; readSuperPackets: number; readSegments: number; readSegmentsCarried: number;
   readChecksumsCompleted: number; readDropped: number;
   writeGroups: number; writeGroupedPackets: number; writeSingles: number; writeFallbacks: number;
+  /** The UDP share of writeGroups, writeGroupedPackets and writeFallbacks (GSO_UDP_L4 super packets). */
+  writeUdpGroups: number; writeUdpGroupedPackets: number; writeUdpFallbacks: number;
 }
 
 /** Link attributes (RTM_NEWLINK). */
