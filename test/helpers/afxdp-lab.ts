@@ -170,9 +170,12 @@ export function routedSides(lab: Lab, subnet: number, opts: { queues?: number; i
   return { a, b, m, mA, mB, vethA, vethB };
 }
 
-/** Starts tcpdump writing `file` in ns on dev; resolves once it listens; stop() ends it and waits for the file. */
+/**
+ * Starts tcpdump writing `file` in ns on dev; resolves once it listens; stop() ends it and waits for the file.
+ * --immediate-mode: without it, packets still in libpcap's current ring block when tcpdump is stopped are lost.
+ */
 export async function capture(lab: Lab, ns: string, dev: string, file: string, filter = 'udp'): Promise<{ stop: () => Promise<string> }> {
-  const child = lab.spawn(ns, 'tcpdump', ['-i', dev, '-n', '-s', '128', '-B', '16384', '-w', file, filter]);
+  const child = lab.spawn(ns, 'tcpdump', ['-i', dev, '-n', '-U', '--immediate-mode', '-s', '128', '-B', '16384', '-w', file, filter]);
   let err = '';
   child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
   await waitFor(`tcpdump on ${dev} in ${ns}`, () => err.includes('listening on'), 5_000, 50);

@@ -3,18 +3,22 @@
  *
  *   A (xdpwg) ── R (router) ── B (xdpwg)
  *
- * A's frames to B must carry R's MAC as their destination (R's veth drops
- * frames addressed to any other unicast MAC, so the tunnel working at all
- * proves it; the log names the MAC too). Then R's MAC changes under a
+ * A's frames to B must carry R's MAC as their destination: checked in a
+ * capture on R (and R's veth drops frames addressed to any other unicast
+ * MAC, so the tunnel working at all says so too; the log names the MAC). Then R's MAC changes under a
  * continuous ping (-i 0.05): the daemon re-reads the neighbour table every
  * second and must follow the kernel's entry, so the tunnel recovers within
  * seconds. The outage is measured from the ping's missing sequence numbers.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
 import { addPeer, configureInterface, logsOf, ping, type Side } from '../helpers/tunnel-lab.js';
-import { pathTo, routedSides, startFresh, statsAfter, statsOf } from '../helpers/afxdp-lab.js';
+import { capture, pathTo, routedSides, startFresh, statsAfter, statsOf } from '../helpers/afxdp-lab.js';
+import { readPcap, wireguardDataHeaders } from '../helpers/pcap.js';
 
 const lab = new Lab('axr');
 let a: Side;
@@ -67,7 +71,17 @@ async function pingThrough(seconds: number, atMs: number, midway: () => void): P
 
 test('behind a gateway: AF_XDP with the gateway MAC as destination', async () => {
   assert.equal(ping(a, b.inner4, 3), 3, logsOf(a, b));
+  // On the wire at R: A's tunnel frames (to B's port) are addressed to R's MAC.
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'axr-')), 'r.pcap');
+  const cap = await capture(lab, r, rA, file, `udp and dst port ${b.port}`);
+  assert.equal(ping(a, b.inner4, 5), 5, logsOf(a, b));
   assert.equal(ping(a, b.inner6, 3), 3, logsOf(a, b));
+  await cap.stop();
+  const mac = (f: Buffer): string => [...f.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
+  const { linkType, packets } = readPcap(file);
+  const data = packets.filter((f) => wireguardDataHeaders.fromFrame(f, linkType));
+  assert.ok(data.length >= 8, `captured ${data.length} data frames from A at R`);
+  assert.deepEqual([...new Set(data.map(mac))], [macOf(r, rA)], 'destination MACs of A\'s data frames');
   const s = await statsAfter(a, (x) => pathTo(x, b.keys.publicKey) === 'af_xdp');
   assert.equal(pathTo(s, b.keys.publicKey), 'af_xdp', `${JSON.stringify(s.paths)}\n${logsOf(a)}`);
   const rMac = macOf(r, rA);
