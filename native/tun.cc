@@ -61,6 +61,13 @@ int IfIndexOf(const char* name) {
  */
 struct TunFdState {
   bool vnetHdr = false;
+  /**
+   * Whether writes may carry GSO_UDP_L4 super packets: the device took the
+   * USO offloads, which the kernel knows from the same release (6.2) on as
+   * it knows UDP_L4 in written vnet headers. Without it every UDP super
+   * packet would be refused and resent one by one.
+   */
+  bool udpGso = false;
   /** Read staging: super packets are assembled here and cut from here. */
   std::unique_ptr<uint8_t[]> scratch;
   GsoPlan plan;
@@ -80,12 +87,13 @@ TunFdState* StateOf(int fd) { return fd >= 0 && fd < kMaxTrackedFd ? g_fdStates[
  * Records how fd is to be used; replaces what an earlier fd of the same
  * number left (that fd was closed, so nobody is still reading it).
  */
-bool RegisterFd(int fd, bool vnetHdr) {
+bool RegisterFd(int fd, bool vnetHdr, bool udpGso) {
   if (fd < 0 || fd >= kMaxTrackedFd) return !vnetHdr;
   TunFdState* next = nullptr;
   if (vnetHdr) {
     next = new TunFdState();
     next->vnetHdr = true;
+    next->udpGso = udpGso;
     next->scratch.reset(new uint8_t[kScratchBytes]);
   }
   delete g_fdStates[fd].exchange(next, std::memory_order_acq_rel);
@@ -206,7 +214,7 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
     if (!on) return fail("tunOpen: TUNSETOFFLOAD " + name, errno);
   }
   for (int fd : fds) {
-    if (!RegisterFd(fd, offload)) return fail("tunOpen: fd number too large for offload state", EMFILE);
+    if (!RegisterFd(fd, offload, on && (on->flags & TUN_F_USO4))) return fail("tunOpen: fd number too large for offload state", EMFILE);
   }
   int ifindex = IfIndexOf(actual);
   if (ifindex < 0) return fail(std::string("tunOpen: SIOCGIFINDEX ") + actual, -ifindex);
@@ -249,7 +257,7 @@ Napi::Value TunAdopt(const Napi::CallbackInfo& info) {
     }
     on = EnableOffloads(fd);  // none accepted: still framed with headers, just never GSO
   }
-  if (!RegisterFd(fd, vnetHdr)) {
+  if (!RegisterFd(fd, vnetHdr, on && (on->flags & TUN_F_USO4))) {
     ThrowRange(env, "tunAdopt: fd " + std::to_string(fd) + " too large to track offload state");
     return env.Undefined();
   }
@@ -420,12 +428,13 @@ struct WriteGroup {
 
 /**
  * The coalescing group that starts at packet i: [i, end). Packets join while
- * they continue the first one's TCP flow (CanAppend) or, with UDP
- * coalescing on, its UDP flow (CanAppendUdp); a packet that is neither
+ * they continue the first one's TCP flow (CanAppend) or, when udp is true
+ * (the switch is on and the device takes UDP_L4), its UDP flow
+ * (CanAppendUdp); a packet that is neither
  * plain TCP data nor a coalescable datagram, or a zero-length one, stands
  * alone (kind kSingle, as does a group of one).
  */
-uint32_t GroupFrom(const BurstArgs& a, uint32_t i, WriteGroup* g) {
+uint32_t GroupFrom(const BurstArgs& a, uint32_t i, bool udp, WriteGroup* g) {
   const uint8_t* pkt;
   uint32_t len;
   g->kind = WriteGroup::Kind::kSingle;
@@ -445,7 +454,7 @@ uint32_t GroupFrom(const BurstArgs& a, uint32_t i, WriteGroup* g) {
       g->kind = WriteGroup::Kind::kTcp;
       g->l34 = uint32_t(g->tcpFirst.ipHdrLen) + g->tcpFirst.tcpHdrLen;
     }
-  } else if (UdpCoalesceEnabled() && ParseUdpCoalescable(pkt, len, &g->udpFirst)) {
+  } else if (udp && ParseUdpCoalescable(pkt, len, &g->udpFirst)) {
     UdpDatagramView last = g->udpFirst, next;
     g->bytes = len;
     while (end < a.n && DescAt(a, end, &pkt, &len) && ParseUdpCoalescable(pkt, len, &next) &&
@@ -477,7 +486,8 @@ size_t BuildGroupHeader(const WriteGroup& g, uint8_t* out) {
  * gathered straight from the frames by writev); everything else as itself
  * behind a zero vnet header. Same contract as the plain write.
  */
-int64_t WriteBurstOffload(const BurstArgs& a) {
+int64_t WriteBurstOffload(const TunFdState& st, const BurstArgs& a) {
+  const bool udpCoalesce = st.udpGso && UdpCoalesceEnabled();
   static const virtio_net_hdr kPlainHdr{};
   uint8_t groHeader[kGroHeaderBytes];
   iovec iov[2 + kTunMaxBurst];
@@ -494,7 +504,7 @@ int64_t WriteBurstOffload(const BurstArgs& a) {
       continue;
     }
     WriteGroup g;
-    uint32_t end = i < singlesUntil ? i + 1 : GroupFrom(a, i, &g);
+    uint32_t end = i < singlesUntil ? i + 1 : GroupFrom(a, i, udpCoalesce, &g);
     if (end - i == 1) g.kind = WriteGroup::Kind::kSingle;
     bool udp = g.kind == WriteGroup::Kind::kUdp;
     int cnt;
@@ -594,7 +604,7 @@ Napi::Value TunWriteBurst(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BurstArgs a;
   if (!ParseBurst(info, "tunWriteBurst(fd, buffer: ArrayBuffer, desc: Uint32Array, n)", &a)) return env.Undefined();
-  if (TunFdState* st = StateOf(a.fd); st && st->vnetHdr) return Napi::Number::New(env, double(WriteBurstOffload(a)));
+  if (TunFdState* st = StateOf(a.fd); st && st->vnetHdr) return Napi::Number::New(env, double(WriteBurstOffload(*st, a)));
   uint32_t i = 0;
   while (i < a.n) {
     uint64_t off = a.desc[2 * i], len = a.desc[2 * i + 1];
@@ -710,7 +720,8 @@ Napi::Value TunOffloadSplit(const Napi::CallbackInfo& info) {
 // What a write with offload hands the kernel for a burst, on memory (tests,
 // benchmarks), built by the same grouping as tunWriteBurst: write k (vnet
 // header + packet or super packet) lies in out at outDesc[2k], length
-// outDesc[2k+1], and carries groups[k] of the burst's packets.
+// outDesc[2k+1], and carries groups[k] of the burst's packets. UDP is grouped as
+// for a device that took the USO offloads (XDPWG_TUN_UDP_COALESCE permitting).
 Napi::Value TunOffloadCoalesce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BurstArgs a;
@@ -734,7 +745,7 @@ Napi::Value TunOffloadCoalesce(const Napi::CallbackInfo& info) {
       continue;
     }
     WriteGroup g;
-    uint32_t end = GroupFrom(a, i, &g);
+    uint32_t end = GroupFrom(a, i, UdpCoalesceEnabled(), &g);
     if (writes >= groups.ElementLength() || 2 * writes + 1 >= outDesc.ElementLength()) break;
     size_t need = kVnetHdrLen + (g.kind == WriteGroup::Kind::kSingle ? len : g.bytes);
     if (used + need > outSize) break;

@@ -8,8 +8,12 @@
  * The burst calls keep their contract: reads still yield one complete IP
  * packet per frame (super packets are cut natively, checksums completed,
  * segments that find no frame wait for the next call) and writes still take
- * one packet per descriptor (consecutive segments of a TCP flow go out as
- * one write). native/tun_offload.cc holds the packet logic.
+ * one packet per descriptor (consecutive segments of a TCP flow, or
+ * consecutive equal-sized datagrams of a UDP flow, go out as one write: a
+ * GSO_TCPV4/6 or GSO_UDP_L4 super packet the kernel cuts back into the
+ * packets as they were). XDPWG_TUN_UDP_COALESCE=0 in the environment, read
+ * once when the addon loads, writes UDP one datagram per write() as before.
+ * native/tun_offload.cc holds the packet logic.
  *
  * A read lands where the caller says (normally frameStart + headroom, so the
  * outer headers are written in place in front of it) — see tunReadBurst in
@@ -99,7 +103,10 @@ export function burstErrorName(result: number): string {
   return `errno ${e}`;
 }
 
-/** Counters of the offload path (process-wide): super packets cut on read, packets coalesced on write. */
+/**
+ * Counters of the offload path (process-wide): super packets cut on read,
+ * packets coalesced on write (writeUdp*: the UDP share of the write counters).
+ */
 export function tunOffloadStats(): TunOffloadStats {
   return native().tunOffloadStats();
 }
