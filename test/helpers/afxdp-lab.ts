@@ -99,9 +99,12 @@ export async function iperf(lab: Lab, client: Side, server: Side, to: string, ar
   return { bitsPerSecond: end.sum_received.bits_per_second, packets: 0, received: 0, lostPercent: 0, json };
 }
 
-/** Writes a datapath JSON-C file and returns its path (for XDPWG_DATAPATH). */
+const datapathDirs: string[] = [];
+
+/** Writes a datapath JSON-C file and returns its path (for XDPWG_DATAPATH); removed when the test process exits. */
 export function datapathFile(content: Record<string, unknown> | string): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'xdpwg-dp-'));
+  if (datapathDirs.push(dir) === 1) process.once('exit', () => { for (const d of datapathDirs) rmSync(d, { recursive: true, force: true }); });
   const file = path.join(dir, 'datapath.jsonc');
   writeFileSync(file, typeof content === 'string' ? content : `// written by an AF_XDP test\n${JSON.stringify(content, null, 2)}\n`);
   return file;

@@ -12,7 +12,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
@@ -37,7 +37,8 @@ before(async () => {
   addPeer(b, a, { outer: 4 });
   addPeer(a, b, { outer: 4, keepalive: 1 });
 });
-after(() => lab.cleanup());
+const dir = mkdtempSync(path.join(tmpdir(), 'axr-'));
+after(() => { lab.cleanup(); rmSync(dir, { recursive: true, force: true }); });
 
 const macOf = (ns: string, dev: string): string => /link\/ether ([0-9a-f:]{17})/.exec(nsExec(ns, 'ip', ['link', 'show', dev]))![1]!;
 
@@ -72,7 +73,7 @@ async function pingThrough(seconds: number, atMs: number, midway: () => void): P
 test('behind a gateway: AF_XDP with the gateway MAC as destination', async () => {
   assert.equal(ping(a, b.inner4, 3), 3, logsOf(a, b));
   // On the wire at R: A's tunnel frames (to B's port) are addressed to R's MAC.
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'axr-')), 'r.pcap');
+  const file = path.join(dir, 'r.pcap');
   const cap = await capture(lab, r, rA, file, `udp and dst port ${b.port}`);
   assert.equal(ping(a, b.inner4, 5), 5, logsOf(a, b));
   assert.equal(ping(a, b.inner6, 3), 3, logsOf(a, b));

@@ -15,7 +15,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Lab, requireRoot } from '../helpers/netns.js';
@@ -40,7 +40,8 @@ before(async () => {
   addPeer(a, b, { outer: 4 });
   addPeer(b, a, { outer: 4 });
 });
-after(() => lab.cleanup());
+const dir = mkdtempSync(path.join(tmpdir(), 'axq-'));
+after(() => { lab.cleanup(); rmSync(dir, { recursive: true, force: true }); });
 
 function perWorker(s0: AfxdpStats, s1: AfxdpStats): Array<{ worker: number; i: number; o: number }> {
   const t0 = portTotals(s0, 'af_xdp').byWorker;
@@ -64,7 +65,6 @@ test('native mode, two workers on two queues: both send on their af_xdp port; no
 
   const a0 = statsOf(a);
   const b0 = statsOf(b);
-  const dir = mkdtempSync(path.join(tmpdir(), 'axq-'));
   const file = path.join(dir, 'middle.pcap');
   const cap = await capture(lab, m, mA, file);
   // Sixteen TCP flows A→B (their ACKs flow B→A on B's workers), then eight UDP flows B→A.
