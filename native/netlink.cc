@@ -648,6 +648,35 @@ Napi::Value NeighGet(const Napi::CallbackInfo& info) {
 // ---------------------------------------------------------------------------
 // Network namespaces
 
+// neighProbe(ifindex, ip) -> true | false (no such entry)
+// Puts an existing neighbour entry into NUD_PROBE (what `ip neigh change IP
+// dev DEV nud probe` does): the kernel re-resolves it with unicast probes,
+// then a broadcast. The AF_XDP path calls it when a peer stops answering,
+// because frames we build ourselves never confirm the entry and a silently
+// changed next-hop MAC would otherwise stay wrong until the entry ages out.
+Napi::Value NeighProbe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ifindex;
+  if (!ArgIfindex(info, 0, "neighProbe", &ifindex)) return env.Undefined();
+  std::string ip = info.Length() >= 2 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  IpAddr a;
+  if (!ParseIp(ip, &a)) {
+    ThrowType(env, "neighProbe: '" + ip + "' is not an IP address");
+    return env.Undefined();
+  }
+  NlRequest req(RTM_NEWNEIGH, NLM_F_REPLACE, sizeof(ndmsg));
+  auto* nd = req.body<ndmsg>();
+  nd->ndm_family = a.family;
+  nd->ndm_ifindex = ifindex;
+  nd->ndm_state = NUD_PROBE;
+  req.Attr(NDA_DST, a.bytes, a.len());
+  std::string ext;
+  int err = NlTalk(req, [](const nlmsghdr*) {}, &ext);
+  if (err == -ENOENT) return Napi::Boolean::New(env, false);
+  if (err) return Fail(env, "neighProbe(" + std::to_string(ifindex) + ", " + ip + ")", err, ext);
+  return Napi::Boolean::New(env, true);
+}
+
 // netnsEnter(path) -> fd of the namespace the thread was in
 // Moves the CALLING THREAD into the network namespace at path (a file under
 // /var/run/netns, /proc/PID/ns/net, or /proc/self/fd/N). Sockets, TUN
@@ -843,6 +872,7 @@ void InitNetlink(Napi::Env env, Napi::Object exports) {
   exports.Set("routeDel", Napi::Function::New(env, RouteDel, "routeDel"));
   exports.Set("routeGet", Napi::Function::New(env, RouteGet, "routeGet"));
   exports.Set("neighGet", Napi::Function::New(env, NeighGet, "neighGet"));
+  exports.Set("neighProbe", Napi::Function::New(env, NeighProbe, "neighProbe"));
   exports.Set("netnsEnter", Napi::Function::New(env, NetnsEnter, "netnsEnter"));
   exports.Set("NetlinkMonitor", NetlinkMonitor::Define(env));
 }

@@ -594,7 +594,7 @@ export class Device implements DeviceControl {
     this.followMtu();
     if (++this.ticks % ROUTE_CHECK_TICKS === 0) {
       // Routes and neighbours change under us (gateway MAC, roaming): re-read them.
-      this.xdp?.refresh();
+      this.xdp?.refresh((slot) => readPeerTraffic(slabs, slot));
     }
   }
 

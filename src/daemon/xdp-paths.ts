@@ -25,6 +25,10 @@ import type { Logger } from './log.js';
 import type { PeerRoute, ToWorker } from '../datapath/worker-messages.js';
 
 const ARPHRD_ETHER = 1;
+/** A peer we sent to within this long… */
+const UNANSWERED_SEND_RECENT_MS = 2_000;
+/** …and have not heard from for this long after our last send gets its next hop re-resolved. */
+const UNANSWERED_AFTER_MS = 1_000;
 
 interface XdpDevice {
   ifindex: number;
@@ -55,6 +59,8 @@ export class XdpPaths {
   private readonly routes = new Map<number, PeerRoute | null>();
   private readonly endpoints = new Map<number, Uint8Array>();
   private readonly reasons = new Map<number, string>();
+  /** Per peer on the AF_XDP path: the next hop whose MAC frames carry. */
+  private readonly nextHops = new Map<number, { ifindex: number; ip: string }>();
   private readonly said = new Set<string>();
   private disabled: string | undefined;
   private listenPort = 0;
@@ -96,13 +102,29 @@ export class XdpPaths {
   /** A peer's endpoint (40-byte address record) changed, or the peer went (null). */
   setEndpoint(slot: number, addr: Uint8Array | null): void {
     if (addr) this.endpoints.set(slot, addr);
-    else { this.endpoints.delete(slot); this.routes.delete(slot); this.reasons.delete(slot); return; }
+    else { this.endpoints.delete(slot); this.routes.delete(slot); this.reasons.delete(slot); this.nextHops.delete(slot); return; }
     this.recompute(slot);
   }
 
-  /** Re-reads every peer's route and neighbour (once a second). */
-  refresh(): void {
-    for (const slot of this.endpoints.keys()) this.recompute(slot);
+  /**
+   * Re-reads every peer's route and neighbour (once a second). A peer on the
+   * AF_XDP path that we keep sending to but that has said nothing for a
+   * while gets its next hop's neighbour entry sent back to NUD_PROBE: frames
+   * we build never confirm the entry to the kernel, so a silently changed
+   * next-hop MAC would otherwise stay wrong until the entry ages out; the
+   * probe makes the kernel re-resolve it, and the next refresh picks it up.
+   */
+  refresh(traffic: (slot: number) => { lastAuthRxMs: number; lastAnyTxMs: number }, nowMs = Date.now()): void {
+    for (const slot of this.endpoints.keys()) {
+      this.recompute(slot);
+      const hop = this.nextHops.get(slot);
+      if (!hop || this.reasons.get(slot) !== '') continue;
+      const t = traffic(slot);
+      const unanswered = nowMs - t.lastAnyTxMs < UNANSWERED_SEND_RECENT_MS && t.lastAnyTxMs - t.lastAuthRxMs > UNANSWERED_AFTER_MS;
+      if (unanswered) {
+        try { native().neighProbe(hop.ifindex, hop.ip); } catch (err) { this.log.debug(`neighbour probe of ${hop.ip}: ${(err as Error).message}`); }
+      }
+    }
   }
 
   /** A worker opened (fd) or failed to open (error) its AF_XDP port on a device. */
@@ -163,6 +185,7 @@ export class XdpPaths {
     const src = haveLocal ? local.slice() : rt.prefsrc ? parseIP(rt.prefsrc) : null;
     if (!src) { this.setRoute(slot, null, `no source address for ${remoteText} on ${dev.name}`); return; }
     this.sayOnce(`peer traffic to ${remoteText} takes AF_XDP on ${dev.name} via ${nextHop} (${neigh.mac})`);
+    this.nextHops.set(slot, { ifindex: dev.ifindex, ip: nextHop });
     this.setRoute(slot, {
       ifindex: dev.ifindex, family, srcMac: dev.mac, dstMac: macBytes(neigh.mac), srcIp: src, dstIp: remote.slice(),
       dstPort: (addr[16]! << 8) | addr[17]!, mtu: dev.mtu,

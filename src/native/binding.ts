@@ -313,6 +313,8 @@ export interface NativeBinding {
   routeDel(route: RouteSpec): void;
   routeGet(dst: string, opts?: { oif?: number; mark?: number; src?: string }): RouteLookup | null;
   neighGet(ifindex: number, ip: string): NeighInfo | null;
+  /** Sends an existing neighbour entry back to NUD_PROBE (re-resolution); false when there is no entry. */
+  neighProbe(ifindex: number, ip: string): boolean;
   /** Moves the calling thread into a network namespace; returns an fd of the previous one. */
   netnsEnter(path: string): number;
   NetlinkMonitor: new (groups: NetlinkGroup[]) => NativeNetlinkMonitor;

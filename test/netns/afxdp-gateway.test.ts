@@ -109,16 +109,11 @@ test('R changes its MAC and announces it (gratuitous ARP): the tunnel follows wi
   await macChange('02:00:00:21:40:01', 'announced MAC change', 2_500);
 });
 
-// KNOWN BUG (reported to the lead): nothing makes the kernel re-check A's neighbour entry for R —
-// AF_XDP traffic gives it no reason to — so A keeps framing for the old MAC until something else
-// refreshes the entry: R happening to ARP-probe A (its own entry for A went stale; the kernel then
-// learns R's new MAC from the request: measured 550 ms), or the entry aging through STALE → DELAY →
-// PROBE on kernel-path traffic (measured: 6.6 s of the 6.5 s after the change unanswered, A's entry
-// still holding the old MAC). The daemon needs a re-check on failure: no reply from the peer over
-// AF_XDP → set the entry to NUD_PROBE (RTM_NEWNEIGH; `ip neigh change … nud probe` shows the kernel
-// accepts it: unicast probes, FAILED, then a broadcast resolves the new MAC). This test runs and
-// prints the outage; it is marked todo until that lands, then the marker goes.
-test('R changes its MAC silently: the tunnel still recovers within seconds', { todo: 'silent next-hop MAC change black-holes AF_XDP until the kernel re-resolves (bug reported)' }, async () => {
+// A silent change: nothing tells A's kernel, and AF_XDP frames never confirm
+// its neighbour entry for R. The daemon notices the peer stopped answering and
+// sends the entry back to NUD_PROBE (src/daemon/xdp-paths.ts refresh): unicast
+// probes fail, a broadcast finds R's new MAC, the next refresh uses it.
+test('R changes its MAC silently: the tunnel still recovers within seconds', async () => {
   nsExec(r, 'sysctl', ['-qw', `net.ipv4.conf.${rA}.arp_notify=0`]);
   await macChange('02:00:00:21:40:02', 'silent MAC change', 5_000);
 });
