@@ -4,12 +4,12 @@
  *
  * Algorithm: RFC 6479 ("IPsec Anti-Replay Algorithm without Bit Shifting").
  * A ring of REPLAY_BITMAP_BITS bits is cut into 32-bit blocks; bit
- * (counter mod 8192) records that counter. When the greatest counter moves
+ * (counter mod REPLAY_BITMAP_BITS) records that counter. When the greatest counter moves
  * forward, only the blocks it passes over are cleared, so no bit is ever
  * shifted. A counter is accepted when it is below REJECT_AFTER_MESSAGES, not
- * more than REPLAY_WINDOW_SIZE (8128) below the greatest counter accepted so
- * far, and not seen before. The ring holds 8192 bits, so at least 8160 counters
- * behind the greatest are always remembered, more than the 8128 promised.
+ * more than REPLAY_WINDOW_SIZE (32704) below the greatest counter accepted so
+ * far, and not seen before. The ring holds 32768 bits, so at least 32736
+ * counters behind the greatest are always remembered, more than the window.
  *
  * Memory (one region of REPLAY_WINDOW_BYTES inside a SharedArrayBuffer, at a
  * byte offset that is a multiple of 4), as Int32 words:
@@ -17,7 +17,7 @@
  *   [1]        greatest counter accepted, low 32 bits
  *   [2]        greatest counter accepted, high 32 bits
  *   [3]        reserved (0)
- *   [4..260)   the bitmap: 256 blocks of 32 bits
+ *   [4..1028)  the bitmap: 1024 blocks of 32 bits
  * The greatest counter starts at 0 with an empty bitmap, which behaves exactly
  * like "nothing received yet" (counter 0 is then accepted once).
  *
@@ -39,7 +39,7 @@ const GREATEST_HI = 2;
 const BITMAP = 4;
 const BLOCK_BITS = 32;
 const BLOCK_SHIFT = 5;
-const BLOCK_COUNT = REPLAY_BITMAP_BITS / BLOCK_BITS; // 256
+const BLOCK_COUNT = REPLAY_BITMAP_BITS / BLOCK_BITS;
 const BLOCK_INDEX_MASK = BLOCK_COUNT - 1;
 const TWO_POW_32 = 0x1_0000_0000;
 const TWO_POW_27 = TWO_POW_32 / BLOCK_BITS;

@@ -13,6 +13,7 @@
  * replay and drop nothing as one (rx-replay stays 0) while traffic arrives
  * whole.
  */
+import { REPLAY_WINDOW_SIZE } from '../../src/protocol/constants.js';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -79,11 +80,11 @@ test('native mode, two workers on two queues: both send on their af_xdp port; no
   const headers = wireguardDataHeaders(file);
   const repeats = repeatedNonces(headers);
   const receivers = new Set(headers.map((h) => h.receiver));
-  const reorder = reorderBeyond(headers, 8128);
+  const reorder = reorderBeyond(headers, REPLAY_WINDOW_SIZE);
   const fmt = (w: typeof wa): string => w.map((x) => `worker ${x.worker} +${x.o} out +${x.i} in`).join(', ');
   process.stderr.write(`# iperf3 TCP -P 16 A→B ${mbit(tcp.bitsPerSecond)}; UDP -P 8 B→A ${udp.received}/${udp.packets} datagrams (${mbit(udp.bitsPerSecond)})\n`);
   process.stderr.write(`# A af_xdp: ${fmt(wa)}\n# B af_xdp: ${fmt(wb)}\n`);
-  process.stderr.write(`# capture in M: ${headers.length} data messages, ${receivers.size} receiver indices, ${repeats.length} repeated (receiver, counter) pairs, reordered by up to ${reorder.maxBehind} (${reorder.beyond} beyond the 8128 window); ${tcpdumpSays.trim().split('\n').slice(-2).join('; ')}\n`);
+  process.stderr.write(`# capture in M: ${headers.length} data messages, ${receivers.size} receiver indices, ${repeats.length} repeated (receiver, counter) pairs, reordered by up to ${reorder.maxBehind} (${reorder.beyond} beyond the ${REPLAY_WINDOW_SIZE} window); ${tcpdumpSays.trim().split('\n').slice(-2).join('; ')}\n`);
   process.stderr.write(`# drops A ${JSON.stringify(a1.drops)} B ${JSON.stringify(b1.drops)}\n`);
 
   assert.ok(tcp.bitsPerSecond > 10e6, `TCP ${mbit(tcp.bitsPerSecond)}`);

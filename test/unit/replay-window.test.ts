@@ -7,12 +7,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { ReplayWindow, REPLAY_WINDOW_BYTES } from '../../src/protocol/replay-window.js';
-import { REJECT_AFTER_MESSAGES, REPLAY_WINDOW_SIZE } from '../../src/protocol/constants.js';
+import { REJECT_AFTER_MESSAGES, REPLAY_BITMAP_BITS, REPLAY_WINDOW_SIZE } from '../../src/protocol/constants.js';
 import { NaiveReplayWindow } from '../helpers/naive-replay-window.js';
 import { SeededPrng } from '../helpers/seeded-prng.js';
 
 const W = BigInt(REPLAY_WINDOW_SIZE);
-const BITS = 8192n;
+const BITS = BigInt(REPLAY_BITMAP_BITS);
 const TWO32 = 1n << 32n;
 
 function freshWindow(): ReplayWindow {
@@ -24,8 +24,8 @@ const EDGE_CASES: { n: number; what: string; steps: [bigint, boolean][] }[] = [
   { n: 1, what: 'a fresh window accepts counter 0', steps: [[0n, true]] },
   { n: 2, what: 'counter 0 twice: the duplicate is refused', steps: [[0n, true], [0n, false]] },
   { n: 3, what: 'out of order inside the window: 1 then 0', steps: [[1n, true], [0n, true], [1n, false], [0n, false]] },
-  { n: 4, what: 'exactly at the window edge (greatest − 8128) is accepted', steps: [[W, true], [0n, true]] },
-  { n: 5, what: 'just past the window edge (greatest − 8129) is refused', steps: [[W + 1n, true], [0n, false]] },
+  { n: 4, what: 'exactly at the window edge (greatest − REPLAY_WINDOW_SIZE) is accepted', steps: [[W, true], [0n, true]] },
+  { n: 5, what: 'just past the window edge (greatest − REPLAY_WINDOW_SIZE − 1) is refused', steps: [[W + 1n, true], [0n, false]] },
   { n: 6, what: 'edge counter accepted once, then refused as duplicate', steps: [[W, true], [0n, true], [0n, false]] },
   {
     n: 7,
@@ -59,10 +59,10 @@ const EDGE_CASES: { n: number; what: string; steps: [bigint, boolean][] }[] = [
     what: 'stale bits from an earlier lap of the ring are cleared',
     steps: [[0n, true], [1n, true], [63n, true], [3n * BITS + 64n, true], [3n * BITS + 1n, true], [3n * BITS + 63n, true], [3n * BITS, true]],
   },
-  { n: 15, what: 'an older accepted counter does not move the greatest', steps: [[10_000n, true], [9_000n, true], [10_000n - W, true], [10_000n - W - 1n, false]] },
+  { n: 15, what: 'an older accepted counter does not move the greatest', steps: [[100_000n, true], [99_000n, true], [100_000n - W, true], [100_000n - W - 1n, false]] },
   { n: 16, what: 'a 2^32 jump (high half +1, low half equal)', steps: [[7n, true], [TWO32 + 7n, true], [7n, false], [TWO32 + 6n, true]] },
   { n: 17, what: 'a jump of 2^33 or more clears the whole ring', steps: [[1n, true], [2n * TWO32 + 1n, true], [2n * TWO32 + 1n - BITS, false], [2n * TWO32, true]] },
-  { n: 18, what: 'increasing by one for a whole lap and more', steps: Array.from({ length: 9000 }, (_, i): [bigint, boolean] => [BigInt(i), true]) },
+  { n: 18, what: 'increasing by one for a whole lap and more', steps: Array.from({ length: Number(BITS) + 1000 }, (_, i): [bigint, boolean] => [BigInt(i), true]) },
 ];
 
 for (const c of EDGE_CASES) {
