@@ -163,4 +163,5 @@ in_b wg show "$IF_B" | indent
 step "The data path's counters: 'xdpwg stats $IF_A'" \
      "Per worker port and queue (udp: the kernel socket; af_xdp: AF_XDP on the veth), drops by reason, per peer."
 show "xdpwg stats $IF_A"
+sleep 1.5  # workers publish port counters once a second
 "$XDPWG" stats "$IF_A" | indent

@@ -17,6 +17,7 @@
  * so a gateway or MAC change moves the traffic within a second instead of
  * black-holing it.
  */
+import { readdirSync } from 'node:fs';
 import { native, type NativeXdpFilter, type XskPortOptions } from '../native/binding.js';
 import { openXdpFilter } from '../native/xdp-filter.js';
 import { formatIP, parseIP } from './device-config.js';
@@ -41,6 +42,27 @@ interface XdpDevice {
   bound: Set<number>;
   /** Why this device cannot take AF_XDP (then all its peers use the kernel socket). */
   unusable?: string;
+}
+
+/**
+ * The rx queues a device really has (sysfs lists the active ones; netlink
+ * reports the allocated count, which for a veth can be higher than what an
+ * AF_XDP socket can bind to).
+ */
+function realRxQueues(name: string, allocated: number): number {
+  try {
+    const n = readdirSync(`/sys/class/net/${name}/queues`).filter((q) => q.startsWith('rx-')).length;
+    return n > 0 ? n : allocated;
+  } catch {
+    return allocated;
+  }
+}
+
+/** The first line of an error, short: libbpf appends its whole verifier log. */
+function firstCause(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const line = text.split('\n')[0]!.trim();
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }
 
 function macBytes(text: string): Uint8Array {
@@ -198,7 +220,10 @@ export class XdpPaths {
     if (d) return d;
     const n = native();
     const link = n.linkInfo(ifindex);
-    d = { ifindex, name: link?.name ?? `ifindex ${ifindex}`, mac: new Uint8Array(6), mtu: link?.mtu ?? 1500, queues: link?.numRxQueues ?? 1, filter: null, bound: new Set() };
+    d = {
+      ifindex, name: link?.name ?? `ifindex ${ifindex}`, mac: new Uint8Array(6), mtu: link?.mtu ?? 1500,
+      queues: link ? realRxQueues(link.name, link.numRxQueues) : 1, filter: null, bound: new Set(),
+    };
     this.devices.set(ifindex, d);
     if (!link) { d.unusable = 'device vanished'; return d; }
     if (link.arpType !== ARPHRD_ETHER || !link.mac) { d.unusable = 'not an Ethernet device (no XDP path): kernel socket'; this.sayOnce(`${d.name}: ${d.unusable}`); return d; }
@@ -207,7 +232,7 @@ export class XdpPaths {
     try {
       d.filter = openXdpFilter({ ifname: link.name, mode: this.config.mode, ports: [this.listenPort] });
     } catch (err) {
-      d.unusable = `AF_XDP unavailable: ${(err as Error).message}`;
+      d.unusable = `AF_XDP unavailable: ${firstCause(err)}`;
       this.log.error(`${d.name}: ${d.unusable}; the kernel UDP socket carries its traffic`);
       return d;
     }
