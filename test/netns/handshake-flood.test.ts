@@ -47,7 +47,7 @@ test(`${PATH} path: handshake flood from ${SOURCES.length} sources; a legitimate
   const pid = pidOf(a);
   const before = statsOf(a).drops;
   const rcvbuf0 = udpRcvbufErrors(a.ns);
-  const flood = runBench<FloodResult>(g, 'handshake-flood', ['flood', '--target', `10.214.9.1:${a.port}`, '--responder-public', a.keys.publicKey, '--sources', SOURCES.join(','), '--seconds', String(SECONDS)]);
+  const flood = runBench<FloodResult>(g, 'handshake-flood', ['flood', '--target', `10.214.9.1:${a.port}`, '--responder-public', a.keys.publicKey, '--sources', SOURCES.join(','), '--seconds', String(SECONDS)], SECONDS * 1000 + 60_000);
   // Let the flood fill the queue past the under-load mark for UNDER_LOAD_AFTER (1 s) first.
   await new Promise((r) => setTimeout(r, 2500));
   const cpu0 = cpuTicks(pid), t0 = performance.now();

@@ -53,7 +53,7 @@ test(`${PATH} path: hostile input for ${SECONDS} s: daemon alive, tunnel up, mem
   const before = statsOf(a).drops;
 
   const rss = sampleRss(pid);
-  const flood = runBench<FuzzLoadResult>(g, 'fuzz-load', ['--target', `10.211.9.1:${a.port}`, '--responder-public', a.keys.publicKey, '--seconds', String(SECONDS), '--capture', pcap, '--seed', '7']);
+  const flood = runBench<FuzzLoadResult>(g, 'fuzz-load', ['--target', `10.211.9.1:${a.port}`, '--responder-public', a.keys.publicKey, '--seconds', String(SECONDS), '--capture', pcap, '--seed', '7'], SECONDS * 1000 + 60_000);
   const during = pingAsync(b, a.inner4, Math.floor(SECONDS * 4), 0.25);
   const [sent, pings] = await Promise.all([flood, during]);
   const samples = rss.stop();
@@ -61,7 +61,9 @@ test(`${PATH} path: hostile input for ${SECONDS} s: daemon alive, tunnel up, mem
   assert.equal(a.proc!.exitCode, null, `daemon died during the flood\n${logsOf(a)}`);
   const rssPeak = Math.max(rssIdle, ...samples);
   const drops = dropDelta(before, statsOf(a).drops);
-  const report = { seconds: sent.seconds, sentDatagrams: sent.sent, ratePps: sent.ratePps, byClass: sent.byClass, captured: sent.captured, pingsDuringFlood: pings, rssIdleKb: rssIdle, rssPeakKb: rssPeak, rssAfterKb: rssKb(pid), drops };
+  // RSS over the run, ten points: a leak climbs steadily, heap growth levels off.
+  const rssTraceKb = Array.from({ length: 10 }, (_, i) => samples[Math.floor(((i + 1) * samples.length) / 10) - 1]);
+  const report = { rssTraceKb, seconds: sent.seconds, sentDatagrams: sent.sent, ratePps: sent.ratePps, byClass: sent.byClass, captured: sent.captured, pingsDuringFlood: pings, rssIdleKb: rssIdle, rssPeakKb: rssPeak, rssAfterKb: rssKb(pid), drops };
   console.log(`hostile-input: ${JSON.stringify(report)}`);
 
   assert.ok(sent.captured >= 10, `captured only ${sent.captured} data messages`);
