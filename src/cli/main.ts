@@ -55,7 +55,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  // Exit now: once a command is done (a daemon shut down), timers and
+  // watchers that outlive it must not hold the process for another second.
+  (code) => { process.exit(code); },
   (err: unknown) => {
     process.stderr.write(`xdpwg: ${err instanceof Error ? err.message : String(err)}\n`);
     if (process.env.LOG_LEVEL === 'debug' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
