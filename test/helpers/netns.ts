@@ -64,10 +64,26 @@ export class Lab {
     return child;
   }
 
+  /**
+   * Stops everything the lab started: SIGTERM first, so daemons remove their
+   * UAPI sockets and detach their XDP programs as users' would, then SIGKILL
+   * whatever is still there after a moment; then the namespaces go.
+   */
   cleanup(): void {
+    const pidsOf = (ns: string): number[] => {
+      try { return sh('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean).map(Number); } catch { return []; }
+    };
+    const signal = (pids: number[], sig: NodeJS.Signals): void => {
+      for (const p of pids) { try { process.kill(p, sig); } catch { /* gone */ } }
+    };
+    const all = (): number[] => this.namespaces.flatMap(pidsOf);
+    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    signal(all(), 'SIGTERM');
+    const until = Date.now() + 1500;
+    while (all().length > 0 && Date.now() < until) execFileSync('sleep', ['0.05']);
     for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    signal(all(), 'SIGKILL');
     for (const ns of this.namespaces.splice(0)) {
-      try { sh('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean).forEach((p) => { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }); } catch { /* ns gone */ }
       try { sh('ip', ['netns', 'del', ns]); } catch { /* already gone */ }
     }
   }
