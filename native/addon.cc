@@ -13,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   xdpwg::InitWaiter(env, exports);
   xdpwg::InitAeadBurst(env, exports);
   xdpwg::InitAffinity(env, exports);
+  xdpwg::InitCapabilities(env, exports);
   return exports;
 }
 

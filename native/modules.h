@@ -11,4 +11,5 @@ void InitNetlink(Napi::Env env, Napi::Object exports);    // netlink.cc: link/ad
 void InitWaiter(Napi::Env env, Napi::Object exports);     // waiter.cc: poll over fds + eventfd wake
 void InitAeadBurst(Napi::Env env, Napi::Object exports);  // aead_burst.cc: batched ChaCha20-Poly1305 (OpenSSL)
 void InitAffinity(Napi::Env env, Napi::Object exports);   // affinity.cc: pin a worker thread to CPUs
+void InitCapabilities(Napi::Env env, Napi::Object exports);  // capabilities.cc: drop all but the data plane's
 }  // namespace xdpwg

@@ -9,7 +9,7 @@
  * line on an inherited pipe (fd 3) and closing it.
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { closeSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Logger, logLevelFromEnv } from '../daemon/log.js';
 import { uapiSocketPath } from '../daemon/uapi-server.js';
@@ -41,7 +41,10 @@ function readinessPipe(): ((line: string) => void) | undefined {
   const fd = Number(process.env.XDPWG_READY_FD);
   if (!Number.isInteger(fd) || fd < 3) return undefined;
   delete process.env.XDPWG_READY_FD;
-  return (line) => { const s = createWriteStream('', { fd }); s.end(line + '\n'); };
+  // Synchronous: the process may exit right after an error report.
+  return (line) => {
+    try { writeSync(fd, line + '\n'); closeSync(fd); } catch { /* the parent is gone: nobody to tell */ }
+  };
 }
 
 async function daemonize(argv: string[], ifname: string): Promise<number> {
@@ -92,7 +95,7 @@ async function runForeground(ifname: string, ready: ((line: string) => void) | u
     if (process.env.WG_UAPI_FD === undefined && await uapiServed(ifname)) {
       throw new Error(`another process already serves ${uapiSocketPath(ifname)} (is a daemon for ${ifname} running?)`);
     }
-    const daemon = await startDaemon({ ifname, log });
+    const daemon = await startDaemon({ ifname, log, dropCapabilities: true });
     ready?.('ready');
     return await daemon.exited;
   } catch (err) {

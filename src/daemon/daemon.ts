@@ -18,7 +18,25 @@ export interface DaemonOptions {
   log: Logger;
   /** Worker threads (= TUN queues); default: one per core, at most 4. */
   workers?: number;
+  /**
+   * After the TUN exists, keep only the capabilities the data plane needs
+   * (DATA_PLANE_CAPABILITIES). `xdpwg up` leaves this off: its PreDown and
+   * PostDown hooks run later and expect what wg-quick's hooks get.
+   */
+  dropCapabilities?: boolean;
 }
+
+/**
+ * What the daemon keeps once its TUN is open — the set systemd/xdpwg@.service
+ * grants: CAP_NET_ADMIN (netlink, XDP attach, MTU), CAP_NET_RAW (AF_XDP
+ * sockets), CAP_BPF and CAP_PERFMON (loading the filter). Like the unit's
+ * LimitMEMLOCK=infinity, RLIMIT_MEMLOCK is lifted first for the UMEM pages
+ * (where it cannot be, CAP_IPC_LOCK stays instead); like the unit, a listen
+ * port below 1024 set later cannot be bound.
+ */
+export const DATA_PLANE_CAPABILITIES = { CAP_NET_ADMIN: 12, CAP_NET_RAW: 13, CAP_PERFMON: 38, CAP_BPF: 39 } as const;
+/** Kept too when RLIMIT_MEMLOCK cannot be lifted (no CAP_SYS_RESOURCE): the UMEM needs it then. */
+const CAP_IPC_LOCK = 14;
 
 export interface RunningDaemon {
   device: Device;
@@ -60,6 +78,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   log.verbose(`TUN ${tun.name} (ifindex ${tun.ifindex}) with ${tun.fds.length} queue(s)`);
   log.verbose(tun.vnetHdr ? `TUN offloads: ${tun.offloads.join(' ') || 'none accepted (vnet header only)'}` : 'TUN offloads: off');
 
+  if (opts.dropCapabilities) {
+    // Before the workers start: threads inherit the caller's capability sets.
+    const caps = native() as unknown as { dropCapabilities(keep: number[]): void; raiseMemlockLimit(): boolean };
+    const keep: Record<string, number> = { ...DATA_PLANE_CAPABILITIES };
+    // UMEM pages are locked memory: without an unlimited RLIMIT_MEMLOCK only CAP_IPC_LOCK lets them in.
+    if (!caps.raiseMemlockLimit()) keep.CAP_IPC_LOCK = CAP_IPC_LOCK;
+    caps.dropCapabilities(Object.values(keep));
+    log.verbose(`capabilities reduced to ${Object.keys(keep).join(', ')}`);
+  }
   const device = await Device.create({ ifname: tun.name, tunFds: tun.fds, log, datapath });
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((r) => { resolveExit = r; });

@@ -182,3 +182,20 @@ test('the systemd unit grants exactly the data plane capabilities, and the daemo
   assert.equal(ping(side, '10.219.61.2', 3), 3, logsOf(side, b));
   console.log(`secrets: daemon under setpriv runs with CapEff=${capEff.toString(16)} (${UNIT_CAPS.join(' ')})`);
 });
+
+test('started as full root, the daemon keeps only the data plane capabilities once set up (main thread and workers)', async () => {
+  // `a` runs as plain root (all capabilities) through wireguard-go's contract.
+  const pid = pidOf(a);
+  // Where RLIMIT_MEMLOCK could not be lifted (no CAP_SYS_RESOURCE, as in some containers), CAP_IPC_LOCK (14) stays for the UMEM.
+  const memlockLimited = !/Max locked memory\s+unlimited/.test(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+  const want = UNIT_CAPS.reduce((m, c) => m | (1n << BigInt(CAP_BITS[c]!)), memlockLimited ? 1n << 14n : 0n);
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): bigint => BigInt('0x' + new RegExp(`${name}:\\s+([0-9a-f]+)`).exec(status)![1]);
+  assert.equal(field('CapEff'), want, `CapEff ${field('CapEff').toString(16)}`);
+  assert.equal(field('CapPrm'), want, `CapPrm ${field('CapPrm').toString(16)}`);
+  assert.equal(field('CapBnd'), want, `CapBnd ${field('CapBnd').toString(16)}`);
+  // The data-plane threads (started after the drop) hold the same set.
+  const reduced = sh('sh', ['-c', `grep -l '^CapEff:\\s*0*${want.toString(16)}$' /proc/${pid}/task/*/status | wc -l`]).trim();
+  assert.ok(Number(reduced) >= 3, `${reduced} threads run with the reduced set (main + 2 workers expected)`);
+  // That it still works with them is what every other namespace test shows: they all start daemons this way.
+});
