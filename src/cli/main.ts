@@ -55,9 +55,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  // Exit now: once a command is done (a daemon shut down), timers and
-  // watchers that outlive it must not hold the process for another second.
-  (code) => { process.exit(code); },
+  // exitCode, not exit(): a large `show` output must drain to a pipe first.
+  (code) => { process.exitCode = code; },
   (err: unknown) => {
     process.stderr.write(`xdpwg: ${err instanceof Error ? err.message : String(err)}\n`);
     if (process.env.LOG_LEVEL === 'debug' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
