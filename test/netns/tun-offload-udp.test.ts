@@ -12,16 +12,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { Lab, nsExec, requireRoot } from '../helpers/netns.js';
-import { closeTun, openTun, tunOffloadStats, tunReadBurst, tunWriteBurst, burstErrorName } from '../../src/native/tun.js';
-import { enterNetns } from '../../src/native/netlink.js';
-import { Waiter } from '../../src/native/waiter.js';
+import { Lab, requireRoot } from '../helpers/netns.js';
+import { closeTun, tunOffloadStats } from '../../src/native/tun.js';
 import type { TunOffloadStats, TunQueueSet } from '../../src/native/binding.js';
-
-const FRAME = 2048;
-const HEADROOM = 128;
-const BURST = 64;
+import { delta, finished, openSide, sleep, wire, type WireCounts } from '../helpers/tun-wire.js';
 const A = { ns: 'h12-a', dev: 'h12tuna', v4: '10.112.0.1', v6: 'fd12::1' };
 const B = { ns: 'h12-b', dev: 'h12tunb', v4: '10.112.0.2', v6: 'fd12::2' };
 
@@ -29,73 +23,7 @@ const lab = new Lab('h12');
 let tunA: TunQueueSet | undefined;
 let tunB: TunQueueSet | undefined;
 
-function openSide(side: typeof A): TunQueueSet {
-  const leave = enterNetns(side.ns);
-  let set: TunQueueSet;
-  try { set = openTun(side.dev, 1, false, { offload: true }); } finally { leave(); }
-  nsExec(side.ns, 'ip', ['addr', 'add', `${side.v4}/24`, 'dev', side.dev]);
-  nsExec(side.ns, 'ip', ['addr', 'add', `${side.v6}/64`, 'dev', side.dev, 'nodad']);
-  // Room for a sender's burst while the wire is busy elsewhere: the test is
-  // about what reaches the receiver, not about TUN queue overflow.
-  nsExec(side.ns, 'ip', ['link', 'set', side.dev, 'txqueuelen', '8192', 'up']);
-  return set;
-}
 
-interface WireCounts { writeCalls: number; packetsWritten: number; refused: number }
-
-/**
- * Moves packets both ways between two TUN queues until `until` settles,
- * yielding to the event loop between rounds (child processes' pipes drain).
- */
-async function wire(fdA: number, fdB: number, until: Promise<unknown>): Promise<WireCounts> {
-  const buffer = new ArrayBuffer(BURST * FRAME);
-  const desc = new Uint32Array(2 * BURST);
-  const waiter = new Waiter([fdA, fdB]);
-  const counts: WireCounts = { writeCalls: 0, packetsWritten: 0, refused: 0 };
-  let settled = false;
-  void until.finally(() => { settled = true; });
-  const move = (from: number, to: number): boolean => {
-    for (let i = 0; i < BURST; i++) { desc[2 * i] = i * FRAME + HEADROOM; desc[2 * i + 1] = FRAME - HEADROOM; }
-    const n = tunReadBurst(from, buffer, desc, BURST);
-    assert.ok(n >= 0, `read: ${burstErrorName(n)}`);
-    if (n === 0) return false;
-    const w = tunWriteBurst(to, buffer, desc, n);
-    assert.ok(w >= 0, `write: ${burstErrorName(w)}`);
-    counts.writeCalls++;
-    for (let i = 0; i < w; i++) if (desc[2 * i + 1] === 0) counts.refused++;
-    counts.packetsWritten += w;
-    return n === BURST;
-  };
-  try {
-    while (!settled) {
-      const ready = waiter.wait(2);
-      let more = true;
-      for (let round = 0; more && round < 16; round++) {
-        more = false;
-        if (ready & 1 || round > 0) more = move(fdA, fdB) || more;
-        if (ready & 2 || round > 0) more = move(fdB, fdA) || more;
-      }
-      await new Promise((r) => setImmediate(r));
-    }
-  } finally { waiter.close(); }
-  return counts;
-}
-
-function finished(child: ChildProcess, timeoutMs = 30_000): Promise<{ code: number | null; out: string; err: string }> {
-  let out = '', err = '';
-  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  return new Promise((resolve) => child.on('close', (code) => { clearTimeout(timer); resolve({ code, out, err }); }));
-}
-
-function delta(after: TunOffloadStats, before: TunOffloadStats): TunOffloadStats {
-  const d = { ...after };
-  for (const k of Object.keys(d) as Array<keyof TunOffloadStats>) d[k] = after[k] - before[k];
-  return d;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Datagram i of a flood: a 4-byte sequence number, then a slice of a fixed
@@ -170,8 +98,10 @@ before(() => {
   requireRoot();
   lab.ns('a');
   lab.ns('b');
-  tunA = openSide(A);
-  tunB = openSide(B);
+  // Room for a sender's burst while the wire is busy elsewhere: the test is
+  // about what reaches the receiver, not about TUN queue overflow.
+  tunA = openSide(A, true, 8192);
+  tunB = openSide(B, true, 8192);
 });
 after(() => {
   if (tunA) closeTun(tunA);

@@ -15,17 +15,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
 import { addPeer, configureInterface, logsOf, ping, startImplementation, twoSides, xdpwgBin } from '../helpers/tunnel-lab.js';
-import { adoptTun, closeTun, openTun, tunOffloadStats, tunReadBurst, tunWriteBurst, burstErrorName } from '../../src/native/tun.js';
+import { adoptTun, burstErrorName, closeTun, openTun, tunOffloadStats, tunReadBurst } from '../../src/native/tun.js';
 import { enterNetns } from '../../src/native/netlink.js';
-import { Waiter } from '../../src/native/waiter.js';
 import type { TunOffloadStats, TunQueueSet } from '../../src/native/binding.js';
-
-const FRAME = 2048;
-const HEADROOM = 128;
-const BURST = 64;
+import { FRAME, HEADROOM, delta, finished, openSide, sleep, wire, type WireCounts } from '../helpers/tun-wire.js';
 const A = { ns: 'h9-a', dev: 'h9tuna', v4: '10.91.0.1', v6: 'fd91::1' };
 const B = { ns: 'h9-b', dev: 'h9tunb', v4: '10.91.0.2', v6: 'fd91::2' };
 
@@ -34,80 +29,6 @@ const daemonLab = new Lab('h9d');
 let tunA: TunQueueSet | undefined;
 let tunB: TunQueueSet | undefined;
 const tmpFiles: string[] = [];
-
-function openSide(side: typeof A, offload: boolean): TunQueueSet {
-  const leave = enterNetns(side.ns);
-  let set: TunQueueSet;
-  try { set = openTun(side.dev, 1, false, { offload }); } finally { leave(); }
-  nsExec(side.ns, 'ip', ['addr', 'add', `${side.v4}/24`, 'dev', side.dev]);
-  nsExec(side.ns, 'ip', ['addr', 'add', `${side.v6}/64`, 'dev', side.dev, 'nodad']);
-  nsExec(side.ns, 'ip', ['link', 'set', side.dev, 'up']);
-  return set;
-}
-
-/** What the wire saw: reads and the frames they filled, writes and what they took. */
-interface WireCounts { reads: number; packetsRead: number; maxPerRead: number; writeCalls: number; packetsWritten: number; refused: number }
-
-/**
- * Moves packets both ways between two TUN queues until `until` settles.
- * Yields to the event loop between rounds so child processes' pipes drain.
- * A burst that filled every frame is followed by another read at once:
- * segments of a super packet may be waiting in the queue's state, where
- * poll cannot see them.
- */
-async function wire(fdA: number, fdB: number, until: Promise<unknown>): Promise<WireCounts> {
-  const buffer = new ArrayBuffer(BURST * FRAME);
-  const desc = new Uint32Array(2 * BURST);
-  const waiter = new Waiter([fdA, fdB]);
-  const counts: WireCounts = { reads: 0, packetsRead: 0, maxPerRead: 0, writeCalls: 0, packetsWritten: 0, refused: 0 };
-  let settled = false;
-  void until.finally(() => { settled = true; });
-  const move = (from: number, to: number): boolean => {
-    for (let i = 0; i < BURST; i++) { desc[2 * i] = i * FRAME + HEADROOM; desc[2 * i + 1] = FRAME - HEADROOM; }
-    const n = tunReadBurst(from, buffer, desc, BURST);
-    assert.ok(n >= 0, `read: ${burstErrorName(n)}`);
-    if (n === 0) return false;
-    counts.reads++;
-    counts.packetsRead += n;
-    counts.maxPerRead = Math.max(counts.maxPerRead, n);
-    const w = tunWriteBurst(to, buffer, desc, n);
-    assert.ok(w >= 0, `write: ${burstErrorName(w)}`);
-    counts.writeCalls++;
-    for (let i = 0; i < w; i++) if (desc[2 * i + 1] === 0) counts.refused++;
-    counts.packetsWritten += w;
-    return n === BURST;
-  };
-  try {
-    while (!settled) {
-      const ready = waiter.wait(2);
-      let more = true;
-      for (let round = 0; more && round < 16; round++) {
-        more = false;
-        if (ready & 1 || round > 0) more = move(fdA, fdB) || more;
-        if (ready & 2 || round > 0) more = move(fdB, fdA) || more;
-      }
-      await new Promise((r) => setImmediate(r));
-    }
-  } finally { waiter.close(); }
-  return counts;
-}
-
-/** A child's output and exit code, once it ends (killed after timeoutMs). */
-function finished(child: ChildProcess, timeoutMs = 30_000): Promise<{ code: number | null; out: string; err: string }> {
-  let out = '', err = '';
-  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  return new Promise((resolve) => child.on('close', (code) => { clearTimeout(timer); resolve({ code, out, err }); }));
-}
-
-function delta(after: TunOffloadStats, before: TunOffloadStats): TunOffloadStats {
-  const d = { ...after };
-  for (const k of Object.keys(d) as Array<keyof TunOffloadStats>) d[k] = after[k] - before[k];
-  return d;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** iperf3 TCP from A to B through the wire; returns the receiver's bits/s and the wire's counts. */
 async function iperfThroughWire(seconds: number): Promise<{ bps: number; counts: WireCounts; stats: TunOffloadStats }> {
