@@ -230,24 +230,34 @@ bool CanAppend(const TcpSegmentView& first, const TcpSegmentView& last, const Tc
          memcmp(tx + 20, ty + 20, first.tcpHdrLen - 20) == 0;
 }
 
-size_t GroBuildHeader(const TcpSegmentView& first, uint8_t lastFlags, uint32_t totalLen, uint8_t* out) {
-  size_t hdrLen = size_t(first.ipHdrLen) + first.tcpHdrLen;
+// The virtio_net_hdr of a coalesced super packet (NEEDS_CSUM, GSO of
+// gsoType) and the first packet's headers (hdrLen bytes) behind it, with the
+// IP length grown to the whole super packet. Returns where the IP header is.
+static uint8_t* WriteGsoHeaders(uint8_t* out, uint8_t gsoType, const uint8_t* pkt, uint8_t ipVersion, size_t ipHdrLen,
+                                size_t hdrLen, uint16_t gsoSize, uint16_t csumOffset, uint32_t totalLen) {
   virtio_net_hdr vh{};
   vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-  vh.gso_type = first.ipVersion == 4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6;
+  vh.gso_type = gsoType;
   vh.hdr_len = uint16_t(hdrLen);
-  vh.gso_size = uint16_t(first.payload);
-  vh.csum_start = first.ipHdrLen;
-  vh.csum_offset = kTcpChecksumOffset;
+  vh.gso_size = gsoSize;
+  vh.csum_start = uint16_t(ipHdrLen);
+  vh.csum_offset = csumOffset;
   memcpy(out, &vh, kVnetHdrLen);
   uint8_t* ip = out + kVnetHdrLen;
-  memcpy(ip, first.pkt, hdrLen);
-  if (first.ipVersion == 4) {
+  memcpy(ip, pkt, hdrLen);
+  if (ipVersion == 4) {
     Store16(ip + 2, uint16_t(totalLen));
     FixIpv4HeaderChecksum(ip, 20);
   } else {
     Store16(ip + 4, uint16_t(totalLen - 40));
   }
+  return ip;
+}
+
+size_t GroBuildHeader(const TcpSegmentView& first, uint8_t lastFlags, uint32_t totalLen, uint8_t* out) {
+  size_t hdrLen = size_t(first.ipHdrLen) + first.tcpHdrLen;
+  uint8_t* ip = WriteGsoHeaders(out, first.ipVersion == 4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6, first.pkt,
+                                first.ipVersion, first.ipHdrLen, hdrLen, uint16_t(first.payload), kTcpChecksumOffset, totalLen);
   uint8_t* tcp = ip + first.ipHdrLen;
   tcp[13] = uint8_t(first.flags | (lastFlags & kTcpPsh));
   // CHECKSUM_PARTIAL convention: the field holds the folded pseudo-header sum,
@@ -298,22 +308,8 @@ bool CanAppendUdp(const UdpDatagramView& first, const UdpDatagramView& last, con
 
 size_t GroBuildUdpHeader(const UdpDatagramView& first, uint32_t totalLen, uint8_t* out) {
   size_t hdrLen = size_t(first.ipHdrLen) + 8;
-  virtio_net_hdr vh{};
-  vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-  vh.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4;
-  vh.hdr_len = uint16_t(hdrLen);
-  vh.gso_size = uint16_t(first.payload);
-  vh.csum_start = first.ipHdrLen;
-  vh.csum_offset = kUdpChecksumOffset;
-  memcpy(out, &vh, kVnetHdrLen);
-  uint8_t* ip = out + kVnetHdrLen;
-  memcpy(ip, first.pkt, hdrLen);
-  if (first.ipVersion == 4) {
-    Store16(ip + 2, uint16_t(totalLen));
-    FixIpv4HeaderChecksum(ip, 20);
-  } else {
-    Store16(ip + 4, uint16_t(totalLen - 40));
-  }
+  uint8_t* ip = WriteGsoHeaders(out, VIRTIO_NET_HDR_GSO_UDP_L4, first.pkt, first.ipVersion, first.ipHdrLen, hdrLen,
+                                uint16_t(first.payload), kUdpChecksumOffset, totalLen);
   uint8_t* udp = ip + first.ipHdrLen;
   uint32_t l4Len = totalLen - first.ipHdrLen;
   // The UDP length is the whole; the kernel's segmentation swaps it for each
