@@ -436,12 +436,18 @@ export class Device implements DeviceControl {
     switch (m.t) {
       case 'handshake': return this.onHandshakeMessage(m.data, m.addr);
       case 'stage': {
-        const peer = this.bySlot[m.slot];
-        if (!peer) return;
-        peer.staged.push(m.packet);
-        // A session may have formed between the worker's look and now.
-        if (peer.keypairs.sendable(this.clock.now())) this.flushStaged(peer);
-        else peer.timers.requestHandshake();
+        const touched = new Set<Peer>();
+        for (let i = 0; i + 1 < m.items.length; i += 2) {
+          const peer = this.bySlot[m.items[i] as number];
+          if (!peer) continue;
+          peer.staged.push(m.items[i + 1] as Uint8Array);
+          touched.add(peer);
+        }
+        for (const peer of touched) {
+          // A session may have formed between the worker's look and now.
+          if (peer.keypairs.sendable(this.clock.now())) this.flushStaged(peer);
+          else peer.timers.requestHandshake();
+        }
         return;
       }
       case 'confirmed': {

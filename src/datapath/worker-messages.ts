@@ -56,8 +56,8 @@ export type FromWorker =
   | { t: 'ready'; worker: number; path: string; eventFd: number }
   /** A handshake message (types 1–3) for the main thread, with the address it came from. */
   | { t: 'handshake'; worker: number; data: Uint8Array; addr: AddrRecord }
-  /** An outgoing packet for a peer without a usable session: main queues it and starts a handshake. */
-  | { t: 'stage'; slot: number; packet: Uint8Array }
+  /** Outgoing packets for peers without a usable session, as [slot, packet, …] of one burst: main queues them and starts handshakes. */
+  | { t: 'stage'; items: Array<number | Uint8Array> }
   /** First data received on the responder's "next" keypair: it becomes current (whitepaper §5.4.6). */
   | { t: 'confirmed'; slot: number; localIndex: number }
   /** An authenticated packet arrived from a new address: the endpoint roams (whitepaper §2.1). */

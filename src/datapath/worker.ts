@@ -458,6 +458,8 @@ class Worker {
     const now = Date.now();
     let jobs = 0;
     let freed = 0;
+    // Packets for peers without a session: [slot, packet, slot, packet, …], one message per burst.
+    const staged: Array<number | Uint8Array> = [];
     for (let i = 0; i < n; i++) {
       const off = this.tunDesc[2 * i]!, len = this.tunDesc[2 * i + 1]!;
       const slot = this.router.lookupDestination(buf, off, len);
@@ -466,7 +468,7 @@ class Worker {
       const kp = peer?.current;
       if (!peer || !kp || !kp.usableForSending(now)) {
         this.drops.count('tx-staged');
-        this.post({ t: 'stage', slot, packet: buf.slice(off, off + len) });
+        staged.push(slot, buf.slice(off, off + len));
         this.freeList[freed++] = off;
         continue;
       }
@@ -478,6 +480,7 @@ class Worker {
       jobs++;
     }
     if (freed > 0) pool.freeFrames(this.freeList, freed);
+    if (staged.length > 0) this.post({ t: 'stage', items: staged });
     if (jobs === 0) return true;
     // Pad, number, header, seal: the whole burst in place, one AEAD call (src/protocol/transport.ts).
     const burst = this.burst;
