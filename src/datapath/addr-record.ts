@@ -6,11 +6,13 @@
  */
 import type { Endpoint } from '../daemon/device-config.js';
 
-export const ADDR_RECORD_SIZE = 40;
+/** One record's size: the UDP port's own constant (src/native/udp-port.ts). */
+import { UDP_ADDR_RECORD_SIZE as ADDR_RECORD_SIZE } from '../native/udp-port.js';
+export { ADDR_RECORD_SIZE };
 
 /** True when both records name the same remote and the same local address. */
 export function addrEquals(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < 40; i++) if (a[i] !== b[i]) return false;
+  for (let i = 0; i < ADDR_RECORD_SIZE; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
@@ -34,13 +36,4 @@ export function endpointFromAddr(r: Uint8Array): Endpoint {
   const port = (r[16]! << 8) | r[17]!;
   if (r[18] === 4) return { family: 4, address: r.slice(12, 16), port };
   return { family: 6, address: r.slice(0, 16), port };
-}
-
-/** A short text form for logs: "ip:port". */
-export function addrToString(r: Uint8Array): string {
-  const e = endpointFromAddr(r);
-  if (e.family === 4) return `${e.address.join('.')}:${e.port}`;
-  const words: string[] = [];
-  for (let i = 0; i < 16; i += 2) words.push(((e.address[i]! << 8) | e.address[i + 1]!).toString(16));
-  return `[${words.join(':')}]:${e.port}`;
 }

@@ -15,7 +15,8 @@ import { FrameViews, BURST_SIZE } from './frames.js';
 import { describeXskPort, openXskPort } from './xsk-port.js';
 
 /** Bytes per address record of a UDP port burst. */
-export const ADDR_RECORD_SIZE = 40;
+import { UDP_ADDR_RECORD_SIZE as ADDR_RECORD_SIZE } from './udp-port.js';
+export { ADDR_RECORD_SIZE };
 
 /** The common burst interface. */
 export interface Port {
