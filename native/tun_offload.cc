@@ -180,20 +180,29 @@ bool CompletePartialChecksum(const virtio_net_hdr& h, uint8_t* pkt, size_t len) 
   return true;
 }
 
-bool ParseCoalescable(const uint8_t* pkt, size_t len, TcpSegmentView* out) {
-  if (len < 40) return false;
+// The IP header of a packet that may join a coalesced group: IPv4 without
+// options (GRO compares them; rare in practice) and not a fragment (MF or
+// offset), or IPv6 whose next header is the transport itself; carrying
+// `proto`, its length field matching len exactly, at least minL4 bytes after
+// the IP header. Returns the IP header length, 0 when it may not join.
+static size_t PlainIpHeader(const uint8_t* pkt, size_t len, uint8_t proto, size_t minL4) {
+  if (len < 20 + minL4) return 0;
   uint8_t version = pkt[0] >> 4;
-  size_t ipHdr;
   if (version == 4) {
-    // No options (GRO compares them; rare in practice), not a fragment (MF or offset).
-    if (pkt[0] != 0x45 || pkt[9] != kProtoTcp || Load16(pkt + 2) != len || (Load16(pkt + 6) & 0x3fff) != 0) return false;
-    ipHdr = 20;
-  } else if (version == 6) {
-    if (len < 60 || pkt[6] != kProtoTcp || size_t(Load16(pkt + 4)) + 40 != len) return false;
-    ipHdr = 40;
-  } else {
-    return false;
+    if (pkt[0] != 0x45 || pkt[9] != proto || Load16(pkt + 2) != len || (Load16(pkt + 6) & 0x3fff) != 0) return 0;
+    return 20;
   }
+  if (version == 6) {
+    if (len < 40 + minL4 || pkt[6] != proto || size_t(Load16(pkt + 4)) + 40 != len) return 0;
+    return 40;
+  }
+  return 0;
+}
+
+bool ParseCoalescable(const uint8_t* pkt, size_t len, TcpSegmentView* out) {
+  const size_t ipHdr = PlainIpHeader(pkt, len, kProtoTcp, 20);
+  if (ipHdr == 0) return false;
+  uint8_t version = pkt[0] >> 4;
   const uint8_t* tcp = pkt + ipHdr;
   size_t tcpHdr = size_t(tcp[12] >> 4) * 4;
   if (tcpHdr < 20 || ipHdr + tcpHdr >= len) return false;  // >=: a payload is required
@@ -267,18 +276,9 @@ size_t GroBuildHeader(const TcpSegmentView& first, uint8_t lastFlags, uint32_t t
 }
 
 bool ParseUdpCoalescable(const uint8_t* pkt, size_t len, UdpDatagramView* out) {
-  if (len < 29) return false;  // IPv4 + UDP + one payload byte
+  const size_t ipHdr = PlainIpHeader(pkt, len, kProtoUdp, 8 + 1);  // UDP header and one payload byte
+  if (ipHdr == 0) return false;
   uint8_t version = pkt[0] >> 4;
-  size_t ipHdr;
-  if (version == 4) {
-    if (pkt[0] != 0x45 || pkt[9] != kProtoUdp || Load16(pkt + 2) != len || (Load16(pkt + 6) & 0x3fff) != 0) return false;
-    ipHdr = 20;
-  } else if (version == 6) {
-    if (len < 49 || pkt[6] != kProtoUdp || size_t(Load16(pkt + 4)) + 40 != len) return false;
-    ipHdr = 40;
-  } else {
-    return false;
-  }
   const uint8_t* udp = pkt + ipHdr;
   // The UDP length must cover exactly the rest (no trailing padding the kernel would trim).
   if (size_t(Load16(udp + 4)) != len - ipHdr || Load16(udp + kUdpChecksumOffset) == 0) return false;
