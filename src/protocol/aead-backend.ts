@@ -106,19 +106,18 @@ export class NodeCryptoDataAead implements DataAeadBackend {
   private readonly nonce = Buffer.alloc(12);
 
   sealBurst(burst: AeadBurst): number {
-    let ok = 0;
-    for (let i = 0; i < burst.count; i++) {
-      const status = this.sealOne(burst, i);
-      burst.status[i] = status;
-      if (status === AeadStatus.ok) ok++;
-    }
-    return ok;
+    return this.each(burst, (i) => this.sealOne(burst, i));
   }
 
   openBurst(burst: AeadBurst): number {
+    return this.each(burst, (i) => this.openOne(burst, i));
+  }
+
+  /** Runs one packet's operation over the burst, recording statuses; returns how many succeeded. */
+  private each(burst: AeadBurst, one: (i: number) => AeadStatusCode): number {
     let ok = 0;
     for (let i = 0; i < burst.count; i++) {
-      const status = this.openOne(burst, i);
+      const status = one(i);
       burst.status[i] = status;
       if (status === AeadStatus.ok) ok++;
     }

@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { be16, fold, l4ChecksumValid, pseudoSum, put16, sum16 } from '../helpers/reference-checksum.js';
 import { tunOffloadCoalesce, tunOffloadStats, VNET_HDR_LEN } from '../../src/native/tun.js';
 
 const NEEDS_CSUM = 1, GSO_UDP_L4 = 5;
@@ -20,24 +21,8 @@ const UDP = 17, TCP = 6;
 
 // ------------------------------------------------------------ independent checksum
 
-function sum16(b: Uint8Array, start: number, end: number): number {
-  let s = 0;
-  for (let i = start; i + 1 < end; i += 2) s += (b[i]! << 8) | b[i + 1]!;
-  if ((end - start) & 1) s += b[end - 1]! << 8;
-  return s;
-}
-function fold(s: number): number {
-  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
-  return s;
-}
-function pseudoSum(p: Uint8Array, version: number, l4Len: number): number {
-  return (version === 4 ? sum16(p, 12, 20) : sum16(p, 8, 40)) + UDP + (l4Len >>> 16) + (l4Len & 0xffff);
-}
-function udpChecksumValid(p: Uint8Array, l4: number): boolean {
-  return fold(pseudoSum(p, p[0]! >> 4, p.length - l4) + sum16(p, l4, p.length)) === 0xffff;
-}
-const be16 = (p: Uint8Array, o: number): number => (p[o]! << 8) | p[o + 1]!;
-function put16(p: Uint8Array, o: number, v: number): void { p[o] = (v >> 8) & 0xff; p[o + 1] = v & 0xff; }
+// (from test/helpers/reference-checksum.ts)
+function udpChecksumValid(p: Uint8Array, l4: number): boolean { return l4ChecksumValid(p, l4, UDP); }
 
 // ------------------------------------------------------------ synthetic datagrams
 
@@ -67,7 +52,7 @@ function datagram(f: Flow, data: Uint8Array, o: IpFields = {}): Uint8Array {
   }
   put16(p, ipLen, f.srcPort); put16(p, ipLen + 2, f.dstPort); put16(p, ipLen + 4, p.length - ipLen);
   p.set(data, ipLen + 8);
-  let sum = ~fold(pseudoSum(p, f.version, p.length - ipLen) + sum16(p, ipLen, p.length)) & 0xffff;
+  let sum = ~fold(pseudoSum(p, f.version, UDP, p.length - ipLen) + sum16(p, ipLen, p.length)) & 0xffff;
   if (sum === 0) sum = 0xffff;
   put16(p, ipLen + 6, o.zeroChecksum ? 0 : sum);
   return p;
@@ -125,7 +110,7 @@ function verifySuperPacket(write: Uint8Array, members: Uint8Array[]): void {
   const udpLen = be16(sup, ipLen + 4);
   assert.equal(udpLen, sup.length - ipLen, 'UDP length: the whole super packet');
   const partial = be16(sup, ipLen + 6);
-  assert.equal(partial, fold(pseudoSum(sup, version, udpLen)), 'UDP checksum field: the folded pseudo-header sum (CHECKSUM_PARTIAL)');
+  assert.equal(partial, fold(pseudoSum(sup, version, UDP, udpLen)), 'UDP checksum field: the folded pseudo-header sum (CHECKSUM_PARTIAL)');
 
   // The kernel's segmentation: each datagram gets gso_size of payload (the
   // last the rest), its own UDP length, the partial sum with the length
