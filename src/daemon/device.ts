@@ -63,6 +63,16 @@ const SOCKET_BUFFER_BYTES = 7 << 20;
 
 type IndexEntry = Handshake<Peer> | Keypair;
 
+let placeholder: X25519KeyPair | undefined;
+/**
+ * The stand-in static key of peers added before the device has a private
+ * key: one for the whole process (a scalar multiplication per peer would
+ * cost 1,000 of them for a 1,000-peer config). Never used for a handshake.
+ */
+function placeholderIdentity(): X25519KeyPair {
+  return (placeholder ??= keyPairFromPrivate(new Uint8Array(32).fill(1)));
+}
+
 /** The JSON `xdpwg stats` prints. */
 export interface DeviceStats {
   interface: string;
@@ -282,8 +292,8 @@ export class Device implements DeviceControl {
     if (isAllZero(publicKey)) throw new UapiError(Errno.EINVAL, 'a peer public key of all zeros is not valid');
     const slot = this.freeSlots.pop() ?? this.bySlot.length;
     if (slot >= MAX_PEERS) throw new UapiError(Errno.ENOANO, `too many peers (limit ${MAX_PEERS})`);
-    // Without our private key the handshake state waits for one; a placeholder identity keeps types simple.
-    const local = this.identity ?? keyPairFromPrivate(new Uint8Array(32).fill(1));
+    // Without our private key the handshake state waits for one (setPrivateKey re-keys every peer).
+    const local = this.identity ?? placeholderIdentity();
     const peer = new Peer(slot, publicKey.slice(), local);
     // Any clamped private key is a multiple of 8, so DH with it is zero exactly
     // for the small-order points: the check holds before our own key is set.
