@@ -9,6 +9,8 @@
         "native/udp_port.cc",
         "native/tun.cc",
         "native/tun_offload.cc",
+        "native/tun_steering.cc",
+        "native/bpf_object_path.cc",
         "native/netlink.cc",
         "native/waiter.cc",
         "native/aead_burst.cc",

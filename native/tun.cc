@@ -18,6 +18,7 @@
 #include "modules.h"
 #include "sys_error.h"
 #include "tun_offload.h"
+#include "tun_steering.h"
 
 namespace xdpwg {
 
@@ -141,8 +142,9 @@ bool SetVnetHdrSize(int fd) {
 }
 
 Napi::Object QueueSet(Napi::Env env, const char* name, int ifindex, const std::vector<int>& fds, bool multi,
-                      bool vnetHdr, const OffloadSet* offloads) {
+                      bool vnetHdr, const OffloadSet* offloads, const std::string& steering) {
   Napi::Object o = Napi::Object::New(env);
+  o.Set("steering", Napi::String::New(env, steering));
   o.Set("vnetHdr", Napi::Boolean::New(env, vnetHdr));
   Napi::Array on = Napi::Array::New(env);
   if (offloads) for (uint32_t k = 0; offloads->names[k]; k++) on.Set(k, Napi::String::New(env, offloads->names[k]));
@@ -157,7 +159,7 @@ Napi::Object QueueSet(Napi::Env env, const char* name, int ifindex, const std::v
 }
 
 // tunOpen({ name, queues = 1, multiQueue = true, offload = false })
-//   -> { name, ifindex, fds, multiQueue, vnetHdr, offloads }
+//   -> { name, ifindex, fds, multiQueue, vnetHdr, offloads, steering }
 // Creates the device (or attaches more queues to an existing multi-queue
 // device of that name) in the calling thread's network namespace. With
 // offload, every queue carries a virtio_net_hdr (IFF_VNET_HDR; the flag is
@@ -218,7 +220,13 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   }
   int ifindex = IfIndexOf(actual);
   if (ifindex < 0) return fail(std::string("tunOpen: SIOCGIFINDEX ") + actual, -ifindex);
-  return QueueSet(env, actual, ifindex, fds, multi, offload, on);
+  // With several queues, a flow's queue is a hash of the flow (see tun_steering.h).
+  std::string steering = "single queue";
+  if (fds.size() > 1) {
+    std::string why = AttachTunSteering(fds[0]);
+    steering = why.empty() ? "flow hash" : "kernel automatic (" + why + ")";
+  }
+  return QueueSet(env, actual, ifindex, fds, multi, offload, on, steering);
 }
 
 // tunAdopt(fd) -> { name, ifindex, fds: [fd], multiQueue, vnetHdr, offloads }
@@ -266,7 +274,7 @@ Napi::Value TunAdopt(const Napi::CallbackInfo& info) {
     ThrowSysError(env, std::string("tunAdopt: SIOCGIFINDEX ") + ifr.ifr_name, -ifindex);
     return env.Undefined();
   }
-  return QueueSet(env, ifr.ifr_name, ifindex, {fd}, (ifr.ifr_flags & IFF_MULTI_QUEUE) != 0, vnetHdr, on);
+  return QueueSet(env, ifr.ifr_name, ifindex, {fd}, (ifr.ifr_flags & IFF_MULTI_QUEUE) != 0, vnetHdr, on, "single queue");
 }
 
 /**

@@ -8,7 +8,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -21,6 +20,7 @@
 
 #include <vector>
 
+#include "bpf_object_path.h"
 #include "modules.h"
 
 namespace xdpwg {
@@ -67,18 +67,7 @@ void ThrowCode(Napi::Env env, const char* code, const std::string& msg) {
   err.ThrowAsJavaScriptException();
 }
 
-// build/Release/xdpwg.node -> <repo>/native/bpf/xdpwg_filter.o
-std::string DefaultObjectPath() {
-  Dl_info dl = {};
-  if (!dladdr(reinterpret_cast<void*>(&InitXdpFilter), &dl) || !dl.dli_fname) return "native/bpf/xdpwg_filter.o";
-  std::string p = dl.dli_fname;
-  for (int i = 0; i < 3; i++) {
-    size_t slash = p.rfind('/');
-    if (slash == std::string::npos) return "native/bpf/xdpwg_filter.o";
-    p.resize(slash);
-  }
-  return p + "/native/bpf/xdpwg_filter.o";
-}
+std::string DefaultObjectPath() { return BpfObjectPath("xdpwg_filter.o"); }
 
 const char* ModeName(enum xdp_attach_mode m) {
   switch (m) {

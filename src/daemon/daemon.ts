@@ -6,7 +6,7 @@
  * Threading: main thread; the data path runs in the WorkerPool's threads.
  */
 import os from 'node:os';
-import { native, type TunOffloadStats } from '../native/binding.js';
+import { native } from '../native/binding.js';
 import { Device } from './device.js';
 import type { Logger } from './log.js';
 import { UapiServer } from './uapi-server.js';
@@ -45,8 +45,6 @@ export interface RunningDaemon {
   shutdown(reason: string, status?: number): Promise<void>;
 }
 
-interface TunQueues { name: string; ifindex: number; fds: number[]; multiQueue: boolean; vnetHdr: boolean; offloads: string[] }
-
 function envFd(name: string): number | undefined {
   const v = process.env[name];
   if (v === undefined || v === '') return undefined;
@@ -57,11 +55,7 @@ function envFd(name: string): number | undefined {
 
 /** Creates everything and returns once the TUN and the UAPI socket both exist. */
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
-  const n = native() as unknown as {
-    tunOpen(o: { name: string; queues: number; multiQueue: boolean; offload: boolean }): TunQueues;
-    tunAdopt(fd: number): TunQueues;
-    tunOffloadStats(): TunOffloadStats;
-  };
+  const n = native();
   const { log } = opts;
   const tunFd = envFd('WG_TUN_FD');
   const uapiFd = envFd('WG_UAPI_FD');
@@ -75,16 +69,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   // An adopted fd (WG_TUN_FD) keeps whatever its opener chose.
   const offload = process.env.XDPWG_TUN_OFFLOAD !== '0' && datapath.tunOffload !== 'off';
   const tun = tunFd !== undefined ? n.tunAdopt(tunFd) : n.tunOpen({ name: opts.ifname, queues: wanted, multiQueue: true, offload });
-  log.verbose(`TUN ${tun.name} (ifindex ${tun.ifindex}) with ${tun.fds.length} queue(s)`);
+  log.verbose(`TUN ${tun.name} (ifindex ${tun.ifindex}) with ${tun.fds.length} queue(s); outbound flows pick a queue by ${tun.steering}`);
   log.verbose(tun.vnetHdr ? `TUN offloads: ${tun.offloads.join(' ') || 'none accepted (vnet header only)'}` : 'TUN offloads: off');
 
   if (opts.dropCapabilities) {
     // Before the workers start: threads inherit the caller's capability sets.
-    const caps = native() as unknown as { dropCapabilities(keep: number[]): void; raiseMemlockLimit(): boolean };
     const keep: Record<string, number> = { ...DATA_PLANE_CAPABILITIES };
     // UMEM pages are locked memory: without an unlimited RLIMIT_MEMLOCK only CAP_IPC_LOCK lets them in.
-    if (!caps.raiseMemlockLimit()) keep.CAP_IPC_LOCK = CAP_IPC_LOCK;
-    caps.dropCapabilities(Object.values(keep));
+    if (!n.raiseMemlockLimit()) keep.CAP_IPC_LOCK = CAP_IPC_LOCK;
+    n.dropCapabilities(Object.values(keep));
     log.verbose(`capabilities reduced to ${Object.keys(keep).join(', ')}`);
   }
   const device = await Device.create({ ifname: tun.name, tunFds: tun.fds, log, datapath });

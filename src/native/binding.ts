@@ -188,7 +188,11 @@ export interface NativeUdpPort {
  * burst calls still move bare IP packets); offloads: what the kernel accepted
  * ('csum', 'tso4', 'tso6', 'tso-ecn', 'uso4', 'uso6'), empty without vnetHdr.
  */
-export interface TunQueueSet { name: string; ifindex: number; fds: number[]; multiQueue: boolean; vnetHdr: boolean; offloads: string[] }
+export interface TunQueueSet {
+  name: string; ifindex: number; fds: number[]; multiQueue: boolean; vnetHdr: boolean; offloads: string[];
+  /** How outbound flows pick a queue: "flow hash" (native/bpf/tun_steering.bpf.c), "single queue", or "kernel automatic (why)". */
+  steering: string;
+}
 
 /** Counters of the TUN offload path, process-wide since the addon loaded (tunOffloadStats). */
 export interface TunOffloadStats {
@@ -323,6 +327,10 @@ export interface NativeBinding {
   wakeFd(eventFd: number): boolean;
   WAITER_WAKE_BIT: number;
   WAITER_MAX_FDS: number;
+  /** Keeps only the given capabilities (numbers) in every set of the process, and drops the rest from the bounding set. */
+  dropCapabilities(keep: number[]): void;
+  /** Lifts RLIMIT_MEMLOCK to unlimited where allowed; false when it cannot. */
+  raiseMemlockLimit(): boolean;
   [name: string]: unknown;
 }
 

@@ -9,7 +9,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstatSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
@@ -59,6 +59,12 @@ async function gone(pid: number, ifname: string, why: string): Promise<void> {
 }
 
 test('xdpwg IFNAME returns 0 once the TUN and the UAPI socket exist, and leaves a detached daemon that SIGTERM ends', async () => {
+  // The socket directory: created 0755 under the caller's umask when missing (as wireguard-go's
+  // MkdirAll), never changed when it exists (wg-quick, under umask 077, may have made it 0700).
+  const dir = path.dirname(socketPath('h7cd0'));
+  const dirModeBefore = existsSync(dir) ? statSync(dir).mode & 0o777 : undefined;
+  const umask = process.umask(0o022);
+  process.umask(umask); // the daemon inherits this process's umask
   // runXdpwg waits for EOF on stdout/stderr too: the daemon must not hold them (LOG_LEVEL unset).
   const r = await runXdpwg(ns, ['h7cd0'], { env: { LOG_LEVEL: '' } });
   assert.equal(r.code, 0, r.stderr);
@@ -67,7 +73,7 @@ test('xdpwg IFNAME returns 0 once the TUN and the UAPI socket exist, and leaves 
   const st = lstatSync(socketPath('h7cd0'));
   assert.ok(st.isSocket(), 'the UAPI path is a socket');
   assert.equal(st.mode & 0o777, 0o600, `socket mode ${(st.mode & 0o777).toString(8)}`);
-  assert.equal(statSync(path.dirname(socketPath('h7cd0'))).mode & 0o777, 0o755, 'socket directory mode');
+  assert.equal(statSync(dir).mode & 0o777, dirModeBefore ?? (0o755 & ~umask), `socket directory mode (${dirModeBefore === undefined ? 'created by the daemon' : 'existed before'})`);
 
   const pid = daemonPid(ns, 'h7cd0')!;
   assert.ok(pid, 'the socket is served by a process');

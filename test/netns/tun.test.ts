@@ -5,11 +5,14 @@
  * replies with tunWriteBurst; multi-queue opens N distinct queue fds;
  * tunAdopt recognises a queue fd; a refused packet is dropped and marked;
  * a packet longer than its slot is dropped rather than cut;
- * a deleted device is reported as a dead queue (-EBADFD), not as "empty".
+ * a deleted device is reported as a dead queue (-EBADFD), not as "empty";
+ * with several queues a flow's queue is a hash of the flow (our steering
+ * program), not the queue that last wrote a packet of that flow.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
 import { Lab, nsExec, requireRoot } from '../helpers/netns.js';
 import { adoptTun, closeTun, EBADFD, isDeadQueue, openTun, tunReadBurst, tunWriteBurst, burstErrorName } from '../../src/native/tun.js';
 import { addrAdd, enterNetns, linkInfo, linkSetUp } from '../../src/native/netlink.js';
@@ -243,4 +246,100 @@ test('bad arguments are TypeError/RangeError', () => {
   assert.throws(() => openTun('h2-way-too-long-name', 1), TypeError);
   assert.throws(() => openTun('h2tun3', 2, false), RangeError);
   assert.throws(() => adoptTun(-1), RangeError);
+});
+
+/** Whether p is a UDP datagram to port 9 (the test's flows; the kernel also sends its own IPv6 ND/MLD). */
+function isTestFlow(p: Uint8Array): boolean {
+  const v4 = p[0]! >> 4 === 4;
+  const l4 = v4 ? (p[0]! & 15) * 4 : 40;
+  return p[v4 ? 9 : 6] === 17 && p[l4 + 2] === 0 && p[l4 + 3] === 9;
+}
+
+/** Reads every queue until `want` test packets came or 5 s passed; each tagged with the queue it came from. */
+function drainQueues(set: TunQueueSet, want: number): Array<{ queue: number; packet: Uint8Array }> {
+  const got: Array<{ queue: number; packet: Uint8Array }> = [];
+  const buffer = new ArrayBuffer(BURST * FRAME);
+  const desc = new Uint32Array(2 * BURST);
+  const waiter = new Waiter(set.fds);
+  const end = Date.now() + 5000;
+  try {
+    while (got.length < want && Date.now() < end) {
+      if (waiter.wait(50) === 0) continue;
+      set.fds.forEach((fd, queue) => {
+        for (let i = 0; i < BURST; i++) { desc[2 * i] = i * FRAME + HEADROOM; desc[2 * i + 1] = FRAME - HEADROOM; }
+        const n = tunReadBurst(fd, buffer, desc, BURST);
+        assert.ok(n >= 0, `read: ${burstErrorName(n)}`);
+        for (let i = 0; i < n; i++) {
+          const packet = new Uint8Array(buffer.slice(desc[2 * i]!, desc[2 * i]! + desc[2 * i + 1]!));
+          if (isTestFlow(packet)) got.push({ queue, packet });
+        }
+      });
+    }
+  } finally { waiter.close(); }
+  return got;
+}
+
+/** The UDP source port of an IPv4 or IPv6 (no extension headers) packet. */
+function udpSourcePort(p: Uint8Array): number {
+  const l4 = p[0]! >> 4 === 4 ? (p[0]! & 15) * 4 : 40;
+  return (p[l4]! << 8) | p[l4 + 1]!;
+}
+
+/** The packet's reverse: addresses and ports swapped (both checksums stay valid: their sums do not change). */
+function reversed(p: Uint8Array): Uint8Array {
+  const r = new Uint8Array(p);
+  const v4 = p[0]! >> 4 === 4;
+  const l4 = v4 ? (p[0]! & 15) * 4 : 40;
+  if (v4) swap(r, 12, 16, 4); else swap(r, 8, 24, 16);
+  swap(r, l4, l4 + 2, 2);
+  return r;
+}
+
+test('multi-queue: each flow is read on the queue its hash picks, whatever queue wrote its replies; flows spread over every queue', async () => {
+  const QUEUES = 4;
+  const FLOWS = 64; // per family; fixed source ports, so the outcome is the same on every run
+  const set = openTun('h2tun5', QUEUES);
+  const sockets: Socket[] = [];
+  try {
+    assert.equal(set.steering, 'flow hash', `steering: ${set.steering}`);
+    addrAdd(set.ifindex, '10.77.0.1/24');
+    addrAdd(set.ifindex, 'fd00:77::1/64', { noDad: true });
+    linkSetUp(set.ifindex, true);
+    for (const [family, src, dst] of [['udp4', '10.77.0.1', '10.77.0.2'], ['udp6', 'fd00:77::1', 'fd00:77::2']] as const) {
+      for (let i = 0; i < FLOWS; i++) {
+        const s = createSocket(family);
+        sockets.push(s);
+        await new Promise<void>((resolve, reject) => { s.once('error', reject); s.bind(41000 + i, src, () => resolve()); });
+      }
+      const flows = sockets.slice(-FLOWS);
+      const send = (): Promise<void[]> => Promise.all(flows.map((s) => new Promise<void>((resolve, reject) => s.send('x', 9, dst, (err) => (err ? reject(err) : resolve())))));
+
+      await send();
+      const first = drainQueues(set, FLOWS);
+      assert.equal(first.length, FLOWS, `${family}: ${first.length} of ${FLOWS} packets read`);
+      const queueOf = new Map(first.map((x) => [udpSourcePort(x.packet), x.queue]));
+      assert.equal(queueOf.size, FLOWS);
+      const perQueue = Array.from({ length: QUEUES }, (_, q) => first.filter((x) => x.queue === q).length);
+      // Even spread: every queue carries at least a third of its fair share.
+      assert.ok(perQueue.every((n) => n >= FLOWS / QUEUES / 3), `${family}: flows per queue ${perQueue.join(', ')}`);
+
+      // Every reply written on queue 0: the kernel's automatic steering would now read all these flows on queue 0.
+      const replies = new Uint32Array(2 * FLOWS);
+      const buffer = new ArrayBuffer(FLOWS * FRAME);
+      first.forEach((x, i) => {
+        new Uint8Array(buffer, i * FRAME, x.packet.length).set(reversed(x.packet));
+        replies[2 * i] = i * FRAME; replies[2 * i + 1] = x.packet.length;
+      });
+      assert.equal(tunWriteBurst(set.fds[0]!, buffer, replies, FLOWS), FLOWS);
+
+      await send();
+      const second = drainQueues(set, FLOWS);
+      assert.equal(second.length, FLOWS, `${family}: ${second.length} of ${FLOWS} packets read the second time`);
+      const moved = second.filter((x) => queueOf.get(udpSourcePort(x.packet)) !== x.queue);
+      assert.deepEqual(moved.map((x) => udpSourcePort(x.packet)), [], `${family}: flows that changed queue`);
+    }
+  } finally {
+    for (const s of sockets) s.close();
+    closeTun(set);
+  }
 });

@@ -7,7 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -48,15 +48,37 @@ async function open(name: string, device = new MemoryDevice(), extra: { onSocket
   return { server, device };
 }
 
-test('the socket is owner-only in a 0755 directory, and goes away on close', async () => {
+test('the socket is owner-only in a 0755 directory (umask 022), and goes away on close', async () => {
   const sub = path.join(dir, 'fresh');
-  const server = await UapiServer.open({ interfaceName: 'h5perm', device: new MemoryDevice(), socketDir: sub });
+  const old = process.umask(0o022);
+  let server: UapiServer;
+  try {
+    server = await UapiServer.open({ interfaceName: 'h5perm', device: new MemoryDevice(), socketDir: sub });
+  } finally { process.umask(old); }
   assert.equal(statSync(sub).mode & 0o777, 0o755);
   const st = statSync(server.socketPath);
   assert.ok(st.isSocket());
   assert.equal(st.mode & 0o777, 0o600);
   await server.close();
   assert.equal(existsSync(server.socketPath), false);
+});
+
+test('a missing socket directory is created 0755 under the caller\'s umask; an existing one is never changed', async () => {
+  const old = process.umask(0o077); // as wg-quick runs the daemon
+  try {
+    const fresh = path.join(dir, 'fresh-077');
+    const s1 = await UapiServer.open({ interfaceName: 'h5dir1', device: new MemoryDevice(), socketDir: fresh });
+    await s1.close();
+    assert.equal(statSync(fresh).mode & 0o777, 0o700);
+  } finally { process.umask(old); }
+  const existing = path.join(dir, 'existing-0711');
+  mkdirSync(existing, { mode: 0o711 });
+  chmodSync(existing, 0o711);
+  const s2 = await UapiServer.open({ interfaceName: 'h5dir2', device: new MemoryDevice(), socketDir: existing });
+  try {
+    assert.equal(statSync(existing).mode & 0o777, 0o711);
+    assert.equal(statSync(s2.socketPath).mode & 0o777, 0o600, 'the socket is owner-only whatever the directory');
+  } finally { await s2.close(); }
 });
 
 test('several requests on one connection are answered in order', async () => {
@@ -231,6 +253,16 @@ os.execvp(${JSON.stringify(process.execPath)}, [${JSON.stringify(process.execPat
     });
     assert.equal((await uapiGet(sock)).fwmark, 4242);
   } finally {
+    // The child must end on SIGTERM, and this test only ends once it has: a child left
+    // running would hold its stdout pipe open and keep this file's process alive.
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+      else child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
     child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    const end = await exited;
+    clearTimeout(killer);
+    assert.deepEqual(end, { code: 0, signal: null }, 'the adopting child closed its server and exited on SIGTERM');
   }
 });

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+/*
+ * xdpwg's TUN queue steering: picks the TUN queue (and so the worker) that
+ * reads an outbound packet from a hash of the packet's own flow.
+ *
+ * Without a steering program a multi-queue TUN chooses a packet's queue from
+ * where userspace last *wrote* a packet of that flow (the kernel's automatic
+ * flow steering). All of a peer's traffic arrives in one outer UDP flow, so
+ * one worker writes every reply, and every flow to that peer would then be
+ * read on that one worker: a one-core VPN on any number of cores. This
+ * program makes the choice a pure function of the inner 5-tuple instead:
+ * each flow stays on one queue (its packets stay in order), and distinct
+ * flows spread evenly over the queues whatever the receive side did.
+ *
+ *   IPv4 (unfragmented) TCP/UDP/SCTP/UDP-Lite: addresses and ports
+ *   IPv4 fragments, other protocols:          addresses only
+ *   IPv6, TCP/UDP/... as the first next header: addresses and ports
+ *   IPv6 with extension headers:               addresses only
+ *
+ * The hash is symmetric (a flow and its reverse hash alike). The kernel takes
+ * the return value modulo the number of queues (tun_ebpf_select_queue: a u16
+ * result), so the 32-bit mix is folded into 16 well-mixed bits.
+ *
+ * Attached with TUNSETSTEERINGEBPF by native/tun_steering.cc.
+ */
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define IPV4_MF 0x2000
+#define IPV4_OFFSET_MASK 0x1fff
+
+static __always_inline int has_ports(__u8 proto)
+{
+	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP || proto == IPPROTO_UDPLITE;
+}
+
+/* murmur3's finalizer: every input bit moves every output bit. */
+static __always_inline __u32 mix32(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	h ^= h >> 16;
+	return h;
+}
+
+static __always_inline __u32 ports_of(struct __sk_buff *skb, __u32 offset)
+{
+	__u16 p[2];
+	if (bpf_skb_load_bytes(skb, offset, p, sizeof(p)) < 0)
+		return 0;
+	return (__u32)p[0] ^ (__u32)p[1]; /* symmetric: sport ^ dport */
+}
+
+static __always_inline __u16 fold(__u32 h)
+{
+	h = mix32(h);
+	return (__u16)(h ^ (h >> 16));
+}
+
+SEC("socket")
+int xdpwg_tun_steer(struct __sk_buff *skb)
+{
+	__u8 first;
+	if (bpf_skb_load_bytes(skb, 0, &first, 1) < 0)
+		return 0;
+
+	if ((first >> 4) == 4) {
+		__u8 h[20];
+		if (bpf_skb_load_bytes(skb, 0, h, sizeof(h)) < 0)
+			return 0;
+		__u32 ihl = (h[0] & 0x0f) * 4;
+		__u16 frag = ((__u16)h[6] << 8) | h[7];
+		__u8 proto = h[9];
+		__u32 src, dst;
+		__builtin_memcpy(&src, &h[12], 4);
+		__builtin_memcpy(&dst, &h[16], 4);
+		__u32 key = (src ^ dst) + proto;
+		if (ihl >= 20 && !(frag & (IPV4_MF | IPV4_OFFSET_MASK)) && has_ports(proto))
+			key ^= mix32(ports_of(skb, ihl));
+		return fold(key);
+	}
+	if ((first >> 4) == 6) {
+		__u32 h[10];
+		if (bpf_skb_load_bytes(skb, 0, h, sizeof(h)) < 0)
+			return 0;
+		__u8 next = (__u8)(bpf_ntohl(h[1]) >> 8); /* byte 6 of the header */
+		/* Words 2..5 are the source, 6..9 the destination (RFC 8200 §3). */
+		__u32 key = (h[2] ^ h[6]) + mix32(h[3] ^ h[7]) + mix32(mix32(h[4] ^ h[8]) + (h[5] ^ h[9])) + next;
+		if (has_ports(next))
+			key ^= mix32(ports_of(skb, 40));
+		return fold(key);
+	}
+	return 0;
+}
+
+char _license[] SEC("license") = "GPL";

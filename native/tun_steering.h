@@ -1,0 +1,19 @@
+// TUN queue steering: attaches native/bpf/tun_steering.o to a multi-queue TUN
+// (TUNSETSTEERINGEBPF) so the queue that reads an outbound packet, and so the
+// worker that seals it, is a hash of the packet's flow rather than the queue
+// that last wrote a packet of that flow (the kernel's default, which puts
+// every flow to a peer on the worker that receives that peer's traffic).
+#pragma once
+#include <string>
+
+namespace xdpwg {
+
+/**
+ * Loads the steering program and attaches it to the device behind `fd` (any
+ * of its queues). Returns "" on success, or why it could not (the device then
+ * keeps the kernel's automatic steering). The device holds its own reference
+ * to the program; nothing is left open here.
+ */
+std::string AttachTunSteering(int fd);
+
+}  // namespace xdpwg
