@@ -10,7 +10,7 @@ if [ "$(id -u)" != "0" ]; then
   echo "xdpwg: the tests and the demo need root (network namespaces, TUN, AF_XDP); run them as root" >&2; exit 1
 fi
 stale=0
-for f in build/Release/xdpwg.node native/bpf/xdpwg_filter.o dist/src/cli/main.js; do [ -f "$f" ] || stale=1; done
+for f in build/Release/xdpwg.node native/bpf/xdpwg_filter.o native/bpf/tun_steering.o dist/src/cli/main.js; do [ -f "$f" ] || stale=1; done
 command -v wireguard-go >/dev/null 2>&1 || stale=1
 command -v wg >/dev/null 2>&1 || stale=1
 command -v iperf3 >/dev/null 2>&1 || stale=1
