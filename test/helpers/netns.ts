@@ -5,6 +5,8 @@
  * than skipping, because CI runs as root and must exercise them.
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
 
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('this test needs root (network namespaces); CI runs it as root');
@@ -85,7 +87,20 @@ export class Lab {
     signal(all(), 'SIGKILL');
     for (const ns of this.namespaces.splice(0)) {
       try { sh('ip', ['netns', 'del', ns]); } catch { /* already gone */ }
+      removeScratchFiles(ns);
     }
+  }
+}
+
+/**
+ * The files tests keep beside a namespace: the helpers and tests name them
+ * after it, `/tmp/<ns>.key`, `/tmp/<ns>.psk`, `/tmp/xdpwg-<ns>…`; they go with it.
+ */
+function removeScratchFiles(ns: string): void {
+  let names: string[];
+  try { names = readdirSync('/tmp'); } catch { return; }
+  for (const name of names) {
+    if (name.startsWith(`${ns}.`) || name.startsWith(`xdpwg-${ns}`)) rmSync(path.join('/tmp', name), { recursive: true, force: true });
   }
 }
 
