@@ -12,6 +12,7 @@
  * Threading: main thread only (control plane).
  */
 import { keyToHex } from '../crypto/encoding.js';
+import type { Endpoint } from '../packet/endpoint.js';
 
 // ---------------------------------------------------------------- errors
 
@@ -227,15 +228,8 @@ export function prefixKey(p: IpPrefix): string {
 
 // ---------------------------------------------------------------- endpoints
 
-/** A peer's UDP endpoint: a literal IP address (never a host name) and a port. */
-export interface Endpoint {
-  readonly family: 4 | 6;
-  /** Address bytes, 4 or 16. */
-  readonly address: Uint8Array;
-  readonly port: number;
-  /** IPv6 scope zone ("eth0" in fe80::1%eth0), if any. */
-  readonly zone?: string;
-}
+/** A peer's UDP endpoint: a literal IP address (never a host name) and a port (src/packet/endpoint.ts). */
+export type { Endpoint };
 
 /**
  * Parses "a.b.c.d:port" or "[v6]:port" (optionally "[v6%zone]:port") as

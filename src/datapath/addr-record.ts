@@ -4,7 +4,7 @@
  * remote port big-endian, 18 family (4|6), 20..35 local IP (sticky source),
  * 36..39 local ifindex (LE). Conversions to and from Endpoint live here.
  */
-import type { Endpoint } from '../daemon/device-config.js';
+import type { Endpoint } from '../packet/endpoint.js';
 
 /** One record's size: the UDP port's own constant (src/native/udp-port.ts). */
 import { UDP_ADDR_RECORD_SIZE as ADDR_RECORD_SIZE } from '../native/udp-port.js';
