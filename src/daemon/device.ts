@@ -24,6 +24,7 @@ import { keyToBase64, keyToHex } from '../crypto/encoding.js';
 import { AllowedIps } from '../protocol/allowed-ips.js';
 import { IndexTable } from '../protocol/index-table.js';
 import { Keypair } from '../protocol/keypair.js';
+import { KeyRetirement } from '../protocol/key-retirement.js';
 import { systemClock, type Clock } from '../protocol/clock.js';
 import {
   beginSession, consumeInitiation, consumeResponse, createInitiation, createResponse, wipeTransportKeys, type Handshake,
@@ -127,6 +128,8 @@ export class Device implements DeviceControl {
   private closed = false;
   /** Seals what the main thread itself sends (staged packets, keepalives). */
   private readonly transport: DataTransport;
+  /** Zeroes retired keys once no worker can be reading them (src/protocol/key-retirement.ts). */
+  private readonly retirement: KeyRetirement;
   private ticks = 0;
   private mtu = 1420;
   private readonly portStats: Array<Array<Record<string, number | string>>> = [];
@@ -137,6 +140,7 @@ export class Device implements DeviceControl {
     this.log = opts.log;
     this.rateLimiter = new HandshakeRateLimiter(this.clock);
     this.load = new HandshakeLoadDetector(this.clock);
+    this.retirement = new KeyRetirement(opts.tunFds.length);
     const aead = dataAeadBackend(opts.datapath.crypto);
     this.transport = new DataTransport(aead.backend);
     this.log.verbose(`data-path AEAD: ${aead.backend.name} (${aead.reason})`);
@@ -155,6 +159,7 @@ export class Device implements DeviceControl {
       frameSize: FRAME_SIZE,
       frameCount: FRAME_COUNT,
       handshakeBacklogMax: HANDSHAKE_QUEUE_CAPACITY,
+      keyEpochs: d.retirement.buffer,
       crypto: opts.datapath.crypto,
       cpus: opts.datapath.cpus === 'auto' ? [] : opts.datapath.cpus,
       onMessage: (m) => d.fromWorker(m),
@@ -202,6 +207,7 @@ export class Device implements DeviceControl {
     await this.pool?.stop();
     this.xdp?.close();
     for (const p of this.peers.values()) this.removePeer(p);
+    this.retirement.zeroAllAfterWorkersStopped();
     this.udp?.close();
   }
 
@@ -572,7 +578,7 @@ export class Device implements DeviceControl {
   }
 
   private installKeypair(peer: Peer, keys: Parameters<typeof wipeTransportKeys>[0]): void {
-    const kp = new Keypair(keys);
+    const kp = new Keypair(keys, this.retirement);
     wipeTransportKeys(keys);
     this.indices.replace(kp.localIndex, kp);
     for (const r of peer.keypairs.install(kp)) this.retireKeypair(r);
@@ -606,6 +612,7 @@ export class Device implements DeviceControl {
       timers.tick();
     }
     if (this.allowedDirty) this.publishAllowedIps();
+    this.retirement.reap();
     // Every tick: a bigger MTU must switch the workers to big frames before big packets come.
     this.followMtu();
     if (++this.ticks % ROUTE_CHECK_TICKS === 0) {

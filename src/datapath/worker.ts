@@ -35,6 +35,7 @@ import { OuterHeaders, recordFromFrame } from './outer-frame.js';
 import { PeerRouter } from './peer-router.js';
 import { DataKeypair, BURST_MAX } from './data-keypair.js';
 import { DataBurst, DataTransport, TransportDrop } from '../protocol/transport.js';
+import { WorkerEpoch } from '../protocol/key-retirement.js';
 import { dataAeadBackend, type AeadBurstChoice } from '../crypto/aead-burst.js';
 import { ADDR_RECORD_SIZE, addrEquals } from './addr-record.js';
 import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
@@ -52,6 +53,8 @@ export interface WorkerInit {
   /** Counts handshake messages posted to main and not yet taken: bounds the queue. */
   handshakeBacklog: SharedArrayBuffer;
   handshakeBacklogMax: number;
+  /** The key-retirement epochs (src/protocol/key-retirement.ts): this worker announces in its slot. */
+  keyEpochs: SharedArrayBuffer;
   mtu: number;
   frameSize: number;
   frameCount: number;
@@ -91,6 +94,8 @@ class Worker {
   private readonly drops: DropCounters;
   private readonly counters: PeerCounterSlab;
   private readonly backlog: Int32Array;
+  /** Announces when this worker may hold copies of transport keys (W1/W3 of key-retirement.ts). */
+  private readonly epoch: WorkerEpoch;
   private readonly router = new PeerRouter();
   /** Per-source admission to the handshake queue while it is past the under-load mark (see toMain). */
   private readonly admission = new HandshakeRateLimiter(systemClock);
@@ -142,6 +147,7 @@ class Worker {
     this.drops = new DropCounters(init.drops);
     this.counters = new PeerCounterSlab(init.peerCounters);
     this.backlog = new Int32Array(init.handshakeBacklog);
+    this.epoch = new WorkerEpoch(init.keyEpochs, init.worker);
     this.mtu = init.mtu;
     this.transport = new DataTransport(dataAeadBackend(init.crypto).backend);
   }
@@ -158,7 +164,10 @@ class Worker {
     const crashAfter = this.init.worker === 0 ? Number(process.env.XDPWG_TEST_CRASH_WORKER_AFTER_MS) : NaN;
     const crashAt = crashAfter > 0 ? Date.now() + crashAfter : Infinity;
     while (!this.stopping) {
+      // No key copy survives a loop iteration: idle while blocked, then announce the epoch before touching keypairs.
+      this.epoch.idle();
       const ready = this.waiter.wait(this.fds, 2 + this.xsks.length, this.tunMore ? 0 : Math.min(1000, Math.max(0, crashAt - Date.now())));
+      this.epoch.enter();
       if (Date.now() >= crashAt) throw new Error('test hook XDPWG_TEST_CRASH_WORKER_AFTER_MS: worker 0 crashes on purpose');
       if (ready < 0) { this.fatal(`wait failed (${ready})`); return; }
       if (ready & this.wakeBit) this.drainControl();
@@ -178,6 +187,7 @@ class Worker {
         });
       }
     }
+    this.epoch.idle();
     for (const x of this.xsks) x.port.close();
     this.udp.close();
     this.waiter.close();
@@ -493,7 +503,11 @@ class Worker {
     const c = this.counters.view;
     for (let j = 0; j < jobs; j++) {
       const msgLen = burst.result[j]!;
-      if (msgLen < 0) { this.drops.count('tx-send-failed'); this.freeList[freed++] = this.cryptDesc[2 * j]!; continue; }
+      if (msgLen < 0) {
+        this.drops.count(-msgLen === TransportDrop.keypairRetired ? 'tx-keypair-retired' : 'tx-send-failed');
+        this.freeList[freed++] = this.cryptDesc[2 * j]!;
+        continue;
+      }
       const slot = this.cryptSlot[j]!;
       const peer = this.peers[slot]!;
       const msgOff = this.cryptDesc[2 * j]! - WG_DATA_HEADER;
