@@ -18,7 +18,7 @@
  *
  * Threading: main thread only.
  */
-import { keyPairFromPrivate, type X25519KeyPair } from '../crypto/x25519.js';
+import { clampPrivateKey, keyPairFromPrivate, type X25519KeyPair } from '../crypto/x25519.js';
 import { isAllZero, equalConstantTime } from '../crypto/bytes.js';
 import { keyToBase64, keyToHex } from '../crypto/encoding.js';
 import { AllowedIps } from '../protocol/allowed-ips.js';
@@ -49,6 +49,7 @@ import {
 import type { Logger } from './log.js';
 import type { DatapathConfig } from './datapath-config.js';
 import { XdpPaths } from './xdp-paths.js';
+import { applyTrafficStamps } from './traffic-events.js';
 import { Peer } from './peer.js';
 
 const MAX_PEERS = 4096;
@@ -111,8 +112,12 @@ export class Device implements DeviceControl {
   private readonly peers = new Map<string, Peer>();
   private readonly bySlot: Array<Peer | undefined> = [];
   private readonly freeSlots: number[] = [];
+  /** Per slot: the generation of the last peer given it (Peer.generation). */
+  private readonly slotGenerations: number[] = [];
   private readonly allowed = new AllowedIps<Peer>();
   private readonly indices = new IndexTable<IndexEntry>();
+  /** Which peer each keypair in the index table belongs to (cookie replies to our responses name a keypair). */
+  private readonly keypairOwners = new WeakMap<Keypair, Peer>();
   private cookieChecker: CookieChecker | undefined;
   private readonly cookieGenerators = new Map<Peer, CookieGenerator>();
   private readonly rateLimiter: HandshakeRateLimiter;
@@ -252,6 +257,10 @@ export class Device implements DeviceControl {
   }
 
   private setPrivateKey(key: Uint8Array): void {
+    // `wg syncconf` and `wg setconf` always send private_key: the same key again changes
+    // nothing and must keep every session (wireguard-go returns early the same way).
+    // (identity.privateKey is clamped: a key differing only in the clamped bits is the same identity.)
+    if (this.identity ? equalConstantTime(clampPrivateKey(Uint8Array.from(key)), this.identity.privateKey) : isAllZero(key)) return;
     if (isAllZero(key)) {
       this.identity = undefined;
       this.cookieChecker = undefined;
@@ -300,7 +309,8 @@ export class Device implements DeviceControl {
     if (slot >= MAX_PEERS) throw new UapiError(Errno.ENOANO, `too many peers (limit ${MAX_PEERS})`);
     // Without our private key the handshake state waits for one (setPrivateKey re-keys every peer).
     const local = this.identity ?? placeholderIdentity();
-    const peer = new Peer(slot, publicKey.slice(), local);
+    const generation = (this.slotGenerations[slot] ?? 0) + 1;
+    const peer = new Peer(slot, generation, publicKey.slice(), local);
     // Any clamped private key is a multiple of 8, so DH with it is zero exactly
     // for the small-order points: the check holds before our own key is set.
     if (!peer.handshake.hasValidStaticStatic) {
@@ -309,10 +319,11 @@ export class Device implements DeviceControl {
     }
     peer.timers = new PeerTimers({ clock: this.clock, keypairs: peer.keypairs, actions: this.timerActions(peer) });
     for (const s of this.pool?.peerSlabs ?? []) s.clear(slot);
+    this.slotGenerations[slot] = generation;
     this.bySlot[slot] = peer;
     this.peers.set(peerKey(publicKey), peer);
     this.cookieGenerators.set(peer, new CookieGenerator(publicKey, this.clock));
-    this.pool?.broadcast({ t: 'peer', slot, endpoint: null });
+    this.pool?.broadcast({ t: 'peer', slot, generation, endpoint: null });
     return peer;
   }
 
@@ -332,7 +343,7 @@ export class Device implements DeviceControl {
   private setEndpoint(peer: Peer, addr: Uint8Array): void {
     peer.endpointAddr = addr;
     peer.endpoint = endpointFromAddr(addr);
-    this.pool?.broadcast({ t: 'peer', slot: peer.slot, endpoint: addr });
+    this.pool?.broadcast({ t: 'peer', slot: peer.slot, generation: peer.generation, endpoint: addr });
     this.xdp?.setEndpoint(peer.slot, addr);
   }
 
@@ -453,10 +464,10 @@ export class Device implements DeviceControl {
       case 'handshake': return this.onHandshakeMessage(m.data, m.addr);
       case 'stage': {
         const touched = new Set<Peer>();
-        for (let i = 0; i + 1 < m.items.length; i += 2) {
-          const peer = this.bySlot[m.items[i] as number];
+        for (let i = 0; i + 2 < m.items.length; i += 3) {
+          const peer = this.peerOf(m.items[i] as number, m.items[i + 1] as number);
           if (!peer) continue;
-          peer.staged.push(m.items[i + 1] as Uint8Array);
+          peer.staged.push(m.items[i + 2] as Uint8Array);
           touched.add(peer);
         }
         for (const peer of touched) {
@@ -467,17 +478,21 @@ export class Device implements DeviceControl {
         return;
       }
       case 'confirmed': {
-        const peer = this.bySlot[m.slot];
+        const peer = this.peerOf(m.slot, m.generation);
         const kp = peer?.keypairs.next;
         if (!peer || !kp || kp.localIndex !== m.localIndex) return;
         const { retired } = peer.keypairs.received(kp);
         for (const r of retired) this.retireKeypair(r);
         this.publishKeypairs(peer);
+        // The responder's handshake completes here (wireguard-go: on the first data with the
+        // new keypair): stamp it, and send what waited for a session.
+        peer.lastHandshakeWallMs = Date.now();
         peer.timers.handshakeComplete();
+        this.flushStaged(peer);
         return;
       }
       case 'endpoint': {
-        const peer = this.bySlot[m.slot];
+        const peer = this.peerOf(m.slot, m.generation);
         if (peer) this.setEndpoint(peer, m.addr);
         return;
       }
@@ -493,6 +508,12 @@ export class Device implements DeviceControl {
       case 'ready':
         return;
     }
+  }
+
+  /** The peer a worker's report is about: the slot's peer, if it is still the one the worker meant. */
+  private peerOf(slot: number, generation: number): Peer | undefined {
+    const peer = this.bySlot[slot];
+    return peer && peer.generation === generation ? peer : undefined;
   }
 
   private flushStaged(peer: Peer): void {
@@ -559,6 +580,7 @@ export class Device implements DeviceControl {
     const keys = beginSession(hs, this.clock);
     if (!keys) return;
     this.installKeypair(peer, keys);
+    peer.lastHandshakeWallMs = Date.now();
     this.log.debug(`${peer.name}: handshake response received, session started`);
     const t = peer.timers;
     t.anyAuthenticatedPacketReceived();
@@ -573,8 +595,10 @@ export class Device implements DeviceControl {
   private onCookieReply(msg: Uint8Array): void {
     const index = new DataView(msg.buffer, msg.byteOffset).getUint32(4, true);
     const e = this.indices.get(index);
-    if (!e || e instanceof Keypair) return;
-    this.cookieGenerators.get(e.peer)?.consumeReply(msg);
+    // A reply to our initiation names its handshake; a reply to our response names the
+    // keypair the response installed (installKeypair moved the index to it).
+    const peer = e instanceof Keypair ? this.keypairOwners.get(e) : e?.peer;
+    if (peer) this.cookieGenerators.get(peer)?.consumeReply(msg);
   }
 
   private installKeypair(peer: Peer, keys: Parameters<typeof wipeTransportKeys>[0]): void {
@@ -582,7 +606,7 @@ export class Device implements DeviceControl {
     wipeTransportKeys(keys);
     this.indices.replace(kp.localIndex, kp);
     for (const r of peer.keypairs.install(kp)) this.retireKeypair(r);
-    peer.lastHandshakeWallMs = Date.now();
+    this.keypairOwners.set(kp, peer);
     this.publishKeypairs(peer);
   }
 
@@ -592,24 +616,8 @@ export class Device implements DeviceControl {
   private tick(): void {
     const slabs = this.pool?.peerSlabs ?? [];
     for (const peer of this.peers.values()) {
-      const t = readPeerTraffic(slabs, peer.slot);
-      const timers = peer.timers;
-      const current = peer.keypairs.current;
-      if (t.lastAuthRxMs > peer.seenAuthRx) {
-        peer.seenAuthRx = t.lastAuthRxMs;
-        timers.anyAuthenticatedPacketReceived();
-        timers.anyAuthenticatedPacketTraversal();
-        if (current) timers.transportMessageReceived(current);
-      }
-      if (t.lastDataRxMs > peer.seenDataRx) { peer.seenDataRx = t.lastDataRxMs; timers.dataReceived(); }
-      if (t.lastDataTxMs > peer.seenDataTx) { peer.seenDataTx = t.lastDataTxMs; timers.dataSent(); }
-      if (t.lastAnyTxMs > peer.seenAnyTx) {
-        peer.seenAnyTx = t.lastAnyTxMs;
-        timers.anyAuthenticatedPacketSent();
-        timers.anyAuthenticatedPacketTraversal();
-        if (current) timers.transportMessageSent(current);
-      }
-      timers.tick();
+      applyTrafficStamps(peer, readPeerTraffic(slabs, peer.slot), peer.timers, peer.keypairs.current);
+      peer.timers.tick();
     }
     if (this.allowedDirty) this.publishAllowedIps();
     this.retirement.reap();

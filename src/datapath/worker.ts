@@ -214,9 +214,12 @@ class Worker {
 
   private apply(msg: ToWorker): void {
     switch (msg.t) {
-      case 'peer':
-        this.peer(msg.slot).endpoint = msg.endpoint;
+      case 'peer': {
+        const p = this.peer(msg.slot);
+        p.generation = msg.generation;
+        p.endpoint = msg.endpoint;
         return;
+      }
       case 'peer-remove': {
         const p = this.peers[msg.slot];
         if (p) for (const kp of [p.current, p.previous, p.next]) if (kp) this.byIndex.delete(kp.localIndex);
@@ -418,7 +421,7 @@ class Worker {
     const rec = this.rxAddr.subarray(i * ADDR_RECORD_SIZE, (i + 1) * ADDR_RECORD_SIZE);
     if (peer.endpoint && addrEquals(peer.endpoint, rec)) return;
     peer.endpoint = rec.slice();
-    this.post({ t: 'endpoint', slot, addr: peer.endpoint.slice() });
+    this.post({ t: 'endpoint', slot, generation: peer.generation, addr: peer.endpoint.slice() });
   }
 
   private confirm(peer: PeerState, slot: number, kp: DataKeypair): void {
@@ -426,7 +429,7 @@ class Worker {
     peer.previous = peer.current;
     peer.current = kp;
     peer.next = null;
-    this.post({ t: 'confirmed', slot, localIndex: kp.localIndex });
+    this.post({ t: 'confirmed', slot, generation: peer.generation, localIndex: kp.localIndex });
   }
 
   // ------------------------------------------------------------------ send
@@ -468,7 +471,7 @@ class Worker {
     const now = Date.now();
     let jobs = 0;
     let freed = 0;
-    // Packets for peers without a session: [slot, packet, slot, packet, …], one message per burst.
+    // Packets for peers without a session: [slot, generation, packet, …], one message per burst.
     const staged: Array<number | Uint8Array> = [];
     for (let i = 0; i < n; i++) {
       const off = this.tunDesc[2 * i]!, len = this.tunDesc[2 * i + 1]!;
@@ -478,7 +481,7 @@ class Worker {
       const kp = peer?.current;
       if (!peer || !kp || !kp.usableForSending(now)) {
         this.drops.count('tx-staged');
-        staged.push(slot, buf.slice(off, off + len));
+        staged.push(slot, peer?.generation ?? 0, buf.slice(off, off + len));
         this.freeList[freed++] = off;
         continue;
       }
@@ -594,6 +597,8 @@ class Worker {
 }
 
 class PeerState {
+  /** Which peer of the slot this is (the 'peer' message's generation); 0 before the first 'peer' message. */
+  generation = 0;
   endpoint: Uint8Array | null = null;
   route: PeerRoute | null = null;
   /** Outer headers for the AF_XDP path, built from route (null: kernel socket). */
