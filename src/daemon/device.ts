@@ -50,6 +50,7 @@ import type { Logger } from './log.js';
 import type { DatapathConfig } from './datapath-config.js';
 import { XdpPaths } from './xdp-paths.js';
 import { applyTrafficStamps } from './traffic-events.js';
+import { CookieSecretShare } from '../datapath/handshake-admission.js';
 import { Peer } from './peer.js';
 
 const MAX_PEERS = 4096;
@@ -135,6 +136,8 @@ export class Device implements DeviceControl {
   private readonly transport: DataTransport;
   /** Zeroes retired keys once no worker can be reading them (src/protocol/key-retirement.ts). */
   private readonly retirement: KeyRetirement;
+  /** The cookie secret, shared with the workers so they can tell MAC2-proven sources (src/datapath/handshake-admission.ts). */
+  private readonly cookieSecret = new CookieSecretShare();
   private ticks = 0;
   private mtu = 1420;
   private readonly portStats: Array<Array<Record<string, number | string>>> = [];
@@ -165,6 +168,7 @@ export class Device implements DeviceControl {
       frameCount: FRAME_COUNT,
       handshakeBacklogMax: HANDSHAKE_QUEUE_CAPACITY,
       keyEpochs: d.retirement.buffer,
+      cookieSecret: d.cookieSecret.buffer,
       crypto: opts.datapath.crypto,
       cpus: opts.datapath.cpus === 'auto' ? [] : opts.datapath.cpus,
       onMessage: (m) => d.fromWorker(m),
@@ -267,6 +271,7 @@ export class Device implements DeviceControl {
     } else {
       this.identity = keyPairFromPrivate(key);
       this.cookieChecker = new CookieChecker(this.identity.publicKey, this.clock);
+      this.cookieChecker.onSecretRotated = (secret) => this.cookieSecret.publish(secret);
       // A peer whose key is now our own key is removed (wireguard-go does so).
       const self = this.peers.get(peerKey(this.identity.publicKey));
       if (self) this.removePeer(self);

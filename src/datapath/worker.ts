@@ -38,9 +38,8 @@ import { DataBurst, DataTransport, TransportDrop } from '../protocol/transport.j
 import { WorkerEpoch } from '../protocol/key-retirement.js';
 import { dataAeadBackend, type AeadBurstChoice } from '../crypto/aead-burst.js';
 import { ADDR_RECORD_SIZE, addrEquals } from './addr-record.js';
-import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
 import { systemClock } from '../protocol/clock.js';
-import { UNDER_LOAD_QUEUE_FRACTION_DIVISOR } from '../protocol/constants.js';
+import { Admission, CookieSecretShare, HandshakeAdmission } from './handshake-admission.js';
 
 export interface WorkerInit {
   worker: number;
@@ -53,6 +52,8 @@ export interface WorkerInit {
   /** Counts handshake messages posted to main and not yet taken: bounds the queue. */
   handshakeBacklog: SharedArrayBuffer;
   handshakeBacklogMax: number;
+  /** The device's cookie secret (CookieSecretShare): under load, MAC2 is checked here to tell proven sources. */
+  cookieSecret: SharedArrayBuffer;
   /** The key-retirement epochs (src/protocol/key-retirement.ts): this worker announces in its slot. */
   keyEpochs: SharedArrayBuffer;
   mtu: number;
@@ -97,10 +98,8 @@ class Worker {
   /** Announces when this worker may hold copies of transport keys (W1/W3 of key-retirement.ts). */
   private readonly epoch: WorkerEpoch;
   private readonly router = new PeerRouter();
-  /** Per-source admission to the handshake queue while it is past the under-load mark (see toMain). */
-  private readonly admission = new HandshakeRateLimiter(systemClock);
-  /** The same, once the queue is a quarter full: one message per source per second. */
-  private readonly admissionTight = new HandshakeRateLimiter(systemClock, { packetsPerSecond: 1, burst: 1 });
+  /** Which handshake messages go to the main thread (bounded queue; see handshake-admission.ts). */
+  private readonly admission: HandshakeAdmission;
   private readonly transport: DataTransport;
   private readonly burst = new DataBurst(BURST_MAX);
   private readonly frame = new UdpFrame();
@@ -147,6 +146,7 @@ class Worker {
     this.drops = new DropCounters(init.drops);
     this.counters = new PeerCounterSlab(init.peerCounters);
     this.backlog = new Int32Array(init.handshakeBacklog);
+    this.admission = new HandshakeAdmission(this.backlog, init.handshakeBacklogMax, new CookieSecretShare(init.cookieSecret), systemClock);
     this.epoch = new WorkerEpoch(init.keyEpochs, init.worker);
     this.mtu = init.mtu;
     this.transport = new DataTransport(dataAeadBackend(init.crypto).backend);
@@ -395,20 +395,10 @@ class Worker {
 
   /** Hands a handshake message to the main thread, unless its queue is full. */
   private toMain(buf: Uint8Array, off: number, len: number, i: number): void {
-    // Under load (the device's mark: 1/8 of the queue, whitepaper §5.3) each source gets only its
-    // rate-limit share of the queue (20/s), and once the queue is 1/4 full only one message per
-    // second: a flood from a few hundred sources then cannot keep the queue full (nor long), and a
-    // legitimate peer, which sends one initiation per REKEY_TIMEOUT, always finds room for its
-    // first try (answered with a cookie) and for its MAC2 retry.
-    const backlog = Atomics.load(this.backlog, 0), max = this.init.handshakeBacklogMax;
-    if (backlog >= max / UNDER_LOAD_QUEUE_FRACTION_DIVISOR) {
-      const at = i * ADDR_RECORD_SIZE, v4 = this.rxAddr[at + 18] === 4;
-      const limiter = backlog >= max / 4 ? this.admissionTight : this.admission;
-      if (!limiter.allow(v4 ? 4 : 6, this.rxAddr, v4 ? at + 12 : at)) { this.drops.count('rx-ratelimited'); return; }
-    }
-    if (Atomics.add(this.backlog, 0, 1) >= this.init.handshakeBacklogMax) {
-      Atomics.sub(this.backlog, 0, 1);
-      this.drops.count('rx-handshake-queue-full');
+    // Per-source limits only for sources MAC2 proves; unproven messages get half the queue (handshake-admission.ts).
+    const verdict = this.admission.admit(buf, off, len, this.rxAddr, i * ADDR_RECORD_SIZE);
+    if (verdict !== Admission.admitted) {
+      this.drops.count(verdict === Admission.rateLimited ? 'rx-ratelimited' : 'rx-handshake-queue-full');
       return;
     }
     const data = buf.slice(off, off + len);
