@@ -13,8 +13,13 @@
  *  - under load (backlog ≥ capacity / UNDER_LOAD_QUEUE_FRACTION_DIVISOR):
  *     · MAC2 valid for the message's source (checked here, with the cookie
  *       secret the main thread shares): per-source token bucket
- *       (RATELIMIT_PACKETS_PER_SECOND, burst RATELIMIT_BURST), then admitted
- *       while the queue has room;
+ *       (RATELIMIT_PACKETS_PER_SECOND, burst RATELIMIT_BURST; once the
+ *       queue is a quarter full, one message per second, so a few hundred
+ *       proven sources cannot keep it full of messages that each cost the
+ *       main thread a Diffie-Hellman), then admitted while the queue has room.
+ *       A source whose bucket is empty is refused before its MAC2 is even
+ *       checked: only proven messages empty a bucket, so such a source is
+ *       over its rate by its own doing, and the check's cost is saved;
  *     · otherwise (no MAC2, or a wrong one): no per-source state at all;
  *       admitted while the queue is less than half full, so proven
  *       messages always find the other half. Such a message earns a
@@ -88,6 +93,8 @@ export type AdmissionVerdict = (typeof Admission)[keyof typeof Admission];
 /** One worker's admission decisions; see the file comment. */
 export class HandshakeAdmission {
   private readonly limiter: HandshakeRateLimiter;
+  /** The same, once the queue is a quarter full. */
+  private readonly tightLimiter: HandshakeRateLimiter;
   private readonly secret = new Uint8Array(KEY_LENGTH);
   private secretSeq = -1;
 
@@ -97,6 +104,7 @@ export class HandshakeAdmission {
    */
   constructor(private readonly backlog: Int32Array, private readonly capacity: number, private readonly share: CookieSecretShare, clock: Clock) {
     this.limiter = new HandshakeRateLimiter(clock);
+    this.tightLimiter = new HandshakeRateLimiter(clock, { packetsPerSecond: 1, burst: 1 });
   }
 
   /**
@@ -109,9 +117,11 @@ export class HandshakeAdmission {
     const backlog = Atomics.load(this.backlog, 0);
     let limit = this.capacity;
     if (backlog >= this.capacity / UNDER_LOAD_QUEUE_FRACTION_DIVISOR) {
+      const limiter = backlog >= this.capacity / 4 ? this.tightLimiter : this.limiter;
+      const v4 = addr[at + 18] === 4, family = v4 ? 4 : 6, ipAt = v4 ? at + 12 : at;
+      if (!limiter.hasCredit(family, addr, ipAt)) return Admission.rateLimited;
       if (this.mac2Proves(buf, off, len, addr, at)) {
-        const v4 = addr[at + 18] === 4;
-        if (!this.limiter.allow(v4 ? 4 : 6, addr, v4 ? at + 12 : at)) return Admission.rateLimited;
+        if (!limiter.allow(family, addr, ipAt)) return Admission.rateLimited;
       } else {
         limit = this.capacity / 2;
       }

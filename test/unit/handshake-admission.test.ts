@@ -85,6 +85,18 @@ test('MAC2-proven sources are rate-limited per source under load; others are not
   assert.equal(admit(admission, initiation(heavy, true), heavy), Admission.admitted, 'the bucket refills');
 });
 
+test('once the queue is a quarter full, a proven source gets one message a second', () => {
+  const { admission, backlog, clock } = setup();
+  const a = source(198, 51, 100, 9);
+  Atomics.store(backlog, 0, CAPACITY / 4);
+  assert.equal(admit(admission, initiation(a, true), a), Admission.admitted);
+  assert.equal(admit(admission, initiation(a, true), a), Admission.rateLimited);
+  clock.advance(999);
+  assert.equal(admit(admission, initiation(a, true), a), Admission.rateLimited);
+  clock.advance(1);
+  assert.equal(admit(admission, initiation(a, true), a), Admission.admitted);
+});
+
 test('unproven messages fill at most half the queue under load; proven ones the rest; nothing past capacity', () => {
   const { admission, backlog } = setup();
   const a = source(203, 0, 113, 1);
@@ -94,7 +106,8 @@ test('unproven messages fill at most half the queue under load; proven ones the 
   assert.equal(admit(admission, initiation(a, true), a), Admission.admitted);
   assert.equal(Atomics.load(backlog, 0), CAPACITY / 2 + 1, 'an admission counts in the backlog');
   Atomics.store(backlog, 0, CAPACITY);
-  assert.equal(admit(admission, initiation(a, true), a), Admission.queueFull);
+  const b = source(203, 0, 113, 2);
+  assert.equal(admit(admission, initiation(b, true), b), Admission.queueFull);
   // Not under load: anything is admitted while there is room, without looking at MACs.
   Atomics.store(backlog, 0, 0);
   for (let i = 0; i < 20; i++) assert.equal(admit(admission, initiation(a, false), a), Admission.admitted);
