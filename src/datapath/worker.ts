@@ -25,7 +25,7 @@
  */
 import { workerData, parentPort, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { native } from '../native/binding.js';
-import { DropCounters } from './drop-counters.js';
+import { DropCounters, type DropReason } from './drop-counters.js';
 import { PEER_SLOT_FIELDS as F, PEER_SLOT_WIDTH, PeerCounterSlab } from './peer-counters.js';
 import type { FromWorker, KeypairWire, PeerRoute, ToWorker } from './worker-messages.js';
 import type { NativeXskPort, XskPortOptions } from '../native/binding.js';
@@ -365,7 +365,7 @@ class Worker {
     for (let j = 0; j < jobs; j++) {
       const kp = this.cryptKeys[j]!;
       const plainLen = burst.result[j]!;
-      if (plainLen < 0) { this.drops.count(-plainLen === TransportDrop.replay ? 'rx-replay' : 'rx-auth-failed'); continue; }
+      if (plainLen < 0) { this.drops.count(receiveDropReason(-plainLen)); continue; }
       const off = this.cryptDesc[2 * j]!, len = this.cryptDesc[2 * j + 1]!;
       const slot = kp.slot;
       const peer = this.peers[slot];
@@ -583,6 +583,16 @@ class Worker {
     this.udpBuf.set(buf.subarray(msgOff, msgOff + msgLen), dst);
     this.queueUdp(dst, msgLen, endpoint, i);
     return true;
+  }
+}
+
+/** The drop counter for a message openBurst refused: a keypair retired since the look-up is not a forgery. */
+function receiveDropReason(code: number): DropReason {
+  switch (code) {
+    case TransportDrop.replay: return 'rx-replay';
+    case TransportDrop.keypairUnusable: return 'rx-key-expired';
+    case TransportDrop.counterExhausted: return 'rx-key-expired';
+    default: return 'rx-auth-failed';
   }
 }
 
