@@ -180,23 +180,39 @@ bool CompletePartialChecksum(const virtio_net_hdr& h, uint8_t* pkt, size_t len) 
   return true;
 }
 
+// Whether a whole packet's checksums hold: the IPv4 header's, and the
+// TCP/UDP one over pseudo-header, header and payload (a one's-complement sum
+// over data that includes a correct checksum folds to 0xffff, RFC 1071).
+// A coalesced packet goes to the kernel marked for the checksum to be
+// computed afresh (CHECKSUM_PARTIAL), which would make a corrupted segment
+// good data: so only packets whose checksums verify may be merged, as
+// wireguard-go requires; the others are written alone, and the kernel checks them.
+static bool ChecksumsValid(const uint8_t* pkt, size_t len, size_t ipHdr, uint8_t version, uint8_t proto) {
+  if (version == 4 && ChecksumFold(ChecksumAdd(pkt, ipHdr, 0)) != 0xffff) return false;
+  uint32_t l4Len = uint32_t(len - ipHdr);
+  return ChecksumFold(ChecksumAdd(pkt + ipHdr, l4Len, PseudoHeaderSum(pkt, version, proto, l4Len))) == 0xffff;
+}
+
 // The IP header of a packet that may join a coalesced group: IPv4 without
 // options (GRO compares them; rare in practice) and not a fragment (MF or
 // offset), or IPv6 whose next header is the transport itself; carrying
 // `proto`, its length field matching len exactly, at least minL4 bytes after
-// the IP header. Returns the IP header length, 0 when it may not join.
+// the IP header, and checksums that verify. Returns the IP header length, 0
+// when it may not join.
 static size_t PlainIpHeader(const uint8_t* pkt, size_t len, uint8_t proto, size_t minL4) {
   if (len < 20 + minL4) return 0;
   uint8_t version = pkt[0] >> 4;
+  size_t ipHdr = 0;
   if (version == 4) {
     if (pkt[0] != 0x45 || pkt[9] != proto || Load16(pkt + 2) != len || (Load16(pkt + 6) & 0x3fff) != 0) return 0;
-    return 20;
-  }
-  if (version == 6) {
+    ipHdr = 20;
+  } else if (version == 6) {
     if (len < 40 + minL4 || pkt[6] != proto || size_t(Load16(pkt + 4)) + 40 != len) return 0;
-    return 40;
+    ipHdr = 40;
+  } else {
+    return 0;
   }
-  return 0;
+  return ChecksumsValid(pkt, len, ipHdr, version, proto) ? ipHdr : 0;
 }
 
 bool ParseCoalescable(const uint8_t* pkt, size_t len, TcpSegmentView* out) {

@@ -18,12 +18,13 @@
  *
  * Threading: main thread only.
  */
-import { keyPairFromPrivate, type X25519KeyPair } from '../crypto/x25519.js';
+import { clampPrivateKey, keyPairFromPrivate, type X25519KeyPair } from '../crypto/x25519.js';
 import { isAllZero, equalConstantTime } from '../crypto/bytes.js';
 import { keyToBase64, keyToHex } from '../crypto/encoding.js';
 import { AllowedIps } from '../protocol/allowed-ips.js';
 import { IndexTable } from '../protocol/index-table.js';
 import { Keypair } from '../protocol/keypair.js';
+import { KeyRetirement } from '../protocol/key-retirement.js';
 import { systemClock, type Clock } from '../protocol/clock.js';
 import {
   beginSession, consumeInitiation, consumeResponse, createInitiation, createResponse, wipeTransportKeys, type Handshake,
@@ -48,6 +49,8 @@ import {
 import type { Logger } from './log.js';
 import type { DatapathConfig } from './datapath-config.js';
 import { XdpPaths } from './xdp-paths.js';
+import { applyTrafficStamps } from './traffic-events.js';
+import { CookieSecretShare } from '../datapath/handshake-admission.js';
 import { Peer } from './peer.js';
 
 const MAX_PEERS = 4096;
@@ -110,8 +113,12 @@ export class Device implements DeviceControl {
   private readonly peers = new Map<string, Peer>();
   private readonly bySlot: Array<Peer | undefined> = [];
   private readonly freeSlots: number[] = [];
+  /** Per slot: the generation of the last peer given it (Peer.generation). */
+  private readonly slotGenerations: number[] = [];
   private readonly allowed = new AllowedIps<Peer>();
   private readonly indices = new IndexTable<IndexEntry>();
+  /** Which peer each keypair in the index table belongs to (cookie replies to our responses name a keypair). */
+  private readonly keypairOwners = new WeakMap<Keypair, Peer>();
   private cookieChecker: CookieChecker | undefined;
   private readonly cookieGenerators = new Map<Peer, CookieGenerator>();
   private readonly rateLimiter: HandshakeRateLimiter;
@@ -127,6 +134,10 @@ export class Device implements DeviceControl {
   private closed = false;
   /** Seals what the main thread itself sends (staged packets, keepalives). */
   private readonly transport: DataTransport;
+  /** Zeroes retired keys once no worker can be reading them (src/protocol/key-retirement.ts). */
+  private readonly retirement: KeyRetirement;
+  /** The cookie secret, shared with the workers so they can tell MAC2-proven sources (src/datapath/handshake-admission.ts). */
+  private readonly cookieSecret = new CookieSecretShare();
   private ticks = 0;
   private mtu = 1420;
   private readonly portStats: Array<Array<Record<string, number | string>>> = [];
@@ -137,6 +148,7 @@ export class Device implements DeviceControl {
     this.log = opts.log;
     this.rateLimiter = new HandshakeRateLimiter(this.clock);
     this.load = new HandshakeLoadDetector(this.clock);
+    this.retirement = new KeyRetirement(opts.tunFds.length);
     const aead = dataAeadBackend(opts.datapath.crypto);
     this.transport = new DataTransport(aead.backend);
     this.log.verbose(`data-path AEAD: ${aead.backend.name} (${aead.reason})`);
@@ -155,6 +167,8 @@ export class Device implements DeviceControl {
       frameSize: FRAME_SIZE,
       frameCount: FRAME_COUNT,
       handshakeBacklogMax: HANDSHAKE_QUEUE_CAPACITY,
+      keyEpochs: d.retirement.buffer,
+      cookieSecret: d.cookieSecret.buffer,
       crypto: opts.datapath.crypto,
       cpus: opts.datapath.cpus === 'auto' ? [] : opts.datapath.cpus,
       onMessage: (m) => d.fromWorker(m),
@@ -202,6 +216,7 @@ export class Device implements DeviceControl {
     await this.pool?.stop();
     this.xdp?.close();
     for (const p of this.peers.values()) this.removePeer(p);
+    this.retirement.zeroAllAfterWorkersStopped();
     this.udp?.close();
   }
 
@@ -246,12 +261,17 @@ export class Device implements DeviceControl {
   }
 
   private setPrivateKey(key: Uint8Array): void {
+    // `wg syncconf` and `wg setconf` always send private_key: the same key again changes
+    // nothing and must keep every session (wireguard-go returns early the same way).
+    // (identity.privateKey is clamped: a key differing only in the clamped bits is the same identity.)
+    if (this.identity ? equalConstantTime(clampPrivateKey(Uint8Array.from(key)), this.identity.privateKey) : isAllZero(key)) return;
     if (isAllZero(key)) {
       this.identity = undefined;
       this.cookieChecker = undefined;
     } else {
       this.identity = keyPairFromPrivate(key);
       this.cookieChecker = new CookieChecker(this.identity.publicKey, this.clock);
+      this.cookieChecker.onSecretRotated = (secret) => this.cookieSecret.publish(secret);
       // A peer whose key is now our own key is removed (wireguard-go does so).
       const self = this.peers.get(peerKey(this.identity.publicKey));
       if (self) this.removePeer(self);
@@ -294,7 +314,8 @@ export class Device implements DeviceControl {
     if (slot >= MAX_PEERS) throw new UapiError(Errno.ENOANO, `too many peers (limit ${MAX_PEERS})`);
     // Without our private key the handshake state waits for one (setPrivateKey re-keys every peer).
     const local = this.identity ?? placeholderIdentity();
-    const peer = new Peer(slot, publicKey.slice(), local);
+    const generation = (this.slotGenerations[slot] ?? 0) + 1;
+    const peer = new Peer(slot, generation, publicKey.slice(), local);
     // Any clamped private key is a multiple of 8, so DH with it is zero exactly
     // for the small-order points: the check holds before our own key is set.
     if (!peer.handshake.hasValidStaticStatic) {
@@ -303,10 +324,11 @@ export class Device implements DeviceControl {
     }
     peer.timers = new PeerTimers({ clock: this.clock, keypairs: peer.keypairs, actions: this.timerActions(peer) });
     for (const s of this.pool?.peerSlabs ?? []) s.clear(slot);
+    this.slotGenerations[slot] = generation;
     this.bySlot[slot] = peer;
     this.peers.set(peerKey(publicKey), peer);
     this.cookieGenerators.set(peer, new CookieGenerator(publicKey, this.clock));
-    this.pool?.broadcast({ t: 'peer', slot, endpoint: null });
+    this.pool?.broadcast({ t: 'peer', slot, generation, endpoint: null });
     return peer;
   }
 
@@ -326,7 +348,7 @@ export class Device implements DeviceControl {
   private setEndpoint(peer: Peer, addr: Uint8Array): void {
     peer.endpointAddr = addr;
     peer.endpoint = endpointFromAddr(addr);
-    this.pool?.broadcast({ t: 'peer', slot: peer.slot, endpoint: addr });
+    this.pool?.broadcast({ t: 'peer', slot: peer.slot, generation: peer.generation, endpoint: addr });
     this.xdp?.setEndpoint(peer.slot, addr);
   }
 
@@ -447,10 +469,10 @@ export class Device implements DeviceControl {
       case 'handshake': return this.onHandshakeMessage(m.data, m.addr);
       case 'stage': {
         const touched = new Set<Peer>();
-        for (let i = 0; i + 1 < m.items.length; i += 2) {
-          const peer = this.bySlot[m.items[i] as number];
+        for (let i = 0; i + 2 < m.items.length; i += 3) {
+          const peer = this.peerOf(m.items[i] as number, m.items[i + 1] as number);
           if (!peer) continue;
-          peer.staged.push(m.items[i + 1] as Uint8Array);
+          peer.staged.push(m.items[i + 2] as Uint8Array);
           touched.add(peer);
         }
         for (const peer of touched) {
@@ -461,17 +483,21 @@ export class Device implements DeviceControl {
         return;
       }
       case 'confirmed': {
-        const peer = this.bySlot[m.slot];
+        const peer = this.peerOf(m.slot, m.generation);
         const kp = peer?.keypairs.next;
         if (!peer || !kp || kp.localIndex !== m.localIndex) return;
         const { retired } = peer.keypairs.received(kp);
         for (const r of retired) this.retireKeypair(r);
         this.publishKeypairs(peer);
+        // The responder's handshake completes here (wireguard-go: on the first data with the
+        // new keypair): stamp it, and send what waited for a session.
+        peer.lastHandshakeWallMs = Date.now();
         peer.timers.handshakeComplete();
+        this.flushStaged(peer);
         return;
       }
       case 'endpoint': {
-        const peer = this.bySlot[m.slot];
+        const peer = this.peerOf(m.slot, m.generation);
         if (peer) this.setEndpoint(peer, m.addr);
         return;
       }
@@ -487,6 +513,12 @@ export class Device implements DeviceControl {
       case 'ready':
         return;
     }
+  }
+
+  /** The peer a worker's report is about: the slot's peer, if it is still the one the worker meant. */
+  private peerOf(slot: number, generation: number): Peer | undefined {
+    const peer = this.bySlot[slot];
+    return peer && peer.generation === generation ? peer : undefined;
   }
 
   private flushStaged(peer: Peer): void {
@@ -553,6 +585,7 @@ export class Device implements DeviceControl {
     const keys = beginSession(hs, this.clock);
     if (!keys) return;
     this.installKeypair(peer, keys);
+    peer.lastHandshakeWallMs = Date.now();
     this.log.debug(`${peer.name}: handshake response received, session started`);
     const t = peer.timers;
     t.anyAuthenticatedPacketReceived();
@@ -567,16 +600,18 @@ export class Device implements DeviceControl {
   private onCookieReply(msg: Uint8Array): void {
     const index = new DataView(msg.buffer, msg.byteOffset).getUint32(4, true);
     const e = this.indices.get(index);
-    if (!e || e instanceof Keypair) return;
-    this.cookieGenerators.get(e.peer)?.consumeReply(msg);
+    // A reply to our initiation names its handshake; a reply to our response names the
+    // keypair the response installed (installKeypair moved the index to it).
+    const peer = e instanceof Keypair ? this.keypairOwners.get(e) : e?.peer;
+    if (peer) this.cookieGenerators.get(peer)?.consumeReply(msg);
   }
 
   private installKeypair(peer: Peer, keys: Parameters<typeof wipeTransportKeys>[0]): void {
-    const kp = new Keypair(keys);
+    const kp = new Keypair(keys, this.retirement);
     wipeTransportKeys(keys);
     this.indices.replace(kp.localIndex, kp);
     for (const r of peer.keypairs.install(kp)) this.retireKeypair(r);
-    peer.lastHandshakeWallMs = Date.now();
+    this.keypairOwners.set(kp, peer);
     this.publishKeypairs(peer);
   }
 
@@ -586,26 +621,11 @@ export class Device implements DeviceControl {
   private tick(): void {
     const slabs = this.pool?.peerSlabs ?? [];
     for (const peer of this.peers.values()) {
-      const t = readPeerTraffic(slabs, peer.slot);
-      const timers = peer.timers;
-      const current = peer.keypairs.current;
-      if (t.lastAuthRxMs > peer.seenAuthRx) {
-        peer.seenAuthRx = t.lastAuthRxMs;
-        timers.anyAuthenticatedPacketReceived();
-        timers.anyAuthenticatedPacketTraversal();
-        if (current) timers.transportMessageReceived(current);
-      }
-      if (t.lastDataRxMs > peer.seenDataRx) { peer.seenDataRx = t.lastDataRxMs; timers.dataReceived(); }
-      if (t.lastDataTxMs > peer.seenDataTx) { peer.seenDataTx = t.lastDataTxMs; timers.dataSent(); }
-      if (t.lastAnyTxMs > peer.seenAnyTx) {
-        peer.seenAnyTx = t.lastAnyTxMs;
-        timers.anyAuthenticatedPacketSent();
-        timers.anyAuthenticatedPacketTraversal();
-        if (current) timers.transportMessageSent(current);
-      }
-      timers.tick();
+      applyTrafficStamps(peer, readPeerTraffic(slabs, peer.slot), peer.timers, peer.keypairs.current);
+      peer.timers.tick();
     }
     if (this.allowedDirty) this.publishAllowedIps();
+    this.retirement.reap();
     // Every tick: a bigger MTU must switch the workers to big frames before big packets come.
     this.followMtu();
     if (++this.ticks % ROUTE_CHECK_TICKS === 0) {

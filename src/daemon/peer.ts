@@ -35,7 +35,12 @@ export class Peer {
   seenAuthRx = 0;
   seenAnyTx = 0;
 
-  constructor(readonly slot: number, readonly publicKey: Uint8Array, local: X25519KeyPair, presharedKey?: Uint8Array) {
+  /**
+   * @param slot the peer's index in the workers' tables
+   * @param generation how many peers the slot has held, this one included: reports from the
+   *   workers carry it, so one about an earlier peer of the slot is told apart (worker-messages.ts)
+   */
+  constructor(readonly slot: number, readonly generation: number, readonly publicKey: Uint8Array, local: X25519KeyPair, presharedKey?: Uint8Array) {
     this.handshake = new Handshake<Peer>(this, local, publicKey, presharedKey ?? null);
   }
 

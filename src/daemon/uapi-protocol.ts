@@ -37,16 +37,28 @@ function parseUint(value: string, max: number): number | null {
   return n <= max ? n : null;
 }
 
+/**
+ * Offending input as an error message may quote it: errors are logged, and a
+ * bad line can be a private or preshared key (pasted in base64, cut short,
+ * or a value given to the wrong key). Text with a run of 16 or more base64 or
+ * hex characters is described by its length only.
+ */
+export function quoteInput(text: string): string {
+  if (/[A-Za-z0-9+/]{16}/.test(text)) return `(${text.length} characters, not shown: it may be key material)`;
+  return JSON.stringify(text.slice(0, 80));
+}
+
 function hexKey(value: string, what: string): Uint8Array {
   try {
     return keyFromHex(value);
   } catch {
-    throw new UapiError(Errno.EINVAL, `${what}: not 64 hex digits: ${JSON.stringify(value.slice(0, 80))}`);
+    // Never quoted: a key that is almost right is almost a key.
+    throw new UapiError(Errno.EINVAL, `${what}: not 64 hex digits (got ${value.length} characters)`);
   }
 }
 
 function mustBeTrue(key: string, value: string): void {
-  if (value !== 'true') throw new UapiError(Errno.EINVAL, `${key}: invalid value ${JSON.stringify(value)} (only "true")`);
+  if (value !== 'true') throw new UapiError(Errno.EINVAL, `${key}: invalid value ${quoteInput(value)} (only "true")`);
 }
 
 /**
@@ -64,7 +76,7 @@ export class UapiSetParser {
 
   line(text: string): void {
     const eq = text.indexOf('=');
-    if (eq < 0) throw new UapiError(Errno.EPROTO, `failed to parse line ${JSON.stringify(text.slice(0, 80))}`);
+    if (eq < 0) throw new UapiError(Errno.EPROTO, `failed to parse line ${quoteInput(text)}`);
     const key = text.slice(0, eq);
     const value = text.slice(eq + 1);
     if (key === 'public_key') {
@@ -87,13 +99,13 @@ export class UapiSetParser {
         return;
       case 'listen_port': {
         const port = parseUint(value, 0xffff);
-        if (port === null) throw new UapiError(Errno.EINVAL, `listen_port: not a port number: ${JSON.stringify(value)}`);
+        if (port === null) throw new UapiError(Errno.EINVAL, `listen_port: not a port number: ${quoteInput(value)}`);
         this.ops.push({ kind: 'listen_port', port });
         return;
       }
       case 'fwmark': {
         const fwmark = parseUint(value, 0xffffffff);
-        if (fwmark === null) throw new UapiError(Errno.EINVAL, `fwmark: not a 32-bit number: ${JSON.stringify(value)}`);
+        if (fwmark === null) throw new UapiError(Errno.EINVAL, `fwmark: not a 32-bit number: ${quoteInput(value)}`);
         this.ops.push({ kind: 'fwmark', fwmark });
         return;
       }
@@ -102,7 +114,7 @@ export class UapiSetParser {
         this.ops.push({ kind: 'replace_peers' });
         return;
       default:
-        throw new UapiError(Errno.EINVAL, `invalid UAPI device key: ${JSON.stringify(key.slice(0, 80))}`);
+        throw new UapiError(Errno.EINVAL, `invalid UAPI device key: ${quoteInput(key)}`);
     }
   }
 
@@ -133,13 +145,13 @@ export class UapiSetParser {
       }
       case 'endpoint': {
         const endpoint = parseEndpoint(value);
-        if (!endpoint) throw new UapiError(Errno.EINVAL, `endpoint: not ip:port or [ipv6]:port: ${JSON.stringify(value.slice(0, 80))}`);
+        if (!endpoint) throw new UapiError(Errno.EINVAL, `endpoint: not ip:port or [ipv6]:port: ${quoteInput(value)}`);
         if (live) peer.endpoint = endpoint;
         return;
       }
       case 'persistent_keepalive_interval': {
         const secs = parseUint(value, 0xffff);
-        if (secs === null) throw new UapiError(Errno.EINVAL, `persistent_keepalive_interval: not 0-65535: ${JSON.stringify(value)}`);
+        if (secs === null) throw new UapiError(Errno.EINVAL, `persistent_keepalive_interval: not 0-65535: ${quoteInput(value)}`);
         if (live) peer.persistentKeepalive = secs;
         return;
       }
@@ -153,15 +165,15 @@ export class UapiSetParser {
       case 'allowed_ip': {
         const remove = value.startsWith('-');
         const prefix = parsePrefix(remove ? value.slice(1) : value);
-        if (!prefix) throw new UapiError(Errno.EINVAL, `allowed_ip: not an IP prefix: ${JSON.stringify(value.slice(0, 80))}`);
+        if (!prefix) throw new UapiError(Errno.EINVAL, `allowed_ip: not an IP prefix: ${quoteInput(value)}`);
         if (live) peer.allowedIPs.push({ prefix, remove });
         return;
       }
       case 'protocol_version':
-        if (value !== '1') throw new UapiError(Errno.EINVAL, `invalid protocol version: ${JSON.stringify(value.slice(0, 80))}`);
+        if (value !== '1') throw new UapiError(Errno.EINVAL, `invalid protocol version: ${quoteInput(value)}`);
         return;
       default:
-        throw new UapiError(Errno.EINVAL, `invalid UAPI peer key: ${JSON.stringify(key.slice(0, 80))}`);
+        throw new UapiError(Errno.EINVAL, `invalid UAPI peer key: ${quoteInput(key)}`);
     }
   }
 }
@@ -250,7 +262,7 @@ export function parseUapiGet(text: string): UapiGetResult {
   const snapshot: UapiGetResult['snapshot'] = { listenPort: 0, fwmark: 0, peers };
   let peer: (PeerSnapshot & { allowedIPs: IpPrefix[] }) | null = null;
   let errno = -1;
-  const bad = (line: string): never => { throw new UapiError(Errno.EPROTO, `malformed get answer line ${JSON.stringify(line.slice(0, 80))}`); };
+  const bad = (line: string): never => { throw new UapiError(Errno.EPROTO, `malformed get answer line ${quoteInput(line)}`); };
   const num = (line: string, v: string, max: number): number => parseUint(v, max) ?? bad(line);
   let start = 0;
   while (start < text.length) {

@@ -28,6 +28,7 @@ export const DROP_REASONS = [
   'rx-handshake-invalid',  // handshake message with a valid MAC1 that does not decrypt, names no peer, or no handshake of ours
   'rx-cookie-required',    // under load without a valid MAC2: answered with a cookie reply, not processed (whitepaper §5.4.7)
   'rx-ratelimited',        // under load, over the per-source handshake rate (whitepaper §5.3)
+  'tx-keypair-retired',    // sealed while the main thread retired the keypair: not sent (src/protocol/key-retirement.ts)
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export const DROP_INDEX: Readonly<Record<DropReason, number>> = Object.fromEntries(DROP_REASONS.map((r, i) => [r, i])) as Record<DropReason, number>;

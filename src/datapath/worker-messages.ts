@@ -36,7 +36,12 @@ export interface PeerRoute {
 }
 
 export type ToWorker =
-  | { t: 'peer'; slot: number; endpoint: AddrRecord | null }
+  /**
+   * A peer in a slot, or its new endpoint. `generation` tells apart the peers a slot held over
+   * time: the worker stamps it on what it reports about the slot, so a report about a removed
+   * peer cannot land on the next one (the device drops a report whose generation is not current).
+   */
+  | { t: 'peer'; slot: number; generation: number; endpoint: AddrRecord | null }
   | { t: 'peer-remove'; slot: number }
   /** Full replacement of the allowed-IPs table, packed (see packAllowedIps): one buffer, not 100k objects. */
   | { t: 'allowed-ips'; packed: Uint8Array }
@@ -56,12 +61,12 @@ export type FromWorker =
   | { t: 'ready'; worker: number; path: string; eventFd: number }
   /** A handshake message (types 1–3) for the main thread, with the address it came from. */
   | { t: 'handshake'; worker: number; data: Uint8Array; addr: AddrRecord }
-  /** Outgoing packets for peers without a usable session, as [slot, packet, …] of one burst: main queues them and starts handshakes. */
+  /** Outgoing packets for peers without a usable session, as [slot, generation, packet, …] of one burst: main queues them and starts handshakes. */
   | { t: 'stage'; items: Array<number | Uint8Array> }
   /** First data received on the responder's "next" keypair: it becomes current (whitepaper §5.4.6). */
-  | { t: 'confirmed'; slot: number; localIndex: number }
+  | { t: 'confirmed'; slot: number; generation: number; localIndex: number }
   /** An authenticated packet arrived from a new address: the endpoint roams (whitepaper §2.1). */
-  | { t: 'endpoint'; slot: number; addr: AddrRecord }
+  | { t: 'endpoint'; slot: number; generation: number; addr: AddrRecord }
   /** The worker's port counters (CNDP lport_stats_t names), about once a second, one entry per port. */
   | { t: 'port-stats'; worker: number; ports: Array<{ path: string; stats: Record<string, number> }> }
   /** The worker's AF_XDP port on a device: its fd for the XSKMAP, or why there is none. */

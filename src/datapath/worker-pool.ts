@@ -24,6 +24,10 @@ export interface WorkerPoolOptions {
   frameSize: number;
   frameCount: number;
   handshakeBacklogMax: number;
+  /** CookieSecretShare.buffer: the cookie secret, for the workers' MAC2 checks under load. */
+  cookieSecret: SharedArrayBuffer;
+  /** KeyRetirement.buffer: where workers announce their epochs (src/protocol/key-retirement.ts). */
+  keyEpochs: SharedArrayBuffer;
   crypto: AeadBurstChoice;
   /** Worker i is pinned to cpus[i % cpus.length]; empty: not pinned. */
   cpus: number[];
@@ -75,6 +79,8 @@ export class WorkerPool {
       drops: drops.buffer,
       handshakeBacklog: this.handshakeBacklog.buffer as SharedArrayBuffer,
       handshakeBacklogMax: this.opts.handshakeBacklogMax,
+      keyEpochs: this.opts.keyEpochs,
+      cookieSecret: this.opts.cookieSecret,
       mtu: this.opts.mtu,
       frameSize: this.opts.frameSize,
       frameCount: this.opts.frameCount,

@@ -25,7 +25,7 @@
  */
 import { workerData, parentPort, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { native } from '../native/binding.js';
-import { DropCounters } from './drop-counters.js';
+import { DropCounters, type DropReason } from './drop-counters.js';
 import { PEER_SLOT_FIELDS as F, PEER_SLOT_WIDTH, PeerCounterSlab } from './peer-counters.js';
 import type { FromWorker, KeypairWire, PeerRoute, ToWorker } from './worker-messages.js';
 import type { NativeXskPort, XskPortOptions } from '../native/binding.js';
@@ -35,11 +35,11 @@ import { OuterHeaders, recordFromFrame } from './outer-frame.js';
 import { PeerRouter } from './peer-router.js';
 import { DataKeypair, BURST_MAX } from './data-keypair.js';
 import { DataBurst, DataTransport, TransportDrop } from '../protocol/transport.js';
+import { WorkerEpoch } from '../protocol/key-retirement.js';
 import { dataAeadBackend, type AeadBurstChoice } from '../crypto/aead-burst.js';
 import { ADDR_RECORD_SIZE, addrEquals } from './addr-record.js';
-import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
 import { systemClock } from '../protocol/clock.js';
-import { UNDER_LOAD_QUEUE_FRACTION_DIVISOR } from '../protocol/constants.js';
+import { Admission, CookieSecretShare, HandshakeAdmission } from './handshake-admission.js';
 
 export interface WorkerInit {
   worker: number;
@@ -52,6 +52,10 @@ export interface WorkerInit {
   /** Counts handshake messages posted to main and not yet taken: bounds the queue. */
   handshakeBacklog: SharedArrayBuffer;
   handshakeBacklogMax: number;
+  /** The device's cookie secret (CookieSecretShare): under load, MAC2 is checked here to tell proven sources. */
+  cookieSecret: SharedArrayBuffer;
+  /** The key-retirement epochs (src/protocol/key-retirement.ts): this worker announces in its slot. */
+  keyEpochs: SharedArrayBuffer;
   mtu: number;
   frameSize: number;
   frameCount: number;
@@ -91,11 +95,11 @@ class Worker {
   private readonly drops: DropCounters;
   private readonly counters: PeerCounterSlab;
   private readonly backlog: Int32Array;
+  /** Announces when this worker may hold copies of transport keys (W1/W3 of key-retirement.ts). */
+  private readonly epoch: WorkerEpoch;
   private readonly router = new PeerRouter();
-  /** Per-source admission to the handshake queue while it is past the under-load mark (see toMain). */
-  private readonly admission = new HandshakeRateLimiter(systemClock);
-  /** The same, once the queue is a quarter full: one message per source per second. */
-  private readonly admissionTight = new HandshakeRateLimiter(systemClock, { packetsPerSecond: 1, burst: 1 });
+  /** Which handshake messages go to the main thread (bounded queue; see handshake-admission.ts). */
+  private readonly admission: HandshakeAdmission;
   private readonly transport: DataTransport;
   private readonly burst = new DataBurst(BURST_MAX);
   private readonly frame = new UdpFrame();
@@ -142,6 +146,8 @@ class Worker {
     this.drops = new DropCounters(init.drops);
     this.counters = new PeerCounterSlab(init.peerCounters);
     this.backlog = new Int32Array(init.handshakeBacklog);
+    this.admission = new HandshakeAdmission(this.backlog, init.handshakeBacklogMax, new CookieSecretShare(init.cookieSecret), systemClock);
+    this.epoch = new WorkerEpoch(init.keyEpochs, init.worker);
     this.mtu = init.mtu;
     this.transport = new DataTransport(dataAeadBackend(init.crypto).backend);
   }
@@ -158,7 +164,10 @@ class Worker {
     const crashAfter = this.init.worker === 0 ? Number(process.env.XDPWG_TEST_CRASH_WORKER_AFTER_MS) : NaN;
     const crashAt = crashAfter > 0 ? Date.now() + crashAfter : Infinity;
     while (!this.stopping) {
+      // No key copy survives a loop iteration: idle while blocked, then announce the epoch before touching keypairs.
+      this.epoch.idle();
       const ready = this.waiter.wait(this.fds, 2 + this.xsks.length, this.tunMore ? 0 : Math.min(1000, Math.max(0, crashAt - Date.now())));
+      this.epoch.enter();
       if (Date.now() >= crashAt) throw new Error('test hook XDPWG_TEST_CRASH_WORKER_AFTER_MS: worker 0 crashes on purpose');
       if (ready < 0) { this.fatal(`wait failed (${ready})`); return; }
       if (ready & this.wakeBit) this.drainControl();
@@ -178,6 +187,7 @@ class Worker {
         });
       }
     }
+    this.epoch.idle();
     for (const x of this.xsks) x.port.close();
     this.udp.close();
     this.waiter.close();
@@ -204,9 +214,12 @@ class Worker {
 
   private apply(msg: ToWorker): void {
     switch (msg.t) {
-      case 'peer':
-        this.peer(msg.slot).endpoint = msg.endpoint;
+      case 'peer': {
+        const p = this.peer(msg.slot);
+        p.generation = msg.generation;
+        p.endpoint = msg.endpoint;
         return;
+      }
       case 'peer-remove': {
         const p = this.peers[msg.slot];
         if (p) for (const kp of [p.current, p.previous, p.next]) if (kp) this.byIndex.delete(kp.localIndex);
@@ -352,7 +365,7 @@ class Worker {
     for (let j = 0; j < jobs; j++) {
       const kp = this.cryptKeys[j]!;
       const plainLen = burst.result[j]!;
-      if (plainLen < 0) { this.drops.count(-plainLen === TransportDrop.replay ? 'rx-replay' : 'rx-auth-failed'); continue; }
+      if (plainLen < 0) { this.drops.count(receiveDropReason(-plainLen)); continue; }
       const off = this.cryptDesc[2 * j]!, len = this.cryptDesc[2 * j + 1]!;
       const slot = kp.slot;
       const peer = this.peers[slot];
@@ -382,20 +395,10 @@ class Worker {
 
   /** Hands a handshake message to the main thread, unless its queue is full. */
   private toMain(buf: Uint8Array, off: number, len: number, i: number): void {
-    // Under load (the device's mark: 1/8 of the queue, whitepaper §5.3) each source gets only its
-    // rate-limit share of the queue (20/s), and once the queue is 1/4 full only one message per
-    // second: a flood from a few hundred sources then cannot keep the queue full (nor long), and a
-    // legitimate peer, which sends one initiation per REKEY_TIMEOUT, always finds room for its
-    // first try (answered with a cookie) and for its MAC2 retry.
-    const backlog = Atomics.load(this.backlog, 0), max = this.init.handshakeBacklogMax;
-    if (backlog >= max / UNDER_LOAD_QUEUE_FRACTION_DIVISOR) {
-      const at = i * ADDR_RECORD_SIZE, v4 = this.rxAddr[at + 18] === 4;
-      const limiter = backlog >= max / 4 ? this.admissionTight : this.admission;
-      if (!limiter.allow(v4 ? 4 : 6, this.rxAddr, v4 ? at + 12 : at)) { this.drops.count('rx-ratelimited'); return; }
-    }
-    if (Atomics.add(this.backlog, 0, 1) >= this.init.handshakeBacklogMax) {
-      Atomics.sub(this.backlog, 0, 1);
-      this.drops.count('rx-handshake-queue-full');
+    // Per-source limits only for sources MAC2 proves; unproven messages get half the queue (handshake-admission.ts).
+    const verdict = this.admission.admit(buf, off, len, this.rxAddr, i * ADDR_RECORD_SIZE);
+    if (verdict !== Admission.admitted) {
+      this.drops.count(verdict === Admission.rateLimited ? 'rx-ratelimited' : 'rx-handshake-queue-full');
       return;
     }
     const data = buf.slice(off, off + len);
@@ -408,7 +411,7 @@ class Worker {
     const rec = this.rxAddr.subarray(i * ADDR_RECORD_SIZE, (i + 1) * ADDR_RECORD_SIZE);
     if (peer.endpoint && addrEquals(peer.endpoint, rec)) return;
     peer.endpoint = rec.slice();
-    this.post({ t: 'endpoint', slot, addr: peer.endpoint.slice() });
+    this.post({ t: 'endpoint', slot, generation: peer.generation, addr: peer.endpoint.slice() });
   }
 
   private confirm(peer: PeerState, slot: number, kp: DataKeypair): void {
@@ -416,7 +419,7 @@ class Worker {
     peer.previous = peer.current;
     peer.current = kp;
     peer.next = null;
-    this.post({ t: 'confirmed', slot, localIndex: kp.localIndex });
+    this.post({ t: 'confirmed', slot, generation: peer.generation, localIndex: kp.localIndex });
   }
 
   // ------------------------------------------------------------------ send
@@ -458,7 +461,7 @@ class Worker {
     const now = Date.now();
     let jobs = 0;
     let freed = 0;
-    // Packets for peers without a session: [slot, packet, slot, packet, …], one message per burst.
+    // Packets for peers without a session: [slot, generation, packet, …], one message per burst.
     const staged: Array<number | Uint8Array> = [];
     for (let i = 0; i < n; i++) {
       const off = this.tunDesc[2 * i]!, len = this.tunDesc[2 * i + 1]!;
@@ -468,7 +471,7 @@ class Worker {
       const kp = peer?.current;
       if (!peer || !kp || !kp.usableForSending(now)) {
         this.drops.count('tx-staged');
-        staged.push(slot, buf.slice(off, off + len));
+        staged.push(slot, peer?.generation ?? 0, buf.slice(off, off + len));
         this.freeList[freed++] = off;
         continue;
       }
@@ -493,7 +496,11 @@ class Worker {
     const c = this.counters.view;
     for (let j = 0; j < jobs; j++) {
       const msgLen = burst.result[j]!;
-      if (msgLen < 0) { this.drops.count('tx-send-failed'); this.freeList[freed++] = this.cryptDesc[2 * j]!; continue; }
+      if (msgLen < 0) {
+        this.drops.count(-msgLen === TransportDrop.keypairRetired ? 'tx-keypair-retired' : 'tx-send-failed');
+        this.freeList[freed++] = this.cryptDesc[2 * j]!;
+        continue;
+      }
       const slot = this.cryptSlot[j]!;
       const peer = this.peers[slot]!;
       const msgOff = this.cryptDesc[2 * j]! - WG_DATA_HEADER;
@@ -579,7 +586,19 @@ class Worker {
   }
 }
 
+/** The drop counter for a message openBurst refused: a keypair retired since the look-up is not a forgery. */
+function receiveDropReason(code: number): DropReason {
+  switch (code) {
+    case TransportDrop.replay: return 'rx-replay';
+    case TransportDrop.keypairUnusable: return 'rx-key-expired';
+    case TransportDrop.counterExhausted: return 'rx-key-expired';
+    default: return 'rx-auth-failed';
+  }
+}
+
 class PeerState {
+  /** Which peer of the slot this is (the 'peer' message's generation); 0 before the first 'peer' message. */
+  generation = 0;
   endpoint: Uint8Array | null = null;
   route: PeerRoute | null = null;
   /** Outer headers for the AF_XDP path, built from route (null: kernel socket). */

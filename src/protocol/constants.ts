@@ -66,8 +66,9 @@ export const KEEPALIVE_TIMEOUT_MS = scaled(10_000);
 export const REKEY_ON_RECEIVE_AGE_MS = REJECT_AFTER_TIME_MS - KEEPALIVE_TIMEOUT_MS - REKEY_TIMEOUT_MS;
 
 /**
- * §6.4: an initiation is retried at most this many times after the first,
- * i.e. for REKEY_ATTEMPT_TIME worth of REKEY_TIMEOUT intervals (90 / 5 = 18).
+ * §6.4: REKEY_ATTEMPT_TIME worth of REKEY_TIMEOUT intervals (90 / 5 = 18), the
+ * kernel's and wireguard-go's MAX_TIMER_HANDSHAKES: the retry timer gives up
+ * once more retries than this went out, i.e. after 20 initiations in all.
  */
 export const MAX_HANDSHAKE_RETRIES = REKEY_ATTEMPT_TIME_MS / REKEY_TIMEOUT_MS;
 

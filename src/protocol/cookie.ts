@@ -102,6 +102,8 @@ export class CookieChecker {
   private cookieKeyBytes: Uint8Array;
   private readonly secret = new Uint8Array(KEY_LENGTH);
   private secretBornAt = -Infinity;
+  /** Told the new secret whenever it is replaced (the device shares it with the workers, which check MAC2 too). */
+  onSecretRotated: (secret: Uint8Array) => void = () => {};
 
   /**
    * @param localPublic our static public key
@@ -173,6 +175,7 @@ export class CookieChecker {
     if (now - this.secretBornAt >= COOKIE_SECRET_MAX_AGE_MS) {
       this.random(this.secret);
       this.secretBornAt = now;
+      this.onSecretRotated(this.secret);
     }
     return mac(this.secret, source);
   }

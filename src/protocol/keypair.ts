@@ -19,10 +19,12 @@
  *   96   REPLAY_WINDOW_BYTES  the receive replay window (./replay-window.ts)
  *
  * The main thread owns the lifecycle: it creates the buffer, clears the usable
- * flags when the keypair expires, and wipes both keys. Because the keys live
- * in the shared buffer, that one wipe erases them for every worker. A worker
- * checks the flags before each burst; a burst already in flight when the
- * keys are wiped produces packets the peer rejects, which is harmless.
+ * flags when the keypair dies, and zeroes both keys. A worker checks the
+ * flags before it copies a key; the keys themselves are zeroed only when no
+ * worker can still be copying them: a Keypair given a KeyRetirement
+ * (./key-retirement.ts, which states the protocol) defers the zeroing until
+ * every worker has moved past the retirement. Without one (a single thread,
+ * tests) wipe() zeroes at once.
  */
 import {
   REJECT_AFTER_TIME_MS,
@@ -32,6 +34,7 @@ import {
   SYMMETRIC_KEY_SIZE,
 } from './constants.js';
 import { REPLAY_WINDOW_BYTES, ReplayWindow } from './replay-window.js';
+import type { KeyRetirement } from './key-retirement.js';
 
 const SEND_COUNTER_BYTE = 0;
 const FLAGS_WORD = 2;
@@ -159,11 +162,24 @@ export class KeypairShared {
     Atomics.store(this.words, FLAGS_WORD, KeypairFlag.canSend | KeypairFlag.canReceive);
   }
 
-  /** Makes the keypair unusable and zeroes both keys, for every thread at once. */
-  wipe(): void {
-    this.clearFlags(KeypairFlag.canSend | KeypairFlag.canReceive);
+  /** True once the keypair was retired: it may be neither sent nor received with again. */
+  isRetired(): boolean {
+    return (Atomics.load(this.words, FLAGS_WORD) & (KeypairFlag.canSend | KeypairFlag.canReceive)) === 0;
+  }
+
+  /**
+   * Zeroes both keys. Only safe once no other thread can be copying them:
+   * KeyRetirement decides when (see ./key-retirement.ts).
+   */
+  zeroKeys(): void {
     this.sendKey.fill(0);
     this.receiveKey.fill(0);
+  }
+
+  /** Makes the keypair unusable and zeroes both keys at once: for a keypair no other thread uses. */
+  wipe(): void {
+    this.clearFlags(KeypairFlag.canSend | KeypairFlag.canReceive);
+    this.zeroKeys();
   }
 }
 
@@ -193,7 +209,11 @@ export class Keypair {
   readonly createdAt: number;
   private wiped = false;
 
-  constructor(init: KeypairInit) {
+  /**
+   * `retirement`: how wipe() reaches the workers that share the keys; without
+   * one the keys are zeroed at once (no other thread uses them).
+   */
+  constructor(init: KeypairInit, private readonly retirement?: KeyRetirement) {
     this.shared = new KeypairShared();
     this.shared.initialize(init.sendKey, init.receiveKey, init.localIndex, init.remoteIndex);
     this.isInitiator = init.isInitiator;
@@ -240,10 +260,15 @@ export class Keypair {
     return !this.wiped && this.isInitiator && now - this.createdAt >= REKEY_ON_RECEIVE_AGE_MS;
   }
 
-  /** Erases the keys for every thread and makes the keypair unusable. Idempotent. */
+  /**
+   * Makes the keypair unusable for every thread at once and erases its keys
+   * (once no worker can be reading them, when a KeyRetirement was given). Idempotent.
+   */
   wipe(): void {
-    this.shared.wipe();
+    if (this.wiped) return;
     this.wiped = true;
+    if (this.retirement) this.retirement.retire(this.shared);
+    else this.shared.wipe();
   }
 }
 

@@ -91,6 +91,20 @@ export class HandshakeRateLimiter {
     return true;
   }
 
+  /**
+   * False when this source is known and has no credit left now: allow()
+   * would refuse it. Takes nothing, records nothing (a source never seen
+   * stays unseen), so callers can skip costly checks for sources that are
+   * over their rate anyway.
+   */
+  hasCredit(family: IpFamily, bytes: Uint8Array, offset = 0): boolean {
+    const key = sourceKey(family, bytes, offset);
+    if (key === undefined) return false;
+    const bucket = this.buckets.get(key);
+    if (bucket === undefined) return true;
+    return Math.min(this.maxTokensMs, bucket.tokens + (this.clock.now() - bucket.updatedAt)) >= this.costMs;
+  }
+
   /** Forgets everything (device down). */
   clear(): void {
     this.buckets.clear();

@@ -22,8 +22,9 @@
  *  - data sent and nothing authenticated received for KEEPALIVE_TIMEOUT +
  *    REKEY_TIMEOUT → new handshake;
  *  - an unanswered initiation is retried every REKEY_TIMEOUT + jitter; after
- *    MAX_HANDSHAKE_RETRIES retries (REKEY_ATTEMPT_TIME worth) it gives up and
- *    the staged packets are dropped;
+ *    MAX_HANDSHAKE_RETRIES + 1 retries (20 initiations in all, the last one
+ *    REKEY_ATTEMPT_TIME after the first) it gives up and the staged packets
+ *    are dropped;
  *  - initiations not caused by a retry go out at most once per REKEY_TIMEOUT;
  *  - 3 × REJECT_AFTER_TIME after the last session was derived, all keys and
  *    handshake state are erased;
@@ -245,7 +246,9 @@ export class PeerTimers {
   private fire(name: PeerTimerName): void {
     switch (name) {
       case 'retransmitHandshake':
-        if (this.retries >= MAX_HANDSHAKE_RETRIES) {
+        // `>`, as the kernel and wireguard-go: the first initiation and 19 retries (20 attempts)
+        // go out before giving up, the last of them REKEY_ATTEMPT_TIME after the first.
+        if (this.retries > MAX_HANDSHAKE_RETRIES) {
           // §6.4: REKEY_ATTEMPT_TIME worth of retries went unanswered.
           this.retries = 0;
           this.disarm('passiveKeepalive');

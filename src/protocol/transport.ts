@@ -14,7 +14,10 @@
  *  3. reserve counters, one Atomics.add per run of packets on one keypair,
  *     refusing counters at REJECT_AFTER_MESSAGES (§6.1);
  *  4. write the header into the headroom;
- *  5. seal all plaintexts in place with one backend call.
+ *  5. seal all plaintexts in place with one backend call;
+ *  6. re-check each keypair's flags: a burst whose keypair was retired while
+ *     it was being sealed is dropped, not sent (the keys it used were still
+ *     intact: ./key-retirement.ts zeroes them only after every worker moved on).
  * Receiving (per burst):
  *  1. exact header checks: length ≥ 32, type 4 with zero reserved bytes, the
  *     receiver index of the keypair the caller looked up, counter in range;
@@ -67,6 +70,8 @@ export const TransportDrop = {
   replay: 10,
   /** The descriptor reaches past the end of the buffer (a caller bug, counted not thrown). */
   outOfBounds: 11,
+  /** Sealed, but the keypair was retired meanwhile: not sent. */
+  keypairRetired: 12,
 } as const;
 
 /** A TransportDrop code. */
@@ -247,10 +252,13 @@ export class DataTransport {
     }
     // 5. One backend call for the burst.
     if (aead.count > 0) this.backend.sealBurst(aead);
+    // 6. Re-check after sealing (see the file comment).
     let sealed = 0;
     for (let j = 0; j < aead.count; j++) {
       const k = burst.aeadToPacket[j]!;
-      if (aead.status[j] === AeadStatus.ok) {
+      if (burst.keypairs[k]!.isRetired()) {
+        burst.result[k] = -TransportDrop.keypairRetired;
+      } else if (aead.status[j] === AeadStatus.ok) {
         burst.result[k] = DATA_HEADER_SIZE + burst.result[k]! + AEAD_TAG_SIZE;
         sealed++;
       } else {

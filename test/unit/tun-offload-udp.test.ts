@@ -242,6 +242,7 @@ test('TCP and UDP in one burst: each flow is grouped by its own rules', () => {
     put16(p, 10, ~fold(sum16(p, 0, 20)) & 0xffff);
     put16(p, 20, 1); put16(p, 22, 2); p[24] = seq >>> 24; p[25] = (seq >> 16) & 0xff; p[26] = (seq >> 8) & 0xff; p[27] = seq & 0xff;
     p[32] = 5 << 4; p[33] = 0x10; put16(p, 34, 100);
+    put16(p, 36, ~fold(pseudoSum(p, 4, TCP, p.length - 20) + sum16(p, 20, p.length)) & 0xffff); // only verified segments merge
     return p;
   };
   const udp = flowOf(F4, 3, 100);

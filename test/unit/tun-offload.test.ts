@@ -333,3 +333,32 @@ test('damaged input: split and coalesce refuse or cut within bounds, never emit 
   assert.equal(writes.reduce((s, w) => s + w.groups, 0), list.filter((p) => p.length > 0).length);
   for (const w of writes) assert.ok(w.bytes.length <= VNET_HDR_LEN + 65535);
 });
+
+test('coalescing never merges a segment whose checksum is wrong: it is written alone, for the kernel to check', () => {
+  for (const version of [4, 6] as const) {
+    for (const proto of [TCP, UDP]) {
+      const f: Flow = { version, proto, srcPort: 7000, dstPort: 8000, src: 5, dst: 6 };
+      const mss = 1000;
+      const segs = proto === TCP
+        ? segments(f, 4, mss, mss, 3000, ACK).segs
+        : [0, 1, 2, 3].map((i) => packet(f, payload(mss, 40 + i), { id: 200 + i }));
+      const ipLen = version === 4 ? 20 : 40;
+      const what = `${proto === TCP ? 'TCP' : 'UDP'}/IPv${version}`;
+      assert.deepEqual(coalesce(segs).map((w) => w.groups), [4], `${what}: intact segments merge`);
+      // A payload bit flipped in transit (past the AEAD, e.g. corrupted before it was sealed) in segment 2.
+      const damaged = segs.map((s) => s.slice());
+      damaged[2]![damaged[2]!.length - 7]! ^= 0x10;
+      assert.ok(!l4ChecksumValid(damaged[2]!, ipLen, proto));
+      const writes = coalesce(damaged);
+      assert.deepEqual(writes.map((w) => w.groups), [2, 1, 1], `${what}: the damaged segment stands alone`);
+      assert.deepEqual(writes[1]!.bytes.subarray(VNET_HDR_LEN), damaged[2], `${what}: unchanged, with its wrong checksum, and no NEEDS_CSUM`);
+      assert.ok(writes[1]!.bytes.subarray(0, VNET_HDR_LEN).every((x) => x === 0));
+      if (version === 4) {
+        // A damaged IPv4 header checksum keeps the packet out of a group too.
+        const badHeader = segs.map((s) => s.slice());
+        badHeader[0]![10]! ^= 0x01;
+        assert.deepEqual(coalesce(badHeader).map((w) => w.groups), [1, 3], `${what}: a bad header checksum stands alone`);
+      }
+    }
+  }
+});

@@ -247,3 +247,27 @@ test('large requests parse and serialize fast: 130,000 prefixes on one peer, 40 
     assert.ok(t1 - t0 < budgetMs && t2 - t1 < budgetMs, `${peers}×${perPeer}: parse ${(t1 - t0).toFixed(0)} ms, serialize ${(t2 - t1).toFixed(0)} ms`);
   }
 });
+
+test('parse errors never quote key material: a private or preshared key on a bad line is described by its length', () => {
+  const base64Key = Buffer.from(keyFromHex(K1)).toString('base64'); // what a user pastes from `wg genkey`
+  const bad: Array<[string, boolean]> = [
+    [base64Key, false],                       // a key pasted as a line: no '=' before its padding
+    [`private_key=${base64Key}`, false],      // base64 where hex is expected
+    [`private_key=${K1.slice(0, 63)}`, false], // one hex digit short
+    [`listen_port=${K1}`, false],             // a key given to the wrong key
+    [`preshared_key=${K2}x`, true],
+  ];
+  for (const [line, inPeer] of bad) {
+    const parser = new UapiSetParser();
+    if (inPeer) parser.line(`public_key=${K3}`);
+    assert.throws(() => parser.line(line), (e: unknown) => {
+      assert.ok(e instanceof UapiError, line);
+      for (const secret of [base64Key, K1, K2, base64Key.slice(0, 20), K1.slice(0, 20), K2.slice(0, 20)]) {
+        assert.ok(!e.message.includes(secret), `${JSON.stringify(e.message)} quotes key material`);
+      }
+      return true;
+    });
+  }
+  // Short harmless input is still quoted, so errors stay useful.
+  assert.throws(() => new UapiSetParser().line('listen_port=abc'), /listen_port: not a port number: "abc"/);
+});

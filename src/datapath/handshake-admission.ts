@@ -1,0 +1,150 @@
+/**
+ * Which handshake messages a worker hands to the main thread (whitepaper
+ * §5.3): the queue to the main thread is bounded, and under load nothing an
+ * attacker can send without receiving at an address may shut anyone out.
+ *
+ * The kernel and wireguard-go rate-limit per source only once MAC2 proves
+ * the source (the sender received our cookie at that address). Limiting
+ * unproven sources instead hands an attacker two keys: spoofing a peer's
+ * address uses up that peer's share, and ~65 k spoofed sources a second fill
+ * the limiter's table so that no newcomer gets a share at all. So:
+ *
+ *  - not under load: admitted while the queue has room;
+ *  - under load (backlog ≥ capacity / UNDER_LOAD_QUEUE_FRACTION_DIVISOR):
+ *     · MAC2 valid for the message's source (checked here, with the cookie
+ *       secret the main thread shares): per-source token bucket
+ *       (RATELIMIT_PACKETS_PER_SECOND, burst RATELIMIT_BURST; once the
+ *       queue is a quarter full, one message per second, so a few hundred
+ *       proven sources cannot keep it full of messages that each cost the
+ *       main thread a Diffie-Hellman), then admitted while the queue has room.
+ *       A source whose bucket is empty is refused before its MAC2 is even
+ *       checked: only proven messages empty a bucket, so such a source is
+ *       over its rate by its own doing, and the check's cost is saved;
+ *     · otherwise (no MAC2, or a wrong one): no per-source state at all;
+ *       admitted while the queue is less than half full, so proven
+ *       messages always find the other half. Such a message earns a
+ *       cookie reply from the main thread, and the sender's retry carries MAC2.
+ *
+ * The cookie secret crosses threads in a CookieSecretShare (below).
+ * Threading: a HandshakeAdmission belongs to one worker.
+ */
+import { mac } from '../crypto/blake2s.js';
+import { equalConstantTime, isAllZero, KEY_LENGTH } from '../crypto/bytes.js';
+import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
+import type { Clock } from '../protocol/clock.js';
+import { UNDER_LOAD_QUEUE_FRACTION_DIVISOR } from '../protocol/constants.js';
+import { Initiation, MAC_SIZE, MESSAGE_INITIATION, MESSAGE_RESPONSE, Response } from '../protocol/wire.js';
+
+/** Bytes of an address record that name a source for cookies: IP (16) ‖ port (2), as the device's checker uses them. */
+const COOKIE_SOURCE_BYTES = 18;
+const SEQ_WORD = 0;
+const SECRET_BYTE = 8;
+
+/**
+ * The device's current cookie secret (whitepaper §5.4.7), shared with the
+ * workers so they can check MAC2. One SharedArrayBuffer: Int32 sequence
+ * number at byte 0, the 32-byte secret at byte 8.
+ *
+ * A seqlock, one writer (the main thread, when the secret rotates, every
+ * 120 s): publish() makes the sequence odd (Atomics.add), writes the
+ * secret, makes it even again. A reader copies the secret between two
+ * Atomics.loads of the sequence and keeps the copy only when both read the
+ * same even value; otherwise it has no secret this time, and a message
+ * counts as unproven (it still reaches the main thread if there is room).
+ */
+export class CookieSecretShare {
+  readonly buffer: SharedArrayBuffer;
+  private readonly seq: Int32Array;
+  private readonly secret: Uint8Array;
+
+  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(SECRET_BYTE + KEY_LENGTH)) {
+    this.buffer = buffer;
+    this.seq = new Int32Array(buffer, 0, 1);
+    this.secret = new Uint8Array(buffer, SECRET_BYTE, KEY_LENGTH);
+  }
+
+  /** Main thread: the secret changed. */
+  publish(secret: Uint8Array): void {
+    Atomics.add(this.seq, SEQ_WORD, 1);
+    this.secret.set(secret);
+    Atomics.add(this.seq, SEQ_WORD, 1);
+  }
+
+  /** Worker: copies the secret into `into` if it changed since `knownSeq`; returns the sequence it holds now (−1: none). */
+  readInto(into: Uint8Array, knownSeq: number): number {
+    const before = Atomics.load(this.seq, SEQ_WORD);
+    if (before === knownSeq) return knownSeq;
+    if ((before & 1) !== 0 || before === 0) return -1;
+    into.set(this.secret);
+    return Atomics.load(this.seq, SEQ_WORD) === before ? before : -1;
+  }
+}
+
+/** What admit() decided. */
+export const Admission = {
+  admitted: 0,
+  /** Proven source over its rate (count as rx-ratelimited). */
+  rateLimited: 1,
+  /** No room for it in the queue (count as rx-handshake-queue-full). */
+  queueFull: 2,
+} as const;
+export type AdmissionVerdict = (typeof Admission)[keyof typeof Admission];
+
+/** One worker's admission decisions; see the file comment. */
+export class HandshakeAdmission {
+  private readonly limiter: HandshakeRateLimiter;
+  /** The same, once the queue is a quarter full. */
+  private readonly tightLimiter: HandshakeRateLimiter;
+  private readonly secret = new Uint8Array(KEY_LENGTH);
+  private secretSeq = -1;
+
+  /**
+   * @param backlog Int32 word 0: messages posted to the main thread and not yet taken (shared; Atomics)
+   * @param capacity the queue bound
+   */
+  constructor(private readonly backlog: Int32Array, private readonly capacity: number, private readonly share: CookieSecretShare, clock: Clock) {
+    this.limiter = new HandshakeRateLimiter(clock);
+    this.tightLimiter = new HandshakeRateLimiter(clock, { packetsPerSecond: 1, burst: 1 });
+  }
+
+  /**
+   * Decides for a handshake message buf[off, off+len) (type 1 or 2 of the
+   * exact size; a cookie reply, type 3, has no MACs) from the source in
+   * addr[at, at + ADDR_RECORD_SIZE). When admitted, the backlog is already
+   * counted: the caller posts the message (and the main thread takes it off).
+   */
+  admit(buf: Uint8Array, off: number, len: number, addr: Uint8Array, at: number): AdmissionVerdict {
+    const backlog = Atomics.load(this.backlog, 0);
+    let limit = this.capacity;
+    if (backlog >= this.capacity / UNDER_LOAD_QUEUE_FRACTION_DIVISOR) {
+      const limiter = backlog >= this.capacity / 4 ? this.tightLimiter : this.limiter;
+      const v4 = addr[at + 18] === 4, family = v4 ? 4 : 6, ipAt = v4 ? at + 12 : at;
+      if (!limiter.hasCredit(family, addr, ipAt)) return Admission.rateLimited;
+      if (this.mac2Proves(buf, off, len, addr, at)) {
+        if (!limiter.allow(family, addr, ipAt)) return Admission.rateLimited;
+      } else {
+        limit = this.capacity / 2;
+      }
+    }
+    if (Atomics.add(this.backlog, 0, 1) >= limit) {
+      Atomics.sub(this.backlog, 0, 1);
+      return Admission.queueFull;
+    }
+    return Admission.admitted;
+  }
+
+  /** Whether the message carries a MAC2 made with our current cookie for its source. */
+  private mac2Proves(buf: Uint8Array, off: number, len: number, addr: Uint8Array, at: number): boolean {
+    const type = buf[off];
+    const mac2At = type === MESSAGE_INITIATION ? Initiation.mac2 : type === MESSAGE_RESPONSE ? Response.mac2 : -1;
+    if (mac2At < 0 || len < mac2At + MAC_SIZE) return false;
+    const mac2 = buf.subarray(off + mac2At, off + mac2At + MAC_SIZE);
+    if (isAllZero(mac2)) return false;
+    this.secretSeq = this.share.readInto(this.secret, this.secretSeq);
+    if (this.secretSeq < 0) return false;
+    const cookie = mac(this.secret, addr.subarray(at, at + COOKIE_SOURCE_BYTES));
+    const ok = equalConstantTime(mac(cookie, buf.subarray(off, off + mac2At)), mac2);
+    cookie.fill(0);
+    return ok;
+  }
+}
