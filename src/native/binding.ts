@@ -330,6 +330,8 @@ export interface NativeBinding {
   wakeFd(eventFd: number): boolean;
   WAITER_WAKE_BIT: number;
   WAITER_MAX_FDS: number;
+  /** One sd_notify(3) datagram to socketPath (a path or '@abstract'); throws with errno. */
+  sdNotify(socketPath: string, message: string): void;
   [name: string]: unknown;
 }
 

@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { type Lab, nsExec } from './netns.js';
 import { addPeer, configureInterface, logsOf, ping, startImplementation, type Side } from './tunnel-lab.js';
-import { kernelUdp, pathTo, routedSides, statsAfter } from './afxdp-lab.js';
+import { kernelUdp, pathTo, routedSides, statsAfter, statsOf } from './afxdp-lab.js';
 
 export interface FullTunnelLab {
   a: Side;
@@ -88,7 +88,7 @@ export async function assertThroughTunnelOnAfxdp(t: FullTunnelLab, label: string
   assert.equal(ping(a, c.v4, 5), 5, `${label}: second round v4`);
   assert.equal(ping(a, c.v6, 5), 5, `${label}: second round v6`);
   const after = kernelUdp(a.ns);
-  assert.deepEqual(after, before, `${label}: A's kernel UDP counters moved: the outer traffic did not take AF_XDP only`);
+  assert.deepEqual(after, before, `${label}: A's kernel UDP counters moved: the outer traffic did not take AF_XDP only\n${JSON.stringify(statsOf(a))}`);
 }
 
 /** Moves A's endpoint for B to B's IPv6 address (with the policy rules in place) through the UAPI. */
