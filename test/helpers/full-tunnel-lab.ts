@@ -10,6 +10,7 @@
  * shared by the wg-quick and the `xdpwg up` variants live here too.
  */
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { type Lab, nsExec } from './netns.js';
 import { addPeer, configureInterface, logsOf, ping, startImplementation, type Side } from './tunnel-lab.js';
 import { kernelUdp, pathTo, routedSides, statsAfter, statsOf } from './afxdp-lab.js';
@@ -25,7 +26,10 @@ export interface FullTunnelLab {
 
 /** Builds the namespaces, starts wireguard-go on B with A as its peer (no endpoint: A roams to it). */
 export async function fullTunnelLab(lab: Lab, subnet: number): Promise<FullTunnelLab> {
-  const { a, b, vethA } = routedSides(lab, subnet, { implB: 'wireguard-go' });
+  // One rx queue per worker the daemon starts (one per core, at most 4): a worker without a queue
+  // of its own sends through the kernel socket.
+  const queues = Math.max(1, Math.min(4, os.availableParallelism()));
+  const { a, b, vethA } = routedSides(lab, subnet, { implB: 'wireguard-go', queues });
   // A reaches B only through its default gateway M.
   nsExec(a.ns, 'ip', ['route', 'del', `10.${subnet}.2.0/24`]);
   nsExec(a.ns, 'ip', ['-6', 'route', 'del', `fd00:${subnet}:2::/64`]);
