@@ -72,6 +72,7 @@ Napi::Function UdpPort::Define(Napi::Env env) {
                          InstanceMethod<&UdpPort::FreeFrames>("freeFrames"),
                          InstanceMethod<&UdpPort::Stats>("stats"),
                          InstanceMethod<&UdpPort::Info>("info"),
+                         InstanceMethod<&UdpPort::SetMark>("setMark"),
                          InstanceMethod<&UdpPort::Close>("close"),
                          InstanceAccessor<&UdpPort::GetBuffer>("buffer"),
                          InstanceAccessor<&UdpPort::GetFd>("fd"),
@@ -242,6 +243,9 @@ bool UdpPort::SetupSocket(Napi::Env env, const Napi::Object& opts, bool adopted)
     return ThrowSysError(env, "UdpPort: setsockopt(IP_PKTINFO)", errno), false;
   if (family_ == AF_INET6 && setsockopt(fd_, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one)) < 0)
     return ThrowSysError(env, "UdpPort: setsockopt(IPV6_RECVPKTINFO)", errno), false;
+  // The fwmark (wg set IF fwmark N) the socket had before a rebind carries over.
+  Napi::Value markv = opts.Get("mark");
+  if (markv.IsNumber() && !ApplyMark(env, markv.As<Napi::Number>().Uint32Value())) return false;
   // Buffer sizes: the FORCE variants pass rmem_max/wmem_max when we are root.
   int rcv = static_cast<int>(GetU32Opt(opts, "rcvBuf", 0));
   int snd = static_cast<int>(GetU32Opt(opts, "sndBuf", 0));
@@ -252,6 +256,30 @@ bool UdpPort::SetupSocket(Napi::Env env, const Napi::Object& opts, bool adopted)
       setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd)) < 0)
     return ThrowSysError(env, "UdpPort: setsockopt(SO_SNDBUF)", errno), false;
   return true;
+}
+
+/**
+ * SO_MARK on the socket: every packet it sends carries the fwmark, so policy
+ * routing (wg-quick's `not fwmark T table T`) keeps the tunnel's own outer
+ * packets out of the tunnel. One socket serves IPv4 and IPv6 (dual-stack),
+ * and the workers' duplicates share it, so one setsockopt marks them all.
+ * Mark 0 clears it. Needs CAP_NET_ADMIN.
+ */
+bool UdpPort::ApplyMark(Napi::Env env, uint32_t mark) {
+  if (setsockopt(fd_, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0)
+    return ThrowSysError(env, "UdpPort: setsockopt(SO_MARK, " + std::to_string(mark) + ")", errno), false;
+  return true;
+}
+
+Napi::Value UdpPort::SetMark(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Undefined();
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowType(env, "UdpPort.setMark(mark): mark must be a number"), env.Undefined();
+  double v = info[0].As<Napi::Number>().DoubleValue();
+  if (!(v >= 0 && v <= 4294967295.0) || v != static_cast<double>(static_cast<uint32_t>(v)))
+    return ThrowRange(env, "UdpPort.setMark(mark): mark must be an integer 0..2^32-1"), env.Undefined();
+  ApplyMark(env, static_cast<uint32_t>(v));
+  return env.Undefined();
 }
 
 bool UdpPort::CheckOpen(Napi::Env env) {
@@ -573,6 +601,10 @@ Napi::Value UdpPort::Info(const Napi::CallbackInfo& info) {
   o.Set("frameCount", Napi::Number::New(env, pool_.frame_count()));
   o.Set("headroom", Napi::Number::New(env, headroom_));
   o.Set("maxBurst", Napi::Number::New(env, kUdpMaxBurst));
+  uint32_t mark = 0;
+  socklen_t ml = sizeof(mark);
+  if (fd_ >= 0) getsockopt(fd_, SOL_SOCKET, SO_MARK, &mark, &ml);
+  o.Set("mark", Napi::Number::New(env, mark));
   return o;
 }
 

@@ -60,6 +60,7 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value SetMark(const Napi::CallbackInfo& info);
   Napi::Value GetBuffer(const Napi::CallbackInfo& info);
   Napi::Value GetFd(const Napi::CallbackInfo& info);
   Napi::Value GetPort(const Napi::CallbackInfo& info);
@@ -68,6 +69,7 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
 
   bool Open(Napi::Env env, const Napi::Object& opts);
   bool SetupSocket(Napi::Env env, const Napi::Object& opts, bool adopted);
+  bool ApplyMark(Napi::Env env, uint32_t mark);
   void Release();
   void ReadDrops();
   bool CheckOpen(Napi::Env env);

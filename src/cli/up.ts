@@ -2,12 +2,18 @@
  * `xdpwg up FILE|IFNAME` and `xdpwg down FILE|IFNAME`: wg-quick's job in one
  * foreground process, for systemd (systemd/xdpwg@.service).
  *
- * up: parse the file (errors name file and line), PreUp hooks, start the
- * daemon in this process, apply the wg(8) part of the file, addresses, MTU
- * (default 1420), link up, routes for AllowedIPs, PostUp hooks; then stay in
- * the foreground. SIGHUP re-reads the file and applies only the difference
- * (sessions survive, as `wg syncconf`). SIGTERM/SIGINT: PreDown, SaveConfig,
- * tear down, PostDown.
+ * up: parse the file (errors name file and line) and check what it needs
+ * (Table name, a DNS manager) before changing anything; undo what a killed
+ * earlier `up` of the interface left (undo-journal.ts); PreUp hooks; start
+ * the daemon in this process; the wg(8) part of the file (host-name
+ * endpoints that do not resolve yet are retried in the background,
+ * endpoint-resolver.ts); addresses, MTU, link up, DNS, routes as Table says
+ * — a default route through fwmark policy routing (quick/interface-setup.ts);
+ * PostUp hooks; READY=1 to systemd; then stay in the foreground.
+ * SIGHUP re-reads the file and applies only the difference (sessions
+ * survive, as `wg syncconf`; routes follow AllowedIPs in the table).
+ * SIGTERM/SIGINT: STOPPING=1, PreDown, SaveConfig, tear down, undo, PostDown.
+ * Any other end (TUN deleted, a fatal error) undoes the same.
  * down: signals the `xdpwg up` process of that interface (pid file in
  * /run/xdpwg) and waits for it to finish.
  */
@@ -16,25 +22,22 @@ import { existsSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSyn
 import path from 'node:path';
 import { native } from '../native/binding.js';
 import {
-  ConfigError, parseConfig, resolveEndpoints, serializeConfig, setconfOps, syncconfOps, toDeviceConfig, configFromSnapshot,
+  ConfigError, parseConfig, resolveEndpointsPartly, serializeConfig, setconfOps, syncconfOps, toDeviceConfig, configFromSnapshot,
   type ConfigFile,
 } from '../daemon/config-file.js';
-import { formatPrefix, type IpPrefix } from '../daemon/device-config.js';
+import { formatPrefix, type DeviceConfig } from '../daemon/device-config.js';
 import { Logger, logLevelFromEnv } from '../daemon/log.js';
 import { startDaemon, type RunningDaemon } from '../daemon/daemon.js';
+import { ServiceNotifier } from '../daemon/sd-notify.js';
+import { resolveTable } from './quick/route-table.js';
+import { pickDnsManager, undoDnsAction } from './quick/dns-config.js';
+import { undoFullTunnelAction } from './quick/full-tunnel.js';
+import { UndoJournal, UNDO_DIR, type UndoAction } from './quick/undo-journal.js';
+import { InterfaceSetup, routedPrefixes } from './quick/interface-setup.js';
+import { EndpointResolver } from './quick/endpoint-resolver.js';
 
-const PID_DIR = '/run/xdpwg';
+const PID_DIR = UNDO_DIR;
 const CONFIG_DIR = '/etc/wireguard';
-const DEFAULT_MTU = 1420;
-
-interface Netlink {
-  linkInfo(name: string | number): { ifindex: number; mtu: number } | null;
-  routeDel(r: { dst: string; ifindex?: number; table?: number }): void;
-  linkSetUp(ifindex: number, up: boolean): void;
-  linkSetMtu(ifindex: number, mtu: number): void;
-  addrAdd(ifindex: number, cidr: string, opts?: { noDad?: boolean }): void;
-  routeAdd(r: { dst: string; ifindex?: number; table?: number; replace?: boolean }): void;
-}
 
 /** FILE or IFNAME → (config path, interface name), as wg-quick resolves them. */
 export function resolveConfigPath(arg: string): { file: string; ifname: string } {
@@ -62,106 +65,110 @@ function readConfig(file: string, log: Logger): ConfigFile {
   return parseConfig(text, file);
 }
 
-/** Routes wg-quick would add for the peers' AllowedIPs (Table = off adds none). */
-function routesFor(cfg: ConfigFile): IpPrefix[] {
-  const table = cfg.interface.table;
-  if (table === 'off') return [];
-  const seen = new Set<string>();
-  const out: IpPrefix[] = [];
-  for (const p of cfg.peers) for (const a of p.allowedIPs) {
-    const key = formatPrefix(a);
-    if (!seen.has(key)) { seen.add(key); out.push(a); }
-  }
-  return out;
+/** Reverses one journaled change (the modules that made it know how). */
+function undoAction(a: UndoAction): void {
+  if (!undoFullTunnelAction(a) && !undoDnsAction(a)) throw new Error(`cannot undo ${JSON.stringify(a)}`);
 }
 
-function configureInterface(nl: Netlink, ifname: string, cfg: ConfigFile, log: Logger): void {
-  const link = nl.linkInfo(ifname);
-  if (!link) throw new Error(`interface ${ifname} vanished during set-up`);
-  for (const a of cfg.interface.addresses) {
-    process.stderr.write(`[#] ip address add ${formatPrefix(a)} dev ${ifname}\n`);
-    nl.addrAdd(link.ifindex, formatPrefix(a), { noDad: a.family === 6 });
-  }
-  const mtu = cfg.interface.mtu ?? DEFAULT_MTU;
-  process.stderr.write(`[#] ip link set mtu ${mtu} up dev ${ifname}\n`);
-  nl.linkSetMtu(link.ifindex, mtu);
-  nl.linkSetUp(link.ifindex, true);
-  const tableText = cfg.interface.table;
-  const table = tableText && /^[0-9]+$/.test(tableText) ? Number(tableText) : undefined;
-  for (const r of routesFor(cfg)) {
-    if (r.bits === 0) {
-      // wg-quick sends a default route through fwmark policy routing; we keep
-      // the endpoint reachable by refusing to hijack it silently.
-      log.error(`AllowedIPs ${formatPrefix(r)}: a default route through the tunnel is not installed by xdpwg up yet; add it in PostUp or set Table = off`);
-      continue;
-    }
-    const dst = formatPrefix(r);
-    process.stderr.write(`[#] ip route add ${dst} dev ${ifname}${table ? ` table ${table}` : ''}\n`);
-    nl.routeAdd({ dst, ifindex: link.ifindex, table, replace: true });
-  }
+/** The device configuration of a file, keeping the full tunnel's fwmark when the file sets none. */
+function deviceConfigOf(cfg: ConfigFile, resolved: Awaited<ReturnType<typeof resolveEndpointsPartly>>['resolved'], setup?: InterfaceSetup): DeviceConfig {
+  const config = toDeviceConfig(cfg, resolved, 'omit');
+  if (cfg.interface.fwmark === undefined && setup?.fwmark !== undefined) config.fwmark = setup.fwmark;
+  return config;
 }
 
 async function up(arg: string): Promise<number> {
   const { file, ifname } = resolveConfigPath(arg);
   const log = new Logger(`(${ifname}) `, logLevelFromEnv() === 'error' ? 'verbose' : logLevelFromEnv());
   const cfg = readConfig(file, log);
-  const resolved = await resolveEndpoints(cfg);
-  const nl = native() as unknown as Netlink;
+  // Everything the file needs from the system is checked before anything changes.
+  const table = resolveTable(cfg.interface.table);
+  const hasDns = cfg.interface.dns.length + cfg.interface.dnsSearch.length > 0;
+  const dnsManager = hasDns ? pickDnsManager(ifname) : undefined;
+  const journal = new UndoJournal(ifname, undoAction, log);
+  journal.recoverStale();
+  const nl = native();
   if (nl.linkInfo(ifname)) throw new Error(`\`${ifname}' already exists`);
+  const { resolved, unresolved } = await resolveEndpointsPartly(cfg);
+  const notifier = new ServiceNotifier(log);
 
   runHooks('PreUp', cfg.interface.preUp, ifname, log);
   const daemon: RunningDaemon = await startDaemon({ ifname, log });
+  const resolver = new EndpointResolver(daemon.device, log);
+  const pidFile = path.join(PID_DIR, `${ifname}.pid`);
+  let undone = false;
+  const undoAll = (): void => {
+    if (undone) return;
+    undone = true;
+    resolver.stop();
+    journal.undoAll();
+    try { unlinkSync(pidFile); } catch { /* not written yet, or already gone */ }
+  };
+  // The last resort for an exit no code path below sees (an uncaught exception): undo synchronously.
+  process.once('exit', undoAll);
+  let setup: InterfaceSetup;
   try {
-    daemon.device.applySet(setconfOps(toDeviceConfig(cfg, resolved)));
-    configureInterface(nl, ifname, cfg, log);
+    const link = nl.linkInfo(ifname);
+    if (!link) throw new Error(`interface ${ifname} vanished during set-up`);
+    setup = new InterfaceSetup(ifname, link.ifindex, table, daemon.device, journal);
+    daemon.device.applySet(setconfOps(deviceConfigOf(cfg, resolved)));
+    setup.configureLink(cfg, [...resolved.values()]);
+    if (dnsManager) setup.configureDns(cfg, dnsManager);
+    setup.addRoutes(routedPrefixes(cfg));
     runHooks('PostUp', cfg.interface.postUp, ifname, log);
   } catch (err) {
+    undoAll();
     await daemon.shutdown('set-up failed', 1);
     throw err;
   }
+  resolver.track(cfg, unresolved);
   mkdirSync(PID_DIR, { recursive: true, mode: 0o755 });
-  const pidFile = path.join(PID_DIR, `${ifname}.pid`);
   writeFileSync(pidFile, `${process.pid}\n`);
   log.verbose(`interface ${ifname} is up (config ${file})`);
+  notifier.notify('ready', `${ifname} is up`);
 
   let current = cfg;
+  let reloading = Promise.resolve();
   process.on('SIGHUP', () => {
-    void (async () => {
+    // One reload at a time, in signal order.
+    reloading = reloading.then(async () => {
+      notifier.notify('reloading', `reloading ${file}`);
       try {
         const next = readConfig(file, log);
-        const ops = syncconfOps(daemon.device.getSnapshot(), toDeviceConfig(next, await resolveEndpoints(next)));
+        const res = await resolveEndpointsPartly(next);
+        const ops = syncconfOps(daemon.device.getSnapshot(), deviceConfigOf(next, res.resolved, setup));
         daemon.device.applySet(ops);
-        // Routes follow AllowedIPs: add the new ones, remove those no peer has any more.
-        const before = new Set(routesFor(current).map((r) => formatPrefix(r)));
-        const after = new Set(routesFor(next).map((r) => formatPrefix(r)));
-        const link = nl.linkInfo(ifname);
-        if (link) {
-          for (const dst of after) if (!before.has(dst) && !dst.endsWith('/0')) nl.routeAdd({ dst, ifindex: link.ifindex, replace: true });
-          for (const dst of before) {
-            if (after.has(dst) || dst.endsWith('/0')) continue;
-            try { nl.routeDel({ dst, ifindex: link.ifindex }); } catch (err) { log.verbose(`route ${dst} was already gone: ${(err as Error).message}`); }
-          }
-        }
+        resolver.track(next, res.unresolved);
+        // Routes follow AllowedIPs, in the interface's table: add the new ones, remove those no peer has any more.
+        const before = new Map(routedPrefixes(current).map((r) => [formatPrefix(r), r]));
+        const after = new Map(routedPrefixes(next).map((r) => [formatPrefix(r), r]));
+        setup.addRoutes([...after].filter(([k]) => !before.has(k)).map(([, r]) => r));
+        setup.removeRoutes([...before].filter(([k]) => !after.has(k)).map(([, r]) => r));
         current = next;
         log.verbose(`reloaded ${file}: ${ops.length} change(s) applied`);
       } catch (err) {
         log.error(`reload of ${file} failed, keeping the running configuration: ${(err as Error).message}`);
       }
-    })();
+      notifier.notify('ready', `${ifname} is up`);
+    });
   });
   // Teardown hooks run on the signals that end the daemon.
   const teardown = (): void => {
+    notifier.notify('stopping', `${ifname} is going down`);
     try { runHooks('PreDown', current.interface.preDown, ifname, log); } catch (err) { log.error(`PreDown: ${(err as Error).message}`); }
     if (current.interface.saveConfig) {
-      const saved = configFromSnapshot(daemon.device.getSnapshot(), file);
-      saved.interface = { ...current.interface, privateKey: saved.interface.privateKey, listenPort: saved.interface.listenPort };
-      writeFileSync(file, serializeConfig(saved), { mode: 0o600 });
+      try {
+        const saved = configFromSnapshot(daemon.device.getSnapshot(), file);
+        saved.interface = { ...setup.liveInterface(current.interface), privateKey: saved.interface.privateKey, listenPort: saved.interface.listenPort };
+        writeFileSync(file, serializeConfig(saved), { mode: 0o600 });
+      } catch (err) { log.error(`SaveConfig: ${(err as Error).message}`); }
     }
   };
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.prependOnceListener(sig, teardown);
   const status = await daemon.exited;
+  notifier.notify('stopping');
+  undoAll();
   try { runHooks('PostDown', current.interface.postDown, ifname, log); } catch (err) { log.error(`PostDown: ${(err as Error).message}`); }
-  try { unlinkSync(pidFile); } catch { /* already gone */ }
   return status;
 }
 

@@ -354,36 +354,58 @@ export function configFromSnapshot(snapshot: DeviceSnapshot, path = '(device)'):
 
 // ---------------------------------------------------------------- to the device
 
+/** Why one peer's host-name Endpoint did not resolve. */
+export interface UnresolvedEndpoint { peer: PeerSection; host: string; port: string; error: ConfigError }
+
+/** One host name:port through the system resolver (getaddrinfo, as wg(8)). Throws when it does not resolve. */
+export async function resolveHostEndpoint(host: string, port: string): Promise<Endpoint> {
+  const { address } = await lookup(host);
+  const ep = parseEndpoint(address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
+  if (!ep) throw new Error(`resolver returned ${address}`);
+  return ep;
+}
+
+/**
+ * Resolves every peer's Endpoint that can be: literals at once, names
+ * through the system resolver. Names that fail are returned, not thrown,
+ * for a caller that retries them (xdpwg up at boot).
+ */
+export async function resolveEndpointsPartly(file: ConfigFile): Promise<{ resolved: Map<PeerSection, Endpoint>; unresolved: UnresolvedEndpoint[] }> {
+  const resolved = new Map<PeerSection, Endpoint>();
+  const unresolved: UnresolvedEndpoint[] = [];
+  await Promise.all(file.peers.map(async (p) => {
+    if (p.endpoint === undefined) return;
+    const literal = parseEndpoint(p.endpoint);
+    if (literal) { resolved.set(p, literal); return; }
+    const { host, port } = splitHostPort(p.endpoint)!;
+    try {
+      resolved.set(p, await resolveHostEndpoint(host, port));
+    } catch (err) {
+      unresolved.push({ peer: p, host, port, error: new ConfigError(file.path, p.endpointLine ?? p.line, `Endpoint: cannot resolve \`${host}\`: ${(err as Error).message}`) });
+    }
+  }));
+  return { resolved, unresolved };
+}
+
 /**
  * Resolves every peer's Endpoint (names through the system resolver, as wg(8)
  * does with getaddrinfo). Returns the resolved endpoint per peer section.
  * Throws {@link ConfigError} on the Endpoint line when a name does not resolve.
  */
 export async function resolveEndpoints(file: ConfigFile): Promise<Map<PeerSection, Endpoint>> {
-  const out = new Map<PeerSection, Endpoint>();
-  await Promise.all(file.peers.map(async (p) => {
-    if (p.endpoint === undefined) return;
-    const literal = parseEndpoint(p.endpoint);
-    if (literal) { out.set(p, literal); return; }
-    const { host, port } = splitHostPort(p.endpoint)!;
-    try {
-      const { address } = await lookup(host);
-      const ep = parseEndpoint(address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
-      if (!ep) throw new Error(`resolver returned ${address}`);
-      out.set(p, ep);
-    } catch (err) {
-      throw new ConfigError(file.path, p.endpointLine ?? p.line, `Endpoint: cannot resolve \`${host}\`: ${(err as Error).message}`);
-    }
-  }));
-  return out;
+  const { resolved, unresolved } = await resolveEndpointsPartly(file);
+  if (unresolved.length > 0) throw unresolved[0]!.error;
+  return resolved;
 }
 
 /**
  * The device configuration a file describes. Endpoints come from `resolved`
  * (see {@link resolveEndpoints}); a literal endpoint needs no resolution.
- * A host-name endpoint missing from `resolved` is a {@link ConfigError}.
+ * A host-name endpoint missing from `resolved` is a {@link ConfigError}, or,
+ * with `unresolved: 'omit'`, leaves that peer without an endpoint (until a
+ * later resolution sets it).
  */
-export function toDeviceConfig(file: ConfigFile, resolved: Map<PeerSection, Endpoint> = new Map()): DeviceConfig {
+export function toDeviceConfig(file: ConfigFile, resolved: Map<PeerSection, Endpoint> = new Map(), unresolved: 'error' | 'omit' = 'error'): DeviceConfig {
   const config: DeviceConfig = {
     listenPort: file.interface.listenPort ?? 0,
     fwmark: file.interface.fwmark ?? 0,
@@ -395,8 +417,8 @@ export function toDeviceConfig(file: ConfigFile, resolved: Map<PeerSection, Endp
     if (p.presharedKey) peer.presharedKey = p.presharedKey;
     if (p.endpoint !== undefined) {
       const ep = resolved.get(p) ?? parseEndpoint(p.endpoint);
-      if (!ep) throw new ConfigError(file.path, p.endpointLine ?? p.line, `Endpoint: \`${p.endpoint}\` is a host name that was not resolved`);
-      peer.endpoint = ep;
+      if (ep) peer.endpoint = ep;
+      else if (unresolved === 'error') throw new ConfigError(file.path, p.endpointLine ?? p.line, `Endpoint: \`${p.endpoint}\` is a host name that was not resolved`);
     }
     const key = peerKey(p.publicKey);
     const existing = config.peers.get(key);

@@ -94,6 +94,7 @@ interface NativeUdp {
   allocFrames(out: Uint32Array, n: number): number;
   freeFrames(offsets: Uint32Array, n: number): void;
   stats(): Record<string, number>;
+  setMark(mark: number): void;
   close(): void;
 }
 
@@ -185,12 +186,13 @@ export class Device implements DeviceControl {
 
   /** Kernel UDP socket on the listen port (dual-stack); workers receive from it, everyone sends on it. */
   private bind(port: number): void {
-    const N = native() as unknown as { UdpPort: new (o: { port: number; frameSize: number; frameCount: number; headroom?: number; rcvBuf?: number; sndBuf?: number }) => NativeUdp };
+    const N = native() as unknown as { UdpPort: new (o: { port: number; frameSize: number; frameCount: number; headroom?: number; rcvBuf?: number; sndBuf?: number; mark?: number }) => NativeUdp };
     let next: NativeUdp;
     try {
       // 7 MiB socket buffers, as wireguard-go sets: under a flood the buffer rides out the
       // moments the receiving worker is not scheduled, instead of dropping a peer's handshake.
-      next = new N.UdpPort({ port, frameSize: 4096, frameCount: 64, rcvBuf: SOCKET_BUFFER_BYTES, sndBuf: SOCKET_BUFFER_BYTES });
+      // The fwmark carries over to the new socket, as wireguard-go's rebind keeps it.
+      next = new N.UdpPort({ port, frameSize: 4096, frameCount: 64, rcvBuf: SOCKET_BUFFER_BYTES, sndBuf: SOCKET_BUFFER_BYTES, mark: this.fwmark });
     } catch (err) {
       throw new UapiError(Errno.EADDRINUSE, `cannot listen on UDP port ${port}: ${(err as Error).message}`);
     }
@@ -254,10 +256,30 @@ export class Device implements DeviceControl {
     switch (op.kind) {
       case 'private_key': return this.setPrivateKey(op.privateKey);
       case 'listen_port': if (op.port !== this.listenPort || op.port === 0) this.bind(op.port); return;
-      case 'fwmark': this.fwmark = op.fwmark; return;
+      case 'fwmark': return this.setFwmark(op.fwmark);
       case 'replace_peers': for (const p of [...this.peers.values()]) this.removePeer(p); return;
       case 'peer': return this.applyPeer(op);
     }
+  }
+
+  /**
+   * wg(8)'s fwmark: the mark on every outer packet. The kernel socket gets
+   * SO_MARK at once (its workers' duplicates share it); the AF_XDP path's
+   * route lookups use the mark from now on, so a peer whose endpoint policy
+   * routing sends elsewhere for marked packets (wg-quick's full tunnel) is
+   * re-resolved. A failure (EPERM) answers the UAPI set with EADDRINUSE, the
+   * code wireguard-go gives "failed to update fwmark".
+   */
+  private setFwmark(mark: number): void {
+    if (mark === this.fwmark) return;
+    try {
+      this.udp?.setMark(mark);
+    } catch (err) {
+      throw new UapiError(Errno.EADDRINUSE, `failed to update fwmark: ${(err as Error).message}`);
+    }
+    this.fwmark = mark;
+    this.log.verbose(mark ? `fwmark 0x${mark.toString(16)} on the outer packets` : 'fwmark cleared');
+    this.xdp?.setFwmark(mark);
   }
 
   private setPrivateKey(key: Uint8Array): void {

@@ -13,9 +13,10 @@
  * ARP/ND, triggered by our kernel-path packets, resolves it; the filter
  * passes ARP/ND), AF_XDP unavailable (no privilege, old kernel).
  *
- * Routes and neighbours are re-read every second and on endpoint changes,
- * so a gateway or MAC change moves the traffic within a second instead of
- * black-holing it.
+ * Routes and neighbours are re-read every second and on endpoint and fwmark
+ * changes, so a gateway or MAC change moves the traffic within a second
+ * instead of black-holing it. Lookups carry the device's fwmark, as the
+ * kernel socket's SO_MARK packets do.
  */
 import { readdirSync } from 'node:fs';
 import { native, type NativeXdpFilter, type XskPortOptions } from '../native/binding.js';
@@ -86,6 +87,8 @@ export class XdpPaths {
   private readonly said = new Set<string>();
   private disabled: string | undefined;
   private listenPort = 0;
+  /** wg(8)'s fwmark: route lookups ask for the routes marked packets take (0 = unmarked). */
+  private fwmark = 0;
 
   constructor(
     private readonly config: DatapathConfig,
@@ -118,6 +121,17 @@ export class XdpPaths {
     for (const d of this.devices.values()) {
       try { d.filter?.setPorts([port]); } catch (err) { this.log.error(`XDP filter on ${d.name}: cannot steer port ${port}: ${(err as Error).message}`); }
     }
+    for (const slot of this.endpoints.keys()) this.recompute(slot);
+  }
+
+  /**
+   * The fwmark changed: every peer's route is looked up again with it, so
+   * policy routing on the mark (wg-quick's `not fwmark T table T`) decides
+   * the egress device of AF_XDP frames exactly as it does for the kernel
+   * socket's marked packets.
+   */
+  setFwmark(mark: number): void {
+    this.fwmark = mark;
     for (const slot of this.endpoints.keys()) this.recompute(slot);
   }
 
@@ -188,7 +202,7 @@ export class XdpPaths {
     const remote = family === 4 ? addr.subarray(12, 16) : addr.subarray(0, 16);
     const remoteText = formatIP(remote);
     const n = native();
-    const rt = n.routeGet(remoteText);
+    const rt = n.routeGet(remoteText, this.fwmark ? { mark: this.fwmark } : {});
     if (!rt) { this.setRoute(slot, null, `no route to ${remoteText}`); return; }
     if (rt.type === 'local') { this.setRoute(slot, null, `${remoteText} is a local address (loopback path)`); return; }
     const dev = this.device(rt.ifindex);

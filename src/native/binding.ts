@@ -128,6 +128,8 @@ export interface NativeUdpPortOptions {
   reusePort?: boolean;
   /** SO_RCVBUF / SO_SNDBUF in bytes (the FORCE variants when root). */
   rcvBuf?: number; sndBuf?: number;
+  /** SO_MARK (fwmark) on every packet the socket sends; 0 = none. Needs CAP_NET_ADMIN. */
+  mark?: number;
 }
 
 /** UdpPort counters: the CNDP names plus the socket's own reasons. */
@@ -177,7 +179,12 @@ export interface NativeUdpPort {
   allocFrames(out: Uint32Array, n: number): number;
   freeFrames(offsets: Uint32Array, n: number): void;
   stats(): UdpPortStats;
-  info(): { family: 4 | 6; dualStack: boolean; port: number; frameSize: number; frameCount: number; headroom: number; maxBurst: number };
+  info(): { family: 4 | 6; dualStack: boolean; port: number; frameSize: number; frameCount: number; headroom: number; maxBurst: number; mark: number };
+  /**
+   * SO_MARK on the socket (0 clears it), at once for every thread's duplicate
+   * of it: `wg set IF fwmark N`. Throws with errno (EPERM without CAP_NET_ADMIN).
+   */
+  setMark(mark: number): void;
   /** Closes the socket (idempotent). The buffer stays valid while referenced. */
   close(): void;
 }
@@ -331,6 +338,8 @@ export interface NativeBinding {
   dropCapabilities(keep: number[]): void;
   /** Lifts RLIMIT_MEMLOCK to unlimited where allowed; false when it cannot. */
   raiseMemlockLimit(): boolean;
+  /** One sd_notify(3) datagram to socketPath (a path or '@abstract'); throws with errno. */
+  sdNotify(socketPath: string, message: string): void;
   [name: string]: unknown;
 }
 

@@ -18,6 +18,11 @@ test('systemd-analyze verify accepts xdpwg@.service', () => {
   const unit = readFileSync(path.join(root, 'systemd', 'xdpwg@.service'), 'utf8');
   assert.match(unit, /^ExecStart=\/usr\/local\/bin\/xdpwg up %i$/m);
   assert.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
+  // Readiness over sd_notify (src/daemon/sd-notify.ts); Debian 12's systemd 252 has no notify-reload.
+  assert.match(unit, /^Type=notify$/m);
+  assert.match(unit, /^NotifyAccess=main$/m);
+  // The pid file and the undo journal of `xdpwg up` must be writable under ProtectSystem=strict.
+  assert.match(unit, /^RuntimeDirectory=wireguard xdpwg$/m);
   assert.match(unit, /^CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_BPF CAP_PERFMON$/m);
   const dir = mkdtempSync(path.join(tmpdir(), 'h5-unit-'));
   try {
