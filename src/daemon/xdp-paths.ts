@@ -16,12 +16,20 @@
  * Routes and neighbours are re-read every second and on endpoint changes,
  * so a gateway or MAC change moves the traffic within a second instead of
  * black-holing it.
+ *
+ * Sticky source, as the kernel socket's IP_PKTINFO: a peer is answered from
+ * the local address its packets reached (the address record's local half),
+ * as long as that address exists; once it is removed, from the route's
+ * preferred source (the peer then roams to it). The local addresses come
+ * from netlink address events (LocalAddresses), which also keep every
+ * filter's local-address maps current.
  */
 import { readdirSync } from 'node:fs';
 import { native, type NativeXdpFilter, type XskPortOptions } from '../native/binding.js';
 import { openXdpFilter } from '../native/xdp-filter.js';
 import { formatIP, parseIP } from './device-config.js';
 import type { DatapathConfig } from './datapath-config.js';
+import { LocalAddresses } from './local-addresses.js';
 import type { Logger } from './log.js';
 import type { PeerRoute, ToWorker } from '../datapath/worker-messages.js';
 
@@ -86,6 +94,8 @@ export class XdpPaths {
   private readonly said = new Set<string>();
   private disabled: string | undefined;
   private listenPort = 0;
+  /** Opened with the first device that gets a filter (a daemon without AF_XDP needs none). */
+  private local: LocalAddresses | null = null;
 
   constructor(
     private readonly config: DatapathConfig,
@@ -137,6 +147,12 @@ export class XdpPaths {
    * probe makes the kernel re-resolve it, and the next refresh picks it up.
    */
   refresh(traffic: (slot: number) => { lastAuthRxMs: number; lastAnyTxMs: number }, nowMs = Date.now()): void {
+    if (this.local?.poll()) {
+      const addrs = this.local.addresses();
+      for (const d of this.devices.values()) {
+        try { d.filter?.setLocalAddresses(addrs); } catch (err) { this.log.error(`XDP filter on ${d.name}: cannot update the local addresses: ${(err as Error).message}`); }
+      }
+    }
     for (const slot of this.endpoints.keys()) {
       this.recompute(slot);
       const hop = this.nextHops.get(slot);
@@ -171,6 +187,8 @@ export class XdpPaths {
       try { d.filter?.close(); } catch { /* detaching on the way out: nothing more to do */ }
     }
     this.devices.clear();
+    this.local?.close();
+    this.local = null;
   }
 
   private setRoute(slot: number, route: PeerRoute | null, reason: string): void {
@@ -201,9 +219,9 @@ export class XdpPaths {
       this.setRoute(slot, null, `neighbour ${nextHop} on ${dev.name} not resolved yet`);
       return;
     }
-    // Sticky source: the local address the peer last reached, else the route's preferred source.
+    // Sticky source: the local address the peer last reached while it exists, else the route's preferred source.
     const local = family === 4 ? addr.subarray(32, 36) : addr.subarray(20, 36);
-    const haveLocal = local.some((b) => b !== 0);
+    const haveLocal = local.some((b) => b !== 0) && (this.local?.has(local) ?? true);
     const src = haveLocal ? local.slice() : rt.prefsrc ? parseIP(rt.prefsrc) : null;
     if (!src) { this.setRoute(slot, null, `no source address for ${remoteText} on ${dev.name}`); return; }
     this.sayOnce(`peer traffic to ${remoteText} takes AF_XDP on ${dev.name} via ${nextHop} (${neigh.mac})`);
@@ -230,7 +248,8 @@ export class XdpPaths {
     if (this.config.devices !== 'auto' && !this.config.devices.includes(link.name)) { d.unusable = 'not listed in the datapath config "devices"'; this.sayOnce(`${d.name}: ${d.unusable}`); return d; }
     d.mac = macBytes(link.mac);
     try {
-      d.filter = openXdpFilter({ ifname: link.name, mode: this.config.mode, ports: [this.listenPort] });
+      this.local ??= new LocalAddresses();
+      d.filter = openXdpFilter({ ifname: link.name, mode: this.config.mode, ports: [this.listenPort] }, this.local.addresses());
     } catch (err) {
       d.unusable = `AF_XDP unavailable: ${firstCause(err)}`;
       this.log.error(`${d.name}: ${d.unusable}; the kernel UDP socket carries its traffic`);

@@ -80,7 +80,12 @@ export interface NativeXdpFilter {
   unbindQueue(queue: number): void;
   /** Replaces the set of steered UDP ports (no gap for ports that stay). */
   setPorts(ports: number[]): void;
-  /** mode 'none' once closed; dispatcher: attached through libxdp's dispatcher; replacedStale: filters of a killed process removed at start. */
+  /**
+   * Replaces the set of local addresses (4 or 16 bytes each): only UDP
+   * addressed to one of them is steered, the rest (forwarded traffic) passes.
+   */
+  setLocalAddresses(addrs: Uint8Array[]): void;
+  /** mode 'none' once closed; dispatcher: attached through libxdp's dispatcher (other programs, other xdpwg processes' included, keep running); replacedStale: filters of killed processes removed at start. */
   info(): { ifname: string; ifindex: number; mode: 'native' | 'generic' | 'none'; dispatcher: boolean; replacedStale: number; programId: number };
   /** Detaches the program (idempotent). */
   close(): void;
@@ -218,7 +223,8 @@ export interface LinkInfo {
 }
 
 /** An interface address (RTM_NEWADDR). */
-export interface AddrInfo { ifindex: number; family: 4 | 6; address: string; prefixLen: number; cidr: string; scope: number; flags: number }
+/** bytes: the address in network order (4 or 16 bytes). */
+export interface AddrInfo { ifindex: number; family: 4 | 6; address: string; bytes: Uint8Array; prefixLen: number; cidr: string; scope: number; flags: number }
 
 /** A route to add or delete. */
 export interface RouteSpec {
