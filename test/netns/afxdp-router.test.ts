@@ -14,9 +14,9 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab, nsExec, requireRoot } from '../helpers/netns.js';
+import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
 import { addPeer, configureInterface, genKeys, logsOf, ping, wg, type Side } from '../helpers/tunnel-lab.js';
-import { carriedOverAfxdp, kernelUdp, portTotals, routedSides, startFresh, statsAfter, statsOf } from '../helpers/afxdp-lab.js';
+import { carriedOverAfxdp, kernelUdp, portTotals, routedSides, startFresh, statsAfter, statsOf, type AfxdpStats } from '../helpers/afxdp-lab.js';
 import { xdpAttached } from './echo-fixture.js';
 
 const S = 215;
@@ -62,7 +62,7 @@ test('M\'s own tunnels take AF_XDP on both of its devices', async () => {
 });
 
 test('forwarded WireGuard to port 51820 passes through M, v4 and v6, both directions', async () => {
-  const before = statsOf(wm);
+  const before = await settled(wm);
   const k0 = kernelUdp(m);
   assert.equal(ping(a, b.inner4, 10), 10, `A→B through M (outer v4)\n${logsOf(a, b, wm)}`);
   assert.equal(ping(b, a.inner6, 10), 10, `B→A through M (outer v4)\n${logsOf(a, b, wm)}`);
@@ -71,16 +71,30 @@ test('forwarded WireGuard to port 51820 passes through M, v4 and v6, both direct
   assert.equal(ping(a, b.inner4, 10), 10, `A→B through M (outer v6)\n${logsOf(a, b, wm)}`);
   assert.equal(ping(b, a.inner4, 10), 10, `B→A through M (outer v6)\n${logsOf(a, b, wm)}`);
   assert.match(wg(b, ['show', b.ifname, 'endpoints']), new RegExp(`\\[${a.outer6}\\]:${a.port}`), 'B saw A over IPv6');
-  const after = statsOf(wm);
+  const after = await settled(wm);
   const k1 = kernelUdp(m);
   const received = portTotals(after, 'af_xdp').ipackets - portTotals(before, 'af_xdp').ipackets;
-  const ownRx = (s: typeof after): number => s.peers.reduce((sum, p) => sum + p.rxPackets, 0);
+  const ownRx = (s: AfxdpStats): number => s.peers.reduce((sum, p) => sum + p.rxPackets, 0);
   const own = ownRx(after) - ownRx(before);
   process.stderr.write(`# 40 forwarded pings A↔B (160 outer datagrams through M); M's af_xdp +${received} in, of them +${own} for M's own peers (keepalives); kernel UDP +${k1.in - k0.in} in\n`);
   // M's own idle tunnels may send keepalives (and a handshake) meanwhile; nothing else may arrive.
   assert.ok(received - own <= 4, `M's AF_XDP took ${received - own} frames that were not for its own peers`);
   assert.equal(after.drops['rx-unknown-index'] ?? 0, before.drops['rx-unknown-index'] ?? 0, 'no forwarded WireGuard reached M\'s daemon');
 });
+
+/**
+ * Port counters come from the workers once a second: a snapshot whose
+ * af_xdp counters stood still for longer than that has everything before it.
+ */
+async function settled(x: Side): Promise<AfxdpStats> {
+  let last = statsOf(x);
+  let since = Date.now();
+  return waitFor('settled af_xdp counters', () => {
+    const s = statsOf(x);
+    if (portTotals(s, 'af_xdp').ipackets !== portTotals(last, 'af_xdp').ipackets) { last = s; since = Date.now(); return undefined; }
+    return Date.now() - since > 1_500 ? s : undefined;
+  }, 10_000, 250);
+}
 
 /** Sends n UDP datagrams from A to M's listen port, with IPv4 options (Router Alert, RFC 2113) when asked. */
 function sendToM(n: number, withOptions: boolean): void {
