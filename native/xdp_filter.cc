@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_link.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -126,33 +127,55 @@ struct StaleScan {
 // and notes a live one. Only called under the interface's setup lock, so no
 // program found here is one a starting process has attached but not yet
 // locked.
+//
+// A program attached directly (no dispatcher) is found over netlink
+// (bpf_xdp_query, CAP_NET_ADMIN) and known as ours by its owner-lock file:
+// that works without CAP_SYS_ADMIN, which the daemon drops. Components of
+// libxdp's dispatcher can only be listed through libxdp, which opens
+// programs by id (BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN); without it
+// they are left alone.
 StaleScan DetachStale(ino_t netns, int ifindex) {
   StaleScan r;
+  LIBBPF_OPTS(bpf_xdp_query_opts, q);
+  if (bpf_xdp_query(ifindex, 0, &q) == 0) {
+    const std::pair<uint32_t, uint32_t> direct[] = {{q.drv_prog_id, XDP_FLAGS_DRV_MODE}, {q.skb_prog_id, XDP_FLAGS_SKB_MODE}};
+    for (const auto& [id, flags] : direct) {
+      if (!id || access(OwnerLockPath(netns, ifindex, id).c_str(), F_OK) != 0) continue;  // none, or not ours
+      long owner = LiveOwner(netns, ifindex, id);
+      if (owner != 0) {
+        r.live_pid = owner;
+        continue;
+      }
+      int err = bpf_xdp_detach(ifindex, flags, nullptr);
+      if (err) {
+        r.err = err;
+        return r;
+      }
+      unlink(OwnerLockPath(netns, ifindex, id).c_str());
+      r.removed++;
+    }
+  }
   struct xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(ifindex);
-  if (!mp || libxdp_get_error(mp)) return r;  // nothing attached
-  std::vector<struct xdp_program*> ours;
-  if (xdp_multiprog__is_legacy(mp)) {
-    struct xdp_program* main = xdp_multiprog__main_prog(mp);
-    if (main && strcmp(xdp_program__name(main), kProgName) == 0) ours.push_back(main);
-  } else {
+  if (!mp || libxdp_get_error(mp)) return r;  // nothing attached, or no CAP_SYS_ADMIN
+  if (!xdp_multiprog__is_legacy(mp)) {
+    std::vector<struct xdp_program*> ours;
     for (struct xdp_program* p = xdp_multiprog__next_prog(nullptr, mp); p; p = xdp_multiprog__next_prog(p, mp))
       if (strcmp(xdp_program__name(p), kProgName) == 0) ours.push_back(p);
-  }
-  for (struct xdp_program* p : ours) {
-    uint32_t id = xdp_program__id(p);
-    long owner = LiveOwner(netns, ifindex, id);
-    if (owner != 0) {
-      r.live_pid = owner;
-      continue;
+    for (struct xdp_program* p : ours) {
+      uint32_t id = xdp_program__id(p);
+      long owner = LiveOwner(netns, ifindex, id);
+      if (owner != 0) {
+        r.live_pid = owner;
+        continue;
+      }
+      int err = xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp), 0);
+      if (err) {
+        r.err = err;
+        break;
+      }
+      unlink(OwnerLockPath(netns, ifindex, id).c_str());
+      r.removed++;
     }
-    int err = xdp_multiprog__is_legacy(mp) ? xdp_multiprog__detach(mp)
-                                           : xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp), 0);
-    if (err) {
-      r.err = err;
-      break;
-    }
-    unlink(OwnerLockPath(netns, ifindex, id).c_str());
-    r.removed++;
   }
   xdp_multiprog__close(mp);
   return r;
@@ -310,8 +333,9 @@ bool XdpFilter::AttachLocked(Napi::Env env, const std::string& mode, const std::
       return false;
     }
     ThrowCode(env, "XDP_ATTACH",
-              "XdpFilter: cannot attach to " + ifname_ + " (" + tried + ")" + TakeDiag() +
-                  (busy ? " — another XDP program owns the interface and libxdp's dispatcher is unavailable" : ""));
+              "XdpFilter: cannot attach to " + ifname_ + " (" + tried + ")" +
+                  (busy ? " — another XDP program owns the interface and libxdp's dispatcher is unavailable" : "") +
+                  TakeDiag());
     return false;
   }
   {
@@ -413,7 +437,15 @@ Napi::Value XdpFilter::SetLocalAddresses(const Napi::CallbackInfo& info) {
 
 void XdpFilter::Detach() {
   if (prog_) {
-    xdp_program__detach(prog_, ifindex_, mode_, 0);
+    if (dispatcher_) {
+      xdp_program__detach(prog_, ifindex_, mode_, 0);
+    } else {
+      // Directly over netlink, and only if the attached program is still
+      // ours: libxdp's detach would first look the program up by id, which
+      // needs the CAP_SYS_ADMIN the daemon has dropped.
+      LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = xdp_program__fd(prog_));
+      bpf_xdp_detach(ifindex_, mode_ == XDP_MODE_NATIVE ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, &opts);
+    }
     xdp_program__close(prog_);
     prog_ = nullptr;
   }

@@ -38,6 +38,13 @@ const ARPHRD_ETHER = 1;
 const UNANSWERED_SEND_RECENT_MS = 2_000;
 /** …and have not heard from for this long after our last send gets its next hop re-resolved. */
 const UNANSWERED_AFTER_MS = 1_000;
+/**
+ * A device none of whose workers could open an AF_XDP port (typically: the
+ * queue is bound by another process's AF_XDP socket, and the kernel allows
+ * one per queue) is asked again this often, so AF_XDP resumes once that
+ * process has gone.
+ */
+const PORT_RETRY_MS = 5_000;
 
 interface XdpDevice {
   ifindex: number;
@@ -48,8 +55,15 @@ interface XdpDevice {
   filter: NativeXdpFilter | null;
   /** Workers whose AF_XDP port on this device is bound in the filter. */
   bound: Set<number>;
+  /** Why the last worker could not open its port (while none is bound), and when the ports were last asked for. */
+  portError?: string;
+  portsAskedMs: number;
+  /** The worker port options, kept to ask again (see refresh). */
+  portOpts?: Omit<XskPortOptions, 'queue'>;
   /** Why this device cannot take AF_XDP (then all its peers use the kernel socket). */
   unusable?: string;
+  /** Another xdpwg holds the device (no dispatcher to share it): try again, see refresh. */
+  attachBusySinceMs?: number;
 }
 
 /**
@@ -153,6 +167,10 @@ export class XdpPaths {
         try { d.filter?.setLocalAddresses(addrs); } catch (err) { this.log.error(`XDP filter on ${d.name}: cannot update the local addresses: ${(err as Error).message}`); }
       }
     }
+    for (const d of this.devices.values()) {
+      if (d.attachBusySinceMs !== undefined && nowMs - d.attachBusySinceMs >= PORT_RETRY_MS) this.attach(d, nowMs);
+      if (d.filter && d.portOpts && d.bound.size === 0 && d.portError && nowMs - d.portsAskedMs >= PORT_RETRY_MS) this.askPorts(d, nowMs);
+    }
     for (const slot of this.endpoints.keys()) {
       this.recompute(slot);
       const hop = this.nextHops.get(slot);
@@ -170,16 +188,21 @@ export class XdpPaths {
     const d = this.devices.get(ifindex);
     if (!d || !d.filter) return;
     if (fd === null) {
+      d.portError = error;
       this.sayOnce(`${d.name}: worker ${worker} has no AF_XDP port (${error}); its packets to peers on ${d.name} take the kernel socket`);
       return;
     }
     try {
       d.filter.bindQueue(worker, fd);
       d.bound.add(worker);
+      d.portError = undefined;
       this.log.verbose(`${d.name}: worker ${worker} ${describe ?? `AF_XDP queue ${worker}`}`);
     } catch (err) {
       this.log.error(`${d.name}: cannot bind worker ${worker}'s AF_XDP socket: ${(err as Error).message}`);
+      return;
     }
+    // Peers on this device were on the kernel socket until a port existed.
+    if (d.bound.size === 1) for (const slot of this.endpoints.keys()) this.recompute(slot);
   }
 
   close(): void {
@@ -213,6 +236,10 @@ export class XdpPaths {
     const link = dev.unusable ? null : n.linkInfo(rt.ifindex);
     if (link) dev.mtu = link.mtu;
     if (dev.unusable) { this.setRoute(slot, null, `${dev.name}: ${dev.unusable}`); return; }
+    if (dev.bound.size === 0) {
+      this.setRoute(slot, null, `${dev.name}: no AF_XDP port${dev.portError ? ` (${dev.portError})` : ' yet'}`);
+      return;
+    }
     const nextHop = rt.gateway ?? remoteText;
     const neigh = n.neighGet(rt.ifindex, nextHop);
     if (!neigh || !neigh.mac || neigh.state === 'incomplete' || neigh.state === 'failed' || neigh.state === 'none') {
@@ -240,29 +267,46 @@ export class XdpPaths {
     const link = n.linkInfo(ifindex);
     d = {
       ifindex, name: link?.name ?? `ifindex ${ifindex}`, mac: new Uint8Array(6), mtu: link?.mtu ?? 1500,
-      queues: link ? realRxQueues(link.name, link.numRxQueues) : 1, filter: null, bound: new Set(),
+      queues: link ? realRxQueues(link.name, link.numRxQueues) : 1, filter: null, bound: new Set(), portsAskedMs: 0,
     };
     this.devices.set(ifindex, d);
     if (!link) { d.unusable = 'device vanished'; return d; }
     if (link.arpType !== ARPHRD_ETHER || !link.mac) { d.unusable = 'not an Ethernet device (no XDP path): kernel socket'; this.sayOnce(`${d.name}: ${d.unusable}`); return d; }
     if (this.config.devices !== 'auto' && !this.config.devices.includes(link.name)) { d.unusable = 'not listed in the datapath config "devices"'; this.sayOnce(`${d.name}: ${d.unusable}`); return d; }
     d.mac = macBytes(link.mac);
+    this.attach(d, Date.now());
+    return d;
+  }
+
+  /** Attaches our filter to the device and asks the workers for their ports. */
+  private attach(d: XdpDevice, nowMs: number): void {
     try {
       this.local ??= new LocalAddresses();
-      d.filter = openXdpFilter({ ifname: link.name, mode: this.config.mode, ports: [this.listenPort] }, this.local.addresses());
+      d.filter = openXdpFilter({ ifname: d.name, mode: this.config.mode, ports: [this.listenPort] }, this.local.addresses());
     } catch (err) {
       d.unusable = `AF_XDP unavailable: ${firstCause(err)}`;
-      this.log.error(`${d.name}: ${d.unusable}; the kernel UDP socket carries its traffic`);
-      return d;
+      const busy = (err as { code?: string }).code === 'EBUSY';
+      if (d.attachBusySinceMs === undefined) this.log.error(`${d.name}: ${d.unusable}; the kernel UDP socket carries its traffic${busy ? ' (trying again every few seconds)' : ''}`);
+      d.attachBusySinceMs = busy ? nowMs : undefined;
+      return;
     }
+    d.unusable = undefined;
+    d.attachBusySinceMs = undefined;
     const info = d.filter.info();
     this.log.verbose(`${d.name}: XDP filter attached in ${info.mode} mode${info.dispatcher ? ' (libxdp dispatcher)' : ''}${info.replacedStale ? `, replaced ${info.replacedStale} left by a killed process` : ''}; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
-    const opts: Omit<XskPortOptions, 'queue'> = {
-      ifname: link.name, mode: this.config.mode, zeroCopy: this.config.zeroCopy, frameSize: this.config.frameSize,
+    d.portOpts = {
+      ifname: d.name, mode: this.config.mode, zeroCopy: this.config.zeroCopy, frameSize: this.config.frameSize,
       frameCount: this.config.umemFrames, rxSize: this.config.rxRing, txSize: this.config.txRing,
       fillSize: this.config.fillRing, compSize: this.config.compRing, busyPoll: this.config.busyPoll, inhibitProgLoad: true,
     };
-    this.broadcast({ t: 'xsk-open', ifindex, queues: d.queues, opts });
-    return d;
+    this.askPorts(d, nowMs);
+  }
+
+  /** Asks every worker to open its AF_XDP port on the device (those that have one ignore it). */
+  private askPorts(d: XdpDevice, nowMs: number): void {
+    // A retry must not stall the workers' traffic for the bind's EBUSY wait: the next retry comes anyway.
+    const retry = d.portsAskedMs !== 0;
+    d.portsAskedMs = nowMs;
+    this.broadcast({ t: 'xsk-open', ifindex: d.ifindex, queues: d.queues, opts: retry ? { ...d.portOpts!, busyWaitMs: 0 } : d.portOpts! });
   }
 }

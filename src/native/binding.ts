@@ -26,6 +26,8 @@ export interface XskPortOptions {
   frameCount?: number;       // UMEM frames (power of two)
   rxSize?: number; txSize?: number; fillSize?: number; compSize?: number;
   busyPoll?: boolean;
+  /** How long a busy queue (EBUSY) is retried before the bind fails: default 1000 ms (a queue stays busy briefly after its previous socket closed). */
+  busyWaitMs?: number;
   /**
    * Set when an XdpFilter owns the interface's XDP program (always, outside
    * tests): without it libxdp attaches its default program, which sends
