@@ -278,11 +278,16 @@ Napi::Object ParseAddr(Napi::Env env, const nlmsghdr* h) {
   int fam = ifa->ifa_family;
   // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on
   // point-to-point links and equals IFA_LOCAL otherwise (IPv6 sends only it).
-  std::string addr = a.Ip(IFA_LOCAL, fam);
-  if (addr.empty()) addr = a.Ip(IFA_ADDRESS, fam);
+  int which = a.Ip(IFA_LOCAL, fam).empty() ? IFA_ADDRESS : IFA_LOCAL;
+  std::string addr = a.Ip(which, fam);
   o.Set("ifindex", Napi::Number::New(env, ifa->ifa_index));
   o.Set("family", Napi::Number::New(env, fam == AF_INET ? 4 : 6));
   o.Set("address", Napi::String::New(env, addr));
+  if (!addr.empty()) {
+    // The same address as bytes (4 or 16, network order), for BPF maps and byte compares.
+    size_t n = fam == AF_INET ? 4 : 16;
+    o.Set("bytes", Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t*>(RTA_DATA(a[which])), n));
+  }
   o.Set("prefixLen", Napi::Number::New(env, ifa->ifa_prefixlen));
   o.Set("cidr", Napi::String::New(env, addr + "/" + std::to_string(ifa->ifa_prefixlen)));
   o.Set("scope", Napi::Number::New(env, ifa->ifa_scope));

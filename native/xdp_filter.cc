@@ -10,6 +10,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_link.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <set>
 #include <vector>
 
 #include "bpf_object_path.h"
@@ -78,39 +80,113 @@ const char* ModeName(enum xdp_attach_mode m) {
   }
 }
 
-// Removes programs of ours left on the interface (by a process killed with
-// -9, which never ran its detach). Only called while holding the lock, so no
-// live xdpwg owns them. Returns how many were removed, or -errno.
-int DetachStale(int ifindex) {
-  struct xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(ifindex);
-  if (!mp || libxdp_get_error(mp)) return 0;  // nothing attached
-  int removed = 0;
-  if (xdp_multiprog__is_legacy(mp)) {
-    struct xdp_program* main = xdp_multiprog__main_prog(mp);
-    if (main && strcmp(xdp_program__name(main), kProgName) == 0) {
-      int err = xdp_multiprog__detach(mp);
-      if (err) {
-        xdp_multiprog__close(mp);
-        return err;
+// Ownership of a program of ours: a lock file named by its program id, which
+// the owning process holds (flock) for as long as the program is attached.
+// The kernel drops the lock when its holder dies, however it dies, so a
+// program whose lock is free (or whose file is gone) was left by a dead
+// process. Program ids are unique while the program is loaded.
+std::string OwnerLockPath(ino_t netns, int ifindex, uint32_t prog_id) {
+  return std::string(kLockDir) + "/filter-" + std::to_string(netns) + "-" + std::to_string(ifindex) + "-prog" +
+         std::to_string(prog_id) + ".lock";
+}
+
+// The pid of the live owner of a program of ours, or 0 when its owner is dead.
+long LiveOwner(ino_t netns, int ifindex, uint32_t prog_id) {
+  int fd = open(OwnerLockPath(netns, ifindex, prog_id).c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return 0;
+  long pid = 0;
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {0};
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    buf[n > 0 ? n : 0] = 0;
+    pid = atol(buf);
+    if (pid <= 0) pid = -1;  // alive, pid unknown
+  }
+  close(fd);
+  return pid;
+}
+
+struct StaleScan {
+  int removed = 0;    // programs of dead owners detached
+  long live_pid = 0;  // a live xdpwg's pid (or -1: unknown) when one owns a program here
+  int err = 0;        // -errno of a failed detach
+};
+
+// Removes programs of ours whose owner died (kill -9 never runs a detach)
+// and notes a live one. Only called under the interface's setup lock, so no
+// program found here is one a starting process has attached but not yet
+// locked.
+//
+// A program attached directly (no dispatcher) is found over netlink
+// (bpf_xdp_query, CAP_NET_ADMIN) and known as ours by its owner-lock file:
+// that works without CAP_SYS_ADMIN, which the daemon drops. Components of
+// libxdp's dispatcher can only be listed through libxdp, which opens
+// programs by id (BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN); without it
+// they are left alone.
+StaleScan DetachStale(ino_t netns, int ifindex) {
+  StaleScan r;
+  LIBBPF_OPTS(bpf_xdp_query_opts, q);
+  if (bpf_xdp_query(ifindex, 0, &q) == 0) {
+    const std::pair<uint32_t, uint32_t> direct[] = {{q.drv_prog_id, XDP_FLAGS_DRV_MODE}, {q.skb_prog_id, XDP_FLAGS_SKB_MODE}};
+    for (const auto& [id, flags] : direct) {
+      if (!id || access(OwnerLockPath(netns, ifindex, id).c_str(), F_OK) != 0) continue;  // none, or not ours
+      long owner = LiveOwner(netns, ifindex, id);
+      if (owner != 0) {
+        r.live_pid = owner;
+        continue;
       }
-      removed++;
+      int err = bpf_xdp_detach(ifindex, flags, nullptr);
+      if (err) {
+        r.err = err;
+        return r;
+      }
+      unlink(OwnerLockPath(netns, ifindex, id).c_str());
+      r.removed++;
     }
-  } else {
-    enum xdp_attach_mode mode = xdp_multiprog__attach_mode(mp);
+  }
+  struct xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(ifindex);
+  if (!mp || libxdp_get_error(mp)) return r;  // nothing attached, or no CAP_SYS_ADMIN
+  if (!xdp_multiprog__is_legacy(mp)) {
     std::vector<struct xdp_program*> ours;
     for (struct xdp_program* p = xdp_multiprog__next_prog(nullptr, mp); p; p = xdp_multiprog__next_prog(p, mp))
       if (strcmp(xdp_program__name(p), kProgName) == 0) ours.push_back(p);
     for (struct xdp_program* p : ours) {
-      int err = xdp_program__detach(p, ifindex, mode, 0);
-      if (err) {
-        xdp_multiprog__close(mp);
-        return err;
+      uint32_t id = xdp_program__id(p);
+      long owner = LiveOwner(netns, ifindex, id);
+      if (owner != 0) {
+        r.live_pid = owner;
+        continue;
       }
-      removed++;
+      int err = xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp), 0);
+      if (err) {
+        r.err = err;
+        break;
+      }
+      unlink(OwnerLockPath(netns, ifindex, id).c_str());
+      r.removed++;
     }
   }
   xdp_multiprog__close(mp);
-  return removed;
+  return r;
+}
+
+// Makes a hash map's key set equal to `keys` (value 1). Adds first, then
+// deletes what is no longer wanted, so a key that stays never has a gap.
+// Returns 0 or -errno.
+int SyncKeySet(int map_fd, size_t key_size, const std::set<std::string>& keys) {
+  uint8_t one = 1;
+  for (const std::string& k : keys)
+    if (bpf_map_update_elem(map_fd, k.data(), &one, BPF_ANY) != 0) return -errno;
+  std::vector<std::string> stale;
+  std::string key(key_size, '\0'), next(key_size, '\0');
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(map_fd, prev, &next[0]) == 0) {
+    if (!keys.count(next)) stale.push_back(next);
+    key = next;
+    prev = key.data();
+  }
+  for (const std::string& k : stale) bpf_map_delete_elem(map_fd, k.data());
+  return 0;
 }
 
 }  // namespace
@@ -121,6 +197,7 @@ Napi::Function XdpFilter::Define(Napi::Env env) {
                          InstanceMethod<&XdpFilter::BindQueue>("bindQueue"),
                          InstanceMethod<&XdpFilter::UnbindQueue>("unbindQueue"),
                          InstanceMethod<&XdpFilter::SetPorts>("setPorts"),
+                         InstanceMethod<&XdpFilter::SetLocalAddresses>("setLocalAddresses"),
                          InstanceMethod<&XdpFilter::Info>("info"),
                          InstanceMethod<&XdpFilter::Close>("close"),
                      });
@@ -183,39 +260,36 @@ bool XdpFilter::Open(Napi::Env env, const Napi::Object& o) {
     return false;
   }
 
-  // The lock: one per (network namespace, ifindex); the kernel drops it when
-  // its holder dies, however it dies.
+  // The setup lock, one per (network namespace, ifindex), held only while
+  // this process scans for stale programs and attaches its own: a program
+  // attached but not yet locked by its owner is never taken for stale.
   struct stat ns = {};
   if (stat("/proc/self/ns/net", &ns) != 0) ns.st_ino = 0;
+  netns_ = ns.st_ino;
   mkdir(kLockDir, 0755);
-  std::string lock_path = std::string(kLockDir) + "/filter-" + std::to_string(ns.st_ino) + "-" +
-                          std::to_string(ifindex_) + ".lock";
-  lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0) {
-    ThrowCode(env, "EACCES", "XdpFilter: cannot open lock " + lock_path + ": " + strerror(errno));
+  std::string setup_path = std::string(kLockDir) + "/filter-" + std::to_string(netns_) + "-" +
+                           std::to_string(ifindex_) + ".lock";
+  int setup_fd = open(setup_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (setup_fd < 0) {
+    ThrowCode(env, "EACCES", "XdpFilter: cannot open lock " + setup_path + ": " + strerror(errno));
     return false;
   }
-  if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    char pid[32] = {0};
-    ssize_t n = pread(lock_fd_, pid, sizeof(pid) - 1, 0);
-    pid[n > 0 ? n : 0] = 0;
-    close(lock_fd_);
-    lock_fd_ = -1;
-    ThrowCode(env, "EBUSY",
-              "XdpFilter: " + ifname_ + " is already served by another xdpwg process (pid " +
-                  std::string(pid[0] ? pid : "?") + ")");
-    return false;
-  }
-  std::string me = std::to_string(getpid());
-  if (ftruncate(lock_fd_, 0) == 0) (void)!pwrite(lock_fd_, me.data(), me.size(), 0);
+  flock(setup_fd, LOCK_EX);  // blocks only while another process attaches
+  bool ok = AttachLocked(env, mode, path);
+  close(setup_fd);  // releases the setup lock
+  if (!ok) return false;
+  g_diag.clear();  // fallback chatter (no dispatcher) is not an error
+  return ApplyPorts(env, o.Get("ports"));
+}
 
-  int stale = DetachStale(ifindex_);
-  if (stale < 0) {
+bool XdpFilter::AttachLocked(Napi::Env env, const std::string& mode, const std::string& path) {
+  StaleScan scan = DetachStale(netns_, ifindex_);
+  if (scan.err) {
     ThrowCode(env, "XDP_DETACH",
-              "XdpFilter: cannot remove a stale xdpwg filter from " + ifname_ + ": " + strerror(-stale) + TakeDiag());
+              "XdpFilter: cannot remove a stale xdpwg filter from " + ifname_ + ": " + strerror(-scan.err) + TakeDiag());
     return false;
   }
-  replaced_ = stale;
+  replaced_ = scan.removed;
 
   std::vector<enum xdp_attach_mode> modes;
   if (mode != "generic") modes.push_back(XDP_MODE_NATIVE);
@@ -238,11 +312,19 @@ bool XdpFilter::Open(Napi::Env env, const Napi::Object& o) {
     tried += std::string(tried.empty() ? "" : "; ") + ModeName(m) + ": " + strerror(-err);
   }
   if (!prog_) {
+    bool busy = tried.find("Device or resource busy") != std::string::npos || tried.find("File exists") != std::string::npos;
+    if (busy && scan.live_pid != 0) {
+      ThrowCode(env, "EBUSY",
+                "XdpFilter: " + ifname_ + " is already served by another xdpwg process (pid " +
+                    (scan.live_pid > 0 ? std::to_string(scan.live_pid) : std::string("?")) +
+                    ") and libxdp's dispatcher, which lets both run, is unavailable (is a bpffs mounted at "
+                    "/sys/fs/bpf, or named by LIBXDP_BPFFS?)" + TakeDiag());
+      return false;
+    }
     ThrowCode(env, "XDP_ATTACH",
-              "XdpFilter: cannot attach to " + ifname_ + " (" + tried + ")" + TakeDiag() +
-                  (tried.find("Device or resource busy") != std::string::npos || tried.find("File exists") != std::string::npos
-                       ? " — another XDP program owns the interface and libxdp's dispatcher is unavailable"
-                       : ""));
+              "XdpFilter: cannot attach to " + ifname_ + " (" + tried + ")" +
+                  (busy ? " — another XDP program owns the interface and libxdp's dispatcher is unavailable" : "") +
+                  TakeDiag());
     return false;
   }
   {
@@ -252,15 +334,25 @@ bool XdpFilter::Open(Napi::Env env, const Napi::Object& o) {
       xdp_multiprog__close(mp);
     }
   }
+  // Our program's owner lock, held until Detach (see OwnerLockPath).
+  lock_path_ = OwnerLockPath(netns_, ifindex_, xdp_program__id(prog_));
+  lock_fd_ = open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0 || flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    ThrowCode(env, "EACCES", "XdpFilter: cannot lock " + lock_path_ + ": " + strerror(errno));
+    return false;
+  }
+  std::string me = std::to_string(getpid());
+  if (ftruncate(lock_fd_, 0) == 0) (void)!pwrite(lock_fd_, me.data(), me.size(), 0);
   struct bpf_object* obj = xdp_program__bpf_obj(prog_);
   xsks_map_fd_ = obj ? bpf_object__find_map_fd_by_name(obj, "xsks_map") : -1;
   ports_map_fd_ = obj ? bpf_object__find_map_fd_by_name(obj, "xdpwg_ports") : -1;
-  if (xsks_map_fd_ < 0 || ports_map_fd_ < 0) {
-    ThrowCode(env, "XDP_LOAD", "XdpFilter: " + path + " lacks the xsks_map / xdpwg_ports maps");
+  local4_map_fd_ = obj ? bpf_object__find_map_fd_by_name(obj, "xdpwg_local4") : -1;
+  local6_map_fd_ = obj ? bpf_object__find_map_fd_by_name(obj, "xdpwg_local6") : -1;
+  if (xsks_map_fd_ < 0 || ports_map_fd_ < 0 || local4_map_fd_ < 0 || local6_map_fd_ < 0) {
+    ThrowCode(env, "XDP_LOAD", "XdpFilter: " + path + " lacks the xsks_map / xdpwg_ports / xdpwg_local4 / xdpwg_local6 maps");
     return false;
   }
-  g_diag.clear();  // fallback chatter (no dispatcher) is not an error
-  return ApplyPorts(env, o.Get("ports"));
+  return true;
 }
 
 bool XdpFilter::ApplyPorts(Napi::Env env, const Napi::Value& v) {
@@ -284,37 +376,71 @@ bool XdpFilter::ApplyPorts(Napi::Env env, const Napi::Value& v) {
     Napi::RangeError::New(env, "XdpFilter: at most 64 ports").ThrowAsJavaScriptException();
     return false;
   }
-  // Add the new set first, then remove what is no longer wanted, so a port
-  // that stays configured never has a gap.
-  uint8_t one = 1;
-  for (uint16_t p : ports) {
-    if (bpf_map_update_elem(ports_map_fd_, &p, &one, BPF_ANY) != 0) {
-      ThrowCode(env, "XDP_MAP", std::string("XdpFilter: cannot add port to map: ") + strerror(errno));
-      return false;
-    }
+  std::set<std::string> keys;
+  for (uint16_t p : ports) keys.insert(std::string(reinterpret_cast<const char*>(&p), sizeof(p)));
+  int err = SyncKeySet(ports_map_fd_, sizeof(uint16_t), keys);
+  if (err) {
+    ThrowCode(env, "XDP_MAP", std::string("XdpFilter: cannot update the port map: ") + strerror(-err));
+    return false;
   }
-  std::vector<uint16_t> stale;
-  uint16_t key = 0, next = 0;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(ports_map_fd_, prev, &next) == 0) {
-    bool keep = false;
-    for (uint16_t p : ports) keep |= p == next;
-    if (!keep) stale.push_back(next);
-    key = next;
-    prev = &key;
-  }
-  for (uint16_t p : stale) bpf_map_delete_elem(ports_map_fd_, &p);
   return true;
+}
+
+// setLocalAddresses(addrs: Uint8Array[]): the namespace's local addresses,
+// 4 bytes (IPv4) or 16 (IPv6) each, network byte order. Only UDP addressed
+// to one of them is steered (see the BPF program).
+Napi::Value XdpFilter::SetLocalAddresses(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!prog_) {
+    ThrowCode(env, "ERR_CLOSED", "XdpFilter: filter is closed");
+    return env.Undefined();
+  }
+  if (info.Length() < 1 || !info[0].IsArray()) {
+    Napi::TypeError::New(env, "XdpFilter.setLocalAddresses(addrs): an array of 4- or 16-byte Uint8Arrays expected")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array arr = info[0].As<Napi::Array>();
+  std::set<std::string> v4, v6;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value a = arr.Get(i);
+    if (!a.IsTypedArray() || a.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      Napi::TypeError::New(env, "XdpFilter.setLocalAddresses: element " + std::to_string(i) + " is not a Uint8Array")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Uint8Array b = a.As<Napi::Uint8Array>();
+    if (b.ByteLength() != 4 && b.ByteLength() != 16) {
+      Napi::RangeError::New(env, "XdpFilter.setLocalAddresses: element " + std::to_string(i) + " has " +
+                                     std::to_string(b.ByteLength()) + " bytes, not 4 or 16")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    (b.ByteLength() == 4 ? v4 : v6).insert(std::string(reinterpret_cast<const char*>(b.Data()), b.ByteLength()));
+  }
+  int err = SyncKeySet(local4_map_fd_, 4, v4);
+  if (!err) err = SyncKeySet(local6_map_fd_, 16, v6);
+  if (err) ThrowCode(env, "XDP_MAP", std::string("XdpFilter: cannot update the local-address maps: ") + strerror(-err));
+  return env.Undefined();
 }
 
 void XdpFilter::Detach() {
   if (prog_) {
-    xdp_program__detach(prog_, ifindex_, mode_, 0);
+    if (dispatcher_) {
+      xdp_program__detach(prog_, ifindex_, mode_, 0);
+    } else {
+      // Directly over netlink, and only if the attached program is still
+      // ours: libxdp's detach would first look the program up by id, which
+      // needs the CAP_SYS_ADMIN the daemon has dropped.
+      LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = xdp_program__fd(prog_));
+      bpf_xdp_detach(ifindex_, mode_ == XDP_MODE_NATIVE ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, &opts);
+    }
     xdp_program__close(prog_);
     prog_ = nullptr;
   }
-  xsks_map_fd_ = ports_map_fd_ = -1;  // owned by the bpf object, closed with it
+  xsks_map_fd_ = ports_map_fd_ = local4_map_fd_ = local6_map_fd_ = -1;  // owned by the bpf object, closed with it
   if (lock_fd_ >= 0) {
+    unlink(lock_path_.c_str());
     close(lock_fd_);  // releases the flock
     lock_fd_ = -1;
   }

@@ -2,13 +2,16 @@
 // attach through libxdp, the port map, and the XSKMAP that workers' sockets
 // are bound into. JavaScript class: XdpFilter (see src/native/binding.ts).
 //
-// One filter per interface per process, owned by the main thread. A lock file
-// per (network namespace, ifindex) tells a program left behind by a killed
-// process (lock free: replace it) from one a live process owns (lock held:
-// refuse).
+// One filter per interface per process, owned by the main thread. Several
+// processes (one per WireGuard interface) each attach their own program,
+// with its own maps, through libxdp's dispatcher. A lock file per program
+// (held by its owner) tells a program left behind by a killed process (lock
+// free: replace it) from one a live process owns (lock held: keep it).
 #pragma once
 #include <napi.h>
 #include <xdp/libxdp.h>
+#include <sys/types.h>
+
 #include <string>
 
 namespace xdpwg {
@@ -23,10 +26,12 @@ class XdpFilter : public Napi::ObjectWrap<XdpFilter> {
   Napi::Value BindQueue(const Napi::CallbackInfo& info);
   Napi::Value UnbindQueue(const Napi::CallbackInfo& info);
   Napi::Value SetPorts(const Napi::CallbackInfo& info);
+  Napi::Value SetLocalAddresses(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   bool Open(Napi::Env env, const Napi::Object& opts);
+  bool AttachLocked(Napi::Env env, const std::string& mode, const std::string& path);
   bool ApplyPorts(Napi::Env env, const Napi::Value& ports);
   void Detach();
   static void CleanupHook(void* arg);
@@ -35,9 +40,13 @@ class XdpFilter : public Napi::ObjectWrap<XdpFilter> {
   enum xdp_attach_mode mode_ = XDP_MODE_UNSPEC;
   std::string ifname_;
   int ifindex_ = 0;
-  int lock_fd_ = -1;
+  ino_t netns_ = 0;
+  int lock_fd_ = -1;  // owner lock of our program (see OwnerLockPath)
+  std::string lock_path_;
   int xsks_map_fd_ = -1;
   int ports_map_fd_ = -1;
+  int local4_map_fd_ = -1;
+  int local6_map_fd_ = -1;
   int replaced_ = 0;       // stale programs of ours removed at start
   bool dispatcher_ = false; // attached as a libxdp dispatcher component
   napi_env env_ = nullptr;

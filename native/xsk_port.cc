@@ -230,6 +230,9 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
   }
   bool inhibit = o.Get("inhibitProgLoad").ToBoolean().Value();
   busy_poll_ = o.Get("busyPoll").ToBoolean().Value();
+  // busyWaitMs: how long EBUSY is retried (below); 0 for a caller that asks again later itself.
+  uint32_t busy_wait_ms = kBindBusyRetryMs;
+  if (o.Get("busyWaitMs").IsNumber()) busy_wait_ms = std::min<uint32_t>(o.Get("busyWaitMs").As<Napi::Number>().Uint32Value(), 10000);
 
   region_ = std::make_shared<UmemRegion>(size_t(frame_size) * frame_count);
   if (!region_->ok()) {
@@ -260,7 +263,7 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
   if (inhibit) xdp_modes.resize(1);
   // A queue stays busy for a moment after its previous socket closed (the
   // kernel frees the buffer pool from deferred work), so EBUSY is retried
-  // for up to kBindBusyRetryMs before it counts as a real conflict.
+  // for up to busy_wait_ms (default kBindBusyRetryMs) before it counts as a real conflict.
   libxdp_set_print(CollectLibxdp);
   t_libxdp_diag.clear();
   std::string tried;
@@ -287,11 +290,14 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
                  ": " + strerror(-err);
       }
     }
-    if (!only_busy || waited >= kBindBusyRetryMs) break;
+    if (!only_busy || waited >= busy_wait_ms) break;
     usleep(kBindBusyStepMs * 1000);
   }
-  ThrowCode(env, "XSK_SOCKET",
+  // The kernel keeps one AF_XDP buffer pool per (device, queue): a queue
+  // another process's socket is bound to stays busy as long as it lives.
+  ThrowCode(env, err == -EBUSY ? "EBUSY" : "XSK_SOCKET",
             "XskPort: cannot bind an AF_XDP socket to " + ifname_ + " queue " + std::to_string(queue_) + " (" + tried + ")" +
+                (err == -EBUSY ? " — another AF_XDP socket (another xdpwg?) holds this queue" : "") +
                 (t_libxdp_diag.empty() ? "" : " [libxdp: " + t_libxdp_diag + "]"));
   return false;
 

@@ -3,10 +3,27 @@
  * xdpwg's XDP filter: steers the WireGuard UDP port(s) to AF_XDP, leaves the
  * rest of the host's traffic alone.
  *
- *   Ethernet -> IPv4 (unfragmented) | IPv6 (UDP as the first next header)
+ *   Ethernet -> IPv4 (no options, unfragmented) | IPv6 (UDP as the first
+ *               next header)
  *            -> UDP with a destination port present in xdpwg_ports
+ *            -> destination address present in xdpwg_local4 / xdpwg_local6
  *            -> bpf_redirect_map(xsks_map, rx_queue_index)
  *   anything else, or no socket bound on that queue -> XDP_PASS
+ *
+ * Only datagrams addressed to this host are ours: on a router, a LAN host's
+ * own WireGuard traffic forwarded through us carries the same port and must
+ * reach the kernel's forwarding path. The daemon keeps the local-address
+ * maps equal to the namespace's addresses (every device: Linux accepts a
+ * datagram for any local address on any interface, and so does the daemon's
+ * wildcard-bound kernel socket) from netlink address events. A map rather
+ * than bpf_fib_lookup: the lookup answers "not forwarded" without saying
+ * whether the address is local (and answers "forwarding disabled" before
+ * looking at all on a host that does not route), costs a FIB walk per
+ * packet, and the daemon needs the same set anyway to tell whether a
+ * peer's sticky source address still exists. The two can disagree only
+ * for the moment between an address change and its event; then the datagram
+ * takes the kernel socket (an address just added) or reaches us for an
+ * address just removed, and both are harmless.
  *
  * Fragments are passed because only the first fragment carries the UDP
  * header; the kernel reassembles them and the daemon's kernel socket (the
@@ -43,6 +60,21 @@ struct {
 	__type(value, __u8);
 } xdpwg_ports SEC(".maps");
 
+/* The namespace's local addresses, network byte order; value unused (1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} xdpwg_local4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct in6_addr);
+	__type(value, __u8);
+} xdpwg_local6 SEC(".maps");
+
 /* IPv4 flags/fragment-offset field: More Fragments bit and the 13-bit offset
  * (RFC 791 §3.1). Either set means this is a fragment. */
 #define IPV4_MF 0x2000
@@ -55,13 +87,18 @@ struct {
  * it goes to the kernel and the daemon's UDP socket instead. */
 #define XSK_RX_MAX_FRAME (2048 - 256)
 
-static __always_inline int steer_udp(struct xdp_md *ctx, struct udphdr *udp, void *data_end)
+/* dst_map/dst_key: the local-address map of the packet's family and its
+ * destination address, copied to the stack by the caller. */
+static __always_inline int steer_udp(struct xdp_md *ctx, struct udphdr *udp, void *data_end,
+				     void *dst_map, const void *dst_key)
 {
 	if ((void *)(udp + 1) > data_end)
 		return XDP_PASS;
 	__u16 port = bpf_ntohs(udp->dest);
 	if (!bpf_map_lookup_elem(&xdpwg_ports, &port))
 		return XDP_PASS;
+	if (!bpf_map_lookup_elem(dst_map, dst_key))
+		return XDP_PASS; /* not for this host: forwarded traffic */
 	if ((long)ctx->data_end - (long)ctx->data > XSK_RX_MAX_FRAME)
 		return XDP_PASS;
 	/* The low bits of flags are the action when the slot is empty: a queue
@@ -83,13 +120,14 @@ int xdpwg_filter(struct xdp_md *ctx)
 		struct iphdr *ip = (void *)(eth + 1);
 		if ((void *)(ip + 1) > data_end)
 			return XDP_PASS;
-		if (ip->version != 4 || ip->ihl < 5 || ip->protocol != IPPROTO_UDP)
+		/* Options (IHL > 5: router alert, source routes, timestamps) are
+		 * the kernel's to act on; such a datagram takes the kernel socket. */
+		if (ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_UDP)
 			return XDP_PASS;
 		if (ip->frag_off & bpf_htons(IPV4_MF | IPV4_OFFSET_MASK))
 			return XDP_PASS;
-		/* IHL counts 32-bit words and includes any options. */
-		struct udphdr *udp = (void *)ip + ip->ihl * 4;
-		return steer_udp(ctx, udp, data_end);
+		__u32 dst4 = ip->daddr;
+		return steer_udp(ctx, (struct udphdr *)(ip + 1), data_end, &xdpwg_local4, &dst4);
 	}
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
@@ -97,7 +135,8 @@ int xdpwg_filter(struct xdp_md *ctx)
 			return XDP_PASS;
 		if (ip6->version != 6 || ip6->nexthdr != IPPROTO_UDP)
 			return XDP_PASS; /* extension headers, fragments: the kernel's job */
-		return steer_udp(ctx, (struct udphdr *)(ip6 + 1), data_end);
+		struct in6_addr dst6 = ip6->daddr;
+		return steer_udp(ctx, (struct udphdr *)(ip6 + 1), data_end, &xdpwg_local6, &dst6);
 	}
 	return XDP_PASS;
 }

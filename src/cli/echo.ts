@@ -112,6 +112,7 @@ export async function run(args: string[]): Promise<number> {
 
   try {
     if (!o.udp) {
+      // Steers to the addresses at start: the echo example does not follow later changes.
       filter = openXdpFilter({ ifname: o.ifname, mode: o.mode, ports: [o.port] });
       log(describeXdpFilter(filter));
     }

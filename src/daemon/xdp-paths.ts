@@ -17,12 +17,20 @@
  * changes, so a gateway or MAC change moves the traffic within a second
  * instead of black-holing it. Lookups carry the device's fwmark, as the
  * kernel socket's SO_MARK packets do.
+ *
+ * Sticky source, as the kernel socket's IP_PKTINFO: a peer is answered from
+ * the local address its packets reached (the address record's local half),
+ * as long as that address exists; once it is removed, from the route's
+ * preferred source (the peer then roams to it). The local addresses come
+ * from netlink address events (LocalAddresses), which also keep every
+ * filter's local-address maps current.
  */
 import { readdirSync } from 'node:fs';
 import { native, type NativeXdpFilter, type XskPortOptions } from '../native/binding.js';
 import { openXdpFilter } from '../native/xdp-filter.js';
 import { formatIP, parseIP } from './device-config.js';
 import type { DatapathConfig } from './datapath-config.js';
+import { LocalAddresses } from './local-addresses.js';
 import type { Logger } from './log.js';
 import type { PeerRoute, ToWorker } from '../datapath/worker-messages.js';
 
@@ -31,6 +39,13 @@ const ARPHRD_ETHER = 1;
 const UNANSWERED_SEND_RECENT_MS = 2_000;
 /** …and have not heard from for this long after our last send gets its next hop re-resolved. */
 const UNANSWERED_AFTER_MS = 1_000;
+/**
+ * A device none of whose workers could open an AF_XDP port (typically: the
+ * queue is bound by another process's AF_XDP socket, and the kernel allows
+ * one per queue) is asked again this often, so AF_XDP resumes once that
+ * process has gone.
+ */
+const PORT_RETRY_MS = 5_000;
 
 interface XdpDevice {
   ifindex: number;
@@ -41,8 +56,15 @@ interface XdpDevice {
   filter: NativeXdpFilter | null;
   /** Workers whose AF_XDP port on this device is bound in the filter. */
   bound: Set<number>;
+  /** Why the last worker could not open its port (while none is bound), and when the ports were last asked for. */
+  portError?: string;
+  portsAskedMs: number;
+  /** The worker port options, kept to ask again (see refresh). */
+  portOpts?: Omit<XskPortOptions, 'queue'>;
   /** Why this device cannot take AF_XDP (then all its peers use the kernel socket). */
   unusable?: string;
+  /** Another xdpwg holds the device (no dispatcher to share it): try again, see refresh. */
+  attachBusySinceMs?: number;
 }
 
 /**
@@ -89,6 +111,8 @@ export class XdpPaths {
   private listenPort = 0;
   /** wg(8)'s fwmark: route lookups ask for the routes marked packets take (0 = unmarked). */
   private fwmark = 0;
+  /** Opened with the first device that gets a filter (a daemon without AF_XDP needs none). */
+  private local: LocalAddresses | null = null;
 
   constructor(
     private readonly config: DatapathConfig,
@@ -151,6 +175,16 @@ export class XdpPaths {
    * probe makes the kernel re-resolve it, and the next refresh picks it up.
    */
   refresh(traffic: (slot: number) => { lastAuthRxMs: number; lastAnyTxMs: number }, nowMs = Date.now()): void {
+    if (this.local?.poll()) {
+      const addrs = this.local.addresses();
+      for (const d of this.devices.values()) {
+        try { d.filter?.setLocalAddresses(addrs); } catch (err) { this.log.error(`XDP filter on ${d.name}: cannot update the local addresses: ${(err as Error).message}`); }
+      }
+    }
+    for (const d of this.devices.values()) {
+      if (d.attachBusySinceMs !== undefined && nowMs - d.attachBusySinceMs >= PORT_RETRY_MS) this.attach(d, nowMs);
+      if (d.filter && d.portOpts && d.bound.size === 0 && d.portError && nowMs - d.portsAskedMs >= PORT_RETRY_MS) this.askPorts(d, nowMs);
+    }
     for (const slot of this.endpoints.keys()) {
       this.recompute(slot);
       const hop = this.nextHops.get(slot);
@@ -168,16 +202,21 @@ export class XdpPaths {
     const d = this.devices.get(ifindex);
     if (!d || !d.filter) return;
     if (fd === null) {
+      d.portError = error;
       this.sayOnce(`${d.name}: worker ${worker} has no AF_XDP port (${error}); its packets to peers on ${d.name} take the kernel socket`);
       return;
     }
     try {
       d.filter.bindQueue(worker, fd);
       d.bound.add(worker);
+      d.portError = undefined;
       this.log.verbose(`${d.name}: worker ${worker} ${describe ?? `AF_XDP queue ${worker}`}`);
     } catch (err) {
       this.log.error(`${d.name}: cannot bind worker ${worker}'s AF_XDP socket: ${(err as Error).message}`);
+      return;
     }
+    // Peers on this device were on the kernel socket until a port existed.
+    if (d.bound.size === 1) for (const slot of this.endpoints.keys()) this.recompute(slot);
   }
 
   close(): void {
@@ -185,6 +224,8 @@ export class XdpPaths {
       try { d.filter?.close(); } catch { /* detaching on the way out: nothing more to do */ }
     }
     this.devices.clear();
+    this.local?.close();
+    this.local = null;
   }
 
   private setRoute(slot: number, route: PeerRoute | null, reason: string): void {
@@ -209,15 +250,19 @@ export class XdpPaths {
     const link = dev.unusable ? null : n.linkInfo(rt.ifindex);
     if (link) dev.mtu = link.mtu;
     if (dev.unusable) { this.setRoute(slot, null, `${dev.name}: ${dev.unusable}`); return; }
+    if (dev.bound.size === 0) {
+      this.setRoute(slot, null, `${dev.name}: no AF_XDP port${dev.portError ? ` (${dev.portError})` : ' yet'}`);
+      return;
+    }
     const nextHop = rt.gateway ?? remoteText;
     const neigh = n.neighGet(rt.ifindex, nextHop);
     if (!neigh || !neigh.mac || neigh.state === 'incomplete' || neigh.state === 'failed' || neigh.state === 'none') {
       this.setRoute(slot, null, `neighbour ${nextHop} on ${dev.name} not resolved yet`);
       return;
     }
-    // Sticky source: the local address the peer last reached, else the route's preferred source.
+    // Sticky source: the local address the peer last reached while it exists, else the route's preferred source.
     const local = family === 4 ? addr.subarray(32, 36) : addr.subarray(20, 36);
-    const haveLocal = local.some((b) => b !== 0);
+    const haveLocal = local.some((b) => b !== 0) && (this.local?.has(local) ?? true);
     const src = haveLocal ? local.slice() : rt.prefsrc ? parseIP(rt.prefsrc) : null;
     if (!src) { this.setRoute(slot, null, `no source address for ${remoteText} on ${dev.name}`); return; }
     this.sayOnce(`peer traffic to ${remoteText} takes AF_XDP on ${dev.name} via ${nextHop} (${neigh.mac})`);
@@ -236,28 +281,46 @@ export class XdpPaths {
     const link = n.linkInfo(ifindex);
     d = {
       ifindex, name: link?.name ?? `ifindex ${ifindex}`, mac: new Uint8Array(6), mtu: link?.mtu ?? 1500,
-      queues: link ? realRxQueues(link.name, link.numRxQueues) : 1, filter: null, bound: new Set(),
+      queues: link ? realRxQueues(link.name, link.numRxQueues) : 1, filter: null, bound: new Set(), portsAskedMs: 0,
     };
     this.devices.set(ifindex, d);
     if (!link) { d.unusable = 'device vanished'; return d; }
     if (link.arpType !== ARPHRD_ETHER || !link.mac) { d.unusable = 'not an Ethernet device (no XDP path): kernel socket'; this.sayOnce(`${d.name}: ${d.unusable}`); return d; }
     if (this.config.devices !== 'auto' && !this.config.devices.includes(link.name)) { d.unusable = 'not listed in the datapath config "devices"'; this.sayOnce(`${d.name}: ${d.unusable}`); return d; }
     d.mac = macBytes(link.mac);
+    this.attach(d, Date.now());
+    return d;
+  }
+
+  /** Attaches our filter to the device and asks the workers for their ports. */
+  private attach(d: XdpDevice, nowMs: number): void {
     try {
-      d.filter = openXdpFilter({ ifname: link.name, mode: this.config.mode, ports: [this.listenPort] });
+      this.local ??= new LocalAddresses();
+      d.filter = openXdpFilter({ ifname: d.name, mode: this.config.mode, ports: [this.listenPort] }, this.local.addresses());
     } catch (err) {
       d.unusable = `AF_XDP unavailable: ${firstCause(err)}`;
-      this.log.error(`${d.name}: ${d.unusable}; the kernel UDP socket carries its traffic`);
-      return d;
+      const busy = (err as { code?: string }).code === 'EBUSY';
+      if (d.attachBusySinceMs === undefined) this.log.error(`${d.name}: ${d.unusable}; the kernel UDP socket carries its traffic${busy ? ' (trying again every few seconds)' : ''}`);
+      d.attachBusySinceMs = busy ? nowMs : undefined;
+      return;
     }
+    d.unusable = undefined;
+    d.attachBusySinceMs = undefined;
     const info = d.filter.info();
     this.log.verbose(`${d.name}: XDP filter attached in ${info.mode} mode${info.dispatcher ? ' (libxdp dispatcher)' : ''}${info.replacedStale ? `, replaced ${info.replacedStale} left by a killed process` : ''}; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
-    const opts: Omit<XskPortOptions, 'queue'> = {
-      ifname: link.name, mode: this.config.mode, zeroCopy: this.config.zeroCopy, frameSize: this.config.frameSize,
+    d.portOpts = {
+      ifname: d.name, mode: this.config.mode, zeroCopy: this.config.zeroCopy, frameSize: this.config.frameSize,
       frameCount: this.config.umemFrames, rxSize: this.config.rxRing, txSize: this.config.txRing,
       fillSize: this.config.fillRing, compSize: this.config.compRing, busyPoll: this.config.busyPoll, inhibitProgLoad: true,
     };
-    this.broadcast({ t: 'xsk-open', ifindex, queues: d.queues, opts });
-    return d;
+    this.askPorts(d, nowMs);
+  }
+
+  /** Asks every worker to open its AF_XDP port on the device (those that have one ignore it). */
+  private askPorts(d: XdpDevice, nowMs: number): void {
+    // A retry must not stall the workers' traffic for the bind's EBUSY wait: the next retry comes anyway.
+    const retry = d.portsAskedMs !== 0;
+    d.portsAskedMs = nowMs;
+    this.broadcast({ t: 'xsk-open', ifindex: d.ifindex, queues: d.queues, opts: retry ? { ...d.portOpts!, busyWaitMs: 0 } : d.portOpts! });
   }
 }

@@ -26,6 +26,8 @@ export interface XskPortOptions {
   frameCount?: number;       // UMEM frames (power of two)
   rxSize?: number; txSize?: number; fillSize?: number; compSize?: number;
   busyPoll?: boolean;
+  /** How long a busy queue (EBUSY) is retried before the bind fails: default 1000 ms (a queue stays busy briefly after its previous socket closed). */
+  busyWaitMs?: number;
   /**
    * Set when an XdpFilter owns the interface's XDP program (always, outside
    * tests): without it libxdp attaches its default program, which sends
@@ -80,7 +82,12 @@ export interface NativeXdpFilter {
   unbindQueue(queue: number): void;
   /** Replaces the set of steered UDP ports (no gap for ports that stay). */
   setPorts(ports: number[]): void;
-  /** mode 'none' once closed; dispatcher: attached through libxdp's dispatcher; replacedStale: filters of a killed process removed at start. */
+  /**
+   * Replaces the set of local addresses (4 or 16 bytes each): only UDP
+   * addressed to one of them is steered, the rest (forwarded traffic) passes.
+   */
+  setLocalAddresses(addrs: Uint8Array[]): void;
+  /** mode 'none' once closed; dispatcher: attached through libxdp's dispatcher (other programs, other xdpwg processes' included, keep running); replacedStale: filters of killed processes removed at start. */
   info(): { ifname: string; ifindex: number; mode: 'native' | 'generic' | 'none'; dispatcher: boolean; replacedStale: number; programId: number };
   /** Detaches the program (idempotent). */
   close(): void;
@@ -229,7 +236,8 @@ export interface LinkInfo {
 }
 
 /** An interface address (RTM_NEWADDR). */
-export interface AddrInfo { ifindex: number; family: 4 | 6; address: string; prefixLen: number; cidr: string; scope: number; flags: number }
+/** bytes: the address in network order (4 or 16 bytes). */
+export interface AddrInfo { ifindex: number; family: 4 | 6; address: string; bytes: Uint8Array; prefixLen: number; cidr: string; scope: number; flags: number }
 
 /** A route to add or delete. */
 export interface RouteSpec {

@@ -40,6 +40,15 @@ export function addrAdd(ifindex: number, cidr: string, opts: { noDad?: boolean }
 export function addrDel(ifindex: number, cidr: string): void { native().addrDel(ifindex, cidr); }
 /** Addresses of one link, or of all links. */
 export function addrList(ifindex?: number): AddrInfo[] { return native().addrList(ifindex); }
+
+/** IFA_F_DADFAILED, IFA_F_TENTATIVE (linux/if_addr.h): the kernel neither accepts for nor sends from these. */
+const IFA_F_DADFAILED = 0x08;
+const IFA_F_TENTATIVE = 0x40;
+
+/** The addresses of a dump (default: every link's) that packets can be sent to and from, as bytes (4 or 16). */
+export function usableAddresses(list: AddrInfo[] = addrList()): Uint8Array[] {
+  return list.filter((a) => (a.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)) === 0 && a.bytes).map((a) => a.bytes);
+}
 /** Adds a route (EEXIST unless replace). */
 export function routeAdd(route: RouteSpec): void { native().routeAdd(route); }
 /** Deletes a route (ESRCH when there is none). */

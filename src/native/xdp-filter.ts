@@ -3,6 +3,7 @@
  * interface in the main thread, then bind each worker's XSK fd to its queue.
  */
 import { native, type NativeXdpFilter, type XdpFilterOptions } from './binding.js';
+import { usableAddresses } from './netlink.js';
 
 /** Validates the options; throws TypeError/RangeError naming what was wrong. */
 export function checkXdpFilterOptions(opts: XdpFilterOptions): void {
@@ -19,12 +20,21 @@ export function checkXdpFilterOptions(opts: XdpFilterOptions): void {
 }
 
 /**
- * Attaches the filter (replacing one left by a killed xdpwg; refusing when a
- * live xdpwg owns the interface: Error.code 'EBUSY').
+ * Attaches the filter (replacing those left by killed xdpwg processes; when
+ * another live xdpwg has one here and libxdp's dispatcher is unavailable:
+ * Error.code 'EBUSY'), steering UDP to `ports` addressed to one of
+ * `localAddresses` (4 or 16 bytes each; default: the namespace's now; the
+ * caller keeps them current with setLocalAddresses).
  */
-export function openXdpFilter(opts: XdpFilterOptions): NativeXdpFilter {
+export function openXdpFilter(opts: XdpFilterOptions, localAddresses: Uint8Array[] = usableAddresses()): NativeXdpFilter {
   checkXdpFilterOptions(opts);
   const filter = new (native().XdpFilter)(opts);
+  try {
+    filter.setLocalAddresses(localAddresses);
+  } catch (err) {
+    filter.close();
+    throw err;
+  }
   openFilters.add(filter);
   if (openFilters.size === 1) process.once('exit', closeAllOnExit);
   return filter;

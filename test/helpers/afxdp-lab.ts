@@ -202,3 +202,31 @@ export async function startFresh(lab: Lab, side: Side, env: Record<string, strin
   rmSync(`/var/run/wireguard/${side.ifname}.sock`, { force: true });
   await startImplementation(lab, side, env);
 }
+
+/** What {@link carriedOverAfxdp} measured. */
+export interface AfxdpProof { afxdpIn: number; afxdpOut: number; kernelIn: number; kernelOut: number; text: string }
+
+/**
+ * Runs `traffic` and checks that xdpwg side `x` carried it over AF_XDP
+ * towards `peer`: the peer's path is af_xdp, x's af_xdp ports received and
+ * sent at least `packets` more frames, and x's namespace kernel UDP
+ * counters grew by at most `slack` (handshakes and keepalives on the main
+ * thread's socket). Throws with the figures (and x's log) otherwise.
+ */
+export async function carriedOverAfxdp(x: Side, peer: Side, packets: number, traffic: () => void | Promise<void>, slack = 10): Promise<AfxdpProof> {
+  const s0 = statsOf(x);
+  const k0 = kernelUdp(x.ns);
+  await traffic();
+  const k1 = kernelUdp(x.ns);
+  const p0 = portTotals(s0, 'af_xdp');
+  const s1 = await statsAfter(x, (s) => pathTo(s, peer.keys.publicKey) === 'af_xdp' &&
+    portTotals(s, 'af_xdp').ipackets - p0.ipackets >= packets && portTotals(s, 'af_xdp').opackets - p0.opackets >= packets);
+  const p1 = portTotals(s1, 'af_xdp');
+  const proof = { afxdpIn: p1.ipackets - p0.ipackets, afxdpOut: p1.opackets - p0.opackets, kernelIn: k1.in - k0.in, kernelOut: k1.out - k0.out, text: '' };
+  proof.text = `${x.ifname}→${peer.ifname}: path ${pathTo(s1, peer.keys.publicKey)}, af_xdp +${proof.afxdpIn} in +${proof.afxdpOut} out, kernel UDP +${proof.kernelIn} in +${proof.kernelOut} out`;
+  const why = `${proof.text}\n${x.log.slice(-30).join('\n')}`;
+  if (pathTo(s1, peer.keys.publicKey) !== 'af_xdp') throw new Error(`not on AF_XDP: ${why}`);
+  if (proof.afxdpIn < packets || proof.afxdpOut < packets) throw new Error(`fewer than ${packets} frames each way on af_xdp: ${why}`);
+  if (proof.kernelIn > slack || proof.kernelOut > slack) throw new Error(`the kernel UDP stack carried more than ${slack} datagrams: ${why}`);
+  return proof;
+}
