@@ -14,6 +14,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   xdpwg::InitAeadBurst(env, exports);
   xdpwg::InitAffinity(env, exports);
   xdpwg::InitCapabilities(env, exports);
+  xdpwg::InitX25519(env, exports);
   return exports;
 }
 

@@ -12,4 +12,5 @@ void InitWaiter(Napi::Env env, Napi::Object exports);     // waiter.cc: poll ove
 void InitAeadBurst(Napi::Env env, Napi::Object exports);  // aead_burst.cc: batched ChaCha20-Poly1305 (OpenSSL)
 void InitAffinity(Napi::Env env, Napi::Object exports);   // affinity.cc: pin a worker thread to CPUs
 void InitCapabilities(Napi::Env env, Napi::Object exports);  // capabilities.cc: drop all but the data plane's
+void InitX25519(Napi::Env env, Napi::Object exports);      // x25519.cc: X25519 keys and DH for the handshake (OpenSSL EVP)
 }  // namespace xdpwg

@@ -280,9 +280,17 @@ export interface NativeWaiter {
   close(): void;
 }
 
+// --- X25519 (native/x25519.cc; wrapper: src/crypto/x25519.ts) ---
+/** OpenSSL's key and its derive context, owned by the thread that made it; freed by the GC. */
+export type NativeX25519Key = { readonly __brand: 'NativeX25519Key' };
+
 export interface NativeBinding {
   aeadSealBurst: NativeAeadBurstFn;
   aeadOpenBurst: NativeAeadBurstFn;
+  /** A key from a raw private scalar (clamped by OpenSSL); its public key is written to publicOut. Throws on wrong shapes. */
+  x25519KeyFromPrivate(privateKey: Uint8Array, publicOut: Uint8Array): NativeX25519Key;
+  /** X25519(key, peerPublic) into out; false (out zeroed) when the result is all zeros or OpenSSL refuses the peer key. */
+  x25519Derive(key: NativeX25519Key, peerPublic: Uint8Array, out: Uint8Array): boolean;
   XskPort: new (opts: XskPortOptions) => NativeXskPort;
   XdpFilter: new (opts: XdpFilterOptions) => NativeXdpFilter;
   // UdpPort / Tun / Netlink / Waiter
