@@ -13,4 +13,5 @@ void InitAeadBurst(Napi::Env env, Napi::Object exports);  // aead_burst.cc: batc
 void InitAffinity(Napi::Env env, Napi::Object exports);   // affinity.cc: pin a worker thread to CPUs
 void InitCapabilities(Napi::Env env, Napi::Object exports);  // capabilities.cc: drop all but the data plane's
 void InitX25519(Napi::Env env, Napi::Object exports);      // x25519.cc: X25519 keys and DH for the handshake (OpenSSL EVP)
+void InitNoiseIkpsk2(Napi::Env env, Napi::Object exports);  // noise_ikpsk2.cc: the responder half of Noise_IKpsk2 (message A read, B written)
 }  // namespace xdpwg

@@ -18,16 +18,29 @@
 
 #include <cstring>
 
+#include "x25519.h"
+
 namespace xdpwg {
+
+bool X25519DeriveRaw(X25519Key* key, const uint8_t peerPublic[32], uint8_t out[32]) {
+  EVP_PKEY* peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, peerPublic, 32);
+  size_t length = 32;
+  // validate_peer = 0: X25519 has no public key check beyond the zero result tested below.
+  bool ok = peer != nullptr && EVP_PKEY_derive_set_peer_ex(key->derive, peer, 0) == 1 &&
+            EVP_PKEY_derive(key->derive, out, &length) == 1 && length == 32;
+  EVP_PKEY_free(peer);
+  uint8_t any = 0;
+  for (size_t i = 0; ok && i < 32; i++) any |= out[i];
+  if (!ok || any == 0) {
+    OPENSSL_cleanse(out, 32);
+    return false;
+  }
+  return true;
+}
 
 namespace {
 
 constexpr size_t kX25519KeySize = 32;
-
-struct X25519Key {
-  EVP_PKEY* pkey = nullptr;
-  EVP_PKEY_CTX* derive = nullptr;  // derive-initialised on pkey; the peer changes per call
-};
 
 void FreeKey(Napi::Env, X25519Key* key) {
   EVP_PKEY_CTX_free(key->derive);
@@ -80,19 +93,7 @@ Napi::Value Derive(const Napi::CallbackInfo& info) {
   X25519Key* key = info[0].As<Napi::External<X25519Key>>().Data();
   auto peerPublic = info[1].As<Napi::Uint8Array>();
   auto out = info[2].As<Napi::Uint8Array>();
-  EVP_PKEY* peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, peerPublic.Data(), kX25519KeySize);
-  size_t length = kX25519KeySize;
-  // validate_peer = 0: X25519 has no public key check beyond the zero result tested below.
-  bool ok = peer != nullptr && EVP_PKEY_derive_set_peer_ex(key->derive, peer, 0) == 1 &&
-            EVP_PKEY_derive(key->derive, out.Data(), &length) == 1 && length == kX25519KeySize;
-  EVP_PKEY_free(peer);
-  uint8_t any = 0;
-  for (size_t i = 0; ok && i < kX25519KeySize; i++) any |= out.Data()[i];
-  if (!ok || any == 0) {
-    OPENSSL_cleanse(out.Data(), kX25519KeySize);
-    return Napi::Boolean::New(env, false);
-  }
-  return Napi::Boolean::New(env, true);
+  return Napi::Boolean::New(env, X25519DeriveRaw(key, peerPublic.Data(), out.Data()));
 }
 
 }  // namespace

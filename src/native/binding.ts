@@ -291,6 +291,19 @@ export interface NativeBinding {
   x25519KeyFromPrivate(privateKey: Uint8Array, publicOut: Uint8Array): NativeX25519Key;
   /** X25519(key, peerPublic) into out; false (out zeroed) when the result is all zeros or OpenSSL refuses the peer key. */
   x25519Derive(key: NativeX25519Key, peerPublic: Uint8Array, out: Uint8Array): boolean;
+  /**
+   * Noise_IKpsk2, responder side (native/noise_ikpsk2.cc), over state = ck ‖ h (64 bytes, updated in place).
+   * Each returns a NoiseStatus: 0 ok, 1 a DH was zero, 2 an AEAD field did not authenticate, 3 truncated, 4 OpenSSL failed.
+   * noiseReadA1: tokens e, es, s of message A; the initiator's static key into remoteStaticOut.
+   */
+  noiseReadA1(state: Uint8Array, localStatic: NativeX25519Key, message: Uint8Array, remoteStaticOut: Uint8Array): number;
+  /** Tokens ss, {payload} of message A (payloadOut: message.length - 96 bytes). */
+  noiseReadA2(state: Uint8Array, staticStatic: Uint8Array, message: Uint8Array, payloadOut: Uint8Array): number;
+  /** Message B: e, ee, se, psk, {payload} into out (48 + payload.length bytes). */
+  noiseWriteB(
+    state: Uint8Array, ephemeral: NativeX25519Key, ephemeralPublic: Uint8Array, remoteEphemeral: Uint8Array,
+    remoteStatic: Uint8Array, presharedKey: Uint8Array, payload: Uint8Array, out: Uint8Array,
+  ): number;
   XskPort: new (opts: XskPortOptions) => NativeXskPort;
   XdpFilter: new (opts: XdpFilterOptions) => NativeXdpFilter;
   // UdpPort / Tun / Netlink / Waiter
