@@ -16,7 +16,9 @@
         "native/aead_burst.cc",
         "native/affinity.cc",
         "native/capabilities.cc",
-        "native/sd_notify.cc"
+        "native/sd_notify.cc",
+        "native/x25519.cc",
+        "native/noise_ikpsk2.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],

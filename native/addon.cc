@@ -15,6 +15,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   xdpwg::InitAffinity(env, exports);
   xdpwg::InitCapabilities(env, exports);
   xdpwg::InitSdNotify(env, exports);
+  xdpwg::InitX25519(env, exports);
+  xdpwg::InitNoiseIkpsk2(env, exports);
   return exports;
 }
 

@@ -13,4 +13,6 @@ void InitAeadBurst(Napi::Env env, Napi::Object exports);  // aead_burst.cc: batc
 void InitAffinity(Napi::Env env, Napi::Object exports);   // affinity.cc: pin a worker thread to CPUs
 void InitCapabilities(Napi::Env env, Napi::Object exports);  // capabilities.cc: drop all but the data plane's
 void InitSdNotify(Napi::Env env, Napi::Object exports);      // sd_notify.cc: systemd's readiness datagram
+void InitX25519(Napi::Env env, Napi::Object exports);      // x25519.cc: X25519 keys and DH for the handshake (OpenSSL EVP)
+void InitNoiseIkpsk2(Napi::Env env, Napi::Object exports);  // noise_ikpsk2.cc: the responder half of Noise_IKpsk2 (message A read, B written)
 }  // namespace xdpwg

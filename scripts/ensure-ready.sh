@@ -14,6 +14,7 @@ for f in build/Release/xdpwg.node native/bpf/xdpwg_filter.o native/bpf/tun_steer
 command -v wireguard-go >/dev/null 2>&1 || stale=1
 command -v wg >/dev/null 2>&1 || stale=1
 command -v iperf3 >/dev/null 2>&1 || stale=1
+command -v ethtool >/dev/null 2>&1 || stale=1
 [ -d node_modules ] || stale=1
 if [ "$stale" = 0 ]; then
   # Sources newer than their build products also mean a rebuild.

@@ -1,7 +1,8 @@
 /**
  * The suite's outputs: bench/results/latest.json (every raw figure),
- * latest.md (the median table with the ratios xdpwg / wireguard-go) and
- * latest.svg (a bar chart drawn here as plain SVG text, one group of bars
+ * latest.md (per topology, the median table with the ratios xdpwg /
+ * wireguard-go for each wireguard-go build measured) and latest.svg,
+ * latest-nic.svg (bar charts drawn here as plain SVG text, one group of bars
  * per figure, each group on its own scale). Nothing here measures: it only
  * formats what the suite measured.
  */
@@ -9,11 +10,15 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { METRICS, type MetricKey, type Repetition, type Settings } from './measure.js';
 import { median } from './stats.js';
-import type { ConfigName } from './topology.js';
+import { TOPOLOGY_LABELS, type ConfigName, type TopologyName } from './topology.js';
 
 /** Where and on what the suite ran. */
 export interface Machine {
-  cpu: string; cores: number; kernel: string; node: string; iperf3: string; wireguardGo: string; xdpwgCommit: string;
+  cpu: string; cores: number; kernel: string; node: string; iperf3: string; xdpwgCommit: string;
+  /** The reference wireguard-go: its path and what its `--version` says. */
+  wireguardGo: { path: string; version: string };
+  /** Debian's packaged wireguard-go, when it was measured beside the reference. */
+  debianWireguardGo?: { path: string; version: string };
   /** 1-minute load average when the suite started and when it ended: other work on the machine shows here. */
   loadAverage: { atStart: number; atEnd: number };
 }
@@ -21,20 +26,30 @@ export interface Machine {
 /** One configuration's repetitions and their medians. */
 export interface ConfigResult { medians: Partial<Record<MetricKey, number>>; repetitions: Repetition[] }
 
-/** A goal of issue 6, checked against the medians. */
+/** A goal of issue 14, checked against the medians. */
 export interface Goal { text: string; ratio: number; met: boolean }
+
+/** The wireguard-go builds xdpwg is compared with. */
+export type Reference = 'wireguard-go' | 'debian-wireguard-go';
+export const REFERENCES: readonly Reference[] = ['wireguard-go', 'debian-wireguard-go'];
+
+/** Everything measured on one topology. */
+export interface TopologyResult {
+  configs: Partial<Record<ConfigName, ConfigResult>>;
+  /** xdpwg median / reference median, per reference and per figure both have. */
+  ratios: Partial<Record<Reference, Partial<Record<MetricKey, number>>>>;
+  /** The goals, against the reference wireguard-go. */
+  goals: Goal[];
+}
 
 /** The whole run, as written to latest.json. */
 export interface SuiteReport {
   date: string;
   machine: Machine;
   command: string;
-  settings: Settings & { repetitions: number; configs: ConfigName[] };
+  settings: Settings & { repetitions: number; configs: ConfigName[]; topologies: TopologyName[] };
   totalSeconds: number;
-  configs: Partial<Record<ConfigName, ConfigResult>>;
-  /** xdpwg median / wireguard-go median, per figure both have. */
-  ratios: Partial<Record<MetricKey, number>>;
-  goals: Goal[];
+  topologies: Partial<Record<TopologyName, TopologyResult>>;
 }
 
 /** Medians across repetitions, figure by figure. */
@@ -47,12 +62,12 @@ export function mediansOf(reps: readonly Repetition[]): Partial<Record<MetricKey
   return out;
 }
 
-/** xdpwg / wireguard-go for every figure both configurations measured. */
-export function ratiosOf(configs: SuiteReport['configs']): Partial<Record<MetricKey, number>> {
+/** xdpwg / reference for every figure both configurations measured. */
+function ratiosAgainst(configs: TopologyResult['configs'], reference: Reference): Partial<Record<MetricKey, number>> | undefined {
   const x = configs.xdpwg?.medians;
-  const g = configs['wireguard-go']?.medians;
+  const g = configs[reference]?.medians;
+  if (!x || !g) return undefined;
   const out: Partial<Record<MetricKey, number>> = {};
-  if (!x || !g) return out;
   for (const key of Object.keys(METRICS) as MetricKey[]) {
     // A ratio of loss percentages near zero says nothing; loss is shown as measured.
     if (key.endsWith('_loss')) continue;
@@ -63,18 +78,34 @@ export function ratiosOf(configs: SuiteReport['configs']): Partial<Record<Metric
   return out;
 }
 
-/** The goals of issue 6 against the measured ratios (absent when a side was not measured). */
-export function goalsOf(ratios: Partial<Record<MetricKey, number>>, configs: SuiteReport['configs']): Goal[] {
+/** The goals of issue 14 against the reference wireguard-go (absent when a side was not measured). */
+function goalsOf(ratios: Partial<Record<MetricKey, number>>, configs: TopologyResult['configs']): Goal[] {
   const goals: Goal[] = [];
   const add = (text: string, ratio: number | undefined, met: (r: number) => boolean): void => {
     if (ratio !== undefined && Number.isFinite(ratio)) goals.push({ text, ratio, met: met(ratio) });
   };
-  add('TCP single stream a→b ≥ 3× wireguard-go', ratios.tcp1_fwd_mbps, (r) => r >= 3);
-  add('CPU per GB ≤ 1/3 of wireguard-go', ratios.cpu_s_per_gb, (r) => r <= 1 / 3);
-  add('Idle ping p50 no worse than wireguard-go', ratios.ping_idle_p50_ms, (r) => r <= 1);
-  const lossOk = (configs.xdpwg?.medians.udp1420_loss ?? 100) < 1;
-  add('UDP 1420 B received pps ≥ 3× wireguard-go, loss < 1%', ratios.udp1420_kpps, (r) => r >= 3 && lossOk);
+  const lossUnder1 = (key: 'udp1420_loss' | 'udp64_loss'): boolean => (configs.xdpwg?.medians[key] ?? 100) < 1;
+  add('TCP single stream a→b ≥ 1.5×', ratios.tcp1_fwd_mbps, (r) => r >= 1.5);
+  add('Daemon CPU per GB ≤ 0.67×', ratios.cpu_s_per_gb, (r) => r <= 0.67);
+  add('UDP 1420 B received pps ≥ 3×, loss < 1%', ratios.udp1420_kpps, (r) => r >= 3 && lossUnder1('udp1420_loss'));
+  add('UDP 64 B received pps ≥ 3×, loss < 1%', ratios.udp64_kpps, (r) => r >= 3 && lossUnder1('udp64_loss'));
+  add('Handshakes/s ≥ 1.5×', ratios.handshakes_per_s, (r) => r >= 1.5);
+  add('Idle ping p50 ≤ 1.0×', ratios.ping_idle_p50_ms, (r) => r <= 1);
+  add('Idle ping p99 ≤ 1.0×', ratios.ping_idle_p99_ms, (r) => r <= 1);
+  add('Ping under TCP load p99 ≤ 0.5×', ratios.ping_load_p99_ms, (r) => r <= 0.5);
   return goals;
+}
+
+/** Medians, ratios and goals of one topology's repetitions. */
+export function topologyResultOf(reps: ReadonlyMap<ConfigName, Repetition[]>): TopologyResult {
+  const configs: TopologyResult['configs'] = {};
+  for (const [name, list] of reps) configs[name] = { medians: mediansOf(list), repetitions: list };
+  const ratios: TopologyResult['ratios'] = {};
+  for (const ref of REFERENCES) {
+    const r = ratiosAgainst(configs, ref);
+    if (r) ratios[ref] = r;
+  }
+  return { configs, ratios, goals: ratios['wireguard-go'] ? goalsOf(ratios['wireguard-go'], configs) : [] };
 }
 
 const fmt = (v: number | undefined): string => {
@@ -83,83 +114,101 @@ const fmt = (v: number | undefined): string => {
   return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : v.toFixed(3);
 };
 
-/** The markdown report: provenance, the median table, the goals. */
+/** A configuration's name in a report: the wireguard-go builds with their versions. */
+function columnOf(r: SuiteReport, name: ConfigName): string {
+  if (name === 'wireguard-go') return `wireguard-go ${r.machine.wireguardGo.version}`;
+  if (name === 'debian-wireguard-go') return `wireguard-go ${r.machine.debianWireguardGo?.version ?? '?'} (Debian)`;
+  return name === 'veth' ? 'bare veth' : name;
+}
+
+/** The headline figures, in order. */
+const HEADLINE: Array<[MetricKey, string]> = [
+  ['tcp1_fwd_mbps', 'TCP 1 stream'], ['tcp4_fwd_mbps', 'TCP 4 streams'], ['cpu_s_per_gb', 'CPU per GB'],
+  ['udp1420_kpps', 'UDP 1420 B pps'], ['udp64_kpps', 'UDP 64 B pps'], ['ping_idle_p50_ms', 'idle ping p50'],
+  ['ping_idle_p99_ms', 'idle ping p99'], ['ping_load_p99_ms', 'loaded ping p99'], ['handshakes_per_s', 'handshakes/s'],
+];
+
+/** The markdown report: provenance, then per topology the headline, the median table and the goals. */
 export function markdownOf(r: SuiteReport): string {
-  const names = Object.keys(r.configs) as ConfigName[];
-  const both = names.includes('xdpwg') && names.includes('wireguard-go');
+  const m = r.machine;
+  const debian = m.debianWireguardGo ? `; Debian's wireguard-go ${m.debianWireguardGo.version} (${m.debianWireguardGo.path})` : '';
   const lines = [
-    `Measured ${r.date} on ${r.machine.cpu} (${r.machine.cores} cores), Linux ${r.machine.kernel}, Node ${r.machine.node}, ${r.machine.iperf3}, wireguard-go ${r.machine.wireguardGo}, xdpwg ${r.machine.xdpwgCommit}.`,
-    `Command: \`${r.command}\` — medians of ${r.settings.repetitions} repetition(s), TCP runs ${r.settings.tcpSeconds} s, UDP runs ${r.settings.udpSeconds} s; whole suite ${r.totalSeconds.toFixed(0)} s; load average ${r.machine.loadAverage.atStart.toFixed(2)} at the start, ${r.machine.loadAverage.atEnd.toFixed(2)} at the end.`,
-    '',
-    `| Figure | ${names.join(' | ')}${both ? ' | xdpwg / wireguard-go' : ''} |`,
-    `|---|${names.map(() => '---:').join('|')}|${both ? '---:|' : ''}`,
+    `Measured ${r.date} on ${m.cpu} (${m.cores} cores), Linux ${m.kernel}, Node ${m.node}, ${m.iperf3}, xdpwg ${m.xdpwgCommit}; reference wireguard-go ${m.wireguardGo.version} (${m.wireguardGo.path})${debian}.`,
+    `Command: \`${r.command}\` — medians of ${r.settings.repetitions} repetition(s), TCP runs ${r.settings.tcpSeconds} s, UDP runs ${r.settings.udpSeconds} s; whole suite ${r.totalSeconds.toFixed(0)} s; load average ${m.loadAverage.atStart.toFixed(2)} at the start, ${m.loadAverage.atEnd.toFixed(2)} at the end.`,
   ];
-  for (const [key, m] of Object.entries(METRICS) as Array<[MetricKey, (typeof METRICS)[MetricKey]]>) {
-    const cells = names.map((n) => fmt(r.configs[n]?.medians[key]));
-    if (cells.every((c) => c === '–')) continue;
-    const ratio = both ? ` | ${r.ratios[key] !== undefined ? fmt(r.ratios[key]) + '×' : '–'}` : '';
-    lines.push(`| ${m.label} (${m.unit}, ${m.better} is better) | ${cells.join(' | ')}${ratio} |`);
-  }
-  if (both) {
-    const headline: Array<[MetricKey, string]> = [
-      ['tcp1_fwd_mbps', 'TCP 1 stream'], ['tcp4_fwd_mbps', 'TCP 4 streams'], ['cpu_s_per_gb', 'CPU per GB'],
-      ['udp1420_kpps', 'UDP 1420 B pps'], ['udp64_kpps', 'UDP 64 B pps'], ['ping_idle_p50_ms', 'idle ping p50'], ['handshakes_per_s', 'handshakes/s'],
-    ];
-    const parts = headline.filter(([k]) => r.ratios[k] !== undefined).map(([k, label]) => `${label} ${fmt(r.ratios[k])}×`);
-    lines.splice(2, 0, '', `**Headline, xdpwg / wireguard-go:** ${parts.join(', ')}.`);
-  }
-  if (r.goals.length > 0) {
-    lines.push('', 'Goals of issue 6 (xdpwg / wireguard-go):', '');
-    for (const g of r.goals) lines.push(`- ${g.met ? 'met' : 'NOT met'}: ${g.text} — measured ${fmt(g.ratio)}×`);
+  for (const [topology, t] of Object.entries(r.topologies) as Array<[TopologyName, TopologyResult]>) {
+    const names = Object.keys(t.configs) as ConfigName[];
+    const refs = REFERENCES.filter((ref) => t.ratios[ref] !== undefined);
+    lines.push('', `### ${TOPOLOGY_LABELS[topology]}`, '');
+    for (const ref of refs) {
+      const parts = HEADLINE.filter(([k]) => t.ratios[ref]![k] !== undefined).map(([k, label]) => `${label} ${fmt(t.ratios[ref]![k])}×`);
+      lines.push(`**xdpwg / ${columnOf(r, ref)}:** ${parts.join(', ')}.`, '');
+    }
+    lines.push(
+      `| Figure | ${names.map((n) => columnOf(r, n)).join(' | ')}${refs.map((ref) => ` | xdpwg / ${columnOf(r, ref)}`).join('')} |`,
+      `|---|${names.map(() => '---:').join('|')}|${refs.map(() => '---:|').join('')}`,
+    );
+    for (const [key, metric] of Object.entries(METRICS) as Array<[MetricKey, (typeof METRICS)[MetricKey]]>) {
+      const cells = names.map((n) => fmt(t.configs[n]?.medians[key]));
+      if (cells.every((c) => c === '–')) continue;
+      const ratios = refs.map((ref) => ` | ${t.ratios[ref]![key] !== undefined ? fmt(t.ratios[ref]![key]) + '×' : '–'}`).join('');
+      lines.push(`| ${metric.label} (${metric.unit}, ${metric.better} is better) | ${cells.join(' | ')}${ratios} |`);
+    }
+    if (t.goals.length > 0) {
+      lines.push('', `Goals of issue 14 (xdpwg / ${columnOf(r, 'wireguard-go')}):`, '');
+      for (const g of t.goals) lines.push(`- ${g.met ? 'met' : 'NOT met'}: ${g.text} — measured ${fmt(g.ratio)}×`);
+    }
   }
   return lines.join('\n') + '\n';
 }
 
 /** Figures drawn in the chart. */
 const CHARTED: MetricKey[] = ['tcp1_fwd_mbps', 'tcp1_rev_mbps', 'tcp4_fwd_mbps', 'tcp4_rev_mbps', 'udp1420_kpps', 'udp64_kpps', 'handshakes_per_s', 'cpu_s_per_gb', 'ping_idle_p50_ms', 'ping_load_p50_ms'];
-const COLOURS: Record<ConfigName, string> = { xdpwg: '#d9480f', 'wireguard-go': '#1c7ed6', veth: '#adb5bd' };
+const COLOURS: Record<ConfigName, string> = { xdpwg: '#d9480f', 'wireguard-go': '#1c7ed6', 'debian-wireguard-go': '#74c0fc', veth: '#adb5bd' };
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /**
- * A horizontal bar chart: one group per figure, one bar per tunnel, each
- * group scaled to its own largest tunnel value, with the ratio
- * xdpwg / wireguard-go at the right. The bare veth is an order of magnitude
- * faster than either tunnel, so it is printed as a number beside the label
- * (the ceiling) instead of a bar that would flatten the others.
+ * A horizontal bar chart of one topology: one group per figure, one bar per
+ * tunnel, each group scaled to its own largest tunnel value, with the ratio
+ * xdpwg / reference wireguard-go at the right. The bare veth is an order of
+ * magnitude faster than either tunnel, so it is printed as a number beside
+ * the label (the ceiling) instead of a bar that would flatten the others.
  */
-export function svgOf(r: SuiteReport): string {
-  const names = Object.keys(r.configs) as ConfigName[];
+export function svgOf(r: SuiteReport, topology: TopologyName): string {
+  const t = r.topologies[topology]!;
+  const names = Object.keys(t.configs) as ConfigName[];
   const tunnels = names.filter((n) => n !== 'veth');
   const barred = tunnels.length > 0 ? tunnels : names;
   const showCeiling = tunnels.length > 0 && names.includes('veth');
+  const ratios = t.ratios['wireguard-go'];
   const bar = 16;
   const gap = 16;
   const labelW = 330;
   const plotW = 430;
   const width = labelW + plotW + 160;
-  const groups = CHARTED.filter((k) => barred.some((n) => r.configs[n]?.medians[k] !== undefined));
+  const groups = CHARTED.filter((k) => barred.some((n) => t.configs[n]?.medians[k] !== undefined));
   const groupH = barred.length * bar + gap;
-  const top = 60;
+  const top = 78;
   const height = top + groups.length * groupH + 24;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
-    `<text x="10" y="20" font-size="15" font-weight="bold">${esc(barred.join(' vs '))} — medians of ${r.settings.repetitions} repetition(s), ${esc(r.date.slice(0, 10))}</text>`,
+    `<text x="10" y="20" font-size="15" font-weight="bold">${esc(TOPOLOGY_LABELS[topology].replace(/ \(.*$/, ''))} — medians of ${r.settings.repetitions} repetition(s), ${esc(r.date.slice(0, 10))}</text>`,
   ];
   barred.forEach((n, i) => {
-    const x = 10 + i * 150;
-    out.push(`<rect x="${x}" y="34" width="12" height="12" fill="${COLOURS[n]}"/><text x="${x + 17}" y="44">${esc(n)}</text>`);
+    const x = 10 + i * 280;
+    out.push(`<rect x="${x}" y="50" width="12" height="12" fill="${COLOURS[n]}"/><text x="${x + 17}" y="60">${esc(columnOf(r, n))}</text>`);
   });
-  if (barred.includes('xdpwg') && barred.includes('wireguard-go')) out.push(`<text x="${labelW + plotW + 50}" y="44" font-weight="bold">xdpwg / wg-go</text>`);
+  if (ratios) out.push(`<text x="${labelW + plotW + 50}" y="${top - 4}" font-weight="bold">xdpwg / wg-go</text>`);
   groups.forEach((key, gi) => {
     const m = METRICS[key];
     const y0 = top + gi * groupH;
-    const values = barred.map((n) => r.configs[n]?.medians[key]);
+    const values = barred.map((n) => t.configs[n]?.medians[key]);
     const max = Math.max(...values.filter((v): v is number => v !== undefined && Number.isFinite(v)), 1e-9);
     const mid = y0 + (barred.length * bar) / 2;
     out.push(`<text x="10" y="${mid}">${esc(`${m.label} (${m.unit}${m.better === 'lower' ? ', lower is better' : ''})`)}</text>`);
-    const ceiling = showCeiling ? r.configs.veth?.medians[key] : undefined;
+    const ceiling = showCeiling ? t.configs.veth?.medians[key] : undefined;
     if (ceiling !== undefined) out.push(`<text x="10" y="${mid + 14}" font-size="10" fill="#666">bare veth: ${esc(fmt(ceiling))}</text>`);
     barred.forEach((n, i) => {
       const v = values[i];
@@ -168,7 +217,7 @@ export function svgOf(r: SuiteReport): string {
       out.push(`<rect x="${labelW}" y="${y + 1}" width="${w.toFixed(1)}" height="${bar - 2}" fill="${COLOURS[n]}"/>`);
       out.push(`<text x="${(labelW + w + 4).toFixed(1)}" y="${y + bar - 4}" font-size="11">${esc(fmt(v))}</text>`);
     });
-    const ratio = r.ratios[key];
+    const ratio = ratios?.[key];
     if (ratio !== undefined) out.push(`<text x="${labelW + plotW + 50}" y="${mid + 4}" font-weight="bold">${esc(fmt(ratio))}×</text>`);
   });
   out.push(`<text x="10" y="${height - 8}" font-size="10" fill="#666">${esc(`${r.machine.cpu}, ${r.machine.cores} cores, Linux ${r.machine.kernel} — ${r.command}`)}</text>`);
@@ -176,10 +225,12 @@ export function svgOf(r: SuiteReport): string {
   return out.join('\n') + '\n';
 }
 
-/** Writes latest.json, latest.md and latest.svg into dir. */
+/** Writes latest.json, latest.md and one chart per topology (latest.svg for the plain veth, latest-nic.svg) into dir. */
 export function writeReport(dir: string, r: SuiteReport): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'latest.json'), JSON.stringify(r, null, 2) + '\n');
   writeFileSync(path.join(dir, 'latest.md'), markdownOf(r));
-  writeFileSync(path.join(dir, 'latest.svg'), svgOf(r));
+  for (const topology of Object.keys(r.topologies) as TopologyName[]) {
+    writeFileSync(path.join(dir, topology === 'veth' ? 'latest.svg' : `latest-${topology}.svg`), svgOf(r, topology));
+  }
 }

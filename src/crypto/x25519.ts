@@ -1,24 +1,32 @@
 /**
- * X25519 (RFC 7748) through node:crypto (OpenSSL), about ten times faster
- * than a JavaScript implementation (DESIGN.md: 60 µs vs 780 µs for tweetnacl;
- * bench/protocol.ts measures it here).
+ * X25519 (RFC 7748) for the handshake, through one of two backends:
  *
- * Keys cross this module as raw 32-byte arrays; OpenSSL wants key objects.
- * Raw keys go in through JWK import (a private key ~40 µs, a public key
- * ~6 µs); PKCS#8 DER import is ~350 µs and only a fallback. Nothing is ever
- * exported from OpenSSL: Node 20's JWK export of X25519 keys was seen to
- * deadlock (a futex wait, never returning) after a few thousand calls on this
- * machine, so a public key is computed as X25519(private, 9), the base point
- * (RFC 7748 §6.1), and ephemeral keys are made from our own random bytes.
+ * - native (the default when the addon loads): OpenSSL EVP in the addon
+ *   (native/x25519.cc). A key pair keeps OpenSSL's key and a derive context;
+ *   making one from a raw scalar uses OpenSSL's fixed-base multiplication for
+ *   the public key. Measured per call on this 2-core machine (bench/protocol.ts):
+ *   see the numbers there; node:crypto costs ~44 µs per DH with ready key
+ *   objects and ~80 µs to make a key pair from raw bytes.
+ * - node:crypto (the fallback): raw keys go in through JWK import (a private
+ *   key ~40 µs, a public key ~6 µs); PKCS#8 DER import is ~350 µs and only a
+ *   fallback. Nothing is ever exported from OpenSSL: Node 20's JWK export of
+ *   X25519 keys was seen to deadlock (a futex wait, never returning) after a
+ *   few thousand calls on this machine, so a public key is computed as
+ *   X25519(private, 9), the base point (RFC 7748 §6.1), and ephemeral keys
+ *   are made from our own random bytes.
+ *
+ * Threading: a key pair belongs to the thread that made it (both backends'
+ * OpenSSL objects live in that thread's addon or node instance).
  */
 import { createPrivateKey, createPublicKey, diffieHellman, randomFillSync, type KeyObject } from 'node:crypto';
 import { KEY_LENGTH, isAllZero, wipe } from './bytes.js';
+import { native, type NativeBinding } from '../native/binding.js';
 
 /** PKCS#8 DER header for an X25519 private key (OID 1.3.101.110); the 32 raw bytes follow. */
 const PKCS8_X25519_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]);
 
-/** The X25519 base point u = 9 (RFC 7748 §4.1), as OpenSSL's public key object. */
-const BASE_POINT = importPublicKey(Uint8Array.from({ length: KEY_LENGTH }, (_, i) => (i === 0 ? 9 : 0)));
+/** The X25519 base point u = 9 (RFC 7748 §4.1), as node's public key object (made on first use). */
+let basePoint: KeyObject | undefined;
 
 /**
  * Placeholder for the "x" member JWK requires beside "d": Node builds a
@@ -27,14 +35,76 @@ const BASE_POINT = importPublicKey(Uint8Array.from({ length: KEY_LENGTH }, (_, i
  */
 const JWK_PLACEHOLDER_X = 'A'.repeat(43);
 
-/** A private key with its public key and the OpenSSL object used for DH. */
+/** A private key with its public key and the backend's object used for DH. */
 export interface X25519KeyPair {
   /** The clamped 32-byte private scalar. Wiped by {@link wipeKeyPair}. */
   readonly privateKey: Uint8Array;
   /** The 32-byte public key (u-coordinate). */
   readonly publicKey: Uint8Array;
-  /** OpenSSL's handle on the private key; cannot be wiped from JavaScript. */
-  readonly keyObject: KeyObject;
+  /** The backend's handle on the private key (OpenSSL's); cannot be wiped from JavaScript, released by the GC. */
+  readonly handle: unknown;
+  /** The backend that made handle. */
+  readonly backend: X25519Backend;
+}
+
+/** Where the scalar multiplications run. */
+export interface X25519Backend {
+  readonly name: 'native' | 'node';
+  /** The backend's key for a clamped raw scalar, and its public key. */
+  keyFromPrivate(clamped: Uint8Array): { handle: unknown; publicKey: Uint8Array };
+  /** X25519(ours, theirs), or null when the result is all zeros (or the peer key is refused). */
+  derive(handle: unknown, theirs: Uint8Array): Uint8Array | null;
+}
+
+/** node:crypto: KeyObjects, JWK import. */
+export const nodeX25519: X25519Backend = {
+  name: 'node',
+  keyFromPrivate(clamped) {
+    const keyObject = importPrivateKey(clamped);
+    basePoint ??= importPublicKey(Uint8Array.from({ length: KEY_LENGTH }, (_, i) => (i === 0 ? 9 : 0)));
+    const pub = diffieHellman({ privateKey: keyObject, publicKey: basePoint });
+    return { handle: keyObject, publicKey: new Uint8Array(pub.buffer, pub.byteOffset, pub.byteLength) };
+  },
+  derive(handle, theirs) {
+    let out: Buffer;
+    try {
+      out = diffieHellman({ privateKey: handle as KeyObject, publicKey: importPublicKey(theirs) });
+    } catch {
+      // OpenSSL refuses an all-zero result with an error.
+      return null;
+    }
+    const secret = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    if (secret.length !== KEY_LENGTH || isAllZero(secret)) {
+      wipe(secret);
+      return null;
+    }
+    return secret;
+  },
+};
+
+/** The addon's OpenSSL EVP keys (native/x25519.cc). Throws when the addon cannot be loaded. */
+export function nativeX25519(): X25519Backend {
+  const addon: NativeBinding = native();
+  return {
+    name: 'native',
+    keyFromPrivate(clamped) {
+      const publicKey = new Uint8Array(KEY_LENGTH);
+      return { handle: addon.x25519KeyFromPrivate(clamped, publicKey), publicKey };
+    },
+    derive(handle, theirs) {
+      const out = new Uint8Array(KEY_LENGTH);
+      return addon.x25519Derive(handle as ReturnType<NativeBinding['x25519KeyFromPrivate']>, theirs, out) ? out : null;
+    },
+  };
+}
+
+let defaultBackend: X25519Backend | undefined;
+/** The native backend where the addon loads, else node:crypto (chosen once per thread). */
+export function x25519Backend(): X25519Backend {
+  if (!defaultBackend) {
+    try { defaultBackend = nativeX25519(); } catch { defaultBackend = nodeX25519; }
+  }
+  return defaultBackend;
 }
 
 /**
@@ -57,21 +127,20 @@ export function generatePrivateKey(): Uint8Array {
 }
 
 /**
- * Builds a key pair from a raw private key (copied, then clamped in the copy).
- * Cost: one private key import and one scalar multiplication (~80 µs).
+ * Builds a key pair from a raw private key (copied, then clamped in the copy)
+ * with the given backend (default: {@link x25519Backend}).
  */
-export function keyPairFromPrivate(privateKey: Uint8Array): X25519KeyPair {
+export function keyPairFromPrivate(privateKey: Uint8Array, backend: X25519Backend = x25519Backend()): X25519KeyPair {
   if (privateKey.length !== KEY_LENGTH) throw new RangeError(`an X25519 private key is 32 bytes, got ${privateKey.length}`);
   const raw = clampPrivateKey(Uint8Array.from(privateKey));
-  const keyObject = importPrivateKey(raw);
-  const pub = diffieHellman({ privateKey: keyObject, publicKey: BASE_POINT });
-  return { privateKey: raw, publicKey: new Uint8Array(pub.buffer, pub.byteOffset, pub.byteLength), keyObject };
+  const { handle, publicKey } = backend.keyFromPrivate(raw);
+  return { privateKey: raw, publicKey, handle, backend };
 }
 
-/** A fresh random key pair: the per-handshake ephemeral key (~80 µs). */
-export function generateKeyPair(): X25519KeyPair {
+/** A fresh random key pair: the per-handshake ephemeral key. */
+export function generateKeyPair(backend: X25519Backend = x25519Backend()): X25519KeyPair {
   const raw = generatePrivateKey();
-  const pair = keyPairFromPrivate(raw);
+  const pair = keyPairFromPrivate(raw, backend);
   wipe(raw);
   return pair;
 }
@@ -81,8 +150,8 @@ export function publicKeyOf(privateKey: Uint8Array): Uint8Array {
   return keyPairFromPrivate(privateKey).publicKey;
 }
 
-/** OpenSSL's handle on a remote public key (JWK import, ~6 µs). */
-export function importPublicKey(publicKey: Uint8Array): KeyObject {
+/** node's handle on a remote public key (JWK import, ~6 µs). */
+function importPublicKey(publicKey: Uint8Array): KeyObject {
   if (publicKey.length !== KEY_LENGTH) throw new RangeError(`an X25519 public key is 32 bytes, got ${publicKey.length}`);
   const x = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('base64url');
   return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x }, format: 'jwk' });
@@ -91,31 +160,19 @@ export function importPublicKey(publicKey: Uint8Array): KeyObject {
 /**
  * X25519(ours, theirs). Returns null when the result is all zeros, i.e. the
  * remote key is of small order (RFC 7748 §6.1 allows the check; the
- * whitepaper §5.4 and the kernel refuse such keys). OpenSSL itself refuses an
- * all-zero result with an error, which we translate to null too.
+ * whitepaper §5.4 and the kernel refuse such keys).
  */
-export function sharedSecret(ours: X25519KeyPair, theirs: Uint8Array | KeyObject): Uint8Array | null {
-  let out: Buffer;
-  try {
-    const publicKey = theirs instanceof Uint8Array ? importPublicKey(theirs) : theirs;
-    out = diffieHellman({ privateKey: ours.keyObject, publicKey });
-  } catch {
-    return null;
-  }
-  const secret = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-  if (secret.length !== KEY_LENGTH || isAllZero(secret)) {
-    wipe(secret);
-    return null;
-  }
-  return secret;
+export function sharedSecret(ours: X25519KeyPair, theirs: Uint8Array): Uint8Array | null {
+  if (theirs.length !== KEY_LENGTH) throw new RangeError(`an X25519 public key is 32 bytes, got ${theirs.length}`);
+  return ours.backend.derive(ours.handle, theirs);
 }
 
-/** Wipes the raw private key of a pair (the OpenSSL object is released by the GC). */
+/** Wipes the raw private key of a pair (the backend's object is released by the GC). */
 export function wipeKeyPair(pair: X25519KeyPair | null | undefined): void {
   if (pair) wipe(pair.privateKey);
 }
 
-/** OpenSSL's handle on a raw private key: JWK import, DER if JWK is refused. */
+/** node's handle on a raw private key: JWK import, DER if JWK is refused. */
 function importPrivateKey(raw: Uint8Array): KeyObject {
   const d = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url');
   try {

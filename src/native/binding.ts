@@ -299,9 +299,30 @@ export interface NativeWaiter {
   close(): void;
 }
 
+// --- X25519 (native/x25519.cc; wrapper: src/crypto/x25519.ts) ---
+/** OpenSSL's key and its derive context, owned by the thread that made it; freed by the GC. */
+export type NativeX25519Key = { readonly __brand: 'NativeX25519Key' };
+
 export interface NativeBinding {
   aeadSealBurst: NativeAeadBurstFn;
   aeadOpenBurst: NativeAeadBurstFn;
+  /** A key from a raw private scalar (clamped by OpenSSL); its public key is written to publicOut. Throws on wrong shapes. */
+  x25519KeyFromPrivate(privateKey: Uint8Array, publicOut: Uint8Array): NativeX25519Key;
+  /** X25519(key, peerPublic) into out; false (out zeroed) when the result is all zeros or OpenSSL refuses the peer key. */
+  x25519Derive(key: NativeX25519Key, peerPublic: Uint8Array, out: Uint8Array): boolean;
+  /**
+   * Noise_IKpsk2, responder side (native/noise_ikpsk2.cc), over state = ck ‖ h (64 bytes, updated in place).
+   * Each returns a NoiseStatus: 0 ok, 1 a DH was zero, 2 an AEAD field did not authenticate, 3 truncated, 4 OpenSSL failed.
+   * noiseReadA1: tokens e, es, s of message A; the initiator's static key into remoteStaticOut.
+   */
+  noiseReadA1(state: Uint8Array, localStatic: NativeX25519Key, message: Uint8Array, remoteStaticOut: Uint8Array): number;
+  /** Tokens ss, {payload} of message A (payloadOut: message.length - 96 bytes). */
+  noiseReadA2(state: Uint8Array, staticStatic: Uint8Array, message: Uint8Array, payloadOut: Uint8Array): number;
+  /** Message B: e, ee, se, psk, {payload} into out (48 + payload.length bytes). */
+  noiseWriteB(
+    state: Uint8Array, ephemeral: NativeX25519Key, ephemeralPublic: Uint8Array, remoteEphemeral: Uint8Array,
+    remoteStatic: Uint8Array, presharedKey: Uint8Array, payload: Uint8Array, out: Uint8Array,
+  ): number;
   XskPort: new (opts: XskPortOptions) => NativeXskPort;
   XdpFilter: new (opts: XdpFilterOptions) => NativeXdpFilter;
   // UdpPort / Tun / Netlink / Waiter

@@ -19,6 +19,7 @@ import { sharedSecret, type X25519KeyPair } from '../crypto/x25519.js';
 import { wipe, KEY_LENGTH } from '../crypto/bytes.js';
 import { TAG_LENGTH } from '../crypto/aead.js';
 import { SymmetricState } from './noise-symmetric.js';
+import { nativeCapable, readMessageANative, writeMessageBNative } from './noise-ikpsk2-native.js';
 
 /** Bytes of e and the encrypted s (32 + 16) that open message A. */
 const MESSAGE_A_PREFIX = KEY_LENGTH + KEY_LENGTH + TAG_LENGTH;
@@ -135,9 +136,18 @@ export function writeMessageA(
  * Responder: reads message A. After "s" decrypts, resolve(initiator static)
  * names the PSK and cached static-static DH for that initiator, or null when
  * the key is unknown. Returns the decrypted payload or why it failed.
- * On failure hs must be discarded.
+ * On failure hs must be discarded. Runs natively (noise-ikpsk2-native.ts)
+ * when our static key is the native backend's; this body is the reference.
  */
 export function readMessageA(
+  hs: IKpsk2State, message: Uint8Array, resolve: (initiatorStatic: Uint8Array) => InitiatorIdentity | null,
+): Uint8Array | IKpsk2Failure {
+  if (nativeCapable(hs.localStatic)) return readMessageANative(hs, message, resolve);
+  return readMessageAReference(hs, message, resolve);
+}
+
+/** readMessageA in JavaScript: the reference the native path is tested against. */
+export function readMessageAReference(
   hs: IKpsk2State, message: Uint8Array, resolve: (initiatorStatic: Uint8Array) => InitiatorIdentity | null,
 ): Uint8Array | IKpsk2Failure {
   if (message.length < MESSAGE_A_OVERHEAD) return 'truncated';
@@ -167,8 +177,17 @@ export function readMessageA(
 /**
  * Responder: writes message B (<- e, ee, se, psk, {payload}) into out at
  * offset (MESSAGE_B_OVERHEAD + payload.length bytes). False when a DH is zero.
+ * Runs natively when the ephemeral key is the native backend's.
  */
 export function writeMessageB(
+  hs: IKpsk2State, ephemeral: X25519KeyPair, payload: Uint8Array, out: Uint8Array, offset: number,
+): boolean {
+  if (nativeCapable(ephemeral)) return writeMessageBNative(hs, ephemeral, payload, out, offset);
+  return writeMessageBReference(hs, ephemeral, payload, out, offset);
+}
+
+/** writeMessageB in JavaScript: the reference the native path is tested against. */
+export function writeMessageBReference(
   hs: IKpsk2State, ephemeral: X25519KeyPair, payload: Uint8Array, out: Uint8Array, offset: number,
 ): boolean {
   const ss = hs.symmetric;

@@ -32,13 +32,15 @@ export interface Side {
   /** Inner (tunnel) addresses. */
   inner4: string; inner6: string;
   port: number;
+  /** The executable to start instead of the implementation's default (bin/xdpwg, or wireguard-go from PATH). */
+  bin?: string;
   proc?: ChildProcess;
   log: string[];
 }
 
 /** Starts a userspace WireGuard implementation for `ifname` in the foreground inside side.ns. */
 export async function startImplementation(lab: Lab, side: Side, env: Record<string, string> = {}): Promise<void> {
-  const cmd = side.impl === 'xdpwg' ? xdpwgBin : 'wireguard-go';
+  const cmd = side.bin ?? (side.impl === 'xdpwg' ? xdpwgBin : 'wireguard-go');
   // A socket file left by a daemon an earlier run killed would satisfy the
   // wait below before the new daemon has replaced it.
   rmSync(`/var/run/wireguard/${side.ifname}.sock`, { force: true });

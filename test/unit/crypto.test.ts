@@ -12,7 +12,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import {
   nodeAead, nobleAead, aeadSeal, aeadOpen, counterNonce, xaeadSeal, xaeadOpen,
   hash, mac, hmacBlake2s, kdf1, kdf2, kdf3,
-  keyPairFromPrivate, generateKeyPair, generatePrivateKey, sharedSecret, clampPrivateKey, publicKeyOf,
+  keyPairFromPrivate, generateKeyPair, generatePrivateKey, sharedSecret, clampPrivateKey, publicKeyOf, nativeX25519, nodeX25519, x25519Backend,
   tai64n, compareTai64n, TAI64N_WHITENING_NS,
   keyToBase64, keyFromBase64, keyToHex, keyFromHex, KeyFormatError, hexToBytes, bytesToHex,
   equalConstantTime, isAllZero, wipe,
@@ -123,40 +123,49 @@ test('HMAC-BLAKE2s and KDF1/2/3 follow RFC 2104 / RFC 5869 as the whitepaper §5
   assert.deepEqual(kdf3(key, msg), [t1, t2, t3]);
 });
 
-test('X25519: RFC 7748 §5.2 and §6.1 vectors', () => {
-  const pair = keyPairFromPrivate(hex('a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4'));
-  assert.equal(bytesToHex(sharedSecret(pair, hex('e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c'))!),
-    'c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552');
-  const alice = keyPairFromPrivate(hex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'));
-  const bob = keyPairFromPrivate(hex('5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb'));
-  assert.equal(bytesToHex(alice.publicKey), '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
-  assert.equal(bytesToHex(bob.publicKey), 'de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f');
-  const k = '4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742';
-  assert.equal(bytesToHex(sharedSecret(alice, bob.publicKey)!), k);
-  assert.equal(bytesToHex(sharedSecret(bob, alice.publicKey)!), k);
-});
+// Both backends: the addon's OpenSSL EVP (the default) and node:crypto (the fallback).
+for (const backend of [nativeX25519(), nodeX25519]) {
+  test(`X25519 (${backend.name}): RFC 7748 §5.2 and §6.1 vectors`, () => {
+    const pair = keyPairFromPrivate(hex('a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4'), backend);
+    assert.equal(bytesToHex(sharedSecret(pair, hex('e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c'))!),
+      'c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552');
+    const alice = keyPairFromPrivate(hex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'), backend);
+    const bob = keyPairFromPrivate(hex('5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb'), backend);
+    assert.equal(bytesToHex(alice.publicKey), '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
+    assert.equal(bytesToHex(bob.publicKey), 'de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f');
+    const k = '4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742';
+    assert.equal(bytesToHex(sharedSecret(alice, bob.publicKey)!), k);
+    assert.equal(bytesToHex(sharedSecret(bob, alice.publicKey)!), k);
+  });
 
-test('X25519: node:crypto agrees with tweetnacl on random keys', () => {
-  for (let i = 0; i < 20; i++) {
-    const a = i % 2 ? generateKeyPair() : keyPairFromPrivate(randomBytes(32));
-    const bPriv = generatePrivateKey();
-    const bPub = nacl.scalarMult.base(bPriv);
-    assert.deepEqual(publicKeyOf(a.privateKey), a.publicKey);
-    assert.deepEqual(nacl.scalarMult.base(a.privateKey), a.publicKey);
-    assert.deepEqual(sharedSecret(a, bPub), nacl.scalarMult(a.privateKey, bPub));
-  }
-});
+  test(`X25519 (${backend.name}): agrees with tweetnacl on random keys`, () => {
+    for (let i = 0; i < 20; i++) {
+      const a = i % 2 ? generateKeyPair(backend) : keyPairFromPrivate(randomBytes(32), backend);
+      const bPriv = generatePrivateKey();
+      const bPub = nacl.scalarMult.base(bPriv);
+      assert.deepEqual(nacl.scalarMult.base(a.privateKey), a.publicKey);
+      assert.deepEqual(sharedSecret(a, bPub), nacl.scalarMult(a.privateKey, bPub));
+    }
+  });
 
-test('X25519: small-order public keys give no shared secret', () => {
-  const me = generateKeyPair();
-  const smallOrder = [
-    '0000000000000000000000000000000000000000000000000000000000000000',
-    '0100000000000000000000000000000000000000000000000000000000000000',
-    'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
-    '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
-    'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-  ];
-  for (const p of smallOrder) assert.equal(sharedSecret(me, hex(p)), null, p);
+  test(`X25519 (${backend.name}): small-order public keys give no shared secret`, () => {
+    const me = generateKeyPair(backend);
+    const smallOrder = [
+      '0000000000000000000000000000000000000000000000000000000000000000',
+      '0100000000000000000000000000000000000000000000000000000000000000',
+      'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+      '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+      'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    ];
+    for (const p of smallOrder) assert.equal(sharedSecret(me, hex(p)), null, p);
+  });
+}
+
+test('X25519: the default backend is the native one where the addon loads; publicKeyOf agrees with it', () => {
+  assert.equal(x25519Backend().name, 'native');
+  const a = generateKeyPair();
+  assert.deepEqual(publicKeyOf(a.privateKey), a.publicKey);
+  assert.deepEqual(keyPairFromPrivate(a.privateKey, nodeX25519).publicKey, a.publicKey);
 });
 
 test('X25519: clamping as RFC 7748 decodeScalar25519; generated keys are clamped', () => {

@@ -1,0 +1,249 @@
+// The responder's half of Noise_IKpsk2 (src/protocol/noise-ikpsk2.ts) in C:
+// reading message A and writing message B, over a state of ck ‖ h (64 bytes)
+// that JavaScript initialises and keeps. Noise tokens as the spec writes
+// them (§7.5 IK, §9 psk2), with WireGuard's primitives (whitepaper §5.4):
+//
+//   -> e, es, s, ss, {payload}      noiseReadA1: e, es, s   noiseReadA2: ss, {payload}
+//   <- e, ee, se, psk, {payload}    noiseWriteB
+//
+// Message A is read in two calls because "ss" needs the static-static DH of
+// the initiator the "s" token names: JavaScript looks the peer up between
+// them and passes its cached DH (and later its PSK).
+//
+// Why native: a responder handshake in JavaScript spent ~390 µs on the main
+// thread, about half in node:crypto's per-call overheads (an object per HMAC,
+// per hash, per AEAD; ~20 HMAC-BLAKE2s per handshake) and garbage. Here the
+// hash chain is a few µs and the X25519s are OpenSSL's (native/x25519.cc).
+//
+// Threading: no shared state besides the per-thread digest and cipher
+// contexts (thread_local), so the calls may run on any thread.
+#include <napi.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <cstring>
+
+#include "x25519.h"
+
+namespace xdpwg {
+
+namespace {
+
+constexpr size_t kKey = 32;       // keys, hashes, chaining keys
+constexpr size_t kTag = 16;       // Poly1305 tag
+constexpr size_t kBlock = 64;     // BLAKE2s block, the HMAC block size
+constexpr size_t kState = 2 * kKey;
+
+enum Status : int { kOk = 0, kInvalidPublicKey = 1, kDecryptFailed = 2, kTruncated = 3, kInternal = 4 };
+
+// Per-thread OpenSSL contexts, fetched once: no algorithm fetch per call.
+struct Contexts {
+  EVP_MD* blake2s = nullptr;
+  EVP_MD_CTX* md = nullptr;
+  EVP_CIPHER* chacha = nullptr;
+  EVP_CIPHER_CTX* aead = nullptr;
+  bool ready = false;
+  Contexts() {
+    blake2s = EVP_MD_fetch(nullptr, "BLAKE2S-256", nullptr);
+    md = EVP_MD_CTX_new();
+    chacha = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
+    aead = EVP_CIPHER_CTX_new();
+    ready = blake2s && md && chacha && aead;
+  }
+  ~Contexts() {
+    EVP_CIPHER_CTX_free(aead);
+    EVP_CIPHER_free(chacha);
+    EVP_MD_CTX_free(md);
+    EVP_MD_free(blake2s);
+  }
+};
+
+Contexts& Ctx() {
+  thread_local Contexts contexts;
+  return contexts;
+}
+
+// HASH(a ‖ b) (BLAKE2s-256) into out (may alias a).
+bool Hash2(const uint8_t* a, size_t an, const uint8_t* b, size_t bn, uint8_t out[kKey]) {
+  Contexts& c = Ctx();
+  unsigned int n = 0;
+  return EVP_DigestInit_ex2(c.md, c.blake2s, nullptr) == 1 && EVP_DigestUpdate(c.md, a, an) == 1 &&
+         (bn == 0 || EVP_DigestUpdate(c.md, b, bn) == 1) && EVP_DigestFinal_ex(c.md, out, &n) == 1 && n == kKey;
+}
+
+// HMAC-BLAKE2s(key (32 bytes), data) (RFC 2104 with a 64-byte block).
+bool Hmac(const uint8_t key[kKey], const uint8_t* data, size_t n, uint8_t out[kKey]) {
+  uint8_t pad[kBlock];
+  uint8_t inner[kKey];
+  for (size_t i = 0; i < kBlock; i++) pad[i] = (i < kKey ? key[i] : 0) ^ 0x36;
+  bool ok = Hash2(pad, kBlock, data, n, inner);
+  for (size_t i = 0; i < kBlock; i++) pad[i] = (i < kKey ? key[i] : 0) ^ 0x5c;
+  ok = ok && Hash2(pad, kBlock, inner, kKey, out);
+  OPENSSL_cleanse(pad, sizeof pad);
+  OPENSSL_cleanse(inner, sizeof inner);
+  return ok;
+}
+
+// KDFn(key, input) (HKDF with HMAC-BLAKE2s, whitepaper §5.4): outputs τ1..τn
+// into outs[0..n). outs may alias key.
+bool Kdf(const uint8_t key[kKey], const uint8_t* input, size_t n, uint8_t* const* outs, int count) {
+  uint8_t prk[kKey];
+  uint8_t block[kKey + 1];
+  bool ok = Hmac(key, input, n, prk);
+  block[0] = 1;
+  ok = ok && Hmac(prk, block, 1, outs[0]);
+  for (int i = 1; ok && i < count; i++) {
+    std::memcpy(block, outs[i - 1], kKey);
+    block[kKey] = static_cast<uint8_t>(i + 1);
+    ok = Hmac(prk, block, kKey + 1, outs[i]);
+  }
+  OPENSSL_cleanse(prk, sizeof prk);
+  OPENSSL_cleanse(block, sizeof block);
+  return ok;
+}
+
+// ChaCha20-Poly1305 with nonce 0 (every handshake key is used once, Noise
+// resets n on MixKey) and h as the associated data. Seal writes n + 16 bytes.
+bool Aead(bool seal, const uint8_t key[kKey], const uint8_t* in, size_t n, const uint8_t ad[kKey], uint8_t* out) {
+  Contexts& c = Ctx();
+  static const uint8_t kZeroNonce[12] = {};
+  int len = 0;
+  uint8_t tag[kTag];
+  if (!seal) std::memcpy(tag, in + n, kTag);
+  bool ok = EVP_CipherInit_ex2(c.aead, c.chacha, key, kZeroNonce, seal ? 1 : 0, nullptr) == 1 &&
+            (seal || EVP_CIPHER_CTX_ctrl(c.aead, EVP_CTRL_AEAD_SET_TAG, kTag, tag) == 1) &&
+            EVP_CipherUpdate(c.aead, nullptr, &len, ad, kKey) == 1 &&
+            (n == 0 || EVP_CipherUpdate(c.aead, out, &len, in, static_cast<int>(n)) == 1) &&
+            EVP_CipherFinal_ex(c.aead, out + n, &len) == 1 &&
+            (!seal || EVP_CIPHER_CTX_ctrl(c.aead, EVP_CTRL_AEAD_GET_TAG, kTag, out + n) == 1);
+  return ok;
+}
+
+// The symmetric state: ck ‖ h as JavaScript holds it, plus the current k.
+struct Symmetric {
+  uint8_t* ck;
+  uint8_t* h;
+  uint8_t k[kKey];
+  ~Symmetric() { OPENSSL_cleanse(k, sizeof k); }
+  bool MixHash(const uint8_t* data, size_t n) { return Hash2(h, kKey, data, n, h); }
+  // MixKey(input): (ck, k) = KDF2(ck, input)
+  bool MixKey(const uint8_t* input, size_t n) {
+    uint8_t* outs[2] = {ck, k};
+    return Kdf(ck, input, n, outs, 2);
+  }
+  // The "e" token with a psk modifier (§9.2): MixHash(e.pub), MixKey(e.pub).
+  bool MixEphemeral(const uint8_t e[kKey]) { return MixHash(e, kKey) && MixKey(e, kKey); }
+  // MixKey(DH(ours, theirs)); kInvalidPublicKey when the DH is zero.
+  Status MixDh(X25519Key* ours, const uint8_t theirs[kKey]) {
+    uint8_t dh[kKey];
+    if (!X25519DeriveRaw(ours, theirs, dh)) return kInvalidPublicKey;
+    bool ok = MixKey(dh, kKey);
+    OPENSSL_cleanse(dh, sizeof dh);
+    return ok ? kOk : kInternal;
+  }
+  // DecryptAndHash(c): the plaintext into out (c.len - 16 bytes).
+  Status DecryptAndHash(const uint8_t* c, size_t n, uint8_t* out) {
+    if (!Aead(false, k, c, n - kTag, h, out)) return kDecryptFailed;
+    return MixHash(c, n) ? kOk : kInternal;
+  }
+  // EncryptAndHash(p): the ciphertext into out (p.len + 16 bytes).
+  bool EncryptAndHash(const uint8_t* p, size_t n, uint8_t* out) { return Aead(true, k, p, n, h, out) && MixHash(out, n + kTag); }
+};
+
+bool IsBytes(const Napi::Value& v, size_t length) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array &&
+         v.As<Napi::Uint8Array>().ByteLength() == length;
+}
+
+bool IsBytesAtLeast(const Napi::Value& v, size_t length) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array &&
+         v.As<Napi::Uint8Array>().ByteLength() >= length;
+}
+
+Napi::Value Fail(Napi::Env env, const char* usage) {
+  Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// noiseReadA1(state: Uint8Array(64), localStatic: External, message: Uint8Array(≥ 96), remoteStaticOut: Uint8Array(32)) → Status
+// Tokens e, es, s of message A (message = e ‖ AEAD(s) ‖ AEAD(payload)).
+Napi::Value ReadA1(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !IsBytes(info[0], kState) || !info[1].IsExternal() || !info[2].IsTypedArray() || !IsBytes(info[3], kKey))
+    return Fail(env, "noiseReadA1(state: Uint8Array(64), localStatic: External, message: Uint8Array, remoteStaticOut: Uint8Array(32))");
+  auto state = info[0].As<Napi::Uint8Array>();
+  X25519Key* local = info[1].As<Napi::External<X25519Key>>().Data();
+  auto message = info[2].As<Napi::Uint8Array>();
+  auto rs = info[3].As<Napi::Uint8Array>();
+  if (!Ctx().ready) return Napi::Number::New(env, kInternal);
+  if (message.ByteLength() < kKey + kKey + kTag + kTag) return Napi::Number::New(env, kTruncated);
+  const uint8_t* m = message.Data();
+  Symmetric ss{state.Data(), state.Data() + kKey, {}};
+  Status s = ss.MixEphemeral(m) ? kOk : kInternal;                       // e
+  if (s == kOk) s = ss.MixDh(local, m);                                    // es
+  if (s == kOk) s = ss.DecryptAndHash(m + kKey, kKey + kTag, rs.Data());   // s
+  return Napi::Number::New(env, s);
+}
+
+// noiseReadA2(state: Uint8Array(64), staticStatic: Uint8Array(32), message, payloadOut: Uint8Array(message.length - 96)) → Status
+// Tokens ss, {payload} of message A, after noiseReadA1.
+Napi::Value ReadA2(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !IsBytes(info[0], kState) || !IsBytes(info[1], kKey) || !IsBytesAtLeast(info[2], 2 * kKey + 2 * kTag) ||
+      !IsBytes(info[3], info[2].As<Napi::Uint8Array>().ByteLength() - (2 * kKey + 2 * kTag)))
+    return Fail(env, "noiseReadA2(state: Uint8Array(64), staticStatic: Uint8Array(32), message: Uint8Array, payloadOut: Uint8Array(message.length - 96))");
+  auto state = info[0].As<Napi::Uint8Array>();
+  auto staticStatic = info[1].As<Napi::Uint8Array>();
+  auto message = info[2].As<Napi::Uint8Array>();
+  auto payload = info[3].As<Napi::Uint8Array>();
+  if (!Ctx().ready) return Napi::Number::New(env, kInternal);
+  Symmetric ss{state.Data(), state.Data() + kKey, {}};
+  Status s = ss.MixKey(staticStatic.Data(), kKey) ? kOk : kInternal;     // ss
+  const size_t at = 2 * kKey + kTag;
+  if (s == kOk) s = ss.DecryptAndHash(message.Data() + at, message.ByteLength() - at, payload.Data());  // {payload}
+  return Napi::Number::New(env, s);
+}
+
+// noiseWriteB(state: Uint8Array(64), ephemeral: External, ephemeralPublic: Uint8Array(32), remoteEphemeral: Uint8Array(32),
+//             remoteStatic: Uint8Array(32), presharedKey: Uint8Array(32), payload: Uint8Array, out: Uint8Array(48 + payload.length)) → Status
+// Message B: e, ee, se, psk, {payload}; out = e ‖ AEAD(payload).
+Napi::Value WriteB(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 8 || !IsBytes(info[0], kState) || !info[1].IsExternal() || !IsBytes(info[2], kKey) || !IsBytes(info[3], kKey) ||
+      !IsBytes(info[4], kKey) || !IsBytes(info[5], kKey) || !info[6].IsTypedArray() ||
+      !IsBytes(info[7], kKey + kTag + info[6].As<Napi::Uint8Array>().ByteLength()))
+    return Fail(env, "noiseWriteB(state: Uint8Array(64), ephemeral: External, ephemeralPublic, remoteEphemeral, remoteStatic, presharedKey: Uint8Array(32), payload: Uint8Array, out: Uint8Array(48 + payload.length))");
+  auto state = info[0].As<Napi::Uint8Array>();
+  X25519Key* e = info[1].As<Napi::External<X25519Key>>().Data();
+  const uint8_t* ePub = info[2].As<Napi::Uint8Array>().Data();
+  const uint8_t* re = info[3].As<Napi::Uint8Array>().Data();
+  const uint8_t* rs = info[4].As<Napi::Uint8Array>().Data();
+  const uint8_t* psk = info[5].As<Napi::Uint8Array>().Data();
+  auto payload = info[6].As<Napi::Uint8Array>();
+  uint8_t* out = info[7].As<Napi::Uint8Array>().Data();
+  if (!Ctx().ready) return Napi::Number::New(env, kInternal);
+  Symmetric ss{state.Data(), state.Data() + kKey, {}};
+  std::memcpy(out, ePub, kKey);
+  Status s = ss.MixEphemeral(ePub) ? kOk : kInternal;   // e
+  if (s == kOk) s = ss.MixDh(e, re);                     // ee
+  if (s == kOk) s = ss.MixDh(e, rs);                     // se
+  if (s == kOk) {                                        // psk: (ck, τ, k) = KDF3(ck, psk); MixHash(τ)
+    uint8_t tau[kKey];
+    uint8_t* outs[3] = {ss.ck, tau, ss.k};
+    s = Kdf(ss.ck, psk, kKey, outs, 3) && ss.MixHash(tau, kKey) ? kOk : kInternal;
+    OPENSSL_cleanse(tau, sizeof tau);
+  }
+  if (s == kOk && !ss.EncryptAndHash(payload.Data(), payload.ByteLength(), out + kKey)) s = kInternal;  // {payload}
+  return Napi::Number::New(env, s);
+}
+
+}  // namespace
+
+void InitNoiseIkpsk2(Napi::Env env, Napi::Object exports) {
+  exports.Set("noiseReadA1", Napi::Function::New(env, ReadA1, "noiseReadA1"));
+  exports.Set("noiseReadA2", Napi::Function::New(env, ReadA2, "noiseReadA2"));
+  exports.Set("noiseWriteB", Napi::Function::New(env, WriteB, "noiseWriteB"));
+}
+
+}  // namespace xdpwg
