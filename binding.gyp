@@ -13,7 +13,10 @@
         "native/waiter.cc",
         "native/aead_burst.cc",
         "native/affinity.cc",
-        "native/capabilities.cc"
+        "native/capabilities.cc",
+        "native/fd_passing.cc",
+        "native/thread_cpu.cc",
+        "native/plugin_program.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],

@@ -14,6 +14,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   xdpwg::InitAeadBurst(env, exports);
   xdpwg::InitAffinity(env, exports);
   xdpwg::InitCapabilities(env, exports);
+  xdpwg::InitFdPassing(env, exports);
+  xdpwg::InitThreadCpu(env, exports);
+  xdpwg::InitPluginProgram(env, exports);
   return exports;
 }
 

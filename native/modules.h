@@ -12,4 +12,7 @@ void InitWaiter(Napi::Env env, Napi::Object exports);     // waiter.cc: poll ove
 void InitAeadBurst(Napi::Env env, Napi::Object exports);  // aead_burst.cc: batched ChaCha20-Poly1305 (OpenSSL)
 void InitAffinity(Napi::Env env, Napi::Object exports);   // affinity.cc: pin a worker thread to CPUs
 void InitCapabilities(Napi::Env env, Napi::Object exports);  // capabilities.cc: drop all but the data plane's
+void InitFdPassing(Napi::Env env, Napi::Object exports);  // fd_passing.cc: SEQPACKET + SCM_RIGHTS, XSKMAP updates (device plugin)
+void InitThreadCpu(Napi::Env env, Napi::Object exports);  // thread_cpu.cc: the calling thread's CPU time
+void InitPluginProgram(Napi::Env env, Napi::Object exports);  // plugin_program.cc: libxdp's default XSK program (tests play the plugin)
 }  // namespace xdpwg

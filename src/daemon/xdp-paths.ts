@@ -24,6 +24,8 @@ import { formatIP, parseIP } from './device-config.js';
 import type { DatapathConfig } from './datapath-config.js';
 import type { Logger } from './log.js';
 import type { PeerRoute, ToWorker } from '../datapath/worker-messages.js';
+import { closeUnusedMaps, type XdpSteering } from './xdp-steering.js';
+import { PluginXskMap } from './plugin-xsk-map.js';
 
 const ARPHRD_ETHER = 1;
 /** A peer we sent to within this long… */
@@ -92,8 +94,11 @@ export class XdpPaths {
     private readonly workers: number,
     private readonly log: Logger,
     private readonly broadcast: (msg: ToWorker) => void,
+    /** Our filter, or the device plugin's XSK maps (taken over: closed here), or a fallback's reason. */
+    readonly steering: XdpSteering = { kind: 'own' },
   ) {
     if (config.afxdp === 'off') this.disabled = 'AF_XDP is off in the datapath config';
+    else if (steering.kind === 'fallback') this.disabled = steering.reason;
   }
 
   /** Logs a path decision once per distinct text (the log says which path each port takes and why). */
@@ -171,6 +176,7 @@ export class XdpPaths {
       try { d.filter?.close(); } catch { /* detaching on the way out: nothing more to do */ }
     }
     this.devices.clear();
+    closeUnusedMaps(this.steering);
   }
 
   private setRoute(slot: number, route: PeerRoute | null, reason: string): void {
@@ -214,6 +220,15 @@ export class XdpPaths {
     }, '');
   }
 
+  /** The device plugin's XSK map for a device (ours from now on), or a throw naming why there is none. */
+  private pluginMap(ifname: string, ifindex: number): PluginXskMap {
+    const maps = this.steering.kind === 'device-plugin' ? this.steering.maps : new Map<string, number>();
+    const fd = maps.get(ifname);
+    if (fd === undefined) throw new Error(`the AF_XDP device plugin handed us no XSK map for ${ifname}`);
+    maps.delete(ifname);
+    return new PluginXskMap(ifname, ifindex, fd);
+  }
+
   /** The device record for an ifindex, attaching our filter and asking workers for ports the first time. */
   private device(ifindex: number): XdpDevice {
     let d = this.devices.get(ifindex);
@@ -230,14 +245,15 @@ export class XdpPaths {
     if (this.config.devices !== 'auto' && !this.config.devices.includes(link.name)) { d.unusable = 'not listed in the datapath config "devices"'; this.sayOnce(`${d.name}: ${d.unusable}`); return d; }
     d.mac = macBytes(link.mac);
     try {
-      d.filter = openXdpFilter({ ifname: link.name, mode: this.config.mode, ports: [this.listenPort] });
+      d.filter = this.steering.kind === 'device-plugin' ? this.pluginMap(link.name, ifindex) : openXdpFilter({ ifname: link.name, mode: this.config.mode, ports: [this.listenPort] });
     } catch (err) {
       d.unusable = `AF_XDP unavailable: ${firstCause(err)}`;
       this.log.error(`${d.name}: ${d.unusable}; the kernel UDP socket carries its traffic`);
       return d;
     }
     const info = d.filter.info();
-    this.log.verbose(`${d.name}: XDP filter attached in ${info.mode} mode${info.dispatcher ? ' (libxdp dispatcher)' : ''}${info.replacedStale ? `, replaced ${info.replacedStale} left by a killed process` : ''}; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
+    if (info.mode === 'device-plugin') this.log.verbose(`${d.name}: the AF_XDP device plugin's XDP program steers its frames; our sockets go into its XSK map; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
+    else this.log.verbose(`${d.name}: XDP filter attached in ${info.mode} mode${info.dispatcher ? ' (libxdp dispatcher)' : ''}${info.replacedStale ? `, replaced ${info.replacedStale} left by a killed process` : ''}; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
     const opts: Omit<XskPortOptions, 'queue'> = {
       ifname: link.name, mode: this.config.mode, zeroCopy: this.config.zeroCopy, frameSize: this.config.frameSize,
       frameCount: this.config.umemFrames, rxSize: this.config.rxRing, txSize: this.config.txRing,

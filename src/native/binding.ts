@@ -80,8 +80,8 @@ export interface NativeXdpFilter {
   unbindQueue(queue: number): void;
   /** Replaces the set of steered UDP ports (no gap for ports that stay). */
   setPorts(ports: number[]): void;
-  /** mode 'none' once closed; dispatcher: attached through libxdp's dispatcher; replacedStale: filters of a killed process removed at start. */
-  info(): { ifname: string; ifindex: number; mode: 'native' | 'generic' | 'none'; dispatcher: boolean; replacedStale: number; programId: number };
+  /** mode 'none' once closed ('device-plugin': the AF_XDP device plugin's program, src/daemon/plugin-xsk-map.ts); dispatcher: attached through libxdp's dispatcher; replacedStale: filters of a killed process removed at start. */
+  info(): { ifname: string; ifindex: number; mode: 'native' | 'generic' | 'device-plugin' | 'none'; dispatcher: boolean; replacedStale: number; programId: number };
   /** Detaches the program (idempotent). */
   close(): void;
 }
