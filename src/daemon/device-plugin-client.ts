@@ -119,7 +119,8 @@ export function requestXskMaps(req: XskMapRequest): XskMapGrant {
       try {
         n.seqpacketSend(sock, request, -1, timeout);
       } catch (err) {
-        fail(`sending ${quote(request)}`, (err as Error).message);
+        const e = err as NodeJS.ErrnoException;
+        fail(`sending ${quote(request)}`, e.code === 'EPIPE' || e.code === 'ECONNRESET' ? 'the plugin closed the connection mid-handshake' : e.message);
       }
       let reply: SeqpacketMessage;
       try {
@@ -128,7 +129,8 @@ export function requestXskMaps(req: XskMapRequest): XskMapGrant {
         const e = err as NodeJS.ErrnoException;
         return fail(`after ${quote(request)}`, e.code === 'ETIMEDOUT' ? `no answer within ${timeout} ms` : e.message);
       }
-      transcript.push(`← ${reply.text}${reply.fd >= 0 ? ' [fd]' : ''}`);
+      // JSON-quoted: a garbage answer may hold line breaks, and this goes into one log line.
+      transcript.push(`← ${JSON.stringify(reply.text)}${reply.fd >= 0 ? ' [fd]' : ''}`);
       if (reply.closed) fail(`after ${quote(request)}`, 'the plugin closed the connection mid-handshake');
       if (reply.truncated) {
         if (reply.fd >= 0) n.closeFd(reply.fd);
