@@ -22,11 +22,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
-import { addPeer, configureInterface, logsOf, ping, type Side } from '../helpers/tunnel-lab.js';
+import { addPeer, configureInterface, logsOf, ping, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
 import { afxdpSides, datapathFile, pathTo, portTotals, startFresh, statsAfter, statsOf } from '../helpers/afxdp-lab.js';
 import { startFakeDevicePlugin, type FakePluginBehaviour } from '../helpers/fake-device-plugin.js';
 
@@ -43,7 +43,11 @@ after(() => {
   lab.cleanup();
   rmSync(scratch, { recursive: true, force: true });
   if (vethA) rmSync(path.join(pluginDir, vethA), { recursive: true, force: true });
+  try { rmdirSync(pluginDir); } catch { /* not empty (someone else's) or gone */ }
 });
+
+/** The pod's capabilities in deploy/pod-device-plugin.yaml (setpriv names). */
+const POD_CAPS = ['net_admin', 'net_raw', 'ipc_lock'];
 
 const macOf = (ns: string, dev: string): string => /link\/ether ([0-9a-f:]{17})/.exec(nsExec(ns, 'ip', ['link', 'show', dev]))![1]!;
 
@@ -56,8 +60,18 @@ test('the plugin hands over its XSK map: exact handshake, no program of ours, tr
   mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 });
   const plugin = startFakeDevicePlugin({ socketPath, behaviour: 'plugin', netns: a.ns, devices: [vethA], podName: hostname() });
   await plugin.ready;
-  // As in a pod: the device list comes from the plugin's variable, the socket from its mount path.
-  await startFresh(lab, a, { XDPWG_DATAPATH: datapathFile({ xdpProgram: 'device-plugin' }), AFXDP_DEVICES_MYPOOL: vethA });
+  // As in a pod (deploy/pod-device-plugin.yaml): the device list comes from the plugin's variable, the
+  // socket from its mount path, and the capabilities are only NET_ADMIN, NET_RAW and IPC_LOCK: no BPF, no PERFMON.
+  rmSync(`/var/run/wireguard/${a.ifname}.sock`, { force: true });
+  const child = lab.spawn(a.ns, 'setpriv', ['--inh-caps', '-all', '--bounding-set', `-all,${POD_CAPS.map((c) => `+${c}`).join(',')}`, '--', xdpwgBin, '-f', a.ifname], {
+    env: { ...process.env, LOG_LEVEL: 'debug', XDPWG_DATAPATH: datapathFile({ xdpProgram: 'device-plugin' }), AFXDP_DEVICES_MYPOOL: vethA },
+  });
+  a.proc = child;
+  for (const out of [child.stdout, child.stderr]) out?.on('data', (d: Buffer) => a.log.push(...d.toString().split('\n').filter(Boolean)));
+  await waitFor('the daemon in device-plugin mode', () => existsSync(`/var/run/wireguard/${a.ifname}.sock`) && nsExec(a.ns, 'wg', ['show', a.ifname, 'listen-port']).trim() !== '', 15_000)
+    .catch((err: Error) => assert.fail(`${err.message}\n${logsOf(a)}`));
+  const capEff = BigInt('0x' + /CapEff:\s+([0-9a-f]+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]);
+  assert.equal(capEff, (1n << 12n) | (1n << 13n) | (1n << 14n), `CapEff ${capEff.toString(16)}: NET_ADMIN, NET_RAW, IPC_LOCK only`);
   const served = await plugin.done;
   assert.equal(served.error, undefined, served.error);
   assert.deepEqual(served.requests, [`/connect, ${hostname()}`, '/version', `/xsk_map_fd, ${vethA}`, '/fin']);
