@@ -138,3 +138,32 @@ test('the datapath "metricsListen" setting serves metrics too; a bad value is re
   assert.match(bad, /--metrics-listen: "1\.2\.3:99999" is not a listen address/);
   assert.match(bad, /exit=1/);
 });
+
+test('xdpwg health (the containers\' probes): live when the UAPI answers, ready once up with a key', async () => {
+  const health = (side: Side, ifname: string, ...args: string[]): { code: number; out: string } => {
+    const out = nsExec(side.ns, 'sh', ['-c', `${xdpwgBin} health ${ifname} ${args.join(' ')}; echo "exit=$?"`]).trim();
+    return { code: Number(/exit=(\d+)$/.exec(out)![1]), out: out.replace(/\nexit=\d+$/, '') };
+  };
+  assert.deepEqual(health(a, a.ifname), { code: 0, out: `ok: ${a.ifname} live` });
+  assert.deepEqual(health(a, a.ifname, '--ready'), { code: 0, out: `ok: ${a.ifname} ready` });
+  // A daemon that runs but was never configured: live, not ready.
+  const c: Side = { ...b, ns: lab.ns('h'), ifname: `${lab.prefix}wh`, log: [] };
+  await startFresh(lab, c);
+  assert.deepEqual(health(c, c.ifname), { code: 0, out: `ok: ${c.ifname} live` });
+  assert.deepEqual(health(c, c.ifname, '--ready'), { code: 1, out: `unhealthy: ${c.ifname}: the interface is down` });
+  nsExec(c.ns, 'ip', ['link', 'set', c.ifname, 'up']);
+  assert.deepEqual(health(c, c.ifname, '--ready'), { code: 1, out: `unhealthy: ${c.ifname}: no private key is set` });
+  // No daemon: not live.
+  assert.deepEqual(health(c, 'nosuchwg'), { code: 1, out: 'unhealthy: nosuchwg: the UAPI socket does not answer (ENOENT)' });
+  // A daemon whose main thread is stopped does not answer within the timeout.
+  process.kill(c.proc!.pid!, 'SIGSTOP');
+  try {
+    const started = Date.now();
+    const r = health(c, c.ifname, '--timeout', '1000');
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /the UAPI socket does not answer \(no answer from .* within 1000 ms\)/);
+    assert.ok(Date.now() - started < 8_000);
+  } finally {
+    process.kill(c.proc!.pid!, 'SIGCONT');
+  }
+});
