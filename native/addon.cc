@@ -17,6 +17,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   xdpwg::InitSdNotify(env, exports);
   xdpwg::InitX25519(env, exports);
   xdpwg::InitNoiseIkpsk2(env, exports);
+  xdpwg::InitFdPassing(env, exports);
+  xdpwg::InitThreadCpu(env, exports);
+  xdpwg::InitPluginProgram(env, exports);
   return exports;
 }
 

@@ -13,19 +13,26 @@ import { closeSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Logger, logLevelFromEnv } from '../daemon/log.js';
 import { uapiSocketPath } from '../daemon/uapi-server.js';
+import { parseListenAddress } from '../daemon/listen-address.js';
 
 const IFNAME_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
 
 export async function run(argv: string[]): Promise<number> {
   let foreground = process.env.WG_PROCESS_FOREGROUND === '1';
   const names: string[] = [];
-  for (const a of argv) {
+  let metricsListen: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
     if (a === '-f' || a === '--foreground') foreground = true;
-    else if (a.startsWith('-')) { process.stderr.write(`xdpwg: unknown option ${a}\n`); return 1; }
+    else if (a === '--metrics-listen' || a.startsWith('--metrics-listen=')) {
+      metricsListen = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
+      const problem = checkMetricsListen(metricsListen);
+      if (problem) { process.stderr.write(`xdpwg: --metrics-listen: ${problem}\n`); return 1; }
+    } else if (a.startsWith('-')) { process.stderr.write(`xdpwg: unknown option ${a}\n`); return 1; }
     else names.push(a);
   }
   if (names.length !== 1) {
-    process.stderr.write('Usage: xdpwg [-f/--foreground] INTERFACE-NAME\n');
+    process.stderr.write('Usage: xdpwg [-f/--foreground] [--metrics-listen HOST:PORT] INTERFACE-NAME\n');
     return 1;
   }
   const ifname = names[0]!;
@@ -33,7 +40,14 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`xdpwg: invalid interface name '${ifname}'\n`);
     return 1;
   }
-  return foreground ? runForeground(ifname, readinessPipe()) : daemonize(argv, ifname);
+  return foreground ? runForeground(ifname, readinessPipe(), metricsListen) : daemonize(argv, ifname);
+}
+
+/** Why a --metrics-listen value is unusable, or undefined when it is fine ("off" included). */
+function checkMetricsListen(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return 'needs HOST:PORT (or off)';
+  if (value === 'off') return undefined;
+  try { parseListenAddress(value); return undefined; } catch (err) { return (err as Error).message; }
 }
 
 /** The readiness pipe is fd 3 when our daemonizing parent set XDPWG_READY_FD. */
@@ -85,7 +99,7 @@ function uapiServed(ifname: string): Promise<boolean> {
   });
 }
 
-async function runForeground(ifname: string, ready: ((line: string) => void) | undefined): Promise<number> {
+async function runForeground(ifname: string, ready: ((line: string) => void) | undefined, metricsListen?: string): Promise<number> {
   const log = new Logger(`(${ifname}) `, logLevelFromEnv());
   const { startDaemon } = await import('../daemon/daemon.js');
   try {
@@ -95,7 +109,7 @@ async function runForeground(ifname: string, ready: ((line: string) => void) | u
     if (process.env.WG_UAPI_FD === undefined && await uapiServed(ifname)) {
       throw new Error(`another process already serves ${uapiSocketPath(ifname)} (is a daemon for ${ifname} running?)`);
     }
-    const daemon = await startDaemon({ ifname, log, dropCapabilities: true });
+    const daemon = await startDaemon({ ifname, log, dropCapabilities: true, metricsListen });
     ready?.('ready');
     return await daemon.exited;
   } catch (err) {

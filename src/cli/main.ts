@@ -18,12 +18,15 @@ const commands: Record<string, () => Promise<Command>> = {
   down: () => import('./up.js'),
   show: () => import('./show.js'),
   stats: () => import('./stats.js'),
+  health: () => import('./health.js'),
 };
 
-const usage = `Usage: xdpwg [-f|--foreground] IFNAME      run the daemon for IFNAME (wireguard-go's contract)
+const usage = `Usage: xdpwg [-f|--foreground] [--metrics-listen HOST:PORT] IFNAME
+                                                run the daemon for IFNAME (wireguard-go's contract)
        xdpwg up FILE|IFNAME | down FILE|IFNAME  bring a wg-quick style config up (foreground) / down
        xdpwg show [IFNAME]                      what 'wg show' prints
        xdpwg stats IFNAME [--json]              datapath counters per port/queue and per peer
+       xdpwg health IFNAME [--ready]            exit 0 when the daemon answers (and, --ready, the interface is up with a key)
        xdpwg genkey | pubkey | genpsk           keys, as 'wg' makes them
        xdpwg echo --interface DEV [--queue Q | --queues N] [--port P] [--udp]
                                                 UDP echo over AF_XDP (the port layer's example)

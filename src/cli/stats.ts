@@ -8,7 +8,10 @@ import type { DeviceStats } from '../daemon/device.js';
 const PORT_FIELDS = ['ipackets', 'opackets', 'ibytes', 'obytes', 'ierrors', 'oerrors', 'imissed', 'odropped', 'rx_invalid', 'tx_invalid'];
 
 function render(s: DeviceStats): string {
-  const lines = [`interface: ${s.interface}  listening port: ${s.listenPort}  workers: ${s.workers}`];
+  const lines = [`interface: ${s.interface}  listening port: ${s.listenPort}  workers: ${s.workers}  xdp program: ${s.xdpProgram}`];
+  lines.push(`  worker cpu seconds: ${s.workerCpuSeconds.map((c) => c.toFixed(2)).join(' ')}`);
+  const h = s.handshakes;
+  lines.push(`  handshakes: initiations ${h.initiationsSent} sent ${h.initiationsReceived} received, responses ${h.responsesSent} sent ${h.responsesReceived} received, cookie replies ${h.cookieRepliesSent} sent ${h.cookieRepliesReceived} received`);
   for (const p of s.ports) {
     const extra = Object.entries(p).filter(([k, v]) => !PORT_FIELDS.includes(k) && k !== 'worker' && k !== 'path' && v !== 0);
     lines.push(`  port ${p.worker} (${p.path}): ${PORT_FIELDS.map((f) => `${f}=${p[f] ?? 0}`).join(' ')}`);

@@ -12,6 +12,8 @@ import type { Logger } from './log.js';
 import { UapiServer } from './uapi-server.js';
 import { StatsServer } from './stats-server.js';
 import { loadDatapathConfig } from './datapath-config.js';
+import { MetricsServer } from './metrics-server.js';
+import { chooseXdpSteering } from './xdp-steering.js';
 
 export interface DaemonOptions {
   ifname: string;
@@ -24,6 +26,8 @@ export interface DaemonOptions {
    * PostDown hooks run later and expect what wg-quick's hooks get.
    */
   dropCapabilities?: boolean;
+  /** HOST:PORT for GET /metrics; overrides the datapath "metricsListen" ('off' turns it off). */
+  metricsListen?: string;
 }
 
 /**
@@ -80,12 +84,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     n.dropCapabilities(Object.values(keep));
     log.verbose(`capabilities reduced to ${Object.keys(keep).join(', ')}`);
   }
-  const device = await Device.create({ ifname: tun.name, tunFds: tun.fds, log, datapath });
+  // Before the workers: the device plugin stops listening soon after the pod starts (device-plugin-client.ts).
+  const steering = chooseXdpSteering(datapath, log);
+  const device = await Device.create({ ifname: tun.name, tunFds: tun.fds, log, datapath, steering });
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((r) => { resolveExit = r; });
   let closing = false;
   let uapi: UapiServer | undefined;
   let stats: StatsServer | undefined;
+  let metrics: MetricsServer | undefined;
 
   const shutdown = async (reason: string, status = 0): Promise<void> => {
     if (closing) return;
@@ -93,6 +100,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     log.verbose(`shutting down: ${reason}`);
     uapi?.close();
     stats?.close();
+    metrics?.close();
     await device.close();
     if (tun.vnetHdr) {
       const o = n.tunOffloadStats();
@@ -116,6 +124,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     throw err;
   }
   stats = await StatsServer.open(tun.name, () => device.statsSnapshot());
+  const metricsListen = opts.metricsListen ?? datapath.metricsListen;
+  if (metricsListen !== 'off') {
+    try {
+      metrics = await MetricsServer.open(metricsListen, { stats: () => device.statsSnapshot(), uapi: () => device.getSnapshot() });
+      log.verbose(`Prometheus metrics at http://${metrics.address}/metrics`);
+    } catch (err) {
+      // The tunnel matters more than its metrics: keep running, say so loudly.
+      log.error(`${(err as Error).message}; running without metrics`);
+    }
+  }
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void shutdown(`received ${sig}`));
   log.verbose('device started');
   return { device, exited, shutdown };

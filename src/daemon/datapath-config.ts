@@ -16,12 +16,16 @@
  *   "cpus": "auto",           // or [0, 1]: worker i is pinned to cpus[i % n]
  *   "busyPoll": false,
  *   "crypto": "auto",         // "auto" | "native" | "node" | "noble"
- *   "tunOffload": "auto"      // "auto" | "off": TSO/USO reads and coalesced writes on the TUN
+ *   "tunOffload": "auto",     // "auto" | "off": TSO/USO reads and coalesced writes on the TUN
+ *   "xdpProgram": "own",      // "own": attach our filter; "device-plugin": take the AF_XDP device plugin's XSKMAP
+ *   "devicePluginSocket": "auto", // "auto": /tmp/afxdp_dp/<first device>/afxdp.sock, or a path
+ *   "metricsListen": "off"    // "off" or "HOST:PORT": serve Prometheus metrics at http://HOST:PORT/metrics
  * }
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { XdpMode } from '../native/binding.js';
 import type { AeadBurstChoice } from '../crypto/aead-burst.js';
+import { parseListenAddress } from './listen-address.js';
 
 export interface DatapathConfig {
   afxdp: 'auto' | 'off';
@@ -36,11 +40,17 @@ export interface DatapathConfig {
   busyPoll: boolean;
   crypto: AeadBurstChoice;
   tunOffload: 'auto' | 'off';
+  /** Whose XDP program steers frames to our sockets (device-plugin: src/daemon/device-plugin-client.ts). */
+  xdpProgram: 'own' | 'device-plugin';
+  devicePluginSocket: 'auto' | string;
+  /** The /metrics endpoint's listen address, or off (src/daemon/metrics-server.ts). */
+  metricsListen: 'off' | string;
 }
 
 export const DEFAULT_DATAPATH: Readonly<DatapathConfig> = {
   afxdp: 'auto', devices: 'auto', mode: 'auto', zeroCopy: 'auto', umemFrames: 4096, frameSize: 2048,
   rxRing: 2048, txRing: 2048, fillRing: 4096, compRing: 4096, workers: 'auto', cpus: 'auto', busyPoll: false, crypto: 'auto', tunOffload: 'auto',
+  xdpProgram: 'own', devicePluginSocket: 'auto', metricsListen: 'off',
 };
 
 export class DatapathConfigError extends Error {
@@ -108,6 +118,13 @@ export function parseDatapathConfig(text: string, file: string): DatapathConfig 
         break;
       case 'busyPoll': if (typeof v !== 'boolean') bad(key, 'true or false'); cfg.busyPoll = v as boolean; break;
       case 'tunOffload': if (v !== 'auto' && v !== 'off') bad(key, '"auto" or "off"'); cfg.tunOffload = v as 'auto' | 'off'; break;
+      case 'xdpProgram': if (v !== 'own' && v !== 'device-plugin') bad(key, '"own" or "device-plugin"'); cfg.xdpProgram = v as 'own' | 'device-plugin'; break;
+      case 'devicePluginSocket': if (typeof v !== 'string' || !(v === 'auto' || v.startsWith('/'))) bad(key, '"auto" or an absolute path'); cfg.devicePluginSocket = v as string; break;
+      case 'metricsListen':
+        if (typeof v !== 'string') bad(key, '"off" or "HOST:PORT"');
+        if (v !== 'off') { try { parseListenAddress(v as string); } catch (err) { bad(key, `"off" or "HOST:PORT": ${(err as Error).message}`); } }
+        cfg.metricsListen = v as string;
+        break;
       case 'crypto': if (!['auto', 'native', 'node', 'noble'].includes(v as string)) bad(key, '"auto", "native", "node" or "noble"'); cfg.crypto = v as AeadBurstChoice; break;
     }
   }

@@ -51,6 +51,8 @@ import type { DatapathConfig } from './datapath-config.js';
 import { XdpPaths } from './xdp-paths.js';
 import { applyTrafficStamps } from './traffic-events.js';
 import { CookieSecretShare } from '../datapath/handshake-admission.js';
+import { describeXdpSteering, type XdpSteering } from './xdp-steering.js';
+import { HandshakeCounters, type HandshakeCounts } from './handshake-counters.js';
 import { Peer } from './peer.js';
 
 const MAX_PEERS = 4096;
@@ -81,6 +83,11 @@ export interface DeviceStats {
   interface: string;
   listenPort: number;
   workers: number;
+  /** Whose XDP program steers frames to AF_XDP: own, device-plugin, kernel-fallback (src/daemon/xdp-steering.ts). */
+  xdpProgram: string;
+  /** Per worker: CPU seconds its thread has used (index = worker). */
+  workerCpuSeconds: number[];
+  handshakes: HandshakeCounts;
   ports: Array<Record<string, number | string>>;
   afxdp: ReturnType<XdpPaths['summary']>;
   paths: Array<{ publicKey: string; path: string }>;
@@ -104,6 +111,8 @@ export interface DeviceOptions {
   log: Logger;
   datapath: DatapathConfig;
   clock?: Clock;
+  /** Our XDP filter (default) or the AF_XDP device plugin's maps (src/daemon/xdp-steering.ts). */
+  steering?: XdpSteering;
 }
 
 export class Device implements DeviceControl {
@@ -143,6 +152,8 @@ export class Device implements DeviceControl {
   private mtu = 1420;
   private readonly portStats: Array<Array<Record<string, number | string>>> = [];
   private xdp: XdpPaths | undefined;
+  private readonly workerCpu: number[] = [];
+  private readonly handshakes = new HandshakeCounters();
 
   private constructor(private readonly opts: DeviceOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -159,7 +170,7 @@ export class Device implements DeviceControl {
   static async create(opts: DeviceOptions): Promise<Device> {
     const d = new Device(opts);
     d.bind(0);
-    d.xdp = new XdpPaths(opts.datapath, opts.tunFds.length, d.log, (m) => d.pool?.broadcast(m));
+    d.xdp = new XdpPaths(opts.datapath, opts.tunFds.length, d.log, (m) => d.pool?.broadcast(m), opts.steering);
     d.pool = await WorkerPool.start({
       tunFds: opts.tunFds,
       udpFd: d.udp!.fd,
@@ -478,7 +489,7 @@ export class Device implements DeviceControl {
       const msg = createInitiation(peer.handshake, this.indices, this.clock);
       if (msg) {
         this.cookieGenerators.get(peer)!.addMacs(msg);
-        if (this.sendTo(peer.endpointAddr, msg)) peer.controlTxBytes += msg.length;
+        if (this.sendTo(peer.endpointAddr, msg)) { peer.controlTxBytes += msg.length; this.handshakes.initiationsSent++; }
         this.log.debug(`${peer.name}: sending handshake initiation (${reason})`);
         peer.timers.anyAuthenticatedPacketSent();
         peer.timers.anyAuthenticatedPacketTraversal();
@@ -532,6 +543,7 @@ export class Device implements DeviceControl {
         return;
       case 'port-stats':
         this.portStats[m.worker] = m.ports.map((p) => ({ worker: m.worker, path: p.path, ...p.stats }));
+        if (m.cpuSeconds !== undefined) this.workerCpu[m.worker] = m.cpuSeconds;
         return;
       case 'fatal':
         this.onFatal(m.reason);
@@ -564,7 +576,7 @@ export class Device implements DeviceControl {
       if (verdict === 'need-cookie' || verdict === 'bad-mac2') {
         this.mainDrops.count('rx-cookie-required');
         const reply = this.cookieChecker.createReply(msg, src);
-        if (reply) this.sendTo(addr, reply);
+        if (reply && this.sendTo(addr, reply)) this.handshakes.cookieRepliesSent++;
         return;
       }
       if (underLoad && !this.rateLimiter.allow(addr[18] === 4 ? 4 : 6, addr, addr[18] === 4 ? 12 : 0)) { this.mainDrops.count('rx-ratelimited'); return; }
@@ -583,6 +595,7 @@ export class Device implements DeviceControl {
     }
     const peer = hs.peer;
     peer.controlRxBytes += msg.length;
+    this.handshakes.initiationsReceived++;
     this.setEndpoint(peer, addr);
     const response = createResponse(hs, this.indices);
     if (!response) return;
@@ -590,7 +603,7 @@ export class Device implements DeviceControl {
     const keys = beginSession(hs, this.clock);
     if (!keys) return;
     this.installKeypair(peer, keys);
-    if (this.sendTo(addr, response)) peer.controlTxBytes += response.length;
+    if (this.sendTo(addr, response)) { peer.controlTxBytes += response.length; this.handshakes.responsesSent++; }
     this.log.debug(`${peer.name}: handshake initiation received, response sent`);
     const t = peer.timers;
     t.anyAuthenticatedPacketReceived();
@@ -607,6 +620,7 @@ export class Device implements DeviceControl {
     if (typeof hs === 'string') { this.mainDrops.count('rx-handshake-invalid'); this.log.limited('debug', `resp-${hs}`, `dropped handshake response: ${hs}`); return; }
     const peer = hs.peer;
     peer.controlRxBytes += msg.length;
+    this.handshakes.responsesReceived++;
     this.setEndpoint(peer, addr);
     const keys = beginSession(hs, this.clock);
     if (!keys) return;
@@ -629,7 +643,7 @@ export class Device implements DeviceControl {
     // A reply to our initiation names its handshake; a reply to our response names the
     // keypair the response installed (installKeypair moved the index to it).
     const peer = e instanceof Keypair ? this.keypairOwners.get(e) : e?.peer;
-    if (peer) this.cookieGenerators.get(peer)?.consumeReply(msg);
+    if (peer && this.cookieGenerators.get(peer)?.consumeReply(msg) === 'ok') this.handshakes.cookieRepliesReceived++;
   }
 
   private installKeypair(peer: Peer, keys: Parameters<typeof wipeTransportKeys>[0]): void {
@@ -680,6 +694,9 @@ export class Device implements DeviceControl {
       interface: this.opts.ifname,
       listenPort: this.listenPort,
       workers: this.pool?.size ?? 0,
+      xdpProgram: describeXdpSteering(this.xdp?.steering ?? { kind: 'own' }),
+      workerCpuSeconds: Array.from({ length: this.pool?.size ?? 0 }, (_, i) => this.workerCpu[i] ?? 0),
+      handshakes: this.handshakes.snapshot(),
       ports: this.portStats.filter(Boolean).flat(),
       afxdp: this.xdp?.summary() ?? [],
       paths: [...this.peers.values()].map((p) => ({ publicKey: keyToBase64(p.publicKey), path: this.xdp?.reasonFor(p.slot) === '' ? 'af_xdp' : `kernel socket (${this.xdp?.reasonFor(p.slot)})` })),

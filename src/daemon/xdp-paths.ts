@@ -31,6 +31,8 @@ import { openXdpFilter } from '../native/xdp-filter.js';
 import { formatIP, parseIP } from './device-config.js';
 import type { DatapathConfig } from './datapath-config.js';
 import { LocalAddresses } from './local-addresses.js';
+import { closeUnusedMaps, type XdpSteering } from './xdp-steering.js';
+import { PluginXskMap } from './plugin-xsk-map.js';
 import type { Logger } from './log.js';
 import type { PeerRoute, ToWorker } from '../datapath/worker-messages.js';
 
@@ -119,8 +121,11 @@ export class XdpPaths {
     private readonly workers: number,
     private readonly log: Logger,
     private readonly broadcast: (msg: ToWorker) => void,
+    /** Our filter, or the device plugin's XSK maps (taken over: closed here), or a fallback's reason. */
+    readonly steering: XdpSteering = { kind: 'own' },
   ) {
     if (config.afxdp === 'off') this.disabled = 'AF_XDP is off in the datapath config';
+    else if (steering.kind === 'fallback') this.disabled = steering.reason;
   }
 
   /** Logs a path decision once per distinct text (the log says which path each port takes and why). */
@@ -226,6 +231,7 @@ export class XdpPaths {
     this.devices.clear();
     this.local?.close();
     this.local = null;
+    closeUnusedMaps(this.steering);
   }
 
   private setRoute(slot: number, route: PeerRoute | null, reason: string): void {
@@ -274,6 +280,15 @@ export class XdpPaths {
   }
 
   /** The device record for an ifindex, attaching our filter and asking workers for ports the first time. */
+  /** The device plugin's XSK map for a device (ours from now on), or a throw naming why there is none. */
+  private pluginMap(ifname: string, ifindex: number): PluginXskMap {
+    const maps = this.steering.kind === 'device-plugin' ? this.steering.maps : new Map<string, number>();
+    const fd = maps.get(ifname);
+    if (fd === undefined) throw new Error(`the AF_XDP device plugin handed us no XSK map for ${ifname}`);
+    maps.delete(ifname);
+    return new PluginXskMap(ifname, ifindex, fd);
+  }
+
   private device(ifindex: number): XdpDevice {
     let d = this.devices.get(ifindex);
     if (d) return d;
@@ -296,7 +311,9 @@ export class XdpPaths {
   private attach(d: XdpDevice, nowMs: number): void {
     try {
       this.local ??= new LocalAddresses();
-      d.filter = openXdpFilter({ ifname: d.name, mode: this.config.mode, ports: [this.listenPort] }, this.local.addresses());
+      d.filter = this.steering.kind === 'device-plugin'
+        ? this.pluginMap(d.name, d.ifindex)
+        : openXdpFilter({ ifname: d.name, mode: this.config.mode, ports: [this.listenPort] }, this.local.addresses());
     } catch (err) {
       d.unusable = `AF_XDP unavailable: ${firstCause(err)}`;
       const busy = (err as { code?: string }).code === 'EBUSY';
@@ -307,7 +324,8 @@ export class XdpPaths {
     d.unusable = undefined;
     d.attachBusySinceMs = undefined;
     const info = d.filter.info();
-    this.log.verbose(`${d.name}: XDP filter attached in ${info.mode} mode${info.dispatcher ? ' (libxdp dispatcher)' : ''}${info.replacedStale ? `, replaced ${info.replacedStale} left by a killed process` : ''}; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
+    if (info.mode === 'device-plugin') this.log.verbose(`${d.name}: the AF_XDP device plugin's XDP program steers its frames; our sockets go into its XSK map; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
+    else this.log.verbose(`${d.name}: XDP filter attached in ${info.mode} mode${info.dispatcher ? ' (libxdp dispatcher)' : ''}${info.replacedStale ? `, replaced ${info.replacedStale} left by a killed process` : ''}; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
     d.portOpts = {
       ifname: d.name, mode: this.config.mode, zeroCopy: this.config.zeroCopy, frameSize: this.config.frameSize,
       frameCount: this.config.umemFrames, rxSize: this.config.rxRing, txSize: this.config.txRing,

@@ -68,7 +68,7 @@ export type FromWorker =
   /** An authenticated packet arrived from a new address: the endpoint roams (whitepaper §2.1). */
   | { t: 'endpoint'; slot: number; generation: number; addr: AddrRecord }
   /** The worker's port counters (CNDP lport_stats_t names), about once a second, one entry per port. */
-  | { t: 'port-stats'; worker: number; ports: Array<{ path: string; stats: Record<string, number> }> }
+  | { t: 'port-stats'; worker: number; ports: Array<{ path: string; stats: Record<string, number> }>; /** the worker thread's CPU time so far */ cpuSeconds?: number }
   /** The worker's AF_XDP port on a device: its fd for the XSKMAP, or why there is none. */
   | { t: 'xsk'; worker: number; ifindex: number; fd: number | null; error?: string; describe?: string }
   /** The worker cannot go on (TUN deleted, port failed). */

@@ -184,6 +184,7 @@ class Worker {
         this.post({
           t: 'port-stats', worker: this.init.worker,
           ports: [{ path: 'udp', stats: this.udp.stats() }, ...this.xsks.map((x) => ({ path: `af_xdp ${x.name} queue ${this.init.worker}`, stats: x.port.stats() }))],
+          cpuSeconds: this.n.threadCpuSeconds(),
         });
       }
     }
@@ -625,6 +626,8 @@ interface FramePool {
 }
 interface NativeApi {
   setThreadAffinity(cpus: number[]): void;
+  /** This thread's CPU time (native/thread_cpu.cc). */
+  threadCpuSeconds(): number;
   XskPort: new (opts: XskPortOptions) => NativeXskPort;
   UdpPort: new (opts: { fd: number; frameSize: number; frameCount: number }) => NativeUdpPort;
   Waiter: new () => { readonly eventFd: number; wait(fds: Int32Array, nfds: number, timeoutMs: number): number; close(): void };

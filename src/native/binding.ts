@@ -87,8 +87,8 @@ export interface NativeXdpFilter {
    * addressed to one of them is steered, the rest (forwarded traffic) passes.
    */
   setLocalAddresses(addrs: Uint8Array[]): void;
-  /** mode 'none' once closed; dispatcher: attached through libxdp's dispatcher (other programs, other xdpwg processes' included, keep running); replacedStale: filters of killed processes removed at start. */
-  info(): { ifname: string; ifindex: number; mode: 'native' | 'generic' | 'none'; dispatcher: boolean; replacedStale: number; programId: number };
+  /** mode 'none' once closed ('device-plugin': the AF_XDP device plugin's program, src/daemon/plugin-xsk-map.ts); dispatcher: attached through libxdp's dispatcher (other programs, other xdpwg processes' included, keep running); replacedStale: filters of killed processes removed at start. */
+  info(): { ifname: string; ifindex: number; mode: 'native' | 'generic' | 'device-plugin' | 'none'; dispatcher: boolean; replacedStale: number; programId: number };
   /** Detaches the program (idempotent). */
   close(): void;
 }

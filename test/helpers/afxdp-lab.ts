@@ -198,9 +198,9 @@ export async function capture(lab: Lab, ns: string, dev: string, file: string, f
  * socket can pass before the new daemon listens, `wg` cannot connect, falls
  * back to kernel netlink and fails with "Protocol not supported".
  */
-export async function startFresh(lab: Lab, side: Side, env: Record<string, string> = {}): Promise<void> {
+export async function startFresh(lab: Lab, side: Side, env: Record<string, string> = {}, extraArgs: string[] = []): Promise<void> {
   rmSync(`/var/run/wireguard/${side.ifname}.sock`, { force: true });
-  await startImplementation(lab, side, env);
+  await startImplementation(lab, side, env, extraArgs);
 }
 
 /** What {@link carriedOverAfxdp} measured. */

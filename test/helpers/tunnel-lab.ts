@@ -39,12 +39,12 @@ export interface Side {
 }
 
 /** Starts a userspace WireGuard implementation for `ifname` in the foreground inside side.ns. */
-export async function startImplementation(lab: Lab, side: Side, env: Record<string, string> = {}): Promise<void> {
+export async function startImplementation(lab: Lab, side: Side, env: Record<string, string> = {}, extraArgs: string[] = []): Promise<void> {
   const cmd = side.bin ?? (side.impl === 'xdpwg' ? xdpwgBin : 'wireguard-go');
   // A socket file left by a daemon an earlier run killed would satisfy the
   // wait below before the new daemon has replaced it.
   rmSync(`/var/run/wireguard/${side.ifname}.sock`, { force: true });
-  const child = lab.spawn(side.ns, cmd, ['-f', side.ifname], {
+  const child = lab.spawn(side.ns, cmd, ['-f', ...extraArgs, side.ifname], {
     env: { ...process.env, LOG_LEVEL: 'debug', WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -42,6 +42,12 @@ const bad: Array<[string, RegExp]> = [
   ['{ "txRing": 100 }', /"txRing" must be a power of two/],
   ['{ "crypto": "rot13" }', /"crypto" must be/],
   ['{ "tunOffload": 0 }', /"tunOffload" must be/],
+  ['{ "xdpProgram": "theirs" }', /"xdpProgram" must be "own" or "device-plugin"/],
+  ['{ "devicePluginSocket": "afxdp.sock" }', /"devicePluginSocket" must be "auto" or an absolute path/],
+  ['{ "metricsListen": "9586" }', /"metricsListen" must be "off" or "HOST:PORT": "9586" is not a listen address/],
+  ['{ "metricsListen": "[127.0.0.1]:9586" }', /"metricsListen" must be/],
+  ['{ "metricsListen": "localhost:9586" }', /"metricsListen" must be/],
+  ['{ "metricsListen": ":0" }', /"metricsListen" must be/],
   ['[1]', /top level must be an object/],
   ['{ "mode": ', /not valid JSON-C/],
 ];
@@ -51,3 +57,12 @@ for (const [text, message] of bad) {
       err instanceof DatapathConfigError && message.test(err.message) && err.message.startsWith('/etc/wireguard/wg0.datapath.jsonc: '));
   });
 }
+
+test('metrics and device-plugin keys: accepted forms', () => {
+  for (const listen of ['127.0.0.1:9586', ':9586', '0.0.0.0:1', '[::1]:9586', '[::]:65535', 'off']) {
+    assert.equal(parseDatapathConfig(JSON.stringify({ metricsListen: listen }), 'f').metricsListen, listen);
+  }
+  const c = parseDatapathConfig('{ "xdpProgram": "device-plugin", "devicePluginSocket": "/tmp/afxdp_dp/eth1/afxdp.sock" }', 'f');
+  assert.equal(c.xdpProgram, 'device-plugin');
+  assert.equal(c.devicePluginSocket, '/tmp/afxdp_dp/eth1/afxdp.sock');
+});

@@ -1,0 +1,175 @@
+/**
+ * The Kubernetes manifests under deploy/: every document validates against
+ * the Kubernetes API schemas that kubernetes-models ships (types, formats
+ * such as resource quantities, required fields, enums; offline, after npm
+ * ci). The NetworkAttachmentDefinition is a Multus CRD that no npm package
+ * models: its metadata validates as an ObjectMeta and its CNI config must be
+ * JSON naming the afxdp plugin.
+ *
+ * Then what the manifests promise (README: Running in containers and
+ * Kubernetes): the key only from a Secret mounted as a file, never in a
+ * ConfigMap or an environment variable; probes that run `xdpwg health`;
+ * resource requests; exactly the capabilities each mode needs; the
+ * device-plugin pod asking for the plugin's resource and the Multus network
+ * whose resourceName is that resource; every ConfigMap's wg config and
+ * datapath settings parse as xdpwg parses them; every referenced ConfigMap
+ * and Secret exists in deploy/.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { Pod } from 'kubernetes-models/v1/Pod';
+import { Secret } from 'kubernetes-models/v1/Secret';
+import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
+import { ObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta';
+import { repoRoot } from '../helpers/tunnel-lab.js';
+import { parseConfig } from '../../src/daemon/config-file.js';
+import { parseDatapathConfig } from '../../src/daemon/datapath-config.js';
+
+type Doc = Record<string, any>;
+const deployDir = path.join(repoRoot, 'deploy');
+
+/** The models by apiVersion/kind; a kind not listed here fails the test (nothing ships unvalidated). */
+const MODELS: Record<string, new (data: any) => { validate(): void }> = {
+  'v1/ConfigMap': ConfigMap,
+  'v1/Namespace': Namespace,
+  'v1/Pod': Pod,
+  'v1/Secret': Secret,
+  'apps/v1/DaemonSet': DaemonSet,
+};
+
+function loadAll(): Array<{ file: string; doc: Doc }> {
+  const out: Array<{ file: string; doc: Doc }> = [];
+  for (const file of readdirSync(deployDir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+    for (const d of parseAllDocuments(readFileSync(path.join(deployDir, file), 'utf8'))) {
+      assert.deepEqual(d.errors, [], `${file}: YAML errors`);
+      const doc = d.toJS() as Doc | null;
+      if (doc) out.push({ file, doc });
+    }
+  }
+  return out;
+}
+const docs = loadAll();
+const ofKind = (kind: string): Doc[] => docs.filter((d) => d.doc.kind === kind).map((d) => d.doc);
+/** Every pod spec in deploy/: Pods' specs and workload templates' specs. */
+const podSpecs = (): Array<{ name: string; spec: Doc }> => docs.flatMap(({ doc }) =>
+  doc.kind === 'Pod' ? [{ name: `Pod ${doc.metadata.name}`, spec: doc.spec }]
+    : doc.spec?.template?.spec ? [{ name: `${doc.kind} ${doc.metadata.name}`, spec: doc.spec.template.spec }] : []);
+
+test('deploy/ has the gateway DaemonSet, the device-plugin pod, its network, config and the Secret shape', () => {
+  const kinds = docs.map((d) => `${d.file}: ${d.doc.kind}`);
+  for (const k of ['daemonset.yaml: DaemonSet', 'pod-device-plugin.yaml: Pod', 'pod-device-plugin.yaml: ConfigMap', 'configmap.yaml: ConfigMap',
+    'network-attachment-definition.yaml: NetworkAttachmentDefinition', 'secret.example.yaml: Secret', 'namespace.yaml: Namespace']) {
+    assert.ok(kinds.includes(k), `missing ${k} in ${kinds.join(', ')}`);
+  }
+});
+
+for (const { file, doc } of docs) {
+  test(`${file}: ${doc.kind} ${doc.metadata?.name} validates against the Kubernetes API schema`, () => {
+    if (doc.apiVersion === 'k8s.cni.cncf.io/v1' && doc.kind === 'NetworkAttachmentDefinition') {
+      new ObjectMeta(doc.metadata).validate();
+      const cni = JSON.parse(doc.spec.config) as Doc;
+      assert.equal(cni.type, 'afxdp');
+      assert.equal(typeof cni.cniVersion, 'string');
+      return;
+    }
+    const Model = MODELS[`${doc.apiVersion}/${doc.kind}`];
+    assert.ok(Model, `${file}: no schema model for ${doc.apiVersion} ${doc.kind}`);
+    assert.doesNotThrow(() => new Model(doc).validate());
+  });
+}
+
+test('the schema validation does catch mistakes (a bad quantity, a bad probe, a missing image)', () => {
+  const ds = structuredClone(ofKind('DaemonSet')[0]!);
+  ds.spec.template.spec.containers[0].resources.requests.cpu = 'half a core';
+  assert.throws(() => new DaemonSet(ds).validate(), /quantity/);
+  const pod = structuredClone(ofKind('Pod')[0]!);
+  pod.spec.containers[0].livenessProbe.periodSeconds = 'often';
+  assert.throws(() => new Pod(pod).validate(), /periodSeconds must be integer/);
+  const bare = structuredClone(ofKind('Pod')[0]!);
+  delete bare.spec.containers;
+  assert.throws(() => new Pod(bare).validate(), /containers/);
+});
+
+test('the private key: only in a Secret, mounted as a read-only file; never in a ConfigMap or an environment variable', () => {
+  for (const cm of ofKind('ConfigMap')) {
+    for (const [key, value] of Object.entries(cm.data as Record<string, string>)) {
+      assert.doesNotMatch(value, /^\s*PrivateKey\s*=/im, `ConfigMap ${cm.metadata.name} ${key} holds a PrivateKey`);
+    }
+  }
+  const secrets = new Set(ofKind('Secret').map((s) => s.metadata.name as string));
+  for (const { name, spec } of podSpecs()) {
+    for (const c of spec.containers as Doc[]) {
+      for (const e of (c.env ?? []) as Doc[]) {
+        assert.equal(e.valueFrom?.secretKeyRef, undefined, `${name}: env ${e.name} comes from a Secret`);
+        assert.doesNotMatch(String(e.value ?? ''), /^[A-Za-z0-9+/]{43}=$/, `${name}: env ${e.name} looks like a key`);
+      }
+      assert.equal(c.envFrom, undefined, `${name}: envFrom`);
+      const keyVolume = (spec.volumes as Doc[]).find((v) => v.secret);
+      assert.ok(keyVolume && secrets.has(keyVolume.secret.secretName), `${name}: the key Secret volume`);
+      assert.equal(keyVolume.secret.defaultMode, 0o400, `${name}: key file mode`);
+      const mount = (c.volumeMounts as Doc[]).find((m) => m.name === keyVolume.name);
+      assert.equal(mount?.readOnly, true, `${name}: key mounted read-only`);
+      const config = (spec.volumes as Doc[]).find((v) => v.configMap);
+      const cm = ofKind('ConfigMap').find((m) => m.metadata.name === config?.configMap.name);
+      assert.ok(cm, `${name}: its ConfigMap ${config?.configMap.name} is in deploy/`);
+      assert.match(cm.data['wg0.conf'], new RegExp(`^PostUp = wg set %i private-key ${mount!.mountPath}/private-key$`, 'm'), `${name}: the key file reaches the interface`);
+    }
+  }
+});
+
+test('probes run `xdpwg health`; resources are requested', () => {
+  for (const { name, spec } of podSpecs()) {
+    for (const c of spec.containers as Doc[]) {
+      assert.deepEqual(c.livenessProbe?.exec?.command, ['xdpwg', 'health', 'wg0'], `${name}: liveness`);
+      assert.deepEqual(c.readinessProbe?.exec?.command, ['xdpwg', 'health', 'wg0', '--ready'], `${name}: readiness`);
+      assert.deepEqual(c.args, ['up', '/etc/xdpwg/wg0.conf'], `${name}: runs the interface the probes check`);
+      assert.ok(c.resources?.requests?.cpu && c.resources?.requests?.memory, `${name}: cpu and memory requests`);
+      assert.ok(c.resources?.limits?.memory, `${name}: a memory limit`);
+    }
+  }
+});
+
+test('exactly the capabilities each mode needs, nothing privileged', () => {
+  const want: Record<string, string[]> = {
+    'DaemonSet xdpwg-gateway': ['BPF', 'IPC_LOCK', 'NET_ADMIN', 'NET_RAW', 'PERFMON'],
+    'Pod xdpwg-afxdp': ['IPC_LOCK', 'NET_ADMIN', 'NET_RAW'],
+  };
+  const specs = podSpecs();
+  assert.deepEqual(specs.map((s) => s.name).sort(), Object.keys(want).sort());
+  for (const { name, spec } of specs) {
+    const sc = (spec.containers as Doc[])[0]!.securityContext as Doc;
+    assert.deepEqual(sc.capabilities.drop, ['ALL'], name);
+    assert.deepEqual([...sc.capabilities.add].sort(), want[name], name);
+    assert.equal(sc.privileged, false, name);
+    assert.equal(sc.allowPrivilegeEscalation, false, name);
+  }
+});
+
+test('the gateway DaemonSet: host network; the device-plugin pod: the plugin resource and the Multus network that carries it', () => {
+  const ds = ofKind('DaemonSet')[0]!;
+  assert.equal(ds.spec.template.spec.hostNetwork, true);
+  const pod = ofKind('Pod')[0]!;
+  const nad = ofKind('NetworkAttachmentDefinition')[0]!;
+  assert.equal(pod.metadata.annotations['k8s.v1.cni.cncf.io/networks'], nad.metadata.name);
+  const resource = nad.metadata.annotations['k8s.v1.cni.cncf.io/resourceName'] as string;
+  assert.match(resource, /^afxdp\//);
+  const c = pod.spec.containers[0];
+  assert.equal(c.resources.requests[resource], '1');
+  assert.equal(c.resources.limits[resource], '1');
+  assert.notEqual(pod.spec.hostNetwork, true);
+});
+
+test('every ConfigMap\'s wg config and datapath settings parse as xdpwg parses them; the modes match the pods', () => {
+  for (const cm of ofKind('ConfigMap')) {
+    const conf = parseConfig(cm.data['wg0.conf'], `${cm.metadata.name}/wg0.conf`);
+    assert.ok(conf.peers.length > 0, `${cm.metadata.name}: peers`);
+    const dp = parseDatapathConfig(cm.data['wg0.datapath.jsonc'], `${cm.metadata.name}/wg0.datapath.jsonc`);
+    assert.notEqual(dp.metricsListen, 'off', `${cm.metadata.name}: metrics on`);
+    assert.equal(dp.xdpProgram, cm.metadata.name === 'xdpwg-afxdp-config' ? 'device-plugin' : 'own', cm.metadata.name);
+  }
+});

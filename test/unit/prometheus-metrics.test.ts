@@ -1,0 +1,78 @@
+/**
+ * DeviceMetrics (src/daemon/prometheus-metrics.ts) over a stand-in source:
+ * the exporter-compatible names and labels, per-port counters named from
+ * the port fields, label escaping, and that every scrape reads the source
+ * once (one consistent snapshot).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DeviceMetrics } from '../../src/daemon/prometheus-metrics.js';
+import type { DeviceStats } from '../../src/daemon/device.js';
+import type { DeviceSnapshot } from '../../src/daemon/device-config.js';
+import { keyToBase64 } from '../../src/crypto/encoding.js';
+import { parsePrometheusText, sampleValue } from '../helpers/http-in-ns.js';
+
+const peerKey = new Uint8Array(32).fill(7);
+const peerB64 = keyToBase64(peerKey);
+
+function stats(rx: number): DeviceStats {
+  return {
+    interface: 'wg0', listenPort: 51820, workers: 2, xdpProgram: 'device-plugin', workerCpuSeconds: [1.5, 0.25],
+    handshakes: { initiationsSent: 3, initiationsReceived: 1, responsesSent: 1, responsesReceived: 2, cookieRepliesSent: 0, cookieRepliesReceived: 0 },
+    ports: [
+      { worker: 0, path: 'udp', ipackets: 5, opackets: 6 },
+      { worker: 0, path: 'af_xdp eth1 queue 0', ipackets: rx, opackets: 9, fqEmpty: 4 },
+    ],
+    afxdp: [{ device: 'eth1', mode: 'device-plugin', queues: 2, boundWorkers: [0, 1] }],
+    paths: [{ publicKey: peerB64, path: 'kernel socket (neighbour 10.0.0.1 on eth1 not resolved yet)' }],
+    drops: { 'rx-bad-outer': 12 },
+    peers: [{ publicKey: peerB64, endpoint: '10.0.0.2:51820', rxBytes: 1000, txBytes: 2000, rxPackets: 10, txPackets: 20, stagedDropped: 0, hasSession: true }],
+  };
+}
+
+const uapi = (): DeviceSnapshot => ({
+  listenPort: 51820, fwmark: 0,
+  peers: [{
+    publicKey: peerKey, lastHandshakeSec: 1_700_000_000, lastHandshakeNsec: 0, rxBytes: 1000, txBytes: 2000, persistentKeepalive: 0,
+    allowedIPs: [{ family: 4, address: new Uint8Array([10, 9, 0, 2]), bits: 32 }, { family: 6, address: new Uint8Array(16).fill(0xfd, 0, 1), bits: 128 }],
+  }],
+} as unknown as DeviceSnapshot);
+
+test('exporter-compatible names and labels, per-port counters, info gauges', async () => {
+  const m = new DeviceMetrics({ stats: () => stats(8), uapi });
+  const text = await m.render();
+  const s = parsePrometheusText(text);
+  const peer = { interface: 'wg0', public_key: peerB64, allowed_ips: '10.9.0.2/32,fd00::/128' };
+  assert.equal(sampleValue(s, 'wireguard_sent_bytes_total', peer), 2000);
+  assert.equal(sampleValue(s, 'wireguard_received_bytes_total', peer), 1000);
+  assert.equal(sampleValue(s, 'wireguard_latest_handshake_seconds', peer), 1_700_000_000);
+  assert.match(text, /^# TYPE wireguard_sent_bytes_total counter$/m);
+  assert.match(text, /^# TYPE wireguard_latest_handshake_seconds gauge$/m);
+  assert.equal(sampleValue(s, 'xdpwg_peer_received_packets_total', { public_key: peerB64 }), 10);
+  assert.equal(sampleValue(s, 'xdpwg_peer_info', { path: 'kernel', reason: 'neighbour 10.0.0.1 on eth1 not resolved yet', endpoint: '10.0.0.2:51820' }), 1);
+  assert.equal(sampleValue(s, 'xdpwg_port_ipackets_total', { kind: 'af_xdp', device: 'eth1', queue: '0', worker: '0' }), 8);
+  assert.equal(sampleValue(s, 'xdpwg_port_ipackets_total', { kind: 'udp', device: '', queue: '' }), 5);
+  assert.equal(sampleValue(s, 'xdpwg_port_fq_empty_total', { kind: 'af_xdp' }), 4);
+  assert.equal(sampleValue(s, 'xdpwg_drops_total', { reason: 'rx-bad-outer' }), 12);
+  assert.equal(sampleValue(s, 'xdpwg_handshake_messages_total', { type: 'response', direction: 'received' }), 2);
+  assert.equal(sampleValue(s, 'xdpwg_worker_cpu_seconds_total', { worker: '1' }), 0.25);
+  assert.equal(sampleValue(s, 'xdpwg_xdp_program_info', { program: 'device-plugin' }), 1);
+  assert.equal(sampleValue(s, 'xdpwg_afxdp_bound_workers', { device: 'eth1' }), 2);
+});
+
+test('each scrape reads the source once; concurrent scrapes do not mix snapshots', async () => {
+  let calls = 0;
+  const m = new DeviceMetrics({ stats: () => stats(100 + calls++), uapi });
+  const [t1, t2] = await Promise.all([m.render(), m.render()]);
+  const v = (t: string): number => sampleValue(parsePrometheusText(t), 'xdpwg_port_ipackets_total', { kind: 'af_xdp' });
+  assert.deepEqual([v(t1), v(t2)], [100, 101]);
+  assert.equal(calls, 2);
+});
+
+test('label values are escaped', async () => {
+  const odd = stats(1);
+  odd.drops = {};
+  odd.paths = [{ publicKey: peerB64, path: 'kernel socket (a "quoted" \\ reason\nwith a newline)' }];
+  const s = parsePrometheusText(await new DeviceMetrics({ stats: () => odd, uapi }).render());
+  assert.equal(s.find((x) => x.name === 'xdpwg_peer_info')!.labels.reason, 'a "quoted" \\ reason\nwith a newline');
+});
