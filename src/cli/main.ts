@@ -21,8 +21,9 @@ const commands: Record<string, () => Promise<Command>> = {
   health: () => import('./health.js'),
 };
 
-const usage = `Usage: xdpwg [-f|--foreground] [--metrics-listen HOST:PORT] IFNAME
-                                                run the daemon for IFNAME (wireguard-go's contract)
+const usage = `Usage: xdpwg [-f|--foreground] IFNAME
+                                                run the daemon for IFNAME (wireguard-go's contract);
+                                                --metrics-listen HOST:PORT serves Prometheus /metrics
        xdpwg up FILE|IFNAME | down FILE|IFNAME  bring a wg-quick style config up (foreground) / down
        xdpwg show [IFNAME]                      what 'wg show' prints
        xdpwg stats IFNAME [--json]              datapath counters per port/queue and per peer

@@ -113,7 +113,15 @@ test('R changes its MAC and announces it (gratuitous ARP): the tunnel follows wi
 // its neighbour entry for R. The daemon notices the peer stopped answering and
 // sends the entry back to NUD_PROBE (src/daemon/xdp-paths.ts refresh): unicast
 // probes fail, a broadcast finds R's new MAC, the next refresh uses it.
+//
+// The bound is that sequence's worst case on this kernel's neighbour settings:
+// the daemon's one-second refresh finds the peer a second silent (two
+// seconds), the kernel's unicast then broadcast probes run retrans_time apart,
+// and the next refresh (one second) takes the answer; plus one more second for
+// a loaded machine's timer slack.
 test('R changes its MAC silently: the tunnel still recovers within seconds', async () => {
   nsExec(r, 'sysctl', ['-qw', `net.ipv4.conf.${rA}.arp_notify=0`]);
-  await macChange('02:00:00:21:40:02', 'silent MAC change', 5_000);
+  const neigh = (key: string): number => Number(nsExec(a.ns, 'cat', [`/proc/sys/net/ipv4/neigh/${lab.prefix}va/${key}`]).trim());
+  const probesMs = (neigh('ucast_solicit') + neigh('mcast_solicit')) * neigh('retrans_time_ms');
+  await macChange('02:00:00:21:40:02', 'silent MAC change', 2_000 + probesMs + 1_000 + 1_000);
 });
