@@ -142,9 +142,10 @@ bool SetVnetHdrSize(int fd) {
 }
 
 Napi::Object QueueSet(Napi::Env env, const char* name, int ifindex, const std::vector<int>& fds, bool multi,
-                      bool vnetHdr, const OffloadSet* offloads, const std::string& steering) {
+                      bool vnetHdr, const OffloadSet* offloads, const std::string& steering, int steeringMapFd = -1) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("steering", Napi::String::New(env, steering));
+  o.Set("steeringMapFd", Napi::Number::New(env, steeringMapFd));
   o.Set("vnetHdr", Napi::Boolean::New(env, vnetHdr));
   Napi::Array on = Napi::Array::New(env);
   if (offloads) for (uint32_t k = 0; offloads->names[k]; k++) on.Set(k, Napi::String::New(env, offloads->names[k]));
@@ -159,7 +160,7 @@ Napi::Object QueueSet(Napi::Env env, const char* name, int ifindex, const std::v
 }
 
 // tunOpen({ name, queues = 1, multiQueue = true, offload = false })
-//   -> { name, ifindex, fds, multiQueue, vnetHdr, offloads, steering }
+//   -> { name, ifindex, fds, multiQueue, vnetHdr, offloads, steering, steeringMapFd }
 // Creates the device (or attaches more queues to an existing multi-queue
 // device of that name) in the calling thread's network namespace. With
 // offload, every queue carries a virtio_net_hdr (IFF_VNET_HDR; the flag is
@@ -222,11 +223,12 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   if (ifindex < 0) return fail(std::string("tunOpen: SIOCGIFINDEX ") + actual, -ifindex);
   // With several queues, a flow's queue is a hash of the flow (see tun_steering.h).
   std::string steering = "single queue";
+  int spreadMapFd = -1;
   if (fds.size() > 1) {
-    std::string why = AttachTunSteering(fds[0]);
+    std::string why = AttachTunSteering(fds[0], &spreadMapFd);
     steering = why.empty() ? "flow hash" : "kernel automatic (" + why + ")";
   }
-  return QueueSet(env, actual, ifindex, fds, multi, offload, on, steering);
+  return QueueSet(env, actual, ifindex, fds, multi, offload, on, steering, spreadMapFd);
 }
 
 // tunAdopt(fd) -> { name, ifindex, fds: [fd], multiQueue, vnetHdr, offloads }
@@ -789,6 +791,7 @@ void InitTun(Napi::Env env, Napi::Object exports) {
   exports.Set("tunOffloadStats", Napi::Function::New(env, TunOffloadStats, "tunOffloadStats"));
   exports.Set("tunOffloadSplit", Napi::Function::New(env, TunOffloadSplit, "tunOffloadSplit"));
   exports.Set("tunOffloadCoalesce", Napi::Function::New(env, TunOffloadCoalesce, "tunOffloadCoalesce"));
+  InitTunSteering(env, exports);
   UdpCoalesceEnabled();  // read the switch now, not first on a worker's data path
 }
 

@@ -4,6 +4,7 @@
 // that last wrote a packet of that flow (the kernel's default, which puts
 // every flow to a peer on the worker that receives that peer's traffic).
 #pragma once
+#include <napi.h>
 #include <string>
 
 namespace xdpwg {
@@ -12,8 +13,13 @@ namespace xdpwg {
  * Loads the steering program and attaches it to the device behind `fd` (any
  * of its queues). Returns "" on success, or why it could not (the device then
  * keeps the kernel's automatic steering). The device holds its own reference
- * to the program; nothing is left open here.
+ * to the program; *spreadMapFd gets an fd of the program's one-entry map
+ * xdpwg_tun_spread (how many leading queues to spread over; 0: all), which
+ * the caller owns, or -1.
  */
-std::string AttachTunSteering(int fd);
+std::string AttachTunSteering(int fd, int* spreadMapFd);
+
+/** Exports tunSteeringSpread(mapFd, queues) (see src/native/binding.ts). */
+void InitTunSteering(Napi::Env env, Napi::Object exports);
 
 }  // namespace xdpwg

@@ -21,12 +21,25 @@
  * the return value modulo the number of queues (tun_ebpf_select_queue: a u16
  * result), so the 32-bit mix is folded into 16 well-mixed bits.
  *
+ * xdpwg_tun_spread[0], when not zero, narrows the choice to the first N
+ * queues: the daemon sets it to the number of workers that have an AF_XDP
+ * port on the uplink (worker i binds rx queue i), so on a device with fewer
+ * queues than workers, flows are read only by workers that can send them on
+ * AF_XDP rather than through the kernel socket.
+ *
  * Attached with TUNSETSTEERINGEBPF by native/tun_steering.cc.
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} xdpwg_tun_spread SEC(".maps");
 
 #define IPV4_MF 0x2000
 #define IPV4_OFFSET_MASK 0x1fff
@@ -55,10 +68,15 @@ static __always_inline __u32 ports_of(struct __sk_buff *skb, __u32 offset)
 	return (__u32)p[0] ^ (__u32)p[1]; /* symmetric: sport ^ dport */
 }
 
-static __always_inline __u16 fold(__u32 h)
+static __always_inline __u32 fold(__u32 h)
 {
 	h = mix32(h);
-	return (__u16)(h ^ (h >> 16));
+	__u32 q = (__u16)(h ^ (h >> 16));
+	__u32 key = 0;
+	__u32 *spread = bpf_map_lookup_elem(&xdpwg_tun_spread, &key);
+	if (spread && *spread > 0)
+		q %= *spread;
+	return q;
 }
 
 SEC("socket")

@@ -86,7 +86,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   }
   // Before the workers: the device plugin stops listening soon after the pod starts (device-plugin-client.ts).
   const steering = chooseXdpSteering(datapath, log);
-  const device = await Device.create({ ifname: tun.name, tunFds: tun.fds, log, datapath, steering });
+  // Flows go only to the TUN queues of workers that can send on AF_XDP (see XdpPaths).
+  const onSendingWorkers = (k: number): void => {
+    if (tun.steeringMapFd < 0) return;
+    try { n.tunSteeringSpread(tun.steeringMapFd, k); } catch (err) { log.error(`TUN steering: ${(err as Error).message}`); }
+  };
+  const device = await Device.create({ ifname: tun.name, tunFds: tun.fds, log, datapath, steering, onSendingWorkers });
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((r) => { resolveExit = r; });
   let closing = false;

@@ -113,6 +113,8 @@ export interface DeviceOptions {
   clock?: Clock;
   /** Our XDP filter (default) or the AF_XDP device plugin's maps (src/daemon/xdp-steering.ts). */
   steering?: XdpSteering;
+  /** Told how many leading workers can send on AF_XDP everywhere (0: all); see XdpPaths. */
+  onSendingWorkers?: (n: number) => void;
 }
 
 export class Device implements DeviceControl {
@@ -170,7 +172,7 @@ export class Device implements DeviceControl {
   static async create(opts: DeviceOptions): Promise<Device> {
     const d = new Device(opts);
     d.bind(0);
-    d.xdp = new XdpPaths(opts.datapath, opts.tunFds.length, d.log, (m) => d.pool?.broadcast(m), opts.steering);
+    d.xdp = new XdpPaths(opts.datapath, opts.tunFds.length, d.log, (m) => d.pool?.broadcast(m), opts.steering, opts.onSendingWorkers);
     d.pool = await WorkerPool.start({
       tunFds: opts.tunFds,
       udpFd: d.udp!.fd,

@@ -113,6 +113,8 @@ export class XdpPaths {
   private listenPort = 0;
   /** wg(8)'s fwmark: route lookups ask for the routes marked packets take (0 = unmarked). */
   private fwmark = 0;
+  /** How many workers the TUN spreads flows over (updateSendingWorkers). */
+  private sendingWorkers: number;
   /** Opened with the first device that gets a filter (a daemon without AF_XDP needs none). */
   private local: LocalAddresses | null = null;
 
@@ -123,7 +125,14 @@ export class XdpPaths {
     private readonly broadcast: (msg: ToWorker) => void,
     /** Our filter, or the device plugin's XSK maps (taken over: closed here), or a fallback's reason. */
     readonly steering: XdpSteering = { kind: 'own' },
+    /**
+     * Told how many workers (0..n-1) can send on AF_XDP on every device in use
+     * (0: all of them, or no device has AF_XDP), so the TUN reads flows only on
+     * those workers' queues (native/bpf/tun_steering.bpf.c).
+     */
+    private readonly onSendingWorkers: (n: number) => void = () => {},
   ) {
+    this.sendingWorkers = workers;
     if (config.afxdp === 'off') this.disabled = 'AF_XDP is off in the datapath config';
     else if (steering.kind === 'fallback') this.disabled = steering.reason;
   }
@@ -222,6 +231,22 @@ export class XdpPaths {
     }
     // Peers on this device were on the kernel socket until a port existed.
     if (d.bound.size === 1) for (const slot of this.endpoints.keys()) this.recompute(slot);
+    this.updateSendingWorkers();
+  }
+
+  /**
+   * Worker i binds rx queue i, so on a device with fewer queues than workers
+   * only the first `bound` workers can send there on AF_XDP: narrow the TUN's
+   * flow spread to the fewest any AF_XDP device has (a flow read by another
+   * worker would take the kernel socket).
+   */
+  private updateSendingWorkers(): void {
+    let n = this.workers;
+    for (const d of this.devices.values()) if (d.filter && d.bound.size > 0) n = Math.min(n, d.bound.size);
+    if (n === this.sendingWorkers) return;
+    this.sendingWorkers = n;
+    this.onSendingWorkers(n === this.workers ? 0 : n);
+    if (n < this.workers) this.log.verbose(`outbound flows spread over workers 0..${n - 1}, the ones with an AF_XDP port on every device in use`);
   }
 
   close(): void {

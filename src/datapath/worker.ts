@@ -34,6 +34,7 @@ import { UdpFrame, parseUdpFrame } from '../packet/udp-frame.js';
 import { OuterHeaders, recordFromFrame } from './outer-frame.js';
 import { PeerRouter } from './peer-router.js';
 import { DataKeypair, BURST_MAX } from './data-keypair.js';
+import { KeypairFlag } from '../protocol/keypair.js';
 import { DataBurst, DataTransport, TransportDrop } from '../protocol/transport.js';
 import { WorkerEpoch } from '../protocol/key-retirement.js';
 import { dataAeadBackend, type AeadBurstChoice } from '../crypto/aead-burst.js';
@@ -417,10 +418,25 @@ class Worker {
 
   private confirm(peer: PeerState, slot: number, kp: DataKeypair): void {
     // Local promotion so this worker sends with it at once; main broadcasts the rotation.
-    peer.previous = peer.current;
-    peer.current = kp;
-    peer.next = null;
+    this.adoptConfirmed(peer);
     this.post({ t: 'confirmed', slot, generation: peer.generation, localIndex: kp.localIndex });
+  }
+
+  /**
+   * The peer's "next" keypair has authenticated a data message (whitepaper
+   * §5.4.6: the responder's key confirmation), on this worker or another:
+   * send with it from now on. Protocol between workers: the worker that
+   * opens that message sets KeypairFlag.received in the keypair's shared
+   * state (transport.ts openBurst) before it writes the packet to the TUN;
+   * every worker checks the flag before it seals for the peer. So a reply to
+   * that packet, read on whichever worker its flow hashes to, is never sealed
+   * with the old keypair, which the initiator may already have dropped.
+   * The main thread's rotation message arrives later and agrees.
+   */
+  private adoptConfirmed(peer: PeerState): void {
+    peer.previous = peer.current;
+    peer.current = peer.next;
+    peer.next = null;
   }
 
   // ------------------------------------------------------------------ send
@@ -469,6 +485,7 @@ class Worker {
       const slot = this.router.lookupDestination(buf, off, len);
       if (slot < 0) { this.drops.count(slot === -2 ? 'tx-bad-inner-packet' : 'tx-no-route'); this.freeList[freed++] = off; continue; }
       const peer = this.peers[slot];
+      if (peer?.next && (peer.next.shared.flags & KeypairFlag.received) !== 0) this.adoptConfirmed(peer);
       const kp = peer?.current;
       if (!peer || !kp || !kp.usableForSending(now)) {
         this.drops.count('tx-staged');

@@ -206,6 +206,8 @@ export interface TunQueueSet {
   name: string; ifindex: number; fds: number[]; multiQueue: boolean; vnetHdr: boolean; offloads: string[];
   /** How outbound flows pick a queue: "flow hash" (native/bpf/tun_steering.bpf.c), "single queue", or "kernel automatic (why)". */
   steering: string;
+  /** With "flow hash": an fd of the program's spread map, for tunSteeringSpread (owned by the caller); else -1. */
+  steeringMapFd: number;
 }
 
 /** Counters of the TUN offload path, process-wide since the addon loaded (tunOffloadStats). */
@@ -338,6 +340,8 @@ export interface NativeBinding {
   /** Writes n packets; returns how many were consumed (refused ones get length 0), or -errno when the queue is dead. */
   tunWriteBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array, n: number): number;
   TUN_MAX_BURST: number;
+  /** Spreads outbound flows over the first `queues` TUN queues from now on (0: all); mapFd from tunOpen's steeringMapFd. */
+  tunSteeringSpread(mapFd: number, queues: number): void;
   tunOffloadStats(): TunOffloadStats;
   /** One read() result (virtio_net_hdr + packet) cut into frames as tunReadBurst would; n, -1 refused, -2 too few frames. */
   tunOffloadSplit(input: Uint8Array, buffer: ArrayBuffer, desc: Uint32Array, max: number): number;

@@ -94,7 +94,7 @@ test('scraped during iperf3, the counters agree with wg show transfer and xdpwg 
   const xsk = (s: StatsJson, f: string): number => s.ports.filter((p) => String(p.path).startsWith('af_xdp')).reduce((n, p) => n + Number(p[f] ?? 0), 0);
   const scrapedXsk = (f: string): number => m.filter((s) => s.name === `xdpwg_port_${f}_total` && s.labels.kind === 'af_xdp').reduce((n, s) => n + s.value, 0);
   for (const f of ['ipackets', 'opackets', 'ibytes', 'obytes']) between(`AF_XDP ${f}`, xsk(st1, f), scrapedXsk(f), xsk(st2, f));
-  assert.ok(scrapedXsk('ipackets') > 1000, `AF_XDP carried the run: ${scrapedXsk('ipackets')} packets in`);
+  assert.ok(scrapedXsk("ipackets") > 1000, `AF_XDP carried the run: ${scrapedXsk("ipackets")} packets in\n${[...a.log, "---", ...b.log].join("\n")}`);
   assert.ok(m.some((s) => s.name === 'xdpwg_port_ipackets_total' && s.labels.kind === 'af_xdp' && s.labels.device === `${lab.prefix}va` && s.labels.queue === '0'), 'per device/queue labels');
 
   const info = m.find((s) => s.name === 'xdpwg_peer_info' && s.labels.public_key === b.keys.publicKey);

@@ -13,6 +13,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
+import { closeSync } from 'node:fs';
+import { native } from '../../src/native/binding.js';
 import { Lab, nsExec, requireRoot } from '../helpers/netns.js';
 import { adoptTun, closeTun, EBADFD, isDeadQueue, openTun, tunReadBurst, tunWriteBurst, burstErrorName } from '../../src/native/tun.js';
 import { addrAdd, enterNetns, linkInfo, linkSetUp } from '../../src/native/netlink.js';
@@ -337,9 +339,19 @@ test('multi-queue: each flow is read on the queue its hash picks, whatever queue
       assert.equal(second.length, FLOWS, `${family}: ${second.length} of ${FLOWS} packets read the second time`);
       const moved = second.filter((x) => queueOf.get(udpSourcePort(x.packet)) !== x.queue);
       assert.deepEqual(moved.map((x) => udpSourcePort(x.packet)), [], `${family}: flows that changed queue`);
+
+      // Narrowed to the first two queues (the workers with an AF_XDP port): every flow is read there, and both share them.
+      native().tunSteeringSpread(set.steeringMapFd, 2);
+      await send();
+      const narrowed = drainQueues(set, FLOWS);
+      native().tunSteeringSpread(set.steeringMapFd, 0);
+      assert.equal(narrowed.length, FLOWS);
+      const perQueue2 = Array.from({ length: QUEUES }, (_, q) => narrowed.filter((x) => x.queue === q).length);
+      assert.ok(perQueue2[2] === 0 && perQueue2[3] === 0 && perQueue2[0]! >= FLOWS / 6 && perQueue2[1]! >= FLOWS / 6, `${family}: narrowed to 2, flows per queue ${perQueue2.join(', ')}`);
     }
   } finally {
     for (const s of sockets) s.close();
+    if (set.steeringMapFd >= 0) closeSync(set.steeringMapFd);
     closeTun(set);
   }
 });
