@@ -1,12 +1,12 @@
 // X25519 (RFC 7748) through OpenSSL's EVP, for the handshake.
 //
-// Why native: node:crypto's diffieHellman() costs ~44 µs a call here with
+// Why native: node:crypto's diffieHellman() costs ~45 µs a call here with
 // ready key objects, plus ~40 µs to import a raw private key and ~6 µs per
-// raw public key (JWK); OpenSSL's own derive is ~31 µs (`openssl speed
-// ecdhx25519`), and importing a raw private key computes its public key with
-// OpenSSL's fixed-base multiplication (precomputed table), far cheaper than
-// a variable-base DH with the base point. A responder handshake does one key
-// generation and three DHs, so this is most of its CPU.
+// raw public key (JWK); through EVP with a cached derive context a DH is
+// ~35 µs and a key pair from raw bytes ~40 µs (bench/protocol.ts; OpenSSL
+// 3.0 derives an X25519 public key with a full scalar multiplication, not a
+// fixed-base table). A responder handshake does one key generation and three
+// DHs, so this is most of its CPU.
 //
 // A key is an External owning the EVP_PKEY and one derive context bound to
 // it; each derive only swaps the peer key in. Threading: a key belongs to the

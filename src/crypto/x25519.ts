@@ -2,11 +2,10 @@
  * X25519 (RFC 7748) for the handshake, through one of two backends:
  *
  * - native (the default when the addon loads): OpenSSL EVP in the addon
- *   (native/x25519.cc). A key pair keeps OpenSSL's key and a derive context;
- *   making one from a raw scalar uses OpenSSL's fixed-base multiplication for
- *   the public key. Measured per call on this 2-core machine (bench/protocol.ts):
- *   see the numbers there; node:crypto costs ~44 µs per DH with ready key
- *   objects and ~80 µs to make a key pair from raw bytes.
+ *   (native/x25519.cc). A key pair keeps OpenSSL's key and a derive context.
+ *   Measured on this 2-core machine (bench/protocol.ts): a DH ~35 µs and a
+ *   key pair from raw bytes ~40 µs, against ~45 µs and ~85 µs through
+ *   node:crypto's KeyObjects.
  * - node:crypto (the fallback): raw keys go in through JWK import (a private
  *   key ~40 µs, a public key ~6 µs); PKCS#8 DER import is ~350 µs and only a
  *   fallback. Nothing is ever exported from OpenSSL: Node 20's JWK export of
