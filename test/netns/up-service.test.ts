@@ -11,7 +11,10 @@
  *   name is retried with backoff, and the tunnel works once it resolves.
  *   The name lives in A's own hosts file, /etc/netns/NS/hosts, which
  *   `ip netns exec` bind-mounts over /etc/hosts for A's processes only; the
- *   test appends the name to it later and removes the directory at the end.
+ *   test appends the name to it later and removes the directory at the end;
+ * - a name whose address changes while its peer has no handshake is
+ *   resolved again and the endpoint follows (reresolve-dns.sh's job), run
+ *   with XDPWG_TEST_TIME_SCALE=20: a look every 1.5 s, stale after 6.75 s.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -148,4 +151,25 @@ test('SIGTERM: STOPPING=1, exit 0, and that is the whole sequence', async () => 
   // The listener has had the time to print a stray fifth message, had there been one.
   await new Promise((r) => setTimeout(r, 200));
   assert.deepEqual(states(), ['READY=1', 'RELOADING=1', 'READY=1', 'STOPPING=1']);
+});
+
+test('a stale peer\'s endpoint name is resolved again and the endpoint follows its new address', async () => {
+  const wrong = '10.223.0.99'; // nobody there: no handshake can complete
+  // Same inode, so the bind mount over /etc/hosts sees the change.
+  writeFileSync(path.join(netnsEtc, 'hosts'), `127.0.0.1 localhost\n${wrong} ${serverName}\n`);
+  const out: string[] = [];
+  const second = lab.spawn(a.ns, xdpwgBin, ['up', conf], { env: { ...process.env, LOG_LEVEL: 'verbose', XDPWG_TEST_TIME_SCALE: '20' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  second.stdout?.on('data', (d: Buffer) => out.push(d.toString()));
+  second.stderr?.on('data', (d: Buffer) => out.push(d.toString()));
+  await waitFor('the endpoint at the wrong address', () => {
+    if (second.exitCode !== null) throw new Error(out.join(''));
+    return nsExec(a.ns, 'wg', ['show', a.ifname, 'endpoints']).includes(`${wrong}:${b.port}`);
+  }, 30_000, 100);
+  ping(a, b.inner4, 1); // a handshake attempt to nowhere
+  writeFileSync(path.join(netnsEtc, 'hosts'), `127.0.0.1 localhost\n${b.outer4} ${serverName}\n`);
+  await waitFor('the endpoint to follow the name', () => nsExec(a.ns, 'wg', ['show', a.ifname, 'endpoints']).includes(`${b.outer4}:${b.port}`), 15_000, 100);
+  await waitFor('the tunnel through the new endpoint', () => ping(a, b.inner4, 1) === 1, 15_000, 100);
+  assert.match(out.join(''), /changed while the handshake was stale/);
+  second.kill('SIGTERM');
+  assert.equal(await exitOf(second, 15_000), 0, out.join(''));
 });
