@@ -18,12 +18,15 @@ const commands: Record<string, () => Promise<Command>> = {
   down: () => import('./up.js'),
   show: () => import('./show.js'),
   stats: () => import('./stats.js'),
+  capture: () => import('./capture.js'),
 };
 
 const usage = `Usage: xdpwg [-f|--foreground] IFNAME      run the daemon for IFNAME (wireguard-go's contract)
        xdpwg up FILE|IFNAME | down FILE|IFNAME  bring a wg-quick style config up (foreground) / down
        xdpwg show [IFNAME]                      what 'wg show' prints
        xdpwg stats IFNAME [--json]              datapath counters per port/queue and per peer
+       xdpwg capture IFNAME -w FILE [-c COUNT] [-s SNAPLEN]
+                                                pcap of the frames the AF_XDP path receives and sends
        xdpwg genkey | pubkey | genpsk           keys, as 'wg' makes them
        xdpwg echo --interface DEV [--queue Q | --queues N] [--port P] [--udp]
                                                 UDP echo over AF_XDP (the port layer's example)

@@ -122,7 +122,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     await device.close();
     throw err;
   }
-  stats = await StatsServer.open(tun.name, () => device.statsSnapshot());
+  stats = await StatsServer.open(tun.name, () => device.statsSnapshot(), (snaplen) => device.openCapture(snaplen));
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void shutdown(`received ${sig}`));
   log.verbose('device started');
   return { device, exited, shutdown };

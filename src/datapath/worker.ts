@@ -31,7 +31,8 @@ import type { FromWorker, KeypairWire, PeerRoute, ToWorker } from './worker-mess
 import type { NativeXskPort, XskPortOptions } from '../native/binding.js';
 import { Drop } from '../packet/drop.js';
 import { UdpFrame, parseUdpFrame } from '../packet/udp-frame.js';
-import { OuterHeaders, recordFromFrame } from './outer-frame.js';
+import { OuterHeaders, recordFromFrame, routeServes } from './outer-frame.js';
+import { CaptureRing } from './capture-ring.js';
 import { PeerRouter } from './peer-router.js';
 import { DataKeypair, BURST_MAX } from './data-keypair.js';
 import { DataBurst, DataTransport, TransportDrop } from '../protocol/transport.js';
@@ -105,6 +106,8 @@ class Worker {
   private readonly byIndex = new Map<number, DataKeypair>();
   private mtu: number;
   private listenPort = 0;
+  /** Set only while `xdpwg capture` runs: AF_XDP frames in and out are copied here. */
+  private capture: CaptureRing | null = null;
   private stopping = false;
   private lastStatsMs = 0;
   /**
@@ -204,9 +207,12 @@ class Worker {
 
   private apply(msg: ToWorker): void {
     switch (msg.t) {
-      case 'peer':
-        this.peer(msg.slot).endpoint = msg.endpoint;
+      case 'peer': {
+        const p = this.peer(msg.slot);
+        p.endpoint = msg.endpoint;
+        p.outer = this.outerFor(p);
         return;
+      }
       case 'peer-remove': {
         const p = this.peers[msg.slot];
         if (p) for (const kp of [p.current, p.previous, p.next]) if (kp) this.byIndex.delete(kp.localIndex);
@@ -216,7 +222,7 @@ class Worker {
       case 'peer-route': {
         const p = this.peer(msg.slot);
         p.route = msg.route;
-        p.outer = msg.route ? new OuterHeaders(msg.route, this.listenPort) : null;
+        p.outer = this.outerFor(p);
         return;
       }
       case 'allowed-ips':
@@ -237,7 +243,7 @@ class Worker {
         return;
       case 'listen-port':
         this.listenPort = msg.port;
-        for (const p of this.peers) if (p?.route) p.outer = new OuterHeaders(p.route, msg.port);
+        for (const p of this.peers) if (p) p.outer = this.outerFor(p);
         return;
       case 'udp-fd': {
         // Between bursts the worker holds no frames, so the old port can go at once.
@@ -251,10 +257,18 @@ class Worker {
       case 'xsk-open':
         this.openXsk(msg.ifindex, msg.queues, msg.opts);
         return;
+      case 'capture':
+        this.capture = msg.buffer ? new CaptureRing(msg.buffer, this.init.worker, msg.snaplen) : null;
+        return;
       case 'stop':
         this.stopping = true;
         return;
     }
+  }
+
+  /** AF_XDP headers for a peer: only from a route made for its current endpoint (see routeServes). */
+  private outerFor(p: PeerState): OuterHeaders | null {
+    return p.route && p.endpoint && routeServes(p.route, p.endpoint) ? new OuterHeaders(p.route, this.listenPort) : null;
   }
 
   /** Opens this worker's AF_XDP port on a device and reports its fd (or why not) to the main thread. */
@@ -297,10 +311,12 @@ class Worker {
     const got = x.port.rxBurst(this.txDesc, BURST_MAX);
     if (got <= 0) return;
     const buf = x.buf, f = this.frame;
+    const cap = this.capture, capNow = cap ? Date.now() : 0;
     let m = 0;
     for (let i = 0; i < got; i++) {
       const off = this.txDesc[2 * i]!, len = this.txDesc[2 * i + 1]!;
       this.rxFrames[i] = off;
+      if (cap) cap.write(buf, off, len, capNow);
       if (parseUdpFrame(buf, off, len, f) !== Drop.none || f.dstPort !== this.listenPort) { this.drops.count('rx-bad-outer'); continue; }
       this.rxDesc[2 * m] = f.payload;
       this.rxDesc[2 * m + 1] = f.payloadLength;
@@ -408,6 +424,7 @@ class Worker {
     const rec = this.rxAddr.subarray(i * ADDR_RECORD_SIZE, (i + 1) * ADDR_RECORD_SIZE);
     if (peer.endpoint && addrEquals(peer.endpoint, rec)) return;
     peer.endpoint = rec.slice();
+    if (peer.outer && !routeServes(peer.route!, peer.endpoint)) peer.outer = null;
     this.post({ t: 'endpoint', slot, addr: peer.endpoint.slice() });
   }
 
@@ -530,6 +547,7 @@ class Worker {
     }
     if (freed > 0) pool.freeFrames(this.freeList, freed);
     if (viaXsk > 0) {
+      if (this.capture) for (let i = 0; i < viaXsk; i++) this.capture.write(buf, this.xskTxDesc[2 * i]!, this.xskTxDesc[2 * i + 1]!, now);
       const sent = x!.port.txBurst(this.xskTxDesc, viaXsk);
       if (sent < viaXsk) this.refused(x!.port, this.xskTxDesc, sent, viaXsk);
     }
@@ -558,6 +576,7 @@ class Worker {
     const desc = this.xskTxDesc.subarray(2 * BURST_MAX - 2);
     desc[0] = outer.write(y.buf, dst, msgLen);
     desc[1] = outer.length + msgLen;
+    this.capture?.write(y.buf, desc[0]!, desc[1]!, Date.now());
     if (y.port.txBurst(desc, 1) !== 1) { y.port.freeFrames(this.one, 1); this.drops.count('tx-send-failed'); }
     return true;
   }
