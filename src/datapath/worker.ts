@@ -33,6 +33,7 @@ import { Drop } from '../packet/drop.js';
 import { UdpFrame, parseUdpFrame } from '../packet/udp-frame.js';
 import { OuterHeaders, recordFromFrame, routeServes } from './outer-frame.js';
 import { CaptureRing } from './capture-ring.js';
+import { RoamedEndpoints } from './roamed-endpoints.js';
 import { PeerRouter } from './peer-router.js';
 import { DataKeypair, BURST_MAX } from './data-keypair.js';
 import { DataBurst, DataTransport, TransportDrop } from '../protocol/transport.js';
@@ -50,6 +51,8 @@ export interface WorkerInit {
   port: MessagePort;
   peerCounters: SharedArrayBuffer;
   drops: SharedArrayBuffer;
+  /** Where peers roamed, as workers saw it (RoamedEndpoints). */
+  roamed: SharedArrayBuffer;
   /** Counts handshake messages posted to main and not yet taken: bounds the queue. */
   handshakeBacklog: SharedArrayBuffer;
   handshakeBacklogMax: number;
@@ -93,6 +96,8 @@ class Worker {
   private readonly counters: PeerCounterSlab;
   private readonly backlog: Int32Array;
   private readonly router = new PeerRouter();
+  private readonly roamed: RoamedEndpoints;
+  private readonly roamScratch = new Uint8Array(ADDR_RECORD_SIZE);
   /** Per-source admission to the handshake queue while it is past the under-load mark (see toMain). */
   private readonly admission = new HandshakeRateLimiter(systemClock);
   /** The same, once the queue is a quarter full: one message per source per second. */
@@ -143,6 +148,7 @@ class Worker {
     if (init.worker === 0) this.fds[0] = this.udp.fd;
     this.fds[1] = init.tunFd;
     this.drops = new DropCounters(init.drops);
+    this.roamed = new RoamedEndpoints(init.roamed);
     this.counters = new PeerCounterSlab(init.peerCounters);
     this.backlog = new Int32Array(init.handshakeBacklog);
     this.mtu = init.mtu;
@@ -202,7 +208,12 @@ class Worker {
   }
 
   private peer(slot: number): PeerState {
-    return this.peers[slot] ?? (this.peers[slot] = new PeerState());
+    let p = this.peers[slot];
+    if (!p) {
+      p = this.peers[slot] = new PeerState();
+      p.seenRoam = this.roamed.version(slot);
+    }
+    return p;
   }
 
   private apply(msg: ToWorker): void {
@@ -210,6 +221,8 @@ class Worker {
       case 'peer': {
         const p = this.peer(msg.slot);
         p.endpoint = msg.endpoint;
+        // The main thread's word is newer than any move recorded before it.
+        p.seenRoam = this.roamed.version(msg.slot);
         p.outer = this.outerFor(p);
         return;
       }
@@ -425,7 +438,19 @@ class Worker {
     if (peer.endpoint && addrEquals(peer.endpoint, rec)) return;
     peer.endpoint = rec.slice();
     if (peer.outer && !routeServes(peer.route!, peer.endpoint)) peer.outer = null;
+    // The other workers answer at the new address from their next packet on.
+    if (this.roamed.publish(slot, peer.endpoint)) peer.seenRoam = this.roamed.version(slot);
     this.post({ t: 'endpoint', slot, addr: peer.endpoint.slice() });
+  }
+
+  /** Takes a move another worker saw (RoamedEndpoints), if there is a stable one. */
+  private adoptRoam(peer: PeerState, slot: number): void {
+    const v = this.roamed.read(slot, this.roamScratch);
+    if (v < 0) return;
+    peer.seenRoam = v;
+    if (peer.endpoint && addrEquals(peer.endpoint, this.roamScratch)) return;
+    peer.endpoint = this.roamScratch.slice();
+    if (peer.outer && !routeServes(peer.route!, peer.endpoint)) peer.outer = null;
   }
 
   private confirm(peer: PeerState, slot: number, kp: DataKeypair): void {
@@ -489,6 +514,7 @@ class Worker {
         this.freeList[freed++] = off;
         continue;
       }
+      if (this.roamed.version(slot) !== peer.seenRoam) this.adoptRoam(peer, slot);
       if (!peer.endpoint) { this.drops.count('tx-no-endpoint'); this.freeList[freed++] = off; continue; }
       this.cryptDesc[2 * jobs] = off;
       this.cryptDesc[2 * jobs + 1] = len;
@@ -600,6 +626,8 @@ class Worker {
 
 class PeerState {
   endpoint: Uint8Array | null = null;
+  /** The RoamedEndpoints version of this peer's slot this worker has taken into account. */
+  seenRoam = 0;
   route: PeerRoute | null = null;
   /** Outer headers for the AF_XDP path, built from route (null: kernel socket). */
   outer: OuterHeaders | null = null;

@@ -9,7 +9,9 @@
  * moves a peer's endpoint to the source address of every authenticated
  * packet, so P2's endpoint for S says which source S answered from; S's own
  * counters say the answers took AF_XDP. Then P2's address goes away from S:
- * S must answer from the remaining address, and P2 follow it.
+ * S must answer from the remaining address, and P2 follow it. S runs two
+ * workers: a worker that did not see a peer move must not answer it from
+ * the old endpoint (the peer would roam back).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -49,7 +51,7 @@ before(async () => {
     if (addrs[fam][0] !== src) addrs[fam].reverse();
   }
   for (const x of [s, p1, p2]) {
-    await startFresh(lab, x);
+    await startFresh(lab, x, x === s ? { XDPWG_WORKERS: '2' } : {});
     configureInterface(x);
   }
   // S is a server: it learns its peers' endpoints from them.
