@@ -1,11 +1,11 @@
 /**
  * `xdpwg stats` and `xdpwg capture` transport: a unix socket beside the
- * UAPI one. A client sends one request line: `stats` (or nothing, closing
- * its side) gets one JSON document of the device's live counters;
- * `capture COUNT SNAPLEN` gets a pcap stream of the AF_XDP path's frames
- * (see capture-session.ts), or one line `error: ...`. Kept apart from the UAPI socket so that socket stays byte-for-byte
- * wireguard-go's, and outside /var/run/wireguard so `wg` never mistakes it
- * for an interface.
+ * UAPI one. A client sends one request line: `stats` (or nothing) gets one
+ * JSON document of the device's live counters; `capture COUNT SNAPLEN`
+ * gets a pcap stream of the AF_XDP path's frames (see capture-session.ts),
+ * or one line `error: ...`. Kept apart from the UAPI socket so that socket
+ * stays byte-for-byte wireguard-go's, and outside /var/run/wireguard so
+ * `wg` never mistakes it for an interface.
  */
 import { createServer, createConnection, type Server } from 'node:net';
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
@@ -13,6 +13,8 @@ import path from 'node:path';
 import { CAPTURE_SNAPLEN_MAX, streamCapture, type CaptureSession } from './capture-session.js';
 
 export const STATS_SOCKET_DIR = '/var/run/xdpwg';
+/** How long a connection may stay silent before it is answered as `stats`. */
+const SILENT_CLIENT_MS = 200;
 
 export function statsSocketPath(ifname: string): string {
   return path.join(STATS_SOCKET_DIR, `${ifname}.stats.sock`);
@@ -29,9 +31,12 @@ export class StatsServer {
       sock.on('error', () => sock.destroy());
       let request = '';
       let answered = false;
+      // A client that only reads (this socket's first protocol) gets the stats after a moment.
+      const silent = setTimeout(() => answer(''), SILENT_CLIENT_MS);
       const answer = (line: string): void => {
         if (answered) return;
         answered = true;
+        clearTimeout(silent);
         const [verb, countText, snaplenText] = line.trim().split(/\s+/);
         if (verb === 'capture') {
           const count = Number(countText ?? 0), snaplen = Number(snaplenText ?? CAPTURE_SNAPLEN_MAX);
@@ -49,6 +54,7 @@ export class StatsServer {
       sock.setEncoding('latin1');
       sock.on('data', (d: string) => { request += d; if (request.includes('\n')) answer(request.slice(0, request.indexOf('\n'))); });
       sock.on('end', () => answer(request));
+      sock.on('close', () => clearTimeout(silent));
     });
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(socketPath, () => resolve()); });
     chmodSync(socketPath, 0o600);
