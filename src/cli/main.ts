@@ -19,6 +19,7 @@ const commands: Record<string, () => Promise<Command>> = {
   show: () => import('./show.js'),
   stats: () => import('./stats.js'),
   health: () => import('./health.js'),
+  capture: () => import('./capture.js'),
 };
 
 const usage = `Usage: xdpwg [-f|--foreground] IFNAME
@@ -28,6 +29,8 @@ const usage = `Usage: xdpwg [-f|--foreground] IFNAME
        xdpwg show [IFNAME]                      what 'wg show' prints
        xdpwg stats IFNAME [--json]              datapath counters per port/queue and per peer
        xdpwg health IFNAME [--ready]            exit 0 when the daemon answers (and, --ready, the interface is up with a key)
+       xdpwg capture IFNAME -w FILE [-c COUNT] [-s SNAPLEN]
+                                                pcap of the frames the AF_XDP path receives and sends
        xdpwg genkey | pubkey | genpsk           keys, as 'wg' makes them
        xdpwg echo --interface DEV [--queue Q | --queues N] [--port P] [--udp]
                                                 UDP echo over AF_XDP (the port layer's example)

@@ -128,7 +128,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     await device.close();
     throw err;
   }
-  stats = await StatsServer.open(tun.name, () => device.statsSnapshot());
+  stats = await StatsServer.open(tun.name, () => device.statsSnapshot(), (snaplen) => device.openCapture(snaplen));
   const metricsListen = opts.metricsListen ?? datapath.metricsListen;
   if (metricsListen !== 'off') {
     try {

@@ -53,6 +53,7 @@ import { applyTrafficStamps } from './traffic-events.js';
 import { CookieSecretShare } from '../datapath/handshake-admission.js';
 import { describeXdpSteering, type XdpSteering } from './xdp-steering.js';
 import { HandshakeCounters, type HandshakeCounts } from './handshake-counters.js';
+import { CaptureSession } from './capture-session.js';
 import { Peer } from './peer.js';
 
 const MAX_PEERS = 4096;
@@ -156,6 +157,8 @@ export class Device implements DeviceControl {
   private xdp: XdpPaths | undefined;
   private readonly workerCpu: number[] = [];
   private readonly handshakes = new HandshakeCounters();
+  /** The running `xdpwg capture`, if any. */
+  private capture: CaptureSession | undefined;
 
   private constructor(private readonly opts: DeviceOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -687,6 +690,21 @@ export class Device implements DeviceControl {
       this.mtu = link.mtu;
       this.pool?.broadcast({ t: 'mtu', mtu: link.mtu });
     }
+  }
+
+  /**
+   * Starts copying the AF_XDP path's frames (both directions) for `xdpwg
+   * capture`; one capture at a time. The caller drains the session and
+   * closes it.
+   */
+  openCapture(snaplen: number): CaptureSession {
+    if (!this.pool) throw new Error('capture: the data plane is not running');
+    if (this.capture) throw new Error('capture: another capture is running on this interface');
+    const session = new CaptureSession(this.pool.size, snaplen, (m) => this.pool?.broadcast(m), () => {
+      if (this.capture === session) this.capture = undefined;
+    });
+    this.capture = session;
+    return session;
   }
 
   /** What `xdpwg stats` shows: per port/queue counters, drops by reason, per-peer counters. */

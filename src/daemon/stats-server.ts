@@ -1,15 +1,20 @@
 /**
- * `xdpwg stats` transport: a unix socket beside the UAPI one that answers
- * every connection with one JSON document of the device's live counters and
- * closes. Kept apart from the UAPI socket so that socket stays byte-for-byte
- * wireguard-go's, and outside /var/run/wireguard so `wg` never mistakes it
- * for an interface.
+ * `xdpwg stats` and `xdpwg capture` transport: a unix socket beside the
+ * UAPI one. A client sends one request line: `stats` (or nothing) gets one
+ * JSON document of the device's live counters; `capture COUNT SNAPLEN`
+ * gets a pcap stream of the AF_XDP path's frames (see capture-session.ts),
+ * or one line `error: ...`. Kept apart from the UAPI socket so that socket
+ * stays byte-for-byte wireguard-go's, and outside /var/run/wireguard so
+ * `wg` never mistakes it for an interface.
  */
 import { createServer, createConnection, type Server } from 'node:net';
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
+import { CAPTURE_SNAPLEN_MAX, streamCapture, type CaptureSession } from './capture-session.js';
 
 export const STATS_SOCKET_DIR = '/var/run/xdpwg';
+/** How long a connection may stay silent before it is answered as `stats`. */
+const SILENT_CLIENT_MS = 200;
 
 export function statsSocketPath(ifname: string): string {
   return path.join(STATS_SOCKET_DIR, `${ifname}.stats.sock`);
@@ -18,13 +23,38 @@ export function statsSocketPath(ifname: string): string {
 export class StatsServer {
   private constructor(private readonly server: Server, readonly socketPath: string) {}
 
-  static async open(ifname: string, snapshot: () => unknown): Promise<StatsServer> {
+  static async open(ifname: string, snapshot: () => unknown, capture?: (snaplen: number) => CaptureSession): Promise<StatsServer> {
     mkdirSync(STATS_SOCKET_DIR, { recursive: true, mode: 0o755 });
     const socketPath = statsSocketPath(ifname);
     try { unlinkSync(socketPath); } catch { /* none left behind */ }
     const server = createServer((sock) => {
       sock.on('error', () => sock.destroy());
-      sock.end(JSON.stringify(snapshot()) + '\n');
+      let request = '';
+      let answered = false;
+      // A client that only reads (this socket's first protocol) gets the stats after a moment.
+      const silent = setTimeout(() => answer(''), SILENT_CLIENT_MS);
+      const answer = (line: string): void => {
+        if (answered) return;
+        answered = true;
+        clearTimeout(silent);
+        const [verb, countText, snaplenText] = line.trim().split(/\s+/);
+        if (verb === 'capture') {
+          const count = Number(countText ?? 0), snaplen = Number(snaplenText ?? CAPTURE_SNAPLEN_MAX);
+          try {
+            if (!capture) throw new Error('capture: not offered by this daemon');
+            if (!Number.isInteger(count) || count < 0) throw new RangeError(`capture: count must be a whole number >= 0, got ${countText}`);
+            streamCapture(sock, capture(snaplen), count);
+          } catch (err) {
+            sock.end(`error: ${(err as Error).message}\n`);
+          }
+          return;
+        }
+        sock.end(JSON.stringify(snapshot()) + '\n');
+      };
+      sock.setEncoding('latin1');
+      sock.on('data', (d: string) => { request += d; if (request.includes('\n')) answer(request.slice(0, request.indexOf('\n'))); });
+      sock.on('end', () => answer(request));
+      sock.on('close', () => clearTimeout(silent));
     });
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(socketPath, () => resolve()); });
     chmodSync(socketPath, 0o600);
@@ -41,6 +71,7 @@ export class StatsServer {
 export function fetchStats(ifname: string, timeoutMs = 5000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const sock = createConnection(statsSocketPath(ifname));
+    sock.write('stats\n');
     let text = '';
     const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no answer from ${statsSocketPath(ifname)} within ${timeoutMs} ms`)); }, timeoutMs);
     sock.setEncoding('utf8');

@@ -293,7 +293,16 @@ export class XdpPaths {
     }
     // Sticky source: the local address the peer last reached while it exists, else the route's preferred source.
     const local = family === 4 ? addr.subarray(32, 36) : addr.subarray(20, 36);
-    const haveLocal = local.some((b) => b !== 0) && (this.local?.has(local) ?? true);
+    let haveLocal = local.some((b) => b !== 0);
+    if (haveLocal && this.local && !this.local.has(local)) {
+      // The address the peer reached is gone: forget it in the record, everywhere (as the UDP
+      // port does when its sticky source fails), so workers accept the route's source instead.
+      const cleared = addr.slice();
+      cleared.fill(0, 20, 36);
+      this.endpoints.set(slot, cleared);
+      this.broadcast({ t: 'peer', slot, endpoint: cleared });
+      haveLocal = false;
+    }
     const src = haveLocal ? local.slice() : rt.prefsrc ? parseIP(rt.prefsrc) : null;
     if (!src) { this.setRoute(slot, null, `no source address for ${remoteText} on ${dev.name}`); return; }
     this.sayOnce(`peer traffic to ${remoteText} takes AF_XDP on ${dev.name} via ${nextHop} (${neigh.mac})`);

@@ -104,3 +104,26 @@ export function recordFromFrame(buf: Uint8Array, f: UdpFrame, ifindex: number, o
   out[at + 38] = (ifindex >> 16) & 0xff;
   out[at + 39] = (ifindex >>> 24) & 0xff;
 }
+
+/**
+ * True when a route builds headers for this address record: the same remote
+ * address and port, and the record's local address as source (a record
+ * without one takes any). A worker sends with a route only while this holds:
+ * a peer that roamed, or reached us at another local address, is answered
+ * on the kernel socket (from the record itself) until the main thread's route
+ * for the new record arrives, never from the old one, which would make the
+ * peer roam back.
+ */
+export function routeServes(route: PeerRoute, rec: Uint8Array): boolean {
+  const v4 = route.family === 4;
+  if (rec[18] !== route.family || ((rec[16]! << 8) | rec[17]!) !== route.dstPort) return false;
+  const remote = v4 ? 12 : 0, local = v4 ? 32 : 20, n = v4 ? 4 : 16;
+  let anyLocal = false;
+  for (let i = 0; i < n; i++) {
+    if (rec[remote + i] !== route.dstIp[i]) return false;
+    if (rec[local + i] !== 0) anyLocal = true;
+  }
+  if (!anyLocal) return true;
+  for (let i = 0; i < n; i++) if (rec[local + i] !== route.srcIp[i]) return false;
+  return true;
+}

@@ -41,7 +41,8 @@ export type ToWorker =
    * time: the worker stamps it on what it reports about the slot, so a report about a removed
    * peer cannot land on the next one (the device drops a report whose generation is not current).
    */
-  | { t: 'peer'; slot: number; generation: number; endpoint: AddrRecord | null }
+  /** A peer's endpoint; generation names a new peer in the slot (absent: the same peer, e.g. XdpPaths forgetting a gone local address). */
+  | { t: 'peer'; slot: number; generation?: number; endpoint: AddrRecord | null }
   | { t: 'peer-remove'; slot: number }
   /** Full replacement of the allowed-IPs table, packed (see packAllowedIps): one buffer, not 100k objects. */
   | { t: 'allowed-ips'; packed: Uint8Array }
@@ -53,6 +54,8 @@ export type ToWorker =
   | { t: 'peer-route'; slot: number; route: PeerRoute | null }
   /** Open an AF_XDP port on this device, on the queue numbered like the worker (if the device has it). */
   | { t: 'xsk-open'; ifindex: number; queues: number; opts: Omit<XskPortOptions, 'queue'> }
+  /** Start (a buffer of captureBufferSize(workers) bytes: copy AF_XDP frames into this worker's ring) or stop (null) a capture. */
+  | { t: 'capture'; buffer: SharedArrayBuffer | null; snaplen: number }
   /** The listen port (the source port of frames we build). */
   | { t: 'listen-port'; port: number }
   | { t: 'stop' };

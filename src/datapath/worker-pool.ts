@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { native } from '../native/binding.js';
 import { DropCounters } from './drop-counters.js';
 import { PeerCounterSlab } from './peer-counters.js';
+import { RoamedEndpoints } from './roamed-endpoints.js';
 import type { FromWorker, ToWorker } from './worker-messages.js';
 import type { WorkerInit } from './worker.js';
 import type { AeadBurstChoice } from '../crypto/aead-burst.js';
@@ -48,10 +49,13 @@ export class WorkerPool {
   readonly dropSlabs: DropCounters[] = [];
   /** Handshake messages posted by workers and not yet taken by the device. */
   readonly handshakeBacklog = new Int32Array(new SharedArrayBuffer(4));
+  /** Shared by all workers (see RoamedEndpoints). */
+  private readonly roamed: RoamedEndpoints;
   private readonly members: Member[] = [];
   private readonly wakeFd: (fd: number) => void;
 
   private constructor(private readonly opts: WorkerPoolOptions) {
+    this.roamed = new RoamedEndpoints(opts.maxPeers);
     this.wakeFd = (native() as unknown as { wakeFd(fd: number): void }).wakeFd;
   }
 
@@ -78,6 +82,7 @@ export class WorkerPool {
       peerCounters: peerSlab.buffer,
       drops: drops.buffer,
       handshakeBacklog: this.handshakeBacklog.buffer as SharedArrayBuffer,
+      roamed: this.roamed.buffer,
       handshakeBacklogMax: this.opts.handshakeBacklogMax,
       keyEpochs: this.opts.keyEpochs,
       cookieSecret: this.opts.cookieSecret,

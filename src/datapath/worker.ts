@@ -31,7 +31,9 @@ import type { FromWorker, KeypairWire, PeerRoute, ToWorker } from './worker-mess
 import type { NativeXskPort, XskPortOptions } from '../native/binding.js';
 import { Drop } from '../packet/drop.js';
 import { UdpFrame, parseUdpFrame } from '../packet/udp-frame.js';
-import { OuterHeaders, recordFromFrame } from './outer-frame.js';
+import { OuterHeaders, recordFromFrame, routeServes } from './outer-frame.js';
+import { CaptureRing } from './capture-ring.js';
+import { RoamedEndpoints } from './roamed-endpoints.js';
 import { PeerRouter } from './peer-router.js';
 import { DataKeypair, BURST_MAX } from './data-keypair.js';
 import { KeypairFlag } from '../protocol/keypair.js';
@@ -50,6 +52,8 @@ export interface WorkerInit {
   port: MessagePort;
   peerCounters: SharedArrayBuffer;
   drops: SharedArrayBuffer;
+  /** Where peers roamed, as workers saw it (RoamedEndpoints). */
+  roamed: SharedArrayBuffer;
   /** Counts handshake messages posted to main and not yet taken: bounds the queue. */
   handshakeBacklog: SharedArrayBuffer;
   handshakeBacklogMax: number;
@@ -101,6 +105,8 @@ class Worker {
   private readonly router = new PeerRouter();
   /** Which handshake messages go to the main thread (bounded queue; see handshake-admission.ts). */
   private readonly admission: HandshakeAdmission;
+  private readonly roamed: RoamedEndpoints;
+  private readonly roamScratch = new Uint8Array(ADDR_RECORD_SIZE);
   private readonly transport: DataTransport;
   private readonly burst = new DataBurst(BURST_MAX);
   private readonly frame = new UdpFrame();
@@ -110,6 +116,8 @@ class Worker {
   private readonly byIndex = new Map<number, DataKeypair>();
   private mtu: number;
   private listenPort = 0;
+  /** Set only while `xdpwg capture` runs: AF_XDP frames in and out are copied here. */
+  private capture: CaptureRing | null = null;
   private stopping = false;
   private lastStatsMs = 0;
   /**
@@ -145,6 +153,7 @@ class Worker {
     if (init.worker === 0) this.fds[0] = this.udp.fd;
     this.fds[1] = init.tunFd;
     this.drops = new DropCounters(init.drops);
+    this.roamed = new RoamedEndpoints(init.roamed);
     this.counters = new PeerCounterSlab(init.peerCounters);
     this.backlog = new Int32Array(init.handshakeBacklog);
     this.admission = new HandshakeAdmission(this.backlog, init.handshakeBacklogMax, new CookieSecretShare(init.cookieSecret), systemClock);
@@ -211,15 +220,23 @@ class Worker {
   }
 
   private peer(slot: number): PeerState {
-    return this.peers[slot] ?? (this.peers[slot] = new PeerState());
+    let p = this.peers[slot];
+    if (!p) {
+      p = this.peers[slot] = new PeerState();
+      p.seenRoam = this.roamed.version(slot);
+    }
+    return p;
   }
 
   private apply(msg: ToWorker): void {
     switch (msg.t) {
       case 'peer': {
         const p = this.peer(msg.slot);
-        p.generation = msg.generation;
+        if (msg.generation !== undefined) p.generation = msg.generation;
         p.endpoint = msg.endpoint;
+        // The main thread's word is newer than any move recorded before it.
+        p.seenRoam = this.roamed.version(msg.slot);
+        p.outer = this.outerFor(p);
         return;
       }
       case 'peer-remove': {
@@ -231,7 +248,7 @@ class Worker {
       case 'peer-route': {
         const p = this.peer(msg.slot);
         p.route = msg.route;
-        p.outer = msg.route ? new OuterHeaders(msg.route, this.listenPort) : null;
+        p.outer = this.outerFor(p);
         return;
       }
       case 'allowed-ips':
@@ -252,7 +269,7 @@ class Worker {
         return;
       case 'listen-port':
         this.listenPort = msg.port;
-        for (const p of this.peers) if (p?.route) p.outer = new OuterHeaders(p.route, msg.port);
+        for (const p of this.peers) if (p) p.outer = this.outerFor(p);
         return;
       case 'udp-fd': {
         // Between bursts the worker holds no frames, so the old port can go at once.
@@ -266,10 +283,18 @@ class Worker {
       case 'xsk-open':
         this.openXsk(msg.ifindex, msg.queues, msg.opts);
         return;
+      case 'capture':
+        this.capture = msg.buffer ? new CaptureRing(msg.buffer, this.init.worker, msg.snaplen) : null;
+        return;
       case 'stop':
         this.stopping = true;
         return;
     }
+  }
+
+  /** AF_XDP headers for a peer: only from a route made for its current endpoint (see routeServes). */
+  private outerFor(p: PeerState): OuterHeaders | null {
+    return p.route && p.endpoint && routeServes(p.route, p.endpoint) ? new OuterHeaders(p.route, this.listenPort) : null;
   }
 
   /** Opens this worker's AF_XDP port on a device and reports its fd (or why not) to the main thread. */
@@ -312,10 +337,12 @@ class Worker {
     const got = x.port.rxBurst(this.txDesc, BURST_MAX);
     if (got <= 0) return;
     const buf = x.buf, f = this.frame;
+    const cap = this.capture, capNow = cap ? Date.now() : 0;
     let m = 0;
     for (let i = 0; i < got; i++) {
       const off = this.txDesc[2 * i]!, len = this.txDesc[2 * i + 1]!;
       this.rxFrames[i] = off;
+      if (cap) cap.write(buf, off, len, capNow);
       if (parseUdpFrame(buf, off, len, f) !== Drop.none || f.dstPort !== this.listenPort) { this.drops.count('rx-bad-outer'); continue; }
       this.rxDesc[2 * m] = f.payload;
       this.rxDesc[2 * m + 1] = f.payloadLength;
@@ -413,7 +440,20 @@ class Worker {
     const rec = this.rxAddr.subarray(i * ADDR_RECORD_SIZE, (i + 1) * ADDR_RECORD_SIZE);
     if (peer.endpoint && addrEquals(peer.endpoint, rec)) return;
     peer.endpoint = rec.slice();
+    if (peer.outer && !routeServes(peer.route!, peer.endpoint)) peer.outer = null;
+    // The other workers answer at the new address from their next packet on.
+    if (this.roamed.publish(slot, peer.endpoint)) peer.seenRoam = this.roamed.version(slot);
     this.post({ t: 'endpoint', slot, generation: peer.generation, addr: peer.endpoint.slice() });
+  }
+
+  /** Takes a move another worker saw (RoamedEndpoints), if there is a stable one. */
+  private adoptRoam(peer: PeerState, slot: number): void {
+    const v = this.roamed.read(slot, this.roamScratch);
+    if (v < 0) return;
+    peer.seenRoam = v;
+    if (peer.endpoint && addrEquals(peer.endpoint, this.roamScratch)) return;
+    peer.endpoint = this.roamScratch.slice();
+    if (peer.outer && !routeServes(peer.route!, peer.endpoint)) peer.outer = null;
   }
 
   private confirm(peer: PeerState, slot: number, kp: DataKeypair): void {
@@ -493,6 +533,7 @@ class Worker {
         this.freeList[freed++] = off;
         continue;
       }
+      if (this.roamed.version(slot) !== peer.seenRoam) this.adoptRoam(peer, slot);
       if (!peer.endpoint) { this.drops.count('tx-no-endpoint'); this.freeList[freed++] = off; continue; }
       this.cryptDesc[2 * jobs] = off;
       this.cryptDesc[2 * jobs + 1] = len;
@@ -555,6 +596,7 @@ class Worker {
     }
     if (freed > 0) pool.freeFrames(this.freeList, freed);
     if (viaXsk > 0) {
+      if (this.capture) for (let i = 0; i < viaXsk; i++) this.capture.write(buf, this.xskTxDesc[2 * i]!, this.xskTxDesc[2 * i + 1]!, now);
       const sent = x!.port.txBurst(this.xskTxDesc, viaXsk);
       if (sent < viaXsk) this.refused(x!.port, this.xskTxDesc, sent, viaXsk);
     }
@@ -583,6 +625,7 @@ class Worker {
     const desc = this.xskTxDesc.subarray(2 * BURST_MAX - 2);
     desc[0] = outer.write(y.buf, dst, msgLen);
     desc[1] = outer.length + msgLen;
+    this.capture?.write(y.buf, desc[0]!, desc[1]!, Date.now());
     if (y.port.txBurst(desc, 1) !== 1) { y.port.freeFrames(this.one, 1); this.drops.count('tx-send-failed'); }
     return true;
   }
@@ -618,6 +661,8 @@ class PeerState {
   /** Which peer of the slot this is (the 'peer' message's generation); 0 before the first 'peer' message. */
   generation = 0;
   endpoint: Uint8Array | null = null;
+  /** The RoamedEndpoints version of this peer's slot this worker has taken into account. */
+  seenRoam = 0;
   route: PeerRoute | null = null;
   /** Outer headers for the AF_XDP path, built from route (null: kernel socket). */
   outer: OuterHeaders | null = null;
