@@ -101,6 +101,7 @@ async function main(): Promise<void> {
     const peerArgs = ['peer', b.keys.publicKey, 'allowed-ips', `${b.inner4}/32,${b.inner6}/128`, 'endpoint', `${b.outer4}:${b.port}`];
 
     const pidA = pidOf(a);
+    const bytes0 = peerDump(b, a.keys.publicKey)!;
     lab.spawn(b.ns, 'iperf3', ['-s', '-B', b.inner4]);
     await waitFor('iperf3 server', () => nsExec(b.ns, 'ss', ['-ltn']).includes(`${b.inner4}:5201`));
     const iperf = lab.spawn(a.ns, 'iperf3', ['-c', b.inner4, '-u', '-l', '1200', '--bidir', '-P', '4', '-b', `${Math.ceil(RATE_MBIT / 4)}M`, '-t', String(SECONDS), '-J', '--connect-timeout', '5000']);
@@ -136,7 +137,13 @@ async function main(): Promise<void> {
         captureDone = new Promise((resolve) => td.once('exit', () => resolve()));
       }
     }
-    const iperfCode = await iperfDone;
+    // iperf3 reports over its TCP control connection, which runs through the tunnel being torn
+    // down every second and may back off for long: give it a moment, then SIGINT (it still prints its JSON).
+    const iperfCode = await Promise.race([iperfDone, new Promise<number>((r) => setTimeout(() => r(NaN), 20_000))]).then((code) => {
+      if (!Number.isNaN(code)) return code;
+      iperf.kill('SIGINT');
+      return Promise.race([iperfDone, new Promise<number>((r) => setTimeout(() => { iperf.kill('SIGKILL'); r(-1); }, 5_000))]);
+    });
     const [ab, ba] = await pings;
     await captureDone;
     const wire = captureStarted ? checkCapture(CAPTURE_FILE) : { messages: 0, openedUnderZeroKey: 0, repeatedNonces: 0 };
@@ -152,12 +159,15 @@ async function main(): Promise<void> {
     } catch (err) {
       throughput = { exitCode: iperfCode, unreadable: (err as Error).message, tail: iperfOut.slice(-300) };
     }
+    const bytes1 = peerDump(b, a.keys.publicKey)!;
     const early = samples.filter((s) => s.t >= WARMUP_S && s.t < WARMUP_S + 10).map((s) => s.rss);
     const late = samples.slice(-10).map((s) => s.rss);
     const report = {
       seconds: SECONDS, timeScale: TIME_SCALE, rekeyEveryS: 120 / TIME_SCALE, workers: 2,
       reloads, peerReAdds: reAdds, opErrors, handshakesSeenByPeer: handshakes.size,
       pings: { aToB: ab, bToA: ba }, iperf3: throughput,
+      // What wireguard-go counted for the peer (its counters survive A's removals of B, not B's of A: B never removes).
+      wireguardGoMbit: { fromA: ((bytes1.rx - bytes0.rx) * 8) / SECONDS / 1e6, toA: ((bytes1.tx - bytes0.tx) * 8) / SECONDS / 1e6 },
       capture: { seconds: CAPTURE_SECONDS, ...wire },
       rssKb: { afterWarmup: median(early), end: median(late), max: Math.max(...samples.map((s) => s.rss)) },
       drops: stats.drops,
