@@ -8,8 +8,10 @@
  *      keypairs rejected after 9 s)
  *   B: wireguard-go (Debian's), the reference peer
  *
- * For the whole run: iperf3 both ways (--bidir, several streams, so flows
- * land on both of A's queues) plus pings both ways; every second A gets
+ * For the whole run: iperf3 UDP both ways at a fixed rate (--bidir, several
+ * streams, so flows land on both of A's queues; UDP because TCP backs off
+ * after every torn-down session and would leave the wire nearly idle) plus
+ * pings both ways; every second A gets
  * `wg syncconf` with its unchanged configuration and B's peer removed and
  * added again (every retirement path: clear on removal, rotation, expiry).
  * In the middle, tcpdump records --capture-seconds of the veth between them;
@@ -99,9 +101,10 @@ async function main(): Promise<void> {
     const peerArgs = ['peer', b.keys.publicKey, 'allowed-ips', `${b.inner4}/32,${b.inner6}/128`, 'endpoint', `${b.outer4}:${b.port}`];
 
     const pidA = pidOf(a);
+    const bytes0 = peerDump(b, a.keys.publicKey)!;
     lab.spawn(b.ns, 'iperf3', ['-s', '-B', b.inner4]);
     await waitFor('iperf3 server', () => nsExec(b.ns, 'ss', ['-ltn']).includes(`${b.inner4}:5201`));
-    const iperf = lab.spawn(a.ns, 'iperf3', ['-c', b.inner4, '--bidir', '-P', '4', '-b', `${Math.ceil(RATE_MBIT / 4)}M`, '-t', String(SECONDS), '-J', '--connect-timeout', '5000']);
+    const iperf = lab.spawn(a.ns, 'iperf3', ['-c', b.inner4, '-u', '-l', '1200', '--bidir', '-P', '4', '-b', `${Math.ceil(RATE_MBIT / 4)}M`, '-t', String(SECONDS), '-J', '--connect-timeout', '5000']);
     let iperfOut = '';
     iperf.stdout?.on('data', (d: Buffer) => { iperfOut += d.toString(); });
     const iperfDone = new Promise<number>((resolve) => iperf.once('exit', (code) => resolve(code ?? -1)));
@@ -134,22 +137,37 @@ async function main(): Promise<void> {
         captureDone = new Promise((resolve) => td.once('exit', () => resolve()));
       }
     }
-    const iperfCode = await iperfDone;
+    // iperf3 reports over its TCP control connection, which runs through the tunnel being torn
+    // down every second and may back off for long: give it a moment, then SIGINT (it still prints its JSON).
+    const iperfCode = await Promise.race([iperfDone, new Promise<number>((r) => setTimeout(() => r(NaN), 20_000))]).then((code) => {
+      if (!Number.isNaN(code)) return code;
+      iperf.kill('SIGINT');
+      return Promise.race([iperfDone, new Promise<number>((r) => setTimeout(() => { iperf.kill('SIGKILL'); r(-1); }, 5_000))]);
+    });
     const [ab, ba] = await pings;
     await captureDone;
     const wire = captureStarted ? checkCapture(CAPTURE_FILE) : { messages: 0, openedUnderZeroKey: 0, repeatedNonces: 0 };
     const stats = JSON.parse(nsExec(a.ns, xdpwgBin, ['stats', a.ifname, '--json'])) as { drops: Record<string, number> };
-    let throughput: { sentMbit: number; receivedMbit: number } | string = `iperf3 exited ${iperfCode}`;
+    // UDP iperf3: per direction, what was sent and the receiver's loss.
+    type UdpSum = { bits_per_second?: number; lost_percent?: number };
+    let throughput: Record<string, unknown> = { exitCode: iperfCode };
     try {
-      const j = JSON.parse(iperfOut) as { end: { sum_sent: { bits_per_second: number }; sum_received: { bits_per_second: number }; sum_sent_bidir_reverse?: { bits_per_second: number } } };
-      throughput = { sentMbit: j.end.sum_sent.bits_per_second / 1e6, receivedMbit: (j.end.sum_sent_bidir_reverse?.bits_per_second ?? 0) / 1e6 };
-    } catch { /* keep the exit code */ }
+      const j = JSON.parse(iperfOut) as { error?: string; end?: { sum?: UdpSum; sum_bidir_reverse?: UdpSum } };
+      const dir = (x?: UdpSum): { mbit: number; lostPercent: number } | undefined =>
+        x && x.bits_per_second !== undefined ? { mbit: x.bits_per_second / 1e6, lostPercent: x.lost_percent ?? NaN } : undefined;
+      throughput = { exitCode: iperfCode, aToB: dir(j.end?.sum), bToA: dir(j.end?.sum_bidir_reverse), error: j.error };
+    } catch (err) {
+      throughput = { exitCode: iperfCode, unreadable: (err as Error).message, tail: iperfOut.slice(-300) };
+    }
+    const bytes1 = peerDump(b, a.keys.publicKey)!;
     const early = samples.filter((s) => s.t >= WARMUP_S && s.t < WARMUP_S + 10).map((s) => s.rss);
     const late = samples.slice(-10).map((s) => s.rss);
     const report = {
       seconds: SECONDS, timeScale: TIME_SCALE, rekeyEveryS: 120 / TIME_SCALE, workers: 2,
       reloads, peerReAdds: reAdds, opErrors, handshakesSeenByPeer: handshakes.size,
       pings: { aToB: ab, bToA: ba }, iperf3: throughput,
+      // What wireguard-go counted for the peer (its counters survive A's removals of B, not B's of A: B never removes).
+      wireguardGoMbit: { fromA: ((bytes1.rx - bytes0.rx) * 8) / SECONDS / 1e6, toA: ((bytes1.tx - bytes0.tx) * 8) / SECONDS / 1e6 },
       capture: { seconds: CAPTURE_SECONDS, ...wire },
       rssKb: { afterWarmup: median(early), end: median(late), max: Math.max(...samples.map((s) => s.rss)) },
       drops: stats.drops,
@@ -157,7 +175,8 @@ async function main(): Promise<void> {
     };
     console.log(JSON.stringify(report));
     const failures: string[] = [];
-    if (wire.messages === 0) failures.push('the capture holds no transport message');
+    // The capture must have seen the iperf3 load, not only pings (20/s each way).
+    if (wire.messages < CAPTURE_SECONDS * 500) failures.push(`the capture holds only ${wire.messages} transport messages: the load did not flow`);
     if (wire.openedUnderZeroKey > 0) failures.push(`${wire.openedUnderZeroKey} message(s) open under a zero key`);
     if (wire.repeatedNonces > 0) failures.push(`${wire.repeatedNonces} (receiver, counter) pair(s) repeat`);
     if (report.rssKb.end - report.rssKb.afterWarmup > RSS_GROWTH_BOUND_KB) failures.push(`RSS grew ${report.rssKb.end - report.rssKb.afterWarmup} KiB`);
