@@ -17,7 +17,7 @@
  * down: signals the `xdpwg up` process of that interface (pid file in
  * /run/xdpwg) and waits for it to finish.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { native } from '../native/binding.js';
@@ -48,12 +48,33 @@ export function resolveConfigPath(arg: string): { file: string; ifname: string }
   return { file, ifname };
 }
 
+/** A hook's command line with %i replaced, announced as wg-quick does. */
+function hookLine(kind: string, cmd: string, ifname: string, log: Logger): string {
+  const line = cmd.replaceAll('%i', ifname);
+  log.verbose(`${kind}: ${line}`);
+  process.stderr.write(`[#] ${line}\n`);
+  return line;
+}
+
+/** Hooks that run while this process is not serving its UAPI socket (before the daemon, during teardown). */
 function runHooks(kind: string, cmds: string[], ifname: string, log: Logger): void {
+  for (const cmd of cmds) execFileSync('bash', ['-c', hookLine(kind, cmd, ifname, log)], { stdio: 'inherit' });
+}
+
+/**
+ * Hooks that run while the daemon serves: the event loop keeps going, because
+ * a hook such as `wg set %i private-key FILE` talks to this very process's
+ * UAPI socket (a synchronous wait would never let it answer).
+ */
+async function runHooksServing(kind: string, cmds: string[], ifname: string, log: Logger): Promise<void> {
   for (const cmd of cmds) {
-    const line = cmd.replaceAll('%i', ifname);
-    log.verbose(`${kind}: ${line}`);
-    process.stderr.write(`[#] ${line}\n`);
-    execFileSync('bash', ['-c', line], { stdio: 'inherit' });
+    const line = hookLine(kind, cmd, ifname, log);
+    const child = spawn('bash', ['-c', line], { stdio: 'inherit' });
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (c, sig) => resolve([c, sig]));
+    });
+    if (code !== 0) throw new Error(`${kind} hook failed (${signal ? `signal ${signal}` : `exit status ${code}`}): ${line}`);
   }
 }
 
@@ -115,7 +136,7 @@ async function up(arg: string): Promise<number> {
     setup.configureLink(cfg, [...resolved.values()]);
     if (dnsManager) setup.configureDns(cfg, dnsManager);
     setup.addRoutes(routedPrefixes(cfg));
-    runHooks('PostUp', cfg.interface.postUp, ifname, log);
+    await runHooksServing('PostUp', cfg.interface.postUp, ifname, log);
   } catch (err) {
     undoAll();
     await daemon.shutdown('set-up failed', 1);

@@ -147,6 +147,8 @@ test('exactly the capabilities each mode needs, nothing privileged', () => {
     assert.deepEqual([...sc.capabilities.add].sort(), want[name], name);
     assert.equal(sc.privileged, false, name);
     assert.equal(sc.allowPrivilegeEscalation, false, name);
+    // bpf() is refused by default seccomp profiles without CAP_SYS_ADMIN (test/container/tunnel.test.ts).
+    assert.equal(sc.seccompProfile?.type, 'Unconfined', name);
   }
 });
 
