@@ -35,7 +35,7 @@ import { HandshakeLoadDetector } from '../protocol/load-detector.js';
 import { HANDSHAKE_QUEUE_CAPACITY, REKEY_ATTEMPT_TIME_MS } from '../protocol/constants.js';
 import { PeerTimers, type InitiationReason } from '../protocol/timers.js';
 import { MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE } from '../protocol/wire.js';
-import { native } from '../native/binding.js';
+import { native, type NativeUdpPort } from '../native/binding.js';
 import { WorkerPool } from '../datapath/worker-pool.js';
 import { readPeerTraffic } from '../datapath/peer-counters.js';
 import { DropCounters } from '../datapath/drop-counters.js';
@@ -96,16 +96,6 @@ export interface DeviceStats {
   peers: Array<{ publicKey: string; endpoint: string | null; rxBytes: number; txBytes: number; rxPackets: number; txPackets: number; stagedDropped: number; hasSession: boolean }>;
 }
 
-interface NativeUdp {
-  readonly buffer: ArrayBuffer; readonly fd: number; readonly port: number; readonly headroom: number; readonly frameSize: number;
-  txBurst(desc: Uint32Array, addr: Uint8Array, n: number): number;
-  allocFrames(out: Uint32Array, n: number): number;
-  freeFrames(offsets: Uint32Array, n: number): void;
-  stats(): Record<string, number>;
-  setMark(mark: number): void;
-  close(): void;
-}
-
 export interface DeviceOptions {
   ifname: string;
   tunFds: number[];
@@ -136,7 +126,7 @@ export class Device implements DeviceControl {
   private readonly cookieGenerators = new Map<Peer, CookieGenerator>();
   private readonly rateLimiter: HandshakeRateLimiter;
   private readonly load: HandshakeLoadDetector;
-  private udp: NativeUdp | undefined;
+  private udp: NativeUdpPort | undefined;
   private pool: WorkerPool | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private allowedDirty = false;
@@ -202,8 +192,8 @@ export class Device implements DeviceControl {
 
   /** Kernel UDP socket on the listen port (dual-stack); workers receive from it, everyone sends on it. */
   private bind(port: number): void {
-    const N = native() as unknown as { UdpPort: new (o: { port: number; frameSize: number; frameCount: number; headroom?: number; rcvBuf?: number; sndBuf?: number; mark?: number }) => NativeUdp };
-    let next: NativeUdp;
+    const N = native();
+    let next: NativeUdpPort;
     try {
       // 7 MiB socket buffers, as wireguard-go sets: under a flood the buffer rides out the
       // moments the receiving worker is not scheduled, instead of dropping a peer's handshake.
@@ -685,7 +675,7 @@ export class Device implements DeviceControl {
    * visible here: the last MTU seen stays in force.
    */
   private followMtu(): void {
-    const link = (native() as unknown as { linkInfo(n: string): { mtu: number } | null }).linkInfo(this.opts.ifname);
+    const link = native().linkInfo(this.opts.ifname);
     if (link && link.mtu !== this.mtu) {
       this.mtu = link.mtu;
       this.pool?.broadcast({ t: 'mtu', mtu: link.mtu });

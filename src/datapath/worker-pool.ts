@@ -56,7 +56,7 @@ export class WorkerPool {
 
   private constructor(private readonly opts: WorkerPoolOptions) {
     this.roamed = new RoamedEndpoints(opts.maxPeers);
-    this.wakeFd = (native() as unknown as { wakeFd(fd: number): void }).wakeFd;
+    this.wakeFd = native().wakeFd;
   }
 
   /** Starts the workers and resolves once every one reported ready. */

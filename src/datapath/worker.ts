@@ -28,7 +28,7 @@ import { native } from '../native/binding.js';
 import { DropCounters, type DropReason } from './drop-counters.js';
 import { PEER_SLOT_FIELDS as F, PEER_SLOT_WIDTH, PeerCounterSlab } from './peer-counters.js';
 import type { FromWorker, KeypairWire, PeerRoute, ToWorker } from './worker-messages.js';
-import type { NativeXskPort, XskPortOptions } from '../native/binding.js';
+import type { NativeUdpPort, NativeWaiter, NativeXskPort, XskPortOptions } from '../native/binding.js';
 import { Drop } from '../packet/drop.js';
 import { UdpFrame, parseUdpFrame } from '../packet/udp-frame.js';
 import { OuterHeaders, recordFromFrame, routeServes } from './outer-frame.js';
@@ -89,10 +89,10 @@ interface XskState {
 }
 
 class Worker {
-  private readonly n = native() as unknown as NativeApi;
+  private readonly n = native();
   private udp: NativeUdpPort;
   private udpBuf: Uint8Array;
-  private readonly waiter: { readonly eventFd: number; wait(fds: Int32Array, nfds: number, timeoutMs: number): number; close(): void };
+  private readonly waiter: NativeWaiter;
   /** Poll set: [0] the UDP socket (worker 0 only, else -1), [1] the TUN queue, [2..] AF_XDP ports. */
   private readonly fds = new Int32Array(2 + MAX_XSK_PORTS).fill(-1);
   private readonly xsks: XskState[] = [];
@@ -672,30 +672,10 @@ class PeerState {
 }
 
 /** The slice of the addon this loop uses (see src/native/binding.ts for the whole). */
-interface NativeUdpPort {
-  readonly buffer: ArrayBuffer; readonly fd: number; readonly frameSize: number; readonly headroom: number;
-  rxBurst(desc: Uint32Array, addr: Uint8Array, max: number): number;
-  txBurst(desc: Uint32Array, addr: Uint8Array, n: number): number;
-  allocFrames(out: Uint32Array, n: number): number;
-  freeFrames(offsets: Uint32Array, n: number): void;
-  stats(): Record<string, number>;
-  close(): void;
-}
 /** What both port kinds offer for frames. */
 interface FramePool {
   allocFrames(out: Uint32Array, n: number): number;
   freeFrames(offsets: Uint32Array, n: number): void;
-}
-interface NativeApi {
-  setThreadAffinity(cpus: number[]): void;
-  /** This thread's CPU time (native/thread_cpu.cc). */
-  threadCpuSeconds(): number;
-  XskPort: new (opts: XskPortOptions) => NativeXskPort;
-  UdpPort: new (opts: { fd: number; frameSize: number; frameCount: number }) => NativeUdpPort;
-  Waiter: new () => { readonly eventFd: number; wait(fds: Int32Array, nfds: number, timeoutMs: number): number; close(): void };
-  WAITER_WAKE_BIT: number;
-  tunReadBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array, max: number): number;
-  tunWriteBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array, n: number): number;
 }
 
 

@@ -11,6 +11,7 @@
  * Uint32Array: desc[2*i] = byte offset of the packet's first byte inside the
  * port's buffer (`umem`), desc[2*i+1] = its length. One native call per burst.
  */
+import type { FdPassingBinding } from './fd-passing.js';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -305,7 +306,7 @@ export interface NativeWaiter {
 /** OpenSSL's key and its derive context, owned by the thread that made it; freed by the GC. */
 export type NativeX25519Key = { readonly __brand: 'NativeX25519Key' };
 
-export interface NativeBinding {
+export interface NativeBinding extends FdPassingBinding {
   aeadSealBurst: NativeAeadBurstFn;
   aeadOpenBurst: NativeAeadBurstFn;
   /** A key from a raw private scalar (clamped by OpenSSL); its public key is written to publicOut. Throws on wrong shapes. */
@@ -371,6 +372,10 @@ export interface NativeBinding {
   dropCapabilities(keep: number[]): void;
   /** Lifts RLIMIT_MEMLOCK to unlimited where allowed; false when it cannot. */
   raiseMemlockLimit(): boolean;
+  /** Pins the calling thread to these CPUs (native/affinity.cc). */
+  setThreadAffinity(cpus: number[]): void;
+  /** The calling thread's CPU time in seconds (native/thread_cpu.cc). */
+  threadCpuSeconds(): number;
   /** One sd_notify(3) datagram to socketPath (a path or '@abstract'); throws with errno. */
   sdNotify(socketPath: string, message: string): void;
   [name: string]: unknown;

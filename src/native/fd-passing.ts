@@ -23,7 +23,8 @@ export interface BpfMapInfo { type: number; maxEntries: number; name: string }
 /** BPF_MAP_TYPE_XSKMAP (include/uapi/linux/bpf.h). */
 export const BPF_MAP_TYPE_XSKMAP = 17;
 
-interface FdPassingBinding {
+/** The addon's fd-passing functions; part of NativeBinding. */
+export interface FdPassingBinding {
   seqpacketConnect(path: string, timeoutMs: number): number;
   seqpacketListen(path: string): number;
   seqpacketAccept(listenFd: number, timeoutMs: number): number;
@@ -39,5 +40,5 @@ interface FdPassingBinding {
 
 /** The native functions (loaded once per thread with the addon). */
 export function fdPassing(): FdPassingBinding {
-  return native() as unknown as FdPassingBinding;
+  return native();
 }
