@@ -173,7 +173,7 @@ test('the systemd unit grants exactly the data plane capabilities, and the daemo
   const want = UNIT_CAPS.reduce((m, c) => m | (1n << BigInt(CAP_BITS[c]!)), 0n);
   assert.equal(capEff, want, `CapEff ${capEff.toString(16)}, want ${want.toString(16)}`);
   // And it works: configured with wg, a handshake, traffic.
-  await waitFor('its UAPI socket', () => { wg(side, ['show', side.ifname]); return true; }, 10_000);
+  await waitFor('its UAPI socket', () => { wg(side, ['show', side.ifname]); return true; }, 10_000).catch((err: Error) => { throw new Error(`${err.message}\n${logsOf(side, b)}`); });
   configureInterface(side);
   const peer: Side = { ...b, outer4: '10.219.60.2', inner4: '10.219.61.2' };
   nsExec(b.ns, 'ip', ['addr', 'add', '10.219.61.2/24', 'dev', b.ifname]);
