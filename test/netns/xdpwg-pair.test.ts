@@ -44,12 +44,16 @@ before(async () => {
 after(() => lab.cleanup());
 
 test('persistent keepalive through NAT: the public side learns the NATed endpoint and can reach back', async () => {
-  addPeer(a, b, { keepalive: 1 });
+  // B first: A's keepalive starts a handshake at once, which B must already accept
+  // (a first initiation B refuses is retried only after REKEY_TIMEOUT, 5 s).
   addPeer(b, a, { endpoint: false });
-  const d = await waitFor('B to learn A through the NAT', () => {
+  addPeer(a, b, { keepalive: 1 });
+  // B learns the endpoint from A's initiation, and (as responder) stamps the handshake
+  // only once A's first data message confirms the session (whitepaper §5.4.6).
+  const d = await waitFor('B to learn A through the NAT and the session to be confirmed', () => {
     const x = peerDump(b, a.keys.publicKey);
-    return x && x.endpoint.startsWith('10.204.2.254:') ? x : undefined;
-  }, 10_000);
+    return x && x.endpoint.startsWith('10.204.2.254:') && x.latestHandshake > 0 ? x : undefined;
+  }, 10_000).catch((err: Error) => { throw new Error(`${err.message}\n${logsOf(a, b)}`); });
   assert.ok(d.latestHandshake > 0, logsOf(a, b));
   // B initiates nothing: it answers through the NAT mapping A's keepalives hold open.
   assert.equal(ping(b, a.inner4, 3), 3, logsOf(a, b));
