@@ -71,6 +71,35 @@ void ThrowCode(Napi::Env env, const char* code, const std::string& msg) {
 
 std::string DefaultObjectPath() { return BpfObjectPath("xdpwg_filter.o"); }
 
+// Why libxdp attached our program alone instead of as a dispatcher component,
+// in libxdp's own words, picked from its diagnostics of the attach. libxdp
+// checks the kernel once per process and caches the answer, so the first
+// reason found is kept for the process's later filters.
+//
+// On a kernel that refuses BPF trampolines the check fails with "Operation
+// not permitted": the dispatcher's components are freplace programs
+// (BPF_PROG_TYPE_EXT), and their BPF_PROG_LOAD is refused before the
+// verifier runs (fentry programs likewise; kprobe, tracepoint, raw_tp and
+// iterator programs load). Without a bpffs libxdp cannot pin the dispatcher
+// and says "No bpffs found". See README "Several xdpwg interfaces on one uplink".
+std::string g_dispatcher_reason;
+
+void NoteDispatcherReason(const std::string& diag) {
+  static const char* const kClues[] = {"Compatibility check for dispatcher program failed", "No bpffs found"};
+  for (const char* clue : kClues) {
+    size_t at = diag.find(clue);
+    if (at == std::string::npos) continue;
+    size_t end = diag.find('\n', at);
+    std::string line = diag.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    if (g_dispatcher_reason.find(line) == std::string::npos)
+      g_dispatcher_reason += (g_dispatcher_reason.empty() ? "" : "; ") + line;
+  }
+}
+
+std::string DispatcherReason() {
+  return g_dispatcher_reason.empty() ? "libxdp attached the program alone" : "libxdp: " + g_dispatcher_reason;
+}
+
 const char* ModeName(enum xdp_attach_mode m) {
   switch (m) {
     case XDP_MODE_NATIVE: return "native";
@@ -296,6 +325,7 @@ bool XdpFilter::AttachLocked(Napi::Env env, const std::string& mode, const std::
   if (mode != "native") modes.push_back(XDP_MODE_SKB);
   std::string tried;
   for (enum xdp_attach_mode m : modes) {
+    NoteDispatcherReason(g_diag);
     struct xdp_program* prog = xdp_program__open_file(path.c_str(), "xdp", nullptr);
     long perr = libxdp_get_error(prog);
     if (!prog || perr) {
@@ -311,20 +341,23 @@ bool XdpFilter::AttachLocked(Napi::Env env, const std::string& mode, const std::
     xdp_program__close(prog);
     tried += std::string(tried.empty() ? "" : "; ") + ModeName(m) + ": " + strerror(-err);
   }
+  NoteDispatcherReason(g_diag);
   if (!prog_) {
     bool busy = tried.find("Device or resource busy") != std::string::npos || tried.find("File exists") != std::string::npos;
     if (busy && scan.live_pid != 0) {
       ThrowCode(env, "EBUSY",
                 "XdpFilter: " + ifname_ + " is already served by another xdpwg process (pid " +
                     (scan.live_pid > 0 ? std::to_string(scan.live_pid) : std::string("?")) +
-                    ") and libxdp's dispatcher, which lets both run, is unavailable (is a bpffs mounted at "
-                    "/sys/fs/bpf, or named by LIBXDP_BPFFS?)" + TakeDiag());
+                    ") and libxdp's dispatcher, which lets both run, is unavailable (" + DispatcherReason() + ")");
       return false;
     }
-    ThrowCode(env, "XDP_ATTACH",
-              "XdpFilter: cannot attach to " + ifname_ + " (" + tried + ")" +
-                  (busy ? " — another XDP program owns the interface and libxdp's dispatcher is unavailable" : "") +
-                  TakeDiag());
+    if (busy) {
+      ThrowCode(env, "XDP_ATTACH",
+                "XdpFilter: another XDP program owns " + ifname_ + " and libxdp's dispatcher is unavailable (" +
+                    DispatcherReason() + ") [" + tried + "]");
+      return false;
+    }
+    ThrowCode(env, "XDP_ATTACH", "XdpFilter: cannot attach to " + ifname_ + " (" + tried + ")" + TakeDiag());
     return false;
   }
   {
@@ -334,6 +367,7 @@ bool XdpFilter::AttachLocked(Napi::Env env, const std::string& mode, const std::
       xdp_multiprog__close(mp);
     }
   }
+  if (!dispatcher_) dispatcher_error_ = DispatcherReason();
   // Our program's owner lock, held until Detach (see OwnerLockPath).
   lock_path_ = OwnerLockPath(netns_, ifindex_, xdp_program__id(prog_));
   lock_fd_ = open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -491,6 +525,7 @@ Napi::Value XdpFilter::Info(const Napi::CallbackInfo& info) {
   o.Set("ifindex", ifindex_);
   o.Set("mode", prog_ ? ModeName(mode_) : "none");
   o.Set("dispatcher", dispatcher_);
+  if (prog_ && !dispatcher_) o.Set("dispatcherError", dispatcher_error_);
   o.Set("replacedStale", replaced_);
   o.Set("programId", prog_ ? xdp_program__id(prog_) : 0);
   return o;

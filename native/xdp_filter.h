@@ -4,7 +4,10 @@
 //
 // One filter per interface per process, owned by the main thread. Several
 // processes (one per WireGuard interface) each attach their own program,
-// with its own maps, through libxdp's dispatcher. A lock file per program
+// with its own maps, through libxdp's dispatcher where the kernel has one;
+// where it has not (a kernel that refuses BPF trampolines, see
+// DispatcherReason in xdp_filter.cc), the first process owns the interface
+// and the others are refused with EBUSY and that reason. A lock file per program
 // (held by its owner) tells a program left behind by a killed process (lock
 // free: replace it) from one a live process owns (lock held: keep it).
 #pragma once
@@ -49,6 +52,7 @@ class XdpFilter : public Napi::ObjectWrap<XdpFilter> {
   int local6_map_fd_ = -1;
   int replaced_ = 0;       // stale programs of ours removed at start
   bool dispatcher_ = false; // attached as a libxdp dispatcher component
+  std::string dispatcher_error_;  // why not, in libxdp's words (see DispatcherReason)
   napi_env env_ = nullptr;
   bool hook_registered_ = false;
 };

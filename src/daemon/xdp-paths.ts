@@ -83,11 +83,11 @@ function realRxQueues(name: string, allocated: number): number {
   }
 }
 
-/** The first line of an error, short: libbpf appends its whole verifier log. */
+/** The first line of an error, short: libbpf appends its whole verifier log (320: room for libxdp's reason, see native/xdp_filter.cc). */
 function firstCause(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
   const line = text.split('\n')[0]!.trim();
-  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
+  return line.length > 320 ? `${line.slice(0, 320)}…` : line;
 }
 
 function macBytes(text: string): Uint8Array {
@@ -359,7 +359,7 @@ export class XdpPaths {
     d.attachBusySinceMs = undefined;
     const info = d.filter.info();
     if (info.mode === 'device-plugin') this.log.verbose(`${d.name}: the AF_XDP device plugin's XDP program steers its frames; our sockets go into its XSK map; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
-    else this.log.verbose(`${d.name}: XDP filter attached in ${info.mode} mode${info.dispatcher ? ' (libxdp dispatcher)' : ''}${info.replacedStale ? `, replaced ${info.replacedStale} left by a killed process` : ''}; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
+    else this.log.verbose(`${d.name}: XDP filter attached in ${info.mode} mode${info.dispatcher ? ' (libxdp dispatcher)' : ` as the only XDP program (no libxdp dispatcher: ${info.dispatcherError ?? 'unknown'}; another xdpwg on ${d.name} will take its kernel socket)`}${info.replacedStale ? `, replaced ${info.replacedStale} left by a killed process` : ''}; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
     d.portOpts = {
       ifname: d.name, mode: this.config.mode, zeroCopy: this.config.zeroCopy, frameSize: this.config.frameSize,
       frameCount: this.config.umemFrames, rxSize: this.config.rxRing, txSize: this.config.txRing,

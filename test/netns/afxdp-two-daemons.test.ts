@@ -7,8 +7,9 @@
  * The kernel keeps one AF_XDP socket per (device, queue), so on a one-queue
  * uplink only one process can own its AF_XDP path at a time; the other's
  * peers take its kernel socket, and `xdpwg stats` says why. Both tunnels
- * must pass traffic all along, and when the owner stops, the other takes
- * AF_XDP over within seconds. An XDP program another tool loaded first
+ * must pass traffic all along, and when the owner stops (SIGTERM, or kill
+ * -9: its filter is then stale and replaced), the other takes AF_XDP over
+ * within seconds. An XDP program another tool loaded first
  * (xdp-filter, from xdp-tools, through libxdp) keeps running and counting
  * whatever xdpwg does; where libxdp's dispatcher works, xdpwg joins it.
  */
@@ -59,12 +60,26 @@ after(() => {
   }
 });
 
-async function stop(side: Side): Promise<void> {
+async function stop(side: Side, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   const proc = side.proc as ChildProcess;
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGTERM');
+  proc.kill(signal);
   await exited;
+}
+
+/** The uplink's AF_XDP owner (w1 after the previous test) is killed with -9: no exit code of its runs. */
+async function ownerKilledTakeover(owner: Side, ownerPeer: Side, survivor: Side, survivorPeer: Side): Promise<void> {
+  await waitFor(`${survivor.ifname} on the kernel socket beside the owner`, () => pathTo(statsOf(survivor), survivorPeer.keys.publicKey).startsWith('kernel socket') || undefined, 10_000, 250);
+  assert.equal(pathTo(statsOf(owner), ownerPeer.keys.publicKey), 'af_xdp', `${owner.ifname} owns the uplink's AF_XDP path`);
+  const t0 = Date.now();
+  await stop(owner, 'SIGKILL');
+  // Its filter stays attached (nothing ran at exit); the survivor's retry finds the owner lock free and replaces it.
+  await waitFor(`${survivor.ifname} on af_xdp after kill -9 of ${owner.ifname}`, () => pathTo(statsOf(survivor), survivorPeer.keys.publicKey) === 'af_xdp', 15_000, 250);
+  process.stderr.write(`# ${survivor.ifname} took AF_XDP over ${Date.now() - t0} ms after kill -9 of ${owner.ifname}\n`);
+  assert.ok(survivor.log.some((l) => /replaced 1 left by a killed process/.test(l)), `the survivor's log says it replaced the killed process's filter:\n${logsOf(survivor)}`);
+  const proof = await carriedOverAfxdp(survivor, survivorPeer, 10, () => { assert.equal(ping(survivor, survivorPeer.inner4, 10), 10, logsOf(survivor, survivorPeer)); });
+  process.stderr.write(`# ${proof.text}\n`);
 }
 
 /** Both tunnels answer, v4 and v6 inside. */
@@ -98,6 +113,15 @@ test('when the owner stops, the other takes AF_XDP over within seconds, and its 
   bothTunnelsAnswer();
 });
 
+test('when the owner is killed with -9, the survivor replaces its stale filter and takes AF_XDP over', async () => {
+  // After the previous test w1 owns the uplink and the restarted w0 is on its kernel socket.
+  await ownerKilledTakeover(w1, p1, w0, p0);
+  await startFresh(lab, w1);
+  configureInterface(w1);
+  addPeer(w1, p1, { outer: 6 });
+  bothTunnelsAnswer();
+});
+
 /** xdp-filter's aggregate XDP_PASS packet count (its stats map, read by `xdp-filter status`). */
 function xdpFilterPassed(ns: string): number {
   const m = /XDP_PASS\s+(\d+) pkts/.exec(nsExec(ns, 'xdp-filter', ['status']));
@@ -120,12 +144,12 @@ test('an XDP program another tool loaded first keeps running and counting; xdpwg
   assert.equal(ping(w0, p0.inner4, 10), 10, logsOf(w0, p0));
   const passed = xdpFilterPassed(w0.ns) - before;
   const s = statsOf(w0);
-  const joined = w0.log.some((l) => l.includes('libxdp dispatcher'));
+  const joined = w0.log.some((l) => l.includes('(libxdp dispatcher)'));
   process.stderr.write(`# xdp-filter passed +${passed} packets during 10 pings; xdpwg ${joined ? 'joined libxdp\'s dispatcher' : 'found no dispatcher'}; path ${pathTo(s, p0.keys.publicKey)}\n`);
   assert.ok(passed >= 10, `xdp-filter kept counting (+${passed})`);
   assert.match(nsExec(w0.ns, 'ip', ['-d', 'link', 'show', uplink]), /xdpfilt|xdp_dispatcher/, 'xdp-filter (or the dispatcher holding it) is still attached');
   if (joined) assert.equal(pathTo(s, p0.keys.publicKey), 'af_xdp');
-  else assert.match(pathTo(s, p0.keys.publicKey), /dispatcher is unavailable/, 'without a dispatcher, the path says why it is not af_xdp');
+  else assert.match(pathTo(s, p0.keys.publicKey), /dispatcher is unavailable \(libxdp: (Compatibility check for dispatcher program failed|No bpffs found)/, 'without a dispatcher, the path says why it is not af_xdp, in libxdp\'s words');
   await stop(w0);
   assert.ok(xdpFilterPassed(w0.ns) >= before + passed, 'xdp-filter survived xdpwg\'s exit');
   assert.match(nsExec(w0.ns, 'ip', ['-d', 'link', 'show', uplink]), /xdpfilt|xdp_dispatcher/, 'xdpwg\'s exit left xdp-filter attached');
