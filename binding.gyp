@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/xsk_port.cc",
+        "native/xsk_member_socket.cc",
         "native/xdp_filter.cc",
         "native/udp_port.cc",
         "native/tun.cc",

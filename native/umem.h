@@ -13,6 +13,7 @@
 // Threading: a pool belongs to the thread that owns its port; no locking.
 #pragma once
 #include <sys/mman.h>
+#include <unistd.h>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -20,16 +21,27 @@
 
 namespace xdpwg {
 
-/** One anonymous mapping; unmapped when the last owner lets go. */
+/**
+ * One mapping; unmapped when the last owner lets go. Anonymous and private
+ * for a port of its own; a shared memfd (whole file, map_size bytes) when
+ * the UMEM is shared with another process (umem_share.h): size is then the
+ * UMEM part at the front, and the memfd stays open as long as the region.
+ */
 class UmemRegion {
  public:
   /** Maps size bytes; check ok() afterwards (errno tells why it failed). */
-  explicit UmemRegion(size_t size) : size_(size) {
+  explicit UmemRegion(size_t size) : size_(size), map_size_(size) {
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     base_ = p == MAP_FAILED ? nullptr : static_cast<uint8_t*>(p);
   }
+  /** Maps map_size bytes of memfd (taken over: closed with the region), of which the first size are the UMEM. */
+  UmemRegion(int memfd, size_t size, size_t map_size) : size_(size), map_size_(map_size), memfd_(memfd) {
+    void* p = mmap(nullptr, map_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, memfd, 0);
+    base_ = p == MAP_FAILED ? nullptr : static_cast<uint8_t*>(p);
+  }
   ~UmemRegion() {
-    if (base_) munmap(base_, size_);
+    if (base_) munmap(base_, map_size_);
+    if (memfd_ >= 0) close(memfd_);
   }
   UmemRegion(const UmemRegion&) = delete;
   UmemRegion& operator=(const UmemRegion&) = delete;
@@ -37,14 +49,24 @@ class UmemRegion {
   bool ok() const { return base_ != nullptr; }
   uint8_t* base() const { return base_; }
   size_t size() const { return size_; }
+  /** The memfd of a shared region, -1 for a private one. */
+  int memfd() const { return memfd_; }
+  /** What follows the UMEM in a shared region (umem_share.h's ShareControl). */
+  uint8_t* tail() const { return base_ + size_; }
 
  private:
   uint8_t* base_ = nullptr;
   size_t size_;
+  size_t map_size_;
+  int memfd_ = -1;
 };
 
-/** Where a frame currently is. */
-enum class FrameOwner : uint8_t { kPool = 0, kJs = 1, kFill = 2, kTx = 3 };
+/**
+ * Where a frame currently is. kLent and kAway exist only with a shared UMEM
+ * (umem_share.h): the anchor lent the frame to a member, or (in a member's
+ * pool) the frame is not the member's.
+ */
+enum class FrameOwner : uint8_t { kPool = 0, kJs = 1, kFill = 2, kTx = 3, kLent = 4, kAway = 5 };
 
 /**
  * Free list of frame start offsets (a LIFO stack: the most recently freed
@@ -53,11 +75,14 @@ enum class FrameOwner : uint8_t { kPool = 0, kJs = 1, kFill = 2, kTx = 3 };
 class FramePool {
  public:
   FramePool() = default;
-  FramePool(uint32_t frame_size, uint32_t frame_count)
-      : frame_size_(frame_size), frame_count_(frame_count), owner_(frame_count, FrameOwner::kPool) {
+  /** All frames in the pool; or, for a shared UMEM's member (away), none: every frame kAway. */
+  FramePool(uint32_t frame_size, uint32_t frame_count, bool away = false)
+      : frame_size_(frame_size), frame_count_(frame_count),
+        owner_(frame_count, away ? FrameOwner::kAway : FrameOwner::kPool) {
     free_.reserve(frame_count);
     // Push in reverse so the first allocations come out in address order.
-    for (uint32_t i = frame_count; i-- > 0;) free_.push_back(uint64_t(i) * frame_size);
+    if (!away)
+      for (uint32_t i = frame_count; i-- > 0;) free_.push_back(uint64_t(i) * frame_size);
   }
 
   uint32_t frame_size() const { return frame_size_; }

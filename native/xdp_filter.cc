@@ -19,11 +19,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <map>
 #include <set>
 #include <vector>
 
 #include "bpf_object_path.h"
 #include "modules.h"
+#include "umem_share.h"
 
 namespace xdpwg {
 namespace {
@@ -199,18 +201,17 @@ StaleScan DetachStale(ino_t netns, int ifindex) {
   return r;
 }
 
-// Makes a hash map's key set equal to `keys` (value 1). Adds first, then
-// deletes what is no longer wanted, so a key that stays never has a gap.
-// Returns 0 or -errno.
-int SyncKeySet(int map_fd, size_t key_size, const std::set<std::string>& keys) {
-  uint8_t one = 1;
-  for (const std::string& k : keys)
-    if (bpf_map_update_elem(map_fd, k.data(), &one, BPF_ANY) != 0) return -errno;
+// Makes a hash map's contents equal to `entries` (key bytes -> one-byte
+// value). Adds first, then deletes what is no longer wanted, so a key that
+// stays never has a gap. Returns 0 or -errno.
+int SyncEntries(int map_fd, size_t key_size, const std::map<std::string, uint8_t>& entries) {
+  for (const auto& [k, v] : entries)
+    if (bpf_map_update_elem(map_fd, k.data(), &v, BPF_ANY) != 0) return -errno;
   std::vector<std::string> stale;
   std::string key(key_size, '\0'), next(key_size, '\0');
   const void* prev = nullptr;
   while (bpf_map_get_next_key(map_fd, prev, &next[0]) == 0) {
-    if (!keys.count(next)) stale.push_back(next);
+    if (!entries.count(next)) stale.push_back(next);
     key = next;
     prev = key.data();
   }
@@ -226,6 +227,7 @@ Napi::Function XdpFilter::Define(Napi::Env env) {
                          InstanceMethod<&XdpFilter::BindQueue>("bindQueue"),
                          InstanceMethod<&XdpFilter::UnbindQueue>("unbindQueue"),
                          InstanceMethod<&XdpFilter::SetPorts>("setPorts"),
+                         InstanceMethod<&XdpFilter::SetMemberPort>("setMemberPort"),
                          InstanceMethod<&XdpFilter::SetLocalAddresses>("setLocalAddresses"),
                          InstanceMethod<&XdpFilter::Info>("info"),
                          InstanceMethod<&XdpFilter::Close>("close"),
@@ -410,9 +412,18 @@ bool XdpFilter::ApplyPorts(Napi::Env env, const Napi::Value& v) {
     Napi::RangeError::New(env, "XdpFilter: at most 64 ports").ThrowAsJavaScriptException();
     return false;
   }
-  std::set<std::string> keys;
-  for (uint16_t p : ports) keys.insert(std::string(reinterpret_cast<const char*>(&p), sizeof(p)));
-  int err = SyncKeySet(ports_map_fd_, sizeof(uint16_t), keys);
+  own_ports_ = ports;
+  return SyncPorts(env);
+}
+
+// The port map: our ports at slot 0, then the members' (a member's port
+// never displaces one of ours).
+bool XdpFilter::SyncPorts(Napi::Env env) {
+  std::map<std::string, uint8_t> entries;
+  auto key = [](uint16_t p) { return std::string(reinterpret_cast<const char*>(&p), sizeof(p)); };
+  for (const auto& [p, slot] : member_ports_) entries[key(p)] = slot;
+  for (uint16_t p : own_ports_) entries[key(p)] = 0;
+  int err = SyncEntries(ports_map_fd_, sizeof(uint16_t), entries);
   if (err) {
     ThrowCode(env, "XDP_MAP", std::string("XdpFilter: cannot update the port map: ") + strerror(-err));
     return false;
@@ -435,7 +446,7 @@ Napi::Value XdpFilter::SetLocalAddresses(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Napi::Array arr = info[0].As<Napi::Array>();
-  std::set<std::string> v4, v6;
+  std::map<std::string, uint8_t> v4, v6;
   for (uint32_t i = 0; i < arr.Length(); i++) {
     Napi::Value a = arr.Get(i);
     if (!a.IsTypedArray() || a.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
@@ -450,10 +461,10 @@ Napi::Value XdpFilter::SetLocalAddresses(const Napi::CallbackInfo& info) {
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    (b.ByteLength() == 4 ? v4 : v6).insert(std::string(reinterpret_cast<const char*>(b.Data()), b.ByteLength()));
+    (b.ByteLength() == 4 ? v4 : v6)[std::string(reinterpret_cast<const char*>(b.Data()), b.ByteLength())] = 1;
   }
-  int err = SyncKeySet(local4_map_fd_, 4, v4);
-  if (!err) err = SyncKeySet(local6_map_fd_, 16, v6);
+  int err = SyncEntries(local4_map_fd_, 4, v4);
+  if (!err) err = SyncEntries(local6_map_fd_, 16, v6);
   if (err) ThrowCode(env, "XDP_MAP", std::string("XdpFilter: cannot update the local-address maps: ") + strerror(-err));
   return env.Undefined();
 }
@@ -487,12 +498,18 @@ Napi::Value XdpFilter::BindQueue(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
-    Napi::TypeError::New(env, "XdpFilter.bindQueue(queue, xskFd): two numbers expected").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "XdpFilter.bindQueue(queue, xskFd, slot = 0): numbers expected").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   uint32_t q = info[0].As<Napi::Number>().Uint32Value();
   int fd = info[1].As<Napi::Number>().Int32Value();
-  if (bpf_map_update_elem(xsks_map_fd_, &q, &fd, BPF_ANY) != 0) {
+  uint32_t slot = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
+  if (slot >= kShareMembers) {
+    Napi::RangeError::New(env, "XdpFilter.bindQueue: slot must be below " + std::to_string(kShareMembers)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uint32_t key = q * kShareMembers + slot;  // as the BPF program's redirect key
+  if (bpf_map_update_elem(xsks_map_fd_, &key, &fd, BPF_ANY) != 0) {
     ThrowCode(env, "XDP_MAP",
               "XdpFilter: cannot bind fd " + std::to_string(fd) + " to queue " + std::to_string(q) + ": " +
                   strerror(errno));
@@ -504,7 +521,31 @@ Napi::Value XdpFilter::UnbindQueue(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!prog_ || info.Length() < 1 || !info[0].IsNumber()) return env.Undefined();
   uint32_t q = info[0].As<Napi::Number>().Uint32Value();
-  bpf_map_delete_elem(xsks_map_fd_, &q);
+  uint32_t slot = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+  uint32_t key = q * kShareMembers + slot;
+  bpf_map_delete_elem(xsks_map_fd_, &key);
+  return env.Undefined();
+}
+
+// setMemberPort(port, slot): steer a member process's listen port to its
+// sockets (slot 1..); slot 0 removes the port (umem_share.h).
+Napi::Value XdpFilter::SetMemberPort(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!prog_) {
+    ThrowCode(env, "ERR_CLOSED", "XdpFilter: filter is closed");
+    return env.Undefined();
+  }
+  double port = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  double slot = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+  if (port < 1 || port > 65535 || port != static_cast<uint16_t>(port) || slot < 0 || slot >= kShareMembers ||
+      slot != static_cast<uint8_t>(slot)) {
+    Napi::RangeError::New(env, "XdpFilter.setMemberPort(port 1..65535, slot 0.." + std::to_string(kShareMembers - 1) + ")")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (slot == 0) member_ports_.erase(static_cast<uint16_t>(port));
+  else member_ports_[static_cast<uint16_t>(port)] = static_cast<uint8_t>(slot);
+  SyncPorts(env);
   return env.Undefined();
 }
 

@@ -15,7 +15,9 @@
 #include <xdp/libxdp.h>
 #include <sys/types.h>
 
+#include <map>
 #include <string>
+#include <vector>
 
 namespace xdpwg {
 
@@ -29,6 +31,7 @@ class XdpFilter : public Napi::ObjectWrap<XdpFilter> {
   Napi::Value BindQueue(const Napi::CallbackInfo& info);
   Napi::Value UnbindQueue(const Napi::CallbackInfo& info);
   Napi::Value SetPorts(const Napi::CallbackInfo& info);
+  Napi::Value SetMemberPort(const Napi::CallbackInfo& info);
   Napi::Value SetLocalAddresses(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
@@ -36,6 +39,7 @@ class XdpFilter : public Napi::ObjectWrap<XdpFilter> {
   bool Open(Napi::Env env, const Napi::Object& opts);
   bool AttachLocked(Napi::Env env, const std::string& mode, const std::string& path);
   bool ApplyPorts(Napi::Env env, const Napi::Value& ports);
+  bool SyncPorts(Napi::Env env);
   void Detach();
   static void CleanupHook(void* arg);
 
@@ -50,6 +54,8 @@ class XdpFilter : public Napi::ObjectWrap<XdpFilter> {
   int ports_map_fd_ = -1;
   int local4_map_fd_ = -1;
   int local6_map_fd_ = -1;
+  std::vector<uint16_t> own_ports_;             // slot 0 (ApplyPorts)
+  std::map<uint16_t, uint8_t> member_ports_;    // other processes' ports -> their slot (SetMemberPort)
   int replaced_ = 0;       // stale programs of ours removed at start
   bool dispatcher_ = false; // attached as a libxdp dispatcher component
   std::string dispatcher_error_;  // why not, in libxdp's words (see DispatcherReason)

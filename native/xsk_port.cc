@@ -11,6 +11,7 @@
 #include "xsk_port.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
 #include <net/if.h>
@@ -18,7 +19,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xdp/libxdp.h>
 
@@ -51,6 +54,10 @@ constexpr int kMaxKicksPerBurst = 8;
 // How long a bind keeps retrying EBUSY left by a just-closed socket.
 constexpr uint32_t kBindBusyRetryMs = 1000;
 constexpr uint32_t kBindBusyStepMs = 10;
+// Shared UMEM (umem_share.h): frames the anchor keeps granted to each member,
+// and frames a member keeps for its own sends before returning the rest.
+constexpr uint32_t kShareGrantTarget = 256;
+constexpr uint32_t kShareMemberCache = 256;
 
 bool IsPowerOfTwo(uint32_t v) { return v && !(v & (v - 1)); }
 
@@ -146,8 +153,10 @@ Napi::Function XskPort::Define(Napi::Env env) {
                          InstanceMethod<&XskPort::Stats>("stats"),
                          InstanceMethod<&XskPort::Poll>("poll"),
                          InstanceMethod<&XskPort::Close>("close"),
+                         InstanceMethod<&XskPort::ReleaseMember>("releaseMember"),
                          InstanceAccessor<&XskPort::GetUmem>("umem"),
                          InstanceAccessor<&XskPort::GetFd>("fd"),
+                         InstanceAccessor<&XskPort::GetUmemFd>("umemFd"),
                          InstanceAccessor<&XskPort::GetFrameSize>("frameSize"),
                          InstanceAccessor<&XskPort::GetHeadroom>("headroom"),
                      });
@@ -229,15 +238,41 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
     copy_modes = {XDP_ZEROCOPY, XDP_COPY};
   }
   bool inhibit = o.Get("inhibitProgLoad").ToBoolean().Value();
+  // share: 'anchor' (UMEM in a memfd that members map) or { anchorFd, memfd, slot } (join one): umem_share.h.
+  Napi::Value share = o.Get("share");
+  if (share.IsObject()) return OpenMember(env, share.As<Napi::Object>());
+  bool anchor = share.IsString() && share.As<Napi::String>().Utf8Value() == "anchor";
+  if (!share.IsUndefined() && !share.IsNull() && !anchor) {
+    Napi::TypeError::New(env, "XskPort: option share must be 'anchor' or { anchorFd, memfd, slot }").ThrowAsJavaScriptException();
+    return false;
+  }
   busy_poll_ = o.Get("busyPoll").ToBoolean().Value();
   // busyWaitMs: how long EBUSY is retried (below); 0 for a caller that asks again later itself.
   uint32_t busy_wait_ms = kBindBusyRetryMs;
   if (o.Get("busyWaitMs").IsNumber()) busy_wait_ms = std::min<uint32_t>(o.Get("busyWaitMs").As<Napi::Number>().Uint32Value(), 10000);
 
-  region_ = std::make_shared<UmemRegion>(size_t(frame_size) * frame_count);
+  const size_t umem_bytes = size_t(frame_size) * frame_count;
+  if (anchor) {
+    int memfd = memfd_create("xdpwg-umem", MFD_CLOEXEC);
+    if (memfd < 0 || ftruncate(memfd, static_cast<off_t>(ShareMemfdSize(umem_bytes))) != 0) {
+      ThrowCode(env, "ENOMEM", std::string("XskPort: cannot make the shared UMEM's memfd: ") + strerror(errno));
+      if (memfd >= 0) close(memfd);
+      return false;
+    }
+    region_ = std::make_shared<UmemRegion>(memfd, umem_bytes, ShareMemfdSize(umem_bytes));
+  } else {
+    region_ = std::make_shared<UmemRegion>(umem_bytes);
+  }
   if (!region_->ok()) {
     ThrowCode(env, "ENOMEM", std::string("XskPort: cannot map UMEM: ") + strerror(errno));
     return false;
+  }
+  if (anchor) {
+    share_ = reinterpret_cast<ShareControl*>(region_->tail());  // zero-filled by ftruncate: every slot free
+    share_->frame_size = frame_size;
+    share_->frame_count = frame_count;
+    share_->magic = kShareMagic;
+    share_role_ = ShareRole::kAnchor;
   }
   pool_ = FramePool(frame_size, frame_count);
 
@@ -325,14 +360,152 @@ bound:
 
   // Give the kernel frames to receive into (up to the fill ring's size).
   RefillFillRing();
-
-  auto* hint = new std::shared_ptr<UmemRegion>(region_);
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, region_->base(), region_->size(), FinalizeUmem, hint);
-  umem_ref_ = Napi::Persistent(ab);
+  ExportUmem(env);
   return true;
 }
 
+void XskPort::ExportUmem(Napi::Env env) {
+  auto* hint = new std::shared_ptr<UmemRegion>(region_);
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, region_->base(), region_->size(), FinalizeUmem, hint);
+  umem_ref_ = Napi::Persistent(ab);
+}
+
+// A member of another process's shared UMEM (umem_share.h): maps its memfd,
+// joins its socket's buffer pool on the same queue, takes slot `slot`. The
+// fds are the caller's (dup'ed here: the caller closes its own).
+bool XskPort::OpenMember(Napi::Env env, const Napi::Object& share) {
+  auto num = [&](const char* k) { return share.Get(k).IsNumber() ? share.Get(k).As<Napi::Number>().Int32Value() : -1; };
+  int anchor_fd = num("anchorFd"), memfd = num("memfd"), slot = num("slot");
+  if (anchor_fd < 0 || memfd < 0 || slot < 1 || slot >= static_cast<int>(kShareMembers)) {
+    ThrowRange(env, "XskPort: share needs anchorFd and memfd (fds) and slot in 1.." + std::to_string(kShareMembers - 1));
+    return false;
+  }
+  struct stat st = {};
+  if (fstat(memfd, &st) != 0 || st.st_size <= static_cast<off_t>(sizeof(ShareControl))) {
+    ThrowCode(env, "XSK_SHARE", "XskPort: the shared UMEM's memfd is not one (size " + std::to_string(st.st_size) + ")");
+    return false;
+  }
+  // The control block's page(s) follow the frames; read them first to learn the frame geometry.
+  int own = fcntl(memfd, F_DUPFD_CLOEXEC, 0);
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  size_t ctl_bytes = (sizeof(ShareControl) + page - 1) / page * page;
+  size_t map_size = static_cast<size_t>(st.st_size);
+  region_ = std::make_shared<UmemRegion>(own, map_size - ctl_bytes, map_size);
+  if (own < 0 || !region_->ok()) {
+    ThrowCode(env, "ENOMEM", std::string("XskPort: cannot map the shared UMEM: ") + strerror(errno));
+    return false;
+  }
+  share_ = reinterpret_cast<ShareControl*>(region_->tail());
+  if (share_->magic != kShareMagic || uint64_t(share_->frame_size) * share_->frame_count != region_->size()) {
+    share_ = nullptr;
+    ThrowCode(env, "XSK_SHARE", "XskPort: the memfd holds no shared UMEM of xdpwg");
+    return false;
+  }
+  // Only a free slot is claimed: a gone one is the anchor's to drain and free (ServeMembers).
+  uint32_t expect = kSlotFree;
+  if (!share_->members[slot].state.compare_exchange_strong(expect, kSlotJoined, std::memory_order_acq_rel)) {
+    share_ = nullptr;
+    ThrowCode(env, "EBUSY", "XskPort: slot " + std::to_string(slot) + " of the shared UMEM is " +
+                                (expect == kSlotGone ? "still being released by the anchor" : "taken"));
+    return false;
+  }
+  share_->members[slot].pid.store(static_cast<uint32_t>(getpid()), std::memory_order_relaxed);
+  share_role_ = ShareRole::kMember;
+  share_slot_ = static_cast<uint32_t>(slot);
+  pool_ = FramePool(share_->frame_size, share_->frame_count, /*away=*/true);
+  const char* step = "";
+  int err = OpenMemberSocket(ifindex_, queue_, anchor_fd, rx_size_, tx_size_, &rx_, &tx_, &member_, &step);
+  if (err) {
+    ThrowCode(env, err == -EBUSY ? "EBUSY" : "XSK_SOCKET",
+              "XskPort: cannot join the shared UMEM on " + ifname_ + " queue " + std::to_string(queue_) + ": " + step +
+                  ": " + strerror(-err));
+    return false;
+  }
+  fd_ = member_.fd;
+  const char* attached = AttachedMode(ifindex_);
+  mode_ = attached ? attached : "generic";
+  need_wakeup_ = true;
+  ExportUmem(env);
+  return true;
+}
+
+// Anchor: takes back what members returned, and keeps each joined member's
+// grant ring topped up (while our own pool keeps its fill reserve). A slot
+// whose member is gone gets its granted-but-untaken frames back and is freed.
+void XskPort::ServeMembers() {
+  const size_t reserve = pool_.frame_count() / 4;
+  for (uint32_t slot = 1; slot < kShareMembers; slot++) {
+    ShareMember& m = share_->members[slot];
+    uint32_t state = m.state.load(std::memory_order_acquire);
+    if (state == kSlotFree) continue;
+    uint64_t off;
+    while (m.ret.pop(&off)) TakeBack(off);
+    if (state == kSlotGone) {
+      // Nobody consumes the grant ring any more: we are its only reader now.
+      while (m.grant.pop(&off)) TakeBack(off);
+      m.state.store(kSlotFree, std::memory_order_release);
+      continue;
+    }
+    uint64_t frame;
+    while (m.grant.count() < kShareGrantTarget && pool_.available() > reserve && pool_.take(FrameOwner::kLent, &frame)) {
+      if (!m.grant.push(frame)) {
+        pool_.give_back(frame);
+        break;
+      }
+      c_.share_granted++;
+    }
+  }
+}
+
+// Anchor: a frame a member gave back: one we granted, or one it received
+// from our fill ring. Anything else would be a frame in use elsewhere.
+void XskPort::TakeBack(uint64_t offset) {
+  if (!pool_.in_range(offset)) {
+    c_.share_invalid++;
+    return;
+  }
+  uint64_t frame = pool_.frame_of(offset);
+  FrameOwner was = pool_.owner(frame);
+  if (was != FrameOwner::kLent && was != FrameOwner::kFill) {
+    c_.share_invalid++;
+    return;
+  }
+  pool_.give_back(frame);
+  c_.share_returned++;
+}
+
+// Member: moves granted frames into our pool until it holds want (or the grants run out).
+void XskPort::TakeGrants(uint32_t want) {
+  ShareRing& g = share_->members[share_slot_].grant;
+  uint64_t off;
+  while (pool_.available() < want && g.pop(&off)) {
+    if (!pool_.in_range(off) || pool_.owner(pool_.frame_of(off)) != FrameOwner::kAway) {
+      c_.share_invalid++;
+      continue;
+    }
+    pool_.give_back(pool_.frame_of(off));
+  }
+}
+
+// Member: keeps kShareMemberCache frames for its own sends and returns the rest to the anchor.
+void XskPort::ReturnSurplus() {
+  ShareRing& r = share_->members[share_slot_].ret;
+  uint64_t frame;
+  while (pool_.available() > kShareMemberCache && pool_.take(FrameOwner::kAway, &frame)) {
+    if (!r.push(frame)) {
+      pool_.give_back(frame);
+      break;
+    }
+  }
+}
+
 void XskPort::Release() {
+  if (share_role_ == ShareRole::kMember) {
+    share_->members[share_slot_].state.store(kSlotGone, std::memory_order_release);
+    CloseMemberSocket(&member_);
+  }
+  share_role_ = ShareRole::kNone;
+  share_ = nullptr;
   if (xsk_) xsk_socket__delete(xsk_);
   xsk_ = nullptr;
   if (umem_) xsk_umem__delete(umem_);
@@ -344,18 +517,27 @@ void XskPort::Release() {
 }
 
 bool XskPort::CheckOpen(Napi::Env env) {
-  if (xsk_) return true;
+  if (fd_ >= 0) return true;
   ThrowCode(env, "ERR_CLOSED", "XskPort: port is closed");
   return false;
 }
 
 void XskPort::ReclaimCompletions() {
+  if (share_role_ == ShareRole::kMember) {
+    // No completion ring here (the anchor's gets them): what is still
+    // outstanding is what the kernel has not taken from our tx ring yet.
+    tx_outstanding_ = tx_.cached_prod - __atomic_load_n(tx_.consumer, __ATOMIC_ACQUIRE);
+    return;
+  }
+  if (share_role_ == ShareRole::kAnchor) ServeMembers();
   uint32_t idx = 0;
   uint32_t n = xsk_ring_cons__peek(&cq_, comp_size_, &idx);
   if (!n) return;
   for (uint32_t i = 0; i < n; i++) {
     uint64_t addr = *xsk_ring_cons__comp_addr(&cq_, idx + i);
-    if (pool_.in_range(addr) && pool_.owner(pool_.frame_of(addr)) == FrameOwner::kTx) {
+    // Ours (kTx), or a member's send: a frame we granted (kLent) or one it received (kFill).
+    FrameOwner was = pool_.in_range(addr) ? pool_.owner(pool_.frame_of(addr)) : FrameOwner::kPool;
+    if (was == FrameOwner::kTx || (share_role_ == ShareRole::kAnchor && (was == FrameOwner::kLent || was == FrameOwner::kFill))) {
       pool_.give_back(pool_.frame_of(addr));
     } else {
       c_.tx_invalid++;  // the kernel completed an address we never sent: never expected
@@ -369,6 +551,7 @@ void XskPort::ReclaimCompletions() {
 // Keeps the fill ring topped up, but keeps a quarter of the UMEM in the pool:
 // that is what transmit and JS-held frames draw from.
 void XskPort::RefillFillRing() {
+  if (share_role_ == ShareRole::kMember) return;  // the anchor fills for both
   uint32_t free_slots = xsk_prod_nb_free(&fq_, fill_size_);
   if (free_slots < 16 && free_slots != fill_size_) return;  // refill in batches
   uint32_t idx = 0;
@@ -443,7 +626,9 @@ Napi::Value XskPort::RxBurst(const Napi::CallbackInfo& info) {
     const struct xdp_desc* d = xsk_ring_cons__rx_desc(&rx_, idx + i);
     uint64_t addr = d->addr;
     uint64_t frame = addr < total ? pool_.frame_of(addr) : 0;
-    if (addr >= total || addr - frame + d->len > pool_.frame_size() || pool_.owner(frame) != FrameOwner::kFill) {
+    // Into a frame we put on the fill ring; a member's from the anchor's fill ring: one not its own.
+    const FrameOwner expect = share_role_ == ShareRole::kMember ? FrameOwner::kAway : FrameOwner::kFill;
+    if (addr >= total || addr - frame + d->len > pool_.frame_size() || pool_.owner(frame) != expect) {
       // A descriptor outside anything we gave the kernel: never hand it to JS.
       c_.rx_invalid++;
       c_.ierrors++;
@@ -461,7 +646,7 @@ Napi::Value XskPort::RxBurst(const Napi::CallbackInfo& info) {
   RefillFillRing();
   // In copy mode the kernel never sets the fill ring's flag; in zero-copy
   // mode it does when the driver needs a poke to use new fill entries.
-  if (need_wakeup_ && xsk_ring_prod__needs_wakeup(&fq_)) {
+  if (need_wakeup_ && share_role_ != ShareRole::kMember && xsk_ring_prod__needs_wakeup(&fq_)) {
     c_.kicks++;
     if (recvfrom(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, nullptr) < 0 && errno != EAGAIN && errno != EBUSY &&
         errno != EINTR && errno != ENOBUFS)
@@ -508,7 +693,8 @@ Napi::Value XskPort::TxBurst(const Napi::CallbackInfo& info) {
     d->addr = addr;
     d->len = len;
     d->options = 0;
-    pool_.set_owner(pool_.frame_of(addr), FrameOwner::kTx);
+    // A member's sent frame comes back on the anchor's completion ring, not ours.
+    pool_.set_owner(pool_.frame_of(addr), share_role_ == ShareRole::kMember ? FrameOwner::kAway : FrameOwner::kTx);
     slot++;
     c_.obytes += len;
   }
@@ -533,6 +719,7 @@ Napi::Value XskPort::AllocFrames(const Napi::CallbackInfo& info) {
   if (!CheckOpen(env)) return env.Null();
   if (n > out.ElementLength()) n = static_cast<uint32_t>(out.ElementLength());
   ReclaimCompletions();
+  if (share_role_ == ShareRole::kMember) TakeGrants(n);
   uint32_t* o = out.Data();
   uint32_t got = 0;
   uint64_t frame;
@@ -546,11 +733,12 @@ Napi::Value XskPort::FreeFrames(const Napi::CallbackInfo& info) {
   uint32_t n;
   if (!ArgU32Array(info, 0, "freeFrames: offsets", &offs) || !ArgCount(info, 1, "freeFrames: n", &n))
     return env.Undefined();
-  if (!xsk_) return env.Undefined();  // closed: everything is going away anyway
+  if (fd_ < 0) return env.Undefined();  // closed: everything is going away anyway
   if (n > offs.ElementLength()) n = static_cast<uint32_t>(offs.ElementLength());
   const uint32_t* in = offs.Data();
   for (uint32_t i = 0; i < n; i++)
     if (!pool_.free_from_js(in[i])) c_.free_invalid++;
+  if (share_role_ == ShareRole::kMember) ReturnSurplus();
   return env.Undefined();
 }
 
@@ -593,6 +781,9 @@ Napi::Value XskPort::Stats(const Napi::CallbackInfo& info) {
   put("rx_bursts", c_.rx_bursts);
   put("tx_bursts", c_.tx_bursts);
   put("tx_outstanding", tx_outstanding_);
+  put("share_granted", c_.share_granted);
+  put("share_returned", c_.share_returned);
+  put("share_invalid", c_.share_invalid);
   put("frames_free", pool_.available());
   put("kernel_rx_dropped", k.rx_dropped);
   put("kernel_rx_ring_full", k.rx_ring_full);
@@ -617,7 +808,25 @@ Napi::Value XskPort::Info(const Napi::CallbackInfo& info) {
   o.Set("txSize", tx_size_);
   o.Set("fillSize", fill_size_);
   o.Set("compSize", comp_size_);
+  o.Set("share", share_role_ == ShareRole::kAnchor ? "anchor" : share_role_ == ShareRole::kMember ? "member" : "none");
+  o.Set("shareSlot", share_slot_);
   return o;
+}
+
+// Anchor: releaseMember(slot) — the member's process is gone (its Unix
+// connection ended) without closing its port: mark the slot gone, so the next
+// burst takes back what it had not used of its grants and frees the slot.
+Napi::Value XskPort::ReleaseMember(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t slot = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 0;
+  if (share_role_ != ShareRole::kAnchor || slot < 1 || slot >= kShareMembers) {
+    ThrowRange(env, "XskPort.releaseMember(slot): an anchor port and a slot in 1.." + std::to_string(kShareMembers - 1));
+    return env.Undefined();
+  }
+  uint32_t expect = kSlotJoined;
+  share_->members[slot].state.compare_exchange_strong(expect, kSlotGone, std::memory_order_acq_rel);
+  ServeMembers();
+  return env.Undefined();
 }
 
 Napi::Value XskPort::Close(const Napi::CallbackInfo& info) {
@@ -630,6 +839,9 @@ Napi::Value XskPort::GetUmem(const Napi::CallbackInfo& info) {
   return umem_ref_.Value();
 }
 Napi::Value XskPort::GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+Napi::Value XskPort::GetUmemFd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), share_role_ == ShareRole::kAnchor ? region_->memfd() : -1);
+}
 Napi::Value XskPort::GetFrameSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), pool_.frame_size());
 }

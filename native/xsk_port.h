@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 #include "umem.h"
+#include "umem_share.h"
+#include "xsk_member_socket.h"
 
 namespace xdpwg {
 
@@ -27,6 +29,9 @@ struct XskPortCounters {
   uint64_t completions = 0;     // tx frames the kernel handed back
   uint64_t free_invalid = 0;    // freeFrames offsets that were not JS-owned frames
   uint64_t rx_bursts = 0, tx_bursts = 0;
+  uint64_t share_granted = 0;   // anchor: frames granted to members
+  uint64_t share_returned = 0;  // anchor: frames members gave back (returned or sent and completed are counted apart)
+  uint64_t share_invalid = 0;   // frames a shared-UMEM partner handed over that were not its to give
 };
 
 class XskPort : public Napi::ObjectWrap<XskPort> {
@@ -44,12 +49,20 @@ class XskPort : public Napi::ObjectWrap<XskPort> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Poll(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value ReleaseMember(const Napi::CallbackInfo& info);
   Napi::Value GetUmem(const Napi::CallbackInfo& info);
   Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetUmemFd(const Napi::CallbackInfo& info);
   Napi::Value GetFrameSize(const Napi::CallbackInfo& info);
   Napi::Value GetHeadroom(const Napi::CallbackInfo& info);
 
   bool Open(Napi::Env env, const Napi::Object& opts);
+  bool OpenMember(Napi::Env env, const Napi::Object& share);
+  void ExportUmem(Napi::Env env);
+  void ServeMembers();
+  void TakeBack(uint64_t offset);
+  void TakeGrants(uint32_t want);
+  void ReturnSurplus();
   void Release();
   void ReclaimCompletions();
   void RefillFillRing();
@@ -80,6 +93,12 @@ class XskPort : public Napi::ObjectWrap<XskPort> {
   napi_env env_ = nullptr;
   bool hook_registered_ = false;
   XskPortCounters c_;
+  // Shared UMEM (umem_share.h): none, the anchor whose rings serve members, or a member.
+  enum class ShareRole : uint8_t { kNone, kAnchor, kMember };
+  ShareRole share_role_ = ShareRole::kNone;
+  ShareControl* share_ = nullptr;  // in region_'s memfd
+  uint32_t share_slot_ = 0;
+  MemberSocket member_;
 };
 
 }  // namespace xdpwg

@@ -7,8 +7,14 @@
  *               next header)
  *            -> UDP with a destination port present in xdpwg_ports
  *            -> destination address present in xdpwg_local4 / xdpwg_local6
- *            -> bpf_redirect_map(xsks_map, rx_queue_index)
+ *            -> bpf_redirect_map(xsks_map, rx_queue_index * XDPWG_MEMBERS + slot)
  *   anything else, or no socket bound on that queue -> XDP_PASS
+ *
+ * slot is the port's value in xdpwg_ports: 0 for the process that attached
+ * the program, 1.. for other xdpwg processes that share this program and,
+ * per queue, its UMEM (native/umem_share.h): the kernel takes one AF_XDP
+ * buffer pool per (device, queue), so their sockets join the first one's
+ * with XDP_SHARED_UMEM, and each gets its own XSKMAP entry.
  *
  * Only datagrams addressed to this host are ours: on a router, a LAN host's
  * own WireGuard traffic forwarded through us carries the same port and must
@@ -44,15 +50,21 @@
 #include <bpf/bpf_endian.h>
 #include <xdp/xdp_helpers.h>
 
-/* One AF_XDP socket per rx queue; userspace puts fd at key = queue id. */
+/* Processes that can share one program and one UMEM per queue (keep equal
+ * to kShareMembers in native/umem_share.h). */
+#define XDPWG_MEMBERS 4
+
+/* One AF_XDP socket per (rx queue, member slot); userspace puts the fd at
+ * key = queue * XDPWG_MEMBERS + slot. */
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(max_entries, 256);
+	__uint(max_entries, 256 * XDPWG_MEMBERS);
 	__type(key, __u32);
 	__type(value, __u32);
 } xsks_map SEC(".maps");
 
-/* The UDP destination ports to steer, host byte order; value unused (1). */
+/* The UDP destination ports to steer, host byte order; value: the member
+ * slot whose sockets take that port's datagrams. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 64);
@@ -95,7 +107,8 @@ static __always_inline int steer_udp(struct xdp_md *ctx, struct udphdr *udp, voi
 	if ((void *)(udp + 1) > data_end)
 		return XDP_PASS;
 	__u16 port = bpf_ntohs(udp->dest);
-	if (!bpf_map_lookup_elem(&xdpwg_ports, &port))
+	__u8 *slot = bpf_map_lookup_elem(&xdpwg_ports, &port);
+	if (!slot || *slot >= XDPWG_MEMBERS)
 		return XDP_PASS;
 	if (!bpf_map_lookup_elem(dst_map, dst_key))
 		return XDP_PASS; /* not for this host: forwarded traffic */
@@ -103,7 +116,7 @@ static __always_inline int steer_udp(struct xdp_md *ctx, struct udphdr *udp, voi
 		return XDP_PASS;
 	/* The low bits of flags are the action when the slot is empty: a queue
 	 * without a bound socket hands the packet to the kernel. */
-	return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+	return bpf_redirect_map(&xsks_map, ctx->rx_queue_index * XDPWG_MEMBERS + *slot, XDP_PASS);
 }
 
 SEC("xdp")

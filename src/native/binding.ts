@@ -35,6 +35,13 @@ export interface XskPortOptions {
    * EVERY packet of the queue to this socket (ARP and ICMP included).
    */
   inhibitProgLoad?: boolean;
+  /**
+   * Sharing the queue's UMEM with another xdpwg process (native/umem_share.h):
+   * 'anchor' puts the UMEM in a memfd (umemFd) that members map; a member
+   * joins an anchor's socket (its fd and memfd, received over a Unix socket)
+   * at slot 1.. of the shared XDP program.
+   */
+  share?: 'anchor' | { anchorFd: number; memfd: number; slot: number };
 }
 
 export interface PortStats {
@@ -48,10 +55,12 @@ export interface NativeXskPort {
   /** The UMEM, one external ArrayBuffer; packets are read and written in place. */
   readonly umem: ArrayBuffer;
   readonly fd: number;
+  /** The shared UMEM's memfd of an anchor port (-1 otherwise): what a member maps. */
+  readonly umemFd: number;
   readonly frameSize: number;
   /** Offset from the start of a frame at which received data / built packets start. */
   readonly headroom: number;
-  info(): { ifname: string; ifindex: number; queue: number; mode: 'native' | 'generic'; zeroCopy: boolean; busyPoll: boolean; frameSize: number; frameCount: number; headroom: number };
+  info(): { ifname: string; ifindex: number; queue: number; mode: 'native' | 'generic'; zeroCopy: boolean; busyPoll: boolean; frameSize: number; frameCount: number; headroom: number; share: 'none' | 'anchor' | 'member'; shareSlot: number };
   /** Receives up to max packets; fills desc pairs; returns count. Frames now belong to JS. */
   rxBurst(desc: Uint32Array, max: number): number;
   /** Queues n packets for send; returns how many were taken (those frames go back to the pool after completion). */
@@ -61,6 +70,8 @@ export interface NativeXskPort {
   /** Returns frames (offsets of any byte inside them) to the pool. */
   freeFrames(offsets: Uint32Array, n: number): void;
   stats(): PortStats;
+  /** Anchor of a shared UMEM: the member at slot left without closing its port (its process died): take its frames back, free the slot. */
+  releaseMember(slot: number): void;
   /** Blocks up to timeoutMs for the rx ring to become readable (poll(2) on fd); true if it is. */
   poll(timeoutMs: number): boolean;
   close(): void;
@@ -77,10 +88,12 @@ export interface XdpFilterOptions {
 }
 
 export interface NativeXdpFilter {
-  /** Puts a worker's XSK fd into the XSKMAP at its rx queue. */
-  bindQueue(queue: number, xskFd: number): void;
+  /** Puts a worker's XSK fd into the XSKMAP at its rx queue (slot 1..: a member process's socket, native/umem_share.h). */
+  bindQueue(queue: number, xskFd: number, slot?: number): void;
   /** Removes a queue's socket: its traffic goes to the kernel again. */
-  unbindQueue(queue: number): void;
+  unbindQueue(queue: number, slot?: number): void;
+  /** Steers a member process's listen port to its slot's sockets (slot 0: stop steering it). Optional: our own filter only. */
+  setMemberPort?(port: number, slot: number): void;
   /** Replaces the set of steered UDP ports (no gap for ports that stay). */
   setPorts(ports: number[]): void;
   /**
