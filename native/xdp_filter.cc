@@ -436,10 +436,7 @@ bool XdpFilter::SyncPorts(Napi::Env env) {
 // to one of them is steered (see the BPF program).
 Napi::Value XdpFilter::SetLocalAddresses(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!prog_) {
-    ThrowCode(env, "ERR_CLOSED", "XdpFilter: filter is closed");
-    return env.Undefined();
-  }
+  if (!RequireOpen(env)) return env.Undefined();
   if (info.Length() < 1 || !info[0].IsArray()) {
     Napi::TypeError::New(env, "XdpFilter.setLocalAddresses(addrs): an array of 4- or 16-byte Uint8Arrays expected")
         .ThrowAsJavaScriptException();
@@ -493,10 +490,7 @@ void XdpFilter::Detach() {
 
 Napi::Value XdpFilter::BindQueue(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!prog_) {
-    ThrowCode(env, "ERR_CLOSED", "XdpFilter: filter is closed");
-    return env.Undefined();
-  }
+  if (!RequireOpen(env)) return env.Undefined();
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
     Napi::TypeError::New(env, "XdpFilter.bindQueue(queue, xskFd, slot = 0): numbers expected").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -531,10 +525,7 @@ Napi::Value XdpFilter::UnbindQueue(const Napi::CallbackInfo& info) {
 // sockets (slot 1..); slot 0 removes the port (umem_share.h).
 Napi::Value XdpFilter::SetMemberPort(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!prog_) {
-    ThrowCode(env, "ERR_CLOSED", "XdpFilter: filter is closed");
-    return env.Undefined();
-  }
+  if (!RequireOpen(env)) return env.Undefined();
   double port = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
   double slot = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
   if (port < 1 || port > 65535 || port != static_cast<uint16_t>(port) || slot < 0 || slot >= kShareMembers ||
@@ -549,12 +540,15 @@ Napi::Value XdpFilter::SetMemberPort(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+bool XdpFilter::RequireOpen(Napi::Env env) {
+  if (prog_) return true;
+  ThrowCode(env, "ERR_CLOSED", "XdpFilter: filter is closed");
+  return false;
+}
+
 Napi::Value XdpFilter::SetPorts(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!prog_) {
-    ThrowCode(env, "ERR_CLOSED", "XdpFilter: filter is closed");
-    return env.Undefined();
-  }
+  if (!RequireOpen(env)) return env.Undefined();
   ApplyPorts(env, info.Length() ? info[0] : env.Undefined());
   return env.Undefined();
 }

@@ -40,6 +40,7 @@ class XdpFilter : public Napi::ObjectWrap<XdpFilter> {
   bool AttachLocked(Napi::Env env, const std::string& mode, const std::string& path);
   bool ApplyPorts(Napi::Env env, const Napi::Value& ports);
   bool SyncPorts(Napi::Env env);
+  bool RequireOpen(Napi::Env env);  // false (ERR_CLOSED thrown) once closed
   void Detach();
   static void CleanupHook(void* arg);
 

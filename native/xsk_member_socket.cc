@@ -27,6 +27,19 @@ void* MapRing(int fd, const struct xdp_ring_offset& off, uint32_t size, size_t e
   return p == MAP_FAILED ? nullptr : p;
 }
 
+// Points a libxdp ring struct (xsk_ring_prod and xsk_ring_cons share the layout) at a mapped ring.
+template <typename Ring>
+void PointRing(uint8_t* m, const struct xdp_ring_offset& off, uint32_t size, Ring* r) {
+  r->mask = size - 1;
+  r->size = size;
+  r->producer = reinterpret_cast<uint32_t*>(m + off.producer);
+  r->consumer = reinterpret_cast<uint32_t*>(m + off.consumer);
+  r->flags = reinterpret_cast<uint32_t*>(m + off.flags);
+  r->ring = m + off.desc;
+  r->cached_prod = *r->producer;
+  r->cached_cons = *r->consumer;
+}
+
 }  // namespace
 
 int OpenMemberSocket(int ifindex, uint32_t queue, int anchor_fd, uint32_t rx_size, uint32_t tx_size,
@@ -36,7 +49,6 @@ int OpenMemberSocket(int ifindex, uint32_t queue, int anchor_fd, uint32_t rx_siz
   struct xdp_mmap_offsets off = {};
   socklen_t optlen = sizeof(off);
   struct sockaddr_xdp sxdp = {};
-  uint8_t* m = nullptr;
 
   *step = "socket(AF_XDP)";
   s.fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
@@ -62,24 +74,9 @@ int OpenMemberSocket(int ifindex, uint32_t queue, int anchor_fd, uint32_t rx_siz
   if (bind(s.fd, reinterpret_cast<struct sockaddr*>(&sxdp), sizeof(sxdp))) goto fail;
 
   // The same fields libxdp's xsk_socket__create fills in, so its inline ring helpers work on them.
-  m = static_cast<uint8_t*>(s.rx_map);
-  rx->mask = rx_size - 1;
-  rx->size = rx_size;
-  rx->producer = reinterpret_cast<uint32_t*>(m + off.rx.producer);
-  rx->consumer = reinterpret_cast<uint32_t*>(m + off.rx.consumer);
-  rx->flags = reinterpret_cast<uint32_t*>(m + off.rx.flags);
-  rx->ring = m + off.rx.desc;
-  rx->cached_prod = *rx->producer;
-  rx->cached_cons = *rx->consumer;
-  m = static_cast<uint8_t*>(s.tx_map);
-  tx->mask = tx_size - 1;
-  tx->size = tx_size;
-  tx->producer = reinterpret_cast<uint32_t*>(m + off.tx.producer);
-  tx->consumer = reinterpret_cast<uint32_t*>(m + off.tx.consumer);
-  tx->flags = reinterpret_cast<uint32_t*>(m + off.tx.flags);
-  tx->ring = m + off.tx.desc;
-  tx->cached_prod = *tx->producer;
-  tx->cached_cons = *tx->consumer + tx_size;
+  PointRing(static_cast<uint8_t*>(s.rx_map), off.rx, rx_size, rx);
+  PointRing(static_cast<uint8_t*>(s.tx_map), off.tx, tx_size, tx);
+  tx->cached_cons += tx_size;  // a producer's cached_cons runs one ring ahead (libxdp's convention)
   *out = s;
   return 0;
 
