@@ -19,6 +19,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -127,6 +129,77 @@ const char* AttachedMode(int ifindex) {
 
 void FinalizeUmem(Napi::Env, void*, std::shared_ptr<UmemRegion>* hint) { delete hint; }
 
+// share.one, or share.many[queue]: the fd for this port's queue (-1: none).
+int FdForQueue(const Napi::Object& share, const char* one, const char* many, uint32_t queue) {
+  Napi::Value v = share.Get(one);
+  if (v.IsNumber()) return v.As<Napi::Number>().Int32Value();
+  v = share.Get(many);
+  if (!v.IsArray() || queue >= v.As<Napi::Array>().Length()) return -1;
+  Napi::Value e = v.As<Napi::Array>().Get(queue);
+  return e.IsNumber() ? e.As<Napi::Number>().Int32Value() : -1;
+}
+
+// A zero-filled memfd for a shared UMEM of umem_bytes (every slot free), or -1 (errno set).
+int MakeShareMemfd(uint64_t umem_bytes) {
+  int fd = memfd_create("xdpwg-umem", MFD_CLOEXEC);
+  if (fd >= 0 && ftruncate(fd, static_cast<off_t>(ShareMemfdSize(umem_bytes))) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+// shareMemfd(frameSize, frameCount) -> fd: what the main thread makes per
+// queue so that it holds the memfd it hands to members (umem_share.h).
+Napi::Value ShareMemfd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    Napi::TypeError::New(env, "shareMemfd(frameSize, frameCount): two numbers expected").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  uint64_t bytes = uint64_t(info[0].As<Napi::Number>().Uint32Value()) * info[1].As<Napi::Number>().Uint32Value();
+  int fd = MakeShareMemfd(bytes);
+  if (fd < 0) ThrowCode(env, "ENOMEM", std::string("shareMemfd: ") + strerror(errno));
+  return Napi::Number::New(env, fd);
+}
+
+// shareWakeFd() -> fd: the eventfd through which members wake an anchor port's worker.
+Napi::Value ShareWakeFd(const Napi::CallbackInfo& info) {
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) ThrowCode(info.Env(), "EMFILE", std::string("shareWakeFd: ") + strerror(errno));
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// shareReleaseSlot(memfd, slot): the anchor's process lost a member's
+// connection (the member died without closing its ports): marks the slot
+// gone, as the protocol allows the anchor's process to; the anchor port's
+// next burst takes its frames back and frees the slot.
+Napi::Value ShareReleaseSlot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int memfd = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
+  uint32_t slot = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+  struct stat st = {};
+  if (memfd < 0 || slot < 1 || slot >= kShareMembers || fstat(memfd, &st) != 0 ||
+      st.st_size < static_cast<off_t>(sizeof(ShareControl))) {
+    ThrowRange(env, "shareReleaseSlot(memfd, slot 1.." + std::to_string(kShareMembers - 1) + "): not a shared UMEM's memfd");
+    return env.Undefined();
+  }
+  void* p = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+  if (p == MAP_FAILED) {
+    ThrowCode(env, "ENOMEM", std::string("shareReleaseSlot: ") + strerror(errno));
+    return env.Undefined();
+  }
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  size_t ctl_bytes = (sizeof(ShareControl) + page - 1) / page * page;
+  auto* ctl = reinterpret_cast<ShareControl*>(static_cast<uint8_t*>(p) + st.st_size - ctl_bytes);
+  uint32_t expect = kSlotJoined;
+  if (ctl->magic == kShareMagic) ctl->members[slot].state.compare_exchange_strong(expect, kSlotGone, std::memory_order_acq_rel);
+  munmap(p, static_cast<size_t>(st.st_size));
+  return env.Undefined();
+}
+
 // libxdp reports on stderr by default (e.g. "No bpffs found" each time it
 // loads its default program). We keep the latest lines and put them into the
 // error we throw instead; a port that opens prints nothing.
@@ -157,6 +230,7 @@ Napi::Function XskPort::Define(Napi::Env env) {
                          InstanceAccessor<&XskPort::GetUmem>("umem"),
                          InstanceAccessor<&XskPort::GetFd>("fd"),
                          InstanceAccessor<&XskPort::GetUmemFd>("umemFd"),
+                         InstanceAccessor<&XskPort::GetPollFd>("pollFd"),
                          InstanceAccessor<&XskPort::GetFrameSize>("frameSize"),
                          InstanceAccessor<&XskPort::GetHeadroom>("headroom"),
                      });
@@ -238,12 +312,17 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
     copy_modes = {XDP_ZEROCOPY, XDP_COPY};
   }
   bool inhibit = o.Get("inhibitProgLoad").ToBoolean().Value();
-  // share: 'anchor' (UMEM in a memfd that members map) or { anchorFd, memfd, slot } (join one): umem_share.h.
+  // share (umem_share.h): 'anchor' (UMEM in a memfd of our own that members
+  // map), { memfds } (anchor in the caller's memfd for our queue, made by
+  // shareMemfd), or { anchorFd(s), memfd(s), slot } (join an anchor).
   Napi::Value share = o.Get("share");
-  if (share.IsObject()) return OpenMember(env, share.As<Napi::Object>());
-  bool anchor = share.IsString() && share.As<Napi::String>().Utf8Value() == "anchor";
+  int given_memfd = -1;
+  if (share.IsObject() && share.As<Napi::Object>().Has("slot")) return OpenMember(env, share.As<Napi::Object>());
+  if (share.IsObject()) given_memfd = FdForQueue(share.As<Napi::Object>(), "memfd", "memfds", queue_);
+  bool anchor = (share.IsString() && share.As<Napi::String>().Utf8Value() == "anchor") || given_memfd >= 0;
   if (!share.IsUndefined() && !share.IsNull() && !anchor) {
-    Napi::TypeError::New(env, "XskPort: option share must be 'anchor' or { anchorFd, memfd, slot }").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "XskPort: option share must be 'anchor', { memfds } or { anchorFds, memfds, slot }")
+        .ThrowAsJavaScriptException();
     return false;
   }
   busy_poll_ = o.Get("busyPoll").ToBoolean().Value();
@@ -253,9 +332,10 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
 
   const size_t umem_bytes = size_t(frame_size) * frame_count;
   if (anchor) {
-    int memfd = memfd_create("xdpwg-umem", MFD_CLOEXEC);
-    if (memfd < 0 || ftruncate(memfd, static_cast<off_t>(ShareMemfdSize(umem_bytes))) != 0) {
-      ThrowCode(env, "ENOMEM", std::string("XskPort: cannot make the shared UMEM's memfd: ") + strerror(errno));
+    int memfd = given_memfd >= 0 ? fcntl(given_memfd, F_DUPFD_CLOEXEC, 0) : MakeShareMemfd(umem_bytes);
+    struct stat st = {};
+    if (memfd < 0 || fstat(memfd, &st) != 0 || st.st_size != static_cast<off_t>(ShareMemfdSize(umem_bytes))) {
+      ThrowCode(env, "XSK_SHARE", std::string("XskPort: no memfd of the right size for the shared UMEM: ") + strerror(errno));
       if (memfd >= 0) close(memfd);
       return false;
     }
@@ -358,10 +438,39 @@ bound:
     }
   }
 
+  // An anchor's members ask for service through an eventfd (umem_share.h);
+  // the worker waits on one epoll fd holding it and our socket (pollFd).
+  if (share_role_ == ShareRole::kAnchor && share.IsObject()) {
+    int wake = FdForQueue(share.As<Napi::Object>(), "wakeFd", "wakeFds", queue_);
+    if (wake >= 0 && !OpenPollSet(wake)) {
+      ThrowCode(env, "XSK_SHARE", std::string("XskPort: cannot watch the members' wake eventfd: ") + strerror(errno));
+      return false;
+    }
+  }
   // Give the kernel frames to receive into (up to the fill ring's size).
   RefillFillRing();
   ExportUmem(env);
   return true;
+}
+
+bool XskPort::OpenPollSet(int wake_fd) {
+  wake_fd_ = fcntl(wake_fd, F_DUPFD_CLOEXEC, 0);
+  poll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (wake_fd_ < 0 || poll_fd_ < 0) return false;
+  struct epoll_event ev = {};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd_;
+  if (epoll_ctl(poll_fd_, EPOLL_CTL_ADD, fd_, &ev) != 0) return false;
+  ev.data.fd = wake_fd_;
+  return epoll_ctl(poll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) == 0;
+}
+
+// Member: tells the anchor's worker it has work for it (frames to take
+// back, a fill ring we drew from, grants running low). One write per burst at most.
+void XskPort::WakeAnchor() {
+  if (wake_fd_ < 0) return;
+  uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
 }
 
 void XskPort::ExportUmem(Napi::Env env) {
@@ -374,8 +483,8 @@ void XskPort::ExportUmem(Napi::Env env) {
 // joins its socket's buffer pool on the same queue, takes slot `slot`. The
 // fds are the caller's (dup'ed here: the caller closes its own).
 bool XskPort::OpenMember(Napi::Env env, const Napi::Object& share) {
-  auto num = [&](const char* k) { return share.Get(k).IsNumber() ? share.Get(k).As<Napi::Number>().Int32Value() : -1; };
-  int anchor_fd = num("anchorFd"), memfd = num("memfd"), slot = num("slot");
+  int anchor_fd = FdForQueue(share, "anchorFd", "anchorFds", queue_), memfd = FdForQueue(share, "memfd", "memfds", queue_);
+  int slot = share.Get("slot").IsNumber() ? share.Get("slot").As<Napi::Number>().Int32Value() : -1;
   if (anchor_fd < 0 || memfd < 0 || slot < 1 || slot >= static_cast<int>(kShareMembers)) {
     ThrowRange(env, "XskPort: share needs anchorFd and memfd (fds) and slot in 1.." + std::to_string(kShareMembers - 1));
     return false;
@@ -422,10 +531,13 @@ bool XskPort::OpenMember(Napi::Env env, const Napi::Object& share) {
     return false;
   }
   fd_ = member_.fd;
+  int wake = FdForQueue(share, "anchorWakeFd", "anchorWakeFds", queue_);
+  if (wake >= 0) wake_fd_ = fcntl(wake, F_DUPFD_CLOEXEC, 0);
   const char* attached = AttachedMode(ifindex_);
   mode_ = attached ? attached : "generic";
   need_wakeup_ = true;
   ExportUmem(env);
+  WakeAnchor();  // grants before our first send
   return true;
 }
 
@@ -433,6 +545,10 @@ bool XskPort::OpenMember(Napi::Env env, const Napi::Object& share) {
 // grant ring topped up (while our own pool keeps its fill reserve). A slot
 // whose member is gone gets its granted-but-untaken frames back and is freed.
 void XskPort::ServeMembers() {
+  if (wake_fd_ >= 0) {
+    uint64_t n;
+    (void)!read(wake_fd_, &n, sizeof(n));  // non-blocking: level-triggered poll must see it drained
+  }
   const size_t reserve = pool_.frame_count() / 4;
   for (uint32_t slot = 1; slot < kShareMembers; slot++) {
     ShareMember& m = share_->members[slot];
@@ -478,6 +594,7 @@ void XskPort::TakeBack(uint64_t offset) {
 void XskPort::TakeGrants(uint32_t want) {
   ShareRing& g = share_->members[share_slot_].grant;
   uint64_t off;
+  if (g.count() < kShareGrantTarget / 2) WakeAnchor();
   while (pool_.available() < want && g.pop(&off)) {
     if (!pool_.in_range(off) || pool_.owner(pool_.frame_of(off)) != FrameOwner::kAway) {
       c_.share_invalid++;
@@ -491,15 +608,21 @@ void XskPort::TakeGrants(uint32_t want) {
 void XskPort::ReturnSurplus() {
   ShareRing& r = share_->members[share_slot_].ret;
   uint64_t frame;
+  bool returned = false;
   while (pool_.available() > kShareMemberCache && pool_.take(FrameOwner::kAway, &frame)) {
     if (!r.push(frame)) {
       pool_.give_back(frame);
       break;
     }
+    returned = true;
   }
+  if (returned) WakeAnchor();
 }
 
 void XskPort::Release() {
+  if (poll_fd_ >= 0) close(poll_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+  poll_fd_ = wake_fd_ = -1;
   if (share_role_ == ShareRole::kMember) {
     share_->members[share_slot_].state.store(kSlotGone, std::memory_order_release);
     CloseMemberSocket(&member_);
@@ -644,6 +767,7 @@ Napi::Value XskPort::RxBurst(const Napi::CallbackInfo& info) {
   c_.ipackets += got;
 
   RefillFillRing();
+  if (share_role_ == ShareRole::kMember && got) WakeAnchor();  // we drew from the anchor's fill ring
   // In copy mode the kernel never sets the fill ring's flag; in zero-copy
   // mode it does when the driver needs a poke to use new fill entries.
   if (need_wakeup_ && share_role_ != ShareRole::kMember && xsk_ring_prod__needs_wakeup(&fq_)) {
@@ -705,6 +829,7 @@ Napi::Value XskPort::TxBurst(const Napi::CallbackInfo& info) {
     tx_outstanding_ += slot;
   }
   if ((slot || tx_kick_pending_) && xsk_ring_prod__needs_wakeup(&tx_)) KickTx();
+  if (share_role_ == ShareRole::kMember && slot) WakeAnchor();  // our completions land on the anchor's ring
   // Copy mode completes during sendto: hand frames back right away so a
   // tight loop does not starve the pool.
   ReclaimCompletions();
@@ -839,6 +964,9 @@ Napi::Value XskPort::GetUmem(const Napi::CallbackInfo& info) {
   return umem_ref_.Value();
 }
 Napi::Value XskPort::GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+Napi::Value XskPort::GetPollFd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), poll_fd_ >= 0 ? poll_fd_ : fd_);
+}
 Napi::Value XskPort::GetUmemFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), share_role_ == ShareRole::kAnchor ? region_->memfd() : -1);
 }
@@ -849,6 +977,11 @@ Napi::Value XskPort::GetHeadroom(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), kXdpPacketHeadroom);
 }
 
-void InitXskPort(Napi::Env env, Napi::Object exports) { exports.Set("XskPort", XskPort::Define(env)); }
+void InitXskPort(Napi::Env env, Napi::Object exports) {
+  exports.Set("XskPort", XskPort::Define(env));
+  exports.Set("shareMemfd", Napi::Function::New(env, ShareMemfd, "shareMemfd"));
+  exports.Set("shareReleaseSlot", Napi::Function::New(env, ShareReleaseSlot, "shareReleaseSlot"));
+  exports.Set("shareWakeFd", Napi::Function::New(env, ShareWakeFd, "shareWakeFd"));
+}
 
 }  // namespace xdpwg

@@ -53,6 +53,7 @@ class XskPort : public Napi::ObjectWrap<XskPort> {
   Napi::Value GetUmem(const Napi::CallbackInfo& info);
   Napi::Value GetFd(const Napi::CallbackInfo& info);
   Napi::Value GetUmemFd(const Napi::CallbackInfo& info);
+  Napi::Value GetPollFd(const Napi::CallbackInfo& info);
   Napi::Value GetFrameSize(const Napi::CallbackInfo& info);
   Napi::Value GetHeadroom(const Napi::CallbackInfo& info);
 
@@ -63,6 +64,8 @@ class XskPort : public Napi::ObjectWrap<XskPort> {
   void TakeBack(uint64_t offset);
   void TakeGrants(uint32_t want);
   void ReturnSurplus();
+  bool OpenPollSet(int wake_fd);
+  void WakeAnchor();
   void Release();
   void ReclaimCompletions();
   void RefillFillRing();
@@ -99,6 +102,8 @@ class XskPort : public Napi::ObjectWrap<XskPort> {
   ShareControl* share_ = nullptr;  // in region_'s memfd
   uint32_t share_slot_ = 0;
   MemberSocket member_;
+  int wake_fd_ = -1;  // anchor: members' wake eventfd (drained in ServeMembers); member: the anchor's (written)
+  int poll_fd_ = -1;  // anchor with members: epoll over fd_ and wake_fd_, what the worker waits on
 };
 
 }  // namespace xdpwg

@@ -13,6 +13,12 @@
  * ARP/ND, triggered by our kernel-path packets, resolves it; the filter
  * passes ARP/ND), AF_XDP unavailable (no privilege, old kernel).
  *
+ * A device whose filter another xdpwg process attached (no libxdp
+ * dispatcher to run both) is shared: we join that process's program and,
+ * per queue, its UMEM (uplink-share.ts); our own filter offers the same to
+ * others. When the owner goes, we close the shared ports and attach a filter
+ * of our own.
+ *
  * Routes and neighbours are re-read every second and on endpoint and fwmark
  * changes, so a gateway or MAC change moves the traffic within a second
  * instead of black-holing it. Lookups carry the device's fwmark, as the
@@ -27,12 +33,14 @@
  */
 import { readdirSync } from 'node:fs';
 import { native, type NativeXdpFilter, type XskPortOptions } from '../native/binding.js';
+import { fdPassing } from '../native/fd-passing.js';
 import { openXdpFilter } from '../native/xdp-filter.js';
 import { formatIP, parseIP } from './device-config.js';
 import type { DatapathConfig } from './datapath-config.js';
 import { LocalAddresses } from './local-addresses.js';
 import { closeUnusedMaps, type XdpSteering } from './xdp-steering.js';
 import { PluginXskMap } from './plugin-xsk-map.js';
+import { UplinkShareMember, UplinkShareServer } from './uplink-share.js';
 import type { Logger } from './log.js';
 import type { PeerRoute, ToWorker } from '../datapath/worker-messages.js';
 
@@ -67,6 +75,10 @@ interface XdpDevice {
   unusable?: string;
   /** Another xdpwg holds the device (no dispatcher to share it): try again, see refresh. */
   attachBusySinceMs?: number;
+  /** Our filter is on the device: other xdpwg processes may join our program and UMEM (uplink-share.ts). */
+  share?: UplinkShareServer;
+  /** Another xdpwg's filter is on the device and we share its program and UMEM. */
+  member?: UplinkShareMember;
 }
 
 /**
@@ -196,6 +208,8 @@ export class XdpPaths {
       }
     }
     for (const d of this.devices.values()) {
+      d.share?.poll();
+      if (d.member && !d.member.alive()) this.memberLost(d, nowMs);
       if (d.attachBusySinceMs !== undefined && nowMs - d.attachBusySinceMs >= PORT_RETRY_MS) this.attach(d, nowMs);
       if (d.filter && d.portOpts && d.bound.size === 0 && d.portError && nowMs - d.portsAskedMs >= PORT_RETRY_MS) this.askPorts(d, nowMs);
     }
@@ -216,12 +230,14 @@ export class XdpPaths {
     const d = this.devices.get(ifindex);
     if (!d || !d.filter) return;
     if (fd === null) {
+      d.member?.queueDone(worker);
       d.portError = error;
       this.sayOnce(`${d.name}: worker ${worker} has no AF_XDP port (${error}); its packets to peers on ${d.name} take the kernel socket`);
       return;
     }
     try {
       d.filter.bindQueue(worker, fd);
+      d.share?.setXsk(worker, fd);
       d.bound.add(worker);
       d.portError = undefined;
       this.log.verbose(`${d.name}: worker ${worker} ${describe ?? `AF_XDP queue ${worker}`}`);
@@ -251,6 +267,7 @@ export class XdpPaths {
 
   close(): void {
     for (const d of this.devices.values()) {
+      try { d.share?.close(); } catch { /* closing on the way out: members see their connection end */ }
       try { d.filter?.close(); } catch { /* detaching on the way out: nothing more to do */ }
     }
     this.devices.clear();
@@ -349,8 +366,9 @@ export class XdpPaths {
         ? this.pluginMap(d.name, d.ifindex)
         : openXdpFilter({ ifname: d.name, mode: this.config.mode, ports: [this.listenPort] }, this.local.addresses());
     } catch (err) {
-      d.unusable = `AF_XDP unavailable: ${firstCause(err)}`;
       const busy = (err as { code?: string }).code === 'EBUSY';
+      if (busy && this.joinShared(d, nowMs)) return;
+      d.unusable = `AF_XDP unavailable: ${firstCause(err)}`;
       if (d.attachBusySinceMs === undefined) this.log.error(`${d.name}: ${d.unusable}; the kernel UDP socket carries its traffic${busy ? ' (trying again every few seconds)' : ''}`);
       d.attachBusySinceMs = busy ? nowMs : undefined;
       return;
@@ -359,13 +377,72 @@ export class XdpPaths {
     d.attachBusySinceMs = undefined;
     const info = d.filter.info();
     if (info.mode === 'device-plugin') this.log.verbose(`${d.name}: the AF_XDP device plugin's XDP program steers its frames; our sockets go into its XSK map; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
-    else this.log.verbose(`${d.name}: XDP filter attached in ${info.mode} mode${info.dispatcher ? ' (libxdp dispatcher)' : ` as the only XDP program (no libxdp dispatcher: ${info.dispatcherError ?? 'unknown'}; another xdpwg on ${d.name} will take its kernel socket)`}${info.replacedStale ? `, replaced ${info.replacedStale} left by a killed process` : ''}; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
-    d.portOpts = {
+    else this.log.verbose(`${d.name}: XDP filter attached in ${info.mode} mode${info.dispatcher ? ' (libxdp dispatcher)' : ` as the only XDP program (no libxdp dispatcher: ${info.dispatcherError ?? 'unknown'}; another xdpwg on ${d.name} shares it and our UMEM)`}${info.replacedStale ? `, replaced ${info.replacedStale} left by a killed process` : ''}; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
+    d.portOpts = this.portOptions(d);
+    if (info.mode !== 'device-plugin') this.offerShare(d);
+    this.askPorts(d, nowMs);
+  }
+
+  private portOptions(d: XdpDevice): Omit<XskPortOptions, 'queue'> {
+    return {
       ifname: d.name, mode: this.config.mode, zeroCopy: this.config.zeroCopy, frameSize: this.config.frameSize,
       frameCount: this.config.umemFrames, rxSize: this.config.rxRing, txSize: this.config.txRing,
       fillSize: this.config.fillRing, compSize: this.config.compRing, busyPoll: this.config.busyPoll, inhibitProgLoad: true,
     };
+  }
+
+  /** Our filter is on the device: our ports keep their UMEMs in memfds another xdpwg can join (uplink-share.ts). */
+  private offerShare(d: XdpDevice): void {
+    const memfds: number[] = [], wakeFds: number[] = [];
+    try {
+      for (let q = 0; q < Math.min(d.queues, this.workers); q++) {
+        memfds.push(native().shareMemfd(this.config.frameSize, this.config.umemFrames));
+        wakeFds.push(native().shareWakeFd());
+      }
+      d.share = new UplinkShareServer(d.name, d.ifindex, d.filter!, memfds, wakeFds, this.log);
+      d.portOpts = { ...d.portOpts!, share: { memfds, wakeFds } };
+    } catch (err) {
+      for (const fd of [...memfds, ...wakeFds]) fdPassing().closeFd(fd);
+      this.log.error(`${d.name}: other xdpwg processes cannot share our AF_XDP path: ${firstCause(err)}`);
+    }
+  }
+
+  /** Another xdpwg's filter serves the device: join its program and UMEM; false when it cannot be joined. */
+  private joinShared(d: XdpDevice, nowMs: number): boolean {
+    let m: UplinkShareMember;
+    try {
+      m = UplinkShareMember.join(d.name, d.ifindex, this.listenPort, Math.min(d.queues, this.workers));
+    } catch (err) {
+      this.sayOnce(`${d.name}: cannot join the other xdpwg's AF_XDP path: ${firstCause(err)}`);
+      return false;
+    }
+    d.filter = m;
+    d.member = m;
+    d.unusable = undefined;
+    d.attachBusySinceMs = undefined;
+    d.portOpts = { ...this.portOptions(d), share: { anchorFds: m.anchorFds, memfds: m.memfds, anchorWakeFds: m.wakeFds, slot: m.slot } };
+    this.log.verbose(`${d.name}: another xdpwg process owns its XDP program; we share that program and its UMEM on ${m.queues} queue(s) as slot ${m.slot}`);
     this.askPorts(d, nowMs);
+    return true;
+  }
+
+  /**
+   * The xdpwg whose program and UMEM we shared closed our connection (it
+   * stopped or was killed): nobody fills the shared pool any more. Close our
+   * shared ports (peers take the kernel socket meanwhile) and attach a filter
+   * of our own, which replaces the dead owner's if it was left behind.
+   */
+  private memberLost(d: XdpDevice, nowMs: number): void {
+    this.log.error(`${d.name}: the xdpwg process whose AF_XDP path we shared is gone; closing our shared ports and attaching a filter of our own`);
+    this.broadcast({ t: 'xsk-close', ifindex: d.ifindex });
+    d.member!.close();
+    d.member = undefined;
+    d.filter = null;
+    d.bound.clear();
+    d.portError = 'the xdpwg whose AF_XDP path we shared went away';
+    d.portsAskedMs = 0;
+    for (const slot of this.endpoints.keys()) this.recompute(slot);
+    this.attach(d, nowMs);
   }
 
   /** Asks every worker to open its AF_XDP port on the device (those that have one ignore it). */

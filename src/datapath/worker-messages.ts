@@ -54,6 +54,8 @@ export type ToWorker =
   | { t: 'peer-route'; slot: number; route: PeerRoute | null }
   /** Open an AF_XDP port on this device, on the queue numbered like the worker (if the device has it). */
   | { t: 'xsk-open'; ifindex: number; queues: number; opts: Omit<XskPortOptions, 'queue'> }
+  /** Close this device's AF_XDP port (a shared UMEM whose anchor went away: src/daemon/uplink-share.ts). */
+  | { t: 'xsk-close'; ifindex: number }
   /** Start (a buffer of captureBufferSize(workers) bytes: copy AF_XDP frames into this worker's ring) or stop (null) a capture. */
   | { t: 'capture'; buffer: SharedArrayBuffer | null; snaplen: number }
   /** The listen port (the source port of frames we build). */

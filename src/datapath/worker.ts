@@ -283,6 +283,16 @@ class Worker {
       case 'xsk-open':
         this.openXsk(msg.ifindex, msg.queues, msg.opts);
         return;
+      case 'xsk-close': {
+        // Between bursts the worker holds no frames of the port, so it can go at once.
+        const i = this.xsks.findIndex((x) => x.ifindex === msg.ifindex);
+        if (i < 0) return;
+        this.xsks[i]!.port.close();
+        this.xsks.splice(i, 1);
+        this.fds.fill(-1, 2);
+        this.xsks.forEach((x, k) => { this.fds[2 + k] = x.port.pollFd; });
+        return;
+      }
       case 'capture':
         this.capture = msg.buffer ? new CaptureRing(msg.buffer, this.init.worker, msg.snaplen) : null;
         return;
@@ -312,7 +322,7 @@ class Worker {
     try {
       const port = new this.n.XskPort({ ...opts, queue: w });
       const x: XskState = { port, buf: new Uint8Array(port.umem), ifindex, name: opts.ifname };
-      this.fds[2 + this.xsks.length] = port.fd;
+      this.fds[2 + this.xsks.length] = port.pollFd;
       this.xsks.push(x);
       const i = port.info();
       this.post({ t: 'xsk', worker: w, ifindex, fd: port.fd, describe: `AF_XDP queue ${w}: ${i.mode} mode, ${i.zeroCopy ? 'zero-copy' : 'copy'}${i.busyPoll ? ', busy poll' : ''}, ${i.frameCount} × ${i.frameSize} B frames` });

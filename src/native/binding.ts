@@ -41,7 +41,8 @@ export interface XskPortOptions {
    * joins an anchor's socket (its fd and memfd, received over a Unix socket)
    * at slot 1.. of the shared XDP program.
    */
-  share?: 'anchor' | { anchorFd: number; memfd: number; slot: number };
+  share?: 'anchor' | { memfds: number[]; wakeFds?: number[] } | { anchorFd: number; memfd: number; slot: number }
+    | { anchorFds: number[]; memfds: number[]; anchorWakeFds?: number[]; slot: number };
 }
 
 export interface PortStats {
@@ -55,6 +56,8 @@ export interface NativeXskPort {
   /** The UMEM, one external ArrayBuffer; packets are read and written in place. */
   readonly umem: ArrayBuffer;
   readonly fd: number;
+  /** What the worker waits on: fd, or for an anchor with members an epoll fd over fd and their wake eventfd. */
+  readonly pollFd: number;
   /** The shared UMEM's memfd of an anchor port (-1 otherwise): what a member maps. */
   readonly umemFd: number;
   readonly frameSize: number;
@@ -101,8 +104,8 @@ export interface NativeXdpFilter {
    * addressed to one of them is steered, the rest (forwarded traffic) passes.
    */
   setLocalAddresses(addrs: Uint8Array[]): void;
-  /** mode 'none' once closed ('device-plugin': the AF_XDP device plugin's program, src/daemon/plugin-xsk-map.ts); dispatcher: attached through libxdp's dispatcher (other programs, other xdpwg processes' included, keep running); replacedStale: filters of killed processes removed at start; dispatcherError: why an attached filter is not a dispatcher component, in libxdp's words. */
-  info(): { ifname: string; ifindex: number; mode: 'native' | 'generic' | 'device-plugin' | 'none'; dispatcher: boolean; replacedStale: number; programId: number; dispatcherError?: string };
+  /** mode 'none' once closed ('shared-umem': another xdpwg's filter and UMEM, src/daemon/uplink-share.ts; 'device-plugin': the AF_XDP device plugin's program, src/daemon/plugin-xsk-map.ts); dispatcher: attached through libxdp's dispatcher (other programs, other xdpwg processes' included, keep running); replacedStale: filters of killed processes removed at start; dispatcherError: why an attached filter is not a dispatcher component, in libxdp's words. */
+  info(): { ifname: string; ifindex: number; mode: 'native' | 'generic' | 'device-plugin' | 'shared-umem' | 'none'; dispatcher: boolean; replacedStale: number; programId: number; dispatcherError?: string };
   /** Detaches the program (idempotent). */
   close(): void;
 }
@@ -340,6 +343,12 @@ export interface NativeBinding extends FdPassingBinding {
     remoteStatic: Uint8Array, presharedKey: Uint8Array, payload: Uint8Array, out: Uint8Array,
   ): number;
   XskPort: new (opts: XskPortOptions) => NativeXskPort;
+  /** A memfd for one queue's shared UMEM (native/umem_share.h), made by the main thread so it can hand it to members. */
+  shareMemfd(frameSize: number, frameCount: number): number;
+  /** The anchor's process lost a member's connection: mark its slot gone in the shared UMEM (the anchor port then takes its frames back). */
+  shareReleaseSlot(memfd: number, slot: number): void;
+  /** The eventfd through which members wake an anchor port's worker. */
+  shareWakeFd(): number;
   XdpFilter: new (opts: XdpFilterOptions) => NativeXdpFilter;
   // UdpPort / Tun / Netlink / Waiter
   UdpPort: new (opts: NativeUdpPortOptions) => NativeUdpPort;
