@@ -30,7 +30,7 @@
  * Threading: main thread; every call is non-blocking (timeouts 0) except the
  * member's join, bounded by JOIN_TIMEOUT_MS.
  */
-import { rmSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { native, type NativeXdpFilter } from '../native/binding.js';
 import { fdPassing, type SeqpacketMessage } from '../native/fd-passing.js';
 import type { Logger } from './log.js';
@@ -45,6 +45,25 @@ export function uplinkSharePath(ifindex: number): string {
   let ns = 0;
   try { ns = statSync('/proc/self/ns/net').ino; } catch { /* no procfs: one namespace */ }
   return `${SHARE_DIR}/uplink-${ns}-${ifindex}.sock`;
+}
+
+/**
+ * Removes share sockets whose anchor is gone (a killed process leaves its
+ * file; a deleted namespace leaves every one of its): nothing listens on
+ * them, so a connect is refused at once. A live anchor sees our probe as a
+ * connection that ends before it joins, and forgets it.
+ */
+function removeDeadShareSockets(): void {
+  let names: string[] = [];
+  try { names = readdirSync(SHARE_DIR).filter((f) => /^uplink-\d+-\d+\.sock$/.test(f)); } catch { return; }
+  for (const f of names) {
+    const file = `${SHARE_DIR}/${f}`;
+    try {
+      fdPassing().closeFd(fdPassing().seqpacketConnect(file, 100));
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ECONNREFUSED') rmSync(file, { force: true });
+    }
+  }
 }
 
 /** A message, or null when none is waiting (never blocks). */
@@ -76,6 +95,7 @@ export class UplinkShareServer {
     private readonly log: Logger,
   ) {
     this.path = uplinkSharePath(ifindex);
+    removeDeadShareSockets();
     this.listenFd = fdPassing().seqpacketListen(this.path);
   }
 
