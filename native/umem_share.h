@@ -39,11 +39,15 @@
 //     closes. A member killed with -9 never says gone; its process's exit
 //     closes its socket, and its main thread's Unix connection ends, which the
 //     anchor's process sees (src/daemon/uplink-share.ts) and marks the slot
-//     gone. Frames the dead member held stay lost to the anchor until the
-//     anchor's port is reopened (counted: shared_frames_lost).
+//     gone; the anchor then takes back the grants it had not taken. Frames the
+//     dead member held (its cache, rx and tx rings) stay lost to the anchor
+//     until the anchor's port is reopened (not counted yet).
 //     An anchor that dies leaves the member's socket with a pool nobody
 //     fills: the member's process sees its Unix connection end, closes its
-//     shared ports and opens its own (log and `xdpwg stats` say so).
+//     shared ports and opens its own (the log says so).
+//   - Wake-up: the anchor's worker sleeps in poll; a member writes the
+//     anchor's wake eventfd (in the anchor port's epoll set, pollFd) when it
+//     drew from the fill ring, sent, returned frames or runs low on grants.
 //
 // Threading: the grant ring has one writer (the anchor's worker thread) and
 // one reader (the member's worker thread), ret the reverse; each index is
