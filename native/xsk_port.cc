@@ -562,8 +562,12 @@ void XskPort::ServeMembers() {
       m.state.store(kSlotFree, std::memory_order_release);
       continue;
     }
+    // Grants may dip into half of the reserve RefillFillRing keeps back: with
+    // a fill ring as large as the UMEM's other three quarters (the datapath's
+    // default, fillRing 4096 of 4096 frames) the pool otherwise sits at the
+    // reserve whenever we are idle, and a member could never send.
     uint64_t frame;
-    while (m.grant.count() < kShareGrantTarget && pool_.available() > reserve && pool_.take(FrameOwner::kLent, &frame)) {
+    while (m.grant.count() < kShareGrantTarget && pool_.available() > reserve / 2 && pool_.take(FrameOwner::kLent, &frame)) {
       if (!m.grant.push(frame)) {
         pool_.give_back(frame);
         break;

@@ -10,8 +10,9 @@
  * (src/daemon/uplink-share.ts, native/umem_share.h), so both tunnels run on
  * AF_XDP. When the owner stops (SIGTERM, or kill -9: its filter is then
  * stale and replaced) the other attaches a filter of its own and stays on
- * AF_XDP; when the member dies, the owner releases its slot and keeps going;
- * a restarted process joins again. An XDP program another tool loaded first
+ * AF_XDP, and the old owner, restarted, joins it; when the member is killed,
+ * the owner releases its slot and keeps going, and the member, restarted,
+ * joins again. An XDP program another tool loaded first
  * (xdp-filter, from xdp-tools, through libxdp) keeps running and counting
  * whatever xdpwg does; where libxdp's dispatcher works, xdpwg joins it.
  */
@@ -120,25 +121,42 @@ test('both tunnels pass traffic and both processes are on af_xdp: the second sha
   assert.ok(w0.log.some((l) => /shares our XDP program and UMEM on queue\(s\) 0 as slot 1/.test(l)), logsOf(w0));
 });
 
-test('when the member is killed with -9, the owner releases its slot and keeps going; restarted, the member joins again', async () => {
-  await stop(w1, 'SIGKILL');
-  await waitFor('w0 to release the slot', () => w0.log.some((l) => /left the shared AF_XDP path \(its connection ended\); slot 1 released/.test(l)) || undefined, 10_000, 100);
-  const proof = await carriedOverAfxdp(w0, p0, 10, () => { assert.equal(ping(w0, p0.inner4, 10), 10, logsOf(w0, p0)); });
+test('when the owner stops, the member attaches a filter of its own and stays on af_xdp; restarted, the old owner joins it', async () => {
+  const oldIn = portTotals(statsOf(w1), 'af_xdp').ipackets;
+  const t0 = Date.now();
+  await stop(w0);
+  await waitFor('w1 on af_xdp on its own', () => pathTo(statsOf(w1), p1.keys.publicKey) === 'af_xdp' && w1.log.some((l) => /XDP filter attached/.test(l)) || undefined, 15_000, 250)
+    .catch((err: Error) => { throw new Error(`${err.message}\n${logsOf(w1)}`); });
+  process.stderr.write(`# ${w1.ifname} back on AF_XDP with a filter of its own ${Date.now() - t0} ms after ${w0.ifname} was stopped\n`);
+  await newPortReported(w1, oldIn);
+  const proof = await carriedOverAfxdp(w1, p1, 10, () => { assert.equal(ping(w1, p1.inner6, 10), 10, logsOf(w1, p1)); });
   process.stderr.write(`# ${proof.text}\n`);
-  await restart(w1, p1, 6);
+  await restart(w0, p0, 4);
+  bothTunnelsAnswer();
+  await bothOnAfxdp();
+  assert.ok(w0.log.some((l) => /we share that program and its UMEM/.test(l)), `the restarted w0 joined w1:\n${logsOf(w0)}`);
+});
+
+test('when the member is killed with -9, the owner releases its slot and keeps going; restarted, the member joins again', async () => {
+  // w1 owns the uplink now, w0 shares it.
+  await stop(w0, 'SIGKILL');
+  await waitFor('w1 to release the slot', () => w1.log.some((l) => /left the shared AF_XDP path \(its connection ended\); slot 1 released/.test(l)) || undefined, 10_000, 100);
+  const proof = await carriedOverAfxdp(w1, p1, 10, () => { assert.equal(ping(w1, p1.inner6, 10), 10, logsOf(w1, p1)); });
+  process.stderr.write(`# ${proof.text}\n`);
+  await restart(w0, p0, 4);
   bothTunnelsAnswer();
   await bothOnAfxdp();
 });
 
 test('when the owner is killed with -9, the member replaces its stale filter and stays on af_xdp', async () => {
-  const oldIn = portTotals(statsOf(w1), 'af_xdp').ipackets;
+  const oldIn = portTotals(statsOf(w0), 'af_xdp').ipackets;
   const t0 = Date.now();
-  await stop(w0, 'SIGKILL');
-  await waitFor('w1 on af_xdp on its own', () => pathTo(statsOf(w1), p1.keys.publicKey) === 'af_xdp' && w1.log.some((l) => /replaced 1 left by a killed process/.test(l)) || undefined, 15_000, 250)
-    .catch((err: Error) => { throw new Error(`${err.message}\n${logsOf(w1)}`); });
-  process.stderr.write(`# ${w1.ifname} back on AF_XDP with a filter of its own ${Date.now() - t0} ms after kill -9 of ${w0.ifname}\n`);
-  await newPortReported(w1, oldIn);
-  const proof = await carriedOverAfxdp(w1, p1, 10, () => { assert.equal(ping(w1, p1.inner6, 10), 10, logsOf(w1, p1)); });
+  await stop(w1, 'SIGKILL');
+  await waitFor('w0 on af_xdp on its own', () => pathTo(statsOf(w0), p0.keys.publicKey) === 'af_xdp' && w0.log.some((l) => /replaced 1 left by a killed process/.test(l)) || undefined, 15_000, 250)
+    .catch((err: Error) => { throw new Error(`${err.message}\n${logsOf(w0)}`); });
+  process.stderr.write(`# ${w0.ifname} back on AF_XDP with a filter of its own ${Date.now() - t0} ms after kill -9 of ${w1.ifname}\n`);
+  await newPortReported(w0, oldIn);
+  const proof = await carriedOverAfxdp(w0, p0, 10, () => { assert.equal(ping(w0, p0.inner4, 10), 10, logsOf(w0, p0)); });
   process.stderr.write(`# ${proof.text}\n`);
 });
 
