@@ -66,6 +66,13 @@ function removeDeadShareSockets(): void {
   }
 }
 
+// process.exit() (the daemon's way out on a signal) skips close(): the
+// 'exit' event still runs, and takes our socket files with it.
+const openSockets = new Set<string>();
+function removeOnExit(): void {
+  for (const p of openSockets) rmSync(p, { force: true });
+}
+
 /** A message, or null when none is waiting (never blocks). */
 function tryRecv(fd: number): SeqpacketMessage | null {
   try { return fdPassing().seqpacketRecv(fd, 0); } catch (err) {
@@ -97,6 +104,8 @@ export class UplinkShareServer {
     this.path = uplinkSharePath(ifindex);
     removeDeadShareSockets();
     this.listenFd = fdPassing().seqpacketListen(this.path);
+    openSockets.add(this.path);
+    if (openSockets.size === 1) process.once('exit', removeOnExit);
   }
 
   /** A worker's port on queue q is bound: members can join it. */
@@ -186,6 +195,7 @@ export class UplinkShareServer {
     this.pending = [];
     fdPassing().closeFd(this.listenFd);
     rmSync(this.path, { force: true });
+    openSockets.delete(this.path);
     for (const fd of [...this.memfds, ...this.wakeFds]) if (fd >= 0) fdPassing().closeFd(fd);
     this.memfds.length = 0;
     this.wakeFds.length = 0;

@@ -5,7 +5,7 @@
  * than skipping, because CI runs as root and must exercise them.
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 export function requireRoot(): void {
@@ -86,10 +86,22 @@ export class Lab {
     for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     signal(all(), 'SIGKILL');
     for (const ns of this.namespaces.splice(0)) {
+      removeShareSockets(ns);
       try { sh('ip', ['netns', 'del', ns]); } catch { /* already gone */ }
       removeScratchFiles(ns);
     }
   }
+}
+
+/**
+ * A daemon killed with -9 leaves its uplink share socket
+ * (src/daemon/uplink-share.ts), named by its namespace's inode.
+ */
+function removeShareSockets(ns: string): void {
+  try {
+    const ino = statSync(`/run/netns/${ns}`).ino;
+    for (const f of readdirSync('/run/xdpwg')) if (f.startsWith(`uplink-${ino}-`)) rmSync(`/run/xdpwg/${f}`, { force: true });
+  } catch { /* no namespace or no directory: nothing left */ }
 }
 
 /**

@@ -19,7 +19,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Lab, nsExec, requireRoot, sh, waitFor } from '../helpers/netns.js';
 import { addPeer, configureInterface, genKeys, logsOf, ping, type Side } from '../helpers/tunnel-lab.js';
 import { afxdpSides, carriedOverAfxdp, pathTo, portTotals, startFresh, statsOf } from '../helpers/afxdp-lab.js';
@@ -55,11 +55,6 @@ before(async () => {
 let bpffs: string | undefined;
 after(() => {
   try { nsExec(w0.ns, 'xdp-filter', ['unload', '--all']); } catch { /* not loaded */ }
-  // A killed anchor leaves its share socket (src/daemon/uplink-share.ts): named by the namespace's inode.
-  try {
-    const ns = statSync(`/run/netns/${w0.ns}`).ino;
-    for (const f of readdirSync('/run/xdpwg')) if (f.startsWith(`uplink-${ns}-`)) rmSync(`/run/xdpwg/${f}`, { force: true });
-  } catch { /* no namespace or directory: nothing left */ }
   lab.cleanup();
   if (bpffs) {
     try { sh('umount', [bpffs]); } catch { /* not mounted */ }
