@@ -28,6 +28,12 @@ export interface DaemonOptions {
   dropCapabilities?: boolean;
   /** HOST:PORT for GET /metrics; overrides the datapath "metricsListen" ('off' turns it off). */
   metricsListen?: string;
+  /**
+   * Runs on SIGTERM/SIGINT before anything closes, while the UAPI socket still
+   * answers (`xdpwg up`'s PreDown hooks may run `wg show %i`); its errors are
+   * the caller's to report.
+   */
+  beforeSignalShutdown?: () => Promise<void>;
 }
 
 /**
@@ -139,7 +145,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       log.error(`${(err as Error).message}; running without metrics`);
     }
   }
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void shutdown(`received ${sig}`));
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(sig, () => {
+      if (closing) return;
+      const before = opts.beforeSignalShutdown?.() ?? Promise.resolve();
+      void before.catch((err: unknown) => log.error((err as Error).message)).then(() => shutdown(`received ${sig}`));
+    });
+  }
   log.verbose('device started');
   return { device, exited, shutdown };
 }
