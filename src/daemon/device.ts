@@ -690,7 +690,8 @@ export class Device implements DeviceControl {
   openCapture(snaplen: number): CaptureSession {
     if (!this.pool) throw new Error('capture: the data plane is not running');
     if (this.capture) throw new Error('capture: another capture is running on this interface');
-    const session = new CaptureSession(this.pool.size, snaplen, (m) => this.pool?.broadcast(m), () => {
+    const session = new CaptureSession(this.pool.size, snaplen, (m) => this.pool?.broadcast(m), (lost) => {
+      if (lost > 0) this.log.error(`capture: ${lost} frame(s) not captured (the reader fell behind)`);
       if (this.capture === session) this.capture = undefined;
     });
     this.capture = session;
