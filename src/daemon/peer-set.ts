@@ -14,6 +14,7 @@
 import type { X25519KeyPair } from '../crypto/x25519.js';
 import { isAllZero } from '../crypto/bytes.js';
 import { AllowedIps } from '../protocol/allowed-ips.js';
+import type { IpPrefix } from '../packet/ip-prefix.js';
 import type { PeerTimers } from '../protocol/timers.js';
 import { endpointFromAddr } from '../datapath/addr-record.js';
 import { packAllowedIps } from '../datapath/worker-messages.js';
@@ -113,7 +114,7 @@ export class PeerSet {
   }
 
   /** The peer's prefixes, host bits cleared, in wireguard-go's order. */
-  allowedIpsOf(peer: Peer): ReturnType<AllowedIps<Peer>['listByPeer']> {
+  allowedIpsOf(peer: Peer): IpPrefix[] {
     return this.allowed.listByPeer(peer);
   }
 
@@ -122,7 +123,7 @@ export class PeerSet {
     if (!this.allowedDirty) return;
     this.allowedDirty = false;
     const entries: Array<[Uint8Array, number, number]> = [];
-    for (const p of this.byKey.values()) for (const a of this.allowed.listByPeer(p)) entries.push([a.address, a.cidr, p.slot]);
+    for (const p of this.byKey.values()) for (const a of this.allowed.listByPeer(p)) entries.push([a.address, a.bits, p.slot]);
     this.link.broadcast({ t: 'allowed-ips', packed: packAllowedIps(entries) });
   }
 }

@@ -43,7 +43,7 @@ export class UapiApply implements DeviceControl {
         rxBytes: t.rxBytes + p.controlRxBytes,
         txBytes: t.txBytes + p.controlTxBytes,
         persistentKeepalive: p.persistentKeepalive,
-        allowedIPs: this.d.peers.allowedIpsOf(p).map((a) => ({ family: a.family, address: a.address, bits: a.cidr })),
+        allowedIPs: this.d.peers.allowedIpsOf(p),
       });
     }
     return { privateKey: this.d.handshakes.identity?.privateKey, listenPort: this.d.socket.port, fwmark: this.d.socket.mark, peers };

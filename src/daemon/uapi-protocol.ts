@@ -24,9 +24,9 @@
  */
 import { keyFromHex, keyToHex } from '../crypto/encoding.js';
 import {
-  Errno, UapiError, formatEndpoint, formatPrefix, parseEndpoint, parsePrefix,
-  type DeviceSnapshot, type IpPrefix, type PeerSnapshot, type UapiPeerOp, type UapiSetOp,
+  Errno, UapiError, formatEndpoint, parseEndpoint, type DeviceSnapshot, type PeerSnapshot, type UapiPeerOp, type UapiSetOp,
 } from './device-config.js';
+import { formatPrefix, parsePrefix, type IpPrefix } from '../packet/ip-prefix.js';
 
 /** Longest request line accepted (Go's bufio.Scanner default token limit, which wireguard-go inherits). */
 export const UAPI_MAX_LINE = 64 * 1024;
