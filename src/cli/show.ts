@@ -17,7 +17,7 @@ import { keyToBase64 } from '../crypto/encoding.js';
 import { publicKeyOf } from '../crypto/x25519.js';
 import { formatEndpoint, type DeviceSnapshot, type PeerSnapshot } from '../daemon/device-config.js';
 import { formatPrefix, type IpPrefix } from '../packet/ip-prefix.js';
-import { UAPI_SOCKET_DIR, uapiGet, uapiSocketPath } from '../daemon/uapi-server.js';
+import { UAPI_SOCKET_DIR, uapiGet, uapiSocketPath } from '../daemon/uapi/server.js';
 
 /** The fields `wg show IFNAME FIELD` accepts. */
 export const SHOW_FIELDS = [

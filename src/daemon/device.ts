@@ -6,7 +6,7 @@
  *   handshake-path.ts  identity, handshake messages in and out, keypairs
  *   main-thread-send.ts staged packets and keepalives sent by the main thread
  *   kernel-socket.ts   the kernel UDP socket on the listen port
- *   uapi-apply.ts      the UAPI get/set applied to those parts
+ *   uapi/apply.ts      the UAPI get/set applied to those parts (uapi/: the UAPI)
  *   device-stats.ts    what `xdpwg stats` shows
  *
  * and owns the rest: starting and stopping the workers, what they report
@@ -35,7 +35,7 @@ import { KernelUdpSocket } from './kernel-socket.js';
 import { MainThreadSend } from './main-thread-send.js';
 import { HandshakePath } from './handshake-path.js';
 import { PeerSet, MAX_PEERS } from './peer-set.js';
-import { UapiApply } from './uapi-apply.js';
+import { UapiApply } from './uapi/apply.js';
 import { DeviceStatsBook, type DeviceStats } from './device-stats.js';
 import type { Peer } from './peer.js';
 
@@ -145,7 +145,7 @@ export class Device implements DeviceControl {
     this.socket.close();
   }
 
-  // ------------------------------------------------------------------ UAPI (uapi-apply.ts)
+  // ------------------------------------------------------------------ UAPI (uapi/apply.ts)
 
   getSnapshot(): DeviceSnapshot { return this.uapi.getSnapshot(); }
 

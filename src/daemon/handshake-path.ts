@@ -140,6 +140,11 @@ export class HandshakePath {
     this.cookieGenerators.set(peer, new CookieGenerator(peer.publicKey, this.clock));
   }
 
+  /** The peer's preshared key (all zeros: none), as `preshared_key=` sets it. */
+  setPresharedKey(peer: Peer, psk: Uint8Array): void {
+    peer.handshake.setPresharedKey(isAllZero(psk) ? null : psk);
+  }
+
   /** Ends a peer's timers, sessions and handshake, before it leaves the peer set. */
   forget(peer: Peer): void {
     peer.timers.stop();

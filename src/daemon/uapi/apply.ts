@@ -5,15 +5,15 @@
  *
  * Threading: main thread only; one call at a time.
  */
-import { isAllZero, equalConstantTime } from '../crypto/bytes.js';
-import { addrFromEndpoint } from '../datapath/addr-record.js';
-import type { DeviceControl, DeviceSnapshot, PeerSnapshot, UapiPeerOp, UapiSetOp } from './device-config.js';
-import type { Logger } from './log.js';
-import type { DataPlaneLink } from './data-plane-link.js';
-import type { HandshakePath } from './handshake-path.js';
-import type { KernelUdpSocket } from './kernel-socket.js';
-import type { PeerSet } from './peer-set.js';
-import type { Peer } from './peer.js';
+import { equalConstantTime } from '../../crypto/bytes.js';
+import { addrFromEndpoint } from '../../datapath/addr-record.js';
+import type { DeviceControl, DeviceSnapshot, PeerSnapshot, UapiPeerOp, UapiSetOp } from '../device-config.js';
+import type { Logger } from '../log.js';
+import type { DataPlaneLink } from '../data-plane-link.js';
+import type { HandshakePath } from '../handshake-path.js';
+import type { KernelUdpSocket } from '../kernel-socket.js';
+import type { PeerSet } from '../peer-set.js';
+import type { Peer } from '../peer.js';
 
 /** The device parts a UAPI request changes. */
 export interface UapiTargets {
@@ -108,7 +108,7 @@ export class UapiApply implements DeviceControl {
       peer = this.d.peers.add(op.publicKey, hs.localStatic(), (p) => hs.timersFor(p));
       hs.adopt(peer);
     }
-    if (op.presharedKey) peer.handshake.setPresharedKey(isAllZero(op.presharedKey) ? null : op.presharedKey);
+    if (op.presharedKey) hs.setPresharedKey(peer, op.presharedKey);
     if (op.endpoint) this.d.peers.setEndpoint(peer, addrFromEndpoint(op.endpoint));
     if (op.persistentKeepalive !== undefined && op.persistentKeepalive !== peer.persistentKeepalive) {
       peer.persistentKeepalive = op.persistentKeepalive;
