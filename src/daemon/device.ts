@@ -115,7 +115,7 @@ export class Device implements DeviceControl {
       crypto: opts.datapath.crypto,
       cpus: opts.datapath.cpus === 'auto' ? [] : opts.datapath.cpus,
       onMessage: (m) => d.fromWorker(m),
-      onExit: (w, reason) => d.onFatal(`data path ${reason}; exiting so the service manager restarts us`),
+      onExit: (_worker, reason) => d.onFatal(`data path ${reason}; exiting so the service manager restarts us`),
     });
     d.link.broadcast({ t: 'listen-port', port: d.socket.port });
     d.link.xdp.setListenPort(d.socket.port);
