@@ -3,7 +3,7 @@
  * wireguard-go (Debian's package), both configured with the real `wg` tool,
  * exactly as users drive them.
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

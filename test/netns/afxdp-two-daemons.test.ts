@@ -14,7 +14,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Lab, nsExec, requireRoot, sh, waitFor } from '../helpers/netns.js';
 import { addPeer, configureInterface, genKeys, logsOf, ping, type Side } from '../helpers/tunnel-lab.js';
