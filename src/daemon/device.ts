@@ -2,12 +2,13 @@
  * The device: the control plane of one WireGuard interface (main thread).
  * This file assembles its parts and runs them:
  *
- *   peer-set.ts        the peers, their slots, allowed IPs and endpoints
- *   handshake-path.ts  identity, handshake messages in and out, keypairs
- *   main-thread-send.ts staged packets and keepalives sent by the main thread
- *   kernel-socket.ts   the kernel UDP socket on the listen port
- *   uapi/apply.ts      the UAPI get/set applied to those parts (uapi/: the UAPI)
- *   device-stats.ts    what `xdpwg stats` shows
+ *   peer-set.ts          the peers, their slots, allowed IPs and endpoints
+ *   handshake-path.ts    identity, handshake messages in and out, keypairs
+ *   main-thread-send.ts  staged packets and keepalives sent by the main thread
+ *   kernel-socket.ts     the kernel UDP socket on the listen port
+ *   data-plane-link.ts   the worker pool and AF_XDP paths, as the parts reach them
+ *   uapi/apply.ts        the UAPI get/set applied to those parts (uapi/: the UAPI)
+ *   device-stats.ts      what `xdpwg stats` shows
  *
  * and owns the rest: starting and stopping the workers, what they report
  * (worker-messages.ts FromWorker), the timer tick (whitepaper §6), the
