@@ -3,7 +3,7 @@
  * per port/queue (CNDP's lport_stats_t names), drops by reason, per peer.
  */
 import { fetchStats } from '../daemon/stats-server.js';
-import type { DeviceStats } from '../daemon/device.js';
+import type { DeviceStats } from '../daemon/device-stats.js';
 
 const PORT_FIELDS = ['ipackets', 'opackets', 'ibytes', 'obytes', 'ierrors', 'oerrors', 'imissed', 'odropped', 'rx_invalid', 'tx_invalid'];
 

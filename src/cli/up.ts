@@ -25,7 +25,8 @@ import {
   ConfigError, parseConfig, resolveEndpointsPartly, serializeConfig, setconfOps, syncconfOps, toDeviceConfig, configFromSnapshot,
   type ConfigFile,
 } from '../daemon/config-file.js';
-import { formatPrefix, type DeviceConfig } from '../daemon/device-config.js';
+import type { DeviceConfig } from '../daemon/device-config.js';
+import { formatPrefix } from '../packet/ip-prefix.js';
 import { Logger, logLevelFromEnv } from '../daemon/log.js';
 import { startDaemon, type RunningDaemon } from '../daemon/daemon.js';
 import { ServiceNotifier } from '../daemon/sd-notify.js';

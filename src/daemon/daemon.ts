@@ -9,7 +9,7 @@ import os from 'node:os';
 import { native } from '../native/binding.js';
 import { Device } from './device.js';
 import type { Logger } from './log.js';
-import { UapiServer } from './uapi-server.js';
+import { UapiServer } from './uapi/server.js';
 import { StatsServer } from './stats-server.js';
 import { loadDatapathConfig } from './datapath-config.js';
 import { MetricsServer } from './metrics-server.js';

@@ -14,7 +14,7 @@ import { once } from 'node:events';
 import { Device } from '../../src/daemon/device.js';
 import { Logger } from '../../src/daemon/log.js';
 import { DEFAULT_DATAPATH } from '../../src/daemon/datapath-config.js';
-import { parseUapiSet } from '../../src/daemon/uapi-protocol.js';
+import { parseUapiSet } from '../../src/daemon/uapi/protocol.js';
 import type { FromWorker } from '../../src/datapath/worker-messages.js';
 import { addrFromEndpoint } from '../../src/datapath/addr-record.js';
 import { generateKeyPair, type X25519KeyPair } from '../../src/crypto/x25519.js';

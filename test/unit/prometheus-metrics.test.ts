@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DeviceMetrics } from '../../src/daemon/prometheus-metrics.js';
-import type { DeviceStats } from '../../src/daemon/device.js';
+import type { DeviceStats } from '../../src/daemon/device-stats.js';
 import type { DeviceSnapshot } from '../../src/daemon/device-config.js';
 import { keyToBase64 } from '../../src/crypto/encoding.js';
 import { parsePrometheusText, sampleValue } from '../helpers/http-in-ns.js';
