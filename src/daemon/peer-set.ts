@@ -59,7 +59,8 @@ export class PeerSet {
    */
   add(publicKey: Uint8Array, local: X25519KeyPair, timers: (peer: Peer) => PeerTimers): Peer {
     if (isAllZero(publicKey)) throw new UapiError(Errno.EINVAL, 'a peer public key of all zeros is not valid');
-    const slot = this.freeSlots.pop() ?? this.bySlot.length;
+    // The free slot is taken only once the key is accepted: a rejected key must not lose it.
+    const slot = this.freeSlots.at(-1) ?? this.bySlot.length;
     if (slot >= MAX_PEERS) throw new UapiError(Errno.ENOANO, `too many peers (limit ${MAX_PEERS})`);
     const generation = (this.slotGenerations[slot] ?? 0) + 1;
     const peer = new Peer(slot, generation, publicKey.slice(), local);
@@ -69,6 +70,7 @@ export class PeerSet {
       peer.handshake.clear();
       throw new UapiError(Errno.EINVAL, 'the peer public key is of low order: no handshake is possible with it');
     }
+    if (slot === this.freeSlots.at(-1)) this.freeSlots.pop();
     peer.timers = timers(peer);
     for (const s of this.link.peerSlabs) s.clear(slot);
     this.slotGenerations[slot] = generation;
