@@ -38,12 +38,14 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { native } from '../native/binding.js';
+import { TAG_LENGTH } from './aead.js';
+import { KEY_LENGTH } from './bytes.js';
 import { AeadStatus, NodeCryptoDataAead, type AeadBurst, type AeadStatusCode, type DataAeadBackend } from '../protocol/aead-backend.js';
 
 /** ChaCha20 key length (RFC 8439 §2.3). */
-export const AEAD_BURST_KEY_LENGTH = 32;
+export const AEAD_BURST_KEY_LENGTH = KEY_LENGTH;
 /** Poly1305 tag length (RFC 8439 §2.5), stored right after each region. */
-export const AEAD_BURST_TAG_LENGTH = 16;
+export const AEAD_BURST_TAG_LENGTH = TAG_LENGTH;
 export { AeadStatus, type AeadStatusCode };
 
 /** Where the packets lie: an ArrayBuffer (e.g. the UMEM) or a view of one (then offsets are relative to the view). */

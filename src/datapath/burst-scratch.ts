@@ -12,7 +12,7 @@
  * the next), so the arrays both directions use (crypt*, tunDesc, freeList)
  * never hold two bursts' data at once.
  */
-import { BURST_MAX } from './data-keypair.js';
+import { BURST_SIZE } from '../native/frames.js';
 import type { DataKeypair } from './data-keypair.js';
 import { ADDR_RECORD_SIZE } from './addr-record.js';
 import { DataBurst } from '../protocol/transport.js';
@@ -20,39 +20,39 @@ import { DataBurst } from '../protocol/transport.js';
 export class BurstScratch {
   // -- receive (receive.ts)
   /** AF_XDP rx: the frames as the rx ring handed them, before the outer parse. */
-  readonly xskRxDesc = new Uint32Array(BURST_MAX * 2);
+  readonly xskRxDesc = new Uint32Array(BURST_SIZE * 2);
   /** AF_XDP rx: every frame of the burst, freed after delivery. */
-  readonly xskRxFrames = new Uint32Array(BURST_MAX);
+  readonly xskRxFrames = new Uint32Array(BURST_SIZE);
   /** The WireGuard messages of a receive burst (the UDP payloads). */
-  readonly rxMessages = new Uint32Array(BURST_MAX * 2);
+  readonly rxMessages = new Uint32Array(BURST_SIZE * 2);
   /** Who sent each message of rxMessages: one address record each. */
-  readonly rxSenders = new Uint8Array(BURST_MAX * ADDR_RECORD_SIZE);
+  readonly rxSenders = new Uint8Array(BURST_SIZE * ADDR_RECORD_SIZE);
   /** Receive: for crypt job j, the index of its message in rxMessages / rxSenders. */
-  readonly cryptRxIndex = new Int32Array(BURST_MAX);
+  readonly cryptRxIndex = new Int32Array(BURST_SIZE);
 
   // -- both directions
   /** The data messages to open (receive) or plaintexts to seal (send), one crypt job each. */
-  readonly cryptDesc = new Uint32Array(BURST_MAX * 2);
+  readonly cryptDesc = new Uint32Array(BURST_SIZE * 2);
   /** The keypair of each crypt job. */
-  readonly cryptKeys: Array<DataKeypair | undefined> = new Array<DataKeypair | undefined>(BURST_MAX);
+  readonly cryptKeys: Array<DataKeypair | undefined> = new Array<DataKeypair | undefined>(BURST_SIZE);
   /** The burst handed to the AEAD (src/protocol/transport.ts), built from the crypt jobs. */
-  readonly crypt = new DataBurst(BURST_MAX);
+  readonly crypt = new DataBurst(BURST_SIZE);
   /** TUN reads (send: empty frames to fill) and writes (receive: inner packets to deliver). */
-  readonly tunDesc = new Uint32Array(BURST_MAX * 2);
+  readonly tunDesc = new Uint32Array(BURST_SIZE * 2);
   /** Frame offsets to hand back to a port's pool with one freeFrames call. */
-  readonly freeList = new Uint32Array(BURST_MAX);
+  readonly freeList = new Uint32Array(BURST_SIZE);
 
   // -- send (send.ts)
   /** Frames allocated for a TUN read. */
-  readonly tunFrames = new Uint32Array(BURST_MAX);
+  readonly tunFrames = new Uint32Array(BURST_SIZE);
   /** Send: the peer slot of each crypt job. */
-  readonly cryptSlot = new Int32Array(BURST_MAX);
+  readonly cryptSlot = new Int32Array(BURST_SIZE);
   /** Sealed messages for the kernel UDP socket. */
-  readonly udpTxDesc = new Uint32Array(BURST_MAX * 2);
+  readonly udpTxDesc = new Uint32Array(BURST_SIZE * 2);
   /** The endpoint of each message in udpTxDesc. */
-  readonly udpTxAddr = new Uint8Array(BURST_MAX * ADDR_RECORD_SIZE);
+  readonly udpTxAddr = new Uint8Array(BURST_SIZE * ADDR_RECORD_SIZE);
   /** Whole outer frames for the AF_XDP tx ring of the device TUN frames live on. */
-  readonly xskTxDesc = new Uint32Array(BURST_MAX * 2);
+  readonly xskTxDesc = new Uint32Array(BURST_SIZE * 2);
   /** One frame taken from another pool (a copy to the socket or to another AF_XDP device). */
   readonly oneFrame = new Uint32Array(1);
   /** The descriptor of one frame sent alone on another AF_XDP device. */

@@ -18,9 +18,6 @@ import type { UdpFrame } from '../packet/udp-frame.js';
 import type { PeerRoute } from './worker-messages.js';
 import { ADDR_RECORD_SIZE } from './addr-record.js';
 
-/** Bytes in front of a WireGuard message on the AF_XDP path, at most (eth + IPv6 + UDP). */
-export const OUTER_HEADROOM_MAX = ETH_HEADER_LEN + IPV6_HEADER_LEN + UDP_HEADER_LEN;
-
 export class OuterHeaders {
   readonly ifindex: number;
   /** Bytes these headers take in front of the message. */

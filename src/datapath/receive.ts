@@ -22,18 +22,16 @@
 import { Drop } from '../packet/drop.js';
 import { UdpFrame, parseUdpFrame } from '../packet/udp-frame.js';
 import { TransportDrop } from '../protocol/transport.js';
+import { DATA_HEADER_SIZE, Data, MESSAGE_DATA, Unclassified, classifyMessage, readU32 } from '../protocol/wire.js';
 import { systemClock } from '../protocol/clock.js';
 import { PEER_SLOT_FIELDS as F, PEER_SLOT_WIDTH } from './peer-counters.js';
-import { recordFromFrame } from './outer-frame.js';
-import { routeServes } from './outer-frame.js';
-import { BURST_MAX, type DataKeypair } from './data-keypair.js';
+import { recordFromFrame, routeServes } from './outer-frame.js';
+import type { DataKeypair } from './data-keypair.js';
+import { BURST_SIZE } from '../native/frames.js';
 import { ADDR_RECORD_SIZE, addrEquals } from './addr-record.js';
 import { Admission, CookieSecretShare, HandshakeAdmission } from './handshake-admission.js';
 import type { DropReason } from './drop-counters.js';
 import type { PeerState, WorkerState, XskState } from './worker-state.js';
-
-const WG_DATA_HEADER = 16;
-const WG_TAG = 16;
 
 export class Receiver {
   private readonly frame = new UdpFrame();
@@ -50,7 +48,7 @@ export class Receiver {
   /** Datagrams from the kernel UDP socket: the WireGuard message is the whole payload. */
   readSocket(): void {
     const s = this.s, sc = s.scratch;
-    const n = s.udp.rxBurst(sc.rxMessages, sc.rxSenders, BURST_MAX);
+    const n = s.udp.rxBurst(sc.rxMessages, sc.rxSenders, BURST_SIZE);
     if (n <= 0) return;
     this.deliver(s.udpBuf, s.udp.buffer, n);
     for (let i = 0; i < n; i++) sc.freeList[i] = sc.rxMessages[2 * i]!;
@@ -60,7 +58,7 @@ export class Receiver {
   /** Frames from an AF_XDP queue: parse Ethernet/IP/UDP ourselves, then the same as the socket path. */
   readXsk(x: XskState): void {
     const s = this.s, sc = s.scratch;
-    const got = x.port.rxBurst(sc.xskRxDesc, BURST_MAX);
+    const got = x.port.rxBurst(sc.xskRxDesc, BURST_SIZE);
     if (got <= 0) return;
     const buf = x.buf, f = this.frame;
     const cap = s.capture, capNow = cap ? Date.now() : 0;
@@ -100,11 +98,11 @@ export class Receiver {
     let jobs = 0;
     for (let i = 0; i < n; i++) {
       const off = sc.rxMessages[2 * i]!, len = sc.rxMessages[2 * i + 1]!;
-      if (len < 4) { s.drops.count('rx-short'); continue; }
-      const type = buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24);
-      if (type === 4) {
-        if (len < WG_DATA_HEADER + WG_TAG) { s.drops.count('rx-short'); continue; }
-        const kp = s.byIndex.get((buf[off + 4]! | (buf[off + 5]! << 8) | (buf[off + 6]! << 16) | (buf[off + 7]! << 24)) >>> 0);
+      // Each handshake message has one exact size (whitepaper §5.4.2-5.4.7): a wrong one is
+      // dropped here, before it costs the main thread a message and a MAC check.
+      const type = classifyMessage(buf, off, len);
+      if (type === MESSAGE_DATA) {
+        const kp = s.byIndex.get(readU32(buf, off + Data.receiver));
         if (!kp) { s.drops.count('rx-unknown-index'); continue; }
         if (kp.expired(now)) { s.drops.count('rx-key-expired'); continue; }
         sc.cryptDesc[2 * jobs] = off;
@@ -112,13 +110,10 @@ export class Receiver {
         sc.cryptKeys[jobs] = kp;
         sc.cryptRxIndex[jobs] = i;
         jobs++;
-      } else if (type >= 1 && type <= 3) {
-        // Each handshake message has one exact size (whitepaper §5.4.2-5.4.7): a wrong one is
-        // dropped here, before it costs the main thread a message and a MAC check.
-        if (len !== (type === 1 ? 148 : type === 2 ? 92 : 64)) { s.drops.count('rx-bad-size'); continue; }
+      } else if (type > 0) {
         this.handToMain(buf, off, len, i);
       } else {
-        s.drops.count('rx-unknown-type');
+        s.drops.count(type === Unclassified.short ? 'rx-short' : type === Unclassified.badSize ? 'rx-bad-size' : 'rx-unknown-type');
       }
     }
     return jobs;
@@ -162,7 +157,7 @@ export class Receiver {
       if (!peer) continue;
       this.acceptAuthenticated(peer, kp, j, now);
       if (plainLen === 0) continue; // keepalive
-      const inner = sc.cryptDesc[2 * j]! + WG_DATA_HEADER;
+      const inner = sc.cryptDesc[2 * j]! + DATA_HEADER_SIZE;
       const innerLen = this.checkAllowedIps(buf, inner, plainLen, kp.slot);
       if (innerLen < 0) continue;
       s.counters.view[kp.slot * PEER_SLOT_WIDTH + F.lastDataRxMs] = now;

@@ -24,16 +24,13 @@ import { KeypairFlag } from '../protocol/keypair.js';
 import { TransportDrop } from '../protocol/transport.js';
 import { PEER_SLOT_FIELDS as F, PEER_SLOT_WIDTH } from './peer-counters.js';
 import { routeServes, type OuterHeaders } from './outer-frame.js';
-import { BURST_MAX } from './data-keypair.js';
+import { BURST_SIZE, FRAME_HEADROOM } from '../native/frames.js';
+import { DATA_HEADER_SIZE, DATA_PADDING, TAG_SIZE } from '../protocol/wire.js';
 import { ADDR_RECORD_SIZE, addrEquals } from './addr-record.js';
 import type { FramePool, PeerState, WorkerState, XskState } from './worker-state.js';
 
-const WG_DATA_HEADER = 16;
-const WG_TAG = 16;
-/** Bytes before a TUN packet in its frame: outer eth/IP/UDP + WireGuard header, rounded up. */
-export const TX_HEADROOM = 128;
-/** After the plaintext: padding to 16 and the AEAD tag. */
-const TX_TAILROOM = 15 + WG_TAG;
+/** After the plaintext: padding to a multiple of 16 and the AEAD tag. */
+const TX_TAILROOM = DATA_PADDING - 1 + TAG_SIZE;
 
 export class Sender {
   private readonly roamScratch = new Uint8Array(ADDR_RECORD_SIZE);
@@ -84,7 +81,7 @@ export class Sender {
    */
   private tunTarget(): XskState | null {
     const x = this.s.xsks[0];
-    return x && TX_HEADROOM + this.s.mtu + TX_TAILROOM <= x.port.frameSize ? x : null;
+    return x && FRAME_HEADROOM + this.s.mtu + TX_TAILROOM <= x.port.frameSize ? x : null;
   }
 
   /** Reads a burst into scratch.tunDesc. Returns the packet count, or −1 when the TUN is gone. */
@@ -93,9 +90,9 @@ export class Sender {
     const x = this.x = this.tunTarget();
     const pool = this.pool = x ? x.port : s.udp;
     const buf = this.buf = x ? x.buf : s.udpBuf;
-    const headroom = x ? TX_HEADROOM : s.udp.headroom;
+    const headroom = x ? FRAME_HEADROOM : s.udp.headroom;
     const frameSize = x ? x.port.frameSize : s.udp.frameSize;
-    const got = pool.allocFrames(sc.tunFrames, BURST_MAX);
+    const got = pool.allocFrames(sc.tunFrames, BURST_SIZE);
     this.tunMore = false;
     if (got === 0) return 0;
     const room = frameSize - headroom - TX_TAILROOM;
@@ -184,7 +181,7 @@ export class Sender {
     }
     const slot = sc.cryptSlot[j]!;
     const peer = s.peers[slot]!;
-    const msgOff = sc.cryptDesc[2 * j]! - WG_DATA_HEADER;
+    const msgOff = sc.cryptDesc[2 * j]! - DATA_HEADER_SIZE;
     const outer = peer.outer;
     if (outer && msgLen > outer.maxMessage) {
       // Bigger than the egress MTU: only the kernel can fragment it.
@@ -223,8 +220,8 @@ export class Sender {
     const s = this.s, one = s.scratch.oneFrame;
     const y = s.xsks.find((q) => q.ifindex === outer.ifindex);
     if (!y || y.port.allocFrames(one, 1) !== 1) return false;
-    const dst = one[0]! + TX_HEADROOM;
-    if (TX_HEADROOM + msgLen > y.port.frameSize) { y.port.freeFrames(one, 1); return false; }
+    const dst = one[0]! + FRAME_HEADROOM;
+    if (FRAME_HEADROOM + msgLen > y.port.frameSize) { y.port.freeFrames(one, 1); return false; }
     y.buf.set(this.buf.subarray(msgOff, msgOff + msgLen), dst);
     const desc = s.scratch.oneTxDesc;
     desc[0] = outer.write(y.buf, dst, msgLen);

@@ -13,6 +13,7 @@
  */
 import { isIP } from 'node:net';
 import { native, type NativeUdpPort, type NativeUdpPortOptions } from './binding.js';
+import { FRAME_HEADROOM } from './frames.js';
 
 /** Bytes per address record (must equal the addon's UDP_ADDR_RECORD_SIZE). */
 export const UDP_ADDR_RECORD_SIZE = 40;
@@ -40,7 +41,7 @@ export function checkUdpPortOptions(opts: NativeUdpPortOptions): void {
   if (opts.bindAddress !== undefined && isIP(opts.bindAddress) === 0) {
     throw new TypeError(`UdpPort: bindAddress must be an IPv4 or IPv6 literal, got ${JSON.stringify(opts.bindAddress)}`);
   }
-  const headroom = opts.headroom ?? 128;
+  const headroom = opts.headroom ?? FRAME_HEADROOM;
   if (!Number.isInteger(headroom) || headroom < MIN_HEADROOM || headroom > 4096) {
     throw new RangeError(`UdpPort: headroom must be ${MIN_HEADROOM}..4096, got ${headroom}`);
   }

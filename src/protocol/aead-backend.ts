@@ -18,7 +18,8 @@
  * Threading: a burst and a backend instance belong to one thread.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { AEAD_TAG_SIZE, SYMMETRIC_KEY_SIZE } from './constants.js';
+import { TAG_LENGTH } from '../crypto/aead.js';
+import { KEY_LENGTH } from '../crypto/bytes.js';
 
 /** Per-packet outcome; the numbers match native/aead_burst.h AeadStatus. */
 export const AeadStatus = {
@@ -63,7 +64,7 @@ export class AeadBurst {
     }
     this.capacity = capacity;
     this.desc = new Uint32Array(2 * capacity);
-    this.keys = new Uint8Array(capacity * SYMMETRIC_KEY_SIZE);
+    this.keys = new Uint8Array(capacity * KEY_LENGTH);
     this.keyIndex = new Uint16Array(capacity);
     this.counters = new Uint32Array(2 * capacity);
     this.status = new Uint8Array(capacity);
@@ -78,7 +79,7 @@ export class AeadBurst {
 
   /** Zeroes the key table, so no key copy outlives the burst. */
   wipeKeys(): void {
-    this.keys.fill(0, 0, this.keyCount * SYMMETRIC_KEY_SIZE);
+    this.keys.fill(0, 0, this.keyCount * KEY_LENGTH);
     this.keyCount = 0;
   }
 }
@@ -128,12 +129,12 @@ export class NodeCryptoDataAead implements DataAeadBackend {
     const buffer = burst.buffer;
     const offset = burst.desc[2 * i]!;
     const length = burst.desc[2 * i + 1]!;
-    if (offset + length + AEAD_TAG_SIZE > buffer.length) return AeadStatus.badDescriptor;
+    if (offset + length + TAG_LENGTH > buffer.length) return AeadStatus.badDescriptor;
     const key = this.key(burst, i);
     if (key === undefined) return AeadStatus.badKeyIndex;
     this.setNonce(burst, i);
     try {
-      const cipher = createCipheriv('chacha20-poly1305', key, this.nonce, { authTagLength: AEAD_TAG_SIZE });
+      const cipher = createCipheriv('chacha20-poly1305', key, this.nonce, { authTagLength: TAG_LENGTH });
       const region = buffer.subarray(offset, offset + length);
       const sealed = cipher.update(region);
       cipher.final();
@@ -149,15 +150,15 @@ export class NodeCryptoDataAead implements DataAeadBackend {
     const buffer = burst.buffer;
     const offset = burst.desc[2 * i]!;
     const length = burst.desc[2 * i + 1]!;
-    if (offset + length + AEAD_TAG_SIZE > buffer.length) return AeadStatus.badDescriptor;
+    if (offset + length + TAG_LENGTH > buffer.length) return AeadStatus.badDescriptor;
     const key = this.key(burst, i);
     if (key === undefined) return AeadStatus.badKeyIndex;
     this.setNonce(burst, i);
     const region = buffer.subarray(offset, offset + length);
     let plain: Buffer;
     try {
-      const decipher = createDecipheriv('chacha20-poly1305', key, this.nonce, { authTagLength: AEAD_TAG_SIZE });
-      decipher.setAuthTag(buffer.subarray(offset + length, offset + length + AEAD_TAG_SIZE));
+      const decipher = createDecipheriv('chacha20-poly1305', key, this.nonce, { authTagLength: TAG_LENGTH });
+      decipher.setAuthTag(buffer.subarray(offset + length, offset + length + TAG_LENGTH));
       plain = decipher.update(region);
       try {
         decipher.final();
@@ -177,7 +178,7 @@ export class NodeCryptoDataAead implements DataAeadBackend {
   private key(burst: AeadBurst, i: number): Uint8Array | undefined {
     const k = burst.keyIndex[i]!;
     if (k >= burst.keyCount) return undefined;
-    return burst.keys.subarray(k * SYMMETRIC_KEY_SIZE, (k + 1) * SYMMETRIC_KEY_SIZE);
+    return burst.keys.subarray(k * KEY_LENGTH, (k + 1) * KEY_LENGTH);
   }
 
   /** nonce = 4 zero bytes ‖ counter as 64-bit little-endian (whitepaper §5.4.6). */

@@ -33,15 +33,9 @@
  * Threading: a DataTransport (and its bursts) belongs to one thread; the
  * keypairs' shared buffers may be used by several threads at once.
  */
-import {
-  AEAD_TAG_SIZE,
-  DATA_HEADER_SIZE,
-  DATA_MESSAGE_MIN_SIZE,
-  MESSAGE_PADDING_MULTIPLE,
-  MESSAGE_TYPE_DATA,
-  REJECT_AFTER_MESSAGES,
-  SYMMETRIC_KEY_SIZE,
-} from './constants.js';
+import { REJECT_AFTER_MESSAGES } from './constants.js';
+import { DATA_HEADER_SIZE, DATA_MIN_SIZE, MESSAGE_DATA, TAG_SIZE, paddedLength, readU32, writeU32 } from './wire.js';
+import { KEY_LENGTH } from '../crypto/bytes.js';
 import { AeadBurst, AeadStatus, NodeCryptoDataAead, type DataAeadBackend } from './aead-backend.js';
 import { KeypairFlag, type KeypairShared } from './keypair.js';
 import { counterIsExhausted } from './replay-window.js';
@@ -83,13 +77,6 @@ const DROP_CODE_COUNT = DROP_NAMES.length + 1;
 /** The name of a drop code (for logs and stats). */
 export function transportDropName(code: number): string {
   return DROP_NAMES.find((name) => TransportDrop[name] === code) ?? `unknown(${code})`;
-}
-
-/** Length of the plaintext once padded (§5.4.6): to a multiple of 16, but not past the MTU. */
-export function paddedLength(plaintextLength: number, mtu: number): number {
-  if (plaintextLength >= mtu) return plaintextLength;
-  const aligned = Math.ceil(plaintextLength / MESSAGE_PADDING_MULTIPLE) * MESSAGE_PADDING_MULTIPLE;
-  return aligned > mtu ? mtu : aligned;
 }
 
 /**
@@ -193,7 +180,7 @@ export class DataTransport {
       let drop = 0;
       if (!keypair.canSend()) drop = TransportDrop.keypairUnusable;
       else if (offset < DATA_HEADER_SIZE) drop = TransportDrop.noHeadroom;
-      else if (offset + padded + AEAD_TAG_SIZE > buffer.length) drop = TransportDrop.noTailroom;
+      else if (offset + padded + TAG_SIZE > buffer.length) drop = TransportDrop.noTailroom;
       if (drop !== 0) {
         burst.result[i] = -drop;
         continue;
@@ -259,7 +246,7 @@ export class DataTransport {
       if (burst.keypairs[k]!.isRetired()) {
         burst.result[k] = -TransportDrop.keypairRetired;
       } else if (aead.status[j] === AeadStatus.ok) {
-        burst.result[k] = DATA_HEADER_SIZE + burst.result[k]! + AEAD_TAG_SIZE;
+        burst.result[k] = DATA_HEADER_SIZE + burst.result[k]! + TAG_SIZE;
         sealed++;
       } else {
         burst.result[k] = -TransportDrop.aeadFailed;
@@ -281,8 +268,8 @@ export class DataTransport {
       const length = burst.length[i]!;
       let drop = 0;
       if (o + length > buffer.length) drop = TransportDrop.outOfBounds;
-      else if (length < DATA_MESSAGE_MIN_SIZE) drop = TransportDrop.tooShort;
-      else if (buffer[o] !== MESSAGE_TYPE_DATA || (buffer[o + 1]! | buffer[o + 2]! | buffer[o + 3]!) !== 0) drop = TransportDrop.badHeader;
+      else if (length < DATA_MIN_SIZE) drop = TransportDrop.tooShort;
+      else if (buffer[o] !== MESSAGE_DATA || (buffer[o + 1]! | buffer[o + 2]! | buffer[o + 3]!) !== 0) drop = TransportDrop.badHeader;
       else if (readU32(buffer, o + 4) !== keypair.localIndex) drop = TransportDrop.wrongReceiverIndex;
       else if (!keypair.canReceive()) drop = TransportDrop.keypairUnusable;
       if (drop !== 0) {
@@ -297,7 +284,7 @@ export class DataTransport {
       }
       const j = aead.count++;
       aead.desc[2 * j] = o + DATA_HEADER_SIZE;
-      aead.desc[2 * j + 1] = length - DATA_MESSAGE_MIN_SIZE;
+      aead.desc[2 * j + 1] = length - DATA_MIN_SIZE;
       aead.keyIndex[j] = this.keyIndexFor(burst, keypair, keypair.receiveKey);
       aead.counters[2 * j] = lo;
       aead.counters[2 * j + 1] = hi;
@@ -366,7 +353,7 @@ export class DataTransport {
     for (let k = 0; k < aead.keyCount; k++) if (burst.keyOwners[k] === keypair) return k;
     const k = aead.keyCount++;
     burst.keyOwners[k] = keypair;
-    aead.keys.set(key, k * SYMMETRIC_KEY_SIZE);
+    aead.keys.set(key, k * KEY_LENGTH);
     return k;
   }
 
@@ -381,20 +368,9 @@ export class DataTransport {
   }
 }
 
-function readU32(buffer: Uint8Array, o: number): number {
-  return (buffer[o]! | (buffer[o + 1]! << 8) | (buffer[o + 2]! << 16) | (buffer[o + 3]! << 24)) >>> 0;
-}
-
-function writeU32(buffer: Uint8Array, o: number, v: number): void {
-  buffer[o] = v & 0xff;
-  buffer[o + 1] = (v >>> 8) & 0xff;
-  buffer[o + 2] = (v >>> 16) & 0xff;
-  buffer[o + 3] = (v >>> 24) & 0xff;
-}
-
 /** type 4 ‖ 0 0 0 ‖ receiver index LE ‖ counter LE (§5.4.6). */
 function writeHeader(buffer: Uint8Array, o: number, receiverIndex: number, counterLo: number, counterHi: number): void {
-  buffer[o] = MESSAGE_TYPE_DATA;
+  buffer[o] = MESSAGE_DATA;
   buffer[o + 1] = 0;
   buffer[o + 2] = 0;
   buffer[o + 3] = 0;

@@ -7,9 +7,14 @@
  * are set is of an unknown type and dropped.
  *
  * Parsers never throw: they return the message or a {@link DropReason}. Data
- * path code reads fields in place with the offsets below instead of the
- * allocating parsers.
+ * path code reads fields in place with the offsets below and
+ * {@link classifyMessage} instead of the allocating parsers.
+ *
+ * This module is the one source of wire facts (as wireguard-go's
+ * messages.go / the kernel's messages.h); ./constants.ts keeps only timers
+ * and limits.
  */
+import { TAG_LENGTH } from '../crypto/aead.js';
 
 /** Handshake initiation (initiator → responder). */
 export const MESSAGE_INITIATION = 1;
@@ -29,12 +34,12 @@ export const INITIATION_SIZE = 148;
 export const RESPONSE_SIZE = 92;
 /** Size of a cookie reply message. */
 export const COOKIE_REPLY_SIZE = 64;
-/** Smallest data message: 16-byte header + 16-byte tag (a keepalive). */
-export const DATA_MIN_SIZE = 32;
-/** Header of a data message: type, receiver index, 64-bit counter. */
+/** Header of a data message: type (1) ‖ reserved (3) ‖ receiver index (4) ‖ counter (8). */
 export const DATA_HEADER_SIZE = 16;
-/** Poly1305 tag at the end of each encrypted field. */
-export const TAG_SIZE = 16;
+/** Poly1305 tag at the end of each encrypted field (the AEAD's tag, src/crypto/aead.ts). */
+export const TAG_SIZE = TAG_LENGTH;
+/** Smallest data message: header + the tag of an empty plaintext (a keepalive). */
+export const DATA_MIN_SIZE = DATA_HEADER_SIZE + TAG_SIZE;
 /** Size of the MAC1 and MAC2 fields. */
 export const MAC_SIZE = 16;
 /** Size of the cookie (and the plaintext of a cookie reply). */
@@ -175,32 +180,48 @@ export function writeU64(buf: Uint8Array, offset: number, value: bigint): void {
   writeU32(buf, offset + 4, Number((value >> 32n) & 0xffff_ffffn));
 }
 
-/**
- * Classifies a received UDP payload by its type and checks its length:
- * returns the type when the length is right for it, else the drop reason.
- * Allocation-free; the first check on every received packet.
- */
-export function classify(buf: Uint8Array, length = buf.length): MessageType | DropReason {
-  if (length < 4) return 'truncated';
-  const type = readU32(buf, 0);
-  switch (type) {
-    case MESSAGE_INITIATION:
-      return exactSize(length, INITIATION_SIZE) ?? MESSAGE_INITIATION;
-    case MESSAGE_RESPONSE:
-      return exactSize(length, RESPONSE_SIZE) ?? MESSAGE_RESPONSE;
-    case MESSAGE_COOKIE_REPLY:
-      return exactSize(length, COOKIE_REPLY_SIZE) ?? MESSAGE_COOKIE_REPLY;
-    case MESSAGE_DATA:
-      return length < DATA_MIN_SIZE ? 'truncated' : MESSAGE_DATA;
-    default:
-      return 'unknown-type';
-  }
+/** The exact size of a handshake message type (whitepaper §5.4.2–§5.4.7); 0 for other types. */
+export function handshakeSize(type: number): number {
+  return type === MESSAGE_INITIATION ? INITIATION_SIZE : type === MESSAGE_RESPONSE ? RESPONSE_SIZE : type === MESSAGE_COOKIE_REPLY ? COOKIE_REPLY_SIZE : 0;
 }
 
-function exactSize(length: number, size: number): DropReason | undefined {
-  if (length < size) return 'truncated';
-  if (length > size) return 'oversized';
-  return undefined;
+/** What {@link classifyMessage} returns when the message is refused: negative, so a type is always > 0. */
+export const Unclassified = {
+  /** Shorter than 4 bytes, or a data message shorter than header + tag. */
+  short: -1,
+  /** A handshake message (types 1–3) not of its type's exact size. */
+  badSize: -2,
+  /** Type field (with its reserved bytes) is not 1–4. */
+  unknownType: -3,
+} as const;
+export type UnclassifiedCode = (typeof Unclassified)[keyof typeof Unclassified];
+
+/**
+ * Classifies the message at buf[offset, offset+length) by its type and
+ * checks its length: the type when the length is right for it, else a
+ * negative {@link Unclassified} code. Allocation-free: the data path's
+ * first check on every received message.
+ */
+export function classifyMessage(buf: Uint8Array, offset: number, length: number): MessageType | UnclassifiedCode {
+  if (length < 4) return Unclassified.short;
+  const type = readU32(buf, offset);
+  if (type === MESSAGE_DATA) return length < DATA_MIN_SIZE ? Unclassified.short : MESSAGE_DATA;
+  const size = handshakeSize(type);
+  if (size === 0) return Unclassified.unknownType;
+  return length === size ? (type as MessageType) : Unclassified.badSize;
+}
+
+/**
+ * Classifies a received UDP payload by its type and checks its length:
+ * returns the type when the length is right for it, else the drop reason
+ * (the control path's form of {@link classifyMessage}).
+ */
+export function classify(buf: Uint8Array, length = buf.length): MessageType | DropReason {
+  const t = classifyMessage(buf, 0, length);
+  if (t > 0) return t as MessageType;
+  if (t === Unclassified.unknownType) return 'unknown-type';
+  if (t === Unclassified.short) return 'truncated';
+  return length < handshakeSize(readU32(buf, 0)) ? 'truncated' : 'oversized';
 }
 
 /** A parsed handshake initiation; byte fields are views into the message. */
