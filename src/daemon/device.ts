@@ -93,6 +93,8 @@ export interface DeviceStats {
   afxdp: ReturnType<XdpPaths['summary']>;
   paths: Array<{ publicKey: string; path: string }>;
   drops: Record<string, number>;
+  /** Counted, not lost (drop-counters.ts EVENTS). */
+  events: Record<string, number>;
   peers: Array<{ publicKey: string; endpoint: string | null; rxBytes: number; txBytes: number; rxPackets: number; txPackets: number; stagedDropped: number; hasSession: boolean }>;
 }
 
@@ -567,7 +569,7 @@ export class Device implements DeviceControl {
     const src = addr.subarray(0, 18);
     if (type === MESSAGE_INITIATION || type === MESSAGE_RESPONSE) {
       const verdict = this.cookieChecker.validate(msg, src, underLoad);
-      if (verdict === 'bad-mac1') { this.mainDrops.count('rx-auth-failed'); return; }
+      if (verdict === 'bad-mac1') { this.mainDrops.count('rx-bad-mac1'); return; }
       if (verdict === 'need-cookie' || verdict === 'bad-mac2') {
         this.mainDrops.count('rx-cookie-required');
         const reply = this.cookieChecker.createReply(msg, src);
@@ -711,6 +713,7 @@ export class Device implements DeviceControl {
       afxdp: this.xdp?.summary() ?? [],
       paths: [...this.peers.values()].map((p) => ({ publicKey: keyToBase64(p.publicKey), path: this.xdp?.reasonFor(p.slot) === '' ? 'af_xdp' : `kernel socket (${this.xdp?.reasonFor(p.slot)})` })),
       drops: this.dropSummary(),
+      events: DropCounters.summarizeEvents(this.pool?.dropSlabs ?? []),
       peers: [...this.peers.values()].map((p) => {
         const t = readPeerTraffic(slabs, p.slot);
         return {

@@ -220,12 +220,14 @@ export class Receiver {
   }
 }
 
-/** The drop counter for a message openBurst refused: a keypair retired since the look-up is not a forgery. */
+/** The drop counter for a message openBurst refused, one per reason: a keypair retired since the look-up is not a forgery. */
 function receiveDropReason(code: number): DropReason {
   switch (code) {
+    case TransportDrop.authFailed: return 'rx-auth-failed';
     case TransportDrop.replay: return 'rx-replay';
     case TransportDrop.keypairUnusable: return 'rx-key-expired';
-    case TransportDrop.counterExhausted: return 'rx-key-expired';
-    default: return 'rx-auth-failed';
+    case TransportDrop.counterExhausted: return 'rx-counter-exhausted';
+    case TransportDrop.aeadFailed: return 'rx-aead-error';
+    default: return 'rx-bad-data-header';
   }
 }

@@ -130,7 +130,7 @@ export class Sender {
       if (peer?.next && (peer.next.shared.flags & KeypairFlag.received) !== 0) peer.adoptConfirmed();
       const kp = peer?.current;
       if (!peer || !kp || !kp.usableForSending(now)) {
-        s.drops.count('tx-staged');
+        s.drops.count('tx-staged'); // an event (drop-counters.ts EVENTS): main queues it
         staged.push(slot, peer?.generation ?? 0, buf.slice(off, off + len));
         sc.freeList[freed++] = off;
         continue;

@@ -25,7 +25,7 @@
  *  3. only for authenticated packets, and in order: the replay window's
  *     check-and-update (after authentication, so forgeries cannot poison it).
  * Failures are never thrown: each packet gets a result (negative = a
- * TransportDrop reason) and each reason is counted.
+ * TransportDrop reason), which the caller counts under its own name.
  *
  * The inner-packet checks that follow decryption (IP length against the
  * plaintext, source address against allowed IPs) belong to the receive path.
@@ -70,14 +70,6 @@ export const TransportDrop = {
 
 /** A TransportDrop code. */
 export type TransportDropCode = (typeof TransportDrop)[keyof typeof TransportDrop];
-
-const DROP_NAMES = Object.keys(TransportDrop) as (keyof typeof TransportDrop)[];
-const DROP_CODE_COUNT = DROP_NAMES.length + 1;
-
-/** The name of a drop code (for logs and stats). */
-export function transportDropName(code: number): string {
-  return DROP_NAMES.find((name) => TransportDrop[name] === code) ?? `unknown(${code})`;
-}
 
 /**
  * A burst of data messages to seal or open: preallocated, reused.
@@ -146,23 +138,14 @@ export class DataBurst {
   }
 }
 
-/** Seals and opens data messages with one AEAD backend; counts drops by reason. */
+/** Seals and opens data messages with one AEAD backend; the caller counts each refused packet under its own name (datapath/receive.ts, send.ts). */
 export class DataTransport {
   /** The AEAD in use. */
   readonly backend: DataAeadBackend;
-  /** drops[code] = messages dropped for TransportDrop `code`. */
-  readonly drops = new Float64Array(DROP_CODE_COUNT);
   private readonly single = new DataBurst(1);
 
   constructor(backend: DataAeadBackend = new NodeCryptoDataAead()) {
     this.backend = backend;
-  }
-
-  /** Drop counts by reason name (control path). */
-  dropCounts(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const name of DROP_NAMES) out[name] = this.drops[TransportDrop[name]]!;
-    return out;
   }
 
   /**
@@ -357,12 +340,8 @@ export class DataTransport {
     return k;
   }
 
-  /** Counts drops and wipes the burst's copies of keys. */
+  /** Wipes the burst's copies of keys. */
   private finish(burst: DataBurst): void {
-    for (let i = 0; i < burst.count; i++) {
-      const r = burst.result[i]!;
-      if (r < 0) this.drops[-r]!++;
-    }
     for (let k = 0; k < burst.aead.keyCount; k++) burst.keyOwners[k] = undefined;
     burst.aead.wipeKeys();
   }

@@ -110,12 +110,14 @@ export const Data = {
 } as const;
 
 /**
- * Why a packet was dropped. An interface whose keys are the reasons, so other
+ * Why the control path refused a message (the parsers', MAC checks' and
+ * handshake's verdicts). An interface whose keys are the reasons, so other
  * modules add theirs by declaration merging:
  *
  *   declare module '../protocol/wire.js' { interface DropReasons { 'replayed-counter': true } }
  *
- * and every counter keyed by {@link DropReason} accepts them.
+ * The daemon counts each verdict under an `xdpwg stats` name
+ * (src/datapath/drop-counters.ts).
  */
 export interface DropReasons {
   /** Shorter than the smallest message (4 bytes) or than its type's size. */
@@ -128,33 +130,6 @@ export interface DropReasons {
 
 /** A named reason for dropping a packet. */
 export type DropReason = keyof DropReasons;
-
-/** Counts drops by reason; what `xdpwg stats` prints. */
-export class DropCounters {
-  private readonly counts = new Map<DropReason, number>();
-
-  /** Adds one drop (or n) under reason. */
-  count(reason: DropReason, n = 1): void {
-    this.counts.set(reason, (this.counts.get(reason) ?? 0) + n);
-  }
-
-  /** Drops counted under reason so far. */
-  get(reason: DropReason): number {
-    return this.counts.get(reason) ?? 0;
-  }
-
-  /** Sum over all reasons. */
-  total(): number {
-    let sum = 0;
-    for (const n of this.counts.values()) sum += n;
-    return sum;
-  }
-
-  /** A plain object of the non-zero counters. */
-  snapshot(): Partial<Record<DropReason, number>> {
-    return Object.fromEntries(this.counts) as Partial<Record<DropReason, number>>;
-  }
-}
 
 /** Reads a little-endian u32 without allocating. */
 export function readU32(buf: Uint8Array, offset: number): number {

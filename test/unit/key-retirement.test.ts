@@ -57,7 +57,6 @@ test('a keypair wiped between the flag check and the key copy is not sent', () =
   buffer.fill(0x5a, 16, 16 + 48);
   const n = t.seal(kp.shared, buffer, 16, 48, 1420);
   assert.equal(n, -TransportDrop.keypairRetired, 'the burst is dropped as retired');
-  assert.equal(t.dropCounts().keypairRetired, 1);
   // (The frame did get sealed under the zeroed key here; dropped, it never leaves. With a
   // KeyRetirement, as the daemon runs, the key stays intact too: the next test.)
 });
