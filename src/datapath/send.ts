@@ -23,7 +23,7 @@
 import { KeypairFlag } from '../protocol/keypair.js';
 import { TransportDrop } from '../protocol/transport.js';
 import { PEER_SLOT_FIELDS as F, PEER_SLOT_WIDTH } from './peer-counters.js';
-import { routeServes, type OuterHeaders } from './outer-frame.js';
+import { routeServes, type RouteHeaders } from './outer-frame.js';
 import { BURST_SIZE, FRAME_HEADROOM } from '../native/frames.js';
 import { DATA_HEADER_SIZE, DATA_PADDING, TAG_SIZE } from '../protocol/wire.js';
 import { ADDR_RECORD_SIZE, addrEquals } from './addr-record.js';
@@ -216,7 +216,7 @@ export class Sender {
   }
 
   /** A peer on another AF_XDP device than the one TUN frames live on: copy the message into that UMEM. */
-  private sendOnOtherXsk(outer: OuterHeaders, msgOff: number, msgLen: number): boolean {
+  private sendOnOtherXsk(outer: RouteHeaders, msgOff: number, msgLen: number): boolean {
     const s = this.s, one = s.scratch.oneFrame;
     const y = s.xsks.find((q) => q.ifindex === outer.ifindex);
     if (!y || y.port.allocFrames(one, 1) !== 1) return false;

@@ -22,7 +22,7 @@ import { PeerRouter } from './peer-router.js';
 import { BurstScratch } from './burst-scratch.js';
 import type { CaptureRing } from './capture-ring.js';
 import type { DataKeypair } from './data-keypair.js';
-import type { OuterHeaders } from './outer-frame.js';
+import type { RouteHeaders } from './outer-frame.js';
 import type { FromWorker, PeerRoute } from './worker-messages.js';
 
 export interface WorkerInit {
@@ -74,7 +74,7 @@ export class PeerState {
   seenRoam = 0;
   route: PeerRoute | null = null;
   /** Outer headers for the AF_XDP path, built from route (null: kernel socket). */
-  outer: OuterHeaders | null = null;
+  outer: RouteHeaders | null = null;
   current: DataKeypair | null = null;
   previous: DataKeypair | null = null;
   next: DataKeypair | null = null;

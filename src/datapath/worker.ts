@@ -21,7 +21,7 @@ import { workerData, parentPort, receiveMessageOnPort } from 'node:worker_thread
 import { native } from '../native/binding.js';
 import type { NativeWaiter, XskPortOptions } from '../native/binding.js';
 import type { KeypairWire, ToWorker } from './worker-messages.js';
-import { OuterHeaders, routeServes } from './outer-frame.js';
+import { RouteHeaders, routeServes } from './outer-frame.js';
 import { CaptureRing } from './capture-ring.js';
 import { DataKeypair } from './data-keypair.js';
 import { WorkerEpoch } from '../protocol/key-retirement.js';
@@ -183,8 +183,8 @@ class Worker {
   }
 
   /** AF_XDP headers for a peer: only from a route made for its current endpoint (see routeServes). */
-  private outerFor(p: PeerState): OuterHeaders | null {
-    return p.route && p.endpoint && routeServes(p.route, p.endpoint) ? new OuterHeaders(p.route, this.s.listenPort) : null;
+  private outerFor(p: PeerState): RouteHeaders | null {
+    return p.route && p.endpoint && routeServes(p.route, p.endpoint) ? new RouteHeaders(p.route, this.s.listenPort) : null;
   }
 
   /** Opens this worker's AF_XDP port on a device and reports its fd (or why not) to the main thread. */
