@@ -36,7 +36,7 @@
 import { REJECT_AFTER_MESSAGES } from './constants.js';
 import { DATA_HEADER_SIZE, DATA_MIN_SIZE, MESSAGE_DATA, TAG_SIZE, paddedLength, readU32, writeU32 } from './wire.js';
 import { KEY_LENGTH } from '../crypto/bytes.js';
-import { AeadBurst, AeadStatus, NodeCryptoDataAead, type DataAeadBackend } from './aead-backend.js';
+import { AeadBurst, AeadStatus, nodeCryptoAeadBurst, type AeadBurstBackend } from '../crypto/aead-burst.js';
 import { KeypairFlag, type KeypairShared } from './keypair.js';
 import { counterIsExhausted } from './replay-window.js';
 
@@ -141,10 +141,10 @@ export class DataBurst {
 /** Seals and opens data messages with one AEAD backend; the caller counts each refused packet under its own name (datapath/receive.ts, send.ts). */
 export class DataTransport {
   /** The AEAD in use. */
-  readonly backend: DataAeadBackend;
+  readonly backend: AeadBurstBackend;
   private readonly single = new DataBurst(1);
 
-  constructor(backend: DataAeadBackend = new NodeCryptoDataAead()) {
+  constructor(backend: AeadBurstBackend = nodeCryptoAeadBurst) {
     this.backend = backend;
   }
 
@@ -221,7 +221,7 @@ export class DataTransport {
       i = runEnd;
     }
     // 5. One backend call for the burst.
-    if (aead.count > 0) this.backend.sealBurst(aead);
+    if (aead.count > 0) aead.sealWith(this.backend);
     // 6. Re-check after sealing (see the file comment).
     let sealed = 0;
     for (let j = 0; j < aead.count; j++) {
@@ -274,7 +274,7 @@ export class DataTransport {
       burst.aeadToPacket[j] = i;
     }
     // 2. One backend call for the burst.
-    if (aead.count > 0) this.backend.openBurst(aead);
+    if (aead.count > 0) aead.openWith(this.backend);
     // 3. Replay window, after authentication, in arrival order.
     let accepted = 0;
     for (let j = 0; j < aead.count; j++) {
