@@ -12,9 +12,10 @@ import { FakeClock } from '../../src/protocol/clock.js';
 import { IndexTable } from '../../src/protocol/index-table.js';
 import { Handshake, createInitiation, consumeInitiation, createResponse, consumeResponse } from '../../src/protocol/noise.js';
 import { CookieChecker, CookieGenerator, sourceBytes } from '../../src/protocol/cookie.js';
+import { parseMessage, parseInitiation, parseResponse, parseCookieReply, parseData, readU64, writeU64 } from '../helpers/wire-parsers.js';
 import {
-  classify, parseMessage, parseInitiation, parseResponse, parseCookieReply, parseData, paddedLength,
-  readU32, writeU32, readU64, writeU64, Initiation, Response, CookieReply, Data,
+  classify, paddedLength,
+  readU32, writeU32, Initiation, Response, CookieReply, Data,
   INITIATION_SIZE, RESPONSE_SIZE, COOKIE_REPLY_SIZE, DATA_MIN_SIZE, MESSAGE_INITIATION, MESSAGE_RESPONSE,
   MESSAGE_COOKIE_REPLY, MESSAGE_DATA, type DropReason,
 } from '../../src/protocol/wire.js';
