@@ -10,7 +10,7 @@
  *   2. wake bit: apply the main thread's messages (peers, keypairs, routes…)
  *   3. readable socket / AF_XDP queue: Receiver.readSocket / readXsk
  *   4. readable TUN (or a super packet still being cut): Sender.send
- *   5. about once a second: port counters to the main thread
+ *   5. about once a second (everySecond): port counters to the main thread
  *
  * Nothing here allocates per packet on the common path; drops are counted by
  * reason (DropCounters) and never thrown. Threading: everything in this file
@@ -32,6 +32,8 @@ import { Sender } from './send.js';
 export type { WorkerInit } from './worker-state.js';
 
 const STATS_INTERVAL_MS = 1_000;
+/** Longest wait: the once-a-second work runs even when no packet comes. */
+const MAX_WAIT_MS = 1_000;
 const MAX_XSK_PORTS = 8;
 
 class Worker {
@@ -45,6 +47,12 @@ class Worker {
   /** Announces when this worker may hold copies of transport keys (W1/W3 of key-retirement.ts). */
   private readonly epoch: WorkerEpoch;
   private lastStatsMs = 0;
+  /**
+   * TEST ONLY (test/netns/faults.test.ts): XDPWG_TEST_CRASH_WORKER_AFTER_MS=N makes worker 0
+   * throw about N ms after start (checked once a second, off the packet path), as a bug would,
+   * to prove the daemon exits non-zero instead of hanging. Infinity in production.
+   */
+  private readonly crashAt: number;
 
   constructor(init: WorkerInit) {
     const n = native();
@@ -58,22 +66,19 @@ class Worker {
     if (init.worker === 0) this.fds[0] = this.s.udp.fd;
     this.fds[1] = init.tunFd;
     this.epoch = new WorkerEpoch(init.keyEpochs, init.worker);
+    const crashAfter = init.worker === 0 ? Number(process.env.XDPWG_TEST_CRASH_WORKER_AFTER_MS) : NaN;
+    this.crashAt = crashAfter > 0 ? Date.now() + crashAfter : Infinity;
   }
 
   run(): void {
     const s = this.s, init = s.init;
     if (init.cpus.length) s.n.setThreadAffinity(init.cpus);
     s.post({ t: 'ready', worker: init.worker, path: 'udp', eventFd: this.waiter.eventFd });
-    // TEST ONLY (test/netns/faults.test.ts): XDPWG_TEST_CRASH_WORKER_AFTER_MS=N makes worker 0
-    // throw N ms after start, as a bug would, to prove the daemon exits non-zero instead of hanging.
-    const crashAfter = init.worker === 0 ? Number(process.env.XDPWG_TEST_CRASH_WORKER_AFTER_MS) : NaN;
-    const crashAt = crashAfter > 0 ? Date.now() + crashAfter : Infinity;
     while (!s.stopping) {
       // No key copy survives a loop iteration: idle while blocked, then announce the epoch before touching keypairs.
       this.epoch.idle();
-      const ready = this.waiter.wait(this.fds, 2 + s.xsks.length, this.sender.tunMore ? 0 : Math.min(1000, Math.max(0, crashAt - Date.now())));
+      const ready = this.waiter.wait(this.fds, 2 + s.xsks.length, this.sender.tunMore ? 0 : MAX_WAIT_MS);
       this.epoch.enter();
-      if (Date.now() >= crashAt) throw new Error('test hook XDPWG_TEST_CRASH_WORKER_AFTER_MS: worker 0 crashes on purpose');
       if (ready < 0) { s.fatal(`wait failed (${ready})`); return; }
       if (ready & this.wakeBit) this.drainControl();
       if (s.stopping) break;
@@ -84,19 +89,24 @@ class Worker {
       // TUN offload: segments of a super packet may wait in native state, unseen by poll.
       if ((ready & 2) || this.sender.tunMore) { if (!this.sender.send()) return; }
       const now = Date.now();
-      if (now - this.lastStatsMs >= STATS_INTERVAL_MS) {
-        this.lastStatsMs = now;
-        s.post({
-          t: 'port-stats', worker: init.worker,
-          ports: [{ path: 'udp', stats: s.udp.stats() }, ...s.xsks.map((x) => ({ path: `af_xdp ${x.name} queue ${init.worker}`, stats: x.port.stats() }))],
-          cpuSeconds: s.n.threadCpuSeconds(),
-        });
-      }
+      if (now - this.lastStatsMs >= STATS_INTERVAL_MS) this.everySecond(now);
     }
     this.epoch.idle();
     for (const x of s.xsks) x.port.close();
     s.udp.close();
     this.waiter.close();
+  }
+
+  /** Once a second (waits end at least that often): port counters to the main thread, and the test crash hook. */
+  private everySecond(now: number): void {
+    const s = this.s, init = s.init;
+    this.lastStatsMs = now;
+    s.post({
+      t: 'port-stats', worker: init.worker,
+      ports: [{ path: 'udp', stats: s.udp.stats() }, ...s.xsks.map((x) => ({ path: `af_xdp ${x.name} queue ${init.worker}`, stats: x.port.stats() }))],
+      cpuSeconds: s.n.threadCpuSeconds(),
+    });
+    if (now >= this.crashAt) throw new Error('test hook XDPWG_TEST_CRASH_WORKER_AFTER_MS: worker 0 crashes on purpose');
   }
 
   // ------------------------------------------------------------------ control
