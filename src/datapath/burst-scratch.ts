@@ -5,7 +5,8 @@
  *
  * Descriptor arrays follow the addon's contract (src/native/binding.ts):
  * desc[2i] = byte offset, desc[2i+1] = length. Address arrays hold one
- * 40-byte record per packet (addr-record.ts).
+ * 40-byte record per packet (addr-record.ts); the socket port keeps its
+ * own (src/native/port.ts SocketPort.addr).
  *
  * Sharing rule: one thread, one burst at a time. A receive burst and a send
  * burst never interleave (the loop in worker.ts runs one to the end before
@@ -25,7 +26,7 @@ export class BurstScratch {
   readonly xskRxFrames = new Uint32Array(BURST_SIZE);
   /** The WireGuard messages of a receive burst (the UDP payloads). */
   readonly rxMessages = new Uint32Array(BURST_SIZE * 2);
-  /** Who sent each message of rxMessages: one address record each. */
+  /** AF_XDP rx: who sent each message of rxMessages (recordFromFrame); the socket port has its own records (Port.addr). */
   readonly rxSenders = new Uint8Array(BURST_SIZE * ADDR_RECORD_SIZE);
   /** Receive: for crypt job j, the index of its message in rxMessages / rxSenders. */
   readonly cryptRxIndex = new Int32Array(BURST_SIZE);
@@ -47,10 +48,8 @@ export class BurstScratch {
   readonly tunFrames = new Uint32Array(BURST_SIZE);
   /** Send: the peer slot of each crypt job. */
   readonly cryptSlot = new Int32Array(BURST_SIZE);
-  /** Sealed messages for the kernel UDP socket. */
+  /** Sealed messages for the kernel UDP socket (their endpoints go in the port's records, Port.addr). */
   readonly udpTxDesc = new Uint32Array(BURST_SIZE * 2);
-  /** The endpoint of each message in udpTxDesc. */
-  readonly udpTxAddr = new Uint8Array(BURST_SIZE * ADDR_RECORD_SIZE);
   /** Whole outer frames for the AF_XDP tx ring of the device TUN frames live on. */
   readonly xskTxDesc = new Uint32Array(BURST_SIZE * 2);
   /** One frame taken from another pool (a copy to the socket or to another AF_XDP device). */

@@ -48,9 +48,9 @@ export class Receiver {
   /** Datagrams from the kernel UDP socket: the WireGuard message is the whole payload. */
   readSocket(): void {
     const s = this.s, sc = s.scratch;
-    const n = s.udp.rxBurst(sc.rxMessages, sc.rxSenders, BURST_SIZE);
+    const n = s.udp.rxBurst(sc.rxMessages, BURST_SIZE);
     if (n <= 0) return;
-    this.deliver(s.udpBuf, s.udp.buffer, n);
+    this.deliver(s.udpBuf, s.udp.addr, n);
     for (let i = 0; i < n; i++) sc.freeList[i] = sc.rxMessages[2 * i]!;
     s.udp.freeFrames(sc.freeList, n);
   }
@@ -73,21 +73,25 @@ export class Receiver {
       recordFromFrame(buf, f, x.ifindex, sc.rxSenders, m * ADDR_RECORD_SIZE);
       m++;
     }
-    if (m > 0) this.deliver(buf, x.port.umem, m);
+    if (m > 0) this.deliver(buf, sc.rxSenders, m);
     x.port.freeFrames(sc.xskRxFrames, got);
   }
 
+  /** Who sent each message of the burst being delivered: the socket port's records, or scratch.rxSenders. */
+  private senders: Uint8Array = new Uint8Array(0);
+
   /**
-   * Steps 2–7 over the WireGuard messages at scratch.rxMessages in `buf`
-   * (their senders in scratch.rxSenders). The caller frees the frames.
+   * Steps 2–7 over the WireGuard messages at scratch.rxMessages in `buf`,
+   * sent by the address records in `senders`. The caller frees the frames.
    */
-  private deliver(buf: Uint8Array, ab: ArrayBuffer, n: number): void {
+  private deliver(buf: Uint8Array, senders: Uint8Array, n: number): void {
     const now = Date.now();
+    this.senders = senders;
     const jobs = this.classify(buf, n, now);
     if (jobs === 0) return;
     this.decryptAndCheckReplay(buf, jobs);
     const written = this.acceptAndCheck(buf, jobs, now);
-    if (written > 0) this.writeToTun(ab, written);
+    if (written > 0) this.writeToTun(buf.buffer as ArrayBuffer, written);
   }
 
   // ------------------------------------------------------------ 2. classify
@@ -121,7 +125,7 @@ export class Receiver {
 
   /** Hands a handshake message to the main thread, unless its queue is full. */
   private handToMain(buf: Uint8Array, off: number, len: number, i: number): void {
-    const s = this.s, senders = s.scratch.rxSenders;
+    const s = this.s, senders = this.senders;
     // Per-source limits only for sources MAC2 proves; unproven messages get half the queue (handshake-admission.ts).
     const verdict = this.admission.admit(buf, off, len, senders, i * ADDR_RECORD_SIZE);
     if (verdict !== Admission.admitted) {
@@ -194,7 +198,7 @@ export class Receiver {
    */
   private noteSource(peer: PeerState, slot: number, i: number): void {
     const s = this.s;
-    const rec = s.scratch.rxSenders.subarray(i * ADDR_RECORD_SIZE, (i + 1) * ADDR_RECORD_SIZE);
+    const rec = this.senders.subarray(i * ADDR_RECORD_SIZE, (i + 1) * ADDR_RECORD_SIZE);
     if (peer.endpoint && addrEquals(peer.endpoint, rec)) return;
     peer.endpoint = rec.slice();
     if (peer.outer && !routeServes(peer.route!, peer.endpoint)) peer.outer = null;

@@ -27,7 +27,8 @@ import { routeServes, type RouteHeaders } from './outer-frame.js';
 import { BURST_SIZE, FRAME_HEADROOM } from '../native/frames.js';
 import { DATA_HEADER_SIZE, DATA_PADDING, TAG_SIZE } from '../protocol/wire.js';
 import { ADDR_RECORD_SIZE, addrEquals } from './addr-record.js';
-import type { FramePool, PeerState, WorkerState, XskState } from './worker-state.js';
+import type { Port } from '../native/port.js';
+import type { PeerState, WorkerState, XskState } from './worker-state.js';
 
 /** After the plaintext: padding to a multiple of 16 and the AEAD tag. */
 const TX_TAILROOM = DATA_PADDING - 1 + TAG_SIZE;
@@ -37,7 +38,7 @@ export class Sender {
   // The burst in flight (set by readTun, valid until transmit).
   /** The AF_XDP port whose UMEM holds the burst, or null: the socket port's frames. */
   private x: XskState | null = null;
-  private pool: FramePool;
+  private pool: Port;
   private buf: Uint8Array;
   /** Frames queued for the AF_XDP tx ring / the kernel socket, and frames to free. */
   private viaXsk = 0;
@@ -81,7 +82,7 @@ export class Sender {
    */
   private tunTarget(): XskState | null {
     const x = this.s.xsks[0];
-    return x && FRAME_HEADROOM + this.s.mtu + TX_TAILROOM <= x.port.frameSize ? x : null;
+    return x && FRAME_HEADROOM + this.s.mtu + TX_TAILROOM <= x.port.frames.frameSize ? x : null;
   }
 
   /** Reads a burst into scratch.tunDesc. Returns the packet count, or −1 when the TUN is gone. */
@@ -90,8 +91,8 @@ export class Sender {
     const x = this.x = this.tunTarget();
     const pool = this.pool = x ? x.port : s.udp;
     const buf = this.buf = x ? x.buf : s.udpBuf;
-    const headroom = x ? FRAME_HEADROOM : s.udp.headroom;
-    const frameSize = x ? x.port.frameSize : s.udp.frameSize;
+    const headroom = x ? FRAME_HEADROOM : s.udp.frames.headroom;
+    const frameSize = pool.frames.frameSize;
     const got = pool.allocFrames(sc.tunFrames, BURST_SIZE);
     this.tunMore = false;
     if (got === 0) return 0;
@@ -221,7 +222,7 @@ export class Sender {
     const y = s.xsks.find((q) => q.ifindex === outer.ifindex);
     if (!y || y.port.allocFrames(one, 1) !== 1) return false;
     const dst = one[0]! + FRAME_HEADROOM;
-    if (FRAME_HEADROOM + msgLen > y.port.frameSize) { y.port.freeFrames(one, 1); return false; }
+    if (FRAME_HEADROOM + msgLen > y.port.frames.frameSize) { y.port.freeFrames(one, 1); return false; }
     y.buf.set(this.buf.subarray(msgOff, msgOff + msgLen), dst);
     const desc = s.scratch.oneTxDesc;
     desc[0] = outer.write(y.buf, dst, msgLen);
@@ -236,14 +237,14 @@ export class Sender {
     const sc = this.s.scratch;
     sc.udpTxDesc[2 * i] = msgOff;
     sc.udpTxDesc[2 * i + 1] = msgLen;
-    sc.udpTxAddr.set(endpoint, i * ADDR_RECORD_SIZE);
+    this.s.udp.addr.set(endpoint, i * ADDR_RECORD_SIZE);
   }
 
   /** Copies a sealed message from a UMEM frame into a socket-port frame, queued at tx slot i. */
   private copyToUdp(msgOff: number, msgLen: number, endpoint: Uint8Array, i: number): boolean {
     const s = this.s, one = s.scratch.oneFrame;
     if (s.udp.allocFrames(one, 1) !== 1) return false;
-    const dst = one[0]! + s.udp.headroom;
+    const dst = one[0]! + s.udp.frames.headroom;
     s.udpBuf.set(this.buf.subarray(msgOff, msgOff + msgLen), dst);
     this.queueUdp(dst, msgLen, endpoint, i);
     return true;
@@ -260,13 +261,13 @@ export class Sender {
       if (sent < viaXsk) this.refused(this.x!.port, sc.xskTxDesc, sent, viaXsk);
     }
     if (viaUdp > 0) {
-      const sent = s.udp.txBurst(sc.udpTxDesc, sc.udpTxAddr, viaUdp);
+      const sent = s.udp.txBurst(sc.udpTxDesc, viaUdp);
       if (sent < viaUdp) this.refused(s.udp, sc.udpTxDesc, sent, viaUdp);
     }
   }
 
   /** Frames a port did not take back: count them and return them to their pool. */
-  private refused(pool: FramePool, desc: Uint32Array, sent: number, total: number): void {
+  private refused(pool: Port, desc: Uint32Array, sent: number, total: number): void {
     const sc = this.s.scratch;
     this.s.drops.count('tx-send-failed', total - sent);
     let k = 0;

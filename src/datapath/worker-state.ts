@@ -11,7 +11,9 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { parentPort } from 'node:worker_threads';
-import type { NativeBinding, NativeUdpPort, NativeXskPort } from '../native/binding.js';
+import type { NativeBinding } from '../native/binding.js';
+import { SocketPort, type XdpPort } from '../native/port.js';
+import { BURST_SIZE } from '../native/frames.js';
 import type { AeadBurstChoice } from '../crypto/aead-burst.js';
 import { dataAeadBackend } from '../crypto/aead-burst.js';
 import { DataTransport } from '../protocol/transport.js';
@@ -53,16 +55,11 @@ export interface WorkerInit {
 
 /** One AF_XDP port of this worker (one device, the queue numbered like the worker). */
 export interface XskState {
-  port: NativeXskPort;
+  port: XdpPort;
+  /** The port's UMEM, where its packets lie (port.frames.bytes). */
   buf: Uint8Array;
   ifindex: number;
   name: string;
-}
-
-/** What both port kinds offer for frames. */
-export interface FramePool {
-  allocFrames(out: Uint32Array, n: number): number;
-  freeFrames(offsets: Uint32Array, n: number): void;
 }
 
 /** One peer as this worker knows it. */
@@ -105,8 +102,13 @@ export class WorkerState {
   readonly roamed: RoamedEndpoints;
   readonly router = new PeerRouter();
   readonly transport: DataTransport;
-  /** The kernel socket port (replaced when the listen port changes). */
-  udp: NativeUdpPort;
+  /**
+   * The kernel socket port (replaced when the listen port changes). Its
+   * address records (udp.addr) say who sent each message of a socket rx
+   * burst, and where each message of a socket tx burst goes: a receive
+   * burst is done with them before a send burst writes them.
+   */
+  udp: SocketPort;
   udpBuf: Uint8Array;
   /** This worker's AF_XDP ports, one per device. */
   readonly xsks: XskState[] = [];
@@ -121,13 +123,18 @@ export class WorkerState {
   stopping = false;
 
   constructor(readonly n: NativeBinding, readonly init: WorkerInit) {
-    this.udp = new n.UdpPort({ fd: init.udpFd, frameSize: init.frameSize, frameCount: init.frameCount });
-    this.udpBuf = new Uint8Array(this.udp.buffer);
+    this.udp = this.openSocketPort(init.udpFd);
+    this.udpBuf = this.udp.frames.bytes;
     this.drops = new DropCounters(init.drops);
     this.roamed = new RoamedEndpoints(init.roamed);
     this.counters = new PeerCounterSlab(init.peerCounters);
     this.mtu = init.mtu;
     this.transport = new DataTransport(dataAeadBackend(init.crypto).backend);
+  }
+
+  /** The socket port over the kernel UDP socket `fd` (shared with the main thread). */
+  openSocketPort(fd: number): SocketPort {
+    return new SocketPort(new this.n.UdpPort({ fd, frameSize: this.init.frameSize, frameCount: this.init.frameCount }), BURST_SIZE);
   }
 
   post(msg: FromWorker, transfer?: ArrayBuffer[]): void {

@@ -19,6 +19,8 @@
  */
 import { workerData, parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { native } from '../native/binding.js';
+import { XdpPort } from '../native/port.js';
+import { BURST_SIZE } from '../native/frames.js';
 import type { NativeWaiter, XskPortOptions } from '../native/binding.js';
 import type { KeypairWire, ToWorker } from './worker-messages.js';
 import { RouteHeaders, routeServes } from './outer-frame.js';
@@ -173,10 +175,10 @@ class Worker {
         return;
       case 'udp-fd': {
         // Between bursts the worker holds no frames, so the old port can go at once.
-        const next = new this.s.n.UdpPort({ fd: msg.fd, frameSize: this.s.init.frameSize, frameCount: this.s.init.frameCount });
+        const next = this.s.openSocketPort(msg.fd);
         this.s.udp.close();
         this.s.udp = next;
-        this.s.udpBuf = new Uint8Array(next.buffer);
+        this.s.udpBuf = next.frames.bytes;
         if (this.s.init.worker === 0) this.fds[0] = next.fd;
         return;
       }
@@ -210,11 +212,11 @@ class Worker {
       return;
     }
     try {
-      const port = new this.s.n.XskPort({ ...opts, queue: w });
-      const x: XskState = { port, buf: new Uint8Array(port.umem), ifindex, name: opts.ifname };
+      const port = new XdpPort(new this.s.n.XskPort({ ...opts, queue: w }), BURST_SIZE);
+      const x: XskState = { port, buf: port.frames.bytes, ifindex, name: opts.ifname };
       this.fds[2 + this.s.xsks.length] = port.fd;
       this.s.xsks.push(x);
-      const i = port.info();
+      const i = port.native.info();
       this.s.post({ t: 'xsk', worker: w, ifindex, fd: port.fd, describe: `AF_XDP queue ${w}: ${i.mode} mode, ${i.zeroCopy ? 'zero-copy' : 'copy'}${i.busyPoll ? ', busy poll' : ''}, ${i.frameCount} × ${i.frameSize} B frames` });
     } catch (err) {
       this.s.post({ t: 'xsk', worker: w, ifindex, fd: null, error: (err as Error).message });
