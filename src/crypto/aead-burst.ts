@@ -29,16 +29,14 @@
  * Backends, compared byte for byte in test/unit/aead-burst.test.ts:
  * - native: one addon call per burst, OpenSSL EVP (native/aead_burst.cc);
  * - node:crypto: one cipher object per packet (the fallback when the addon
- *   is not built);
- * - @noble/ciphers: pure JavaScript, in place (the naive reference).
+ *   is not built), src/crypto/aead.ts's nodeAead;
+ * - @noble/ciphers: pure JavaScript (the naive reference), aead.ts's nobleAead.
  *
  * Threading: each worker thread has its own addon instance and its own cached
  * OpenSSL contexts; backends hold no cross-call state visible to JavaScript.
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { native } from '../native/binding.js';
-import { TAG_LENGTH } from './aead.js';
+import { TAG_LENGTH, nobleAead, nodeAead, type AeadBackend } from './aead.js';
 import { KEY_LENGTH } from './bytes.js';
 
 /** ChaCha20 key length (RFC 8439 §2.3). */
@@ -61,6 +59,8 @@ export const AeadStatus = {
 
 /** The numeric values of AeadStatus. */
 export type AeadStatusCode = (typeof AeadStatus)[keyof typeof AeadStatus];
+
+const NO_AD = new Uint8Array(0);
 
 /** Where the packets lie: an ArrayBuffer (e.g. the UMEM) or a view of one (then offsets are relative to the view). */
 export type PacketBuffer = ArrayBuffer | Uint8Array;
@@ -99,57 +99,10 @@ export function nativeAeadBurst(): AeadBurstBackend {
   return { name: 'native', sealBurst: addon.aeadSealBurst, openBurst: addon.aeadOpenBurst };
 }
 
-/** A per-packet primitive under the JavaScript backends: in place on bytes[off, off+len) plus tag. */
-interface PacketAead {
-  seal(bytes: Uint8Array, off: number, len: number, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array | undefined): void;
-  /** Returns false when not authentic (the region is left for the caller to wipe). */
-  open(bytes: Uint8Array, off: number, len: number, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array | undefined): boolean;
-}
-
-const nodePacketAead: PacketAead = {
-  seal(bytes, off, len, key, nonce, aad) {
-    const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_BURST_TAG_LENGTH });
-    if (aad) cipher.setAAD(aad, { plaintextLength: len });
-    bytes.set(cipher.update(bytes.subarray(off, off + len)), off);
-    cipher.final();
-    bytes.set(cipher.getAuthTag(), off + len);
-  },
-  open(bytes, off, len, key, nonce, aad) {
-    const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_BURST_TAG_LENGTH });
-    decipher.setAuthTag(bytes.subarray(off + len, off + len + AEAD_BURST_TAG_LENGTH));
-    if (aad) decipher.setAAD(aad, { plaintextLength: len });
-    const plain = decipher.update(bytes.subarray(off, off + len));
-    try {
-      decipher.final();
-    } catch {
-      plain.fill(0);
-      return false;
-    }
-    bytes.set(plain, off); // written only once authentic
-    return true;
-  },
-};
-
-const noblePacketAead: PacketAead = {
-  seal(bytes, off, len, key, nonce, aad) {
-    // noble writes output = plaintext ‖ tag; the same start offset makes it in place.
-    chacha20poly1305(key, nonce, aad).encrypt(bytes.subarray(off, off + len), bytes.subarray(off, off + len + AEAD_BURST_TAG_LENGTH));
-  },
-  open(bytes, off, len, key, nonce, aad) {
-    try {
-      // noble verifies before it decrypts (RFC 8439 §4), so nothing is written on failure.
-      chacha20poly1305(key, nonce, aad).decrypt(bytes.subarray(off, off + len + AEAD_BURST_TAG_LENGTH), bytes.subarray(off, off + len));
-      return true;
-    } catch {
-      return false;
-    }
-  },
-};
-
 /** node:crypto backend: OpenSSL through one cipher object per packet; the fallback without the addon. */
-export const nodeCryptoAeadBurst: AeadBurstBackend = jsBackend('node:crypto', nodePacketAead);
+export const nodeCryptoAeadBurst: AeadBurstBackend = jsBackend(nodeAead);
 /** @noble/ciphers backend: pure JavaScript, the naive reference. */
-export const nobleAeadBurst: AeadBurstBackend = jsBackend('@noble/ciphers', noblePacketAead);
+export const nobleAeadBurst: AeadBurstBackend = jsBackend(nobleAead);
 
 /**
  * One burst's descriptors, laid out exactly as the addon reads them
@@ -259,11 +212,13 @@ export function dataAeadBackend(choice: AeadBurstChoice = 'auto'): { backend: Ae
 }
 
 /**
- * Builds a burst backend from a per-packet primitive with the native
- * backend's exact semantics: same argument checks, same statuses, failed
- * opens zeroed.
+ * Builds a burst backend from a per-message AEAD (src/crypto/aead.ts), with
+ * the native backend's exact semantics: same argument checks, same
+ * statuses, failed opens zeroed. The per-message AEAD allocates its output;
+ * it is copied back in place.
  */
-function jsBackend(name: string, packet: PacketAead): AeadBurstBackend {
+function jsBackend(aead: AeadBackend): AeadBurstBackend {
+  const name = aead.name;
   const nonce = new Uint8Array(12);
   const nonceView = new DataView(nonce.buffer);
   const run = (open: boolean, buffer: PacketBuffer, desc: Uint32Array, n: number, keys: Uint8Array, keyIndex: KeyIndexArray,
@@ -271,7 +226,7 @@ function jsBackend(name: string, packet: PacketAead): AeadBurstBackend {
     checkBurstShape(buffer, desc, n, keys, keyIndex, counters, results, aad, noncePrefix);
     const bytes = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer);
     const keyCount = Math.floor(keys.length / AEAD_BURST_KEY_LENGTH);
-    const useAad = aad !== undefined && aad.length > 0 ? aad : undefined;
+    const ad = aad ?? NO_AD;
     nonceView.setUint32(0, noncePrefix ?? 0, true);
     let ok = 0;
     for (let i = 0; i < n; i++) {
@@ -293,10 +248,14 @@ function jsBackend(name: string, packet: PacketAead): AeadBurstBackend {
         const key = keys.subarray(slot * AEAD_BURST_KEY_LENGTH, (slot + 1) * AEAD_BURST_KEY_LENGTH);
         try {
           if (!open) {
-            packet.seal(bytes, off, len, key, nonce, useAad);
-          } else if (!packet.open(bytes, off, len, key, nonce, useAad)) {
-            bytes.fill(0, off, off + len); // as native: no unauthenticated bytes left to misuse
-            status = AeadStatus.authFailed;
+            bytes.set(aead.seal(key, nonce, bytes.subarray(off, off + len), ad), off); // ciphertext ‖ tag
+          } else {
+            const plain = aead.open(key, nonce, bytes.subarray(off, off + len + AEAD_BURST_TAG_LENGTH), ad);
+            if (plain) bytes.set(plain, off); // written only once authentic
+            else {
+              bytes.fill(0, off, off + len); // as native: no unauthenticated bytes left to misuse
+              status = AeadStatus.authFailed;
+            }
           }
         } catch {
           // The library refused (as native's EVP failure): counted, never thrown.
