@@ -37,6 +37,8 @@ export class Receiver {
   private readonly frame = new UdpFrame();
   /** Which handshake messages go to the main thread (bounded queue; see handshake-admission.ts). */
   private readonly admission: HandshakeAdmission;
+  /** Who sent each message of the burst being delivered: the socket port's records, or scratch.rxSenders. */
+  private senders: Uint8Array = new Uint8Array(0);
 
   constructor(private readonly s: WorkerState) {
     const init = s.init;
@@ -76,9 +78,6 @@ export class Receiver {
     if (m > 0) this.deliver(buf, sc.rxSenders, m);
     x.port.freeFrames(sc.xskRxFrames, got);
   }
-
-  /** Who sent each message of the burst being delivered: the socket port's records, or scratch.rxSenders. */
-  private senders: Uint8Array = new Uint8Array(0);
 
   /**
    * Steps 2–7 over the WireGuard messages at scratch.rxMessages in `buf`,
