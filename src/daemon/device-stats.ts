@@ -32,6 +32,8 @@ export interface DeviceStats {
   afxdp: ReturnType<XdpPaths['summary']>;
   paths: Array<{ publicKey: string; path: string }>;
   drops: Record<string, number>;
+  /** Counted, not lost (drop-counters.ts EVENTS). */
+  events: Record<string, number>;
   peers: Array<{ publicKey: string; endpoint: string | null; rxBytes: number; txBytes: number; rxPackets: number; txPackets: number; stagedDropped: number; hasSession: boolean }>;
 }
 
@@ -73,6 +75,7 @@ export class DeviceStatsBook {
       afxdp: xdp?.summary() ?? [],
       paths: [...peers.values()].map((p) => ({ publicKey: keyToBase64(p.publicKey), path: xdp?.reasonFor(p.slot) === '' ? 'af_xdp' : `kernel socket (${xdp?.reasonFor(p.slot)})` })),
       drops: this.drops(),
+      events: DropCounters.summarizeEvents(link.pool?.dropSlabs ?? []),
       peers: [...peers.values()].map((p) => {
         const t = link.traffic(p.slot);
         return {

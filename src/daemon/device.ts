@@ -39,12 +39,13 @@ import { PeerSet, MAX_PEERS } from './peer-set.js';
 import { UapiApply } from './uapi/apply.js';
 import { DeviceStatsBook, type DeviceStats } from './device-stats.js';
 import type { Peer } from './peer.js';
+import { FRAME_HEADROOM } from '../native/frames.js';
 
 const TICK_MS = 100;
 /** How often (in ticks) peers' routes and neighbours are re-read. */
 const ROUTE_CHECK_TICKS = 10;
 /** UDP frames of 64 KiB + headroom let any TUN MTU up to 65535 through the socket path. */
-const FRAME_SIZE = 65536 + 128;
+const FRAME_SIZE = 65536 + FRAME_HEADROOM;
 const FRAME_COUNT = 256;
 
 export interface DeviceOptions {

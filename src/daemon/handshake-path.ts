@@ -164,7 +164,7 @@ export class HandshakePath {
     const src = addr.subarray(0, 18);
     if (type === MESSAGE_INITIATION || type === MESSAGE_RESPONSE) {
       const verdict = this.cookieChecker.validate(msg, src, underLoad);
-      if (verdict === 'bad-mac1') { this.drops.count('rx-auth-failed'); return; }
+      if (verdict === 'bad-mac1') { this.drops.count('rx-bad-mac1'); return; }
       if (verdict === 'need-cookie' || verdict === 'bad-mac2') {
         this.drops.count('rx-cookie-required');
         const reply = this.cookieChecker.createReply(msg, src);

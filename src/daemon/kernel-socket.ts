@@ -8,13 +8,12 @@
  */
 import { native, type NativeUdpPort } from '../native/binding.js';
 import { ADDR_RECORD_SIZE } from '../datapath/addr-record.js';
+import { FRAME_HEADROOM } from '../native/frames.js';
 import { Errno, UapiError } from './device-config.js';
 import type { Logger } from './log.js';
 
 /** SO_RCVBUF / SO_SNDBUF of the UDP socket (wireguard-go's 7 MiB). */
 const SOCKET_BUFFER_BYTES = 7 << 20;
-/** Where in a frame the main thread writes a datagram (the port's headroom). */
-const HEADROOM_FOR_MAIN = 128;
 /** How long a replaced socket stays open: workers dup the new fd when told, then the old one goes. */
 const OLD_SOCKET_GRACE_MS = 500;
 
@@ -74,7 +73,7 @@ export class KernelUdpSocket {
     const udp = this.udp;
     if (!udp) return false;
     if (udp.allocFrames(this.tx.frame, 1) !== 1) return false;
-    const off = this.tx.frame[0]! + HEADROOM_FOR_MAIN;
+    const off = this.tx.frame[0]! + FRAME_HEADROOM;
     new Uint8Array(udp.buffer, off, bytes.length).set(bytes);
     this.tx.desc[0] = off;
     this.tx.desc[1] = bytes.length;
