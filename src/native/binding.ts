@@ -155,6 +155,7 @@ export interface UdpPortStats extends PortStats {
   /** EMSGSIZE (in oerrors). */
   tx_too_big: number;
   free_invalid: number; rx_bursts: number; tx_bursts: number; frames_free: number;
+  tx_gso_sends: number; tx_gso_datagrams: number; tx_gso_fallback: number;
 }
 
 /**
