@@ -10,16 +10,20 @@
  * Handshake flow (whitepaper §5.4, §6):
  *   1. a worker stages a packet for a peer with no usable keypair → the device
  *      queues it and sends an initiation (at most one per REKEY_TIMEOUT)
- *   2. initiation received → MAC checks (cookie reply under load) →
- *      consumeInitiation → response → keypair installed as "next"
+ *   2. initiation received → MAC checks (cookie reply under load) → the
+ *      crypto on a HandshakeCryptoPool thread (respondToInitiation) → back
+ *      here: acceptInitiation (replay, flood) → keypair installed as "next"
+ *      → response
  *   3. response received → consumeResponse → keypair "current" → staged
  *      packets (or a keepalive) go out so the responder can confirm it
  *   4. a worker reports the first data on "next" → it becomes current
  *
- * Threading: main thread only.
+ * Threading: main thread only (the pool's threads get copies of the
+ * identity and peers' PSKs and hand back results; noise-responder.ts).
  */
+import { availableParallelism } from 'node:os';
 import { clampPrivateKey, keyPairFromPrivate, type X25519KeyPair } from '../crypto/x25519.js';
-import { isAllZero, equalConstantTime } from '../crypto/bytes.js';
+import { isAllZero, equalConstantTime, wipe } from '../crypto/bytes.js';
 import { keyToBase64, keyToHex } from '../crypto/encoding.js';
 import { AllowedIps } from '../protocol/allowed-ips.js';
 import { IndexTable } from '../protocol/index-table.js';
@@ -27,14 +31,15 @@ import { Keypair } from '../protocol/keypair.js';
 import { KeyRetirement } from '../protocol/key-retirement.js';
 import { systemClock, type Clock } from '../protocol/clock.js';
 import {
-  beginSession, consumeInitiation, consumeResponse, createInitiation, createResponse, wipeTransportKeys, type Handshake,
+  beginSession, consumeResponse, createInitiation, wipeTransportKeys, type Handshake,
 } from '../protocol/noise.js';
+import { acceptInitiation, type RespondedInitiation } from '../protocol/noise-responder.js';
 import { CookieChecker, CookieGenerator } from '../protocol/cookie.js';
 import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
 import { HandshakeLoadDetector } from '../protocol/load-detector.js';
 import { HANDSHAKE_QUEUE_CAPACITY, REKEY_ATTEMPT_TIME_MS } from '../protocol/constants.js';
 import { PeerTimers, type InitiationReason } from '../protocol/timers.js';
-import { MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE } from '../protocol/wire.js';
+import { INITIATION_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, type DropReason } from '../protocol/wire.js';
 import { native, type NativeUdpPort } from '../native/binding.js';
 import { WorkerPool } from '../datapath/worker-pool.js';
 import { readPeerTraffic } from '../datapath/peer-counters.js';
@@ -55,6 +60,7 @@ import { describeXdpSteering, type XdpSteering } from './xdp-steering.js';
 import { HandshakeCounters, type HandshakeCounts } from './handshake-counters.js';
 import { CaptureSession } from './capture-session.js';
 import { Peer } from './peer.js';
+import { HandshakeCryptoPool } from './handshake-crypto-pool.js';
 
 const MAX_PEERS = 4096;
 const TICK_MS = 100;
@@ -128,6 +134,8 @@ export class Device implements DeviceControl {
   private readonly load: HandshakeLoadDetector;
   private udp: NativeUdpPort | undefined;
   private pool: WorkerPool | undefined;
+  /** Runs the responder's handshake crypto on other threads; the context of each initiation is its source address record. */
+  private handshakeCrypto: HandshakeCryptoPool<Uint8Array> | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private allowedDirty = false;
   private readonly mainDrops = new DropCounters();
@@ -181,6 +189,13 @@ export class Device implements DeviceControl {
       onMessage: (m) => d.fromWorker(m),
       onExit: (w, reason) => d.onFatal(`data path ${reason}; exiting so the service manager restarts us`),
     });
+    d.handshakeCrypto = await HandshakeCryptoPool.start<Uint8Array>({
+      threads: availableParallelism(),
+      maxInFlight: HANDSHAKE_QUEUE_CAPACITY,
+      backlog: d.pool.handshakeBacklog,
+      onResult: (r, addr) => d.onInitiationResponded(r, addr),
+      onFatal: (reason) => d.onFatal(`${reason}; exiting so the service manager restarts us`),
+    });
     d.pool.broadcast({ t: 'listen-port', port: d.listenPort });
     d.xdp.setListenPort(d.listenPort);
     d.ticker = setInterval(() => d.tick(), TICK_MS);
@@ -222,6 +237,7 @@ export class Device implements DeviceControl {
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);
     await this.pool?.stop();
+    await this.handshakeCrypto?.close();
     this.xdp?.close();
     for (const p of this.peers.values()) this.removePeer(p);
     this.retirement.zeroAllAfterWorkersStopped();
@@ -304,6 +320,7 @@ export class Device implements DeviceControl {
       const self = this.peers.get(peerKey(this.identity.publicKey));
       if (self) this.removePeer(self);
     }
+    this.handshakeCrypto?.setIdentity(this.identity?.privateKey ?? null);
     for (const p of this.peers.values()) {
       for (const kp of p.keypairs.clear()) this.retireKeypair(kp);
       this.publishKeypairs(p);
@@ -317,11 +334,13 @@ export class Device implements DeviceControl {
     if (this.identity && equalConstantTime(op.publicKey, this.identity.publicKey)) return;
     let peer = this.peers.get(key);
     if (op.remove) { if (peer) this.removePeer(peer); return; }
+    const added = !peer;
     if (!peer) {
       if (op.updateOnly) return;
       peer = this.addPeer(op.publicKey);
     }
     if (op.presharedKey) peer.handshake.setPresharedKey(isAllZero(op.presharedKey) ? null : op.presharedKey);
+    if (added || op.presharedKey) this.handshakeCrypto?.setPeer(peer.publicKey, peer.handshake.presharedKey);
     if (op.endpoint) this.setEndpoint(peer, addrFromEndpoint(op.endpoint));
     if (op.persistentKeepalive !== undefined && op.persistentKeepalive !== peer.persistentKeepalive) {
       peer.persistentKeepalive = op.persistentKeepalive;
@@ -366,6 +385,7 @@ export class Device implements DeviceControl {
     peer.handshake.clear(this.indices);
     if (this.allowed.removeByPeer(peer) > 0) this.allowedDirty = true;
     this.peers.delete(peerKey(peer.publicKey));
+    this.handshakeCrypto?.removePeer(peer.publicKey);
     this.cookieGenerators.delete(peer);
     this.bySlot[peer.slot] = undefined;
     this.freeSlots.push(peer.slot);
@@ -581,24 +601,29 @@ export class Device implements DeviceControl {
     else if (type === MESSAGE_COOKIE_REPLY) this.onCookieReply(msg);
   }
 
+  private dropInitiation(why: DropReason): void {
+    this.mainDrops.count(why === 'replayed-timestamp' ? 'rx-handshake-replay' : why === 'initiation-flood' ? 'rx-handshake-flood' : 'rx-handshake-invalid');
+    this.log.limited('debug', `init-${why}`, `dropped handshake initiation: ${why}`);
+  }
+
+  /** An initiation whose MACs passed: its crypto runs on the pool's threads, the rest in onInitiationResponded. */
   private onInitiation(msg: Uint8Array, addr: Uint8Array): void {
-    const hs = consumeInitiation<Peer>(msg, this.identity!, (rs) => this.peers.get(keyToHex(rs))?.handshake, this.clock);
-    if (typeof hs === 'string') {
-      this.mainDrops.count(hs === 'replayed-timestamp' ? 'rx-handshake-replay' : hs === 'initiation-flood' ? 'rx-handshake-flood' : 'rx-handshake-invalid');
-      this.log.limited('debug', `init-${hs}`, `dropped handshake initiation: ${hs}`);
-      return;
-    }
-    const peer = hs.peer;
-    peer.controlRxBytes += msg.length;
+    if (!this.handshakeCrypto?.submit(msg, addr)) this.mainDrops.count('rx-handshake-queue-full');
+  }
+
+  /** The pool answered an initiation: the replay/flood checks against the peer's state, then the session and the response. */
+  private onInitiationResponded(r: RespondedInitiation | DropReason, addr: Uint8Array): void {
+    if (typeof r === 'string') return this.dropInitiation(r);
+    const peer = this.peers.get(keyToHex(r.remoteStatic));
+    if (!peer) { wipe(r.sendKey, r.receiveKey); return this.dropInitiation('unknown-peer'); }
+    const keys = acceptInitiation(peer.handshake, r, this.indices, this.clock);
+    if (typeof keys === 'string') return this.dropInitiation(keys);
+    peer.controlRxBytes += INITIATION_SIZE;
     this.handshakes.initiationsReceived++;
     this.setEndpoint(peer, addr);
-    const response = createResponse(hs, this.indices);
-    if (!response) return;
-    this.cookieGenerators.get(peer)!.addMacs(response);
-    const keys = beginSession(hs, this.clock);
-    if (!keys) return;
+    this.cookieGenerators.get(peer)!.addMacs(r.response);
     this.installKeypair(peer, keys);
-    if (this.sendTo(addr, response)) { peer.controlTxBytes += response.length; this.handshakes.responsesSent++; }
+    if (this.sendTo(addr, r.response)) { peer.controlTxBytes += r.response.length; this.handshakes.responsesSent++; }
     this.log.debug(`${peer.name}: handshake initiation received, response sent`);
     const t = peer.timers;
     t.anyAuthenticatedPacketReceived();

@@ -1,0 +1,96 @@
+/**
+ * A handshake crypto thread: answers batches of initiations with
+ * respondToInitiation (src/protocol/noise-responder.ts) — message A read,
+ * message B written, session keys split — and posts the results back. It
+ * holds no handshake state of the device: only what the main thread told it
+ * (identity, peers with their PSKs) and caches derived from that (its own
+ * native key objects, each peer's DH(static, static)), plus its own replay
+ * pre-check, which only saves work (the main thread decides).
+ *
+ * Threading: this thread alone; its inputs arrive in order on one port.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { keyPairFromPrivate, sharedSecret, type X25519KeyPair } from '../crypto/x25519.js';
+import { keyToHex } from '../crypto/encoding.js';
+import { wipe } from '../crypto/bytes.js';
+import { INITIATION_SIZE } from '../protocol/wire.js';
+import { ReplayPrefilter, respondToInitiation } from '../protocol/noise-responder.js';
+import type { CryptoResult, FromCrypto, ToCrypto } from './handshake-crypto-messages.js';
+
+/** What this thread knows of one peer. */
+interface PeerEntry { presharedKey: Uint8Array; version: number; staticStatic?: Uint8Array | null }
+
+/** The marker workerData carries so that importing this file elsewhere does nothing. */
+export const HANDSHAKE_CRYPTO_KIND = 'xdpwg-handshake-crypto';
+
+class HandshakeCryptoThread {
+  private identity: X25519KeyPair | null = null;
+  private generation = 0;
+  private readonly peers = new Map<string, PeerEntry>();
+  private readonly replays = new ReplayPrefilter();
+
+  constructor(private readonly post: (m: FromCrypto) => void) {}
+
+  handle(m: ToCrypto): void {
+    switch (m.t) {
+      case 'identity':
+        if (this.identity) wipe(this.identity.privateKey);
+        this.identity = m.privateKey ? keyPairFromPrivate(m.privateKey) : null;
+        if (m.privateKey) wipe(m.privateKey);
+        this.generation = m.generation;
+        for (const p of this.peers.values()) this.forgetStaticStatic(p);
+        return;
+      case 'peer': {
+        const hex = keyToHex(m.publicKey);
+        const old = this.peers.get(hex);
+        if (old) { wipe(old.presharedKey); this.forgetStaticStatic(old); }
+        this.peers.set(hex, { presharedKey: m.presharedKey, version: m.version });
+        return;
+      }
+      case 'peer-remove': {
+        const hex = keyToHex(m.publicKey);
+        const old = this.peers.get(hex);
+        if (old) { wipe(old.presharedKey); this.forgetStaticStatic(old); }
+        this.peers.delete(hex);
+        this.replays.forget(hex);
+        return;
+      }
+      case 'batch': {
+        const results: CryptoResult[] = [];
+        for (let i = 0; i < m.count; i++) results.push(this.respond(m.messages.subarray(i * INITIATION_SIZE, (i + 1) * INITIATION_SIZE)));
+        this.post({ t: 'results', seq: m.seq, generation: this.generation, results });
+        // postMessage copied them: this thread's copies of the session keys go now.
+        for (const r of results) if (typeof r !== 'string') wipe(r.sendKey, r.receiveKey);
+        return;
+      }
+    }
+  }
+
+  private respond(msg: Uint8Array): CryptoResult {
+    const local = this.identity;
+    if (!local) return 'unknown-peer';
+    let entry: PeerEntry | undefined;
+    let hex = '';
+    const r = respondToInitiation(msg, local, (rs) => {
+      hex = keyToHex(rs);
+      entry = this.peers.get(hex);
+      if (!entry) return null;
+      if (entry.staticStatic === undefined) entry.staticStatic = sharedSecret(local, rs);
+      // A copy: readMessageA keeps the PSK in its state and wipes it with the state.
+      return { presharedKey: Uint8Array.from(entry.presharedKey), staticStatic: entry.staticStatic };
+    }, (_rs, timestamp) => this.replays.check(hex, timestamp));
+    return typeof r === 'string' ? r : { ...r, version: entry!.version };
+  }
+
+  private forgetStaticStatic(p: PeerEntry): void {
+    if (p.staticStatic) wipe(p.staticStatic);
+    delete p.staticStatic;
+  }
+}
+
+if (parentPort && (workerData as { kind?: string } | null)?.kind === HANDSHAKE_CRYPTO_KIND) {
+  const port = parentPort;
+  const thread = new HandshakeCryptoThread((m) => port.postMessage(m));
+  port.on('message', (m: ToCrypto) => thread.handle(m));
+  port.postMessage({ t: 'ready' } satisfies FromCrypto);
+}
