@@ -76,10 +76,12 @@ class HandshakeCryptoThread {
       entry = this.peers.get(hex);
       if (!entry) return null;
       if (entry.staticStatic === undefined) entry.staticStatic = sharedSecret(local, rs);
-      // A copy: readMessageA keeps the PSK in its state and wipes it with the state.
-      return { presharedKey: Uint8Array.from(entry.presharedKey), staticStatic: entry.staticStatic };
-    }, (_rs, timestamp) => this.replays.check(hex, timestamp));
-    return typeof r === 'string' ? r : { ...r, version: entry!.version };
+      // A copy: the JavaScript path keeps the PSK in its state and wipes it with the state.
+      return { presharedKey: Uint8Array.from(entry.presharedKey), staticStatic: entry.staticStatic, notAfter: this.replays.seen(hex) };
+    });
+    if (typeof r === 'string') return r;
+    this.replays.answered(hex, r.timestamp);
+    return { ...r, version: entry!.version };
   }
 
   private forgetStaticStatic(p: PeerEntry): void {

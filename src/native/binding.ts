@@ -326,6 +326,16 @@ export interface NativeBinding extends FdPassingBinding {
     state: Uint8Array, ephemeral: NativeX25519Key, ephemeralPublic: Uint8Array, remoteEphemeral: Uint8Array,
     remoteStatic: Uint8Array, presharedKey: Uint8Array, payload: Uint8Array, out: Uint8Array,
   ): number;
+  /**
+   * The responder's handshake after noiseReadA1 and the peer look-up, in one call: tokens ss, {t} of message A
+   * (message: its 108 bytes e ‖ s ‖ t; t into timestampOut), 5 (replayed) when t is not after notAfter, then
+   * message B into out (48 bytes) with a fresh ephemeral (or the given one) and Split() into keysOut:
+   * T(initiator→responder) ‖ T(responder→initiator). The state is wiped.
+   */
+  noiseRespond(
+    state: Uint8Array, staticStatic: Uint8Array, presharedKey: Uint8Array, message: Uint8Array, remoteStatic: Uint8Array,
+    notAfter: Uint8Array, ephemeral: NativeX25519Key | null, out: Uint8Array, keysOut: Uint8Array, timestampOut: Uint8Array,
+  ): number;
   XskPort: new (opts: XskPortOptions) => NativeXskPort;
   XdpFilter: new (opts: XdpFilterOptions) => NativeXdpFilter;
   // UdpPort / Tun / Netlink / Waiter
