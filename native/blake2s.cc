@@ -2,6 +2,7 @@
 // SIGMA) with the parameter block of §2.5 reduced to digest and key length.
 #include "blake2s.h"
 
+#include <napi.h>
 #include <openssl/crypto.h>
 
 #include <cstring>
@@ -115,6 +116,35 @@ void Blake2s::Final(uint8_t* out) {
   }
   std::memcpy(out, full, outLength_);
   OPENSSL_cleanse(full, sizeof full);
+}
+
+namespace {
+
+// blake2sMac(key: Uint8Array(1..32), data: Uint8Array, out: Uint8Array(1..32)): keyed BLAKE2s, out.length bytes.
+// The whitepaper's MAC (§5.4.4: MAC1, MAC2, cookies) is this with 16 bytes.
+void Mac(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto isBytes = [](const Napi::Value& v, size_t min, size_t max) {
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) return false;
+    size_t n = v.As<Napi::Uint8Array>().ByteLength();
+    return n >= min && n <= max;
+  };
+  if (info.Length() < 3 || !isBytes(info[0], 1, Blake2s::kMaxOut) || !isBytes(info[1], 0, SIZE_MAX) || !isBytes(info[2], 1, Blake2s::kMaxOut)) {
+    Napi::TypeError::New(env, "blake2sMac(key: Uint8Array(1..32), data: Uint8Array, out: Uint8Array(1..32))").ThrowAsJavaScriptException();
+    return;
+  }
+  auto key = info[0].As<Napi::Uint8Array>();
+  auto data = info[1].As<Napi::Uint8Array>();
+  auto out = info[2].As<Napi::Uint8Array>();
+  Blake2s h(out.ByteLength(), key.Data(), key.ByteLength());
+  h.Update(data.Data(), data.ByteLength());
+  h.Final(out.Data());
+}
+
+}  // namespace
+
+void InitBlake2s(Napi::Env env, Napi::Object exports) {
+  exports.Set("blake2sMac", Napi::Function::New(env, Mac, "blake2sMac"));
 }
 
 }  // namespace xdpwg

@@ -313,6 +313,8 @@ export interface NativeBinding extends FdPassingBinding {
   x25519KeyFromPrivate(privateKey: Uint8Array, publicOut: Uint8Array): NativeX25519Key;
   /** X25519(key, peerPublic) into out; false (out zeroed) when the result is all zeros or OpenSSL refuses the peer key. */
   x25519Derive(key: NativeX25519Key, peerPublic: Uint8Array, out: Uint8Array): boolean;
+  /** Keyed BLAKE2s (native/blake2s.cc): out.length bytes (1..32) of MAC(key, data); key 1..32 bytes. */
+  blake2sMac(key: Uint8Array, data: Uint8Array, out: Uint8Array): void;
   /**
    * Noise_IKpsk2, responder side (native/noise_ikpsk2.cc), over state = ck ‖ h (64 bytes, updated in place).
    * Each returns a NoiseStatus: 0 ok, 1 a DH was zero, 2 an AEAD field did not authenticate, 3 truncated, 4 OpenSSL failed.
