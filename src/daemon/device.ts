@@ -39,7 +39,7 @@ import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
 import { HandshakeLoadDetector } from '../protocol/load-detector.js';
 import { HANDSHAKE_QUEUE_CAPACITY, REKEY_ATTEMPT_TIME_MS } from '../protocol/constants.js';
 import { PeerTimers, type InitiationReason } from '../protocol/timers.js';
-import { INITIATION_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, type DropReason } from '../protocol/wire.js';
+import { INITIATION_SIZE, RESPONSE_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, type DropReason } from '../protocol/wire.js';
 import { native, type NativeUdpPort } from '../native/binding.js';
 import { WorkerPool } from '../datapath/worker-pool.js';
 import { readPeerTraffic } from '../datapath/peer-counters.js';
@@ -61,6 +61,7 @@ import { HandshakeCounters, type HandshakeCounts } from './handshake-counters.js
 import { CaptureSession } from './capture-session.js';
 import { Peer } from './peer.js';
 import { HandshakeCryptoPool } from './handshake-crypto-pool.js';
+import { DatagramBatch } from './datagram-batch.js';
 
 const MAX_PEERS = 4096;
 const TICK_MS = 100;
@@ -141,6 +142,8 @@ export class Device implements DeviceControl {
   private readonly mainDrops = new DropCounters();
   private readonly clock: Clock;
   private readonly log: Logger;
+  /** Handshake responses, sent once per batch of crypto results. */
+  private readonly responses = new DatagramBatch(HEADROOM_FOR_MAIN);
   private readonly tx = { desc: new Uint32Array(2), addr: new Uint8Array(ADDR_RECORD_SIZE), frame: new Uint32Array(1) };
   private closed = false;
   /** Seals what the main thread itself sends (staged packets, keepalives). */
@@ -623,7 +626,10 @@ export class Device implements DeviceControl {
     this.setEndpoint(peer, addr);
     this.cookieGenerators.get(peer)!.addMacs(r.response);
     this.installKeypair(peer, keys);
-    if (this.sendTo(addr, r.response)) { peer.controlTxBytes += r.response.length; this.handshakes.responsesSent++; }
+    // Sent with the other responses of this batch of results, in one sendmmsg (datagram-batch.ts).
+    if (this.udp) {
+      this.responses.push(this.udp, addr, r.response, (sent) => { if (sent) { peer.controlTxBytes += RESPONSE_SIZE; this.handshakes.responsesSent++; } });
+    }
     this.log.debug(`${peer.name}: handshake initiation received, response sent`);
     const t = peer.timers;
     t.anyAuthenticatedPacketReceived();
