@@ -24,7 +24,7 @@
 import { availableParallelism } from 'node:os';
 import { clampPrivateKey, keyPairFromPrivate, type X25519KeyPair } from '../crypto/x25519.js';
 import { isAllZero, equalConstantTime, wipe } from '../crypto/bytes.js';
-import { keyToBase64, keyToHex } from '../crypto/encoding.js';
+import { keyToBase64 } from '../crypto/encoding.js';
 import { AllowedIps } from '../protocol/allowed-ips.js';
 import { IndexTable } from '../protocol/index-table.js';
 import { Keypair } from '../protocol/keypair.js';
@@ -33,7 +33,7 @@ import { systemClock, type Clock } from '../protocol/clock.js';
 import {
   beginSession, consumeResponse, createInitiation, wipeTransportKeys, type Handshake,
 } from '../protocol/noise.js';
-import { acceptInitiation, type RespondedInitiation } from '../protocol/noise-responder.js';
+import { acceptInitiation } from '../protocol/noise-responder.js';
 import { CookieChecker, CookieGenerator } from '../protocol/cookie.js';
 import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
 import { HandshakeLoadDetector } from '../protocol/load-detector.js';
@@ -61,6 +61,7 @@ import { HandshakeCounters, type HandshakeCounts } from './handshake-counters.js
 import { CaptureSession } from './capture-session.js';
 import { Peer } from './peer.js';
 import { HandshakeCryptoPool } from './handshake-crypto-pool.js';
+import type { CryptoAnswer } from './handshake-crypto-messages.js';
 import { DatagramBatch } from './datagram-batch.js';
 
 const MAX_PEERS = 4096;
@@ -615,9 +616,9 @@ export class Device implements DeviceControl {
   }
 
   /** The pool answered an initiation: the replay/flood checks against the peer's state, then the session and the response. */
-  private onInitiationResponded(r: RespondedInitiation | DropReason, addr: Uint8Array): void {
+  private onInitiationResponded(r: CryptoAnswer | DropReason, addr: Uint8Array): void {
     if (typeof r === 'string') return this.dropInitiation(r);
-    const peer = this.peers.get(keyToHex(r.remoteStatic));
+    const peer = this.peers.get(r.initiatorHex);
     if (!peer) { wipe(r.sendKey, r.receiveKey); return this.dropInitiation('unknown-peer'); }
     const keys = acceptInitiation(peer.handshake, r, this.indices, this.clock);
     if (typeof keys === 'string') return this.dropInitiation(keys);

@@ -21,8 +21,11 @@ export type ToCrypto =
   /** Initiations (count × INITIATION_SIZE bytes, MACs checked) to answer; seq names the batch. */
   | { t: 'batch'; seq: number; count: number; messages: Uint8Array };
 
-/** One initiation's outcome: the response and keys, with the peer version used, or why it was refused. */
-export type CryptoResult = (RespondedInitiation & { version: number }) | DropReason;
+/** An answered initiation: the response and keys, the initiator's key in hex (the device's peer key), the peer version used. */
+export type CryptoAnswer = RespondedInitiation & { initiatorHex: string; version: number };
+
+/** One initiation's outcome: answered, or why it was refused. */
+export type CryptoResult = CryptoAnswer | DropReason;
 
 export type FromCrypto =
   | { t: 'ready' }

@@ -25,9 +25,8 @@ import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { keyToHex } from '../crypto/encoding.js';
 import { INITIATION_SIZE } from '../protocol/wire.js';
-import type { RespondedInitiation } from '../protocol/noise-responder.js';
 import type { DropReason } from '../protocol/wire.js';
-import type { FromCrypto, ToCrypto } from './handshake-crypto-messages.js';
+import type { CryptoAnswer, FromCrypto, ToCrypto } from './handshake-crypto-messages.js';
 import { HANDSHAKE_CRYPTO_KIND } from './handshake-crypto-worker.js';
 
 /** Threads at most: past the core count they only add switching. */
@@ -48,7 +47,7 @@ export interface HandshakeCryptoPoolOptions<C> {
    */
   backlog?: Int32Array;
   /** Each result, in batch order, with the context it was submitted with. */
-  onResult: (result: RespondedInitiation | DropReason, context: C) => void;
+  onResult: (result: CryptoAnswer | DropReason, context: C) => void;
   /** A thread died: the device cannot answer initiations any more. */
   onFatal: (reason: string) => void;
 }
@@ -160,7 +159,7 @@ export class HandshakeCryptoPool<C> {
     if (this.opts.backlog) Atomics.sub(this.opts.backlog, 0, results.length);
     results.forEach((r, i) => {
       // Keys that changed while the initiation was in flight: its result used the old ones.
-      const stale = typeof r !== 'string' && (generation !== this.generation || this.versions.get(keyToHex(r.remoteStatic)) !== r.version);
+      const stale = typeof r !== 'string' && (generation !== this.generation || this.versions.get(r.initiatorHex) !== r.version);
       if (stale) r.sendKey.fill(0), r.receiveKey.fill(0);
       this.opts.onResult(stale ? 'unknown-peer' : r, batch.contexts[i]!);
     });

@@ -81,7 +81,7 @@ class HandshakeCryptoThread {
     });
     if (typeof r === 'string') return r;
     this.replays.answered(hex, r.timestamp);
-    return { ...r, version: entry!.version };
+    return { ...r, initiatorHex: hex, version: entry!.version };
   }
 
   private forgetStaticStatic(p: PeerEntry): void {
