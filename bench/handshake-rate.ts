@@ -93,7 +93,7 @@ async function main(): Promise<void> {
         const total = threads.reduce((a, t) => a + t.s, 0);
         process.stderr.write(`${pair.config} rep ${rep}: ${r.handshakesPerSecond.toFixed(0)}/s (${r.responses} responses, ${r.cookieReplies} cookie replies, ${r.lost} lost, ${r.elapsedMs.toFixed(0)} ms); ` +
           `responder CPU ${total.toFixed(2)} s = ${(total / r.responses * 1e6).toFixed(0)} µs/handshake; threads: ` +
-          threads.map((t) => `${t.tid === pid ? 'main' : t.name}:${t.s.toFixed(2)}`).join(' ') + '\n');
+          threads.map((t) => `${t.tid === pid ? 'main' : `${t.name}#${t.tid - pid}`}:${t.s.toFixed(2)}`).join(' ') + '\n');
       }
     }
     // --cpu-prof writes its profiles when the process exits on its own: SIGTERM, not the lab's SIGKILL.

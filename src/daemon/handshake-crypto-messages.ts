@@ -21,12 +21,31 @@ export type ToCrypto =
   /** Initiations (count × INITIATION_SIZE bytes, MACs checked) to answer; seq names the batch. */
   | { t: 'batch'; seq: number; count: number; messages: Uint8Array };
 
-/** An answered initiation: the response and keys, the initiator's key in hex (the device's peer key), the peer version used. */
-export type CryptoAnswer = RespondedInitiation & { initiatorHex: string; version: number };
+/** An answered initiation as the main thread sees it: the response and keys, the initiator's key in hex (the device's peer key). */
+export type CryptoAnswer = RespondedInitiation & { initiatorHex: string };
 
-/** One initiation's outcome: answered, or why it was refused. */
-export type CryptoResult = CryptoAnswer | DropReason;
+/**
+ * A batch's results travel as one transferred buffer of fixed records (no
+ * structured clone of five small arrays per handshake, no garbage for the
+ * collectors of both threads), plus, per initiation, its drop reason or null
+ * when its record holds an answer. An answered record, little-endian:
+ */
+export const AnswerRecord = {
+  /** u32: the version of the peer entry used (handshake-crypto-pool.ts maps it back to the peer). */
+  version: 0,
+  /** u32: the initiator's sender index. */
+  remoteIndex: 4,
+  /** 32 bytes: the initiator's static public key. */
+  remoteStatic: 8,
+  /** 12 bytes: its TAI64N timestamp. */
+  timestamp: 40,
+  /** 92 bytes: the response, index fields and MACs zero. */
+  response: 52,
+  /** 32 + 32 bytes: the responder's sending key, then its receiving key. */
+  keys: 144,
+  size: 208,
+} as const;
 
 export type FromCrypto =
   | { t: 'ready' }
-  | { t: 'results'; seq: number; generation: number; results: CryptoResult[] };
+  | { t: 'results'; seq: number; generation: number; reasons: Array<DropReason | null>; records: Uint8Array };

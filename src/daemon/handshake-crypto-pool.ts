@@ -26,7 +26,10 @@ import { fileURLToPath } from 'node:url';
 import { keyToHex } from '../crypto/encoding.js';
 import { INITIATION_SIZE } from '../protocol/wire.js';
 import type { DropReason } from '../protocol/wire.js';
-import type { CryptoAnswer, FromCrypto, ToCrypto } from './handshake-crypto-messages.js';
+import { AnswerRecord, type CryptoAnswer, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
+import { KEY_LENGTH } from '../crypto/bytes.js';
+import { TAI64N_LENGTH } from '../crypto/tai64n.js';
+import { RESPONSE_SIZE } from '../protocol/wire.js';
 import { HANDSHAKE_CRYPTO_KIND } from './handshake-crypto-worker.js';
 
 /** Threads at most: past the core count they only add switching. */
@@ -46,7 +49,11 @@ export interface HandshakeCryptoPoolOptions<C> {
    * handled, so the word counts the work waiting here too.
    */
   backlog?: Int32Array;
-  /** Each result, in batch order, with the context it was submitted with. */
+  /**
+   * Each result, in batch order, with the context it was submitted with. An
+   * answer's arrays are views into the batch's buffer, zeroed when the call
+   * returns: copy what is kept.
+   */
   onResult: (result: CryptoAnswer | DropReason, context: C) => void;
   /** A thread died: the device cannot answer initiations any more. */
   onFatal: (reason: string) => void;
@@ -60,7 +67,9 @@ export class HandshakeCryptoPool<C> {
   private seq = 0;
   private readonly batches = new Map<number, { member: Member; contexts: C[] }>();
   private generation = 0;
+  /** Per peer (hex key): the version of its entry the threads hold; and back. */
   private readonly versions = new Map<string, number>();
+  private readonly peerOfVersion = new Map<number, string>();
   private nextVersion = 1;
   private closing = false;
 
@@ -83,7 +92,7 @@ export class HandshakeCryptoPool<C> {
       let ready = false;
       thread.on('message', (m: FromCrypto) => {
         if (m.t === 'ready') { ready = true; resolve(); return; }
-        this.onResults(m.seq, m.generation, m.results);
+        this.onResults(m);
       });
       thread.on('error', (err) => { if (!ready) reject(err); else this.opts.onFatal(`handshake crypto thread crashed: ${err.message}`); });
       thread.on('exit', (code) => {
@@ -102,12 +111,19 @@ export class HandshakeCryptoPool<C> {
   /** A peer was added or its PSK changed (presharedKey: 32 bytes, zeros for none). */
   setPeer(publicKey: Uint8Array, presharedKey: Uint8Array): void {
     const version = this.nextVersion++;
-    this.versions.set(keyToHex(publicKey), version);
+    const hex = keyToHex(publicKey);
+    const old = this.versions.get(hex);
+    if (old !== undefined) this.peerOfVersion.delete(old);
+    this.versions.set(hex, version);
+    this.peerOfVersion.set(version, hex);
     for (const m of this.members) this.post(m, { t: 'peer', publicKey, presharedKey: Uint8Array.from(presharedKey), version });
   }
 
   removePeer(publicKey: Uint8Array): void {
-    this.versions.delete(keyToHex(publicKey));
+    const hex = keyToHex(publicKey);
+    const old = this.versions.get(hex);
+    if (old !== undefined) this.peerOfVersion.delete(old);
+    this.versions.delete(hex);
     for (const m of this.members) this.post(m, { t: 'peer-remove', publicKey });
   }
 
@@ -150,19 +166,36 @@ export class HandshakeCryptoPool<C> {
     member.thread.postMessage({ t: 'batch', seq, count: items.length, messages } satisfies ToCrypto, [messages.buffer]);
   }
 
-  private onResults(seq: number, generation: number, results: Extract<FromCrypto, { t: 'results' }>['results']): void {
-    const batch = this.batches.get(seq);
+  private onResults(m: Extract<FromCrypto, { t: 'results' }>): void {
+    const batch = this.batches.get(m.seq);
     if (!batch) return;
-    this.batches.delete(seq);
-    batch.member.inFlight -= results.length;
-    this.inFlight -= results.length;
-    if (this.opts.backlog) Atomics.sub(this.opts.backlog, 0, results.length);
-    results.forEach((r, i) => {
-      // Keys that changed while the initiation was in flight: its result used the old ones.
-      const stale = typeof r !== 'string' && (generation !== this.generation || this.versions.get(r.initiatorHex) !== r.version);
-      if (stale) r.sendKey.fill(0), r.receiveKey.fill(0);
-      this.opts.onResult(stale ? 'unknown-peer' : r, batch.contexts[i]!);
-    });
+    this.batches.delete(m.seq);
+    const n = m.reasons.length;
+    batch.member.inFlight -= n;
+    this.inFlight -= n;
+    if (this.opts.backlog) Atomics.sub(this.opts.backlog, 0, n);
+    const rec = m.records;
+    const view = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
+    for (let i = 0; i < n; i++) {
+      const reason = m.reasons[i];
+      if (reason) { this.opts.onResult(reason, batch.contexts[i]!); continue; }
+      const at = i * AnswerRecord.size;
+      // Keys that changed while the initiation was in flight (identity, the peer's PSK, the peer gone): its answer used the old ones.
+      const initiatorHex = m.generation === this.generation ? this.peerOfVersion.get(view.getUint32(at + AnswerRecord.version, true)) : undefined;
+      if (initiatorHex === undefined) { this.opts.onResult('unknown-peer', batch.contexts[i]!); continue; }
+      const keys = at + AnswerRecord.keys;
+      this.opts.onResult({
+        initiatorHex,
+        remoteIndex: view.getUint32(at + AnswerRecord.remoteIndex, true),
+        remoteStatic: rec.subarray(at + AnswerRecord.remoteStatic, at + AnswerRecord.remoteStatic + KEY_LENGTH),
+        timestamp: rec.subarray(at + AnswerRecord.timestamp, at + AnswerRecord.timestamp + TAI64N_LENGTH),
+        response: rec.subarray(at + AnswerRecord.response, at + AnswerRecord.response + RESPONSE_SIZE),
+        sendKey: rec.subarray(keys, keys + KEY_LENGTH),
+        receiveKey: rec.subarray(keys + KEY_LENGTH, keys + 2 * KEY_LENGTH),
+      }, batch.contexts[i]!);
+    }
+    // The handler copied what it keeps (keypairs, the responses into frames): the keys go now.
+    rec.fill(0);
   }
 
   private post(member: Member, m: ToCrypto): void {

@@ -12,10 +12,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { keyPairFromPrivate, sharedSecret, type X25519KeyPair } from '../crypto/x25519.js';
 import { keyToHex } from '../crypto/encoding.js';
-import { wipe } from '../crypto/bytes.js';
-import { INITIATION_SIZE } from '../protocol/wire.js';
-import { ReplayPrefilter, respondToInitiation } from '../protocol/noise-responder.js';
-import type { CryptoResult, FromCrypto, ToCrypto } from './handshake-crypto-messages.js';
+import { KEY_LENGTH, wipe } from '../crypto/bytes.js';
+import { INITIATION_SIZE, type DropReason } from '../protocol/wire.js';
+import { ReplayPrefilter, respondToInitiation, type RespondedInitiation } from '../protocol/noise-responder.js';
+import { AnswerRecord, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
 
 /** What this thread knows of one peer. */
 interface PeerEntry { presharedKey: Uint8Array; version: number; staticStatic?: Uint8Array | null }
@@ -29,7 +29,7 @@ class HandshakeCryptoThread {
   private readonly peers = new Map<string, PeerEntry>();
   private readonly replays = new ReplayPrefilter();
 
-  constructor(private readonly post: (m: FromCrypto) => void) {}
+  constructor(private readonly post: (m: FromCrypto, transfer?: ArrayBuffer[]) => void) {}
 
   handle(m: ToCrypto): void {
     switch (m.t) {
@@ -56,17 +56,31 @@ class HandshakeCryptoThread {
         return;
       }
       case 'batch': {
-        const results: CryptoResult[] = [];
-        for (let i = 0; i < m.count; i++) results.push(this.respond(m.messages.subarray(i * INITIATION_SIZE, (i + 1) * INITIATION_SIZE)));
-        this.post({ t: 'results', seq: m.seq, generation: this.generation, results });
-        // postMessage copied them: this thread's copies of the session keys go now.
-        for (const r of results) if (typeof r !== 'string') wipe(r.sendKey, r.receiveKey);
+        const records = new Uint8Array(m.count * AnswerRecord.size);
+        const view = new DataView(records.buffer);
+        const reasons: Array<DropReason | null> = [];
+        for (let i = 0; i < m.count; i++) {
+          const r = this.respond(m.messages.subarray(i * INITIATION_SIZE, (i + 1) * INITIATION_SIZE));
+          if (typeof r === 'string') { reasons.push(r); continue; }
+          reasons.push(null);
+          const at = i * AnswerRecord.size;
+          view.setUint32(at + AnswerRecord.version, r.version, true);
+          view.setUint32(at + AnswerRecord.remoteIndex, r.remoteIndex, true);
+          records.set(r.remoteStatic, at + AnswerRecord.remoteStatic);
+          records.set(r.timestamp, at + AnswerRecord.timestamp);
+          records.set(r.response, at + AnswerRecord.response);
+          records.set(r.sendKey, at + AnswerRecord.keys);
+          records.set(r.receiveKey, at + AnswerRecord.keys + KEY_LENGTH);
+          wipe(r.sendKey, r.receiveKey);
+        }
+        // Transferred: the only copy of the keys is the one the main thread gets.
+        this.post({ t: 'results', seq: m.seq, generation: this.generation, reasons, records }, [records.buffer]);
         return;
       }
     }
   }
 
-  private respond(msg: Uint8Array): CryptoResult {
+  private respond(msg: Uint8Array): (RespondedInitiation & { version: number }) | DropReason {
     const local = this.identity;
     if (!local) return 'unknown-peer';
     let entry: PeerEntry | undefined;
@@ -81,7 +95,7 @@ class HandshakeCryptoThread {
     });
     if (typeof r === 'string') return r;
     this.replays.answered(hex, r.timestamp);
-    return { ...r, initiatorHex: hex, version: entry!.version };
+    return { ...r, version: entry!.version };
   }
 
   private forgetStaticStatic(p: PeerEntry): void {
@@ -92,7 +106,7 @@ class HandshakeCryptoThread {
 
 if (parentPort && (workerData as { kind?: string } | null)?.kind === HANDSHAKE_CRYPTO_KIND) {
   const port = parentPort;
-  const thread = new HandshakeCryptoThread((m) => port.postMessage(m));
+  const thread = new HandshakeCryptoThread((m, transfer) => port.postMessage(m, transfer));
   port.on('message', (m: ToCrypto) => thread.handle(m));
   port.postMessage({ t: 'ready' } satisfies FromCrypto);
 }

@@ -28,13 +28,21 @@ interface Harness {
   resultFor(id: number): Promise<CryptoAnswer | DropReason>;
 }
 
+function copyAnswer(r: CryptoAnswer): CryptoAnswer {
+  return {
+    ...r, remoteStatic: r.remoteStatic.slice(), timestamp: r.timestamp.slice(), response: r.response.slice(),
+    sendKey: r.sendKey.slice(), receiveKey: r.receiveKey.slice(),
+  };
+}
+
 async function harness(maxInFlight: number): Promise<Harness> {
   const backlog = new Int32Array(new SharedArrayBuffer(4));
   const results = new Map<number, CryptoAnswer | DropReason>();
   const waiting = new Map<number, (r: CryptoAnswer | DropReason) => void>();
   const pool = await HandshakeCryptoPool.start<number>({
     threads: 2, maxInFlight, backlog,
-    onResult: (r, id) => { results.set(id, r); waiting.get(id)?.(r); },
+    // An answer's arrays are zeroed when onResult returns: keep copies.
+    onResult: (r, id) => { const kept = typeof r === 'string' ? r : copyAnswer(r); results.set(id, kept); waiting.get(id)?.(kept); },
     onFatal: (reason) => assert.fail(reason),
   });
   const resultFor = (id: number): Promise<CryptoAnswer | DropReason> =>
