@@ -16,6 +16,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { requireRoot } from '../test/helpers/netns.js';
 import { xdpwgBin } from '../test/helpers/tunnel-lab.js';
+import { dropDelta, statsOf } from '../test/netns/reliability-fixture.js';
 import { handshakeRun } from './suite/handshake.js';
 import { setUpPair, type ConfigName, type Pair } from './suite/topology.js';
 
@@ -85,14 +86,17 @@ async function main(): Promise<void> {
       for (const pair of pairs) {
         const pid = pair.b.proc!.pid!;
         const before = threadTicks(pid);
+        const drops0 = pair.config === 'xdpwg' ? statsOf(pair.b).drops : {};
         const r = await handshakeRun(pair, { peers: 500, count: o.count, window: 96, timeoutMs: 20_000 });
         const after = threadTicks(pid);
+        const drops = pair.config === 'xdpwg' ? dropDelta(drops0, statsOf(pair.b).drops) : {};
         rates.get(pair.config)!.push(r.handshakesPerSecond);
         const threads = [...after].map(([tid, t]) => ({ tid, name: t.name, s: (t.ticks - (before.get(tid)?.ticks ?? 0)) / USER_HZ }))
           .filter((t) => t.s > 0).sort((x, y) => y.s - x.s);
         const total = threads.reduce((a, t) => a + t.s, 0);
         process.stderr.write(`${pair.config} rep ${rep}: ${r.handshakesPerSecond.toFixed(0)}/s (${r.responses} responses, ${r.cookieReplies} cookie replies, ${r.lost} lost, ${r.elapsedMs.toFixed(0)} ms); ` +
           `responder CPU ${total.toFixed(2)} s = ${(total / r.responses * 1e6).toFixed(0)} µs/handshake; threads: ` +
+          (Object.keys(drops).length ? `drops ${JSON.stringify(drops)}; ` : '') +
           threads.map((t) => `${t.tid === pid ? 'main' : `${t.name}#${t.tid - pid}`}:${t.s.toFixed(2)}`).join(' ') + '\n');
       }
     }

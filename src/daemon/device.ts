@@ -629,7 +629,11 @@ export class Device implements DeviceControl {
     this.installKeypair(peer, keys);
     // Sent with the other responses of this batch of results, in one sendmmsg (datagram-batch.ts).
     if (this.udp) {
-      this.responses.push(this.udp, addr, r.response, (sent) => { if (sent) { peer.controlTxBytes += RESPONSE_SIZE; this.handshakes.responsesSent++; } });
+      this.responses.push(this.udp, addr, r.response, (sent) => {
+        if (!sent) { this.mainDrops.count('tx-send-failed'); return; }
+        peer.controlTxBytes += RESPONSE_SIZE;
+        this.handshakes.responsesSent++;
+      });
     }
     this.log.debug(`${peer.name}: handshake initiation received, response sent`);
     const t = peer.timers;

@@ -9,7 +9,8 @@
  * Batching: initiations submitted during one turn of the event loop go out
  * at its end (setImmediate), split over the threads by how much each has in
  * flight, one message per thread; each thread answers a batch with one
- * message.
+ * message, and the answers that arrive in one turn are handled in one task
+ * at its end.
  *
  * Bounded: at most maxInFlight initiations are submitted and unanswered;
  * submit() refuses beyond that (the caller counts the drop). The in-flight
@@ -72,6 +73,8 @@ export class HandshakeCryptoPool<C> {
   private readonly peerOfVersion = new Map<number, string>();
   private nextVersion = 1;
   private closing = false;
+  private arrived: Array<Extract<FromCrypto, { t: 'results' }>> = [];
+  private drainScheduled = false;
 
   private constructor(private readonly opts: HandshakeCryptoPoolOptions<C>) {}
 
@@ -92,7 +95,10 @@ export class HandshakeCryptoPool<C> {
       let ready = false;
       thread.on('message', (m: FromCrypto) => {
         if (m.t === 'ready') { ready = true; resolve(); return; }
-        this.onResults(m);
+        // Handled together with whatever else arrives in this turn of the event loop: one task, so
+        // the device's per-task costs (the workers' wake, one sendmmsg) are paid once for all of them.
+        this.arrived.push(m);
+        if (!this.drainScheduled) { this.drainScheduled = true; setImmediate(() => this.drainArrived()); }
       });
       thread.on('error', (err) => { if (!ready) reject(err); else this.opts.onFatal(`handshake crypto thread crashed: ${err.message}`); });
       thread.on('exit', (code) => {
@@ -164,6 +170,13 @@ export class HandshakeCryptoPool<C> {
     this.batches.set(seq, { member, contexts: items.map((it) => it.context) });
     member.inFlight += items.length;
     member.thread.postMessage({ t: 'batch', seq, count: items.length, messages } satisfies ToCrypto, [messages.buffer]);
+  }
+
+  private drainArrived(): void {
+    this.drainScheduled = false;
+    const arrived = this.arrived;
+    this.arrived = [];
+    for (const m of arrived) this.onResults(m);
   }
 
   private onResults(m: Extract<FromCrypto, { t: 'results' }>): void {
