@@ -5,9 +5,9 @@
  * with a syscall each, ~60 µs of main thread per handshake; now a batch of
  * them costs one.
  *
- * Order: a microtask queued before this batch's flush (the workers' wake
- * after a keypair was published, WorkerPool.broadcast) runs before it, so a
- * response never leaves before its keypair's wake.
+ * Order: every send first calls beforeSend, which the device points at
+ * WorkerPool.releaseHeldWake: a response never leaves before the workers
+ * were woken for the keypair it announces.
  *
  * Threading: main thread.
  */
@@ -27,8 +27,11 @@ export class DatagramBatch {
   private n = 0;
   private flushScheduled = false;
 
-  /** `headroom`: bytes left free before each datagram in its frame (as the port's other senders do). */
-  constructor(private readonly headroom: number) {}
+  /**
+   * `headroom`: bytes left free before each datagram in its frame (as the
+   * port's other senders do); `beforeSend` runs before each txBurst.
+   */
+  constructor(private readonly headroom: number, private readonly beforeSend: () => void = () => {}) {}
 
   /**
    * Queues bytes to addr (an address record) on udp; onSent learns whether
@@ -61,6 +64,7 @@ export class DatagramBatch {
     const n = this.n;
     if (!udp || n === 0) return;
     this.n = 0;
+    this.beforeSend();
     const sent = udp.txBurst(this.desc, this.addr, n);
     if (sent < n) {
       // txBurst keeps the frames it sent; the rest come back to the pool.

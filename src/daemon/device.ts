@@ -144,7 +144,7 @@ export class Device implements DeviceControl {
   private readonly clock: Clock;
   private readonly log: Logger;
   /** Handshake responses, sent once per batch of crypto results. */
-  private readonly responses = new DatagramBatch(HEADROOM_FOR_MAIN);
+  private readonly responses = new DatagramBatch(HEADROOM_FOR_MAIN, () => this.pool?.releaseHeldWake());
   private readonly tx = { desc: new Uint32Array(2), addr: new Uint8Array(ADDR_RECORD_SIZE), frame: new Uint32Array(1) };
   private closed = false;
   /** Seals what the main thread itself sends (staged packets, keepalives). */
@@ -198,6 +198,9 @@ export class Device implements DeviceControl {
       maxInFlight: HANDSHAKE_QUEUE_CAPACITY,
       backlog: d.pool.handshakeBacklog,
       onResult: (r, addr) => d.onInitiationResponded(r, addr),
+      // One wake of the workers for the keypairs of a turn's answers; the responses leave after
+      // it (each DatagramBatch send releases a held wake first), so no peer answers before it.
+      handleAnswers: (handle) => (d.pool ? d.pool.withWakesHeld(handle) : handle()),
       onFatal: (reason) => d.onFatal(`${reason}; exiting so the service manager restarts us`),
     });
     d.pool.broadcast({ t: 'listen-port', port: d.listenPort });

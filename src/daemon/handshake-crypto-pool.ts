@@ -56,6 +56,8 @@ export interface HandshakeCryptoPoolOptions<C> {
    * returns: copy what is kept.
    */
   onResult: (result: CryptoAnswer | DropReason, context: C) => void;
+  /** Runs the handling of one turn's answers (default: directly); the device holds the workers' wakes around it. */
+  handleAnswers?: (handle: () => void) => void;
   /** A thread died: the device cannot answer initiations any more. */
   onFatal: (reason: string) => void;
 }
@@ -176,7 +178,8 @@ export class HandshakeCryptoPool<C> {
     this.drainScheduled = false;
     const arrived = this.arrived;
     this.arrived = [];
-    for (const m of arrived) this.onResults(m);
+    const handle = (): void => { for (const m of arrived) this.onResults(m); };
+    if (this.opts.handleAnswers) this.opts.handleAnswers(handle); else handle();
   }
 
   private onResults(m: Extract<FromCrypto, { t: 'results' }>): void {
