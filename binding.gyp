@@ -14,6 +14,7 @@
         "native/netlink.cc",
         "native/waiter.cc",
         "native/aead_burst.cc",
+        "native/blake2s.cc",
         "native/affinity.cc",
         "native/capabilities.cc",
         "native/sd_notify.cc",

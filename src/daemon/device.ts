@@ -119,6 +119,12 @@ export class Device implements DeviceControl {
       onMessage: (m) => d.fromWorker(m),
       onExit: (_worker, reason) => d.onFatal(`data path ${reason}; exiting so the service manager restarts us`),
     });
+    try {
+      await d.handshakes.startCrypto((reason) => d.onFatal(`${reason}; exiting so the service manager restarts us`));
+    } catch (err) {
+      await d.close();
+      throw err;
+    }
     d.link.broadcast({ t: 'listen-port', port: d.socket.port });
     d.link.xdp.setListenPort(d.socket.port);
     d.ticker = setInterval(() => d.tick(), TICK_MS);
@@ -141,6 +147,7 @@ export class Device implements DeviceControl {
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);
     await this.link.pool?.stop();
+    await this.handshakes.stopCrypto();
     this.link.xdp?.close();
     for (const p of this.peers.values()) this.uapi.removePeer(p);
     this.retirement.zeroAllAfterWorkersStopped();

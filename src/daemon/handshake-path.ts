@@ -9,30 +9,36 @@
  * Flow:
  *   1. a worker stages a packet for a peer with no usable keypair → the
  *      peer's timers ask for an initiation (at most one per REKEY_TIMEOUT)
- *   2. initiation received → MAC checks (cookie reply under load) →
- *      consumeInitiation → response → keypair installed as "next"
+ *   2. initiation received → MAC checks (cookie reply under load) → the
+ *      crypto on a HandshakeCryptoPool thread (respondToInitiation) → back
+ *      here: acceptInitiation (replay, flood) → keypair installed as "next"
+ *      → response (one sendmmsg per batch of answers)
  *   3. response received → consumeResponse → keypair "current" → staged
  *      packets (or a keepalive) go out so the responder can confirm it
  *   4. a worker reports the first data on "next" → it becomes current
  *
  * Threading: main thread only. Keypairs reach the workers as messages; keys
  * are zeroed through the retirement epochs (src/protocol/key-retirement.ts).
+ * The crypto pool's threads get copies of the private key and the peers'
+ * PSKs, written only from here through ordered messages, and hand back
+ * answers that name the key versions they used (handshake-crypto-pool.ts).
  */
+import { availableParallelism } from 'node:os';
 import { clampPrivateKey, keyPairFromPrivate, type X25519KeyPair } from '../crypto/x25519.js';
-import { isAllZero, equalConstantTime } from '../crypto/bytes.js';
+import { isAllZero, equalConstantTime, wipe } from '../crypto/bytes.js';
 import { IndexTable } from '../protocol/index-table.js';
 import { Keypair } from '../protocol/keypair.js';
 import type { KeyRetirement } from '../protocol/key-retirement.js';
 import type { Clock } from '../protocol/clock.js';
-import {
-  beginSession, consumeInitiation, consumeResponse, createInitiation, createResponse, wipeTransportKeys, type Handshake,
-} from '../protocol/noise.js';
+import { beginSession, consumeResponse, createInitiation, wipeTransportKeys, type Handshake } from '../protocol/noise.js';
+import { acceptInitiation } from '../protocol/noise-responder.js';
 import { CookieChecker, CookieGenerator } from '../protocol/cookie.js';
 import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
 import { HandshakeLoadDetector } from '../protocol/load-detector.js';
-import { REKEY_ATTEMPT_TIME_MS } from '../protocol/constants.js';
+import { HANDSHAKE_QUEUE_CAPACITY, REKEY_ATTEMPT_TIME_MS } from '../protocol/constants.js';
 import { PeerTimers, type InitiationReason } from '../protocol/timers.js';
-import { MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE } from '../protocol/wire.js';
+import { INITIATION_SIZE, RESPONSE_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, type DropReason } from '../protocol/wire.js';
+import { FRAME_HEADROOM } from '../native/frames.js';
 import { DropCounters } from '../datapath/drop-counters.js';
 import { CookieSecretShare } from '../datapath/handshake-admission.js';
 import type { KeypairWire } from '../datapath/worker-messages.js';
@@ -42,6 +48,9 @@ import type { KernelUdpSocket } from './kernel-socket.js';
 import type { MainThreadSend } from './main-thread-send.js';
 import type { PeerSet } from './peer-set.js';
 import { HandshakeCounters } from './handshake-counters.js';
+import { HandshakeCryptoPool } from './handshake-crypto-pool.js';
+import type { CryptoAnswer } from './handshake-crypto-messages.js';
+import { DatagramBatch } from './datagram-batch.js';
 import type { Peer } from './peer.js';
 
 type IndexEntry = Handshake<Peer> | Keypair;
@@ -84,12 +93,41 @@ export class HandshakePath {
   readonly cookieSecret = new CookieSecretShare();
   private readonly clock: Clock;
   private readonly log: Logger;
+  /** Runs the responder's handshake crypto on other threads; the context of each initiation is its source address record. */
+  private crypto: HandshakeCryptoPool<Uint8Array> | undefined;
+  /** Handshake responses, sent once per batch of crypto answers, after the workers' wake for their keypairs. */
+  private readonly responses = new DatagramBatch(FRAME_HEADROOM, () => this.deps.link.pool?.releaseHeldWake());
 
   constructor(private readonly deps: HandshakePathDeps) {
     this.clock = deps.clock;
     this.log = deps.log;
     this.rateLimiter = new HandshakeRateLimiter(this.clock);
     this.load = new HandshakeLoadDetector(this.clock);
+  }
+
+  /**
+   * Starts the crypto threads (after the workers: answers hold the workers'
+   * wakes, WorkerPool.withWakesHeld) and gives them the key and the PSKs
+   * set so far.
+   */
+  async startCrypto(onFatal: (reason: string) => void): Promise<void> {
+    this.crypto = await HandshakeCryptoPool.start<Uint8Array>({
+      threads: availableParallelism(),
+      maxInFlight: HANDSHAKE_QUEUE_CAPACITY,
+      backlog: this.deps.link.pool?.handshakeBacklog,
+      onResult: (r, addr) => this.onInitiationResponded(r, addr),
+      // One wake of the workers for the keypairs of a turn's answers; the responses leave after
+      // it (each DatagramBatch send releases a held wake first), so no peer answers before it.
+      handleAnswers: (handle) => (this.deps.link.pool ? this.deps.link.pool.withWakesHeld(handle) : handle()),
+      onFatal,
+    });
+    this.crypto.setIdentity(this.staticIdentity?.privateKey ?? null);
+    for (const p of this.deps.peers.values()) this.crypto.setPeer(p.publicKey, p.handshake.presharedKey);
+  }
+
+  async stopCrypto(): Promise<void> {
+    await this.crypto?.close();
+    this.crypto = undefined;
   }
 
   /** The device's static key pair, once a private key is set. */
@@ -119,6 +157,7 @@ export class HandshakePath {
       this.cookieChecker = new CookieChecker(this.staticIdentity.publicKey, this.clock);
       this.cookieChecker.onSecretRotated = (secret) => this.cookieSecret.publish(secret);
     }
+    this.crypto?.setIdentity(this.staticIdentity?.privateKey ?? null);
     return true;
   }
 
@@ -138,11 +177,13 @@ export class HandshakePath {
   /** Starts handling a peer just added to the peer set. */
   adopt(peer: Peer): void {
     this.cookieGenerators.set(peer, new CookieGenerator(peer.publicKey, this.clock));
+    this.crypto?.setPeer(peer.publicKey, peer.handshake.presharedKey);
   }
 
   /** The peer's preshared key (all zeros: none), as `preshared_key=` sets it. */
   setPresharedKey(peer: Peer, psk: Uint8Array): void {
     peer.handshake.setPresharedKey(isAllZero(psk) ? null : psk);
+    this.crypto?.setPeer(peer.publicKey, peer.handshake.presharedKey);
   }
 
   /** Ends a peer's timers, sessions and handshake, before it leaves the peer set. */
@@ -151,6 +192,7 @@ export class HandshakePath {
     for (const kp of peer.keypairs.clear()) this.retireKeypair(kp);
     peer.handshake.clear(this.indices);
     this.cookieGenerators.delete(peer);
+    this.crypto?.removePeer(peer.publicKey);
   }
 
   // ------------------------------------------------------------------ receiving
@@ -178,24 +220,37 @@ export class HandshakePath {
     else if (type === MESSAGE_COOKIE_REPLY) this.onCookieReply(msg);
   }
 
+  private dropInitiation(why: DropReason): void {
+    this.drops.count(why === 'replayed-timestamp' ? 'rx-handshake-replay' : why === 'initiation-flood' ? 'rx-handshake-flood' : 'rx-handshake-invalid');
+    this.log.limited('debug', `init-${why}`, `dropped handshake initiation: ${why}`);
+  }
+
+  /** An initiation whose MACs passed: its crypto runs on the pool's threads, the rest in onInitiationResponded. */
   private onInitiation(msg: Uint8Array, addr: Uint8Array): void {
-    const hs = consumeInitiation<Peer>(msg, this.staticIdentity!, (rs) => this.deps.peers.get(rs)?.handshake, this.clock);
-    if (typeof hs === 'string') {
-      this.drops.count(hs === 'replayed-timestamp' ? 'rx-handshake-replay' : hs === 'initiation-flood' ? 'rx-handshake-flood' : 'rx-handshake-invalid');
-      this.log.limited('debug', `init-${hs}`, `dropped handshake initiation: ${hs}`);
-      return;
-    }
-    const peer = hs.peer;
-    peer.controlRxBytes += msg.length;
+    if (!this.crypto?.submit(msg, addr)) this.drops.count('rx-handshake-queue-full');
+  }
+
+  /** The pool answered an initiation: the replay/flood checks against the peer's state, then the session and the response. */
+  private onInitiationResponded(r: CryptoAnswer | DropReason, addr: Uint8Array): void {
+    if (typeof r === 'string') return this.dropInitiation(r);
+    const peer = this.deps.peers.getByKey(r.initiatorHex);
+    if (!peer) { wipe(r.sendKey, r.receiveKey); return this.dropInitiation('unknown-peer'); }
+    const keys = acceptInitiation(peer.handshake, r, this.indices, this.clock);
+    if (typeof keys === 'string') return this.dropInitiation(keys);
+    peer.controlRxBytes += INITIATION_SIZE;
     this.counters.initiationsReceived++;
     this.deps.peers.setEndpoint(peer, addr);
-    const response = createResponse(hs, this.indices);
-    if (!response) return;
-    this.cookieGenerators.get(peer)!.addMacs(response);
-    const keys = beginSession(hs, this.clock);
-    if (!keys) return;
+    this.cookieGenerators.get(peer)!.addMacs(r.response);
     this.installKeypair(peer, keys);
-    if (this.deps.socket.send(addr, response)) { peer.controlTxBytes += response.length; this.counters.responsesSent++; }
+    // Sent with the other responses of this batch of answers, in one sendmmsg (datagram-batch.ts).
+    const udp = this.deps.socket.nativePort;
+    if (udp) {
+      this.responses.push(udp, addr, r.response, (sent) => {
+        if (!sent) { this.drops.count('tx-send-failed'); return; }
+        peer.controlTxBytes += RESPONSE_SIZE;
+        this.counters.responsesSent++;
+      });
+    }
     this.log.debug(`${peer.name}: handshake initiation received, response sent`);
     const t = peer.timers;
     t.anyAuthenticatedPacketReceived();

@@ -26,6 +26,8 @@ export class KernelUdpSocket {
 
   /** The port bound (0 before the first bind). */
   get port(): number { return this.udp?.port ?? 0; }
+  /** The socket in use, for batched sends (datagram-batch.ts); undefined before the first bind. */
+  get nativePort(): NativeUdpPort | undefined { return this.udp; }
   /** The socket's fd (for the workers to dup); -1 before the first bind. */
   get fd(): number { return this.udp?.fd ?? -1; }
   /** The fwmark on the socket (0: none). */

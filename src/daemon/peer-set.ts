@@ -46,6 +46,11 @@ export class PeerSet {
     return this.byKey.get(peerKey(publicKey));
   }
 
+  /** The peer whose public key is `key` (peerKey's lowercase hex). */
+  getByKey(key: string): Peer | undefined {
+    return this.byKey.get(key);
+  }
+
   /** The peer a worker's report is about: the slot's peer, if it is still the one the worker meant. */
   peerOf(slot: number, generation: number): Peer | undefined {
     const peer = this.bySlot[slot];

@@ -314,6 +314,8 @@ export interface NativeBinding extends FdPassingBinding {
   x25519KeyFromPrivate(privateKey: Uint8Array, publicOut: Uint8Array): NativeX25519Key;
   /** X25519(key, peerPublic) into out; false (out zeroed) when the result is all zeros or OpenSSL refuses the peer key. */
   x25519Derive(key: NativeX25519Key, peerPublic: Uint8Array, out: Uint8Array): boolean;
+  /** Keyed BLAKE2s (native/blake2s.cc): out.length bytes (1..32) of MAC(key, data); key 1..32 bytes. */
+  blake2sMac(key: Uint8Array, data: Uint8Array, out: Uint8Array): void;
   /**
    * Noise_IKpsk2, responder side (native/noise_ikpsk2.cc), over state = ck ‖ h (64 bytes, updated in place).
    * Each returns a NoiseStatus: 0 ok, 1 a DH was zero, 2 an AEAD field did not authenticate, 3 truncated, 4 OpenSSL failed.
@@ -326,6 +328,16 @@ export interface NativeBinding extends FdPassingBinding {
   noiseWriteB(
     state: Uint8Array, ephemeral: NativeX25519Key, ephemeralPublic: Uint8Array, remoteEphemeral: Uint8Array,
     remoteStatic: Uint8Array, presharedKey: Uint8Array, payload: Uint8Array, out: Uint8Array,
+  ): number;
+  /**
+   * The responder's handshake after noiseReadA1 and the peer look-up, in one call: tokens ss, {t} of message A
+   * (message: its 108 bytes e ‖ s ‖ t; t into timestampOut), 5 (replayed) when t is not after notAfter, then
+   * message B into out (48 bytes) with a fresh ephemeral (or the given one) and Split() into keysOut:
+   * T(initiator→responder) ‖ T(responder→initiator). The state is wiped.
+   */
+  noiseRespond(
+    state: Uint8Array, staticStatic: Uint8Array, presharedKey: Uint8Array, message: Uint8Array, remoteStatic: Uint8Array,
+    notAfter: Uint8Array, ephemeral: NativeX25519Key | null, out: Uint8Array, keysOut: Uint8Array, timestampOut: Uint8Array,
   ): number;
   XskPort: new (opts: XskPortOptions) => NativeXskPort;
   XdpFilter: new (opts: XdpFilterOptions) => NativeXdpFilter;
