@@ -53,55 +53,14 @@ int IfIndexOf(const char* name) {
 
 // ---------------------------------------------------------------- offload state
 
-/**
- * What the burst calls must know about a queue fd: whether every read and
- * write carries a virtio_net_hdr, and a super packet read but not yet fully
- * handed out. Kept per fd number, process-wide (workers are threads of one
- * process; one reader per fd at a time, as for the fd itself). Set by
- * tunOpen/tunAdopt; an fd number never registered is a plain queue.
- */
-struct TunFdState {
-  bool vnetHdr = false;
-  /**
-   * Whether writes may carry GSO_UDP_L4 super packets: the device took the
-   * USO offloads, which the kernel knows from the same release (6.2) on as
-   * it knows UDP_L4 in written vnet headers. Without it every UDP super
-   * packet would be refused and resent one by one.
-   */
-  bool udpGso = false;
-  /** Read staging: super packets are assembled here and cut from here. */
-  std::unique_ptr<uint8_t[]> scratch;
-  GsoPlan plan;
-  uint32_t nextSegment = 0;
-  bool pending = false;
-};
-
-/** Fd numbers tracked (a daemon has a few dozen fds). */
-constexpr int kMaxTrackedFd = 65536;
 /** Read staging bytes: the largest super packet plus room to see one that is larger. */
 constexpr size_t kScratchBytes = kMaxSuperPacket + 1;
-std::atomic<TunFdState*> g_fdStates[kMaxTrackedFd];
-
-TunFdState* StateOf(int fd) { return fd >= 0 && fd < kMaxTrackedFd ? g_fdStates[fd].load(std::memory_order_acquire) : nullptr; }
 
 /**
- * Records how fd is to be used; replaces what an earlier fd of the same
- * number left (that fd was closed, so nobody is still reading it).
+ * Counters of the offload path, process-wide: every TunQueue, in whichever
+ * thread, adds its burst's counts once per call (relaxed atomic adds, many
+ * writers; tunOffloadStats only reads).
  */
-bool RegisterFd(int fd, bool vnetHdr, bool udpGso) {
-  if (fd < 0 || fd >= kMaxTrackedFd) return !vnetHdr;
-  TunFdState* next = nullptr;
-  if (vnetHdr) {
-    next = new TunFdState();
-    next->vnetHdr = true;
-    next->udpGso = udpGso;
-    next->scratch.reset(new uint8_t[kScratchBytes]);
-  }
-  delete g_fdStates[fd].exchange(next, std::memory_order_acq_rel);
-  return true;
-}
-
-/** Counters of the offload path, process-wide; added once per burst call. */
 struct OffloadCounters {
   std::atomic<uint64_t> readSuperPackets{0}, readSegments{0}, readChecksumsCompleted{0}, readDropped{0};
   std::atomic<uint64_t> readCalls{0}, readSegmentsCarried{0};
@@ -119,6 +78,14 @@ constexpr OffloadSet kOffloadTries[] = {
     {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN, {"csum", "tso4", "tso6", "tso-ecn", nullptr}},
     {TUN_F_CSUM, {"csum", nullptr}},
 };
+
+/**
+ * Whether writes may carry GSO_UDP_L4 super packets: the device took the
+ * USO offloads, which the kernel knows from the same release (6.2) on as
+ * it knows UDP_L4 in written vnet headers. Without it every UDP super
+ * packet would be refused and resent one by one.
+ */
+bool TakesUdpGso(const OffloadSet* offloads) { return offloads && (offloads->flags & TUN_F_USO4); }
 
 /**
  * Tells the device which offloads its reader handles (TUNSETOFFLOAD; the
@@ -147,6 +114,7 @@ Napi::Object QueueSet(Napi::Env env, const char* name, int ifindex, const std::v
   o.Set("steering", Napi::String::New(env, steering));
   o.Set("steeringMapFd", Napi::Number::New(env, steeringMapFd));
   o.Set("vnetHdr", Napi::Boolean::New(env, vnetHdr));
+  o.Set("udpGso", Napi::Boolean::New(env, TakesUdpGso(offloads)));
   Napi::Array on = Napi::Array::New(env);
   if (offloads) for (uint32_t k = 0; offloads->names[k]; k++) on.Set(k, Napi::String::New(env, offloads->names[k]));
   o.Set("offloads", on);
@@ -160,12 +128,13 @@ Napi::Object QueueSet(Napi::Env env, const char* name, int ifindex, const std::v
 }
 
 // tunOpen({ name, queues = 1, multiQueue = true, offload = false })
-//   -> { name, ifindex, fds, multiQueue, vnetHdr, offloads, steering, steeringMapFd }
+//   -> { name, ifindex, fds, multiQueue, vnetHdr, udpGso, offloads, steering, steeringMapFd }
 // Creates the device (or attaches more queues to an existing multi-queue
 // device of that name) in the calling thread's network namespace. With
 // offload, every queue carries a virtio_net_hdr (IFF_VNET_HDR; the flag is
 // the device's, so all its queues must agree) and the kernel may hand us TSO/USO
-// super packets, which tunReadBurst cuts; offloads lists what the kernel took.
+// super packets, which TunQueue.readBurst cuts; offloads lists what the kernel
+// took, udpGso whether that includes USO (UDP_L4 super packets may be written).
 Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -216,9 +185,6 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
     on = EnableOffloads(fds[0]);
     if (!on) return fail("tunOpen: TUNSETOFFLOAD " + name, errno);
   }
-  for (int fd : fds) {
-    if (!RegisterFd(fd, offload, on && (on->flags & TUN_F_USO4))) return fail("tunOpen: fd number too large for offload state", EMFILE);
-  }
   int ifindex = IfIndexOf(actual);
   if (ifindex < 0) return fail(std::string("tunOpen: SIOCGIFINDEX ") + actual, -ifindex);
   // With several queues, a flow's queue is a hash of the flow (see tun_steering.h).
@@ -231,7 +197,7 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   return QueueSet(env, actual, ifindex, fds, multi, offload, on, steering, spreadMapFd);
 }
 
-// tunAdopt(fd) -> { name, ifindex, fds: [fd], multiQueue, vnetHdr, offloads }
+// tunAdopt(fd) -> { name, ifindex, fds: [fd], multiQueue, vnetHdr, udpGso, offloads }
 // For an fd inherited through WG_TUN_FD: learns the device and makes the fd
 // non-blocking. Refuses an fd with a packet-information prefix. An fd opened
 // with IFF_VNET_HDR is used with offloads (header size set to ours, and the
@@ -267,10 +233,6 @@ Napi::Value TunAdopt(const Napi::CallbackInfo& info) {
     }
     on = EnableOffloads(fd);  // none accepted: still framed with headers, just never GSO
   }
-  if (!RegisterFd(fd, vnetHdr, on && (on->flags & TUN_F_USO4))) {
-    ThrowRange(env, "tunAdopt: fd " + std::to_string(fd) + " too large to track offload state");
-    return env.Undefined();
-  }
   int ifindex = IfIndexOf(ifr.ifr_name);
   if (ifindex < 0) {
     ThrowSysError(env, std::string("tunAdopt: SIOCGIFINDEX ") + ifr.ifr_name, -ifindex);
@@ -292,44 +254,25 @@ bool IsCutPacket(const uint8_t* p, uint64_t r, uint64_t cap) {
   return false;
 }
 
+/** A burst call's frames: the buffer and its descriptors (see NativeTunQueue.readBurst in binding.ts). */
 struct BurstArgs {
-  int fd;
   uint8_t* base;
   size_t size;
   uint32_t* desc;
   uint32_t n;
 };
 
-bool ParseBurst(const Napi::CallbackInfo& info, const char* sig, BurstArgs* a) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsArrayBuffer() || !info[2].IsTypedArray() ||
-      !info[3].IsNumber()) {
-    ThrowType(env, sig);
-    return false;
-  }
-  Napi::ArrayBuffer ab = info[1].As<Napi::ArrayBuffer>();
-  Napi::Uint32Array desc = info[2].As<Napi::Uint32Array>();
-  a->fd = info[0].As<Napi::Number>().Int32Value();
-  a->base = static_cast<uint8_t*>(ab.Data());
-  a->size = ab.ByteLength();
-  a->desc = desc.Data();
-  a->n = info[3].As<Napi::Number>().Uint32Value();
-  if (a->n > desc.ElementLength() / 2) a->n = desc.ElementLength() / 2;
-  if (a->n > kTunMaxBurst) a->n = kTunMaxBurst;
-  return true;
-}
-
 // ---------------------------------------------------------------- offload bursts
 
 /**
  * Reads with IFF_VNET_HDR: each read() is a vnet header then a packet, which
  * may be a TSO/USO super packet. Plain packets land straight in their frame
- * (the read's second iovec); a super packet spills into the fd's scratch,
+ * (the read's second iovec); a super packet spills into the queue's scratch,
  * is made contiguous there, and is cut into one frame per segment. Segments
- * that find no frame wait in the fd state for the next call: none is dropped.
+ * that find no frame wait in st for the next call: none is dropped.
  * Returns frames filled, or -errno for a dead queue with nothing filled.
  */
-int64_t ReadBurstOffload(TunFdState* st, const BurstArgs& a) {
+int64_t ReadBurstOffload(int fd, SuperPacketCut* st, const BurstArgs& a) {
   uint32_t i = 0;
   uint64_t superPackets = 0, segments = 0, completed = 0, dropped = 0, carried = 0;
   uint8_t* scratch = st->scratch.get();
@@ -353,7 +296,7 @@ int64_t ReadBurstOffload(TunFdState* st, const BurstArgs& a) {
     virtio_net_hdr vh;
     size_t first = cap < kScratchBytes ? cap : kScratchBytes;
     iovec iov[3] = {{&vh, kVnetHdrLen}, {frame, first}, {scratch + first, kScratchBytes - first}};
-    ssize_t r = readv(a.fd, iov, first < kScratchBytes ? 3 : 2);
+    ssize_t r = readv(fd, iov, first < kScratchBytes ? 3 : 2);
     if (r < 0) {
       int err = errno;
       if (err == EINTR) continue;
@@ -496,8 +439,8 @@ size_t BuildGroupHeader(const WriteGroup& g, uint8_t* out) {
  * gathered straight from the frames by writev); everything else as itself
  * behind a zero vnet header. Same contract as the plain write.
  */
-int64_t WriteBurstOffload(const TunFdState& st, const BurstArgs& a) {
-  const bool udpCoalesce = st.udpGso && UdpCoalesceEnabled();
+int64_t WriteBurstOffload(int fd, bool udpGso, const BurstArgs& a) {
+  const bool udpCoalesce = udpGso && UdpCoalesceEnabled();
   static const virtio_net_hdr kPlainHdr{};
   uint8_t groHeader[kGroHeaderBytes];
   iovec iov[2 + kTunMaxBurst];
@@ -530,7 +473,7 @@ int64_t WriteBurstOffload(const TunFdState& st, const BurstArgs& a) {
         iov[cnt++] = {const_cast<uint8_t*>(p + g.l34), a.desc[2 * k + 1] - g.l34};
       }
     }
-    ssize_t w = writev(a.fd, iov, cnt);
+    ssize_t w = writev(fd, iov, cnt);
     if (w >= 0) {
       if (end - i == 1) {
         singles++;
@@ -575,22 +518,16 @@ int64_t WriteBurstOffload(const TunFdState& st, const BurstArgs& a) {
   return i == 0 && deadErr ? -int64_t(deadErr) : int64_t(i);
 }
 
-// tunReadBurst(fd, buffer, desc, max) -> n | -errno
-// desc[2i] = offset to read packet i into, desc[2i+1] = capacity (in);
-// native overwrites desc[2i+1] with the packet length. A packet longer than
-// its slot's capacity is dropped (keep capacity >= the TUN MTU). Stops at the first
-// EAGAIN. A dead queue (device deleted: EBADFD) with nothing read returns
-// -errno; a descriptor outside the buffer ends the burst there.
-Napi::Value TunReadBurst(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  BurstArgs a;
-  if (!ParseBurst(info, "tunReadBurst(fd, buffer: ArrayBuffer, desc: Uint32Array, max)", &a)) return env.Undefined();
-  if (TunFdState* st = StateOf(a.fd); st && st->vnetHdr) return Napi::Number::New(env, double(ReadBurstOffload(st, a)));
+/**
+ * Reads without a vnet header: one read() per frame. A packet longer than
+ * its slot is dropped (the slot is reused). Same contract as the offload read.
+ */
+int64_t ReadBurstPlain(int fd, const BurstArgs& a) {
   uint32_t i = 0;
   while (i < a.n) {
     uint64_t off = a.desc[2 * i], cap = a.desc[2 * i + 1];
     if (cap == 0 || off + cap > a.size) break;
-    ssize_t r = read(a.fd, a.base + off, cap);
+    ssize_t r = read(fd, a.base + off, cap);
     if (r > 0 && IsCutPacket(a.base + off, static_cast<uint64_t>(r), cap)) continue;  // dropped; slot reused
     if (r > 0) {
       a.desc[2 * i + 1] = static_cast<uint32_t>(r);
@@ -598,23 +535,14 @@ Napi::Value TunReadBurst(const Napi::CallbackInfo& info) {
       continue;
     }
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0 && IsDeadQueueErrno(errno) && i == 0) return Napi::Number::New(env, -errno);
+    if (r < 0 && IsDeadQueueErrno(errno) && i == 0) return -int64_t(errno);
     break;  // EAGAIN (drained), or an error the next call reports
   }
-  return Napi::Number::New(env, i);
+  return i;
 }
 
-// tunWriteBurst(fd, buffer, desc, n) -> consumed | -errno
-// Writes packets in order. A packet the kernel refuses (malformed: EINVAL,
-// device down: EIO) is dropped and marked by setting its desc length to 0;
-// it still counts as consumed. Stops at EAGAIN (the rest were not written)
-// and at a descriptor outside the buffer. A dead queue with nothing
-// consumed returns -errno.
-Napi::Value TunWriteBurst(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  BurstArgs a;
-  if (!ParseBurst(info, "tunWriteBurst(fd, buffer: ArrayBuffer, desc: Uint32Array, n)", &a)) return env.Undefined();
-  if (TunFdState* st = StateOf(a.fd); st && st->vnetHdr) return Napi::Number::New(env, double(WriteBurstOffload(*st, a)));
+/** Writes without a vnet header: one write() per packet. Same contract as the offload write. */
+int64_t WriteBurstPlain(int fd, const BurstArgs& a) {
   uint32_t i = 0;
   while (i < a.n) {
     uint64_t off = a.desc[2 * i], len = a.desc[2 * i + 1];
@@ -623,7 +551,7 @@ Napi::Value TunWriteBurst(const Napi::CallbackInfo& info) {
       i++;
       continue;
     }
-    ssize_t w = write(a.fd, a.base + off, len);
+    ssize_t w = write(fd, a.base + off, len);
     if (w >= 0) {
       i++;
       continue;
@@ -632,16 +560,16 @@ Napi::Value TunWriteBurst(const Napi::CallbackInfo& info) {
     if (err == EINTR) continue;
     if (err == EAGAIN || err == EWOULDBLOCK) break;
     if (IsDeadQueueErrno(err)) {
-      if (i == 0) return Napi::Number::New(env, -err);
+      if (i == 0) return -int64_t(err);
       break;
     }
     a.desc[2 * i + 1] = 0;  // dropped
     i++;
   }
-  return Napi::Number::New(env, i);
+  return i;
 }
 
-// tunOffloadStats() -> counters of the offload path (process-wide, since start).
+// tunOffloadStats() -> counters of the offload path: every queue of the process adds to them, since start.
 Napi::Value TunOffloadStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -672,7 +600,6 @@ bool ParseFrames(const Napi::CallbackInfo& info, size_t first, BurstArgs* a) {
   }
   Napi::ArrayBuffer ab = info[first].As<Napi::ArrayBuffer>();
   Napi::Uint32Array desc = info[first + 1].As<Napi::Uint32Array>();
-  a->fd = -1;
   a->base = static_cast<uint8_t*>(ab.Data());
   a->size = ab.ByteLength();
   a->desc = desc.Data();
@@ -685,7 +612,7 @@ bool ParseFrames(const Napi::CallbackInfo& info, size_t first, BurstArgs* a) {
 // tunOffloadSplit(input: Uint8Array, buffer, desc, max) -> n | -1 | -2
 // What a read with offload does with one read() result, on memory (tests,
 // benchmarks): input = virtio_net_hdr + packet; fills frames per desc as
-// tunReadBurst does, with the segments (or the one packet, its checksum
+// TunQueue.readBurst does, with the segments (or the one packet, its checksum
 // completed). -1: the packet is refused; -2: fewer frames than segments.
 Napi::Value TunOffloadSplit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -728,7 +655,7 @@ Napi::Value TunOffloadSplit(const Napi::CallbackInfo& info) {
 
 // tunOffloadCoalesce(buffer, desc, n, out: ArrayBuffer, outDesc: Uint32Array, groups: Uint32Array) -> writes
 // What a write with offload hands the kernel for a burst, on memory (tests,
-// benchmarks), built by the same grouping as tunWriteBurst: write k (vnet
+// benchmarks), built by the same grouping as TunQueue.writeBurst: write k (vnet
 // header + packet or super packet) lies in out at outDesc[2k], length
 // outDesc[2k+1], and carries groups[k] of the burst's packets. UDP is grouped as
 // for a device that took the USO offloads (XDPWG_TUN_UDP_COALESCE permitting).
@@ -782,11 +709,121 @@ Napi::Value TunOffloadCoalesce(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+Napi::Function TunQueue::Define(Napi::Env env) {
+  return DefineClass(env, "TunQueue",
+                     {
+                         InstanceMethod<&TunQueue::ReadBurst>("readBurst"),
+                         InstanceMethod<&TunQueue::WriteBurst>("writeBurst"),
+                         InstanceMethod<&TunQueue::Close>("close"),
+                         InstanceAccessor<&TunQueue::GetFd>("fd"),
+                         InstanceAccessor<&TunQueue::GetVnetHdr>("vnetHdr"),
+                         InstanceAccessor<&TunQueue::GetUdpGso>("udpGso"),
+                     });
+}
+
+TunQueue::TunQueue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunQueue>(info) {
+  Napi::Env env = info.Env();
+  env_ = env;
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    ThrowType(env, "TunQueue({ fd, vnetHdr, udpGso })");
+    return;
+  }
+  Napi::Object opts = info[0].As<Napi::Object>();
+  if (!opts.Get("fd").IsNumber() || !opts.Get("vnetHdr").IsBoolean() || !opts.Get("udpGso").IsBoolean()) {
+    ThrowType(env, "TunQueue({ fd: number, vnetHdr: boolean, udpGso: boolean })");
+    return;
+  }
+  int fd = opts.Get("fd").As<Napi::Number>().Int32Value();
+  bool vnetHdr = opts.Get("vnetHdr").As<Napi::Boolean>().Value();
+  bool udpGso = opts.Get("udpGso").As<Napi::Boolean>().Value();
+  // The framing must be the fd's own: a queue that guessed wrong would read
+  // the vnet header as packet bytes (or the reverse).
+  ifreq ifr{};
+  if (ioctl(fd, TUNGETIFF, &ifr) < 0) {
+    ThrowSysError(env, "TunQueue: TUNGETIFF fd " + std::to_string(fd), errno);
+    return;
+  }
+  if (((ifr.ifr_flags & IFF_VNET_HDR) != 0) != vnetHdr || (udpGso && !vnetHdr)) {
+    ThrowType(env, std::string("TunQueue: fd ") + std::to_string(fd) + " (" + ifr.ifr_name + ") " +
+                       ((ifr.ifr_flags & IFF_VNET_HDR) ? "has" : "lacks") + " IFF_VNET_HDR; got vnetHdr " +
+                       (vnetHdr ? "true" : "false") + ", udpGso " + (udpGso ? "true" : "false"));
+    return;
+  }
+  fd_ = fd;
+  vnetHdr_ = vnetHdr;
+  udpGso_ = udpGso;
+  if (vnetHdr) {
+    cut_.reset(new SuperPacketCut());
+    cut_->scratch.reset(new uint8_t[kScratchBytes]);
+  }
+  // A worker's environment may end while this object is still reachable:
+  // the hook frees the native state with it.
+  if (napi_add_env_cleanup_hook(env, CleanupHook, this) == napi_ok) hook_registered_ = true;
+}
+
+TunQueue::~TunQueue() {
+  if (hook_registered_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+  Release();
+}
+
+void TunQueue::CleanupHook(void* arg) {
+  auto* self = static_cast<TunQueue*>(arg);
+  self->hook_registered_ = false;
+  self->Release();
+}
+
+void TunQueue::Release() {
+  fd_ = -1;  // borrowed: the fd's owner closes it
+  cut_.reset();
+}
+
+// readBurst(buffer, desc, max) -> n | -errno
+// desc[2i] = offset to read packet i into, desc[2i+1] = capacity (in);
+// native overwrites desc[2i+1] with the packet length. A packet longer than
+// its slot's capacity is dropped (keep capacity >= the TUN MTU). Stops at the first
+// EAGAIN. A dead queue (device deleted: EBADFD; closed: EBADF) with nothing read
+// returns -errno; a descriptor outside the buffer ends the burst there.
+Napi::Value TunQueue::ReadBurst(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BurstArgs a;
+  if (!ParseFrames(info, 0, &a)) {
+    ThrowType(env, "TunQueue.readBurst(buffer: ArrayBuffer, desc: Uint32Array, max)");
+    return env.Undefined();
+  }
+  if (fd_ < 0) return Napi::Number::New(env, -EBADF);
+  return Napi::Number::New(env, double(cut_ ? ReadBurstOffload(fd_, cut_.get(), a) : ReadBurstPlain(fd_, a)));
+}
+
+// writeBurst(buffer, desc, n) -> consumed | -errno
+// Writes packets in order. A packet the kernel refuses (malformed: EINVAL,
+// device down: EIO) is dropped and marked by setting its desc length to 0;
+// it still counts as consumed. Stops at EAGAIN (the rest were not written)
+// and at a descriptor outside the buffer. A dead queue with nothing
+// consumed returns -errno.
+Napi::Value TunQueue::WriteBurst(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BurstArgs a;
+  if (!ParseFrames(info, 0, &a)) {
+    ThrowType(env, "TunQueue.writeBurst(buffer: ArrayBuffer, desc: Uint32Array, n)");
+    return env.Undefined();
+  }
+  if (fd_ < 0) return Napi::Number::New(env, -EBADF);
+  return Napi::Number::New(env, double(vnetHdr_ ? WriteBurstOffload(fd_, udpGso_, a) : WriteBurstPlain(fd_, a)));
+}
+
+Napi::Value TunQueue::Close(const Napi::CallbackInfo& info) {
+  Release();
+  return info.Env().Undefined();
+}
+
+Napi::Value TunQueue::GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+Napi::Value TunQueue::GetVnetHdr(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), vnetHdr_); }
+Napi::Value TunQueue::GetUdpGso(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), udpGso_); }
+
 void InitTun(Napi::Env env, Napi::Object exports) {
   exports.Set("tunOpen", Napi::Function::New(env, TunOpen, "tunOpen"));
   exports.Set("tunAdopt", Napi::Function::New(env, TunAdopt, "tunAdopt"));
-  exports.Set("tunReadBurst", Napi::Function::New(env, TunReadBurst, "tunReadBurst"));
-  exports.Set("tunWriteBurst", Napi::Function::New(env, TunWriteBurst, "tunWriteBurst"));
+  exports.Set("TunQueue", TunQueue::Define(env));
   exports.Set("TUN_MAX_BURST", Napi::Number::New(env, kTunMaxBurst));
   exports.Set("tunOffloadStats", Napi::Function::New(env, TunOffloadStats, "tunOffloadStats"));
   exports.Set("tunOffloadSplit", Napi::Function::New(env, TunOffloadSplit, "tunOffloadSplit"));

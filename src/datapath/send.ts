@@ -2,7 +2,7 @@
  * The send path of a worker (kernel WireGuard's send.c, wireguard-go's
  * send.go), one burst at a time, in this order:
  *
- *   1. readTun           tunReadBurst into frames at the headroom (of the
+ *   1. readTun           TunQueue.readBurst into frames at the headroom (of the
  *                        first AF_XDP port's UMEM when an MTU-sized packet
  *                        fits its frames, else the socket port's)
  *   2. routeToPeers      by destination (allowed IPs) to a peer and its
@@ -101,7 +101,7 @@ export class Sender {
       sc.tunDesc[2 * i] = sc.tunFrames[i]! + headroom;
       sc.tunDesc[2 * i + 1] = room;
     }
-    const n = s.n.tunReadBurst(s.init.tunFd, buf.buffer as ArrayBuffer, sc.tunDesc, got);
+    const n = s.tun.readBurst(buf.buffer as ArrayBuffer, sc.tunDesc, got);
     if (n < 0) {
       pool.freeFrames(sc.tunFrames, got);
       s.fatal(`TUN read failed (errno ${-n}): the interface is gone`);
