@@ -46,7 +46,7 @@ export class Sender {
   private freed = 0;
   /**
    * The last TUN read filled every frame it was given: with offload
-   * (native/tun.cc) the rest of a cut super packet may be waiting in the
+   * (native/tun_queue.cc) the rest of a cut super packet may be waiting in the
    * queue's native state, which poll cannot see, so read again before sleeping.
    */
   tunMore = false;

@@ -109,7 +109,7 @@ export type NativeAeadBurstFn = (
   aad?: Uint8Array, noncePrefix?: number,
 ) => number;
 
-// --- UdpPort, Tun, Netlink, Waiter (native/udp_port.cc, tun.cc, netlink.cc, waiter.cc;
+// --- UdpPort, Tun, Netlink, Waiter (native/udp_port.cc, tun.cc + tun_queue.cc, netlink.cc, waiter.cc;
 //     wrappers: src/native/udp-port.ts, tun.ts, netlink.ts, waiter.ts) ---
 
 /** Options of a kernel UDP socket port (native/udp_port.cc). */
@@ -220,7 +220,7 @@ export interface TunQueueSet {
 export interface TunQueueSpec { fd: number; vnetHdr: boolean; udpGso: boolean }
 
 /**
- * One TUN queue's burst reads and writes (native/tun.cc), with its offload
+ * One TUN queue's burst reads and writes (native/tun_queue.cc), with its offload
  * state: a super packet read but not yet wholly handed out stays here.
  * Borrows spec.fd (never closes it). Belongs to the thread that made it;
  * its native state goes with close(), the GC, or the thread's end.

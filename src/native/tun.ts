@@ -1,5 +1,5 @@
 /**
- * TUN queues (native/tun.cc): IFF_TUN | IFF_NO_PI, multi-queue, one
+ * TUN devices and queues (native/tun.cc, tun_queue.cc): IFF_TUN | IFF_NO_PI, multi-queue, one
  * non-blocking fd per worker, burst reads and writes into port frames.
  *
  * Offloads (openTun(..., { offload: true }), or an adopted fd opened with

@@ -1,12 +1,9 @@
-// TUN queues: creation (multi-queue, one non-blocking fd per worker), adoption
-// of an inherited fd (WG_TUN_FD), and burst read/write into frames.
-// JavaScript: tunOpen, tunAdopt, the class TunQueue (readBurst, writeBurst),
+// TUN queues: burst read/write into frames, one TunQueue per queue fd.
+// JavaScript: the class TunQueue (readBurst, writeBurst, close), TUN_MAX_BURST,
 // tunOffloadStats, tunOffloadSplit, tunOffloadCoalesce (see src/native/binding.ts).
 //
-// Fds are plain process-wide numbers owned by the caller (close them with
-// fs.closeSync); the TUN device disappears when its last queue closes.
-// A TunQueue borrows one of them: it reads and writes the fd but never
-// closes it.
+// A TunQueue borrows a queue fd (tunOpen/tunAdopt, tun.cc): it reads and
+// writes it but never closes it.
 //
 // Offloads (tunOpen offload: true, or an adopted IFF_VNET_HDR fd): whether
 // a queue carries virtio_net_hdr, whether its device takes UDP_L4 super
@@ -72,5 +69,8 @@ class TunQueue : public Napi::ObjectWrap<TunQueue> {
   napi_env env_ = nullptr;
   bool hook_registered_ = false;
 };
+
+/** Exports TunQueue, TUN_MAX_BURST and the tunOffload* functions (called by InitTun). */
+void InitTunQueue(Napi::Env env, Napi::Object exports);
 
 }  // namespace xdpwg
