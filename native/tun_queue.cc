@@ -412,6 +412,13 @@ bool ParseFrames(const Napi::CallbackInfo& info, size_t first, BurstArgs* a) {
   return true;
 }
 
+/** A burst method's (buffer, desc, n); throws a TypeError with sig and returns false when they are not. */
+bool ParseBurst(const Napi::CallbackInfo& info, const char* sig, BurstArgs* a) {
+  if (ParseFrames(info, 0, a)) return true;
+  ThrowType(info.Env(), sig);
+  return false;
+}
+
 // tunOffloadSplit(input: Uint8Array, buffer, desc, max) -> n | -1 | -2
 // What a read with offload does with one read() result, on memory (tests,
 // benchmarks): input = virtio_net_hdr + packet; fills frames per desc as
@@ -587,14 +594,10 @@ void TunQueue::Release() {
 // EAGAIN. A dead queue (device deleted: EBADFD; closed: EBADF) with nothing read
 // returns -errno; a descriptor outside the buffer ends the burst there.
 Napi::Value TunQueue::ReadBurst(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   BurstArgs a;
-  if (!ParseFrames(info, 0, &a)) {
-    ThrowType(env, "TunQueue.readBurst(buffer: ArrayBuffer, desc: Uint32Array, max)");
-    return env.Undefined();
-  }
-  if (fd_ < 0) return Napi::Number::New(env, -EBADF);
-  return Napi::Number::New(env, double(cut_ ? ReadBurstOffload(fd_, cut_.get(), a) : ReadBurstPlain(fd_, a)));
+  if (!ParseBurst(info, "TunQueue.readBurst(buffer: ArrayBuffer, desc: Uint32Array, max)", &a)) return info.Env().Undefined();
+  int64_t r = fd_ < 0 ? -EBADF : cut_ ? ReadBurstOffload(fd_, cut_.get(), a) : ReadBurstPlain(fd_, a);
+  return Napi::Number::New(info.Env(), double(r));
 }
 
 // writeBurst(buffer, desc, n) -> consumed | -errno
@@ -604,14 +607,10 @@ Napi::Value TunQueue::ReadBurst(const Napi::CallbackInfo& info) {
 // and at a descriptor outside the buffer. A dead queue with nothing
 // consumed returns -errno.
 Napi::Value TunQueue::WriteBurst(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   BurstArgs a;
-  if (!ParseFrames(info, 0, &a)) {
-    ThrowType(env, "TunQueue.writeBurst(buffer: ArrayBuffer, desc: Uint32Array, n)");
-    return env.Undefined();
-  }
-  if (fd_ < 0) return Napi::Number::New(env, -EBADF);
-  return Napi::Number::New(env, double(vnetHdr_ ? WriteBurstOffload(fd_, udpGso_, a) : WriteBurstPlain(fd_, a)));
+  if (!ParseBurst(info, "TunQueue.writeBurst(buffer: ArrayBuffer, desc: Uint32Array, n)", &a)) return info.Env().Undefined();
+  int64_t r = fd_ < 0 ? -EBADF : vnetHdr_ ? WriteBurstOffload(fd_, udpGso_, a) : WriteBurstPlain(fd_, a);
+  return Napi::Number::New(info.Env(), double(r));
 }
 
 Napi::Value TunQueue::Close(const Napi::CallbackInfo& info) {
