@@ -8,6 +8,7 @@
         "native/xdp_filter.cc",
         "native/udp_port.cc",
         "native/tun.cc",
+        "native/tun_queue.cc",
         "native/tun_offload.cc",
         "native/tun_steering.cc",
         "native/bpf_object_path.cc",

@@ -7,6 +7,7 @@
  */
 import os from 'node:os';
 import { native } from '../native/binding.js';
+import { tunQueueSpecs } from '../native/tun.js';
 import { Device } from './device.js';
 import type { Logger } from './log.js';
 import { UapiServer } from './uapi/server.js';
@@ -97,7 +98,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     if (tun.steeringMapFd < 0) return;
     try { n.tunSteeringSpread(tun.steeringMapFd, k); } catch (err) { log.error(`TUN steering: ${(err as Error).message}`); }
   };
-  const device = await Device.create({ ifname: tun.name, tunFds: tun.fds, log, datapath, steering, onSendingWorkers });
+  const device = await Device.create({ ifname: tun.name, tunQueues: tunQueueSpecs(tun), log, datapath, steering, onSendingWorkers });
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((r) => { resolveExit = r; });
   let closing = false;

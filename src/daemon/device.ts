@@ -21,7 +21,7 @@ import { systemClock, type Clock } from '../protocol/clock.js';
 import { HANDSHAKE_QUEUE_CAPACITY } from '../protocol/constants.js';
 import { DataTransport } from '../protocol/transport.js';
 import { dataAeadBackend } from '../crypto/aead-burst.js';
-import { native } from '../native/binding.js';
+import { native, type TunQueueSpec } from '../native/binding.js';
 import { WorkerPool } from '../datapath/worker-pool.js';
 import type { FromWorker } from '../datapath/worker-messages.js';
 import type { DeviceControl, DeviceSnapshot, UapiSetOp } from './device-config.js';
@@ -50,7 +50,8 @@ const FRAME_COUNT = 256;
 
 export interface DeviceOptions {
   ifname: string;
-  tunFds: number[];
+  /** The TUN queues, one worker each (tunQueueSpecs). */
+  tunQueues: TunQueueSpec[];
   log: Logger;
   datapath: DatapathConfig;
   clock?: Clock;
@@ -82,7 +83,7 @@ export class Device implements DeviceControl {
   private constructor(private readonly opts: DeviceOptions) {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log;
-    this.retirement = new KeyRetirement(opts.tunFds.length);
+    this.retirement = new KeyRetirement(opts.tunQueues.length);
     const aead = dataAeadBackend(opts.datapath.crypto);
     this.log.verbose(`data-path AEAD: ${aead.backend.name} (${aead.reason})`);
     this.socket = new KernelUdpSocket(this.log);
@@ -103,9 +104,9 @@ export class Device implements DeviceControl {
   static async create(opts: DeviceOptions): Promise<Device> {
     const d = new Device(opts);
     d.listen(0);
-    d.link.xdp = new XdpPaths(opts.datapath, opts.tunFds.length, d.log, (m) => d.link.broadcast(m), opts.steering, opts.onSendingWorkers);
+    d.link.xdp = new XdpPaths(opts.datapath, opts.tunQueues.length, d.log, (m) => d.link.broadcast(m), opts.steering, opts.onSendingWorkers);
     d.link.pool = await WorkerPool.start({
-      tunFds: opts.tunFds,
+      tunQueues: opts.tunQueues,
       udpFd: d.socket.fd,
       mtu: 1420,
       maxPeers: MAX_PEERS,

@@ -14,7 +14,7 @@
  *   5. acceptAuthenticated    peer counters, roaming, key confirmation
  *   6. checkAllowedIps        the inner IP header's length, and that its
  *                             source belongs to the sending peer
- *   7. writeToTun             one tunWriteBurst
+ *   7. writeToTun             one TunQueue.writeBurst
  *
  * Every failure is a counted drop (DropCounters), never a throw. Threading:
  * the worker's own thread (worker-state.ts).
@@ -217,7 +217,7 @@ export class Receiver {
 
   private writeToTun(ab: ArrayBuffer, written: number): void {
     const s = this.s;
-    const w = s.n.tunWriteBurst(s.init.tunFd, ab, s.scratch.tunDesc, written);
+    const w = s.tun.writeBurst(ab, s.scratch.tunDesc, written);
     if (w < 0) s.fatal(`TUN write failed (errno ${-w}): the interface is gone`);
     else if (w < written) s.drops.count('tun-write-failed', written - w);
   }

@@ -2,7 +2,7 @@
  * The send path of a worker (kernel WireGuard's send.c, wireguard-go's
  * send.go), one burst at a time, in this order:
  *
- *   1. readTun           tunReadBurst into frames at the headroom (of the
+ *   1. readTun           TunQueue.readBurst into frames at the headroom (of the
  *                        first AF_XDP port's UMEM when an MTU-sized packet
  *                        fits its frames, else the socket port's)
  *   2. routeToPeers      by destination (allowed IPs) to a peer and its
@@ -46,7 +46,7 @@ export class Sender {
   private freed = 0;
   /**
    * The last TUN read filled every frame it was given: with offload
-   * (native/tun.cc) the rest of a cut super packet may be waiting in the
+   * (native/tun_queue.cc) the rest of a cut super packet may be waiting in the
    * queue's native state, which poll cannot see, so read again before sleeping.
    */
   tunMore = false;
@@ -101,7 +101,7 @@ export class Sender {
       sc.tunDesc[2 * i] = sc.tunFrames[i]! + headroom;
       sc.tunDesc[2 * i + 1] = room;
     }
-    const n = s.n.tunReadBurst(s.init.tunFd, buf.buffer as ArrayBuffer, sc.tunDesc, got);
+    const n = s.tun.readBurst(buf.buffer as ArrayBuffer, sc.tunDesc, got);
     if (n < 0) {
       pool.freeFrames(sc.tunFrames, got);
       s.fatal(`TUN read failed (errno ${-n}): the interface is gone`);

@@ -16,9 +16,11 @@ import { RoamedEndpoints } from './roamed-endpoints.js';
 import type { FromWorker, ToWorker } from './worker-messages.js';
 import type { WorkerInit } from './worker.js';
 import type { AeadBurstChoice } from '../crypto/aead-burst.js';
+import type { TunQueueSpec } from '../native/binding.js';
 
 export interface WorkerPoolOptions {
-  tunFds: number[];
+  /** One worker per TUN queue (tunQueueSpecs). */
+  tunQueues: TunQueueSpec[];
   udpFd: number;
   mtu: number;
   maxPeers: number;
@@ -65,13 +67,13 @@ export class WorkerPool {
   /** Starts the workers and resolves once every one reported ready. */
   static async start(opts: WorkerPoolOptions): Promise<WorkerPool> {
     const pool = new WorkerPool(opts);
-    await Promise.all(opts.tunFds.map((fd, i) => pool.spawn(i, fd)));
+    await Promise.all(opts.tunQueues.map((tun, i) => pool.spawn(i, tun)));
     return pool;
   }
 
   get size(): number { return this.members.length; }
 
-  private spawn(index: number, tunFd: number): Promise<void> {
+  private spawn(index: number, tun: TunQueueSpec): Promise<void> {
     const { port1, port2 } = new MessageChannel();
     const peerSlab = PeerCounterSlab.create(this.opts.maxPeers);
     const drops = new DropCounters();
@@ -79,7 +81,7 @@ export class WorkerPool {
     this.dropSlabs[index] = drops;
     const init: WorkerInit = {
       worker: index,
-      tunFd,
+      tun,
       udpFd: this.opts.udpFd,
       port: port2,
       peerCounters: peerSlab.buffer,

@@ -11,7 +11,8 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { parentPort } from 'node:worker_threads';
-import type { NativeBinding } from '../native/binding.js';
+import type { NativeBinding, NativeTunQueue, TunQueueSpec } from '../native/binding.js';
+import { openTunQueue } from '../native/tun.js';
 import { SocketPort, type XdpPort } from '../native/port.js';
 import { BURST_SIZE } from '../native/frames.js';
 import type { AeadBurstChoice } from '../crypto/aead-burst.js';
@@ -29,7 +30,8 @@ import type { FromWorker, PeerRoute } from './worker-messages.js';
 
 export interface WorkerInit {
   worker: number;
-  tunFd: number;
+  /** This worker's TUN queue: the fd (owned by the main thread) and the device's offload flags. */
+  tun: TunQueueSpec;
   /** Kernel UDP socket shared with the main thread (the worker receives, everyone sends). */
   udpFd: number;
   port: MessagePort;
@@ -97,6 +99,8 @@ export class PeerState {
 
 export class WorkerState {
   readonly scratch = new BurstScratch();
+  /** This worker's TUN queue and its offload state (closed with the worker, worker.ts run). */
+  readonly tun: NativeTunQueue;
   readonly drops: DropCounters;
   readonly counters: PeerCounterSlab;
   readonly roamed: RoamedEndpoints;
@@ -123,6 +127,7 @@ export class WorkerState {
   stopping = false;
 
   constructor(readonly n: NativeBinding, readonly init: WorkerInit) {
+    this.tun = openTunQueue(init.tun);
     this.udp = this.openSocketPort(init.udpFd);
     this.udpBuf = this.udp.frames.bytes;
     this.drops = new DropCounters(init.drops);

@@ -66,13 +66,26 @@ class Worker {
     // One socket is shared by every worker: only worker 0 receives from it, so a datagram
     // does not wake every thread (the others only send on it).
     if (init.worker === 0) this.fds[0] = this.s.udp.fd;
-    this.fds[1] = init.tunFd;
+    this.fds[1] = this.s.tun.fd;
     this.epoch = new WorkerEpoch(init.keyEpochs, init.worker);
     const crashAfter = init.worker === 0 ? Number(process.env.XDPWG_TEST_CRASH_WORKER_AFTER_MS) : NaN;
     this.crashAt = crashAfter > 0 ? Date.now() + crashAfter : Infinity;
   }
 
+  /** Runs the loop until stopped or fatal; the worker's ports and TUN queue close with it, however it ends. */
   run(): void {
+    try {
+      this.loop();
+    } finally {
+      this.epoch.idle();
+      for (const x of this.s.xsks) x.port.close();
+      this.s.udp.close();
+      this.s.tun.close();
+      this.waiter.close();
+    }
+  }
+
+  private loop(): void {
     const s = this.s, init = s.init;
     if (init.cpus.length) s.n.setThreadAffinity(init.cpus);
     s.post({ t: 'ready', worker: init.worker, path: 'udp', eventFd: this.waiter.eventFd });
@@ -93,10 +106,6 @@ class Worker {
       const now = Date.now();
       if (now - this.lastStatsMs >= STATS_INTERVAL_MS) this.everySecond(now);
     }
-    this.epoch.idle();
-    for (const x of s.xsks) x.port.close();
-    s.udp.close();
-    this.waiter.close();
   }
 
   /** Once a second (waits end at least that often): port counters to the main thread, and the test crash hook. */

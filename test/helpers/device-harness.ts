@@ -34,7 +34,7 @@ export class DeviceHarness {
   private constructor(readonly device: Device) {}
 
   static async start(): Promise<DeviceHarness> {
-    const device = await Device.create({ ifname: 'xdpwg-test-none', tunFds: [], log: new Logger('device-harness ', 'error'), datapath: { ...DEFAULT_DATAPATH } });
+    const device = await Device.create({ ifname: 'xdpwg-test-none', tunQueues: [], log: new Logger('device-harness ', 'error'), datapath: { ...DEFAULT_DATAPATH } });
     const h = new DeviceHarness(device);
     h.set(`private_key=${keyToHex(h.identity.privateKey)}`);
     return h;
