@@ -16,6 +16,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   xdpwg::InitCapabilities(env, exports);
   xdpwg::InitSdNotify(env, exports);
   xdpwg::InitX25519(env, exports);
+  xdpwg::InitBlake2s(env, exports);
   xdpwg::InitNoiseIkpsk2(env, exports);
   xdpwg::InitFdPassing(env, exports);
   xdpwg::InitThreadCpu(env, exports);

@@ -6,7 +6,7 @@ namespace xdpwg {
 void InitXskPort(Napi::Env env, Napi::Object exports);    // xsk_port.cc: AF_XDP port (lport) + UMEM
 void InitXdpFilter(Napi::Env env, Napi::Object exports);  // xdp_filter.cc: our BPF filter, attach/detach, XSKMAP
 void InitUdpPort(Napi::Env env, Napi::Object exports);    // udp_port.cc: kernel UDP socket port (recvmmsg/sendmmsg)
-void InitTun(Napi::Env env, Napi::Object exports);        // tun.cc: TUN queues, burst read/write
+void InitTun(Napi::Env env, Napi::Object exports);        // tun.cc: TUN devices; with tun_queue.cc: TunQueue, burst read/write
 void InitNetlink(Napi::Env env, Napi::Object exports);    // netlink.cc: link/addr/route/neigh
 void InitWaiter(Napi::Env env, Napi::Object exports);     // waiter.cc: poll over fds + eventfd wake
 void InitAeadBurst(Napi::Env env, Napi::Object exports);  // aead_burst.cc: batched ChaCha20-Poly1305 (OpenSSL)
@@ -14,6 +14,7 @@ void InitAffinity(Napi::Env env, Napi::Object exports);   // affinity.cc: pin a 
 void InitCapabilities(Napi::Env env, Napi::Object exports);  // capabilities.cc: drop all but the data plane's
 void InitSdNotify(Napi::Env env, Napi::Object exports);      // sd_notify.cc: systemd's readiness datagram
 void InitX25519(Napi::Env env, Napi::Object exports);      // x25519.cc: X25519 keys and DH for the handshake (OpenSSL EVP)
+void InitBlake2s(Napi::Env env, Napi::Object exports);     // blake2s.cc: keyed BLAKE2s (the handshake MACs)
 void InitNoiseIkpsk2(Napi::Env env, Napi::Object exports);  // noise_ikpsk2.cc: the responder half of Noise_IKpsk2 (message A read, B written)
 void InitFdPassing(Napi::Env env, Napi::Object exports);  // fd_passing.cc: SEQPACKET + SCM_RIGHTS, XSKMAP updates (device plugin)
 void InitThreadCpu(Napi::Env env, Napi::Object exports);  // thread_cpu.cc: the calling thread's CPU time

@@ -24,6 +24,7 @@
 
 #include <cstring>
 
+#include "blake2s.h"
 #include "x25519.h"
 
 namespace xdpwg {
@@ -35,27 +36,24 @@ constexpr size_t kTag = 16;       // Poly1305 tag
 constexpr size_t kBlock = 64;     // BLAKE2s block, the HMAC block size
 constexpr size_t kState = 2 * kKey;
 
-enum Status : int { kOk = 0, kInvalidPublicKey = 1, kDecryptFailed = 2, kTruncated = 3, kInternal = 4 };
+enum Status : int { kOk = 0, kInvalidPublicKey = 1, kDecryptFailed = 2, kTruncated = 3, kInternal = 4, kReplayed = 5 };
 
 // Per-thread OpenSSL contexts, fetched once: no algorithm fetch per call.
 struct Contexts {
-  EVP_MD* blake2s = nullptr;
-  EVP_MD_CTX* md = nullptr;
   EVP_CIPHER* chacha = nullptr;
   EVP_CIPHER_CTX* aead = nullptr;
+  EVP_PKEY_CTX* keygen = nullptr;  // X25519 key generation (ephemerals)
   bool ready = false;
   Contexts() {
-    blake2s = EVP_MD_fetch(nullptr, "BLAKE2S-256", nullptr);
-    md = EVP_MD_CTX_new();
     chacha = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
     aead = EVP_CIPHER_CTX_new();
-    ready = blake2s && md && chacha && aead;
+    keygen = EVP_PKEY_CTX_new_from_name(nullptr, "X25519", nullptr);
+    ready = chacha && aead && keygen && EVP_PKEY_keygen_init(keygen) == 1;
   }
   ~Contexts() {
+    EVP_PKEY_CTX_free(keygen);
     EVP_CIPHER_CTX_free(aead);
     EVP_CIPHER_free(chacha);
-    EVP_MD_CTX_free(md);
-    EVP_MD_free(blake2s);
   }
 };
 
@@ -64,12 +62,15 @@ Contexts& Ctx() {
   return contexts;
 }
 
-// HASH(a ‖ b) (BLAKE2s-256) into out (may alias a).
+// HASH(a ‖ b) (BLAKE2s-256) into out (may alias a). Our own BLAKE2s
+// (blake2s.cc): through EVP each of the ~40 hashes of a handshake paid more
+// for the digest's set-up than for its one or two compressions.
 bool Hash2(const uint8_t* a, size_t an, const uint8_t* b, size_t bn, uint8_t out[kKey]) {
-  Contexts& c = Ctx();
-  unsigned int n = 0;
-  return EVP_DigestInit_ex2(c.md, c.blake2s, nullptr) == 1 && EVP_DigestUpdate(c.md, a, an) == 1 &&
-         (bn == 0 || EVP_DigestUpdate(c.md, b, bn) == 1) && EVP_DigestFinal_ex(c.md, out, &n) == 1 && n == kKey;
+  Blake2s h;
+  h.Update(a, an);
+  if (bn > 0) h.Update(b, bn);
+  h.Final(out);
+  return true;
 }
 
 // HMAC-BLAKE2s(key (32 bytes), data) (RFC 2104 with a 64-byte block).
@@ -151,6 +152,24 @@ struct Symmetric {
   bool EncryptAndHash(const uint8_t* p, size_t n, uint8_t* out) { return Aead(true, k, p, n, h, out) && MixHash(out, n + kTag); }
 };
 
+// Message B (<- e, ee, se, psk, {payload}) after message A was read into ss:
+// out = e.pub ‖ AEAD(payload) (48 + n bytes).
+Status WriteMessageB(Symmetric& ss, X25519Key* e, const uint8_t ePub[kKey], const uint8_t re[kKey], const uint8_t rs[kKey],
+                     const uint8_t psk[kKey], const uint8_t* payload, size_t n, uint8_t* out) {
+  std::memcpy(out, ePub, kKey);
+  Status s = ss.MixEphemeral(ePub) ? kOk : kInternal;   // e
+  if (s == kOk) s = ss.MixDh(e, re);                     // ee
+  if (s == kOk) s = ss.MixDh(e, rs);                     // se
+  if (s == kOk) {                                        // psk: (ck, τ, k) = KDF3(ck, psk); MixHash(τ)
+    uint8_t tau[kKey];
+    uint8_t* outs[3] = {ss.ck, tau, ss.k};
+    s = Kdf(ss.ck, psk, kKey, outs, 3) && ss.MixHash(tau, kKey) ? kOk : kInternal;
+    OPENSSL_cleanse(tau, sizeof tau);
+  }
+  if (s == kOk && !ss.EncryptAndHash(payload, n, out + kKey)) s = kInternal;  // {payload}
+  return s;
+}
+
 bool IsBytes(const Napi::Value& v, size_t length) {
   return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array &&
          v.As<Napi::Uint8Array>().ByteLength() == length;
@@ -224,17 +243,74 @@ Napi::Value WriteB(const Napi::CallbackInfo& info) {
   uint8_t* out = info[7].As<Napi::Uint8Array>().Data();
   if (!Ctx().ready) return Napi::Number::New(env, kInternal);
   Symmetric ss{state.Data(), state.Data() + kKey, {}};
-  std::memcpy(out, ePub, kKey);
-  Status s = ss.MixEphemeral(ePub) ? kOk : kInternal;   // e
-  if (s == kOk) s = ss.MixDh(e, re);                     // ee
-  if (s == kOk) s = ss.MixDh(e, rs);                     // se
-  if (s == kOk) {                                        // psk: (ck, τ, k) = KDF3(ck, psk); MixHash(τ)
-    uint8_t tau[kKey];
-    uint8_t* outs[3] = {ss.ck, tau, ss.k};
-    s = Kdf(ss.ck, psk, kKey, outs, 3) && ss.MixHash(tau, kKey) ? kOk : kInternal;
-    OPENSSL_cleanse(tau, sizeof tau);
+  return Napi::Number::New(env, WriteMessageB(ss, e, ePub, re, rs, psk, payload.Data(), payload.ByteLength(), out));
+}
+
+// A fresh X25519 key pair for an ephemeral; the caller frees it with FreeEphemeral.
+bool GenerateEphemeral(X25519Key* key, uint8_t pub[kKey]) {
+  size_t n = kKey;
+  if (EVP_PKEY_keygen(Ctx().keygen, &key->pkey) != 1 || EVP_PKEY_get_raw_public_key(key->pkey, pub, &n) != 1 || n != kKey) return false;
+  key->derive = EVP_PKEY_CTX_new_from_pkey(nullptr, key->pkey, nullptr);
+  return key->derive != nullptr && EVP_PKEY_derive_init(key->derive) == 1;
+}
+
+void FreeEphemeral(X25519Key* key) {
+  EVP_PKEY_CTX_free(key->derive);
+  EVP_PKEY_free(key->pkey);  // cleanses the private scalar
+  key->derive = nullptr;
+  key->pkey = nullptr;
+}
+
+// noiseRespond(state: Uint8Array(64), staticStatic: Uint8Array(32), presharedKey: Uint8Array(32), message: Uint8Array(108),
+//              remoteStatic: Uint8Array(32), notAfter: Uint8Array(12), ephemeral: External | null, out: Uint8Array(48), keysOut: Uint8Array(64),
+//              timestampOut: Uint8Array(12)) → Status
+// The rest of the responder's handshake after noiseReadA1 and the peer
+// look-up, in one call: tokens ss, {t} of message A (t into timestampOut);
+// kReplayed, writing nothing more, when t is not after notAfter (TAI64N
+// compares as big-endian bytes; zeros: nothing seen); then message B (e, ee,
+// se, psk, {}) into out with a fresh ephemeral (or the given one, for
+// tests), and Split(): keysOut = T(initiator→responder) ‖ T(responder→initiator).
+// The state is wiped on every exit.
+Napi::Value Respond(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  constexpr size_t kTimestamp = 12;
+  constexpr size_t kMessageA = kKey + kKey + kTag + kTimestamp + kTag;
+  if (info.Length() < 10 || !IsBytes(info[0], kState) || !IsBytes(info[1], kKey) || !IsBytes(info[2], kKey) || !IsBytes(info[3], kMessageA) ||
+      !IsBytes(info[4], kKey) || !IsBytes(info[5], kTimestamp) || !(info[6].IsNull() || info[6].IsExternal()) ||
+      !IsBytes(info[7], kKey + kTag) || !IsBytes(info[8], 2 * kKey) || !IsBytes(info[9], kTimestamp))
+    return Fail(env, "noiseRespond(state: Uint8Array(64), staticStatic, presharedKey: Uint8Array(32), message: Uint8Array(108), remoteStatic: Uint8Array(32), notAfter: Uint8Array(12), ephemeral: External | null, out: Uint8Array(48), keysOut: Uint8Array(64), timestampOut: Uint8Array(12))");
+  uint8_t* state = info[0].As<Napi::Uint8Array>().Data();
+  const uint8_t* staticStatic = info[1].As<Napi::Uint8Array>().Data();
+  const uint8_t* psk = info[2].As<Napi::Uint8Array>().Data();
+  const uint8_t* m = info[3].As<Napi::Uint8Array>().Data();
+  const uint8_t* rs = info[4].As<Napi::Uint8Array>().Data();
+  const uint8_t* notAfter = info[5].As<Napi::Uint8Array>().Data();
+  uint8_t* out = info[7].As<Napi::Uint8Array>().Data();
+  uint8_t* keys = info[8].As<Napi::Uint8Array>().Data();
+  uint8_t* timestamp = info[9].As<Napi::Uint8Array>().Data();
+  if (!Ctx().ready) return Napi::Number::New(env, kInternal);
+  Status s;
+  {
+    Symmetric ss{state, state + kKey, {}};
+    s = ss.MixKey(staticStatic, kKey) ? kOk : kInternal;                                         // ss
+    if (s == kOk) s = ss.DecryptAndHash(m + 2 * kKey + kTag, kTimestamp + kTag, timestamp);       // {t}
+    if (s == kOk && std::memcmp(timestamp, notAfter, kTimestamp) <= 0) s = kReplayed;
+    if (s == kOk) {
+      X25519Key generated;
+      X25519Key* e = info[6].IsNull() ? &generated : info[6].As<Napi::External<X25519Key>>().Data();
+      uint8_t ePub[kKey];
+      size_t n = kKey;
+      bool have = e == &generated ? GenerateEphemeral(e, ePub) : EVP_PKEY_get_raw_public_key(e->pkey, ePub, &n) == 1 && n == kKey;
+      s = have ? WriteMessageB(ss, e, ePub, m, rs, psk, nullptr, 0, out) : kInternal;   // re = the first 32 bytes of message A
+      if (e == &generated) FreeEphemeral(e);
+    }
+    if (s == kOk) {  // Split(): (T_i→r, T_r→i) = KDF2(ck, ε)
+      uint8_t* outs[2] = {keys, keys + kKey};
+      if (!Kdf(ss.ck, nullptr, 0, outs, 2)) s = kInternal;
+    }
   }
-  if (s == kOk && !ss.EncryptAndHash(payload.Data(), payload.ByteLength(), out + kKey)) s = kInternal;  // {payload}
+  OPENSSL_cleanse(state, kState);
+  if (s != kOk) OPENSSL_cleanse(keys, 2 * kKey);
   return Napi::Number::New(env, s);
 }
 
@@ -244,6 +320,7 @@ void InitNoiseIkpsk2(Napi::Env env, Napi::Object exports) {
   exports.Set("noiseReadA1", Napi::Function::New(env, ReadA1, "noiseReadA1"));
   exports.Set("noiseReadA2", Napi::Function::New(env, ReadA2, "noiseReadA2"));
   exports.Set("noiseWriteB", Napi::Function::New(env, WriteB, "noiseWriteB"));
+  exports.Set("noiseRespond", Napi::Function::New(env, Respond, "noiseRespond"));
 }
 
 }  // namespace xdpwg

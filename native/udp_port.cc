@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <linux/sock_diag.h>
+#include <netinet/udp.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstring>
@@ -159,6 +160,7 @@ bool UdpPort::Open(Napi::Env env, const Napi::Object& opts) {
   frames_.assign(kUdpMaxBurst, 0);
   index_.assign(kUdpMaxBurst, 0);
   retried_.assign(kUdpMaxBurst, 0);
+  for (auto* v : {&seg_first_, &seg_count_, &seg_size_, &msg_bytes_, &pktinfo_len_}) v->assign(kUdpMaxBurst, 0);
 
   Napi::Value fdv = opts.Get("fd");
   if (fdv.IsNumber()) {
@@ -238,6 +240,10 @@ bool UdpPort::SetupSocket(Napi::Env env, const Napi::Object& opts, bool adopted)
     if (fl < 0 || fcntl(fd_, F_SETFL, fl | O_NONBLOCK) < 0)
       return ThrowSysError(env, "UdpPort: fcntl(O_NONBLOCK)", errno), false;
   }
+  // UDP GSO where the kernel has it (4.18+), unless the caller says "gso": false.
+  int gso_size = 0;
+  socklen_t gso_len = sizeof(gso_size);
+  gso_ = GetBoolOpt(opts, "gso", true) && getsockopt(fd_, IPPROTO_UDP, UDP_SEGMENT, &gso_size, &gso_len) == 0;
   // IP_PKTINFO is honoured on an AF_INET6 socket for its IPv4-mapped traffic.
   if (setsockopt(fd_, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0)
     return ThrowSysError(env, "UdpPort: setsockopt(IP_PKTINFO)", errno), false;
@@ -408,8 +414,9 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
   uint8_t* base = region_->base();
   const uint32_t fsize = pool_.frame_size();
 
-  // Build one message per valid descriptor; invalid ones are consumed here.
-  uint32_t m = 0;
+  // Build one message per valid descriptor, or add the datagram to the
+  // previous message as a GSO segment; invalid descriptors are consumed here.
+  uint32_t m = 0, k = 0;  // messages, datagrams
   for (uint32_t i = 0; i < n; i++) {
     uint64_t off = d[2 * i], len = d[2 * i + 1];
     if (!pool_.in_range(off) || pool_.owner(pool_.frame_of(off)) != FrameOwner::kJs) {
@@ -450,6 +457,7 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
     // Sticky source. IPv4: the address alone, no interface, so the route
     // lookup stays free as in the kernel module. IPv6: the interface only
     // when link-local scope needs it.
+    memset(s.control, 0, sizeof(s.control));
     h.msg_control = nullptr;
     h.msg_controllen = 0;
     if (fam == 4 && !AllZero(rec + kRecLocalIp + 12, 4)) {
@@ -474,27 +482,47 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
       if (IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr) || IN6_IS_ADDR_LINKLOCAL(&s.name.sin6_addr)) pi.ipi6_ifindex = ifindex;
       memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
     }
-    iovs_[m].iov_base = base + off;
-    iovs_[m].iov_len = len;
+    iovs_[k].iov_base = base + off;
+    iovs_[k].iov_len = len;
+    frames_[k] = frame;
+    index_[k] = i;
+    pktinfo_len_[m] = static_cast<uint32_t>(h.msg_controllen);
+    if (m > 0 && CanJoin(m, static_cast<uint32_t>(len))) {
+      // Same destination and source as the previous message: one more segment of it.
+      seg_count_[m - 1]++;
+      msg_bytes_[m - 1] += static_cast<uint32_t>(len);
+      k++;
+      continue;
+    }
     h.msg_name = &s.name;
-    h.msg_iov = &iovs_[m];
-    h.msg_iovlen = 1;
     h.msg_flags = 0;
-    frames_[m] = frame;
-    index_[m] = i;
+    seg_first_[m] = k;
+    seg_count_[m] = 1;
+    seg_size_[m] = static_cast<uint32_t>(len);
+    msg_bytes_[m] = static_cast<uint32_t>(len);
     retried_[m] = 0;
+    k++;
     m++;
+  }
+  for (uint32_t j = 0; j < m; j++) {
+    msghdr& h = msgs_[j].msg_hdr;
+    h.msg_iov = &iovs_[seg_first_[j]];
+    h.msg_iovlen = seg_count_[j];
+    if (seg_count_[j] > 1) AddSegmentControl(j);
   }
 
   uint32_t done = 0;  // messages consumed (sent or dropped)
+  uint32_t stopped_at = UINT32_MAX;  // a datagram (segment) index where a partial group send stopped
   while (done < m) {
     int r = sendmmsg(fd_, &msgs_[done], m - done, MSG_DONTWAIT);
     if (r > 0) {
-      for (int k = 0; k < r; k++) {
-        if (retried_[done + k]) c_.tx_src_fallback++;
-        c_.opackets++;
-        c_.obytes += msgs_[done + k].msg_len;
-        pool_.give_back(frames_[done + k]);
+      for (int q = 0; q < r; q++) {
+        uint32_t j = done + q;
+        if (retried_[j]) c_.tx_src_fallback++;
+        c_.opackets += seg_count_[j];
+        c_.obytes += msgs_[j].msg_len;
+        if (seg_count_[j] > 1) { c_.tx_gso_sends++; c_.tx_gso_datagrams += seg_count_[j]; }
+        for (uint32_t g = 0; g < seg_count_[j]; g++) pool_.give_back(frames_[seg_first_[j] + g]);
       }
       done += r;
       continue;
@@ -506,12 +534,23 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
       break;
     }
     msghdr& h = msgs_[done].msg_hdr;
+    if (seg_count_[done] > 1) {
+      // The kernel refused the group as a whole: datagram by datagram, each
+      // with the sticky source fallback; larger segments are not grouped again.
+      c_.tx_gso_fallback++;
+      if (err == EIO) gso_ = false;
+      else if (seg_size_[done] < gso_max_seg_) gso_max_seg_ = seg_size_[done];
+      int sent = SendGroupSingly(done, rec_base);
+      if (sent < static_cast<int>(seg_count_[done])) { stopped_at = seg_first_[done] + sent; break; }
+      done++;
+      continue;
+    }
     if (IsTxFallbackErrno(err) && h.msg_controllen) {
       // The sticky source is gone (address deleted or moved): let the kernel
       // choose, and clear it in the caller's record so the endpoint learns.
       h.msg_control = nullptr;
       h.msg_controllen = 0;
-      memset(rec_base + index_[done] * kUdpAddrRecordSize + kRecLocalIp, 0, 20);
+      memset(rec_base + index_[seg_first_[done]] * kUdpAddrRecordSize + kRecLocalIp, 0, 20);
       retried_[done] = 1;  // counted as a fallback once it is sent
       continue;
     }
@@ -522,12 +561,91 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
       if (err == ENETUNREACH || err == EHOSTUNREACH) c_.tx_no_route++;
       if (err == EMSGSIZE) c_.tx_too_big++;
     }
-    pool_.give_back(frames_[done]);
+    pool_.give_back(frames_[seg_first_[done]]);
     done++;
   }
-  // Everything before the first unsent message was consumed (invalid ones too).
-  uint32_t taken = done < m ? index_[done] : n;
+  // Everything before the first unsent datagram was consumed (invalid ones too).
+  uint32_t taken = stopped_at != UINT32_MAX ? index_[stopped_at] : done < m ? index_[seg_first_[done]] : n;
   return Napi::Number::New(env, taken);
+}
+
+/**
+ * Whether the datagram just described in slot m (name, pktinfo) may ride as
+ * one more segment of message m - 1: GSO on, same destination and source,
+ * no larger than that message's segments, the message not closed by a
+ * shorter last segment, and within the kernel's limits (64 segments; the
+ * whole under 64 KiB).
+ */
+bool UdpPort::CanJoin(uint32_t m, uint32_t len) const {
+  constexpr uint32_t kMaxSegments = 64, kMaxBytes = 65000;
+  const uint32_t prev = m - 1;
+  const msghdr& ph = msgs_[prev].msg_hdr;
+  const msghdr& h = msgs_[m].msg_hdr;
+  if (!gso_ || seg_size_[prev] >= gso_max_seg_ || len > seg_size_[prev]) return false;
+  if (seg_count_[prev] >= kMaxSegments || msg_bytes_[prev] + len > kMaxBytes) return false;
+  // The last segment so far must be full size: only the final one may be shorter.
+  if (msg_bytes_[prev] != seg_size_[prev] * seg_count_[prev]) return false;
+  if (ph.msg_namelen != h.msg_namelen || memcmp(&slots_[prev].name, &slots_[m].name, h.msg_namelen) != 0) return false;
+  return pktinfo_len_[prev] == pktinfo_len_[m] && memcmp(slots_[prev].control, slots_[m].control, pktinfo_len_[m]) == 0;
+}
+
+/** Appends the UDP_SEGMENT cmsg (the segment size) after message m's sticky source. */
+void UdpPort::AddSegmentControl(uint32_t m) {
+  msghdr& h = msgs_[m].msg_hdr;
+  Slot& s = slots_[m];
+  auto* cm = reinterpret_cast<cmsghdr*>(s.control + pktinfo_len_[m]);
+  cm->cmsg_level = IPPROTO_UDP;
+  cm->cmsg_type = UDP_SEGMENT;
+  cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  uint16_t size = static_cast<uint16_t>(seg_size_[m]);
+  memcpy(CMSG_DATA(cm), &size, sizeof(size));
+  h.msg_control = s.control;
+  h.msg_controllen = pktinfo_len_[m] + CMSG_SPACE(sizeof(uint16_t));
+}
+
+/**
+ * Sends message m's segments as single datagrams (the group was refused).
+ * Returns how many were consumed (sent, or dropped with their error
+ * counted); fewer than the group when the send buffer filled, and those
+ * left stay with JS.
+ */
+int UdpPort::SendGroupSingly(uint32_t m, uint8_t* rec_base) {
+  msghdr one = msgs_[m].msg_hdr;
+  one.msg_iovlen = 1;
+  one.msg_controllen = pktinfo_len_[m];
+  if (one.msg_controllen == 0) one.msg_control = nullptr;
+  uint32_t g = 0;
+  while (g < seg_count_[m]) {
+    const uint32_t seg = seg_first_[m] + g;
+    one.msg_iov = &iovs_[seg];
+    ssize_t r = sendmsg(fd_, &one, MSG_DONTWAIT);
+    if (r < 0) {
+      int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK) { c_.tx_would_block++; break; }
+      if (IsTxFallbackErrno(err) && one.msg_controllen) {
+        // As for a single message: the sticky source is gone.
+        one.msg_control = nullptr;
+        one.msg_controllen = 0;
+        for (uint32_t q = 0; q < seg_count_[m]; q++)
+          memset(rec_base + index_[seg_first_[m] + q] * kUdpAddrRecordSize + kRecLocalIp, 0, 20);
+        c_.tx_src_fallback++;
+        continue;
+      }
+      if (err == ENOBUFS) c_.odropped++;
+      else {
+        c_.oerrors++;
+        if (err == ENETUNREACH || err == EHOSTUNREACH) c_.tx_no_route++;
+        if (err == EMSGSIZE) c_.tx_too_big++;
+      }
+    } else {
+      c_.opackets++;
+      c_.obytes += static_cast<uint64_t>(r);
+    }
+    pool_.give_back(frames_[seg]);
+    g++;
+  }
+  return static_cast<int>(g);
 }
 
 Napi::Value UdpPort::AllocFrames(const Napi::CallbackInfo& info) {
@@ -584,6 +702,9 @@ Napi::Value UdpPort::Stats(const Napi::CallbackInfo& info) {
   put("free_invalid", c_.free_invalid);
   put("rx_bursts", c_.rx_bursts);
   put("tx_bursts", c_.tx_bursts);
+  put("tx_gso_sends", c_.tx_gso_sends);
+  put("tx_gso_datagrams", c_.tx_gso_datagrams);
+  put("tx_gso_fallback", c_.tx_gso_fallback);
   put("frames_free", pool_.available());
   return s;
 }

@@ -12,6 +12,14 @@
 // WireGuard module does. A send from an address that has gone away is retried
 // with the kernel's choice and counted (tx_src_fallback).
 //
+// UDP GSO on transmit: consecutive datagrams of one burst to the same
+// destination from the same source, all of one size but the last, go out as
+// one message with UDP_SEGMENT (one trip down the stack for up to 64 of them),
+// where the kernel offers it. A group the kernel refuses (a segment larger
+// than the path MTU: EINVAL/EMSGSIZE; a device that cannot checksum: EIO) is
+// sent datagram by datagram instead, and segments that large are not grouped
+// again on this port (tx_gso_fallback).
+//
 // Threading: a port belongs to the thread (JS environment) that created it.
 #pragma once
 #include <napi.h>
@@ -43,6 +51,9 @@ struct UdpPortCounters {
   uint64_t tx_no_route = 0;      // ENETUNREACH / EHOSTUNREACH (part of oerrors)
   uint64_t tx_too_big = 0;       // EMSGSIZE (part of oerrors)
   uint64_t free_invalid = 0;     // freeFrames offsets that were not JS-owned frames
+  uint64_t tx_gso_sends = 0;     // messages that carried several datagrams (UDP_SEGMENT)
+  uint64_t tx_gso_datagrams = 0; // datagrams sent in those messages
+  uint64_t tx_gso_fallback = 0;  // groups the kernel refused, resent one datagram at a time
   uint64_t rx_bursts = 0, tx_bursts = 0;
 };
 
@@ -73,6 +84,9 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
   void Release();
   void ReadDrops();
   bool CheckOpen(Napi::Env env);
+  bool CanJoin(uint32_t m, uint32_t len) const;
+  void AddSegmentControl(uint32_t m);
+  int SendGroupSingly(uint32_t m, uint8_t* rec_base);
   static void CleanupHook(void* arg);
 
   std::shared_ptr<UmemRegion> region_;
@@ -94,9 +108,15 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
   std::vector<Slot> slots_;
-  std::vector<uint64_t> frames_;   // rx: frame per message; tx: frame per message
-  std::vector<uint32_t> index_;    // tx: input descriptor index per message
-  std::vector<uint8_t> retried_;   // tx: 1 = resent without its sticky source
+  std::vector<uint64_t> frames_;   // rx: frame per message; tx: frame per datagram (segment)
+  std::vector<uint32_t> index_;    // tx: input descriptor index per datagram (segment)
+  std::vector<uint8_t> retried_;   // tx: 1 = resent without its sticky source (per message)
+  // tx, per message: its datagrams are segments [seg_first_, seg_first_ + seg_count_) of
+  // iovs_/frames_/index_, each seg_size_ bytes but the last; pktinfo_len_ bytes of control
+  // are the sticky source (the UDP_SEGMENT cmsg follows them).
+  std::vector<uint32_t> seg_first_, seg_count_, seg_size_, msg_bytes_, pktinfo_len_;
+  bool gso_ = false;               // UDP_SEGMENT offered by the kernel and not turned off
+  uint32_t gso_max_seg_ = 65535;   // segments this large or larger are not grouped (learned)
 };
 
 }  // namespace xdpwg

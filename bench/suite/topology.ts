@@ -72,9 +72,10 @@ const NIC_LIKE_FEATURES = ['gso', 'off', 'tso', 'off', 'tx-udp-segmentation', 'o
  * timed). Daemons log at level error only: per-event debug lines would cost
  * both implementations CPU the suite is not meant to measure.
  *
- * `wireguardGo` is the executable of the 'wireguard-go' configuration.
+ * `wireguardGo` is the executable of the 'wireguard-go' configuration;
+ * `xdpwg`, if given, replaces bin/xdpwg (a wrapper that profiles it, say).
  */
-export async function setUpPair(config: ConfigName, topology: TopologyName, wireguardGo: string): Promise<Pair> {
+export async function setUpPair(config: ConfigName, topology: TopologyName, wireguardGo: string, xdpwg?: string): Promise<Pair> {
   const lab = new Lab(`b${TOPOLOGY_LETTER[topology]}${CONFIG_LETTER[config]}`);
   try {
     const impl: Implementation = config === 'xdpwg' || config === 'veth' ? 'xdpwg' : 'wireguard-go';
@@ -84,6 +85,7 @@ export async function setUpPair(config: ConfigName, topology: TopologyName, wire
     }
     if (config === 'wireguard-go') a.bin = b.bin = wireguardGo;
     if (config === 'debian-wireguard-go') a.bin = b.bin = DEBIAN_WIREGUARD_GO;
+    if (config === 'xdpwg' && xdpwg) a.bin = b.bin = xdpwg;
     if (config !== 'veth') {
       for (const side of [a, b]) {
         // A socket left by a daemon killed in an earlier run would satisfy the

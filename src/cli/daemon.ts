@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Logger, logLevelFromEnv } from '../daemon/log.js';
-import { uapiSocketPath } from '../daemon/uapi-server.js';
+import { uapiSocketPath } from '../daemon/uapi/server.js';
 import { parseListenAddress } from '../daemon/listen-address.js';
 
 const IFNAME_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;

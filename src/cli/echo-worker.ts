@@ -15,7 +15,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { native, type PortStats, type XdpMode } from '../native/binding.js';
 import { DescBurst, FrameList } from '../native/frames.js';
 import { SocketPort, XdpPort, type Port } from '../native/port.js';
-import { Drop, DropCounters, parseUdpFrame, turnAround, UdpFrame } from '../packet/index.js';
+import { Drop, dropNames, parseUdpFrame, turnAround, UdpFrame } from '../packet/index.js';
+import { DropCounters } from '../datapath/drop-counters.js';
 
 /** What the main thread hands each worker. */
 export interface EchoWorkerData {
@@ -65,11 +66,11 @@ function main(): void {
   const tx = new DescBurst(port.burst);
   const free = new FrameList(port.burst);
   const frame = new UdpFrame();
-  const drops = new DropCounters();
+  const drops = new DropCounters(undefined, dropNames.slice(1));
   let echoed = 0, received = 0, bursts = 0;
   let nextReport = Date.now() + STATS_INTERVAL_MS;
   const report = (type: 'stats' | 'done'): void => {
-    const msg: EchoWorkerStats = { type, queue: d.queue, echoed, received, drops: drops.toJSON(), port: port.stats() };
+    const msg: EchoWorkerStats = { type, queue: d.queue, echoed, received, drops: drops.snapshot(), port: port.stats() };
     parentPort!.postMessage(msg);
   };
 
@@ -94,7 +95,7 @@ function main(): void {
         const off = rx.desc[2 * i]!, len = rx.desc[2 * i + 1]!;
         let r = parseUdpFrame(bytes, off, len, frame);
         if (r === Drop.none && frame.dstPort !== d.port) r = Drop.port;
-        if (r !== Drop.none) { drops.add(r); free.push(off); continue; }
+        if (r !== Drop.none) { drops.count(dropNames[r]!); free.push(off); continue; }
         tx.desc[2 * m] = off;
         tx.desc[2 * m + 1] = turnAround(bytes, off, frame);
         m++;
@@ -104,7 +105,7 @@ function main(): void {
       const sent = port.txBurst(tx.desc, m);
       echoed += sent;
       if (sent < m) {
-        drops.add(Drop.txFull, m - sent);
+        drops.count(dropNames[Drop.txFull]!, m - sent);
         for (let i = sent; i < m; i++) free.push(tx.desc[2 * i]!);
       }
     }

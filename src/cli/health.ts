@@ -10,7 +10,7 @@
  * take traffic.
  */
 import { native } from '../native/binding.js';
-import { uapiGet, uapiSocketPath } from '../daemon/uapi-server.js';
+import { uapiGet, uapiSocketPath } from '../daemon/uapi/server.js';
 
 const DEFAULT_TIMEOUT_MS = 3_000;
 

@@ -15,8 +15,9 @@ import { readdirSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { keyToBase64 } from '../crypto/encoding.js';
 import { publicKeyOf } from '../crypto/x25519.js';
-import { formatEndpoint, formatPrefix, type DeviceSnapshot, type IpPrefix, type PeerSnapshot } from '../daemon/device-config.js';
-import { UAPI_SOCKET_DIR, uapiGet, uapiSocketPath } from '../daemon/uapi-server.js';
+import { formatEndpoint, type DeviceSnapshot, type PeerSnapshot } from '../daemon/device-config.js';
+import { formatPrefix, type IpPrefix } from '../packet/ip-prefix.js';
+import { UAPI_SOCKET_DIR, uapiGet, uapiSocketPath } from '../daemon/uapi/server.js';
 
 /** The fields `wg show IFNAME FIELD` accepts. */
 export const SHOW_FIELDS = [

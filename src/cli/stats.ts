@@ -1,9 +1,9 @@
 /**
  * `xdpwg stats IFNAME [--json] [--watch]`: the data path's live counters —
- * per port/queue (CNDP's lport_stats_t names), drops by reason, per peer.
+ * per port/queue (CNDP's lport_stats_t names), drops by reason, events, per peer.
  */
 import { fetchStats } from '../daemon/stats-server.js';
-import type { DeviceStats } from '../daemon/device.js';
+import type { DeviceStats } from '../daemon/device-stats.js';
 
 const PORT_FIELDS = ['ipackets', 'opackets', 'ibytes', 'obytes', 'ierrors', 'oerrors', 'imissed', 'odropped', 'rx_invalid', 'tx_invalid'];
 
@@ -23,6 +23,8 @@ function render(s: DeviceStats): string {
   for (const p of s.paths) lines.push(`  path to ${p.publicKey}: ${p.path}`);
   const drops = Object.entries(s.drops);
   lines.push(`  drops: ${drops.length ? drops.map(([k, v]) => `${k}=${v}`).join(' ') : 'none'}`);
+  const events = Object.entries(s.events ?? {});
+  if (events.length) lines.push(`  events: ${events.map(([k, v]) => `${k}=${v}`).join(' ')}`);
   for (const p of s.peers) {
     lines.push(`  peer ${p.publicKey} endpoint ${p.endpoint ?? '(none)'} session ${p.hasSession ? 'yes' : 'no'}`);
     lines.push(`    rx ${p.rxPackets} packets ${p.rxBytes} bytes, tx ${p.txPackets} packets ${p.txBytes} bytes, staged dropped ${p.stagedDropped}`);

@@ -25,7 +25,8 @@ import {
   ConfigError, parseConfig, resolveEndpointsPartly, serializeConfig, setconfOps, syncconfOps, toDeviceConfig, configFromSnapshot,
   type ConfigFile,
 } from '../daemon/config-file.js';
-import { formatPrefix, type DeviceConfig } from '../daemon/device-config.js';
+import type { DeviceConfig } from '../daemon/device-config.js';
+import { formatPrefix } from '../packet/ip-prefix.js';
 import { Logger, logLevelFromEnv } from '../daemon/log.js';
 import { startDaemon, type RunningDaemon } from '../daemon/daemon.js';
 import { ServiceNotifier } from '../daemon/sd-notify.js';
@@ -114,7 +115,9 @@ async function up(arg: string): Promise<number> {
   const notifier = new ServiceNotifier(log);
 
   runHooks('PreUp', cfg.interface.preUp, ifname, log);
-  const daemon: RunningDaemon = await startDaemon({ ifname, log });
+  // Set once the interface is up; until then a signal ends the daemon without PreDown, as wg-quick.
+  let teardownBeforeShutdown: (() => Promise<void>) | undefined;
+  const daemon: RunningDaemon = await startDaemon({ ifname, log, beforeSignalShutdown: async () => { await teardownBeforeShutdown?.(); } });
   const resolver = new EndpointResolver(daemon.device, log);
   const pidFile = path.join(PID_DIR, `${ifname}.pid`);
   let undone = false;
@@ -173,10 +176,11 @@ async function up(arg: string): Promise<number> {
       notifier.notify('ready', `${ifname} is up`);
     });
   });
-  // Teardown hooks run on the signals that end the daemon.
-  const teardown = (): void => {
+  // Teardown on the signals that end the daemon, while it still serves its UAPI
+  // socket: a PreDown hook may talk to this very process (`wg show %i`).
+  teardownBeforeShutdown = async (): Promise<void> => {
     notifier.notify('stopping', `${ifname} is going down`);
-    try { runHooks('PreDown', current.interface.preDown, ifname, log); } catch (err) { log.error(`PreDown: ${(err as Error).message}`); }
+    try { await runHooksServing('PreDown', current.interface.preDown, ifname, log); } catch (err) { log.error(`PreDown: ${(err as Error).message}`); }
     if (current.interface.saveConfig) {
       try {
         const saved = configFromSnapshot(daemon.device.getSnapshot(), file);
@@ -185,7 +189,6 @@ async function up(arg: string): Promise<number> {
       } catch (err) { log.error(`SaveConfig: ${(err as Error).message}`); }
     }
   };
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.prependOnceListener(sig, teardown);
   const status = await daemon.exited;
   notifier.notify('stopping');
   undoAll();

@@ -13,38 +13,54 @@
  * The nonce is 32 zero bits ‖ counter as 64-bit little-endian; associated data
  * is empty. Seal encrypts the region in place and writes the tag after it;
  * open verifies the tag and decrypts in place. Every packet gets an
- * `AeadStatus` (src/protocol/aead-backend.ts) in results[i]; a bad packet is a counted drop, never an
+ * `AeadStatus` in results[i]; a bad packet is a counted drop, never an
  * exception. A packet that fails to open has its region zeroed, so no
  * unauthenticated plaintext stays in the buffer. The caller (the transport)
  * still decides keys, counters, padding and replay.
  *
- * Two layers:
+ * One layering:
  * - {@link AeadBurstBackend}: the positional call the addon exports
- *   (buffer, desc, n, keys, keyIndex, counters, results);
- * - {@link BurstDataAead}: adapts one to the transport's
- *   `DataAeadBackend` (src/protocol/aead-backend.ts, which owns the
- *   `AeadBurst` arrays and the `AeadStatus` numbers), so
- *   `new DataTransport(nativeDataAead())` runs the data path natively.
+ *   (buffer, desc, n, keys, keyIndex, counters, results), the one backend
+ *   interface;
+ * - {@link AeadBurst}: the preallocated arrays of one burst, laid out as the
+ *   addon reads them (native/aead_burst.h), which the transport fills and
+ *   hands to a backend with sealWith/openWith.
  *
- * Positional backends, compared byte for byte in test/unit/aead-burst.test.ts:
+ * Backends, compared byte for byte in test/unit/aead-burst.test.ts:
  * - native: one addon call per burst, OpenSSL EVP (native/aead_burst.cc);
  * - node:crypto: one cipher object per packet (the fallback when the addon
- *   is not built);
- * - @noble/ciphers: pure JavaScript, in place (the naive reference).
+ *   is not built), src/crypto/aead.ts's nodeAead;
+ * - @noble/ciphers: pure JavaScript (the naive reference), aead.ts's nobleAead.
  *
  * Threading: each worker thread has its own addon instance and its own cached
  * OpenSSL contexts; backends hold no cross-call state visible to JavaScript.
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { native } from '../native/binding.js';
-import { AeadStatus, NodeCryptoDataAead, type AeadBurst, type AeadStatusCode, type DataAeadBackend } from '../protocol/aead-backend.js';
+import { TAG_LENGTH, nobleAead, nodeAead, type AeadBackend } from './aead.js';
+import { KEY_LENGTH } from './bytes.js';
 
 /** ChaCha20 key length (RFC 8439 §2.3). */
-export const AEAD_BURST_KEY_LENGTH = 32;
+export const AEAD_BURST_KEY_LENGTH = KEY_LENGTH;
 /** Poly1305 tag length (RFC 8439 §2.5), stored right after each region. */
-export const AEAD_BURST_TAG_LENGTH = 16;
-export { AeadStatus, type AeadStatusCode };
+export const AEAD_BURST_TAG_LENGTH = TAG_LENGTH;
+
+/** Per-packet outcome; the numbers match native/aead_burst.h AeadStatus. */
+export const AeadStatus = {
+  ok: 0,
+  /** Open: the tag did not verify (forged, corrupted, or the wrong key). */
+  authFailed: 1,
+  /** Region plus tag not inside the buffer. */
+  badDescriptor: 2,
+  /** keyIndex beyond the key table. */
+  badKeyIndex: 3,
+  /** The crypto library refused an operation (should never happen). */
+  cryptoError: 4,
+} as const;
+
+/** The numeric values of AeadStatus. */
+export type AeadStatusCode = (typeof AeadStatus)[keyof typeof AeadStatus];
+
+const NO_AD = new Uint8Array(0);
 
 /** Where the packets lie: an ArrayBuffer (e.g. the UMEM) or a view of one (then offsets are relative to the view). */
 export type PacketBuffer = ArrayBuffer | Uint8Array;
@@ -83,96 +99,89 @@ export function nativeAeadBurst(): AeadBurstBackend {
   return { name: 'native', sealBurst: addon.aeadSealBurst, openBurst: addon.aeadOpenBurst };
 }
 
-/** A per-packet primitive under the JavaScript backends: in place on bytes[off, off+len) plus tag. */
-interface PacketAead {
-  seal(bytes: Uint8Array, off: number, len: number, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array | undefined): void;
-  /** Returns false when not authentic (the region is left for the caller to wipe). */
-  open(bytes: Uint8Array, off: number, len: number, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array | undefined): boolean;
-}
-
-const nodePacketAead: PacketAead = {
-  seal(bytes, off, len, key, nonce, aad) {
-    const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_BURST_TAG_LENGTH });
-    if (aad) cipher.setAAD(aad, { plaintextLength: len });
-    bytes.set(cipher.update(bytes.subarray(off, off + len)), off);
-    cipher.final();
-    bytes.set(cipher.getAuthTag(), off + len);
-  },
-  open(bytes, off, len, key, nonce, aad) {
-    const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_BURST_TAG_LENGTH });
-    decipher.setAuthTag(bytes.subarray(off + len, off + len + AEAD_BURST_TAG_LENGTH));
-    if (aad) decipher.setAAD(aad, { plaintextLength: len });
-    const plain = decipher.update(bytes.subarray(off, off + len));
-    try {
-      decipher.final();
-    } catch {
-      plain.fill(0);
-      return false;
-    }
-    bytes.set(plain, off); // written only once authentic
-    return true;
-  },
-};
-
-const noblePacketAead: PacketAead = {
-  seal(bytes, off, len, key, nonce, aad) {
-    // noble writes output = plaintext ‖ tag; the same start offset makes it in place.
-    chacha20poly1305(key, nonce, aad).encrypt(bytes.subarray(off, off + len), bytes.subarray(off, off + len + AEAD_BURST_TAG_LENGTH));
-  },
-  open(bytes, off, len, key, nonce, aad) {
-    try {
-      // noble verifies before it decrypts (RFC 8439 §4), so nothing is written on failure.
-      chacha20poly1305(key, nonce, aad).decrypt(bytes.subarray(off, off + len + AEAD_BURST_TAG_LENGTH), bytes.subarray(off, off + len));
-      return true;
-    } catch {
-      return false;
-    }
-  },
-};
-
 /** node:crypto backend: OpenSSL through one cipher object per packet; the fallback without the addon. */
-export const nodeCryptoAeadBurst: AeadBurstBackend = jsBackend('node:crypto', nodePacketAead);
+export const nodeCryptoAeadBurst: AeadBurstBackend = jsBackend(nodeAead);
 /** @noble/ciphers backend: pure JavaScript, the naive reference. */
-export const nobleAeadBurst: AeadBurstBackend = jsBackend('@noble/ciphers', noblePacketAead);
+export const nobleAeadBurst: AeadBurstBackend = jsBackend(nobleAead);
 
 /**
- * The transport's `DataAeadBackend` over a positional burst backend: one
- * positional call per `AeadBurst`. The key table is passed trimmed to
- * `keyCount` keys (so an index at or past keyCount is badKeyIndex, as the
- * transport's own backend reports); the trimmed view is cached and only
- * rebuilt when keyCount changes, so steady bursts allocate nothing.
+ * One burst's descriptors, laid out exactly as the addon reads them
+ * (native/aead_burst.h, AeadBurstArgs), so one call seals or opens a whole
+ * burst:
+ *   region i  = buffer[desc[2i] .. desc[2i] + desc[2i+1])   plaintext / ciphertext
+ *   tag i     = the 16 bytes right after region i
+ *   key i     = keys[32 * keyIndex[i] .. + 32)
+ *   nonce i   = 4 zero bytes ‖ (counters[2i] | counters[2i+1] << 32) as 64-bit LE
+ *   status i  = AeadStatus
+ * Allocate once per thread and reuse; the key table is handed to the
+ * backend trimmed to `keyCount` keys (so an index at or past it is
+ * badKeyIndex), through a view rebuilt only when keyCount changes.
  */
-export class BurstDataAead implements DataAeadBackend {
-  readonly name: string;
-  private table: Uint8Array | undefined;
-  private tableKeys = -1;
-  private view: Uint8Array = new Uint8Array(0);
+export class AeadBurst {
+  /** Packets the arrays have room for. */
+  readonly capacity: number;
+  /** Packets in the current burst. */
+  count = 0;
+  /** The packet memory every descriptor points into (a UMEM or frame buffer view). */
+  buffer: Uint8Array = new Uint8Array(0);
+  /** 2 × capacity: region offset, region length (without the tag). */
+  readonly desc: Uint32Array;
+  /** The key table: up to `capacity` keys of 32 bytes. */
+  readonly keys: Uint8Array;
+  /** Keys in the table. */
+  keyCount = 0;
+  /** Per packet: index of its key in `keys`. */
+  readonly keyIndex: Uint16Array;
+  /** 2 × capacity: counter low 32 bits, high 32 bits. */
+  readonly counters: Uint32Array;
+  /** Per packet: AeadStatus after the call. */
+  readonly status: Uint8Array;
+  private keyView: Uint8Array;
+  private keyViewCount = 0;
 
-  constructor(private readonly burst: AeadBurstBackend) {
-    this.name = burst.name;
-  }
-
-  sealBurst(b: AeadBurst): number {
-    return this.burst.sealBurst(b.buffer, b.desc, b.count, this.keysOf(b), b.keyIndex, b.counters, b.status);
-  }
-
-  openBurst(b: AeadBurst): number {
-    return this.burst.openBurst(b.buffer, b.desc, b.count, this.keysOf(b), b.keyIndex, b.counters, b.status);
-  }
-
-  private keysOf(b: AeadBurst): Uint8Array {
-    if (b.keys !== this.table || b.keyCount !== this.tableKeys) {
-      this.table = b.keys;
-      this.tableKeys = b.keyCount;
-      this.view = b.keys.subarray(0, b.keyCount * AEAD_BURST_KEY_LENGTH);
+  constructor(capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 0xffff) {
+      throw new RangeError(`AEAD burst capacity must be 1..65535, got ${capacity}`);
     }
-    return this.view;
+    this.capacity = capacity;
+    this.desc = new Uint32Array(2 * capacity);
+    this.keys = new Uint8Array(capacity * AEAD_BURST_KEY_LENGTH);
+    this.keyIndex = new Uint16Array(capacity);
+    this.counters = new Uint32Array(2 * capacity);
+    this.status = new Uint8Array(capacity);
+    this.keyView = this.keys.subarray(0, 0);
   }
-}
 
-/** The native data-path AEAD for the transport; throws when the addon is not loadable. */
-export function nativeDataAead(): DataAeadBackend {
-  return new BurstDataAead(nativeAeadBurst());
+  /** Starts an empty burst over `buffer`. */
+  reset(buffer: Uint8Array): void {
+    this.buffer = buffer;
+    this.count = 0;
+    this.keyCount = 0;
+  }
+
+  /** Seals every packet in place with `backend`; returns how many succeeded. */
+  sealWith(backend: AeadBurstBackend): number {
+    return backend.sealBurst(this.buffer, this.desc, this.count, this.keyTable(), this.keyIndex, this.counters, this.status);
+  }
+
+  /** Opens every packet in place with `backend`; returns how many authenticated. */
+  openWith(backend: AeadBurstBackend): number {
+    return backend.openBurst(this.buffer, this.desc, this.count, this.keyTable(), this.keyIndex, this.counters, this.status);
+  }
+
+  /** Zeroes the key table, so no key copy outlives the burst. */
+  wipeKeys(): void {
+    this.keys.fill(0, 0, this.keyCount * AEAD_BURST_KEY_LENGTH);
+    this.keyCount = 0;
+  }
+
+  private keyTable(): Uint8Array {
+    if (this.keyViewCount !== this.keyCount) {
+      this.keyViewCount = this.keyCount;
+      this.keyView = this.keys.subarray(0, this.keyCount * AEAD_BURST_KEY_LENGTH);
+    }
+    return this.keyView;
+  }
 }
 
 /** Which data-path AEAD the datapath config asks for ("crypto backend"). */
@@ -180,22 +189,22 @@ export type AeadBurstChoice = 'auto' | 'native' | 'node' | 'noble';
 
 /**
  * Picks the transport's AEAD backend. 'auto' takes the native one when the
- * addon loads and falls back to node:crypto (the transport's own
- * NodeCryptoDataAead) otherwise; `reason` says why, for the log (never silent).
+ * addon loads and falls back to node:crypto otherwise; `reason` says why,
+ * for the log (never silent).
  */
-export function dataAeadBackend(choice: AeadBurstChoice = 'auto'): { backend: DataAeadBackend; reason: string } {
+export function dataAeadBackend(choice: AeadBurstChoice = 'auto'): { backend: AeadBurstBackend; reason: string } {
   switch (choice) {
     case 'native':
-      return { backend: nativeDataAead(), reason: 'configured' };
+      return { backend: nativeAeadBurst(), reason: 'configured' };
     case 'node':
-      return { backend: new NodeCryptoDataAead(), reason: 'configured' };
+      return { backend: nodeCryptoAeadBurst, reason: 'configured' };
     case 'noble':
-      return { backend: new BurstDataAead(nobleAeadBurst), reason: 'configured' };
+      return { backend: nobleAeadBurst, reason: 'configured' };
     case 'auto':
       try {
-        return { backend: nativeDataAead(), reason: 'native addon loaded' };
+        return { backend: nativeAeadBurst(), reason: 'native addon loaded' };
       } catch (err) {
-        return { backend: new NodeCryptoDataAead(), reason: `native AEAD unavailable: ${(err as Error).message}` };
+        return { backend: nodeCryptoAeadBurst, reason: `native AEAD unavailable: ${(err as Error).message}` };
       }
     default:
       throw new TypeError(`unknown AEAD backend ${JSON.stringify(choice)}; expected auto, native, node or noble`);
@@ -203,11 +212,13 @@ export function dataAeadBackend(choice: AeadBurstChoice = 'auto'): { backend: Da
 }
 
 /**
- * Builds a burst backend from a per-packet primitive with the native
- * backend's exact semantics: same argument checks, same statuses, failed
- * opens zeroed.
+ * Builds a burst backend from a per-message AEAD (src/crypto/aead.ts), with
+ * the native backend's exact semantics: same argument checks, same
+ * statuses, failed opens zeroed. The per-message AEAD allocates its output;
+ * it is copied back in place.
  */
-function jsBackend(name: string, packet: PacketAead): AeadBurstBackend {
+function jsBackend(aead: AeadBackend): AeadBurstBackend {
+  const name = aead.name;
   const nonce = new Uint8Array(12);
   const nonceView = new DataView(nonce.buffer);
   const run = (open: boolean, buffer: PacketBuffer, desc: Uint32Array, n: number, keys: Uint8Array, keyIndex: KeyIndexArray,
@@ -215,7 +226,7 @@ function jsBackend(name: string, packet: PacketAead): AeadBurstBackend {
     checkBurstShape(buffer, desc, n, keys, keyIndex, counters, results, aad, noncePrefix);
     const bytes = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer);
     const keyCount = Math.floor(keys.length / AEAD_BURST_KEY_LENGTH);
-    const useAad = aad !== undefined && aad.length > 0 ? aad : undefined;
+    const ad = aad ?? NO_AD;
     nonceView.setUint32(0, noncePrefix ?? 0, true);
     let ok = 0;
     for (let i = 0; i < n; i++) {
@@ -235,11 +246,21 @@ function jsBackend(name: string, packet: PacketAead): AeadBurstBackend {
           nonceView.setUint32(8, counters[2 * i + 1]!, true);
         }
         const key = keys.subarray(slot * AEAD_BURST_KEY_LENGTH, (slot + 1) * AEAD_BURST_KEY_LENGTH);
-        if (!open) {
-          packet.seal(bytes, off, len, key, nonce, useAad);
-        } else if (!packet.open(bytes, off, len, key, nonce, useAad)) {
-          bytes.fill(0, off, off + len); // as native: no unauthenticated bytes left to misuse
-          status = AeadStatus.authFailed;
+        try {
+          if (!open) {
+            bytes.set(aead.seal(key, nonce, bytes.subarray(off, off + len), ad), off); // ciphertext ‖ tag
+          } else {
+            const plain = aead.open(key, nonce, bytes.subarray(off, off + len + AEAD_BURST_TAG_LENGTH), ad);
+            if (plain) bytes.set(plain, off); // written only once authentic
+            else {
+              bytes.fill(0, off, off + len); // as native: no unauthenticated bytes left to misuse
+              status = AeadStatus.authFailed;
+            }
+          }
+        } catch {
+          // The library refused (as native's EVP failure): counted, never thrown.
+          if (open) bytes.fill(0, off, off + len);
+          status = AeadStatus.cryptoError;
         }
       }
       results[i] = status;

@@ -44,7 +44,7 @@ export class CaptureSession {
   private readonly rings: CaptureRing[];
   private closed = false;
 
-  constructor(workers: number, readonly snaplen: number, private readonly broadcast: (msg: ToWorker) => void, private readonly onClose: () => void = () => {}) {
+  constructor(workers: number, readonly snaplen: number, private readonly broadcast: (msg: ToWorker) => void, private readonly onClose: (lost: number) => void = () => {}) {
     if (!Number.isInteger(snaplen) || snaplen < 64 || snaplen > CAPTURE_SNAPLEN_MAX) throw new RangeError(`capture: snaplen must be 64..${CAPTURE_SNAPLEN_MAX}, got ${snaplen}`);
     const buffer = new SharedArrayBuffer(captureBufferSize(workers));
     this.rings = Array.from({ length: workers }, (_, w) => new CaptureRing(buffer, w, snaplen));
@@ -63,22 +63,33 @@ export class CaptureSession {
     if (this.closed) return;
     this.closed = true;
     this.broadcast({ t: 'capture', buffer: null, snaplen: 0 });
-    this.onClose();
+    this.onClose(this.lost());
   }
 }
 
 /** How often a capture's rings are drained: 1 MiB per worker holds ~700 full frames, 50 ms of ~14 k frames/s. */
 const DRAIN_INTERVAL_MS = 50;
+/**
+ * Bytes queued towards a slow reader (a pipe, a full disk) beyond which the
+ * rings are left undrained: the workers then count what does not fit as lost
+ * instead of the daemon buffering without bound.
+ */
+export const CAPTURE_BACKLOG_MAX = 4 << 20;
+
+/** What streamCapture needs of its client socket. */
+export type CaptureSink = Pick<Socket, 'write' | 'end' | 'on' | 'writableLength'>;
 
 /**
  * Streams a session to a client socket as a pcap file: header, then records
  * as they come, until `count` frames (0: until the client goes), then ends
- * the socket. The session is closed however the stream ends.
+ * the socket. The session is closed however the stream ends. While more than
+ * CAPTURE_BACKLOG_MAX bytes wait for the client, nothing is drained.
  */
-export function streamCapture(sock: Socket, session: CaptureSession, count: number): void {
+export function streamCapture(sock: CaptureSink, session: CaptureSession, count: number): void {
   let sent = 0;
   const stop = (): void => { clearInterval(timer); session.close(); };
   const timer = setInterval(() => {
+    if (sock.writableLength > CAPTURE_BACKLOG_MAX) return;
     for (const f of session.drain()) {
       sock.write(pcapRecord(f));
       if (count > 0 && ++sent >= count) { stop(); sock.end(); return; }

@@ -22,9 +22,10 @@
 import { lookup } from 'node:dns/promises';
 import { keyFromBase64, keyToBase64 } from '../crypto/encoding.js';
 import {
-  formatEndpoint, formatPrefix, parseEndpoint, parseIP, peerKey,
-  type DeviceConfig, type DeviceSnapshot, type Endpoint, type IpPrefix, type PeerConfig, type UapiPeerOp, type UapiSetOp,
+  formatEndpoint, parseEndpoint, peerKey, type DeviceConfig, type DeviceSnapshot, type PeerConfig, type UapiPeerOp, type UapiSetOp,
 } from './device-config.js';
+import { formatPrefix, parseIP, parsePrefix, type IpPrefix } from '../packet/ip-prefix.js';
+import type { Endpoint } from '../packet/endpoint.js';
 
 /** A problem in a configuration file, located by file and 1-based line number (0 = the file as a whole). */
 export class ConfigError extends Error {
@@ -252,27 +253,12 @@ function parseFwmark(value: string, bad: (what: string) => never): number {
   return n;
 }
 
-/** "ip" or "ip/bits"; a bare address is a host prefix (/32, /128), as wg(8) reads AllowedIPs. */
-function parsePrefixOrHost(item: string): IpPrefix | null {
-  const slash = item.indexOf('/');
-  const address = parseIP(slash < 0 ? item : item.slice(0, slash));
-  if (!address) return null;
-  const max = address.length * 8;
-  let bits = max;
-  if (slash >= 0) {
-    const b = item.slice(slash + 1);
-    if (!/^[0-9]{1,3}$/.test(b) || Number(b) > max) return null;
-    bits = Number(b);
-  }
-  return { family: address.length === 4 ? 4 : 6, address, bits };
-}
-
 function parseAllowedIP(item: string, bad: (what: string) => never): IpPrefix {
-  return parsePrefixOrHost(item) ?? bad(`\`${item}\` is not an IP prefix (address/length, length ≤32 for IPv4, ≤128 for IPv6)`);
+  return parsePrefix(item, 'wg-config') ?? bad(`\`${item}\` is not an IP prefix (address/length, length ≤32 for IPv4, ≤128 for IPv6)`);
 }
 
 function parseAddress(item: string, bad: (what: string) => never): IpPrefix {
-  return parsePrefixOrHost(item) ?? bad(`\`${item}\` is not an interface address (address or address/length)`);
+  return parsePrefix(item, 'wg-config') ?? bad(`\`${item}\` is not an interface address (address or address/length)`);
 }
 
 function checkEndpointText(value: string, bad: (what: string) => never): void {

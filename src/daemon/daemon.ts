@@ -7,9 +7,10 @@
  */
 import os from 'node:os';
 import { native } from '../native/binding.js';
+import { tunQueueSpecs } from '../native/tun.js';
 import { Device } from './device.js';
 import type { Logger } from './log.js';
-import { UapiServer } from './uapi-server.js';
+import { UapiServer } from './uapi/server.js';
 import { StatsServer } from './stats-server.js';
 import { loadDatapathConfig } from './datapath-config.js';
 import { MetricsServer } from './metrics-server.js';
@@ -28,6 +29,12 @@ export interface DaemonOptions {
   dropCapabilities?: boolean;
   /** HOST:PORT for GET /metrics; overrides the datapath "metricsListen" ('off' turns it off). */
   metricsListen?: string;
+  /**
+   * Runs on SIGTERM/SIGINT before anything closes, while the UAPI socket still
+   * answers (`xdpwg up`'s PreDown hooks may run `wg show %i`); its errors are
+   * the caller's to report.
+   */
+  beforeSignalShutdown?: () => Promise<void>;
 }
 
 /**
@@ -91,7 +98,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     if (tun.steeringMapFd < 0) return;
     try { n.tunSteeringSpread(tun.steeringMapFd, k); } catch (err) { log.error(`TUN steering: ${(err as Error).message}`); }
   };
-  const device = await Device.create({ ifname: tun.name, tunFds: tun.fds, log, datapath, steering, onSendingWorkers });
+  const device = await Device.create({ ifname: tun.name, tunQueues: tunQueueSpecs(tun), log, datapath, steering, onSendingWorkers });
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((r) => { resolveExit = r; });
   let closing = false;
@@ -139,7 +146,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       log.error(`${(err as Error).message}; running without metrics`);
     }
   }
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void shutdown(`received ${sig}`));
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(sig, () => {
+      if (closing) return;
+      const before = opts.beforeSignalShutdown?.() ?? Promise.resolve();
+      void before.catch((err: unknown) => log.error((err as Error).message)).then(() => shutdown(`received ${sig}`));
+    });
+  }
   log.verbose('device started');
   return { device, exited, shutdown };
 }

@@ -9,7 +9,7 @@
  * list is short and the events rare, and a re-read cannot drift.
  */
 import { NetlinkMonitor, usableAddresses } from '../native/netlink.js';
-import { formatIP } from './device-config.js';
+import { formatIP } from '../packet/ip-prefix.js';
 
 export class LocalAddresses {
   private readonly monitor: NetlinkMonitor;

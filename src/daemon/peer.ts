@@ -11,7 +11,7 @@ import { Handshake } from '../protocol/noise.js';
 import { KeypairSet } from '../protocol/keypair.js';
 import { StagedQueue } from '../protocol/staged-queue.js';
 import type { PeerTimers } from '../protocol/timers.js';
-import type { Endpoint } from './device-config.js';
+import type { Endpoint } from '../packet/endpoint.js';
 
 export class Peer {
   readonly handshake: Handshake<Peer>;

@@ -15,9 +15,9 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import { keyToBase64 } from '../crypto/encoding.js';
-import type { DeviceStats } from './device.js';
+import type { DeviceStats } from './device-stats.js';
 import type { DeviceSnapshot, PeerSnapshot } from './device-config.js';
-import { formatIP } from './device-config.js';
+import { formatIP } from '../packet/ip-prefix.js';
 
 /** Where the numbers come from (the Device, or a test's stand-in). */
 export interface MetricsSource {

@@ -9,9 +9,6 @@ import { KeypairShared } from '../protocol/keypair.js';
 import { REJECT_AFTER_TIME_MS } from '../protocol/constants.js';
 import type { KeypairWire } from './worker-messages.js';
 
-/** Most packets one burst carries through the worker. */
-export const BURST_MAX = 64;
-
 export class DataKeypair {
   readonly shared: KeypairShared;
   readonly localIndex: number;

@@ -33,6 +33,7 @@ import { equalConstantTime, isAllZero, KEY_LENGTH } from '../crypto/bytes.js';
 import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
 import type { Clock } from '../protocol/clock.js';
 import { UNDER_LOAD_QUEUE_FRACTION_DIVISOR } from '../protocol/constants.js';
+import { UdpAddrRecord as R } from '../native/udp-port.js';
 import { Initiation, MAC_SIZE, MESSAGE_INITIATION, MESSAGE_RESPONSE, Response } from '../protocol/wire.js';
 
 /** Bytes of an address record that name a source for cookies: IP (16) ‖ port (2), as the device's checker uses them. */
@@ -118,7 +119,7 @@ export class HandshakeAdmission {
     let limit = this.capacity;
     if (backlog >= this.capacity / UNDER_LOAD_QUEUE_FRACTION_DIVISOR) {
       const limiter = backlog >= this.capacity / 4 ? this.tightLimiter : this.limiter;
-      const v4 = addr[at + 18] === 4, family = v4 ? 4 : 6, ipAt = v4 ? at + 12 : at;
+      const v4 = addr[at + R.family] === 4, family = v4 ? 4 : 6, ipAt = at + (v4 ? R.remoteIpv4 : R.remoteIp);
       if (!limiter.hasCredit(family, addr, ipAt)) return Admission.rateLimited;
       if (this.mac2Proves(buf, off, len, addr, at)) {
         if (!limiter.allow(family, addr, ipAt)) return Admission.rateLimited;

@@ -125,7 +125,7 @@ export type NativeAeadBurstFn = (
   aad?: Uint8Array, noncePrefix?: number,
 ) => number;
 
-// --- UdpPort, Tun, Netlink, Waiter (native/udp_port.cc, tun.cc, netlink.cc, waiter.cc;
+// --- UdpPort, Tun, Netlink, Waiter (native/udp_port.cc, tun.cc + tun_queue.cc, netlink.cc, waiter.cc;
 //     wrappers: src/native/udp-port.ts, tun.ts, netlink.ts, waiter.ts) ---
 
 /** Options of a kernel UDP socket port (native/udp_port.cc). */
@@ -171,6 +171,7 @@ export interface UdpPortStats extends PortStats {
   /** EMSGSIZE (in oerrors). */
   tx_too_big: number;
   free_invalid: number; rx_bursts: number; tx_bursts: number; frames_free: number;
+  tx_gso_sends: number; tx_gso_datagrams: number; tx_gso_fallback: number;
 }
 
 /**
@@ -216,18 +217,50 @@ export interface NativeUdpPort {
 /**
  * A TUN device's queues as opened or adopted. Fds are owned by the caller.
  * vnetHdr: every read/write carries a virtio_net_hdr (handled natively; the
- * burst calls still move bare IP packets); offloads: what the kernel accepted
- * ('csum', 'tso4', 'tso6', 'tso-ecn', 'uso4', 'uso6'), empty without vnetHdr.
+ * burst calls still move bare IP packets); udpGso: the device took the USO
+ * offloads, so writes may coalesce UDP (GSO_UDP_L4); offloads: what the
+ * kernel accepted ('csum', 'tso4', 'tso6', 'tso-ecn', 'uso4', 'uso6'),
+ * empty without vnetHdr.
  */
 export interface TunQueueSet {
-  name: string; ifindex: number; fds: number[]; multiQueue: boolean; vnetHdr: boolean; offloads: string[];
+  name: string; ifindex: number; fds: number[]; multiQueue: boolean; vnetHdr: boolean; udpGso: boolean; offloads: string[];
   /** How outbound flows pick a queue: "flow hash" (native/bpf/tun_steering.bpf.c), "single queue", or "kernel automatic (why)". */
   steering: string;
   /** With "flow hash": an fd of the program's spread map, for tunSteeringSpread (owned by the caller); else -1. */
   steeringMapFd: number;
 }
 
-/** Counters of the TUN offload path, process-wide since the addon loaded (tunOffloadStats). */
+/**
+ * What a thread needs to make a TunQueue of one queue of a set: plain data,
+ * so it travels in a worker's init message (the TunQueue itself cannot).
+ */
+export interface TunQueueSpec { fd: number; vnetHdr: boolean; udpGso: boolean }
+
+/**
+ * One TUN queue's burst reads and writes (native/tun_queue.cc), with its offload
+ * state: a super packet read but not yet wholly handed out stays here.
+ * Borrows spec.fd (never closes it). Belongs to the thread that made it;
+ * its native state goes with close(), the GC, or the thread's end.
+ */
+export interface NativeTunQueue {
+  /** The borrowed fd (poll it); -1 once closed. */
+  readonly fd: number;
+  readonly vnetHdr: boolean;
+  readonly udpGso: boolean;
+  /**
+   * Reads up to max packets; desc in: (offset, capacity), out: (offset, length). A packet longer than
+   * its capacity is dropped, never cut. Returns n, or -errno (EBADFD: device deleted; EBADF: closed).
+   * Offload queues cut super packets into one segment per frame; n === max may leave segments
+   * waiting here (unseen by poll): read again before waiting.
+   */
+  readBurst(buffer: ArrayBuffer, desc: Uint32Array, max: number): number;
+  /** Writes n packets; returns how many were consumed (refused ones get length 0), or -errno when the queue is dead. */
+  writeBurst(buffer: ArrayBuffer, desc: Uint32Array, n: number): number;
+  /** Frees the native state (idempotent); later bursts return -EBADF. The fd stays open. */
+  close(): void;
+}
+
+/** Counters of the TUN offload path, process-wide since the addon loaded: every TunQueue of every thread adds to them (tunOffloadStats). */
 export interface TunOffloadStats {
   readCalls: number; readSuperPackets: number; readSegments: number; readSegmentsCarried: number;
   readChecksumsCompleted: number; readDropped: number;
@@ -329,6 +362,8 @@ export interface NativeBinding extends FdPassingBinding {
   x25519KeyFromPrivate(privateKey: Uint8Array, publicOut: Uint8Array): NativeX25519Key;
   /** X25519(key, peerPublic) into out; false (out zeroed) when the result is all zeros or OpenSSL refuses the peer key. */
   x25519Derive(key: NativeX25519Key, peerPublic: Uint8Array, out: Uint8Array): boolean;
+  /** Keyed BLAKE2s (native/blake2s.cc): out.length bytes (1..32) of MAC(key, data); key 1..32 bytes. */
+  blake2sMac(key: Uint8Array, data: Uint8Array, out: Uint8Array): void;
   /**
    * Noise_IKpsk2, responder side (native/noise_ikpsk2.cc), over state = ck ‖ h (64 bytes, updated in place).
    * Each returns a NoiseStatus: 0 ok, 1 a DH was zero, 2 an AEAD field did not authenticate, 3 truncated, 4 OpenSSL failed.
@@ -341,6 +376,16 @@ export interface NativeBinding extends FdPassingBinding {
   noiseWriteB(
     state: Uint8Array, ephemeral: NativeX25519Key, ephemeralPublic: Uint8Array, remoteEphemeral: Uint8Array,
     remoteStatic: Uint8Array, presharedKey: Uint8Array, payload: Uint8Array, out: Uint8Array,
+  ): number;
+  /**
+   * The responder's handshake after noiseReadA1 and the peer look-up, in one call: tokens ss, {t} of message A
+   * (message: its 108 bytes e ‖ s ‖ t; t into timestampOut), 5 (replayed) when t is not after notAfter, then
+   * message B into out (48 bytes) with a fresh ephemeral (or the given one) and Split() into keysOut:
+   * T(initiator→responder) ‖ T(responder→initiator). The state is wiped.
+   */
+  noiseRespond(
+    state: Uint8Array, staticStatic: Uint8Array, presharedKey: Uint8Array, message: Uint8Array, remoteStatic: Uint8Array,
+    notAfter: Uint8Array, ephemeral: NativeX25519Key | null, out: Uint8Array, keysOut: Uint8Array, timestampOut: Uint8Array,
   ): number;
   XskPort: new (opts: XskPortOptions) => NativeXskPort;
   /** A memfd for one queue's shared UMEM (native/umem_share.h), made by the main thread so it can hand it to members. */
@@ -358,17 +403,15 @@ export interface NativeBinding extends FdPassingBinding {
   tunOpen(opts: { name: string; queues?: number; multiQueue?: boolean; offload?: boolean }): TunQueueSet;
   /** Takes over an inherited TUN fd (WG_TUN_FD); makes it non-blocking. */
   tunAdopt(fd: number): TunQueueSet;
-  /** Reads up to max packets; desc in: (offset, capacity), out: (offset, length). A packet longer than its capacity is dropped, never cut. Returns n, or -errno (EBADFD: device deleted). Offload queues cut super packets into one segment per frame; n === max may leave segments waiting natively (unseen by poll): read again before waiting. */
-  tunReadBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array, max: number): number;
-  /** Writes n packets; returns how many were consumed (refused ones get length 0), or -errno when the queue is dead. */
-  tunWriteBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array, n: number): number;
+  /** A queue's burst reads/writes; throws when spec.vnetHdr disagrees with the fd's IFF_VNET_HDR. */
+  TunQueue: new (spec: TunQueueSpec) => NativeTunQueue;
   TUN_MAX_BURST: number;
   /** Spreads outbound flows over the first `queues` TUN queues from now on (0: all); mapFd from tunOpen's steeringMapFd. */
   tunSteeringSpread(mapFd: number, queues: number): void;
   tunOffloadStats(): TunOffloadStats;
-  /** One read() result (virtio_net_hdr + packet) cut into frames as tunReadBurst would; n, -1 refused, -2 too few frames. */
+  /** One read() result (virtio_net_hdr + packet) cut into frames as TunQueue.readBurst would; n, -1 refused, -2 too few frames. */
   tunOffloadSplit(input: Uint8Array, buffer: ArrayBuffer, desc: Uint32Array, max: number): number;
-  /** The write()s tunWriteBurst would make for a burst, laid out in out (outDesc: offset, length; groups: packets per write). */
+  /** The write()s TunQueue.writeBurst would make for a burst, laid out in out (outDesc: offset, length; groups: packets per write). */
   tunOffloadCoalesce(buffer: ArrayBuffer, desc: Uint32Array, n: number, out: ArrayBuffer, outDesc: Uint32Array, groups: Uint32Array): number;
   linkInfo(nameOrIndex: string | number): LinkInfo | null;
   linkSetUp(ifindex: number, up: boolean): void;

@@ -5,8 +5,16 @@
  * copies a packet.
  */
 
-/** Default packets per burst: one native call moves up to this many. */
+/** Packets per burst: one native call, and one pass of a worker's receive or send path, moves up to this many. */
 export const BURST_SIZE = 64;
+
+/**
+ * Bytes every frame keeps in front of its packet, where the outer headers
+ * are written in place: Ethernet 14 + IPv6 40 + UDP 8 + WireGuard data
+ * header 16 = 78 at most (udp-port.ts MIN_HEADROOM), rounded up to 128 (the
+ * addon's kUdpDefaultHeadroom).
+ */
+export const FRAME_HEADROOM = 128;
 
 /** Byte-level views over one port buffer, made once per port. */
 export class FrameViews {

@@ -1,5 +1,5 @@
 /**
- * TUN queues (native/tun.cc): IFF_TUN | IFF_NO_PI, multi-queue, one
+ * TUN devices and queues (native/tun.cc, tun_queue.cc): IFF_TUN | IFF_NO_PI, multi-queue, one
  * non-blocking fd per worker, burst reads and writes into port frames.
  *
  * Offloads (openTun(..., { offload: true }), or an adopted fd opened with
@@ -15,9 +15,13 @@
  * once when the addon loads, writes UDP one datagram per write() as before.
  * native/tun_offload.cc holds the packet logic.
  *
+ * Each queue is read and written through a TunQueue (openTunQueue), which
+ * holds that queue's offload state; a worker makes its own from the
+ * TunQueueSpec in its init message (tunQueueSpecs).
+ *
  * A read lands where the caller says (normally frameStart + headroom, so the
- * outer headers are written in place in front of it) — see tunReadBurst in
- * binding.ts for the descriptor convention.
+ * outer headers are written in place in front of it) — see
+ * NativeTunQueue.readBurst in binding.ts for the descriptor convention.
  *
  * Deleted device: once the interface is deleted (ip link del, or the
  * namespace goes away) its queues are dead. A Waiter reports them readable
@@ -25,12 +29,12 @@
  * errno, normally -EBADFD (77). isDeadQueue() tells that apart from 0 = "no
  * packets now".
  *
- * Fds are process-wide numbers owned by whoever opened them (any thread may
- * use them); the device disappears when its last queue is closed.
+ * Fds are process-wide numbers owned by whoever opened them (a TunQueue
+ * borrows one); the device disappears when its last queue is closed.
  */
 import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
-import { native, type TunOffloadStats, type TunQueueSet } from './binding.js';
+import { native, type NativeTunQueue, type TunOffloadStats, type TunQueueSet, type TunQueueSpec } from './binding.js';
 
 /** Most packets one burst call moves (the addon's TUN_MAX_BURST). */
 export const TUN_MAX_BURST = 256;
@@ -70,20 +74,18 @@ export function closeTun(set: TunQueueSet): void {
   }
 }
 
-/**
- * Reads up to max packets into buffer per desc (in: offset, capacity; out:
- * offset, length). n >= 0, or -errno. A packet longer than its slot is
- * dropped, never handed over cut: keep capacity >= the TUN's MTU.
- * Offload queues: when n === max, segments of a cut super packet may be
- * waiting in native state, invisible to poll: call again before waiting.
- */
-export function tunReadBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array, max: number): number {
-  return native().tunReadBurst(fd, buffer, desc, max);
+/** One spec per queue of a set, in queue order: what each worker gets to make its TunQueue. */
+export function tunQueueSpecs(set: TunQueueSet): TunQueueSpec[] {
+  return set.fds.map((fd) => ({ fd, vnetHdr: set.vnetHdr, udpGso: set.udpGso }));
 }
 
-/** Writes n packets; returns how many were consumed (refused ones have length set to 0), or -errno. */
-export function tunWriteBurst(fd: number, buffer: ArrayBuffer, desc: Uint32Array, n: number): number {
-  return native().tunWriteBurst(fd, buffer, desc, n);
+/**
+ * The burst interface of one queue (in the calling thread). Throws when the
+ * fd is not a TUN queue or its IFF_VNET_HDR disagrees with spec.vnetHdr.
+ */
+export function openTunQueue(spec: TunQueueSpec): NativeTunQueue {
+  if (!Number.isInteger(spec.fd) || spec.fd < 0) throw new RangeError(`tun: fd must be a non-negative integer, got ${spec.fd}`);
+  return new (native().TunQueue)(spec);
 }
 
 /**
@@ -104,8 +106,9 @@ export function burstErrorName(result: number): string {
 }
 
 /**
- * Counters of the offload path (process-wide): super packets cut on read,
- * packets coalesced on write (writeUdp*: the UDP share of the write counters).
+ * Counters of the offload path, process-wide (every TunQueue of every thread
+ * adds to them): super packets cut on read, packets coalesced on write
+ * (writeUdp*: the UDP share of the write counters).
  */
 export function tunOffloadStats(): TunOffloadStats {
   return native().tunOffloadStats();
@@ -114,7 +117,7 @@ export function tunOffloadStats(): TunOffloadStats {
 /**
  * The offload read path on memory: `input` is what one read() returned
  * (virtio_net_hdr, then the packet); fills frames per desc like
- * tunReadBurst. Returns segments written, -1 refused, -2 too few frames.
+ * TunQueue.readBurst. Returns segments written, -1 refused, -2 too few frames.
  */
 export function tunOffloadSplit(input: Uint8Array, buffer: ArrayBuffer, desc: Uint32Array, max: number): number {
   return native().tunOffloadSplit(input, buffer, desc, max);
@@ -122,7 +125,7 @@ export function tunOffloadSplit(input: Uint8Array, buffer: ArrayBuffer, desc: Ui
 
 /**
  * The offload write path on memory: lays out in `out` each write() that
- * tunWriteBurst would make for the burst (outDesc: offset, length; groups:
+ * TunQueue.writeBurst would make for the burst (outDesc: offset, length; groups:
  * how many of the burst's packets each carries). Returns the write count.
  */
 export function tunOffloadCoalesce(buffer: ArrayBuffer, desc: Uint32Array, n: number, out: ArrayBuffer, outDesc: Uint32Array, groups: Uint32Array): number {

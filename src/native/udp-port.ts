@@ -13,6 +13,7 @@
  */
 import { isIP } from 'node:net';
 import { native, type NativeUdpPort, type NativeUdpPortOptions } from './binding.js';
+import { FRAME_HEADROOM } from './frames.js';
 
 /** Bytes per address record (must equal the addon's UDP_ADDR_RECORD_SIZE). */
 export const UDP_ADDR_RECORD_SIZE = 40;
@@ -21,12 +22,32 @@ export const UDP_MAX_BURST = 256;
 /** Smallest headroom: eth 14 + ipv6 40 + udp 8 + wireguard data header 16. */
 export const MIN_HEADROOM = 78;
 
-// Record layout: see NativeUdpPort in binding.ts.
-const REC_REMOTE_IP = 0;
-const REC_REMOTE_PORT = 16;
-const REC_FAMILY = 18;
-const REC_LOCAL_IP = 20;
-const REC_IFINDEX = 36;
+/**
+ * Byte offsets inside one address record (layout: NativeUdpPort in
+ * binding.ts). IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d), so
+ * their four bytes start 12 bytes into the 16-byte field.
+ */
+export const UdpAddrRecord = {
+  /** 16 bytes: the remote IP (IPv4 as ::ffff:a.b.c.d). */
+  remoteIp: 0,
+  /** The four bytes of an IPv4 remote address. */
+  remoteIpv4: 12,
+  /** u16 BE: the remote port. */
+  remotePort: 16,
+  /** 4 or 6. */
+  family: 18,
+  /** 16 bytes: the local IP the packet reached / is sent from (zeros: any). */
+  localIp: 20,
+  /** The four bytes of an IPv4 local address. */
+  localIpv4: 32,
+  /** u32 LE: the interface the packet arrived on. */
+  ifindex: 36,
+} as const;
+const REC_REMOTE_IP = UdpAddrRecord.remoteIp;
+const REC_REMOTE_PORT = UdpAddrRecord.remotePort;
+const REC_FAMILY = UdpAddrRecord.family;
+const REC_LOCAL_IP = UdpAddrRecord.localIp;
+const REC_IFINDEX = UdpAddrRecord.ifindex;
 
 /** Validates options; throws TypeError/RangeError naming the option. */
 export function checkUdpPortOptions(opts: NativeUdpPortOptions): void {
@@ -40,7 +61,7 @@ export function checkUdpPortOptions(opts: NativeUdpPortOptions): void {
   if (opts.bindAddress !== undefined && isIP(opts.bindAddress) === 0) {
     throw new TypeError(`UdpPort: bindAddress must be an IPv4 or IPv6 literal, got ${JSON.stringify(opts.bindAddress)}`);
   }
-  const headroom = opts.headroom ?? 128;
+  const headroom = opts.headroom ?? FRAME_HEADROOM;
   if (!Number.isInteger(headroom) || headroom < MIN_HEADROOM || headroom > 4096) {
     throw new RangeError(`UdpPort: headroom must be ${MIN_HEADROOM}..4096, got ${headroom}`);
   }

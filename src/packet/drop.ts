@@ -41,25 +41,3 @@ export const dropNames: readonly string[] = (() => {
   for (const [name, code] of Object.entries(Drop)) names[code] = name;
   return names;
 })();
-
-/** Per-reason counters in a Float64Array (exact to 2^53; shareable through a SharedArrayBuffer). */
-export class DropCounters {
-  readonly counts: Float64Array;
-  constructor(buffer?: ArrayBufferLike) {
-    this.counts = buffer ? new Float64Array(buffer, 0, dropNames.length) : new Float64Array(dropNames.length);
-  }
-  /** Bytes needed to back the counters with a shared buffer. */
-  static readonly byteLength = 8 * dropNames.length;
-  add(reason: DropReason, n = 1): void { this.counts[reason] = this.counts[reason]! + n; }
-  /** Non-zero counters by name. */
-  toJSON(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (let i = 1; i < this.counts.length; i++) if (this.counts[i]) out[dropNames[i]!] = this.counts[i]!;
-    return out;
-  }
-  total(): number {
-    let t = 0;
-    for (let i = 1; i < this.counts.length; i++) t += this.counts[i]!;
-    return t;
-  }
-}

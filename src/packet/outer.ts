@@ -43,8 +43,9 @@ export class OuterHeaders {
   /**
    * @param udpChecksumV4 compute the UDP checksum over IPv4 too (IPv6 always does).
    * @param ttl IPv4 TTL / IPv6 hop limit.
+   * @param dontFragment IPv4 DF bit.
    */
-  constructor(path: OuterPath, readonly udpChecksumV4 = false, ttl = 64) {
+  constructor(path: OuterPath, readonly udpChecksumV4 = false, ttl = 64, dontFragment = true) {
     const v6 = path.srcIp.length === 16;
     if (path.srcIp.length !== path.dstIp.length || (path.srcIp.length !== 4 && !v6)) {
       throw new RangeError('OuterHeaders: source and destination must both be IPv4 (4 bytes) or IPv6 (16 bytes)');
@@ -58,7 +59,7 @@ export class OuterHeaders {
       writeIpv6(this.header, ETH_HEADER_LEN, path.srcIp, path.dstIp, 0, IPPROTO_UDP, ttl);
       this.v4 = null;
     } else {
-      this.v4 = new Ipv4Template(path.srcIp, path.dstIp, IPPROTO_UDP, ttl);
+      this.v4 = new Ipv4Template(path.srcIp, path.dstIp, IPPROTO_UDP, ttl, 0, dontFragment);
     }
     writeUdpHeader(this.header, l4, path.srcPort, path.dstPort, 0);
     // Addresses + protocol + ports; lengths are added per packet.

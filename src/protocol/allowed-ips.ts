@@ -21,15 +21,7 @@
  * thread applies to its own; lookup is then a pure local read.
  */
 
-/** 4 for IPv4, 6 for IPv6. */
-export type IpFamily = 4 | 6;
-
-/** One prefix: network-order address bytes (4 or 16) and prefix length. */
-export interface IpPrefix {
-  readonly family: IpFamily;
-  readonly address: Uint8Array;
-  readonly cidr: number;
-}
+import type { IpFamily, IpPrefix } from '../packet/ip-prefix.js';
 
 /** Thrown on the control path for a malformed prefix or address. */
 export class AllowedIpsError extends Error {
@@ -278,7 +270,7 @@ class FamilyTrie {
       address[4 * w + 2] = (k >>> 8) & 0xff;
       address[4 * w + 3] = k & 0xff;
     }
-    return { family: this.words === 1 ? 4 : 6, address, cidr: this.cidr[n]! };
+    return { family: this.words === 1 ? 4 : 6, address, bits: this.cidr[n]! };
   }
 
   clear(): void {
@@ -415,12 +407,6 @@ export class AllowedIps<P> {
     trie.linkOwner(node, this.acquireSlot(peer));
   }
 
-  /** insert() for a prefix in text form ("10.0.0.0/24", "fd00::1/128", or a bare address meaning a host prefix). */
-  insertText(text: string, peer: P): void {
-    const p = parseIpPrefix(text);
-    this.insert(p.family, p.address, p.cidr, peer);
-  }
-
   /**
    * Removes a prefix (host bits masked). With `onlyIfOwner` it is removed only
    * when that peer owns it, which is what UAPI's `allowed_ip=-prefix` means.
@@ -538,116 +524,4 @@ export class AllowedIps<P> {
     this.peers[slot] = undefined;
     this.freeSlots.push(slot);
   }
-}
-
-/**
- * Parses "a.b.c.d/n", "x:y::z/n", or a bare address (a host prefix).
- * Throws AllowedIpsError saying what is wrong.
- */
-export function parseIpPrefix(text: string): IpPrefix {
-  const slash = text.indexOf('/');
-  const addressText = (slash < 0 ? text : text.slice(0, slash)).trim();
-  const address = parseIpAddress(addressText);
-  const family: IpFamily = address.length === 4 ? 4 : 6;
-  const max = family === 4 ? 32 : 128;
-  if (slash < 0) return { family, address, cidr: max };
-  const cidrText = text.slice(slash + 1).trim();
-  if (!/^\d{1,3}$/.test(cidrText) || Number(cidrText) > max) {
-    throw new AllowedIpsError(`bad prefix length "${cidrText}" in "${text}" (IPv${family}: 0..${max})`);
-  }
-  return { family, address, cidr: Number(cidrText) };
-}
-
-/** Parses a dotted-quad IPv4 or an RFC 4291 §2.2 IPv6 address into 4 or 16 bytes. */
-export function parseIpAddress(text: string): Uint8Array {
-  if (text.includes(':')) return parseIpv6(text);
-  const v4 = parseIpv4(text);
-  if (v4 === undefined) throw new AllowedIpsError(`"${text}" is not an IPv4 or IPv6 address`);
-  return v4;
-}
-
-function parseIpv4(text: string): Uint8Array | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const part = parts[i]!;
-    if (!/^\d{1,3}$/.test(part) || Number(part) > 255 || (part.length > 1 && part[0] === '0')) return undefined;
-    out[i] = Number(part);
-  }
-  return out;
-}
-
-function parseIpv6(text: string): Uint8Array {
-  const bad = (): never => {
-    throw new AllowedIpsError(`"${text}" is not an IPv6 address`);
-  };
-  if (text.includes('%')) bad(); // zone ids have no meaning in allowed IPs
-  const halves = text.split('::');
-  if (halves.length > 2) bad();
-  const groups = (s: string): string[] => (s === '' ? [] : s.split(':'));
-  const head = groups(halves[0]!);
-  const tail = halves.length === 2 ? groups(halves[1]!) : [];
-  const words: number[] = [];
-  const pushGroups = (list: string[], allowV4Last: boolean): number[] => {
-    const out: number[] = [];
-    list.forEach((g, i) => {
-      if (allowV4Last && i === list.length - 1 && g.includes('.')) {
-        const v4 = parseIpv4(g) ?? bad();
-        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(g)) bad();
-        out.push(parseInt(g, 16));
-      }
-    });
-    return out;
-  };
-  const headWords = pushGroups(head, halves.length === 1);
-  const tailWords = pushGroups(tail, true);
-  if (halves.length === 1) {
-    if (headWords.length !== 8) bad();
-    words.push(...headWords);
-  } else {
-    const fill = 8 - headWords.length - tailWords.length;
-    if (fill < 1) bad();
-    words.push(...headWords, ...new Array<number>(fill).fill(0), ...tailWords);
-  }
-  const out = new Uint8Array(16);
-  words.forEach((w, i) => {
-    out[2 * i] = w >>> 8;
-    out[2 * i + 1] = w & 0xff;
-  });
-  return out;
-}
-
-/** Formats a prefix as wg(8) prints it ("10.0.0.0/24", "fd00::/64"; IPv6 per RFC 5952). */
-export function formatIpPrefix(p: IpPrefix): string {
-  return `${formatIpAddress(p.address)}/${p.cidr}`;
-}
-
-/** Formats 4 or 16 address bytes (IPv6 compressed per RFC 5952 §4). */
-export function formatIpAddress(address: Uint8Array): string {
-  if (address.length === 4) return Array.from(address).join('.');
-  if (address.length !== 16) throw new AllowedIpsError(`an address has 4 or 16 bytes, got ${address.length}`);
-  const words: number[] = [];
-  for (let i = 0; i < 8; i++) words.push((address[2 * i]! << 8) | address[2 * i + 1]!);
-  // The longest run of two or more zero words is written "::" (the first such run on a tie).
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = (list: number[]): string => list.map((w) => w.toString(16)).join(':');
-  if (bestStart < 0) return hex(words);
-  return `${hex(words.slice(0, bestStart))}::${hex(words.slice(bestStart + bestLength))}`;
 }

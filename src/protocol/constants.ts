@@ -1,5 +1,7 @@
 /**
- * The protocol's numeric constants, in one place.
+ * The protocol's timers and limits, in one place (as wireguard-go's
+ * constants.go). Wire facts (message types, sizes, the tag, padding) are
+ * ./wire.ts's.
  *
  * Section numbers refer to the WireGuard whitepaper ("WireGuard: Next
  * Generation Kernel Network Tunnel", J. A. Donenfeld, revision e2da747).
@@ -112,24 +114,6 @@ export const REPLAY_WINDOW_SIZE = 32_704;
 
 /** Bits in the replay bitmap (RFC 6479 §2): a power of two, at least REPLAY_WINDOW_SIZE + 64. */
 export const REPLAY_BITMAP_BITS = 32_768;
-
-/** §5.4.6: transport plaintext is zero-padded to a multiple of this many bytes (never past the MTU). */
-export const MESSAGE_PADDING_MULTIPLE = 16;
-
-/** §5.4.6: the Poly1305 authentication tag appended to every transport message. */
-export const AEAD_TAG_SIZE = 16;
-
-/** Bytes of symmetric key (ChaCha20-Poly1305, §5.4.6). */
-export const SYMMETRIC_KEY_SIZE = 32;
-
-/** §5.4.6: a data message's header: type (1) ‖ reserved (3) ‖ receiver index (4) ‖ counter (8). */
-export const DATA_HEADER_SIZE = 16;
-
-/** §5.4.6: the smallest data message, a keepalive: header plus the tag of an empty plaintext. */
-export const DATA_MESSAGE_MIN_SIZE = DATA_HEADER_SIZE + AEAD_TAG_SIZE;
-
-/** §5.4.6: the message type of transport data. */
-export const MESSAGE_TYPE_DATA = 4;
 
 /**
  * Packets held per peer while a handshake is pending (§6.4); the oldest is

@@ -31,8 +31,8 @@ import {
   REKEY_AFTER_MESSAGES,
   REKEY_AFTER_TIME_MS,
   REKEY_ON_RECEIVE_AGE_MS,
-  SYMMETRIC_KEY_SIZE,
 } from './constants.js';
+import { KEY_LENGTH } from '../crypto/bytes.js';
 import { REPLAY_WINDOW_BYTES, ReplayWindow } from './replay-window.js';
 import type { KeyRetirement } from './key-retirement.js';
 
@@ -86,8 +86,8 @@ export class KeypairShared {
     this.buffer = sab;
     this.counter = new BigUint64Array(sab, SEND_COUNTER_BYTE, 1);
     this.words = new Int32Array(sab, 0, REPLAY_BYTE / 4);
-    this.sendKey = new Uint8Array(sab, SEND_KEY_BYTE, SYMMETRIC_KEY_SIZE);
-    this.receiveKey = new Uint8Array(sab, RECEIVE_KEY_BYTE, SYMMETRIC_KEY_SIZE);
+    this.sendKey = new Uint8Array(sab, SEND_KEY_BYTE, KEY_LENGTH);
+    this.receiveKey = new Uint8Array(sab, RECEIVE_KEY_BYTE, KEY_LENGTH);
     this.replay = new ReplayWindow(sab, REPLAY_BYTE);
   }
 
@@ -147,8 +147,8 @@ export class KeypairShared {
 
   /** Writes keys and indices and marks the keypair usable. Main thread, before publishing the buffer. */
   initialize(sendKey: Uint8Array, receiveKey: Uint8Array, localIndex: number, remoteIndex: number): void {
-    if (sendKey.length !== SYMMETRIC_KEY_SIZE || receiveKey.length !== SYMMETRIC_KEY_SIZE) {
-      throw new KeypairError(`transport keys are ${SYMMETRIC_KEY_SIZE} bytes, got ${sendKey.length} and ${receiveKey.length}`);
+    if (sendKey.length !== KEY_LENGTH || receiveKey.length !== KEY_LENGTH) {
+      throw new KeypairError(`transport keys are ${KEY_LENGTH} bytes, got ${sendKey.length} and ${receiveKey.length}`);
     }
     for (const [name, index] of [['local', localIndex], ['remote', remoteIndex]] as const) {
       if (!Number.isInteger(index) || index < 0 || index > 0xffff_ffff) throw new KeypairError(`${name} index must be a 32-bit unsigned integer, got ${index}`);

@@ -19,7 +19,9 @@ import type { IKpsk2Failure, IKpsk2State, InitiatorIdentity } from './noise-ikps
 import type { SymmetricState } from './noise-symmetric.js';
 
 /** The addon's status codes (native/noise_ikpsk2.cc) in noise-ikpsk2.ts's words; OpenSSL failing (4) reads as a failed decryption. */
-const FAILURES: Record<number, IKpsk2Failure> = { 1: 'invalid-public-key', 2: 'handshake-decrypt-failed', 3: 'truncated', 4: 'handshake-decrypt-failed' };
+export const NOISE_FAILURES: Record<number, IKpsk2Failure> = { 1: 'invalid-public-key', 2: 'handshake-decrypt-failed', 3: 'truncated', 4: 'handshake-decrypt-failed' };
+/** noiseRespond's status for a timestamp not after the one given (noise-responder.ts). */
+export const NOISE_REPLAYED = 5;
 
 /** Bytes of message A before its payload: e (32) + AEAD(s) (48). */
 const MESSAGE_A_PREFIX = KEY_LENGTH + KEY_LENGTH + TAG_LENGTH;
@@ -55,7 +57,7 @@ export function readMessageANative(
   const rs = new Uint8Array(KEY_LENGTH);
   hs.remoteEphemeral = message.slice(0, KEY_LENGTH);
   const first = addon.noiseReadA1(state, hs.localStatic.handle as NativeX25519Key, message, rs);
-  if (first !== 0) { wipe(state); return FAILURES[first] ?? 'handshake-decrypt-failed'; }
+  if (first !== 0) { wipe(state); return NOISE_FAILURES[first] ?? 'handshake-decrypt-failed'; }
   hs.remoteStatic = rs;
   const identity = resolve(rs);
   if (!identity) { wipe(state); return 'unknown-peer'; }
@@ -65,7 +67,7 @@ export function readMessageANative(
   const payload = new Uint8Array(message.length - MESSAGE_A_PREFIX - TAG_LENGTH);
   const second = addon.noiseReadA2(state, staticStatic, message, payload);
   if (identity.staticStatic === undefined) wipe(staticStatic);
-  if (second !== 0) { wipe(state); return FAILURES[second] ?? 'handshake-decrypt-failed'; }
+  if (second !== 0) { wipe(state); return NOISE_FAILURES[second] ?? 'handshake-decrypt-failed'; }
   unpackState(hs.symmetric, state);
   return payload;
 }

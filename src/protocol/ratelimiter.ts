@@ -15,7 +15,7 @@
  * Main thread only (handshakes never run in workers).
  */
 import type { Clock } from './clock.js';
-import type { IpFamily } from './allowed-ips.js';
+import type { IpFamily } from '../packet/ip-prefix.js';
 import {
   RATELIMIT_BURST,
   RATELIMIT_GC_INTERVAL_MS,

@@ -25,7 +25,7 @@
  *  3. only for authenticated packets, and in order: the replay window's
  *     check-and-update (after authentication, so forgeries cannot poison it).
  * Failures are never thrown: each packet gets a result (negative = a
- * TransportDrop reason) and each reason is counted.
+ * TransportDrop reason), which the caller counts under its own name.
  *
  * The inner-packet checks that follow decryption (IP length against the
  * plaintext, source address against allowed IPs) belong to the receive path.
@@ -33,16 +33,10 @@
  * Threading: a DataTransport (and its bursts) belongs to one thread; the
  * keypairs' shared buffers may be used by several threads at once.
  */
-import {
-  AEAD_TAG_SIZE,
-  DATA_HEADER_SIZE,
-  DATA_MESSAGE_MIN_SIZE,
-  MESSAGE_PADDING_MULTIPLE,
-  MESSAGE_TYPE_DATA,
-  REJECT_AFTER_MESSAGES,
-  SYMMETRIC_KEY_SIZE,
-} from './constants.js';
-import { AeadBurst, AeadStatus, NodeCryptoDataAead, type DataAeadBackend } from './aead-backend.js';
+import { REJECT_AFTER_MESSAGES } from './constants.js';
+import { DATA_HEADER_SIZE, DATA_MIN_SIZE, MESSAGE_DATA, TAG_SIZE, paddedLength, readU32, writeU32 } from './wire.js';
+import { KEY_LENGTH } from '../crypto/bytes.js';
+import { AeadBurst, AeadStatus, nodeCryptoAeadBurst, type AeadBurstBackend } from '../crypto/aead-burst.js';
 import { KeypairFlag, type KeypairShared } from './keypair.js';
 import { counterIsExhausted } from './replay-window.js';
 
@@ -76,21 +70,6 @@ export const TransportDrop = {
 
 /** A TransportDrop code. */
 export type TransportDropCode = (typeof TransportDrop)[keyof typeof TransportDrop];
-
-const DROP_NAMES = Object.keys(TransportDrop) as (keyof typeof TransportDrop)[];
-const DROP_CODE_COUNT = DROP_NAMES.length + 1;
-
-/** The name of a drop code (for logs and stats). */
-export function transportDropName(code: number): string {
-  return DROP_NAMES.find((name) => TransportDrop[name] === code) ?? `unknown(${code})`;
-}
-
-/** Length of the plaintext once padded (§5.4.6): to a multiple of 16, but not past the MTU. */
-export function paddedLength(plaintextLength: number, mtu: number): number {
-  if (plaintextLength >= mtu) return plaintextLength;
-  const aligned = Math.ceil(plaintextLength / MESSAGE_PADDING_MULTIPLE) * MESSAGE_PADDING_MULTIPLE;
-  return aligned > mtu ? mtu : aligned;
-}
 
 /**
  * A burst of data messages to seal or open: preallocated, reused.
@@ -159,23 +138,14 @@ export class DataBurst {
   }
 }
 
-/** Seals and opens data messages with one AEAD backend; counts drops by reason. */
+/** Seals and opens data messages with one AEAD backend; the caller counts each refused packet under its own name (datapath/receive.ts, send.ts). */
 export class DataTransport {
   /** The AEAD in use. */
-  readonly backend: DataAeadBackend;
-  /** drops[code] = messages dropped for TransportDrop `code`. */
-  readonly drops = new Float64Array(DROP_CODE_COUNT);
+  readonly backend: AeadBurstBackend;
   private readonly single = new DataBurst(1);
 
-  constructor(backend: DataAeadBackend = new NodeCryptoDataAead()) {
+  constructor(backend: AeadBurstBackend = nodeCryptoAeadBurst) {
     this.backend = backend;
-  }
-
-  /** Drop counts by reason name (control path). */
-  dropCounts(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const name of DROP_NAMES) out[name] = this.drops[TransportDrop[name]]!;
-    return out;
   }
 
   /**
@@ -193,7 +163,7 @@ export class DataTransport {
       let drop = 0;
       if (!keypair.canSend()) drop = TransportDrop.keypairUnusable;
       else if (offset < DATA_HEADER_SIZE) drop = TransportDrop.noHeadroom;
-      else if (offset + padded + AEAD_TAG_SIZE > buffer.length) drop = TransportDrop.noTailroom;
+      else if (offset + padded + TAG_SIZE > buffer.length) drop = TransportDrop.noTailroom;
       if (drop !== 0) {
         burst.result[i] = -drop;
         continue;
@@ -251,7 +221,7 @@ export class DataTransport {
       i = runEnd;
     }
     // 5. One backend call for the burst.
-    if (aead.count > 0) this.backend.sealBurst(aead);
+    if (aead.count > 0) aead.sealWith(this.backend);
     // 6. Re-check after sealing (see the file comment).
     let sealed = 0;
     for (let j = 0; j < aead.count; j++) {
@@ -259,7 +229,7 @@ export class DataTransport {
       if (burst.keypairs[k]!.isRetired()) {
         burst.result[k] = -TransportDrop.keypairRetired;
       } else if (aead.status[j] === AeadStatus.ok) {
-        burst.result[k] = DATA_HEADER_SIZE + burst.result[k]! + AEAD_TAG_SIZE;
+        burst.result[k] = DATA_HEADER_SIZE + burst.result[k]! + TAG_SIZE;
         sealed++;
       } else {
         burst.result[k] = -TransportDrop.aeadFailed;
@@ -281,8 +251,8 @@ export class DataTransport {
       const length = burst.length[i]!;
       let drop = 0;
       if (o + length > buffer.length) drop = TransportDrop.outOfBounds;
-      else if (length < DATA_MESSAGE_MIN_SIZE) drop = TransportDrop.tooShort;
-      else if (buffer[o] !== MESSAGE_TYPE_DATA || (buffer[o + 1]! | buffer[o + 2]! | buffer[o + 3]!) !== 0) drop = TransportDrop.badHeader;
+      else if (length < DATA_MIN_SIZE) drop = TransportDrop.tooShort;
+      else if (buffer[o] !== MESSAGE_DATA || (buffer[o + 1]! | buffer[o + 2]! | buffer[o + 3]!) !== 0) drop = TransportDrop.badHeader;
       else if (readU32(buffer, o + 4) !== keypair.localIndex) drop = TransportDrop.wrongReceiverIndex;
       else if (!keypair.canReceive()) drop = TransportDrop.keypairUnusable;
       if (drop !== 0) {
@@ -297,14 +267,14 @@ export class DataTransport {
       }
       const j = aead.count++;
       aead.desc[2 * j] = o + DATA_HEADER_SIZE;
-      aead.desc[2 * j + 1] = length - DATA_MESSAGE_MIN_SIZE;
+      aead.desc[2 * j + 1] = length - DATA_MIN_SIZE;
       aead.keyIndex[j] = this.keyIndexFor(burst, keypair, keypair.receiveKey);
       aead.counters[2 * j] = lo;
       aead.counters[2 * j + 1] = hi;
       burst.aeadToPacket[j] = i;
     }
     // 2. One backend call for the burst.
-    if (aead.count > 0) this.backend.openBurst(aead);
+    if (aead.count > 0) aead.openWith(this.backend);
     // 3. Replay window, after authentication, in arrival order.
     let accepted = 0;
     for (let j = 0; j < aead.count; j++) {
@@ -366,35 +336,20 @@ export class DataTransport {
     for (let k = 0; k < aead.keyCount; k++) if (burst.keyOwners[k] === keypair) return k;
     const k = aead.keyCount++;
     burst.keyOwners[k] = keypair;
-    aead.keys.set(key, k * SYMMETRIC_KEY_SIZE);
+    aead.keys.set(key, k * KEY_LENGTH);
     return k;
   }
 
-  /** Counts drops and wipes the burst's copies of keys. */
+  /** Wipes the burst's copies of keys. */
   private finish(burst: DataBurst): void {
-    for (let i = 0; i < burst.count; i++) {
-      const r = burst.result[i]!;
-      if (r < 0) this.drops[-r]!++;
-    }
     for (let k = 0; k < burst.aead.keyCount; k++) burst.keyOwners[k] = undefined;
     burst.aead.wipeKeys();
   }
 }
 
-function readU32(buffer: Uint8Array, o: number): number {
-  return (buffer[o]! | (buffer[o + 1]! << 8) | (buffer[o + 2]! << 16) | (buffer[o + 3]! << 24)) >>> 0;
-}
-
-function writeU32(buffer: Uint8Array, o: number, v: number): void {
-  buffer[o] = v & 0xff;
-  buffer[o + 1] = (v >>> 8) & 0xff;
-  buffer[o + 2] = (v >>> 16) & 0xff;
-  buffer[o + 3] = (v >>> 24) & 0xff;
-}
-
 /** type 4 ‖ 0 0 0 ‖ receiver index LE ‖ counter LE (§5.4.6). */
 function writeHeader(buffer: Uint8Array, o: number, receiverIndex: number, counterLo: number, counterHi: number): void {
-  buffer[o] = MESSAGE_TYPE_DATA;
+  buffer[o] = MESSAGE_DATA;
   buffer[o + 1] = 0;
   buffer[o + 2] = 0;
   buffer[o + 3] = 0;

@@ -6,10 +6,16 @@
  * three reserved bytes that must be zero, so a message whose reserved bytes
  * are set is of an unknown type and dropped.
  *
- * Parsers never throw: they return the message or a {@link DropReason}. Data
- * path code reads fields in place with the offsets below instead of the
- * allocating parsers.
+ * Parsers never throw: they return the message or a {@link DropReason}. The daemon
+ * reads fields in place with the offsets below, after {@link classify} /
+ * {@link classifyMessage}; the allocating whole-message parsers are a test
+ * reference (test/helpers/wire-parsers.ts).
+ *
+ * This module is the one source of wire facts (as wireguard-go's
+ * messages.go / the kernel's messages.h); ./constants.ts keeps only timers
+ * and limits.
  */
+import { TAG_LENGTH } from '../crypto/aead.js';
 
 /** Handshake initiation (initiator → responder). */
 export const MESSAGE_INITIATION = 1;
@@ -29,12 +35,12 @@ export const INITIATION_SIZE = 148;
 export const RESPONSE_SIZE = 92;
 /** Size of a cookie reply message. */
 export const COOKIE_REPLY_SIZE = 64;
-/** Smallest data message: 16-byte header + 16-byte tag (a keepalive). */
-export const DATA_MIN_SIZE = 32;
-/** Header of a data message: type, receiver index, 64-bit counter. */
+/** Header of a data message: type (1) ‖ reserved (3) ‖ receiver index (4) ‖ counter (8). */
 export const DATA_HEADER_SIZE = 16;
-/** Poly1305 tag at the end of each encrypted field. */
-export const TAG_SIZE = 16;
+/** Poly1305 tag at the end of each encrypted field (the AEAD's tag, src/crypto/aead.ts). */
+export const TAG_SIZE = TAG_LENGTH;
+/** Smallest data message: header + the tag of an empty plaintext (a keepalive). */
+export const DATA_MIN_SIZE = DATA_HEADER_SIZE + TAG_SIZE;
 /** Size of the MAC1 and MAC2 fields. */
 export const MAC_SIZE = 16;
 /** Size of the cookie (and the plaintext of a cookie reply). */
@@ -105,12 +111,14 @@ export const Data = {
 } as const;
 
 /**
- * Why a packet was dropped. An interface whose keys are the reasons, so other
+ * Why the control path refused a message (the parsers', MAC checks' and
+ * handshake's verdicts). An interface whose keys are the reasons, so other
  * modules add theirs by declaration merging:
  *
  *   declare module '../protocol/wire.js' { interface DropReasons { 'replayed-counter': true } }
  *
- * and every counter keyed by {@link DropReason} accepts them.
+ * The daemon counts each verdict under an `xdpwg stats` name
+ * (src/datapath/drop-counters.ts).
  */
 export interface DropReasons {
   /** Shorter than the smallest message (4 bytes) or than its type's size. */
@@ -123,33 +131,6 @@ export interface DropReasons {
 
 /** A named reason for dropping a packet. */
 export type DropReason = keyof DropReasons;
-
-/** Counts drops by reason; what `xdpwg stats` prints. */
-export class DropCounters {
-  private readonly counts = new Map<DropReason, number>();
-
-  /** Adds one drop (or n) under reason. */
-  count(reason: DropReason, n = 1): void {
-    this.counts.set(reason, (this.counts.get(reason) ?? 0) + n);
-  }
-
-  /** Drops counted under reason so far. */
-  get(reason: DropReason): number {
-    return this.counts.get(reason) ?? 0;
-  }
-
-  /** Sum over all reasons. */
-  total(): number {
-    let sum = 0;
-    for (const n of this.counts.values()) sum += n;
-    return sum;
-  }
-
-  /** A plain object of the non-zero counters. */
-  snapshot(): Partial<Record<DropReason, number>> {
-    return Object.fromEntries(this.counts) as Partial<Record<DropReason, number>>;
-  }
-}
 
 /** Reads a little-endian u32 without allocating. */
 export function readU32(buf: Uint8Array, offset: number): number {
@@ -164,163 +145,48 @@ export function writeU32(buf: Uint8Array, offset: number, value: number): void {
   buf[offset + 3] = (value >>> 24) & 0xff;
 }
 
-/** Reads the little-endian u64 counter of a data message. */
-export function readU64(buf: Uint8Array, offset: number): bigint {
-  return BigInt(readU32(buf, offset)) | (BigInt(readU32(buf, offset + 4)) << 32n);
+/** The exact size of a handshake message type (whitepaper §5.4.2–§5.4.7); 0 for other types. */
+export function handshakeSize(type: number): number {
+  return type === MESSAGE_INITIATION ? INITIATION_SIZE : type === MESSAGE_RESPONSE ? RESPONSE_SIZE : type === MESSAGE_COOKIE_REPLY ? COOKIE_REPLY_SIZE : 0;
 }
 
-/** Writes a little-endian u64. */
-export function writeU64(buf: Uint8Array, offset: number, value: bigint): void {
-  writeU32(buf, offset, Number(value & 0xffff_ffffn));
-  writeU32(buf, offset + 4, Number((value >> 32n) & 0xffff_ffffn));
+/** What {@link classifyMessage} returns when the message is refused: negative, so a type is always > 0. */
+export const Unclassified = {
+  /** Shorter than 4 bytes, or a data message shorter than header + tag. */
+  short: -1,
+  /** A handshake message (types 1–3) not of its type's exact size. */
+  badSize: -2,
+  /** Type field (with its reserved bytes) is not 1–4. */
+  unknownType: -3,
+} as const;
+export type UnclassifiedCode = (typeof Unclassified)[keyof typeof Unclassified];
+
+/**
+ * Classifies the message at buf[offset, offset+length) by its type and
+ * checks its length: the type when the length is right for it, else a
+ * negative {@link Unclassified} code. Allocation-free: the data path's
+ * first check on every received message.
+ */
+export function classifyMessage(buf: Uint8Array, offset: number, length: number): MessageType | UnclassifiedCode {
+  if (length < 4) return Unclassified.short;
+  const type = readU32(buf, offset);
+  if (type === MESSAGE_DATA) return length < DATA_MIN_SIZE ? Unclassified.short : MESSAGE_DATA;
+  const size = handshakeSize(type);
+  if (size === 0) return Unclassified.unknownType;
+  return length === size ? (type as MessageType) : Unclassified.badSize;
 }
 
 /**
  * Classifies a received UDP payload by its type and checks its length:
- * returns the type when the length is right for it, else the drop reason.
- * Allocation-free; the first check on every received packet.
+ * returns the type when the length is right for it, else the drop reason
+ * (the control path's form of {@link classifyMessage}).
  */
 export function classify(buf: Uint8Array, length = buf.length): MessageType | DropReason {
-  if (length < 4) return 'truncated';
-  const type = readU32(buf, 0);
-  switch (type) {
-    case MESSAGE_INITIATION:
-      return exactSize(length, INITIATION_SIZE) ?? MESSAGE_INITIATION;
-    case MESSAGE_RESPONSE:
-      return exactSize(length, RESPONSE_SIZE) ?? MESSAGE_RESPONSE;
-    case MESSAGE_COOKIE_REPLY:
-      return exactSize(length, COOKIE_REPLY_SIZE) ?? MESSAGE_COOKIE_REPLY;
-    case MESSAGE_DATA:
-      return length < DATA_MIN_SIZE ? 'truncated' : MESSAGE_DATA;
-    default:
-      return 'unknown-type';
-  }
-}
-
-function exactSize(length: number, size: number): DropReason | undefined {
-  if (length < size) return 'truncated';
-  if (length > size) return 'oversized';
-  return undefined;
-}
-
-/** A parsed handshake initiation; byte fields are views into the message. */
-export interface InitiationMessage {
-  readonly type: typeof MESSAGE_INITIATION;
-  readonly sender: number;
-  readonly ephemeral: Uint8Array;
-  readonly encryptedStatic: Uint8Array;
-  readonly encryptedTimestamp: Uint8Array;
-  readonly mac1: Uint8Array;
-  readonly mac2: Uint8Array;
-  /** The whole message (for MAC checks). */
-  readonly bytes: Uint8Array;
-}
-
-/** A parsed handshake response; byte fields are views into the message. */
-export interface ResponseMessage {
-  readonly type: typeof MESSAGE_RESPONSE;
-  readonly sender: number;
-  readonly receiver: number;
-  readonly ephemeral: Uint8Array;
-  readonly encryptedNothing: Uint8Array;
-  readonly mac1: Uint8Array;
-  readonly mac2: Uint8Array;
-  readonly bytes: Uint8Array;
-}
-
-/** A parsed cookie reply; byte fields are views into the message. */
-export interface CookieReplyMessage {
-  readonly type: typeof MESSAGE_COOKIE_REPLY;
-  readonly receiver: number;
-  readonly nonce: Uint8Array;
-  readonly encryptedCookie: Uint8Array;
-  readonly bytes: Uint8Array;
-}
-
-/** A parsed data message header; payload is encrypted data ‖ tag. */
-export interface DataMessage {
-  readonly type: typeof MESSAGE_DATA;
-  readonly receiver: number;
-  readonly counter: bigint;
-  readonly payload: Uint8Array;
-  readonly bytes: Uint8Array;
-}
-
-/** Any parsed message. */
-export type Message = InitiationMessage | ResponseMessage | CookieReplyMessage | DataMessage;
-
-/** Parses a handshake initiation, or says why not. */
-export function parseInitiation(buf: Uint8Array): InitiationMessage | DropReason {
-  const t = classify(buf);
-  if (typeof t === 'string') return t;
-  if (t !== MESSAGE_INITIATION) return 'unknown-type';
-  return {
-    type: MESSAGE_INITIATION,
-    sender: readU32(buf, Initiation.sender),
-    ephemeral: buf.subarray(Initiation.ephemeral, Initiation.encryptedStatic),
-    encryptedStatic: buf.subarray(Initiation.encryptedStatic, Initiation.encryptedTimestamp),
-    encryptedTimestamp: buf.subarray(Initiation.encryptedTimestamp, Initiation.mac1),
-    mac1: buf.subarray(Initiation.mac1, Initiation.mac2),
-    mac2: buf.subarray(Initiation.mac2, INITIATION_SIZE),
-    bytes: buf,
-  };
-}
-
-/** Parses a handshake response, or says why not. */
-export function parseResponse(buf: Uint8Array): ResponseMessage | DropReason {
-  const t = classify(buf);
-  if (typeof t === 'string') return t;
-  if (t !== MESSAGE_RESPONSE) return 'unknown-type';
-  return {
-    type: MESSAGE_RESPONSE,
-    sender: readU32(buf, Response.sender),
-    receiver: readU32(buf, Response.receiver),
-    ephemeral: buf.subarray(Response.ephemeral, Response.encryptedNothing),
-    encryptedNothing: buf.subarray(Response.encryptedNothing, Response.mac1),
-    mac1: buf.subarray(Response.mac1, Response.mac2),
-    mac2: buf.subarray(Response.mac2, RESPONSE_SIZE),
-    bytes: buf,
-  };
-}
-
-/** Parses a cookie reply, or says why not. */
-export function parseCookieReply(buf: Uint8Array): CookieReplyMessage | DropReason {
-  const t = classify(buf);
-  if (typeof t === 'string') return t;
-  if (t !== MESSAGE_COOKIE_REPLY) return 'unknown-type';
-  return {
-    type: MESSAGE_COOKIE_REPLY,
-    receiver: readU32(buf, CookieReply.receiver),
-    nonce: buf.subarray(CookieReply.nonce, CookieReply.encryptedCookie),
-    encryptedCookie: buf.subarray(CookieReply.encryptedCookie, COOKIE_REPLY_SIZE),
-    bytes: buf,
-  };
-}
-
-/** Parses a data message header, or says why not. */
-export function parseData(buf: Uint8Array): DataMessage | DropReason {
-  const t = classify(buf);
-  if (typeof t === 'string') return t;
-  if (t !== MESSAGE_DATA) return 'unknown-type';
-  return {
-    type: MESSAGE_DATA,
-    receiver: readU32(buf, Data.receiver),
-    counter: readU64(buf, Data.counter),
-    payload: buf.subarray(Data.payload),
-    bytes: buf,
-  };
-}
-
-/** Parses any message by its type, or says why it is dropped. */
-export function parseMessage(buf: Uint8Array): Message | DropReason {
-  const t = classify(buf);
-  if (typeof t === 'string') return t;
-  switch (t) {
-    case MESSAGE_INITIATION: return parseInitiation(buf);
-    case MESSAGE_RESPONSE: return parseResponse(buf);
-    case MESSAGE_COOKIE_REPLY: return parseCookieReply(buf);
-    case MESSAGE_DATA: return parseData(buf);
-  }
+  const t = classifyMessage(buf, 0, length);
+  if (t > 0) return t as MessageType;
+  if (t === Unclassified.unknownType) return 'unknown-type';
+  if (t === Unclassified.short) return 'truncated';
+  return length < handshakeSize(readU32(buf, 0)) ? 'truncated' : 'oversized';
 }
 
 /** Writes the 4-byte type field (type byte + three zero reserved bytes). */

@@ -14,7 +14,7 @@ import { once } from 'node:events';
 import { Device } from '../../src/daemon/device.js';
 import { Logger } from '../../src/daemon/log.js';
 import { DEFAULT_DATAPATH } from '../../src/daemon/datapath-config.js';
-import { parseUapiSet } from '../../src/daemon/uapi-protocol.js';
+import { parseUapiSet } from '../../src/daemon/uapi/protocol.js';
 import type { FromWorker } from '../../src/datapath/worker-messages.js';
 import { addrFromEndpoint } from '../../src/datapath/addr-record.js';
 import { generateKeyPair, type X25519KeyPair } from '../../src/crypto/x25519.js';
@@ -34,7 +34,7 @@ export class DeviceHarness {
   private constructor(readonly device: Device) {}
 
   static async start(): Promise<DeviceHarness> {
-    const device = await Device.create({ ifname: 'xdpwg-test-none', tunFds: [], log: new Logger('device-harness ', 'error'), datapath: { ...DEFAULT_DATAPATH } });
+    const device = await Device.create({ ifname: 'xdpwg-test-none', tunQueues: [], log: new Logger('device-harness ', 'error'), datapath: { ...DEFAULT_DATAPATH } });
     const h = new DeviceHarness(device);
     h.set(`private_key=${keyToHex(h.identity.privateKey)}`);
     return h;

@@ -12,9 +12,10 @@
  */
 import { publicKeyOf } from '../../src/crypto/x25519.js';
 import {
-  Errno, UapiError, maskPrefix, peerKey, prefixKey,
-  type DeviceControl, type DeviceSnapshot, type Endpoint, type IpPrefix, type PeerSnapshot, type UapiSetOp,
+  Errno, UapiError, peerKey, type DeviceControl, type DeviceSnapshot, type PeerSnapshot, type UapiSetOp,
 } from '../../src/daemon/device-config.js';
+import { maskPrefix, prefixKey, type IpPrefix } from '../../src/packet/ip-prefix.js';
+import type { Endpoint } from '../../src/packet/endpoint.js';
 
 /** Re-exported for tests: the X25519 public key of a private key. */
 export { publicKeyOf };

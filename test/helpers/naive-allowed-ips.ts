@@ -3,7 +3,7 @@
  * src/protocol/allowed-ips.ts, for comparison tests: a flat list of
  * (family, masked address, cidr, peer) scanned in full for every lookup.
  */
-import type { IpFamily, IpPrefix } from '../../src/protocol/allowed-ips.js';
+import type { IpFamily, IpPrefix } from '../../src/packet/ip-prefix.js';
 
 interface Entry {
   family: IpFamily;
@@ -57,7 +57,7 @@ export class NaiveAllowedIps<P> {
   }
 
   listByPeer(peer: P): IpPrefix[] {
-    return this.entries.filter((e) => e.peer === peer).map((e) => ({ family: e.family, address: e.address, cidr: e.cidr }));
+    return this.entries.filter((e) => e.peer === peer).map((e) => ({ family: e.family, address: e.address, bits: e.cidr }));
   }
 
   lookup(family: IpFamily, bytes: Uint8Array, offset: number): P | undefined {

@@ -1,16 +1,16 @@
 /**
  * A wire between two TUNs for the offload tests: each namespace gets a TUN
  * (with or without IFF_VNET_HDR offloads), and this process moves packets
- * between the two queues with tunReadBurst/tunWriteBurst, one call per
+ * between the two queues with TunQueue readBurst/writeBurst, one call per
  * burst, counting what it saw.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { nsExec } from './netns.js';
-import { openTun, tunReadBurst, tunWriteBurst, burstErrorName } from '../../src/native/tun.js';
+import { openTun, openTunQueue, tunQueueSpecs, burstErrorName } from '../../src/native/tun.js';
 import { enterNetns } from '../../src/native/netlink.js';
 import { Waiter } from '../../src/native/waiter.js';
-import type { TunOffloadStats, TunQueueSet } from '../../src/native/binding.js';
+import type { NativeTunQueue, TunOffloadStats, TunQueueSet } from '../../src/native/binding.js';
 
 export const FRAME = 2048;
 export const HEADROOM = 128;
@@ -34,28 +34,31 @@ export function openSide(side: TunSide, offload: boolean, txqueuelen?: number): 
 export interface WireCounts { reads: number; packetsRead: number; maxPerRead: number; writeCalls: number; packetsWritten: number; refused: number }
 
 /**
- * Moves packets both ways between two TUN queues until `until` settles.
+ * Moves packets both ways between the first queues of two TUNs until
+ * `until` settles, through a TunQueue of each (closed on return).
  * Yields to the event loop between rounds so child processes' pipes drain.
  * A burst that filled every frame is followed by another read at once:
  * segments of a super packet may be waiting in the queue's state, where
  * poll cannot see them.
  */
-export async function wire(fdA: number, fdB: number, until: Promise<unknown>): Promise<WireCounts> {
+export async function wire(setA: TunQueueSet, setB: TunQueueSet, until: Promise<unknown>): Promise<WireCounts> {
+  const a = openTunQueue(tunQueueSpecs(setA)[0]!);
+  const b = openTunQueue(tunQueueSpecs(setB)[0]!);
   const buffer = new ArrayBuffer(BURST * FRAME);
   const desc = new Uint32Array(2 * BURST);
-  const waiter = new Waiter([fdA, fdB]);
+  const waiter = new Waiter([a.fd, b.fd]);
   const counts: WireCounts = { reads: 0, packetsRead: 0, maxPerRead: 0, writeCalls: 0, packetsWritten: 0, refused: 0 };
   let settled = false;
   void until.finally(() => { settled = true; });
-  const move = (from: number, to: number): boolean => {
+  const move = (from: NativeTunQueue, to: NativeTunQueue): boolean => {
     for (let i = 0; i < BURST; i++) { desc[2 * i] = i * FRAME + HEADROOM; desc[2 * i + 1] = FRAME - HEADROOM; }
-    const n = tunReadBurst(from, buffer, desc, BURST);
+    const n = from.readBurst(buffer, desc, BURST);
     assert.ok(n >= 0, `read: ${burstErrorName(n)}`);
     if (n === 0) return false;
     counts.reads++;
     counts.packetsRead += n;
     counts.maxPerRead = Math.max(counts.maxPerRead, n);
-    const w = tunWriteBurst(to, buffer, desc, n);
+    const w = to.writeBurst(buffer, desc, n);
     assert.ok(w >= 0, `write: ${burstErrorName(w)}`);
     counts.writeCalls++;
     for (let i = 0; i < w; i++) if (desc[2 * i + 1] === 0) counts.refused++;
@@ -68,12 +71,16 @@ export async function wire(fdA: number, fdB: number, until: Promise<unknown>): P
       let more = true;
       for (let round = 0; more && round < 16; round++) {
         more = false;
-        if (ready & 1 || round > 0) more = move(fdA, fdB) || more;
-        if (ready & 2 || round > 0) more = move(fdB, fdA) || more;
+        if (ready & 1 || round > 0) more = move(a, b) || more;
+        if (ready & 2 || round > 0) more = move(b, a) || more;
       }
       await new Promise((r) => setImmediate(r));
     }
-  } finally { waiter.close(); }
+  } finally {
+    waiter.close();
+    a.close();
+    b.close();
+  }
   return counts;
 }
 

@@ -1,7 +1,7 @@
 /**
  * UDP coalescing on TUN writes, end to end (h12-a, h12-b): each namespace
  * has an offload TUN (IFF_VNET_HDR); this process is the wire between them
- * (tunReadBurst from one, tunWriteBurst to the other, one call per burst).
+ * (TunQueue readBurst from one, writeBurst to the other, one call per burst).
  * Consecutive datagrams of one flow in a burst go into the receiving kernel
  * as one GSO_UDP_L4 super packet; the kernel must cut it back so that the
  * receiving socket gets every datagram separately, with its own size and
@@ -84,7 +84,7 @@ async function flood(fam: 4 | 6, n: number, mode: string, port: number): Promise
   await Promise.race([isReady, sleep(5000)]);
   const before0 = tunOffloadStats();
   const sendDone = finished(lab.spawn(A.ns, 'python3', ['-c', SENDER_PY, ...args]));
-  const counts = await wire(tunA!.fds[0]!, tunB!.fds[0]!, recvDone);
+  const counts = await wire(tunA!, tunB!, recvDone);
   const stats = delta(tunOffloadStats(), before0);
   const s = await sendDone;
   assert.equal(s.code, 0, `sender failed: ${s.err}`);
@@ -122,6 +122,7 @@ for (const c of cases) {
     assert.equal(tunB!.vnetHdr, true);
     // UDP super packets are written only to a device that took USO (linux >= 6.2, which also knows UDP_L4 writes).
     assert.ok(tunB!.offloads.includes('uso4') && tunB!.offloads.includes('uso6'), `offloads taken: ${tunB!.offloads.join(',')}`);
+    assert.equal(tunB!.udpGso, true, 'the queues are told they may write UDP_L4');
     const { received, bad, dup, stats, counts } = await flood(c.fam, c.n, c.mode, p);
     assert.equal(bad, 0, 'no datagram arrived altered, merged or cut');
     assert.equal(dup, 0, 'no datagram arrived twice');
@@ -164,7 +165,7 @@ test('one UDP_SEGMENT send (USO) is read as segments and written back as one sup
     `s.sendto(data, ('${B.v4}', 5499))`,
   ].join('\n');
   const sendDone = finished(lab.spawn(A.ns, 'python3', ['-c', send]));
-  await wire(tunA!.fds[0]!, tunB!.fds[0]!, recvDone);
+  await wire(tunA!, tunB!, recvDone);
   const s = delta(tunOffloadStats(), before0);
   assert.equal((await sendDone).code, 0);
   const r = await recvDone;

@@ -1,9 +1,9 @@
 /**
  * TUN offloads end to end (h9-a, h9-b): each namespace has a TUN; this
  * process is the wire between them, moving packets from one queue to the
- * other with tunReadBurst/tunWriteBurst (one call per burst). With offload
+ * other with TunQueue readBurst/writeBurst (one call per burst). With offload
  * on, the sender's kernel hands us 64 KiB TSO/USO super packets, which must
- * come out of tunReadBurst as ordinary segments the receiver's kernel
+ * come out of readBurst as ordinary segments the receiver's kernel
  * accepts (it verifies every checksum of a packet written without offload
  * info), and consecutive segments must go into the receiver as coalesced
  * writes. Proof: iperf3 TCP runs, a file crosses over IPv6 with its sha256
@@ -17,7 +17,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
 import { addPeer, configureInterface, logsOf, ping, startImplementation, twoSides, xdpwgBin } from '../helpers/tunnel-lab.js';
-import { adoptTun, burstErrorName, closeTun, openTun, tunOffloadStats, tunReadBurst } from '../../src/native/tun.js';
+import { adoptTun, burstErrorName, closeTun, openTun, openTunQueue, tunOffloadStats, tunQueueSpecs } from '../../src/native/tun.js';
 import { enterNetns } from '../../src/native/netlink.js';
 import type { TunOffloadStats, TunQueueSet } from '../../src/native/binding.js';
 import { FRAME, HEADROOM, delta, finished, openSide, sleep, wire, type WireCounts } from '../helpers/tun-wire.js';
@@ -38,7 +38,7 @@ async function iperfThroughWire(seconds: number): Promise<{ bps: number; counts:
   const client = lab.spawn(A.ns, 'iperf3', ['-c', B.v4, '-p', '5291', '-t', String(seconds), '-J']);
   const clientDone = finished(client, (seconds + 20) * 1000);
   const before0 = tunOffloadStats();
-  const counts = await wire(tunA!.fds[0]!, tunB!.fds[0]!, Promise.all([clientDone, serverDone]));
+  const counts = await wire(tunA!, tunB!, Promise.all([clientDone, serverDone]));
   const stats = delta(tunOffloadStats(), before0);
   const c = await clientDone;
   assert.equal(c.code, 0, `iperf3 client failed: ${c.out}${c.err}`);
@@ -64,8 +64,10 @@ test('offload on: IFF_VNET_HDR with checksum and TSO offloads accepted', () => {
   tunA = openSide(A, true);
   assert.equal(tunA.vnetHdr, true);
   for (const o of ['csum', 'tso4', 'tso6']) assert.ok(tunA.offloads.includes(o), `offloads ${tunA.offloads.join(',')} lack ${o}`);
+  assert.equal(tunA.udpGso, tunA.offloads.includes('uso4'), 'udpGso says whether the device took USO');
   tunB = openSide(B, false);
   assert.equal(tunB.vnetHdr, false);
+  assert.equal(tunB.udpGso, false);
   assert.deepEqual(tunB.offloads, []);
 });
 
@@ -74,6 +76,7 @@ test('tunAdopt recognises an offload queue (IFF_VNET_HDR) and a plain one', () =
   const inNs = <T>(ns: string, fn: () => T): T => { const leave = enterNetns(ns); try { return fn(); } finally { leave(); } };
   const adopted = inNs(A.ns, () => adoptTun(tunA!.fds[0]!));
   assert.equal(adopted.vnetHdr, true);
+  assert.equal(adopted.udpGso, tunA!.udpGso);
   assert.ok(adopted.offloads.includes('tso4'), `adopted offloads: ${adopted.offloads.join(',')}`);
   const plain = inNs(B.ns, () => adoptTun(tunB!.fds[0]!));
   assert.equal(plain.vnetHdr, false);
@@ -96,21 +99,25 @@ test('segments that find no frame wait for the next call: none is lost', () => {
   const got: number[] = [];
   const seen = new Set<number>();
   const end = Date.now() + 3000;
-  while (seen.size < 10 && Date.now() < end) {
-    for (let i = 0; i < 3; i++) { desc[2 * i] = i * FRAME + HEADROOM; desc[2 * i + 1] = FRAME - HEADROOM; }
-    const n = tunReadBurst(tunA!.fds[0]!, buffer, desc, 3);
-    assert.ok(n >= 0, burstErrorName(n));
-    if (n > 0) got.push(n);
-    for (let i = 0; i < n; i++) {
-      const off = desc[2 * i]!, len = desc[2 * i + 1]!;
-      if (bytes[off]! >> 4 !== 4 || bytes[off + 9] !== 17 || ((bytes[off + 22]! << 8) | bytes[off + 23]!) !== 5294) continue;
-      assert.equal(len, 20 + 8 + 1200);
-      const first = bytes[off + 28]!; // datagram k starts with byte (k * 1200) % 256
-      const k = [...Array(10).keys()].find((j) => (j * 1200) % 256 === first)!;
-      for (let j = 0; j < 1200; j += 97) assert.equal(bytes[off + 28 + j], (k * 1200 + j) % 256, `datagram ${k} byte ${j}`);
-      seen.add(k);
+  // One TunQueue for every call: the segments left over by one read wait in it for the next.
+  const queue = openTunQueue(tunQueueSpecs(tunA!)[0]!);
+  try {
+    while (seen.size < 10 && Date.now() < end) {
+      for (let i = 0; i < 3; i++) { desc[2 * i] = i * FRAME + HEADROOM; desc[2 * i + 1] = FRAME - HEADROOM; }
+      const n = queue.readBurst(buffer, desc, 3);
+      assert.ok(n >= 0, burstErrorName(n));
+      if (n > 0) got.push(n);
+      for (let i = 0; i < n; i++) {
+        const off = desc[2 * i]!, len = desc[2 * i + 1]!;
+        if (bytes[off]! >> 4 !== 4 || bytes[off + 9] !== 17 || ((bytes[off + 22]! << 8) | bytes[off + 23]!) !== 5294) continue;
+        assert.equal(len, 20 + 8 + 1200);
+        const first = bytes[off + 28]!; // datagram k starts with byte (k * 1200) % 256
+        const k = [...Array(10).keys()].find((j) => (j * 1200) % 256 === first)!;
+        for (let j = 0; j < 1200; j += 97) assert.equal(bytes[off + 28 + j], (k * 1200 + j) % 256, `datagram ${k} byte ${j}`);
+        seen.add(k);
+      }
     }
-  }
+  } finally { queue.close(); }
   assert.equal(seen.size, 10, `datagrams read in bursts of ${got.join(',')}`);
 });
 
@@ -142,7 +149,7 @@ test('both sides offloaded: segments are coalesced on write; a file crosses over
   const send = lab.spawn(A.ns, 'sh', ['-c', `exec ncat -6 --send-only ${B.v6} 5292 < ${src}`]);
   const sendDone = finished(send);
   const before6 = tunOffloadStats();
-  await wire(tunA!.fds[0]!, tunB.fds[0]!, Promise.all([sendDone, recvDone]));
+  await wire(tunA!, tunB!, Promise.all([sendDone, recvDone]));
   const s6 = delta(tunOffloadStats(), before6);
   assert.equal((await sendDone).code, 0);
   assert.equal((await recvDone).code, 0);
@@ -177,7 +184,7 @@ test('USO: one UDP_SEGMENT send arrives as every datagram, intact', async (t) =>
   ].join('\n');
   const before0 = tunOffloadStats();
   const sendDone = finished(lab.spawn(A.ns, 'python3', ['-c', sendScript]));
-  await wire(tunA!.fds[0]!, tunB!.fds[0]!, recvDone);
+  await wire(tunA!, tunB!, recvDone);
   const s = delta(tunOffloadStats(), before0);
   const r = await recvDone;
   assert.equal((await sendDone).code, 0, 'the UDP_SEGMENT send succeeded');

@@ -1,9 +1,11 @@
 /**
  * TUN in a network namespace (h2-t): a device opened with tunOpen and
  * configured with our netlink answers ping (IPv4 and IPv6) through a small
- * loop that reads ICMP echo requests with tunReadBurst and writes the
- * replies with tunWriteBurst; multi-queue opens N distinct queue fds;
- * tunAdopt recognises a queue fd; a refused packet is dropped and marked;
+ * loop that reads ICMP echo requests with a TunQueue's readBurst and writes
+ * the replies with its writeBurst; multi-queue opens N distinct queue fds;
+ * tunAdopt recognises a queue fd; a TunQueue refuses framing that is not
+ * its fd's and, closed, reports a dead queue while the fd stays open; a
+ * refused packet is dropped and marked;
  * a packet longer than its slot is dropped rather than cut;
  * a deleted device is reported as a dead queue (-EBADFD), not as "empty";
  * with several queues a flow's queue is a hash of the flow (our steering
@@ -13,14 +15,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { closeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { native } from '../../src/native/binding.js';
 import { Lab, nsExec, requireRoot } from '../helpers/netns.js';
-import { adoptTun, closeTun, EBADFD, isDeadQueue, openTun, tunReadBurst, tunWriteBurst, burstErrorName } from '../../src/native/tun.js';
+import { adoptTun, closeTun, EBADFD, isDeadQueue, openTun, openTunQueue, tunQueueSpecs, burstErrorName } from '../../src/native/tun.js';
 import { addrAdd, enterNetns, linkInfo, linkSetUp } from '../../src/native/netlink.js';
 import { Waiter } from '../../src/native/waiter.js';
 import { openUdpPort, UDP_ADDR_RECORD_SIZE, writeEndpoint } from '../../src/native/udp-port.js';
-import type { TunQueueSet } from '../../src/native/binding.js';
+import type { NativeTunQueue, TunQueueSet } from '../../src/native/binding.js';
 
 const NS = 'h2-t';
 const FRAME = 2048;
@@ -75,21 +77,21 @@ function echoReplyInPlace(b: Uint8Array, off: number, len: number): boolean {
 
 /**
  * Serves echo requests on one queue until `want` replies were written or
- * the deadline passes. One tunReadBurst and one tunWriteBurst per burst.
+ * the deadline passes. One readBurst and one writeBurst per burst.
  */
-function answerPings(fd: number, want: number, deadlineMs: number): number {
+function answerPings(queue: NativeTunQueue, want: number, deadlineMs: number): number {
   const buffer = new ArrayBuffer(BURST * FRAME);
   const bytes = new Uint8Array(buffer);
   const desc = new Uint32Array(2 * BURST);
   const out = new Uint32Array(2 * BURST);
-  const waiter = new Waiter([fd]);
+  const waiter = new Waiter([queue.fd]);
   let answered = 0;
   const end = Date.now() + deadlineMs;
   try {
     while (answered < want && Date.now() < end) {
       if (waiter.wait(50) === 0) continue;
       for (let i = 0; i < BURST; i++) { desc[2 * i] = i * FRAME + HEADROOM; desc[2 * i + 1] = FRAME - HEADROOM; }
-      const n = tunReadBurst(fd, buffer, desc, BURST);
+      const n = queue.readBurst(buffer, desc, BURST);
       assert.ok(n >= 0, `read: ${burstErrorName(n)}`);
       let m = 0;
       for (let i = 0; i < n; i++) {
@@ -97,7 +99,7 @@ function answerPings(fd: number, want: number, deadlineMs: number): number {
         if (echoReplyInPlace(bytes, off, len)) { out[2 * m] = off; out[2 * m + 1] = len; m++; }
       }
       if (m > 0) {
-        assert.equal(tunWriteBurst(fd, buffer, out, m), m);
+        assert.equal(queue.writeBurst(buffer, out, m), m);
         answered += m;
       }
     }
@@ -116,6 +118,8 @@ function finished(child: ChildProcess): Promise<{ code: number | null; out: stri
 const lab = new Lab('h2');
 let leave: (() => void) | undefined;
 let tun: TunQueueSet | undefined;
+/** The burst interface of tun's queue, opened with it. */
+let queue: NativeTunQueue | undefined;
 
 before(() => {
   requireRoot();
@@ -123,6 +127,7 @@ before(() => {
   leave = enterNetns(NS);
 });
 after(() => {
+  queue?.close();
   if (tun) closeTun(tun);
   leave?.();
   lab.cleanup();
@@ -130,6 +135,7 @@ after(() => {
 
 test('open + netlink configuration: the TUN exists with its addresses and is up', () => {
   tun = openTun('h2tun0', 1);
+  queue = openTunQueue(tunQueueSpecs(tun)[0]!);
   assert.equal(tun.name, 'h2tun0');
   assert.equal(tun.fds.length, 1);
   addrAdd(tun.ifindex, '10.78.0.1/24');
@@ -144,11 +150,11 @@ test('open + netlink configuration: the TUN exists with its addresses and is up'
 
 for (const [family, peer] of [['IPv4', '10.78.0.2'], ['IPv6', 'fd78::2']] as const) {
   test(`ping ${peer} through the TUN (${family}): the burst loop answers every echo request`, async () => {
-    assert.ok(tun, 'TUN opened by the previous test');
+    assert.ok(queue, 'TUN opened by the previous test');
     const count = 5;
     const child = lab.spawn(NS, 'ping', [family === 'IPv6' ? '-6' : '-4', '-c', String(count), '-i', '0.05', '-W', '2', peer]);
     const done = finished(child);
-    const answered = answerPings(tun.fds[0]!, count, 10_000);
+    const answered = answerPings(queue, count, 10_000);
     const { code, out } = await done;
     assert.equal(answered, count);
     assert.equal(code, 0, out);
@@ -157,7 +163,7 @@ for (const [family, peer] of [['IPv4', '10.78.0.2'], ['IPv6', 'fd78::2']] as con
 }
 
 test('a packet the kernel refuses is dropped and marked (length 0); the rest of the burst is written', () => {
-  assert.ok(tun);
+  assert.ok(queue);
   const buffer = new ArrayBuffer(2 * FRAME);
   const bytes = new Uint8Array(buffer);
   bytes.fill(0xff, 0, 40); // IP version 15: not a packet
@@ -167,20 +173,20 @@ test('a packet the kernel refuses is dropped and marked (length 0); the rest of 
   const c = checksum(ip, 0, 20);
   ip[10] = c >> 8; ip[11] = c & 0xff;
   const desc = new Uint32Array([0, 40, FRAME, 28]);
-  assert.equal(tunWriteBurst(tun.fds[0]!, buffer, desc, 2), 2);
+  assert.equal(queue.writeBurst(buffer, desc, 2), 2);
   assert.equal(desc[1], 0, 'refused packet marked');
   assert.equal(desc[3], 28, 'valid packet kept its length');
 });
 
 test('a packet longer than its slot is dropped, never handed over cut; the next one is read', () => {
-  assert.ok(tun);
-  const fd = tun.fds[0]!;
+  assert.ok(queue);
+  const q = queue;
   const buffer = new ArrayBuffer(8 * 1024);
   const bytes = new Uint8Array(buffer);
   const desc = new Uint32Array(16);
   const slots = (): void => { for (let i = 0; i < 8; i++) { desc[2 * i] = i * 1024; desc[2 * i + 1] = 600; } };
   // Drain what the stack already sent here (ICMP errors, IPv6 MLD/RS).
-  for (slots(); tunReadBurst(fd, buffer, desc, 8) > 0; slots());
+  for (slots(); q.readBurst(buffer, desc, 8) > 0; slots());
   // Two datagrams routed out of the TUN (10.78.0.0/24 is on it): 1000 B, then 100 B.
   const sender = openUdpPort({ port: 0, bindAddress: '10.78.0.1', frameCount: 4 });
   try {
@@ -194,7 +200,7 @@ test('a packet longer than its slot is dropped, never handed over cut; the next 
   } finally { sender.close(); }
   const lengths: number[] = [];
   slots();
-  const n = tunReadBurst(fd, buffer, desc, 8);
+  const n = q.readBurst(buffer, desc, 8);
   for (let i = 0; i < n; i++) {
     const off = desc[2 * i]!, len = desc[2 * i + 1]!;
     assert.ok(len <= 600, `a ${len} B packet was handed over in a 600 B slot`);
@@ -218,7 +224,8 @@ test('multi-queue: N distinct non-blocking fds on one device; tunAdopt recognise
     }
     // Non-blocking: an empty queue returns 0 at once instead of blocking.
     const desc = new Uint32Array([0, 1500]);
-    assert.equal(tunReadBurst(set.fds[2]!, new ArrayBuffer(2048), desc, 1), 0);
+    const third = openTunQueue(tunQueueSpecs(set)[2]!);
+    try { assert.equal(third.readBurst(new ArrayBuffer(2048), desc, 1), 0); } finally { third.close(); }
     // More queues can join the same device later (a worker added at runtime).
     const more = openTun('h2tun1', 2);
     assert.equal(more.ifindex, set.ifindex);
@@ -229,25 +236,52 @@ test('multi-queue: N distinct non-blocking fds on one device; tunAdopt recognise
 
 test('deleted device: the waiter wakes and reads/writes return -EBADFD (a dead queue, not an empty one)', () => {
   const set = openTun('h2tun2', 1);
+  const dead = openTunQueue(tunQueueSpecs(set)[0]!);
   try {
     linkSetUp(set.ifindex, true);
     nsExec(NS, 'ip', ['link', 'del', 'h2tun2']);
     const w = new Waiter([set.fds[0]!]);
     try { assert.equal(w.wait(1000) & 1, 1, 'poll reports the dead queue'); } finally { w.close(); }
     const desc = new Uint32Array([0, 1500]);
-    const r = tunReadBurst(set.fds[0]!, new ArrayBuffer(2048), desc, 1);
+    const r = dead.readBurst(new ArrayBuffer(2048), desc, 1);
     assert.ok(isDeadQueue(r));
     assert.equal(r, -EBADFD);
     assert.equal(burstErrorName(r), 'EBADFD');
-    const wr = tunWriteBurst(set.fds[0]!, new ArrayBuffer(2048), new Uint32Array([0, 20]), 1);
+    const wr = dead.writeBurst(new ArrayBuffer(2048), new Uint32Array([0, 20]), 1);
     assert.equal(wr, -EBADFD);
-  } finally { closeTun(set); }
+  } finally {
+    dead.close();
+    closeTun(set);
+  }
 });
 
 test('bad arguments are TypeError/RangeError', () => {
   assert.throws(() => openTun('h2-way-too-long-name', 1), TypeError);
   assert.throws(() => openTun('h2tun3', 2, false), RangeError);
   assert.throws(() => adoptTun(-1), RangeError);
+  assert.throws(() => openTunQueue({ fd: -1, vnetHdr: false, udpGso: false }), RangeError);
+});
+
+test('TunQueue: framing must be the fd\'s own; a closed queue is dead but its fd stays open', () => {
+  assert.ok(tun && queue);
+  const spec = tunQueueSpecs(tun)[0]!;
+  assert.equal(queue.vnetHdr, false);
+  assert.equal(queue.udpGso, false);
+  assert.throws(() => openTunQueue({ ...spec, vnetHdr: true }), /lacks IFF_VNET_HDR/);
+  assert.throws(() => openTunQueue({ ...spec, udpGso: true }), /udpGso true/);
+  const devNull = openSync('/dev/null', 'r');
+  try {
+    assert.throws(() => openTunQueue({ fd: devNull, vnetHdr: false, udpGso: false }), /TUNGETIFF/);
+  } finally { closeSync(devNull); }
+  const other = openTunQueue(spec);
+  assert.equal(other.fd, spec.fd);
+  other.close();
+  other.close(); // idempotent
+  assert.equal(other.fd, -1);
+  const EBADF = 9;
+  assert.equal(other.readBurst(new ArrayBuffer(2048), new Uint32Array([0, 1500]), 1), -EBADF);
+  assert.equal(other.writeBurst(new ArrayBuffer(2048), new Uint32Array([0, 20]), 1), -EBADF);
+  assert.equal(adoptTun(spec.fd).name, 'h2tun0', 'the borrowed fd is still open');
 });
 
 /** Whether p is a UDP datagram to port 9 (the test's flows; the kernel also sends its own IPv6 ND/MLD). */
@@ -258,18 +292,18 @@ function isTestFlow(p: Uint8Array): boolean {
 }
 
 /** Reads every queue until `want` test packets came or 5 s passed; each tagged with the queue it came from. */
-function drainQueues(set: TunQueueSet, want: number): Array<{ queue: number; packet: Uint8Array }> {
+function drainQueues(queues: NativeTunQueue[], want: number): Array<{ queue: number; packet: Uint8Array }> {
   const got: Array<{ queue: number; packet: Uint8Array }> = [];
   const buffer = new ArrayBuffer(BURST * FRAME);
   const desc = new Uint32Array(2 * BURST);
-  const waiter = new Waiter(set.fds);
+  const waiter = new Waiter(queues.map((q) => q.fd));
   const end = Date.now() + 5000;
   try {
     while (got.length < want && Date.now() < end) {
       if (waiter.wait(50) === 0) continue;
-      set.fds.forEach((fd, queue) => {
+      queues.forEach((q, queue) => {
         for (let i = 0; i < BURST; i++) { desc[2 * i] = i * FRAME + HEADROOM; desc[2 * i + 1] = FRAME - HEADROOM; }
-        const n = tunReadBurst(fd, buffer, desc, BURST);
+        const n = q.readBurst(buffer, desc, BURST);
         assert.ok(n >= 0, `read: ${burstErrorName(n)}`);
         for (let i = 0; i < n; i++) {
           const packet = new Uint8Array(buffer.slice(desc[2 * i]!, desc[2 * i]! + desc[2 * i + 1]!));
@@ -301,6 +335,7 @@ test('multi-queue: each flow is read on the queue its hash picks, whatever queue
   const QUEUES = 4;
   const FLOWS = 64; // per family; fixed source ports, so the outcome is the same on every run
   const set = openTun('h2tun5', QUEUES);
+  const queues = tunQueueSpecs(set).map(openTunQueue);
   const sockets: Socket[] = [];
   try {
     assert.equal(set.steering, 'flow hash', `steering: ${set.steering}`);
@@ -317,7 +352,7 @@ test('multi-queue: each flow is read on the queue its hash picks, whatever queue
       const send = (): Promise<void[]> => Promise.all(flows.map((s) => new Promise<void>((resolve, reject) => s.send('x', 9, dst, (err) => (err ? reject(err) : resolve())))));
 
       await send();
-      const first = drainQueues(set, FLOWS);
+      const first = drainQueues(queues, FLOWS);
       assert.equal(first.length, FLOWS, `${family}: ${first.length} of ${FLOWS} packets read`);
       const queueOf = new Map(first.map((x) => [udpSourcePort(x.packet), x.queue]));
       assert.equal(queueOf.size, FLOWS);
@@ -332,10 +367,10 @@ test('multi-queue: each flow is read on the queue its hash picks, whatever queue
         new Uint8Array(buffer, i * FRAME, x.packet.length).set(reversed(x.packet));
         replies[2 * i] = i * FRAME; replies[2 * i + 1] = x.packet.length;
       });
-      assert.equal(tunWriteBurst(set.fds[0]!, buffer, replies, FLOWS), FLOWS);
+      assert.equal(queues[0]!.writeBurst(buffer, replies, FLOWS), FLOWS);
 
       await send();
-      const second = drainQueues(set, FLOWS);
+      const second = drainQueues(queues, FLOWS);
       assert.equal(second.length, FLOWS, `${family}: ${second.length} of ${FLOWS} packets read the second time`);
       const moved = second.filter((x) => queueOf.get(udpSourcePort(x.packet)) !== x.queue);
       assert.deepEqual(moved.map((x) => udpSourcePort(x.packet)), [], `${family}: flows that changed queue`);
@@ -343,7 +378,7 @@ test('multi-queue: each flow is read on the queue its hash picks, whatever queue
       // Narrowed to the first two queues (the workers with an AF_XDP port): every flow is read there, and both share them.
       native().tunSteeringSpread(set.steeringMapFd, 2);
       await send();
-      const narrowed = drainQueues(set, FLOWS);
+      const narrowed = drainQueues(queues, FLOWS);
       native().tunSteeringSpread(set.steeringMapFd, 0);
       assert.equal(narrowed.length, FLOWS);
       const perQueue2 = Array.from({ length: QUEUES }, (_, q) => narrowed.filter((x) => x.queue === q).length);
@@ -351,6 +386,7 @@ test('multi-queue: each flow is read on the queue its hash picks, whatever queue
     }
   } finally {
     for (const s of sockets) s.close();
+    for (const q of queues) q.close();
     if (set.steeringMapFd >= 0) closeSync(set.steeringMapFd);
     closeTun(set);
   }

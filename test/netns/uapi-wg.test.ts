@@ -20,9 +20,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, requireRoot, sh, waitFor } from '../helpers/netns.js';
 import { MemoryDevice } from '../helpers/memory-device.js';
-import { UapiServer, uapiSocketPath } from '../../src/daemon/uapi-server.js';
+import { UapiServer, uapiSocketPath } from '../../src/daemon/uapi/server.js';
 import { parseConfig } from '../../src/daemon/config-file.js';
-import { formatPrefix, peerKey, parseEndpoint } from '../../src/daemon/device-config.js';
+import { peerKey, parseEndpoint } from '../../src/daemon/device-config.js';
+import { formatPrefix } from '../../src/packet/ip-prefix.js';
 import { keyFromBase64, keyToBase64, keyToHex } from '../../src/crypto/encoding.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

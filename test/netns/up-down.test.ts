@@ -55,6 +55,8 @@ function configText(bAllowed: string[], withThird: boolean): string {
     `Address = ${a.inner6}/64`,
     'MTU = 1380',
     `PostUp = touch ${dir}/%i.up`,
+    // PreDown talks to the daemon being stopped: it must still answer (not deadlock).
+    `PreDown = wg show %i peers > ${dir}/%i.predown`,
     `PostDown = touch ${dir}/%i.down`,
     '',
     '[Peer]',
@@ -120,10 +122,13 @@ test('SIGHUP after editing the file applies the difference and keeps the running
   await waitFor('the reload to be logged', () => upLog.some((l) => /reloaded .*h7uwa\.conf: \d+ change/.test(l)), 2_000, 50);
 });
 
-test('xdpwg down FILE stops it: PostDown ran, interface, socket and pid file gone', async () => {
+test('xdpwg down FILE stops it: PreDown could query it, PostDown ran, interface, socket and pid file gone', async () => {
   const r = await runXdpwg(undefined, ['down', conf]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(await exitOf(upProc), 0, 'xdpwg up ended with status 0');
+  const preDown = path.join(dir, `${a.ifname}.predown`);
+  assert.ok(existsSync(preDown) && readFileSync(preDown, 'utf8').includes(b.keys.publicKey),
+    `PreDown's \`wg show %i peers\` was answered by the stopping daemon:\n${upLog.join('\n')}`);
   assert.ok(existsSync(path.join(dir, `${a.ifname}.down`)), `PostDown ran with %i replaced:\n${upLog.join('\n')}`);
   assert.equal(linkExists(a.ns, a.ifname), false);
   assert.equal(existsSync(socketPath(a.ifname)), false);

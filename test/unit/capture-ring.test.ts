@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CaptureRing, captureBufferSize, CAPTURE_RING_BYTES } from '../../src/datapath/capture-ring.js';
-import { pcapFileHeader, pcapRecord } from '../../src/daemon/capture-session.js';
+import { CAPTURE_BACKLOG_MAX, CaptureSession, pcapFileHeader, pcapRecord, streamCapture, type CaptureSink } from '../../src/daemon/capture-session.js';
 import { SeededPrng } from '../helpers/seeded-prng.js';
 
 test('records come out whole and in order across wrap-arounds, cut at snaplen', () => {
@@ -63,4 +63,36 @@ test('pcap header and record layout (libpcap, Ethernet, microseconds)', () => {
   assert.equal(rec.readUInt32LE(8), 3);
   assert.equal(rec.readUInt32LE(12), 1500);
   assert.deepEqual([...rec.subarray(16)], [1, 2, 3]);
+});
+
+test('a slow capture reader is not buffered without bound: rings stay undrained and the workers count the loss', (t) => {
+  t.mock.timers.enable({ apis: ['setInterval'] });
+  let sab: SharedArrayBuffer | null = null;
+  let lostAtClose = -1;
+  const session = new CaptureSession(1, 128, (m) => { if (m.t === 'capture' && m.buffer) sab = m.buffer; }, (lost) => { lostAtClose = lost; });
+  assert.ok(sab, 'the workers were given the rings');
+  const worker = new CaptureRing(sab, 0, 128);
+  const handlers = new Map<string, () => void>();
+  const sink = {
+    writes: [] as Uint8Array[],
+    writableLength: 0,
+    write(b: Uint8Array) { this.writes.push(b); return true; },
+    end() { handlers.get('close')?.(); return this; },
+    on(ev: string, fn: () => void) { handlers.set(ev, fn); return this; },
+  };
+  streamCapture(sink as unknown as CaptureSink, session, 0);
+  assert.equal(sink.writes.length, 1, 'the pcap file header first');
+
+  const frame = new Uint8Array(100);
+  sink.writableLength = CAPTURE_BACKLOG_MAX + 1; // the client stopped reading
+  for (let i = 0; i < CAPTURE_RING_BYTES / 64; i++) worker.write(frame, 0, frame.length, i);
+  t.mock.timers.tick(500);
+  assert.equal(sink.writes.length, 1, 'nothing more queued while the backlog is over the bound');
+  assert.ok(worker.lost() > 0, 'the full ring counted what it could not take');
+
+  sink.writableLength = 0; // the client caught up
+  t.mock.timers.tick(50);
+  assert.ok(sink.writes.length > 1000, `records flow again (${sink.writes.length - 1})`);
+  handlers.get('close')!();
+  assert.equal(lostAtClose, worker.lost(), 'the loss is reported when the capture ends');
 });

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import {
   ConfigError, parseConfig, serializeConfig, setconfOps, syncconfOps, toDeviceConfig, resolveEndpoints, configFromSnapshot, type PeerSection,
 } from '../../src/daemon/config-file.js';
-import { formatPrefix, peerKey, type UapiPeerOp } from '../../src/daemon/device-config.js';
+import { peerKey, type UapiPeerOp } from '../../src/daemon/device-config.js';
+import { formatPrefix } from '../../src/packet/ip-prefix.js';
 import { keyFromBase64 } from '../../src/crypto/encoding.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

@@ -11,12 +11,13 @@ import { blake2s } from '@noble/hashes/blake2.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import {
   nodeAead, nobleAead, aeadSeal, aeadOpen, counterNonce, xaeadSeal, xaeadOpen,
-  hash, mac, hmacBlake2s, kdf1, kdf2, kdf3,
+  hash, mac, macReference, hmacBlake2s, kdf1, kdf2, kdf3,
   keyPairFromPrivate, generateKeyPair, generatePrivateKey, sharedSecret, clampPrivateKey, publicKeyOf, nativeX25519, nodeX25519, x25519Backend,
   tai64n, compareTai64n, TAI64N_WHITENING_NS,
   keyToBase64, keyFromBase64, keyToHex, keyFromHex, KeyFormatError, hexToBytes, bytesToHex,
   equalConstantTime, isAllZero, wipe,
 } from '../../src/crypto/index.js';
+import { native } from '../../src/native/binding.js';
 
 const hex = hexToBytes;
 const SUNSCREEN = new TextEncoder().encode("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.");
@@ -92,6 +93,23 @@ test('BLAKE2s: RFC 7693 Appendix B "abc" and the keyed KAT', () => {
 function mac32(key: Uint8Array, input: Uint8Array): Uint8Array {
   return blake2s(input, { key });
 }
+
+test('MAC through the addon (native/blake2s.cc) agrees with @noble/hashes: KAT, random keys, lengths and splits', () => {
+  const key = Uint8Array.from({ length: 32 }, (_, i) => i);
+  const out32 = new Uint8Array(32);
+  native().blake2sMac(key, new Uint8Array(0), out32);
+  assert.equal(bytesToHex(out32), '48a8997da407876b3d79c0d92325ad3b89cbb754d86ab71aee047ad345fd2c49');
+  native().blake2sMac(key, hex('00'), out32);
+  assert.equal(bytesToHex(out32), '40d15fee7c328830166ac3f918650f807e7e01e177258cdc0a39b11f598066f1');
+  for (let i = 0; i < 400; i++) {
+    // Lengths around the 64-byte block edges matter most (the last block is compressed with the final flag).
+    const data = randomBytes(i < 200 ? i : 64 * (i % 7) + (i % 3) - 1 + 1);
+    const k = randomBytes(1 + (i % 32));
+    const cut = i % (data.length + 1);
+    assert.deepEqual(mac(k, data.subarray(0, cut), data.subarray(cut)), macReference(k, data), `length ${data.length}, key ${k.length}`);
+  }
+  assert.throws(() => native().blake2sMac(new Uint8Array(0), new Uint8Array(1), new Uint8Array(16)), TypeError);
+});
 
 test('HASH and HMAC (node:crypto) agree with the @noble/hashes reference on random inputs', () => {
   for (let i = 0; i < 300; i++) {

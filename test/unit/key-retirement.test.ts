@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { DataBurst, DataTransport, TransportDrop } from '../../src/protocol/transport.js';
-import { NodeCryptoDataAead, type AeadBurst } from '../../src/protocol/aead-backend.js';
+import { nodeCryptoAeadBurst, type AeadBurstBackend } from '../../src/crypto/aead-burst.js';
 import { Keypair, type KeypairShared } from '../../src/protocol/keypair.js';
 import { KeyRetirement, WorkerEpoch } from '../../src/protocol/key-retirement.js';
 import { SeededPrng } from '../helpers/seeded-prng.js';
@@ -57,7 +57,6 @@ test('a keypair wiped between the flag check and the key copy is not sent', () =
   buffer.fill(0x5a, 16, 16 + 48);
   const n = t.seal(kp.shared, buffer, 16, 48, 1420);
   assert.equal(n, -TransportDrop.keypairRetired, 'the burst is dropped as retired');
-  assert.equal(t.dropCounts().keypairRetired, 1);
   // (The frame did get sealed under the zeroed key here; dropped, it never leaves. With a
   // KeyRetirement, as the daemon runs, the key stays intact too: the next test.)
 });
@@ -95,12 +94,13 @@ test('a keypair retired while a worker opens with it keeps its receive key until
   const sender = new Keypair({ sendKey: K2, receiveKey: K1, localIndex: 222, remoteIndex: 111, isInitiator: false, createdAt: 0 });
   const kp = keypair(retirement);
   // Retire from inside the AEAD call: after the key copy, before the tag check.
-  const backend = new NodeCryptoDataAead();
-  const open = backend.openBurst.bind(backend);
-  backend.openBurst = (b: AeadBurst): number => {
-    kp.wipe();
-    retirement.reap();
-    return open(b);
+  const backend: AeadBurstBackend = {
+    ...nodeCryptoAeadBurst,
+    openBurst: (...args) => {
+      kp.wipe();
+      retirement.reap();
+      return nodeCryptoAeadBurst.openBurst(...args);
+    },
   };
   const t = new DataTransport(backend);
   const buffer = new Uint8Array(256);

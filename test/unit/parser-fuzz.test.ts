@@ -19,7 +19,7 @@ import { CookieChecker, CookieGenerator } from '../../src/protocol/cookie.js';
 import { Handshake, consumeInitiation, consumeResponse, createInitiation, createResponse } from '../../src/protocol/noise.js';
 import { PeerRouter } from '../../src/datapath/peer-router.js';
 import { packAllowedIps } from '../../src/datapath/worker-messages.js';
-import { parseUapiSet } from '../../src/daemon/uapi-protocol.js';
+import { parseUapiSet } from '../../src/daemon/uapi/protocol.js';
 import { UapiError } from '../../src/daemon/device-config.js';
 import { ConfigError, parseConfig } from '../../src/daemon/config-file.js';
 import { DatapathConfigError, parseDatapathConfig } from '../../src/daemon/datapath-config.js';

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DeviceMetrics } from '../../src/daemon/prometheus-metrics.js';
-import type { DeviceStats } from '../../src/daemon/device.js';
+import type { DeviceStats } from '../../src/daemon/device-stats.js';
 import type { DeviceSnapshot } from '../../src/daemon/device-config.js';
 import { keyToBase64 } from '../../src/crypto/encoding.js';
 import { parsePrometheusText, sampleValue } from '../helpers/http-in-ns.js';
@@ -26,6 +26,7 @@ function stats(rx: number): DeviceStats {
     afxdp: [{ device: 'eth1', mode: 'device-plugin', queues: 2, boundWorkers: [0, 1] }],
     paths: [{ publicKey: peerB64, path: 'kernel socket (neighbour 10.0.0.1 on eth1 not resolved yet)' }],
     drops: { 'rx-bad-outer': 12 },
+    events: { 'tx-staged': 3 },
     peers: [{ publicKey: peerB64, endpoint: '10.0.0.2:51820', rxBytes: 1000, txBytes: 2000, rxPackets: 10, txPackets: 20, stagedDropped: 0, hasSession: true }],
   };
 }

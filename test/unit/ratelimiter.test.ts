@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { FakeClock } from '../../src/protocol/clock.js';
 import { HandshakeRateLimiter } from '../../src/protocol/ratelimiter.js';
 import { HandshakeLoadDetector } from '../../src/protocol/load-detector.js';
-import { parseIpAddress } from '../../src/protocol/allowed-ips.js';
+import { parseIP } from '../../src/packet/ip-prefix.js';
 
 function allow(limiter: HandshakeRateLimiter, ip: string): boolean {
-  const a = parseIpAddress(ip);
+  const a = parseIP(ip)!;
   return limiter.allow(a.length === 4 ? 4 : 6, a);
 }
 
@@ -53,7 +53,7 @@ test('ratelimiter: IPv4 sources by /32, IPv6 sources by /64', () => {
   assert.equal(allow(limiter, '::ffff:10.0.0.3'), true);
   // The address may sit at an offset inside a record or packet.
   const record = new Uint8Array(40);
-  record.set(parseIpAddress('10.0.0.1'), 12);
+  record.set(parseIP('10.0.0.1')!, 12);
   assert.equal(limiter.allow(4, record, 12), false);
   // An address past the end is refused, not thrown.
   assert.equal(limiter.allow(6, record, 30), false);

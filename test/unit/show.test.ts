@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatField, formatPretty, prettyBytes, prettyTime, type ShownDevice } from '../../src/cli/show.js';
-import { parseEndpoint, parsePrefix } from '../../src/daemon/device-config.js';
+import { parseEndpoint } from '../../src/daemon/device-config.js';
+import { parsePrefix } from '../../src/packet/ip-prefix.js';
 import { keyFromBase64 } from '../../src/crypto/encoding.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

@@ -1,6 +1,6 @@
 /**
  * UDP coalescing on TUN writes (GSO_UDP_L4), on synthetic bursts (no root):
- * tunOffloadCoalesce lays out the writes tunWriteBurst makes, by the same
+ * tunOffloadCoalesce lays out the writes TunQueue.writeBurst makes, by the same
  * code. Checked here: which datagrams are grouped (one flow, equal sizes
  * with a shorter last, kernel limits) and, with an independent byte-at-a-time
  * RFC 1071 implementation, every field of the vnet header and the merged
@@ -64,7 +64,7 @@ function flowOf(f: Flow, count: number, size: number, lastSize = size, o: IpFiel
 }
 
 const FRAME = 2048;
-/** The writes tunWriteBurst would make for this burst: bytes (vnet header + packet) and how many datagrams each carries. */
+/** The writes TunQueue.writeBurst would make for this burst: bytes (vnet header + packet) and how many datagrams each carries. */
 function coalesce(packets: Uint8Array[]): Array<{ groups: number; bytes: Uint8Array }> {
   const buffer = new ArrayBuffer(packets.length * FRAME);
   const desc = new Uint32Array(2 * packets.length);

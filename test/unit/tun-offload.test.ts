@@ -1,7 +1,7 @@
 /**
  * TUN offload packet logic on synthetic packets (no root): the native
- * split (tunOffloadSplit: what tunReadBurst does with one read of a TSO/USO
- * super packet) and coalesce (tunOffloadCoalesce: the writes tunWriteBurst
+ * split (tunOffloadSplit: what TunQueue.readBurst does with one read of a TSO/USO
+ * super packet) and coalesce (tunOffloadCoalesce: the writes TunQueue.writeBurst
  * makes) run the same code as the burst calls. Every header field and
  * checksum is checked here with an independent, byte-at-a-time RFC 1071
  * implementation.

@@ -4,8 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseUapiSet } from '../../src/daemon/uapi-protocol.js';
-import { formatPrefix, peerKey } from '../../src/daemon/device-config.js';
+import { parseUapiSet } from '../../src/daemon/uapi/protocol.js';
+import { peerKey } from '../../src/daemon/device-config.js';
+import { formatPrefix } from '../../src/packet/ip-prefix.js';
 import { keyToHex } from '../../src/crypto/encoding.js';
 import { MemoryDevice, publicKeyOf } from '../helpers/memory-device.js';
 

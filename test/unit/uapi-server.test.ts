@@ -12,8 +12,9 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UapiServer, uapiGet, uapiRequest, uapiSet } from '../../src/daemon/uapi-server.js';
-import { Errno, UapiError, formatPrefix, parsePrefix } from '../../src/daemon/device-config.js';
+import { UapiServer, uapiGet, uapiRequest, uapiSet } from '../../src/daemon/uapi/server.js';
+import { Errno, UapiError } from '../../src/daemon/device-config.js';
+import { formatPrefix, parsePrefix } from '../../src/packet/ip-prefix.js';
 import { MemoryDevice } from '../helpers/memory-device.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'h5-uapi-'));
@@ -231,7 +232,7 @@ test('a listening socket inherited as WG_UAPI_FD is adopted', async () => {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const script = path.join(dir, 'adopt.mjs');
   writeFileSync(script, `
-    import { UapiServer } from ${JSON.stringify(path.resolve(here, '../../src/daemon/uapi-server.js'))};
+    import { UapiServer } from ${JSON.stringify(path.resolve(here, '../../src/daemon/uapi/server.js'))};
     import { MemoryDevice } from ${JSON.stringify(path.resolve(here, '../helpers/memory-device.js'))};
     const device = new MemoryDevice(); device.fwmark = 4242;
     const server = await UapiServer.open({ interfaceName: 'h5fd', device, socketDir: ${JSON.stringify(dir)}, inheritedFd: Number(process.env.WG_UAPI_FD) });

@@ -16,7 +16,8 @@
  */
 import type { Device } from '../../daemon/device.js';
 import { resolveHostEndpoint, splitHostPort, type ConfigFile, type UnresolvedEndpoint } from '../../daemon/config-file.js';
-import { formatEndpoint, parseEndpoint, peerKey, type Endpoint } from '../../daemon/device-config.js';
+import { formatEndpoint, parseEndpoint, peerKey } from '../../daemon/device-config.js';
+import type { Endpoint } from '../../packet/endpoint.js';
 import type { Logger } from '../../daemon/log.js';
 import { TEST_TIME_SCALE } from '../../protocol/constants.js';
 

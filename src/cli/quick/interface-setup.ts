@@ -12,7 +12,8 @@
 import { native } from '../../native/binding.js';
 import type { Device } from '../../daemon/device.js';
 import type { ConfigFile, InterfaceSection } from '../../daemon/config-file.js';
-import { formatIP, formatPrefix, parsePrefix, type Endpoint, type IpPrefix } from '../../daemon/device-config.js';
+import { formatIP, formatPrefix, parsePrefix, type IpPrefix } from '../../packet/ip-prefix.js';
+import type { Endpoint } from '../../packet/endpoint.js';
 import { addDefaultRoute, pickFullTunnelTable } from './full-tunnel.js';
 import { applyDns, liveDns, type DnsManager } from './dns-config.js';
 import { queryCommand } from './run-command.js';

@@ -22,11 +22,11 @@
  *   last_handshake_time_nsec, tx_bytes, rx_bytes,
  *   persistent_keepalive_interval, then one allowed_ip per prefix.
  */
-import { keyFromHex, keyToHex } from '../crypto/encoding.js';
+import { keyFromHex, keyToHex } from '../../crypto/encoding.js';
 import {
-  Errno, UapiError, formatEndpoint, formatPrefix, parseEndpoint, parsePrefix,
-  type DeviceSnapshot, type IpPrefix, type PeerSnapshot, type UapiPeerOp, type UapiSetOp,
-} from './device-config.js';
+  Errno, UapiError, formatEndpoint, parseEndpoint, type DeviceSnapshot, type PeerSnapshot, type UapiPeerOp, type UapiSetOp,
+} from '../device-config.js';
+import { formatPrefix, parsePrefix, type IpPrefix } from '../../packet/ip-prefix.js';
 
 /** Longest request line accepted (Go's bufio.Scanner default token limit, which wireguard-go inherits). */
 export const UAPI_MAX_LINE = 64 * 1024;

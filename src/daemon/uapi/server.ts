@@ -21,12 +21,10 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { chmodSync, lstatSync, mkdirSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import {
-  Errno, UapiError, type DeviceControl, type UapiSetOp,
-} from './device-config.js';
+import { Errno, UapiError, type DeviceControl, type UapiSetOp } from '../device-config.js';
 import {
   UAPI_MAX_LINE, UapiSetParser, parseUapiGet, serializeUapiGet, serializeUapiSet, uapiStatus, type UapiGetResult,
-} from './uapi-protocol.js';
+} from './protocol.js';
 
 /** Where wireguard-go and wg(8) put UAPI sockets. */
 export const UAPI_SOCKET_DIR = '/var/run/wireguard';

@@ -1,0 +1,97 @@
+/**
+ * What `xdpwg stats` and the metrics export show of a device: per port/queue
+ * counters and CPU time as the workers last reported them, handshakes by
+ * type, drops by reason (workers + main thread), the AF_XDP paths, and
+ * per-peer counters.
+ *
+ * Threading: main thread only; the workers' reports arrive as messages and
+ * their counters are read from shared memory (src/datapath/peer-counters.ts).
+ */
+import { keyToBase64 } from '../crypto/encoding.js';
+import { DropCounters } from '../datapath/drop-counters.js';
+import type { FromWorker } from '../datapath/worker-messages.js';
+import { formatEndpoint } from './device-config.js';
+import type { DataPlaneLink } from './data-plane-link.js';
+import type { HandshakePath } from './handshake-path.js';
+import type { PeerSet } from './peer-set.js';
+import type { XdpPaths } from './xdp-paths.js';
+import { describeXdpSteering } from './xdp-steering.js';
+import type { HandshakeCounts } from './handshake-counters.js';
+
+/** The JSON `xdpwg stats` prints. */
+export interface DeviceStats {
+  interface: string;
+  listenPort: number;
+  workers: number;
+  /** Whose XDP program steers frames to AF_XDP: own, device-plugin, kernel-fallback (src/daemon/xdp-steering.ts). */
+  xdpProgram: string;
+  /** Per worker: CPU seconds its thread has used (index = worker). */
+  workerCpuSeconds: number[];
+  handshakes: HandshakeCounts;
+  ports: Array<Record<string, number | string>>;
+  afxdp: ReturnType<XdpPaths['summary']>;
+  paths: Array<{ publicKey: string; path: string }>;
+  drops: Record<string, number>;
+  /** Counted, not lost (drop-counters.ts EVENTS). */
+  events: Record<string, number>;
+  peers: Array<{ publicKey: string; endpoint: string | null; rxBytes: number; txBytes: number; rxPackets: number; txPackets: number; stagedDropped: number; hasSession: boolean }>;
+}
+
+/** The device parts the statistics read. */
+export interface StatsSources {
+  ifname: string;
+  listenPort(): number;
+  link: DataPlaneLink;
+  peers: PeerSet;
+  handshakes: HandshakePath;
+}
+
+export class DeviceStatsBook {
+  /** Per worker: its ports' counters, as last reported. */
+  private readonly portStats: Array<Array<Record<string, number | string>>> = [];
+  /** Per worker: CPU seconds, as last reported. */
+  private readonly workerCpu: number[] = [];
+
+  constructor(private readonly src: StatsSources) {}
+
+  /** A worker's periodic report. */
+  record(m: Extract<FromWorker, { t: 'port-stats' }>): void {
+    this.portStats[m.worker] = m.ports.map((p) => ({ worker: m.worker, path: p.path, ...p.stats }));
+    if (m.cpuSeconds !== undefined) this.workerCpu[m.worker] = m.cpuSeconds;
+  }
+
+  /** What `xdpwg stats` shows: per port/queue counters, drops by reason, per-peer counters. */
+  snapshot(): DeviceStats {
+    const { link, peers } = this.src;
+    const xdp = link.xdp;
+    return {
+      interface: this.src.ifname,
+      listenPort: this.src.listenPort(),
+      workers: link.workers,
+      xdpProgram: describeXdpSteering(xdp?.steering ?? { kind: 'own' }),
+      workerCpuSeconds: Array.from({ length: link.workers }, (_, i) => this.workerCpu[i] ?? 0),
+      handshakes: this.src.handshakes.counters.snapshot(),
+      ports: this.portStats.filter(Boolean).flat(),
+      afxdp: xdp?.summary() ?? [],
+      paths: [...peers.values()].map((p) => ({ publicKey: keyToBase64(p.publicKey), path: xdp?.reasonFor(p.slot) === '' ? 'af_xdp' : `kernel socket (${xdp?.reasonFor(p.slot)})` })),
+      drops: this.drops(),
+      events: DropCounters.summarizeEvents(link.pool?.dropSlabs ?? []),
+      peers: [...peers.values()].map((p) => {
+        const t = link.traffic(p.slot);
+        return {
+          publicKey: keyToBase64(p.publicKey),
+          endpoint: p.endpoint ? formatEndpoint(p.endpoint) : null,
+          rxBytes: t.rxBytes + p.controlRxBytes, txBytes: t.txBytes + p.controlTxBytes,
+          rxPackets: t.rxPackets, txPackets: t.txPackets,
+          stagedDropped: p.staged.dropped,
+          hasSession: p.keypairs.current !== undefined,
+        };
+      }),
+    };
+  }
+
+  /** Drop counters of the whole device (workers + main thread). */
+  drops(): Record<string, number> {
+    return DropCounters.summarize([...(this.src.link.pool?.dropSlabs ?? []), this.src.handshakes.drops]);
+  }
+}

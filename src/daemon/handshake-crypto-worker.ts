@@ -1,0 +1,112 @@
+/**
+ * A handshake crypto thread: answers batches of initiations with
+ * respondToInitiation (src/protocol/noise-responder.ts) — message A read,
+ * message B written, session keys split — and posts the results back. It
+ * holds no handshake state of the device: only what the main thread told it
+ * (identity, peers with their PSKs) and caches derived from that (its own
+ * native key objects, each peer's DH(static, static)), plus its own replay
+ * pre-check, which only saves work (the main thread decides).
+ *
+ * Threading: this thread alone; its inputs arrive in order on one port.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { keyPairFromPrivate, sharedSecret, type X25519KeyPair } from '../crypto/x25519.js';
+import { keyToHex } from '../crypto/encoding.js';
+import { KEY_LENGTH, wipe } from '../crypto/bytes.js';
+import { INITIATION_SIZE, type DropReason } from '../protocol/wire.js';
+import { ReplayPrefilter, respondToInitiation, type RespondedInitiation } from '../protocol/noise-responder.js';
+import { AnswerRecord, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
+
+/** What this thread knows of one peer. */
+interface PeerEntry { presharedKey: Uint8Array; version: number; staticStatic?: Uint8Array | null }
+
+/** The marker workerData carries so that importing this file elsewhere does nothing. */
+export const HANDSHAKE_CRYPTO_KIND = 'xdpwg-handshake-crypto';
+
+class HandshakeCryptoThread {
+  private identity: X25519KeyPair | null = null;
+  private generation = 0;
+  private readonly peers = new Map<string, PeerEntry>();
+  private readonly replays = new ReplayPrefilter();
+
+  constructor(private readonly post: (m: FromCrypto, transfer?: ArrayBuffer[]) => void) {}
+
+  handle(m: ToCrypto): void {
+    switch (m.t) {
+      case 'identity':
+        if (this.identity) wipe(this.identity.privateKey);
+        this.identity = m.privateKey ? keyPairFromPrivate(m.privateKey) : null;
+        if (m.privateKey) wipe(m.privateKey);
+        this.generation = m.generation;
+        for (const p of this.peers.values()) this.forgetStaticStatic(p);
+        return;
+      case 'peer': {
+        const hex = keyToHex(m.publicKey);
+        const old = this.peers.get(hex);
+        if (old) { wipe(old.presharedKey); this.forgetStaticStatic(old); }
+        this.peers.set(hex, { presharedKey: m.presharedKey, version: m.version });
+        return;
+      }
+      case 'peer-remove': {
+        const hex = keyToHex(m.publicKey);
+        const old = this.peers.get(hex);
+        if (old) { wipe(old.presharedKey); this.forgetStaticStatic(old); }
+        this.peers.delete(hex);
+        this.replays.forget(hex);
+        return;
+      }
+      case 'batch': {
+        const records = new Uint8Array(m.count * AnswerRecord.size);
+        const view = new DataView(records.buffer);
+        const reasons: Array<DropReason | null> = [];
+        for (let i = 0; i < m.count; i++) {
+          const r = this.respond(m.messages.subarray(i * INITIATION_SIZE, (i + 1) * INITIATION_SIZE));
+          if (typeof r === 'string') { reasons.push(r); continue; }
+          reasons.push(null);
+          const at = i * AnswerRecord.size;
+          view.setUint32(at + AnswerRecord.version, r.version, true);
+          view.setUint32(at + AnswerRecord.remoteIndex, r.remoteIndex, true);
+          records.set(r.remoteStatic, at + AnswerRecord.remoteStatic);
+          records.set(r.timestamp, at + AnswerRecord.timestamp);
+          records.set(r.response, at + AnswerRecord.response);
+          records.set(r.sendKey, at + AnswerRecord.keys);
+          records.set(r.receiveKey, at + AnswerRecord.keys + KEY_LENGTH);
+          wipe(r.sendKey, r.receiveKey);
+        }
+        // Transferred: the only copy of the keys is the one the main thread gets.
+        this.post({ t: 'results', seq: m.seq, generation: this.generation, reasons, records }, [records.buffer]);
+        return;
+      }
+    }
+  }
+
+  private respond(msg: Uint8Array): (RespondedInitiation & { version: number }) | DropReason {
+    const local = this.identity;
+    if (!local) return 'unknown-peer';
+    let entry: PeerEntry | undefined;
+    let hex = '';
+    const r = respondToInitiation(msg, local, (rs) => {
+      hex = keyToHex(rs);
+      entry = this.peers.get(hex);
+      if (!entry) return null;
+      if (entry.staticStatic === undefined) entry.staticStatic = sharedSecret(local, rs);
+      // A copy: the JavaScript path keeps the PSK in its state and wipes it with the state.
+      return { presharedKey: Uint8Array.from(entry.presharedKey), staticStatic: entry.staticStatic, notAfter: this.replays.seen(hex) };
+    });
+    if (typeof r === 'string') return r;
+    this.replays.answered(hex, r.timestamp);
+    return { ...r, version: entry!.version };
+  }
+
+  private forgetStaticStatic(p: PeerEntry): void {
+    if (p.staticStatic) wipe(p.staticStatic);
+    delete p.staticStatic;
+  }
+}
+
+if (parentPort && (workerData as { kind?: string } | null)?.kind === HANDSHAKE_CRYPTO_KIND) {
+  const port = parentPort;
+  const thread = new HandshakeCryptoThread((m, transfer) => port.postMessage(m, transfer));
+  port.on('message', (m: ToCrypto) => thread.handle(m));
+  port.postMessage({ t: 'ready' } satisfies FromCrypto);
+}

@@ -1,0 +1,136 @@
+/**
+ * The device's peers: the set keyed by public key, the slot each one has in
+ * the workers' tables (with a generation, so a late worker report about an
+ * earlier occupant of a slot is told apart), the allowed-IPs table, and the
+ * endpoints. What changes here is told to the workers (peer, peer-remove,
+ * allowed-ips messages) and to the AF_XDP paths (endpoints).
+ *
+ * Peers' handshake and keypair state is the handshake path's
+ * (src/daemon/handshake-path.ts): a peer is added here first and removed
+ * here last.
+ *
+ * Threading: main thread only.
+ */
+import type { X25519KeyPair } from '../crypto/x25519.js';
+import { isAllZero } from '../crypto/bytes.js';
+import { AllowedIps } from '../protocol/allowed-ips.js';
+import type { IpPrefix } from '../packet/ip-prefix.js';
+import type { PeerTimers } from '../protocol/timers.js';
+import { endpointFromAddr } from '../datapath/addr-record.js';
+import { packAllowedIps } from '../datapath/worker-messages.js';
+import { Errno, UapiError, peerKey, type AllowedIPChange } from './device-config.js';
+import type { DataPlaneLink } from './data-plane-link.js';
+import { Peer } from './peer.js';
+
+/** How many peers a device holds (the workers' tables are sized for it). */
+export const MAX_PEERS = 4096;
+
+export class PeerSet {
+  private readonly byKey = new Map<string, Peer>();
+  private readonly bySlot: Array<Peer | undefined> = [];
+  private readonly freeSlots: number[] = [];
+  /** Per slot: the generation of the last peer given it (Peer.generation). */
+  private readonly slotGenerations: number[] = [];
+  private readonly allowed = new AllowedIps<Peer>();
+  /** The allowed IPs changed since the workers were last told. */
+  private allowedDirty = false;
+
+  constructor(private readonly link: DataPlaneLink) {}
+
+  values(): IterableIterator<Peer> {
+    return this.byKey.values();
+  }
+
+  /** The peer with this public key. */
+  get(publicKey: Uint8Array): Peer | undefined {
+    return this.byKey.get(peerKey(publicKey));
+  }
+
+  /** The peer whose public key is `key` (peerKey's lowercase hex). */
+  getByKey(key: string): Peer | undefined {
+    return this.byKey.get(key);
+  }
+
+  /** The peer a worker's report is about: the slot's peer, if it is still the one the worker meant. */
+  peerOf(slot: number, generation: number): Peer | undefined {
+    const peer = this.bySlot[slot];
+    return peer && peer.generation === generation ? peer : undefined;
+  }
+
+  /**
+   * Adds a peer in a free slot and tells the workers. `local` is the device's
+   * static key pair (the handshake needs it); `timers` makes the peer's timers.
+   * Throws UapiError for an all-zero or low-order key, or when the table is full.
+   */
+  add(publicKey: Uint8Array, local: X25519KeyPair, timers: (peer: Peer) => PeerTimers): Peer {
+    if (isAllZero(publicKey)) throw new UapiError(Errno.EINVAL, 'a peer public key of all zeros is not valid');
+    // The free slot is taken only once the key is accepted: a rejected key must not lose it.
+    const slot = this.freeSlots.at(-1) ?? this.bySlot.length;
+    if (slot >= MAX_PEERS) throw new UapiError(Errno.ENOANO, `too many peers (limit ${MAX_PEERS})`);
+    const generation = (this.slotGenerations[slot] ?? 0) + 1;
+    const peer = new Peer(slot, generation, publicKey.slice(), local);
+    // Any clamped private key is a multiple of 8, so DH with it is zero exactly
+    // for the small-order points: the check holds before our own key is set.
+    if (!peer.handshake.hasValidStaticStatic) {
+      peer.handshake.clear();
+      throw new UapiError(Errno.EINVAL, 'the peer public key is of low order: no handshake is possible with it');
+    }
+    if (slot === this.freeSlots.at(-1)) this.freeSlots.pop();
+    peer.timers = timers(peer);
+    for (const s of this.link.peerSlabs) s.clear(slot);
+    this.slotGenerations[slot] = generation;
+    this.bySlot[slot] = peer;
+    this.byKey.set(peerKey(publicKey), peer);
+    this.link.broadcast({ t: 'peer', slot, generation, endpoint: null });
+    return peer;
+  }
+
+  /** Removes a peer (its handshake state already cleared), its allowed IPs and endpoint, and tells the workers. */
+  remove(peer: Peer): void {
+    if (this.allowed.removeByPeer(peer) > 0) this.allowedDirty = true;
+    this.byKey.delete(peerKey(peer.publicKey));
+    this.bySlot[peer.slot] = undefined;
+    this.freeSlots.push(peer.slot);
+    this.link.xdp?.setEndpoint(peer.slot, null);
+    this.link.broadcast({ t: 'peer-remove', slot: peer.slot });
+  }
+
+  /** Where to send to the peer: a 40-byte UDP address record (src/datapath/addr-record.ts). */
+  setEndpoint(peer: Peer, addr: Uint8Array): void {
+    // Every authenticated packet confirms the endpoint; only a change is news to
+    // the workers and the AF_XDP route (three netlink look-ups): a handshake
+    // from an unmoved peer cost ~180 µs of main thread here before.
+    if (peer.endpointAddr && Buffer.compare(peer.endpointAddr, addr) === 0) return;
+    peer.endpointAddr = addr;
+    peer.endpoint = endpointFromAddr(addr);
+    this.link.broadcast({ t: 'peer', slot: peer.slot, generation: peer.generation, endpoint: addr });
+    this.link.xdp?.setEndpoint(peer.slot, addr);
+  }
+
+  /**
+   * A UAPI peer block's allowed-IPs changes, in order: first all of the
+   * peer's prefixes go when `replace`, then each change is applied.
+   */
+  changeAllowedIps(peer: Peer, replace: boolean, changes: readonly AllowedIPChange[]): void {
+    if (replace) { this.allowed.removeByPeer(peer); this.allowedDirty = true; }
+    for (const c of changes) {
+      if (c.remove) this.allowed.remove(c.prefix.family, c.prefix.address, c.prefix.bits, peer);
+      else this.allowed.insert(c.prefix.family, c.prefix.address, c.prefix.bits, peer);
+      this.allowedDirty = true;
+    }
+  }
+
+  /** The peer's prefixes, host bits cleared, in wireguard-go's order. */
+  allowedIpsOf(peer: Peer): IpPrefix[] {
+    return this.allowed.listByPeer(peer);
+  }
+
+  /** Sends the workers the whole allowed-IPs table if it changed since the last time. */
+  publishAllowedIpsIfChanged(): void {
+    if (!this.allowedDirty) return;
+    this.allowedDirty = false;
+    const entries: Array<[Uint8Array, number, number]> = [];
+    for (const p of this.byKey.values()) for (const a of this.allowed.listByPeer(p)) entries.push([a.address, a.bits, p.slot]);
+    this.link.broadcast({ t: 'allowed-ips', packed: packAllowedIps(entries) });
+  }
+}

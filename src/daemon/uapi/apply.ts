@@ -1,0 +1,120 @@
+/**
+ * The device's side of the UAPI (`get=1` / `set=1`, src/daemon/device-config.ts
+ * DeviceControl): the snapshot `get` prints, and each `set` operation applied
+ * to the device's parts in order, as wireguard-go applies them.
+ *
+ * Threading: main thread only; one call at a time.
+ */
+import { equalConstantTime } from '../../crypto/bytes.js';
+import { addrFromEndpoint } from '../../datapath/addr-record.js';
+import type { DeviceControl, DeviceSnapshot, PeerSnapshot, UapiPeerOp, UapiSetOp } from '../device-config.js';
+import type { Logger } from '../log.js';
+import type { DataPlaneLink } from '../data-plane-link.js';
+import type { HandshakePath } from '../handshake-path.js';
+import type { KernelUdpSocket } from '../kernel-socket.js';
+import type { PeerSet } from '../peer-set.js';
+import type { Peer } from '../peer.js';
+
+/** The device parts a UAPI request changes. */
+export interface UapiTargets {
+  log: Logger;
+  socket: KernelUdpSocket;
+  peers: PeerSet;
+  handshakes: HandshakePath;
+  link: DataPlaneLink;
+  /** Rebinds the kernel socket on `port` (0: any) and tells the workers and the AF_XDP paths. */
+  listen(port: number): void;
+}
+
+export class UapiApply implements DeviceControl {
+  constructor(private readonly d: UapiTargets) {}
+
+  getSnapshot(): DeviceSnapshot {
+    const peers: PeerSnapshot[] = [];
+    for (const p of this.d.peers.values()) {
+      const t = this.d.link.traffic(p.slot);
+      const hs = p.lastHandshakeWallMs;
+      peers.push({
+        publicKey: p.publicKey,
+        presharedKey: p.handshake.presharedKey,
+        endpoint: p.endpoint,
+        lastHandshakeSec: hs ? Math.floor(hs / 1000) : 0,
+        lastHandshakeNsec: hs ? (hs % 1000) * 1_000_000 : 0,
+        rxBytes: t.rxBytes + p.controlRxBytes,
+        txBytes: t.txBytes + p.controlTxBytes,
+        persistentKeepalive: p.persistentKeepalive,
+        allowedIPs: this.d.peers.allowedIpsOf(p),
+      });
+    }
+    return { privateKey: this.d.handshakes.identity?.privateKey, listenPort: this.d.socket.port, fwmark: this.d.socket.mark, peers };
+  }
+
+  applySet(ops: UapiSetOp[]): void {
+    try {
+      for (const op of ops) this.applyOne(op);
+    } finally {
+      this.d.peers.publishAllowedIpsIfChanged();
+    }
+  }
+
+  /** Removes a peer: its handshake state first, then its place in the peer set. */
+  removePeer(peer: Peer): void {
+    this.d.handshakes.forget(peer);
+    this.d.peers.remove(peer);
+  }
+
+  private applyOne(op: UapiSetOp): void {
+    switch (op.kind) {
+      case 'private_key': return this.setPrivateKey(op.privateKey);
+      case 'listen_port': if (op.port !== this.d.socket.port || op.port === 0) this.d.listen(op.port); return;
+      case 'fwmark': return this.setFwmark(op.fwmark);
+      case 'replace_peers': for (const p of [...this.d.peers.values()]) this.removePeer(p); return;
+      case 'peer': return this.applyPeer(op);
+    }
+  }
+
+  /**
+   * wg(8)'s fwmark: the mark on every outer packet. The kernel socket gets
+   * SO_MARK at once (its workers' duplicates share it); the AF_XDP path's
+   * route lookups use the mark from now on, so a peer whose endpoint policy
+   * routing sends elsewhere for marked packets (wg-quick's full tunnel) is
+   * re-resolved. A failure (EPERM) answers the UAPI set with EADDRINUSE.
+   */
+  private setFwmark(mark: number): void {
+    if (mark === this.d.socket.mark) return;
+    this.d.socket.setMark(mark);
+    this.d.log.verbose(mark ? `fwmark 0x${mark.toString(16)} on the outer packets` : 'fwmark cleared');
+    this.d.link.xdp?.setFwmark(mark);
+  }
+
+  private setPrivateKey(key: Uint8Array): void {
+    const hs = this.d.handshakes;
+    if (!hs.setPrivateKey(key)) return;
+    if (hs.identity) {
+      // A peer whose key is now our own key is removed (wireguard-go does so).
+      const self = this.d.peers.get(hs.identity.publicKey);
+      if (self) this.removePeer(self);
+    }
+    for (const p of this.d.peers.values()) hs.resetPeer(p);
+  }
+
+  private applyPeer(op: UapiPeerOp): void {
+    const hs = this.d.handshakes;
+    if (hs.identity && equalConstantTime(op.publicKey, hs.identity.publicKey)) return;
+    let peer = this.d.peers.get(op.publicKey);
+    if (op.remove) { if (peer) this.removePeer(peer); return; }
+    if (!peer) {
+      if (op.updateOnly) return;
+      peer = this.d.peers.add(op.publicKey, hs.localStatic(), (p) => hs.timersFor(p));
+      hs.adopt(peer);
+    }
+    if (op.presharedKey) hs.setPresharedKey(peer, op.presharedKey);
+    if (op.endpoint) this.d.peers.setEndpoint(peer, addrFromEndpoint(op.endpoint));
+    if (op.persistentKeepalive !== undefined && op.persistentKeepalive !== peer.persistentKeepalive) {
+      peer.persistentKeepalive = op.persistentKeepalive;
+      // A new non-zero interval sends one at once, so NAT state forms immediately.
+      peer.timers.persistentKeepaliveIntervalChanged(op.persistentKeepalive);
+    }
+    this.d.peers.changeAllowedIps(peer, op.replaceAllowedIPs, op.allowedIPs);
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * The send path of a worker (kernel WireGuard's send.c, wireguard-go's
+ * send.go), one burst at a time, in this order:
+ *
+ *   1. readTun           TunQueue.readBurst into frames at the headroom (of the
+ *                        first AF_XDP port's UMEM when an MTU-sized packet
+ *                        fits its frames, else the socket port's)
+ *   2. routeToPeers      by destination (allowed IPs) to a peer and its
+ *                        current keypair; packets for a peer without a usable
+ *                        session go to the main thread to be staged
+ *   3. seal              pad, write the data header in front, seal the burst
+ *                        in place with one AEAD call (transport.ts sealBurst)
+ *   4. queueOuter        AF_XDP: Ethernet/IP/UDP written into the headroom in
+ *                        front of each message (the peer's route: next-hop
+ *                        MAC, addresses); kernel path for peers without a
+ *                        route or messages over the egress MTU
+ *   5. transmit          one txBurst on the AF_XDP queue, one sendmmsg on
+ *                        the kernel socket
+ *
+ * Every failure is a counted drop (DropCounters), never a throw. Threading:
+ * the worker's own thread (worker-state.ts).
+ */
+import { KeypairFlag } from '../protocol/keypair.js';
+import { TransportDrop } from '../protocol/transport.js';
+import { PEER_SLOT_FIELDS as F, PEER_SLOT_WIDTH } from './peer-counters.js';
+import { routeServes, type RouteHeaders } from './outer-frame.js';
+import { BURST_SIZE, FRAME_HEADROOM } from '../native/frames.js';
+import { DATA_HEADER_SIZE, DATA_PADDING, TAG_SIZE } from '../protocol/wire.js';
+import { ADDR_RECORD_SIZE, addrEquals } from './addr-record.js';
+import type { Port } from '../native/port.js';
+import type { PeerState, WorkerState, XskState } from './worker-state.js';
+
+/** After the plaintext: padding to a multiple of 16 and the AEAD tag. */
+const TX_TAILROOM = DATA_PADDING - 1 + TAG_SIZE;
+
+export class Sender {
+  private readonly roamScratch = new Uint8Array(ADDR_RECORD_SIZE);
+  // The burst in flight (set by readTun, valid until transmit).
+  /** The AF_XDP port whose UMEM holds the burst, or null: the socket port's frames. */
+  private x: XskState | null = null;
+  private pool: Port;
+  private buf: Uint8Array;
+  /** Frames queued for the AF_XDP tx ring / the kernel socket, and frames to free. */
+  private viaXsk = 0;
+  private viaUdp = 0;
+  private freed = 0;
+  /**
+   * The last TUN read filled every frame it was given: with offload
+   * (native/tun_queue.cc) the rest of a cut super packet may be waiting in the
+   * queue's native state, which poll cannot see, so read again before sleeping.
+   */
+  tunMore = false;
+
+  constructor(private readonly s: WorkerState) {
+    this.pool = s.udp;
+    this.buf = s.udpBuf;
+  }
+
+  /** One burst from the TUN to the wire. Returns false when the TUN is gone (the worker stops). */
+  send(): boolean {
+    const n = this.readTun();
+    if (n <= 0) return n === 0;
+    const now = Date.now();
+    const jobs = this.routeToPeers(n, now);
+    if (jobs === 0) return true;
+    this.seal(jobs);
+    this.viaXsk = 0;
+    this.viaUdp = 0;
+    this.freed = 0;
+    for (let j = 0; j < jobs; j++) this.queueOuter(j, now);
+    if (this.freed > 0) this.pool.freeFrames(this.s.scratch.freeList, this.freed);
+    this.transmit(now);
+    return true;
+  }
+
+  // ------------------------------------------------------------ 1. TUN read
+
+  /**
+   * Where TUN packets land: the first AF_XDP port's UMEM when a whole
+   * MTU-sized packet fits its frames (zero copy onto the wire), else the
+   * socket port's big frames (jumbo MTUs take the kernel path).
+   */
+  private tunTarget(): XskState | null {
+    const x = this.s.xsks[0];
+    return x && FRAME_HEADROOM + this.s.mtu + TX_TAILROOM <= x.port.frames.frameSize ? x : null;
+  }
+
+  /** Reads a burst into scratch.tunDesc. Returns the packet count, or −1 when the TUN is gone. */
+  private readTun(): number {
+    const s = this.s, sc = s.scratch;
+    const x = this.x = this.tunTarget();
+    const pool = this.pool = x ? x.port : s.udp;
+    const buf = this.buf = x ? x.buf : s.udpBuf;
+    const headroom = x ? FRAME_HEADROOM : s.udp.frames.headroom;
+    const frameSize = pool.frames.frameSize;
+    const got = pool.allocFrames(sc.tunFrames, BURST_SIZE);
+    this.tunMore = false;
+    if (got === 0) return 0;
+    const room = frameSize - headroom - TX_TAILROOM;
+    for (let i = 0; i < got; i++) {
+      sc.tunDesc[2 * i] = sc.tunFrames[i]! + headroom;
+      sc.tunDesc[2 * i + 1] = room;
+    }
+    const n = s.tun.readBurst(buf.buffer as ArrayBuffer, sc.tunDesc, got);
+    if (n < 0) {
+      pool.freeFrames(sc.tunFrames, got);
+      s.fatal(`TUN read failed (errno ${-n}): the interface is gone`);
+      return -1;
+    }
+    this.tunMore = n === got;
+    // Frames the TUN did not fill go straight back.
+    if (n < got) pool.freeFrames(sc.tunFrames.subarray(n), got - n);
+    return n;
+  }
+
+  // ------------------------------------------------------------ 2. route to a peer and its keypair
+
+  /** Turns the packets at scratch.tunDesc into crypt jobs (peer slot + keypair). Returns the job count. */
+  private routeToPeers(n: number, now: number): number {
+    const s = this.s, sc = s.scratch, buf = this.buf;
+    let jobs = 0;
+    let freed = 0;
+    // Packets for peers without a session: [slot, generation, packet, …], one message per burst.
+    const staged: Array<number | Uint8Array> = [];
+    for (let i = 0; i < n; i++) {
+      const off = sc.tunDesc[2 * i]!, len = sc.tunDesc[2 * i + 1]!;
+      const slot = s.router.lookupDestination(buf, off, len);
+      if (slot < 0) { s.drops.count(slot === -2 ? 'tx-bad-inner-packet' : 'tx-no-route'); sc.freeList[freed++] = off; continue; }
+      const peer = s.peers[slot];
+      // Key confirmation seen by any worker: checked before sealing (PeerState.adoptConfirmed).
+      if (peer?.next && (peer.next.shared.flags & KeypairFlag.received) !== 0) peer.adoptConfirmed();
+      const kp = peer?.current;
+      if (!peer || !kp || !kp.usableForSending(now)) {
+        s.drops.count('tx-staged'); // an event (drop-counters.ts EVENTS): main queues it
+        staged.push(slot, peer?.generation ?? 0, buf.slice(off, off + len));
+        sc.freeList[freed++] = off;
+        continue;
+      }
+      if (s.roamed.version(slot) !== peer.seenRoam) this.adoptRoam(peer, slot);
+      if (!peer.endpoint) { s.drops.count('tx-no-endpoint'); sc.freeList[freed++] = off; continue; }
+      sc.cryptDesc[2 * jobs] = off;
+      sc.cryptDesc[2 * jobs + 1] = len;
+      sc.cryptKeys[jobs] = kp;
+      sc.cryptSlot[jobs] = slot;
+      jobs++;
+    }
+    if (freed > 0) this.pool.freeFrames(sc.freeList, freed);
+    if (staged.length > 0) s.post({ t: 'stage', items: staged });
+    return jobs;
+  }
+
+  /** Takes a move another worker saw (RoamedEndpoints, published by receive.ts noteSource), if there is a stable one. */
+  private adoptRoam(peer: PeerState, slot: number): void {
+    const v = this.s.roamed.read(slot, this.roamScratch);
+    if (v < 0) return;
+    peer.seenRoam = v;
+    if (peer.endpoint && addrEquals(peer.endpoint, this.roamScratch)) return;
+    peer.endpoint = this.roamScratch.slice();
+    if (peer.outer && !routeServes(peer.route!, peer.endpoint)) peer.outer = null;
+  }
+
+  // ------------------------------------------------------------ 3. seal
+
+  /** Pad, number, header, seal: the whole burst in place, one AEAD call (src/protocol/transport.ts). */
+  private seal(jobs: number): void {
+    const sc = this.s.scratch, burst = sc.crypt;
+    burst.reset(this.buf);
+    for (let j = 0; j < jobs; j++) burst.add(sc.cryptKeys[j]!.shared, sc.cryptDesc[2 * j]!, sc.cryptDesc[2 * j + 1]!);
+    this.s.transport.sealBurst(burst, this.s.mtu);
+  }
+
+  // ------------------------------------------------------------ 4. outer headers / path choice
+
+  /** Puts sealed message j on its way: AF_XDP here, AF_XDP on another device, or the kernel socket. */
+  private queueOuter(j: number, now: number): void {
+    const s = this.s, sc = s.scratch, x = this.x, buf = this.buf;
+    const msgLen = sc.crypt.result[j]!;
+    if (msgLen < 0) {
+      s.drops.count(-msgLen === TransportDrop.keypairRetired ? 'tx-keypair-retired' : 'tx-send-failed');
+      sc.freeList[this.freed++] = sc.cryptDesc[2 * j]!;
+      return;
+    }
+    const slot = sc.cryptSlot[j]!;
+    const peer = s.peers[slot]!;
+    const msgOff = sc.cryptDesc[2 * j]! - DATA_HEADER_SIZE;
+    const outer = peer.outer;
+    if (outer && msgLen > outer.maxMessage) {
+      // Bigger than the egress MTU: only the kernel can fragment it.
+      this.toSocket(msgOff, msgLen, peer.endpoint!);
+    } else if (x && outer && outer.ifindex === x.ifindex) {
+      // The common AF_XDP case: headers in front, the frame goes out as it lies.
+      sc.xskTxDesc[2 * this.viaXsk] = outer.write(buf, msgOff, msgLen);
+      sc.xskTxDesc[2 * this.viaXsk + 1] = outer.length + msgLen;
+      this.viaXsk++;
+    } else if (outer && this.sendOnOtherXsk(outer, msgOff, msgLen)) {
+      sc.freeList[this.freed++] = msgOff;
+    } else {
+      // Kernel path (no route/neighbour yet, or a device without AF_XDP here).
+      this.toSocket(msgOff, msgLen, peer.endpoint!);
+    }
+    const c = s.counters.view, base = slot * PEER_SLOT_WIDTH;
+    c[base + F.txBytes] += msgLen;
+    c[base + F.txPackets] += 1;
+    c[base + F.lastDataTxMs] = now;
+    c[base + F.lastAnyTxMs] = now;
+  }
+
+  /** Queues a message for the kernel socket: in place in a socket frame, or copied there from a UMEM frame. */
+  private toSocket(msgOff: number, msgLen: number, endpoint: Uint8Array): void {
+    if (!this.x) {
+      this.queueUdp(msgOff, msgLen, endpoint, this.viaUdp++);
+      return;
+    }
+    if (this.copyToUdp(msgOff, msgLen, endpoint, this.viaUdp)) this.viaUdp++;
+    else this.s.drops.count('tx-send-failed');
+    this.s.scratch.freeList[this.freed++] = msgOff;
+  }
+
+  /** A peer on another AF_XDP device than the one TUN frames live on: copy the message into that UMEM. */
+  private sendOnOtherXsk(outer: RouteHeaders, msgOff: number, msgLen: number): boolean {
+    const s = this.s, one = s.scratch.oneFrame;
+    const y = s.xsks.find((q) => q.ifindex === outer.ifindex);
+    if (!y || y.port.allocFrames(one, 1) !== 1) return false;
+    const dst = one[0]! + FRAME_HEADROOM;
+    if (FRAME_HEADROOM + msgLen > y.port.frames.frameSize) { y.port.freeFrames(one, 1); return false; }
+    y.buf.set(this.buf.subarray(msgOff, msgOff + msgLen), dst);
+    const desc = s.scratch.oneTxDesc;
+    desc[0] = outer.write(y.buf, dst, msgLen);
+    desc[1] = outer.length + msgLen;
+    s.capture?.write(y.buf, desc[0]!, desc[1]!, Date.now());
+    if (y.port.txBurst(desc, 1) !== 1) { y.port.freeFrames(one, 1); s.drops.count('tx-send-failed'); }
+    return true;
+  }
+
+  /** Queues a message lying in a socket-port frame at tx slot i. */
+  private queueUdp(msgOff: number, msgLen: number, endpoint: Uint8Array, i: number): void {
+    const sc = this.s.scratch;
+    sc.udpTxDesc[2 * i] = msgOff;
+    sc.udpTxDesc[2 * i + 1] = msgLen;
+    this.s.udp.addr.set(endpoint, i * ADDR_RECORD_SIZE);
+  }
+
+  /** Copies a sealed message from a UMEM frame into a socket-port frame, queued at tx slot i. */
+  private copyToUdp(msgOff: number, msgLen: number, endpoint: Uint8Array, i: number): boolean {
+    const s = this.s, one = s.scratch.oneFrame;
+    if (s.udp.allocFrames(one, 1) !== 1) return false;
+    const dst = one[0]! + s.udp.frames.headroom;
+    s.udpBuf.set(this.buf.subarray(msgOff, msgOff + msgLen), dst);
+    this.queueUdp(dst, msgLen, endpoint, i);
+    return true;
+  }
+
+  // ------------------------------------------------------------ 5. transmit
+
+  /** One txBurst on the AF_XDP queue, one on the kernel socket. */
+  private transmit(now: number): void {
+    const s = this.s, sc = s.scratch, viaXsk = this.viaXsk, viaUdp = this.viaUdp;
+    if (viaXsk > 0) {
+      if (s.capture) for (let i = 0; i < viaXsk; i++) s.capture.write(this.buf, sc.xskTxDesc[2 * i]!, sc.xskTxDesc[2 * i + 1]!, now);
+      const sent = this.x!.port.txBurst(sc.xskTxDesc, viaXsk);
+      if (sent < viaXsk) this.refused(this.x!.port, sc.xskTxDesc, sent, viaXsk);
+    }
+    if (viaUdp > 0) {
+      const sent = s.udp.txBurst(sc.udpTxDesc, viaUdp);
+      if (sent < viaUdp) this.refused(s.udp, sc.udpTxDesc, sent, viaUdp);
+    }
+  }
+
+  /** Frames a port did not take back: count them and return them to their pool. */
+  private refused(pool: Port, desc: Uint32Array, sent: number, total: number): void {
+    const sc = this.s.scratch;
+    this.s.drops.count('tx-send-failed', total - sent);
+    let k = 0;
+    for (let j = sent; j < total; j++) sc.freeList[k++] = desc[2 * j]!;
+    pool.freeFrames(sc.freeList, k);
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * What a worker's loop (worker.ts), receive path (receive.ts) and send path
+ * (send.ts) share: its ports, its view of the peers and their keypairs, its
+ * counters and its burst scratch.
+ *
+ * Threading: one WorkerState per worker thread, used only on that thread.
+ * The state other threads see is reached only through the SharedArrayBuffers
+ * named in worker-messages.ts (peer counters, drops, roamed endpoints,
+ * keypairs' shared state, key-retirement epochs); the main thread changes
+ * the rest by messages that the loop applies between bursts.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
+import type { NativeBinding, NativeTunQueue, TunQueueSpec } from '../native/binding.js';
+import { openTunQueue } from '../native/tun.js';
+import { SocketPort, type XdpPort } from '../native/port.js';
+import { BURST_SIZE } from '../native/frames.js';
+import type { AeadBurstChoice } from '../crypto/aead-burst.js';
+import { dataAeadBackend } from '../crypto/aead-burst.js';
+import { DataTransport } from '../protocol/transport.js';
+import { DropCounters } from './drop-counters.js';
+import { PeerCounterSlab } from './peer-counters.js';
+import { RoamedEndpoints } from './roamed-endpoints.js';
+import { PeerRouter } from './peer-router.js';
+import { BurstScratch } from './burst-scratch.js';
+import type { CaptureRing } from './capture-ring.js';
+import type { DataKeypair } from './data-keypair.js';
+import type { RouteHeaders } from './outer-frame.js';
+import type { FromWorker, PeerRoute } from './worker-messages.js';
+
+export interface WorkerInit {
+  worker: number;
+  /** This worker's TUN queue: the fd (owned by the main thread) and the device's offload flags. */
+  tun: TunQueueSpec;
+  /** Kernel UDP socket shared with the main thread (the worker receives, everyone sends). */
+  udpFd: number;
+  port: MessagePort;
+  peerCounters: SharedArrayBuffer;
+  drops: SharedArrayBuffer;
+  /** Where peers roamed, as workers saw it (RoamedEndpoints). */
+  roamed: SharedArrayBuffer;
+  /** Counts handshake messages posted to main and not yet taken: bounds the queue. */
+  handshakeBacklog: SharedArrayBuffer;
+  handshakeBacklogMax: number;
+  /** The device's cookie secret (CookieSecretShare): under load, MAC2 is checked here to tell proven sources. */
+  cookieSecret: SharedArrayBuffer;
+  /** The key-retirement epochs (src/protocol/key-retirement.ts): this worker announces in its slot. */
+  keyEpochs: SharedArrayBuffer;
+  mtu: number;
+  frameSize: number;
+  frameCount: number;
+  /** The data-path AEAD (datapath config "crypto"). */
+  crypto: AeadBurstChoice;
+  /** CPUs to pin this worker to (datapath config "cpus"); empty: no pinning. */
+  cpus: number[];
+}
+
+/** One AF_XDP port of this worker (one device, the queue numbered like the worker). */
+export interface XskState {
+  port: XdpPort;
+  /** The port's UMEM, where its packets lie (port.frames.bytes). */
+  buf: Uint8Array;
+  ifindex: number;
+  name: string;
+}
+
+/** One peer as this worker knows it. */
+export class PeerState {
+  /** Which peer of the slot this is (the 'peer' message's generation); 0 before the first 'peer' message. */
+  generation = 0;
+  endpoint: Uint8Array | null = null;
+  /** The RoamedEndpoints version of this peer's slot this worker has taken into account. */
+  seenRoam = 0;
+  route: PeerRoute | null = null;
+  /** Outer headers for the AF_XDP path, built from route (null: kernel socket). */
+  outer: RouteHeaders | null = null;
+  current: DataKeypair | null = null;
+  previous: DataKeypair | null = null;
+  next: DataKeypair | null = null;
+
+  /**
+   * The peer's "next" keypair has authenticated a data message (whitepaper
+   * §5.4.6: the responder's key confirmation), on this worker or another:
+   * send with it from now on. Protocol between workers: the worker that
+   * opens that message sets KeypairFlag.received in the keypair's shared
+   * state (transport.ts openBurst) before it writes the packet to the TUN;
+   * every worker checks the flag before it seals for the peer (send.ts
+   * routeToPeers). So a reply to that packet, read on whichever worker its
+   * flow hashes to, is never sealed with the old keypair, which the
+   * initiator may already have dropped. The main thread's rotation message
+   * arrives later and agrees.
+   */
+  adoptConfirmed(): void {
+    this.previous = this.current;
+    this.current = this.next;
+    this.next = null;
+  }
+}
+
+export class WorkerState {
+  readonly scratch = new BurstScratch();
+  /** This worker's TUN queue and its offload state (closed with the worker, worker.ts run). */
+  readonly tun: NativeTunQueue;
+  readonly drops: DropCounters;
+  readonly counters: PeerCounterSlab;
+  readonly roamed: RoamedEndpoints;
+  readonly router = new PeerRouter();
+  readonly transport: DataTransport;
+  /**
+   * The kernel socket port (replaced when the listen port changes). Its
+   * address records (udp.addr) say who sent each message of a socket rx
+   * burst, and where each message of a socket tx burst goes: a receive
+   * burst is done with them before a send burst writes them.
+   */
+  udp: SocketPort;
+  udpBuf: Uint8Array;
+  /** This worker's AF_XDP ports, one per device. */
+  readonly xsks: XskState[] = [];
+  /** Per peer slot: endpoint record, AF_XDP route, current/previous/next keypairs. */
+  readonly peers: Array<PeerState | undefined> = [];
+  /** receiver index (ours) → keypair, for every live keypair of every peer. */
+  readonly byIndex = new Map<number, DataKeypair>();
+  mtu: number;
+  listenPort = 0;
+  /** Set only while `xdpwg capture` runs: AF_XDP frames in and out are copied here. */
+  capture: CaptureRing | null = null;
+  stopping = false;
+
+  constructor(readonly n: NativeBinding, readonly init: WorkerInit) {
+    this.tun = openTunQueue(init.tun);
+    this.udp = this.openSocketPort(init.udpFd);
+    this.udpBuf = this.udp.frames.bytes;
+    this.drops = new DropCounters(init.drops);
+    this.roamed = new RoamedEndpoints(init.roamed);
+    this.counters = new PeerCounterSlab(init.peerCounters);
+    this.mtu = init.mtu;
+    this.transport = new DataTransport(dataAeadBackend(init.crypto).backend);
+  }
+
+  /** The socket port over the kernel UDP socket `fd` (shared with the main thread). */
+  openSocketPort(fd: number): SocketPort {
+    return new SocketPort(new this.n.UdpPort({ fd, frameSize: this.init.frameSize, frameCount: this.init.frameCount }), BURST_SIZE);
+  }
+
+  post(msg: FromWorker, transfer?: ArrayBuffer[]): void {
+    parentPort!.postMessage(msg, transfer ?? []);
+  }
+
+  /** The worker cannot go on: tell the main thread and stop the loop. */
+  fatal(reason: string): void {
+    this.post({ t: 'fatal', worker: this.init.worker, reason });
+    this.stopping = true;
+  }
+}

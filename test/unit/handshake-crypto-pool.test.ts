@@ -1,0 +1,107 @@
+/**
+ * The responder's crypto threads (src/daemon/handshake-crypto-pool.ts): real
+ * initiations answered on the threads and accepted on this one, a bounded
+ * number in flight counted in the shared backlog word, results computed
+ * with a PSK that changed meanwhile refused, and the threads stopped.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPair, keyPairFromPrivate } from '../../src/crypto/x25519.js';
+import { keyToHex } from '../../src/crypto/encoding.js';
+import { Handshake, beginSession, consumeResponse, createInitiation, type IndexAllocator } from '../../src/protocol/noise.js';
+import { acceptInitiation } from '../../src/protocol/noise-responder.js';
+import type { Clock } from '../../src/protocol/clock.js';
+import type { DropReason } from '../../src/protocol/wire.js';
+import { HandshakeCryptoPool } from '../../src/daemon/handshake-crypto-pool.js';
+import type { CryptoAnswer } from '../../src/daemon/handshake-crypto-messages.js';
+
+let t = 1_700_000_000_000;
+const clock: Clock = { now: () => (t += 25) };
+let nextIndex = 1;
+const indices: IndexAllocator<Handshake<number>> = { insert: () => nextIndex++, remove: () => true };
+
+interface Harness {
+  pool: HandshakeCryptoPool<number>;
+  backlog: Int32Array;
+  results: Map<number, CryptoAnswer | DropReason>;
+  /** Resolves when the result for context `id` has come. */
+  resultFor(id: number): Promise<CryptoAnswer | DropReason>;
+}
+
+function copyAnswer(r: CryptoAnswer): CryptoAnswer {
+  return {
+    ...r, remoteStatic: r.remoteStatic.slice(), timestamp: r.timestamp.slice(), response: r.response.slice(),
+    sendKey: r.sendKey.slice(), receiveKey: r.receiveKey.slice(),
+  };
+}
+
+async function harness(maxInFlight: number): Promise<Harness> {
+  const backlog = new Int32Array(new SharedArrayBuffer(4));
+  const results = new Map<number, CryptoAnswer | DropReason>();
+  const waiting = new Map<number, (r: CryptoAnswer | DropReason) => void>();
+  const pool = await HandshakeCryptoPool.start<number>({
+    threads: 2, maxInFlight, backlog,
+    // An answer's arrays are zeroed when onResult returns: keep copies.
+    onResult: (r, id) => { const kept = typeof r === 'string' ? r : copyAnswer(r); results.set(id, kept); waiting.get(id)?.(kept); },
+    onFatal: (reason) => assert.fail(reason),
+  });
+  const resultFor = (id: number): Promise<CryptoAnswer | DropReason> =>
+    results.has(id) ? Promise.resolve(results.get(id)!) : new Promise((resolve) => waiting.set(id, resolve));
+  return { pool, backlog, results, resultFor };
+}
+
+test('initiations answered on the threads complete handshakes with their initiators', async () => {
+  const h = await harness(64);
+  try {
+    const responder = generateKeyPair();
+    h.pool.setIdentity(responder.privateKey);
+    const initiators = Array.from({ length: 6 }, (_, i) => new Handshake(i, generateKeyPair(), responder.publicKey, i % 2 ? new Uint8Array(32).fill(i) : null));
+    for (const hs of initiators) h.pool.setPeer(hs.localStatic.publicKey, hs.presharedKey);
+    initiators.forEach((hs, i) => assert.ok(h.pool.submit(createInitiation(hs, indices, clock)!, i)));
+    assert.equal(Atomics.load(h.backlog, 0), initiators.length, 'in-flight initiations count in the backlog');
+    for (const [i, hs] of initiators.entries()) {
+      const r = await h.resultFor(i);
+      assert.equal(typeof r, 'object', `initiator ${i}: ${String(r)}`);
+      const answer = r as CryptoAnswer;
+      assert.equal(answer.initiatorHex, keyToHex(hs.localStatic.publicKey));
+      const ours = new Handshake(-1, responder, hs.localStatic.publicKey, hs.presharedKey);
+      const keys = acceptInitiation(ours, answer, indices, clock);
+      assert.equal(typeof keys, 'object');
+      assert.equal(typeof consumeResponse<number>(answer.response, () => hs), 'object');
+      const theirs = beginSession(hs, clock)!;
+      assert.deepEqual(theirs.sendKey, (keys as { receiveKey: Uint8Array }).receiveKey);
+    }
+    assert.equal(Atomics.load(h.backlog, 0), 0, 'answered initiations leave the backlog');
+  } finally {
+    await h.pool.close();
+  }
+});
+
+test('at most maxInFlight initiations wait; an unknown initiator and a changed PSK are refused', async () => {
+  const h = await harness(3);
+  try {
+    const responder = keyPairFromPrivate(new Uint8Array(32).fill(9));
+    h.pool.setIdentity(responder.privateKey);
+    const known = new Handshake(0, generateKeyPair(), responder.publicKey);
+    const stranger = new Handshake(1, generateKeyPair(), responder.publicKey);
+    h.pool.setPeer(known.localStatic.publicKey, known.presharedKey);
+    assert.ok(h.pool.submit(createInitiation(stranger, indices, clock)!, 1));
+    assert.ok(h.pool.submit(createInitiation(known, indices, clock)!, 2));
+    assert.ok(h.pool.submit(createInitiation(known, indices, clock)!, 3));
+    assert.equal(h.pool.submit(createInitiation(known, indices, clock)!, 4), false, 'the fourth is refused');
+    assert.equal(h.pool.submit(new Uint8Array(100), 5), false, 'not an initiation');
+    // The PSK changes after the batch left (the flush runs first in this check phase) and before its results come back.
+    setImmediate(() => h.pool.setPeer(known.localStatic.publicKey, new Uint8Array(32).fill(1)));
+    assert.equal(await h.resultFor(1), 'unknown-peer');
+    assert.equal(await h.resultFor(2), 'unknown-peer', 'computed with the old PSK: refused');
+    assert.equal(await h.resultFor(3), 'unknown-peer');
+    assert.equal(h.results.has(4), false);
+    assert.equal(Atomics.load(h.backlog, 0), 0);
+    // With the new PSK known on both sides it completes.
+    known.setPresharedKey(new Uint8Array(32).fill(1));
+    assert.ok(h.pool.submit(createInitiation(known, indices, clock)!, 6));
+    assert.equal(typeof (await h.resultFor(6)), 'object');
+  } finally {
+    await h.pool.close();
+  }
+});
