@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -135,6 +136,50 @@ long LiveOwner(ino_t netns, int ifindex, uint32_t prog_id) {
   }
   close(fd);
   return pid;
+}
+
+// The network namespaces that still exist: those of live processes and
+// those kept by a bind mount where ip(8) and container runtimes put them.
+std::set<ino_t> LiveNamespaces() {
+  std::set<ino_t> live;
+  struct stat st = {};
+  auto add_dir = [&](const std::string& dir, const char* suffix) {
+    DIR* d = opendir(dir.c_str());
+    if (!d) return;
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      if (stat((dir + "/" + e->d_name + suffix).c_str(), &st) == 0) live.insert(st.st_ino);
+    }
+    closedir(d);
+  };
+  add_dir("/proc", "/ns/net");
+  add_dir("/run/netns", "");
+  add_dir("/run/docker/netns", "");
+  return live;
+}
+
+// Lock files of namespaces that are gone (a pod per namespace, test runs,
+// kill -9 before a detach) would pile up in kLockDir for ever: a file of a
+// namespace no process or mount keeps, whose lock nobody holds, is removed.
+// Nothing can attach in a namespace that no longer exists, so no setup or
+// owner lock removed here can be one in use.
+void SweepDeadNamespaceLocks() {
+  DIR* d = opendir(kLockDir);
+  if (!d) return;
+  std::set<ino_t> live;
+  bool scanned = false;
+  while (dirent* e = readdir(d)) {
+    if (strncmp(e->d_name, "filter-", 7) != 0) continue;
+    ino_t ns = static_cast<ino_t>(strtoull(e->d_name + 7, nullptr, 10));
+    if (!scanned) { live = LiveNamespaces(); scanned = true; }
+    if (live.count(ns)) continue;
+    std::string path = std::string(kLockDir) + "/" + e->d_name;
+    int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) unlink(path.c_str());
+    close(fd);
+  }
+  closedir(d);
 }
 
 struct StaleScan {
@@ -306,6 +351,7 @@ bool XdpFilter::Open(Napi::Env env, const Napi::Object& o) {
     return false;
   }
   flock(setup_fd, LOCK_EX);  // blocks only while another process attaches
+  SweepDeadNamespaceLocks();
   bool ok = AttachLocked(env, mode, path);
   close(setup_fd);  // releases the setup lock
   if (!ok) return false;

@@ -7,6 +7,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { nsExec } from '../helpers/netns.js';
 import { makeEchoLab, NET, startEcho, xdpAttached } from './echo-fixture.js';
 
@@ -98,4 +99,22 @@ test('a live owner is not displaced; after kill -9 the next start replaces the s
   nsExec(env.b, 'ping', ['-c', '1', '-W', '1', NET.a4]);
   assert.equal(await third.stop('SIGTERM'), 0, third.stderr);
   assert.equal(xdpAttached(env.a, env.devA), false);
+});
+
+test('lock files of namespaces that are gone are swept when a filter is attached; those of live namespaces stay', async () => {
+  mkdirSync('/run/xdpwg', { recursive: true });
+  // Inode 1 is never a network namespace's: a namespace that no longer exists.
+  const dead = ['/run/xdpwg/filter-1-7.lock', '/run/xdpwg/filter-1-7-prog4242.lock'];
+  // The namespace of this process is alive: its files stay even with their lock free.
+  const liveFile = `/run/xdpwg/filter-${statSync('/proc/self/ns/net').ino}-99999-prog4242.lock`;
+  for (const f of [...dead, liveFile]) writeFileSync(f, '');
+  try {
+    const echo = startEcho(env.lab, env.a, ['--interface', env.devA, '--port', String(PORT)]);
+    await echo.ready;
+    assert.equal(await echo.stop('SIGTERM'), 0, echo.stderr);
+    for (const f of dead) assert.equal(existsSync(f), false, `${f} was swept`);
+    assert.equal(existsSync(liveFile), true, 'a live namespace keeps its lock files');
+  } finally {
+    for (const f of [...dead, liveFile]) rmSync(f, { force: true });
+  }
 });
