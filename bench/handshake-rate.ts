@@ -12,16 +12,15 @@
  * land in DIR when they exit.
  * Needs root; run it under /tmp/xdpwg-netns.lock like any netns test.
  */
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { requireRoot } from '../test/helpers/netns.js';
 import { xdpwgBin } from '../test/helpers/tunnel-lab.js';
 import { dropDelta, statsOf } from '../test/netns/reliability-fixture.js';
 import { handshakeRun } from './suite/handshake.js';
+import { threadsOf, USER_HZ } from './suite/cpu.js';
 import { setUpPair, type ConfigName, type Pair } from './suite/topology.js';
 
-/** Clock ticks per second of utime/stime in /proc (USER_HZ). */
-const USER_HZ = 100;
 
 interface Options { wireguardGo: string; repetitions: number; count: number; cpuProf?: string; only: ConfigName[] }
 
@@ -39,22 +38,6 @@ function parse(argv: string[]): Options {
     }
   }
   return o;
-}
-
-/** CPU ticks per thread of pid: tid → { name, ticks }. */
-function threadTicks(pid: number): Map<number, { name: string; ticks: number }> {
-  const out = new Map<number, { name: string; ticks: number }>();
-  let tids: string[];
-  try { tids = readdirSync(`/proc/${pid}/task`); } catch { return out; }
-  for (const tid of tids) {
-    try {
-      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
-      const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), { name, ticks: Number(rest[14 - 3]) + Number(rest[15 - 3]) });
-    } catch { /* thread ended */ }
-  }
-  return out;
 }
 
 /** A script that runs bin/xdpwg under `node --cpu-prof --cpu-prof-dir=dir`. */
@@ -85,13 +68,13 @@ async function main(): Promise<void> {
     for (let rep = 1; rep <= o.repetitions; rep++) {
       for (const pair of pairs) {
         const pid = pair.b.proc!.pid!;
-        const before = threadTicks(pid);
+        const before = threadsOf(pid);
         const drops0 = pair.config === 'xdpwg' ? statsOf(pair.b).drops : {};
         const r = await handshakeRun(pair, { peers: 500, count: o.count, window: 96, timeoutMs: 20_000 });
-        const after = threadTicks(pid);
+        const after = threadsOf(pid);
         const drops = pair.config === 'xdpwg' ? dropDelta(drops0, statsOf(pair.b).drops) : {};
         rates.get(pair.config)!.push(r.handshakesPerSecond);
-        const threads = [...after].map(([tid, t]) => ({ tid, name: t.name, s: (t.ticks - (before.get(tid)?.ticks ?? 0)) / USER_HZ }))
+        const threads = [...after].map(([tid, t]) => ({ tid, name: t.name, s: (t.user + t.sys - (before.get(tid)?.user ?? 0) - (before.get(tid)?.sys ?? 0)) / USER_HZ }))
           .filter((t) => t.s > 0).sort((x, y) => y.s - x.s);
         const total = threads.reduce((a, t) => a + t.s, 0);
         process.stderr.write(`${pair.config} rep ${rep}: ${r.handshakesPerSecond.toFixed(0)}/s (${r.responses} responses, ${r.cookieReplies} cookie replies, ${r.lost} lost, ${r.elapsedMs.toFixed(0)} ms); ` +

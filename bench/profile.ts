@@ -14,7 +14,7 @@
  * ping-load (ping under a TCP stream), handshakes.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { requireRoot } from '../test/helpers/netns.js';
@@ -22,6 +22,7 @@ import { startIperfServer, tcpRun, udpRun } from './suite/iperf.js';
 import { pingRun } from './suite/ping.js';
 import { handshakeRun } from './suite/handshake.js';
 import { UDP_PAYLOADS } from './suite/measure.js';
+import { threadsOf, USER_HZ } from './suite/cpu.js';
 import { setUpPair, type ConfigName, type Pair, type TopologyName } from './suite/topology.js';
 
 const WORKLOADS = ['tcp', 'tcp4', 'udp1420', 'udp64', 'ping-load', 'handshakes'] as const;
@@ -58,26 +59,6 @@ function parseOptions(argv: string[]): Options {
     else throw new Error(`unknown option ${a}`);
   }
   return o;
-}
-
-/** utime and stime (clock ticks) and the name of one thread. */
-interface ThreadTicks { name: string; user: number; sys: number }
-
-const USER_HZ = 100;
-
-function threadsOf(pid: number): Map<number, ThreadTicks> {
-  const out = new Map<number, ThreadTicks>();
-  let tids: string[];
-  try { tids = readdirSync(`/proc/${pid}/task`); } catch { return out; }
-  for (const tid of tids) {
-    try {
-      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
-      const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), { name, user: Number(rest[14 - 3]), sys: Number(rest[15 - 3]) });
-    } catch { /* the thread ended */ }
-  }
-  return out;
 }
 
 /** The machine's CPU split (ticks) from the first line of /proc/stat. */

@@ -13,7 +13,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 
 /** Clock ticks per second of utime/stime (USER_HZ); 100 on every Linux architecture we run on. */
-const USER_HZ = 100;
+export const USER_HZ = 100;
 
 interface ProcStat { pid: number; ppid: number; ticks: number }
 
@@ -47,4 +47,23 @@ export function cpuSeconds(pids: readonly number[]): number {
   let ticks = 0;
   for (const pid of pids) ticks += readStat(pid)?.ticks ?? 0;
   return ticks / USER_HZ;
+}
+
+/** One thread's name and its utime and stime so far (clock ticks). */
+export interface ThreadTicks { name: string; user: number; sys: number }
+
+/** Every thread of pid now: tid → name, user and system ticks (empty once the process is gone). */
+export function threadsOf(pid: number): Map<number, ThreadTicks> {
+  const out = new Map<number, ThreadTicks>();
+  let tids: string[];
+  try { tids = readdirSync(`/proc/${pid}/task`); } catch { return out; }
+  for (const tid of tids) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+      const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), { name, user: Number(rest[14 - 3]), sys: Number(rest[15 - 3]) });
+    } catch { /* the thread ended */ }
+  }
+  return out;
 }
