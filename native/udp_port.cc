@@ -538,9 +538,12 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
       // The kernel refused the group as a whole: datagram by datagram, each
       // with the sticky source fallback; larger segments are not grouped again.
       c_.tx_gso_fallback++;
+      bool source_gone = false;
+      int sent = SendGroupSingly(done, rec_base, &source_gone);
+      // Learn only what GSO itself caused: EIO (no checksum offload) turns it off; EINVAL or
+      // EMSGSIZE with the source still valid means segments this large exceed the path.
       if (err == EIO) gso_ = false;
-      else if (seg_size_[done] < gso_max_seg_) gso_max_seg_ = seg_size_[done];
-      int sent = SendGroupSingly(done, rec_base);
+      else if ((err == EINVAL || err == EMSGSIZE) && !source_gone && seg_size_[done] < gso_max_seg_) gso_max_seg_ = seg_size_[done];
       if (sent < static_cast<int>(seg_count_[done])) { stopped_at = seg_first_[done] + sent; break; }
       done++;
       continue;
@@ -607,9 +610,9 @@ void UdpPort::AddSegmentControl(uint32_t m) {
  * Sends message m's segments as single datagrams (the group was refused).
  * Returns how many were consumed (sent, or dropped with their error
  * counted); fewer than the group when the send buffer filled, and those
- * left stay with JS.
+ * left stay with JS. *source_gone: the sticky source had to be dropped.
  */
-int UdpPort::SendGroupSingly(uint32_t m, uint8_t* rec_base) {
+int UdpPort::SendGroupSingly(uint32_t m, uint8_t* rec_base, bool* source_gone) {
   msghdr one = msgs_[m].msg_hdr;
   one.msg_iovlen = 1;
   one.msg_controllen = pktinfo_len_[m];
@@ -630,6 +633,7 @@ int UdpPort::SendGroupSingly(uint32_t m, uint8_t* rec_base) {
         for (uint32_t q = 0; q < seg_count_[m]; q++)
           memset(rec_base + index_[seg_first_[m] + q] * kUdpAddrRecordSize + kRecLocalIp, 0, 20);
         c_.tx_src_fallback++;
+        *source_gone = true;
         continue;
       }
       if (err == ENOBUFS) c_.odropped++;

@@ -17,8 +17,9 @@
 // one message with UDP_SEGMENT (one trip down the stack for up to 64 of them),
 // where the kernel offers it. A group the kernel refuses (a segment larger
 // than the path MTU: EINVAL/EMSGSIZE; a device that cannot checksum: EIO) is
-// sent datagram by datagram instead, and segments that large are not grouped
-// again on this port (tx_gso_fallback).
+// sent datagram by datagram instead (tx_gso_fallback); segments that large
+// are then not grouped again on this port (EIO: no grouping at all). Other
+// errors (no route, a gone source) teach nothing.
 //
 // Threading: a port belongs to the thread (JS environment) that created it.
 #pragma once
@@ -86,7 +87,7 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
   bool CheckOpen(Napi::Env env);
   bool CanJoin(uint32_t m, uint32_t len) const;
   void AddSegmentControl(uint32_t m);
-  int SendGroupSingly(uint32_t m, uint8_t* rec_base);
+  int SendGroupSingly(uint32_t m, uint8_t* rec_base, bool* source_gone);
   static void CleanupHook(void* arg);
 
   std::shared_ptr<UmemRegion> region_;
