@@ -10,9 +10,9 @@ import type { Endpoint } from '../packet/endpoint.js';
 import { UDP_ADDR_RECORD_SIZE as ADDR_RECORD_SIZE } from '../native/udp-port.js';
 export { ADDR_RECORD_SIZE };
 
-/** True when both records name the same remote and the same local address. */
-export function addrEquals(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < ADDR_RECORD_SIZE; i++) if (a[i] !== b[i]) return false;
+/** True when a and the record at b[bOffset…] name the same remote and the same local address. */
+export function addrEquals(a: Uint8Array, b: Uint8Array, bOffset = 0): boolean {
+  for (let i = 0; i < ADDR_RECORD_SIZE; i++) if (a[i] !== b[bOffset + i]) return false;
   return true;
 }
 

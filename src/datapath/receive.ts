@@ -197,9 +197,10 @@ export class Receiver {
    */
   private noteSource(peer: PeerState, slot: number, i: number): void {
     const s = this.s;
-    const rec = this.senders.subarray(i * ADDR_RECORD_SIZE, (i + 1) * ADDR_RECORD_SIZE);
-    if (peer.endpoint && addrEquals(peer.endpoint, rec)) return;
-    peer.endpoint = rec.slice();
+    // Compared in place: the common case (same source) allocates nothing per packet.
+    const at = i * ADDR_RECORD_SIZE;
+    if (peer.endpoint && addrEquals(peer.endpoint, this.senders, at)) return;
+    peer.endpoint = this.senders.slice(at, at + ADDR_RECORD_SIZE);
     if (peer.outer && !routeServes(peer.route!, peer.endpoint)) peer.outer = null;
     // The other workers answer at the new address from their next packet on.
     if (s.roamed.publish(slot, peer.endpoint)) peer.seenRoam = s.roamed.version(slot);
