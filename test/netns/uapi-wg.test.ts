@@ -12,6 +12,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -237,12 +239,28 @@ function reinsertConversation(p1: string): string[][] {
 }
 
 /** Starts Debian's wireguard-go in its own namespace; returns its socket path. */
+let goProc: ChildProcess | undefined;
+
+/**
+ * A fresh wireguard-go h5wggo0. The previous one is stopped and awaited
+ * first: a new one started while the old still holds the TUN name fails and
+ * exits (a race that showed under load).
+ */
 async function startWireguardGo(): Promise<string> {
+  if (goProc && goProc.exitCode === null && goProc.signalCode === null) {
+    const exited = once(goProc, 'exit');
+    goProc.kill('SIGTERM');
+    await exited;
+  }
   const ns = lab.ns('wggo');
   const goSock = uapiSocketPath('h5wggo0');
   if (existsSync(goSock)) unlinkSync(goSock);
-  lab.spawn(ns, 'wireguard-go', ['-f', 'h5wggo0'], { env: { ...process.env, LOG_LEVEL: 'error' } });
-  await waitFor('wireguard-go socket', () => existsSync(goSock), 10_000);
+  const proc = lab.spawn(ns, 'wireguard-go', ['-f', 'h5wggo0'], { env: { ...process.env, LOG_LEVEL: 'error' } });
+  goProc = proc;
+  await waitFor('wireguard-go socket', () => {
+    if (proc.exitCode !== null) throw new Error(`wireguard-go exited with status ${proc.exitCode} before its socket appeared`);
+    return existsSync(goSock);
+  }, 10_000);
   return goSock;
 }
 
