@@ -1,5 +1,5 @@
 // Batched in-place ChaCha20-Poly1305 for WireGuard data messages (see
-// aead_burst.h for the per-packet layout). DESIGN.md measured the per-call
+// aead_burst.h for the per-packet layout). docs/DESIGN.md measured the per-call
 // overhead of a native call (~3 µs) dominating the cipher (~0.8 µs at 1420 B),
 // so one call here seals or opens a whole burst.
 //

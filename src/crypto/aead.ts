@@ -8,7 +8,7 @@
  * authentication failure, never throws on bad input from the network.
  *
  * Two ChaCha20-Poly1305 backends with the same interface: node:crypto
- * (OpenSSL, the default; DESIGN.md measures it ~3x faster than JavaScript)
+ * (OpenSSL, the default; docs/DESIGN.md measures it ~3x faster than JavaScript)
  * and @noble/ciphers (pure JavaScript, the reference in tests).
  * These allocate per call: they serve the handshake and tests. The data path
  * uses its own in-place, batched backend.

@@ -5,7 +5,7 @@
  * (wire → TUN) and send.ts (TUN → wire), their shared state
  * worker-state.ts, their scratch arrays burst-scratch.ts.
  *
- * The loop (DESIGN.md): wait(port | tun | wake) → burst in → work → burst out.
+ * The loop (docs/DESIGN.md): wait(port | tun | wake) → burst in → work → burst out.
  *   1. announce the key-retirement epoch (no key copy survives a wait)
  *   2. wake bit: apply the main thread's messages (peers, keypairs, routes…)
  *   3. readable socket / AF_XDP queue: Receiver.readSocket / readXsk

@@ -3,7 +3,7 @@
  * IPv4 and IPv6 over raw NETLINK_ROUTE sockets, and a monitor of changes.
  *
  * The daemon learns the outer path from the kernel rather than doing ARP/ND
- * itself (DESIGN.md "netlink"): routeGet(peer) gives the interface, gateway
+ * itself (docs/DESIGN.md "netlink"): routeGet(peer) gives the interface, gateway
  * and preferred source; neighGet(ifindex, gateway ?? peer) gives the next
  * hop's MAC. When the neighbour is not resolved yet, sending one packet
  * through the kernel (the UDP port) makes the kernel resolve it.

@@ -1,5 +1,5 @@
 /**
- * Port: one burst interface over both packet paths (DESIGN.md "port").
+ * Port: one burst interface over both packet paths (docs/DESIGN.md "port").
  *
  *  - 'af_xdp': an XskPort. Buffers hold whole Ethernet frames; there is no
  *    address array (the addresses are in the frame).

@@ -79,7 +79,7 @@ export function openUdpPort(opts: NativeUdpPortOptions): NativeUdpPort {
   return new (native().UdpPort)(opts);
 }
 
-/** One log line saying what the port is (DESIGN.md: the log says which path each port takes). */
+/** One log line saying what the port is (docs/DESIGN.md: the log says which path each port takes). */
 export function describeUdpPort(port: NativeUdpPort): string {
   const i = port.info();
   const stack = i.family === 4 ? 'IPv4' : i.dualStack ? 'dual-stack' : 'IPv6-only';

@@ -34,7 +34,7 @@ export function openXskPort(opts: XskPortOptions): NativeXskPort {
   return new (native().XskPort)(opts);
 }
 
-/** One log line saying what the port chose (DESIGN.md: the log says which path each port takes). */
+/** One log line saying what the port chose (docs/DESIGN.md: the log says which path each port takes). */
 export function describeXskPort(port: NativeXskPort): string {
   const i = port.info();
   return `af_xdp ${i.ifname} queue ${i.queue}: ${i.mode} XDP, ${i.zeroCopy ? 'zero-copy' : 'copy'} mode, ` +

@@ -1,5 +1,5 @@
 /**
- * Retiring transport keys that worker threads may be reading (DESIGN.md: "a
+ * Retiring transport keys that worker threads may be reading (docs/DESIGN.md: "a
  * key is never zeroed while any worker may still read it").
  *
  * A keypair's keys live in its SharedArrayBuffer (./keypair.ts). The main
