@@ -76,13 +76,13 @@ test('an unprivileged user can neither open nor lock any lock file, old 0644 one
 
   const first = startEcho(env.lab, env.a, ['--interface', env.devA, '--port', String(PORT), '--mode', 'generic']);
   await first.ready;
-  assert.equal(statSync(RUN_DIR).mode & 0o7777, 0o700, `${RUN_DIR} was made private`);
   const owned = ownerLocks(first.child.pid);
   assert.equal(owned.length, 1, 'the running filter has its owner lock');
+  for (const f of [setupLock, ...owned]) assert.match(nobodyLock(f), /Permission denied/, `nobody cannot open ${f}`);
+  assert.equal(statSync(RUN_DIR).mode & 0o7777, 0o700, `${RUN_DIR} was made private`);
   for (const f of [setupLock, ...owned]) {
     assert.equal(statSync(f).mode & 0o7777, 0o600, `${f} is 0600`);
     assert.equal(statSync(f).uid, 0, `${f} is root's`);
-    assert.match(nobodyLock(f), /Permission denied/, `nobody cannot open ${f}`);
   }
   // Held by its owner, the owner lock still says the owner lives (nobody could not take it over).
   assert.equal(await first.stop('SIGTERM'), 0, first.stderr);
