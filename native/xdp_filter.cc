@@ -372,8 +372,10 @@ bool XdpFilter::Open(Napi::Env env, const Napi::Object& o) {
     ThrowCode(env, "EACCES", "XdpFilter: " + dir_err);
     return false;
   }
+  // Named apart from older versions' "filter-NS-IFINDEX.lock": that one was
+  // world-openable, and a descriptor someone opened then survives any chmod.
   std::string setup_path = std::string(kLockDir) + "/filter-" + std::to_string(netns_) + "-" +
-                           std::to_string(ifindex_) + ".lock";
+                           std::to_string(ifindex_) + "-setup.lock";
   std::string why;
   int setup_fd = OpenPrivateFile(setup_path, true, &why);
   if (setup_fd < 0) {

@@ -4,7 +4,8 @@
  * - an unprivileged user can open none of them (flock() needs only a
  *   read-only descriptor, so a file anyone can open is a lock anyone can
  *   hold), not even files an older version left 0644 in a 0755 directory,
- *   and so cannot hold up a filter set-up;
+ *   and so cannot hold up a filter set-up, not even with a descriptor of the
+ *   old set-up lock opened before the upgrade;
  * - a stale filter whose old-style (0644) owner lock is held by someone who
  *   is not its owner (whose pid is dead) is still replaced;
  * - a set-up lock held by another root process ends the attach with a clear
@@ -29,7 +30,9 @@ after(() => {
 
 const nsIno = statSync(`/run/netns/${env.a}`).ino;
 const ifindex = Number(nsExec(env.a, 'cat', [`/sys/class/net/${env.devA}/ifindex`]).trim());
-const setupLock = `${RUN_DIR}/filter-${nsIno}-${ifindex}.lock`;
+const setupLock = `${RUN_DIR}/filter-${nsIno}-${ifindex}-setup.lock`;
+/** Older versions' name of the set-up lock. */
+const legacySetupLock = `${RUN_DIR}/filter-${nsIno}-${ifindex}.lock`;
 /** The owner locks of process `pid`'s filters here (each holds its owner's pid; a namespace inode can be reused, with files of others). */
 const ownerLocks = (pid: number | undefined): string[] => readdirSync(RUN_DIR)
   .filter((f) => f.startsWith(`filter-${nsIno}-${ifindex}-prog`))
@@ -67,27 +70,33 @@ function nobodyLock(file: string): string {
   return 'locked';
 }
 
-test('an unprivileged user can neither open nor lock any lock file, old 0644 ones included, and cannot hold up a set-up', async () => {
-  // What an older version left: a 0755 directory with a 0644 setup lock.
+test('an unprivileged user can neither open nor lock any lock file, and cannot hold up a set-up, not even with an old 0644 file', async () => {
+  // What an older version left: a 0755 directory with a 0644 setup lock, which anyone could open and lock,
+  // and nobody opened and locked before the upgrade (a descriptor survives any later chmod).
   mkdirSync(RUN_DIR, { recursive: true });
   chmodSync(RUN_DIR, 0o755);
-  writeFileSync(setupLock, '', { mode: 0o644 });
-  chmodSync(setupLock, 0o644);
-
-  const first = startEcho(env.lab, env.a, ['--interface', env.devA, '--port', String(PORT), '--mode', 'generic']);
-  await first.ready;
-  const owned = ownerLocks(first.child.pid);
-  assert.equal(owned.length, 1, 'the running filter has its owner lock');
-  for (const f of [setupLock, ...owned]) assert.match(nobodyLock(f), /Permission denied/, `nobody cannot open ${f}`);
-  assert.equal(statSync(RUN_DIR).mode & 0o7777, 0o700, `${RUN_DIR} was made private`);
-  for (const f of [setupLock, ...owned]) {
-    assert.equal(statSync(f).mode & 0o7777, 0o600, `${f} is 0600`);
-    assert.equal(statSync(f).uid, 0, `${f} is root's`);
+  writeFileSync(legacySetupLock, '', { mode: 0o644 });
+  chmodSync(legacySetupLock, 0o644);
+  const pre = await holdLock(legacySetupLock, true);
+  assert.equal(pre.held, true, `the old layout let nobody lock it: ${pre.stderr}`);
+  try {
+    const first = startEcho(env.lab, env.a, ['--interface', env.devA, '--port', String(PORT), '--mode', 'generic']);
+    await first.ready;
+    const owned = ownerLocks(first.child.pid);
+    assert.equal(owned.length, 1, 'the running filter has its owner lock');
+    for (const f of [setupLock, ...owned, legacySetupLock]) assert.match(nobodyLock(f), /Permission denied/, `nobody cannot open ${f}`);
+    assert.equal(statSync(RUN_DIR).mode & 0o7777, 0o700, `${RUN_DIR} was made private`);
+    for (const f of [setupLock, ...owned]) {
+      assert.equal(statSync(f).mode & 0o7777, 0o600, `${f} is 0600`);
+      assert.equal(statSync(f).uid, 0, `${f} is root's`);
+    }
+    assert.equal(await first.stop('SIGTERM'), 0, first.stderr);
+  } finally {
+    pre.release();
+    rmSync(legacySetupLock, { force: true });
   }
-  // Held by its owner, the owner lock still says the owner lives (nobody could not take it over).
-  assert.equal(await first.stop('SIGTERM'), 0, first.stderr);
 
-  // An unprivileged holder of the set-up lock: refused, so the next attach goes through.
+  // Now an unprivileged holder of the set-up lock is refused, so the next attach goes through.
   const h = await holdLock(setupLock, true);
   assert.equal(h.held, false, 'nobody could not lock the set-up lock');
   assert.match(h.stderr, /Permission denied/);
