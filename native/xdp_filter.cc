@@ -462,13 +462,16 @@ bool XdpFilter::AttachLocked(Napi::Env env, const std::string& mode, const std::
   if (!dispatcher_) dispatcher_error_ = DispatcherReason();
   // Our program's owner lock, held until Detach (see OwnerLockPath).
   lock_path_ = OwnerLockPath(netns_, ifindex_, xdp_program__id(prog_));
+  // The id is new, so a file already there is a dead process's (ids are
+  // reused only once their program is gone): made afresh, so no descriptor
+  // anyone may still have of the old one counts.
+  unlink(lock_path_.c_str());
   std::string why;
   lock_fd_ = OpenPrivateFile(lock_path_, true, &why);
   if (lock_fd_ < 0) {
     ThrowCode(env, "EACCES", "XdpFilter: lock: " + why);
     return false;
   }
-  // Free: the id is new, and a file left with it by a dead process is no longer held.
   if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     ThrowCode(env, "EACCES", "XdpFilter: cannot lock " + lock_path_ + ": " + strerror(errno));
     return false;
