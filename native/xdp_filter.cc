@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,13 +27,14 @@
 
 #include "bpf_object_path.h"
 #include "modules.h"
+#include "run_dir.h"
 #include "umem_share.h"
 
 namespace xdpwg {
 namespace {
 
 constexpr const char* kProgName = "xdpwg_filter";  // the SEC("xdp") function's name
-constexpr const char* kLockDir = "/run/xdpwg";
+constexpr const char* kLockDir = kRunDir;
 
 // libxdp and libbpf print their diagnostics to stderr by default. We keep the
 // last few lines instead and put them into the error we throw, so a failure
@@ -117,15 +119,37 @@ const char* ModeName(enum xdp_attach_mode m) {
 // The kernel drops the lock when its holder dies, however it dies, so a
 // program whose lock is free (or whose file is gone) was left by a dead
 // process. Program ids are unique while the program is loaded.
+//
+// Only root can open these files (kLockDir is 0700, the files 0600), so only
+// the owner holds the lock. Versions before that made them 0644 in a 0755
+// directory, where anyone could open one read-only and hold its lock; such a
+// file (its mode still loose: only its owner rewrites it) counts as held by a
+// live owner only when the pid its owner wrote there is also alive.
 std::string OwnerLockPath(ino_t netns, int ifindex, uint32_t prog_id) {
   return std::string(kLockDir) + "/filter-" + std::to_string(netns) + "-" + std::to_string(ifindex) + "-prog" +
          std::to_string(prog_id) + ".lock";
 }
 
+// Whether a program's owner-lock file is one of ours: a regular file owned by
+// us. A file someone else made (possible while kLockDir was 0755) neither
+// marks a program as ours nor keeps one alive.
+bool IsOwnerLock(const std::string& path) {
+  struct stat st = {};
+  return lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid();
+}
+
 // The pid of the live owner of a program of ours, or 0 when its owner is dead.
 long LiveOwner(ino_t netns, int ifindex, uint32_t prog_id) {
-  int fd = open(OwnerLockPath(netns, ifindex, prog_id).c_str(), O_RDWR | O_CLOEXEC);
+  std::string path = OwnerLockPath(netns, ifindex, prog_id);
+  // Read-only and without fixing its mode: the file is its owner's.
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return 0;
+  struct stat st = {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+    close(fd);
+    return 0;
+  }
+  bool legacy = (st.st_mode & 077) != 0;
   long pid = 0;
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     char buf[32] = {0};
@@ -133,6 +157,7 @@ long LiveOwner(ino_t netns, int ifindex, uint32_t prog_id) {
     buf[n > 0 ? n : 0] = 0;
     pid = atol(buf);
     if (pid <= 0) pid = -1;  // alive, pid unknown
+    if (legacy && (pid <= 0 || (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH))) pid = 0;
   }
   close(fd);
   return pid;
@@ -174,7 +199,7 @@ void SweepDeadNamespaceLocks() {
     if (!scanned) { live = LiveNamespaces(); scanned = true; }
     if (live.count(ns)) continue;
     std::string path = std::string(kLockDir) + "/" + e->d_name;
-    int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) continue;
     if (flock(fd, LOCK_EX | LOCK_NB) == 0) unlink(path.c_str());
     close(fd);
@@ -205,7 +230,7 @@ StaleScan DetachStale(ino_t netns, int ifindex) {
   if (bpf_xdp_query(ifindex, 0, &q) == 0) {
     const std::pair<uint32_t, uint32_t> direct[] = {{q.drv_prog_id, XDP_FLAGS_DRV_MODE}, {q.skb_prog_id, XDP_FLAGS_SKB_MODE}};
     for (const auto& [id, flags] : direct) {
-      if (!id || access(OwnerLockPath(netns, ifindex, id).c_str(), F_OK) != 0) continue;  // none, or not ours
+      if (!id || !IsOwnerLock(OwnerLockPath(netns, ifindex, id))) continue;  // none, or not ours
       long owner = LiveOwner(netns, ifindex, id);
       if (owner != 0) {
         r.live_pid = owner;
@@ -342,15 +367,34 @@ bool XdpFilter::Open(Napi::Env env, const Napi::Object& o) {
   struct stat ns = {};
   if (stat("/proc/self/ns/net", &ns) != 0) ns.st_ino = 0;
   netns_ = ns.st_ino;
-  mkdir(kLockDir, 0755);
-  std::string setup_path = std::string(kLockDir) + "/filter-" + std::to_string(netns_) + "-" +
-                           std::to_string(ifindex_) + ".lock";
-  int setup_fd = open(setup_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (setup_fd < 0) {
-    ThrowCode(env, "EACCES", "XdpFilter: cannot open lock " + setup_path + ": " + strerror(errno));
+  std::string dir_err = EnsurePrivateDir(kLockDir);
+  if (!dir_err.empty()) {
+    ThrowCode(env, "EACCES", "XdpFilter: " + dir_err);
     return false;
   }
-  flock(setup_fd, LOCK_EX);  // blocks only while another process attaches
+  // Named apart from older versions' "filter-NS-IFINDEX.lock": that one was
+  // world-openable, and a descriptor someone opened then survives any chmod.
+  std::string setup_path = std::string(kLockDir) + "/filter-" + std::to_string(netns_) + "-" +
+                           std::to_string(ifindex_) + "-setup.lock";
+  std::string why;
+  int setup_fd = OpenPrivateFile(setup_path, true, &why);
+  if (setup_fd < 0) {
+    ThrowCode(env, "EACCES", "XdpFilter: lock: " + why);
+    return false;
+  }
+  // Another process attaching holds it for well under a second; the wait is
+  // bounded all the same, since this is the daemon's main thread (UAPI,
+  // handshakes and timers wait with it).
+  int lerr = LockWithin(setup_fd, kLockWaitMs);
+  if (lerr) {
+    close(setup_fd);
+    ThrowCode(env, lerr == -ETIMEDOUT ? "ETIMEDOUT" : "EACCES",
+              "XdpFilter: the setup lock " + setup_path + " of " + ifname_ +
+                  (lerr == -ETIMEDOUT ? " is still held by another process after " + std::to_string(kLockWaitMs / 1000) +
+                                            " s (see: fuser -v " + setup_path + ")"
+                                      : std::string(": ") + strerror(-lerr)));
+    return false;
+  }
   SweepDeadNamespaceLocks();
   bool ok = AttachLocked(env, mode, path);
   close(setup_fd);  // releases the setup lock
@@ -418,8 +462,17 @@ bool XdpFilter::AttachLocked(Napi::Env env, const std::string& mode, const std::
   if (!dispatcher_) dispatcher_error_ = DispatcherReason();
   // Our program's owner lock, held until Detach (see OwnerLockPath).
   lock_path_ = OwnerLockPath(netns_, ifindex_, xdp_program__id(prog_));
-  lock_fd_ = open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0 || flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+  // The id is new, so a file already there is a dead process's (ids are
+  // reused only once their program is gone): made afresh, so no descriptor
+  // anyone may still have of the old one counts.
+  unlink(lock_path_.c_str());
+  std::string why;
+  lock_fd_ = OpenPrivateFile(lock_path_, true, &why);
+  if (lock_fd_ < 0) {
+    ThrowCode(env, "EACCES", "XdpFilter: lock: " + why);
+    return false;
+  }
+  if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     ThrowCode(env, "EACCES", "XdpFilter: cannot lock " + lock_path_ + ": " + strerror(errno));
     return false;
   }

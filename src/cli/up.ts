@@ -18,7 +18,7 @@
  * /run/xdpwg) and waits for it to finish.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { native } from '../native/binding.js';
 import {
@@ -34,6 +34,7 @@ import { resolveTable } from './quick/route-table.js';
 import { pickDnsManager, undoDnsAction } from './quick/dns-config.js';
 import { undoFullTunnelAction } from './quick/full-tunnel.js';
 import { UndoJournal, UNDO_DIR, type UndoAction } from './quick/undo-journal.js';
+import { ensurePrivateDir } from '../daemon/run-dir.js';
 import { InterfaceSetup, routedPrefixes } from './quick/interface-setup.js';
 import { EndpointResolver } from './quick/endpoint-resolver.js';
 
@@ -146,8 +147,8 @@ async function up(arg: string): Promise<number> {
     throw err;
   }
   resolver.track(cfg, unresolved);
-  mkdirSync(PID_DIR, { recursive: true, mode: 0o755 });
-  writeFileSync(pidFile, `${process.pid}\n`);
+  ensurePrivateDir(PID_DIR);
+  writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
   log.verbose(`interface ${ifname} is up (config ${file})`);
   notifier.notify('ready', `${ifname} is up`);
 

@@ -113,7 +113,12 @@ export class HandshakeCryptoPool<C> {
   /** The device's private key changed (null: none). Results computed with the old one are refused. */
   setIdentity(privateKey: Uint8Array | null): void {
     this.generation++;
-    for (const m of this.members) this.post(m, { t: 'identity', privateKey: privateKey ? Uint8Array.from(privateKey) : null, generation: this.generation });
+    // One copy per thread, moved to it (transferred, not cloned): the main thread keeps no copy of its
+    // own to wipe, and the thread wipes the one it got once it has made its key object.
+    for (const m of this.members) {
+      const copy = privateKey ? Uint8Array.from(privateKey) : null;
+      this.post(m, { t: 'identity', privateKey: copy, generation: this.generation }, copy ? [copy.buffer] : undefined);
+    }
   }
 
   /** A peer was added or its PSK changed (presharedKey: 32 bytes, zeros for none). */
@@ -124,7 +129,11 @@ export class HandshakeCryptoPool<C> {
     if (old !== undefined) this.peerOfVersion.delete(old);
     this.versions.set(hex, version);
     this.peerOfVersion.set(version, hex);
-    for (const m of this.members) this.post(m, { t: 'peer', publicKey, presharedKey: Uint8Array.from(presharedKey), version });
+    // As the identity: each thread's copy is moved to it; it wipes it when the peer changes or goes.
+    for (const m of this.members) {
+      const copy = Uint8Array.from(presharedKey);
+      this.post(m, { t: 'peer', publicKey, presharedKey: copy, version }, [copy.buffer]);
+    }
   }
 
   removePeer(publicKey: Uint8Array): void {
@@ -214,8 +223,8 @@ export class HandshakeCryptoPool<C> {
     rec.fill(0);
   }
 
-  private post(member: Member, m: ToCrypto): void {
-    member.thread.postMessage(m);
+  private post(member: Member, m: ToCrypto, transfer?: ArrayBuffer[]): void {
+    member.thread.postMessage(m, transfer);
   }
 
   /** Stops the threads; what is in flight is dropped. */

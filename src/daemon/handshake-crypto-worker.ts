@@ -23,13 +23,17 @@ interface PeerEntry { presharedKey: Uint8Array; version: number; staticStatic?: 
 /** The marker workerData carries so that importing this file elsewhere does nothing. */
 export const HANDSHAKE_CRYPTO_KIND = 'xdpwg-handshake-crypto';
 
-class HandshakeCryptoThread {
+export class HandshakeCryptoThread {
   private identity: X25519KeyPair | null = null;
   private generation = 0;
   private readonly peers = new Map<string, PeerEntry>();
   private readonly replays = new ReplayPrefilter();
 
-  constructor(private readonly post: (m: FromCrypto, transfer?: ArrayBuffer[]) => void) {}
+  /** `respond`: respondToInitiation (tests substitute one that records what it was given). */
+  constructor(
+    private readonly post: (m: FromCrypto, transfer?: ArrayBuffer[]) => void,
+    private readonly respondTo: typeof respondToInitiation = respondToInitiation,
+  ) {}
 
   handle(m: ToCrypto): void {
     switch (m.t) {
@@ -85,14 +89,22 @@ class HandshakeCryptoThread {
     if (!local) return 'unknown-peer';
     let entry: PeerEntry | undefined;
     let hex = '';
-    const r = respondToInitiation(msg, local, (rs) => {
-      hex = keyToHex(rs);
-      entry = this.peers.get(hex);
-      if (!entry) return null;
-      if (entry.staticStatic === undefined) entry.staticStatic = sharedSecret(local, rs);
-      // A copy: the JavaScript path keeps the PSK in its state and wipes it with the state.
-      return { presharedKey: Uint8Array.from(entry.presharedKey), staticStatic: entry.staticStatic, notAfter: this.replays.seen(hex) };
-    });
+    let psk: Uint8Array | null = null;
+    let r: RespondedInitiation | DropReason;
+    try {
+      r = this.respondTo(msg, local, (rs) => {
+        hex = keyToHex(rs);
+        entry = this.peers.get(hex);
+        if (!entry) return null;
+        if (entry.staticStatic === undefined) entry.staticStatic = sharedSecret(local, rs);
+        // A copy: the JavaScript path keeps the PSK in its state and wipes it with the state (the peer's
+        // own must survive). This thread's alone, used only within this call: wiped when it returns.
+        psk = Uint8Array.from(entry.presharedKey);
+        return { presharedKey: psk, staticStatic: entry.staticStatic, notAfter: this.replays.seen(hex) };
+      });
+    } finally {
+      wipe(psk);
+    }
     if (typeof r === 'string') return r;
     this.replays.answered(hex, r.timestamp);
     return { ...r, version: entry!.version };

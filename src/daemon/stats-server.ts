@@ -8,24 +8,29 @@
  * `wg` never mistakes it for an interface.
  */
 import { createServer, createConnection, type Server } from 'node:net';
-import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { CAPTURE_SNAPLEN_MAX, streamCapture, type CaptureSession } from './capture-session.js';
+import { ensurePrivateDir } from './run-dir.js';
+import { bindPrivate } from './uapi/server.js';
 
 export const STATS_SOCKET_DIR = '/var/run/xdpwg';
 /** How long a connection may stay silent before it is answered as `stats`. */
 const SILENT_CLIENT_MS = 200;
 
-export function statsSocketPath(ifname: string): string {
-  return path.join(STATS_SOCKET_DIR, `${ifname}.stats.sock`);
+export function statsSocketPath(ifname: string, dir = STATS_SOCKET_DIR): string {
+  return path.join(dir, `${ifname}.stats.sock`);
 }
 
 export class StatsServer {
   private constructor(private readonly server: Server, readonly socketPath: string) {}
 
-  static async open(ifname: string, snapshot: () => unknown, capture?: (snaplen: number) => CaptureSession): Promise<StatsServer> {
-    mkdirSync(STATS_SOCKET_DIR, { recursive: true, mode: 0o755 });
-    const socketPath = statsSocketPath(ifname);
+  /** `dir`: where the socket goes (tests); made private (0700) like every directory of ours. */
+  static async open(
+    ifname: string, snapshot: () => unknown, capture?: (snaplen: number) => CaptureSession, dir = STATS_SOCKET_DIR,
+  ): Promise<StatsServer> {
+    ensurePrivateDir(dir);
+    const socketPath = statsSocketPath(ifname, dir);
     try { unlinkSync(socketPath); } catch { /* none left behind */ }
     const server = createServer((sock) => {
       sock.on('error', () => sock.destroy());
@@ -56,7 +61,8 @@ export class StatsServer {
       sock.on('end', () => answer(request));
       sock.on('close', () => clearTimeout(silent));
     });
-    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(socketPath, () => resolve()); });
+    // Owner-only from the moment it exists (capture streams the tunnel's traffic).
+    await bindPrivate(server, socketPath);
     chmodSync(socketPath, 0o600);
     return new StatsServer(server, socketPath);
   }

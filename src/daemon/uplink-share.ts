@@ -34,6 +34,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { native, type NativeXdpFilter } from '../native/binding.js';
 import { fdPassing, type SeqpacketMessage } from '../native/fd-passing.js';
 import type { Logger } from './log.js';
+import { ensurePrivateDir } from './run-dir.js';
 
 const SHARE_DIR = '/run/xdpwg';
 /** Member slots 1..MAX_SLOT (slot 0 is the anchor's): kShareMembers - 1 in native/umem_share.h. */
@@ -103,6 +104,8 @@ export class UplinkShareServer {
   ) {
     this.path = uplinkSharePath(ifindex);
     removeDeadShareSockets();
+    // Private before the socket exists (seqpacketListen binds, then chmods): members pass memory and sockets through it.
+    ensurePrivateDir(SHARE_DIR);
     this.listenFd = fdPassing().seqpacketListen(this.path);
     openSockets.add(this.path);
     if (openSockets.size === 1) process.once('exit', removeOnExit);

@@ -8,9 +8,10 @@
  *
  * Threading: main thread only; every write replaces the whole file.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../daemon/log.js';
+import { ensurePrivateDir, RUN_DIR } from '../../daemon/run-dir.js';
 
 /** One change to reverse, as data (it must survive the process). */
 export type UndoAction =
@@ -28,7 +29,7 @@ interface JournalFile { pid: number; ifname: string; actions: UndoAction[] }
 /** Reverses one action; throws when it cannot. Supplied by the modules that make the changes. */
 export type Undoer = (action: UndoAction) => void;
 
-export const UNDO_DIR = '/run/xdpwg';
+export const UNDO_DIR = RUN_DIR;
 
 export class UndoJournal {
   private readonly actions: UndoAction[] = [];
@@ -61,7 +62,7 @@ export class UndoJournal {
   /** Records a change just made (write-ahead of the next one). */
   record(action: UndoAction): void {
     this.actions.push(action);
-    mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o755 });
+    ensurePrivateDir(path.dirname(this.file));
     const tmp = `${this.file}.tmp`;
     writeFileSync(tmp, JSON.stringify({ pid: process.pid, ifname: this.ifname, actions: this.actions } satisfies JournalFile), { mode: 0o600 });
     renameSync(tmp, this.file);

@@ -345,7 +345,7 @@ function listen(server: Server, what: string | { fd: number }): Promise<void> {
 }
 
 /** Binds under umask 077 so the socket is never world-accessible, not even for an instant. */
-async function bindPrivate(server: Server, socketPath: string): Promise<void> {
+export async function bindPrivate(server: Server, socketPath: string): Promise<void> {
   const old = process.umask(0o077);
   try {
     const p = listen(server, socketPath);
