@@ -54,7 +54,8 @@ export async function downInterface(ifname: string): Promise<number> {
     } else if (identityOf(pidFile.pid)) {
       say(`\`${pidFilePath(ifname)}' names pid ${pidFile.pid} (${commandLineOf(pidFile.pid) ?? '?'}), which is not the xdpwg up of \`${ifname}'; ` +
         'not signalling it, removed the stale pid file');
-    } else {
+    } else if (!j) {
+      // (With a journal, the line saying what was undone tells that it is gone.)
       say(`the xdpwg up of \`${ifname}' (pid ${pidFile.pid}) is gone; removed its stale pid file`);
     }
     removePidFile(ifname);

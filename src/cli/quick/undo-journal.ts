@@ -111,12 +111,13 @@ export class UndoJournal {
 
   /**
    * Undoes the journal of an owner that no longer runs (`xdpwg down`),
-   * returning what it undid; the caller has checked undoPlace() is 'here'.
+   * returning what it undid, in that order (newest first); the caller has
+   * checked undoPlace() is 'here'.
    */
   undoDead(stale: JournalFile): UndoAction[] {
     this.runAll(stale.actions);
     try { unlinkSync(this.file); } catch { /* removed meanwhile */ }
-    return stale.actions;
+    return [...stale.actions].reverse();
   }
 
   /** Forgets a journal (its changes went with their namespace). */
