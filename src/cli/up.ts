@@ -150,6 +150,10 @@ async function up(arg: string): Promise<number> {
   let teardownBeforeShutdown: (() => Promise<void>) | undefined;
   const daemon: RunningDaemon = await startDaemon({ ifname, log, beforeSignalShutdown: async () => { await teardownBeforeShutdown?.(); } });
   resolver = new EndpointResolver(daemon.device, log);
+  // The daemon acts on the first SIGTERM/SIGINT (a once-listener); without a listener left, a second one
+  // (an impatient `xdpwg down`, Ctrl-C twice) would kill this process in the middle of PreDown, SaveConfig
+  // or the undo, leaving rules and DNS behind. Repeats are ignored: the first one is already being acted on.
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => { /* the first one is being handled */ });
   let setup: InterfaceSetup;
   try {
     const link = nl.linkInfo(ifname);

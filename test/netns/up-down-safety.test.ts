@@ -197,3 +197,28 @@ test('a dead xdpwg up\'s changes are undone only inside its network namespace', 
   assert.equal(inside.code, 0, inside.stderr);
   assertNothingLeft('down inside the namespace');
 });
+
+test('a second SIGTERM while xdpwg up is going down does not cut its teardown short', async () => {
+  // PreDown takes a while: the window in which an impatient second `down` (or Ctrl-C twice) lands.
+  const saved = readFileSync(conf, 'utf8');
+  writeFileSync(conf, saved.replace('[Peer]', `PreDown = sleep 1\nPostDown = touch ${dir}/postdown\n\n[Peer]`), { mode: 0o600 });
+  const out: string[] = [];
+  const up = lab.spawn(ns, xdpwgBin, ['up', conf], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    up.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
+    up.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
+    await waitFor('xdpwg up to finish its set-up', () => {
+      if (up.exitCode !== null) throw new Error(`xdpwg up exited ${up.exitCode}:\n${out.join('')}`);
+      return existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(up.pid);
+    }, 30_000, 100);
+    up.kill('SIGTERM');
+    await waitFor('PreDown to start', () => out.join('').includes('[#] sleep 1'), 5_000, 20);
+    up.kill('SIGTERM');
+    assert.equal(await exitOf(up, 15_000), 0, out.join(''));
+    assert.equal(up.signalCode, null, 'not killed by the second signal');
+    assert.ok(existsSync(path.join(dir, 'postdown')), `the teardown ran to its end:\n${out.join('')}`);
+    assertNothingLeft('two SIGTERMs');
+  } finally {
+    writeFileSync(conf, saved, { mode: 0o600 });
+  }
+});
