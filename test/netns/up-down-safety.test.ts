@@ -107,9 +107,14 @@ function sleeper(): ChildProcess {
 
 const dnsRecords = (): string[] => readdirSync(path.join(fakeBin, 'records'));
 function firewallLeft(): string {
-  const nft = nsExec(ns, 'nft', ['list', 'tables']).split('\n').filter((l) => l.includes(`xdpwg-${ifname}`));
-  const ipt = ['iptables-save', 'ip6tables-save'].flatMap((c) => nsExec(ns, c, []).split('\n')).filter((l) => l.includes(`xdpwg rule for ${ifname}`));
+  // Whichever firewall tools are installed (xdpwg up uses nft where it is, else iptables-restore).
+  const nft = haveTool('nft') ? nsExec(ns, 'nft', ['list', 'tables']).split('\n').filter((l) => l.includes(`xdpwg-${ifname}`)) : [];
+  const ipt = ['iptables-save', 'ip6tables-save'].filter(haveTool).flatMap((c) => nsExec(ns, c, []).split('\n')).filter((l) => l.includes(`xdpwg rule for ${ifname}`));
   return [...nft, ...ipt].join('\n');
+}
+
+function haveTool(name: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(path.join(d, name)));
 }
 
 /** A full-tunnel `xdpwg up` with DNS, killed with SIGKILL once set up: it leaves its rules, firewall and DNS record. */

@@ -77,9 +77,14 @@ function configText(opts: { allowed: string[]; extra?: string[] }): string {
 const route = (...args: string[]): string => nsExec(ns, 'ip', ['route', 'show', ...args]).trim();
 /** The nft tables and iptables rules `xdpwg up` would have made for the interface. */
 function firewallLeft(): string {
-  const nft = nsExec(ns, 'nft', ['list', 'tables']).split('\n').filter((l) => l.includes(`xdpwg-${ifname}`));
-  const ipt = ['iptables-save', 'ip6tables-save'].flatMap((c) => nsExec(ns, c, []).split('\n')).filter((l) => l.includes(`xdpwg rule for ${ifname}`));
+  // Whichever firewall tools are installed (xdpwg up uses nft where it is, else iptables-restore).
+  const nft = haveTool('nft') ? nsExec(ns, 'nft', ['list', 'tables']).split('\n').filter((l) => l.includes(`xdpwg-${ifname}`)) : [];
+  const ipt = ['iptables-save', 'ip6tables-save'].filter(haveTool).flatMap((c) => nsExec(ns, c, []).split('\n')).filter((l) => l.includes(`xdpwg rule for ${ifname}`));
   return [...nft, ...ipt].join('\n');
+}
+
+function haveTool(name: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(path.join(d, name)));
 }
 
 /**
