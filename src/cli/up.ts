@@ -136,7 +136,7 @@ async function up(arg: string): Promise<number> {
     if (undone) return;
     undone = true;
     resolver?.stop();
-    // The pid file first: a `down` that finds the journal but no pid file waits instead of signalling a teardown.
+    // The pid file first: a `down` that finds the journal but no pid file does not signal a teardown in progress.
     removePidFile(ifname);
     journal.undoAll();
   };
