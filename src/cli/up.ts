@@ -10,15 +10,20 @@
  * endpoint-resolver.ts); addresses, MTU, link up, DNS, routes as Table says
  * — a default route through fwmark policy routing (quick/interface-setup.ts);
  * PostUp hooks; READY=1 to systemd; then stay in the foreground.
+ * A route that is already there is never taken over: the set-up fails,
+ * undoes what it did, and says which route is in the way (add-route.ts).
  * SIGHUP re-reads the file and applies only the difference (sessions
- * survive, as `wg syncconf`; routes follow AllowedIPs in the table).
- * SIGTERM/SIGINT: STOPPING=1, PreDown, SaveConfig, tear down, undo, PostDown.
- * Any other end (TUN deleted, a fatal error) undoes the same.
- * down: signals the `xdpwg up` process of that interface (pid file in
- * /run/xdpwg) and waits for it to finish.
+ * survive, as `wg syncconf`; routes follow AllowedIPs in the table); a
+ * reload that fails changes nothing and is reported to systemd.
+ * SIGTERM/SIGINT: STOPPING=1, PreDown, SaveConfig (written atomically:
+ * atomic-file.ts), tear down, undo, PostDown. Any other end (TUN deleted,
+ * a fatal error) undoes the same.
+ * down: quick/down.ts — stops the verified `xdpwg up` of that interface, or
+ * undoes what a dead one left.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { native } from '../native/binding.js';
 import {
@@ -31,14 +36,15 @@ import { Logger, logLevelFromEnv } from '../daemon/log.js';
 import { startDaemon, type RunningDaemon } from '../daemon/daemon.js';
 import { ServiceNotifier } from '../daemon/sd-notify.js';
 import { resolveTable } from './quick/route-table.js';
-import { pickDnsManager, undoDnsAction } from './quick/dns-config.js';
-import { undoFullTunnelAction } from './quick/full-tunnel.js';
-import { UndoJournal, UNDO_DIR, type UndoAction } from './quick/undo-journal.js';
-import { ensurePrivateDir } from '../daemon/run-dir.js';
+import { pickDnsManager } from './quick/dns-config.js';
+import { UndoJournal } from './quick/undo-journal.js';
+import { undoAction } from './quick/undo-actions.js';
 import { InterfaceSetup, routedPrefixes } from './quick/interface-setup.js';
 import { EndpointResolver } from './quick/endpoint-resolver.js';
+import { replaceFileAtomically } from './quick/atomic-file.js';
+import { removePidFile, writePidFile } from './quick/pid-file.js';
+import { downInterface } from './quick/down.js';
 
-const PID_DIR = UNDO_DIR;
 const CONFIG_DIR = '/etc/wireguard';
 
 /** FILE or IFNAME → (config path, interface name), as wg-quick resolves them. */
@@ -80,17 +86,27 @@ async function runHooksServing(kind: string, cmds: string[], ifname: string, log
   }
 }
 
-function readConfig(file: string, log: Logger): ConfigFile {
+function readConfig(file: string): ConfigFile {
   let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch (err) { throw new Error(`cannot read \`${file}': ${(err as Error).message}`); }
+  try { text = readFileSync(file, 'utf8'); } catch (err) { throw new Error(`cannot read \`${file}': ${(err as Error).message}`, { cause: err }); }
   const mode = statSync(file).mode;
-  if (mode & 0o077) log.error(`Warning: \`${file}' is world accessible`);
+  // wg-quick's own warning line, word for word: a warning (the file is still used), not an error.
+  if (mode & 0o077) process.stderr.write(`Warning: \`${file}' is world accessible\n`);
   return parseConfig(text, file);
 }
 
-/** Reverses one journaled change (the modules that made it know how). */
-function undoAction(a: UndoAction): void {
-  if (!undoFullTunnelAction(a) && !undoDnsAction(a)) throw new Error(`cannot undo ${JSON.stringify(a)}`);
+/**
+ * The errno systemd is told for a failed reload (ERRNO=): the failure's own
+ * (ENOENT for a missing file, EEXIST for a route in the way), else EINVAL —
+ * a file that does not parse, or a value the device refuses.
+ */
+function errnoOf(err: unknown): number {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const n = code ? (os.constants.errno as Record<string, number>)[code] : undefined;
+    if (n) return n;
+  }
+  return os.constants.errno.EINVAL;
 }
 
 /** The device configuration of a file, keeping the full tunnel's fwmark when the file sets none. */
@@ -103,7 +119,7 @@ function deviceConfigOf(cfg: ConfigFile, resolved: Awaited<ReturnType<typeof res
 async function up(arg: string): Promise<number> {
   const { file, ifname } = resolveConfigPath(arg);
   const log = new Logger(`(${ifname}) `, logLevelFromEnv() === 'error' ? 'verbose' : logLevelFromEnv());
-  const cfg = readConfig(file, log);
+  const cfg = readConfig(file);
   // Everything the file needs from the system is checked before anything changes.
   const table = resolveTable(cfg.interface.table);
   const hasDns = cfg.interface.dns.length + cfg.interface.dnsSearch.length > 0;
@@ -112,6 +128,20 @@ async function up(arg: string): Promise<number> {
   journal.recoverStale();
   const nl = native();
   if (nl.linkInfo(ifname)) throw new Error(`\`${ifname}' already exists`);
+  // From here on the journal names this process as the interface's (xdpwg down checks it), until undoAll.
+  journal.begin();
+  let resolver: EndpointResolver | undefined;
+  let undone = false;
+  const undoAll = (): void => {
+    if (undone) return;
+    undone = true;
+    resolver?.stop();
+    // The pid file first: a `down` that finds the journal but no pid file does not signal a teardown in progress.
+    removePidFile(ifname);
+    journal.undoAll();
+  };
+  // The last resort for an exit no code path below sees (an uncaught exception): undo synchronously.
+  process.once('exit', undoAll);
   const { resolved, unresolved } = await resolveEndpointsPartly(cfg);
   const notifier = new ServiceNotifier(log);
 
@@ -119,18 +149,11 @@ async function up(arg: string): Promise<number> {
   // Set once the interface is up; until then a signal ends the daemon without PreDown, as wg-quick.
   let teardownBeforeShutdown: (() => Promise<void>) | undefined;
   const daemon: RunningDaemon = await startDaemon({ ifname, log, beforeSignalShutdown: async () => { await teardownBeforeShutdown?.(); } });
-  const resolver = new EndpointResolver(daemon.device, log);
-  const pidFile = path.join(PID_DIR, `${ifname}.pid`);
-  let undone = false;
-  const undoAll = (): void => {
-    if (undone) return;
-    undone = true;
-    resolver.stop();
-    journal.undoAll();
-    try { unlinkSync(pidFile); } catch { /* not written yet, or already gone */ }
-  };
-  // The last resort for an exit no code path below sees (an uncaught exception): undo synchronously.
-  process.once('exit', undoAll);
+  resolver = new EndpointResolver(daemon.device, log);
+  // The daemon acts on the first SIGTERM/SIGINT (a once-listener); without a listener left, a second one
+  // (an impatient `xdpwg down`, Ctrl-C twice) would kill this process in the middle of PreDown, SaveConfig
+  // or the undo, leaving rules and DNS behind. Repeats are ignored: the first one is already being acted on.
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => { /* the first one is being handled */ });
   let setup: InterfaceSetup;
   try {
     const link = nl.linkInfo(ifname);
@@ -147,8 +170,7 @@ async function up(arg: string): Promise<number> {
     throw err;
   }
   resolver.track(cfg, unresolved);
-  ensurePrivateDir(PID_DIR);
-  writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
+  writePidFile(ifname);
   log.verbose(`interface ${ifname} is up (config ${file})`);
   notifier.notify('ready', `${ifname} is up`);
 
@@ -159,22 +181,28 @@ async function up(arg: string): Promise<number> {
     reloading = reloading.then(async () => {
       notifier.notify('reloading', `reloading ${file}`);
       try {
-        const next = readConfig(file, log);
+        const next = readConfig(file);
         const res = await resolveEndpointsPartly(next);
         const ops = syncconfOps(daemon.device.getSnapshot(), deviceConfigOf(next, res.resolved, setup));
-        daemon.device.applySet(ops);
-        resolver.track(next, res.unresolved);
-        // Routes follow AllowedIPs, in the interface's table: add the new ones, remove those no peer has any more.
+        // Routes follow AllowedIPs, in the interface's table. The new ones first: one that cannot be
+        // added (a route to it exists) fails the reload before the peers change.
         const before = new Map(routedPrefixes(current).map((r) => [formatPrefix(r), r]));
         const after = new Map(routedPrefixes(next).map((r) => [formatPrefix(r), r]));
-        setup.addRoutes([...after].filter(([k]) => !before.has(k)).map(([, r]) => r));
+        const added = setup.addRoutes([...after].filter(([k]) => !before.has(k)).map(([, r]) => r));
+        try { daemon.device.applySet(ops); } catch (err) { setup.removeRoutes(added); throw err; }
+        resolver!.track(next, res.unresolved);
         setup.removeRoutes([...before].filter(([k]) => !after.has(k)).map(([, r]) => r));
         current = next;
         log.verbose(`reloaded ${file}: ${ops.length} change(s) applied`);
+        // ERRNO=0 clears what a failed reload before may have reported.
+        notifier.notify('ready', `${ifname} is up`, 0);
       } catch (err) {
-        log.error(`reload of ${file} failed, keeping the running configuration: ${(err as Error).message}`);
+        const msg = `reload of ${file} failed, keeping the running configuration: ${(err as Error).message}`;
+        log.error(msg);
+        // Still READY=1 — the service runs, on its previous configuration — with the failure where
+        // systemctl status shows it (sd-notify.ts says why this is all systemd 252 offers).
+        notifier.notify('ready', msg, errnoOf(err));
       }
-      notifier.notify('ready', `${ifname} is up`);
     });
   });
   // Teardown on the signals that end the daemon, while it still serves its UAPI
@@ -186,7 +214,7 @@ async function up(arg: string): Promise<number> {
       try {
         const saved = configFromSnapshot(daemon.device.getSnapshot(), file);
         saved.interface = { ...setup.liveInterface(current.interface), privateKey: saved.interface.privateKey, listenPort: saved.interface.listenPort };
-        writeFileSync(file, serializeConfig(saved), { mode: 0o600 });
+        replaceFileAtomically(file, serializeConfig(saved), 0o600);
       } catch (err) { log.error(`SaveConfig: ${(err as Error).message}`); }
     }
   };
@@ -197,27 +225,6 @@ async function up(arg: string): Promise<number> {
   return status;
 }
 
-async function down(arg: string): Promise<number> {
-  const { ifname } = resolveConfigPath(arg);
-  const pidFile = path.join(PID_DIR, `${ifname}.pid`);
-  if (!existsSync(pidFile)) {
-    process.stderr.write(`xdpwg: \`${ifname}' is not a WireGuard interface brought up by xdpwg up\n`);
-    return 1;
-  }
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  try { process.kill(pid, 'SIGTERM'); } catch {
-    unlinkSync(pidFile);
-    process.stderr.write(`xdpwg: the process of \`${ifname}' (pid ${pid}) is gone; removed its stale pid file\n`);
-    return 1;
-  }
-  for (let i = 0; i < 100; i++) {
-    try { process.kill(pid, 0); } catch { return 0; }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  process.stderr.write(`xdpwg: \`${ifname}' (pid ${pid}) did not stop within 10 s\n`);
-  return 1;
-}
-
 export async function run(argv: string[]): Promise<number> {
   const [verb, arg, ...extra] = argv;
   if (!arg || extra.length > 0) {
@@ -225,7 +232,7 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
   try {
-    return verb === 'up' ? await up(arg) : await down(arg);
+    return verb === 'up' ? await up(arg) : await downInterface(resolveConfigPath(arg).ifname);
   } catch (err) {
     // Config errors already say file:line: what; no stack trace for users.
     const msg = err instanceof ConfigError ? err.message : (err as Error).message;

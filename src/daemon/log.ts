@@ -30,12 +30,18 @@ export class Logger {
     this.out(`${tag}: ${ts} ${this.prefix}${msg}\n`);
   }
   error(msg: string): void { if (rank[this.level] >= rank.error) this.emit('ERROR', msg); }
+  /**
+   * Something the operator should know that stopped nothing (the daemon goes
+   * on as intended). wireguard-go's LOG_LEVEL has no level of its own for
+   * it, so it shows wherever errors show; the tag tells them apart.
+   */
+  warn(msg: string): void { if (rank[this.level] >= rank.error) this.emit('WARNING', msg); }
   verbose(msg: string): void { if (rank[this.level] >= rank.verbose) this.emit('INFO', msg); }
   debug(msg: string): void { if (rank[this.level] >= rank.debug) this.emit('DEBUG', msg); }
   get isDebug(): boolean { return rank[this.level] >= rank.debug; }
 
   /** At most one line per key per intervalMs; says how many were held back. */
-  limited(level: 'error' | 'verbose' | 'debug', key: string, msg: string, intervalMs = 1000): void {
+  limited(level: 'error' | 'warn' | 'verbose' | 'debug', key: string, msg: string, intervalMs = 1000): void {
     const now = Date.now();
     const seen = this.lastByKey.get(key);
     if (seen && now - seen.at < intervalMs) { seen.suppressed++; return; }

@@ -54,7 +54,7 @@ export class EndpointResolver {
       const entry: NamedEndpoint = { publicKey: p.publicKey, ...hostPort, resolved: !failed.has(p) };
       this.names.set(peerKey(p.publicKey), entry);
       if (!entry.resolved) {
-        this.log.error(`Endpoint ${entry.host}:${entry.port} does not resolve yet; retrying in the background`);
+        this.log.warn(`Endpoint ${entry.host}:${entry.port} does not resolve yet; retrying in the background`);
         this.retry(entry, FIRST_RETRY_MS);
       }
     }

@@ -9,7 +9,8 @@
  *    tunnel's own packets looks in T, whose default route is the tunnel) and
  *    `ip rule add table main suppress_prefixlength 0` (main's specific routes
  *    still win, its default route does not);
- * 3. the default route in table T on the tunnel;
+ * 3. the default route in table T on the tunnel (added, never replaced:
+ *    a FwMark whose table already has a default route fails the set-up);
  * 4. firewall rules against packets to the tunnel's addresses arriving on
  *    another interface from a non-local source (raw table), and the mark
  *    saved to / restored from conntrack for UDP so the kernel socket's
@@ -21,7 +22,7 @@
  * every exit.
  */
 import { writeFileSync } from 'node:fs';
-import { native } from '../../native/binding.js';
+import { addRoute } from './add-route.js';
 import { findInPath, queryCommand, runCommand } from './run-command.js';
 import type { UndoAction, UndoJournal } from './undo-journal.js';
 
@@ -62,7 +63,8 @@ export function addDefaultRoute(spec: DefaultRouteSpec, journal: UndoJournal): v
   }
   const dst = family === 4 ? '0.0.0.0/0' : '::/0';
   process.stderr.write(`[#] ip ${familyFlag(family)} route add ${dst} dev ${ifname} table ${t}\n`);
-  native().routeAdd({ dst, ifindex: spec.ifindex, table, replace: true });
+  // Never replaced: a FwMark whose table already has a default route fails here, as wg-quick's `ip route add`.
+  addRoute({ dst, family, ifindex: spec.ifindex, ifname, table });
   addFirewall(spec, journal);
   if (family === 4) {
     process.stderr.write('[#] sysctl -q net.ipv4.conf.all.src_valid_mark=1\n');

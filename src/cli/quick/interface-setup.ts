@@ -7,6 +7,13 @@
  * the interface is journaled for undoing (undo-journal.ts). It also knows
  * what is live, for SaveConfig.
  *
+ * Routes are added, never replaced (add-route.ts): a route that is already
+ * there belongs to someone else — a LAN's connected route, another VPN's
+ * table — and taking it over would cut that network off, for good once the
+ * TUN and the route with it go. As wg-quick, a prefix the main table
+ * already routes through this interface (the connected route of its own
+ * Address) is skipped, and any other existing route fails the set-up.
+ *
  * Threading: main thread.
  */
 import { native } from '../../native/binding.js';
@@ -17,6 +24,7 @@ import type { Endpoint } from '../../packet/endpoint.js';
 import { addDefaultRoute, pickFullTunnelTable } from './full-tunnel.js';
 import { applyDns, liveDns, type DnsManager } from './dns-config.js';
 import { queryCommand } from './run-command.js';
+import { addRoute } from './add-route.js';
 import type { TableSetting } from './route-table.js';
 import type { UndoJournal } from './undo-journal.js';
 
@@ -38,9 +46,12 @@ const isDefault = (p: IpPrefix): boolean => p.bits === 0;
 export class InterfaceSetup {
   /** Table and fwmark of the full tunnel, once a default route went through the tunnel. */
   private fullTunnelTable: number | undefined;
+  /** Families whose full-tunnel policy rules and firewall are in place (they stay until down). */
   private readonly fullTunnelFamilies = new Set<4 | 6>();
   private dns: { manager: DnsManager; servers: string[]; search: string[] } | undefined;
   private autoMtu = 0;
+  /** The prefixes whose routes this process added (formatPrefix), so a reload removes only those. */
+  private readonly ownRoutes = new Set<string>();
 
   constructor(
     private readonly ifname: string,
@@ -75,36 +86,61 @@ export class InterfaceSetup {
     this.dns = { manager, servers, search };
   }
 
-  /** Routes for these prefixes, as Table = says. */
-  addRoutes(prefixes: IpPrefix[]): void {
-    if (this.table.kind === 'off') return;
-    const nl = native();
-    for (const r of prefixes) {
-      const dst = formatPrefix(r);
-      if (this.table.kind === 'fixed') {
-        process.stderr.write(`[#] ip -${r.family} route add ${dst} dev ${this.ifname} table ${this.table.text}\n`);
-        nl.routeAdd({ dst, ifindex: this.ifindex, table: this.table.id, replace: true });
-      } else if (isDefault(r)) {
-        this.addFullTunnel(r.family);
-      } else {
-        process.stderr.write(`[#] ip -${r.family} route add ${dst} dev ${this.ifname}\n`);
-        nl.routeAdd({ dst, ifindex: this.ifindex, replace: true });
+  /**
+   * Routes for these prefixes, as Table = says; returns those it added.
+   * All or nothing: when one cannot be added (a route to it exists), the
+   * ones added before it are removed again and the error is thrown.
+   */
+  addRoutes(prefixes: IpPrefix[]): IpPrefix[] {
+    if (this.table.kind === 'off') return [];
+    const added: IpPrefix[] = [];
+    try {
+      for (const r of prefixes) {
+        const dst = formatPrefix(r);
+        if (this.table.kind === 'fixed') {
+          process.stderr.write(`[#] ip -${r.family} route add ${dst} dev ${this.ifname} table ${this.table.text}\n`);
+          addRoute({ dst, family: r.family, ifindex: this.ifindex, ifname: this.ifname, table: this.table.id, tableName: this.table.text });
+        } else if (isDefault(r)) {
+          this.addFullTunnel(r.family);
+        } else {
+          // wg-quick's `[[ -n $(ip route show dev IF match PREFIX) ]] ||`: already routed through us.
+          if (this.routedHere(r)) continue;
+          process.stderr.write(`[#] ip -${r.family} route add ${dst} dev ${this.ifname}\n`);
+          addRoute({ dst, family: r.family, ifindex: this.ifindex, ifname: this.ifname });
+        }
+        added.push(r);
+        this.ownRoutes.add(dst);
       }
+    } catch (err) {
+      this.removeRoutes(added);
+      throw err;
     }
+    return added;
   }
 
-  /** Removes the routes of prefixes no peer has any more (a reload). A full tunnel's rules stay until down. */
+  /** True when a route of the main table through this interface covers r (`ip route show dev IF match r`). */
+  private routedHere(r: IpPrefix): boolean {
+    const out = queryCommand('ip', [`-${r.family}`, 'route', 'show', 'dev', this.ifname, 'match', formatPrefix(r)]);
+    return (out ?? '').trim() !== '';
+  }
+
+  /**
+   * Removes the routes of prefixes no peer has any more (a reload), those
+   * this process added only: a skipped prefix's route (the interface's
+   * connected route) is not ours to delete. A full tunnel's rules stay until down.
+   */
   removeRoutes(prefixes: IpPrefix[]): void {
     if (this.table.kind === 'off') return;
     const nl = native();
     for (const r of prefixes) {
+      const dst = formatPrefix(r);
+      if (!this.ownRoutes.delete(dst)) continue;
       const table = this.table.kind === 'fixed' ? this.table.id : isDefault(r) ? this.fullTunnelTable : undefined;
-      try { nl.routeDel({ dst: formatPrefix(r), ifindex: this.ifindex, table }); } catch { /* already gone */ }
+      try { nl.routeDel({ dst, ifindex: this.ifindex, table }); } catch { /* already gone */ }
     }
   }
 
   private addFullTunnel(family: 4 | 6): void {
-    if (this.fullTunnelFamilies.has(family)) return;
     if (this.fullTunnelTable === undefined) {
       const current = this.device.getSnapshot().fwmark;
       this.fullTunnelTable = pickFullTunnelTable(current);
@@ -112,6 +148,13 @@ export class InterfaceSetup {
         process.stderr.write(`[#] wg set ${this.ifname} fwmark ${this.fullTunnelTable}\n`);
         this.device.applySet([{ kind: 'fwmark', fwmark: this.fullTunnelTable }]);
       }
+    }
+    const dst = family === 4 ? '0.0.0.0/0' : '::/0';
+    if (this.fullTunnelFamilies.has(family)) {
+      // The rules and firewall of this family are in place (a reload removed and re-adds the route): the route only.
+      process.stderr.write(`[#] ip -${family} route add ${dst} dev ${this.ifname} table ${this.fullTunnelTable}\n`);
+      addRoute({ dst, family, ifindex: this.ifindex, ifname: this.ifname, table: this.fullTunnelTable });
+      return;
     }
     const addresses = native().addrList(this.ifindex).filter((a) => a.family === family).map((a) => a.address);
     addDefaultRoute({ ifname: this.ifname, ifindex: this.ifindex, family, table: this.fullTunnelTable, addresses }, this.journal);
