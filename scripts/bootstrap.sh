@@ -12,7 +12,7 @@ if [ "$(id -u)" != "0" ]; then
 fi
 
 PKGS="libxdp-dev libbpf-dev libelf-dev zlib1g-dev libssl-dev clang llvm xdp-tools
-      wireguard-go wireguard-tools iperf3 iputils-ping ncat iptables conntrack iproute2 tcpdump ethtool
+      wireguard-go wireguard-tools iperf3 iputils-ping ncat iptables nftables conntrack iproute2 tcpdump ethtool
       procps psmisc systemd python3 util-linux"
 missing=""
 for p in $PKGS; do

@@ -37,6 +37,7 @@ import { startDaemon, type RunningDaemon } from '../daemon/daemon.js';
 import { ServiceNotifier } from '../daemon/sd-notify.js';
 import { resolveTable } from './quick/route-table.js';
 import { pickDnsManager } from './quick/dns-config.js';
+import { firewallBackend } from './quick/full-tunnel.js';
 import { UndoJournal } from './quick/undo-journal.js';
 import { undoAction } from './quick/undo-actions.js';
 import { InterfaceSetup, routedPrefixes } from './quick/interface-setup.js';
@@ -124,6 +125,7 @@ async function up(arg: string): Promise<number> {
   const table = resolveTable(cfg.interface.table);
   const hasDns = cfg.interface.dns.length + cfg.interface.dnsSearch.length > 0;
   const dnsManager = hasDns ? pickDnsManager(ifname) : undefined;
+  firewallBackend(); // XDPWG_FIREWALL checked now; the rules are added only for a default route
   const journal = new UndoJournal(ifname, undoAction, log);
   journal.recoverStale();
   const nl = native();

@@ -3,6 +3,8 @@
  * datapath config ("metricsListen") or on the command line
  * (--metrics-listen). Off unless one of them sets it. Only GET: any other
  * method gets 405 with `Allow: GET`; any other path 404. No body is read.
+ * Bodies come through MetricsCache: at most one render a second, however
+ * many scrapes arrive.
  *
  * Threading: main thread.
  */
@@ -10,16 +12,21 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DeviceMetrics, type MetricsSource } from './prometheus-metrics.js';
 import { formatListenAddress, parseListenAddress } from './listen-address.js';
+import { MetricsCache } from './metrics-cache.js';
 
 export const METRICS_PATH = '/metrics';
 
 export class MetricsServer {
-  private constructor(private readonly server: Server, readonly address: string) {}
+  private constructor(private readonly server: Server, readonly address: string, private readonly cache: MetricsCache) {}
+
+  /** Renders done so far (each serves every scrape of its window). */
+  get renders(): number { return this.cache.renders; }
 
   /** Listens on `listen` (HOST:PORT); rejects with a clear error when it cannot. */
   static async open(listen: string, source: MetricsSource): Promise<MetricsServer> {
     const where = parseListenAddress(listen);
     const metrics = new DeviceMetrics(source);
+    const cache = new MetricsCache(() => metrics.render());
     const server = createServer((req, res) => {
       const path = (req.url ?? '').split('?')[0];
       if (req.method !== 'GET') {
@@ -32,7 +39,7 @@ export class MetricsServer {
         res.end(`not found: metrics are at ${METRICS_PATH}\n`);
         return;
       }
-      metrics.render().then(
+      cache.get().then(
         (text) => { res.writeHead(200, { 'Content-Type': metrics.contentType }); res.end(text); },
         (err: unknown) => { res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }); res.end(`cannot collect metrics: ${(err as Error).message}\n`); },
       );
@@ -47,7 +54,7 @@ export class MetricsServer {
     });
     server.unref();
     const bound = server.address() as AddressInfo;
-    return new MetricsServer(server, formatListenAddress({ host: where.host ?? (bound.family === 'IPv6' ? '::' : '0.0.0.0'), port: bound.port }));
+    return new MetricsServer(server, formatListenAddress({ host: where.host ?? (bound.family === 'IPv6' ? '::' : '0.0.0.0'), port: bound.port }), cache);
   }
 
   close(): void {

@@ -6,7 +6,9 @@
  * daemon's own packets must carry the mark (SO_MARK on the kernel socket,
  * the mark in the AF_XDP path's route lookup) or they would loop into the
  * tunnel. Also after the endpoint moves from IPv4 to IPv6 with the rules in
- * place, and `wg-quick down` leaves nothing behind.
+ * place, and `wg-quick down` leaves nothing behind. wg-quick adds its
+ * anti-spoofing rules through nft where it is installed, else iptables: the
+ * test checks whichever it used, so it holds on a host with or without nft.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +18,7 @@ import path from 'node:path';
 import { Lab, nsExec, requireRoot, sh, waitFor } from '../helpers/netns.js';
 import { alive, daemonPid, linkExists, socketPath } from '../helpers/cli-run.js';
 import { xdpwgBin } from '../helpers/tunnel-lab.js';
+import { findInPath } from '../../src/cli/quick/run-command.js';
 import {
   assertThroughTunnelOnAfxdp, extraRules, fullTunnelConfig, fullTunnelLab, moveEndpointToV6, socketMarks, type FullTunnelLab,
 } from '../helpers/full-tunnel-lab.js';
@@ -49,10 +52,21 @@ function wgQuick(action: 'up' | 'down'): string {
     'sh', '-c', `wg-quick ${action} '${conf}' 2>&1`], { timeoutMs: 30_000 });
 }
 
+/** wg-quick's firewall rules for A's interface: its nft table (`wg-quick-IF`), or its iptables rules (comment `wg-quick(8) rule for IF`). */
+function wgQuickFirewall(): string {
+  const iptables = ['iptables-save', 'ip6tables-save'].map((c) => nsExec(t.a.ns, c, [])).join('').split('\n')
+    .filter((l) => l.includes(`wg-quick(8) rule for ${t.a.ifname}`));
+  const nft = findInPath('nft') ? nsExec(t.a.ns, 'nft', ['list', 'tables']).split('\n').filter((l) => l.trim().endsWith(` wg-quick-${t.a.ifname}`)) : [];
+  return [...iptables, ...nft].join('\n');
+}
+
 test('wg-quick up: fwmark policy routing in place, the daemon\'s socket carries the mark', () => {
   const out = wgQuick('up');
   assert.match(out, /wg set \S+ fwmark 51820/, out);
   assert.match(out, /ip -4 rule add not fwmark 51820 table 51820/, out);
+  // wg-quick's own choice of firewall tool, as on the host: nft when installed.
+  assert.match(out, findInPath('nft') ? /\[#\] nft -f/ : /\[#\] iptables-restore -n/, out);
+  assert.notEqual(wgQuickFirewall(), '', `wg-quick's firewall rules for ${t.a.ifname}`);
   assert.ok(daemonPid(t.a.ns, t.a.ifname), 'the daemon serves its socket');
   assert.deepEqual(socketMarks(t), ['0xca6c'], `ss -uanpe in ${t.a.ns}:\n${nsExec(t.a.ns, 'ss', ['-uanpe'])}`);
 });
@@ -75,4 +89,5 @@ test('wg-quick down: interface, daemon, rules and table 51820 gone', async () =>
   await waitFor('the daemon to exit after wg-quick down', () => !alive(pid), 10_000, 50);
   assert.deepEqual(extraRules(t.a.ns), []);
   for (const f of ['-4', '-6']) assert.equal(nsExec(t.a.ns, 'ip', [f, 'route', 'show', 'table', 'all', 'table', '51820']).trim(), '', `${f} table 51820`);
+  assert.equal(wgQuickFirewall(), '', 'wg-quick down removed its firewall rules');
 });

@@ -13,7 +13,10 @@
  * device-plugin pod asking for the plugin's resource and the Multus network
  * whose resourceName is that resource; every ConfigMap's wg config and
  * datapath settings parse as xdpwg parses them; every referenced ConfigMap
- * and Secret exists in deploy/.
+ * and Secret exists in deploy/. The metrics (peers' keys, endpoints,
+ * AllowedIPs) bound to the loopback only, never to every address — on a
+ * host-network gateway that is the internet-facing one — and no scrape
+ * annotation pointing a scraper at an address that does not answer.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,6 +32,7 @@ import { ObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectM
 import { repoRoot } from '../helpers/tunnel-lab.js';
 import { parseConfig } from '../../src/daemon/config-file.js';
 import { parseDatapathConfig } from '../../src/daemon/datapath-config.js';
+import { parseListenAddress } from '../../src/daemon/listen-address.js';
 
 type Doc = Record<string, any>;
 const deployDir = path.join(repoRoot, 'deploy');
@@ -173,5 +177,42 @@ test('every ConfigMap\'s wg config and datapath settings parse as xdpwg parses t
     const dp = parseDatapathConfig(cm.data['wg0.datapath.jsonc'], `${cm.metadata.name}/wg0.datapath.jsonc`);
     assert.notEqual(dp.metricsListen, 'off', `${cm.metadata.name}: metrics on`);
     assert.equal(dp.xdpProgram, cm.metadata.name === 'xdpwg-afxdp-config' ? 'device-plugin' : 'own', cm.metadata.name);
+  }
+});
+
+/** Every metrics listen address the manifests configure: datapath settings and --metrics-listen flags. */
+function metricsListens(): Array<{ where: string; listen: string }> {
+  const out: Array<{ where: string; listen: string }> = [];
+  for (const cm of ofKind('ConfigMap')) {
+    for (const [key, text] of Object.entries(cm.data ?? {})) {
+      if (!key.endsWith('.datapath.jsonc')) continue;
+      const dp = parseDatapathConfig(String(text), `${cm.metadata.name}/${key}`);
+      if (dp.metricsListen !== undefined && dp.metricsListen !== 'off') out.push({ where: `ConfigMap ${cm.metadata.name} ${key}`, listen: dp.metricsListen });
+    }
+  }
+  for (const { name, spec } of podSpecs()) {
+    for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])]) {
+      const argv: string[] = [...(c.command ?? []), ...(c.args ?? [])].map(String);
+      argv.forEach((a, i) => {
+        if (a === '--metrics-listen' && argv[i + 1] !== undefined && argv[i + 1] !== 'off') out.push({ where: `${name} ${c.name} args`, listen: argv[i + 1]! });
+        else if (a.startsWith('--metrics-listen=') && a !== '--metrics-listen=off') out.push({ where: `${name} ${c.name} args`, listen: a.slice('--metrics-listen='.length) });
+      });
+    }
+  }
+  return out;
+}
+
+test('no manifest serves the metrics on every address: the loopback by default, and no scrape annotation for it', () => {
+  const listens = metricsListens();
+  assert.ok(listens.length > 0, 'the manifests configure metrics somewhere (else this test checks nothing)');
+  for (const { where, listen } of listens) {
+    const { host } = parseListenAddress(listen);
+    assert.ok(host !== undefined && host !== '0.0.0.0' && host !== '::', `${where}: metricsListen "${listen}" listens on every address`);
+    assert.ok(host === '127.0.0.1' || host === '::1', `${where}: metricsListen "${listen}" is not node-internal by default (the loopback; README: Monitoring says how to open it)`);
+  }
+  // A scraper would find nothing on the pod's address while the metrics are on the loopback.
+  for (const { doc } of docs) {
+    const annotations = [doc.metadata?.annotations, doc.spec?.template?.metadata?.annotations].filter(Boolean);
+    for (const a of annotations) assert.notEqual(a['prometheus.io/scrape'], 'true', `${doc.kind} ${doc.metadata.name}: prometheus.io/scrape "true" for metrics on the loopback`);
   }
 });

@@ -2,11 +2,14 @@
  * DeviceMetrics (src/daemon/prometheus-metrics.ts) over a stand-in source:
  * the exporter-compatible names and labels, per-port counters named from
  * the port fields, label escaping, and that every scrape reads the source
- * once (one consistent snapshot).
+ * once (one consistent snapshot). And the server: many rapid scrapes cost
+ * one render (MetricsCache) — they read the source once and get one body.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DeviceMetrics } from '../../src/daemon/prometheus-metrics.js';
+import { MetricsServer } from '../../src/daemon/metrics-server.js';
+import { createServer } from 'node:net';
 import type { DeviceStats } from '../../src/daemon/device-stats.js';
 import type { DeviceSnapshot } from '../../src/daemon/device-config.js';
 import { keyToBase64 } from '../../src/crypto/encoding.js';
@@ -76,4 +79,30 @@ test('label values are escaped', async () => {
   odd.paths = [{ publicKey: peerB64, path: 'kernel socket (a "quoted" \\ reason\nwith a newline)' }];
   const s = parsePrometheusText(await new DeviceMetrics({ stats: () => odd, uapi }).render());
   assert.equal(s.find((x) => x.name === 'xdpwg_peer_info')!.labels.reason, 'a "quoted" \\ reason\nwith a newline');
+});
+
+/** A loopback port nothing listens on just now (listen addresses must name a port: 0 is refused). */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+test('the server: 30 rapid scrapes, concurrent and one after another, read the source once and get one body', async () => {
+  let calls = 0;
+  const server = await MetricsServer.open(`127.0.0.1:${await freePort()}`, { stats: () => stats(100 + calls++), uapi });
+  try {
+    const url = `http://${server.address}/metrics`;
+    const get = async (): Promise<string> => { const r = await fetch(url); assert.equal(r.status, 200); return r.text(); };
+    // Well inside one 1 s window on any machine: the window starts at the first render.
+    const bodies = await Promise.all(Array.from({ length: 15 }, get));
+    for (let i = 0; i < 15; i++) bodies.push(await get());
+    assert.equal(calls, 1, `the source was read ${calls} times for 30 scrapes`);
+    assert.equal(new Set(bodies).size, 1);
+    assert.equal(sampleValue(parsePrometheusText(bodies[0]!), 'xdpwg_port_ipackets_total', { kind: 'af_xdp' }), 100);
+  } finally {
+    server.close();
+  }
 });

@@ -6,7 +6,9 @@
  * or, without a resolvconf, systemd-resolved's per-link settings through
  * resolvectl (servers, and `~.` so every lookup uses them while the
  * interface is up, as -x makes resolvconf do). Neither: `xdpwg up` fails
- * before it changes anything.
+ * before it changes anything. XDPWG_DNS=resolvconf or =resolvectl forces
+ * one (then only the command must be there: resolvectl itself says when
+ * systemd-resolved is not running); unset or `auto` picks as above.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { findInPath, queryCommand, runCommand } from './run-command.js';
@@ -32,7 +34,13 @@ function resolvconfRecord(ifname: string): string {
 }
 
 /** Which manager takes the interface's DNS settings; throws a clear error when there is none. */
-export function pickDnsManager(ifname: string): DnsManager {
+export function pickDnsManager(ifname: string, env: NodeJS.ProcessEnv = process.env): DnsManager {
+  const want = (env.XDPWG_DNS ?? '').trim();
+  if (want === 'resolvconf' || want === 'resolvectl') {
+    if (!findInPath(want)) throw new Error(`XDPWG_DNS=${want}, but ${want} is not installed`);
+    return { via: want, name: want === 'resolvconf' ? resolvconfRecord(ifname) : ifname };
+  }
+  if (want !== '' && want !== 'auto') throw new Error(`XDPWG_DNS=${want}: expected resolvconf, resolvectl or auto`);
   if (findInPath('resolvconf')) return { via: 'resolvconf', name: resolvconfRecord(ifname) };
   if (findInPath('resolvectl') && existsSync(RESOLVED_SOCKET)) return { via: 'resolvectl', name: ifname };
   throw new Error(`DNS = is set, but neither resolvconf nor a running systemd-resolved (resolvectl) is there to take it; install resolvconf or remove DNS from the file`);

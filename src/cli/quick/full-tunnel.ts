@@ -14,7 +14,8 @@
  * 4. firewall rules against packets to the tunnel's addresses arriving on
  *    another interface from a non-local source (raw table), and the mark
  *    saved to / restored from conntrack for UDP so the kernel socket's
- *    replies keep it: nft where it is installed, else iptables-restore;
+ *    replies keep it: nft where it is installed, else iptables-restore
+ *    (XDPWG_FIREWALL=nft|iptables forces one, firewallBackend below);
  * 5. net.ipv4.conf.all.src_valid_mark=1, so reverse-path filtering of
  *    marked traffic uses the marked route.
  *
@@ -38,6 +39,31 @@ export function pickFullTunnelTable(fwmark: number): number {
   const used = (t: number): boolean => ([4, 6] as const).some((f) => (queryCommand('ip', [familyFlag(f), 'route', 'show', 'table', String(t)]) ?? '').trim() !== '');
   while (used(table)) table++;
   return table;
+}
+
+export type FirewallBackend = 'nft' | 'iptables';
+
+/**
+ * The tool for the firewall rules: XDPWG_FIREWALL=nft or =iptables forces
+ * one (a host where both are installed can choose; the tests run each in
+ * turn), unset or `auto` picks nft where it is installed, else iptables, as
+ * wg-quick does. Any other value, or a forced tool that is missing, is an
+ * error — `xdpwg up` calls this before it changes anything.
+ */
+export function firewallBackend(env: NodeJS.ProcessEnv = process.env): FirewallBackend {
+  const want = (env.XDPWG_FIREWALL ?? '').trim();
+  if (want === '' || want === 'auto') return findInPath('nft') ? 'nft' : 'iptables';
+  if (want === 'nft') {
+    if (!findInPath('nft')) throw new Error('XDPWG_FIREWALL=nft, but nft is not installed (Debian: apt-get install nftables)');
+    return 'nft';
+  }
+  if (want === 'iptables') {
+    for (const tool of ['iptables-restore', 'ip6tables-restore']) {
+      if (!findInPath(tool)) throw new Error(`XDPWG_FIREWALL=iptables, but ${tool} is not installed (Debian: apt-get install iptables)`);
+    }
+    return 'iptables';
+  }
+  throw new Error(`XDPWG_FIREWALL=${want}: expected nft, iptables or auto`);
 }
 
 /** Marker of our firewall rules: the nft table's name, the iptables comment. */
@@ -74,7 +100,7 @@ export function addDefaultRoute(spec: DefaultRouteSpec, journal: UndoJournal): v
 
 function addFirewall(spec: DefaultRouteSpec, journal: UndoJournal): void {
   const { family, table, ifname } = spec;
-  if (findInPath('nft')) {
+  if (firewallBackend() === 'nft') {
     const pf = family === 4 ? 'ip' : 'ip6';
     const name = firewallName(ifname);
     const lines = [
