@@ -18,7 +18,9 @@ command -v ethtool >/dev/null 2>&1 || stale=1
 [ -d node_modules ] || stale=1
 if [ "$stale" = 0 ]; then
   # Sources newer than their build products also mean a rebuild.
-  [ -n "$(find native binding.gyp -newer build/Release/xdpwg.node -type f 2>/dev/null | head -1)" ] && stale=1
+  # Sources only: the BPF objects are built after the addon, so they are always newer than it.
+  [ -n "$(find native binding.gyp -newer build/Release/xdpwg.node -type f ! -name '*.o' 2>/dev/null | head -1)" ] && stale=1
+  [ -n "$(find native/bpf -name '*.c' -newer native/bpf/xdpwg_filter.o 2>/dev/null | head -1)" ] && stale=1
   [ -n "$(find src test bench -name '*.ts' -newer dist/src/cli/main.js 2>/dev/null | head -1)" ] && stale=1
 fi
 [ "$stale" = 0 ] || scripts/bootstrap.sh

@@ -1,6 +1,6 @@
 /**
  * systemd/xdpwg@.service passes `systemd-analyze verify`. The unit names the
- * documented install path /usr/local/bin/xdpwg, which verify requires to be
+ * packaged install path /usr/bin/xdpwg (npm run package), which verify requires to be
  * executable; the check runs on a copy instantiated as xdpwg@wg0.service
  * whose ExecStart points at this checkout's bin/xdpwg, everything else as shipped.
  */
@@ -16,7 +16,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 
 test('systemd-analyze verify accepts xdpwg@.service', () => {
   const unit = readFileSync(path.join(root, 'systemd', 'xdpwg@.service'), 'utf8');
-  assert.match(unit, /^ExecStart=\/usr\/local\/bin\/xdpwg up %i$/m);
+  assert.match(unit, /^ExecStart=\/usr\/bin\/xdpwg up %i$/m);
   assert.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
   // Readiness over sd_notify (src/daemon/sd-notify.ts); Debian 12's systemd 252 has no notify-reload.
   assert.match(unit, /^Type=notify$/m);
@@ -27,7 +27,7 @@ test('systemd-analyze verify accepts xdpwg@.service', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'h5-unit-'));
   try {
     const copy = path.join(dir, 'xdpwg@wg0.service');
-    writeFileSync(copy, unit.replaceAll('/usr/local/bin/xdpwg', path.join(root, 'bin', 'xdpwg')));
+    writeFileSync(copy, unit.replaceAll('/usr/bin/xdpwg', path.join(root, 'bin', 'xdpwg')));
     const r = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8' });
     assert.equal(r.error, undefined, 'systemd-analyze must be installed (apt-get install -y systemd)');
     assert.equal(r.status, 0, r.stderr);
