@@ -13,5 +13,8 @@ cd "$(dirname "$0")/.."
 TEST_TIMEOUT_MS=${TEST_TIMEOUT_MS:-420000}
 npm run -s lint
 node --test --test-concurrency=1 --test-timeout="$TEST_TIMEOUT_MS" dist/test/unit/ dist/test/netns/
+echo "# a real driver and the kernel's WireGuard, in QEMU guests (test/vm/)"
+scripts/vm/guest-image.sh >/dev/null
+node --test --test-concurrency=1 --test-timeout="$TEST_TIMEOUT_MS" dist/test/vm/
 echo "# native addon under AddressSanitizer"
 test/native/run-aead-burst-asan.sh --addon

@@ -263,6 +263,7 @@ export class XdpPaths {
     this.sendingWorkers = n;
     this.onSendingWorkers(n === this.workers ? 0 : n);
     if (n < this.workers) this.log.verbose(`outbound flows spread over workers 0..${n - 1}, the ones with an AF_XDP port on every device in use`);
+    else this.log.verbose(`outbound flows spread over all ${n} workers (each has an AF_XDP port on every device in use)`);
   }
 
   close(): void {
