@@ -181,7 +181,7 @@ export class UplinkShareServer {
     try { this.filter.setMemberPort?.(m.port, 0); } catch { /* the filter is closing */ }
     for (const q of m.queues) {
       try { this.filter.unbindQueue(q, m.slot); } catch { /* idem */ }
-      try { native().shareReleaseSlot(this.memfds[q]!, m.slot); } catch (err) { this.log.error(`${this.device}: cannot release slot ${m.slot} of queue ${q}: ${(err as Error).message}`); }
+      try { native().shareReleaseSlot(this.memfds[q]!, m.slot, this.wakeFds[q] ?? -1); } catch (err) { this.log.error(`${this.device}: cannot release slot ${m.slot} of queue ${q}: ${(err as Error).message}`); }
     }
     fdPassing().closeFd(m.conn);
     this.members.delete(m.slot);

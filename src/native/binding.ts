@@ -391,7 +391,7 @@ export interface NativeBinding extends FdPassingBinding {
   /** A memfd for one queue's shared UMEM (native/umem_share.h), made by the main thread so it can hand it to members. */
   shareMemfd(frameSize: number, frameCount: number): number;
   /** The anchor's process lost a member's connection: mark its slot gone in the shared UMEM (the anchor port then takes its frames back). */
-  shareReleaseSlot(memfd: number, slot: number): void;
+  shareReleaseSlot(memfd: number, slot: number, wakeFd?: number): void;
   /** The eventfd through which members wake an anchor port's worker. */
   shareWakeFd(): number;
   XdpFilter: new (opts: XdpFilterOptions) => NativeXdpFilter;
