@@ -5,7 +5,12 @@
  * ports on one (device, queue).
  *
  *   node shared-umem-node.js anchor IFNAME PORT SOCKET
- *   node shared-umem-node.js member IFNAME PORT SOCKET
+ *   node shared-umem-node.js member IFNAME PORT SOCKET [copy]
+ *
+ * copy: the member answers each datagram from a frame of its own
+ * (allocFrames) and frees the received one, as the daemon's datapath does
+ * (decrypt in place, encrypt into another frame): so it draws on the
+ * anchor's grants and keeps a cache of frames, which closing must give back.
  *
  * The anchor hands its UMEM's memfd and its socket's fd to a member over a
  * SEQPACKET Unix socket; the member answers with its own socket's fd, which
@@ -22,7 +27,7 @@ import { fdPassing } from '../../src/native/fd-passing.js';
 import { openXdpFilter } from '../../src/native/xdp-filter.js';
 import { openXskPort } from '../../src/native/xsk-port.js';
 
-const [role, ifname, portText, socketPath] = process.argv.slice(2) as [string, string, string, string];
+const [role, ifname, portText, socketPath, style] = process.argv.slice(2) as [string, string, string, string, string?];
 const listenPort = Number(portText);
 const MEMBER_SLOT = 1;
 const BURST = 64;
@@ -48,11 +53,33 @@ function swapInPlace(b: Uint8Array, off: number): void {
 
 let echoed = 0;
 const desc = new Uint32Array(2 * BURST);
+const fresh = new Uint32Array(BURST);
+
+/**
+ * copy style: the first got descriptors' datagrams move into newly allocated
+ * frames (desc then names those), every received frame is freed; returns how
+ * many moved (the rest had no frame to go to: dropped).
+ */
+function copyFrames(port: NativeXskPort, buf: Uint8Array, got: number): number {
+  const n = port.allocFrames(fresh, got);
+  const done = new Uint32Array(got);
+  for (let i = 0; i < got; i++) {
+    const off = desc[2 * i]!;
+    done[i] = off;
+    if (i < n) {
+      buf.copyWithin(fresh[i]!, off, off + desc[2 * i + 1]!);
+      desc[2 * i] = fresh[i]!;
+    }
+  }
+  port.freeFrames(done, got);
+  return n;
+}
 
 /** One burst: every IPv4 UDP frame goes back where it came from; anything else is freed. */
 function echoBurst(port: NativeXskPort, buf: Uint8Array): void {
-  const got = port.rxBurst(desc, BURST);
+  let got = port.rxBurst(desc, BURST);
   if (got <= 0) return;
+  if (style === 'copy') got = copyFrames(port, buf, got);
   const out = new Uint32Array(2 * got), drop = new Uint32Array(got);
   let n = 0, d = 0;
   for (let i = 0; i < got; i++) {

@@ -8,7 +8,8 @@
  * member's 256-frame cache and a kill lost that and more; after a dozen
  * cycles the shared fill ring ran dry and neither process received anything.
  *
- * Uses the processes of test/netns/shared-umem-node.ts.
+ * Uses the processes of test/netns/shared-umem-node.ts, the member in its
+ * copy style (answers from frames of its own, as the daemon does).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,7 +39,7 @@ interface Line { event: string; echoed?: number; stats?: Record<string, number>;
 interface Node { proc: ChildProcess; lines: Line[]; stderr: string }
 
 function start(role: 'anchor' | 'member', port: number): Node {
-  const proc = env.lab.spawn(env.a, process.execPath, [NODE_JS, role, env.devA, String(port), SOCKET]);
+  const proc = env.lab.spawn(env.a, process.execPath, [NODE_JS, role, env.devA, String(port), SOCKET, ...(role === 'member' ? ['copy'] : [])]);
   const node: Node = { proc, lines: [], stderr: '' };
   let pending = '';
   proc.stdout!.on('data', (d: Buffer) => {
