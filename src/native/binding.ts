@@ -97,8 +97,12 @@ export interface NativeXdpFilter {
   unbindQueue(queue: number, slot?: number): void;
   /** Steers a member process's listen port to its slot's sockets (slot 0: stop steering it). Optional: our own filter only. */
   setMemberPort?(port: number, slot: number): void;
-  /** Replaces the set of steered UDP ports (no gap for ports that stay). */
-  setPorts(ports: number[]): void;
+  /**
+   * Replaces the set of steered UDP ports (no gap for ports that stay).
+   * udpFd: the kernel socket holding ports[0], which a shared uplink's member
+   * passes its anchor as proof (ignored elsewhere).
+   */
+  setPorts(ports: number[], udpFd?: number): void;
   /**
    * Replaces the set of local addresses (4 or 16 bytes each): only UDP
    * addressed to one of them is steered, the rest (forwarded traffic) passes.
