@@ -38,8 +38,10 @@ const REFILL_BATCH = 16;
 interface Line { event: string; echoed?: number; stats?: Record<string, number>; info?: Record<string, unknown> }
 interface Node { proc: ChildProcess; lines: Line[]; stderr: string }
 
-function start(role: 'anchor' | 'member', port: number): Node {
-  const proc = env.lab.spawn(env.a, process.execPath, [NODE_JS, role, env.devA, String(port), SOCKET, ...(role === 'member' ? ['copy'] : [])]);
+/** A member in copy style; an anchor busy-polling, or idle (sleeping until woken, as the daemon's worker). */
+function start(role: 'anchor' | 'member', port: number, idle = false): Node {
+  const style = role === 'member' ? ['copy'] : idle ? ['idle'] : [];
+  const proc = env.lab.spawn(env.a, process.execPath, [NODE_JS, role, env.devA, String(port), SOCKET, ...style]);
   const node: Node = { proc, lines: [], stderr: '' };
   let pending = '';
   proc.stdout!.on('data', (d: Buffer) => {
@@ -149,4 +151,29 @@ test('a member restarted 20 times (15 normal stops, 5 kills -9) leaves the ancho
   await event(anchor, 'joined', 'anchor steers the last member', CYCLES + 1);
   assert.equal(echoes(ANCHOR_PORT, PER_CYCLE), PER_CYCLE, `the anchor still receives\n${anchor.stderr}`);
   assert.equal(echoes(MEMBER_PORT, PER_CYCLE), PER_CYCLE, `the member still receives\n${member.stderr}`);
+});
+
+test('an idle anchor frees a gone slot at once: a member rejoins right after a stop and right after a kill -9', async () => {
+  await stop(member, 'SIGKILL');
+  await stop(anchor, 'SIGKILL');
+  member = undefined;
+  // The anchor sleeps until its socket or its wake eventfd is readable; a
+  // lost connection is handled as the daemon's main thread does it.
+  anchor = start('anchor', ANCHOR_PORT, true);
+  await event(anchor, 'ready', 'idle anchor ready');
+  assert.equal(echoes(ANCHOR_PORT, 50), 50, `the idle anchor echoes\n${anchor.stderr}`);
+  for (const [i, how] of (['SIGTERM', 'SIGKILL', 'SIGTERM', 'SIGKILL'] as const).entries()) {
+    member = start('member', MEMBER_PORT);
+    await event(member, 'ready', `round ${i}: member joined (the slot its predecessor left is free again)`);
+    await event(anchor, 'joined', `round ${i}: anchor steers the member`, i + 1);
+    assert.equal(echoes(MEMBER_PORT, 50), 50, `round ${i}: member echoes\n${member.stderr}`);
+    await stop(member, how);
+    member = undefined;
+    await event(anchor, 'released', `round ${i}: anchor released the slot`, i + 1);
+    // No traffic now: only the wake-ups of the stop (or of the release) can free the slot.
+  }
+  member = start('member', MEMBER_PORT);
+  await event(member, 'ready', 'a last member joined');
+  assert.equal(echoes(MEMBER_PORT, 50), 50, `the last member echoes\n${member.stderr}`);
+  assert.equal(echoes(ANCHOR_PORT, 50), 50, `the idle anchor still echoes\n${anchor.stderr}`);
 });
