@@ -349,6 +349,12 @@ export class UplinkShareMember implements NativeXdpFilter {
     return { ifname: this.ifname, ifindex: this.ifindex, mode: this.conn < 0 ? 'none' : 'shared-umem', dispatcher: false, replacedStale: 0, programId: 0 };
   }
 
+  /**
+   * Ends the connection: the anchor then takes back every frame of our slot
+   * (native/umem_share.h), so our workers' shared ports must be closed first
+   * (Device.close stops the workers before closing the XDP paths), unless
+   * the anchor is gone already (memberLost).
+   */
   close(): void {
     for (let q = 0; q < this.anchorFds.length; q++) this.queueDone(q);
     if (this.conn >= 0) fdPassing().closeFd(this.conn);
