@@ -67,8 +67,9 @@
 //   exit_files), and which a live member's process does only after its
 //   workers' shared ports are closed (Device.close stops the workers before
 //   UplinkShareMember.close). The anchor's process must never mark a slot
-//   gone for a member that still runs: its frames would be reused under it. Frames marked kHeldTx|s are left alone: the kernel holds
-//   them and completes them on the shared completion ring.
+//   gone for a member that still runs: its frames would be reused under it.
+//   Frames marked kHeldTx|s are left alone: the kernel holds them and
+//   completes them on the shared completion ring.
 //   In-flight bound: a member that closes normally gives back every frame
 //   (its pool, JS's, its rx ring's; its tx ring is kicked until the kernel
 //   has taken it). A member killed with -9 loses to the anchor only what the
