@@ -74,10 +74,12 @@
 //   (its pool, JS's, its rx ring's; its tx ring is kicked until the kernel
 //   has taken it). A member killed with -9 loses to the anchor only what the
 //   kernel held for its socket at that instant: descriptors on its rx ring it
-//   had not read yet, tx descriptors the kernel had not taken (at most
-//   rxSize + txSize frames, none for a member that was idle), plus at most
-//   one frame the member was between marking and submitting. These stay
-//   lost until the anchor's port is reopened (not counted yet).
+//   had not read yet (or that the kernel put there before its socket left
+//   the XSKMAP), tx descriptors the kernel had not taken, a tx burst it had
+//   marked but not submitted yet: at most rxSize + txSize frames, none for a
+//   member that was idle. These stay lost until the anchor's port is
+//   reopened (not counted yet). JS of a closing member must not touch its
+//   frames after close (the daemon's worker closes its port last).
 //
 // Liveness: a member marks its slot joined after bind and gone when it
 // closes. A member killed with -9 never says gone; its process's exit
