@@ -17,9 +17,13 @@
 //   closeFd(fd)
 //   bpfMapInfo(fd) -> { type, maxEntries, name }   (BPF_MAP_TYPE_XSKMAP is 17)
 //   xskMapSet(mapFd, queue, xskFd) / xskMapDelete(mapFd, queue)
+//   udpSocketPort(fd) -> port of a UDP socket of our namespace bound to a wildcard address
 #include <bpf/bpf.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -93,18 +97,33 @@ Napi::Value SeqpacketConnect(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// The socket appears at path only once it listens: it is bound under a
+// private name (path + ".<pid>.tmp"), made 0600, put to listen, and then
+// renamed over path (atomically replacing a dead one). A process sweeping
+// stale sockets (src/daemon/uplink-share.ts) thus never finds at path a
+// socket that refuses connections because it does not listen yet.
 Napi::Value SeqpacketListen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   sockaddr_un addr;
   socklen_t len;
   if (!ArgPath(info, "seqpacketListen(path: string)", &addr, &len)) return env.Undefined();
+  const std::string path = addr.sun_path;
+  const std::string tmp = path + "." + std::to_string(getpid()) + ".tmp";
+  if (tmp.size() >= sizeof addr.sun_path) {
+    ThrowRange(env, "unix socket path must leave room for a temporary name: " + path);
+    return env.Undefined();
+  }
+  memcpy(addr.sun_path, tmp.c_str(), tmp.size() + 1);
+  len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + tmp.size() + 1);
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) { ThrowSysError(env, "socket", errno); return env.Undefined(); }
-  unlink(addr.sun_path);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || chmod(addr.sun_path, 0600) != 0 || listen(fd, 1) != 0) {
+  unlink(tmp.c_str());  // ours from an earlier run with this pid, never anyone else's
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || chmod(tmp.c_str(), 0600) != 0 || listen(fd, 1) != 0 ||
+      rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     close(fd);
-    ThrowSysError(env, "bind/listen", err, addr.sun_path);
+    unlink(tmp.c_str());
+    ThrowSysError(env, "bind/listen", err, path.c_str());
     return env.Undefined();
   }
   return Napi::Number::New(env, fd);
@@ -246,6 +265,60 @@ Napi::Value XskMapDelete(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// udpSocketPort(fd): what a member of a shared uplink proves its listen port
+// with (src/daemon/uplink-share.ts): the fd it passed us (SCM_RIGHTS) must be
+// a UDP socket of our network namespace, bound to a wildcard address (all
+// of the port, not one address of it), without SO_REUSEPORT or SO_REUSEADDR
+// (with which another socket could hold the same port too). A process can
+// only pass a socket it has, and the kernel gives one such socket per port:
+// so the port is the member's, and steering it to the member takes nothing
+// from anybody else. Returns the port; throws (code EPERM) saying why not.
+Napi::Value UdpSocketPort(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (!ArgInt(info, 0, "udpSocketPort(fd: number)", &fd)) return env.Undefined();
+  auto refuse = [&](const std::string& why) {
+    Napi::Error e = Napi::Error::New(env, "not proof of a UDP port: " + why);
+    e.Set("code", Napi::String::New(env, "EPERM"));
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  };
+  int type = 0, proto = 0, reuse_port = 0, reuse_addr = 0;
+  socklen_t l = sizeof(int);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) != 0) return refuse(std::string("not a socket (") + strerror(errno) + ")");
+  l = sizeof(int);
+  if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) != 0 || type != SOCK_DGRAM || proto != IPPROTO_UDP)
+    return refuse("not a UDP socket");
+  l = sizeof(int);
+  getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuse_port, &l);
+  l = sizeof(int);
+  getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse_addr, &l);
+  if (reuse_port || reuse_addr) return refuse("SO_REUSEPORT or SO_REUSEADDR is set: the port may be shared");
+  sockaddr_storage ss = {};
+  l = sizeof(ss);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &l) != 0) return refuse(std::string("getsockname: ") + strerror(errno));
+  uint16_t port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    if (a->sin_addr.s_addr != htonl(INADDR_ANY)) return refuse("bound to one address, not the whole port");
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    if (!IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr)) return refuse("bound to one address, not the whole port");
+    port = ntohs(a->sin6_port);
+  }
+  if (port == 0) return refuse("not bound");
+  // Same network namespace as ours: a port of another namespace is another port.
+  int ns = ioctl(fd, SIOCGSKNS);
+  if (ns < 0) return refuse(std::string("cannot tell its network namespace: ") + strerror(errno));
+  struct stat theirs = {}, ours = {};
+  bool same = fstat(ns, &theirs) == 0 && stat("/proc/self/ns/net", &ours) == 0 && theirs.st_ino == ours.st_ino &&
+              theirs.st_dev == ours.st_dev;
+  close(ns);
+  if (!same) return refuse("a socket of another network namespace");
+  return Napi::Number::New(env, port);
+}
+
 void InitFdPassing(Napi::Env env, Napi::Object exports) {
   exports.Set("seqpacketConnect", Napi::Function::New(env, SeqpacketConnect, "seqpacketConnect"));
   exports.Set("seqpacketListen", Napi::Function::New(env, SeqpacketListen, "seqpacketListen"));
@@ -256,6 +329,7 @@ void InitFdPassing(Napi::Env env, Napi::Object exports) {
   exports.Set("bpfMapInfo", Napi::Function::New(env, BpfMapInfo, "bpfMapInfo"));
   exports.Set("xskMapSet", Napi::Function::New(env, XskMapSet, "xskMapSet"));
   exports.Set("xskMapDelete", Napi::Function::New(env, XskMapDelete, "xskMapDelete"));
+  exports.Set("udpSocketPort", Napi::Function::New(env, UdpSocketPort, "udpSocketPort"));
 }
 
 }  // namespace xdpwg

@@ -35,25 +35,74 @@
 //     tracks only what it holds. A member is another xdpwg of this host,
 //     trusted as the kernel trusts the socket it lets share the pool; the
 //     anchor still refuses a returned frame that is not kFill or kLent.
-//   - Liveness: a member marks its slot joined after bind and gone when it
-//     closes. A member killed with -9 never says gone; its process's exit
-//     closes its socket, and its main thread's Unix connection ends, which the
-//     anchor's process sees (src/daemon/uplink-share.ts) and marks the slot
-//     gone; the anchor then takes back the grants it had not taken. Frames the
-//     dead member held (its cache, rx and tx rings) stay lost to the anchor
-//     until the anchor's port is reopened (not counted yet).
-//     An anchor that dies leaves the member's socket with a pool nobody
-//     fills: the member's process sees its Unix connection end, closes its
-//     shared ports and opens its own (the log says so).
-//   - Wake-up: the anchor's worker sleeps in poll; a member writes the
-//     anchor's wake eventfd (in the anchor port's epoll set, pollFd) when it
-//     drew from the fill ring, sent, returned frames or runs low on grants.
+//
+// Frame accounting per slot (the holder table): so that frames a member
+// holds come back however it ends, the memfd carries one byte per frame,
+// holder[frame], between the frames and ShareControl:
+//     0          the anchor's business (its pool, fill ring, rx, tx, JS);
+//     s          member slot s holds it (its pool, its JS, its ret ring);
+//     kHeldTx|s  member s put it on its tx ring: the kernel has it, and its
+//                completion comes back on the anchor's completion ring.
+//   Who writes what, and when:
+//     anchor  s          before pushing the frame onto s's grant ring;
+//     member  s          for a frame it reads from its rx ring, before it
+//                        releases that rx entry (so a frame it took off the
+//                        ring is never unmarked);
+//     member  kHeldTx|s  before submitting the frame on its tx ring;
+//     anchor  0          when the frame reaches its pool: taken from a ret
+//                        ring, or completed on the completion ring.
+//   A member never clears a byte: a frame it hands back keeps s until the
+//   anchor has it (clearing it first would lose it if the member died in
+//   between; clearing it after would race the anchor's next use).
+//   A slot that turns gone is released by the anchor's worker
+//   (ServeMembers) in this order: ret ring drained, grant ring drained (the
+//   member no longer reads it), then every frame whose byte is exactly s is
+//   taken back (kLent or kFill in the anchor's pool; anything else is
+//   counted share_invalid), then the slot is marked free. This is sound
+//   because gone is only set once nothing of the member can run any more:
+//   by the member itself as the last step of closing its port (after it
+//   has marked its rx ring's frames and flushed its tx ring), or by the
+//   anchor's process when the member's Unix connection ended, which for a
+//   dead process happens after its memory is gone (exit_mm before
+//   exit_files), and which a live member's process does only after its
+//   workers' shared ports are closed (Device.close stops the workers before
+//   UplinkShareMember.close). The anchor's process must never mark a slot
+//   gone for a member that still runs: its frames would be reused under it.
+//   Frames marked kHeldTx|s are left alone: the kernel holds them and
+//   completes them on the shared completion ring.
+//   In-flight bound: a member that closes normally gives back every frame
+//   (its pool, JS's, its rx ring's; its tx ring is kicked until the kernel
+//   has taken it). A member killed with -9 loses to the anchor only what the
+//   kernel held for its socket at that instant: descriptors on its rx ring it
+//   had not read yet (or that the kernel put there before its socket left
+//   the XSKMAP), tx descriptors the kernel had not taken, a tx burst it had
+//   marked but not submitted yet: at most rxSize + txSize frames, none for a
+//   member that was idle. These stay lost until the anchor's port is
+//   reopened (not counted yet). JS of a closing member must not touch its
+//   frames after close (the daemon's worker closes its port last).
+//
+// Liveness: a member marks its slot joined after bind and gone when it
+// closes. A member killed with -9 never says gone; its process's exit
+// closes its socket, and its main thread's Unix connection ends, which the
+// anchor's process sees (src/daemon/uplink-share.ts) and marks the slot
+// gone. Both write the anchor's wake eventfd, so an idle anchor's worker
+// frees the slot at once, and a rejoin does not find it still gone (a
+// member that does retries for a moment, as a bind retries EBUSY).
+// An anchor that dies leaves the member's socket with a pool nobody
+// fills: the member's process sees its Unix connection end, closes its
+// shared ports and opens its own (the log says so).
+//
+// Wake-up: the anchor's worker sleeps in poll; a member writes the anchor's
+// wake eventfd (in the anchor port's epoll set, pollFd) when it drew from
+// the fill ring, sent, returned frames, runs low on grants or leaves.
 //
 // Threading: the grant ring has one writer (the anchor's worker thread) and
 // one reader (the member's worker thread), ret the reverse; each index is
 // written by one side only (release store) and read by the other (acquire
-// load). state is written by the member (joined, gone) and by the anchor's
-// process on a lost connection (gone); the anchor's worker only reads it.
+// load). holder bytes are relaxed stores ordered by the ring index stores
+// that follow them (grant/ret push, rx release, tx submit). state is written
+// by the member (joined, gone) and by the anchor's process on a lost
+// connection (gone); the anchor's worker only reads it.
 #pragma once
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -96,6 +145,9 @@ struct ShareRing {
   uint32_t count() const { return prod.load(std::memory_order_acquire) - cons.load(std::memory_order_acquire); }
 };
 
+/** holder[frame] bit: the member put the frame on its tx ring (the low bits name the slot). */
+constexpr uint8_t kHeldTx = 0x80;
+
 enum ShareSlotState : uint32_t { kSlotFree = 0, kSlotJoined = 1, kSlotGone = 2 };
 
 struct ShareMember {
@@ -105,7 +157,7 @@ struct ShareMember {
   ShareRing ret;
 };
 
-/** Lies right after the UMEM frames in the memfd (page aligned). Slot 0 (the anchor) has no rings in use. */
+/** Lies at the memfd's end, after the frames and the holder table (page aligned). Slot 0 (the anchor) has no rings in use. */
 struct ShareControl {
   uint32_t magic;
   uint32_t frame_size;
@@ -114,10 +166,17 @@ struct ShareControl {
   ShareMember members[kShareMembers];
 };
 
-/** Bytes of the memfd: frames, then ShareControl rounded up to a page. */
-inline size_t ShareMemfdSize(uint64_t umem_bytes) {
+inline size_t SharePageRound(size_t bytes) {
   size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  return umem_bytes + (sizeof(ShareControl) + page - 1) / page * page;
+  return (bytes + page - 1) / page * page;
+}
+/** Bytes of the holder table (one per frame) that follows the frames. */
+inline size_t ShareHolderBytes(uint32_t frame_count) { return SharePageRound(frame_count); }
+/** Bytes of ShareControl at the memfd's end. */
+inline size_t ShareControlBytes() { return SharePageRound(sizeof(ShareControl)); }
+/** Bytes of the memfd: frames, the holder table, ShareControl (each page aligned). */
+inline size_t ShareMemfdSize(uint64_t umem_bytes, uint32_t frame_count) {
+  return umem_bytes + ShareHolderBytes(frame_count) + ShareControlBytes();
 }
 
 }  // namespace xdpwg

@@ -139,10 +139,11 @@ int FdForQueue(const Napi::Object& share, const char* one, const char* many, uin
   return e.IsNumber() ? e.As<Napi::Number>().Int32Value() : -1;
 }
 
-// A zero-filled memfd for a shared UMEM of umem_bytes (every slot free), or -1 (errno set).
-int MakeShareMemfd(uint64_t umem_bytes) {
+// A zero-filled memfd for a shared UMEM of frame_count frames of frame_size
+// (every slot free, every holder byte 0), or -1 (errno set).
+int MakeShareMemfd(uint32_t frame_size, uint32_t frame_count) {
   int fd = memfd_create("xdpwg-umem", MFD_CLOEXEC);
-  if (fd >= 0 && ftruncate(fd, static_cast<off_t>(ShareMemfdSize(umem_bytes))) != 0) {
+  if (fd >= 0 && ftruncate(fd, static_cast<off_t>(ShareMemfdSize(uint64_t(frame_size) * frame_count, frame_count))) != 0) {
     int e = errno;
     close(fd);
     errno = e;
@@ -159,8 +160,7 @@ Napi::Value ShareMemfd(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "shareMemfd(frameSize, frameCount): two numbers expected").ThrowAsJavaScriptException();
     return env.Null();
   }
-  uint64_t bytes = uint64_t(info[0].As<Napi::Number>().Uint32Value()) * info[1].As<Napi::Number>().Uint32Value();
-  int fd = MakeShareMemfd(bytes);
+  int fd = MakeShareMemfd(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value());
   if (fd < 0) ThrowCode(env, "ENOMEM", std::string("shareMemfd: ") + strerror(errno));
   return Napi::Number::New(env, fd);
 }
@@ -172,17 +172,19 @@ Napi::Value ShareWakeFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
-// shareReleaseSlot(memfd, slot): the anchor's process lost a member's
-// connection (the member died without closing its ports): marks the slot
-// gone, as the protocol allows the anchor's process to; the anchor port's
-// next burst takes its frames back and frees the slot.
+// shareReleaseSlot(memfd, slot, wakeFd?): the anchor's process lost a
+// member's connection (the member died without closing its ports): marks the
+// slot gone, as the protocol allows the anchor's process to, and writes the
+// anchor port's wake eventfd (when given) so that its worker, idle or not,
+// takes the member's frames back and frees the slot now.
 Napi::Value ShareReleaseSlot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int memfd = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
   uint32_t slot = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+  int wake = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
   struct stat st = {};
   if (memfd < 0 || slot < 1 || slot >= kShareMembers || fstat(memfd, &st) != 0 ||
-      st.st_size < static_cast<off_t>(sizeof(ShareControl))) {
+      st.st_size < static_cast<off_t>(ShareControlBytes())) {
     ThrowRange(env, "shareReleaseSlot(memfd, slot 1.." + std::to_string(kShareMembers - 1) + "): not a shared UMEM's memfd");
     return env.Undefined();
   }
@@ -191,12 +193,14 @@ Napi::Value ShareReleaseSlot(const Napi::CallbackInfo& info) {
     ThrowCode(env, "ENOMEM", std::string("shareReleaseSlot: ") + strerror(errno));
     return env.Undefined();
   }
-  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  size_t ctl_bytes = (sizeof(ShareControl) + page - 1) / page * page;
-  auto* ctl = reinterpret_cast<ShareControl*>(static_cast<uint8_t*>(p) + st.st_size - ctl_bytes);
+  auto* ctl = reinterpret_cast<ShareControl*>(static_cast<uint8_t*>(p) + st.st_size - ShareControlBytes());
   uint32_t expect = kSlotJoined;
   if (ctl->magic == kShareMagic) ctl->members[slot].state.compare_exchange_strong(expect, kSlotGone, std::memory_order_acq_rel);
   munmap(p, static_cast<size_t>(st.st_size));
+  if (wake >= 0) {
+    uint64_t one = 1;
+    (void)!write(wake, &one, sizeof(one));
+  }
   return env.Undefined();
 }
 
@@ -332,14 +336,14 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
 
   const size_t umem_bytes = size_t(frame_size) * frame_count;
   if (anchor) {
-    int memfd = given_memfd >= 0 ? fcntl(given_memfd, F_DUPFD_CLOEXEC, 0) : MakeShareMemfd(umem_bytes);
+    int memfd = given_memfd >= 0 ? fcntl(given_memfd, F_DUPFD_CLOEXEC, 0) : MakeShareMemfd(frame_size, frame_count);
     struct stat st = {};
-    if (memfd < 0 || fstat(memfd, &st) != 0 || st.st_size != static_cast<off_t>(ShareMemfdSize(umem_bytes))) {
+    if (memfd < 0 || fstat(memfd, &st) != 0 || st.st_size != static_cast<off_t>(ShareMemfdSize(umem_bytes, frame_count))) {
       ThrowCode(env, "XSK_SHARE", std::string("XskPort: no memfd of the right size for the shared UMEM: ") + strerror(errno));
       if (memfd >= 0) close(memfd);
       return false;
     }
-    region_ = std::make_shared<UmemRegion>(memfd, umem_bytes, ShareMemfdSize(umem_bytes));
+    region_ = std::make_shared<UmemRegion>(memfd, umem_bytes, ShareMemfdSize(umem_bytes, frame_count));
   } else {
     region_ = std::make_shared<UmemRegion>(umem_bytes);
   }
@@ -348,7 +352,9 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
     return false;
   }
   if (anchor) {
-    share_ = reinterpret_cast<ShareControl*>(region_->tail());  // zero-filled by ftruncate: every slot free
+    // Zero-filled by ftruncate: every slot free, every frame the anchor's (holder 0).
+    holder_ = region_->tail();
+    share_ = reinterpret_cast<ShareControl*>(region_->tail() + ShareHolderBytes(frame_count));
     share_->frame_size = frame_size;
     share_->frame_count = frame_count;
     share_->magic = kShareMagic;
@@ -490,33 +496,47 @@ bool XskPort::OpenMember(Napi::Env env, const Napi::Object& share) {
     return false;
   }
   struct stat st = {};
-  if (fstat(memfd, &st) != 0 || st.st_size <= static_cast<off_t>(sizeof(ShareControl))) {
+  if (fstat(memfd, &st) != 0 || st.st_size <= static_cast<off_t>(ShareControlBytes())) {
     ThrowCode(env, "XSK_SHARE", "XskPort: the shared UMEM's memfd is not one (size " + std::to_string(st.st_size) + ")");
     return false;
   }
-  // The control block's page(s) follow the frames; read them first to learn the frame geometry.
+  // ShareControl lies at the end; its head tells the frame geometry, and so where the frames and holder table end.
+  const size_t map_size = static_cast<size_t>(st.st_size);
+  uint32_t head[3] = {};
+  if (pread(memfd, head, sizeof(head), static_cast<off_t>(map_size - ShareControlBytes())) != sizeof(head) ||
+      head[0] != kShareMagic || head[2] == 0 ||
+      ShareMemfdSize(uint64_t(head[1]) * head[2], head[2]) != map_size) {
+    ThrowCode(env, "XSK_SHARE", "XskPort: the memfd holds no shared UMEM of xdpwg");
+    return false;
+  }
   int own = fcntl(memfd, F_DUPFD_CLOEXEC, 0);
-  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  size_t ctl_bytes = (sizeof(ShareControl) + page - 1) / page * page;
-  size_t map_size = static_cast<size_t>(st.st_size);
-  region_ = std::make_shared<UmemRegion>(own, map_size - ctl_bytes, map_size);
+  region_ = std::make_shared<UmemRegion>(own, uint64_t(head[1]) * head[2], map_size);
   if (own < 0 || !region_->ok()) {
     ThrowCode(env, "ENOMEM", std::string("XskPort: cannot map the shared UMEM: ") + strerror(errno));
     return false;
   }
-  share_ = reinterpret_cast<ShareControl*>(region_->tail());
-  if (share_->magic != kShareMagic || uint64_t(share_->frame_size) * share_->frame_count != region_->size()) {
-    share_ = nullptr;
-    ThrowCode(env, "XSK_SHARE", "XskPort: the memfd holds no shared UMEM of xdpwg");
-    return false;
-  }
-  // Only a free slot is claimed: a gone one is the anchor's to drain and free (ServeMembers).
+  holder_ = region_->tail();
+  share_ = reinterpret_cast<ShareControl*>(region_->tail() + ShareHolderBytes(head[2]));
+  int wake = FdForQueue(share, "anchorWakeFd", "anchorWakeFds", queue_);
+  if (wake >= 0) wake_fd_ = fcntl(wake, F_DUPFD_CLOEXEC, 0);
+  // Only a free slot is claimed: a gone one is the anchor's to drain and free
+  // (ServeMembers). Whoever marked it gone woke the anchor, so it is free
+  // soon; we wake it again and wait up to busy_wait_ms, as a bind retries EBUSY.
+  uint32_t busy_wait_ms = kBindBusyRetryMs;
+  if (share.Get("busyWaitMs").IsNumber()) busy_wait_ms = std::min<uint32_t>(share.Get("busyWaitMs").As<Napi::Number>().Uint32Value(), 10000);
   uint32_t expect = kSlotFree;
-  if (!share_->members[slot].state.compare_exchange_strong(expect, kSlotJoined, std::memory_order_acq_rel)) {
-    share_ = nullptr;
-    ThrowCode(env, "EBUSY", "XskPort: slot " + std::to_string(slot) + " of the shared UMEM is " +
-                                (expect == kSlotGone ? "still being released by the anchor" : "taken"));
-    return false;
+  for (uint32_t waited = 0;; waited += kBindBusyStepMs) {
+    expect = kSlotFree;
+    if (share_->members[slot].state.compare_exchange_strong(expect, kSlotJoined, std::memory_order_acq_rel)) break;
+    if (expect != kSlotGone || waited >= busy_wait_ms) {
+      share_ = nullptr;
+      holder_ = nullptr;
+      ThrowCode(env, "EBUSY", "XskPort: slot " + std::to_string(slot) + " of the shared UMEM is " +
+                                  (expect == kSlotGone ? "still being released by the anchor" : "taken"));
+      return false;
+    }
+    WakeAnchor();
+    usleep(kBindBusyStepMs * 1000);
   }
   share_->members[slot].pid.store(static_cast<uint32_t>(getpid()), std::memory_order_relaxed);
   share_role_ = ShareRole::kMember;
@@ -531,8 +551,6 @@ bool XskPort::OpenMember(Napi::Env env, const Napi::Object& share) {
     return false;
   }
   fd_ = member_.fd;
-  int wake = FdForQueue(share, "anchorWakeFd", "anchorWakeFds", queue_);
-  if (wake >= 0) wake_fd_ = fcntl(wake, F_DUPFD_CLOEXEC, 0);
   const char* attached = AttachedMode(ifindex_);
   mode_ = attached ? attached : "generic";
   need_wakeup_ = true;
@@ -543,7 +561,7 @@ bool XskPort::OpenMember(Napi::Env env, const Napi::Object& share) {
 
 // Anchor: takes back what members returned, and keeps each joined member's
 // grant ring topped up (while our own pool keeps its fill reserve). A slot
-// whose member is gone gets its granted-but-untaken frames back and is freed.
+// whose member is gone gets every frame it held back (ReclaimSlot) and is freed.
 void XskPort::ServeMembers() {
   if (wake_fd_ >= 0) {
     uint64_t n;
@@ -557,8 +575,7 @@ void XskPort::ServeMembers() {
     uint64_t off;
     while (m.ret.pop(&off)) TakeBack(off);
     if (state == kSlotGone) {
-      // Nobody consumes the grant ring any more: we are its only reader now.
-      while (m.grant.pop(&off)) TakeBack(off);
+      ReclaimSlot(slot);
       m.state.store(kSlotFree, std::memory_order_release);
       continue;
     }
@@ -568,12 +585,34 @@ void XskPort::ServeMembers() {
     // reserve whenever we are idle, and a member could never send.
     uint64_t frame;
     while (m.grant.count() < kShareGrantTarget && pool_.available() > reserve / 2 && pool_.take(FrameOwner::kLent, &frame)) {
+      SetHolder(frame, static_cast<uint8_t>(slot));  // before the push publishes it (umem_share.h)
       if (!m.grant.push(frame)) {
+        SetHolder(frame, 0);
         pool_.give_back(frame);
         break;
       }
       c_.share_granted++;
     }
+  }
+}
+
+void XskPort::SetHolder(uint64_t frame, uint8_t who) {
+  __atomic_store_n(&holder_[frame / pool_.frame_size()], who, __ATOMIC_RELAXED);
+}
+
+// Anchor: the member of a gone slot can no longer run (umem_share.h): its ret
+// ring, its grant ring (we are the only reader now) and every frame the
+// holder table names as its own come back to our pool. Frames it had put on
+// its tx ring (kHeldTx) are the kernel's: their completions bring them back.
+void XskPort::ReclaimSlot(uint32_t slot) {
+  ShareMember& m = share_->members[slot];
+  uint64_t off;
+  while (m.ret.pop(&off)) TakeBack(off);
+  while (m.grant.pop(&off)) TakeBack(off);
+  const uint32_t fs = pool_.frame_size();
+  for (uint32_t i = 0; i < pool_.frame_count(); i++) {
+    if (__atomic_load_n(&holder_[i], __ATOMIC_RELAXED) != slot) continue;
+    TakeBack(uint64_t(i) * fs);
   }
 }
 
@@ -590,6 +629,7 @@ void XskPort::TakeBack(uint64_t offset) {
     c_.share_invalid++;
     return;
   }
+  SetHolder(frame, 0);
   pool_.give_back(frame);
   c_.share_returned++;
 }
@@ -624,15 +664,13 @@ void XskPort::ReturnSurplus() {
 }
 
 void XskPort::Release() {
+  if (share_role_ == ShareRole::kMember) LeaveShare();
   if (poll_fd_ >= 0) close(poll_fd_);
   if (wake_fd_ >= 0) close(wake_fd_);
   poll_fd_ = wake_fd_ = -1;
-  if (share_role_ == ShareRole::kMember) {
-    share_->members[share_slot_].state.store(kSlotGone, std::memory_order_release);
-    CloseMemberSocket(&member_);
-  }
   share_role_ = ShareRole::kNone;
   share_ = nullptr;
+  holder_ = nullptr;
   if (xsk_) xsk_socket__delete(xsk_);
   xsk_ = nullptr;
   if (umem_) xsk_umem__delete(umem_);
@@ -641,6 +679,39 @@ void XskPort::Release() {
   // The mapping itself lives on while an ArrayBuffer still points at it.
   region_.reset();
   if (!umem_ref_.IsEmpty()) umem_ref_.Reset();
+}
+
+// Member: closes our socket and gives every frame we hold back to the anchor
+// (umem_share.h). Frames in our pool, JS's and our ret ring are marked ours
+// already; the rx ring's unread ones get marked now; the tx ring is kicked
+// until the kernel has taken it (its completions go to the anchor). Then
+// the socket closes (nothing more lands on our rx ring), and only then the
+// slot turns gone: from that point nothing of ours touches those frames, and
+// the anchor, woken, takes them all back.
+void XskPort::LeaveShare() {
+  if (fd_ >= 0) {
+    uint32_t idx = 0, n;
+    while ((n = xsk_ring_cons__peek(&rx_, rx_size_, &idx)) > 0) {
+      for (uint32_t i = 0; i < n; i++) {
+        uint64_t addr = xsk_ring_cons__rx_desc(&rx_, idx + i)->addr;
+        if (pool_.in_range(addr)) SetHolder(pool_.frame_of(addr), static_cast<uint8_t>(share_slot_));
+      }
+      xsk_ring_cons__release(&rx_, n);
+    }
+    // Copy mode sends inside sendto, a batch per call; a bounded number of
+    // kicks moves any tx ring (the default 2048 entries take 64).
+    for (int i = 0; i < 128; i++) {
+      ReclaimCompletions();  // a member's: recomputes what the kernel has not taken
+      if (!tx_outstanding_) break;
+      if (sendto(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0 && errno != EAGAIN && errno != EBUSY &&
+          errno != ENOBUFS && errno != EINTR)
+        break;
+    }
+  }
+  CloseMemberSocket(&member_);
+  fd_ = -1;
+  share_->members[share_slot_].state.store(kSlotGone, std::memory_order_release);
+  WakeAnchor();
 }
 
 bool XskPort::CheckOpen(Napi::Env env) {
@@ -665,6 +736,7 @@ void XskPort::ReclaimCompletions() {
     // Ours (kTx), or a member's send: a frame we granted (kLent) or one it received (kFill).
     FrameOwner was = pool_.in_range(addr) ? pool_.owner(pool_.frame_of(addr)) : FrameOwner::kPool;
     if (was == FrameOwner::kTx || (share_role_ == ShareRole::kAnchor && (was == FrameOwner::kLent || was == FrameOwner::kFill))) {
+      if (holder_) SetHolder(pool_.frame_of(addr), 0);  // a member's send (kHeldTx|slot) is ours again
       pool_.give_back(pool_.frame_of(addr));
     } else {
       c_.tx_invalid++;  // the kernel completed an address we never sent: never expected
@@ -762,6 +834,8 @@ Napi::Value XskPort::RxBurst(const Napi::CallbackInfo& info) {
       continue;
     }
     pool_.set_owner(frame, FrameOwner::kJs);
+    // A member marks what it takes off its rx ring before releasing the entry (umem_share.h).
+    if (share_role_ == ShareRole::kMember) SetHolder(frame, static_cast<uint8_t>(share_slot_));
     out[2 * got] = static_cast<uint32_t>(addr);
     out[2 * got + 1] = d->len;
     got++;
@@ -821,8 +895,10 @@ Napi::Value XskPort::TxBurst(const Napi::CallbackInfo& info) {
     d->addr = addr;
     d->len = len;
     d->options = 0;
-    // A member's sent frame comes back on the anchor's completion ring, not ours.
+    // A member's sent frame comes back on the anchor's completion ring, not
+    // ours; it says so in the holder table before the submit publishes it.
     pool_.set_owner(pool_.frame_of(addr), share_role_ == ShareRole::kMember ? FrameOwner::kAway : FrameOwner::kTx);
+    if (share_role_ == ShareRole::kMember) SetHolder(pool_.frame_of(addr), static_cast<uint8_t>(kHeldTx | share_slot_));
     slot++;
     c_.obytes += len;
   }

@@ -62,6 +62,9 @@ class XskPort : public Napi::ObjectWrap<XskPort> {
   void ExportUmem(Napi::Env env);
   void ServeMembers();
   void TakeBack(uint64_t offset);
+  void ReclaimSlot(uint32_t slot);
+  void SetHolder(uint64_t frame, uint8_t who);
+  void LeaveShare();
   void TakeGrants(uint32_t want);
   void ReturnSurplus();
   bool OpenPollSet(int wake_fd);
@@ -100,6 +103,7 @@ class XskPort : public Napi::ObjectWrap<XskPort> {
   enum class ShareRole : uint8_t { kNone, kAnchor, kMember };
   ShareRole share_role_ = ShareRole::kNone;
   ShareControl* share_ = nullptr;  // in region_'s memfd
+  uint8_t* holder_ = nullptr;      // the holder table (umem_share.h), in region_'s memfd
   uint32_t share_slot_ = 0;
   MemberSocket member_;
   int wake_fd_ = -1;  // anchor: members' wake eventfd (drained in ServeMembers); member: the anchor's (written)

@@ -127,7 +127,7 @@ export class Device implements DeviceControl {
       throw err;
     }
     d.link.broadcast({ t: 'listen-port', port: d.socket.port });
-    d.link.xdp.setListenPort(d.socket.port);
+    d.link.xdp.setListenPort(d.socket.port, d.socket.fd);
     d.ticker = setInterval(() => d.tick(), TICK_MS);
     d.ticker.unref();
     return d;
@@ -140,7 +140,7 @@ export class Device implements DeviceControl {
     if (!this.socket.bind(port)) return;
     this.link.broadcast({ t: 'udp-fd', fd: this.socket.fd });
     this.link.broadcast({ t: 'listen-port', port: this.socket.port });
-    this.link.xdp?.setListenPort(this.socket.port);
+    this.link.xdp?.setListenPort(this.socket.port, this.socket.fd);
   }
 
   async close(): Promise<void> {

@@ -17,7 +17,18 @@
  *                         when they need the fill/completion rings served)
  *           joined <slot> <queues shared>             (or: refused <why>)
  *   member: xsk <q>     + its own socket (bound with XDP_SHARED_UMEM)
- *           steer <port>                              (again on a listen-port change)
+ *           steer <port> + its UDP socket on <port>   (again on a listen-port change)
+ *
+ * Steering: a member gets a port steered to its AF_XDP sockets only when it
+ * proves the port is its own: the steer message carries its kernel UDP
+ * socket, and the anchor checks (native udpSocketPort) that it is a UDP
+ * socket of this namespace bound to the whole port (wildcard address, no
+ * SO_REUSEPORT/SO_REUSEADDR). The kernel lets one such socket exist per
+ * port, and a process can only pass a socket it has, so a member cannot
+ * steer to itself the anchor's port, another member's, or any other local
+ * service's. What the proof does not give is isolation of the UMEM itself:
+ * the member maps every frame, the anchor's decrypted packets included
+ * (README, "Several xdpwg interfaces on one uplink").
  *
  * The anchor puts the member's sockets into its XSKMAP at the member's slot
  * and the member's port into its port map; nothing else of the anchor's
@@ -30,7 +41,7 @@
  * Threading: main thread; every call is non-blocking (timeouts 0) except the
  * member's join, bounded by JOIN_TIMEOUT_MS.
  */
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { native, type NativeXdpFilter } from '../native/binding.js';
 import { fdPassing, type SeqpacketMessage } from '../native/fd-passing.js';
 import type { Logger } from './log.js';
@@ -53,18 +64,34 @@ export function uplinkSharePath(ifindex: number): string {
  * file; a deleted namespace leaves every one of its): nothing listens on
  * them, so a connect is refused at once. A live anchor sees our probe as a
  * connection that ends before it joins, and forgets it.
+ *
+ * Why this never deletes a live anchor's socket:
+ *   - A new anchor's socket appears under its name only once it listens
+ *     (native seqpacketListen binds under a private name, listens, then
+ *     renames): no sweep can find it bound but refusing.
+ *   - The one race left is a new anchor of the same device renaming its
+ *     socket over the dead one between our refused connect and our unlink.
+ *     We unlink only when the file is still the inode that refused us, which
+ *     leaves a window of two syscalls; and should even that be hit, the
+ *     anchor finds its file gone or replaced at its next poll (within a
+ *     second) and publishes its socket again (UplinkShareServer.poll).
  */
 function removeDeadShareSockets(): void {
   let names: string[] = [];
   try { names = readdirSync(SHARE_DIR).filter((f) => /^uplink-\d+-\d+\.sock$/.test(f)); } catch { return; }
   for (const f of names) {
     const file = `${SHARE_DIR}/${f}`;
+    const probed = inodeOf(file);
     try {
       fdPassing().closeFd(fdPassing().seqpacketConnect(file, 100));
     } catch (err) {
-      if ((err as { code?: string }).code === 'ECONNREFUSED') rmSync(file, { force: true });
+      if ((err as { code?: string }).code === 'ECONNREFUSED' && probed !== undefined && inodeOf(file) === probed) rmSync(file, { force: true });
     }
   }
+}
+
+function inodeOf(file: string): bigint | undefined {
+  try { return lstatSync(file, { bigint: true }).ino; } catch { return undefined; }
 }
 
 // process.exit() (the daemon's way out on a signal) skips close(): the
@@ -82,11 +109,14 @@ function tryRecv(fd: number): SeqpacketMessage | null {
   }
 }
 
-interface Member { conn: number; slot: number; port: number; pid: string; queues: number[] }
+/** port: what it asked for (log); steered: the port it proved and we steer to it. */
+interface Member { conn: number; slot: number; port: number; steered?: number; pid: string; queues: number[] }
 
 /** The anchor side: serves joins for one device whose filter is ours. */
 export class UplinkShareServer {
-  private readonly listenFd: number;
+  private listenFd: number;
+  /** The inode of our socket file: another one, or none, at our path means it was swept or replaced. */
+  private listenIno: bigint | undefined;
   private readonly xskFds = new Map<number, number>();
   private readonly members = new Map<number, Member>();
   private pending: number[] = [];
@@ -107,6 +137,7 @@ export class UplinkShareServer {
     // Private before the socket exists (seqpacketListen binds, then chmods): members pass memory and sockets through it.
     ensurePrivateDir(SHARE_DIR);
     this.listenFd = fdPassing().seqpacketListen(this.path);
+    this.listenIno = inodeOf(this.path);
     openSockets.add(this.path);
     if (openSockets.size === 1) process.once('exit', removeOnExit);
   }
@@ -117,6 +148,7 @@ export class UplinkShareServer {
   /** Accepts joins and reads members' messages (once a second, from XdpPaths.refresh). */
   poll(): void {
     const fp = fdPassing();
+    this.republishIfSwept();
     for (;;) {
       let conn = -1;
       try { conn = fp.seqpacketAccept(this.listenFd, 0); } catch { break; }
@@ -124,6 +156,30 @@ export class UplinkShareServer {
     }
     this.pending = this.pending.filter((conn) => this.serveJoin(conn));
     for (const m of [...this.members.values()]) this.serveMember(m);
+  }
+
+  /**
+   * Our socket file is not ours any more (removed by another process's sweep
+   * that lost the race described at removeDeadShareSockets): listen again
+   * under the same name. Joins already accepted keep their connections.
+   */
+  private republishIfSwept(): void {
+    const ino = inodeOf(this.path);
+    if (ino !== undefined && ino === this.listenIno) return;
+    let fd: number;
+    try { fd = fdPassing().seqpacketListen(this.path); } catch (err) {
+      this.log.error(`${this.device}: our share socket ${this.path} is gone and cannot be made again: ${(err as Error).message}`);
+      return;
+    }
+    for (;;) {
+      let conn = -1;
+      try { conn = fdPassing().seqpacketAccept(this.listenFd, 0); } catch { break; }
+      this.pending.push(conn);
+    }
+    fdPassing().closeFd(this.listenFd);
+    this.listenFd = fd;
+    this.listenIno = inodeOf(this.path);
+    this.log.error(`${this.device}: our share socket ${this.path} was removed or replaced; listening there again`);
   }
 
   /** Handles a pending connection's join; false once it is settled (joined, refused or gone). */
@@ -168,9 +224,16 @@ export class UplinkShareServer {
       try {
         if (xsk && msg.fd >= 0) this.filter.bindQueue(Number(xsk[1]), msg.fd, m.slot);
         else if (steer) {
-          if (Number(steer[1]) !== m.port) this.filter.setMemberPort?.(m.port, 0);
-          m.port = Number(steer[1]);
-          this.filter.setMemberPort?.(m.port, m.slot);
+          // Only a port the member proves it holds (see the head of this file).
+          const want = Number(steer[1]);
+          if (msg.fd < 0) throw new Error(`refused to steer port ${want}: no UDP socket came with the request to prove it`);
+          let held: number;
+          try { held = fp.udpSocketPort(msg.fd); } catch (err) { throw new Error(`refused to steer port ${want}: ${(err as Error).message}`); }
+          if (held !== want) throw new Error(`refused to steer port ${want}: the UDP socket that came with it holds port ${held}`);
+          if (m.steered !== undefined && m.steered !== want) this.filter.setMemberPort?.(m.steered, 0);
+          m.port = want;
+          this.filter.setMemberPort?.(want, m.slot);
+          m.steered = want;
         }
       } catch (err) {
         this.log.error(`${this.device}: member slot ${m.slot}: ${(err as Error).message}`);
@@ -181,10 +244,10 @@ export class UplinkShareServer {
   }
 
   private drop(m: Member, why: string): void {
-    try { this.filter.setMemberPort?.(m.port, 0); } catch { /* the filter is closing */ }
+    if (m.steered !== undefined) { try { this.filter.setMemberPort?.(m.steered, 0); } catch { /* the filter is closing */ } }
     for (const q of m.queues) {
       try { this.filter.unbindQueue(q, m.slot); } catch { /* idem */ }
-      try { native().shareReleaseSlot(this.memfds[q]!, m.slot); } catch (err) { this.log.error(`${this.device}: cannot release slot ${m.slot} of queue ${q}: ${(err as Error).message}`); }
+      try { native().shareReleaseSlot(this.memfds[q]!, m.slot, this.wakeFds[q] ?? -1); } catch (err) { this.log.error(`${this.device}: cannot release slot ${m.slot} of queue ${q}: ${(err as Error).message}`); }
     }
     fdPassing().closeFd(m.conn);
     this.members.delete(m.slot);
@@ -217,10 +280,12 @@ export class UplinkShareMember implements NativeXdpFilter {
     readonly anchorFds: number[],
     readonly wakeFds: number[],
     private port: number,
+    /** Our kernel UDP socket on port (the daemon's; not ours to close): sent with each steer as proof. */
+    private udpFd: number,
   ) {}
 
   /** Joins the anchor serving ifindex; throws with the reason when there is none or it refuses. */
-  static join(ifname: string, ifindex: number, port: number, queues: number): UplinkShareMember {
+  static join(ifname: string, ifindex: number, port: number, queues: number, udpFd: number): UplinkShareMember {
     const fp = fdPassing();
     const conn = fp.seqpacketConnect(uplinkSharePath(ifindex), JOIN_TIMEOUT_MS);
     const memfds: number[] = [], anchorFds: number[] = [], wakeFds: number[] = [];
@@ -232,7 +297,7 @@ export class UplinkShareMember implements NativeXdpFilter {
         if (fdMsg && msg.fd >= 0) { (fdMsg[1] === 'memfd' ? memfds : fdMsg[1] === 'xsk' ? anchorFds : wakeFds)[Number(fdMsg[2])] = msg.fd; continue; }
         if (msg.fd >= 0) fp.closeFd(msg.fd);
         const joined = /^joined (\d+) (\d+)$/.exec(msg.text);
-        if (joined) return new UplinkShareMember(ifname, ifindex, conn, Number(joined[1]), fill(memfds), fill(anchorFds), fill(wakeFds), port);
+        if (joined) return new UplinkShareMember(ifname, ifindex, conn, Number(joined[1]), fill(memfds), fill(anchorFds), fill(wakeFds), port, udpFd);
         throw new Error(msg.closed ? 'the anchor closed the connection' : `the anchor answered ${JSON.stringify(msg.text)}`);
       }
     } catch (err) {
@@ -250,7 +315,7 @@ export class UplinkShareMember implements NativeXdpFilter {
     if (this.conn < 0) throw new Error(`${this.ifname}: the shared AF_XDP path is closed`);
     const fp = fdPassing();
     fp.seqpacketSend(this.conn, `xsk ${queue}`, xskFd, 1000);
-    fp.seqpacketSend(this.conn, `steer ${this.port}`, -1, 1000);
+    fp.seqpacketSend(this.conn, `steer ${this.port}`, this.udpFd, 1000);
     this.queueDone(queue);
   }
 
@@ -263,9 +328,11 @@ export class UplinkShareMember implements NativeXdpFilter {
 
   unbindQueue(_queue: number): void { /* our socket leaves the anchor's XSKMAP when it closes */ }
 
-  setPorts(ports: number[]): void {
+  /** A new listen port, with the UDP socket that holds it (the anchor steers it only with that proof). */
+  setPorts(ports: number[], udpFd?: number): void {
     this.port = ports[0] ?? this.port;
-    if (this.conn >= 0) fdPassing().seqpacketSend(this.conn, `steer ${this.port}`, -1, 1000);
+    if (udpFd !== undefined) this.udpFd = udpFd;
+    if (this.conn >= 0) fdPassing().seqpacketSend(this.conn, `steer ${this.port}`, this.udpFd, 1000);
   }
 
   /** The anchor keeps the local-address maps (same namespace). */
@@ -285,6 +352,12 @@ export class UplinkShareMember implements NativeXdpFilter {
     return { ifname: this.ifname, ifindex: this.ifindex, mode: this.conn < 0 ? 'none' : 'shared-umem', dispatcher: false, replacedStale: 0, programId: 0 };
   }
 
+  /**
+   * Ends the connection: the anchor then takes back every frame of our slot
+   * (native/umem_share.h), so our workers' shared ports must be closed first
+   * (Device.close stops the workers before closing the XDP paths), unless
+   * the anchor is gone already (memberLost).
+   */
   close(): void {
     for (let q = 0; q < this.anchorFds.length; q++) this.queueDone(q);
     if (this.conn >= 0) fdPassing().closeFd(this.conn);

@@ -123,6 +123,7 @@ export class XdpPaths {
   private readonly said = new Set<string>();
   private disabled: string | undefined;
   private listenPort = 0;
+  private udpFd = -1;
   /** wg(8)'s fwmark: route lookups ask for the routes marked packets take (0 = unmarked). */
   private fwmark = 0;
   /** How many workers the TUN spreads flows over (updateSendingWorkers). */
@@ -166,10 +167,12 @@ export class XdpPaths {
   /** Why a peer takes the kernel path ('' when it takes AF_XDP). */
   reasonFor(slot: number): string { return this.reasons.get(slot) ?? 'no endpoint'; }
 
-  setListenPort(port: number): void {
+  /** port, and udpFd, the kernel socket bound to it (a shared uplink's anchor asks a member for it as proof: uplink-share.ts). */
+  setListenPort(port: number, udpFd = -1): void {
     this.listenPort = port;
+    this.udpFd = udpFd;
     for (const d of this.devices.values()) {
-      try { d.filter?.setPorts([port]); } catch (err) { this.log.error(`XDP filter on ${d.name}: cannot steer port ${port}: ${(err as Error).message}`); }
+      try { d.filter?.setPorts([port], udpFd); } catch (err) { this.log.error(`XDP filter on ${d.name}: cannot steer port ${port}: ${(err as Error).message}`); }
     }
     for (const slot of this.endpoints.keys()) this.recompute(slot);
   }
@@ -412,7 +415,7 @@ export class XdpPaths {
   private joinShared(d: XdpDevice, nowMs: number): boolean {
     let m: UplinkShareMember;
     try {
-      m = UplinkShareMember.join(d.name, d.ifindex, this.listenPort, Math.min(d.queues, this.workers));
+      m = UplinkShareMember.join(d.name, d.ifindex, this.listenPort, Math.min(d.queues, this.workers), this.udpFd);
     } catch (err) {
       this.sayOnce(`${d.name}: cannot join the other xdpwg's AF_XDP path: ${firstCause(err)}`);
       return false;

@@ -97,8 +97,12 @@ export interface NativeXdpFilter {
   unbindQueue(queue: number, slot?: number): void;
   /** Steers a member process's listen port to its slot's sockets (slot 0: stop steering it). Optional: our own filter only. */
   setMemberPort?(port: number, slot: number): void;
-  /** Replaces the set of steered UDP ports (no gap for ports that stay). */
-  setPorts(ports: number[]): void;
+  /**
+   * Replaces the set of steered UDP ports (no gap for ports that stay).
+   * udpFd: the kernel socket holding ports[0], which a shared uplink's member
+   * passes its anchor as proof (ignored elsewhere).
+   */
+  setPorts(ports: number[], udpFd?: number): void;
   /**
    * Replaces the set of local addresses (4 or 16 bytes each): only UDP
    * addressed to one of them is steered, the rest (forwarded traffic) passes.
@@ -391,7 +395,7 @@ export interface NativeBinding extends FdPassingBinding {
   /** A memfd for one queue's shared UMEM (native/umem_share.h), made by the main thread so it can hand it to members. */
   shareMemfd(frameSize: number, frameCount: number): number;
   /** The anchor's process lost a member's connection: mark its slot gone in the shared UMEM (the anchor port then takes its frames back). */
-  shareReleaseSlot(memfd: number, slot: number): void;
+  shareReleaseSlot(memfd: number, slot: number, wakeFd?: number): void;
   /** The eventfd through which members wake an anchor port's worker. */
   shareWakeFd(): number;
   XdpFilter: new (opts: XdpFilterOptions) => NativeXdpFilter;

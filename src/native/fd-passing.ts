@@ -34,6 +34,8 @@ export interface FdPassingBinding {
   bpfMapInfo(fd: number): BpfMapInfo;
   xskMapSet(mapFd: number, queue: number, xskFd: number): void;
   xskMapDelete(mapFd: number, queue: number): void;
+  /** The port of a UDP socket of our namespace bound to a wildcard address, without SO_REUSEPORT/SO_REUSEADDR; throws (code EPERM) otherwise. */
+  udpSocketPort(fd: number): number;
   /** libxdp's default XSK program on an interface, as the device plugin loads it; returns its XSKMAP fd. */
   xskDefaultProgram(ifname: string): number;
 }

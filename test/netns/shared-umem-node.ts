@@ -4,8 +4,18 @@
  * anchor as a member (native/umem_share.h), so two processes echo their own
  * ports on one (device, queue).
  *
- *   node shared-umem-node.js anchor IFNAME PORT SOCKET
- *   node shared-umem-node.js member IFNAME PORT SOCKET
+ *   node shared-umem-node.js anchor IFNAME PORT SOCKET [idle]
+ *   node shared-umem-node.js member IFNAME PORT SOCKET [copy]
+ *
+ * copy: the member answers each datagram from a frame of its own
+ * (allocFrames) and frees the received one, as the daemon's datapath does
+ * (decrypt in place, encrypt into another frame): so it draws on the
+ * anchor's grants and keeps a cache of frames, which closing must give back.
+ *
+ * idle: the anchor works as the daemon's worker does: it sleeps until its
+ * socket or the members' wake eventfd (pollFd) is readable, and a lost
+ * member's slot is released as the daemon's main thread does it
+ * (shareReleaseSlot, which wakes the worker), not by the port itself.
  *
  * The anchor hands its UMEM's memfd and its socket's fd to a member over a
  * SEQPACKET Unix socket; the member answers with its own socket's fd, which
@@ -21,8 +31,9 @@ import type { NativeXdpFilter, NativeXskPort } from '../../src/native/binding.js
 import { fdPassing } from '../../src/native/fd-passing.js';
 import { openXdpFilter } from '../../src/native/xdp-filter.js';
 import { openXskPort } from '../../src/native/xsk-port.js';
+import { native } from '../../src/native/binding.js';
 
-const [role, ifname, portText, socketPath] = process.argv.slice(2) as [string, string, string, string];
+const [role, ifname, portText, socketPath, style] = process.argv.slice(2) as [string, string, string, string, string?];
 const listenPort = Number(portText);
 const MEMBER_SLOT = 1;
 const BURST = 64;
@@ -48,11 +59,33 @@ function swapInPlace(b: Uint8Array, off: number): void {
 
 let echoed = 0;
 const desc = new Uint32Array(2 * BURST);
+const fresh = new Uint32Array(BURST);
+
+/**
+ * copy style: the first got descriptors' datagrams move into newly allocated
+ * frames (desc then names those), every received frame is freed; returns how
+ * many moved (the rest had no frame to go to: dropped).
+ */
+function copyFrames(port: NativeXskPort, buf: Uint8Array, got: number): number {
+  const n = port.allocFrames(fresh, got);
+  const done = new Uint32Array(got);
+  for (let i = 0; i < got; i++) {
+    const off = desc[2 * i]!;
+    done[i] = off;
+    if (i < n) {
+      buf.copyWithin(fresh[i]!, off, off + desc[2 * i + 1]!);
+      desc[2 * i] = fresh[i]!;
+    }
+  }
+  port.freeFrames(done, got);
+  return n;
+}
 
 /** One burst: every IPv4 UDP frame goes back where it came from; anything else is freed. */
 function echoBurst(port: NativeXskPort, buf: Uint8Array): void {
-  const got = port.rxBurst(desc, BURST);
+  let got = port.rxBurst(desc, BURST);
   if (got <= 0) return;
+  if (style === 'copy') got = copyFrames(port, buf, got);
   const out = new Uint32Array(2 * got), drop = new Uint32Array(got);
   let n = 0, d = 0;
   for (let i = 0; i < got; i++) {
@@ -91,21 +124,33 @@ async function loop(step: () => void): Promise<void> {
 let current: () => Record<string, unknown> = () => ({});
 
 async function anchor(): Promise<void> {
+  const idle = style === 'idle';
   const filter = openXdpFilter({ ifname, mode: 'generic', ports: [listenPort] });
-  const port = openXskPort({ ifname, queue: 0, mode: 'generic', inhibitProgLoad: true, share: 'anchor' });
+  // idle: the daemon's way, a memfd and a wake eventfd of the main thread's.
+  const memfd = idle ? native().shareMemfd(2048, 4096) : -1, wake = idle ? native().shareWakeFd() : -1;
+  const port = openXskPort({ ifname, queue: 0, mode: 'generic', inhibitProgLoad: true, share: idle ? { memfds: [memfd], wakeFds: [wake] } : 'anchor' });
   filter.bindQueue(0, port.fd);
   const buf = new Uint8Array(port.umem);
   const listen = fds.seqpacketListen(socketPath);
+  const waiter = new (native().Waiter)();
+  const waitFds = new Int32Array(3);
   let member: { conn: number; port: number } | null = null;
   current = () => ({ stats: port.stats(), member: member !== null });
   say({ event: 'ready', info: port.info() });
   await loop(() => {
+    let ready = -1;  // busy style: every step serves everything
+    if (idle) {
+      waitFds[0] = port.pollFd; waitFds[1] = listen; waitFds[2] = member?.conn ?? -1;
+      ready = waiter.wait(waitFds, member ? 3 : 2, 200);
+      if (!ready) return;
+    }
     if (!member) {
       let conn = -1;
       try { conn = fds.seqpacketAccept(listen, 0); } catch (err) { if ((err as { code?: string }).code !== 'ETIMEDOUT') throw err; }
       if (conn >= 0) {
         fds.seqpacketSend(conn, 'umem', port.umemFd, 1000);
         fds.seqpacketSend(conn, 'xsk', port.fd, 1000);
+        fds.seqpacketSend(conn, 'wake', wake, 1000);
         const m = fds.seqpacketRecv(conn, 5000);
         const mport = Number(/^member (\d+)$/.exec(m.text)?.[1]);
         filter.bindQueue(0, m.fd, MEMBER_SLOT);
@@ -119,11 +164,16 @@ async function anchor(): Promise<void> {
       if (m?.closed) {
         filter.setMemberPort!(member.port, 0);
         filter.unbindQueue(0, MEMBER_SLOT);
-        port.releaseMember(MEMBER_SLOT);
+        if (idle) native().shareReleaseSlot(memfd, MEMBER_SLOT, wake);
+        else port.releaseMember(MEMBER_SLOT);
         fds.closeFd(member.conn);
         member = null;
         say({ event: 'released' });
       }
+    }
+    if (idle) {
+      if (ready & 1) echoBurst(port, buf);  // only when our socket or a member asked for it
+      return;
     }
     port.poll(10);
     echoBurst(port, buf);
@@ -137,9 +187,11 @@ async function memberProcess(): Promise<void> {
   const conn = fds.seqpacketConnect(socketPath, 2000);
   const umem = fds.seqpacketRecv(conn, 2000);
   const xsk = fds.seqpacketRecv(conn, 2000);
-  let port: NativeXskPort = openXskPort({ ifname, queue: 0, share: { anchorFd: xsk.fd, memfd: umem.fd, slot: MEMBER_SLOT } });
-  fds.closeFd(umem.fd);
-  fds.closeFd(xsk.fd);
+  const wake = fds.seqpacketRecv(conn, 2000);  // the anchor's wake eventfd (fd -1: it polls without one)
+  let port: NativeXskPort = openXskPort({
+    ifname, queue: 0, share: { anchorFds: [xsk.fd], memfds: [umem.fd], anchorWakeFds: [wake.fd], slot: MEMBER_SLOT },
+  });
+  for (const fd of [umem.fd, xsk.fd, wake.fd]) if (fd >= 0) fds.closeFd(fd);
   fds.seqpacketSend(conn, `member ${listenPort}`, port.fd, 1000);
   let buf = new Uint8Array(port.umem);
   let filter: NativeXdpFilter | null = null;
