@@ -37,7 +37,8 @@ import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
 import { HandshakeLoadDetector } from '../protocol/load-detector.js';
 import { HANDSHAKE_QUEUE_CAPACITY, REKEY_ATTEMPT_TIME_MS } from '../protocol/constants.js';
 import { PeerTimers, type InitiationReason } from '../protocol/timers.js';
-import { INITIATION_SIZE, RESPONSE_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, type DropReason } from '../protocol/wire.js';
+import { INITIATION_SIZE, RESPONSE_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE } from '../protocol/wire.js';
+import type { DropReason } from '../packet/drop-reasons.js';
 import { FRAME_HEADROOM } from '../native/frames.js';
 import { DropCounters } from '../datapath/drop-counters.js';
 import { CookieSecretShare } from '../datapath/handshake-admission.js';
@@ -206,9 +207,9 @@ export class HandshakePath {
     const src = addr.subarray(0, 18);
     if (type === MESSAGE_INITIATION || type === MESSAGE_RESPONSE) {
       const verdict = this.cookieChecker.validate(msg, src, underLoad);
-      if (verdict === 'bad-mac1') { this.drops.count('rx-bad-mac1'); return; }
+      if (verdict === 'bad-mac1') { this.drops.count(verdict); return; }
       if (verdict === 'need-cookie' || verdict === 'bad-mac2') {
-        this.drops.count('rx-cookie-required');
+        this.drops.count(verdict);
         const reply = this.cookieChecker.createReply(msg, src);
         if (reply && this.deps.socket.send(addr, reply)) this.counters.cookieRepliesSent++;
         return;
@@ -221,7 +222,7 @@ export class HandshakePath {
   }
 
   private dropInitiation(why: DropReason): void {
-    this.drops.count(why === 'replayed-timestamp' ? 'rx-handshake-replay' : why === 'initiation-flood' ? 'rx-handshake-flood' : 'rx-handshake-invalid');
+    this.drops.count(why);
     this.log.limited('debug', `init-${why}`, `dropped handshake initiation: ${why}`);
   }
 
@@ -264,7 +265,7 @@ export class HandshakePath {
       const e = this.indices.get(index);
       return e && !(e instanceof Keypair) ? e : undefined;
     });
-    if (typeof hs === 'string') { this.drops.count('rx-handshake-invalid'); this.log.limited('debug', `resp-${hs}`, `dropped handshake response: ${hs}`); return; }
+    if (typeof hs === 'string') { this.drops.count(hs); this.log.limited('debug', `resp-${hs}`, `dropped handshake response: ${hs}`); return; }
     const peer = hs.peer;
     peer.controlRxBytes += msg.length;
     this.counters.responsesReceived++;

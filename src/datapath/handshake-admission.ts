@@ -35,6 +35,7 @@ import type { Clock } from '../protocol/clock.js';
 import { UNDER_LOAD_QUEUE_FRACTION_DIVISOR } from '../protocol/constants.js';
 import { UdpAddrRecord as R } from '../native/udp-port.js';
 import { Initiation, MAC_SIZE, MESSAGE_INITIATION, MESSAGE_RESPONSE, Response } from '../protocol/wire.js';
+import type { DropReason } from '../packet/drop-reasons.js';
 
 /** Bytes of an address record that name a source for cookies: IP (16) ‖ port (2), as the device's checker uses them. */
 const COOKIE_SOURCE_BYTES = 18;
@@ -81,15 +82,8 @@ export class CookieSecretShare {
   }
 }
 
-/** What admit() decided. */
-export const Admission = {
-  admitted: 0,
-  /** Proven source over its rate (count as rx-ratelimited). */
-  rateLimited: 1,
-  /** No room for it in the queue (count as rx-handshake-queue-full). */
-  queueFull: 2,
-} as const;
-export type AdmissionVerdict = (typeof Admission)[keyof typeof Admission];
+/** Why admit() refused a message: a proven source over its rate, or no room in the queue. */
+export type AdmissionRefusal = Extract<DropReason, 'rx-ratelimited' | 'rx-handshake-queue-full'>;
 
 /** One worker's admission decisions; see the file comment. */
 export class HandshakeAdmission {
@@ -113,25 +107,26 @@ export class HandshakeAdmission {
    * exact size; a cookie reply, type 3, has no MACs) from the source in
    * addr[at, at + ADDR_RECORD_SIZE). When admitted, the backlog is already
    * counted: the caller posts the message (and the main thread takes it off).
+   * Null when admitted, else the drop reason.
    */
-  admit(buf: Uint8Array, off: number, len: number, addr: Uint8Array, at: number): AdmissionVerdict {
+  admit(buf: Uint8Array, off: number, len: number, addr: Uint8Array, at: number): AdmissionRefusal | null {
     const backlog = Atomics.load(this.backlog, 0);
     let limit = this.capacity;
     if (backlog >= this.capacity / UNDER_LOAD_QUEUE_FRACTION_DIVISOR) {
       const limiter = backlog >= this.capacity / 4 ? this.tightLimiter : this.limiter;
       const v4 = addr[at + R.family] === 4, family = v4 ? 4 : 6, ipAt = at + (v4 ? R.remoteIpv4 : R.remoteIp);
-      if (!limiter.hasCredit(family, addr, ipAt)) return Admission.rateLimited;
+      if (!limiter.hasCredit(family, addr, ipAt)) return 'rx-ratelimited';
       if (this.mac2Proves(buf, off, len, addr, at)) {
-        if (!limiter.allow(family, addr, ipAt)) return Admission.rateLimited;
+        if (!limiter.allow(family, addr, ipAt)) return 'rx-ratelimited';
       } else {
         limit = this.capacity / 2;
       }
     }
     if (Atomics.add(this.backlog, 0, 1) >= limit) {
       Atomics.sub(this.backlog, 0, 1);
-      return Admission.queueFull;
+      return 'rx-handshake-queue-full';
     }
-    return Admission.admitted;
+    return null;
   }
 
   /** Whether the message carries a MAC2 made with our current cookie for its source. */

@@ -24,23 +24,9 @@ import { equalConstantTime, isAllZero, wipe, KEY_LENGTH } from '../crypto/bytes.
 import type { Clock } from './clock.js';
 import {
   COOKIE_NONCE_SIZE, COOKIE_REPLY_SIZE, CookieReply, Initiation, MAC_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION,
-  MESSAGE_RESPONSE, Response, classify, readU32, writeType, writeU32, type DropReason,
+  MESSAGE_RESPONSE, Response, classify, readU32, writeType, writeU32,
 } from './wire.js';
-
-declare module './wire.js' {
-  interface DropReasons {
-    /** MAC1 wrong: the sender does not know our public key, or the message is corrupt. */
-    'bad-mac1': true;
-    /** Under load and MAC2 missing: answered with a cookie reply, not processed. */
-    'need-cookie': true;
-    /** Under load and MAC2 present but not from a current cookie: answered with a cookie reply. */
-    'bad-mac2': true;
-    /** A cookie reply that does not decrypt with the MAC1 we last sent as AD. */
-    'forged-cookie-reply': true;
-    /** A cookie reply when we have no handshake message awaiting one. */
-    'unexpected-cookie-reply': true;
-  }
-}
+import type { DropReason } from '../packet/drop-reasons.js';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 

@@ -25,8 +25,9 @@ import { native, type NativeX25519Key } from '../native/binding.js';
 import type { Clock } from './clock.js';
 import {
   RESPONSE_SIZE, Initiation, Response, MESSAGE_INITIATION, MESSAGE_RESPONSE,
-  classify, readU32, writeType, writeU32, type DropReason,
+  classify, readU32, writeType, writeU32,
 } from './wire.js';
+import type { DropReason } from '../packet/drop-reasons.js';
 import {
   IKpsk2State, readMessageAReference, split, writeMessageBReference, type InitiatorIdentity,
 } from './noise-ikpsk2.js';

@@ -26,28 +26,10 @@ import { KEY_LENGTH, wipe } from '../crypto/bytes.js';
 import type { Clock } from './clock.js';
 import {
   INITIATION_SIZE, RESPONSE_SIZE, Initiation, Response, MESSAGE_INITIATION, MESSAGE_RESPONSE,
-  classify, readU32, writeType, writeU32, type DropReason,
+  classify, readU32, writeType, writeU32,
 } from './wire.js';
+import type { DropReason } from '../packet/drop-reasons.js';
 import { IKpsk2State, cloneForTrial, readMessageA, readMessageB, split, writeMessageA, writeMessageB } from './noise-ikpsk2.js';
-
-declare module './wire.js' {
-  interface DropReasons {
-    /** An encrypted handshake field did not authenticate. */
-    'handshake-decrypt-failed': true;
-    /** A Diffie-Hellman with the sender's key gave zero (small-order key). */
-    'invalid-public-key': true;
-    /** Initiation from a static key that is not one of our peers. */
-    'unknown-peer': true;
-    /** Initiation timestamp not later than the last accepted one from that peer. */
-    'replayed-timestamp': true;
-    /** Initiation within 20 ms of the last accepted one from that peer. */
-    'initiation-flood': true;
-    /** Receiver index names no handshake (or keypair) of ours. */
-    'unknown-receiver-index': true;
-    /** A response for a handshake that is not waiting for one. */
-    'unexpected-response': true;
-  }
-}
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
