@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { generateKeyPair } from '../../src/crypto/index.js';
 import { FakeClock } from '../../src/protocol/clock.js';
 import { IndexTable } from '../../src/protocol/index-table.js';
-import { Handshake, createInitiation, consumeInitiation, createResponse, consumeResponse } from '../../src/protocol/noise.js';
+import { Handshake, createInitiation, consumeResponse } from '../../src/protocol/noise.js';
+import { consumeInitiation, createResponse } from '../helpers/noise-reference-responder.js';
 import { CookieChecker, CookieGenerator, sourceBytes } from '../../src/protocol/cookie.js';
 import { parseMessage, parseInitiation, parseResponse, parseCookieReply, parseData, readU64, writeU64 } from '../helpers/wire-parsers.js';
 import {
