@@ -10,7 +10,8 @@
  * the limiter's table so that no newcomer gets a share at all. So:
  *
  *  - not under load: admitted while the queue has room;
- *  - under load (backlog ≥ capacity / UNDER_LOAD_QUEUE_FRACTION_DIVISOR):
+ *  - under load (HandshakeLoadDetector, the main thread's definition: the
+ *    backlog reached capacity / 8 less than a second ago):
  *     · MAC2 valid for the message's source (checked here, with the cookie
  *       secret the main thread shares): per-source token bucket
  *       (RATELIMIT_PACKETS_PER_SECOND, burst RATELIMIT_BURST; once the
@@ -28,11 +29,11 @@
  * The cookie secret crosses threads in a CookieSecretShare (below).
  * Threading: a HandshakeAdmission belongs to one worker.
  */
-import { mac } from '../crypto/blake2s.js';
-import { equalConstantTime, isAllZero, KEY_LENGTH } from '../crypto/bytes.js';
+import { isAllZero, KEY_LENGTH } from '../crypto/bytes.js';
 import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
 import type { Clock } from '../protocol/clock.js';
-import { UNDER_LOAD_QUEUE_FRACTION_DIVISOR } from '../protocol/constants.js';
+import { HandshakeLoadDetector } from '../protocol/load-detector.js';
+import { mac2Matches } from '../protocol/cookie.js';
 import { UdpAddrRecord as R } from '../native/udp-port.js';
 import { Initiation, MAC_SIZE, MESSAGE_INITIATION, MESSAGE_RESPONSE, Response } from '../protocol/wire.js';
 import type { DropReason } from '../packet/drop-reasons.js';
@@ -92,6 +93,8 @@ export class HandshakeAdmission {
   private readonly tightLimiter: HandshakeRateLimiter;
   private readonly secret = new Uint8Array(KEY_LENGTH);
   private secretSeq = -1;
+  /** "Under load" as the main thread decides it (load-detector.ts), over the same shared backlog. */
+  private readonly load: HandshakeLoadDetector;
 
   /**
    * @param backlog Int32 word 0: messages posted to the main thread and not yet taken (shared; Atomics)
@@ -99,6 +102,7 @@ export class HandshakeAdmission {
    */
   constructor(private readonly backlog: Int32Array, private readonly capacity: number, private readonly share: CookieSecretShare, clock: Clock) {
     this.limiter = new HandshakeRateLimiter(clock);
+    this.load = new HandshakeLoadDetector(clock, capacity);
     this.tightLimiter = new HandshakeRateLimiter(clock, { packetsPerSecond: 1, burst: 1 });
   }
 
@@ -112,7 +116,7 @@ export class HandshakeAdmission {
   admit(buf: Uint8Array, off: number, len: number, addr: Uint8Array, at: number): AdmissionRefusal | null {
     const backlog = Atomics.load(this.backlog, 0);
     let limit = this.capacity;
-    if (backlog >= this.capacity / UNDER_LOAD_QUEUE_FRACTION_DIVISOR) {
+    if (this.load.underLoad(backlog)) {
       const limiter = backlog >= this.capacity / 4 ? this.tightLimiter : this.limiter;
       const v4 = addr[at + R.family] === 4, family = v4 ? 4 : 6, ipAt = at + (v4 ? R.remoteIpv4 : R.remoteIp);
       if (!limiter.hasCredit(family, addr, ipAt)) return 'rx-ratelimited';
@@ -134,13 +138,9 @@ export class HandshakeAdmission {
     const type = buf[off];
     const mac2At = type === MESSAGE_INITIATION ? Initiation.mac2 : type === MESSAGE_RESPONSE ? Response.mac2 : -1;
     if (mac2At < 0 || len < mac2At + MAC_SIZE) return false;
-    const mac2 = buf.subarray(off + mac2At, off + mac2At + MAC_SIZE);
-    if (isAllZero(mac2)) return false;
+    if (isAllZero(buf.subarray(off + mac2At, off + mac2At + MAC_SIZE))) return false;
     this.secretSeq = this.share.readInto(this.secret, this.secretSeq);
     if (this.secretSeq < 0) return false;
-    const cookie = mac(this.secret, addr.subarray(at, at + COOKIE_SOURCE_BYTES));
-    const ok = equalConstantTime(mac(cookie, buf.subarray(off, off + mac2At)), mac2);
-    cookie.fill(0);
-    return ok;
+    return mac2Matches(this.secret, addr.subarray(at, at + COOKIE_SOURCE_BYTES), buf.subarray(off, off + len), mac2At);
   }
 }

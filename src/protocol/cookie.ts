@@ -65,6 +65,21 @@ function macOffsets(msg: Uint8Array): { mac1: number; mac2: number } | null {
 }
 
 /**
+ * Whether the MAC2 at msg[mac2At, mac2At + 16) was made with the cookie of
+ * `source` under the cookie secret `secret`: MAC(MAC(secret, source), msg up
+ * to mac2) (whitepaper §5.4.4, §5.4.7). Constant-time. The one MAC2 check:
+ * the main thread's CookieChecker and the workers' admission
+ * (src/datapath/handshake-admission.ts, with the secret the main thread
+ * shares) both call it.
+ */
+export function mac2Matches(secret: Uint8Array, source: Uint8Array, msg: Uint8Array, mac2At: number): boolean {
+  const cookie = mac(secret, source);
+  const ok = equalConstantTime(mac(cookie, msg.subarray(0, mac2At)), msg.subarray(mac2At, mac2At + MAC_SIZE));
+  wipe(cookie);
+  return ok;
+}
+
+/**
  * An opaque, canonical byte string naming a UDP source for cookies: the
  * address text as the socket layer reports it, then the port big-endian.
  * Any injective encoding works, because only we ever compute cookies for our
@@ -126,12 +141,8 @@ export class CookieChecker {
     const expected1 = mac(this.mac1KeyBytes, msg.subarray(0, at.mac1));
     if (!equalConstantTime(expected1, msg.subarray(at.mac1, at.mac1 + MAC_SIZE))) return 'bad-mac1';
     if (!underLoad) return 'ok';
-    const mac2 = msg.subarray(at.mac2, at.mac2 + MAC_SIZE);
-    if (isAllZero(mac2)) return 'need-cookie';
-    const cookie = this.cookieFor(source);
-    const expected2 = mac(cookie, msg.subarray(0, at.mac2));
-    wipe(cookie);
-    return equalConstantTime(expected2, mac2) ? 'ok' : 'bad-mac2';
+    if (isAllZero(msg.subarray(at.mac2, at.mac2 + MAC_SIZE))) return 'need-cookie';
+    return mac2Matches(this.currentSecret(), source, msg, at.mac2) ? 'ok' : 'bad-mac2';
   }
 
   /**
@@ -155,15 +166,20 @@ export class CookieChecker {
     return reply;
   }
 
-  /** MAC(R, source), replacing R first when it is 120 s old (whitepaper §5.4.7). */
-  private cookieFor(source: Uint8Array): Uint8Array {
+  /** R, replaced first when it is 120 s old (whitepaper §5.4.7). */
+  private currentSecret(): Uint8Array {
     const now = this.clock.now();
     if (now - this.secretBornAt >= COOKIE_SECRET_MAX_AGE_MS) {
       this.random(this.secret);
       this.secretBornAt = now;
       this.onSecretRotated(this.secret);
     }
-    return mac(this.secret, source);
+    return this.secret;
+  }
+
+  /** MAC(R, source): the cookie for a source. */
+  private cookieFor(source: Uint8Array): Uint8Array {
+    return mac(this.currentSecret(), source);
   }
 }
 

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mac } from '../../src/crypto/blake2s.js';
 import { FakeClock } from '../../src/protocol/clock.js';
-import { HANDSHAKE_QUEUE_CAPACITY, RATELIMIT_BURST, UNDER_LOAD_QUEUE_FRACTION_DIVISOR } from '../../src/protocol/constants.js';
+import { HANDSHAKE_QUEUE_CAPACITY, RATELIMIT_BURST, UNDER_LOAD_AFTER_MS, UNDER_LOAD_QUEUE_FRACTION_DIVISOR } from '../../src/protocol/constants.js';
 import { Initiation, INITIATION_SIZE } from '../../src/protocol/wire.js';
 import { addrFromEndpoint } from '../../src/datapath/addr-record.js';
 import { CookieSecretShare, HandshakeAdmission } from '../../src/datapath/handshake-admission.js';
@@ -126,4 +126,21 @@ test('the cookie secret crosses threads whole: a torn or unpublished secret prov
   const words = new Int32Array(share.buffer, 0, 1);
   Atomics.add(words, 0, 1);
   assert.equal(share.readInto(new Uint8Array(32), seq), -1);
+});
+
+test('"under load" is the main thread\'s definition: held for UNDER_LOAD_AFTER_MS after the backlog passed the threshold', () => {
+  // Before, admission switched under load off the instant the backlog dipped,
+  // while the main thread (load-detector.ts) kept it on for a second: a
+  // source over its rate got in on every dip between two bursts.
+  const { admission, backlog, clock } = setup();
+  const a = source(198, 51, 100, 10);
+  Atomics.store(backlog, 0, UNDER_LOAD);
+  let verdict: string | null = null;
+  for (let i = 0; i <= RATELIMIT_BURST && verdict === null; i++) verdict = admit(admission, initiation(a, true), a);
+  assert.equal(verdict, 'rx-ratelimited', 'the proven source used up its burst');
+  Atomics.store(backlog, 0, 0);
+  clock.advance(1);
+  assert.equal(admit(admission, initiation(a, true), a), 'rx-ratelimited', 'still under load: the backlog stood at the threshold a moment ago');
+  clock.advance(UNDER_LOAD_AFTER_MS);
+  assert.equal(admit(admission, initiation(a, true), a), null, 'a second later the device is no longer under load');
 });
