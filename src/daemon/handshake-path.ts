@@ -37,7 +37,7 @@ import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
 import { HandshakeLoadDetector } from '../protocol/load-detector.js';
 import { HANDSHAKE_QUEUE_CAPACITY, REKEY_ATTEMPT_TIME_MS } from '../protocol/constants.js';
 import { PeerTimers, type InitiationReason } from '../protocol/timers.js';
-import { INITIATION_SIZE, RESPONSE_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE } from '../protocol/wire.js';
+import { CookieReply, INITIATION_SIZE, RESPONSE_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, readU32 } from '../protocol/wire.js';
 import type { DropReason } from '../packet/drop-reasons.js';
 import { FRAME_HEADROOM } from '../native/frames.js';
 import { DropCounters } from '../datapath/drop-counters.js';
@@ -286,12 +286,14 @@ export class HandshakePath {
   }
 
   private onCookieReply(msg: Uint8Array): void {
-    const index = new DataView(msg.buffer, msg.byteOffset).getUint32(4, true);
-    const e = this.indices.get(index);
+    const e = this.indices.get(readU32(msg, CookieReply.receiver));
     // A reply to our initiation names its handshake; a reply to our response names the
     // keypair the response installed (installKeypair moved the index to it).
     const peer = e instanceof Keypair ? this.keypairOwners.get(e) : e?.peer;
-    if (peer && this.cookieGenerators.get(peer)?.consumeReply(msg) === 'ok') this.counters.cookieRepliesReceived++;
+    const generator = peer && this.cookieGenerators.get(peer);
+    const verdict = generator ? generator.consumeReply(msg) : 'unknown-receiver-index';
+    if (verdict === 'ok') this.counters.cookieRepliesReceived++;
+    else this.drops.count(verdict);
   }
 
   /**
