@@ -1,4 +1,9 @@
 /**
+ * Admission of handshake messages, both halves: HandshakeAdmission decides
+ * in each worker which messages reach the main thread's queue;
+ * MainThreadAdmission (at the end) checks MAC1/MAC2 and the rate limit of
+ * those that did, before any Diffie-Hellman.
+ *
  * Which handshake messages a worker hands to the main thread (whitepaper
  * §5.3): the queue to the main thread is bounded, and under load nothing an
  * attacker can send without receiving at an address may shut anyone out.
@@ -33,7 +38,7 @@ import { isAllZero, KEY_LENGTH } from '../crypto/bytes.js';
 import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
 import type { Clock } from '../protocol/clock.js';
 import { HandshakeLoadDetector } from '../protocol/load-detector.js';
-import { mac2Matches } from '../protocol/cookie.js';
+import { mac2Matches, type CookieChecker } from '../protocol/cookie.js';
 import { UdpAddrRecord as R } from '../native/udp-port.js';
 import { Initiation, MAC_SIZE, MESSAGE_INITIATION, MESSAGE_RESPONSE, Response } from '../protocol/wire.js';
 import type { DropReason } from '../packet/drop-reasons.js';
@@ -118,7 +123,7 @@ export class HandshakeAdmission {
     let limit = this.capacity;
     if (this.load.underLoad(backlog)) {
       const limiter = backlog >= this.capacity / 4 ? this.tightLimiter : this.limiter;
-      const v4 = addr[at + R.family] === 4, family = v4 ? 4 : 6, ipAt = at + (v4 ? R.remoteIpv4 : R.remoteIp);
+      const family = familyOf(addr, at), ipAt = ipOffset(addr, at);
       if (!limiter.hasCredit(family, addr, ipAt)) return 'rx-ratelimited';
       if (this.mac2Proves(buf, off, len, addr, at)) {
         if (!limiter.allow(family, addr, ipAt)) return 'rx-ratelimited';
@@ -143,4 +148,47 @@ export class HandshakeAdmission {
     if (this.secretSeq < 0) return false;
     return mac2Matches(this.secret, addr.subarray(at, at + COOKIE_SOURCE_BYTES), buf.subarray(off, off + len), mac2At);
   }
+}
+
+/**
+ * The main thread's half of admission, for a message a worker admitted
+ * (whitepaper §5.3, §5.4.7): MAC1 always; under load (the same
+ * HandshakeLoadDetector definition as the workers') a valid MAC2, else the
+ * sender gets a cookie reply, and the per-source rate limit. Main thread only.
+ */
+export class MainThreadAdmission {
+  private readonly rateLimiter: HandshakeRateLimiter;
+  private readonly load: HandshakeLoadDetector;
+
+  constructor(clock: Clock) {
+    this.rateLimiter = new HandshakeRateLimiter(clock);
+    this.load = new HandshakeLoadDetector(clock);
+  }
+
+  /**
+   * For a handshake message `msg` from the address record `addr`, with
+   * `backlog` messages queued: null to process it, or why not. 'need-cookie'
+   * and 'bad-mac2' ask the caller to answer with checker.createReply. A
+   * cookie reply (type 3) carries no MACs and always passes; it still samples
+   * the backlog, so the load state is the same whatever the message mix.
+   */
+  check(checker: CookieChecker, msg: Uint8Array, addr: Uint8Array, backlog: number): DropReason | null {
+    const underLoad = this.load.underLoad(backlog);
+    const type = msg[0];
+    if (type !== MESSAGE_INITIATION && type !== MESSAGE_RESPONSE) return null;
+    const verdict = checker.validate(msg, addr.subarray(0, COOKIE_SOURCE_BYTES), underLoad);
+    if (verdict !== 'ok') return verdict;
+    if (underLoad && !this.rateLimiter.allow(familyOf(addr, 0), addr, ipOffset(addr, 0))) return 'rx-ratelimited';
+    return null;
+  }
+}
+
+/** The IP family of the address record at addr[at]. */
+function familyOf(addr: Uint8Array, at: number): 4 | 6 {
+  return addr[at + R.family] === 4 ? 4 : 6;
+}
+
+/** Where the remote IP of the address record at addr[at] starts (4 bytes for IPv4, 16 for IPv6). */
+function ipOffset(addr: Uint8Array, at: number): number {
+  return at + (addr[at + R.family] === 4 ? R.remoteIpv4 : R.remoteIp);
 }
