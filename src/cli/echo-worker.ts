@@ -15,7 +15,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { native, type PortStats, type XdpMode } from '../native/binding.js';
 import { DescBurst, FrameList } from '../native/frames.js';
 import { SocketPort, XdpPort, type Port } from '../native/port.js';
-import { Drop, dropNames, parseUdpFrame, turnAround, UdpFrame } from '../packet/index.js';
+import { parseUdpFrame, turnAround, UdpFrame } from '../packet/index.js';
 import { DropCounters } from '../datapath/drop-counters.js';
 
 /** What the main thread hands each worker. */
@@ -66,7 +66,7 @@ function main(): void {
   const tx = new DescBurst(port.burst);
   const free = new FrameList(port.burst);
   const frame = new UdpFrame();
-  const drops = new DropCounters(undefined, dropNames.slice(1));
+  const drops = new DropCounters();
   let echoed = 0, received = 0, bursts = 0;
   let nextReport = Date.now() + STATS_INTERVAL_MS;
   const report = (type: 'stats' | 'done'): void => {
@@ -94,8 +94,8 @@ function main(): void {
       for (let i = 0; i < n; i++) {
         const off = rx.desc[2 * i]!, len = rx.desc[2 * i + 1]!;
         let r = parseUdpFrame(bytes, off, len, frame);
-        if (r === Drop.none && frame.dstPort !== d.port) r = Drop.port;
-        if (r !== Drop.none) { drops.count(dropNames[r]!); free.push(off); continue; }
+        if (r === null && frame.dstPort !== d.port) r = 'outer-port';
+        if (r !== null) { drops.count(r); free.push(off); continue; }
         tx.desc[2 * m] = off;
         tx.desc[2 * m + 1] = turnAround(bytes, off, frame);
         m++;
@@ -105,7 +105,7 @@ function main(): void {
       const sent = port.txBurst(tx.desc, m);
       echoed += sent;
       if (sent < m) {
-        drops.count(dropNames[Drop.txFull]!, m - sent);
+        drops.count('tx-send-failed', m - sent);
         for (let i = sent; i < m; i++) free.push(tx.desc[2 * i]!);
       }
     }

@@ -9,7 +9,7 @@
  * so the main thread can drop results computed with keys that changed while
  * they were in flight.
  */
-import type { DropReason } from '../protocol/wire.js';
+import type { DropReason } from '../packet/drop-reasons.js';
 import type { RespondedInitiation } from '../protocol/noise-responder.js';
 
 export type ToCrypto =

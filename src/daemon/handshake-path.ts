@@ -33,14 +33,13 @@ import type { Clock } from '../protocol/clock.js';
 import { beginSession, consumeResponse, createInitiation, wipeTransportKeys, type Handshake } from '../protocol/noise.js';
 import { acceptInitiation } from '../protocol/noise-responder.js';
 import { CookieChecker, CookieGenerator } from '../protocol/cookie.js';
-import { HandshakeRateLimiter } from '../protocol/ratelimiter.js';
-import { HandshakeLoadDetector } from '../protocol/load-detector.js';
 import { HANDSHAKE_QUEUE_CAPACITY, REKEY_ATTEMPT_TIME_MS } from '../protocol/constants.js';
 import { PeerTimers, type InitiationReason } from '../protocol/timers.js';
-import { INITIATION_SIZE, RESPONSE_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, type DropReason } from '../protocol/wire.js';
+import { CookieReply, INITIATION_SIZE, RESPONSE_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, readU32 } from '../protocol/wire.js';
+import type { DropReason } from '../packet/drop-reasons.js';
 import { FRAME_HEADROOM } from '../native/frames.js';
 import { DropCounters } from '../datapath/drop-counters.js';
-import { CookieSecretShare } from '../datapath/handshake-admission.js';
+import { CookieSecretShare, MainThreadAdmission } from '../datapath/handshake-admission.js';
 import type { KeypairWire } from '../datapath/worker-messages.js';
 import type { Logger } from './log.js';
 import type { DataPlaneLink } from './data-plane-link.js';
@@ -83,8 +82,8 @@ export class HandshakePath {
   private readonly indices = new IndexTable<IndexEntry>();
   /** Which peer each keypair in the index table belongs to (cookie replies to our responses name a keypair). */
   private readonly keypairOwners = new WeakMap<Keypair, Peer>();
-  private readonly rateLimiter: HandshakeRateLimiter;
-  private readonly load: HandshakeLoadDetector;
+  /** MAC1/MAC2, cookie replies and the rate limit under load (src/datapath/handshake-admission.ts). */
+  private readonly admission: MainThreadAdmission;
   /** Handshake messages sent and accepted, by type (`xdpwg stats`). */
   readonly counters = new HandshakeCounters();
   /** Handshake messages refused, by reason (the main thread's drop counters). */
@@ -101,8 +100,7 @@ export class HandshakePath {
   constructor(private readonly deps: HandshakePathDeps) {
     this.clock = deps.clock;
     this.log = deps.log;
-    this.rateLimiter = new HandshakeRateLimiter(this.clock);
-    this.load = new HandshakeLoadDetector(this.clock);
+    this.admission = new MainThreadAdmission(this.clock);
   }
 
   /**
@@ -201,19 +199,15 @@ export class HandshakePath {
   receive(msg: Uint8Array, addr: Uint8Array): void {
     if (!this.staticIdentity || !this.cookieChecker) return;
     const type = msg[0];
-    const underLoad = this.load.underLoad(this.deps.link.handshakeBacklog);
-    // The cookie names the source: address bytes ‖ port (address record bytes 0..17).
-    const src = addr.subarray(0, 18);
-    if (type === MESSAGE_INITIATION || type === MESSAGE_RESPONSE) {
-      const verdict = this.cookieChecker.validate(msg, src, underLoad);
-      if (verdict === 'bad-mac1') { this.drops.count('rx-bad-mac1'); return; }
-      if (verdict === 'need-cookie' || verdict === 'bad-mac2') {
-        this.drops.count('rx-cookie-required');
-        const reply = this.cookieChecker.createReply(msg, src);
+    const refused = this.admission.check(this.cookieChecker, msg, addr, this.deps.link.handshakeBacklog);
+    if (refused) {
+      this.drops.count(refused);
+      if (refused === 'need-cookie' || refused === 'bad-mac2') {
+        // The cookie names the source: address bytes ‖ port (address record bytes 0..17).
+        const reply = this.cookieChecker.createReply(msg, addr.subarray(0, 18));
         if (reply && this.deps.socket.send(addr, reply)) this.counters.cookieRepliesSent++;
-        return;
       }
-      if (underLoad && !this.rateLimiter.allow(addr[18] === 4 ? 4 : 6, addr, addr[18] === 4 ? 12 : 0)) { this.drops.count('rx-ratelimited'); return; }
+      return;
     }
     if (type === MESSAGE_INITIATION) this.onInitiation(msg, addr);
     else if (type === MESSAGE_RESPONSE) this.onResponse(msg, addr);
@@ -221,7 +215,7 @@ export class HandshakePath {
   }
 
   private dropInitiation(why: DropReason): void {
-    this.drops.count(why === 'replayed-timestamp' ? 'rx-handshake-replay' : why === 'initiation-flood' ? 'rx-handshake-flood' : 'rx-handshake-invalid');
+    this.drops.count(why);
     this.log.limited('debug', `init-${why}`, `dropped handshake initiation: ${why}`);
   }
 
@@ -264,7 +258,7 @@ export class HandshakePath {
       const e = this.indices.get(index);
       return e && !(e instanceof Keypair) ? e : undefined;
     });
-    if (typeof hs === 'string') { this.drops.count('rx-handshake-invalid'); this.log.limited('debug', `resp-${hs}`, `dropped handshake response: ${hs}`); return; }
+    if (typeof hs === 'string') { this.drops.count(hs); this.log.limited('debug', `resp-${hs}`, `dropped handshake response: ${hs}`); return; }
     const peer = hs.peer;
     peer.controlRxBytes += msg.length;
     this.counters.responsesReceived++;
@@ -285,12 +279,14 @@ export class HandshakePath {
   }
 
   private onCookieReply(msg: Uint8Array): void {
-    const index = new DataView(msg.buffer, msg.byteOffset).getUint32(4, true);
-    const e = this.indices.get(index);
+    const e = this.indices.get(readU32(msg, CookieReply.receiver));
     // A reply to our initiation names its handshake; a reply to our response names the
     // keypair the response installed (installKeypair moved the index to it).
     const peer = e instanceof Keypair ? this.keypairOwners.get(e) : e?.peer;
-    if (peer && this.cookieGenerators.get(peer)?.consumeReply(msg) === 'ok') this.counters.cookieRepliesReceived++;
+    const generator = peer && this.cookieGenerators.get(peer);
+    const verdict = generator ? generator.consumeReply(msg) : 'unknown-receiver-index';
+    if (verdict === 'ok') this.counters.cookieRepliesReceived++;
+    else this.drops.count(verdict);
   }
 
   /**

@@ -5,7 +5,7 @@
  * workers' sockets go into the map at their queue, and nothing is attached
  * or detached here. The plugin's program picks no ports: every frame of a
  * queue with a socket comes to us (non-WireGuard frames are counted as
- * rx-bad-outer drops), so ARP/ND replies on such a device never reach the
+ * rx-bad-outer-* drops), so ARP/ND replies on such a device never reach the
  * kernel: give the next hop a permanent neighbour entry.
  *
  * Threading: main thread (as XdpPaths).
@@ -36,7 +36,7 @@ export class PluginXskMap implements NativeXdpFilter {
   /** The plugin's program steers by queue, not port: nothing to do. */
   setPorts(_ports: number[]): void {}
 
-  /** Nor by destination address: forwarded traffic on such a queue comes to us too (counted as rx-bad-outer). */
+  /** Nor by destination address: forwarded traffic on such a queue comes to us too (counted as rx-bad-outer-port). */
   setLocalAddresses(_addrs: Uint8Array[]): void {}
 
   info(): ReturnType<NativeXdpFilter['info']> {

@@ -19,18 +19,16 @@
  * Every failure is a counted drop (DropCounters), never a throw. Threading:
  * the worker's own thread (worker-state.ts).
  */
-import { Drop } from '../packet/drop.js';
 import { UdpFrame, parseUdpFrame } from '../packet/udp-frame.js';
-import { TransportDrop } from '../protocol/transport.js';
-import { DATA_HEADER_SIZE, Data, MESSAGE_DATA, Unclassified, classifyMessage, readU32 } from '../protocol/wire.js';
+import { dropOf } from '../protocol/transport.js';
+import { DATA_HEADER_SIZE, Data, MESSAGE_DATA, classifyMessage, readU32 } from '../protocol/wire.js';
 import { systemClock } from '../protocol/clock.js';
 import { PEER_SLOT_FIELDS as F, PEER_SLOT_WIDTH } from './peer-counters.js';
 import { recordFromFrame, routeServes } from './outer-frame.js';
 import type { DataKeypair } from './data-keypair.js';
 import { BURST_SIZE } from '../native/frames.js';
 import { ADDR_RECORD_SIZE, addrEquals } from './addr-record.js';
-import { Admission, CookieSecretShare, HandshakeAdmission } from './handshake-admission.js';
-import type { DropReason } from './drop-counters.js';
+import { CookieSecretShare, HandshakeAdmission } from './handshake-admission.js';
 import type { PeerState, WorkerState, XskState } from './worker-state.js';
 
 export class Receiver {
@@ -69,7 +67,8 @@ export class Receiver {
       const off = sc.xskRxDesc[2 * i]!, len = sc.xskRxDesc[2 * i + 1]!;
       sc.xskRxFrames[i] = off;
       if (cap) cap.write(buf, off, len, capNow);
-      if (parseUdpFrame(buf, off, len, f) !== Drop.none || f.dstPort !== s.listenPort) { s.drops.count('rx-bad-outer'); continue; }
+      const bad = parseUdpFrame(buf, off, len, f) ?? (f.dstPort !== s.listenPort ? 'outer-port' : null);
+      if (bad !== null) { s.drops.count(bad); continue; }
       sc.rxMessages[2 * m] = f.payload;
       sc.rxMessages[2 * m + 1] = f.payloadLength;
       recordFromFrame(buf, f, x.ifindex, sc.rxSenders, m * ADDR_RECORD_SIZE);
@@ -113,10 +112,10 @@ export class Receiver {
         sc.cryptKeys[jobs] = kp;
         sc.cryptRxIndex[jobs] = i;
         jobs++;
-      } else if (type > 0) {
+      } else if (typeof type === 'number') {
         this.handToMain(buf, off, len, i);
       } else {
-        s.drops.count(type === Unclassified.short ? 'rx-short' : type === Unclassified.badSize ? 'rx-bad-size' : 'rx-unknown-type');
+        s.drops.count(type);
       }
     }
     return jobs;
@@ -127,10 +126,7 @@ export class Receiver {
     const s = this.s, senders = this.senders;
     // Per-source limits only for sources MAC2 proves; unproven messages get half the queue (handshake-admission.ts).
     const verdict = this.admission.admit(buf, off, len, senders, i * ADDR_RECORD_SIZE);
-    if (verdict !== Admission.admitted) {
-      s.drops.count(verdict === Admission.rateLimited ? 'rx-ratelimited' : 'rx-handshake-queue-full');
-      return;
-    }
+    if (verdict !== null) { s.drops.count(verdict); return; }
     const data = buf.slice(off, off + len);
     const addr = senders.slice(i * ADDR_RECORD_SIZE, (i + 1) * ADDR_RECORD_SIZE);
     s.post({ t: 'handshake', worker: s.init.worker, data, addr }, [data.buffer, addr.buffer]);
@@ -154,10 +150,11 @@ export class Receiver {
     let written = 0;
     for (let j = 0; j < jobs; j++) {
       const plainLen = burst.result[j]!;
-      if (plainLen < 0) { s.drops.count(receiveDropReason(-plainLen)); continue; }
+      if (plainLen < 0) { s.drops.count(dropOf(plainLen)!); continue; }
       const kp = sc.cryptKeys[j]!;
       const peer = s.peers[kp.slot];
-      if (!peer) continue;
+      // Authentic, but the peer was removed after the look-up (a remove message between bursts).
+      if (!peer) { s.drops.count('rx-peer-gone'); continue; }
       this.acceptAuthenticated(peer, kp, j, now);
       if (plainLen === 0) continue; // keepalive
       const inner = sc.cryptDesc[2 * j]! + DATA_HEADER_SIZE;
@@ -221,17 +218,5 @@ export class Receiver {
     const w = s.tun.writeBurst(ab, s.scratch.tunDesc, written);
     if (w < 0) s.fatal(`TUN write failed (errno ${-w}): the interface is gone`);
     else if (w < written) s.drops.count('tun-write-failed', written - w);
-  }
-}
-
-/** The drop counter for a message openBurst refused, one per reason: a keypair retired since the look-up is not a forgery. */
-function receiveDropReason(code: number): DropReason {
-  switch (code) {
-    case TransportDrop.authFailed: return 'rx-auth-failed';
-    case TransportDrop.replay: return 'rx-replay';
-    case TransportDrop.keypairUnusable: return 'rx-key-expired';
-    case TransportDrop.counterExhausted: return 'rx-counter-exhausted';
-    case TransportDrop.aeadFailed: return 'rx-aead-error';
-    default: return 'rx-bad-data-header';
   }
 }

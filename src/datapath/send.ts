@@ -21,7 +21,7 @@
  * the worker's own thread (worker-state.ts).
  */
 import { KeypairFlag } from '../protocol/keypair.js';
-import { TransportDrop } from '../protocol/transport.js';
+import { dropOf } from '../protocol/transport.js';
 import { PEER_SLOT_FIELDS as F, PEER_SLOT_WIDTH } from './peer-counters.js';
 import { routeServes, type RouteHeaders } from './outer-frame.js';
 import { BURST_SIZE, FRAME_HEADROOM } from '../native/frames.js';
@@ -176,7 +176,7 @@ export class Sender {
     const s = this.s, sc = s.scratch, x = this.x, buf = this.buf;
     const msgLen = sc.crypt.result[j]!;
     if (msgLen < 0) {
-      s.drops.count(-msgLen === TransportDrop.keypairRetired ? 'tx-keypair-retired' : 'tx-send-failed');
+      s.drops.count(dropOf(msgLen)!);
       sc.freeList[this.freed++] = sc.cryptDesc[2 * j]!;
       return;
     }

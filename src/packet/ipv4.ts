@@ -1,6 +1,6 @@
 /** IPv4 header (RFC 791 §3.1): parse, build, header checksum. */
 import { finish, fold, sumBytes } from './checksum.js';
-import { Drop, type DropReason } from './drop.js';
+import type { DropReason } from './drop-reasons.js';
 
 /** Header without options. */
 export const IPV4_HEADER_LEN = 20;
@@ -20,23 +20,23 @@ export interface Ipv4Header {
  * Validates the IPv4 header at off with avail bytes behind it and fills out.
  * allowOptions: accept IHL > 5 (the header length then includes them).
  */
-export function parseIpv4(bytes: Uint8Array, off: number, avail: number, out: Ipv4Header, allowOptions = false): DropReason {
-  if (avail < IPV4_HEADER_LEN) return Drop.runt;
+export function parseIpv4(bytes: Uint8Array, off: number, avail: number, out: Ipv4Header, allowOptions = false): DropReason | null {
+  if (avail < IPV4_HEADER_LEN) return 'outer-runt';
   const vihl = bytes[off]!;
-  if (vihl >>> 4 !== 4) return Drop.ipVersion;
+  if (vihl >>> 4 !== 4) return 'outer-ip-version';
   const hlen = (vihl & 0x0f) * 4;
-  if (hlen < IPV4_HEADER_LEN || hlen > avail) return Drop.ipv4HeaderLength;
-  if (hlen > IPV4_HEADER_LEN && !allowOptions) return Drop.ipv4Options;
+  if (hlen < IPV4_HEADER_LEN || hlen > avail) return 'outer-ipv4-header-length';
+  if (hlen > IPV4_HEADER_LEN && !allowOptions) return 'outer-ipv4-options';
   const total = (bytes[off + 2]! << 8) | bytes[off + 3]!;
   // Frames may carry trailing padding (Ethernet's 60-byte minimum); the IP
   // length, not the frame length, says where the datagram ends.
-  if (total < hlen || total > avail) return Drop.ipLength;
+  if (total < hlen || total > avail) return 'outer-ip-length';
   const frag = (bytes[off + 6]! << 8) | bytes[off + 7]!;
-  if (frag & (IPV4_MF | IPV4_OFFSET_MASK)) return Drop.fragment;
+  if (frag & (IPV4_MF | IPV4_OFFSET_MASK)) return 'outer-fragment';
   out.headerLength = hlen;
   out.totalLength = total;
   out.protocol = bytes[off + 9]!;
-  return Drop.none;
+  return null;
 }
 
 /** True when the header checksum of the hlen-byte header at off verifies. */

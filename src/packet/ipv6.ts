@@ -1,5 +1,5 @@
 /** IPv6 fixed header (RFC 8200 §3): parse and build. IPv6 has no header checksum. */
-import { Drop, type DropReason } from './drop.js';
+import type { DropReason } from './drop-reasons.js';
 import { IPPROTO_UDP } from './ipv4.js';
 
 export const IPV6_HEADER_LEN = 40;
@@ -13,16 +13,16 @@ export interface Ipv6Header {
 /**
  * Validates the fixed header at off with avail bytes behind it. Extension
  * headers are not walked: anything but UDP directly after the fixed header
- * is Drop.protocol (our XDP filter passes such packets to the kernel anyway).
+ * is 'outer-protocol' (our XDP filter passes such packets to the kernel anyway).
  */
-export function parseIpv6(bytes: Uint8Array, off: number, avail: number, out: Ipv6Header): DropReason {
-  if (avail < IPV6_HEADER_LEN) return Drop.runt;
-  if (bytes[off]! >>> 4 !== 6) return Drop.ipVersion;
+export function parseIpv6(bytes: Uint8Array, off: number, avail: number, out: Ipv6Header): DropReason | null {
+  if (avail < IPV6_HEADER_LEN) return 'outer-runt';
+  if (bytes[off]! >>> 4 !== 6) return 'outer-ip-version';
   const plen = (bytes[off + 4]! << 8) | bytes[off + 5]!;
-  if (IPV6_HEADER_LEN + plen > avail) return Drop.ipLength; // 0 (jumbogram) is caught by the UDP length check
+  if (IPV6_HEADER_LEN + plen > avail) return 'outer-ip-length'; // 0 (jumbogram) is caught by the UDP length check
   out.payloadLength = plen;
   out.nextHeader = bytes[off + 6]!;
-  return out.nextHeader === IPPROTO_UDP ? Drop.none : Drop.protocol;
+  return out.nextHeader === IPPROTO_UDP ? null : 'outer-protocol';
 }
 
 /** Swaps source and destination address in place (checksum-neutral). */

@@ -5,7 +5,7 @@
  * Hot-path rule: parseUdpFrame fills a caller-owned UdpFrame and returns a
  * drop reason; it never throws and never allocates.
  */
-import { Drop, type DropReason } from './drop.js';
+import type { DropReason } from './drop-reasons.js';
 import { ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, etherType, swapMacs, writeEthernet } from './ethernet.js';
 import { IPPROTO_UDP, IPV4_HEADER_LEN, parseIpv4, setIpv4Checksum, swapIpv4Addresses, Ipv4Template, type Ipv4Header } from './ipv4.js';
 import { IPV6_HEADER_LEN, parseIpv6, swapIpv6Addresses, writeIpv6, type Ipv6Header } from './ipv6.js';
@@ -33,7 +33,7 @@ export class UdpFrame {
 
 /** Options for parseUdpFrame. */
 export interface ParseOptions {
-  /** Accept IPv4 options (default: drop them as Drop.ipv4Options). */
+  /** Accept IPv4 options (default: drop them as 'outer-ipv4-options'). */
   allowIpv4Options?: boolean;
 }
 
@@ -41,10 +41,10 @@ export interface ParseOptions {
  * Parses the frame at off (len bytes) as Ethernet/IPv4|IPv6/UDP. Checks every
  * length against the bytes that are really there: runts, IP or UDP lengths
  * that claim more than the frame holds, IPv4 fragments and IPv6 extension
- * headers all come back as a named DropReason.
+ * headers all come back as a named DropReason; null when the frame is usable.
  */
-export function parseUdpFrame(bytes: Uint8Array, off: number, len: number, out: UdpFrame, opts?: ParseOptions): DropReason {
-  if (len < ETH_HEADER_LEN) return Drop.runt;
+export function parseUdpFrame(bytes: Uint8Array, off: number, len: number, out: UdpFrame, opts?: ParseOptions): DropReason | null {
+  if (len < ETH_HEADER_LEN) return 'outer-runt';
   const type = etherType(bytes, off);
   const l3 = off + ETH_HEADER_LEN;
   const avail = len - ETH_HEADER_LEN;
@@ -52,25 +52,25 @@ export function parseUdpFrame(bytes: Uint8Array, off: number, len: number, out: 
   let ipPayload: number;
   if (type === ETHERTYPE_IPV4) {
     const r = parseIpv4(bytes, l3, avail, out.v4, opts?.allowIpv4Options ?? false);
-    if (r !== Drop.none) return r;
-    if (out.v4.protocol !== IPPROTO_UDP) return Drop.protocol;
+    if (r !== null) return r;
+    if (out.v4.protocol !== IPPROTO_UDP) return 'outer-protocol';
     l4 = l3 + out.v4.headerLength;
     ipPayload = out.v4.totalLength - out.v4.headerLength;
     out.family = 4;
     out.frameLength = ETH_HEADER_LEN + out.v4.totalLength;
   } else if (type === ETHERTYPE_IPV6) {
     const r = parseIpv6(bytes, l3, avail, out.v6);
-    if (r !== Drop.none) return r;
+    if (r !== null) return r;
     l4 = l3 + IPV6_HEADER_LEN;
     ipPayload = out.v6.payloadLength;
     out.family = 6;
     out.frameLength = ETH_HEADER_LEN + IPV6_HEADER_LEN + ipPayload;
   } else {
-    return Drop.ethertype;
+    return 'outer-ethertype';
   }
-  if (ipPayload < UDP_HEADER_LEN) return Drop.runt;
+  if (ipPayload < UDP_HEADER_LEN) return 'outer-runt';
   const udpLen = (bytes[l4 + 4]! << 8) | bytes[l4 + 5]!;
-  if (udpLen < UDP_HEADER_LEN || udpLen > ipPayload) return Drop.udpLength;
+  if (udpLen < UDP_HEADER_LEN || udpLen > ipPayload) return 'outer-udp-length';
   out.l3 = l3;
   out.l4 = l4;
   out.udpLength = udpLen;
@@ -78,7 +78,7 @@ export function parseUdpFrame(bytes: Uint8Array, off: number, len: number, out: 
   out.payloadLength = udpLen - UDP_HEADER_LEN;
   out.srcPort = (bytes[l4]! << 8) | bytes[l4 + 1]!;
   out.dstPort = (bytes[l4 + 2]! << 8) | bytes[l4 + 3]!;
-  return Drop.none;
+  return null;
 }
 
 /** TTL / hop limit of replies we originate (RFC 1700's default 64). */

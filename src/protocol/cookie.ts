@@ -24,23 +24,9 @@ import { equalConstantTime, isAllZero, wipe, KEY_LENGTH } from '../crypto/bytes.
 import type { Clock } from './clock.js';
 import {
   COOKIE_NONCE_SIZE, COOKIE_REPLY_SIZE, CookieReply, Initiation, MAC_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION,
-  MESSAGE_RESPONSE, Response, classify, readU32, writeType, writeU32, type DropReason,
+  MESSAGE_RESPONSE, Response, classify, readU32, writeType, writeU32,
 } from './wire.js';
-
-declare module './wire.js' {
-  interface DropReasons {
-    /** MAC1 wrong: the sender does not know our public key, or the message is corrupt. */
-    'bad-mac1': true;
-    /** Under load and MAC2 missing: answered with a cookie reply, not processed. */
-    'need-cookie': true;
-    /** Under load and MAC2 present but not from a current cookie: answered with a cookie reply. */
-    'bad-mac2': true;
-    /** A cookie reply that does not decrypt with the MAC1 we last sent as AD. */
-    'forged-cookie-reply': true;
-    /** A cookie reply when we have no handshake message awaiting one. */
-    'unexpected-cookie-reply': true;
-  }
-}
+import type { DropReason } from '../packet/drop-reasons.js';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -76,6 +62,21 @@ function macOffsets(msg: Uint8Array): { mac1: number; mac2: number } | null {
     case MESSAGE_RESPONSE: return { mac1: Response.mac1, mac2: Response.mac2 };
     default: return null;
   }
+}
+
+/**
+ * Whether the MAC2 at msg[mac2At, mac2At + 16) was made with the cookie of
+ * `source` under the cookie secret `secret`: MAC(MAC(secret, source), msg up
+ * to mac2) (whitepaper §5.4.4, §5.4.7). Constant-time. The one MAC2 check:
+ * the main thread's CookieChecker and the workers' admission
+ * (src/datapath/handshake-admission.ts, with the secret the main thread
+ * shares) both call it.
+ */
+export function mac2Matches(secret: Uint8Array, source: Uint8Array, msg: Uint8Array, mac2At: number): boolean {
+  const cookie = mac(secret, source);
+  const ok = equalConstantTime(mac(cookie, msg.subarray(0, mac2At)), msg.subarray(mac2At, mac2At + MAC_SIZE));
+  wipe(cookie);
+  return ok;
 }
 
 /**
@@ -140,12 +141,8 @@ export class CookieChecker {
     const expected1 = mac(this.mac1KeyBytes, msg.subarray(0, at.mac1));
     if (!equalConstantTime(expected1, msg.subarray(at.mac1, at.mac1 + MAC_SIZE))) return 'bad-mac1';
     if (!underLoad) return 'ok';
-    const mac2 = msg.subarray(at.mac2, at.mac2 + MAC_SIZE);
-    if (isAllZero(mac2)) return 'need-cookie';
-    const cookie = this.cookieFor(source);
-    const expected2 = mac(cookie, msg.subarray(0, at.mac2));
-    wipe(cookie);
-    return equalConstantTime(expected2, mac2) ? 'ok' : 'bad-mac2';
+    if (isAllZero(msg.subarray(at.mac2, at.mac2 + MAC_SIZE))) return 'need-cookie';
+    return mac2Matches(this.currentSecret(), source, msg, at.mac2) ? 'ok' : 'bad-mac2';
   }
 
   /**
@@ -169,15 +166,20 @@ export class CookieChecker {
     return reply;
   }
 
-  /** MAC(R, source), replacing R first when it is 120 s old (whitepaper §5.4.7). */
-  private cookieFor(source: Uint8Array): Uint8Array {
+  /** R, replaced first when it is 120 s old (whitepaper §5.4.7). */
+  private currentSecret(): Uint8Array {
     const now = this.clock.now();
     if (now - this.secretBornAt >= COOKIE_SECRET_MAX_AGE_MS) {
       this.random(this.secret);
       this.secretBornAt = now;
       this.onSecretRotated(this.secret);
     }
-    return mac(this.secret, source);
+    return this.secret;
+  }
+
+  /** MAC(R, source): the cookie for a source. */
+  private cookieFor(source: Uint8Array): Uint8Array {
+    return mac(this.currentSecret(), source);
   }
 }
 

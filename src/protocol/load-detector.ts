@@ -2,13 +2,20 @@
  * "Under load" detection (whitepaper §5.3, §5.4.7): only under load does a
  * responder demand cookies (MAC2) and rate-limit handshakes per source.
  *
- * As in the kernel and wireguard-go: the device is under load while the
- * queue of handshake messages waiting for the main thread holds at least
- * capacity / UNDER_LOAD_QUEUE_FRACTION_DIVISOR messages, and it stays under
- * load for UNDER_LOAD_AFTER_MS after the backlog last stood that high — so a
- * flood that the queue briefly absorbs does not switch cookies off and on.
+ * The one definition of "under load", as in the kernel and wireguard-go:
+ * the device is under load while the queue of handshake messages waiting for
+ * the main thread holds at least capacity / UNDER_LOAD_QUEUE_FRACTION_DIVISOR
+ * messages, and it stays under load for UNDER_LOAD_AFTER_MS after the
+ * backlog last stood that high. Held rather than instant because a flood
+ * that the queue briefly absorbs must not switch cookies and rate limits
+ * off and on between two bursts: an attacker would get in on every dip.
  *
- * Main thread only.
+ * Both sides of admission use it over the same shared backlog counter: the
+ * main thread (src/daemon/handshake-path.ts: MAC2/cookie replies, rate
+ * limit) and each worker (src/datapath/handshake-admission.ts: what reaches
+ * the queue). Each thread holds its own instance (one owner each, no shared
+ * state besides the backlog it reads), so two threads disagree only about
+ * a peak one of them did not sample, for at most a second.
  */
 import type { Clock } from './clock.js';
 import { HANDSHAKE_QUEUE_CAPACITY, UNDER_LOAD_AFTER_MS, UNDER_LOAD_QUEUE_FRACTION_DIVISOR } from './constants.js';

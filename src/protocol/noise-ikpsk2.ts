@@ -20,6 +20,7 @@ import { wipe, KEY_LENGTH } from '../crypto/bytes.js';
 import { TAG_LENGTH } from '../crypto/aead.js';
 import { SymmetricState } from './noise-symmetric.js';
 import { nativeCapable, readMessageANative, writeMessageBNative } from './noise-ikpsk2-native.js';
+import type { DropReason } from '../packet/drop-reasons.js';
 
 /** Bytes of e and the encrypted s (32 + 16) that open message A. */
 const MESSAGE_A_PREFIX = KEY_LENGTH + KEY_LENGTH + TAG_LENGTH;
@@ -28,16 +29,14 @@ export const MESSAGE_A_OVERHEAD = MESSAGE_A_PREFIX + TAG_LENGTH;
 /** Bytes of message B besides its payload: e (32) + tag (16). */
 export const MESSAGE_B_OVERHEAD = KEY_LENGTH + TAG_LENGTH;
 
-/** Why reading a handshake message failed. */
-export type IKpsk2Failure =
-  /** An AEAD field did not authenticate (wrong keys, wrong prologue, tampering). */
-  | 'handshake-decrypt-failed'
-  /** A Diffie-Hellman result was all zeros: a small-order public key. */
-  | 'invalid-public-key'
-  /** The initiator's static key is not one we know. */
-  | 'unknown-peer'
-  /** Message shorter than the pattern requires. */
-  | 'truncated';
+/**
+ * Why reading a handshake message failed: 'handshake-decrypt-failed' (an
+ * AEAD field did not authenticate: wrong keys, wrong prologue, tampering),
+ * 'invalid-public-key' (a Diffie-Hellman result was all zeros: a small-order
+ * key), 'unknown-peer' (the initiator's static key is not one we know),
+ * 'truncated' (shorter than the pattern requires).
+ */
+export type IKpsk2Failure = Extract<DropReason, 'handshake-decrypt-failed' | 'invalid-public-key' | 'unknown-peer' | 'truncated'>;
 
 /** What the responder learns about the initiator once its static key is decrypted. */
 export interface InitiatorIdentity {

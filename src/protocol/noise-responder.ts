@@ -5,9 +5,8 @@
  *
  *   respondToInitiation   pure crypto, any thread: -> e, es, s, ss, {t}
  *                         read, <- e, ee, se, psk, {} written, Split()
- *                         (whitepaper §5.4.2-§5.4.5) — everything
- *                         consumeInitiation + createResponse + beginSession
- *                         of noise.ts compute, without touching a Handshake
+ *                         (whitepaper §5.4.2-§5.4.5), without touching a
+ *                         Handshake
  *   acceptInitiation      state, the handshake's owner: the replay and
  *                         flood checks of §5.1 against the peer's memory,
  *                         then the peer's handshake takes the session (a
@@ -16,6 +15,10 @@
  * The crypto runs before the owner's checks; so that a replayed initiation
  * does not cost the ephemeral and two more DHs that the single-threaded
  * order skips, the crypto's thread keeps its own pre-check (ReplayPrefilter).
+ *
+ * This is the daemon's only responder. test/helpers/noise-reference-responder.ts
+ * keeps the single-threaded order (check, then write the response) as the
+ * tests' reference; both refuse with initiationRefusal below.
  */
 import { TAI64N_LENGTH, compareTai64n } from '../crypto/tai64n.js';
 import { generateKeyPair, sharedSecret, type X25519KeyPair } from '../crypto/x25519.js';
@@ -25,8 +28,9 @@ import { native, type NativeX25519Key } from '../native/binding.js';
 import type { Clock } from './clock.js';
 import {
   RESPONSE_SIZE, Initiation, Response, MESSAGE_INITIATION, MESSAGE_RESPONSE,
-  classify, readU32, writeType, writeU32, type DropReason,
+  classify, readU32, writeType, writeU32,
 } from './wire.js';
+import type { DropReason } from '../packet/drop-reasons.js';
 import {
   IKpsk2State, readMessageAReference, split, writeMessageBReference, type InitiatorIdentity,
 } from './noise-ikpsk2.js';
@@ -159,20 +163,31 @@ function respondNative(
 }
 
 /**
- * The owner's half: refuses a timestamp not later than the peer's last
- * accepted one (replay) and an initiation within INITIATION_FLOOD_MS of the
- * last accepted one (flood), exactly as consumeInitiation; otherwise the
- * initiation is accepted — the peer's handshake in flight is abandoned, a
- * fresh index is taken for the session and written into the response — and
- * the session's keys are returned (the caller installs them, which moves the
- * index to the keypair). On refusal nothing changes and the keys are wiped.
+ * Whether an initiation with this timestamp, arriving now, must be refused
+ * (whitepaper §5.1): a timestamp not later than the peer's last accepted one
+ * is a replay; one within INITIATION_FLOOD_MS of the last accepted
+ * initiation is a flood. Null when it may be accepted. The one copy of the
+ * check: acceptInitiation and the tests' reference responder both call it.
+ */
+export function initiationRefusal(hs: Handshake<unknown>, timestamp: Uint8Array, now: number): 'replayed-timestamp' | 'initiation-flood' | null {
+  if (compareTai64n(timestamp, hs.lastTimestamp) <= 0) return 'replayed-timestamp';
+  if (now - hs.lastInitiationConsumedAt < INITIATION_FLOOD_MS) return 'initiation-flood';
+  return null;
+}
+
+/**
+ * The owner's half: refuses replays and floods (initiationRefusal);
+ * otherwise the initiation is accepted — the peer's handshake in flight is
+ * abandoned, a fresh index is taken for the session and written into the
+ * response — and the session's keys are returned (the caller installs them,
+ * which moves the index to the keypair). On refusal nothing changes and the
+ * keys are wiped.
  */
 export function acceptInitiation<P>(
   hs: Handshake<P>, r: RespondedInitiation, indices: IndexAllocator<Handshake<P>>, clock: Clock,
 ): TransportKeys | DropReason {
   const now = clock.now();
-  const refused = compareTai64n(r.timestamp, hs.lastTimestamp) <= 0 ? 'replayed-timestamp'
-    : now - hs.lastInitiationConsumedAt < INITIATION_FLOOD_MS ? 'initiation-flood' : null;
+  const refused = initiationRefusal(hs, r.timestamp, now);
   if (refused) { wipe(r.sendKey, r.receiveKey); return refused; }
   hs.clear(indices);
   hs.lastTimestamp.set(r.timestamp);

@@ -9,45 +9,29 @@
  *   -> e, es, s, ss, {t}          initiation: t = TAI64N timestamp
  *   <- e, ee, se, psk, {}         response
  *
- * Flow for the peer engine (MACs are cookie.ts's job, added/checked around
- * these calls):
+ * Flow (MACs are cookie.ts's job, added/checked around these calls):
  *   initiator: createInitiation → (send) → consumeResponse → beginSession
- *   responder: consumeInitiation → createResponse → (send) → beginSession
+ *   responder: ./noise-responder.ts — respondToInitiation (the crypto, on
+ *              any thread) → acceptInitiation (replay/flood, the session)
  * beginSession hands over TransportKeys whose localIndex is the handshake's
  * index: replace the index table entry with the keypair under that index.
+ * (test/helpers/noise-reference-responder.ts keeps the responder as two
+ * single-threaded steps on a Handshake, the tests' reference.)
  *
  * Threading: main thread only. Nothing here performs I/O; time comes from
  * the Clock passed in.
  */
-import { TAI64N_LENGTH, compareTai64n, tai64n } from '../crypto/tai64n.js';
+import { TAI64N_LENGTH, tai64n } from '../crypto/tai64n.js';
 import { generateKeyPair, sharedSecret, type X25519KeyPair } from '../crypto/x25519.js';
 import { hash } from '../crypto/blake2s.js';
 import { KEY_LENGTH, wipe } from '../crypto/bytes.js';
 import type { Clock } from './clock.js';
 import {
-  INITIATION_SIZE, RESPONSE_SIZE, Initiation, Response, MESSAGE_INITIATION, MESSAGE_RESPONSE,
-  classify, readU32, writeType, writeU32, type DropReason,
+  INITIATION_SIZE, Initiation, Response, MESSAGE_INITIATION, MESSAGE_RESPONSE,
+  classify, readU32, writeType, writeU32,
 } from './wire.js';
-import { IKpsk2State, cloneForTrial, readMessageA, readMessageB, split, writeMessageA, writeMessageB } from './noise-ikpsk2.js';
-
-declare module './wire.js' {
-  interface DropReasons {
-    /** An encrypted handshake field did not authenticate. */
-    'handshake-decrypt-failed': true;
-    /** A Diffie-Hellman with the sender's key gave zero (small-order key). */
-    'invalid-public-key': true;
-    /** Initiation from a static key that is not one of our peers. */
-    'unknown-peer': true;
-    /** Initiation timestamp not later than the last accepted one from that peer. */
-    'replayed-timestamp': true;
-    /** Initiation within 20 ms of the last accepted one from that peer. */
-    'initiation-flood': true;
-    /** Receiver index names no handshake (or keypair) of ours. */
-    'unknown-receiver-index': true;
-    /** A response for a handshake that is not waiting for one. */
-    'unexpected-response': true;
-  }
-}
+import type { DropReason } from '../packet/drop-reasons.js';
+import { IKpsk2State, cloneForTrial, readMessageB, split, writeMessageA } from './noise-ikpsk2.js';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -228,75 +212,6 @@ export function createInitiation<P>(
 }
 
 /**
- * Responder, step 1: consumes an initiation whose MAC1 (and, under load,
- * MAC2) has already been checked. lookup finds the peer's handshake by the
- * decrypted static key. Refused: unknown key, bad AEAD, small-order keys, a
- * timestamp not later than the last accepted from that peer (replay), and
- * an initiation within 20 ms of the last accepted one (flood). Nothing in the
- * peer's state changes unless the initiation is accepted.
- * Returns the peer's handshake, now 'consumed-initiation', or the drop reason.
- */
-export function consumeInitiation<P>(
-  msg: Uint8Array, local: X25519KeyPair, lookup: (remoteStatic: Uint8Array) => Handshake<P> | undefined, clock: Clock,
-): Handshake<P> | DropReason {
-  const type = classify(msg);
-  if (type !== MESSAGE_INITIATION) return typeof type === 'string' ? type : 'unknown-type';
-  const state = new IKpsk2State('responder', local, null, new Uint8Array(KEY_LENGTH), CONSTRUCTION, IDENTIFIER);
-  let peer: Handshake<P> | undefined;
-  const timestamp = readMessageA(state, msg.subarray(Initiation.ephemeral, Initiation.mac1), (rs) => {
-    peer = lookup(rs);
-    return peer ? { presharedKey: Uint8Array.from(peer.presharedKey), staticStatic: peer.cachedStaticStatic } : null;
-  });
-  if (typeof timestamp === 'string') {
-    state.wipe();
-    return timestamp;
-  }
-  const hs = peer!;
-  const now = clock.now();
-  if (compareTai64n(timestamp, hs.lastTimestamp) <= 0) {
-    state.wipe();
-    return 'replayed-timestamp';
-  }
-  if (now - hs.lastInitiationConsumedAt < INITIATION_FLOOD_MS) {
-    state.wipe();
-    return 'initiation-flood';
-  }
-  // Accepted: this initiation replaces whatever was in flight with the peer
-  // (our own pending initiation's index stays until createResponse replaces it).
-  hs.inFlight = state;
-  hs.remoteIndex = readU32(msg, Initiation.sender);
-  hs.lastTimestamp.set(timestamp);
-  hs.lastInitiationConsumedAt = now;
-  hs.stage = 'consumed-initiation';
-  return hs;
-}
-
-/**
- * Responder, step 2: the handshake response (92 bytes, MAC fields zero: add
- * them with CookieGenerator.addMacs) to the initiation just consumed. Takes
- * a new random index (freeing the previous one). Null when the handshake is
- * not at 'consumed-initiation' or a DH result is zero.
- */
-export function createResponse<P>(
-  hs: Handshake<P>, indices: IndexAllocator<Handshake<P>>, ephemeral: X25519KeyPair = generateKeyPair(),
-): Uint8Array | null {
-  const state = hs.inFlight;
-  if (hs.stage !== 'consumed-initiation' || !state) return null;
-  const msg = new Uint8Array(RESPONSE_SIZE);
-  writeType(msg, MESSAGE_RESPONSE);
-  if (!writeMessageB(state, ephemeral, new Uint8Array(0), msg, Response.ephemeral)) {
-    hs.clear(indices);
-    return null;
-  }
-  if (hs.localIndex !== null) indices.remove(hs.localIndex);
-  hs.localIndex = indices.insert(hs);
-  writeU32(msg, Response.sender, hs.localIndex);
-  writeU32(msg, Response.receiver, hs.remoteIndex);
-  hs.stage = 'created-response';
-  return msg;
-}
-
-/**
  * Initiator, step 2: consumes a response (MACs already checked). lookup
  * finds our handshake by the receiver index. The response is tried on a copy
  * of the state, so a forged or corrupted response leaves our initiation
@@ -328,7 +243,7 @@ export function consumeResponse<P>(
  * Both sides, last step: derives the transport keys (whitepaper §5.4.5:
  * (T_send, T_recv) = KDF2(C, ε), swapped on the responder), wipes the
  * handshake's secrets and returns it to 'zeroed'. The initiator calls it
- * after consumeResponse, the responder after createResponse. The returned
+ * after consumeResponse (the reference responder after createResponse). The returned
  * localIndex now belongs to the keypair (handshake.localIndex becomes null):
  * point the index table entry at the keypair. Null at any other stage.
  */

@@ -25,7 +25,7 @@
  *  3. only for authenticated packets, and in order: the replay window's
  *     check-and-update (after authentication, so forgeries cannot poison it).
  * Failures are never thrown: each packet gets a result (negative = a
- * TransportDrop reason), which the caller counts under its own name.
+ * 'seal-…'/'open-…' DropReason, see dropOf), which the caller counts.
  *
  * The inner-packet checks that follow decryption (IP length against the
  * plaintext, source address against allowed IPs) belong to the receive path.
@@ -34,42 +34,38 @@
  * keypairs' shared buffers may be used by several threads at once.
  */
 import { REJECT_AFTER_MESSAGES } from './constants.js';
-import { DATA_HEADER_SIZE, DATA_MIN_SIZE, MESSAGE_DATA, TAG_SIZE, paddedLength, readU32, writeU32 } from './wire.js';
+import { DATA_HEADER_SIZE, DATA_MIN_SIZE, Data, MESSAGE_DATA, TAG_SIZE, paddedLength, readU32, writeU32 } from './wire.js';
+import { DROP_CODE, reasonOfCode, type DropReason } from '../packet/drop-reasons.js';
 import { KEY_LENGTH } from '../crypto/bytes.js';
 import { AeadBurst, AeadStatus, nodeCryptoAeadBurst, type AeadBurstBackend } from '../crypto/aead-burst.js';
 import { KeypairFlag, type KeypairShared } from './keypair.js';
 import { counterIsExhausted } from './replay-window.js';
 
-/** Why a data message was dropped. Results hold these codes negated. */
-export const TransportDrop = {
-  /** The keypair is expired, wiped, or its send counter is exhausted. */
-  keypairUnusable: 1,
-  /** The counter reached REJECT_AFTER_MESSAGES (§6.1). */
-  counterExhausted: 2,
-  /** Fewer than 16 bytes before the plaintext to write the header into. */
-  noHeadroom: 3,
-  /** No room after the plaintext for the padding and the tag. */
-  noTailroom: 4,
-  /** The AEAD backend refused the packet (bad descriptor, library error). */
-  aeadFailed: 5,
-  /** Shorter than header + tag (32 bytes). */
-  tooShort: 6,
-  /** Not type 4, or the reserved bytes are not zero. */
-  badHeader: 7,
-  /** The receiver index is not this keypair's. */
-  wrongReceiverIndex: 8,
-  /** The tag did not verify. */
-  authFailed: 9,
-  /** Authentic, but the counter was seen before or is too old (§5.4.6). */
-  replay: 10,
-  /** The descriptor reaches past the end of the buffer (a caller bug, counted not thrown). */
-  outOfBounds: 11,
-  /** Sealed, but the keypair was retired meanwhile: not sent. */
-  keypairRetired: 12,
-} as const;
+/**
+ * Why a message was not sealed or opened (src/packet/drop-reasons.ts, the
+ * 'seal-…' and 'open-…' reasons): results hold the reason's DROP_CODE negated,
+ * so a burst's results stay one Int32Array. Read one back with dropOf.
+ */
+const SEAL_KEYPAIR_UNUSABLE = -DROP_CODE['seal-keypair-unusable'];
+const SEAL_NO_HEADROOM = -DROP_CODE['seal-no-headroom'];
+const SEAL_NO_TAILROOM = -DROP_CODE['seal-no-tailroom'];
+const SEAL_COUNTER_EXHAUSTED = -DROP_CODE['seal-counter-exhausted'];
+const SEAL_AEAD_FAILED = -DROP_CODE['seal-aead-failed'];
+const SEAL_KEYPAIR_RETIRED = -DROP_CODE['seal-keypair-retired'];
+const OPEN_OUT_OF_BOUNDS = -DROP_CODE['open-out-of-bounds'];
+const OPEN_TOO_SHORT = -DROP_CODE['open-too-short'];
+const OPEN_BAD_HEADER = -DROP_CODE['open-bad-header'];
+const OPEN_WRONG_RECEIVER_INDEX = -DROP_CODE['open-wrong-receiver-index'];
+const OPEN_KEYPAIR_UNUSABLE = -DROP_CODE['open-keypair-unusable'];
+const OPEN_COUNTER_EXHAUSTED = -DROP_CODE['open-counter-exhausted'];
+const OPEN_AEAD_FAILED = -DROP_CODE['open-aead-failed'];
+const OPEN_AUTH_FAILED = -DROP_CODE['open-auth-failed'];
+const OPEN_REPLAY = -DROP_CODE['open-replay'];
 
-/** A TransportDrop code. */
-export type TransportDropCode = (typeof TransportDrop)[keyof typeof TransportDrop];
+/** Why the packet with this result (of seal, open, or a burst) was dropped; null when it was not. */
+export function dropOf(result: number): DropReason | null {
+  return result >= 0 ? null : reasonOfCode(-result);
+}
 
 /**
  * A burst of data messages to seal or open: preallocated, reused.
@@ -77,7 +73,7 @@ export type TransportDropCode = (typeof TransportDrop)[keyof typeof TransportDro
  * before it; result[i] is the message length (the message starts at
  * offset − 16). Open: offset/length give the whole message; result[i] is the
  * plaintext length (the plaintext starts at offset + 16, padding included).
- * A negative result is −TransportDrop.
+ * A negative result is a drop (dropOf says why).
  */
 export class DataBurst {
   /** Packets the burst has room for. */
@@ -92,7 +88,7 @@ export class DataBurst {
   readonly length: Uint32Array;
   /** Per packet: the keypair to use. */
   readonly keypairs: (KeypairShared | undefined)[];
-  /** Per packet after the call: length, or −TransportDrop. */
+  /** Per packet after the call: length, or a negative drop code (dropOf). */
   readonly result: Int32Array;
   /**
    * Open only, per packet: 1 when this was the first message ever
@@ -138,7 +134,7 @@ export class DataBurst {
   }
 }
 
-/** Seals and opens data messages with one AEAD backend; the caller counts each refused packet under its own name (datapath/receive.ts, send.ts). */
+/** Seals and opens data messages with one AEAD backend; the caller counts each refused packet under its reason (datapath/receive.ts, send.ts). */
 export class DataTransport {
   /** The AEAD in use. */
   readonly backend: AeadBurstBackend;
@@ -161,11 +157,11 @@ export class DataTransport {
       const length = burst.length[i]!;
       const padded = paddedLength(length, mtu);
       let drop = 0;
-      if (!keypair.canSend()) drop = TransportDrop.keypairUnusable;
-      else if (offset < DATA_HEADER_SIZE) drop = TransportDrop.noHeadroom;
-      else if (offset + padded + TAG_SIZE > buffer.length) drop = TransportDrop.noTailroom;
+      if (!keypair.canSend()) drop = SEAL_KEYPAIR_UNUSABLE;
+      else if (offset < DATA_HEADER_SIZE) drop = SEAL_NO_HEADROOM;
+      else if (offset + padded + TAG_SIZE > buffer.length) drop = SEAL_NO_TAILROOM;
       if (drop !== 0) {
-        burst.result[i] = -drop;
+        burst.result[i] = drop;
         continue;
       }
       buffer.fill(0, offset + length, offset + padded);
@@ -201,7 +197,7 @@ export class DataTransport {
         if (exhausted || counterIsExhausted(lo, hi)) {
           exhausted = true;
           keypair.setFlags(KeypairFlag.sendExhausted);
-          burst.result[k] = -TransportDrop.counterExhausted;
+          burst.result[k] = SEAL_COUNTER_EXHAUSTED;
           continue;
         }
         const offset = burst.offset[k]!;
@@ -227,12 +223,12 @@ export class DataTransport {
     for (let j = 0; j < aead.count; j++) {
       const k = burst.aeadToPacket[j]!;
       if (burst.keypairs[k]!.isRetired()) {
-        burst.result[k] = -TransportDrop.keypairRetired;
+        burst.result[k] = SEAL_KEYPAIR_RETIRED;
       } else if (aead.status[j] === AeadStatus.ok) {
         burst.result[k] = DATA_HEADER_SIZE + burst.result[k]! + TAG_SIZE;
         sealed++;
       } else {
-        burst.result[k] = -TransportDrop.aeadFailed;
+        burst.result[k] = SEAL_AEAD_FAILED;
       }
     }
     this.finish(burst);
@@ -250,19 +246,19 @@ export class DataTransport {
       const o = burst.offset[i]!;
       const length = burst.length[i]!;
       let drop = 0;
-      if (o + length > buffer.length) drop = TransportDrop.outOfBounds;
-      else if (length < DATA_MIN_SIZE) drop = TransportDrop.tooShort;
-      else if (buffer[o] !== MESSAGE_DATA || (buffer[o + 1]! | buffer[o + 2]! | buffer[o + 3]!) !== 0) drop = TransportDrop.badHeader;
-      else if (readU32(buffer, o + 4) !== keypair.localIndex) drop = TransportDrop.wrongReceiverIndex;
-      else if (!keypair.canReceive()) drop = TransportDrop.keypairUnusable;
+      if (o + length > buffer.length) drop = OPEN_OUT_OF_BOUNDS;
+      else if (length < DATA_MIN_SIZE) drop = OPEN_TOO_SHORT;
+      else if (readU32(buffer, o + Data.type) !== MESSAGE_DATA) drop = OPEN_BAD_HEADER; // type 4, reserved bytes zero
+      else if (readU32(buffer, o + Data.receiver) !== keypair.localIndex) drop = OPEN_WRONG_RECEIVER_INDEX;
+      else if (!keypair.canReceive()) drop = OPEN_KEYPAIR_UNUSABLE;
       if (drop !== 0) {
-        burst.result[i] = -drop;
+        burst.result[i] = drop;
         continue;
       }
-      const lo = readU32(buffer, o + 8);
-      const hi = readU32(buffer, o + 12);
+      const lo = readU32(buffer, o + Data.counter);
+      const hi = readU32(buffer, o + Data.counter + 4);
       if (counterIsExhausted(lo, hi)) {
-        burst.result[i] = -TransportDrop.counterExhausted;
+        burst.result[i] = OPEN_COUNTER_EXHAUSTED;
         continue;
       }
       const j = aead.count++;
@@ -281,12 +277,12 @@ export class DataTransport {
       const i = burst.aeadToPacket[j]!;
       const status = aead.status[j];
       if (status !== AeadStatus.ok) {
-        burst.result[i] = -(status === AeadStatus.authFailed ? TransportDrop.authFailed : TransportDrop.aeadFailed);
+        burst.result[i] = status === AeadStatus.authFailed ? OPEN_AUTH_FAILED : OPEN_AEAD_FAILED;
         continue;
       }
       const keypair = burst.keypairs[i]!;
       if (!keypair.replay.checkAndUpdate(aead.counters[2 * j]!, aead.counters[2 * j + 1]!)) {
-        burst.result[i] = -TransportDrop.replay;
+        burst.result[i] = OPEN_REPLAY;
         continue;
       }
       if ((keypair.flags & KeypairFlag.received) === 0) {
@@ -302,7 +298,7 @@ export class DataTransport {
   /**
    * Seals one packet: plaintext at buffer[offset, offset+length) with 16
    * bytes of headroom before it. Returns the message length (the message
-   * starts at offset − 16), or −TransportDrop.
+   * starts at offset − 16), or a negative drop code (dropOf).
    */
   seal(keypair: KeypairShared, buffer: Uint8Array, offset: number, length: number, mtu: number): number {
     const burst = this.single;
@@ -314,7 +310,7 @@ export class DataTransport {
 
   /**
    * Opens one message at buffer[offset, offset+length). Returns the plaintext
-   * length (plaintext at offset + 16; 0 is a keepalive), or −TransportDrop.
+   * length (plaintext at offset + 16; 0 is a keepalive), or a negative drop code (dropOf).
    * `firstReceipt` of the single burst is available via lastFirstReceipt.
    */
   open(keypair: KeypairShared, buffer: Uint8Array, offset: number, length: number): number {
@@ -349,11 +345,8 @@ export class DataTransport {
 
 /** type 4 ‖ 0 0 0 ‖ receiver index LE ‖ counter LE (§5.4.6). */
 function writeHeader(buffer: Uint8Array, o: number, receiverIndex: number, counterLo: number, counterHi: number): void {
-  buffer[o] = MESSAGE_DATA;
-  buffer[o + 1] = 0;
-  buffer[o + 2] = 0;
-  buffer[o + 3] = 0;
-  writeU32(buffer, o + 4, receiverIndex);
-  writeU32(buffer, o + 8, counterLo);
-  writeU32(buffer, o + 12, counterHi);
+  writeU32(buffer, o + Data.type, MESSAGE_DATA);
+  writeU32(buffer, o + Data.receiver, receiverIndex);
+  writeU32(buffer, o + Data.counter, counterLo);
+  writeU32(buffer, o + Data.counter + 4, counterHi);
 }

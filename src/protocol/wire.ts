@@ -6,7 +6,8 @@
  * three reserved bytes that must be zero, so a message whose reserved bytes
  * are set is of an unknown type and dropped.
  *
- * Parsers never throw: they return the message or a {@link DropReason}. The daemon
+ * Parsers never throw: they return the message or a DropReason
+ * (src/packet/drop-reasons.ts). The daemon
  * reads fields in place with the offsets below, after {@link classify} /
  * {@link classifyMessage}; the allocating whole-message parsers are a test
  * reference (test/helpers/wire-parsers.ts).
@@ -16,6 +17,7 @@
  * and limits.
  */
 import { TAG_LENGTH } from '../crypto/aead.js';
+import type { DropReason } from '../packet/drop-reasons.js';
 
 /** Handshake initiation (initiator → responder). */
 export const MESSAGE_INITIATION = 1;
@@ -110,28 +112,6 @@ export const Data = {
   payload: 16,
 } as const;
 
-/**
- * Why the control path refused a message (the parsers', MAC checks' and
- * handshake's verdicts). An interface whose keys are the reasons, so other
- * modules add theirs by declaration merging:
- *
- *   declare module '../protocol/wire.js' { interface DropReasons { 'replayed-counter': true } }
- *
- * The daemon counts each verdict under an `xdpwg stats` name
- * (src/datapath/drop-counters.ts).
- */
-export interface DropReasons {
-  /** Shorter than the smallest message (4 bytes) or than its type's size. */
-  'truncated': true;
-  /** Longer than its type's exact size. */
-  'oversized': true;
-  /** Type field (with its reserved bytes) is not 1-4. */
-  'unknown-type': true;
-}
-
-/** A named reason for dropping a packet. */
-export type DropReason = keyof DropReasons;
-
 /** Reads a little-endian u32 without allocating. */
 export function readU32(buf: Uint8Array, offset: number): number {
   return (buf[offset]! | (buf[offset + 1]! << 8) | (buf[offset + 2]! << 16) | (buf[offset + 3]! << 24)) >>> 0;
@@ -150,43 +130,24 @@ export function handshakeSize(type: number): number {
   return type === MESSAGE_INITIATION ? INITIATION_SIZE : type === MESSAGE_RESPONSE ? RESPONSE_SIZE : type === MESSAGE_COOKIE_REPLY ? COOKIE_REPLY_SIZE : 0;
 }
 
-/** What {@link classifyMessage} returns when the message is refused: negative, so a type is always > 0. */
-export const Unclassified = {
-  /** Shorter than 4 bytes, or a data message shorter than header + tag. */
-  short: -1,
-  /** A handshake message (types 1–3) not of its type's exact size. */
-  badSize: -2,
-  /** Type field (with its reserved bytes) is not 1–4. */
-  unknownType: -3,
-} as const;
-export type UnclassifiedCode = (typeof Unclassified)[keyof typeof Unclassified];
-
 /**
  * Classifies the message at buf[offset, offset+length) by its type and
- * checks its length: the type when the length is right for it, else a
- * negative {@link Unclassified} code. Allocation-free: the data path's
- * first check on every received message.
+ * checks its length: the type when the length is right for it, else why not
+ * ('short', 'truncated', 'oversized', 'unknown-type'). Allocation-free: the
+ * data path's first check on every received message.
  */
-export function classifyMessage(buf: Uint8Array, offset: number, length: number): MessageType | UnclassifiedCode {
-  if (length < 4) return Unclassified.short;
+export function classifyMessage(buf: Uint8Array, offset: number, length: number): MessageType | DropReason {
+  if (length < 4) return 'short';
   const type = readU32(buf, offset);
-  if (type === MESSAGE_DATA) return length < DATA_MIN_SIZE ? Unclassified.short : MESSAGE_DATA;
+  if (type === MESSAGE_DATA) return length < DATA_MIN_SIZE ? 'short' : MESSAGE_DATA;
   const size = handshakeSize(type);
-  if (size === 0) return Unclassified.unknownType;
-  return length === size ? (type as MessageType) : Unclassified.badSize;
+  if (size === 0) return 'unknown-type';
+  return length === size ? (type as MessageType) : length < size ? 'truncated' : 'oversized';
 }
 
-/**
- * Classifies a received UDP payload by its type and checks its length:
- * returns the type when the length is right for it, else the drop reason
- * (the control path's form of {@link classifyMessage}).
- */
+/** {@link classifyMessage} of a whole buffer (the control path's form). */
 export function classify(buf: Uint8Array, length = buf.length): MessageType | DropReason {
-  const t = classifyMessage(buf, 0, length);
-  if (t > 0) return t as MessageType;
-  if (t === Unclassified.unknownType) return 'unknown-type';
-  if (t === Unclassified.short) return 'truncated';
-  return length < handshakeSize(readU32(buf, 0)) ? 'truncated' : 'oversized';
+  return classifyMessage(buf, 0, length);
 }
 
 /** Writes the 4-byte type field (type byte + three zero reserved bytes). */

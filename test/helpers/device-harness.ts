@@ -145,7 +145,7 @@ export class TestPeer {
     return this.inbox.splice(0);
   }
 
-  /** Opens a data message from the device with our keypair: the plaintext (padded), or the TransportDrop code. */
+  /** Opens a data message from the device with our keypair: the plaintext (padded), or the negative drop code (transport.ts dropOf). */
   open(keypair: Keypair, msg: Uint8Array): Uint8Array | number {
     const buf = msg.slice();
     const n = new DataTransport().open(keypair.shared, buf, 0, buf.length);

@@ -7,8 +7,9 @@
  */
 import {
   COOKIE_REPLY_SIZE, CookieReply, Data, INITIATION_SIZE, Initiation, MESSAGE_COOKIE_REPLY, MESSAGE_DATA, MESSAGE_INITIATION,
-  MESSAGE_RESPONSE, RESPONSE_SIZE, Response, classify, readU32, writeU32, type DropReason,
+  MESSAGE_RESPONSE, RESPONSE_SIZE, Response, classify, readU32, writeU32,
 } from '../../src/protocol/wire.js';
+import type { DropReason } from '../../src/packet/drop-reasons.js';
 
 /** Reads the little-endian u64 counter of a data message. */
 export function readU64(buf: Uint8Array, offset: number): bigint {

@@ -11,7 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { generateKeyPair, xaeadSeal, mac, hash, type X25519KeyPair } from '../../src/crypto/index.js';
 import { FakeClock } from '../../src/protocol/clock.js';
 import { IndexTable } from '../../src/protocol/index-table.js';
-import { Handshake, createInitiation, consumeInitiation, createResponse, consumeResponse } from '../../src/protocol/noise.js';
+import { Handshake, createInitiation, consumeResponse } from '../../src/protocol/noise.js';
+import { consumeInitiation, createResponse } from '../helpers/noise-reference-responder.js';
 import {
   CookieChecker, CookieGenerator, sourceBytes, needsCookieReply, mac1Key, cookieKey, COOKIE_SECRET_MAX_AGE_MS,
 } from '../../src/protocol/cookie.js';

@@ -131,3 +131,22 @@ test('worker reports about a removed peer do not land on the peer that reuses it
   await p.next(MESSAGE_INITIATION, 'an initiation for the current peer\'s packet');
   removePeer(p);
 });
+
+test('cookie replies the device cannot use are counted as drops, not ignored', async () => {
+  const p = await newPeer();
+  const { response } = await peerInitiates(p);
+  const source = p.deviceSource(device);
+  const drops = (): number => device.device.statsSnapshot().drops['rx-handshake-invalid'] ?? 0;
+  const before = drops();
+  // Names no handshake or keypair of ours.
+  const stray = p.checker.createReply(response, source)!;
+  stray.fill(0xee, 4, 8);
+  device.inject({ t: 'handshake', worker: 0, data: stray, addr: p.addr });
+  assert.equal(drops(), before + 1, 'a reply for an unknown index is counted');
+  // Names our response, but does not decrypt (forged).
+  const forged = p.checker.createReply(response, source)!;
+  forged[40]! ^= 1;
+  device.inject({ t: 'handshake', worker: 0, data: forged, addr: p.addr });
+  assert.equal(drops(), before + 2, 'a forged reply is counted');
+  removePeer(p);
+});

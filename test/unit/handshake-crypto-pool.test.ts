@@ -11,7 +11,7 @@ import { keyToHex } from '../../src/crypto/encoding.js';
 import { Handshake, beginSession, consumeResponse, createInitiation, type IndexAllocator } from '../../src/protocol/noise.js';
 import { acceptInitiation } from '../../src/protocol/noise-responder.js';
 import type { Clock } from '../../src/protocol/clock.js';
-import type { DropReason } from '../../src/protocol/wire.js';
+import type { DropReason } from '../../src/packet/drop-reasons.js';
 import { HandshakeCryptoPool } from '../../src/daemon/handshake-crypto-pool.js';
 import type { CryptoAnswer } from '../../src/daemon/handshake-crypto-messages.js';
 

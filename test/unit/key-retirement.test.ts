@@ -10,7 +10,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { DataBurst, DataTransport, TransportDrop } from '../../src/protocol/transport.js';
+import { DataBurst, DataTransport } from '../../src/protocol/transport.js';
+import { DROP_CODE } from '../../src/packet/drop-reasons.js';
 import { nodeCryptoAeadBurst, type AeadBurstBackend } from '../../src/crypto/aead-burst.js';
 import { Keypair, type KeypairShared } from '../../src/protocol/keypair.js';
 import { KeyRetirement, WorkerEpoch } from '../../src/protocol/key-retirement.js';
@@ -56,7 +57,7 @@ test('a keypair wiped between the flag check and the key copy is not sent', () =
   const buffer = new Uint8Array(256);
   buffer.fill(0x5a, 16, 16 + 48);
   const n = t.seal(kp.shared, buffer, 16, 48, 1420);
-  assert.equal(n, -TransportDrop.keypairRetired, 'the burst is dropped as retired');
+  assert.equal(n, -DROP_CODE['seal-keypair-retired'], 'the burst is dropped as retired');
   // (The frame did get sealed under the zeroed key here; dropped, it never leaves. With a
   // KeyRetirement, as the daemon runs, the key stays intact too: the next test.)
 });
@@ -75,7 +76,7 @@ test('a keypair retired while a worker is sealing keeps its keys until that work
     assert.deepEqual(kp.shared.sendKey, K1, 'but the key a busy worker may copy is intact');
   });
   const n = t.seal(kp.shared, buffer, 16, 64, 1420);
-  assert.equal(n, -TransportDrop.keypairRetired);
+  assert.equal(n, -DROP_CODE['seal-keypair-retired']);
   // The AEAD ran with the intact key, never a zero one.
   const msg = buffer.subarray(0, 16 + 64 + 16);
   assert.equal(opensUnder(K1, msg), true, 'sealed under the real key');
@@ -166,7 +167,7 @@ test('a burst of two keypairs: only the packets of the retired one are dropped',
   worker.enter();
   assert.equal(t.sealBurst(burst, 1420), 1);
   assert.equal(burst.result[0], 64);
-  assert.equal(burst.result[1], -TransportDrop.keypairRetired, 'retired after its flag check: sealed under its intact key, then dropped');
+  assert.equal(burst.result[1], -DROP_CODE['seal-keypair-retired'], 'retired after its flag check: sealed under its intact key, then dropped');
   assert.equal(opensUnder(ZERO, buffer.subarray(256, 256 + 64)), false);
   worker.idle();
 });

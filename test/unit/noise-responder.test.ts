@@ -4,14 +4,17 @@
  * (noiseReadA1 + noiseRespond, our own BLAKE2s) against the JavaScript
  * reference byte for byte on seeded keys; a full handshake with the
  * initiator of noise.ts ending in matching transport keys; the replay and
- * flood refusals of §5.1 and the thread's own replay pre-check.
+ * flood refusals of §5.1 and the thread's own replay pre-check; and the
+ * daemon's responder against the single-threaded reference of
+ * test/helpers/noise-reference-responder.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { keyPairFromPrivate, generateKeyPair, sharedSecret, type X25519KeyPair } from '../../src/crypto/x25519.js';
 import { keyToHex } from '../../src/crypto/encoding.js';
-import { Handshake, beginSession, consumeResponse, createInitiation, INITIATION_FLOOD_MS, type IndexAllocator } from '../../src/protocol/noise.js';
+import { Handshake, beginSession, consumeResponse, createInitiation, INITIATION_FLOOD_MS, type IndexAllocator, type TransportKeys } from '../../src/protocol/noise.js';
+import { consumeInitiation, createResponse } from '../helpers/noise-reference-responder.js';
 import {
   ReplayPrefilter, acceptInitiation, respondReference, respondToInitiation, type InitiatorDirectory, type RespondedInitiation,
 } from '../../src/protocol/noise-responder.js';
@@ -150,4 +153,38 @@ test('refusals: unknown initiator, tampered fields, wrong type', () => {
   assert.equal(typeof consumeResponse<string>(r.response, () => w.initiator), 'string');
   const response = new Uint8Array(92); response[0] = 2;
   assert.notEqual(typeof respondToInitiation(response, w.responder, w.directory), 'object');
+});
+
+test('the daemon responder equals the reference (consumeInitiation + createResponse) byte for byte, and refuses the same replays and floods', () => {
+  for (let seed = 0; seed < 4; seed++) {
+    const w = world(`ref-${seed}`, seed % 2 === 0);
+    const initIdx = counterIndices<string>();
+    const msg = createInitiation(w.initiator, initIdx, w.clock)!;
+    const ephemeral = keyPairFromPrivate(seeded(`eph-ref-${seed}`));
+    // The daemon's: crypto, then the owner's checks.
+    const own = new Handshake<string>('peer', w.responder, w.initiator.localStatic.publicKey, w.psk);
+    const ownIdx = counterIndices<string>();
+    const r = expectResponded(respondToInitiation(msg, w.responder, w.directory, ephemeral));
+    const keys = acceptInitiation(own, r, ownIdx, w.clock);
+    assert.equal(typeof keys, 'object');
+    // The reference: checks, then the response.
+    const ref = new Handshake<string>('peer', w.responder, w.initiator.localStatic.publicKey, w.psk);
+    const refIdx = counterIndices<string>();
+    const consumed = consumeInitiation(msg, w.responder, () => ref, w.clock);
+    assert.equal(consumed, ref);
+    const response = createResponse(ref, refIdx, ephemeral)!;
+    const refKeys = beginSession(ref, w.clock)!;
+    assert.deepEqual(r.response, response, `seed ${seed}: response`);
+    assert.deepEqual((keys as TransportKeys).sendKey, refKeys.sendKey);
+    assert.deepEqual((keys as TransportKeys).receiveKey, refKeys.receiveKey);
+    // The same initiation again is a replay for both; a fresh one within 20 ms a flood for both.
+    const again = expectResponded(respondReference(msg, w.responder, w.directory));
+    assert.equal(acceptInitiation(own, again, ownIdx, w.clock), 'replayed-timestamp');
+    assert.equal(consumeInitiation(msg, w.responder, () => ref, w.clock), 'replayed-timestamp');
+    w.clock.t += INITIATION_FLOOD_MS - 1; // a later TAI64N bucket (16.8 ms), still within the 20 ms flood window
+    const soon = createInitiation(w.initiator, initIdx, w.clock)!;
+    const soonR = expectResponded(respondReference(soon, w.responder, w.directory));
+    assert.equal(acceptInitiation(own, soonR, ownIdx, w.clock), 'initiation-flood');
+    assert.equal(consumeInitiation(soon, w.responder, () => ref, w.clock), 'initiation-flood');
+  }
 });

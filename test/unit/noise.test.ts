@@ -12,10 +12,8 @@ import {
 } from '../../src/crypto/index.js';
 import { FakeClock } from '../../src/protocol/clock.js';
 import { IndexTable } from '../../src/protocol/index-table.js';
-import {
-  Handshake, CONSTRUCTION, IDENTIFIER, INITIAL_CHAINING_KEY, INITIAL_HASH, INITIATION_FLOOD_MS,
-  createInitiation, consumeInitiation, createResponse, consumeResponse, beginSession, type TransportKeys,
-} from '../../src/protocol/noise.js';
+import { Handshake, CONSTRUCTION, IDENTIFIER, INITIAL_CHAINING_KEY, INITIAL_HASH, INITIATION_FLOOD_MS, createInitiation, consumeResponse, beginSession, type TransportKeys } from '../../src/protocol/noise.js';
+import { consumeInitiation, createResponse } from '../helpers/noise-reference-responder.js';
 import { INITIATION_SIZE, RESPONSE_SIZE, readU32, Initiation, Response } from '../../src/protocol/wire.js';
 
 /** One WireGuard device: a static key, an index table and its peers' handshakes. */

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RouteHeaders, recordFromFrame, routeServes } from '../../src/datapath/outer-frame.js';
 import type { PeerRoute } from '../../src/datapath/worker-messages.js';
-import { Drop, UdpFrame, buildUdpFrame, ipv4ChecksumOk, parseUdpFrame } from '../../src/packet/index.js';
+import { UdpFrame, buildUdpFrame, ipv4ChecksumOk, parseUdpFrame } from '../../src/packet/index.js';
 import { UDP_ADDR_RECORD_SIZE } from '../../src/native/udp-port.js';
 
 const mac = (x: number): Uint8Array => Uint8Array.of(2, 0, 0, 0, 0, x);
@@ -28,7 +28,7 @@ test('IPv4: parses back, no DF, UDP checksum 0, identification counts up, MTU bo
   const buf = new Uint8Array(2048), f = new UdpFrame();
   const [start, len] = frame(h, buf, 128, 148);
   assert.equal(start, 128 - 42);
-  assert.equal(parseUdpFrame(buf, start, len, f), Drop.none);
+  assert.equal(parseUdpFrame(buf, start, len, f), null);
   assert.ok(ipv4ChecksumOk(buf, f.l3, 20));
   assert.equal(buf[f.l3 + 6]! & 0x40, 0, 'DF clear');
   assert.equal((buf[f.l4 + 6]! << 8) | buf[f.l4 + 7]!, 0, 'no UDP checksum');
@@ -56,7 +56,7 @@ test('the record of a received frame is served by the route back to its sender, 
     const back: PeerRoute = { ...route, srcIp: route.dstIp, dstIp: route.srcIp, dstPort: 51820 };
     const buf = new Uint8Array(512), f = new UdpFrame();
     const [start, len] = frame(new RouteHeaders(back, route.dstPort), buf, 128, 32);
-    assert.equal(parseUdpFrame(buf, start, len, f), Drop.none);
+    assert.equal(parseUdpFrame(buf, start, len, f), null);
     const rec = new Uint8Array(UDP_ADDR_RECORD_SIZE * 2);
     recordFromFrame(buf, f, 3, rec, UDP_ADDR_RECORD_SIZE);
     const r = rec.subarray(UDP_ADDR_RECORD_SIZE);

@@ -28,7 +28,7 @@ function stats(rx: number): DeviceStats {
     ],
     afxdp: [{ device: 'eth1', mode: 'device-plugin', queues: 2, boundWorkers: [0, 1] }],
     paths: [{ publicKey: peerB64, path: 'kernel socket (neighbour 10.0.0.1 on eth1 not resolved yet)' }],
-    drops: { 'rx-bad-outer': 12 },
+    drops: { 'rx-bad-outer-port': 12 },
     events: { 'tx-staged': 3 },
     peers: [{ publicKey: peerB64, endpoint: '10.0.0.2:51820', rxBytes: 1000, txBytes: 2000, rxPackets: 10, txPackets: 20, stagedDropped: 0, hasSession: true }],
   };
@@ -57,7 +57,7 @@ test('exporter-compatible names and labels, per-port counters, info gauges', asy
   assert.equal(sampleValue(s, 'xdpwg_port_ipackets_total', { kind: 'af_xdp', device: 'eth1', queue: '0', worker: '0' }), 8);
   assert.equal(sampleValue(s, 'xdpwg_port_ipackets_total', { kind: 'udp', device: '', queue: '' }), 5);
   assert.equal(sampleValue(s, 'xdpwg_port_fq_empty_total', { kind: 'af_xdp' }), 4);
-  assert.equal(sampleValue(s, 'xdpwg_drops_total', { reason: 'rx-bad-outer' }), 12);
+  assert.equal(sampleValue(s, 'xdpwg_drops_total', { reason: 'rx-bad-outer-port' }), 12);
   assert.equal(sampleValue(s, 'xdpwg_handshake_messages_total', { type: 'response', direction: 'received' }), 2);
   assert.equal(sampleValue(s, 'xdpwg_worker_cpu_seconds_total', { worker: '1' }), 0.25);
   assert.equal(sampleValue(s, 'xdpwg_xdp_program_info', { program: 'device-plugin' }), 1);

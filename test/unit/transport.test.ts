@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { DataBurst, DataTransport, TransportDrop } from '../../src/protocol/transport.js';
+import { DataBurst, DataTransport, dropOf } from '../../src/protocol/transport.js';
+import { DROP_CODE, type DropReason } from '../../src/packet/drop-reasons.js';
 import { paddedLength } from '../../src/protocol/wire.js';
 import { AeadBurst, AeadStatus, nodeCryptoAeadBurst } from '../../src/crypto/aead-burst.js';
 import { Keypair, KeypairShared } from '../../src/protocol/keypair.js';
@@ -105,27 +106,27 @@ test('transport: every drop reason is returned (never thrown) and counted', () =
     assert.ok(t.seal(alice.shared, b, 16, 40, 1420) > 0);
     return b;
   };
-  const cases: [string, (b: Uint8Array) => number, number][] = [
-    ['31 bytes', (b) => t.open(bob.shared, b, 0, 31), TransportDrop.tooShort],
-    ['past the buffer', (b) => t.open(bob.shared, b, 200, 80), TransportDrop.outOfBounds],
-    ['type 1', (b) => ((b[0] = 1), t.open(bob.shared, b, 0, 80)), TransportDrop.badHeader],
-    ['reserved byte set', (b) => ((b[2] = 1), t.open(bob.shared, b, 0, 80)), TransportDrop.badHeader],
-    ['other receiver index', (b) => ((b[4] = 7), t.open(bob.shared, b, 0, 80)), TransportDrop.wrongReceiverIndex],
-    ['flipped ciphertext bit', (b) => ((b[20]! ^= 1), t.open(bob.shared, b, 0, 80)), TransportDrop.authFailed],
-    ['flipped tag bit', (b) => ((b[79]! ^= 0x80), t.open(bob.shared, b, 0, 80)), TransportDrop.authFailed],
-    ['counter changed (nonce mismatch)', (b) => ((b[9]! ^= 1), t.open(bob.shared, b, 0, 80)), TransportDrop.authFailed],
-    ['counter at REJECT_AFTER_MESSAGES', (b) => (new DataView(b.buffer).setBigUint64(8, REJECT_AFTER_MESSAGES, true), t.open(bob.shared, b, 0, 80)), TransportDrop.counterExhausted],
-    ['replayed', (b) => (t.open(bob.shared, b.slice(), 0, 80), t.open(bob.shared, b, 0, 80)), TransportDrop.replay],
+  const cases: [string, (b: Uint8Array) => number, DropReason][] = [
+    ['31 bytes', (b) => t.open(bob.shared, b, 0, 31), 'open-too-short'],
+    ['past the buffer', (b) => t.open(bob.shared, b, 200, 80), 'open-out-of-bounds'],
+    ['type 1', (b) => ((b[0] = 1), t.open(bob.shared, b, 0, 80)), 'open-bad-header'],
+    ['reserved byte set', (b) => ((b[2] = 1), t.open(bob.shared, b, 0, 80)), 'open-bad-header'],
+    ['other receiver index', (b) => ((b[4] = 7), t.open(bob.shared, b, 0, 80)), 'open-wrong-receiver-index'],
+    ['flipped ciphertext bit', (b) => ((b[20]! ^= 1), t.open(bob.shared, b, 0, 80)), 'open-auth-failed'],
+    ['flipped tag bit', (b) => ((b[79]! ^= 0x80), t.open(bob.shared, b, 0, 80)), 'open-auth-failed'],
+    ['counter changed (nonce mismatch)', (b) => ((b[9]! ^= 1), t.open(bob.shared, b, 0, 80)), 'open-auth-failed'],
+    ['counter at REJECT_AFTER_MESSAGES', (b) => (new DataView(b.buffer).setBigUint64(8, REJECT_AFTER_MESSAGES, true), t.open(bob.shared, b, 0, 80)), 'open-counter-exhausted'],
+    ['replayed', (b) => (t.open(bob.shared, b.slice(), 0, 80), t.open(bob.shared, b, 0, 80)), 'open-replay'],
   ];
-  for (const [what, run, reason] of cases) assert.equal(run(make()), -reason, what);
+  for (const [what, run, reason] of cases) assert.equal(dropOf(run(make())), reason, what);
   // A failed open leaves no unauthenticated plaintext behind.
   const forged = make();
   forged[30]! ^= 1;
   t.open(bob.shared, forged, 0, 80);
   assert.ok(forged.subarray(16, 64).every((x) => x === 0));
   // Headroom and tailroom when sealing.
-  assert.equal(t.seal(alice.shared, new Uint8Array(256), 15, 10, 1420), -TransportDrop.noHeadroom);
-  assert.equal(t.seal(alice.shared, new Uint8Array(63), 16, 17, 1420), -TransportDrop.noTailroom);
+  assert.equal(t.seal(alice.shared, new Uint8Array(256), 15, 10, 1420), -DROP_CODE['seal-no-headroom']);
+  assert.equal(t.seal(alice.shared, new Uint8Array(63), 16, 17, 1420), -DROP_CODE['seal-no-tailroom']);
 });
 
 test('transport: replay is checked only after authentication, so a forgery cannot move the window', () => {
@@ -135,7 +136,7 @@ test('transport: replay is checked only after authentication, so a forgery canno
   assert.equal(t.seal(alice.shared, legit, 16, 20, 1420), 64); // counter 0
   const forged = legit.slice();
   new DataView(forged.buffer).setBigUint64(8, 1_000_000n, true);
-  assert.equal(t.open(bob.shared, forged, 0, 64), -TransportDrop.authFailed);
+  assert.equal(t.open(bob.shared, forged, 0, 64), -DROP_CODE['open-auth-failed']);
   assert.equal(bob.shared.replay.greatest(), 0n);
   assert.equal(t.open(bob.shared, legit, 0, 64), 32, 'counter 0 is still fresh');
 });
@@ -149,9 +150,9 @@ test('transport: REJECT_AFTER_MESSAGES is enforced when sending; the keypair the
   burst.reset(buffer);
   for (let i = 0; i < 4; i++) burst.add(alice.shared, i * 128 + 16, 8);
   assert.equal(t.sealBurst(burst, 1420), 2);
-  assert.deepEqual(Array.from(burst.result.subarray(0, 4)), [48, 48, -TransportDrop.counterExhausted, -TransportDrop.counterExhausted]);
+  assert.deepEqual(Array.from(burst.result.subarray(0, 4)), [48, 48, -DROP_CODE['seal-counter-exhausted'], -DROP_CODE['seal-counter-exhausted']]);
   assert.equal(alice.shared.canSend(), false);
-  assert.equal(t.seal(alice.shared, buffer, 16, 8, 1420), -TransportDrop.keypairUnusable);
+  assert.equal(t.seal(alice.shared, buffer, 16, 8, 1420), -DROP_CODE['seal-keypair-unusable']);
   // The last valid counter, REJECT_AFTER_MESSAGES − 1, is accepted by the receiver.
   assert.equal(t.open(bob.shared, buffer, 128, 48), 16);
 });
@@ -163,9 +164,9 @@ test('transport: a wiped keypair neither sends nor receives, and its keys are ze
   assert.ok(t.seal(alice.shared, buffer, 16, 8, 1420) > 0);
   bob.wipe();
   assert.ok(bob.shared.receiveKey.every((x) => x === 0) && bob.shared.sendKey.every((x) => x === 0));
-  assert.equal(t.open(bob.shared, buffer, 0, 48), -TransportDrop.keypairUnusable);
+  assert.equal(t.open(bob.shared, buffer, 0, 48), -DROP_CODE['open-keypair-unusable']);
   alice.wipe();
-  assert.equal(t.seal(alice.shared, buffer, 16, 8, 1420), -TransportDrop.keypairUnusable);
+  assert.equal(t.seal(alice.shared, buffer, 16, 8, 1420), -DROP_CODE['seal-keypair-unusable']);
 });
 
 test('transport: a burst mixing keypairs reserves one run of counters per keypair and drops only the bad packet', () => {
@@ -178,7 +179,7 @@ test('transport: a burst mixing keypairs reserves one run of counters per keypai
   const owners = [a, a, b, a, a, b, b, a];
   owners.forEach((p, i) => burst.add(p.alice.shared, i * 128 + 16, i === 4 ? 2000 : 30)); // packet 4 has no tailroom
   assert.equal(t.sealBurst(burst, 1420), 7);
-  assert.equal(burst.result[4], -TransportDrop.noTailroom);
+  assert.equal(burst.result[4], -DROP_CODE['seal-no-tailroom']);
   const counterOf = (i: number): bigint => new DataView(buffer.buffer, i * 128 + 8, 8).getBigUint64(0, true);
   assert.deepEqual([0, 1, 3, 7].map(counterOf), [0n, 1n, 2n, 3n]);
   assert.deepEqual([2, 5, 6].map(counterOf), [0n, 1n, 2n]);
@@ -305,7 +306,7 @@ test('transport: every AEAD backend (node:crypto, @noble/ciphers, native burst) 
     sizes.forEach((size, i) => burst.add(bob.shared, i * 1600, 32 + paddedLength(size, 1420)));
     buffer[3 * 1600 + 20]! ^= 4; // one forgery in the burst
     assert.equal(t.openBurst(burst), sizes.length - 1, backend.name);
-    assert.equal(burst.result[3], -TransportDrop.authFailed, backend.name);
+    assert.equal(burst.result[3], -DROP_CODE['open-auth-failed'], backend.name);
   }
 });
 

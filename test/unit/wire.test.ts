@@ -10,15 +10,17 @@ import assert from 'node:assert/strict';
 import { generateKeyPair } from '../../src/crypto/index.js';
 import { FakeClock } from '../../src/protocol/clock.js';
 import { IndexTable } from '../../src/protocol/index-table.js';
-import { Handshake, createInitiation, consumeInitiation, createResponse, consumeResponse } from '../../src/protocol/noise.js';
+import { Handshake, createInitiation, consumeResponse } from '../../src/protocol/noise.js';
+import { consumeInitiation, createResponse } from '../helpers/noise-reference-responder.js';
 import { CookieChecker, CookieGenerator, sourceBytes } from '../../src/protocol/cookie.js';
 import { parseMessage, parseInitiation, parseResponse, parseCookieReply, parseData, readU64, writeU64 } from '../helpers/wire-parsers.js';
 import {
   classify, paddedLength,
   readU32, writeU32, Initiation, Response, CookieReply, Data,
   INITIATION_SIZE, RESPONSE_SIZE, COOKIE_REPLY_SIZE, DATA_MIN_SIZE, MESSAGE_INITIATION, MESSAGE_RESPONSE,
-  MESSAGE_COOKIE_REPLY, MESSAGE_DATA, type DropReason,
+  MESSAGE_COOKIE_REPLY, MESSAGE_DATA,
 } from '../../src/protocol/wire.js';
+import type { DropReason } from '../../src/packet/drop-reasons.js';
 
 /** mulberry32: a small seeded PRNG so failures reproduce. */
 function prng(seed: number): () => number {
@@ -34,10 +36,10 @@ function prng(seed: number): () => number {
 
 /** The reference: the whitepaper's table, written as plainly as possible. */
 function naiveClassify(buf: Uint8Array): number | DropReason {
-  if (buf.length < 4) return 'truncated';
+  if (buf.length < 4) return 'short';
   const type = buf[0]! + buf[1]! * 256 + buf[2]! * 65536 + buf[3]! * 16777216;
   const sizes: Record<number, number> = { 1: 148, 2: 92, 3: 64 };
-  if (type === 4) return buf.length >= 32 ? 4 : 'truncated';
+  if (type === 4) return buf.length >= 32 ? 4 : 'short';
   const size = sizes[type];
   if (size === undefined) return 'unknown-type';
   if (buf.length === size) return type;
@@ -125,7 +127,7 @@ test('parsers return the fields of real messages and reject every other length',
       if (len >= 4) writeU32(buf, 0, type);
       const r = parse(buf);
       if (len === size) assert.equal(typeof r, 'object');
-      else assert.equal(r, len < 4 || len < size ? 'truncated' : 'oversized', `type ${type} length ${len}`);
+      else assert.equal(r, len < 4 ? 'short' : len < size ? 'truncated' : 'oversized', `type ${type} length ${len}`);
     }
   }
   assert.equal(parseResponse(init), 'unknown-type');
@@ -222,10 +224,11 @@ test('fuzz: 20,000 seeded truncated / oversized / mutated messages never throw; 
   assert.equal(total, CASES);
   const snap = JSON.stringify(Object.fromEntries(drops));
   // Every length-based reason occurred and was counted exactly as the reference predicted.
+  assert.equal(drops.get('short'), outcomes.get('short'));
   assert.equal(drops.get('truncated'), outcomes.get('truncated'));
   assert.equal(drops.get('oversized'), outcomes.get('oversized'));
   assert.equal(drops.get('unknown-type'), outcomes.get('unknown-type'));
-  for (const reason of ['truncated', 'oversized', 'unknown-type', 'bad-mac1', 'forged-cookie-reply', 'handshake-decrypt-failed'] as DropReason[]) {
+  for (const reason of ['short', 'truncated', 'oversized', 'unknown-type', 'bad-mac1', 'forged-cookie-reply', 'handshake-decrypt-failed'] as DropReason[]) {
     assert.ok((drops.get(reason) ?? 0) > 0, `${reason} exercised: ${snap}`);
   }
   let dropped = 0;
