@@ -1,6 +1,6 @@
 // SOCK_SEQPACKET unix sockets that carry file descriptors (SCM_RIGHTS), and
 // XSKMAP updates through a map fd received that way: what the AF_XDP device
-// plugin's Unix-socket protocol needs (src/daemon/device-plugin-client.ts).
+// plugin's Unix-socket protocol needs (src/daemon/xdp/device-plugin-client.ts).
 // Node's net module can neither open SEQPACKET sockets nor receive fds.
 //
 // Every call is synchronous and bounded: waits go through poll() with the
@@ -100,7 +100,7 @@ Napi::Value SeqpacketConnect(const Napi::CallbackInfo& info) {
 // The socket appears at path only once it listens: it is bound under a
 // private name (path + ".<pid>.tmp"), made 0600, put to listen, and then
 // renamed over path (atomically replacing a dead one). A process sweeping
-// stale sockets (src/daemon/uplink-share.ts) thus never finds at path a
+// stale sockets (src/daemon/xdp/uplink-share.ts) thus never finds at path a
 // socket that refuses connections because it does not listen yet.
 Napi::Value SeqpacketListen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -266,7 +266,7 @@ Napi::Value XskMapDelete(const Napi::CallbackInfo& info) {
 }  // namespace
 
 // udpSocketPort(fd): what a member of a shared uplink proves its listen port
-// with (src/daemon/uplink-share.ts): the fd it passed us (SCM_RIGHTS) must be
+// with (src/daemon/xdp/uplink-share.ts): the fd it passed us (SCM_RIGHTS) must be
 // a UDP socket of our network namespace, bound to a wildcard address (all
 // of the port, not one address of it), without SO_REUSEPORT or SO_REUSEADDR
 // (with which another socket could hold the same port too). A process can

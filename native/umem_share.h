@@ -84,7 +84,7 @@
 // Liveness: a member marks its slot joined after bind and gone when it
 // closes. A member killed with -9 never says gone; its process's exit
 // closes its socket, and its main thread's Unix connection ends, which the
-// anchor's process sees (src/daemon/uplink-share.ts) and marks the slot
+// anchor's process sees (src/daemon/xdp/uplink-share.ts) and marks the slot
 // gone. Both write the anchor's wake eventfd, so an idle anchor's worker
 // frees the slot at once, and a rejoin does not find it still gone (a
 // member that does retries for a moment, as a bind retries EBUSY).

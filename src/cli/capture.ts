@@ -7,8 +7,8 @@
  */
 import { createConnection } from 'node:net';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { statsSocketPath } from '../daemon/stats-server.js';
-import { CAPTURE_SNAPLEN_MAX } from '../daemon/capture-session.js';
+import { statsSocketPath } from '../daemon/observe/stats-server.js';
+import { CAPTURE_SNAPLEN_MAX } from '../daemon/observe/capture-session.js';
 
 const USAGE = 'Usage: xdpwg capture IFNAME -w FILE [-c COUNT] [-s SNAPLEN]\n';
 const FILE_HEADER = 24;

@@ -13,7 +13,7 @@ import { closeSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Logger, logLevelFromEnv } from '../daemon/log.js';
 import { uapiSocketPath } from '../daemon/uapi/server.js';
-import { parseListenAddress } from '../daemon/listen-address.js';
+import { parseListenAddress } from '../daemon/config/listen-address.js';
 
 const IFNAME_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
 

@@ -15,7 +15,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { keyToBase64 } from '../crypto/encoding.js';
 import { publicKeyOf } from '../crypto/x25519.js';
-import { formatEndpoint, type DeviceSnapshot, type PeerSnapshot } from '../daemon/device-config.js';
+import { formatEndpoint, type DeviceSnapshot, type PeerSnapshot } from '../daemon/config/device-config.js';
 import { formatPrefix, type IpPrefix } from '../packet/ip-prefix.js';
 import { UAPI_SOCKET_DIR, uapiGet, uapiSocketPath } from '../daemon/uapi/server.js';
 

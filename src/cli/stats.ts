@@ -2,8 +2,8 @@
  * `xdpwg stats IFNAME [--json] [--watch]`: the data path's live counters —
  * per port/queue (CNDP's lport_stats_t names), drops by reason, events, per peer.
  */
-import { fetchStats } from '../daemon/stats-server.js';
-import type { DeviceStats } from '../daemon/device-stats.js';
+import { fetchStats } from '../daemon/observe/stats-server.js';
+import type { DeviceStats } from '../daemon/observe/device-stats.js';
 
 const PORT_FIELDS = ['ipackets', 'opackets', 'ibytes', 'obytes', 'ierrors', 'oerrors', 'imissed', 'odropped', 'rx_invalid', 'tx_invalid'];
 

@@ -29,8 +29,8 @@ import { native } from '../native/binding.js';
 import {
   ConfigError, parseConfig, resolveEndpointsPartly, serializeConfig, setconfOps, syncconfOps, toDeviceConfig, configFromSnapshot,
   type ConfigFile,
-} from '../daemon/config-file.js';
-import type { DeviceConfig } from '../daemon/device-config.js';
+} from '../daemon/config/config-file.js';
+import type { DeviceConfig } from '../daemon/config/device-config.js';
 import { formatPrefix } from '../packet/ip-prefix.js';
 import { Logger, logLevelFromEnv } from '../daemon/log.js';
 import { startDaemon, type RunningDaemon } from '../daemon/daemon.js';

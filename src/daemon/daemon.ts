@@ -8,13 +8,13 @@
 import os from 'node:os';
 import { native } from '../native/binding.js';
 import { tunQueueSpecs } from '../native/tun.js';
-import { Device } from './device.js';
+import { Device } from './device/device.js';
 import type { Logger } from './log.js';
 import { UapiServer } from './uapi/server.js';
-import { StatsServer } from './stats-server.js';
-import { loadDatapathConfig } from './datapath-config.js';
-import { MetricsServer } from './metrics-server.js';
-import { chooseXdpSteering } from './xdp-steering.js';
+import { StatsServer } from './observe/stats-server.js';
+import { loadDatapathConfig } from './config/datapath-config.js';
+import { MetricsServer } from './observe/metrics-server.js';
+import { chooseXdpSteering } from './xdp/xdp-steering.js';
 
 export interface DaemonOptions {
   ifname: string;

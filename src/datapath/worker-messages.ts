@@ -21,7 +21,7 @@ export interface KeypairWire {
   isInitiator: boolean;
 }
 
-/** How a worker reaches a peer over AF_XDP: set by the main thread from route-get + neighbour (src/daemon/xdp-paths.ts). */
+/** How a worker reaches a peer over AF_XDP: set by the main thread from route-get + neighbour (src/daemon/xdp/xdp-paths.ts). */
 export interface PeerRoute {
   ifindex: number;
   family: 4 | 6;
@@ -54,7 +54,7 @@ export type ToWorker =
   | { t: 'peer-route'; slot: number; route: PeerRoute | null }
   /** Open an AF_XDP port on this device, on the queue numbered like the worker (if the device has it). */
   | { t: 'xsk-open'; ifindex: number; queues: number; opts: Omit<XskPortOptions, 'queue'> }
-  /** Close this device's AF_XDP port (a shared UMEM whose anchor went away: src/daemon/uplink-share.ts). */
+  /** Close this device's AF_XDP port (a shared UMEM whose anchor went away: src/daemon/xdp/uplink-share.ts). */
   | { t: 'xsk-close'; ifindex: number }
   /** Start (a buffer of captureBufferSize(workers) bytes: copy AF_XDP frames into this worker's ring) or stop (null) a capture. */
   | { t: 'capture'; buffer: SharedArrayBuffer | null; snaplen: number }

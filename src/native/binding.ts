@@ -108,7 +108,7 @@ export interface NativeXdpFilter {
    * addressed to one of them is steered, the rest (forwarded traffic) passes.
    */
   setLocalAddresses(addrs: Uint8Array[]): void;
-  /** mode 'none' once closed ('shared-umem': another xdpwg's filter and UMEM, src/daemon/uplink-share.ts; 'device-plugin': the AF_XDP device plugin's program, src/daemon/plugin-xsk-map.ts); dispatcher: attached through libxdp's dispatcher (other programs, other xdpwg processes' included, keep running); replacedStale: filters of killed processes removed at start; dispatcherError: why an attached filter is not a dispatcher component, in libxdp's words. */
+  /** mode 'none' once closed ('shared-umem': another xdpwg's filter and UMEM, src/daemon/xdp/uplink-share.ts; 'device-plugin': the AF_XDP device plugin's program, src/daemon/xdp/plugin-xsk-map.ts); dispatcher: attached through libxdp's dispatcher (other programs, other xdpwg processes' included, keep running); replacedStale: filters of killed processes removed at start; dispatcherError: why an attached filter is not a dispatcher component, in libxdp's words. */
   info(): { ifname: string; ifindex: number; mode: 'native' | 'generic' | 'device-plugin' | 'shared-umem' | 'none'; dispatcher: boolean; replacedStale: number; programId: number; dispatcherError?: string };
   /** Detaches the program (idempotent). */
   close(): void;

@@ -2,7 +2,7 @@
  * A peer's outer UDP address, as configured (`endpoint=` in the UAPI, `Endpoint =`
  * in a config file) and as learned from received packets. The data path keeps
  * endpoints as address records (src/datapath/addr-record.ts); the control plane
- * parses and formats them (src/daemon/device-config.ts).
+ * parses and formats them (src/daemon/config/device-config.ts).
  */
 export interface Endpoint {
   readonly family: 4 | 6;

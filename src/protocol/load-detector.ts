@@ -11,7 +11,7 @@
  * off and on between two bursts: an attacker would get in on every dip.
  *
  * Both sides of admission use it over the same shared backlog counter: the
- * main thread (src/daemon/handshake-path.ts: MAC2/cookie replies, rate
+ * main thread (src/daemon/handshake/handshake-path.ts: MAC2/cookie replies, rate
  * limit) and each worker (src/datapath/handshake-admission.ts: what reaches
  * the queue). Each thread holds its own instance (one owner each, no shared
  * state besides the backlog it reads), so two threads disagree only about

@@ -1,6 +1,6 @@
 /**
  * The responder's handshake split at the line between crypto and state, so
- * the crypto can run on any thread (src/daemon/handshake-crypto-pool.ts) and
+ * the crypto can run on any thread (src/daemon/handshake/handshake-crypto-pool.ts) and
  * the state keeps one owner (the main thread):
  *
  *   respondToInitiation   pure crypto, any thread: -> e, es, s, ss, {t}

@@ -1,5 +1,5 @@
 /**
- * The real Device (src/daemon/device.ts) in the test process, without
+ * The real Device (src/daemon/device/device.ts) in the test process, without
  * workers or a TUN, and a WireGuard peer played by the test on a loopback
  * UDP socket with the protocol modules of src/protocol.
  *
@@ -11,9 +11,9 @@
  */
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { Device } from '../../src/daemon/device.js';
+import { Device } from '../../src/daemon/device/device.js';
 import { Logger } from '../../src/daemon/log.js';
-import { DEFAULT_DATAPATH } from '../../src/daemon/datapath-config.js';
+import { DEFAULT_DATAPATH } from '../../src/daemon/config/datapath-config.js';
 import { parseUapiSet } from '../../src/daemon/uapi/protocol.js';
 import type { FromWorker } from '../../src/datapath/worker-messages.js';
 import { addrFromEndpoint } from '../../src/datapath/addr-record.js';

@@ -13,7 +13,7 @@
 import { publicKeyOf } from '../../src/crypto/x25519.js';
 import {
   Errno, UapiError, peerKey, type DeviceControl, type DeviceSnapshot, type PeerSnapshot, type UapiSetOp,
-} from '../../src/daemon/device-config.js';
+} from '../../src/daemon/config/device-config.js';
 import { maskPrefix, prefixKey, type IpPrefix } from '../../src/packet/ip-prefix.js';
 import type { Endpoint } from '../../src/packet/endpoint.js';
 

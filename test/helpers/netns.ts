@@ -95,7 +95,7 @@ export class Lab {
 
 /**
  * A daemon killed with -9 leaves its uplink share socket
- * (src/daemon/uplink-share.ts), named by its namespace's inode.
+ * (src/daemon/xdp/uplink-share.ts), named by its namespace's inode.
  */
 function removeShareSockets(ns: string): void {
   try {

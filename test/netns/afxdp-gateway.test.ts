@@ -111,7 +111,7 @@ test('R changes its MAC and announces it (gratuitous ARP): the tunnel follows wi
 
 // A silent change: nothing tells A's kernel, and AF_XDP frames never confirm
 // its neighbour entry for R. The daemon notices the peer stopped answering and
-// sends the entry back to NUD_PROBE (src/daemon/xdp-paths.ts refresh): unicast
+// sends the entry back to NUD_PROBE (src/daemon/xdp/xdp-paths.ts refresh): unicast
 // probes fail, a broadcast finds R's new MAC, the next refresh uses it.
 //
 // The bound is that sequence's worst case on this kernel's neighbour settings:

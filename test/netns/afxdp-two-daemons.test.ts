@@ -7,7 +7,7 @@
  * libxdp's dispatcher cannot run here (this kernel refuses freplace
  * programs), and the kernel keeps one AF_XDP buffer pool per (device,
  * queue): the second process joins the first's XDP program and UMEM
- * (src/daemon/uplink-share.ts, native/umem_share.h), so both tunnels run on
+ * (src/daemon/xdp/uplink-share.ts, native/umem_share.h), so both tunnels run on
  * AF_XDP. When the owner stops (SIGTERM, or kill -9: its filter is then
  * stale and replaced) the other attaches a filter of its own and stays on
  * AF_XDP, and the old owner, restarted, joins it; when the member is killed,

@@ -118,7 +118,7 @@ export type DataPath = 'kernel' | 'afxdp';
 
 /**
  * Environment that starts a daemon on the given data path (XDPWG_DATAPATH
- * names a datapath file, src/daemon/datapath-config.ts). The tests here run
+ * names a datapath file, src/daemon/config/datapath-config.ts). The tests here run
  * 'kernel'; an AF_XDP variant passes 'afxdp' to the same test body.
  */
 export function datapathEnv(path: DataPath): Record<string, string> {

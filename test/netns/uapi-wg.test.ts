@@ -23,8 +23,8 @@ import { fileURLToPath } from 'node:url';
 import { Lab, requireRoot, sh, waitFor } from '../helpers/netns.js';
 import { MemoryDevice } from '../helpers/memory-device.js';
 import { UapiServer, uapiSocketPath } from '../../src/daemon/uapi/server.js';
-import { parseConfig } from '../../src/daemon/config-file.js';
-import { peerKey, parseEndpoint } from '../../src/daemon/device-config.js';
+import { parseConfig } from '../../src/daemon/config/config-file.js';
+import { peerKey, parseEndpoint } from '../../src/daemon/config/device-config.js';
 import { formatPrefix } from '../../src/packet/ip-prefix.js';
 import { keyFromBase64, keyToBase64, keyToHex } from '../../src/crypto/encoding.js';
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
 import { exitOf, linkExists, runXdpwg, socketPath } from '../helpers/cli-run.js';
 import { addPeer, configureInterface, genKeys, logsOf, peerDump, ping, startImplementation, twoSides, wg, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
-import { parseConfig } from '../../src/daemon/config-file.js';
+import { parseConfig } from '../../src/daemon/config/config-file.js';
 import { keyToBase64 } from '../../src/crypto/encoding.js';
 
 const lab = new Lab('h7u');

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { Lab, nsExec, requireRoot, sh, waitFor } from '../helpers/netns.js';
 import { exitOf, runXdpwg, socketPath } from '../helpers/cli-run.js';
 import { genKeys, xdpwgBin } from '../helpers/tunnel-lab.js';
-import { parseConfig } from '../../src/daemon/config-file.js';
+import { parseConfig } from '../../src/daemon/config/config-file.js';
 import { keyToBase64 } from '../../src/crypto/encoding.js';
 
 const lab = new Lab('qss');

@@ -1,5 +1,5 @@
 /**
- * The anchor side of a shared uplink (src/daemon/uplink-share.ts) without a
+ * The anchor side of a shared uplink (src/daemon/xdp/uplink-share.ts) without a
  * device: its share socket against other processes' stale-socket sweeps, and
  * the proof a member must give before a port is steered to it.
  *
@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { native, type NativeUdpPort, type NativeXdpFilter } from '../../src/native/binding.js';
 import { fdPassing } from '../../src/native/fd-passing.js';
 import { Logger } from '../../src/daemon/log.js';
-import { UplinkShareServer, uplinkSharePath } from '../../src/daemon/uplink-share.js';
+import { UplinkShareServer, uplinkSharePath } from '../../src/daemon/xdp/uplink-share.js';
 import { requireRoot, sh, waitFor } from '../helpers/netns.js';
 
 // ifindexes no device here has: their share sockets are this test's alone.

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CaptureRing, captureBufferSize, CAPTURE_RING_BYTES } from '../../src/datapath/capture-ring.js';
-import { CAPTURE_BACKLOG_MAX, CaptureSession, pcapFileHeader, pcapRecord, streamCapture, type CaptureSink } from '../../src/daemon/capture-session.js';
+import { CAPTURE_BACKLOG_MAX, CaptureSession, pcapFileHeader, pcapRecord, streamCapture, type CaptureSink } from '../../src/daemon/observe/capture-session.js';
 import { SeededPrng } from '../helpers/seeded-prng.js';
 
 test('records come out whole and in order across wrap-arounds, cut at snaplen', () => {

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ConfigError, parseConfig, serializeConfig, setconfOps, syncconfOps, toDeviceConfig, resolveEndpoints, configFromSnapshot, type PeerSection,
-} from '../../src/daemon/config-file.js';
-import { peerKey, type UapiPeerOp } from '../../src/daemon/device-config.js';
+} from '../../src/daemon/config/config-file.js';
+import { peerKey, type UapiPeerOp } from '../../src/daemon/config/device-config.js';
 import { formatPrefix } from '../../src/packet/ip-prefix.js';
 import { keyFromBase64 } from '../../src/crypto/encoding.js';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_DATAPATH, DatapathConfigError, parseDatapathConfig, stripJsonc } from '../../src/daemon/datapath-config.js';
+import { DEFAULT_DATAPATH, DatapathConfigError, parseDatapathConfig, stripJsonc } from '../../src/daemon/config/datapath-config.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 

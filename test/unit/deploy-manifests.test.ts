@@ -30,9 +30,9 @@ import { Secret } from 'kubernetes-models/v1/Secret';
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { ObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta';
 import { repoRoot } from '../helpers/tunnel-lab.js';
-import { parseConfig } from '../../src/daemon/config-file.js';
-import { parseDatapathConfig } from '../../src/daemon/datapath-config.js';
-import { parseListenAddress } from '../../src/daemon/listen-address.js';
+import { parseConfig } from '../../src/daemon/config/config-file.js';
+import { parseDatapathConfig } from '../../src/daemon/config/datapath-config.js';
+import { parseListenAddress } from '../../src/daemon/config/listen-address.js';
 
 type Doc = Record<string, any>;
 const deployDir = path.join(repoRoot, 'deploy');

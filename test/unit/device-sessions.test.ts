@@ -1,5 +1,5 @@
 /**
- * The device's session decisions (src/daemon/device.ts), driven with the
+ * The device's session decisions (src/daemon/device/device.ts), driven with the
  * real Device and a peer played by the test (test/helpers/device-harness.ts):
  * what a reload with the same private key keeps, what a responder does when
  * its keypair is confirmed, where a cookie reply to our response goes, and

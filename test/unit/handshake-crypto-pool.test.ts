@@ -1,5 +1,5 @@
 /**
- * The responder's crypto threads (src/daemon/handshake-crypto-pool.ts): real
+ * The responder's crypto threads (src/daemon/handshake/handshake-crypto-pool.ts): real
  * initiations answered on the threads and accepted on this one, a bounded
  * number in flight counted in the shared backlog word, results computed
  * with a PSK that changed meanwhile refused, and the threads stopped.
@@ -12,8 +12,8 @@ import { Handshake, beginSession, consumeResponse, createInitiation, type IndexA
 import { acceptInitiation } from '../../src/protocol/noise-responder.js';
 import type { Clock } from '../../src/protocol/clock.js';
 import type { DropReason } from '../../src/packet/drop-reasons.js';
-import { HandshakeCryptoPool } from '../../src/daemon/handshake-crypto-pool.js';
-import type { CryptoAnswer } from '../../src/daemon/handshake-crypto-messages.js';
+import { HandshakeCryptoPool } from '../../src/daemon/handshake/handshake-crypto-pool.js';
+import type { CryptoAnswer } from '../../src/daemon/handshake/handshake-crypto-messages.js';
 
 let t = 1_700_000_000_000;
 const clock: Clock = { now: () => (t += 25) };

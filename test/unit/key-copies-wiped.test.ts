@@ -12,9 +12,9 @@ import { generateKeyPair } from '../../src/crypto/x25519.js';
 import { Handshake, createInitiation, type IndexAllocator } from '../../src/protocol/noise.js';
 import { respondToInitiation, type KnownInitiator } from '../../src/protocol/noise-responder.js';
 import type { Clock } from '../../src/protocol/clock.js';
-import { HandshakeCryptoThread } from '../../src/daemon/handshake-crypto-worker.js';
-import { HandshakeCryptoPool } from '../../src/daemon/handshake-crypto-pool.js';
-import type { FromCrypto } from '../../src/daemon/handshake-crypto-messages.js';
+import { HandshakeCryptoThread } from '../../src/daemon/handshake/handshake-crypto-worker.js';
+import { HandshakeCryptoPool } from '../../src/daemon/handshake/handshake-crypto-pool.js';
+import type { FromCrypto } from '../../src/daemon/handshake/handshake-crypto-messages.js';
 
 let t = 1_700_000_000_000;
 const clock: Clock = { now: () => (t += 25) };

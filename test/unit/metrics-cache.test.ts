@@ -1,12 +1,12 @@
 /**
- * MetricsCache (src/daemon/metrics-cache.ts) on a hand-driven clock: any
+ * MetricsCache (src/daemon/observe/metrics-cache.ts) on a hand-driven clock: any
  * number of scrapes within one window cost one render and get its body; the
  * next window renders again; scrapes during a render share it; a failed
  * render is not kept.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MetricsCache } from '../../src/daemon/metrics-cache.js';
+import { MetricsCache } from '../../src/daemon/observe/metrics-cache.js';
 
 function counting(): { render: () => Promise<string>; calls: () => number } {
   let n = 0;

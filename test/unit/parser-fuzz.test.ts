@@ -21,9 +21,9 @@ import { consumeInitiation, createResponse } from '../helpers/noise-reference-re
 import { PeerRouter } from '../../src/datapath/peer-router.js';
 import { packAllowedIps } from '../../src/datapath/worker-messages.js';
 import { parseUapiSet } from '../../src/daemon/uapi/protocol.js';
-import { UapiError } from '../../src/daemon/device-config.js';
-import { ConfigError, parseConfig } from '../../src/daemon/config-file.js';
-import { DatapathConfigError, parseDatapathConfig } from '../../src/daemon/datapath-config.js';
+import { UapiError } from '../../src/daemon/config/device-config.js';
+import { ConfigError, parseConfig } from '../../src/daemon/config/config-file.js';
+import { DatapathConfigError, parseDatapathConfig } from '../../src/daemon/config/datapath-config.js';
 
 /** A copy of msg with one of: bit flips, a truncation, an extension, a byte run overwritten. */
 function mutate(rng: SeededPrng, msg: Uint8Array): Uint8Array {

@@ -1,11 +1,11 @@
 /**
- * The device's peer set (src/daemon/peer-set.ts): slots are reused after a
+ * The device's peer set (src/daemon/device/peer-set.ts): slots are reused after a
  * removal, and a key refused at add time (low order) does not use one up.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PeerSet } from '../../src/daemon/peer-set.js';
-import { DataPlaneLink } from '../../src/daemon/data-plane-link.js';
+import { PeerSet } from '../../src/daemon/device/peer-set.js';
+import { DataPlaneLink } from '../../src/daemon/device/data-plane-link.js';
 import { generateKeyPair } from '../../src/crypto/x25519.js';
 import type { PeerTimers } from '../../src/protocol/timers.js';
 

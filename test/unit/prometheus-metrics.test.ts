@@ -1,5 +1,5 @@
 /**
- * DeviceMetrics (src/daemon/prometheus-metrics.ts) over a stand-in source:
+ * DeviceMetrics (src/daemon/observe/prometheus-metrics.ts) over a stand-in source:
  * the exporter-compatible names and labels, per-port counters named from
  * the port fields, label escaping, and that every scrape reads the source
  * once (one consistent snapshot). And the server: many rapid scrapes cost
@@ -7,11 +7,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DeviceMetrics } from '../../src/daemon/prometheus-metrics.js';
-import { MetricsServer } from '../../src/daemon/metrics-server.js';
+import { DeviceMetrics } from '../../src/daemon/observe/prometheus-metrics.js';
+import { MetricsServer } from '../../src/daemon/observe/metrics-server.js';
 import { createServer } from 'node:net';
-import type { DeviceStats } from '../../src/daemon/device-stats.js';
-import type { DeviceSnapshot } from '../../src/daemon/device-config.js';
+import type { DeviceStats } from '../../src/daemon/observe/device-stats.js';
+import type { DeviceSnapshot } from '../../src/daemon/config/device-config.js';
 import { keyToBase64 } from '../../src/crypto/encoding.js';
 import { parsePrometheusText, sampleValue } from '../helpers/http-in-ns.js';
 

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatField, formatPretty, prettyBytes, prettyTime, type ShownDevice } from '../../src/cli/show.js';
-import { parseEndpoint } from '../../src/daemon/device-config.js';
+import { parseEndpoint } from '../../src/daemon/config/device-config.js';
 import { parsePrefix } from '../../src/packet/ip-prefix.js';
 import { keyFromBase64 } from '../../src/crypto/encoding.js';
 

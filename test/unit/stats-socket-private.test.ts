@@ -1,5 +1,5 @@
 /**
- * The stats socket (src/daemon/stats-server.ts) is owner-only from the moment
+ * The stats socket (src/daemon/observe/stats-server.ts) is owner-only from the moment
  * it exists, whatever the process umask: it streams captures of the tunnel's
  * traffic. Checked when the server starts listening (before anything the
  * server does afterwards), under umask 000.
@@ -10,7 +10,7 @@ import { lstatSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { StatsServer } from '../../src/daemon/stats-server.js';
+import { StatsServer } from '../../src/daemon/observe/stats-server.js';
 
 test('under umask 000 the stats socket is never accessible to others, and its directory is made 0700', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'xdpwg-stats-'));

@@ -1,11 +1,11 @@
 /**
  * The workers' traffic stamps become timer events in the order the packets
- * went (src/daemon/traffic-events.ts): a request and its reply inside one
+ * went (src/daemon/device/traffic-events.ts): a request and its reply inside one
  * 100 ms tick must leave the timers as if each had been seen at once.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyTrafficStamps, type SeenStamps } from '../../src/daemon/traffic-events.js';
+import { applyTrafficStamps, type SeenStamps } from '../../src/daemon/device/traffic-events.js';
 import type { PeerTraffic } from '../../src/datapath/peer-counters.js';
 import { TimerHarness } from '../helpers/timer-harness.js';
 

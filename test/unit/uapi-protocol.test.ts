@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {
   UapiSetParser, parseUapiGet, parseUapiSet, serializeUapiGet, serializeUapiSet, uapiStatus,
 } from '../../src/daemon/uapi/protocol.js';
-import { Errno, UapiError, formatEndpoint, parseEndpoint, type DeviceSnapshot, type UapiSetOp } from '../../src/daemon/device-config.js';
+import { Errno, UapiError, formatEndpoint, parseEndpoint, type DeviceSnapshot, type UapiSetOp } from '../../src/daemon/config/device-config.js';
 import { formatPrefix, maskPrefix, parsePrefix } from '../../src/packet/ip-prefix.js';
 import { keyFromHex } from '../../src/crypto/encoding.js';
 

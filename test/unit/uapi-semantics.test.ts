@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseUapiSet } from '../../src/daemon/uapi/protocol.js';
-import { peerKey } from '../../src/daemon/device-config.js';
+import { peerKey } from '../../src/daemon/config/device-config.js';
 import { formatPrefix } from '../../src/packet/ip-prefix.js';
 import { keyToHex } from '../../src/crypto/encoding.js';
 import { MemoryDevice, publicKeyOf } from '../helpers/memory-device.js';

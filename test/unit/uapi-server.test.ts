@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UapiServer, uapiGet, uapiRequest, uapiSet } from '../../src/daemon/uapi/server.js';
-import { Errno, UapiError } from '../../src/daemon/device-config.js';
+import { Errno, UapiError } from '../../src/daemon/config/device-config.js';
 import { formatPrefix, parsePrefix } from '../../src/packet/ip-prefix.js';
 import { MemoryDevice } from '../helpers/memory-device.js';
 

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { Lab, nsExec, nsSpawn, requireRoot, waitFor } from '../helpers/netns.js';
 import { Guest, guestImage } from '../helpers/vm.js';
 import { genKeys, logsOf, repoRoot, startImplementation, wg, type Side } from '../helpers/tunnel-lab.js';
-import type { DeviceStats } from '../../src/daemon/device-stats.js';
+import type { DeviceStats } from '../../src/daemon/observe/device-stats.js';
 
 /** Bytes each way: enough to cycle every UMEM frame many times over. */
 const TRANSFER_BYTES = 96 * 1024 * 1024;

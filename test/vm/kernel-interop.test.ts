@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { Lab, nsExec, nsSpawn, requireRoot, waitFor } from '../helpers/netns.js';
 import { Guest, guestImage } from '../helpers/vm.js';
 import { genKeys, logsOf, repoRoot, startImplementation, wg, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
-import type { DeviceStats } from '../../src/daemon/device-stats.js';
+import type { DeviceStats } from '../../src/daemon/observe/device-stats.js';
 
 const TIME_SCALE = 8;
 const lab = new Lab('vki');

@@ -14,9 +14,9 @@
  *
  * Threading: main thread; timers are unref'd and stop() ends them all.
  */
-import type { Device } from '../../daemon/device.js';
-import { resolveHostEndpoint, splitHostPort, type ConfigFile, type UnresolvedEndpoint } from '../../daemon/config-file.js';
-import { formatEndpoint, parseEndpoint, peerKey } from '../../daemon/device-config.js';
+import type { Device } from '../../daemon/device/device.js';
+import { resolveHostEndpoint, splitHostPort, type ConfigFile, type UnresolvedEndpoint } from '../../daemon/config/config-file.js';
+import { formatEndpoint, parseEndpoint, peerKey } from '../../daemon/config/device-config.js';
 import type { Endpoint } from '../../packet/endpoint.js';
 import type { Logger } from '../../daemon/log.js';
 import { TEST_TIME_SCALE } from '../../protocol/constants.js';

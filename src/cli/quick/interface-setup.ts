@@ -17,8 +17,8 @@
  * Threading: main thread.
  */
 import { native } from '../../native/binding.js';
-import type { Device } from '../../daemon/device.js';
-import type { ConfigFile, InterfaceSection } from '../../daemon/config-file.js';
+import type { Device } from '../../daemon/device/device.js';
+import type { ConfigFile, InterfaceSection } from '../../daemon/config/config-file.js';
 import { formatIP, formatPrefix, parsePrefix, type IpPrefix } from '../../packet/ip-prefix.js';
 import type { Endpoint } from '../../packet/endpoint.js';
 import { addDefaultRoute, pickFullTunnelTable } from './full-tunnel.js';

@@ -1,5 +1,5 @@
 /**
- * The device's side of the UAPI (`get=1` / `set=1`, src/daemon/device-config.ts
+ * The device's side of the UAPI (`get=1` / `set=1`, src/daemon/config/device-config.ts
  * DeviceControl): the snapshot `get` prints, and each `set` operation applied
  * to the device's parts in order, as wireguard-go applies them.
  *
@@ -7,13 +7,13 @@
  */
 import { equalConstantTime } from '../../crypto/bytes.js';
 import { addrFromEndpoint } from '../../datapath/addr-record.js';
-import type { DeviceControl, DeviceSnapshot, PeerSnapshot, UapiPeerOp, UapiSetOp } from '../device-config.js';
+import type { DeviceControl, DeviceSnapshot, PeerSnapshot, UapiPeerOp, UapiSetOp } from '../config/device-config.js';
 import type { Logger } from '../log.js';
-import type { DataPlaneLink } from '../data-plane-link.js';
-import type { HandshakePath } from '../handshake-path.js';
-import type { KernelUdpSocket } from '../kernel-socket.js';
-import type { PeerSet } from '../peer-set.js';
-import type { Peer } from '../peer.js';
+import type { DataPlaneLink } from '../device/data-plane-link.js';
+import type { HandshakePath } from '../handshake/handshake-path.js';
+import type { KernelUdpSocket } from '../device/kernel-socket.js';
+import type { PeerSet } from '../device/peer-set.js';
+import type { Peer } from '../device/peer.js';
 
 /** The device parts a UAPI request changes. */
 export interface UapiTargets {

@@ -25,7 +25,7 @@
 import { keyFromHex, keyToHex } from '../../crypto/encoding.js';
 import {
   Errno, UapiError, formatEndpoint, parseEndpoint, type DeviceSnapshot, type PeerSnapshot, type UapiPeerOp, type UapiSetOp,
-} from '../device-config.js';
+} from '../config/device-config.js';
 import { formatPrefix, parsePrefix, type IpPrefix } from '../../packet/ip-prefix.js';
 
 /** Longest request line accepted (Go's bufio.Scanner default token limit, which wireguard-go inherits). */

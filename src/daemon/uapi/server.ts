@@ -21,7 +21,7 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { chmodSync, lstatSync, mkdirSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import { Errno, UapiError, type DeviceControl, type UapiSetOp } from '../device-config.js';
+import { Errno, UapiError, type DeviceControl, type UapiSetOp } from '../config/device-config.js';
 import {
   UAPI_MAX_LINE, UapiSetParser, parseUapiGet, serializeUapiGet, serializeUapiSet, uapiStatus, type UapiGetResult,
 } from './protocol.js';

@@ -6,11 +6,11 @@
  *
  * Threading: main thread only. Workers hold their own dup of the fd.
  */
-import { native, type NativeUdpPort } from '../native/binding.js';
-import { ADDR_RECORD_SIZE } from '../datapath/addr-record.js';
-import { FRAME_HEADROOM } from '../native/frames.js';
-import { Errno, UapiError } from './device-config.js';
-import type { Logger } from './log.js';
+import { native, type NativeUdpPort } from '../../native/binding.js';
+import { ADDR_RECORD_SIZE } from '../../datapath/addr-record.js';
+import { FRAME_HEADROOM } from '../../native/frames.js';
+import { Errno, UapiError } from '../config/device-config.js';
+import type { Logger } from '../log.js';
 
 /** SO_RCVBUF / SO_SNDBUF of the UDP socket (wireguard-go's 7 MiB). */
 const SOCKET_BUFFER_BYTES = 7 << 20;

@@ -24,13 +24,13 @@
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { keyToHex } from '../crypto/encoding.js';
-import { INITIATION_SIZE } from '../protocol/wire.js';
-import type { DropReason } from '../packet/drop-reasons.js';
+import { keyToHex } from '../../crypto/encoding.js';
+import { INITIATION_SIZE } from '../../protocol/wire.js';
+import type { DropReason } from '../../packet/drop-reasons.js';
 import { AnswerRecord, type CryptoAnswer, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
-import { KEY_LENGTH } from '../crypto/bytes.js';
-import { TAI64N_LENGTH } from '../crypto/tai64n.js';
-import { RESPONSE_SIZE } from '../protocol/wire.js';
+import { KEY_LENGTH } from '../../crypto/bytes.js';
+import { TAI64N_LENGTH } from '../../crypto/tai64n.js';
+import { RESPONSE_SIZE } from '../../protocol/wire.js';
 import { HANDSHAKE_CRYPTO_KIND } from './handshake-crypto-worker.js';
 
 /** Threads at most: past the core count they only add switching. */

@@ -10,8 +10,8 @@
  *
  * Threading: main thread (as XdpPaths).
  */
-import type { NativeXdpFilter } from '../native/binding.js';
-import { fdPassing } from '../native/fd-passing.js';
+import type { NativeXdpFilter } from '../../native/binding.js';
+import { fdPassing } from '../../native/fd-passing.js';
 
 export class PluginXskMap implements NativeXdpFilter {
   private mapFd: number;

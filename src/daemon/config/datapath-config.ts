@@ -23,8 +23,8 @@
  * }
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { XdpMode } from '../native/binding.js';
-import type { AeadBurstChoice } from '../crypto/aead-burst.js';
+import type { XdpMode } from '../../native/binding.js';
+import type { AeadBurstChoice } from '../../crypto/aead-burst.js';
 import { parseListenAddress } from './listen-address.js';
 
 export interface DatapathConfig {
@@ -40,10 +40,10 @@ export interface DatapathConfig {
   busyPoll: boolean;
   crypto: AeadBurstChoice;
   tunOffload: 'auto' | 'off';
-  /** Whose XDP program steers frames to our sockets (device-plugin: src/daemon/device-plugin-client.ts). */
+  /** Whose XDP program steers frames to our sockets (device-plugin: src/daemon/xdp/device-plugin-client.ts). */
   xdpProgram: 'own' | 'device-plugin';
   devicePluginSocket: 'auto' | string;
-  /** The /metrics endpoint's listen address, or off (src/daemon/metrics-server.ts). */
+  /** The /metrics endpoint's listen address, or off (src/daemon/observe/metrics-server.ts). */
   metricsListen: 'off' | string;
 }
 

@@ -16,11 +16,11 @@
  *
  * Main thread only.
  */
-import type { Keypair } from '../protocol/keypair.js';
-import type { PeerTimers } from '../protocol/timers.js';
-import type { PeerTraffic } from '../datapath/peer-counters.js';
+import type { Keypair } from '../../protocol/keypair.js';
+import type { PeerTimers } from '../../protocol/timers.js';
+import type { PeerTraffic } from '../../datapath/peer-counters.js';
 
-/** The stamps already turned into events, per peer (src/daemon/peer.ts keeps them). */
+/** The stamps already turned into events, per peer (src/daemon/device/peer.ts keeps them). */
 export interface SeenStamps {
   seenAuthRx: number;
   seenDataRx: number;

@@ -11,8 +11,8 @@
  *
  * Threading: main thread.
  */
-import type { NativeUdpPort } from '../native/binding.js';
-import { ADDR_RECORD_SIZE } from '../datapath/addr-record.js';
+import type { NativeUdpPort } from '../../native/binding.js';
+import { ADDR_RECORD_SIZE } from '../../datapath/addr-record.js';
 
 /** Datagrams per txBurst at most; the socket's frame pool is small (the device's port has 64 frames). */
 const BATCH_MAX = 32;

@@ -32,17 +32,17 @@
  * filter's local-address maps current.
  */
 import { readdirSync } from 'node:fs';
-import { native, type NativeXdpFilter, type XskPortOptions } from '../native/binding.js';
-import { fdPassing } from '../native/fd-passing.js';
-import { openXdpFilter } from '../native/xdp-filter.js';
-import { formatIP, parseIP } from './device-config.js';
-import type { DatapathConfig } from './datapath-config.js';
+import { native, type NativeXdpFilter, type XskPortOptions } from '../../native/binding.js';
+import { fdPassing } from '../../native/fd-passing.js';
+import { openXdpFilter } from '../../native/xdp-filter.js';
+import { formatIP, parseIP } from '../config/device-config.js';
+import type { DatapathConfig } from '../config/datapath-config.js';
 import { LocalAddresses } from './local-addresses.js';
 import { closeUnusedMaps, type XdpSteering } from './xdp-steering.js';
 import { PluginXskMap } from './plugin-xsk-map.js';
 import { UplinkShareMember, UplinkShareServer } from './uplink-share.js';
-import type { Logger } from './log.js';
-import type { PeerRoute, ToWorker } from '../datapath/worker-messages.js';
+import type { Logger } from '../log.js';
+import type { PeerRoute, ToWorker } from '../../datapath/worker-messages.js';
 
 const ARPHRD_ETHER = 1;
 /** A peer we sent to within this long… */

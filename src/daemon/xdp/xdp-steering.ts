@@ -10,10 +10,10 @@
  *   log says why and that the kernel UDP socket carries everything
  *   ("fallback"): loading our own program instead would fight the plugin's.
  */
-import { fdPassing } from '../native/fd-passing.js';
-import type { DatapathConfig } from './datapath-config.js';
+import { fdPassing } from '../../native/fd-passing.js';
+import type { DatapathConfig } from '../config/datapath-config.js';
 import { pluginDevicesFromEnv, pluginSocketFor, requestXskMaps } from './device-plugin-client.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../log.js';
 
 export type XdpSteering =
   | { kind: 'own' }

@@ -7,23 +7,23 @@
  * Threading: main thread only; the workers' reports arrive as messages and
  * their counters are read from shared memory (src/datapath/peer-counters.ts).
  */
-import { keyToBase64 } from '../crypto/encoding.js';
-import { DropCounters } from '../datapath/drop-counters.js';
-import type { FromWorker } from '../datapath/worker-messages.js';
-import { formatEndpoint } from './device-config.js';
-import type { DataPlaneLink } from './data-plane-link.js';
-import type { HandshakePath } from './handshake-path.js';
-import type { PeerSet } from './peer-set.js';
-import type { XdpPaths } from './xdp-paths.js';
-import { describeXdpSteering } from './xdp-steering.js';
-import type { HandshakeCounts } from './handshake-counters.js';
+import { keyToBase64 } from '../../crypto/encoding.js';
+import { DropCounters } from '../../datapath/drop-counters.js';
+import type { FromWorker } from '../../datapath/worker-messages.js';
+import { formatEndpoint } from '../config/device-config.js';
+import type { DataPlaneLink } from '../device/data-plane-link.js';
+import type { HandshakePath } from '../handshake/handshake-path.js';
+import type { PeerSet } from '../device/peer-set.js';
+import type { XdpPaths } from '../xdp/xdp-paths.js';
+import { describeXdpSteering } from '../xdp/xdp-steering.js';
+import type { HandshakeCounts } from '../handshake/handshake-counters.js';
 
 /** The JSON `xdpwg stats` prints. */
 export interface DeviceStats {
   interface: string;
   listenPort: number;
   workers: number;
-  /** Whose XDP program steers frames to AF_XDP: own, device-plugin, kernel-fallback (src/daemon/xdp-steering.ts). */
+  /** Whose XDP program steers frames to AF_XDP: own, device-plugin, kernel-fallback (src/daemon/xdp/xdp-steering.ts). */
   xdpProgram: string;
   /** Per worker: CPU seconds its thread has used (index = worker). */
   workerCpuSeconds: number[];

@@ -6,10 +6,10 @@
  *
  * Threading: main thread only.
  */
-import type { WorkerPool } from '../datapath/worker-pool.js';
-import type { ToWorker } from '../datapath/worker-messages.js';
-import { readPeerTraffic, type PeerCounterSlab, type PeerTraffic } from '../datapath/peer-counters.js';
-import type { XdpPaths } from './xdp-paths.js';
+import type { WorkerPool } from '../../datapath/worker-pool.js';
+import type { ToWorker } from '../../datapath/worker-messages.js';
+import { readPeerTraffic, type PeerCounterSlab, type PeerTraffic } from '../../datapath/peer-counters.js';
+import type { XdpPaths } from '../xdp/xdp-paths.js';
 
 export class DataPlaneLink {
   pool: WorkerPool | undefined;

@@ -26,7 +26,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { BPF_MAP_TYPE_XSKMAP, fdPassing, type SeqpacketMessage } from '../native/fd-passing.js';
+import { BPF_MAP_TYPE_XSKMAP, fdPassing, type SeqpacketMessage } from '../../native/fd-passing.js';
 
 /** The protocol's words, as the plugin's constants define them. */
 export const PLUGIN_HANDSHAKE = {

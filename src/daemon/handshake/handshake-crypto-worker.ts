@@ -10,12 +10,12 @@
  * Threading: this thread alone; its inputs arrive in order on one port.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { keyPairFromPrivate, sharedSecret, type X25519KeyPair } from '../crypto/x25519.js';
-import { keyToHex } from '../crypto/encoding.js';
-import { KEY_LENGTH, wipe } from '../crypto/bytes.js';
-import { INITIATION_SIZE } from '../protocol/wire.js';
-import type { DropReason } from '../packet/drop-reasons.js';
-import { ReplayPrefilter, respondToInitiation, type RespondedInitiation } from '../protocol/noise-responder.js';
+import { keyPairFromPrivate, sharedSecret, type X25519KeyPair } from '../../crypto/x25519.js';
+import { keyToHex } from '../../crypto/encoding.js';
+import { KEY_LENGTH, wipe } from '../../crypto/bytes.js';
+import { INITIATION_SIZE } from '../../protocol/wire.js';
+import type { DropReason } from '../../packet/drop-reasons.js';
+import { ReplayPrefilter, respondToInitiation, type RespondedInitiation } from '../../protocol/noise-responder.js';
 import { AnswerRecord, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
 
 /** What this thread knows of one peer. */

@@ -20,12 +20,12 @@
  * caller's job ({@link resolveEndpoints}), because it can block and fail.
  */
 import { lookup } from 'node:dns/promises';
-import { keyFromBase64, keyToBase64 } from '../crypto/encoding.js';
+import { keyFromBase64, keyToBase64 } from '../../crypto/encoding.js';
 import {
   formatEndpoint, parseEndpoint, peerKey, type DeviceConfig, type DeviceSnapshot, type PeerConfig, type UapiPeerOp, type UapiSetOp,
 } from './device-config.js';
-import { formatPrefix, parseIP, parsePrefix, type IpPrefix } from '../packet/ip-prefix.js';
-import type { Endpoint } from '../packet/endpoint.js';
+import { formatPrefix, parseIP, parsePrefix, type IpPrefix } from '../../packet/ip-prefix.js';
+import type { Endpoint } from '../../packet/endpoint.js';
 
 /** A problem in a configuration file, located by file and 1-based line number (0 = the file as a whole). */
 export class ConfigError extends Error {

@@ -6,19 +6,19 @@
  * allowed-ips messages) and to the AF_XDP paths (endpoints).
  *
  * Peers' handshake and keypair state is the handshake path's
- * (src/daemon/handshake-path.ts): a peer is added here first and removed
+ * (src/daemon/handshake/handshake-path.ts): a peer is added here first and removed
  * here last.
  *
  * Threading: main thread only.
  */
-import type { X25519KeyPair } from '../crypto/x25519.js';
-import { isAllZero } from '../crypto/bytes.js';
-import { AllowedIps } from '../protocol/allowed-ips.js';
-import type { IpPrefix } from '../packet/ip-prefix.js';
-import type { PeerTimers } from '../protocol/timers.js';
-import { endpointFromAddr } from '../datapath/addr-record.js';
-import { packAllowedIps } from '../datapath/worker-messages.js';
-import { Errno, UapiError, peerKey, type AllowedIPChange } from './device-config.js';
+import type { X25519KeyPair } from '../../crypto/x25519.js';
+import { isAllZero } from '../../crypto/bytes.js';
+import { AllowedIps } from '../../protocol/allowed-ips.js';
+import type { IpPrefix } from '../../packet/ip-prefix.js';
+import type { PeerTimers } from '../../protocol/timers.js';
+import { endpointFromAddr } from '../../datapath/addr-record.js';
+import { packAllowedIps } from '../../datapath/worker-messages.js';
+import { Errno, UapiError, peerKey, type AllowedIPChange } from '../config/device-config.js';
 import type { DataPlaneLink } from './data-plane-link.js';
 import { Peer } from './peer.js';
 

@@ -11,7 +11,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DeviceMetrics, type MetricsSource } from './prometheus-metrics.js';
-import { formatListenAddress, parseListenAddress } from './listen-address.js';
+import { formatListenAddress, parseListenAddress } from '../config/listen-address.js';
 import { MetricsCache } from './metrics-cache.js';
 
 export const METRICS_PATH = '/metrics';

@@ -24,33 +24,33 @@
  * answers that name the key versions they used (handshake-crypto-pool.ts).
  */
 import { availableParallelism } from 'node:os';
-import { clampPrivateKey, keyPairFromPrivate, type X25519KeyPair } from '../crypto/x25519.js';
-import { isAllZero, equalConstantTime, wipe } from '../crypto/bytes.js';
-import { IndexTable } from '../protocol/index-table.js';
-import { Keypair } from '../protocol/keypair.js';
-import type { KeyRetirement } from '../protocol/key-retirement.js';
-import type { Clock } from '../protocol/clock.js';
-import { beginSession, consumeResponse, createInitiation, wipeTransportKeys, type Handshake } from '../protocol/noise.js';
-import { acceptInitiation } from '../protocol/noise-responder.js';
-import { CookieChecker, CookieGenerator } from '../protocol/cookie.js';
-import { HANDSHAKE_QUEUE_CAPACITY, REKEY_ATTEMPT_TIME_MS } from '../protocol/constants.js';
-import { PeerTimers, type InitiationReason } from '../protocol/timers.js';
-import { CookieReply, INITIATION_SIZE, RESPONSE_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, readU32 } from '../protocol/wire.js';
-import type { DropReason } from '../packet/drop-reasons.js';
-import { FRAME_HEADROOM } from '../native/frames.js';
-import { DropCounters } from '../datapath/drop-counters.js';
-import { CookieSecretShare, MainThreadAdmission } from '../datapath/handshake-admission.js';
-import type { KeypairWire } from '../datapath/worker-messages.js';
-import type { Logger } from './log.js';
-import type { DataPlaneLink } from './data-plane-link.js';
-import type { KernelUdpSocket } from './kernel-socket.js';
-import type { MainThreadSend } from './main-thread-send.js';
-import type { PeerSet } from './peer-set.js';
+import { clampPrivateKey, keyPairFromPrivate, type X25519KeyPair } from '../../crypto/x25519.js';
+import { isAllZero, equalConstantTime, wipe } from '../../crypto/bytes.js';
+import { IndexTable } from '../../protocol/index-table.js';
+import { Keypair } from '../../protocol/keypair.js';
+import type { KeyRetirement } from '../../protocol/key-retirement.js';
+import type { Clock } from '../../protocol/clock.js';
+import { beginSession, consumeResponse, createInitiation, wipeTransportKeys, type Handshake } from '../../protocol/noise.js';
+import { acceptInitiation } from '../../protocol/noise-responder.js';
+import { CookieChecker, CookieGenerator } from '../../protocol/cookie.js';
+import { HANDSHAKE_QUEUE_CAPACITY, REKEY_ATTEMPT_TIME_MS } from '../../protocol/constants.js';
+import { PeerTimers, type InitiationReason } from '../../protocol/timers.js';
+import { CookieReply, INITIATION_SIZE, RESPONSE_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, readU32 } from '../../protocol/wire.js';
+import type { DropReason } from '../../packet/drop-reasons.js';
+import { FRAME_HEADROOM } from '../../native/frames.js';
+import { DropCounters } from '../../datapath/drop-counters.js';
+import { CookieSecretShare, MainThreadAdmission } from '../../datapath/handshake-admission.js';
+import type { KeypairWire } from '../../datapath/worker-messages.js';
+import type { Logger } from '../log.js';
+import type { DataPlaneLink } from '../device/data-plane-link.js';
+import type { KernelUdpSocket } from '../device/kernel-socket.js';
+import type { MainThreadSend } from '../device/main-thread-send.js';
+import type { PeerSet } from '../device/peer-set.js';
 import { HandshakeCounters } from './handshake-counters.js';
 import { HandshakeCryptoPool } from './handshake-crypto-pool.js';
 import type { CryptoAnswer } from './handshake-crypto-messages.js';
-import { DatagramBatch } from './datagram-batch.js';
-import type { Peer } from './peer.js';
+import { DatagramBatch } from '../device/datagram-batch.js';
+import type { Peer } from '../device/peer.js';
 
 type IndexEntry = Handshake<Peer> | Keypair;
 

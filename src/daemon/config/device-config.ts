@@ -11,12 +11,12 @@
  *
  * Threading: main thread only (control plane).
  */
-import { keyToHex } from '../crypto/encoding.js';
-import type { Endpoint } from '../packet/endpoint.js';
-import { formatIP, formatIPv6, parseIPv4, parseIPv6, type IpPrefix } from '../packet/ip-prefix.js';
+import { keyToHex } from '../../crypto/encoding.js';
+import type { Endpoint } from '../../packet/endpoint.js';
+import { formatIP, formatIPv6, parseIPv4, parseIPv6, type IpPrefix } from '../../packet/ip-prefix.js';
 
-/** Re-exported for src/daemon/xdp-paths.ts, which another branch owns: move its import to src/packet/ip-prefix.ts, then drop this. */
-export { formatIP, parseIP } from '../packet/ip-prefix.js';
+/** Re-exported for src/daemon/xdp/xdp-paths.ts, which another branch owns: move its import to src/packet/ip-prefix.ts, then drop this. */
+export { formatIP, parseIP } from '../../packet/ip-prefix.js';
 
 // ---------------------------------------------------------------- errors
 

@@ -8,8 +8,8 @@
  * is one of them. Every event, and an overrun, re-reads the whole list: the
  * list is short and the events rare, and a re-read cannot drift.
  */
-import { NetlinkMonitor, usableAddresses } from '../native/netlink.js';
-import { formatIP } from '../packet/ip-prefix.js';
+import { NetlinkMonitor, usableAddresses } from '../../native/netlink.js';
+import { formatIP } from '../../packet/ip-prefix.js';
 
 export class LocalAddresses {
   private readonly monitor: NetlinkMonitor;

@@ -9,8 +9,8 @@
  * so the main thread can drop results computed with keys that changed while
  * they were in flight.
  */
-import type { DropReason } from '../packet/drop-reasons.js';
-import type { RespondedInitiation } from '../protocol/noise-responder.js';
+import type { DropReason } from '../../packet/drop-reasons.js';
+import type { RespondedInitiation } from '../../protocol/noise-responder.js';
 
 export type ToCrypto =
   /** The device's static private key (null: none; every result is refused). */

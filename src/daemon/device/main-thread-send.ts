@@ -5,8 +5,8 @@
  *
  * Threading: main thread only.
  */
-import type { Clock } from '../protocol/clock.js';
-import type { DataTransport } from '../protocol/transport.js';
+import type { Clock } from '../../protocol/clock.js';
+import type { DataTransport } from '../../protocol/transport.js';
 import type { KernelUdpSocket } from './kernel-socket.js';
 import type { Peer } from './peer.js';
 

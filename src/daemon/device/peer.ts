@@ -5,13 +5,13 @@
  * Threading: main thread only. The data path sees a peer as its slot number
  * and the keypairs/endpoint the device broadcasts to the workers.
  */
-import type { X25519KeyPair } from '../crypto/x25519.js';
-import { keyToBase64 } from '../crypto/encoding.js';
-import { Handshake } from '../protocol/noise.js';
-import { KeypairSet } from '../protocol/keypair.js';
-import { StagedQueue } from '../protocol/staged-queue.js';
-import type { PeerTimers } from '../protocol/timers.js';
-import type { Endpoint } from '../packet/endpoint.js';
+import type { X25519KeyPair } from '../../crypto/x25519.js';
+import { keyToBase64 } from '../../crypto/encoding.js';
+import { Handshake } from '../../protocol/noise.js';
+import { KeypairSet } from '../../protocol/keypair.js';
+import { StagedQueue } from '../../protocol/staged-queue.js';
+import type { PeerTimers } from '../../protocol/timers.js';
+import type { Endpoint } from '../../packet/endpoint.js';
 
 export class Peer {
   readonly handshake: Handshake<Peer>;

@@ -16,30 +16,30 @@
  *
  * Threading: main thread only.
  */
-import { KeyRetirement } from '../protocol/key-retirement.js';
-import { systemClock, type Clock } from '../protocol/clock.js';
-import { HANDSHAKE_QUEUE_CAPACITY } from '../protocol/constants.js';
-import { DataTransport } from '../protocol/transport.js';
-import { dataAeadBackend } from '../crypto/aead-burst.js';
-import { native, type TunQueueSpec } from '../native/binding.js';
-import { WorkerPool } from '../datapath/worker-pool.js';
-import type { FromWorker } from '../datapath/worker-messages.js';
-import type { DeviceControl, DeviceSnapshot, UapiSetOp } from './device-config.js';
-import type { Logger } from './log.js';
-import type { DatapathConfig } from './datapath-config.js';
-import { XdpPaths } from './xdp-paths.js';
+import { KeyRetirement } from '../../protocol/key-retirement.js';
+import { systemClock, type Clock } from '../../protocol/clock.js';
+import { HANDSHAKE_QUEUE_CAPACITY } from '../../protocol/constants.js';
+import { DataTransport } from '../../protocol/transport.js';
+import { dataAeadBackend } from '../../crypto/aead-burst.js';
+import { native, type TunQueueSpec } from '../../native/binding.js';
+import { WorkerPool } from '../../datapath/worker-pool.js';
+import type { FromWorker } from '../../datapath/worker-messages.js';
+import type { DeviceControl, DeviceSnapshot, UapiSetOp } from '../config/device-config.js';
+import type { Logger } from '../log.js';
+import type { DatapathConfig } from '../config/datapath-config.js';
+import { XdpPaths } from '../xdp/xdp-paths.js';
 import { applyTrafficStamps } from './traffic-events.js';
-import type { XdpSteering } from './xdp-steering.js';
-import { CaptureSession } from './capture-session.js';
+import type { XdpSteering } from '../xdp/xdp-steering.js';
+import { CaptureSession } from '../observe/capture-session.js';
 import { DataPlaneLink } from './data-plane-link.js';
 import { KernelUdpSocket } from './kernel-socket.js';
 import { MainThreadSend } from './main-thread-send.js';
-import { HandshakePath } from './handshake-path.js';
+import { HandshakePath } from '../handshake/handshake-path.js';
 import { PeerSet, MAX_PEERS } from './peer-set.js';
-import { UapiApply } from './uapi/apply.js';
-import { DeviceStatsBook, type DeviceStats } from './device-stats.js';
+import { UapiApply } from '../uapi/apply.js';
+import { DeviceStatsBook, type DeviceStats } from '../observe/device-stats.js';
 import type { Peer } from './peer.js';
-import { FRAME_HEADROOM } from '../native/frames.js';
+import { FRAME_HEADROOM } from '../../native/frames.js';
 
 const TICK_MS = 100;
 /** How often (in ticks) peers' routes and neighbours are re-read. */
@@ -55,7 +55,7 @@ export interface DeviceOptions {
   log: Logger;
   datapath: DatapathConfig;
   clock?: Clock;
-  /** Our XDP filter (default) or the AF_XDP device plugin's maps (src/daemon/xdp-steering.ts). */
+  /** Our XDP filter (default) or the AF_XDP device plugin's maps (src/daemon/xdp/xdp-steering.ts). */
   steering?: XdpSteering;
   /** Told how many leading workers can send on AF_XDP everywhere (0: all); see XdpPaths. */
   onSendingWorkers?: (n: number) => void;

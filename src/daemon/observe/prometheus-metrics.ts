@@ -14,10 +14,10 @@
  * Threading: main thread; collect() callbacks run inside registry.metrics().
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import { keyToBase64 } from '../crypto/encoding.js';
+import { keyToBase64 } from '../../crypto/encoding.js';
 import type { DeviceStats } from './device-stats.js';
-import type { DeviceSnapshot, PeerSnapshot } from './device-config.js';
-import { formatIP } from '../packet/ip-prefix.js';
+import type { DeviceSnapshot, PeerSnapshot } from '../config/device-config.js';
+import { formatIP } from '../../packet/ip-prefix.js';
 
 /** Where the numbers come from (the Device, or a test's stand-in). */
 export interface MetricsSource {

@@ -4,8 +4,8 @@
  * records (libpcap's classic format, link type Ethernet: the AF_XDP path's
  * frames are whole Ethernet frames), and stops the workers on close().
  */
-import { CaptureRing, captureBufferSize, type CapturedFrame } from '../datapath/capture-ring.js';
-import type { ToWorker } from '../datapath/worker-messages.js';
+import { CaptureRing, captureBufferSize, type CapturedFrame } from '../../datapath/capture-ring.js';
+import type { ToWorker } from '../../datapath/worker-messages.js';
 import type { Socket } from 'node:net';
 
 /** LINKTYPE_ETHERNET (tcpdump.org link-layer header types). */

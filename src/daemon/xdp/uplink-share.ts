@@ -42,10 +42,10 @@
  * member's join, bounded by JOIN_TIMEOUT_MS.
  */
 import { lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { native, type NativeXdpFilter } from '../native/binding.js';
-import { fdPassing, type SeqpacketMessage } from '../native/fd-passing.js';
-import type { Logger } from './log.js';
-import { ensurePrivateDir } from './run-dir.js';
+import { native, type NativeXdpFilter } from '../../native/binding.js';
+import { fdPassing, type SeqpacketMessage } from '../../native/fd-passing.js';
+import type { Logger } from '../log.js';
+import { ensurePrivateDir } from '../run-dir.js';
 
 const SHARE_DIR = '/run/xdpwg';
 /** Member slots 1..MAX_SLOT (slot 0 is the anchor's): kShareMembers - 1 in native/umem_share.h. */

@@ -11,8 +11,8 @@ import { createServer, createConnection, type Server } from 'node:net';
 import { chmodSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { CAPTURE_SNAPLEN_MAX, streamCapture, type CaptureSession } from './capture-session.js';
-import { ensurePrivateDir } from './run-dir.js';
-import { bindPrivate } from './uapi/server.js';
+import { ensurePrivateDir } from '../run-dir.js';
+import { bindPrivate } from '../uapi/server.js';
 
 export const STATS_SOCKET_DIR = '/var/run/xdpwg';
 /** How long a connection may stay silent before it is answered as `stats`. */
