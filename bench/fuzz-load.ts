@@ -176,7 +176,7 @@ export function blast(opts: {
       classOf[i] = c;
     }
     const took = udp.txBurst(desc, addr, got);
-    for (let i = 0; i < took; i++) counts[classOf[i]!]++;
+    for (let i = 0; i < took; i++) { const k = classOf[i]!; counts[k] = counts[k]! + 1; }
     sent += took;
     if (took < got) {
       // Socket buffer full: give the rest back and go on (they count as not sent).

@@ -45,7 +45,7 @@ export class DropCounters {
   }
 
   /** Counts `n` drops for `reason` (under its counter), or `n` of an event. */
-  count(reason: DropReason | DatapathEvent, n = 1): void { this.view[SLOT[reason]] += n; }
+  count(reason: DropReason | DatapathEvent, n = 1): void { const i = SLOT[reason]; this.view[i] = this.view[i]! + n; }
 
   /** A counter's value. */
   get(name: DropCounter | DatapathEvent): number { return this.view[DATAPATH_COUNTERS.indexOf(name)]!; }

@@ -171,8 +171,8 @@ export class Receiver {
   /** An authentic message from the peer: its counters, its endpoint, and key confirmation. */
   private acceptAuthenticated(peer: PeerState, kp: DataKeypair, j: number, now: number): void {
     const s = this.s, c = s.counters.view, base = kp.slot * PEER_SLOT_WIDTH;
-    c[base + F.rxBytes] += s.scratch.cryptDesc[2 * j + 1]!;
-    c[base + F.rxPackets] += 1;
+    c[base + F.rxBytes] = c[base + F.rxBytes]! + s.scratch.cryptDesc[2 * j + 1]!;
+    c[base + F.rxPackets] = c[base + F.rxPackets]! + 1;
     c[base + F.lastAuthRxMs] = now;
     this.noteSource(peer, kp.slot, s.scratch.cryptRxIndex[j]!);
     if (kp === peer.next) this.confirm(peer, kp);

@@ -199,8 +199,8 @@ export class Sender {
       this.toSocket(msgOff, msgLen, peer.endpoint!);
     }
     const c = s.counters.view, base = slot * PEER_SLOT_WIDTH;
-    c[base + F.txBytes] += msgLen;
-    c[base + F.txPackets] += 1;
+    c[base + F.txBytes] = c[base + F.txBytes]! + msgLen;
+    c[base + F.txPackets] = c[base + F.txPackets]! + 1;
     c[base + F.lastDataTxMs] = now;
     c[base + F.lastAnyTxMs] = now;
   }
