@@ -11,7 +11,7 @@ if [ "$(id -u)" != "0" ]; then
   echo "xdpwg: bootstrap must run as root (it installs Debian packages and the tests create network namespaces)" >&2; exit 1
 fi
 
-PKGS="libxdp-dev libbpf-dev libelf-dev zlib1g-dev libssl-dev clang llvm xdp-tools
+PKGS="libxdp-dev libbpf-dev libelf-dev zlib1g-dev libssl-dev clang clang-format llvm xdp-tools
       wireguard-go wireguard-tools iperf3 iputils-ping ncat iptables nftables conntrack iproute2 tcpdump ethtool
       procps psmisc systemd python3 util-linux"
 missing=""
