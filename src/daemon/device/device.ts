@@ -16,12 +16,13 @@
  *
  * Threading: main thread only.
  */
+import { TunMtuWatch } from './tun-mtu.js';
 import { KeyRetirement } from '../../protocol/key-retirement.js';
 import { systemClock, type Clock } from '../../protocol/clock.js';
 import { HANDSHAKE_QUEUE_CAPACITY } from '../../protocol/constants.js';
 import { DataTransport } from '../../protocol/transport.js';
 import { dataAeadBackend } from '../../crypto/aead-burst.js';
-import { native, type TunQueueSpec } from '../../native/binding.js';
+import type { TunQueueSpec } from '../../native/binding.js';
 import { WorkerPool } from '../../datapath/worker-pool.js';
 import type { FromWorker } from '../../datapath/worker-messages.js';
 import type { DeviceControl, DeviceSnapshot, UapiSetOp } from '../config/device-config.js';
@@ -76,6 +77,8 @@ export class Device implements DeviceControl {
   private readonly retirement: KeyRetirement;
   private ticker: NodeJS.Timeout | undefined;
   private ticks = 0;
+  /** The TUN's MTU, from link events (tun-mtu.ts). */
+  private readonly mtuWatch: TunMtuWatch;
   private closed = false;
   /** The running `xdpwg capture`, if any. */
   private capture: CaptureSession | undefined;
@@ -87,8 +90,10 @@ export class Device implements DeviceControl {
     const aead = dataAeadBackend(opts.datapath.crypto);
     this.log.verbose(`data-path AEAD: ${aead.backend.name} (${aead.reason})`);
     this.socket = new KernelUdpSocket(this.log);
+    this.mtuWatch = new TunMtuWatch(opts.ifname);
     this.peers = new PeerSet(this.link);
     this.send = new MainThreadSend(this.socket, new DataTransport(aead.backend), this.clock, () => this.handshakes.identity !== undefined);
+    this.send.mtu = this.mtuWatch.mtu;
     this.handshakes = new HandshakePath({
       clock: this.clock, log: this.log, peers: this.peers, socket: this.socket, send: this.send, link: this.link, retirement: this.retirement,
     });
@@ -108,7 +113,7 @@ export class Device implements DeviceControl {
     d.link.pool = await WorkerPool.start({
       tunQueues: opts.tunQueues,
       udpFd: d.socket.fd,
-      mtu: 1420,
+      mtu: d.mtuWatch.mtu,
       maxPeers: MAX_PEERS,
       frameSize: FRAME_SIZE,
       frameCount: FRAME_COUNT,
@@ -147,6 +152,7 @@ export class Device implements DeviceControl {
     if (this.closed) return;
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);
+    this.mtuWatch.close();
     await this.link.pool?.stop();
     await this.handshakes.stopCrypto();
     this.link.xdp?.close();
@@ -223,17 +229,12 @@ export class Device implements DeviceControl {
     }
   }
 
-  /**
-   * The TUN's MTU may change at runtime (`ip link set IF mtu N`); padding must
-   * not exceed it (whitepaper §5.4.6). A TUN moved to another namespace is not
-   * visible here: the last MTU seen stays in force.
-   */
+  /** A new TUN MTU goes to the workers and the main thread's sender at once (tun-mtu.ts). */
   private followMtu(): void {
-    const link = native().linkInfo(this.opts.ifname);
-    if (link && link.mtu !== this.send.mtu) {
-      this.send.mtu = link.mtu;
-      this.link.broadcast({ t: 'mtu', mtu: link.mtu });
-    }
+    const mtu = this.mtuWatch.poll();
+    if (mtu === null) return;
+    this.send.mtu = mtu;
+    this.link.broadcast({ t: 'mtu', mtu });
   }
 
   // ------------------------------------------------------------------ observing
