@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <linux/sock_diag.h>
 #include <netinet/udp.h>
+#include <time.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstring>
@@ -62,7 +63,67 @@ bool GetBoolOpt(const Napi::Object& o, const char* key, bool dflt) {
  */
 bool IsTxFallbackErrno(int err) { return err == EINVAL || err == EADDRNOTAVAIL || err == ENETUNREACH; }
 
+/** Milliseconds on CLOCK_MONOTONIC_COARSE (the vDSO: no syscall; lessons last seconds). */
+uint64_t MonotonicMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
+}
+
 }  // namespace
+
+void GsoLearnTable::KeyOf(const sockaddr_in6& name, uint8_t key[kKeySize]) {
+  memset(key, 0, kKeySize);
+  if (name.sin6_family == AF_INET) {
+    const auto* s4 = reinterpret_cast<const sockaddr_in*>(&name);
+    PutMapped(key, s4->sin_addr);
+    memcpy(key + 16, &s4->sin_port, 2);
+    return;
+  }
+  memcpy(key, &name.sin6_addr, 16);
+  memcpy(key + 16, &name.sin6_port, 2);
+  memcpy(key + 18, &name.sin6_scope_id, 4);
+}
+
+uint32_t GsoLearnTable::SetOf(const uint8_t key[kKeySize]) {
+  // FNV-1a: a colliding destination only shares a set of four ways.
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < kKeySize; i++) h = (h ^ key[i]) * 16777619u;
+  return (h ^ (h >> 16)) % kSets;
+}
+
+uint32_t GsoLearnTable::Limit(const uint8_t key[kKeySize], uint64_t now_ms) {
+  Entry* set = &e_[SetOf(key) * kWays];
+  for (uint32_t w = 0; w < kWays; w++) {
+    Entry& e = set[w];
+    if (e.until_ms == 0 || memcmp(e.key, key, kKeySize) != 0) continue;
+    if (now_ms < e.until_ms) return e.max_seg;
+    e.until_ms = 0;  // expired: try the full size again
+    used_--;
+    return kNoLimit;
+  }
+  return kNoLimit;
+}
+
+void GsoLearnTable::Learn(const uint8_t key[kKeySize], uint32_t max_seg, uint64_t now_ms, uint64_t ttl_ms) {
+  Entry* set = &e_[SetOf(key) * kWays];
+  Entry* slot = nullptr;
+  for (uint32_t w = 0; w < kWays && !slot; w++)
+    if (set[w].until_ms != 0 && memcmp(set[w].key, key, kKeySize) == 0) slot = &set[w];
+  if (slot) {
+    // Known and still live: keep the smaller limit.
+    if (now_ms < slot->until_ms && slot->max_seg < max_seg) max_seg = slot->max_seg;
+  } else {
+    // A free way, else the one that expires first (an expired one expires "first" too).
+    slot = &set[0];
+    for (uint32_t w = 0; w < kWays && slot->until_ms != 0; w++)
+      if (set[w].until_ms < slot->until_ms) slot = &set[w];
+    if (slot->until_ms == 0) used_++;
+    memcpy(slot->key, key, kKeySize);
+  }
+  slot->max_seg = max_seg;
+  slot->until_ms = now_ms + ttl_ms;
+}
 
 Napi::Function UdpPort::Define(Napi::Env env) {
   return DefineClass(env, "UdpPort",
@@ -160,7 +221,9 @@ bool UdpPort::Open(Napi::Env env, const Napi::Object& opts) {
   frames_.assign(kUdpMaxBurst, 0);
   index_.assign(kUdpMaxBurst, 0);
   retried_.assign(kUdpMaxBurst, 0);
-  for (auto* v : {&seg_first_, &seg_count_, &seg_size_, &msg_bytes_, &pktinfo_len_}) v->assign(kUdpMaxBurst, 0);
+  for (auto* v : {&seg_first_, &seg_count_, &seg_size_, &msg_bytes_, &pktinfo_len_, &seg_limit_}) v->assign(kUdpMaxBurst, 0);
+  gso_learn_ttl_ms_ = GetU32Opt(opts, "gsoLearnTtlMs", 60000);
+  if (gso_learn_ttl_ms_ < 1) return ThrowRange(env, "UdpPort: gsoLearnTtlMs must be >= 1"), false;
 
   Napi::Value fdv = opts.Get("fd");
   if (fdv.IsNumber()) {
@@ -500,6 +563,10 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
     seg_count_[m] = 1;
     seg_size_[m] = static_cast<uint32_t>(len);
     msg_bytes_[m] = static_cast<uint32_t>(len);
+    seg_limit_[m] = !gso_ ? 0 : m > 0 && h.msg_namelen == msgs_[m - 1].msg_hdr.msg_namelen &&
+                                    memcmp(&s.name, &slots_[m - 1].name, h.msg_namelen) == 0
+                                    ? seg_limit_[m - 1]  // same destination: no second lookup
+                                    : GsoLimitFor(s.name);
     retried_[m] = 0;
     k++;
     m++;
@@ -540,10 +607,11 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
       c_.tx_gso_fallback++;
       bool source_gone = false;
       int sent = SendGroupSingly(done, rec_base, &source_gone);
-      // Learn only what GSO itself caused: EIO (no checksum offload) turns it off; EINVAL or
-      // EMSGSIZE with the source still valid means segments this large exceed the path.
-      if (err == EIO) gso_ = false;
-      else if ((err == EINVAL || err == EMSGSIZE) && !source_gone && seg_size_[done] < gso_max_seg_) gso_max_seg_ = seg_size_[done];
+      // Learn only what GSO itself caused, and only for this destination: EIO (no checksum
+      // offload on its path, e.g. xfrm) turns grouping to it off; EINVAL or EMSGSIZE with the
+      // source still valid means segments this large exceed its path.
+      if (err == EIO) LearnGso(slots_[done].name, 0);
+      else if ((err == EINVAL || err == EMSGSIZE) && !source_gone) LearnGso(slots_[done].name, seg_size_[done]);
       if (sent < static_cast<int>(seg_count_[done])) { stopped_at = seg_first_[done] + sent; break; }
       done++;
       continue;
@@ -584,12 +652,28 @@ bool UdpPort::CanJoin(uint32_t m, uint32_t len) const {
   const uint32_t prev = m - 1;
   const msghdr& ph = msgs_[prev].msg_hdr;
   const msghdr& h = msgs_[m].msg_hdr;
-  if (!gso_ || seg_size_[prev] >= gso_max_seg_ || len > seg_size_[prev]) return false;
+  if (!gso_ || seg_size_[prev] >= seg_limit_[prev] || len > seg_size_[prev]) return false;
   if (seg_count_[prev] >= kMaxSegments || msg_bytes_[prev] + len > kMaxBytes) return false;
   // The last segment so far must be full size: only the final one may be shorter.
   if (msg_bytes_[prev] != seg_size_[prev] * seg_count_[prev]) return false;
   if (ph.msg_namelen != h.msg_namelen || memcmp(&slots_[prev].name, &slots_[m].name, h.msg_namelen) != 0) return false;
   return pktinfo_len_[prev] == pktinfo_len_[m] && memcmp(slots_[prev].control, slots_[m].control, pktinfo_len_[m]) == 0;
+}
+
+/** Segment size limit for destination name: what a refused group taught, until it expires. */
+uint32_t UdpPort::GsoLimitFor(const sockaddr_in6& name) {
+  if (gso_learned_.Empty()) return GsoLearnTable::kNoLimit;
+  uint8_t key[GsoLearnTable::kKeySize];
+  GsoLearnTable::KeyOf(name, key);
+  return gso_learned_.Limit(key, MonotonicMs());
+}
+
+/** Segments of max_seg bytes or more (0: any group) are not grouped to name for gso_learn_ttl_ms_. */
+void UdpPort::LearnGso(const sockaddr_in6& name, uint32_t max_seg) {
+  uint8_t key[GsoLearnTable::kKeySize];
+  GsoLearnTable::KeyOf(name, key);
+  gso_learned_.Learn(key, max_seg, MonotonicMs(), gso_learn_ttl_ms_);
+  c_.tx_gso_learned++;
 }
 
 /** Appends the UDP_SEGMENT cmsg (the segment size) after message m's sticky source. */
@@ -709,6 +793,7 @@ Napi::Value UdpPort::Stats(const Napi::CallbackInfo& info) {
   put("tx_gso_sends", c_.tx_gso_sends);
   put("tx_gso_datagrams", c_.tx_gso_datagrams);
   put("tx_gso_fallback", c_.tx_gso_fallback);
+  put("tx_gso_learned", c_.tx_gso_learned);
   put("frames_free", pool_.available());
   return s;
 }

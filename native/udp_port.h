@@ -18,14 +18,21 @@
 // where the kernel offers it. A group the kernel refuses (a segment larger
 // than the path MTU: EINVAL/EMSGSIZE; a device that cannot checksum: EIO) is
 // sent datagram by datagram instead (tx_gso_fallback); segments that large
-// are then not grouped again on this port (EIO: no grouping at all). Other
-// errors (no route, a gone source) teach nothing.
+// are then not grouped again to that destination (EIO: no grouping to it at
+// all) for a while (gsoLearnTtlMs, 60 s by default), then the full size is
+// tried again: paths change, and one peer's small path MTU (or a spoofed
+// ICMP "fragmentation needed") must not slow the others. What is learned
+// sits in a small fixed table (GsoLearnTable) that never grows with the
+// number of peers: a full set forgets its oldest entry, which costs at most
+// one more refused group. Other errors (no route, a gone source) teach
+// nothing.
 //
 // Threading: a port belongs to the thread (JS environment) that created it.
 #pragma once
 #include <napi.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -55,7 +62,40 @@ struct UdpPortCounters {
   uint64_t tx_gso_sends = 0;     // messages that carried several datagrams (UDP_SEGMENT)
   uint64_t tx_gso_datagrams = 0; // datagrams sent in those messages
   uint64_t tx_gso_fallback = 0;  // groups the kernel refused, resent one datagram at a time
+  uint64_t tx_gso_learned = 0;   // limits learned for one destination (smaller segments, or GSO off)
   uint64_t rx_bursts = 0, tx_bursts = 0;
+};
+
+/**
+ * What refused GSO groups taught, per destination (address, port, scope):
+ * segments of max_seg bytes or more are not grouped to it (0: no grouping)
+ * until until_ms (CLOCK_MONOTONIC). Fixed size, 4-way set associative: a
+ * new destination takes a free or expired way of its set, else the way that
+ * expires first. Owned by the port's thread, like the port.
+ */
+class GsoLearnTable {
+ public:
+  static constexpr uint32_t kSets = 16, kWays = 4;
+  static constexpr uint32_t kNoLimit = 65535;
+  static constexpr size_t kKeySize = 24;  // 16 address + 2 port + 4 scope id + 2 zero
+  /** The key of a destination (the sendmsg name: sockaddr_in6, or sockaddr_in on an IPv4 socket). */
+  static void KeyOf(const sockaddr_in6& name, uint8_t key[kKeySize]);
+  /** Segment size limit for key now: kNoLimit when nothing (unexpired) is known. */
+  uint32_t Limit(const uint8_t key[kKeySize], uint64_t now_ms);
+  /** Segments of max_seg or more bytes fail to key: remember until now_ms + ttl_ms. */
+  void Learn(const uint8_t key[kKeySize], uint32_t max_seg, uint64_t now_ms, uint64_t ttl_ms);
+  /** Whether any entry may be live (the fast path skips the lookup while none is). */
+  bool Empty() const { return used_ == 0; }
+
+ private:
+  struct Entry {
+    uint8_t key[kKeySize];
+    uint32_t max_seg;
+    uint64_t until_ms;  // 0 = free
+  };
+  static uint32_t SetOf(const uint8_t key[kKeySize]);
+  std::array<Entry, kSets * kWays> e_{};
+  uint32_t used_ = 0;  // entries not free (some may have expired unseen)
 };
 
 class UdpPort : public Napi::ObjectWrap<UdpPort> {
@@ -88,6 +128,8 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
   bool CanJoin(uint32_t m, uint32_t len) const;
   void AddSegmentControl(uint32_t m);
   int SendGroupSingly(uint32_t m, uint8_t* rec_base, bool* source_gone);
+  uint32_t GsoLimitFor(const sockaddr_in6& name);
+  void LearnGso(const sockaddr_in6& name, uint32_t max_seg);
   static void CleanupHook(void* arg);
 
   std::shared_ptr<UmemRegion> region_;
@@ -115,9 +157,11 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
   // tx, per message: its datagrams are segments [seg_first_, seg_first_ + seg_count_) of
   // iovs_/frames_/index_, each seg_size_ bytes but the last; pktinfo_len_ bytes of control
   // are the sticky source (the UDP_SEGMENT cmsg follows them).
-  std::vector<uint32_t> seg_first_, seg_count_, seg_size_, msg_bytes_, pktinfo_len_;
-  bool gso_ = false;               // UDP_SEGMENT offered by the kernel and not turned off
-  uint32_t gso_max_seg_ = 65535;   // segments this large or larger are not grouped (learned)
+  // seg_limit_: segments this large or larger are not grouped into it (learned for its destination).
+  std::vector<uint32_t> seg_first_, seg_count_, seg_size_, msg_bytes_, pktinfo_len_, seg_limit_;
+  bool gso_ = false;               // UDP_SEGMENT offered by the kernel (and not refused by the caller)
+  GsoLearnTable gso_learned_;      // per destination: what refused groups taught
+  uint32_t gso_learn_ttl_ms_ = 60000;  // how long a lesson holds before the full size is tried again
 };
 
 }  // namespace xdpwg

@@ -154,6 +154,11 @@ export interface NativeUdpPortOptions {
   rcvBuf?: number; sndBuf?: number;
   /** SO_MARK (fwmark) on every packet the socket sends; 0 = none. Needs CAP_NET_ADMIN. */
   mark?: number;
+  /**
+   * How long a GSO limit learned for one destination (a refused group) holds
+   * before full-size groups are tried to it again, in ms (>= 1). Default 60000.
+   */
+  gsoLearnTtlMs?: number;
 }
 
 /** UdpPort counters: the CNDP names plus the socket's own reasons. */
@@ -172,6 +177,8 @@ export interface UdpPortStats extends PortStats {
   tx_too_big: number;
   free_invalid: number; rx_bursts: number; tx_bursts: number; frames_free: number;
   tx_gso_sends: number; tx_gso_datagrams: number; tx_gso_fallback: number;
+  /** Limits learned for one destination from a refused group (smaller segments, or no GSO to it). */
+  tx_gso_learned: number;
 }
 
 /**
