@@ -459,6 +459,8 @@ Napi::Value UdpPort::RxBurst(const Napi::CallbackInfo& info) {
 // txBurst(desc: Uint32Array, addr: Uint8Array, n) -> taken
 // Sends with sendmmsg; every frame taken returns to the pool (the kernel has
 // copied it). Frames after the returned count stay with JS (socket full).
+// A taken descriptor that was not sent (invalid, or an error the counters
+// name) gets its length zeroed, so the caller counts exactly what went out.
 Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return env.Undefined();
@@ -472,7 +474,7 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
   if (n > kUdpMaxBurst) n = kUdpMaxBurst;
   c_.tx_bursts++;
 
-  const uint32_t* d = desc.Data();
+  uint32_t* d = desc.Data();
   uint8_t* rec_base = addr.Data();
   uint8_t* base = region_->base();
   const uint32_t fsize = pool_.frame_size();
@@ -484,6 +486,7 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
     uint64_t off = d[2 * i], len = d[2 * i + 1];
     if (!pool_.in_range(off) || pool_.owner(pool_.frame_of(off)) != FrameOwner::kJs) {
       c_.tx_invalid++;  // not a frame JS owns: leave the pool untouched
+      d[2 * i + 1] = 0;
       continue;
     }
     uint64_t frame = pool_.frame_of(off);
@@ -491,6 +494,7 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
     uint8_t fam = rec[kRecFamily];
     if (off + len > frame + fsize || (fam != 4 && fam != 6) || (fam == 6 && family_ == AF_INET)) {
       c_.tx_invalid++;
+      d[2 * i + 1] = 0;
       pool_.give_back(frame);
       continue;
     }
@@ -606,7 +610,7 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
       // with the sticky source fallback; larger segments are not grouped again.
       c_.tx_gso_fallback++;
       bool source_gone = false;
-      int sent = SendGroupSingly(done, rec_base, &source_gone);
+      int sent = SendGroupSingly(done, d, rec_base, &source_gone);
       // Learn only what GSO itself caused, and only for this destination: EIO (no checksum
       // offload on its path, e.g. xfrm) turns grouping to it off; EINVAL or EMSGSIZE with the
       // source still valid means segments this large exceed its path.
@@ -632,6 +636,7 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
       if (err == ENETUNREACH || err == EHOSTUNREACH) c_.tx_no_route++;
       if (err == EMSGSIZE) c_.tx_too_big++;
     }
+    d[2 * index_[seg_first_[done]] + 1] = 0;  // taken, not sent
     pool_.give_back(frames_[seg_first_[done]]);
     done++;
   }
@@ -693,10 +698,10 @@ void UdpPort::AddSegmentControl(uint32_t m) {
 /**
  * Sends message m's segments as single datagrams (the group was refused).
  * Returns how many were consumed (sent, or dropped with their error
- * counted); fewer than the group when the send buffer filled, and those
+ * counted and their desc length zeroed); fewer than the group when the send buffer filled, and those
  * left stay with JS. *source_gone: the sticky source had to be dropped.
  */
-int UdpPort::SendGroupSingly(uint32_t m, uint8_t* rec_base, bool* source_gone) {
+int UdpPort::SendGroupSingly(uint32_t m, uint32_t* desc, uint8_t* rec_base, bool* source_gone) {
   msghdr one = msgs_[m].msg_hdr;
   one.msg_iovlen = 1;
   one.msg_controllen = pktinfo_len_[m];
@@ -726,6 +731,7 @@ int UdpPort::SendGroupSingly(uint32_t m, uint8_t* rec_base, bool* source_gone) {
         if (err == ENETUNREACH || err == EHOSTUNREACH) c_.tx_no_route++;
         if (err == EMSGSIZE) c_.tx_too_big++;
       }
+      desc[2 * index_[seg] + 1] = 0;  // taken, not sent
     } else {
       c_.opackets++;
       c_.obytes += static_cast<uint64_t>(r);

@@ -127,7 +127,7 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
   bool CheckOpen(Napi::Env env);
   bool CanJoin(uint32_t m, uint32_t len) const;
   void AddSegmentControl(uint32_t m);
-  int SendGroupSingly(uint32_t m, uint8_t* rec_base, bool* source_gone);
+  int SendGroupSingly(uint32_t m, uint32_t* desc, uint8_t* rec_base, bool* source_gone);
   uint32_t GsoLimitFor(const sockaddr_in6& name);
   void LearnGso(const sockaddr_in6& name, uint32_t max_seg);
   static void CleanupHook(void* arg);

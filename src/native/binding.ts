@@ -202,7 +202,10 @@ export interface NativeUdpPort {
   /**
    * One sendmmsg (repeated while it makes progress). Returns how many
    * descriptors were taken (sent, or dropped and counted); their frames are
-   * back in the pool. The rest (socket buffer full) stay JS-owned. When a
+   * back in the pool. A taken descriptor that was not sent (invalid, or an
+   * error such as no route: see the counters) has its length in desc set to
+   * 0, so callers count exactly what left. The rest (socket buffer full)
+   * stay JS-owned. When a
    * sticky source has gone, the packet is resent from the kernel's choice
    * and bytes 20..39 of its record are zeroed so the caller can update the
    * endpoint.
