@@ -399,6 +399,30 @@ if (isMainThread) {
     }
   });
 
+  test('txBurst: a datagram taken but not sent (no route, invalid) has its length zeroed, so the caller counts only what left', () => {
+    const NOWHERE = '10.77.0.4';
+    nsExec(NS_A, 'ip', ['route', 'add', 'unreachable', `${NOWHERE}/32`]);
+    const client = clientPort();
+    try {
+      const frames = new Uint32Array(2);
+      assert.equal(server.allocFrames(frames, 2), 2);
+      const desc = new Uint32Array([frames[0]! + server.headroom, 100, frames[1]! + server.headroom, 200, 12345678, 300]);
+      const addr = new Uint8Array(UDP_ADDR_RECORD_SIZE * 3);
+      writeEndpoint(addr, 0, { ip: NOWHERE, port: client.port });
+      writeEndpoint(addr, 1, { ip: B4, port: client.port });
+      writeEndpoint(addr, 2, { ip: B4, port: client.port });
+      const before = server.stats();
+      assert.equal(server.txBurst(desc, addr, 3), 3, 'all taken');
+      assert.deepEqual([desc[1], desc[3], desc[5]], [0, 200, 0], 'unreachable and invalid: zeroed; sent: kept');
+      assert.deepEqual(delta(server.stats(), before, ['opackets', 'oerrors', 'tx_no_route', 'tx_invalid']), { opackets: 1, oerrors: 1, tx_no_route: 1, tx_invalid: 1 });
+      assert.equal(recvOne(client, new Uint8Array(UDP_ADDR_RECORD_SIZE)).data.length, 200);
+      assert.equal(server.stats().frames_free, server.info().frameCount, 'every frame back in the pool');
+    } finally {
+      client.close();
+      nsExec(NS_A, 'ip', ['route', 'del', 'unreachable', `${NOWHERE}/32`]);
+    }
+  });
+
   test('imissed: datagrams the socket queue had no room for are counted (the socket\'s sk_drops), exactly', () => {
     const small = openUdpPort({ port: 0, frameCount: 256, rcvBuf: 8192 });
     try {
