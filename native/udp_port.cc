@@ -72,59 +72,6 @@ uint64_t MonotonicMs() {
 
 }  // namespace
 
-void GsoLearnTable::KeyOf(const sockaddr_in6& name, uint8_t key[kKeySize]) {
-  memset(key, 0, kKeySize);
-  if (name.sin6_family == AF_INET) {
-    const auto* s4 = reinterpret_cast<const sockaddr_in*>(&name);
-    PutMapped(key, s4->sin_addr);
-    memcpy(key + 16, &s4->sin_port, 2);
-    return;
-  }
-  memcpy(key, &name.sin6_addr, 16);
-  memcpy(key + 16, &name.sin6_port, 2);
-  memcpy(key + 18, &name.sin6_scope_id, 4);
-}
-
-uint32_t GsoLearnTable::SetOf(const uint8_t key[kKeySize]) {
-  // FNV-1a: a colliding destination only shares a set of four ways.
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < kKeySize; i++) h = (h ^ key[i]) * 16777619u;
-  return (h ^ (h >> 16)) % kSets;
-}
-
-uint32_t GsoLearnTable::Limit(const uint8_t key[kKeySize], uint64_t now_ms) {
-  Entry* set = &e_[SetOf(key) * kWays];
-  for (uint32_t w = 0; w < kWays; w++) {
-    Entry& e = set[w];
-    if (e.until_ms == 0 || memcmp(e.key, key, kKeySize) != 0) continue;
-    if (now_ms < e.until_ms) return e.max_seg;
-    e.until_ms = 0;  // expired: try the full size again
-    used_--;
-    return kNoLimit;
-  }
-  return kNoLimit;
-}
-
-void GsoLearnTable::Learn(const uint8_t key[kKeySize], uint32_t max_seg, uint64_t now_ms, uint64_t ttl_ms) {
-  Entry* set = &e_[SetOf(key) * kWays];
-  Entry* slot = nullptr;
-  for (uint32_t w = 0; w < kWays && !slot; w++)
-    if (set[w].until_ms != 0 && memcmp(set[w].key, key, kKeySize) == 0) slot = &set[w];
-  if (slot) {
-    // Known and still live: keep the smaller limit.
-    if (now_ms < slot->until_ms && slot->max_seg < max_seg) max_seg = slot->max_seg;
-  } else {
-    // A free way, else the one that expires first (an expired one expires "first" too).
-    slot = &set[0];
-    for (uint32_t w = 0; w < kWays && slot->until_ms != 0; w++)
-      if (set[w].until_ms < slot->until_ms) slot = &set[w];
-    if (slot->until_ms == 0) used_++;
-    memcpy(slot->key, key, kKeySize);
-  }
-  slot->max_seg = max_seg;
-  slot->until_ms = now_ms + ttl_ms;
-}
-
 Napi::Function UdpPort::Define(Napi::Env env) {
   return DefineClass(env, "UdpPort",
                      {

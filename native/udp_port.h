@@ -32,10 +32,10 @@
 #include <napi.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <vector>
+#include "gso_learn_table.h"
 #include "umem.h"
 
 namespace xdpwg {
@@ -64,38 +64,6 @@ struct UdpPortCounters {
   uint64_t tx_gso_fallback = 0;  // groups the kernel refused, resent one datagram at a time
   uint64_t tx_gso_learned = 0;   // limits learned for one destination (smaller segments, or GSO off)
   uint64_t rx_bursts = 0, tx_bursts = 0;
-};
-
-/**
- * What refused GSO groups taught, per destination (address, port, scope):
- * segments of max_seg bytes or more are not grouped to it (0: no grouping)
- * until until_ms (CLOCK_MONOTONIC). Fixed size, 4-way set associative: a
- * new destination takes a free or expired way of its set, else the way that
- * expires first. Owned by the port's thread, like the port.
- */
-class GsoLearnTable {
- public:
-  static constexpr uint32_t kSets = 16, kWays = 4;
-  static constexpr uint32_t kNoLimit = 65535;
-  static constexpr size_t kKeySize = 24;  // 16 address + 2 port + 4 scope id + 2 zero
-  /** The key of a destination (the sendmsg name: sockaddr_in6, or sockaddr_in on an IPv4 socket). */
-  static void KeyOf(const sockaddr_in6& name, uint8_t key[kKeySize]);
-  /** Segment size limit for key now: kNoLimit when nothing (unexpired) is known. */
-  uint32_t Limit(const uint8_t key[kKeySize], uint64_t now_ms);
-  /** Segments of max_seg or more bytes fail to key: remember until now_ms + ttl_ms. */
-  void Learn(const uint8_t key[kKeySize], uint32_t max_seg, uint64_t now_ms, uint64_t ttl_ms);
-  /** Whether any entry may be live (the fast path skips the lookup while none is). */
-  bool Empty() const { return used_ == 0; }
-
- private:
-  struct Entry {
-    uint8_t key[kKeySize];
-    uint32_t max_seg;
-    uint64_t until_ms;  // 0 = free
-  };
-  static uint32_t SetOf(const uint8_t key[kKeySize]);
-  std::array<Entry, kSets * kWays> e_{};
-  uint32_t used_ = 0;  // entries not free (some may have expired unseen)
 };
 
 class UdpPort : public Napi::ObjectWrap<UdpPort> {
