@@ -64,9 +64,9 @@ test('runts, lying lengths, IPv4 options, truncated IPv6: dropped and counted, n
   assert.ok(fin, echo.stderr);
   // Steered to the XSK and dropped by the parser under named reasons:
   assert.deepEqual(fin.drops, {
-    ipLength: 2 * EACH,   // IPv4 total length and IPv6 payload length beyond the frame
-    udpLength: EACH,
-    runt: EACH,           // IPv4 total length too short for a UDP header
+    'rx-bad-outer-ip-length': 2 * EACH,   // IPv4 total length and IPv6 payload length beyond the frame
+    'rx-bad-outer-udp-length': EACH,
+    'rx-bad-outer-runt': EACH,            // IPv4 total length too short for a UDP header
   });
   // Frames too short to classify, and IPv4 with options (the kernel's to process), never
   // reach the XSK: the filter passes them to the kernel.
