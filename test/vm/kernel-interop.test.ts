@@ -202,7 +202,9 @@ test('the kernel\'s cookie mechanism under load: xdpwg answers the cookie and ge
     } finally {
       pinger.kill('SIGKILL');
     }
-    assert.equal(hostPing(G.inner4, 2), 2, 'traffic flows on the session made under load');
+    // The flood saturates the emulated guest, which drops some of everything it receives: one answered ping
+    // shows the session carries traffic.
+    await waitFor('traffic on the session made under load', () => hostPing(G.inner4, 1) === 1, 30_000, 200);
   } finally {
     flood.kill('SIGKILL');
     nsExec(host.ns, 'ip', ['addr', 'del', '10.78.0.9/24', 'dev', 'vkit']);
