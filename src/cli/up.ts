@@ -37,6 +37,8 @@ import { UndoJournal, UNDO_DIR, type UndoAction } from './quick/undo-journal.js'
 import { ensurePrivateDir } from '../daemon/run-dir.js';
 import { InterfaceSetup, routedPrefixes } from './quick/interface-setup.js';
 import { EndpointResolver } from './quick/endpoint-resolver.js';
+import { detachedReadyReporter, detachUp, shouldDetach } from './up-detach.js';
+import { parseUpArgs } from './up-args.js';
 
 const PID_DIR = UNDO_DIR;
 const CONFIG_DIR = '/etc/wireguard';
@@ -100,9 +102,12 @@ function deviceConfigOf(cfg: ConfigFile, resolved: Awaited<ReturnType<typeof res
   return config;
 }
 
-async function up(arg: string): Promise<number> {
+async function up(arg: string, metricsListen?: string): Promise<number> {
   const { file, ifname } = resolveConfigPath(arg);
-  const log = new Logger(`(${ifname}) `, logLevelFromEnv() === 'error' ? 'verbose' : logLevelFromEnv());
+  const ready = detachedReadyReporter();
+  // Unset LOG_LEVEL: verbose for the journal; at a terminal (detached) errors only, as wg-quick says little.
+  // An explicit LOG_LEVEL is obeyed.
+  const log = new Logger(`(${ifname}) `, process.env.LOG_LEVEL ? logLevelFromEnv() : ready ? 'error' : 'verbose');
   const cfg = readConfig(file, log);
   // Everything the file needs from the system is checked before anything changes.
   const table = resolveTable(cfg.interface.table);
@@ -118,7 +123,7 @@ async function up(arg: string): Promise<number> {
   runHooks('PreUp', cfg.interface.preUp, ifname, log);
   // Set once the interface is up; until then a signal ends the daemon without PreDown, as wg-quick.
   let teardownBeforeShutdown: (() => Promise<void>) | undefined;
-  const daemon: RunningDaemon = await startDaemon({ ifname, log, beforeSignalShutdown: async () => { await teardownBeforeShutdown?.(); } });
+  const daemon: RunningDaemon = await startDaemon({ ifname, log, metricsListen, configDir: path.dirname(file), beforeSignalShutdown: async () => { await teardownBeforeShutdown?.(); } });
   const resolver = new EndpointResolver(daemon.device, log);
   const pidFile = path.join(PID_DIR, `${ifname}.pid`);
   let undone = false;
@@ -151,6 +156,7 @@ async function up(arg: string): Promise<number> {
   writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
   log.verbose(`interface ${ifname} is up (config ${file})`);
   notifier.notify('ready', `${ifname} is up`);
+  ready?.('ready');
 
   let current = cfg;
   let reloading = Promise.resolve();
@@ -219,13 +225,12 @@ async function down(arg: string): Promise<number> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const [verb, arg, ...extra] = argv;
-  if (!arg || extra.length > 0) {
-    process.stderr.write(`Usage: xdpwg ${verb} CONFIG_FILE | INTERFACE\n`);
-    return 1;
-  }
+  const parsed = parseUpArgs(argv);
+  if (typeof parsed === 'string') { process.stderr.write(parsed); return 1; }
+  const { verb, arg, foreground, metricsListen } = parsed;
   try {
-    return verb === 'up' ? await up(arg) : await down(arg);
+    if (verb === 'up' && shouldDetach(foreground)) return await detachUp([...(metricsListen !== undefined ? ['--metrics-listen', metricsListen] : []), arg]);
+    return verb === 'up' ? await up(arg, metricsListen) : await down(arg);
   } catch (err) {
     // Config errors already say file:line: what; no stack trace for users.
     const msg = err instanceof ConfigError ? err.message : (err as Error).message;

@@ -29,6 +29,8 @@ export interface DaemonOptions {
   dropCapabilities?: boolean;
   /** HOST:PORT for GET /metrics; overrides the datapath "metricsListen" ('off' turns it off). */
   metricsListen?: string;
+  /** Where IFNAME.datapath.jsonc is looked for: the wg config's directory (`xdpwg up FILE`); default /etc/wireguard. */
+  configDir?: string;
   /**
    * Runs on SIGTERM/SIGINT before anything closes, while the UAPI socket still
    * answers (`xdpwg up`'s PreDown hooks may run `wg show %i`); its errors are
@@ -70,7 +72,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const { log } = opts;
   const tunFd = envFd('WG_TUN_FD');
   const uapiFd = envFd('WG_UAPI_FD');
-  const { config: datapath, file: datapathFile } = loadDatapathConfig(opts.ifname);
+  const { config: datapath, file: datapathFile } = loadDatapathConfig(opts.ifname, process.env, opts.configDir);
   if (datapathFile) log.verbose(`datapath settings from ${datapathFile}`);
   const fromEnv = Number(process.env.XDPWG_WORKERS);
   const configured = datapath.workers === 'auto' ? undefined : datapath.workers;
