@@ -50,7 +50,8 @@ export function commandLikeName(name: string): string | undefined {
   if (n.length < 3) return undefined;
   const near = VERBS.find((v) => typoDistance(n, v) <= 1);
   if (near) return `'${name}' is not a command; did you mean '${near}'? ${escape}`;
-  const nearWord = Object.keys(NOT_VERBS).find((w) => w.length >= 3 && typoDistance(n, w) <= 1);
+  // Short words (set, list, stop) are one edit from too many real names (net, lost, step).
+  const nearWord = Object.keys(NOT_VERBS).find((w) => w.length >= 6 && typoDistance(n, w) <= 1);
   if (nearWord) return `'${name}' is not a command; did you mean ${NOT_VERBS[nearWord]}? ${escape}`;
   return undefined;
 }

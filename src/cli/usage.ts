@@ -45,8 +45,9 @@ export const VERB_USAGE: Record<string, string> = {
 
 export const VERBS = Object.keys(VERB_USAGE);
 
-export const MAIN_USAGE = `Usage: xdpwg [-f|--foreground] [--metrics-listen HOST:PORT] [--] IFNAME
-                                                run the daemon for IFNAME (wireguard-go's contract)
+export const MAIN_USAGE = `Usage: xdpwg [-f|--foreground] IFNAME           run the daemon for IFNAME (wireguard-go's contract);
+                                                --metrics-listen HOST:PORT serves Prometheus /metrics;
+                                                xdpwg -- NAME for a NAME that is, or is one typo from, a command
        xdpwg up [-f] [--metrics-listen HOST:PORT] FILE|IFNAME
                                                 bring a wg-quick style config up
        xdpwg down FILE|IFNAME                   take it down, undoing what up did
