@@ -38,6 +38,16 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** argv run inside ns (a wrapper such as setpriv first), to completion. */
+function runNs(argv: string[], args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = lab.spawn(ns, argv[0]!, [...argv.slice(1), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
 function nsPids(): number[] {
   return sh('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean).map(Number);
 }
@@ -58,6 +68,14 @@ test('a verb-like name (a typo, or a word such as status/version/list) makes no 
   assert.equal(r.code, 0, r.stderr);
   const pid = daemonPid(ns, 'stat');
   assert.ok(pid && linkExists(ns, 'stat'), 'xdpwg -- stat runs interface stat');
+  // Not root: stats says the socket is root's, not "is it running?".
+  const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', xdpwgBin];
+  for (const args of [['stats', 'stat'], ['capture', 'stat', '-w', '-', '-c', '1']]) {
+    const r = await runNs(nobody, args);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /permission denied on \S+stat\.stats\.sock: .*root/, `xdpwg ${args.join(' ')} as nobody: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /is it running/);
+  }
   process.kill(pid, 'SIGTERM');
   await waitFor('the stat daemon to end', () => !alive(pid), 10_000, 50);
 });
@@ -135,6 +153,16 @@ test('up at a terminal returns with the interface up and the daemon running in t
   assert.equal(down.code, 0, down.stderr);
   await waitFor('the daemon to end after down', () => !alive(pid), 10_000, 50);
   assert.equal(linkExists(ns, 'h22cup'), false);
+});
+
+test('without CAP_NET_ADMIN, up and the daemon say what is missing instead of a bare errno', async () => {
+  const file = upConfig('h22cq');
+  for (const args of [['up', '-f', file], ['-f', 'h22cq']]) {
+    const r = await runNs(['setpriv', '--bounding-set=-net_admin', xdpwgBin], args);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cannot create the TUN device h22cq .*needs root, or CAP_NET_ADMIN/, `xdpwg ${args.join(' ')}: ${r.stderr}`);
+  }
+  assert.equal(linkExists(ns, 'h22cq'), false);
 });
 
 test('save writes the running configuration as wg-quick save does (0600, same text)', async () => {
