@@ -115,16 +115,26 @@ bool ArgCount(const Napi::CallbackInfo& info, size_t i, const char* what, uint32
   return true;
 }
 
-// The XDP attach mode currently on the interface (when an XdpFilter owns the
-// program, the port learns the mode from the kernel rather than guessing).
+// The XDP attach mode currently on the interface, as the kernel reports it
+// (netlink IFLA_XDP_ATTACHED, read by libbpf's bpf_xdp_query). Not libxdp's
+// view: libxdp needs a bpffs to see its dispatcher, and there is none under
+// `ip netns exec`, where it would report nothing and we would guess.
+// XDP_ATTACHED_MULTI (programs in several modes at once): the driver's
+// program sees the frames first, so native when one is there.
 const char* AttachedMode(int ifindex) {
-  struct xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(ifindex);
-  if (!mp || libxdp_get_error(mp)) return nullptr;
-  enum xdp_attach_mode m = xdp_multiprog__attach_mode(mp);
-  xdp_multiprog__close(mp);
-  if (m == XDP_MODE_NATIVE || m == XDP_MODE_HW) return "native";
-  if (m == XDP_MODE_SKB) return "generic";
-  return nullptr;
+  LIBBPF_OPTS(bpf_xdp_query_opts, opts);
+  if (bpf_xdp_query(ifindex, 0, &opts) != 0) return nullptr;
+  switch (opts.attach_mode) {
+    case XDP_ATTACHED_DRV:
+    case XDP_ATTACHED_HW:
+      return "native";
+    case XDP_ATTACHED_SKB:
+      return "generic";
+    case XDP_ATTACHED_MULTI:
+      return opts.drv_prog_id || opts.hw_prog_id ? "native" : "generic";
+    default:
+      return nullptr;
+  }
 }
 
 void FinalizeUmem(Napi::Env, void*, std::shared_ptr<UmemRegion>* hint) { delete hint; }

@@ -7,7 +7,7 @@
  */
 import { createConnection } from 'node:net';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { statsSocketPath } from '../daemon/observe/stats-server.js';
+import { statsSocketPath, unreachableStats } from '../daemon/observe/stats-server.js';
 import { CAPTURE_SNAPLEN_MAX } from '../daemon/observe/capture-session.js';
 
 const USAGE = 'Usage: xdpwg capture IFNAME -w FILE [-c COUNT] [-s SNAPLEN]\n';
@@ -80,7 +80,7 @@ export async function run(args: string[]): Promise<number> {
       process.off('SIGTERM', onSigint);
       if (fd !== 1) closeSync(fd);
       if (failure || (!headerDone && err)) {
-        process.stderr.write(`xdpwg capture: ${failure ?? `cannot reach the xdpwg daemon of \`${a.ifname}' (${(err as NodeJS.ErrnoException).code ?? err!.message}); is it running?`}\n`);
+        process.stderr.write(`xdpwg capture: ${failure ?? unreachableStats(a.ifname, err!)}\n`);
         resolve(1);
         return;
       }

@@ -14,6 +14,7 @@ import { connect } from 'node:net';
 import { Logger, logLevelFromEnv } from '../daemon/log.js';
 import { uapiSocketPath } from '../daemon/uapi/server.js';
 import { parseListenAddress } from '../daemon/config/listen-address.js';
+import { commandLikeName } from './misspelt-command.js';
 
 const IFNAME_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
 
@@ -21,18 +22,25 @@ export async function run(argv: string[]): Promise<number> {
   let foreground = process.env.WG_PROCESS_FOREGROUND === '1';
   const names: string[] = [];
   let metricsListen: string | undefined;
+  let literal = false; // after '--': a name, whatever it looks like
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '-f' || a === '--foreground') foreground = true;
+    if (literal) names.push(a);
+    else if (a === '--') literal = true;
+    else if (a === '-f' || a === '--foreground') foreground = true;
     else if (a === '--metrics-listen' || a.startsWith('--metrics-listen=')) {
       metricsListen = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
       const problem = checkMetricsListen(metricsListen);
       if (problem) { process.stderr.write(`xdpwg: --metrics-listen: ${problem}\n`); return 1; }
     } else if (a.startsWith('-')) { process.stderr.write(`xdpwg: unknown option ${a}\n`); return 1; }
-    else names.push(a);
+    else {
+      const why = commandLikeName(a);
+      if (why) { process.stderr.write(`xdpwg: ${why}\n`); return 1; }
+      names.push(a);
+    }
   }
   if (names.length !== 1) {
-    process.stderr.write('Usage: xdpwg [-f/--foreground] [--metrics-listen HOST:PORT] INTERFACE-NAME\n');
+    process.stderr.write('Usage: xdpwg [-f/--foreground] [--metrics-listen HOST:PORT] [--] INTERFACE-NAME\n');
     return 1;
   }
   const ifname = names[0]!;
@@ -40,7 +48,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`xdpwg: invalid interface name '${ifname}'\n`);
     return 1;
   }
-  return foreground ? runForeground(ifname, readinessPipe(), metricsListen) : daemonize(argv, ifname);
+  return foreground ? runForeground(ifname, readinessPipe(), metricsListen) : daemonize(ifname, metricsListen);
 }
 
 /** Why a --metrics-listen value is unusable, or undefined when it is fine ("off" included). */
@@ -61,7 +69,7 @@ function readinessPipe(): ((line: string) => void) | undefined {
   };
 }
 
-async function daemonize(argv: string[], ifname: string): Promise<number> {
+async function daemonize(ifname: string, metricsListen: string | undefined): Promise<number> {
   const script = process.argv[1]!;
   // As wireguard-go: the daemon keeps our stdout/stderr only when LOG_LEVEL asks
   // for logs; otherwise it must not hold them open, or a caller reading our
@@ -69,7 +77,7 @@ async function daemonize(argv: string[], ifname: string): Promise<number> {
   // daemon exits. Start-up errors still reach the caller via the readiness pipe.
   const level = process.env.LOG_LEVEL;
   const output = level !== undefined && level !== '' && logLevelFromEnv(level) !== 'silent' ? 'inherit' : 'ignore';
-  const child = spawn(process.execPath, [script, '--foreground', ...argv.filter((a) => a !== '-f' && a !== '--foreground')], {
+  const child = spawn(process.execPath, [script, '--foreground', ...(metricsListen !== undefined ? ['--metrics-listen', metricsListen] : []), '--', ifname], {
     detached: true,
     stdio: ['ignore', output, output, 'pipe'],
     env: { ...process.env, WG_PROCESS_FOREGROUND: '1', XDPWG_READY_FD: '3' },

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MAIN_USAGE, VERB_USAGE } from './usage.js';
 
 type Command = { run(args: string[]): Promise<number> };
 
@@ -20,21 +21,9 @@ const commands: Record<string, () => Promise<Command>> = {
   stats: () => import('./stats.js'),
   health: () => import('./health.js'),
   capture: () => import('./capture.js'),
+  strip: () => import('./strip.js'),
+  save: () => import('./save.js'),
 };
-
-const usage = `Usage: xdpwg [-f|--foreground] IFNAME
-                                                run the daemon for IFNAME (wireguard-go's contract);
-                                                --metrics-listen HOST:PORT serves Prometheus /metrics
-       xdpwg up FILE|IFNAME | down FILE|IFNAME  bring a wg-quick style config up (foreground) / down
-       xdpwg show [IFNAME]                      what 'wg show' prints
-       xdpwg stats IFNAME [--json]              datapath counters per port/queue and per peer
-       xdpwg health IFNAME [--ready]            exit 0 when the daemon answers (and, --ready, the interface is up with a key)
-       xdpwg capture IFNAME -w FILE [-c COUNT] [-s SNAPLEN]
-                                                pcap of the frames the AF_XDP path receives and sends
-       xdpwg genkey | pubkey | genpsk           keys, as 'wg' makes them
-       xdpwg echo --interface DEV [--queue Q | --queues N] [--port P] [--udp]
-                                                UDP echo over AF_XDP (the port layer's example)
-       xdpwg --help | --version`;
 
 function version(): string {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -44,7 +33,7 @@ function version(): string {
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
-    (first === undefined ? process.stderr : process.stdout).write(usage + '\n');
+    (first === undefined ? process.stderr : process.stdout).write(MAIN_USAGE + '\n');
     return first === undefined ? 1 : 0;
   }
   if (first === '--version' || first === '-v') {
@@ -53,9 +42,21 @@ async function main(argv: string[]): Promise<number> {
   }
   const load = commands[first];
   if (load) {
+    // A verb's --help/-h comes before its own parsing, which would take it for a file or interface name.
+    if (rest.includes('--help') || rest.includes('-h')) {
+      if (first === 'show') return (await load()).run(['--help']);
+      process.stdout.write(VERB_USAGE[first] + '\n');
+      return 0;
+    }
     const cmd = await load();
     // keys.ts and up.ts serve several verbs: they receive the verb first.
     return cmd.run(['genkey', 'pubkey', 'genpsk', 'up', 'down'].includes(first) ? argv : rest);
+  }
+  const dashDash = argv.indexOf('--');
+  const options = dashDash < 0 ? argv : argv.slice(0, dashDash);
+  if (options.includes('--help') || options.includes('-h')) {
+    process.stdout.write(MAIN_USAGE + '\n');
+    return 0;
   }
   const daemon = await import('./daemon.js');
   return daemon.run(argv);

@@ -45,6 +45,8 @@ import { EndpointResolver } from './quick/endpoint-resolver.js';
 import { replaceFileAtomically } from './quick/atomic-file.js';
 import { removePidFile, writePidFile } from './quick/pid-file.js';
 import { downInterface } from './quick/down.js';
+import { detachedReadyReporter, detachUp, shouldDetach } from './up-detach.js';
+import { parseUpArgs } from './up-args.js';
 
 const CONFIG_DIR = '/etc/wireguard';
 
@@ -117,9 +119,12 @@ function deviceConfigOf(cfg: ConfigFile, resolved: Awaited<ReturnType<typeof res
   return config;
 }
 
-async function up(arg: string): Promise<number> {
+async function up(arg: string, metricsListen?: string): Promise<number> {
   const { file, ifname } = resolveConfigPath(arg);
-  const log = new Logger(`(${ifname}) `, logLevelFromEnv() === 'error' ? 'verbose' : logLevelFromEnv());
+  const ready = detachedReadyReporter();
+  // Unset LOG_LEVEL: verbose for the journal; at a terminal (detached) errors only, as wg-quick says little.
+  // An explicit LOG_LEVEL is obeyed.
+  const log = new Logger(`(${ifname}) `, process.env.LOG_LEVEL ? logLevelFromEnv() : ready ? 'error' : 'verbose');
   const cfg = readConfig(file);
   // Everything the file needs from the system is checked before anything changes.
   const table = resolveTable(cfg.interface.table);
@@ -150,7 +155,7 @@ async function up(arg: string): Promise<number> {
   runHooks('PreUp', cfg.interface.preUp, ifname, log);
   // Set once the interface is up; until then a signal ends the daemon without PreDown, as wg-quick.
   let teardownBeforeShutdown: (() => Promise<void>) | undefined;
-  const daemon: RunningDaemon = await startDaemon({ ifname, log, beforeSignalShutdown: async () => { await teardownBeforeShutdown?.(); } });
+  const daemon: RunningDaemon = await startDaemon({ ifname, log, metricsListen, configDir: path.dirname(file), beforeSignalShutdown: async () => { await teardownBeforeShutdown?.(); } });
   resolver = new EndpointResolver(daemon.device, log);
   // The daemon acts on the first SIGTERM/SIGINT (a once-listener); without a listener left, a second one
   // (an impatient `xdpwg down`, Ctrl-C twice) would kill this process in the middle of PreDown, SaveConfig
@@ -175,6 +180,7 @@ async function up(arg: string): Promise<number> {
   writePidFile(ifname);
   log.verbose(`interface ${ifname} is up (config ${file})`);
   notifier.notify('ready', `${ifname} is up`);
+  ready?.('ready');
 
   let current = cfg;
   let reloading = Promise.resolve();
@@ -228,13 +234,12 @@ async function up(arg: string): Promise<number> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const [verb, arg, ...extra] = argv;
-  if (!arg || extra.length > 0) {
-    process.stderr.write(`Usage: xdpwg ${verb} CONFIG_FILE | INTERFACE\n`);
-    return 1;
-  }
+  const parsed = parseUpArgs(argv);
+  if (typeof parsed === 'string') { process.stderr.write(parsed); return 1; }
+  const { verb, arg, foreground, metricsListen } = parsed;
   try {
-    return verb === 'up' ? await up(arg) : await downInterface(resolveConfigPath(arg).ifname);
+    if (verb === 'up' && shouldDetach(foreground)) return await detachUp([...(metricsListen !== undefined ? ['--metrics-listen', metricsListen] : []), arg]);
+    return verb === 'up' ? await up(arg, metricsListen) : await downInterface(resolveConfigPath(arg).ifname);
   } catch (err) {
     // Config errors already say file:line: what; no stack trace for users.
     const msg = err instanceof ConfigError ? err.message : (err as Error).message;

@@ -29,6 +29,8 @@ export interface DaemonOptions {
   dropCapabilities?: boolean;
   /** HOST:PORT for GET /metrics; overrides the datapath "metricsListen" ('off' turns it off). */
   metricsListen?: string;
+  /** Where IFNAME.datapath.jsonc is looked for: the wg config's directory (`xdpwg up FILE`); default /etc/wireguard. */
+  configDir?: string;
   /**
    * Runs on SIGTERM/SIGINT before anything closes, while the UAPI socket still
    * answers (`xdpwg up`'s PreDown hooks may run `wg show %i`); its errors are
@@ -65,12 +67,23 @@ function envFd(name: string): number | undefined {
 }
 
 /** Creates everything and returns once the TUN and the UAPI socket both exist. */
+/** The TUN device; without the right to make one, says what is missing rather than a bare errno. */
+function openTun(name: string, queues: number, offload: boolean): ReturnType<ReturnType<typeof native>['tunOpen']> {
+  try {
+    return native().tunOpen({ name, queues, multiQueue: true, offload });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw err;
+    throw new Error(`cannot create the TUN device ${name} (${(err as Error).message}): this needs root, or CAP_NET_ADMIN and read-write access to /dev/net/tun`);
+  }
+}
+
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const n = native();
   const { log } = opts;
   const tunFd = envFd('WG_TUN_FD');
   const uapiFd = envFd('WG_UAPI_FD');
-  const { config: datapath, file: datapathFile } = loadDatapathConfig(opts.ifname);
+  const { config: datapath, file: datapathFile } = loadDatapathConfig(opts.ifname, process.env, opts.configDir);
   if (datapathFile) log.verbose(`datapath settings from ${datapathFile}`);
   const fromEnv = Number(process.env.XDPWG_WORKERS);
   const configured = datapath.workers === 'auto' ? undefined : datapath.workers;
@@ -79,7 +92,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   // datapath config says "tunOffload": "off" or XDPWG_TUN_OFFLOAD=0.
   // An adopted fd (WG_TUN_FD) keeps whatever its opener chose.
   const offload = process.env.XDPWG_TUN_OFFLOAD !== '0' && datapath.tunOffload !== 'off';
-  const tun = tunFd !== undefined ? n.tunAdopt(tunFd) : n.tunOpen({ name: opts.ifname, queues: wanted, multiQueue: true, offload });
+  const tun = tunFd !== undefined ? n.tunAdopt(tunFd) : openTun(opts.ifname, wanted, offload);
   log.verbose(`TUN ${tun.name} (ifindex ${tun.ifindex}) with ${tun.fds.length} queue(s); outbound flows pick a queue by ${tun.steering}`);
   log.verbose(tun.vnetHdr ? `TUN offloads: ${tun.offloads.join(' ') || 'none accepted (vnet header only)'}` : 'TUN offloads: off');
 

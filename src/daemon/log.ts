@@ -26,7 +26,8 @@ export class Logger {
   constructor(readonly prefix: string, readonly level: LogLevel = logLevelFromEnv(), private readonly out: (line: string) => void = (l) => process.stderr.write(l)) {}
 
   private emit(tag: string, msg: string): void {
-    const ts = new Date().toISOString().replace('T', ' ').slice(0, 19);
+    // UTC, and says so: a log read on another host or after a zone change stays unambiguous.
+    const ts = new Date().toISOString().replace('T', ' ').slice(0, 19) + 'Z';
     this.out(`${tag}: ${ts} ${this.prefix}${msg}\n`);
   }
   error(msg: string): void { if (rank[this.level] >= rank.error) this.emit('ERROR', msg); }

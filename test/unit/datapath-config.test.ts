@@ -66,3 +66,26 @@ test('metrics and device-plugin keys: accepted forms', () => {
   assert.equal(c.xdpProgram, 'device-plugin');
   assert.equal(c.devicePluginSocket, '/tmp/afxdp_dp/eth1/afxdp.sock');
 });
+
+test('a JSON-C syntax error names the line and column in the file (comments counted), not a position', () => {
+  const text = '{\n  // a comment, then a missing comma\n  "mode": "native"\n  "workers": 2\n}\n';
+  assert.throws(() => parseDatapathConfig(text, '/etc/wireguard/wg0.datapath.jsonc'), (err: Error) => {
+    assert.match(err.message, /^\/etc\/wireguard\/wg0\.datapath\.jsonc: not valid JSON-C: line 4, column 3: /);
+    assert.doesNotMatch(err.message, /position/);
+    return true;
+  });
+});
+
+test('the datapath file is looked for beside the wg config; XDPWG_DATAPATH overrides', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const os = await import('node:os');
+  const { loadDatapathConfig } = await import('../../src/daemon/config/datapath-config.js');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dp-beside-'));
+  try {
+    writeFileSync(path.join(dir, 'wgx.datapath.jsonc'), '{ "mode": "generic" }');
+    const beside = loadDatapathConfig('wgx', {}, dir);
+    assert.equal(beside.file, path.join(dir, 'wgx.datapath.jsonc'));
+    assert.equal(beside.config.mode, 'generic');
+    assert.equal(loadDatapathConfig('wgy', {}, dir).file, undefined, 'none there: defaults');
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});

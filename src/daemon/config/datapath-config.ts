@@ -22,6 +22,7 @@
  *   "metricsListen": "off"    // "off" or "HOST:PORT": serve Prometheus metrics at http://HOST:PORT/metrics
  * }
  */
+import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import type { XdpMode } from '../../native/binding.js';
 import type { AeadBurstChoice } from '../../crypto/aead-burst.js';
@@ -57,10 +58,16 @@ export class DatapathConfigError extends Error {
   override readonly name = 'DatapathConfigError';
 }
 
-/** Removes // and /* *\/ comments and trailing commas outside strings: JSON-C to JSON. */
+/**
+ * Blanks // and /* *\/ comments and trailing commas outside strings: JSON-C
+ * to JSON. Every removed character becomes a space (newlines stay), so a
+ * position in the result is the same position in the file and a parse
+ * error can name the file's line and column.
+ */
 export function stripJsonc(text: string): string {
   let out = '';
   let i = 0;
+  const blank = (s: string): string => s.replace(/[^\n]/g, ' ');
   while (i < text.length) {
     const c = text[i]!;
     if (c === '"') {
@@ -69,16 +76,34 @@ export function stripJsonc(text: string): string {
       out += text.slice(i, j + 1);
       i = j + 1;
     } else if (c === '/' && text[i + 1] === '/') {
+      const start = i;
       while (i < text.length && text[i] !== '\n') i++;
+      out += blank(text.slice(start, i));
     } else if (c === '/' && text[i + 1] === '*') {
       const end = text.indexOf('*/', i + 2);
-      i = end < 0 ? text.length : end + 2;
+      const stop = end < 0 ? text.length : end + 2;
+      out += blank(text.slice(i, stop));
+      i = stop;
     } else {
       out += c;
       i++;
     }
   }
-  return out.replace(/,(\s*[}\]])/g, '$1');
+  return out.replace(/,(\s*[}\]])/g, ' $1');
+}
+
+/** "line L, column C" (both from 1) of a character offset in text. */
+export function lineColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  return `line ${line}, column ${offset - (before.lastIndexOf('\n') + 1) + 1}`;
+}
+
+/** JSON.parse's message with its "at position N" (and any "(line L column C)" it adds) as the file's line and column. */
+function describeJsonError(text: string, err: Error): string {
+  const m = /\s*in JSON at position (\d+)(?: \(line \d+ column \d+\))?/.exec(err.message);
+  if (!m) return err.message;
+  return `${lineColumn(text, Number(m[1]))}: ${err.message.slice(0, m.index)}${err.message.slice(m.index + m[0].length)}`;
 }
 
 const isPow2 = (n: number): boolean => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
@@ -89,7 +114,7 @@ export function parseDatapathConfig(text: string, file: string): DatapathConfig 
   try {
     raw = JSON.parse(stripJsonc(text));
   } catch (err) {
-    throw new DatapathConfigError(`${file}: not valid JSON-C: ${(err as Error).message}`);
+    throw new DatapathConfigError(`${file}: not valid JSON-C: ${describeJsonError(text, err as Error)}`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new DatapathConfigError(`${file}: the top level must be an object`);
   const cfg: DatapathConfig = { ...DEFAULT_DATAPATH };
@@ -131,9 +156,13 @@ export function parseDatapathConfig(text: string, file: string): DatapathConfig 
   return cfg;
 }
 
-/** The datapath file for an interface: XDPWG_DATAPATH, else /etc/wireguard/IFNAME.datapath.jsonc if it exists. */
-export function loadDatapathConfig(ifname: string, env = process.env): { config: DatapathConfig; file?: string } {
-  const file = env.XDPWG_DATAPATH || `/etc/wireguard/${ifname}.datapath.jsonc`;
+/**
+ * The datapath file for an interface: XDPWG_DATAPATH, else DIR/IFNAME.datapath.jsonc
+ * if it exists — DIR is the wg config's directory for `xdpwg up FILE` ("beside
+ * the wg config"), /etc/wireguard otherwise.
+ */
+export function loadDatapathConfig(ifname: string, env = process.env, dir = '/etc/wireguard'): { config: DatapathConfig; file?: string } {
+  const file = env.XDPWG_DATAPATH || path.join(dir, `${ifname}.datapath.jsonc`);
   if (!env.XDPWG_DATAPATH && !existsSync(file)) return { config: { ...DEFAULT_DATAPATH } };
   let text: string;
   try { text = readFileSync(file, 'utf8'); } catch (err) { throw new DatapathConfigError(`${file}: ${(err as Error).message}`); }

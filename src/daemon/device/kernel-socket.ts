@@ -53,7 +53,8 @@ export class KernelUdpSocket {
     this.udp = next;
     // Workers dup the fd when they switch; close ours after they had the chance.
     if (old) setTimeout(() => old.close(), OLD_SOCKET_GRACE_MS).unref();
-    this.log.verbose(`UDP listening on port ${next.port}`);
+    // Said once; a rebind (the configured port replacing the one picked at start) says the change.
+    this.log.verbose(old ? `UDP listen port changed from ${old.port} to ${next.port}` : `UDP listening on port ${next.port}`);
     return old !== undefined;
   }
 

@@ -73,6 +73,21 @@ export class StatsServer {
   }
 }
 
+/**
+ * Why the stats socket of an interface cannot be used, saying what is missing:
+ * a daemon (no socket, or a stale one) or the right to use it (the socket is
+ * root's, mode 0600).
+ */
+export function unreachableStats(ifname: string, err: Error): string {
+  const file = statsSocketPath(ifname);
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'EACCES': case 'EPERM': return `permission denied on ${file}: the daemon's sockets are root's (run as root)`;
+    case 'ENOENT': return `no stats socket at ${file}: is xdpwg running for \`${ifname}'?`;
+    case 'ECONNREFUSED': return `nothing answers on ${file} (a stale socket: the daemon of \`${ifname}' is gone)`;
+    default: return `cannot reach the xdpwg daemon of \`${ifname}' (${(err as NodeJS.ErrnoException).code ?? err.message})`;
+  }
+}
+
 /** Reads one stats document from a running daemon. */
 export function fetchStats(ifname: string, timeoutMs = 5000): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -85,7 +100,7 @@ export function fetchStats(ifname: string, timeoutMs = 5000): Promise<unknown> {
     sock.on('end', () => { clearTimeout(timer); try { resolve(JSON.parse(text)); } catch (err) { reject(err); } });
     sock.on('error', (err) => {
       clearTimeout(timer);
-      reject(new Error(`cannot reach the xdpwg daemon of \`${ifname}' (${(err as NodeJS.ErrnoException).code ?? err.message}); is it running?`));
+      reject(new Error(unreachableStats(ifname, err)));
     });
   });
 }

@@ -280,10 +280,18 @@ export class XdpPaths {
     closeUnusedMaps(this.steering);
   }
 
-  private setRoute(slot: number, route: PeerRoute | null, reason: string): void {
+  /**
+   * A peer's path; `taken` is the log line for a move onto AF_XDP. Each move
+   * between the paths is logged once, in both directions (a move back to the
+   * kernel socket — a neighbour entry lost, a route changed — says why).
+   */
+  private setRoute(slot: number, route: PeerRoute | null, reason: string, taken?: string): void {
     this.reasons.set(slot, reason);
-    if (sameRoute(this.routes.get(slot) ?? null, route) && this.routes.has(slot)) return;
+    const before = this.routes.get(slot) ?? null;
+    if (sameRoute(before, route) && this.routes.has(slot)) return;
     this.routes.set(slot, route);
+    if (route && !before && taken) this.log.verbose(taken);
+    else if (!route && before) this.log.verbose(`peer traffic to ${formatIP(before.dstIp)} moves back to the kernel UDP socket: ${reason}`);
     this.broadcast({ t: 'peer-route', slot, route });
   }
 
@@ -326,12 +334,11 @@ export class XdpPaths {
     }
     const src = haveLocal ? local.slice() : rt.prefsrc ? parseIP(rt.prefsrc) : null;
     if (!src) { this.setRoute(slot, null, `no source address for ${remoteText} on ${dev.name}`); return; }
-    this.sayOnce(`peer traffic to ${remoteText} takes AF_XDP on ${dev.name} via ${nextHop} (${neigh.mac})`);
     this.nextHops.set(slot, { ifindex: dev.ifindex, ip: nextHop });
     this.setRoute(slot, {
       ifindex: dev.ifindex, family, srcMac: dev.mac, dstMac: macBytes(neigh.mac), srcIp: src, dstIp: remote.slice(),
       dstPort: (addr[16]! << 8) | addr[17]!, mtu: dev.mtu,
-    }, '');
+    }, '', `peer traffic to ${remoteText} takes AF_XDP on ${dev.name} via ${nextHop} (${neigh.mac})`);
   }
 
   /** The device record for an ifindex, attaching our filter and asking workers for ports the first time. */
@@ -381,7 +388,7 @@ export class XdpPaths {
     d.attachBusySinceMs = undefined;
     const info = d.filter.info();
     if (info.mode === 'device-plugin') this.log.verbose(`${d.name}: the AF_XDP device plugin's XDP program steers its frames; our sockets go into its XSK map; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
-    else this.log.verbose(`${d.name}: XDP filter attached in ${info.mode} mode${info.dispatcher ? ' (libxdp dispatcher)' : ` as the only XDP program (no libxdp dispatcher: ${info.dispatcherError ?? 'unknown'}; another xdpwg on ${d.name} shares it and our UMEM)`}${info.replacedStale ? `, replaced ${info.replacedStale} left by a killed process` : ''}; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
+    else this.log.verbose(`${d.name}: XDP filter attached in ${info.mode} mode${info.dispatcher ? ' (libxdp dispatcher)' : ` as the only XDP program (no libxdp dispatcher: ${info.dispatcherError ?? 'unknown'}; a second xdpwg on ${d.name} would join this program and our UMEM)`}${info.replacedStale ? `, replaced ${info.replacedStale} left by a killed process` : ''}; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
     d.portOpts = this.portOptions(d);
     if (info.mode !== 'device-plugin') this.offerShare(d);
     this.askPorts(d, nowMs);
