@@ -13,7 +13,7 @@ import type { Logger } from './log.js';
 import { UapiServer } from './uapi/server.js';
 import { StatsServer } from './stats-server.js';
 import { loadDatapathConfig } from './datapath-config.js';
-import { MetricsServer } from './metrics-server.js';
+import type { MetricsServer } from './metrics-server.js';
 import { chooseXdpSteering } from './xdp-steering.js';
 
 export interface DaemonOptions {
@@ -139,6 +139,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const metricsListen = opts.metricsListen ?? datapath.metricsListen;
   if (metricsListen !== 'off') {
     try {
+      // Loaded only when metrics are on: prom-client alone is ~12 MB resident (issue 19).
+      const { MetricsServer } = await import('./metrics-server.js');
       metrics = await MetricsServer.open(metricsListen, { stats: () => device.statsSnapshot(), uapi: () => device.getSnapshot() });
       log.verbose(`Prometheus metrics at http://${metrics.address}/metrics`);
     } catch (err) {
