@@ -29,9 +29,16 @@ namespace xdpwg {
  */
 class UmemRegion {
  public:
-  /** Maps size bytes; check ok() afterwards (errno tells why it failed). */
+  /**
+   * Maps size bytes; check ok() afterwards (errno tells why it failed).
+   * Not populated: a page becomes resident when it is first written (a
+   * datagram received into it, a packet built in it), so an idle port costs
+   * only the pages it used. An AF_XDP UMEM still becomes resident as a
+   * whole when the kernel pins it (XDP_UMEM_REG); a socket port's frames
+   * (udp_port.cc: 64 KiB each) mostly never do.
+   */
   explicit UmemRegion(size_t size) : size_(size), map_size_(size) {
-    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     base_ = p == MAP_FAILED ? nullptr : static_cast<uint8_t*>(p);
   }
   /** Maps map_size bytes of memfd (taken over: closed with the region), of which the first size are the UMEM. */

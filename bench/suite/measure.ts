@@ -6,6 +6,7 @@
 import { handshakeRun } from './handshake.js';
 import { tcpRun, udpSearch, type TcpResult, type UdpSearch } from './iperf.js';
 import { pingRun } from './ping.js';
+import { memoryOf, PeakSampler, type MemorySample } from './memory.js';
 import { sleep } from './run.js';
 import type { Pair } from './topology.js';
 
@@ -49,6 +50,8 @@ export const METRICS = {
   ping_load_p50_ms: { label: 'Ping RTT under TCP load p50', unit: 'ms', better: 'lower' },
   ping_load_p99_ms: { label: 'Ping RTT under TCP load p99', unit: 'ms', better: 'lower' },
   handshakes_per_s: { label: 'Handshakes/s (responder)', unit: '1/s', better: 'higher' },
+  rss_idle_mb: { label: 'Daemon RSS idle after a handshake (larger of the two)', unit: 'MB', better: 'lower' },
+  rss_tcp_peak_mb: { label: 'Daemon RSS peak during the TCP runs (larger of the two)', unit: 'MB', better: 'lower' },
 } as const satisfies Record<string, Metric>;
 
 /** A figure's key. */
@@ -63,6 +66,8 @@ export interface Repetition {
     udp: Record<string, UdpSearch>;
     ping: Record<string, unknown>;
     handshake?: unknown;
+    /** Per daemon (a, b): resident memory idle, and at its peak during the TCP runs. */
+    memory?: { idle: { a: MemorySample; b: MemorySample }; tcpPeak: { a: MemorySample; b: MemorySample } };
   };
 }
 
@@ -75,6 +80,12 @@ export async function measureOnce(pair: Pair, s: Settings, log: (line: string) =
   raw.ping.idle = idle;
   f.ping_idle_p50_ms = idle.p50Ms;
   f.ping_idle_p99_ms = idle.p99Ms;
+
+  // Memory, per daemon: idle now (the pair has had its handshake and sat through the idle ping),
+  // then the largest resident set each reaches while the TCP runs go.
+  const daemons = pair.config === 'veth' ? undefined : { a: pair.a.proc!.pid!, b: pair.b.proc!.pid! };
+  const idleMemory = daemons && { a: memoryOf([daemons.a]), b: memoryOf([daemons.b]) };
+  const peaks = daemons && { a: new PeakSampler(() => [daemons.a]), b: new PeakSampler(() => [daemons.b]) };
 
   // TCP single stream a→b, with the loaded ping riding along in the same direction.
   const tcpRuns: Array<[string, number, boolean, MetricKey]> = [
@@ -94,6 +105,12 @@ export async function measureOnce(pair: Pair, s: Settings, log: (line: string) =
     raw.tcp[name] = r;
     f[key] = r.bitsPerSecond / 1e6;
     log(`${name} ${(r.bitsPerSecond / 1e6).toFixed(0)} Mbit/s, daemons ${r.daemonCpuSeconds.toFixed(2)} CPU-s`);
+  }
+  if (idleMemory && peaks) {
+    raw.memory = { idle: idleMemory, tcpPeak: { a: peaks.a.stop(), b: peaks.b.stop() } };
+    f.rss_idle_mb = Math.max(idleMemory.a.rssKb, idleMemory.b.rssKb) / 1024;
+    f.rss_tcp_peak_mb = Math.max(raw.memory.tcpPeak.a.rssKb, raw.memory.tcpPeak.b.rssKb) / 1024;
+    log(`RSS idle ${f.rss_idle_mb.toFixed(1)} MB, TCP peak ${f.rss_tcp_peak_mb.toFixed(1)} MB`);
   }
   const tcp = Object.values(raw.tcp);
   const bytes = tcp.reduce((sum, r) => sum + r.bytes, 0);

@@ -77,7 +77,8 @@ async function daemonize(ifname: string, metricsListen: string | undefined): Pro
   // daemon exits. Start-up errors still reach the caller via the readiness pipe.
   const level = process.env.LOG_LEVEL;
   const output = level !== undefined && level !== '' && logLevelFromEnv(level) !== 'silent' ? 'inherit' : 'ignore';
-  const child = spawn(process.execPath, [script, '--foreground', ...(metricsListen !== undefined ? ['--metrics-listen', metricsListen] : []), '--', ifname], {
+  // process.execArgv: the node options bin/xdpwg starts with (its memory limits) hold for the daemon too.
+  const child = spawn(process.execPath, [...process.execArgv, script, '--foreground', ...(metricsListen !== undefined ? ['--metrics-listen', metricsListen] : []), '--', ifname], {
     detached: true,
     stdio: ['ignore', output, output, 'pipe'],
     env: { ...process.env, WG_PROCESS_FOREGROUND: '1', XDPWG_READY_FD: '3' },

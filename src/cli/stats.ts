@@ -9,7 +9,7 @@ const PORT_FIELDS = ['ipackets', 'opackets', 'ibytes', 'obytes', 'ierrors', 'oer
 
 function render(s: DeviceStats): string {
   const lines = [`interface: ${s.interface}  listening port: ${s.listenPort}  workers: ${s.workers}  xdp program: ${s.xdpProgram}`];
-  lines.push(`  worker cpu seconds: ${s.workerCpuSeconds.map((c) => c.toFixed(2)).join(' ')}`);
+  lines.push(`  worker cpu seconds: ${s.workerCpuSeconds.map((c) => c.toFixed(2)).join(' ')}  handshake crypto threads: ${s.handshakeCryptoThreads ?? 0}`);
   const h = s.handshakes;
   lines.push(`  handshakes: initiations ${h.initiationsSent} sent ${h.initiationsReceived} received, responses ${h.responsesSent} sent ${h.responsesReceived} received, cookie replies ${h.cookieRepliesSent} sent ${h.cookieRepliesReceived} received`);
   for (const p of s.ports) {

@@ -13,7 +13,7 @@ import type { Logger } from './log.js';
 import { UapiServer } from './uapi/server.js';
 import { StatsServer } from './observe/stats-server.js';
 import { loadDatapathConfig } from './config/datapath-config.js';
-import { MetricsServer } from './observe/metrics-server.js';
+import type { MetricsServer } from './observe/metrics-server.js';
 import { chooseXdpSteering } from './xdp/xdp-steering.js';
 
 export interface DaemonOptions {
@@ -152,6 +152,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const metricsListen = opts.metricsListen ?? datapath.metricsListen;
   if (metricsListen !== 'off') {
     try {
+      // Loaded only when metrics are on: prom-client alone is ~12 MB resident (issue 19).
+      const { MetricsServer } = await import('./observe/metrics-server.js');
       metrics = await MetricsServer.open(metricsListen, { stats: () => device.statsSnapshot(), uapi: () => device.getSnapshot() });
       log.verbose(`Prometheus metrics at http://${metrics.address}/metrics`);
     } catch (err) {

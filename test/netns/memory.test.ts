@@ -8,18 +8,35 @@
  * most RSS_GROWTH_BOUND_KB.
  *
  * CI: 60 s. Longer (the documented soak): RL_MEMORY_SECONDS=600 node --test dist/test/netns/memory.test.js
+ *
+ * Idle memory (issue 19): a second pair with everything at its defaults
+ * (data path, workers) holds a session and sits idle: the handshake crypto
+ * threads are gone, and the resident set stays within IDLE_RSS_BOUND_KB; a
+ * handshake flood brings the crypto threads back, and they go again once
+ * it ends.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab, requireRoot } from '../helpers/netns.js';
+import { Lab, nsExec, requireRoot } from '../helpers/netns.js';
 import { addPeer, configureInterface, logsOf, peerDump, ping, startImplementation, twoSides, type Side } from '../helpers/tunnel-lab.js';
-import { datapathEnv, durationFromEnv, pidOf, pingAsync, rssKb } from './reliability-fixture.js';
+import { datapathEnv, durationFromEnv, pidOf, pingAsync, rssKb, runBench } from './reliability-fixture.js';
+import { xdpwgBin } from '../helpers/tunnel-lab.js';
+import type { FloodResult } from '../../bench/handshake-flood.js';
 
 const PATH = 'kernel';
 const SECONDS = durationFromEnv('RL_MEMORY_SECONDS', 60);
 const TIME_SCALE = 20;
 const WARMUP_S = 12;
 const RSS_GROWTH_BOUND_KB = 16 * 1024;
+/**
+ * Idle RSS of one daemon with the default workers. Issue 19's goal is
+ * 80 MB; measured 88-90 MB on the AF_XDP path of a veth (45 MB of it the
+ * node binary's pages, 8 MB the pinned UMEM) and 81 MB on the kernel path.
+ * The bound holds what was reached, so a regression fails.
+ */
+const IDLE_RSS_BOUND_KB = 96 * 1024;
+/** The crypto pool's idle stop (handshake-crypto-pool.ts IDLE_STOP_MS) and slack. */
+const CRYPTO_IDLE_STOP_MS = 5000;
 
 const lab = new Lab('rlm');
 let a: Side;
@@ -37,7 +54,56 @@ before(async () => {
   addPeer(b, a);
   assert.equal(ping(b, a.inner4, 3), 3, logsOf(a, b));
 });
-after(() => lab.cleanup());
+after(() => { lab.cleanup(); idleLab.cleanup(); });
+
+const idleLab = new Lab('rli');
+
+/** Handshake crypto threads the daemon runs now (`xdpwg stats --json`). */
+function cryptoThreads(side: Side): number {
+  return (JSON.parse(nsExec(side.ns, xdpwgBin, ['stats', side.ifname, '--json'])) as { handshakeCryptoThreads: number }).handshakeCryptoThreads;
+}
+
+async function waitUntil(what: string, cond: () => boolean, timeoutMs: number, extra: () => string = () => ''): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}\n${extra()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test('defaults, one peer with a session, idle: no crypto threads, RSS within the bound; a handshake flood brings the crypto threads back, idle takes them away', { timeout: 120_000 }, async () => {
+  const { a: ia, b: ib } = twoSides(idleLab, 'xdpwg', 'xdpwg', 226);
+  await startImplementation(idleLab, ia, { LOG_LEVEL: 'error' });
+  await startImplementation(idleLab, ib, { LOG_LEVEL: 'error' });
+  configureInterface(ia);
+  configureInterface(ib);
+  addPeer(ia, ib);
+  addPeer(ib, ia);
+  assert.equal(ping(ib, ia.inner4, 3), 3, logsOf(ia, ib));
+  // Idle: the crypto threads that the handshake may have started stop.
+  await waitUntil('the crypto threads to stop at idle', () => cryptoThreads(ia) === 0 && cryptoThreads(ib) === 0, CRYPTO_IDLE_STOP_MS + 10_000);
+  // The median of a few samples, so a passing blip (a GC) does not decide.
+  const samples: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    samples.push(Math.max(rssKb(pidOf(ia)), rssKb(pidOf(ib))));
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const idleKb = median(samples);
+  console.log(`idle RSS: ${(idleKb / 1024).toFixed(1)} MB (samples ${samples.join(', ')} KiB)`);
+  assert.ok(idleKb <= IDLE_RSS_BOUND_KB, `idle RSS ${idleKb} KiB over the bound ${IDLE_RSS_BOUND_KB} KiB`);
+
+  // A flood of valid-MAC1 initiations from b's namespace at a's port: the threads start.
+  const flood = runBench<FloodResult>(ib.ns, 'handshake-flood', ['flood', '--target', `${ia.outer4}:${ia.port}`, '--responder-public', ia.keys.publicKey, '--sources', ib.outer4, '--seconds', '4'], 60_000);
+  let sawThreads = 0;
+  await waitUntil('the crypto threads to start under handshake load', () => (sawThreads = cryptoThreads(ia)) > 0, 10_000, () => logsOf(ia));
+  assert.ok(sawThreads >= 1);
+  const result = await flood;
+  assert.ok(result.sent > 0, `the flood sent nothing: ${JSON.stringify(result)}`);
+  await waitUntil('the crypto threads to stop once the flood ended', () => cryptoThreads(ia) === 0, CRYPTO_IDLE_STOP_MS + 10_000, () => logsOf(ia));
+  assert.equal(ia.proc!.exitCode, null, logsOf(ia));
+  // The session still works.
+  assert.equal(ping(ib, ia.inner4, 2), 2, logsOf(ia, ib));
+});
 
 const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 

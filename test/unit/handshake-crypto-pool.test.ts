@@ -2,7 +2,9 @@
  * The responder's crypto threads (src/daemon/handshake/handshake-crypto-pool.ts): real
  * initiations answered on the threads and accepted on this one, a bounded
  * number in flight counted in the shared backlog word, results computed
- * with a PSK that changed meanwhile refused, and the threads stopped.
+ * with a PSK that changed meanwhile refused, and the threads stopped; the
+ * threads start only under load (a cold pool answers inline), stop when
+ * idle and come back, and stay healthy under load within their heap limits.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,20 +37,105 @@ function copyAnswer(r: CryptoAnswer): CryptoAnswer {
   };
 }
 
-async function harness(maxInFlight: number): Promise<Harness> {
+async function harness(maxInFlight: number, opts: { warm?: boolean; startAfter?: number; idleStopMs?: number } = {}): Promise<Harness> {
   const backlog = new Int32Array(new SharedArrayBuffer(4));
   const results = new Map<number, CryptoAnswer | DropReason>();
   const waiting = new Map<number, (r: CryptoAnswer | DropReason) => void>();
   const pool = await HandshakeCryptoPool.start<number>({
-    threads: 2, maxInFlight, backlog,
+    threads: 2, maxInFlight, backlog, startAfter: opts.startAfter, idleStopMs: opts.idleStopMs,
     // An answer's arrays are zeroed when onResult returns: keep copies.
     onResult: (r, id) => { const kept = typeof r === 'string' ? r : copyAnswer(r); results.set(id, kept); waiting.get(id)?.(kept); },
     onFatal: (reason) => assert.fail(reason),
   });
   const resultFor = (id: number): Promise<CryptoAnswer | DropReason> =>
     results.has(id) ? Promise.resolve(results.get(id)!) : new Promise((resolve) => waiting.set(id, resolve));
+  // The tests below that were written for the threads run on them: started up front.
+  if (opts.warm ?? true) await pool.startThreads();
   return { pool, backlog, results, resultFor };
 }
+
+/** Polls cond every 10 ms until it holds; fails after timeoutMs. */
+async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Accepts an answer as the responder would and checks the initiator derives the same keys. */
+function completes(responder: ReturnType<typeof generateKeyPair>, hs: Handshake<number>, r: CryptoAnswer | DropReason): void {
+  assert.equal(typeof r, 'object', String(r));
+  const answer = r as CryptoAnswer;
+  const ours = new Handshake(-1, responder, hs.localStatic.publicKey, hs.presharedKey);
+  const keys = acceptInitiation(ours, answer, indices, clock);
+  assert.equal(typeof keys, 'object');
+  assert.equal(typeof consumeResponse<number>(answer.response, () => hs), 'object');
+  assert.deepEqual(beginSession(hs, clock)!.sendKey, (keys as { receiveKey: Uint8Array }).receiveKey);
+}
+
+test('a cold pool answers a few initiations inline, starts its threads under load, stops them when idle and starts them again', async () => {
+  const h = await harness(256, { warm: false, startAfter: 8, idleStopMs: 300 });
+  try {
+    const responder = generateKeyPair();
+    h.pool.setIdentity(responder.privateKey);
+    const initiators = Array.from({ length: 4 }, (_, i) => new Handshake(i, generateKeyPair(), responder.publicKey, i % 2 ? new Uint8Array(32).fill(i + 1) : null));
+    for (const hs of initiators) h.pool.setPeer(hs.localStatic.publicKey, hs.presharedKey);
+    let id = 0;
+    // A few: answered on this thread, no thread started.
+    for (const hs of initiators.slice(0, 3)) {
+      const mine = id++;
+      assert.ok(h.pool.submit(createInitiation(hs, indices, clock)!, mine));
+      completes(responder, hs, await h.resultFor(mine));
+    }
+    assert.equal(h.pool.threads, 0, 'below the start threshold no thread runs');
+    // A burst: the threads start; the first answers do not wait for them.
+    const burst = Array.from({ length: 40 }, (_, i) => initiators[i % initiators.length]!);
+    for (const round of [1, 2]) {
+      const ids: Array<[number, Handshake<number>]> = [];
+      for (const hs of burst.slice(0, 4)) {
+        const fresh = new Handshake(-2, hs.localStatic, responder.publicKey, hs.presharedKey);
+        const mine = id++;
+        assert.ok(h.pool.submit(createInitiation(fresh, indices, clock)!, mine));
+        ids.push([mine, fresh]);
+      }
+      for (let i = 4; i < burst.length; i++) assert.ok(h.pool.submit(createInitiation(new Handshake(-3, burst[i]!.localStatic, responder.publicKey, burst[i]!.presharedKey), indices, clock)!, id++));
+      assert.ok(h.pool.threads > 0, `round ${round}: the burst starts the threads`);
+      for (const [mine, fresh] of ids) completes(responder, fresh, await h.resultFor(mine));
+      await until(`round ${round}: every answer`, () => h.results.size === id);
+      assert.equal(Atomics.load(h.backlog, 0), 0);
+      // Idle: the threads go (and a thread stopped on purpose is no crash: onFatal fails the test).
+      await until(`round ${round}: the threads to stop when idle`, () => h.pool.threads === 0);
+    }
+  } finally {
+    await h.pool.close();
+  }
+});
+
+test('threads under their heap limits stay healthy through thousands of initiations', async () => {
+  const h = await harness(4096, { idleStopMs: 60_000 });
+  try {
+    const responder = generateKeyPair();
+    h.pool.setIdentity(responder.privateKey);
+    const peers = Array.from({ length: 64 }, () => generateKeyPair());
+    for (const p of peers) h.pool.setPeer(p.publicKey, new Uint8Array(32));
+    const total = 3000;
+    let sent = 0;
+    // Batches of 200 per turn (the way a flood arrives), each answered before the next is far ahead.
+    while (sent < total) {
+      for (let i = 0; i < 200 && sent < total; i++, sent++) {
+        assert.ok(h.pool.submit(createInitiation(new Handshake(-1, peers[sent % peers.length]!, responder.publicKey), indices, clock)!, sent));
+      }
+      await until('the batch answered', () => h.results.size >= sent - 400, 30_000);
+    }
+    await until('every answer', () => h.results.size === total, 30_000);
+    const answered = [...h.results.values()].filter((r) => typeof r === 'object').length;
+    assert.ok(answered >= total - 64, `answered ${answered} of ${total}`);
+    assert.equal(h.pool.threads, 2, 'the threads are still there');
+  } finally {
+    await h.pool.close();
+  }
+});
 
 test('initiations answered on the threads complete handshakes with their initiators', async () => {
   const h = await harness(64);

@@ -20,7 +20,7 @@ const peerB64 = keyToBase64(peerKey);
 
 function stats(rx: number): DeviceStats {
   return {
-    interface: 'wg0', listenPort: 51820, workers: 2, xdpProgram: 'device-plugin', workerCpuSeconds: [1.5, 0.25],
+    interface: 'wg0', listenPort: 51820, workers: 2, xdpProgram: 'device-plugin', workerCpuSeconds: [1.5, 0.25], handshakeCryptoThreads: 0,
     handshakes: { initiationsSent: 3, initiationsReceived: 1, responsesSent: 1, responsesReceived: 2, cookieRepliesSent: 0, cookieRepliesReceived: 0 },
     ports: [
       { worker: 0, path: 'udp', ipackets: 5, opackets: 6 },

@@ -18,6 +18,16 @@
  * "under load" test (cookies, rate limits) sees work waiting here as it sees
  * work waiting in the queue from the data-path workers.
  *
+ * Started on demand, stopped when idle: the threads (each a V8 isolate,
+ * several MB) exist only while handshakes keep coming. A cold pool answers
+ * initiations inline on the main thread (the same HandshakeCryptoThread
+ * code, at most INLINE_PER_TURN a turn), and starts the threads once
+ * START_AFTER initiations arrived within a second; until they are ready
+ * the inline answers go on, so a flood is served from its first packet. The
+ * threads stop after idleStopMs without a submission and with nothing in
+ * flight. A new thread gets the current identity and every peer before any
+ * batch (the pool keeps them: see `identity` and `peerKeys`).
+ *
  * Threading: main thread. What crosses to the threads is in
  * handshake-crypto-messages.ts; the main thread is the only writer of the
  * threads' identity and peer table.
@@ -28,15 +38,29 @@ import { keyToHex } from '../../crypto/encoding.js';
 import { INITIATION_SIZE } from '../../protocol/wire.js';
 import type { DropReason } from '../../packet/drop-reasons.js';
 import { AnswerRecord, type CryptoAnswer, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
-import { KEY_LENGTH } from '../../crypto/bytes.js';
+import { KEY_LENGTH, wipe } from '../../crypto/bytes.js';
 import { TAI64N_LENGTH } from '../../crypto/tai64n.js';
 import { RESPONSE_SIZE } from '../../protocol/wire.js';
-import { HANDSHAKE_CRYPTO_KIND } from './handshake-crypto-worker.js';
+import { HANDSHAKE_CRYPTO_KIND, HandshakeCryptoThread } from './handshake-crypto-worker.js';
 
 /** Threads at most: past the core count they only add switching. */
 const MAX_THREADS = 4;
+/** Initiations within one second that start the threads (fewer are answered inline). */
+const START_AFTER = 8;
+/** Initiations a cold pool answers inline per turn of the event loop (~0.4 ms each): the main thread keeps turning. */
+const INLINE_PER_TURN = 16;
+/** Idle time after which the threads stop. */
+const IDLE_STOP_MS = 5000;
 
-interface Member { thread: Worker; inFlight: number }
+/**
+ * V8 heap limits of a crypto thread: it holds a few keys per peer and one
+ * batch of answers at a time. The young generation is what an idle isolate
+ * keeps resident (its semi-spaces); small ones cost a few more scavenges.
+ */
+export const CRYPTO_THREAD_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
+
+/** A thread, or (thread undefined) the main thread's inline answerer. */
+interface Member { thread?: Worker; inFlight: number; ready: boolean }
 interface Pending<C> { message: Uint8Array; context: C }
 
 export interface HandshakeCryptoPoolOptions<C> {
@@ -58,12 +82,29 @@ export interface HandshakeCryptoPoolOptions<C> {
   onResult: (result: CryptoAnswer | DropReason, context: C) => void;
   /** Runs the handling of one turn's answers (default: directly); the device holds the workers' wakes around it. */
   handleAnswers?: (handle: () => void) => void;
-  /** A thread died: the device cannot answer initiations any more. */
+  /** A thread died or could not start: the device cannot answer initiations any more. */
   onFatal: (reason: string) => void;
+  /** Initiations within a second that start the threads (default START_AFTER; 1: the first one). */
+  startAfter?: number;
+  /** Idle time after which the threads stop (default IDLE_STOP_MS). */
+  idleStopMs?: number;
 }
 
 export class HandshakeCryptoPool<C> {
-  private readonly members: Member[] = [];
+  /** Threads started and not stopped, ready or not: every identity/peer change goes to each. */
+  private members: Member[] = [];
+  /** The inline answerer and its member record (for the batch bookkeeping). */
+  private readonly inline: HandshakeCryptoThread;
+  private readonly inlineMember: Member = { inFlight: 0, ready: true };
+  /** What a new thread is told first: the private key (a copy, null: none) and every peer's keys. */
+  private identity: Uint8Array | null = null;
+  private readonly peerKeys = new Map<string, { publicKey: Uint8Array; presharedKey: Uint8Array; version: number }>();
+  /** Submissions in the current one-second window (starts the threads past startAfter). */
+  private windowStart = 0;
+  private windowCount = 0;
+  private lastSubmit = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly threadCount: number;
   private pending: Array<Pending<C>> = [];
   private flushScheduled = false;
   private inFlight = 0;
@@ -78,44 +119,105 @@ export class HandshakeCryptoPool<C> {
   private arrived: Array<Extract<FromCrypto, { t: 'results' }>> = [];
   private drainScheduled = false;
 
-  private constructor(private readonly opts: HandshakeCryptoPoolOptions<C>) {}
-
-  /** Starts the threads; resolves once every one is ready. */
-  static async start<C>(opts: HandshakeCryptoPoolOptions<C>): Promise<HandshakeCryptoPool<C>> {
-    const pool = new HandshakeCryptoPool(opts);
-    const n = Math.max(1, Math.min(MAX_THREADS, opts.threads));
-    await Promise.all(Array.from({ length: n }, () => pool.startThread()));
-    return pool;
+  private constructor(private readonly opts: HandshakeCryptoPoolOptions<C>) {
+    this.threadCount = Math.max(1, Math.min(MAX_THREADS, opts.threads));
+    // Answers of the inline answerer come back synchronously, through the same path as a thread's.
+    this.inline = new HandshakeCryptoThread((m) => this.arrive(m));
   }
+
+  /** A pool with no thread running yet: they start under handshake load (see above). */
+  static async start<C>(opts: HandshakeCryptoPoolOptions<C>): Promise<HandshakeCryptoPool<C>> {
+    return new HandshakeCryptoPool(opts);
+  }
+
+  /** Crypto threads running now (started, ready or not). */
+  get threads(): number { return this.members.length; }
+
+  /**
+   * Starts the threads now unless they run; resolves once every one is
+   * ready (rejects, after onFatal, when one cannot start). Submissions
+   * start them by themselves: this is for whoever wants them warm.
+   */
+  startThreads(): Promise<void> {
+    if (this.closing) return Promise.resolve();
+    if (this.members.length === 0) {
+      this.lastSubmit = performance.now();
+      this.starting = Promise.all(Array.from({ length: this.threadCount }, () => this.startThread())).then(() => {
+        this.scheduleIdleCheck();
+        this.scheduleFlush();
+      }, (err: Error) => { this.opts.onFatal(`handshake crypto thread cannot start: ${err.message}`); throw err; });
+    }
+    return this.starting;
+  }
+  private starting: Promise<void> = Promise.resolve();
 
   private startThread(): Promise<void> {
     const file = fileURLToPath(new URL('./handshake-crypto-worker.js', import.meta.url));
-    const thread = new Worker(file, { workerData: { kind: HANDSHAKE_CRYPTO_KIND } });
-    const member: Member = { thread, inFlight: 0 };
+    const thread = new Worker(file, { workerData: { kind: HANDSHAKE_CRYPTO_KIND }, resourceLimits: CRYPTO_THREAD_LIMITS });
+    const member: Member = { thread, inFlight: 0, ready: false };
     this.members.push(member);
+    // Told before anything else (the port keeps order): what later changes will be sent as they happen.
+    // Copies of the kept keys, moved to the thread (it wipes them), as setIdentity and setPeer do.
+    const identity = this.identity ? Uint8Array.from(this.identity) : null;
+    this.post(member, { t: 'identity', privateKey: identity, generation: this.generation }, identity ? [identity.buffer] : undefined);
+    for (const p of this.peerKeys.values()) {
+      const psk = Uint8Array.from(p.presharedKey);
+      this.post(member, { t: 'peer', publicKey: p.publicKey, presharedKey: psk, version: p.version }, [psk.buffer]);
+    }
     return new Promise((resolve, reject) => {
-      let ready = false;
       thread.on('message', (m: FromCrypto) => {
-        if (m.t === 'ready') { ready = true; resolve(); return; }
-        // Handled together with whatever else arrives in this turn of the event loop: one task, so
-        // the device's per-task costs (the workers' wake, one sendmmsg) are paid once for all of them.
-        this.arrived.push(m);
-        if (!this.drainScheduled) { this.drainScheduled = true; setImmediate(() => this.drainArrived()); }
+        if (m.t === 'ready') { member.ready = true; resolve(); return; }
+        this.arrive(m);
       });
-      thread.on('error', (err) => { if (!ready) reject(err); else this.opts.onFatal(`handshake crypto thread crashed: ${err.message}`); });
+      thread.on('error', (err) => { if (!member.ready) reject(err); else this.opts.onFatal(`handshake crypto thread crashed: ${err.message}`); });
       thread.on('exit', (code) => {
-        if (!ready) reject(new Error(`handshake crypto thread exited (${code}) before it was ready`));
-        else if (!this.closing) this.opts.onFatal(`handshake crypto thread exited unexpectedly (code ${code})`);
+        if (!member.ready) reject(new Error(`handshake crypto thread exited (${code}) before it was ready`));
+        else if (!this.closing && this.members.includes(member)) this.opts.onFatal(`handshake crypto thread exited unexpectedly (code ${code})`);
       });
     });
+  }
+
+  /**
+   * Results of a thread or of the inline answerer: handled together with
+   * whatever else arrives in this turn of the event loop, in one task, so
+   * the device's per-task costs (the workers' wake, one sendmmsg) are paid
+   * once for all of them.
+   */
+  private arrive(m: FromCrypto): void {
+    if (m.t !== 'results') return;
+    this.arrived.push(m);
+    if (!this.drainScheduled) { this.drainScheduled = true; setImmediate(() => this.drainArrived()); }
+  }
+
+  /** Stops the threads after idleStopMs without submissions, once nothing is in flight on them. */
+  private scheduleIdleCheck(): void {
+    if (this.idleTimer || this.closing) return;
+    const idleMs = this.opts.idleStopMs ?? IDLE_STOP_MS;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.members.length === 0 || this.closing) return;
+      const busy = this.members.some((m) => m.inFlight > 0 || !m.ready);
+      if (busy || performance.now() - this.lastSubmit < idleMs) { this.scheduleIdleCheck(); return; }
+      this.stopThreads();
+    }, Math.max(10, Math.min(idleMs, idleMs - (performance.now() - this.lastSubmit))));
+    this.idleTimer.unref();
+  }
+
+  private stopThreads(): void {
+    const stopping = this.members;
+    this.members = [];
+    // Removed from members first: their exit is not a crash.
+    for (const m of stopping) void m.thread!.terminate();
   }
 
   /** The device's private key changed (null: none). Results computed with the old one are refused. */
   setIdentity(privateKey: Uint8Array | null): void {
     this.generation++;
-    // One copy per thread, moved to it (transferred, not cloned): the main thread keeps no copy of its
-    // own to wipe, and the thread wipes the one it got once it has made its key object.
-    for (const m of this.members) {
+    // The pool keeps one copy (threads started later need it), wiped when replaced. Each member gets its
+    // own copy, moved to it (transferred, not cloned), and wipes it once it has made its key object.
+    if (this.identity) wipe(this.identity);
+    this.identity = privateKey ? Uint8Array.from(privateKey) : null;
+    for (const m of this.allMembers()) {
       const copy = privateKey ? Uint8Array.from(privateKey) : null;
       this.post(m, { t: 'identity', privateKey: copy, generation: this.generation }, copy ? [copy.buffer] : undefined);
     }
@@ -129,8 +231,12 @@ export class HandshakeCryptoPool<C> {
     if (old !== undefined) this.peerOfVersion.delete(old);
     this.versions.set(hex, version);
     this.peerOfVersion.set(version, hex);
-    // As the identity: each thread's copy is moved to it; it wipes it when the peer changes or goes.
-    for (const m of this.members) {
+    // As the identity: one kept copy for threads started later; each member's copy is moved to it, and it
+    // wipes it when the peer changes or goes.
+    const kept = this.peerKeys.get(hex);
+    if (kept) wipe(kept.presharedKey);
+    this.peerKeys.set(hex, { publicKey: Uint8Array.from(publicKey), presharedKey: Uint8Array.from(presharedKey), version });
+    for (const m of this.allMembers()) {
       const copy = Uint8Array.from(presharedKey);
       this.post(m, { t: 'peer', publicKey, presharedKey: copy, version }, [copy.buffer]);
     }
@@ -141,7 +247,15 @@ export class HandshakeCryptoPool<C> {
     const old = this.versions.get(hex);
     if (old !== undefined) this.peerOfVersion.delete(old);
     this.versions.delete(hex);
-    for (const m of this.members) this.post(m, { t: 'peer-remove', publicKey });
+    const kept = this.peerKeys.get(hex);
+    if (kept) wipe(kept.presharedKey);
+    this.peerKeys.delete(hex);
+    for (const m of this.allMembers()) this.post(m, { t: 'peer-remove', publicKey });
+  }
+
+  /** The threads and the inline answerer: each keeps its own copy of the keys. */
+  private allMembers(): Member[] {
+    return [this.inlineMember, ...this.members];
   }
 
   /**
@@ -153,25 +267,43 @@ export class HandshakeCryptoPool<C> {
     this.inFlight++;
     if (this.opts.backlog) Atomics.add(this.opts.backlog, 0, 1);
     this.pending.push({ message, context });
-    if (!this.flushScheduled) { this.flushScheduled = true; setImmediate(() => this.flush()); }
+    const now = performance.now();
+    this.lastSubmit = now;
+    if (now - this.windowStart >= 1000) { this.windowStart = now; this.windowCount = 0; }
+    if (++this.windowCount >= (this.opts.startAfter ?? START_AFTER) && this.members.length === 0) void this.startThreads().catch(() => { /* onFatal was told */ });
+    this.scheduleFlush();
     return true;
   }
 
-  /** Sends what this turn submitted: each thread gets a share that evens out what they have in flight. */
+  private scheduleFlush(): void {
+    if (!this.flushScheduled && this.pending.length > 0) { this.flushScheduled = true; setImmediate(() => this.flush()); }
+  }
+
+  /**
+   * Sends what this turn submitted: each ready thread gets a share that
+   * evens out what they have in flight. With none ready, up to
+   * INLINE_PER_TURN are answered here and the rest wait for the next turn.
+   */
   private flush(): void {
     this.flushScheduled = false;
+    if (this.pending.length === 0 || this.closing) return;
+    const ready = this.members.filter((m) => m.ready);
+    if (ready.length === 0) {
+      this.sendBatch(this.inlineMember, this.pending.splice(0, INLINE_PER_TURN));
+      this.scheduleFlush();
+      return;
+    }
     const items = this.pending;
     this.pending = [];
-    if (items.length === 0 || this.closing) return;
-    const total = items.length + this.members.reduce((a, m) => a + m.inFlight, 0);
-    const fair = Math.ceil(total / this.members.length);
+    const total = items.length + ready.reduce((a, m) => a + m.inFlight, 0);
+    const fair = Math.ceil(total / ready.length);
     let from = 0;
-    for (const member of this.members) {
+    for (const member of ready) {
       const take = Math.min(items.length - from, Math.max(0, fair - member.inFlight));
       if (take > 0) this.sendBatch(member, items.slice(from, from + take));
       from += take;
     }
-    if (from < items.length) this.sendBatch(this.members[0]!, items.slice(from));
+    if (from < items.length) this.sendBatch(ready[0]!, items.slice(from));
   }
 
   private sendBatch(member: Member, items: Array<Pending<C>>): void {
@@ -180,7 +312,7 @@ export class HandshakeCryptoPool<C> {
     const seq = ++this.seq;
     this.batches.set(seq, { member, contexts: items.map((it) => it.context) });
     member.inFlight += items.length;
-    member.thread.postMessage({ t: 'batch', seq, count: items.length, messages } satisfies ToCrypto, [messages.buffer]);
+    this.post(member, { t: 'batch', seq, count: items.length, messages }, [messages.buffer]);
   }
 
   private drainArrived(): void {
@@ -223,16 +355,24 @@ export class HandshakeCryptoPool<C> {
     rec.fill(0);
   }
 
+  /** To a thread (moving what `transfer` names), or to the inline answerer directly (it keeps what it is given: callers pass copies). */
   private post(member: Member, m: ToCrypto, transfer?: ArrayBuffer[]): void {
-    member.thread.postMessage(m, transfer);
+    if (member.thread) member.thread.postMessage(m, transfer ?? []);
+    else this.inline.handle(m);
   }
 
   /** Stops the threads; what is in flight is dropped. */
   async close(): Promise<void> {
     this.closing = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     if (this.opts.backlog && this.inFlight > 0) Atomics.sub(this.opts.backlog, 0, this.inFlight);
     this.inFlight = 0;
     this.batches.clear();
-    await Promise.all(this.members.map((m) => m.thread.terminate()));
+    if (this.identity) wipe(this.identity);
+    for (const p of this.peerKeys.values()) wipe(p.presharedKey);
+    this.peerKeys.clear();
+    const stopping = this.members;
+    this.members = [];
+    await Promise.all(stopping.map((m) => m.thread!.terminate()));
   }
 }

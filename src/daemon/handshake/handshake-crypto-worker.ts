@@ -24,6 +24,7 @@ interface PeerEntry { presharedKey: Uint8Array; version: number; staticStatic?: 
 /** The marker workerData carries so that importing this file elsewhere does nothing. */
 export const HANDSHAKE_CRYPTO_KIND = 'xdpwg-handshake-crypto';
 
+/** The answerer; also run inline on the main thread by a cold pool (handshake-crypto-pool.ts). */
 export class HandshakeCryptoThread {
   private identity: X25519KeyPair | null = null;
   private generation = 0;

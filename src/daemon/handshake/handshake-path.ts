@@ -104,9 +104,10 @@ export class HandshakePath {
   }
 
   /**
-   * Starts the crypto threads (after the workers: answers hold the workers'
-   * wakes, WorkerPool.withWakesHeld) and gives them the key and the PSKs
-   * set so far.
+   * Makes the crypto pool (after the workers: answers hold the workers'
+   * wakes, WorkerPool.withWakesHeld) and gives it the key and the PSKs set
+   * so far. Its threads start only under handshake load and stop when idle
+   * (handshake-crypto-pool.ts); until then it answers on this thread.
    */
   async startCrypto(onFatal: (reason: string) => void): Promise<void> {
     this.crypto = await HandshakeCryptoPool.start<Uint8Array>({
@@ -122,6 +123,9 @@ export class HandshakePath {
     this.crypto.setIdentity(this.staticIdentity?.privateKey ?? null);
     for (const p of this.deps.peers.values()) this.crypto.setPeer(p.publicKey, p.handshake.presharedKey);
   }
+
+  /** Handshake crypto threads running now (`xdpwg stats`). */
+  get cryptoThreads(): number { return this.crypto?.threads ?? 0; }
 
   async stopCrypto(): Promise<void> {
     await this.crypto?.close();

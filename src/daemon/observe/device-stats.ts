@@ -27,6 +27,8 @@ export interface DeviceStats {
   xdpProgram: string;
   /** Per worker: CPU seconds its thread has used (index = worker). */
   workerCpuSeconds: number[];
+  /** Handshake crypto threads running now: 0 at idle, started under handshake load (handshake-crypto-pool.ts). */
+  handshakeCryptoThreads: number;
   handshakes: HandshakeCounts;
   ports: Array<Record<string, number | string>>;
   afxdp: ReturnType<XdpPaths['summary']>;
@@ -72,6 +74,7 @@ export class DeviceStatsBook {
       workers: link.workers,
       xdpProgram: describeXdpSteering(xdp?.steering ?? { kind: 'own' }),
       workerCpuSeconds: Array.from({ length: link.workers }, (_, i) => this.workerCpu[i] ?? 0),
+      handshakeCryptoThreads: this.src.handshakes.cryptoThreads,
       handshakes: this.src.handshakes.counters.snapshot(),
       ports: this.portStats.filter(Boolean).flat(),
       afxdp: xdp?.summary() ?? [],
