@@ -39,9 +39,10 @@ cp native/bpf/*.o "$lib/native/bpf/"
 rm -f "$lib/package-lock.json"
 find "$lib/dist" -name '*.map' -delete
 cp "$node_bin" "$lib/node/bin/node"
+# bin/xdpwg's #! line (env -S … node, with its memory options) finds the bundled node first on PATH.
 cat > "$root/usr/bin/xdpwg" <<'SH'
 #!/bin/sh
-exec /usr/lib/xdpwg/node/bin/node /usr/lib/xdpwg/bin/xdpwg "$@"
+PATH=/usr/lib/xdpwg/node/bin:$PATH exec /usr/lib/xdpwg/bin/xdpwg "$@"
 SH
 chmod 755 "$root/usr/bin/xdpwg"
 
