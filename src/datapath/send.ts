@@ -154,6 +154,7 @@ export class Sender {
     const v = this.s.roamed.read(slot, this.roamScratch);
     if (v < 0) return;
     peer.seenRoam = v;
+    if (!this.s.roamed.lastReadOwn) return; // another peer's move in the same bucket
     if (peer.endpoint && addrEquals(peer.endpoint, this.roamScratch)) return;
     peer.endpoint = this.roamScratch.slice();
     if (peer.outer && !routeServes(peer.route!, peer.endpoint)) peer.outer = null;
@@ -201,8 +202,12 @@ export class Sender {
     const c = s.counters.view, base = slot * PEER_SLOT_WIDTH;
     c[base + F.txBytes] += msgLen;
     c[base + F.txPackets] += 1;
-    c[base + F.lastDataTxMs] = now;
-    c[base + F.lastAnyTxMs] = now;
+    if (c[base + F.lastAnyTxMs] !== now || c[base + F.lastDataTxMs] !== now) {
+      // Stamps first, then the mark (peer-counters.ts SlotActivity protocol).
+      c[base + F.lastDataTxMs] = now;
+      c[base + F.lastAnyTxMs] = now;
+      s.activity.mark(slot);
+    }
   }
 
   /** Queues a message for the kernel socket: in place in a socket frame, or copied there from a UMEM frame. */

@@ -19,7 +19,7 @@ import type { AeadBurstChoice } from '../crypto/aead-burst.js';
 import { dataAeadBackend } from '../crypto/aead-burst.js';
 import { DataTransport } from '../protocol/transport.js';
 import { DropCounters } from './drop-counters.js';
-import { PeerCounterSlab } from './peer-counters.js';
+import { PeerCounterSlab, SlotActivity } from './peer-counters.js';
 import { RoamedEndpoints } from './roamed-endpoints.js';
 import { PeerRouter } from './peer-router.js';
 import { BurstScratch } from './burst-scratch.js';
@@ -36,6 +36,8 @@ export interface WorkerInit {
   udpFd: number;
   port: MessagePort;
   peerCounters: SharedArrayBuffer;
+  /** The slots this worker touched, for the main thread's tick (SlotActivity). */
+  activity: SharedArrayBuffer;
   drops: SharedArrayBuffer;
   /** Where peers roamed, as workers saw it (RoamedEndpoints). */
   roamed: SharedArrayBuffer;
@@ -102,7 +104,9 @@ export class WorkerState {
   /** This worker's TUN queue and its offload state (closed with the worker, worker.ts run). */
   readonly tun: NativeTunQueue;
   readonly drops: DropCounters;
-  readonly counters: PeerCounterSlab;
+  /** This worker's per-peer counters; replaced by a bigger one as peers come (PeerCounterSlab hand-over). */
+  counters: PeerCounterSlab;
+  readonly activity: SlotActivity;
   readonly roamed: RoamedEndpoints;
   readonly router = new PeerRouter();
   readonly transport: DataTransport;
@@ -133,6 +137,7 @@ export class WorkerState {
     this.drops = new DropCounters(init.drops);
     this.roamed = new RoamedEndpoints(init.roamed);
     this.counters = new PeerCounterSlab(init.peerCounters);
+    this.activity = new SlotActivity(init.activity);
     this.mtu = init.mtu;
     this.transport = new DataTransport(dataAeadBackend(init.crypto).backend);
   }

@@ -117,7 +117,10 @@ class UapiConnection {
     this.buffer = this.buffer.slice(pos);
     if (this.ended) {
       // wireguard-go applies a set body cut short by EOF as if it had ended.
-      if (this.state === 'set') this.finishSet();
+      if (this.state === 'set') {
+        const pending = this.finishSet();
+        if (pending) { void pending.then(() => this.socket.end()); return; }
+      }
       this.socket.end();
     }
   }
@@ -141,12 +144,12 @@ class UapiConnection {
         }
         return this.answerGet();
       case 'set':
-        if (line === '') { this.finishSet(); return null; }
+        if (line === '') return this.finishSet();
         try {
           this.parser!.line(line);
         } catch (err) {
-          this.failSet(err);
           this.state = 'discard';
+          return this.failSet(err);
         }
         return null;
       case 'discard':
@@ -157,29 +160,40 @@ class UapiConnection {
     }
   }
 
-  private finishSet(): void {
+  /** Applies the parsed set: in chunks when the device can (a big set must not stall the daemon), then answers. */
+  private finishSet(): Promise<void> | null {
     const ops = this.parser!.ops;
     this.parser = null;
     this.state = 'op';
-    try {
-      this.device.applySet(ops);
-      this.socket.write(uapiStatus(0));
-    } catch (err) {
-      this.reportError(err);
-    }
+    return this.applyThen(ops, null);
   }
 
   /** A bad line: what was parsed before it is applied (as wireguard-go applies line by line), then the error. */
-  private failSet(parseError: unknown): void {
+  private failSet(parseError: unknown): Promise<void> | null {
     const ops = this.parser!.ops;
     this.parser = null;
+    return this.applyThen(ops, parseError);
+  }
+
+  /** Applies ops, then answers with the apply's error, else `error` (a parse error), else success. */
+  private applyThen(ops: UapiSetOp[], error: unknown): Promise<void> | null {
+    const answer = (applyError: unknown): void => {
+      if (this.socket.destroyed) return;
+      if (applyError !== null) this.reportError(applyError);
+      else if (error !== null) this.reportError(error);
+      else this.socket.write(uapiStatus(0));
+    };
+    if (this.device.applySetChunked && ops.length > 0) {
+      return this.device.applySetChunked(ops).then(() => answer(null), (err: unknown) => answer(err));
+    }
     try {
       if (ops.length > 0) this.device.applySet(ops);
     } catch (err) {
-      this.reportError(err);
-      return;
+      answer(err);
+      return null;
     }
-    this.reportError(parseError);
+    answer(null);
+    return null;
   }
 
   private reportError(err: unknown): void {
