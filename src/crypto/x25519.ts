@@ -194,17 +194,20 @@ function importPrivateKey(raw: Uint8Array): KeyObject {
  * the list answers without a scalar multiplication (test/unit/crypto.test.ts
  * checks it against the DH itself).
  */
-const SMALL_ORDER_U: readonly bigint[] = (() => {
+const SMALL_ORDER_U: readonly Uint8Array[] = (() => {
   const p = (1n << 255n) - 19n;
   return [0n, 1n, p - 1n, p, p + 1n,
     325606250916557431795983626356110631294008115727848805560023387167927233504n,
-    39382357235489614581723060781553021112529911719440698176882885853963445705823n];
+    39382357235489614581723060781553021112529911719440698176882885853963445705823n]
+    .map((u) => Uint8Array.from({ length: KEY_LENGTH }, (_, i) => Number((u >> BigInt(8 * i)) & 0xffn)));
 })();
 
 /** True when DH with this public key is zero for every private key (see SMALL_ORDER_U). */
 export function hasSmallOrder(publicKey: Uint8Array): boolean {
   if (publicKey.length !== KEY_LENGTH) throw new RangeError(`an X25519 public key is 32 bytes, got ${publicKey.length}`);
-  let u = 0n;
-  for (let i = 31; i >= 0; i--) u = (u << 8n) | BigInt(i === 31 ? publicKey[i]! & 0x7f : publicKey[i]!);
-  return SMALL_ORDER_U.includes(u);
+  next: for (const u of SMALL_ORDER_U) {
+    for (let i = 0; i < KEY_LENGTH - 1; i++) if (publicKey[i] !== u[i]) continue next;
+    if ((publicKey[KEY_LENGTH - 1]! & 0x7f) === u[KEY_LENGTH - 1]) return true;
+  }
+  return false;
 }

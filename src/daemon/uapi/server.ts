@@ -61,6 +61,9 @@ export interface UapiServerOptions {
   watchIntervalMs?: number;
 }
 
+/** Parsed operations a set holds before they are applied while the rest of it streams in (applyStreamed). */
+const STREAM_OPS = 4096;
+
 type ConnState = 'op' | 'get-blank' | 'set' | 'discard';
 
 /** One client connection: a line-oriented state machine over the socket. */
@@ -151,6 +154,7 @@ class UapiConnection {
           this.state = 'discard';
           return this.failSet(err);
         }
+        if (this.device.applySetChunked && this.parser!.ops.length > STREAM_OPS) return this.applyStreamed();
         return null;
       case 'discard':
         // The rest of a failed set body: wireguard-go would read it as operations and hang up;
@@ -158,6 +162,21 @@ class UapiConnection {
         if (line === '') this.state = 'op';
         return null;
     }
+  }
+
+  /**
+   * Applies what a big set has parsed so far while the rest streams in (as
+   * wireguard-go applies line by line): the parsed operations of 1,000,000
+   * peers never pile up. Reading pauses meanwhile. If the apply fails, the
+   * error is the answer and the rest of the body is skipped.
+   */
+  private applyStreamed(): Promise<void> {
+    const ops = this.parser!.takeCompleted();
+    return this.device.applySetChunked!(ops).then(() => {}, (err: unknown) => {
+      this.parser = null;
+      this.state = 'discard';
+      if (!this.socket.destroyed) this.reportError(err);
+    });
   }
 
   /** Applies the parsed set: in chunks when the device can (a big set must not stall the daemon), then answers. */
