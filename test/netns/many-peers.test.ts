@@ -41,7 +41,7 @@ function config(): { text: string; keys: string[] } {
   for (let i = 1; i <= PEERS; i++) {
     const k = raw.subarray((i - 1) * 32, i * 32).toString('base64');
     keys.push(k);
-    parts.push(`[Peer]\nPublicKey = ${k}\nAllowedIPs = 10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32, fd00:ee::${i.toString(16)}/128\n`);
+    parts.push(`[Peer]\nPublicKey = ${k}\nAllowedIPs = 10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32, fd00:ee::${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}/128\n`);
   }
   return { text: parts.join(''), keys };
 }
