@@ -103,3 +103,36 @@ test(`${PEERS.toLocaleString('en')} peers through wg syncconf and setconf while 
   await waitFor('the tunnel A → B after setconf', () => ping(a, b.inner4, 1) === 1, 15_000);
   assert.ok(set.received >= set.sent / 2, `pings answered during the setconf: ${set.received}/${set.sent}`);
 });
+
+/** B's received-bytes counter for peer A, as B's `wg show transfer` reports it. */
+function rxAtB(): number {
+  const line = nsExec(b.ns, 'wg', ['show', b.ifname, 'transfer']).split('\n').find((l) => l.startsWith(a.keys.publicKey));
+  assert.ok(line, 'B lists A');
+  return Number(line.split('\t')[1]);
+}
+
+test('a peer removed while its packets are in flight is never sealed for again, and its slot\'s next peer gets none of them', { timeout: 60_000 }, async () => {
+  await waitFor('the tunnel A → B', () => ping(a, b.inner4, 1) === 1, 15_000);
+  const flood = nsSpawn(a.ns, 'ping', ['-i', '0.002', '-s', '1000', b.inner4], { stdio: 'ignore' });
+  try {
+    await waitFor('the flood reaching B', async () => {
+      const before = rxAtB();
+      await new Promise((r) => setTimeout(r, 100));
+      return rxAtB() > before;
+    }, 10_000);
+    // One apply: B goes, C comes (and may get B's slot). C owns no address the flood goes to.
+    const c = randomBytes(32).toString('base64');
+    nsExec(a.ns, 'wg', ['set', a.ifname, 'peer', b.keys.publicKey, 'remove', 'peer', c, 'allowed-ips', '10.223.7.7/32', 'endpoint', `${b.outer4}:${b.port}`]);
+    // What was in flight lands within a moment; after that nothing more may be sealed for B.
+    await new Promise((r) => setTimeout(r, 300));
+    const settled = rxAtB();
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(rxAtB(), settled, 'A kept sealing packets for the removed peer B');
+    // Had B's packets been staged for C, A would have sent C handshake initiations.
+    const cLine = nsExec(a.ns, 'wg', ['show', a.ifname, 'dump']).split('\n').find((l) => l.startsWith(c));
+    assert.ok(cLine, 'C is configured');
+    assert.equal(Number(cLine.split('\t')[6]), 0, `A sent to C, which owns none of the flood's addresses: ${cLine}`);
+  } finally {
+    flood.kill('SIGKILL');
+  }
+});
