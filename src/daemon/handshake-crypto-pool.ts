@@ -76,6 +76,13 @@ export class HandshakeCryptoPool<C> {
   private nextVersion = 1;
   private closing = false;
   private arrived: Array<Extract<FromCrypto, { t: 'results' }>> = [];
+  /**
+   * Peer changes not yet posted: sent as one 'peers' message per thread at
+   * the end of the turn, and always before anything else posted to the
+   * threads (identity, initiation batches), so the threads see every change
+   * in order and before any initiation submitted after it.
+   */
+  private peerOps: Array<Extract<ToCrypto, { t: 'peer' | 'peer-remove' }>> = [];
   private drainScheduled = false;
 
   private constructor(private readonly opts: HandshakeCryptoPoolOptions<C>) {}
@@ -113,6 +120,7 @@ export class HandshakeCryptoPool<C> {
   /** The device's private key changed (null: none). Results computed with the old one are refused. */
   setIdentity(privateKey: Uint8Array | null): void {
     this.generation++;
+    this.flushPeerOps();
     for (const m of this.members) this.post(m, { t: 'identity', privateKey: privateKey ? Uint8Array.from(privateKey) : null, generation: this.generation });
   }
 
@@ -124,7 +132,7 @@ export class HandshakeCryptoPool<C> {
     if (old !== undefined) this.peerOfVersion.delete(old);
     this.versions.set(hex, version);
     this.peerOfVersion.set(version, hex);
-    for (const m of this.members) this.post(m, { t: 'peer', publicKey, presharedKey: Uint8Array.from(presharedKey), version });
+    this.queuePeerOp({ t: 'peer', publicKey, presharedKey: Uint8Array.from(presharedKey), version });
   }
 
   removePeer(publicKey: Uint8Array): void {
@@ -132,7 +140,21 @@ export class HandshakeCryptoPool<C> {
     const old = this.versions.get(hex);
     if (old !== undefined) this.peerOfVersion.delete(old);
     this.versions.delete(hex);
-    for (const m of this.members) this.post(m, { t: 'peer-remove', publicKey });
+    this.queuePeerOp({ t: 'peer-remove', publicKey });
+  }
+
+  private queuePeerOp(op: Extract<ToCrypto, { t: 'peer' | 'peer-remove' }>): void {
+    if (this.peerOps.length === 0) setImmediate(() => this.flushPeerOps());
+    this.peerOps.push(op);
+  }
+
+  private flushPeerOps(): void {
+    if (this.peerOps.length === 0) return;
+    const ops = this.peerOps;
+    this.peerOps = [];
+    for (const m of this.members) this.post(m, { t: 'peers', ops });
+    // postMessage cloned them: the main thread's copies of the PSKs go now.
+    for (const op of ops) if (op.t === 'peer') op.presharedKey.fill(0);
   }
 
   /**
@@ -151,6 +173,7 @@ export class HandshakeCryptoPool<C> {
   /** Sends what this turn submitted: each thread gets a share that evens out what they have in flight. */
   private flush(): void {
     this.flushScheduled = false;
+    this.flushPeerOps();
     const items = this.pending;
     this.pending = [];
     if (items.length === 0 || this.closing) return;

@@ -47,6 +47,9 @@ class HandshakeCryptoThread {
         this.peers.set(hex, { presharedKey: m.presharedKey, version: m.version });
         return;
       }
+      case 'peers':
+        for (const op of m.ops) this.handle(op);
+        return;
       case 'peer-remove': {
         const hex = keyToHex(m.publicKey);
         const old = this.peers.get(hex);

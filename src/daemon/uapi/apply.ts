@@ -80,15 +80,28 @@ export class UapiApply implements DeviceControl {
 
   private async applyInChunks(ops: UapiSetOp[]): Promise<void> {
     let i = 0;
+    // replace_peers of 1,000,000 peers is itself spread over chunks: the peers to remove, and how far.
+    let removals: Peer[] = [];
+    let r = 0;
+    const more = (): boolean => i < ops.length || r < removals.length;
     try {
-      while (i < ops.length) {
+      while (more()) {
         const until = performance.now() + CHUNK_MS;
         this.d.link.batch(() => {
-          do this.applyOne(ops[i++]!);
-          while (i < ops.length && ((i & 63) !== 0 || performance.now() < until));
+          let n = 0;
+          while (more()) {
+            if (r < removals.length) {
+              const p = removals[r++]!;
+              if (this.d.peers.get(p.publicKey) === p) this.removePeer(p);
+            } else {
+              const op = ops[i++]!;
+              if (op.kind === 'replace_peers') { removals = [...this.d.peers.values()]; r = 0; } else this.applyOne(op);
+            }
+            if ((++n & 63) === 0 && performance.now() >= until) break;
+          }
         });
         this.d.peers.publishAllowedIpsIfChanged();
-        if (i < ops.length) await new Promise<void>((resolve) => setImmediate(resolve));
+        if (more()) await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } finally {
       this.d.peers.publishAllowedIpsIfChanged();
