@@ -12,13 +12,16 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { keyPairFromPrivate, sharedSecret, type X25519KeyPair } from '../crypto/x25519.js';
 import { keyToHex } from '../crypto/encoding.js';
-import { KEY_LENGTH, wipe } from '../crypto/bytes.js';
+import { KEY_LENGTH, isAllZero, wipe } from '../crypto/bytes.js';
 import { INITIATION_SIZE, type DropReason } from '../protocol/wire.js';
 import { ReplayPrefilter, respondToInitiation, type RespondedInitiation } from '../protocol/noise-responder.js';
 import { AnswerRecord, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
 
 /** What this thread knows of one peer. */
 interface PeerEntry { presharedKey: Uint8Array; version: number; staticStatic?: Uint8Array | null }
+
+/** The PSK of every peer without one (all zeros; never written but by wipe). */
+const NO_PSK = new Uint8Array(KEY_LENGTH);
 
 /** The marker workerData carries so that importing this file elsewhere does nothing. */
 export const HANDSHAKE_CRYPTO_KIND = 'xdpwg-handshake-crypto';
@@ -44,7 +47,8 @@ class HandshakeCryptoThread {
         const hex = keyToHex(m.publicKey);
         const old = this.peers.get(hex);
         if (old) { wipe(old.presharedKey); this.forgetStaticStatic(old); }
-        this.peers.set(hex, { presharedKey: m.presharedKey, version: m.version });
+        // Most peers have no PSK: they share one zero key (only ever wiped, i.e. zeroed again) instead of 32 bytes and an ArrayBuffer each.
+        this.peers.set(hex, { presharedKey: isAllZero(m.presharedKey) ? NO_PSK : m.presharedKey, version: m.version });
         return;
       }
       case 'peers':

@@ -132,7 +132,7 @@ export class Sender {
       const kp = peer?.current;
       if (!peer || !kp || !kp.usableForSending(now)) {
         s.drops.count('tx-staged'); // an event (drop-counters.ts EVENTS): main queues it
-        staged.push(slot, peer?.generation ?? 0, buf.slice(off, off + len));
+        staged.push(slot, peer?.generation ?? s.generationOf(slot), buf.slice(off, off + len));
         sc.freeList[freed++] = off;
         continue;
       }

@@ -136,6 +136,7 @@ class Worker {
     let p = this.s.peers[slot];
     if (!p) {
       p = this.s.peers[slot] = new PeerState();
+      p.generation = this.s.generationOf(slot);
       p.seenRoam = this.s.roamed.version(slot);
     }
     return p;
@@ -143,16 +144,20 @@ class Worker {
 
   /** A peer in the slot (a new generation: a new peer) or its new endpoint. */
   private setPeer(slot: number, generation: number | undefined, endpoint: Uint8Array | null): void {
-    const p = this.peer(slot);
-    if (generation !== undefined && generation !== p.generation) {
-      p.generation = generation;
+    const s = this.s;
+    if (generation !== undefined && generation !== s.generationOf(slot)) {
+      s.setGeneration(slot, generation);
       // The writer clears the new peer's counters (PeerCounterSlab): stray writes for the slot's
       // previous peer go too.
-      this.s.counters.clear(slot);
+      s.counters.clear(slot);
+      // A new peer without an endpoint needs no PeerState yet (WorkerState.peers).
+      if (!endpoint && !s.peers[slot]) return;
     }
+    const p = this.peer(slot);
+    p.generation = s.generationOf(slot);
     p.endpoint = endpoint;
     // The main thread's word is newer than any move recorded before it.
-    p.seenRoam = this.s.roamed.version(slot);
+    p.seenRoam = s.roamed.version(slot);
     p.outer = this.outerFor(p);
   }
 
