@@ -11,6 +11,11 @@
  *
  * Usage: node dist/bench/scale.js [--wireguard-go PATH] [--sizes 0,1000,10000,60000,200000,1000000]
  *        [--go-sizes 0,1000,10000,60000] [--idle-seconds 5] [--json FILE]
+ *        [--sessions 1000 --sessions-of 100000 --keepalive 25]
+ * With --sessions K, one more xdpwg run: --sessions-of N peers configured, K of
+ * them scripted peers in a second namespace (bench/handshake-flood.ts peers)
+ * that handshake and echo once, with a persistent keepalive of --keepalive s;
+ * then the daemon's idle CPU with those K live sessions.
  * wireguard-go runs only with --wireguard-go (Debian's /usr/bin/wireguard-go is fine), for --go-sizes.
  */
 import { execFileSync } from 'node:child_process';
@@ -18,8 +23,12 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Lab, nsExec, requireRoot } from '../test/helpers/netns.js';
 import { genKeys, startImplementation, type Side } from '../test/helpers/tunnel-lab.js';
+import { runBench } from '../test/netns/reliability-fixture.js';
+import { generateKeyPair } from '../src/crypto/x25519.js';
+import { keyToBase64 } from '../src/crypto/encoding.js';
+import type { PeersResult } from './handshake-flood.js';
 
-interface Row { impl: string; n: number; setconfMs: number; dumpMs: number; dumpLines: number; rssMb: number; bytesPerPeer: number; idleCpuPct: number }
+interface Row { impl: string; n: number; sessions?: number; setconfMs: number; dumpMs: number; dumpLines: number; rssMb: number; bytesPerPeer: number; idleCpuPct: number }
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -99,6 +108,56 @@ async function measure(impl: 'xdpwg' | 'wireguard-go', n: number, rss0: number |
   }
 }
 
+/**
+ * N peers, K of them live (scripted initiators in namespace g, one echo each),
+ * every one of the K with a persistent keepalive: the idle CPU that costs.
+ */
+async function measureSessions(n: number, k: number, keepalive: number, rss0: number | undefined): Promise<Row> {
+  const lab = new Lab('scs');
+  try {
+    const ns = lab.ns('a');
+    const g = lab.ns('g');
+    lab.veth({ ns, dev: 'scsva', addrs: ['10.219.9.1/24'] }, { ns: g, dev: 'scsvg', addrs: ['10.219.9.2/24'] });
+    const side: Side = { ns, impl: 'xdpwg', ifname: 'scswg0', keys: genKeys(), port: 51997, log: [], outer4: '10.219.9.1', outer6: '', inner4: '10.219.0.1', inner6: '' };
+    await startImplementation(lab, side, { LOG_LEVEL: 'error' });
+    const pid = daemonPid(side);
+    const live = Array.from({ length: k }, () => generateKeyPair());
+    const inner = (i: number): string => `10.${220 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+    const parts = [`[Interface]\nPrivateKey = ${side.keys.privateKey}\nListenPort = ${side.port}\n`];
+    const raw = randomBytes(32 * n);
+    for (let i = 0; i < n; i++) {
+      const key = i < k ? keyToBase64(live[i]!.publicKey) : raw.subarray(i * 32, i * 32 + 32).toString('base64');
+      parts.push(`[Peer]\nPublicKey = ${key}\nAllowedIPs = ${inner(i + 1)}/32\n${i < k ? `PersistentKeepalive = ${keepalive}\n` : ''}`);
+    }
+    const file = `/tmp/xdpwg-${ns}-scale.conf`;
+    writeFileSync(file, parts.join(''), { mode: 0o600 });
+    let t0 = performance.now();
+    nsExec(ns, 'wg', ['setconf', side.ifname, file], { timeoutMs: 600_000 });
+    const setconfMs = performance.now() - t0;
+    rmSync(file, { force: true });
+    nsExec(ns, 'ip', ['addr', 'add', `${side.inner4}/8`, 'dev', side.ifname]);
+    nsExec(ns, 'ip', ['link', 'set', side.ifname, 'up']);
+    const keysFile = `/tmp/xdpwg-${g}-keys.json`;
+    writeFileSync(keysFile, JSON.stringify(live.map((p) => keyToBase64(p.privateKey))), { mode: 0o600 });
+    const result = await runBench<PeersResult>(g, 'handshake-flood', ['peers', '--target', `${side.outer4}:${side.port}`, '--responder-public', side.keys.publicKey,
+      '--keys', keysFile, '--inner', live.map((_, i) => inner(i + 1)).join(','), '--ping', side.inner4, '--from', '10.219.9.2',
+      '--retry-ms', '2000', '--timeout-ms', '60000'], 120_000);
+    if (result.completed !== k) throw new Error(`only ${result.completed} of ${k} scripted peers completed a handshake`);
+    t0 = performance.now();
+    const dump = execFileSync('ip', ['netns', 'exec', ns, 'wg', 'show', side.ifname, 'dump'], { maxBuffer: 1 << 30 }).toString();
+    const dumpMs = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 1500));
+    const rss = rssMb(pid);
+    const c0 = cpuTicks(pid);
+    await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+    const idleCpuPct = ((cpuTicks(pid) - c0) / USER_HZ / idleSeconds) * 100;
+    return { impl: 'xdpwg', n, sessions: k, setconfMs, dumpMs, dumpLines: dump.split('\n').filter(Boolean).length - 1, rssMb: rss,
+      bytesPerPeer: rss0 !== undefined ? ((rss - rss0) * 1024 * 1024) / n : 0, idleCpuPct };
+  } finally {
+    lab.cleanup();
+  }
+}
+
 async function main(): Promise<void> {
   requireRoot();
   const rows: Row[] = [];
@@ -115,6 +174,13 @@ async function main(): Promise<void> {
       rows.push(r);
       print(r);
     }
+  }
+  const sessions = Number(arg('--sessions') ?? 0);
+  if (sessions > 0) {
+    const r = await measureSessions(Number(arg('--sessions-of') ?? 100_000), sessions, Number(arg('--keepalive') ?? 25), rows.find((x) => x.impl === 'xdpwg' && x.n === 0)?.rssMb);
+    rows.push(r);
+    process.stdout.write(`with ${sessions} live sessions (keepalive ${arg('--keepalive') ?? 25} s): `);
+    print(r);
   }
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(rows, null, 2));
 }
