@@ -135,7 +135,11 @@ class Worker {
   private peer(slot: number): PeerState {
     let p = this.s.peers[slot];
     if (!p) {
-      p = this.s.peers[slot] = new PeerState();
+      // Filled up to the slot: an array written far past its end turns into a hash table,
+      // and every packet looks its peer up here.
+      const peers = this.s.peers;
+      while (peers.length < slot) peers.push(undefined);
+      p = peers[slot] = new PeerState();
       p.generation = this.s.generationOf(slot);
       p.seenRoam = this.s.roamed.version(slot);
     }
