@@ -152,9 +152,21 @@ export class HandshakeCryptoPool<C> {
     if (this.peerOps.length === 0) return;
     const ops = this.peerOps;
     this.peerOps = [];
-    for (const m of this.members) this.post(m, { t: 'peers', ops });
-    // postMessage cloned them: the main thread's copies of the PSKs go now.
-    for (const op of ops) if (op.t === 'peer') op.presharedKey.fill(0);
+    const count = ops.length;
+    const publicKeys = new Uint8Array(count * KEY_LENGTH);
+    const presharedKeys = new Uint8Array(count * KEY_LENGTH);
+    const versions = new Uint32Array(count);
+    ops.forEach((op, i) => {
+      publicKeys.set(op.publicKey, i * KEY_LENGTH);
+      if (op.t === 'peer') {
+        presharedKeys.set(op.presharedKey, i * KEY_LENGTH);
+        op.presharedKey.fill(0);
+        versions[i] = op.version;
+      }
+    });
+    for (const m of this.members) this.post(m, { t: 'peers', count, publicKeys, presharedKeys, versions });
+    // postMessage cloned it: the main thread's copy of the PSKs goes now.
+    presharedKeys.fill(0);
   }
 
   /**

@@ -52,7 +52,13 @@ class HandshakeCryptoThread {
         return;
       }
       case 'peers':
-        for (const op of m.ops) this.handle(op);
+        for (let i = 0; i < m.count; i++) {
+          const publicKey = m.publicKeys.subarray(i * KEY_LENGTH, (i + 1) * KEY_LENGTH);
+          const version = m.versions[i]!;
+          if (version === 0) this.handle({ t: 'peer-remove', publicKey });
+          else this.handle({ t: 'peer', publicKey, presharedKey: m.presharedKeys.slice(i * KEY_LENGTH, (i + 1) * KEY_LENGTH), version });
+        }
+        wipe(m.presharedKeys);
         return;
       case 'peer-remove': {
         const hex = keyToHex(m.publicKey);
