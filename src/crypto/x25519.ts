@@ -185,3 +185,29 @@ function importPrivateKey(raw: Uint8Array): KeyObject {
     return keyObject;
   }
 }
+
+/**
+ * The u-coordinates (little-endian, bit 255 ignored as X25519 ignores it)
+ * whose product with any clamped scalar is zero: the points of order 1, 2,
+ * 4 and 8 and their non-canonical encodings (0, 1, p−1, p, p+1 and the two
+ * points of order 8). A peer key among them can never handshake; checking
+ * the list answers without a scalar multiplication (test/unit/crypto.test.ts
+ * checks it against the DH itself).
+ */
+const SMALL_ORDER_U: readonly Uint8Array[] = (() => {
+  const p = (1n << 255n) - 19n;
+  return [0n, 1n, p - 1n, p, p + 1n,
+    325606250916557431795983626356110631294008115727848805560023387167927233504n,
+    39382357235489614581723060781553021112529911719440698176882885853963445705823n]
+    .map((u) => Uint8Array.from({ length: KEY_LENGTH }, (_, i) => Number((u >> BigInt(8 * i)) & 0xffn)));
+})();
+
+/** True when DH with this public key is zero for every private key (see SMALL_ORDER_U). */
+export function hasSmallOrder(publicKey: Uint8Array): boolean {
+  if (publicKey.length !== KEY_LENGTH) throw new RangeError(`an X25519 public key is 32 bytes, got ${publicKey.length}`);
+  next: for (const u of SMALL_ORDER_U) {
+    for (let i = 0; i < KEY_LENGTH - 1; i++) if (publicKey[i] !== u[i]) continue next;
+    if ((publicKey[KEY_LENGTH - 1]! & 0x7f) === u[KEY_LENGTH - 1]) return true;
+  }
+  return false;
+}

@@ -24,18 +24,100 @@ export const PEER_SLOT_FIELDS = {
 } as const;
 export const PEER_SLOT_WIDTH = 8;
 
-/** One worker's slab: `maxPeers` slots of PEER_SLOT_WIDTH float64 each. */
+/**
+ * One worker's slab: `capacity` slots of PEER_SLOT_WIDTH float64 each.
+ *
+ * The slab grows by doubling (1M peers would cost 64 MB per worker up
+ * front). Hand-over protocol, so no counter update is lost:
+ *   1. main allocates a bigger buffer and posts it ('peer-tables', before
+ *      any message naming a slot beyond the old capacity) and keeps the old
+ *      slab as the one it reads (WorkerPool.pendingSlabs holds the new one);
+ *   2. the worker, between bursts (it is the only writer of its slab, so
+ *      nothing is written meanwhile), copies the old slab into the new one,
+ *      writes only the new one from then on, and acknowledges
+ *      ('peer-tables-taken');
+ *   3. on the acknowledgement main reads the new slab.
+ * Until step 3 main reads slots beyond the old capacity as zero: the worker
+ * cannot have written them, it learns of their peers after the new buffer.
+ * A slot is cleared for a new peer by main (clear) in the slab it reads and
+ * in the pending one, so reads at once show zero; and again by the worker
+ * when the 'peer' message with the new generation arrives (clearing is the
+ * writer's word, and it also wipes stray writes of in-flight packets of the
+ * slot's previous peer).
+ */
 export class PeerCounterSlab {
   readonly view: Float64Array;
   constructor(readonly buffer: SharedArrayBuffer) { this.view = new Float64Array(buffer); }
 
-  static create(maxPeers: number): PeerCounterSlab {
-    return new PeerCounterSlab(new SharedArrayBuffer(maxPeers * PEER_SLOT_WIDTH * 8));
+  static create(capacity: number): PeerCounterSlab {
+    return new PeerCounterSlab(new SharedArrayBuffer(capacity * PEER_SLOT_WIDTH * 8));
   }
-  get maxPeers(): number { return this.view.length / PEER_SLOT_WIDTH; }
+  /** Slots this slab holds. */
+  get capacity(): number { return this.view.length / PEER_SLOT_WIDTH; }
 
-  /** Zeroes a slot before it is given to a new peer (main thread, before announcing the peer). */
-  clear(slot: number): void { this.view.fill(0, slot * PEER_SLOT_WIDTH, (slot + 1) * PEER_SLOT_WIDTH); }
+  /** Zeroes a slot before it is given to a new peer. */
+  clear(slot: number): void {
+    if (slot < this.capacity) this.view.fill(0, slot * PEER_SLOT_WIDTH, (slot + 1) * PEER_SLOT_WIDTH);
+  }
+}
+
+/**
+ * Which slots a worker touched since the main thread last looked: one bit
+ * per slot (a fixed 128 KB per worker at 1,048,576 slots) and a summary bit
+ * per word of them, so the main thread's tick costs the activity, not the
+ * peer count.
+ *
+ * Protocol (one writer: the worker; one reader: main): the worker first
+ * stores a changed traffic stamp, then sets the slot's bit and its word's
+ * summary bit with Atomics.or; the main thread takes a summary word with
+ * Atomics.exchange(0), then each flagged bit word with Atomics.exchange(0),
+ * and only then reads the stamps. A stamp stored before a bit set that the
+ * exchange saw is visible to the reads after it (the atomics order them); a
+ * bit set after the exchange is seen at the next tick. The worker marks
+ * only when a stamp changes value (at most once per millisecond per slot
+ * and kind), so the per-packet cost is a compare and, rarely, two atomics.
+ */
+export class SlotActivity {
+  readonly bits: Int32Array;
+  readonly summary: Int32Array;
+  constructor(readonly buffer: SharedArrayBuffer) {
+    const words = (buffer.byteLength / 4) * 32 / 33;
+    this.bits = new Int32Array(buffer, 0, words);
+    this.summary = new Int32Array(buffer, words * 4, words / 32);
+  }
+
+  /** For `slots` slots (a multiple of 1024). */
+  static create(slots: number): SlotActivity {
+    const words = Math.ceil(slots / 1024) * 32;
+    return new SlotActivity(new SharedArrayBuffer((words + words / 32) * 4));
+  }
+
+  /** Worker: the slot's stamps changed. */
+  mark(slot: number): void {
+    const w = slot >>> 5;
+    Atomics.or(this.bits, w, 1 << (slot & 31));
+    Atomics.or(this.summary, w >>> 5, 1 << (w & 31));
+  }
+
+  /** Main: calls fn for every slot marked since the last call, and unmarks it. */
+  drain(fn: (slot: number) => void): void {
+    const { bits, summary } = this;
+    for (let sw = 0; sw < summary.length; sw++) {
+      if (summary[sw] === 0) continue; // a plain look first: most words are empty
+      let s = Atomics.exchange(summary, sw, 0);
+      while (s !== 0) {
+        const sb = 31 - Math.clz32(s & -s);
+        s &= s - 1;
+        const w = sw * 32 + sb;
+        let b = Atomics.exchange(bits, w, 0);
+        while (b !== 0) {
+          const bit = 31 - Math.clz32(b & -b);
+          b &= b - 1;
+          fn(w * 32 + bit);
+        }
+      }
+    }
+  }
 }
 
 /** What the main thread reads for one peer, summed (bytes) or maxed (times) over all workers' slabs. */
@@ -50,6 +132,7 @@ export function readPeerTraffic(slabs: readonly PeerCounterSlab[], slot: number)
   const f = PEER_SLOT_FIELDS;
   for (const s of slabs) {
     const v = s.view;
+    if (base >= v.length) continue; // a slot beyond a slab not yet grown: its worker has written nothing there
     t.rxBytes += v[base + f.rxBytes]!;
     t.txBytes += v[base + f.txBytes]!;
     t.rxPackets += v[base + f.rxPackets]!;

@@ -5,7 +5,7 @@
  * Peers are named by their slot number; lookups allocate nothing.
  */
 import { AllowedIps } from '../protocol/allowed-ips.js';
-import { ALLOWED_IP_ENTRY_SIZE } from './worker-messages.js';
+import { ALLOWED_IP_ENTRY_SIZE, AllowedIpsOp } from './worker-messages.js';
 
 const NO_PEER = -1;
 const BAD_PACKET = -2;
@@ -13,14 +13,24 @@ const BAD_PACKET = -2;
 export class PeerRouter {
   private table = new AllowedIps<number>();
 
-  /** Replaces the whole table from its packed form (worker-messages.ts packAllowedIps). */
-  replace(packed: Uint8Array): void {
-    const t = new AllowedIps<number>();
+  /** Applies packed changes in order (worker-messages.ts AllowedIpsChanges). */
+  apply(packed: Uint8Array): void {
+    const t = this.table;
     for (let o = 0; o + ALLOWED_IP_ENTRY_SIZE <= packed.length; o += ALLOWED_IP_ENTRY_SIZE) {
-      const family = packed[o] === 4 ? 4 : 6;
-      t.insert(family, packed.subarray(o + 4, o + 4 + (family === 4 ? 4 : 16)), packed[o + 1]!, packed[o + 2]! | (packed[o + 3]! << 8));
+      const op = packed[o]!;
+      const slot = (packed[o + 4]! | (packed[o + 5]! << 8) | (packed[o + 6]! << 16) | (packed[o + 7]! << 24)) >>> 0;
+      if (op === AllowedIpsOp.removeSlot) { t.removeByPeer(slot); continue; }
+      const family = packed[o + 1] === 4 ? 4 : 6;
+      const address = packed.subarray(o + 8, o + 8 + (family === 4 ? 4 : 16));
+      if (op === AllowedIpsOp.insert) t.insert(family, address, packed[o + 2]!, slot);
+      else if (op === AllowedIpsOp.remove) t.remove(family, address, packed[o + 2]!);
     }
-    this.table = t;
+  }
+
+  /** Replaces the whole table by the packed changes (tests, tools). */
+  replace(packed: Uint8Array): void {
+    this.table = new AllowedIps<number>();
+    this.apply(packed);
   }
 
   /** Slot of the peer for the packet's destination; -1 no peer, -2 not an IP packet. */

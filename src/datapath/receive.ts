@@ -160,7 +160,9 @@ export class Receiver {
       const inner = sc.cryptDesc[2 * j]! + DATA_HEADER_SIZE;
       const innerLen = this.checkAllowedIps(buf, inner, plainLen, kp.slot);
       if (innerLen < 0) continue;
-      s.counters.view[kp.slot * PEER_SLOT_WIDTH + F.lastDataRxMs] = now;
+      const at = kp.slot * PEER_SLOT_WIDTH + F.lastDataRxMs;
+      // Stamp first, then the mark (peer-counters.ts SlotActivity protocol).
+      if (s.counters.view[at] !== now) { s.counters.view[at] = now; s.activity.mark(kp.slot); }
       sc.tunDesc[2 * written] = inner;
       sc.tunDesc[2 * written + 1] = innerLen;
       written++;
@@ -173,7 +175,7 @@ export class Receiver {
     const s = this.s, c = s.counters.view, base = kp.slot * PEER_SLOT_WIDTH;
     c[base + F.rxBytes] = c[base + F.rxBytes]! + s.scratch.cryptDesc[2 * j + 1]!;
     c[base + F.rxPackets] = c[base + F.rxPackets]! + 1;
-    c[base + F.lastAuthRxMs] = now;
+    if (c[base + F.lastAuthRxMs] !== now) { c[base + F.lastAuthRxMs] = now; s.activity.mark(kp.slot); }
     this.noteSource(peer, kp.slot, s.scratch.cryptRxIndex[j]!);
     if (kp === peer.next) this.confirm(peer, kp);
   }

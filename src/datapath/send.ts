@@ -141,7 +141,7 @@ export class Sender {
       const kp = peer?.current;
       if (!peer || !kp || !kp.usableForSending(now)) {
         s.drops.count('tx-staged'); // an event (drop-counters.ts EVENTS): main queues it
-        staged.push(slot, peer?.generation ?? 0, buf.slice(off, off + len));
+        staged.push(slot, peer?.generation ?? s.generationOf(slot), buf.slice(off, off + len));
         sc.freeList[freed++] = off;
         continue;
       }
@@ -163,6 +163,7 @@ export class Sender {
     const v = this.s.roamed.read(slot, this.roamScratch);
     if (v < 0) return;
     peer.seenRoam = v;
+    if (!this.s.roamed.lastReadOwn) return; // another peer's move in the same bucket
     if (peer.endpoint && addrEquals(peer.endpoint, this.roamScratch)) return;
     peer.endpoint = this.roamScratch.slice();
     if (peer.outer && !routeServes(peer.route!, peer.endpoint)) peer.outer = null;
@@ -216,8 +217,12 @@ export class Sender {
     const c = this.s.counters.view, base = slot * PEER_SLOT_WIDTH;
     c[base + F.txBytes] = c[base + F.txBytes]! + msgLen;
     c[base + F.txPackets] = c[base + F.txPackets]! + 1;
-    c[base + F.lastDataTxMs] = now;
-    c[base + F.lastAnyTxMs] = now;
+    if (c[base + F.lastAnyTxMs] !== now || c[base + F.lastDataTxMs] !== now) {
+      // Stamps first, then the mark (peer-counters.ts SlotActivity protocol).
+      c[base + F.lastDataTxMs] = now;
+      c[base + F.lastAnyTxMs] = now;
+      this.s.activity.mark(slot);
+    }
   }
 
   /** Queues a message for the kernel socket: in place in a socket frame, or copied there from a UMEM frame. */

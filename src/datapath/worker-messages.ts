@@ -9,6 +9,7 @@
  * worker → main goes through parentPort (the main event loop).
  */
 import type { XskPortOptions } from '../native/binding.js';
+import { ADDR_RECORD_SIZE } from './addr-record.js';
 
 /** A UDP endpoint as the UDP port's 40-byte address record (see native/udp_port.h). */
 export type AddrRecord = Uint8Array;
@@ -44,8 +45,15 @@ export type ToWorker =
   /** A peer's endpoint; generation names a new peer in the slot (absent: the same peer, e.g. XdpPaths forgetting a gone local address). */
   | { t: 'peer'; slot: number; generation?: number; endpoint: AddrRecord | null }
   | { t: 'peer-remove'; slot: number }
-  /** Full replacement of the allowed-IPs table, packed (see packAllowedIps): one buffer, not 100k objects. */
+  /**
+   * Many peer changes of one apply in one message (PeerBatch): 'peer' (with a generation) and
+   * 'peer-remove' in order, packed, so 100,000 peers are a few messages, not 200,000.
+   */
+  | { t: 'peers'; ops: Int32Array; endpoints: Uint8Array }
+  /** Changes to the allowed-IPs table, packed and in order (AllowedIpsChanges): a worker applies them to its copy. */
   | { t: 'allowed-ips'; packed: Uint8Array }
+  /** This worker's bigger per-peer counter slab: copy the old one into it and write only it from now on (PeerCounterSlab). */
+  | { t: 'peer-tables'; counters: SharedArrayBuffer }
   | { t: 'keypairs'; slot: number; current: KeypairWire | null; previous: KeypairWire | null; next: KeypairWire | null }
   | { t: 'mtu'; mtu: number }
   /** The listen port changed: receive from this socket (the worker dups it) and drop the old one. */
@@ -64,6 +72,8 @@ export type ToWorker =
 
 export type FromWorker =
   | { t: 'ready'; worker: number; path: string; eventFd: number }
+  /** The worker took the slab of a 'peer-tables' message (the counters it holds are in it). */
+  | { t: 'peer-tables-taken'; worker: number; counters: SharedArrayBuffer }
   /** A handshake message (types 1–3) for the main thread, with the address it came from. */
   | { t: 'handshake'; worker: number; data: Uint8Array; addr: AddrRecord }
   /** Outgoing packets for peers without a usable session, as [slot, generation, packet, …] of one burst: main queues them and starts handshakes. */
@@ -79,19 +89,103 @@ export type FromWorker =
   /** The worker cannot go on (TUN deleted, port failed). */
   | { t: 'fatal'; worker: number; reason: string };
 
-/** Bytes per packed allowed-IPs entry: family (4|6), prefix bits, slot (u16 LE), 16 address bytes. */
-export const ALLOWED_IP_ENTRY_SIZE = 20;
+/** Bytes per packed allowed-IPs change: op, family (4|6), prefix bits, pad, slot (u32 LE), 16 address bytes. */
+export const ALLOWED_IP_ENTRY_SIZE = 24;
 
-/** Packs [address bytes (4|16), bits, slot] entries into one buffer for a cheap postMessage. */
+/** What a packed allowed-IPs change does (AllowedIpsChanges). */
+export const enum AllowedIpsOp {
+  /** Map the prefix to the slot (replacing its owner). */
+  insert = 1,
+  /** Remove the prefix, whoever owns it (the main thread already checked the owner). */
+  remove = 2,
+  /** Remove every prefix of the slot (no address). */
+  removeSlot = 3,
+}
+
+/**
+ * The allowed-IPs changes the main thread made since it last told the
+ * workers, packed in order into one growing buffer for a cheap postMessage;
+ * the workers replay them on their copies (PeerRouter.apply). A change is
+ * recorded only once made on the main thread's table, so the copies stay
+ * equal to it.
+ */
+export class AllowedIpsChanges {
+  private buf = new Uint8Array(64 * ALLOWED_IP_ENTRY_SIZE);
+  private count = 0;
+
+  get length(): number { return this.count; }
+
+  push(op: AllowedIpsOp, slot: number, address?: Uint8Array, bits = 0): void {
+    if ((this.count + 1) * ALLOWED_IP_ENTRY_SIZE > this.buf.length) {
+      const bigger = new Uint8Array(this.buf.length * 2);
+      bigger.set(this.buf);
+      this.buf = bigger;
+    }
+    const o = this.count++ * ALLOWED_IP_ENTRY_SIZE;
+    const b = this.buf;
+    b[o] = op;
+    b[o + 1] = address && address.length === 4 ? 4 : 6;
+    b[o + 2] = bits;
+    b[o + 4] = slot & 0xff;
+    b[o + 5] = (slot >>> 8) & 0xff;
+    b[o + 6] = (slot >>> 16) & 0xff;
+    b[o + 7] = (slot >>> 24) & 0xff;
+    if (address) b.set(address, o + 8);
+  }
+
+  /** The changes so far, packed (a copy), and forgets them. */
+  take(): Uint8Array {
+    const out = this.buf.slice(0, this.count * ALLOWED_IP_ENTRY_SIZE);
+    this.count = 0;
+    if (this.buf.length > 1 << 20) this.buf = new Uint8Array(64 * ALLOWED_IP_ENTRY_SIZE);
+    return out;
+  }
+}
+
+/** Packs [address bytes (4|16), bits, slot] entries as insert changes (a whole table, for tests and tools). */
 export function packAllowedIps(entries: Array<[Uint8Array, number, number]>): Uint8Array {
-  const out = new Uint8Array(entries.length * ALLOWED_IP_ENTRY_SIZE);
-  entries.forEach(([addr, bits, slot], i) => {
-    const o = i * ALLOWED_IP_ENTRY_SIZE;
-    out[o] = addr.length === 4 ? 4 : 6;
-    out[o + 1] = bits;
-    out[o + 2] = slot & 0xff;
-    out[o + 3] = slot >> 8;
-    out.set(addr, o + 4);
-  });
-  return out;
+  const c = new AllowedIpsChanges();
+  for (const [addr, bits, slot] of entries) c.push(AllowedIpsOp.insert, slot, addr, bits);
+  return c.take();
+}
+
+/** What a PeerBatch op does. */
+export const enum PeerBatchOp {
+  /** A peer (new or the same) in the slot, no endpoint known. */
+  peer = 1,
+  /** A peer in the slot with the next endpoint record of the batch. */
+  peerWithEndpoint = 2,
+  /** The slot's peer is gone. */
+  remove = 3,
+}
+
+/**
+ * 'peer' and 'peer-remove' changes of one apply, packed in order as
+ * [op, slot, generation] triples plus the endpoint records of the ops that
+ * carry one; one message per flush instead of one per peer per worker.
+ */
+export class PeerBatch {
+  private ops: number[] = [];
+  private endpoints: Uint8Array[] = [];
+
+  get length(): number { return this.ops.length / 3; }
+
+  peer(slot: number, generation: number, endpoint: Uint8Array | null): void {
+    this.ops.push(endpoint ? PeerBatchOp.peerWithEndpoint : PeerBatchOp.peer, slot, generation);
+    if (endpoint) this.endpoints.push(endpoint);
+  }
+
+  remove(slot: number): void {
+    this.ops.push(PeerBatchOp.remove, slot, 0);
+  }
+
+  /** The message for the batch so far, and forgets it. */
+  take(): Extract<ToWorker, { t: 'peers' }> {
+    const ops = Int32Array.from(this.ops);
+    const endpoints = new Uint8Array(this.endpoints.length * ADDR_RECORD_SIZE);
+    this.endpoints.forEach((e, i) => endpoints.set(e.subarray(0, ADDR_RECORD_SIZE), i * ADDR_RECORD_SIZE));
+    this.ops = [];
+    this.endpoints = [];
+    return { t: 'peers', ops, endpoints };
+  }
 }

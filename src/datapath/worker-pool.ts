@@ -11,7 +11,7 @@ import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { native } from '../native/binding.js';
 import { DropCounters } from './drop-counters.js';
-import { PeerCounterSlab } from './peer-counters.js';
+import { PeerCounterSlab, SlotActivity } from './peer-counters.js';
 import { RoamedEndpoints } from './roamed-endpoints.js';
 import type { FromWorker, ToWorker } from './worker-messages.js';
 import type { WorkerInit } from './worker.js';
@@ -23,6 +23,7 @@ export interface WorkerPoolOptions {
   tunQueues: TunQueueSpec[];
   udpFd: number;
   mtu: number;
+  /** The most peer slots the device will use; the per-worker tables start small and grow to it (ensurePeerCapacity). */
   maxPeers: number;
   frameSize: number;
   frameCount: number;
@@ -62,8 +63,18 @@ export function datapathWorkerLimits(): { maxYoungGenerationSizeMb: number; maxO
   return { maxYoungGenerationSizeMb: Number.isFinite(young) && young > 0 ? young : 4, maxOldGenerationSizeMb: 256 };
 }
 
+/** Peer slots the per-worker counter slabs hold at first (64 KB per worker); they double as peers come. */
+export const INITIAL_PEER_SLOTS = 1024;
+
 export class WorkerPool {
+  /** Per worker: the counter slab main reads (see PeerCounterSlab for the growth hand-over). */
   readonly peerSlabs: PeerCounterSlab[] = [];
+  /** Per worker: bigger slabs posted and not yet acknowledged, oldest first. */
+  private readonly pendingSlabs: PeerCounterSlab[][] = [];
+  /** Per worker: the slots it touched since the main thread's last tick (SlotActivity). */
+  readonly activity: SlotActivity[] = [];
+  /** Slots every worker's slab holds or will hold once it takes the last posted buffer. */
+  private peerCapacity: number;
   readonly dropSlabs: DropCounters[] = [];
   /** Handshake messages posted by workers and not yet taken by the device. */
   readonly handshakeBacklog = new Int32Array(new SharedArrayBuffer(4));
@@ -76,7 +87,8 @@ export class WorkerPool {
   private wakePending = false;
 
   private constructor(private readonly opts: WorkerPoolOptions) {
-    this.roamed = new RoamedEndpoints(opts.maxPeers);
+    this.roamed = new RoamedEndpoints();
+    this.peerCapacity = Math.min(INITIAL_PEER_SLOTS, opts.maxPeers);
     this.wakeFd = native().wakeFd;
   }
 
@@ -91,9 +103,12 @@ export class WorkerPool {
 
   private spawn(index: number, tun: TunQueueSpec): Promise<void> {
     const { port1, port2 } = new MessageChannel();
-    const peerSlab = PeerCounterSlab.create(this.opts.maxPeers);
+    const peerSlab = PeerCounterSlab.create(this.peerCapacity);
+    const activity = SlotActivity.create(this.opts.maxPeers);
     const drops = new DropCounters();
     this.peerSlabs[index] = peerSlab;
+    this.pendingSlabs[index] = [];
+    this.activity[index] = activity;
     this.dropSlabs[index] = drops;
     const init: WorkerInit = {
       worker: index,
@@ -101,6 +116,7 @@ export class WorkerPool {
       udpFd: this.opts.udpFd,
       port: port2,
       peerCounters: peerSlab.buffer,
+      activity: activity.buffer,
       drops: drops.buffer,
       handshakeBacklog: this.handshakeBacklog.buffer as SharedArrayBuffer,
       roamed: this.roamed.buffer,
@@ -126,6 +142,7 @@ export class WorkerPool {
           resolve();
           return;
         }
+        if (msg.t === 'peer-tables-taken') { this.slabTaken(index, msg.counters); return; }
         if (msg.t === 'handshake') Atomics.sub(this.handshakeBacklog, 0, 1);
         this.opts.onMessage(msg);
       });
@@ -138,6 +155,40 @@ export class WorkerPool {
         else if (!member.stopping) this.opts.onExit(index, `worker ${index} exited unexpectedly (code ${code})`);
       });
     });
+  }
+
+  /**
+   * Makes every worker's per-peer tables hold `slots` slots (doubling):
+   * posts the bigger buffers now, before any message names a slot beyond
+   * the old size (PeerCounterSlab states the hand-over).
+   */
+  ensurePeerCapacity(slots: number): void {
+    if (slots <= this.peerCapacity) return;
+    let cap = this.peerCapacity;
+    while (cap < slots) cap *= 2;
+    this.peerCapacity = Math.min(cap, Math.max(slots, this.opts.maxPeers));
+    this.members.forEach((m, i) => {
+      const slab = PeerCounterSlab.create(this.peerCapacity);
+      this.pendingSlabs[i]!.push(slab);
+      m.port.postMessage({ t: 'peer-tables', counters: slab.buffer } satisfies ToWorker);
+    });
+    if (this.wakesHeld > 0) this.wakePending = true;
+    else this.wakeAll();
+  }
+
+  /** Zeroes a slot's counters for a new peer, in the slabs main reads and those the workers are about to take. */
+  clearPeerSlot(slot: number): void {
+    for (const s of this.peerSlabs) s.clear(slot);
+    for (const list of this.pendingSlabs) for (const s of list) s.clear(slot);
+  }
+
+  /** Worker `index` copied its counters into `buffer` and writes only there now: read it from now on. */
+  private slabTaken(index: number, buffer: SharedArrayBuffer): void {
+    const list = this.pendingSlabs[index]!;
+    const at = list.findIndex((s) => s.buffer === buffer);
+    if (at < 0) return;
+    this.peerSlabs[index] = list[at]!;
+    list.splice(0, at + 1);
   }
 
   /** Sends a state change to every worker and wakes them (at once, or when withWakesHeld's function returns). */

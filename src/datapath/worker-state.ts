@@ -19,7 +19,7 @@ import type { AeadBurstChoice } from '../crypto/aead-burst.js';
 import { dataAeadBackend } from '../crypto/aead-burst.js';
 import { DataTransport } from '../protocol/transport.js';
 import { DropCounters } from './drop-counters.js';
-import { PeerCounterSlab } from './peer-counters.js';
+import { PeerCounterSlab, SlotActivity } from './peer-counters.js';
 import { RoamedEndpoints } from './roamed-endpoints.js';
 import { PeerRouter } from './peer-router.js';
 import { BurstScratch } from './burst-scratch.js';
@@ -36,6 +36,8 @@ export interface WorkerInit {
   udpFd: number;
   port: MessagePort;
   peerCounters: SharedArrayBuffer;
+  /** The slots this worker touched, for the main thread's tick (SlotActivity). */
+  activity: SharedArrayBuffer;
   drops: SharedArrayBuffer;
   /** Where peers roamed, as workers saw it (RoamedEndpoints). */
   roamed: SharedArrayBuffer;
@@ -102,7 +104,9 @@ export class WorkerState {
   /** This worker's TUN queue and its offload state (closed with the worker, worker.ts run). */
   readonly tun: NativeTunQueue;
   readonly drops: DropCounters;
-  readonly counters: PeerCounterSlab;
+  /** This worker's per-peer counters; replaced by a bigger one as peers come (PeerCounterSlab hand-over). */
+  counters: PeerCounterSlab;
+  readonly activity: SlotActivity;
   readonly roamed: RoamedEndpoints;
   readonly router = new PeerRouter();
   readonly transport: DataTransport;
@@ -116,8 +120,14 @@ export class WorkerState {
   udpBuf: Uint8Array;
   /** This worker's AF_XDP ports, one per device. */
   readonly xsks: XskState[] = [];
-  /** Per peer slot: endpoint record, AF_XDP route, current/previous/next keypairs. */
+  /**
+   * Per peer slot: endpoint record, AF_XDP route, current/previous/next
+   * keypairs. Made when the peer first has one of them: a configured peer
+   * with none costs only its entry in `generations`.
+   */
   readonly peers: Array<PeerState | undefined> = [];
+  /** Per slot: the generation of its peer (the 'peer' messages'), for reports about peers without a PeerState yet. */
+  generations = new Int32Array(1024);
   /** receiver index (ours) → keypair, for every live keypair of every peer. */
   readonly byIndex = new Map<number, DataKeypair>();
   mtu: number;
@@ -133,6 +143,7 @@ export class WorkerState {
     this.drops = new DropCounters(init.drops);
     this.roamed = new RoamedEndpoints(init.roamed);
     this.counters = new PeerCounterSlab(init.peerCounters);
+    this.activity = new SlotActivity(init.activity);
     this.mtu = init.mtu;
     this.transport = new DataTransport(dataAeadBackend(init.crypto).backend);
   }
@@ -140,6 +151,23 @@ export class WorkerState {
   /** The socket port over the kernel UDP socket `fd` (shared with the main thread). */
   openSocketPort(fd: number): SocketPort {
     return new SocketPort(new this.n.UdpPort({ fd, frameSize: this.init.frameSize, frameCount: this.init.frameCount }), BURST_SIZE);
+  }
+
+  /** Records the slot's peer generation (grows the table by doubling). */
+  setGeneration(slot: number, generation: number): void {
+    if (slot >= this.generations.length) {
+      let n = this.generations.length;
+      while (n <= slot) n *= 2;
+      const bigger = new Int32Array(n);
+      bigger.set(this.generations);
+      this.generations = bigger;
+    }
+    this.generations[slot] = generation;
+  }
+
+  /** The slot's peer generation (0: never told). */
+  generationOf(slot: number): number {
+    return slot < this.generations.length ? this.generations[slot]! : 0;
   }
 
   post(msg: FromWorker, transfer?: ArrayBuffer[]): void {

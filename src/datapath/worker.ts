@@ -22,7 +22,9 @@ import { native } from '../native/binding.js';
 import { XdpPort } from '../native/port.js';
 import { BURST_SIZE } from '../native/frames.js';
 import type { NativeWaiter, XskPortOptions } from '../native/binding.js';
-import type { KeypairWire, ToWorker } from './worker-messages.js';
+import { PeerBatchOp, type KeypairWire, type ToWorker } from './worker-messages.js';
+import { PeerCounterSlab } from './peer-counters.js';
+import { ADDR_RECORD_SIZE } from './addr-record.js';
 import { RouteHeaders, routeServes } from './outer-frame.js';
 import { CaptureRing } from './capture-ring.js';
 import { DataKeypair } from './data-keypair.js';
@@ -133,27 +135,69 @@ class Worker {
   private peer(slot: number): PeerState {
     let p = this.s.peers[slot];
     if (!p) {
-      p = this.s.peers[slot] = new PeerState();
+      // Filled up to the slot: an array written far past its end turns into a hash table,
+      // and every packet looks its peer up here.
+      const peers = this.s.peers;
+      while (peers.length < slot) peers.push(undefined);
+      p = peers[slot] = new PeerState();
+      p.generation = this.s.generationOf(slot);
       p.seenRoam = this.s.roamed.version(slot);
     }
     return p;
   }
 
+  /** A peer in the slot (a new generation: a new peer) or its new endpoint. */
+  private setPeer(slot: number, generation: number | undefined, endpoint: Uint8Array | null): void {
+    const s = this.s;
+    if (generation !== undefined && generation !== s.generationOf(slot)) {
+      s.setGeneration(slot, generation);
+      // The writer clears the new peer's counters (PeerCounterSlab): stray writes for the slot's
+      // previous peer go too.
+      s.counters.clear(slot);
+      // A new peer without an endpoint needs no PeerState yet (WorkerState.peers).
+      if (!endpoint && !s.peers[slot]) return;
+    }
+    const p = this.peer(slot);
+    p.generation = s.generationOf(slot);
+    p.endpoint = endpoint;
+    // The main thread's word is newer than any move recorded before it.
+    p.seenRoam = s.roamed.version(slot);
+    p.outer = this.outerFor(p);
+  }
+
+  private removePeer(slot: number): void {
+    const p = this.s.peers[slot];
+    if (p) for (const kp of [p.current, p.previous, p.next]) if (kp) this.s.byIndex.delete(kp.localIndex);
+    this.s.peers[slot] = undefined;
+  }
+
   private apply(msg: ToWorker): void {
     switch (msg.t) {
-      case 'peer': {
-        const p = this.peer(msg.slot);
-        if (msg.generation !== undefined) p.generation = msg.generation;
-        p.endpoint = msg.endpoint;
-        // The main thread's word is newer than any move recorded before it.
-        p.seenRoam = this.s.roamed.version(msg.slot);
-        p.outer = this.outerFor(p);
+      case 'peer':
+        this.setPeer(msg.slot, msg.generation, msg.endpoint);
+        return;
+      case 'peer-remove':
+        this.removePeer(msg.slot);
+        return;
+      case 'peers': {
+        // PeerBatch: [op, slot, generation] triples, endpoint records in order.
+        const { ops, endpoints } = msg;
+        let e = 0;
+        for (let i = 0; i + 2 < ops.length; i += 3) {
+          const op = ops[i]!, slot = ops[i + 1]!;
+          if (op === PeerBatchOp.remove) { this.removePeer(slot); continue; }
+          let endpoint: Uint8Array | null = null;
+          if (op === PeerBatchOp.peerWithEndpoint) { endpoint = endpoints.slice(e, e + ADDR_RECORD_SIZE); e += ADDR_RECORD_SIZE; }
+          this.setPeer(slot, ops[i + 2]!, endpoint);
+        }
         return;
       }
-      case 'peer-remove': {
-        const p = this.s.peers[msg.slot];
-        if (p) for (const kp of [p.current, p.previous, p.next]) if (kp) this.s.byIndex.delete(kp.localIndex);
-        this.s.peers[msg.slot] = undefined;
+      case 'peer-tables': {
+        // Between bursts nothing else writes this slab: copy it whole, then write only the new one.
+        const next = new PeerCounterSlab(msg.counters);
+        next.view.set(this.s.counters.view.subarray(0, Math.min(this.s.counters.view.length, next.view.length)));
+        this.s.counters = next;
+        this.s.post({ t: 'peer-tables-taken', worker: this.s.init.worker, counters: msg.counters });
         return;
       }
       case 'peer-route': {
@@ -163,7 +207,7 @@ class Worker {
         return;
       }
       case 'allowed-ips':
-        this.s.router.replace(msg.packed);
+        this.s.router.apply(msg.packed);
         return;
       case 'keypairs': {
         const p = this.peer(msg.slot);

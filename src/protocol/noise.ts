@@ -22,7 +22,7 @@
  * the Clock passed in.
  */
 import { TAI64N_LENGTH, tai64n } from '../crypto/tai64n.js';
-import { generateKeyPair, sharedSecret, type X25519KeyPair } from '../crypto/x25519.js';
+import { generateKeyPair, hasSmallOrder, sharedSecret, type X25519KeyPair } from '../crypto/x25519.js';
 import { hash } from '../crypto/blake2s.js';
 import { KEY_LENGTH, wipe } from '../crypto/bytes.js';
 import type { Clock } from './clock.js';
@@ -101,7 +101,8 @@ export class Handshake<P = unknown> {
   private noise: IKpsk2State | null = null;
   private local: X25519KeyPair;
   private psk: Uint8Array;
-  private staticStatic: Uint8Array | null;
+  /** DH(our static, peer static): computed at the first handshake (undefined: not yet), null when zero. */
+  private staticStatic: Uint8Array | null | undefined;
 
   /**
    * @param peer the engine's peer object, returned with the handshake by lookups
@@ -113,7 +114,9 @@ export class Handshake<P = unknown> {
     if (remoteStatic.length !== KEY_LENGTH) throw new RangeError(`a peer's public key is 32 bytes, got ${remoteStatic.length}`);
     this.local = local;
     this.psk = copyPsk(presharedKey);
-    this.staticStatic = sharedSecret(local, remoteStatic);
+    // Not computed here: a scalar multiplication per configured peer was most of the cost of a
+    // 100,000-peer `wg setconf`, for peers most of which never handshake.
+    this.staticStatic = undefined;
   }
 
   /** The PSK in use (all zeros when none). */
@@ -133,18 +136,21 @@ export class Handshake<P = unknown> {
    */
   setLocalStatic(local: X25519KeyPair, indices?: IndexAllocator<Handshake<P>>): void {
     this.clear(indices);
-    wipe(this.staticStatic);
+    if (this.staticStatic) wipe(this.staticStatic);
     this.local = local;
-    this.staticStatic = sharedSecret(local, this.remoteStatic);
+    this.staticStatic = undefined;
   }
 
   /** False when DH(our static, peer static) is zero: no handshake with this peer is possible. */
   get hasValidStaticStatic(): boolean {
-    return this.staticStatic !== null;
+    // For a clamped private key (a multiple of 8) the DH is zero exactly for the points of small
+    // order, so the check needs no DH (hasSmallOrder).
+    return !hasSmallOrder(this.remoteStatic);
   }
 
   /** @internal the cached DH(our static, peer static) */
   get cachedStaticStatic(): Uint8Array | null {
+    if (this.staticStatic === undefined) this.staticStatic = sharedSecret(this.local, this.remoteStatic);
     return this.staticStatic;
   }
 

@@ -21,14 +21,14 @@ export class StagedQueue<T> {
   droppedOverflow = 0;
   /** Items dropped by purge() (handshake given up, peer removed). */
   droppedPurged = 0;
-  private readonly ring: (T | undefined)[];
+  /** Allocated at the first push: most peers never stage a packet (1 KB each at 128 slots). */
+  private ring: (T | undefined)[] | null = null;
   private head = 0;
   private count = 0;
 
   constructor(capacity = STAGED_QUEUE_CAPACITY) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`staged queue capacity must be a positive integer, got ${capacity}`);
     this.capacity = capacity;
-    this.ring = new Array<T | undefined>(capacity).fill(undefined);
   }
 
   /** Items waiting. */
@@ -43,6 +43,7 @@ export class StagedQueue<T> {
 
   /** Appends an item; when full, evicts and returns the oldest (counted in droppedOverflow). */
   push(item: T): T | undefined {
+    this.ring ??= new Array<T | undefined>(this.capacity).fill(undefined);
     let evicted: T | undefined;
     if (this.count === this.capacity) {
       evicted = this.ring[this.head];
@@ -59,9 +60,10 @@ export class StagedQueue<T> {
   /** Removes and returns every item, oldest first: to send once a session exists. */
   drain(): T[] {
     const out: T[] = [];
-    while (this.count > 0) {
-      out.push(this.ring[this.head] as T);
-      this.ring[this.head] = undefined;
+    const ring = this.ring;
+    while (ring && this.count > 0) {
+      out.push(ring[this.head] as T);
+      ring[this.head] = undefined;
       this.head = (this.head + 1) % this.capacity;
       this.count--;
     }

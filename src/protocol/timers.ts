@@ -74,6 +74,18 @@ export interface TimerActions {
   zeroKeys(): void;
 }
 
+/**
+ * Told when a peer's timers have a deadline earlier than any they told it
+ * before (PeerTimers.scheduledAt), so the owner can keep every peer's
+ * timers in one queue ordered by deadline and tick only those due.
+ * Deadlines that move later or are disarmed are not told: the owner finds
+ * out when the earlier entry comes due (tick() then fires nothing) and asks
+ * nextDeadline().
+ */
+export interface TimerScheduler {
+  schedule(timers: PeerTimers, at: number): void;
+}
+
 /** Construction options of PeerTimers. */
 export interface PeerTimersOptions {
   clock: Clock;
@@ -84,6 +96,8 @@ export interface PeerTimersOptions {
   persistentKeepaliveSeconds?: number;
   /** Uniform random in [0, 1) for the retry jitter (injectable for tests). */
   random?: () => number;
+  /** Told of new earliest deadlines (see TimerScheduler); none: the owner polls with tick(). */
+  scheduler?: TimerScheduler;
 }
 
 /** The timers of one peer. */
@@ -105,8 +119,16 @@ export class PeerTimers {
   private needAnotherKeepalive = false;
   private sentLastMinuteHandshake = false;
   private stopped = false;
+  private readonly scheduler: TimerScheduler | undefined;
+  /**
+   * The earliest deadline told to the scheduler and not yet come due
+   * (Infinity: none). The scheduler's owner sets it back to Infinity when
+   * that entry comes due.
+   */
+  scheduledAt = Infinity;
 
   constructor(options: PeerTimersOptions) {
+    this.scheduler = options.scheduler;
     this.clock = options.clock;
     this.keypairs = options.keypairs;
     this.actions = options.actions;
@@ -302,7 +324,7 @@ export class PeerTimers {
   private armExpiry(): void {
     const at = this.keypairs.nextExpiry();
     if (at === undefined || this.stopped) this.disarm('expireKeypairs');
-    else this.deadlines[TIMER_NAMES.indexOf('expireKeypairs')] = at;
+    else this.setDeadline(TIMER_NAMES.indexOf('expireKeypairs'), at);
   }
 
   private jitter(): number {
@@ -311,7 +333,15 @@ export class PeerTimers {
 
   private arm(name: PeerTimerName, afterMs: number): void {
     if (this.stopped) return;
-    this.deadlines[TIMER_NAMES.indexOf(name)] = this.clock.now() + afterMs;
+    this.setDeadline(TIMER_NAMES.indexOf(name), this.clock.now() + afterMs);
+  }
+
+  private setDeadline(i: number, at: number): void {
+    this.deadlines[i] = at;
+    if (this.scheduler && at < this.scheduledAt) {
+      this.scheduledAt = at;
+      this.scheduler.schedule(this, at);
+    }
   }
 
   private disarm(name: PeerTimerName): void {

@@ -6,7 +6,7 @@
  */
 import { FakeClock } from '../../src/protocol/clock.js';
 import { Keypair, KeypairSet } from '../../src/protocol/keypair.js';
-import { PeerTimers, type InitiationReason } from '../../src/protocol/timers.js';
+import { PeerTimers, type InitiationReason, type TimerScheduler } from '../../src/protocol/timers.js';
 
 /** One recorded action: ms since the harness started, and what. */
 export interface TimerEvent {
@@ -23,9 +23,10 @@ export class TimerHarness {
   readonly timers: PeerTimers;
   private nextIndex = 1;
 
-  constructor(options: { persistentKeepaliveSeconds?: number; random?: () => number } = {}) {
+  constructor(options: { persistentKeepaliveSeconds?: number; random?: () => number; scheduler?: TimerScheduler } = {}) {
     this.timers = new PeerTimers({
       clock: this.clock,
+      scheduler: options.scheduler,
       keypairs: this.keypairs,
       persistentKeepaliveSeconds: options.persistentKeepaliveSeconds,
       random: options.random ?? (() => 0.5),

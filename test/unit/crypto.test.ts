@@ -12,7 +12,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import {
   nodeAead, nobleAead, aeadSeal, aeadOpen, counterNonce, xaeadSeal, xaeadOpen,
   hash, mac, macReference, hmacBlake2s, kdf1, kdf2, kdf3,
-  keyPairFromPrivate, generateKeyPair, generatePrivateKey, sharedSecret, clampPrivateKey, publicKeyOf, nativeX25519, nodeX25519, x25519Backend,
+  keyPairFromPrivate, generateKeyPair, hasSmallOrder, generatePrivateKey, sharedSecret, clampPrivateKey, publicKeyOf, nativeX25519, nodeX25519, x25519Backend,
   tai64n, compareTai64n, TAI64N_WHITENING_NS,
   keyToBase64, keyFromBase64, keyToHex, keyFromHex, KeyFormatError, hexToBytes, bytesToHex,
   equalConstantTime, isAllZero, wipe,
@@ -248,4 +248,31 @@ test('constant-time compare, zero check and wipe', () => {
   assert.equal(isAllZero(b), false);
   wipe(b, null, undefined);
   assert.equal(isAllZero(b), true);
+});
+
+test('hasSmallOrder lists exactly the public keys whose DH is zero (the peer set refuses them without a DH)', () => {
+  const me = generateKeyPair();
+  const enc = (u: bigint, topBit = false): Uint8Array => {
+    const b = new Uint8Array(32);
+    for (let i = 0; i < 32; i++) b[i] = Number((u >> BigInt(8 * i)) & 0xffn);
+    if (topBit) b[31]! |= 0x80;
+    return b;
+  };
+  const p = (1n << 255n) - 19n;
+  const listed = [0n, 1n, p - 1n, p, p + 1n,
+    325606250916557431795983626356110631294008115727848805560023387167927233504n,
+    39382357235489614581723060781553021112529911719440698176882885853963445705823n];
+  for (const u of listed) {
+    for (const top of [false, true]) {
+      assert.equal(hasSmallOrder(enc(u, top)), true, `u=${u}`);
+      assert.equal(sharedSecret(me, enc(u, top)), null, `DH with u=${u} is zero`);
+    }
+  }
+  for (let i = 0; i < 200; i++) {
+    const k = generateKeyPair().publicKey;
+    assert.equal(hasSmallOrder(k), false);
+    assert.notEqual(sharedSecret(me, k), null);
+  }
+  // Near misses: p−2, p+2, 2 are ordinary points (or twist points of large order).
+  for (const u of [2n, p - 2n, p + 2n]) assert.equal(hasSmallOrder(enc(u)), sharedSecret(me, enc(u)) === null);
 });

@@ -20,7 +20,13 @@ test('publish, version, read', () => {
   assert.equal(r.version(2), 2);
   assert.equal(r.read(2, out), 2);
   assert.deepEqual(out, rec(7));
-  assert.equal(r.version(1), 0, 'other slots untouched');
+  assert.equal(r.version(1), 0, 'other buckets untouched');
+  // Slot 6 shares slot 2's bucket (4 buckets): it sees the bucket move, but not as its own.
+  assert.equal(r.version(6), 2);
+  assert.equal(r.read(6, out), 2);
+  assert.equal(r.lastReadOwn, false);
+  assert.equal(r.read(2, out), 2);
+  assert.equal(r.lastReadOwn, true);
   // A writer in the middle of its copy (odd sequence) holds the slot.
   new Int32Array(r.buffer)[(2 * (8 + ADDR_RECORD_SIZE)) >> 2] = 3;
   assert.equal(r.publish(2, rec(9)), false);

@@ -206,4 +206,10 @@ export interface DeviceControl {
    * as in wireguard-go.
    */
   applySet(ops: UapiSetOp[]): void;
+  /**
+   * The same, in chunks that yield to the event loop (a big `wg setconf`),
+   * one set after the other; rejects as applySet throws. The UAPI server
+   * uses it when the device has it.
+   */
+  applySetChunked?(ops: UapiSetOp[]): Promise<void>;
 }

@@ -40,6 +40,7 @@ import { PeerSet, MAX_PEERS } from './peer-set.js';
 import { UapiApply } from '../uapi/apply.js';
 import { DeviceStatsBook, type DeviceStats } from '../observe/device-stats.js';
 import type { Peer } from './peer.js';
+import { TimerQueue } from './timer-queue.js';
 import { FRAME_HEADROOM } from '../../native/frames.js';
 
 const TICK_MS = 100;
@@ -76,6 +77,10 @@ export class Device implements DeviceControl {
   /** Zeroes retired keys once no worker can be reading them (src/protocol/key-retirement.ts). */
   private readonly retirement: KeyRetirement;
   private ticker: NodeJS.Timeout | undefined;
+  /** Slots with traffic since the last route refresh (XdpPaths.refresh re-reads their routes). */
+  private readonly activeSlots = new Set<number>();
+  /** Every peer's timers by deadline: the tick visits only the due ones. */
+  private readonly timerQueue = new TimerQueue();
   private ticks = 0;
   /** The TUN's MTU, from link events (tun-mtu.ts). */
   private readonly mtuWatch: TunMtuWatch;
@@ -97,6 +102,7 @@ export class Device implements DeviceControl {
     this.handshakes = new HandshakePath({
       clock: this.clock, log: this.log, peers: this.peers, socket: this.socket, send: this.send, link: this.link, retirement: this.retirement,
     });
+    this.handshakes.scheduler = this.timerQueue;
     this.uapi = new UapiApply({
       log: this.log, socket: this.socket, peers: this.peers, handshakes: this.handshakes, link: this.link, listen: (port) => this.listen(port),
     });
@@ -167,6 +173,8 @@ export class Device implements DeviceControl {
 
   applySet(ops: UapiSetOp[]): void { this.uapi.applySet(ops); }
 
+  applySetChunked(ops: UapiSetOp[]): Promise<void> { return this.uapi.applySetChunked(ops); }
+
   // ------------------------------------------------------------------ messages from workers
 
   private fromWorker(m: FromWorker): void {
@@ -213,21 +221,32 @@ export class Device implements DeviceControl {
 
   // ------------------------------------------------------------------ timers (whitepaper §6)
 
-  /** Every TICK_MS: turn the workers' traffic stamps into timer events, then fire what is due. */
+  /**
+   * Every TICK_MS: turn the traffic stamps of the slots the workers touched
+   * into timer events (SlotActivity), then fire the timers that are due
+   * (TimerQueue). The cost follows the activity, not the peer count.
+   */
   private tick(): void {
-    for (const peer of this.peers.values()) {
-      applyTrafficStamps(peer, this.link.traffic(peer.slot), peer.timers, peer.keypairs.current);
-      peer.timers.tick();
-    }
+    const pool = this.link.pool;
+    if (pool) for (const a of pool.activity) a.drain(this.visitSlot);
+    this.timerQueue.runDue(this.clock.now());
     this.peers.publishAllowedIpsIfChanged();
     this.retirement.reap();
     // Every tick: a bigger MTU must switch the workers to big frames before big packets come.
     this.followMtu();
     if (++this.ticks % ROUTE_CHECK_TICKS === 0) {
       // Routes and neighbours change under us (gateway MAC, roaming): re-read them.
-      this.link.xdp?.refresh((slot) => this.link.traffic(slot));
+      this.link.xdp?.refresh((slot) => this.link.traffic(slot), Date.now(), this.activeSlots);
+      this.activeSlots.clear();
     }
   }
+
+  /** A slot a worker touched: its traffic stamps become timer events (one function, made once). */
+  private readonly visitSlot = (slot: number): void => {
+    const peer = this.peers.atSlot(slot);
+    this.activeSlots.add(slot);
+    if (peer) applyTrafficStamps(peer, this.link.traffic(slot), peer.timers, peer.keypairs.current);
+  };
 
   /** A new TUN MTU goes to the workers and the main thread's sender at once (tun-mtu.ts). */
   private followMtu(): void {

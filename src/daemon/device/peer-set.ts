@@ -17,25 +17,36 @@ import { AllowedIps } from '../../protocol/allowed-ips.js';
 import type { IpPrefix } from '../../packet/ip-prefix.js';
 import type { PeerTimers } from '../../protocol/timers.js';
 import { endpointFromAddr } from '../../datapath/addr-record.js';
-import { packAllowedIps } from '../../datapath/worker-messages.js';
+import { AllowedIpsOp } from '../../datapath/worker-messages.js';
 import { Errno, UapiError, peerKey, type AllowedIPChange } from '../config/device-config.js';
 import type { DataPlaneLink } from './data-plane-link.js';
 import { Peer } from './peer.js';
 
-/** How many peers a device holds (the workers' tables are sized for it). */
-export const MAX_PEERS = 4096;
+/** How many peers a device holds, as the kernel module (the workers' tables grow to it as peers come). */
+export const MAX_PEERS = 1 << 20;
 
 export class PeerSet {
   private readonly byKey = new Map<string, Peer>();
   private readonly bySlot: Array<Peer | undefined> = [];
   private readonly freeSlots: number[] = [];
+  /**
+   * Slots of removed peers whose allowed-IPs removals the workers have not
+   * been told yet: a worker could still route a packet for the old peer's
+   * addresses to the slot, so a new peer must not get it before then (its
+   * packets would be staged for, then sealed to, the wrong peer). They
+   * become free when the changes are published.
+   */
+  private readonly releasedSlots: number[] = [];
   /** Per slot: the generation of the last peer given it (Peer.generation). */
   private readonly slotGenerations: number[] = [];
   private readonly allowed = new AllowedIps<Peer>();
   /** The allowed IPs changed since the workers were last told. */
   private allowedDirty = false;
 
-  constructor(private readonly link: DataPlaneLink) {}
+  constructor(private readonly link: DataPlaneLink, private readonly maxPeers = MAX_PEERS) {}
+
+  /** Number of peers. */
+  get size(): number { return this.byKey.size; }
 
   values(): IterableIterator<Peer> {
     return this.byKey.values();
@@ -51,6 +62,11 @@ export class PeerSet {
     return this.byKey.get(key);
   }
 
+  /** The peer in a slot now, if any. */
+  atSlot(slot: number): Peer | undefined {
+    return this.bySlot[slot];
+  }
+
   /** The peer a worker's report is about: the slot's peer, if it is still the one the worker meant. */
   peerOf(slot: number, generation: number): Peer | undefined {
     const peer = this.bySlot[slot];
@@ -59,16 +75,17 @@ export class PeerSet {
 
   /**
    * Adds a peer in a free slot and tells the workers. `local` is the device's
-   * static key pair (the handshake needs it); `timers` makes the peer's timers.
+   * static key pair (the handshake needs it); `timers` makes the peer's timers when first needed
+   * (pass one function for all peers: the peer keeps it).
    * Throws UapiError for an all-zero or low-order key, or when the table is full.
    */
   add(publicKey: Uint8Array, local: X25519KeyPair, timers: (peer: Peer) => PeerTimers): Peer {
     if (isAllZero(publicKey)) throw new UapiError(Errno.EINVAL, 'a peer public key of all zeros is not valid');
     // The free slot is taken only once the key is accepted: a rejected key must not lose it.
     const slot = this.freeSlots.at(-1) ?? this.bySlot.length;
-    if (slot >= MAX_PEERS) throw new UapiError(Errno.ENOANO, `too many peers (limit ${MAX_PEERS})`);
+    if (slot >= this.maxPeers) throw new UapiError(Errno.ENOANO, `too many peers (limit ${this.maxPeers})`);
     const generation = (this.slotGenerations[slot] ?? 0) + 1;
-    const peer = new Peer(slot, generation, publicKey.slice(), local);
+    const peer = new Peer(slot, generation, publicKey.slice(), local, timers);
     // Any clamped private key is a multiple of 8, so DH with it is zero exactly
     // for the small-order points: the check holds before our own key is set.
     if (!peer.handshake.hasValidStaticStatic) {
@@ -76,23 +93,24 @@ export class PeerSet {
       throw new UapiError(Errno.EINVAL, 'the peer public key is of low order: no handshake is possible with it');
     }
     if (slot === this.freeSlots.at(-1)) this.freeSlots.pop();
-    peer.timers = timers(peer);
-    for (const s of this.link.peerSlabs) s.clear(slot);
+    this.link.ensurePeerCapacity(slot + 1);
+    this.link.clearPeerSlot(slot);
     this.slotGenerations[slot] = generation;
     this.bySlot[slot] = peer;
     this.byKey.set(peerKey(publicKey), peer);
-    this.link.broadcast({ t: 'peer', slot, generation, endpoint: null });
+    this.link.peer(slot, generation, null);
     return peer;
   }
 
   /** Removes a peer (its handshake state already cleared), its allowed IPs and endpoint, and tells the workers. */
   remove(peer: Peer): void {
-    if (this.allowed.removeByPeer(peer) > 0) this.allowedDirty = true;
+    this.removeAllAllowedIps(peer);
     this.byKey.delete(peerKey(peer.publicKey));
     this.bySlot[peer.slot] = undefined;
-    this.freeSlots.push(peer.slot);
+    this.releasedSlots.push(peer.slot);
+    this.allowedDirty = true;
     this.link.xdp?.setEndpoint(peer.slot, null);
-    this.link.broadcast({ t: 'peer-remove', slot: peer.slot });
+    this.link.removePeer(peer.slot);
   }
 
   /** Where to send to the peer: a 40-byte UDP address record (src/datapath/addr-record.ts). */
@@ -103,7 +121,7 @@ export class PeerSet {
     if (peer.endpointAddr && Buffer.compare(peer.endpointAddr, addr) === 0) return;
     peer.endpointAddr = addr;
     peer.endpoint = endpointFromAddr(addr);
-    this.link.broadcast({ t: 'peer', slot: peer.slot, generation: peer.generation, endpoint: addr });
+    this.link.peer(peer.slot, peer.generation, addr);
     this.link.xdp?.setEndpoint(peer.slot, addr);
   }
 
@@ -112,12 +130,24 @@ export class PeerSet {
    * peer's prefixes go when `replace`, then each change is applied.
    */
   changeAllowedIps(peer: Peer, replace: boolean, changes: readonly AllowedIPChange[]): void {
-    if (replace) { this.allowed.removeByPeer(peer); this.allowedDirty = true; }
+    if (replace) this.removeAllAllowedIps(peer);
+    const log = this.link.allowedChanges;
     for (const c of changes) {
-      if (c.remove) this.allowed.remove(c.prefix.family, c.prefix.address, c.prefix.bits, peer);
-      else this.allowed.insert(c.prefix.family, c.prefix.address, c.prefix.bits, peer);
+      const { family, address, bits } = c.prefix;
+      if (c.remove) {
+        if (this.allowed.remove(family, address, bits, peer)) log.push(AllowedIpsOp.remove, peer.slot, address, bits);
+      } else {
+        this.allowed.insert(family, address, bits, peer);
+        log.push(AllowedIpsOp.insert, peer.slot, address, bits);
+      }
       this.allowedDirty = true;
     }
+  }
+
+  private removeAllAllowedIps(peer: Peer): void {
+    if (this.allowed.removeByPeer(peer) === 0) return;
+    this.link.allowedChanges.push(AllowedIpsOp.removeSlot, peer.slot);
+    this.allowedDirty = true;
   }
 
   /** The peer's prefixes, host bits cleared, in wireguard-go's order. */
@@ -125,12 +155,16 @@ export class PeerSet {
     return this.allowed.listByPeer(peer);
   }
 
-  /** Sends the workers the whole allowed-IPs table if it changed since the last time. */
+  /**
+   * Tells the workers what changed (held peer changes, then the allowed-IPs
+   * changes), and frees the slots of removed peers once the removal of
+   * their routes is on its way (releasedSlots).
+   */
   publishAllowedIpsIfChanged(): void {
     if (!this.allowedDirty) return;
     this.allowedDirty = false;
-    const entries: Array<[Uint8Array, number, number]> = [];
-    for (const p of this.byKey.values()) for (const a of this.allowed.listByPeer(p)) entries.push([a.address, a.bits, p.slot]);
-    this.link.broadcast({ t: 'allowed-ips', packed: packAllowedIps(entries) });
+    this.link.flush();
+    for (const slot of this.releasedSlots) this.freeSlots.push(slot);
+    this.releasedSlots.length = 0;
   }
 }

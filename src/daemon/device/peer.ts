@@ -27,8 +27,8 @@ export class Peer {
   /** Bytes sent/received by the main thread itself (handshakes, keepalives, staged sends). */
   controlTxBytes = 0;
   controlRxBytes = 0;
-  /** The whitepaper's §6 timers; the device feeds them events and acts on what they ask. */
-  timers!: PeerTimers;
+  /** The timers once made (see timers). */
+  private madeTimers: PeerTimers | undefined;
   /** Last traffic stamps read from the workers' counters, to turn them into timer events. */
   seenDataTx = 0;
   seenDataRx = 0;
@@ -40,8 +40,25 @@ export class Peer {
    * @param generation how many peers the slot has held, this one included: reports from the
    *   workers carry it, so one about an earlier peer of the slot is told apart (worker-messages.ts)
    */
-  constructor(readonly slot: number, readonly generation: number, readonly publicKey: Uint8Array, local: X25519KeyPair, presharedKey?: Uint8Array) {
+  constructor(
+    readonly slot: number, readonly generation: number, readonly publicKey: Uint8Array, local: X25519KeyPair,
+    private readonly makeTimers: (peer: Peer) => PeerTimers, presharedKey?: Uint8Array,
+  ) {
     this.handshake = new Handshake<Peer>(this, local, publicKey, presharedKey ?? null);
+  }
+
+  /**
+   * The whitepaper's §6 timers; the device feeds them events and acts on
+   * what they ask. Made at the first use: a configured peer that never
+   * handshakes holds none (makeTimers is one function for all peers).
+   */
+  get timers(): PeerTimers {
+    return (this.madeTimers ??= this.makeTimers(this));
+  }
+
+  /** The timers if they were made (removing a peer that never had any makes none). */
+  get timersIfAny(): PeerTimers | undefined {
+    return this.madeTimers;
   }
 
   /** Short name for logs: the base64 public key's first characters, as wireguard-go prints it. */

@@ -18,6 +18,12 @@ export type ToCrypto =
   /** A peer the responder accepts initiations from, with its PSK (32 zero bytes: none); version bumps on every change. */
   | { t: 'peer'; publicKey: Uint8Array; presharedKey: Uint8Array; version: number }
   | { t: 'peer-remove'; publicKey: Uint8Array }
+  /**
+   * Many 'peer' / 'peer-remove' changes in order, one message of flat buffers (a 100,000-peer set
+   * is not 200,000 messages per thread, nor 200,000 cloned arrays): per change i, publicKeys and
+   * presharedKeys hold 32 bytes at 32 i, versions[i] is the version, 0 for a removal.
+   */
+  | { t: 'peers'; count: number; publicKeys: Uint8Array; presharedKeys: Uint8Array; versions: Uint32Array }
   /** Initiations (count × INITIATION_SIZE bytes, MACs checked) to answer; seq names the batch. */
   | { t: 'batch'; seq: number; count: number; messages: Uint8Array };
 

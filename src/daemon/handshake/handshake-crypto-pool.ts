@@ -34,14 +34,14 @@
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { keyToHex } from '../../crypto/encoding.js';
+import { keyFromHex, keyToHex } from '../../crypto/encoding.js';
 import { INITIATION_SIZE } from '../../protocol/wire.js';
 import type { DropReason } from '../../packet/drop-reasons.js';
 import { AnswerRecord, type CryptoAnswer, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
-import { KEY_LENGTH, wipe } from '../../crypto/bytes.js';
+import { isAllZero, KEY_LENGTH, wipe } from '../../crypto/bytes.js';
 import { TAI64N_LENGTH } from '../../crypto/tai64n.js';
 import { RESPONSE_SIZE } from '../../protocol/wire.js';
-import { HANDSHAKE_CRYPTO_KIND, HandshakeCryptoThread } from './handshake-crypto-worker.js';
+import { HANDSHAKE_CRYPTO_KIND, HandshakeCryptoThread, NO_PSK } from './handshake-crypto-worker.js';
 
 /** Threads at most: past the core count they only add switching. */
 const MAX_THREADS = 4;
@@ -98,7 +98,15 @@ export class HandshakeCryptoPool<C> {
   private readonly inlineMember: Member = { inFlight: 0, ready: true };
   /** What a new thread is told first: the private key (a copy, null: none) and every peer's keys. */
   private identity: Uint8Array | null = null;
-  private readonly peerKeys = new Map<string, { publicKey: Uint8Array; presharedKey: Uint8Array; version: number }>();
+  /** Per peer (hex key): its PSK (null: none, the common case, so no 32 bytes per peer) and version. */
+  private readonly peerKeys = new Map<string, { presharedKey: Uint8Array | null; version: number }>();
+  /**
+   * Peer changes not yet posted: sent as one 'peers' message per member at
+   * the end of the turn, and always before anything else posted to the
+   * members (identity, initiation batches), so each sees every change in
+   * order and before any initiation submitted after it.
+   */
+  private peerOps: Array<Extract<ToCrypto, { t: 'peer' | 'peer-remove' }>> = [];
   /** Submissions in the current one-second window (starts the threads past startAfter). */
   private windowStart = 0;
   private windowCount = 0;
@@ -158,12 +166,13 @@ export class HandshakeCryptoPool<C> {
     this.members.push(member);
     // Told before anything else (the port keeps order): what later changes will be sent as they happen.
     // Copies of the kept keys, moved to the thread (it wipes them), as setIdentity and setPeer do.
+    this.flushPeerOps();
     const identity = this.identity ? Uint8Array.from(this.identity) : null;
     this.post(member, { t: 'identity', privateKey: identity, generation: this.generation }, identity ? [identity.buffer] : undefined);
-    for (const p of this.peerKeys.values()) {
-      const psk = Uint8Array.from(p.presharedKey);
-      this.post(member, { t: 'peer', publicKey: p.publicKey, presharedKey: psk, version: p.version }, [psk.buffer]);
-    }
+    // Every peer in one message of flat buffers (a 100,000-peer set is not 100,000 messages).
+    const ops: Array<Extract<ToCrypto, { t: 'peer' }>> = [];
+    for (const [hex, p] of this.peerKeys) ops.push({ t: 'peer', publicKey: keyFromHex(hex), presharedKey: p.presharedKey ?? NO_PSK, version: p.version });
+    if (ops.length > 0) this.postPeerOps([member], ops);
     return new Promise((resolve, reject) => {
       thread.on('message', (m: FromCrypto) => {
         if (m.t === 'ready') { member.ready = true; resolve(); return; }
@@ -213,6 +222,7 @@ export class HandshakeCryptoPool<C> {
   /** The device's private key changed (null: none). Results computed with the old one are refused. */
   setIdentity(privateKey: Uint8Array | null): void {
     this.generation++;
+    this.flushPeerOps();
     // The pool keeps one copy (threads started later need it), wiped when replaced. Each member gets its
     // own copy, moved to it (transferred, not cloned), and wipes it once it has made its key object.
     if (this.identity) wipe(this.identity);
@@ -234,12 +244,9 @@ export class HandshakeCryptoPool<C> {
     // As the identity: one kept copy for threads started later; each member's copy is moved to it, and it
     // wipes it when the peer changes or goes.
     const kept = this.peerKeys.get(hex);
-    if (kept) wipe(kept.presharedKey);
-    this.peerKeys.set(hex, { publicKey: Uint8Array.from(publicKey), presharedKey: Uint8Array.from(presharedKey), version });
-    for (const m of this.allMembers()) {
-      const copy = Uint8Array.from(presharedKey);
-      this.post(m, { t: 'peer', publicKey, presharedKey: copy, version }, [copy.buffer]);
-    }
+    if (kept?.presharedKey) wipe(kept.presharedKey);
+    this.peerKeys.set(hex, { presharedKey: isAllZero(presharedKey) ? null : Uint8Array.from(presharedKey), version });
+    this.queuePeerOp({ t: 'peer', publicKey: Uint8Array.from(publicKey), presharedKey, version });
   }
 
   removePeer(publicKey: Uint8Array): void {
@@ -248,9 +255,44 @@ export class HandshakeCryptoPool<C> {
     if (old !== undefined) this.peerOfVersion.delete(old);
     this.versions.delete(hex);
     const kept = this.peerKeys.get(hex);
-    if (kept) wipe(kept.presharedKey);
+    if (kept?.presharedKey) wipe(kept.presharedKey);
     this.peerKeys.delete(hex);
-    for (const m of this.allMembers()) this.post(m, { t: 'peer-remove', publicKey });
+    this.queuePeerOp({ t: 'peer-remove', publicKey: Uint8Array.from(publicKey) });
+  }
+
+  private queuePeerOp(op: Extract<ToCrypto, { t: 'peer' | 'peer-remove' }>): void {
+    if (this.peerOps.length === 0) setImmediate(() => this.flushPeerOps());
+    this.peerOps.push(op);
+  }
+
+  /** Posts the queued peer changes to every member (ordering: see peerOps). */
+  private flushPeerOps(): void {
+    if (this.peerOps.length === 0) return;
+    const ops = this.peerOps;
+    this.peerOps = [];
+    this.postPeerOps(this.allMembers(), ops);
+  }
+
+  /**
+   * One 'peers' message per member: flat buffers, each member its own copy
+   * (moved to a thread; the inline answerer keeps and wipes its own). The
+   * PSKs are read here, while the caller's arrays are intact, and no copy
+   * stays on this side.
+   */
+  private postPeerOps(members: Member[], ops: Array<Extract<ToCrypto, { t: 'peer' | 'peer-remove' }>>): void {
+    const count = ops.length;
+    const publicKeys = new Uint8Array(count * KEY_LENGTH);
+    const presharedKeys = new Uint8Array(count * KEY_LENGTH);
+    const versions = new Uint32Array(count);
+    ops.forEach((op, i) => {
+      publicKeys.set(op.publicKey, i * KEY_LENGTH);
+      if (op.t === 'peer') { presharedKeys.set(op.presharedKey, i * KEY_LENGTH); versions[i] = op.version; }
+    });
+    for (const m of members) {
+      const keys = presharedKeys.slice();
+      this.post(m, { t: 'peers', count, publicKeys: publicKeys.slice(), presharedKeys: keys, versions: versions.slice() }, [keys.buffer]);
+    }
+    wipe(presharedKeys);
   }
 
   /** The threads and the inline answerer: each keeps its own copy of the keys. */
@@ -286,6 +328,7 @@ export class HandshakeCryptoPool<C> {
    */
   private flush(): void {
     this.flushScheduled = false;
+    this.flushPeerOps();
     if (this.pending.length === 0 || this.closing) return;
     const ready = this.members.filter((m) => m.ready);
     if (ready.length === 0) {

@@ -12,7 +12,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { keyPairFromPrivate, sharedSecret, type X25519KeyPair } from '../../crypto/x25519.js';
 import { keyToHex } from '../../crypto/encoding.js';
-import { KEY_LENGTH, wipe } from '../../crypto/bytes.js';
+import { KEY_LENGTH, isAllZero, wipe } from '../../crypto/bytes.js';
 import { INITIATION_SIZE } from '../../protocol/wire.js';
 import type { DropReason } from '../../packet/drop-reasons.js';
 import { ReplayPrefilter, respondToInitiation, type RespondedInitiation } from '../../protocol/noise-responder.js';
@@ -20,6 +20,9 @@ import { AnswerRecord, type FromCrypto, type ToCrypto } from './handshake-crypto
 
 /** What this thread knows of one peer. */
 interface PeerEntry { presharedKey: Uint8Array; version: number; staticStatic?: Uint8Array | null }
+
+/** The PSK of every peer without one (all zeros; never written but by wipe). */
+export const NO_PSK = new Uint8Array(KEY_LENGTH);
 
 /** The marker workerData carries so that importing this file elsewhere does nothing. */
 export const HANDSHAKE_CRYPTO_KIND = 'xdpwg-handshake-crypto';
@@ -50,9 +53,19 @@ export class HandshakeCryptoThread {
         const hex = keyToHex(m.publicKey);
         const old = this.peers.get(hex);
         if (old) { wipe(old.presharedKey); this.forgetStaticStatic(old); }
-        this.peers.set(hex, { presharedKey: m.presharedKey, version: m.version });
+        // Most peers have no PSK: they share one zero key (only ever wiped, i.e. zeroed again) instead of 32 bytes and an ArrayBuffer each.
+        this.peers.set(hex, { presharedKey: isAllZero(m.presharedKey) ? NO_PSK : m.presharedKey, version: m.version });
         return;
       }
+      case 'peers':
+        for (let i = 0; i < m.count; i++) {
+          const publicKey = m.publicKeys.subarray(i * KEY_LENGTH, (i + 1) * KEY_LENGTH);
+          const version = m.versions[i]!;
+          if (version === 0) this.handle({ t: 'peer-remove', publicKey });
+          else this.handle({ t: 'peer', publicKey, presharedKey: m.presharedKeys.slice(i * KEY_LENGTH, (i + 1) * KEY_LENGTH), version });
+        }
+        wipe(m.presharedKeys);
+        return;
       case 'peer-remove': {
         const hex = keyToHex(m.publicKey);
         const old = this.peers.get(hex);

@@ -34,7 +34,7 @@ import { beginSession, consumeResponse, createInitiation, wipeTransportKeys, typ
 import { acceptInitiation } from '../../protocol/noise-responder.js';
 import { CookieChecker, CookieGenerator } from '../../protocol/cookie.js';
 import { HANDSHAKE_QUEUE_CAPACITY, REKEY_ATTEMPT_TIME_MS } from '../../protocol/constants.js';
-import { PeerTimers, type InitiationReason } from '../../protocol/timers.js';
+import { PeerTimers, type InitiationReason, type TimerScheduler } from '../../protocol/timers.js';
 import { CookieReply, INITIATION_SIZE, RESPONSE_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, readU32 } from '../../protocol/wire.js';
 import type { DropReason } from '../../packet/drop-reasons.js';
 import { FRAME_HEADROOM } from '../../native/frames.js';
@@ -78,6 +78,7 @@ export interface HandshakePathDeps {
 export class HandshakePath {
   private staticIdentity: X25519KeyPair | undefined;
   private cookieChecker: CookieChecker | undefined;
+  /** Per peer, made at its first handshake message (two BLAKE2s and 64 bytes a peer that never handshakes does not need). */
   private readonly cookieGenerators = new Map<Peer, CookieGenerator>();
   private readonly indices = new IndexTable<IndexEntry>();
   /** Which peer each keypair in the index table belongs to (cookie replies to our responses name a keypair). */
@@ -168,17 +169,29 @@ export class HandshakePath {
     for (const kp of p.keypairs.clear()) this.retireKeypair(kp);
     this.publishKeypairs(p);
     if (this.staticIdentity) p.handshake.setLocalStatic(this.staticIdentity, this.indices);
-    this.cookieGenerators.set(p, new CookieGenerator(p.publicKey, this.clock));
+    this.cookieGenerators.delete(p);
   }
 
-  /** A new peer's timers, wired to the handshake path and the main thread's sending. */
-  timersFor(peer: Peer): PeerTimers {
-    return new PeerTimers({ clock: this.clock, keypairs: peer.keypairs, actions: this.timerActions(peer) });
+  /** The peer's cookie state (MACs of what we send, cookies we receive), made when first needed. */
+  private cookiesOf(peer: Peer): CookieGenerator {
+    let g = this.cookieGenerators.get(peer);
+    if (!g) { g = new CookieGenerator(peer.publicKey, this.clock); this.cookieGenerators.set(peer, g); }
+    return g;
   }
+
+  /**
+   * Makes a peer's timers, wired to the handshake path and the main thread's
+   * sending: one function for all peers (Peer.timers calls it at the
+   * peer's first timer event), so an idle peer holds no timers and no closures.
+   */
+  readonly timersFor = (peer: Peer): PeerTimers =>
+    new PeerTimers({ clock: this.clock, keypairs: peer.keypairs, actions: this.timerActions(peer), scheduler: this.scheduler });
+
+  /** Where peers' timers say when they are next due (the device's TimerQueue); set before any peer exists. */
+  scheduler: TimerScheduler | undefined;
 
   /** Starts handling a peer just added to the peer set. */
   adopt(peer: Peer): void {
-    this.cookieGenerators.set(peer, new CookieGenerator(peer.publicKey, this.clock));
     this.crypto?.setPeer(peer.publicKey, peer.handshake.presharedKey);
   }
 
@@ -190,7 +203,7 @@ export class HandshakePath {
 
   /** Ends a peer's timers, sessions and handshake, before it leaves the peer set. */
   forget(peer: Peer): void {
-    peer.timers.stop();
+    peer.timersIfAny?.stop();
     for (const kp of peer.keypairs.clear()) this.retireKeypair(kp);
     peer.handshake.clear(this.indices);
     this.cookieGenerators.delete(peer);
@@ -238,7 +251,7 @@ export class HandshakePath {
     peer.controlRxBytes += INITIATION_SIZE;
     this.counters.initiationsReceived++;
     this.deps.peers.setEndpoint(peer, addr);
-    this.cookieGenerators.get(peer)!.addMacs(r.response);
+    this.cookiesOf(peer).addMacs(r.response);
     this.installKeypair(peer, keys);
     // Sent with the other responses of this batch of answers, in one sendmmsg (datagram-batch.ts).
     const udp = this.deps.socket.nativePort;
@@ -317,7 +330,7 @@ export class HandshakePath {
     if (this.staticIdentity && peer.endpointAddr) {
       const msg = createInitiation(peer.handshake, this.indices, this.clock);
       if (msg) {
-        this.cookieGenerators.get(peer)!.addMacs(msg);
+        this.cookiesOf(peer).addMacs(msg);
         if (this.deps.socket.send(peer.endpointAddr, msg)) { peer.controlTxBytes += msg.length; this.counters.initiationsSent++; }
         this.log.debug(`${peer.name}: sending handshake initiation (${reason})`);
         peer.timers.anyAuthenticatedPacketSent();

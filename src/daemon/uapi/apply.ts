@@ -26,6 +26,9 @@ export interface UapiTargets {
   listen(port: number): void;
 }
 
+/** How long one chunk of a big set runs before the event loop gets a turn (applySetChunked). */
+const CHUNK_MS = 20;
+
 export class UapiApply implements DeviceControl {
   constructor(private readonly d: UapiTargets) {}
 
@@ -49,9 +52,57 @@ export class UapiApply implements DeviceControl {
     return { privateKey: this.d.handshakes.identity?.privateKey, listenPort: this.d.socket.port, fwmark: this.d.socket.mark, peers };
   }
 
+  /** Applies the operations at once, in one turn of the event loop (small sets, `xdpwg up`). */
   applySet(ops: UapiSetOp[]): void {
     try {
-      for (const op of ops) this.applyOne(op);
+      this.d.link.batch(() => { for (const op of ops) this.applyOne(op); });
+    } finally {
+      this.d.peers.publishAllowedIpsIfChanged();
+    }
+  }
+
+  /** The set running or waiting (sets are applied one after the other, as wireguard-go's IPC lock does). */
+  private setQueue: Promise<void> = Promise.resolve();
+
+  /**
+   * Applies the operations in chunks of about CHUNK_MS, yielding to the
+   * event loop between them, so a 1,000,000-peer `wg setconf` leaves
+   * handshakes, worker reports, timers and other UAPI clients running
+   * meanwhile. Sets wait for the one before them; a `get` between two
+   * chunks shows the set half applied (each peer whole). Each chunk's
+   * changes reach the workers at its end, in one message per kind.
+   */
+  applySetChunked(ops: UapiSetOp[]): Promise<void> {
+    const run = this.setQueue.then(() => this.applyInChunks(ops));
+    this.setQueue = run.catch(() => {});
+    return run;
+  }
+
+  private async applyInChunks(ops: UapiSetOp[]): Promise<void> {
+    let i = 0;
+    // replace_peers of 1,000,000 peers is itself spread over chunks: the peers to remove, and how far.
+    let removals: Peer[] = [];
+    let r = 0;
+    const more = (): boolean => i < ops.length || r < removals.length;
+    try {
+      while (more()) {
+        const until = performance.now() + CHUNK_MS;
+        this.d.link.batch(() => {
+          let n = 0;
+          while (more()) {
+            if (r < removals.length) {
+              const p = removals[r++]!;
+              if (this.d.peers.get(p.publicKey) === p) this.removePeer(p);
+            } else {
+              const op = ops[i++]!;
+              if (op.kind === 'replace_peers') { removals = [...this.d.peers.values()]; r = 0; } else this.applyOne(op);
+            }
+            if ((++n & 63) === 0 && performance.now() >= until) break;
+          }
+        });
+        this.d.peers.publishAllowedIpsIfChanged();
+        if (more()) await new Promise<void>((resolve) => setImmediate(resolve));
+      }
     } finally {
       this.d.peers.publishAllowedIpsIfChanged();
     }
@@ -105,7 +156,7 @@ export class UapiApply implements DeviceControl {
     if (op.remove) { if (peer) this.removePeer(peer); return; }
     if (!peer) {
       if (op.updateOnly) return;
-      peer = this.d.peers.add(op.publicKey, hs.localStatic(), (p) => hs.timersFor(p));
+      peer = this.d.peers.add(op.publicKey, hs.localStatic(), hs.timersFor);
       hs.adopt(peer);
     }
     if (op.presharedKey) hs.setPresharedKey(peer, op.presharedKey);

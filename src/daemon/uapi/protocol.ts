@@ -74,6 +74,14 @@ export class UapiSetParser {
   /** After remove=true the rest of the block is validated but has no effect. */
   private peerRemoved = false;
 
+  /**
+   * Takes the operations that are complete (all but the last, which later
+   * lines may still extend), so a big set can be applied while it streams in.
+   */
+  takeCompleted(): UapiSetOp[] {
+    return this.ops.splice(0, Math.max(0, this.ops.length - 1));
+  }
+
   line(text: string): void {
     const eq = text.indexOf('=');
     if (eq < 0) throw new UapiError(Errno.EPROTO, `failed to parse line ${quoteInput(text)}`);

@@ -61,6 +61,9 @@ export interface UapiServerOptions {
   watchIntervalMs?: number;
 }
 
+/** Parsed operations a set holds before they are applied while the rest of it streams in (applyStreamed). */
+const STREAM_OPS = 4096;
+
 type ConnState = 'op' | 'get-blank' | 'set' | 'discard';
 
 /** One client connection: a line-oriented state machine over the socket. */
@@ -117,7 +120,10 @@ class UapiConnection {
     this.buffer = this.buffer.slice(pos);
     if (this.ended) {
       // wireguard-go applies a set body cut short by EOF as if it had ended.
-      if (this.state === 'set') this.finishSet();
+      if (this.state === 'set') {
+        const pending = this.finishSet();
+        if (pending) { void pending.then(() => this.socket.end()); return; }
+      }
       this.socket.end();
     }
   }
@@ -141,13 +147,14 @@ class UapiConnection {
         }
         return this.answerGet();
       case 'set':
-        if (line === '') { this.finishSet(); return null; }
+        if (line === '') return this.finishSet();
         try {
           this.parser!.line(line);
         } catch (err) {
-          this.failSet(err);
           this.state = 'discard';
+          return this.failSet(err);
         }
+        if (this.device.applySetChunked && this.parser!.ops.length > STREAM_OPS) return this.applyStreamed();
         return null;
       case 'discard':
         // The rest of a failed set body: wireguard-go would read it as operations and hang up;
@@ -157,29 +164,55 @@ class UapiConnection {
     }
   }
 
-  private finishSet(): void {
+  /**
+   * Applies what a big set has parsed so far while the rest streams in (as
+   * wireguard-go applies line by line): the parsed operations of 1,000,000
+   * peers never pile up. Reading pauses meanwhile. If the apply fails, the
+   * error is the answer and the rest of the body is skipped.
+   */
+  private applyStreamed(): Promise<void> {
+    const ops = this.parser!.takeCompleted();
+    return this.device.applySetChunked!(ops).then(() => {}, (err: unknown) => {
+      this.parser = null;
+      this.state = 'discard';
+      if (!this.socket.destroyed) this.reportError(err);
+    });
+  }
+
+  /** Applies the parsed set: in chunks when the device can (a big set must not stall the daemon), then answers. */
+  private finishSet(): Promise<void> | null {
     const ops = this.parser!.ops;
     this.parser = null;
     this.state = 'op';
-    try {
-      this.device.applySet(ops);
-      this.socket.write(uapiStatus(0));
-    } catch (err) {
-      this.reportError(err);
-    }
+    return this.applyThen(ops, null);
   }
 
   /** A bad line: what was parsed before it is applied (as wireguard-go applies line by line), then the error. */
-  private failSet(parseError: unknown): void {
+  private failSet(parseError: unknown): Promise<void> | null {
     const ops = this.parser!.ops;
     this.parser = null;
+    return this.applyThen(ops, parseError);
+  }
+
+  /** Applies ops, then answers with the apply's error, else `error` (a parse error), else success. */
+  private applyThen(ops: UapiSetOp[], error: unknown): Promise<void> | null {
+    const answer = (applyError: unknown): void => {
+      if (this.socket.destroyed) return;
+      if (applyError !== null) this.reportError(applyError);
+      else if (error !== null) this.reportError(error);
+      else this.socket.write(uapiStatus(0));
+    };
+    if (this.device.applySetChunked && ops.length > 0) {
+      return this.device.applySetChunked(ops).then(() => answer(null), (err: unknown) => answer(err));
+    }
     try {
       if (ops.length > 0) this.device.applySet(ops);
     } catch (err) {
-      this.reportError(err);
-      return;
+      answer(err);
+      return null;
     }
-    this.reportError(parseError);
+    answer(null);
+    return null;
   }
 
   private reportError(err: unknown): void {

@@ -113,10 +113,15 @@ function sameRoute(a: PeerRoute | null, b: PeerRoute | null): boolean {
     Buffer.compare(a.srcIp, b.srcIp) === 0 && Buffer.compare(a.dstIp, b.dstIp) === 0;
 }
 
+/** Idle peers whose routes each refresh re-reads besides the active ones (refreshSlots). */
+const ROUTE_SWEEP_PER_REFRESH = 256;
+
 export class XdpPaths {
   private readonly devices = new Map<number, XdpDevice>();
   private readonly routes = new Map<number, PeerRoute | null>();
   private readonly endpoints = new Map<number, Uint8Array>();
+  /** Where the idle peers' route sweep is (refreshSlots); a Map iterator survives deletions. */
+  private sweep: Iterator<number> = this.endpoints.keys();
   private readonly reasons = new Map<number, string>();
   /** Per peer on the AF_XDP path: the next hop whose MAC frames carry. */
   private readonly nextHops = new Map<number, { ifindex: number; ip: string }>();
@@ -203,7 +208,7 @@ export class XdpPaths {
    * next-hop MAC would otherwise stay wrong until the entry ages out; the
    * probe makes the kernel re-resolve it, and the next refresh picks it up.
    */
-  refresh(traffic: (slot: number) => { lastAuthRxMs: number; lastAnyTxMs: number }, nowMs = Date.now()): void {
+  refresh(traffic: (slot: number) => { lastAuthRxMs: number; lastAnyTxMs: number }, nowMs = Date.now(), active?: ReadonlySet<number>): void {
     if (this.local?.poll()) {
       const addrs = this.local.addresses();
       for (const d of this.devices.values()) {
@@ -216,7 +221,7 @@ export class XdpPaths {
       if (d.attachBusySinceMs !== undefined && nowMs - d.attachBusySinceMs >= PORT_RETRY_MS) this.attach(d, nowMs);
       if (d.filter && d.portOpts && d.bound.size === 0 && d.portError && nowMs - d.portsAskedMs >= PORT_RETRY_MS) this.askPorts(d, nowMs);
     }
-    for (const slot of this.endpoints.keys()) {
+    for (const slot of this.refreshSlots(active)) {
       this.recompute(slot);
       const hop = this.nextHops.get(slot);
       if (!hop || this.reasons.get(slot) !== '') continue;
@@ -226,6 +231,27 @@ export class XdpPaths {
         try { native().neighProbe(hop.ifindex, hop.ip); } catch (err) { this.log.debug(`neighbour probe of ${hop.ip}: ${(err as Error).message}`); }
       }
     }
+  }
+
+  /**
+   * The peers whose routes a refresh re-reads: without `active`, all; with
+   * it, the peers that had traffic since the last refresh, plus the next
+   * ROUTE_SWEEP_PER_REFRESH of the others in turn (a route costs three
+   * netlink look-ups: 1,000,000 idle peers must not cost them every
+   * second, and an idle peer's route is still re-read within
+   * peers / ROUTE_SWEEP_PER_REFRESH seconds, and at once when it is active).
+   */
+  private refreshSlots(active: ReadonlySet<number> | undefined): Iterable<number> {
+    if (!active) return [...this.endpoints.keys()];
+    const out = new Set<number>();
+    for (const slot of active) if (this.endpoints.has(slot)) out.add(slot);
+    const n = Math.min(ROUTE_SWEEP_PER_REFRESH, this.endpoints.size);
+    for (let i = 0; i < n; i++) {
+      let r = this.sweep.next();
+      if (r.done) { this.sweep = this.endpoints.keys(); r = this.sweep.next(); if (r.done) break; }
+      out.add(r.value);
+    }
+    return out;
   }
 
   /** A worker opened (fd) or failed to open (error) its AF_XDP port on a device. */
@@ -288,6 +314,8 @@ export class XdpPaths {
   private setRoute(slot: number, route: PeerRoute | null, reason: string, taken?: string): void {
     this.reasons.set(slot, reason);
     const before = this.routes.get(slot) ?? null;
+    // A worker's new peer has no route: telling it "none" for each of 100,000 peers is 100,000 messages.
+    if (route === null && !this.routes.has(slot)) { this.routes.set(slot, null); return; }
     if (sameRoute(before, route) && this.routes.has(slot)) return;
     this.routes.set(slot, route);
     if (route && !before && taken) this.log.verbose(taken);
