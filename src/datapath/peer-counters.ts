@@ -12,17 +12,31 @@
  * the whitepaper (§6): data sent / received, any authenticated packet
  * received / traversed.
  */
-export const PEER_SLOT_FIELDS = {
-  rxBytes: 0,          // authenticated bytes received (whole UDP payloads, as wireguard-go counts)
-  txBytes: 1,          // bytes sent (whole UDP payloads)
-  lastDataRxMs: 2,     // last decrypted non-keepalive data packet
-  lastDataTxMs: 3,     // last data packet sent (not keepalive)
-  lastAuthRxMs: 4,     // last authenticated packet of any kind (incl. keepalive)
-  lastAnyTxMs: 5,      // last packet of any kind sent (incl. keepalive)
-  rxPackets: 6,
-  txPackets: 7,
-} as const;
-export const PEER_SLOT_WIDTH = 8;
+/**
+ * The per-peer fields, in slot order, each with how the main thread folds
+ * the workers' slabs: counts add up, times take the latest. Adding a field
+ * here gives it a slot, a place in PeerTraffic and in readPeerTraffic; the
+ * slot width follows.
+ */
+const PEER_SLOT_LAYOUT = {
+  rxBytes: 'sum',       // authenticated bytes received (whole UDP payloads, as wireguard-go counts)
+  txBytes: 'sum',       // bytes sent (whole UDP payloads)
+  lastDataRxMs: 'max',  // last decrypted non-keepalive data packet
+  lastDataTxMs: 'max',  // last data packet sent (not keepalive)
+  lastAuthRxMs: 'max',  // last authenticated packet of any kind (incl. keepalive)
+  lastAnyTxMs: 'max',   // last packet of any kind sent (incl. keepalive)
+  rxPackets: 'sum',
+  txPackets: 'sum',
+} as const satisfies Record<string, 'sum' | 'max'>;
+
+export type PeerField = keyof typeof PEER_SLOT_LAYOUT;
+const FIELD_NAMES = Object.keys(PEER_SLOT_LAYOUT) as PeerField[];
+/** Each field's index in a slot (the data path writes `view[slot * PEER_SLOT_WIDTH + PEER_SLOT_FIELDS.x]`). */
+export const PEER_SLOT_FIELDS: { readonly [K in PeerField]: number } = Object.freeze(
+  Object.fromEntries(FIELD_NAMES.map((name, i) => [name, i])) as { [K in PeerField]: number },
+);
+/** Float64 words per slot: one per field. */
+export const PEER_SLOT_WIDTH = FIELD_NAMES.length;
 
 /**
  * One worker's slab: `capacity` slots of PEER_SLOT_WIDTH float64 each.
@@ -120,27 +134,19 @@ export class SlotActivity {
   }
 }
 
-/** What the main thread reads for one peer, summed (bytes) or maxed (times) over all workers' slabs. */
-export interface PeerTraffic {
-  rxBytes: number; txBytes: number; rxPackets: number; txPackets: number;
-  lastDataRxMs: number; lastDataTxMs: number; lastAuthRxMs: number; lastAnyTxMs: number;
-}
+/** What the main thread reads for one peer, summed (counts) or maxed (times) over all workers' slabs. */
+export type PeerTraffic = Record<PeerField, number>;
 
 export function readPeerTraffic(slabs: readonly PeerCounterSlab[], slot: number): PeerTraffic {
-  const t: PeerTraffic = { rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0, lastDataRxMs: 0, lastDataTxMs: 0, lastAuthRxMs: 0, lastAnyTxMs: 0 };
+  const t = Object.fromEntries(FIELD_NAMES.map((name) => [name, 0])) as PeerTraffic;
   const base = slot * PEER_SLOT_WIDTH;
-  const f = PEER_SLOT_FIELDS;
   for (const s of slabs) {
     const v = s.view;
     if (base >= v.length) continue; // a slot beyond a slab not yet grown: its worker has written nothing there
-    t.rxBytes += v[base + f.rxBytes]!;
-    t.txBytes += v[base + f.txBytes]!;
-    t.rxPackets += v[base + f.rxPackets]!;
-    t.txPackets += v[base + f.txPackets]!;
-    t.lastDataRxMs = Math.max(t.lastDataRxMs, v[base + f.lastDataRxMs]!);
-    t.lastDataTxMs = Math.max(t.lastDataTxMs, v[base + f.lastDataTxMs]!);
-    t.lastAuthRxMs = Math.max(t.lastAuthRxMs, v[base + f.lastAuthRxMs]!);
-    t.lastAnyTxMs = Math.max(t.lastAnyTxMs, v[base + f.lastAnyTxMs]!);
+    for (let i = 0; i < FIELD_NAMES.length; i++) {
+      const name = FIELD_NAMES[i]!, x = v[base + i]!;
+      t[name] = PEER_SLOT_LAYOUT[name] === 'sum' ? t[name] + x : Math.max(t[name], x);
+    }
   }
   return t;
 }
