@@ -74,5 +74,5 @@ test('a second capture while one runs is refused with a clear error; a missing d
   assert.match(refused, /another capture is running/);
   first.kill('SIGINT');
   assert.equal(await firstExit, 0, err1);
-  assert.throws(() => nsExec(a.ns, xdpwgBin, ['capture', 'sdcnone', '-w', path.join(dir, 'x.pcap')]), /cannot reach the xdpwg daemon/);
+  assert.throws(() => nsExec(a.ns, xdpwgBin, ['capture', 'sdcnone', '-w', path.join(dir, 'x.pcap')]), /no stats socket at \/var\/run\/xdpwg\/sdcnone\.stats\.sock: is xdpwg running for .sdcnone'\?/);
 });
