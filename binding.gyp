@@ -7,6 +7,7 @@
         "native/xsk_port.cc",
         "native/xsk_member_socket.cc",
         "native/xdp_filter.cc",
+        "native/libxdp_diag.cc",
         "native/run_dir.cc",
         "native/udp_port.cc",
         "native/tun.cc",

@@ -83,9 +83,8 @@ Napi::Function UdpPort::Define(Napi::Env env) {
                      });
 }
 
-UdpPort::UdpPort(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpPort>(info) {
+UdpPort::UdpPort(const Napi::CallbackInfo& info) : EnvBound<UdpPort>(info) {
   Napi::Env env = info.Env();
-  env_ = env;
   if (info.Length() < 1 || !info[0].IsObject()) {
     ThrowType(env, "UdpPort: options object required");
     return;
@@ -96,21 +95,14 @@ UdpPort::UdpPort(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpPort>(inf
   }
   // Context-aware addon: a worker's environment may end while this object
   // is still reachable; the hook closes the socket with it.
-  if (napi_add_env_cleanup_hook(env, CleanupHook, this) == napi_ok) hook_registered_ = true;
+  BindToEnv();
 }
 
 UdpPort::~UdpPort() {
-  if (hook_registered_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
   Release();
 }
 
-void UdpPort::CleanupHook(void* arg) {
-  auto* self = static_cast<UdpPort*>(arg);
-  self->hook_registered_ = false;
-  self->Release();
-}
-
-void UdpPort::Release() {
+void UdpPort::FreeResources() {
   if (fd_ >= 0) {
     ReadDrops();  // keep the final count readable after close()
     close(fd_);

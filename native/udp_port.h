@@ -30,6 +30,7 @@
 #include <memory>
 #include <vector>
 #include "umem.h"
+#include "env_bound.h"
 
 namespace xdpwg {
 
@@ -58,7 +59,7 @@ struct UdpPortCounters {
   uint64_t rx_bursts = 0, tx_bursts = 0;
 };
 
-class UdpPort : public Napi::ObjectWrap<UdpPort> {
+class UdpPort : public EnvBound<UdpPort> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit UdpPort(const Napi::CallbackInfo& info);
@@ -82,13 +83,14 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
   bool Open(Napi::Env env, const Napi::Object& opts);
   bool SetupSocket(Napi::Env env, const Napi::Object& opts, bool adopted);
   bool ApplyMark(Napi::Env env, uint32_t mark);
-  void Release();
+  friend class EnvBound<UdpPort>;
+  /** Frees what the object holds (idempotent); EnvBound::Release calls it. */
+  void FreeResources();
   void ReadDrops();
   bool CheckOpen(Napi::Env env);
   bool CanJoin(uint32_t m, uint32_t len) const;
   void AddSegmentControl(uint32_t m);
   int SendGroupSingly(uint32_t m, uint8_t* rec_base, bool* source_gone);
-  static void CleanupHook(void* arg);
 
   std::shared_ptr<UmemRegion> region_;
   FramePool pool_;
@@ -97,8 +99,6 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
   int family_ = AF_INET6;  // socket family: AF_INET6 (dual-stack or v6) or AF_INET
   uint16_t port_ = 0;
   uint32_t headroom_ = kUdpDefaultHeadroom;
-  napi_env env_ = nullptr;
-  bool hook_registered_ = false;
   UdpPortCounters c_;
 
   // Per-burst scratch, sized once at construction: no allocation per burst.

@@ -16,7 +16,6 @@
 #include <linux/if_xdp.h>
 #include <net/if.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -29,7 +28,9 @@
 
 #include <vector>
 
+#include "libxdp_diag.h"
 #include "modules.h"
+#include "sys_error.h"
 
 #ifndef SO_PREFER_BUSY_POLL
 #define SO_PREFER_BUSY_POLL 69
@@ -62,16 +63,6 @@ constexpr uint32_t kShareGrantTarget = 256;
 constexpr uint32_t kShareMemberCache = 256;
 
 bool IsPowerOfTwo(uint32_t v) { return v && !(v & (v - 1)); }
-
-void ThrowCode(Napi::Env env, const char* code, const std::string& msg) {
-  Napi::Error err = Napi::Error::New(env, msg);
-  err.Set("code", Napi::String::New(env, code));
-  err.ThrowAsJavaScriptException();
-}
-
-void ThrowRange(Napi::Env env, const std::string& msg) {
-  Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
-}
 
 // Reads an optional unsigned option; false (with a thrown RangeError) when
 // present but not a valid number.
@@ -204,19 +195,6 @@ Napi::Value ShareReleaseSlot(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// libxdp reports on stderr by default (e.g. "No bpffs found" each time it
-// loads its default program). We keep the latest lines and put them into the
-// error we throw instead; a port that opens prints nothing.
-thread_local std::string t_libxdp_diag;
-int CollectLibxdp(enum libxdp_print_level level, const char* fmt, va_list args) {
-  if (level == LIBXDP_DEBUG) return 0;
-  char buf[256];
-  int n = vsnprintf(buf, sizeof(buf), fmt, args);
-  if (t_libxdp_diag.size() > 1024) t_libxdp_diag.erase(0, t_libxdp_diag.size() - 512);
-  t_libxdp_diag += buf;
-  return n;
-}
-
 }  // namespace
 
 Napi::Function XskPort::Define(Napi::Env env) {
@@ -240,7 +218,7 @@ Napi::Function XskPort::Define(Napi::Env env) {
                      });
 }
 
-XskPort::XskPort(const Napi::CallbackInfo& info) : Napi::ObjectWrap<XskPort>(info) {
+XskPort::XskPort(const Napi::CallbackInfo& info) : EnvBound<XskPort>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
     Napi::TypeError::New(env, "XskPort: expected an options object { ifname, queue, ... }").ThrowAsJavaScriptException();
@@ -250,22 +228,11 @@ XskPort::XskPort(const Napi::CallbackInfo& info) : Napi::ObjectWrap<XskPort>(inf
     Release();
     return;
   }
-  env_ = env;
-  napi_add_env_cleanup_hook(env, CleanupHook, this);
-  hook_registered_ = true;
+  BindToEnv();
 }
 
 XskPort::~XskPort() {
-  if (hook_registered_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
   Release();
-}
-
-// Environment teardown (a worker ending) releases the socket even when the
-// object is never collected; the destructor then finds nothing to do.
-void XskPort::CleanupHook(void* arg) {
-  auto* self = static_cast<XskPort*>(arg);
-  self->hook_registered_ = false;
-  self->Release();
 }
 
 bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
@@ -385,8 +352,7 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
   // A queue stays busy for a moment after its previous socket closed (the
   // kernel frees the buffer pool from deferred work), so EBUSY is retried
   // for up to busy_wait_ms (default kBindBusyRetryMs) before it counts as a real conflict.
-  libxdp_set_print(CollectLibxdp);
-  t_libxdp_diag.clear();
+  DiagCollector diag;  // libxdp's lines of this bind, for the error (libxdp_diag.h)
   std::string tried;
   for (uint32_t waited = 0;; waited += kBindBusyStepMs) {
     tried.clear();
@@ -419,7 +385,7 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
   ThrowCode(env, err == -EBUSY ? "EBUSY" : "XSK_SOCKET",
             "XskPort: cannot bind an AF_XDP socket to " + ifname_ + " queue " + std::to_string(queue_) + " (" + tried + ")" +
                 (err == -EBUSY ? " — another AF_XDP socket (another xdpwg?) holds this queue" : "") +
-                (t_libxdp_diag.empty() ? "" : " [libxdp: " + t_libxdp_diag + "]"));
+                diag.TakeSuffix("libxdp: "));
   return false;
 
 bound:
@@ -663,7 +629,7 @@ void XskPort::ReturnSurplus() {
   if (returned) WakeAnchor();
 }
 
-void XskPort::Release() {
+void XskPort::FreeResources() {
   if (share_role_ == ShareRole::kMember) LeaveShare();
   if (poll_fd_ >= 0) close(poll_fd_);
   if (wake_fd_ >= 0) close(wake_fd_);

@@ -13,6 +13,7 @@
 #include "umem.h"
 #include "umem_share.h"
 #include "xsk_member_socket.h"
+#include "env_bound.h"
 
 namespace xdpwg {
 
@@ -34,7 +35,7 @@ struct XskPortCounters {
   uint64_t share_invalid = 0;   // frames a shared-UMEM partner handed over that were not its to give
 };
 
-class XskPort : public Napi::ObjectWrap<XskPort> {
+class XskPort : public EnvBound<XskPort> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit XskPort(const Napi::CallbackInfo& info);
@@ -69,12 +70,13 @@ class XskPort : public Napi::ObjectWrap<XskPort> {
   void ReturnSurplus();
   bool OpenPollSet(int wake_fd);
   void WakeAnchor();
-  void Release();
+  friend class EnvBound<XskPort>;
+  /** Frees what the object holds (idempotent); EnvBound::Release calls it. */
+  void FreeResources();
   void ReclaimCompletions();
   void RefillFillRing();
   void KickTx();
   bool CheckOpen(Napi::Env env);
-  static void CleanupHook(void* arg);
 
   std::shared_ptr<UmemRegion> region_;
   FramePool pool_;
@@ -96,8 +98,6 @@ class XskPort : public Napi::ObjectWrap<XskPort> {
   bool zero_copy_ = false;
   bool busy_poll_ = false;
   bool need_wakeup_ = false;
-  napi_env env_ = nullptr;
-  bool hook_registered_ = false;
   XskPortCounters c_;
   // Shared UMEM (umem_share.h): none, the anchor whose rings serve members, or a member.
   enum class ShareRole : uint8_t { kNone, kAnchor, kMember };
