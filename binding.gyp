@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/xsk_port.cc",
+        "native/umem_share.cc",
         "native/xsk_member_socket.cc",
         "native/xdp_filter.cc",
         "native/libxdp_diag.cc",
