@@ -743,6 +743,16 @@ Napi::Value UdpPort::GetHeadroom(const Napi::CallbackInfo& info) { return Napi::
 void InitUdpPort(Napi::Env env, Napi::Object exports) {
   exports.Set("UdpPort", UdpPort::Define(env));
   exports.Set("UDP_ADDR_RECORD_SIZE", Napi::Number::New(env, kUdpAddrRecordSize));
+  // The record layout as this file has it; src/native/addr-record-layout.ts
+  // checks its own against it when the addon loads.
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("size", kUdpAddrRecordSize);
+  layout.Set("remoteIp", kRecRemoteIp);
+  layout.Set("remotePort", kRecRemotePort);
+  layout.Set("family", kRecFamily);
+  layout.Set("localIp", kRecLocalIp);
+  layout.Set("ifindex", kRecIfindex);
+  exports.Set("addrRecordLayout", layout);
   exports.Set("UDP_MAX_BURST", Napi::Number::New(env, kUdpMaxBurst));
 }
 
