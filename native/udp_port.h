@@ -36,13 +36,13 @@
 #include <memory>
 #include <vector>
 #include "gso_learn_table.h"
+#include "udp_addr_record.h"
+#include "udp_sticky_source.h"
 #include "umem.h"
 #include "env_bound.h"
 
 namespace xdpwg {
 
-/** Bytes per address record in the rxBurst/txBurst addr array (see binding.ts). */
-constexpr uint32_t kUdpAddrRecordSize = 40;
 /** Most packets one rxBurst/txBurst call moves: one recvmmsg/sendmmsg batch. */
 constexpr uint32_t kUdpMaxBurst = 256;
 /** Default headroom: eth 14 + ipv6 40 + udp 8 + wireguard 16 = 78, rounded up to 128. */
@@ -96,6 +96,19 @@ class UdpPort : public EnvBound<UdpPort> {
   void FreeResources();
   void ReadDrops();
   bool CheckOpen(Napi::Env env);
+  // txBurst in steps (udp_port.cc); the GSO ones in udp_gso.cc.
+  struct TxBurstArgs {
+    uint32_t* desc;  // JS's descriptors (offset, length) per datagram
+    uint8_t* addr;   // JS's address records, one per descriptor
+    uint32_t n;      // descriptors in this burst
+  };
+  uint32_t BuildTxMessages(const TxBurstArgs& a);
+  bool TakeTxFrame(const TxBurstArgs& a, uint32_t i, uint64_t* frame);
+  void OpenTxMessage(uint32_t m, uint32_t k, uint32_t len);
+  uint32_t SendTxMessages(const TxBurstArgs& a, uint32_t m);
+  void CountTxSent(uint32_t done, int r);
+  void CountTxError(int err, uint32_t* desc, uint32_t i);
+  uint32_t ResendGroupSingly(uint32_t m, int err, const TxBurstArgs& a);
   bool CanJoin(uint32_t m, uint32_t len) const;
   void AddSegmentControl(uint32_t m);
   int SendGroupSingly(uint32_t m, uint32_t* desc, uint8_t* rec_base, bool* source_gone);
@@ -114,7 +127,7 @@ class UdpPort : public EnvBound<UdpPort> {
   // Per-burst scratch, sized once at construction: no allocation per burst.
   struct Slot {
     sockaddr_in6 name;
-    alignas(cmsghdr) uint8_t control[96];  // one in_pktinfo or in6_pktinfo (and room for both)
+    alignas(cmsghdr) uint8_t control[kStickyControlBytes];  // one in_pktinfo or in6_pktinfo (and room for both)
   };
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
