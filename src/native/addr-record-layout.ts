@@ -1,7 +1,7 @@
 /**
  * The UDP address record's layout: the one TypeScript place that names its
  * byte offsets (every other file uses these names). The addon has its own
- * (native/udp_port.cc) and exports it as `addrRecordLayout`; binding.ts
+ * (native/udp_addr_record.h) and exports it as `addrRecordLayout`; binding.ts
  * checks the two agree when it loads the addon, so a TS tree and an addon
  * built from different layouts fail at start with a clear error instead of
  * sending to garbled addresses.
@@ -40,7 +40,7 @@ export const UdpAddrRecord = {
   ipBytes: 16,
 } as const;
 
-/** What the addon exports as addrRecordLayout (native/udp_port.cc). */
+/** What the addon exports as addrRecordLayout (native/udp_addr_record.h). */
 export interface NativeAddrRecordLayout {
   size: number;
   remoteIp: number;

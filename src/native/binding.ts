@@ -411,7 +411,7 @@ export interface NativeBinding extends FdPassingBinding {
   // UdpPort / Tun / Netlink / Waiter
   UdpPort: new (opts: NativeUdpPortOptions) => NativeUdpPort;
   UDP_ADDR_RECORD_SIZE: number;
-  /** The address record's layout as native/udp_port.cc has it (checked at load: addr-record-layout.ts). */
+  /** The address record's layout as native/udp_addr_record.h has it (checked at load: addr-record-layout.ts). */
   addrRecordLayout: NativeAddrRecordLayout;
   UDP_MAX_BURST: number;
   /** Creates (or adds queues to) a TUN device in the calling thread's netns. */

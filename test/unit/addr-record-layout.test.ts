@@ -1,7 +1,7 @@
 /**
  * The UDP address record's layout is named once in TypeScript
  * (src/native/addr-record-layout.ts) and checked against the addon's own
- * (addrRecordLayout, native/udp_port.cc) when the addon loads: the built
+ * (addrRecordLayout, native/udp_addr_record.h) when the addon loads: the built
  * addon agrees, a differing or missing layout throws naming the fields, and
  * the Endpoint conversions (addr-record.ts) agree with the UDP port's record
  * writer (udp-port.ts) byte for byte.
