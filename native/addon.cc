@@ -6,6 +6,7 @@
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   xdpwg::InitXskPort(env, exports);
+  xdpwg::InitUmemShare(env, exports);
   xdpwg::InitXdpFilter(env, exports);
   xdpwg::InitUdpPort(env, exports);
   xdpwg::InitTun(env, exports);

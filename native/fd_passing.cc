@@ -278,9 +278,7 @@ Napi::Value UdpSocketPort(const Napi::CallbackInfo& info) {
   int fd = -1;
   if (!ArgInt(info, 0, "udpSocketPort(fd: number)", &fd)) return env.Undefined();
   auto refuse = [&](const std::string& why) {
-    Napi::Error e = Napi::Error::New(env, "not proof of a UDP port: " + why);
-    e.Set("code", Napi::String::New(env, "EPERM"));
-    e.ThrowAsJavaScriptException();
+    ThrowCode(env, "EPERM", "not proof of a UDP port: " + why);
     return env.Undefined();
   };
   int type = 0, proto = 0, reuse_port = 0, reuse_addr = 0;

@@ -4,6 +4,7 @@
 
 namespace xdpwg {
 void InitXskPort(Napi::Env env, Napi::Object exports);    // xsk_port.cc: AF_XDP port (lport) + UMEM
+void InitUmemShare(Napi::Env env, Napi::Object exports);  // umem_share.cc: shared UMEM memfds and slots (anchor side)
 void InitXdpFilter(Napi::Env env, Napi::Object exports);  // xdp_filter.cc: our BPF filter, attach/detach, XSKMAP
 void InitUdpPort(Napi::Env env, Napi::Object exports);    // udp_port.cc: kernel UDP socket port (recvmmsg/sendmmsg)
 void InitTun(Napi::Env env, Napi::Object exports);        // tun.cc: TUN devices; with tun_queue.cc: TunQueue, burst read/write

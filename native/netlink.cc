@@ -747,9 +747,8 @@ Napi::Function NetlinkMonitor::Define(Napi::Env env) {
 }
 
 // new NetlinkMonitor(groups: ('link'|'addr'|'route'|'neigh')[])
-NetlinkMonitor::NetlinkMonitor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetlinkMonitor>(info) {
+NetlinkMonitor::NetlinkMonitor(const Napi::CallbackInfo& info) : EnvBound<NetlinkMonitor>(info) {
   Napi::Env env = info.Env();
-  env_ = env;
   if (info.Length() < 1 || !info[0].IsArray()) {
     ThrowType(env, "new NetlinkMonitor(groups: ('link'|'addr'|'route'|'neigh')[])");
     return;
@@ -791,21 +790,14 @@ NetlinkMonitor::NetlinkMonitor(const Napi::CallbackInfo& info) : Napi::ObjectWra
   if (setsockopt(sock.fd(), SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) < 0)
     setsockopt(sock.fd(), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
   fd_ = sock.release();
-  if (napi_add_env_cleanup_hook(env, CleanupHook, this) == napi_ok) hook_registered_ = true;
+  BindToEnv();
 }
 
 NetlinkMonitor::~NetlinkMonitor() {
-  if (hook_registered_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
   Release();
 }
 
-void NetlinkMonitor::CleanupHook(void* arg) {
-  auto* self = static_cast<NetlinkMonitor*>(arg);
-  self->hook_registered_ = false;
-  self->Release();
-}
-
-void NetlinkMonitor::Release() {
+void NetlinkMonitor::FreeResources() {
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
 }

@@ -15,9 +15,11 @@
 #include <napi.h>
 #include <cstdint>
 
+#include "env_bound.h"
+
 namespace xdpwg {
 
-class NetlinkMonitor : public Napi::ObjectWrap<NetlinkMonitor> {
+class NetlinkMonitor : public EnvBound<NetlinkMonitor> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit NetlinkMonitor(const Napi::CallbackInfo& info);
@@ -27,12 +29,11 @@ class NetlinkMonitor : public Napi::ObjectWrap<NetlinkMonitor> {
   Napi::Value Read(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetFd(const Napi::CallbackInfo& info);
-  void Release();
-  static void CleanupHook(void* arg);
+  friend class EnvBound<NetlinkMonitor>;
+  /** Frees what the object holds (idempotent); EnvBound::Release calls it. */
+  void FreeResources();
 
   int fd_ = -1;
-  napi_env env_ = nullptr;
-  bool hook_registered_ = false;
 };
 
 }  // namespace xdpwg

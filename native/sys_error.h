@@ -1,7 +1,11 @@
-// Control-path errors for the native modules written by the I/O layer (UDP
-// port, TUN, netlink, waiter): a JS Error whose message names the operation
-// and the errno, with `code` (e.g. 'EEXIST'), `errno` and `syscall` set as
-// Node's own system errors do, so callers can branch on err.code.
+// The addon's one error module: every native file throws through these.
+// ThrowSysError: a JS Error whose message names the operation and the errno,
+// with `code` (e.g. 'EEXIST'), `errno` and `syscall` set as Node's own
+// system errors do, so callers can branch on err.code. ThrowCode: an Error
+// with a code of the addon's own ('XSK_UMEM', 'ERR_CLOSED', ...) or an errno
+// name, when the message already says what failed. ThrowType/ThrowRange:
+// bad arguments. All leave a pending JS exception; callers return right after
+// (the addon is built without C++ exceptions).
 #pragma once
 #include <napi.h>
 #include <cerrno>
@@ -27,6 +31,13 @@ inline void ThrowSysError(Napi::Env env, const std::string& op, int err, const s
   e.Set("code", Napi::String::New(env, ErrnoName(err)));
   e.Set("errno", Napi::Number::New(env, -err));
   e.Set("syscall", Napi::String::New(env, op));
+  e.ThrowAsJavaScriptException();
+}
+
+/** Throws an Error with err.code = code (the message says the rest). */
+inline void ThrowCode(Napi::Env env, const char* code, const std::string& msg) {
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, code));
   e.ThrowAsJavaScriptException();
 }
 

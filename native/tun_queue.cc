@@ -531,9 +531,8 @@ Napi::Function TunQueue::Define(Napi::Env env) {
                      });
 }
 
-TunQueue::TunQueue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunQueue>(info) {
+TunQueue::TunQueue(const Napi::CallbackInfo& info) : EnvBound<TunQueue>(info) {
   Napi::Env env = info.Env();
-  env_ = env;
   if (info.Length() < 1 || !info[0].IsObject()) {
     ThrowType(env, "TunQueue({ fd, vnetHdr, udpGso })");
     return;
@@ -568,21 +567,14 @@ TunQueue::TunQueue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunQueue>(
   }
   // A worker's environment may end while this object is still reachable:
   // the hook frees the native state with it.
-  if (napi_add_env_cleanup_hook(env, CleanupHook, this) == napi_ok) hook_registered_ = true;
+  BindToEnv();
 }
 
 TunQueue::~TunQueue() {
-  if (hook_registered_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
   Release();
 }
 
-void TunQueue::CleanupHook(void* arg) {
-  auto* self = static_cast<TunQueue*>(arg);
-  self->hook_registered_ = false;
-  self->Release();
-}
-
-void TunQueue::Release() {
+void TunQueue::FreeResources() {
   fd_ = -1;  // borrowed: the fd's owner closes it
   cut_.reset();
 }

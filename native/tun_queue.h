@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include "tun_offload.h"
+#include "env_bound.h"
 
 namespace xdpwg {
 
@@ -38,7 +39,7 @@ struct SuperPacketCut {
   bool pending = false;
 };
 
-class TunQueue : public Napi::ObjectWrap<TunQueue> {
+class TunQueue : public EnvBound<TunQueue> {
  public:
   static Napi::Function Define(Napi::Env env);
   /** new TunQueue({ fd, vnetHdr, udpGso }): checks the fd's IFF_VNET_HDR against vnetHdr. */
@@ -53,8 +54,9 @@ class TunQueue : public Napi::ObjectWrap<TunQueue> {
   Napi::Value GetVnetHdr(const Napi::CallbackInfo& info);
   Napi::Value GetUdpGso(const Napi::CallbackInfo& info);
 
-  void Release();
-  static void CleanupHook(void* arg);
+  friend class EnvBound<TunQueue>;
+  /** Frees what the object holds (idempotent); EnvBound::Release calls it. */
+  void FreeResources();
 
   /** The borrowed queue fd; -1 once closed (bursts then report EBADF). */
   int fd_ = -1;
@@ -66,8 +68,6 @@ class TunQueue : public Napi::ObjectWrap<TunQueue> {
   bool udpGso_ = false;
   /** Offload queues only (vnetHdr); null for a plain queue and once closed. */
   std::unique_ptr<SuperPacketCut> cut_;
-  napi_env env_ = nullptr;
-  bool hook_registered_ = false;
 };
 
 /** Exports TunQueue, TUN_MAX_BURST and the tunOffload* functions (called by InitTun). */

@@ -1,5 +1,5 @@
 // UDP port over a kernel socket; see udp_port.h for the concept and
-// src/native/binding.ts for the JS contract (descriptor and address records).
+// src/native/binding.ts for the JS contract (descriptors; address records: udp_addr_record.h).
 #include "udp_port.h"
 
 #include <arpa/inet.h>
@@ -15,6 +15,8 @@
 #include <string>
 #include "modules.h"
 #include "sys_error.h"
+#include "udp_addr_record.h"
+#include "udp_sticky_source.h"
 
 namespace xdpwg {
 
@@ -25,26 +27,6 @@ constexpr uint32_t kDefaultFrameCount = 4096;
 /** Largest UDP payload (65535 - 8) plus slack: a jumbo datagram fits a frame. */
 constexpr uint32_t kMaxPayload = 65536;
 
-// Address record layout (kUdpAddrRecordSize bytes per packet).
-constexpr uint32_t kRecRemoteIp = 0;    // 16 bytes, IPv4 as ::ffff:a.b.c.d
-constexpr uint32_t kRecRemotePort = 16; // 2 bytes, big-endian
-constexpr uint32_t kRecFamily = 18;     // 4 or 6
-constexpr uint32_t kRecLocalIp = 20;    // 16 bytes; all zero = kernel's choice
-constexpr uint32_t kRecIfindex = 36;    // uint32 little-endian; 0 = any
-
-const uint8_t kV4MappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-bool AllZero(const uint8_t* p, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (p[i]) return false;
-  return true;
-}
-
-void PutMapped(uint8_t* dst16, const in_addr& a) {
-  memcpy(dst16, kV4MappedPrefix, 12);
-  memcpy(dst16 + 12, &a, 4);
-}
-
 uint32_t GetU32Opt(const Napi::Object& o, const char* key, uint32_t dflt) {
   Napi::Value v = o.Get(key);
   return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : dflt;
@@ -53,21 +35,6 @@ uint32_t GetU32Opt(const Napi::Object& o, const char* key, uint32_t dflt) {
 bool GetBoolOpt(const Napi::Object& o, const char* key, bool dflt) {
   Napi::Value v = o.Get(key);
   return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : dflt;
-}
-
-/**
- * Errors a send from a vanished source address produces: IPv6 refuses the
- * pktinfo (EINVAL), IPv4's route lookup finds no device owning the source
- * (ENETUNREACH). A genuine "no route" also gives ENETUNREACH: the retry
- * without source then fails the same way and is counted as an error.
- */
-bool IsTxFallbackErrno(int err) { return err == EINVAL || err == EADDRNOTAVAIL || err == ENETUNREACH; }
-
-/** Milliseconds on CLOCK_MONOTONIC_COARSE (the vDSO: no syscall; lessons last seconds). */
-uint64_t MonotonicMs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
 }
 
 }  // namespace
@@ -91,9 +58,8 @@ Napi::Function UdpPort::Define(Napi::Env env) {
                      });
 }
 
-UdpPort::UdpPort(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpPort>(info) {
+UdpPort::UdpPort(const Napi::CallbackInfo& info) : EnvBound<UdpPort>(info) {
   Napi::Env env = info.Env();
-  env_ = env;
   if (info.Length() < 1 || !info[0].IsObject()) {
     ThrowType(env, "UdpPort: options object required");
     return;
@@ -104,21 +70,14 @@ UdpPort::UdpPort(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpPort>(inf
   }
   // Context-aware addon: a worker's environment may end while this object
   // is still reachable; the hook closes the socket with it.
-  if (napi_add_env_cleanup_hook(env, CleanupHook, this) == napi_ok) hook_registered_ = true;
+  BindToEnv();
 }
 
 UdpPort::~UdpPort() {
-  if (hook_registered_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
   Release();
 }
 
-void UdpPort::CleanupHook(void* arg) {
-  auto* self = static_cast<UdpPort*>(arg);
-  self->hook_registered_ = false;
-  self->Release();
-}
-
-void UdpPort::Release() {
+void UdpPort::FreeResources() {
   if (fd_ >= 0) {
     ReadDrops();  // keep the final count readable after close()
     close(fd_);
@@ -364,35 +323,7 @@ Napi::Value UdpPort::RxBurst(const Napi::CallbackInfo& info) {
       continue;
     }
     uint32_t len = msgs_[i].msg_len;
-    uint8_t* rec = rec_base + out * kUdpAddrRecordSize;
-    memset(rec, 0, kUdpAddrRecordSize);
-    const auto* name = &slots_[i].name;
-    if (name->sin6_family == AF_INET6) {
-      memcpy(rec + kRecRemoteIp, &name->sin6_addr, 16);
-      memcpy(rec + kRecRemotePort, &name->sin6_port, 2);
-      rec[kRecFamily] = IN6_IS_ADDR_V4MAPPED(&name->sin6_addr) ? 4 : 6;
-    } else {
-      const auto* s4 = reinterpret_cast<const sockaddr_in*>(name);
-      PutMapped(rec + kRecRemoteIp, s4->sin_addr);
-      memcpy(rec + kRecRemotePort, &s4->sin_port, 2);
-      rec[kRecFamily] = 4;
-    }
-    uint32_t ifindex = 0;
-    for (cmsghdr* cm = CMSG_FIRSTHDR(&h); cm; cm = CMSG_NXTHDR(const_cast<msghdr*>(&h), cm)) {
-      if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
-        in_pktinfo pi;
-        memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
-        // ipi_spec_dst: the local address a reply should come from.
-        PutMapped(rec + kRecLocalIp, pi.ipi_spec_dst);
-        ifindex = pi.ipi_ifindex;
-      } else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
-        in6_pktinfo pi;
-        memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
-        memcpy(rec + kRecLocalIp, &pi.ipi6_addr, 16);
-        ifindex = pi.ipi6_ifindex;
-      }
-    }
-    memcpy(rec + kRecIfindex, &ifindex, 4);  // little-endian host (x86/arm64)
+    RecordFromReceived(rec_base + out * kUdpAddrRecordSize, slots_[i].name, h);
     d[2 * out] = static_cast<uint32_t>(frames_[i] + headroom_);
     d[2 * out + 1] = len;
     c_.ipackets++;
@@ -420,106 +351,60 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
   if (n > addr.ElementLength() / kUdpAddrRecordSize) n = addr.ElementLength() / kUdpAddrRecordSize;
   if (n > kUdpMaxBurst) n = kUdpMaxBurst;
   c_.tx_bursts++;
+  TxBurstArgs a{desc.Data(), addr.Data(), n};
+  uint32_t m = BuildTxMessages(a);
+  return Napi::Number::New(env, SendTxMessages(a, m));
+}
 
-  uint32_t* d = desc.Data();
-  uint8_t* rec_base = addr.Data();
+// Takes descriptor i's frame for sending; false (length zeroed, counted,
+// the frame back in the pool when it was JS's) when it cannot be sent.
+bool UdpPort::TakeTxFrame(const TxBurstArgs& a, uint32_t i, uint64_t* frame) {
+  uint64_t off = a.desc[2 * i], len = a.desc[2 * i + 1];
+  if (!pool_.in_range(off) || pool_.owner(pool_.frame_of(off)) != FrameOwner::kJs) {
+    c_.tx_invalid++;  // not a frame JS owns: leave the pool untouched
+    a.desc[2 * i + 1] = 0;
+    return false;
+  }
+  *frame = pool_.frame_of(off);
+  uint8_t fam = a.addr[i * kUdpAddrRecordSize + kRecFamily];
+  if (off + len > *frame + pool_.frame_size() || (fam != 4 && fam != 6) || (fam == 6 && family_ == AF_INET)) {
+    c_.tx_invalid++;
+    a.desc[2 * i + 1] = 0;
+    pool_.give_back(*frame);
+    return false;
+  }
+  return true;
+}
+
+// One message per sendable descriptor, or the datagram added to the
+// previous message as a GSO segment (udp_gso.cc); returns the message count.
+uint32_t UdpPort::BuildTxMessages(const TxBurstArgs& a) {
   uint8_t* base = region_->base();
-  const uint32_t fsize = pool_.frame_size();
-
-  // Build one message per valid descriptor, or add the datagram to the
-  // previous message as a GSO segment; invalid descriptors are consumed here.
   uint32_t m = 0, k = 0;  // messages, datagrams
-  for (uint32_t i = 0; i < n; i++) {
-    uint64_t off = d[2 * i], len = d[2 * i + 1];
-    if (!pool_.in_range(off) || pool_.owner(pool_.frame_of(off)) != FrameOwner::kJs) {
-      c_.tx_invalid++;  // not a frame JS owns: leave the pool untouched
-      d[2 * i + 1] = 0;
-      continue;
-    }
-    uint64_t frame = pool_.frame_of(off);
-    const uint8_t* rec = rec_base + i * kUdpAddrRecordSize;
-    uint8_t fam = rec[kRecFamily];
-    if (off + len > frame + fsize || (fam != 4 && fam != 6) || (fam == 6 && family_ == AF_INET)) {
-      c_.tx_invalid++;
-      d[2 * i + 1] = 0;
-      pool_.give_back(frame);
-      continue;
-    }
+  for (uint32_t i = 0; i < a.n; i++) {
+    uint64_t frame;
+    if (!TakeTxFrame(a, i, &frame)) continue;
+    const uint64_t off = a.desc[2 * i];
+    const uint32_t len = a.desc[2 * i + 1];
+    const uint8_t* rec = a.addr + i * kUdpAddrRecordSize;
     Slot& s = slots_[m];
     msghdr& h = msgs_[m].msg_hdr;
-    memset(&s.name, 0, sizeof(s.name));
-    uint32_t ifindex;
-    memcpy(&ifindex, rec + kRecIfindex, 4);
-    if (family_ == AF_INET6) {
-      s.name.sin6_family = AF_INET6;
-      if (fam == 4) {
-        memcpy(&s.name.sin6_addr, kV4MappedPrefix, 12);
-        memcpy(reinterpret_cast<uint8_t*>(&s.name.sin6_addr) + 12, rec + kRecRemoteIp + 12, 4);
-      } else {
-        memcpy(&s.name.sin6_addr, rec + kRecRemoteIp, 16);
-        if (IN6_IS_ADDR_LINKLOCAL(&s.name.sin6_addr)) s.name.sin6_scope_id = ifindex;
-      }
-      memcpy(&s.name.sin6_port, rec + kRecRemotePort, 2);
-      h.msg_namelen = sizeof(sockaddr_in6);
-    } else {
-      auto* s4 = reinterpret_cast<sockaddr_in*>(&s.name);
-      s4->sin_family = AF_INET;
-      memcpy(&s4->sin_addr, rec + kRecRemoteIp + 12, 4);
-      memcpy(&s4->sin_port, rec + kRecRemotePort, 2);
-      h.msg_namelen = sizeof(sockaddr_in);
-    }
-    // Sticky source. IPv4: the address alone, no interface, so the route
-    // lookup stays free as in the kernel module. IPv6: the interface only
-    // when link-local scope needs it.
-    memset(s.control, 0, sizeof(s.control));
-    h.msg_control = nullptr;
-    h.msg_controllen = 0;
-    if (fam == 4 && !AllZero(rec + kRecLocalIp + 12, 4)) {
-      h.msg_control = s.control;
-      h.msg_controllen = CMSG_SPACE(sizeof(in_pktinfo));
-      cmsghdr* cm = CMSG_FIRSTHDR(&h);
-      cm->cmsg_level = IPPROTO_IP;
-      cm->cmsg_type = IP_PKTINFO;
-      cm->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
-      in_pktinfo pi{};
-      memcpy(&pi.ipi_spec_dst, rec + kRecLocalIp + 12, 4);
-      memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-    } else if (fam == 6 && !AllZero(rec + kRecLocalIp, 16)) {
-      h.msg_control = s.control;
-      h.msg_controllen = CMSG_SPACE(sizeof(in6_pktinfo));
-      cmsghdr* cm = CMSG_FIRSTHDR(&h);
-      cm->cmsg_level = IPPROTO_IPV6;
-      cm->cmsg_type = IPV6_PKTINFO;
-      cm->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
-      in6_pktinfo pi{};
-      memcpy(&pi.ipi6_addr, rec + kRecLocalIp, 16);
-      if (IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr) || IN6_IS_ADDR_LINKLOCAL(&s.name.sin6_addr)) pi.ipi6_ifindex = ifindex;
-      memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-    }
+    h.msg_namelen = DestinationOf(rec, family_, &s.name);
+    pktinfo_len_[m] = WriteStickySource(rec, s.name, s.control);
+    h.msg_control = pktinfo_len_[m] ? s.control : nullptr;
+    h.msg_controllen = pktinfo_len_[m];
     iovs_[k].iov_base = base + off;
     iovs_[k].iov_len = len;
     frames_[k] = frame;
     index_[k] = i;
-    pktinfo_len_[m] = static_cast<uint32_t>(h.msg_controllen);
-    if (m > 0 && CanJoin(m, static_cast<uint32_t>(len))) {
+    k++;
+    if (m > 0 && CanJoin(m, len)) {
       // Same destination and source as the previous message: one more segment of it.
       seg_count_[m - 1]++;
-      msg_bytes_[m - 1] += static_cast<uint32_t>(len);
-      k++;
+      msg_bytes_[m - 1] += len;
       continue;
     }
-    h.msg_name = &s.name;
-    h.msg_flags = 0;
-    seg_first_[m] = k;
-    seg_count_[m] = 1;
-    seg_size_[m] = static_cast<uint32_t>(len);
-    msg_bytes_[m] = static_cast<uint32_t>(len);
-    seg_limit_[m] = !gso_ ? 0 : m > 0 && h.msg_namelen == msgs_[m - 1].msg_hdr.msg_namelen &&
-                                    memcmp(&s.name, &slots_[m - 1].name, h.msg_namelen) == 0
-                                    ? seg_limit_[m - 1]  // same destination: no second lookup
-                                    : GsoLimitFor(s.name);
-    retried_[m] = 0;
-    k++;
+    OpenTxMessage(m, k - 1, len);
     m++;
   }
   for (uint32_t j = 0; j < m; j++) {
@@ -528,20 +413,60 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
     h.msg_iovlen = seg_count_[j];
     if (seg_count_[j] > 1) AddSegmentControl(j);
   }
+  return m;
+}
 
+// Message m starts with datagram k (len bytes), its name and source already in slot m.
+void UdpPort::OpenTxMessage(uint32_t m, uint32_t k, uint32_t len) {
+  msghdr& h = msgs_[m].msg_hdr;
+  h.msg_name = &slots_[m].name;
+  h.msg_flags = 0;
+  seg_first_[m] = k;
+  seg_count_[m] = 1;
+  seg_size_[m] = len;
+  msg_bytes_[m] = len;
+  seg_limit_[m] = !gso_ ? 0 : m > 0 && h.msg_namelen == msgs_[m - 1].msg_hdr.msg_namelen &&
+                                  memcmp(&slots_[m].name, &slots_[m - 1].name, h.msg_namelen) == 0
+                                  ? seg_limit_[m - 1]  // same destination: no second lookup
+                                  : GsoLimitFor(slots_[m].name);
+  retried_[m] = 0;
+}
+
+// Counts a send error of one datagram (desc index i): taken, not sent.
+void UdpPort::CountTxError(int err, uint32_t* desc, uint32_t i) {
+  if (err == ENOBUFS) {
+    c_.odropped++;  // the qdisc/device queue dropped it
+  } else {
+    c_.oerrors++;
+    if (err == ENETUNREACH || err == EHOSTUNREACH) c_.tx_no_route++;
+    if (err == EMSGSIZE) c_.tx_too_big++;
+  }
+  desc[2 * i + 1] = 0;
+}
+
+// Messages [done, done + r) went out: count them, frames back to the pool.
+void UdpPort::CountTxSent(uint32_t done, int r) {
+  for (int q = 0; q < r; q++) {
+    uint32_t j = done + q;
+    if (retried_[j]) c_.tx_src_fallback++;
+    c_.opackets += seg_count_[j];
+    c_.obytes += msgs_[j].msg_len;
+    if (seg_count_[j] > 1) { c_.tx_gso_sends++; c_.tx_gso_datagrams += seg_count_[j]; }
+    for (uint32_t g = 0; g < seg_count_[j]; g++) pool_.give_back(frames_[seg_first_[j] + g]);
+  }
+}
+
+// sendmmsg until every message is consumed (sent or dropped) or the socket
+// is full; a refused GSO group goes out datagram by datagram (udp_gso.cc), a
+// gone sticky source is retried without it (udp_sticky_source.h). Returns
+// how many descriptors were taken: all before the first unsent datagram.
+uint32_t UdpPort::SendTxMessages(const TxBurstArgs& a, uint32_t m) {
   uint32_t done = 0;  // messages consumed (sent or dropped)
   uint32_t stopped_at = UINT32_MAX;  // a datagram (segment) index where a partial group send stopped
   while (done < m) {
     int r = sendmmsg(fd_, &msgs_[done], m - done, MSG_DONTWAIT);
     if (r > 0) {
-      for (int q = 0; q < r; q++) {
-        uint32_t j = done + q;
-        if (retried_[j]) c_.tx_src_fallback++;
-        c_.opackets += seg_count_[j];
-        c_.obytes += msgs_[j].msg_len;
-        if (seg_count_[j] > 1) { c_.tx_gso_sends++; c_.tx_gso_datagrams += seg_count_[j]; }
-        for (uint32_t g = 0; g < seg_count_[j]; g++) pool_.give_back(frames_[seg_first_[j] + g]);
-      }
+      CountTxSent(done, r);
       done += r;
       continue;
     }
@@ -553,140 +478,25 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
     }
     msghdr& h = msgs_[done].msg_hdr;
     if (seg_count_[done] > 1) {
-      // The kernel refused the group as a whole: datagram by datagram, each
-      // with the sticky source fallback; larger segments are not grouped again.
-      c_.tx_gso_fallback++;
-      bool source_gone = false;
-      int sent = SendGroupSingly(done, d, rec_base, &source_gone);
-      // Learn only what GSO itself caused, and only for this destination: EIO (no checksum
-      // offload on its path, e.g. xfrm) turns grouping to it off; EINVAL or EMSGSIZE with the
-      // source still valid means segments this large exceed its path.
-      if (err == EIO) LearnGso(slots_[done].name, 0);
-      else if ((err == EINVAL || err == EMSGSIZE) && !source_gone) LearnGso(slots_[done].name, seg_size_[done]);
-      if (sent < static_cast<int>(seg_count_[done])) { stopped_at = seg_first_[done] + sent; break; }
+      uint32_t sent = ResendGroupSingly(done, err, a);
+      if (sent < seg_count_[done]) { stopped_at = seg_first_[done] + sent; break; }
       done++;
       continue;
     }
-    if (IsTxFallbackErrno(err) && h.msg_controllen) {
+    if (IsSourceGoneErrno(err) && h.msg_controllen) {
       // The sticky source is gone (address deleted or moved): let the kernel
       // choose, and clear it in the caller's record so the endpoint learns.
       h.msg_control = nullptr;
       h.msg_controllen = 0;
-      memset(rec_base + index_[seg_first_[done]] * kUdpAddrRecordSize + kRecLocalIp, 0, 20);
+      ForgetStickySource(a.addr + index_[seg_first_[done]] * kUdpAddrRecordSize);
       retried_[done] = 1;  // counted as a fallback once it is sent
       continue;
     }
-    if (err == ENOBUFS) {
-      c_.odropped++;  // the qdisc/device queue dropped it
-    } else {
-      c_.oerrors++;
-      if (err == ENETUNREACH || err == EHOSTUNREACH) c_.tx_no_route++;
-      if (err == EMSGSIZE) c_.tx_too_big++;
-    }
-    d[2 * index_[seg_first_[done]] + 1] = 0;  // taken, not sent
+    CountTxError(err, a.desc, index_[seg_first_[done]]);
     pool_.give_back(frames_[seg_first_[done]]);
     done++;
   }
-  // Everything before the first unsent datagram was consumed (invalid ones too).
-  uint32_t taken = stopped_at != UINT32_MAX ? index_[stopped_at] : done < m ? index_[seg_first_[done]] : n;
-  return Napi::Number::New(env, taken);
-}
-
-/**
- * Whether the datagram just described in slot m (name, pktinfo) may ride as
- * one more segment of message m - 1: GSO on, same destination and source,
- * no larger than that message's segments, the message not closed by a
- * shorter last segment, and within the kernel's limits (64 segments; the
- * whole under 64 KiB).
- */
-bool UdpPort::CanJoin(uint32_t m, uint32_t len) const {
-  constexpr uint32_t kMaxSegments = 64, kMaxBytes = 65000;
-  const uint32_t prev = m - 1;
-  const msghdr& ph = msgs_[prev].msg_hdr;
-  const msghdr& h = msgs_[m].msg_hdr;
-  if (!gso_ || seg_size_[prev] >= seg_limit_[prev] || len > seg_size_[prev]) return false;
-  if (seg_count_[prev] >= kMaxSegments || msg_bytes_[prev] + len > kMaxBytes) return false;
-  // The last segment so far must be full size: only the final one may be shorter.
-  if (msg_bytes_[prev] != seg_size_[prev] * seg_count_[prev]) return false;
-  if (ph.msg_namelen != h.msg_namelen || memcmp(&slots_[prev].name, &slots_[m].name, h.msg_namelen) != 0) return false;
-  return pktinfo_len_[prev] == pktinfo_len_[m] && memcmp(slots_[prev].control, slots_[m].control, pktinfo_len_[m]) == 0;
-}
-
-/** Segment size limit for destination name: what a refused group taught, until it expires. */
-uint32_t UdpPort::GsoLimitFor(const sockaddr_in6& name) {
-  if (gso_learned_.Empty()) return GsoLearnTable::kNoLimit;
-  uint8_t key[GsoLearnTable::kKeySize];
-  GsoLearnTable::KeyOf(name, key);
-  return gso_learned_.Limit(key, MonotonicMs());
-}
-
-/** Segments of max_seg bytes or more (0: any group) are not grouped to name for gso_learn_ttl_ms_. */
-void UdpPort::LearnGso(const sockaddr_in6& name, uint32_t max_seg) {
-  uint8_t key[GsoLearnTable::kKeySize];
-  GsoLearnTable::KeyOf(name, key);
-  gso_learned_.Learn(key, max_seg, MonotonicMs(), gso_learn_ttl_ms_);
-  c_.tx_gso_learned++;
-}
-
-/** Appends the UDP_SEGMENT cmsg (the segment size) after message m's sticky source. */
-void UdpPort::AddSegmentControl(uint32_t m) {
-  msghdr& h = msgs_[m].msg_hdr;
-  Slot& s = slots_[m];
-  auto* cm = reinterpret_cast<cmsghdr*>(s.control + pktinfo_len_[m]);
-  cm->cmsg_level = IPPROTO_UDP;
-  cm->cmsg_type = UDP_SEGMENT;
-  cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-  uint16_t size = static_cast<uint16_t>(seg_size_[m]);
-  memcpy(CMSG_DATA(cm), &size, sizeof(size));
-  h.msg_control = s.control;
-  h.msg_controllen = pktinfo_len_[m] + CMSG_SPACE(sizeof(uint16_t));
-}
-
-/**
- * Sends message m's segments as single datagrams (the group was refused).
- * Returns how many were consumed (sent, or dropped with their error
- * counted and their desc length zeroed); fewer than the group when the send buffer filled, and those
- * left stay with JS. *source_gone: the sticky source had to be dropped.
- */
-int UdpPort::SendGroupSingly(uint32_t m, uint32_t* desc, uint8_t* rec_base, bool* source_gone) {
-  msghdr one = msgs_[m].msg_hdr;
-  one.msg_iovlen = 1;
-  one.msg_controllen = pktinfo_len_[m];
-  if (one.msg_controllen == 0) one.msg_control = nullptr;
-  uint32_t g = 0;
-  while (g < seg_count_[m]) {
-    const uint32_t seg = seg_first_[m] + g;
-    one.msg_iov = &iovs_[seg];
-    ssize_t r = sendmsg(fd_, &one, MSG_DONTWAIT);
-    if (r < 0) {
-      int err = errno;
-      if (err == EINTR) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK) { c_.tx_would_block++; break; }
-      if (IsTxFallbackErrno(err) && one.msg_controllen) {
-        // As for a single message: the sticky source is gone.
-        one.msg_control = nullptr;
-        one.msg_controllen = 0;
-        for (uint32_t q = 0; q < seg_count_[m]; q++)
-          memset(rec_base + index_[seg_first_[m] + q] * kUdpAddrRecordSize + kRecLocalIp, 0, 20);
-        c_.tx_src_fallback++;
-        *source_gone = true;
-        continue;
-      }
-      if (err == ENOBUFS) c_.odropped++;
-      else {
-        c_.oerrors++;
-        if (err == ENETUNREACH || err == EHOSTUNREACH) c_.tx_no_route++;
-        if (err == EMSGSIZE) c_.tx_too_big++;
-      }
-      desc[2 * index_[seg] + 1] = 0;  // taken, not sent
-    } else {
-      c_.opackets++;
-      c_.obytes += static_cast<uint64_t>(r);
-    }
-    pool_.give_back(frames_[seg]);
-    g++;
-  }
-  return static_cast<int>(g);
+  return stopped_at != UINT32_MAX ? index_[stopped_at] : done < m ? index_[seg_first_[done]] : a.n;
 }
 
 Napi::Value UdpPort::AllocFrames(const Napi::CallbackInfo& info) {
@@ -789,6 +599,7 @@ Napi::Value UdpPort::GetHeadroom(const Napi::CallbackInfo& info) { return Napi::
 void InitUdpPort(Napi::Env env, Napi::Object exports) {
   exports.Set("UdpPort", UdpPort::Define(env));
   exports.Set("UDP_ADDR_RECORD_SIZE", Napi::Number::New(env, kUdpAddrRecordSize));
+  ExportAddrRecordLayout(env, exports);
   exports.Set("UDP_MAX_BURST", Napi::Number::New(env, kUdpMaxBurst));
 }
 

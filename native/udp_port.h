@@ -36,12 +36,13 @@
 #include <memory>
 #include <vector>
 #include "gso_learn_table.h"
+#include "udp_addr_record.h"
+#include "udp_sticky_source.h"
 #include "umem.h"
+#include "env_bound.h"
 
 namespace xdpwg {
 
-/** Bytes per address record in the rxBurst/txBurst addr array (see binding.ts). */
-constexpr uint32_t kUdpAddrRecordSize = 40;
 /** Most packets one rxBurst/txBurst call moves: one recvmmsg/sendmmsg batch. */
 constexpr uint32_t kUdpMaxBurst = 256;
 /** Default headroom: eth 14 + ipv6 40 + udp 8 + wireguard 16 = 78, rounded up to 128. */
@@ -66,7 +67,7 @@ struct UdpPortCounters {
   uint64_t rx_bursts = 0, tx_bursts = 0;
 };
 
-class UdpPort : public Napi::ObjectWrap<UdpPort> {
+class UdpPort : public EnvBound<UdpPort> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit UdpPort(const Napi::CallbackInfo& info);
@@ -90,15 +91,29 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
   bool Open(Napi::Env env, const Napi::Object& opts);
   bool SetupSocket(Napi::Env env, const Napi::Object& opts, bool adopted);
   bool ApplyMark(Napi::Env env, uint32_t mark);
-  void Release();
+  friend class EnvBound<UdpPort>;
+  /** Frees what the object holds (idempotent); EnvBound::Release calls it. */
+  void FreeResources();
   void ReadDrops();
   bool CheckOpen(Napi::Env env);
+  // txBurst in steps (udp_port.cc); the GSO ones in udp_gso.cc.
+  struct TxBurstArgs {
+    uint32_t* desc;  // JS's descriptors (offset, length) per datagram
+    uint8_t* addr;   // JS's address records, one per descriptor
+    uint32_t n;      // descriptors in this burst
+  };
+  uint32_t BuildTxMessages(const TxBurstArgs& a);
+  bool TakeTxFrame(const TxBurstArgs& a, uint32_t i, uint64_t* frame);
+  void OpenTxMessage(uint32_t m, uint32_t k, uint32_t len);
+  uint32_t SendTxMessages(const TxBurstArgs& a, uint32_t m);
+  void CountTxSent(uint32_t done, int r);
+  void CountTxError(int err, uint32_t* desc, uint32_t i);
+  uint32_t ResendGroupSingly(uint32_t m, int err, const TxBurstArgs& a);
   bool CanJoin(uint32_t m, uint32_t len) const;
   void AddSegmentControl(uint32_t m);
   int SendGroupSingly(uint32_t m, uint32_t* desc, uint8_t* rec_base, bool* source_gone);
   uint32_t GsoLimitFor(const sockaddr_in6& name);
   void LearnGso(const sockaddr_in6& name, uint32_t max_seg);
-  static void CleanupHook(void* arg);
 
   std::shared_ptr<UmemRegion> region_;
   FramePool pool_;
@@ -107,14 +122,12 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
   int family_ = AF_INET6;  // socket family: AF_INET6 (dual-stack or v6) or AF_INET
   uint16_t port_ = 0;
   uint32_t headroom_ = kUdpDefaultHeadroom;
-  napi_env env_ = nullptr;
-  bool hook_registered_ = false;
   UdpPortCounters c_;
 
   // Per-burst scratch, sized once at construction: no allocation per burst.
   struct Slot {
     sockaddr_in6 name;
-    alignas(cmsghdr) uint8_t control[96];  // one in_pktinfo or in6_pktinfo (and room for both)
+    alignas(cmsghdr) uint8_t control[kStickyControlBytes];  // one in_pktinfo or in6_pktinfo (and room for both)
   };
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;

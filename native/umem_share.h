@@ -119,6 +119,11 @@ constexpr uint32_t kShareMembers = 4;
 /** Frames one grant or ret ring holds. */
 constexpr uint32_t kShareRingSize = 1024;
 constexpr uint32_t kShareMagic = 0x78777368;  // "xwsh"
+// Shared UMEM (umem_share.h): frames the anchor keeps granted to each member,
+// and frames a member keeps for its own sends before returning the rest.
+constexpr uint32_t kShareGrantTarget = 256;
+constexpr uint32_t kShareMemberCache = 256;
+
 
 /** A single-producer, single-consumer ring of frame offsets in shared memory. */
 struct ShareRing {
@@ -178,5 +183,9 @@ inline size_t ShareControlBytes() { return SharePageRound(sizeof(ShareControl));
 inline size_t ShareMemfdSize(uint64_t umem_bytes, uint32_t frame_count) {
   return umem_bytes + ShareHolderBytes(frame_count) + ShareControlBytes();
 }
+
+// A zero-filled memfd for a shared UMEM of frame_count frames of frame_size
+// (every slot free, every holder byte 0), or -1 (errno set). umem_share.cc.
+int MakeShareMemfd(uint32_t frame_size, uint32_t frame_count);
 
 }  // namespace xdpwg

@@ -21,28 +21,20 @@ Napi::Function Waiter::Define(Napi::Env env) {
                      });
 }
 
-Waiter::Waiter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Waiter>(info) {
-  env_ = info.Env();
+Waiter::Waiter(const Napi::CallbackInfo& info) : EnvBound<Waiter>(info) {
   event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (event_fd_ < 0) {
     ThrowSysError(info.Env(), "Waiter: eventfd", errno);
     return;
   }
-  if (napi_add_env_cleanup_hook(env_, CleanupHook, this) == napi_ok) hook_registered_ = true;
+  BindToEnv();
 }
 
 Waiter::~Waiter() {
-  if (hook_registered_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
   Release();
 }
 
-void Waiter::CleanupHook(void* arg) {
-  auto* self = static_cast<Waiter*>(arg);
-  self->hook_registered_ = false;
-  self->Release();
-}
-
-void Waiter::Release() {
+void Waiter::FreeResources() {
   if (event_fd_ >= 0) close(event_fd_);
   event_fd_ = -1;
 }

@@ -9,6 +9,8 @@
 #include <poll.h>
 #include <cstdint>
 
+#include "env_bound.h"
+
 namespace xdpwg {
 
 /** Bit of the wait() result that says the eventfd was signalled (and drained). */
@@ -16,7 +18,7 @@ constexpr uint32_t kWaiterWakeBit = 30;
 /** Most fds one wait() watches: bits 0..29 of the result. */
 constexpr uint32_t kWaiterMaxFds = 30;
 
-class Waiter : public Napi::ObjectWrap<Waiter> {
+class Waiter : public EnvBound<Waiter> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit Waiter(const Napi::CallbackInfo& info);
@@ -26,12 +28,11 @@ class Waiter : public Napi::ObjectWrap<Waiter> {
   Napi::Value Wait(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetEventFd(const Napi::CallbackInfo& info);
-  void Release();
-  static void CleanupHook(void* arg);
+  friend class EnvBound<Waiter>;
+  /** Frees what the object holds (idempotent); EnvBound::Release calls it. */
+  void FreeResources();
 
   int event_fd_ = -1;
-  napi_env env_ = nullptr;
-  bool hook_registered_ = false;
   pollfd pfds_[kWaiterMaxFds + 1] = {};
 };
 

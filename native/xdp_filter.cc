@@ -13,7 +13,6 @@
 #include <linux/if_link.h>
 #include <net/if.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <dirent.h>
@@ -26,8 +25,10 @@
 #include <vector>
 
 #include "bpf_object_path.h"
+#include "libxdp_diag.h"
 #include "modules.h"
 #include "run_dir.h"
+#include "sys_error.h"
 #include "umem_share.h"
 
 namespace xdpwg {
@@ -35,44 +36,6 @@ namespace {
 
 constexpr const char* kProgName = "xdpwg_filter";  // the SEC("xdp") function's name
 constexpr const char* kLockDir = kRunDir;
-
-// libxdp and libbpf print their diagnostics to stderr by default. We keep the
-// last few lines instead and put them into the error we throw, so a failure
-// says why in one place and a success prints nothing.
-thread_local std::string g_diag;
-
-int CollectLibxdp(enum libxdp_print_level level, const char* fmt, va_list args) {
-  if (level == LIBXDP_DEBUG) return 0;
-  char buf[512];
-  int n = vsnprintf(buf, sizeof(buf), fmt, args);
-  if (g_diag.size() > 2048) g_diag.erase(0, g_diag.size() - 1024);
-  g_diag += buf;
-  return n;
-}
-
-int CollectLibbpf(enum libbpf_print_level level, const char* fmt, va_list args) {
-  if (level == LIBBPF_DEBUG) return 0;
-  char buf[512];
-  int n = vsnprintf(buf, sizeof(buf), fmt, args);
-  if (g_diag.size() > 2048) g_diag.erase(0, g_diag.size() - 1024);
-  g_diag += buf;
-  return n;
-}
-
-std::string TakeDiag() {
-  std::string d;
-  d.swap(g_diag);
-  while (!d.empty() && (d.back() == '\n' || d.back() == ' ')) d.pop_back();
-  for (auto& ch : d)
-    if (ch == '\n') ch = ';';
-  return d.empty() ? "" : " [" + d + "]";
-}
-
-void ThrowCode(Napi::Env env, const char* code, const std::string& msg) {
-  Napi::Error err = Napi::Error::New(env, msg);
-  err.Set("code", Napi::String::New(env, code));
-  err.ThrowAsJavaScriptException();
-}
 
 std::string DefaultObjectPath() { return BpfObjectPath("xdpwg_filter.o"); }
 
@@ -304,7 +267,7 @@ Napi::Function XdpFilter::Define(Napi::Env env) {
                      });
 }
 
-XdpFilter::XdpFilter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<XdpFilter>(info) {
+XdpFilter::XdpFilter(const Napi::CallbackInfo& info) : EnvBound<XdpFilter>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
     Napi::TypeError::New(env, "XdpFilter: expected an options object { ifname, mode, ports }")
@@ -312,32 +275,17 @@ XdpFilter::XdpFilter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<XdpFilte
     return;
   }
   if (!Open(env, info[0].As<Napi::Object>())) {
-    Detach();
+    Release();
     return;
   }
-  env_ = env;
-  napi_add_env_cleanup_hook(env, CleanupHook, this);
-  hook_registered_ = true;
+  BindToEnv();
 }
 
 XdpFilter::~XdpFilter() {
-  if (hook_registered_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
-  Detach();
-}
-
-// Process exit (or the owning environment ending) detaches the program, so a
-// filter is only left behind by a process that could not run any code.
-void XdpFilter::CleanupHook(void* arg) {
-  auto* self = static_cast<XdpFilter*>(arg);
-  self->hook_registered_ = false;
-  self->Detach();
+  Release();
 }
 
 bool XdpFilter::Open(Napi::Env env, const Napi::Object& o) {
-  libxdp_set_print(CollectLibxdp);
-  libbpf_set_print(CollectLibbpf);
-  g_diag.clear();
-
   if (!o.Get("ifname").IsString()) {
     Napi::TypeError::New(env, "XdpFilter: option ifname must be a string").ThrowAsJavaScriptException();
     return false;
@@ -399,15 +347,17 @@ bool XdpFilter::Open(Napi::Env env, const Napi::Object& o) {
   bool ok = AttachLocked(env, mode, path);
   close(setup_fd);  // releases the setup lock
   if (!ok) return false;
-  g_diag.clear();  // fallback chatter (no dispatcher) is not an error
   return ApplyPorts(env, o.Get("ports"));
 }
 
 bool XdpFilter::AttachLocked(Napi::Env env, const std::string& mode, const std::string& path) {
+  // libxdp's and libbpf's lines of this attach (libxdp_diag.h), for the
+  // error we throw; a success's fallback chatter (no dispatcher) is dropped.
+  DiagCollector diag;
   StaleScan scan = DetachStale(netns_, ifindex_);
   if (scan.err) {
     ThrowCode(env, "XDP_DETACH",
-              "XdpFilter: cannot remove a stale xdpwg filter from " + ifname_ + ": " + strerror(-scan.err) + TakeDiag());
+              "XdpFilter: cannot remove a stale xdpwg filter from " + ifname_ + ": " + strerror(-scan.err) + diag.TakeSuffix());
     return false;
   }
   replaced_ = scan.removed;
@@ -417,11 +367,11 @@ bool XdpFilter::AttachLocked(Napi::Env env, const std::string& mode, const std::
   if (mode != "native") modes.push_back(XDP_MODE_SKB);
   std::string tried;
   for (enum xdp_attach_mode m : modes) {
-    NoteDispatcherReason(g_diag);
+    NoteDispatcherReason(diag.text());
     struct xdp_program* prog = xdp_program__open_file(path.c_str(), "xdp", nullptr);
     long perr = libxdp_get_error(prog);
     if (!prog || perr) {
-      ThrowCode(env, "XDP_LOAD", "XdpFilter: cannot open " + path + ": " + strerror(perr ? -perr : EINVAL) + TakeDiag());
+      ThrowCode(env, "XDP_LOAD", "XdpFilter: cannot open " + path + ": " + strerror(perr ? -perr : EINVAL) + diag.TakeSuffix());
       return false;
     }
     int err = xdp_program__attach(prog, ifindex_, m, 0);
@@ -433,7 +383,7 @@ bool XdpFilter::AttachLocked(Napi::Env env, const std::string& mode, const std::
     xdp_program__close(prog);
     tried += std::string(tried.empty() ? "" : "; ") + ModeName(m) + ": " + strerror(-err);
   }
-  NoteDispatcherReason(g_diag);
+  NoteDispatcherReason(diag.text());
   if (!prog_) {
     bool busy = tried.find("Device or resource busy") != std::string::npos || tried.find("File exists") != std::string::npos;
     if (busy && scan.live_pid != 0) {
@@ -449,7 +399,7 @@ bool XdpFilter::AttachLocked(Napi::Env env, const std::string& mode, const std::
                     DispatcherReason() + ") [" + tried + "]");
       return false;
     }
-    ThrowCode(env, "XDP_ATTACH", "XdpFilter: cannot attach to " + ifname_ + " (" + tried + ")" + TakeDiag());
+    ThrowCode(env, "XDP_ATTACH", "XdpFilter: cannot attach to " + ifname_ + " (" + tried + ")" + diag.TakeSuffix());
     return false;
   }
   {
@@ -565,7 +515,10 @@ Napi::Value XdpFilter::SetLocalAddresses(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-void XdpFilter::Detach() {
+// Also run by the env cleanup hook (EnvBound): process exit or the owning
+// environment ending detaches the program, so a filter is only left behind
+// by a process that could not run any code.
+void XdpFilter::FreeResources() {
   if (prog_) {
     if (dispatcher_) {
       xdp_program__detach(prog_, ifindex_, mode_, 0);
@@ -666,7 +619,7 @@ Napi::Value XdpFilter::Info(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value XdpFilter::Close(const Napi::CallbackInfo& info) {
-  Detach();
+  Release();
   return info.Env().Undefined();
 }
 

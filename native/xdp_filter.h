@@ -19,9 +19,11 @@
 #include <string>
 #include <vector>
 
+#include "env_bound.h"
+
 namespace xdpwg {
 
-class XdpFilter : public Napi::ObjectWrap<XdpFilter> {
+class XdpFilter : public EnvBound<XdpFilter> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit XdpFilter(const Napi::CallbackInfo& info);
@@ -41,8 +43,9 @@ class XdpFilter : public Napi::ObjectWrap<XdpFilter> {
   bool ApplyPorts(Napi::Env env, const Napi::Value& ports);
   bool SyncPorts(Napi::Env env);
   bool RequireOpen(Napi::Env env);  // false (ERR_CLOSED thrown) once closed
-  void Detach();
-  static void CleanupHook(void* arg);
+  friend class EnvBound<XdpFilter>;
+  /** Frees what the object holds (idempotent); EnvBound::Release calls it. */
+  void FreeResources();
 
   struct xdp_program* prog_ = nullptr;
   enum xdp_attach_mode mode_ = XDP_MODE_UNSPEC;
@@ -60,8 +63,6 @@ class XdpFilter : public Napi::ObjectWrap<XdpFilter> {
   int replaced_ = 0;       // stale programs of ours removed at start
   bool dispatcher_ = false; // attached as a libxdp dispatcher component
   std::string dispatcher_error_;  // why not, in libxdp's words (see DispatcherReason)
-  napi_env env_ = nullptr;
-  bool hook_registered_ = false;
 };
 
 }  // namespace xdpwg

@@ -16,12 +16,8 @@
 #include <linux/if_xdp.h>
 #include <net/if.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,7 +25,9 @@
 
 #include <vector>
 
+#include "libxdp_diag.h"
 #include "modules.h"
+#include "sys_error.h"
 
 #ifndef SO_PREFER_BUSY_POLL
 #define SO_PREFER_BUSY_POLL 69
@@ -56,22 +54,7 @@ constexpr int kMaxKicksPerBurst = 8;
 // How long a bind keeps retrying EBUSY left by a just-closed socket.
 constexpr uint32_t kBindBusyRetryMs = 1000;
 constexpr uint32_t kBindBusyStepMs = 10;
-// Shared UMEM (umem_share.h): frames the anchor keeps granted to each member,
-// and frames a member keeps for its own sends before returning the rest.
-constexpr uint32_t kShareGrantTarget = 256;
-constexpr uint32_t kShareMemberCache = 256;
-
 bool IsPowerOfTwo(uint32_t v) { return v && !(v & (v - 1)); }
-
-void ThrowCode(Napi::Env env, const char* code, const std::string& msg) {
-  Napi::Error err = Napi::Error::New(env, msg);
-  err.Set("code", Napi::String::New(env, code));
-  err.ThrowAsJavaScriptException();
-}
-
-void ThrowRange(Napi::Env env, const std::string& msg) {
-  Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
-}
 
 // Reads an optional unsigned option; false (with a thrown RangeError) when
 // present but not a valid number.
@@ -149,84 +132,6 @@ int FdForQueue(const Napi::Object& share, const char* one, const char* many, uin
   return e.IsNumber() ? e.As<Napi::Number>().Int32Value() : -1;
 }
 
-// A zero-filled memfd for a shared UMEM of frame_count frames of frame_size
-// (every slot free, every holder byte 0), or -1 (errno set).
-int MakeShareMemfd(uint32_t frame_size, uint32_t frame_count) {
-  int fd = memfd_create("xdpwg-umem", MFD_CLOEXEC);
-  if (fd >= 0 && ftruncate(fd, static_cast<off_t>(ShareMemfdSize(uint64_t(frame_size) * frame_count, frame_count))) != 0) {
-    int e = errno;
-    close(fd);
-    errno = e;
-    return -1;
-  }
-  return fd;
-}
-
-// shareMemfd(frameSize, frameCount) -> fd: what the main thread makes per
-// queue so that it holds the memfd it hands to members (umem_share.h).
-Napi::Value ShareMemfd(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
-    Napi::TypeError::New(env, "shareMemfd(frameSize, frameCount): two numbers expected").ThrowAsJavaScriptException();
-    return env.Null();
-  }
-  int fd = MakeShareMemfd(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value());
-  if (fd < 0) ThrowCode(env, "ENOMEM", std::string("shareMemfd: ") + strerror(errno));
-  return Napi::Number::New(env, fd);
-}
-
-// shareWakeFd() -> fd: the eventfd through which members wake an anchor port's worker.
-Napi::Value ShareWakeFd(const Napi::CallbackInfo& info) {
-  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (fd < 0) ThrowCode(info.Env(), "EMFILE", std::string("shareWakeFd: ") + strerror(errno));
-  return Napi::Number::New(info.Env(), fd);
-}
-
-// shareReleaseSlot(memfd, slot, wakeFd?): the anchor's process lost a
-// member's connection (the member died without closing its ports): marks the
-// slot gone, as the protocol allows the anchor's process to, and writes the
-// anchor port's wake eventfd (when given) so that its worker, idle or not,
-// takes the member's frames back and frees the slot now.
-Napi::Value ShareReleaseSlot(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int memfd = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
-  uint32_t slot = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
-  int wake = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
-  struct stat st = {};
-  if (memfd < 0 || slot < 1 || slot >= kShareMembers || fstat(memfd, &st) != 0 ||
-      st.st_size < static_cast<off_t>(ShareControlBytes())) {
-    ThrowRange(env, "shareReleaseSlot(memfd, slot 1.." + std::to_string(kShareMembers - 1) + "): not a shared UMEM's memfd");
-    return env.Undefined();
-  }
-  void* p = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-  if (p == MAP_FAILED) {
-    ThrowCode(env, "ENOMEM", std::string("shareReleaseSlot: ") + strerror(errno));
-    return env.Undefined();
-  }
-  auto* ctl = reinterpret_cast<ShareControl*>(static_cast<uint8_t*>(p) + st.st_size - ShareControlBytes());
-  uint32_t expect = kSlotJoined;
-  if (ctl->magic == kShareMagic) ctl->members[slot].state.compare_exchange_strong(expect, kSlotGone, std::memory_order_acq_rel);
-  munmap(p, static_cast<size_t>(st.st_size));
-  if (wake >= 0) {
-    uint64_t one = 1;
-    (void)!write(wake, &one, sizeof(one));
-  }
-  return env.Undefined();
-}
-
-// libxdp reports on stderr by default (e.g. "No bpffs found" each time it
-// loads its default program). We keep the latest lines and put them into the
-// error we throw instead; a port that opens prints nothing.
-thread_local std::string t_libxdp_diag;
-int CollectLibxdp(enum libxdp_print_level level, const char* fmt, va_list args) {
-  if (level == LIBXDP_DEBUG) return 0;
-  char buf[256];
-  int n = vsnprintf(buf, sizeof(buf), fmt, args);
-  if (t_libxdp_diag.size() > 1024) t_libxdp_diag.erase(0, t_libxdp_diag.size() - 512);
-  t_libxdp_diag += buf;
-  return n;
-}
-
 }  // namespace
 
 Napi::Function XskPort::Define(Napi::Env env) {
@@ -250,38 +155,43 @@ Napi::Function XskPort::Define(Napi::Env env) {
                      });
 }
 
-XskPort::XskPort(const Napi::CallbackInfo& info) : Napi::ObjectWrap<XskPort>(info) {
+XskPort::XskPort(const Napi::CallbackInfo& info) : EnvBound<XskPort>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
-    Napi::TypeError::New(env, "XskPort: expected an options object { ifname, queue, ... }").ThrowAsJavaScriptException();
+    ThrowType(env, "XskPort: expected an options object { ifname, queue, ... }");
     return;
   }
   if (!Open(env, info[0].As<Napi::Object>())) {
     Release();
     return;
   }
-  env_ = env;
-  napi_add_env_cleanup_hook(env, CleanupHook, this);
-  hook_registered_ = true;
+  BindToEnv();
 }
 
 XskPort::~XskPort() {
-  if (hook_registered_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
   Release();
 }
 
-// Environment teardown (a worker ending) releases the socket even when the
-// object is never collected; the destructor then finds nothing to do.
-void XskPort::CleanupHook(void* arg) {
-  auto* self = static_cast<XskPort*>(arg);
-  self->hook_registered_ = false;
-  self->Release();
+// Opens the port in named steps; any failing step has thrown, and the
+// constructor's Release() undoes what the earlier ones made.
+bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
+  XskOpenOptions opt;
+  if (!ParseOptions(env, o, &opt)) return false;
+  if (opt.member) return OpenMember(env, opt.share);
+  if (!MapUmem(env, opt) || !CreateUmem(env, opt) || !BindSocket(env, opt) || !ConfigureSocket(env, opt) ||
+      !WatchMembers(env, opt))
+    return false;
+  RefillFillRing();  // give the kernel frames to receive into (up to the fill ring's size)
+  ExportUmem(env);
+  return true;
 }
 
-bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
+// Reads and checks the options; sets the fields the later steps and the
+// member path share (ifname_, ifindex_, queue_, ring sizes, busy_poll_).
+bool XskPort::ParseOptions(Napi::Env env, const Napi::Object& o, XskOpenOptions* opt) {
   Napi::Value ifname = o.Get("ifname");
   if (!ifname.IsString()) {
-    Napi::TypeError::New(env, "XskPort: option ifname must be a string").ThrowAsJavaScriptException();
+    ThrowType(env, "XskPort: option ifname must be a string");
     return false;
   }
   ifname_ = ifname.As<Napi::String>().Utf8Value();
@@ -290,19 +200,18 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
     ThrowCode(env, "ENODEV", "XskPort: no interface named '" + ifname_ + "'");
     return false;
   }
-  uint32_t frame_size, frame_count;
-  if (!OptU32(env, o, "queue", 0, &queue_) || !OptU32(env, o, "frameSize", kDefaultFrameSize, &frame_size) ||
-      !OptU32(env, o, "frameCount", kDefaultFrameCount, &frame_count) ||
+  if (!OptU32(env, o, "queue", 0, &queue_) || !OptU32(env, o, "frameSize", kDefaultFrameSize, &opt->frame_size) ||
+      !OptU32(env, o, "frameCount", kDefaultFrameCount, &opt->frame_count) ||
       !OptU32(env, o, "rxSize", kDefaultRingSize, &rx_size_) ||
       !OptU32(env, o, "txSize", kDefaultRingSize, &tx_size_) ||
       !OptU32(env, o, "fillSize", kDefaultRingSize, &fill_size_) ||
       !OptU32(env, o, "compSize", kDefaultRingSize, &comp_size_))
     return false;
-  if (frame_size != 2048 && frame_size != 4096) {
+  if (opt->frame_size != 2048 && opt->frame_size != 4096) {
     ThrowRange(env, "XskPort: frameSize must be 2048 or 4096 (aligned UMEM chunks)");
     return false;
   }
-  if (!IsPowerOfTwo(frame_count) || frame_count < 64 || frame_count > (1u << 20)) {
+  if (!IsPowerOfTwo(opt->frame_count) || opt->frame_count < 64 || opt->frame_count > (1u << 20)) {
     ThrowRange(env, "XskPort: frameCount must be a power of two in [64, 1048576]");
     return false;
   }
@@ -312,70 +221,63 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
       return false;
     }
   }
-  std::string mode = "auto";
-  if (o.Get("mode").IsString()) mode = o.Get("mode").As<Napi::String>().Utf8Value();
-  if (mode != "auto" && mode != "native" && mode != "generic") {
+  if (o.Get("mode").IsString()) opt->mode = o.Get("mode").As<Napi::String>().Utf8Value();
+  if (opt->mode != "auto" && opt->mode != "native" && opt->mode != "generic") {
     ThrowRange(env, "XskPort: mode must be 'auto', 'native' or 'generic'");
     return false;
   }
-  std::vector<uint16_t> copy_modes;  // bind flags to try, best first
   Napi::Value zc = o.Get("zeroCopy");
   if (zc.IsBoolean()) {
-    copy_modes.push_back(zc.As<Napi::Boolean>().Value() ? XDP_ZEROCOPY : XDP_COPY);
+    opt->copy_modes.push_back(zc.As<Napi::Boolean>().Value() ? XDP_ZEROCOPY : XDP_COPY);
   } else {
-    copy_modes = {XDP_ZEROCOPY, XDP_COPY};
+    opt->copy_modes = {XDP_ZEROCOPY, XDP_COPY};
   }
-  bool inhibit = o.Get("inhibitProgLoad").ToBoolean().Value();
+  opt->inhibit = o.Get("inhibitProgLoad").ToBoolean().Value();
   // share (umem_share.h): 'anchor' (UMEM in a memfd of our own that members
   // map), { memfds } (anchor in the caller's memfd for our queue, made by
   // shareMemfd), or { anchorFd(s), memfd(s), slot } (join an anchor).
   Napi::Value share = o.Get("share");
-  int given_memfd = -1;
-  if (share.IsObject() && share.As<Napi::Object>().Has("slot")) return OpenMember(env, share.As<Napi::Object>());
-  if (share.IsObject()) given_memfd = FdForQueue(share.As<Napi::Object>(), "memfd", "memfds", queue_);
-  bool anchor = (share.IsString() && share.As<Napi::String>().Utf8Value() == "anchor") || given_memfd >= 0;
-  if (!share.IsUndefined() && !share.IsNull() && !anchor) {
-    Napi::TypeError::New(env, "XskPort: option share must be 'anchor', { memfds } or { anchorFds, memfds, slot }")
-        .ThrowAsJavaScriptException();
+  if (share.IsObject()) opt->share = share.As<Napi::Object>();
+  if (share.IsObject() && opt->share.Has("slot")) {
+    opt->member = true;
+    return true;
+  }
+  if (share.IsObject()) opt->given_memfd = FdForQueue(opt->share, "memfd", "memfds", queue_);
+  opt->anchor = (share.IsString() && share.As<Napi::String>().Utf8Value() == "anchor") || opt->given_memfd >= 0;
+  if (!share.IsUndefined() && !share.IsNull() && !opt->anchor) {
+    ThrowType(env, "XskPort: option share must be 'anchor', { memfds } or { anchorFds, memfds, slot }");
     return false;
   }
   busy_poll_ = o.Get("busyPoll").ToBoolean().Value();
-  // busyWaitMs: how long EBUSY is retried (below); 0 for a caller that asks again later itself.
-  uint32_t busy_wait_ms = kBindBusyRetryMs;
-  if (o.Get("busyWaitMs").IsNumber()) busy_wait_ms = std::min<uint32_t>(o.Get("busyWaitMs").As<Napi::Number>().Uint32Value(), 10000);
+  // busyWaitMs: how long EBUSY is retried (BindSocket); 0 for a caller that asks again later itself.
+  opt->busy_wait_ms = kBindBusyRetryMs;
+  if (o.Get("busyWaitMs").IsNumber())
+    opt->busy_wait_ms = std::min<uint32_t>(o.Get("busyWaitMs").As<Napi::Number>().Uint32Value(), 10000);
+  return true;
+}
 
-  const size_t umem_bytes = size_t(frame_size) * frame_count;
-  if (anchor) {
-    int memfd = given_memfd >= 0 ? fcntl(given_memfd, F_DUPFD_CLOEXEC, 0) : MakeShareMemfd(frame_size, frame_count);
-    struct stat st = {};
-    if (memfd < 0 || fstat(memfd, &st) != 0 || st.st_size != static_cast<off_t>(ShareMemfdSize(umem_bytes, frame_count))) {
-      ThrowCode(env, "XSK_SHARE", std::string("XskPort: no memfd of the right size for the shared UMEM: ") + strerror(errno));
-      if (memfd >= 0) close(memfd);
+// The UMEM's memory and our frame pool over it: a private mapping, or an
+// anchor's memfd that members map too (MapAnchorUmem, umem_share.cc).
+bool XskPort::MapUmem(Napi::Env env, const XskOpenOptions& opt) {
+  if (opt.anchor) {
+    if (!MapAnchorUmem(env, opt.frame_size, opt.frame_count, opt.given_memfd)) return false;
+  } else {
+    region_ = std::make_shared<UmemRegion>(size_t(opt.frame_size) * opt.frame_count);
+    if (!region_->ok()) {
+      ThrowCode(env, "ENOMEM", std::string("XskPort: cannot map UMEM: ") + strerror(errno));
       return false;
     }
-    region_ = std::make_shared<UmemRegion>(memfd, umem_bytes, ShareMemfdSize(umem_bytes, frame_count));
-  } else {
-    region_ = std::make_shared<UmemRegion>(umem_bytes);
   }
-  if (!region_->ok()) {
-    ThrowCode(env, "ENOMEM", std::string("XskPort: cannot map UMEM: ") + strerror(errno));
-    return false;
-  }
-  if (anchor) {
-    // Zero-filled by ftruncate: every slot free, every frame the anchor's (holder 0).
-    holder_ = region_->tail();
-    share_ = reinterpret_cast<ShareControl*>(region_->tail() + ShareHolderBytes(frame_count));
-    share_->frame_size = frame_size;
-    share_->frame_count = frame_count;
-    share_->magic = kShareMagic;
-    share_role_ = ShareRole::kAnchor;
-  }
-  pool_ = FramePool(frame_size, frame_count);
+  pool_ = FramePool(opt.frame_size, opt.frame_count);
+  return true;
+}
 
+// Registers the mapping with the kernel as a UMEM with its fill and completion rings.
+bool XskPort::CreateUmem(Napi::Env env, const XskOpenOptions& opt) {
   struct xsk_umem_config ucfg = {};
   ucfg.fill_size = fill_size_;
   ucfg.comp_size = comp_size_;
-  ucfg.frame_size = frame_size;
+  ucfg.frame_size = opt.frame_size;
   ucfg.frame_headroom = 0;
   ucfg.flags = 0;
   int err = xsk_umem__create(&umem_, region_->base(), region_->size(), &fq_, &cq_, &ucfg);
@@ -384,44 +286,54 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
     ThrowCode(env, "XSK_UMEM", std::string("XskPort: xsk_umem__create failed: ") + strerror(-err));
     return false;
   }
+  return true;
+}
 
-  // auto: native (driver) XDP first, then generic (skb); within each, zero
-  // copy first, then copy. When an XdpFilter owns the program the xdp_flags
-  // are not used by libxdp, so one pass over the copy modes is enough.
+// One xsk_socket__create attempt; 0 or -errno (xsk_ cleared on failure).
+int XskPort::TryBind(uint32_t xdp_flags, uint16_t bind_flags, bool inhibit) {
+  struct xsk_socket_config scfg = {};
+  scfg.rx_size = rx_size_;
+  scfg.tx_size = tx_size_;
+  scfg.libxdp_flags = inhibit ? XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD : 0;
+  scfg.xdp_flags = xdp_flags | XDP_FLAGS_UPDATE_IF_NOEXIST;
+  scfg.bind_flags = bind_flags | XDP_USE_NEED_WAKEUP;
+  int err = xsk_socket__create(&xsk_, ifname_.c_str(), queue_, umem_, &rx_, &tx_, &scfg);
+  if (err) xsk_ = nullptr;
+  return err;
+}
+
+// Binds the AF_XDP socket to (ifname_, queue_). auto: native (driver) XDP
+// first, then generic (skb); within each, zero copy first, then copy. When
+// an XdpFilter owns the program the xdp_flags are not used by libxdp, so one
+// pass over the copy modes is enough. A queue stays busy for a moment after
+// its previous socket closed (the kernel frees the buffer pool from deferred
+// work), so EBUSY is retried for up to busy_wait_ms before it counts as a
+// real conflict.
+bool XskPort::BindSocket(Napi::Env env, const XskOpenOptions& opt) {
   std::vector<std::pair<uint32_t, const char*>> xdp_modes;
-  if (mode != "generic") xdp_modes.push_back({XDP_FLAGS_DRV_MODE, "native"});
-  if (mode != "native") xdp_modes.push_back({XDP_FLAGS_SKB_MODE, "generic"});
-  if (inhibit) xdp_modes.resize(1);
-  // A queue stays busy for a moment after its previous socket closed (the
-  // kernel frees the buffer pool from deferred work), so EBUSY is retried
-  // for up to busy_wait_ms (default kBindBusyRetryMs) before it counts as a real conflict.
-  libxdp_set_print(CollectLibxdp);
-  t_libxdp_diag.clear();
+  if (opt.mode != "generic") xdp_modes.push_back({XDP_FLAGS_DRV_MODE, "native"});
+  if (opt.mode != "native") xdp_modes.push_back({XDP_FLAGS_SKB_MODE, "generic"});
+  if (opt.inhibit) xdp_modes.resize(1);
+  DiagCollector diag;  // libxdp's lines of this bind, for the error (libxdp_diag.h)
   std::string tried;
+  int err = 0;
   for (uint32_t waited = 0;; waited += kBindBusyStepMs) {
     tried.clear();
     bool only_busy = true;
     for (auto& xm : xdp_modes) {
-      for (uint16_t cm : copy_modes) {
-        struct xsk_socket_config scfg = {};
-        scfg.rx_size = rx_size_;
-        scfg.tx_size = tx_size_;
-        scfg.libxdp_flags = inhibit ? XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD : 0;
-        scfg.xdp_flags = xm.first | XDP_FLAGS_UPDATE_IF_NOEXIST;
-        scfg.bind_flags = cm | XDP_USE_NEED_WAKEUP;
-        err = xsk_socket__create(&xsk_, ifname_.c_str(), queue_, umem_, &rx_, &tx_, &scfg);
+      for (uint16_t cm : opt.copy_modes) {
+        err = TryBind(xm.first, cm, opt.inhibit);
         if (!err) {
           mode_ = xm.second;
-          goto bound;
+          return true;
         }
-        xsk_ = nullptr;
         // Zero-copy refused on a copy-only driver is expected, not "busy".
-        if (err != -EBUSY && !(cm == XDP_ZEROCOPY && copy_modes.size() > 1)) only_busy = false;
+        if (err != -EBUSY && !(cm == XDP_ZEROCOPY && opt.copy_modes.size() > 1)) only_busy = false;
         tried += std::string(tried.empty() ? "" : "; ") + xm.second + "/" + (cm == XDP_ZEROCOPY ? "zero-copy" : "copy") +
                  ": " + strerror(-err);
       }
     }
-    if (!only_busy || waited >= busy_wait_ms) break;
+    if (!only_busy || waited >= opt.busy_wait_ms) break;
     usleep(kBindBusyStepMs * 1000);
   }
   // The kernel keeps one AF_XDP buffer pool per (device, queue): a queue
@@ -429,19 +341,20 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
   ThrowCode(env, err == -EBUSY ? "EBUSY" : "XSK_SOCKET",
             "XskPort: cannot bind an AF_XDP socket to " + ifname_ + " queue " + std::to_string(queue_) + " (" + tried + ")" +
                 (err == -EBUSY ? " — another AF_XDP socket (another xdpwg?) holds this queue" : "") +
-                (t_libxdp_diag.empty() ? "" : " [libxdp: " + t_libxdp_diag + "]"));
+                diag.TakeSuffix("libxdp: "));
   return false;
+}
 
-bound:
+// After the bind: what the kernel gave us (zero copy, the attach mode when
+// an XdpFilter owns the program) and the busy-poll socket options.
+bool XskPort::ConfigureSocket(Napi::Env env, const XskOpenOptions& opt) {
   fd_ = xsk_socket__fd(xsk_);
-  {
-    struct xdp_options opts = {};
-    socklen_t len = sizeof(opts);
-    if (getsockopt(fd_, SOL_XDP, XDP_OPTIONS, &opts, &len) == 0) zero_copy_ = opts.flags & XDP_OPTIONS_ZEROCOPY;
-  }
-  if (inhibit) {
+  struct xdp_options xo = {};
+  socklen_t len = sizeof(xo);
+  if (getsockopt(fd_, SOL_XDP, XDP_OPTIONS, &xo, &len) == 0) zero_copy_ = xo.flags & XDP_OPTIONS_ZEROCOPY;
+  if (opt.inhibit) {
     const char* attached = AttachedMode(ifindex_);
-    mode_ = attached ? attached : (mode == "native" ? "native" : "generic");
+    mode_ = attached ? attached : (opt.mode == "native" ? "native" : "generic");
   }
   need_wakeup_ = true;
   if (busy_poll_) {
@@ -453,32 +366,19 @@ bound:
       return false;
     }
   }
-
-  // An anchor's members ask for service through an eventfd (umem_share.h);
-  // the worker waits on one epoll fd holding it and our socket (pollFd).
-  if (share_role_ == ShareRole::kAnchor && share.IsObject()) {
-    int wake = FdForQueue(share.As<Napi::Object>(), "wakeFd", "wakeFds", queue_);
-    if (wake >= 0 && !OpenPollSet(wake)) {
-      ThrowCode(env, "XSK_SHARE", std::string("XskPort: cannot watch the members' wake eventfd: ") + strerror(errno));
-      return false;
-    }
-  }
-  // Give the kernel frames to receive into (up to the fill ring's size).
-  RefillFillRing();
-  ExportUmem(env);
   return true;
 }
 
-bool XskPort::OpenPollSet(int wake_fd) {
-  wake_fd_ = fcntl(wake_fd, F_DUPFD_CLOEXEC, 0);
-  poll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  if (wake_fd_ < 0 || poll_fd_ < 0) return false;
-  struct epoll_event ev = {};
-  ev.events = EPOLLIN;
-  ev.data.fd = fd_;
-  if (epoll_ctl(poll_fd_, EPOLL_CTL_ADD, fd_, &ev) != 0) return false;
-  ev.data.fd = wake_fd_;
-  return epoll_ctl(poll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) == 0;
+// An anchor's members ask for service through an eventfd (umem_share.h);
+// the worker waits on one epoll fd holding it and our socket (pollFd).
+bool XskPort::WatchMembers(Napi::Env env, const XskOpenOptions& opt) {
+  if (share_role_ != ShareRole::kAnchor || opt.share.IsEmpty()) return true;
+  int wake = FdForQueue(opt.share, "wakeFd", "wakeFds", queue_);
+  if (wake >= 0 && !OpenPollSet(wake)) {
+    ThrowCode(env, "XSK_SHARE", std::string("XskPort: cannot watch the members' wake eventfd: ") + strerror(errno));
+    return false;
+  }
+  return true;
 }
 
 // Member: tells the anchor's worker it has work for it (frames to take
@@ -569,81 +469,6 @@ bool XskPort::OpenMember(Napi::Env env, const Napi::Object& share) {
   return true;
 }
 
-// Anchor: takes back what members returned, and keeps each joined member's
-// grant ring topped up (while our own pool keeps its fill reserve). A slot
-// whose member is gone gets every frame it held back (ReclaimSlot) and is freed.
-void XskPort::ServeMembers() {
-  if (wake_fd_ >= 0) {
-    uint64_t n;
-    (void)!read(wake_fd_, &n, sizeof(n));  // non-blocking: level-triggered poll must see it drained
-  }
-  const size_t reserve = pool_.frame_count() / 4;
-  for (uint32_t slot = 1; slot < kShareMembers; slot++) {
-    ShareMember& m = share_->members[slot];
-    uint32_t state = m.state.load(std::memory_order_acquire);
-    if (state == kSlotFree) continue;
-    uint64_t off;
-    while (m.ret.pop(&off)) TakeBack(off);
-    if (state == kSlotGone) {
-      ReclaimSlot(slot);
-      m.state.store(kSlotFree, std::memory_order_release);
-      continue;
-    }
-    // Grants may dip into half of the reserve RefillFillRing keeps back: with
-    // a fill ring as large as the UMEM's other three quarters (the datapath's
-    // default, fillRing 4096 of 4096 frames) the pool otherwise sits at the
-    // reserve whenever we are idle, and a member could never send.
-    uint64_t frame;
-    while (m.grant.count() < kShareGrantTarget && pool_.available() > reserve / 2 && pool_.take(FrameOwner::kLent, &frame)) {
-      SetHolder(frame, static_cast<uint8_t>(slot));  // before the push publishes it (umem_share.h)
-      if (!m.grant.push(frame)) {
-        SetHolder(frame, 0);
-        pool_.give_back(frame);
-        break;
-      }
-      c_.share_granted++;
-    }
-  }
-}
-
-void XskPort::SetHolder(uint64_t frame, uint8_t who) {
-  __atomic_store_n(&holder_[frame / pool_.frame_size()], who, __ATOMIC_RELAXED);
-}
-
-// Anchor: the member of a gone slot can no longer run (umem_share.h): its ret
-// ring, its grant ring (we are the only reader now) and every frame the
-// holder table names as its own come back to our pool. Frames it had put on
-// its tx ring (kHeldTx) are the kernel's: their completions bring them back.
-void XskPort::ReclaimSlot(uint32_t slot) {
-  ShareMember& m = share_->members[slot];
-  uint64_t off;
-  while (m.ret.pop(&off)) TakeBack(off);
-  while (m.grant.pop(&off)) TakeBack(off);
-  const uint32_t fs = pool_.frame_size();
-  for (uint32_t i = 0; i < pool_.frame_count(); i++) {
-    if (__atomic_load_n(&holder_[i], __ATOMIC_RELAXED) != slot) continue;
-    TakeBack(uint64_t(i) * fs);
-  }
-}
-
-// Anchor: a frame a member gave back: one we granted, or one it received
-// from our fill ring. Anything else would be a frame in use elsewhere.
-void XskPort::TakeBack(uint64_t offset) {
-  if (!pool_.in_range(offset)) {
-    c_.share_invalid++;
-    return;
-  }
-  uint64_t frame = pool_.frame_of(offset);
-  FrameOwner was = pool_.owner(frame);
-  if (was != FrameOwner::kLent && was != FrameOwner::kFill) {
-    c_.share_invalid++;
-    return;
-  }
-  SetHolder(frame, 0);
-  pool_.give_back(frame);
-  c_.share_returned++;
-}
-
 // Member: moves granted frames into our pool until it holds want (or the grants run out).
 void XskPort::TakeGrants(uint32_t want) {
   ShareRing& g = share_->members[share_slot_].grant;
@@ -673,7 +498,7 @@ void XskPort::ReturnSurplus() {
   if (returned) WakeAnchor();
 }
 
-void XskPort::Release() {
+void XskPort::FreeResources() {
   if (share_role_ == ShareRole::kMember) LeaveShare();
   if (poll_fd_ >= 0) close(poll_fd_);
   if (wake_fd_ >= 0) close(wake_fd_);
@@ -1028,22 +853,6 @@ Napi::Value XskPort::Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// Anchor: releaseMember(slot) — the member's process is gone (its Unix
-// connection ended) without closing its port: mark the slot gone, so the next
-// burst takes back what it had not used of its grants and frees the slot.
-Napi::Value XskPort::ReleaseMember(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  uint32_t slot = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 0;
-  if (share_role_ != ShareRole::kAnchor || slot < 1 || slot >= kShareMembers) {
-    ThrowRange(env, "XskPort.releaseMember(slot): an anchor port and a slot in 1.." + std::to_string(kShareMembers - 1));
-    return env.Undefined();
-  }
-  uint32_t expect = kSlotJoined;
-  share_->members[slot].state.compare_exchange_strong(expect, kSlotGone, std::memory_order_acq_rel);
-  ServeMembers();
-  return env.Undefined();
-}
-
 Napi::Value XskPort::Close(const Napi::CallbackInfo& info) {
   Release();
   return info.Env().Undefined();
@@ -1069,9 +878,6 @@ Napi::Value XskPort::GetHeadroom(const Napi::CallbackInfo& info) {
 
 void InitXskPort(Napi::Env env, Napi::Object exports) {
   exports.Set("XskPort", XskPort::Define(env));
-  exports.Set("shareMemfd", Napi::Function::New(env, ShareMemfd, "shareMemfd"));
-  exports.Set("shareReleaseSlot", Napi::Function::New(env, ShareReleaseSlot, "shareReleaseSlot"));
-  exports.Set("shareWakeFd", Napi::Function::New(env, ShareWakeFd, "shareWakeFd"));
 }
 
 }  // namespace xdpwg

@@ -10,9 +10,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 #include "umem.h"
 #include "umem_share.h"
 #include "xsk_member_socket.h"
+#include "env_bound.h"
 
 namespace xdpwg {
 
@@ -34,7 +36,20 @@ struct XskPortCounters {
   uint64_t share_invalid = 0;   // frames a shared-UMEM partner handed over that were not its to give
 };
 
-class XskPort : public Napi::ObjectWrap<XskPort> {
+/** XskPort's options, checked (XskPort::ParseOptions), for the later steps of Open. */
+struct XskOpenOptions {
+  uint32_t frame_size = 0, frame_count = 0;
+  std::string mode = "auto";          // 'auto' | 'native' | 'generic'
+  std::vector<uint16_t> copy_modes;   // bind flags to try, best first
+  bool inhibit = false;               // inhibitProgLoad: an XdpFilter owns the program
+  Napi::Object share;                 // the share option when an object (empty otherwise)
+  bool member = false;                // join another process's anchor (OpenMember)
+  bool anchor = false;                // be an anchor (umem_share.h)
+  int given_memfd = -1;               // anchor in the caller's memfd for our queue
+  uint32_t busy_wait_ms = 0;          // how long BindSocket retries EBUSY
+};
+
+class XskPort : public EnvBound<XskPort> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit XskPort(const Napi::CallbackInfo& info);
@@ -58,8 +73,18 @@ class XskPort : public Napi::ObjectWrap<XskPort> {
   Napi::Value GetHeadroom(const Napi::CallbackInfo& info);
 
   bool Open(Napi::Env env, const Napi::Object& opts);
+  // Open's steps, in order (each throws and returns false on failure).
+  bool ParseOptions(Napi::Env env, const Napi::Object& o, XskOpenOptions* opt);
+  bool MapUmem(Napi::Env env, const XskOpenOptions& opt);
+  bool MapAnchorUmem(Napi::Env env, uint32_t frame_size, uint32_t frame_count, int given_memfd);  // umem_share.cc
+  bool CreateUmem(Napi::Env env, const XskOpenOptions& opt);
+  bool BindSocket(Napi::Env env, const XskOpenOptions& opt);
+  int TryBind(uint32_t xdp_flags, uint16_t bind_flags, bool inhibit);
+  bool ConfigureSocket(Napi::Env env, const XskOpenOptions& opt);
+  bool WatchMembers(Napi::Env env, const XskOpenOptions& opt);
   bool OpenMember(Napi::Env env, const Napi::Object& share);
   void ExportUmem(Napi::Env env);
+  // Anchor side of the shared UMEM: umem_share.cc.
   void ServeMembers();
   void TakeBack(uint64_t offset);
   void ReclaimSlot(uint32_t slot);
@@ -69,12 +94,13 @@ class XskPort : public Napi::ObjectWrap<XskPort> {
   void ReturnSurplus();
   bool OpenPollSet(int wake_fd);
   void WakeAnchor();
-  void Release();
+  friend class EnvBound<XskPort>;
+  /** Frees what the object holds (idempotent); EnvBound::Release calls it. */
+  void FreeResources();
   void ReclaimCompletions();
   void RefillFillRing();
   void KickTx();
   bool CheckOpen(Napi::Env env);
-  static void CleanupHook(void* arg);
 
   std::shared_ptr<UmemRegion> region_;
   FramePool pool_;
@@ -96,8 +122,6 @@ class XskPort : public Napi::ObjectWrap<XskPort> {
   bool zero_copy_ = false;
   bool busy_poll_ = false;
   bool need_wakeup_ = false;
-  napi_env env_ = nullptr;
-  bool hook_registered_ = false;
   XskPortCounters c_;
   // Shared UMEM (umem_share.h): none, the anchor whose rings serve members, or a member.
   enum class ShareRole : uint8_t { kNone, kAnchor, kMember };

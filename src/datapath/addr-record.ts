@@ -1,13 +1,12 @@
 /**
- * The 40-byte UDP address record the UDP port reads and writes per packet
- * (native/udp_port.h): 0..15 remote IP (IPv4 as ::ffff:a.b.c.d), 16..17
- * remote port big-endian, 18 family (4|6), 20..35 local IP (sticky source),
- * 36..39 local ifindex (LE). Conversions to and from Endpoint live here.
+ * Conversions between the UDP address record the UDP port reads and writes
+ * per packet (layout and offsets: src/native/addr-record-layout.ts) and
+ * Endpoint.
  */
 import type { Endpoint } from '../packet/endpoint.js';
+import { UDP_ADDR_RECORD_SIZE as ADDR_RECORD_SIZE, UdpAddrRecord as R } from '../native/addr-record-layout.js';
 
-/** One record's size: the UDP port's own constant (src/native/udp-port.ts). */
-import { UDP_ADDR_RECORD_SIZE as ADDR_RECORD_SIZE } from '../native/udp-port.js';
+/** One record's size (addr-record-layout.ts). */
 export { ADDR_RECORD_SIZE };
 
 /** True when a and the record at b[bOffset…] name the same remote and the same local address. */
@@ -20,20 +19,20 @@ export function addrEquals(a: Uint8Array, b: Uint8Array, bOffset = 0): boolean {
 export function addrFromEndpoint(e: Endpoint): Uint8Array {
   const r = new Uint8Array(ADDR_RECORD_SIZE);
   if (e.family === 4) {
-    r[10] = 0xff; r[11] = 0xff;
-    r.set(e.address, 12);
+    r[R.remoteV4Mapped] = 0xff; r[R.remoteV4Mapped + 1] = 0xff;
+    r.set(e.address, R.remoteIpv4);
   } else {
-    r.set(e.address, 0);
+    r.set(e.address, R.remoteIp);
   }
-  r[16] = e.port >> 8;
-  r[17] = e.port & 0xff;
-  r[18] = e.family;
+  r[R.remotePort] = e.port >> 8;
+  r[R.remotePort + 1] = e.port & 0xff;
+  r[R.family] = e.family;
   return r;
 }
 
 /** The remote end of a record as an Endpoint (what `get=1` reports). */
 export function endpointFromAddr(r: Uint8Array): Endpoint {
-  const port = (r[16]! << 8) | r[17]!;
-  if (r[18] === 4) return { family: 4, address: r.slice(12, 16), port };
-  return { family: 6, address: r.slice(0, 16), port };
+  const port = (r[R.remotePort]! << 8) | r[R.remotePort + 1]!;
+  if (r[R.family] === 4) return { family: 4, address: r.slice(R.remoteIpv4, R.remoteIpv4 + 4), port };
+  return { family: 6, address: r.slice(R.remoteIp, R.remoteIp + R.ipBytes), port };
 }

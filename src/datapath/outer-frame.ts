@@ -48,7 +48,7 @@ export class RouteHeaders {
 }
 
 /**
- * Fills the 40-byte address record (src/native/udp-port.ts UdpAddrRecord)
+ * Fills the 40-byte address record (src/native/addr-record-layout.ts UdpAddrRecord)
  * of a parsed frame: remote address and port, family, the local address it
  * reached, ifindex.
  */

@@ -11,7 +11,7 @@
 import type { XskPortOptions } from '../native/binding.js';
 import { ADDR_RECORD_SIZE } from './addr-record.js';
 
-/** A UDP endpoint as the UDP port's 40-byte address record (see native/udp_port.h). */
+/** A UDP endpoint as the UDP port's 40-byte address record (layout: src/native/addr-record-layout.ts). */
 export type AddrRecord = Uint8Array;
 
 /** One keypair as a worker needs it: its shared state (keys, counters, window; src/protocol/keypair.ts) and two facts. */

@@ -12,6 +12,7 @@
  * port's buffer (`umem`), desc[2*i+1] = its length. One native call per burst.
  */
 import type { FdPassingBinding } from './fd-passing.js';
+import { checkAddrRecordLayout, type NativeAddrRecordLayout } from './addr-record-layout.js';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -186,12 +187,10 @@ export interface UdpPortStats extends PortStats {
 }
 
 /**
- * A UDP port. Address records (addr, 40 bytes per packet, UDP_ADDR_RECORD_SIZE):
- * 0..15 remote IP (IPv4 as ::ffff:a.b.c.d), 16..17 remote port (big-endian),
- * 18 family (4 or 6), 19 reserved, 20..35 local IP (rx: where the packet
- * arrived; tx: the source to send from, all-zero = kernel's choice), 36..39
- * local ifindex (uint32 LE; rx: arrival interface; tx: used only for
- * link-local IPv6). rxBurst places each datagram at frameStart+headroom.
+ * A UDP port. Address records (addr, one per packet): the layout is
+ * src/native/addr-record-layout.ts's (checked against the addon's
+ * addrRecordLayout when the addon loads). rxBurst places each datagram at
+ * frameStart+headroom.
  */
 export interface NativeUdpPort {
   readonly buffer: ArrayBuffer;
@@ -412,6 +411,8 @@ export interface NativeBinding extends FdPassingBinding {
   // UdpPort / Tun / Netlink / Waiter
   UdpPort: new (opts: NativeUdpPortOptions) => NativeUdpPort;
   UDP_ADDR_RECORD_SIZE: number;
+  /** The address record's layout as native/udp_addr_record.h has it (checked at load: addr-record-layout.ts). */
+  addrRecordLayout: NativeAddrRecordLayout;
   UDP_MAX_BURST: number;
   /** Creates (or adds queues to) a TUN device in the calling thread's netns. */
   tunOpen(opts: { name: string; queues?: number; multiQueue?: boolean; offload?: boolean }): TunQueueSet;
@@ -470,11 +471,15 @@ let loaded: NativeBinding | undefined;
 export function native(): NativeBinding {
   if (!loaded) {
     const file = path.join(repoRoot, 'build', 'Release', 'xdpwg.node');
+    let addon: NativeBinding;
     try {
-      loaded = require(file) as NativeBinding;
+      addon = require(file) as NativeBinding;
     } catch (err) {
       throw new Error(`native addon not loadable at ${file} (${(err as Error).message}); run 'npm run bootstrap'`);
     }
+    // The records cross the JS/native boundary per packet: both sides must agree on where each field is.
+    checkAddrRecordLayout(addon.addrRecordLayout, file);
+    loaded = addon;
   }
   return loaded;
 }

@@ -14,35 +14,15 @@
 import { isIP } from 'node:net';
 import { native, type NativeUdpPort, type NativeUdpPortOptions } from './binding.js';
 import { FRAME_HEADROOM } from './frames.js';
+import { UDP_ADDR_RECORD_SIZE, UdpAddrRecord } from './addr-record-layout.js';
 
-/** Bytes per address record (must equal the addon's UDP_ADDR_RECORD_SIZE). */
-export const UDP_ADDR_RECORD_SIZE = 40;
+/** The record's layout lives in addr-record-layout.ts; re-exported for the port's users. */
+export { UDP_ADDR_RECORD_SIZE, UdpAddrRecord };
 /** Most packets one rxBurst/txBurst call moves (the addon's UDP_MAX_BURST). */
 export const UDP_MAX_BURST = 256;
 /** Smallest headroom: eth 14 + ipv6 40 + udp 8 + wireguard data header 16. */
 export const MIN_HEADROOM = 78;
 
-/**
- * Byte offsets inside one address record (layout: NativeUdpPort in
- * binding.ts). IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d), so
- * their four bytes start 12 bytes into the 16-byte field.
- */
-export const UdpAddrRecord = {
-  /** 16 bytes: the remote IP (IPv4 as ::ffff:a.b.c.d). */
-  remoteIp: 0,
-  /** The four bytes of an IPv4 remote address. */
-  remoteIpv4: 12,
-  /** u16 BE: the remote port. */
-  remotePort: 16,
-  /** 4 or 6. */
-  family: 18,
-  /** 16 bytes: the local IP the packet reached / is sent from (zeros: any). */
-  localIp: 20,
-  /** The four bytes of an IPv4 local address. */
-  localIpv4: 32,
-  /** u32 LE: the interface the packet arrived on. */
-  ifindex: 36,
-} as const;
 const REC_REMOTE_IP = UdpAddrRecord.remoteIp;
 const REC_REMOTE_PORT = UdpAddrRecord.remotePort;
 const REC_FAMILY = UdpAddrRecord.family;
@@ -145,7 +125,7 @@ function ipToBytes(ip: string, b: Uint8Array, at: number): 4 | 6 {
 export function readEndpoint(addr: Uint8Array, i: number): UdpEndpoint {
   const at = i * UDP_ADDR_RECORD_SIZE;
   const family = addr[at + REC_FAMILY] === 4 ? 4 : 6;
-  const localZero = addr.subarray(at + REC_LOCAL_IP, at + REC_LOCAL_IP + 16).every((x) => x === 0);
+  const localZero = addr.subarray(at + REC_LOCAL_IP, at + REC_LOCAL_IP + UdpAddrRecord.ipBytes).every((x) => x === 0);
   return {
     ip: ipFromBytes(addr, at + REC_REMOTE_IP, family),
     port: (addr[at + REC_REMOTE_PORT]! << 8) | addr[at + REC_REMOTE_PORT + 1]!,
@@ -165,11 +145,11 @@ export function writeEndpoint(addr: Uint8Array, i: number, ep: { ip: string; por
   addr[at + REC_REMOTE_PORT] = ep.port >> 8;
   addr[at + REC_REMOTE_PORT + 1] = ep.port & 0xff;
   addr[at + REC_FAMILY] = family;
-  addr[at + 19] = 0;
+  addr[at + UdpAddrRecord.reserved] = 0;
   if (ep.localIp) {
     if (ipToBytes(ep.localIp, addr, at + REC_LOCAL_IP) !== family) throw new TypeError(`local ${ep.localIp} and remote ${ep.ip} differ in family`);
   } else {
-    addr.fill(0, at + REC_LOCAL_IP, at + REC_LOCAL_IP + 16);
+    addr.fill(0, at + REC_LOCAL_IP, at + REC_LOCAL_IP + UdpAddrRecord.ipBytes);
   }
   new DataView(addr.buffer, addr.byteOffset + at + REC_IFINDEX, 4).setUint32(0, ep.ifindex ?? 0, true);
 }

@@ -141,7 +141,7 @@ export const DROP_REASONS = {
   'tx-no-route': { counter: 'tx-no-route', why: 'no peer owns the destination address' },
   'tx-no-endpoint': { counter: 'tx-no-endpoint', why: 'the peer has no known endpoint' },
   'tx-bad-inner-packet': { counter: 'tx-bad-inner-packet', why: 'TUN gave us something that is not IPv4/IPv6' },
-  'tx-send-failed': { counter: 'tx-send-failed', why: 'the port (AF_XDP ring or kernel socket) did not take the packet' },
+  'tx-send-failed': { counter: 'tx-send-failed', why: 'the port (AF_XDP ring or kernel socket) did not take the packet, or took it and could not send it (not counted as sent)' },
 } as const satisfies Record<string, ReasonEntry>;
 
 /** Why a packet or message was dropped: the one vocabulary of every layer. */

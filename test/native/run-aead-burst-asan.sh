@@ -2,8 +2,10 @@
 # The burst AEAD under AddressSanitizer (CRAFT.md habit 7: native code tested
 # in a debug build with its assertions live).
 #
-#   test/native/run-aead-burst-asan.sh           harness only: native/aead_burst.cc's core
-#                                                 + test/native/aead_burst_harness.cc, ASan+UBSan
+#   test/native/run-aead-burst-asan.sh           harnesses only, ASan+UBSan: native/aead_burst.cc's
+#                                                 core + test/native/aead_burst_harness.cc, and
+#                                                 native/libxdp_diag.cc + libxdp_diag_harness.cc
+#                                                 (one print hook, collectors on two threads)
 #   test/native/run-aead-burst-asan.sh --addon   also: the whole addon built with XDPWG_ASAN=1
 #                                                 (binding.gyp's condition) in a scratch copy of the
 #                                                 tree, then the native-facing tests run in node
@@ -27,6 +29,10 @@ g++ -std=c++17 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-
   -Wall -Wextra -DXDPWG_AEAD_CORE_ONLY \
   "$repo/native/aead_burst.cc" "$repo/test/native/aead_burst_harness.cc" -lcrypto -o "$scratch/harness"
 "$scratch/harness"
+g++ -std=c++17 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+  -Wall -Wextra "$repo/native/libxdp_diag.cc" "$repo/test/native/libxdp_diag_harness.cc" -lxdp -lbpf -lpthread \
+  -o "$scratch/libxdp-diag-harness"
+"$scratch/libxdp-diag-harness"
 
 if [ "${1:-}" = "--addon" ]; then
   # bin/: tun-offload starts the daemon (which inherits the preloaded libasan).

@@ -38,6 +38,7 @@ import { PeerTimers, type InitiationReason, type TimerScheduler } from '../../pr
 import { CookieReply, INITIATION_SIZE, RESPONSE_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, readU32 } from '../../protocol/wire.js';
 import type { DropReason } from '../../packet/drop-reasons.js';
 import { FRAME_HEADROOM } from '../../native/frames.js';
+import { UdpAddrRecord as R } from '../../native/addr-record-layout.js';
 import { DropCounters } from '../../datapath/drop-counters.js';
 import { CookieSecretShare, MainThreadAdmission } from '../../datapath/handshake-admission.js';
 import type { KeypairWire } from '../../datapath/worker-messages.js';
@@ -220,8 +221,8 @@ export class HandshakePath {
     if (refused) {
       this.drops.count(refused);
       if (refused === 'need-cookie' || refused === 'bad-mac2') {
-        // The cookie names the source: address bytes ‖ port (address record bytes 0..17).
-        const reply = this.cookieChecker.createReply(msg, addr.subarray(0, 18));
+        // The cookie names the source: remote address bytes ‖ port, the record's leading fields.
+        const reply = this.cookieChecker.createReply(msg, addr.subarray(R.remoteIp, R.remotePort + 2));
         if (reply && this.deps.socket.send(addr, reply)) this.counters.cookieRepliesSent++;
       }
       return;

@@ -35,6 +35,7 @@ import { readdirSync } from 'node:fs';
 import { native, type NativeXdpFilter, type XskPortOptions } from '../../native/binding.js';
 import { fdPassing } from '../../native/fd-passing.js';
 import { openXdpFilter } from '../../native/xdp-filter.js';
+import { UdpAddrRecord as R } from '../../native/addr-record-layout.js';
 import { formatIP, parseIP } from '../config/device-config.js';
 import type { DatapathConfig } from '../config/datapath-config.js';
 import { LocalAddresses } from './local-addresses.js';
@@ -327,8 +328,8 @@ export class XdpPaths {
     const addr = this.endpoints.get(slot);
     if (!addr) return;
     if (this.disabled) { this.setRoute(slot, null, this.disabled); return; }
-    const family = addr[18] === 4 ? 4 : 6;
-    const remote = family === 4 ? addr.subarray(12, 16) : addr.subarray(0, 16);
+    const family = addr[R.family] === 4 ? 4 : 6;
+    const remote = family === 4 ? addr.subarray(R.remoteIpv4, R.remoteIpv4 + 4) : addr.subarray(R.remoteIp, R.remoteIp + R.ipBytes);
     const remoteText = formatIP(remote);
     const n = native();
     const rt = n.routeGet(remoteText, this.fwmark ? { mark: this.fwmark } : {});
@@ -349,13 +350,13 @@ export class XdpPaths {
       return;
     }
     // Sticky source: the local address the peer last reached while it exists, else the route's preferred source.
-    const local = family === 4 ? addr.subarray(32, 36) : addr.subarray(20, 36);
+    const local = family === 4 ? addr.subarray(R.localIpv4, R.localIpv4 + 4) : addr.subarray(R.localIp, R.localIp + R.ipBytes);
     let haveLocal = local.some((b) => b !== 0);
     if (haveLocal && this.local && !this.local.has(local)) {
       // The address the peer reached is gone: forget it in the record, everywhere (as the UDP
       // port does when its sticky source fails), so workers accept the route's source instead.
       const cleared = addr.slice();
-      cleared.fill(0, 20, 36);
+      cleared.fill(0, R.localIp, R.localIp + R.ipBytes);
       this.endpoints.set(slot, cleared);
       this.broadcast({ t: 'peer', slot, endpoint: cleared });
       haveLocal = false;
@@ -365,7 +366,7 @@ export class XdpPaths {
     this.nextHops.set(slot, { ifindex: dev.ifindex, ip: nextHop });
     this.setRoute(slot, {
       ifindex: dev.ifindex, family, srcMac: dev.mac, dstMac: macBytes(neigh.mac), srcIp: src, dstIp: remote.slice(),
-      dstPort: (addr[16]! << 8) | addr[17]!, mtu: dev.mtu,
+      dstPort: (addr[R.remotePort]! << 8) | addr[R.remotePort + 1]!, mtu: dev.mtu,
     }, '', `peer traffic to ${remoteText} takes AF_XDP on ${dev.name} via ${nextHop} (${neigh.mac})`);
   }
 
