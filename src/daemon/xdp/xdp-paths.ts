@@ -319,7 +319,8 @@ export class XdpPaths {
     if (route === null && !this.routes.has(slot)) { this.routes.set(slot, null); return; }
     if (sameRoute(before, route) && this.routes.has(slot)) return;
     this.routes.set(slot, route);
-    if (route && !before && taken) this.log.verbose(taken);
+    // Onto AF_XDP, or a new next hop there (a gateway's MAC changed): said once per change.
+    if (route && taken) this.log.verbose(taken);
     else if (!route && before) this.log.verbose(`peer traffic to ${formatIP(before.dstIp)} moves back to the kernel UDP socket: ${reason}`);
     this.broadcast({ t: 'peer-route', slot, route });
   }
