@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <linux/sock_diag.h>
 #include <netinet/udp.h>
+#include <time.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstring>
@@ -61,6 +62,13 @@ bool GetBoolOpt(const Napi::Object& o, const char* key, bool dflt) {
  * without source then fails the same way and is counted as an error.
  */
 bool IsTxFallbackErrno(int err) { return err == EINVAL || err == EADDRNOTAVAIL || err == ENETUNREACH; }
+
+/** Milliseconds on CLOCK_MONOTONIC_COARSE (the vDSO: no syscall; lessons last seconds). */
+uint64_t MonotonicMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
+}
 
 }  // namespace
 
@@ -160,7 +168,9 @@ bool UdpPort::Open(Napi::Env env, const Napi::Object& opts) {
   frames_.assign(kUdpMaxBurst, 0);
   index_.assign(kUdpMaxBurst, 0);
   retried_.assign(kUdpMaxBurst, 0);
-  for (auto* v : {&seg_first_, &seg_count_, &seg_size_, &msg_bytes_, &pktinfo_len_}) v->assign(kUdpMaxBurst, 0);
+  for (auto* v : {&seg_first_, &seg_count_, &seg_size_, &msg_bytes_, &pktinfo_len_, &seg_limit_}) v->assign(kUdpMaxBurst, 0);
+  gso_learn_ttl_ms_ = GetU32Opt(opts, "gsoLearnTtlMs", 60000);
+  if (gso_learn_ttl_ms_ < 1) return ThrowRange(env, "UdpPort: gsoLearnTtlMs must be >= 1"), false;
 
   Napi::Value fdv = opts.Get("fd");
   if (fdv.IsNumber()) {
@@ -396,6 +406,8 @@ Napi::Value UdpPort::RxBurst(const Napi::CallbackInfo& info) {
 // txBurst(desc: Uint32Array, addr: Uint8Array, n) -> taken
 // Sends with sendmmsg; every frame taken returns to the pool (the kernel has
 // copied it). Frames after the returned count stay with JS (socket full).
+// A taken descriptor that was not sent (invalid, or an error the counters
+// name) gets its length zeroed, so the caller counts exactly what went out.
 Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return env.Undefined();
@@ -409,7 +421,7 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
   if (n > kUdpMaxBurst) n = kUdpMaxBurst;
   c_.tx_bursts++;
 
-  const uint32_t* d = desc.Data();
+  uint32_t* d = desc.Data();
   uint8_t* rec_base = addr.Data();
   uint8_t* base = region_->base();
   const uint32_t fsize = pool_.frame_size();
@@ -421,6 +433,7 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
     uint64_t off = d[2 * i], len = d[2 * i + 1];
     if (!pool_.in_range(off) || pool_.owner(pool_.frame_of(off)) != FrameOwner::kJs) {
       c_.tx_invalid++;  // not a frame JS owns: leave the pool untouched
+      d[2 * i + 1] = 0;
       continue;
     }
     uint64_t frame = pool_.frame_of(off);
@@ -428,6 +441,7 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
     uint8_t fam = rec[kRecFamily];
     if (off + len > frame + fsize || (fam != 4 && fam != 6) || (fam == 6 && family_ == AF_INET)) {
       c_.tx_invalid++;
+      d[2 * i + 1] = 0;
       pool_.give_back(frame);
       continue;
     }
@@ -500,6 +514,10 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
     seg_count_[m] = 1;
     seg_size_[m] = static_cast<uint32_t>(len);
     msg_bytes_[m] = static_cast<uint32_t>(len);
+    seg_limit_[m] = !gso_ ? 0 : m > 0 && h.msg_namelen == msgs_[m - 1].msg_hdr.msg_namelen &&
+                                    memcmp(&s.name, &slots_[m - 1].name, h.msg_namelen) == 0
+                                    ? seg_limit_[m - 1]  // same destination: no second lookup
+                                    : GsoLimitFor(s.name);
     retried_[m] = 0;
     k++;
     m++;
@@ -539,11 +557,12 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
       // with the sticky source fallback; larger segments are not grouped again.
       c_.tx_gso_fallback++;
       bool source_gone = false;
-      int sent = SendGroupSingly(done, rec_base, &source_gone);
-      // Learn only what GSO itself caused: EIO (no checksum offload) turns it off; EINVAL or
-      // EMSGSIZE with the source still valid means segments this large exceed the path.
-      if (err == EIO) gso_ = false;
-      else if ((err == EINVAL || err == EMSGSIZE) && !source_gone && seg_size_[done] < gso_max_seg_) gso_max_seg_ = seg_size_[done];
+      int sent = SendGroupSingly(done, d, rec_base, &source_gone);
+      // Learn only what GSO itself caused, and only for this destination: EIO (no checksum
+      // offload on its path, e.g. xfrm) turns grouping to it off; EINVAL or EMSGSIZE with the
+      // source still valid means segments this large exceed its path.
+      if (err == EIO) LearnGso(slots_[done].name, 0);
+      else if ((err == EINVAL || err == EMSGSIZE) && !source_gone) LearnGso(slots_[done].name, seg_size_[done]);
       if (sent < static_cast<int>(seg_count_[done])) { stopped_at = seg_first_[done] + sent; break; }
       done++;
       continue;
@@ -564,6 +583,7 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
       if (err == ENETUNREACH || err == EHOSTUNREACH) c_.tx_no_route++;
       if (err == EMSGSIZE) c_.tx_too_big++;
     }
+    d[2 * index_[seg_first_[done]] + 1] = 0;  // taken, not sent
     pool_.give_back(frames_[seg_first_[done]]);
     done++;
   }
@@ -584,12 +604,28 @@ bool UdpPort::CanJoin(uint32_t m, uint32_t len) const {
   const uint32_t prev = m - 1;
   const msghdr& ph = msgs_[prev].msg_hdr;
   const msghdr& h = msgs_[m].msg_hdr;
-  if (!gso_ || seg_size_[prev] >= gso_max_seg_ || len > seg_size_[prev]) return false;
+  if (!gso_ || seg_size_[prev] >= seg_limit_[prev] || len > seg_size_[prev]) return false;
   if (seg_count_[prev] >= kMaxSegments || msg_bytes_[prev] + len > kMaxBytes) return false;
   // The last segment so far must be full size: only the final one may be shorter.
   if (msg_bytes_[prev] != seg_size_[prev] * seg_count_[prev]) return false;
   if (ph.msg_namelen != h.msg_namelen || memcmp(&slots_[prev].name, &slots_[m].name, h.msg_namelen) != 0) return false;
   return pktinfo_len_[prev] == pktinfo_len_[m] && memcmp(slots_[prev].control, slots_[m].control, pktinfo_len_[m]) == 0;
+}
+
+/** Segment size limit for destination name: what a refused group taught, until it expires. */
+uint32_t UdpPort::GsoLimitFor(const sockaddr_in6& name) {
+  if (gso_learned_.Empty()) return GsoLearnTable::kNoLimit;
+  uint8_t key[GsoLearnTable::kKeySize];
+  GsoLearnTable::KeyOf(name, key);
+  return gso_learned_.Limit(key, MonotonicMs());
+}
+
+/** Segments of max_seg bytes or more (0: any group) are not grouped to name for gso_learn_ttl_ms_. */
+void UdpPort::LearnGso(const sockaddr_in6& name, uint32_t max_seg) {
+  uint8_t key[GsoLearnTable::kKeySize];
+  GsoLearnTable::KeyOf(name, key);
+  gso_learned_.Learn(key, max_seg, MonotonicMs(), gso_learn_ttl_ms_);
+  c_.tx_gso_learned++;
 }
 
 /** Appends the UDP_SEGMENT cmsg (the segment size) after message m's sticky source. */
@@ -609,10 +645,10 @@ void UdpPort::AddSegmentControl(uint32_t m) {
 /**
  * Sends message m's segments as single datagrams (the group was refused).
  * Returns how many were consumed (sent, or dropped with their error
- * counted); fewer than the group when the send buffer filled, and those
+ * counted and their desc length zeroed); fewer than the group when the send buffer filled, and those
  * left stay with JS. *source_gone: the sticky source had to be dropped.
  */
-int UdpPort::SendGroupSingly(uint32_t m, uint8_t* rec_base, bool* source_gone) {
+int UdpPort::SendGroupSingly(uint32_t m, uint32_t* desc, uint8_t* rec_base, bool* source_gone) {
   msghdr one = msgs_[m].msg_hdr;
   one.msg_iovlen = 1;
   one.msg_controllen = pktinfo_len_[m];
@@ -642,6 +678,7 @@ int UdpPort::SendGroupSingly(uint32_t m, uint8_t* rec_base, bool* source_gone) {
         if (err == ENETUNREACH || err == EHOSTUNREACH) c_.tx_no_route++;
         if (err == EMSGSIZE) c_.tx_too_big++;
       }
+      desc[2 * index_[seg] + 1] = 0;  // taken, not sent
     } else {
       c_.opackets++;
       c_.obytes += static_cast<uint64_t>(r);
@@ -709,6 +746,7 @@ Napi::Value UdpPort::Stats(const Napi::CallbackInfo& info) {
   put("tx_gso_sends", c_.tx_gso_sends);
   put("tx_gso_datagrams", c_.tx_gso_datagrams);
   put("tx_gso_fallback", c_.tx_gso_fallback);
+  put("tx_gso_learned", c_.tx_gso_learned);
   put("frames_free", pool_.available());
   return s;
 }

@@ -18,8 +18,14 @@
 // where the kernel offers it. A group the kernel refuses (a segment larger
 // than the path MTU: EINVAL/EMSGSIZE; a device that cannot checksum: EIO) is
 // sent datagram by datagram instead (tx_gso_fallback); segments that large
-// are then not grouped again on this port (EIO: no grouping at all). Other
-// errors (no route, a gone source) teach nothing.
+// are then not grouped again to that destination (EIO: no grouping to it at
+// all) for a while (gsoLearnTtlMs, 60 s by default), then the full size is
+// tried again: paths change, and one peer's small path MTU (or a spoofed
+// ICMP "fragmentation needed") must not slow the others. What is learned
+// sits in a small fixed table (GsoLearnTable) that never grows with the
+// number of peers: a full set forgets its oldest entry, which costs at most
+// one more refused group. Other errors (no route, a gone source) teach
+// nothing.
 //
 // Threading: a port belongs to the thread (JS environment) that created it.
 #pragma once
@@ -29,6 +35,7 @@
 #include <cstdint>
 #include <memory>
 #include <vector>
+#include "gso_learn_table.h"
 #include "umem.h"
 
 namespace xdpwg {
@@ -55,6 +62,7 @@ struct UdpPortCounters {
   uint64_t tx_gso_sends = 0;     // messages that carried several datagrams (UDP_SEGMENT)
   uint64_t tx_gso_datagrams = 0; // datagrams sent in those messages
   uint64_t tx_gso_fallback = 0;  // groups the kernel refused, resent one datagram at a time
+  uint64_t tx_gso_learned = 0;   // limits learned for one destination (smaller segments, or GSO off)
   uint64_t rx_bursts = 0, tx_bursts = 0;
 };
 
@@ -87,7 +95,9 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
   bool CheckOpen(Napi::Env env);
   bool CanJoin(uint32_t m, uint32_t len) const;
   void AddSegmentControl(uint32_t m);
-  int SendGroupSingly(uint32_t m, uint8_t* rec_base, bool* source_gone);
+  int SendGroupSingly(uint32_t m, uint32_t* desc, uint8_t* rec_base, bool* source_gone);
+  uint32_t GsoLimitFor(const sockaddr_in6& name);
+  void LearnGso(const sockaddr_in6& name, uint32_t max_seg);
   static void CleanupHook(void* arg);
 
   std::shared_ptr<UmemRegion> region_;
@@ -115,9 +125,11 @@ class UdpPort : public Napi::ObjectWrap<UdpPort> {
   // tx, per message: its datagrams are segments [seg_first_, seg_first_ + seg_count_) of
   // iovs_/frames_/index_, each seg_size_ bytes but the last; pktinfo_len_ bytes of control
   // are the sticky source (the UDP_SEGMENT cmsg follows them).
-  std::vector<uint32_t> seg_first_, seg_count_, seg_size_, msg_bytes_, pktinfo_len_;
-  bool gso_ = false;               // UDP_SEGMENT offered by the kernel and not turned off
-  uint32_t gso_max_seg_ = 65535;   // segments this large or larger are not grouped (learned)
+  // seg_limit_: segments this large or larger are not grouped into it (learned for its destination).
+  std::vector<uint32_t> seg_first_, seg_count_, seg_size_, msg_bytes_, pktinfo_len_, seg_limit_;
+  bool gso_ = false;               // UDP_SEGMENT offered by the kernel (and not refused by the caller)
+  GsoLearnTable gso_learned_;      // per destination: what refused groups taught
+  uint32_t gso_learn_ttl_ms_ = 60000;  // how long a lesson holds before the full size is tried again
 };
 
 }  // namespace xdpwg

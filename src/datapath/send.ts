@@ -15,7 +15,11 @@
  *                        MAC, addresses); kernel path for peers without a
  *                        route or messages over the egress MTU
  *   5. transmit          one txBurst on the AF_XDP queue, one sendmmsg on
- *                        the kernel socket
+ *                        the kernel socket; only then the peer's transmit
+ *                        counters (bytes, packets, last data sent), for
+ *                        exactly the messages a port took and sent: a
+ *                        refused one is a drop (tx-send-failed), not
+ *                        traffic, as in the kernel module and wireguard-go
  *
  * Every failure is a counted drop (DropCounters), never a throw. Threading:
  * the worker's own thread (worker-state.ts).
@@ -44,6 +48,11 @@ export class Sender {
   private viaXsk = 0;
   private viaUdp = 0;
   private freed = 0;
+  /** Per queued message (by tx slot): its peer slot and sealed length, counted once a port took it. */
+  private readonly xskSlot = new Uint32Array(BURST_SIZE);
+  private readonly xskLen = new Uint32Array(BURST_SIZE);
+  private readonly udpSlot = new Uint32Array(BURST_SIZE);
+  private readonly udpLen = new Uint32Array(BURST_SIZE);
   /**
    * The last TUN read filled every frame it was given: with offload
    * (native/tun_queue.cc) the rest of a cut super packet may be waiting in the
@@ -186,19 +195,25 @@ export class Sender {
     const outer = peer.outer;
     if (outer && msgLen > outer.maxMessage) {
       // Bigger than the egress MTU: only the kernel can fragment it.
-      this.toSocket(msgOff, msgLen, peer.endpoint!);
+      this.toSocket(msgOff, msgLen, peer.endpoint!, slot);
     } else if (x && outer && outer.ifindex === x.ifindex) {
       // The common AF_XDP case: headers in front, the frame goes out as it lies.
-      sc.xskTxDesc[2 * this.viaXsk] = outer.write(buf, msgOff, msgLen);
-      sc.xskTxDesc[2 * this.viaXsk + 1] = outer.length + msgLen;
-      this.viaXsk++;
-    } else if (outer && this.sendOnOtherXsk(outer, msgOff, msgLen)) {
+      const i = this.viaXsk++;
+      sc.xskTxDesc[2 * i] = outer.write(buf, msgOff, msgLen);
+      sc.xskTxDesc[2 * i + 1] = outer.length + msgLen;
+      this.xskSlot[i] = slot;
+      this.xskLen[i] = msgLen;
+    } else if (outer && this.sendOnOtherXsk(outer, msgOff, msgLen, slot, now)) {
       sc.freeList[this.freed++] = msgOff;
     } else {
       // Kernel path (no route/neighbour yet, or a device without AF_XDP here).
-      this.toSocket(msgOff, msgLen, peer.endpoint!);
+      this.toSocket(msgOff, msgLen, peer.endpoint!, slot);
     }
-    const c = s.counters.view, base = slot * PEER_SLOT_WIDTH;
+  }
+
+  /** A port took and sent a data message of msgLen bytes to the peer in slot: its transmit counters. */
+  private countSent(slot: number, msgLen: number, now: number): void {
+    const c = this.s.counters.view, base = slot * PEER_SLOT_WIDTH;
     c[base + F.txBytes] = c[base + F.txBytes]! + msgLen;
     c[base + F.txPackets] = c[base + F.txPackets]! + 1;
     c[base + F.lastDataTxMs] = now;
@@ -206,18 +221,26 @@ export class Sender {
   }
 
   /** Queues a message for the kernel socket: in place in a socket frame, or copied there from a UMEM frame. */
-  private toSocket(msgOff: number, msgLen: number, endpoint: Uint8Array): void {
+  private toSocket(msgOff: number, msgLen: number, endpoint: Uint8Array, slot: number): void {
+    const i = this.viaUdp;
     if (!this.x) {
-      this.queueUdp(msgOff, msgLen, endpoint, this.viaUdp++);
-      return;
+      this.queueUdp(msgOff, msgLen, endpoint, i);
+    } else {
+      this.s.scratch.freeList[this.freed++] = msgOff;
+      if (!this.copyToUdp(msgOff, msgLen, endpoint, i)) { this.s.drops.count('tx-send-failed'); return; }
     }
-    if (this.copyToUdp(msgOff, msgLen, endpoint, this.viaUdp)) this.viaUdp++;
-    else this.s.drops.count('tx-send-failed');
-    this.s.scratch.freeList[this.freed++] = msgOff;
+    this.udpSlot[i] = slot;
+    this.udpLen[i] = msgLen;
+    this.viaUdp++;
   }
 
-  /** A peer on another AF_XDP device than the one TUN frames live on: copy the message into that UMEM. */
-  private sendOnOtherXsk(outer: RouteHeaders, msgOff: number, msgLen: number): boolean {
+  /**
+   * A peer on another AF_XDP device than the one TUN frames live on: copy the
+   * message into that UMEM and send it at once (counted if the ring took it).
+   * False when that device has no port or no free frame: the caller uses the
+   * kernel socket instead.
+   */
+  private sendOnOtherXsk(outer: RouteHeaders, msgOff: number, msgLen: number, slot: number, now: number): boolean {
     const s = this.s, one = s.scratch.oneFrame;
     const y = s.xsks.find((q) => q.ifindex === outer.ifindex);
     if (!y || y.port.allocFrames(one, 1) !== 1) return false;
@@ -229,6 +252,7 @@ export class Sender {
     desc[1] = outer.length + msgLen;
     s.capture?.write(y.buf, desc[0]!, desc[1]!, Date.now());
     if (y.port.txBurst(desc, 1) !== 1) { y.port.freeFrames(one, 1); s.drops.count('tx-send-failed'); }
+    else this.countSent(slot, msgLen, now);
     return true;
   }
 
@@ -252,16 +276,28 @@ export class Sender {
 
   // ------------------------------------------------------------ 5. transmit
 
-  /** One txBurst on the AF_XDP queue, one on the kernel socket. */
+  /**
+   * One txBurst on the AF_XDP queue, one on the kernel socket; then the
+   * transmit counters of what each port took (the tx ring: every descriptor
+   * it accepted; the socket: every datagram it sent, as it zeroes the length
+   * of one it took but could not send).
+   */
   private transmit(now: number): void {
     const s = this.s, sc = s.scratch, viaXsk = this.viaXsk, viaUdp = this.viaUdp;
     if (viaXsk > 0) {
       if (s.capture) for (let i = 0; i < viaXsk; i++) s.capture.write(this.buf, sc.xskTxDesc[2 * i]!, sc.xskTxDesc[2 * i + 1]!, now);
       const sent = this.x!.port.txBurst(sc.xskTxDesc, viaXsk);
+      for (let i = 0; i < sent; i++) this.countSent(this.xskSlot[i]!, this.xskLen[i]!, now);
       if (sent < viaXsk) this.refused(this.x!.port, sc.xskTxDesc, sent, viaXsk);
     }
     if (viaUdp > 0) {
       const sent = s.udp.txBurst(sc.udpTxDesc, viaUdp);
+      let failed = 0;
+      for (let i = 0; i < sent; i++) {
+        if (sc.udpTxDesc[2 * i + 1] !== 0) this.countSent(this.udpSlot[i]!, this.udpLen[i]!, now);
+        else failed++;
+      }
+      if (failed > 0) s.drops.count('tx-send-failed', failed);
       if (sent < viaUdp) this.refused(s.udp, sc.udpTxDesc, sent, viaUdp);
     }
   }

@@ -158,6 +158,11 @@ export interface NativeUdpPortOptions {
   rcvBuf?: number; sndBuf?: number;
   /** SO_MARK (fwmark) on every packet the socket sends; 0 = none. Needs CAP_NET_ADMIN. */
   mark?: number;
+  /**
+   * How long a GSO limit learned for one destination (a refused group) holds
+   * before full-size groups are tried to it again, in ms (>= 1). Default 60000.
+   */
+  gsoLearnTtlMs?: number;
 }
 
 /** UdpPort counters: the CNDP names plus the socket's own reasons. */
@@ -176,6 +181,8 @@ export interface UdpPortStats extends PortStats {
   tx_too_big: number;
   free_invalid: number; rx_bursts: number; tx_bursts: number; frames_free: number;
   tx_gso_sends: number; tx_gso_datagrams: number; tx_gso_fallback: number;
+  /** Limits learned for one destination from a refused group (smaller segments, or no GSO to it). */
+  tx_gso_learned: number;
 }
 
 /**
@@ -199,7 +206,10 @@ export interface NativeUdpPort {
   /**
    * One sendmmsg (repeated while it makes progress). Returns how many
    * descriptors were taken (sent, or dropped and counted); their frames are
-   * back in the pool. The rest (socket buffer full) stay JS-owned. When a
+   * back in the pool. A taken descriptor that was not sent (invalid, or an
+   * error such as no route: see the counters) has its length in desc set to
+   * 0, so callers count exactly what left. The rest (socket buffer full)
+   * stay JS-owned. When a
    * sticky source has gone, the packet is resent from the kernel's choice
    * and bytes 20..39 of its record are zeroed so the caller can update the
    * endpoint.

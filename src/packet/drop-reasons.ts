@@ -49,7 +49,7 @@ export const DROP_COUNTERS = {
   'tx-no-route': 'no peer owns the destination address',
   'tx-no-endpoint': 'the peer has no known endpoint',
   'tx-bad-inner-packet': 'TUN gave us something that is not IPv4/IPv6',
-  'tx-send-failed': 'the port refused the burst, or the packet could not be sealed',
+  'tx-send-failed': 'the port refused it or took it and could not send it (not counted as sent), or the packet could not be sealed',
   'rx-handshake-replay': 'initiation whose TAI64N timestamp is not newer than the last accepted (whitepaper §5.1)',
   'rx-handshake-flood': 'initiation within 20 ms of the last accepted one from the same peer',
   'rx-handshake-invalid': 'handshake message with a valid MAC1 that does not decrypt, names no peer, or no handshake of ours',
@@ -141,7 +141,7 @@ export const DROP_REASONS = {
   'tx-no-route': { counter: 'tx-no-route', why: 'no peer owns the destination address' },
   'tx-no-endpoint': { counter: 'tx-no-endpoint', why: 'the peer has no known endpoint' },
   'tx-bad-inner-packet': { counter: 'tx-bad-inner-packet', why: 'TUN gave us something that is not IPv4/IPv6' },
-  'tx-send-failed': { counter: 'tx-send-failed', why: 'the port (AF_XDP ring or kernel socket) did not take the packet' },
+  'tx-send-failed': { counter: 'tx-send-failed', why: 'the port (AF_XDP ring or kernel socket) did not take the packet, or took it and could not send it' },
 } as const satisfies Record<string, ReasonEntry>;
 
 /** Why a packet or message was dropped: the one vocabulary of every layer. */

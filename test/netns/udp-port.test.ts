@@ -5,14 +5,15 @@
  * reply byte-exact, counters exact); sticky source (the reply leaves from the
  * address the client reached, not the kernel's first choice); fallback to
  * the kernel's choice once that address is deleted; jumbo and truncated
- * datagrams.
+ * datagrams; UDP GSO groups, and what a refused group teaches (per
+ * destination, for gsoLearnTtlMs).
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { Lab, requireRoot } from '../helpers/netns.js';
+import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
 import type { NativeUdpPort, UdpPortStats } from '../../src/native/binding.js';
 import { copyRecord, openUdpPort, readEndpoint, UDP_ADDR_RECORD_SIZE, writeEndpoint } from '../../src/native/udp-port.js';
 import { Waiter } from '../../src/native/waiter.js';
@@ -281,8 +282,9 @@ if (isMainThread) {
     } finally { big.close(); small.close(); }
   });
 
-  /** Sends `sizes.length` datagrams from server to [dst]:to.port in one txBurst; datagram i is filled from i. */
-  function sendBurst(to: NativeUdpPort, dst: string, sizes: number[]): void {
+  /** Sends `sizes.length` datagrams from `from` (the server) to [dst]:to.port in one txBurst; datagram i is filled from i. */
+  function sendBurst(to: NativeUdpPort, dst: string, sizes: number[], from: NativeUdpPort = server): void {
+    const server = from;
     const frames = new Uint32Array(sizes.length);
     assert.equal(server.allocFrames(frames, sizes.length), sizes.length);
     const desc = new Uint32Array(2 * sizes.length);
@@ -350,6 +352,75 @@ if (isMainThread) {
       assert.equal(delta(server.stats(), again, ['tx_gso_fallback']).tx_gso_fallback, 0);
       assert.equal(server.stats().frames_free, server.info().frameCount, 'every frame back in the pool');
     } finally { client.close(); }
+  });
+
+  test('UDP GSO learns per destination: one peer\'s small path MTU leaves full-size groups to the others, and the lesson expires', async () => {
+    // A second address on h2-b, reached from h2-a over a route with a locked 600 B MTU:
+    // 1400 B segments exceed that path only.
+    const SMALL = '10.77.0.3';
+    nsExec(NS_B, 'ip', ['addr', 'add', `${SMALL}/32`, 'dev', 'h2b0']);
+    nsExec(NS_A, 'ip', ['route', 'add', `${SMALL}/32`, 'dev', 'h2a0', 'mtu', 'lock', '600']);
+    const TTL = 1500;
+    const port = openUdpPort({ port: 0, sndBuf: 4 << 20, gsoLearnTtlMs: TTL });
+    const client = clientPort();
+    const keys: (keyof UdpPortStats)[] = ['opackets', 'oerrors', 'tx_gso_sends', 'tx_gso_datagrams', 'tx_gso_fallback', 'tx_gso_learned'];
+    const sizes = Array.from({ length: 20 }, () => 1400);
+    /** One burst to dst, received whole and in order; the counter deltas it caused. */
+    const burst = (dst: string): Record<string, number> => {
+      const before = port.stats();
+      sendBurst(client, dst, sizes, port);
+      receiveInOrder(client, sizes);
+      return delta(port.stats(), before, keys);
+    };
+    try {
+      // The group to the small path is refused, sent one by one (fragmented), and taught a limit.
+      const learnedAt = Date.now();  // at most this early (the port's coarse clock may lag a few ms)
+      assert.deepEqual(burst(SMALL), { opackets: 20, oerrors: 0, tx_gso_sends: 0, tx_gso_datagrams: 0, tx_gso_fallback: 1, tx_gso_learned: 1 });
+      // The other destination still gets full-size groups.
+      const other = burst(B4);
+      assert.equal(other.tx_gso_datagrams, 20, `full-size groups to ${B4}: ${JSON.stringify(other)}`);
+      assert.deepEqual([other.opackets, other.oerrors, other.tx_gso_fallback, other.tx_gso_learned], [20, 0, 0, 0]);
+      // The small path, again before the lesson expires: not grouped, nothing refused.
+      assert.deepEqual(burst(SMALL), { opackets: 20, oerrors: 0, tx_gso_sends: 0, tx_gso_datagrams: 0, tx_gso_fallback: 0, tx_gso_learned: 0 });
+      assert.ok(Date.now() - learnedAt < TTL, 'the checks above ran within the lesson\'s lifetime');
+      // After the TTL the full size is tried again: refused once more (and learned again).
+      const retried = await waitFor('a full-size group to the small path is tried again', () => {
+        const d = burst(SMALL);
+        return d.tx_gso_fallback === 1 ? d : null;
+      }, TTL + 5000, 50);
+      assert.ok(Date.now() - learnedAt >= TTL - 20, 'not before the TTL (less the coarse clock\'s tick)');
+      assert.deepEqual(retried, { opackets: 20, oerrors: 0, tx_gso_sends: 0, tx_gso_datagrams: 0, tx_gso_fallback: 1, tx_gso_learned: 1 });
+      assert.equal(port.stats().frames_free, port.info().frameCount, 'every frame back in the pool');
+    } finally {
+      client.close();
+      port.close();
+      nsExec(NS_A, 'ip', ['route', 'del', `${SMALL}/32`]);
+      nsExec(NS_B, 'ip', ['addr', 'del', `${SMALL}/32`, 'dev', 'h2b0']);
+    }
+  });
+
+  test('txBurst: a datagram taken but not sent (no route, invalid) has its length zeroed, so the caller counts only what left', () => {
+    const NOWHERE = '10.77.0.4';
+    nsExec(NS_A, 'ip', ['route', 'add', 'unreachable', `${NOWHERE}/32`]);
+    const client = clientPort();
+    try {
+      const frames = new Uint32Array(2);
+      assert.equal(server.allocFrames(frames, 2), 2);
+      const desc = new Uint32Array([frames[0]! + server.headroom, 100, frames[1]! + server.headroom, 200, 12345678, 300]);
+      const addr = new Uint8Array(UDP_ADDR_RECORD_SIZE * 3);
+      writeEndpoint(addr, 0, { ip: NOWHERE, port: client.port });
+      writeEndpoint(addr, 1, { ip: B4, port: client.port });
+      writeEndpoint(addr, 2, { ip: B4, port: client.port });
+      const before = server.stats();
+      assert.equal(server.txBurst(desc, addr, 3), 3, 'all taken');
+      assert.deepEqual([desc[1], desc[3], desc[5]], [0, 200, 0], 'unreachable and invalid: zeroed; sent: kept');
+      assert.deepEqual(delta(server.stats(), before, ['opackets', 'oerrors', 'tx_no_route', 'tx_invalid']), { opackets: 1, oerrors: 1, tx_no_route: 1, tx_invalid: 1 });
+      assert.equal(recvOne(client, new Uint8Array(UDP_ADDR_RECORD_SIZE)).data.length, 200);
+      assert.equal(server.stats().frames_free, server.info().frameCount, 'every frame back in the pool');
+    } finally {
+      client.close();
+      nsExec(NS_A, 'ip', ['route', 'del', 'unreachable', `${NOWHERE}/32`]);
+    }
   });
 
   test('imissed: datagrams the socket queue had no room for are counted (the socket\'s sk_drops), exactly', () => {

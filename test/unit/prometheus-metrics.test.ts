@@ -30,7 +30,7 @@ function stats(rx: number): DeviceStats {
     paths: [{ publicKey: peerB64, path: 'kernel socket (neighbour 10.0.0.1 on eth1 not resolved yet)' }],
     drops: { 'rx-bad-outer-port': 12 },
     events: { 'tx-staged': 3 },
-    peers: [{ publicKey: peerB64, endpoint: '10.0.0.2:51820', rxBytes: 1000, txBytes: 2000, rxPackets: 10, txPackets: 20, stagedDropped: 0, hasSession: true }],
+    peers: [{ publicKey: peerB64, endpoint: '10.0.0.2:51820', rxBytes: 1000, txBytes: 2000, rxPackets: 10, txPackets: 20, stagedDropped: 0, hasSession: true, lastDataTxMs: 0 }],
   };
 }
 

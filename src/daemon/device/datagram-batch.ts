@@ -74,7 +74,8 @@ export class DatagramBatch {
     for (let i = 0; i < n; i++) {
       const cb = this.done[i];
       this.done[i] = undefined;
-      cb?.(i < sent);
+      // Taken but not sent (no route, …): the port zeroed its length.
+      cb?.(i < sent && this.desc[2 * i + 1] !== 0);
     }
   }
 }

@@ -70,7 +70,7 @@ export class KernelUdpSocket {
     this.markValue = mark;
   }
 
-  /** Sends one datagram to the address record `addr`; false when it could not be queued. */
+  /** Sends one datagram to the address record `addr`; false when it could not be sent. */
   send(addr: Uint8Array, bytes: Uint8Array): boolean {
     const udp = this.udp;
     if (!udp) return false;
@@ -81,7 +81,8 @@ export class KernelUdpSocket {
     this.tx.desc[1] = bytes.length;
     this.tx.addr.set(addr);
     if (udp.txBurst(this.tx.desc, this.tx.addr, 1) !== 1) { udp.freeFrames(this.tx.frame, 1); return false; }
-    return true;
+    // Taken but not sent (no route, …): the port zeroed its length and has the frame back.
+    return this.tx.desc[1] !== 0;
   }
 
   close(): void {

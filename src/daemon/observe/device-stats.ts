@@ -34,7 +34,9 @@ export interface DeviceStats {
   drops: Record<string, number>;
   /** Counted, not lost (drop-counters.ts EVENTS). */
   events: Record<string, number>;
-  peers: Array<{ publicKey: string; endpoint: string | null; rxBytes: number; txBytes: number; rxPackets: number; txPackets: number; stagedDropped: number; hasSession: boolean }>;
+  peers: Array<{ publicKey: string; endpoint: string | null; rxBytes: number; txBytes: number; rxPackets: number; txPackets: number; stagedDropped: number; hasSession: boolean;
+    /** When a worker last sent this peer a data message a port took (ms since the epoch; 0 = never). */
+    lastDataTxMs: number }>;
 }
 
 /** The device parts the statistics read. */
@@ -82,7 +84,7 @@ export class DeviceStatsBook {
           publicKey: keyToBase64(p.publicKey),
           endpoint: p.endpoint ? formatEndpoint(p.endpoint) : null,
           rxBytes: t.rxBytes + p.controlRxBytes, txBytes: t.txBytes + p.controlTxBytes,
-          rxPackets: t.rxPackets, txPackets: t.txPackets,
+          rxPackets: t.rxPackets, txPackets: t.txPackets, lastDataTxMs: t.lastDataTxMs,
           stagedDropped: p.staged.dropped,
           hasSession: p.keypairs.current !== undefined,
         };
