@@ -77,6 +77,7 @@ Napi::Function UdpPort::Define(Napi::Env env) {
                      {
                          InstanceMethod<&UdpPort::RxBurst>("rxBurst"),
                          InstanceMethod<&UdpPort::TxBurst>("txBurst"),
+                         InstanceMethod<&UdpPort::TxBurstFrom>("txBurstFrom"),
                          InstanceMethod<&UdpPort::AllocFrames>("allocFrames"),
                          InstanceMethod<&UdpPort::FreeFrames>("freeFrames"),
                          InstanceMethod<&UdpPort::Stats>("stats"),
@@ -420,10 +421,45 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
   if (n > addr.ElementLength() / kUdpAddrRecordSize) n = addr.ElementLength() / kUdpAddrRecordSize;
   if (n > kUdpMaxBurst) n = kUdpMaxBurst;
   c_.tx_bursts++;
+  return Napi::Number::New(env, SendBurst(desc.Data(), addr.Data(), n, nullptr, 0));
+}
 
-  uint32_t* d = desc.Data();
-  uint8_t* rec_base = addr.Data();
-  uint8_t* base = region_->base();
+// txBurstFrom(src: Uint8Array, desc: Uint32Array, addr: Uint8Array, n) -> taken
+// As txBurst, but the datagrams lie in src (offsets are relative to its first
+// byte), not in our frames: the AF_XDP UMEM, so a bulk run leaves through the
+// socket with UDP GSO without a copy into our pool. sendmmsg has copied every
+// datagram when this returns, so the caller frees its frames at once (all of
+// them: taken, zeroed or left). Descriptors outside src are invalid.
+Napi::Value UdpPort::TxBurstFrom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Undefined();
+  if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsTypedArray() ||
+      !info[3].IsNumber())
+    return ThrowType(env, "txBurstFrom(src: Uint8Array, desc: Uint32Array, addr: Uint8Array, n: number)"),
+           env.Undefined();
+  Napi::Uint8Array src = info[0].As<Napi::Uint8Array>();
+  Napi::Uint32Array desc = info[1].As<Napi::Uint32Array>();
+  Napi::Uint8Array addr = info[2].As<Napi::Uint8Array>();
+  uint32_t n = info[3].As<Napi::Number>().Uint32Value();
+  if (n > desc.ElementLength() / 2) n = desc.ElementLength() / 2;
+  if (n > addr.ElementLength() / kUdpAddrRecordSize) n = addr.ElementLength() / kUdpAddrRecordSize;
+  if (n > kUdpMaxBurst) n = kUdpMaxBurst;
+  c_.tx_bursts++;
+  c_.tx_bulk_via_socket_bursts++;
+  foreign_ = true;
+  uint32_t taken = SendBurst(desc.Data(), addr.Data(), n, src.Data(), src.ByteLength());
+  foreign_ = false;
+  return Napi::Number::New(env, taken);
+}
+
+/** A datagram's frame back to the pool, unless the burst lies in a caller's buffer (txBurstFrom). */
+void UdpPort::ReturnFrame(uint64_t frame) {
+  if (!foreign_) pool_.give_back(frame);
+}
+
+/** The send of txBurst/txBurstFrom: src null means our own frames. Returns how many descriptors were taken. */
+uint32_t UdpPort::SendBurst(uint32_t* d, uint8_t* rec_base, uint32_t n, uint8_t* src, size_t src_len) {
+  uint8_t* base = src ? src : region_->base();
   const uint32_t fsize = pool_.frame_size();
 
   // Build one message per valid descriptor, or add the datagram to the
@@ -431,19 +467,29 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
   uint32_t m = 0, k = 0;  // messages, datagrams
   for (uint32_t i = 0; i < n; i++) {
     uint64_t off = d[2 * i], len = d[2 * i + 1];
-    if (!pool_.in_range(off) || pool_.owner(pool_.frame_of(off)) != FrameOwner::kJs) {
-      c_.tx_invalid++;  // not a frame JS owns: leave the pool untouched
-      d[2 * i + 1] = 0;
-      continue;
-    }
-    uint64_t frame = pool_.frame_of(off);
     const uint8_t* rec = rec_base + i * kUdpAddrRecordSize;
     uint8_t fam = rec[kRecFamily];
-    if (off + len > frame + fsize || (fam != 4 && fam != 6) || (fam == 6 && family_ == AF_INET)) {
-      c_.tx_invalid++;
-      d[2 * i + 1] = 0;
-      pool_.give_back(frame);
-      continue;
+    const bool bad_family = (fam != 4 && fam != 6) || (fam == 6 && family_ == AF_INET);
+    uint64_t frame = 0;
+    if (src) {
+      if (len == 0 || off + len > src_len || bad_family) {
+        c_.tx_invalid++;  // outside the caller's buffer: nothing of ours to give back
+        d[2 * i + 1] = 0;
+        continue;
+      }
+    } else {
+      if (!pool_.in_range(off) || pool_.owner(pool_.frame_of(off)) != FrameOwner::kJs) {
+        c_.tx_invalid++;  // not a frame JS owns: leave the pool untouched
+        d[2 * i + 1] = 0;
+        continue;
+      }
+      frame = pool_.frame_of(off);
+      if (off + len > frame + fsize || bad_family) {
+        c_.tx_invalid++;
+        d[2 * i + 1] = 0;
+        pool_.give_back(frame);
+        continue;
+      }
     }
     Slot& s = slots_[m];
     msghdr& h = msgs_[m].msg_hdr;
@@ -539,8 +585,9 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
         if (retried_[j]) c_.tx_src_fallback++;
         c_.opackets += seg_count_[j];
         c_.obytes += msgs_[j].msg_len;
+        if (foreign_) c_.tx_bulk_via_socket_bytes += msgs_[j].msg_len;
         if (seg_count_[j] > 1) { c_.tx_gso_sends++; c_.tx_gso_datagrams += seg_count_[j]; }
-        for (uint32_t g = 0; g < seg_count_[j]; g++) pool_.give_back(frames_[seg_first_[j] + g]);
+        for (uint32_t g = 0; g < seg_count_[j]; g++) ReturnFrame(frames_[seg_first_[j] + g]);
       }
       done += r;
       continue;
@@ -584,12 +631,11 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
       if (err == EMSGSIZE) c_.tx_too_big++;
     }
     d[2 * index_[seg_first_[done]] + 1] = 0;  // taken, not sent
-    pool_.give_back(frames_[seg_first_[done]]);
+    ReturnFrame(frames_[seg_first_[done]]);
     done++;
   }
   // Everything before the first unsent datagram was consumed (invalid ones too).
-  uint32_t taken = stopped_at != UINT32_MAX ? index_[stopped_at] : done < m ? index_[seg_first_[done]] : n;
-  return Napi::Number::New(env, taken);
+  return stopped_at != UINT32_MAX ? index_[stopped_at] : done < m ? index_[seg_first_[done]] : n;
 }
 
 /**
@@ -682,8 +728,9 @@ int UdpPort::SendGroupSingly(uint32_t m, uint32_t* desc, uint8_t* rec_base, bool
     } else {
       c_.opackets++;
       c_.obytes += static_cast<uint64_t>(r);
+      if (foreign_) c_.tx_bulk_via_socket_bytes += static_cast<uint64_t>(r);
     }
-    pool_.give_back(frames_[seg]);
+    ReturnFrame(frames_[seg]);
     g++;
   }
   return static_cast<int>(g);
@@ -747,6 +794,8 @@ Napi::Value UdpPort::Stats(const Napi::CallbackInfo& info) {
   put("tx_gso_datagrams", c_.tx_gso_datagrams);
   put("tx_gso_fallback", c_.tx_gso_fallback);
   put("tx_gso_learned", c_.tx_gso_learned);
+  put("tx_bulk_via_socket_bursts", c_.tx_bulk_via_socket_bursts);
+  put("tx_bulk_via_socket_bytes", c_.tx_bulk_via_socket_bytes);
   put("frames_free", pool_.available());
   return s;
 }
