@@ -110,7 +110,7 @@ int UdpPort::SendGroupSingly(uint32_t m, uint32_t* desc, uint8_t* rec_base, bool
       c_.opackets++;
       c_.obytes += static_cast<uint64_t>(r);
     }
-    pool_.give_back(frames_[seg]);
+    ReturnFrame(frames_[seg]);
     g++;
   }
   return static_cast<int>(g);

@@ -44,6 +44,7 @@ Napi::Function UdpPort::Define(Napi::Env env) {
                      {
                          InstanceMethod<&UdpPort::RxBurst>("rxBurst"),
                          InstanceMethod<&UdpPort::TxBurst>("txBurst"),
+                         InstanceMethod<&UdpPort::TxBurstFrom>("txBurstFrom"),
                          InstanceMethod<&UdpPort::AllocFrames>("allocFrames"),
                          InstanceMethod<&UdpPort::FreeFrames>("freeFrames"),
                          InstanceMethod<&UdpPort::Stats>("stats"),
@@ -351,15 +352,61 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
   if (n > addr.ElementLength() / kUdpAddrRecordSize) n = addr.ElementLength() / kUdpAddrRecordSize;
   if (n > kUdpMaxBurst) n = kUdpMaxBurst;
   c_.tx_bursts++;
-  TxBurstArgs a{desc.Data(), addr.Data(), n};
+  TxBurstArgs a{desc.Data(), addr.Data(), n, nullptr, 0};
   uint32_t m = BuildTxMessages(a);
   return Napi::Number::New(env, SendTxMessages(a, m));
+}
+
+// txBurstFrom(src: Uint8Array, desc: Uint32Array, addr: Uint8Array, n) -> taken
+// As txBurst, but the datagrams lie in src (offsets are relative to its first
+// byte), not in our frames: the AF_XDP UMEM, so a bulk run leaves through the
+// socket with UDP GSO without a copy into our pool. sendmmsg has copied every
+// datagram when this returns, so the caller frees its frames at once (all of
+// them: taken, zeroed or left). Descriptors outside src are invalid.
+Napi::Value UdpPort::TxBurstFrom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Undefined();
+  if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsTypedArray() ||
+      !info[3].IsNumber())
+    return ThrowType(env, "txBurstFrom(src: Uint8Array, desc: Uint32Array, addr: Uint8Array, n: number)"),
+           env.Undefined();
+  Napi::Uint8Array src = info[0].As<Napi::Uint8Array>();
+  Napi::Uint32Array desc = info[1].As<Napi::Uint32Array>();
+  Napi::Uint8Array addr = info[2].As<Napi::Uint8Array>();
+  uint32_t n = info[3].As<Napi::Number>().Uint32Value();
+  if (n > desc.ElementLength() / 2) n = desc.ElementLength() / 2;
+  if (n > addr.ElementLength() / kUdpAddrRecordSize) n = addr.ElementLength() / kUdpAddrRecordSize;
+  if (n > kUdpMaxBurst) n = kUdpMaxBurst;
+  c_.tx_bursts++;
+  c_.tx_bulk_via_socket_bursts++;
+  TxBurstArgs a{desc.Data(), addr.Data(), n, src.Data(), src.ByteLength()};
+  foreign_ = true;
+  uint32_t m = BuildTxMessages(a);
+  uint32_t taken = SendTxMessages(a, m);
+  foreign_ = false;
+  return Napi::Number::New(env, taken);
+}
+
+/** A datagram's frame back to the pool, unless the burst lies in a caller's buffer (txBurstFrom). */
+void UdpPort::ReturnFrame(uint64_t frame) {
+  if (!foreign_) pool_.give_back(frame);
 }
 
 // Takes descriptor i's frame for sending; false (length zeroed, counted,
 // the frame back in the pool when it was JS's) when it cannot be sent.
 bool UdpPort::TakeTxFrame(const TxBurstArgs& a, uint32_t i, uint64_t* frame) {
   uint64_t off = a.desc[2 * i], len = a.desc[2 * i + 1];
+  if (a.src) {
+    // A caller's buffer (txBurstFrom): nothing of ours to take or give back.
+    uint8_t fam = a.addr[i * kUdpAddrRecordSize + kRecFamily];
+    if (len == 0 || off + len > a.src_len || (fam != 4 && fam != 6) || (fam == 6 && family_ == AF_INET)) {
+      c_.tx_invalid++;
+      a.desc[2 * i + 1] = 0;
+      return false;
+    }
+    *frame = 0;
+    return true;
+  }
   if (!pool_.in_range(off) || pool_.owner(pool_.frame_of(off)) != FrameOwner::kJs) {
     c_.tx_invalid++;  // not a frame JS owns: leave the pool untouched
     a.desc[2 * i + 1] = 0;
@@ -379,7 +426,7 @@ bool UdpPort::TakeTxFrame(const TxBurstArgs& a, uint32_t i, uint64_t* frame) {
 // One message per sendable descriptor, or the datagram added to the
 // previous message as a GSO segment (udp_gso.cc); returns the message count.
 uint32_t UdpPort::BuildTxMessages(const TxBurstArgs& a) {
-  uint8_t* base = region_->base();
+  uint8_t* base = a.src ? a.src : region_->base();
   uint32_t m = 0, k = 0;  // messages, datagrams
   for (uint32_t i = 0; i < a.n; i++) {
     uint64_t frame;
@@ -451,8 +498,9 @@ void UdpPort::CountTxSent(uint32_t done, int r) {
     if (retried_[j]) c_.tx_src_fallback++;
     c_.opackets += seg_count_[j];
     c_.obytes += msgs_[j].msg_len;
+    if (foreign_) c_.tx_bulk_via_socket_bytes += msgs_[j].msg_len;
     if (seg_count_[j] > 1) { c_.tx_gso_sends++; c_.tx_gso_datagrams += seg_count_[j]; }
-    for (uint32_t g = 0; g < seg_count_[j]; g++) pool_.give_back(frames_[seg_first_[j] + g]);
+    for (uint32_t g = 0; g < seg_count_[j]; g++) ReturnFrame(frames_[seg_first_[j] + g]);
   }
 }
 
@@ -493,7 +541,7 @@ uint32_t UdpPort::SendTxMessages(const TxBurstArgs& a, uint32_t m) {
       continue;
     }
     CountTxError(err, a.desc, index_[seg_first_[done]]);
-    pool_.give_back(frames_[seg_first_[done]]);
+    ReturnFrame(frames_[seg_first_[done]]);
     done++;
   }
   return stopped_at != UINT32_MAX ? index_[stopped_at] : done < m ? index_[seg_first_[done]] : a.n;

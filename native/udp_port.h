@@ -64,6 +64,8 @@ struct UdpPortCounters {
   uint64_t tx_gso_datagrams = 0; // datagrams sent in those messages
   uint64_t tx_gso_fallback = 0;  // groups the kernel refused, resent one datagram at a time
   uint64_t tx_gso_learned = 0;   // limits learned for one destination (smaller segments, or GSO off)
+  uint64_t tx_bulk_via_socket_bursts = 0;  // txBurstFrom calls: bulk runs sent from another buffer (a UMEM)
+  uint64_t tx_bulk_via_socket_bytes = 0;   // UDP payload bytes those calls sent
   uint64_t rx_bursts = 0, tx_bursts = 0;
 };
 
@@ -76,6 +78,8 @@ class UdpPort : public EnvBound<UdpPort> {
  private:
   Napi::Value RxBurst(const Napi::CallbackInfo& info);
   Napi::Value TxBurst(const Napi::CallbackInfo& info);
+  Napi::Value TxBurstFrom(const Napi::CallbackInfo& info);
+  void ReturnFrame(uint64_t frame);
   Napi::Value AllocFrames(const Napi::CallbackInfo& info);
   Napi::Value FreeFrames(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
@@ -101,6 +105,8 @@ class UdpPort : public EnvBound<UdpPort> {
     uint32_t* desc;  // JS's descriptors (offset, length) per datagram
     uint8_t* addr;   // JS's address records, one per descriptor
     uint32_t n;      // descriptors in this burst
+    uint8_t* src;    // txBurstFrom: the caller's buffer the datagrams lie in (null: our own frames)
+    size_t src_len;
   };
   uint32_t BuildTxMessages(const TxBurstArgs& a);
   bool TakeTxFrame(const TxBurstArgs& a, uint32_t i, uint64_t* frame);
@@ -140,6 +146,8 @@ class UdpPort : public EnvBound<UdpPort> {
   // are the sticky source (the UDP_SEGMENT cmsg follows them).
   // seg_limit_: segments this large or larger are not grouped into it (learned for its destination).
   std::vector<uint32_t> seg_first_, seg_count_, seg_size_, msg_bytes_, pktinfo_len_, seg_limit_;
+  // The burst in flight lies in a caller's buffer (txBurstFrom), not in our frames: nothing to give back.
+  bool foreign_ = false;
   bool gso_ = false;               // UDP_SEGMENT offered by the kernel (and not refused by the caller)
   GsoLearnTable gso_learned_;      // per destination: what refused groups taught
   uint32_t gso_learn_ttl_ms_ = 60000;  // how long a lesson holds before the full size is tried again

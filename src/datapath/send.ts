@@ -13,9 +13,12 @@
  *   4. queueOuter        AF_XDP: Ethernet/IP/UDP written into the headroom in
  *                        front of each message (the peer's route: next-hop
  *                        MAC, addresses); kernel path for peers without a
- *                        route or messages over the egress MTU
+ *                        route or messages over the egress MTU; a peer's
+ *                        bulk run on a copy-mode device (tx-path.ts): the
+ *                        kernel socket with UDP GSO, straight from the UMEM
  *   5. transmit          one txBurst on the AF_XDP queue, one sendmmsg on
- *                        the kernel socket; only then the peer's transmit
+ *                        the kernel socket (two when bulk runs left from the
+ *                        UMEM: txBurstFrom); only then the peer's transmit
  *                        counters (bytes, packets, last data sent), for
  *                        exactly the messages a port took and sent: a
  *                        refused one is a drop (tx-send-failed), not
@@ -32,6 +35,7 @@ import { BURST_SIZE, FRAME_HEADROOM } from '../native/frames.js';
 import { DATA_HEADER_SIZE, DATA_PADDING, TAG_SIZE } from '../protocol/wire.js';
 import { ADDR_RECORD_SIZE, addrEquals } from './addr-record.js';
 import type { Port } from '../native/port.js';
+import { NEVER } from './tx-path.js';
 import type { PeerState, WorkerState, XskState } from './worker-state.js';
 
 /** After the plaintext: padding to a multiple of 16 and the AEAD tag. */
@@ -54,6 +58,22 @@ export class Sender {
   private readonly udpSlot = new Uint32Array(BURST_SIZE);
   private readonly udpLen = new Uint32Array(BURST_SIZE);
   /**
+   * Bulk runs (tx-path.ts): messages leaving by the kernel socket straight
+   * from the UMEM frames they were sealed in (UdpPort.txBurstFrom), with
+   * their own address records and per-message peer slot and length.
+   */
+  private viaBulk = 0;
+  private readonly bulkDesc = new Uint32Array(BURST_SIZE * 2);
+  private readonly bulkAddr = new Uint8Array(BURST_SIZE * ADDR_RECORD_SIZE);
+  private readonly bulkSlot = new Uint32Array(BURST_SIZE);
+  private readonly bulkLen = new Uint32Array(BURST_SIZE);
+  /** The burst's peers (runSlot) and their full-size message counts (runFull); per job, its peer's index. */
+  private readonly runSlot = new Int32Array(BURST_SIZE);
+  private readonly runFull = new Uint16Array(BURST_SIZE);
+  private readonly jobRun = new Uint16Array(BURST_SIZE);
+  /** Per job: 1 when its peer's messages leave by the socket from the UMEM in this burst. */
+  private readonly jobBulk = new Uint8Array(BURST_SIZE);
+  /**
    * The last TUN read filled every frame it was given: with offload
    * (native/tun_queue.cc) the rest of a cut super packet may be waiting in the
    * queue's native state, which poll cannot see, so read again before sleeping.
@@ -75,7 +95,9 @@ export class Sender {
     this.seal(jobs);
     this.viaXsk = 0;
     this.viaUdp = 0;
+    this.viaBulk = 0;
     this.freed = 0;
+    this.chooseBulk(jobs);
     for (let j = 0; j < jobs; j++) this.queueOuter(j, now);
     if (this.freed > 0) this.pool.freeFrames(this.s.scratch.freeList, this.freed);
     this.transmit(now);
@@ -181,6 +203,30 @@ export class Sender {
 
   // ------------------------------------------------------------ 4. outer headers / path choice
 
+  /**
+   * Per job: whether its peer's messages leave by the kernel socket in this
+   * burst (tx-path.ts): the TUN frames' device sends bulk runs that way and
+   * the peer has at least bulkMinRun full-size messages here. Decided per
+   * peer, so all of one peer's messages in the burst take one path.
+   */
+  private chooseBulk(jobs: number): void {
+    const x = this.x, sc = this.s.scratch, bulk = this.jobBulk;
+    const minRun = x ? x.bulkMinRun : NEVER;
+    if (minRun === NEVER || minRun === 0) { bulk.fill(minRun === 0 ? 1 : 0, 0, jobs); return; }
+    // Full size: the plaintext filled the MTU (sealed = header + padded MTU + tag, within the padding).
+    const full = this.s.mtu + DATA_HEADER_SIZE;
+    let runs = 0;
+    for (let j = 0; j < jobs; j++) {
+      const slot = sc.cryptSlot[j]!;
+      let r = 0;
+      while (r < runs && this.runSlot[r] !== slot) r++; // a burst has few peers: a short scan
+      if (r === runs) { this.runSlot[r] = slot; this.runFull[r] = 0; runs++; }
+      this.jobRun[j] = r;
+      if (sc.crypt.result[j]! > full) this.runFull[r] = this.runFull[r]! + 1;
+    }
+    for (let j = 0; j < jobs; j++) bulk[j] = this.runFull[this.jobRun[j]!]! >= minRun ? 1 : 0;
+  }
+
   /** Puts sealed message j on its way: AF_XDP here, AF_XDP on another device, or the kernel socket. */
   private queueOuter(j: number, now: number): void {
     const s = this.s, sc = s.scratch, x = this.x, buf = this.buf;
@@ -194,7 +240,16 @@ export class Sender {
     const peer = s.peers[slot]!;
     const msgOff = sc.cryptDesc[2 * j]! - DATA_HEADER_SIZE;
     const outer = peer.outer;
-    if (outer && msgLen > outer.maxMessage) {
+    if (x && outer && outer.ifindex === x.ifindex && this.jobBulk[j] === 1) {
+      // A bulk run on a copy-mode device (tx-path.ts): the kernel socket sends it from the UMEM
+      // with UDP GSO (oversized ones too, so the peer's messages keep their order).
+      const i = this.viaBulk++;
+      this.bulkDesc[2 * i] = msgOff;
+      this.bulkDesc[2 * i + 1] = msgLen;
+      this.bulkAddr.set(peer.endpoint!, i * ADDR_RECORD_SIZE);
+      this.bulkSlot[i] = slot;
+      this.bulkLen[i] = msgLen;
+    } else if (outer && msgLen > outer.maxMessage) {
       // Bigger than the egress MTU: only the kernel can fragment it.
       this.toSocket(msgOff, msgLen, peer.endpoint!, slot);
     } else if (x && outer && outer.ifindex === x.ifindex) {
@@ -289,6 +344,7 @@ export class Sender {
    */
   private transmit(now: number): void {
     const s = this.s, sc = s.scratch, viaXsk = this.viaXsk, viaUdp = this.viaUdp;
+    if (this.viaBulk > 0) this.transmitBulk(now);
     if (viaXsk > 0) {
       if (s.capture) for (let i = 0; i < viaXsk; i++) s.capture.write(this.buf, sc.xskTxDesc[2 * i]!, sc.xskTxDesc[2 * i + 1]!, now);
       const sent = this.x!.port.txBurst(sc.xskTxDesc, viaXsk);
@@ -305,6 +361,25 @@ export class Sender {
       if (failed > 0) s.drops.count('tx-send-failed', failed);
       if (sent < viaUdp) this.refused(s.udp, sc.udpTxDesc, sent, viaUdp);
     }
+  }
+
+  /**
+   * The bulk runs: one txBurstFrom on the kernel socket from the UMEM. The
+   * kernel has copied every datagram when it returns, so all their frames go
+   * back to the UMEM at once; what it did not send (zeroed length, or not
+   * taken: socket buffer full) is tx-send-failed.
+   */
+  private transmitBulk(now: number): void {
+    const s = this.s, sc = s.scratch, n = this.viaBulk, desc = this.bulkDesc;
+    const sent = s.udp.txBurstFrom(this.buf, desc, this.bulkAddr, n);
+    let failed = n - sent;
+    for (let i = 0; i < n; i++) {
+      if (i < sent && desc[2 * i + 1] !== 0) this.countSent(this.bulkSlot[i]!, this.bulkLen[i]!, now);
+      else if (i < sent) failed++;
+      sc.freeList[i] = desc[2 * i]!;
+    }
+    this.x!.port.freeFrames(sc.freeList, n);
+    if (failed > 0) s.drops.count('tx-send-failed', failed);
   }
 
   /** Frames a port did not take back: count them and return them to their pool. */

@@ -10,6 +10,7 @@
  */
 import type { XskPortOptions } from '../native/binding.js';
 import { ADDR_RECORD_SIZE } from './addr-record.js';
+import type { TxPathSetting } from './tx-path.js';
 
 /** A UDP endpoint as the UDP port's 40-byte address record (layout: src/native/addr-record-layout.ts). */
 export type AddrRecord = Uint8Array;
@@ -61,7 +62,7 @@ export type ToWorker =
   /** The peer's AF_XDP route, or null: its packets take the kernel socket. */
   | { t: 'peer-route'; slot: number; route: PeerRoute | null }
   /** Open an AF_XDP port on this device, on the queue numbered like the worker (if the device has it). */
-  | { t: 'xsk-open'; ifindex: number; queues: number; opts: Omit<XskPortOptions, 'queue'> }
+  | { t: 'xsk-open'; ifindex: number; queues: number; opts: Omit<XskPortOptions, 'queue'>; txPath: TxPathSetting }
   /** Close this device's AF_XDP port (a shared UMEM whose anchor went away: src/daemon/xdp/uplink-share.ts). */
   | { t: 'xsk-close'; ifindex: number }
   /** Start (a buffer of captureBufferSize(workers) bytes: copy AF_XDP frames into this worker's ring) or stop (null) a capture. */
@@ -85,7 +86,7 @@ export type FromWorker =
   /** The worker's port counters (CNDP lport_stats_t names), about once a second, one entry per port. */
   | { t: 'port-stats'; worker: number; ports: Array<{ path: string; stats: Record<string, number> }>; /** the worker thread's CPU time so far */ cpuSeconds?: number }
   /** The worker's AF_XDP port on a device: its fd for the XSKMAP, or why there is none. */
-  | { t: 'xsk'; worker: number; ifindex: number; fd: number | null; error?: string; describe?: string }
+  | { t: 'xsk'; worker: number; ifindex: number; fd: number | null; error?: string; describe?: string; zeroCopy?: boolean }
   /** The worker cannot go on (TUN deleted, port failed). */
   | { t: 'fatal'; worker: number; reason: string };
 

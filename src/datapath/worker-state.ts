@@ -64,6 +64,11 @@ export interface XskState {
   buf: Uint8Array;
   ifindex: number;
   name: string;
+  /**
+   * Full-size messages to one peer in a burst from which that peer's messages
+   * leave by the kernel socket instead (tx-path.ts bulkMinRun; NEVER: AF_XDP only).
+   */
+  bulkMinRun: number;
 }
 
 /** One peer as this worker knows it. */

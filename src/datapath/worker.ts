@@ -32,6 +32,7 @@ import { WorkerEpoch } from '../protocol/key-retirement.js';
 import { PeerState, WorkerState, type WorkerInit, type XskState } from './worker-state.js';
 import { Receiver } from './receive.js';
 import { Sender } from './send.js';
+import { bulkMinRun, type TxPathSetting } from './tx-path.js';
 
 export type { WorkerInit } from './worker-state.js';
 
@@ -236,7 +237,7 @@ class Worker {
         return;
       }
       case 'xsk-open':
-        this.openXsk(msg.ifindex, msg.queues, msg.opts);
+        this.openXsk(msg.ifindex, msg.queues, msg.opts, msg.txPath);
         return;
       case 'xsk-close': {
         // Between bursts the worker holds no frames of the port, so it can go at once.
@@ -263,7 +264,7 @@ class Worker {
   }
 
   /** Opens this worker's AF_XDP port on a device and reports its fd (or why not) to the main thread. */
-  private openXsk(ifindex: number, queues: number, opts: Omit<XskPortOptions, 'queue'>): void {
+  private openXsk(ifindex: number, queues: number, opts: Omit<XskPortOptions, 'queue'>, txPath: TxPathSetting): void {
     const w = this.s.init.worker;
     if (this.s.xsks.some((x) => x.ifindex === ifindex)) return;
     if (w >= queues) {
@@ -276,11 +277,11 @@ class Worker {
     }
     try {
       const port = new XdpPort(new this.s.n.XskPort({ ...opts, queue: w }), BURST_SIZE);
-      const x: XskState = { port, buf: port.frames.bytes, ifindex, name: opts.ifname };
+      const i = port.native.info();
+      const x: XskState = { port, buf: port.frames.bytes, ifindex, name: opts.ifname, bulkMinRun: bulkMinRun(txPath, i.zeroCopy) };
       this.fds[2 + this.s.xsks.length] = port.native.pollFd;
       this.s.xsks.push(x);
-      const i = port.native.info();
-      this.s.post({ t: 'xsk', worker: w, ifindex, fd: port.fd, describe: `AF_XDP queue ${w}: ${i.mode} mode, ${i.zeroCopy ? 'zero-copy' : 'copy'}${i.busyPoll ? ', busy poll' : ''}, ${i.frameCount} × ${i.frameSize} B frames` });
+      this.s.post({ t: 'xsk', worker: w, ifindex, fd: port.fd, zeroCopy: i.zeroCopy, describe: `AF_XDP queue ${w}: ${i.mode} mode, ${i.zeroCopy ? 'zero-copy' : 'copy'}${i.busyPoll ? ', busy poll' : ''}, ${i.frameCount} × ${i.frameSize} B frames` });
     } catch (err) {
       this.s.post({ t: 'xsk', worker: w, ifindex, fd: null, error: (err as Error).message });
     }

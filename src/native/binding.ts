@@ -184,6 +184,8 @@ export interface UdpPortStats extends PortStats {
   tx_gso_sends: number; tx_gso_datagrams: number; tx_gso_fallback: number;
   /** Limits learned for one destination from a refused group (smaller segments, or no GSO to it). */
   tx_gso_learned: number;
+  /** txBurstFrom calls (bulk runs sent from the AF_XDP UMEM through this socket) and the UDP payload bytes they sent. */
+  tx_bulk_via_socket_bursts: number; tx_bulk_via_socket_bytes: number;
 }
 
 /**
@@ -214,6 +216,12 @@ export interface NativeUdpPort {
    * endpoint.
    */
   txBurst(desc: Uint32Array, addr: Uint8Array, n: number): number;
+  /**
+   * As txBurst, for datagrams lying in src (offsets from its first byte; the
+   * AF_XDP UMEM), not in this port's frames: sent before it returns, so the
+   * caller frees its own frames right after. Counts tx_bulk_via_socket_*.
+   */
+  txBurstFrom(src: Uint8Array, desc: Uint32Array, addr: Uint8Array, n: number): number;
   allocFrames(out: Uint32Array, n: number): number;
   freeFrames(offsets: Uint32Array, n: number): void;
   stats(): UdpPortStats;

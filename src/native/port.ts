@@ -77,6 +77,10 @@ export class SocketPort implements Port {
   get port(): number { return this.native.port; }
   rxBurst(desc: Uint32Array, max: number): number { return this.native.rxBurst(desc, this.addr, Math.min(max, this.burst)); }
   txBurst(desc: Uint32Array, n: number): number { return this.native.txBurst(desc, this.addr, Math.min(n, this.burst)); }
+  /** Datagrams in another buffer (an AF_XDP UMEM), with their own address records: sent in the call, nothing to free here. */
+  txBurstFrom(src: Uint8Array, desc: Uint32Array, addr: Uint8Array, n: number): number {
+    return this.native.txBurstFrom(src, desc, addr, Math.min(n, this.burst));
+  }
   allocFrames(out: Uint32Array, n: number): number { return this.native.allocFrames(out, n); }
   freeFrames(offsets: Uint32Array, n: number): void { this.native.freeFrames(offsets, n); }
   stats(): PortStats { return this.native.stats(); }

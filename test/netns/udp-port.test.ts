@@ -423,6 +423,39 @@ if (isMainThread) {
     }
   });
 
+  test('txBurstFrom: datagrams in another buffer (as the UMEM) leave grouped by UDP GSO, whole and in order; the pool is untouched; outside the buffer: zeroed', () => {
+    const client = clientPort();
+    try {
+      // An external buffer laid out like a UMEM: one datagram every 2048 B, at an offset inside a view.
+      const backing = new ArrayBuffer(64 * 2048 + 4096);
+      const src = new Uint8Array(backing, 4096, 64 * 2048);
+      const sizes = [...Array.from({ length: 30 }, () => 1400), 500];
+      const n = sizes.length + 1;
+      const desc = new Uint32Array(2 * n);
+      const addr = new Uint8Array(UDP_ADDR_RECORD_SIZE * n);
+      sizes.forEach((size, i) => {
+        const b = Buffer.alloc(size);
+        fill(b, i);
+        src.set(b, i * 2048 + 100);
+        desc[2 * i] = i * 2048 + 100;
+        desc[2 * i + 1] = size;
+        writeEndpoint(addr, i, { ip: B4, port: client.port });
+      });
+      // The last one runs past the end of src: invalid, zeroed, nothing sent.
+      desc[2 * sizes.length] = src.length - 10;
+      desc[2 * sizes.length + 1] = 100;
+      writeEndpoint(addr, sizes.length, { ip: B4, port: client.port });
+      const before = server.stats();
+      assert.equal(server.txBurstFrom(src, desc, addr, n), n, 'all taken');
+      assert.equal(desc[2 * sizes.length + 1], 0, 'outside the buffer: zeroed');
+      receiveInOrder(client, sizes);
+      const d = delta(server.stats(), before, ['opackets', 'oerrors', 'tx_invalid', 'tx_gso_datagrams', 'tx_bulk_via_socket_bursts', 'tx_bulk_via_socket_bytes']);
+      assert.deepEqual(d, { opackets: sizes.length, oerrors: 0, tx_invalid: 1, tx_gso_datagrams: sizes.length, tx_bulk_via_socket_bursts: 1,
+        tx_bulk_via_socket_bytes: sizes.reduce((t, x) => t + x, 0) });
+      assert.equal(server.stats().frames_free, server.info().frameCount, 'the port\'s own pool untouched');
+    } finally { client.close(); }
+  });
+
   test('imissed: datagrams the socket queue had no room for are counted (the socket\'s sk_drops), exactly', () => {
     const small = openUdpPort({ port: 0, frameCount: 256, rcvBuf: 8192 });
     try {

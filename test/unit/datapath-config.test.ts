@@ -23,6 +23,8 @@ test('absent keys take their defaults; given keys are kept', () => {
   assert.equal(c.workers, 2);
   assert.deepEqual(c.cpus, [1]);
   assert.deepEqual(c.devices, ['eth0']);
+  assert.equal(DEFAULT_DATAPATH.txPath, 'auto');
+  assert.equal(parseDatapathConfig('{ "txPath": "socket" }', 'f').txPath, 'socket');
 });
 
 test('the shipped example parses', () => {
@@ -42,6 +44,7 @@ const bad: Array<[string, RegExp]> = [
   ['{ "txRing": 100 }', /"txRing" must be a power of two/],
   ['{ "crypto": "rot13" }', /"crypto" must be/],
   ['{ "tunOffload": 0 }', /"tunOffload" must be/],
+  ['{ "txPath": "kernel" }', /"txPath" must be "auto", "afxdp" or "socket"/],
   ['{ "xdpProgram": "theirs" }', /"xdpProgram" must be "own" or "device-plugin"/],
   ['{ "devicePluginSocket": "afxdp.sock" }', /"devicePluginSocket" must be "auto" or an absolute path/],
   ['{ "metricsListen": "9586" }', /"metricsListen" must be "off" or "HOST:PORT": "9586" is not a listen address/],

@@ -206,7 +206,7 @@ export class Device implements DeviceControl {
         return;
       }
       case 'xsk':
-        this.link.xdp?.workerPort(m.worker, m.ifindex, m.fd, m.error, m.describe);
+        this.link.xdp?.workerPort(m.worker, m.ifindex, m.fd, m.error, m.describe, m.zeroCopy);
         return;
       case 'port-stats':
         this.stats.record(m);

@@ -44,6 +44,7 @@ import { PluginXskMap } from './plugin-xsk-map.js';
 import { UplinkShareMember, UplinkShareServer } from './uplink-share.js';
 import type { Logger } from '../log.js';
 import type { PeerRoute, ToWorker } from '../../datapath/worker-messages.js';
+import { describeTxPath } from '../../datapath/tx-path.js';
 
 const ARPHRD_ETHER = 1;
 /** A peer we sent to within this long… */
@@ -80,6 +81,8 @@ interface XdpDevice {
   share?: UplinkShareServer;
   /** Another xdpwg's filter is on the device and we share its program and UMEM. */
   member?: UplinkShareMember;
+  /** The transmit path choice last logged for the device (describeTxPath), to say it once per change. */
+  txPathSaid?: string;
 }
 
 /**
@@ -256,7 +259,7 @@ export class XdpPaths {
   }
 
   /** A worker opened (fd) or failed to open (error) its AF_XDP port on a device. */
-  workerPort(worker: number, ifindex: number, fd: number | null, error?: string, describe?: string): void {
+  workerPort(worker: number, ifindex: number, fd: number | null, error?: string, describe?: string, zeroCopy?: boolean): void {
     const d = this.devices.get(ifindex);
     if (!d || !d.filter) return;
     if (fd === null) {
@@ -271,6 +274,7 @@ export class XdpPaths {
       d.bound.add(worker);
       d.portError = undefined;
       this.log.verbose(`${d.name}: worker ${worker} ${describe ?? `AF_XDP queue ${worker}`}`);
+      if (zeroCopy !== undefined) this.sayTxPath(d, zeroCopy);
     } catch (err) {
       this.log.error(`${d.name}: cannot bind worker ${worker}'s AF_XDP socket: ${(err as Error).message}`);
       return;
@@ -278,6 +282,14 @@ export class XdpPaths {
     // Peers on this device were on the kernel socket until a port existed.
     if (d.bound.size === 1) for (const slot of this.endpoints.keys()) this.recompute(slot);
     this.updateSendingWorkers();
+  }
+
+  /** Where data messages to peers on the device leave (src/datapath/tx-path.ts), once per change per device. */
+  private sayTxPath(d: XdpDevice, zeroCopy: boolean): void {
+    const text = describeTxPath(d.name, this.config.txPath, zeroCopy);
+    if (d.txPathSaid === text) return;
+    d.txPathSaid = text;
+    this.log.verbose(text);
   }
 
   /**
@@ -491,6 +503,6 @@ export class XdpPaths {
     // A retry must not stall the workers' traffic for the bind's EBUSY wait: the next retry comes anyway.
     const retry = d.portsAskedMs !== 0;
     d.portsAskedMs = nowMs;
-    this.broadcast({ t: 'xsk-open', ifindex: d.ifindex, queues: d.queues, opts: retry ? { ...d.portOpts!, busyWaitMs: 0 } : d.portOpts! });
+    this.broadcast({ t: 'xsk-open', ifindex: d.ifindex, queues: d.queues, opts: retry ? { ...d.portOpts!, busyWaitMs: 0 } : d.portOpts!, txPath: this.config.txPath });
   }
 }
