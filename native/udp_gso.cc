@@ -109,6 +109,7 @@ int UdpPort::SendGroupSingly(uint32_t m, uint32_t* desc, uint8_t* rec_base, bool
     } else {
       c_.opackets++;
       c_.obytes += static_cast<uint64_t>(r);
+      if (foreign_) c_.tx_bulk_via_socket_bytes += static_cast<uint64_t>(r);
     }
     ReturnFrame(frames_[seg]);
     g++;

@@ -605,6 +605,8 @@ Napi::Value UdpPort::Stats(const Napi::CallbackInfo& info) {
   put("tx_gso_datagrams", c_.tx_gso_datagrams);
   put("tx_gso_fallback", c_.tx_gso_fallback);
   put("tx_gso_learned", c_.tx_gso_learned);
+  put("tx_bulk_via_socket_bursts", c_.tx_bulk_via_socket_bursts);
+  put("tx_bulk_via_socket_bytes", c_.tx_bulk_via_socket_bytes);
   put("frames_free", pool_.available());
   return s;
 }
