@@ -12,7 +12,7 @@
  * /dev/net/tun, a read-only root with a tmpfs /run, the config mounted
  * read-only and the private key a separate read-only file that the PostUp
  * hook hands to the interface, with the ulimits podman needs on this
- * machine, and seccomp unconfined (see below). Checked: it becomes ready (`xdpwg health wg0 --ready`, the
+ * machine, and the manifests' seccomp profile (deploy/seccomp/xdpwg.json). Checked: it becomes ready (`xdpwg health wg0 --ready`, the
  * probe), the full tunnel's rules are in the container's namespace, the TUN
  * steers outbound flows by flow hash (the image carries tun_steering.o),
  * pings cross the tunnel both ways, the peer's path inside the
@@ -29,7 +29,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Lab, requireRoot, sh, waitFor } from '../helpers/netns.js';
-import { addPeer, configureInterface, logsOf, ping, type Side } from '../helpers/tunnel-lab.js';
+import { addPeer, configureInterface, logsOf, ping, repoRoot, type Side } from '../helpers/tunnel-lab.js';
 import { afxdpSides, pathTo, portTotals, startFresh, type AfxdpStats } from '../helpers/afxdp-lab.js';
 import { httpInNs, parsePrometheusText, sampleValue } from '../helpers/http-in-ns.js';
 
@@ -72,9 +72,9 @@ before(async () => {
     '--device', '/dev/net/tun',
     '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024',
     '--read-only', '--tmpfs', '/run',
-    // Podman 4.3's default seccomp profile (Debian bookworm) allows bpf() only with CAP_SYS_ADMIN, not
-    // CAP_BPF, so loading the filter needs seccomp off here (Kubernetes runs pods Unconfined by default).
-    '--security-opt', 'seccomp=unconfined',
+    // The manifests' Localhost seccomp profile: the runtime default (which allows bpf() only with
+    // CAP_SYS_ADMIN) plus bpf(). This run is what shows the profile suffices for xdpwg.
+    '--security-opt', `seccomp=${path.join(repoRoot, 'deploy', 'seccomp', 'xdpwg.json')}`,
     '-v', `${conf}:/etc/xdpwg:ro`, '-v', `${secret}:/run/secrets/xdpwg:ro`,
     '-e', 'XDPWG_DATAPATH=/etc/xdpwg/wg0.datapath.jsonc', '-e', 'LOG_LEVEL=verbose',
     IMAGE, 'up', '/etc/xdpwg/wg0.conf']);
