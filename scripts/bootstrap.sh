@@ -11,9 +11,11 @@ if [ "$(id -u)" != "0" ]; then
   echo "xdpwg: bootstrap must run as root (it installs Debian packages and the tests create network namespaces)" >&2; exit 1
 fi
 
+# prometheus: for /usr/bin/promtool (`promtool check metrics` in test/unit/prometheus-metrics.test.ts);
+# --no-install-recommends keeps node-exporter out; the server itself is not started by the tests.
 PKGS="libxdp-dev libbpf-dev libelf-dev zlib1g-dev libssl-dev clang clang-format llvm xdp-tools
       wireguard-go wireguard-tools iperf3 iputils-ping ncat iptables nftables conntrack iproute2 tcpdump ethtool
-      procps psmisc systemd python3 util-linux"
+      procps psmisc systemd python3 util-linux prometheus"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -7,7 +7,11 @@
 #
 #   scripts/container-image.sh [TAG]        (default localhost/xdpwg:test)
 #
-# The Debian root (bookworm minbase + the runtime libraries) is cached in
+# The runtime packages: the addon's libraries, wg(8) for PostUp hooks, and
+# what `xdpwg up` runs for a full tunnel (AllowedIPs 0.0.0.0/0): ip(8) for the
+# fwmark rules, nft(8) (iptables-restore as the alternative) for the
+# firewall rules, sysctl(8) for scripts' hooks.
+# The Debian root (bookworm minbase + the runtime packages) is cached in
 # $XDPWG_CONTAINER_CACHE (default /var/tmp/xdpwg-container) and made once.
 # Node 20 is the host's node binary (Debian bookworm's own nodejs is 18); the
 # Containerfile takes it from the official node:20-bookworm-slim image instead.
@@ -16,7 +20,7 @@ cd "$(dirname "$0")/.."
 TAG="${1:-localhost/xdpwg:test}"
 CACHE="${XDPWG_CONTAINER_CACHE:-/var/tmp/xdpwg-container}"
 MIRROR="${XDPWG_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-RUNTIME_PKGS="libxdp1,libbpf1,libelf1,zlib1g,libssl3,wireguard-tools"
+RUNTIME_PKGS="libxdp1,libbpf1,libelf1,zlib1g,libssl3,wireguard-tools,iproute2,nftables,iptables,procps"
 
 for tool in debootstrap podman; do
   command -v "$tool" >/dev/null 2>&1 || { echo "container-image: needs $tool (apt-get install podman runc debootstrap)" >&2; exit 1; }
@@ -26,7 +30,8 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 scripts/ensure-ready.sh
 
 mkdir -p "$CACHE"
-ROOT="$CACHE/rootfs-bookworm"
+# The root's name carries its package list, so a changed list makes a new one.
+ROOT="$CACHE/rootfs-bookworm-$(printf %s "$RUNTIME_PKGS" | sha256sum | cut -c1-12)"
 if [ ! -f "$ROOT/.complete" ]; then
   echo "container-image: debootstrap bookworm (minbase + $RUNTIME_PKGS) into $ROOT"
   rm -rf "$ROOT.tmp"
@@ -48,12 +53,17 @@ cp package.json package-lock.json "$APP/"
 cp -a bin "$APP/bin"
 cp -a dist/src "$APP/dist/src"
 cp build/Release/xdpwg.node "$APP/build/Release/"
-cp native/bpf/xdpwg_filter.o "$APP/native/bpf/"
+# Both BPF objects: the XDP filter and the TUN's flow-hash queue steering
+# (without it outbound flows all take one TUN queue, libbpf says why).
+cp native/bpf/xdpwg_filter.o native/bpf/tun_steering.o "$APP/native/bpf/"
 # Production dependencies only, as `npm prune --omit=dev` leaves them in the Containerfile.
 (cd "$APP" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund >/dev/null)
 rm -f "$APP/package-lock.json"
 cp "$(command -v node)" "$STAGE/usr/local/bin/node"
 ln -sf /opt/xdpwg/bin/xdpwg "$STAGE/usr/local/bin/xdpwg"
+for tool in ip nft iptables-restore ip6tables-restore sysctl wg; do
+  chroot "$STAGE" sh -c "command -v $tool" >/dev/null || { echo "container-image: $tool is missing from the image" >&2; exit 1; }
+done
 for c in gcc cc clang g++; do
   [ ! -e "$STAGE/usr/bin/$c" ] || { echo "container-image: a compiler ($c) got into the image" >&2; exit 1; }
 done

@@ -18,6 +18,8 @@ command -v ethtool >/dev/null 2>&1 || stale=1
 # Both firewall back-ends: the tests force each in turn (test/netns/up-full-tunnel.test.ts).
 command -v nft >/dev/null 2>&1 || stale=1
 command -v iptables-save >/dev/null 2>&1 || stale=1
+command -v promtool >/dev/null 2>&1 || stale=1
+command -v clang-format >/dev/null 2>&1 || stale=1
 [ -d node_modules ] || stale=1
 if [ "$stale" = 0 ]; then
   # Sources newer than their build products also mean a rebuild.

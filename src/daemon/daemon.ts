@@ -85,6 +85,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const uapiFd = envFd('WG_UAPI_FD');
   const { config: datapath, file: datapathFile } = loadDatapathConfig(opts.ifname, process.env, opts.configDir);
   if (datapathFile) log.verbose(`datapath settings from ${datapathFile}`);
+  // XDPWG_TX_PATH overrides "txPath" (measurements, and the tests that prove the AF_XDP transmit path).
+  const txPathEnv = process.env.XDPWG_TX_PATH;
+  if (txPathEnv === 'auto' || txPathEnv === 'afxdp' || txPathEnv === 'socket') datapath.txPath = txPathEnv;
+  else if (txPathEnv) throw new Error(`XDPWG_TX_PATH=${txPathEnv}: expected auto, afxdp or socket`);
   const fromEnv = Number(process.env.XDPWG_WORKERS);
   const configured = datapath.workers === 'auto' ? undefined : datapath.workers;
   const wanted = opts.workers ?? (fromEnv > 0 ? fromEnv : configured ?? Math.max(1, Math.min(4, os.availableParallelism())));

@@ -1,5 +1,7 @@
 /**
- * The tunnel demo with one end inside the container image
+ * The tunnel demo with one end inside the container image, that end a full
+ * tunnel (AllowedIPs 0.0.0.0/0, ::/0: wg-quick's fwmark rules, firewall
+ * rules and src_valid_mark, all from inside the container)
  * (scripts/container-image.sh builds it; `npm run test:container` runs both):
  *
  *   container (podman, xdpwg up /etc/xdpwg/wg0.conf)   ── veth ──   B (xdpwg on the host)
@@ -10,8 +12,10 @@
  * /dev/net/tun, a read-only root with a tmpfs /run, the config mounted
  * read-only and the private key a separate read-only file that the PostUp
  * hook hands to the interface, with the ulimits podman needs on this
- * machine, and seccomp unconfined (see below). Checked: it becomes ready (`xdpwg health wg0 --ready`, the
- * probe), pings cross the tunnel both ways, the peer's path inside the
+ * machine, and the manifests' seccomp profile (deploy/seccomp/xdpwg.json). Checked: it becomes ready (`xdpwg health wg0 --ready`, the
+ * probe), the full tunnel's rules are in the container's namespace, the TUN
+ * steers outbound flows by flow hash (the image carries tun_steering.o),
+ * pings cross the tunnel both ways, the peer's path inside the
  * container is AF_XDP and its AF_XDP ports count the packets, and its
  * /metrics answers from inside the namespace.
  *
@@ -25,7 +29,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Lab, requireRoot, sh, waitFor } from '../helpers/netns.js';
-import { addPeer, configureInterface, logsOf, ping, type Side } from '../helpers/tunnel-lab.js';
+import { addPeer, configureInterface, logsOf, ping, repoRoot, type Side } from '../helpers/tunnel-lab.js';
 import { afxdpSides, pathTo, portTotals, startFresh, type AfxdpStats } from '../helpers/afxdp-lab.js';
 import { httpInNs, parsePrometheusText, sampleValue } from '../helpers/http-in-ns.js';
 
@@ -51,21 +55,26 @@ before(async () => {
   const secret = path.join(dir, 'secret');
   for (const d of [conf, secret]) execFileSync('mkdir', ['-p', d]);
   writeFileSync(path.join(conf, 'wg0.conf'), [
-    '[Interface]', `Address = ${a.inner4}/24`, `ListenPort = ${a.port}`, 'PostUp = wg set %i private-key /run/secrets/xdpwg/private-key', '',
-    '[Peer]', `PublicKey = ${b.keys.publicKey}`, `AllowedIPs = ${b.inner4}/32`, `Endpoint = ${b.outer4}:${b.port}`, 'PersistentKeepalive = 1', '',
+    '[Interface]', `Address = ${a.inner4}/24, ${a.inner6}/64`, `ListenPort = ${a.port}`, 'PostUp = wg set %i private-key /run/secrets/xdpwg/private-key', '',
+    // A full tunnel: everything but the daemon's own outer packets goes to B (wg-quick's fwmark rules).
+    '[Peer]', `PublicKey = ${b.keys.publicKey}`, 'AllowedIPs = 0.0.0.0/0, ::/0', `Endpoint = ${b.outer4}:${b.port}`, 'PersistentKeepalive = 1', '',
   ].join('\n'));
   chmodSync(path.join(conf, 'wg0.conf'), 0o600);
-  writeFileSync(path.join(conf, 'wg0.datapath.jsonc'), '{ "metricsListen": "127.0.0.1:9586" }\n');
+  // Two workers = two TUN queues, so the TUN's flow steering has queues to choose from on any machine.
+  writeFileSync(path.join(conf, 'wg0.datapath.jsonc'), '{ "metricsListen": "127.0.0.1:9586", "workers": 2 }\n');
   writeFileSync(path.join(secret, 'private-key'), a.keys.privateKey + '\n', { mode: 0o400 });
+  // /proc/sys is read-only in the container: the full tunnel's src_valid_mark=1 is set from outside, as the
+  // host does for a pod (README: Running in containers and Kubernetes); `xdpwg up` sees it set and writes nothing.
+  sh('ip', ['netns', 'exec', a.ns, 'sysctl', '-qw', 'net.ipv4.conf.all.src_valid_mark=1']);
   podman(['run', '-d', '--name', NAME,
     '--network', `ns:/var/run/netns/${a.ns}`,
     '--cap-drop', 'all', '--cap-add', 'NET_ADMIN,NET_RAW,BPF,PERFMON,IPC_LOCK',
     '--device', '/dev/net/tun',
     '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024',
     '--read-only', '--tmpfs', '/run',
-    // Podman 4.3's default seccomp profile (Debian bookworm) allows bpf() only with CAP_SYS_ADMIN, not
-    // CAP_BPF, so loading the filter needs seccomp off here (Kubernetes runs pods Unconfined by default).
-    '--security-opt', 'seccomp=unconfined',
+    // The manifests' Localhost seccomp profile: the runtime default (which allows bpf() only with
+    // CAP_SYS_ADMIN) plus bpf(). This run is what shows the profile suffices for xdpwg.
+    '--security-opt', `seccomp=${path.join(repoRoot, 'deploy', 'seccomp', 'xdpwg.json')}`,
     '-v', `${conf}:/etc/xdpwg:ro`, '-v', `${secret}:/run/secrets/xdpwg:ro`,
     '-e', 'XDPWG_DATAPATH=/etc/xdpwg/wg0.datapath.jsonc', '-e', 'LOG_LEVEL=verbose',
     IMAGE, 'up', '/etc/xdpwg/wg0.conf']);
@@ -83,6 +92,16 @@ after(() => {
 test('the image runs one end of the tunnel: ready, pings both ways, AF_XDP from inside, metrics', async () => {
   await waitFor('the container\'s readiness probe', () => { inContainer(['xdpwg', 'health', 'wg0', '--ready']); return true; }, 30_000, 250)
     .catch((err: Error) => assert.fail(`${err.message}\n${containerLogs()}`));
+  // The full tunnel's policy routing, set up from inside the container (ip(8) in the image), in A's namespace.
+  const rules = sh('ip', ['-n', a.ns, '-4', 'rule', 'show']);
+  assert.match(rules, /not from all fwmark 0xca6c lookup 51820/, rules);
+  assert.match(rules, /from all lookup main suppress_prefixlength 0/, rules);
+  assert.match(sh('ip', ['-n', a.ns, '-6', 'rule', 'show']), /not from all fwmark 0xca6c lookup 51820/);
+  assert.match(sh('ip', ['-n', a.ns, '-4', 'route', 'show', 'table', '51820']), /^default dev wg0/m);
+  // Outbound flows spread over the TUN queues by flow hash: tun_steering.o loaded, no libbpf complaint.
+  const logs = containerLogs();
+  assert.match(logs, /outbound flows pick a queue by flow hash/, logs);
+  assert.doesNotMatch(logs, /tun_steering\.o|ENOENT/, logs);
   assert.equal(ping(b, a.inner4, 5), 5, `${logsOf(b)}\n${containerLogs()}`);
   let last = '';
   const statsNow = (): AfxdpStats & { xdpProgram: string } => { last = inContainer(['xdpwg', 'stats', 'wg0', '--json']); return JSON.parse(last) as AfxdpStats & { xdpProgram: string }; };

@@ -200,7 +200,9 @@ export async function capture(lab: Lab, ns: string, dev: string, file: string, f
  */
 export async function startFresh(lab: Lab, side: Side, env: Record<string, string> = {}, extraArgs: string[] = []): Promise<void> {
   rmSync(`/var/run/wireguard/${side.ifname}.sock`, { force: true });
-  await startImplementation(lab, side, env, extraArgs);
+  // These tests prove the AF_XDP transmit path: bulk on a copy-mode veth would otherwise leave by
+  // the kernel socket ("txPath": "auto"; test/netns/tx-path.test.ts covers that choice).
+  await startImplementation(lab, side, { XDPWG_TX_PATH: 'afxdp', ...env }, extraArgs);
 }
 
 /** What {@link carriedOverAfxdp} measured. */

@@ -17,6 +17,12 @@
  * AllowedIPs) bound to the loopback only, never to every address — on a
  * host-network gateway that is the internet-facing one — and no scrape
  * annotation pointing a scraper at an address that does not answer.
+ *
+ * And what an operator needs to run it anywhere: the image a parameter
+ * (kustomization.yaml's `images:` entry; no `localhost/` name a node cannot
+ * pull), a Localhost seccomp profile (deploy/seccomp/xdpwg.json: valid JSON,
+ * the runtime default that allows bpf()), and for the gateway DaemonSet a
+ * PodDisruptionBudget, a PriorityClass and tolerations.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,6 +34,9 @@ import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { PriorityClass } from 'kubernetes-models/scheduling.k8s.io/v1/PriorityClass';
+import { existsSync } from 'node:fs';
 import { ObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta';
 import { repoRoot } from '../helpers/tunnel-lab.js';
 import { parseConfig } from '../../src/daemon/config/config-file.js';
@@ -44,11 +53,16 @@ const MODELS: Record<string, new (data: any) => { validate(): void }> = {
   'v1/Pod': Pod,
   'v1/Secret': Secret,
   'apps/v1/DaemonSet': DaemonSet,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'scheduling.k8s.io/v1/PriorityClass': PriorityClass,
 };
+
+/** kustomization.yaml is kustomize's, not a Kubernetes object: checked on its own below. */
+const KUSTOMIZATION = 'kustomization.yaml';
 
 function loadAll(): Array<{ file: string; doc: Doc }> {
   const out: Array<{ file: string; doc: Doc }> = [];
-  for (const file of readdirSync(deployDir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+  for (const file of readdirSync(deployDir).filter((f) => /\.ya?ml$/.test(f) && f !== KUSTOMIZATION).sort()) {
     for (const d of parseAllDocuments(readFileSync(path.join(deployDir, file), 'utf8'))) {
       assert.deepEqual(d.errors, [], `${file}: YAML errors`);
       const doc = d.toJS() as Doc | null;
@@ -67,7 +81,8 @@ const podSpecs = (): Array<{ name: string; spec: Doc }> => docs.flatMap(({ doc }
 test('deploy/ has the gateway DaemonSet, the device-plugin pod, its network, config and the Secret shape', () => {
   const kinds = docs.map((d) => `${d.file}: ${d.doc.kind}`);
   for (const k of ['daemonset.yaml: DaemonSet', 'pod-device-plugin.yaml: Pod', 'pod-device-plugin.yaml: ConfigMap', 'configmap.yaml: ConfigMap',
-    'network-attachment-definition.yaml: NetworkAttachmentDefinition', 'secret.example.yaml: Secret', 'namespace.yaml: Namespace']) {
+    'network-attachment-definition.yaml: NetworkAttachmentDefinition', 'secret.example.yaml: Secret', 'namespace.yaml: Namespace',
+    'priorityclass.yaml: PriorityClass', 'poddisruptionbudget.yaml: PodDisruptionBudget']) {
     assert.ok(kinds.includes(k), `missing ${k} in ${kinds.join(', ')}`);
   }
 });
@@ -151,8 +166,8 @@ test('exactly the capabilities each mode needs, nothing privileged', () => {
     assert.deepEqual([...sc.capabilities.add].sort(), want[name], name);
     assert.equal(sc.privileged, false, name);
     assert.equal(sc.allowPrivilegeEscalation, false, name);
-    // bpf() is refused by default seccomp profiles without CAP_SYS_ADMIN (test/container/tunnel.test.ts).
-    assert.equal(sc.seccompProfile?.type, 'Unconfined', name);
+    // bpf() is refused by default seccomp profiles without CAP_SYS_ADMIN: our profile, not Unconfined.
+    assert.deepEqual(sc.seccompProfile, { type: 'Localhost', localhostProfile: 'xdpwg.json' }, name);
   }
 });
 
@@ -215,4 +230,60 @@ test('no manifest serves the metrics on every address: the loopback by default, 
     const annotations = [doc.metadata?.annotations, doc.spec?.template?.metadata?.annotations].filter(Boolean);
     for (const a of annotations) assert.notEqual(a['prometheus.io/scrape'], 'true', `${doc.kind} ${doc.metadata.name}: prometheus.io/scrape "true" for metrics on the loopback`);
   }
+});
+
+type SeccompRule = { names: string[]; action: string; includes?: { caps?: string[] }; excludes?: { caps?: string[] } };
+
+test('the seccomp profile the manifests name: valid JSON, the runtime default (deny by default) plus bpf() for any caps', () => {
+  const file = path.join(deployDir, 'seccomp', 'xdpwg.json');
+  assert.ok(existsSync(file), 'deploy/seccomp/xdpwg.json');
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as { defaultAction: string; syscalls: SeccompRule[]; archMap?: unknown[] };
+  assert.equal(profile.defaultAction, 'SCMP_ACT_ERRNO');
+  assert.ok(Array.isArray(profile.archMap) && profile.archMap.length > 0, 'architectures');
+  const rulesFor = (name: string): SeccompRule[] => profile.syscalls.filter((r) => r.names.includes(name));
+  const unconditional = (r: SeccompRule): boolean => !r.includes?.caps?.length && !r.excludes?.caps?.length;
+  // bpf: allowed whatever the capabilities (the kernel checks CAP_BPF itself), denied by no rule.
+  assert.ok(rulesFor('bpf').some((r) => r.action === 'SCMP_ACT_ALLOW' && unconditional(r)), 'bpf allowed');
+  assert.deepEqual(rulesFor('bpf').filter((r) => r.action !== 'SCMP_ACT_ALLOW'), [], 'no rule refuses bpf');
+  // Otherwise the default: the syscalls everything needs allowed, the dangerous ones not without their capability.
+  for (const name of ['read', 'write', 'setsockopt', 'mmap', 'sendmmsg', 'recvmmsg', 'ioctl']) {
+    assert.ok(rulesFor(name).some((r) => r.action === 'SCMP_ACT_ALLOW' && unconditional(r)), `${name} allowed`);
+  }
+  for (const name of ['kexec_load', 'init_module', 'delete_module', 'open_by_handle_at', 'perf_event_open']) {
+    assert.ok(!rulesFor(name).some((r) => r.action === 'SCMP_ACT_ALLOW' && unconditional(r)), `${name} is not allowed for every pod`);
+  }
+});
+
+test('the image is a parameter: kustomization.yaml\'s images entry names the manifests\' image; no localhost/ name', () => {
+  const k = parseAllDocuments(readFileSync(path.join(deployDir, KUSTOMIZATION), 'utf8'))[0]!.toJS() as Doc;
+  assert.equal(k.kind, 'Kustomization');
+  for (const r of k.resources as string[]) assert.ok(existsSync(path.join(deployDir, r)), `kustomization resource ${r}`);
+  for (const f of ['daemonset.yaml', 'priorityclass.yaml', 'poddisruptionbudget.yaml', 'configmap.yaml', 'namespace.yaml']) {
+    assert.ok((k.resources as string[]).includes(f), `kustomization includes ${f}`);
+  }
+  const entry = (k.images as Doc[]).find((i) => i.name === 'xdpwg');
+  assert.ok(entry?.newName && entry?.newTag, 'an images entry with newName and newTag for xdpwg');
+  for (const { name, spec } of podSpecs()) {
+    for (const c of spec.containers as Doc[]) {
+      // kustomize matches the image's name without its tag; a registry host here would not match the entry.
+      assert.equal(String(c.image).split(':')[0], 'xdpwg', `${name}: image ${c.image} is the kustomize parameter`);
+      assert.doesNotMatch(String(c.image), /^localhost\//, `${name}: no node pulls localhost/`);
+    }
+  }
+});
+
+test('the gateway DaemonSet: a PodDisruptionBudget over its pods, a PriorityClass in deploy/, NoSchedule tolerations', () => {
+  const ds = ofKind('DaemonSet')[0]!;
+  const podLabels = ds.spec.template.metadata.labels as Record<string, string>;
+  const pdb = ofKind('PodDisruptionBudget').find((p) => p.metadata.namespace === ds.metadata.namespace);
+  assert.ok(pdb, 'a PodDisruptionBudget in the DaemonSet\'s namespace');
+  for (const [key, value] of Object.entries(pdb.spec.selector.matchLabels as Record<string, string>)) assert.equal(podLabels[key], value, `PDB selects ${key}`);
+  assert.equal(pdb.spec.maxUnavailable, ds.spec.updateStrategy.rollingUpdate.maxUnavailable, 'as many down as the rolling update takes');
+  const pc = ofKind('PriorityClass').find((p) => p.metadata.name === ds.spec.template.spec.priorityClassName);
+  assert.ok(pc, `PriorityClass ${ds.spec.template.spec.priorityClassName} in deploy/`);
+  assert.ok(pc.value > 0 && pc.value < 1_000_000_000, 'above ordinary pods, below the system-* classes');
+  assert.notEqual(pc.globalDefault, true);
+  const tolerations = ds.spec.template.spec.tolerations as Doc[];
+  assert.ok(tolerations.some((t) => t.operator === 'Exists' && t.effect === 'NoSchedule' && t.key === undefined), 'tolerates NoSchedule taints');
+  assert.ok(!tolerations.some((t) => t.operator === 'Exists' && t.key === undefined && t.effect !== 'NoSchedule'), 'no blanket NoExecute toleration (drains must evict)');
 });

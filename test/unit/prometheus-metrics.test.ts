@@ -2,7 +2,9 @@
  * DeviceMetrics (src/daemon/observe/prometheus-metrics.ts) over a stand-in source:
  * the exporter-compatible names and labels, per-port counters named from
  * the port fields, label escaping, and that every scrape reads the source
- * once (one consistent snapshot). And the server: many rapid scrapes cost
+ * once (one consistent snapshot); levels are gauges, totals counters, and
+ * `promtool check metrics` (Prometheus's own linter; the bootstrap installs
+ * it) finds nothing in a render. And the server: many rapid scrapes cost
  * one render (MetricsCache) — they read the source once and get one body.
  */
 import { test } from 'node:test';
@@ -10,8 +12,9 @@ import assert from 'node:assert/strict';
 import { DeviceMetrics } from '../../src/daemon/observe/prometheus-metrics.js';
 import { MetricsServer } from '../../src/daemon/observe/metrics-server.js';
 import { createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
 import type { DeviceStats } from '../../src/daemon/observe/device-stats.js';
-import type { DeviceSnapshot } from '../../src/daemon/config/device-config.js';
+import type { DeviceSnapshot, PeerSnapshot } from '../../src/daemon/config/device-config.js';
 import { keyToBase64 } from '../../src/crypto/encoding.js';
 import { parsePrometheusText, sampleValue } from '../helpers/http-in-ns.js';
 
@@ -24,7 +27,7 @@ function stats(rx: number): DeviceStats {
     handshakes: { initiationsSent: 3, initiationsReceived: 1, responsesSent: 1, responsesReceived: 2, cookieRepliesSent: 0, cookieRepliesReceived: 0 },
     ports: [
       { worker: 0, path: 'udp', ipackets: 5, opackets: 6 },
-      { worker: 0, path: 'af_xdp eth1 queue 0', ipackets: rx, opackets: 9, fqEmpty: 4 },
+      { worker: 0, path: 'af_xdp eth1 queue 0', ipackets: rx, opackets: 9, fqEmpty: 4, frames_free: 3000, tx_outstanding: 17 },
     ],
     afxdp: [{ device: 'eth1', mode: 'device-plugin', queues: 2, boundWorkers: [0, 1] }],
     paths: [{ publicKey: peerB64, path: 'kernel socket (neighbour 10.0.0.1 on eth1 not resolved yet)' }],
@@ -62,6 +65,40 @@ test('exporter-compatible names and labels, per-port counters, info gauges', asy
   assert.equal(sampleValue(s, 'xdpwg_worker_cpu_seconds_total', { worker: '1' }), 0.25);
   assert.equal(sampleValue(s, 'xdpwg_xdp_program_info', { program: 'device-plugin' }), 1);
   assert.equal(sampleValue(s, 'xdpwg_afxdp_bound_workers', { device: 'eth1' }), 2);
+});
+
+test('levels (frames_free, tx_outstanding) are gauges without _total; running totals stay counters', async () => {
+  const text = await new DeviceMetrics({ stats: () => stats(8), uapi }).render();
+  const s = parsePrometheusText(text);
+  assert.match(text, /^# TYPE xdpwg_port_frames_free gauge$/m);
+  assert.match(text, /^# TYPE xdpwg_port_tx_outstanding gauge$/m);
+  assert.doesNotMatch(text, /xdpwg_port_(frames_free|tx_outstanding)_total/);
+  assert.equal(sampleValue(s, 'xdpwg_port_frames_free', { kind: 'af_xdp', device: 'eth1', queue: '0' }), 3000);
+  assert.equal(sampleValue(s, 'xdpwg_port_tx_outstanding', { kind: 'af_xdp' }), 17);
+  assert.match(text, /^# TYPE xdpwg_port_ipackets_total counter$/m);
+});
+
+test('wireguard_latest_handshake_delay_seconds: seconds since the handshake, as the exporter has it; none for a peer that never handshook', async () => {
+  const never = new Uint8Array(32).fill(9);
+  const twoPeers = (): DeviceSnapshot => {
+    const u = uapi();
+    const [p] = [...u.peers] as PeerSnapshot[];
+    return { ...u, peers: [{ ...p!, lastHandshakeNsec: 500_000_000 }, { ...p!, publicKey: never, lastHandshakeSec: 0, lastHandshakeNsec: 0, allowedIPs: [] }] } as DeviceSnapshot;
+  };
+  const text = await new DeviceMetrics({ stats: () => stats(1), uapi: twoPeers, now: () => 1_700_000_180_000 }).render();
+  const s = parsePrometheusText(text);
+  assert.match(text, /^# TYPE wireguard_latest_handshake_delay_seconds gauge$/m);
+  assert.equal(sampleValue(s, 'wireguard_latest_handshake_delay_seconds', { interface: 'wg0', public_key: peerB64, allowed_ips: '10.9.0.2/32,fd00::/128' }), 179.5);
+  assert.deepEqual(s.filter((x) => x.name === 'wireguard_latest_handshake_delay_seconds').map((x) => x.labels.public_key), [peerB64]);
+  assert.equal(sampleValue(s, 'wireguard_latest_handshake_seconds', { public_key: keyToBase64(never) }), 0);
+});
+
+test('promtool check metrics finds nothing to lint in a render', async () => {
+  const text = await new DeviceMetrics({ stats: () => stats(8), uapi }).render();
+  const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  if (r.error) throw new Error(`promtool did not run (${r.error.message}); scripts/bootstrap.sh installs it (Debian package prometheus)`);
+  assert.equal(r.status, 0, `promtool check metrics:\n${r.stdout}${r.stderr}`);
+  assert.equal(`${r.stdout}${r.stderr}`.trim(), '', 'promtool has lint findings');
 });
 
 test('each scrape reads the source once; concurrent scrapes do not mix snapshots', async () => {

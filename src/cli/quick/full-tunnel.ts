@@ -22,7 +22,7 @@
  * Every change is journaled (undo-journal.ts) and reversed on down and on
  * every exit.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { addRoute } from './add-route.js';
 import { findInPath, queryCommand, runCommand } from './run-command.js';
 import type { UndoAction, UndoJournal } from './undo-journal.js';
@@ -92,10 +92,7 @@ export function addDefaultRoute(spec: DefaultRouteSpec, journal: UndoJournal): v
   // Never replaced: a FwMark whose table already has a default route fails here, as wg-quick's `ip route add`.
   addRoute({ dst, family, ifindex: spec.ifindex, ifname, table });
   addFirewall(spec, journal);
-  if (family === 4) {
-    process.stderr.write('[#] sysctl -q net.ipv4.conf.all.src_valid_mark=1\n');
-    writeFileSync('/proc/sys/net/ipv4/conf/all/src_valid_mark', '1\n');
-  }
+  if (family === 4) enableSrcValidMark();
 }
 
 function addFirewall(spec: DefaultRouteSpec, journal: UndoJournal): void {
@@ -160,5 +157,24 @@ export function undoFullTunnelAction(a: UndoAction): boolean {
     }
     default:
       return false;
+  }
+}
+
+const SRC_VALID_MARK = '/proc/sys/net/ipv4/conf/all/src_valid_mark';
+
+/**
+ * net.ipv4.conf.all.src_valid_mark=1, written only when it is not already 1
+ * (as wg-quick does): in a container /proc/sys is read-only, so there the
+ * host (or the runtime, `podman run --sysctl`) sets it for the namespace and
+ * the write must not be attempted.
+ */
+function enableSrcValidMark(): void {
+  if (readFileSync(SRC_VALID_MARK, 'utf8').trim() === '1') return;
+  process.stderr.write('[#] sysctl -q net.ipv4.conf.all.src_valid_mark=1\n');
+  try {
+    writeFileSync(SRC_VALID_MARK, '1\n');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EROFS') throw err;
+    throw new Error('net.ipv4.conf.all.src_valid_mark is 0 and /proc/sys is read-only here (a container?): set it to 1 for this network namespace from outside (the host\'s sysctl, or `podman run --sysctl net.ipv4.conf.all.src_valid_mark=1`), as a full tunnel needs it');
   }
 }

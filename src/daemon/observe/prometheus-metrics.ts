@@ -7,9 +7,10 @@
  *
  * Names: where the common WireGuard exporters have one (MindFlavor's
  * prometheus_wireguard_exporter: wireguard_sent_bytes_total,
- * wireguard_received_bytes_total, wireguard_latest_handshake_seconds with
- * the labels interface, public_key, allowed_ips), it is used, so existing
- * dashboards work; the rest are xdpwg_*.
+ * wireguard_received_bytes_total, wireguard_latest_handshake_seconds,
+ * wireguard_latest_handshake_delay_seconds with the labels interface,
+ * public_key, allowed_ips), it is used, so existing dashboards and alert
+ * rules work; the rest are xdpwg_*.
  *
  * Threading: main thread; collect() callbacks run inside registry.metrics().
  */
@@ -23,9 +24,19 @@ import { formatIP } from '../../packet/ip-prefix.js';
 export interface MetricsSource {
   stats(): DeviceStats;
   uapi(): DeviceSnapshot;
+  /** The wall clock in ms since the epoch (default Date.now; tests fix it). */
+  now?(): number;
 }
 
-interface Scrape { stats: DeviceStats; uapi: { peers: PeerSnapshot[] } }
+/** One scrape's snapshot; `now` (ms since the epoch) is the wall clock the handshake delays are measured against. */
+interface Scrape { stats: DeviceStats; uapi: { peers: PeerSnapshot[] }; now: number }
+
+/**
+ * Port fields that are levels, not running totals: they go up and down, so
+ * they are gauges named without `_total` (a counter that falls reads as a
+ * reset to rate() and increase()).
+ */
+const PORT_LEVELS: ReadonlySet<string> = new Set(['frames_free', 'tx_outstanding']);
 
 /** "af_xdp veth0 queue 1" → its parts; "udp" → the kernel socket. */
 function portLabels(path: string): { kind: string; device: string; queue: string } {
@@ -49,7 +60,8 @@ function pathLabels(path: string | undefined): { path: string; reason: string } 
 export class DeviceMetrics {
   readonly registry = new Registry();
   private scrape: Scrape | undefined;
-  private readonly portCounters = new Map<string, Counter<string>>();
+  /** Names of the per-port metrics registered so far (ensurePortMetrics). */
+  private readonly portMetrics = new Set<string>();
 
   constructor(private readonly source: MetricsSource) {
     const r = [this.registry];
@@ -85,6 +97,14 @@ export class DeviceMetrics {
       (s, set) => { for (const p of s.uapi.peers) set(peerLabels(s, p), Number(p.rxBytes)); });
     gauge('wireguard_latest_handshake_seconds', 'UNIX time of the latest completed handshake with the peer, 0 if none', ['interface', 'public_key', 'allowed_ips'],
       (s, set) => { for (const p of s.uapi.peers) set(peerLabels(s, p), p.lastHandshakeSec); });
+    // The exporter's alerting form (`> 180`: the peer has not handshaken for 3 minutes). A peer that never
+    // completed a handshake has no delay, so no sample; wireguard_latest_handshake_seconds == 0 finds those.
+    gauge('wireguard_latest_handshake_delay_seconds', 'Seconds since the latest completed handshake with the peer (no sample if none yet)', ['interface', 'public_key', 'allowed_ips'],
+      (s, set) => {
+        for (const p of s.uapi.peers) {
+          if (p.lastHandshakeSec > 0) set(peerLabels(s, p), Math.max(0, (s.now - (p.lastHandshakeSec * 1000 + p.lastHandshakeNsec / 1e6)) / 1000));
+        }
+      });
 
     counter('xdpwg_peer_sent_packets_total', 'Data packets (and keepalives) the workers sent to the peer', ['interface', 'public_key'],
       (s, set) => { for (const p of s.stats.peers) set({ interface: s.stats.interface, public_key: p.publicKey }, p.txPackets); });
@@ -126,31 +146,39 @@ export class DeviceMetrics {
   }
 
   /**
-   * Per port/queue counters (CNDP's lport_stats_t names and the ring
-   * counters): one counter per field, xdpwg_port_<field>_total, labelled
-   * with the worker, the port kind (udp, af_xdp) and for AF_XDP the device
-   * and queue. Fields appear as ports report them, so they are registered here.
+   * Per port/queue metrics (CNDP's lport_stats_t names and the ring
+   * counters): one per field, labelled with the worker, the port kind (udp,
+   * af_xdp) and for AF_XDP the device and queue. Running totals are
+   * counters xdpwg_port_<field>_total; levels (PORT_LEVELS) are gauges
+   * xdpwg_port_<field>. Fields appear as ports report them, so they are
+   * registered here.
    */
-  private ensurePortCounters(stats: DeviceStats): void {
+  private ensurePortMetrics(stats: DeviceStats): void {
     for (const port of stats.ports) {
       for (const [field, v] of Object.entries(port)) {
         if (field === 'worker' || field === 'path' || typeof v !== 'number') continue;
-        const name = `xdpwg_port_${metricPart(field)}_total`;
-        if (this.portCounters.has(name)) continue;
+        const level = PORT_LEVELS.has(field);
+        const name = `xdpwg_port_${metricPart(field)}${level ? '' : '_total'}`;
+        if (this.portMetrics.has(name)) continue;
         const self = this;
-        this.portCounters.set(name, new Counter({
-          name, help: `Port counter ${field} per worker port (udp: the kernel socket; af_xdp: the socket on device/queue)`,
-          labelNames: ['interface', 'worker', 'kind', 'device', 'queue'], registers: [this.registry],
-          collect(this: Counter<string>) {
-            this.reset();
-            const s = self.scrape?.stats;
-            for (const p of s?.ports ?? []) {
-              const value = p[field];
-              if (typeof value !== 'number') continue;
-              this.inc({ interface: s!.interface, worker: String(p.worker), ...portLabels(String(p.path)) }, Math.max(0, value));
-            }
-          },
-        }));
+        const config = {
+          name, labelNames: ['interface', 'worker', 'kind', 'device', 'queue'], registers: [this.registry],
+          help: `Port ${level ? 'level' : 'counter'} ${field} per worker port (udp: the kernel socket; af_xdp: the socket on device/queue)`,
+        };
+        /** Each port's value of the field in the current scrape. */
+        const each = (put: (labels: Record<string, string>, v: number) => void): void => {
+          const s = self.scrape?.stats;
+          for (const p of s?.ports ?? []) {
+            const value = p[field];
+            if (typeof value === 'number') put({ interface: s!.interface, worker: String(p.worker), ...portLabels(String(p.path)) }, value);
+          }
+        };
+        this.portMetrics.add(name);
+        if (level) {
+          new Gauge({ ...config, collect(this: Gauge<string>) { this.reset(); each((l, v) => this.set(l, v)); } });
+        } else {
+          new Counter({ ...config, collect(this: Counter<string>) { this.reset(); each((l, v) => this.inc(l, Math.max(0, v))); } });
+        }
       }
     }
   }
@@ -162,9 +190,9 @@ export class DeviceMetrics {
    */
   render(): Promise<string> {
     const run = async (): Promise<string> => {
-      this.scrape = { stats: this.source.stats(), uapi: { peers: [...this.source.uapi().peers] } };
+      this.scrape = { stats: this.source.stats(), uapi: { peers: [...this.source.uapi().peers] }, now: (this.source.now ?? Date.now)() };
       try {
-        this.ensurePortCounters(this.scrape.stats);
+        this.ensurePortMetrics(this.scrape.stats);
         return await this.registry.metrics();
       } finally {
         this.scrape = undefined;
