@@ -57,8 +57,7 @@ void ReleaseCipher(CachedCipher& c) {
 }
 
 uint32_t KeyIndexAt(const AeadBurstArgs& a, size_t i) {
-  return a.keyIndexWidth == 2 ? static_cast<const uint16_t*>(a.keyIndex)[i]
-                              : static_cast<const uint32_t*>(a.keyIndex)[i];
+  return a.keyIndexWidth == 2 ? static_cast<const uint16_t*>(a.keyIndex)[i] : static_cast<const uint32_t*>(a.keyIndex)[i];
 }
 
 uint64_t CounterAt(const AeadBurstArgs& a, size_t i) {
@@ -214,8 +213,10 @@ void FreeAeadEnvState(void* arg) {
 }
 
 Napi::Value Fail(Napi::Env env, bool range, const char* msg) {
-  if (range) Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
-  else Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
+  if (range)
+    Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
+  else
+    Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
   return env.Undefined();
 }
 
@@ -276,9 +277,12 @@ const char* ParseBurstArgs(const Napi::CallbackInfo& info, AeadBurstArgs* a, boo
   a->keys = TypedData<uint8_t>(info[3]);
   a->keyCount = keyBytes / kAeadKeySize;
 
-  if (IsTyped(info[4], napi_uint16_array)) a->keyIndexWidth = 2;
-  else if (IsTyped(info[4], napi_uint32_array)) a->keyIndexWidth = 4;
-  else return "keyIndex must be a Uint16Array or Uint32Array";
+  if (IsTyped(info[4], napi_uint16_array))
+    a->keyIndexWidth = 2;
+  else if (IsTyped(info[4], napi_uint32_array))
+    a->keyIndexWidth = 4;
+  else
+    return "keyIndex must be a Uint16Array or Uint32Array";
   a->keyIndex = TypedData<uint8_t>(info[4]);
   if (info[4].As<Napi::TypedArray>().ElementLength() < a->n) {
     *isRange = true;

@@ -47,17 +47,17 @@ enum AeadStatus : uint8_t {
 
 // The caller's burst, as plain pointers into JS-owned typed arrays.
 struct AeadBurstArgs {
-  uint8_t* buffer;            // packet buffer base
-  size_t bufferSize;          // its length in bytes
-  const uint32_t* desc;       // 2*n entries: offset, length
-  size_t n;                   // packets in the burst
-  const uint8_t* keys;        // key table, keyCount * 32 bytes
+  uint8_t* buffer;       // packet buffer base
+  size_t bufferSize;     // its length in bytes
+  const uint32_t* desc;  // 2*n entries: offset, length
+  size_t n;              // packets in the burst
+  const uint8_t* keys;   // key table, keyCount * 32 bytes
   size_t keyCount;
-  const void* keyIndex;       // n entries of keyIndexWidth bytes (2 or 4)
+  const void* keyIndex;  // n entries of keyIndexWidth bytes (2 or 4)
   unsigned keyIndexWidth;
-  const uint64_t* counters64; // n counters, or null when counters32 is used
-  const uint32_t* counters32; // 2*n words: low, high (avoids BigInt in JS)
-  uint8_t* results;           // n statuses
+  const uint64_t* counters64;  // n counters, or null when counters32 is used
+  const uint32_t* counters32;  // 2*n words: low, high (avoids BigInt in JS)
+  uint8_t* results;            // n statuses
   // RFC 8439 generality, unused by WireGuard (both zero there): associated
   // data authenticated for every packet, and the 32-bit constant that leads
   // the nonce (RFC 8439 §2.8 "constant"), as a little-endian word.

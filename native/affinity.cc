@@ -24,7 +24,8 @@ Napi::Value SetThreadAffinity(const Napi::CallbackInfo& info) {
     Napi::Value v = list.Get(i);
     int cpu = v.IsNumber() ? v.As<Napi::Number>().Int32Value() : -1;
     if (cpu < 0 || cpu >= CPU_SETSIZE) {
-      Napi::RangeError::New(env, "setThreadAffinity: CPU numbers must be 0.." + std::to_string(CPU_SETSIZE - 1)).ThrowAsJavaScriptException();
+      Napi::RangeError::New(env, "setThreadAffinity: CPU numbers must be 0.." + std::to_string(CPU_SETSIZE - 1))
+          .ThrowAsJavaScriptException();
       return env.Undefined();
     }
     CPU_SET(cpu, &set);

@@ -26,7 +26,8 @@ constexpr uint8_t kSigma[10][16] = {
 inline uint32_t Rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
 inline uint32_t Load32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
+         static_cast<uint32_t>(p[3]) << 24;
 }
 
 // The mixing function G (RFC 7693 §3.1) with BLAKE2s's rotations 16, 12, 8, 7.
@@ -129,7 +130,8 @@ void Mac(const Napi::CallbackInfo& info) {
     size_t n = v.As<Napi::Uint8Array>().ByteLength();
     return n >= min && n <= max;
   };
-  if (info.Length() < 3 || !isBytes(info[0], 1, Blake2s::kMaxOut) || !isBytes(info[1], 0, SIZE_MAX) || !isBytes(info[2], 1, Blake2s::kMaxOut)) {
+  if (info.Length() < 3 || !isBytes(info[0], 1, Blake2s::kMaxOut) || !isBytes(info[1], 0, SIZE_MAX) ||
+      !isBytes(info[2], 1, Blake2s::kMaxOut)) {
     Napi::TypeError::New(env, "blake2sMac(key: Uint8Array(1..32), data: Uint8Array, out: Uint8Array(1..32))").ThrowAsJavaScriptException();
     return;
   }
@@ -143,8 +145,6 @@ void Mac(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void InitBlake2s(Napi::Env env, Napi::Object exports) {
-  exports.Set("blake2sMac", Napi::Function::New(env, Mac, "blake2sMac"));
-}
+void InitBlake2s(Napi::Env env, Napi::Object exports) { exports.Set("blake2sMac", Napi::Function::New(env, Mac, "blake2sMac")); }
 
 }  // namespace xdpwg

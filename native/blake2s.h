@@ -25,9 +25,9 @@ class Blake2s {
  private:
   void Compress(bool last);
   uint32_t h_[8];
-  uint64_t t_ = 0;          // bytes compressed so far, plus those in buf_ at the final block
+  uint64_t t_ = 0;  // bytes compressed so far, plus those in buf_ at the final block
   uint8_t buf_[kBlock];
-  size_t used_ = 0;         // bytes waiting in buf_ (the last block is compressed only by Final)
+  size_t used_ = 0;  // bytes waiting in buf_ (the last block is compressed only by Final)
   size_t outLength_;
 };
 

@@ -49,7 +49,8 @@ Napi::Value DropCapabilities(const Napi::CallbackInfo& info) {
     // so whoever started us already set the bounding set (systemd, setpriv);
     // permitted and effective are still narrowed below.
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL && errno != EPERM) {
-      Napi::Error::New(env, std::string("dropCapabilities: PR_CAPBSET_DROP ") + std::to_string(cap) + ": " + strerror(errno)).ThrowAsJavaScriptException();
+      Napi::Error::New(env, std::string("dropCapabilities: PR_CAPBSET_DROP ") + std::to_string(cap) + ": " + strerror(errno))
+          .ThrowAsJavaScriptException();
       return env.Undefined();
     }
   }

@@ -41,13 +41,19 @@ namespace {
 constexpr size_t kMaxMessage = 512;
 
 bool ArgInt(const Napi::CallbackInfo& info, size_t i, const char* usage, int* out) {
-  if (info.Length() <= i || !info[i].IsNumber()) { ThrowType(info.Env(), usage); return false; }
+  if (info.Length() <= i || !info[i].IsNumber()) {
+    ThrowType(info.Env(), usage);
+    return false;
+  }
   *out = info[i].As<Napi::Number>().Int32Value();
   return true;
 }
 
 bool ArgPath(const Napi::CallbackInfo& info, const char* usage, sockaddr_un* addr, socklen_t* len) {
-  if (info.Length() < 1 || !info[0].IsString()) { ThrowType(info.Env(), usage); return false; }
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ThrowType(info.Env(), usage);
+    return false;
+  }
   std::string path = info[0].As<Napi::String>().Utf8Value();
   if (path.empty() || path.size() >= sizeof addr->sun_path) {
     ThrowRange(info.Env(), "unix socket path must be 1.." + std::to_string(sizeof addr->sun_path - 1) + " bytes: " + path);
@@ -76,9 +82,13 @@ Napi::Value SeqpacketConnect(const Napi::CallbackInfo& info) {
   socklen_t len;
   int timeout = 0;
   if (!ArgPath(info, "seqpacketConnect(path: string, timeoutMs: number)", &addr, &len) ||
-      !ArgInt(info, 1, "seqpacketConnect(path: string, timeoutMs: number)", &timeout)) return env.Undefined();
+      !ArgInt(info, 1, "seqpacketConnect(path: string, timeoutMs: number)", &timeout))
+    return env.Undefined();
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) { ThrowSysError(env, "socket", errno); return env.Undefined(); }
+  if (fd < 0) {
+    ThrowSysError(env, "socket", errno);
+    return env.Undefined();
+  }
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     int err = errno;
     // A unix connect either completes at once or finds the backlog full (EAGAIN):
@@ -116,7 +126,10 @@ Napi::Value SeqpacketListen(const Napi::CallbackInfo& info) {
   memcpy(addr.sun_path, tmp.c_str(), tmp.size() + 1);
   len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + tmp.size() + 1);
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) { ThrowSysError(env, "socket", errno); return env.Undefined(); }
+  if (fd < 0) {
+    ThrowSysError(env, "socket", errno);
+    return env.Undefined();
+  }
   unlink(tmp.c_str());  // ours from an earlier run with this pid, never anyone else's
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || chmod(tmp.c_str(), 0600) != 0 || listen(fd, 1) != 0 ||
       rename(tmp.c_str(), path.c_str()) != 0) {
@@ -135,9 +148,15 @@ Napi::Value SeqpacketAccept(const Napi::CallbackInfo& info) {
   const char* usage = "seqpacketAccept(listenFd: number, timeoutMs: number)";
   if (!ArgInt(info, 0, usage, &lfd) || !ArgInt(info, 1, usage, &timeout)) return env.Undefined();
   int r = WaitFor(lfd, POLLIN, timeout);
-  if (r <= 0) { ThrowSysError(env, "accept", r == 0 ? ETIMEDOUT : -r); return env.Undefined(); }
+  if (r <= 0) {
+    ThrowSysError(env, "accept", r == 0 ? ETIMEDOUT : -r);
+    return env.Undefined();
+  }
   int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (fd < 0) { ThrowSysError(env, "accept", errno); return env.Undefined(); }
+  if (fd < 0) {
+    ThrowSysError(env, "accept", errno);
+    return env.Undefined();
+  }
   return Napi::Number::New(env, fd);
 }
 
@@ -145,7 +164,8 @@ Napi::Value SeqpacketSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* usage = "seqpacketSend(fd: number, text: string, passFd: number, timeoutMs: number)";
   int fd = -1, pass = -1, timeout = 0;
-  if (!ArgInt(info, 0, usage, &fd) || info.Length() < 2 || !info[1].IsString() || !ArgInt(info, 2, usage, &pass) || !ArgInt(info, 3, usage, &timeout)) {
+  if (!ArgInt(info, 0, usage, &fd) || info.Length() < 2 || !info[1].IsString() || !ArgInt(info, 2, usage, &pass) ||
+      !ArgInt(info, 3, usage, &timeout)) {
     ThrowType(env, usage);
     return env.Undefined();
   }
@@ -170,7 +190,10 @@ Napi::Value SeqpacketSend(const Napi::CallbackInfo& info) {
     if (errno == EINTR) continue;
     if (errno != EAGAIN) break;
     int r = WaitFor(fd, POLLOUT, timeout);
-    if (r <= 0) { ThrowSysError(env, "sendmsg", r == 0 ? ETIMEDOUT : -r); return env.Undefined(); }
+    if (r <= 0) {
+      ThrowSysError(env, "sendmsg", r == 0 ? ETIMEDOUT : -r);
+      return env.Undefined();
+    }
   }
   ThrowSysError(env, "sendmsg", errno);
   return env.Undefined();
@@ -196,9 +219,15 @@ Napi::Value SeqpacketRecv(const Napi::CallbackInfo& info) {
     n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
     if (n >= 0) break;
     if (errno == EINTR) continue;
-    if (errno != EAGAIN) { ThrowSysError(env, "recvmsg", errno); return env.Undefined(); }
+    if (errno != EAGAIN) {
+      ThrowSysError(env, "recvmsg", errno);
+      return env.Undefined();
+    }
     int r = WaitFor(fd, POLLIN, timeout);
-    if (r <= 0) { ThrowSysError(env, "recvmsg", r == 0 ? ETIMEDOUT : -r); return env.Undefined(); }
+    if (r <= 0) {
+      ThrowSysError(env, "recvmsg", r == 0 ? ETIMEDOUT : -r);
+      return env.Undefined();
+    }
   }
   int received = -1;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
@@ -207,7 +236,10 @@ Napi::Value SeqpacketRecv(const Napi::CallbackInfo& info) {
     for (size_t i = 0; i < count; i++) {
       int one;
       memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (received < 0) received = one; else close(one);
+      if (received < 0)
+        received = one;
+      else
+        close(one);
     }
   }
   Napi::Object out = Napi::Object::New(env);
@@ -232,7 +264,10 @@ Napi::Value BpfMapInfo(const Napi::CallbackInfo& info) {
   bpf_map_info mi{};
   __u32 len = sizeof mi;
   int err = bpf_obj_get_info_by_fd(fd, &mi, &len);
-  if (err != 0) { ThrowSysError(env, "bpf_obj_get_info_by_fd", -err, "fd " + std::to_string(fd) + " is not a BPF map"); return env.Undefined(); }
+  if (err != 0) {
+    ThrowSysError(env, "bpf_obj_get_info_by_fd", -err, "fd " + std::to_string(fd) + " is not a BPF map");
+    return env.Undefined();
+  }
   Napi::Object out = Napi::Object::New(env);
   out.Set("type", Napi::Number::New(env, mi.type));
   out.Set("maxEntries", Napi::Number::New(env, mi.max_entries));
@@ -255,7 +290,9 @@ Napi::Value XskMapSet(const Napi::CallbackInfo& info) {
 Napi::Value XskMapDelete(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int map = -1, queue = -1;
-  if (!ArgInt(info, 0, "xskMapDelete(mapFd: number, queue: number)", &map) || !ArgInt(info, 1, "xskMapDelete(mapFd: number, queue: number)", &queue)) return env.Undefined();
+  if (!ArgInt(info, 0, "xskMapDelete(mapFd: number, queue: number)", &map) ||
+      !ArgInt(info, 1, "xskMapDelete(mapFd: number, queue: number)", &queue))
+    return env.Undefined();
   __u32 key = static_cast<__u32>(queue);
   // ENOENT: nothing bound there; that is the state asked for.
   int err = bpf_map_delete_elem(map, &key);
@@ -310,8 +347,8 @@ Napi::Value UdpSocketPort(const Napi::CallbackInfo& info) {
   int ns = ioctl(fd, SIOCGSKNS);
   if (ns < 0) return refuse(std::string("cannot tell its network namespace: ") + strerror(errno));
   struct stat theirs = {}, ours = {};
-  bool same = fstat(ns, &theirs) == 0 && stat("/proc/self/ns/net", &ours) == 0 && theirs.st_ino == ours.st_ino &&
-              theirs.st_dev == ours.st_dev;
+  bool same =
+      fstat(ns, &theirs) == 0 && stat("/proc/self/ns/net", &ours) == 0 && theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
   close(ns);
   if (!same) return refuse("a socket of another network namespace");
   return Napi::Number::New(env, port);

@@ -26,13 +26,9 @@ int Route(const char* fmt, va_list args) {
   return n;
 }
 
-int RouteLibxdp(enum libxdp_print_level level, const char* fmt, va_list args) {
-  return level == LIBXDP_DEBUG ? 0 : Route(fmt, args);
-}
+int RouteLibxdp(enum libxdp_print_level level, const char* fmt, va_list args) { return level == LIBXDP_DEBUG ? 0 : Route(fmt, args); }
 
-int RouteLibbpf(enum libbpf_print_level level, const char* fmt, va_list args) {
-  return level == LIBBPF_DEBUG ? 0 : Route(fmt, args);
-}
+int RouteLibbpf(enum libbpf_print_level level, const char* fmt, va_list args) { return level == LIBBPF_DEBUG ? 0 : Route(fmt, args); }
 
 void InstallHooksOnce() {
   static std::once_flag once;
@@ -62,8 +58,10 @@ std::string DiagCollector::TakeSuffix(const std::string& label) {
   while (!d.empty() && (d.back() == '\n' || d.back() == ' ')) d.pop_back();
   std::string out;
   for (char ch : d) {
-    if (ch == '\n') out += "; ";
-    else out += ch;
+    if (ch == '\n')
+      out += "; ";
+    else
+      out += ch;
   }
   return out.empty() ? "" : " [" + label + out + "]";
 }

@@ -156,7 +156,8 @@ std::string ExtAckMessage(const nlmsghdr* h) {
     const auto* a = reinterpret_cast<const nlattr*>(p + off);
     if (a->nla_len < sizeof(nlattr) || off + a->nla_len > h->nlmsg_len) break;
     if ((a->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG)
-      return std::string(reinterpret_cast<const char*>(a) + NLA_HDRLEN, strnlen(reinterpret_cast<const char*>(a) + NLA_HDRLEN, a->nla_len - NLA_HDRLEN));
+      return std::string(reinterpret_cast<const char*>(a) + NLA_HDRLEN,
+                         strnlen(reinterpret_cast<const char*>(a) + NLA_HDRLEN, a->nla_len - NLA_HDRLEN));
     off += NLA_ALIGN(a->nla_len);
   }
   return "";
@@ -259,8 +260,8 @@ Napi::Object ParseLink(Napi::Env env, const nlmsghdr* h) {
   // IFF_LOWER_UP: the carrier is there (a veth whose peer is up, a TUN with a reader).
   o.Set("lowerUp", Napi::Boolean::New(env, (ifi->ifi_flags & IFF_LOWER_UP) != 0));
   const rtattr* mac = a[IFLA_ADDRESS];
-  o.Set("mac", mac ? Napi::Value(Napi::String::New(env, MacString(static_cast<const uint8_t*>(RTA_DATA(mac)), RTA_PAYLOAD(mac))))
-                   : env.Null());
+  o.Set("mac",
+        mac ? Napi::Value(Napi::String::New(env, MacString(static_cast<const uint8_t*>(RTA_DATA(mac)), RTA_PAYLOAD(mac)))) : env.Null());
   o.Set("numTxQueues", Napi::Number::New(env, a.U32(IFLA_NUM_TX_QUEUES, 1)));
   o.Set("numRxQueues", Napi::Number::New(env, a.U32(IFLA_NUM_RX_QUEUES, 1)));
   o.Set("flags", Napi::Number::New(env, ifi->ifi_flags));
@@ -297,16 +298,26 @@ Napi::Object ParseAddr(Napi::Env env, const nlmsghdr* h) {
 
 const char* RouteTypeName(unsigned t) {
   switch (t) {
-    case RTN_UNICAST: return "unicast";
-    case RTN_LOCAL: return "local";
-    case RTN_BROADCAST: return "broadcast";
-    case RTN_ANYCAST: return "anycast";
-    case RTN_MULTICAST: return "multicast";
-    case RTN_BLACKHOLE: return "blackhole";
-    case RTN_UNREACHABLE: return "unreachable";
-    case RTN_PROHIBIT: return "prohibit";
-    case RTN_THROW: return "throw";
-    default: return "other";
+    case RTN_UNICAST:
+      return "unicast";
+    case RTN_LOCAL:
+      return "local";
+    case RTN_BROADCAST:
+      return "broadcast";
+    case RTN_ANYCAST:
+      return "anycast";
+    case RTN_MULTICAST:
+      return "multicast";
+    case RTN_BLACKHOLE:
+      return "blackhole";
+    case RTN_UNREACHABLE:
+      return "unreachable";
+    case RTN_PROHIBIT:
+      return "prohibit";
+    case RTN_THROW:
+      return "throw";
+    default:
+      return "other";
   }
 }
 
@@ -353,8 +364,8 @@ Napi::Object ParseNeigh(Napi::Env env, const nlmsghdr* h) {
   o.Set("family", Napi::Number::New(env, nd->ndm_family == AF_INET ? 4 : 6));
   o.Set("ip", Napi::String::New(env, a.Ip(NDA_DST, nd->ndm_family)));
   const rtattr* ll = a[NDA_LLADDR];
-  o.Set("mac", ll ? Napi::Value(Napi::String::New(env, MacString(static_cast<const uint8_t*>(RTA_DATA(ll)), RTA_PAYLOAD(ll))))
-                  : env.Null());
+  o.Set("mac",
+        ll ? Napi::Value(Napi::String::New(env, MacString(static_cast<const uint8_t*>(RTA_DATA(ll)), RTA_PAYLOAD(ll)))) : env.Null());
   o.Set("state", Napi::String::New(env, NeighStateName(nd->ndm_state)));
   return o;
 }
@@ -401,7 +412,12 @@ Napi::Value LinkInfo(const Napi::CallbackInfo& info) {
   req.AttrU32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
   Napi::Value result = env.Null();
   std::string ext;
-  int err = NlTalk(req, [&](const nlmsghdr* h) { if (h->nlmsg_type == RTM_NEWLINK) result = ParseLink(env, h); }, &ext);
+  int err = NlTalk(
+      req,
+      [&](const nlmsghdr* h) {
+        if (h->nlmsg_type == RTM_NEWLINK) result = ParseLink(env, h);
+      },
+      &ext);
   if (err == -ENODEV) return env.Null();
   if (err) return Fail(env, "linkInfo(" + what + ")", err, ext);
   return result;
@@ -435,7 +451,8 @@ Napi::Value LinkChange(const Napi::CallbackInfo& info, const char* op, bool set_
     what += up ? ", true)" : ", false)";
   }
   std::string ext;
-  int err = NlTalk(req, [](const nlmsghdr*) {}, &ext);
+  int err = NlTalk(
+      req, [](const nlmsghdr*) {}, &ext);
   if (err) return Fail(env, what, err, ext);
   return env.Undefined();
 }
@@ -476,7 +493,8 @@ Napi::Value AddrChange(const Napi::CallbackInfo& info, bool add) {
   req.Attr(IFA_LOCAL, ip.bytes, ip.len());
   req.Attr(IFA_ADDRESS, ip.bytes, ip.len());
   std::string ext;
-  int err = NlTalk(req, [](const nlmsghdr*) {}, &ext);
+  int err = NlTalk(
+      req, [](const nlmsghdr*) {}, &ext);
   if (err) return Fail(env, std::string(op) + "(" + std::to_string(ifindex) + ", " + cidr + ")", err, ext);
   return env.Undefined();
 }
@@ -493,13 +511,16 @@ Napi::Value AddrList(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(env);
   uint32_t n = 0;
   std::string ext;
-  int err = NlTalk(req, [&](const nlmsghdr* h) {
-    if (h->nlmsg_type != RTM_NEWADDR) return;
-    const auto* ifa = static_cast<const ifaddrmsg*>(NLMSG_DATA(h));
-    if (want && static_cast<int>(ifa->ifa_index) != want) return;
-    if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) return;
-    out.Set(n++, ParseAddr(env, h));
-  }, &ext);
+  int err = NlTalk(
+      req,
+      [&](const nlmsghdr* h) {
+        if (h->nlmsg_type != RTM_NEWADDR) return;
+        const auto* ifa = static_cast<const ifaddrmsg*>(NLMSG_DATA(h));
+        if (want && static_cast<int>(ifa->ifa_index) != want) return;
+        if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) return;
+        out.Set(n++, ParseAddr(env, h));
+      },
+      &ext);
   if (err) return Fail(env, "addrList", err, ext);
   return out;
 }
@@ -565,10 +586,11 @@ Napi::Value RouteChange(const Napi::CallbackInfo& info, bool add) {
     req.Attr(RTA_PREFSRC, src.bytes, src.len());
   }
   std::string ext;
-  int err = NlTalk(req, [](const nlmsghdr*) {}, &ext);
+  int err = NlTalk(
+      req, [](const nlmsghdr*) {}, &ext);
   if (err)
-    return Fail(env, std::string(op) + "(" + dst + (ifindex ? " dev " + std::to_string(ifindex) : "") + " table " +
-                         std::to_string(table) + ")",
+    return Fail(env,
+                std::string(op) + "(" + dst + (ifindex ? " dev " + std::to_string(ifindex) : "") + " table " + std::to_string(table) + ")",
                 err, ext);
   return env.Undefined();
 }
@@ -611,13 +633,16 @@ Napi::Value RouteGet(const Napi::CallbackInfo& info) {
   }
   Napi::Value result = env.Null();
   std::string ext;
-  int err = NlTalk(req, [&](const nlmsghdr* h) {
-    if (h->nlmsg_type != RTM_NEWROUTE) return;
-    Napi::Object r = ParseRoute(env, h);
-    r.Delete("dst");
-    r.Delete("protocol");
-    result = r;
-  }, &ext);
+  int err = NlTalk(
+      req,
+      [&](const nlmsghdr* h) {
+        if (h->nlmsg_type != RTM_NEWROUTE) return;
+        Napi::Object r = ParseRoute(env, h);
+        r.Delete("dst");
+        r.Delete("protocol");
+        result = r;
+      },
+      &ext);
   if (err == -ENETUNREACH || err == -EHOSTUNREACH) return env.Null();
   if (err) return Fail(env, "routeGet(" + dst + ")", err, ext);
   return result;
@@ -644,7 +669,12 @@ Napi::Value NeighGet(const Napi::CallbackInfo& info) {
   req.Attr(NDA_DST, a.bytes, a.len());
   Napi::Value result = env.Null();
   std::string ext;
-  int err = NlTalk(req, [&](const nlmsghdr* h) { if (h->nlmsg_type == RTM_NEWNEIGH) result = ParseNeigh(env, h); }, &ext);
+  int err = NlTalk(
+      req,
+      [&](const nlmsghdr* h) {
+        if (h->nlmsg_type == RTM_NEWNEIGH) result = ParseNeigh(env, h);
+      },
+      &ext);
   if (err == -ENOENT) return env.Null();
   if (err) return Fail(env, "neighGet(" + std::to_string(ifindex) + ", " + ip + ")", err, ext);
   return result;
@@ -676,7 +706,8 @@ Napi::Value NeighProbe(const Napi::CallbackInfo& info) {
   nd->ndm_state = NUD_PROBE;
   req.Attr(NDA_DST, a.bytes, a.len());
   std::string ext;
-  int err = NlTalk(req, [](const nlmsghdr*) {}, &ext);
+  int err = NlTalk(
+      req, [](const nlmsghdr*) {}, &ext);
   if (err == -ENOENT) return Napi::Boolean::New(env, false);
   if (err) return Fail(env, "neighProbe(" + std::to_string(ifindex) + ", " + ip + ")", err, ext);
   return Napi::Boolean::New(env, true);
@@ -793,9 +824,7 @@ NetlinkMonitor::NetlinkMonitor(const Napi::CallbackInfo& info) : EnvBound<Netlin
   BindToEnv();
 }
 
-NetlinkMonitor::~NetlinkMonitor() {
-  Release();
-}
+NetlinkMonitor::~NetlinkMonitor() { Release(); }
 
 void NetlinkMonitor::FreeResources() {
   if (fd_ >= 0) close(fd_);
@@ -833,15 +862,32 @@ Napi::Value NetlinkMonitor::Read(const Napi::CallbackInfo& info) {
       const char* type = nullptr;
       bool added = true;
       switch (h->nlmsg_type) {
-        case RTM_NEWLINK: case RTM_DELLINK:
-          type = "link"; added = h->nlmsg_type == RTM_NEWLINK; ev = ParseLink(env, h); break;
-        case RTM_NEWADDR: case RTM_DELADDR:
-          type = "addr"; added = h->nlmsg_type == RTM_NEWADDR; ev = ParseAddr(env, h); break;
-        case RTM_NEWROUTE: case RTM_DELROUTE:
-          type = "route"; added = h->nlmsg_type == RTM_NEWROUTE; ev = ParseRoute(env, h); break;
-        case RTM_NEWNEIGH: case RTM_DELNEIGH:
-          type = "neigh"; added = h->nlmsg_type == RTM_NEWNEIGH; ev = ParseNeigh(env, h); break;
-        default: continue;
+        case RTM_NEWLINK:
+        case RTM_DELLINK:
+          type = "link";
+          added = h->nlmsg_type == RTM_NEWLINK;
+          ev = ParseLink(env, h);
+          break;
+        case RTM_NEWADDR:
+        case RTM_DELADDR:
+          type = "addr";
+          added = h->nlmsg_type == RTM_NEWADDR;
+          ev = ParseAddr(env, h);
+          break;
+        case RTM_NEWROUTE:
+        case RTM_DELROUTE:
+          type = "route";
+          added = h->nlmsg_type == RTM_NEWROUTE;
+          ev = ParseRoute(env, h);
+          break;
+        case RTM_NEWNEIGH:
+        case RTM_DELNEIGH:
+          type = "neigh";
+          added = h->nlmsg_type == RTM_NEWNEIGH;
+          ev = ParseNeigh(env, h);
+          break;
+        default:
+          continue;
       }
       ev.Set("type", type);
       ev.Set("action", added ? "new" : "del");

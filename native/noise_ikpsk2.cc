@@ -31,9 +31,9 @@ namespace xdpwg {
 
 namespace {
 
-constexpr size_t kKey = 32;       // keys, hashes, chaining keys
-constexpr size_t kTag = 16;       // Poly1305 tag
-constexpr size_t kBlock = 64;     // BLAKE2s block, the HMAC block size
+constexpr size_t kKey = 32;    // keys, hashes, chaining keys
+constexpr size_t kTag = 16;    // Poly1305 tag
+constexpr size_t kBlock = 64;  // BLAKE2s block, the HMAC block size
 constexpr size_t kState = 2 * kKey;
 
 enum Status : int { kOk = 0, kInvalidPublicKey = 1, kDecryptFailed = 2, kTruncated = 3, kInternal = 4, kReplayed = 5 };
@@ -157,10 +157,10 @@ struct Symmetric {
 Status WriteMessageB(Symmetric& ss, X25519Key* e, const uint8_t ePub[kKey], const uint8_t re[kKey], const uint8_t rs[kKey],
                      const uint8_t psk[kKey], const uint8_t* payload, size_t n, uint8_t* out) {
   std::memcpy(out, ePub, kKey);
-  Status s = ss.MixEphemeral(ePub) ? kOk : kInternal;   // e
-  if (s == kOk) s = ss.MixDh(e, re);                     // ee
-  if (s == kOk) s = ss.MixDh(e, rs);                     // se
-  if (s == kOk) {                                        // psk: (ck, τ, k) = KDF3(ck, psk); MixHash(τ)
+  Status s = ss.MixEphemeral(ePub) ? kOk : kInternal;  // e
+  if (s == kOk) s = ss.MixDh(e, re);                   // ee
+  if (s == kOk) s = ss.MixDh(e, rs);                   // se
+  if (s == kOk) {                                      // psk: (ck, τ, k) = KDF3(ck, psk); MixHash(τ)
     uint8_t tau[kKey];
     uint8_t* outs[3] = {ss.ck, tau, ss.k};
     s = Kdf(ss.ck, psk, kKey, outs, 3) && ss.MixHash(tau, kKey) ? kOk : kInternal;
@@ -199,9 +199,9 @@ Napi::Value ReadA1(const Napi::CallbackInfo& info) {
   if (message.ByteLength() < kKey + kKey + kTag + kTag) return Napi::Number::New(env, kTruncated);
   const uint8_t* m = message.Data();
   Symmetric ss{state.Data(), state.Data() + kKey, {}};
-  Status s = ss.MixEphemeral(m) ? kOk : kInternal;                       // e
-  if (s == kOk) s = ss.MixDh(local, m);                                    // es
-  if (s == kOk) s = ss.DecryptAndHash(m + kKey, kKey + kTag, rs.Data());   // s
+  Status s = ss.MixEphemeral(m) ? kOk : kInternal;                        // e
+  if (s == kOk) s = ss.MixDh(local, m);                                   // es
+  if (s == kOk) s = ss.DecryptAndHash(m + kKey, kKey + kTag, rs.Data());  // s
   return Napi::Number::New(env, s);
 }
 
@@ -211,28 +211,33 @@ Napi::Value ReadA2(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !IsBytes(info[0], kState) || !IsBytes(info[1], kKey) || !IsBytesAtLeast(info[2], 2 * kKey + 2 * kTag) ||
       !IsBytes(info[3], info[2].As<Napi::Uint8Array>().ByteLength() - (2 * kKey + 2 * kTag)))
-    return Fail(env, "noiseReadA2(state: Uint8Array(64), staticStatic: Uint8Array(32), message: Uint8Array, payloadOut: Uint8Array(message.length - 96))");
+    return Fail(env,
+                "noiseReadA2(state: Uint8Array(64), staticStatic: Uint8Array(32), message: Uint8Array, payloadOut: "
+                "Uint8Array(message.length - 96))");
   auto state = info[0].As<Napi::Uint8Array>();
   auto staticStatic = info[1].As<Napi::Uint8Array>();
   auto message = info[2].As<Napi::Uint8Array>();
   auto payload = info[3].As<Napi::Uint8Array>();
   if (!Ctx().ready) return Napi::Number::New(env, kInternal);
   Symmetric ss{state.Data(), state.Data() + kKey, {}};
-  Status s = ss.MixKey(staticStatic.Data(), kKey) ? kOk : kInternal;     // ss
+  Status s = ss.MixKey(staticStatic.Data(), kKey) ? kOk : kInternal;  // ss
   const size_t at = 2 * kKey + kTag;
   if (s == kOk) s = ss.DecryptAndHash(message.Data() + at, message.ByteLength() - at, payload.Data());  // {payload}
   return Napi::Number::New(env, s);
 }
 
 // noiseWriteB(state: Uint8Array(64), ephemeral: External, ephemeralPublic: Uint8Array(32), remoteEphemeral: Uint8Array(32),
-//             remoteStatic: Uint8Array(32), presharedKey: Uint8Array(32), payload: Uint8Array, out: Uint8Array(48 + payload.length)) → Status
+//             remoteStatic: Uint8Array(32), presharedKey: Uint8Array(32), payload: Uint8Array, out: Uint8Array(48 + payload.length)) →
+//             Status
 // Message B: e, ee, se, psk, {payload}; out = e ‖ AEAD(payload).
 Napi::Value WriteB(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 8 || !IsBytes(info[0], kState) || !info[1].IsExternal() || !IsBytes(info[2], kKey) || !IsBytes(info[3], kKey) ||
       !IsBytes(info[4], kKey) || !IsBytes(info[5], kKey) || !info[6].IsTypedArray() ||
       !IsBytes(info[7], kKey + kTag + info[6].As<Napi::Uint8Array>().ByteLength()))
-    return Fail(env, "noiseWriteB(state: Uint8Array(64), ephemeral: External, ephemeralPublic, remoteEphemeral, remoteStatic, presharedKey: Uint8Array(32), payload: Uint8Array, out: Uint8Array(48 + payload.length))");
+    return Fail(env,
+                "noiseWriteB(state: Uint8Array(64), ephemeral: External, ephemeralPublic, remoteEphemeral, remoteStatic, presharedKey: "
+                "Uint8Array(32), payload: Uint8Array, out: Uint8Array(48 + payload.length))");
   auto state = info[0].As<Napi::Uint8Array>();
   X25519Key* e = info[1].As<Napi::External<X25519Key>>().Data();
   const uint8_t* ePub = info[2].As<Napi::Uint8Array>().Data();
@@ -262,8 +267,8 @@ void FreeEphemeral(X25519Key* key) {
 }
 
 // noiseRespond(state: Uint8Array(64), staticStatic: Uint8Array(32), presharedKey: Uint8Array(32), message: Uint8Array(108),
-//              remoteStatic: Uint8Array(32), notAfter: Uint8Array(12), ephemeral: External | null, out: Uint8Array(48), keysOut: Uint8Array(64),
-//              timestampOut: Uint8Array(12)) → Status
+//              remoteStatic: Uint8Array(32), notAfter: Uint8Array(12), ephemeral: External | null, out: Uint8Array(48), keysOut:
+//              Uint8Array(64), timestampOut: Uint8Array(12)) → Status
 // The rest of the responder's handshake after noiseReadA1 and the peer
 // look-up, in one call: tokens ss, {t} of message A (t into timestampOut);
 // kReplayed, writing nothing more, when t is not after notAfter (TAI64N
@@ -275,10 +280,14 @@ Napi::Value Respond(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   constexpr size_t kTimestamp = 12;
   constexpr size_t kMessageA = kKey + kKey + kTag + kTimestamp + kTag;
-  if (info.Length() < 10 || !IsBytes(info[0], kState) || !IsBytes(info[1], kKey) || !IsBytes(info[2], kKey) || !IsBytes(info[3], kMessageA) ||
-      !IsBytes(info[4], kKey) || !IsBytes(info[5], kTimestamp) || !(info[6].IsNull() || info[6].IsExternal()) ||
-      !IsBytes(info[7], kKey + kTag) || !IsBytes(info[8], 2 * kKey) || !IsBytes(info[9], kTimestamp))
-    return Fail(env, "noiseRespond(state: Uint8Array(64), staticStatic, presharedKey: Uint8Array(32), message: Uint8Array(108), remoteStatic: Uint8Array(32), notAfter: Uint8Array(12), ephemeral: External | null, out: Uint8Array(48), keysOut: Uint8Array(64), timestampOut: Uint8Array(12))");
+  if (info.Length() < 10 || !IsBytes(info[0], kState) || !IsBytes(info[1], kKey) || !IsBytes(info[2], kKey) ||
+      !IsBytes(info[3], kMessageA) || !IsBytes(info[4], kKey) || !IsBytes(info[5], kTimestamp) ||
+      !(info[6].IsNull() || info[6].IsExternal()) || !IsBytes(info[7], kKey + kTag) || !IsBytes(info[8], 2 * kKey) ||
+      !IsBytes(info[9], kTimestamp))
+    return Fail(env,
+                "noiseRespond(state: Uint8Array(64), staticStatic, presharedKey: Uint8Array(32), message: Uint8Array(108), remoteStatic: "
+                "Uint8Array(32), notAfter: Uint8Array(12), ephemeral: External | null, out: Uint8Array(48), keysOut: Uint8Array(64), "
+                "timestampOut: Uint8Array(12))");
   uint8_t* state = info[0].As<Napi::Uint8Array>().Data();
   const uint8_t* staticStatic = info[1].As<Napi::Uint8Array>().Data();
   const uint8_t* psk = info[2].As<Napi::Uint8Array>().Data();
@@ -292,8 +301,8 @@ Napi::Value Respond(const Napi::CallbackInfo& info) {
   Status s;
   {
     Symmetric ss{state, state + kKey, {}};
-    s = ss.MixKey(staticStatic, kKey) ? kOk : kInternal;                                         // ss
-    if (s == kOk) s = ss.DecryptAndHash(m + 2 * kKey + kTag, kTimestamp + kTag, timestamp);       // {t}
+    s = ss.MixKey(staticStatic, kKey) ? kOk : kInternal;                                     // ss
+    if (s == kOk) s = ss.DecryptAndHash(m + 2 * kKey + kTag, kTimestamp + kTag, timestamp);  // {t}
     if (s == kOk && std::memcmp(timestamp, notAfter, kTimestamp) <= 0) s = kReplayed;
     if (s == kOk) {
       X25519Key generated;
@@ -301,7 +310,7 @@ Napi::Value Respond(const Napi::CallbackInfo& info) {
       uint8_t ePub[kKey];
       size_t n = kKey;
       bool have = e == &generated ? GenerateEphemeral(e, ePub) : EVP_PKEY_get_raw_public_key(e->pkey, ePub, &n) == 1 && n == kKey;
-      s = have ? WriteMessageB(ss, e, ePub, m, rs, psk, nullptr, 0, out) : kInternal;   // re = the first 32 bytes of message A
+      s = have ? WriteMessageB(ss, e, ePub, m, rs, psk, nullptr, 0, out) : kInternal;  // re = the first 32 bytes of message A
       if (e == &generated) FreeEphemeral(e);
     }
     if (s == kOk) {  // Split(): (T_i→r, T_r→i) = KDF2(ck, ε)

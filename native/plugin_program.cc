@@ -16,13 +16,22 @@ namespace {
 
 Napi::Value XskDefaultProgram(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) { ThrowType(env, "xskDefaultProgram(ifname: string)"); return env.Undefined(); }
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ThrowType(env, "xskDefaultProgram(ifname: string)");
+    return env.Undefined();
+  }
   std::string ifname = info[0].As<Napi::String>().Utf8Value();
   int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
-  if (ifindex == 0) { ThrowSysError(env, "if_nametoindex", errno, ifname); return env.Undefined(); }
+  if (ifindex == 0) {
+    ThrowSysError(env, "if_nametoindex", errno, ifname);
+    return env.Undefined();
+  }
   int map_fd = -1;
   int err = xsk_setup_xdp_prog(ifindex, &map_fd);
-  if (err != 0 || map_fd < 0) { ThrowSysError(env, "xsk_setup_xdp_prog", err < 0 ? -err : EINVAL, ifname); return env.Undefined(); }
+  if (err != 0 || map_fd < 0) {
+    ThrowSysError(env, "xsk_setup_xdp_prog", err < 0 ? -err : EINVAL, ifname);
+    return env.Undefined();
+  }
   return Napi::Number::New(env, map_fd);
 }
 

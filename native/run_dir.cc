@@ -26,8 +26,8 @@ std::string EnsurePrivateDir(const char* dir) {
   if (fstat(fd, &st) != 0) {
     why = std::string("cannot stat ") + dir + ": " + strerror(errno);
   } else if (st.st_uid != geteuid()) {
-    why = std::string(dir) + " is owned by uid " + std::to_string(st.st_uid) + ", not by this process's uid " +
-          std::to_string(geteuid()) + "; refusing to keep locks there (remove it)";
+    why = std::string(dir) + " is owned by uid " + std::to_string(st.st_uid) + ", not by this process's uid " + std::to_string(geteuid()) +
+          "; refusing to keep locks there (remove it)";
   } else if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) != 0) {
     why = std::string("cannot make ") + dir + " private (chmod 0700): " + strerror(errno);
   }

@@ -45,8 +45,6 @@ Napi::Value SdNotify(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void InitSdNotify(Napi::Env env, Napi::Object exports) {
-  exports.Set("sdNotify", Napi::Function::New(env, SdNotify, "sdNotify"));
-}
+void InitSdNotify(Napi::Env env, Napi::Object exports) { exports.Set("sdNotify", Napi::Function::New(env, SdNotify, "sdNotify")); }
 
 }  // namespace xdpwg

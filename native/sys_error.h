@@ -42,13 +42,9 @@ inline void ThrowCode(Napi::Env env, const char* code, const std::string& msg) {
 }
 
 /** Throws a TypeError (bad argument type or shape). */
-inline void ThrowType(Napi::Env env, const std::string& msg) {
-  Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
-}
+inline void ThrowType(Napi::Env env, const std::string& msg) { Napi::TypeError::New(env, msg).ThrowAsJavaScriptException(); }
 
 /** Throws a RangeError (argument out of its allowed range). */
-inline void ThrowRange(Napi::Env env, const std::string& msg) {
-  Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
-}
+inline void ThrowRange(Napi::Env env, const std::string& msg) { Napi::RangeError::New(env, msg).ThrowAsJavaScriptException(); }
 
 }  // namespace xdpwg

@@ -49,7 +49,10 @@ int IfIndexOf(const char* name) {
 #endif
 
 /** The offloads we can undo (cut and checksum) ourselves, best first; names for the result. */
-struct OffloadSet { unsigned flags; const char* names[8]; };
+struct OffloadSet {
+  unsigned flags;
+  const char* names[8];
+};
 constexpr OffloadSet kOffloadTries[] = {
     {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6,
      {"csum", "tso4", "tso6", "tso-ecn", "uso4", "uso6", nullptr}},
@@ -86,15 +89,16 @@ bool SetVnetHdrSize(int fd) {
   return ioctl(fd, TUNSETVNETHDRSZ, &sz) == 0;
 }
 
-Napi::Object QueueSet(Napi::Env env, const char* name, int ifindex, const std::vector<int>& fds, bool multi,
-                      bool vnetHdr, const OffloadSet* offloads, const std::string& steering, int steeringMapFd = -1) {
+Napi::Object QueueSet(Napi::Env env, const char* name, int ifindex, const std::vector<int>& fds, bool multi, bool vnetHdr,
+                      const OffloadSet* offloads, const std::string& steering, int steeringMapFd = -1) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("steering", Napi::String::New(env, steering));
   o.Set("steeringMapFd", Napi::Number::New(env, steeringMapFd));
   o.Set("vnetHdr", Napi::Boolean::New(env, vnetHdr));
   o.Set("udpGso", Napi::Boolean::New(env, TakesUdpGso(offloads)));
   Napi::Array on = Napi::Array::New(env);
-  if (offloads) for (uint32_t k = 0; offloads->names[k]; k++) on.Set(k, Napi::String::New(env, offloads->names[k]));
+  if (offloads)
+    for (uint32_t k = 0; offloads->names[k]; k++) on.Set(k, Napi::String::New(env, offloads->names[k]));
   o.Set("offloads", on);
   o.Set("name", Napi::String::New(env, name));
   o.Set("ifindex", Napi::Number::New(env, ifindex));
@@ -193,8 +197,7 @@ Napi::Value TunAdopt(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   if (!(ifr.ifr_flags & IFF_TUN) || !(ifr.ifr_flags & IFF_NO_PI)) {
-    ThrowType(env, std::string("tunAdopt: fd ") + std::to_string(fd) + " (" + ifr.ifr_name +
-                       ") must be IFF_TUN with IFF_NO_PI");
+    ThrowType(env, std::string("tunAdopt: fd ") + std::to_string(fd) + " (" + ifr.ifr_name + ") must be IFF_TUN with IFF_NO_PI");
     return env.Undefined();
   }
   int fl = fcntl(fd, F_GETFL);

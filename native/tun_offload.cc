@@ -17,9 +17,15 @@ constexpr size_t kUdpChecksumOffset = 6;
 constexpr size_t kMaxGsoHeaders = 256;
 
 inline uint16_t Load16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
-inline void Store16(uint8_t* p, uint16_t v) { p[0] = uint8_t(v >> 8); p[1] = uint8_t(v); }
+inline void Store16(uint8_t* p, uint16_t v) {
+  p[0] = uint8_t(v >> 8);
+  p[1] = uint8_t(v);
+}
 inline uint32_t Load32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
-inline void Store32(uint8_t* p, uint32_t v) { Store16(p, uint16_t(v >> 16)); Store16(p + 2, uint16_t(v)); }
+inline void Store32(uint8_t* p, uint32_t v) {
+  Store16(p, uint16_t(v >> 16));
+  Store16(p + 2, uint16_t(v));
+}
 
 /** A 16-bit value in network order as the host-order summing sees it. */
 inline uint64_t NetWord(uint16_t v) { return htons(v); }
@@ -237,7 +243,7 @@ bool ParseCoalescable(const uint8_t* pkt, size_t len, TcpSegmentView* out) {
 
 bool CanAppend(const TcpSegmentView& first, const TcpSegmentView& last, const TcpSegmentView& b, uint32_t groupBytes) {
   if (b.ipVersion != first.ipVersion || b.tcpHdrLen != first.tcpHdrLen) return false;
-  if (last.flags & kTcpPsh) return false;                     // PSH ends what the sender pushed
+  if (last.flags & kTcpPsh) return false;                                        // PSH ends what the sender pushed
   if (last.payload != first.payload || b.payload > first.payload) return false;  // gso_size cuts evenly
   if (b.seq != last.seq + last.payload) return false;
   if (groupBytes + b.payload > kMaxSuperPacket) return false;
@@ -251,15 +257,14 @@ bool CanAppend(const TcpSegmentView& first, const TcpSegmentView& last, const Tc
   }
   const uint8_t *tx = x + first.ipHdrLen, *ty = y + b.ipHdrLen;
   // Ports, acknowledgment number, options (timestamps included) must match.
-  return memcmp(tx, ty, 4) == 0 && memcmp(tx + 8, ty + 8, 4) == 0 &&
-         memcmp(tx + 20, ty + 20, first.tcpHdrLen - 20) == 0;
+  return memcmp(tx, ty, 4) == 0 && memcmp(tx + 8, ty + 8, 4) == 0 && memcmp(tx + 20, ty + 20, first.tcpHdrLen - 20) == 0;
 }
 
 // The virtio_net_hdr of a coalesced super packet (NEEDS_CSUM, GSO of
 // gsoType) and the first packet's headers (hdrLen bytes) behind it, with the
 // IP length grown to the whole super packet. Returns where the IP header is.
-static uint8_t* WriteGsoHeaders(uint8_t* out, uint8_t gsoType, const uint8_t* pkt, uint8_t ipVersion, size_t ipHdrLen,
-                                size_t hdrLen, uint16_t gsoSize, uint16_t csumOffset, uint32_t totalLen) {
+static uint8_t* WriteGsoHeaders(uint8_t* out, uint8_t gsoType, const uint8_t* pkt, uint8_t ipVersion, size_t ipHdrLen, size_t hdrLen,
+                                uint16_t gsoSize, uint16_t csumOffset, uint32_t totalLen) {
   virtio_net_hdr vh{};
   vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
   vh.gso_type = gsoType;
@@ -281,8 +286,8 @@ static uint8_t* WriteGsoHeaders(uint8_t* out, uint8_t gsoType, const uint8_t* pk
 
 size_t GroBuildHeader(const TcpSegmentView& first, uint8_t lastFlags, uint32_t totalLen, uint8_t* out) {
   size_t hdrLen = size_t(first.ipHdrLen) + first.tcpHdrLen;
-  uint8_t* ip = WriteGsoHeaders(out, first.ipVersion == 4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6, first.pkt,
-                                first.ipVersion, first.ipHdrLen, hdrLen, uint16_t(first.payload), kTcpChecksumOffset, totalLen);
+  uint8_t* ip = WriteGsoHeaders(out, first.ipVersion == 4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6, first.pkt, first.ipVersion,
+                                first.ipHdrLen, hdrLen, uint16_t(first.payload), kTcpChecksumOffset, totalLen);
   uint8_t* tcp = ip + first.ipHdrLen;
   tcp[13] = uint8_t(first.flags | (lastFlags & kTcpPsh));
   // CHECKSUM_PARTIAL convention: the field holds the folded pseudo-header sum,
@@ -306,8 +311,8 @@ bool ParseUdpCoalescable(const uint8_t* pkt, size_t len, UdpDatagramView* out) {
   return true;
 }
 
-bool CanAppendUdp(const UdpDatagramView& first, const UdpDatagramView& last, const UdpDatagramView& b,
-                  uint32_t groupBytes, uint32_t count) {
+bool CanAppendUdp(const UdpDatagramView& first, const UdpDatagramView& last, const UdpDatagramView& b, uint32_t groupBytes,
+                  uint32_t count) {
   if (b.ipVersion != first.ipVersion || count >= kMaxUdpGroupSegments) return false;
   // Only the last datagram may be shorter: once one is, the group is closed.
   if (last.payload != first.payload || b.payload > first.payload) return false;
@@ -324,8 +329,8 @@ bool CanAppendUdp(const UdpDatagramView& first, const UdpDatagramView& last, con
 
 size_t GroBuildUdpHeader(const UdpDatagramView& first, uint32_t totalLen, uint8_t* out) {
   size_t hdrLen = size_t(first.ipHdrLen) + 8;
-  uint8_t* ip = WriteGsoHeaders(out, VIRTIO_NET_HDR_GSO_UDP_L4, first.pkt, first.ipVersion, first.ipHdrLen, hdrLen,
-                                uint16_t(first.payload), kUdpChecksumOffset, totalLen);
+  uint8_t* ip = WriteGsoHeaders(out, VIRTIO_NET_HDR_GSO_UDP_L4, first.pkt, first.ipVersion, first.ipHdrLen, hdrLen, uint16_t(first.payload),
+                                kUdpChecksumOffset, totalLen);
   uint8_t* udp = ip + first.ipHdrLen;
   uint32_t l4Len = totalLen - first.ipHdrLen;
   // The UDP length is the whole; the kernel's segmentation swaps it for each

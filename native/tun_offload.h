@@ -107,9 +107,9 @@ struct TcpSegmentView {
   uint16_t ipHdrLen = 0;   // 20 (IPv4 without options) or 40 (IPv6 without extension headers)
   uint16_t tcpHdrLen = 0;  // 20..60
   uint8_t ipVersion = 0;
-  uint8_t flags = 0;       // TCP flags byte
+  uint8_t flags = 0;  // TCP flags byte
   uint32_t seq = 0;
-  uint32_t payload = 0;    // len - headers
+  uint32_t payload = 0;  // len - headers
 };
 
 /**
@@ -144,7 +144,7 @@ struct UdpDatagramView {
   uint32_t len = 0;
   uint16_t ipHdrLen = 0;  // 20 (IPv4 without options) or 40 (IPv6 without extension headers)
   uint8_t ipVersion = 0;
-  uint32_t payload = 0;   // len - IP header - 8
+  uint32_t payload = 0;  // len - IP header - 8
 };
 
 /**
@@ -171,8 +171,7 @@ bool ParseUdpCoalescable(const uint8_t* pkt, size_t len, UdpDatagramView* out);
  * no longer, at most kMaxUdpGroupSegments datagrams, and the super packet
  * (IP length groupBytes + b's payload) within 64 KiB.
  */
-bool CanAppendUdp(const UdpDatagramView& first, const UdpDatagramView& last, const UdpDatagramView& b,
-                  uint32_t groupBytes, uint32_t count);
+bool CanAppendUdp(const UdpDatagramView& first, const UdpDatagramView& last, const UdpDatagramView& b, uint32_t groupBytes, uint32_t count);
 
 /**
  * Writes the vnet header (NEEDS_CSUM, GSO_UDP_L4, gso_size = first's payload)

@@ -52,8 +52,8 @@ OffloadCounters g_offload;
  */
 bool IsCutPacket(const uint8_t* p, uint64_t r, uint64_t cap) {
   if (r > cap) return true;
-  if (r >= 20 && (p[0] >> 4) == 4) return ((uint64_t(p[2]) << 8) | p[3]) > r;            // IPv4 total length
-  if (r >= 40 && (p[0] >> 4) == 6) return ((uint64_t(p[4]) << 8) | p[5]) + 40 > r;       // IPv6 payload + header
+  if (r >= 20 && (p[0] >> 4) == 4) return ((uint64_t(p[2]) << 8) | p[3]) > r;       // IPv4 total length
+  if (r >= 40 && (p[0] >> 4) == 6) return ((uint64_t(p[4]) << 8) | p[5]) + 40 > r;  // IPv6 payload + header
   return false;
 }
 
@@ -472,8 +472,7 @@ Napi::Value TunOffloadSplit(const Napi::CallbackInfo& info) {
 Napi::Value TunOffloadCoalesce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BurstArgs a;
-  if (!ParseFrames(info, 0, &a) || info.Length() < 6 || !info[3].IsArrayBuffer() || !info[4].IsTypedArray() ||
-      !info[5].IsTypedArray()) {
+  if (!ParseFrames(info, 0, &a) || info.Length() < 6 || !info[3].IsArrayBuffer() || !info[4].IsTypedArray() || !info[5].IsTypedArray()) {
     ThrowType(env, "tunOffloadCoalesce(buffer, desc, n, out: ArrayBuffer, outDesc: Uint32Array, groups: Uint32Array)");
     return env.Undefined();
   }
@@ -554,8 +553,8 @@ TunQueue::TunQueue(const Napi::CallbackInfo& info) : EnvBound<TunQueue>(info) {
   }
   if (((ifr.ifr_flags & IFF_VNET_HDR) != 0) != vnetHdr || (udpGso && !vnetHdr)) {
     ThrowType(env, std::string("TunQueue: fd ") + std::to_string(fd) + " (" + ifr.ifr_name + ") " +
-                       ((ifr.ifr_flags & IFF_VNET_HDR) ? "has" : "lacks") + " IFF_VNET_HDR; got vnetHdr " +
-                       (vnetHdr ? "true" : "false") + ", udpGso " + (udpGso ? "true" : "false"));
+                       ((ifr.ifr_flags & IFF_VNET_HDR) ? "has" : "lacks") + " IFF_VNET_HDR; got vnetHdr " + (vnetHdr ? "true" : "false") +
+                       ", udpGso " + (udpGso ? "true" : "false"));
     return;
   }
   fd_ = fd;
@@ -570,9 +569,7 @@ TunQueue::TunQueue(const Napi::CallbackInfo& info) : EnvBound<TunQueue>(info) {
   BindToEnv();
 }
 
-TunQueue::~TunQueue() {
-  Release();
-}
+TunQueue::~TunQueue() { Release(); }
 
 void TunQueue::FreeResources() {
   fd_ = -1;  // borrowed: the fd's owner closes it

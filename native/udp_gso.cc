@@ -95,7 +95,10 @@ int UdpPort::SendGroupSingly(uint32_t m, uint32_t* desc, uint8_t* rec_base, bool
     if (r < 0) {
       int err = errno;
       if (err == EINTR) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK) { c_.tx_would_block++; break; }
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        c_.tx_would_block++;
+        break;
+      }
       if (IsSourceGoneErrno(err) && one.msg_controllen) {
         // As for a single message: the sticky source is gone.
         one.msg_control = nullptr;
@@ -129,8 +132,10 @@ uint32_t UdpPort::ResendGroupSingly(uint32_t m, int err, const TxBurstArgs& a) {
   c_.tx_gso_fallback++;
   bool source_gone = false;
   int sent = SendGroupSingly(m, a.desc, a.addr, &source_gone);
-  if (err == EIO) LearnGso(slots_[m].name, 0);
-  else if ((err == EINVAL || err == EMSGSIZE) && !source_gone) LearnGso(slots_[m].name, seg_size_[m]);
+  if (err == EIO)
+    LearnGso(slots_[m].name, 0);
+  else if ((err == EINVAL || err == EMSGSIZE) && !source_gone)
+    LearnGso(slots_[m].name, seg_size_[m]);
   return static_cast<uint32_t>(sent);
 }
 

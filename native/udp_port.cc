@@ -74,9 +74,7 @@ UdpPort::UdpPort(const Napi::CallbackInfo& info) : EnvBound<UdpPort>(info) {
   BindToEnv();
 }
 
-UdpPort::~UdpPort() {
-  Release();
-}
+UdpPort::~UdpPort() { Release(); }
 
 void UdpPort::FreeResources() {
   if (fd_ >= 0) {
@@ -105,12 +103,10 @@ bool UdpPort::Open(Napi::Env env, const Napi::Object& opts) {
   if (headroom_ < 78 || headroom_ > 4096)
     return ThrowRange(env, "UdpPort: headroom must be 78..4096 (eth+ipv6+udp+wireguard header = 78)"), false;
   if (frame_size < headroom_ + 256 || frame_size > kMaxPayload + headroom_)
-    return ThrowRange(env, "UdpPort: frameSize must be headroom+256 .. 65536+headroom (" +
-                               std::to_string(kMaxPayload + headroom_) + ")"),
+    return ThrowRange(env, "UdpPort: frameSize must be headroom+256 .. 65536+headroom (" + std::to_string(kMaxPayload + headroom_) + ")"),
            false;
   if (frame_count < 1 || uint64_t(frame_size) * frame_count > 0xffffffffull)
-    return ThrowRange(env, "UdpPort: frameCount must be >= 1 and frameSize*frameCount < 4 GiB (offsets are uint32)"),
-           false;
+    return ThrowRange(env, "UdpPort: frameCount must be >= 1 and frameSize*frameCount < 4 GiB (offsets are uint32)"), false;
 
   region_ = std::make_shared<UmemRegion>(size_t(frame_size) * frame_count);
   if (!region_->ok()) return ThrowSysError(env, "UdpPort: mmap frames", errno), false;
@@ -118,8 +114,7 @@ bool UdpPort::Open(Napi::Env env, const Napi::Object& opts) {
 
   auto* hold = new std::shared_ptr<UmemRegion>(region_);
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
-      env, region_->base(), region_->size(),
-      [](Napi::Env, void*, std::shared_ptr<UmemRegion>* h) { delete h; }, hold);
+      env, region_->base(), region_->size(), [](Napi::Env, void*, std::shared_ptr<UmemRegion>* h) { delete h; }, hold);
   buffer_ref_ = Napi::Persistent(ab);
 
   msgs_.assign(kUdpMaxBurst, mmsghdr{});
@@ -183,10 +178,8 @@ bool UdpPort::Open(Napi::Env env, const Napi::Object& opts) {
     return ThrowSysError(env, "UdpPort: bind [" + bind_addr + "]:" + std::to_string(port), errno), false;
   sockaddr_storage got{};
   socklen_t gl = sizeof(got);
-  if (getsockname(fd_, reinterpret_cast<sockaddr*>(&got), &gl) < 0)
-    return ThrowSysError(env, "UdpPort: getsockname", errno), false;
-  port_ = ntohs(family_ == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&got)->sin6_port
-                                    : reinterpret_cast<sockaddr_in*>(&got)->sin_port);
+  if (getsockname(fd_, reinterpret_cast<sockaddr*>(&got), &gl) < 0) return ThrowSysError(env, "UdpPort: getsockname", errno), false;
+  port_ = ntohs(family_ == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&got)->sin6_port : reinterpret_cast<sockaddr_in*>(&got)->sin_port);
   return true;
 }
 
@@ -204,11 +197,9 @@ bool UdpPort::SetupSocket(Napi::Env env, const Napi::Object& opts, bool adopted)
         (got.ss_family != AF_INET && got.ss_family != AF_INET6))
       return ThrowType(env, "UdpPort: adopted fd " + std::to_string(fd_) + " is not a UDP socket"), false;
     family_ = got.ss_family;
-    port_ = ntohs(family_ == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&got)->sin6_port
-                                      : reinterpret_cast<sockaddr_in*>(&got)->sin_port);
+    port_ = ntohs(family_ == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&got)->sin6_port : reinterpret_cast<sockaddr_in*>(&got)->sin_port);
     int fl = fcntl(fd_, F_GETFL);
-    if (fl < 0 || fcntl(fd_, F_SETFL, fl | O_NONBLOCK) < 0)
-      return ThrowSysError(env, "UdpPort: fcntl(O_NONBLOCK)", errno), false;
+    if (fl < 0 || fcntl(fd_, F_SETFL, fl | O_NONBLOCK) < 0) return ThrowSysError(env, "UdpPort: fcntl(O_NONBLOCK)", errno), false;
   }
   // UDP GSO where the kernel has it (4.18+), unless the caller says "gso": false.
   int gso_size = 0;
@@ -366,10 +357,8 @@ Napi::Value UdpPort::TxBurst(const Napi::CallbackInfo& info) {
 Napi::Value UdpPort::TxBurstFrom(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return env.Undefined();
-  if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsTypedArray() ||
-      !info[3].IsNumber())
-    return ThrowType(env, "txBurstFrom(src: Uint8Array, desc: Uint32Array, addr: Uint8Array, n: number)"),
-           env.Undefined();
+  if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsTypedArray() || !info[3].IsNumber())
+    return ThrowType(env, "txBurstFrom(src: Uint8Array, desc: Uint32Array, addr: Uint8Array, n: number)"), env.Undefined();
   Napi::Uint8Array src = info[0].As<Napi::Uint8Array>();
   Napi::Uint32Array desc = info[1].As<Napi::Uint32Array>();
   Napi::Uint8Array addr = info[2].As<Napi::Uint8Array>();
@@ -472,10 +461,11 @@ void UdpPort::OpenTxMessage(uint32_t m, uint32_t k, uint32_t len) {
   seg_count_[m] = 1;
   seg_size_[m] = len;
   msg_bytes_[m] = len;
-  seg_limit_[m] = !gso_ ? 0 : m > 0 && h.msg_namelen == msgs_[m - 1].msg_hdr.msg_namelen &&
-                                  memcmp(&slots_[m].name, &slots_[m - 1].name, h.msg_namelen) == 0
-                                  ? seg_limit_[m - 1]  // same destination: no second lookup
-                                  : GsoLimitFor(slots_[m].name);
+  seg_limit_[m] =
+      !gso_ ? 0
+      : m > 0 && h.msg_namelen == msgs_[m - 1].msg_hdr.msg_namelen && memcmp(&slots_[m].name, &slots_[m - 1].name, h.msg_namelen) == 0
+          ? seg_limit_[m - 1]  // same destination: no second lookup
+          : GsoLimitFor(slots_[m].name);
   retried_[m] = 0;
 }
 
@@ -499,7 +489,10 @@ void UdpPort::CountTxSent(uint32_t done, int r) {
     c_.opackets += seg_count_[j];
     c_.obytes += msgs_[j].msg_len;
     if (foreign_) c_.tx_bulk_via_socket_bytes += msgs_[j].msg_len;
-    if (seg_count_[j] > 1) { c_.tx_gso_sends++; c_.tx_gso_datagrams += seg_count_[j]; }
+    if (seg_count_[j] > 1) {
+      c_.tx_gso_sends++;
+      c_.tx_gso_datagrams += seg_count_[j];
+    }
     for (uint32_t g = 0; g < seg_count_[j]; g++) ReturnFrame(frames_[seg_first_[j] + g]);
   }
 }
@@ -509,7 +502,7 @@ void UdpPort::CountTxSent(uint32_t done, int r) {
 // gone sticky source is retried without it (udp_sticky_source.h). Returns
 // how many descriptors were taken: all before the first unsent datagram.
 uint32_t UdpPort::SendTxMessages(const TxBurstArgs& a, uint32_t m) {
-  uint32_t done = 0;  // messages consumed (sent or dropped)
+  uint32_t done = 0;                 // messages consumed (sent or dropped)
   uint32_t stopped_at = UINT32_MAX;  // a datagram (segment) index where a partial group send stopped
   while (done < m) {
     int r = sendmmsg(fd_, &msgs_[done], m - done, MSG_DONTWAIT);
@@ -527,7 +520,10 @@ uint32_t UdpPort::SendTxMessages(const TxBurstArgs& a, uint32_t m) {
     msghdr& h = msgs_[done].msg_hdr;
     if (seg_count_[done] > 1) {
       uint32_t sent = ResendGroupSingly(done, err, a);
-      if (sent < seg_count_[done]) { stopped_at = seg_first_[done] + sent; break; }
+      if (sent < seg_count_[done]) {
+        stopped_at = seg_first_[done] + sent;
+        break;
+      }
       done++;
       continue;
     }
@@ -641,9 +637,7 @@ Napi::Value UdpPort::GetBuffer(const Napi::CallbackInfo& info) {
 }
 Napi::Value UdpPort::GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
 Napi::Value UdpPort::GetPort(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), port_); }
-Napi::Value UdpPort::GetFrameSize(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), pool_.frame_size());
-}
+Napi::Value UdpPort::GetFrameSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), pool_.frame_size()); }
 Napi::Value UdpPort::GetHeadroom(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), headroom_); }
 
 void InitUdpPort(Napi::Env env, Napi::Object exports) {

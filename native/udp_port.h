@@ -53,17 +53,17 @@ struct UdpPortCounters {
   uint64_t ipackets = 0, opackets = 0, ibytes = 0, obytes = 0;
   uint64_t ierrors = 0, oerrors = 0, imissed = 0, odropped = 0;
   uint64_t rx_invalid = 0, tx_invalid = 0;
-  uint64_t rx_truncated = 0;     // datagram larger than the frame: dropped (part of rx_invalid)
-  uint64_t rx_no_frames = 0;     // rxBurst found the pool empty (JS holds every frame)
-  uint64_t tx_src_fallback = 0;  // sticky source gone: sent from the kernel's choice instead
-  uint64_t tx_would_block = 0;   // send buffer full: the rest of the burst stayed with JS
-  uint64_t tx_no_route = 0;      // ENETUNREACH / EHOSTUNREACH (part of oerrors)
-  uint64_t tx_too_big = 0;       // EMSGSIZE (part of oerrors)
-  uint64_t free_invalid = 0;     // freeFrames offsets that were not JS-owned frames
-  uint64_t tx_gso_sends = 0;     // messages that carried several datagrams (UDP_SEGMENT)
-  uint64_t tx_gso_datagrams = 0; // datagrams sent in those messages
-  uint64_t tx_gso_fallback = 0;  // groups the kernel refused, resent one datagram at a time
-  uint64_t tx_gso_learned = 0;   // limits learned for one destination (smaller segments, or GSO off)
+  uint64_t rx_truncated = 0;               // datagram larger than the frame: dropped (part of rx_invalid)
+  uint64_t rx_no_frames = 0;               // rxBurst found the pool empty (JS holds every frame)
+  uint64_t tx_src_fallback = 0;            // sticky source gone: sent from the kernel's choice instead
+  uint64_t tx_would_block = 0;             // send buffer full: the rest of the burst stayed with JS
+  uint64_t tx_no_route = 0;                // ENETUNREACH / EHOSTUNREACH (part of oerrors)
+  uint64_t tx_too_big = 0;                 // EMSGSIZE (part of oerrors)
+  uint64_t free_invalid = 0;               // freeFrames offsets that were not JS-owned frames
+  uint64_t tx_gso_sends = 0;               // messages that carried several datagrams (UDP_SEGMENT)
+  uint64_t tx_gso_datagrams = 0;           // datagrams sent in those messages
+  uint64_t tx_gso_fallback = 0;            // groups the kernel refused, resent one datagram at a time
+  uint64_t tx_gso_learned = 0;             // limits learned for one destination (smaller segments, or GSO off)
   uint64_t tx_bulk_via_socket_bursts = 0;  // txBurstFrom calls: bulk runs sent from another buffer (a UMEM)
   uint64_t tx_bulk_via_socket_bytes = 0;   // UDP payload bytes those calls sent
   uint64_t rx_bursts = 0, tx_bursts = 0;
@@ -138,9 +138,9 @@ class UdpPort : public EnvBound<UdpPort> {
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
   std::vector<Slot> slots_;
-  std::vector<uint64_t> frames_;   // rx: frame per message; tx: frame per datagram (segment)
-  std::vector<uint32_t> index_;    // tx: input descriptor index per datagram (segment)
-  std::vector<uint8_t> retried_;   // tx: 1 = resent without its sticky source (per message)
+  std::vector<uint64_t> frames_;  // rx: frame per message; tx: frame per datagram (segment)
+  std::vector<uint32_t> index_;   // tx: input descriptor index per datagram (segment)
+  std::vector<uint8_t> retried_;  // tx: 1 = resent without its sticky source (per message)
   // tx, per message: its datagrams are segments [seg_first_, seg_first_ + seg_count_) of
   // iovs_/frames_/index_, each seg_size_ bytes but the last; pktinfo_len_ bytes of control
   // are the sticky source (the UDP_SEGMENT cmsg follows them).
@@ -148,8 +148,8 @@ class UdpPort : public EnvBound<UdpPort> {
   std::vector<uint32_t> seg_first_, seg_count_, seg_size_, msg_bytes_, pktinfo_len_, seg_limit_;
   // The burst in flight lies in a caller's buffer (txBurstFrom), not in our frames: nothing to give back.
   bool foreign_ = false;
-  bool gso_ = false;               // UDP_SEGMENT offered by the kernel (and not refused by the caller)
-  GsoLearnTable gso_learned_;      // per destination: what refused groups taught
+  bool gso_ = false;                   // UDP_SEGMENT offered by the kernel (and not refused by the caller)
+  GsoLearnTable gso_learned_;          // per destination: what refused groups taught
   uint32_t gso_learn_ttl_ms_ = 60000;  // how long a lesson holds before the full size is tried again
 };
 

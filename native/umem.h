@@ -84,8 +84,7 @@ class FramePool {
   FramePool() = default;
   /** All frames in the pool; or, for a shared UMEM's member (away), none: every frame kAway. */
   FramePool(uint32_t frame_size, uint32_t frame_count, bool away = false)
-      : frame_size_(frame_size), frame_count_(frame_count),
-        owner_(frame_count, away ? FrameOwner::kAway : FrameOwner::kPool) {
+      : frame_size_(frame_size), frame_count_(frame_count), owner_(frame_count, away ? FrameOwner::kAway : FrameOwner::kPool) {
     free_.reserve(frame_count);
     // Push in reverse so the first allocations come out in address order.
     if (!away)

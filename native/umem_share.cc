@@ -68,8 +68,7 @@ Napi::Value ShareReleaseSlot(const Napi::CallbackInfo& info) {
   uint32_t slot = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
   int wake = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
   struct stat st = {};
-  if (memfd < 0 || slot < 1 || slot >= kShareMembers || fstat(memfd, &st) != 0 ||
-      st.st_size < static_cast<off_t>(ShareControlBytes())) {
+  if (memfd < 0 || slot < 1 || slot >= kShareMembers || fstat(memfd, &st) != 0 || st.st_size < static_cast<off_t>(ShareControlBytes())) {
     ThrowRange(env, "shareReleaseSlot(memfd, slot 1.." + std::to_string(kShareMembers - 1) + "): not a shared UMEM's memfd");
     return env.Undefined();
   }
@@ -167,9 +166,7 @@ void XskPort::ServeMembers() {
   }
 }
 
-void XskPort::SetHolder(uint64_t frame, uint8_t who) {
-  __atomic_store_n(&holder_[frame / pool_.frame_size()], who, __ATOMIC_RELAXED);
-}
+void XskPort::SetHolder(uint64_t frame, uint8_t who) { __atomic_store_n(&holder_[frame / pool_.frame_size()], who, __ATOMIC_RELAXED); }
 
 // Anchor: the member of a gone slot can no longer run (umem_share.h): its ret
 // ring, its grant ring (we are the only reader now) and every frame the

@@ -124,7 +124,6 @@ constexpr uint32_t kShareMagic = 0x78777368;  // "xwsh"
 constexpr uint32_t kShareGrantTarget = 256;
 constexpr uint32_t kShareMemberCache = 256;
 
-
 /** A single-producer, single-consumer ring of frame offsets in shared memory. */
 struct ShareRing {
   alignas(64) std::atomic<uint32_t> prod;

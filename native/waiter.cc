@@ -30,9 +30,7 @@ Waiter::Waiter(const Napi::CallbackInfo& info) : EnvBound<Waiter>(info) {
   BindToEnv();
 }
 
-Waiter::~Waiter() {
-  Release();
-}
+Waiter::~Waiter() { Release(); }
 
 void Waiter::FreeResources() {
   if (event_fd_ >= 0) close(event_fd_);

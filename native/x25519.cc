@@ -26,8 +26,8 @@ bool X25519DeriveRaw(X25519Key* key, const uint8_t peerPublic[32], uint8_t out[3
   EVP_PKEY* peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, peerPublic, 32);
   size_t length = 32;
   // validate_peer = 0: X25519 has no public key check beyond the zero result tested below.
-  bool ok = peer != nullptr && EVP_PKEY_derive_set_peer_ex(key->derive, peer, 0) == 1 &&
-            EVP_PKEY_derive(key->derive, out, &length) == 1 && length == 32;
+  bool ok = peer != nullptr && EVP_PKEY_derive_set_peer_ex(key->derive, peer, 0) == 1 && EVP_PKEY_derive(key->derive, out, &length) == 1 &&
+            length == 32;
   EVP_PKEY_free(peer);
   uint8_t any = 0;
   for (size_t i = 0; ok && i < 32; i++) any |= out[i];
@@ -67,8 +67,7 @@ Napi::Value KeyFromPrivate(const Napi::CallbackInfo& info) {
   auto* key = new X25519Key();
   key->pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv.Data(), kX25519KeySize);
   size_t pubLength = kX25519KeySize;
-  bool ok = key->pkey != nullptr && EVP_PKEY_get_raw_public_key(key->pkey, pubOut.Data(), &pubLength) == 1 &&
-            pubLength == kX25519KeySize;
+  bool ok = key->pkey != nullptr && EVP_PKEY_get_raw_public_key(key->pkey, pubOut.Data(), &pubLength) == 1 && pubLength == kX25519KeySize;
   if (ok) {
     key->derive = EVP_PKEY_CTX_new_from_pkey(nullptr, key->pkey, nullptr);
     ok = key->derive != nullptr && EVP_PKEY_derive_init(key->derive) == 1;

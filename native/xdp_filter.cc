@@ -59,8 +59,7 @@ void NoteDispatcherReason(const std::string& diag) {
     if (at == std::string::npos) continue;
     size_t end = diag.find('\n', at);
     std::string line = diag.substr(at, end == std::string::npos ? std::string::npos : end - at);
-    if (g_dispatcher_reason.find(line) == std::string::npos)
-      g_dispatcher_reason += (g_dispatcher_reason.empty() ? "" : "; ") + line;
+    if (g_dispatcher_reason.find(line) == std::string::npos) g_dispatcher_reason += (g_dispatcher_reason.empty() ? "" : "; ") + line;
   }
 }
 
@@ -70,10 +69,14 @@ std::string DispatcherReason() {
 
 const char* ModeName(enum xdp_attach_mode m) {
   switch (m) {
-    case XDP_MODE_NATIVE: return "native";
-    case XDP_MODE_SKB: return "generic";
-    case XDP_MODE_HW: return "hw";
-    default: return "none";
+    case XDP_MODE_NATIVE:
+      return "native";
+    case XDP_MODE_SKB:
+      return "generic";
+    case XDP_MODE_HW:
+      return "hw";
+    default:
+      return "none";
   }
 }
 
@@ -89,8 +92,8 @@ const char* ModeName(enum xdp_attach_mode m) {
 // file (its mode still loose: only its owner rewrites it) counts as held by a
 // live owner only when the pid its owner wrote there is also alive.
 std::string OwnerLockPath(ino_t netns, int ifindex, uint32_t prog_id) {
-  return std::string(kLockDir) + "/filter-" + std::to_string(netns) + "-" + std::to_string(ifindex) + "-prog" +
-         std::to_string(prog_id) + ".lock";
+  return std::string(kLockDir) + "/filter-" + std::to_string(netns) + "-" + std::to_string(ifindex) + "-prog" + std::to_string(prog_id) +
+         ".lock";
 }
 
 // Whether a program's owner-lock file is one of ours: a regular file owned by
@@ -159,7 +162,10 @@ void SweepDeadNamespaceLocks() {
   while (dirent* e = readdir(d)) {
     if (strncmp(e->d_name, "filter-", 7) != 0) continue;
     ino_t ns = static_cast<ino_t>(strtoull(e->d_name + 7, nullptr, 10));
-    if (!scanned) { live = LiveNamespaces(); scanned = true; }
+    if (!scanned) {
+      live = LiveNamespaces();
+      scanned = true;
+    }
     if (live.count(ns)) continue;
     std::string path = std::string(kLockDir) + "/" + e->d_name;
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -270,8 +276,7 @@ Napi::Function XdpFilter::Define(Napi::Env env) {
 XdpFilter::XdpFilter(const Napi::CallbackInfo& info) : EnvBound<XdpFilter>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
-    Napi::TypeError::New(env, "XdpFilter: expected an options object { ifname, mode, ports }")
-        .ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "XdpFilter: expected an options object { ifname, mode, ports }").ThrowAsJavaScriptException();
     return;
   }
   if (!Open(env, info[0].As<Napi::Object>())) {
@@ -281,9 +286,7 @@ XdpFilter::XdpFilter(const Napi::CallbackInfo& info) : EnvBound<XdpFilter>(info)
   BindToEnv();
 }
 
-XdpFilter::~XdpFilter() {
-  Release();
-}
+XdpFilter::~XdpFilter() { Release(); }
 
 bool XdpFilter::Open(Napi::Env env, const Napi::Object& o) {
   if (!o.Get("ifname").IsString()) {
@@ -302,8 +305,7 @@ bool XdpFilter::Open(Napi::Env env, const Napi::Object& o) {
     Napi::RangeError::New(env, "XdpFilter: mode must be 'auto', 'native' or 'generic'").ThrowAsJavaScriptException();
     return false;
   }
-  std::string path = o.Get("objectPath").IsString() ? o.Get("objectPath").As<Napi::String>().Utf8Value()
-                                                     : DefaultObjectPath();
+  std::string path = o.Get("objectPath").IsString() ? o.Get("objectPath").As<Napi::String>().Utf8Value() : DefaultObjectPath();
   if (access(path.c_str(), R_OK) != 0) {
     ThrowCode(env, "ENOENT", "XdpFilter: BPF object " + path + " not found; run 'npm run build:native'");
     return false;
@@ -322,8 +324,7 @@ bool XdpFilter::Open(Napi::Env env, const Napi::Object& o) {
   }
   // Named apart from older versions' "filter-NS-IFINDEX.lock": that one was
   // world-openable, and a descriptor someone opened then survives any chmod.
-  std::string setup_path = std::string(kLockDir) + "/filter-" + std::to_string(netns_) + "-" +
-                           std::to_string(ifindex_) + "-setup.lock";
+  std::string setup_path = std::string(kLockDir) + "/filter-" + std::to_string(netns_) + "-" + std::to_string(ifindex_) + "-setup.lock";
   std::string why;
   int setup_fd = OpenPrivateFile(setup_path, true, &why);
   if (setup_fd < 0) {
@@ -395,8 +396,8 @@ bool XdpFilter::AttachLocked(Napi::Env env, const std::string& mode, const std::
     }
     if (busy) {
       ThrowCode(env, "XDP_ATTACH",
-                "XdpFilter: another XDP program owns " + ifname_ + " and libxdp's dispatcher is unavailable (" +
-                    DispatcherReason() + ") [" + tried + "]");
+                "XdpFilter: another XDP program owns " + ifname_ + " and libxdp's dispatcher is unavailable (" + DispatcherReason() +
+                    ") [" + tried + "]");
       return false;
     }
     ThrowCode(env, "XDP_ATTACH", "XdpFilter: cannot attach to " + ifname_ + " (" + tried + ")" + diag.TakeSuffix());
@@ -451,8 +452,7 @@ bool XdpFilter::ApplyPorts(Napi::Env env, const Napi::Value& v) {
     Napi::Value p = arr.Get(i);
     double d = p.IsNumber() ? p.As<Napi::Number>().DoubleValue() : -1;
     if (d < 1 || d > 65535 || d != static_cast<uint16_t>(d)) {
-      Napi::RangeError::New(env, "XdpFilter: port " + p.ToString().Utf8Value() + " is not in 1..65535")
-          .ThrowAsJavaScriptException();
+      Napi::RangeError::New(env, "XdpFilter: port " + p.ToString().Utf8Value() + " is not in 1..65535").ThrowAsJavaScriptException();
       return false;
     }
     ports.push_back(static_cast<uint16_t>(d));
@@ -502,8 +502,8 @@ Napi::Value XdpFilter::SetLocalAddresses(const Napi::CallbackInfo& info) {
     }
     Napi::Uint8Array b = a.As<Napi::Uint8Array>();
     if (b.ByteLength() != 4 && b.ByteLength() != 16) {
-      Napi::RangeError::New(env, "XdpFilter.setLocalAddresses: element " + std::to_string(i) + " has " +
-                                     std::to_string(b.ByteLength()) + " bytes, not 4 or 16")
+      Napi::RangeError::New(env, "XdpFilter.setLocalAddresses: element " + std::to_string(i) + " has " + std::to_string(b.ByteLength()) +
+                                     " bytes, not 4 or 16")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -557,8 +557,7 @@ Napi::Value XdpFilter::BindQueue(const Napi::CallbackInfo& info) {
   uint32_t key = q * kShareMembers + slot;  // as the BPF program's redirect key
   if (bpf_map_update_elem(xsks_map_fd_, &key, &fd, BPF_ANY) != 0) {
     ThrowCode(env, "XDP_MAP",
-              "XdpFilter: cannot bind fd " + std::to_string(fd) + " to queue " + std::to_string(q) + ": " +
-                  strerror(errno));
+              "XdpFilter: cannot bind fd " + std::to_string(fd) + " to queue " + std::to_string(q) + ": " + strerror(errno));
   }
   return env.Undefined();
 }
@@ -586,8 +585,10 @@ Napi::Value XdpFilter::SetMemberPort(const Napi::CallbackInfo& info) {
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  if (slot == 0) member_ports_.erase(static_cast<uint16_t>(port));
-  else member_ports_[static_cast<uint16_t>(port)] = static_cast<uint8_t>(slot);
+  if (slot == 0)
+    member_ports_.erase(static_cast<uint16_t>(port));
+  else
+    member_ports_[static_cast<uint16_t>(port)] = static_cast<uint8_t>(slot);
   SyncPorts(env);
   return env.Undefined();
 }

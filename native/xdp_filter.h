@@ -58,11 +58,11 @@ class XdpFilter : public EnvBound<XdpFilter> {
   int ports_map_fd_ = -1;
   int local4_map_fd_ = -1;
   int local6_map_fd_ = -1;
-  std::vector<uint16_t> own_ports_;             // slot 0 (ApplyPorts)
-  std::map<uint16_t, uint8_t> member_ports_;    // other processes' ports -> their slot (SetMemberPort)
-  int replaced_ = 0;       // stale programs of ours removed at start
-  bool dispatcher_ = false; // attached as a libxdp dispatcher component
-  std::string dispatcher_error_;  // why not, in libxdp's words (see DispatcherReason)
+  std::vector<uint16_t> own_ports_;           // slot 0 (ApplyPorts)
+  std::map<uint16_t, uint8_t> member_ports_;  // other processes' ports -> their slot (SetMemberPort)
+  int replaced_ = 0;                          // stale programs of ours removed at start
+  bool dispatcher_ = false;                   // attached as a libxdp dispatcher component
+  std::string dispatcher_error_;              // why not, in libxdp's words (see DispatcherReason)
 };
 
 }  // namespace xdpwg

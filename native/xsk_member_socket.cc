@@ -42,8 +42,8 @@ void PointRing(uint8_t* m, const struct xdp_ring_offset& off, uint32_t size, Rin
 
 }  // namespace
 
-int OpenMemberSocket(int ifindex, uint32_t queue, int anchor_fd, uint32_t rx_size, uint32_t tx_size,
-                     struct xsk_ring_cons* rx, struct xsk_ring_prod* tx, MemberSocket* out, const char** step) {
+int OpenMemberSocket(int ifindex, uint32_t queue, int anchor_fd, uint32_t rx_size, uint32_t tx_size, struct xsk_ring_cons* rx,
+                     struct xsk_ring_prod* tx, MemberSocket* out, const char** step) {
   MemberSocket s;
   int err = 0;
   struct xdp_mmap_offsets off = {};

@@ -28,8 +28,8 @@ struct MemberSocket {
  * rx/tx rings of the given sizes (powers of two), and points rx and tx at
  * them. Returns 0, or -errno of the step that failed (*step names it).
  */
-int OpenMemberSocket(int ifindex, uint32_t queue, int anchor_fd, uint32_t rx_size, uint32_t tx_size,
-                     struct xsk_ring_cons* rx, struct xsk_ring_prod* tx, MemberSocket* out, const char** step);
+int OpenMemberSocket(int ifindex, uint32_t queue, int anchor_fd, uint32_t rx_size, uint32_t tx_size, struct xsk_ring_cons* rx,
+                     struct xsk_ring_prod* tx, MemberSocket* out, const char** step);
 
 /** Unmaps the rings and closes the socket (the kernel then drops its XSKMAP entries). */
 void CloseMemberSocket(MemberSocket* s);

@@ -79,8 +79,7 @@ bool OptU32(Napi::Env env, const Napi::Object& o, const char* key, uint32_t dflt
 
 // Gets a Uint32Array argument, or throws a TypeError naming it.
 bool ArgU32Array(const Napi::CallbackInfo& info, size_t i, const char* what, Napi::Uint32Array* out) {
-  if (info.Length() <= i || !info[i].IsTypedArray() ||
-      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
     Napi::TypeError::New(info.Env(), std::string(what) + " must be a Uint32Array").ThrowAsJavaScriptException();
     return false;
   }
@@ -168,9 +167,7 @@ XskPort::XskPort(const Napi::CallbackInfo& info) : EnvBound<XskPort>(info) {
   BindToEnv();
 }
 
-XskPort::~XskPort() {
-  Release();
-}
+XskPort::~XskPort() { Release(); }
 
 // Opens the port in named steps; any failing step has thrown, and the
 // constructor's Release() undoes what the earlier ones made.
@@ -178,8 +175,7 @@ bool XskPort::Open(Napi::Env env, const Napi::Object& o) {
   XskOpenOptions opt;
   if (!ParseOptions(env, o, &opt)) return false;
   if (opt.member) return OpenMember(env, opt.share);
-  if (!MapUmem(env, opt) || !CreateUmem(env, opt) || !BindSocket(env, opt) || !ConfigureSocket(env, opt) ||
-      !WatchMembers(env, opt))
+  if (!MapUmem(env, opt) || !CreateUmem(env, opt) || !BindSocket(env, opt) || !ConfigureSocket(env, opt) || !WatchMembers(env, opt))
     return false;
   RefillFillRing();  // give the kernel frames to receive into (up to the fill ring's size)
   ExportUmem(env);
@@ -201,10 +197,8 @@ bool XskPort::ParseOptions(Napi::Env env, const Napi::Object& o, XskOpenOptions*
     return false;
   }
   if (!OptU32(env, o, "queue", 0, &queue_) || !OptU32(env, o, "frameSize", kDefaultFrameSize, &opt->frame_size) ||
-      !OptU32(env, o, "frameCount", kDefaultFrameCount, &opt->frame_count) ||
-      !OptU32(env, o, "rxSize", kDefaultRingSize, &rx_size_) ||
-      !OptU32(env, o, "txSize", kDefaultRingSize, &tx_size_) ||
-      !OptU32(env, o, "fillSize", kDefaultRingSize, &fill_size_) ||
+      !OptU32(env, o, "frameCount", kDefaultFrameCount, &opt->frame_count) || !OptU32(env, o, "rxSize", kDefaultRingSize, &rx_size_) ||
+      !OptU32(env, o, "txSize", kDefaultRingSize, &tx_size_) || !OptU32(env, o, "fillSize", kDefaultRingSize, &fill_size_) ||
       !OptU32(env, o, "compSize", kDefaultRingSize, &comp_size_))
     return false;
   if (opt->frame_size != 2048 && opt->frame_size != 4096) {
@@ -251,8 +245,7 @@ bool XskPort::ParseOptions(Napi::Env env, const Napi::Object& o, XskOpenOptions*
   busy_poll_ = o.Get("busyPoll").ToBoolean().Value();
   // busyWaitMs: how long EBUSY is retried (BindSocket); 0 for a caller that asks again later itself.
   opt->busy_wait_ms = kBindBusyRetryMs;
-  if (o.Get("busyWaitMs").IsNumber())
-    opt->busy_wait_ms = std::min<uint32_t>(o.Get("busyWaitMs").As<Napi::Number>().Uint32Value(), 10000);
+  if (o.Get("busyWaitMs").IsNumber()) opt->busy_wait_ms = std::min<uint32_t>(o.Get("busyWaitMs").As<Napi::Number>().Uint32Value(), 10000);
   return true;
 }
 
@@ -329,8 +322,8 @@ bool XskPort::BindSocket(Napi::Env env, const XskOpenOptions& opt) {
         }
         // Zero-copy refused on a copy-only driver is expected, not "busy".
         if (err != -EBUSY && !(cm == XDP_ZEROCOPY && opt.copy_modes.size() > 1)) only_busy = false;
-        tried += std::string(tried.empty() ? "" : "; ") + xm.second + "/" + (cm == XDP_ZEROCOPY ? "zero-copy" : "copy") +
-                 ": " + strerror(-err);
+        tried +=
+            std::string(tried.empty() ? "" : "; ") + xm.second + "/" + (cm == XDP_ZEROCOPY ? "zero-copy" : "copy") + ": " + strerror(-err);
       }
     }
     if (!only_busy || waited >= opt.busy_wait_ms) break;
@@ -340,8 +333,7 @@ bool XskPort::BindSocket(Napi::Env env, const XskOpenOptions& opt) {
   // another process's socket is bound to stays busy as long as it lives.
   ThrowCode(env, err == -EBUSY ? "EBUSY" : "XSK_SOCKET",
             "XskPort: cannot bind an AF_XDP socket to " + ifname_ + " queue " + std::to_string(queue_) + " (" + tried + ")" +
-                (err == -EBUSY ? " — another AF_XDP socket (another xdpwg?) holds this queue" : "") +
-                diag.TakeSuffix("libxdp: "));
+                (err == -EBUSY ? " — another AF_XDP socket (another xdpwg?) holds this queue" : "") + diag.TakeSuffix("libxdp: "));
   return false;
 }
 
@@ -413,9 +405,8 @@ bool XskPort::OpenMember(Napi::Env env, const Napi::Object& share) {
   // ShareControl lies at the end; its head tells the frame geometry, and so where the frames and holder table end.
   const size_t map_size = static_cast<size_t>(st.st_size);
   uint32_t head[3] = {};
-  if (pread(memfd, head, sizeof(head), static_cast<off_t>(map_size - ShareControlBytes())) != sizeof(head) ||
-      head[0] != kShareMagic || head[2] == 0 ||
-      ShareMemfdSize(uint64_t(head[1]) * head[2], head[2]) != map_size) {
+  if (pread(memfd, head, sizeof(head), static_cast<off_t>(map_size - ShareControlBytes())) != sizeof(head) || head[0] != kShareMagic ||
+      head[2] == 0 || ShareMemfdSize(uint64_t(head[1]) * head[2], head[2]) != map_size) {
     ThrowCode(env, "XSK_SHARE", "XskPort: the memfd holds no shared UMEM of xdpwg");
     return false;
   }
@@ -433,7 +424,8 @@ bool XskPort::OpenMember(Napi::Env env, const Napi::Object& share) {
   // (ServeMembers). Whoever marked it gone woke the anchor, so it is free
   // soon; we wake it again and wait up to busy_wait_ms, as a bind retries EBUSY.
   uint32_t busy_wait_ms = kBindBusyRetryMs;
-  if (share.Get("busyWaitMs").IsNumber()) busy_wait_ms = std::min<uint32_t>(share.Get("busyWaitMs").As<Napi::Number>().Uint32Value(), 10000);
+  if (share.Get("busyWaitMs").IsNumber())
+    busy_wait_ms = std::min<uint32_t>(share.Get("busyWaitMs").As<Napi::Number>().Uint32Value(), 10000);
   uint32_t expect = kSlotFree;
   for (uint32_t waited = 0;; waited += kBindBusyStepMs) {
     expect = kSlotFree;
@@ -441,8 +433,9 @@ bool XskPort::OpenMember(Napi::Env env, const Napi::Object& share) {
     if (expect != kSlotGone || waited >= busy_wait_ms) {
       share_ = nullptr;
       holder_ = nullptr;
-      ThrowCode(env, "EBUSY", "XskPort: slot " + std::to_string(slot) + " of the shared UMEM is " +
-                                  (expect == kSlotGone ? "still being released by the anchor" : "taken"));
+      ThrowCode(env, "EBUSY",
+                "XskPort: slot " + std::to_string(slot) + " of the shared UMEM is " +
+                    (expect == kSlotGone ? "still being released by the anchor" : "taken"));
       return false;
     }
     WakeAnchor();
@@ -455,9 +448,9 @@ bool XskPort::OpenMember(Napi::Env env, const Napi::Object& share) {
   const char* step = "";
   int err = OpenMemberSocket(ifindex_, queue_, anchor_fd, rx_size_, tx_size_, &rx_, &tx_, &member_, &step);
   if (err) {
-    ThrowCode(env, err == -EBUSY ? "EBUSY" : "XSK_SOCKET",
-              "XskPort: cannot join the shared UMEM on " + ifname_ + " queue " + std::to_string(queue_) + ": " + step +
-                  ": " + strerror(-err));
+    ThrowCode(
+        env, err == -EBUSY ? "EBUSY" : "XSK_SOCKET",
+        "XskPort: cannot join the shared UMEM on " + ifname_ + " queue " + std::to_string(queue_) + ": " + step + ": " + strerror(-err));
     return false;
   }
   fd_ = member_.fd;
@@ -538,8 +531,7 @@ void XskPort::LeaveShare() {
     for (int i = 0; i < 128; i++) {
       ReclaimCompletions();  // a member's: recomputes what the kernel has not taken
       if (!tx_outstanding_) break;
-      if (sendto(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0 && errno != EAGAIN && errno != EBUSY &&
-          errno != ENOBUFS && errno != EINTR)
+      if (sendto(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0 && errno != EAGAIN && errno != EBUSY && errno != ENOBUFS && errno != EINTR)
         break;
     }
   }
@@ -685,8 +677,8 @@ Napi::Value XskPort::RxBurst(const Napi::CallbackInfo& info) {
   // mode it does when the driver needs a poke to use new fill entries.
   if (need_wakeup_ && share_role_ != ShareRole::kMember && xsk_ring_prod__needs_wakeup(&fq_)) {
     c_.kicks++;
-    if (recvfrom(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, nullptr) < 0 && errno != EAGAIN && errno != EBUSY &&
-        errno != EINTR && errno != ENOBUFS)
+    if (recvfrom(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, nullptr) < 0 && errno != EAGAIN && errno != EBUSY && errno != EINTR &&
+        errno != ENOBUFS)
       c_.kick_errors++;
   }
   return Napi::Number::New(env, got);
@@ -771,8 +763,7 @@ Napi::Value XskPort::FreeFrames(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Uint32Array offs;
   uint32_t n;
-  if (!ArgU32Array(info, 0, "freeFrames: offsets", &offs) || !ArgCount(info, 1, "freeFrames: n", &n))
-    return env.Undefined();
+  if (!ArgU32Array(info, 0, "freeFrames: offsets", &offs) || !ArgCount(info, 1, "freeFrames: n", &n)) return env.Undefined();
   if (fd_ < 0) return env.Undefined();  // closed: everything is going away anyway
   if (n > offs.ElementLength()) n = static_cast<uint32_t>(offs.ElementLength());
   const uint32_t* in = offs.Data();
@@ -863,21 +854,13 @@ Napi::Value XskPort::GetUmem(const Napi::CallbackInfo& info) {
   return umem_ref_.Value();
 }
 Napi::Value XskPort::GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
-Napi::Value XskPort::GetPollFd(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), poll_fd_ >= 0 ? poll_fd_ : fd_);
-}
+Napi::Value XskPort::GetPollFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), poll_fd_ >= 0 ? poll_fd_ : fd_); }
 Napi::Value XskPort::GetUmemFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), share_role_ == ShareRole::kAnchor ? region_->memfd() : -1);
 }
-Napi::Value XskPort::GetFrameSize(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), pool_.frame_size());
-}
-Napi::Value XskPort::GetHeadroom(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), kXdpPacketHeadroom);
-}
+Napi::Value XskPort::GetFrameSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), pool_.frame_size()); }
+Napi::Value XskPort::GetHeadroom(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), kXdpPacketHeadroom); }
 
-void InitXskPort(Napi::Env env, Napi::Object exports) {
-  exports.Set("XskPort", XskPort::Define(env));
-}
+void InitXskPort(Napi::Env env, Napi::Object exports) { exports.Set("XskPort", XskPort::Define(env)); }
 
 }  // namespace xdpwg

@@ -23,13 +23,13 @@ struct XskPortCounters {
   uint64_t ipackets = 0, opackets = 0, ibytes = 0, obytes = 0;
   uint64_t ierrors = 0, oerrors = 0, imissed = 0, odropped = 0;
   uint64_t rx_invalid = 0, tx_invalid = 0;
-  uint64_t fq_empty = 0;        // refills that found the pool empty (JS holds too many frames)
-  uint64_t fq_filled = 0;       // frames handed to the fill ring
-  uint64_t tx_ring_full = 0;    // txBurst calls that could not reserve every slot
-  uint64_t kicks = 0;           // sendto/recvfrom wakeups issued (need_wakeup said so)
-  uint64_t kick_errors = 0;     // wakeups that failed with an unexpected errno
-  uint64_t completions = 0;     // tx frames the kernel handed back
-  uint64_t free_invalid = 0;    // freeFrames offsets that were not JS-owned frames
+  uint64_t fq_empty = 0;      // refills that found the pool empty (JS holds too many frames)
+  uint64_t fq_filled = 0;     // frames handed to the fill ring
+  uint64_t tx_ring_full = 0;  // txBurst calls that could not reserve every slot
+  uint64_t kicks = 0;         // sendto/recvfrom wakeups issued (need_wakeup said so)
+  uint64_t kick_errors = 0;   // wakeups that failed with an unexpected errno
+  uint64_t completions = 0;   // tx frames the kernel handed back
+  uint64_t free_invalid = 0;  // freeFrames offsets that were not JS-owned frames
   uint64_t rx_bursts = 0, tx_bursts = 0;
   uint64_t share_granted = 0;   // anchor: frames granted to members
   uint64_t share_returned = 0;  // anchor: frames members gave back (returned or sent and completed are counted apart)
@@ -39,14 +39,14 @@ struct XskPortCounters {
 /** XskPort's options, checked (XskPort::ParseOptions), for the later steps of Open. */
 struct XskOpenOptions {
   uint32_t frame_size = 0, frame_count = 0;
-  std::string mode = "auto";          // 'auto' | 'native' | 'generic'
-  std::vector<uint16_t> copy_modes;   // bind flags to try, best first
-  bool inhibit = false;               // inhibitProgLoad: an XdpFilter owns the program
-  Napi::Object share;                 // the share option when an object (empty otherwise)
-  bool member = false;                // join another process's anchor (OpenMember)
-  bool anchor = false;                // be an anchor (umem_share.h)
-  int given_memfd = -1;               // anchor in the caller's memfd for our queue
-  uint32_t busy_wait_ms = 0;          // how long BindSocket retries EBUSY
+  std::string mode = "auto";         // 'auto' | 'native' | 'generic'
+  std::vector<uint16_t> copy_modes;  // bind flags to try, best first
+  bool inhibit = false;              // inhibitProgLoad: an XdpFilter owns the program
+  Napi::Object share;                // the share option when an object (empty otherwise)
+  bool member = false;               // join another process's anchor (OpenMember)
+  bool anchor = false;               // be an anchor (umem_share.h)
+  int given_memfd = -1;              // anchor in the caller's memfd for our queue
+  uint32_t busy_wait_ms = 0;         // how long BindSocket retries EBUSY
 };
 
 class XskPort : public EnvBound<XskPort> {
@@ -113,12 +113,12 @@ class XskPort : public EnvBound<XskPort> {
   struct xsk_ring_prod tx_ {};
   int fd_ = -1;
   uint32_t fill_size_ = 0, comp_size_ = 0, rx_size_ = 0, tx_size_ = 0;
-  uint32_t tx_outstanding_ = 0;  // frames in the tx ring not yet completed
-  bool tx_kick_pending_ = false; // last tx kick hit EAGAIN/EBUSY: retry on the next burst
+  uint32_t tx_outstanding_ = 0;   // frames in the tx ring not yet completed
+  bool tx_kick_pending_ = false;  // last tx kick hit EAGAIN/EBUSY: retry on the next burst
   std::string ifname_;
   int ifindex_ = 0;
   uint32_t queue_ = 0;
-  std::string mode_;   // "native" | "generic"
+  std::string mode_;  // "native" | "generic"
   bool zero_copy_ = false;
   bool busy_poll_ = false;
   bool need_wakeup_ = false;

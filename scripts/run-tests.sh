@@ -1,5 +1,5 @@
 #!/bin/sh
-# The test command: type-check (our lint), unit tests, the namespace tests,
+# The test command: type-check (our lint), the formatters' check, unit tests, the namespace tests,
 # then the native addon's own tests again under AddressSanitizer (only once
 # everything before it passed: set -e).
 #
@@ -12,6 +12,7 @@ set -eu
 cd "$(dirname "$0")/.."
 TEST_TIMEOUT_MS=${TEST_TIMEOUT_MS:-420000}
 npm run -s lint
+scripts/format.sh --check
 node --test --test-concurrency=1 --test-timeout="$TEST_TIMEOUT_MS" dist/test/unit/ dist/test/netns/
 echo "# a real driver and the kernel's WireGuard, in QEMU guests (test/vm/)"
 scripts/vm/guest-image.sh >/dev/null

@@ -15,11 +15,19 @@ import { readFileSync, readdirSync } from 'node:fs';
 /** Clock ticks per second of utime/stime (USER_HZ); 100 on every Linux architecture we run on. */
 export const USER_HZ = 100;
 
-interface ProcStat { pid: number; ppid: number; ticks: number }
+interface ProcStat {
+  pid: number;
+  ppid: number;
+  ticks: number;
+}
 
 function readStat(pid: number): ProcStat | undefined {
   let text: string;
-  try { text = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return undefined; }
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
   // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // rest[0] is field 3 (state): field N is rest[N - 3].
@@ -50,20 +58,30 @@ export function cpuSeconds(pids: readonly number[]): number {
 }
 
 /** One thread's name and its utime and stime so far (clock ticks). */
-export interface ThreadTicks { name: string; user: number; sys: number }
+export interface ThreadTicks {
+  name: string;
+  user: number;
+  sys: number;
+}
 
 /** Every thread of pid now: tid → name, user and system ticks (empty once the process is gone). */
 export function threadsOf(pid: number): Map<number, ThreadTicks> {
   const out = new Map<number, ThreadTicks>();
   let tids: string[];
-  try { tids = readdirSync(`/proc/${pid}/task`); } catch { return out; }
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
   for (const tid of tids) {
     try {
       const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
       const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
       out.set(Number(tid), { name, user: Number(rest[14 - 3]), sys: Number(rest[15 - 3]) });
-    } catch { /* the thread ended */ }
+    } catch {
+      /* the thread ended */
+    }
   }
   return out;
 }

@@ -30,7 +30,16 @@ import { createInterface } from 'node:readline';
 import { generateKeyPair } from '../../src/crypto/x25519.js';
 import { Handshake, createInitiation, type IndexAllocator } from '../../src/protocol/noise.js';
 import { CookieGenerator } from '../../src/protocol/cookie.js';
-import { Initiation, MESSAGE_COOKIE_REPLY, MESSAGE_RESPONSE, RESPONSE_SIZE, COOKIE_REPLY_SIZE, CookieReply, Response, readU32 } from '../../src/protocol/wire.js';
+import {
+  Initiation,
+  MESSAGE_COOKIE_REPLY,
+  MESSAGE_RESPONSE,
+  RESPONSE_SIZE,
+  COOKIE_REPLY_SIZE,
+  CookieReply,
+  Response,
+  readU32,
+} from '../../src/protocol/wire.js';
 import type { Clock } from '../../src/protocol/clock.js';
 
 /** What the parent asks for. */
@@ -112,7 +121,9 @@ async function main(): Promise<void> {
   let firstSend = 0;
   let lastAnswer = 0;
   let finish!: () => void;
-  const done = new Promise<void>((r) => { finish = r; });
+  const done = new Promise<void>((r) => {
+    finish = r;
+  });
 
   const refill = (): void => {
     while (outstanding.size < config.window && next < messages.length) {
@@ -130,12 +141,19 @@ async function main(): Promise<void> {
     else if (buf.length === COOKIE_REPLY_SIZE && buf[0] === MESSAGE_COOKIE_REPLY) receiver = readU32(buf, CookieReply.receiver);
     else return;
     if (!outstanding.delete(receiver)) return;
-    if (buf[0] === MESSAGE_RESPONSE) { responses++; lastAnswer = performance.now(); } else cookieReplies++;
+    if (buf[0] === MESSAGE_RESPONSE) {
+      responses++;
+      lastAnswer = performance.now();
+    } else cookieReplies++;
     refill();
   });
   const expiry = setInterval(() => {
     const now = performance.now();
-    for (const [index, sentAt] of outstanding) if (now - sentAt > LOST_AFTER_MS) { outstanding.delete(index); lost++; }
+    for (const [index, sentAt] of outstanding)
+      if (now - sentAt > LOST_AFTER_MS) {
+        outstanding.delete(index);
+        lost++;
+      }
     refill();
   }, 50);
   const deadline = setTimeout(finish, config.timeoutMs);
@@ -146,10 +164,18 @@ async function main(): Promise<void> {
   socket.close();
   const elapsedMs = lastAnswer > firstSend ? lastAnswer - firstSend : NaN;
   const result: GeneratorResult = {
-    sent: next, responses, cookieReplies, lost: lost + outstanding.size, elapsedMs,
-    handshakesPerSecond: responses / (elapsedMs / 1000), precomputeMs,
+    sent: next,
+    responses,
+    cookieReplies,
+    lost: lost + outstanding.size,
+    elapsedMs,
+    handshakesPerSecond: responses / (elapsedMs / 1000),
+    precomputeMs,
   };
   process.stdout.write(JSON.stringify({ result }) + '\n');
 }
 
-main().catch((err: Error) => { process.stderr.write(`handshake-gen: ${err.stack ?? err.message}\n`); process.exit(1); });
+main().catch((err: Error) => {
+  process.stderr.write(`handshake-gen: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});

@@ -55,7 +55,11 @@ export async function tcpRun(pair: Pair, opts: { streams: number; reverse: boole
   const stdout = await iperfClient(pair, args, opts.seconds);
   const cpuAfter = cpuSeconds(pids);
   const report = JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number; bytes: number } } };
-  return { bitsPerSecond: report.end.sum_received.bits_per_second, bytes: report.end.sum_received.bytes, daemonCpuSeconds: cpuAfter - cpuBefore };
+  return {
+    bitsPerSecond: report.end.sum_received.bits_per_second,
+    bytes: report.end.sum_received.bytes,
+    daemonCpuSeconds: cpuAfter - cpuBefore,
+  };
 }
 
 /** One UDP run's outcome, as the receiver counted it. */
@@ -81,12 +85,32 @@ export interface UdpResult {
  */
 const UDP_SOCKET_BUFFER = '4M';
 
-interface UdpSum { seconds: number; packets: number; lost_packets: number; lost_percent: number }
+interface UdpSum {
+  seconds: number;
+  packets: number;
+  lost_packets: number;
+  lost_percent: number;
+}
 
 /** iperf3 UDP a → b at payload bytes per datagram, offering offeredPps (Infinity = unlimited). */
 export async function udpRun(pair: Pair, opts: { payload: number; offeredPps: number; seconds: number }): Promise<UdpResult> {
   const rate = Number.isFinite(opts.offeredPps) ? String(Math.round(opts.offeredPps * opts.payload * 8)) : '0';
-  const args = ['-c', pair.target, '-p', String(IPERF_PORT), '-u', '-l', String(opts.payload), '-b', rate, '-w', UDP_SOCKET_BUFFER, '-t', String(opts.seconds), '-J'];
+  const args = [
+    '-c',
+    pair.target,
+    '-p',
+    String(IPERF_PORT),
+    '-u',
+    '-l',
+    String(opts.payload),
+    '-b',
+    rate,
+    '-w',
+    UDP_SOCKET_BUFFER,
+    '-t',
+    String(opts.seconds),
+    '-J',
+  ];
   const stdout = await iperfClient(pair, args, opts.seconds);
   const report = JSON.parse(stdout) as { end: { sum: UdpSum } };
   const s = report.end.sum;

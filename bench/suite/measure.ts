@@ -28,7 +28,11 @@ export interface Settings {
 export const UDP_PAYLOADS = { udp1420: 1392, udp64: 64 } as const;
 
 /** How a figure is read: its label, unit, and which way is better. */
-export interface Metric { label: string; unit: string; better: 'higher' | 'lower' }
+export interface Metric {
+  label: string;
+  unit: string;
+  better: 'higher' | 'lower';
+}
 
 /** Every figure a repetition yields, in report order. */
 export const METRICS = {
@@ -89,8 +93,10 @@ export async function measureOnce(pair: Pair, s: Settings, log: (line: string) =
 
   // TCP single stream a→b, with the loaded ping riding along in the same direction.
   const tcpRuns: Array<[string, number, boolean, MetricKey]> = [
-    ['tcp1_fwd', 1, false, 'tcp1_fwd_mbps'], ['tcp1_rev', 1, true, 'tcp1_rev_mbps'],
-    ['tcp4_fwd', 4, false, 'tcp4_fwd_mbps'], ['tcp4_rev', 4, true, 'tcp4_rev_mbps'],
+    ['tcp1_fwd', 1, false, 'tcp1_fwd_mbps'],
+    ['tcp1_rev', 1, true, 'tcp1_rev_mbps'],
+    ['tcp4_fwd', 4, false, 'tcp4_fwd_mbps'],
+    ['tcp4_rev', 4, true, 'tcp4_rev_mbps'],
   ];
   for (const [name, streams, reverse, key] of tcpRuns) {
     const run = tcpRun(pair, { streams, reverse, seconds: s.tcpSeconds });
@@ -125,7 +131,9 @@ export async function measureOnce(pair: Pair, s: Settings, log: (line: string) =
     f[`${name}_mbps`] = search.reported.receivedMbps;
     f[`${name}_loss`] = search.reported.lossPercent;
     f[`${name}_flat_out_kpps`] = search.runs[0]!.receivedPps / 1e3;
-    log(`${name} ${(search.reported.receivedPps / 1e3).toFixed(1)} kpps received, loss ${search.reported.lossPercent.toFixed(2)}% (${search.runs.length} runs)`);
+    log(
+      `${name} ${(search.reported.receivedPps / 1e3).toFixed(1)} kpps received, loss ${search.reported.lossPercent.toFixed(2)}% (${search.runs.length} runs)`,
+    );
   }
 
   // The handshake rate does not depend on how the veth segments bulk
@@ -135,7 +143,9 @@ export async function measureOnce(pair: Pair, s: Settings, log: (line: string) =
       const hs = await handshakeRun(pair, s.handshake);
       raw.handshake = hs;
       f.handshakes_per_s = hs.handshakesPerSecond;
-      log(`handshakes ${hs.handshakesPerSecond.toFixed(0)}/s (${hs.responses} responses, ${hs.cookieReplies} cookie replies, ${hs.lost} lost)`);
+      log(
+        `handshakes ${hs.handshakesPerSecond.toFixed(0)}/s (${hs.responses} responses, ${hs.cookieReplies} cookie replies, ${hs.lost} lost)`,
+      );
     } catch (err) {
       // Recorded as missing (no figure), with the reason in the raw results.
       raw.handshake = { error: (err as Error).message };

@@ -8,7 +8,13 @@
 import { readFileSync, readdirSync } from 'node:fs';
 
 /** One sample of a process tree's memory, KiB (threads: a count). */
-export interface MemorySample { rssKb: number; anonKb: number; fileKb: number; shmemKb: number; threads: number }
+export interface MemorySample {
+  rssKb: number;
+  anonKb: number;
+  fileKb: number;
+  shmemKb: number;
+  threads: number;
+}
 
 function field(text: string, name: string): number {
   const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text);
@@ -37,7 +43,11 @@ export function memoryOf(pids: readonly number[]): MemorySample {
   for (const pid of pids) {
     const m = memoryOfPid(pid);
     if (!m) continue;
-    sum.rssKb += m.rssKb; sum.anonKb += m.anonKb; sum.fileKb += m.fileKb; sum.shmemKb += m.shmemKb; sum.threads += m.threads;
+    sum.rssKb += m.rssKb;
+    sum.anonKb += m.anonKb;
+    sum.fileKb += m.fileKb;
+    sum.shmemKb += m.shmemKb;
+    sum.threads += m.threads;
   }
   return sum;
 }
@@ -47,7 +57,11 @@ export function threadNames(pid: number): Record<string, number> {
   const out: Record<string, number> = {};
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let name = '?';
-    try { name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(); } catch { /* exited */ }
+    try {
+      name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+    } catch {
+      /* exited */
+    }
     out[name] = (out[name] ?? 0) + 1;
   }
   return out;
@@ -61,7 +75,10 @@ export class PeakSampler {
   private peak: MemorySample | undefined;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly pids: () => number[], intervalMs = 100) {
+  constructor(
+    private readonly pids: () => number[],
+    intervalMs = 100,
+  ) {
     this.sample();
     this.timer = setInterval(() => this.sample(), intervalMs);
   }

@@ -23,7 +23,8 @@ export interface PingResult {
 export async function pingRun(pair: Pair, seconds: number): Promise<PingResult> {
   const count = Math.max(10, Math.round(seconds / PING_INTERVAL_S));
   const { stdout } = await nsRun(pair.a.ns, 'ping', ['-n', '-i', String(PING_INTERVAL_S), '-c', String(count), '-W', '1', pair.target], {
-    timeoutMs: (seconds + 15) * 1000, allowFailure: true,
+    timeoutMs: (seconds + 15) * 1000,
+    allowFailure: true,
   });
   const rtts = [...stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
   return { p50Ms: percentile(rtts, 50), p99Ms: percentile(rtts, 99), sent: count, received: rtts.length };

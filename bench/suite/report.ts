@@ -14,7 +14,12 @@ import { TOPOLOGY_LABELS, type ConfigName, type TopologyName } from './topology.
 
 /** Where and on what the suite ran. */
 export interface Machine {
-  cpu: string; cores: number; kernel: string; node: string; iperf3: string; xdpwgCommit: string;
+  cpu: string;
+  cores: number;
+  kernel: string;
+  node: string;
+  iperf3: string;
+  xdpwgCommit: string;
   /** The reference wireguard-go: its path and what its `--version` says. */
   wireguardGo: { path: string; version: string };
   /** Debian's packaged wireguard-go, when it was measured beside the reference. */
@@ -24,10 +29,17 @@ export interface Machine {
 }
 
 /** One configuration's repetitions and their medians. */
-export interface ConfigResult { medians: Partial<Record<MetricKey, number>>; repetitions: Repetition[] }
+export interface ConfigResult {
+  medians: Partial<Record<MetricKey, number>>;
+  repetitions: Repetition[];
+}
 
 /** A goal of issue 14, checked against the medians. */
-export interface Goal { text: string; ratio: number; met: boolean }
+export interface Goal {
+  text: string;
+  ratio: number;
+  met: boolean;
+}
 
 /** The wireguard-go builds xdpwg is compared with. */
 export type Reference = 'wireguard-go' | 'debian-wireguard-go';
@@ -123,9 +135,15 @@ function columnOf(r: SuiteReport, name: ConfigName): string {
 
 /** The headline figures, in order. */
 const HEADLINE: Array<[MetricKey, string]> = [
-  ['tcp1_fwd_mbps', 'TCP 1 stream'], ['tcp4_fwd_mbps', 'TCP 4 streams'], ['cpu_s_per_gb', 'CPU per GB'],
-  ['udp1420_kpps', 'UDP 1420 B pps'], ['udp64_kpps', 'UDP 64 B pps'], ['ping_idle_p50_ms', 'idle ping p50'],
-  ['ping_idle_p99_ms', 'idle ping p99'], ['ping_load_p99_ms', 'loaded ping p99'], ['handshakes_per_s', 'handshakes/s'],
+  ['tcp1_fwd_mbps', 'TCP 1 stream'],
+  ['tcp4_fwd_mbps', 'TCP 4 streams'],
+  ['cpu_s_per_gb', 'CPU per GB'],
+  ['udp1420_kpps', 'UDP 1420 B pps'],
+  ['udp64_kpps', 'UDP 64 B pps'],
+  ['ping_idle_p50_ms', 'idle ping p50'],
+  ['ping_idle_p99_ms', 'idle ping p99'],
+  ['ping_load_p99_ms', 'loaded ping p99'],
+  ['handshakes_per_s', 'handshakes/s'],
 ];
 
 /** The markdown report: provenance, then per topology the headline, the median table and the goals. */
@@ -163,8 +181,24 @@ export function markdownOf(r: SuiteReport): string {
 }
 
 /** Figures drawn in the chart. */
-const CHARTED: MetricKey[] = ['tcp1_fwd_mbps', 'tcp1_rev_mbps', 'tcp4_fwd_mbps', 'tcp4_rev_mbps', 'udp1420_kpps', 'udp64_kpps', 'handshakes_per_s', 'cpu_s_per_gb', 'ping_idle_p50_ms', 'ping_load_p50_ms'];
-const COLOURS: Record<ConfigName, string> = { xdpwg: '#d9480f', 'wireguard-go': '#1c7ed6', 'debian-wireguard-go': '#74c0fc', veth: '#adb5bd' };
+const CHARTED: MetricKey[] = [
+  'tcp1_fwd_mbps',
+  'tcp1_rev_mbps',
+  'tcp4_fwd_mbps',
+  'tcp4_rev_mbps',
+  'udp1420_kpps',
+  'udp64_kpps',
+  'handshakes_per_s',
+  'cpu_s_per_gb',
+  'ping_idle_p50_ms',
+  'ping_load_p50_ms',
+];
+const COLOURS: Record<ConfigName, string> = {
+  xdpwg: '#d9480f',
+  'wireguard-go': '#1c7ed6',
+  'debian-wireguard-go': '#74c0fc',
+  veth: '#adb5bd',
+};
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -220,7 +254,9 @@ export function svgOf(r: SuiteReport, topology: TopologyName): string {
     const ratio = ratios?.[key];
     if (ratio !== undefined) out.push(`<text x="${labelW + plotW + 50}" y="${mid + 4}" font-weight="bold">${esc(fmt(ratio))}×</text>`);
   });
-  out.push(`<text x="10" y="${height - 8}" font-size="10" fill="#666">${esc(`${r.machine.cpu}, ${r.machine.cores} cores, Linux ${r.machine.kernel} — ${r.command}`)}</text>`);
+  out.push(
+    `<text x="10" y="${height - 8}" font-size="10" fill="#666">${esc(`${r.machine.cpu}, ${r.machine.cores} cores, Linux ${r.machine.kernel} — ${r.command}`)}</text>`,
+  );
   out.push('</svg>');
   return out.join('\n') + '\n';
 }

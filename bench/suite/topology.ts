@@ -17,7 +17,14 @@
  */
 import { rmSync } from 'node:fs';
 import { Lab, nsExec, waitFor } from '../../test/helpers/netns.js';
-import { addPeer, configureInterface, startImplementation, twoSides, type Implementation, type Side } from '../../test/helpers/tunnel-lab.js';
+import {
+  addPeer,
+  configureInterface,
+  startImplementation,
+  twoSides,
+  type Implementation,
+  type Side,
+} from '../../test/helpers/tunnel-lab.js';
 import { processTree } from './cpu.js';
 
 /**
@@ -81,7 +88,11 @@ export async function setUpPair(config: ConfigName, topology: TopologyName, wire
     const impl: Implementation = config === 'xdpwg' || config === 'veth' ? 'xdpwg' : 'wireguard-go';
     const { a, b } = twoSides(lab, impl, impl, 61 + TOPOLOGY_INDEX[topology] * 4 + CONFIG_INDEX[config]);
     if (topology === 'nic') {
-      for (const [side, dev] of [[a, `${lab.prefix}va`], [b, `${lab.prefix}vb`]] as const) nsExec(side.ns, 'ethtool', ['-K', dev, ...NIC_LIKE_FEATURES]);
+      for (const [side, dev] of [
+        [a, `${lab.prefix}va`],
+        [b, `${lab.prefix}vb`],
+      ] as const)
+        nsExec(side.ns, 'ethtool', ['-K', dev, ...NIC_LIKE_FEATURES]);
     }
     if (config === 'wireguard-go') a.bin = b.bin = wireguardGo;
     if (config === 'debian-wireguard-go') a.bin = b.bin = DEBIAN_WIREGUARD_GO;
@@ -99,12 +110,27 @@ export async function setUpPair(config: ConfigName, topology: TopologyName, wire
       addPeer(b, a, { outer: 4 });
     }
     const target = config === 'veth' ? b.outer4 : b.inner4;
-    await waitFor(`a first ping over ${config} on the ${topology} topology`, () => {
-      try { nsExec(a.ns, 'ping', ['-c', '1', '-W', '1', target]); return true; } catch { return false; }
-    }, 15_000, 200);
+    await waitFor(
+      `a first ping over ${config} on the ${topology} topology`,
+      () => {
+        try {
+          nsExec(a.ns, 'ping', ['-c', '1', '-W', '1', target]);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      15_000,
+      200,
+    );
     const daemons = config === 'veth' ? [] : [a.proc!, b.proc!];
     return {
-      config, topology, lab, a, b, target,
+      config,
+      topology,
+      lab,
+      a,
+      b,
+      target,
       daemonPids: () => daemons.flatMap((p) => (p.pid === undefined ? [] : processTree(p.pid))),
     };
   } catch (err) {

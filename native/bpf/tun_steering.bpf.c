@@ -35,84 +35,72 @@
 #include <bpf/bpf_endian.h>
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u32);
 } xdpwg_tun_spread SEC(".maps");
 
 #define IPV4_MF 0x2000
 #define IPV4_OFFSET_MASK 0x1fff
 
-static __always_inline int has_ports(__u8 proto)
-{
-	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP || proto == IPPROTO_UDPLITE;
+static __always_inline int has_ports(__u8 proto) {
+  return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP || proto == IPPROTO_UDPLITE;
 }
 
 /* murmur3's finalizer: every input bit moves every output bit. */
-static __always_inline __u32 mix32(__u32 h)
-{
-	h ^= h >> 16;
-	h *= 0x85ebca6b;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35;
-	h ^= h >> 16;
-	return h;
+static __always_inline __u32 mix32(__u32 h) {
+  h ^= h >> 16;
+  h *= 0x85ebca6b;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35;
+  h ^= h >> 16;
+  return h;
 }
 
-static __always_inline __u32 ports_of(struct __sk_buff *skb, __u32 offset)
-{
-	__u16 p[2];
-	if (bpf_skb_load_bytes(skb, offset, p, sizeof(p)) < 0)
-		return 0;
-	return (__u32)p[0] ^ (__u32)p[1]; /* symmetric: sport ^ dport */
+static __always_inline __u32 ports_of(struct __sk_buff *skb, __u32 offset) {
+  __u16 p[2];
+  if (bpf_skb_load_bytes(skb, offset, p, sizeof(p)) < 0) return 0;
+  return (__u32)p[0] ^ (__u32)p[1]; /* symmetric: sport ^ dport */
 }
 
-static __always_inline __u32 fold(__u32 h)
-{
-	h = mix32(h);
-	__u32 q = (__u16)(h ^ (h >> 16));
-	__u32 key = 0;
-	__u32 *spread = bpf_map_lookup_elem(&xdpwg_tun_spread, &key);
-	if (spread && *spread > 0)
-		q %= *spread;
-	return q;
+static __always_inline __u32 fold(__u32 h) {
+  h = mix32(h);
+  __u32 q = (__u16)(h ^ (h >> 16));
+  __u32 key = 0;
+  __u32 *spread = bpf_map_lookup_elem(&xdpwg_tun_spread, &key);
+  if (spread && *spread > 0) q %= *spread;
+  return q;
 }
 
 SEC("socket")
-int xdpwg_tun_steer(struct __sk_buff *skb)
-{
-	__u8 first;
-	if (bpf_skb_load_bytes(skb, 0, &first, 1) < 0)
-		return 0;
+int xdpwg_tun_steer(struct __sk_buff *skb) {
+  __u8 first;
+  if (bpf_skb_load_bytes(skb, 0, &first, 1) < 0) return 0;
 
-	if ((first >> 4) == 4) {
-		__u8 h[20];
-		if (bpf_skb_load_bytes(skb, 0, h, sizeof(h)) < 0)
-			return 0;
-		__u32 ihl = (h[0] & 0x0f) * 4;
-		__u16 frag = ((__u16)h[6] << 8) | h[7];
-		__u8 proto = h[9];
-		__u32 src, dst;
-		__builtin_memcpy(&src, &h[12], 4);
-		__builtin_memcpy(&dst, &h[16], 4);
-		__u32 key = (src ^ dst) + proto;
-		if (ihl >= 20 && !(frag & (IPV4_MF | IPV4_OFFSET_MASK)) && has_ports(proto))
-			key ^= mix32(ports_of(skb, ihl));
-		return fold(key);
-	}
-	if ((first >> 4) == 6) {
-		__u32 h[10];
-		if (bpf_skb_load_bytes(skb, 0, h, sizeof(h)) < 0)
-			return 0;
-		__u8 next = (__u8)(bpf_ntohl(h[1]) >> 8); /* byte 6 of the header */
-		/* Words 2..5 are the source, 6..9 the destination (RFC 8200 §3). */
-		__u32 key = (h[2] ^ h[6]) + mix32(h[3] ^ h[7]) + mix32(mix32(h[4] ^ h[8]) + (h[5] ^ h[9])) + next;
-		if (has_ports(next))
-			key ^= mix32(ports_of(skb, 40));
-		return fold(key);
-	}
-	return 0;
+  if ((first >> 4) == 4) {
+    __u8 h[20];
+    if (bpf_skb_load_bytes(skb, 0, h, sizeof(h)) < 0) return 0;
+    __u32 ihl = (h[0] & 0x0f) * 4;
+    __u16 frag = ((__u16)h[6] << 8) | h[7];
+    __u8 proto = h[9];
+    __u32 src, dst;
+    __builtin_memcpy(&src, &h[12], 4);
+    __builtin_memcpy(&dst, &h[16], 4);
+    __u32 key = (src ^ dst) + proto;
+    if (ihl >= 20 && !(frag & (IPV4_MF | IPV4_OFFSET_MASK)) && has_ports(proto)) key ^= mix32(ports_of(skb, ihl));
+    return fold(key);
+  }
+  if ((first >> 4) == 6) {
+    __u32 h[10];
+    if (bpf_skb_load_bytes(skb, 0, h, sizeof(h)) < 0) return 0;
+    __u8 next = (__u8)(bpf_ntohl(h[1]) >> 8); /* byte 6 of the header */
+    /* Words 2..5 are the source, 6..9 the destination (RFC 8200 §3). */
+    __u32 key = (h[2] ^ h[6]) + mix32(h[3] ^ h[7]) + mix32(mix32(h[4] ^ h[8]) + (h[5] ^ h[9])) + next;
+    if (has_ports(next)) key ^= mix32(ports_of(skb, 40));
+    return fold(key);
+  }
+  return 0;
 }
 
 char _license[] SEC("license") = "GPL";

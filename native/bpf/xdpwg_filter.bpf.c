@@ -57,34 +57,34 @@
 /* One AF_XDP socket per (rx queue, member slot); userspace puts the fd at
  * key = queue * XDPWG_MEMBERS + slot. */
 struct {
-	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(max_entries, 256 * XDPWG_MEMBERS);
-	__type(key, __u32);
-	__type(value, __u32);
+  __uint(type, BPF_MAP_TYPE_XSKMAP);
+  __uint(max_entries, 256 * XDPWG_MEMBERS);
+  __type(key, __u32);
+  __type(value, __u32);
 } xsks_map SEC(".maps");
 
 /* The UDP destination ports to steer, host byte order; value: the member
  * slot whose sockets take that port's datagrams. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, __u16);
-	__type(value, __u8);
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 64);
+  __type(key, __u16);
+  __type(value, __u8);
 } xdpwg_ports SEC(".maps");
 
 /* The namespace's local addresses, network byte order; value unused (1). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, __u8);
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u32);
+  __type(value, __u8);
 } xdpwg_local4 SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct in6_addr);
-	__type(value, __u8);
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct in6_addr);
+  __type(value, __u8);
 } xdpwg_local6 SEC(".maps");
 
 /* IPv4 flags/fragment-offset field: More Fragments bit and the 13-bit offset
@@ -101,64 +101,51 @@ struct {
 
 /* dst_map/dst_key: the local-address map of the packet's family and its
  * destination address, copied to the stack by the caller. */
-static __always_inline int steer_udp(struct xdp_md *ctx, struct udphdr *udp, void *data_end,
-				     void *dst_map, const void *dst_key)
-{
-	if ((void *)(udp + 1) > data_end)
-		return XDP_PASS;
-	__u16 port = bpf_ntohs(udp->dest);
-	__u8 *slot = bpf_map_lookup_elem(&xdpwg_ports, &port);
-	if (!slot || *slot >= XDPWG_MEMBERS)
-		return XDP_PASS;
-	if (!bpf_map_lookup_elem(dst_map, dst_key))
-		return XDP_PASS; /* not for this host: forwarded traffic */
-	if ((long)ctx->data_end - (long)ctx->data > XSK_RX_MAX_FRAME)
-		return XDP_PASS;
-	/* The low bits of flags are the action when the slot is empty: a queue
-	 * without a bound socket hands the packet to the kernel. */
-	return bpf_redirect_map(&xsks_map, ctx->rx_queue_index * XDPWG_MEMBERS + *slot, XDP_PASS);
+static __always_inline int steer_udp(struct xdp_md *ctx, struct udphdr *udp, void *data_end, void *dst_map, const void *dst_key) {
+  if ((void *)(udp + 1) > data_end) return XDP_PASS;
+  __u16 port = bpf_ntohs(udp->dest);
+  __u8 *slot = bpf_map_lookup_elem(&xdpwg_ports, &port);
+  if (!slot || *slot >= XDPWG_MEMBERS) return XDP_PASS;
+  if (!bpf_map_lookup_elem(dst_map, dst_key)) return XDP_PASS; /* not for this host: forwarded traffic */
+  if ((long)ctx->data_end - (long)ctx->data > XSK_RX_MAX_FRAME) return XDP_PASS;
+  /* The low bits of flags are the action when the slot is empty: a queue
+   * without a bound socket hands the packet to the kernel. */
+  return bpf_redirect_map(&xsks_map, ctx->rx_queue_index * XDPWG_MEMBERS + *slot, XDP_PASS);
 }
 
 SEC("xdp")
-int xdpwg_filter(struct xdp_md *ctx)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
+int xdpwg_filter(struct xdp_md *ctx) {
+  void *data = (void *)(long)ctx->data;
+  void *data_end = (void *)(long)ctx->data_end;
+  struct ethhdr *eth = data;
 
-	if ((void *)(eth + 1) > data_end)
-		return XDP_PASS;
+  if ((void *)(eth + 1) > data_end) return XDP_PASS;
 
-	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = (void *)(eth + 1);
-		if ((void *)(ip + 1) > data_end)
-			return XDP_PASS;
-		/* Options (IHL > 5: router alert, source routes, timestamps) are
-		 * the kernel's to act on; such a datagram takes the kernel socket. */
-		if (ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_UDP)
-			return XDP_PASS;
-		if (ip->frag_off & bpf_htons(IPV4_MF | IPV4_OFFSET_MASK))
-			return XDP_PASS;
-		__u32 dst4 = ip->daddr;
-		return steer_udp(ctx, (struct udphdr *)(ip + 1), data_end, &xdpwg_local4, &dst4);
-	}
-	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip6 = (void *)(eth + 1);
-		if ((void *)(ip6 + 1) > data_end)
-			return XDP_PASS;
-		if (ip6->version != 6 || ip6->nexthdr != IPPROTO_UDP)
-			return XDP_PASS; /* extension headers, fragments: the kernel's job */
-		struct in6_addr dst6 = ip6->daddr;
-		return steer_udp(ctx, (struct udphdr *)(ip6 + 1), data_end, &xdpwg_local6, &dst6);
-	}
-	return XDP_PASS;
+  if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+    struct iphdr *ip = (void *)(eth + 1);
+    if ((void *)(ip + 1) > data_end) return XDP_PASS;
+    /* Options (IHL > 5: router alert, source routes, timestamps) are
+     * the kernel's to act on; such a datagram takes the kernel socket. */
+    if (ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_UDP) return XDP_PASS;
+    if (ip->frag_off & bpf_htons(IPV4_MF | IPV4_OFFSET_MASK)) return XDP_PASS;
+    __u32 dst4 = ip->daddr;
+    return steer_udp(ctx, (struct udphdr *)(ip + 1), data_end, &xdpwg_local4, &dst4);
+  }
+  if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+    struct ipv6hdr *ip6 = (void *)(eth + 1);
+    if ((void *)(ip6 + 1) > data_end) return XDP_PASS;
+    if (ip6->version != 6 || ip6->nexthdr != IPPROTO_UDP) return XDP_PASS; /* extension headers, fragments: the kernel's job */
+    struct in6_addr dst6 = ip6->daddr;
+    return steer_udp(ctx, (struct udphdr *)(ip6 + 1), data_end, &xdpwg_local6, &dst6);
+  }
+  return XDP_PASS;
 }
 
 /* libxdp dispatcher metadata: run early, and let XDP_PASS fall through to the
  * next program in the chain (other actions, like our redirect, end it). */
 struct {
-	__uint(priority, 10);
-	__uint(XDP_PASS, 1);
+  __uint(priority, 10);
+  __uint(XDP_PASS, 1);
 } XDP_RUN_CONFIG(xdpwg_filter);
 
 char _license[] SEC("license") = "GPL";

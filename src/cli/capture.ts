@@ -14,10 +14,18 @@ const USAGE = 'Usage: xdpwg capture IFNAME -w FILE [-c COUNT] [-s SNAPLEN]\n';
 const FILE_HEADER = 24;
 const RECORD_HEADER = 16;
 
-interface CaptureArgs { ifname: string; file: string; count: number; snaplen: number }
+interface CaptureArgs {
+  ifname: string;
+  file: string;
+  count: number;
+  snaplen: number;
+}
 
 function parse(args: string[]): CaptureArgs | string {
-  let ifname: string | undefined, file: string | undefined, count = 0, snaplen = CAPTURE_SNAPLEN_MAX;
+  let ifname: string | undefined,
+    file: string | undefined,
+    count = 0,
+    snaplen = CAPTURE_SNAPLEN_MAX;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const value = (): string | undefined => args[++i];
@@ -48,14 +56,19 @@ export async function run(args: string[]): Promise<number> {
   let headerDone = false;
   let frames = 0;
   let failure: string | undefined;
-  const onSigint = (): void => { sock.destroy(); };
+  const onSigint = (): void => {
+    sock.destroy();
+  };
   process.once('SIGINT', onSigint);
   process.once('SIGTERM', onSigint);
   return new Promise<number>((resolve) => {
     sock.on('data', (d: Buffer) => {
       pending = pending.length ? Buffer.concat([pending, d]) : d;
       if (!headerDone) {
-        if (pending.length >= 7 && pending.subarray(0, 7).toString('latin1') === 'error: ') { failure = pending.toString('utf8').trim(); return; }
+        if (pending.length >= 7 && pending.subarray(0, 7).toString('latin1') === 'error: ') {
+          failure = pending.toString('utf8').trim();
+          return;
+        }
         if (pending.length < FILE_HEADER) return;
         writeSync(fd, pending, 0, FILE_HEADER);
         pending = pending.subarray(FILE_HEADER);

@@ -31,11 +31,19 @@ export async function run(argv: string[]): Promise<number> {
     else if (a === '--metrics-listen' || a.startsWith('--metrics-listen=')) {
       metricsListen = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
       const problem = checkMetricsListen(metricsListen);
-      if (problem) { process.stderr.write(`xdpwg: --metrics-listen: ${problem}\n`); return 1; }
-    } else if (a.startsWith('-')) { process.stderr.write(`xdpwg: unknown option ${a}\n`); return 1; }
-    else {
+      if (problem) {
+        process.stderr.write(`xdpwg: --metrics-listen: ${problem}\n`);
+        return 1;
+      }
+    } else if (a.startsWith('-')) {
+      process.stderr.write(`xdpwg: unknown option ${a}\n`);
+      return 1;
+    } else {
       const why = commandLikeName(a);
-      if (why) { process.stderr.write(`xdpwg: ${why}\n`); return 1; }
+      if (why) {
+        process.stderr.write(`xdpwg: ${why}\n`);
+        return 1;
+      }
       names.push(a);
     }
   }
@@ -55,7 +63,12 @@ export async function run(argv: string[]): Promise<number> {
 function checkMetricsListen(value: string | undefined): string | undefined {
   if (value === undefined || value === '') return 'needs HOST:PORT (or off)';
   if (value === 'off') return undefined;
-  try { parseListenAddress(value); return undefined; } catch (err) { return (err as Error).message; }
+  try {
+    parseListenAddress(value);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 /** The readiness pipe is fd 3 when our daemonizing parent set XDPWG_READY_FD. */
@@ -65,7 +78,12 @@ function readinessPipe(): ((line: string) => void) | undefined {
   delete process.env.XDPWG_READY_FD;
   // Synchronous: the process may exit right after an error report.
   return (line) => {
-    try { writeSync(fd, line + '\n'); closeSync(fd); } catch { /* the parent is gone: nobody to tell */ }
+    try {
+      writeSync(fd, line + '\n');
+      closeSync(fd);
+    } catch {
+      /* the parent is gone: nobody to tell */
+    }
   };
 }
 
@@ -78,14 +96,27 @@ async function daemonize(ifname: string, metricsListen: string | undefined): Pro
   const level = process.env.LOG_LEVEL;
   const output = level !== undefined && level !== '' && logLevelFromEnv(level) !== 'silent' ? 'inherit' : 'ignore';
   // process.execArgv: the node options bin/xdpwg starts with (its memory limits) hold for the daemon too.
-  const child = spawn(process.execPath, [...process.execArgv, script, '--foreground', ...(metricsListen !== undefined ? ['--metrics-listen', metricsListen] : []), '--', ifname], {
-    detached: true,
-    stdio: ['ignore', output, output, 'pipe'],
-    env: { ...process.env, WG_PROCESS_FOREGROUND: '1', XDPWG_READY_FD: '3' },
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      ...process.execArgv,
+      script,
+      '--foreground',
+      ...(metricsListen !== undefined ? ['--metrics-listen', metricsListen] : []),
+      '--',
+      ifname,
+    ],
+    {
+      detached: true,
+      stdio: ['ignore', output, output, 'pipe'],
+      env: { ...process.env, WG_PROCESS_FOREGROUND: '1', XDPWG_READY_FD: '3' },
+    },
+  );
   const pipe = child.stdio[3]!;
   let said = '';
-  pipe.on('data', (d: Buffer) => { said += d.toString(); });
+  pipe.on('data', (d: Buffer) => {
+    said += d.toString();
+  });
   const outcome = await new Promise<number>((resolve) => {
     pipe.on('end', () => resolve(said.startsWith('ready') ? 0 : 1));
     child.on('exit', (code) => resolve(code ?? 1));
@@ -103,7 +134,10 @@ async function daemonize(ifname: string, metricsListen: string | undefined): Pro
 function uapiServed(ifname: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = connect(uapiSocketPath(ifname));
-    probe.once('connect', () => { probe.destroy(); resolve(true); });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
     probe.once('error', () => resolve(false));
   });
 }
@@ -115,7 +149,7 @@ async function runForeground(ifname: string, ready: ((line: string) => void) | u
     // Checked before the TUN is opened: opening a multi-queue TUN that a live
     // daemon owns attaches our queues to its device, and the kernel would
     // steer part of its traffic to us until we gave up.
-    if (process.env.WG_UAPI_FD === undefined && await uapiServed(ifname)) {
+    if (process.env.WG_UAPI_FD === undefined && (await uapiServed(ifname))) {
       throw new Error(`another process already serves ${uapiSocketPath(ifname)} (is a daemon for ${ifname} running?)`);
     }
     const daemon = await startDaemon({ ifname, log, dropCapabilities: true, metricsListen });

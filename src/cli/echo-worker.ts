@@ -57,7 +57,11 @@ function main(): void {
   const waiter = typeof native().Waiter === 'function' ? new (native().Waiter)() : null;
   const waitFds = new Int32Array([port.fd]);
   parentPort!.postMessage({
-    type: 'ready', queue: d.queue, fd: port.fd, eventFd: waiter?.eventFd ?? -1, describe: port.describe(),
+    type: 'ready',
+    queue: d.queue,
+    fd: port.fd,
+    eventFd: waiter?.eventFd ?? -1,
+    describe: port.describe(),
     info: port instanceof XdpPort ? port.native.info() : { kind: 'udp', port: (port as SocketPort).port },
   });
 
@@ -67,7 +71,9 @@ function main(): void {
   const free = new FrameList(port.burst);
   const frame = new UdpFrame();
   const drops = new DropCounters();
-  let echoed = 0, received = 0, bursts = 0;
+  let echoed = 0,
+    received = 0,
+    bursts = 0;
   let nextReport = Date.now() + STATS_INTERVAL_MS;
   const report = (type: 'stats' | 'done'): void => {
     const msg: EchoWorkerStats = { type, queue: d.queue, echoed, received, drops: drops.snapshot(), port: port.stats() };
@@ -79,7 +85,10 @@ function main(): void {
     if (n === 0) {
       if (waiter) waiter.wait(waitFds, 1, IDLE_WAIT_MS);
       else (port as XdpPort).poll(IDLE_WAIT_MS);
-      if (Date.now() >= nextReport) { report('stats'); nextReport += STATS_INTERVAL_MS; }
+      if (Date.now() >= nextReport) {
+        report('stats');
+        nextReport += STATS_INTERVAL_MS;
+      }
       continue;
     }
     received += n;
@@ -92,10 +101,15 @@ function main(): void {
       tx.desc.set(rx.desc.subarray(0, 2 * n));
     } else {
       for (let i = 0; i < n; i++) {
-        const off = rx.desc[2 * i]!, len = rx.desc[2 * i + 1]!;
+        const off = rx.desc[2 * i]!,
+          len = rx.desc[2 * i + 1]!;
         let r = parseUdpFrame(bytes, off, len, frame);
         if (r === null && frame.dstPort !== d.port) r = 'outer-port';
-        if (r !== null) { drops.count(r); free.push(off); continue; }
+        if (r !== null) {
+          drops.count(r);
+          free.push(off);
+          continue;
+        }
         tx.desc[2 * m] = off;
         tx.desc[2 * m + 1] = turnAround(bytes, off, frame);
         m++;
@@ -111,7 +125,10 @@ function main(): void {
     }
     if (free.count) port.freeFrames(free.offsets, free.count);
     // Reading the clock every burst would cost more than the burst's parsing.
-    if ((++bursts & 63) === 0 && Date.now() >= nextReport) { report('stats'); nextReport += STATS_INTERVAL_MS; }
+    if ((++bursts & 63) === 0 && Date.now() >= nextReport) {
+      report('stats');
+      nextReport += STATS_INTERVAL_MS;
+    }
   }
   report('done');
   port.close();
@@ -121,5 +138,9 @@ function main(): void {
 try {
   main();
 } catch (err) {
-  parentPort!.postMessage({ type: 'error', message: err instanceof Error ? err.message : String(err), code: (err as { code?: string }).code });
+  parentPort!.postMessage({
+    type: 'error',
+    message: err instanceof Error ? err.message : String(err),
+    code: (err as { code?: string }).code,
+  });
 }

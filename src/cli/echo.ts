@@ -32,35 +32,72 @@ export interface EchoOptions {
 /** A command-line mistake: printed with the usage, exit status 2. */
 export class UsageError extends Error {}
 
-const usage = 'usage: xdpwg echo --interface DEV [--queue Q | --queues N] [--port P] [--mode auto|native|generic] [--udp] [--busy-poll] [--duration S] [--json]';
+const usage =
+  'usage: xdpwg echo --interface DEV [--queue Q | --queues N] [--port P] [--mode auto|native|generic] [--udp] [--busy-poll] [--duration S] [--json]';
 
 function intArg(name: string, v: string | undefined, min: number, max: number): number {
   const n = Number(v);
-  if (v === undefined || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} needs an integer in ${min}..${max}, got ${v ?? 'nothing'}`);
+  if (v === undefined || !Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`${name} needs an integer in ${min}..${max}, got ${v ?? 'nothing'}`);
   return n;
 }
 
 /** Parses echo's arguments; throws UsageError. */
 export function parseEchoArgs(args: string[]): EchoOptions {
-  const o: EchoOptions = { ifname: '', queues: [0], port: DEFAULT_ECHO_PORT, mode: 'auto', udp: false, busyPoll: false, durationS: 0, json: false };
+  const o: EchoOptions = {
+    ifname: '',
+    queues: [0],
+    port: DEFAULT_ECHO_PORT,
+    mode: 'auto',
+    udp: false,
+    busyPoll: false,
+    durationS: 0,
+    json: false,
+  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const val = (): string | undefined => args[++i];
     switch (a) {
-      case '--interface': case '-i': o.ifname = val() ?? ''; break;
-      case '--queue': case '-q': o.queues = [intArg('--queue', val(), 0, 255)]; break;
-      case '--queues': case '-n': { const n = intArg('--queues', val(), 1, 64); o.queues = Array.from({ length: n }, (_, k) => k); break; }
-      case '--port': case '-p': o.port = intArg('--port', val(), 1, 65535); break;
-      case '--mode': case '-m': {
-        const m = val();
-        if (m !== 'auto' && m !== 'native' && m !== 'generic') throw new UsageError(`--mode must be auto, native or generic, got ${m ?? 'nothing'}`);
-        o.mode = m; break;
+      case '--interface':
+      case '-i':
+        o.ifname = val() ?? '';
+        break;
+      case '--queue':
+      case '-q':
+        o.queues = [intArg('--queue', val(), 0, 255)];
+        break;
+      case '--queues':
+      case '-n': {
+        const n = intArg('--queues', val(), 1, 64);
+        o.queues = Array.from({ length: n }, (_, k) => k);
+        break;
       }
-      case '--udp': o.udp = true; break;
-      case '--busy-poll': o.busyPoll = true; break;
-      case '--duration': o.durationS = intArg('--duration', val(), 0, 86400); break;
-      case '--json': o.json = true; break;
-      default: throw new UsageError(`unknown argument '${a}'`);
+      case '--port':
+      case '-p':
+        o.port = intArg('--port', val(), 1, 65535);
+        break;
+      case '--mode':
+      case '-m': {
+        const m = val();
+        if (m !== 'auto' && m !== 'native' && m !== 'generic')
+          throw new UsageError(`--mode must be auto, native or generic, got ${m ?? 'nothing'}`);
+        o.mode = m;
+        break;
+      }
+      case '--udp':
+        o.udp = true;
+        break;
+      case '--busy-poll':
+        o.busyPoll = true;
+        break;
+      case '--duration':
+        o.durationS = intArg('--duration', val(), 0, 86400);
+        break;
+      case '--json':
+        o.json = true;
+        break;
+      default:
+        throw new UsageError(`unknown argument '${a}'`);
     }
   }
   if (!o.udp && !o.ifname) throw new UsageError('--interface is required (or --udp for the kernel socket path)');
@@ -77,7 +114,9 @@ interface WorkerState {
   done: Promise<void>;
 }
 
-function log(line: string): void { process.stderr.write(`xdpwg echo: ${line}\n`); }
+function log(line: string): void {
+  process.stderr.write(`xdpwg echo: ${line}\n`);
+}
 
 /** Runs the echo until a signal (or --duration); returns the exit status. */
 export async function run(args: string[]): Promise<number> {
@@ -85,14 +124,19 @@ export async function run(args: string[]): Promise<number> {
   try {
     o = parseEchoArgs(args);
   } catch (err) {
-    if (err instanceof UsageError) { process.stderr.write(`xdpwg echo: ${err.message}\n${usage}\n`); return 2; }
+    if (err instanceof UsageError) {
+      process.stderr.write(`xdpwg echo: ${err.message}\n${usage}\n`);
+      return 2;
+    }
     throw err;
   }
 
   // Signals are caught from the start, so Ctrl-C during start-up also ends
   // in the finally block below that detaches the filter.
   let requestStop!: () => void;
-  const stopRequested = new Promise<void>((resolve) => { requestStop = resolve; });
+  const stopRequested = new Promise<void>((resolve) => {
+    requestStop = resolve;
+  });
   process.once('SIGINT', requestStop);
   process.once('SIGTERM', requestStop);
 
@@ -120,14 +164,23 @@ export async function run(args: string[]): Promise<number> {
     const mode = (filter?.info().mode ?? o.mode) as XdpMode;
     const ready: Promise<void>[] = [];
     for (const queue of o.queues) {
-      ready.push(startWorker(o, queue, mode, stop, filter, workers, () => { failed = true; stopAll(); requestStop(); }));
+      ready.push(
+        startWorker(o, queue, mode, stop, filter, workers, () => {
+          failed = true;
+          stopAll();
+          requestStop();
+        }),
+      );
     }
     const allReady = Promise.all(ready);
-    allReady.catch(() => { /* reported by the race below or after a stop */ });
+    allReady.catch(() => {
+      /* reported by the race below or after a stop */
+    });
     await Promise.race([allReady, stopRequested]);
     if (!Atomics.load(stopFlag, 0) && !failed) {
       log(`echoing UDP port ${o.port} on ${o.udp ? 'the kernel socket' : `${o.ifname} queue(s) ${o.queues.join(',')}`}; Ctrl-C to stop`);
-      if (o.json) process.stdout.write(JSON.stringify({ type: 'ready', port: o.port, queues: o.queues, filter: filter?.info() ?? null }) + '\n');
+      if (o.json)
+        process.stdout.write(JSON.stringify({ type: 'ready', port: o.port, queues: o.queues, filter: filter?.info() ?? null }) + '\n');
       timer = setInterval(() => printStats(o, workers, false), 1000);
       if (o.durationS > 0) limit = setTimeout(requestStop, o.durationS * 1000);
       void Promise.all(workers.map((w) => w.done)).then(requestStop);
@@ -153,13 +206,23 @@ export async function run(args: string[]): Promise<number> {
 }
 
 /** Starts the worker for one queue; resolves once its socket is bound into the filter. */
-function startWorker(o: EchoOptions, queue: number, mode: XdpMode, stop: SharedArrayBuffer, filter: NativeXdpFilter | undefined,
-  workers: WorkerState[], onFailure: () => void): Promise<void> {
+function startWorker(
+  o: EchoOptions,
+  queue: number,
+  mode: XdpMode,
+  stop: SharedArrayBuffer,
+  filter: NativeXdpFilter | undefined,
+  workers: WorkerState[],
+  onFailure: () => void,
+): Promise<void> {
   const data: EchoWorkerData = { kind: o.udp ? 'udp' : 'af_xdp', ifname: o.ifname, queue, port: o.port, mode, busyPoll: o.busyPoll, stop };
   const worker = new Worker(new URL('./echo-worker.js', import.meta.url), { workerData: data });
   return new Promise<void>((resolve, reject) => {
     const state: WorkerState = {
-      worker, queue, eventFd: -1, prevEchoed: 0,
+      worker,
+      queue,
+      eventFd: -1,
+      prevEchoed: 0,
       done: new Promise<void>((res) => worker.once('exit', () => res())),
     };
     workers.push(state);
@@ -168,7 +231,11 @@ function startWorker(o: EchoOptions, queue: number, mode: XdpMode, stop: SharedA
         state.eventFd = m.eventFd as number;
         try {
           filter?.bindQueue(queue, m.fd as number);
-        } catch (err) { onFailure(); reject(err as Error); return; }
+        } catch (err) {
+          onFailure();
+          reject(err as Error);
+          return;
+        }
         log(m.describe as string);
         resolve();
       } else if (m.type === 'stats' || m.type === 'done') {
@@ -179,7 +246,11 @@ function startWorker(o: EchoOptions, queue: number, mode: XdpMode, stop: SharedA
         reject(new Error(`queue ${queue}: ${m.message as string}`));
       }
     });
-    worker.on('error', (err) => { log(`queue ${queue} worker crashed: ${err.message}`); onFailure(); reject(err); });
+    worker.on('error', (err) => {
+      log(`queue ${queue} worker crashed: ${err.message}`);
+      onFailure();
+      reject(err);
+    });
   });
 }
 
@@ -193,13 +264,29 @@ function printStats(o: EchoOptions, workers: WorkerState[], final: boolean): voi
     w.prevEchoed = s.echoed;
     total += pps;
     if (o.json) {
-      process.stdout.write(JSON.stringify({ type: final ? 'final' : 'stats', queue: w.queue, pps: final ? undefined : pps, echoed: s.echoed, received: s.received, drops: s.drops, port: s.port }) + '\n');
+      process.stdout.write(
+        JSON.stringify({
+          type: final ? 'final' : 'stats',
+          queue: w.queue,
+          pps: final ? undefined : pps,
+          echoed: s.echoed,
+          received: s.received,
+          drops: s.drops,
+          port: s.port,
+        }) + '\n',
+      );
     } else {
       const p = s.port;
-      parts.push(`q${w.queue}: ${final ? '' : `${pps} pps, `}rx ${p.ipackets} tx ${p.opackets} echoed ${s.echoed}` +
-        ` imissed ${p.imissed} rx_invalid ${p.rx_invalid} tx_invalid ${p.tx_invalid} fq_empty ${p.fq_empty ?? 0}` +
-        ` tx_ring_full ${p.tx_ring_full ?? 0} kicks ${p.kicks ?? 0}` +
-        (Object.keys(s.drops).length ? ` drops ${Object.entries(s.drops).map(([k, v]) => `${k}=${v}`).join(',')}` : ''));
+      parts.push(
+        `q${w.queue}: ${final ? '' : `${pps} pps, `}rx ${p.ipackets} tx ${p.opackets} echoed ${s.echoed}` +
+          ` imissed ${p.imissed} rx_invalid ${p.rx_invalid} tx_invalid ${p.tx_invalid} fq_empty ${p.fq_empty ?? 0}` +
+          ` tx_ring_full ${p.tx_ring_full ?? 0} kicks ${p.kicks ?? 0}` +
+          (Object.keys(s.drops).length
+            ? ` drops ${Object.entries(s.drops)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(',')}`
+            : ''),
+      );
     }
   }
   if (!o.json && parts.length) process.stdout.write(`${final ? 'final' : `${total} pps`} | ${parts.join(' | ')}\n`);

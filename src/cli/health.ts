@@ -23,9 +23,14 @@ export async function run(args: string[]): Promise<number> {
     if (a === '--ready') continue;
     if (a === '--timeout') {
       timeoutMs = Number(args[++i]);
-      if (!Number.isInteger(timeoutMs) || timeoutMs < 1) { process.stderr.write('xdpwg health: --timeout needs milliseconds (a positive integer)\n'); return 1; }
-    } else if (a.startsWith('-')) { process.stderr.write(`xdpwg health: unknown option ${a}\n`); return 1; }
-    else names.push(a);
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
+        process.stderr.write('xdpwg health: --timeout needs milliseconds (a positive integer)\n');
+        return 1;
+      }
+    } else if (a.startsWith('-')) {
+      process.stderr.write(`xdpwg health: unknown option ${a}\n`);
+      return 1;
+    } else names.push(a);
   }
   if (names.length !== 1) {
     process.stderr.write('Usage: xdpwg health IFNAME [--ready] [--timeout MS]\n');
@@ -33,7 +38,10 @@ export async function run(args: string[]): Promise<number> {
   }
   const ifname = names[0]!;
   const problem = await check(ifname, ready, timeoutMs);
-  if (problem) { process.stdout.write(`unhealthy: ${ifname}: ${problem}\n`); return 1; }
+  if (problem) {
+    process.stdout.write(`unhealthy: ${ifname}: ${problem}\n`);
+    return 1;
+  }
   process.stdout.write(`ok: ${ifname} ${ready ? 'ready' : 'live'}\n`);
   return 0;
 }

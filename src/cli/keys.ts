@@ -62,7 +62,10 @@ function printSecret(key: Uint8Array, verb: string): number {
 function warnIfWorldAccessible(verb: string): void {
   try {
     const st = fstatSync(1);
-    if (st.isFile() && (st.mode & 0o007) !== 0) process.stderr.write(`Warning (xdpwg ${verb}): writing to world accessible file.\nConsider setting the umask to 077 and trying again.\n`);
+    if (st.isFile() && (st.mode & 0o007) !== 0)
+      process.stderr.write(
+        `Warning (xdpwg ${verb}): writing to world accessible file.\nConsider setting the umask to 077 and trying again.\n`,
+      );
   } catch {
     // stdout is not something we can stat (closed); writing will report the problem.
   }

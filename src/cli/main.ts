@@ -64,7 +64,9 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   // exitCode, not exit(): a large `show` output must drain to a pipe first.
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (err: unknown) => {
     process.stderr.write(`xdpwg: ${err instanceof Error ? err.message : String(err)}\n`);
     if (process.env.LOG_LEVEL === 'debug' && err instanceof Error) process.stderr.write(`${err.stack}\n`);

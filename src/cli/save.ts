@@ -30,17 +30,26 @@ function linkMtu(ifname: string): number | undefined {
 }
 
 export async function run(args: string[]): Promise<number> {
-  if (args.length !== 1) { process.stderr.write('Usage: xdpwg save CONFIG_FILE | INTERFACE\n'); return 1; }
+  if (args.length !== 1) {
+    process.stderr.write('Usage: xdpwg save CONFIG_FILE | INTERFACE\n');
+    return 1;
+  }
   try {
     const { file, ifname } = resolveConfigPath(args[0]!);
     let snapshot;
-    try { snapshot = await uapiGet(uapiSocketPath(ifname)); } catch (err) {
+    try {
+      snapshot = await uapiGet(uapiSocketPath(ifname));
+    } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EACCES') throw new Error(`permission denied on ${uapiSocketPath(ifname)} (save needs root)`);
       throw new Error(`\`${ifname}' is not a WireGuard interface (${code ?? (err as Error).message})`);
     }
     let text: string;
-    try { text = readFileSync(file, 'utf8'); } catch (err) { throw new Error(`cannot read \`${file}': ${(err as Error).message}`); }
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read \`${file}': ${(err as Error).message}`);
+    }
     const i = parseConfig(text, file).interface;
     const head = ['[Interface]'];
     for (const a of linkAddresses(ifname)) head.push(`Address = ${a}`);
@@ -49,7 +58,12 @@ export async function run(args: string[]): Promise<number> {
     if (mtu !== undefined) head.push(`MTU = ${mtu}`);
     if (i.table !== undefined) head.push(`Table = ${i.table}`);
     if (i.saveConfig) head.push('SaveConfig = true');
-    for (const [key, list] of [['PreUp', i.preUp], ['PostUp', i.postUp], ['PreDown', i.preDown], ['PostDown', i.postDown]] as const) {
+    for (const [key, list] of [
+      ['PreUp', i.preUp],
+      ['PostUp', i.postUp],
+      ['PreDown', i.preDown],
+      ['PostDown', i.postDown],
+    ] as const) {
       for (const cmd of list) head.push(`${key} = ${cmd}`);
     }
     const showconf = serializeConfig(configFromSnapshot(snapshot, file), 'setconf');

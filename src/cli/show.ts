@@ -21,8 +21,18 @@ import { UAPI_SOCKET_DIR, uapiGet, uapiSocketPath } from '../daemon/uapi/server.
 
 /** The fields `wg show IFNAME FIELD` accepts. */
 export const SHOW_FIELDS = [
-  'public-key', 'private-key', 'listen-port', 'fwmark', 'peers', 'preshared-keys', 'endpoints',
-  'allowed-ips', 'latest-handshakes', 'transfer', 'persistent-keepalive', 'dump',
+  'public-key',
+  'private-key',
+  'listen-port',
+  'fwmark',
+  'peers',
+  'preshared-keys',
+  'endpoints',
+  'allowed-ips',
+  'latest-handshakes',
+  'transfer',
+  'persistent-keepalive',
+  'dump',
 ] as const;
 
 /** A snapshot as shown: peers carry their allowed IPs as an array. */
@@ -37,7 +47,12 @@ export interface ShowOptions {
   hideKeys: boolean;
 }
 
-const RESET = '\x1b[0m', BOLD = '\x1b[1m', RED = '\x1b[31m', GREEN = '\x1b[32m', YELLOW = '\x1b[33m', CYAN = '\x1b[36m';
+const RESET = '\x1b[0m',
+  BOLD = '\x1b[1m',
+  RED = '\x1b[31m',
+  GREEN = '\x1b[32m',
+  YELLOW = '\x1b[33m',
+  CYAN = '\x1b[36m';
 
 function hasKey(k: Uint8Array | undefined): k is Uint8Array {
   return k !== undefined && k.some((b) => b !== 0);
@@ -53,7 +68,10 @@ export function prettyTime(seconds: number, color: boolean): string {
     [Math.floor((seconds % 3600) / 60), 'minute'],
     [seconds % 60, 'second'],
   ];
-  return parts.filter(([n]) => n > 0).map(([n, unit]) => `${n} ${c(unit + (n === 1 ? '' : 's'))}`).join(', ');
+  return parts
+    .filter(([n]) => n > 0)
+    .map(([n, unit]) => `${n} ${c(unit + (n === 1 ? '' : 's'))}`)
+    .join(', ');
 }
 
 /** n / 2^shift with two decimals, rounded half to even as printf("%.2f") does for an exact tie. */
@@ -86,7 +104,8 @@ function ago(sec: number, o: ShowOptions): string {
 function sortedPeers(device: ShownDevice): ShownDevice['peers'] {
   const time = (p: PeerSnapshot): number => p.lastHandshakeSec * 1e9 + p.lastHandshakeNsec;
   return [...device.peers].sort((a, b) => {
-    const ta = time(a), tb = time(b);
+    const ta = time(a),
+      tb = time(b);
     if (ta === 0 && tb !== 0) return 1;
     if (tb === 0 && ta !== 0) return -1;
     return tb - ta;
@@ -113,9 +132,10 @@ export function formatPretty(name: string, device: ShownDevice, o: ShowOptions):
     if (hasKey(p.presharedKey)) out += `  ${b('preshared key')}: ${masked(p.presharedKey)}\n`;
     if (p.endpoint) out += `  ${b('endpoint')}: ${formatEndpoint(p.endpoint, 'libc')}\n`;
     out += `  ${b('allowed ips')}: `;
-    out += p.allowedIPs.length > 0
-      ? p.allowedIPs.map((a) => formatPrefix(a, 'libc').replace('/', col(CYAN, '/'))).join(', ') + '\n'
-      : '(none)\n';
+    out +=
+      p.allowedIPs.length > 0
+        ? p.allowedIPs.map((a) => formatPrefix(a, 'libc').replace('/', col(CYAN, '/'))).join(', ') + '\n'
+        : '(none)\n';
     if (p.lastHandshakeSec) out += `  ${b('latest handshake')}: ${ago(p.lastHandshakeSec, o)}\n`;
     if (BigInt(p.rxBytes) !== 0n || BigInt(p.txBytes) !== 0n) {
       out += `  ${b('transfer')}: ${prettyBytes(p.rxBytes, o.color)} received, ${prettyBytes(p.txBytes, o.color)} sent\n`;
@@ -141,34 +161,50 @@ export function formatField(name: string, device: ShownDevice, field: string, wi
   const perPeer = (f: (p: ShownDevice['peers'][number]) => string): string =>
     device.peers.map((p) => `${pre}${keyToBase64(p.publicKey)}\t${f(p)}\n`).join('');
   switch (field) {
-    case 'public-key': return `${pre}${hasKey(device.privateKey) ? keyToBase64(publicKeyOf(device.privateKey)) : '(none)'}\n`;
-    case 'private-key': return `${pre}${maybeKey(device.privateKey)}\n`;
-    case 'listen-port': return `${pre}${device.listenPort}\n`;
-    case 'fwmark': return `${pre}${fwmark}\n`;
-    case 'peers': return device.peers.map((p) => `${pre}${keyToBase64(p.publicKey)}\n`).join('');
-    case 'preshared-keys': return perPeer((p) => maybeKey(p.presharedKey));
-    case 'endpoints': return perPeer(endpoint);
-    case 'allowed-ips': return perPeer((p) => allowed(p, ' '));
-    case 'latest-handshakes': return perPeer((p) => `${p.lastHandshakeSec}`);
-    case 'transfer': return perPeer((p) => `${p.rxBytes}\t${p.txBytes}`);
-    case 'persistent-keepalive': return perPeer((p) => (p.persistentKeepalive ? `${p.persistentKeepalive}` : 'off'));
+    case 'public-key':
+      return `${pre}${hasKey(device.privateKey) ? keyToBase64(publicKeyOf(device.privateKey)) : '(none)'}\n`;
+    case 'private-key':
+      return `${pre}${maybeKey(device.privateKey)}\n`;
+    case 'listen-port':
+      return `${pre}${device.listenPort}\n`;
+    case 'fwmark':
+      return `${pre}${fwmark}\n`;
+    case 'peers':
+      return device.peers.map((p) => `${pre}${keyToBase64(p.publicKey)}\n`).join('');
+    case 'preshared-keys':
+      return perPeer((p) => maybeKey(p.presharedKey));
+    case 'endpoints':
+      return perPeer(endpoint);
+    case 'allowed-ips':
+      return perPeer((p) => allowed(p, ' '));
+    case 'latest-handshakes':
+      return perPeer((p) => `${p.lastHandshakeSec}`);
+    case 'transfer':
+      return perPeer((p) => `${p.rxBytes}\t${p.txBytes}`);
+    case 'persistent-keepalive':
+      return perPeer((p) => (p.persistentKeepalive ? `${p.persistentKeepalive}` : 'off'));
     case 'dump': {
       const pub = hasKey(device.privateKey) ? keyToBase64(publicKeyOf(device.privateKey)) : '(none)';
       let out = `${pre}${maybeKey(device.privateKey)}\t${pub}\t${device.listenPort}\t${fwmark}\n`;
       for (const p of device.peers) {
-        out += `${pre}${keyToBase64(p.publicKey)}\t${maybeKey(p.presharedKey)}\t${endpoint(p)}\t${allowed(p, ',')}\t`
-          + `${p.lastHandshakeSec}\t${p.rxBytes}\t${p.txBytes}\t${p.persistentKeepalive ? p.persistentKeepalive : 'off'}\n`;
+        out +=
+          `${pre}${keyToBase64(p.publicKey)}\t${maybeKey(p.presharedKey)}\t${endpoint(p)}\t${allowed(p, ',')}\t` +
+          `${p.lastHandshakeSec}\t${p.rxBytes}\t${p.txBytes}\t${p.persistentKeepalive ? p.persistentKeepalive : 'off'}\n`;
       }
       return out;
     }
-    default: return null;
+    default:
+      return null;
   }
 }
 
 function canConnect(socketPath: string): Promise<boolean> {
   return new Promise((resolve) => {
     const c = createConnection(socketPath);
-    c.once('connect', () => { c.destroy(); resolve(true); });
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
     c.once('error', () => resolve(false));
   });
 }
@@ -182,16 +218,21 @@ export async function listInterfaces(dir = UAPI_SOCKET_DIR): Promise<string[]> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  const candidates = names.filter((n) => n.endsWith('.sock') && n.length > 5).map((n) => n.slice(0, -5)).sort();
-  const alive = await Promise.all(candidates.map(async (name) => {
-    const p = `${dir}/${name}.sock`;
-    try {
-      if (!statSync(p).isSocket()) return false;
-    } catch {
-      return false;
-    }
-    return canConnect(p);
-  }));
+  const candidates = names
+    .filter((n) => n.endsWith('.sock') && n.length > 5)
+    .map((n) => n.slice(0, -5))
+    .sort();
+  const alive = await Promise.all(
+    candidates.map(async (name) => {
+      const p = `${dir}/${name}.sock`;
+      try {
+        if (!statSync(p).isSocket()) return false;
+      } catch {
+        return false;
+      }
+      return canConnect(p);
+    }),
+  );
   return candidates.filter((_, i) => alive[i]);
 }
 
@@ -218,9 +259,15 @@ function options(): ShowOptions {
 
 /** Entry point: `xdpwg show …`; returns the exit status. */
 export async function run(args: string[]): Promise<number> {
-  if (args.length > 2) { process.stderr.write(usage()); return 1; }
+  if (args.length > 2) {
+    process.stderr.write(usage());
+    return 1;
+  }
   const [target, field] = args;
-  if (target === '-h' || target === '--help' || target === 'help') { process.stdout.write(usage()); return 0; }
+  if (target === '-h' || target === '--help' || target === 'help') {
+    process.stdout.write(usage());
+    return 0;
+  }
   if (field !== undefined && !(SHOW_FIELDS as readonly string[]).includes(field)) {
     process.stderr.write(`Invalid parameter: \`${field}'\n${usage()}`);
     return 1;
@@ -228,7 +275,10 @@ export async function run(args: string[]): Promise<number> {
   const o = options();
 
   if (target === 'interfaces') {
-    if (field !== undefined) { process.stderr.write(usage()); return 1; }
+    if (field !== undefined) {
+      process.stderr.write(usage());
+      return 1;
+    }
     const names = await listInterfaces();
     if (names.length > 0) process.stdout.write(names.join(' ') + '\n');
     return 0;

@@ -9,16 +9,22 @@ const PORT_FIELDS = ['ipackets', 'opackets', 'ibytes', 'obytes', 'ierrors', 'oer
 
 function render(s: DeviceStats): string {
   const lines = [`interface: ${s.interface}  listening port: ${s.listenPort}  workers: ${s.workers}  xdp program: ${s.xdpProgram}`];
-  lines.push(`  worker cpu seconds: ${s.workerCpuSeconds.map((c) => c.toFixed(2)).join(' ')}  handshake crypto threads: ${s.handshakeCryptoThreads ?? 0}`);
+  lines.push(
+    `  worker cpu seconds: ${s.workerCpuSeconds.map((c) => c.toFixed(2)).join(' ')}  handshake crypto threads: ${s.handshakeCryptoThreads ?? 0}`,
+  );
   const h = s.handshakes;
-  lines.push(`  handshakes: initiations ${h.initiationsSent} sent ${h.initiationsReceived} received, responses ${h.responsesSent} sent ${h.responsesReceived} received, cookie replies ${h.cookieRepliesSent} sent ${h.cookieRepliesReceived} received`);
+  lines.push(
+    `  handshakes: initiations ${h.initiationsSent} sent ${h.initiationsReceived} received, responses ${h.responsesSent} sent ${h.responsesReceived} received, cookie replies ${h.cookieRepliesSent} sent ${h.cookieRepliesReceived} received`,
+  );
   for (const p of s.ports) {
     const extra = Object.entries(p).filter(([k, v]) => !PORT_FIELDS.includes(k) && k !== 'worker' && k !== 'path' && v !== 0);
     lines.push(`  port ${p.worker} (${p.path}): ${PORT_FIELDS.map((f) => `${f}=${p[f] ?? 0}`).join(' ')}`);
     if (extra.length) lines.push(`    ${extra.map(([k, v]) => `${k}=${v}`).join(' ')}`);
   }
   for (const a of s.afxdp) {
-    lines.push(`  af_xdp ${a.device}: ${a.unusable ? `not used (${a.unusable})` : `${a.mode} mode, ${a.queues} queue(s), workers bound: ${a.boundWorkers.join(', ') || 'none'}`}`);
+    lines.push(
+      `  af_xdp ${a.device}: ${a.unusable ? `not used (${a.unusable})` : `${a.mode} mode, ${a.queues} queue(s), workers bound: ${a.boundWorkers.join(', ') || 'none'}`}`,
+    );
   }
   for (const p of s.paths) lines.push(`  path to ${p.publicKey}: ${p.path}`);
   const drops = Object.entries(s.drops);
@@ -27,7 +33,9 @@ function render(s: DeviceStats): string {
   if (events.length) lines.push(`  events: ${events.map(([k, v]) => `${k}=${v}`).join(' ')}`);
   for (const p of s.peers) {
     lines.push(`  peer ${p.publicKey} endpoint ${p.endpoint ?? '(none)'} session ${p.hasSession ? 'yes' : 'no'}`);
-    lines.push(`    rx ${p.rxPackets} packets ${p.rxBytes} bytes, tx ${p.txPackets} packets ${p.txBytes} bytes, staged dropped ${p.stagedDropped}`);
+    lines.push(
+      `    rx ${p.rxPackets} packets ${p.rxBytes} bytes, tx ${p.txPackets} packets ${p.txBytes} bytes, staged dropped ${p.stagedDropped}`,
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -39,14 +39,24 @@ export function stripQuickKeys(text: string): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  if (args.length !== 1) { process.stderr.write('Usage: xdpwg strip CONFIG_FILE | INTERFACE\n'); return 1; }
+  if (args.length !== 1) {
+    process.stderr.write('Usage: xdpwg strip CONFIG_FILE | INTERFACE\n');
+    return 1;
+  }
   try {
     const { file } = resolveConfigPath(args[0]!);
     let text: string;
-    try { text = readFileSync(file, 'utf8'); } catch (err) {
-      throw new Error((err as NodeJS.ErrnoException).code === 'ENOENT' ? `\`${file}' does not exist` : `cannot read \`${file}': ${(err as Error).message}`);
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new Error(
+        (err as NodeJS.ErrnoException).code === 'ENOENT'
+          ? `\`${file}' does not exist`
+          : `cannot read \`${file}': ${(err as Error).message}`,
+      );
     }
-    if ((statSync(file).mode & statSync(path.dirname(file)).mode & 0o007) !== 0) process.stderr.write(`Warning: \`${file}' is world accessible\n`);
+    if ((statSync(file).mode & statSync(path.dirname(file)).mode & 0o007) !== 0)
+      process.stderr.write(`Warning: \`${file}' is world accessible\n`);
     process.stdout.write(stripQuickKeys(text));
     return 0;
   } catch (err) {

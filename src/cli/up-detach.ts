@@ -34,7 +34,10 @@ export async function detachUp(upArgs: string[]): Promise<number> {
   let said = '';
   const status = await new Promise<number>((resolve) => {
     // The line, not EOF: a hook's background process may have inherited the pipe and keep it open.
-    pipe.on('data', (d: Buffer) => { said += d.toString(); if (said.startsWith('ready\n')) resolve(0); });
+    pipe.on('data', (d: Buffer) => {
+      said += d.toString();
+      if (said.startsWith('ready\n')) resolve(0);
+    });
     child.on('exit', (code) => resolve(code ?? 1));
   });
   if (status === 0) {
@@ -53,9 +56,18 @@ export function detachedReadyReporter(): ((line: string) => void) | undefined {
   const fd = Number(process.env.XDPWG_UP_READY_FD);
   if (!Number.isInteger(fd) || fd < 3) return undefined;
   delete process.env.XDPWG_UP_READY_FD; // not for hooks or anything else this process starts
-  process.stdout.on('error', () => { /* terminal gone */ });
-  process.stderr.on('error', () => { /* terminal gone */ });
+  process.stdout.on('error', () => {
+    /* terminal gone */
+  });
+  process.stderr.on('error', () => {
+    /* terminal gone */
+  });
   return (line) => {
-    try { writeSync(fd, line + '\n'); closeSync(fd); } catch { /* the parent is gone: nobody to tell */ }
+    try {
+      writeSync(fd, line + '\n');
+      closeSync(fd);
+    } catch {
+      /* the parent is gone: nobody to tell */
+    }
   };
 }

@@ -27,7 +27,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { native } from '../native/binding.js';
 import {
-  ConfigError, parseConfig, resolveEndpointsPartly, serializeConfig, setconfOps, syncconfOps, toDeviceConfig, configFromSnapshot,
+  ConfigError,
+  parseConfig,
+  resolveEndpointsPartly,
+  serializeConfig,
+  setconfOps,
+  syncconfOps,
+  toDeviceConfig,
+  configFromSnapshot,
   type ConfigFile,
 } from '../daemon/config/config-file.js';
 import type { DeviceConfig } from '../daemon/config/device-config.js';
@@ -55,7 +62,8 @@ export function resolveConfigPath(arg: string): { file: string; ifname: string }
   const looksLikePath = arg.includes('/') || arg.endsWith('.conf');
   const file = looksLikePath ? path.resolve(arg) : path.join(CONFIG_DIR, `${arg}.conf`);
   const ifname = path.basename(file).replace(/\.conf$/, '');
-  if (!/^[A-Za-z0-9_=+.-]{1,15}$/.test(ifname)) throw new Error(`\`${file}' is not a valid config file name (the interface name is taken from it)`);
+  if (!/^[A-Za-z0-9_=+.-]{1,15}$/.test(ifname))
+    throw new Error(`\`${file}' is not a valid config file name (the interface name is taken from it)`);
   return { file, ifname };
 }
 
@@ -91,7 +99,11 @@ async function runHooksServing(kind: string, cmds: string[], ifname: string, log
 
 function readConfig(file: string): ConfigFile {
   let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch (err) { throw new Error(`cannot read \`${file}': ${(err as Error).message}`, { cause: err }); }
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read \`${file}': ${(err as Error).message}`, { cause: err });
+  }
   const mode = statSync(file).mode;
   // wg-quick's own warning line, word for word: a warning (the file is still used), not an error.
   if (mode & 0o077) process.stderr.write(`Warning: \`${file}' is world accessible\n`);
@@ -113,7 +125,11 @@ function errnoOf(err: unknown): number {
 }
 
 /** The device configuration of a file, keeping the full tunnel's fwmark when the file sets none. */
-function deviceConfigOf(cfg: ConfigFile, resolved: Awaited<ReturnType<typeof resolveEndpointsPartly>>['resolved'], setup?: InterfaceSetup): DeviceConfig {
+function deviceConfigOf(
+  cfg: ConfigFile,
+  resolved: Awaited<ReturnType<typeof resolveEndpointsPartly>>['resolved'],
+  setup?: InterfaceSetup,
+): DeviceConfig {
   const config = toDeviceConfig(cfg, resolved, 'omit');
   if (cfg.interface.fwmark === undefined && setup?.fwmark !== undefined) config.fwmark = setup.fwmark;
   return config;
@@ -155,12 +171,23 @@ async function up(arg: string, metricsListen?: string): Promise<number> {
   runHooks('PreUp', cfg.interface.preUp, ifname, log);
   // Set once the interface is up; until then a signal ends the daemon without PreDown, as wg-quick.
   let teardownBeforeShutdown: (() => Promise<void>) | undefined;
-  const daemon: RunningDaemon = await startDaemon({ ifname, log, metricsListen, configDir: path.dirname(file), beforeSignalShutdown: async () => { await teardownBeforeShutdown?.(); } });
+  const daemon: RunningDaemon = await startDaemon({
+    ifname,
+    log,
+    metricsListen,
+    configDir: path.dirname(file),
+    beforeSignalShutdown: async () => {
+      await teardownBeforeShutdown?.();
+    },
+  });
   resolver = new EndpointResolver(daemon.device, log);
   // The daemon acts on the first SIGTERM/SIGINT (a once-listener); without a listener left, a second one
   // (an impatient `xdpwg down`, Ctrl-C twice) would kill this process in the middle of PreDown, SaveConfig
   // or the undo, leaving rules and DNS behind. Repeats are ignored: the first one is already being acted on.
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => { /* the first one is being handled */ });
+  for (const sig of ['SIGTERM', 'SIGINT'] as const)
+    process.on(sig, () => {
+      /* the first one is being handled */
+    });
   let setup: InterfaceSetup;
   try {
     const link = nl.linkInfo(ifname);
@@ -197,7 +224,12 @@ async function up(arg: string, metricsListen?: string): Promise<number> {
         const before = new Map(routedPrefixes(current).map((r) => [formatPrefix(r), r]));
         const after = new Map(routedPrefixes(next).map((r) => [formatPrefix(r), r]));
         const added = setup.addRoutes([...after].filter(([k]) => !before.has(k)).map(([, r]) => r));
-        try { daemon.device.applySet(ops); } catch (err) { setup.removeRoutes(added); throw err; }
+        try {
+          daemon.device.applySet(ops);
+        } catch (err) {
+          setup.removeRoutes(added);
+          throw err;
+        }
         resolver!.track(next, res.unresolved);
         setup.removeRoutes([...before].filter(([k]) => !after.has(k)).map(([, r]) => r));
         current = next;
@@ -217,28 +249,46 @@ async function up(arg: string, metricsListen?: string): Promise<number> {
   // socket: a PreDown hook may talk to this very process (`wg show %i`).
   teardownBeforeShutdown = async (): Promise<void> => {
     notifier.notify('stopping', `${ifname} is going down`);
-    try { await runHooksServing('PreDown', current.interface.preDown, ifname, log); } catch (err) { log.error(`PreDown: ${(err as Error).message}`); }
+    try {
+      await runHooksServing('PreDown', current.interface.preDown, ifname, log);
+    } catch (err) {
+      log.error(`PreDown: ${(err as Error).message}`);
+    }
     if (current.interface.saveConfig) {
       try {
         const saved = configFromSnapshot(daemon.device.getSnapshot(), file);
-        saved.interface = { ...setup.liveInterface(current.interface), privateKey: saved.interface.privateKey, listenPort: saved.interface.listenPort };
+        saved.interface = {
+          ...setup.liveInterface(current.interface),
+          privateKey: saved.interface.privateKey,
+          listenPort: saved.interface.listenPort,
+        };
         replaceFileAtomically(file, serializeConfig(saved), 0o600);
-      } catch (err) { log.error(`SaveConfig: ${(err as Error).message}`); }
+      } catch (err) {
+        log.error(`SaveConfig: ${(err as Error).message}`);
+      }
     }
   };
   const status = await daemon.exited;
   notifier.notify('stopping');
   undoAll();
-  try { runHooks('PostDown', current.interface.postDown, ifname, log); } catch (err) { log.error(`PostDown: ${(err as Error).message}`); }
+  try {
+    runHooks('PostDown', current.interface.postDown, ifname, log);
+  } catch (err) {
+    log.error(`PostDown: ${(err as Error).message}`);
+  }
   return status;
 }
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseUpArgs(argv);
-  if (typeof parsed === 'string') { process.stderr.write(parsed); return 1; }
+  if (typeof parsed === 'string') {
+    process.stderr.write(parsed);
+    return 1;
+  }
   const { verb, arg, foreground, metricsListen } = parsed;
   try {
-    if (verb === 'up' && shouldDetach(foreground)) return await detachUp([...(metricsListen !== undefined ? ['--metrics-listen', metricsListen] : []), arg]);
+    if (verb === 'up' && shouldDetach(foreground))
+      return await detachUp([...(metricsListen !== undefined ? ['--metrics-listen', metricsListen] : []), arg]);
     return verb === 'up' ? await up(arg, metricsListen) : await downInterface(resolveConfigPath(arg).ifname);
   } catch (err) {
     // Config errors already say file:line: what; no stack trace for users.

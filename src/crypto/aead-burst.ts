@@ -79,11 +79,29 @@ export interface AeadBurstBackend {
   /** Short name for logs and benchmarks. */
   readonly name: string;
   /** Encrypts each region in place and writes its tag after it. */
-  sealBurst(buffer: PacketBuffer, desc: Uint32Array, n: number, keys: Uint8Array, keyIndex: KeyIndexArray,
-    counters: CounterArray, results: Uint8Array, aad?: Uint8Array, noncePrefix?: number): number;
+  sealBurst(
+    buffer: PacketBuffer,
+    desc: Uint32Array,
+    n: number,
+    keys: Uint8Array,
+    keyIndex: KeyIndexArray,
+    counters: CounterArray,
+    results: Uint8Array,
+    aad?: Uint8Array,
+    noncePrefix?: number,
+  ): number;
   /** Verifies each tag and decrypts the region in place; failures are zeroed and reported. */
-  openBurst(buffer: PacketBuffer, desc: Uint32Array, n: number, keys: Uint8Array, keyIndex: KeyIndexArray,
-    counters: CounterArray, results: Uint8Array, aad?: Uint8Array, noncePrefix?: number): number;
+  openBurst(
+    buffer: PacketBuffer,
+    desc: Uint32Array,
+    n: number,
+    keys: Uint8Array,
+    keyIndex: KeyIndexArray,
+    counters: CounterArray,
+    results: Uint8Array,
+    aad?: Uint8Array,
+    noncePrefix?: number,
+  ): number;
 }
 
 /**
@@ -221,8 +239,18 @@ function jsBackend(aead: AeadBackend): AeadBurstBackend {
   const name = aead.name;
   const nonce = new Uint8Array(12);
   const nonceView = new DataView(nonce.buffer);
-  const run = (open: boolean, buffer: PacketBuffer, desc: Uint32Array, n: number, keys: Uint8Array, keyIndex: KeyIndexArray,
-    counters: CounterArray, results: Uint8Array, aad?: Uint8Array, noncePrefix?: number): number => {
+  const run = (
+    open: boolean,
+    buffer: PacketBuffer,
+    desc: Uint32Array,
+    n: number,
+    keys: Uint8Array,
+    keyIndex: KeyIndexArray,
+    counters: CounterArray,
+    results: Uint8Array,
+    aad?: Uint8Array,
+    noncePrefix?: number,
+  ): number => {
     checkBurstShape(buffer, desc, n, keys, keyIndex, counters, results, aad, noncePrefix);
     const bytes = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer);
     const keyCount = Math.floor(keys.length / AEAD_BURST_KEY_LENGTH);
@@ -251,7 +279,8 @@ function jsBackend(aead: AeadBackend): AeadBurstBackend {
             bytes.set(aead.seal(key, nonce, bytes.subarray(off, off + len), ad), off); // ciphertext ‖ tag
           } else {
             const plain = aead.open(key, nonce, bytes.subarray(off, off + len + AEAD_BURST_TAG_LENGTH), ad);
-            if (plain) bytes.set(plain, off); // written only once authentic
+            if (plain)
+              bytes.set(plain, off); // written only once authentic
             else {
               bytes.fill(0, off, off + len); // as native: no unauthenticated bytes left to misuse
               status = AeadStatus.authFailed;
@@ -278,15 +307,26 @@ function jsBackend(aead: AeadBackend): AeadBurstBackend {
 }
 
 /** The argument checks the native glue makes, with its error types. */
-function checkBurstShape(buffer: PacketBuffer, desc: Uint32Array, n: number, keys: Uint8Array, keyIndex: KeyIndexArray,
-  counters: CounterArray, results: Uint8Array, aad: Uint8Array | undefined, noncePrefix: number | undefined): void {
-  if (!(buffer instanceof ArrayBuffer) && !(buffer instanceof Uint8Array)) throw new TypeError('buffer must be an ArrayBuffer or a Uint8Array (the packet buffer)');
+function checkBurstShape(
+  buffer: PacketBuffer,
+  desc: Uint32Array,
+  n: number,
+  keys: Uint8Array,
+  keyIndex: KeyIndexArray,
+  counters: CounterArray,
+  results: Uint8Array,
+  aad: Uint8Array | undefined,
+  noncePrefix: number | undefined,
+): void {
+  if (!(buffer instanceof ArrayBuffer) && !(buffer instanceof Uint8Array))
+    throw new TypeError('buffer must be an ArrayBuffer or a Uint8Array (the packet buffer)');
   if (!(desc instanceof Uint32Array)) throw new TypeError('desc must be a Uint32Array of (offset, length) pairs');
   if (!Number.isInteger(n) || n < 0 || n > 0xffff_ffff) throw new RangeError('n must be a non-negative integer');
   if (desc.length < 2 * n) throw new RangeError('desc holds fewer than n (offset, length) pairs');
   if (!(keys instanceof Uint8Array)) throw new TypeError('keys must be a Uint8Array of 32-byte keys');
   if (keys.length % AEAD_BURST_KEY_LENGTH !== 0) throw new RangeError('keys length must be a multiple of 32');
-  if (!(keyIndex instanceof Uint16Array) && !(keyIndex instanceof Uint32Array)) throw new TypeError('keyIndex must be a Uint16Array or Uint32Array');
+  if (!(keyIndex instanceof Uint16Array) && !(keyIndex instanceof Uint32Array))
+    throw new TypeError('keyIndex must be a Uint16Array or Uint32Array');
   if (keyIndex.length < n) throw new RangeError('keyIndex holds fewer than n entries');
   if (counters instanceof BigUint64Array) {
     if (counters.length < n) throw new RangeError('counters holds fewer than n entries');

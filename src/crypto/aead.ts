@@ -41,7 +41,8 @@ export function counterNonce(counter: bigint | number): Uint8Array {
   if (typeof counter === 'bigint') {
     view.setBigUint64(4, counter, true);
   } else {
-    if (!Number.isSafeInteger(counter) || counter < 0) throw new RangeError(`nonce counter must be a non-negative safe integer, got ${counter}`);
+    if (!Number.isSafeInteger(counter) || counter < 0)
+      throw new RangeError(`nonce counter must be a non-negative safe integer, got ${counter}`);
     view.setUint32(4, counter >>> 0, true);
     view.setUint32(8, Math.floor(counter / 0x1_0000_0000), true);
   }

@@ -56,7 +56,11 @@ let nativeMacFn: NativeBinding['blake2sMac'] | null | undefined;
  */
 function nativeMac(): NativeBinding['blake2sMac'] | null {
   if (nativeMacFn === undefined) {
-    try { nativeMacFn = native().blake2sMac; } catch { nativeMacFn = null; }
+    try {
+      nativeMacFn = native().blake2sMac;
+    } catch {
+      nativeMacFn = null;
+    }
   }
   return nativeMacFn;
 }
@@ -64,7 +68,10 @@ function nativeMac(): NativeBinding['blake2sMac'] | null {
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.length; }
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 

@@ -22,7 +22,9 @@ import { KEY_LENGTH, isAllZero, wipe } from './bytes.js';
 import { native, type NativeBinding } from '../native/binding.js';
 
 /** PKCS#8 DER header for an X25519 private key (OID 1.3.101.110); the 32 raw bytes follow. */
-const PKCS8_X25519_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]);
+const PKCS8_X25519_PREFIX = Uint8Array.from([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20,
+]);
 
 /** The X25519 base point u = 9 (RFC 7748 §4.1), as node's public key object (made on first use). */
 let basePoint: KeyObject | undefined;
@@ -101,7 +103,11 @@ let defaultBackend: X25519Backend | undefined;
 /** The native backend where the addon loads, else node:crypto (chosen once per thread). */
 export function x25519Backend(): X25519Backend {
   if (!defaultBackend) {
-    try { defaultBackend = nativeX25519(); } catch { defaultBackend = nodeX25519; }
+    try {
+      defaultBackend = nativeX25519();
+    } catch {
+      defaultBackend = nodeX25519;
+    }
   }
   return defaultBackend;
 }
@@ -196,10 +202,15 @@ function importPrivateKey(raw: Uint8Array): KeyObject {
  */
 const SMALL_ORDER_U: readonly Uint8Array[] = (() => {
   const p = (1n << 255n) - 19n;
-  return [0n, 1n, p - 1n, p, p + 1n,
+  return [
+    0n,
+    1n,
+    p - 1n,
+    p,
+    p + 1n,
     325606250916557431795983626356110631294008115727848805560023387167927233504n,
-    39382357235489614581723060781553021112529911719440698176882885853963445705823n]
-    .map((u) => Uint8Array.from({ length: KEY_LENGTH }, (_, i) => Number((u >> BigInt(8 * i)) & 0xffn)));
+    39382357235489614581723060781553021112529911719440698176882885853963445705823n,
+  ].map((u) => Uint8Array.from({ length: KEY_LENGTH }, (_, i) => Number((u >> BigInt(8 * i)) & 0xffn)));
 })();
 
 /** True when DH with this public key is zero for every private key (see SMALL_ORDER_U). */

@@ -74,7 +74,9 @@ function openTun(name: string, queues: number, offload: boolean): ReturnType<Ret
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EACCES' && code !== 'EPERM') throw err;
-    throw new Error(`cannot create the TUN device ${name} (${(err as Error).message}): this needs root, or CAP_NET_ADMIN and read-write access to /dev/net/tun`);
+    throw new Error(
+      `cannot create the TUN device ${name} (${(err as Error).message}): this needs root, or CAP_NET_ADMIN and read-write access to /dev/net/tun`,
+    );
   }
 }
 
@@ -91,7 +93,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   else if (txPathEnv) throw new Error(`XDPWG_TX_PATH=${txPathEnv}: expected auto, afxdp or socket`);
   const fromEnv = Number(process.env.XDPWG_WORKERS);
   const configured = datapath.workers === 'auto' ? undefined : datapath.workers;
-  const wanted = opts.workers ?? (fromEnv > 0 ? fromEnv : configured ?? Math.max(1, Math.min(4, os.availableParallelism())));
+  const wanted = opts.workers ?? (fromEnv > 0 ? fromEnv : (configured ?? Math.max(1, Math.min(4, os.availableParallelism()))));
   // TUN offloads (TSO/USO reads cut natively, GRO-style coalesced writes): on unless the
   // datapath config says "tunOffload": "off" or XDPWG_TUN_OFFLOAD=0.
   // An adopted fd (WG_TUN_FD) keeps whatever its opener chose.
@@ -113,11 +115,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   // Flows go only to the TUN queues of workers that can send on AF_XDP (see XdpPaths).
   const onSendingWorkers = (k: number): void => {
     if (tun.steeringMapFd < 0) return;
-    try { n.tunSteeringSpread(tun.steeringMapFd, k); } catch (err) { log.error(`TUN steering: ${(err as Error).message}`); }
+    try {
+      n.tunSteeringSpread(tun.steeringMapFd, k);
+    } catch (err) {
+      log.error(`TUN steering: ${(err as Error).message}`);
+    }
   };
   const device = await Device.create({ ifname: tun.name, tunQueues: tunQueueSpecs(tun), log, datapath, steering, onSendingWorkers });
   let resolveExit!: (code: number) => void;
-  const exited = new Promise<number>((r) => { resolveExit = r; });
+  const exited = new Promise<number>((r) => {
+    resolveExit = r;
+  });
   let closing = false;
   let uapi: UapiServer | undefined;
   let stats: StatsServer | undefined;
@@ -133,12 +141,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     await device.close();
     if (tun.vnetHdr) {
       const o = n.tunOffloadStats();
-      log.verbose(`TUN offload: read ${o.readSegments} segments from ${o.readSuperPackets} super packets (${o.readDropped} dropped); ` +
-        `wrote ${o.writeGroupedPackets} packets in ${o.writeGroups} coalesced writes, ${o.writeSingles} alone`);
+      log.verbose(
+        `TUN offload: read ${o.readSegments} segments from ${o.readSuperPackets} super packets (${o.readDropped} dropped); ` +
+          `wrote ${o.writeGroupedPackets} packets in ${o.writeGroups} coalesced writes, ${o.writeSingles} alone`,
+      );
     }
     resolveExit(status);
   };
-  device.onFatal = (reason) => { log.error(reason); void shutdown(reason, reason.includes('gone') ? 0 : 1); };
+  device.onFatal = (reason) => {
+    log.error(reason);
+    void shutdown(reason, reason.includes('gone') ? 0 : 1);
+  };
 
   try {
     uapi = await UapiServer.open({
@@ -152,7 +165,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     await device.close();
     throw err;
   }
-  stats = await StatsServer.open(tun.name, () => device.statsSnapshot(), (snaplen) => device.openCapture(snaplen));
+  stats = await StatsServer.open(
+    tun.name,
+    () => device.statsSnapshot(),
+    (snaplen) => device.openCapture(snaplen),
+  );
   const metricsListen = opts.metricsListen ?? datapath.metricsListen;
   if (metricsListen !== 'off') {
     try {

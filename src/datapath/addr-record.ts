@@ -19,7 +19,8 @@ export function addrEquals(a: Uint8Array, b: Uint8Array, bOffset = 0): boolean {
 export function addrFromEndpoint(e: Endpoint): Uint8Array {
   const r = new Uint8Array(ADDR_RECORD_SIZE);
   if (e.family === 4) {
-    r[R.remoteV4Mapped] = 0xff; r[R.remoteV4Mapped + 1] = 0xff;
+    r[R.remoteV4Mapped] = 0xff;
+    r[R.remoteV4Mapped + 1] = 0xff;
     r.set(e.address, R.remoteIpv4);
   } else {
     r.set(e.address, R.remoteIp);

@@ -22,13 +22,19 @@ export const CAPTURE_RING_BYTES = 1 << 20;
 const HEADER_INTS = 4;
 const HEADER_BYTES = HEADER_INTS * 4;
 const RECORD_HEADER = 16;
-const HEAD = 0, TAIL = 1, LOST = 2;
+const HEAD = 0,
+  TAIL = 1,
+  LOST = 2;
 
 export function captureBufferSize(workers: number): number {
   return workers * (HEADER_BYTES + CAPTURE_RING_BYTES);
 }
 
-export interface CapturedFrame { timeMs: number; originalLength: number; bytes: Uint8Array }
+export interface CapturedFrame {
+  timeMs: number;
+  originalLength: number;
+  bytes: Uint8Array;
+}
 
 export class CaptureRing {
   private readonly ctl: Int32Array;
@@ -36,9 +42,14 @@ export class CaptureRing {
   private readonly view: DataView;
 
   /** The ring of `worker` inside a buffer made for captureBufferSize(workers) bytes. */
-  constructor(sab: SharedArrayBuffer, worker: number, readonly snaplen: number) {
+  constructor(
+    sab: SharedArrayBuffer,
+    worker: number,
+    readonly snaplen: number,
+  ) {
     const base = worker * (HEADER_BYTES + CAPTURE_RING_BYTES);
-    if (base + HEADER_BYTES + CAPTURE_RING_BYTES > sab.byteLength) throw new RangeError(`CaptureRing: no ring for worker ${worker} in ${sab.byteLength} bytes`);
+    if (base + HEADER_BYTES + CAPTURE_RING_BYTES > sab.byteLength)
+      throw new RangeError(`CaptureRing: no ring for worker ${worker} in ${sab.byteLength} bytes`);
     this.ctl = new Int32Array(sab, base, HEADER_INTS);
     this.data = new Uint8Array(sab, base + HEADER_BYTES, CAPTURE_RING_BYTES);
     this.view = new DataView(sab, base + HEADER_BYTES, CAPTURE_RING_BYTES);
@@ -57,7 +68,10 @@ export class CaptureRing {
     const toEnd = CAPTURE_RING_BYTES - head;
     const consumed = toEnd >= size ? size : toEnd + size;
     // Strictly less: head === tail must keep meaning "empty".
-    if (used + consumed >= CAPTURE_RING_BYTES) { Atomics.add(this.ctl, LOST, 1); return; }
+    if (used + consumed >= CAPTURE_RING_BYTES) {
+      Atomics.add(this.ctl, LOST, 1);
+      return;
+    }
     let at = head;
     if (toEnd < size) {
       this.view.setUint32(at, 0, true);
@@ -76,7 +90,10 @@ export class CaptureRing {
     const head = Atomics.load(this.ctl, HEAD);
     let tail = this.ctl[TAIL]!; // only this thread writes tail
     while (tail !== head) {
-      if (CAPTURE_RING_BYTES - tail < RECORD_HEADER || this.view.getUint32(tail, true) === 0) { tail = 0; continue; }
+      if (CAPTURE_RING_BYTES - tail < RECORD_HEADER || this.view.getUint32(tail, true) === 0) {
+        tail = 0;
+        continue;
+      }
       const cap = this.view.getUint32(tail, true);
       out.push({
         originalLength: this.view.getUint32(tail + 4, true),
@@ -90,5 +107,7 @@ export class CaptureRing {
   }
 
   /** Records the writer could not fit. */
-  lost(): number { return Atomics.load(this.ctl, LOST); }
+  lost(): number {
+    return Atomics.load(this.ctl, LOST);
+  }
 }

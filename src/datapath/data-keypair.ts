@@ -16,7 +16,10 @@ export class DataKeypair {
   readonly createdMs: number;
   readonly isInitiator: boolean;
 
-  constructor(w: KeypairWire, readonly slot: number) {
+  constructor(
+    w: KeypairWire,
+    readonly slot: number,
+  ) {
     this.shared = new KeypairShared(w.shared);
     this.localIndex = this.shared.localIndex;
     this.remoteIndex = this.shared.remoteIndex;
@@ -25,7 +28,9 @@ export class DataKeypair {
   }
 
   /** Past REJECT_AFTER_TIME or wiped by the main thread: neither sends nor receives (whitepaper §6.1). */
-  expired(nowMs: number): boolean { return nowMs - this.createdMs >= REJECT_AFTER_TIME_MS || !this.shared.canReceive(); }
+  expired(nowMs: number): boolean {
+    return nowMs - this.createdMs >= REJECT_AFTER_TIME_MS || !this.shared.canReceive();
+  }
 
   usableForSending(nowMs: number): boolean {
     return nowMs - this.createdMs < REJECT_AFTER_TIME_MS && this.shared.canSend();

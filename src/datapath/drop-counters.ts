@@ -18,7 +18,7 @@ export const DROP_COUNTER_NAMES = Object.keys(DROP_COUNTERS) as DropCounter[];
 
 /** Counted, not lost. */
 export const EVENTS = [
-  'tx-staged',             // no session yet: the packet is handed to the main thread to queue until the handshake completes
+  'tx-staged', // no session yet: the packet is handed to the main thread to queue until the handshake completes
 ] as const;
 
 export type DatapathEvent = (typeof EVENTS)[number];
@@ -45,10 +45,15 @@ export class DropCounters {
   }
 
   /** Counts `n` drops for `reason` (under its counter), or `n` of an event. */
-  count(reason: DropReason | DatapathEvent, n = 1): void { const i = SLOT[reason]; this.view[i] = this.view[i]! + n; }
+  count(reason: DropReason | DatapathEvent, n = 1): void {
+    const i = SLOT[reason];
+    this.view[i] = this.view[i]! + n;
+  }
 
   /** A counter's value. */
-  get(name: DropCounter | DatapathEvent): number { return this.view[DATAPATH_COUNTERS.indexOf(name)]!; }
+  get(name: DropCounter | DatapathEvent): number {
+    return this.view[DATAPATH_COUNTERS.indexOf(name)]!;
+  }
 
   /** The non-zero drop counters by name. */
   snapshot(): Record<string, number> {
@@ -56,7 +61,10 @@ export class DropCounters {
   }
 
   /** Sums several slabs into { name: count } for the non-zero counters among `only` (default: the drops). */
-  static summarize(slabs: readonly DropCounters[], only: readonly (DropCounter | DatapathEvent)[] = DROP_COUNTER_NAMES): Record<string, number> {
+  static summarize(
+    slabs: readonly DropCounters[],
+    only: readonly (DropCounter | DatapathEvent)[] = DROP_COUNTER_NAMES,
+  ): Record<string, number> {
     const out: Record<string, number> = {};
     for (const name of only) {
       const i = DATAPATH_COUNTERS.indexOf(name);

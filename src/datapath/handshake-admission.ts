@@ -105,7 +105,12 @@ export class HandshakeAdmission {
    * @param backlog Int32 word 0: messages posted to the main thread and not yet taken (shared; Atomics)
    * @param capacity the queue bound
    */
-  constructor(private readonly backlog: Int32Array, private readonly capacity: number, private readonly share: CookieSecretShare, clock: Clock) {
+  constructor(
+    private readonly backlog: Int32Array,
+    private readonly capacity: number,
+    private readonly share: CookieSecretShare,
+    clock: Clock,
+  ) {
     this.limiter = new HandshakeRateLimiter(clock);
     this.load = new HandshakeLoadDetector(clock, capacity);
     this.tightLimiter = new HandshakeRateLimiter(clock, { packetsPerSecond: 1, burst: 1 });
@@ -123,7 +128,8 @@ export class HandshakeAdmission {
     let limit = this.capacity;
     if (this.load.underLoad(backlog)) {
       const limiter = backlog >= this.capacity / 4 ? this.tightLimiter : this.limiter;
-      const family = familyOf(addr, at), ipAt = ipOffset(addr, at);
+      const family = familyOf(addr, at),
+        ipAt = ipOffset(addr, at);
       if (!limiter.hasCredit(family, addr, ipAt)) return 'rx-ratelimited';
       if (this.mac2Proves(buf, off, len, addr, at)) {
         if (!limiter.allow(family, addr, ipAt)) return 'rx-ratelimited';

@@ -56,9 +56,11 @@ export function recordFromFrame(buf: Uint8Array, f: UdpFrame, ifindex: number, o
   out.fill(0, at, at + UDP_ADDR_RECORD_SIZE);
   if (f.family === 4) {
     // v4-mapped: ::ffff:a.b.c.d
-    out[at + R.remoteIpv4 - 2] = 0xff; out[at + R.remoteIpv4 - 1] = 0xff;
+    out[at + R.remoteIpv4 - 2] = 0xff;
+    out[at + R.remoteIpv4 - 1] = 0xff;
     out.set(buf.subarray(f.l3 + 12, f.l3 + 16), at + R.remoteIpv4);
-    out[at + R.localIpv4 - 2] = 0xff; out[at + R.localIpv4 - 1] = 0xff;
+    out[at + R.localIpv4 - 2] = 0xff;
+    out[at + R.localIpv4 - 1] = 0xff;
     out.set(buf.subarray(f.l3 + 16, f.l3 + 20), at + R.localIpv4);
   } else {
     out.set(buf.subarray(f.l3 + 8, f.l3 + 24), at + R.remoteIp);
@@ -85,7 +87,9 @@ export function recordFromFrame(buf: Uint8Array, f: UdpFrame, ifindex: number, o
 export function routeServes(route: PeerRoute, rec: Uint8Array): boolean {
   const v4 = route.family === 4;
   if (rec[R.family] !== route.family || ((rec[R.remotePort]! << 8) | rec[R.remotePort + 1]!) !== route.dstPort) return false;
-  const remote = v4 ? R.remoteIpv4 : R.remoteIp, local = v4 ? R.localIpv4 : R.localIp, n = v4 ? 4 : 16;
+  const remote = v4 ? R.remoteIpv4 : R.remoteIp,
+    local = v4 ? R.localIpv4 : R.localIp,
+    n = v4 ? 4 : 16;
   let anyLocal = false;
   for (let i = 0; i < n; i++) {
     if (rec[remote + i] !== route.dstIp[i]) return false;

@@ -19,12 +19,12 @@
  * slot width follows.
  */
 const PEER_SLOT_LAYOUT = {
-  rxBytes: 'sum',       // authenticated bytes received (whole UDP payloads, as wireguard-go counts)
-  txBytes: 'sum',       // bytes sent (whole UDP payloads)
-  lastDataRxMs: 'max',  // last decrypted non-keepalive data packet
-  lastDataTxMs: 'max',  // last data packet sent (not keepalive)
-  lastAuthRxMs: 'max',  // last authenticated packet of any kind (incl. keepalive)
-  lastAnyTxMs: 'max',   // last packet of any kind sent (incl. keepalive)
+  rxBytes: 'sum', // authenticated bytes received (whole UDP payloads, as wireguard-go counts)
+  txBytes: 'sum', // bytes sent (whole UDP payloads)
+  lastDataRxMs: 'max', // last decrypted non-keepalive data packet
+  lastDataTxMs: 'max', // last data packet sent (not keepalive)
+  lastAuthRxMs: 'max', // last authenticated packet of any kind (incl. keepalive)
+  lastAnyTxMs: 'max', // last packet of any kind sent (incl. keepalive)
   rxPackets: 'sum',
   txPackets: 'sum',
 } as const satisfies Record<string, 'sum' | 'max'>;
@@ -61,13 +61,17 @@ export const PEER_SLOT_WIDTH = FIELD_NAMES.length;
  */
 export class PeerCounterSlab {
   readonly view: Float64Array;
-  constructor(readonly buffer: SharedArrayBuffer) { this.view = new Float64Array(buffer); }
+  constructor(readonly buffer: SharedArrayBuffer) {
+    this.view = new Float64Array(buffer);
+  }
 
   static create(capacity: number): PeerCounterSlab {
     return new PeerCounterSlab(new SharedArrayBuffer(capacity * PEER_SLOT_WIDTH * 8));
   }
   /** Slots this slab holds. */
-  get capacity(): number { return this.view.length / PEER_SLOT_WIDTH; }
+  get capacity(): number {
+    return this.view.length / PEER_SLOT_WIDTH;
+  }
 
   /** Zeroes a slot before it is given to a new peer. */
   clear(slot: number): void {
@@ -95,7 +99,7 @@ export class SlotActivity {
   readonly bits: Int32Array;
   readonly summary: Int32Array;
   constructor(readonly buffer: SharedArrayBuffer) {
-    const words = (buffer.byteLength / 4) * 32 / 33;
+    const words = ((buffer.byteLength / 4) * 32) / 33;
     this.bits = new Int32Array(buffer, 0, words);
     this.summary = new Int32Array(buffer, words * 4, words / 32);
   }
@@ -144,7 +148,8 @@ export function readPeerTraffic(slabs: readonly PeerCounterSlab[], slot: number)
     const v = s.view;
     if (base >= v.length) continue; // a slot beyond a slab not yet grown: its worker has written nothing there
     for (let i = 0; i < FIELD_NAMES.length; i++) {
-      const name = FIELD_NAMES[i]!, x = v[base + i]!;
+      const name = FIELD_NAMES[i]!,
+        x = v[base + i]!;
       t[name] = PEER_SLOT_LAYOUT[name] === 'sum' ? t[name] + x : Math.max(t[name], x);
     }
   }

@@ -19,7 +19,10 @@ export class PeerRouter {
     for (let o = 0; o + ALLOWED_IP_ENTRY_SIZE <= packed.length; o += ALLOWED_IP_ENTRY_SIZE) {
       const op = packed[o]!;
       const slot = (packed[o + 4]! | (packed[o + 5]! << 8) | (packed[o + 6]! << 16) | (packed[o + 7]! << 24)) >>> 0;
-      if (op === AllowedIpsOp.removeSlot) { t.removeByPeer(slot); continue; }
+      if (op === AllowedIpsOp.removeSlot) {
+        t.removeByPeer(slot);
+        continue;
+      }
       const family = packed[o + 1] === 4 ? 4 : 6;
       const address = packed.subarray(o + 8, o + 8 + (family === 4 ? 4 : 16));
       if (op === AllowedIpsOp.insert) t.insert(family, address, packed[o + 2]!, slot);

@@ -40,14 +40,20 @@ export class Receiver {
 
   constructor(private readonly s: WorkerState) {
     const init = s.init;
-    this.admission = new HandshakeAdmission(new Int32Array(init.handshakeBacklog), init.handshakeBacklogMax, new CookieSecretShare(init.cookieSecret), systemClock);
+    this.admission = new HandshakeAdmission(
+      new Int32Array(init.handshakeBacklog),
+      init.handshakeBacklogMax,
+      new CookieSecretShare(init.cookieSecret),
+      systemClock,
+    );
   }
 
   // ------------------------------------------------------------ 1. read
 
   /** Datagrams from the kernel UDP socket: the WireGuard message is the whole payload. */
   readSocket(): void {
-    const s = this.s, sc = s.scratch;
+    const s = this.s,
+      sc = s.scratch;
     const n = s.udp.rxBurst(sc.rxMessages, BURST_SIZE);
     if (n <= 0) return;
     this.deliver(s.udpBuf, s.udp.addr, n);
@@ -57,18 +63,25 @@ export class Receiver {
 
   /** Frames from an AF_XDP queue: parse Ethernet/IP/UDP ourselves, then the same as the socket path. */
   readXsk(x: XskState): void {
-    const s = this.s, sc = s.scratch;
+    const s = this.s,
+      sc = s.scratch;
     const got = x.port.rxBurst(sc.xskRxDesc, BURST_SIZE);
     if (got <= 0) return;
-    const buf = x.buf, f = this.frame;
-    const cap = s.capture, capNow = cap ? Date.now() : 0;
+    const buf = x.buf,
+      f = this.frame;
+    const cap = s.capture,
+      capNow = cap ? Date.now() : 0;
     let m = 0;
     for (let i = 0; i < got; i++) {
-      const off = sc.xskRxDesc[2 * i]!, len = sc.xskRxDesc[2 * i + 1]!;
+      const off = sc.xskRxDesc[2 * i]!,
+        len = sc.xskRxDesc[2 * i + 1]!;
       sc.xskRxFrames[i] = off;
       if (cap) cap.write(buf, off, len, capNow);
       const bad = parseUdpFrame(buf, off, len, f) ?? (f.dstPort !== s.listenPort ? 'outer-port' : null);
-      if (bad !== null) { s.drops.count(bad); continue; }
+      if (bad !== null) {
+        s.drops.count(bad);
+        continue;
+      }
       sc.rxMessages[2 * m] = f.payload;
       sc.rxMessages[2 * m + 1] = f.payloadLength;
       recordFromFrame(buf, f, x.ifindex, sc.rxSenders, m * ADDR_RECORD_SIZE);
@@ -96,17 +109,25 @@ export class Receiver {
 
   /** Sorts the burst: data messages with a live keypair become crypt jobs, handshakes go to main. Returns the job count. */
   private classify(buf: Uint8Array, n: number, now: number): number {
-    const s = this.s, sc = s.scratch;
+    const s = this.s,
+      sc = s.scratch;
     let jobs = 0;
     for (let i = 0; i < n; i++) {
-      const off = sc.rxMessages[2 * i]!, len = sc.rxMessages[2 * i + 1]!;
+      const off = sc.rxMessages[2 * i]!,
+        len = sc.rxMessages[2 * i + 1]!;
       // Each handshake message has one exact size (whitepaper §5.4.2-5.4.7): a wrong one is
       // dropped here, before it costs the main thread a message and a MAC check.
       const type = classifyMessage(buf, off, len);
       if (type === MESSAGE_DATA) {
         const kp = s.byIndex.get(readU32(buf, off + Data.receiver));
-        if (!kp) { s.drops.count('rx-unknown-index'); continue; }
-        if (kp.expired(now)) { s.drops.count('rx-key-expired'); continue; }
+        if (!kp) {
+          s.drops.count('rx-unknown-index');
+          continue;
+        }
+        if (kp.expired(now)) {
+          s.drops.count('rx-key-expired');
+          continue;
+        }
         sc.cryptDesc[2 * jobs] = off;
         sc.cryptDesc[2 * jobs + 1] = len;
         sc.cryptKeys[jobs] = kp;
@@ -123,10 +144,14 @@ export class Receiver {
 
   /** Hands a handshake message to the main thread, unless its queue is full. */
   private handToMain(buf: Uint8Array, off: number, len: number, i: number): void {
-    const s = this.s, senders = this.senders;
+    const s = this.s,
+      senders = this.senders;
     // Per-source limits only for sources MAC2 proves; unproven messages get half the queue (handshake-admission.ts).
     const verdict = this.admission.admit(buf, off, len, senders, i * ADDR_RECORD_SIZE);
-    if (verdict !== null) { s.drops.count(verdict); return; }
+    if (verdict !== null) {
+      s.drops.count(verdict);
+      return;
+    }
     const data = buf.slice(off, off + len);
     const addr = senders.slice(i * ADDR_RECORD_SIZE, (i + 1) * ADDR_RECORD_SIZE);
     s.post({ t: 'handshake', worker: s.init.worker, data, addr }, [data.buffer, addr.buffer]);
@@ -136,7 +161,8 @@ export class Receiver {
 
   /** Opens every crypt job in place with one AEAD call; the replay window runs after authentication. */
   private decryptAndCheckReplay(buf: Uint8Array, jobs: number): void {
-    const sc = this.s.scratch, burst = sc.crypt;
+    const sc = this.s.scratch,
+      burst = sc.crypt;
     burst.reset(buf);
     for (let j = 0; j < jobs; j++) burst.add(sc.cryptKeys[j]!.shared, sc.cryptDesc[2 * j]!, sc.cryptDesc[2 * j + 1]!);
     this.s.transport.openBurst(burst);
@@ -146,15 +172,23 @@ export class Receiver {
 
   /** Steps 5 and 6 per opened message; queues the inner packets that pass at scratch.tunDesc. Returns how many. */
   private acceptAndCheck(buf: Uint8Array, jobs: number, now: number): number {
-    const s = this.s, sc = s.scratch, burst = sc.crypt;
+    const s = this.s,
+      sc = s.scratch,
+      burst = sc.crypt;
     let written = 0;
     for (let j = 0; j < jobs; j++) {
       const plainLen = burst.result[j]!;
-      if (plainLen < 0) { s.drops.count(dropOf(plainLen)!); continue; }
+      if (plainLen < 0) {
+        s.drops.count(dropOf(plainLen)!);
+        continue;
+      }
       const kp = sc.cryptKeys[j]!;
       const peer = s.peers[kp.slot];
       // Authentic, but the peer was removed after the look-up (a remove message between bursts).
-      if (!peer) { s.drops.count('rx-peer-gone'); continue; }
+      if (!peer) {
+        s.drops.count('rx-peer-gone');
+        continue;
+      }
       this.acceptAuthenticated(peer, kp, j, now);
       if (plainLen === 0) continue; // keepalive
       const inner = sc.cryptDesc[2 * j]! + DATA_HEADER_SIZE;
@@ -162,7 +196,10 @@ export class Receiver {
       if (innerLen < 0) continue;
       const at = kp.slot * PEER_SLOT_WIDTH + F.lastDataRxMs;
       // Stamp first, then the mark (peer-counters.ts SlotActivity protocol).
-      if (s.counters.view[at] !== now) { s.counters.view[at] = now; s.activity.mark(kp.slot); }
+      if (s.counters.view[at] !== now) {
+        s.counters.view[at] = now;
+        s.activity.mark(kp.slot);
+      }
       sc.tunDesc[2 * written] = inner;
       sc.tunDesc[2 * written + 1] = innerLen;
       written++;
@@ -172,10 +209,15 @@ export class Receiver {
 
   /** An authentic message from the peer: its counters, its endpoint, and key confirmation. */
   private acceptAuthenticated(peer: PeerState, kp: DataKeypair, j: number, now: number): void {
-    const s = this.s, c = s.counters.view, base = kp.slot * PEER_SLOT_WIDTH;
+    const s = this.s,
+      c = s.counters.view,
+      base = kp.slot * PEER_SLOT_WIDTH;
     c[base + F.rxBytes] = c[base + F.rxBytes]! + s.scratch.cryptDesc[2 * j + 1]!;
     c[base + F.rxPackets] = c[base + F.rxPackets]! + 1;
-    if (c[base + F.lastAuthRxMs] !== now) { c[base + F.lastAuthRxMs] = now; s.activity.mark(kp.slot); }
+    if (c[base + F.lastAuthRxMs] !== now) {
+      c[base + F.lastAuthRxMs] = now;
+      s.activity.mark(kp.slot);
+    }
     this.noteSource(peer, kp.slot, s.scratch.cryptRxIndex[j]!);
     if (kp === peer.next) this.confirm(peer, kp);
   }
@@ -184,8 +226,14 @@ export class Receiver {
   private checkAllowedIps(buf: Uint8Array, inner: number, plainLen: number, slot: number): number {
     const s = this.s;
     const innerLen = s.router.innerLength(buf, inner, plainLen);
-    if (innerLen < 0) { s.drops.count('rx-bad-inner-packet'); return -1; }
-    if (s.router.lookupSource(buf, inner) !== slot) { s.drops.count('rx-allowed-ips'); return -1; }
+    if (innerLen < 0) {
+      s.drops.count('rx-bad-inner-packet');
+      return -1;
+    }
+    if (s.router.lookupSource(buf, inner) !== slot) {
+      s.drops.count('rx-allowed-ips');
+      return -1;
+    }
     return innerLen;
   }
 

@@ -45,14 +45,17 @@ export class RoamedEndpoints {
   constructor(bufferOrBuckets: SharedArrayBuffer | number = ROAM_BUCKETS) {
     this.buffer = typeof bufferOrBuckets === 'number' ? new SharedArrayBuffer(bufferOrBuckets * SLOT_BYTES) : bufferOrBuckets;
     const buckets = this.buffer.byteLength / SLOT_BYTES;
-    if (!Number.isInteger(buckets) || buckets < 1 || (buckets & (buckets - 1)) !== 0) throw new RangeError(`roamed endpoints: ${buckets} buckets is not a power of two`);
+    if (!Number.isInteger(buckets) || buckets < 1 || (buckets & (buckets - 1)) !== 0)
+      throw new RangeError(`roamed endpoints: ${buckets} buckets is not a power of two`);
     this.mask = buckets - 1;
     this.seq = new Int32Array(this.buffer);
     this.bytes = new Uint8Array(this.buffer);
   }
 
   /** The slot's bucket sequence now (even: stable). Cheap: one atomic load. */
-  version(slot: number): number { return Atomics.load(this.seq, ((slot & this.mask) * SLOT_BYTES) >> 2); }
+  version(slot: number): number {
+    return Atomics.load(this.seq, ((slot & this.mask) * SLOT_BYTES) >> 2);
+  }
 
   /** Records that the peer in `slot` moved to `rec`; false when another writer held the bucket. */
   publish(slot: number, rec: Uint8Array): boolean {

@@ -118,10 +118,11 @@ export class Sender {
 
   /** Reads a burst into scratch.tunDesc. Returns the packet count, or −1 when the TUN is gone. */
   private readTun(): number {
-    const s = this.s, sc = s.scratch;
-    const x = this.x = this.tunTarget();
-    const pool = this.pool = x ? x.port : s.udp;
-    const buf = this.buf = x ? x.buf : s.udpBuf;
+    const s = this.s,
+      sc = s.scratch;
+    const x = (this.x = this.tunTarget());
+    const pool = (this.pool = x ? x.port : s.udp);
+    const buf = (this.buf = x ? x.buf : s.udpBuf);
     const headroom = x ? FRAME_HEADROOM : s.udp.frames.headroom;
     const frameSize = pool.frames.frameSize;
     const got = pool.allocFrames(sc.tunFrames, BURST_SIZE);
@@ -148,15 +149,22 @@ export class Sender {
 
   /** Turns the packets at scratch.tunDesc into crypt jobs (peer slot + keypair). Returns the job count. */
   private routeToPeers(n: number, now: number): number {
-    const s = this.s, sc = s.scratch, buf = this.buf;
+    const s = this.s,
+      sc = s.scratch,
+      buf = this.buf;
     let jobs = 0;
     let freed = 0;
     // Packets for peers without a session: [slot, generation, packet, …], one message per burst.
     const staged: Array<number | Uint8Array> = [];
     for (let i = 0; i < n; i++) {
-      const off = sc.tunDesc[2 * i]!, len = sc.tunDesc[2 * i + 1]!;
+      const off = sc.tunDesc[2 * i]!,
+        len = sc.tunDesc[2 * i + 1]!;
       const slot = s.router.lookupDestination(buf, off, len);
-      if (slot < 0) { s.drops.count(slot === -2 ? 'tx-bad-inner-packet' : 'tx-no-route'); sc.freeList[freed++] = off; continue; }
+      if (slot < 0) {
+        s.drops.count(slot === -2 ? 'tx-bad-inner-packet' : 'tx-no-route');
+        sc.freeList[freed++] = off;
+        continue;
+      }
       const peer = s.peers[slot];
       // Key confirmation seen by any worker: checked before sealing (PeerState.adoptConfirmed).
       if (peer?.next && (peer.next.shared.flags & KeypairFlag.received) !== 0) peer.adoptConfirmed();
@@ -168,7 +176,11 @@ export class Sender {
         continue;
       }
       if (s.roamed.version(slot) !== peer.seenRoam) this.adoptRoam(peer, slot);
-      if (!peer.endpoint) { s.drops.count('tx-no-endpoint'); sc.freeList[freed++] = off; continue; }
+      if (!peer.endpoint) {
+        s.drops.count('tx-no-endpoint');
+        sc.freeList[freed++] = off;
+        continue;
+      }
       sc.cryptDesc[2 * jobs] = off;
       sc.cryptDesc[2 * jobs + 1] = len;
       sc.cryptKeys[jobs] = kp;
@@ -195,7 +207,8 @@ export class Sender {
 
   /** Pad, number, header, seal: the whole burst in place, one AEAD call (src/protocol/transport.ts). */
   private seal(jobs: number): void {
-    const sc = this.s.scratch, burst = sc.crypt;
+    const sc = this.s.scratch,
+      burst = sc.crypt;
     burst.reset(this.buf);
     for (let j = 0; j < jobs; j++) burst.add(sc.cryptKeys[j]!.shared, sc.cryptDesc[2 * j]!, sc.cryptDesc[2 * j + 1]!);
     this.s.transport.sealBurst(burst, this.s.mtu);
@@ -210,9 +223,14 @@ export class Sender {
    * peer, so all of one peer's messages in the burst take one path.
    */
   private chooseBulk(jobs: number): void {
-    const x = this.x, sc = this.s.scratch, bulk = this.jobBulk;
+    const x = this.x,
+      sc = this.s.scratch,
+      bulk = this.jobBulk;
     const minRun = x ? x.bulkMinRun : NEVER;
-    if (minRun === NEVER || minRun === 0) { bulk.fill(minRun === 0 ? 1 : 0, 0, jobs); return; }
+    if (minRun === NEVER || minRun === 0) {
+      bulk.fill(minRun === 0 ? 1 : 0, 0, jobs);
+      return;
+    }
     // Full size: the plaintext filled the MTU (sealed = header + padded MTU + tag, within the padding).
     const full = this.s.mtu + DATA_HEADER_SIZE;
     let runs = 0;
@@ -220,7 +238,11 @@ export class Sender {
       const slot = sc.cryptSlot[j]!;
       let r = 0;
       while (r < runs && this.runSlot[r] !== slot) r++; // a burst has few peers: a short scan
-      if (r === runs) { this.runSlot[r] = slot; this.runFull[r] = 0; runs++; }
+      if (r === runs) {
+        this.runSlot[r] = slot;
+        this.runFull[r] = 0;
+        runs++;
+      }
       this.jobRun[j] = r;
       if (sc.crypt.result[j]! > full) this.runFull[r] = this.runFull[r]! + 1;
     }
@@ -229,7 +251,10 @@ export class Sender {
 
   /** Puts sealed message j on its way: AF_XDP here, AF_XDP on another device, or the kernel socket. */
   private queueOuter(j: number, now: number): void {
-    const s = this.s, sc = s.scratch, x = this.x, buf = this.buf;
+    const s = this.s,
+      sc = s.scratch,
+      x = this.x,
+      buf = this.buf;
     const msgLen = sc.crypt.result[j]!;
     if (msgLen < 0) {
       s.drops.count(dropOf(msgLen)!);
@@ -269,7 +294,8 @@ export class Sender {
 
   /** A port took and sent a data message of msgLen bytes to the peer in slot: its transmit counters. */
   private countSent(slot: number, msgLen: number, now: number): void {
-    const c = this.s.counters.view, base = slot * PEER_SLOT_WIDTH;
+    const c = this.s.counters.view,
+      base = slot * PEER_SLOT_WIDTH;
     c[base + F.txBytes] = c[base + F.txBytes]! + msgLen;
     c[base + F.txPackets] = c[base + F.txPackets]! + 1;
     if (c[base + F.lastAnyTxMs] !== now || c[base + F.lastDataTxMs] !== now) {
@@ -287,7 +313,10 @@ export class Sender {
       this.queueUdp(msgOff, msgLen, endpoint, i);
     } else {
       this.s.scratch.freeList[this.freed++] = msgOff;
-      if (!this.copyToUdp(msgOff, msgLen, endpoint, i)) { this.s.drops.count('tx-send-failed'); return; }
+      if (!this.copyToUdp(msgOff, msgLen, endpoint, i)) {
+        this.s.drops.count('tx-send-failed');
+        return;
+      }
     }
     this.udpSlot[i] = slot;
     this.udpLen[i] = msgLen;
@@ -301,18 +330,24 @@ export class Sender {
    * kernel socket instead.
    */
   private sendOnOtherXsk(outer: RouteHeaders, msgOff: number, msgLen: number, slot: number, now: number): boolean {
-    const s = this.s, one = s.scratch.oneFrame;
+    const s = this.s,
+      one = s.scratch.oneFrame;
     const y = s.xsks.find((q) => q.ifindex === outer.ifindex);
     if (!y || y.port.allocFrames(one, 1) !== 1) return false;
     const dst = one[0]! + FRAME_HEADROOM;
-    if (FRAME_HEADROOM + msgLen > y.port.frames.frameSize) { y.port.freeFrames(one, 1); return false; }
+    if (FRAME_HEADROOM + msgLen > y.port.frames.frameSize) {
+      y.port.freeFrames(one, 1);
+      return false;
+    }
     y.buf.set(this.buf.subarray(msgOff, msgOff + msgLen), dst);
     const desc = s.scratch.oneTxDesc;
     desc[0] = outer.write(y.buf, dst, msgLen);
     desc[1] = outer.length + msgLen;
     s.capture?.write(y.buf, desc[0]!, desc[1]!, Date.now());
-    if (y.port.txBurst(desc, 1) !== 1) { y.port.freeFrames(one, 1); s.drops.count('tx-send-failed'); }
-    else this.countSent(slot, msgLen, now);
+    if (y.port.txBurst(desc, 1) !== 1) {
+      y.port.freeFrames(one, 1);
+      s.drops.count('tx-send-failed');
+    } else this.countSent(slot, msgLen, now);
     return true;
   }
 
@@ -326,7 +361,8 @@ export class Sender {
 
   /** Copies a sealed message from a UMEM frame into a socket-port frame, queued at tx slot i. */
   private copyToUdp(msgOff: number, msgLen: number, endpoint: Uint8Array, i: number): boolean {
-    const s = this.s, one = s.scratch.oneFrame;
+    const s = this.s,
+      one = s.scratch.oneFrame;
     if (s.udp.allocFrames(one, 1) !== 1) return false;
     const dst = one[0]! + s.udp.frames.headroom;
     s.udpBuf.set(this.buf.subarray(msgOff, msgOff + msgLen), dst);
@@ -343,7 +379,10 @@ export class Sender {
    * of one it took but could not send).
    */
   private transmit(now: number): void {
-    const s = this.s, sc = s.scratch, viaXsk = this.viaXsk, viaUdp = this.viaUdp;
+    const s = this.s,
+      sc = s.scratch,
+      viaXsk = this.viaXsk,
+      viaUdp = this.viaUdp;
     if (this.viaBulk > 0) this.transmitBulk(now);
     if (viaXsk > 0) {
       if (s.capture) for (let i = 0; i < viaXsk; i++) s.capture.write(this.buf, sc.xskTxDesc[2 * i]!, sc.xskTxDesc[2 * i + 1]!, now);
@@ -370,7 +409,10 @@ export class Sender {
    * taken: socket buffer full) is tx-send-failed.
    */
   private transmitBulk(now: number): void {
-    const s = this.s, sc = s.scratch, n = this.viaBulk, desc = this.bulkDesc;
+    const s = this.s,
+      sc = s.scratch,
+      n = this.viaBulk,
+      desc = this.bulkDesc;
     const sent = s.udp.txBurstFrom(this.buf, desc, this.bulkAddr, n);
     let failed = n - sent;
     for (let i = 0; i < n; i++) {

@@ -39,8 +39,11 @@ export function bulkMinRun(setting: TxPathSetting, zeroCopy: boolean): number {
 export function describeTxPath(device: string, setting: TxPathSetting, zeroCopy: boolean): string {
   const mode = zeroCopy ? 'zero-copy mode' : 'copy mode: AF_XDP transmit copies every frame';
   switch (bulkMinRun(setting, zeroCopy)) {
-    case 0: return `${device}: every data message to peers leaves by the kernel socket with UDP GSO ("txPath": "socket"; ${mode})`;
-    case NEVER: return `${device}: data messages to peers leave by AF_XDP${setting === 'afxdp' ? ' ("txPath": "afxdp")' : ''} (${mode})`;
-    default: return `${device}: bulk runs to peers leave by the kernel socket with UDP GSO (${mode})`;
+    case 0:
+      return `${device}: every data message to peers leaves by the kernel socket with UDP GSO ("txPath": "socket"; ${mode})`;
+    case NEVER:
+      return `${device}: data messages to peers leave by AF_XDP${setting === 'afxdp' ? ' ("txPath": "afxdp")' : ''} (${mode})`;
+    default:
+      return `${device}: bulk runs to peers leave by the kernel socket with UDP GSO (${mode})`;
   }
 }

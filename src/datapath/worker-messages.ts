@@ -84,7 +84,12 @@ export type FromWorker =
   /** An authenticated packet arrived from a new address: the endpoint roams (whitepaper §2.1). */
   | { t: 'endpoint'; slot: number; generation: number; addr: AddrRecord }
   /** The worker's port counters (CNDP lport_stats_t names), about once a second, one entry per port. */
-  | { t: 'port-stats'; worker: number; ports: Array<{ path: string; stats: Record<string, number> }>; /** the worker thread's CPU time so far */ cpuSeconds?: number }
+  | {
+      t: 'port-stats';
+      worker: number;
+      ports: Array<{ path: string; stats: Record<string, number> }>;
+      /** the worker thread's CPU time so far */ cpuSeconds?: number;
+    }
   /** The worker's AF_XDP port on a device: its fd for the XSKMAP, or why there is none. */
   | { t: 'xsk'; worker: number; ifindex: number; fd: number | null; error?: string; describe?: string; zeroCopy?: boolean }
   /** The worker cannot go on (TUN deleted, port failed). */
@@ -114,7 +119,9 @@ export class AllowedIpsChanges {
   private buf = new Uint8Array(64 * ALLOWED_IP_ENTRY_SIZE);
   private count = 0;
 
-  get length(): number { return this.count; }
+  get length(): number {
+    return this.count;
+  }
 
   push(op: AllowedIpsOp, slot: number, address?: Uint8Array, bits = 0): void {
     if ((this.count + 1) * ALLOWED_IP_ENTRY_SIZE > this.buf.length) {
@@ -169,7 +176,9 @@ export class PeerBatch {
   private ops: number[] = [];
   private endpoints: Uint8Array[] = [];
 
-  get length(): number { return this.ops.length / 3; }
+  get length(): number {
+    return this.ops.length / 3;
+  }
 
   peer(slot: number, generation: number, endpoint: Uint8Array | null): void {
     this.ops.push(endpoint ? PeerBatchOp.peerWithEndpoint : PeerBatchOp.peer, slot, generation);

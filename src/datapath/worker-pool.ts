@@ -99,7 +99,9 @@ export class WorkerPool {
     return pool;
   }
 
-  get size(): number { return this.members.length; }
+  get size(): number {
+    return this.members.length;
+  }
 
   private spawn(index: number, tun: TunQueueSpec): Promise<void> {
     const { port1, port2 } = new MessageChannel();
@@ -130,7 +132,11 @@ export class WorkerPool {
       cpus: this.opts.cpus.length ? [this.opts.cpus[index % this.opts.cpus.length]!] : [],
     };
     const file = fileURLToPath(new URL('./worker.js', import.meta.url));
-    const thread = new Worker(file, { workerData: { kind: 'xdpwg-datapath', init }, transferList: [port2], resourceLimits: datapathWorkerLimits() });
+    const thread = new Worker(file, {
+      workerData: { kind: 'xdpwg-datapath', init },
+      transferList: [port2],
+      resourceLimits: datapathWorkerLimits(),
+    });
     const member: Member = { thread, port: port1, eventFd: -1, stopping: false };
     this.members[index] = member;
     return new Promise((resolve, reject) => {
@@ -142,7 +148,10 @@ export class WorkerPool {
           resolve();
           return;
         }
-        if (msg.t === 'peer-tables-taken') { this.slabTaken(index, msg.counters); return; }
+        if (msg.t === 'peer-tables-taken') {
+          this.slabTaken(index, msg.counters);
+          return;
+        }
         if (msg.t === 'handshake') Atomics.sub(this.handshakeBacklog, 0, 1);
         this.opts.onMessage(msg);
       });
@@ -235,9 +244,19 @@ export class WorkerPool {
   async stop(timeoutMs = 2000): Promise<void> {
     for (const m of this.members) m.stopping = true;
     this.broadcast({ t: 'stop' });
-    await Promise.all(this.members.map((m) => new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { void m.thread.terminate().then(() => resolve()); }, timeoutMs);
-      m.thread.once('exit', () => { clearTimeout(timer); resolve(); });
-    })));
+    await Promise.all(
+      this.members.map(
+        (m) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              void m.thread.terminate().then(() => resolve());
+            }, timeoutMs);
+            m.thread.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+      ),
+    );
   }
 }

@@ -141,7 +141,10 @@ export class WorkerState {
   capture: CaptureRing | null = null;
   stopping = false;
 
-  constructor(readonly n: NativeBinding, readonly init: WorkerInit) {
+  constructor(
+    readonly n: NativeBinding,
+    readonly init: WorkerInit,
+  ) {
     this.tun = openTunQueue(init.tun);
     this.udp = this.openSocketPort(init.udpFd);
     this.udpBuf = this.udp.frames.bytes;

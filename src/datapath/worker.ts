@@ -89,7 +89,8 @@ class Worker {
   }
 
   private loop(): void {
-    const s = this.s, init = s.init;
+    const s = this.s,
+      init = s.init;
     if (init.cpus.length) s.n.setThreadAffinity(init.cpus);
     s.post({ t: 'ready', worker: init.worker, path: 'udp', eventFd: this.waiter.eventFd });
     while (!s.stopping) {
@@ -97,7 +98,10 @@ class Worker {
       this.epoch.idle();
       const ready = this.waiter.wait(this.fds, 2 + s.xsks.length, this.sender.tunMore ? 0 : MAX_WAIT_MS);
       this.epoch.enter();
-      if (ready < 0) { s.fatal(`wait failed (${ready})`); return; }
+      if (ready < 0) {
+        s.fatal(`wait failed (${ready})`);
+        return;
+      }
       if (ready & this.wakeBit) this.drainControl();
       if (s.stopping) break;
       // Level-triggered: keep going while any side has work; the wait
@@ -105,7 +109,9 @@ class Worker {
       if (ready & 1) this.receiver.readSocket();
       for (let i = 0; i < s.xsks.length; i++) if (ready & (4 << i)) this.receiver.readXsk(s.xsks[i]!);
       // TUN offload: segments of a super packet may wait in native state, unseen by poll.
-      if ((ready & 2) || this.sender.tunMore) { if (!this.sender.send()) return; }
+      if (ready & 2 || this.sender.tunMore) {
+        if (!this.sender.send()) return;
+      }
       const now = Date.now();
       if (now - this.lastStatsMs >= STATS_INTERVAL_MS) this.everySecond(now);
     }
@@ -113,11 +119,16 @@ class Worker {
 
   /** Once a second (waits end at least that often): port counters to the main thread, and the test crash hook. */
   private everySecond(now: number): void {
-    const s = this.s, init = s.init;
+    const s = this.s,
+      init = s.init;
     this.lastStatsMs = now;
     s.post({
-      t: 'port-stats', worker: init.worker,
-      ports: [{ path: 'udp', stats: s.udp.stats() }, ...s.xsks.map((x) => ({ path: `af_xdp ${x.name} queue ${init.worker}`, stats: x.port.stats() }))],
+      t: 'port-stats',
+      worker: init.worker,
+      ports: [
+        { path: 'udp', stats: s.udp.stats() },
+        ...s.xsks.map((x) => ({ path: `af_xdp ${x.name} queue ${init.worker}`, stats: x.port.stats() })),
+      ],
       cpuSeconds: s.n.threadCpuSeconds(),
     });
     if (now >= this.crashAt) throw new Error('test hook XDPWG_TEST_CRASH_WORKER_AFTER_MS: worker 0 crashes on purpose');
@@ -185,10 +196,17 @@ class Worker {
         const { ops, endpoints } = msg;
         let e = 0;
         for (let i = 0; i + 2 < ops.length; i += 3) {
-          const op = ops[i]!, slot = ops[i + 1]!;
-          if (op === PeerBatchOp.remove) { this.removePeer(slot); continue; }
+          const op = ops[i]!,
+            slot = ops[i + 1]!;
+          if (op === PeerBatchOp.remove) {
+            this.removePeer(slot);
+            continue;
+          }
           let endpoint: Uint8Array | null = null;
-          if (op === PeerBatchOp.peerWithEndpoint) { endpoint = endpoints.slice(e, e + ADDR_RECORD_SIZE); e += ADDR_RECORD_SIZE; }
+          if (op === PeerBatchOp.peerWithEndpoint) {
+            endpoint = endpoints.slice(e, e + ADDR_RECORD_SIZE);
+            e += ADDR_RECORD_SIZE;
+          }
           this.setPeer(slot, ops[i + 2]!, endpoint);
         }
         return;
@@ -246,7 +264,9 @@ class Worker {
         this.s.xsks[i]!.port.close();
         this.s.xsks.splice(i, 1);
         this.fds.fill(-1, 2);
-        this.s.xsks.forEach((x, k) => { this.fds[2 + k] = x.port.native.pollFd; });
+        this.s.xsks.forEach((x, k) => {
+          this.fds[2 + k] = x.port.native.pollFd;
+        });
         return;
       }
       case 'capture':
@@ -281,7 +301,14 @@ class Worker {
       const x: XskState = { port, buf: port.frames.bytes, ifindex, name: opts.ifname, bulkMinRun: bulkMinRun(txPath, i.zeroCopy) };
       this.fds[2 + this.s.xsks.length] = port.native.pollFd;
       this.s.xsks.push(x);
-      this.s.post({ t: 'xsk', worker: w, ifindex, fd: port.fd, zeroCopy: i.zeroCopy, describe: `AF_XDP queue ${w}: ${i.mode} mode, ${i.zeroCopy ? 'zero-copy' : 'copy'}${i.busyPoll ? ', busy poll' : ''}, ${i.frameCount} × ${i.frameSize} B frames` });
+      this.s.post({
+        t: 'xsk',
+        worker: w,
+        ifindex,
+        fd: port.fd,
+        zeroCopy: i.zeroCopy,
+        describe: `AF_XDP queue ${w}: ${i.mode} mode, ${i.zeroCopy ? 'zero-copy' : 'copy'}${i.busyPoll ? ', busy poll' : ''}, ${i.frameCount} × ${i.frameSize} B frames`,
+      });
     } catch (err) {
       this.s.post({ t: 'xsk', worker: w, ifindex, fd: null, error: (err as Error).message });
     }

@@ -68,7 +68,9 @@ export function checkAddrRecordLayout(nativeLayout: unknown, addonFile = 'the na
     .filter((k) => theirs[k] !== ours[k])
     .map((k) => `${k}: ${String(theirs[k])} in the addon, ${ours[k]} in src/native/addr-record-layout.ts`);
   if (differ.length > 0) {
-    throw new Error(`${addonFile} and the TypeScript disagree on the UDP address record layout (${differ.join('; ')}); ` +
-      `they were built from different trees: run 'npm run build'`);
+    throw new Error(
+      `${addonFile} and the TypeScript disagree on the UDP address record layout (${differ.join('; ')}); ` +
+        `they were built from different trees: run 'npm run build'`,
+    );
   }
 }

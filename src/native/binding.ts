@@ -22,11 +22,14 @@ export type XdpMode = 'auto' | 'native' | 'generic';
 export interface XskPortOptions {
   ifname: string;
   queue: number;
-  mode?: XdpMode;            // native XDP where the driver has it, else generic
+  mode?: XdpMode; // native XDP where the driver has it, else generic
   zeroCopy?: 'auto' | boolean;
-  frameSize?: number;        // 2048 or 4096
-  frameCount?: number;       // UMEM frames (power of two)
-  rxSize?: number; txSize?: number; fillSize?: number; compSize?: number;
+  frameSize?: number; // 2048 or 4096
+  frameCount?: number; // UMEM frames (power of two)
+  rxSize?: number;
+  txSize?: number;
+  fillSize?: number;
+  compSize?: number;
   busyPoll?: boolean;
   /** How long a busy queue (EBUSY) is retried before the bind fails: default 1000 ms (a queue stays busy briefly after its previous socket closed). */
   busyWaitMs?: number;
@@ -42,14 +45,24 @@ export interface XskPortOptions {
    * joins an anchor's socket (its fd and memfd, received over a Unix socket)
    * at slot 1.. of the shared XDP program.
    */
-  share?: 'anchor' | { memfds: number[]; wakeFds?: number[] } | { anchorFd: number; memfd: number; slot: number }
+  share?:
+    | 'anchor'
+    | { memfds: number[]; wakeFds?: number[] }
+    | { anchorFd: number; memfd: number; slot: number }
     | { anchorFds: number[]; memfds: number[]; anchorWakeFds?: number[]; slot: number };
 }
 
 export interface PortStats {
-  ipackets: number; opackets: number; ibytes: number; obytes: number;
-  ierrors: number; oerrors: number; imissed: number; odropped: number;
-  rx_invalid: number; tx_invalid: number;
+  ipackets: number;
+  opackets: number;
+  ibytes: number;
+  obytes: number;
+  ierrors: number;
+  oerrors: number;
+  imissed: number;
+  odropped: number;
+  rx_invalid: number;
+  tx_invalid: number;
   [ring: string]: number; // ring counters: fq_empty, tx_ring_full, kicks, ...
 }
 
@@ -64,7 +77,19 @@ export interface NativeXskPort {
   readonly frameSize: number;
   /** Offset from the start of a frame at which received data / built packets start. */
   readonly headroom: number;
-  info(): { ifname: string; ifindex: number; queue: number; mode: 'native' | 'generic'; zeroCopy: boolean; busyPoll: boolean; frameSize: number; frameCount: number; headroom: number; share: 'none' | 'anchor' | 'member'; shareSlot: number };
+  info(): {
+    ifname: string;
+    ifindex: number;
+    queue: number;
+    mode: 'native' | 'generic';
+    zeroCopy: boolean;
+    busyPoll: boolean;
+    frameSize: number;
+    frameCount: number;
+    headroom: number;
+    share: 'none' | 'anchor' | 'member';
+    shareSlot: number;
+  };
   /** Receives up to max packets; fills desc pairs; returns count. Frames now belong to JS. */
   rxBurst(desc: Uint32Array, max: number): number;
   /** Queues n packets for send; returns how many were taken (those frames go back to the pool after completion). */
@@ -110,7 +135,15 @@ export interface NativeXdpFilter {
    */
   setLocalAddresses(addrs: Uint8Array[]): void;
   /** mode 'none' once closed ('shared-umem': another xdpwg's filter and UMEM, src/daemon/xdp/uplink-share.ts; 'device-plugin': the AF_XDP device plugin's program, src/daemon/xdp/plugin-xsk-map.ts); dispatcher: attached through libxdp's dispatcher (other programs, other xdpwg processes' included, keep running); replacedStale: filters of killed processes removed at start; dispatcherError: why an attached filter is not a dispatcher component, in libxdp's words. */
-  info(): { ifname: string; ifindex: number; mode: 'native' | 'generic' | 'device-plugin' | 'shared-umem' | 'none'; dispatcher: boolean; replacedStale: number; programId: number; dispatcherError?: string };
+  info(): {
+    ifname: string;
+    ifindex: number;
+    mode: 'native' | 'generic' | 'device-plugin' | 'shared-umem' | 'none';
+    dispatcher: boolean;
+    replacedStale: number;
+    programId: number;
+    dispatcherError?: string;
+  };
   /** Detaches the program (idempotent). */
   close(): void;
 }
@@ -125,9 +158,15 @@ export interface NativeXdpFilter {
  * aad and noncePrefix (LE 32-bit word) exist for RFC 8439 vectors; WireGuard omits them.
  */
 export type NativeAeadBurstFn = (
-  buffer: ArrayBuffer | Uint8Array, desc: Uint32Array, n: number, keys: Uint8Array,
-  keyIndex: Uint16Array | Uint32Array, counters: BigUint64Array | Uint32Array, results: Uint8Array,
-  aad?: Uint8Array, noncePrefix?: number,
+  buffer: ArrayBuffer | Uint8Array,
+  desc: Uint32Array,
+  n: number,
+  keys: Uint8Array,
+  keyIndex: Uint16Array | Uint32Array,
+  counters: BigUint64Array | Uint32Array,
+  results: Uint8Array,
+  aad?: Uint8Array,
+  noncePrefix?: number,
 ) => number;
 
 // --- UdpPort, Tun, Netlink, Waiter (native/udp_port.cc, tun.cc + tun_queue.cc, netlink.cc, waiter.cc;
@@ -156,7 +195,8 @@ export interface NativeUdpPortOptions {
   /** SO_REUSEPORT, so several workers can each own a socket on the same port. */
   reusePort?: boolean;
   /** SO_RCVBUF / SO_SNDBUF in bytes (the FORCE variants when root). */
-  rcvBuf?: number; sndBuf?: number;
+  rcvBuf?: number;
+  sndBuf?: number;
   /** SO_MARK (fwmark) on every packet the socket sends; 0 = none. Needs CAP_NET_ADMIN. */
   mark?: number;
   /**
@@ -180,12 +220,18 @@ export interface UdpPortStats extends PortStats {
   tx_no_route: number;
   /** EMSGSIZE (in oerrors). */
   tx_too_big: number;
-  free_invalid: number; rx_bursts: number; tx_bursts: number; frames_free: number;
-  tx_gso_sends: number; tx_gso_datagrams: number; tx_gso_fallback: number;
+  free_invalid: number;
+  rx_bursts: number;
+  tx_bursts: number;
+  frames_free: number;
+  tx_gso_sends: number;
+  tx_gso_datagrams: number;
+  tx_gso_fallback: number;
   /** Limits learned for one destination from a refused group (smaller segments, or no GSO to it). */
   tx_gso_learned: number;
   /** txBurstFrom calls (bulk runs sent from the AF_XDP UMEM through this socket) and the UDP payload bytes they sent. */
-  tx_bulk_via_socket_bursts: number; tx_bulk_via_socket_bytes: number;
+  tx_bulk_via_socket_bursts: number;
+  tx_bulk_via_socket_bytes: number;
 }
 
 /**
@@ -225,7 +271,16 @@ export interface NativeUdpPort {
   allocFrames(out: Uint32Array, n: number): number;
   freeFrames(offsets: Uint32Array, n: number): void;
   stats(): UdpPortStats;
-  info(): { family: 4 | 6; dualStack: boolean; port: number; frameSize: number; frameCount: number; headroom: number; maxBurst: number; mark: number };
+  info(): {
+    family: 4 | 6;
+    dualStack: boolean;
+    port: number;
+    frameSize: number;
+    frameCount: number;
+    headroom: number;
+    maxBurst: number;
+    mark: number;
+  };
   /**
    * SO_MARK on the socket (0 clears it), at once for every thread's duplicate
    * of it: `wg set IF fwmark N`. Throws with errno (EPERM without CAP_NET_ADMIN).
@@ -244,7 +299,13 @@ export interface NativeUdpPort {
  * empty without vnetHdr.
  */
 export interface TunQueueSet {
-  name: string; ifindex: number; fds: number[]; multiQueue: boolean; vnetHdr: boolean; udpGso: boolean; offloads: string[];
+  name: string;
+  ifindex: number;
+  fds: number[];
+  multiQueue: boolean;
+  vnetHdr: boolean;
+  udpGso: boolean;
+  offloads: string[];
   /** How outbound flows pick a queue: "flow hash" (native/bpf/tun_steering.bpf.c), "single queue", or "kernel automatic (why)". */
   steering: string;
   /** With "flow hash": an fd of the program's spread map, for tunSteeringSpread (owned by the caller); else -1. */
@@ -255,7 +316,11 @@ export interface TunQueueSet {
  * What a thread needs to make a TunQueue of one queue of a set: plain data,
  * so it travels in a worker's init message (the TunQueue itself cannot).
  */
-export interface TunQueueSpec { fd: number; vnetHdr: boolean; udpGso: boolean }
+export interface TunQueueSpec {
+  fd: number;
+  vnetHdr: boolean;
+  udpGso: boolean;
+}
 
 /**
  * One TUN queue's burst reads and writes (native/tun_queue.cc), with its offload
@@ -283,23 +348,35 @@ export interface NativeTunQueue {
 
 /** Counters of the TUN offload path, process-wide since the addon loaded: every TunQueue of every thread adds to them (tunOffloadStats). */
 export interface TunOffloadStats {
-  readCalls: number; readSuperPackets: number; readSegments: number; readSegmentsCarried: number;
-  readChecksumsCompleted: number; readDropped: number;
-  writeGroups: number; writeGroupedPackets: number; writeSingles: number; writeFallbacks: number;
+  readCalls: number;
+  readSuperPackets: number;
+  readSegments: number;
+  readSegmentsCarried: number;
+  readChecksumsCompleted: number;
+  readDropped: number;
+  writeGroups: number;
+  writeGroupedPackets: number;
+  writeSingles: number;
+  writeFallbacks: number;
   /** The UDP share of writeGroups, writeGroupedPackets and writeFallbacks (GSO_UDP_L4 super packets). */
-  writeUdpGroups: number; writeUdpGroupedPackets: number; writeUdpFallbacks: number;
+  writeUdpGroups: number;
+  writeUdpGroupedPackets: number;
+  writeUdpFallbacks: number;
 }
 
 /** Link attributes (RTM_NEWLINK). */
 export interface LinkInfo {
-  ifindex: number; name: string; mtu: number;
+  ifindex: number;
+  name: string;
+  mtu: number;
   /** IFF_UP (administratively up). */
   up: boolean;
   /** IFF_LOWER_UP (carrier). */
   lowerUp: boolean;
   /** 'aa:bb:..' or null (TUN has no link-layer address). */
   mac: string | null;
-  numTxQueues: number; numRxQueues: number;
+  numTxQueues: number;
+  numRxQueues: number;
   /** IFF_* bits. */
   flags: number;
   /** ARPHRD_* (1 ether, 65534 none/TUN, 772 loopback). */
@@ -310,7 +387,16 @@ export interface LinkInfo {
 
 /** An interface address (RTM_NEWADDR). */
 /** bytes: the address in network order (4 or 16 bytes). */
-export interface AddrInfo { ifindex: number; family: 4 | 6; address: string; bytes: Uint8Array; prefixLen: number; cidr: string; scope: number; flags: number }
+export interface AddrInfo {
+  ifindex: number;
+  family: 4 | 6;
+  address: string;
+  bytes: Uint8Array;
+  prefixLen: number;
+  cidr: string;
+  scope: number;
+  flags: number;
+}
 
 /** A route to add or delete. */
 export interface RouteSpec {
@@ -329,7 +415,11 @@ export interface RouteSpec {
 
 /** Result of a route lookup (RTM_GETROUTE). */
 export interface RouteLookup {
-  family: 4 | 6; ifindex: number; gateway?: string; prefsrc?: string; table: number;
+  family: 4 | 6;
+  ifindex: number;
+  gateway?: string;
+  prefsrc?: string;
+  table: number;
   /** 'unicast', 'local' (one of our addresses), ... */
   type: string;
   metric?: number;
@@ -337,7 +427,10 @@ export interface RouteLookup {
 
 /** A neighbour entry (ARP / NDP). */
 export interface NeighInfo {
-  ifindex: number; family: 4 | 6; ip: string; mac: string | null;
+  ifindex: number;
+  family: 4 | 6;
+  ip: string;
+  mac: string | null;
   state: 'permanent' | 'noarp' | 'reachable' | 'stale' | 'delay' | 'probe' | 'incomplete' | 'failed' | 'none';
 }
 
@@ -395,8 +488,14 @@ export interface NativeBinding extends FdPassingBinding {
   noiseReadA2(state: Uint8Array, staticStatic: Uint8Array, message: Uint8Array, payloadOut: Uint8Array): number;
   /** Message B: e, ee, se, psk, {payload} into out (48 + payload.length bytes). */
   noiseWriteB(
-    state: Uint8Array, ephemeral: NativeX25519Key, ephemeralPublic: Uint8Array, remoteEphemeral: Uint8Array,
-    remoteStatic: Uint8Array, presharedKey: Uint8Array, payload: Uint8Array, out: Uint8Array,
+    state: Uint8Array,
+    ephemeral: NativeX25519Key,
+    ephemeralPublic: Uint8Array,
+    remoteEphemeral: Uint8Array,
+    remoteStatic: Uint8Array,
+    presharedKey: Uint8Array,
+    payload: Uint8Array,
+    out: Uint8Array,
   ): number;
   /**
    * The responder's handshake after noiseReadA1 and the peer look-up, in one call: tokens ss, {t} of message A
@@ -405,8 +504,16 @@ export interface NativeBinding extends FdPassingBinding {
    * T(initiator→responder) ‖ T(responder→initiator). The state is wiped.
    */
   noiseRespond(
-    state: Uint8Array, staticStatic: Uint8Array, presharedKey: Uint8Array, message: Uint8Array, remoteStatic: Uint8Array,
-    notAfter: Uint8Array, ephemeral: NativeX25519Key | null, out: Uint8Array, keysOut: Uint8Array, timestampOut: Uint8Array,
+    state: Uint8Array,
+    staticStatic: Uint8Array,
+    presharedKey: Uint8Array,
+    message: Uint8Array,
+    remoteStatic: Uint8Array,
+    notAfter: Uint8Array,
+    ephemeral: NativeX25519Key | null,
+    out: Uint8Array,
+    keysOut: Uint8Array,
+    timestampOut: Uint8Array,
   ): number;
   XskPort: new (opts: XskPortOptions) => NativeXskPort;
   /** A memfd for one queue's shared UMEM (native/umem_share.h), made by the main thread so it can hand it to members. */
@@ -435,7 +542,14 @@ export interface NativeBinding extends FdPassingBinding {
   /** One read() result (virtio_net_hdr + packet) cut into frames as TunQueue.readBurst would; n, -1 refused, -2 too few frames. */
   tunOffloadSplit(input: Uint8Array, buffer: ArrayBuffer, desc: Uint32Array, max: number): number;
   /** The write()s TunQueue.writeBurst would make for a burst, laid out in out (outDesc: offset, length; groups: packets per write). */
-  tunOffloadCoalesce(buffer: ArrayBuffer, desc: Uint32Array, n: number, out: ArrayBuffer, outDesc: Uint32Array, groups: Uint32Array): number;
+  tunOffloadCoalesce(
+    buffer: ArrayBuffer,
+    desc: Uint32Array,
+    n: number,
+    out: ArrayBuffer,
+    outDesc: Uint32Array,
+    groups: Uint32Array,
+  ): number;
   linkInfo(nameOrIndex: string | number): LinkInfo | null;
   linkSetUp(ifindex: number, up: boolean): void;
   linkSetMtu(ifindex: number, mtu: number): void;

@@ -18,7 +18,11 @@ export interface SeqpacketMessage {
 }
 
 /** What bpfMapInfo reports for a map fd. */
-export interface BpfMapInfo { type: number; maxEntries: number; name: string }
+export interface BpfMapInfo {
+  type: number;
+  maxEntries: number;
+  name: string;
+}
 
 /** BPF_MAP_TYPE_XSKMAP (include/uapi/linux/bpf.h). */
 export const BPF_MAP_TYPE_XSKMAP = 17;

@@ -20,16 +20,26 @@ export const FRAME_HEADROOM = 128;
 export class FrameViews {
   readonly bytes: Uint8Array;
   readonly view: DataView;
-  constructor(readonly buffer: ArrayBuffer, readonly frameSize: number, readonly headroom: number) {
+  constructor(
+    readonly buffer: ArrayBuffer,
+    readonly frameSize: number,
+    readonly headroom: number,
+  ) {
     this.bytes = new Uint8Array(buffer);
     this.view = new DataView(buffer);
   }
   /** Start of the frame that holds byte offset off. */
-  frameStart(off: number): number { return off - (off % this.frameSize); }
+  frameStart(off: number): number {
+    return off - (off % this.frameSize);
+  }
   /** Where a packet built into the frame starting at frame should begin (after the headroom). */
-  dataStart(frame: number): number { return frame + this.headroom; }
+  dataStart(frame: number): number {
+    return frame + this.headroom;
+  }
   /** Bytes available from off to the end of its frame. */
-  room(off: number): number { return this.frameSize - (off % this.frameSize); }
+  room(off: number): number {
+    return this.frameSize - (off % this.frameSize);
+  }
 }
 
 /**
@@ -42,8 +52,12 @@ export class DescBurst {
   constructor(readonly capacity = BURST_SIZE) {
     this.desc = new Uint32Array(capacity * 2);
   }
-  offset(i: number): number { return this.desc[2 * i]!; }
-  length(i: number): number { return this.desc[2 * i + 1]!; }
+  offset(i: number): number {
+    return this.desc[2 * i]!;
+  }
+  length(i: number): number {
+    return this.desc[2 * i + 1]!;
+  }
   /** Appends a packet; false when full. */
   push(offset: number, length: number): boolean {
     if (this.count >= this.capacity) return false;
@@ -52,7 +66,9 @@ export class DescBurst {
     this.count++;
     return true;
   }
-  clear(): void { this.count = 0; }
+  clear(): void {
+    this.count = 0;
+  }
 }
 
 /** Offsets of frames to hand back with freeFrames(), collected over a burst. */
@@ -62,6 +78,10 @@ export class FrameList {
   constructor(readonly capacity = BURST_SIZE) {
     this.offsets = new Uint32Array(capacity);
   }
-  push(offset: number): void { this.offsets[this.count++] = offset; }
-  clear(): void { this.count = 0; }
+  push(offset: number): void {
+    this.offsets[this.count++] = offset;
+  }
+  clear(): void {
+    this.count = 0;
+  }
 }

@@ -19,27 +19,44 @@
  */
 import { closeSync } from 'node:fs';
 import {
-  native, type AddrInfo, type LinkInfo, type NativeNetlinkMonitor, type NeighInfo, type NetlinkEvent,
-  type NetlinkGroup, type RouteLookup, type RouteSpec,
+  native,
+  type AddrInfo,
+  type LinkInfo,
+  type NativeNetlinkMonitor,
+  type NeighInfo,
+  type NetlinkEvent,
+  type NetlinkGroup,
+  type RouteLookup,
+  type RouteSpec,
 } from './binding.js';
 
 export type { AddrInfo, LinkInfo, NeighInfo, NetlinkEvent, NetlinkGroup, RouteLookup, RouteSpec };
 
 /** Link by name or ifindex; null when there is no such link. */
-export function linkInfo(nameOrIndex: string | number): LinkInfo | null { return native().linkInfo(nameOrIndex); }
+export function linkInfo(nameOrIndex: string | number): LinkInfo | null {
+  return native().linkInfo(nameOrIndex);
+}
 /** Sets a link administratively up or down. */
-export function linkSetUp(ifindex: number, up: boolean): void { native().linkSetUp(ifindex, up); }
+export function linkSetUp(ifindex: number, up: boolean): void {
+  native().linkSetUp(ifindex, up);
+}
 /** Sets a link's MTU. */
 export function linkSetMtu(ifindex: number, mtu: number): void {
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new RangeError(`linkSetMtu: mtu must be 68..65535, got ${mtu}`);
   native().linkSetMtu(ifindex, mtu);
 }
 /** Adds 'addr/len'. noDad skips IPv6 duplicate address detection (usable at once). */
-export function addrAdd(ifindex: number, cidr: string, opts: { noDad?: boolean } = {}): void { native().addrAdd(ifindex, cidr, opts); }
+export function addrAdd(ifindex: number, cidr: string, opts: { noDad?: boolean } = {}): void {
+  native().addrAdd(ifindex, cidr, opts);
+}
 /** Removes 'addr/len'. */
-export function addrDel(ifindex: number, cidr: string): void { native().addrDel(ifindex, cidr); }
+export function addrDel(ifindex: number, cidr: string): void {
+  native().addrDel(ifindex, cidr);
+}
 /** Addresses of one link, or of all links. */
-export function addrList(ifindex?: number): AddrInfo[] { return native().addrList(ifindex); }
+export function addrList(ifindex?: number): AddrInfo[] {
+  return native().addrList(ifindex);
+}
 
 /** IFA_F_DADFAILED, IFA_F_TENTATIVE (linux/if_addr.h): the kernel neither accepts for nor sends from these. */
 const IFA_F_DADFAILED = 0x08;
@@ -50,15 +67,21 @@ export function usableAddresses(list: AddrInfo[] = addrList()): Uint8Array[] {
   return list.filter((a) => (a.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)) === 0 && a.bytes).map((a) => a.bytes);
 }
 /** Adds a route (EEXIST unless replace). */
-export function routeAdd(route: RouteSpec): void { native().routeAdd(route); }
+export function routeAdd(route: RouteSpec): void {
+  native().routeAdd(route);
+}
 /** Deletes a route (ESRCH when there is none). */
-export function routeDel(route: RouteSpec): void { native().routeDel(route); }
+export function routeDel(route: RouteSpec): void {
+  native().routeDel(route);
+}
 /** The kernel's route to dst (as `ip route get`); null when unreachable. mark: the fwmark the packets will carry. */
 export function routeGet(dst: string, opts: { oif?: number; mark?: number; src?: string } = {}): RouteLookup | null {
   return native().routeGet(dst, opts);
 }
 /** The neighbour entry for ip on ifindex; null when the kernel has none. */
-export function neighGet(ifindex: number, ip: string): NeighInfo | null { return native().neighGet(ifindex, ip); }
+export function neighGet(ifindex: number, ip: string): NeighInfo | null {
+  return native().neighGet(ifindex, ip);
+}
 
 /**
  * Change events on the given groups. Put `fd` in a Waiter (or poll it) and
@@ -67,10 +90,18 @@ export function neighGet(ifindex: number, ip: string): NeighInfo | null { return
  */
 export class NetlinkMonitor {
   readonly native: NativeNetlinkMonitor;
-  constructor(groups: NetlinkGroup[]) { this.native = new (native().NetlinkMonitor)(groups); }
-  get fd(): number { return this.native.fd; }
-  read(): NetlinkEvent[] { return this.native.read(); }
-  close(): void { this.native.close(); }
+  constructor(groups: NetlinkGroup[]) {
+    this.native = new (native().NetlinkMonitor)(groups);
+  }
+  get fd(): number {
+    return this.native.fd;
+  }
+  read(): NetlinkEvent[] {
+    return this.native.read();
+  }
+  close(): void {
+    this.native.close();
+  }
 }
 
 /**
@@ -86,6 +117,10 @@ export function enterNetns(nameOrPath: string): () => void {
   return () => {
     if (done) return;
     done = true;
-    try { native().netnsEnter(`/proc/self/fd/${prev}`); } finally { closeSync(prev); }
+    try {
+      native().netnsEnter(`/proc/self/fd/${prev}`);
+    } finally {
+      closeSync(prev);
+    }
   };
 }

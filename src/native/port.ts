@@ -42,21 +42,44 @@ export class XdpPort implements Port {
   readonly kind = 'af_xdp' as const;
   readonly frames: FrameViews;
   readonly addr = null;
-  constructor(readonly native: NativeXskPort, readonly burst = BURST_SIZE) {
+  constructor(
+    readonly native: NativeXskPort,
+    readonly burst = BURST_SIZE,
+  ) {
     this.frames = new FrameViews(native.umem, native.frameSize, native.headroom);
   }
   /** Opens an XskPort on (ifname, queue). */
-  static open(opts: XskPortOptions, burst = BURST_SIZE): XdpPort { return new XdpPort(openXskPort(opts), burst); }
-  get fd(): number { return this.native.fd; }
-  rxBurst(desc: Uint32Array, max: number): number { return this.native.rxBurst(desc, max); }
-  txBurst(desc: Uint32Array, n: number): number { return this.native.txBurst(desc, n); }
-  allocFrames(out: Uint32Array, n: number): number { return this.native.allocFrames(out, n); }
-  freeFrames(offsets: Uint32Array, n: number): void { this.native.freeFrames(offsets, n); }
+  static open(opts: XskPortOptions, burst = BURST_SIZE): XdpPort {
+    return new XdpPort(openXskPort(opts), burst);
+  }
+  get fd(): number {
+    return this.native.fd;
+  }
+  rxBurst(desc: Uint32Array, max: number): number {
+    return this.native.rxBurst(desc, max);
+  }
+  txBurst(desc: Uint32Array, n: number): number {
+    return this.native.txBurst(desc, n);
+  }
+  allocFrames(out: Uint32Array, n: number): number {
+    return this.native.allocFrames(out, n);
+  }
+  freeFrames(offsets: Uint32Array, n: number): void {
+    this.native.freeFrames(offsets, n);
+  }
   /** Blocks up to timeoutMs for received packets (when no Waiter is used). */
-  poll(timeoutMs: number): boolean { return this.native.poll(timeoutMs); }
-  stats(): PortStats { return this.native.stats(); }
-  describe(): string { return describeXskPort(this.native); }
-  close(): void { this.native.close(); }
+  poll(timeoutMs: number): boolean {
+    return this.native.poll(timeoutMs);
+  }
+  stats(): PortStats {
+    return this.native.stats();
+  }
+  describe(): string {
+    return describeXskPort(this.native);
+  }
+  close(): void {
+    this.native.close();
+  }
 }
 
 /** A Port over a kernel UDP socket; `addr` carries one record per packet. */
@@ -64,7 +87,10 @@ export class SocketPort implements Port {
   readonly kind = 'udp' as const;
   readonly frames: FrameViews;
   readonly addr: Uint8Array;
-  constructor(readonly native: NativeUdpPort, readonly burst = BURST_SIZE) {
+  constructor(
+    readonly native: NativeUdpPort,
+    readonly burst = BURST_SIZE,
+  ) {
     this.frames = new FrameViews(native.buffer, native.frameSize, native.headroom);
     this.addr = new Uint8Array(burst * ADDR_RECORD_SIZE);
   }
@@ -72,21 +98,37 @@ export class SocketPort implements Port {
   static open(opts: NativeUdpPortOptions, burst = BURST_SIZE): SocketPort {
     return new SocketPort(new (native().UdpPort)(opts), burst);
   }
-  get fd(): number { return this.native.fd; }
+  get fd(): number {
+    return this.native.fd;
+  }
   /** The bound UDP port. */
-  get port(): number { return this.native.port; }
-  rxBurst(desc: Uint32Array, max: number): number { return this.native.rxBurst(desc, this.addr, Math.min(max, this.burst)); }
-  txBurst(desc: Uint32Array, n: number): number { return this.native.txBurst(desc, this.addr, Math.min(n, this.burst)); }
+  get port(): number {
+    return this.native.port;
+  }
+  rxBurst(desc: Uint32Array, max: number): number {
+    return this.native.rxBurst(desc, this.addr, Math.min(max, this.burst));
+  }
+  txBurst(desc: Uint32Array, n: number): number {
+    return this.native.txBurst(desc, this.addr, Math.min(n, this.burst));
+  }
   /** Datagrams in another buffer (an AF_XDP UMEM), with their own address records: sent in the call, nothing to free here. */
   txBurstFrom(src: Uint8Array, desc: Uint32Array, addr: Uint8Array, n: number): number {
     return this.native.txBurstFrom(src, desc, addr, Math.min(n, this.burst));
   }
-  allocFrames(out: Uint32Array, n: number): number { return this.native.allocFrames(out, n); }
-  freeFrames(offsets: Uint32Array, n: number): void { this.native.freeFrames(offsets, n); }
-  stats(): PortStats { return this.native.stats(); }
+  allocFrames(out: Uint32Array, n: number): number {
+    return this.native.allocFrames(out, n);
+  }
+  freeFrames(offsets: Uint32Array, n: number): void {
+    this.native.freeFrames(offsets, n);
+  }
+  stats(): PortStats {
+    return this.native.stats();
+  }
   describe(): string {
     const i = this.native.info();
     return `udp socket port ${i.port} (kernel path, ${i.dualStack ? 'dual-stack' : `IPv${i.family}`}, ${i.frameCount} frames of ${i.frameSize} B)`;
   }
-  close(): void { this.native.close(); }
+  close(): void {
+    this.native.close();
+  }
 }

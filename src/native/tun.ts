@@ -70,7 +70,11 @@ export function adoptTun(fd: number): TunQueueSet {
 /** Closes every queue of a set (the device goes away with the last one). */
 export function closeTun(set: TunQueueSet): void {
   for (const fd of set.fds.splice(0)) {
-    try { closeSync(fd); } catch { /* already closed */ }
+    try {
+      closeSync(fd);
+    } catch {
+      /* already closed */
+    }
   }
 }
 
@@ -95,7 +99,9 @@ export function openTunQueue(spec: TunQueueSpec): NativeTunQueue {
 export const EBADFD = 77;
 
 /** True when a burst result means the queue is dead (device deleted or fd closed). */
-export function isDeadQueue(result: number): boolean { return result < 0; }
+export function isDeadQueue(result: number): boolean {
+  return result < 0;
+}
 
 /** 'EBADFD' etc. for a negative burst result (logging). */
 export function burstErrorName(result: number): string {
@@ -128,7 +134,14 @@ export function tunOffloadSplit(input: Uint8Array, buffer: ArrayBuffer, desc: Ui
  * TunQueue.writeBurst would make for the burst (outDesc: offset, length; groups:
  * how many of the burst's packets each carries). Returns the write count.
  */
-export function tunOffloadCoalesce(buffer: ArrayBuffer, desc: Uint32Array, n: number, out: ArrayBuffer, outDesc: Uint32Array, groups: Uint32Array): number {
+export function tunOffloadCoalesce(
+  buffer: ArrayBuffer,
+  desc: Uint32Array,
+  n: number,
+  out: ArrayBuffer,
+  outDesc: Uint32Array,
+  groups: Uint32Array,
+): number {
   return native().tunOffloadCoalesce(buffer, desc, n, out, outDesc, groups);
 }
 

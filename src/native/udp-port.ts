@@ -45,7 +45,10 @@ export function checkUdpPortOptions(opts: NativeUdpPortOptions): void {
   if (!Number.isInteger(headroom) || headroom < MIN_HEADROOM || headroom > 4096) {
     throw new RangeError(`UdpPort: headroom must be ${MIN_HEADROOM}..4096, got ${headroom}`);
   }
-  if (opts.frameSize !== undefined && (!Number.isInteger(opts.frameSize) || opts.frameSize < headroom + 256 || opts.frameSize > 65536 + headroom)) {
+  if (
+    opts.frameSize !== undefined &&
+    (!Number.isInteger(opts.frameSize) || opts.frameSize < headroom + 256 || opts.frameSize > 65536 + headroom)
+  ) {
     throw new RangeError(`UdpPort: frameSize must be ${headroom + 256}..${65536 + headroom}, got ${opts.frameSize}`);
   }
   if (opts.frameCount !== undefined && (!Number.isInteger(opts.frameCount) || opts.frameCount < 1)) {
@@ -83,12 +86,19 @@ function ipFromBytes(b: Uint8Array, at: number, family: number): string {
   const parts: string[] = [];
   for (let i = 0; i < 16; i += 2) parts.push(((b[at + i]! << 8) | b[at + i + 1]!).toString(16));
   // Shorten the longest run of zero groups, as RFC 5952 section 4.2.3 asks.
-  let best = -1, bestLen = 0;
+  let best = -1,
+    bestLen = 0;
   for (let i = 0; i < 8;) {
-    if (parts[i] !== '0') { i++; continue; }
+    if (parts[i] !== '0') {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && parts[j] === '0') j++;
-    if (j - i > bestLen && j - i > 1) { best = i; bestLen = j - i; }
+    if (j - i > bestLen && j - i > 1) {
+      best = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   if (best < 0) return parts.join(':');
@@ -99,25 +109,34 @@ function ipToBytes(ip: string, b: Uint8Array, at: number): 4 | 6 {
   b.fill(0, at, at + 16);
   const v = isIP(ip);
   if (v === 4) {
-    b[at + 10] = 0xff; b[at + 11] = 0xff;
-    ip.split('.').forEach((o, i) => { b[at + 12 + i] = Number(o); });
+    b[at + 10] = 0xff;
+    b[at + 11] = 0xff;
+    ip.split('.').forEach((o, i) => {
+      b[at + 12 + i] = Number(o);
+    });
     return 4;
   }
   if (v !== 6) throw new TypeError(`not an IP address: ${JSON.stringify(ip)}`);
-  if (ip.includes('.')) { // ::ffff:a.b.c.d and friends
+  if (ip.includes('.')) {
+    // ::ffff:a.b.c.d and friends
     const cut = ip.lastIndexOf(':');
     ipToBytes(ip.slice(cut + 1), b, at);
     const head = ip.slice(0, cut + 1);
     if (head !== '::ffff:' && head !== '::') throw new TypeError(`unsupported embedded-IPv4 form: ${ip}`);
     if (head === '::ffff:') return 4;
-    b[at + 10] = 0; b[at + 11] = 0;
+    b[at + 10] = 0;
+    b[at + 11] = 0;
     return 6;
   }
-  const [left, right] = ip.includes('::') ? ip.split('::') as [string, string] : [ip, undefined];
+  const [left, right] = ip.includes('::') ? (ip.split('::') as [string, string]) : [ip, undefined];
   const l = left ? left.split(':') : [];
   const r = right ? right.split(':') : [];
   const groups = right === undefined ? l : [...l, ...Array(8 - l.length - r.length).fill('0'), ...r];
-  groups.forEach((g, i) => { const v16 = parseInt(g, 16); b[at + 2 * i] = v16 >> 8; b[at + 2 * i + 1] = v16 & 0xff; });
+  groups.forEach((g, i) => {
+    const v16 = parseInt(g, 16);
+    b[at + 2 * i] = v16 >> 8;
+    b[at + 2 * i + 1] = v16 & 0xff;
+  });
   return 6;
 }
 
@@ -147,7 +166,8 @@ export function writeEndpoint(addr: Uint8Array, i: number, ep: { ip: string; por
   addr[at + REC_FAMILY] = family;
   addr[at + UdpAddrRecord.reserved] = 0;
   if (ep.localIp) {
-    if (ipToBytes(ep.localIp, addr, at + REC_LOCAL_IP) !== family) throw new TypeError(`local ${ep.localIp} and remote ${ep.ip} differ in family`);
+    if (ipToBytes(ep.localIp, addr, at + REC_LOCAL_IP) !== family)
+      throw new TypeError(`local ${ep.localIp} and remote ${ep.ip} differ in family`);
   } else {
     addr.fill(0, at + REC_LOCAL_IP, at + REC_LOCAL_IP + UdpAddrRecord.ipBytes);
   }

@@ -28,7 +28,9 @@ export class Waiter {
   }
 
   /** The fd other threads pass to wake(). */
-  get eventFd(): number { return this.native.eventFd; }
+  get eventFd(): number {
+    return this.native.eventFd;
+  }
 
   /** Replaces the watched fds (bit i of wait()'s result is fds[i]). */
   setFds(fds: readonly number[]): void {
@@ -43,10 +45,16 @@ export class Waiter {
    * timeoutMs passes (< 0: forever; 0: just check). Returns the bitmask:
    * bit i for fds[i], WAKE_BIT for a wake; 0 on timeout.
    */
-  wait(timeoutMs: number): number { return this.native.wait(this.fds, this.count, timeoutMs); }
+  wait(timeoutMs: number): number {
+    return this.native.wait(this.fds, this.count, timeoutMs);
+  }
 
-  close(): void { this.native.close(); }
+  close(): void {
+    this.native.close();
+  }
 }
 
 /** Wakes the waiter whose eventFd this is; any thread. False if it no longer exists. */
-export function wake(eventFd: number): boolean { return native().wakeFd(eventFd); }
+export function wake(eventFd: number): boolean {
+  return native().wakeFd(eventFd);
+}

@@ -52,6 +52,8 @@ function closeAllOnExit(): void {
 /** One log line saying how the filter is attached. */
 export function describeXdpFilter(filter: NativeXdpFilter): string {
   const i = filter.info();
-  return `xdp filter on ${i.ifname}: ${i.mode} mode, ${i.dispatcher ? 'libxdp dispatcher' : `sole program (no dispatcher: ${i.dispatcherError ?? 'unknown'})`}` +
-    `${i.replacedStale ? `, replaced ${i.replacedStale} stale filter(s) of a killed process` : ''}`;
+  return (
+    `xdp filter on ${i.ifname}: ${i.mode} mode, ${i.dispatcher ? 'libxdp dispatcher' : `sole program (no dispatcher: ${i.dispatcherError ?? 'unknown'})`}` +
+    `${i.replacedStale ? `, replaced ${i.replacedStale} stale filter(s) of a killed process` : ''}`
+  );
 }

@@ -21,7 +21,11 @@ export function sumBytes(bytes: Uint8Array, off: number, len: number, sum = 0): 
   const end = off + len;
   let abs = bytes.byteOffset + off;
   if (abs & 1) return sumBytePairs(bytes, off, len, sum);
-  if (abs & 2) { sum += (bytes[i]! << 8) | bytes[i + 1]!; i += 2; abs += 2; }
+  if (abs & 2) {
+    sum += (bytes[i]! << 8) | bytes[i + 1]!;
+    i += 2;
+    abs += 2;
+  }
   if (bytes.buffer !== cachedBuffer) {
     cachedBuffer = bytes.buffer;
     cachedWords = new Uint32Array(bytes.buffer, 0, bytes.buffer.byteLength >>> 2);
@@ -47,8 +51,11 @@ function sumBytePairs(bytes: Uint8Array, off: number, len: number, sum: number):
   const end = off + (len & ~1);
   let i = off;
   for (; i + 8 <= end; i += 8) {
-    sum += ((bytes[i]! << 8) | bytes[i + 1]!) + ((bytes[i + 2]! << 8) | bytes[i + 3]!)
-      + ((bytes[i + 4]! << 8) | bytes[i + 5]!) + ((bytes[i + 6]! << 8) | bytes[i + 7]!);
+    sum +=
+      ((bytes[i]! << 8) | bytes[i + 1]!) +
+      ((bytes[i + 2]! << 8) | bytes[i + 3]!) +
+      ((bytes[i + 4]! << 8) | bytes[i + 5]!) +
+      ((bytes[i + 6]! << 8) | bytes[i + 7]!);
   }
   for (; i < end; i += 2) sum += (bytes[i]! << 8) | bytes[i + 1]!;
   if (len & 1) sum += bytes[off + len - 1]! << 8;

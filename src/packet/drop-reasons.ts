@@ -27,7 +27,7 @@
 export const DROP_COUNTERS = {
   'rx-short': 'datagram shorter than 4 bytes, or a data message shorter than header + tag',
   'rx-unknown-type': 'type not 1..4 or reserved bytes set',
-  'rx-bad-size': 'handshake message not of its type\'s exact size',
+  'rx-bad-size': "handshake message not of its type's exact size",
   'rx-unknown-index': 'data for a receiver index we do not have',
   'rx-auth-failed': 'data message whose AEAD tag did not verify',
   'rx-replay': 'counter already seen or left of the window',
@@ -58,7 +58,8 @@ export const DROP_COUNTERS = {
   'tx-keypair-retired': 'sealed while the main thread retired the keypair: not sent (src/protocol/key-retirement.ts)',
   'rx-counter-exhausted': 'data message whose counter is at REJECT_AFTER_MESSAGES (whitepaper §6.1)',
   'rx-aead-error': 'the AEAD backend refused a data message (not a forgery: a library or descriptor error)',
-  'rx-bad-data-header': 'data message the transport refused before decrypting (header, index or bounds); classify checks these first, so a bug',
+  'rx-bad-data-header':
+    'data message the transport refused before decrypting (header, index or bounds); classify checks these first, so a bug',
   'rx-bad-mac1': 'handshake message whose MAC1 is not for our public key (whitepaper §5.4.4)',
 } as const;
 
@@ -81,24 +82,30 @@ export const DROP_REASONS = {
   'outer-ethertype': { counter: 'rx-bad-outer-ethertype', why: 'neither IPv4 nor IPv6 (VLAN tags are not handled)' },
   'outer-ip-version': { counter: 'rx-bad-outer-ip-version', why: 'IP version nibble disagrees with the ethertype' },
   'outer-ipv4-header-length': { counter: 'rx-bad-outer-ipv4-header-length', why: 'IPv4 IHL < 5 or beyond the frame' },
-  'outer-ipv4-options': { counter: 'rx-bad-outer-ipv4-options', why: 'IPv4 header with options (never sent by WireGuard peers; refused by policy)' },
-  'outer-ip-length': { counter: 'rx-bad-outer-ip-length', why: 'IP total/payload length larger than the frame or smaller than its headers' },
+  'outer-ipv4-options': {
+    counter: 'rx-bad-outer-ipv4-options',
+    why: 'IPv4 header with options (never sent by WireGuard peers; refused by policy)',
+  },
+  'outer-ip-length': {
+    counter: 'rx-bad-outer-ip-length',
+    why: 'IP total/payload length larger than the frame or smaller than its headers',
+  },
   'outer-fragment': { counter: 'rx-bad-outer-fragment', why: 'IPv4 fragment (MF or offset set)' },
   'outer-protocol': { counter: 'rx-bad-outer-protocol', why: 'not UDP, or IPv6 extension headers before UDP' },
   'outer-udp-length': { counter: 'rx-bad-outer-udp-length', why: 'UDP length field below 8 or beyond the IP payload' },
   'outer-port': { counter: 'rx-bad-outer-port', why: 'not addressed to the UDP port we serve' },
 
   // Message type and size (src/protocol/wire.ts classify).
-  'short': { counter: 'rx-short', why: 'shorter than 4 bytes, or a data message shorter than header + tag' },
-  'truncated': { counter: 'rx-bad-size', why: 'a handshake message shorter than its type\'s size' },
-  'oversized': { counter: 'rx-bad-size', why: 'a handshake message longer than its type\'s size' },
+  short: { counter: 'rx-short', why: 'shorter than 4 bytes, or a data message shorter than header + tag' },
+  truncated: { counter: 'rx-bad-size', why: "a handshake message shorter than its type's size" },
+  oversized: { counter: 'rx-bad-size', why: "a handshake message longer than its type's size" },
   'unknown-type': { counter: 'rx-unknown-type', why: 'type field (with its reserved bytes) is not 1-4' },
 
   // Opening data messages (src/protocol/transport.ts openBurst).
   'open-out-of-bounds': { counter: 'rx-bad-data-header', why: 'the descriptor reaches past the buffer (a caller bug)' },
   'open-too-short': { counter: 'rx-bad-data-header', why: 'shorter than header + tag (classify drops these first)' },
   'open-bad-header': { counter: 'rx-bad-data-header', why: 'not type 4, or reserved bytes set (classify drops these first)' },
-  'open-wrong-receiver-index': { counter: 'rx-bad-data-header', why: 'receiver index is not the keypair\'s the caller looked up' },
+  'open-wrong-receiver-index': { counter: 'rx-bad-data-header', why: "receiver index is not the keypair's the caller looked up" },
   'open-keypair-unusable': { counter: 'rx-key-expired', why: 'keypair expired or wiped since the look-up' },
   'open-counter-exhausted': { counter: 'rx-counter-exhausted', why: 'counter at REJECT_AFTER_MESSAGES (§6.1)' },
   'open-aead-failed': { counter: 'rx-aead-error', why: 'the AEAD backend refused the packet (descriptor or library error)' },
@@ -122,7 +129,7 @@ export const DROP_REASONS = {
 
   // The handshake (src/protocol/noise*.ts).
   'handshake-decrypt-failed': { counter: 'rx-handshake-invalid', why: 'an encrypted handshake field did not authenticate' },
-  'invalid-public-key': { counter: 'rx-handshake-invalid', why: 'a Diffie-Hellman with the sender\'s key gave zero (small-order key)' },
+  'invalid-public-key': { counter: 'rx-handshake-invalid', why: "a Diffie-Hellman with the sender's key gave zero (small-order key)" },
   'unknown-peer': { counter: 'rx-handshake-invalid', why: 'initiation from a static key that is not one of our peers' },
   'replayed-timestamp': { counter: 'rx-handshake-replay', why: 'initiation timestamp not later than the last accepted one from that peer' },
   'initiation-flood': { counter: 'rx-handshake-flood', why: 'initiation within 20 ms of the last accepted one from that peer' },
@@ -141,7 +148,10 @@ export const DROP_REASONS = {
   'tx-no-route': { counter: 'tx-no-route', why: 'no peer owns the destination address' },
   'tx-no-endpoint': { counter: 'tx-no-endpoint', why: 'the peer has no known endpoint' },
   'tx-bad-inner-packet': { counter: 'tx-bad-inner-packet', why: 'TUN gave us something that is not IPv4/IPv6' },
-  'tx-send-failed': { counter: 'tx-send-failed', why: 'the port (AF_XDP ring or kernel socket) did not take the packet, or took it and could not send it (not counted as sent)' },
+  'tx-send-failed': {
+    counter: 'tx-send-failed',
+    why: 'the port (AF_XDP ring or kernel socket) did not take the packet, or took it and could not send it (not counted as sent)',
+  },
 } as const satisfies Record<string, ReasonEntry>;
 
 /** Why a packet or message was dropped: the one vocabulary of every layer. */
@@ -160,9 +170,10 @@ export function counterOf(reason: DropReason): DropCounter {
 export const DROP_REASON_LIST = Object.keys(DROP_REASONS) as DropReason[];
 
 /** Numeric codes by reason (see DROP_REASON_LIST). */
-export const DROP_CODE: Readonly<Record<DropReason, number>> = Object.fromEntries(
-  DROP_REASON_LIST.map((r, i) => [r, i + 1]),
-) as Record<DropReason, number>;
+export const DROP_CODE: Readonly<Record<DropReason, number>> = Object.fromEntries(DROP_REASON_LIST.map((r, i) => [r, i + 1])) as Record<
+  DropReason,
+  number
+>;
 
 /**
  * The reason of a numeric code from DROP_CODE. Any other number is a bug in

@@ -126,11 +126,20 @@ function formatIPv4(a: Uint8Array, offset = 0): string {
 export function formatIPv6(a: Uint8Array, style: 'go' | 'libc' = 'go'): string {
   const words = new Array<number>(8);
   for (let i = 0; i < 8; i++) words[i] = (a[2 * i]! << 8) | a[2 * i + 1]!;
-  let bestBase = -1, bestLen = 0, curBase = -1, curLen = 0;
+  let bestBase = -1,
+    bestLen = 0,
+    curBase = -1,
+    curLen = 0;
   for (let i = 0; i < 8; i++) {
     if (words[i] === 0) {
-      if (curBase < 0) { curBase = i; curLen = 1; } else curLen++;
-      if (curLen > bestLen) { bestBase = curBase; bestLen = curLen; }
+      if (curBase < 0) {
+        curBase = i;
+        curLen = 1;
+      } else curLen++;
+      if (curLen > bestLen) {
+        bestBase = curBase;
+        bestLen = curLen;
+      }
     } else {
       curBase = -1;
       curLen = 0;

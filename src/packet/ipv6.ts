@@ -35,7 +35,15 @@ export function swapIpv6Addresses(bytes: Uint8Array, off: number): void {
 }
 
 /** Writes a fixed header at off (traffic class and flow label zero). */
-export function writeIpv6(bytes: Uint8Array, off: number, src: Uint8Array, dst: Uint8Array, payloadLength: number, nextHeader = IPPROTO_UDP, hopLimit = 64): void {
+export function writeIpv6(
+  bytes: Uint8Array,
+  off: number,
+  src: Uint8Array,
+  dst: Uint8Array,
+  payloadLength: number,
+  nextHeader = IPPROTO_UDP,
+  hopLimit = 64,
+): void {
   bytes[off] = 0x60;
   bytes[off + 1] = 0;
   bytes[off + 2] = 0;

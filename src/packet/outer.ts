@@ -45,7 +45,12 @@ export class OuterHeaders {
    * @param ttl IPv4 TTL / IPv6 hop limit.
    * @param dontFragment IPv4 DF bit.
    */
-  constructor(path: OuterPath, readonly udpChecksumV4 = false, ttl = 64, dontFragment = true) {
+  constructor(
+    path: OuterPath,
+    readonly udpChecksumV4 = false,
+    ttl = 64,
+    dontFragment = true,
+  ) {
     const v6 = path.srcIp.length === 16;
     if (path.srcIp.length !== path.dstIp.length || (path.srcIp.length !== 4 && !v6)) {
       throw new RangeError('OuterHeaders: source and destination must both be IPv4 (4 bytes) or IPv6 (16 bytes)');
@@ -63,8 +68,8 @@ export class OuterHeaders {
     }
     writeUdpHeader(this.header, l4, path.srcPort, path.dstPort, 0);
     // Addresses + protocol + ports; lengths are added per packet.
-    this.udpPartialSum = sumBytes(path.srcIp, 0, path.srcIp.length) + sumBytes(path.dstIp, 0, path.dstIp.length) +
-      IPPROTO_UDP + path.srcPort + path.dstPort;
+    this.udpPartialSum =
+      sumBytes(path.srcIp, 0, path.srcIp.length) + sumBytes(path.dstIp, 0, path.dstIp.length) + IPPROTO_UDP + path.srcPort + path.dstPort;
   }
 
   /**

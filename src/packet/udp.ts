@@ -4,23 +4,36 @@ import { IPPROTO_UDP } from './ipv4.js';
 
 export const UDP_HEADER_LEN = 8;
 
-export function udpSourcePort(bytes: Uint8Array, off: number): number { return (bytes[off]! << 8) | bytes[off + 1]!; }
-export function udpDestPort(bytes: Uint8Array, off: number): number { return (bytes[off + 2]! << 8) | bytes[off + 3]!; }
-export function udpLength(bytes: Uint8Array, off: number): number { return (bytes[off + 4]! << 8) | bytes[off + 5]!; }
+export function udpSourcePort(bytes: Uint8Array, off: number): number {
+  return (bytes[off]! << 8) | bytes[off + 1]!;
+}
+export function udpDestPort(bytes: Uint8Array, off: number): number {
+  return (bytes[off + 2]! << 8) | bytes[off + 3]!;
+}
+export function udpLength(bytes: Uint8Array, off: number): number {
+  return (bytes[off + 4]! << 8) | bytes[off + 5]!;
+}
 
 /** Writes ports and length at off and zeroes the checksum (fill it with setUdpChecksumV4/V6). */
 export function writeUdpHeader(bytes: Uint8Array, off: number, srcPort: number, dstPort: number, length: number): void {
-  bytes[off] = srcPort >>> 8; bytes[off + 1] = srcPort & 0xff;
-  bytes[off + 2] = dstPort >>> 8; bytes[off + 3] = dstPort & 0xff;
-  bytes[off + 4] = length >>> 8; bytes[off + 5] = length & 0xff;
-  bytes[off + 6] = 0; bytes[off + 7] = 0;
+  bytes[off] = srcPort >>> 8;
+  bytes[off + 1] = srcPort & 0xff;
+  bytes[off + 2] = dstPort >>> 8;
+  bytes[off + 3] = dstPort & 0xff;
+  bytes[off + 4] = length >>> 8;
+  bytes[off + 5] = length & 0xff;
+  bytes[off + 6] = 0;
+  bytes[off + 7] = 0;
 }
 
 /** Swaps source and destination port in place (checksum-neutral). */
 export function swapUdpPorts(bytes: Uint8Array, off: number): void {
-  const a = bytes[off]!, b = bytes[off + 1]!;
-  bytes[off] = bytes[off + 2]!; bytes[off + 1] = bytes[off + 3]!;
-  bytes[off + 2] = a; bytes[off + 3] = b;
+  const a = bytes[off]!,
+    b = bytes[off + 1]!;
+  bytes[off] = bytes[off + 2]!;
+  bytes[off + 1] = bytes[off + 3]!;
+  bytes[off + 2] = a;
+  bytes[off + 3] = b;
 }
 
 /**
@@ -43,13 +56,15 @@ export function udpChecksumV6(bytes: Uint8Array, ipOff: number, udpOff: number, 
 /** Computes and stores the UDP checksum (IPv4). */
 export function setUdpChecksumV4(bytes: Uint8Array, ipOff: number, udpOff: number, udpLen: number): void {
   const c = udpChecksumV4(bytes, ipOff, udpOff, udpLen);
-  bytes[udpOff + 6] = c >>> 8; bytes[udpOff + 7] = c & 0xff;
+  bytes[udpOff + 6] = c >>> 8;
+  bytes[udpOff + 7] = c & 0xff;
 }
 
 /** Computes and stores the UDP checksum (IPv6). */
 export function setUdpChecksumV6(bytes: Uint8Array, ipOff: number, udpOff: number, udpLen: number): void {
   const c = udpChecksumV6(bytes, ipOff, udpOff, udpLen);
-  bytes[udpOff + 6] = c >>> 8; bytes[udpOff + 7] = c & 0xff;
+  bytes[udpOff + 6] = c >>> 8;
+  bytes[udpOff + 7] = c & 0xff;
 }
 
 /** True when the stored checksum verifies (IPv4 allows 0 = not computed). */

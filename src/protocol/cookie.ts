@@ -23,8 +23,19 @@ import { xaeadOpen, xaeadSeal } from '../crypto/aead.js';
 import { equalConstantTime, isAllZero, wipe, KEY_LENGTH } from '../crypto/bytes.js';
 import type { Clock } from './clock.js';
 import {
-  COOKIE_NONCE_SIZE, COOKIE_REPLY_SIZE, CookieReply, Initiation, MAC_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION,
-  MESSAGE_RESPONSE, Response, classify, readU32, writeType, writeU32,
+  COOKIE_NONCE_SIZE,
+  COOKIE_REPLY_SIZE,
+  CookieReply,
+  Initiation,
+  MAC_SIZE,
+  MESSAGE_COOKIE_REPLY,
+  MESSAGE_INITIATION,
+  MESSAGE_RESPONSE,
+  Response,
+  classify,
+  readU32,
+  writeType,
+  writeU32,
 } from './wire.js';
 import type { DropReason } from '../packet/drop-reasons.js';
 
@@ -58,9 +69,12 @@ export function needsCookieReply(result: MacValidation): boolean {
 /** Offsets of mac1 and mac2 in a handshake message, or null when msg is not one (wrong type or size). */
 function macOffsets(msg: Uint8Array): { mac1: number; mac2: number } | null {
   switch (classify(msg)) {
-    case MESSAGE_INITIATION: return { mac1: Initiation.mac1, mac2: Initiation.mac2 };
-    case MESSAGE_RESPONSE: return { mac1: Response.mac1, mac2: Response.mac2 };
-    default: return null;
+    case MESSAGE_INITIATION:
+      return { mac1: Initiation.mac1, mac2: Initiation.mac2 };
+    case MESSAGE_RESPONSE:
+      return { mac1: Response.mac1, mac2: Response.mac2 };
+    default:
+      return null;
   }
 }
 
@@ -113,7 +127,9 @@ export class CookieChecker {
   constructor(
     localPublic: Uint8Array,
     private readonly clock: Clock,
-    private readonly random: (buf: Uint8Array) => void = (b) => { randomFillSync(b); },
+    private readonly random: (buf: Uint8Array) => void = (b) => {
+      randomFillSync(b);
+    },
   ) {
     this.mac1KeyBytes = mac1Key(localPublic);
     this.cookieKeyBytes = cookieKey(localPublic);
@@ -196,7 +212,10 @@ export class CookieGenerator {
   private lastMac1: Uint8Array | null = null;
 
   /** @param remotePublic the peer's static public key */
-  constructor(remotePublic: Uint8Array, private readonly clock: Clock) {
+  constructor(
+    remotePublic: Uint8Array,
+    private readonly clock: Clock,
+  ) {
     this.mac1KeyBytes = mac1Key(remotePublic);
     this.cookieKeyBytes = cookieKey(remotePublic);
   }

@@ -26,12 +26,7 @@
  * every worker has moved past the retirement. Without one (a single thread,
  * tests) wipe() zeroes at once.
  */
-import {
-  REJECT_AFTER_TIME_MS,
-  REKEY_AFTER_MESSAGES,
-  REKEY_AFTER_TIME_MS,
-  REKEY_ON_RECEIVE_AGE_MS,
-} from './constants.js';
+import { REJECT_AFTER_TIME_MS, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME_MS, REKEY_ON_RECEIVE_AGE_MS } from './constants.js';
 import { KEY_LENGTH } from '../crypto/bytes.js';
 import { REPLAY_WINDOW_BYTES, ReplayWindow } from './replay-window.js';
 import type { KeyRetirement } from './key-retirement.js';
@@ -150,8 +145,12 @@ export class KeypairShared {
     if (sendKey.length !== KEY_LENGTH || receiveKey.length !== KEY_LENGTH) {
       throw new KeypairError(`transport keys are ${KEY_LENGTH} bytes, got ${sendKey.length} and ${receiveKey.length}`);
     }
-    for (const [name, index] of [['local', localIndex], ['remote', remoteIndex]] as const) {
-      if (!Number.isInteger(index) || index < 0 || index > 0xffff_ffff) throw new KeypairError(`${name} index must be a 32-bit unsigned integer, got ${index}`);
+    for (const [name, index] of [
+      ['local', localIndex],
+      ['remote', remoteIndex],
+    ] as const) {
+      if (!Number.isInteger(index) || index < 0 || index > 0xffff_ffff)
+        throw new KeypairError(`${name} index must be a 32-bit unsigned integer, got ${index}`);
     }
     this.sendKey.set(sendKey);
     this.receiveKey.set(receiveKey);
@@ -213,7 +212,10 @@ export class Keypair {
    * `retirement`: how wipe() reaches the workers that share the keys; without
    * one the keys are zeroed at once (no other thread uses them).
    */
-  constructor(init: KeypairInit, private readonly retirement?: KeyRetirement) {
+  constructor(
+    init: KeypairInit,
+    private readonly retirement?: KeyRetirement,
+  ) {
     this.shared = new KeypairShared();
     this.shared.initialize(init.sendKey, init.receiveKey, init.localIndex, init.remoteIndex);
     this.isInitiator = init.isInitiator;

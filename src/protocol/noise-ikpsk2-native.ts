@@ -19,7 +19,12 @@ import type { IKpsk2Failure, IKpsk2State, InitiatorIdentity } from './noise-ikps
 import type { SymmetricState } from './noise-symmetric.js';
 
 /** The addon's status codes (native/noise_ikpsk2.cc) in noise-ikpsk2.ts's words; OpenSSL failing (4) reads as a failed decryption. */
-export const NOISE_FAILURES: Record<number, IKpsk2Failure> = { 1: 'invalid-public-key', 2: 'handshake-decrypt-failed', 3: 'truncated', 4: 'handshake-decrypt-failed' };
+export const NOISE_FAILURES: Record<number, IKpsk2Failure> = {
+  1: 'invalid-public-key',
+  2: 'handshake-decrypt-failed',
+  3: 'truncated',
+  4: 'handshake-decrypt-failed',
+};
 /** noiseRespond's status for a timestamp not after the one given (noise-responder.ts). */
 export const NOISE_REPLAYED = 5;
 
@@ -49,7 +54,9 @@ function unpackState(ss: SymmetricState, state: Uint8Array): void {
 
 /** readMessageA of noise-ikpsk2.ts, natively. hs.localStatic must be a native key pair. */
 export function readMessageANative(
-  hs: IKpsk2State, message: Uint8Array, resolve: (initiatorStatic: Uint8Array) => InitiatorIdentity | null,
+  hs: IKpsk2State,
+  message: Uint8Array,
+  resolve: (initiatorStatic: Uint8Array) => InitiatorIdentity | null,
 ): Uint8Array | IKpsk2Failure {
   if (message.length < MESSAGE_A_PREFIX + TAG_LENGTH) return 'truncated';
   const addon = native();
@@ -57,32 +64,58 @@ export function readMessageANative(
   const rs = new Uint8Array(KEY_LENGTH);
   hs.remoteEphemeral = message.slice(0, KEY_LENGTH);
   const first = addon.noiseReadA1(state, hs.localStatic.handle as NativeX25519Key, message, rs);
-  if (first !== 0) { wipe(state); return NOISE_FAILURES[first] ?? 'handshake-decrypt-failed'; }
+  if (first !== 0) {
+    wipe(state);
+    return NOISE_FAILURES[first] ?? 'handshake-decrypt-failed';
+  }
   hs.remoteStatic = rs;
   const identity = resolve(rs);
-  if (!identity) { wipe(state); return 'unknown-peer'; }
+  if (!identity) {
+    wipe(state);
+    return 'unknown-peer';
+  }
   hs.presharedKey = identity.presharedKey;
   const staticStatic = identity.staticStatic === undefined ? sharedSecret(hs.localStatic, rs) : identity.staticStatic;
-  if (!staticStatic) { wipe(state); return 'invalid-public-key'; }
+  if (!staticStatic) {
+    wipe(state);
+    return 'invalid-public-key';
+  }
   const payload = new Uint8Array(message.length - MESSAGE_A_PREFIX - TAG_LENGTH);
   const second = addon.noiseReadA2(state, staticStatic, message, payload);
   if (identity.staticStatic === undefined) wipe(staticStatic);
-  if (second !== 0) { wipe(state); return NOISE_FAILURES[second] ?? 'handshake-decrypt-failed'; }
+  if (second !== 0) {
+    wipe(state);
+    return NOISE_FAILURES[second] ?? 'handshake-decrypt-failed';
+  }
   unpackState(hs.symmetric, state);
   return payload;
 }
 
 /** writeMessageB of noise-ikpsk2.ts, natively. ephemeral must be a native key pair. */
 export function writeMessageBNative(
-  hs: IKpsk2State, ephemeral: X25519KeyPair, payload: Uint8Array, out: Uint8Array, offset: number,
+  hs: IKpsk2State,
+  ephemeral: X25519KeyPair,
+  payload: Uint8Array,
+  out: Uint8Array,
+  offset: number,
 ): boolean {
   hs.localEphemeral = ephemeral;
   const state = packState(hs.symmetric);
   const message = new Uint8Array(KEY_LENGTH + TAG_LENGTH + payload.length);
   const status = native().noiseWriteB(
-    state, ephemeral.handle as NativeX25519Key, ephemeral.publicKey, hs.remoteEphemeral!, hs.remoteStatic!, hs.presharedKey, payload, message,
+    state,
+    ephemeral.handle as NativeX25519Key,
+    ephemeral.publicKey,
+    hs.remoteEphemeral!,
+    hs.remoteStatic!,
+    hs.presharedKey,
+    payload,
+    message,
   );
-  if (status !== 0) { wipe(state); return false; }
+  if (status !== 0) {
+    wipe(state);
+    return false;
+  }
   unpackState(hs.symmetric, state);
   out.set(message, offset);
   return true;

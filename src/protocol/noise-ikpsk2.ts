@@ -80,7 +80,7 @@ export class IKpsk2State {
     this.presharedKey = presharedKey;
     this.symmetric = SymmetricState.initialize(protocolName, prologue);
     const responderStatic = role === 'initiator' ? remoteStatic : localStatic.publicKey;
-    if (!responderStatic) throw new TypeError('the initiator must know the responder\'s static key');
+    if (!responderStatic) throw new TypeError("the initiator must know the responder's static key");
     this.symmetric.mixHash(responderStatic);
   }
 
@@ -109,7 +109,11 @@ export class IKpsk2State {
  * zero (the responder's static key is of small order).
  */
 export function writeMessageA(
-  hs: IKpsk2State, ephemeral: X25519KeyPair, payload: Uint8Array, out: Uint8Array, offset: number,
+  hs: IKpsk2State,
+  ephemeral: X25519KeyPair,
+  payload: Uint8Array,
+  out: Uint8Array,
+  offset: number,
   staticStatic: Uint8Array | null = null,
 ): boolean {
   const ss = hs.symmetric;
@@ -139,7 +143,9 @@ export function writeMessageA(
  * when our static key is the native backend's; this body is the reference.
  */
 export function readMessageA(
-  hs: IKpsk2State, message: Uint8Array, resolve: (initiatorStatic: Uint8Array) => InitiatorIdentity | null,
+  hs: IKpsk2State,
+  message: Uint8Array,
+  resolve: (initiatorStatic: Uint8Array) => InitiatorIdentity | null,
 ): Uint8Array | IKpsk2Failure {
   if (nativeCapable(hs.localStatic)) return readMessageANative(hs, message, resolve);
   return readMessageAReference(hs, message, resolve);
@@ -147,7 +153,9 @@ export function readMessageA(
 
 /** readMessageA in JavaScript: the reference the native path is tested against. */
 export function readMessageAReference(
-  hs: IKpsk2State, message: Uint8Array, resolve: (initiatorStatic: Uint8Array) => InitiatorIdentity | null,
+  hs: IKpsk2State,
+  message: Uint8Array,
+  resolve: (initiatorStatic: Uint8Array) => InitiatorIdentity | null,
 ): Uint8Array | IKpsk2Failure {
   if (message.length < MESSAGE_A_OVERHEAD) return 'truncated';
   const ss = hs.symmetric;
@@ -178,16 +186,18 @@ export function readMessageAReference(
  * offset (MESSAGE_B_OVERHEAD + payload.length bytes). False when a DH is zero.
  * Runs natively when the ephemeral key is the native backend's.
  */
-export function writeMessageB(
-  hs: IKpsk2State, ephemeral: X25519KeyPair, payload: Uint8Array, out: Uint8Array, offset: number,
-): boolean {
+export function writeMessageB(hs: IKpsk2State, ephemeral: X25519KeyPair, payload: Uint8Array, out: Uint8Array, offset: number): boolean {
   if (nativeCapable(ephemeral)) return writeMessageBNative(hs, ephemeral, payload, out, offset);
   return writeMessageBReference(hs, ephemeral, payload, out, offset);
 }
 
 /** writeMessageB in JavaScript: the reference the native path is tested against. */
 export function writeMessageBReference(
-  hs: IKpsk2State, ephemeral: X25519KeyPair, payload: Uint8Array, out: Uint8Array, offset: number,
+  hs: IKpsk2State,
+  ephemeral: X25519KeyPair,
+  payload: Uint8Array,
+  out: Uint8Array,
+  offset: number,
 ): boolean {
   const ss = hs.symmetric;
   hs.localEphemeral = ephemeral;

@@ -27,13 +27,18 @@ import { TAG_LENGTH } from '../crypto/aead.js';
 import { native, type NativeX25519Key } from '../native/binding.js';
 import type { Clock } from './clock.js';
 import {
-  RESPONSE_SIZE, Initiation, Response, MESSAGE_INITIATION, MESSAGE_RESPONSE,
-  classify, readU32, writeType, writeU32,
+  RESPONSE_SIZE,
+  Initiation,
+  Response,
+  MESSAGE_INITIATION,
+  MESSAGE_RESPONSE,
+  classify,
+  readU32,
+  writeType,
+  writeU32,
 } from './wire.js';
 import type { DropReason } from '../packet/drop-reasons.js';
-import {
-  IKpsk2State, readMessageAReference, split, writeMessageBReference, type InitiatorIdentity,
-} from './noise-ikpsk2.js';
+import { IKpsk2State, readMessageAReference, split, writeMessageBReference, type InitiatorIdentity } from './noise-ikpsk2.js';
 import { NOISE_FAILURES, NOISE_REPLAYED, nativeCapable } from './noise-ikpsk2-native.js';
 import { CONSTRUCTION, IDENTIFIER, INITIATION_FLOOD_MS, type Handshake, type IndexAllocator, type TransportKeys } from './noise.js';
 
@@ -78,7 +83,10 @@ const messageA = (msg: Uint8Array): Uint8Array => msg.subarray(Initiation.epheme
  * native backend's; the JavaScript body below is the reference.
  */
 export function respondToInitiation(
-  msg: Uint8Array, local: X25519KeyPair, directory: InitiatorDirectory, ephemeral?: X25519KeyPair,
+  msg: Uint8Array,
+  local: X25519KeyPair,
+  directory: InitiatorDirectory,
+  ephemeral?: X25519KeyPair,
 ): RespondedInitiation | DropReason {
   const type = classify(msg);
   if (type !== MESSAGE_INITIATION) return typeof type === 'string' ? type : 'unknown-type';
@@ -88,7 +96,10 @@ export function respondToInitiation(
 
 /** respondToInitiation through noise-ikpsk2.ts, in JavaScript wherever the keys allow. */
 export function respondReference(
-  msg: Uint8Array, local: X25519KeyPair, directory: InitiatorDirectory, ephemeral?: X25519KeyPair,
+  msg: Uint8Array,
+  local: X25519KeyPair,
+  directory: InitiatorDirectory,
+  ephemeral?: X25519KeyPair,
 ): RespondedInitiation | DropReason {
   const state = new IKpsk2State('responder', local, null, new Uint8Array(KEY_LENGTH), CONSTRUCTION, IDENTIFIER);
   let notAfter: Uint8Array = NOTHING_SEEN;
@@ -97,8 +108,14 @@ export function respondReference(
     if (known?.notAfter) notAfter = known.notAfter;
     return known;
   });
-  if (typeof timestamp === 'string') { state.wipe(); return timestamp; }
-  if (compareTai64n(timestamp, notAfter) <= 0) { state.wipe(); return 'replayed-timestamp'; }
+  if (typeof timestamp === 'string') {
+    state.wipe();
+    return timestamp;
+  }
+  if (compareTai64n(timestamp, notAfter) <= 0) {
+    state.wipe();
+    return 'replayed-timestamp';
+  }
   const response = new Uint8Array(RESPONSE_SIZE);
   writeType(response, MESSAGE_RESPONSE);
   if (!writeMessageBReference(state, ephemeral ?? generateKeyPair(), new Uint8Array(0), response, Response.ephemeral)) {
@@ -108,8 +125,12 @@ export function respondReference(
   const remoteStatic = state.remoteStatic!;
   const [initiatorToResponder, responderToInitiator] = split(state);
   return {
-    remoteStatic, timestamp, remoteIndex: readU32(msg, Initiation.sender), response,
-    sendKey: responderToInitiator, receiveKey: initiatorToResponder,
+    remoteStatic,
+    timestamp,
+    remoteIndex: readU32(msg, Initiation.sender),
+    response,
+    sendKey: responderToInitiator,
+    receiveKey: initiatorToResponder,
   };
 }
 
@@ -130,33 +151,57 @@ function initialState(local: X25519KeyPair): Uint8Array {
 }
 
 function respondNative(
-  msg: Uint8Array, local: X25519KeyPair, directory: InitiatorDirectory, ephemeral?: X25519KeyPair,
+  msg: Uint8Array,
+  local: X25519KeyPair,
+  directory: InitiatorDirectory,
+  ephemeral?: X25519KeyPair,
 ): RespondedInitiation | DropReason {
   const addon = native();
   const a = messageA(msg);
   const state = initialState(local).slice();
   const remoteStatic = new Uint8Array(KEY_LENGTH);
   const first = addon.noiseReadA1(state, local.handle as NativeX25519Key, a, remoteStatic);
-  if (first !== 0) { wipe(state); return NOISE_FAILURES[first] ?? 'handshake-decrypt-failed'; }
+  if (first !== 0) {
+    wipe(state);
+    return NOISE_FAILURES[first] ?? 'handshake-decrypt-failed';
+  }
   const known = directory(remoteStatic);
-  if (!known) { wipe(state); return 'unknown-peer'; }
+  if (!known) {
+    wipe(state);
+    return 'unknown-peer';
+  }
   const staticStatic = known.staticStatic === undefined ? sharedSecret(local, remoteStatic) : known.staticStatic;
-  if (!staticStatic) { wipe(state); return 'invalid-public-key'; }
+  if (!staticStatic) {
+    wipe(state);
+    return 'invalid-public-key';
+  }
   const body = new Uint8Array(KEY_LENGTH + TAG_LENGTH);
   const keys = new Uint8Array(2 * KEY_LENGTH);
   const timestamp = new Uint8Array(TAI64N_LENGTH);
   const status = addon.noiseRespond(
-    state, staticStatic, known.presharedKey, a, remoteStatic, known.notAfter ?? NOTHING_SEEN,
-    (ephemeral?.handle as NativeX25519Key | undefined) ?? null, body, keys, timestamp,
+    state,
+    staticStatic,
+    known.presharedKey,
+    a,
+    remoteStatic,
+    known.notAfter ?? NOTHING_SEEN,
+    (ephemeral?.handle as NativeX25519Key | undefined) ?? null,
+    body,
+    keys,
+    timestamp,
   );
   if (known.staticStatic === undefined) wipe(staticStatic);
-  if (status !== 0) return status === NOISE_REPLAYED ? 'replayed-timestamp' : NOISE_FAILURES[status] ?? 'handshake-decrypt-failed';
+  if (status !== 0) return status === NOISE_REPLAYED ? 'replayed-timestamp' : (NOISE_FAILURES[status] ?? 'handshake-decrypt-failed');
   const response = new Uint8Array(RESPONSE_SIZE);
   writeType(response, MESSAGE_RESPONSE);
   response.set(body, Response.ephemeral);
   const result = {
-    remoteStatic, timestamp, remoteIndex: readU32(msg, Initiation.sender), response,
-    sendKey: keys.slice(KEY_LENGTH), receiveKey: keys.slice(0, KEY_LENGTH),
+    remoteStatic,
+    timestamp,
+    remoteIndex: readU32(msg, Initiation.sender),
+    response,
+    sendKey: keys.slice(KEY_LENGTH),
+    receiveKey: keys.slice(0, KEY_LENGTH),
   };
   wipe(keys);
   return result;
@@ -169,7 +214,11 @@ function respondNative(
  * initiation is a flood. Null when it may be accepted. The one copy of the
  * check: acceptInitiation and the tests' reference responder both call it.
  */
-export function initiationRefusal(hs: Handshake<unknown>, timestamp: Uint8Array, now: number): 'replayed-timestamp' | 'initiation-flood' | null {
+export function initiationRefusal(
+  hs: Handshake<unknown>,
+  timestamp: Uint8Array,
+  now: number,
+): 'replayed-timestamp' | 'initiation-flood' | null {
   if (compareTai64n(timestamp, hs.lastTimestamp) <= 0) return 'replayed-timestamp';
   if (now - hs.lastInitiationConsumedAt < INITIATION_FLOOD_MS) return 'initiation-flood';
   return null;
@@ -184,11 +233,17 @@ export function initiationRefusal(hs: Handshake<unknown>, timestamp: Uint8Array,
  * keys are wiped.
  */
 export function acceptInitiation<P>(
-  hs: Handshake<P>, r: RespondedInitiation, indices: IndexAllocator<Handshake<P>>, clock: Clock,
+  hs: Handshake<P>,
+  r: RespondedInitiation,
+  indices: IndexAllocator<Handshake<P>>,
+  clock: Clock,
 ): TransportKeys | DropReason {
   const now = clock.now();
   const refused = initiationRefusal(hs, r.timestamp, now);
-  if (refused) { wipe(r.sendKey, r.receiveKey); return refused; }
+  if (refused) {
+    wipe(r.sendKey, r.receiveKey);
+    return refused;
+  }
   hs.clear(indices);
   hs.lastTimestamp.set(r.timestamp);
   hs.lastInitiationConsumedAt = now;
@@ -209,14 +264,19 @@ export class ReplayPrefilter {
   private readonly greatest = new Map<string, Uint8Array>();
 
   /** The greatest timestamp answered for this key here, if any (pass it as KnownInitiator.notAfter). */
-  seen(remoteStaticHex: string): Uint8Array | undefined { return this.greatest.get(remoteStaticHex); }
+  seen(remoteStaticHex: string): Uint8Array | undefined {
+    return this.greatest.get(remoteStaticHex);
+  }
 
   /** A response was written for this timestamp (later than any seen). */
   answered(remoteStaticHex: string, timestamp: Uint8Array): void {
     const seen = this.greatest.get(remoteStaticHex);
-    if (seen) seen.set(timestamp); else this.greatest.set(remoteStaticHex, Uint8Array.from(timestamp));
+    if (seen) seen.set(timestamp);
+    else this.greatest.set(remoteStaticHex, Uint8Array.from(timestamp));
   }
 
   /** Forgets a key (its peer was removed). */
-  forget(remoteStaticHex: string): void { this.greatest.delete(remoteStaticHex); }
+  forget(remoteStaticHex: string): void {
+    this.greatest.delete(remoteStaticHex);
+  }
 }

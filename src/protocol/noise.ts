@@ -27,8 +27,15 @@ import { hash } from '../crypto/blake2s.js';
 import { KEY_LENGTH, wipe } from '../crypto/bytes.js';
 import type { Clock } from './clock.js';
 import {
-  INITIATION_SIZE, Initiation, Response, MESSAGE_INITIATION, MESSAGE_RESPONSE,
-  classify, readU32, writeType, writeU32,
+  INITIATION_SIZE,
+  Initiation,
+  Response,
+  MESSAGE_INITIATION,
+  MESSAGE_RESPONSE,
+  classify,
+  readU32,
+  writeType,
+  writeU32,
 } from './wire.js';
 import type { DropReason } from '../packet/drop-reasons.js';
 import { IKpsk2State, cloneForTrial, readMessageB, split, writeMessageA } from './noise-ikpsk2.js';
@@ -50,12 +57,7 @@ export const INITIATIONS_PER_SECOND = 50;
 export const INITIATION_FLOOD_MS = 1000 / INITIATIONS_PER_SECOND;
 
 /** Where a handshake is; each message moves it one step. */
-export type HandshakeStage =
-  | 'zeroed'
-  | 'created-initiation'
-  | 'consumed-initiation'
-  | 'created-response'
-  | 'consumed-response';
+export type HandshakeStage = 'zeroed' | 'created-initiation' | 'consumed-initiation' | 'created-response' | 'consumed-response';
 
 /** The part of an index table the handshake needs (IndexTable satisfies it). */
 export interface IndexAllocator<V> {
@@ -110,7 +112,12 @@ export class Handshake<P = unknown> {
    * @param remoteStatic the peer's static public key (32 bytes)
    * @param presharedKey 32 bytes, or null/undefined for none (all zeros, whitepaper §5.2)
    */
-  constructor(readonly peer: P, local: X25519KeyPair, readonly remoteStatic: Uint8Array, presharedKey?: Uint8Array | null) {
+  constructor(
+    readonly peer: P,
+    local: X25519KeyPair,
+    readonly remoteStatic: Uint8Array,
+    presharedKey?: Uint8Array | null,
+  ) {
     if (remoteStatic.length !== KEY_LENGTH) throw new RangeError(`a peer's public key is 32 bytes, got ${remoteStatic.length}`);
     this.local = local;
     this.psk = copyPsk(presharedKey);
@@ -186,7 +193,14 @@ export class Handshake<P = unknown> {
 
   /** @internal a fresh state for a new handshake */
   newState(role: 'initiator' | 'responder'): IKpsk2State {
-    return new IKpsk2State(role, this.local, role === 'initiator' ? this.remoteStatic : null, Uint8Array.from(this.psk), CONSTRUCTION, IDENTIFIER);
+    return new IKpsk2State(
+      role,
+      this.local,
+      role === 'initiator' ? this.remoteStatic : null,
+      Uint8Array.from(this.psk),
+      CONSTRUCTION,
+      IDENTIFIER,
+    );
   }
 }
 
@@ -198,7 +212,10 @@ export class Handshake<P = unknown> {
  * static-static DH). ephemeral is for tests; normally a fresh key is made.
  */
 export function createInitiation<P>(
-  hs: Handshake<P>, indices: IndexAllocator<Handshake<P>>, clock: Clock, ephemeral: X25519KeyPair = generateKeyPair(),
+  hs: Handshake<P>,
+  indices: IndexAllocator<Handshake<P>>,
+  clock: Clock,
+  ephemeral: X25519KeyPair = generateKeyPair(),
 ): Uint8Array | null {
   hs.clear(indices);
   if (!hs.hasValidStaticStatic) return null;
@@ -225,7 +242,8 @@ export function createInitiation<P>(
  * or the drop reason.
  */
 export function consumeResponse<P>(
-  msg: Uint8Array, lookup: (receiverIndex: number) => Handshake<P> | undefined,
+  msg: Uint8Array,
+  lookup: (receiverIndex: number) => Handshake<P> | undefined,
 ): Handshake<P> | DropReason {
   const type = classify(msg);
   if (type !== MESSAGE_RESPONSE) return typeof type === 'string' ? type : 'unknown-type';

@@ -16,12 +16,7 @@
  */
 import type { Clock } from './clock.js';
 import type { IpFamily } from '../packet/ip-prefix.js';
-import {
-  RATELIMIT_BURST,
-  RATELIMIT_GC_INTERVAL_MS,
-  RATELIMIT_MAX_ENTRIES,
-  RATELIMIT_PACKETS_PER_SECOND,
-} from './constants.js';
+import { RATELIMIT_BURST, RATELIMIT_GC_INTERVAL_MS, RATELIMIT_MAX_ENTRIES, RATELIMIT_PACKETS_PER_SECOND } from './constants.js';
 
 /** Tuning, defaulting to the kernel's and wireguard-go's values. */
 export interface RateLimiterOptions {

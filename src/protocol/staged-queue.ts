@@ -27,7 +27,8 @@ export class StagedQueue<T> {
   private count = 0;
 
   constructor(capacity = STAGED_QUEUE_CAPACITY) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`staged queue capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new RangeError(`staged queue capacity must be a positive integer, got ${capacity}`);
     this.capacity = capacity;
   }
 

@@ -101,7 +101,14 @@ export interface PeerTimersOptions {
 }
 
 /** The timers of one peer. */
-const TIMER_NAMES = ['retransmitHandshake', 'passiveKeepalive', 'newHandshake', 'persistentKeepalive', 'expireKeypairs', 'zeroKeys'] as const;
+const TIMER_NAMES = [
+  'retransmitHandshake',
+  'passiveKeepalive',
+  'newHandshake',
+  'persistentKeepalive',
+  'expireKeypairs',
+  'zeroKeys',
+] as const;
 /** One of the peer's timers. */
 export type PeerTimerName = (typeof TIMER_NAMES)[number];
 

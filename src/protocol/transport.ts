@@ -170,7 +170,7 @@ export class DataTransport {
     // 3–4. Counters (one reservation per run of one keypair) and headers.
     const aead = burst.aead;
     aead.reset(buffer);
-    for (let i = 0; i < burst.count; ) {
+    for (let i = 0; i < burst.count;) {
       if (burst.result[i]! < 0) {
         i++;
         continue;
@@ -248,7 +248,8 @@ export class DataTransport {
       let drop = 0;
       if (o + length > buffer.length) drop = OPEN_OUT_OF_BOUNDS;
       else if (length < DATA_MIN_SIZE) drop = OPEN_TOO_SHORT;
-      else if (readU32(buffer, o + Data.type) !== MESSAGE_DATA) drop = OPEN_BAD_HEADER; // type 4, reserved bytes zero
+      else if (readU32(buffer, o + Data.type) !== MESSAGE_DATA)
+        drop = OPEN_BAD_HEADER; // type 4, reserved bytes zero
       else if (readU32(buffer, o + Data.receiver) !== keypair.localIndex) drop = OPEN_WRONG_RECEIVER_INDEX;
       else if (!keypair.canReceive()) drop = OPEN_KEYPAIR_UNUSABLE;
       if (drop !== 0) {

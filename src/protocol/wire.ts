@@ -127,7 +127,13 @@ export function writeU32(buf: Uint8Array, offset: number, value: number): void {
 
 /** The exact size of a handshake message type (whitepaper §5.4.2–§5.4.7); 0 for other types. */
 export function handshakeSize(type: number): number {
-  return type === MESSAGE_INITIATION ? INITIATION_SIZE : type === MESSAGE_RESPONSE ? RESPONSE_SIZE : type === MESSAGE_COOKIE_REPLY ? COOKIE_REPLY_SIZE : 0;
+  return type === MESSAGE_INITIATION
+    ? INITIATION_SIZE
+    : type === MESSAGE_RESPONSE
+      ? RESPONSE_SIZE
+      : type === MESSAGE_COOKIE_REPLY
+        ? COOKIE_REPLY_SIZE
+        : 0;
 }
 
 /**

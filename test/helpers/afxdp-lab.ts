@@ -26,7 +26,11 @@ export function statsOf(side: Side): AfxdpStats {
 }
 
 /** Packet counters summed over one kind of port ('af_xdp' or 'udp'), and per worker. */
-export interface PortTotals { ipackets: number; opackets: number; byWorker: Map<number, { ipackets: number; opackets: number }> }
+export interface PortTotals {
+  ipackets: number;
+  opackets: number;
+  byWorker: Map<number, { ipackets: number; opackets: number }>;
+}
 
 export function portTotals(s: AfxdpStats, kind: 'af_xdp' | 'udp'): PortTotals {
   const t: PortTotals = { ipackets: 0, opackets: 0, byWorker: new Map() };
@@ -54,7 +58,15 @@ export function pathTo(s: AfxdpStats, publicKey: string): string {
 export async function statsAfter(side: Side, ready: (s: AfxdpStats) => boolean, timeoutMs = 4_000): Promise<AfxdpStats> {
   let last: AfxdpStats | undefined;
   try {
-    return await waitFor('fresh xdpwg stats', () => { last = statsOf(side); return ready(last) ? last : undefined; }, timeoutMs, 250);
+    return await waitFor(
+      'fresh xdpwg stats',
+      () => {
+        last = statsOf(side);
+        return ready(last) ? last : undefined;
+      },
+      timeoutMs,
+      250,
+    );
   } catch {
     return last ?? statsOf(side);
   }
@@ -62,11 +74,18 @@ export async function statsAfter(side: Side, ready: (s: AfxdpStats) => boolean, 
 
 /** The namespace's kernel UDP datagram counters, IPv4 + IPv6 (what the kernel's UDP stack handled). */
 export function kernelUdp(ns: string): { in: number; out: number } {
-  const snmp = nsExec(ns, 'cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:'));
+  const snmp = nsExec(ns, 'cat', ['/proc/net/snmp'])
+    .split('\n')
+    .filter((l) => l.startsWith('Udp:'));
   const names = snmp[0]!.split(/\s+/);
   const values = snmp[1]!.split(/\s+/).map(Number);
   const v4 = (n: string): number => values[names.indexOf(n)] ?? 0;
-  const snmp6 = new Map(nsExec(ns, 'cat', ['/proc/net/snmp6']).split('\n').map((l) => l.trim().split(/\s+/) as [string, string]).map(([k, v]) => [k, Number(v)]));
+  const snmp6 = new Map(
+    nsExec(ns, 'cat', ['/proc/net/snmp6'])
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/) as [string, string])
+      .map(([k, v]) => [k, Number(v)]),
+  );
   return { in: v4('InDatagrams') + (snmp6.get('Udp6InDatagrams') ?? 0), out: v4('OutDatagrams') + (snmp6.get('Udp6OutDatagrams') ?? 0) };
 }
 
@@ -74,7 +93,9 @@ export function kernelUdp(ns: string): { in: number; out: number } {
 export interface IperfResult {
   bitsPerSecond: number;
   /** UDP: datagrams the sender wrote, and those the receiver got (sent − lost). */
-  packets: number; received: number; lostPercent: number;
+  packets: number;
+  received: number;
+  lostPercent: number;
   json: Record<string, any>;
 }
 
@@ -89,12 +110,21 @@ export async function iperf(lab: Lab, client: Side, server: Side, to: string, ar
   const srv = lab.spawn(server.ns, 'iperf3', ['-s', '-1', '-p', String(port), '-B', to]);
   const exited = new Promise((r) => srv.once('exit', r));
   await waitFor(`iperf3 server on ${to}:${port}`, () => nsExec(server.ns, 'ss', ['-ltnH']).includes(`:${port}`), 5_000, 50);
-  const json = JSON.parse(nsExec(client.ns, 'iperf3', ['-c', to, '-p', String(port), '-J', ...args], { timeoutMs: 40_000 })) as Record<string, any>;
+  const json = JSON.parse(nsExec(client.ns, 'iperf3', ['-c', to, '-p', String(port), '-J', ...args], { timeoutMs: 40_000 })) as Record<
+    string,
+    any
+  >;
   await Promise.race([exited, new Promise((r) => setTimeout(r, 2_000))]);
   const end = json.end;
   if (args.includes('-u')) {
     const sum = end.sum;
-    return { bitsPerSecond: sum.bits_per_second * (1 - sum.lost_percent / 100), packets: sum.packets, received: sum.packets - sum.lost_packets, lostPercent: sum.lost_percent, json };
+    return {
+      bitsPerSecond: sum.bits_per_second * (1 - sum.lost_percent / 100),
+      packets: sum.packets,
+      received: sum.packets - sum.lost_packets,
+      lostPercent: sum.lost_percent,
+      json,
+    };
   }
   return { bitsPerSecond: end.sum_received.bits_per_second, packets: 0, received: 0, lostPercent: 0, json };
 }
@@ -104,7 +134,10 @@ const datapathDirs: string[] = [];
 /** Writes a datapath JSON-C file and returns its path (for XDPWG_DATAPATH); removed when the test process exits. */
 export function datapathFile(content: Record<string, unknown> | string): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'xdpwg-dp-'));
-  if (datapathDirs.push(dir) === 1) process.once('exit', () => { for (const d of datapathDirs) rmSync(d, { recursive: true, force: true }); });
+  if (datapathDirs.push(dir) === 1)
+    process.once('exit', () => {
+      for (const d of datapathDirs) rmSync(d, { recursive: true, force: true });
+    });
   const file = path.join(dir, 'datapath.jsonc');
   writeFileSync(file, typeof content === 'string' ? content : `// written by an AF_XDP test\n${JSON.stringify(content, null, 2)}\n`);
   return file;
@@ -118,13 +151,26 @@ export const mbit = (bps: number): string => `${(bps / 1e6).toFixed(0)} Mbit/s`;
  * `queues` rx/tx queues (a worker binds its AF_XDP socket to the queue
  * numbered like it, so a 2-worker daemon needs 2 queues) and an MTU.
  */
-export function afxdpSides(lab: Lab, implA: Side['impl'], implB: Side['impl'], subnet: number, opts: { queues?: number; vethMtu?: number } = {}): { a: Side; b: Side; vethA: string; vethB: string } {
+export function afxdpSides(
+  lab: Lab,
+  implA: Side['impl'],
+  implB: Side['impl'],
+  subnet: number,
+  opts: { queues?: number; vethMtu?: number } = {},
+): { a: Side; b: Side; vethA: string; vethB: string } {
   const nsA = lab.ns('a');
   const nsB = lab.ns('b');
   const mk = (ns: string, impl: Side['impl'], host: number, ifname: string): Side => ({
-    ns, impl, ifname, keys: genKeys(), port: 51820 + host, log: [],
-    outer4: `10.${subnet}.0.${host}`, outer6: `fd00:${subnet}::${host}`,
-    inner4: `10.${subnet}.1.${host}`, inner6: `fd00:${subnet}:1::${host}`,
+    ns,
+    impl,
+    ifname,
+    keys: genKeys(),
+    port: 51820 + host,
+    log: [],
+    outer4: `10.${subnet}.0.${host}`,
+    outer6: `fd00:${subnet}::${host}`,
+    inner4: `10.${subnet}.1.${host}`,
+    inner6: `fd00:${subnet}:1::${host}`,
   });
   const a = mk(nsA, implA, 1, `${lab.prefix}wa`);
   const b = mk(nsB, implB, 2, `${lab.prefix}wb`);
@@ -150,20 +196,40 @@ export function afxdpSides(lab: Lab, implA: Side['impl'], implB: Side['impl'], s
  *
  *   A 10.S.0.1  fd00:S::1   ── M 10.S.0.254 fd00:S::fe / 10.S.2.254 fd00:S:2::fe ──  B 10.S.2.2 fd00:S:2::2
  */
-export function routedSides(lab: Lab, subnet: number, opts: { queues?: number; implB?: Side['impl'] } = {}): { a: Side; b: Side; m: string; mA: string; mB: string; vethA: string; vethB: string } {
+export function routedSides(
+  lab: Lab,
+  subnet: number,
+  opts: { queues?: number; implB?: Side['impl'] } = {},
+): { a: Side; b: Side; m: string; mA: string; mB: string; vethA: string; vethB: string } {
   const nsA = lab.ns('a');
   const m = lab.ns('m');
   const nsB = lab.ns('b');
   const mk = (ns: string, impl: Side['impl'], host: number, ifname: string, outer4: string, outer6: string): Side => ({
-    ns, impl, ifname, keys: genKeys(), port: 51820 + host, log: [], outer4, outer6,
-    inner4: `10.${subnet}.1.${host}`, inner6: `fd00:${subnet}:1::${host}`,
+    ns,
+    impl,
+    ifname,
+    keys: genKeys(),
+    port: 51820 + host,
+    log: [],
+    outer4,
+    outer6,
+    inner4: `10.${subnet}.1.${host}`,
+    inner6: `fd00:${subnet}:1::${host}`,
   });
   const a = mk(nsA, 'xdpwg', 1, `${lab.prefix}wa`, `10.${subnet}.0.1`, `fd00:${subnet}::1`);
   const b = mk(nsB, opts.implB ?? 'xdpwg', 2, `${lab.prefix}wb`, `10.${subnet}.2.2`, `fd00:${subnet}:2::2`);
   const [vethA, mA, mB, vethB] = [`${lab.prefix}va`, `${lab.prefix}ma`, `${lab.prefix}mb`, `${lab.prefix}vb`];
   const q = opts.queues ?? 1;
-  lab.veth({ ns: nsA, dev: vethA, addrs: [`${a.outer4}/24`, `${a.outer6}/64`] }, { ns: m, dev: mA, addrs: [`10.${subnet}.0.254/24`, `fd00:${subnet}::fe/64`] }, q);
-  lab.veth({ ns: m, dev: mB, addrs: [`10.${subnet}.2.254/24`, `fd00:${subnet}:2::fe/64`] }, { ns: nsB, dev: vethB, addrs: [`${b.outer4}/24`, `${b.outer6}/64`] }, q);
+  lab.veth(
+    { ns: nsA, dev: vethA, addrs: [`${a.outer4}/24`, `${a.outer6}/64`] },
+    { ns: m, dev: mA, addrs: [`10.${subnet}.0.254/24`, `fd00:${subnet}::fe/64`] },
+    q,
+  );
+  lab.veth(
+    { ns: m, dev: mB, addrs: [`10.${subnet}.2.254/24`, `fd00:${subnet}:2::fe/64`] },
+    { ns: nsB, dev: vethB, addrs: [`${b.outer4}/24`, `${b.outer6}/64`] },
+    q,
+  );
   nsExec(m, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
   nsExec(m, 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
   nsExec(nsA, 'ip', ['route', 'add', `10.${subnet}.2.0/24`, 'via', `10.${subnet}.0.254`]);
@@ -180,7 +246,9 @@ export function routedSides(lab: Lab, subnet: number, opts: { queues?: number; i
 export async function capture(lab: Lab, ns: string, dev: string, file: string, filter = 'udp'): Promise<{ stop: () => Promise<string> }> {
   const child = lab.spawn(ns, 'tcpdump', ['-i', dev, '-n', '-U', '--immediate-mode', '-s', '128', '-B', '16384', '-w', file, filter]);
   let err = '';
-  child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   await waitFor(`tcpdump on ${dev} in ${ns}`, () => err.includes('listening on'), 5_000, 50);
   return {
     stop: async (): Promise<string> => {
@@ -206,7 +274,13 @@ export async function startFresh(lab: Lab, side: Side, env: Record<string, strin
 }
 
 /** What {@link carriedOverAfxdp} measured. */
-export interface AfxdpProof { afxdpIn: number; afxdpOut: number; kernelIn: number; kernelOut: number; text: string }
+export interface AfxdpProof {
+  afxdpIn: number;
+  afxdpOut: number;
+  kernelIn: number;
+  kernelOut: number;
+  text: string;
+}
 
 /**
  * Runs `traffic` and checks that xdpwg side `x` carried it over AF_XDP
@@ -215,20 +289,38 @@ export interface AfxdpProof { afxdpIn: number; afxdpOut: number; kernelIn: numbe
  * counters grew by at most `slack` (handshakes and keepalives on the main
  * thread's socket). Throws with the figures (and x's log) otherwise.
  */
-export async function carriedOverAfxdp(x: Side, peer: Side, packets: number, traffic: () => void | Promise<void>, slack = 10): Promise<AfxdpProof> {
+export async function carriedOverAfxdp(
+  x: Side,
+  peer: Side,
+  packets: number,
+  traffic: () => void | Promise<void>,
+  slack = 10,
+): Promise<AfxdpProof> {
   const s0 = statsOf(x);
   const k0 = kernelUdp(x.ns);
   await traffic();
   const k1 = kernelUdp(x.ns);
   const p0 = portTotals(s0, 'af_xdp');
-  const s1 = await statsAfter(x, (s) => pathTo(s, peer.keys.publicKey) === 'af_xdp' &&
-    portTotals(s, 'af_xdp').ipackets - p0.ipackets >= packets && portTotals(s, 'af_xdp').opackets - p0.opackets >= packets);
+  const s1 = await statsAfter(
+    x,
+    (s) =>
+      pathTo(s, peer.keys.publicKey) === 'af_xdp' &&
+      portTotals(s, 'af_xdp').ipackets - p0.ipackets >= packets &&
+      portTotals(s, 'af_xdp').opackets - p0.opackets >= packets,
+  );
   const p1 = portTotals(s1, 'af_xdp');
-  const proof = { afxdpIn: p1.ipackets - p0.ipackets, afxdpOut: p1.opackets - p0.opackets, kernelIn: k1.in - k0.in, kernelOut: k1.out - k0.out, text: '' };
+  const proof = {
+    afxdpIn: p1.ipackets - p0.ipackets,
+    afxdpOut: p1.opackets - p0.opackets,
+    kernelIn: k1.in - k0.in,
+    kernelOut: k1.out - k0.out,
+    text: '',
+  };
   proof.text = `${x.ifname}→${peer.ifname}: path ${pathTo(s1, peer.keys.publicKey)}, af_xdp +${proof.afxdpIn} in +${proof.afxdpOut} out, kernel UDP +${proof.kernelIn} in +${proof.kernelOut} out`;
   const why = `${proof.text}\n${x.log.slice(-30).join('\n')}`;
   if (pathTo(s1, peer.keys.publicKey) !== 'af_xdp') throw new Error(`not on AF_XDP: ${why}`);
   if (proof.afxdpIn < packets || proof.afxdpOut < packets) throw new Error(`fewer than ${packets} frames each way on af_xdp: ${why}`);
-  if (proof.kernelIn > slack || proof.kernelOut > slack) throw new Error(`the kernel UDP stack carried more than ${slack} datagrams: ${why}`);
+  if (proof.kernelIn > slack || proof.kernelOut > slack)
+    throw new Error(`the kernel UDP stack carried more than ${slack} datagrams: ${why}`);
   return proof;
 }

@@ -7,27 +7,43 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { nsExec } from './netns.js';
 import { xdpwgBin } from './tunnel-lab.js';
 
-export interface CliResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 /**
  * Runs `xdpwg ...args` (inside `ns` when given) to completion: resolves when
  * the process exited AND its stdout/stderr reached EOF, so a daemon that kept
  * them open makes this time out. Rejects after timeoutMs.
  */
-export function runXdpwg(ns: string | undefined, args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
-  const argv = ns ? ['ip', ['netns', 'exec', ns, xdpwgBin, ...args]] as const : [xdpwgBin, args] as const;
+export function runXdpwg(
+  ns: string | undefined,
+  args: string[],
+  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  const argv = ns ? (['ip', ['netns', 'exec', ns, xdpwgBin, ...args]] as const) : ([xdpwgBin, args] as const);
   const child = spawn(argv[0], [...argv[1]], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const timeoutMs = opts.timeoutMs ?? 15_000;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`xdpwg ${args.join(' ')}: no end of output within ${timeoutMs} ms (exit ${child.exitCode}); stderr: ${stderr}`));
     }, timeoutMs);
-    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
   });
 }
 
@@ -42,7 +58,10 @@ export function exitOf(child: ChildProcess, timeoutMs = 10_000): Promise<number 
   if (exited && drained) return Promise.resolve(child.exitCode);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`pid ${child.pid} did not exit within ${timeoutMs} ms`)), timeoutMs);
-    child.once('close', (code) => { clearTimeout(timer); resolve(code); });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
   });
 }
 
@@ -66,12 +85,25 @@ export function daemonPid(ns: string, ifname: string): number | undefined {
  */
 export function alive(pid: number): boolean {
   let stat: string;
-  try { stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return false; }
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
   if (!/^\d+ \(.*\) Z/.test(stat)) return true;
-  try { return readdirSync(`/proc/${pid}/task`).length > 1; } catch { return false; }
+  try {
+    return readdirSync(`/proc/${pid}/task`).length > 1;
+  } catch {
+    return false;
+  }
 }
 
 /** True when `ip link show ifname` in ns finds the device. */
 export function linkExists(ns: string, ifname: string): boolean {
-  try { nsExec(ns, 'ip', ['link', 'show', ifname]); return true; } catch { return false; }
+  try {
+    nsExec(ns, 'ip', ['link', 'show', ifname]);
+    return true;
+  } catch {
+    return false;
+  }
 }

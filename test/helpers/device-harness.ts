@@ -34,7 +34,12 @@ export class DeviceHarness {
   private constructor(readonly device: Device) {}
 
   static async start(): Promise<DeviceHarness> {
-    const device = await Device.create({ ifname: 'xdpwg-test-none', tunQueues: [], log: new Logger('device-harness ', 'error'), datapath: { ...DEFAULT_DATAPATH } });
+    const device = await Device.create({
+      ifname: 'xdpwg-test-none',
+      tunQueues: [],
+      log: new Logger('device-harness ', 'error'),
+      datapath: { ...DEFAULT_DATAPATH },
+    });
     const h = new DeviceHarness(device);
     h.set(`private_key=${keyToHex(h.identity.privateKey)}`);
     return h;
@@ -79,7 +84,10 @@ export class TestPeer {
   /** Every datagram received and not taken yet, oldest first. */
   private readonly inbox: Uint8Array[] = [];
 
-  private constructor(readonly socket: dgram.Socket, readonly devicePublic: Uint8Array) {
+  private constructor(
+    readonly socket: dgram.Socket,
+    readonly devicePublic: Uint8Array,
+  ) {
     this.handshake = new Handshake<null>(null, this.identity, devicePublic, null);
     this.macs = new CookieGenerator(devicePublic, systemClock);
     this.checker = new CookieChecker(this.identity.publicKey, systemClock);
@@ -126,10 +134,14 @@ export class TestPeer {
 
   /** Waits for the next datagram whose first byte is `type` (others stay in the inbox). */
   async next(type: number, what: string, timeoutMs = 5_000): Promise<Uint8Array> {
-    return waitFor(what, () => {
-      const i = this.inbox.findIndex((m) => m[0] === type);
-      return i < 0 ? undefined : this.inbox.splice(i, 1)[0];
-    }, timeoutMs);
+    return waitFor(
+      what,
+      () => {
+        const i = this.inbox.findIndex((m) => m[0] === type);
+        return i < 0 ? undefined : this.inbox.splice(i, 1)[0];
+      },
+      timeoutMs,
+    );
   }
 
   /**

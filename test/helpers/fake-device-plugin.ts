@@ -32,7 +32,10 @@ export interface FakePluginOptions {
   acceptTimeoutMs?: number;
 }
 
-export interface FakePluginResult { requests: string[]; error?: string }
+export interface FakePluginResult {
+  requests: string[];
+  error?: string;
+}
 
 export interface FakePlugin {
   /** Resolves once the program is loaded and the socket listens. */
@@ -45,14 +48,24 @@ export function startFakeDevicePlugin(opts: FakePluginOptions): FakePlugin {
   const worker = new Worker(fileURLToPath(import.meta.url), { workerData: opts });
   let readyResolve!: () => void;
   let readyReject!: (e: Error) => void;
-  const ready = new Promise<void>((res, rej) => { readyResolve = res; readyReject = rej; });
+  const ready = new Promise<void>((res, rej) => {
+    readyResolve = res;
+    readyReject = rej;
+  });
   const done = new Promise<FakePluginResult>((resolve, reject) => {
     worker.on('message', (m: { t: 'ready' } | { t: 'done'; result: FakePluginResult }) => {
       if (m.t === 'ready') readyResolve();
       else resolve(m.result);
     });
-    worker.once('error', (e) => { readyReject(e); reject(e); });
-    worker.once('exit', (code) => { const e = new Error(`fake device plugin exited (${code}) before reporting`); readyReject(e); reject(e); });
+    worker.once('error', (e) => {
+      readyReject(e);
+      reject(e);
+    });
+    worker.once('exit', (code) => {
+      const e = new Error(`fake device plugin exited (${code}) before reporting`);
+      readyReject(e);
+      reject(e);
+    });
   });
   return { ready, done };
 }
@@ -78,7 +91,10 @@ function serve(opts: FakePluginOptions): FakePluginResult {
       requests.push(msg.text);
       if (msg.fd >= 0) n.closeFd(msg.fd);
       if (opts.behaviour === 'silent') continue;
-      if (opts.behaviour === 'garbage') { reply('HTTP/1.1 400 Bad Request\r\n'); continue; }
+      if (opts.behaviour === 'garbage') {
+        reply('HTTP/1.1 400 Bad Request\r\n');
+        continue;
+      }
       const [verb, arg] = msg.text.split(',').map((w) => w.replace(/ /g, ''));
       if (verb === '/connect' && requests.length === 1) {
         reply(arg === opts.podName ? '/host_ok' : '/host_nak');
@@ -88,10 +104,15 @@ function serve(opts: FakePluginOptions): FakePluginResult {
       } else if (verb === '/xsk_map_fd' && arg !== undefined) {
         if (opts.behaviour === 'not-a-map') {
           const devNull = openSync('/dev/null', 'r');
-          try { reply('/fd_ack', devNull); } finally { closeSync(devNull); }
+          try {
+            reply('/fd_ack', devNull);
+          } finally {
+            closeSync(devNull);
+          }
         } else {
           const fd = maps.get(arg);
-          if (fd === undefined) reply('/fd_nak'); else reply('/fd_ack', fd);
+          if (fd === undefined) reply('/fd_nak');
+          else reply('/fd_ack', fd);
         }
       } else if (msg.text === '/fin') {
         reply('/fin_ack');

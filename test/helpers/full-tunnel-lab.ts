@@ -71,7 +71,9 @@ export function fullTunnelConfig(t: FullTunnelLab, extra: string[] = []): string
 
 /** The mark `ss -uanpe` shows on the daemon's UDP socket(s) listening on A's port ('' when none). */
 export function socketMarks(t: FullTunnelLab): string[] {
-  const lines = nsExec(t.a.ns, 'ss', ['-uanpeH']).split('\n').filter((l) => new RegExp(`[:*]${t.a.port}\\s`).test(l));
+  const lines = nsExec(t.a.ns, 'ss', ['-uanpeH'])
+    .split('\n')
+    .filter((l) => new RegExp(`[:*]${t.a.port}\\s`).test(l));
   return lines.map((l) => /fwmark:(0x[0-9a-f]+)/.exec(l)?.[1] ?? '');
 }
 
@@ -92,7 +94,11 @@ export async function assertThroughTunnelOnAfxdp(t: FullTunnelLab, label: string
   assert.equal(ping(a, c.v4, 5), 5, `${label}: second round v4`);
   assert.equal(ping(a, c.v6, 5), 5, `${label}: second round v6`);
   const after = kernelUdp(a.ns);
-  assert.deepEqual(after, before, `${label}: A's kernel UDP counters moved: the outer traffic did not take AF_XDP only\n${JSON.stringify(statsOf(a))}`);
+  assert.deepEqual(
+    after,
+    before,
+    `${label}: A's kernel UDP counters moved: the outer traffic did not take AF_XDP only\n${JSON.stringify(statsOf(a))}`,
+  );
 }
 
 /** Moves A's endpoint for B to B's IPv6 address (with the policy rules in place) through the UAPI. */
@@ -103,5 +109,10 @@ export function moveEndpointToV6(t: FullTunnelLab): void {
 /** Every policy rule in A's namespace beyond the kernel's three defaults, both families. */
 export function extraRules(ns: string): string[] {
   const defaults = /^(0|32766|32767):\s+from all lookup (local|main|default)\s*$/;
-  return ['-4', '-6'].flatMap((f) => nsExec(ns, 'ip', [f, 'rule', 'show']).split('\n').filter((l) => l.trim() && !defaults.test(l.trim())).map((l) => `${f} ${l.trim()}`));
+  return ['-4', '-6'].flatMap((f) =>
+    nsExec(ns, 'ip', [f, 'rule', 'show'])
+      .split('\n')
+      .filter((l) => l.trim() && !defaults.test(l.trim()))
+      .map((l) => `${f} ${l.trim()}`),
+  );
 }

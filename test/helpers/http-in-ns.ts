@@ -5,7 +5,11 @@
  */
 import { nsExec } from './netns.js';
 
-export interface HttpAnswer { status: number; headers: Record<string, string>; body: string }
+export interface HttpAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
 
 const SCRIPT = `
 const [method, url] = process.argv.slice(1);
@@ -18,7 +22,11 @@ export function httpInNs(ns: string, method: string, url: string): HttpAnswer {
 }
 
 /** One sample of the Prometheus text format: name, labels, value. */
-export interface Sample { name: string; labels: Record<string, string>; value: number }
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
 
 /** Parses the text exposition format's sample lines (comments skipped; label values unescaped). */
 export function parsePrometheusText(text: string): Sample[] {

@@ -12,7 +12,13 @@
  */
 import { publicKeyOf } from '../../src/crypto/x25519.js';
 import {
-  Errno, UapiError, peerKey, type DeviceControl, type DeviceSnapshot, type PeerSnapshot, type UapiSetOp,
+  Errno,
+  UapiError,
+  peerKey,
+  type DeviceControl,
+  type DeviceSnapshot,
+  type PeerSnapshot,
+  type UapiSetOp,
 } from '../../src/daemon/config/device-config.js';
 import { maskPrefix, prefixKey, type IpPrefix } from '../../src/packet/ip-prefix.js';
 import type { Endpoint } from '../../src/packet/endpoint.js';
@@ -49,9 +55,13 @@ export class MemoryDevice implements DeviceControl {
     const peers: PeerSnapshot[] = [];
     for (const p of this.peers.values()) {
       const s: PeerSnapshot = {
-        publicKey: p.publicKey, persistentKeepalive: p.persistentKeepalive,
-        lastHandshakeSec: p.lastHandshakeSec, lastHandshakeNsec: p.lastHandshakeNsec,
-        rxBytes: p.rxBytes, txBytes: p.txBytes, allowedIPs: [...p.allowedIPs.values()],
+        publicKey: p.publicKey,
+        persistentKeepalive: p.persistentKeepalive,
+        lastHandshakeSec: p.lastHandshakeSec,
+        lastHandshakeNsec: p.lastHandshakeNsec,
+        rxBytes: p.rxBytes,
+        txBytes: p.txBytes,
+        allowedIPs: [...p.allowedIPs.values()],
       };
       if (p.presharedKey) s.presharedKey = p.presharedKey;
       if (p.endpoint) s.endpoint = p.endpoint;
@@ -89,11 +99,22 @@ export class MemoryDevice implements DeviceControl {
         case 'peer': {
           const key = peerKey(op.publicKey);
           if (this.publicKey && peerKey(this.publicKey) === key) break;
-          if (op.remove) { this.removePeer(key); break; }
+          if (op.remove) {
+            this.removePeer(key);
+            break;
+          }
           let peer = this.peers.get(key);
           if (!peer) {
             if (op.updateOnly) break;
-            peer = { publicKey: op.publicKey, persistentKeepalive: 0, allowedIPs: new Map(), rxBytes: 0n, txBytes: 0n, lastHandshakeSec: 0, lastHandshakeNsec: 0 };
+            peer = {
+              publicKey: op.publicKey,
+              persistentKeepalive: 0,
+              allowedIPs: new Map(),
+              rxBytes: 0n,
+              txBytes: 0n,
+              lastHandshakeSec: 0,
+              lastHandshakeNsec: 0,
+            };
             this.peers.set(key, peer);
           }
           if (op.presharedKey) {
@@ -107,7 +128,10 @@ export class MemoryDevice implements DeviceControl {
             const prefix = maskPrefix(change.prefix);
             const pk = prefixKey(prefix);
             if (change.remove) {
-              if (this.owners.get(pk) === key) { this.owners.delete(pk); peer.allowedIPs.delete(pk); }
+              if (this.owners.get(pk) === key) {
+                this.owners.delete(pk);
+                peer.allowedIPs.delete(pk);
+              }
               continue;
             }
             const owner = this.owners.get(pk);
@@ -122,7 +146,10 @@ export class MemoryDevice implements DeviceControl {
   }
 
   /** Test hook: runtime counters as a live device would have them. */
-  setRuntime(publicKey: Uint8Array, r: { rxBytes?: bigint; txBytes?: bigint; lastHandshakeSec?: number; lastHandshakeNsec?: number; endpoint?: Endpoint }): void {
+  setRuntime(
+    publicKey: Uint8Array,
+    r: { rxBytes?: bigint; txBytes?: bigint; lastHandshakeSec?: number; lastHandshakeNsec?: number; endpoint?: Endpoint },
+  ): void {
     const peer = this.peers.get(peerKey(publicKey));
     if (!peer) throw new Error('no such peer');
     Object.assign(peer, r);

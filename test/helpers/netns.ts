@@ -15,7 +15,13 @@ export function requireRoot(): void {
 /** Runs a command (no shell) and returns stdout; throws with stderr on failure. */
 export function sh(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): string {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', input: opts.input, timeout: opts.timeoutMs ?? 30_000, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024 });
+    return execFileSync(cmd, args, {
+      encoding: 'utf8',
+      input: opts.input,
+      timeout: opts.timeoutMs ?? 30_000,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      maxBuffer: 256 * 1024 * 1024,
+    });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new Error(`${cmd} ${args.join(' ')} failed: ${e.stderr?.trim() || e.message}`);
@@ -43,7 +49,11 @@ export class Lab {
 
   ns(name: string): string {
     const full = `${this.prefix}-${name}`;
-    try { sh('ip', ['netns', 'del', full]); } catch { /* not there: fine */ }
+    try {
+      sh('ip', ['netns', 'del', full]);
+    } catch {
+      /* not there: fine */
+    }
     sh('ip', ['netns', 'add', full]);
     this.namespaces.push(full);
     nsExec(full, 'ip', ['link', 'set', 'lo', 'up']);
@@ -73,10 +83,20 @@ export class Lab {
    */
   cleanup(): void {
     const pidsOf = (ns: string): number[] => {
-      try { return sh('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean).map(Number); } catch { return []; }
+      try {
+        return sh('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
     };
     const signal = (pids: number[], sig: NodeJS.Signals): void => {
-      for (const p of pids) { try { process.kill(p, sig); } catch { /* gone */ } }
+      for (const p of pids) {
+        try {
+          process.kill(p, sig);
+        } catch {
+          /* gone */
+        }
+      }
     };
     const all = (): number[] => this.namespaces.flatMap(pidsOf);
     for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
@@ -87,7 +107,11 @@ export class Lab {
     signal(all(), 'SIGKILL');
     for (const ns of this.namespaces.splice(0)) {
       removeShareSockets(ns);
-      try { sh('ip', ['netns', 'del', ns]); } catch { /* already gone */ }
+      try {
+        sh('ip', ['netns', 'del', ns]);
+      } catch {
+        /* already gone */
+      }
       removeScratchFiles(ns);
     }
   }
@@ -101,7 +125,9 @@ function removeShareSockets(ns: string): void {
   try {
     const ino = statSync(`/run/netns/${ns}`).ino;
     for (const f of readdirSync('/run/xdpwg')) if (f.startsWith(`uplink-${ino}-`)) rmSync(`/run/xdpwg/${f}`, { force: true });
-  } catch { /* no namespace or no directory: nothing left */ }
+  } catch {
+    /* no namespace or no directory: nothing left */
+  }
 }
 
 /**
@@ -110,7 +136,11 @@ function removeShareSockets(ns: string): void {
  */
 function removeScratchFiles(ns: string): void {
   let names: string[];
-  try { names = readdirSync('/tmp'); } catch { return; }
+  try {
+    names = readdirSync('/tmp');
+  } catch {
+    return;
+  }
   for (const name of names) {
     if (name.startsWith(`${ns}.`) || name.startsWith(`xdpwg-${ns}`)) rmSync(path.join('/tmp', name), { recursive: true, force: true });
   }
@@ -121,7 +151,12 @@ export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeout
   const end = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < end) {
-    try { const v = await fn(); if (v) return v as NonNullable<T>; } catch (err) { last = err; }
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
     await new Promise((r) => setTimeout(r, stepMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);

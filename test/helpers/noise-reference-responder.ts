@@ -12,7 +12,17 @@
 import { generateKeyPair, type X25519KeyPair } from '../../src/crypto/x25519.js';
 import { KEY_LENGTH } from '../../src/crypto/bytes.js';
 import type { Clock } from '../../src/protocol/clock.js';
-import { Initiation, MESSAGE_INITIATION, MESSAGE_RESPONSE, RESPONSE_SIZE, Response, classify, readU32, writeType, writeU32 } from '../../src/protocol/wire.js';
+import {
+  Initiation,
+  MESSAGE_INITIATION,
+  MESSAGE_RESPONSE,
+  RESPONSE_SIZE,
+  Response,
+  classify,
+  readU32,
+  writeType,
+  writeU32,
+} from '../../src/protocol/wire.js';
 import type { DropReason } from '../../src/packet/drop-reasons.js';
 import { IKpsk2State, readMessageA, writeMessageB } from '../../src/protocol/noise-ikpsk2.js';
 import { CONSTRUCTION, IDENTIFIER, type Handshake, type IndexAllocator } from '../../src/protocol/noise.js';
@@ -28,7 +38,10 @@ import { initiationRefusal } from '../../src/protocol/noise-responder.js';
  * Returns the peer's handshake, now 'consumed-initiation', or the drop reason.
  */
 export function consumeInitiation<P>(
-  msg: Uint8Array, local: X25519KeyPair, lookup: (remoteStatic: Uint8Array) => Handshake<P> | undefined, clock: Clock,
+  msg: Uint8Array,
+  local: X25519KeyPair,
+  lookup: (remoteStatic: Uint8Array) => Handshake<P> | undefined,
+  clock: Clock,
 ): Handshake<P> | DropReason {
   const type = classify(msg);
   if (type !== MESSAGE_INITIATION) return typeof type === 'string' ? type : 'unknown-type';
@@ -66,7 +79,9 @@ export function consumeInitiation<P>(
  * not at 'consumed-initiation' or a DH result is zero.
  */
 export function createResponse<P>(
-  hs: Handshake<P>, indices: IndexAllocator<Handshake<P>>, ephemeral: X25519KeyPair = generateKeyPair(),
+  hs: Handshake<P>,
+  indices: IndexAllocator<Handshake<P>>,
+  ephemeral: X25519KeyPair = generateKeyPair(),
 ): Uint8Array | null {
   const state = hs.inFlight;
   if (hs.stage !== 'consumed-initiation' || !state) return null;

@@ -36,16 +36,30 @@ export function readPcap(file: string): { linkType: number; packets: Buffer[] } 
 }
 
 /** A WireGuard transport-data message's header as seen on the wire (whitepaper §5.4.6). */
-export interface WgDataHeader { src: string; dst: string; receiver: number; counter: bigint }
+export interface WgDataHeader {
+  src: string;
+  dst: string;
+  receiver: number;
+  counter: bigint;
+}
 
 /** The UDP payload of an Ethernet (or Linux cooked) frame carrying IPv4/IPv6, or undefined. */
 export function udpPayload(frame: Buffer, linkType: number): { src: string; dst: string; payload: Buffer } | undefined {
   let off: number;
   let etherType: number;
-  if (linkType === LINKTYPE_ETHERNET) { if (frame.length < 14) return undefined; etherType = frame.readUInt16BE(12); off = 14; }
-  else if (linkType === LINKTYPE_LINUX_SLL) { if (frame.length < 16) return undefined; etherType = frame.readUInt16BE(14); off = 16; }
-  else throw new Error(`pcap link type ${linkType} is not handled`);
-  if (etherType === 0x8100 && frame.length >= off + 4) { etherType = frame.readUInt16BE(off + 2); off += 4; }
+  if (linkType === LINKTYPE_ETHERNET) {
+    if (frame.length < 14) return undefined;
+    etherType = frame.readUInt16BE(12);
+    off = 14;
+  } else if (linkType === LINKTYPE_LINUX_SLL) {
+    if (frame.length < 16) return undefined;
+    etherType = frame.readUInt16BE(14);
+    off = 16;
+  } else throw new Error(`pcap link type ${linkType} is not handled`);
+  if (etherType === 0x8100 && frame.length >= off + 4) {
+    etherType = frame.readUInt16BE(off + 2);
+    off += 4;
+  }
   let src: string;
   let dst: string;
   if (etherType === 0x0800) {
@@ -76,15 +90,18 @@ function dataHeaderOf(frame: Buffer, linkType: number): WgDataHeader | undefined
 }
 
 /** Every WireGuard transport-data header in a capture; `.fromFrame` reads one frame. */
-export const wireguardDataHeaders = Object.assign((file: string): WgDataHeader[] => {
-  const { linkType, packets } = readPcap(file);
-  const out: WgDataHeader[] = [];
-  for (const frame of packets) {
-    const h = dataHeaderOf(frame, linkType);
-    if (h) out.push(h);
-  }
-  return out;
-}, { fromFrame: dataHeaderOf });
+export const wireguardDataHeaders = Object.assign(
+  (file: string): WgDataHeader[] => {
+    const { linkType, packets } = readPcap(file);
+    const out: WgDataHeader[] = [];
+    for (const frame of packets) {
+      const h = dataHeaderOf(frame, linkType);
+      if (h) out.push(h);
+    }
+    return out;
+  },
+  { fromFrame: dataHeaderOf },
+);
 
 /** The (receiver index, counter) pairs that occur more than once, with their counts. */
 export function repeatedNonces(headers: WgDataHeader[]): Array<{ receiver: number; counter: bigint; times: number }> {
@@ -93,10 +110,12 @@ export function repeatedNonces(headers: WgDataHeader[]): Array<{ receiver: numbe
     const k = `${h.receiver}/${h.counter}`;
     seen.set(k, (seen.get(k) ?? 0) + 1);
   }
-  return [...seen].filter(([, n]) => n > 1).map(([k, times]) => {
-    const [r, c] = k.split('/');
-    return { receiver: Number(r), counter: BigInt(c!), times };
-  });
+  return [...seen]
+    .filter(([, n]) => n > 1)
+    .map(([k, times]) => {
+      const [r, c] = k.split('/');
+      return { receiver: Number(r), counter: BigInt(c!), times };
+    });
 }
 
 /**
@@ -112,7 +131,10 @@ export function reorderBeyond(headers: WgDataHeader[], window: number): { maxBeh
   let beyond = 0;
   for (const h of headers) {
     const g = greatest.get(h.receiver);
-    if (g === undefined || h.counter > g) { greatest.set(h.receiver, h.counter); continue; }
+    if (g === undefined || h.counter > g) {
+      greatest.set(h.receiver, h.counter);
+      continue;
+    }
     const behind = Number(g - h.counter);
     if (behind > maxBehind) maxBehind = behind;
     if (behind > window) beyond++;

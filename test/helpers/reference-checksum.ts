@@ -31,9 +31,17 @@ export function l4ChecksumValid(p: Uint8Array, l4: number, proto: number): boole
 }
 
 /** True when the IPv4 header checksum of packet p verifies. */
-export function ipv4HeaderValid(p: Uint8Array): boolean { return fold(sum16(p, 0, (p[0]! & 15) * 4)) === 0xffff; }
+export function ipv4HeaderValid(p: Uint8Array): boolean {
+  return fold(sum16(p, 0, (p[0]! & 15) * 4)) === 0xffff;
+}
 
 export const be16 = (p: Uint8Array, o: number): number => (p[o]! << 8) | p[o + 1]!;
 export const be32 = (p: Uint8Array, o: number): number => ((p[o]! << 24) | (p[o + 1]! << 16) | (p[o + 2]! << 8) | p[o + 3]!) >>> 0;
-export function put16(p: Uint8Array, o: number, v: number): void { p[o] = (v >> 8) & 0xff; p[o + 1] = v & 0xff; }
-export function put32(p: Uint8Array, o: number, v: number): void { put16(p, o, v >>> 16); put16(p, o + 2, v & 0xffff); }
+export function put16(p: Uint8Array, o: number, v: number): void {
+  p[o] = (v >> 8) & 0xff;
+  p[o + 1] = v & 0xff;
+}
+export function put32(p: Uint8Array, o: number, v: number): void {
+  put16(p, o, v >>> 16);
+  put16(p, o + 2, v & 0xffff);
+}

@@ -61,7 +61,14 @@ export class TimerHarness {
   /** Completes a handshake now, as initiator or responder (responder's keypair confirmed at once). */
   session(isInitiator: boolean): Keypair {
     const key = new Uint8Array(32).fill(this.nextIndex);
-    const kp = new Keypair({ sendKey: key, receiveKey: key, localIndex: this.nextIndex++, remoteIndex: 7, isInitiator, createdAt: this.clock.now() });
+    const kp = new Keypair({
+      sendKey: key,
+      receiveKey: key,
+      localIndex: this.nextIndex++,
+      remoteIndex: 7,
+      isInitiator,
+      createdAt: this.clock.now(),
+    });
     this.keypairs.install(kp);
     if (!isInitiator) this.keypairs.received(kp);
     this.timers.sessionDerived();

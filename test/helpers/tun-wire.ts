@@ -17,13 +17,22 @@ export const HEADROOM = 128;
 export const BURST = 64;
 
 /** One end: namespace, TUN name, addresses. */
-export interface TunSide { ns: string; dev: string; v4: string; v6: string }
+export interface TunSide {
+  ns: string;
+  dev: string;
+  v4: string;
+  v6: string;
+}
 
 /** Opens side.dev in side.ns with the given offload and addresses, and brings it up. */
 export function openSide(side: TunSide, offload: boolean, txqueuelen?: number): TunQueueSet {
   const leave = enterNetns(side.ns);
   let set: TunQueueSet;
-  try { set = openTun(side.dev, 1, false, { offload }); } finally { leave(); }
+  try {
+    set = openTun(side.dev, 1, false, { offload });
+  } finally {
+    leave();
+  }
   nsExec(side.ns, 'ip', ['addr', 'add', `${side.v4}/24`, 'dev', side.dev]);
   nsExec(side.ns, 'ip', ['addr', 'add', `${side.v6}/64`, 'dev', side.dev, 'nodad']);
   nsExec(side.ns, 'ip', ['link', 'set', side.dev, ...(txqueuelen ? ['txqueuelen', String(txqueuelen)] : []), 'up']);
@@ -31,7 +40,14 @@ export function openSide(side: TunSide, offload: boolean, txqueuelen?: number): 
 }
 
 /** What the wire saw: reads and the frames they filled, writes and what they took. */
-export interface WireCounts { reads: number; packetsRead: number; maxPerRead: number; writeCalls: number; packetsWritten: number; refused: number }
+export interface WireCounts {
+  reads: number;
+  packetsRead: number;
+  maxPerRead: number;
+  writeCalls: number;
+  packetsWritten: number;
+  refused: number;
+}
 
 /**
  * Moves packets both ways between the first queues of two TUNs until
@@ -49,9 +65,14 @@ export async function wire(setA: TunQueueSet, setB: TunQueueSet, until: Promise<
   const waiter = new Waiter([a.fd, b.fd]);
   const counts: WireCounts = { reads: 0, packetsRead: 0, maxPerRead: 0, writeCalls: 0, packetsWritten: 0, refused: 0 };
   let settled = false;
-  void until.finally(() => { settled = true; });
+  void until.finally(() => {
+    settled = true;
+  });
   const move = (from: NativeTunQueue, to: NativeTunQueue): boolean => {
-    for (let i = 0; i < BURST; i++) { desc[2 * i] = i * FRAME + HEADROOM; desc[2 * i + 1] = FRAME - HEADROOM; }
+    for (let i = 0; i < BURST; i++) {
+      desc[2 * i] = i * FRAME + HEADROOM;
+      desc[2 * i + 1] = FRAME - HEADROOM;
+    }
     const n = from.readBurst(buffer, desc, BURST);
     assert.ok(n >= 0, `read: ${burstErrorName(n)}`);
     if (n === 0) return false;
@@ -86,11 +107,21 @@ export async function wire(setA: TunQueueSet, setB: TunQueueSet, until: Promise<
 
 /** A child's output and exit code, once it ends (killed after timeoutMs). */
 export function finished(child: ChildProcess, timeoutMs = 30_000): Promise<{ code: number | null; out: string; err: string }> {
-  let out = '', err = '';
-  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
+  let out = '',
+    err = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  return new Promise((resolve) => child.on('close', (code) => { clearTimeout(timer); resolve({ code, out, err }); }));
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, err });
+    }),
+  );
 }
 
 export function delta(after: TunOffloadStats, before: TunOffloadStats): TunOffloadStats {

@@ -14,7 +14,10 @@ export const xdpwgBin = path.join(repoRoot, 'bin', 'xdpwg');
 
 export type Implementation = 'xdpwg' | 'wireguard-go';
 
-export interface WgKeys { privateKey: string; publicKey: string }
+export interface WgKeys {
+  privateKey: string;
+  publicKey: string;
+}
 
 export function genKeys(): WgKeys {
   const privateKey = sh('wg', ['genkey']).trim();
@@ -28,9 +31,11 @@ export interface Side {
   impl: Implementation;
   keys: WgKeys;
   /** Outer (underlay) addresses. */
-  outer4: string; outer6: string;
+  outer4: string;
+  outer6: string;
   /** Inner (tunnel) addresses. */
-  inner4: string; inner6: string;
+  inner4: string;
+  inner6: string;
   port: number;
   /** The executable to start instead of the implementation's default (bin/xdpwg, or wireguard-go from PATH). */
   bin?: string;
@@ -49,12 +54,17 @@ export async function startImplementation(lab: Lab, side: Side, env: Record<stri
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   side.proc = child;
-  const collect = (d: Buffer): void => { side.log.push(...d.toString().split('\n').filter(Boolean)); };
+  const collect = (d: Buffer): void => {
+    side.log.push(...d.toString().split('\n').filter(Boolean));
+  };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   // Ready means the UAPI socket answers, as `wg` sees it.
-  await waitFor(`${side.impl} to create ${side.ifname} in ${side.ns}`, () =>
-    existsSync(`/var/run/wireguard/${side.ifname}.sock`) && nsExec(side.ns, 'wg', ['show', side.ifname, 'listen-port']).trim() !== '', 15_000);
+  await waitFor(
+    `${side.impl} to create ${side.ifname} in ${side.ns}`,
+    () => existsSync(`/var/run/wireguard/${side.ifname}.sock`) && nsExec(side.ns, 'wg', ['show', side.ifname, 'listen-port']).trim() !== '',
+    15_000,
+  );
 }
 
 /** `wg set` with the given arguments inside the side's namespace. */
@@ -95,9 +105,16 @@ export function twoSides(lab: Lab, implA: Implementation, implB: Implementation,
   const nsA = lab.ns('a');
   const nsB = lab.ns('b');
   const mk = (ns: string, impl: Implementation, host: number, ifname: string): Side => ({
-    ns, impl, ifname, keys: genKeys(), port: 51820 + host, log: [],
-    outer4: `10.${subnet}.0.${host}`, outer6: `fd00:${subnet}::${host}`,
-    inner4: `10.${subnet}.1.${host}`, inner6: `fd00:${subnet}:1::${host}`,
+    ns,
+    impl,
+    ifname,
+    keys: genKeys(),
+    port: 51820 + host,
+    log: [],
+    outer4: `10.${subnet}.0.${host}`,
+    outer6: `fd00:${subnet}::${host}`,
+    inner4: `10.${subnet}.1.${host}`,
+    inner6: `fd00:${subnet}:1::${host}`,
   });
   const a = mk(nsA, implA, 1, `${lab.prefix}wa`);
   const b = mk(nsB, implB, 2, `${lab.prefix}wb`);
@@ -122,7 +139,10 @@ export function ping(side: Side, to: string, count = 3, size?: number): number {
 }
 
 /** `wg show IF dump` parsed: the peer line for a public key. */
-export function peerDump(side: Side, publicKey: string): { endpoint: string; latestHandshake: number; rx: number; tx: number; keepalive: string } | undefined {
+export function peerDump(
+  side: Side,
+  publicKey: string,
+): { endpoint: string; latestHandshake: number; rx: number; tx: number; keepalive: string } | undefined {
   const lines = wg(side, ['show', side.ifname, 'dump']).trim().split('\n').slice(1);
   for (const l of lines) {
     const f = l.split('\t');

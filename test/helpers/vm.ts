@@ -32,7 +32,11 @@ const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
 
 /** The kernel and initramfs directory (built or reused by scripts/vm/guest-image.sh). */
 export function guestImage(): string {
-  const out = execFileSync(path.join(REPO, 'scripts', 'vm', 'guest-image.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
+  const out = execFileSync(path.join(REPO, 'scripts', 'vm', 'guest-image.sh'), {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 600_000,
+  });
   return out.trim().split('\n').pop()!;
 }
 
@@ -53,7 +57,10 @@ export interface GuestOptions {
   nics: GuestNic[];
 }
 
-export interface CommandResult { rc: number; out: string }
+export interface CommandResult {
+  rc: number;
+  out: string;
+}
 
 export class Guest {
   private readonly dir: string;
@@ -84,30 +91,69 @@ export class Guest {
 
   private virtiofsd(tag: string, source: string, cache: 'always' | 'none'): string {
     const sock = path.join(this.dir, `${tag}.sock`);
-    const child = spawn(VIRTIOFSD, [`--socket-path=${sock}`, '-o', `source=${source}`, '-o', `cache=${cache}`, '-o', 'sandbox=chroot'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(VIRTIOFSD, [`--socket-path=${sock}`, '-o', `source=${source}`, '-o', `cache=${cache}`, '-o', 'sandbox=chroot'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
-    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    child.on('exit', (code) => { if (!this.exited && code) this.exited = `virtiofsd ${tag} exited ${code}: ${err.trim()}`; });
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on('exit', (code) => {
+      if (!this.exited && code) this.exited = `virtiofsd ${tag} exited ${code}: ${err.trim()}`;
+    });
     this.children.push(child);
     return sock;
   }
 
   private async start(timeoutMs: number): Promise<void> {
-    const o = this.opts, cpus = o.cpus ?? 2, mem = o.memoryMb ?? 1024;
+    const o = this.opts,
+      cpus = o.cpus ?? 2,
+      mem = o.memoryMb ?? 1024;
     const rootSock = this.virtiofsd('hostroot', '/', 'always');
     const boxSock = this.virtiofsd('mailbox', this.mailbox, 'none');
     await waitFor('virtiofsd sockets', () => existsSync(rootSock) && existsSync(boxSock), 10_000, 20);
     const args = [
-      '-M', 'q35', '-accel', 'tcg', '-cpu', 'max', '-smp', String(cpus), '-m', String(mem),
-      '-display', 'none', '-monitor', 'none', '-no-reboot', '-serial', `file:${this.consolePath}`,
-      '-kernel', path.join(o.image, 'vmlinuz'), '-initrd', path.join(o.image, 'initrd.gz'),
-      '-append', `console=ttyS0 quiet panic=-1 xdpwg.agent=${AGENT} xdpwg.hostname=${o.name}`,
-      '-object', `memory-backend-memfd,id=mem,size=${mem}M,share=on`, '-numa', 'node,memdev=mem',
-      '-chardev', `socket,id=root,path=${rootSock}`, '-device', 'vhost-user-fs-pci,queue-size=1024,chardev=root,tag=hostroot',
-      '-chardev', `socket,id=box,path=${boxSock}`, '-device', 'vhost-user-fs-pci,queue-size=1024,chardev=box,tag=mailbox',
+      '-M',
+      'q35',
+      '-accel',
+      'tcg',
+      '-cpu',
+      'max',
+      '-smp',
+      String(cpus),
+      '-m',
+      String(mem),
+      '-display',
+      'none',
+      '-monitor',
+      'none',
+      '-no-reboot',
+      '-serial',
+      `file:${this.consolePath}`,
+      '-kernel',
+      path.join(o.image, 'vmlinuz'),
+      '-initrd',
+      path.join(o.image, 'initrd.gz'),
+      '-append',
+      `console=ttyS0 quiet panic=-1 xdpwg.agent=${AGENT} xdpwg.hostname=${o.name}`,
+      '-object',
+      `memory-backend-memfd,id=mem,size=${mem}M,share=on`,
+      '-numa',
+      'node,memdev=mem',
+      '-chardev',
+      `socket,id=root,path=${rootSock}`,
+      '-device',
+      'vhost-user-fs-pci,queue-size=1024,chardev=root,tag=hostroot',
+      '-chardev',
+      `socket,id=box,path=${boxSock}`,
+      '-device',
+      'vhost-user-fs-pci,queue-size=1024,chardev=box,tag=mailbox',
     ];
     o.nics.forEach((nic, i) => {
-      args.push('-netdev', `tap,id=n${i},ifname=${nic.tap},script=no,downscript=no,vhost=off${nic.queues > 1 ? `,queues=${nic.queues}` : ''}`);
+      args.push(
+        '-netdev',
+        `tap,id=n${i},ifname=${nic.tap},script=no,downscript=no,vhost=off${nic.queues > 1 ? `,queues=${nic.queues}` : ''}`,
+      );
       args.push('-device', `virtio-net-pci,netdev=n${i},mac=${nic.mac}${nic.queues > 1 ? `,mq=on,vectors=${2 * nic.queues + 2}` : ''}`);
     });
     // QEMU creates the taps in the namespace it runs in: the first NIC's.
@@ -116,8 +162,12 @@ export class Guest {
     const full = netns ? ['netns', 'exec', netns, 'qemu-system-x86_64', ...args] : args;
     const qemu = spawn(cmd, full, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
-    qemu.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    qemu.on('exit', (code, sig) => { this.exited ??= `qemu exited (${code ?? sig}): ${err.trim()}`; });
+    qemu.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    qemu.on('exit', (code, sig) => {
+      this.exited ??= `qemu exited (${code ?? sig}): ${err.trim()}`;
+    });
     this.children.push(qemu);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -132,7 +182,11 @@ export class Guest {
 
   /** What the guest printed on its serial console so far. */
   console(): string {
-    try { return readFileSync(this.consolePath, 'utf8'); } catch { return ''; }
+    try {
+      return readFileSync(this.consolePath, 'utf8');
+    } catch {
+      return '';
+    }
   }
 
   /** Runs a shell command in the guest; resolves with its status and output (stdout and stderr). */
@@ -145,7 +199,8 @@ export class Guest {
     const deadline = Date.now() + timeoutMs;
     while (!existsSync(rcPath)) {
       if (this.exited) throw new Error(`guest ${this.opts.name}: ${this.exited}\n${this.console().slice(-2000)}`);
-      if (Date.now() > deadline) throw new Error(`guest ${this.opts.name}: no answer within ${timeoutMs} ms to \`${script.slice(0, 120)}\``);
+      if (Date.now() > deadline)
+        throw new Error(`guest ${this.opts.name}: no answer within ${timeoutMs} ms to \`${script.slice(0, 120)}\``);
       await new Promise((r) => setTimeout(r, 50));
     }
     const rc = Number(readFileSync(rcPath, 'utf8').trim());
@@ -161,9 +216,19 @@ export class Guest {
 
   /** Powers the guest off (the agent ends, init powers off); kills what is left. Idempotent. */
   stop(): void {
-    try { writeFileSync(path.join(this.mailbox, 'halt'), ''); } catch { /* gone */ }
-    for (const c of this.children) { if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); }
+    try {
+      writeFileSync(path.join(this.mailbox, 'halt'), '');
+    } catch {
+      /* gone */
+    }
+    for (const c of this.children) {
+      if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    }
     this.exited ??= 'stopped';
-    try { rmSync(this.dir, { recursive: true, force: true }); } catch { /* best effort */ }
+    try {
+      rmSync(this.dir, { recursive: true, force: true });
+    } catch {
+      /* best effort */
+    }
   }
 }

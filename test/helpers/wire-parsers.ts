@@ -6,8 +6,20 @@
  * classifyMessage) and reads fields in place at wire.ts's offsets.
  */
 import {
-  COOKIE_REPLY_SIZE, CookieReply, Data, INITIATION_SIZE, Initiation, MESSAGE_COOKIE_REPLY, MESSAGE_DATA, MESSAGE_INITIATION,
-  MESSAGE_RESPONSE, RESPONSE_SIZE, Response, classify, readU32, writeU32,
+  COOKIE_REPLY_SIZE,
+  CookieReply,
+  Data,
+  INITIATION_SIZE,
+  Initiation,
+  MESSAGE_COOKIE_REPLY,
+  MESSAGE_DATA,
+  MESSAGE_INITIATION,
+  MESSAGE_RESPONSE,
+  RESPONSE_SIZE,
+  Response,
+  classify,
+  readU32,
+  writeU32,
 } from '../../src/protocol/wire.js';
 import type { DropReason } from '../../src/packet/drop-reasons.js';
 
@@ -135,9 +147,13 @@ export function parseMessage(buf: Uint8Array): Message | DropReason {
   const t = classify(buf);
   if (typeof t === 'string') return t;
   switch (t) {
-    case MESSAGE_INITIATION: return parseInitiation(buf);
-    case MESSAGE_RESPONSE: return parseResponse(buf);
-    case MESSAGE_COOKIE_REPLY: return parseCookieReply(buf);
-    case MESSAGE_DATA: return parseData(buf);
+    case MESSAGE_INITIATION:
+      return parseInitiation(buf);
+    case MESSAGE_RESPONSE:
+      return parseResponse(buf);
+    case MESSAGE_COOKIE_REPLY:
+      return parseCookieReply(buf);
+    case MESSAGE_DATA:
+      return parseData(buf);
   }
 }

@@ -22,12 +22,12 @@ namespace {
 
 int failures = 0;
 
-#define CHECK(cond)                                                      \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
+#define CHECK(cond)                                                        \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
       std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                        \
-    }                                                                    \
+      failures++;                                                          \
+    }                                                                      \
   } while (0)
 
 std::vector<uint8_t> Hex(const char* s) {
@@ -71,11 +71,11 @@ void TestRfcVector(AeadBurstContext* ctx) {
   const auto key = Hex("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
   const auto aad = Hex("50515253c0c1c2c3c4c5c6c7");
   const char* plain = "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
-  const auto expected = Hex(
-      "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69da92728b"
-      "1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc"
-      "3ff4def08e4b7a9de576d26586cec64b6116"
-      "1ae10b594f09e26a7e902ecbd0600691");
+  const auto expected =
+      Hex("d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69da92728b"
+          "1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc"
+          "3ff4def08e4b7a9de576d26586cec64b6116"
+          "1ae10b594f09e26a7e902ecbd0600691");
   const size_t len = std::strlen(plain);
   ExactBuffer b(len + kAeadTagSize);
   std::memcpy(b.p, plain, len);
@@ -146,20 +146,27 @@ void TestBadDescriptors(AeadBurstContext* ctx) {
   std::memset(b.p, 0x33, size);
   std::vector<uint8_t> keys(kAeadKeySize, 9);
   std::vector<uint32_t> desc{
-      0, 10,                       // ok
-      static_cast<uint32_t>(size), 0,  // starts at the end: no room for a tag
-      static_cast<uint32_t>(size - 16), 1,  // tag one byte past the end
-      0xfffffff0u, 0x20,           // offset + length wraps 32 bits
-      0, 0x80000000u,              // length above INT_MAX
-      static_cast<uint32_t>(size - 16 - 5), 5,  // exact fit at the end: ok
-      100, 10,                     // key index beyond the table
+      0,
+      10,  // ok
+      static_cast<uint32_t>(size),
+      0,  // starts at the end: no room for a tag
+      static_cast<uint32_t>(size - 16),
+      1,  // tag one byte past the end
+      0xfffffff0u,
+      0x20,  // offset + length wraps 32 bits
+      0,
+      0x80000000u,  // length above INT_MAX
+      static_cast<uint32_t>(size - 16 - 5),
+      5,  // exact fit at the end: ok
+      100,
+      10,  // key index beyond the table
   };
   std::vector<uint16_t> ki{0, 0, 0, 0, 0, 0, 1};
   std::vector<uint64_t> ctr(7, 1);
   std::vector<uint8_t> res(7, 0xee);
   AeadBurstArgs a = Args(b, desc, keys, ki, ctr, res);
-  const uint8_t expected[] = {kAeadOk, kAeadBadDescriptor, kAeadBadDescriptor, kAeadBadDescriptor,
-                              kAeadBadDescriptor, kAeadOk, kAeadBadKeyIndex};
+  const uint8_t expected[] = {kAeadOk, kAeadBadDescriptor, kAeadBadDescriptor, kAeadBadDescriptor, kAeadBadDescriptor,
+                              kAeadOk, kAeadBadKeyIndex};
   CHECK(AeadSealBurst(ctx, a) == 2);
   CHECK(std::memcmp(res.data(), expected, sizeof expected) == 0);
   CHECK(AeadOpenBurst(ctx, a) == 2);
@@ -197,9 +204,7 @@ void TestCounterForms(AeadBurstContext* ctx) {
   CHECK(std::memcmp(b1.p, b2.p, 200) == 0);
 }
 
-double Seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double Seconds() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 // Per-packet cost of the core at burst 64: one key vs a key per packet, key
 // cache on/off. Each figure is the fastest of 7 interleaved repetitions (the
@@ -219,7 +224,9 @@ void Bench(AeadBurstContext* ctx) {
     std::vector<uint16_t> one(n, 0), mixed(n);
     for (size_t i = 0; i < n; i++) mixed[i] = static_cast<uint16_t>(i % 8);
     double best[2][2][2];  // [mixed][cache][open]
-    for (auto& x : best) for (auto& y : x) for (auto& z : y) z = 1e9;
+    for (auto& x : best)
+      for (auto& y : x)
+        for (auto& z : y) z = 1e9;
     for (int rep = 0; rep < 7; rep++) {
       for (int m = 0; m < 2; m++) {
         for (int cache = 0; cache < 2; cache++) {

@@ -38,7 +38,10 @@ before(async () => {
   addPeer(a, b, { outer: 4, keepalive: 1 });
 });
 const dir = mkdtempSync(path.join(tmpdir(), 'axr-'));
-after(() => { lab.cleanup(); rmSync(dir, { recursive: true, force: true }); });
+after(() => {
+  lab.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const macOf = (ns: string, dev: string): string => /link\/ether ([0-9a-f:]{17})/.exec(nsExec(ns, 'ip', ['link', 'show', dev]))![1]!;
 
@@ -50,11 +53,17 @@ const neighbourOfA = (): string => nsExec(a.ns, 'ip', ['neigh', 'show', '10.214.
  * `atMs`; returns the longest run of unanswered pings (as milliseconds) and
  * whether the last second was answered in full.
  */
-async function pingThrough(seconds: number, atMs: number, midway: () => void): Promise<{ outageMs: number; sent: number; answered: number; tailOk: boolean }> {
+async function pingThrough(
+  seconds: number,
+  atMs: number,
+  midway: () => void,
+): Promise<{ outageMs: number; sent: number; answered: number; tailOk: boolean }> {
   const count = Math.round(seconds / 0.05);
   const child = lab.spawn(a.ns, 'ping', ['-n', '-i', '0.05', '-W', '1', '-c', String(count), b.inner4]);
   let out = '';
-  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const exited = new Promise((res) => child.once('exit', res));
   await new Promise((res) => setTimeout(res, atMs));
   midway();
@@ -82,12 +91,16 @@ test('behind a gateway: AF_XDP with the gateway MAC as destination', async () =>
   const { linkType, packets } = readPcap(file);
   const data = packets.filter((f) => wireguardDataHeaders.fromFrame(f, linkType));
   assert.ok(data.length >= 8, `captured ${data.length} data frames from A at R`);
-  assert.deepEqual([...new Set(data.map(mac))], [macOf(r, rA)], 'destination MACs of A\'s data frames');
+  assert.deepEqual([...new Set(data.map(mac))], [macOf(r, rA)], "destination MACs of A's data frames");
   const s = await statsAfter(a, (x) => pathTo(x, b.keys.publicKey) === 'af_xdp');
   assert.equal(pathTo(s, b.keys.publicKey), 'af_xdp', `${JSON.stringify(s.paths)}\n${logsOf(a)}`);
   const rMac = macOf(r, rA);
   // The daemon's log reaches us through a pipe: give it a moment.
-  const line = await waitFor(`A's log to name R's MAC ${rMac}`, () => a.log.find((l) => l.includes(`to ${b.outer4} takes AF_XDP`) && l.includes('via 10.214.0.254')), 3_000);
+  const line = await waitFor(
+    `A's log to name R's MAC ${rMac}`,
+    () => a.log.find((l) => l.includes(`to ${b.outer4} takes AF_XDP`) && l.includes('via 10.214.0.254')),
+    3_000,
+  );
   assert.ok(line.includes(`(${rMac})`), `the AF_XDP path uses ${line}, not R's MAC ${rMac}`);
   assert.notEqual(rMac, macOf(b.ns, `${lab.prefix}vb`), 'R and B differ');
 });
@@ -96,11 +109,16 @@ async function macChange(newMac: string, label: string, maxOutageMs: number): Pr
   const before = macOf(r, rA);
   const run = await pingThrough(8, 1_500, () => nsExec(r, 'ip', ['link', 'set', 'dev', rA, 'address', newMac]));
   const s = statsOf(a);
-  process.stderr.write(`# ${label}: R ${before} → ${newMac}; ping -i 0.05: ${run.answered}/${run.sent} answered, longest outage ${run.outageMs} ms; A's neighbour: ${neighbourOfA()}; path ${pathTo(s, b.keys.publicKey)}\n`);
+  process.stderr.write(
+    `# ${label}: R ${before} → ${newMac}; ping -i 0.05: ${run.answered}/${run.sent} answered, longest outage ${run.outageMs} ms; A's neighbour: ${neighbourOfA()}; path ${pathTo(s, b.keys.publicKey)}\n`,
+  );
   assert.ok(run.tailOk, `${label}: the last second of pings was not answered (outage ${run.outageMs} ms)\n${logsOf(a, b)}`);
   assert.ok(run.outageMs <= maxOutageMs, `${label}: outage ${run.outageMs} ms`);
-  await waitFor('AF_XDP again, towards the new MAC', () => pathTo(statsOf(a), b.keys.publicKey) === 'af_xdp' &&
-    a.log.some((l) => l.includes(`takes AF_XDP`) && l.includes(`(${newMac})`)), 3_000);
+  await waitFor(
+    'AF_XDP again, towards the new MAC',
+    () => pathTo(statsOf(a), b.keys.publicKey) === 'af_xdp' && a.log.some((l) => l.includes(`takes AF_XDP`) && l.includes(`(${newMac})`)),
+    3_000,
+  );
 }
 
 test('R changes its MAC and announces it (gratuitous ARP): the tunnel follows within about a second', async () => {

@@ -40,7 +40,12 @@ const KERNEL_UDP_SLACK = 40;
  * start: workers send nothing but data), and both ends of a difference must
  * be settled, or the ports of the first lag and the difference over-counts.
  */
-interface SentAccount { tunnel: number; afxdp: number; kernel: number; refused: number }
+interface SentAccount {
+  tunnel: number;
+  afxdp: number;
+  kernel: number;
+  refused: number;
+}
 function sentAccount(s0: AfxdpStats, s1: AfxdpStats, publicKey: string): SentAccount {
   return {
     tunnel: peerPackets(s1, publicKey).tx - peerPackets(s0, publicKey).tx,
@@ -57,8 +62,10 @@ function settledSnapshot(s: AfxdpStats): boolean {
 }
 function assertSentAccounted(a: SentAccount, label: string): void {
   const onWire = a.afxdp + a.kernel;
-  assert.ok(onWire <= a.tunnel && a.tunnel <= onWire + a.refused,
-    `${label}: tunnel data packets +${a.tunnel} vs af_xdp +${a.afxdp} + kernel socket +${a.kernel} (+ refused by a full port ${a.refused}): packets left by an uncounted path`);
+  assert.ok(
+    onWire <= a.tunnel && a.tunnel <= onWire + a.refused,
+    `${label}: tunnel data packets +${a.tunnel} vs af_xdp +${a.afxdp} + kernel socket +${a.kernel} (+ refused by a full port ${a.refused}): packets left by an uncounted path`,
+  );
 }
 const accountText = (a: SentAccount): string => `af_xdp +${a.afxdp} + kernel socket +${a.kernel} + refused ${a.refused}`;
 
@@ -72,7 +79,14 @@ async function carriesOverAfxdp(lab: Lab, x: Side, peer: Side, label: string): P
   assert.equal(ping(x, peer.inner4, 3), 3, logsOf(x, peer));
   assert.equal(ping(x, peer.inner6, 3), 3, logsOf(x, peer));
   // Workers post their port counters once a second: wait for a snapshot with the pings in it.
-  const s0 = await statsAfter(x, (s) => pathTo(s, peer.keys.publicKey) === 'af_xdp' && s.afxdp.some((d) => d.boundWorkers.length === s.workers) && portTotals(s, 'af_xdp').opackets > 0 && settledSnapshot(s));
+  const s0 = await statsAfter(
+    x,
+    (s) =>
+      pathTo(s, peer.keys.publicKey) === 'af_xdp' &&
+      s.afxdp.some((d) => d.boundWorkers.length === s.workers) &&
+      portTotals(s, 'af_xdp').opackets > 0 &&
+      settledSnapshot(s),
+  );
   assert.equal(pathTo(s0, peer.keys.publicKey), 'af_xdp', `${label}: ${JSON.stringify(s0.paths)}\n${logsOf(x, peer)}`);
   const dev = s0.afxdp.find((d) => !d.unusable);
   assert.ok(dev, `${label}: no usable AF_XDP device: ${JSON.stringify(s0.afxdp)}`);
@@ -83,18 +97,41 @@ async function carriesOverAfxdp(lab: Lab, x: Side, peer: Side, label: string): P
   const k0 = kernelUdp(x.ns);
   const tcp = await iperf(lab, x, peer, peer.inner4, ['-t', '3']);
   const k1 = kernelUdp(x.ns);
-  const received = (s: AfxdpStats, since: AfxdpStats): number => portTotals(s, 'af_xdp').ipackets - portTotals(since, 'af_xdp').ipackets + portTotals(s, 'udp').ipackets - portTotals(since, 'udp').ipackets;
-  const tcpStats = await statsAfter(x, (s) => settledSnapshot(s) && settled(sentAccount(s0, s, peer.keys.publicKey)) &&
-    received(s, s0) >= peerPackets(s, peer.keys.publicKey).rx - peerPackets(s0, peer.keys.publicKey).rx);
-  const xTcp = { i: portTotals(tcpStats, 'af_xdp').ipackets - portTotals(s0, 'af_xdp').ipackets, o: portTotals(tcpStats, 'af_xdp').opackets - portTotals(s0, 'af_xdp').opackets };
-  const pTcp = { rx: peerPackets(tcpStats, peer.keys.publicKey).rx - peerPackets(s0, peer.keys.publicKey).rx, tx: peerPackets(tcpStats, peer.keys.publicKey).tx - peerPackets(s0, peer.keys.publicKey).tx };
+  const received = (s: AfxdpStats, since: AfxdpStats): number =>
+    portTotals(s, 'af_xdp').ipackets -
+    portTotals(since, 'af_xdp').ipackets +
+    portTotals(s, 'udp').ipackets -
+    portTotals(since, 'udp').ipackets;
+  const tcpStats = await statsAfter(
+    x,
+    (s) =>
+      settledSnapshot(s) &&
+      settled(sentAccount(s0, s, peer.keys.publicKey)) &&
+      received(s, s0) >= peerPackets(s, peer.keys.publicKey).rx - peerPackets(s0, peer.keys.publicKey).rx,
+  );
+  const xTcp = {
+    i: portTotals(tcpStats, 'af_xdp').ipackets - portTotals(s0, 'af_xdp').ipackets,
+    o: portTotals(tcpStats, 'af_xdp').opackets - portTotals(s0, 'af_xdp').opackets,
+  };
+  const pTcp = {
+    rx: peerPackets(tcpStats, peer.keys.publicKey).rx - peerPackets(s0, peer.keys.publicKey).rx,
+    tx: peerPackets(tcpStats, peer.keys.publicKey).tx - peerPackets(s0, peer.keys.publicKey).tx,
+  };
   const sentTcp = sentAccount(s0, tcpStats, peer.keys.publicKey);
-  process.stderr.write(`# ${label} iperf3 TCP ${mbit(tcp.bitsPerSecond)}; ${accountText(sentTcp)} out, af_xdp +${xTcp.i} in; tunnel data +${pTcp.tx} out +${pTcp.rx} in; kernel UDP +${k1.out - k0.out} out +${k1.in - k0.in} in\n`);
+  process.stderr.write(
+    `# ${label} iperf3 TCP ${mbit(tcp.bitsPerSecond)}; ${accountText(sentTcp)} out, af_xdp +${xTcp.i} in; tunnel data +${pTcp.tx} out +${pTcp.rx} in; kernel UDP +${k1.out - k0.out} out +${k1.in - k0.in} in\n`,
+  );
   assert.ok(tcp.bitsPerSecond > 10e6, `${label}: TCP ${mbit(tcp.bitsPerSecond)}`);
   assert.ok(pTcp.tx > 1000, `${label}: tunnel carried ${pTcp.tx} data packets`);
   assertSentAccounted(sentTcp, `${label} TCP`);
-  assert.ok(received(tcpStats, s0) >= pTcp.rx, `${label}: af_xdp ipackets +${xTcp.i} (+ kernel socket) < tunnel data packets received +${pTcp.rx}`);
-  assert.ok(k1.out - k0.out <= KERNEL_UDP_SLACK, `${label}: kernel UDP out grew by ${k1.out - k0.out} during TCP (${pTcp.tx} tunnel packets)`);
+  assert.ok(
+    received(tcpStats, s0) >= pTcp.rx,
+    `${label}: af_xdp ipackets +${xTcp.i} (+ kernel socket) < tunnel data packets received +${pTcp.rx}`,
+  );
+  assert.ok(
+    k1.out - k0.out <= KERNEL_UDP_SLACK,
+    `${label}: kernel UDP out grew by ${k1.out - k0.out} during TCP (${pTcp.tx} tunnel packets)`,
+  );
   assert.ok(k1.in - k0.in <= KERNEL_UDP_SLACK, `${label}: kernel UDP in grew by ${k1.in - k0.in} during TCP (${pTcp.rx} tunnel packets)`);
 
   // UDP: iperf3's own inner datagrams are counted by this namespace's kernel (once); outer ones must not be.
@@ -105,13 +142,17 @@ async function carriesOverAfxdp(lab: Lab, x: Side, peer: Side, label: string): P
   const udpStats = await statsAfter(x, (s) => settledSnapshot(s) && settled(sentAccount(tcpStats, s, peer.keys.publicKey)));
   const sentUdp = sentAccount(tcpStats, udpStats, peer.keys.publicKey);
   const pUdp = sentUdp.tunnel;
-  process.stderr.write(`# ${label} iperf3 UDP ${mbit(udp.bitsPerSecond)} received, ${udp.packets} datagrams sent, ${udp.received} arrived (${udp.lostPercent.toFixed(1)}% lost); ${accountText(sentUdp)} out; tunnel data +${pUdp} out; kernel UDP +${k3.out - k2.out} out\n`);
+  process.stderr.write(
+    `# ${label} iperf3 UDP ${mbit(udp.bitsPerSecond)} received, ${udp.packets} datagrams sent, ${udp.received} arrived (${udp.lostPercent.toFixed(1)}% lost); ${accountText(sentUdp)} out; tunnel data +${pUdp} out; kernel UDP +${k3.out - k2.out} out\n`,
+  );
   // 200 Mbit/s is more than two shared cores can encrypt and decrypt: loss is expected, and only reported.
   assert.ok(udp.received > 1000, `${label}: ${udp.received} of ${udp.packets} iperf3 datagrams arrived`);
   assert.ok(pUdp >= udp.received, `${label}: tunnel sent +${pUdp} but ${udp.received} iperf3 datagrams arrived`);
   assertSentAccounted(sentUdp, `${label} UDP`);
-  assert.ok(k3.out - k2.out <= udp.packets + KERNEL_UDP_SLACK,
-    `${label}: kernel UDP out +${k3.out - k2.out} for ${udp.packets} inner datagrams: outer packets took the kernel path`);
+  assert.ok(
+    k3.out - k2.out <= udp.packets + KERNEL_UDP_SLACK,
+    `${label}: kernel UDP out +${k3.out - k2.out} for ${udp.packets} inner datagrams: outer packets took the kernel path`,
+  );
   assert.equal(udpStats.drops['rx-replay'] ?? 0, 0, `${label}: replay drops ${JSON.stringify(udpStats.drops)}`);
   return { udpReceived: udp.received };
 }
@@ -158,19 +199,30 @@ describe('xdpwg ↔ xdpwg over AF_XDP (IPv6 outer)', () => {
     const kb0 = kernelUdp(b.ns);
     const { udpReceived } = await carriesOverAfxdp(lab, a, b, 'xdpwg(A)→xdpwg(B)');
     // The receiving xdpwg: what A's runs sent arrived on B's af_xdp ports, and B's replies left on them.
-    const b1 = await statsAfter(b, (s) => pathTo(s, a.keys.publicKey) === 'af_xdp' &&
-      portTotals(s, 'af_xdp').ipackets - portTotals(b0, 'af_xdp').ipackets >= peerPackets(s, a.keys.publicKey).rx - peerPackets(b0, a.keys.publicKey).rx &&
-      settledSnapshot(s) && settled(sentAccount(b0, s, a.keys.publicKey)));
+    const b1 = await statsAfter(
+      b,
+      (s) =>
+        pathTo(s, a.keys.publicKey) === 'af_xdp' &&
+        portTotals(s, 'af_xdp').ipackets - portTotals(b0, 'af_xdp').ipackets >=
+          peerPackets(s, a.keys.publicKey).rx - peerPackets(b0, a.keys.publicKey).rx &&
+        settledSnapshot(s) &&
+        settled(sentAccount(b0, s, a.keys.publicKey)),
+    );
     const kb1 = kernelUdp(b.ns);
     const xi = portTotals(b1, 'af_xdp').ipackets - portTotals(b0, 'af_xdp').ipackets;
     const sent = sentAccount(b0, b1, a.keys.publicKey);
     const p = { rx: peerPackets(b1, a.keys.publicKey).rx - peerPackets(b0, a.keys.publicKey).rx, tx: sent.tunnel };
-    process.stderr.write(`# xdpwg(B) receiving: af_xdp +${xi} in, ${accountText(sent)} out; tunnel data +${p.rx} in +${p.tx} out; kernel UDP +${kb1.in - kb0.in} in +${kb1.out - kb0.out} out (inner iperf3 datagrams included)\n`);
+    process.stderr.write(
+      `# xdpwg(B) receiving: af_xdp +${xi} in, ${accountText(sent)} out; tunnel data +${p.rx} in +${p.tx} out; kernel UDP +${kb1.in - kb0.in} in +${kb1.out - kb0.out} out (inner iperf3 datagrams included)\n`,
+    );
     assert.equal(pathTo(b1, a.keys.publicKey), 'af_xdp', JSON.stringify(b1.paths));
     assert.ok(p.rx > 10_000, `B received ${p.rx} tunnel data packets`);
     assert.ok(xi >= p.rx, `B af_xdp +${xi} in vs tunnel +${p.rx} in`);
     assertSentAccounted(sent, 'xdpwg(B) replies');
     // B's namespace counts the inner iperf3 datagrams it received, never the outer ones on top.
-    assert.ok(kb1.in - kb0.in <= udpReceived + KERNEL_UDP_SLACK, `B kernel UDP in +${kb1.in - kb0.in} for ${udpReceived} inner datagrams and ${p.rx} tunnel packets`);
+    assert.ok(
+      kb1.in - kb0.in <= udpReceived + KERNEL_UDP_SLACK,
+      `B kernel UDP in +${kb1.in - kb0.in} for ${udpReceived} inner datagrams and ${p.rx} tunnel packets`,
+    );
   });
 });

@@ -12,14 +12,25 @@ import { addPeer, configureInterface, logsOf, ping, type Side } from '../helpers
 import { afxdpSides, iperf, mbit, pathTo, portTotals, startFresh, statsAfter, statsOf, type AfxdpStats } from '../helpers/afxdp-lab.js';
 
 const labs: Lab[] = [];
-after(() => { for (const l of labs) l.cleanup(); });
+after(() => {
+  for (const l of labs) l.cleanup();
+});
 
 /** Worker port counters are posted once a second: wait for a snapshot that includes everything so far. */
-const settled = async (x: Side): Promise<AfxdpStats> => { await new Promise((r) => setTimeout(r, 1_200)); return statsOf(x); };
+const settled = async (x: Side): Promise<AfxdpStats> => {
+  await new Promise((r) => setTimeout(r, 1_200));
+  return statsOf(x);
+};
 
-const out = (s: AfxdpStats): { xsk: number; udp: number } => ({ xsk: portTotals(s, 'af_xdp').opackets, udp: portTotals(s, 'udp').opackets });
+const out = (s: AfxdpStats): { xsk: number; udp: number } => ({
+  xsk: portTotals(s, 'af_xdp').opackets,
+  udp: portTotals(s, 'udp').opackets,
+});
 
-for (const [vethMtu, subnet] of [[9000, 219], [1500, 220]] as const) {
+for (const [vethMtu, subnet] of [
+  [9000, 219],
+  [1500, 220],
+] as const) {
   test(`TUN MTU 9000 over a veth with MTU ${vethMtu}: large packets on the kernel socket, small ones on AF_XDP`, async () => {
     requireRoot();
     const lab = new Lab(`axj${vethMtu === 9000 ? 'j' : 's'}`);
@@ -45,18 +56,23 @@ for (const [vethMtu, subnet] of [[9000, 219], [1500, 220]] as const) {
     const big1 = out(await settled(a));
     const tcp = await iperf(lab, a, b, b.inner4, ['-t', '2']);
     const t1 = out(await settled(a));
-    process.stderr.write(`# veth MTU ${vethMtu}: 10 small pings → af_xdp +${small1.xsk - small0.xsk} udp +${small1.udp - small0.udp}; 15 jumbo pings → af_xdp +${big1.xsk - small1.xsk} udp +${big1.udp - small1.udp}; iperf3 TCP ${mbit(tcp.bitsPerSecond)} → af_xdp +${t1.xsk - big1.xsk} udp +${t1.udp - big1.udp}\n`);
+    process.stderr.write(
+      `# veth MTU ${vethMtu}: 10 small pings → af_xdp +${small1.xsk - small0.xsk} udp +${small1.udp - small0.udp}; 15 jumbo pings → af_xdp +${big1.xsk - small1.xsk} udp +${big1.udp - small1.udp}; iperf3 TCP ${mbit(tcp.bitsPerSecond)} → af_xdp +${t1.xsk - big1.xsk} udp +${t1.udp - big1.udp}\n`,
+    );
     // A worker posts its counters when it wakes, so the last packet of a phase may land in the next snapshot.
     assert.ok(big1.xsk - small0.xsk >= 10, `small pings: af_xdp +${big1.xsk - small0.xsk}`);
     assert.ok(small1.udp - small0.udp <= 2, `small pings took the kernel socket: udp +${small1.udp - small0.udp}`);
     assert.ok(t1.udp - small1.udp >= 15 && big1.udp - small1.udp >= 13, `jumbo pings: udp +${big1.udp - small1.udp}`);
-    assert.ok(tcp.bitsPerSecond > 10e6, `TCP ${mbit(tcp.bitsPerSecond)}; A ${JSON.stringify(statsOf(a))}\nB ${JSON.stringify(statsOf(b))}\n${logsOf(a, b)}`);
+    assert.ok(
+      tcp.bitsPerSecond > 10e6,
+      `TCP ${mbit(tcp.bitsPerSecond)}; A ${JSON.stringify(statsOf(a))}\nB ${JSON.stringify(statsOf(b))}\n${logsOf(a, b)}`,
+    );
     assert.ok(t1.udp - big1.udp > 1000, `iperf3's full-size segments on the kernel socket: udp +${t1.udp - big1.udp}`);
     const s = statsOf(a);
     assert.equal(pathTo(s, b.keys.publicKey), 'af_xdp', 'the peer keeps its AF_XDP route for what fits');
     assert.equal(s.drops['rx-replay'] ?? 0, 0, JSON.stringify(s.drops));
     // Frames too big for an AF_XDP frame must reach the kernel socket, not die at the receiver's XSK.
     const xskDropped = statsOf(b).ports.reduce((n, p) => n + Number(p.kernel_rx_dropped ?? 0), 0);
-    assert.equal(xskDropped, 0, 'B\'s AF_XDP sockets dropped frames (too large for a frame?)');
+    assert.equal(xskDropped, 0, "B's AF_XDP sockets dropped frames (too large for a frame?)");
   });
 }

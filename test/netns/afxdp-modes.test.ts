@@ -18,9 +18,16 @@ import { addPeer, configureInterface, logsOf, ping, xdpwgBin, type Side } from '
 import { afxdpSides, datapathFile, iperf, mbit, pathTo, portTotals, startFresh, statsAfter } from '../helpers/afxdp-lab.js';
 
 const labs: Lab[] = [];
-after(() => { for (const l of labs) l.cleanup(); });
+after(() => {
+  for (const l of labs) l.cleanup();
+});
 
-async function pair(tag: string, subnet: number, envA: Record<string, string>, envB: Record<string, string> = envA): Promise<{ lab: Lab; a: Side; b: Side }> {
+async function pair(
+  tag: string,
+  subnet: number,
+  envA: Record<string, string>,
+  envB: Record<string, string> = envA,
+): Promise<{ lab: Lab; a: Side; b: Side }> {
   requireRoot();
   const lab = new Lab(`axm${tag}`);
   labs.push(lab);
@@ -34,14 +41,20 @@ async function pair(tag: string, subnet: number, envA: Record<string, string>, e
   return { lab, a, b };
 }
 
-for (const [mode, subnet] of [['generic', 215], ['native', 216]] as const) {
+for (const [mode, subnet] of [
+  ['generic', 215],
+  ['native', 216],
+] as const) {
   test(`"mode": "${mode}": both ends on AF_XDP in ${mode} mode; ping and iperf3 TCP`, async () => {
     const env = { XDPWG_DATAPATH: datapathFile({ mode }) };
     const { lab, a, b } = await pair(mode[0]!, subnet, env);
     assert.equal(ping(a, b.inner4, 3), 3, logsOf(a, b));
     assert.equal(ping(a, b.inner6, 3), 3, logsOf(a, b));
     const tcp = await iperf(lab, a, b, b.inner4, ['-t', '2']);
-    for (const [x, peer] of [[a, b], [b, a]] as const) {
+    for (const [x, peer] of [
+      [a, b],
+      [b, a],
+    ] as const) {
       const s = await statsAfter(x, (st) => pathTo(st, peer.keys.publicKey) === 'af_xdp' && portTotals(st, 'af_xdp').ipackets > 1000);
       const dev = s.afxdp.find((d) => !d.unusable);
       assert.equal(dev?.mode, mode, `${x.ns}: ${JSON.stringify(s.afxdp)}`);
@@ -76,8 +89,19 @@ test('no CAP_NET_RAW/CAP_BPF (setpriv, CAP_NET_ADMIN only): AF_XDP unavailable, 
   });
   a.proc = child;
   for (const s of [child.stdout, child.stderr]) s?.on('data', (d: Buffer) => a.log.push(...d.toString().split('\n').filter(Boolean)));
-  await waitFor('the capability-limited daemon', () => existsSync(`/var/run/wireguard/${a.ifname}.sock`) && nsExec(a.ns, 'ip', ['link', 'show', a.ifname]).includes(a.ifname), 15_000);
-  await waitFor('its UAPI socket', () => { nsExec(a.ns, 'wg', ['show', a.ifname]); return true; }, 5_000);
+  await waitFor(
+    'the capability-limited daemon',
+    () => existsSync(`/var/run/wireguard/${a.ifname}.sock`) && nsExec(a.ns, 'ip', ['link', 'show', a.ifname]).includes(a.ifname),
+    15_000,
+  );
+  await waitFor(
+    'its UAPI socket',
+    () => {
+      nsExec(a.ns, 'wg', ['show', a.ifname]);
+      return true;
+    },
+    5_000,
+  );
   await startFresh(lab, b);
   configureInterface(a);
   configureInterface(b);
@@ -91,7 +115,9 @@ test('no CAP_NET_RAW/CAP_BPF (setpriv, CAP_NET_ADMIN only): AF_XDP unavailable, 
   assert.match(path, /^kernel socket \(.*AF_XDP unavailable/, `${path}\n${logsOf(a)}`);
   assert.match(s.afxdp[0]?.unusable ?? '', /AF_XDP unavailable/, JSON.stringify(s.afxdp));
   // The daemon's log reaches us through a pipe: give it a moment.
-  await waitFor('the daemon to log why AF_XDP is unavailable', () => a.log.some((l) => /AF_XDP unavailable/.test(l)), 5_000).catch(() => undefined);
+  await waitFor('the daemon to log why AF_XDP is unavailable', () => a.log.some((l) => /AF_XDP unavailable/.test(l)), 5_000).catch(
+    () => undefined,
+  );
   const said = a.log.filter((l) => /AF_XDP unavailable/.test(l));
   assert.equal(said.length, 1, `the reason is logged once:\n${said.join('\n')}\n${logsOf(a)}`);
   assert.equal(portTotals(s, 'af_xdp').opackets, 0);
@@ -103,7 +129,11 @@ test('an unknown key in the datapath config: the daemon exits 1 naming it', () =
   labs.push(lab);
   const ns = lab.ns('a');
   const file = datapathFile('{\n  "mode": "generic",\n  // a typo\n  "zeroCopyy": true,\n}\n');
-  const r = spawnSync('ip', ['netns', 'exec', ns, xdpwgBin, '-f', 'axmkwa'], { env: { ...process.env, XDPWG_DATAPATH: file }, encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync('ip', ['netns', 'exec', ns, xdpwgBin, '-f', 'axmkwa'], {
+    env: { ...process.env, XDPWG_DATAPATH: file },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   const out = `${r.stdout}${r.stderr}`;
   assert.equal(r.status, 1, `exit ${r.status}: ${out}`);
   assert.match(out, /unknown key "zeroCopyy"/, out);

@@ -24,7 +24,19 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Lab, requireRoot } from '../helpers/netns.js';
 import { addPeer, configureInterface, logsOf, ping, type Side } from '../helpers/tunnel-lab.js';
-import { capture, datapathFile, iperf, mbit, pathTo, portTotals, routedSides, statsAfter, statsOf, type AfxdpStats, startFresh } from '../helpers/afxdp-lab.js';
+import {
+  capture,
+  datapathFile,
+  iperf,
+  mbit,
+  pathTo,
+  portTotals,
+  routedSides,
+  statsAfter,
+  statsOf,
+  type AfxdpStats,
+  startFresh,
+} from '../helpers/afxdp-lab.js';
 import { readPcap, reorderBeyond, repeatedNonces, wireguardDataHeaders } from '../helpers/pcap.js';
 
 const lab = new Lab('axq');
@@ -45,20 +57,33 @@ before(async () => {
   addPeer(b, a, { outer: 4 });
 });
 const dir = mkdtempSync(path.join(tmpdir(), 'axq-'));
-after(() => { lab.cleanup(); rmSync(dir, { recursive: true, force: true }); });
+after(() => {
+  lab.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 function perWorker(s0: AfxdpStats, s1: AfxdpStats): Array<{ worker: number; i: number; o: number }> {
   const t0 = portTotals(s0, 'af_xdp').byWorker;
-  return [...portTotals(s1, 'af_xdp').byWorker].map(([worker, t]) => ({
-    worker, i: t.ipackets - (t0.get(worker)?.ipackets ?? 0), o: t.opackets - (t0.get(worker)?.opackets ?? 0),
-  })).sort((x, y) => x.worker - y.worker);
+  return [...portTotals(s1, 'af_xdp').byWorker]
+    .map(([worker, t]) => ({
+      worker,
+      i: t.ipackets - (t0.get(worker)?.ipackets ?? 0),
+      o: t.opackets - (t0.get(worker)?.opackets ?? 0),
+    }))
+    .sort((x, y) => x.worker - y.worker);
 }
 
 test('native mode, two workers on two queues: both send on their af_xdp port; no nonce repeats on the wire; no replay drops', async () => {
   assert.equal(ping(a, b.inner4, 3), 3, logsOf(a, b));
   assert.equal(ping(a, b.inner6, 3), 3, logsOf(a, b));
-  for (const [x, peer] of [[a, b], [b, a]] as const) {
-    const s = await statsAfter(x, (st) => pathTo(st, peer.keys.publicKey) === 'af_xdp' && st.afxdp.some((d) => d.boundWorkers.length === 2));
+  for (const [x, peer] of [
+    [a, b],
+    [b, a],
+  ] as const) {
+    const s = await statsAfter(
+      x,
+      (st) => pathTo(st, peer.keys.publicKey) === 'af_xdp' && st.afxdp.some((d) => d.boundWorkers.length === 2),
+    );
     assert.equal(s.workers, 2, `${x.ns}: ${s.workers} workers`);
     assert.equal(pathTo(s, peer.keys.publicKey), 'af_xdp', `${x.ns}: ${JSON.stringify(s.paths)}\n${logsOf(x, peer)}`);
     const dev = s.afxdp.find((d) => !d.unusable)!;
@@ -76,8 +101,14 @@ test('native mode, two workers on two queues: both send on their af_xdp port; no
   const udp = await iperf(lab, b, a, a.inner4, ['-u', '-b', '10M', '-l', '1200', '-t', '2', '-P', '8']);
   const tcpdumpSays = await cap.stop();
 
-  const a1 = await statsAfter(a, (s) => perWorker(a0, s).every((w) => w.o > 0) && portTotals(s, 'af_xdp').ipackets - portTotals(a0, 'af_xdp').ipackets >= udp.received);
-  const b1 = await statsAfter(b, (s) => perWorker(b0, s).every((w) => w.o > 0) && portTotals(s, 'af_xdp').ipackets > portTotals(b0, 'af_xdp').ipackets);
+  const a1 = await statsAfter(
+    a,
+    (s) => perWorker(a0, s).every((w) => w.o > 0) && portTotals(s, 'af_xdp').ipackets - portTotals(a0, 'af_xdp').ipackets >= udp.received,
+  );
+  const b1 = await statsAfter(
+    b,
+    (s) => perWorker(b0, s).every((w) => w.o > 0) && portTotals(s, 'af_xdp').ipackets > portTotals(b0, 'af_xdp').ipackets,
+  );
   const wa = perWorker(a0, a1);
   const wb = perWorker(b0, b1);
   const headers = wireguardDataHeaders(file);
@@ -85,15 +116,22 @@ test('native mode, two workers on two queues: both send on their af_xdp port; no
   const receivers = new Set(headers.map((h) => h.receiver));
   const reorder = reorderBeyond(headers, REPLAY_WINDOW_SIZE);
   const fmt = (w: typeof wa): string => w.map((x) => `worker ${x.worker} +${x.o} out +${x.i} in`).join(', ');
-  process.stderr.write(`# iperf3 TCP -P 16 A→B ${mbit(tcp.bitsPerSecond)}; UDP -P 8 B→A ${udp.received}/${udp.packets} datagrams (${mbit(udp.bitsPerSecond)})\n`);
+  process.stderr.write(
+    `# iperf3 TCP -P 16 A→B ${mbit(tcp.bitsPerSecond)}; UDP -P 8 B→A ${udp.received}/${udp.packets} datagrams (${mbit(udp.bitsPerSecond)})\n`,
+  );
   process.stderr.write(`# A af_xdp: ${fmt(wa)}\n# B af_xdp: ${fmt(wb)}\n`);
-  process.stderr.write(`# capture in M: ${headers.length} data messages, ${receivers.size} receiver indices, ${repeats.length} repeated (receiver, counter) pairs, reordered by up to ${reorder.maxBehind} (${reorder.beyond} beyond the ${REPLAY_WINDOW_SIZE} window); ${tcpdumpSays.trim().split('\n').slice(-2).join('; ')}\n`);
+  process.stderr.write(
+    `# capture in M: ${headers.length} data messages, ${receivers.size} receiver indices, ${repeats.length} repeated (receiver, counter) pairs, reordered by up to ${reorder.maxBehind} (${reorder.beyond} beyond the ${REPLAY_WINDOW_SIZE} window); ${tcpdumpSays.trim().split('\n').slice(-2).join('; ')}\n`,
+  );
   process.stderr.write(`# drops A ${JSON.stringify(a1.drops)} B ${JSON.stringify(b1.drops)}\n`);
 
   assert.ok(tcp.bitsPerSecond > 10e6, `TCP ${mbit(tcp.bitsPerSecond)}`);
   assert.ok(udp.received > udp.packets * 0.5, `UDP: ${udp.received} of ${udp.packets} arrived`);
   // Both workers of each side sent a real share of the traffic on their own port.
-  for (const [side, w] of [['A', wa], ['B', wb]] as const) {
+  for (const [side, w] of [
+    ['A', wa],
+    ['B', wb],
+  ] as const) {
     assert.equal(w.length, 2, `${side}: ${JSON.stringify(w)}`);
     for (const x of w) assert.ok(x.o >= 200, `${side} worker ${x.worker} sent only ${x.o} on its af_xdp port: ${fmt(w)}`);
   }
@@ -110,7 +148,11 @@ test('native mode, two workers on two queues: both send on their af_xdp port; no
   record.writeUInt32LE(frame.length, 12);
   writeFileSync(doubled, Buffer.concat([readFileSync(file), record, frame]));
   assert.equal(repeatedNonces(wireguardDataHeaders(doubled)).length, 1, 'the repeat detector finds a planted repeat');
-  assert.deepEqual(repeats.slice(0, 5), [], `nonce reuse on the wire: ${JSON.stringify(repeats.slice(0, 5), (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
+  assert.deepEqual(
+    repeats.slice(0, 5),
+    [],
+    `nonce reuse on the wire: ${JSON.stringify(repeats.slice(0, 5), (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`,
+  );
   assert.equal(a1.drops['rx-replay'] ?? 0, 0, `A rx-replay: ${JSON.stringify(a1.drops)}`);
   assert.equal(b1.drops['rx-replay'] ?? 0, 0, `B rx-replay: ${JSON.stringify(b1.drops)}`);
   // Intact after the load: the tunnel still answers at once.

@@ -16,7 +16,16 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
 import { addPeer, configureInterface, genKeys, logsOf, ping, wg, type Side } from '../helpers/tunnel-lab.js';
-import { carriedOverAfxdp, kernelUdp, portTotals, routedSides, startFresh, statsAfter, statsOf, type AfxdpStats } from '../helpers/afxdp-lab.js';
+import {
+  carriedOverAfxdp,
+  kernelUdp,
+  portTotals,
+  routedSides,
+  startFresh,
+  statsAfter,
+  statsOf,
+  type AfxdpStats,
+} from '../helpers/afxdp-lab.js';
 import { xdpAttached } from './echo-fixture.js';
 
 const S = 215;
@@ -31,7 +40,16 @@ before(async () => {
   a.port = b.port = 51820;
   // M's own tunnels: one peer on each side, so its filter sits on both of M's devices.
   const mk = (ns: string, impl: Side['impl'], ifname: string, host: number, outer4: string, outer6: string, port: number): Side => ({
-    ns, impl, ifname, keys: genKeys(), port, log: [], outer4, outer6, inner4: `10.${S}.3.${host}`, inner6: `fd00:${S}:3::${host}`,
+    ns,
+    impl,
+    ifname,
+    keys: genKeys(),
+    port,
+    log: [],
+    outer4,
+    outer6,
+    inner4: `10.${S}.3.${host}`,
+    inner6: `fd00:${S}:3::${host}`,
   });
   wm = mk(m, 'xdpwg', `${lab.prefix}wm`, 254, `10.${S}.0.254`, `fd00:${S}::fe`, 51820);
   a2 = mk(a.ns, 'wireguard-go', `${lab.prefix}wa2`, 1, a.outer4, a.outer6, 51830);
@@ -50,7 +68,7 @@ before(async () => {
 });
 after(() => lab.cleanup());
 
-test('M\'s own tunnels take AF_XDP on both of its devices', async () => {
+test("M's own tunnels take AF_XDP on both of its devices", async () => {
   for (const peer of [a2, b2]) {
     assert.equal(ping(wm, peer.inner4, 3), 3, logsOf(wm, peer));
     const proof = await carriedOverAfxdp(wm, peer, 10, () => {
@@ -58,7 +76,7 @@ test('M\'s own tunnels take AF_XDP on both of its devices', async () => {
     });
     process.stderr.write(`# ${proof.text}\n`);
   }
-  assert.ok(xdpAttached(m, mA) && xdpAttached(m, mB), 'the filter is on both of M\'s devices');
+  assert.ok(xdpAttached(m, mA) && xdpAttached(m, mB), "the filter is on both of M's devices");
 });
 
 test('forwarded WireGuard to port 51820 passes through M, v4 and v6, both directions', async () => {
@@ -76,10 +94,12 @@ test('forwarded WireGuard to port 51820 passes through M, v4 and v6, both direct
   const received = portTotals(after, 'af_xdp').ipackets - portTotals(before, 'af_xdp').ipackets;
   const ownRx = (s: AfxdpStats): number => s.peers.reduce((sum, p) => sum + p.rxPackets, 0);
   const own = ownRx(after) - ownRx(before);
-  process.stderr.write(`# 40 forwarded pings A↔B (160 outer datagrams through M); M's af_xdp +${received} in, of them +${own} for M's own peers (keepalives); kernel UDP +${k1.in - k0.in} in\n`);
+  process.stderr.write(
+    `# 40 forwarded pings A↔B (160 outer datagrams through M); M's af_xdp +${received} in, of them +${own} for M's own peers (keepalives); kernel UDP +${k1.in - k0.in} in\n`,
+  );
   // M's own idle tunnels may send keepalives (and a handshake) meanwhile; nothing else may arrive.
   assert.ok(received - own <= 4, `M's AF_XDP took ${received - own} frames that were not for its own peers`);
-  assert.equal(after.drops['rx-unknown-index'] ?? 0, before.drops['rx-unknown-index'] ?? 0, 'no forwarded WireGuard reached M\'s daemon');
+  assert.equal(after.drops['rx-unknown-index'] ?? 0, before.drops['rx-unknown-index'] ?? 0, "no forwarded WireGuard reached M's daemon");
 });
 
 /**
@@ -89,11 +109,20 @@ test('forwarded WireGuard to port 51820 passes through M, v4 and v6, both direct
 async function settled(x: Side): Promise<AfxdpStats> {
   let last = statsOf(x);
   let since = Date.now();
-  return waitFor('settled af_xdp counters', () => {
-    const s = statsOf(x);
-    if (portTotals(s, 'af_xdp').ipackets !== portTotals(last, 'af_xdp').ipackets) { last = s; since = Date.now(); return undefined; }
-    return Date.now() - since > 1_500 ? s : undefined;
-  }, 10_000, 250);
+  return waitFor(
+    'settled af_xdp counters',
+    () => {
+      const s = statsOf(x);
+      if (portTotals(s, 'af_xdp').ipackets !== portTotals(last, 'af_xdp').ipackets) {
+        last = s;
+        since = Date.now();
+        return undefined;
+      }
+      return Date.now() - since > 1_500 ? s : undefined;
+    },
+    10_000,
+    250,
+  );
 }
 
 /** Sends n UDP datagrams from A to M's listen port, with IPv4 options (Router Alert, RFC 2113) when asked. */

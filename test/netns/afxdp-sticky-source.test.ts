@@ -30,15 +30,24 @@ before(async () => {
   requireRoot();
   const sw = lab.ns('sw');
   const mk = (name: string, impl: Side['impl'], host: number, port: number): Side => ({
-    ns: lab.ns(name), impl, ifname: `${lab.prefix}w${name}`, keys: genKeys(), port, log: [],
-    outer4: `10.${N}.0.${host}`, outer6: `fd00:${N}::${host}`, inner4: `10.${N}.1.${host}`, inner6: `fd00:${N}:1::${host}`,
+    ns: lab.ns(name),
+    impl,
+    ifname: `${lab.prefix}w${name}`,
+    keys: genKeys(),
+    port,
+    log: [],
+    outer4: `10.${N}.0.${host}`,
+    outer6: `fd00:${N}::${host}`,
+    inner4: `10.${N}.1.${host}`,
+    inner6: `fd00:${N}:1::${host}`,
   });
   s = mk('s', 'xdpwg', 1, 51820);
   p1 = mk('p1', 'wireguard-go', 2, 51830);
   p2 = mk('p2', 'wireguard-go', 3, 51831);
   nsExec(sw, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
   nsExec(sw, 'ip', ['link', 'set', 'br0', 'up']);
-  const hostAddrs = (x: Side): string[] => x === s ? [...addrs[4], ...addrs[6]].map((a) => `${a}/${a.includes(':') ? 64 : 24}`) : [`${x.outer4}/24`, `${x.outer6}/64`];
+  const hostAddrs = (x: Side): string[] =>
+    x === s ? [...addrs[4], ...addrs[6]].map((a) => `${a}/${a.includes(':') ? 64 : 24}`) : [`${x.outer4}/24`, `${x.outer6}/64`];
   for (const x of [s, p1, p2]) {
     const port = `${lab.prefix}${x === s ? 'bs' : x === p1 ? 'b1' : 'b2'}`;
     lab.veth({ ns: x.ns, dev: x === s ? uplink : `${lab.prefix}v`, addrs: hostAddrs(x) }, { ns: sw, dev: port, addrs: [] });
@@ -61,8 +70,11 @@ before(async () => {
 after(() => lab.cleanup());
 
 function setEndpoints(fam: 4 | 6): void {
-  const ep = (a: string): string => fam === 4 ? `${a}:${s.port}` : `[${a}]:${s.port}`;
-  for (const [peer, addr] of [[p1, addrs[fam][0]], [p2, addrs[fam][1]]] as const) {
+  const ep = (a: string): string => (fam === 4 ? `${a}:${s.port}` : `[${a}]:${s.port}`);
+  for (const [peer, addr] of [
+    [p1, addrs[fam][0]],
+    [p2, addrs[fam][1]],
+  ] as const) {
     wg(peer, ['set', peer.ifname, 'peer', s.keys.publicKey, 'allowed-ips', `${s.inner4}/32,${s.inner6}/128`, 'endpoint', ep(addr)]);
   }
 }
@@ -75,9 +87,14 @@ function endpointOfS(peer: Side): string {
 const hostOf = (endpoint: string): string => endpoint.replace(/^\[?([^\]]*?)\]?:\d+$/, '$1');
 
 async function answersFromTheAddressUsed(fam: 4 | 6): Promise<void> {
-  for (const [peer, addr] of [[p1, addrs[fam][0]], [p2, addrs[fam][1]]] as const) {
+  for (const [peer, addr] of [
+    [p1, addrs[fam][0]],
+    [p2, addrs[fam][1]],
+  ] as const) {
     assert.equal(ping(peer, s.inner4, 3), 3, logsOf(s, peer));
-    const proof = await carriedOverAfxdp(s, peer, 10, () => { assert.equal(ping(peer, s.inner6, 10), 10, logsOf(s, peer)); });
+    const proof = await carriedOverAfxdp(s, peer, 10, () => {
+      assert.equal(ping(peer, s.inner6, 10), 10, logsOf(s, peer));
+    });
     process.stderr.write(`# IPv${fam}: ${peer.ifname} sends to ${addr}; S answers from ${hostOf(endpointOfS(peer))}; ${proof.text}\n`);
     assert.equal(hostOf(endpointOfS(peer)), addr, `S answered ${peer.ifname} from the address it sent to`);
   }
@@ -91,8 +108,12 @@ async function followsRemoval(fam: 4 | 6): Promise<void> {
   // peer moves there. Until then a ping may still pass through state that lags the removal.
   const t0 = Date.now();
   await waitFor(`${p2.ifname} to see S at ${kept}`, () => ping(s, p2.inner4, 1) === 1 && hostOf(endpointOfS(p2)) === kept, 15_000, 0);
-  process.stderr.write(`# IPv${fam}: ${removed} removed; ${p2.ifname} sees S answering from ${hostOf(endpointOfS(p2))} after ${Date.now() - t0} ms\n`);
-  const proof = await carriedOverAfxdp(s, p2, 10, () => { assert.equal(ping(p2, s.inner4, 10), 10, logsOf(s, p2)); });
+  process.stderr.write(
+    `# IPv${fam}: ${removed} removed; ${p2.ifname} sees S answering from ${hostOf(endpointOfS(p2))} after ${Date.now() - t0} ms\n`,
+  );
+  const proof = await carriedOverAfxdp(s, p2, 10, () => {
+    assert.equal(ping(p2, s.inner4, 10), 10, logsOf(s, p2));
+  });
   process.stderr.write(`# ${proof.text}\n`);
   // Put it back for the next family's run.
   nsExec(s.ns, 'ip', ['addr', 'add', `${removed}/${fam === 4 ? 24 : 64}`, 'dev', uplink, ...(fam === 6 ? ['nodad'] : [])]);
@@ -105,5 +126,3 @@ test('IPv6: each peer is answered from the address it sent to, over AF_XDP', asy
   await answersFromTheAddressUsed(6);
 });
 test('IPv6: the address one peer uses is removed: S answers from the other, the peer follows', () => followsRemoval(6));
-
-

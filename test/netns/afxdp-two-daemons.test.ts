@@ -37,8 +37,14 @@ before(async () => {
   w0.port = 51820;
   p0.port = 51830;
   const second = (x: Side, host: number, port: number): Side => ({
-    ...x, ifname: `${x.ifname}1`, keys: genKeys(), port, log: [], proc: undefined,
-    inner4: `10.${S}.2.${host}`, inner6: `fd00:${S}:2::${host}`,
+    ...x,
+    ifname: `${x.ifname}1`,
+    keys: genKeys(),
+    port,
+    log: [],
+    proc: undefined,
+    inner4: `10.${S}.2.${host}`,
+    inner6: `fd00:${S}:2::${host}`,
   });
   w1 = second(w0, 1, 51821);
   p1 = second(p0, 2, 51831);
@@ -54,10 +60,18 @@ before(async () => {
 /** xdp-filter keeps its state in a bpffs: a private one, named to libxdp by LIBXDP_BPFFS (inherited by every child). */
 let bpffs: string | undefined;
 after(() => {
-  try { nsExec(w0.ns, 'xdp-filter', ['unload', '--all']); } catch { /* not loaded */ }
+  try {
+    nsExec(w0.ns, 'xdp-filter', ['unload', '--all']);
+  } catch {
+    /* not loaded */
+  }
   lab.cleanup();
   if (bpffs) {
-    try { sh('umount', [bpffs]); } catch { /* not mounted */ }
+    try {
+      sh('umount', [bpffs]);
+    } catch {
+      /* not mounted */
+    }
     rmSync(bpffs, { recursive: true, force: true });
     delete process.env.LIBXDP_BPFFS;
   }
@@ -73,7 +87,10 @@ async function stop(side: Side, signal: NodeJS.Signals = 'SIGTERM'): Promise<voi
 
 /** Both tunnels answer, v4 and v6 inside. */
 function bothTunnelsAnswer(): void {
-  for (const [x, peer] of [[w0, p0], [w1, p1]] as const) {
+  for (const [x, peer] of [
+    [w0, p0],
+    [w1, p1],
+  ] as const) {
     assert.equal(ping(x, peer.inner4, 3), 3, logsOf(x, peer));
     assert.equal(ping(x, peer.inner6, 3), 3, logsOf(x, peer));
   }
@@ -81,10 +98,18 @@ function bothTunnelsAnswer(): void {
 
 /** Both peers of both processes on af_xdp, and 10 pings each carried over AF_XDP. */
 async function bothOnAfxdp(): Promise<void> {
-  for (const [x, peer, to] of [[w0, p0, p0.inner4], [w1, p1, p1.inner6]] as const) {
-    await waitFor(`${x.ifname} on af_xdp`, () => pathTo(statsOf(x), peer.keys.publicKey) === 'af_xdp' || undefined, 20_000, 250)
-      .catch((err: Error) => { throw new Error(`${err.message}: ${pathTo(statsOf(x), peer.keys.publicKey)}\n${logsOf(x)}`); });
-    const proof = await carriedOverAfxdp(x, peer, 10, () => { assert.equal(ping(x, to, 10), 10, logsOf(x, peer)); });
+  for (const [x, peer, to] of [
+    [w0, p0, p0.inner4],
+    [w1, p1, p1.inner6],
+  ] as const) {
+    await waitFor(`${x.ifname} on af_xdp`, () => pathTo(statsOf(x), peer.keys.publicKey) === 'af_xdp' || undefined, 20_000, 250).catch(
+      (err: Error) => {
+        throw new Error(`${err.message}: ${pathTo(statsOf(x), peer.keys.publicKey)}\n${logsOf(x)}`);
+      },
+    );
+    const proof = await carriedOverAfxdp(x, peer, 10, () => {
+      assert.equal(ping(x, to, 10), 10, logsOf(x, peer));
+    });
     process.stderr.write(`# ${proof.text}\n`);
   }
 }
@@ -95,7 +120,12 @@ async function bothOnAfxdp(): Promise<void> {
  * measuring, or the old port's totals would be compared with the new one's.
  */
 async function newPortReported(x: Side, oldIn: number): Promise<void> {
-  await waitFor(`${x.ifname}'s new AF_XDP port in its stats`, () => portTotals(statsOf(x), 'af_xdp').ipackets < oldIn || undefined, 10_000, 100);
+  await waitFor(
+    `${x.ifname}'s new AF_XDP port in its stats`,
+    () => portTotals(statsOf(x), 'af_xdp').ipackets < oldIn || undefined,
+    10_000,
+    100,
+  );
 }
 
 /** Starts x again and waits until it has joined (or attached) and its peer's path is af_xdp. */
@@ -103,40 +133,70 @@ async function restart(x: Side, peer: Side, outer: 4 | 6): Promise<void> {
   await startFresh(lab, x);
   configureInterface(x);
   addPeer(x, peer, { outer });
-  await waitFor(`the restarted ${x.ifname} on af_xdp`, () => pathTo(statsOf(x), peer.keys.publicKey) === 'af_xdp' || undefined, 20_000, 250)
-    .catch((err: Error) => { throw new Error(`${err.message}: ${pathTo(statsOf(x), peer.keys.publicKey)}\n${logsOf(x)}`); });
+  await waitFor(
+    `the restarted ${x.ifname} on af_xdp`,
+    () => pathTo(statsOf(x), peer.keys.publicKey) === 'af_xdp' || undefined,
+    20_000,
+    250,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}: ${pathTo(statsOf(x), peer.keys.publicKey)}\n${logsOf(x)}`);
+  });
   // The first packet starts a handshake (the peer still holds the old process's session); measure once it is done.
   await waitFor(`${x.ifname}'s first answer from ${peer.ifname}`, () => ping(x, peer.inner4, 1) === 1 || undefined, 15_000, 100);
 }
 
-test('both tunnels pass traffic and both processes are on af_xdp: the second shares the first one\'s program and UMEM', async () => {
+test("both tunnels pass traffic and both processes are on af_xdp: the second shares the first one's program and UMEM", async () => {
   bothTunnelsAnswer();
   await bothOnAfxdp();
-  assert.ok(w1.log.some((l) => /we share that program and its UMEM on 1 queue\(s\) as slot 1/.test(l)), logsOf(w1));
-  assert.ok(w0.log.some((l) => /shares our XDP program and UMEM on queue\(s\) 0 as slot 1/.test(l)), logsOf(w0));
+  assert.ok(
+    w1.log.some((l) => /we share that program and its UMEM on 1 queue\(s\) as slot 1/.test(l)),
+    logsOf(w1),
+  );
+  assert.ok(
+    w0.log.some((l) => /shares our XDP program and UMEM on queue\(s\) 0 as slot 1/.test(l)),
+    logsOf(w0),
+  );
 });
 
 test('when the owner stops, the member attaches a filter of its own and stays on af_xdp; restarted, the old owner joins it', async () => {
   const oldIn = portTotals(statsOf(w1), 'af_xdp').ipackets;
   const t0 = Date.now();
   await stop(w0);
-  await waitFor('w1 on af_xdp on its own', () => pathTo(statsOf(w1), p1.keys.publicKey) === 'af_xdp' && w1.log.some((l) => /XDP filter attached/.test(l)) || undefined, 15_000, 250)
-    .catch((err: Error) => { throw new Error(`${err.message}\n${logsOf(w1)}`); });
+  await waitFor(
+    'w1 on af_xdp on its own',
+    () => (pathTo(statsOf(w1), p1.keys.publicKey) === 'af_xdp' && w1.log.some((l) => /XDP filter attached/.test(l))) || undefined,
+    15_000,
+    250,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${logsOf(w1)}`);
+  });
   process.stderr.write(`# ${w1.ifname} back on AF_XDP with a filter of its own ${Date.now() - t0} ms after ${w0.ifname} was stopped\n`);
   await newPortReported(w1, oldIn);
-  const proof = await carriedOverAfxdp(w1, p1, 10, () => { assert.equal(ping(w1, p1.inner6, 10), 10, logsOf(w1, p1)); });
+  const proof = await carriedOverAfxdp(w1, p1, 10, () => {
+    assert.equal(ping(w1, p1.inner6, 10), 10, logsOf(w1, p1));
+  });
   process.stderr.write(`# ${proof.text}\n`);
   await restart(w0, p0, 4);
   bothTunnelsAnswer();
   await bothOnAfxdp();
-  assert.ok(w0.log.some((l) => /we share that program and its UMEM/.test(l)), `the restarted w0 joined w1:\n${logsOf(w0)}`);
+  assert.ok(
+    w0.log.some((l) => /we share that program and its UMEM/.test(l)),
+    `the restarted w0 joined w1:\n${logsOf(w0)}`,
+  );
 });
 
 test('when the member is killed with -9, the owner releases its slot and keeps going; restarted, the member joins again', async () => {
   // w1 owns the uplink now, w0 shares it.
   await stop(w0, 'SIGKILL');
-  await waitFor('w1 to release the slot', () => w1.log.some((l) => /left the shared AF_XDP path \(its connection ended\); slot 1 released/.test(l)) || undefined, 10_000, 100);
-  const proof = await carriedOverAfxdp(w1, p1, 10, () => { assert.equal(ping(w1, p1.inner6, 10), 10, logsOf(w1, p1)); });
+  await waitFor(
+    'w1 to release the slot',
+    () => w1.log.some((l) => /left the shared AF_XDP path \(its connection ended\); slot 1 released/.test(l)) || undefined,
+    10_000,
+    100,
+  );
+  const proof = await carriedOverAfxdp(w1, p1, 10, () => {
+    assert.equal(ping(w1, p1.inner6, 10), 10, logsOf(w1, p1));
+  });
   process.stderr.write(`# ${proof.text}\n`);
   await restart(w0, p0, 4);
   bothTunnelsAnswer();
@@ -147,11 +207,21 @@ test('when the owner is killed with -9, the member replaces its stale filter and
   const oldIn = portTotals(statsOf(w0), 'af_xdp').ipackets;
   const t0 = Date.now();
   await stop(w1, 'SIGKILL');
-  await waitFor('w0 on af_xdp on its own', () => pathTo(statsOf(w0), p0.keys.publicKey) === 'af_xdp' && w0.log.some((l) => /replaced 1 left by a killed process/.test(l)) || undefined, 15_000, 250)
-    .catch((err: Error) => { throw new Error(`${err.message}\n${logsOf(w0)}`); });
+  await waitFor(
+    'w0 on af_xdp on its own',
+    () =>
+      (pathTo(statsOf(w0), p0.keys.publicKey) === 'af_xdp' && w0.log.some((l) => /replaced 1 left by a killed process/.test(l))) ||
+      undefined,
+    15_000,
+    250,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${logsOf(w0)}`);
+  });
   process.stderr.write(`# ${w0.ifname} back on AF_XDP with a filter of its own ${Date.now() - t0} ms after kill -9 of ${w1.ifname}\n`);
   await newPortReported(w0, oldIn);
-  const proof = await carriedOverAfxdp(w0, p0, 10, () => { assert.equal(ping(w0, p0.inner4, 10), 10, logsOf(w0, p0)); });
+  const proof = await carriedOverAfxdp(w0, p0, 10, () => {
+    assert.equal(ping(w0, p0.inner4, 10), 10, logsOf(w0, p0));
+  });
   process.stderr.write(`# ${proof.text}\n`);
 });
 
@@ -178,12 +248,23 @@ test('an XDP program another tool loaded first keeps running and counting; xdpwg
   const passed = xdpFilterPassed(w0.ns) - before;
   const s = statsOf(w0);
   const joined = w0.log.some((l) => l.includes('(libxdp dispatcher)'));
-  process.stderr.write(`# xdp-filter passed +${passed} packets during 10 pings; xdpwg ${joined ? 'joined libxdp\'s dispatcher' : 'found no dispatcher'}; path ${pathTo(s, p0.keys.publicKey)}\n`);
+  process.stderr.write(
+    `# xdp-filter passed +${passed} packets during 10 pings; xdpwg ${joined ? "joined libxdp's dispatcher" : 'found no dispatcher'}; path ${pathTo(s, p0.keys.publicKey)}\n`,
+  );
   assert.ok(passed >= 10, `xdp-filter kept counting (+${passed})`);
-  assert.match(nsExec(w0.ns, 'ip', ['-d', 'link', 'show', uplink]), /xdpfilt|xdp_dispatcher/, 'xdp-filter (or the dispatcher holding it) is still attached');
+  assert.match(
+    nsExec(w0.ns, 'ip', ['-d', 'link', 'show', uplink]),
+    /xdpfilt|xdp_dispatcher/,
+    'xdp-filter (or the dispatcher holding it) is still attached',
+  );
   if (joined) assert.equal(pathTo(s, p0.keys.publicKey), 'af_xdp');
-  else assert.match(pathTo(s, p0.keys.publicKey), /dispatcher is unavailable \(libxdp: (Compatibility check for dispatcher program failed|No bpffs found)/, 'without a dispatcher, the path says why it is not af_xdp, in libxdp\'s words');
+  else
+    assert.match(
+      pathTo(s, p0.keys.publicKey),
+      /dispatcher is unavailable \(libxdp: (Compatibility check for dispatcher program failed|No bpffs found)/,
+      "without a dispatcher, the path says why it is not af_xdp, in libxdp's words",
+    );
   await stop(w0);
-  assert.ok(xdpFilterPassed(w0.ns) >= before + passed, 'xdp-filter survived xdpwg\'s exit');
-  assert.match(nsExec(w0.ns, 'ip', ['-d', 'link', 'show', uplink]), /xdpfilt|xdp_dispatcher/, 'xdpwg\'s exit left xdp-filter attached');
+  assert.ok(xdpFilterPassed(w0.ns) >= before + passed, "xdp-filter survived xdpwg's exit");
+  assert.match(nsExec(w0.ns, 'ip', ['-d', 'link', 'show', uplink]), /xdpfilt|xdp_dispatcher/, "xdpwg's exit left xdp-filter attached");
 });

@@ -14,7 +14,19 @@ import { connect } from 'node:net';
 import path from 'node:path';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
 import { alive, daemonPid, exitOf, linkExists, runXdpwg, socketPath } from '../helpers/cli-run.js';
-import { addPeer, configureInterface, genKeys, logsOf, ping, repoRoot, startImplementation, twoSides, wg, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
+import {
+  addPeer,
+  configureInterface,
+  genKeys,
+  logsOf,
+  ping,
+  repoRoot,
+  startImplementation,
+  twoSides,
+  wg,
+  xdpwgBin,
+  type Side,
+} from '../helpers/tunnel-lab.js';
 
 const lab = new Lab('h7c');
 let ns: string;
@@ -47,7 +59,10 @@ async function daemonize(ifname: string, env: Record<string, string> = {}): Prom
 function connectError(file: string): Promise<string | undefined> {
   return new Promise((resolve) => {
     const c = connect(file);
-    c.once('connect', () => { c.destroy(); resolve(undefined); });
+    c.once('connect', () => {
+      c.destroy();
+      resolve(undefined);
+    });
     c.once('error', (err: NodeJS.ErrnoException) => resolve(err.code));
   });
 }
@@ -55,7 +70,19 @@ function connectError(file: string): Promise<string | undefined> {
 async function gone(pid: number, ifname: string, why: string): Promise<void> {
   await waitFor(`the daemon (pid ${pid}) to exit after ${why}`, () => !alive(pid), 10_000, 50);
   assert.equal(linkExists(ns, ifname), false, `${ifname} is gone after ${why}`);
-  await waitFor(`${socketPath(ifname)} to be removed after ${why}`, () => { try { lstatSync(socketPath(ifname)); return false; } catch { return true; } }, 3_000, 50);
+  await waitFor(
+    `${socketPath(ifname)} to be removed after ${why}`,
+    () => {
+      try {
+        lstatSync(socketPath(ifname));
+        return false;
+      } catch {
+        return true;
+      }
+    },
+    3_000,
+    50,
+  );
 }
 
 test('xdpwg IFNAME returns 0 once the TUN and the UAPI socket exist, and leaves a detached daemon that SIGTERM ends', async () => {
@@ -73,15 +100,27 @@ test('xdpwg IFNAME returns 0 once the TUN and the UAPI socket exist, and leaves 
   const st = lstatSync(socketPath('h7cd0'));
   assert.ok(st.isSocket(), 'the UAPI path is a socket');
   assert.equal(st.mode & 0o777, 0o600, `socket mode ${(st.mode & 0o777).toString(8)}`);
-  assert.equal(statSync(dir).mode & 0o777, dirModeBefore ?? (0o755 & ~umask), `socket directory mode (${dirModeBefore === undefined ? 'created by the daemon' : 'existed before'})`);
+  assert.equal(
+    statSync(dir).mode & 0o777,
+    dirModeBefore ?? 0o755 & ~umask,
+    `socket directory mode (${dirModeBefore === undefined ? 'created by the daemon' : 'existed before'})`,
+  );
 
   const pid = daemonPid(ns, 'h7cd0')!;
   assert.ok(pid, 'the socket is served by a process');
   started.push(pid);
-  const [ppid, sid] = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ').slice(1, 4).filter((_, i) => i !== 1).map(Number);
+  const [ppid, sid] = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ')
+    .slice(1, 4)
+    .filter((_, i) => i !== 1)
+    .map(Number);
   assert.notEqual(ppid, process.pid, 'the daemon is not our child');
   assert.equal(sid, pid, 'the daemon leads its own session (detached from our terminal)');
-  assert.ok(nsExec(ns, 'ip', ['netns', 'pids', ns]).split(/\s+/).includes(String(pid)), 'the daemon lives in the namespace it was started in');
+  assert.ok(
+    nsExec(ns, 'ip', ['netns', 'pids', ns]).split(/\s+/).includes(String(pid)),
+    'the daemon lives in the namespace it was started in',
+  );
   assert.match(nsExec(ns, 'wg', ['show', 'h7cd0']), /listening port: \d+/, 'wg(8) talks to it');
 
   process.kill(pid, 'SIGTERM');
@@ -110,8 +149,12 @@ test('a stale socket left by a killed daemon is replaced', async () => {
   await waitFor('the second daemon to disappear', () => !alive(second) && !linkExists(ns, 'h7cd1'), 5_000, 50);
   const third = lab.spawn(ns, xdpwgBin, ['-f', 'h7cd1'], { env: { ...process.env, LOG_LEVEL: 'error' } });
   let said = '';
-  third.stdout!.on('data', (d: Buffer) => { said += d.toString(); });
-  third.stderr!.on('data', (d: Buffer) => { said += d.toString(); });
+  third.stdout!.on('data', (d: Buffer) => {
+    said += d.toString();
+  });
+  third.stderr!.on('data', (d: Buffer) => {
+    said += d.toString();
+  });
   await waitFor('the third daemon to serve the socket', () => daemonPid(ns, 'h7cd1') === third.pid, 10_000, 50);
   third.kill('SIGTERM');
   assert.equal(await exitOf(third), 0);
@@ -159,15 +202,34 @@ test('LOG_LEVEL: debug says the most, verbose less, error nothing in a quiet run
   for (const level of ['debug', 'verbose', 'error']) {
     const child = lab.spawn(ns, xdpwgBin, ['-f', 'h7cl0'], { env: { ...process.env, LOG_LEVEL: level } });
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     await waitFor('the daemon to serve its socket', () => daemonPid(ns, 'h7cl0'), 10_000, 50);
     // The same work at each level: a key, a peer nobody answers for, one packet that starts a handshake.
     nsExec(ns, 'sh', ['-c', `printf '%s' '${own.privateKey}' > /tmp/h7cl0.key`]);
-    nsExec(ns, 'wg', ['set', 'h7cl0', 'private-key', '/tmp/h7cl0.key', 'peer', peer.publicKey, 'allowed-ips', '10.77.0.2/32', 'endpoint', '127.0.0.1:9']);
+    nsExec(ns, 'wg', [
+      'set',
+      'h7cl0',
+      'private-key',
+      '/tmp/h7cl0.key',
+      'peer',
+      peer.publicKey,
+      'allowed-ips',
+      '10.77.0.2/32',
+      'endpoint',
+      '127.0.0.1:9',
+    ]);
     nsExec(ns, 'ip', ['addr', 'add', '10.77.0.1/24', 'dev', 'h7cl0']);
     nsExec(ns, 'ip', ['link', 'set', 'h7cl0', 'up']);
-    try { nsExec(ns, 'ping', ['-c', '1', '-W', '1', '10.77.0.2']); } catch { /* nobody answers: expected */ }
+    try {
+      nsExec(ns, 'ping', ['-c', '1', '-W', '1', '10.77.0.2']);
+    } catch {
+      /* nobody answers: expected */
+    }
     child.kill('SIGTERM');
     assert.equal(await exitOf(child), 0);
     logs[level] = out;

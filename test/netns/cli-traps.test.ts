@@ -32,7 +32,13 @@ before(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'h22c-'));
 });
 after(() => {
-  for (const i of ['h22cup', 'h22csv', 'h22cq']) { try { execFileSync('ip', ['netns', 'exec', ns, xdpwgBin, 'down', path.join(dir, `${i}.conf`)], { stdio: 'ignore', timeout: 15_000 }); } catch { /* not up */ } }
+  for (const i of ['h22cup', 'h22csv', 'h22cq']) {
+    try {
+      execFileSync('ip', ['netns', 'exec', ns, xdpwgBin, 'down', path.join(dir, `${i}.conf`)], { stdio: 'ignore', timeout: 15_000 });
+    } catch {
+      /* not up */
+    }
+  }
   lab.cleanup();
   for (const i of ifnames) rmSync(socketPath(i), { force: true });
   rmSync(dir, { recursive: true, force: true });
@@ -43,7 +49,9 @@ function runNs(argv: string[], args: string[]): Promise<{ code: number | null; s
   return new Promise((resolve) => {
     const child = lab.spawn(ns, argv[0]!, [...argv.slice(1), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     child.on('close', (code) => resolve({ code, stderr }));
   });
 }
@@ -70,7 +78,10 @@ test('a verb-like name (a typo, or a word such as status/version/list) makes no 
   assert.ok(pid && linkExists(ns, 'stat'), 'xdpwg -- stat runs interface stat');
   // Not root: stats says the socket is root's, not "is it running?".
   const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', xdpwgBin];
-  for (const args of [['stats', 'stat'], ['capture', 'stat', '-w', '-', '-c', '1']]) {
+  for (const args of [
+    ['stats', 'stat'],
+    ['capture', 'stat', '-w', '-', '-c', '1'],
+  ]) {
     const r = await runNs(nobody, args);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /permission denied on \S+stat\.stats\.sock: .*root/, `xdpwg ${args.join(' ')} as nobody: ${r.stderr}`);
@@ -80,10 +91,13 @@ test('a verb-like name (a typo, or a word such as status/version/list) makes no 
   await waitFor('the stat daemon to end', () => !alive(pid), 10_000, 50);
 });
 
-test('every verb\'s --help and -h print its usage on stdout and exit 0, touching nothing', async () => {
+test("every verb's --help and -h print its usage on stdout and exit 0, touching nothing", async () => {
   for (const verb of VERBS) {
     for (const flag of ['--help', '-h']) {
-      for (const args of [[verb, flag], [verb, 'wg0', flag]]) {
+      for (const args of [
+        [verb, flag],
+        [verb, 'wg0', flag],
+      ]) {
         const r = await runXdpwg(ns, args);
         assert.equal(r.code, 0, `xdpwg ${args.join(' ')} exit status; stderr: ${r.stderr}`);
         assert.match(r.stdout, new RegExp(`^Usage: xdpwg ${verb}\\b`), `xdpwg ${args.join(' ')} stdout: ${r.stdout}`);
@@ -100,11 +114,13 @@ test('every verb\'s --help and -h print its usage on stdout and exit 0, touching
 
 /** wg-quick files with every key strip must remove, in odd spellings, comments and stray sections. */
 const STRIP_FILES: Record<string, string> = {
-  h22s1: '[Interface]\n# comment\nPrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\nAddress = 10.0.0.1/24, fd00::1/64\nListenPort = 51820\n'
-    + 'DNS = 1.1.1.1, example.com\nMTU = 1420\nTable = off\nPreUp = echo hi\nPostUp = echo %i # x = y\nPreDown = true\nPostDown = true\nSaveConfig = false\nFwMark = 0x10\n\n'
-    + '[Peer]\nPublicKey = xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\n#comment\nAllowedIPs = 10.0.0.2/32\nEndpoint = 192.0.2.1:51820 # trailing\nPersistentKeepalive = 25\n',
-  h22s2: '  [interface]  \naddress=10.1.1.1/32\n\tdns = 1.1.1.1 #x\nListenPort=1\nsaveconfig = True\n[Peer]\nAddress = 1.2.3.4/32\n'
-    + 'PublicKey = xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\n[Interface]\nMTU = 1400\nfoo = bar\n  \n\nlast line without newline',
+  h22s1:
+    '[Interface]\n# comment\nPrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\nAddress = 10.0.0.1/24, fd00::1/64\nListenPort = 51820\n' +
+    'DNS = 1.1.1.1, example.com\nMTU = 1420\nTable = off\nPreUp = echo hi\nPostUp = echo %i # x = y\nPreDown = true\nPostDown = true\nSaveConfig = false\nFwMark = 0x10\n\n' +
+    '[Peer]\nPublicKey = xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\n#comment\nAllowedIPs = 10.0.0.2/32\nEndpoint = 192.0.2.1:51820 # trailing\nPersistentKeepalive = 25\n',
+  h22s2:
+    '  [interface]  \naddress=10.1.1.1/32\n\tdns = 1.1.1.1 #x\nListenPort=1\nsaveconfig = True\n[Peer]\nAddress = 1.2.3.4/32\n' +
+    'PublicKey = xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\n[Interface]\nMTU = 1400\nfoo = bar\n  \n\nlast line without newline',
   h22s3: '',
   h22s4: '\r\n[Interface]\r\nAddress = 10.0.0.1/24\r\nMTU=1280\n',
 };
@@ -130,8 +146,12 @@ function upConfig(ifname: string, extra = ''): string {
   const k = genKeys();
   const peer = genKeys();
   const file = path.join(dir, `${ifname}.conf`);
-  writeFileSync(file, `[Interface]\nPrivateKey = ${k.privateKey}\nAddress = 10.222.0.1/24\nListenPort = 51922\n${extra}\n[Peer]\nPublicKey = ${peer.publicKey}\n`
-    + 'AllowedIPs = 10.222.0.2/32, fd22::2/128\nEndpoint = 192.0.2.7:51820\nPersistentKeepalive = 25\n', { mode: 0o600 });
+  writeFileSync(
+    file,
+    `[Interface]\nPrivateKey = ${k.privateKey}\nAddress = 10.222.0.1/24\nListenPort = 51922\n${extra}\n[Peer]\nPublicKey = ${peer.publicKey}\n` +
+      'AllowedIPs = 10.222.0.2/32, fd22::2/128\nEndpoint = 192.0.2.7:51820\nPersistentKeepalive = 25\n',
+    { mode: 0o600 },
+  );
   return file;
 }
 
@@ -142,7 +162,11 @@ test('up at a terminal returns with the interface up and the daemon running in t
   delete env.INVOCATION_ID;
   delete env.LOG_LEVEL;
   // script(1) gives `up` a pseudo-terminal for stdin and stdout.
-  const out = execFileSync('ip', ['netns', 'exec', ns, 'script', '-qec', `${xdpwgBin} up ${file}; echo "up-exit=$?"`, '/dev/null'], { encoding: 'utf8', env, timeout: 60_000 });
+  const out = execFileSync('ip', ['netns', 'exec', ns, 'script', '-qec', `${xdpwgBin} up ${file}; echo "up-exit=$?"`, '/dev/null'], {
+    encoding: 'utf8',
+    env,
+    timeout: 60_000,
+  });
   assert.match(out, /up-exit=0/, out);
   assert.ok(linkExists(ns, 'h22cup'), 'the interface exists when up returned');
   assert.match(nsExec(ns, 'ip', ['-br', 'address', 'show', 'dev', 'h22cup']), /10\.222\.0\.1\/24/);
@@ -157,7 +181,10 @@ test('up at a terminal returns with the interface up and the daemon running in t
 
 test('without CAP_NET_ADMIN, up and the daemon say what is missing instead of a bare errno', async () => {
   const file = upConfig('h22cq');
-  for (const args of [['up', '-f', file], ['-f', 'h22cq']]) {
+  for (const args of [
+    ['up', '-f', file],
+    ['-f', 'h22cq'],
+  ]) {
     const r = await runNs(['setpriv', '--bounding-set=-net_admin', xdpwgBin], args);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /cannot create the TUN device h22cq .*needs root, or CAP_NET_ADMIN/, `xdpwg ${args.join(' ')}: ${r.stderr}`);
@@ -169,10 +196,18 @@ test('save writes the running configuration as wg-quick save does (0600, same te
   const file = upConfig('h22csv', 'MTU = 1380\nPostUp = true\nTable = auto\n');
   const up = lab.spawn(ns, xdpwgBin, ['up', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
-  up.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  up.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   try {
-    await waitFor('up to bring h22csv up', () => daemonPid(ns, 'h22csv') !== undefined && nsExec(ns, 'ip', ['-br', 'address', 'show', 'dev', 'h22csv']).includes('10.222.0.1'), 20_000, 100)
-      .catch((e: Error) => { throw new Error(`${e.message}; up said: ${err}`); });
+    await waitFor(
+      'up to bring h22csv up',
+      () => daemonPid(ns, 'h22csv') !== undefined && nsExec(ns, 'ip', ['-br', 'address', 'show', 'dev', 'h22csv']).includes('10.222.0.1'),
+      20_000,
+      100,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; up said: ${err}`);
+    });
     // The live state differs from the file: a new peer endpoint, an added address.
     nsExec(ns, 'ip', ['address', 'add', '10.223.0.1/24', 'dev', 'h22csv']);
     nsExec(ns, 'wg', ['set', 'h22csv', 'listen-port', '51923']);
@@ -194,15 +229,31 @@ test('save writes the running configuration as wg-quick save does (0600, same te
 
 test('up reads IFNAME.datapath.jsonc beside its file, takes --metrics-listen, and LOG_LEVEL=error prints nothing on success', async () => {
   const file = upConfig('h22cq');
-  writeFileSync(path.join(dir, 'h22cq.datapath.jsonc'), '{\n  // beside the wg config\n  "afxdp": "off",\n  "metricsListen": "127.0.0.1:9597"\n}\n');
+  writeFileSync(
+    path.join(dir, 'h22cq.datapath.jsonc'),
+    '{\n  // beside the wg config\n  "afxdp": "off",\n  "metricsListen": "127.0.0.1:9597"\n}\n',
+  );
   const run = async (env: Record<string, string>, args: string[]): Promise<string> => {
-    const up: ChildProcess = lab.spawn(ns, xdpwgBin, ['up', '-f', ...args, file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const up: ChildProcess = lab.spawn(ns, xdpwgBin, ['up', '-f', ...args, file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let out = '';
-    up.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-    up.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    up.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    up.stderr!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     try {
-      await waitFor('h22cq up', () => daemonPid(ns, 'h22cq') !== undefined && nsExec(ns, 'ip', ['-br', 'address', 'show', 'dev', 'h22cq']).includes('10.222.0.1'), 20_000, 100)
-        .catch((e: Error) => { throw new Error(`${e.message}; up said: ${out}`); });
+      await waitFor(
+        'h22cq up',
+        () => daemonPid(ns, 'h22cq') !== undefined && nsExec(ns, 'ip', ['-br', 'address', 'show', 'dev', 'h22cq']).includes('10.222.0.1'),
+        20_000,
+        100,
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}; up said: ${out}`);
+      });
       const port = args.includes('--metrics-listen') ? 9598 : 9597;
       const m = await waitFor(`metrics on port ${port}`, () => httpInNs(ns, 'GET', `http://127.0.0.1:${port}/metrics`), 10_000, 200);
       assert.equal(m.status, 200);

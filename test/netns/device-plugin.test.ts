@@ -43,7 +43,11 @@ after(() => {
   lab.cleanup();
   rmSync(scratch, { recursive: true, force: true });
   if (vethA) rmSync(path.join(pluginDir, vethA), { recursive: true, force: true });
-  try { rmdirSync(pluginDir); } catch { /* not empty (someone else's) or gone */ }
+  try {
+    rmdirSync(pluginDir);
+  } catch {
+    /* not empty (someone else's) or gone */
+  }
 });
 
 /** The pod's capabilities in deploy/pod-device-plugin.yaml (setpriv names). */
@@ -63,13 +67,26 @@ test('the plugin hands over its XSK map: exact handshake, no program of ours, tr
   // As in a pod (deploy/pod-device-plugin.yaml): the device list comes from the plugin's variable, the
   // socket from its mount path, and the capabilities are only NET_ADMIN, NET_RAW and IPC_LOCK: no BPF, no PERFMON.
   rmSync(`/var/run/wireguard/${a.ifname}.sock`, { force: true });
-  const child = lab.spawn(a.ns, 'setpriv', ['--inh-caps', '-all', '--bounding-set', `-all,${POD_CAPS.map((c) => `+${c}`).join(',')}`, '--', xdpwgBin, '-f', a.ifname], {
-    env: { ...process.env, LOG_LEVEL: 'debug', XDPWG_DATAPATH: datapathFile({ xdpProgram: 'device-plugin' }), AFXDP_DEVICES_MYPOOL: vethA },
-  });
+  const child = lab.spawn(
+    a.ns,
+    'setpriv',
+    ['--inh-caps', '-all', '--bounding-set', `-all,${POD_CAPS.map((c) => `+${c}`).join(',')}`, '--', xdpwgBin, '-f', a.ifname],
+    {
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'debug',
+        XDPWG_DATAPATH: datapathFile({ xdpProgram: 'device-plugin' }),
+        AFXDP_DEVICES_MYPOOL: vethA,
+      },
+    },
+  );
   a.proc = child;
   for (const out of [child.stdout, child.stderr]) out?.on('data', (d: Buffer) => a.log.push(...d.toString().split('\n').filter(Boolean)));
-  await waitFor('the daemon in device-plugin mode', () => existsSync(`/var/run/wireguard/${a.ifname}.sock`) && nsExec(a.ns, 'wg', ['show', a.ifname, 'listen-port']).trim() !== '', 15_000)
-    .catch((err: Error) => assert.fail(`${err.message}\n${logsOf(a)}`));
+  await waitFor(
+    'the daemon in device-plugin mode',
+    () => existsSync(`/var/run/wireguard/${a.ifname}.sock`) && nsExec(a.ns, 'wg', ['show', a.ifname, 'listen-port']).trim() !== '',
+    15_000,
+  ).catch((err: Error) => assert.fail(`${err.message}\n${logsOf(a)}`));
   const capEff = BigInt('0x' + /CapEff:\s+([0-9a-f]+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]);
   assert.equal(capEff, (1n << 12n) | (1n << 13n) | (1n << 14n), `CapEff ${capEff.toString(16)}: NET_ADMIN, NET_RAW, IPC_LOCK only`);
   const served = await plugin.done;
@@ -83,11 +100,19 @@ test('the plugin hands over its XSK map: exact handshake, no program of ours, tr
   addPeer(a, b, { keepalive: 1 });
   assert.equal(ping(a, b.inner4, 10), 10, logsOf(a, b));
   // The log arrives through a pipe: read it once the event loop had the chance.
-  for (const text of [`XDP program: the AF_XDP device plugin's (handshake 0.1 over ${socketPath}); XSK maps for ${vethA}`, `${vethA}: the AF_XDP device plugin's XDP program steers its frames`]) {
-    await waitFor(`"${text}" in A's log`, () => a.log.some((l) => l.includes(text)), 5_000).catch((err: Error) => assert.fail(`${err.message}\n${logsOf(a)}`));
+  for (const text of [
+    `XDP program: the AF_XDP device plugin's (handshake 0.1 over ${socketPath}); XSK maps for ${vethA}`,
+    `${vethA}: the AF_XDP device plugin's XDP program steers its frames`,
+  ]) {
+    await waitFor(`"${text}" in A's log`, () => a.log.some((l) => l.includes(text)), 5_000).catch((err: Error) =>
+      assert.fail(`${err.message}\n${logsOf(a)}`),
+    );
   }
 
-  const s = await statsAfter(a, (x) => portTotals(x, 'af_xdp').ipackets >= 5 && portTotals(x, 'af_xdp').opackets >= 5 && pathTo(x, b.keys.publicKey) === 'af_xdp');
+  const s = await statsAfter(
+    a,
+    (x) => portTotals(x, 'af_xdp').ipackets >= 5 && portTotals(x, 'af_xdp').opackets >= 5 && pathTo(x, b.keys.publicKey) === 'af_xdp',
+  );
   assert.equal((s as unknown as { xdpProgram: string }).xdpProgram, 'device-plugin');
   assert.equal(s.afxdp[0]?.mode, 'device-plugin', JSON.stringify(s.afxdp));
   assert.ok((s.afxdp[0]?.boundWorkers.length ?? 0) > 0, JSON.stringify(s.afxdp));
@@ -101,22 +126,44 @@ test('the plugin hands over its XSK map: exact handshake, no program of ours, tr
 
 /** What a daemon pointed at a misbehaving plugin must log (after "device-plugin handshake failed: "). */
 const badPlugins: Array<[FakePluginBehaviour | 'absent', RegExp, string[]]> = [
-  ['garbage', /after "\/connect, [^"]+": answered "HTTP\/1\.1 400 Bad Request\\r\\n" where "\/host_ok" or "\/host_nak" or "\/error" was expected/, [`/connect, ${hostname()}`]],
+  [
+    'garbage',
+    /after "\/connect, [^"]+": answered "HTTP\/1\.1 400 Bad Request\\r\\n" where "\/host_ok" or "\/host_nak" or "\/error" was expected/,
+    [`/connect, ${hostname()}`],
+  ],
   ['close-mid', /(after|sending) "\/version": the plugin closed the connection mid-handshake/, [`/connect, ${hostname()}`]],
   ['silent', /after "\/connect, [^"]+": no answer within 2000 ms/, [`/connect, ${hostname()}`]],
-  ['not-a-map', /after "\/xsk_map_fd, dvpx": bpf_obj_get_info_by_fd: E\w+ .*fd \d+ is not a BPF map/, [`/connect, ${hostname()}`, '/version', '/xsk_map_fd, dvpx']],
+  [
+    'not-a-map',
+    /after "\/xsk_map_fd, dvpx": bpf_obj_get_info_by_fd: E\w+ .*fd \d+ is not a BPF map/,
+    [`/connect, ${hostname()}`, '/version', '/xsk_map_fd, dvpx'],
+  ],
   ['absent', /connect: connect: ENOENT/, []],
 ];
 
 for (const [behaviour, expected, requests] of badPlugins) {
   test(`a plugin socket that is ${behaviour}: clear error, kernel-socket fallback named in the log, no hang`, async () => {
     const ns = lab.ns(`x${behaviour.slice(0, 4)}`);
-    const side: Side = { ns, ifname: `dvp${behaviour.slice(0, 4).replace('-', '')}`, impl: 'xdpwg', keys: { privateKey: '', publicKey: '' }, port: 0, log: [], outer4: '', outer6: '', inner4: '', inner6: '' };
+    const side: Side = {
+      ns,
+      ifname: `dvp${behaviour.slice(0, 4).replace('-', '')}`,
+      impl: 'xdpwg',
+      keys: { privateKey: '', publicKey: '' },
+      port: 0,
+      log: [],
+      outer4: '',
+      outer6: '',
+      inner4: '',
+      inner6: '',
+    };
     const socketPath = path.join(scratch, `${behaviour}.sock`);
-    const plugin = behaviour === 'absent' ? undefined : startFakeDevicePlugin({ socketPath, behaviour, podName: hostname(), acceptTimeoutMs: 15_000 });
+    const plugin =
+      behaviour === 'absent' ? undefined : startFakeDevicePlugin({ socketPath, behaviour, podName: hostname(), acceptTimeoutMs: 15_000 });
     await plugin?.ready;
     const started = Date.now();
-    await startFresh(lab, side, { XDPWG_DATAPATH: datapathFile({ xdpProgram: 'device-plugin', devices: ['dvpx'], devicePluginSocket: socketPath }) });
+    await startFresh(lab, side, {
+      XDPWG_DATAPATH: datapathFile({ xdpProgram: 'device-plugin', devices: ['dvpx'], devicePluginSocket: socketPath }),
+    });
     const took = Date.now() - started;
     const line = await waitFor('the fallback in the log', () => side.log.find((l) => l.includes('device-plugin handshake failed')), 5_000);
     assert.match(line, expected);

@@ -56,7 +56,19 @@ function mac(ns: string, dev: string): string {
 test('runts, lying lengths, IPv4 options, truncated IPv6: dropped and counted, no crash', async () => {
   const echo = startEcho(env.lab, env.a, ['--interface', env.devA, '--port', String(PORT), '--mode', 'generic']);
   await echo.ready;
-  nsExec(env.b, 'python3', ['-c', RAW_PY, env.devB, mac(env.a, env.devA), mac(env.b, env.devB), String(PORT), String(EACH), NET.b4, NET.a4, NET.b6, NET.a6]);
+  nsExec(env.b, 'python3', [
+    '-c',
+    RAW_PY,
+    env.devB,
+    mac(env.a, env.devA),
+    mac(env.b, env.devB),
+    String(PORT),
+    String(EACH),
+    NET.b4,
+    NET.a4,
+    NET.b6,
+    NET.a6,
+  ]);
   const ok = runClient(env.b, 4, PORT, 64, 200);
   assert.deepEqual(ok, { sent: 200, received: 200, bad: 0 }, 'still echoing after the bad frames');
   assert.equal(await echo.stop('SIGTERM'), 0, echo.stderr);
@@ -64,9 +76,9 @@ test('runts, lying lengths, IPv4 options, truncated IPv6: dropped and counted, n
   assert.ok(fin, echo.stderr);
   // Steered to the XSK and dropped by the parser under named reasons:
   assert.deepEqual(fin.drops, {
-    'rx-bad-outer-ip-length': 2 * EACH,   // IPv4 total length and IPv6 payload length beyond the frame
+    'rx-bad-outer-ip-length': 2 * EACH, // IPv4 total length and IPv6 payload length beyond the frame
     'rx-bad-outer-udp-length': EACH,
-    'rx-bad-outer-runt': EACH,            // IPv4 total length too short for a UDP header
+    'rx-bad-outer-runt': EACH, // IPv4 total length too short for a UDP header
   });
   // Frames too short to classify, and IPv4 with options (the kernel's to process), never
   // reach the XSK: the filter passes them to the kernel.

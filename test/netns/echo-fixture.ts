@@ -12,7 +12,13 @@ export const MAIN_JS = fileURLToPath(new URL('../../src/cli/main.js', import.met
 /** Addresses of the echo side (a) and the client side (b). */
 export const NET = { a4: '10.77.0.1', b4: '10.77.0.2', a6: 'fd00:77::1', b6: 'fd00:77::2' } as const;
 
-export interface EchoLab { lab: Lab; a: string; b: string; devA: string; devB: string }
+export interface EchoLab {
+  lab: Lab;
+  a: string;
+  b: string;
+  devA: string;
+  devB: string;
+}
 
 /** Namespaces <prefix>-a / <prefix>-b and veth devA <-> devB with the addresses of NET. */
 export function makeEchoLab(prefix: string, devA: string, devB: string, queues = 1): EchoLab {
@@ -20,7 +26,11 @@ export function makeEchoLab(prefix: string, devA: string, devB: string, queues =
   const lab = new Lab(prefix);
   const a = lab.ns('a');
   const b = lab.ns('b');
-  lab.veth({ ns: a, dev: devA, addrs: [`${NET.a4}/24`, `${NET.a6}/64`] }, { ns: b, dev: devB, addrs: [`${NET.b4}/24`, `${NET.b6}/64`] }, queues);
+  lab.veth(
+    { ns: a, dev: devA, addrs: [`${NET.a4}/24`, `${NET.a6}/64`] },
+    { ns: b, dev: devB, addrs: [`${NET.b4}/24`, `${NET.b6}/64`] },
+    queues,
+  );
   return { lab, a, b, devA, devB };
 }
 
@@ -46,7 +56,10 @@ export class EchoProcess {
     let buf = '';
     let onReady!: (l: EchoLine) => void;
     let onFail!: (e: Error) => void;
-    this.ready = new Promise((res, rej) => { onReady = res; onFail = rej; });
+    this.ready = new Promise((res, rej) => {
+      onReady = res;
+      onFail = rej;
+    });
     child.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
       let nl;
@@ -57,13 +70,25 @@ export class EchoProcess {
           const obj = JSON.parse(line) as EchoLine;
           this.lines.push(obj);
           if (obj.type === 'ready') onReady(obj);
-        } catch { /* not JSON: ignore */ }
+        } catch {
+          /* not JSON: ignore */
+        }
       }
     });
-    child.stderr!.on('data', (d: Buffer) => { this.stderr += d.toString(); });
-    this.exited = new Promise((res) => child.once('exit', (code) => { onFail(new Error(`echo exited (${code}) before ready: ${this.stderr}`)); res(code); }));
+    child.stderr!.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+    });
+    this.exited = new Promise((res) =>
+      child.once('exit', (code) => {
+        onFail(new Error(`echo exited (${code}) before ready: ${this.stderr}`));
+        res(code);
+      }),
+    );
     const t = setTimeout(() => onFail(new Error(`echo not ready after 15 s: ${this.stderr}`)), 15_000);
-    void this.ready.then(() => clearTimeout(t), () => clearTimeout(t));
+    void this.ready.then(
+      () => clearTimeout(t),
+      () => clearTimeout(t),
+    );
   }
   /** Sends signal and waits for exit; returns the exit code. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
@@ -71,7 +96,9 @@ export class EchoProcess {
     return this.exited;
   }
   /** The per-queue 'final' lines (after a clean stop). */
-  finals(): EchoLine[] { return this.lines.filter((l) => l.type === 'final'); }
+  finals(): EchoLine[] {
+    return this.lines.filter((l) => l.type === 'final');
+  }
 }
 
 /** Starts `xdpwg echo --json ...args` inside ns. */
@@ -131,8 +158,21 @@ print(json.dumps({"sent": sent, "received": len(got), "bad": bad}))
 `;
 
 /** Runs CLIENT_PY in ns; returns its verdict. */
-export function runClient(ns: string, family: 4 | 6, port: number, size: number, count: number, window = 64, nsock = 1): { sent: number; received: number; bad: number } {
+export function runClient(
+  ns: string,
+  family: 4 | 6,
+  port: number,
+  size: number,
+  count: number,
+  window = 64,
+  nsock = 1,
+): { sent: number; received: number; bad: number } {
   const addr = family === 6 ? NET.a6 : NET.a4;
-  const out = nsExec(ns, 'python3', ['-c', CLIENT_PY, String(family), addr, String(port), String(size), String(count), String(window), String(nsock)], { timeoutMs: 60_000 });
+  const out = nsExec(
+    ns,
+    'python3',
+    ['-c', CLIENT_PY, String(family), addr, String(port), String(size), String(count), String(window), String(nsock)],
+    { timeoutMs: 60_000 },
+  );
   return JSON.parse(out.trim().split('\n').pop()!) as { sent: number; received: number; bad: number };
 }

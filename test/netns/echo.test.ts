@@ -40,7 +40,7 @@ for (const mode of ['generic', 'native'] as const) {
     assert.equal(fin.port.rx_invalid, 0);
     assert.equal(fin.port.tx_invalid, 0);
     // IPv4 frames: 14 + 20 + 8 + payload; IPv6: 14 + 40 + 8 + payload.
-    const bytes = COUNT * ((42 + 64) + (42 + 1400) + (62 + 64) + (62 + 1400));
+    const bytes = COUNT * (42 + 64 + (42 + 1400) + (62 + 64) + (62 + 1400));
     assert.equal(fin.port.ibytes, bytes);
     assert.equal(fin.port.obytes, bytes);
     assert.deepEqual(fin.drops, {});

@@ -32,7 +32,9 @@ const env = (): Record<string, string> => ({ LOG_LEVEL: 'verbose', ...datapathEn
 async function start(side: Side, extra: Record<string, string> = {}): Promise<void> {
   const child = lab.spawn(side.ns, xdpwgBin, ['-f', side.ifname], { env: { ...process.env, ...env(), ...extra } });
   side.proc = child;
-  const collect = (d: Buffer): void => { side.log.push(...d.toString().split('\n').filter(Boolean)); };
+  const collect = (d: Buffer): void => {
+    side.log.push(...d.toString().split('\n').filter(Boolean));
+  };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   await waitFor(`${side.ifname}'s UAPI socket to answer`, () => wg(side, ['show', side.ifname, 'listen-port']).trim() !== '', 15_000, 50);
@@ -49,7 +51,10 @@ function exited(side: Side, timeoutMs: number): Promise<number | null> {
   if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve(p.exitCode);
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve(null), timeoutMs);
-    p.once('exit', (code) => { clearTimeout(t); resolve(code); });
+    p.once('exit', (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
   });
 }
 
@@ -85,7 +90,11 @@ test(`${PATH} path: kill -9 under traffic, restart: tunnel back within 6 s, noth
   await exited(a, 5000);
   // The kernel removes the TUN with its last fd; nothing else may linger but the socket file.
   await waitFor('the TUN to go with the killed daemon', () => !nsExec(a.ns, 'ip', ['-o', 'link', 'show']).includes(`${a.ifname}:`), 3000);
-  assert.doesNotMatch(nsExec(a.ns, 'ip', ['-d', 'link', 'show', 'rlkva']), /prog\/xdp|xdpgeneric|xdpdrv/, 'an XDP program outlived the daemon');
+  assert.doesNotMatch(
+    nsExec(a.ns, 'ip', ['-d', 'link', 'show', 'rlkva']),
+    /prog\/xdp|xdpgeneric|xdpdrv/,
+    'an XDP program outlived the daemon',
+  );
   const sock = `/var/run/wireguard/${a.ifname}.sock`;
   const staleSocket = existsSync(sock);
   assert.ok(staleSocket, 'SIGKILL leaves the socket file: the restart must replace it');

@@ -15,7 +15,17 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, nsExec, requireRoot } from '../helpers/netns.js';
 import { addPeer, configureInterface, logsOf, peerDump, ping, startImplementation, twoSides, type Side } from '../helpers/tunnel-lab.js';
-import { CLK_TCK, cpuTicks, datapathEnv, dropDelta, durationFromEnv, pidOf, runBench, statsOf, udpRcvbufErrors } from './reliability-fixture.js';
+import {
+  CLK_TCK,
+  cpuTicks,
+  datapathEnv,
+  dropDelta,
+  durationFromEnv,
+  pidOf,
+  runBench,
+  statsOf,
+  udpRcvbufErrors,
+} from './reliability-fixture.js';
 import type { FloodResult } from '../../bench/handshake-flood.js';
 
 const PATH = 'kernel';
@@ -43,36 +53,71 @@ before(async () => {
 });
 after(() => lab.cleanup());
 
-test(`${PATH} path: handshake flood from ${SOURCES.length} sources; a legitimate peer still gets through within 7 s`, { timeout: 60_000 + SECONDS * 2000 }, async () => {
-  const pid = pidOf(a);
-  const before = statsOf(a).drops;
-  const rcvbuf0 = udpRcvbufErrors(a.ns);
-  const flood = runBench<FloodResult>(g, 'handshake-flood', ['flood', '--target', `10.214.9.1:${a.port}`, '--responder-public', a.keys.publicKey, '--sources', SOURCES.join(','), '--seconds', String(SECONDS)], SECONDS * 1000 + 60_000);
-  // Let the flood fill the queue past the under-load mark for UNDER_LOAD_AFTER (1 s) first.
-  await new Promise((r) => setTimeout(r, 2500));
-  const cpu0 = cpuTicks(pid), t0 = performance.now();
-  // B learns A now: its first data packet starts the handshake.
-  addPeer(b, a);
-  const started = Date.now();
-  nsExec(b.ns, 'sh', ['-c', `ping -c 1 -W 1 ${a.inner4} >/dev/null 2>&1 || true`]);
-  let doneMs = -1;
-  while (Date.now() - started < LEGIT_DEADLINE_MS + 3000) {
-    const d = peerDump(b, a.keys.publicKey);
-    if (d && d.latestHandshake > 0) { doneMs = Date.now() - started; break; }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const pingsDuring = ping(b, a.inner4, 3);
-  const cpu1 = cpuTicks(pid), t1 = performance.now();
-  const sent = await flood;
-  const drops = dropDelta(before, statsOf(a).drops);
-  const socketOverflow = udpRcvbufErrors(a.ns) - rcvbuf0;
-  const cpuPercent = Math.round(((cpu1 - cpu0) / CLK_TCK) / ((t1 - t0) / 1000) * 100);
-  console.log(`handshake-flood: ${JSON.stringify({ ...sent, legitHandshakeMs: doneMs, pingsDuring, daemonCpuPercent: cpuPercent, socketOverflow, drops })}`);
+test(
+  `${PATH} path: handshake flood from ${SOURCES.length} sources; a legitimate peer still gets through within 7 s`,
+  { timeout: 60_000 + SECONDS * 2000 },
+  async () => {
+    const pid = pidOf(a);
+    const before = statsOf(a).drops;
+    const rcvbuf0 = udpRcvbufErrors(a.ns);
+    const flood = runBench<FloodResult>(
+      g,
+      'handshake-flood',
+      [
+        'flood',
+        '--target',
+        `10.214.9.1:${a.port}`,
+        '--responder-public',
+        a.keys.publicKey,
+        '--sources',
+        SOURCES.join(','),
+        '--seconds',
+        String(SECONDS),
+      ],
+      SECONDS * 1000 + 60_000,
+    );
+    // Let the flood fill the queue past the under-load mark for UNDER_LOAD_AFTER (1 s) first.
+    await new Promise((r) => setTimeout(r, 2500));
+    const cpu0 = cpuTicks(pid),
+      t0 = performance.now();
+    // B learns A now: its first data packet starts the handshake.
+    addPeer(b, a);
+    const started = Date.now();
+    nsExec(b.ns, 'sh', ['-c', `ping -c 1 -W 1 ${a.inner4} >/dev/null 2>&1 || true`]);
+    let doneMs = -1;
+    while (Date.now() - started < LEGIT_DEADLINE_MS + 3000) {
+      const d = peerDump(b, a.keys.publicKey);
+      if (d && d.latestHandshake > 0) {
+        doneMs = Date.now() - started;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const pingsDuring = ping(b, a.inner4, 3);
+    const cpu1 = cpuTicks(pid),
+      t1 = performance.now();
+    const sent = await flood;
+    const drops = dropDelta(before, statsOf(a).drops);
+    const socketOverflow = udpRcvbufErrors(a.ns) - rcvbuf0;
+    const cpuPercent = Math.round(((cpu1 - cpu0) / CLK_TCK / ((t1 - t0) / 1000)) * 100);
+    console.log(
+      `handshake-flood: ${JSON.stringify({ ...sent, legitHandshakeMs: doneMs, pingsDuring, daemonCpuPercent: cpuPercent, socketOverflow, drops })}`,
+    );
 
-  assert.equal(a.proc!.exitCode, null, `daemon died\n${logsOf(a)}`);
-  assert.ok(doneMs >= 0 && doneMs <= LEGIT_DEADLINE_MS, `legitimate handshake took ${doneMs} ms (limit ${LEGIT_DEADLINE_MS})\n${logsOf(a, b)}`);
-  assert.ok(pingsDuring >= 2, `tunnel during the flood: ${pingsDuring}/3 pings`);
-  assert.ok(sent.cookieReplies > 0 && (drops['rx-cookie-required'] ?? 0) > 0, `under load the daemon answers with cookies: ${JSON.stringify(drops)}`);
-  assert.ok(sent.sentWithMac2 > 0 && (drops['rx-ratelimited'] ?? 0) > 0, `MAC2-valid floods are rate-limited per source: ${JSON.stringify(drops)}, ${JSON.stringify(sent)}`);
-  assert.equal(ping(b, a.inner4, 3), 3, 'tunnel after the flood');
-});
+    assert.equal(a.proc!.exitCode, null, `daemon died\n${logsOf(a)}`);
+    assert.ok(
+      doneMs >= 0 && doneMs <= LEGIT_DEADLINE_MS,
+      `legitimate handshake took ${doneMs} ms (limit ${LEGIT_DEADLINE_MS})\n${logsOf(a, b)}`,
+    );
+    assert.ok(pingsDuring >= 2, `tunnel during the flood: ${pingsDuring}/3 pings`);
+    assert.ok(
+      sent.cookieReplies > 0 && (drops['rx-cookie-required'] ?? 0) > 0,
+      `under load the daemon answers with cookies: ${JSON.stringify(drops)}`,
+    );
+    assert.ok(
+      sent.sentWithMac2 > 0 && (drops['rx-ratelimited'] ?? 0) > 0,
+      `MAC2-valid floods are rate-limited per source: ${JSON.stringify(drops)}, ${JSON.stringify(sent)}`,
+    );
+    assert.equal(ping(b, a.inner4, 3), 3, 'tunnel after the flood');
+  },
+);

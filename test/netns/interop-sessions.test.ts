@@ -11,7 +11,17 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
-import { addPeer, configureInterface, logsOf, peerDump, ping, startImplementation, twoSides, wg, type Side } from '../helpers/tunnel-lab.js';
+import {
+  addPeer,
+  configureInterface,
+  logsOf,
+  peerDump,
+  ping,
+  startImplementation,
+  twoSides,
+  wg,
+  type Side,
+} from '../helpers/tunnel-lab.js';
 
 const lab = new Lab('ics');
 let a: Side; // xdpwg
@@ -31,7 +41,9 @@ after(() => lab.cleanup());
 function backgroundPing(side: Side, to: string, count: number, intervalS: number, waitS = 2): Promise<number> {
   const child = lab.spawn(side.ns, 'ping', ['-c', String(count), '-i', String(intervalS), '-W', String(waitS), to]);
   let out = '';
-  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   return once(child, 'exit').then(() => Number(/(\d+) received/.exec(out)?.[1] ?? 0));
 }
 
@@ -67,7 +79,11 @@ test('a packet queued before any session is delivered when wireguard-go initiate
     addPeer(a, b);
     // One ping, queued by xdpwg until a session exists; it waits up to 25 s for its reply.
     const replies = backgroundPing(a, b.inner4, 1, 1, 25);
-    await waitFor('xdpwg to try (and fail) an initiation', () => (nsExec(a.ns, 'iptables', ['-L', 'OUTPUT', '-v', '-n', '-x']).match(/^\s*(\d+)\s+\d+\s+DROP/m)?.[1] ?? '0') !== '0', 10_000);
+    await waitFor(
+      'xdpwg to try (and fail) an initiation',
+      () => (nsExec(a.ns, 'iptables', ['-L', 'OUTPUT', '-v', '-n', '-x']).match(/^\s*(\d+)\s+\d+\s+DROP/m)?.[1] ?? '0') !== '0',
+      10_000,
+    );
     // wireguard-go initiates (a persistent keepalive needs a session); its first keepalive confirms our keypair.
     addPeer(b, a, { keepalive: 1 });
     await waitFor('a handshake initiated by wireguard-go', () => (peerDump(a, b.keys.publicKey)?.latestHandshake ?? 0) > 0, 15_000);

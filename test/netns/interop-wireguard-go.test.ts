@@ -7,7 +7,17 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, nsExec, requireRoot, sh, waitFor } from '../helpers/netns.js';
-import { addPeer, configureInterface, logsOf, peerDump, ping, startImplementation, twoSides, wg, type Side } from '../helpers/tunnel-lab.js';
+import {
+  addPeer,
+  configureInterface,
+  logsOf,
+  peerDump,
+  ping,
+  startImplementation,
+  twoSides,
+  wg,
+  type Side,
+} from '../helpers/tunnel-lab.js';
 
 const lab = new Lab('ig');
 let a: Side; // xdpwg
@@ -76,7 +86,9 @@ test('iperf3 TCP both ways through the tunnel', async () => {
   await waitFor('iperf3 server', () => nsExec(b.ns, 'ss', ['-ltn']).includes(`${b.inner4}:5201`));
   const down = JSON.parse(nsExec(a.ns, 'iperf3', ['-c', b.inner4, '-t', '3', '-R', '-J'], { timeoutMs: 30_000 }));
   const downBps = down.end.sum_received.bits_per_second as number;
-  process.stderr.write(`# iperf3 xdpwg→wireguard-go ${(upBps / 1e6).toFixed(0)} Mbit/s, wireguard-go→xdpwg ${(downBps / 1e6).toFixed(0)} Mbit/s\n`);
+  process.stderr.write(
+    `# iperf3 xdpwg→wireguard-go ${(upBps / 1e6).toFixed(0)} Mbit/s, wireguard-go→xdpwg ${(downBps / 1e6).toFixed(0)} Mbit/s\n`,
+  );
   assert.ok(upBps > 10e6, `upload ${upBps} bit/s`);
   assert.ok(downBps > 10e6, `download ${downBps} bit/s`);
 });

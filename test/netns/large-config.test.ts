@@ -46,9 +46,14 @@ test('one peer with 130,000 allowed IPs sets and lists exactly', () => {
 test('40 peers × 52 prefixes set and list exactly', () => {
   const peers = Array.from({ length: 40 }, (_, p) => ({
     key: genKeys().publicKey,
-    ips: Array.from({ length: 52 }, (_, i) => (i % 2 ? `fd00:${p + 1}::${i}/128` : `172.${16 + (p >> 4)}.${((p & 15) << 4) | (i >> 4)}.${(i & 15) * 16}/28`)),
+    ips: Array.from({ length: 52 }, (_, i) =>
+      i % 2 ? `fd00:${p + 1}::${i}/128` : `172.${16 + (p >> 4)}.${((p & 15) << 4) | (i >> 4)}.${(i & 15) * 16}/28`,
+    ),
   }));
-  setconf(`[Interface]\nPrivateKey = ${side.keys.privateKey}\n` + peers.map((p) => `[Peer]\nPublicKey = ${p.key}\nAllowedIPs = ${p.ips.join(', ')}\n`).join(''));
+  setconf(
+    `[Interface]\nPrivateKey = ${side.keys.privateKey}\n` +
+      peers.map((p) => `[Peer]\nPublicKey = ${p.key}\nAllowedIPs = ${p.ips.join(', ')}\n`).join(''),
+  );
   const lines = nsExec(side.ns, 'wg', ['show', side.ifname, 'allowed-ips']).trim().split('\n');
   assert.equal(lines.length, 40);
   for (const p of peers) {

@@ -22,7 +22,13 @@ const RUN_DIR = '/run/xdpwg';
 const PORT = 7111;
 const env = makeEchoLab('lkf', 'lkf0', 'lkf1');
 const holders: ChildProcess[] = [];
-const killGroup = (c: ChildProcess): void => { try { process.kill(-c.pid!, 'SIGKILL'); } catch { /* gone */ } };
+const killGroup = (c: ChildProcess): void => {
+  try {
+    process.kill(-c.pid!, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+};
 after(() => {
   for (const h of holders) killGroup(h);
   env.lab.cleanup();
@@ -34,10 +40,17 @@ const setupLock = `${RUN_DIR}/filter-${nsIno}-${ifindex}-setup.lock`;
 /** Older versions' name of the set-up lock. */
 const legacySetupLock = `${RUN_DIR}/filter-${nsIno}-${ifindex}.lock`;
 /** The owner locks of process `pid`'s filters here (each holds its owner's pid; a namespace inode can be reused, with files of others). */
-const ownerLocks = (pid: number | undefined): string[] => readdirSync(RUN_DIR)
-  .filter((f) => f.startsWith(`filter-${nsIno}-${ifindex}-prog`))
-  .map((f) => `${RUN_DIR}/${f}`)
-  .filter((f) => { try { return readFileSync(f, 'utf8').trim() === String(pid); } catch { return false; } });
+const ownerLocks = (pid: number | undefined): string[] =>
+  readdirSync(RUN_DIR)
+    .filter((f) => f.startsWith(`filter-${nsIno}-${ifindex}-prog`))
+    .map((f) => `${RUN_DIR}/${f}`)
+    .filter((f) => {
+      try {
+        return readFileSync(f, 'utf8').trim() === String(pid);
+      } catch {
+        return false;
+      }
+    });
 const AS_NOBODY = ['--reuid=nobody', '--regid=nogroup', '--clear-groups'];
 
 /**
@@ -49,12 +62,19 @@ async function holdLock(file: string, unprivileged: boolean): Promise<{ held: bo
   // Its own process group: flock's child inherits the lock, so release() ends both.
   const child = spawn(unprivileged ? 'setpriv' : args.shift()!, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   holders.push(child);
-  let out = '', stderr = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  let out = '',
+    stderr = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   let done = false;
-  void exited.then(() => { done = true; });
+  void exited.then(() => {
+    done = true;
+  });
   await waitFor(`flock on ${file} to be held or refused`, () => out.includes('held') || done, 10_000, 20);
   if (done) await exited;
   return { held: out.includes('held'), stderr, release: () => killGroup(child) };
@@ -120,7 +140,7 @@ test('a stale filter is replaced even when its old-style (0644) owner lock is he
   try {
     const next = startEcho(env.lab, env.a, ['--interface', env.devA, '--port', String(PORT), '--mode', 'generic']);
     const r = await next.ready;
-    assert.equal(r.filter?.replacedStale, 1, 'the dead owner\'s filter was replaced despite its held lock');
+    assert.equal(r.filter?.replacedStale, 1, "the dead owner's filter was replaced despite its held lock");
     assert.equal(await next.stop('SIGTERM'), 0, next.stderr);
   } finally {
     h.release();

@@ -27,7 +27,9 @@ test('log lines: zone, one UDP listening line, no false "shares", kernel-reporte
   addPeer(a, b, { outer: 4 });
   assert.equal(ping(a, b.inner4, 3), 3, logsOf(a, b));
   const text = (): string => a.log.join('\n');
-  await waitFor('the AF_XDP path to b', () => /takes AF_XDP on/.test(text()), 10_000, 100).catch((e: Error) => { throw new Error(`${e.message}\n${logsOf(a)}`); });
+  await waitFor('the AF_XDP path to b', () => /takes AF_XDP on/.test(text()), 10_000, 100).catch((e: Error) => {
+    throw new Error(`${e.message}\n${logsOf(a)}`);
+  });
 
   // The attach mode as the kernel has it: "xdp" (driver) or "xdpgeneric" (skb) after the MTU.
   const link = nsExec(a.ns, 'ip', ['-d', 'link', 'show', 'dev', vethA]);
@@ -49,12 +51,28 @@ test('log lines: zone, one UDP listening line, no false "shares", kernel-reporte
   const moves = (): string[] => a.log.filter((l) => /takes AF_XDP on|moves back to the kernel UDP socket/.test(l));
   const before = moves().length;
   nsExec(a.ns, 'ip', ['neigh', 'del', b.outer4, 'dev', vethA]);
-  await waitFor('the move back to the kernel socket in the log', () => moves().slice(before).some((l) => /moves back to the kernel UDP socket: neighbour 10\.226\.0\.2/.test(l)), 10_000, 100)
-    .catch((e: Error) => { throw new Error(`${e.message}\n${logsOf(a)}`); });
+  await waitFor(
+    'the move back to the kernel socket in the log',
+    () =>
+      moves()
+        .slice(before)
+        .some((l) => /moves back to the kernel UDP socket: neighbour 10\.226\.0\.2/.test(l)),
+    10_000,
+    100,
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}\n${logsOf(a)}`);
+  });
   // Traffic resolves it again: the move back to AF_XDP is said again.
   assert.equal(ping(a, b.inner4, 3), 3, logsOf(a, b));
-  await waitFor('the move to AF_XDP again', () => /takes AF_XDP on/.test(moves().slice(before).join('\n')), 10_000, 100)
-    .catch((e: Error) => { throw new Error(`${e.message}\n${logsOf(a)}`); });
+  await waitFor('the move to AF_XDP again', () => /takes AF_XDP on/.test(moves().slice(before).join('\n')), 10_000, 100).catch(
+    (e: Error) => {
+      throw new Error(`${e.message}\n${logsOf(a)}`);
+    },
+  );
   const after = moves().slice(before);
-  assert.deepEqual(after.map((l) => (/takes AF_XDP/.test(l) ? 'xdp' : 'kernel')), ['kernel', 'xdp'], `one line per change:\n${after.join('\n')}`);
+  assert.deepEqual(
+    after.map((l) => (/takes AF_XDP/.test(l) ? 'xdp' : 'kernel')),
+    ['kernel', 'xdp'],
+    `one line per change:\n${after.join('\n')}`,
+  );
 });

@@ -54,13 +54,17 @@ before(async () => {
   addPeer(b, a);
   assert.equal(ping(b, a.inner4, 3), 3, logsOf(a, b));
 });
-after(() => { lab.cleanup(); idleLab.cleanup(); });
+after(() => {
+  lab.cleanup();
+  idleLab.cleanup();
+});
 
 const idleLab = new Lab('rli');
 
 /** Handshake crypto threads the daemon runs now (`xdpwg stats --json`). */
 function cryptoThreads(side: Side): number {
-  return (JSON.parse(nsExec(side.ns, xdpwgBin, ['stats', side.ifname, '--json'])) as { handshakeCryptoThreads: number }).handshakeCryptoThreads;
+  return (JSON.parse(nsExec(side.ns, xdpwgBin, ['stats', side.ifname, '--json'])) as { handshakeCryptoThreads: number })
+    .handshakeCryptoThreads;
 }
 
 async function waitUntil(what: string, cond: () => boolean, timeoutMs: number, extra: () => string = () => ''): Promise<void> {
@@ -71,74 +75,112 @@ async function waitUntil(what: string, cond: () => boolean, timeoutMs: number, e
   }
 }
 
-test('defaults, one peer with a session, idle: no crypto threads, RSS within the bound; a handshake flood brings the crypto threads back, idle takes them away', { timeout: 120_000 }, async () => {
-  const { a: ia, b: ib } = twoSides(idleLab, 'xdpwg', 'xdpwg', 226);
-  await startImplementation(idleLab, ia, { LOG_LEVEL: 'error' });
-  await startImplementation(idleLab, ib, { LOG_LEVEL: 'error' });
-  configureInterface(ia);
-  configureInterface(ib);
-  addPeer(ia, ib);
-  addPeer(ib, ia);
-  assert.equal(ping(ib, ia.inner4, 3), 3, logsOf(ia, ib));
-  // Idle: the crypto threads that the handshake may have started stop.
-  await waitUntil('the crypto threads to stop at idle', () => cryptoThreads(ia) === 0 && cryptoThreads(ib) === 0, CRYPTO_IDLE_STOP_MS + 10_000);
-  // The median of a few samples, so a passing blip (a GC) does not decide.
-  const samples: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    samples.push(Math.max(rssKb(pidOf(ia)), rssKb(pidOf(ib))));
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  const idleKb = median(samples);
-  console.log(`idle RSS: ${(idleKb / 1024).toFixed(1)} MB (samples ${samples.join(', ')} KiB)`);
-  assert.ok(idleKb <= IDLE_RSS_BOUND_KB, `idle RSS ${idleKb} KiB over the bound ${IDLE_RSS_BOUND_KB} KiB`);
+test(
+  'defaults, one peer with a session, idle: no crypto threads, RSS within the bound; a handshake flood brings the crypto threads back, idle takes them away',
+  { timeout: 120_000 },
+  async () => {
+    const { a: ia, b: ib } = twoSides(idleLab, 'xdpwg', 'xdpwg', 226);
+    await startImplementation(idleLab, ia, { LOG_LEVEL: 'error' });
+    await startImplementation(idleLab, ib, { LOG_LEVEL: 'error' });
+    configureInterface(ia);
+    configureInterface(ib);
+    addPeer(ia, ib);
+    addPeer(ib, ia);
+    assert.equal(ping(ib, ia.inner4, 3), 3, logsOf(ia, ib));
+    // Idle: the crypto threads that the handshake may have started stop.
+    await waitUntil(
+      'the crypto threads to stop at idle',
+      () => cryptoThreads(ia) === 0 && cryptoThreads(ib) === 0,
+      CRYPTO_IDLE_STOP_MS + 10_000,
+    );
+    // The median of a few samples, so a passing blip (a GC) does not decide.
+    const samples: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      samples.push(Math.max(rssKb(pidOf(ia)), rssKb(pidOf(ib))));
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const idleKb = median(samples);
+    console.log(`idle RSS: ${(idleKb / 1024).toFixed(1)} MB (samples ${samples.join(', ')} KiB)`);
+    assert.ok(idleKb <= IDLE_RSS_BOUND_KB, `idle RSS ${idleKb} KiB over the bound ${IDLE_RSS_BOUND_KB} KiB`);
 
-  // A flood of valid-MAC1 initiations from b's namespace at a's port: the threads start.
-  const flood = runBench<FloodResult>(ib.ns, 'handshake-flood', ['flood', '--target', `${ia.outer4}:${ia.port}`, '--responder-public', ia.keys.publicKey, '--sources', ib.outer4, '--seconds', '4'], 60_000);
-  let sawThreads = 0;
-  await waitUntil('the crypto threads to start under handshake load', () => (sawThreads = cryptoThreads(ia)) > 0, 10_000, () => logsOf(ia));
-  assert.ok(sawThreads >= 1);
-  const result = await flood;
-  assert.ok(result.sent > 0, `the flood sent nothing: ${JSON.stringify(result)}`);
-  await waitUntil('the crypto threads to stop once the flood ended', () => cryptoThreads(ia) === 0, CRYPTO_IDLE_STOP_MS + 10_000, () => logsOf(ia));
-  assert.equal(ia.proc!.exitCode, null, logsOf(ia));
-  // The session still works.
-  assert.equal(ping(ib, ia.inner4, 2), 2, logsOf(ia, ib));
-});
+    // A flood of valid-MAC1 initiations from b's namespace at a's port: the threads start.
+    const flood = runBench<FloodResult>(
+      ib.ns,
+      'handshake-flood',
+      ['flood', '--target', `${ia.outer4}:${ia.port}`, '--responder-public', ia.keys.publicKey, '--sources', ib.outer4, '--seconds', '4'],
+      60_000,
+    );
+    let sawThreads = 0;
+    await waitUntil(
+      'the crypto threads to start under handshake load',
+      () => (sawThreads = cryptoThreads(ia)) > 0,
+      10_000,
+      () => logsOf(ia),
+    );
+    assert.ok(sawThreads >= 1);
+    const result = await flood;
+    assert.ok(result.sent > 0, `the flood sent nothing: ${JSON.stringify(result)}`);
+    await waitUntil(
+      'the crypto threads to stop once the flood ended',
+      () => cryptoThreads(ia) === 0,
+      CRYPTO_IDLE_STOP_MS + 10_000,
+      () => logsOf(ia),
+    );
+    assert.equal(ia.proc!.exitCode, null, logsOf(ia));
+    // The session still works.
+    assert.equal(ping(ib, ia.inner4, 2), 2, logsOf(ia, ib));
+  },
+);
 
 const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
-test(`${PATH} path: ${SECONDS} s of traffic with a rekey every ${120 / TIME_SCALE} s: RSS flat`, { timeout: (SECONDS + 60) * 1000 }, async () => {
-  const pids = { a: pidOf(a), b: pidOf(b) };
-  // 200 pings a second both ways for the whole run.
-  const traffic = Promise.all([pingAsync(b, a.inner4, SECONDS * 200, 0.005), pingAsync(a, b.inner4, SECONDS * 200, 0.005)]);
-  const samples: Array<{ t: number; a: number; b: number }> = [];
-  const handshakes = new Set<number>();
-  const t0 = Date.now();
-  while (Date.now() - t0 < SECONDS * 1000) {
-    await new Promise((r) => setTimeout(r, 1000));
-    samples.push({ t: (Date.now() - t0) / 1000, a: rssKb(pids.a), b: rssKb(pids.b) });
-    const hs = peerDump(b, a.keys.publicKey)?.latestHandshake;
-    if (hs) handshakes.add(hs);
-  }
-  const [ab, ba] = await traffic;
-  const early = samples.filter((s) => s.t >= WARMUP_S && s.t < WARMUP_S + 6);
-  const late = samples.slice(-6);
-  const report = {
-    seconds: SECONDS, timeScale: TIME_SCALE, handshakesSeen: handshakes.size,
-    pings: { bToA: ab, aToB: ba },
-    rssKb: {
-      a: { afterWarmup: median(early.map((s) => s.a)), end: median(late.map((s) => s.a)), max: Math.max(...samples.map((s) => s.a)) },
-      b: { afterWarmup: median(early.map((s) => s.b)), end: median(late.map((s) => s.b)), max: Math.max(...samples.map((s) => s.b)) },
-    },
-  };
-  console.log(`memory: ${JSON.stringify(report)}`);
-  assert.equal(a.proc!.exitCode, null);
-  assert.equal(b.proc!.exitCode, null);
-  // Whole-second handshake times: rekeys 6 s apart are all distinct.
-  assert.ok(handshakes.size >= Math.floor(SECONDS / (120 / TIME_SCALE)) - 2, `only ${handshakes.size} handshakes in ${SECONDS} s\n${logsOf(a, b)}`);
-  assert.ok(ab.received >= ab.sent * 0.98 && ba.received >= ba.sent * 0.98, `traffic lost across rekeys: ${JSON.stringify(report.pings)}`);
-  for (const side of ['a', 'b'] as const) {
-    const r = report.rssKb[side];
-    assert.ok(r.end - r.afterWarmup <= RSS_GROWTH_BOUND_KB, `${side}: RSS grew ${r.end - r.afterWarmup} KiB over the run (bound ${RSS_GROWTH_BOUND_KB})`);
-  }
-});
+test(
+  `${PATH} path: ${SECONDS} s of traffic with a rekey every ${120 / TIME_SCALE} s: RSS flat`,
+  { timeout: (SECONDS + 60) * 1000 },
+  async () => {
+    const pids = { a: pidOf(a), b: pidOf(b) };
+    // 200 pings a second both ways for the whole run.
+    const traffic = Promise.all([pingAsync(b, a.inner4, SECONDS * 200, 0.005), pingAsync(a, b.inner4, SECONDS * 200, 0.005)]);
+    const samples: Array<{ t: number; a: number; b: number }> = [];
+    const handshakes = new Set<number>();
+    const t0 = Date.now();
+    while (Date.now() - t0 < SECONDS * 1000) {
+      await new Promise((r) => setTimeout(r, 1000));
+      samples.push({ t: (Date.now() - t0) / 1000, a: rssKb(pids.a), b: rssKb(pids.b) });
+      const hs = peerDump(b, a.keys.publicKey)?.latestHandshake;
+      if (hs) handshakes.add(hs);
+    }
+    const [ab, ba] = await traffic;
+    const early = samples.filter((s) => s.t >= WARMUP_S && s.t < WARMUP_S + 6);
+    const late = samples.slice(-6);
+    const report = {
+      seconds: SECONDS,
+      timeScale: TIME_SCALE,
+      handshakesSeen: handshakes.size,
+      pings: { bToA: ab, aToB: ba },
+      rssKb: {
+        a: { afterWarmup: median(early.map((s) => s.a)), end: median(late.map((s) => s.a)), max: Math.max(...samples.map((s) => s.a)) },
+        b: { afterWarmup: median(early.map((s) => s.b)), end: median(late.map((s) => s.b)), max: Math.max(...samples.map((s) => s.b)) },
+      },
+    };
+    console.log(`memory: ${JSON.stringify(report)}`);
+    assert.equal(a.proc!.exitCode, null);
+    assert.equal(b.proc!.exitCode, null);
+    // Whole-second handshake times: rekeys 6 s apart are all distinct.
+    assert.ok(
+      handshakes.size >= Math.floor(SECONDS / (120 / TIME_SCALE)) - 2,
+      `only ${handshakes.size} handshakes in ${SECONDS} s\n${logsOf(a, b)}`,
+    );
+    assert.ok(
+      ab.received >= ab.sent * 0.98 && ba.received >= ba.sent * 0.98,
+      `traffic lost across rekeys: ${JSON.stringify(report.pings)}`,
+    );
+    for (const side of ['a', 'b'] as const) {
+      const r = report.rssKb[side];
+      assert.ok(
+        r.end - r.afterWarmup <= RSS_GROWTH_BOUND_KB,
+        `${side}: RSS grew ${r.end - r.afterWarmup} KiB over the run (bound ${RSS_GROWTH_BOUND_KB})`,
+      );
+    }
+  },
+);

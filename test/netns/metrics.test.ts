@@ -36,7 +36,9 @@ after(() => lab.cleanup());
 
 /** `wg show IF transfer` for one peer: rx and tx bytes. */
 function transfer(side: Side, publicKey: string): { rx: number; tx: number } {
-  const line = wg(side, ['show', side.ifname, 'transfer']).split('\n').find((l) => l.startsWith(publicKey));
+  const line = wg(side, ['show', side.ifname, 'transfer'])
+    .split('\n')
+    .find((l) => l.startsWith(publicKey));
   assert.ok(line, `no transfer line for ${publicKey}`);
   const [, rx, tx] = line.split('\t');
   return { rx: Number(rx), tx: Number(tx) };
@@ -72,12 +74,22 @@ test('scraped during iperf3, the counters agree with wg show transfer and xdpwg 
   const key = { interface: a.ifname, public_key: b.keys.publicKey };
   const start = transfer(a, b.keys.publicKey);
   // Traffic is flowing both ways (a few MB past where we started) before the reads.
-  await waitFor('iperf3 traffic through the tunnel', () => { const t = transfer(a, b.keys.publicKey); return t.rx > start.rx + 4e6 && t.tx > start.tx + 4e6; }, 10_000, 100);
+  await waitFor(
+    'iperf3 traffic through the tunnel',
+    () => {
+      const t = transfer(a, b.keys.publicKey);
+      return t.rx > start.rx + 4e6 && t.tx > start.tx + 4e6;
+    },
+    10_000,
+    100,
+  );
   // Port counters come from the workers' once-a-second reports (later on a loaded machine):
   // wait until one shows the run arriving on AF_XDP, so the scrape below has it too.
-  const xskIn = (s: StatsJson): number => s.ports.filter((p) => String(p.path).startsWith('af_xdp')).reduce((n, p) => n + Number(p.ipackets ?? 0), 0);
-  await waitFor('a worker report with the run on AF_XDP', () => xskIn(statsJson(a)) > 1000, 10_000, 100)
-    .catch((err: Error) => { throw new Error(`${err.message}\n${logsOf(a, b)}`); });
+  const xskIn = (s: StatsJson): number =>
+    s.ports.filter((p) => String(p.path).startsWith('af_xdp')).reduce((n, p) => n + Number(p.ipackets ?? 0), 0);
+  await waitFor('a worker report with the run on AF_XDP', () => xskIn(statsJson(a)) > 1000, 10_000, 100).catch((err: Error) => {
+    throw new Error(`${err.message}\n${logsOf(a, b)}`);
+  });
 
   const wg1 = transfer(a, b.keys.publicKey);
   const st1 = statsJson(a);
@@ -96,24 +108,52 @@ test('scraped during iperf3, the counters agree with wg show transfer and xdpwg 
   between('xdpwg_peer_sent_packets_total', p1.txPackets, sampleValue(m, 'xdpwg_peer_sent_packets_total', key), p2.txPackets);
 
   // Per port/queue AF_XDP counters: the worker reports once a second, so bound by the two stats reads.
-  const xsk = (s: StatsJson, f: string): number => s.ports.filter((p) => String(p.path).startsWith('af_xdp')).reduce((n, p) => n + Number(p[f] ?? 0), 0);
-  const scrapedXsk = (f: string): number => m.filter((s) => s.name === `xdpwg_port_${f}_total` && s.labels.kind === 'af_xdp').reduce((n, s) => n + s.value, 0);
+  const xsk = (s: StatsJson, f: string): number =>
+    s.ports.filter((p) => String(p.path).startsWith('af_xdp')).reduce((n, p) => n + Number(p[f] ?? 0), 0);
+  const scrapedXsk = (f: string): number =>
+    m.filter((s) => s.name === `xdpwg_port_${f}_total` && s.labels.kind === 'af_xdp').reduce((n, s) => n + s.value, 0);
   for (const f of ['ipackets', 'opackets', 'ibytes', 'obytes']) between(`AF_XDP ${f}`, xsk(st1, f), scrapedXsk(f), xsk(st2, f));
   assert.ok(scrapedXsk('ipackets') > 1000, `AF_XDP carried the run: ${scrapedXsk('ipackets')} packets in`);
-  assert.ok(m.some((s) => s.name === 'xdpwg_port_ipackets_total' && s.labels.kind === 'af_xdp' && s.labels.device === `${lab.prefix}va` && s.labels.queue === '0'), 'per device/queue labels');
+  assert.ok(
+    m.some(
+      (s) =>
+        s.name === 'xdpwg_port_ipackets_total' &&
+        s.labels.kind === 'af_xdp' &&
+        s.labels.device === `${lab.prefix}va` &&
+        s.labels.queue === '0',
+    ),
+    'per device/queue labels',
+  );
 
   const info = m.find((s) => s.name === 'xdpwg_peer_info' && s.labels.public_key === b.keys.publicKey);
-  assert.deepEqual(info && { path: info.labels.path, endpoint: info.labels.endpoint, value: info.value }, { path: 'af_xdp', endpoint: `${b.outer4}:${b.port}`, value: 1 });
+  assert.deepEqual(info && { path: info.labels.path, endpoint: info.labels.endpoint, value: info.value }, {
+    path: 'af_xdp',
+    endpoint: `${b.outer4}:${b.port}`,
+    value: 1,
+  });
   const hs = sampleValue(m, 'wireguard_latest_handshake_seconds', key);
   between('latest handshake', Date.now() / 1000 - 180, hs, Date.now() / 1000 + 1);
-  const initiations = sampleValue(m, 'xdpwg_handshake_messages_total', { type: 'initiation', direction: 'sent' }) + sampleValue(m, 'xdpwg_handshake_messages_total', { type: 'initiation', direction: 'received' });
+  const initiations =
+    sampleValue(m, 'xdpwg_handshake_messages_total', { type: 'initiation', direction: 'sent' }) +
+    sampleValue(m, 'xdpwg_handshake_messages_total', { type: 'initiation', direction: 'received' });
   assert.ok(initiations >= 1, 'at least one handshake counted');
-  between('handshakes vs stats', st1.handshakes.initiationsSent!, sampleValue(m, 'xdpwg_handshake_messages_total', { type: 'initiation', direction: 'sent' }), st2.handshakes.initiationsSent!);
+  between(
+    'handshakes vs stats',
+    st1.handshakes.initiationsSent!,
+    sampleValue(m, 'xdpwg_handshake_messages_total', { type: 'initiation', direction: 'sent' }),
+    st2.handshakes.initiationsSent!,
+  );
   const cpu = m.filter((s) => s.name === 'xdpwg_worker_cpu_seconds_total');
   assert.equal(cpu.length, st1.workers, 'one CPU counter per worker');
-  assert.ok(cpu.some((s) => s.value > 0.05), `workers used CPU moving the run: ${cpu.map((s) => s.value).join(' ')}`);
+  assert.ok(
+    cpu.some((s) => s.value > 0.05),
+    `workers used CPU moving the run: ${cpu.map((s) => s.value).join(' ')}`,
+  );
   assert.equal(sampleValue(m, 'xdpwg_xdp_program_info', { program: 'own' }), 1);
-  assert.ok(m.some((s) => s.name === 'xdpwg_afxdp_device_info' && s.labels.device === `${lab.prefix}va` && s.labels.mode !== 'none'), 'device info');
+  assert.ok(
+    m.some((s) => s.name === 'xdpwg_afxdp_device_info' && s.labels.device === `${lab.prefix}va` && s.labels.mode !== 'none'),
+    'device info',
+  );
 });
 
 test('only GET /metrics is served', () => {
@@ -144,7 +184,7 @@ test('the datapath "metricsListen" setting serves metrics too; a bad value is re
   assert.match(bad, /exit=1/);
 });
 
-test('xdpwg health (the containers\' probes): live when the UAPI answers, ready once up with a key', async () => {
+test("xdpwg health (the containers' probes): live when the UAPI answers, ready once up with a key", async () => {
   const health = (side: Side, ifname: string, ...args: string[]): { code: number; out: string } => {
     const out = nsExec(side.ns, 'sh', ['-c', `${xdpwgBin} health ${ifname} ${args.join(' ')}; echo "exit=$?"`]).trim();
     return { code: Number(/exit=(\d+)$/.exec(out)![1]), out: out.replace(/\nexit=\d+$/, '') };

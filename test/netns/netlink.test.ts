@@ -9,7 +9,18 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, nsExec, requireRoot } from '../helpers/netns.js';
 import {
-  addrAdd, addrDel, addrList, enterNetns, linkInfo, linkSetMtu, linkSetUp, neighGet, NetlinkMonitor, routeAdd, routeDel, routeGet,
+  addrAdd,
+  addrDel,
+  addrList,
+  enterNetns,
+  linkInfo,
+  linkSetMtu,
+  linkSetUp,
+  neighGet,
+  NetlinkMonitor,
+  routeAdd,
+  routeDel,
+  routeGet,
   type NetlinkEvent,
 } from '../../src/native/netlink.js';
 import { Waiter } from '../../src/native/waiter.js';
@@ -17,11 +28,28 @@ import { Waiter } from '../../src/native/waiter.js';
 const NS1 = 'h2-n1';
 const NS2 = 'h2-n2';
 
-interface IpLink { ifindex: number; ifname: string; mtu: number; address: string; flags: string[] }
-interface IpAddr { ifindex: number; addr_info: { family: string; local: string; prefixlen: number }[] }
-interface IpRoute { dst: string; dev?: string; gateway?: string; metric?: number; table?: string }
+interface IpLink {
+  ifindex: number;
+  ifname: string;
+  mtu: number;
+  address: string;
+  flags: string[];
+}
+interface IpAddr {
+  ifindex: number;
+  addr_info: { family: string; local: string; prefixlen: number }[];
+}
+interface IpRoute {
+  dst: string;
+  dev?: string;
+  gateway?: string;
+  metric?: number;
+  table?: string;
+}
 
-function ipJson<T>(ns: string, args: string[]): T { return JSON.parse(nsExec(ns, 'ip', ['-j', ...args])) as T; }
+function ipJson<T>(ns: string, args: string[]): T {
+  return JSON.parse(nsExec(ns, 'ip', ['-j', ...args])) as T;
+}
 
 const lab = new Lab('h2');
 let leave: (() => void) | undefined;
@@ -82,15 +110,23 @@ test('linkInfo by name and by index matches ip link; MTU and up/down round trip'
 test('addresses: add, list (as ip addr sees them), duplicate refused with EEXIST, delete', () => {
   addrAdd(ifindex, '10.79.0.1/24');
   addrAdd(ifindex, 'fd79::1/64', { noDad: true });
-  const ours = addrList(ifindex).filter((a) => a.scope === 0).map((a) => a.cidr).sort();
+  const ours = addrList(ifindex)
+    .filter((a) => a.scope === 0)
+    .map((a) => a.cidr)
+    .sort();
   assert.deepEqual(ours, ['10.79.0.1/24', 'fd79::1/64']);
-  const ip = ipJson<IpAddr[]>(NS1, ['addr', 'show', 'dev', 'h2n1'])[0]!.addr_info
-    .filter((a) => !a.local.startsWith('fe80')).map((a) => `${a.local}/${a.prefixlen}`).sort();
+  const ip = ipJson<IpAddr[]>(NS1, ['addr', 'show', 'dev', 'h2n1'])[0]!
+    .addr_info.filter((a) => !a.local.startsWith('fe80'))
+    .map((a) => `${a.local}/${a.prefixlen}`)
+    .sort();
   assert.deepEqual(ip, ours);
   const v6 = addrList(ifindex).find((a) => a.address === 'fd79::1')!;
   assert.equal(v6.family, 6);
   assert.equal(v6.prefixLen, 64);
-  assert.ok(addrList().some((a) => a.ifindex === 1 && a.address === '127.0.0.1'), 'addrList() lists every link');
+  assert.ok(
+    addrList().some((a) => a.ifindex === 1 && a.address === '127.0.0.1'),
+    'addrList() lists every link',
+  );
 
   throwsCode(() => addrAdd(ifindex, '10.79.0.1/24'), 'EEXIST', 'addrAdd');
   addrAdd(ifindex, '10.79.0.99/24');
@@ -101,7 +137,10 @@ test('addresses: add, list (as ip addr sees them), duplicate refused with EEXIST
   assert.throws(() => addrAdd(ifindex, 'fd79::1/129'), TypeError);
 });
 
-for (const [family, dst, probe] of [['IPv4', '10.80.0.0/16', '10.80.1.2'], ['IPv6', 'fd80::/48', 'fd80::1:2']] as const) {
+for (const [family, dst, probe] of [
+  ['IPv4', '10.80.0.0/16', '10.80.1.2'],
+  ['IPv6', 'fd80::/48', 'fd80::1:2'],
+] as const) {
   test(`routes (${family}): add on-link, get, add in another table with a metric, delete`, () => {
     routeAdd({ dst, ifindex });
     const got = routeGet(probe)!;
@@ -117,7 +156,10 @@ for (const [family, dst, probe] of [['IPv4', '10.80.0.0/16', '10.80.1.2'], ['IPv
 
     routeAdd({ dst, ifindex, table: 1234, metric: 77 });
     const t = ipJson<IpRoute[]>(NS1, [family === 'IPv6' ? '-6' : '-4', 'route', 'show', 'table', '1234']);
-    assert.deepEqual(t.map((r) => [r.dst, r.dev, r.metric]), [[dst, 'h2n1', 77]]);
+    assert.deepEqual(
+      t.map((r) => [r.dst, r.dev, r.metric]),
+      [[dst, 'h2n1', 77]],
+    );
     routeDel({ dst, ifindex, table: 1234, metric: 77 });
     assert.deepEqual(ipJson<IpRoute[]>(NS1, [family === 'IPv6' ? '-6' : '-4', 'route', 'show', 'table', '1234']), []);
 
@@ -135,18 +177,28 @@ for (const [family, dst, probe, gw, src] of [
     routeAdd({ dst, gateway: gw, ifindex });
     try {
       const r = routeGet(probe)!;
-      assert.deepEqual({ ifindex: r.ifindex, gateway: r.gateway, prefsrc: r.prefsrc, table: r.table, type: r.type, family: r.family },
-        { ifindex, gateway: gw, prefsrc: src, table: 254, type: 'unicast', family: family === 'IPv4' ? 4 : 6 });
+      assert.deepEqual(
+        { ifindex: r.ifindex, gateway: r.gateway, prefsrc: r.prefsrc, table: r.table, type: r.type, family: r.family },
+        { ifindex, gateway: gw, prefsrc: src, table: 254, type: 'unicast', family: family === 'IPv4' ? 4 : 6 },
+      );
       // Our own address: a local route.
       assert.equal(routeGet(src)!.type, 'local');
-    } finally { routeDel({ dst, gateway: gw, ifindex }); }
+    } finally {
+      routeDel({ dst, gateway: gw, ifindex });
+    }
     // A gateway that is not on the link: the kernel refuses (IPv4 says ENETUNREACH, IPv6 EHOSTUNREACH).
-    throwsCode(() => routeAdd({ dst, gateway: family === 'IPv4' ? '10.99.0.1' : 'fd99::1', ifindex }),
-      family === 'IPv4' ? 'ENETUNREACH' : 'EHOSTUNREACH', 'routeAdd');
+    throwsCode(
+      () => routeAdd({ dst, gateway: family === 'IPv4' ? '10.99.0.1' : 'fd99::1', ifindex }),
+      family === 'IPv4' ? 'ENETUNREACH' : 'EHOSTUNREACH',
+      'routeAdd',
+    );
   });
 }
 
-for (const [family, peer] of [['IPv4', '10.79.0.2'], ['IPv6', 'fd79::2']] as const) {
+for (const [family, peer] of [
+  ['IPv4', '10.79.0.2'],
+  ['IPv6', 'fd79::2'],
+] as const) {
   test(`neighGet after a ping (${family}) returns the peer's MAC`, () => {
     const peerMac = ipJson<IpLink[]>(NS2, ['link', 'show', 'h2n2'])[0]!.address;
     nsExec(NS1, 'ping', [family === 'IPv6' ? '-6' : '-4', '-c', '1', '-W', '2', peer]);
@@ -163,7 +215,11 @@ for (const [family, peer] of [['IPv4', '10.79.0.2'], ['IPv6', 'fd79::2']] as con
 test('netnsEnter: links are looked up in the namespace the thread is in', () => {
   assert.equal(linkInfo('h2n2'), null);
   const back = enterNetns(NS2);
-  try { assert.equal(linkInfo('h2n2')!.name, 'h2n2'); } finally { back(); }
+  try {
+    assert.equal(linkInfo('h2n2')!.name, 'h2n2');
+  } finally {
+    back();
+  }
   assert.equal(linkInfo('h2n2'), null);
 });
 
@@ -176,7 +232,8 @@ test('monitor: link, address, route and neighbour changes arrive as events', () 
     for (;;) {
       const hit = events.find(until);
       if (hit) return hit;
-      if (Date.now() > end) throw new Error(`event not seen; got ${JSON.stringify(events.map((e) => [e.type, 'action' in e ? e.action : '']))}`);
+      if (Date.now() > end)
+        throw new Error(`event not seen; got ${JSON.stringify(events.map((e) => [e.type, 'action' in e ? e.action : '']))}`);
       if (waiter.wait(100)) events.push(...mon.read());
     }
   };

@@ -48,7 +48,10 @@ export function cpuTicks(pid: number): number {
 export const CLK_TCK = 100;
 
 /** `xdpwg stats IF --json` of a side. */
-export function statsOf(side: Side): { drops: Record<string, number>; peers: Array<{ publicKey: string; rxPackets: number; txPackets: number; hasSession: boolean }> } {
+export function statsOf(side: Side): {
+  drops: Record<string, number>;
+  peers: Array<{ publicKey: string; rxPackets: number; txPackets: number; hasSession: boolean }>;
+} {
   return JSON.parse(nsExec(side.ns, xdpwgBin, ['stats', side.ifname, '--json']));
 }
 
@@ -63,18 +66,37 @@ export function dropDelta(before: Record<string, number>, after: Record<string, 
  * Captures up to `count` UDP datagrams to `port` on `dev` inside ns into
  * `file` while `during` runs; resolves once tcpdump has written them.
  */
-export async function capture(lab: Lab, ns: string, dev: string, filter: string, file: string, count: number, during: () => void | Promise<void>): Promise<void> {
+export async function capture(
+  lab: Lab,
+  ns: string,
+  dev: string,
+  filter: string,
+  file: string,
+  count: number,
+  during: () => void | Promise<void>,
+): Promise<void> {
   // -Z root: tcpdump would otherwise drop to its own user and may not write the file.
-  try { unlinkSync(file); } catch { /* not there */ }
+  try {
+    unlinkSync(file);
+  } catch {
+    /* not there */
+  }
   const td = lab.spawn(ns, 'tcpdump', ['-Z', 'root', '-i', dev, '-U', '-n', '-c', String(count), '-w', file, filter]);
   let err = '';
-  td.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
+  td.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   const deadline = Date.now() + 5000;
   while (!err.includes('listening on') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   await during();
   await new Promise<void>((resolve) => {
-    const t = setTimeout(() => { td.kill('SIGINT'); }, 5000);
-    td.once('exit', () => { clearTimeout(t); resolve(); });
+    const t = setTimeout(() => {
+      td.kill('SIGINT');
+    }, 5000);
+    td.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
   });
 }
 
@@ -83,24 +105,41 @@ export function runBench<T>(ns: string, name: string, args: string[], timeoutMs 
   const child = nsSpawn(ns, process.execPath, [path.join(repoRoot, 'dist', 'bench', `${name}.js`), ...args]);
   let out = '';
   let err = '';
-  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${name} timed out: ${err}`)); }, timeoutMs);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name} timed out: ${err}`));
+    }, timeoutMs);
     child.on('exit', (code) => {
       clearTimeout(timer);
       const line = out.trim().split('\n').pop() ?? '';
       if (code !== 0) reject(new Error(`${name} exited ${code}: ${err.trim()} ${out.trim()}`));
-      else { try { resolve(JSON.parse(line) as T); } catch { reject(new Error(`${name} printed no JSON: ${out} ${err}`)); } }
+      else {
+        try {
+          resolve(JSON.parse(line) as T);
+        } catch {
+          reject(new Error(`${name} printed no JSON: ${out} ${err}`));
+        }
+      }
     });
   });
 }
 
 /** ping in the background: resolves with replies received of `count` sent. */
 export function pingAsync(side: Side, to: string, count: number, intervalS = 0.2): Promise<{ sent: number; received: number }> {
-  const child = spawn('ip', ['netns', 'exec', side.ns, 'ping', '-c', String(count), '-i', String(intervalS), '-W', '1', to], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('ip', ['netns', 'exec', side.ns, 'ping', '-c', String(count), '-i', String(intervalS), '-W', '1', to], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   return new Promise((resolve) => {
     child.on('exit', () => resolve({ sent: count, received: Number(/(\d+) received/.exec(out)?.[1] ?? 0) }));
   });
@@ -109,8 +148,19 @@ export function pingAsync(side: Side, to: string, count: number, intervalS = 0.2
 /** Samples a process's RSS every stepMs until stop() is called; returns the samples. */
 export function sampleRss(pid: number, stepMs = 250): { stop(): number[] } {
   const samples: number[] = [];
-  const t = setInterval(() => { try { samples.push(rssKb(pid)); } catch { /* gone: the test sees it */ } }, stepMs);
-  return { stop: () => { clearInterval(t); return samples; } };
+  const t = setInterval(() => {
+    try {
+      samples.push(rssKb(pid));
+    } catch {
+      /* gone: the test sees it */
+    }
+  }, stepMs);
+  return {
+    stop: () => {
+      clearInterval(t);
+      return samples;
+    },
+  };
 }
 
 /** Which data path a daemon under test uses: the kernel UDP socket, or AF_XDP where the uplink takes it. */
@@ -129,7 +179,10 @@ export function datapathEnv(path: DataPath): Record<string, string> {
 
 /** UDP datagrams the kernel dropped in ns because a socket's receive buffer was full (/proc/net/snmp Udp RcvbufErrors). */
 export function udpRcvbufErrors(ns: string): number {
-  const lines = nsExec(ns, 'cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:'));
-  const names = lines[0]!.split(/\s+/), values = lines[1]!.split(/\s+/);
+  const lines = nsExec(ns, 'cat', ['/proc/net/snmp'])
+    .split('\n')
+    .filter((l) => l.startsWith('Udp:'));
+  const names = lines[0]!.split(/\s+/),
+    values = lines[1]!.split(/\s+/);
   return Number(values[names.indexOf('RcvbufErrors')]);
 }

@@ -35,7 +35,18 @@ before(async () => {
   const nsA = lab.ns('a');
   g = lab.ns('g');
   lab.veth({ ns: nsA, dev: 'rlsga', addrs: ['10.218.9.1/24'] }, { ns: g, dev: 'rlsgg', addrs: ['10.218.9.2/24'] });
-  a = { ns: nsA, impl: 'xdpwg', ifname: 'rlswa', keys: genKeys(), port: 51821, log: [], outer4: '10.218.9.1', outer6: '', inner4: '10.218.1.1', inner6: 'fd00:218:1::1' };
+  a = {
+    ns: nsA,
+    impl: 'xdpwg',
+    ifname: 'rlswa',
+    keys: genKeys(),
+    port: 51821,
+    log: [],
+    outer4: '10.218.9.1',
+    outer6: '',
+    inner4: '10.218.1.1',
+    inner6: 'fd00:218:1::1',
+  };
   await startImplementation(lab, a, { LOG_LEVEL: 'error', ...datapathEnv(PATH) });
   configureInterface(a);
   nsExec(a.ns, 'ip', ['route', 'add', '10.218.0.0/16', 'dev', a.ifname]);
@@ -47,8 +58,13 @@ test(`${PATH} path: ${CONFIGURED} peers configured, ${ACTIVE} handshaking and pa
   await new Promise((r) => setTimeout(r, 1000));
   const rssNoPeers = rssKb(pid);
   const peers = Array.from({ length: CONFIGURED }, () => generateKeyPair());
-  const conf = [`[Interface]`, `PrivateKey = ${a.keys.privateKey}`, `ListenPort = ${a.port}`, '',
-    ...peers.flatMap((p, i) => ['[Peer]', `PublicKey = ${keyToBase64(p.publicKey)}`, `AllowedIPs = ${inner(i)}/32`, ''])].join('\n');
+  const conf = [
+    `[Interface]`,
+    `PrivateKey = ${a.keys.privateKey}`,
+    `ListenPort = ${a.port}`,
+    '',
+    ...peers.flatMap((p, i) => ['[Peer]', `PublicKey = ${keyToBase64(p.publicKey)}`, `AllowedIPs = ${inner(i)}/32`, '']),
+  ].join('\n');
   const confFile = `/tmp/xdpwg-${a.ns}.conf`;
   writeFileSync(confFile, conf, { mode: 0o600 });
   wg(a, ['setconf', a.ifname, confFile]);
@@ -58,14 +74,32 @@ test(`${PATH} path: ${CONFIGURED} peers configured, ${ACTIVE} handshaking and pa
 
   const keysFile = `/tmp/xdpwg-${g}-keys.json`;
   writeFileSync(keysFile, JSON.stringify(peers.slice(0, ACTIVE).map((p) => keyToBase64(p.privateKey))), { mode: 0o600 });
-  const result = await runBench<PeersResult>(g, 'handshake-flood', ['peers', '--target', `10.218.9.1:${a.port}`, '--responder-public', a.keys.publicKey,
-    '--keys', keysFile, '--inner', Array.from({ length: ACTIVE }, (_, i) => inner(i)).join(','), '--ping', a.inner4, '--from', '10.218.9.2',
-    '--retry-ms', '2000', '--timeout-ms', '20000']);
+  const result = await runBench<PeersResult>(g, 'handshake-flood', [
+    'peers',
+    '--target',
+    `10.218.9.1:${a.port}`,
+    '--responder-public',
+    a.keys.publicKey,
+    '--keys',
+    keysFile,
+    '--inner',
+    Array.from({ length: ACTIVE }, (_, i) => inner(i)).join(','),
+    '--ping',
+    a.inner4,
+    '--from',
+    '10.218.9.2',
+    '--retry-ms',
+    '2000',
+    '--timeout-ms',
+    '20000',
+  ]);
   await new Promise((r) => setTimeout(r, 1000));
   const rssSessions = rssKb(pid);
   const stats = statsOf(a);
   const report = {
-    configured: CONFIGURED, active: ACTIVE, ...result,
+    configured: CONFIGURED,
+    active: ACTIVE,
+    ...result,
     rssKb: { noPeers: rssNoPeers, configured: rssConfigured, withSessions: rssSessions },
     bytesPerConfiguredPeer: Math.round(((rssConfigured - rssNoPeers) * 1024) / CONFIGURED),
     bytesPerSession: Math.round(((rssSessions - rssConfigured) * 1024) / ACTIVE),

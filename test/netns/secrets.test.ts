@@ -23,7 +23,19 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Lab, nsExec, requireRoot, sh, waitFor } from '../helpers/netns.js';
-import { addPeer, configureInterface, genKeys, logsOf, ping, repoRoot, startImplementation, twoSides, wg, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
+import {
+  addPeer,
+  configureInterface,
+  genKeys,
+  logsOf,
+  ping,
+  repoRoot,
+  startImplementation,
+  twoSides,
+  wg,
+  xdpwgBin,
+  type Side,
+} from '../helpers/tunnel-lab.js';
 import { datapathEnv, pidOf } from './reliability-fixture.js';
 
 const PATH = 'kernel';
@@ -37,7 +49,13 @@ function uapi(ifname: string, request: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = net.createConnection(`/var/run/wireguard/${ifname}.sock`);
     let out = '';
-    s.on('data', (d) => { out += d.toString(); if (out.endsWith('\n\n')) { s.end(); resolve(out); } });
+    s.on('data', (d) => {
+      out += d.toString();
+      if (out.endsWith('\n\n')) {
+        s.end();
+        resolve(out);
+      }
+    });
     s.on('error', reject);
     s.write(request);
   });
@@ -73,7 +91,10 @@ test('keys appear in no log of a debug run, nor in stats; get=1 is the only way 
 
   const secrets = { aPrivate: a.keys.privateKey, bPrivate: b.keys.privateKey, psk };
   const logs = [...a.log, ...b.log].join('\n');
-  assert.ok(logs.split('\n').some((l) => l.startsWith('DEBUG:')), 'the run was not at debug level');
+  assert.ok(
+    logs.split('\n').some((l) => l.startsWith('DEBUG:')),
+    'the run was not at debug level',
+  );
   for (const [name, b64] of Object.entries(secrets)) {
     for (const form of [b64, hex(b64), b64.slice(0, 20), hex(b64).slice(0, 24)]) {
       assert.ok(!logs.includes(form), `${name} (${form.slice(0, 8)}…) appears in a log`);
@@ -125,13 +146,20 @@ test('xdpwg up warns about a config file readable by group or others, not about 
   mkdirSync(dir, { recursive: true });
   const keys = genKeys();
   const file = path.join(dir, 'rlxu.conf');
-  writeFileSync(file, `[Interface]\nPrivateKey = ${keys.privateKey}\nAddress = 10.219.50.1/24\nListenPort = 51850\n\n[Peer]\nPublicKey = ${a.keys.publicKey}\nPresharedKey = ${psk}\nAllowedIPs = 10.219.51.0/24\n`);
+  writeFileSync(
+    file,
+    `[Interface]\nPrivateKey = ${keys.privateKey}\nAddress = 10.219.50.1/24\nListenPort = 51850\n\n[Peer]\nPublicKey = ${a.keys.publicKey}\nPresharedKey = ${psk}\nAllowedIPs = 10.219.51.0/24\n`,
+  );
   const runUp = async (mode: number): Promise<string> => {
     sh('chmod', [mode.toString(8), file]);
     const child = lab.spawn(c, xdpwgBin, ['up', file], { env: { ...process.env, LOG_LEVEL: 'debug', ...datapathEnv(PATH) } });
     let out = '';
-    child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     await waitFor('xdpwg up to bring the interface up', () => nsExec(c, 'ip', ['-o', 'addr', 'show']).includes('10.219.50.1'), 15_000);
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -160,7 +188,18 @@ test('the systemd unit grants exactly the data plane capabilities, and the daemo
   // A fresh daemon in A's namespace under exactly that bounding set (root uid, as systemd runs it).
   const d = lab.ns('d');
   lab.veth({ ns: d, dev: 'rlxvd', addrs: ['10.219.60.1/24'] }, { ns: b.ns, dev: 'rlxvbd', addrs: ['10.219.60.2/24'] });
-  const side: Side = { ns: d, impl: 'xdpwg', ifname: 'rlxwd', keys: genKeys(), port: 51860, log: [], outer4: '10.219.60.1', outer6: '', inner4: '10.219.61.1', inner6: 'fd00:219:61::1' };
+  const side: Side = {
+    ns: d,
+    impl: 'xdpwg',
+    ifname: 'rlxwd',
+    keys: genKeys(),
+    port: 51860,
+    log: [],
+    outer4: '10.219.60.1',
+    outer6: '',
+    inner4: '10.219.61.1',
+    inner6: 'fd00:219:61::1',
+  };
   const bset = ['-all', ...UNIT_CAPS.map((c) => '+' + c.slice(4).toLowerCase())].join(',');
   const child = lab.spawn(d, 'setpriv', ['--inh-caps', '-all', '--bounding-set', bset, '--', xdpwgBin, '-f', side.ifname], {
     env: { ...process.env, LOG_LEVEL: 'verbose', ...datapathEnv(PATH) },
@@ -173,7 +212,16 @@ test('the systemd unit grants exactly the data plane capabilities, and the daemo
   const want = UNIT_CAPS.reduce((m, c) => m | (1n << BigInt(CAP_BITS[c]!)), 0n);
   assert.equal(capEff, want, `CapEff ${capEff.toString(16)}, want ${want.toString(16)}`);
   // And it works: configured with wg, a handshake, traffic.
-  await waitFor('its UAPI socket', () => { wg(side, ['show', side.ifname]); return true; }, 10_000).catch((err: Error) => { throw new Error(`${err.message}\n${logsOf(side, b)}`); });
+  await waitFor(
+    'its UAPI socket',
+    () => {
+      wg(side, ['show', side.ifname]);
+      return true;
+    },
+    10_000,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${logsOf(side, b)}`);
+  });
   configureInterface(side);
   const peer: Side = { ...b, outer4: '10.219.60.2', inner4: '10.219.61.2' };
   nsExec(b.ns, 'ip', ['addr', 'add', '10.219.61.2/24', 'dev', b.ifname]);

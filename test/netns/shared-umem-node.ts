@@ -38,7 +38,9 @@ const listenPort = Number(portText);
 const MEMBER_SLOT = 1;
 const BURST = 64;
 const fds = fdPassing();
-const say = (o: Record<string, unknown>): void => { process.stdout.write(`${JSON.stringify(o)}\n`); };
+const say = (o: Record<string, unknown>): void => {
+  process.stdout.write(`${JSON.stringify(o)}\n`);
+};
 
 /**
  * Swaps source and destination of an Ethernet/IPv4/UDP frame in place. The IP
@@ -48,7 +50,11 @@ const say = (o: Record<string, unknown>): void => { process.stdout.write(`${JSON
  */
 function swapInPlace(b: Uint8Array, off: number): void {
   const swap = (x: number, y: number, n: number): void => {
-    for (let i = 0; i < n; i++) { const t = b[x + i]!; b[x + i] = b[y + i]!; b[y + i] = t; }
+    for (let i = 0; i < n; i++) {
+      const t = b[x + i]!;
+      b[x + i] = b[y + i]!;
+      b[y + i] = t;
+    }
   };
   swap(off, off + 6, 6);
   swap(off + 14 + 12, off + 14 + 16, 4);
@@ -86,13 +92,18 @@ function echoBurst(port: NativeXskPort, buf: Uint8Array): void {
   let got = port.rxBurst(desc, BURST);
   if (got <= 0) return;
   if (style === 'copy') got = copyFrames(port, buf, got);
-  const out = new Uint32Array(2 * got), drop = new Uint32Array(got);
-  let n = 0, d = 0;
+  const out = new Uint32Array(2 * got),
+    drop = new Uint32Array(got);
+  let n = 0,
+    d = 0;
   for (let i = 0; i < got; i++) {
-    const off = desc[2 * i]!, len = desc[2 * i + 1]!;
+    const off = desc[2 * i]!,
+      len = desc[2 * i + 1]!;
     if (len >= 42 && buf[off + 12] === 0x08 && buf[off + 13] === 0x00 && buf[off + 23] === 17) {
       swapInPlace(buf, off);
-      out[2 * n] = off; out[2 * n + 1] = len; n++;
+      out[2 * n] = off;
+      out[2 * n + 1] = len;
+      n++;
     } else drop[d++] = off;
   }
   const sent = port.txBurst(out, n);
@@ -103,20 +114,27 @@ function echoBurst(port: NativeXskPort, buf: Uint8Array): void {
 
 /** A message or null when none is waiting; {closed} when the peer is gone. */
 function tryRecv(fd: number): { text: string; fd: number; closed: boolean } | null {
-  try { return fds.seqpacketRecv(fd, 0); } catch (err) {
+  try {
+    return fds.seqpacketRecv(fd, 0);
+  } catch (err) {
     if ((err as { code?: string }).code === 'ETIMEDOUT') return null;
     throw err;
   }
 }
 
 let stopping = false;
-process.on('SIGTERM', () => { stopping = true; });
+process.on('SIGTERM', () => {
+  stopping = true;
+});
 
 async function loop(step: () => void): Promise<void> {
   let lastStats = 0;
   while (!stopping) {
     step();
-    if (Date.now() - lastStats > 200) { lastStats = Date.now(); say({ event: 'stats', echoed, ...current() }); }
+    if (Date.now() - lastStats > 200) {
+      lastStats = Date.now();
+      say({ event: 'stats', echoed, ...current() });
+    }
     await new Promise((r) => setImmediate(r));
   }
 }
@@ -127,8 +145,15 @@ async function anchor(): Promise<void> {
   const idle = style === 'idle';
   const filter = openXdpFilter({ ifname, mode: 'generic', ports: [listenPort] });
   // idle: the daemon's way, a memfd and a wake eventfd of the main thread's.
-  const memfd = idle ? native().shareMemfd(2048, 4096) : -1, wake = idle ? native().shareWakeFd() : -1;
-  const port = openXskPort({ ifname, queue: 0, mode: 'generic', inhibitProgLoad: true, share: idle ? { memfds: [memfd], wakeFds: [wake] } : 'anchor' });
+  const memfd = idle ? native().shareMemfd(2048, 4096) : -1,
+    wake = idle ? native().shareWakeFd() : -1;
+  const port = openXskPort({
+    ifname,
+    queue: 0,
+    mode: 'generic',
+    inhibitProgLoad: true,
+    share: idle ? { memfds: [memfd], wakeFds: [wake] } : 'anchor',
+  });
   filter.bindQueue(0, port.fd);
   const buf = new Uint8Array(port.umem);
   const listen = fds.seqpacketListen(socketPath);
@@ -138,15 +163,21 @@ async function anchor(): Promise<void> {
   current = () => ({ stats: port.stats(), member: member !== null });
   say({ event: 'ready', info: port.info() });
   await loop(() => {
-    let ready = -1;  // busy style: every step serves everything
+    let ready = -1; // busy style: every step serves everything
     if (idle) {
-      waitFds[0] = port.pollFd; waitFds[1] = listen; waitFds[2] = member?.conn ?? -1;
+      waitFds[0] = port.pollFd;
+      waitFds[1] = listen;
+      waitFds[2] = member?.conn ?? -1;
       ready = waiter.wait(waitFds, member ? 3 : 2, 200);
       if (!ready) return;
     }
     if (!member) {
       let conn = -1;
-      try { conn = fds.seqpacketAccept(listen, 0); } catch (err) { if ((err as { code?: string }).code !== 'ETIMEDOUT') throw err; }
+      try {
+        conn = fds.seqpacketAccept(listen, 0);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ETIMEDOUT') throw err;
+      }
       if (conn >= 0) {
         fds.seqpacketSend(conn, 'umem', port.umemFd, 1000);
         fds.seqpacketSend(conn, 'xsk', port.fd, 1000);
@@ -155,7 +186,7 @@ async function anchor(): Promise<void> {
         const mport = Number(/^member (\d+)$/.exec(m.text)?.[1]);
         filter.bindQueue(0, m.fd, MEMBER_SLOT);
         filter.setMemberPort!(mport, MEMBER_SLOT);
-        fds.closeFd(m.fd);  // the XSKMAP entry does not keep the member's socket alive
+        fds.closeFd(m.fd); // the XSKMAP entry does not keep the member's socket alive
         member = { conn, port: mport };
         say({ event: 'joined', port: mport });
       }
@@ -172,7 +203,7 @@ async function anchor(): Promise<void> {
       }
     }
     if (idle) {
-      if (ready & 1) echoBurst(port, buf);  // only when our socket or a member asked for it
+      if (ready & 1) echoBurst(port, buf); // only when our socket or a member asked for it
       return;
     }
     port.poll(10);
@@ -187,9 +218,11 @@ async function memberProcess(): Promise<void> {
   const conn = fds.seqpacketConnect(socketPath, 2000);
   const umem = fds.seqpacketRecv(conn, 2000);
   const xsk = fds.seqpacketRecv(conn, 2000);
-  const wake = fds.seqpacketRecv(conn, 2000);  // the anchor's wake eventfd (fd -1: it polls without one)
+  const wake = fds.seqpacketRecv(conn, 2000); // the anchor's wake eventfd (fd -1: it polls without one)
   let port: NativeXskPort = openXskPort({
-    ifname, queue: 0, share: { anchorFds: [xsk.fd], memfds: [umem.fd], anchorWakeFds: [wake.fd], slot: MEMBER_SLOT },
+    ifname,
+    queue: 0,
+    share: { anchorFds: [xsk.fd], memfds: [umem.fd], anchorWakeFds: [wake.fd], slot: MEMBER_SLOT },
   });
   for (const fd of [umem.fd, xsk.fd, wake.fd]) if (fd >= 0) fds.closeFd(fd);
   fds.seqpacketSend(conn, `member ${listenPort}`, port.fd, 1000);

@@ -22,7 +22,8 @@ import { makeEchoLab, NET } from './echo-fixture.js';
 const env = makeEchoLab('shr', 'shr0', 'shr1');
 const NODE_JS = fileURLToPath(new URL('./shared-umem-node.js', import.meta.url));
 const SOCKET = '/run/xdpwg/test-shared-umem-restart.sock';
-const ANCHOR_PORT = 41830, MEMBER_PORT = 41831;
+const ANCHOR_PORT = 41830,
+  MEMBER_PORT = 41831;
 const PER_CYCLE = 400;
 /** 15 normal stops, with 5 kills -9 among them (every fourth cycle). */
 const CYCLES = 20;
@@ -35,8 +36,17 @@ const killed = (cycle: number): boolean => cycle % 4 === 3;
  */
 const REFILL_BATCH = 16;
 
-interface Line { event: string; echoed?: number; stats?: Record<string, number>; info?: Record<string, unknown> }
-interface Node { proc: ChildProcess; lines: Line[]; stderr: string }
+interface Line {
+  event: string;
+  echoed?: number;
+  stats?: Record<string, number>;
+  info?: Record<string, unknown>;
+}
+interface Node {
+  proc: ChildProcess;
+  lines: Line[];
+  stderr: string;
+}
 
 /** A member in copy style; an anchor busy-polling, or idle (sleeping until woken, as the daemon's worker). */
 function start(role: 'anchor' | 'member', port: number, idle = false): Node {
@@ -50,16 +60,22 @@ function start(role: 'anchor' | 'member', port: number, idle = false): Node {
     pending = parts.pop()!;
     for (const p of parts) node.lines.push(JSON.parse(p) as Line);
   });
-  proc.stderr!.on('data', (d: Buffer) => { node.stderr += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => {
+    node.stderr += d.toString();
+  });
   return node;
 }
 
 /** Waits for the count-th line of event name. */
 async function event(node: Node, name: string, what: string, count = 1): Promise<Line> {
-  return waitFor(what, () => {
-    if (node.proc.exitCode !== null) throw new Error(`${what}: the process exited ${node.proc.exitCode}: ${node.stderr}`);
-    return node.lines.filter((l) => l.event === name)[count - 1];
-  }, 15_000);
+  return waitFor(
+    what,
+    () => {
+      if (node.proc.exitCode !== null) throw new Error(`${what}: the process exited ${node.proc.exitCode}: ${node.stderr}`);
+      return node.lines.filter((l) => l.event === name)[count - 1];
+    },
+    15_000,
+  );
 }
 
 function lastStats(node: Node): Line {
@@ -95,13 +111,22 @@ print(len(got))`;
 
 /** The anchor's free frames once its stats settle on one value (it echoes nothing meanwhile). */
 async function settledFree(anchor: Node): Promise<number> {
-  let last = -1, since = 0;
-  return waitFor('the anchor\'s free frames to settle', () => {
-    const free = lastStats(anchor).stats?.frames_free ?? -1;
-    if (free < 0) return undefined;
-    if (free !== last) { last = free; since = Date.now(); return undefined; }
-    return Date.now() - since > 600 ? free : undefined;
-  }, 10_000);
+  let last = -1,
+    since = 0;
+  return waitFor(
+    "the anchor's free frames to settle",
+    () => {
+      const free = lastStats(anchor).stats?.frames_free ?? -1;
+      if (free < 0) return undefined;
+      if (free !== last) {
+        last = free;
+        since = Date.now();
+        return undefined;
+      }
+      return Date.now() - since > 600 ? free : undefined;
+    },
+    10_000,
+  );
 }
 
 let anchor: Node | undefined, member: Node | undefined;
@@ -135,14 +160,19 @@ test('a member restarted 20 times (15 normal stops, 5 kills -9) leaves the ancho
     await event(anchor, 'released', `cycle ${cycle}: anchor released the slot`, cycle + 1);
     const free = await settledFree(anchor);
     const s = lastStats(anchor).stats ?? {};
-    trace.push(`cycle ${cycle} (${how}): member echoed ${got}/${PER_CYCLE}, anchor frames_free ${free}, fill_ring_empty ${s.kernel_fill_ring_empty}`);
+    trace.push(
+      `cycle ${cycle} (${how}): member echoed ${got}/${PER_CYCLE}, anchor frames_free ${free}, fill_ring_empty ${s.kernel_fill_ring_empty}`,
+    );
     // Fail at the first cycle that went wrong: later ones only take longer to say the same.
     assert.equal(got, PER_CYCLE, `cycle ${cycle}: the member received everything\n${trace.join('\n')}\n${anchor.stderr}`);
-    assert.ok(Math.abs(free - startFree) < REFILL_BATCH, `cycle ${cycle}: every frame the member held came back (started with ${startFree})\n${trace.join('\n')}`);
+    assert.ok(
+      Math.abs(free - startFree) < REFILL_BATCH,
+      `cycle ${cycle}: every frame the member held came back (started with ${startFree})\n${trace.join('\n')}`,
+    );
   }
   process.stderr.write(`# anchor frames_free ${startFree} before the loop\n# ${trace.join('\n# ')}\n`);
   const s = lastStats(anchor).stats ?? {};
-  assert.equal(s.share_invalid, 0, 'no frame handed back twice or not the member\'s');
+  assert.equal(s.share_invalid, 0, "no frame handed back twice or not the member's");
   assert.equal(s.tx_invalid, 0, 'every completion was a frame the anchor or its member sent');
 
   // Both ports still receive: the anchor's own, and a new member's.

@@ -21,10 +21,21 @@ import { makeEchoLab, NET } from './echo-fixture.js';
 const env = makeEchoLab('shu', 'shu0', 'shu1');
 const NODE_JS = fileURLToPath(new URL('./shared-umem-node.js', import.meta.url));
 const SOCKET = '/run/xdpwg/test-shared-umem.sock';
-const ANCHOR_PORT = 41820, MEMBER_PORT = 41821;
+const ANCHOR_PORT = 41820,
+  MEMBER_PORT = 41821;
 
-interface Line { event: string; echoed?: number; replacedStale?: number; stats?: Record<string, number>; info?: Record<string, unknown> }
-interface Node { proc: ChildProcess; lines: Line[]; stderr: string }
+interface Line {
+  event: string;
+  echoed?: number;
+  replacedStale?: number;
+  stats?: Record<string, number>;
+  info?: Record<string, unknown>;
+}
+interface Node {
+  proc: ChildProcess;
+  lines: Line[];
+  stderr: string;
+}
 
 function start(role: 'anchor' | 'member', port: number): Node {
   const proc = env.lab.spawn(env.a, process.execPath, [NODE_JS, role, env.devA, String(port), SOCKET]);
@@ -36,15 +47,21 @@ function start(role: 'anchor' | 'member', port: number): Node {
     pending = parts.pop()!;
     for (const p of parts) node.lines.push(JSON.parse(p) as Line);
   });
-  proc.stderr!.on('data', (d: Buffer) => { node.stderr += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => {
+    node.stderr += d.toString();
+  });
   return node;
 }
 
 async function event(node: Node, name: string, what: string): Promise<Line> {
-  return waitFor(what, () => {
-    if (node.proc.exitCode !== null) throw new Error(`${what}: the process exited ${node.proc.exitCode}: ${node.stderr}`);
-    return node.lines.find((l) => l.event === name);
-  }, 15_000);
+  return waitFor(
+    what,
+    () => {
+      if (node.proc.exitCode !== null) throw new Error(`${what}: the process exited ${node.proc.exitCode}: ${node.stderr}`);
+      return node.lines.find((l) => l.event === name);
+    },
+    15_000,
+  );
 }
 
 function lastStats(node: Node): Line {
@@ -77,7 +94,9 @@ print(got)`;
 
 /** The kernel's UDP input counters in the xdpwg namespace: datagrams that reached the kernel, not AF_XDP. */
 function kernelUdpIn(): number {
-  const lines = nsExec(env.a, 'cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:'));
+  const lines = nsExec(env.a, 'cat', ['/proc/net/snmp'])
+    .split('\n')
+    .filter((l) => l.startsWith('Udp:'));
   const [head, vals] = [lines[0]!.split(/\s+/), lines[1]!.split(/\s+/)];
   return Number(vals[head.indexOf('InDatagrams')]) + Number(vals[head.indexOf('NoPorts')]);
 }
@@ -108,9 +127,25 @@ test('two processes echo their own ports on one queue through a shared UMEM, bot
   assert.equal(echoes(ANCHOR_PORT, n), n, `anchor echoes\n${anchor.stderr}`);
   assert.equal(echoes(MEMBER_PORT, n), n, `member echoes\n${member.stderr}`);
   assert.equal(kernelUdpIn() - before, 0, 'no datagram of either port reached the kernel');
-  const a = await waitFor('anchor stats', () => { const s = lastStats(anchor); return (s.echoed ?? 0) >= n ? s : undefined; }, 5_000);
-  const m = await waitFor('member stats', () => { const s = lastStats(member); return (s.echoed ?? 0) >= n ? s : undefined; }, 5_000);
-  process.stderr.write(`# anchor echoed ${a.echoed} (granted ${a.stats?.share_granted}, returned ${a.stats?.share_returned}); member echoed ${m.echoed}\n`);
+  const a = await waitFor(
+    'anchor stats',
+    () => {
+      const s = lastStats(anchor);
+      return (s.echoed ?? 0) >= n ? s : undefined;
+    },
+    5_000,
+  );
+  const m = await waitFor(
+    'member stats',
+    () => {
+      const s = lastStats(member);
+      return (s.echoed ?? 0) >= n ? s : undefined;
+    },
+    5_000,
+  );
+  process.stderr.write(
+    `# anchor echoed ${a.echoed} (granted ${a.stats?.share_granted}, returned ${a.stats?.share_returned}); member echoed ${m.echoed}\n`,
+  );
   assert.equal(a.echoed, n, 'the anchor echoed only its own port');
   assert.equal(m.echoed, n, 'the member echoed only its own port');
   assert.equal(a.stats?.share_invalid, 0);
@@ -127,14 +162,14 @@ test('a member killed with -9: the anchor releases its slot and keeps echoing', 
 });
 
 test('an anchor killed with -9: a member falls back to a filter and a port of its own', async () => {
-  anchor.lines.length = 0;  // the events below are the new member's
+  anchor.lines.length = 0; // the events below are the new member's
   member = start('member', MEMBER_PORT);
   await event(member, 'ready', 'a new member joined');
   await event(anchor, 'joined', 'anchor steering the new member');
   assert.equal(echoes(MEMBER_PORT, 50), 50, 'the new member echoes through the shared UMEM');
   await kill9(anchor);
   const fell = await event(member, 'fell-back', 'member fell back after the anchor died');
-  assert.equal(fell.replacedStale, 1, 'the dead anchor\'s filter was found stale and replaced');
+  assert.equal(fell.replacedStale, 1, "the dead anchor's filter was found stale and replaced");
   assert.equal(fell.info?.share, 'none');
   assert.equal(echoes(MEMBER_PORT, 100), 100, member.stderr);
 });

@@ -23,8 +23,6 @@ const lab = new Lab('h12');
 let tunA: TunQueueSet | undefined;
 let tunB: TunQueueSet | undefined;
 
-
-
 /**
  * Datagram i of a flood: a 4-byte sequence number, then a slice of a fixed
  * pattern that depends on i, so a datagram merged with, cut from or
@@ -73,13 +71,22 @@ const SENDER_PY = [
 ].join('\n');
 
 /** Floods n datagrams from A to B through the wire; returns what the receiver counted and the offload counters. */
-async function flood(fam: 4 | 6, n: number, mode: string, port: number): Promise<{ received: number; bad: number; dup: number; stats: TunOffloadStats; counts: WireCounts }> {
+async function flood(
+  fam: 4 | 6,
+  n: number,
+  mode: string,
+  port: number,
+): Promise<{ received: number; bad: number; dup: number; stats: TunOffloadStats; counts: WireCounts }> {
   const dst = fam === 4 ? B.v4 : B.v6;
   const args = [String(fam), dst, String(port), String(n), mode];
   const recv = lab.spawn(B.ns, 'python3', ['-c', RECEIVER_PY, ...args]);
   let ready: () => void;
-  const isReady = new Promise<void>((r) => { ready = r; });
-  recv.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) ready(); });
+  const isReady = new Promise<void>((r) => {
+    ready = r;
+  });
+  recv.stdout!.on('data', (d: Buffer) => {
+    if (d.toString().includes('ready')) ready();
+  });
   const recvDone = finished(recv);
   await Promise.race([isReady, sleep(5000)]);
   const before0 = tunOffloadStats();
@@ -135,9 +142,11 @@ for (const c of cases) {
     // Packets per write() over the whole flood (reverse-direction traffic is nil: UDP one way).
     const perWrite = c.n / (stats.writeSingles + stats.writeGroups);
     assert.ok(perWrite > 1, `packets per write ${perWrite.toFixed(2)}`);
-    console.log(`# IPv${c.fam} ${c.mode}: ${c.n} datagrams in ${stats.writeUdpGroups} UDP super packets ` +
-      `(${perGroup.toFixed(1)} each, ${stats.writeUdpGroupedPackets} grouped) + ${stats.writeSingles} single writes: ` +
-      `${perWrite.toFixed(1)} packets per write`);
+    console.log(
+      `# IPv${c.fam} ${c.mode}: ${c.n} datagrams in ${stats.writeUdpGroups} UDP super packets ` +
+        `(${perGroup.toFixed(1)} each, ${stats.writeUdpGroupedPackets} grouped) + ${stats.writeSingles} single writes: ` +
+        `${perWrite.toFixed(1)} packets per write`,
+    );
   });
 }
 
@@ -155,7 +164,10 @@ test('one UDP_SEGMENT send (USO) is read as segments and written back as one sup
   ].join('\n');
   const recv = lab.spawn(B.ns, 'python3', ['-c', script]);
   const recvDone = finished(recv);
-  await new Promise<void>((r) => { recv.stdout!.once('data', () => r()); setTimeout(r, 5000); });
+  await new Promise<void>((r) => {
+    recv.stdout!.once('data', () => r());
+    setTimeout(r, 5000);
+  });
   const before0 = tunOffloadStats();
   const send = [
     'import socket',
@@ -169,7 +181,14 @@ test('one UDP_SEGMENT send (USO) is read as segments and written back as one sup
   const s = delta(tunOffloadStats(), before0);
   assert.equal((await sendDone).code, 0);
   const r = await recvDone;
-  assert.equal(r.out.split('\n').find((l) => !l.startsWith('ready'))?.trim(), '40 True', `receiver: ${r.out}${r.err}`);
+  assert.equal(
+    r.out
+      .split('\n')
+      .find((l) => !l.startsWith('ready'))
+      ?.trim(),
+    '40 True',
+    `receiver: ${r.out}${r.err}`,
+  );
   assert.ok(s.writeUdpGroups >= 1 && s.writeUdpGroupedPackets >= 40, `UDP coalescing: ${JSON.stringify(s)}`);
   assert.equal(s.writeUdpFallbacks, 0);
 });

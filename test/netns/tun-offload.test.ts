@@ -73,7 +73,14 @@ test('offload on: IFF_VNET_HDR with checksum and TSO offloads accepted', () => {
 
 test('tunAdopt recognises an offload queue (IFF_VNET_HDR) and a plain one', () => {
   // The device is looked up by name in the calling thread's namespace.
-  const inNs = <T>(ns: string, fn: () => T): T => { const leave = enterNetns(ns); try { return fn(); } finally { leave(); } };
+  const inNs = <T>(ns: string, fn: () => T): T => {
+    const leave = enterNetns(ns);
+    try {
+      return fn();
+    } finally {
+      leave();
+    }
+  };
   const adopted = inNs(A.ns, () => adoptTun(tunA!.fds[0]!));
   assert.equal(adopted.vnetHdr, true);
   assert.equal(adopted.udpGso, tunA!.udpGso);
@@ -103,12 +110,16 @@ test('segments that find no frame wait for the next call: none is lost', () => {
   const queue = openTunQueue(tunQueueSpecs(tunA!)[0]!);
   try {
     while (seen.size < 10 && Date.now() < end) {
-      for (let i = 0; i < 3; i++) { desc[2 * i] = i * FRAME + HEADROOM; desc[2 * i + 1] = FRAME - HEADROOM; }
+      for (let i = 0; i < 3; i++) {
+        desc[2 * i] = i * FRAME + HEADROOM;
+        desc[2 * i + 1] = FRAME - HEADROOM;
+      }
       const n = queue.readBurst(buffer, desc, 3);
       assert.ok(n >= 0, burstErrorName(n));
       if (n > 0) got.push(n);
       for (let i = 0; i < n; i++) {
-        const off = desc[2 * i]!, len = desc[2 * i + 1]!;
+        const off = desc[2 * i]!,
+          len = desc[2 * i + 1]!;
         if (bytes[off]! >> 4 !== 4 || bytes[off + 9] !== 17 || ((bytes[off + 22]! << 8) | bytes[off + 23]!) !== 5294) continue;
         assert.equal(len, 20 + 8 + 1200);
         const first = bytes[off + 28]!; // datagram k starts with byte (k * 1200) % 256
@@ -117,7 +128,9 @@ test('segments that find no frame wait for the next call: none is lost', () => {
         seen.add(k);
       }
     }
-  } finally { queue.close(); }
+  } finally {
+    queue.close();
+  }
   assert.equal(seen.size, 10, `datagrams read in bursts of ${got.join(',')}`);
 });
 
@@ -127,7 +140,9 @@ test('TSO super packets are cut into segments the receiving kernel accepts (rece
   assert.ok(stats.readSegments / stats.readSuperPackets > 4, `segments per super packet ${stats.readSegments}/${stats.readSuperPackets}`);
   assert.ok(counts.maxPerRead > 1, 'reads filled more than one frame');
   assert.equal(counts.refused, 0, 'the receiving TUN refused no segment');
-  console.log(`# plain receiver: ${(bps / 1e6).toFixed(0)} Mbit/s, ${stats.readSegments} segments from ${stats.readSuperPackets} super packets, ${stats.readSegmentsCarried} carried over`);
+  console.log(
+    `# plain receiver: ${(bps / 1e6).toFixed(0)} Mbit/s, ${stats.readSegments} segments from ${stats.readSuperPackets} super packets, ${stats.readSegmentsCarried} carried over`,
+  );
 });
 
 test('both sides offloaded: segments are coalesced on write; a file crosses over IPv6 intact', async () => {
@@ -136,11 +151,17 @@ test('both sides offloaded: segments are coalesced on write; a file crosses over
   assert.equal(tunB.vnetHdr, true);
   const { bps, stats } = await iperfThroughWire(2);
   assert.ok(stats.writeGroups > 10, `only ${stats.writeGroups} coalesced writes`);
-  assert.ok(stats.writeGroupedPackets / stats.writeGroups > 4, `packets per coalesced write ${stats.writeGroupedPackets}/${stats.writeGroups}`);
+  assert.ok(
+    stats.writeGroupedPackets / stats.writeGroups > 4,
+    `packets per coalesced write ${stats.writeGroupedPackets}/${stats.writeGroups}`,
+  );
   assert.equal(stats.writeFallbacks, 0, 'the kernel took every super packet we built');
-  console.log(`# offload both sides: ${(bps / 1e6).toFixed(0)} Mbit/s, ${stats.writeGroupedPackets} packets in ${stats.writeGroups} coalesced writes`);
+  console.log(
+    `# offload both sides: ${(bps / 1e6).toFixed(0)} Mbit/s, ${stats.writeGroupedPackets} packets in ${stats.writeGroups} coalesced writes`,
+  );
 
-  const src = `/tmp/h9-offload-src-${process.pid}`, dst = `/tmp/h9-offload-dst-${process.pid}`;
+  const src = `/tmp/h9-offload-src-${process.pid}`,
+    dst = `/tmp/h9-offload-dst-${process.pid}`;
   tmpFiles.push(src, dst);
   writeFileSync(src, randomBytes(24 * 1024 * 1024 + 777));
   const recv = lab.spawn(B.ns, 'sh', ['-c', `exec ncat -6 -l --recv-only ${B.v6} 5292 > ${dst}`]);
@@ -196,14 +217,21 @@ test('the daemon adopts an offload TUN fd (WG_TUN_FD), logs its offloads and car
   const { a, b } = twoSides(daemonLab, 'xdpwg', 'xdpwg', 175);
   const leave = enterNetns(a.ns);
   let set: TunQueueSet;
-  try { set = openTun(a.ifname, 1, false, { offload: true }); } finally { leave(); }
+  try {
+    set = openTun(a.ifname, 1, false, { offload: true });
+  } finally {
+    leave();
+  }
   // The parent's fd becomes the child's fd 3 (as wg-quick's launcher hands one down).
   const child = daemonLab.spawn(a.ns, xdpwgBin, ['-f', a.ifname], {
     env: { ...process.env, WG_TUN_FD: '3', LOG_LEVEL: 'verbose', WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' },
     stdio: ['ignore', 'pipe', 'pipe', set.fds[0]!],
   });
   a.proc = child;
-  for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => { a.log.push(...d.toString().split('\n').filter(Boolean)); });
+  for (const s of [child.stdout!, child.stderr!])
+    s.on('data', (d: Buffer) => {
+      a.log.push(...d.toString().split('\n').filter(Boolean));
+    });
   closeTun(set); // the daemon holds its own copy
   await waitFor(`xdpwg to adopt ${a.ifname}`, () => existsSync(`/var/run/wireguard/${a.ifname}.sock`), 15_000);
   await startImplementation(daemonLab, b);
@@ -212,7 +240,10 @@ test('the daemon adopts an offload TUN fd (WG_TUN_FD), logs its offloads and car
   addPeer(a, b, { outer: 4 });
   addPeer(b, a, { outer: 4 });
   assert.ok(ping(a, b.inner4, 3) >= 2, logsOf(a, b));
-  assert.ok(a.log.some((l) => /TUN offloads: csum tso4 tso6/.test(l)), logsOf(a));
+  assert.ok(
+    a.log.some((l) => /TUN offloads: csum tso4 tso6/.test(l)),
+    logsOf(a),
+  );
   daemonLab.spawn(b.ns, 'iperf3', ['-s', '-1', '-B', b.inner4, '-p', '5295']);
   await waitFor('iperf3 server', () => nsExec(b.ns, 'ss', ['-ltn']).includes(`${b.inner4}:5295`));
   const stdout = nsExec(a.ns, 'iperf3', ['-c', b.inner4, '-p', '5295', '-t', '2', '-J'], { timeoutMs: 30_000 });

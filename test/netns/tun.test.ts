@@ -39,7 +39,11 @@ function checksum(b: Uint8Array, start: number, end: number, initial = 0): numbe
 }
 
 function swap(b: Uint8Array, a: number, c: number, len: number): void {
-  for (let i = 0; i < len; i++) { const t = b[a + i]!; b[a + i] = b[c + i]!; b[c + i] = t; }
+  for (let i = 0; i < len; i++) {
+    const t = b[a + i]!;
+    b[a + i] = b[c + i]!;
+    b[c + i] = t;
+  }
 }
 
 /**
@@ -53,23 +57,27 @@ function echoReplyInPlace(b: Uint8Array, off: number, len: number): boolean {
     if (b[off + 9] !== 1 || b[off + ihl] !== 8) return false; // ICMP echo request (RFC 792)
     swap(b, off + 12, off + 16, 4); // IP header checksum is unchanged by swapping its words
     b[off + ihl] = 0;
-    b[off + ihl + 2] = 0; b[off + ihl + 3] = 0;
+    b[off + ihl + 2] = 0;
+    b[off + ihl + 3] = 0;
     const c = checksum(b, off + ihl, off + len);
-    b[off + ihl + 2] = c >> 8; b[off + ihl + 3] = c & 0xff;
+    b[off + ihl + 2] = c >> 8;
+    b[off + ihl + 3] = c & 0xff;
     return true;
   }
   if (version === 6) {
     if (b[off + 6] !== 58 || b[off + 40] !== 128) return false; // ICMPv6 echo request (RFC 4443)
     swap(b, off + 8, off + 24, 16);
     b[off + 40] = 129;
-    b[off + 42] = 0; b[off + 43] = 0;
+    b[off + 42] = 0;
+    b[off + 43] = 0;
     // Pseudo-header (RFC 8200 section 8.1): src, dst, upper-layer length, next header.
     const plen = len - 40;
     let pseudo = 0;
     for (let i = 8; i < 40; i += 2) pseudo += (b[off + i]! << 8) | b[off + i + 1]!;
     pseudo += plen + 58;
     const c = checksum(b, off + 40, off + len, pseudo);
-    b[off + 42] = c >> 8; b[off + 43] = c & 0xff;
+    b[off + 42] = c >> 8;
+    b[off + 43] = c & 0xff;
     return true;
   }
   return false;
@@ -90,28 +98,42 @@ function answerPings(queue: NativeTunQueue, want: number, deadlineMs: number): n
   try {
     while (answered < want && Date.now() < end) {
       if (waiter.wait(50) === 0) continue;
-      for (let i = 0; i < BURST; i++) { desc[2 * i] = i * FRAME + HEADROOM; desc[2 * i + 1] = FRAME - HEADROOM; }
+      for (let i = 0; i < BURST; i++) {
+        desc[2 * i] = i * FRAME + HEADROOM;
+        desc[2 * i + 1] = FRAME - HEADROOM;
+      }
       const n = queue.readBurst(buffer, desc, BURST);
       assert.ok(n >= 0, `read: ${burstErrorName(n)}`);
       let m = 0;
       for (let i = 0; i < n; i++) {
-        const off = desc[2 * i]!, len = desc[2 * i + 1]!;
-        if (echoReplyInPlace(bytes, off, len)) { out[2 * m] = off; out[2 * m + 1] = len; m++; }
+        const off = desc[2 * i]!,
+          len = desc[2 * i + 1]!;
+        if (echoReplyInPlace(bytes, off, len)) {
+          out[2 * m] = off;
+          out[2 * m + 1] = len;
+          m++;
+        }
       }
       if (m > 0) {
         assert.equal(queue.writeBurst(buffer, out, m), m);
         answered += m;
       }
     }
-  } finally { waiter.close(); }
+  } finally {
+    waiter.close();
+  }
   return answered;
 }
 
 /** Collects a child's output and exit code. */
 function finished(child: ChildProcess): Promise<{ code: number | null; out: string }> {
   let out = '';
-  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, out })));
 }
 
@@ -148,7 +170,10 @@ test('open + netlink configuration: the TUN exists with its addresses and is up'
   assert.equal(link.mac, null, 'a layer-3 TUN has no link-layer address');
 });
 
-for (const [family, peer] of [['IPv4', '10.78.0.2'], ['IPv6', 'fd78::2']] as const) {
+for (const [family, peer] of [
+  ['IPv4', '10.78.0.2'],
+  ['IPv6', 'fd78::2'],
+] as const) {
   test(`ping ${peer} through the TUN (${family}): the burst loop answers every echo request`, async () => {
     assert.ok(queue, 'TUN opened by the previous test');
     const count = 5;
@@ -171,7 +196,8 @@ test('a packet the kernel refuses is dropped and marked (length 0); the rest of 
   const ip = bytes.subarray(FRAME, FRAME + 28);
   ip.set([0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 78, 0, 2, 10, 78, 0, 1, 0x30, 0x39, 0, 9, 0, 8, 0, 0]);
   const c = checksum(ip, 0, 20);
-  ip[10] = c >> 8; ip[11] = c & 0xff;
+  ip[10] = c >> 8;
+  ip[11] = c & 0xff;
   const desc = new Uint32Array([0, 40, FRAME, 28]);
   assert.equal(queue.writeBurst(buffer, desc, 2), 2);
   assert.equal(desc[1], 0, 'refused packet marked');
@@ -184,7 +210,12 @@ test('a packet longer than its slot is dropped, never handed over cut; the next 
   const buffer = new ArrayBuffer(8 * 1024);
   const bytes = new Uint8Array(buffer);
   const desc = new Uint32Array(16);
-  const slots = (): void => { for (let i = 0; i < 8; i++) { desc[2 * i] = i * 1024; desc[2 * i + 1] = 600; } };
+  const slots = (): void => {
+    for (let i = 0; i < 8; i++) {
+      desc[2 * i] = i * 1024;
+      desc[2 * i + 1] = 600;
+    }
+  };
   // Drain what the stack already sent here (ICMP errors, IPv6 MLD/RS).
   for (slots(); q.readBurst(buffer, desc, 8) > 0; slots());
   // Two datagrams routed out of the TUN (10.78.0.0/24 is on it): 1000 B, then 100 B.
@@ -197,12 +228,15 @@ test('a packet longer than its slot is dropped, never handed over cut; the next 
     writeEndpoint(addr, 1, { ip: '10.78.0.2', port: 9 });
     const h = sender.headroom;
     assert.equal(sender.txBurst(new Uint32Array([frames[0]! + h, 1000, frames[1]! + h, 100]), addr, 2), 2);
-  } finally { sender.close(); }
+  } finally {
+    sender.close();
+  }
   const lengths: number[] = [];
   slots();
   const n = q.readBurst(buffer, desc, 8);
   for (let i = 0; i < n; i++) {
-    const off = desc[2 * i]!, len = desc[2 * i + 1]!;
+    const off = desc[2 * i]!,
+      len = desc[2 * i + 1]!;
     assert.ok(len <= 600, `a ${len} B packet was handed over in a 600 B slot`);
     // IPv4 UDP to port 9: ours.
     if (bytes[off]! >> 4 === 4 && bytes[off + 9] === 17 && ((bytes[off + 22]! << 8) | bytes[off + 23]!) === 9) lengths.push(len);
@@ -225,12 +259,18 @@ test('multi-queue: N distinct non-blocking fds on one device; tunAdopt recognise
     // Non-blocking: an empty queue returns 0 at once instead of blocking.
     const desc = new Uint32Array([0, 1500]);
     const third = openTunQueue(tunQueueSpecs(set)[2]!);
-    try { assert.equal(third.readBurst(new ArrayBuffer(2048), desc, 1), 0); } finally { third.close(); }
+    try {
+      assert.equal(third.readBurst(new ArrayBuffer(2048), desc, 1), 0);
+    } finally {
+      third.close();
+    }
     // More queues can join the same device later (a worker added at runtime).
     const more = openTun('h2tun1', 2);
     assert.equal(more.ifindex, set.ifindex);
     closeTun(more);
-  } finally { closeTun(set); }
+  } finally {
+    closeTun(set);
+  }
   assert.equal(linkInfo('h2tun1'), null, 'device gone with its last queue');
 });
 
@@ -241,7 +281,11 @@ test('deleted device: the waiter wakes and reads/writes return -EBADFD (a dead q
     linkSetUp(set.ifindex, true);
     nsExec(NS, 'ip', ['link', 'del', 'h2tun2']);
     const w = new Waiter([set.fds[0]!]);
-    try { assert.equal(w.wait(1000) & 1, 1, 'poll reports the dead queue'); } finally { w.close(); }
+    try {
+      assert.equal(w.wait(1000) & 1, 1, 'poll reports the dead queue');
+    } finally {
+      w.close();
+    }
     const desc = new Uint32Array([0, 1500]);
     const r = dead.readBurst(new ArrayBuffer(2048), desc, 1);
     assert.ok(isDeadQueue(r));
@@ -262,7 +306,7 @@ test('bad arguments are TypeError/RangeError', () => {
   assert.throws(() => openTunQueue({ fd: -1, vnetHdr: false, udpGso: false }), RangeError);
 });
 
-test('TunQueue: framing must be the fd\'s own; a closed queue is dead but its fd stays open', () => {
+test("TunQueue: framing must be the fd's own; a closed queue is dead but its fd stays open", () => {
   assert.ok(tun && queue);
   const spec = tunQueueSpecs(tun)[0]!;
   assert.equal(queue.vnetHdr, false);
@@ -272,7 +316,9 @@ test('TunQueue: framing must be the fd\'s own; a closed queue is dead but its fd
   const devNull = openSync('/dev/null', 'r');
   try {
     assert.throws(() => openTunQueue({ fd: devNull, vnetHdr: false, udpGso: false }), /TUNGETIFF/);
-  } finally { closeSync(devNull); }
+  } finally {
+    closeSync(devNull);
+  }
   const other = openTunQueue(spec);
   assert.equal(other.fd, spec.fd);
   other.close();
@@ -302,7 +348,10 @@ function drainQueues(queues: NativeTunQueue[], want: number): Array<{ queue: num
     while (got.length < want && Date.now() < end) {
       if (waiter.wait(50) === 0) continue;
       queues.forEach((q, queue) => {
-        for (let i = 0; i < BURST; i++) { desc[2 * i] = i * FRAME + HEADROOM; desc[2 * i + 1] = FRAME - HEADROOM; }
+        for (let i = 0; i < BURST; i++) {
+          desc[2 * i] = i * FRAME + HEADROOM;
+          desc[2 * i + 1] = FRAME - HEADROOM;
+        }
         const n = q.readBurst(buffer, desc, BURST);
         assert.ok(n >= 0, `read: ${burstErrorName(n)}`);
         for (let i = 0; i < n; i++) {
@@ -311,7 +360,9 @@ function drainQueues(queues: NativeTunQueue[], want: number): Array<{ queue: num
         }
       });
     }
-  } finally { waiter.close(); }
+  } finally {
+    waiter.close();
+  }
   return got;
 }
 
@@ -326,7 +377,8 @@ function reversed(p: Uint8Array): Uint8Array {
   const r = new Uint8Array(p);
   const v4 = p[0]! >> 4 === 4;
   const l4 = v4 ? (p[0]! & 15) * 4 : 40;
-  if (v4) swap(r, 12, 16, 4); else swap(r, 8, 24, 16);
+  if (v4) swap(r, 12, 16, 4);
+  else swap(r, 8, 24, 16);
   swap(r, l4, l4 + 2, 2);
   return r;
 }
@@ -342,14 +394,23 @@ test('multi-queue: each flow is read on the queue its hash picks, whatever queue
     addrAdd(set.ifindex, '10.77.0.1/24');
     addrAdd(set.ifindex, 'fd00:77::1/64', { noDad: true });
     linkSetUp(set.ifindex, true);
-    for (const [family, src, dst] of [['udp4', '10.77.0.1', '10.77.0.2'], ['udp6', 'fd00:77::1', 'fd00:77::2']] as const) {
+    for (const [family, src, dst] of [
+      ['udp4', '10.77.0.1', '10.77.0.2'],
+      ['udp6', 'fd00:77::1', 'fd00:77::2'],
+    ] as const) {
       for (let i = 0; i < FLOWS; i++) {
         const s = createSocket(family);
         sockets.push(s);
-        await new Promise<void>((resolve, reject) => { s.once('error', reject); s.bind(41000 + i, src, () => resolve()); });
+        await new Promise<void>((resolve, reject) => {
+          s.once('error', reject);
+          s.bind(41000 + i, src, () => resolve());
+        });
       }
       const flows = sockets.slice(-FLOWS);
-      const send = (): Promise<void[]> => Promise.all(flows.map((s) => new Promise<void>((resolve, reject) => s.send('x', 9, dst, (err) => (err ? reject(err) : resolve())))));
+      const send = (): Promise<void[]> =>
+        Promise.all(
+          flows.map((s) => new Promise<void>((resolve, reject) => s.send('x', 9, dst, (err) => (err ? reject(err) : resolve())))),
+        );
 
       await send();
       const first = drainQueues(queues, FLOWS);
@@ -358,14 +419,18 @@ test('multi-queue: each flow is read on the queue its hash picks, whatever queue
       assert.equal(queueOf.size, FLOWS);
       const perQueue = Array.from({ length: QUEUES }, (_, q) => first.filter((x) => x.queue === q).length);
       // Even spread: every queue carries at least a third of its fair share.
-      assert.ok(perQueue.every((n) => n >= FLOWS / QUEUES / 3), `${family}: flows per queue ${perQueue.join(', ')}`);
+      assert.ok(
+        perQueue.every((n) => n >= FLOWS / QUEUES / 3),
+        `${family}: flows per queue ${perQueue.join(', ')}`,
+      );
 
       // Every reply written on queue 0: the kernel's automatic steering would now read all these flows on queue 0.
       const replies = new Uint32Array(2 * FLOWS);
       const buffer = new ArrayBuffer(FLOWS * FRAME);
       first.forEach((x, i) => {
         new Uint8Array(buffer, i * FRAME, x.packet.length).set(reversed(x.packet));
-        replies[2 * i] = i * FRAME; replies[2 * i + 1] = x.packet.length;
+        replies[2 * i] = i * FRAME;
+        replies[2 * i + 1] = x.packet.length;
       });
       assert.equal(queues[0]!.writeBurst(buffer, replies, FLOWS), FLOWS);
 
@@ -373,7 +438,11 @@ test('multi-queue: each flow is read on the queue its hash picks, whatever queue
       const second = drainQueues(queues, FLOWS);
       assert.equal(second.length, FLOWS, `${family}: ${second.length} of ${FLOWS} packets read the second time`);
       const moved = second.filter((x) => queueOf.get(udpSourcePort(x.packet)) !== x.queue);
-      assert.deepEqual(moved.map((x) => udpSourcePort(x.packet)), [], `${family}: flows that changed queue`);
+      assert.deepEqual(
+        moved.map((x) => udpSourcePort(x.packet)),
+        [],
+        `${family}: flows that changed queue`,
+      );
 
       // Narrowed to the first two queues (the workers with an AF_XDP port): every flow is read there, and both share them.
       native().tunSteeringSpread(set.steeringMapFd, 2);
@@ -382,7 +451,10 @@ test('multi-queue: each flow is read on the queue its hash picks, whatever queue
       native().tunSteeringSpread(set.steeringMapFd, 0);
       assert.equal(narrowed.length, FLOWS);
       const perQueue2 = Array.from({ length: QUEUES }, (_, q) => narrowed.filter((x) => x.queue === q).length);
-      assert.ok(perQueue2[2] === 0 && perQueue2[3] === 0 && perQueue2[0]! >= FLOWS / 6 && perQueue2[1]! >= FLOWS / 6, `${family}: narrowed to 2, flows per queue ${perQueue2.join(', ')}`);
+      assert.ok(
+        perQueue2[2] === 0 && perQueue2[3] === 0 && perQueue2[0]! >= FLOWS / 6 && perQueue2[1]! >= FLOWS / 6,
+        `${family}: narrowed to 2, flows per queue ${perQueue2.join(', ')}`,
+      );
     }
   } finally {
     for (const s of sockets) s.close();

@@ -13,13 +13,28 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
 import { datapathFile } from '../helpers/afxdp-lab.js';
-import { addPeer, configureInterface, logsOf, peerDump, ping, startImplementation, twoSides, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
+import {
+  addPeer,
+  configureInterface,
+  logsOf,
+  peerDump,
+  ping,
+  startImplementation,
+  twoSides,
+  xdpwgBin,
+  type Side,
+} from '../helpers/tunnel-lab.js';
 
 const lab = new Lab('txa');
 let a: Side;
 let b: Side;
 
-interface PeerStats { publicKey: string; txBytes: number; txPackets: number; lastDataTxMs: number }
+interface PeerStats {
+  publicKey: string;
+  txBytes: number;
+  txPackets: number;
+  lastDataTxMs: number;
+}
 
 /** A's view of B: `xdpwg stats --json` (peer counters read live) and `wg show dump` transfer. */
 function aSeesB(): { stats: PeerStats; wgTx: number; drops: Record<string, number> } {
@@ -59,9 +74,14 @@ test('messages the port could not send are drops (tx-send-failed), not traffic: 
     assert.deepEqual(
       { txBytes: failed.stats.txBytes, txPackets: failed.stats.txPackets, lastDataTxMs: failed.stats.lastDataTxMs, wgTx: failed.wgTx },
       { txBytes: start.stats.txBytes, txPackets: start.stats.txPackets, lastDataTxMs: start.stats.lastDataTxMs, wgTx: start.wgTx },
-      'nothing the port failed to send is counted as sent');
-    await waitFor(`${COUNT} messages counted under tx-send-failed`, () =>
-      (aSeesB().drops['tx-send-failed'] ?? 0) - (start.drops['tx-send-failed'] ?? 0) >= COUNT, 5000, 50);
+      'nothing the port failed to send is counted as sent',
+    );
+    await waitFor(
+      `${COUNT} messages counted under tx-send-failed`,
+      () => (aSeesB().drops['tx-send-failed'] ?? 0) - (start.drops['tx-send-failed'] ?? 0) >= COUNT,
+      5000,
+      50,
+    );
     nsExec(a.ns, 'ip', ['route', 'del', 'unreachable', `${b.outer4}/32`]);
     routeBack = true;
     // Sent again: the counters move again.

@@ -16,7 +16,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type ChildProcess } from 'node:child_process';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
-import { afxdpSides, carriedOverAfxdp, datapathFile, pathTo, startFresh, statsAfter, statsOf, type AfxdpStats } from '../helpers/afxdp-lab.js';
+import {
+  afxdpSides,
+  carriedOverAfxdp,
+  datapathFile,
+  pathTo,
+  startFresh,
+  statsAfter,
+  statsOf,
+  type AfxdpStats,
+} from '../helpers/afxdp-lab.js';
 import { addPeer, configureInterface, logsOf, ping, type Side } from '../helpers/tunnel-lab.js';
 
 const S = 236;
@@ -30,7 +39,8 @@ let digest = '';
 
 /** The sum of one field over the ports of one kind ('udp', or every 'af_xdp…'). */
 function sum(s: AfxdpStats, kind: 'udp' | 'af_xdp', field: string): number {
-  return s.ports.filter((p) => (kind === 'udp' ? p.path === 'udp' : String(p.path).startsWith('af_xdp')))
+  return s.ports
+    .filter((p) => (kind === 'udp' ? p.path === 'udp' : String(p.path).startsWith('af_xdp')))
     .reduce((t, p) => t + Number(p[field] ?? 0), 0);
 }
 
@@ -45,11 +55,17 @@ async function startA(datapath: Record<string, unknown>, said: RegExp): Promise<
   addPeer(a, b);
   await waitFor('the tunnel answers', () => ping(a, b.inner4, 1) === 1 || undefined, 15_000, 100);
   // Traffic resolves B's MAC, and then A's route to B is AF_XDP.
-  await waitFor('A on af_xdp towards B', () => {
-    ping(a, b.inner4, 1);
-    return (a.log.some((l) => said.test(l)) && pathTo(statsOf(a), b.keys.publicKey) === 'af_xdp') || undefined;
-  }, 20_000, 250)
-    .catch((err: Error) => { throw new Error(`${err.message}: ${pathTo(statsOf(a), b.keys.publicKey)}\n${logsOf(a)}`); });
+  await waitFor(
+    'A on af_xdp towards B',
+    () => {
+      ping(a, b.inner4, 1);
+      return (a.log.some((l) => said.test(l)) && pathTo(statsOf(a), b.keys.publicKey) === 'af_xdp') || undefined;
+    },
+    20_000,
+    250,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}: ${pathTo(statsOf(a), b.keys.publicKey)}\n${logsOf(a)}`);
+  });
 }
 
 async function stopA(): Promise<void> {
@@ -64,7 +80,9 @@ async function stopA(): Promise<void> {
 async function transfer(port: number): Promise<string> {
   const rx = lab.spawn(b.ns, 'sh', ['-c', `ncat -l ${b.inner4} ${port} --recv-only | sha256sum`]);
   let out = '';
-  rx.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  rx.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const exited = new Promise((r) => rx.once('exit', r));
   await waitFor(`ncat listening on ${b.inner4}:${port}`, () => nsExec(b.ns, 'ss', ['-ltnH']).includes(`${b.inner4}:${port}`), 5_000, 50);
   nsExec(a.ns, 'sh', ['-c', `ncat --send-only ${b.inner4} ${port} < ${file}`], { timeoutMs: 60_000 });
@@ -95,7 +113,9 @@ after(() => {
 });
 
 test('auto on a copy-mode veth: bulk leaves by the kernel socket with UDP GSO from the UMEM, ping by AF_XDP, bytes intact', async () => {
-  const proof = await carriedOverAfxdp(a, b, 10, () => { assert.equal(ping(a, b.inner4, 10), 10, logsOf(a, b)); });
+  const proof = await carriedOverAfxdp(a, b, 10, () => {
+    assert.equal(ping(a, b.inner4, 10), 10, logsOf(a, b));
+  });
   process.stderr.write(`# ping: ${proof.text}\n`);
   const s0 = statsOf(a);
   assert.equal(await transfer(5601), digest, `B received the payload intact\n${logsOf(a, b)}`);

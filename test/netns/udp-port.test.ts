@@ -26,13 +26,29 @@ const COUNT = 10_000;
 /** Datagrams in flight from the client: small enough that no socket queue overflows. */
 const WINDOW = 32;
 
-const A4 = '10.77.0.1', A4_FAR = '10.77.0.160', B4 = '10.77.0.2';
+const A4 = '10.77.0.1',
+  A4_FAR = '10.77.0.160',
+  B4 = '10.77.0.2';
 // The kernel's own source choice is A4 / A6 (see the address order in
 // before()); a reply from the FAR address proves the sticky source was used.
-const A6 = 'fd77::1', A6_FAR = 'fd77::a0', B6 = 'fd77::2';
+const A6 = 'fd77::1',
+  A6_FAR = 'fd77::a0',
+  B6 = 'fd77::2';
 
-interface ClientJob { ns: string; server: string; port: number; size: number; count: number; window: number; flag: Int32Array }
-interface ClientResult { received: number; bad: string[]; from: string[] }
+interface ClientJob {
+  ns: string;
+  server: string;
+  port: number;
+  size: number;
+  count: number;
+  window: number;
+  flag: Int32Array;
+}
+interface ClientResult {
+  received: number;
+  bad: string[];
+  from: string[];
+}
 
 /** Byte j of datagram seq: easy to check, different for every datagram. */
 function fill(buf: Buffer, seq: number): void {
@@ -49,7 +65,8 @@ async function runClient(job: ClientJob): Promise<ClientResult> {
   const bad: string[] = [];
   const from = new Set<string>();
   const seen = new Uint8Array(job.count);
-  let next = 0, received = 0;
+  let next = 0,
+    received = 0;
   const expect = Buffer.alloc(job.size);
   const send = (): void => {
     const b = Buffer.alloc(job.size);
@@ -83,8 +100,13 @@ async function runClient(job: ClientJob): Promise<ClientResult> {
 if (!isMainThread) {
   const job = workerData as ClientJob;
   runClient(job)
-    .then((r) => parentPort!.postMessage(r), (e: Error) => parentPort!.postMessage({ received: 0, bad: [`client: ${e.message}`], from: [] }))
-    .finally(() => { Atomics.store(job.flag, 0, 1); });
+    .then(
+      (r) => parentPort!.postMessage(r),
+      (e: Error) => parentPort!.postMessage({ received: 0, bad: [`client: ${e.message}`], from: [] }),
+    )
+    .finally(() => {
+      Atomics.store(job.flag, 0, 1);
+    });
 }
 
 /** Counter difference after - before for the named counters. */
@@ -128,8 +150,10 @@ if (isMainThread) {
     // Order matters for the kernel's default source: IPv4 prefers the first
     // (primary) address of the subnet; IPv6 ties on prefix (capped at /64)
     // and then prefers the most recently added, so fd77::1 goes last.
-    lab.veth({ ns: NS_A, dev: 'h2a0', addrs: [`${A4}/24`, `${A4_FAR}/24`, `${A6_FAR}/64`, `${A6}/64`] },
-      { ns: NS_B, dev: 'h2b0', addrs: [`${B4}/24`, `${B6}/64`] });
+    lab.veth(
+      { ns: NS_A, dev: 'h2a0', addrs: [`${A4}/24`, `${A4_FAR}/24`, `${A6_FAR}/64`, `${A6}/64`] },
+      { ns: NS_B, dev: 'h2b0', addrs: [`${B4}/24`, `${B6}/64`] },
+    );
     leave = enterNetns(NS_A);
     server = openUdpPort({ port: 0, rcvBuf: 4 << 20, sndBuf: 4 << 20 });
     waiter = new Waiter([server.fd]);
@@ -141,7 +165,10 @@ if (isMainThread) {
     lab.cleanup();
   });
 
-  for (const [family, target] of [['IPv4', A4], ['IPv6', A6]] as const) {
+  for (const [family, target] of [
+    ['IPv4', A4],
+    ['IPv6', A6],
+  ] as const) {
     for (const size of [64, 1400]) {
       test(`echo ${COUNT} x ${size} B over ${family}: every reply exact, stats exact`, async () => {
         const flag = new Int32Array(new SharedArrayBuffer(4));
@@ -159,8 +186,30 @@ if (isMainThread) {
         assert.deepEqual(result.bad, []);
         assert.equal(result.received, COUNT);
         assert.deepEqual(result.from, [`${target}:${server.port}`]);
-        const d = delta(server.stats(), before, ['ipackets', 'opackets', 'ibytes', 'obytes', 'ierrors', 'oerrors', 'rx_invalid', 'tx_invalid', 'tx_src_fallback', 'free_invalid']);
-        assert.deepEqual(d, { ipackets: COUNT, opackets: COUNT, ibytes: COUNT * size, obytes: COUNT * size, ierrors: 0, oerrors: 0, rx_invalid: 0, tx_invalid: 0, tx_src_fallback: 0, free_invalid: 0 });
+        const d = delta(server.stats(), before, [
+          'ipackets',
+          'opackets',
+          'ibytes',
+          'obytes',
+          'ierrors',
+          'oerrors',
+          'rx_invalid',
+          'tx_invalid',
+          'tx_src_fallback',
+          'free_invalid',
+        ]);
+        assert.deepEqual(d, {
+          ipackets: COUNT,
+          opackets: COUNT,
+          ibytes: COUNT * size,
+          obytes: COUNT * size,
+          ierrors: 0,
+          oerrors: 0,
+          rx_invalid: 0,
+          tx_invalid: 0,
+          tx_src_fallback: 0,
+          free_invalid: 0,
+        });
         assert.equal(server.stats().frames_free, server.info().frameCount, 'every frame back in the pool');
       });
     }
@@ -169,7 +218,11 @@ if (isMainThread) {
   /** A client port in h2-b (a kernel socket like any other; no source is ever set on its sends). */
   function clientPort(): NativeUdpPort {
     const back = enterNetns(NS_B);
-    try { return openUdpPort({ port: 0 }); } finally { back(); }
+    try {
+      return openUdpPort({ port: 0 });
+    } finally {
+      back();
+    }
   }
 
   /** Sends one datagram from client to [dst]:server.port; returns its payload. */
@@ -199,10 +252,15 @@ if (isMainThread) {
         }
       }
       throw new Error('no datagram within 2 s');
-    } finally { w.close(); }
+    } finally {
+      w.close();
+    }
   }
 
-  for (const [family, near, far, client4or6] of [['IPv4', A4, A4_FAR, B4], ['IPv6', A6, A6_FAR, B6]] as const) {
+  for (const [family, near, far, client4or6] of [
+    ['IPv4', A4, A4_FAR, B4],
+    ['IPv6', A6, A6_FAR, B6],
+  ] as const) {
     test(`sticky source over ${family}: the reply leaves from the address the client reached (${far}), not the kernel's ${near}`, () => {
       const client = clientPort();
       try {
@@ -230,11 +288,16 @@ if (isMainThread) {
         assert.equal(server.txBurst(again.desc, copy, 1), 1);
         recvOne(client, clientAddr);
         assert.equal(readEndpoint(clientAddr, 0).ip, near, 'kernel default source differs');
-      } finally { client.close(); }
+      } finally {
+        client.close();
+      }
     });
   }
 
-  for (const [family, near, far, prefix] of [['IPv4', A4, A4_FAR, 24], ['IPv6', A6, A6_FAR, 64]] as const) {
+  for (const [family, near, far, prefix] of [
+    ['IPv4', A4, A4_FAR, 24],
+    ['IPv6', A6, A6_FAR, 64],
+  ] as const) {
     test(`source fallback over ${family}: once ${far} is deleted, the reply leaves from the kernel's choice and is counted`, () => {
       const client = clientPort();
       try {
@@ -248,11 +311,13 @@ if (isMainThread) {
         assert.equal(server.txBurst(got.desc, serverAddr, 1), 1);
         const d = delta(server.stats(), before, ['opackets', 'tx_src_fallback', 'oerrors']);
         assert.deepEqual(d, { opackets: 1, tx_src_fallback: 1, oerrors: 0 });
-        assert.equal(readEndpoint(serverAddr, 0).localIp, '', 'the stale source is cleared in the caller\'s record');
+        assert.equal(readEndpoint(serverAddr, 0).localIp, '', "the stale source is cleared in the caller's record");
         const reply = recvOne(client, clientAddr);
         assert.deepEqual(reply.data, sent);
         assert.equal(readEndpoint(clientAddr, 0).ip, near);
-      } finally { client.close(); }
+      } finally {
+        client.close();
+      }
     });
   }
 
@@ -275,11 +340,18 @@ if (isMainThread) {
       assert.equal(got.len, body.length);
       assert.deepEqual(got.data, body);
       const w = new Waiter([small.fd]);
-      try { assert.notEqual(w.wait(2000), 0); } finally { w.close(); }
+      try {
+        assert.notEqual(w.wait(2000), 0);
+      } finally {
+        w.close();
+      }
       assert.equal(small.rxBurst(new Uint32Array(2), addr, 1), 0);
       const s = small.stats();
       assert.deepEqual([s.rx_truncated, s.rx_invalid, s.ipackets, s.frames_free], [1, 1, 0, 8]);
-    } finally { big.close(); small.close(); }
+    } finally {
+      big.close();
+      small.close();
+    }
   });
 
   /** Sends `sizes.length` datagrams from `from` (the server) to [dst]:to.port in one txBurst; datagram i is filled from i. */
@@ -318,9 +390,14 @@ if (isMainThread) {
           fill(expect, got);
           assert.ok(data.equals(expect), `datagram ${got} (${data.length} B) arrives whole and in order`);
         }
-        port.freeFrames(desc.filter((_, j) => j % 2 === 0 && j < 2 * n), n);
+        port.freeFrames(
+          desc.filter((_, j) => j % 2 === 0 && j < 2 * n),
+          n,
+        );
       }
-    } finally { w.close(); }
+    } finally {
+      w.close();
+    }
   }
 
   test('UDP GSO: a burst to one destination leaves in few messages, every datagram whole and in order; oversized segments fall back to one by one', () => {
@@ -351,10 +428,12 @@ if (isMainThread) {
       receiveInOrder(client, big);
       assert.equal(delta(server.stats(), again, ['tx_gso_fallback']).tx_gso_fallback, 0);
       assert.equal(server.stats().frames_free, server.info().frameCount, 'every frame back in the pool');
-    } finally { client.close(); }
+    } finally {
+      client.close();
+    }
   });
 
-  test('UDP GSO learns per destination: one peer\'s small path MTU leaves full-size groups to the others, and the lesson expires', async () => {
+  test("UDP GSO learns per destination: one peer's small path MTU leaves full-size groups to the others, and the lesson expires", async () => {
     // A second address on h2-b, reached from h2-a over a route with a locked 600 B MTU:
     // 1400 B segments exceed that path only.
     const SMALL = '10.77.0.3';
@@ -374,21 +453,40 @@ if (isMainThread) {
     };
     try {
       // The group to the small path is refused, sent one by one (fragmented), and taught a limit.
-      const learnedAt = Date.now();  // at most this early (the port's coarse clock may lag a few ms)
-      assert.deepEqual(burst(SMALL), { opackets: 20, oerrors: 0, tx_gso_sends: 0, tx_gso_datagrams: 0, tx_gso_fallback: 1, tx_gso_learned: 1 });
+      const learnedAt = Date.now(); // at most this early (the port's coarse clock may lag a few ms)
+      assert.deepEqual(burst(SMALL), {
+        opackets: 20,
+        oerrors: 0,
+        tx_gso_sends: 0,
+        tx_gso_datagrams: 0,
+        tx_gso_fallback: 1,
+        tx_gso_learned: 1,
+      });
       // The other destination still gets full-size groups.
       const other = burst(B4);
       assert.equal(other.tx_gso_datagrams, 20, `full-size groups to ${B4}: ${JSON.stringify(other)}`);
       assert.deepEqual([other.opackets, other.oerrors, other.tx_gso_fallback, other.tx_gso_learned], [20, 0, 0, 0]);
       // The small path, again before the lesson expires: not grouped, nothing refused.
-      assert.deepEqual(burst(SMALL), { opackets: 20, oerrors: 0, tx_gso_sends: 0, tx_gso_datagrams: 0, tx_gso_fallback: 0, tx_gso_learned: 0 });
-      assert.ok(Date.now() - learnedAt < TTL, 'the checks above ran within the lesson\'s lifetime');
+      assert.deepEqual(burst(SMALL), {
+        opackets: 20,
+        oerrors: 0,
+        tx_gso_sends: 0,
+        tx_gso_datagrams: 0,
+        tx_gso_fallback: 0,
+        tx_gso_learned: 0,
+      });
+      assert.ok(Date.now() - learnedAt < TTL, "the checks above ran within the lesson's lifetime");
       // After the TTL the full size is tried again: refused once more (and learned again).
-      const retried = await waitFor('a full-size group to the small path is tried again', () => {
-        const d = burst(SMALL);
-        return d.tx_gso_fallback === 1 ? d : null;
-      }, TTL + 5000, 50);
-      assert.ok(Date.now() - learnedAt >= TTL - 20, 'not before the TTL (less the coarse clock\'s tick)');
+      const retried = await waitFor(
+        'a full-size group to the small path is tried again',
+        () => {
+          const d = burst(SMALL);
+          return d.tx_gso_fallback === 1 ? d : null;
+        },
+        TTL + 5000,
+        50,
+      );
+      assert.ok(Date.now() - learnedAt >= TTL - 20, "not before the TTL (less the coarse clock's tick)");
       assert.deepEqual(retried, { opackets: 20, oerrors: 0, tx_gso_sends: 0, tx_gso_datagrams: 0, tx_gso_fallback: 1, tx_gso_learned: 1 });
       assert.equal(port.stats().frames_free, port.info().frameCount, 'every frame back in the pool');
     } finally {
@@ -414,7 +512,12 @@ if (isMainThread) {
       const before = server.stats();
       assert.equal(server.txBurst(desc, addr, 3), 3, 'all taken');
       assert.deepEqual([desc[1], desc[3], desc[5]], [0, 200, 0], 'unreachable and invalid: zeroed; sent: kept');
-      assert.deepEqual(delta(server.stats(), before, ['opackets', 'oerrors', 'tx_no_route', 'tx_invalid']), { opackets: 1, oerrors: 1, tx_no_route: 1, tx_invalid: 1 });
+      assert.deepEqual(delta(server.stats(), before, ['opackets', 'oerrors', 'tx_no_route', 'tx_invalid']), {
+        opackets: 1,
+        oerrors: 1,
+        tx_no_route: 1,
+        tx_invalid: 1,
+      });
       assert.equal(recvOne(client, new Uint8Array(UDP_ADDR_RECORD_SIZE)).data.length, 200);
       assert.equal(server.stats().frames_free, server.info().frameCount, 'every frame back in the pool');
     } finally {
@@ -449,14 +552,29 @@ if (isMainThread) {
       assert.equal(server.txBurstFrom(src, desc, addr, n), n, 'all taken');
       assert.equal(desc[2 * sizes.length + 1], 0, 'outside the buffer: zeroed');
       receiveInOrder(client, sizes);
-      const d = delta(server.stats(), before, ['opackets', 'oerrors', 'tx_invalid', 'tx_gso_datagrams', 'tx_bulk_via_socket_bursts', 'tx_bulk_via_socket_bytes']);
-      assert.deepEqual(d, { opackets: sizes.length, oerrors: 0, tx_invalid: 1, tx_gso_datagrams: sizes.length, tx_bulk_via_socket_bursts: 1,
-        tx_bulk_via_socket_bytes: sizes.reduce((t, x) => t + x, 0) });
-      assert.equal(server.stats().frames_free, server.info().frameCount, 'the port\'s own pool untouched');
-    } finally { client.close(); }
+      const d = delta(server.stats(), before, [
+        'opackets',
+        'oerrors',
+        'tx_invalid',
+        'tx_gso_datagrams',
+        'tx_bulk_via_socket_bursts',
+        'tx_bulk_via_socket_bytes',
+      ]);
+      assert.deepEqual(d, {
+        opackets: sizes.length,
+        oerrors: 0,
+        tx_invalid: 1,
+        tx_gso_datagrams: sizes.length,
+        tx_bulk_via_socket_bursts: 1,
+        tx_bulk_via_socket_bytes: sizes.reduce((t, x) => t + x, 0),
+      });
+      assert.equal(server.stats().frames_free, server.info().frameCount, "the port's own pool untouched");
+    } finally {
+      client.close();
+    }
   });
 
-  test('imissed: datagrams the socket queue had no room for are counted (the socket\'s sk_drops), exactly', () => {
+  test("imissed: datagrams the socket queue had no room for are counted (the socket's sk_drops), exactly", () => {
     const small = openUdpPort({ port: 0, frameCount: 256, rcvBuf: 8192 });
     try {
       const sent = 200;
@@ -467,7 +585,8 @@ if (isMainThread) {
       while (k < sent) {
         const got = server.allocFrames(frames.subarray(k), Math.min(64, sent - k));
         for (let i = k; i < k + got; i++) {
-          desc[2 * i] = frames[i]! + server.headroom; desc[2 * i + 1] = 1000;
+          desc[2 * i] = frames[i]! + server.headroom;
+          desc[2 * i + 1] = 1000;
           writeEndpoint(addr, i, { ip: A4, port: small.port });
         }
         k += got;
@@ -486,7 +605,9 @@ if (isMainThread) {
       assert.ok(received > 0 && received < sent, `received ${received}`);
       assert.equal(s.ipackets, received);
       assert.equal(s.imissed, sent - received);
-    } finally { small.close(); }
+    } finally {
+      small.close();
+    }
   });
 
   test('adopt: a bound socket handed in by fd keeps its port and receives; the caller keeps its own descriptor', async () => {
@@ -514,7 +635,7 @@ if (isMainThread) {
       assert.equal(server.allocFrames(out, 1), 1);
       new Uint8Array(server.buffer, out[0]! + server.headroom, 3).set([1, 2, 3]);
       assert.equal(server.txBurst(new Uint32Array([out[0]! + server.headroom, 3]), addr, 1), 1);
-      assert.deepEqual([...await echoed], [1, 2, 3]);
+      assert.deepEqual([...(await echoed)], [1, 2, 3]);
     } finally {
       adopted.close();
       sock.close();
@@ -526,8 +647,14 @@ if (isMainThread) {
     const second = openUdpPort({ port: first.port, reusePort: true, frameCount: 4 });
     try {
       assert.equal(second.port, first.port);
-      assert.throws(() => openUdpPort({ port: first.port, frameCount: 4 }), (e: Error & { code?: string }) => e.code === 'EADDRINUSE');
-    } finally { first.close(); second.close(); }
+      assert.throws(
+        () => openUdpPort({ port: first.port, frameCount: 4 }),
+        (e: Error & { code?: string }) => e.code === 'EADDRINUSE',
+      );
+    } finally {
+      first.close();
+      second.close();
+    }
   });
 
   test('frames: alloc/free round trip, double free refused and counted; closed port and bad options throw', () => {
@@ -540,7 +667,9 @@ if (isMainThread) {
       p.freeFrames(out, 1);
       assert.equal(p.stats().free_invalid, 1);
       assert.equal(p.stats().frames_free, 4);
-    } finally { p.close(); }
+    } finally {
+      p.close();
+    }
     assert.equal(p.fd, -1);
     assert.throws(() => p.rxBurst(new Uint32Array(2), new Uint8Array(40), 1), /closed/);
     assert.throws(() => openUdpPort({ port: 70000 }), RangeError);

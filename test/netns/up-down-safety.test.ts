@@ -47,31 +47,38 @@ before(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'qsd-'));
   fakeBin = path.join(dir, 'bin');
   mkdirSync(path.join(fakeBin, 'records'), { recursive: true });
-  writeFileSync(path.join(fakeBin, 'resolvconf'), [
-    '#!/bin/sh',
-    '# A recording stand-in for resolvconf(8): one file per record.',
-    'here="$(dirname "$0")"',
-    'case "$1" in',
-    '  -a) cat > "$here/records/$2" ;;',
-    '  -d) rm -f "$here/records/$2" ;;',
-    '  -l) cat "$here/records/$2" ;;',
-    '  *) exit 1 ;;',
-    'esac',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    path.join(fakeBin, 'resolvconf'),
+    [
+      '#!/bin/sh',
+      '# A recording stand-in for resolvconf(8): one file per record.',
+      'here="$(dirname "$0")"',
+      'case "$1" in',
+      '  -a) cat > "$here/records/$2" ;;',
+      '  -d) rm -f "$here/records/$2" ;;',
+      '  -l) cat "$here/records/$2" ;;',
+      '  *) exit 1 ;;',
+      'esac',
+      '',
+    ].join('\n'),
+  );
   chmodSync(path.join(fakeBin, 'resolvconf'), 0o755);
   conf = path.join(dir, `${ifname}.conf`);
-  writeFileSync(conf, [
-    '[Interface]',
-    `PrivateKey = ${key.privateKey}`,
-    'Address = 10.232.1.1/24, fd00:232::1/64',
-    'DNS = 10.232.7.53',
-    '',
-    '[Peer]',
-    `PublicKey = ${peer.publicKey}`,
-    'AllowedIPs = 0.0.0.0/0, ::/0',
-    '',
-  ].join('\n'), { mode: 0o600 });
+  writeFileSync(
+    conf,
+    [
+      '[Interface]',
+      `PrivateKey = ${key.privateKey}`,
+      'Address = 10.232.1.1/24, fd00:232::1/64',
+      'DNS = 10.232.7.53',
+      '',
+      '[Peer]',
+      `PublicKey = ${peer.publicKey}`,
+      'AllowedIPs = 0.0.0.0/0, ::/0',
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
   for (const f of [pidFile, journalFile]) rmSync(f, { force: true });
 });
 after(() => {
@@ -86,15 +93,25 @@ const env = (): NodeJS.ProcessEnv => ({ ...process.env, PATH: `${fakeBin}:${proc
 
 /** `xdpwg down IF` (in ns, or in this namespace) in a process group of its own. */
 function down(inNs: boolean): Promise<CliResult> {
-  const argv = inNs ? ['ip', ['netns', 'exec', ns, xdpwgBin, 'down', ifname]] as const : [xdpwgBin, ['down', ifname]] as const;
+  const argv = inNs ? (['ip', ['netns', 'exec', ns, xdpwgBin, 'down', ifname]] as const) : ([xdpwgBin, ['down', ifname]] as const);
   const child = spawn(argv[0], [...argv[1]], { env: env(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`xdpwg down: no end within 20 s; stderr: ${stderr}`)); }, 20_000);
-    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`xdpwg down: no end within 20 s; stderr: ${stderr}`));
+    }, 20_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
   });
 }
 
@@ -108,8 +125,15 @@ function sleeper(): ChildProcess {
 const dnsRecords = (): string[] => readdirSync(path.join(fakeBin, 'records'));
 function firewallLeft(): string {
   // Whichever firewall tools are installed (xdpwg up uses nft where it is, else iptables-restore).
-  const nft = haveTool('nft') ? nsExec(ns, 'nft', ['list', 'tables']).split('\n').filter((l) => l.includes(`xdpwg-${ifname}`)) : [];
-  const ipt = ['iptables-save', 'ip6tables-save'].filter(haveTool).flatMap((c) => nsExec(ns, c, []).split('\n')).filter((l) => l.includes(`xdpwg rule for ${ifname}`));
+  const nft = haveTool('nft')
+    ? nsExec(ns, 'nft', ['list', 'tables'])
+        .split('\n')
+        .filter((l) => l.includes(`xdpwg-${ifname}`))
+    : [];
+  const ipt = ['iptables-save', 'ip6tables-save']
+    .filter(haveTool)
+    .flatMap((c) => nsExec(ns, c, []).split('\n'))
+    .filter((l) => l.includes(`xdpwg rule for ${ifname}`));
   return [...nft, ...ipt].join('\n');
 }
 
@@ -123,10 +147,15 @@ async function upThenKill9(): Promise<number> {
   const up = lab.spawn(ns, xdpwgBin, ['up', conf], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
   up.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
   up.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
-  await waitFor('xdpwg up to finish its set-up', () => {
-    if (up.exitCode !== null) throw new Error(`xdpwg up exited ${up.exitCode}:\n${out.join('')}`);
-    return existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(up.pid);
-  }, 30_000, 100);
+  await waitFor(
+    'xdpwg up to finish its set-up',
+    () => {
+      if (up.exitCode !== null) throw new Error(`xdpwg up exited ${up.exitCode}:\n${out.join('')}`);
+      return existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(up.pid);
+    },
+    30_000,
+    100,
+  );
   up.kill('SIGKILL');
   await exitOf(up, 15_000);
   await waitFor('the TUN to go with the killed process', () => !linkExists(ns, ifname), 10_000, 50);
@@ -138,7 +167,8 @@ async function upThenKill9(): Promise<number> {
 
 function assertNothingLeft(label: string): void {
   assert.deepEqual(extraRules(ns), [], `${label}: policy rules`);
-  for (const f of ['-4', '-6']) assert.equal(nsExec(ns, 'ip', [f, 'route', 'show', 'table', '51820']).trim(), '', `${label}: ${f} table 51820`);
+  for (const f of ['-4', '-6'])
+    assert.equal(nsExec(ns, 'ip', [f, 'route', 'show', 'table', '51820']).trim(), '', `${label}: ${f} table 51820`);
   assert.equal(firewallLeft(), '', `${label}: firewall`);
   assert.deepEqual(dnsRecords(), [], `${label}: DNS record`);
   assert.equal(existsSync(journalFile), false, `${label}: undo journal`);
@@ -150,7 +180,11 @@ test('a pid file naming another process: down refuses to signal it, and it lives
   writeFileSync(pidFile, `${s.pid}\n`);
   const r = await down(true);
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, new RegExp(`names pid ${s.pid} \\(sleep 600\\), which is not the xdpwg up of .${ifname}.; not signalling it`), r.stderr);
+  assert.match(
+    r.stderr,
+    new RegExp(`names pid ${s.pid} \\(sleep 600\\), which is not the xdpwg up of .${ifname}.; not signalling it`),
+    r.stderr,
+  );
   // Given the time a SIGTERM needs to land.
   await new Promise((res) => setTimeout(res, 200));
   assert.ok(alive(s.pid!) && s.exitCode === null && s.signalCode === null, 'the sleep still runs');
@@ -162,7 +196,11 @@ test('malformed pid files: a clear error, nothing signalled', async () => {
   for (const text of ['', '\n', '0\n', 'abc\n', '99999999999\n']) {
     writeFileSync(pidFile, text);
     const r = await down(true);
-    assert.equal(r.signal, null, `down with pid file ${JSON.stringify(text)} was killed by ${r.signal} (it signalled its own process group)`);
+    assert.equal(
+      r.signal,
+      null,
+      `down with pid file ${JSON.stringify(text)} was killed by ${r.signal} (it signalled its own process group)`,
+    );
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /holds no process id/, `${JSON.stringify(text)}: ${r.stderr}`);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
@@ -174,7 +212,13 @@ test('after kill -9 of xdpwg up, down undoes the rules, firewall table and DNS r
   const pid = await upThenKill9();
   const r = await down(true);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, new RegExp(`xdpwg up of .${ifname}. \\(pid ${pid}\\) had died; undid what it left: .*rule not fwmark 51820 table 51820.*DNS settings ${ifname}`), r.stderr);
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `xdpwg up of .${ifname}. \\(pid ${pid}\\) had died; undid what it left: .*rule not fwmark 51820 table 51820.*DNS settings ${ifname}`,
+    ),
+    r.stderr,
+  );
   assertNothingLeft('down after kill -9');
 });
 
@@ -191,7 +235,7 @@ test('kill -9, and its pid now names another process: down leaves that one alone
   assertNothingLeft('down after kill -9 and a reused pid');
 });
 
-test('a dead xdpwg up\'s changes are undone only inside its network namespace', async () => {
+test("a dead xdpwg up's changes are undone only inside its network namespace", async () => {
   await upThenKill9();
   const outside = await down(false);
   assert.equal(outside.code, 1, outside.stderr);
@@ -212,10 +256,15 @@ test('a second SIGTERM while xdpwg up is going down does not cut its teardown sh
   try {
     up.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
     up.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
-    await waitFor('xdpwg up to finish its set-up', () => {
-      if (up.exitCode !== null) throw new Error(`xdpwg up exited ${up.exitCode}:\n${out.join('')}`);
-      return existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(up.pid);
-    }, 30_000, 100);
+    await waitFor(
+      'xdpwg up to finish its set-up',
+      () => {
+        if (up.exitCode !== null) throw new Error(`xdpwg up exited ${up.exitCode}:\n${out.join('')}`);
+        return existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(up.pid);
+      },
+      30_000,
+      100,
+    );
     up.kill('SIGTERM');
     await waitFor('PreDown to start', () => out.join('').includes('[#] sleep 1'), 5_000, 20);
     up.kill('SIGTERM');

@@ -13,7 +13,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
 import { exitOf, linkExists, runXdpwg, socketPath } from '../helpers/cli-run.js';
-import { addPeer, configureInterface, genKeys, logsOf, peerDump, ping, startImplementation, twoSides, wg, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
+import {
+  addPeer,
+  configureInterface,
+  genKeys,
+  logsOf,
+  peerDump,
+  ping,
+  startImplementation,
+  twoSides,
+  wg,
+  xdpwgBin,
+  type Side,
+} from '../helpers/tunnel-lab.js';
 import { parseConfig } from '../../src/daemon/config/config-file.js';
 import { keyToBase64 } from '../../src/crypto/encoding.js';
 
@@ -40,7 +52,11 @@ before(async () => {
 });
 after(() => {
   lab.cleanup();
-  for (const s of [a, b]) if (s) { rmSync(socketPath(s.ifname), { force: true }); rmSync(`/tmp/${s.ns}.key`, { force: true }); }
+  for (const s of [a, b])
+    if (s) {
+      rmSync(socketPath(s.ifname), { force: true });
+      rmSync(`/tmp/${s.ns}.key`, { force: true });
+    }
   rmSync(socketPath(saveIf), { force: true });
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -73,13 +89,20 @@ const pidFile = (ifname: string): string => `/run/xdpwg/${ifname}.pid`;
 /** Starts `xdpwg up file` in ns in the foreground; resolves once it wrote its pid file (set-up complete). */
 async function startUp(ns: string, file: string, ifname: string, log: string[]): Promise<ChildProcess> {
   const child = lab.spawn(ns, xdpwgBin, ['up', file]);
-  const collect = (d: Buffer): void => { log.push(...d.toString().split('\n').filter(Boolean)); };
+  const collect = (d: Buffer): void => {
+    log.push(...d.toString().split('\n').filter(Boolean));
+  };
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
-  await waitFor(`xdpwg up ${ifname} to finish its set-up`, () => {
-    if (child.exitCode !== null) throw new Error(`xdpwg up exited with ${child.exitCode}:\n${log.join('\n')}`);
-    return existsSync(pidFile(ifname)) && readFileSync(pidFile(ifname), 'utf8').trim() === String(child.pid);
-  }, 15_000, 50);
+  await waitFor(
+    `xdpwg up ${ifname} to finish its set-up`,
+    () => {
+      if (child.exitCode !== null) throw new Error(`xdpwg up exited with ${child.exitCode}:\n${log.join('\n')}`);
+      return existsSync(pidFile(ifname)) && readFileSync(pidFile(ifname), 'utf8').trim() === String(child.pid);
+    },
+    15_000,
+    50,
+  );
   return child;
 }
 
@@ -127,8 +150,10 @@ test('xdpwg down FILE stops it: PreDown could query it, PostDown ran, interface,
   assert.equal(r.code, 0, r.stderr);
   assert.equal(await exitOf(upProc), 0, 'xdpwg up ended with status 0');
   const preDown = path.join(dir, `${a.ifname}.predown`);
-  assert.ok(existsSync(preDown) && readFileSync(preDown, 'utf8').includes(b.keys.publicKey),
-    `PreDown's \`wg show %i peers\` was answered by the stopping daemon:\n${upLog.join('\n')}`);
+  assert.ok(
+    existsSync(preDown) && readFileSync(preDown, 'utf8').includes(b.keys.publicKey),
+    `PreDown's \`wg show %i peers\` was answered by the stopping daemon:\n${upLog.join('\n')}`,
+  );
   assert.ok(existsSync(path.join(dir, `${a.ifname}.down`)), `PostDown ran with %i replaced:\n${upLog.join('\n')}`);
   assert.equal(linkExists(a.ns, a.ifname), false);
   assert.equal(existsSync(socketPath(a.ifname)), false);
@@ -141,19 +166,29 @@ test('xdpwg down FILE stops it: PreDown could query it, PostDown ran, interface,
 test('SaveConfig = true writes the running configuration back on down', async () => {
   const file = path.join(dir, `${saveIf}.conf`);
   const own = genKeys();
-  writeFileSync(file, [
-    '[Interface]',
-    `PrivateKey = ${own.privateKey}`,
-    'ListenPort = 51899',
-    'Address = 10.211.8.1/24',
-    'SaveConfig = true',
-    '',
-  ].join('\n'), { mode: 0o600 });
+  writeFileSync(
+    file,
+    ['[Interface]', `PrivateKey = ${own.privateKey}`, 'ListenPort = 51899', 'Address = 10.211.8.1/24', 'SaveConfig = true', ''].join('\n'),
+    { mode: 0o600 },
+  );
   const log: string[] = [];
   const proc = await startUp(a.ns, file, saveIf, log);
   // Changes made at runtime with wg(8) are what SaveConfig is for.
   const added = genKeys();
-  nsExec(a.ns, 'wg', ['set', saveIf, 'listen-port', '51898', 'peer', added.publicKey, 'allowed-ips', '10.211.9.0/24', 'endpoint', '192.0.2.7:51820', 'persistent-keepalive', '25']);
+  nsExec(a.ns, 'wg', [
+    'set',
+    saveIf,
+    'listen-port',
+    '51898',
+    'peer',
+    added.publicKey,
+    'allowed-ips',
+    '10.211.9.0/24',
+    'endpoint',
+    '192.0.2.7:51820',
+    'persistent-keepalive',
+    '25',
+  ]);
   const r = await runXdpwg(undefined, ['down', file]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(await exitOf(proc), 0, log.join('\n'));
@@ -163,13 +198,20 @@ test('SaveConfig = true writes the running configuration back on down', async ()
   assert.equal(saved.interface.saveConfig, true, 'SaveConfig itself is kept');
   assert.equal(keyToBase64(saved.interface.privateKey!), own.privateKey);
   assert.equal(saved.interface.listenPort, 51898, 'the runtime listen port');
-  assert.deepEqual(saved.interface.addresses.map((x) => `${x.family}/${x.bits}`), ['4/24'], 'Address kept');
+  assert.deepEqual(
+    saved.interface.addresses.map((x) => `${x.family}/${x.bits}`),
+    ['4/24'],
+    'Address kept',
+  );
   assert.equal(saved.peers.length, 1);
   const p = saved.peers[0]!;
   assert.equal(keyToBase64(p.publicKey), added.publicKey);
   assert.equal(p.endpoint, '192.0.2.7:51820');
   assert.equal(p.persistentKeepalive, 25);
-  assert.deepEqual(p.allowedIPs.map((x) => `${x.address.join('.')}/${x.bits}`), ['10.211.9.0/24']);
+  assert.deepEqual(
+    p.allowedIPs.map((x) => `${x.address.join('.')}/${x.bits}`),
+    ['10.211.9.0/24'],
+  );
 });
 
 function escape(s: string): string {

@@ -35,7 +35,13 @@ import { Lab, nsExec, requireRoot, sh, waitFor } from '../helpers/netns.js';
 import { exitOf, linkExists, runXdpwg, socketPath } from '../helpers/cli-run.js';
 import { xdpwgBin } from '../helpers/tunnel-lab.js';
 import {
-  assertThroughTunnelOnAfxdp, extraRules, fullTunnelConfig, fullTunnelLab, moveEndpointToV6, socketMarks, type FullTunnelLab,
+  assertThroughTunnelOnAfxdp,
+  extraRules,
+  fullTunnelConfig,
+  fullTunnelLab,
+  moveEndpointToV6,
+  socketMarks,
+  type FullTunnelLab,
 } from '../helpers/full-tunnel-lab.js';
 import { findInPath } from '../../src/cli/quick/run-command.js';
 
@@ -50,7 +56,10 @@ const undoStaleJournal = path.join(path.dirname(fileURLToPath(import.meta.url)),
 type Firewall = 'nft' | 'iptables';
 type Dns = 'resolvconf' | 'resolvectl';
 /** A back-end pair: forced through the environment, or undefined for the automatic choice. */
-interface Variant { firewall?: Firewall; dns?: Dns }
+interface Variant {
+  firewall?: Firewall;
+  dns?: Dns;
+}
 const VARIANTS: Variant[] = [
   { firewall: 'nft', dns: 'resolvectl' },
   { firewall: 'iptables', dns: 'resolvconf' },
@@ -63,14 +72,20 @@ const autoFirewall = (): Firewall => (findInPath('nft') ? 'nft' : 'iptables');
 const ups = new Set<ChildProcess>();
 
 const stub = (name: string, body: string[]): void => {
-  writeFileSync(path.join(fakeBin, name), ['#!/bin/sh', 'here="$(dirname "$0")"', `echo "${name} $*" >> "$here/calls.log"`, ...body, ''].join('\n'));
+  writeFileSync(
+    path.join(fakeBin, name),
+    ['#!/bin/sh', 'here="$(dirname "$0")"', `echo "${name} $*" >> "$here/calls.log"`, ...body, ''].join('\n'),
+  );
   chmodSync(path.join(fakeBin, name), 0o755);
 };
 
 before(async () => {
   requireRoot();
   for (const tool of ['iptables-save', 'iptables-restore', 'ip6tables-save', 'ip6tables-restore']) {
-    if (!findInPath(tool)) throw new Error(`${tool} is not installed: this test checks both firewall back-ends (scripts/bootstrap.sh installs nftables and iptables)`);
+    if (!findInPath(tool))
+      throw new Error(
+        `${tool} is not installed: this test checks both firewall back-ends (scripts/bootstrap.sh installs nftables and iptables)`,
+      );
   }
   t = await fullTunnelLab(lab, 222);
   dir = mkdtempSync(path.join(os.tmpdir(), 'uft-'));
@@ -128,7 +143,11 @@ async function cleanUp(): Promise<void> {
     }
   }
   if (linkExists(t.a.ns, t.a.ifname)) {
-    try { nsExec(t.a.ns, 'ip', ['link', 'del', t.a.ifname]); } catch { /* went meanwhile */ }
+    try {
+      nsExec(t.a.ns, 'ip', ['link', 'del', t.a.ifname]);
+    } catch {
+      /* went meanwhile */
+    }
   }
   rmSync(pidFile(), { force: true });
   rmSync(socketPath(t.a.ifname), { force: true });
@@ -153,11 +172,16 @@ async function upProcess(v: Variant): Promise<{ child: ChildProcess; out: string
   child.once('exit', () => ups.delete(child));
   child.stdout?.on('data', (d: Buffer) => out.push(d.toString()));
   child.stderr?.on('data', (d: Buffer) => out.push(d.toString()));
-  await waitFor('xdpwg up to finish its set-up', () => {
-    if (child.exitCode !== null) throw new Error(`xdpwg up exited ${child.exitCode}:\n${out.join('')}`);
-    // A SIGKILLed predecessor leaves its pid file: wait for this process's own.
-    return existsSync(pidFile()) && readFileSync(pidFile(), 'utf8').trim() === String(child.pid);
-  }, 30_000, 100);
+  await waitFor(
+    'xdpwg up to finish its set-up',
+    () => {
+      if (child.exitCode !== null) throw new Error(`xdpwg up exited ${child.exitCode}:\n${out.join('')}`);
+      // A SIGKILLed predecessor leaves its pid file: wait for this process's own.
+      return existsSync(pidFile()) && readFileSync(pidFile(), 'utf8').trim() === String(child.pid);
+    },
+    30_000,
+    100,
+  );
   return { child, out };
 }
 
@@ -168,10 +192,17 @@ async function down(v: Variant, label: string): Promise<void> {
 
 /** The anti-spoofing and mark rules of A's interface: [iptables-save lines, nft tables (family and body)]. */
 function firewallRules(): { iptables: string; nft: string } {
-  const iptables = ['iptables-save', 'ip6tables-save'].map((c) => nsExec(t.a.ns, c, [])).join('').split('\n')
-    .filter((l) => l.includes(`xdpwg rule for ${t.a.ifname}`)).join('\n');
+  const iptables = ['iptables-save', 'ip6tables-save']
+    .map((c) => nsExec(t.a.ns, c, []))
+    .join('')
+    .split('\n')
+    .filter((l) => l.includes(`xdpwg rule for ${t.a.ifname}`))
+    .join('\n');
   const name = `xdpwg-${t.a.ifname}`;
-  const tables = (findInPath('nft') ? nsExec(t.a.ns, 'nft', ['list', 'tables']) : '').split('\n').map((l) => l.trim()).filter((l) => l.endsWith(` ${name}`));
+  const tables = (findInPath('nft') ? nsExec(t.a.ns, 'nft', ['list', 'tables']) : '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.endsWith(` ${name}`));
   const nft = tables.map((l) => nsExec(t.a.ns, 'nft', ['list', ...l.split(/\s+/)])).join('');
   return { iptables, nft };
 }
@@ -188,20 +219,44 @@ function dnsInForce(): { resolvconf: string[]; resolvectl: string[] } {
 function assertInPlace(v: Variant, label: string): void {
   const rules = extraRules(t.a.ns);
   for (const f of ['-4', '-6']) {
-    assert.equal(rules.filter((r) => r.startsWith(f) && r.includes('not from all fwmark 0xca6c lookup 51820')).length, 1, `${label}: ${f} fwmark rule, once:\n${rules.join('\n')}`);
-    assert.equal(rules.filter((r) => r.startsWith(f) && r.includes('lookup main suppress_prefixlength 0')).length, 1, `${label}: ${f} suppress rule, once:\n${rules.join('\n')}`);
-    assert.match(nsExec(t.a.ns, 'ip', [f, 'route', 'show', 'table', '51820']), new RegExp(`default dev ${t.a.ifname}`), `${label}: ${f} default route in table 51820`);
+    assert.equal(
+      rules.filter((r) => r.startsWith(f) && r.includes('not from all fwmark 0xca6c lookup 51820')).length,
+      1,
+      `${label}: ${f} fwmark rule, once:\n${rules.join('\n')}`,
+    );
+    assert.equal(
+      rules.filter((r) => r.startsWith(f) && r.includes('lookup main suppress_prefixlength 0')).length,
+      1,
+      `${label}: ${f} suppress rule, once:\n${rules.join('\n')}`,
+    );
+    assert.match(
+      nsExec(t.a.ns, 'ip', [f, 'route', 'show', 'table', '51820']),
+      new RegExp(`default dev ${t.a.ifname}`),
+      `${label}: ${f} default route in table 51820`,
+    );
   }
   assert.equal(nsExec(t.a.ns, 'cat', ['/proc/sys/net/ipv4/conf/all/src_valid_mark']).trim(), '1');
   const fw = firewallRules();
   const [a4, a6] = [t.a.inner4, t.a.inner6].map((a) => a.replace(/[.:]/g, (c) => `\\${c}`));
   if ((v.firewall ?? autoFirewall()) === 'nft') {
-    assert.match(fw.nft, new RegExp(`ip daddr ${a4} fib saddr type != local drop`), `${label}: nft anti-spoofing rule for the tunnel address:\n${fw.nft}`);
-    assert.match(fw.nft, new RegExp(`ip6 daddr ${a6} fib saddr type != local drop`), `${label}: nft anti-spoofing rule for the v6 address:\n${fw.nft}`);
+    assert.match(
+      fw.nft,
+      new RegExp(`ip daddr ${a4} fib saddr type != local drop`),
+      `${label}: nft anti-spoofing rule for the tunnel address:\n${fw.nft}`,
+    );
+    assert.match(
+      fw.nft,
+      new RegExp(`ip6 daddr ${a6} fib saddr type != local drop`),
+      `${label}: nft anti-spoofing rule for the v6 address:\n${fw.nft}`,
+    );
     assert.match(fw.nft, /ct mark set (meta )?mark/, `${label}: nft saves the mark:\n${fw.nft}`);
     assert.equal(fw.iptables, '', `${label}: no iptables rules with nft`);
   } else {
-    assert.match(fw.iptables, new RegExp(`PREROUTING .*-d ${a4}/32 .*DROP`), `${label}: iptables anti-spoofing rule for the tunnel address:\n${fw.iptables}`);
+    assert.match(
+      fw.iptables,
+      new RegExp(`PREROUTING .*-d ${a4}/32 .*DROP`),
+      `${label}: iptables anti-spoofing rule for the tunnel address:\n${fw.iptables}`,
+    );
     assert.match(fw.iptables, new RegExp(`PREROUTING .*-d ${a6}/128 .*DROP`), `${label}: ip6tables anti-spoofing rule:\n${fw.iptables}`);
     assert.match(fw.iptables, /CONNMARK --save-mark/, `${label}: iptables saves the mark:\n${fw.iptables}`);
     assert.equal(fw.nft, '', `${label}: no nft table with iptables`);
@@ -214,7 +269,11 @@ function assertInPlace(v: Variant, label: string): void {
     assert.match(record, /^search corp\.example$/m);
     assert.deepEqual(dns.resolvectl, [], `${label}: nothing through resolvectl`);
   } else {
-    assert.deepEqual(dns.resolvectl.sort(), [`${t.a.ifname}.dns`, `${t.a.ifname}.domain`], `${label}: resolvectl dns and domain for the link`);
+    assert.deepEqual(
+      dns.resolvectl.sort(),
+      [`${t.a.ifname}.dns`, `${t.a.ifname}.domain`],
+      `${label}: resolvectl dns and domain for the link`,
+    );
     assert.equal(readFileSync(path.join(fakeBin, 'resolved', `${t.a.ifname}.dns`), 'utf8').trim(), dnsServer);
     assert.equal(readFileSync(path.join(fakeBin, 'resolved', `${t.a.ifname}.domain`), 'utf8').trim(), '~. corp.example');
     assert.deepEqual(dns.resolvconf, [], `${label}: nothing through resolvconf`);
@@ -226,7 +285,8 @@ function assertInPlace(v: Variant, label: string): void {
 function assertNothingLeft(label: string): void {
   assert.equal(linkExists(t.a.ns, t.a.ifname), false, `${label}: interface`);
   assert.deepEqual(extraRules(t.a.ns), [], `${label}: policy rules`);
-  for (const f of ['-4', '-6']) assert.equal(nsExec(t.a.ns, 'ip', [f, 'route', 'show', 'table', '51820']).trim(), '', `${label}: ${f} table 51820`);
+  for (const f of ['-4', '-6'])
+    assert.equal(nsExec(t.a.ns, 'ip', [f, 'route', 'show', 'table', '51820']).trim(), '', `${label}: ${f} table 51820`);
   assert.deepEqual(firewallRules(), { iptables: '', nft: '' }, `${label}: firewall rules`);
   assert.deepEqual(dnsInForce(), { resolvconf: [], resolvectl: [] }, `${label}: DNS settings`);
   assert.equal(existsSync(journalFile()), false, `${label}: undo journal`);
@@ -237,7 +297,8 @@ for (const v of VARIANTS) {
   describe(`firewall ${v.firewall ?? `auto (${autoFirewall()})`}, DNS ${v.dns ?? 'auto (resolvconf)'}`, () => {
     before(() => {
       // Not a skip: a host without nft fails this variant (the others still run).
-      if (v.firewall === 'nft' && !findInPath('nft')) throw new Error('nft is not installed: the nft firewall back-end cannot be checked (scripts/bootstrap.sh installs nftables)');
+      if (v.firewall === 'nft' && !findInPath('nft'))
+        throw new Error('nft is not installed: the nft firewall back-end cannot be checked (scripts/bootstrap.sh installs nftables)');
     });
     afterEach(cleanUp);
 
@@ -273,7 +334,8 @@ for (const v of VARIANTS) {
       assert.ok(extraRules(t.a.ns).length > 0, 'a killed process leaves its policy rules');
       const fw = firewallRules();
       assert.ok(fw.iptables !== '' || fw.nft !== '', 'a killed process leaves its firewall rules');
-      if ((v.dns ?? 'resolvconf') === 'resolvconf') assert.equal(dnsInForce().resolvconf.length, 1, 'a killed process leaves its resolvconf record');
+      if ((v.dns ?? 'resolvconf') === 'resolvconf')
+        assert.equal(dnsInForce().resolvconf.length, 1, 'a killed process leaves its resolvconf record');
       const { out } = await upProcess(v);
       assert.match(out.join(''), /undoing what a killed `xdpwg up/, out.join(''));
       assertInPlace(v, 'up after SIGKILL');

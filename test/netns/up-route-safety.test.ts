@@ -78,8 +78,15 @@ const route = (...args: string[]): string => nsExec(ns, 'ip', ['route', 'show', 
 /** The nft tables and iptables rules `xdpwg up` would have made for the interface. */
 function firewallLeft(): string {
   // Whichever firewall tools are installed (xdpwg up uses nft where it is, else iptables-restore).
-  const nft = haveTool('nft') ? nsExec(ns, 'nft', ['list', 'tables']).split('\n').filter((l) => l.includes(`xdpwg-${ifname}`)) : [];
-  const ipt = ['iptables-save', 'ip6tables-save'].filter(haveTool).flatMap((c) => nsExec(ns, c, []).split('\n')).filter((l) => l.includes(`xdpwg rule for ${ifname}`));
+  const nft = haveTool('nft')
+    ? nsExec(ns, 'nft', ['list', 'tables'])
+        .split('\n')
+        .filter((l) => l.includes(`xdpwg-${ifname}`))
+    : [];
+  const ipt = ['iptables-save', 'ip6tables-save']
+    .filter(haveTool)
+    .flatMap((c) => nsExec(ns, c, []).split('\n'))
+    .filter((l) => l.includes(`xdpwg rule for ${ifname}`));
   return [...nft, ...ipt].join('\n');
 }
 
@@ -109,28 +116,34 @@ async function upMustFail(text: string, why: RegExp): Promise<CliResult> {
   return r;
 }
 
-test('AllowedIPs = the LAN\'s prefix: up fails with one clear line and the LAN keeps its connected route', async () => {
+test("AllowedIPs = the LAN's prefix: up fails with one clear line and the LAN keeps its connected route", async () => {
   // 10.231.9.0/24 comes first (same length, file order): its route is made, then undone.
-  await upMustFail(configText({ allowed: ['10.231.9.0/24', '192.168.77.0/24'] }),
-    /192\.168\.77\.0\/24.*table main already has a route.*192\.168\.77\.0\/24 dev lan0/);
+  await upMustFail(
+    configText({ allowed: ['10.231.9.0/24', '192.168.77.0/24'] }),
+    /192\.168\.77\.0\/24.*table main already has a route.*192\.168\.77\.0\/24 dev lan0/,
+  );
   assert.equal(route('192.168.77.0/24'), lanRoute);
   assert.equal(route('10.231.9.0/24'), '');
 });
 
 test('Table = 4321 that already routes an AllowedIPs prefix: up fails, that route stays', async () => {
-  await upMustFail(configText({ allowed: ['10.231.5.0/24'], extra: ['Table = 4321'] }),
-    /10\.231\.5\.0\/24.*table 4321 already has a route.*dev lan0/);
+  await upMustFail(
+    configText({ allowed: ['10.231.5.0/24'], extra: ['Table = 4321'] }),
+    /10\.231\.5\.0\/24.*table 4321 already has a route.*dev lan0/,
+  );
   assert.equal(route('table', '4321'), '10.231.5.0/24 dev lan0 scope link');
 });
 
 test('FwMark = 4322 (a full tunnel) whose table already has a default route: up fails, no rule or firewall left', async () => {
-  await upMustFail(configText({ allowed: ['0.0.0.0/0'], extra: ['FwMark = 4322'] }),
-    /0\.0\.0\.0\/0.*table 4322 already has a route.*default dev lan0/);
+  await upMustFail(
+    configText({ allowed: ['0.0.0.0/0'], extra: ['FwMark = 4322'] }),
+    /0\.0\.0\.0\/0.*table 4322 already has a route.*default dev lan0/,
+  );
   assert.equal(route('table', '4322'), 'default dev lan0 scope link');
   assert.equal(route('192.168.77.0/24'), lanRoute);
 });
 
-test('AllowedIPs inside the interface\'s own subnets are skipped, as wg-quick does; a 0644 file is a warning, not an error', async () => {
+test("AllowedIPs inside the interface's own subnets are skipped, as wg-quick does; a 0644 file is a warning, not an error", async () => {
   writeFileSync(conf, configText({ allowed: ['10.231.1.7/32', '10.231.1.0/24', '10.231.2.0/24', 'fd00:231::/64', 'fd00:231::7/128'] }));
   chmodSync(conf, 0o644);
   const out: string[] = [];
@@ -138,11 +151,16 @@ test('AllowedIPs inside the interface\'s own subnets are skipped, as wg-quick do
   up.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
   up.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
   try {
-    await waitFor('xdpwg up to finish its set-up', () => {
-      assert.equal(up.exitCode, null, out.join(''));
-      const pidFile = `/run/xdpwg/${ifname}.pid`;
-      return existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(up.pid);
-    }, 30_000, 100);
+    await waitFor(
+      'xdpwg up to finish its set-up',
+      () => {
+        assert.equal(up.exitCode, null, out.join(''));
+        const pidFile = `/run/xdpwg/${ifname}.pid`;
+        return existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(up.pid);
+      },
+      30_000,
+      100,
+    );
     const v4 = route('dev', ifname);
     assert.match(v4, /^10\.231\.1\.0\/24 proto kernel/m, v4);
     assert.match(v4, /^10\.231\.2\.0\/24 /m, v4);
@@ -164,14 +182,23 @@ test('a SIGHUP reload that would take over the LAN fails: route and peers untouc
   // The NOTIFY_SOCKET: a python3 unix datagram socket printing each message as a JSON line.
   const notifySocket = path.join(dir, 'notify.sock');
   const messages: string[] = [];
-  listener = spawn('python3', ['-u', '-c', [
-    'import json, socket, sys',
-    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
-    's.bind(sys.argv[1])',
-    'print("listening")',
-    'while True:',
-    '    print(json.dumps(s.recv(65536).decode()))',
-  ].join('\n'), notifySocket], { stdio: ['ignore', 'pipe', 'inherit'] });
+  listener = spawn(
+    'python3',
+    [
+      '-u',
+      '-c',
+      [
+        'import json, socket, sys',
+        's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+        's.bind(sys.argv[1])',
+        'print("listening")',
+        'while True:',
+        '    print(json.dumps(s.recv(65536).decode()))',
+      ].join('\n'),
+      notifySocket,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let buf = '';
   let listening = false;
   listener.stdout!.on('data', (d: Buffer) => {
@@ -188,10 +215,17 @@ test('a SIGHUP reload that would take over the LAN fails: route and peers untouc
   writeFileSync(conf, configText({ allowed: ['10.231.3.0/24'] }));
   chmodSync(conf, 0o600);
   const out: string[] = [];
-  const up = lab.spawn(ns, xdpwgBin, ['up', conf], { env: { ...process.env, NOTIFY_SOCKET: notifySocket }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const up = lab.spawn(ns, xdpwgBin, ['up', conf], {
+    env: { ...process.env, NOTIFY_SOCKET: notifySocket },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   up.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
   up.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
-  const field = (m: string, name: string): string | undefined => m.split('\n').find((l) => l.startsWith(`${name}=`))?.slice(name.length + 1);
+  const field = (m: string, name: string): string | undefined =>
+    m
+      .split('\n')
+      .find((l) => l.startsWith(`${name}=`))
+      ?.slice(name.length + 1);
   /** Sends SIGHUP and returns the READY=1 message that ends the reload. */
   const reload = async (): Promise<string> => {
     const from = messages.length;

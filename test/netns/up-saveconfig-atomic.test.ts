@@ -14,7 +14,19 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Lab, nsExec, requireRoot, sh, waitFor } from '../helpers/netns.js';
@@ -39,7 +51,13 @@ after(() => {
   lab.cleanup();
   rmSync(socketPath(ifname), { force: true });
   for (const f of [`/run/xdpwg/${ifname}.pid`, `/run/xdpwg/${ifname}.undo.json`]) rmSync(f, { force: true });
-  if (small) { try { sh('umount', [small]); } catch { /* not mounted */ } }
+  if (small) {
+    try {
+      sh('umount', [small]);
+    } catch {
+      /* not mounted */
+    }
+  }
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -59,10 +77,15 @@ async function upAddDown(file: string, peers: number): Promise<string> {
   up.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
   up.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
   const pidFile = `/run/xdpwg/${ifname}.pid`;
-  await waitFor('xdpwg up to finish its set-up', () => {
-    if (up.exitCode !== null) throw new Error(`xdpwg up exited ${up.exitCode}:\n${out.join('')}`);
-    return existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(up.pid);
-  }, 30_000, 100);
+  await waitFor(
+    'xdpwg up to finish its set-up',
+    () => {
+      if (up.exitCode !== null) throw new Error(`xdpwg up exited ${up.exitCode}:\n${out.join('')}`);
+      return existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(up.pid);
+    },
+    30_000,
+    100,
+  );
   const args = ['set', ifname];
   for (let i = 0; i < peers; i++) args.push('peer', randomBytes(32).toString('base64'), 'allowed-ips', `10.233.9.${i + 1}/32`);
   nsExec(ns, 'wg', args);
@@ -112,7 +135,11 @@ test('no space left for the new file: SaveConfig fails and the old file is intac
   const file = path.join(small, `${ifname}.conf`);
   writeFileSync(file, original, { mode: 0o600 });
   // Fill the rest: the write stops at ENOSPC, keeping what fitted.
-  try { writeFileSync(path.join(small, 'filler'), Buffer.alloc(64 * 1024)); } catch (err) { assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC'); }
+  try {
+    writeFileSync(path.join(small, 'filler'), Buffer.alloc(64 * 1024));
+  } catch (err) {
+    assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC');
+  }
   assert.equal(statfsSync(small).bavail, 0, 'the file system is full');
   // 60 peers: the saved file would be over 4 KiB, a page more than the old one.
   const out = await upAddDown(file, 60);

@@ -55,28 +55,41 @@ before(async () => {
   writeFileSync(path.join(netnsEtc, 'hosts'), '127.0.0.1 localhost\n');
   writeFileSync(path.join(netnsEtc, 'resolv.conf'), 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
   conf = path.join(dir, `${a.ifname}.conf`);
-  writeFileSync(conf, [
-    '[Interface]',
-    `PrivateKey = ${a.keys.privateKey}`,
-    `ListenPort = ${a.port}`,
-    `Address = ${a.inner4}/24`,
-    '',
-    '[Peer]',
-    `PublicKey = ${b.keys.publicKey}`,
-    `AllowedIPs = ${b.inner4}/32`,
-    `Endpoint = ${serverName}:${b.port}`,
-    '',
-  ].join('\n'), { mode: 0o600 });
+  writeFileSync(
+    conf,
+    [
+      '[Interface]',
+      `PrivateKey = ${a.keys.privateKey}`,
+      `ListenPort = ${a.port}`,
+      `Address = ${a.inner4}/24`,
+      '',
+      '[Peer]',
+      `PublicKey = ${b.keys.publicKey}`,
+      `AllowedIPs = ${b.inner4}/32`,
+      `Endpoint = ${serverName}:${b.port}`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
   const notifySocket = path.join(dir, 'notify.sock');
-  listener = spawn('python3', ['-u', '-c', [
-    'import json, socket, sys, time',
-    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
-    's.bind(sys.argv[1])',
-    'print("listening")',
-    'while True:',
-    '    m = s.recv(65536).decode()',
-    '    print(json.dumps([m, time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000]))',
-  ].join('\n'), notifySocket], { stdio: ['ignore', 'pipe', 'inherit'] });
+  listener = spawn(
+    'python3',
+    [
+      '-u',
+      '-c',
+      [
+        'import json, socket, sys, time',
+        's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+        's.bind(sys.argv[1])',
+        'print("listening")',
+        'while True:',
+        '    m = s.recv(65536).decode()',
+        '    print(json.dumps([m, time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000]))',
+      ].join('\n'),
+      notifySocket,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let buf = '';
   let listening = false;
   listener.stdout!.on('data', (d: Buffer) => {
@@ -93,7 +106,10 @@ before(async () => {
     }
   });
   await waitFor('the NOTIFY_SOCKET listener', () => listening, 10_000, 20);
-  up = lab.spawn(a.ns, xdpwgBin, ['up', conf], { env: { ...process.env, NOTIFY_SOCKET: notifySocket, LOG_LEVEL: 'verbose' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  up = lab.spawn(a.ns, xdpwgBin, ['up', conf], {
+    env: { ...process.env, NOTIFY_SOCKET: notifySocket, LOG_LEVEL: 'verbose' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   up.stdout?.on('data', (d: Buffer) => upOutput.push(d.toString()));
   up.stderr?.on('data', (d: Buffer) => upOutput.push(d.toString()));
 });
@@ -107,7 +123,13 @@ after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const states = (): string[] => messages.map((m) => m.split('\n').filter((l) => /^(READY|RELOADING|STOPPING)=/.test(l)).join(' '));
+const states = (): string[] =>
+  messages.map((m) =>
+    m
+      .split('\n')
+      .filter((l) => /^(READY|RELOADING|STOPPING)=/.test(l))
+      .join(' '),
+  );
 
 test('READY=1 once the interface has its address and route, though the endpoint name does not resolve yet', async () => {
   const started = Date.now();
@@ -129,7 +151,12 @@ test('the endpoint name resolves 10 s later: retried with backoff, the tunnel co
   appendFileSync(path.join(netnsEtc, 'hosts'), `${b.outer4} ${serverName}\n`);
   const addedAt = Date.now();
   // The backoff is at most 20 s between attempts.
-  await waitFor('the endpoint to be set', () => nsExec(a.ns, 'wg', ['show', a.ifname, 'endpoints']).includes(`${b.outer4}:${b.port}`), 25_000, 200);
+  await waitFor(
+    'the endpoint to be set',
+    () => nsExec(a.ns, 'wg', ['show', a.ifname, 'endpoints']).includes(`${b.outer4}:${b.port}`),
+    25_000,
+    200,
+  );
   process.stderr.write(`# endpoint set ${Date.now() - addedAt} ms after the name became resolvable\n`);
   assert.equal(ping(a, b.inner4, 3), 3, logsOf(b) + upOutput.join(''));
 });
@@ -154,21 +181,34 @@ test('SIGTERM: STOPPING=1, exit 0, and that is the whole sequence', async () => 
   assert.deepEqual(states(), ['READY=1', 'RELOADING=1', 'READY=1', 'STOPPING=1']);
 });
 
-test('a stale peer\'s endpoint name is resolved again and the endpoint follows its new address', async () => {
+test("a stale peer's endpoint name is resolved again and the endpoint follows its new address", async () => {
   const wrong = '10.223.0.99'; // nobody there: no handshake can complete
   // Same inode, so the bind mount over /etc/hosts sees the change.
   writeFileSync(path.join(netnsEtc, 'hosts'), `127.0.0.1 localhost\n${wrong} ${serverName}\n`);
   const out: string[] = [];
-  const second = lab.spawn(a.ns, xdpwgBin, ['up', conf], { env: { ...process.env, LOG_LEVEL: 'verbose', XDPWG_TEST_TIME_SCALE: '20' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const second = lab.spawn(a.ns, xdpwgBin, ['up', conf], {
+    env: { ...process.env, LOG_LEVEL: 'verbose', XDPWG_TEST_TIME_SCALE: '20' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   second.stdout?.on('data', (d: Buffer) => out.push(d.toString()));
   second.stderr?.on('data', (d: Buffer) => out.push(d.toString()));
-  await waitFor('the endpoint at the wrong address', () => {
-    if (second.exitCode !== null) throw new Error(out.join(''));
-    return nsExec(a.ns, 'wg', ['show', a.ifname, 'endpoints']).includes(`${wrong}:${b.port}`);
-  }, 30_000, 100);
+  await waitFor(
+    'the endpoint at the wrong address',
+    () => {
+      if (second.exitCode !== null) throw new Error(out.join(''));
+      return nsExec(a.ns, 'wg', ['show', a.ifname, 'endpoints']).includes(`${wrong}:${b.port}`);
+    },
+    30_000,
+    100,
+  );
   ping(a, b.inner4, 1); // a handshake attempt to nowhere
   writeFileSync(path.join(netnsEtc, 'hosts'), `127.0.0.1 localhost\n${b.outer4} ${serverName}\n`);
-  await waitFor('the endpoint to follow the name', () => nsExec(a.ns, 'wg', ['show', a.ifname, 'endpoints']).includes(`${b.outer4}:${b.port}`), 15_000, 100);
+  await waitFor(
+    'the endpoint to follow the name',
+    () => nsExec(a.ns, 'wg', ['show', a.ifname, 'endpoints']).includes(`${b.outer4}:${b.port}`),
+    15_000,
+    100,
+  );
   await waitFor('the tunnel through the new endpoint', () => ping(a, b.inner4, 1) === 1, 15_000, 100);
   assert.match(out.join(''), /changed while the handshake was stale/);
   second.kill('SIGTERM');

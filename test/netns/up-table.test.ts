@@ -57,11 +57,16 @@ before(async () => {
   up = lab.spawn(ns, xdpwgBin, ['up', conf], { env: { ...process.env, LOG_LEVEL: 'verbose' }, stdio: ['ignore', 'pipe', 'pipe'] });
   up.stdout?.on('data', (d: Buffer) => upOutput.push(d.toString()));
   up.stderr?.on('data', (d: Buffer) => upOutput.push(d.toString()));
-  await waitFor('xdpwg up to finish its set-up', () => {
-    if (up.exitCode !== null) throw new Error(`xdpwg up exited ${up.exitCode}:\n${upOutput.join('')}`);
-    const pidFile = `/run/xdpwg/${ifname}.pid`;
-    return existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(up.pid);
-  }, 30_000, 100);
+  await waitFor(
+    'xdpwg up to finish its set-up',
+    () => {
+      if (up.exitCode !== null) throw new Error(`xdpwg up exited ${up.exitCode}:\n${upOutput.join('')}`);
+      const pidFile = `/run/xdpwg/${ifname}.pid`;
+      return existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(up.pid);
+    },
+    30_000,
+    100,
+  );
 });
 after(() => {
   lab.cleanup();
@@ -85,7 +90,7 @@ test('Table = a name from rt_tables: every route in that table, the default one 
 test('SIGHUP: routes of a new peer go into the table, removed ones leave it', async () => {
   writeFileSync(conf, configText(true), { mode: 0o600 });
   up.kill('SIGHUP');
-  await waitFor('the new peer\'s route in table wgtest', () => inTable().includes('10.224.6.0/24'), 10_000, 50);
+  await waitFor("the new peer's route in table wgtest", () => inTable().includes('10.224.6.0/24'), 10_000, 50);
   assert.doesNotMatch(inMain(), /10\.224\.6\.0/);
   writeFileSync(conf, configText(false), { mode: 0o600 });
   up.kill('SIGHUP');

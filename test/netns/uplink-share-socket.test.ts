@@ -20,12 +20,21 @@ const IFINDEX = 900_000 + (process.pid % 50_000);
 const DEAD_IFINDEX = IFINDEX + 1;
 const fp = fdPassing();
 
-interface Steered { port: number; slot: number }
+interface Steered {
+  port: number;
+  slot: number;
+}
 /** The filter calls a share server makes, recorded. */
 function stubFilter(steered: Steered[]): NativeXdpFilter {
   return {
-    bindQueue: () => {}, unbindQueue: () => {}, setPorts: () => {}, setLocalAddresses: () => {}, close: () => {},
-    setMemberPort: (port: number, slot: number) => { steered.push({ port, slot }); },
+    bindQueue: () => {},
+    unbindQueue: () => {},
+    setPorts: () => {},
+    setLocalAddresses: () => {},
+    close: () => {},
+    setMemberPort: (port: number, slot: number) => {
+      steered.push({ port, slot });
+    },
     info: () => ({ ifname: 'stub', ifindex: IFINDEX, mode: 'generic', dispatcher: false, replacedStale: 0, programId: 0 }),
   } as unknown as NativeXdpFilter;
 }
@@ -34,14 +43,28 @@ const opened: Array<{ close(): void }> = [];
 const errors: string[] = [];
 function server(steered: Steered[] = []): UplinkShareServer {
   const fds = [native().shareWakeFd(), native().shareWakeFd(), native().shareWakeFd()];
-  const s = new UplinkShareServer('stub0', IFINDEX, stubFilter(steered), [fds[0]!], [fds[1]!], new Logger('share-test ', 'error', (l) => { errors.push(l); }));
+  const s = new UplinkShareServer(
+    'stub0',
+    IFINDEX,
+    stubFilter(steered),
+    [fds[0]!],
+    [fds[1]!],
+    new Logger('share-test ', 'error', (l) => {
+      errors.push(l);
+    }),
+  );
   s.setXsk(0, fds[2]!);
   opened.push(s);
   return s;
 }
 
 function connects(path: string): boolean {
-  try { fp.closeFd(fp.seqpacketConnect(path, 200)); return true; } catch { return false; }
+  try {
+    fp.closeFd(fp.seqpacketConnect(path, 200));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A socket file nothing listens on, as a killed anchor leaves it (bound by a process that then exits). */
@@ -54,7 +77,13 @@ before(() => {
   mkdirSync('/run/xdpwg', { recursive: true });
 });
 after(() => {
-  for (const o of opened.splice(0)) { try { o.close(); } catch { /* closed already */ } }
+  for (const o of opened.splice(0)) {
+    try {
+      o.close();
+    } catch {
+      /* closed already */
+    }
+  }
   for (const i of [IFINDEX, DEAD_IFINDEX]) rmSync(uplinkSharePath(i), { force: true });
 });
 
@@ -72,8 +101,12 @@ test('a new anchor sweeps a dead share socket, keeps a live one, and leaves no t
   // A second sweep (another anchor starting) leaves the live one alone.
   const other = new UplinkShareServer('stub1', DEAD_IFINDEX, stubFilter([]), [], [], new Logger('', 'silent'));
   opened.push(other);
-  assert.ok(connects(uplinkSharePath(IFINDEX)), 'a live anchor survives another anchor\'s sweep');
-  assert.deepEqual(readdirSync('/run/xdpwg').filter((f) => f.endsWith('.tmp')), [], 'no temporary socket name left');
+  assert.ok(connects(uplinkSharePath(IFINDEX)), "a live anchor survives another anchor's sweep");
+  assert.deepEqual(
+    readdirSync('/run/xdpwg').filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temporary socket name left',
+  );
   again.poll();
 });
 
@@ -85,7 +118,8 @@ test('a share socket is never found at its path before it listens (what a sweep 
   // only many rounds later, so that neither a file without its socket nor a
   // socket closed under a connect in progress can refuse: a refusal can only
   // be the moment between bind and listen.
-  const prober = new Worker(`
+  const prober = new Worker(
+    `
     const { parentPort, workerData } = require('node:worker_threads');
     import(workerData.binding).then(({ fdPassing }) => {
       const fp = fdPassing();
@@ -98,7 +132,9 @@ test('a share socket is never found at its path before it listens (what a sweep 
         if (stop) parentPort.postMessage({ refused, connected }); else setImmediate(step);
       };
       step();
-    });`, { eval: true, workerData: { path, binding: new URL('../../src/native/fd-passing.js', import.meta.url).href } });
+    });`,
+    { eval: true, workerData: { path, binding: new URL('../../src/native/fd-passing.js', import.meta.url).href } },
+  );
   const deadline = Date.now() + 3_000;
   let rounds = 0;
   const open: number[] = [];
@@ -134,7 +170,10 @@ test('an anchor whose share socket was swept or replaced publishes it again at i
   assert.notEqual(statSync(path).ino, ino);
   s.poll();
   assert.ok(connects(path), 'listening again after its file was replaced');
-  assert.ok(errors.some((l) => /removed or replaced; listening there again/.test(l)), errors.join(''));
+  assert.ok(
+    errors.some((l) => /removed or replaced; listening there again/.test(l)),
+    errors.join(''),
+  );
 });
 
 test('a member gets a port steered only with proof that it holds that UDP port', async () => {
@@ -164,7 +203,14 @@ test('a member gets a port steered only with proof that it holds that UDP port',
   const ask = async (port: number, fd: number, why: RegExp): Promise<void> => {
     const before = errors.length;
     fp.seqpacketSend(conn, `steer ${port}`, fd, 1000);
-    await waitFor(`the anchor answers steer ${port}`, () => { s.poll(); return errors.length > before ? true : undefined; }, 5_000);
+    await waitFor(
+      `the anchor answers steer ${port}`,
+      () => {
+        s.poll();
+        return errors.length > before ? true : undefined;
+      },
+      5_000,
+    );
     assert.match(errors.slice(before).join(''), why);
   };
   await ask(mine.port, -1, /refused to steer port \d+: no UDP socket came/);
@@ -177,11 +223,25 @@ test('a member gets a port steered only with proof that it holds that UDP port',
   assert.deepEqual(steered, [], 'nothing was steered without proof');
 
   fp.seqpacketSend(conn, `steer ${mine.port}`, mine.fd, 1000);
-  await waitFor('the proven port steered', () => { s.poll(); return steered.length > 0 ? true : undefined; }, 5_000);
+  await waitFor(
+    'the proven port steered',
+    () => {
+      s.poll();
+      return steered.length > 0 ? true : undefined;
+    },
+    5_000,
+  );
   assert.deepEqual(steered, [{ port: mine.port, slot: 1 }]);
   // The member leaves: its proven port is unsteered.
   fp.closeFd(conn);
   opened.pop();
-  await waitFor('the port unsteered', () => { s.poll(); return steered.length > 1 ? true : undefined; }, 5_000);
+  await waitFor(
+    'the port unsteered',
+    () => {
+      s.poll();
+      return steered.length > 1 ? true : undefined;
+    },
+    5_000,
+  );
   assert.deepEqual(steered[1], { port: mine.port, slot: 0 });
 });

@@ -20,7 +20,13 @@ import { alive, daemonPid, linkExists, socketPath } from '../helpers/cli-run.js'
 import { xdpwgBin } from '../helpers/tunnel-lab.js';
 import { findInPath } from '../../src/cli/quick/run-command.js';
 import {
-  assertThroughTunnelOnAfxdp, extraRules, fullTunnelConfig, fullTunnelLab, moveEndpointToV6, socketMarks, type FullTunnelLab,
+  assertThroughTunnelOnAfxdp,
+  extraRules,
+  fullTunnelConfig,
+  fullTunnelLab,
+  moveEndpointToV6,
+  socketMarks,
+  type FullTunnelLab,
 } from '../helpers/full-tunnel-lab.js';
 
 const lab = new Lab('wft');
@@ -48,19 +54,39 @@ after(() => {
 });
 
 function wgQuick(action: 'up' | 'down'): string {
-  return sh('ip', ['netns', 'exec', t.a.ns, 'env', `PATH=${pathWithXdpwg}`, 'WG_QUICK_USERSPACE_IMPLEMENTATION=xdpwg',
-    'sh', '-c', `wg-quick ${action} '${conf}' 2>&1`], { timeoutMs: 30_000 });
+  return sh(
+    'ip',
+    [
+      'netns',
+      'exec',
+      t.a.ns,
+      'env',
+      `PATH=${pathWithXdpwg}`,
+      'WG_QUICK_USERSPACE_IMPLEMENTATION=xdpwg',
+      'sh',
+      '-c',
+      `wg-quick ${action} '${conf}' 2>&1`,
+    ],
+    { timeoutMs: 30_000 },
+  );
 }
 
 /** wg-quick's firewall rules for A's interface: its nft table (`wg-quick-IF`), or its iptables rules (comment `wg-quick(8) rule for IF`). */
 function wgQuickFirewall(): string {
-  const iptables = ['iptables-save', 'ip6tables-save'].map((c) => nsExec(t.a.ns, c, [])).join('').split('\n')
+  const iptables = ['iptables-save', 'ip6tables-save']
+    .map((c) => nsExec(t.a.ns, c, []))
+    .join('')
+    .split('\n')
     .filter((l) => l.includes(`wg-quick(8) rule for ${t.a.ifname}`));
-  const nft = findInPath('nft') ? nsExec(t.a.ns, 'nft', ['list', 'tables']).split('\n').filter((l) => l.trim().endsWith(` wg-quick-${t.a.ifname}`)) : [];
+  const nft = findInPath('nft')
+    ? nsExec(t.a.ns, 'nft', ['list', 'tables'])
+        .split('\n')
+        .filter((l) => l.trim().endsWith(` wg-quick-${t.a.ifname}`))
+    : [];
   return [...iptables, ...nft].join('\n');
 }
 
-test('wg-quick up: fwmark policy routing in place, the daemon\'s socket carries the mark', () => {
+test("wg-quick up: fwmark policy routing in place, the daemon's socket carries the mark", () => {
   const out = wgQuick('up');
   assert.match(out, /wg set \S+ fwmark 51820/, out);
   assert.match(out, /ip -4 rule add not fwmark 51820 table 51820/, out);
@@ -88,6 +114,7 @@ test('wg-quick down: interface, daemon, rules and table 51820 gone', async () =>
   assert.equal(linkExists(t.a.ns, t.a.ifname), false);
   await waitFor('the daemon to exit after wg-quick down', () => !alive(pid), 10_000, 50);
   assert.deepEqual(extraRules(t.a.ns), []);
-  for (const f of ['-4', '-6']) assert.equal(nsExec(t.a.ns, 'ip', [f, 'route', 'show', 'table', 'all', 'table', '51820']).trim(), '', `${f} table 51820`);
+  for (const f of ['-4', '-6'])
+    assert.equal(nsExec(t.a.ns, 'ip', [f, 'route', 'show', 'table', 'all', 'table', '51820']).trim(), '', `${f} table 51820`);
   assert.equal(wgQuickFirewall(), '', 'wg-quick down removed its firewall rules');
 });

@@ -12,7 +12,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { Lab, nsExec, requireRoot, sh, waitFor } from '../helpers/netns.js';
 import { alive, daemonPid, linkExists, socketPath } from '../helpers/cli-run.js';
-import { addPeer, configureInterface, logsOf, peerDump, ping, startImplementation, twoSides, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
+import {
+  addPeer,
+  configureInterface,
+  logsOf,
+  peerDump,
+  ping,
+  startImplementation,
+  twoSides,
+  xdpwgBin,
+  type Side,
+} from '../helpers/tunnel-lab.js';
 
 const lab = new Lab('h7q');
 let a: Side; // wg-quick + xdpwg
@@ -36,19 +46,23 @@ before(async () => {
   pathWithXdpwg = `${dir}:${process.env.PATH}`;
   // A path, not a bare name: wg-quick only looks in /etc/wireguard for bare names. No DNS (it would need resolvconf).
   conf = path.join(dir, `${a.ifname}.conf`);
-  writeFileSync(conf, [
-    '[Interface]',
-    `PrivateKey = ${a.keys.privateKey}`,
-    `ListenPort = ${a.port}`,
-    `Address = ${a.inner4}/24, ${a.inner6}/64`,
-    'MTU = 1400',
-    '',
-    '[Peer]',
-    `PublicKey = ${b.keys.publicKey}`,
-    `AllowedIPs = ${b.inner4}/32, ${b.inner6}/128, ${extraPrefix}, ${extraPrefix6}`,
-    `Endpoint = ${b.outer4}:${b.port}`,
-    '',
-  ].join('\n'), { mode: 0o600 });
+  writeFileSync(
+    conf,
+    [
+      '[Interface]',
+      `PrivateKey = ${a.keys.privateKey}`,
+      `ListenPort = ${a.port}`,
+      `Address = ${a.inner4}/24, ${a.inner6}/64`,
+      'MTU = 1400',
+      '',
+      '[Peer]',
+      `PublicKey = ${b.keys.publicKey}`,
+      `AllowedIPs = ${b.inner4}/32, ${b.inner6}/128, ${extraPrefix}, ${extraPrefix6}`,
+      `Endpoint = ${b.outer4}:${b.port}`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
 
   await startImplementation(lab, b);
   configureInterface(b);
@@ -56,13 +70,31 @@ before(async () => {
 });
 after(() => {
   lab.cleanup();
-  for (const s of [a, b]) if (s) { rmSync(socketPath(s.ifname), { force: true }); rmSync(`/tmp/${s.ns}.key`, { force: true }); }
+  for (const s of [a, b])
+    if (s) {
+      rmSync(socketPath(s.ifname), { force: true });
+      rmSync(`/tmp/${s.ns}.key`, { force: true });
+    }
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 /** wg-quick ACTION FILE inside a's namespace; returns its output (wg-quick echoes every command it runs). */
 function wgQuick(action: 'up' | 'down'): string {
-  const out = sh('ip', ['netns', 'exec', a.ns, 'env', `PATH=${pathWithXdpwg}`, 'WG_QUICK_USERSPACE_IMPLEMENTATION=xdpwg', 'sh', '-c', `wg-quick ${action} '${conf}' 2>&1`], { timeoutMs: 30_000 });
+  const out = sh(
+    'ip',
+    [
+      'netns',
+      'exec',
+      a.ns,
+      'env',
+      `PATH=${pathWithXdpwg}`,
+      'WG_QUICK_USERSPACE_IMPLEMENTATION=xdpwg',
+      'sh',
+      '-c',
+      `wg-quick ${action} '${conf}' 2>&1`,
+    ],
+    { timeoutMs: 30_000 },
+  );
   return out;
 }
 

@@ -12,7 +12,18 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
-import { addPeer, configureInterface, genKeys, logsOf, peerDump, ping, startImplementation, wg, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
+import {
+  addPeer,
+  configureInterface,
+  genKeys,
+  logsOf,
+  peerDump,
+  ping,
+  startImplementation,
+  wg,
+  xdpwgBin,
+  type Side,
+} from '../helpers/tunnel-lab.js';
 
 const lab = new Lab('xp');
 let a: Side; // behind NAT
@@ -31,8 +42,16 @@ before(async () => {
   nsExec(r, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
   nsExec(r, 'iptables', ['-t', 'nat', '-A', 'POSTROUTING', '-o', 'xprb', '-j', 'SNAT', '--to-source', '10.204.2.254']);
   const mk = (ns: string, host: number, ifname: string, outer: string): Side => ({
-    ns, impl: 'xdpwg', ifname, keys: genKeys(), port: 51820 + host, log: [],
-    outer4: outer, outer6: '', inner4: `10.205.0.${host}`, inner6: `fd00:205::${host}`,
+    ns,
+    impl: 'xdpwg',
+    ifname,
+    keys: genKeys(),
+    port: 51820 + host,
+    log: [],
+    outer4: outer,
+    outer6: '',
+    inner4: `10.205.0.${host}`,
+    inner6: `fd00:205::${host}`,
   });
   a = mk(nsA, 1, 'xpwa', '10.204.1.1');
   b = mk(nsB, 2, 'xpwb', '10.204.2.2');
@@ -50,10 +69,16 @@ test('persistent keepalive through NAT: the public side learns the NATed endpoin
   addPeer(a, b, { keepalive: 1 });
   // B learns the endpoint from A's initiation, and (as responder) stamps the handshake
   // only once A's first data message confirms the session (whitepaper §5.4.6).
-  const d = await waitFor('B to learn A through the NAT and the session to be confirmed', () => {
-    const x = peerDump(b, a.keys.publicKey);
-    return x && x.endpoint.startsWith('10.204.2.254:') && x.latestHandshake > 0 ? x : undefined;
-  }, 10_000).catch((err: Error) => { throw new Error(`${err.message}\n${logsOf(a, b)}`); });
+  const d = await waitFor(
+    'B to learn A through the NAT and the session to be confirmed',
+    () => {
+      const x = peerDump(b, a.keys.publicKey);
+      return x && x.endpoint.startsWith('10.204.2.254:') && x.latestHandshake > 0 ? x : undefined;
+    },
+    10_000,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${logsOf(a, b)}`);
+  });
   assert.ok(d.latestHandshake > 0, logsOf(a, b));
   // B initiates nothing: it answers through the NAT mapping A's keepalives hold open.
   assert.equal(ping(b, a.inner4, 3), 3, logsOf(a, b));
@@ -65,10 +90,14 @@ test('roaming: when the NAT moves A to another public address, B follows from au
   nsExec(r, 'iptables', ['-t', 'nat', '-A', 'POSTROUTING', '-o', 'xprb', '-j', 'SNAT', '--to-source', '10.204.2.253']);
   // The old mapping lives in conntrack until flushed; SNAT applies to new flows only.
   nsExec(r, 'conntrack', ['-F'], {}).toString();
-  await waitFor('B to follow A to the new public address', () => {
-    ping(a, b.inner4, 1);
-    return peerDump(b, a.keys.publicKey)?.endpoint.startsWith('10.204.2.253:');
-  }, 15_000);
+  await waitFor(
+    'B to follow A to the new public address',
+    () => {
+      ping(a, b.inner4, 1);
+      return peerDump(b, a.keys.publicKey)?.endpoint.startsWith('10.204.2.253:');
+    },
+    15_000,
+  );
   assert.equal(ping(b, a.inner4, 3), 3, logsOf(a, b));
 });
 
@@ -77,7 +106,13 @@ test('allowed-IPs source filter: a packet from an address A does not own is drop
   const before = JSON.parse(nsExec(b.ns, xdpwgBin, ['stats', b.ifname, '--json'])).drops['rx-allowed-ips'] ?? 0;
   // A routes it (B owns 10.205.0.2/32 in A's table) but B must refuse the inner source .77.
   let replies = 0;
-  try { replies = Number(/(\d+) received/.exec(nsExec(a.ns, 'ping', ['-c', '3', '-i', '0.2', '-W', '1', '-I', '10.205.0.77', b.inner4]))?.[1] ?? 0); } catch { replies = 0; }
+  try {
+    replies = Number(
+      /(\d+) received/.exec(nsExec(a.ns, 'ping', ['-c', '3', '-i', '0.2', '-W', '1', '-I', '10.205.0.77', b.inner4]))?.[1] ?? 0,
+    );
+  } catch {
+    replies = 0;
+  }
   assert.equal(replies, 0, 'spoofed source got through');
   const afterCount = JSON.parse(nsExec(b.ns, xdpwgBin, ['stats', b.ifname, '--json'])).drops['rx-allowed-ips'] ?? 0;
   assert.ok(afterCount - before >= 3, `rx-allowed-ips went from ${before} to ${afterCount}`);

@@ -64,11 +64,21 @@ test('while the port is open: ping, ARP/ND and other UDP reach the kernel; only 
   // Kernel sockets on both ports; the echo port's must get nothing.
   const server = env.lab.spawn(env.a, 'python3', ['-c', SERVER_PY, '3', String(PORT), String(OTHER)]);
   let out = '';
-  server.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  server.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const serverDone = new Promise((r) => server.once('exit', r));
   while (!out.includes('listening')) await new Promise((r) => setTimeout(r, 50));
   const n = 200;
-  nsExec(env.b, 'python3', ['-c', SEND_PY, String(n), `${NET.a4}/${OTHER}`, `${NET.a6}/${OTHER}`, `${NET.a4}/${PORT}`, `${NET.a6}/${PORT}`]);
+  nsExec(env.b, 'python3', [
+    '-c',
+    SEND_PY,
+    String(n),
+    `${NET.a4}/${OTHER}`,
+    `${NET.a6}/${OTHER}`,
+    `${NET.a4}/${PORT}`,
+    `${NET.a6}/${PORT}`,
+  ]);
   await serverDone;
   const counts = JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>;
   assert.equal(counts[OTHER], 2 * n, 'UDP to another port reaches the kernel socket');

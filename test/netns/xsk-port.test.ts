@@ -36,7 +36,9 @@ function mac(ns: string, dev: string): string {
 }
 
 test('info reports the chosen mode; forcing zero-copy on veth fails with a reason', () => {
-  const r = runIn(env.a, `
+  const r = runIn(
+    env.a,
+    `
     const p = openXskPort({ ifname: '${env.devA}', queue: 0, mode: 'generic' });
     const info = p.info();
     const line = describeXskPort(p);
@@ -48,7 +50,8 @@ test('info reports the chosen mode; forcing zero-copy on veth fails with a reaso
     try { openXskPort({ ifname: '${env.devA}', queue: 0, frameSize: 3000 }); } catch (e) { bad = e.constructor.name; }
     let nodev = null;
     try { openXskPort({ ifname: 'h1nosuch', queue: 0 }); } catch (e) { nodev = e.code; }
-    out({ info, line, zc, bad, nodev });`);
+    out({ info, line, zc, bad, nodev });`,
+  );
   const info = r.info as Record<string, unknown>;
   assert.equal(info.mode, 'generic');
   assert.equal(info.zeroCopy, false, 'veth has no zero-copy AF_XDP');
@@ -60,7 +63,9 @@ test('info reports the chosen mode; forcing zero-copy on veth fails with a reaso
 });
 
 test('frame ownership: double frees and foreign frames are refused and counted; tx to a kernel socket with exact counters', async () => {
-  const server = env.lab.spawn(env.b, 'python3', ['-c', `
+  const server = env.lab.spawn(env.b, 'python3', [
+    '-c',
+    `
 import socket, select, time, json
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('${NET.b4}', 7501)); s.setblocking(False)
 # Room for the whole burst even if this process is not scheduled while it lands
@@ -78,12 +83,18 @@ while time.time() < end:
         except BlockingIOError: break
         n += 1; ok += d[:4] == b'xsk!'
 print(json.dumps({'n': n, 'ok': ok}), flush=True)
-`]);
+`,
+  ]);
   let sout = '';
-  server.stdout!.on('data', (d: Buffer) => { sout += d.toString(); });
+  server.stdout!.on('data', (d: Buffer) => {
+    sout += d.toString();
+  });
   while (!sout.includes('listening')) await new Promise((r) => setTimeout(r, 50));
-  const macA = mac(env.a, env.devA), macB = mac(env.b, env.devB);
-  const r = runIn(env.a, `
+  const macA = mac(env.a, env.devA),
+    macB = mac(env.b, env.devB);
+  const r = runIn(
+    env.a,
+    `
     const filter = openXdpFilter({ ifname: '${env.devA}', mode: 'generic', ports: [7500] });
     const p = openXskPort({ ifname: '${env.devA}', queue: 0, mode: 'generic', inhibitProgLoad: true });
     filter.bindQueue(0, p.fd);
@@ -121,7 +132,8 @@ print(json.dumps({'n': n, 'ok': ok}), flush=True)
     umem[0] = 42; // the mapping outlives close while JS holds it
     let closed = null;
     try { p.rxBurst(desc, 1); } catch (e) { closed = e.code; }
-    out({ freeAtStart, got, afterFree, sent, bytesSent, took, s, closed, umem0: umem[0] });`);
+    out({ freeAtStart, got, afterFree, sent, bytesSent, took, s, closed, umem0: umem[0] });`,
+  );
   await new Promise((res) => server.once('exit', res));
   const rcv = JSON.parse(sout.trim().split('\n').pop()!) as { n: number; ok: number };
   const s = r.s as Record<string, number>;
@@ -142,7 +154,9 @@ print(json.dumps({'n': n, 'ok': ok}), flush=True)
 
 test('a worker that ends without close() releases its socket (env cleanup hook)', () => {
   const worker = fileURLToPath(new URL('../../src/native/xsk-port.js', import.meta.url));
-  const r = runIn(env.a, `
+  const r = runIn(
+    env.a,
+    `
     const code = "import { openXskPort } from '${dist('native/xsk-port.js')}'; import { parentPort } from 'node:worker_threads';" +
       "const p = openXskPort({ ifname: '${env.devA}', queue: 0, mode: 'generic' }); parentPort.postMessage(p.fd);";
     const opened = [];
@@ -154,7 +168,9 @@ test('a worker that ends without close() releases its socket (env cleanup hook)'
     // After the workers, the queue is free for this thread too.
     const p = openXskPort({ ifname: '${env.devA}', queue: 0, mode: 'generic' });
     p.close();
-    out({ opened: opened.length });`, [worker]);
+    out({ opened: opened.length });`,
+    [worker],
+  );
   assert.equal(r.opened, 3);
 });
 
@@ -165,7 +181,9 @@ for p in sys.argv[1:]:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for i in range(50): s.sendto(b'port test', ('${NET.a4}', int(p)))
 `;
-  const r = runIn(env.a, `
+  const r = runIn(
+    env.a,
+    `
     import { execFileSync } from 'node:child_process';
     const filter = openXdpFilter({ ifname: '${env.devA}', mode: 'generic', ports: [7600, 7602] });
     const p = openXskPort({ ifname: '${env.devA}', queue: 0, mode: 'generic', inhibitProgLoad: true });
@@ -193,7 +211,8 @@ for p in sys.argv[1:]:
     sendTo(7601);
     const unbound = await drain();
     p.close(); filter.close();
-    out({ first, second, unbound });`);
+    out({ first, second, unbound });`,
+  );
   assert.deepEqual(r, { first: 100, second: 50, unbound: 0 });
 });
 
@@ -203,13 +222,19 @@ test('process.exit() and an uncaught exception still detach the filter', () => {
       openXdpFilter({ ifname: '${env.devA}', mode: 'generic', ports: [7700] });
       out({ attached: true });
       ${ending};`;
-    try { nsExec(env.a, process.execPath, ['--input-type=module', '-e', script]); } catch { /* the exception case exits 1 */ }
+    try {
+      nsExec(env.a, process.execPath, ['--input-type=module', '-e', script]);
+    } catch {
+      /* the exception case exits 1 */
+    }
     assert.equal(xdpAttached(env.a, env.devA), false, ending);
   }
 });
 
 test('a port dropped without close() is released when collected; its UMEM view stays usable', () => {
-  const r = runIn(env.a, `
+  const r = runIn(
+    env.a,
+    `
     let views = [];
     for (let i = 0; i < 3; i++) {
       // No close(): only the garbage collector can release the socket.
@@ -220,6 +245,9 @@ test('a port dropped without close() is released when collected; its UMEM view s
     }
     // The views still point at live memory (the mapping outlives its port).
     views.forEach((v, i) => { v[4096] = i + 1; });
-    out({ opened: views.length, sum: views.reduce((a, v) => a + v[4096], 0) });`, [], ['--expose-gc']);
+    out({ opened: views.length, sum: views.reduce((a, v) => a + v[4096], 0) });`,
+    [],
+    ['--expose-gc'],
+  );
   assert.deepEqual(r, { opened: 3, sum: 6 });
 });

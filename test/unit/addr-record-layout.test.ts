@@ -16,8 +16,12 @@ import { readEndpoint, writeEndpoint } from '../../src/native/udp-port.js';
 test('the built addon exports the layout the TypeScript names', () => {
   const layout = native().addrRecordLayout;
   assert.deepEqual(layout, {
-    size: UDP_ADDR_RECORD_SIZE, remoteIp: UdpAddrRecord.remoteIp, remotePort: UdpAddrRecord.remotePort,
-    family: UdpAddrRecord.family, localIp: UdpAddrRecord.localIp, ifindex: UdpAddrRecord.ifindex,
+    size: UDP_ADDR_RECORD_SIZE,
+    remoteIp: UdpAddrRecord.remoteIp,
+    remotePort: UdpAddrRecord.remotePort,
+    family: UdpAddrRecord.family,
+    localIp: UdpAddrRecord.localIp,
+    ifindex: UdpAddrRecord.ifindex,
   });
   assert.equal(native().UDP_ADDR_RECORD_SIZE, UDP_ADDR_RECORD_SIZE);
   checkAddrRecordLayout(layout);
@@ -25,8 +29,10 @@ test('the built addon exports the layout the TypeScript names', () => {
 
 test('a layout that differs, or none (an older addon), throws naming what differs', () => {
   const good = { ...native().addrRecordLayout };
-  assert.throws(() => checkAddrRecordLayout({ ...good, ifindex: 40, size: 44 }, '/x/xdpwg.node'),
-    /\/x\/xdpwg\.node and the TypeScript disagree on the UDP address record layout \(size: 44 in the addon, 40 in .*; ifindex: 40 in the addon, 36 in .*\).*npm run build/);
+  assert.throws(
+    () => checkAddrRecordLayout({ ...good, ifindex: 40, size: 44 }, '/x/xdpwg.node'),
+    /\/x\/xdpwg\.node and the TypeScript disagree on the UDP address record layout \(size: 44 in the addon, 40 in .*; ifindex: 40 in the addon, 36 in .*\).*npm run build/,
+  );
   assert.throws(() => checkAddrRecordLayout(undefined), /size: undefined in the addon, 40/);
 });
 

@@ -19,12 +19,27 @@ test('aead_burst core passes its harness under ASan and UBSan', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'xdpwg-aead-asan-'));
   try {
     const exe = path.join(dir, 'harness');
-    execFileSync('g++', [
-      '-std=c++17', '-g', '-O1', '-fsanitize=address,undefined', '-fno-omit-frame-pointer', '-fno-sanitize-recover=all',
-      '-Wall', '-Wextra', '-Werror', '-DXDPWG_AEAD_CORE_ONLY',
-      path.join(repoRoot, 'native', 'aead_burst.cc'), path.join(repoRoot, 'test', 'native', 'aead_burst_harness.cc'),
-      '-lcrypto', '-o', exe,
-    ], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+    execFileSync(
+      'g++',
+      [
+        '-std=c++17',
+        '-g',
+        '-O1',
+        '-fsanitize=address,undefined',
+        '-fno-omit-frame-pointer',
+        '-fno-sanitize-recover=all',
+        '-Wall',
+        '-Wextra',
+        '-Werror',
+        '-DXDPWG_AEAD_CORE_ONLY',
+        path.join(repoRoot, 'native', 'aead_burst.cc'),
+        path.join(repoRoot, 'test', 'native', 'aead_burst_harness.cc'),
+        '-lcrypto',
+        '-o',
+        exe,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 },
+    );
     const run = spawnSync(exe, [], { encoding: 'utf8', timeout: 60_000 });
     assert.doesNotMatch(run.stderr, /Sanitizer|runtime error|FAIL/, run.stderr);
     assert.equal(run.status, 0, run.stderr);

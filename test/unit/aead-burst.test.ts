@@ -9,8 +9,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import {
-  AEAD_BURST_TAG_LENGTH, AeadBurst, AeadStatus, dataAeadBackend, nativeAeadBurst, nobleAeadBurst, nodeCryptoAeadBurst,
-  type AeadBurstBackend, type CounterArray, type KeyIndexArray,
+  AEAD_BURST_TAG_LENGTH,
+  AeadBurst,
+  AeadStatus,
+  dataAeadBackend,
+  nativeAeadBurst,
+  nobleAeadBurst,
+  nodeCryptoAeadBurst,
+  type AeadBurstBackend,
+  type CounterArray,
+  type KeyIndexArray,
 } from '../../src/crypto/aead-burst.js';
 import { DataTransport } from '../../src/protocol/transport.js';
 import { Keypair } from '../../src/protocol/keypair.js';
@@ -26,7 +34,8 @@ const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s
 const rfcKey = hex('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f');
 const rfcAad = hex('50515253c0c1c2c3c4c5c6c7');
 const rfcPlain = new TextEncoder().encode(
-  "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.");
+  "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
+);
 const rfcSealed = hex(`
   d31a8d34648e60db7b86afbc53ef7ec2 a4aded51296e08fea9e2b5a736ee62d6
   3dbea45e8ca9671282fafb69da92728b 1a71de0a9e060b2905d6a5b67ecd3b36
@@ -47,7 +56,10 @@ for (const backend of backends) {
     assert.equal(backend.sealBurst(buf.buffer, desc, 1, rfcKey, Uint16Array.of(0), counters, results, rfcAad, rfcNoncePrefix), 1);
     assert.equal(results[0], AeadStatus.ok);
     assert.deepEqual(buf.subarray(at, at + rfcPlain.length + TAG), rfcSealed);
-    assert.ok(buf.subarray(0, at).every((b) => b === 0) && buf.subarray(at + rfcSealed.length).every((b) => b === 0), 'bytes outside the packet untouched');
+    assert.ok(
+      buf.subarray(0, at).every((b) => b === 0) && buf.subarray(at + rfcSealed.length).every((b) => b === 0),
+      'bytes outside the packet untouched',
+    );
 
     assert.equal(backend.openBurst(buf.buffer, desc, 1, rfcKey, Uint32Array.of(0), counters, results, rfcAad, rfcNoncePrefix), 1);
     assert.equal(results[0], AeadStatus.ok);
@@ -193,7 +205,10 @@ test('tampered packets fail exactly, are zeroed, and the rest of the burst opens
       const region = opened.bytes.subarray(off, off + len);
       if (expectBad.has(i)) {
         assert.equal(opened.results[i], AeadStatus.authFailed, `seed ${seed} packet ${i} must fail`);
-        assert.ok(region.every((x) => x === 0), `seed ${seed} packet ${i}: failed region zeroed`);
+        assert.ok(
+          region.every((x) => x === 0),
+          `seed ${seed} packet ${i}: failed region zeroed`,
+        );
       } else {
         assert.equal(opened.results[i], AeadStatus.ok, `seed ${seed} packet ${i} must open`);
         assert.deepEqual(region, burst.bytes.subarray(off, off + len));
@@ -209,19 +224,35 @@ test('out-of-range descriptors and key indices fail their packet only, without t
   // Packets: good, past the end, tag crossing the end, offset+len wrapping 2^32,
   // length above INT_MAX, exact fit at the end, key index out of the table, good.
   const desc = Uint32Array.of(
-    0, 100,
-    size, 0,
-    size - 50, 40,
-    0xffff_fff0, 0x20,
-    16, 0x8000_0000,
-    size - 16 - 200, 200,
-    300, 100,
-    600, 1420,
+    0,
+    100,
+    size,
+    0,
+    size - 50,
+    40,
+    0xffff_fff0,
+    0x20,
+    16,
+    0x8000_0000,
+    size - 16 - 200,
+    200,
+    300,
+    100,
+    600,
+    1420,
   );
   const keyIndex = Uint16Array.of(0, 0, 1, 0, 1, 1, 2, 1);
   const counters = new Uint32Array(16).map((_, i) => i);
-  const expected = [AeadStatus.ok, AeadStatus.badDescriptor, AeadStatus.badDescriptor, AeadStatus.badDescriptor,
-    AeadStatus.badDescriptor, AeadStatus.ok, AeadStatus.badKeyIndex, AeadStatus.ok];
+  const expected = [
+    AeadStatus.ok,
+    AeadStatus.badDescriptor,
+    AeadStatus.badDescriptor,
+    AeadStatus.badDescriptor,
+    AeadStatus.badDescriptor,
+    AeadStatus.ok,
+    AeadStatus.badKeyIndex,
+    AeadStatus.ok,
+  ];
   const plain = rng.fill(new Uint8Array(size));
   const burst: RandomBurst = { bytes: plain, desc, n: 8, keys, keyIndex, counters };
   const sealed = runAll(burst, 'seal');
@@ -234,7 +265,11 @@ test('out-of-range descriptors and key indices fail their packet only, without t
   // Every good packet is back to its plaintext; only the good packets' tag
   // slots differ from the original, so the bad ones were never touched.
   const expectedBytes = plain.slice();
-  for (const i of [0, 5, 7]) expectedBytes.set(sealed.bytes.subarray(desc[2 * i]! + desc[2 * i + 1]!, desc[2 * i]! + desc[2 * i + 1]! + TAG), desc[2 * i]! + desc[2 * i + 1]!);
+  for (const i of [0, 5, 7])
+    expectedBytes.set(
+      sealed.bytes.subarray(desc[2 * i]! + desc[2 * i + 1]!, desc[2 * i]! + desc[2 * i + 1]! + TAG),
+      desc[2 * i]! + desc[2 * i + 1]!,
+    );
   assert.deepEqual(opened.bytes, expectedBytes, 'every good packet back, every bad one never touched');
 });
 
@@ -248,7 +283,10 @@ test('a Uint8Array view bounds the burst: offsets are relative to it and cannot 
     const copy = backing.slice();
     assert.equal(backend.sealBurst(copy.subarray(100, 600), desc, 3, keys, Uint16Array.of(0, 0, 0), new Uint32Array(6), results), 2);
     assert.deepEqual([...results], [AeadStatus.ok, AeadStatus.badDescriptor, AeadStatus.ok], backend.name);
-    assert.ok(copy.subarray(0, 100).every((b) => b === 0x5a) && copy.subarray(600).every((b) => b === 0x5a), `${backend.name}: outside the view untouched`);
+    assert.ok(
+      copy.subarray(0, 100).every((b) => b === 0x5a) && copy.subarray(600).every((b) => b === 0x5a),
+      `${backend.name}: outside the view untouched`,
+    );
     assert.notDeepEqual(copy.subarray(100, 150), view.subarray(0, 50));
   }
 });
@@ -368,12 +406,19 @@ test('each worker thread has its own native context, freed when the worker exits
     const n = nativeAeadBurst().sealBurst(a, ...args);
     nobleAeadBurst.sealBurst(b, ...args);
     parentPort.postMessage({ n, same: Buffer.from(a).equals(Buffer.from(b)) });`;
-  const runs = await Promise.all([0, 1, 2].map(() => new Promise<{ n: number; same: boolean }>((resolve, reject) => {
-    const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`));
-    let message: { n: number; same: boolean } | undefined;
-    worker.on('message', (m) => { message = m; });
-    worker.on('error', reject);
-    worker.on('exit', (exitCode) => (exitCode === 0 && message ? resolve(message) : reject(new Error(`worker exit ${exitCode}`))));
-  })));
+  const runs = await Promise.all(
+    [0, 1, 2].map(
+      () =>
+        new Promise<{ n: number; same: boolean }>((resolve, reject) => {
+          const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`));
+          let message: { n: number; same: boolean } | undefined;
+          worker.on('message', (m) => {
+            message = m;
+          });
+          worker.on('error', reject);
+          worker.on('exit', (exitCode) => (exitCode === 0 && message ? resolve(message) : reject(new Error(`worker exit ${exitCode}`))));
+        }),
+    ),
+  );
   for (const r of runs) assert.deepEqual(r, { n: 2, same: true });
 });

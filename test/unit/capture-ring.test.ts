@@ -7,7 +7,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CaptureRing, captureBufferSize, CAPTURE_RING_BYTES } from '../../src/datapath/capture-ring.js';
-import { CAPTURE_BACKLOG_MAX, CaptureSession, pcapFileHeader, pcapRecord, streamCapture, type CaptureSink } from '../../src/daemon/observe/capture-session.js';
+import {
+  CAPTURE_BACKLOG_MAX,
+  CaptureSession,
+  pcapFileHeader,
+  pcapRecord,
+  streamCapture,
+  type CaptureSink,
+} from '../../src/daemon/observe/capture-session.js';
 import { SeededPrng } from '../helpers/seeded-prng.js';
 
 test('records come out whole and in order across wrap-arounds, cut at snaplen', () => {
@@ -17,7 +24,9 @@ test('records come out whole and in order across wrap-arounds, cut at snaplen', 
   const other = new CaptureRing(sab, 0, 200);
   const rng = new SeededPrng(13);
   const src = new Uint8Array(2000);
-  let written = 0, read = 0, bytes = 0;
+  let written = 0,
+    read = 0,
+    bytes = 0;
   while (bytes < 5 * CAPTURE_RING_BYTES) {
     const burst = 1 + (rng.nextU32() % 64);
     for (let i = 0; i < burst; i++) {
@@ -30,13 +39,16 @@ test('records come out whole and in order across wrap-arounds, cut at snaplen', 
     for (const f of r.drain()) {
       assert.equal(f.timeMs, read, 'in order, none skipped');
       assert.equal(f.bytes.length, Math.min(200, f.originalLength));
-      assert.ok(f.bytes.every((b) => b === (read & 0xff)), `record ${read} intact`);
+      assert.ok(
+        f.bytes.every((b) => b === (read & 0xff)),
+        `record ${read} intact`,
+      );
       read++;
     }
   }
   assert.equal(read, written);
   assert.equal(w.lost(), 0);
-  assert.deepEqual(other.drain(), [], 'the other worker\'s ring stays empty');
+  assert.deepEqual(other.drain(), [], "the other worker's ring stays empty");
 });
 
 test('a full ring counts what it cannot take and keeps what it has', () => {
@@ -69,16 +81,34 @@ test('a slow capture reader is not buffered without bound: rings stay undrained 
   t.mock.timers.enable({ apis: ['setInterval'] });
   let sab: SharedArrayBuffer | null = null;
   let lostAtClose = -1;
-  const session = new CaptureSession(1, 128, (m) => { if (m.t === 'capture' && m.buffer) sab = m.buffer; }, (lost) => { lostAtClose = lost; });
+  const session = new CaptureSession(
+    1,
+    128,
+    (m) => {
+      if (m.t === 'capture' && m.buffer) sab = m.buffer;
+    },
+    (lost) => {
+      lostAtClose = lost;
+    },
+  );
   assert.ok(sab, 'the workers were given the rings');
   const worker = new CaptureRing(sab, 0, 128);
   const handlers = new Map<string, () => void>();
   const sink = {
     writes: [] as Uint8Array[],
     writableLength: 0,
-    write(b: Uint8Array) { this.writes.push(b); return true; },
-    end() { handlers.get('close')?.(); return this; },
-    on(ev: string, fn: () => void) { handlers.set(ev, fn); return this; },
+    write(b: Uint8Array) {
+      this.writes.push(b);
+      return true;
+    },
+    end() {
+      handlers.get('close')?.();
+      return this;
+    },
+    on(ev: string, fn: () => void) {
+      handlers.set(ev, fn);
+      return this;
+    },
   };
   streamCapture(sink as unknown as CaptureSink, session, 0);
   assert.equal(sink.writes.length, 1, 'the pcap file header first');

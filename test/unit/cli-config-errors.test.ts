@@ -15,44 +15,163 @@ const key = (fill: number): string => Buffer.alloc(32, fill).toString('base64');
 const PRIV = `PrivateKey = ${key(1)}`;
 const PEER = `PublicKey = ${key(2)}`;
 
-interface Case { name: string; lines: string[]; line: number; message: RegExp }
+interface Case {
+  name: string;
+  lines: string[];
+  line: number;
+  message: RegExp;
+}
 
 /** Each file holds one mistake; `line` is where it is (1-based). */
 const cases: Case[] = [
   { name: 'unknown key', lines: ['[Interface]', PRIV, 'ListenPrt = 51820'], line: 3, message: /unknown key `ListenPrt` in \[Interface\]/ },
-  { name: 'unknown key in [Peer]', lines: ['[Interface]', PRIV, '[Peer]', PEER, 'AllowedIP = 10.0.0.2/32'], line: 5, message: /unknown key `AllowedIP` in \[Peer\]/ },
+  {
+    name: 'unknown key in [Peer]',
+    lines: ['[Interface]', PRIV, '[Peer]', PEER, 'AllowedIP = 10.0.0.2/32'],
+    line: 5,
+    message: /unknown key `AllowedIP` in \[Peer\]/,
+  },
   { name: 'bad private key', lines: ['[Interface]', 'PrivateKey = notakey'], line: 2, message: /PrivateKey: `notakey` is not a valid key/ },
-  { name: 'public key one character short', lines: ['[Interface]', PRIV, '', '[Peer]', `PublicKey = ${key(2).slice(1)}`], line: 5, message: /PublicKey: .* is not a valid key/ },
-  { name: 'empty preshared key', lines: ['[Interface]', PRIV, '[Peer]', PEER, 'PresharedKey ='], line: 5, message: /PresharedKey: no key given/ },
-  { name: 'IPv4 prefix too long', lines: ['[Interface]', PRIV, '[Peer]', PEER, 'AllowedIPs = 10.0.0.0/24, 10.0.1.0/33'], line: 5, message: /AllowedIPs: `10\.0\.1\.0\/33` is not an IP prefix/ },
-  { name: 'IPv6 prefix too long', lines: ['[Interface]', PRIV, '[Peer]', PEER, 'AllowedIPs = fd00::/129'], line: 5, message: /AllowedIPs: `fd00::\/129` is not an IP prefix/ },
-  { name: 'not an address', lines: ['[Interface]', PRIV, '[Peer]', PEER, 'AllowedIPs = 10.0.0.256/32'], line: 5, message: /`10\.0\.0\.256\/32` is not an IP prefix/ },
-  { name: 'bad interface address', lines: ['[Interface]', PRIV, 'Address = 10.0.0.1/40'], line: 3, message: /Address: `10\.0\.0\.1\/40` is not an interface address/ },
-  { name: 'listen port out of range', lines: ['[Interface]', PRIV, 'ListenPort = 65536'], line: 3, message: /ListenPort: `65536` is not a port number 0-65535/ },
-  { name: 'listen port not a number', lines: ['[Interface]', PRIV, 'ListenPort = -1'], line: 3, message: /ListenPort: `-1` is not a port number/ },
-  { name: 'key outside a section', lines: ['# a comment first', PRIV, '[Interface]'], line: 2, message: /`PrivateKey` is outside any section/ },
-  { name: 'line without =', lines: ['[Interface]', PRIV, 'ListenPort 51820'], line: 3, message: /expected "Key = Value", got `ListenPort 51820`/ },
+  {
+    name: 'public key one character short',
+    lines: ['[Interface]', PRIV, '', '[Peer]', `PublicKey = ${key(2).slice(1)}`],
+    line: 5,
+    message: /PublicKey: .* is not a valid key/,
+  },
+  {
+    name: 'empty preshared key',
+    lines: ['[Interface]', PRIV, '[Peer]', PEER, 'PresharedKey ='],
+    line: 5,
+    message: /PresharedKey: no key given/,
+  },
+  {
+    name: 'IPv4 prefix too long',
+    lines: ['[Interface]', PRIV, '[Peer]', PEER, 'AllowedIPs = 10.0.0.0/24, 10.0.1.0/33'],
+    line: 5,
+    message: /AllowedIPs: `10\.0\.1\.0\/33` is not an IP prefix/,
+  },
+  {
+    name: 'IPv6 prefix too long',
+    lines: ['[Interface]', PRIV, '[Peer]', PEER, 'AllowedIPs = fd00::/129'],
+    line: 5,
+    message: /AllowedIPs: `fd00::\/129` is not an IP prefix/,
+  },
+  {
+    name: 'not an address',
+    lines: ['[Interface]', PRIV, '[Peer]', PEER, 'AllowedIPs = 10.0.0.256/32'],
+    line: 5,
+    message: /`10\.0\.0\.256\/32` is not an IP prefix/,
+  },
+  {
+    name: 'bad interface address',
+    lines: ['[Interface]', PRIV, 'Address = 10.0.0.1/40'],
+    line: 3,
+    message: /Address: `10\.0\.0\.1\/40` is not an interface address/,
+  },
+  {
+    name: 'listen port out of range',
+    lines: ['[Interface]', PRIV, 'ListenPort = 65536'],
+    line: 3,
+    message: /ListenPort: `65536` is not a port number 0-65535/,
+  },
+  {
+    name: 'listen port not a number',
+    lines: ['[Interface]', PRIV, 'ListenPort = -1'],
+    line: 3,
+    message: /ListenPort: `-1` is not a port number/,
+  },
+  {
+    name: 'key outside a section',
+    lines: ['# a comment first', PRIV, '[Interface]'],
+    line: 2,
+    message: /`PrivateKey` is outside any section/,
+  },
+  {
+    name: 'line without =',
+    lines: ['[Interface]', PRIV, 'ListenPort 51820'],
+    line: 3,
+    message: /expected "Key = Value", got `ListenPort 51820`/,
+  },
   { name: 'unknown section', lines: ['[Interface]', PRIV, '[Peers]', PEER], line: 3, message: /unknown section \[Peers\]/ },
-  { name: 'second [Interface]', lines: ['[Interface]', PRIV, '[Interface]'], line: 3, message: /second \[Interface\] section \(the first is on line 1\)/ },
-  { name: 'duplicate single-valued key', lines: ['[Interface]', PRIV, 'ListenPort = 1', 'listenport = 2'], line: 4, message: /duplicate `ListenPort` \(already set on line 3\)/ },
-  { name: 'peer key in [Interface]', lines: ['[Interface]', PRIV, 'Endpoint = 192.0.2.1:51820'], line: 3, message: /`Endpoint` belongs in \[Peer\], not \[Interface\]/ },
-  { name: 'interface key in [Peer]', lines: ['[Interface]', PRIV, '[Peer]', PEER, 'MTU = 1400'], line: 5, message: /`MTU` belongs in \[Interface\], not \[Peer\]/ },
-  { name: '[Peer] without PublicKey', lines: ['[Interface]', PRIV, '', '[Peer]', 'AllowedIPs = 10.0.0.2/32', '[Peer]', PEER], line: 4, message: /\[Peer\] has no PublicKey/ },
-  { name: 'IPv6 endpoint without brackets', lines: ['[Interface]', PRIV, '[Peer]', PEER, 'Endpoint = fd00::1:51820'], line: 5, message: /an IPv6 endpoint needs brackets/ },
+  {
+    name: 'second [Interface]',
+    lines: ['[Interface]', PRIV, '[Interface]'],
+    line: 3,
+    message: /second \[Interface\] section \(the first is on line 1\)/,
+  },
+  {
+    name: 'duplicate single-valued key',
+    lines: ['[Interface]', PRIV, 'ListenPort = 1', 'listenport = 2'],
+    line: 4,
+    message: /duplicate `ListenPort` \(already set on line 3\)/,
+  },
+  {
+    name: 'peer key in [Interface]',
+    lines: ['[Interface]', PRIV, 'Endpoint = 192.0.2.1:51820'],
+    line: 3,
+    message: /`Endpoint` belongs in \[Peer\], not \[Interface\]/,
+  },
+  {
+    name: 'interface key in [Peer]',
+    lines: ['[Interface]', PRIV, '[Peer]', PEER, 'MTU = 1400'],
+    line: 5,
+    message: /`MTU` belongs in \[Interface\], not \[Peer\]/,
+  },
+  {
+    name: '[Peer] without PublicKey',
+    lines: ['[Interface]', PRIV, '', '[Peer]', 'AllowedIPs = 10.0.0.2/32', '[Peer]', PEER],
+    line: 4,
+    message: /\[Peer\] has no PublicKey/,
+  },
+  {
+    name: 'IPv6 endpoint without brackets',
+    lines: ['[Interface]', PRIV, '[Peer]', PEER, 'Endpoint = fd00::1:51820'],
+    line: 5,
+    message: /an IPv6 endpoint needs brackets/,
+  },
   { name: 'endpoint without port', lines: ['[Interface]', PRIV, '[Peer]', PEER, 'Endpoint = 192.0.2.1'], line: 5, message: /has no port/ },
-  { name: 'endpoint port out of range', lines: ['[Interface]', PRIV, '[Peer]', PEER, 'Endpoint = 192.0.2.1:99999'], line: 5, message: /`99999` in `192\.0\.2\.1:99999` is not a port number/ },
+  {
+    name: 'endpoint port out of range',
+    lines: ['[Interface]', PRIV, '[Peer]', PEER, 'Endpoint = 192.0.2.1:99999'],
+    line: 5,
+    message: /`99999` in `192\.0\.2\.1:99999` is not a port number/,
+  },
   // An Endpoint host name that does not resolve is not an error: `xdpwg up` retries it in the
   // background, as wg-quick@ with WG_ENDPOINT_RESOLUTION_RETRIES=infinity (test/netns/up-service.test.ts).
-  { name: 'keepalive out of range', lines: ['[Interface]', PRIV, '[Peer]', PEER, 'PersistentKeepalive = 65536'], line: 5, message: /PersistentKeepalive: `65536` is not off or 0-65535 seconds/ },
+  {
+    name: 'keepalive out of range',
+    lines: ['[Interface]', PRIV, '[Peer]', PEER, 'PersistentKeepalive = 65536'],
+    line: 5,
+    message: /PersistentKeepalive: `65536` is not off or 0-65535 seconds/,
+  },
   { name: 'MTU too small', lines: ['[Interface]', PRIV, 'MTU = 67'], line: 3, message: /MTU: `67` is not an MTU 68-65535/ },
-  { name: 'SaveConfig neither true nor false', lines: ['[Interface]', PRIV, 'SaveConfig = yes'], line: 3, message: /SaveConfig: `yes` is neither true nor false/ },
-  { name: 'bad FwMark', lines: ['[Interface]', PRIV, 'FwMark = 0xfffffffff'], line: 3, message: /FwMark: `0xfffffffff` is neither off nor 0-0xffffffff/ },
-  { name: 'bad DNS entry', lines: ['[Interface]', PRIV, 'DNS = 10.0.0.1, bad/name'], line: 3, message: /DNS: `bad\/name` is neither an IP address nor a search domain/ },
+  {
+    name: 'SaveConfig neither true nor false',
+    lines: ['[Interface]', PRIV, 'SaveConfig = yes'],
+    line: 3,
+    message: /SaveConfig: `yes` is neither true nor false/,
+  },
+  {
+    name: 'bad FwMark',
+    lines: ['[Interface]', PRIV, 'FwMark = 0xfffffffff'],
+    line: 3,
+    message: /FwMark: `0xfffffffff` is neither off nor 0-0xffffffff/,
+  },
+  {
+    name: 'bad DNS entry',
+    lines: ['[Interface]', PRIV, 'DNS = 10.0.0.1, bad/name'],
+    line: 3,
+    message: /DNS: `bad\/name` is neither an IP address nor a search domain/,
+  },
 ];
 
 let dir: string;
-before(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'h7e-')); });
-after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+before(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'h7e-'));
+});
+after(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
 
 test('every malformed file: exit 1, `xdpwg: FILE:LINE: message` on one line, no stack trace', async () => {
   const messages = new Set<string>();

@@ -22,16 +22,28 @@ const CASES: [string, number, string][] = [
   [`[Interface]\nPrivateKey = ${PRIV}\nPrivateKey = ${PRIV}\n`, 3, 'duplicate `PrivateKey` (already set on line 2)'],
   [`[Interface]\nPrivateKey = ${PRIV}\nListenPrt = 1\n`, 3, 'unknown key `ListenPrt` in [Interface]'],
   [`Address = 10.0.0.1/24\n[Interface]\n`, 1, '`Address` is outside any section; put it under [Interface] or [Peer]'],
-  [`[Interface]\nPrivateKey = ${PRIV}\n\n[Peer]\nPublicKey = ${PUB}\nAllowedIPs = 10.0.0.0/33\n`, 6, 'AllowedIPs: `10.0.0.0/33` is not an IP prefix'],
+  [
+    `[Interface]\nPrivateKey = ${PRIV}\n\n[Peer]\nPublicKey = ${PUB}\nAllowedIPs = 10.0.0.0/33\n`,
+    6,
+    'AllowedIPs: `10.0.0.0/33` is not an IP prefix',
+  ],
   [`[Interface]\nPrivateKey = ${PRIV}\n\n[Peer]\nPublicKey = ${PUB.slice(1)}\n`, 5, 'PublicKey: `' + PUB.slice(1) + '` is not a valid key'],
-  [`[Interface]\nPrivateKey = ${PRIV}\n\n[Peer]\nPublicKey = ${PUB}\nEndpoint = 2001:db8::1:51820\n`, 6, 'Endpoint: `2001:db8::1:51820`: an IPv6 endpoint needs brackets'],
+  [
+    `[Interface]\nPrivateKey = ${PRIV}\n\n[Peer]\nPublicKey = ${PUB}\nEndpoint = 2001:db8::1:51820\n`,
+    6,
+    'Endpoint: `2001:db8::1:51820`: an IPv6 endpoint needs brackets',
+  ],
 ];
 
 test('xdpwg up on a malformed file: exit 1, file:line: problem, no stack trace', () => {
   CASES.forEach(([text, line, problem], i) => {
     const file = path.join(dir, `h5bad${i}.conf`);
     writeFileSync(file, text, { mode: 0o600 });
-    const r = spawnSync(process.execPath, [path.join(root, 'dist/src/cli/main.js'), 'up', file], { encoding: 'utf8', env: { ...process.env, LOG_LEVEL: 'error' }, timeout: 15_000 });
+    const r = spawnSync(process.execPath, [path.join(root, 'dist/src/cli/main.js'), 'up', file], {
+      encoding: 'utf8',
+      env: { ...process.env, LOG_LEVEL: 'error' },
+      timeout: 15_000,
+    });
     assert.equal(r.status, 1, `exit status for case ${i}: ${r.stderr}`);
     assert.ok(r.stderr.includes(`${file}:${line}: ${problem}`), `case ${i}: ${r.stderr}`);
     assert.doesNotMatch(r.stderr, /^\s+at /m, `case ${i} printed a stack trace`);

@@ -4,7 +4,15 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  ConfigError, parseConfig, serializeConfig, setconfOps, syncconfOps, toDeviceConfig, resolveEndpoints, configFromSnapshot, type PeerSection,
+  ConfigError,
+  parseConfig,
+  serializeConfig,
+  setconfOps,
+  syncconfOps,
+  toDeviceConfig,
+  resolveEndpoints,
+  configFromSnapshot,
+  type PeerSection,
 } from '../../src/daemon/config/config-file.js';
 import { peerKey, type UapiPeerOp } from '../../src/daemon/config/device-config.js';
 import { formatPrefix } from '../../src/packet/ip-prefix.js';
@@ -55,7 +63,10 @@ test('parses every wg(8) and wg-quick key, case-insensitively, with comments and
   assert.deepEqual(i.privateKey, keyFromBase64(PRIV));
   assert.equal(i.listenPort, 51820);
   assert.equal(i.fwmark, 0x1234);
-  assert.deepEqual(i.addresses.map((a) => formatPrefix(a)), ['10.0.0.1/24', 'fd00::1/64', '10.0.1.1/32']);
+  assert.deepEqual(
+    i.addresses.map((a) => formatPrefix(a)),
+    ['10.0.0.1/24', 'fd00::1/64', '10.0.1.1/32'],
+  );
   assert.deepEqual(i.dns, ['1.1.1.1', '2606:4700::1111']);
   assert.deepEqual(i.dnsSearch, ['example.org']);
   assert.equal(i.mtu, 1380);
@@ -70,7 +81,10 @@ test('parses every wg(8) and wg-quick key, case-insensitively, with comments and
   assert.equal(a!.line, 18);
   assert.deepEqual(a!.publicKey, keyFromBase64(PUB1));
   assert.deepEqual(a!.presharedKey, keyFromBase64(PSK));
-  assert.deepEqual(a!.allowedIPs.map((p) => formatPrefix(p)), ['10.0.0.2/32', 'fd00::2/128', '192.168.0.0/16']);
+  assert.deepEqual(
+    a!.allowedIPs.map((p) => formatPrefix(p)),
+    ['10.0.0.2/32', 'fd00::2/128', '192.168.0.0/16'],
+  );
   assert.equal(a!.endpoint, '192.0.2.1:51820');
   assert.equal(a!.persistentKeepalive, 25);
   assert.equal(b!.endpoint, '[2001:db8::1]:51821');
@@ -179,9 +193,14 @@ test('parse → serialize → parse is the identity (both dialects)', () => {
 });
 
 test('serialize in setconf form follows wg showconf layout', () => {
-  const f = parseConfig(`[Interface]\nPrivateKey = ${PRIV}\nListenPort = 51820\nFwMark = 4660\n\n[Peer]\nPublicKey = ${PUB1}\nAllowedIPs = 10.0.0.2/32, ::ffff:10.0.0.3/128\nEndpoint = 192.0.2.1:5\nPersistentKeepalive = 25\n`, 'x');
-  assert.equal(serializeConfig(f, 'setconf'),
-    `[Interface]\nListenPort = 51820\nFwMark = 0x1234\nPrivateKey = ${PRIV}\n\n[Peer]\nPublicKey = ${PUB1}\nAllowedIPs = 10.0.0.2/32, ::ffff:10.0.0.3/128\nEndpoint = 192.0.2.1:5\nPersistentKeepalive = 25\n`);
+  const f = parseConfig(
+    `[Interface]\nPrivateKey = ${PRIV}\nListenPort = 51820\nFwMark = 4660\n\n[Peer]\nPublicKey = ${PUB1}\nAllowedIPs = 10.0.0.2/32, ::ffff:10.0.0.3/128\nEndpoint = 192.0.2.1:5\nPersistentKeepalive = 25\n`,
+    'x',
+  );
+  assert.equal(
+    serializeConfig(f, 'setconf'),
+    `[Interface]\nListenPort = 51820\nFwMark = 0x1234\nPrivateKey = ${PRIV}\n\n[Peer]\nPublicKey = ${PUB1}\nAllowedIPs = 10.0.0.2/32, ::ffff:10.0.0.3/128\nEndpoint = 192.0.2.1:5\nPersistentKeepalive = 25\n`,
+  );
 });
 
 test('large files parse fast: one peer with 130,000 allowed IPs', () => {
@@ -205,7 +224,10 @@ test('toDeviceConfig, setconfOps and syncconfOps describe what wg setconf/syncco
   assert.equal(config.listenPort, 51820);
   assert.equal(config.peers.size, 2);
   const ops = setconfOps(config);
-  assert.deepEqual(ops.slice(0, 4).map((o) => o.kind), ['private_key', 'listen_port', 'fwmark', 'replace_peers']);
+  assert.deepEqual(
+    ops.slice(0, 4).map((o) => o.kind),
+    ['private_key', 'listen_port', 'fwmark', 'replace_peers'],
+  );
   const peerOps = ops.filter((o): o is UapiPeerOp => o.kind === 'peer');
   assert.equal(peerOps.length, 2);
   assert.ok(peerOps.every((p) => p.replaceAllowedIPs && !p.remove));
@@ -213,16 +235,37 @@ test('toDeviceConfig, setconfOps and syncconfOps describe what wg setconf/syncco
 
   // syncconf: a peer that is gone is removed, the rest updated in place, no replace_peers.
   const current = {
-    privateKey: config.privateKey!, listenPort: 51820, fwmark: 0x1234,
+    privateKey: config.privateKey!,
+    listenPort: 51820,
+    fwmark: 0x1234,
     peers: [
-      { publicKey: keyFromBase64(PUB1), lastHandshakeSec: 0, lastHandshakeNsec: 0, rxBytes: 0, txBytes: 0, persistentKeepalive: 0, allowedIPs: [] },
-      { publicKey: keyFromBase64(PSK), lastHandshakeSec: 0, lastHandshakeNsec: 0, rxBytes: 0, txBytes: 0, persistentKeepalive: 0, allowedIPs: [] },
+      {
+        publicKey: keyFromBase64(PUB1),
+        lastHandshakeSec: 0,
+        lastHandshakeNsec: 0,
+        rxBytes: 0,
+        txBytes: 0,
+        persistentKeepalive: 0,
+        allowedIPs: [],
+      },
+      {
+        publicKey: keyFromBase64(PSK),
+        lastHandshakeSec: 0,
+        lastHandshakeNsec: 0,
+        rxBytes: 0,
+        txBytes: 0,
+        persistentKeepalive: 0,
+        allowedIPs: [],
+      },
     ],
   };
   const sync = syncconfOps(current, config);
   assert.ok(!sync.some((o) => o.kind === 'replace_peers' || o.kind === 'listen_port' || o.kind === 'private_key'));
   const removed = sync.filter((o): o is UapiPeerOp => o.kind === 'peer' && o.remove);
-  assert.deepEqual(removed.map((o) => peerKey(o.publicKey)), [peerKey(keyFromBase64(PSK))]);
+  assert.deepEqual(
+    removed.map((o) => peerKey(o.publicKey)),
+    [peerKey(keyFromBase64(PSK))],
+  );
 
   // showconf of a snapshot parses back to the same peers.
   const shown = configFromSnapshot({ ...current, peers: current.peers.slice(0, 1) });

@@ -14,12 +14,21 @@ import { IndexTable } from '../../src/protocol/index-table.js';
 import { Handshake, createInitiation, consumeResponse } from '../../src/protocol/noise.js';
 import { consumeInitiation, createResponse } from '../helpers/noise-reference-responder.js';
 import {
-  CookieChecker, CookieGenerator, sourceBytes, needsCookieReply, mac1Key, cookieKey, COOKIE_SECRET_MAX_AGE_MS,
+  CookieChecker,
+  CookieGenerator,
+  sourceBytes,
+  needsCookieReply,
+  mac1Key,
+  cookieKey,
+  COOKIE_SECRET_MAX_AGE_MS,
 } from '../../src/protocol/cookie.js';
 import { Initiation, Response, CookieReply, COOKIE_REPLY_SIZE, MESSAGE_COOKIE_REPLY, readU32, writeType } from '../../src/protocol/wire.js';
 
 interface Side {
-  key: X25519KeyPair; clock: FakeClock; indices: IndexTable<Handshake<string>>; checker: CookieChecker;
+  key: X25519KeyPair;
+  clock: FakeClock;
+  indices: IndexTable<Handshake<string>>;
+  checker: CookieChecker;
 }
 
 function side(): Side {
@@ -82,7 +91,7 @@ test('cookie path: under load no MAC2 → cookie reply → retry with MAC2 valid
   const reply = b.checker.createReply(first, aSource)!;
   assert.equal(reply.length, COOKIE_REPLY_SIZE);
   assert.equal(readU32(reply, 0), MESSAGE_COOKIE_REPLY);
-  assert.equal(readU32(reply, CookieReply.receiver), readU32(first, Initiation.sender), 'addressed to the initiation\'s sender index');
+  assert.equal(readU32(reply, CookieReply.receiver), readU32(first, Initiation.sender), "addressed to the initiation's sender index");
   assert.equal(a.indices.get(readU32(reply, CookieReply.receiver)), aToB, 'the initiator finds the peer by index');
   assert.equal(aGen.hasFreshCookie(), false);
   assert.equal(aGen.consumeReply(reply), 'ok');
@@ -95,13 +104,21 @@ test('cookie path: under load no MAC2 → cookie reply → retry with MAC2 valid
   assert.equal(b.checker.validate(retry, sourceBytes('192.0.2.2', 51820), true), 'bad-mac2', 'and to the source address');
 
   // The handshake proceeds; the response also carries MACs, keyed to a's public key.
-  const bToA = consumeInitiation(retry, b.key, (rs) => (Buffer.compare(rs, a.key.publicKey) === 0 ? new Handshake('a', b.key, a.key.publicKey) : undefined), b.clock);
+  const bToA = consumeInitiation(
+    retry,
+    b.key,
+    (rs) => (Buffer.compare(rs, a.key.publicKey) === 0 ? new Handshake('a', b.key, a.key.publicKey) : undefined),
+    b.clock,
+  );
   assert.ok(bToA instanceof Handshake);
   const resp = createResponse(bToA, b.indices)!;
   assert.ok(bGen.addMacs(resp));
   assert.deepEqual(resp.subarray(Response.mac1, Response.mac2), mac(mac1Key(a.key.publicKey), resp.subarray(0, Response.mac1)));
   assert.equal(a.checker.validate(resp, sourceBytes('198.51.100.7', 51820), false), 'ok');
-  assert.equal(consumeResponse(resp, (i) => a.indices.get(i)), aToB);
+  assert.equal(
+    consumeResponse(resp, (i) => a.indices.get(i)),
+    aToB,
+  );
 });
 
 test('forged cookie replies are ignored and do not spoil the genuine one', () => {
@@ -115,7 +132,10 @@ test('forged cookie replies are ignored and do not spoil the genuine one', () =>
   assert.equal(aGen.consumeReply(random), 'forged-cookie-reply');
   // Encrypted under the right key but for another MAC1 (an attacker who did not see our message).
   const wrongAd = Uint8Array.from(genuine);
-  wrongAd.set(xaeadSeal(cookieKey(b.key.publicKey), wrongAd.subarray(8, 32), randomBytes(16), randomBytes(16)), CookieReply.encryptedCookie);
+  wrongAd.set(
+    xaeadSeal(cookieKey(b.key.publicKey), wrongAd.subarray(8, 32), randomBytes(16), randomBytes(16)),
+    CookieReply.encryptedCookie,
+  );
   assert.equal(aGen.consumeReply(wrongAd), 'forged-cookie-reply');
   // From a responder with another key.
   const impostor = new CookieChecker(generateKeyPair().publicKey, new FakeClock());

@@ -10,17 +10,50 @@ import nacl from 'tweetnacl';
 import { blake2s } from '@noble/hashes/blake2.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import {
-  nodeAead, nobleAead, aeadSeal, aeadOpen, counterNonce, xaeadSeal, xaeadOpen,
-  hash, mac, macReference, hmacBlake2s, kdf1, kdf2, kdf3,
-  keyPairFromPrivate, generateKeyPair, hasSmallOrder, generatePrivateKey, sharedSecret, clampPrivateKey, publicKeyOf, nativeX25519, nodeX25519, x25519Backend,
-  tai64n, compareTai64n, TAI64N_WHITENING_NS,
-  keyToBase64, keyFromBase64, keyToHex, keyFromHex, KeyFormatError, hexToBytes, bytesToHex,
-  equalConstantTime, isAllZero, wipe,
+  nodeAead,
+  nobleAead,
+  aeadSeal,
+  aeadOpen,
+  counterNonce,
+  xaeadSeal,
+  xaeadOpen,
+  hash,
+  mac,
+  macReference,
+  hmacBlake2s,
+  kdf1,
+  kdf2,
+  kdf3,
+  keyPairFromPrivate,
+  generateKeyPair,
+  hasSmallOrder,
+  generatePrivateKey,
+  sharedSecret,
+  clampPrivateKey,
+  publicKeyOf,
+  nativeX25519,
+  nodeX25519,
+  x25519Backend,
+  tai64n,
+  compareTai64n,
+  TAI64N_WHITENING_NS,
+  keyToBase64,
+  keyFromBase64,
+  keyToHex,
+  keyFromHex,
+  KeyFormatError,
+  hexToBytes,
+  bytesToHex,
+  equalConstantTime,
+  isAllZero,
+  wipe,
 } from '../../src/crypto/index.js';
 import { native } from '../../src/native/binding.js';
 
 const hex = hexToBytes;
-const SUNSCREEN = new TextEncoder().encode("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.");
+const SUNSCREEN = new TextEncoder().encode(
+  "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
+);
 const KEY_80_9F = hex('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f');
 const AD_5051 = hex('50515253c0c1c2c3c4c5c6c7');
 
@@ -28,8 +61,10 @@ test('ChaCha20-Poly1305: RFC 8439 §2.8.2 on both backends', () => {
   const nonce = hex('070000004041424344454647');
   const expected = hex(
     'd31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69da92728b' +
-    '1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc' +
-    '3ff4def08e4b7a9de576d26586cec64b6116' + '1ae10b594f09e26a7e902ecbd0600691');
+      '1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc' +
+      '3ff4def08e4b7a9de576d26586cec64b6116' +
+      '1ae10b594f09e26a7e902ecbd0600691',
+  );
   for (const backend of [nodeAead, nobleAead]) {
     const sealed = backend.seal(KEY_80_9F, nonce, SUNSCREEN, AD_5051);
     assert.deepEqual(bytesToHex(sealed), bytesToHex(expected), backend.name);
@@ -67,8 +102,10 @@ test('XChaCha20-Poly1305: draft-irtf-cfrg-xchacha-03 §A.3.1', () => {
   const nonce = hex('404142434445464748494a4b4c4d4e4f5051525354555657');
   const expected = hex(
     'bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb731c7f1b0b4aa6440bf3a82f4eda7e39' +
-    'ae64c6708c54c216cb96b72e1213b4522f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff9' +
-    '21f9664c97637da9768812f615c68b13b52e' + 'c0875924c1c7987947deafd8780acf49');
+      'ae64c6708c54c216cb96b72e1213b4522f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff9' +
+      '21f9664c97637da9768812f615c68b13b52e' +
+      'c0875924c1c7987947deafd8780acf49',
+  );
   assert.equal(bytesToHex(xaeadSeal(KEY_80_9F, nonce, SUNSCREEN, AD_5051)), bytesToHex(expected));
   assert.deepEqual(xaeadOpen(KEY_80_9F, nonce, expected, AD_5051), SUNSCREEN);
   assert.equal(xaeadOpen(KEY_80_9F, nonce, expected, new Uint8Array(0)), null);
@@ -86,7 +123,15 @@ test('BLAKE2s: RFC 7693 Appendix B "abc" and the keyed KAT', () => {
   assert.equal(keyed32(hex('00')), '40d15fee7c328830166ac3f918650f807e7e01e177258cdc0a39b11f598066f1');
   // MAC = keyed BLAKE2s-128: 16-byte output (digest length is a parameter, not a truncation).
   // Expected value computed with CPython's hashlib.blake2s(digest_size=16, key=00..1f).
-  assert.equal(bytesToHex(mac(key, Uint8Array.from({ length: 64 }, (_, i) => i))), 'f1efa90d2547036841ecd3627fafbc36');
+  assert.equal(
+    bytesToHex(
+      mac(
+        key,
+        Uint8Array.from({ length: 64 }, (_, i) => i),
+      ),
+    ),
+    'f1efa90d2547036841ecd3627fafbc36',
+  );
 });
 
 // 32-byte keyed BLAKE2s through the same library, for the KAT only.
@@ -145,8 +190,10 @@ test('HMAC-BLAKE2s and KDF1/2/3 follow RFC 2104 / RFC 5869 as the whitepaper §5
 for (const backend of [nativeX25519(), nodeX25519]) {
   test(`X25519 (${backend.name}): RFC 7748 §5.2 and §6.1 vectors`, () => {
     const pair = keyPairFromPrivate(hex('a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4'), backend);
-    assert.equal(bytesToHex(sharedSecret(pair, hex('e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c'))!),
-      'c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552');
+    assert.equal(
+      bytesToHex(sharedSecret(pair, hex('e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c'))!),
+      'c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552',
+    );
     const alice = keyPairFromPrivate(hex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'), backend);
     const bob = keyPairFromPrivate(hex('5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb'), backend);
     assert.equal(bytesToHex(alice.publicKey), '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
@@ -200,7 +247,7 @@ test('X25519: clamping as RFC 7748 decodeScalar25519; generated keys are clamped
   // An unclamped key is clamped in the pair's copy and has the same public key.
   const raw = new Uint8Array(32).fill(0xff);
   const pair = keyPairFromPrivate(raw);
-  assert.equal(raw[0], 0xff, 'the caller\'s array is not modified');
+  assert.equal(raw[0], 0xff, "the caller's array is not modified");
   assert.deepEqual(pair.publicKey, publicKeyOf(k));
 });
 
@@ -228,7 +275,15 @@ test('key codecs: canonical base64 (44 chars) and hex (64 digits) only', () => {
     assert.deepEqual(keyFromHex(keyToHex(key).toUpperCase()), new Uint8Array(key));
   }
   const good = keyToBase64(new Uint8Array(32).fill(7));
-  for (const bad of ['', good.slice(0, 43), good + '=', good.slice(0, 42) + 'B=', good.replace('B', '-'), ' ' + good.slice(1), good.slice(0, 43) + 'A']) {
+  for (const bad of [
+    '',
+    good.slice(0, 43),
+    good + '=',
+    good.slice(0, 42) + 'B=',
+    good.replace('B', '-'),
+    ' ' + good.slice(1),
+    good.slice(0, 43) + 'A',
+  ]) {
     assert.throws(() => keyFromBase64(bad), KeyFormatError, JSON.stringify(bad));
   }
   for (const bad of ['', '0'.repeat(63), '0'.repeat(65), 'g'.repeat(64)]) {
@@ -259,9 +314,15 @@ test('hasSmallOrder lists exactly the public keys whose DH is zero (the peer set
     return b;
   };
   const p = (1n << 255n) - 19n;
-  const listed = [0n, 1n, p - 1n, p, p + 1n,
+  const listed = [
+    0n,
+    1n,
+    p - 1n,
+    p,
+    p + 1n,
     325606250916557431795983626356110631294008115727848805560023387167927233504n,
-    39382357235489614581723060781553021112529911719440698176882885853963445705823n];
+    39382357235489614581723060781553021112529911719440698176882885853963445705823n,
+  ];
   for (const u of listed) {
     for (const top of [false, true]) {
       assert.equal(hasSmallOrder(enc(u, top)), true, `u=${u}`);

@@ -56,8 +56,11 @@ const bad: Array<[string, RegExp]> = [
 ];
 for (const [text, message] of bad) {
   test(`refused: ${text}`, () => {
-    assert.throws(() => parseDatapathConfig(text, '/etc/wireguard/wg0.datapath.jsonc'), (err: unknown) =>
-      err instanceof DatapathConfigError && message.test(err.message) && err.message.startsWith('/etc/wireguard/wg0.datapath.jsonc: '));
+    assert.throws(
+      () => parseDatapathConfig(text, '/etc/wireguard/wg0.datapath.jsonc'),
+      (err: unknown) =>
+        err instanceof DatapathConfigError && message.test(err.message) && err.message.startsWith('/etc/wireguard/wg0.datapath.jsonc: '),
+    );
   });
 }
 
@@ -72,11 +75,14 @@ test('metrics and device-plugin keys: accepted forms', () => {
 
 test('a JSON-C syntax error names the line and column in the file (comments counted), not a position', () => {
   const text = '{\n  // a comment, then a missing comma\n  "mode": "native"\n  "workers": 2\n}\n';
-  assert.throws(() => parseDatapathConfig(text, '/etc/wireguard/wg0.datapath.jsonc'), (err: Error) => {
-    assert.match(err.message, /^\/etc\/wireguard\/wg0\.datapath\.jsonc: not valid JSON-C: line 4, column 3: /);
-    assert.doesNotMatch(err.message, /position/);
-    return true;
-  });
+  assert.throws(
+    () => parseDatapathConfig(text, '/etc/wireguard/wg0.datapath.jsonc'),
+    (err: Error) => {
+      assert.match(err.message, /^\/etc\/wireguard\/wg0\.datapath\.jsonc: not valid JSON-C: line 4, column 3: /);
+      assert.doesNotMatch(err.message, /position/);
+      return true;
+    },
+  );
 });
 
 test('the datapath file is looked for beside the wg config; XDPWG_DATAPATH overrides', async () => {
@@ -90,5 +96,7 @@ test('the datapath file is looked for beside the wg config; XDPWG_DATAPATH overr
     assert.equal(beside.file, path.join(dir, 'wgx.datapath.jsonc'));
     assert.equal(beside.config.mode, 'generic');
     assert.equal(loadDatapathConfig('wgy', {}, dir).file, undefined, 'none there: defaults');
-  } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -62,7 +62,9 @@ const KUSTOMIZATION = 'kustomization.yaml';
 
 function loadAll(): Array<{ file: string; doc: Doc }> {
   const out: Array<{ file: string; doc: Doc }> = [];
-  for (const file of readdirSync(deployDir).filter((f) => /\.ya?ml$/.test(f) && f !== KUSTOMIZATION).sort()) {
+  for (const file of readdirSync(deployDir)
+    .filter((f) => /\.ya?ml$/.test(f) && f !== KUSTOMIZATION)
+    .sort()) {
     for (const d of parseAllDocuments(readFileSync(path.join(deployDir, file), 'utf8'))) {
       assert.deepEqual(d.errors, [], `${file}: YAML errors`);
       const doc = d.toJS() as Doc | null;
@@ -74,15 +76,28 @@ function loadAll(): Array<{ file: string; doc: Doc }> {
 const docs = loadAll();
 const ofKind = (kind: string): Doc[] => docs.filter((d) => d.doc.kind === kind).map((d) => d.doc);
 /** Every pod spec in deploy/: Pods' specs and workload templates' specs. */
-const podSpecs = (): Array<{ name: string; spec: Doc }> => docs.flatMap(({ doc }) =>
-  doc.kind === 'Pod' ? [{ name: `Pod ${doc.metadata.name}`, spec: doc.spec }]
-    : doc.spec?.template?.spec ? [{ name: `${doc.kind} ${doc.metadata.name}`, spec: doc.spec.template.spec }] : []);
+const podSpecs = (): Array<{ name: string; spec: Doc }> =>
+  docs.flatMap(({ doc }) =>
+    doc.kind === 'Pod'
+      ? [{ name: `Pod ${doc.metadata.name}`, spec: doc.spec }]
+      : doc.spec?.template?.spec
+        ? [{ name: `${doc.kind} ${doc.metadata.name}`, spec: doc.spec.template.spec }]
+        : [],
+  );
 
 test('deploy/ has the gateway DaemonSet, the device-plugin pod, its network, config and the Secret shape', () => {
   const kinds = docs.map((d) => `${d.file}: ${d.doc.kind}`);
-  for (const k of ['daemonset.yaml: DaemonSet', 'pod-device-plugin.yaml: Pod', 'pod-device-plugin.yaml: ConfigMap', 'configmap.yaml: ConfigMap',
-    'network-attachment-definition.yaml: NetworkAttachmentDefinition', 'secret.example.yaml: Secret', 'namespace.yaml: Namespace',
-    'priorityclass.yaml: PriorityClass', 'poddisruptionbudget.yaml: PodDisruptionBudget']) {
+  for (const k of [
+    'daemonset.yaml: DaemonSet',
+    'pod-device-plugin.yaml: Pod',
+    'pod-device-plugin.yaml: ConfigMap',
+    'configmap.yaml: ConfigMap',
+    'network-attachment-definition.yaml: NetworkAttachmentDefinition',
+    'secret.example.yaml: Secret',
+    'namespace.yaml: Namespace',
+    'priorityclass.yaml: PriorityClass',
+    'poddisruptionbudget.yaml: PodDisruptionBudget',
+  ]) {
     assert.ok(kinds.includes(k), `missing ${k} in ${kinds.join(', ')}`);
   }
 });
@@ -136,7 +151,11 @@ test('the private key: only in a Secret, mounted as a read-only file; never in a
       const config = (spec.volumes as Doc[]).find((v) => v.configMap);
       const cm = ofKind('ConfigMap').find((m) => m.metadata.name === config?.configMap.name);
       assert.ok(cm, `${name}: its ConfigMap ${config?.configMap.name} is in deploy/`);
-      assert.match(cm.data['wg0.conf'], new RegExp(`^PostUp = wg set %i private-key ${mount!.mountPath}/private-key$`, 'm'), `${name}: the key file reaches the interface`);
+      assert.match(
+        cm.data['wg0.conf'],
+        new RegExp(`^PostUp = wg set %i private-key ${mount!.mountPath}/private-key$`, 'm'),
+        `${name}: the key file reaches the interface`,
+      );
     }
   }
 });
@@ -185,7 +204,7 @@ test('the gateway DaemonSet: host network; the device-plugin pod: the plugin res
   assert.notEqual(pod.spec.hostNetwork, true);
 });
 
-test('every ConfigMap\'s wg config and datapath settings parse as xdpwg parses them; the modes match the pods', () => {
+test("every ConfigMap's wg config and datapath settings parse as xdpwg parses them; the modes match the pods", () => {
   for (const cm of ofKind('ConfigMap')) {
     const conf = parseConfig(cm.data['wg0.conf'], `${cm.metadata.name}/wg0.conf`);
     assert.ok(conf.peers.length > 0, `${cm.metadata.name}: peers`);
@@ -202,15 +221,18 @@ function metricsListens(): Array<{ where: string; listen: string }> {
     for (const [key, text] of Object.entries(cm.data ?? {})) {
       if (!key.endsWith('.datapath.jsonc')) continue;
       const dp = parseDatapathConfig(String(text), `${cm.metadata.name}/${key}`);
-      if (dp.metricsListen !== undefined && dp.metricsListen !== 'off') out.push({ where: `ConfigMap ${cm.metadata.name} ${key}`, listen: dp.metricsListen });
+      if (dp.metricsListen !== undefined && dp.metricsListen !== 'off')
+        out.push({ where: `ConfigMap ${cm.metadata.name} ${key}`, listen: dp.metricsListen });
     }
   }
   for (const { name, spec } of podSpecs()) {
     for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])]) {
       const argv: string[] = [...(c.command ?? []), ...(c.args ?? [])].map(String);
       argv.forEach((a, i) => {
-        if (a === '--metrics-listen' && argv[i + 1] !== undefined && argv[i + 1] !== 'off') out.push({ where: `${name} ${c.name} args`, listen: argv[i + 1]! });
-        else if (a.startsWith('--metrics-listen=') && a !== '--metrics-listen=off') out.push({ where: `${name} ${c.name} args`, listen: a.slice('--metrics-listen='.length) });
+        if (a === '--metrics-listen' && argv[i + 1] !== undefined && argv[i + 1] !== 'off')
+          out.push({ where: `${name} ${c.name} args`, listen: argv[i + 1]! });
+        else if (a.startsWith('--metrics-listen=') && a !== '--metrics-listen=off')
+          out.push({ where: `${name} ${c.name} args`, listen: a.slice('--metrics-listen='.length) });
       });
     }
   }
@@ -223,12 +245,20 @@ test('no manifest serves the metrics on every address: the loopback by default, 
   for (const { where, listen } of listens) {
     const { host } = parseListenAddress(listen);
     assert.ok(host !== undefined && host !== '0.0.0.0' && host !== '::', `${where}: metricsListen "${listen}" listens on every address`);
-    assert.ok(host === '127.0.0.1' || host === '::1', `${where}: metricsListen "${listen}" is not node-internal by default (the loopback; README: Monitoring says how to open it)`);
+    assert.ok(
+      host === '127.0.0.1' || host === '::1',
+      `${where}: metricsListen "${listen}" is not node-internal by default (the loopback; README: Monitoring says how to open it)`,
+    );
   }
   // A scraper would find nothing on the pod's address while the metrics are on the loopback.
   for (const { doc } of docs) {
     const annotations = [doc.metadata?.annotations, doc.spec?.template?.metadata?.annotations].filter(Boolean);
-    for (const a of annotations) assert.notEqual(a['prometheus.io/scrape'], 'true', `${doc.kind} ${doc.metadata.name}: prometheus.io/scrape "true" for metrics on the loopback`);
+    for (const a of annotations)
+      assert.notEqual(
+        a['prometheus.io/scrape'],
+        'true',
+        `${doc.kind} ${doc.metadata.name}: prometheus.io/scrape "true" for metrics on the loopback`,
+      );
   }
 });
 
@@ -243,18 +273,28 @@ test('the seccomp profile the manifests name: valid JSON, the runtime default (d
   const rulesFor = (name: string): SeccompRule[] => profile.syscalls.filter((r) => r.names.includes(name));
   const unconditional = (r: SeccompRule): boolean => !r.includes?.caps?.length && !r.excludes?.caps?.length;
   // bpf: allowed whatever the capabilities (the kernel checks CAP_BPF itself), denied by no rule.
-  assert.ok(rulesFor('bpf').some((r) => r.action === 'SCMP_ACT_ALLOW' && unconditional(r)), 'bpf allowed');
-  assert.deepEqual(rulesFor('bpf').filter((r) => r.action !== 'SCMP_ACT_ALLOW'), [], 'no rule refuses bpf');
+  assert.ok(
+    rulesFor('bpf').some((r) => r.action === 'SCMP_ACT_ALLOW' && unconditional(r)),
+    'bpf allowed',
+  );
+  assert.deepEqual(
+    rulesFor('bpf').filter((r) => r.action !== 'SCMP_ACT_ALLOW'),
+    [],
+    'no rule refuses bpf',
+  );
   // Otherwise the default: the syscalls everything needs allowed, the dangerous ones not without their capability.
   for (const name of ['read', 'write', 'setsockopt', 'mmap', 'sendmmsg', 'recvmmsg', 'ioctl']) {
-    assert.ok(rulesFor(name).some((r) => r.action === 'SCMP_ACT_ALLOW' && unconditional(r)), `${name} allowed`);
+    assert.ok(
+      rulesFor(name).some((r) => r.action === 'SCMP_ACT_ALLOW' && unconditional(r)),
+      `${name} allowed`,
+    );
   }
   for (const name of ['kexec_load', 'init_module', 'delete_module', 'open_by_handle_at', 'perf_event_open']) {
     assert.ok(!rulesFor(name).some((r) => r.action === 'SCMP_ACT_ALLOW' && unconditional(r)), `${name} is not allowed for every pod`);
   }
 });
 
-test('the image is a parameter: kustomization.yaml\'s images entry names the manifests\' image; no localhost/ name', () => {
+test("the image is a parameter: kustomization.yaml's images entry names the manifests' image; no localhost/ name", () => {
   const k = parseAllDocuments(readFileSync(path.join(deployDir, KUSTOMIZATION), 'utf8'))[0]!.toJS() as Doc;
   assert.equal(k.kind, 'Kustomization');
   for (const r of k.resources as string[]) assert.ok(existsSync(path.join(deployDir, r)), `kustomization resource ${r}`);
@@ -276,14 +316,21 @@ test('the gateway DaemonSet: a PodDisruptionBudget over its pods, a PriorityClas
   const ds = ofKind('DaemonSet')[0]!;
   const podLabels = ds.spec.template.metadata.labels as Record<string, string>;
   const pdb = ofKind('PodDisruptionBudget').find((p) => p.metadata.namespace === ds.metadata.namespace);
-  assert.ok(pdb, 'a PodDisruptionBudget in the DaemonSet\'s namespace');
-  for (const [key, value] of Object.entries(pdb.spec.selector.matchLabels as Record<string, string>)) assert.equal(podLabels[key], value, `PDB selects ${key}`);
+  assert.ok(pdb, "a PodDisruptionBudget in the DaemonSet's namespace");
+  for (const [key, value] of Object.entries(pdb.spec.selector.matchLabels as Record<string, string>))
+    assert.equal(podLabels[key], value, `PDB selects ${key}`);
   assert.equal(pdb.spec.maxUnavailable, ds.spec.updateStrategy.rollingUpdate.maxUnavailable, 'as many down as the rolling update takes');
   const pc = ofKind('PriorityClass').find((p) => p.metadata.name === ds.spec.template.spec.priorityClassName);
   assert.ok(pc, `PriorityClass ${ds.spec.template.spec.priorityClassName} in deploy/`);
   assert.ok(pc.value > 0 && pc.value < 1_000_000_000, 'above ordinary pods, below the system-* classes');
   assert.notEqual(pc.globalDefault, true);
   const tolerations = ds.spec.template.spec.tolerations as Doc[];
-  assert.ok(tolerations.some((t) => t.operator === 'Exists' && t.effect === 'NoSchedule' && t.key === undefined), 'tolerates NoSchedule taints');
-  assert.ok(!tolerations.some((t) => t.operator === 'Exists' && t.key === undefined && t.effect !== 'NoSchedule'), 'no blanket NoExecute toleration (drains must evict)');
+  assert.ok(
+    tolerations.some((t) => t.operator === 'Exists' && t.effect === 'NoSchedule' && t.key === undefined),
+    'tolerates NoSchedule taints',
+  );
+  assert.ok(
+    !tolerations.some((t) => t.operator === 'Exists' && t.key === undefined && t.effect !== 'NoSchedule'),
+    'no blanket NoExecute toleration (drains must evict)',
+  );
 });

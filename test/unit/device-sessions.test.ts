@@ -19,7 +19,9 @@ const PACKET = Uint8Array.from([0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 99
 let device: DeviceHarness;
 let peers: TestPeer[] = [];
 
-before(async () => { device = await DeviceHarness.start(); });
+before(async () => {
+  device = await DeviceHarness.start();
+});
 after(async () => {
   for (const p of peers) p.close();
   await device.close();
@@ -46,7 +48,7 @@ function senderIndex(response: Uint8Array): number {
 /** The peer initiates; the device answers. Returns the peer's keypair and the device's local index for it. */
 async function peerInitiates(p: TestPeer): Promise<{ keypair: Keypair; localIndex: number; response: Uint8Array }> {
   device.inject({ t: 'handshake', worker: 0, data: p.initiation(), addr: p.addr });
-  const response = await p.next(MESSAGE_RESPONSE, 'the device\'s handshake response');
+  const response = await p.next(MESSAGE_RESPONSE, "the device's handshake response");
   return { keypair: p.complete(response), localIndex: senderIndex(response), response };
 }
 
@@ -87,7 +89,7 @@ test('a responder sends the packets it queued before any session once the initia
   const p = await newPeer();
   // A packet for the peer, no session: the device queues it and initiates; that initiation is lost.
   device.inject({ t: 'stage', items: [0, 3, PACKET.slice()] });
-  await p.next(MESSAGE_INITIATION, 'the device\'s own initiation');
+  await p.next(MESSAGE_INITIATION, "the device's own initiation");
   // The peer initiates instead; its first data on the new keypair confirms it.
   const { keypair, localIndex } = await peerInitiates(p);
   device.inject({ t: 'confirmed', slot: 0, generation: 3, localIndex });
@@ -109,7 +111,7 @@ test('a cookie reply to our handshake response gives the initiator the cookie it
   device.inject({ t: 'handshake', worker: 0, data: reply, addr: p.addr });
   // The next handshake message the device sends this peer carries a valid MAC2.
   device.inject({ t: 'stage', items: [0, 4, PACKET.slice()] });
-  const initiation = await p.next(MESSAGE_INITIATION, 'the device\'s initiation');
+  const initiation = await p.next(MESSAGE_INITIATION, "the device's initiation");
   assert.equal(p.checker.validate(initiation, source, true), 'ok', 'MAC2 made with the cookie');
   removePeer(p);
 });
@@ -128,7 +130,7 @@ test('worker reports about a removed peer do not land on the peer that reuses it
   assert.deepEqual(await p.drain(), [], 'no handshake was started for a packet meant for the old peer');
   // The same reports with the current generation do apply (the check above can fail).
   device.inject({ t: 'stage', items: [0, oldGeneration + 1, PACKET.slice()] });
-  await p.next(MESSAGE_INITIATION, 'an initiation for the current peer\'s packet');
+  await p.next(MESSAGE_INITIATION, "an initiation for the current peer's packet");
   removePeer(p);
 });
 

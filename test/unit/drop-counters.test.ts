@@ -27,7 +27,8 @@ test('every counter is fed by some reason, and every reason by its own code', ()
 });
 
 test('summarize sums slabs by counter: reasons under their counter, events under events, zeros left out', () => {
-  const a = new DropCounters(), b = new DropCounters();
+  const a = new DropCounters(),
+    b = new DropCounters();
   a.count('open-replay', 2);
   b.count('open-replay');
   b.count('tx-staged', 5);
@@ -47,5 +48,8 @@ test('the README explains every drop counter and event', () => {
   // And names no counter that no longer exists.
   const table = readme.slice(readme.indexOf('| drop | what was dropped |'));
   const listed = [...table.slice(0, table.indexOf('\n\n')).matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1]);
-  assert.deepEqual(listed.filter((n) => !(n! in DROP_COUNTERS)), []);
+  assert.deepEqual(
+    listed.filter((n) => !(n! in DROP_COUNTERS)),
+    [],
+  );
 });

@@ -8,7 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mac } from '../../src/crypto/blake2s.js';
 import { FakeClock } from '../../src/protocol/clock.js';
-import { HANDSHAKE_QUEUE_CAPACITY, RATELIMIT_BURST, UNDER_LOAD_AFTER_MS, UNDER_LOAD_QUEUE_FRACTION_DIVISOR } from '../../src/protocol/constants.js';
+import {
+  HANDSHAKE_QUEUE_CAPACITY,
+  RATELIMIT_BURST,
+  UNDER_LOAD_AFTER_MS,
+  UNDER_LOAD_QUEUE_FRACTION_DIVISOR,
+} from '../../src/protocol/constants.js';
 import { Initiation, INITIATION_SIZE } from '../../src/protocol/wire.js';
 import { addrFromEndpoint } from '../../src/datapath/addr-record.js';
 import { CookieSecretShare, HandshakeAdmission } from '../../src/datapath/handshake-admission.js';
@@ -58,7 +63,7 @@ test('a spoofed flood from more sources than any table holds does not lock a new
   assert.equal(admit(admission, initiation(legit, true), legit), null, 'MAC2 retry');
 });
 
-test('spoofing a peer\'s own address does not use up that peer\'s share', () => {
+test("spoofing a peer's own address does not use up that peer's share", () => {
   const { admission, backlog } = setup();
   const victim = source(192, 0, 2, 9);
   Atomics.store(backlog, 0, UNDER_LOAD);
@@ -140,7 +145,11 @@ test('"under load" is the main thread\'s definition: held for UNDER_LOAD_AFTER_M
   assert.equal(verdict, 'rx-ratelimited', 'the proven source used up its burst');
   Atomics.store(backlog, 0, 0);
   clock.advance(1);
-  assert.equal(admit(admission, initiation(a, true), a), 'rx-ratelimited', 'still under load: the backlog stood at the threshold a moment ago');
+  assert.equal(
+    admit(admission, initiation(a, true), a),
+    'rx-ratelimited',
+    'still under load: the backlog stood at the threshold a moment ago',
+  );
   clock.advance(UNDER_LOAD_AFTER_MS);
   assert.equal(admit(admission, initiation(a, true), a), null, 'a second later the device is no longer under load');
 });

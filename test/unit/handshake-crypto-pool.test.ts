@@ -32,8 +32,12 @@ interface Harness {
 
 function copyAnswer(r: CryptoAnswer): CryptoAnswer {
   return {
-    ...r, remoteStatic: r.remoteStatic.slice(), timestamp: r.timestamp.slice(), response: r.response.slice(),
-    sendKey: r.sendKey.slice(), receiveKey: r.receiveKey.slice(),
+    ...r,
+    remoteStatic: r.remoteStatic.slice(),
+    timestamp: r.timestamp.slice(),
+    response: r.response.slice(),
+    sendKey: r.sendKey.slice(),
+    receiveKey: r.receiveKey.slice(),
   };
 }
 
@@ -42,9 +46,17 @@ async function harness(maxInFlight: number, opts: { warm?: boolean; startAfter?:
   const results = new Map<number, CryptoAnswer | DropReason>();
   const waiting = new Map<number, (r: CryptoAnswer | DropReason) => void>();
   const pool = await HandshakeCryptoPool.start<number>({
-    threads: 2, maxInFlight, backlog, startAfter: opts.startAfter, idleStopMs: opts.idleStopMs,
+    threads: 2,
+    maxInFlight,
+    backlog,
+    startAfter: opts.startAfter,
+    idleStopMs: opts.idleStopMs,
     // An answer's arrays are zeroed when onResult returns: keep copies.
-    onResult: (r, id) => { const kept = typeof r === 'string' ? r : copyAnswer(r); results.set(id, kept); waiting.get(id)?.(kept); },
+    onResult: (r, id) => {
+      const kept = typeof r === 'string' ? r : copyAnswer(r);
+      results.set(id, kept);
+      waiting.get(id)?.(kept);
+    },
     onFatal: (reason) => assert.fail(reason),
   });
   const resultFor = (id: number): Promise<CryptoAnswer | DropReason> =>
@@ -79,7 +91,10 @@ test('a cold pool answers a few initiations inline, starts its threads under loa
   try {
     const responder = generateKeyPair();
     h.pool.setIdentity(responder.privateKey);
-    const initiators = Array.from({ length: 4 }, (_, i) => new Handshake(i, generateKeyPair(), responder.publicKey, i % 2 ? new Uint8Array(32).fill(i + 1) : null));
+    const initiators = Array.from(
+      { length: 4 },
+      (_, i) => new Handshake(i, generateKeyPair(), responder.publicKey, i % 2 ? new Uint8Array(32).fill(i + 1) : null),
+    );
     for (const hs of initiators) h.pool.setPeer(hs.localStatic.publicKey, hs.presharedKey);
     let id = 0;
     // A few: answered on this thread, no thread started.
@@ -99,7 +114,13 @@ test('a cold pool answers a few initiations inline, starts its threads under loa
         assert.ok(h.pool.submit(createInitiation(fresh, indices, clock)!, mine));
         ids.push([mine, fresh]);
       }
-      for (let i = 4; i < burst.length; i++) assert.ok(h.pool.submit(createInitiation(new Handshake(-3, burst[i]!.localStatic, responder.publicKey, burst[i]!.presharedKey), indices, clock)!, id++));
+      for (let i = 4; i < burst.length; i++)
+        assert.ok(
+          h.pool.submit(
+            createInitiation(new Handshake(-3, burst[i]!.localStatic, responder.publicKey, burst[i]!.presharedKey), indices, clock)!,
+            id++,
+          ),
+        );
       assert.ok(h.pool.threads > 0, `round ${round}: the burst starts the threads`);
       for (const [mine, fresh] of ids) completes(responder, fresh, await h.resultFor(mine));
       await until(`round ${round}: every answer`, () => h.results.size === id);
@@ -124,7 +145,9 @@ test('threads under their heap limits stay healthy through thousands of initiati
     // Batches of 200 per turn (the way a flood arrives), each answered before the next is far ahead.
     while (sent < total) {
       for (let i = 0; i < 200 && sent < total; i++, sent++) {
-        assert.ok(h.pool.submit(createInitiation(new Handshake(-1, peers[sent % peers.length]!, responder.publicKey), indices, clock)!, sent));
+        assert.ok(
+          h.pool.submit(createInitiation(new Handshake(-1, peers[sent % peers.length]!, responder.publicKey), indices, clock)!, sent),
+        );
       }
       await until('the batch answered', () => h.results.size >= sent - 400, 30_000);
     }
@@ -142,7 +165,10 @@ test('initiations answered on the threads complete handshakes with their initiat
   try {
     const responder = generateKeyPair();
     h.pool.setIdentity(responder.privateKey);
-    const initiators = Array.from({ length: 6 }, (_, i) => new Handshake(i, generateKeyPair(), responder.publicKey, i % 2 ? new Uint8Array(32).fill(i) : null));
+    const initiators = Array.from(
+      { length: 6 },
+      (_, i) => new Handshake(i, generateKeyPair(), responder.publicKey, i % 2 ? new Uint8Array(32).fill(i) : null),
+    );
     for (const hs of initiators) h.pool.setPeer(hs.localStatic.publicKey, hs.presharedKey);
     initiators.forEach((hs, i) => assert.ok(h.pool.submit(createInitiation(hs, indices, clock)!, i)));
     assert.equal(Atomics.load(h.backlog, 0), initiators.length, 'in-flight initiations count in the backlog');

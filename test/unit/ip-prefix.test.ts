@@ -21,9 +21,10 @@ test('IPv6 parse and RFC 5952 format agree with the WHATWG URL serializer on ran
   for (let i = 0; i < 5000; i++) {
     const a = new Uint8Array(randomBytes(16));
     // Zero out random runs of groups so '::' compression gets exercised.
-    const start = (i * 7) % 8, len = i % 9;
+    const start = (i * 7) % 8,
+      len = i % 9;
     a.fill(0, start * 2, Math.min(16, (start + len) * 2));
-    if (i % 11 === 0) a.fill(0, 0, 10), a[10] = 0xff, a[11] = 0xff; // v4-mapped
+    if (i % 11 === 0) (a.fill(0, 0, 10), (a[10] = 0xff), (a[11] = 0xff)); // v4-mapped
     const text = formatIPv6(a);
     assert.ok(isIPv6(text), text);
     assert.deepEqual(parseIPv6(text), a, text);
@@ -32,7 +33,18 @@ test('IPv6 parse and RFC 5952 format agree with the WHATWG URL serializer on ran
     if (!mapped) assert.equal(text, reference);
     else assert.deepEqual(parseIPv6(reference), a);
   }
-  for (const bad of ['', ':', ':::', '1:2:3:4:5:6:7:8:9', '1::2::3', '12345::', '1:2:3:4:5:6:7:8::', '::ffff:1.2.3', 'g::', '1:2:3:4:5:6:1.2.3.4:1']) {
+  for (const bad of [
+    '',
+    ':',
+    ':::',
+    '1:2:3:4:5:6:7:8:9',
+    '1::2::3',
+    '12345::',
+    '1:2:3:4:5:6:7:8::',
+    '::ffff:1.2.3',
+    'g::',
+    '1:2:3:4:5:6:1.2.3.4:1',
+  ]) {
     assert.equal(parseIPv6(bad), null, bad);
   }
   assert.equal(formatIPv6(parseIPv6('::1.2.3.4')!, 'go'), '::102:304');
@@ -104,8 +116,24 @@ test('prefix: a bare address is a host prefix in wg(8) syntax only', () => {
 
 test('prefix: no whitespace, zone, or other junk anywhere (callers trim list items)', () => {
   for (const syntax of ['uapi', 'wg-config'] as const) {
-    for (const bad of [' 10.0.0.0/8', '10.0.0.0/8 ', '10.0.0.0 /8', '10.0.0.0/ 8', '10.0.0.0/8\n', '\t::/0', 'fe80::1%eth0/64',
-      '10.0.0/8', '10.0.0.256/32', '1::2::3/64', 'g::1/64', '1:2:3:4:5:6:7:8:9/128', '10.0.0.0/8/8', '/8', '', '10.0.0.0/0x8']) {
+    for (const bad of [
+      ' 10.0.0.0/8',
+      '10.0.0.0/8 ',
+      '10.0.0.0 /8',
+      '10.0.0.0/ 8',
+      '10.0.0.0/8\n',
+      '\t::/0',
+      'fe80::1%eth0/64',
+      '10.0.0/8',
+      '10.0.0.256/32',
+      '1::2::3/64',
+      'g::1/64',
+      '1:2:3:4:5:6:7:8:9/128',
+      '10.0.0.0/8/8',
+      '/8',
+      '',
+      '10.0.0.0/0x8',
+    ]) {
       assert.equal(read(bad, syntax), null, `${JSON.stringify(bad)} ${syntax}`);
     }
   }

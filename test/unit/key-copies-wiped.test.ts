@@ -22,19 +22,27 @@ let nextIndex = 1;
 const indices: IndexAllocator<Handshake<number>> = { insert: () => nextIndex++, remove: () => true };
 const allZero = (b: Uint8Array): boolean => b.every((x) => x === 0);
 
-test('a crypto thread wipes the PSK copy of each initiation once answered, and keeps the peer\'s own', () => {
+test("a crypto thread wipes the PSK copy of each initiation once answered, and keeps the peer's own", () => {
   const responder = generateKeyPair();
   const initiator = generateKeyPair();
   const psk = new Uint8Array(32).fill(7);
   const given: Uint8Array[] = [];
   const results: FromCrypto[] = [];
   // The real responder, watched: each PSK it is given is recorded.
-  const thread = new HandshakeCryptoThread((m) => results.push(m), (msg, local, directory, eph) =>
-    respondToInitiation(msg, local, (rs): KnownInitiator | null => {
-      const known = directory(rs);
-      if (known) given.push(known.presharedKey);
-      return known;
-    }, eph));
+  const thread = new HandshakeCryptoThread(
+    (m) => results.push(m),
+    (msg, local, directory, eph) =>
+      respondToInitiation(
+        msg,
+        local,
+        (rs): KnownInitiator | null => {
+          const known = directory(rs);
+          if (known) given.push(known.presharedKey);
+          return known;
+        },
+        eph,
+      ),
+  );
   thread.handle({ t: 'identity', privateKey: responder.privateKey.slice(), generation: 1 });
   thread.handle({ t: 'peer', publicKey: initiator.publicKey, presharedKey: psk.slice(), version: 1 });
   for (let seq = 1; seq <= 2; seq++) {
@@ -44,7 +52,11 @@ test('a crypto thread wipes the PSK copy of each initiation once answered, and k
   }
   assert.equal(given.length, 2, 'the responder was asked twice');
   const answered = results.filter((r) => r.t === 'results') as Array<Extract<FromCrypto, { t: 'results' }>>;
-  assert.deepEqual(answered.map((r) => r.reasons[0]), [null, null], 'both initiations answered (the peer\'s PSK was intact for the second)');
+  assert.deepEqual(
+    answered.map((r) => r.reasons[0]),
+    [null, null],
+    "both initiations answered (the peer's PSK was intact for the second)",
+  );
   for (const [i, copy] of given.entries()) assert.ok(allZero(copy), `PSK copy ${i} was wiped after use`);
   assert.notEqual(given[0], given[1], 'a fresh copy per initiation');
 });
@@ -60,7 +72,10 @@ test('the main thread keeps no copy of the private key or a PSK it sent to the c
     return r;
   };
   const pool = await HandshakeCryptoPool.start<number>({
-    threads: 2, maxInFlight: 8, onResult: () => {}, onFatal: (reason) => assert.fail(reason),
+    threads: 2,
+    maxInFlight: 8,
+    onResult: () => {},
+    onFatal: (reason) => assert.fail(reason),
   });
   try {
     await pool.startThreads();
@@ -76,7 +91,7 @@ test('the main thread keeps no copy of the private key or a PSK it sent to the c
     assert.equal(peers.length, 2, 'each thread was told the peer');
     for (const m of ids) assert.ok(m.privateKey!.byteLength === 0 || allZero(m.privateKey!), 'no private key copy left on the main thread');
     for (const m of peers) assert.ok(m.presharedKeys!.byteLength === 0 || allZero(m.presharedKeys!), 'no PSK copy left on the main thread');
-    assert.ok(!allZero(key) && !allZero(psk), 'the caller\'s own keys are untouched');
+    assert.ok(!allZero(key) && !allZero(psk), "the caller's own keys are untouched");
   } finally {
     Worker.prototype.postMessage = original;
     await pool.close();

@@ -44,7 +44,10 @@ function onReserve(shared: KeypairShared, during: () => void): void {
   let fired = false;
   shared.reserveSendCounters = (n: number): bigint => {
     const base = reserve(n);
-    if (!fired) { fired = true; during(); }
+    if (!fired) {
+      fired = true;
+      during();
+    }
     return base;
   };
 }
@@ -167,7 +170,11 @@ test('a burst of two keypairs: only the packets of the retired one are dropped',
   worker.enter();
   assert.equal(t.sealBurst(burst, 1420), 1);
   assert.equal(burst.result[0], 64);
-  assert.equal(burst.result[1], -DROP_CODE['seal-keypair-retired'], 'retired after its flag check: sealed under its intact key, then dropped');
+  assert.equal(
+    burst.result[1],
+    -DROP_CODE['seal-keypair-retired'],
+    'retired after its flag check: sealed under its intact key, then dropped',
+  );
   assert.equal(opensUnder(ZERO, buffer.subarray(256, 256 + 64)), false);
   worker.idle();
 });

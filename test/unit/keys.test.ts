@@ -26,10 +26,10 @@ function wg(args: string[], input = ''): string {
 
 test('xdpwg pubkey prints exactly what wg pubkey prints', () => {
   const privates = [
-    wg(['genkey']),                                   // wg's own (clamped) key
-    randomBytes(32).toString('base64') + '\n',        // unclamped: both clamp when deriving
-    Buffer.alloc(32, 0xff).toString('base64'),        // no trailing newline
-    wg(['genkey']).trim() + '  \n\n',                 // trailing whitespace is allowed
+    wg(['genkey']), // wg's own (clamped) key
+    randomBytes(32).toString('base64') + '\n', // unclamped: both clamp when deriving
+    Buffer.alloc(32, 0xff).toString('base64'), // no trailing newline
+    wg(['genkey']).trim() + '  \n\n', // trailing whitespace is allowed
   ];
   for (const priv of privates) {
     const ours = xdpwg(['pubkey'], priv);
@@ -55,7 +55,16 @@ test('xdpwg genkey and genpsk make keys wg accepts, fresh each time', () => {
 
 test('xdpwg pubkey refuses bad input with a clear error and exit status 1', () => {
   const good = wg(['genkey']).trim();
-  for (const bad of ['', 'garbage\n', good.slice(0, 43) + '\n', good.slice(0, 42) + 'B=\n', good + 'A\n', ' ' + good + '\n', good.replace(/.$/, '') + '==\n', 'x'.repeat(10_000)]) {
+  for (const bad of [
+    '',
+    'garbage\n',
+    good.slice(0, 43) + '\n',
+    good.slice(0, 42) + 'B=\n',
+    good + 'A\n',
+    ' ' + good + '\n',
+    good.replace(/.$/, '') + '==\n',
+    'x'.repeat(10_000),
+  ]) {
     const r = xdpwg(['pubkey'], bad);
     assert.equal(r.status, 1, JSON.stringify(bad.slice(0, 60)));
     assert.equal(r.stdout, '');

@@ -34,7 +34,11 @@ function sourceFiles(dir: string): string[] {
 /** Relative module specifiers of static imports, re-exports and dynamic imports. */
 function importsOf(text: string): string[] {
   const found: string[] = [];
-  const patterns = [/\bfrom\s+['"](\.{1,2}\/[^'"]+)['"]/g, /\bimport\s+['"](\.{1,2}\/[^'"]+)['"]/g, /\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g];
+  const patterns = [
+    /\bfrom\s+['"](\.{1,2}\/[^'"]+)['"]/g,
+    /\bimport\s+['"](\.{1,2}\/[^'"]+)['"]/g,
+    /\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g,
+  ];
   for (const re of patterns) for (const m of text.matchAll(re)) found.push(m[1]!);
   return found;
 }
@@ -53,7 +57,8 @@ test('layering: every src/ folder has a rank', () => {
 });
 
 test('layering: the import reader sees static, type, re-export and dynamic imports', () => {
-  const text = "import a from './a.js';\nimport type { B } from '../b.js';\nexport { c } from './c.js';\nimport './d.js';\nconst e = await import('../e.js');\nimport x from 'node:fs';";
+  const text =
+    "import a from './a.js';\nimport type { B } from '../b.js';\nexport { c } from './c.js';\nimport './d.js';\nconst e = await import('../e.js');\nimport x from 'node:fs';";
   assert.deepEqual(importsOf(text).sort(), ['../b.js', '../e.js', './a.js', './c.js', './d.js']);
 });
 

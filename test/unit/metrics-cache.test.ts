@@ -18,7 +18,10 @@ test('N rapid scrapes within the window: one render, one body', async () => {
   const r = counting();
   const cache = new MetricsCache(r.render, 1_000, () => now);
   const bodies: string[] = [];
-  for (let i = 0; i < 50; i++) { bodies.push(await cache.get()); now += 19; } // 50 scrapes over 950 ms
+  for (let i = 0; i < 50; i++) {
+    bodies.push(await cache.get());
+    now += 19;
+  } // 50 scrapes over 950 ms
   assert.equal(r.calls(), 1);
   assert.equal(cache.renders, 1);
   assert.deepEqual(new Set(bodies), new Set(['body 1\n']));
@@ -31,7 +34,16 @@ test('N rapid scrapes within the window: one render, one body', async () => {
 test('scrapes while a render runs share it', async () => {
   let release!: (s: string) => void;
   let calls = 0;
-  const cache = new MetricsCache(() => { calls++; return new Promise<string>((res) => { release = res; }); }, 1_000, () => 0);
+  const cache = new MetricsCache(
+    () => {
+      calls++;
+      return new Promise<string>((res) => {
+        release = res;
+      });
+    },
+    1_000,
+    () => 0,
+  );
   const pending = Array.from({ length: 10 }, () => cache.get());
   release('once\n');
   assert.deepEqual(await Promise.all(pending), Array(10).fill('once\n'));
@@ -40,7 +52,14 @@ test('scrapes while a render runs share it', async () => {
 
 test('a failed render is not kept: the next scrape renders again', async () => {
   let calls = 0;
-  const cache = new MetricsCache(async () => { if (++calls === 1) throw new Error('boom'); return 'ok\n'; }, 1_000, () => 0);
+  const cache = new MetricsCache(
+    async () => {
+      if (++calls === 1) throw new Error('boom');
+      return 'ok\n';
+    },
+    1_000,
+    () => 0,
+  );
   await assert.rejects(cache.get(), /boom/);
   assert.equal(await cache.get(), 'ok\n');
   assert.equal(calls, 2);

@@ -11,7 +11,12 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { keyPairFromPrivate, type X25519KeyPair } from '../../src/crypto/index.js';
 import {
-  IKpsk2State, readMessageAReference, writeMessageA, writeMessageBReference, MESSAGE_A_OVERHEAD, MESSAGE_B_OVERHEAD,
+  IKpsk2State,
+  readMessageAReference,
+  writeMessageA,
+  writeMessageBReference,
+  MESSAGE_A_OVERHEAD,
+  MESSAGE_B_OVERHEAD,
 } from '../../src/protocol/noise-ikpsk2.js';
 import { readMessageANative, writeMessageBNative } from '../../src/protocol/noise-ikpsk2-native.js';
 import { CONSTRUCTION, IDENTIFIER } from '../../src/protocol/noise.js';
@@ -19,11 +24,24 @@ import { CONSTRUCTION, IDENTIFIER } from '../../src/protocol/noise.js';
 /** Deterministic bytes: SHA-256 of a label, repeated as needed. */
 function seeded(label: string, length: number): Uint8Array {
   const out = new Uint8Array(length);
-  for (let i = 0; i < length; i += 32) out.set(createHash('sha256').update(`${label}/${i}`).digest().subarray(0, Math.min(32, length - i)), i);
+  for (let i = 0; i < length; i += 32)
+    out.set(
+      createHash('sha256')
+        .update(`${label}/${i}`)
+        .digest()
+        .subarray(0, Math.min(32, length - i)),
+      i,
+    );
   return out;
 }
 
-interface Setup { responderStatic: X25519KeyPair; initiatorStatic: X25519KeyPair; psk: Uint8Array; messageA: Uint8Array; payload: Uint8Array }
+interface Setup {
+  responderStatic: X25519KeyPair;
+  initiatorStatic: X25519KeyPair;
+  psk: Uint8Array;
+  messageA: Uint8Array;
+  payload: Uint8Array;
+}
 
 function setup(seed: number, payloadLength: number): Setup {
   const responderStatic = keyPairFromPrivate(seeded(`r${seed}`, 32));
@@ -36,7 +54,8 @@ function setup(seed: number, payloadLength: number): Setup {
   return { responderStatic, initiatorStatic, psk, messageA, payload };
 }
 
-const responderState = (s: Setup): IKpsk2State => new IKpsk2State('responder', s.responderStatic, null, new Uint8Array(32), CONSTRUCTION, IDENTIFIER);
+const responderState = (s: Setup): IKpsk2State =>
+  new IKpsk2State('responder', s.responderStatic, null, new Uint8Array(32), CONSTRUCTION, IDENTIFIER);
 
 test('native readMessageA and writeMessageB agree with the JavaScript reference byte for byte (60 seeded handshakes)', () => {
   for (let seed = 0; seed < 60; seed++) {
@@ -44,7 +63,12 @@ test('native readMessageA and writeMessageB agree with the JavaScript reference 
     const resolve = (rs: Uint8Array) => {
       assert.deepEqual(rs, s.initiatorStatic.publicKey);
       // Half the time the static-static DH comes cached, half the time it is computed.
-      return { presharedKey: s.psk, ...(seed % 2 ? { staticStatic: keyPairFromPrivate(s.responderStatic.privateKey).backend.derive(s.responderStatic.handle, rs) } : {}) };
+      return {
+        presharedKey: s.psk,
+        ...(seed % 2
+          ? { staticStatic: keyPairFromPrivate(s.responderStatic.privateKey).backend.derive(s.responderStatic.handle, rs) }
+          : {}),
+      };
     };
     const ref = responderState(s);
     const nat = responderState(s);
@@ -70,28 +94,42 @@ test('native readMessageA and writeMessageB agree with the JavaScript reference 
 test('native readMessageA refuses what the reference refuses, with the same reason', () => {
   const s = setup(1, 12);
   const known = () => ({ presharedKey: s.psk });
-  const both = (message: Uint8Array, resolve: (rs: Uint8Array) => { presharedKey: Uint8Array } | null) =>
-    [readMessageANative(responderState(s), message, resolve), readMessageAReference(responderState(s), message, resolve)];
+  const both = (message: Uint8Array, resolve: (rs: Uint8Array) => { presharedKey: Uint8Array } | null) => [
+    readMessageANative(responderState(s), message, resolve),
+    readMessageAReference(responderState(s), message, resolve),
+  ];
 
   for (const at of [32, 40, 70, 79, 80, 95, 96, 107]) {
     const tampered = Uint8Array.from(s.messageA);
     tampered[at]! ^= 1;
     assert.deepEqual(both(tampered, known), ['handshake-decrypt-failed', 'handshake-decrypt-failed'], `byte ${at} flipped`);
   }
-  assert.deepEqual(both(s.messageA, () => null), ['unknown-peer', 'unknown-peer']);
+  assert.deepEqual(
+    both(s.messageA, () => null),
+    ['unknown-peer', 'unknown-peer'],
+  );
   const smallOrder = Uint8Array.from(s.messageA);
   smallOrder.fill(0, 0, 32);
   assert.deepEqual(both(smallOrder, known), ['invalid-public-key', 'invalid-public-key']);
   assert.deepEqual(both(s.messageA.subarray(0, MESSAGE_A_OVERHEAD - 1), known), ['truncated', 'truncated']);
-  assert.deepEqual(both(s.messageA, () => ({ presharedKey: s.psk, staticStatic: null })), ['invalid-public-key', 'invalid-public-key']);
+  assert.deepEqual(
+    both(s.messageA, () => ({ presharedKey: s.psk, staticStatic: null })),
+    ['invalid-public-key', 'invalid-public-key'],
+  );
 });
 
 test('native writeMessageB refuses a small-order initiator ephemeral key as the reference does', () => {
   const s = setup(2, 12);
   const ref = responderState(s);
   const nat = responderState(s);
-  assert.deepEqual(readMessageAReference(ref, s.messageA, () => ({ presharedKey: s.psk })), s.payload);
-  assert.deepEqual(readMessageANative(nat, s.messageA, () => ({ presharedKey: s.psk })), s.payload);
+  assert.deepEqual(
+    readMessageAReference(ref, s.messageA, () => ({ presharedKey: s.psk })),
+    s.payload,
+  );
+  assert.deepEqual(
+    readMessageANative(nat, s.messageA, () => ({ presharedKey: s.psk })),
+    s.payload,
+  );
   ref.remoteEphemeral = new Uint8Array(32);
   nat.remoteEphemeral = new Uint8Array(32);
   const ephemeral = keyPairFromPrivate(seeded('e', 32));

@@ -13,26 +13,58 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { keyPairFromPrivate, generateKeyPair, sharedSecret, type X25519KeyPair } from '../../src/crypto/x25519.js';
 import { keyToHex } from '../../src/crypto/encoding.js';
-import { Handshake, beginSession, consumeResponse, createInitiation, INITIATION_FLOOD_MS, type IndexAllocator, type TransportKeys } from '../../src/protocol/noise.js';
+import {
+  Handshake,
+  beginSession,
+  consumeResponse,
+  createInitiation,
+  INITIATION_FLOOD_MS,
+  type IndexAllocator,
+  type TransportKeys,
+} from '../../src/protocol/noise.js';
 import { consumeInitiation, createResponse } from '../helpers/noise-reference-responder.js';
 import {
-  ReplayPrefilter, acceptInitiation, respondReference, respondToInitiation, type InitiatorDirectory, type RespondedInitiation,
+  ReplayPrefilter,
+  acceptInitiation,
+  respondReference,
+  respondToInitiation,
+  type InitiatorDirectory,
+  type RespondedInitiation,
 } from '../../src/protocol/noise-responder.js';
 import { Initiation, Response } from '../../src/protocol/wire.js';
 import type { Clock } from '../../src/protocol/clock.js';
 
 function seeded(label: string, length = 32): Uint8Array {
   const out = new Uint8Array(length);
-  for (let i = 0; i < length; i += 32) out.set(createHash('sha256').update(`${label}/${i}`).digest().subarray(0, Math.min(32, length - i)), i);
+  for (let i = 0; i < length; i += 32)
+    out.set(
+      createHash('sha256')
+        .update(`${label}/${i}`)
+        .digest()
+        .subarray(0, Math.min(32, length - i)),
+      i,
+    );
   return out;
 }
 
-class FakeClock implements Clock { t = 1_700_000_000_000; now(): number { return this.t; } }
+class FakeClock implements Clock {
+  t = 1_700_000_000_000;
+  now(): number {
+    return this.t;
+  }
+}
 
 function counterIndices<P>(): IndexAllocator<Handshake<P>> & { live: Set<number> } {
   let next = 1;
   const live = new Set<number>();
-  return { live, insert: () => { live.add(next); return next++; }, remove: (i) => live.delete(i) };
+  return {
+    live,
+    insert: () => {
+      live.add(next);
+      return next++;
+    },
+    remove: (i) => live.delete(i),
+  };
 }
 
 interface World {
@@ -113,7 +145,9 @@ test('acceptInitiation refuses a replayed timestamp and one within the flood int
   // A fresh initiation, but within INITIATION_FLOOD_MS of the last accepted one.
   const acceptedAt = responderHs.lastInitiationConsumedAt;
   w.clock.t = acceptedAt + INITIATION_FLOOD_MS - 1;
-  const quick = expectResponded(respondToInitiation(createInitiation(w.initiator, counterIndices<string>(), w.clock)!, w.responder, w.directory));
+  const quick = expectResponded(
+    respondToInitiation(createInitiation(w.initiator, counterIndices<string>(), w.clock)!, w.responder, w.directory),
+  );
   assert.equal(acceptInitiation(responderHs, quick, indices, w.clock), 'initiation-flood');
   assert.deepEqual(responderHs.lastTimestamp, stamp);
   assert.equal(indices.live.size, 1, 'only the accepted session took an index');
@@ -133,13 +167,19 @@ test('the replay pre-check: no response is written for a timestamp not after the
   assert.equal(respondToInitiation(msg, w.responder, withSeen), 'replayed-timestamp');
   assert.equal(respondReference(msg, w.responder, withSeen), 'replayed-timestamp');
   w.clock.t += 50;
-  assert.equal(typeof respondToInitiation(createInitiation(w.initiator, counterIndices<string>(), w.clock)!, w.responder, withSeen), 'object');
+  assert.equal(
+    typeof respondToInitiation(createInitiation(w.initiator, counterIndices<string>(), w.clock)!, w.responder, withSeen),
+    'object',
+  );
 });
 
 test('refusals: unknown initiator, tampered fields, wrong type', () => {
   const w = world('refuse', true);
   const msg = createInitiation(w.initiator, counterIndices<string>(), w.clock)!;
-  assert.equal(respondToInitiation(msg, w.responder, () => null), 'unknown-peer');
+  assert.equal(
+    respondToInitiation(msg, w.responder, () => null),
+    'unknown-peer',
+  );
   assert.equal(respondToInitiation(msg, generateKeyPair(), w.directory), 'handshake-decrypt-failed');
   for (const at of [Initiation.ephemeral + 40, Initiation.ephemeral + 90]) {
     const bad = Uint8Array.from(msg);
@@ -147,11 +187,15 @@ test('refusals: unknown initiator, tampered fields, wrong type', () => {
     assert.equal(respondToInitiation(bad, w.responder, w.directory), 'handshake-decrypt-failed', `byte ${at}`);
     assert.equal(respondReference(bad, w.responder, w.directory), 'handshake-decrypt-failed', `byte ${at} (reference)`);
   }
-  const wrongPsk: InitiatorDirectory = (rs) => { const k = w.directory(rs); return k ? { ...k, presharedKey: new Uint8Array(32).fill(7) } : null; };
+  const wrongPsk: InitiatorDirectory = (rs) => {
+    const k = w.directory(rs);
+    return k ? { ...k, presharedKey: new Uint8Array(32).fill(7) } : null;
+  };
   // The PSK is mixed only into message B: the response is written, but with other keys the initiator refuses it.
   const r = expectResponded(respondToInitiation(msg, w.responder, wrongPsk));
   assert.equal(typeof consumeResponse<string>(r.response, () => w.initiator), 'string');
-  const response = new Uint8Array(92); response[0] = 2;
+  const response = new Uint8Array(92);
+  response[0] = 2;
   assert.notEqual(typeof respondToInitiation(response, w.responder, w.directory), 'object');
 });
 
@@ -180,11 +224,17 @@ test('the daemon responder equals the reference (consumeInitiation + createRespo
     // The same initiation again is a replay for both; a fresh one within 20 ms a flood for both.
     const again = expectResponded(respondReference(msg, w.responder, w.directory));
     assert.equal(acceptInitiation(own, again, ownIdx, w.clock), 'replayed-timestamp');
-    assert.equal(consumeInitiation(msg, w.responder, () => ref, w.clock), 'replayed-timestamp');
+    assert.equal(
+      consumeInitiation(msg, w.responder, () => ref, w.clock),
+      'replayed-timestamp',
+    );
     w.clock.t += INITIATION_FLOOD_MS - 1; // a later TAI64N bucket (16.8 ms), still within the 20 ms flood window
     const soon = createInitiation(w.initiator, initIdx, w.clock)!;
     const soonR = expectResponded(respondReference(soon, w.responder, w.directory));
     assert.equal(acceptInitiation(own, soonR, ownIdx, w.clock), 'initiation-flood');
-    assert.equal(consumeInitiation(soon, w.responder, () => ref, w.clock), 'initiation-flood');
+    assert.equal(
+      consumeInitiation(soon, w.responder, () => ref, w.clock),
+      'initiation-flood',
+    );
   }
 });

@@ -10,14 +10,27 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { hexToBytes, bytesToHex, keyPairFromPrivate, aeadSeal, aeadOpen } from '../../src/crypto/index.js';
 import {
-  IKpsk2State, writeMessageA, readMessageA, writeMessageB, readMessageB, split,
-  MESSAGE_A_OVERHEAD, MESSAGE_B_OVERHEAD,
+  IKpsk2State,
+  writeMessageA,
+  readMessageA,
+  writeMessageB,
+  readMessageB,
+  split,
+  MESSAGE_A_OVERHEAD,
+  MESSAGE_B_OVERHEAD,
 } from '../../src/protocol/noise-ikpsk2.js';
 
 interface Vector {
   protocol_name: string;
-  init_prologue: string; init_psks: string[]; init_static: string; init_ephemeral: string; init_remote_static: string;
-  resp_prologue: string; resp_psks: string[]; resp_static: string; resp_ephemeral: string;
+  init_prologue: string;
+  init_psks: string[];
+  init_static: string;
+  init_ephemeral: string;
+  init_remote_static: string;
+  resp_prologue: string;
+  resp_psks: string[];
+  resp_static: string;
+  resp_ephemeral: string;
   handshake_hash: string;
   messages: { payload: string; ciphertext: string }[];
 }
@@ -32,12 +45,17 @@ test('Noise_IKpsk2 cacophony vector: both messages, the transport messages and t
     const name = new TextEncoder().encode(v.protocol_name);
     const initStatic = keyPairFromPrivate(hexToBytes(v.init_static));
     const respStatic = keyPairFromPrivate(hexToBytes(v.resp_static));
-    assert.equal(bytesToHex(respStatic.publicKey), v.init_remote_static, 'the vector\'s responder key pair is consistent');
+    assert.equal(bytesToHex(respStatic.publicKey), v.init_remote_static, "the vector's responder key pair is consistent");
 
-    const initiator = new IKpsk2State('initiator', initStatic, hexToBytes(v.init_remote_static),
-      hexToBytes(v.init_psks[0]!), name, hexToBytes(v.init_prologue));
-    const responder = new IKpsk2State('responder', respStatic, null,
-      new Uint8Array(32), name, hexToBytes(v.resp_prologue));
+    const initiator = new IKpsk2State(
+      'initiator',
+      initStatic,
+      hexToBytes(v.init_remote_static),
+      hexToBytes(v.init_psks[0]!),
+      name,
+      hexToBytes(v.init_prologue),
+    );
+    const responder = new IKpsk2State('responder', respStatic, null, new Uint8Array(32), name, hexToBytes(v.resp_prologue));
 
     // -> e, es, s, ss, {payload}
     const p0 = hexToBytes(v.messages[0]!.payload);
@@ -87,9 +105,19 @@ test('Noise_IKpsk2: a different prologue on one side fails the first message', (
   const name = new TextEncoder().encode(v.protocol_name);
   const initStatic = keyPairFromPrivate(hexToBytes(v.init_static));
   const respStatic = keyPairFromPrivate(hexToBytes(v.resp_static));
-  const initiator = new IKpsk2State('initiator', initStatic, respStatic.publicKey, hexToBytes(v.init_psks[0]!), name, hexToBytes(v.init_prologue));
+  const initiator = new IKpsk2State(
+    'initiator',
+    initStatic,
+    respStatic.publicKey,
+    hexToBytes(v.init_psks[0]!),
+    name,
+    hexToBytes(v.init_prologue),
+  );
   const responder = new IKpsk2State('responder', respStatic, null, new Uint8Array(32), name, new TextEncoder().encode('another prologue'));
   const m0 = new Uint8Array(MESSAGE_A_OVERHEAD);
   assert.ok(writeMessageA(initiator, keyPairFromPrivate(hexToBytes(v.init_ephemeral)), new Uint8Array(0), m0, 0));
-  assert.equal(readMessageA(responder, m0, () => ({ presharedKey: new Uint8Array(32) })), 'handshake-decrypt-failed');
+  assert.equal(
+    readMessageA(responder, m0, () => ({ presharedKey: new Uint8Array(32) })),
+    'handshake-decrypt-failed',
+  );
 });

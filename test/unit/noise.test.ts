@@ -8,11 +8,29 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
-  generateKeyPair, keyPairFromPrivate, bytesToHex, hash, aeadSeal, aeadOpen, isAllZero, type X25519KeyPair,
+  generateKeyPair,
+  keyPairFromPrivate,
+  bytesToHex,
+  hash,
+  aeadSeal,
+  aeadOpen,
+  isAllZero,
+  type X25519KeyPair,
 } from '../../src/crypto/index.js';
 import { FakeClock } from '../../src/protocol/clock.js';
 import { IndexTable } from '../../src/protocol/index-table.js';
-import { Handshake, CONSTRUCTION, IDENTIFIER, INITIAL_CHAINING_KEY, INITIAL_HASH, INITIATION_FLOOD_MS, createInitiation, consumeResponse, beginSession, type TransportKeys } from '../../src/protocol/noise.js';
+import {
+  Handshake,
+  CONSTRUCTION,
+  IDENTIFIER,
+  INITIAL_CHAINING_KEY,
+  INITIAL_HASH,
+  INITIATION_FLOOD_MS,
+  createInitiation,
+  consumeResponse,
+  beginSession,
+  type TransportKeys,
+} from '../../src/protocol/noise.js';
 import { consumeInitiation, createResponse } from '../helpers/noise-reference-responder.js';
 import { INITIATION_SIZE, RESPONSE_SIZE, readU32, Initiation, Response } from '../../src/protocol/wire.js';
 
@@ -21,7 +39,11 @@ class Device {
   readonly indices = new IndexTable<Handshake<string>>();
   readonly peers = new Map<string, Handshake<string>>();
   readonly clock: FakeClock;
-  constructor(readonly name: string, readonly key: X25519KeyPair = generateKeyPair(), start?: number) {
+  constructor(
+    readonly name: string,
+    readonly key: X25519KeyPair = generateKeyPair(),
+    start?: number,
+  ) {
     this.clock = new FakeClock(start);
   }
   addPeer(other: Device, psk?: Uint8Array): Handshake<string> {
@@ -161,7 +183,12 @@ test('a refused initiation changes nothing in the peer state', () => {
   const first = createInitiation(aToB, a.indices, a.clock)!;
   consumeInitiation(first, b.key, b.lookupStatic, b.clock);
   const resp = createResponse(bToA, b.indices)!;
-  const snapshot = { stage: bToA.stage, localIndex: bToA.localIndex, remoteIndex: bToA.remoteIndex, ts: Uint8Array.from(bToA.lastTimestamp) };
+  const snapshot = {
+    stage: bToA.stage,
+    localIndex: bToA.localIndex,
+    remoteIndex: bToA.remoteIndex,
+    ts: Uint8Array.from(bToA.lastTimestamp),
+  };
   b.clock.advance(1);
   a.clock.advance(1000);
   const flood = createInitiation(aToB, a.indices, a.clock)!; // also abandons a's first initiation
@@ -222,7 +249,10 @@ test('responses with an unknown index or at the wrong stage are refused; beginSe
   wrongIndex[Response.receiver]! ^= 0xff;
   assert.equal(consumeResponse(wrongIndex, a.lookupIndex), 'unknown-receiver-index');
   // b looks up its own response: its handshake is a responder, not waiting for a response.
-  assert.equal(consumeResponse(resp, (i) => (i === readU32(resp, Response.receiver) ? bToA : undefined)), 'unexpected-response');
+  assert.equal(
+    consumeResponse(resp, (i) => (i === readU32(resp, Response.receiver) ? bToA : undefined)),
+    'unexpected-response',
+  );
   assert.equal(consumeResponse(resp.subarray(0, RESPONSE_SIZE - 2), a.lookupIndex), 'truncated');
 });
 

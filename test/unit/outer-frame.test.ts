@@ -12,8 +12,22 @@ import { UdpFrame, buildUdpFrame, ipv4ChecksumOk, parseUdpFrame } from '../../sr
 import { UDP_ADDR_RECORD_SIZE } from '../../src/native/udp-port.js';
 
 const mac = (x: number): Uint8Array => Uint8Array.of(2, 0, 0, 0, 0, x);
-const v4: PeerRoute = { ifindex: 3, family: 4, srcMac: mac(1), dstMac: mac(2), srcIp: Uint8Array.of(10, 0, 0, 1), dstIp: Uint8Array.of(10, 0, 0, 2), dstPort: 51821, mtu: 1500 };
-const v6: PeerRoute = { ...v4, family: 6, srcIp: Uint8Array.from({ length: 16 }, (_, i) => (i === 0 ? 0xfd : i)), dstIp: Uint8Array.from({ length: 16 }, (_, i) => (i === 0 ? 0xfd : 100 + i)) };
+const v4: PeerRoute = {
+  ifindex: 3,
+  family: 4,
+  srcMac: mac(1),
+  dstMac: mac(2),
+  srcIp: Uint8Array.of(10, 0, 0, 1),
+  dstIp: Uint8Array.of(10, 0, 0, 2),
+  dstPort: 51821,
+  mtu: 1500,
+};
+const v6: PeerRoute = {
+  ...v4,
+  family: 6,
+  srcIp: Uint8Array.from({ length: 16 }, (_, i) => (i === 0 ? 0xfd : i)),
+  dstIp: Uint8Array.from({ length: 16 }, (_, i) => (i === 0 ? 0xfd : 100 + i)),
+};
 
 /** A frame with a message of `size` bytes at `msgOff`; returns [frame start, frame length]. */
 function frame(h: RouteHeaders, buf: Uint8Array, msgOff: number, size: number): [number, number] {
@@ -25,7 +39,8 @@ test('IPv4: parses back, no DF, UDP checksum 0, identification counts up, MTU bo
   const h = new RouteHeaders(v4, 51820);
   assert.equal(h.length, 42);
   assert.equal(h.maxMessage, 1500 - 28);
-  const buf = new Uint8Array(2048), f = new UdpFrame();
+  const buf = new Uint8Array(2048),
+    f = new UdpFrame();
   const [start, len] = frame(h, buf, 128, 148);
   assert.equal(start, 128 - 42);
   assert.equal(parseUdpFrame(buf, start, len, f), null);
@@ -41,7 +56,8 @@ test('IPv4: parses back, no DF, UDP checksum 0, identification counts up, MTU bo
 test('IPv6: byte for byte what buildUdpFrame builds', () => {
   const h = new RouteHeaders(v6, 51820);
   for (const size of [32, 148, 1420]) {
-    const buf = new Uint8Array(2048), want = new Uint8Array(2048);
+    const buf = new Uint8Array(2048),
+      want = new Uint8Array(2048);
     const [start, len] = frame(h, buf, 128, size);
     want.set(buf.subarray(128, 128 + size), 62);
     const wantLen = buildUdpFrame(want, 0, { ...v6, srcPort: 51820 }, size);
@@ -54,7 +70,8 @@ test('the record of a received frame is served by the route back to its sender, 
   for (const route of [v4, v6]) {
     // A frame from the peer to us: the reverse of the route.
     const back: PeerRoute = { ...route, srcIp: route.dstIp, dstIp: route.srcIp, dstPort: 51820 };
-    const buf = new Uint8Array(512), f = new UdpFrame();
+    const buf = new Uint8Array(512),
+      f = new UdpFrame();
     const [start, len] = frame(new RouteHeaders(back, route.dstPort), buf, 128, 32);
     assert.equal(parseUdpFrame(buf, start, len, f), null);
     const rec = new Uint8Array(UDP_ADDR_RECORD_SIZE * 2);

@@ -6,8 +6,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Ipv4Template, OuterHeaders, UdpFrame, buildUdpFrame, finish, ipv4ChecksumOk, parseUdpFrame, setIpv4Checksum, sumBytes,
-  turnAround, udpChecksumOkV4, udpChecksumOkV6, updateChecksum16, type UdpFrameSpec,
+  Ipv4Template,
+  OuterHeaders,
+  UdpFrame,
+  buildUdpFrame,
+  finish,
+  ipv4ChecksumOk,
+  parseUdpFrame,
+  setIpv4Checksum,
+  sumBytes,
+  turnAround,
+  udpChecksumOkV4,
+  udpChecksumOkV6,
+  updateChecksum16,
+  type UdpFrameSpec,
 } from '../../src/packet/index.js';
 import { DROP_REASON_LIST, type DropReason } from '../../src/packet/drop-reasons.js';
 
@@ -33,8 +45,12 @@ function naiveChecksum(b: Uint8Array): number {
 }
 
 const v4spec: UdpFrameSpec = {
-  dstMac: Uint8Array.of(2, 0, 0, 0, 0, 1), srcMac: Uint8Array.of(2, 0, 0, 0, 0, 2),
-  srcIp: Uint8Array.of(10, 0, 0, 2), dstIp: Uint8Array.of(10, 0, 0, 1), srcPort: 40000, dstPort: 51820,
+  dstMac: Uint8Array.of(2, 0, 0, 0, 0, 1),
+  srcMac: Uint8Array.of(2, 0, 0, 0, 0, 2),
+  srcIp: Uint8Array.of(10, 0, 0, 2),
+  dstIp: Uint8Array.of(10, 0, 0, 1),
+  srcPort: 40000,
+  dstPort: 51820,
 };
 const v6spec: UdpFrameSpec = {
   ...v4spec,
@@ -81,12 +97,13 @@ test('checksum: incremental update (RFC 1624) equals recomputation', () => {
     const w = 2 * Math.floor(r() * 5); // a word before the checksum field
     const oldWord = (h[w]! << 8) | h[w + 1]!;
     const newWord = Math.floor(r() * 65536);
-    h[w] = newWord >>> 8; h[w + 1] = newWord & 0xff;
+    h[w] = newWord >>> 8;
+    h[w + 1] = newWord & 0xff;
     const inc = updateChecksum16(old, oldWord, newWord);
     setIpv4Checksum(h, 0, 20);
     // 0x0000 and 0xffff are the same ones' complement number.
     const full = (h[10]! << 8) | h[11]!;
-    assert.ok(inc === full || (inc | full) === 0xffff && (inc & full) === 0, `${inc} vs ${full}`);
+    assert.ok(inc === full || ((inc | full) === 0xffff && (inc & full) === 0), `${inc} vs ${full}`);
   }
 });
 
@@ -101,7 +118,10 @@ test('Ipv4Template writes a header whose checksum verifies, for any length and i
   }
 });
 
-for (const [name, spec] of [['IPv4', v4spec], ['IPv6', v6spec]] as const) {
+for (const [name, spec] of [
+  ['IPv4', v4spec],
+  ['IPv6', v6spec],
+] as const) {
   test(`${name}: build -> parse round trip, checksum valid, turnAround swaps and keeps checksums valid`, () => {
     const r = rng(4);
     const f = new UdpFrame();
@@ -117,7 +137,8 @@ for (const [name, spec] of [['IPv4', v4spec], ['IPv6', v6spec]] as const) {
       const ok = f.family === 4 ? udpChecksumOkV4 : udpChecksumOkV6;
       assert.ok(ok(buf, f.l3, f.l4, f.udpLength));
       // A checksum left as the sender's partial sum is replaced by a full one.
-      buf[f.l4 + 6] = 0x12; buf[f.l4 + 7] = 0x34;
+      buf[f.l4 + 6] = 0x12;
+      buf[f.l4 + 7] = 0x34;
       const replyLen = turnAround(buf, 0, f);
       assert.equal(replyLen, len);
       const g = new UdpFrame();
@@ -147,24 +168,165 @@ test('bad input returns its drop reason', () => {
     ['empty', () => [new Uint8Array(0), 0], 'outer-runt'],
     ['13-byte runt', () => [v4().buf, 13], 'outer-runt'],
     ['IPv4 header cut', () => [v4().buf, 14 + 19], 'outer-runt'],
-    ['ARP', () => { const x = v4(); x.buf[12] = 0x08; x.buf[13] = 0x06; return [x.buf, x.len]; }, 'outer-ethertype'],
-    ['IPv4 version nibble 6', () => { const x = v4(); x.buf[14] = 0x65; return [x.buf, x.len]; }, 'outer-ip-version'],
-    ['IHL 4', () => { const x = v4(); x.buf[14] = 0x44; return [x.buf, x.len]; }, 'outer-ipv4-header-length'],
-    ['IHL 15 beyond frame', () => { const x = v4(); x.buf[14] = 0x4f; return [x.buf, 14 + 40]; }, 'outer-ipv4-header-length'],
-    ['IPv4 options', () => { const x = v4(); x.buf[14] = 0x46; return [x.buf, x.len]; }, 'outer-ipv4-options'],
-    ['IPv4 total length beyond frame', () => { const x = v4(); x.buf[16] = 0x05; return [x.buf, x.len]; }, 'outer-ip-length'],
-    ['IPv4 total length below header', () => { const x = v4(); x.buf[16] = 0; x.buf[17] = 12; return [x.buf, x.len]; }, 'outer-ip-length'],
-    ['IPv4 total length leaves no UDP header', () => { const x = v4(); x.buf[16] = 0; x.buf[17] = 24; return [x.buf, x.len]; }, 'outer-runt'],
-    ['IPv4 MF', () => { const x = v4(); x.buf[20] = 0x20; return [x.buf, x.len]; }, 'outer-fragment'],
-    ['IPv4 fragment offset', () => { const x = v4(); x.buf[21] = 0x01; return [x.buf, x.len]; }, 'outer-fragment'],
-    ['IPv4 TCP', () => { const x = v4(); x.buf[23] = 6; return [x.buf, x.len]; }, 'outer-protocol'],
-    ['UDP length 7', () => { const x = v4(); x.buf[38] = 0; x.buf[39] = 7; return [x.buf, x.len]; }, 'outer-udp-length'],
-    ['UDP length beyond IP payload', () => { const x = v4(); x.buf[38] = 1; return [x.buf, x.len]; }, 'outer-udp-length'],
+    [
+      'ARP',
+      () => {
+        const x = v4();
+        x.buf[12] = 0x08;
+        x.buf[13] = 0x06;
+        return [x.buf, x.len];
+      },
+      'outer-ethertype',
+    ],
+    [
+      'IPv4 version nibble 6',
+      () => {
+        const x = v4();
+        x.buf[14] = 0x65;
+        return [x.buf, x.len];
+      },
+      'outer-ip-version',
+    ],
+    [
+      'IHL 4',
+      () => {
+        const x = v4();
+        x.buf[14] = 0x44;
+        return [x.buf, x.len];
+      },
+      'outer-ipv4-header-length',
+    ],
+    [
+      'IHL 15 beyond frame',
+      () => {
+        const x = v4();
+        x.buf[14] = 0x4f;
+        return [x.buf, 14 + 40];
+      },
+      'outer-ipv4-header-length',
+    ],
+    [
+      'IPv4 options',
+      () => {
+        const x = v4();
+        x.buf[14] = 0x46;
+        return [x.buf, x.len];
+      },
+      'outer-ipv4-options',
+    ],
+    [
+      'IPv4 total length beyond frame',
+      () => {
+        const x = v4();
+        x.buf[16] = 0x05;
+        return [x.buf, x.len];
+      },
+      'outer-ip-length',
+    ],
+    [
+      'IPv4 total length below header',
+      () => {
+        const x = v4();
+        x.buf[16] = 0;
+        x.buf[17] = 12;
+        return [x.buf, x.len];
+      },
+      'outer-ip-length',
+    ],
+    [
+      'IPv4 total length leaves no UDP header',
+      () => {
+        const x = v4();
+        x.buf[16] = 0;
+        x.buf[17] = 24;
+        return [x.buf, x.len];
+      },
+      'outer-runt',
+    ],
+    [
+      'IPv4 MF',
+      () => {
+        const x = v4();
+        x.buf[20] = 0x20;
+        return [x.buf, x.len];
+      },
+      'outer-fragment',
+    ],
+    [
+      'IPv4 fragment offset',
+      () => {
+        const x = v4();
+        x.buf[21] = 0x01;
+        return [x.buf, x.len];
+      },
+      'outer-fragment',
+    ],
+    [
+      'IPv4 TCP',
+      () => {
+        const x = v4();
+        x.buf[23] = 6;
+        return [x.buf, x.len];
+      },
+      'outer-protocol',
+    ],
+    [
+      'UDP length 7',
+      () => {
+        const x = v4();
+        x.buf[38] = 0;
+        x.buf[39] = 7;
+        return [x.buf, x.len];
+      },
+      'outer-udp-length',
+    ],
+    [
+      'UDP length beyond IP payload',
+      () => {
+        const x = v4();
+        x.buf[38] = 1;
+        return [x.buf, x.len];
+      },
+      'outer-udp-length',
+    ],
     ['IPv6 header cut', () => [v6().buf, 14 + 39], 'outer-runt'],
-    ['IPv6 payload length beyond frame', () => { const x = v6(); x.buf[18] = 0x03; return [x.buf, x.len]; }, 'outer-ip-length'],
-    ['IPv6 extension header', () => { const x = v6(); x.buf[20] = 0; return [x.buf, x.len]; }, 'outer-protocol'],
-    ['IPv6 fragment header', () => { const x = v6(); x.buf[20] = 44; return [x.buf, x.len]; }, 'outer-protocol'],
-    ['IPv6 payload shorter than UDP header', () => { const x = v6(); x.buf[18] = 0; x.buf[19] = 4; return [x.buf, x.len]; }, 'outer-runt'],
+    [
+      'IPv6 payload length beyond frame',
+      () => {
+        const x = v6();
+        x.buf[18] = 0x03;
+        return [x.buf, x.len];
+      },
+      'outer-ip-length',
+    ],
+    [
+      'IPv6 extension header',
+      () => {
+        const x = v6();
+        x.buf[20] = 0;
+        return [x.buf, x.len];
+      },
+      'outer-protocol',
+    ],
+    [
+      'IPv6 fragment header',
+      () => {
+        const x = v6();
+        x.buf[20] = 44;
+        return [x.buf, x.len];
+      },
+      'outer-protocol',
+    ],
+    [
+      'IPv6 payload shorter than UDP header',
+      () => {
+        const x = v6();
+        x.buf[18] = 0;
+        x.buf[19] = 4;
+        return [x.buf, x.len];
+      },
+      'outer-runt',
+    ],
   ];
   for (const [name, make, want] of cases) {
     const [buf, len] = make();
@@ -172,7 +334,11 @@ test('bad input returns its drop reason', () => {
   }
   const x = v4();
   x.buf[14] = 0x46;
-  assert.equal(parseUdpFrame(x.buf, 0, x.len, f, { allowIpv4Options: true }), 'outer-udp-length', 'options accepted when allowed: the UDP header is then read 4 bytes later');
+  assert.equal(
+    parseUdpFrame(x.buf, 0, x.len, f, { allowIpv4Options: true }),
+    'outer-udp-length',
+    'options accepted when allowed: the UDP header is then read 4 bytes later',
+  );
 });
 
 test('random and truncated frames never throw', () => {
@@ -200,7 +366,11 @@ test('OuterHeaders (precomputed) equals buildUdpFrame byte for byte, IPv4 and IP
       const got = new Uint8Array(2048);
       got.set(payload, outer.length);
       assert.equal(outer.write(got, 0, size), want.len);
-      assert.deepEqual(got.subarray(0, want.len), want.buf.subarray(0, want.len), `${spec.srcIp.length === 16 ? 'IPv6' : 'IPv4'} ${size} B`);
+      assert.deepEqual(
+        got.subarray(0, want.len),
+        want.buf.subarray(0, want.len),
+        `${spec.srcIp.length === 16 ? 'IPv6' : 'IPv4'} ${size} B`,
+      );
     }
   }
   // Without the optional IPv4 UDP checksum the field is zero and the frame still parses.

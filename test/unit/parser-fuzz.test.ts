@@ -28,10 +28,28 @@ import { DatapathConfigError, parseDatapathConfig } from '../../src/daemon/confi
 /** A copy of msg with one of: bit flips, a truncation, an extension, a byte run overwritten. */
 function mutate(rng: SeededPrng, msg: Uint8Array): Uint8Array {
   switch (rng.below(4)) {
-    case 0: { const m = Uint8Array.from(msg); for (let k = 1 + rng.below(3); k > 0; k--) { const bit = rng.below(m.length * 8); m[bit >> 3]! ^= 1 << (bit & 7); } return m; }
-    case 1: return msg.slice(0, rng.below(msg.length));
-    case 2: { const m = new Uint8Array(msg.length + 1 + rng.below(64)); m.set(msg); rng.fill(m.subarray(msg.length)); return m; }
-    default: { const m = Uint8Array.from(msg); const at = rng.below(m.length); rng.fill(m.subarray(at, Math.min(m.length, at + 1 + rng.below(16)))); return m; }
+    case 0: {
+      const m = Uint8Array.from(msg);
+      for (let k = 1 + rng.below(3); k > 0; k--) {
+        const bit = rng.below(m.length * 8);
+        m[bit >> 3]! ^= 1 << (bit & 7);
+      }
+      return m;
+    }
+    case 1:
+      return msg.slice(0, rng.below(msg.length));
+    case 2: {
+      const m = new Uint8Array(msg.length + 1 + rng.below(64));
+      m.set(msg);
+      rng.fill(m.subarray(msg.length));
+      return m;
+    }
+    default: {
+      const m = Uint8Array.from(msg);
+      const at = rng.below(m.length);
+      rng.fill(m.subarray(at, Math.min(m.length, at + 1 + rng.below(16))));
+      return m;
+    }
   }
 }
 
@@ -44,8 +62,14 @@ function differsOnlyIn(a: Uint8Array, b: Uint8Array, ranges: Array<[number, numb
 
 // Bytes the Noise consumers do not authenticate by design: the sender index (4..8; MAC1 covers
 // it, checked before, whitepaper §5.4.4) and the MAC fields themselves (CookieChecker's job).
-const INITIATION_UNCHECKED: Array<[number, number]> = [[4, 8], [116, 148]];
-const RESPONSE_UNCHECKED: Array<[number, number]> = [[4, 8], [60, 92]];
+const INITIATION_UNCHECKED: Array<[number, number]> = [
+  [4, 8],
+  [116, 148],
+];
+const RESPONSE_UNCHECKED: Array<[number, number]> = [
+  [4, 8],
+  [60, 92],
+];
 
 test('handshake consumers: 3,000 mutated initiations, responses and cookie replies never throw; accepted only when the mutation hit bytes not authenticated by design', () => {
   const rng = new SeededPrng(0x5eed);
@@ -66,10 +90,17 @@ test('handshake consumers: 3,000 mutated initiations, responses and cookie repli
     return { iHs, init, resp: createResponse(rHs, rIdx)! };
   };
   let cur = pair();
-  let refusedInit = 0, refusedResp = 0, refusedCookie = 0;
+  let refusedInit = 0,
+    refusedResp = 0,
+    refusedCookie = 0;
   for (let i = 0; i < 1000; i++) {
     const m = mutate(rng, cur.init);
-    const r = consumeInitiation(m, responder, (rs) => (Buffer.from(rs).equals(Buffer.from(initiator.publicKey)) ? freshPeer() : undefined), clock);
+    const r = consumeInitiation(
+      m,
+      responder,
+      (rs) => (Buffer.from(rs).equals(Buffer.from(initiator.publicKey)) ? freshPeer() : undefined),
+      clock,
+    );
     if (typeof r !== 'string') assert.ok(differsOnlyIn(m, cur.init, INITIATION_UNCHECKED), `mutated initiation accepted (case ${i})`);
     else refusedInit++;
   }
@@ -94,18 +125,22 @@ test('handshake consumers: 3,000 mutated initiations, responses and cookie repli
     if (gen.consumeReply(m) === 'ok') assert.ok(differsOnlyIn(m, reply, [[4, 8]]), `mutated cookie reply accepted (case ${i})`);
     else refusedCookie++;
   }
-  console.log(`parser-fuzz handshake: refused ${refusedInit}/1000 initiations, ${refusedResp}/1000 responses, ${refusedCookie}/1000 cookie replies`);
+  console.log(
+    `parser-fuzz handshake: refused ${refusedInit}/1000 initiations, ${refusedResp}/1000 responses, ${refusedCookie}/1000 cookie replies`,
+  );
   assert.ok(refusedInit > 700 && refusedResp > 700 && refusedCookie > 700, 'most mutations hit authenticated bytes');
 });
 
 test('data path inner-packet checks: 50,000 random and mutated plaintexts never throw and stay in bounds', () => {
   const rng = new SeededPrng(42);
   const router = new PeerRouter();
-  router.replace(packAllowedIps([
-    [new Uint8Array([10, 0, 0, 0]), 8, 1],
-    [new Uint8Array([192, 168, 1, 7]), 32, 2],
-    [new Uint8Array([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), 8, 3],
-  ]));
+  router.replace(
+    packAllowedIps([
+      [new Uint8Array([10, 0, 0, 0]), 8, 1],
+      [new Uint8Array([192, 168, 1, 7]), 32, 2],
+      [new Uint8Array([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), 8, 3],
+    ]),
+  );
   const valid4 = new Uint8Array([0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 1, 2, 3, 192, 168, 1, 7, 0, 1, 0, 2, 0, 8, 0, 0]);
   const buf = new Uint8Array(2048);
   let accepted = 0;
@@ -135,7 +170,8 @@ test('control-path text parsers: 20,000 mutated UAPI bodies, configs and datapat
   const uapi = `private_key=${k()}\nlisten_port=51820\nfwmark=0\nreplace_peers=true\npublic_key=${k()}\npreshared_key=${k()}\nendpoint=[fd00::1]:51820\npersistent_keepalive_interval=25\nreplace_allowed_ips=true\nallowed_ip=10.0.0.0/8\nallowed_ip=fd00::/64\nprotocol_version=1\n`;
   const conf = `[Interface]\nPrivateKey = ${keyToBase64(generateKeyPair().privateKey)}\nListenPort = 51820\nAddress = 10.0.0.1/24, fd00::1/64\nDNS = 1.1.1.1\nMTU = 1420\nTable = off\n\n[Peer]\nPublicKey = ${keyToBase64(generateKeyPair().publicKey)}\nAllowedIPs = 10.0.0.2/32, fd00::2/128\nEndpoint = 192.0.2.1:51820\nPersistentKeepalive = 25\n`;
   const dp = `{\n  // comment\n  "afxdp": "auto", "mode": "generic", "zeroCopy": false, "umemFrames": 4096, "frameSize": 2048,\n  "workers": 2, "busyPoll": false, "crypto": "native",\n}\n`;
-  const enc = new TextEncoder(), dec = new TextDecoder();
+  const enc = new TextEncoder(),
+    dec = new TextDecoder();
   const cases: Array<[string, string, (s: string) => unknown, new (...a: never[]) => Error]> = [
     ['uapi', uapi, parseUapiSet, UapiError],
     ['config', conf, (s) => parseConfig(s, 'fuzz.conf'), ConfigError],
@@ -151,12 +187,21 @@ test('control-path text parsers: 20,000 mutated UAPI bodies, configs and datapat
       if (i % 2 === 0) s = dec.decode(mutate(rng, enc.encode(text)));
       else {
         const lines = text.split('\n');
-        const a = rng.below(lines.length), b = rng.below(lines.length);
-        if (rng.below(3) === 0) lines.splice(a, 1); else if (rng.below(2) === 0) lines.splice(a, 0, lines[b]!); else [lines[a], lines[b]] = [lines[b]!, lines[a]!];
+        const a = rng.below(lines.length),
+          b = rng.below(lines.length);
+        if (rng.below(3) === 0) lines.splice(a, 1);
+        else if (rng.below(2) === 0) lines.splice(a, 0, lines[b]!);
+        else [lines[a], lines[b]] = [lines[b]!, lines[a]!];
         s = lines.join('\n');
       }
-      try { parse(s); o.ok++; } catch (err) {
-        assert.ok(err instanceof Typed, `${name}: ${(err as Error).constructor.name}: ${(err as Error).message} for ${JSON.stringify(s.slice(0, 120))}`);
+      try {
+        parse(s);
+        o.ok++;
+      } catch (err) {
+        assert.ok(
+          err instanceof Typed,
+          `${name}: ${(err as Error).constructor.name}: ${(err as Error).message} for ${JSON.stringify(s.slice(0, 120))}`,
+        );
         o.refused++;
       }
     }

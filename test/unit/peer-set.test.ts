@@ -15,7 +15,7 @@ import type { PeerTimers } from '../../src/protocol/timers.js';
 /** No timer runs in these tests: nothing here drives the clock. */
 const noTimers = (): PeerTimers => ({}) as PeerTimers;
 
-test('a removed peer\'s slot is reused, also after a low-order key was refused in between', () => {
+test("a removed peer's slot is reused, also after a low-order key was refused in between", () => {
   const peers = new PeerSet(new DataPlaneLink());
   const local = generateKeyPair();
   const first = peers.add(generateKeyPair().publicKey, local, noTimers);
@@ -32,10 +32,15 @@ test('a removed peer\'s slot is reused, also after a low-order key was refused i
   assert.ok(third.generation > first.generation, 'a reused slot gets a new generation');
 });
 
-test('a removed peer\'s slot goes to a new peer only after the workers were told its routes are gone', () => {
+test("a removed peer's slot goes to a new peer only after the workers were told its routes are gone", () => {
   const link = new DataPlaneLink();
   const sent: ToWorker[] = [];
-  link.pool = { broadcast: (m: ToWorker) => sent.push(m), withWakesHeld: (fn: () => void) => fn(), ensurePeerCapacity() {}, clearPeerSlot() {} } as unknown as WorkerPool;
+  link.pool = {
+    broadcast: (m: ToWorker) => sent.push(m),
+    withWakesHeld: (fn: () => void) => fn(),
+    ensurePeerCapacity() {},
+    clearPeerSlot() {},
+  } as unknown as WorkerPool;
   const peers = new PeerSet(link);
   const local = generateKeyPair();
   const a = peers.add(generateKeyPair().publicKey, local, noTimers);
@@ -55,10 +60,13 @@ test('a removed peer\'s slot goes to a new peer only after the workers were told
   assert.ok(dropAt >= 0 && reuseAt > dropAt, `order: ${sent.map((m) => m.t).join(', ')}`);
 });
 
-test('the peer set holds 1,048,576 peers (the kernel module\'s limit), then refuses with ENOANO', () => {
+test("the peer set holds 1,048,576 peers (the kernel module's limit), then refuses with ENOANO", () => {
   assert.equal(MAX_PEERS, 1 << 20);
   const peers = new PeerSet(new DataPlaneLink(), 3);
   const local = generateKeyPair();
   for (let i = 0; i < 3; i++) peers.add(generateKeyPair().publicKey, local, noTimers);
-  assert.throws(() => peers.add(generateKeyPair().publicKey, local, noTimers), (e: UapiError) => e.errno === Errno.ENOANO && /limit 3/.test(e.message));
+  assert.throws(
+    () => peers.add(generateKeyPair().publicKey, local, noTimers),
+    (e: UapiError) => e.errno === Errno.ENOANO && /limit 3/.test(e.message),
+  );
 });

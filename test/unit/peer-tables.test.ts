@@ -23,7 +23,10 @@ test('SlotActivity: every marked slot is drained once, up to slot 1,048,575', ()
   a.mark(31); // twice: still once
   const seen: number[] = [];
   a.drain((s) => seen.push(s));
-  assert.deepEqual(seen.sort((x, y) => x - y), marked);
+  assert.deepEqual(
+    seen.sort((x, y) => x - y),
+    marked,
+  );
   const again: number[] = [];
   a.drain((s) => again.push(s));
   assert.deepEqual(again, []);

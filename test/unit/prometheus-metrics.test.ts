@@ -23,8 +23,20 @@ const peerB64 = keyToBase64(peerKey);
 
 function stats(rx: number): DeviceStats {
   return {
-    interface: 'wg0', listenPort: 51820, workers: 2, xdpProgram: 'device-plugin', workerCpuSeconds: [1.5, 0.25], handshakeCryptoThreads: 0,
-    handshakes: { initiationsSent: 3, initiationsReceived: 1, responsesSent: 1, responsesReceived: 2, cookieRepliesSent: 0, cookieRepliesReceived: 0 },
+    interface: 'wg0',
+    listenPort: 51820,
+    workers: 2,
+    xdpProgram: 'device-plugin',
+    workerCpuSeconds: [1.5, 0.25],
+    handshakeCryptoThreads: 0,
+    handshakes: {
+      initiationsSent: 3,
+      initiationsReceived: 1,
+      responsesSent: 1,
+      responsesReceived: 2,
+      cookieRepliesSent: 0,
+      cookieRepliesReceived: 0,
+    },
     ports: [
       { worker: 0, path: 'udp', ipackets: 5, opackets: 6 },
       { worker: 0, path: 'af_xdp eth1 queue 0', ipackets: rx, opackets: 9, fqEmpty: 4, frames_free: 3000, tx_outstanding: 17 },
@@ -33,17 +45,41 @@ function stats(rx: number): DeviceStats {
     paths: [{ publicKey: peerB64, path: 'kernel socket (neighbour 10.0.0.1 on eth1 not resolved yet)' }],
     drops: { 'rx-bad-outer-port': 12 },
     events: { 'tx-staged': 3 },
-    peers: [{ publicKey: peerB64, endpoint: '10.0.0.2:51820', rxBytes: 1000, txBytes: 2000, rxPackets: 10, txPackets: 20, stagedDropped: 0, hasSession: true, lastDataTxMs: 0 }],
+    peers: [
+      {
+        publicKey: peerB64,
+        endpoint: '10.0.0.2:51820',
+        rxBytes: 1000,
+        txBytes: 2000,
+        rxPackets: 10,
+        txPackets: 20,
+        stagedDropped: 0,
+        hasSession: true,
+        lastDataTxMs: 0,
+      },
+    ],
   };
 }
 
-const uapi = (): DeviceSnapshot => ({
-  listenPort: 51820, fwmark: 0,
-  peers: [{
-    publicKey: peerKey, lastHandshakeSec: 1_700_000_000, lastHandshakeNsec: 0, rxBytes: 1000, txBytes: 2000, persistentKeepalive: 0,
-    allowedIPs: [{ family: 4, address: new Uint8Array([10, 9, 0, 2]), bits: 32 }, { family: 6, address: new Uint8Array(16).fill(0xfd, 0, 1), bits: 128 }],
-  }],
-} as unknown as DeviceSnapshot);
+const uapi = (): DeviceSnapshot =>
+  ({
+    listenPort: 51820,
+    fwmark: 0,
+    peers: [
+      {
+        publicKey: peerKey,
+        lastHandshakeSec: 1_700_000_000,
+        lastHandshakeNsec: 0,
+        rxBytes: 1000,
+        txBytes: 2000,
+        persistentKeepalive: 0,
+        allowedIPs: [
+          { family: 4, address: new Uint8Array([10, 9, 0, 2]), bits: 32 },
+          { family: 6, address: new Uint8Array(16).fill(0xfd, 0, 1), bits: 128 },
+        ],
+      },
+    ],
+  }) as unknown as DeviceSnapshot;
 
 test('exporter-compatible names and labels, per-port counters, info gauges', async () => {
   const m = new DeviceMetrics({ stats: () => stats(8), uapi });
@@ -56,7 +92,14 @@ test('exporter-compatible names and labels, per-port counters, info gauges', asy
   assert.match(text, /^# TYPE wireguard_sent_bytes_total counter$/m);
   assert.match(text, /^# TYPE wireguard_latest_handshake_seconds gauge$/m);
   assert.equal(sampleValue(s, 'xdpwg_peer_received_packets_total', { public_key: peerB64 }), 10);
-  assert.equal(sampleValue(s, 'xdpwg_peer_info', { path: 'kernel', reason: 'neighbour 10.0.0.1 on eth1 not resolved yet', endpoint: '10.0.0.2:51820' }), 1);
+  assert.equal(
+    sampleValue(s, 'xdpwg_peer_info', {
+      path: 'kernel',
+      reason: 'neighbour 10.0.0.1 on eth1 not resolved yet',
+      endpoint: '10.0.0.2:51820',
+    }),
+    1,
+  );
   assert.equal(sampleValue(s, 'xdpwg_port_ipackets_total', { kind: 'af_xdp', device: 'eth1', queue: '0', worker: '0' }), 8);
   assert.equal(sampleValue(s, 'xdpwg_port_ipackets_total', { kind: 'udp', device: '', queue: '' }), 5);
   assert.equal(sampleValue(s, 'xdpwg_port_fq_empty_total', { kind: 'af_xdp' }), 4);
@@ -83,13 +126,29 @@ test('wireguard_latest_handshake_delay_seconds: seconds since the handshake, as 
   const twoPeers = (): DeviceSnapshot => {
     const u = uapi();
     const [p] = [...u.peers] as PeerSnapshot[];
-    return { ...u, peers: [{ ...p!, lastHandshakeNsec: 500_000_000 }, { ...p!, publicKey: never, lastHandshakeSec: 0, lastHandshakeNsec: 0, allowedIPs: [] }] } as DeviceSnapshot;
+    return {
+      ...u,
+      peers: [
+        { ...p!, lastHandshakeNsec: 500_000_000 },
+        { ...p!, publicKey: never, lastHandshakeSec: 0, lastHandshakeNsec: 0, allowedIPs: [] },
+      ],
+    } as DeviceSnapshot;
   };
   const text = await new DeviceMetrics({ stats: () => stats(1), uapi: twoPeers, now: () => 1_700_000_180_000 }).render();
   const s = parsePrometheusText(text);
   assert.match(text, /^# TYPE wireguard_latest_handshake_delay_seconds gauge$/m);
-  assert.equal(sampleValue(s, 'wireguard_latest_handshake_delay_seconds', { interface: 'wg0', public_key: peerB64, allowed_ips: '10.9.0.2/32,fd00::/128' }), 179.5);
-  assert.deepEqual(s.filter((x) => x.name === 'wireguard_latest_handshake_delay_seconds').map((x) => x.labels.public_key), [peerB64]);
+  assert.equal(
+    sampleValue(s, 'wireguard_latest_handshake_delay_seconds', {
+      interface: 'wg0',
+      public_key: peerB64,
+      allowed_ips: '10.9.0.2/32,fd00::/128',
+    }),
+    179.5,
+  );
+  assert.deepEqual(
+    s.filter((x) => x.name === 'wireguard_latest_handshake_delay_seconds').map((x) => x.labels.public_key),
+    [peerB64],
+  );
   assert.equal(sampleValue(s, 'wireguard_latest_handshake_seconds', { public_key: keyToBase64(never) }), 0);
 });
 
@@ -132,7 +191,11 @@ test('the server: 30 rapid scrapes, concurrent and one after another, read the s
   const server = await MetricsServer.open(`127.0.0.1:${await freePort()}`, { stats: () => stats(100 + calls++), uapi });
   try {
     const url = `http://${server.address}/metrics`;
-    const get = async (): Promise<string> => { const r = await fetch(url); assert.equal(r.status, 200); return r.text(); };
+    const get = async (): Promise<string> => {
+      const r = await fetch(url);
+      assert.equal(r.status, 200);
+      return r.text();
+    };
     // Well inside one 1 s window on any machine: the window starts at the first render.
     const bodies = await Promise.all(Array.from({ length: 15 }, get));
     for (let i = 0; i < 15; i++) bodies.push(await get());

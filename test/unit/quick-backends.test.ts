@@ -24,7 +24,10 @@ after(() => {
 function installed(...tools: string[]): void {
   const d = mkdtempSync(path.join(os.tmpdir(), 'quick-backends-'));
   dirs.push(d);
-  for (const t of tools) { writeFileSync(path.join(d, t), '#!/bin/sh\n'); chmodSync(path.join(d, t), 0o755); }
+  for (const t of tools) {
+    writeFileSync(path.join(d, t), '#!/bin/sh\n');
+    chmodSync(path.join(d, t), 0o755);
+  }
   process.env.PATH = d;
 }
 

@@ -39,7 +39,10 @@ function queueOf(frames: Uint8Array[]): XskState {
     rxBurst(desc: Uint32Array): number {
       if (given) return 0;
       given = true;
-      frames.forEach((f, i) => { desc[2 * i] = i * 2048; desc[2 * i + 1] = f.length; });
+      frames.forEach((f, i) => {
+        desc[2 * i] = i * 2048;
+        desc[2 * i + 1] = f.length;
+      });
       return frames.length;
     },
     freeFrames(): void {},
@@ -48,9 +51,12 @@ function queueOf(frames: Uint8Array[]): XskState {
 }
 
 const spec: UdpFrameSpec = {
-  dstMac: new Uint8Array(6).fill(2), srcMac: new Uint8Array(6).fill(4),
-  srcIp: new Uint8Array([192, 0, 2, 1]), dstIp: new Uint8Array([192, 0, 2, 2]),
-  srcPort: 40000, dstPort: LISTEN_PORT,
+  dstMac: new Uint8Array(6).fill(2),
+  srcMac: new Uint8Array(6).fill(4),
+  srcIp: new Uint8Array([192, 0, 2, 1]),
+  dstIp: new Uint8Array([192, 0, 2, 2]),
+  srcPort: 40000,
+  dstPort: LISTEN_PORT,
 };
 
 function frame(edit: (b: Uint8Array) => void = () => {}, dstPort = LISTEN_PORT): Uint8Array {
@@ -63,18 +69,33 @@ function frame(edit: (b: Uint8Array) => void = () => {}, dstPort = LISTEN_PORT):
 test('each malformed outer frame is counted under its own rx-bad-outer-* counter', () => {
   const s = workerState();
   const r = new Receiver(s);
-  r.readXsk(queueOf([
-    frame().slice(0, 13),                                  // runt
-    frame((b) => { b[12] = 0x08; b[13] = 0x06; }),         // ARP
-    frame((b) => { b[14] = 0x65; }),                       // IPv6 nibble under the IPv4 ethertype
-    frame((b) => { b[23] = 6; }),                          // TCP
-    frame((b) => { b[20] = 0x20; }),                       // MF set
-    frame(undefined, 53),                                  // another port
-    frame(undefined, 53),
-  ]));
+  r.readXsk(
+    queueOf([
+      frame().slice(0, 13), // runt
+      frame((b) => {
+        b[12] = 0x08;
+        b[13] = 0x06;
+      }), // ARP
+      frame((b) => {
+        b[14] = 0x65;
+      }), // IPv6 nibble under the IPv4 ethertype
+      frame((b) => {
+        b[23] = 6;
+      }), // TCP
+      frame((b) => {
+        b[20] = 0x20;
+      }), // MF set
+      frame(undefined, 53), // another port
+      frame(undefined, 53),
+    ]),
+  );
   assert.deepEqual(DropCounters.summarize([s.drops]), {
-    'rx-bad-outer-runt': 1, 'rx-bad-outer-ethertype': 1, 'rx-bad-outer-ip-version': 1,
-    'rx-bad-outer-protocol': 1, 'rx-bad-outer-fragment': 1, 'rx-bad-outer-port': 2,
+    'rx-bad-outer-runt': 1,
+    'rx-bad-outer-ethertype': 1,
+    'rx-bad-outer-ip-version': 1,
+    'rx-bad-outer-protocol': 1,
+    'rx-bad-outer-fragment': 1,
+    'rx-bad-outer-port': 2,
   });
 });
 
@@ -87,7 +108,11 @@ test('an authentic message on a keypair whose peer is gone is counted, not dropp
   sc.crypt.add({} as never, 0, 32);
   sc.crypt.result[0] = 0;
   sc.cryptKeys[0] = { slot: 3 } as DataKeypair;
-  const written = (r as unknown as { acceptAndCheck(buf: Uint8Array, jobs: number, now: number): number }).acceptAndCheck(new Uint8Array(64), 1, Date.now());
+  const written = (r as unknown as { acceptAndCheck(buf: Uint8Array, jobs: number, now: number): number }).acceptAndCheck(
+    new Uint8Array(64),
+    1,
+    Date.now(),
+  );
   assert.equal(written, 0);
   assert.deepEqual(DropCounters.summarize([s.drops]), { 'rx-key-expired': 1 });
 });

@@ -22,47 +22,170 @@ function freshWindow(): ReplayWindow {
 /** Each step: [counter, accepted?]. Steps run in order on one fresh window. */
 const EDGE_CASES: { n: number; what: string; steps: [bigint, boolean][] }[] = [
   { n: 1, what: 'a fresh window accepts counter 0', steps: [[0n, true]] },
-  { n: 2, what: 'counter 0 twice: the duplicate is refused', steps: [[0n, true], [0n, false]] },
-  { n: 3, what: 'out of order inside the window: 1 then 0', steps: [[1n, true], [0n, true], [1n, false], [0n, false]] },
-  { n: 4, what: 'exactly at the window edge (greatest − REPLAY_WINDOW_SIZE) is accepted', steps: [[W, true], [0n, true]] },
-  { n: 5, what: 'just past the window edge (greatest − REPLAY_WINDOW_SIZE − 1) is refused', steps: [[W + 1n, true], [0n, false]] },
-  { n: 6, what: 'edge counter accepted once, then refused as duplicate', steps: [[W, true], [0n, true], [0n, false]] },
+  {
+    n: 2,
+    what: 'counter 0 twice: the duplicate is refused',
+    steps: [
+      [0n, true],
+      [0n, false],
+    ],
+  },
+  {
+    n: 3,
+    what: 'out of order inside the window: 1 then 0',
+    steps: [
+      [1n, true],
+      [0n, true],
+      [1n, false],
+      [0n, false],
+    ],
+  },
+  {
+    n: 4,
+    what: 'exactly at the window edge (greatest − REPLAY_WINDOW_SIZE) is accepted',
+    steps: [
+      [W, true],
+      [0n, true],
+    ],
+  },
+  {
+    n: 5,
+    what: 'just past the window edge (greatest − REPLAY_WINDOW_SIZE − 1) is refused',
+    steps: [
+      [W + 1n, true],
+      [0n, false],
+    ],
+  },
+  {
+    n: 6,
+    what: 'edge counter accepted once, then refused as duplicate',
+    steps: [
+      [W, true],
+      [0n, true],
+      [0n, false],
+    ],
+  },
   {
     n: 7,
     what: 'far future jump: everything old is refused, the new window edge holds',
-    steps: [[5n, true], [1n << 40n, true], [6n, false], [(1n << 40n) - W, true], [(1n << 40n) - W - 1n, false], [1n << 40n, false]],
+    steps: [
+      [5n, true],
+      [1n << 40n, true],
+      [6n, false],
+      [(1n << 40n) - W, true],
+      [(1n << 40n) - W - 1n, false],
+      [1n << 40n, false],
+    ],
   },
   {
     n: 8,
     what: 'jump by exactly the bitmap size reuses the same bit slot',
-    steps: [[100n, true], [100n + BITS, true], [100n, false], [100n + BITS - 1n, true], [100n + BITS, false]],
+    steps: [
+      [100n, true],
+      [100n + BITS, true],
+      [100n, false],
+      [100n + BITS - 1n, true],
+      [100n + BITS, false],
+    ],
   },
   {
     n: 9,
     what: 'REJECT_AFTER_MESSAGES − 1 is the last valid counter',
-    steps: [[REJECT_AFTER_MESSAGES - 1n, true], [REJECT_AFTER_MESSAGES, false], [(1n << 64n) - 1n, false], [REJECT_AFTER_MESSAGES - 2n, true]],
+    steps: [
+      [REJECT_AFTER_MESSAGES - 1n, true],
+      [REJECT_AFTER_MESSAGES, false],
+      [(1n << 64n) - 1n, false],
+      [REJECT_AFTER_MESSAGES - 2n, true],
+    ],
   },
-  { n: 10, what: 'counter at REJECT_AFTER_MESSAGES on a fresh window is refused', steps: [[REJECT_AFTER_MESSAGES, false], [0n, true]] },
+  {
+    n: 10,
+    what: 'counter at REJECT_AFTER_MESSAGES on a fresh window is refused',
+    steps: [
+      [REJECT_AFTER_MESSAGES, false],
+      [0n, true],
+    ],
+  },
   {
     n: 11,
     what: 'across the 32-bit boundary',
-    steps: [[TWO32 - 1n, true], [TWO32, true], [TWO32 - 1n, false], [TWO32 - 2n, true], [TWO32 + 1n, true]],
+    steps: [
+      [TWO32 - 1n, true],
+      [TWO32, true],
+      [TWO32 - 1n, false],
+      [TWO32 - 2n, true],
+      [TWO32 + 1n, true],
+    ],
   },
   {
     n: 12,
     what: 'window spanning the 32-bit boundary: edge on both sides',
-    steps: [[TWO32 + 10n, true], [TWO32 + 10n - W, true], [TWO32 + 9n - W, false], [TWO32 - 8000n, true]],
+    steps: [
+      [TWO32 + 10n, true],
+      [TWO32 + 10n - W, true],
+      [TWO32 + 9n - W, false],
+      [TWO32 - 8000n, true],
+    ],
   },
-  { n: 13, what: 'duplicate inside the window after moving forward', steps: [[10n, true], [20n, true], [15n, true], [15n, false], [20n, false]] },
+  {
+    n: 13,
+    what: 'duplicate inside the window after moving forward',
+    steps: [
+      [10n, true],
+      [20n, true],
+      [15n, true],
+      [15n, false],
+      [20n, false],
+    ],
+  },
   {
     n: 14,
     what: 'stale bits from an earlier lap of the ring are cleared',
-    steps: [[0n, true], [1n, true], [63n, true], [3n * BITS + 64n, true], [3n * BITS + 1n, true], [3n * BITS + 63n, true], [3n * BITS, true]],
+    steps: [
+      [0n, true],
+      [1n, true],
+      [63n, true],
+      [3n * BITS + 64n, true],
+      [3n * BITS + 1n, true],
+      [3n * BITS + 63n, true],
+      [3n * BITS, true],
+    ],
   },
-  { n: 15, what: 'an older accepted counter does not move the greatest', steps: [[100_000n, true], [99_000n, true], [100_000n - W, true], [100_000n - W - 1n, false]] },
-  { n: 16, what: 'a 2^32 jump (high half +1, low half equal)', steps: [[7n, true], [TWO32 + 7n, true], [7n, false], [TWO32 + 6n, true]] },
-  { n: 17, what: 'a jump of 2^33 or more clears the whole ring', steps: [[1n, true], [2n * TWO32 + 1n, true], [2n * TWO32 + 1n - BITS, false], [2n * TWO32, true]] },
-  { n: 18, what: 'increasing by one for a whole lap and more', steps: Array.from({ length: Number(BITS) + 1000 }, (_, i): [bigint, boolean] => [BigInt(i), true]) },
+  {
+    n: 15,
+    what: 'an older accepted counter does not move the greatest',
+    steps: [
+      [100_000n, true],
+      [99_000n, true],
+      [100_000n - W, true],
+      [100_000n - W - 1n, false],
+    ],
+  },
+  {
+    n: 16,
+    what: 'a 2^32 jump (high half +1, low half equal)',
+    steps: [
+      [7n, true],
+      [TWO32 + 7n, true],
+      [7n, false],
+      [TWO32 + 6n, true],
+    ],
+  },
+  {
+    n: 17,
+    what: 'a jump of 2^33 or more clears the whole ring',
+    steps: [
+      [1n, true],
+      [2n * TWO32 + 1n, true],
+      [2n * TWO32 + 1n - BITS, false],
+      [2n * TWO32, true],
+    ],
+  },
+  {
+    n: 18,
+    what: 'increasing by one for a whole lap and more',
+    steps: Array.from({ length: Number(BITS) + 1000 }, (_, i): [bigint, boolean] => [BigInt(i), true]),
+  },
 ];
 
 for (const c of EDGE_CASES) {
@@ -96,13 +219,20 @@ test('replay: matches the naive reference on 200,000 seeded operations', () => {
   for (let i = 0; i < 200_000; i++) {
     const r = rng.below(100);
     let counter: bigint;
-    if (r < 50) counter = greatest + BigInt(rng.below(40)); // mostly in order, small gaps
-    else if (r < 75) counter = greatest - BigInt(rng.below(REPLAY_WINDOW_SIZE + 200)); // reordered, around the edge
-    else if (r < 85) counter = greatest - W + BigInt(rng.below(5)) - 2n; // right at the edge
-    else if (r < 93) counter = greatest; // duplicate of the newest
-    else if (r < 97) counter = greatest + BigInt(rng.below(20_000)); // jump of up to ~2.5 laps
-    else if (r < 99) counter = greatest + rng.bigBelow(1n << 40n); // far future
-    else if (rng.below(20) === 0) counter = REJECT_AFTER_MESSAGES - BigInt(rng.below(3)) + 1n - (rng.below(2) ? 0n : 10_000n); // near the limit
+    if (r < 50)
+      counter = greatest + BigInt(rng.below(40)); // mostly in order, small gaps
+    else if (r < 75)
+      counter = greatest - BigInt(rng.below(REPLAY_WINDOW_SIZE + 200)); // reordered, around the edge
+    else if (r < 85)
+      counter = greatest - W + BigInt(rng.below(5)) - 2n; // right at the edge
+    else if (r < 93)
+      counter = greatest; // duplicate of the newest
+    else if (r < 97)
+      counter = greatest + BigInt(rng.below(20_000)); // jump of up to ~2.5 laps
+    else if (r < 99)
+      counter = greatest + rng.bigBelow(1n << 40n); // far future
+    else if (rng.below(20) === 0)
+      counter = REJECT_AFTER_MESSAGES - BigInt(rng.below(3)) + 1n - (rng.below(2) ? 0n : 10_000n); // near the limit
     else counter = greatest + 1n;
     if (counter < 0n) counter = 0n;
     const expected = naive.checkAndUpdate(counter);

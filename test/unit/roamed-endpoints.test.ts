@@ -36,23 +36,32 @@ test('publish, version, read', () => {
 test('a writer thread and this reader: every record read is whole', async () => {
   const r = new RoamedEndpoints(1);
   const url = new URL('../../src/datapath/roamed-endpoints.js', import.meta.url).href;
-  const w = new Worker(`
+  const w = new Worker(
+    `
     const { workerData } = require('node:worker_threads');
     import(${JSON.stringify(url)}).then(({ RoamedEndpoints }) => {
       const r = new RoamedEndpoints(workerData);
       const rec = new Uint8Array(${ADDR_RECORD_SIZE});
       for (let i = 1; i <= 200000; i++) { rec.fill(i & 0xff); r.publish(0, rec); }
-    });`, { eval: true, workerData: r.buffer });
+    });`,
+    { eval: true, workerData: r.buffer },
+  );
   const done = new Promise((res) => w.once('exit', res));
   const out = new Uint8Array(ADDR_RECORD_SIZE);
-  let reads = 0, stable = 0;
+  let reads = 0,
+    stable = 0;
   let finished = false;
-  void done.then(() => { finished = true; });
+  void done.then(() => {
+    finished = true;
+  });
   while (!finished) {
     reads++;
     if (r.read(0, out) >= 0) {
       stable++;
-      assert.ok(out.every((b) => b === out[0]), `torn record ${out.join(',')}`);
+      assert.ok(
+        out.every((b) => b === out[0]),
+        `torn record ${out.join(',')}`,
+      );
     }
     if (reads % 1000 === 0) await new Promise((res) => setImmediate(res));
   }

@@ -46,6 +46,9 @@ test('numbers as they are, names from rt_tables (/etc first, then /usr/share, rt
 
 test('built-in names need no file; an unknown name is an error that says where it looked', () => {
   assert.equal(resolveTable('default', [path.join(root, 'nowhere')]).kind, 'fixed');
-  assert.throws(() => resolveTable('nosuch', [etc, usr]), (err: Error) => err.message.includes('Table = nosuch') && err.message.includes(path.join(etc, 'rt_tables')));
+  assert.throws(
+    () => resolveTable('nosuch', [etc, usr]),
+    (err: Error) => err.message.includes('Table = nosuch') && err.message.includes(path.join(etc, 'rt_tables')),
+  );
   assert.throws(() => resolveTable('99999999999', [etc, usr]), /at most/);
 });

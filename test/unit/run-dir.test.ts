@@ -15,7 +15,11 @@ test('ensurePrivateDir creates 0700, tightens a 0755 one, refuses a symlink and 
   t.after(() => rmSync(root, { recursive: true, force: true }));
   const fresh = path.join(root, 'fresh');
   const oldUmask = process.umask(0o000);
-  try { ensurePrivateDir(fresh); } finally { process.umask(oldUmask); }
+  try {
+    ensurePrivateDir(fresh);
+  } finally {
+    process.umask(oldUmask);
+  }
   assert.equal(statSync(fresh).mode & 0o7777, 0o700);
 
   const loose = path.join(root, 'loose');

@@ -23,12 +23,28 @@ const NOW = 1_800_000_000;
 
 function device(): ShownDevice {
   return {
-    privateKey: keyFromBase64(PRIV), listenPort: 51820, fwmark: 0x20,
+    privateKey: keyFromBase64(PRIV),
+    listenPort: 51820,
+    fwmark: 0x20,
     peers: [
-      { publicKey: keyFromBase64(PEER2), lastHandshakeSec: 0, lastHandshakeNsec: 0, rxBytes: 0n, txBytes: 0n, persistentKeepalive: 0, allowedIPs: [] },
       {
-        publicKey: keyFromBase64(PEER1), presharedKey: keyFromBase64(PSK), endpoint: parseEndpoint('[::1.2.3.4]:5')!,
-        lastHandshakeSec: NOW - 3725, lastHandshakeNsec: 5, rxBytes: 1152n, txBytes: 3n * 1024n * 1024n + 1n, persistentKeepalive: 25,
+        publicKey: keyFromBase64(PEER2),
+        lastHandshakeSec: 0,
+        lastHandshakeNsec: 0,
+        rxBytes: 0n,
+        txBytes: 0n,
+        persistentKeepalive: 0,
+        allowedIPs: [],
+      },
+      {
+        publicKey: keyFromBase64(PEER1),
+        presharedKey: keyFromBase64(PSK),
+        endpoint: parseEndpoint('[::1.2.3.4]:5')!,
+        lastHandshakeSec: NOW - 3725,
+        lastHandshakeNsec: 5,
+        rxBytes: 1152n,
+        txBytes: 3n * 1024n * 1024n + 1n,
+        persistentKeepalive: 25,
         allowedIPs: [parsePrefix('10.0.0.0/24')!, parsePrefix('::1.2.3.4/128')!],
       },
     ],
@@ -53,7 +69,9 @@ test('durations and byte counts read as wg prints them', () => {
 
 test('the pretty form: interface, keys hidden, peers by latest handshake, transfer, keepalive', () => {
   const text = formatPretty('wg0', device(), { now: NOW, color: false, hideKeys: true });
-  assert.equal(text, `interface: wg0
+  assert.equal(
+    text,
+    `interface: wg0
   public key: ${PUB}
   private key: (hidden)
   listening port: 51820
@@ -69,7 +87,8 @@ peer: ${PEER1}
 
 peer: ${PEER2}
   allowed ips: (none)
-`);
+`,
+  );
   const shown = formatPretty('wg0', device(), { now: NOW, color: false, hideKeys: false });
   assert.match(shown, new RegExp(`private key: ${PRIV.replace(/[+/]/g, '\\$&')}`));
   const colored = formatPretty('wg0', device(), { now: NOW, color: true, hideKeys: true });
@@ -77,17 +96,23 @@ peer: ${PEER2}
   assert.equal(colored.replace(/\x1b\[[0-9;]*m/g, ''), text);
   const future = device();
   future.peers[1]!.lastHandshakeSec = NOW + 10;
-  assert.match(formatPretty('wg0', future, { now: NOW, color: false, hideKeys: true }), /latest handshake: \(System clock wound backward; connection problems may ensue\.\)/);
+  assert.match(
+    formatPretty('wg0', future, { now: NOW, color: false, hideKeys: true }),
+    /latest handshake: \(System clock wound backward; connection problems may ensue\.\)/,
+  );
   future.peers[1]!.lastHandshakeSec = NOW;
   assert.match(formatPretty('wg0', future, { now: NOW, color: false, hideKeys: true }), /latest handshake: Now\n/);
 });
 
 test('the fields and dump, with and without the interface column', () => {
   const d = device();
-  assert.equal(formatField('wg0', d, 'dump', false), `${PRIV}\t${PUB}\t51820\t0x20
+  assert.equal(
+    formatField('wg0', d, 'dump', false),
+    `${PRIV}\t${PUB}\t51820\t0x20
 ${PEER2}\t(none)\t(none)\t(none)\t0\t0\t0\toff
 ${PEER1}\t${PSK}\t[::1.2.3.4]:5\t10.0.0.0/24,::1.2.3.4/128\t${NOW - 3725}\t1152\t3145729\t25
-`);
+`,
+  );
   assert.equal(formatField('wg0', d, 'allowed-ips', true), `wg0\t${PEER2}\t(none)\nwg0\t${PEER1}\t10.0.0.0/24 ::1.2.3.4/128\n`);
   assert.equal(formatField('wg0', d, 'public-key', false), `${PUB}\n`);
   assert.equal(formatField('wg0', d, 'fwmark', false), '0x20\n');

@@ -19,7 +19,11 @@ test('staged queue: holds 128, drops the oldest beyond that and counts it', () =
   assert.equal(q.length, 128);
   assert.equal(q.droppedOverflow, 2);
   const sent = q.drain();
-  assert.deepEqual(sent, Array.from({ length: 128 }, (_, i) => i + 2), 'drained oldest first');
+  assert.deepEqual(
+    sent,
+    Array.from({ length: 128 }, (_, i) => i + 2),
+    'drained oldest first',
+  );
   assert.equal(q.length, 0);
   assert.deepEqual(q.drain(), []);
 });

@@ -38,7 +38,10 @@ test('timers: keypairs are rejected after REJECT_AFTER_TIME (180 s); the next se
   assert.deepEqual(h.of('keypairsExpired'), [{ at: 180_000, what: 'keypairsExpired', reason: undefined }]);
   assert.equal(h.keypairs.current, undefined);
   h.sendData();
-  assert.deepEqual(h.of('initiation').map((e) => [e.at, e.reason]), [[180_000, 'requested']]);
+  assert.deepEqual(
+    h.of('initiation').map((e) => [e.at, e.reason]),
+    [[180_000, 'requested']],
+  );
 });
 
 test('timers: an initiator receiving on a 165 s old keypair rekeys once', () => {
@@ -52,7 +55,13 @@ test('timers: an initiator receiving on a 165 s old keypair rekeys once', () => 
   h.runUntil(171_000);
   h.receiveData();
   // Further receives ask for nothing more; the unanswered rekey is retried by the retransmission timer.
-  assert.deepEqual(h.of('initiation').map((e) => [e.at, e.reason]), [[165_000, 'rekey'], [170_167, 'retry']]);
+  assert.deepEqual(
+    h.of('initiation').map((e) => [e.at, e.reason]),
+    [
+      [165_000, 'rekey'],
+      [170_167, 'retry'],
+    ],
+  );
 });
 
 test('timers: a keepalive follows 10 s of one-way traffic, and none when we answer', () => {
@@ -66,7 +75,10 @@ test('timers: a keepalive follows 10 s of one-way traffic, and none when we answ
   h.runUntil(60_000);
   // Data arriving while a keepalive is pending asks for one more after it (as the kernel does), so the
   // last one, at 50 s, answers data received between the keepalives of 30 s and 40 s.
-  assert.deepEqual(h.of('keepalive').map((e) => e.at), [10_000, 20_000, 30_000, 40_000, 50_000]);
+  assert.deepEqual(
+    h.of('keepalive').map((e) => e.at),
+    [10_000, 20_000, 30_000, 40_000, 50_000],
+  );
 
   const answered = new TimerHarness();
   answered.session(false);
@@ -81,19 +93,38 @@ test('timers: persistent keepalive every interval of silence; traffic postpones 
   const h = new TimerHarness({ persistentKeepaliveSeconds: 25 });
   h.session(true);
   h.runUntil(60_000);
-  assert.deepEqual(h.of('keepalive').map((e) => e.at), [25_000, 50_000]);
+  assert.deepEqual(
+    h.of('keepalive').map((e) => e.at),
+    [25_000, 50_000],
+  );
   h.runUntil(70_000);
   h.receiveData(true); // traffic at 70 s postpones the next one from 75 s to 95 s
   h.runUntil(100_000);
-  assert.deepEqual(h.of('keepalive').map((e) => e.at), [25_000, 50_000, 95_000]);
+  assert.deepEqual(
+    h.of('keepalive').map((e) => e.at),
+    [25_000, 50_000, 95_000],
+  );
   h.timers.persistentKeepaliveIntervalChanged(0);
   h.runUntil(119_000);
   assert.equal(h.of('keepalive').length, 3, 'off');
   h.timers.persistentKeepaliveIntervalChanged(10);
-  assert.deepEqual(h.of('keepalive').map((e) => e.at).slice(3), [119_000], 'a new interval sends one at once');
+  assert.deepEqual(
+    h
+      .of('keepalive')
+      .map((e) => e.at)
+      .slice(3),
+    [119_000],
+    'a new interval sends one at once',
+  );
   h.runUntil(119_999);
   h.runUntil(129_000);
-  assert.deepEqual(h.of('keepalive').map((e) => e.at).slice(3), [119_000, 129_000]);
+  assert.deepEqual(
+    h
+      .of('keepalive')
+      .map((e) => e.at)
+      .slice(3),
+    [119_000, 129_000],
+  );
   assert.throws(() => h.timers.persistentKeepaliveIntervalChanged(65_536), RangeError);
 });
 
@@ -145,7 +176,10 @@ test('timers: data sent without any answer for KEEPALIVE_TIMEOUT + REKEY_TIMEOUT
   h.runUntil(16_166);
   assert.deepEqual(h.of('initiation'), []);
   h.runUntil(16_167); // 15 s + jitter (0.5 × 334 → 167 ms)
-  assert.deepEqual(h.of('initiation').map((e) => [e.at, e.reason]), [[16_167, 'silence']]);
+  assert.deepEqual(
+    h.of('initiation').map((e) => [e.at, e.reason]),
+    [[16_167, 'silence']],
+  );
 
   const heard = new TimerHarness();
   heard.session(false);
@@ -162,7 +196,10 @@ test('timers: keys are zeroed 540 s after the last session; a new session postpo
   h.runUntil(539_999);
   assert.deepEqual(h.of('zeroKeys'), []);
   h.runUntil(540_000);
-  assert.deepEqual(h.of('zeroKeys').map((e) => e.at), [540_000]);
+  assert.deepEqual(
+    h.of('zeroKeys').map((e) => e.at),
+    [540_000],
+  );
   assert.equal(h.keypairs.current, undefined);
 
   const later = new TimerHarness();
@@ -172,7 +209,10 @@ test('timers: keys are zeroed 540 s after the last session; a new session postpo
   later.runUntil(639_999);
   assert.deepEqual(later.of('zeroKeys'), []);
   later.runUntil(640_000);
-  assert.deepEqual(later.of('zeroKeys').map((e) => e.at), [640_000]);
+  assert.deepEqual(
+    later.of('zeroKeys').map((e) => e.at),
+    [640_000],
+  );
 });
 
 test('timers: giving up arms key zeroing; stop() silences everything', () => {
@@ -181,7 +221,10 @@ test('timers: giving up arms key zeroing; stop() silences everything', () => {
   h.runUntil(110_000); // 20 initiations 5 s + jitter apart, then the give-up
   const gaveUpAt = h.of('giveUp')[0]!.at;
   h.runUntil(gaveUpAt + 540_000);
-  assert.deepEqual(h.of('zeroKeys').map((e) => e.at), [gaveUpAt + 540_000]);
+  assert.deepEqual(
+    h.of('zeroKeys').map((e) => e.at),
+    [gaveUpAt + 540_000],
+  );
 
   const s = new TimerHarness({ persistentKeepaliveSeconds: 1 });
   s.session(true);

@@ -10,7 +10,17 @@ import type { PeerTraffic } from '../../src/datapath/peer-counters.js';
 import { TimerHarness } from '../helpers/timer-harness.js';
 
 function traffic(stamps: Partial<PeerTraffic>): PeerTraffic {
-  return { rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0, lastDataRxMs: 0, lastDataTxMs: 0, lastAuthRxMs: 0, lastAnyTxMs: 0, ...stamps };
+  return {
+    rxBytes: 0,
+    txBytes: 0,
+    rxPackets: 0,
+    txPackets: 0,
+    lastDataRxMs: 0,
+    lastDataTxMs: 0,
+    lastAuthRxMs: 0,
+    lastAnyTxMs: 0,
+    ...stamps,
+  };
 }
 
 function seenNothing(): SeenStamps {

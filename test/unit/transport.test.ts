@@ -36,8 +36,15 @@ function nonceFor(counter: bigint): Uint8Array {
 
 test('transport: padding is to 16 bytes and never past the MTU', () => {
   const cases: [number, number, number][] = [
-    [0, 1420, 0], [1, 1420, 16], [16, 1420, 16], [17, 1420, 32], [1404, 1420, 1408],
-    [1415, 1420, 1420], [1420, 1420, 1420], [1500, 1420, 1500], [60, 61, 61],
+    [0, 1420, 0],
+    [1, 1420, 16],
+    [16, 1420, 16],
+    [17, 1420, 32],
+    [1404, 1420, 1408],
+    [1415, 1420, 1420],
+    [1420, 1420, 1420],
+    [1500, 1420, 1500],
+    [60, 61, 61],
   ];
   for (const [length, mtu, expected] of cases) assert.equal(paddedLength(length, mtu), expected, `${length} @ mtu ${mtu}`);
 });
@@ -115,7 +122,11 @@ test('transport: every drop reason is returned (never thrown) and counted', () =
     ['flipped ciphertext bit', (b) => ((b[20]! ^= 1), t.open(bob.shared, b, 0, 80)), 'open-auth-failed'],
     ['flipped tag bit', (b) => ((b[79]! ^= 0x80), t.open(bob.shared, b, 0, 80)), 'open-auth-failed'],
     ['counter changed (nonce mismatch)', (b) => ((b[9]! ^= 1), t.open(bob.shared, b, 0, 80)), 'open-auth-failed'],
-    ['counter at REJECT_AFTER_MESSAGES', (b) => (new DataView(b.buffer).setBigUint64(8, REJECT_AFTER_MESSAGES, true), t.open(bob.shared, b, 0, 80)), 'open-counter-exhausted'],
+    [
+      'counter at REJECT_AFTER_MESSAGES',
+      (b) => (new DataView(b.buffer).setBigUint64(8, REJECT_AFTER_MESSAGES, true), t.open(bob.shared, b, 0, 80)),
+      'open-counter-exhausted',
+    ],
     ['replayed', (b) => (t.open(bob.shared, b.slice(), 0, 80), t.open(bob.shared, b, 0, 80)), 'open-replay'],
   ];
   for (const [what, run, reason] of cases) assert.equal(dropOf(run(make())), reason, what);
@@ -150,7 +161,12 @@ test('transport: REJECT_AFTER_MESSAGES is enforced when sending; the keypair the
   burst.reset(buffer);
   for (let i = 0; i < 4; i++) burst.add(alice.shared, i * 128 + 16, 8);
   assert.equal(t.sealBurst(burst, 1420), 2);
-  assert.deepEqual(Array.from(burst.result.subarray(0, 4)), [48, 48, -DROP_CODE['seal-counter-exhausted'], -DROP_CODE['seal-counter-exhausted']]);
+  assert.deepEqual(Array.from(burst.result.subarray(0, 4)), [
+    48,
+    48,
+    -DROP_CODE['seal-counter-exhausted'],
+    -DROP_CODE['seal-counter-exhausted'],
+  ]);
   assert.equal(alice.shared.canSend(), false);
   assert.equal(t.seal(alice.shared, buffer, 16, 8, 1420), -DROP_CODE['seal-keypair-unusable']);
   // The last valid counter, REJECT_AFTER_MESSAGES − 1, is accepted by the receiver.
@@ -274,7 +290,10 @@ test('keypair shared buffer: re-wrapping sees the same state; wrong sizes are re
   assert.equal(again.remoteIndex, 222);
   assert.deepEqual(again.sendKey, K1);
   assert.throws(() => new KeypairShared(new SharedArrayBuffer(64)), /shared buffer has/);
-  assert.throws(() => new Keypair({ sendKey: K1, receiveKey: new Uint8Array(31), localIndex: 1, remoteIndex: 2, isInitiator: true, createdAt: 0 }), /32 bytes/);
+  assert.throws(
+    () => new Keypair({ sendKey: K1, receiveKey: new Uint8Array(31), localIndex: 1, remoteIndex: 2, isInitiator: true, createdAt: 0 }),
+    /32 bytes/,
+  );
 });
 
 test('transport: every AEAD backend (node:crypto, @noble/ciphers, native burst) seals the same bytes and opens the others', async () => {
@@ -296,7 +315,8 @@ test('transport: every AEAD backend (node:crypto, @noble/ciphers, native burst) 
     assert.equal(t.sealBurst(burst, 1420), sizes.length, backend.name);
     sealed.push(buffer);
   }
-  for (let b = 1; b < backends.length; b++) assert.deepEqual(sealed[b], sealed[0], `${backends[b]!.name} differs from ${backends[0]!.name}`);
+  for (let b = 1; b < backends.length; b++)
+    assert.deepEqual(sealed[b], sealed[0], `${backends[b]!.name} differs from ${backends[0]!.name}`);
   for (const backend of backends) {
     const { bob } = pair();
     const t = new DataTransport(backend);
@@ -331,12 +351,31 @@ test('transport: 20,000 truncated, oversized and mutated messages: nothing throw
       let offset = i * 2048;
       let ok = true;
       switch (prng.below(6)) {
-        case 0: break; // untouched
-        case 1: length = prng.below(length); ok = false; break; // truncated
-        case 2: length += 1 + prng.below(200); ok = false; break; // oversized (trailing garbage)
-        case 3: { const at = offset + prng.below(length); buffer[at]! ^= 1 + prng.below(255); ok = false; break; } // one byte mutated
-        case 4: for (let k = 0; k < 8; k++) buffer[offset + prng.below(length)] = prng.nextU32() & 0xff; ok = false; break;
-        case 5: offset = buffer.length - prng.below(64); length = prng.below(4000); ok = false; break; // descriptor past the end
+        case 0:
+          break; // untouched
+        case 1:
+          length = prng.below(length);
+          ok = false;
+          break; // truncated
+        case 2:
+          length += 1 + prng.below(200);
+          ok = false;
+          break; // oversized (trailing garbage)
+        case 3: {
+          const at = offset + prng.below(length);
+          buffer[at]! ^= 1 + prng.below(255);
+          ok = false;
+          break;
+        } // one byte mutated
+        case 4:
+          for (let k = 0; k < 8; k++) buffer[offset + prng.below(length)] = prng.nextU32() & 0xff;
+          ok = false;
+          break;
+        case 5:
+          offset = buffer.length - prng.below(64);
+          length = prng.below(4000);
+          ok = false;
+          break; // descriptor past the end
       }
       // Random byte writes can happen to write the same value: then it is still intact.
       intact.push(ok);

@@ -16,23 +16,45 @@ import { fileURLToPath } from 'node:url';
 import { be16, fold, l4ChecksumValid, pseudoSum, put16, sum16 } from '../helpers/reference-checksum.js';
 import { tunOffloadCoalesce, tunOffloadStats, VNET_HDR_LEN } from '../../src/native/tun.js';
 
-const NEEDS_CSUM = 1, GSO_UDP_L4 = 5;
-const UDP = 17, TCP = 6;
+const NEEDS_CSUM = 1,
+  GSO_UDP_L4 = 5;
+const UDP = 17,
+  TCP = 6;
 
 // ------------------------------------------------------------ independent checksum
 
 // (from test/helpers/reference-checksum.ts)
-function udpChecksumValid(p: Uint8Array, l4: number): boolean { return l4ChecksumValid(p, l4, UDP); }
+function udpChecksumValid(p: Uint8Array, l4: number): boolean {
+  return l4ChecksumValid(p, l4, UDP);
+}
 
 // ------------------------------------------------------------ synthetic datagrams
 
-interface Flow { version: 4 | 6; src: number; dst: number; srcPort: number; dstPort: number }
-interface IpFields { ttl?: number; tos?: number; df?: boolean; mf?: boolean; id?: number; options?: boolean; zeroChecksum?: boolean; proto?: number }
+interface Flow {
+  version: 4 | 6;
+  src: number;
+  dst: number;
+  srcPort: number;
+  dstPort: number;
+}
+interface IpFields {
+  ttl?: number;
+  tos?: number;
+  df?: boolean;
+  mf?: boolean;
+  id?: number;
+  options?: boolean;
+  zeroChecksum?: boolean;
+  proto?: number;
+}
 
 function body(n: number, seed: number): Uint8Array {
   const b = new Uint8Array(n);
   let x = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < n; i++) { x = (x * 1103515245 + 12345) >>> 0; b[i] = x >>> 24; }
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
   return b;
 }
 
@@ -41,16 +63,31 @@ function datagram(f: Flow, data: Uint8Array, o: IpFields = {}): Uint8Array {
   const ipLen = f.version === 4 ? (o.options ? 24 : 20) : 40;
   const p = new Uint8Array(ipLen + 8 + data.length);
   if (f.version === 4) {
-    p[0] = 0x40 | (ipLen / 4); p[1] = o.tos ?? 0; put16(p, 2, p.length); put16(p, 4, o.id ?? 0x2000);
-    p[6] = ((o.df ?? true) ? 0x40 : 0) | (o.mf ? 0x20 : 0); p[8] = o.ttl ?? 64; p[9] = o.proto ?? UDP;
-    p.set([10, 0, 0, f.src], 12); p.set([10, 0, 0, f.dst], 16);
+    p[0] = 0x40 | (ipLen / 4);
+    p[1] = o.tos ?? 0;
+    put16(p, 2, p.length);
+    put16(p, 4, o.id ?? 0x2000);
+    p[6] = ((o.df ?? true) ? 0x40 : 0) | (o.mf ? 0x20 : 0);
+    p[8] = o.ttl ?? 64;
+    p[9] = o.proto ?? UDP;
+    p.set([10, 0, 0, f.src], 12);
+    p.set([10, 0, 0, f.dst], 16);
     if (o.options) p.set([1, 1, 1, 0], 20); // NOP NOP NOP EOL
     put16(p, 10, ~fold(sum16(p, 0, ipLen)) & 0xffff);
   } else {
-    p[0] = 0x60 | ((o.tos ?? 0) >> 4); p[1] = ((o.tos ?? 0) & 15) << 4; put16(p, 4, p.length - 40); p[6] = o.proto ?? UDP; p[7] = o.ttl ?? 64;
-    p[8] = 0xfd; p[23] = f.src; p[24] = 0xfd; p[39] = f.dst;
+    p[0] = 0x60 | ((o.tos ?? 0) >> 4);
+    p[1] = ((o.tos ?? 0) & 15) << 4;
+    put16(p, 4, p.length - 40);
+    p[6] = o.proto ?? UDP;
+    p[7] = o.ttl ?? 64;
+    p[8] = 0xfd;
+    p[23] = f.src;
+    p[24] = 0xfd;
+    p[39] = f.dst;
   }
-  put16(p, ipLen, f.srcPort); put16(p, ipLen + 2, f.dstPort); put16(p, ipLen + 4, p.length - ipLen);
+  put16(p, ipLen, f.srcPort);
+  put16(p, ipLen + 2, f.dstPort);
+  put16(p, ipLen + 4, p.length - ipLen);
   p.set(data, ipLen + 8);
   let sum = ~fold(pseudoSum(p, f.version, UDP, p.length - ipLen) + sum16(p, ipLen, p.length)) & 0xffff;
   if (sum === 0) sum = 0xffff;
@@ -60,7 +97,9 @@ function datagram(f: Flow, data: Uint8Array, o: IpFields = {}): Uint8Array {
 
 /** count datagrams of one flow, payloads of size, the last of lastSize; ids consecutive as a sender's kernel makes them. */
 function flowOf(f: Flow, count: number, size: number, lastSize = size, o: IpFields = {}): Uint8Array[] {
-  return Array.from({ length: count }, (_, i) => datagram(f, body(i === count - 1 ? lastSize : size, f.dstPort * 1000 + i), { ...o, id: 0x2000 + i }));
+  return Array.from({ length: count }, (_, i) =>
+    datagram(f, body(i === count - 1 ? lastSize : size, f.dstPort * 1000 + i), { ...o, id: 0x2000 + i }),
+  );
 }
 
 const FRAME = 2048;
@@ -68,7 +107,11 @@ const FRAME = 2048;
 function coalesce(packets: Uint8Array[]): Array<{ groups: number; bytes: Uint8Array }> {
   const buffer = new ArrayBuffer(packets.length * FRAME);
   const desc = new Uint32Array(2 * packets.length);
-  packets.forEach((p, i) => { desc[2 * i] = i * FRAME + 64; desc[2 * i + 1] = p.length; new Uint8Array(buffer, i * FRAME + 64, p.length).set(p); });
+  packets.forEach((p, i) => {
+    desc[2 * i] = i * FRAME + 64;
+    desc[2 * i + 1] = p.length;
+    new Uint8Array(buffer, i * FRAME + 64, p.length).set(p);
+  });
   const out = new ArrayBuffer(packets.length * (FRAME + VNET_HDR_LEN));
   const outDesc = new Uint32Array(2 * packets.length);
   const groups = new Uint32Array(packets.length);
@@ -90,7 +133,7 @@ function verifySuperPacket(write: Uint8Array, members: Uint8Array[]): void {
   assert.equal(write[0], NEEDS_CSUM, 'flags: NEEDS_CSUM');
   assert.equal(write[1], GSO_UDP_L4, 'gso_type: UDP_L4');
   assert.equal(dv.getUint16(2, true), ipLen + 8, 'hdr_len: IP + UDP header');
-  assert.equal(dv.getUint16(4, true), payloadSize, 'gso_size: the first datagram\'s payload');
+  assert.equal(dv.getUint16(4, true), payloadSize, "gso_size: the first datagram's payload");
   assert.equal(dv.getUint16(6, true), ipLen, 'csum_start: the UDP header');
   assert.equal(dv.getUint16(8, true), 6, 'csum_offset: the UDP checksum field');
   const sup = write.subarray(VNET_HDR_LEN);
@@ -123,7 +166,8 @@ function verifySuperPacket(write: Uint8Array, members: Uint8Array[]): void {
     seg.set(sup.subarray(0, ipLen + 8));
     seg.set(sup.subarray(at, at + n), ipLen + 8);
     at += n;
-    if (version === 4) put16(seg, 2, seg.length); else put16(seg, 4, seg.length - 40);
+    if (version === 4) put16(seg, 2, seg.length);
+    else put16(seg, 4, seg.length - 40);
     put16(seg, ipLen + 4, 8 + n);
     put16(seg, ipLen + 6, fold(partial + (~udpLen & 0xffff) + 8 + n));
     let csum = ~fold(sum16(seg, ipLen, seg.length)) & 0xffff;
@@ -133,7 +177,8 @@ function verifySuperPacket(write: Uint8Array, members: Uint8Array[]): void {
     assert.equal(seg.length, m.length, `datagram ${k}: length`);
     // Everything but the IPv4 id and header checksum (the kernel numbers ids from the first) is the member's.
     const skip = version === 4 ? new Set([4, 5, 10, 11]) : new Set<number>();
-    for (let i = 0; i < seg.length; i++) if (!skip.has(i) && seg[i] !== m[i]) assert.fail(`datagram ${k}: byte ${i} is ${seg[i]}, sent ${m[i]}`);
+    for (let i = 0; i < seg.length; i++)
+      if (!skip.has(i) && seg[i] !== m[i]) assert.fail(`datagram ${k}: byte ${i} is ${seg[i]}, sent ${m[i]}`);
   });
   assert.equal(at, sup.length, 'the payloads are used up exactly');
 }
@@ -141,12 +186,18 @@ function verifySuperPacket(write: Uint8Array, members: Uint8Array[]): void {
 /** Checks that writes carry the burst in order: groups as expected, lone packets unchanged behind a zero header. */
 function verifyWrites(packets: Uint8Array[], expectGroups: number[]): void {
   const writes = coalesce(packets);
-  assert.deepEqual(writes.map((w) => w.groups), expectGroups);
+  assert.deepEqual(
+    writes.map((w) => w.groups),
+    expectGroups,
+  );
   let i = 0;
   for (const w of writes) {
     const members = packets.slice(i, i + w.groups);
     if (w.groups === 1) {
-      assert.ok(w.bytes.subarray(0, VNET_HDR_LEN).every((x) => x === 0), 'a lone packet goes with a zero vnet header');
+      assert.ok(
+        w.bytes.subarray(0, VNET_HDR_LEN).every((x) => x === 0),
+        'a lone packet goes with a zero vnet header',
+      );
       assert.deepEqual(w.bytes.subarray(VNET_HDR_LEN), members[0], 'a lone packet passes unchanged');
     } else {
       verifySuperPacket(w.bytes, members);
@@ -165,7 +216,7 @@ for (const f of [F4, F6]) {
     verifyWrites(flowOf(f, 32, 64), [32]);
     verifyWrites(flowOf(f, 20, 1392), [20]);
     verifyWrites(flowOf(f, 5, 1000, 333), [5]); // a shorter last one belongs to the group
-    verifyWrites(flowOf(f, 2, 1), [2]);          // one-byte payloads
+    verifyWrites(flowOf(f, 2, 1), [2]); // one-byte payloads
   });
 }
 
@@ -196,16 +247,29 @@ test('UDP coalescing: another port, address, TTL, TOS, DF or IP version breaks t
   ];
   for (const [what, odd] of variants) {
     const writes = coalesce([...base, odd, ...base]);
-    assert.deepEqual(writes.map((w) => w.groups), [3, 1, 3], `a different ${what}`);
+    assert.deepEqual(
+      writes.map((w) => w.groups),
+      [3, 1, 3],
+      `a different ${what}`,
+    );
   }
   // Two flows interleaved: nothing to merge.
   const other = flowOf({ ...F4, dstPort: 6000 }, 4, 100);
   const mine = flowOf(F4, 4, 100);
-  verifyWrites(mine.flatMap((m, i) => [m, other[i]!]), [1, 1, 1, 1, 1, 1, 1, 1]);
+  verifyWrites(
+    mine.flatMap((m, i) => [m, other[i]!]),
+    [1, 1, 1, 1, 1, 1, 1, 1],
+  );
   // IPv6: another flow label or hop limit breaks it too.
   const b6 = flowOf(F6, 2, 300);
-  assert.deepEqual(coalesce([...b6, datagram(F6, body(300, 2), { ttl: 1 }), ...b6]).map((w) => w.groups), [2, 1, 2]);
-  assert.deepEqual(coalesce([...b6, datagram(F6, body(300, 2), { tos: 0xb8 }), ...b6]).map((w) => w.groups), [2, 1, 2]);
+  assert.deepEqual(
+    coalesce([...b6, datagram(F6, body(300, 2), { ttl: 1 }), ...b6]).map((w) => w.groups),
+    [2, 1, 2],
+  );
+  assert.deepEqual(
+    coalesce([...b6, datagram(F6, body(300, 2), { tos: 0xb8 }), ...b6]).map((w) => w.groups),
+    [2, 1, 2],
+  );
 });
 
 test('UDP coalescing: fragments, IPv4 options, zero checksums and bad lengths stand alone', () => {
@@ -221,7 +285,11 @@ test('UDP coalescing: fragments, IPv4 options, zero checksums and bad lengths st
   ];
   for (const [what, p] of odd) {
     const writes = coalesce([...base, p, p, ...base]);
-    assert.deepEqual(writes.map((w) => w.groups), [2, 1, 1, 2], what);
+    assert.deepEqual(
+      writes.map((w) => w.groups),
+      [2, 1, 1, 2],
+      what,
+    );
   }
 });
 
@@ -238,16 +306,31 @@ test('TCP and UDP in one burst: each flow is grouped by its own rules', () => {
   // A minimal TCP segment (ACK, no options) of a flow, to sit beside the datagrams.
   const tcp = (seq: number): Uint8Array => {
     const p = new Uint8Array(20 + 20 + 100);
-    p[0] = 0x45; put16(p, 2, p.length); p[6] = 0x40; p[8] = 64; p[9] = TCP; p.set([10, 0, 0, 1, 10, 0, 0, 2], 12);
+    p[0] = 0x45;
+    put16(p, 2, p.length);
+    p[6] = 0x40;
+    p[8] = 64;
+    p[9] = TCP;
+    p.set([10, 0, 0, 1, 10, 0, 0, 2], 12);
     put16(p, 10, ~fold(sum16(p, 0, 20)) & 0xffff);
-    put16(p, 20, 1); put16(p, 22, 2); p[24] = seq >>> 24; p[25] = (seq >> 16) & 0xff; p[26] = (seq >> 8) & 0xff; p[27] = seq & 0xff;
-    p[32] = 5 << 4; p[33] = 0x10; put16(p, 34, 100);
+    put16(p, 20, 1);
+    put16(p, 22, 2);
+    p[24] = seq >>> 24;
+    p[25] = (seq >> 16) & 0xff;
+    p[26] = (seq >> 8) & 0xff;
+    p[27] = seq & 0xff;
+    p[32] = 5 << 4;
+    p[33] = 0x10;
+    put16(p, 34, 100);
     put16(p, 36, ~fold(pseudoSum(p, 4, TCP, p.length - 20) + sum16(p, 20, p.length)) & 0xffff); // only verified segments merge
     return p;
   };
   const udp = flowOf(F4, 3, 100);
   const writes = coalesce([tcp(0), tcp(100), tcp(200), ...udp, tcp(300)]);
-  assert.deepEqual(writes.map((w) => w.groups), [3, 3, 1]);
+  assert.deepEqual(
+    writes.map((w) => w.groups),
+    [3, 3, 1],
+  );
   assert.equal(writes[0]!.bytes[1], 1, 'the TCP group is GSO_TCPV4');
   assert.equal(writes[1]!.bytes[1], GSO_UDP_L4, 'the UDP group is GSO_UDP_L4');
 });
@@ -269,7 +352,10 @@ test('XDPWG_TUN_UDP_COALESCE=0 turns UDP coalescing off; the UDP counters are ex
   ].join('\n');
   const hex = Buffer.from(datagram(F4, body(64, 5))).toString('hex');
   const run = (env: Record<string, string>): string =>
-    execFileSync(process.execPath, ['--input-type=module', '-e', script, hex], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim();
+    execFileSync(process.execPath, ['--input-type=module', '-e', script, hex], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    }).trim();
   assert.equal(run({ XDPWG_TUN_UDP_COALESCE: '0' }), '1,1,1,1,1,1,1,1', 'off: one write per datagram');
   assert.equal(run({ XDPWG_TUN_UDP_COALESCE: '1' }), '8', 'on: one write for the burst');
 });

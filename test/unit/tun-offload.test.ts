@@ -13,9 +13,18 @@ import { tunOffloadCoalesce, tunOffloadSplit, VNET_HDR_LEN } from '../../src/nat
 import { SeededPrng } from '../helpers/seeded-prng.js';
 
 const NEEDS_CSUM = 1;
-const GSO_TCPV4 = 1, GSO_UDP = 3, GSO_TCPV6 = 4, GSO_UDP_L4 = 5, GSO_ECN = 0x80;
-const FIN = 0x01, SYN = 0x02, PSH = 0x08, ACK = 0x10, CWR = 0x80;
-const TCP = 6, UDP = 17;
+const GSO_TCPV4 = 1,
+  GSO_UDP = 3,
+  GSO_TCPV6 = 4,
+  GSO_UDP_L4 = 5,
+  GSO_ECN = 0x80;
+const FIN = 0x01,
+  SYN = 0x02,
+  PSH = 0x08,
+  ACK = 0x10,
+  CWR = 0x80;
+const TCP = 6,
+  UDP = 17;
 
 // ------------------------------------------------------------ independent checksum
 
@@ -26,12 +35,22 @@ const TCP = 6, UDP = 17;
 /** Deterministic payload bytes. */
 function payload(n: number, seed: number): Uint8Array {
   const b = new Uint8Array(n);
-  let x = seed * 2654435761 >>> 0;
-  for (let i = 0; i < n; i++) { x = (x * 1103515245 + 12345) >>> 0; b[i] = x >>> 24; }
+  let x = (seed * 2654435761) >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
   return b;
 }
 
-interface Flow { version: 4 | 6; proto: number; srcPort: number; dstPort: number; src: number; dst: number }
+interface Flow {
+  version: 4 | 6;
+  proto: number;
+  srcPort: number;
+  dstPort: number;
+  src: number;
+  dst: number;
+}
 const TS_OPTIONS = Uint8Array.of(1, 1, 8, 10, 0, 0, 0x12, 0x34, 0, 0, 0x56, 0x78); // NOP NOP timestamps (RFC 7323)
 
 /**
@@ -39,24 +58,48 @@ const TS_OPTIONS = Uint8Array.of(1, 1, 8, 10, 0, 0, 0x12, 0x34, 0, 0, 0x56, 0x78
  * L4 checksum field is filled as the kernel leaves a CHECKSUM_PARTIAL packet
  * (folded pseudo-header sum) when partial, else with the full checksum.
  */
-function packet(f: Flow, body: Uint8Array, o: { seq?: number; ack?: number; flags?: number; id?: number; partial?: boolean; options?: Uint8Array } = {}): Uint8Array {
+function packet(
+  f: Flow,
+  body: Uint8Array,
+  o: { seq?: number; ack?: number; flags?: number; id?: number; partial?: boolean; options?: Uint8Array } = {},
+): Uint8Array {
   const ipLen = f.version === 4 ? 20 : 40;
   const options = f.proto === TCP ? (o.options ?? TS_OPTIONS) : new Uint8Array(0);
   const l4Hdr = f.proto === TCP ? 20 + options.length : 8;
   const p = new Uint8Array(ipLen + l4Hdr + body.length);
   if (f.version === 4) {
-    p[0] = 0x45; p[1] = 0x02; put16(p, 2, p.length); put16(p, 4, o.id ?? 0x1000); p[6] = 0x40; p[8] = 64; p[9] = f.proto;
-    p.set([10, 0, 0, f.src], 12); p.set([10, 0, 0, f.dst], 16);
+    p[0] = 0x45;
+    p[1] = 0x02;
+    put16(p, 2, p.length);
+    put16(p, 4, o.id ?? 0x1000);
+    p[6] = 0x40;
+    p[8] = 64;
+    p[9] = f.proto;
+    p.set([10, 0, 0, f.src], 12);
+    p.set([10, 0, 0, f.dst], 16);
     put16(p, 10, ~fold(sum16(p, 0, 20)) & 0xffff);
   } else {
-    p[0] = 0x60; p[1] = 0x01; p[2] = 0x23; p[3] = 0x45; put16(p, 4, p.length - 40); p[6] = f.proto; p[7] = 64;
-    p[8] = 0xfd; p[23] = f.src; p[24] = 0xfd; p[39] = f.dst;
+    p[0] = 0x60;
+    p[1] = 0x01;
+    p[2] = 0x23;
+    p[3] = 0x45;
+    put16(p, 4, p.length - 40);
+    p[6] = f.proto;
+    p[7] = 64;
+    p[8] = 0xfd;
+    p[23] = f.src;
+    p[24] = 0xfd;
+    p[39] = f.dst;
   }
   const l4 = ipLen;
-  put16(p, l4, f.srcPort); put16(p, l4 + 2, f.dstPort);
+  put16(p, l4, f.srcPort);
+  put16(p, l4 + 2, f.dstPort);
   if (f.proto === TCP) {
-    put32(p, l4 + 4, o.seq ?? 1000); put32(p, l4 + 8, o.ack ?? 77777);
-    p[l4 + 12] = (l4Hdr / 4) << 4; p[l4 + 13] = o.flags ?? ACK; put16(p, l4 + 14, 501);
+    put32(p, l4 + 4, o.seq ?? 1000);
+    put32(p, l4 + 8, o.ack ?? 77777);
+    p[l4 + 12] = (l4Hdr / 4) << 4;
+    p[l4 + 13] = o.flags ?? ACK;
+    put16(p, l4 + 14, 501);
     p.set(options, l4 + 20);
   } else {
     put16(p, l4 + 4, p.length - l4);
@@ -68,11 +111,18 @@ function packet(f: Flow, body: Uint8Array, o: { seq?: number; ack?: number; flag
   return p;
 }
 
-function vnet(h: { flags: number; gsoType: number; hdrLen: number; gsoSize: number; csumStart: number; csumOffset: number }, p: Uint8Array): Uint8Array {
+function vnet(
+  h: { flags: number; gsoType: number; hdrLen: number; gsoSize: number; csumStart: number; csumOffset: number },
+  p: Uint8Array,
+): Uint8Array {
   const out = new Uint8Array(VNET_HDR_LEN + p.length);
   const dv = new DataView(out.buffer);
-  out[0] = h.flags; out[1] = h.gsoType;
-  dv.setUint16(2, h.hdrLen, true); dv.setUint16(4, h.gsoSize, true); dv.setUint16(6, h.csumStart, true); dv.setUint16(8, h.csumOffset, true);
+  out[0] = h.flags;
+  out[1] = h.gsoType;
+  dv.setUint16(2, h.hdrLen, true);
+  dv.setUint16(4, h.gsoSize, true);
+  dv.setUint16(6, h.csumStart, true);
+  dv.setUint16(8, h.csumOffset, true);
   out.set(p, VNET_HDR_LEN);
   return out;
 }
@@ -81,7 +131,10 @@ const FRAME = 2048;
 function frames(n: number): { buffer: ArrayBuffer; desc: Uint32Array } {
   const buffer = new ArrayBuffer(n * FRAME);
   const desc = new Uint32Array(2 * n);
-  for (let i = 0; i < n; i++) { desc[2 * i] = i * FRAME + 64; desc[2 * i + 1] = FRAME - 64; }
+  for (let i = 0; i < n; i++) {
+    desc[2 * i] = i * FRAME + 64;
+    desc[2 * i + 1] = FRAME - 64;
+  }
   return { buffer, desc };
 }
 function frameAt(f: { buffer: ArrayBuffer; desc: Uint32Array }, i: number): Uint8Array {
@@ -93,11 +146,23 @@ function frameAt(f: { buffer: ArrayBuffer; desc: Uint32Array }, i: number): Uint
 for (const version of [4, 6] as const) {
   test(`split TCP/IPv${version}: ${version === 4 ? 'ids, ' : ''}lengths, sequence numbers, flags and checksums of every segment`, () => {
     const f: Flow = { version, proto: TCP, srcPort: 40000, dstPort: 5201, src: 1, dst: 2 };
-    const mss = 1388, body = payload(mss * 7 + 500, version);
+    const mss = 1388,
+      body = payload(mss * 7 + 500, version);
     const seq0 = 0xfffff000; // wraps inside the burst
     const sup = packet(f, body, { seq: seq0, flags: ACK | PSH | FIN | CWR, id: 0xfffe, partial: true });
-    const ipLen = version === 4 ? 20 : 40, hdrLen = ipLen + 32;
-    const input = vnet({ flags: NEEDS_CSUM, gsoType: (version === 4 ? GSO_TCPV4 : GSO_TCPV6) | GSO_ECN, hdrLen, gsoSize: mss, csumStart: ipLen, csumOffset: 16 }, sup);
+    const ipLen = version === 4 ? 20 : 40,
+      hdrLen = ipLen + 32;
+    const input = vnet(
+      {
+        flags: NEEDS_CSUM,
+        gsoType: (version === 4 ? GSO_TCPV4 : GSO_TCPV6) | GSO_ECN,
+        hdrLen,
+        gsoSize: mss,
+        csumStart: ipLen,
+        csumOffset: 16,
+      },
+      sup,
+    );
     const fr = frames(16);
     const n = tunOffloadSplit(input, fr.buffer, fr.desc, 16);
     assert.equal(n, 8);
@@ -126,7 +191,8 @@ for (const version of [4, 6] as const) {
 
   test(`split UDP/IPv${version} (USO): datagram lengths and checksums`, () => {
     const f: Flow = { version, proto: UDP, srcPort: 5000, dstPort: 6000, src: 3, dst: 4 };
-    const size = 1000, body = payload(size * 4 + 1, 9 + version);
+    const size = 1000,
+      body = payload(size * 4 + 1, 9 + version);
     const sup = packet(f, body, { partial: true });
     const ipLen = version === 4 ? 20 : 40;
     const input = vnet({ flags: NEEDS_CSUM, gsoType: GSO_UDP_L4, hdrLen: ipLen + 8, gsoSize: size, csumStart: ipLen, csumOffset: 6 }, sup);
@@ -147,7 +213,12 @@ for (const version of [4, 6] as const) {
 }
 
 test('a plain packet with a partial checksum (NEEDS_CSUM) gets it completed', () => {
-  for (const [version, proto] of [[4, TCP], [6, TCP], [4, UDP], [6, UDP]] as const) {
+  for (const [version, proto] of [
+    [4, TCP],
+    [6, TCP],
+    [4, UDP],
+    [6, UDP],
+  ] as const) {
     const f: Flow = { version, proto, srcPort: 1234, dstPort: 4321, src: 5, dst: 6 };
     const p = packet(f, payload(333, proto + version), { partial: true });
     const ipLen = version === 4 ? 20 : 40;
@@ -180,7 +251,10 @@ test('split refuses what it cannot cut and never cuts short', () => {
 /** Lays packets into frames as a burst for tunOffloadCoalesce. */
 function burst(packets: Uint8Array[]): { buffer: ArrayBuffer; desc: Uint32Array } {
   const fr = frames(packets.length);
-  packets.forEach((p, i) => { new Uint8Array(fr.buffer, fr.desc[2 * i]!, p.length).set(p); fr.desc[2 * i + 1] = p.length; });
+  packets.forEach((p, i) => {
+    new Uint8Array(fr.buffer, fr.desc[2 * i]!, p.length).set(p);
+    fr.desc[2 * i + 1] = p.length;
+  });
   return fr;
 }
 function coalesce(packets: Uint8Array[]): Array<{ groups: number; bytes: Uint8Array }> {
@@ -193,7 +267,14 @@ function coalesce(packets: Uint8Array[]): Array<{ groups: number; bytes: Uint8Ar
 }
 
 /** Segments of one flow: count full ones of mss then a last of lastLen. */
-function segments(f: Flow, count: number, mss: number, lastLen: number, seq0: number, flagsOfLast = ACK | PSH): { segs: Uint8Array[]; body: Uint8Array } {
+function segments(
+  f: Flow,
+  count: number,
+  mss: number,
+  lastLen: number,
+  seq0: number,
+  flagsOfLast = ACK | PSH,
+): { segs: Uint8Array[]; body: Uint8Array } {
   const body = payload(mss * (count - 1) + lastLen, seq0);
   const segs: Uint8Array[] = [];
   for (let i = 0; i < count; i++) {
@@ -213,7 +294,8 @@ for (const version of [4, 6] as const) {
     assert.equal(writes[0]!.groups, 20);
     const w = writes[0]!.bytes;
     const dv = new DataView(w.buffer, w.byteOffset);
-    const ipLen = version === 4 ? 20 : 40, hdrLen = ipLen + 32;
+    const ipLen = version === 4 ? 20 : 40,
+      hdrLen = ipLen + 32;
     assert.equal(w[0], NEEDS_CSUM);
     assert.equal(w[1], version === 4 ? GSO_TCPV4 : GSO_TCPV6);
     assert.equal(dv.getUint16(2, true), hdrLen, 'hdr_len');
@@ -245,24 +327,33 @@ test('coalesce keeps apart what GRO keeps apart, and keeps order', () => {
   const mss = 1000;
   const sa = segments(a, 6, mss, mss, 5000).segs;
   const sb = segments(b, 2, mss, mss, 9000).segs;
-  const gap = packet(a, payload(mss, 1), { seq: 5000 + 7 * mss });          // skips one segment
+  const gap = packet(a, payload(mss, 1), { seq: 5000 + 7 * mss }); // skips one segment
   const syn = packet(a, payload(10, 2), { seq: 1, flags: SYN | ACK });
   const otherAck = packet(a, payload(mss, 3), { seq: 5000 + 8 * mss, ack: 1 });
-  const otherOpts = packet(a, payload(mss, 4), { seq: 5000 + 8 * mss, options: Uint8Array.of(1, 1, 8, 10, 0, 0, 0x12, 0x35, 0, 0, 0x56, 0x78) });
+  const otherOpts = packet(a, payload(mss, 4), {
+    seq: 5000 + 8 * mss,
+    options: Uint8Array.of(1, 1, 8, 10, 0, 0, 0x12, 0x35, 0, 0, 0x56, 0x78),
+  });
   const short = segments(a, 3, mss, mss, 70000).segs;
-  short[1] = packet(a, payload(500, 5), { seq: 70000 + mss });               // a short one in the middle ends the group
+  short[1] = packet(a, payload(500, 5), { seq: 70000 + mss }); // a short one in the middle ends the group
   short[2] = packet(a, payload(mss, 6), { seq: 70000 + mss + 500 });
   const pshMid = segments(a, 2, mss, mss, 90000, ACK | PSH).segs.concat(packet(a, payload(mss, 7), { seq: 90000 + 2 * mss }));
-  const ack = packet(a, new Uint8Array(0), { seq: 123 });                    // no payload
+  const ack = packet(a, new Uint8Array(0), { seq: 123 }); // no payload
   const list = [...sa.slice(0, 3), sb[0]!, ...sa.slice(3), sb[1]!, gap, syn, otherAck, otherOpts, ...short, ...pshMid, ack];
   const writes = coalesce(list);
-  assert.deepEqual(writes.map((w) => w.groups), [3, 1, 3, 1, 1, 1, 1, 1, 2, 1, 2, 1, 1]);
+  assert.deepEqual(
+    writes.map((w) => w.groups),
+    [3, 1, 3, 1, 1, 1, 1, 1, 2, 1, 2, 1, 1],
+  );
   // Every packet's bytes reach the kernel exactly once, in the burst's order.
   const payloads = writes.reduce((s, w) => s + w.bytes.length - VNET_HDR_LEN, 0);
   assert.ok(payloads <= list.reduce((s, p) => s + p.length, 0));
   const singles = writes.filter((w) => w.groups === 1);
   for (const s of singles) {
-    assert.ok(s.bytes.subarray(0, VNET_HDR_LEN).every((x) => x === 0), 'a lone packet goes with a zero vnet header');
+    assert.ok(
+      s.bytes.subarray(0, VNET_HDR_LEN).every((x) => x === 0),
+      'a lone packet goes with a zero vnet header',
+    );
   }
   assert.deepEqual(writes[1]!.bytes.subarray(VNET_HDR_LEN), sb[0], 'the other flow passes unchanged');
 });
@@ -273,12 +364,16 @@ test('coalesce stops at 64 KiB and skips zero-length descriptors', () => {
   const { segs } = segments(f, 60, mss, mss, 1);
   const writes = coalesce(segs);
   for (const w of writes) assert.ok(w.bytes.length - VNET_HDR_LEN <= 65535, 'IPv4 total length limit');
-  assert.equal(writes.reduce((s, w) => s + w.groups, 0), 60);
+  assert.equal(
+    writes.reduce((s, w) => s + w.groups, 0),
+    60,
+  );
   assert.ok(writes.length >= 2 && writes[0]!.groups >= 40);
   const b = burst(segs.slice(0, 3));
   b.desc[3] = 0; // the second packet was dropped by the caller
   const out = new ArrayBuffer(10_000);
-  const outDesc = new Uint32Array(6), groups = new Uint32Array(3);
+  const outDesc = new Uint32Array(6),
+    groups = new Uint32Array(3);
   assert.equal(tunOffloadCoalesce(b.buffer, b.desc, 3, out, outDesc, groups), 2);
   assert.deepEqual(Array.from(groups.subarray(0, 2)), [1, 1], 'a hole in the sequence: no merge across it');
 });
@@ -288,7 +383,8 @@ test('damaged input: split and coalesce refuse or cut within bounds, never emit 
   const f4: Flow = { version: 4, proto: TCP, srcPort: 1, dstPort: 2, src: 1, dst: 2 };
   const f6: Flow = { ...f4, version: 6 };
   const fr = frames(64);
-  let cut = 0, refused = 0;
+  let cut = 0,
+    refused = 0;
   for (let round = 0; round < 3000; round++) {
     const f = round & 1 ? f6 : f4;
     const ipLen = f.version === 4 ? 20 : 40;
@@ -296,15 +392,23 @@ test('damaged input: split and coalesce refuse or cut within bounds, never emit 
     const hdr = {
       flags: prng.below(4) === 0 ? prng.below(256) : NEEDS_CSUM,
       gsoType: prng.below(4) === 0 ? prng.below(256) : f.version === 4 ? GSO_TCPV4 : GSO_TCPV6,
-      hdrLen: prng.below(200), gsoSize: prng.below(4) === 0 ? prng.below(70_000) & 0xffff : 1 + prng.below(1400),
-      csumStart: prng.below(4) === 0 ? prng.below(300) : ipLen, csumOffset: prng.below(4) === 0 ? prng.below(40) : 16,
+      hdrLen: prng.below(200),
+      gsoSize: prng.below(4) === 0 ? prng.below(70_000) & 0xffff : 1 + prng.below(1400),
+      csumStart: prng.below(4) === 0 ? prng.below(300) : ipLen,
+      csumOffset: prng.below(4) === 0 ? prng.below(40) : 16,
     };
     // Flip a few bytes of the headers (lengths, versions, data offset...).
     for (let k = prng.below(3); k > 0; k--) sup[prng.below(Math.min(sup.length, 80))] = prng.below(256);
     const input = vnet(hdr, sup);
-    for (let i = 0; i < 64; i++) { fr.desc[2 * i] = i * FRAME + 64; fr.desc[2 * i + 1] = FRAME - 64; }
+    for (let i = 0; i < 64; i++) {
+      fr.desc[2 * i] = i * FRAME + 64;
+      fr.desc[2 * i + 1] = FRAME - 64;
+    }
     const n = tunOffloadSplit(input, fr.buffer, fr.desc, 64);
-    if (n < 0) { refused++; continue; }
+    if (n < 0) {
+      refused++;
+      continue;
+    }
     if (hdr.gsoType === 0) continue; // plain packets pass as they are (checksum completed or not)
     cut++;
     // Whatever was accepted came out as packets whose lengths fit their frames and add up.
@@ -325,12 +429,18 @@ test('damaged input: split and coalesce refuse or cut within bounds, never emit 
   // Coalescing damaged segments: every write stays within what was given.
   const list: Uint8Array[] = [];
   for (let i = 0; i < 64; i++) {
-    const p = packet(f4, payload(prng.below(1400), i), { seq: 1000 + 100 * prng.below(3) * i, flags: prng.below(3) === 0 ? prng.below(256) : ACK });
+    const p = packet(f4, payload(prng.below(1400), i), {
+      seq: 1000 + 100 * prng.below(3) * i,
+      flags: prng.below(3) === 0 ? prng.below(256) : ACK,
+    });
     for (let k = prng.below(3); k > 0; k--) p[prng.below(Math.min(p.length, 60))] = prng.below(256);
     list.push(p);
   }
   const writes = coalesce(list);
-  assert.equal(writes.reduce((s, w) => s + w.groups, 0), list.filter((p) => p.length > 0).length);
+  assert.equal(
+    writes.reduce((s, w) => s + w.groups, 0),
+    list.filter((p) => p.length > 0).length,
+  );
   for (const w of writes) assert.ok(w.bytes.length <= VNET_HDR_LEN + 65535);
 });
 
@@ -339,25 +449,42 @@ test('coalescing never merges a segment whose checksum is wrong: it is written a
     for (const proto of [TCP, UDP]) {
       const f: Flow = { version, proto, srcPort: 7000, dstPort: 8000, src: 5, dst: 6 };
       const mss = 1000;
-      const segs = proto === TCP
-        ? segments(f, 4, mss, mss, 3000, ACK).segs
-        : [0, 1, 2, 3].map((i) => packet(f, payload(mss, 40 + i), { id: 200 + i }));
+      const segs =
+        proto === TCP
+          ? segments(f, 4, mss, mss, 3000, ACK).segs
+          : [0, 1, 2, 3].map((i) => packet(f, payload(mss, 40 + i), { id: 200 + i }));
       const ipLen = version === 4 ? 20 : 40;
       const what = `${proto === TCP ? 'TCP' : 'UDP'}/IPv${version}`;
-      assert.deepEqual(coalesce(segs).map((w) => w.groups), [4], `${what}: intact segments merge`);
+      assert.deepEqual(
+        coalesce(segs).map((w) => w.groups),
+        [4],
+        `${what}: intact segments merge`,
+      );
       // A payload bit flipped in transit (past the AEAD, e.g. corrupted before it was sealed) in segment 2.
       const damaged = segs.map((s) => s.slice());
       damaged[2]![damaged[2]!.length - 7]! ^= 0x10;
       assert.ok(!l4ChecksumValid(damaged[2]!, ipLen, proto));
       const writes = coalesce(damaged);
-      assert.deepEqual(writes.map((w) => w.groups), [2, 1, 1], `${what}: the damaged segment stands alone`);
-      assert.deepEqual(writes[1]!.bytes.subarray(VNET_HDR_LEN), damaged[2], `${what}: unchanged, with its wrong checksum, and no NEEDS_CSUM`);
+      assert.deepEqual(
+        writes.map((w) => w.groups),
+        [2, 1, 1],
+        `${what}: the damaged segment stands alone`,
+      );
+      assert.deepEqual(
+        writes[1]!.bytes.subarray(VNET_HDR_LEN),
+        damaged[2],
+        `${what}: unchanged, with its wrong checksum, and no NEEDS_CSUM`,
+      );
       assert.ok(writes[1]!.bytes.subarray(0, VNET_HDR_LEN).every((x) => x === 0));
       if (version === 4) {
         // A damaged IPv4 header checksum keeps the packet out of a group too.
         const badHeader = segs.map((s) => s.slice());
         badHeader[0]![10]! ^= 0x01;
-        assert.deepEqual(coalesce(badHeader).map((w) => w.groups), [1, 3], `${what}: a bad header checksum stands alone`);
+        assert.deepEqual(
+          coalesce(badHeader).map((w) => w.groups),
+          [1, 3],
+          `${what}: a bad header checksum stands alone`,
+        );
       }
     }
   }

@@ -15,7 +15,10 @@ test('auto: bulk runs by the socket on a copy-mode device, never on a zero-copy 
 });
 
 test('the log line says the choice and why', () => {
-  assert.equal(describeTxPath('eth0', 'auto', false), 'eth0: bulk runs to peers leave by the kernel socket with UDP GSO (copy mode: AF_XDP transmit copies every frame)');
+  assert.equal(
+    describeTxPath('eth0', 'auto', false),
+    'eth0: bulk runs to peers leave by the kernel socket with UDP GSO (copy mode: AF_XDP transmit copies every frame)',
+  );
   assert.match(describeTxPath('eth0', 'auto', true), /^eth0: data messages to peers leave by AF_XDP \(zero-copy mode\)$/);
   assert.match(describeTxPath('eth0', 'afxdp', false), /"txPath": "afxdp"/);
   assert.match(describeTxPath('eth0', 'socket', true), /every data message to peers leaves by the kernel socket/);

@@ -1,9 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  UapiSetParser, parseUapiGet, parseUapiSet, serializeUapiGet, serializeUapiSet, uapiStatus,
+  UapiSetParser,
+  parseUapiGet,
+  parseUapiSet,
+  serializeUapiGet,
+  serializeUapiSet,
+  uapiStatus,
 } from '../../src/daemon/uapi/protocol.js';
-import { Errno, UapiError, formatEndpoint, parseEndpoint, type DeviceSnapshot, type UapiSetOp } from '../../src/daemon/config/device-config.js';
+import {
+  Errno,
+  UapiError,
+  formatEndpoint,
+  parseEndpoint,
+  type DeviceSnapshot,
+  type UapiSetOp,
+} from '../../src/daemon/config/device-config.js';
 import { formatPrefix, maskPrefix, parsePrefix } from '../../src/packet/ip-prefix.js';
 import { keyFromHex } from '../../src/crypto/encoding.js';
 
@@ -15,13 +27,27 @@ const pfx = (s: string) => parsePrefix(s)!;
 const ep = (s: string) => parseEndpoint(s)!;
 
 test('a set body with every key parses into the operations wireguard-go would perform', () => {
-  const body = [
-    `private_key=${K2}`, 'listen_port=51820', 'fwmark=0', 'replace_peers=true',
-    `public_key=${K1.toUpperCase()}`, 'update_only=true', `preshared_key=${K3}`, 'endpoint=[2001:db8::1]:51821',
-    'persistent_keepalive_interval=25', 'allowed_ip=10.0.0.0/8', 'replace_allowed_ips=true', 'allowed_ip=10.1.0.0/16',
-    'allowed_ip=-fd00::/64', 'protocol_version=1',
-    `public_key=${K3}`, 'endpoint=192.0.2.1:9', 'remove=true', 'allowed_ip=1.2.3.4/32',
-  ].join('\n') + '\n\n';
+  const body =
+    [
+      `private_key=${K2}`,
+      'listen_port=51820',
+      'fwmark=0',
+      'replace_peers=true',
+      `public_key=${K1.toUpperCase()}`,
+      'update_only=true',
+      `preshared_key=${K3}`,
+      'endpoint=[2001:db8::1]:51821',
+      'persistent_keepalive_interval=25',
+      'allowed_ip=10.0.0.0/8',
+      'replace_allowed_ips=true',
+      'allowed_ip=10.1.0.0/16',
+      'allowed_ip=-fd00::/64',
+      'protocol_version=1',
+      `public_key=${K3}`,
+      'endpoint=192.0.2.1:9',
+      'remove=true',
+      'allowed_ip=1.2.3.4/32',
+    ].join('\n') + '\n\n';
   const ops = parseUapiSet(body);
   const expected: UapiSetOp[] = [
     { kind: 'private_key', privateKey: keyFromHex(K2) },
@@ -29,10 +55,19 @@ test('a set body with every key parses into the operations wireguard-go would pe
     { kind: 'fwmark', fwmark: 0 },
     { kind: 'replace_peers' },
     {
-      kind: 'peer', publicKey: keyFromHex(K1), remove: false, updateOnly: true, presharedKey: keyFromHex(K3),
-      endpoint: ep('[2001:db8::1]:51821'), persistentKeepalive: 25, replaceAllowedIPs: true,
+      kind: 'peer',
+      publicKey: keyFromHex(K1),
+      remove: false,
+      updateOnly: true,
+      presharedKey: keyFromHex(K3),
+      endpoint: ep('[2001:db8::1]:51821'),
+      persistentKeepalive: 25,
+      replaceAllowedIPs: true,
       // replace_allowed_ips drops the prefixes given before it in the same block
-      allowedIPs: [{ prefix: pfx('10.1.0.0/16'), remove: false }, { prefix: pfx('fd00::/64'), remove: true }],
+      allowedIPs: [
+        { prefix: pfx('10.1.0.0/16'), remove: false },
+        { prefix: pfx('fd00::/64'), remove: true },
+      ],
     },
     // remove=true: the peer goes; lines after it are checked but have no effect
     { kind: 'peer', publicKey: keyFromHex(K3), remove: true, updateOnly: false, replaceAllowedIPs: false, allowedIPs: [] },
@@ -80,13 +115,21 @@ test('bad keys and values fail with the errno wireguard-go reports, keeping what
   for (const [line, errno, what] of BAD_LINES) {
     const parser = new UapiSetParser();
     parser.line('fwmark=7');
-    assert.throws(() => parser.line(line), (e: unknown) => e instanceof UapiError && e.errno === errno && what.test(e.message), line);
+    assert.throws(
+      () => parser.line(line),
+      (e: unknown) => e instanceof UapiError && e.errno === errno && what.test(e.message),
+      line,
+    );
     assert.deepEqual(parser.ops, [{ kind: 'fwmark', fwmark: 7 }], `ops before ${line}`);
   }
   for (const [line, errno, what] of BAD_PEER_LINES) {
     const parser = new UapiSetParser();
     parser.line(`public_key=${K1}`);
-    assert.throws(() => parser.line(line), (e: unknown) => e instanceof UapiError && e.errno === errno && what.test(e.message), line);
+    assert.throws(
+      () => parser.line(line),
+      (e: unknown) => e instanceof UapiError && e.errno === errno && what.test(e.message),
+      line,
+    );
     assert.equal(parser.ops.length, 1);
   }
 });
@@ -124,24 +167,44 @@ errno=0
 
 `;
   const snapshot: DeviceSnapshot = {
-    listenPort: 46799, fwmark: 0,
-    peers: [{
-      publicKey: keyFromHex(K1), endpoint: ep('[::ffff:1.2.3.4]:5'), lastHandshakeSec: 0, lastHandshakeNsec: 0,
-      rxBytes: 0n, txBytes: 0n, persistentKeepalive: 0,
-      allowedIPs: ['1.2.3.4/32', '10.0.0.0/8', '::ffff:1.2.3.4/128', '::1.2.3.4/128'].map(pfx),
-    }],
+    listenPort: 46799,
+    fwmark: 0,
+    peers: [
+      {
+        publicKey: keyFromHex(K1),
+        endpoint: ep('[::ffff:1.2.3.4]:5'),
+        lastHandshakeSec: 0,
+        lastHandshakeNsec: 0,
+        rxBytes: 0n,
+        txBytes: 0n,
+        persistentKeepalive: 0,
+        allowedIPs: ['1.2.3.4/32', '10.0.0.0/8', '::ffff:1.2.3.4/128', '::1.2.3.4/128'].map(pfx),
+      },
+    ],
   };
   assert.equal([...serializeUapiGet(snapshot)].join('') + uapiStatus(0), golden);
 
   const full: DeviceSnapshot = {
-    privateKey: keyFromHex(K2), listenPort: 51820, fwmark: 0x20,
-    peers: [{
-      publicKey: keyFromHex(K1), presharedKey: keyFromHex(K3), endpoint: ep('192.0.2.1:51820'),
-      lastHandshakeSec: 1_700_000_000, lastHandshakeNsec: 123_456_789, rxBytes: 2n ** 40n, txBytes: 5, persistentKeepalive: 25,
-      allowedIPs: [pfx('fd00::/64')],
-    }],
+    privateKey: keyFromHex(K2),
+    listenPort: 51820,
+    fwmark: 0x20,
+    peers: [
+      {
+        publicKey: keyFromHex(K1),
+        presharedKey: keyFromHex(K3),
+        endpoint: ep('192.0.2.1:51820'),
+        lastHandshakeSec: 1_700_000_000,
+        lastHandshakeNsec: 123_456_789,
+        rxBytes: 2n ** 40n,
+        txBytes: 5,
+        persistentKeepalive: 25,
+        allowedIPs: [pfx('fd00::/64')],
+      },
+    ],
   };
-  assert.equal([...serializeUapiGet(full)].join(''), `private_key=${K2}
+  assert.equal(
+    [...serializeUapiGet(full)].join(''),
+    `private_key=${K2}
 listen_port=51820
 fwmark=32
 public_key=${K1}
@@ -154,7 +217,8 @@ tx_bytes=5
 rx_bytes=1099511627776
 persistent_keepalive_interval=25
 allowed_ip=fd00::/64
-`);
+`,
+  );
   const back = parseUapiGet([...serializeUapiGet(full)].join('') + uapiStatus(0));
   assert.equal(back.errno, 0);
   assert.deepEqual(back.snapshot.privateKey, full.privateKey);
@@ -162,7 +226,10 @@ allowed_ip=fd00::/64
   assert.equal(p.rxBytes, 2n ** 40n);
   assert.equal(p.lastHandshakeNsec, 123_456_789);
   assert.equal(formatEndpoint(p.endpoint!), '192.0.2.1:51820');
-  assert.deepEqual(p.allowedIPs.map((a) => formatPrefix(a)), ['fd00::/64']);
+  assert.deepEqual(
+    p.allowedIPs.map((a) => formatPrefix(a)),
+    ['fd00::/64'],
+  );
   assert.equal(parseUapiGet('errno=-22\n\n').errno, Errno.EINVAL);
 });
 
@@ -182,54 +249,82 @@ function bigBody(peers: number, perPeer: number): string {
     lines.push(`public_key=${(p + 1).toString(16).padStart(64, '0')}`, 'replace_allowed_ips=true');
     for (let i = 0; i < perPeer; i++) {
       const n = p * perPeer + i;
-      lines.push(i % 2 ? `allowed_ip=10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}/32` : `allowed_ip=fd00::${(n >> 16).toString(16)}:${(n & 0xffff).toString(16)}/128`);
+      lines.push(
+        i % 2
+          ? `allowed_ip=10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}/32`
+          : `allowed_ip=fd00::${(n >> 16).toString(16)}:${(n & 0xffff).toString(16)}/128`,
+      );
     }
   }
   return lines.join('\n') + '\n\n';
 }
 
 test('large requests parse and serialize fast: 130,000 prefixes on one peer, 40 peers × 52', () => {
-  for (const [peers, perPeer, budgetMs] of [[1, 130_000, 2000], [40, 52, 200]] as const) {
+  for (const [peers, perPeer, budgetMs] of [
+    [1, 130_000, 2000],
+    [40, 52, 200],
+  ] as const) {
     const body = bigBody(peers, perPeer);
     const t0 = performance.now();
     const ops = parseUapiSet(body.slice('set=1\n'.length));
     const t1 = performance.now();
     const snapshot: DeviceSnapshot = {
-      listenPort: 51820, fwmark: 0,
-      peers: ops.flatMap((o) => (o.kind === 'peer' ? [{
-        publicKey: o.publicKey, lastHandshakeSec: 0, lastHandshakeNsec: 0, rxBytes: 0, txBytes: 0, persistentKeepalive: 0,
-        allowedIPs: o.allowedIPs.map((a) => a.prefix),
-      }] : [])),
+      listenPort: 51820,
+      fwmark: 0,
+      peers: ops.flatMap((o) =>
+        o.kind === 'peer'
+          ? [
+              {
+                publicKey: o.publicKey,
+                lastHandshakeSec: 0,
+                lastHandshakeNsec: 0,
+                rxBytes: 0,
+                txBytes: 0,
+                persistentKeepalive: 0,
+                allowedIPs: o.allowedIPs.map((a) => a.prefix),
+              },
+            ]
+          : [],
+      ),
     };
     const text = [...serializeUapiGet(snapshot)].join('');
     const t2 = performance.now();
     assert.equal(ops.filter((o) => o.kind === 'peer').length, peers);
     assert.equal(text.split('\nallowed_ip=').length - 1, peers * perPeer);
     const back = parseUapiGet(text + uapiStatus(0));
-    assert.equal(back.snapshot.peers.reduce((n, p) => n + p.allowedIPs.length, 0), peers * perPeer);
-    assert.ok(t1 - t0 < budgetMs && t2 - t1 < budgetMs, `${peers}×${perPeer}: parse ${(t1 - t0).toFixed(0)} ms, serialize ${(t2 - t1).toFixed(0)} ms`);
+    assert.equal(
+      back.snapshot.peers.reduce((n, p) => n + p.allowedIPs.length, 0),
+      peers * perPeer,
+    );
+    assert.ok(
+      t1 - t0 < budgetMs && t2 - t1 < budgetMs,
+      `${peers}×${perPeer}: parse ${(t1 - t0).toFixed(0)} ms, serialize ${(t2 - t1).toFixed(0)} ms`,
+    );
   }
 });
 
 test('parse errors never quote key material: a private or preshared key on a bad line is described by its length', () => {
   const base64Key = Buffer.from(keyFromHex(K1)).toString('base64'); // what a user pastes from `wg genkey`
   const bad: Array<[string, boolean]> = [
-    [base64Key, false],                       // a key pasted as a line: no '=' before its padding
-    [`private_key=${base64Key}`, false],      // base64 where hex is expected
+    [base64Key, false], // a key pasted as a line: no '=' before its padding
+    [`private_key=${base64Key}`, false], // base64 where hex is expected
     [`private_key=${K1.slice(0, 63)}`, false], // one hex digit short
-    [`listen_port=${K1}`, false],             // a key given to the wrong key
+    [`listen_port=${K1}`, false], // a key given to the wrong key
     [`preshared_key=${K2}x`, true],
   ];
   for (const [line, inPeer] of bad) {
     const parser = new UapiSetParser();
     if (inPeer) parser.line(`public_key=${K3}`);
-    assert.throws(() => parser.line(line), (e: unknown) => {
-      assert.ok(e instanceof UapiError, line);
-      for (const secret of [base64Key, K1, K2, base64Key.slice(0, 20), K1.slice(0, 20), K2.slice(0, 20)]) {
-        assert.ok(!e.message.includes(secret), `${JSON.stringify(e.message)} quotes key material`);
-      }
-      return true;
-    });
+    assert.throws(
+      () => parser.line(line),
+      (e: unknown) => {
+        assert.ok(e instanceof UapiError, line);
+        for (const secret of [base64Key, K1, K2, base64Key.slice(0, 20), K1.slice(0, 20), K2.slice(0, 20)]) {
+          assert.ok(!e.message.includes(secret), `${JSON.stringify(e.message)} quotes key material`);
+        }
+        return true;
+      },
+    );
   }
   // Short harmless input is still quoted, so errors stay useful.
   assert.throws(() => new UapiSetParser().line('listen_port=abc'), /listen_port: not a port number: "abc"/);

@@ -10,7 +10,9 @@ import { formatPrefix } from '../../src/packet/ip-prefix.js';
 import { keyToHex } from '../../src/crypto/encoding.js';
 import { MemoryDevice, publicKeyOf } from '../helpers/memory-device.js';
 
-const A = 'a'.repeat(64), B = 'b'.repeat(64), C = 'c'.repeat(64);
+const A = 'a'.repeat(64),
+  B = 'b'.repeat(64),
+  C = 'c'.repeat(64);
 
 function set(dev: MemoryDevice, ...lines: string[]): void {
   dev.applySet(parseUapiSet(lines.join('\n') + '\n\n'));

@@ -22,18 +22,33 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const A = 'a'.repeat(64);
 
 /** Writes `data` on one connection and collects `answers` answers (each ends in a blank line), or until the server hangs up. */
-function exchange(socketPath: string, data: string, answers: number, readDelayMs = 0, giveUpMs = 0): Promise<{ text: string; closedByServer: boolean }> {
+function exchange(
+  socketPath: string,
+  data: string,
+  answers: number,
+  readDelayMs = 0,
+  giveUpMs = 0,
+): Promise<{ text: string; closedByServer: boolean }> {
   return new Promise((resolve, reject) => {
     const c = createConnection(socketPath);
     c.setEncoding('latin1');
     let text = '';
     let done = false;
-    const finish = (closedByServer: boolean): void => { if (!done) { done = true; c.destroy(); resolve({ text, closedByServer }); } };
+    const finish = (closedByServer: boolean): void => {
+      if (!done) {
+        done = true;
+        c.destroy();
+        resolve({ text, closedByServer });
+      }
+    };
     // A request left unfinished is legitimately waited for by the server: the client gives up.
     if (giveUpMs > 0) setTimeout(() => finish(false), giveUpMs);
     c.on('connect', () => {
       c.write(data);
-      if (readDelayMs > 0) { c.pause(); setTimeout(() => c.resume(), readDelayMs); }
+      if (readDelayMs > 0) {
+        c.pause();
+        setTimeout(() => c.resume(), readDelayMs);
+      }
     });
     c.on('data', (chunk: string) => {
       text += chunk;
@@ -44,7 +59,11 @@ function exchange(socketPath: string, data: string, answers: number, readDelayMs
   });
 }
 
-async function open(name: string, device = new MemoryDevice(), extra: { onSocketRemoved?: () => void } = {}): Promise<{ server: UapiServer; device: MemoryDevice }> {
+async function open(
+  name: string,
+  device = new MemoryDevice(),
+  extra: { onSocketRemoved?: () => void } = {},
+): Promise<{ server: UapiServer; device: MemoryDevice }> {
   const server = await UapiServer.open({ interfaceName: name, device, socketDir: dir, watchIntervalMs: 100, ...extra });
   return { server, device };
 }
@@ -55,7 +74,9 @@ test('the socket is owner-only in a 0755 directory (umask 022), and goes away on
   let server: UapiServer;
   try {
     server = await UapiServer.open({ interfaceName: 'h5perm', device: new MemoryDevice(), socketDir: sub });
-  } finally { process.umask(old); }
+  } finally {
+    process.umask(old);
+  }
   assert.equal(statSync(sub).mode & 0o777, 0o755);
   const st = statSync(server.socketPath);
   assert.ok(st.isSocket());
@@ -64,14 +85,16 @@ test('the socket is owner-only in a 0755 directory (umask 022), and goes away on
   assert.equal(existsSync(server.socketPath), false);
 });
 
-test('a missing socket directory is created 0755 under the caller\'s umask; an existing one is never changed', async () => {
+test("a missing socket directory is created 0755 under the caller's umask; an existing one is never changed", async () => {
   const old = process.umask(0o077); // as wg-quick runs the daemon
   try {
     const fresh = path.join(dir, 'fresh-077');
     const s1 = await UapiServer.open({ interfaceName: 'h5dir1', device: new MemoryDevice(), socketDir: fresh });
     await s1.close();
     assert.equal(statSync(fresh).mode & 0o777, 0o700);
-  } finally { process.umask(old); }
+  } finally {
+    process.umask(old);
+  }
   const existing = path.join(dir, 'existing-0711');
   mkdirSync(existing, { mode: 0o711 });
   chmodSync(existing, 0o711);
@@ -79,14 +102,19 @@ test('a missing socket directory is created 0755 under the caller\'s umask; an e
   try {
     assert.equal(statSync(existing).mode & 0o777, 0o711);
     assert.equal(statSync(s2.socketPath).mode & 0o777, 0o600, 'the socket is owner-only whatever the directory');
-  } finally { await s2.close(); }
+  } finally {
+    await s2.close();
+  }
 });
 
 test('several requests on one connection are answered in order', async () => {
   const { server, device } = await open('h5multi');
   try {
-    const { text } = await exchange(server.socketPath,
-      `set=1\nlisten_port=51820\npublic_key=${A}\nallowed_ip=10.0.0.0/8\n\nget=1\n\nset=1\nfwmark=7\n\nget=1\n\n`, 4);
+    const { text } = await exchange(
+      server.socketPath,
+      `set=1\nlisten_port=51820\npublic_key=${A}\nallowed_ip=10.0.0.0/8\n\nget=1\n\nset=1\nfwmark=7\n\nget=1\n\n`,
+      4,
+    );
     const answers = text.split('\n\n').slice(0, 4);
     assert.equal(answers[0], 'errno=0');
     assert.match(answers[1]!, /^listen_port=51820\npublic_key=a{64}\n[^]*allowed_ip=10\.0\.0\.0\/8\nerrno=0$/);
@@ -111,7 +139,10 @@ test('a bad set line answers errno=-22 and keeps the connection for the next req
     device.busyPorts.add(443);
     const busy = await exchange(server.socketPath, 'set=1\nlisten_port=443\n\n', 1);
     assert.equal(busy.text, 'errno=-98\n\n');
-    await assert.rejects(uapiSet(server.socketPath, [{ kind: 'listen_port', port: 443 }]), (e: unknown) => e instanceof UapiError && e.errno === Errno.EADDRINUSE);
+    await assert.rejects(
+      uapiSet(server.socketPath, [{ kind: 'listen_port', port: 443 }]),
+      (e: unknown) => e instanceof UapiError && e.errno === Errno.EADDRINUSE,
+    );
   } finally {
     await server.close();
   }
@@ -164,7 +195,11 @@ test('a stale socket is replaced; a live one is refused', async () => {
 
 test('removing the socket file is noticed (the daemon exits then)', async () => {
   let removed = 0;
-  const { server } = await open('h5gone', new MemoryDevice(), { onSocketRemoved: () => { removed++; } });
+  const { server } = await open('h5gone', new MemoryDevice(), {
+    onSocketRemoved: () => {
+      removed++;
+    },
+  });
   try {
     unlinkSync(server.socketPath);
     const t0 = Date.now();
@@ -196,7 +231,16 @@ test('a client that reads slowly gets complete answers for 130,000 prefixes (bac
     assert.ok(tSet < 5000 && tGet < 5000, `set ${tSet.toFixed(0)} ms, get ${tGet.toFixed(0)} ms`);
 
     const small = new MemoryDevice();
-    small.applySet([{ kind: 'peer', publicKey: new Uint8Array(32).fill(1), remove: false, updateOnly: false, replaceAllowedIPs: false, allowedIPs: [{ prefix: parsePrefix('10.0.0.0/8')!, remove: false }] }]);
+    small.applySet([
+      {
+        kind: 'peer',
+        publicKey: new Uint8Array(32).fill(1),
+        remove: false,
+        updateOnly: false,
+        replaceAllowedIPs: false,
+        allowedIPs: [{ prefix: parsePrefix('10.0.0.0/8')!, remove: false }],
+      },
+    ]);
     const { server: s2 } = await open('h5many', small);
     try {
       const results = await Promise.all(Array.from({ length: 64 }, () => uapiGet(s2.socketPath)));
@@ -213,8 +257,27 @@ test('random garbage never takes the server down', async () => {
   const { server } = await open('h5fuzz');
   try {
     let seed = 12345;
-    const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
-    const pieces = ['set=1\n', 'get=1\n', '\n', '=', 'public_key=', A, 'allowed_ip=', '10.0.0.0/8', '-', 'endpoint=[', ']:', 'remove=true\n', '\x00', '\xff', 'x'];
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const pieces = [
+      'set=1\n',
+      'get=1\n',
+      '\n',
+      '=',
+      'public_key=',
+      A,
+      'allowed_ip=',
+      '10.0.0.0/8',
+      '-',
+      'endpoint=[',
+      ']:',
+      'remove=true\n',
+      '\x00',
+      '\xff',
+      'x',
+    ];
     for (let i = 0; i < 200; i++) {
       let data = '';
       for (let j = rand(40); j > 0; j--) data += pieces[rand(pieces.length)];
@@ -231,25 +294,37 @@ test('a listening socket inherited as WG_UAPI_FD is adopted', async () => {
   const sock = path.join(dir, 'h5fd.sock');
   const here = path.dirname(fileURLToPath(import.meta.url));
   const script = path.join(dir, 'adopt.mjs');
-  writeFileSync(script, `
+  writeFileSync(
+    script,
+    `
     import { UapiServer } from ${JSON.stringify(path.resolve(here, '../../src/daemon/uapi/server.js'))};
     import { MemoryDevice } from ${JSON.stringify(path.resolve(here, '../helpers/memory-device.js'))};
     const device = new MemoryDevice(); device.fwmark = 4242;
     const server = await UapiServer.open({ interfaceName: 'h5fd', device, socketDir: ${JSON.stringify(dir)}, inheritedFd: Number(process.env.WG_UAPI_FD) });
     process.stdout.write('ready\\n');
     process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
-  `);
+  `,
+  );
   // The parent binds and listens, then execs node with the fd inherited, as wg-quick or a supervisor would.
-  const child = spawn('python3', ['-c', `
+  const child = spawn(
+    'python3',
+    [
+      '-c',
+      `
 import os, socket, sys
 s = socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(sock)}); s.listen(16)
 os.set_inheritable(s.fileno(), True)
 os.environ['WG_UAPI_FD'] = str(s.fileno())
 os.execvp(${JSON.stringify(process.execPath)}, [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}])
-`], { stdio: ['ignore', 'pipe', 'inherit'] });
+`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   try {
     await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
+      child.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('ready')) resolve();
+      });
       child.on('exit', (code) => reject(new Error(`adopting child exited with ${code}`)));
     });
     assert.equal((await uapiGet(sock)).fwmark, 4242);

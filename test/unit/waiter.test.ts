@@ -35,7 +35,11 @@ if (!isMainThread) {
 
 /** What an fd number refers to now ('' when closed). */
 function fdTarget(fd: number): string {
-  try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; }
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return '';
+  }
 }
 
 async function sendTo(port: number, n = 1): Promise<void> {
@@ -55,7 +59,11 @@ if (isMainThread) {
       assert.equal(w.wait(1000), 1 << 1);
       await sendTo(a.port);
       assert.equal(w.wait(1000), (1 << 0) | (1 << 1), 'level-triggered: b is still unread');
-    } finally { w.close(); a.close(); b.close(); }
+    } finally {
+      w.close();
+      a.close();
+      b.close();
+    }
   });
 
   test('wakeFd from another worker_thread wakes a blocked wait with bit 30, drained afterwards', async () => {
@@ -72,10 +80,14 @@ if (isMainThread) {
       await worker.terminate();
       assert.equal(w.wait(0), 0, 'the wake was consumed');
       // Wakes coalesce: three wakes, one wake-up, then nothing.
-      wake(w.eventFd); wake(w.eventFd); wake(w.eventFd);
+      wake(w.eventFd);
+      wake(w.eventFd);
+      wake(w.eventFd);
       assert.equal(w.wait(0), WAKE_BIT);
       assert.equal(w.wait(0), 0);
-    } finally { w.close(); }
+    } finally {
+      w.close();
+    }
   });
 
   test('times out after timeoutMs with 0', () => {
@@ -88,7 +100,10 @@ if (isMainThread) {
         const elapsed = performance.now() - t0;
         assert.ok(elapsed >= ms - 2 && elapsed < ms + 150, `wait(${ms}) took ${elapsed.toFixed(1)} ms`);
       }
-    } finally { w.close(); p.close(); }
+    } finally {
+      w.close();
+      p.close();
+    }
   });
 
   test('wakeFd refuses fds that are not eventfds (a reused number is never written to)', () => {
@@ -99,7 +114,10 @@ if (isMainThread) {
       assert.equal(wake(p.fd), false);
       assert.equal(wake(-1), false);
       assert.equal(p.stats().opackets, 0);
-    } finally { w.close(); p.close(); }
+    } finally {
+      w.close();
+      p.close();
+    }
     assert.equal(w.eventFd, -1);
     if (fdTarget(fd) === '') assert.equal(wake(fd), false, 'closed waiter');
     assert.throws(() => w.wait(0), /closed/);

@@ -15,10 +15,22 @@ import { consumeInitiation, createResponse } from '../helpers/noise-reference-re
 import { CookieChecker, CookieGenerator, sourceBytes } from '../../src/protocol/cookie.js';
 import { parseMessage, parseInitiation, parseResponse, parseCookieReply, parseData, readU64, writeU64 } from '../helpers/wire-parsers.js';
 import {
-  classify, paddedLength,
-  readU32, writeU32, Initiation, Response, CookieReply, Data,
-  INITIATION_SIZE, RESPONSE_SIZE, COOKIE_REPLY_SIZE, DATA_MIN_SIZE, MESSAGE_INITIATION, MESSAGE_RESPONSE,
-  MESSAGE_COOKIE_REPLY, MESSAGE_DATA,
+  classify,
+  paddedLength,
+  readU32,
+  writeU32,
+  Initiation,
+  Response,
+  CookieReply,
+  Data,
+  INITIATION_SIZE,
+  RESPONSE_SIZE,
+  COOKIE_REPLY_SIZE,
+  DATA_MIN_SIZE,
+  MESSAGE_INITIATION,
+  MESSAGE_RESPONSE,
+  MESSAGE_COOKIE_REPLY,
+  MESSAGE_DATA,
 } from '../../src/protocol/wire.js';
 import type { DropReason } from '../../src/packet/drop-reasons.js';
 
@@ -119,7 +131,11 @@ test('parsers return the fields of real messages and reject every other length',
   assert.equal(p.encryptedTimestamp.length, 28);
   assert.equal(p.mac1.length, 16);
   assert.equal(p.mac2.length, 16);
-  const parsers: [(b: Uint8Array) => unknown, number][] = [[parseInitiation, MESSAGE_INITIATION], [parseResponse, MESSAGE_RESPONSE], [parseCookieReply, MESSAGE_COOKIE_REPLY]];
+  const parsers: [(b: Uint8Array) => unknown, number][] = [
+    [parseInitiation, MESSAGE_INITIATION],
+    [parseResponse, MESSAGE_RESPONSE],
+    [parseCookieReply, MESSAGE_COOKIE_REPLY],
+  ];
   for (const [parse, type] of parsers) {
     const size = { 1: INITIATION_SIZE, 2: RESPONSE_SIZE, 3: COOKIE_REPLY_SIZE }[type]!;
     for (let len = 0; len < 300; len++) {
@@ -154,7 +170,10 @@ test('fuzz: 20,000 seeded truncated / oversized / mutated messages never throw; 
   // Genuine specimens of each type, to mutate.
   const init = createInitiation(aToB, aIdx, clockA)!;
   aGen.addMacs(init);
-  assert.equal(consumeInitiation(init, b, () => bToA, clockB), bToA);
+  assert.equal(
+    consumeInitiation(init, b, () => bToA, clockB),
+    bToA,
+  );
   const resp = createResponse(bToA, bIdx)!;
   bGen.addMacs(resp);
   const cookie = bChecker.createReply(init, src)!;
@@ -164,19 +183,41 @@ test('fuzz: 20,000 seeded truncated / oversized / mutated messages never throw; 
 
   // Verdicts by reason, as a daemon would count them.
   const drops = new Map<DropReason, number>();
-  const count = (r: DropReason): void => { drops.set(r, (drops.get(r) ?? 0) + 1); };
+  const count = (r: DropReason): void => {
+    drops.set(r, (drops.get(r) ?? 0) + 1);
+  };
   const outcomes = new Map<string, number>();
-  const note = (o: string): void => { outcomes.set(o, (outcomes.get(o) ?? 0) + 1); };
+  const note = (o: string): void => {
+    outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
+  };
   const CASES = 20_000;
   for (let i = 0; i < CASES; i++) {
     const base = specimens[int(specimens.length)]!;
     let buf: Uint8Array;
     switch (int(5)) {
-      case 0: buf = base.slice(0, int(base.length)); break;                                 // truncated
-      case 1: buf = new Uint8Array(base.length + 1 + int(64)); buf.set(base); break;        // oversized
-      case 2: { buf = Uint8Array.from(base); const n = 1 + int(8); for (let k = 0; k < n; k++) buf[int(buf.length)] = int(256); break; }
-      case 3: { buf = Uint8Array.from(base); buf[int(4)] = int(8); break; }                 // type / reserved bytes
-      default: { buf = new Uint8Array(int(200)); for (let k = 0; k < buf.length; k++) buf[k] = int(256); if (buf.length >= 4 && rand() < 0.7) writeU32(buf, 0, 1 + int(4)); }
+      case 0:
+        buf = base.slice(0, int(base.length));
+        break; // truncated
+      case 1:
+        buf = new Uint8Array(base.length + 1 + int(64));
+        buf.set(base);
+        break; // oversized
+      case 2: {
+        buf = Uint8Array.from(base);
+        const n = 1 + int(8);
+        for (let k = 0; k < n; k++) buf[int(buf.length)] = int(256);
+        break;
+      }
+      case 3: {
+        buf = Uint8Array.from(base);
+        buf[int(4)] = int(8);
+        break;
+      } // type / reserved bytes
+      default: {
+        buf = new Uint8Array(int(200));
+        for (let k = 0; k < buf.length; k++) buf[k] = int(256);
+        if (buf.length >= 4 && rand() < 0.7) writeU32(buf, 0, 1 + int(4));
+      }
     }
     const expected = naiveClassify(buf);
     try {
@@ -193,7 +234,8 @@ test('fuzz: 20,000 seeded truncated / oversized / mutated messages never throw; 
       let outcome: string;
       if (t === MESSAGE_INITIATION) {
         const v = bChecker.validate(buf, src, rand() < 0.5);
-        outcome = v === 'ok' ? String(typeof consumeInitiation(buf, b, () => bToA, clockB) === 'string' ? 'consume-refused' : 'accepted') : v;
+        outcome =
+          v === 'ok' ? String(typeof consumeInitiation(buf, b, () => bToA, clockB) === 'string' ? 'consume-refused' : 'accepted') : v;
       } else if (t === MESSAGE_RESPONSE) {
         const v = aChecker.validate(buf, src, false);
         outcome = v === 'ok' ? 'mac-ok' : v;
@@ -228,7 +270,15 @@ test('fuzz: 20,000 seeded truncated / oversized / mutated messages never throw; 
   assert.equal(drops.get('truncated'), outcomes.get('truncated'));
   assert.equal(drops.get('oversized'), outcomes.get('oversized'));
   assert.equal(drops.get('unknown-type'), outcomes.get('unknown-type'));
-  for (const reason of ['short', 'truncated', 'oversized', 'unknown-type', 'bad-mac1', 'forged-cookie-reply', 'handshake-decrypt-failed'] as DropReason[]) {
+  for (const reason of [
+    'short',
+    'truncated',
+    'oversized',
+    'unknown-type',
+    'bad-mac1',
+    'forged-cookie-reply',
+    'handshake-decrypt-failed',
+  ] as DropReason[]) {
     assert.ok((drops.get(reason) ?? 0) > 0, `${reason} exercised: ${snap}`);
   }
   let dropped = 0;

@@ -35,12 +35,17 @@ function freeFrames(s: DeviceStats): number[] {
 /** The free counts once two readings a second apart agree (the last completions reaped). */
 async function settledFreeFrames(): Promise<number[]> {
   let last = '';
-  const now = await waitFor('the ports\' free frame counts to settle', async () => {
-    const f = JSON.stringify(freeFrames(await guestStats()));
-    const same = f === last;
-    last = f;
-    return same ? f : undefined;
-  }, 30_000, 1000);
+  const now = await waitFor(
+    "the ports' free frame counts to settle",
+    async () => {
+      const f = JSON.stringify(freeFrames(await guestStats()));
+      const same = f === last;
+      last = f;
+      return same ? f : undefined;
+    },
+    30_000,
+    1000,
+  );
   return JSON.parse(now) as number[];
 }
 
@@ -51,7 +56,9 @@ async function guestPing(to: string, count = 3): Promise<number> {
 
 function hostPing(to: string, count = 3): number {
   try {
-    return Number(/(\d+) received/.exec(nsExec(peer.ns, 'ping', ['-c', String(count), '-i', '0.2', '-W', '3', to], { timeoutMs: 60_000 }))?.[1] ?? 0);
+    return Number(
+      /(\d+) received/.exec(nsExec(peer.ns, 'ping', ['-c', String(count), '-i', '0.2', '-W', '3', to], { timeoutMs: 60_000 }))?.[1] ?? 0,
+    );
   } catch (err) {
     return Number(/(\d+) received/.exec((err as Error).message)?.[1] ?? 0);
   }
@@ -62,31 +69,73 @@ before(async () => {
   const image = guestImage();
   const ns = lab.ns('h');
   peer = {
-    ns, impl: 'wireguard-go', ifname: 'vdmw', keys: genKeys(), port: 51820, log: [],
-    outer4: '10.79.0.1', outer6: 'fd79::1', inner4: '10.79.1.1', inner6: 'fd79:1::1',
+    ns,
+    impl: 'wireguard-go',
+    ifname: 'vdmw',
+    keys: genKeys(),
+    port: 51820,
+    log: [],
+    outer4: '10.79.0.1',
+    outer6: 'fd79::1',
+    inner4: '10.79.1.1',
+    inner6: 'fd79:1::1',
   };
-  guest = await Guest.boot({ name: 'drv', image, cpus: 2, memoryMb: 1536, nics: [{ netns: ns, tap: 'vdmt', queues: 2, mac: '52:54:00:79:00:02' }] });
+  guest = await Guest.boot({
+    name: 'drv',
+    image,
+    cpus: 2,
+    memoryMb: 1536,
+    nics: [{ netns: ns, tap: 'vdmt', queues: 2, mac: '52:54:00:79:00:02' }],
+  });
   nsExec(ns, 'ip', ['addr', 'add', `${peer.outer4}/24`, 'dev', 'vdmt']);
   nsExec(ns, 'ip', ['addr', 'add', `${peer.outer6}/64`, 'dev', 'vdmt', 'nodad']);
   nsExec(ns, 'ip', ['link', 'set', 'vdmt', 'up']);
-  await guest.sh([
-    `ip addr add ${G.outer4}/24 dev eth0`, `ip addr add ${G.outer6}/64 dev eth0 nodad`,
-    'ethtool -L eth0 combined 2', 'ip link set eth0 up',
-    `umask 077; echo ${G.keys.privateKey} > /run/wg.key`,
-    `echo '{ "mode": "native", "workers": 2 }' > /run/${G.ifname}.datapath.jsonc`,
-  ].join(' && '));
+  await guest.sh(
+    [
+      `ip addr add ${G.outer4}/24 dev eth0`,
+      `ip addr add ${G.outer6}/64 dev eth0 nodad`,
+      'ethtool -L eth0 combined 2',
+      'ip link set eth0 up',
+      `umask 077; echo ${G.keys.privateKey} > /run/wg.key`,
+      `echo '{ "mode": "native", "workers": 2 }' > /run/${G.ifname}.datapath.jsonc`,
+    ].join(' && '),
+  );
   // The daemon in the guest, in the foreground of a detached shell; its log in /run.
-  await guest.sh(`cd ${repoRoot} && (XDPWG_DATAPATH=/run/${G.ifname}.datapath.jsonc LOG_LEVEL=info setsid bin/xdpwg -f ${G.ifname} > /run/xdpwg.log 2>&1 &) ; true`);
-  await waitFor('xdpwg in the guest to create its interface', async () => (await guest.run(`wg show ${G.ifname} listen-port`)).rc === 0, 90_000, 500)
-    .catch(async (err: Error) => { throw new Error(`${err.message}\n${(await guest.run('cat /run/xdpwg.log')).out}`); });
-  await guest.sh([
-    `wg set ${G.ifname} private-key /run/wg.key listen-port ${G.port} peer ${peer.keys.publicKey} allowed-ips ${peer.inner4}/32,${peer.inner6}/128 endpoint ${peer.outer4}:${peer.port}`,
-    `ip addr add ${G.inner4}/24 dev ${G.ifname}`, `ip addr add ${G.inner6}/64 dev ${G.ifname} nodad`, `ip link set ${G.ifname} mtu 1420 up`,
-  ].join(' && '));
+  await guest.sh(
+    `cd ${repoRoot} && (XDPWG_DATAPATH=/run/${G.ifname}.datapath.jsonc LOG_LEVEL=info setsid bin/xdpwg -f ${G.ifname} > /run/xdpwg.log 2>&1 &) ; true`,
+  );
+  await waitFor(
+    'xdpwg in the guest to create its interface',
+    async () => (await guest.run(`wg show ${G.ifname} listen-port`)).rc === 0,
+    90_000,
+    500,
+  ).catch(async (err: Error) => {
+    throw new Error(`${err.message}\n${(await guest.run('cat /run/xdpwg.log')).out}`);
+  });
+  await guest.sh(
+    [
+      `wg set ${G.ifname} private-key /run/wg.key listen-port ${G.port} peer ${peer.keys.publicKey} allowed-ips ${peer.inner4}/32,${peer.inner6}/128 endpoint ${peer.outer4}:${peer.port}`,
+      `ip addr add ${G.inner4}/24 dev ${G.ifname}`,
+      `ip addr add ${G.inner6}/64 dev ${G.ifname} nodad`,
+      `ip link set ${G.ifname} mtu 1420 up`,
+    ].join(' && '),
+  );
   await startImplementation(lab, peer);
   nsExec(ns, 'sh', ['-c', `umask 077; echo ${peer.keys.privateKey} > /tmp/${ns}.key`]);
-  wg(peer, ['set', peer.ifname, 'private-key', `/tmp/${ns}.key`, 'listen-port', String(peer.port),
-    'peer', G.keys.publicKey, 'allowed-ips', `${G.inner4}/32,${G.inner6}/128`, 'endpoint', `${G.outer4}:${G.port}`]);
+  wg(peer, [
+    'set',
+    peer.ifname,
+    'private-key',
+    `/tmp/${ns}.key`,
+    'listen-port',
+    String(peer.port),
+    'peer',
+    G.keys.publicKey,
+    'allowed-ips',
+    `${G.inner4}/32,${G.inner6}/128`,
+    'endpoint',
+    `${G.outer4}:${G.port}`,
+  ]);
   nsExec(ns, 'ip', ['addr', 'add', `${peer.inner4}/24`, 'dev', peer.ifname]);
   nsExec(ns, 'ip', ['addr', 'add', `${peer.inner6}/64`, 'dev', peer.ifname, 'nodad']);
   nsExec(ns, 'ip', ['link', 'set', peer.ifname, 'mtu', '1420', 'up']);
@@ -128,10 +177,17 @@ test('a sustained transfer each way, byte for byte, and every frame back afterwa
   lab.children.push(recv);
   await waitFor('the host listener', () => nsExec(peer.ns, 'ss', ['-ltn']).includes(':6000'), 10_000);
   const t0 = Date.now();
-  const sent = await guest.sh(`head -c ${TRANSFER_BYTES} /dev/urandom > /run/payload && ncat --send-only ${peer.inner4} 6000 < /run/payload && sha256sum < /run/payload && rm /run/payload`, 600_000);
+  const sent = await guest.sh(
+    `head -c ${TRANSFER_BYTES} /dev/urandom > /run/payload && ncat --send-only ${peer.inner4} 6000 < /run/payload && sha256sum < /run/payload && rm /run/payload`,
+    600_000,
+  );
   await waitFor('the host listener to finish', () => recv.exitCode !== null, 60_000);
   const upMs = Date.now() - t0;
-  assert.equal(nsExec(peer.ns, 'sh', ['-c', `sha256sum < ${hostFile}.in`]).split(' ')[0], sent.trim().split(' ')[0], 'guest → host: the same bytes');
+  assert.equal(
+    nsExec(peer.ns, 'sh', ['-c', `sha256sum < ${hostFile}.in`]).split(' ')[0],
+    sent.trim().split(' ')[0],
+    'guest → host: the same bytes',
+  );
   // Host → guest.
   nsExec(peer.ns, 'sh', ['-c', `head -c ${TRANSFER_BYTES} /dev/urandom > ${hostFile}.out`]);
   await guest.sh(`(ncat -l ${G.inner4} 6001 --recv-only > /run/payload.in &) ; true`);
@@ -139,13 +195,21 @@ test('a sustained transfer each way, byte for byte, and every frame back afterwa
   const t1 = Date.now();
   nsExec(peer.ns, 'sh', ['-c', `ncat --send-only ${G.inner4} 6001 < ${hostFile}.out`], { timeoutMs: 600_000 });
   const want = nsExec(peer.ns, 'sh', ['-c', `sha256sum < ${hostFile}.out`]).split(' ')[0];
-  await waitFor('the guest to hold every byte', async () => (await guest.sh('sha256sum < /run/payload.in')).split(' ')[0] === want, 120_000, 1000);
+  await waitFor(
+    'the guest to hold every byte',
+    async () => (await guest.sh('sha256sum < /run/payload.in')).split(' ')[0] === want,
+    120_000,
+    1000,
+  );
   const downMs = Date.now() - t1;
   console.log(`# driver mode: ${TRANSFER_BYTES >> 20} MiB up in ${upMs} ms, down in ${downMs} ms (TCG guest)`);
   const s = await guestStats();
   for (const [k, v] of Object.entries(s.drops)) if (k !== 'tx-no-route') assert.equal(v, 0, `no drops: ${k} = ${v}`);
   const ports = s.ports.filter((p) => String(p.path).startsWith('af_xdp'));
-  assert.ok(ports.reduce((n, p) => n + Number(p.ipackets), 0) > TRANSFER_BYTES / 1500, `AF_XDP received the transfer: ${JSON.stringify(ports)}`);
+  assert.ok(
+    ports.reduce((n, p) => n + Number(p.ipackets), 0) > TRANSFER_BYTES / 1500,
+    `AF_XDP received the transfer: ${JSON.stringify(ports)}`,
+  );
   assert.ok(ports.reduce((n, p) => n + Number(p.opackets), 0) > TRANSFER_BYTES / 1500, 'and sent it');
   // Every frame back: once the wire is quiet, no port has fewer free frames than it had at idle
   // (a frame whose completion the kernel had not yet reported at the idle reading may be back now).
