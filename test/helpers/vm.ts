@@ -24,7 +24,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from './netns.js';
+import { nsExec, waitFor } from './netns.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const AGENT = path.join(REPO, 'scripts', 'vm', 'guest-agent.sh');
@@ -231,4 +231,21 @@ export class Guest {
       /* best effort */
     }
   }
+}
+
+/** Replies to `count` pings a guest sends to `to` (0 when none came back). */
+export async function guestPing(guest: Guest, to: string, count = 3): Promise<number> {
+  const r = await guest.run(`ping -c ${count} -i 0.2 -W 3 ${to}`, 60_000);
+  return Number(/(\d+) received/.exec(r.out)?.[1] ?? 0);
+}
+
+/** Replies to `count` pings sent from namespace `ns` to `to` (0 when none came back). */
+export function nsPing(ns: string, to: string, count = 3): number {
+  let out: string;
+  try {
+    out = nsExec(ns, 'ping', ['-c', String(count), '-i', '0.2', '-W', '3', to], { timeoutMs: 60_000 });
+  } catch (err) {
+    out = (err as Error).message;
+  }
+  return Number(/(\d+) received/.exec(out)?.[1] ?? 0);
 }

@@ -18,7 +18,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, nsExec, nsSpawn, requireRoot, waitFor } from '../helpers/netns.js';
-import { Guest, guestImage } from '../helpers/vm.js';
+import { Guest, guestImage, guestPing as guestPingOf, nsPing } from '../helpers/vm.js';
 import { genKeys, logsOf, repoRoot, startImplementation, wg, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
 import type { DeviceStats } from '../../src/daemon/observe/device-stats.js';
 
@@ -63,20 +63,9 @@ async function forgetSessions(): Promise<void> {
   );
 }
 
-async function guestPing(to: string, count = 3): Promise<number> {
-  const r = await guest.run(`ping -c ${count} -i 0.2 -W 3 ${to}`, 60_000);
-  return Number(/(\d+) received/.exec(r.out)?.[1] ?? 0);
-}
+const guestPing = (to: string, count = 3): Promise<number> => guestPingOf(guest, to, count);
 
-function hostPing(to: string, count = 3): number {
-  try {
-    return Number(
-      /(\d+) received/.exec(nsExec(host.ns, 'ping', ['-c', String(count), '-i', '0.2', '-W', '3', to], { timeoutMs: 60_000 }))?.[1] ?? 0,
-    );
-  } catch (err) {
-    return Number(/(\d+) received/.exec((err as Error).message)?.[1] ?? 0);
-  }
-}
+const hostPing = (to: string, count = 3): number => nsPing(host.ns, to, count);
 
 before(async () => {
   requireRoot();
