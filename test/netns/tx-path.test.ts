@@ -50,7 +50,8 @@ function sum(s: AfxdpStats, kind: 'udp' | 'af_xdp', field: string): number {
  * A's path to B on af_xdp.
  */
 async function startA(datapath: Record<string, unknown>, said: RegExp): Promise<void> {
-  await startFresh(lab, a, { XDPWG_DATAPATH: datapathFile(datapath), XDPWG_WORKERS: '1' });
+  // XDPWG_TX_PATH empty: the datapath file's "txPath" decides (startFresh pins afxdp otherwise).
+  await startFresh(lab, a, { XDPWG_DATAPATH: datapathFile(datapath), XDPWG_WORKERS: '1', XDPWG_TX_PATH: '' });
   configureInterface(a);
   addPeer(a, b);
   await waitFor('the tunnel answers', () => ping(a, b.inner4, 1) === 1 || undefined, 15_000, 100);
