@@ -142,7 +142,9 @@ export class SlotActivity {
 export type PeerTraffic = Record<PeerField, number>;
 
 export function readPeerTraffic(slabs: readonly PeerCounterSlab[], slot: number): PeerTraffic {
-  const t = Object.fromEntries(FIELD_NAMES.map((name) => [name, 0])) as PeerTraffic;
+  // One object per read, no intermediate arrays: a `wg show dump` of 1,000,000 peers reads each once.
+  const t = {} as PeerTraffic;
+  for (let i = 0; i < FIELD_NAMES.length; i++) t[FIELD_NAMES[i]!] = 0;
   const base = slot * PEER_SLOT_WIDTH;
   for (const s of slabs) {
     const v = s.view;
