@@ -120,13 +120,19 @@ export function requestXskMaps(req: XskMapRequest): XskMapGrant {
         n.seqpacketSend(sock, request, -1, timeout);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        fail(`sending ${quote(request)}`, e.code === 'EPIPE' || e.code === 'ECONNRESET' ? 'the plugin closed the connection mid-handshake' : e.message);
+        fail(
+          `sending ${quote(request)}`,
+          e.code === 'EPIPE' || e.code === 'ECONNRESET' ? 'the plugin closed the connection mid-handshake' : e.message,
+        );
       }
       let reply: SeqpacketMessage;
       try {
         reply = n.seqpacketRecv(sock, timeout);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
+        // A plugin that hangs up with our request unread makes the kernel reset the connection (ECONNRESET) rather than
+        // end it: the same event as an orderly close before the answer, so it is said the same way.
+        if (e.code === 'ECONNRESET') return fail(`after ${quote(request)}`, 'the plugin closed the connection mid-handshake');
         return fail(`after ${quote(request)}`, e.code === 'ETIMEDOUT' ? `no answer within ${timeout} ms` : e.message);
       }
       // JSON-quoted: a garbage answer may hold line breaks, and this goes into one log line.
@@ -140,14 +146,26 @@ export function requestXskMaps(req: XskMapRequest): XskMapGrant {
     };
     /** A reply that must carry no fd and be one of `expected`. */
     const expect = (request: string, reply: SeqpacketMessage, expected: string[]): string => {
-      if (reply.fd >= 0) { n.closeFd(reply.fd); fail(`after ${quote(request)}`, `a file descriptor came with ${quote(reply.text)}`); }
-      if (!expected.includes(reply.text)) fail(`after ${quote(request)}`, `answered ${quote(reply.text)} where ${expected.map(quote).join(' or ')} was expected`);
+      if (reply.fd >= 0) {
+        n.closeFd(reply.fd);
+        fail(`after ${quote(request)}`, `a file descriptor came with ${quote(reply.text)}`);
+      }
+      if (!expected.includes(reply.text))
+        fail(`after ${quote(request)}`, `answered ${quote(reply.text)} where ${expected.map(quote).join(' or ')} was expected`);
       return reply.text;
     };
 
     const connect = `${PLUGIN_HANDSHAKE.requestConnect}, ${podName}`;
-    const hello = expect(connect, ask(connect), [PLUGIN_HANDSHAKE.responseHostOk, PLUGIN_HANDSHAKE.responseHostNak, PLUGIN_HANDSHAKE.responseError]);
-    if (hello !== PLUGIN_HANDSHAKE.responseHostOk) fail('connect', `the plugin refused pod ${quote(podName)} (${hello}): is the pod's hostname its name, and does it hold the plugin's resource?`);
+    const hello = expect(connect, ask(connect), [
+      PLUGIN_HANDSHAKE.responseHostOk,
+      PLUGIN_HANDSHAKE.responseHostNak,
+      PLUGIN_HANDSHAKE.responseError,
+    ]);
+    if (hello !== PLUGIN_HANDSHAKE.responseHostOk)
+      fail(
+        'connect',
+        `the plugin refused pod ${quote(podName)} (${hello}): is the pod's hostname its name, and does it hold the plugin's resource?`,
+      );
 
     const version = expect(PLUGIN_HANDSHAKE.requestVersion, ask(PLUGIN_HANDSHAKE.requestVersion), [PLUGIN_HANDSHAKE.version]);
 
@@ -157,13 +175,19 @@ export function requestXskMaps(req: XskMapRequest): XskMapGrant {
       if (reply.text === PLUGIN_HANDSHAKE.responseFdAck && reply.fd >= 0) {
         maps.set(device, reply.fd);
         let info;
-        try { info = n.bpfMapInfo(reply.fd); } catch (err) { fail(`after ${quote(request)}`, (err as Error).message); }
-        if (info!.type !== BPF_MAP_TYPE_XSKMAP) fail(`after ${quote(request)}`, `the fd is a BPF map of type ${info!.type}, not an XSKMAP (${BPF_MAP_TYPE_XSKMAP})`);
+        try {
+          info = n.bpfMapInfo(reply.fd);
+        } catch (err) {
+          fail(`after ${quote(request)}`, (err as Error).message);
+        }
+        if (info!.type !== BPF_MAP_TYPE_XSKMAP)
+          fail(`after ${quote(request)}`, `the fd is a BPF map of type ${info!.type}, not an XSKMAP (${BPF_MAP_TYPE_XSKMAP})`);
         continue;
       }
       if (reply.fd >= 0) n.closeFd(reply.fd);
       if (reply.text === PLUGIN_HANDSHAKE.responseFdAck) fail(`after ${quote(request)}`, '"/fd_ack" came without a file descriptor');
-      if (reply.text === PLUGIN_HANDSHAKE.responseFdNak) fail(`after ${quote(request)}`, `the plugin has no XSK map for ${device} (not in this pod's allocation)`);
+      if (reply.text === PLUGIN_HANDSHAKE.responseFdNak)
+        fail(`after ${quote(request)}`, `the plugin has no XSK map for ${device} (not in this pod's allocation)`);
       fail(`after ${quote(request)}`, `answered ${quote(reply.text)} where "/fd_ack" or "/fd_nak" was expected`);
     }
 
