@@ -23,9 +23,11 @@ done
 if [ -n "$missing" ]; then
   echo "bootstrap: installing Debian packages:$missing"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  # Another apt (unattended upgrades, a second shell) may hold dpkg's lock: wait for it rather than fail.
+  apt="apt-get -o DPkg::Lock::Timeout=600"
+  $apt update -qq
   # shellcheck disable=SC2086
-  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  $apt install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

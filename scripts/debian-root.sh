@@ -12,7 +12,7 @@ mirror=${XDPWG_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 root="$cache/bookworm-minbase"
 if ! command -v debootstrap >/dev/null 2>&1; then
   echo "debian-root: installing debootstrap" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends debootstrap >/dev/null
 fi
 if [ ! -f "$root/.complete" ]; then
   mkdir -p "$cache"

@@ -21,9 +21,9 @@ done
 if [ -n "$need" ]; then
   echo "guest-image: installing Debian packages:$need" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
   # shellcheck disable=SC2086
-  apt-get install -y -qq --no-install-recommends $need >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $need >/dev/null
 fi
 [ -x /usr/lib/qemu/virtiofsd ] || { echo "guest-image: /usr/lib/qemu/virtiofsd missing (qemu-system-x86 >= 7.2 ships it)" >&2; exit 1; }
 

@@ -114,9 +114,10 @@ test('a live owner is not displaced; after kill -9 the next start replaces the s
 test('lock files of namespaces that are gone are swept when a filter is attached; those of live namespaces stay', async () => {
   mkdirSync('/run/xdpwg', { recursive: true });
   // Inode 1 is never a network namespace's: a namespace that no longer exists.
-  const dead = ['/run/xdpwg/filter-1-7.lock', '/run/xdpwg/filter-1-7-prog4242.lock'];
+  const dead = [`/run/xdpwg/filter-1-${process.pid}.lock`, `/run/xdpwg/filter-1-${process.pid}-prog4242.lock`];
   // The namespace of this process is alive: its files stay even with their lock free.
-  const liveFile = `/run/xdpwg/filter-${statSync('/proc/self/ns/net').ino}-99999-prog4242.lock`;
+  // Named by this run's pid: another run on the machine may hold a file of the same namespace.
+  const liveFile = `/run/xdpwg/filter-${statSync('/proc/self/ns/net').ino}-99999-prog${process.pid}.lock`;
   for (const f of [...dead, liveFile]) writeFileSync(f, '');
   try {
     const echo = startEcho(env.lab, env.a, ['--interface', env.devA, '--port', String(PORT)]);
