@@ -129,17 +129,40 @@ long LiveOwner(ino_t netns, int ifindex, uint32_t prog_id) {
   return pid;
 }
 
+// Whether this thread's effective capabilities include CAP_SYS_PTRACE (bit 19 of CapEff).
+bool HasSysPtrace() {
+  FILE* f = fopen("/proc/thread-self/status", "re");
+  if (!f) return false;
+  char line[256];
+  unsigned long long eff = 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "CapEff: %llx", &eff) == 1) break;
+  fclose(f);
+  return (eff >> 19) & 1;
+}
+
 // The network namespaces that still exist: those of live processes and
 // those kept by a bind mount where ip(8) and container runtimes put them.
-std::set<ino_t> LiveNamespaces() {
+// `complete` is false when some process's namespace could not be read for
+// want of privilege: without CAP_SYS_PTRACE (the daemon drops it) the
+// kernel refuses /proc/PID/ns/net of most processes, and a namespace held
+// only by such a process would look gone. (With CAP_SYS_PTRACE a refusal
+// comes from elsewhere, a security module or a sandbox's init, and is
+// not taken for a hole in the view.)
+std::set<ino_t> LiveNamespaces(bool& complete) {
   std::set<ino_t> live;
+  complete = true;
+  const bool privileged = HasSysPtrace();
   struct stat st = {};
   auto add_dir = [&](const std::string& dir, const char* suffix) {
     DIR* d = opendir(dir.c_str());
     if (!d) return;
     while (dirent* e = readdir(d)) {
       if (e->d_name[0] == '.') continue;
-      if (stat((dir + "/" + e->d_name + suffix).c_str(), &st) == 0) live.insert(st.st_ino);
+      if (stat((dir + "/" + e->d_name + suffix).c_str(), &st) == 0)
+        live.insert(st.st_ino);
+      else if ((errno == EACCES || errno == EPERM) && !privileged)
+        complete = false;
     }
     closedir(d);
   };
@@ -153,28 +176,38 @@ std::set<ino_t> LiveNamespaces() {
 // kill -9 before a detach) would pile up in kLockDir for ever: a file of a
 // namespace no process or mount keeps, whose lock nobody holds, is removed.
 // Nothing can attach in a namespace that no longer exists, so no setup or
-// owner lock removed here can be one in use.
-void SweepDeadNamespaceLocks() {
+// owner lock removed here can be one in use. That holds only if every
+// namespace was seen: with an incomplete view (LiveNamespaces) nothing is
+// removed, since unlinking a live namespace's free setup lock would let two
+// processes hold "the" lock on two different files. The daemon therefore
+// sweeps once at start, before it drops its capabilities (sweepDeadNamespaceLocks).
+// Returns the number of files removed, or -1 when the view was incomplete.
+int SweepDeadNamespaceLocks() {
   DIR* d = opendir(kLockDir);
-  if (!d) return;
+  if (!d) return 0;
   std::set<ino_t> live;
-  bool scanned = false;
+  bool scanned = false, complete = true;
+  int removed = 0;
   while (dirent* e = readdir(d)) {
     if (strncmp(e->d_name, "filter-", 7) != 0) continue;
     ino_t ns = static_cast<ino_t>(strtoull(e->d_name + 7, nullptr, 10));
     if (!scanned) {
-      live = LiveNamespaces();
+      live = LiveNamespaces(complete);
       scanned = true;
+      if (!complete) break;
     }
     if (live.count(ns)) continue;
     std::string path = std::string(kLockDir) + "/" + e->d_name;
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) continue;
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0) unlink(path.c_str());
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(path.c_str()) == 0) removed++;
     close(fd);
   }
   closedir(d);
+  return complete ? removed : -1;
 }
+
+Napi::Value SweepDeadNamespaceLocksJs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), SweepDeadNamespaceLocks()); }
 
 struct StaleScan {
   int removed = 0;    // programs of dead owners detached
@@ -624,6 +657,9 @@ Napi::Value XdpFilter::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void InitXdpFilter(Napi::Env env, Napi::Object exports) { exports.Set("XdpFilter", XdpFilter::Define(env)); }
+void InitXdpFilter(Napi::Env env, Napi::Object exports) {
+  exports.Set("XdpFilter", XdpFilter::Define(env));
+  exports.Set("sweepDeadNamespaceLocks", Napi::Function::New(env, SweepDeadNamespaceLocksJs, "sweepDeadNamespaceLocks"));
+}
 
 }  // namespace xdpwg

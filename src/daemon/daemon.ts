@@ -103,6 +103,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   log.verbose(tun.vnetHdr ? `TUN offloads: ${tun.offloads.join(' ') || 'none accepted (vnet header only)'}` : 'TUN offloads: off');
 
   if (opts.dropCapabilities) {
+    // The filter's sweep of dead namespaces' lock files needs to see every process's namespace, which
+    // the reduced capabilities no longer can (it then removes nothing): sweep once now.
+    const swept = n.sweepDeadNamespaceLocks();
+    if (swept > 0) log.verbose(`removed ${swept} lock file(s) of network namespaces that are gone from /run/xdpwg`);
     // Before the workers start: threads inherit the caller's capability sets.
     const keep: Record<string, number> = { ...DATA_PLANE_CAPABILITIES };
     // UMEM pages are locked memory: without an unlimited RLIMIT_MEMLOCK only CAP_IPC_LOCK lets them in.

@@ -572,6 +572,12 @@ export interface NativeBinding extends FdPassingBinding {
   WAITER_MAX_FDS: number;
   /** Keeps only the given capabilities (numbers) in every set of the process, and drops the rest from the bounding set. */
   dropCapabilities(keep: number[]): void;
+  /**
+   * Removes the free lock files of network namespaces that are gone from /run/xdpwg (native/xdp_filter.cc).
+   * The number removed, or -1 when some process's namespace could not be read (without CAP_SYS_PTRACE):
+   * then nothing is removed, since a namespace it cannot see may be alive.
+   */
+  sweepDeadNamespaceLocks(): number;
   /** Lifts RLIMIT_MEMLOCK to unlimited where allowed; false when it cannot. */
   raiseMemlockLimit(): boolean;
   /** Pins the calling thread to these CPUs (native/affinity.cc). */

@@ -13,7 +13,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { nsExec, waitFor } from '../helpers/netns.js';
 import { makeEchoLab, startEcho, xdpAttached } from './echo-fixture.js';
@@ -167,4 +167,42 @@ test('a set-up lock held by another process ends the attach with a clear error w
   const echo = startEcho(env.lab, env.a, ['--interface', env.devA, '--port', String(PORT), '--mode', 'generic']);
   await echo.ready;
   assert.equal(await echo.stop('SIGTERM'), 0, echo.stderr);
+});
+
+test('the sweep of dead namespaces never removes a live namespace it cannot see (a daemon without CAP_SYS_PTRACE)', async () => {
+  // A namespace no bind mount keeps, held only by a process: the shape of a container's.
+  const holder = spawn('unshare', ['--net', 'sleep', '600'], { stdio: 'ignore', detached: true });
+  holders.push(holder);
+  const nsPath = `/proc/${holder.pid}/ns/net`;
+  const holderIno = await waitFor('the holder in its own namespace', () => {
+    try {
+      const ino = statSync(nsPath).ino;
+      return ino !== statSync('/proc/self/ns/net').ino ? ino : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  const liveFile = `${RUN_DIR}/filter-${holderIno}-${process.pid}-setup.lock`;
+  const deadFile = `${RUN_DIR}/filter-1-${process.pid}-setup.lock`;
+  const binding = new URL('../../src/native/binding.js', import.meta.url).pathname;
+  const sweep = (args: string[]): number => {
+    const script = `import(${JSON.stringify(binding)}).then((b) => console.log(b.native().sweepDeadNamespaceLocks()))`;
+    const r = spawnSync('setpriv', [...args, process.execPath, '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return Number(r.stdout.trim());
+  };
+  try {
+    for (const f of [liveFile, deadFile]) writeFileSync(f, '', { mode: 0o600 });
+    // As the daemon after dropping its capabilities: most processes' namespaces are unreadable.
+    assert.equal(sweep(['--inh-caps=-sys_ptrace', '--bounding-set=-sys_ptrace']), -1, 'an incomplete view removes nothing');
+    assert.equal(existsSync(liveFile), true, 'the live namespace kept its lock file');
+    assert.equal(existsSync(deadFile), true, 'nothing is removed on an incomplete view');
+    // With every namespace in view (as the daemon sweeps at start): the dead one goes, the live one stays.
+    assert.ok(sweep([]) >= 1);
+    assert.equal(existsSync(deadFile), false, 'the dead namespace lost its lock file');
+    assert.equal(existsSync(liveFile), true, 'the live namespace kept its lock file');
+  } finally {
+    killGroup(holder);
+    for (const f of [liveFile, deadFile]) rmSync(f, { force: true });
+  }
 });
