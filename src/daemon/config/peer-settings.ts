@@ -14,7 +14,7 @@
  * replace_allowed_ips and the allowed IPs shape a peer block rather than set
  * one value.
  *
- * The recipe for a new setting is in docs/DESIGN.md ("Adding a per-peer setting").
+ * The recipe for a new setting is in docs/DESIGN.md §5 ("Extending").
  */
 import { keyToBase64, keyToHex } from '../../crypto/encoding.js';
 import type { Endpoint } from '../../packet/endpoint.js';
