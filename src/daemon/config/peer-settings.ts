@@ -16,6 +16,7 @@
  *
  * The recipe for a new setting is in docs/DESIGN.md §5 ("Extending").
  */
+import { isAllZero } from '../../crypto/bytes.js';
 import { keyToBase64, keyToHex } from '../../crypto/encoding.js';
 import type { Endpoint } from '../../packet/endpoint.js';
 import { formatEndpoint, parseEndpoint } from './device-config.js';
@@ -123,7 +124,6 @@ export interface PeerSetting<T, F> {
 }
 
 const ZERO_KEY = new Uint8Array(32);
-const isZeroKey = (k: Uint8Array): boolean => k.every((b) => b === 0);
 
 /**
  * The table. Its order is the order in which every surface lists the
@@ -133,7 +133,7 @@ const isZeroKey = (k: Uint8Array): boolean => k.every((b) => b === 0);
  */
 export const PEER_SETTINGS: { readonly [N in PeerSettingName]: PeerSetting<PeerSettingTypes[N]['value'], PeerSettingTypes[N]['file']> } = {
   presharedKey: {
-    isUnset: isZeroKey,
+    isUnset: isAllZero,
     uapi: {
       key: 'preshared_key',
       parse: parseHexKey,
@@ -146,7 +146,7 @@ export const PEER_SETTINGS: { readonly [N in PeerSettingName]: PeerSetting<PeerS
     file: {
       key: 'PresharedKey',
       parse: parseKeyValue,
-      format: (k) => (isZeroKey(k) ? null : keyToBase64(k)),
+      format: (k) => (isAllZero(k) ? null : keyToBase64(k)),
       after: 'PublicKey',
       toValue: (k) => k,
       fromValue: (k) => k,

@@ -107,13 +107,6 @@ export class UapiSetParser {
 
   private peerLine(peer: UapiPeerOp, key: string, value: string): void {
     const live = !this.peerRemoved;
-    const setting = SETTING_BY_UAPI_KEY.get(key);
-    if (setting) {
-      const parsed = setting.uapi.parse(value);
-      if (parsed === null) throw new UapiError(Errno.EINVAL, `${key}: ${setting.uapi.problem(value)}`);
-      if (live) peer[setting.name] = parsed;
-      return;
-    }
     switch (key) {
       case 'update_only':
         mustBeTrue(key, value);
@@ -147,8 +140,13 @@ export class UapiSetParser {
       case 'protocol_version':
         if (value !== '1') throw new UapiError(Errno.EINVAL, `invalid protocol version: ${quoteInput(value)}`);
         return;
-      default:
-        throw new UapiError(Errno.EINVAL, `invalid UAPI peer key: ${quoteInput(key)}`);
+      default: {
+        const setting = SETTING_BY_UAPI_KEY.get(key);
+        if (!setting) throw new UapiError(Errno.EINVAL, `invalid UAPI peer key: ${quoteInput(key)}`);
+        const parsed = setting.uapi.parse(value);
+        if (parsed === null) throw new UapiError(Errno.EINVAL, `${key}: ${setting.uapi.problem(value)}`);
+        if (live) peer[setting.name] = parsed;
+      }
     }
   }
 }
@@ -283,20 +281,19 @@ export function parseUapiGet(text: string): UapiGetResult {
       else if (key === 'fwmark') snapshot.fwmark = num(line, value, 0xffffffff);
       continue;
     }
-    const setting = SETTING_BY_UAPI_KEY.get(key);
-    if (setting) {
-      // What get prints for an unset setting (64 zeros, 0) reads back as unset.
-      const parsed = setting.uapi.parse(value) ?? bad(line);
-      if (!setting.isUnset(parsed)) peer[setting.name] = parsed;
-      continue;
-    }
     switch (key) {
       case 'last_handshake_time_sec': peer.lastHandshakeSec = num(line, value, Number.MAX_SAFE_INTEGER); break;
       case 'last_handshake_time_nsec': peer.lastHandshakeNsec = num(line, value, 999_999_999); break;
       case 'tx_bytes': if (!/^[0-9]+$/.test(value)) bad(line); peer.txBytes = BigInt(value); break;
       case 'rx_bytes': if (!/^[0-9]+$/.test(value)) bad(line); peer.rxBytes = BigInt(value); break;
       case 'allowed_ip': peer.allowedIPs.push(parsePrefix(value) ?? bad(line)); break;
-      default: break; // protocol_version and keys from newer daemons
+      default: {
+        const setting = SETTING_BY_UAPI_KEY.get(key);
+        if (!setting) break; // protocol_version and keys from newer daemons
+        // What get prints for an unset setting (64 zeros, 0) reads back as unset.
+        const parsed = setting.uapi.parse(value) ?? bad(line);
+        if (!setting.isUnset(parsed)) peer[setting.name] = parsed;
+      }
     }
   }
   if (errno < 0) throw new UapiError(Errno.EPROTO, 'get answer ended without errno=');
