@@ -371,7 +371,8 @@ export function toDeviceConfig(file: ConfigFile, resolved: Map<PeerSection, Endp
     for (const s of PEER_SETTING_LIST) {
       const given = p[s.name];
       if (given === undefined) continue;
-      // The endpoint's one special case: a host name's address comes from `resolved`.
+      // The endpoint's one special case: a host name's address comes from `resolved`
+      // (and only an endpoint's toValue gives null: a host name nobody resolved).
       const value = (s.name === 'endpoint' ? resolved.get(p) : undefined) ?? s.file.toValue(given);
       if (value !== null) peer[s.name] = value;
       else if (unresolved === 'error') throw new ConfigError(file.path, p.endpointLine ?? p.line, `Endpoint: \`${p.endpoint}\` is a host name that was not resolved`);
