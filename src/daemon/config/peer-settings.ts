@@ -234,12 +234,6 @@ export const PEER_SETTING_LIST: readonly AnyPeerSetting[] = (Object.keys(PEER_SE
   ...PEER_SETTINGS[name],
 }));
 
-/** The setting's value when it is set: present and not an "unset" value. */
-export function settingIfSet<N extends PeerSettingName>(values: PeerSettingValues, name: N): PeerSettingValue<N> | undefined {
-  const value = values[name];
-  return value !== undefined && !PEER_SETTINGS[name].isUnset(value) ? value : undefined;
-}
-
 /** Sets one setting (a helper because TypeScript cannot pair a name of union type with its value). */
 export function setPeerSetting<N extends PeerSettingName>(values: PeerSettingValues, name: N, value: PeerSettingValues[N]): void {
   values[name] = value;
