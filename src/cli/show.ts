@@ -15,25 +15,37 @@ import { readdirSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { keyToBase64 } from '../crypto/encoding.js';
 import { publicKeyOf } from '../crypto/x25519.js';
-import { formatEndpoint, type DeviceSnapshot, type PeerSnapshot } from '../daemon/config/device-config.js';
+import type { DeviceSnapshot, PeerSnapshot } from '../daemon/config/device-config.js';
+import { PEER_SETTING_LIST, type AnyPeerSetting, type ShowStyle } from '../daemon/config/peer-settings.js';
 import { formatPrefix, type IpPrefix } from '../packet/ip-prefix.js';
 import { UAPI_SOCKET_DIR, uapiGet, uapiSocketPath } from '../daemon/uapi/server.js';
 
-/** The fields `wg show IFNAME FIELD` accepts. */
-export const SHOW_FIELDS = [
+/** The per-peer settings (peer-settings.ts) `wg show` lists after a peer's key and after its transfer. */
+const SHOW_AFTER = {
+  peer: PEER_SETTING_LIST.filter((s) => s.show.after === 'peer'),
+  transfer: PEER_SETTING_LIST.filter((s) => s.show.after === 'transfer'),
+} satisfies Record<AnyPeerSetting['show']['after'], AnyPeerSetting[]>;
+
+/** The fields `wg show IFNAME FIELD` accepts, in wg's order. */
+export const SHOW_FIELDS: readonly string[] = [
   'public-key',
   'private-key',
   'listen-port',
   'fwmark',
   'peers',
-  'preshared-keys',
-  'endpoints',
+  ...SHOW_AFTER.peer.map((s) => s.show.field),
   'allowed-ips',
   'latest-handshakes',
   'transfer',
-  'persistent-keepalive',
+  ...SHOW_AFTER.transfer.map((s) => s.show.field),
   'dump',
-] as const;
+];
+
+/** A setting's value as FIELD and dump print it. */
+function settingText(s: AnyPeerSetting, p: PeerSnapshot): string {
+  const value = p[s.name];
+  return value !== undefined && !s.isUnset(value) ? s.show.text(value) : s.show.none;
+}
 
 /** A snapshot as shown: peers carry their allowed IPs as an array. */
 export type ShownDevice = DeviceSnapshot & { peers: (PeerSnapshot & { allowedIPs: IpPrefix[] })[] };
@@ -117,6 +129,15 @@ export function formatPretty(name: string, device: ShownDevice, o: ShowOptions):
   const b = (s: string): string => (o.color ? BOLD + s + RESET : s);
   const col = (c: string, s: string): string => (o.color ? c + s + RESET : s);
   const masked = (k: Uint8Array): string => (o.hideKeys ? '(hidden)' : keyToBase64(k));
+  const style: ShowStyle = { secretKey: masked, duration: (secs) => prettyTime(secs, o.color) };
+  const settingLines = (settings: readonly AnyPeerSetting[], p: PeerSnapshot): string => {
+    let lines = '';
+    for (const s of settings) {
+      const value = p[s.name];
+      if (value !== undefined && !s.isUnset(value)) lines += `  ${b(s.show.label)}: ${s.show.pretty(value, style)}\n`;
+    }
+    return lines;
+  };
   let out = o.color ? RESET : '';
   out += `${o.color ? GREEN + BOLD + 'interface' + RESET : 'interface'}: ${col(GREEN, name)}\n`;
   if (hasKey(device.privateKey)) {
@@ -129,8 +150,7 @@ export function formatPretty(name: string, device: ShownDevice, o: ShowOptions):
   if (peers.length > 0) out += '\n';
   peers.forEach((p, i) => {
     out += `${o.color ? YELLOW + BOLD + 'peer' + RESET : 'peer'}: ${col(YELLOW, keyToBase64(p.publicKey))}\n`;
-    if (hasKey(p.presharedKey)) out += `  ${b('preshared key')}: ${masked(p.presharedKey)}\n`;
-    if (p.endpoint) out += `  ${b('endpoint')}: ${formatEndpoint(p.endpoint, 'libc')}\n`;
+    out += settingLines(SHOW_AFTER.peer, p);
     out += `  ${b('allowed ips')}: `;
     out +=
       p.allowedIPs.length > 0
@@ -140,7 +160,7 @@ export function formatPretty(name: string, device: ShownDevice, o: ShowOptions):
     if (BigInt(p.rxBytes) !== 0n || BigInt(p.txBytes) !== 0n) {
       out += `  ${b('transfer')}: ${prettyBytes(p.rxBytes, o.color)} received, ${prettyBytes(p.txBytes, o.color)} sent\n`;
     }
-    if (p.persistentKeepalive) out += `  ${b('persistent keepalive')}: every ${prettyTime(p.persistentKeepalive, o.color)}\n`;
+    out += settingLines(SHOW_AFTER.transfer, p);
     if (i < peers.length - 1) out += '\n';
   });
   return out;
@@ -154,7 +174,6 @@ export function formatPretty(name: string, device: ShownDevice, o: ShowOptions):
 export function formatField(name: string, device: ShownDevice, field: string, withInterface: boolean): string | null {
   const pre = withInterface ? `${name}\t` : '';
   const maybeKey = (k: Uint8Array | undefined): string => (hasKey(k) ? keyToBase64(k) : '(none)');
-  const endpoint = (p: PeerSnapshot): string => (p.endpoint ? formatEndpoint(p.endpoint, 'libc') : '(none)');
   const allowed = (p: ShownDevice['peers'][number], sep: string): string =>
     p.allowedIPs.length > 0 ? p.allowedIPs.map((a) => formatPrefix(a, 'libc')).join(sep) : '(none)';
   const fwmark = device.fwmark ? `0x${device.fwmark.toString(16)}` : 'off';
@@ -171,30 +190,33 @@ export function formatField(name: string, device: ShownDevice, field: string, wi
       return `${pre}${fwmark}\n`;
     case 'peers':
       return device.peers.map((p) => `${pre}${keyToBase64(p.publicKey)}\n`).join('');
-    case 'preshared-keys':
-      return perPeer((p) => maybeKey(p.presharedKey));
-    case 'endpoints':
-      return perPeer(endpoint);
     case 'allowed-ips':
       return perPeer((p) => allowed(p, ' '));
     case 'latest-handshakes':
       return perPeer((p) => `${p.lastHandshakeSec}`);
     case 'transfer':
       return perPeer((p) => `${p.rxBytes}\t${p.txBytes}`);
-    case 'persistent-keepalive':
-      return perPeer((p) => (p.persistentKeepalive ? `${p.persistentKeepalive}` : 'off'));
     case 'dump': {
       const pub = hasKey(device.privateKey) ? keyToBase64(publicKeyOf(device.privateKey)) : '(none)';
       let out = `${pre}${maybeKey(device.privateKey)}\t${pub}\t${device.listenPort}\t${fwmark}\n`;
       for (const p of device.peers) {
-        out +=
-          `${pre}${keyToBase64(p.publicKey)}\t${maybeKey(p.presharedKey)}\t${endpoint(p)}\t${allowed(p, ',')}\t` +
-          `${p.lastHandshakeSec}\t${p.rxBytes}\t${p.txBytes}\t${p.persistentKeepalive ? p.persistentKeepalive : 'off'}\n`;
+        const columns = [
+          keyToBase64(p.publicKey),
+          ...SHOW_AFTER.peer.map((s) => settingText(s, p)),
+          allowed(p, ','),
+          `${p.lastHandshakeSec}`,
+          `${p.rxBytes}`,
+          `${p.txBytes}`,
+          ...SHOW_AFTER.transfer.map((s) => settingText(s, p)),
+        ];
+        out += `${pre}${columns.join('\t')}\n`;
       }
       return out;
     }
-    default:
-      return null;
+    default: {
+      const setting = PEER_SETTING_LIST.find((s) => s.show.field === field);
+      return setting ? perPeer((p) => settingText(setting, p)) : null;
+    }
   }
 }
 
@@ -268,7 +290,7 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(usage());
     return 0;
   }
-  if (field !== undefined && !(SHOW_FIELDS as readonly string[]).includes(field)) {
+  if (field !== undefined && !SHOW_FIELDS.includes(field)) {
     process.stderr.write(`Invalid parameter: \`${field}'\n${usage()}`);
     return 1;
   }

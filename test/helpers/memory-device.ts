@@ -20,17 +20,16 @@ import {
   type PeerSnapshot,
   type UapiSetOp,
 } from '../../src/daemon/config/device-config.js';
+import { PEER_SETTING_LIST, setPeerSetting, type PeerSettingValues } from '../../src/daemon/config/peer-settings.js';
 import { maskPrefix, prefixKey, type IpPrefix } from '../../src/packet/ip-prefix.js';
 import type { Endpoint } from '../../src/packet/endpoint.js';
 
 /** Re-exported for tests: the X25519 public key of a private key. */
 export { publicKeyOf };
 
-interface MemoryPeer {
+/** A peer: its settings (peer-settings.ts; an unset value, such as an all-zero key, is kept as absent) and its state. */
+interface MemoryPeer extends PeerSettingValues {
   publicKey: Uint8Array;
-  presharedKey?: Uint8Array;
-  endpoint?: Endpoint;
-  persistentKeepalive: number;
   allowedIPs: Map<string, IpPrefix>;
   rxBytes: bigint;
   txBytes: bigint;
@@ -56,15 +55,13 @@ export class MemoryDevice implements DeviceControl {
     for (const p of this.peers.values()) {
       const s: PeerSnapshot = {
         publicKey: p.publicKey,
-        persistentKeepalive: p.persistentKeepalive,
         lastHandshakeSec: p.lastHandshakeSec,
         lastHandshakeNsec: p.lastHandshakeNsec,
         rxBytes: p.rxBytes,
         txBytes: p.txBytes,
         allowedIPs: [...p.allowedIPs.values()],
       };
-      if (p.presharedKey) s.presharedKey = p.presharedKey;
-      if (p.endpoint) s.endpoint = p.endpoint;
+      for (const { name } of PEER_SETTING_LIST) if (p[name] !== undefined) setPeerSetting(s, name, p[name]);
       peers.push(s);
     }
     const snap: DeviceSnapshot = { listenPort: this.listenPort, fwmark: this.fwmark, peers };
@@ -108,7 +105,6 @@ export class MemoryDevice implements DeviceControl {
             if (op.updateOnly) break;
             peer = {
               publicKey: op.publicKey,
-              persistentKeepalive: 0,
               allowedIPs: new Map(),
               rxBytes: 0n,
               txBytes: 0n,
@@ -117,12 +113,12 @@ export class MemoryDevice implements DeviceControl {
             };
             this.peers.set(key, peer);
           }
-          if (op.presharedKey) {
-            if (op.presharedKey.every((b) => b === 0)) delete peer.presharedKey;
-            else peer.presharedKey = op.presharedKey;
+          for (const setting of PEER_SETTING_LIST) {
+            const value = op[setting.name];
+            if (value === undefined) continue;
+            if (setting.isUnset(value)) delete peer[setting.name];
+            else setPeerSetting(peer, setting.name, value);
           }
-          if (op.endpoint) peer.endpoint = op.endpoint;
-          if (op.persistentKeepalive !== undefined) peer.persistentKeepalive = op.persistentKeepalive;
           if (op.replaceAllowedIPs) this.clearAllowedIPs(key, peer);
           for (const change of op.allowedIPs) {
             const prefix = maskPrefix(change.prefix);

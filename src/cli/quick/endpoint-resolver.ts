@@ -15,7 +15,8 @@
  * Threading: main thread; timers are unref'd and stop() ends them all.
  */
 import type { Device } from '../../daemon/device/device.js';
-import { resolveHostEndpoint, splitHostPort, type ConfigFile, type UnresolvedEndpoint } from '../../daemon/config/config-file.js';
+import { resolveHostEndpoint, type ConfigFile, type UnresolvedEndpoint } from '../../daemon/config/config-file.js';
+import { splitHostPort } from '../../daemon/config/value-text.js';
 import { formatEndpoint, parseEndpoint, peerKey } from '../../daemon/config/device-config.js';
 import type { Endpoint } from '../../packet/endpoint.js';
 import type { Logger } from '../../daemon/log.js';

@@ -20,10 +20,10 @@
  * caller's job ({@link resolveEndpoints}), because it can block and fail.
  */
 import { lookup } from 'node:dns/promises';
-import { keyFromBase64, keyToBase64 } from '../../crypto/encoding.js';
-import {
-  formatEndpoint, parseEndpoint, peerKey, type DeviceConfig, type DeviceSnapshot, type PeerConfig, type UapiPeerOp, type UapiSetOp,
-} from './device-config.js';
+import { keyToBase64 } from '../../crypto/encoding.js';
+import { parseEndpoint, peerKey, type DeviceConfig, type DeviceSnapshot, type PeerConfig, type UapiPeerOp, type UapiSetOp } from './device-config.js';
+import { PEER_SETTING_LIST, setPeerSetting, type AnyPeerSetting, type PeerSettingFileValues } from './peer-settings.js';
+import { parseKeyValue, parseNumber, splitHostPort, type BadValue } from './value-text.js';
 import { formatPrefix, parseIP, parsePrefix, type IpPrefix } from '../../packet/ip-prefix.js';
 import type { Endpoint } from '../../packet/endpoint.js';
 
@@ -59,19 +59,15 @@ export interface InterfaceSection {
   saveConfig: boolean;
 }
 
-/** One [Peer] section. */
-export interface PeerSection {
+/** One [Peer] section: its settings (peer-settings.ts) as the file gives them, and its structure. */
+export interface PeerSection extends PeerSettingFileValues {
   /** Line of the [Peer] header. */
   line: number;
   publicKey: Uint8Array;
-  presharedKey?: Uint8Array;
   /** Host bits kept as written (wg warns about them, the device clears them). */
   allowedIPs: IpPrefix[];
-  /** "host:port" or "[v6]:port" as written; host may be a name. */
-  endpoint?: string;
   /** Line of the Endpoint key, for resolution errors. */
   endpointLine?: number;
-  persistentKeepalive?: number;
 }
 
 /** A parsed configuration file. */
@@ -89,7 +85,9 @@ type Section = 'none' | 'interface' | 'peer';
 
 const WG_INTERFACE_KEYS = ['PrivateKey', 'ListenPort', 'FwMark'] as const;
 const WG_QUICK_KEYS = ['Address', 'DNS', 'MTU', 'Table', 'PreUp', 'PostUp', 'PreDown', 'PostDown', 'SaveConfig'] as const;
-const PEER_KEYS = ['PublicKey', 'PresharedKey', 'AllowedIPs', 'Endpoint', 'PersistentKeepalive'] as const;
+const PEER_KEYS: readonly string[] = ['PublicKey', 'AllowedIPs', ...PEER_SETTING_LIST.map((s) => s.file.key)];
+/** The per-peer settings by their key as written (canonical case). */
+const SETTING_BY_FILE_KEY = new Map(PEER_SETTING_LIST.map((s) => [s.file.key, s]));
 /** Keys that may appear more than once (their values accumulate). */
 const REPEATABLE = new Set(['address', 'dns', 'allowedips', 'preup', 'postup', 'predown', 'postdown']);
 
@@ -163,7 +161,7 @@ export function parseConfig(text: string, path: string, dialect: ConfigDialect =
     if (key === undefined) {
       fail(lineNo, `unknown key \`${keyText}\` in [${section === 'interface' ? 'Interface' : 'Peer'}]`);
     }
-    const isPeerKey = (PEER_KEYS as readonly string[]).includes(key!);
+    const isPeerKey = PEER_KEYS.includes(key!);
     if (section === 'peer' && !isPeerKey) fail(lineNo, `\`${key}\` belongs in [Interface], not [Peer]`);
     if (section === 'interface' && isPeerKey) fail(lineNo, `\`${key}\` belongs in [Peer], not [Interface]`);
     if (dialect === 'setconf' && (WG_QUICK_KEYS as readonly string[]).includes(key!)) {
@@ -208,18 +206,16 @@ export function parseConfig(text: string, path: string, dialect: ConfigDialect =
         file.interface.saveConfig = compact.toLowerCase() === 'true';
         break;
       case 'PublicKey': peer!.publicKey = parseKeyValue(compact, bad); break;
-      case 'PresharedKey': peer!.presharedKey = parseKeyValue(compact, bad); break;
       case 'AllowedIPs':
         for (const item of splitList(compact)) peer!.allowedIPs.push(parseAllowedIP(item, bad));
         break;
-      case 'Endpoint':
-        checkEndpointText(compact, bad);
-        peer!.endpoint = compact;
-        peer!.endpointLine = lineNo;
-        break;
-      case 'PersistentKeepalive':
-        peer!.persistentKeepalive = compact.toLowerCase() === 'off' ? 0 : parseNumber(compact, 0, 65535, bad, 'off or 0-65535 seconds');
-        break;
+      default: {
+        // A per-peer setting (peer-settings.ts).
+        const setting = SETTING_BY_FILE_KEY.get(key!)!;
+        peer![setting.name] = setting.file.parse(compact, bad);
+        // The endpoint's one special case: a host name is resolved later, and that error points here.
+        if (setting.name === 'endpoint') peer!.endpointLine = lineNo;
+      }
     }
     if (end === text.length) break;
   }
@@ -232,61 +228,19 @@ function splitList(compact: string): string[] {
   return compact.split(',').filter((s) => s !== '');
 }
 
-function parseKeyValue(value: string, bad: (what: string) => never): Uint8Array {
-  if (value === '') bad('no key given');
-  try {
-    return keyFromBase64(value);
-  } catch {
-    return bad(`\`${value}\` is not a valid key (44 characters of base64 ending in '=', as wg genkey prints)`);
-  }
-}
-
-function parseNumber(value: string, min: number, max: number, bad: (what: string) => never, what: string): number {
-  if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) bad(`\`${value}\` is not ${what}`);
-  return Number(value);
-}
-
-function parseFwmark(value: string, bad: (what: string) => never): number {
+function parseFwmark(value: string, bad: BadValue): number {
   if (value.toLowerCase() === 'off') return 0;
   const n = /^0x[0-9a-fA-F]+$/.test(value) ? parseInt(value.slice(2), 16) : /^[0-9]+$/.test(value) ? Number(value) : NaN;
   if (!(n >= 0 && n <= 0xffffffff)) bad(`\`${value}\` is neither off nor 0-0xffffffff`);
   return n;
 }
 
-function parseAllowedIP(item: string, bad: (what: string) => never): IpPrefix {
+function parseAllowedIP(item: string, bad: BadValue): IpPrefix {
   return parsePrefix(item, 'wg-config') ?? bad(`\`${item}\` is not an IP prefix (address/length, length ≤32 for IPv4, ≤128 for IPv6)`);
 }
 
-function parseAddress(item: string, bad: (what: string) => never): IpPrefix {
+function parseAddress(item: string, bad: BadValue): IpPrefix {
   return parsePrefix(item, 'wg-config') ?? bad(`\`${item}\` is not an interface address (address or address/length)`);
-}
-
-function checkEndpointText(value: string, bad: (what: string) => never): void {
-  if (value === '') bad('no endpoint given');
-  const split = splitHostPort(value);
-  if (!split) bad(`\`${value}\` has no port (write host:port, or [IPv6]:port)`);
-  const { host, port } = split!;
-  if (!/^[0-9]+$/.test(port) || Number(port) > 65535) bad(`\`${port}\` in \`${value}\` is not a port number 0-65535`);
-  if (host === '') bad(`\`${value}\` has no host`);
-  if (value.startsWith('[')) {
-    if (!parseIP(host.split('%')[0]!) || !host.includes(':')) bad(`\`${host}\` in brackets is not an IPv6 address`);
-  } else if (host.includes(':')) {
-    bad(`\`${value}\`: an IPv6 endpoint needs brackets, as in [2001:db8::1]:51820`);
-  } else if (!parseIP(host) && !/^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_.])?$/.test(host)) {
-    bad(`\`${host}\` is neither an IP address nor a host name`);
-  }
-}
-
-/** Splits "host:port" / "[v6]:port" (brackets removed); null when there is no port. */
-export function splitHostPort(value: string): { host: string; port: string } | null {
-  if (value.startsWith('[')) {
-    const close = value.indexOf(']');
-    if (close < 0 || value[close + 1] !== ':' || close + 2 >= value.length) return null;
-    return { host: value.slice(1, close), port: value.slice(close + 2) };
-  }
-  const colon = value.lastIndexOf(':');
-  if (colon < 0 || colon + 1 >= value.length) return null;
-  return { host: value.slice(0, colon), port: value.slice(colon + 1) };
 }
 
 // ---------------------------------------------------------------- serializing
@@ -314,12 +268,25 @@ export function serializeConfig(file: ConfigFile, dialect: ConfigDialect = 'wg-q
   if (i.privateKey) out.push(`PrivateKey = ${keyToBase64(i.privateKey)}`);
   for (const p of file.peers) {
     out.push('', '[Peer]', `PublicKey = ${keyToBase64(p.publicKey)}`);
-    if (p.presharedKey && p.presharedKey.some((b) => b !== 0)) out.push(`PresharedKey = ${keyToBase64(p.presharedKey)}`);
+    pushSettings(out, FILE_AFTER.PublicKey, p);
     if (p.allowedIPs.length > 0) out.push(`AllowedIPs = ${p.allowedIPs.map((a) => formatPrefix(a, 'libc')).join(', ')}`);
-    if (p.endpoint !== undefined) out.push(`Endpoint = ${p.endpoint}`);
-    if (p.persistentKeepalive) out.push(`PersistentKeepalive = ${p.persistentKeepalive}`);
+    pushSettings(out, FILE_AFTER.AllowedIPs, p);
   }
   return out.join('\n') + '\n';
+}
+
+/** The settings each structural [Peer] line is followed by, in `wg showconf`'s layout. */
+const FILE_AFTER = {
+  PublicKey: PEER_SETTING_LIST.filter((s) => s.file.after === 'PublicKey'),
+  AllowedIPs: PEER_SETTING_LIST.filter((s) => s.file.after === 'AllowedIPs'),
+} satisfies Record<AnyPeerSetting['file']['after'], AnyPeerSetting[]>;
+
+function pushSettings(out: string[], settings: readonly AnyPeerSetting[], p: PeerSection): void {
+  for (const s of settings) {
+    const value = p[s.name];
+    const text = value === undefined ? null : s.file.format(value);
+    if (text !== null) out.push(`${s.file.key} = ${text}`);
+  }
 }
 
 /** A configuration file (setconf subset) describing a device snapshot, as `wg showconf` does. */
@@ -330,9 +297,10 @@ export function configFromSnapshot(snapshot: DeviceSnapshot, path = '(device)'):
   if (snapshot.fwmark) file.interface.fwmark = snapshot.fwmark;
   for (const p of snapshot.peers) {
     const section: PeerSection = { line: 0, publicKey: p.publicKey, allowedIPs: [...p.allowedIPs] };
-    if (p.presharedKey && p.presharedKey.some((b) => b !== 0)) section.presharedKey = p.presharedKey;
-    if (p.endpoint) section.endpoint = formatEndpoint(p.endpoint, 'libc');
-    if (p.persistentKeepalive) section.persistentKeepalive = p.persistentKeepalive;
+    for (const s of PEER_SETTING_LIST) {
+      const value = p[s.name];
+      if (value !== undefined && !s.isUnset(value)) section[s.name] = s.file.fromValue(value);
+    }
     file.peers.push(section);
   }
   return file;
@@ -399,21 +367,22 @@ export function toDeviceConfig(file: ConfigFile, resolved: Map<PeerSection, Endp
   };
   if (file.interface.privateKey) config.privateKey = file.interface.privateKey;
   for (const p of file.peers) {
-    const peer: PeerConfig = { publicKey: p.publicKey, persistentKeepalive: p.persistentKeepalive ?? 0, allowedIPs: [...p.allowedIPs] };
-    if (p.presharedKey) peer.presharedKey = p.presharedKey;
-    if (p.endpoint !== undefined) {
-      const ep = resolved.get(p) ?? parseEndpoint(p.endpoint);
-      if (ep) peer.endpoint = ep;
+    const peer: PeerConfig = { publicKey: p.publicKey, allowedIPs: [...p.allowedIPs] };
+    for (const s of PEER_SETTING_LIST) {
+      const given = p[s.name];
+      if (given === undefined) continue;
+      // The endpoint's one special case: a host name's address comes from `resolved`
+      // (and only an endpoint's toValue gives null: a host name nobody resolved).
+      const value = (s.name === 'endpoint' ? resolved.get(p) : undefined) ?? s.file.toValue(given);
+      if (value !== null) peer[s.name] = value;
       else if (unresolved === 'error') throw new ConfigError(file.path, p.endpointLine ?? p.line, `Endpoint: \`${p.endpoint}\` is a host name that was not resolved`);
     }
     const key = peerKey(p.publicKey);
     const existing = config.peers.get(key);
     if (existing) {
-      // wg(8) applies a repeated peer as a second update of the same peer.
+      // wg(8) applies a repeated peer as a second update of the same peer: what it gives wins.
       existing.allowedIPs.push(...peer.allowedIPs);
-      if (peer.presharedKey) existing.presharedKey = peer.presharedKey;
-      if (peer.endpoint) existing.endpoint = peer.endpoint;
-      if (p.persistentKeepalive !== undefined) existing.persistentKeepalive = peer.persistentKeepalive;
+      for (const s of PEER_SETTING_LIST) if (peer[s.name] !== undefined) setPeerSetting(existing, s.name, peer[s.name]);
     } else {
       config.peers.set(key, peer);
     }
@@ -423,15 +392,17 @@ export function toDeviceConfig(file: ConfigFile, resolved: Map<PeerSection, Endp
 
 const ZERO_KEY = new Uint8Array(32);
 
+/** One peer as wg(8) sends it: every setting, the unset ones as their clearing value (so syncconf clears them). */
 function peerOp(p: PeerConfig): UapiPeerOp {
   const op: UapiPeerOp = {
     kind: 'peer', publicKey: p.publicKey, remove: false, updateOnly: false,
-    presharedKey: p.presharedKey ?? ZERO_KEY,
-    persistentKeepalive: p.persistentKeepalive,
     replaceAllowedIPs: true,
     allowedIPs: p.allowedIPs.map((prefix) => ({ prefix, remove: false })),
   };
-  if (p.endpoint) op.endpoint = p.endpoint;
+  for (const s of PEER_SETTING_LIST) {
+    const value = p[s.name] ?? s.uapi.clear;
+    if (value !== undefined) op[s.name] = value;
+  }
   return op;
 }
 

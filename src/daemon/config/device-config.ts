@@ -14,6 +14,7 @@
 import { keyToHex } from '../../crypto/encoding.js';
 import type { Endpoint } from '../../packet/endpoint.js';
 import { formatIP, formatIPv6, parseIPv4, parseIPv6, type IpPrefix } from '../../packet/ip-prefix.js';
+import type { PeerSettingValues } from './peer-settings.js';
 
 /** Re-exported for src/daemon/xdp/xdp-paths.ts, which another branch owns: move its import to src/packet/ip-prefix.ts, then drop this. */
 export { formatIP, parseIP } from '../../packet/ip-prefix.js';
@@ -94,13 +95,9 @@ export function formatEndpoint(e: Endpoint, style: 'go' | 'libc' = 'go'): string
 
 // ---------------------------------------------------------------- configuration model
 
-/** One peer's configuration (what `wg setconf` can set). */
-export interface PeerConfig {
+/** One peer's configuration (what `wg setconf` can set); its settings are those of peer-settings.ts. */
+export interface PeerConfig extends PeerSettingValues {
   publicKey: Uint8Array;
-  presharedKey?: Uint8Array;
-  endpoint?: Endpoint;
-  /** Seconds; 0 = off. */
-  persistentKeepalive: number;
   allowedIPs: IpPrefix[];
 }
 
@@ -119,19 +116,17 @@ export function peerKey(publicKey: Uint8Array): string {
 
 // ---------------------------------------------------------------- runtime snapshot
 
-/** One peer as `get=1` reports it: configuration plus runtime counters. */
-export interface PeerSnapshot {
+/**
+ * One peer as `get=1` reports it: its settings (peer-settings.ts; what get
+ * prints for an unset one is in that table), plus runtime counters.
+ */
+export interface PeerSnapshot extends PeerSettingValues {
   publicKey: Uint8Array;
-  /** Absent (or all zero) when the peer has no preshared key; get=1 then prints 64 zeros. */
-  presharedKey?: Uint8Array;
-  /** The current endpoint (configured or learnt from authenticated traffic). */
-  endpoint?: Endpoint;
   /** Wall-clock time of the last completed handshake; 0/0 when none yet. */
   lastHandshakeSec: number;
   lastHandshakeNsec: number;
   rxBytes: bigint | number;
   txBytes: bigint | number;
-  persistentKeepalive: number;
   /** In the order the device keeps them (wireguard-go: insertion order, a re-inserted prefix moves last), host bits cleared. */
   allowedIPs: Iterable<IpPrefix>;
 }
@@ -160,19 +155,17 @@ export interface AllowedIPChange {
  * Field semantics follow wireguard-go line by line, folded into one record:
  * - `remove`: delete the peer; every other field is then ignored.
  * - `updateOnly`: apply only if the peer already exists; never create it.
- * - `presharedKey` all zero clears it; `persistentKeepalive` 0 turns it off.
+ * - The settings (peer-settings.ts) present are set; `presharedKey` all zero
+ *   clears it, `persistentKeepalive` 0 turns it off.
  * - `replaceAllowedIPs`: drop the peer's allowed IPs first, then apply `allowedIPs` in order.
  * A later field of the same kind in the block overrides an earlier one.
  * A block whose public key is the device's own public key is ignored (wireguard-go does so).
  */
-export interface UapiPeerOp {
+export interface UapiPeerOp extends PeerSettingValues {
   kind: 'peer';
   publicKey: Uint8Array;
   remove: boolean;
   updateOnly: boolean;
-  presharedKey?: Uint8Array;
-  endpoint?: Endpoint;
-  persistentKeepalive?: number;
   replaceAllowedIPs: boolean;
   allowedIPs: AllowedIPChange[];
 }

@@ -8,6 +8,7 @@
 import { equalConstantTime } from '../../crypto/bytes.js';
 import { addrFromEndpoint } from '../../datapath/addr-record.js';
 import type { DeviceControl, DeviceSnapshot, PeerSnapshot, UapiPeerOp, UapiSetOp } from '../config/device-config.js';
+import { PEER_SETTING_LIST, setPeerSetting, type PeerSettingName, type PeerSettingValue } from '../config/peer-settings.js';
 import type { Logger } from '../log.js';
 import type { DataPlaneLink } from '../device/data-plane-link.js';
 import type { HandshakePath } from '../handshake/handshake-path.js';
@@ -29,6 +30,44 @@ export interface UapiTargets {
 /** How long one chunk of a big set runs before the event loop gets a turn (applySetChunked). */
 const CHUNK_MS = 20;
 
+/** How the device keeps one per-peer setting (src/daemon/config/peer-settings.ts). */
+interface DeviceSetting<T> {
+  /** The value `get=1` reports. */
+  read(peer: Peer): T | undefined;
+  /** Applies a value a set operation carries. */
+  apply(d: UapiTargets, peer: Peer, value: T): void;
+}
+
+/**
+ * Every per-peer setting's place in the device. Typed by the table's names:
+ * a setting added to peer-settings.ts without an entry here does not compile.
+ * Applied in the table's order.
+ */
+const DEVICE_SETTINGS: { readonly [N in PeerSettingName]: DeviceSetting<PeerSettingValue<N>> } = {
+  presharedKey: {
+    read: (peer) => peer.handshake.presharedKey,
+    apply: (d, peer, psk) => d.handshakes.setPresharedKey(peer, psk),
+  },
+  endpoint: {
+    read: (peer) => peer.endpoint,
+    apply: (d, peer, endpoint) => d.peers.setEndpoint(peer, addrFromEndpoint(endpoint)),
+  },
+  persistentKeepalive: {
+    read: (peer) => peer.persistentKeepalive,
+    apply: (_d, peer, secs) => {
+      if (secs === peer.persistentKeepalive) return;
+      peer.persistentKeepalive = secs;
+      // A new non-zero interval sends one at once, so NAT state forms immediately.
+      peer.timers.persistentKeepaliveIntervalChanged(secs);
+    },
+  },
+};
+
+/** One setting's entry, its value type following the name (TypeScript cannot pair a union-typed name with its value unaided). */
+function deviceSetting<N extends PeerSettingName>(name: N): DeviceSetting<PeerSettingValue<N>> {
+  return DEVICE_SETTINGS[name];
+}
+
 export class UapiApply implements DeviceControl {
   constructor(private readonly d: UapiTargets) {}
 
@@ -37,17 +76,19 @@ export class UapiApply implements DeviceControl {
     for (const p of this.d.peers.values()) {
       const t = this.d.link.traffic(p.slot);
       const hs = p.lastHandshakeWallMs;
-      peers.push({
+      const snap: PeerSnapshot = {
         publicKey: p.publicKey,
-        presharedKey: p.handshake.presharedKey,
-        endpoint: p.endpoint,
         lastHandshakeSec: hs ? Math.floor(hs / 1000) : 0,
         lastHandshakeNsec: hs ? (hs % 1000) * 1_000_000 : 0,
         rxBytes: t.rxBytes + p.controlRxBytes,
         txBytes: t.txBytes + p.controlTxBytes,
-        persistentKeepalive: p.persistentKeepalive,
         allowedIPs: this.d.peers.allowedIpsOf(p),
-      });
+      };
+      for (const { name } of PEER_SETTING_LIST) {
+        const value = deviceSetting(name).read(p);
+        if (value !== undefined) setPeerSetting(snap, name, value);
+      }
+      peers.push(snap);
     }
     return { privateKey: this.d.handshakes.identity?.privateKey, listenPort: this.d.socket.port, fwmark: this.d.socket.mark, peers };
   }
@@ -159,12 +200,9 @@ export class UapiApply implements DeviceControl {
       peer = this.d.peers.add(op.publicKey, hs.localStatic(), hs.timersFor);
       hs.adopt(peer);
     }
-    if (op.presharedKey) hs.setPresharedKey(peer, op.presharedKey);
-    if (op.endpoint) this.d.peers.setEndpoint(peer, addrFromEndpoint(op.endpoint));
-    if (op.persistentKeepalive !== undefined && op.persistentKeepalive !== peer.persistentKeepalive) {
-      peer.persistentKeepalive = op.persistentKeepalive;
-      // A new non-zero interval sends one at once, so NAT state forms immediately.
-      peer.timers.persistentKeepaliveIntervalChanged(op.persistentKeepalive);
+    for (const { name } of PEER_SETTING_LIST) {
+      const value = op[name];
+      if (value !== undefined) deviceSetting(name).apply(this.d, peer, value);
     }
     this.d.peers.changeAllowedIps(peer, op.replaceAllowedIPs, op.allowedIPs);
   }

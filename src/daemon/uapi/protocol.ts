@@ -12,54 +12,33 @@
  * - Keys are 64 hex digits; get prints lowercase.
  * - Set keys before the first `public_key=` configure the device
  *   (private_key, listen_port, fwmark, replace_peers); after it, the peer
- *   (update_only, remove, preshared_key, endpoint, persistent_keepalive_interval,
- *   replace_allowed_ips, allowed_ip, protocol_version). Unknown keys and bad
+ *   (update_only, remove, replace_allowed_ips, allowed_ip, protocol_version,
+ *   and the settings of src/daemon/config/peer-settings.ts: preshared_key,
+ *   endpoint, persistent_keepalive_interval). Unknown keys and bad
  *   values are EINVAL; a line without '=' is EPROTO. The first error ends the
  *   request; what came before it stays applied.
  * - Get prints private_key (if set), listen_port (if nonzero), fwmark (if
  *   nonzero), then per peer: public_key, preshared_key (64 zeros if none),
  *   protocol_version=1, endpoint (if known), last_handshake_time_sec,
  *   last_handshake_time_nsec, tx_bytes, rx_bytes,
- *   persistent_keepalive_interval, then one allowed_ip per prefix.
+ *   persistent_keepalive_interval, then one allowed_ip per prefix. (Where
+ *   each setting goes is its `getAfter` in peer-settings.ts.)
  */
-import { keyFromHex, keyToHex } from '../../crypto/encoding.js';
-import {
-  Errno, UapiError, formatEndpoint, parseEndpoint, type DeviceSnapshot, type PeerSnapshot, type UapiPeerOp, type UapiSetOp,
-} from '../config/device-config.js';
+import { keyToHex } from '../../crypto/encoding.js';
+import { Errno, UapiError, type DeviceSnapshot, type PeerSnapshot, type UapiPeerOp, type UapiSetOp } from '../config/device-config.js';
+import { PEER_SETTING_LIST, type AnyPeerSetting } from '../config/peer-settings.js';
+import { hexKey, parseUint, quoteInput } from '../config/value-text.js';
 import { formatPrefix, parsePrefix, type IpPrefix } from '../../packet/ip-prefix.js';
 
 /** Longest request line accepted (Go's bufio.Scanner default token limit, which wireguard-go inherits). */
 export const UAPI_MAX_LINE = 64 * 1024;
 
-function parseUint(value: string, max: number): number | null {
-  if (!/^[0-9]+$/.test(value)) return null;
-  const n = Number(value);
-  return n <= max ? n : null;
-}
-
-/**
- * Offending input as an error message may quote it: errors are logged, and a
- * bad line can be a private or preshared key (pasted in base64, cut short,
- * or a value given to the wrong key). Text with a run of 16 or more base64 or
- * hex characters is described by its length only.
- */
-export function quoteInput(text: string): string {
-  if (/[A-Za-z0-9+/]{16}/.test(text)) return `(${text.length} characters, not shown: it may be key material)`;
-  return JSON.stringify(text.slice(0, 80));
-}
-
-function hexKey(value: string, what: string): Uint8Array {
-  try {
-    return keyFromHex(value);
-  } catch {
-    // Never quoted: a key that is almost right is almost a key.
-    throw new UapiError(Errno.EINVAL, `${what}: not 64 hex digits (got ${value.length} characters)`);
-  }
-}
-
 function mustBeTrue(key: string, value: string): void {
   if (value !== 'true') throw new UapiError(Errno.EINVAL, `${key}: invalid value ${quoteInput(value)} (only "true")`);
 }
+
+/** The per-peer settings by UAPI key. */
+const SETTING_BY_UAPI_KEY = new Map(PEER_SETTING_LIST.map((s) => [s.uapi.key, s]));
 
 /**
  * Incremental parser of one `set=1` body. Feed it each line (without its
@@ -138,31 +117,12 @@ export class UapiSetParser {
         if (live) {
           peer.remove = true;
           peer.updateOnly = false;
-          delete peer.presharedKey;
-          delete peer.endpoint;
-          delete peer.persistentKeepalive;
+          for (const s of PEER_SETTING_LIST) delete peer[s.name];
           peer.replaceAllowedIPs = false;
           peer.allowedIPs = [];
           this.peerRemoved = true;
         }
         return;
-      case 'preshared_key': {
-        const psk = hexKey(value, 'preshared_key');
-        if (live) peer.presharedKey = psk;
-        return;
-      }
-      case 'endpoint': {
-        const endpoint = parseEndpoint(value);
-        if (!endpoint) throw new UapiError(Errno.EINVAL, `endpoint: not ip:port or [ipv6]:port: ${quoteInput(value)}`);
-        if (live) peer.endpoint = endpoint;
-        return;
-      }
-      case 'persistent_keepalive_interval': {
-        const secs = parseUint(value, 0xffff);
-        if (secs === null) throw new UapiError(Errno.EINVAL, `persistent_keepalive_interval: not 0-65535: ${quoteInput(value)}`);
-        if (live) peer.persistentKeepalive = secs;
-        return;
-      }
       case 'replace_allowed_ips':
         mustBeTrue(key, value);
         if (live) {
@@ -180,8 +140,13 @@ export class UapiSetParser {
       case 'protocol_version':
         if (value !== '1') throw new UapiError(Errno.EINVAL, `invalid protocol version: ${quoteInput(value)}`);
         return;
-      default:
-        throw new UapiError(Errno.EINVAL, `invalid UAPI peer key: ${quoteInput(key)}`);
+      default: {
+        const setting = SETTING_BY_UAPI_KEY.get(key);
+        if (!setting) throw new UapiError(Errno.EINVAL, `invalid UAPI peer key: ${quoteInput(key)}`);
+        const parsed = setting.uapi.parse(value);
+        if (parsed === null) throw new UapiError(Errno.EINVAL, `${key}: ${setting.uapi.problem(value)}`);
+        if (live) peer[setting.name] = parsed;
+      }
     }
   }
 }
@@ -209,9 +174,10 @@ export function serializeUapiSet(ops: Iterable<UapiSetOp>): string {
         out.push(`public_key=${keyToHex(op.publicKey)}`);
         if (op.remove) { out.push('remove=true'); break; }
         if (op.updateOnly) out.push('update_only=true');
-        if (op.presharedKey) out.push(`preshared_key=${keyToHex(op.presharedKey)}`);
-        if (op.endpoint) out.push(`endpoint=${formatEndpoint(op.endpoint)}`);
-        if (op.persistentKeepalive !== undefined) out.push(`persistent_keepalive_interval=${op.persistentKeepalive}`);
+        for (const s of PEER_SETTING_LIST) {
+          const value = op[s.name];
+          if (value !== undefined) out.push(`${s.uapi.key}=${s.uapi.format(value)}`);
+        }
         if (op.replaceAllowedIPs) out.push('replace_allowed_ips=true');
         for (const a of op.allowedIPs) out.push(`allowed_ip=${a.remove ? '-' : ''}${formatPrefix(a.prefix)}`);
         break;
@@ -220,7 +186,23 @@ export function serializeUapiSet(ops: Iterable<UapiSetOp>): string {
   return out.join('\n') + '\n\n';
 }
 
-const ZERO_KEY_HEX = '0'.repeat(64);
+/** The settings `get=1` prints after each of its fixed per-peer lines. */
+const GET_AFTER = {
+  public_key: PEER_SETTING_LIST.filter((s) => s.uapi.getAfter === 'public_key'),
+  protocol_version: PEER_SETTING_LIST.filter((s) => s.uapi.getAfter === 'protocol_version'),
+  rx_bytes: PEER_SETTING_LIST.filter((s) => s.uapi.getAfter === 'rx_bytes'),
+} satisfies Record<AnyPeerSetting['uapi']['getAfter'], AnyPeerSetting[]>;
+
+/** The `get=1` lines of these settings of one peer. */
+function getLines(settings: readonly AnyPeerSetting[], p: PeerSnapshot): string {
+  let out = '';
+  for (const s of settings) {
+    const value = p[s.name];
+    if (value !== undefined && !s.isUnset(value)) out += `${s.uapi.key}=${s.uapi.format(value)}\n`;
+    else if (s.uapi.getUnset !== null) out += `${s.uapi.key}=${s.uapi.getUnset}\n`;
+  }
+  return out;
+}
 
 /**
  * The body of a `get=1` answer (without the `errno=` trailer), in chunks of
@@ -234,12 +216,12 @@ export function* serializeUapiGet(s: DeviceSnapshot, chunkSize = 64 * 1024): Gen
   if (s.fwmark !== 0) buf += `fwmark=${s.fwmark}\n`;
   for (const p of s.peers) {
     buf += `public_key=${keyToHex(p.publicKey)}\n`;
-    buf += `preshared_key=${p.presharedKey ? keyToHex(p.presharedKey) : ZERO_KEY_HEX}\n`;
+    buf += getLines(GET_AFTER.public_key, p);
     buf += 'protocol_version=1\n';
-    if (p.endpoint) buf += `endpoint=${formatEndpoint(p.endpoint)}\n`;
+    buf += getLines(GET_AFTER.protocol_version, p);
     buf += `last_handshake_time_sec=${p.lastHandshakeSec}\nlast_handshake_time_nsec=${p.lastHandshakeNsec}\n`;
     buf += `tx_bytes=${p.txBytes}\nrx_bytes=${p.rxBytes}\n`;
-    buf += `persistent_keepalive_interval=${p.persistentKeepalive}\n`;
+    buf += getLines(GET_AFTER.rx_bytes, p);
     for (const a of p.allowedIPs) {
       buf += `allowed_ip=${formatPrefix(a)}\n`;
       if (buf.length >= chunkSize) { yield buf; buf = ''; }
@@ -289,7 +271,7 @@ export function parseUapiGet(text: string): UapiGetResult {
       continue;
     }
     if (key === 'public_key') {
-      peer = { publicKey: hexKey(value, key), lastHandshakeSec: 0, lastHandshakeNsec: 0, rxBytes: 0n, txBytes: 0n, persistentKeepalive: 0, allowedIPs: [] };
+      peer = { publicKey: hexKey(value, key), lastHandshakeSec: 0, lastHandshakeNsec: 0, rxBytes: 0n, txBytes: 0n, allowedIPs: [] };
       peers.push(peer);
       continue;
     }
@@ -300,19 +282,18 @@ export function parseUapiGet(text: string): UapiGetResult {
       continue;
     }
     switch (key) {
-      case 'preshared_key': {
-        const psk = hexKey(value, key);
-        if (psk.some((b) => b !== 0)) peer.presharedKey = psk;
-        break;
-      }
-      case 'endpoint': peer.endpoint = parseEndpoint(value) ?? bad(line); break;
       case 'last_handshake_time_sec': peer.lastHandshakeSec = num(line, value, Number.MAX_SAFE_INTEGER); break;
       case 'last_handshake_time_nsec': peer.lastHandshakeNsec = num(line, value, 999_999_999); break;
       case 'tx_bytes': if (!/^[0-9]+$/.test(value)) bad(line); peer.txBytes = BigInt(value); break;
       case 'rx_bytes': if (!/^[0-9]+$/.test(value)) bad(line); peer.rxBytes = BigInt(value); break;
-      case 'persistent_keepalive_interval': peer.persistentKeepalive = num(line, value, 0xffff); break;
       case 'allowed_ip': peer.allowedIPs.push(parsePrefix(value) ?? bad(line)); break;
-      default: break; // protocol_version and keys from newer daemons
+      default: {
+        const setting = SETTING_BY_UAPI_KEY.get(key);
+        if (!setting) break; // protocol_version and keys from newer daemons
+        // What get prints for an unset setting (64 zeros, 0) reads back as unset.
+        const parsed = setting.uapi.parse(value) ?? bad(line);
+        if (!setting.isUnset(parsed)) peer[setting.name] = parsed;
+      }
     }
   }
   if (errno < 0) throw new UapiError(Errno.EPROTO, 'get answer ended without errno=');
