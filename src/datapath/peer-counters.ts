@@ -14,23 +14,48 @@
  */
 /**
  * The per-peer fields, in slot order, each with how the main thread folds
- * the workers' slabs: counts add up, times take the latest. Adding a field
- * here gives it a slot, a place in PeerTraffic and in readPeerTraffic; the
- * slot width follows.
+ * the workers' slabs (counts add up, times take the latest) and, for the
+ * counters a user sees, the name and help of the Prometheus counter that
+ * exports it (the same name is its key in `xdpwg stats --json` peers).
+ * Adding a field here gives it a slot, a place in PeerTraffic and in
+ * readPeerTraffic, and with `metric` a place in `xdpwg stats` and
+ * /metrics; the slot width follows. What remains is the code that counts it
+ * (receive.ts / send.ts) and the README's metrics table.
  */
 const PEER_SLOT_LAYOUT = {
-  rxBytes: 'sum', // authenticated bytes received (whole UDP payloads, as wireguard-go counts)
-  txBytes: 'sum', // bytes sent (whole UDP payloads)
-  lastDataRxMs: 'max', // last decrypted non-keepalive data packet
-  lastDataTxMs: 'max', // last data packet sent (not keepalive)
-  lastAuthRxMs: 'max', // last authenticated packet of any kind (incl. keepalive)
-  lastAnyTxMs: 'max', // last packet of any kind sent (incl. keepalive)
-  rxPackets: 'sum',
-  txPackets: 'sum',
-} as const satisfies Record<string, 'sum' | 'max'>;
+  rxBytes: { fold: 'sum' }, // authenticated bytes received (whole UDP payloads, as wireguard-go counts); exported as wireguard_received_bytes_total
+  txBytes: { fold: 'sum' }, // bytes sent (whole UDP payloads); exported as wireguard_sent_bytes_total
+  lastDataRxMs: { fold: 'max' }, // last decrypted non-keepalive data packet
+  lastDataTxMs: { fold: 'max' }, // last data packet sent (not keepalive)
+  lastAuthRxMs: { fold: 'max' }, // last authenticated packet of any kind (incl. keepalive)
+  lastAnyTxMs: { fold: 'max' }, // last packet of any kind sent (incl. keepalive)
+  rxPackets: {
+    fold: 'sum',
+    metric: { name: 'xdpwg_peer_received_packets_total', help: 'Data packets (and keepalives) the workers received from the peer' },
+  },
+  txPackets: {
+    fold: 'sum',
+    metric: { name: 'xdpwg_peer_sent_packets_total', help: 'Data packets (and keepalives) the workers sent to the peer' },
+  },
+} as const satisfies Record<string, { fold: 'sum' | 'max'; metric?: { name: string; help: string } }>;
 
 export type PeerField = keyof typeof PEER_SLOT_LAYOUT;
 const FIELD_NAMES = Object.keys(PEER_SLOT_LAYOUT) as PeerField[];
+const FOLD_SUM = FIELD_NAMES.map((name) => PEER_SLOT_LAYOUT[name].fold === 'sum');
+
+/** The fields exported as per-peer counters (in `xdpwg stats` and /metrics). */
+export type PeerMetricField = { [K in PeerField]: (typeof PEER_SLOT_LAYOUT)[K] extends { metric: object } ? K : never }[PeerField];
+/** Each exported field with its Prometheus name and help, in slot order. */
+export const PEER_METRICS: ReadonlyArray<{ field: PeerMetricField; name: string; help: string }> = FIELD_NAMES.flatMap((field) => {
+  const e: { fold: string; metric?: { name: string; help: string } } = PEER_SLOT_LAYOUT[field];
+  return e.metric ? [{ field: field as PeerMetricField, ...e.metric }] : [];
+});
+/** A peer's exported counters, keyed by field (what `xdpwg stats --json` shows per peer). */
+export function peerMetricsOf(t: PeerTraffic): Record<PeerMetricField, number> {
+  const out = {} as Record<PeerMetricField, number>;
+  for (const m of PEER_METRICS) out[m.field] = t[m.field];
+  return out;
+}
 /** Each field's index in a slot (the data path writes `view[slot * PEER_SLOT_WIDTH + PEER_SLOT_FIELDS.x]`). */
 export const PEER_SLOT_FIELDS: { readonly [K in PeerField]: number } = Object.freeze(
   Object.fromEntries(FIELD_NAMES.map((name, i) => [name, i])) as { [K in PeerField]: number },
@@ -152,7 +177,7 @@ export function readPeerTraffic(slabs: readonly PeerCounterSlab[], slot: number)
     for (let i = 0; i < FIELD_NAMES.length; i++) {
       const name = FIELD_NAMES[i]!,
         x = v[base + i]!;
-      t[name] = PEER_SLOT_LAYOUT[name] === 'sum' ? t[name] + x : Math.max(t[name], x);
+      t[name] = FOLD_SUM[i] ? t[name] + x : Math.max(t[name], x);
     }
   }
   return t;

@@ -16,9 +16,12 @@ import { spawnSync } from 'node:child_process';
 import type { DeviceStats } from '../../src/daemon/observe/device-stats.js';
 import type { DeviceSnapshot, PeerSnapshot } from '../../src/daemon/config/device-config.js';
 import { keyToBase64 } from '../../src/crypto/encoding.js';
+import { PEER_METRICS, type PeerMetricField } from '../../src/datapath/peer-counters.js';
 import { parsePrometheusText, sampleValue } from '../helpers/http-in-ns.js';
 
 const peerKey = new Uint8Array(32).fill(7);
+/** A value for every exported per-peer counter: 10, 20, ... in slot order (rxPackets 10, txPackets 20). */
+const metricValues = Object.fromEntries(PEER_METRICS.map((m, i) => [m.field, (i + 1) * 10])) as Record<PeerMetricField, number>;
 const peerB64 = keyToBase64(peerKey);
 
 function stats(rx: number): DeviceStats {
@@ -51,8 +54,7 @@ function stats(rx: number): DeviceStats {
         endpoint: '10.0.0.2:51820',
         rxBytes: 1000,
         txBytes: 2000,
-        rxPackets: 10,
-        txPackets: 20,
+        ...metricValues,
         stagedDropped: 0,
         hasSession: true,
         lastDataTxMs: 0,
@@ -80,6 +82,16 @@ const uapi = (): DeviceSnapshot =>
       },
     ],
   }) as unknown as DeviceSnapshot;
+
+test('every per-peer counter the slot layout exports is a counter in /metrics with its value', async () => {
+  assert.ok(PEER_METRICS.length >= 2);
+  const text = await new DeviceMetrics({ stats: () => stats(8), uapi }).render();
+  const s = parsePrometheusText(text);
+  for (const m of PEER_METRICS) {
+    assert.match(text, new RegExp(`^# TYPE ${m.name} counter$`, 'm'), m.name);
+    assert.equal(sampleValue(s, m.name, { interface: 'wg0', public_key: peerB64 }), metricValues[m.field], m.name);
+  }
+});
 
 test('exporter-compatible names and labels, per-port counters, info gauges', async () => {
   const m = new DeviceMetrics({ stats: () => stats(8), uapi });

@@ -9,6 +9,7 @@
  */
 import { keyToBase64 } from '../../crypto/encoding.js';
 import { DropCounters } from '../../datapath/drop-counters.js';
+import { peerMetricsOf, type PeerMetricField } from '../../datapath/peer-counters.js';
 import type { FromWorker } from '../../datapath/worker-messages.js';
 import { formatEndpoint } from '../config/device-config.js';
 import type { DataPlaneLink } from '../device/data-plane-link.js';
@@ -36,9 +37,10 @@ export interface DeviceStats {
   drops: Record<string, number>;
   /** Counted, not lost (drop-counters.ts EVENTS). */
   events: Record<string, number>;
-  peers: Array<{ publicKey: string; endpoint: string | null; rxBytes: number; txBytes: number; rxPackets: number; txPackets: number; stagedDropped: number; hasSession: boolean;
+  /** Per peer: the counters PEER_SLOT_LAYOUT exports (rxPackets, txPackets, ...) beside the fields named here. */
+  peers: Array<{ publicKey: string; endpoint: string | null; rxBytes: number; txBytes: number; stagedDropped: number; hasSession: boolean;
     /** When a worker last sent this peer a data message a port took (ms since the epoch; 0 = never). */
-    lastDataTxMs: number }>;
+    lastDataTxMs: number } & Record<PeerMetricField, number>>;
 }
 
 /** The device parts the statistics read. */
@@ -87,7 +89,7 @@ export class DeviceStatsBook {
           publicKey: keyToBase64(p.publicKey),
           endpoint: p.endpoint ? formatEndpoint(p.endpoint) : null,
           rxBytes: t.rxBytes + p.controlRxBytes, txBytes: t.txBytes + p.controlTxBytes,
-          rxPackets: t.rxPackets, txPackets: t.txPackets, lastDataTxMs: t.lastDataTxMs,
+          ...peerMetricsOf(t), lastDataTxMs: t.lastDataTxMs,
           stagedDropped: p.staged.dropped,
           hasSession: p.keypairs.current !== undefined,
         };

@@ -17,6 +17,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { keyToBase64 } from '../../crypto/encoding.js';
 import type { DeviceStats } from './device-stats.js';
+import { PEER_METRICS } from '../../datapath/peer-counters.js';
 import type { DeviceSnapshot, PeerSnapshot } from '../config/device-config.js';
 import { formatIP } from '../../packet/ip-prefix.js';
 
@@ -106,10 +107,11 @@ export class DeviceMetrics {
         }
       });
 
-    counter('xdpwg_peer_sent_packets_total', 'Data packets (and keepalives) the workers sent to the peer', ['interface', 'public_key'],
-      (s, set) => { for (const p of s.stats.peers) set({ interface: s.stats.interface, public_key: p.publicKey }, p.txPackets); });
-    counter('xdpwg_peer_received_packets_total', 'Data packets (and keepalives) the workers received from the peer', ['interface', 'public_key'],
-      (s, set) => { for (const p of s.stats.peers) set({ interface: s.stats.interface, public_key: p.publicKey }, p.rxPackets); });
+    // The per-peer counters of the workers' slabs, as PEER_SLOT_LAYOUT names them.
+    for (const m of PEER_METRICS) {
+      counter(m.name, m.help, ['interface', 'public_key'],
+        (s, set) => { for (const p of s.stats.peers) set({ interface: s.stats.interface, public_key: p.publicKey }, p[m.field]); });
+    }
     counter('xdpwg_peer_staged_dropped_total', 'Packets dropped while waiting for a handshake (staging queue full)', ['interface', 'public_key'],
       (s, set) => { for (const p of s.stats.peers) set({ interface: s.stats.interface, public_key: p.publicKey }, p.stagedDropped); });
     gauge('xdpwg_peer_info', 'Always 1: the peer\'s endpoint and the path its outer packets take (af_xdp, or kernel with the reason)', ['interface', 'public_key', 'endpoint', 'path', 'reason'],
