@@ -261,7 +261,9 @@ Napi::Value WriteB(const Napi::CallbackInfo& info) {
 // the caller wipes its copy after the handshake. Slots at and above `count`
 // are always all zeros (noiseEphemeralPoolState checks it for the tests).
 // The pool is empty until a thread has answered a batch (an idle daemon
-// makes none) and is wiped when the thread exits.
+// makes none) and is wiped when the thread exits, which the crypto threads
+// do after a few seconds without initiations (handshake-crypto-pool.ts):
+// an unused pair does not wait in memory for long.
 constexpr int kEphemeralPoolSize = 16;
 
 struct EphemeralPool {
