@@ -35,7 +35,7 @@
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
-      "libraries": ["-lxdp", "-lbpf", "-lelf", "-lz", "-lcrypto"],
+      "libraries": ["-lxdp", "-lbpf", "-lelf", "-lz", "-lcrypto", "-lsodium"],
       "conditions": [
         ["'<!(echo $XDPWG_ASAN)'=='1'", {
           "cflags_cc": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g", "-O1"],

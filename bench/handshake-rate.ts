@@ -6,6 +6,11 @@
  * so a handshake's cost shows up split over the main thread and the others.
  *
  *   node dist/bench/handshake-rate.js [--wireguard-go PATH] [--repetitions N] [--count N] [--cpu-prof DIR]
+ *        [--only xdpwg,wireguard-go] [--xdpwg BIN]
+ *
+ * --xdpwg BIN runs another build's launcher (e.g. a copy of an older
+ * checkout's bin/, dist/ and build/) as the xdpwg side, for A/B runs of two
+ * builds alternated invocation by invocation.
  *
  * --cpu-prof DIR starts the xdpwg daemons under `node --cpu-prof` (which
  * NODE_OPTIONS may not carry): profiles of their main threads and workers
@@ -22,7 +27,7 @@ import { threadsOf, USER_HZ } from './suite/cpu.js';
 import { setUpPair, type ConfigName, type Pair } from './suite/topology.js';
 
 
-interface Options { wireguardGo: string; repetitions: number; count: number; cpuProf?: string; only: ConfigName[] }
+interface Options { wireguardGo: string; repetitions: number; count: number; cpuProf?: string; only: ConfigName[]; xdpwg?: string }
 
 function parse(argv: string[]): Options {
   const o: Options = { wireguardGo: 'wireguard-go', repetitions: 3, count: 5000, only: ['xdpwg', 'wireguard-go'] };
@@ -34,17 +39,18 @@ function parse(argv: string[]): Options {
       case '--count': o.count = Number(v()); break;
       case '--cpu-prof': o.cpuProf = v(); break;
       case '--only': o.only = v().split(',') as ConfigName[]; break;
-      default: throw new Error(`unknown option ${argv[i]} (known: --wireguard-go PATH, --repetitions N, --count N, --cpu-prof DIR, --only xdpwg,wireguard-go)`);
+      case '--xdpwg': o.xdpwg = v(); break;
+      default: throw new Error(`unknown option ${argv[i]} (known: --wireguard-go PATH, --repetitions N, --count N, --cpu-prof DIR, --only xdpwg,wireguard-go, --xdpwg BIN)`);
     }
   }
   return o;
 }
 
 /** A script that runs bin/xdpwg under `node --cpu-prof --cpu-prof-dir=dir`. */
-function profilingWrapper(dir: string): string {
+function profilingWrapper(dir: string, bin = xdpwgBin): string {
   mkdirSync(dir, { recursive: true });
   const wrapper = path.join(dir, 'xdpwg-profiled');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ${process.execPath} --cpu-prof --cpu-prof-dir=${dir} ${xdpwgBin} "$@"\n`, { mode: 0o755 });
+  writeFileSync(wrapper, `#!/bin/sh\nexec ${process.execPath} --cpu-prof --cpu-prof-dir=${dir} ${bin} "$@"\n`, { mode: 0o755 });
   return wrapper;
 }
 
@@ -62,7 +68,7 @@ async function main(): Promise<void> {
   const rates = new Map<ConfigName, number[]>();
   try {
     for (const config of o.only) {
-      pairs.push(await setUpPair(config, 'veth', o.wireguardGo, o.cpuProf ? profilingWrapper(o.cpuProf) : undefined));
+      pairs.push(await setUpPair(config, 'veth', o.wireguardGo, o.cpuProf ? profilingWrapper(o.cpuProf, o.xdpwg) : o.xdpwg));
       rates.set(config, []);
     }
     for (let rep = 1; rep <= o.repetitions; rep++) {

@@ -14,7 +14,7 @@ void InitAeadBurst(Napi::Env env, Napi::Object exports);     // aead_burst.cc: b
 void InitAffinity(Napi::Env env, Napi::Object exports);      // affinity.cc: pin a worker thread to CPUs
 void InitCapabilities(Napi::Env env, Napi::Object exports);  // capabilities.cc: drop all but the data plane's
 void InitSdNotify(Napi::Env env, Napi::Object exports);      // sd_notify.cc: systemd's readiness datagram
-void InitX25519(Napi::Env env, Napi::Object exports);        // x25519.cc: X25519 keys and DH for the handshake (OpenSSL EVP)
+void InitX25519(Napi::Env env, Napi::Object exports);        // x25519.cc: X25519 keys and DH for the handshake (libsodium)
 void InitBlake2s(Napi::Env env, Napi::Object exports);       // blake2s.cc: keyed BLAKE2s (the handshake MACs)
 void InitNoiseIkpsk2(Napi::Env env,
                      Napi::Object exports);               // noise_ikpsk2.cc: the responder half of Noise_IKpsk2 (message A read, B written)

@@ -13,7 +13,7 @@
 // Why native: a responder handshake in JavaScript spent ~390 µs on the main
 // thread, about half in node:crypto's per-call overheads (an object per HMAC,
 // per hash, per AEAD; ~20 HMAC-BLAKE2s per handshake) and garbage. Here the
-// hash chain is a few µs and the X25519s are OpenSSL's (native/x25519.cc).
+// hash chain is a few µs and the X25519s are libsodium's (native/x25519.cc).
 //
 // Threading: no shared state besides the per-thread digest and cipher
 // contexts (thread_local), so the calls may run on any thread.
@@ -21,6 +21,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <sodium.h>
 
 #include <cstring>
 
@@ -42,16 +43,13 @@ enum Status : int { kOk = 0, kInvalidPublicKey = 1, kDecryptFailed = 2, kTruncat
 struct Contexts {
   EVP_CIPHER* chacha = nullptr;
   EVP_CIPHER_CTX* aead = nullptr;
-  EVP_PKEY_CTX* keygen = nullptr;  // X25519 key generation (ephemerals)
   bool ready = false;
   Contexts() {
     chacha = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
     aead = EVP_CIPHER_CTX_new();
-    keygen = EVP_PKEY_CTX_new_from_name(nullptr, "X25519", nullptr);
-    ready = chacha && aead && keygen && EVP_PKEY_keygen_init(keygen) == 1;
+    ready = chacha && aead;
   }
   ~Contexts() {
-    EVP_PKEY_CTX_free(keygen);
     EVP_CIPHER_CTX_free(aead);
     EVP_CIPHER_free(chacha);
   }
@@ -136,7 +134,7 @@ struct Symmetric {
   // The "e" token with a psk modifier (§9.2): MixHash(e.pub), MixKey(e.pub).
   bool MixEphemeral(const uint8_t e[kKey]) { return MixHash(e, kKey) && MixKey(e, kKey); }
   // MixKey(DH(ours, theirs)); kInvalidPublicKey when the DH is zero.
-  Status MixDh(X25519Key* ours, const uint8_t theirs[kKey]) {
+  Status MixDh(const X25519Key* ours, const uint8_t theirs[kKey]) {
     uint8_t dh[kKey];
     if (!X25519DeriveRaw(ours, theirs, dh)) return kInvalidPublicKey;
     bool ok = MixKey(dh, kKey);
@@ -154,7 +152,7 @@ struct Symmetric {
 
 // Message B (<- e, ee, se, psk, {payload}) after message A was read into ss:
 // out = e.pub ‖ AEAD(payload) (48 + n bytes).
-Status WriteMessageB(Symmetric& ss, X25519Key* e, const uint8_t ePub[kKey], const uint8_t re[kKey], const uint8_t rs[kKey],
+Status WriteMessageB(Symmetric& ss, const X25519Key* e, const uint8_t ePub[kKey], const uint8_t re[kKey], const uint8_t rs[kKey],
                      const uint8_t psk[kKey], const uint8_t* payload, size_t n, uint8_t* out) {
   std::memcpy(out, ePub, kKey);
   Status s = ss.MixEphemeral(ePub) ? kOk : kInternal;  // e
@@ -251,19 +249,88 @@ Napi::Value WriteB(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, WriteMessageB(ss, e, ePub, re, rs, psk, payload.Data(), payload.ByteLength(), out));
 }
 
-// A fresh X25519 key pair for an ephemeral; the caller frees it with FreeEphemeral.
-bool GenerateEphemeral(X25519Key* key, uint8_t pub[kKey]) {
-  size_t n = kKey;
-  if (EVP_PKEY_keygen(Ctx().keygen, &key->pkey) != 1 || EVP_PKEY_get_raw_public_key(key->pkey, pub, &n) != 1 || n != kKey) return false;
-  key->derive = EVP_PKEY_CTX_new_from_pkey(nullptr, key->pkey, nullptr);
-  return key->derive != nullptr && EVP_PKEY_derive_init(key->derive) == 1;
+// The pool of ready ephemerals: key pairs a crypto thread makes while it has
+// nothing else to do (handshake-crypto-worker.ts calls noiseEphemeralRefill
+// after a batch, one key per turn of its event loop, until the pool is
+// full), so a handshake that finds one skips the key generation (~28 µs).
+//
+// Protocol: one pool per thread (thread_local), touched only by that
+// thread's calls, so no locking. A slot below `count` holds an unused key
+// pair; Take() moves the top one out and zeroes its slot at once, so each
+// key pair is handed out exactly once and no used scalar stays in the pool;
+// the caller wipes its copy after the handshake. Slots at and above `count`
+// are always all zeros (noiseEphemeralPoolState checks it for the tests).
+// The pool is empty until a thread has answered a batch (an idle daemon
+// makes none) and is wiped when the thread exits, which the crypto threads
+// do after a few seconds without initiations (handshake-crypto-pool.ts):
+// an unused pair does not wait in memory for long.
+constexpr int kEphemeralPoolSize = 16;
+
+struct EphemeralPool {
+  X25519Key keys[kEphemeralPoolSize] = {};
+  uint8_t publics[kEphemeralPoolSize][kKey] = {};
+  int count = 0;
+  ~EphemeralPool() { Wipe(); }
+  void Wipe() {
+    sodium_memzero(keys, sizeof keys);
+    sodium_memzero(publics, sizeof publics);
+    count = 0;
+  }
+  // Moves the newest unused pair into key/pub; false when empty.
+  bool Take(X25519Key* key, uint8_t pub[kKey]) {
+    if (count == 0) return false;
+    count--;
+    *key = keys[count];
+    std::memcpy(pub, publics[count], kKey);
+    X25519WipeRaw(&keys[count]);
+    sodium_memzero(publics[count], kKey);
+    return true;
+  }
+  // Makes one more pair; false when full or the generation failed.
+  bool AddOne() {
+    if (count == kEphemeralPoolSize || !X25519GenerateRaw(&keys[count], publics[count])) return false;
+    count++;
+    return true;
+  }
+};
+
+EphemeralPool& Pool() {
+  thread_local EphemeralPool pool;
+  return pool;
 }
 
-void FreeEphemeral(X25519Key* key) {
-  EVP_PKEY_CTX_free(key->derive);
-  EVP_PKEY_free(key->pkey);  // cleanses the private scalar
-  key->derive = nullptr;
-  key->pkey = nullptr;
+// noiseEphemeralRefill(max: number) → number
+// Makes up to max ephemerals into this thread's pool; returns the room left.
+Napi::Value EphemeralRefill(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return Fail(env, "noiseEphemeralRefill(max: number)");
+  EphemeralPool& pool = Pool();
+  int64_t max = info[0].As<Napi::Number>().Int64Value();
+  for (int64_t i = 0; i < max && pool.AddOne(); i++) {
+  }
+  return Napi::Number::New(env, kEphemeralPoolSize - pool.count);
+}
+
+// noiseEphemeralPoolState() → { count, capacity, publics: Uint8Array(32 count), unusedSlotsZero: boolean }
+// For the tests: what the pool holds (public halves only) and whether every
+// slot not holding a key is all zeros. noiseEphemeralPoolState(true) empties
+// (wipes) the pool first.
+Napi::Value EphemeralPoolState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EphemeralPool& pool = Pool();
+  if (info.Length() > 0 && info[0].ToBoolean().Value()) pool.Wipe();
+  auto publics = Napi::Uint8Array::New(env, static_cast<size_t>(pool.count) * kKey);
+  for (int i = 0; i < pool.count; i++) std::memcpy(publics.Data() + i * kKey, pool.publics[i], kKey);
+  uint8_t any = 0;
+  for (int i = pool.count; i < kEphemeralPoolSize; i++) {
+    for (size_t j = 0; j < kKey; j++) any |= pool.keys[i].scalar[j] | pool.publics[i][j];
+  }
+  auto state = Napi::Object::New(env);
+  state.Set("count", pool.count);
+  state.Set("capacity", kEphemeralPoolSize);
+  state.Set("publics", publics);
+  state.Set("unusedSlotsZero", any == 0);
+  return state;
 }
 
 // noiseRespond(state: Uint8Array(64), staticStatic: Uint8Array(32), presharedKey: Uint8Array(32), message: Uint8Array(108),
@@ -273,8 +340,9 @@ void FreeEphemeral(X25519Key* key) {
 // look-up, in one call: tokens ss, {t} of message A (t into timestampOut);
 // kReplayed, writing nothing more, when t is not after notAfter (TAI64N
 // compares as big-endian bytes; zeros: nothing seen); then message B (e, ee,
-// se, psk, {}) into out with a fresh ephemeral (or the given one, for
-// tests), and Split(): keysOut = T(initiator→responder) ‖ T(responder→initiator).
+// se, psk, {}) into out with an ephemeral — the given one (tests), else one
+// from this thread's pool, else a fresh one; wiped here either way unless
+// given — and Split(): keysOut = T(initiator→responder) ‖ T(responder→initiator).
 // The state is wiped on every exit.
 Napi::Value Respond(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -305,13 +373,13 @@ Napi::Value Respond(const Napi::CallbackInfo& info) {
     if (s == kOk) s = ss.DecryptAndHash(m + 2 * kKey + kTag, kTimestamp + kTag, timestamp);  // {t}
     if (s == kOk && std::memcmp(timestamp, notAfter, kTimestamp) <= 0) s = kReplayed;
     if (s == kOk) {
-      X25519Key generated;
-      X25519Key* e = info[6].IsNull() ? &generated : info[6].As<Napi::External<X25519Key>>().Data();
+      X25519Key own{};
+      const X25519Key* e = info[6].IsNull() ? &own : info[6].As<Napi::External<X25519Key>>().Data();
       uint8_t ePub[kKey];
-      size_t n = kKey;
-      bool have = e == &generated ? GenerateEphemeral(e, ePub) : EVP_PKEY_get_raw_public_key(e->pkey, ePub, &n) == 1 && n == kKey;
+      bool have = e == &own ? Pool().Take(&own, ePub) || X25519GenerateRaw(&own, ePub) : X25519PublicRaw(e, ePub);
       s = have ? WriteMessageB(ss, e, ePub, m, rs, psk, nullptr, 0, out) : kInternal;  // re = the first 32 bytes of message A
-      if (e == &generated) FreeEphemeral(e);
+      X25519WipeRaw(&own);
+      sodium_memzero(ePub, sizeof ePub);
     }
     if (s == kOk) {  // Split(): (T_i→r, T_r→i) = KDF2(ck, ε)
       uint8_t* outs[2] = {keys, keys + kKey};
@@ -330,6 +398,8 @@ void InitNoiseIkpsk2(Napi::Env env, Napi::Object exports) {
   exports.Set("noiseReadA2", Napi::Function::New(env, ReadA2, "noiseReadA2"));
   exports.Set("noiseWriteB", Napi::Function::New(env, WriteB, "noiseWriteB"));
   exports.Set("noiseRespond", Napi::Function::New(env, Respond, "noiseRespond"));
+  exports.Set("noiseEphemeralRefill", Napi::Function::New(env, EphemeralRefill, "noiseEphemeralRefill"));
+  exports.Set("noiseEphemeralPoolState", Napi::Function::New(env, EphemeralPoolState, "noiseEphemeralPoolState"));
 }
 
 }  // namespace xdpwg

@@ -13,7 +13,7 @@ fi
 
 # prometheus: for /usr/bin/promtool (`promtool check metrics` in test/unit/prometheus-metrics.test.ts);
 # --no-install-recommends keeps node-exporter out; the server itself is not started by the tests.
-PKGS="libxdp-dev libbpf-dev libelf-dev zlib1g-dev libssl-dev clang clang-format llvm xdp-tools
+PKGS="libxdp-dev libbpf-dev libelf-dev zlib1g-dev libssl-dev libsodium-dev clang clang-format llvm xdp-tools
       wireguard-go wireguard-tools iperf3 iputils-ping ncat iptables nftables conntrack iproute2 tcpdump ethtool
       procps psmisc systemd python3 util-linux prometheus"
 missing=""

@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 TAG="${1:-localhost/xdpwg:test}"
 CACHE="${XDPWG_CONTAINER_CACHE:-/var/tmp/xdpwg-container}"
 MIRROR="${XDPWG_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-RUNTIME_PKGS="libxdp1,libbpf1,libelf1,zlib1g,libssl3,wireguard-tools,iproute2,nftables,iptables,procps"
+RUNTIME_PKGS="libxdp1,libbpf1,libelf1,zlib1g,libssl3,libsodium23,wireguard-tools,iproute2,nftables,iptables,procps"
 
 for tool in debootstrap podman; do
   command -v "$tool" >/dev/null 2>&1 || { echo "container-image: needs $tool (apt-get install podman runc debootstrap)" >&2; exit 1; }

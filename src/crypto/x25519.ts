@@ -1,10 +1,11 @@
 /**
  * X25519 (RFC 7748) for the handshake, through one of two backends:
  *
- * - native (the default when the addon loads): OpenSSL EVP in the addon
- *   (native/x25519.cc). A key pair keeps OpenSSL's key and a derive context.
- *   Measured on this 2-core machine (bench/protocol.ts): a DH ~35 µs and a
- *   key pair from raw bytes ~40 µs, against ~45 µs and ~85 µs through
+ * - native (the default when the addon loads): libsodium in the addon
+ *   (native/x25519.cc). A key pair keeps the raw scalar in the addon.
+ *   Measured on this 2-core machine (bench/x25519-backends.cc): a DH
+ *   ~31 µs and a fresh key pair ~28 µs, against ~35 µs and ~40 µs through
+ *   OpenSSL's EVP (the backend before) and ~45 µs and ~85 µs through
  *   node:crypto's KeyObjects.
  * - node:crypto (the fallback): raw keys go in through JWK import (a private
  *   key ~40 µs, a public key ~6 µs); PKCS#8 DER import is ~350 µs and only a
@@ -14,8 +15,8 @@
  *   X25519(private, 9), the base point (RFC 7748 §6.1), and ephemeral keys
  *   are made from our own random bytes.
  *
- * Threading: a key pair belongs to the thread that made it (both backends'
- * OpenSSL objects live in that thread's addon or node instance).
+ * Threading: a key pair belongs to the thread that made it (its handle
+ * lives in that thread's addon or node instance).
  */
 import { createPrivateKey, createPublicKey, diffieHellman, randomFillSync, type KeyObject } from 'node:crypto';
 import { KEY_LENGTH, isAllZero, wipe } from './bytes.js';
@@ -42,7 +43,7 @@ export interface X25519KeyPair {
   readonly privateKey: Uint8Array;
   /** The 32-byte public key (u-coordinate). */
   readonly publicKey: Uint8Array;
-  /** The backend's handle on the private key (OpenSSL's); cannot be wiped from JavaScript, released by the GC. */
+  /** The backend's handle on the private key (the addon's copy, wiped when the GC frees it; node's KeyObject); released by the GC. */
   readonly handle: unknown;
   /** The backend that made handle. */
   readonly backend: X25519Backend;
@@ -83,7 +84,7 @@ export const nodeX25519: X25519Backend = {
   },
 };
 
-/** The addon's OpenSSL EVP keys (native/x25519.cc). Throws when the addon cannot be loaded. */
+/** The addon's libsodium keys (native/x25519.cc). Throws when the addon cannot be loaded. */
 export function nativeX25519(): X25519Backend {
   const addon: NativeBinding = native();
   return {

@@ -466,15 +466,15 @@ export interface NativeWaiter {
 }
 
 // --- X25519 (native/x25519.cc; wrapper: src/crypto/x25519.ts) ---
-/** OpenSSL's key and its derive context, owned by the thread that made it; freed by the GC. */
+/** A raw X25519 scalar held by the addon (libsodium does the arithmetic); wiped when the GC frees it. */
 export type NativeX25519Key = { readonly __brand: 'NativeX25519Key' };
 
 export interface NativeBinding extends FdPassingBinding {
   aeadSealBurst: NativeAeadBurstFn;
   aeadOpenBurst: NativeAeadBurstFn;
-  /** A key from a raw private scalar (clamped by OpenSSL); its public key is written to publicOut. Throws on wrong shapes. */
+  /** A key from a raw private scalar (clamped at each use, RFC 7748 §5); its public key is written to publicOut. Throws on wrong shapes. */
   x25519KeyFromPrivate(privateKey: Uint8Array, publicOut: Uint8Array): NativeX25519Key;
-  /** X25519(key, peerPublic) into out; false (out zeroed) when the result is all zeros or OpenSSL refuses the peer key. */
+  /** X25519(key, peerPublic) into out; false (out zeroed) when the result is all zeros (a small-order peer key). */
   x25519Derive(key: NativeX25519Key, peerPublic: Uint8Array, out: Uint8Array): boolean;
   /** Keyed BLAKE2s (native/blake2s.cc): out.length bytes (1..32) of MAC(key, data); key 1..32 bytes. */
   blake2sMac(key: Uint8Array, data: Uint8Array, out: Uint8Array): void;
@@ -500,7 +500,8 @@ export interface NativeBinding extends FdPassingBinding {
   /**
    * The responder's handshake after noiseReadA1 and the peer look-up, in one call: tokens ss, {t} of message A
    * (message: its 108 bytes e ‖ s ‖ t; t into timestampOut), 5 (replayed) when t is not after notAfter, then
-   * message B into out (48 bytes) with a fresh ephemeral (or the given one) and Split() into keysOut:
+   * message B into out (48 bytes) with the given ephemeral, else one from this thread's ready pool
+   * (noiseEphemeralRefill), else a fresh one, and Split() into keysOut:
    * T(initiator→responder) ‖ T(responder→initiator). The state is wiped.
    */
   noiseRespond(
@@ -515,6 +516,13 @@ export interface NativeBinding extends FdPassingBinding {
     keysOut: Uint8Array,
     timestampOut: Uint8Array,
   ): number;
+  /**
+   * Makes up to max ephemeral key pairs into this thread's pool (16 at most), which noiseRespond takes
+   * from, each once; returns the room left. The crypto threads call it when idle (handshake-crypto-worker.ts).
+   */
+  noiseEphemeralRefill(max: number): number;
+  /** For the tests: the pool's public halves (count × 32 bytes) and whether every free slot is zeros; wipe: empty it first. */
+  noiseEphemeralPoolState(wipe?: boolean): { count: number; capacity: number; publics: Uint8Array; unusedSlotsZero: boolean };
   XskPort: new (opts: XskPortOptions) => NativeXskPort;
   /** A memfd for one queue's shared UMEM (native/umem_share.h), made by the main thread so it can hand it to members. */
   shareMemfd(frameSize: number, frameCount: number): number;

@@ -337,3 +337,17 @@ test('hasSmallOrder lists exactly the public keys whose DH is zero (the peer set
   // Near misses: p−2, p+2, 2 are ordinary points (or twist points of large order).
   for (const u of [2n, p - 2n, p + 2n]) assert.equal(hasSmallOrder(enc(u)), sharedSecret(me, enc(u)) === null);
 });
+
+test('X25519 (native, libsodium): RFC 7748 §5.2 iterated vector (1 and 1,000 iterations)', () => {
+  // k = u = 9; each step (k, u) = (X25519(k, u), k). Every step's k is the last output, unclamped: the backend clamps.
+  const backend = nativeX25519();
+  let k: Uint8Array = hex('0900000000000000000000000000000000000000000000000000000000000000');
+  let u: Uint8Array = Uint8Array.from(k);
+  for (let i = 1; i <= 1000; i++) {
+    const out = sharedSecret(keyPairFromPrivate(k, backend), u)!;
+    u = k;
+    k = out;
+    if (i === 1) assert.equal(bytesToHex(k), '422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079');
+  }
+  assert.equal(bytesToHex(k), '684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51');
+});

@@ -17,6 +17,7 @@ import { INITIATION_SIZE } from '../../protocol/wire.js';
 import type { DropReason } from '../../packet/drop-reasons.js';
 import { ReplayPrefilter, respondToInitiation, type RespondedInitiation } from '../../protocol/noise-responder.js';
 import { AnswerRecord, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
+import { native } from '../../native/binding.js';
 
 /** What this thread knows of one peer. */
 interface PeerEntry { presharedKey: Uint8Array; version: number; staticStatic?: Uint8Array | null }
@@ -131,9 +132,44 @@ export class HandshakeCryptoThread {
   }
 }
 
+/**
+ * Keeps this thread's pool of ready ephemeral key pairs (native/noise_ikpsk2.cc)
+ * full while the thread has nothing else to do, so a handshake that finds
+ * one skips its key generation. Started by a batch (a thread that never
+ * answered one makes none), one key pair per turn of the event loop (~30 µs),
+ * so a batch that arrives meanwhile waits at most one key's time; it stops
+ * once the pool is full and the next batch starts it again. Under a
+ * sustained flood the pool stays near empty and each handshake makes its own
+ * key pair, as without the pool. The pool and its protocol (each pair taken
+ * once, its slot zeroed at once) are the addon's, per thread.
+ * XDPWG_EPHEMERAL_POOL=0 in the daemon's environment leaves the pool empty
+ * (for A/B measurements: bench/handshake-rate.ts).
+ */
+export class EphemeralRefiller {
+  private running = false;
+  constructor(private readonly refill: (max: number) => number) {}
+
+  /** A batch was answered: refill from the next turn on, unless already at it. */
+  kick(): void {
+    if (this.running) return;
+    this.running = true;
+    setImmediate(() => this.step());
+  }
+
+  private step(): void {
+    if (this.refill(1) > 0) setImmediate(() => this.step());
+    else this.running = false;
+  }
+}
+
 if (parentPort && (workerData as { kind?: string } | null)?.kind === HANDSHAKE_CRYPTO_KIND) {
   const port = parentPort;
   const thread = new HandshakeCryptoThread((m, transfer) => port.postMessage(m, transfer));
-  port.on('message', (m: ToCrypto) => thread.handle(m));
+  const addon = native();
+  const refiller = process.env.XDPWG_EPHEMERAL_POOL === '0' ? null : new EphemeralRefiller((max) => addon.noiseEphemeralRefill(max));
+  port.on('message', (m: ToCrypto) => {
+    thread.handle(m);
+    if (m.t === 'batch') refiller?.kick();
+  });
   port.postMessage({ t: 'ready' } satisfies FromCrypto);
 }

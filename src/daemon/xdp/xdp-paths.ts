@@ -19,9 +19,11 @@
  * others. When the owner goes, we close the shared ports and attach a filter
  * of our own.
  *
- * Routes and neighbours are re-read every second and on endpoint and fwmark
- * changes, so a gateway or MAC change moves the traffic within a second
- * instead of black-holing it. Lookups carry the device's fwmark, as the
+ * Routes and neighbours are re-read every second and on fwmark changes, so a
+ * gateway or MAC change moves the traffic within a second instead of
+ * black-holing it; a new endpoint uses what this second's refresh (or an
+ * earlier new endpoint) already asked for the same destination
+ * (route-lookups.ts), else asks. Lookups carry the device's fwmark, as the
  * kernel socket's SO_MARK packets do.
  *
  * Sticky source, as the kernel socket's IP_PKTINFO: a peer is answered from
@@ -39,6 +41,7 @@ import { UdpAddrRecord as R } from '../../native/addr-record-layout.js';
 import { formatIP, parseIP } from '../config/device-config.js';
 import type { DatapathConfig } from '../config/datapath-config.js';
 import { LocalAddresses } from './local-addresses.js';
+import { RouteLookups } from './route-lookups.js';
 import { closeUnusedMaps, type XdpSteering } from './xdp-steering.js';
 import { PluginXskMap } from './plugin-xsk-map.js';
 import { UplinkShareMember, UplinkShareServer } from './uplink-share.js';
@@ -135,6 +138,8 @@ export class XdpPaths {
   private udpFd = -1;
   /** wg(8)'s fwmark: route lookups ask for the routes marked packets take (0 = unmarked). */
   private fwmark = 0;
+  /** The netlink answers recompute() uses, asked once per refresh (route-lookups.ts). */
+  private readonly lookups = new RouteLookups(native);
   /** How many workers the TUN spreads flows over (updateSendingWorkers). */
   private sendingWorkers: number;
   /** Opened with the first device that gets a filter (a daemon without AF_XDP needs none). */
@@ -194,6 +199,7 @@ export class XdpPaths {
    */
   setFwmark(mark: number): void {
     this.fwmark = mark;
+    this.lookups.forget();
     for (const slot of this.endpoints.keys()) this.recompute(slot);
   }
 
@@ -213,6 +219,8 @@ export class XdpPaths {
    * probe makes the kernel re-resolve it, and the next refresh picks it up.
    */
   refresh(traffic: (slot: number) => { lastAuthRxMs: number; lastAnyTxMs: number }, nowMs = Date.now(), active?: ReadonlySet<number>): void {
+    // Re-read: the answers cached since the last refresh (new endpoints in between) go now.
+    this.lookups.forget();
     if (this.local?.poll()) {
       const addrs = this.local.addresses();
       for (const d of this.devices.values()) {
@@ -344,12 +352,11 @@ export class XdpPaths {
     const family = addr[R.family] === 4 ? 4 : 6;
     const remote = family === 4 ? addr.subarray(R.remoteIpv4, R.remoteIpv4 + 4) : addr.subarray(R.remoteIp, R.remoteIp + R.ipBytes);
     const remoteText = formatIP(remote);
-    const n = native();
-    const rt = n.routeGet(remoteText, this.fwmark ? { mark: this.fwmark } : {});
+    const rt = this.lookups.route(remoteText, this.fwmark);
     if (!rt) { this.setRoute(slot, null, `no route to ${remoteText}`); return; }
     if (rt.type === 'local') { this.setRoute(slot, null, `${remoteText} is a local address (loopback path)`); return; }
     const dev = this.device(rt.ifindex);
-    const link = dev.unusable ? null : n.linkInfo(rt.ifindex);
+    const link = dev.unusable ? null : this.lookups.link(rt.ifindex);
     if (link) dev.mtu = link.mtu;
     if (dev.unusable) { this.setRoute(slot, null, `${dev.name}: ${dev.unusable}`); return; }
     if (dev.bound.size === 0) {
@@ -357,7 +364,7 @@ export class XdpPaths {
       return;
     }
     const nextHop = rt.gateway ?? remoteText;
-    const neigh = n.neighGet(rt.ifindex, nextHop);
+    const neigh = this.lookups.neighbour(rt.ifindex, nextHop);
     if (!neigh || !neigh.mac || neigh.state === 'incomplete' || neigh.state === 'failed' || neigh.state === 'none') {
       this.setRoute(slot, null, `neighbour ${nextHop} on ${dev.name} not resolved yet`);
       return;
