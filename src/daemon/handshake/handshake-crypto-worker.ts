@@ -18,9 +18,6 @@ import type { DropReason } from '../../packet/drop-reasons.js';
 import { ReplayPrefilter, respondToInitiation, type RespondedInitiation } from '../../protocol/noise-responder.js';
 import { AnswerRecord, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
 
-/** What this thread knows of one peer. */
-interface PeerEntry { presharedKey: Uint8Array; version: number; staticStatic?: Uint8Array | null }
-
 /** The PSK of every peer without one (all zeros; never written but by wipe). */
 export const NO_PSK = new Uint8Array(KEY_LENGTH);
 
@@ -31,7 +28,16 @@ export const HANDSHAKE_CRYPTO_KIND = 'xdpwg-handshake-crypto';
 export class HandshakeCryptoThread {
   private identity: X25519KeyPair | null = null;
   private generation = 0;
-  private readonly peers = new Map<string, PeerEntry>();
+  /**
+   * What this answerer knows of the peers, by hex key: the version of each
+   * one's entry; its PSK only when it has one; DH(static, static) only once
+   * it handshook (undefined: not computed, null: zero). Side tables, not an
+   * object per peer: on the main thread (the inline answerer, whose tables
+   * the pool also keeps as its own) a configured peer costs one map entry.
+   */
+  private readonly versions = new Map<string, number>();
+  private readonly psks = new Map<string, Uint8Array>();
+  private readonly staticStatics = new Map<string, Uint8Array | null>();
   private readonly replays = new ReplayPrefilter();
 
   /** `respond`: respondToInitiation (tests substitute one that records what it was given). */
@@ -47,16 +53,12 @@ export class HandshakeCryptoThread {
         this.identity = m.privateKey ? keyPairFromPrivate(m.privateKey) : null;
         if (m.privateKey) wipe(m.privateKey);
         this.generation = m.generation;
-        for (const p of this.peers.values()) this.forgetStaticStatic(p);
+        for (const ss of this.staticStatics.values()) if (ss) wipe(ss);
+        this.staticStatics.clear();
         return;
-      case 'peer': {
-        const hex = keyToHex(m.publicKey);
-        const old = this.peers.get(hex);
-        if (old) { wipe(old.presharedKey); this.forgetStaticStatic(old); }
-        // Most peers have no PSK: they share one zero key (only ever wiped, i.e. zeroed again) instead of 32 bytes and an ArrayBuffer each.
-        this.peers.set(hex, { presharedKey: isAllZero(m.presharedKey) ? NO_PSK : m.presharedKey, version: m.version });
+      case 'peer':
+        this.setPeer(keyToHex(m.publicKey), isAllZero(m.presharedKey) ? null : m.presharedKey, m.version);
         return;
-      }
       case 'peers':
         for (let i = 0; i < m.count; i++) {
           const publicKey = m.publicKeys.subarray(i * KEY_LENGTH, (i + 1) * KEY_LENGTH);
@@ -66,14 +68,9 @@ export class HandshakeCryptoThread {
         }
         wipe(m.presharedKeys);
         return;
-      case 'peer-remove': {
-        const hex = keyToHex(m.publicKey);
-        const old = this.peers.get(hex);
-        if (old) { wipe(old.presharedKey); this.forgetStaticStatic(old); }
-        this.peers.delete(hex);
-        this.replays.forget(hex);
+      case 'peer-remove':
+        this.removePeer(keyToHex(m.publicKey));
         return;
-      }
       case 'batch': {
         const records = new Uint8Array(m.count * AnswerRecord.size);
         const view = new DataView(records.buffer);
@@ -99,35 +96,74 @@ export class HandshakeCryptoThread {
     }
   }
 
+  /**
+   * A peer is known, or its PSK changed (null: none), under a new version.
+   * The PSK is kept as given (the caller's copy, wiped when it changes).
+   * Called by 'peer' messages, and by the pool directly on its inline answerer.
+   */
+  setPeer(hex: string, presharedKey: Uint8Array | null, version: number): void {
+    this.forget(hex);
+    this.versions.set(hex, version);
+    if (presharedKey) this.psks.set(hex, presharedKey);
+  }
+
+  /** A peer is gone. */
+  removePeer(hex: string): void {
+    this.forget(hex);
+    this.versions.delete(hex);
+    this.replays.forget(hex);
+  }
+
+  /** The version of a peer's entry (undefined: unknown peer). */
+  versionOf(hex: string): number | undefined {
+    return this.versions.get(hex);
+  }
+
+  /** Every peer: hex key, its PSK (NO_PSK: none) and version, as a new thread must be told. */
+  *peerEntries(): Generator<[hex: string, presharedKey: Uint8Array, version: number]> {
+    for (const [hex, version] of this.versions) yield [hex, this.psks.get(hex) ?? NO_PSK, version];
+  }
+
+  /** Wipes and drops what is kept for a peer (its PSK, its DH cache): it changes or goes. */
+  private forget(hex: string): void {
+    const psk = this.psks.get(hex);
+    if (psk) { wipe(psk); this.psks.delete(hex); }
+    const ss = this.staticStatics.get(hex);
+    if (ss) wipe(ss);
+    this.staticStatics.delete(hex);
+  }
+
+  /** Wipes every key kept (the pool closes). */
+  wipeAll(): void {
+    for (const hex of [...this.versions.keys()]) this.forget(hex);
+    this.versions.clear();
+  }
+
   private respond(msg: Uint8Array): (RespondedInitiation & { version: number }) | DropReason {
     const local = this.identity;
     if (!local) return 'unknown-peer';
-    let entry: PeerEntry | undefined;
+    let version: number | undefined;
     let hex = '';
     let psk: Uint8Array | null = null;
     let r: RespondedInitiation | DropReason;
     try {
       r = this.respondTo(msg, local, (rs) => {
         hex = keyToHex(rs);
-        entry = this.peers.get(hex);
-        if (!entry) return null;
-        if (entry.staticStatic === undefined) entry.staticStatic = sharedSecret(local, rs);
+        version = this.versions.get(hex);
+        if (version === undefined) return null;
+        let staticStatic = this.staticStatics.get(hex);
+        if (staticStatic === undefined) this.staticStatics.set(hex, (staticStatic = sharedSecret(local, rs)));
         // A copy: the JavaScript path keeps the PSK in its state and wipes it with the state (the peer's
         // own must survive). This thread's alone, used only within this call: wiped when it returns.
-        psk = Uint8Array.from(entry.presharedKey);
-        return { presharedKey: psk, staticStatic: entry.staticStatic, notAfter: this.replays.seen(hex) };
+        psk = Uint8Array.from(this.psks.get(hex) ?? NO_PSK);
+        return { presharedKey: psk, staticStatic, notAfter: this.replays.seen(hex) };
       });
     } finally {
       wipe(psk);
     }
     if (typeof r === 'string') return r;
     this.replays.answered(hex, r.timestamp);
-    return { ...r, version: entry!.version };
-  }
-
-  private forgetStaticStatic(p: PeerEntry): void {
-    if (p.staticStatic) wipe(p.staticStatic);
-    delete p.staticStatic;
+    return { ...r, version: version! };
   }
 }
 
