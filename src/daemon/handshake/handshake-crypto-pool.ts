@@ -35,7 +35,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { keyFromHex, keyToHex } from '../../crypto/encoding.js';
+import { keyToHex } from '../../crypto/encoding.js';
 import { INITIATION_SIZE } from '../../protocol/wire.js';
 import type { DropReason } from '../../packet/drop-reasons.js';
 import { AnswerRecord, type CryptoAnswer, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
@@ -161,16 +161,16 @@ export class HandshakeCryptoPool<C> {
     const file = fileURLToPath(new URL('./handshake-crypto-worker.js', import.meta.url));
     const thread = new Worker(file, { workerData: { kind: HANDSHAKE_CRYPTO_KIND }, resourceLimits: CRYPTO_THREAD_LIMITS });
     const member: Member = { thread, inFlight: 0, ready: false };
-    this.members.push(member);
-    // Told before anything else (the port keeps order): what later changes will be sent as they happen.
-    // Copies of the kept keys, moved to the thread (it wipes them), as setIdentity and setPeer do.
+    // Changes queued for the running threads go to them first: the table below already has them.
     this.flushPeerOps();
+    this.members.push(member);
+    // Every peer in one message: copies of the inline answerer's flat table (a memcpy, not a
+    // conversion per peer), then the identity, after which the thread says it is ready.
+    // Copies of the kept keys, moved to the thread (it wipes them), as setIdentity and setPeer do.
+    const table = this.inline.peerTable();
+    this.post(member, table, [table.presharedKeys.buffer as ArrayBuffer]);
     const identity = this.identity ? Uint8Array.from(this.identity) : null;
     this.post(member, { t: 'identity', privateKey: identity, generation: this.generation }, identity ? [identity.buffer] : undefined);
-    // Every peer in one message of flat buffers (a 100,000-peer set is not 100,000 messages).
-    const ops: Array<Extract<ToCrypto, { t: 'peer' }>> = [];
-    for (const [hex, presharedKey, version] of this.inline.peerEntries()) ops.push({ t: 'peer', publicKey: keyFromHex(hex), presharedKey, version });
-    if (ops.length > 0) this.postPeerOps([member], ops);
     return new Promise((resolve, reject) => {
       thread.on('message', (m: FromCrypto) => {
         if (m.t === 'ready') { member.ready = true; resolve(); return; }
@@ -241,7 +241,7 @@ export class HandshakeCryptoPool<C> {
     const version = this.nextVersion++;
     // As the identity: the inline answerer keeps its own copy (the one threads started later are
     // told); each thread's copy is moved to it, and it wipes it when the peer changes or goes.
-    this.inline.setPeer(hex, isAllZero(presharedKey) ? null : Uint8Array.from(presharedKey), version);
+    this.inline.setPeer(hex, publicKey, isAllZero(presharedKey) ? null : Uint8Array.from(presharedKey), version);
     if (this.members.length > 0) this.queuePeerOp({ t: 'peer', publicKey: Uint8Array.from(publicKey), presharedKey, version });
   }
 

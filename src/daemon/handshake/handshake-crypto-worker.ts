@@ -18,6 +18,13 @@ import type { DropReason } from '../../packet/drop-reasons.js';
 import { ReplayPrefilter, respondToInitiation, type RespondedInitiation } from '../../protocol/noise-responder.js';
 import { AnswerRecord, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
 
+/** True when the 32 bytes at `at` are all zero (no copy made: a table of 200,000 peers is scanned). */
+function zeroAt(bytes: Uint8Array, at: number): boolean {
+  let acc = 0;
+  for (let i = at; i < at + KEY_LENGTH; i++) acc |= bytes[i]!;
+  return acc === 0;
+}
+
 /** The PSK of every peer without one (all zeros; never written but by wipe). */
 export const NO_PSK = new Uint8Array(KEY_LENGTH);
 
@@ -29,13 +36,23 @@ export class HandshakeCryptoThread {
   private identity: X25519KeyPair | null = null;
   private generation = 0;
   /**
-   * What this answerer knows of the peers, by hex key: the version of each
-   * one's entry; its PSK only when it has one; DH(static, static) only once
-   * it handshook (undefined: not computed, null: zero). Side tables, not an
-   * object per peer: on the main thread (the inline answerer, whose tables
-   * the pool also keeps as its own) a configured peer costs one map entry.
+   * What this answerer knows of the peers: per hex key a row of a flat
+   * table (the key's 32 bytes in `keys`, the entry's version in `versions`;
+   * 0: a free row, zeroed); its PSK only when it has one; DH(static,
+   * static) only once it handshook (undefined: not computed, null: zero).
+   * Side tables, not an object per peer: on the main thread (the inline
+   * answerer, whose tables the pool keeps as its own record) a configured
+   * peer costs one map entry and 36 bytes. The flat table is what a new
+   * thread is sent, copied whole (peerTable): keys turned back from hex one
+   * by one cost the main thread 1.3 s at 200,000 peers, on every start of
+   * the threads, and the handshakes waiting meanwhile put the device under
+   * load (cookie replies instead of answers).
    */
-  private readonly versions = new Map<string, number>();
+  private readonly rows = new Map<string, number>();
+  private keys = new Uint8Array(64 * KEY_LENGTH);
+  private versions = new Uint32Array(64);
+  private rowsUsed = 0;
+  private readonly freeRows: number[] = [];
   private readonly psks = new Map<string, Uint8Array>();
   private readonly staticStatics = new Map<string, Uint8Array | null>();
   private readonly replays = new ReplayPrefilter();
@@ -55,19 +72,28 @@ export class HandshakeCryptoThread {
         this.generation = m.generation;
         for (const ss of this.staticStatics.values()) if (ss) wipe(ss);
         this.staticStatics.clear();
+        // A new thread is told its identity after its peers (handshake-crypto-pool.ts startThread): ready now.
+        this.onIdentity?.();
+        this.onIdentity = undefined;
         return;
       case 'peer':
-        this.setPeer(keyToHex(m.publicKey), isAllZero(m.presharedKey) ? null : m.presharedKey, m.version);
+        this.setPeer(keyToHex(m.publicKey), m.publicKey, isAllZero(m.presharedKey) ? null : m.presharedKey, m.version);
         return;
-      case 'peers':
+      case 'peers': {
+        const keys = m.publicKeys,
+          psks = m.presharedKeys;
         for (let i = 0; i < m.count; i++) {
-          const publicKey = m.publicKeys.subarray(i * KEY_LENGTH, (i + 1) * KEY_LENGTH);
+          const at = i * KEY_LENGTH;
           const version = m.versions[i]!;
-          if (version === 0) this.handle({ t: 'peer-remove', publicKey });
-          else this.handle({ t: 'peer', publicKey, presharedKey: m.presharedKeys.slice(i * KEY_LENGTH, (i + 1) * KEY_LENGTH), version });
+          // A free row of a table copy (peerTable): nothing to do.
+          if (version === 0 && zeroAt(keys, at)) continue;
+          const publicKey = keys.subarray(at, at + KEY_LENGTH);
+          if (version === 0) this.removePeer(keyToHex(publicKey));
+          else this.setPeer(keyToHex(publicKey), publicKey, zeroAt(psks, at) ? null : psks.slice(at, at + KEY_LENGTH), version);
         }
-        wipe(m.presharedKeys);
+        wipe(psks);
         return;
+      }
       case 'peer-remove':
         this.removePeer(keyToHex(m.publicKey));
         return;
@@ -96,32 +122,64 @@ export class HandshakeCryptoThread {
     }
   }
 
+  /** Set on the first identity message (a thread: posts 'ready'). */
+  onIdentity: (() => void) | undefined;
+
   /**
-   * A peer is known, or its PSK changed (null: none), under a new version.
-   * The PSK is kept as given (the caller's copy, wiped when it changes).
-   * Called by 'peer' messages, and by the pool directly on its inline answerer.
+   * A peer is known, or its PSK changed (null: none), under a new version
+   * (> 0). `hex` is keyToHex(publicKey). The PSK is kept as given (the
+   * caller's copy, wiped when it changes). Called by 'peer' messages, and
+   * by the pool directly on its inline answerer.
    */
-  setPeer(hex: string, presharedKey: Uint8Array | null, version: number): void {
+  setPeer(hex: string, publicKey: Uint8Array, presharedKey: Uint8Array | null, version: number): void {
     this.forget(hex);
-    this.versions.set(hex, version);
+    let row = this.rows.get(hex);
+    if (row === undefined) {
+      row = this.freeRows.pop() ?? this.rowsUsed++;
+      if (row >= this.versions.length) {
+        const keys = new Uint8Array(this.keys.length * 2);
+        keys.set(this.keys);
+        this.keys = keys;
+        const versions = new Uint32Array(this.versions.length * 2);
+        versions.set(this.versions);
+        this.versions = versions;
+      }
+      this.keys.set(publicKey, row * KEY_LENGTH);
+      this.rows.set(hex, row);
+    }
+    this.versions[row] = version;
     if (presharedKey) this.psks.set(hex, presharedKey);
   }
 
   /** A peer is gone. */
   removePeer(hex: string): void {
     this.forget(hex);
-    this.versions.delete(hex);
+    const row = this.rows.get(hex);
+    if (row !== undefined) {
+      this.keys.fill(0, row * KEY_LENGTH, (row + 1) * KEY_LENGTH);
+      this.versions[row] = 0;
+      this.freeRows.push(row);
+      this.rows.delete(hex);
+    }
     this.replays.forget(hex);
   }
 
   /** The version of a peer's entry (undefined: unknown peer). */
   versionOf(hex: string): number | undefined {
-    return this.versions.get(hex);
+    const row = this.rows.get(hex);
+    return row === undefined ? undefined : this.versions[row];
   }
 
-  /** Every peer: hex key, its PSK (NO_PSK: none) and version, as a new thread must be told. */
-  *peerEntries(): Generator<[hex: string, presharedKey: Uint8Array, version: number]> {
-    for (const [hex, version] of this.versions) yield [hex, this.psks.get(hex) ?? NO_PSK, version];
+  /**
+   * Every peer as one 'peers' message (free rows: zero key, version 0),
+   * copies of the flat table, for a new thread; the PSK buffer is moved to
+   * it (transfer it).
+   */
+  peerTable(): Extract<ToCrypto, { t: 'peers' }> {
+    const count = this.rowsUsed;
+    const presharedKeys = new Uint8Array(count * KEY_LENGTH);
+    for (const [hex, psk] of this.psks) presharedKeys.set(psk, this.rows.get(hex)! * KEY_LENGTH);
+    return { t: 'peers', count, publicKeys: this.keys.slice(0, count * KEY_LENGTH), presharedKeys, versions: this.versions.slice(0, count) };
   }
 
   /** Wipes and drops what is kept for a peer (its PSK, its DH cache): it changes or goes. */
@@ -135,8 +193,8 @@ export class HandshakeCryptoThread {
 
   /** Wipes every key kept (the pool closes). */
   wipeAll(): void {
-    for (const hex of [...this.versions.keys()]) this.forget(hex);
-    this.versions.clear();
+    for (const hex of [...this.rows.keys()]) this.forget(hex);
+    this.rows.clear();
   }
 
   private respond(msg: Uint8Array): (RespondedInitiation & { version: number }) | DropReason {
@@ -149,7 +207,7 @@ export class HandshakeCryptoThread {
     try {
       r = this.respondTo(msg, local, (rs) => {
         hex = keyToHex(rs);
-        version = this.versions.get(hex);
+        version = this.versionOf(hex);
         if (version === undefined) return null;
         let staticStatic = this.staticStatics.get(hex);
         if (staticStatic === undefined) this.staticStatics.set(hex, (staticStatic = sharedSecret(local, rs)));
@@ -170,6 +228,8 @@ export class HandshakeCryptoThread {
 if (parentPort && (workerData as { kind?: string } | null)?.kind === HANDSHAKE_CRYPTO_KIND) {
   const port = parentPort;
   const thread = new HandshakeCryptoThread((m, transfer) => port.postMessage(m, transfer));
+  // Ready once it knows its peers and identity (the pool sends them first): until then the pool
+  // answers inline, rather than leave initiations waiting behind a big peer table.
+  thread.onIdentity = () => port.postMessage({ t: 'ready' } satisfies FromCrypto);
   port.on('message', (m: ToCrypto) => thread.handle(m));
-  port.postMessage({ t: 'ready' } satisfies FromCrypto);
 }
