@@ -224,7 +224,7 @@ function fix(x: number | null | undefined, digits: number): string {
   return typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : 'n/a';
 }
 
-interface TunnelFigures { tcpMbps: number; pingP50Ms: number; pingP99Ms: number; handshakesPerS: number }
+interface TunnelFigures { tcpMbps: number; cpuSPerGb: number; pingP50Ms: number; pingP99Ms: number; handshakesPerS: number }
 
 /** --tunnel N: the data path and the handshake rate with N more peers against none (see the top of this file). */
 async function measureTunnel(n: number, reps: number, seconds: number): Promise<Record<string, unknown>> {
@@ -240,18 +240,18 @@ async function measureTunnel(n: number, reps: number, seconds: number): Promise<
         const tcp = await tcpRun(p, { streams: 1, reverse: false, seconds });
         const ping = await pingRun(p, 2);
         const hs = await handshakeRun(p, { peers: 500, count: 5000, window: 96, timeoutMs: 10_000 });
-        const f: TunnelFigures = { tcpMbps: tcp.bitsPerSecond / 1e6, pingP50Ms: ping.p50Ms, pingP99Ms: ping.p99Ms, handshakesPerS: hs.handshakesPerSecond };
+        const f: TunnelFigures = { tcpMbps: tcp.bitsPerSecond / 1e6, cpuSPerGb: tcp.daemonCpuSeconds / (tcp.bytes / 1e9), pingP50Ms: ping.p50Ms, pingP99Ms: ping.p99Ms, handshakesPerS: hs.handshakesPerSecond };
         got[i]!.push(f);
-        process.stdout.write(`  rep ${r + 1} ${String(i === 0 ? 0 : n).padStart(8)} peers: TCP ${fix(f.tcpMbps, 0)} Mbit/s  ping p50 ${fix(f.pingP50Ms, 3)} p99 ${fix(f.pingP99Ms, 3)} ms (${ping.received}/${ping.sent})  ${fix(f.handshakesPerS, 0)} handshakes/s (${hs.responses}/${hs.sent}, ${hs.cookieReplies} cookie replies, ${hs.lost} lost)\n`);
+        process.stdout.write(`  rep ${r + 1} ${String(i === 0 ? 0 : n).padStart(8)} peers: TCP ${fix(f.tcpMbps, 0)} Mbit/s (${fix(f.cpuSPerGb, 2)} CPU-s/GB)  ping p50 ${fix(f.pingP50Ms, 3)} p99 ${fix(f.pingP99Ms, 3)} ms (${ping.received}/${ping.sent})  ${fix(f.handshakesPerS, 0)} handshakes/s (${hs.responses}/${hs.sent}, ${hs.cookieReplies} cookie replies, ${hs.lost} lost)\n`);
       }
     }
     const med = (i: number, k: keyof TunnelFigures): number => median(got[i]!.map((f) => f[k]));
-    const keys: Array<[keyof TunnelFigures, string]> = [['tcpMbps', 'TCP 1 stream a→b, Mbit/s'], ['pingP50Ms', 'ping p50, ms'], ['pingP99Ms', 'ping p99, ms'], ['handshakesPerS', 'handshakes/s (responder)']];
+    const keys: Array<[keyof TunnelFigures, string]> = [['tcpMbps', 'TCP 1 stream a→b, Mbit/s'], ['cpuSPerGb', 'daemons CPU-s per GB'], ['pingP50Ms', 'ping p50, ms'], ['pingP99Ms', 'ping p99, ms'], ['handshakesPerS', 'handshakes/s (responder)']];
     process.stdout.write(`medians of ${reps}          0 peers  ${String(n).padStart(8)} peers   ratio\n`);
     const out: Record<string, unknown> = { n, reps, seconds, runs: got };
     for (const [k, label] of keys) {
       const z = med(0, k), m = med(1, k);
-      const digits = k === 'tcpMbps' || k === 'handshakesPerS' ? 0 : 3;
+      const digits = k === 'tcpMbps' || k === 'handshakesPerS' ? 0 : k === 'cpuSPerGb' ? 2 : 3;
       process.stdout.write(`${label.padEnd(28)} ${fix(z, digits).padStart(9)}  ${fix(m, digits).padStart(14)}  ${fix(m / z, 2).padStart(6)}\n`);
       out[k] = { zero: z, n: m, ratio: m / z };
     }
