@@ -168,7 +168,7 @@ export class HandshakeCryptoPool<C> {
     // conversion per peer), then the identity, after which the thread says it is ready.
     // Copies of the kept keys, moved to the thread (it wipes them), as setIdentity and setPeer do.
     const table = this.inline.peerTable();
-    this.post(member, table, [table.presharedKeys.buffer as ArrayBuffer]);
+    if (table.count > 0) this.post(member, table, [table.presharedKeys.buffer as ArrayBuffer]);
     const identity = this.identity ? Uint8Array.from(this.identity) : null;
     this.post(member, { t: 'identity', privateKey: identity, generation: this.generation }, identity ? [identity.buffer] : undefined);
     return new Promise((resolve, reject) => {
