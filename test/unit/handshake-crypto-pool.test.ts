@@ -244,12 +244,18 @@ test('starting the threads with 50,000 peers configured costs the main thread a 
     t0 = performance.now();
     const started = h.pool.startThreads();
     const startMs = performance.now() - t0;
-    assert.ok(startMs < addMs / 4, `starting the threads held the main thread ${startMs.toFixed(1)} ms; adding the peers took ${addMs.toFixed(1)} ms`);
+    assert.ok(
+      startMs < addMs / 4,
+      `starting the threads held the main thread ${startMs.toFixed(1)} ms; adding the peers took ${addMs.toFixed(1)} ms`,
+    );
     const late = new Handshake(2, generateKeyPair(), responder.publicKey, null);
     h.pool.setPeer(late.localStatic.publicKey, late.presharedKey);
     await started;
     assert.ok(h.pool.threads > 0);
-    for (const [id, hs] of [[1, early], [2, late]] as const) {
+    for (const [id, hs] of [
+      [1, early],
+      [2, late],
+    ] as const) {
       const fresh = new Handshake(-1, hs.localStatic, responder.publicKey, hs.presharedKey);
       assert.ok(h.pool.submit(createInitiation(fresh, indices, clock)!, id));
       completes(responder, fresh, await h.resultFor(id));
