@@ -17,6 +17,16 @@
  * that handshake and echo once, with a persistent keepalive of --keepalive s;
  * then the daemon's idle CPU with those K live sessions.
  * wireguard-go runs only with --wireguard-go (Debian's /usr/bin/wireguard-go is fine), for --go-sizes.
+ * --sizes none skips the table above.
+ *
+ * With --tunnel N (e.g. 200000): does the data path or the handshake grow
+ * with the peer count? Two xdpwg pairs side by side (bench/suite's
+ * measurements: iperf3 TCP a→b, ping every 10 ms, the handshake generator
+ * against b), one pair with no other peers, one whose daemons both hold N
+ * more random peers (a /32 and a /128 each). Each of --tunnel-reps
+ * repetitions (default 3) measures both pairs in turn, so load from
+ * elsewhere on the machine falls on both; medians are printed, and the
+ * ratio N : 0 of each figure.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +37,14 @@ import { runBench } from '../test/netns/reliability-fixture.js';
 import { generateKeyPair } from '../src/crypto/x25519.js';
 import { keyToBase64 } from '../src/crypto/encoding.js';
 import type { PeersResult } from './handshake-flood.js';
+import { twoSides, configureInterface, addPeer } from '../test/helpers/tunnel-lab.js';
+import { waitFor } from '../test/helpers/netns.js';
+import { startIperfServer, tcpRun } from './suite/iperf.js';
+import { pingRun } from './suite/ping.js';
+import { handshakeRun } from './suite/handshake.js';
+import { processTree } from './suite/cpu.js';
+import { median } from './suite/stats.js';
+import type { Pair } from './suite/topology.js';
 
 interface Row { impl: string; n: number; sessions?: number; setconfMs: number; dumpMs: number; dumpLines: number; rssMb: number; bytesPerPeer: number; idleCpuPct: number }
 
@@ -34,7 +52,8 @@ function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
-const sizes = (arg('--sizes') ?? '0,1000,10000,60000,200000,1000000').split(',').map(Number);
+const sizesArg = arg('--sizes') ?? '0,1000,10000,60000,200000,1000000';
+const sizes = sizesArg === 'none' ? [] : sizesArg.split(',').map(Number);
 const goSizes = (arg('--go-sizes') ?? '0,1000,10000,60000').split(',').map(Number);
 const goBin = arg('--wireguard-go');
 const idleSeconds = Number(arg('--idle-seconds') ?? 5);
@@ -43,7 +62,12 @@ const USER_HZ = 100;
 
 /** N peers' config text: random public keys, 10.x.y.z/32 and fd00::x/128 each. */
 function config(privateKey: string, n: number): string {
-  const parts: string[] = [`[Interface]\nPrivateKey = ${privateKey}\nListenPort = 51999\n`];
+  return `[Interface]\nPrivateKey = ${privateKey}\nListenPort = 51999\n` + randomPeers(n);
+}
+
+/** N [Peer] sections: random public keys, 10.x.y.z/32 and fd00::x/128 each (x < 16 for N ≤ 1,048,576). */
+function randomPeers(n: number): string {
+  const parts: string[] = [];
   const keys = randomBytes(32 * n);
   for (let i = 0; i < n; i++) {
     const k = keys.subarray(i * 32, i * 32 + 32).toString('base64');
@@ -158,6 +182,85 @@ async function measureSessions(n: number, k: number, keepalive: number, rss0: nu
   }
 }
 
+/** One of --tunnel's pairs: a bench/suite Pair of two xdpwg daemons on a veth, each with `extra` more random peers. */
+async function tunnelPair(prefix: string, subnet: number, extra: number): Promise<Pair> {
+  const lab = new Lab(prefix);
+  try {
+    const { a, b } = twoSides(lab, 'xdpwg', 'xdpwg', subnet);
+    for (const side of [a, b]) await startImplementation(lab, side, { LOG_LEVEL: 'error' });
+    configureInterface(a);
+    configureInterface(b);
+    if (extra > 0) {
+      const file = `/tmp/xdpwg-${lab.prefix}-extra.conf`;
+      writeFileSync(file, randomPeers(extra), { mode: 0o600 });
+      try {
+        for (const side of [a, b]) nsExec(side.ns, 'wg', ['addconf', side.ifname, file], { timeoutMs: 600_000 });
+      } finally {
+        rmSync(file, { force: true });
+      }
+    }
+    addPeer(a, b, { outer: 4 });
+    addPeer(b, a, { outer: 4 });
+    await waitFor(`a first ping through ${a.ifname}`, () => {
+      try {
+        nsExec(a.ns, 'ping', ['-c', '1', '-W', '1', b.inner4]);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 15_000, 200);
+    return {
+      config: 'xdpwg', topology: 'veth', lab, a, b, target: b.inner4,
+      daemonPids: () => [a.proc!, b.proc!].flatMap((p) => (p.pid === undefined ? [] : processTree(p.pid))),
+    };
+  } catch (err) {
+    lab.cleanup();
+    throw err;
+  }
+}
+
+/** A figure with `digits` decimals; "n/a" when there is none (no ping reply, no handshake answered). */
+function fix(x: number | null | undefined, digits: number): string {
+  return typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : 'n/a';
+}
+
+interface TunnelFigures { tcpMbps: number; cpuSPerGb: number; pingP50Ms: number; pingP99Ms: number; handshakesPerS: number }
+
+/** --tunnel N: the data path and the handshake rate with N more peers against none (see the top of this file). */
+async function measureTunnel(n: number, reps: number, seconds: number): Promise<Record<string, unknown>> {
+  const pairs: Pair[] = [];
+  try {
+    pairs.push(await tunnelPair('sct0', 241, 0));
+    pairs.push(await tunnelPair('sctn', 242, n));
+    for (const p of pairs) await startIperfServer(p);
+    const got: TunnelFigures[][] = [[], []];
+    for (let r = 0; r < reps; r++) {
+      for (let i = 0; i < pairs.length; i++) {
+        const p = pairs[i]!;
+        const tcp = await tcpRun(p, { streams: 1, reverse: false, seconds });
+        const ping = await pingRun(p, 2);
+        const hs = await handshakeRun(p, { peers: 500, count: 5000, window: 96, timeoutMs: 10_000 });
+        const f: TunnelFigures = { tcpMbps: tcp.bitsPerSecond / 1e6, cpuSPerGb: tcp.daemonCpuSeconds / (tcp.bytes / 1e9), pingP50Ms: ping.p50Ms, pingP99Ms: ping.p99Ms, handshakesPerS: hs.handshakesPerSecond };
+        got[i]!.push(f);
+        process.stdout.write(`  rep ${r + 1} ${String(i === 0 ? 0 : n).padStart(8)} peers: TCP ${fix(f.tcpMbps, 0)} Mbit/s (${fix(f.cpuSPerGb, 2)} CPU-s/GB)  ping p50 ${fix(f.pingP50Ms, 3)} p99 ${fix(f.pingP99Ms, 3)} ms (${ping.received}/${ping.sent})  ${fix(f.handshakesPerS, 0)} handshakes/s (${hs.responses}/${hs.sent}, ${hs.cookieReplies} cookie replies, ${hs.lost} lost)\n`);
+      }
+    }
+    const med = (i: number, k: keyof TunnelFigures): number => median(got[i]!.map((f) => f[k]));
+    const keys: Array<[keyof TunnelFigures, string]> = [['tcpMbps', 'TCP 1 stream a→b, Mbit/s'], ['cpuSPerGb', 'daemons CPU-s per GB'], ['pingP50Ms', 'ping p50, ms'], ['pingP99Ms', 'ping p99, ms'], ['handshakesPerS', 'handshakes/s (responder)']];
+    process.stdout.write(`medians of ${reps}          0 peers  ${String(n).padStart(8)} peers   ratio\n`);
+    const out: Record<string, unknown> = { n, reps, seconds, runs: got };
+    for (const [k, label] of keys) {
+      const z = med(0, k), m = med(1, k);
+      const digits = k === 'tcpMbps' || k === 'handshakesPerS' ? 0 : k === 'cpuSPerGb' ? 2 : 3;
+      process.stdout.write(`${label.padEnd(28)} ${fix(z, digits).padStart(9)}  ${fix(m, digits).padStart(14)}  ${fix(m / z, 2).padStart(6)}\n`);
+      out[k] = { zero: z, n: m, ratio: m / z };
+    }
+    return out;
+  } finally {
+    for (const p of pairs) p.lab.cleanup();
+  }
+}
+
 async function main(): Promise<void> {
   requireRoot();
   const rows: Row[] = [];
@@ -182,7 +285,13 @@ async function main(): Promise<void> {
     process.stdout.write(`with ${sessions} live sessions (keepalive ${arg('--keepalive') ?? 25} s): `);
     print(r);
   }
-  if (jsonOut) writeFileSync(jsonOut, JSON.stringify(rows, null, 2));
+  const tunnelN = arg('--tunnel');
+  let tunnel: Record<string, unknown> | undefined;
+  if (tunnelN !== undefined) {
+    process.stdout.write(`one tunnel, 0 and ${tunnelN} other peers configured on both daemons:\n`);
+    tunnel = await measureTunnel(Number(tunnelN), Number(arg('--tunnel-reps') ?? 3), Number(arg('--tunnel-seconds') ?? 3));
+  }
+  if (jsonOut) writeFileSync(jsonOut, JSON.stringify(tunnel ? { rows, tunnel } : rows, null, 2));
 }
 
 await main();

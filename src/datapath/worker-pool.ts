@@ -194,7 +194,11 @@ export class WorkerPool {
   /** Worker `index` copied its counters into `buffer` and writes only there now: read it from now on. */
   private slabTaken(index: number, buffer: SharedArrayBuffer): void {
     const list = this.pendingSlabs[index]!;
-    const at = list.findIndex((s) => s.buffer === buffer);
+    // Told apart by size, not identity: a SharedArrayBuffer posted back from a worker arrives as a
+    // new object over the same memory (an identity match never held, so main went on reading the
+    // first slab, stale once the worker moved on, and kept every slab posted since). Each slab
+    // posted is bigger than the last, so the size names it.
+    const at = list.findIndex((s) => s.buffer.byteLength === buffer.byteLength);
     if (at < 0) return;
     this.peerSlabs[index] = list[at]!;
     list.splice(0, at + 1);

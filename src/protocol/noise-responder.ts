@@ -245,7 +245,7 @@ export function acceptInitiation<P>(
     return refused;
   }
   hs.clear(indices);
-  hs.lastTimestamp.set(r.timestamp);
+  hs.recordTimestamp(r.timestamp);
   hs.lastInitiationConsumedAt = now;
   const localIndex = indices.insert(hs);
   writeU32(r.response, Response.sender, localIndex);

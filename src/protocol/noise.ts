@@ -24,7 +24,7 @@
 import { TAI64N_LENGTH, tai64n } from '../crypto/tai64n.js';
 import { generateKeyPair, hasSmallOrder, sharedSecret, type X25519KeyPair } from '../crypto/x25519.js';
 import { hash } from '../crypto/blake2s.js';
-import { KEY_LENGTH, wipe } from '../crypto/bytes.js';
+import { KEY_LENGTH, isAllZero, wipe } from '../crypto/bytes.js';
 import type { Clock } from './clock.js';
 import {
   INITIATION_SIZE,
@@ -95,14 +95,26 @@ export class Handshake<P = unknown> {
   localIndex: number | null = null;
   /** The peer's index for the handshake in flight. */
   remoteIndex = 0;
-  /** Greatest TAI64N timestamp accepted from this peer (whitepaper §5.1). */
-  readonly lastTimestamp = new Uint8Array(TAI64N_LENGTH);
+  /**
+   * Greatest TAI64N timestamp accepted from this peer (whitepaper §5.1); all
+   * zeros before the first. Read only: recordTimestamp changes it.
+   */
+  get lastTimestamp(): Uint8Array {
+    return this.stamp ?? NO_TIMESTAMP;
+  }
   /** clock.now() of the last accepted initiation from this peer. */
   lastInitiationConsumedAt = -Infinity;
 
   private noise: IKpsk2State | null = null;
   private local: X25519KeyPair;
-  private psk: Uint8Array;
+  /**
+   * The PSK, null for none. Made per peer only when set: each small
+   * Uint8Array of its own is ~350 bytes of heap and malloc, and a
+   * configured peer that never handshakes needs neither (issue 20).
+   */
+  private psk: Uint8Array | null;
+  /** lastTimestamp once an initiation was accepted (null: none yet; same reason). */
+  private stamp: Uint8Array | null = null;
   /** DH(our static, peer static): computed at the first handshake (undefined: not yet), null when zero. */
   private staticStatic: Uint8Array | null | undefined;
 
@@ -126,15 +138,20 @@ export class Handshake<P = unknown> {
     this.staticStatic = undefined;
   }
 
-  /** The PSK in use (all zeros when none). */
+  /** The PSK in use (all zeros when none). Read only: setPresharedKey changes it. */
   get presharedKey(): Uint8Array {
-    return this.psk;
+    return this.psk ?? NO_PSK;
   }
 
   /** Sets or clears (null) the PSK; used from the next handshake on. */
   setPresharedKey(presharedKey: Uint8Array | null): void {
-    wipe(this.psk);
+    if (this.psk) wipe(this.psk);
     this.psk = copyPsk(presharedKey);
+  }
+
+  /** An accepted initiation's timestamp becomes lastTimestamp (the caller checked it is later). */
+  recordTimestamp(timestamp: Uint8Array): void {
+    (this.stamp ??= new Uint8Array(TAI64N_LENGTH)).set(timestamp);
   }
 
   /**
@@ -197,7 +214,7 @@ export class Handshake<P = unknown> {
       role,
       this.local,
       role === 'initiator' ? this.remoteStatic : null,
-      Uint8Array.from(this.psk),
+      Uint8Array.from(this.presharedKey),
       CONSTRUCTION,
       IDENTIFIER,
     );
@@ -296,8 +313,16 @@ export function wipeTransportKeys(keys: TransportKeys): void {
   wipe(keys.sendKey, keys.receiveKey);
 }
 
-function copyPsk(psk: Uint8Array | null | undefined): Uint8Array {
-  if (!psk) return new Uint8Array(KEY_LENGTH);
+/**
+ * What a peer without a PSK, or before its first accepted initiation, reads:
+ * shared by every peer, never written (wipe only zeroes it again).
+ */
+const NO_PSK = new Uint8Array(KEY_LENGTH);
+const NO_TIMESTAMP = new Uint8Array(TAI64N_LENGTH);
+
+/** A peer's own copy of a PSK; null for none (an all-zero PSK is none, whitepaper §5.2). */
+function copyPsk(psk: Uint8Array | null | undefined): Uint8Array | null {
+  if (!psk) return null;
   if (psk.length !== KEY_LENGTH) throw new RangeError(`a preshared key is 32 bytes, got ${psk.length}`);
-  return Uint8Array.from(psk);
+  return isAllZero(psk) ? null : Uint8Array.from(psk);
 }

@@ -66,7 +66,7 @@ export function consumeInitiation<P>(
   // (our own pending initiation's index stays until createResponse replaces it).
   hs.inFlight = state;
   hs.remoteIndex = readU32(msg, Initiation.sender);
-  hs.lastTimestamp.set(timestamp);
+  hs.recordTimestamp(timestamp);
   hs.lastInitiationConsumedAt = now;
   hs.stage = 'consumed-initiation';
   return hs;

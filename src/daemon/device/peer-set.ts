@@ -85,7 +85,7 @@ export class PeerSet {
     const slot = this.freeSlots.at(-1) ?? this.bySlot.length;
     if (slot >= this.maxPeers) throw new UapiError(Errno.ENOANO, `too many peers (limit ${this.maxPeers})`);
     const generation = (this.slotGenerations[slot] ?? 0) + 1;
-    const peer = new Peer(slot, generation, publicKey.slice(), local, timers);
+    const peer = new Peer(slot, generation, publicKey.slice(), peerKey(publicKey), local, timers);
     // Any clamped private key is a multiple of 8, so DH with it is zero exactly
     // for the small-order points: the check holds before our own key is set.
     if (!peer.handshake.hasValidStaticStatic) {
@@ -97,7 +97,7 @@ export class PeerSet {
     this.link.clearPeerSlot(slot);
     this.slotGenerations[slot] = generation;
     this.bySlot[slot] = peer;
-    this.byKey.set(peerKey(publicKey), peer);
+    this.byKey.set(peer.key, peer);
     this.link.peer(slot, generation, null);
     return peer;
   }
@@ -105,7 +105,7 @@ export class PeerSet {
   /** Removes a peer (its handshake state already cleared), its allowed IPs and endpoint, and tells the workers. */
   remove(peer: Peer): void {
     this.removeAllAllowedIps(peer);
-    this.byKey.delete(peerKey(peer.publicKey));
+    this.byKey.delete(peer.key);
     this.bySlot[peer.slot] = undefined;
     this.releasedSlots.push(peer.slot);
     this.allowedDirty = true;

@@ -39,9 +39,11 @@ export class Peer {
    * @param slot the peer's index in the workers' tables
    * @param generation how many peers the slot has held, this one included: reports from the
    *   workers carry it, so one about an earlier peer of the slot is told apart (worker-messages.ts)
+   * @param key the public key as peerKey spells it (hex): the peer set's and the handshake crypto's
+   *   maps key by this one string (80 bytes each, not one copy per map)
    */
   constructor(
-    readonly slot: number, readonly generation: number, readonly publicKey: Uint8Array, local: X25519KeyPair,
+    readonly slot: number, readonly generation: number, readonly publicKey: Uint8Array, readonly key: string, local: X25519KeyPair,
     private readonly makeTimers: (peer: Peer) => PeerTimers, presharedKey?: Uint8Array,
   ) {
     this.handshake = new Handshake<Peer>(this, local, publicKey, presharedKey ?? null);

@@ -26,7 +26,8 @@
  * the inline answers go on, so a flood is served from its first packet. The
  * threads stop after idleStopMs without a submission and with nothing in
  * flight. A new thread gets the current identity and every peer before any
- * batch (the pool keeps them: see `identity` and `peerKeys`).
+ * batch (the pool keeps them: `identity`, and the inline answerer's peer
+ * table, which is the pool's own: see setPeer).
  *
  * Threading: main thread. What crosses to the threads is in
  * handshake-crypto-messages.ts; the main thread is the only writer of the
@@ -34,14 +35,14 @@
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { keyFromHex, keyToHex } from '../../crypto/encoding.js';
+import { keyToHex } from '../../crypto/encoding.js';
 import { INITIATION_SIZE } from '../../protocol/wire.js';
 import type { DropReason } from '../../packet/drop-reasons.js';
 import { AnswerRecord, type CryptoAnswer, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
 import { isAllZero, KEY_LENGTH, wipe } from '../../crypto/bytes.js';
 import { TAI64N_LENGTH } from '../../crypto/tai64n.js';
 import { RESPONSE_SIZE } from '../../protocol/wire.js';
-import { HANDSHAKE_CRYPTO_KIND, HandshakeCryptoThread, NO_PSK } from './handshake-crypto-worker.js';
+import { HANDSHAKE_CRYPTO_KIND, HandshakeCryptoThread } from './handshake-crypto-worker.js';
 
 /** Threads at most: past the core count they only add switching. */
 const MAX_THREADS = 4;
@@ -96,15 +97,15 @@ export class HandshakeCryptoPool<C> {
   /** The inline answerer and its member record (for the batch bookkeeping). */
   private readonly inline: HandshakeCryptoThread;
   private readonly inlineMember: Member = { inFlight: 0, ready: true };
-  /** What a new thread is told first: the private key (a copy, null: none) and every peer's keys. */
+  /** What a new thread is told first: the private key (a copy, null: none) and every peer's keys (inline's table). */
   private identity: Uint8Array | null = null;
-  /** Per peer (hex key): its PSK (null: none, the common case, so no 32 bytes per peer) and version. */
-  private readonly peerKeys = new Map<string, { presharedKey: Uint8Array | null; version: number }>();
   /**
-   * Peer changes not yet posted: sent as one 'peers' message per member at
-   * the end of the turn, and always before anything else posted to the
-   * members (identity, initiation batches), so each sees every change in
-   * order and before any initiation submitted after it.
+   * Peer changes not yet posted to the threads: sent as one 'peers' message
+   * per thread at the end of the turn, and always before anything else
+   * posted to them (identity, initiation batches), so each sees every
+   * change in order and before any initiation submitted after it. The
+   * inline answerer is told at once (its table is the pool's record); with
+   * no thread running nothing is queued.
    */
   private peerOps: Array<Extract<ToCrypto, { t: 'peer' | 'peer-remove' }>> = [];
   /** Submissions in the current one-second window (starts the threads past startAfter). */
@@ -119,9 +120,6 @@ export class HandshakeCryptoPool<C> {
   private seq = 0;
   private readonly batches = new Map<number, { member: Member; contexts: C[] }>();
   private generation = 0;
-  /** Per peer (hex key): the version of its entry the threads hold; and back. */
-  private readonly versions = new Map<string, number>();
-  private readonly peerOfVersion = new Map<number, string>();
   private nextVersion = 1;
   private closing = false;
   private arrived: Array<Extract<FromCrypto, { t: 'results' }>> = [];
@@ -163,16 +161,16 @@ export class HandshakeCryptoPool<C> {
     const file = fileURLToPath(new URL('./handshake-crypto-worker.js', import.meta.url));
     const thread = new Worker(file, { workerData: { kind: HANDSHAKE_CRYPTO_KIND }, resourceLimits: CRYPTO_THREAD_LIMITS });
     const member: Member = { thread, inFlight: 0, ready: false };
-    this.members.push(member);
-    // Told before anything else (the port keeps order): what later changes will be sent as they happen.
-    // Copies of the kept keys, moved to the thread (it wipes them), as setIdentity and setPeer do.
+    // Changes queued for the running threads go to them first: the table below already has them.
     this.flushPeerOps();
+    this.members.push(member);
+    // Every peer in one message: copies of the inline answerer's flat table (a memcpy, not a
+    // conversion per peer), then the identity, after which the thread says it is ready.
+    // Copies of the kept keys, moved to the thread (it wipes them), as setIdentity and setPeer do.
+    const table = this.inline.peerTable();
+    if (table.count > 0) this.post(member, table, [table.presharedKeys.buffer as ArrayBuffer]);
     const identity = this.identity ? Uint8Array.from(this.identity) : null;
     this.post(member, { t: 'identity', privateKey: identity, generation: this.generation }, identity ? [identity.buffer] : undefined);
-    // Every peer in one message of flat buffers (a 100,000-peer set is not 100,000 messages).
-    const ops: Array<Extract<ToCrypto, { t: 'peer' }>> = [];
-    for (const [hex, p] of this.peerKeys) ops.push({ t: 'peer', publicKey: keyFromHex(hex), presharedKey: p.presharedKey ?? NO_PSK, version: p.version });
-    if (ops.length > 0) this.postPeerOps([member], ops);
     return new Promise((resolve, reject) => {
       thread.on('message', (m: FromCrypto) => {
         if (m.t === 'ready') { member.ready = true; resolve(); return; }
@@ -233,31 +231,23 @@ export class HandshakeCryptoPool<C> {
     }
   }
 
-  /** A peer was added or its PSK changed (presharedKey: 32 bytes, zeros for none). */
-  setPeer(publicKey: Uint8Array, presharedKey: Uint8Array): void {
+  /**
+   * A peer was added or its PSK changed (presharedKey: 32 bytes, zeros for
+   * none). `hex` is the peer's key as keyToHex spells it, when the caller
+   * has that string already (the device's peer set keys by it: one string
+   * for both).
+   */
+  setPeer(publicKey: Uint8Array, presharedKey: Uint8Array, hex = keyToHex(publicKey)): void {
     const version = this.nextVersion++;
-    const hex = keyToHex(publicKey);
-    const old = this.versions.get(hex);
-    if (old !== undefined) this.peerOfVersion.delete(old);
-    this.versions.set(hex, version);
-    this.peerOfVersion.set(version, hex);
-    // As the identity: one kept copy for threads started later; each member's copy is moved to it, and it
-    // wipes it when the peer changes or goes.
-    const kept = this.peerKeys.get(hex);
-    if (kept?.presharedKey) wipe(kept.presharedKey);
-    this.peerKeys.set(hex, { presharedKey: isAllZero(presharedKey) ? null : Uint8Array.from(presharedKey), version });
-    this.queuePeerOp({ t: 'peer', publicKey: Uint8Array.from(publicKey), presharedKey, version });
+    // As the identity: the inline answerer keeps its own copy (the one threads started later are
+    // told); each thread's copy is moved to it, and it wipes it when the peer changes or goes.
+    this.inline.setPeer(hex, publicKey, isAllZero(presharedKey) ? null : Uint8Array.from(presharedKey), version);
+    if (this.members.length > 0) this.queuePeerOp({ t: 'peer', publicKey: Uint8Array.from(publicKey), presharedKey, version });
   }
 
   removePeer(publicKey: Uint8Array): void {
-    const hex = keyToHex(publicKey);
-    const old = this.versions.get(hex);
-    if (old !== undefined) this.peerOfVersion.delete(old);
-    this.versions.delete(hex);
-    const kept = this.peerKeys.get(hex);
-    if (kept?.presharedKey) wipe(kept.presharedKey);
-    this.peerKeys.delete(hex);
-    this.queuePeerOp({ t: 'peer-remove', publicKey: Uint8Array.from(publicKey) });
+    this.inline.removePeer(keyToHex(publicKey));
+    if (this.members.length > 0) this.queuePeerOp({ t: 'peer-remove', publicKey: Uint8Array.from(publicKey) });
   }
 
   private queuePeerOp(op: Extract<ToCrypto, { t: 'peer' | 'peer-remove' }>): void {
@@ -265,17 +255,17 @@ export class HandshakeCryptoPool<C> {
     this.peerOps.push(op);
   }
 
-  /** Posts the queued peer changes to every member (ordering: see peerOps). */
+  /** Posts the queued peer changes to every thread (ordering: see peerOps). */
   private flushPeerOps(): void {
     if (this.peerOps.length === 0) return;
     const ops = this.peerOps;
     this.peerOps = [];
-    this.postPeerOps(this.allMembers(), ops);
+    this.postPeerOps(this.members, ops);
   }
 
   /**
-   * One 'peers' message per member: flat buffers, each member its own copy
-   * (moved to a thread; the inline answerer keeps and wipes its own). The
+   * One 'peers' message per thread: flat buffers, each thread its own copy
+   * (moved to it). The
    * PSKs are read here, while the caller's arrays are intact, and no copy
    * stays on this side.
    */
@@ -380,14 +370,19 @@ export class HandshakeCryptoPool<C> {
       const reason = m.reasons[i];
       if (reason) { this.opts.onResult(reason, batch.contexts[i]!); continue; }
       const at = i * AnswerRecord.size;
-      // Keys that changed while the initiation was in flight (identity, the peer's PSK, the peer gone): its answer used the old ones.
-      const initiatorHex = m.generation === this.generation ? this.peerOfVersion.get(view.getUint32(at + AnswerRecord.version, true)) : undefined;
-      if (initiatorHex === undefined) { this.opts.onResult('unknown-peer', batch.contexts[i]!); continue; }
+      // Keys that changed while the initiation was in flight (identity, the peer's PSK, the peer gone): its
+      // answer used the old ones. The record names the initiator's key; its entry must still be the one used.
+      const remoteStatic = rec.subarray(at + AnswerRecord.remoteStatic, at + AnswerRecord.remoteStatic + KEY_LENGTH);
+      const initiatorHex = keyToHex(remoteStatic);
+      if (m.generation !== this.generation || this.inline.versionOf(initiatorHex) !== view.getUint32(at + AnswerRecord.version, true)) {
+        this.opts.onResult('unknown-peer', batch.contexts[i]!);
+        continue;
+      }
       const keys = at + AnswerRecord.keys;
       this.opts.onResult({
         initiatorHex,
         remoteIndex: view.getUint32(at + AnswerRecord.remoteIndex, true),
-        remoteStatic: rec.subarray(at + AnswerRecord.remoteStatic, at + AnswerRecord.remoteStatic + KEY_LENGTH),
+        remoteStatic,
         timestamp: rec.subarray(at + AnswerRecord.timestamp, at + AnswerRecord.timestamp + TAI64N_LENGTH),
         response: rec.subarray(at + AnswerRecord.response, at + AnswerRecord.response + RESPONSE_SIZE),
         sendKey: rec.subarray(keys, keys + KEY_LENGTH),
@@ -412,8 +407,7 @@ export class HandshakeCryptoPool<C> {
     this.inFlight = 0;
     this.batches.clear();
     if (this.identity) wipe(this.identity);
-    for (const p of this.peerKeys.values()) wipe(p.presharedKey);
-    this.peerKeys.clear();
+    this.inline.wipeAll();
     const stopping = this.members;
     this.members = [];
     await Promise.all(stopping.map((m) => m.thread!.terminate()));

@@ -19,8 +19,12 @@ import { ReplayPrefilter, respondToInitiation, type RespondedInitiation } from '
 import { AnswerRecord, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
 import { native } from '../../native/binding.js';
 
-/** What this thread knows of one peer. */
-interface PeerEntry { presharedKey: Uint8Array; version: number; staticStatic?: Uint8Array | null }
+/** True when the 32 bytes at `at` are all zero (no copy made: a table of 200,000 peers is scanned). */
+function zeroAt(bytes: Uint8Array, at: number): boolean {
+  let acc = 0;
+  for (let i = at; i < at + KEY_LENGTH; i++) acc |= bytes[i]!;
+  return acc === 0;
+}
 
 /** The PSK of every peer without one (all zeros; never written but by wipe). */
 export const NO_PSK = new Uint8Array(KEY_LENGTH);
@@ -32,7 +36,26 @@ export const HANDSHAKE_CRYPTO_KIND = 'xdpwg-handshake-crypto';
 export class HandshakeCryptoThread {
   private identity: X25519KeyPair | null = null;
   private generation = 0;
-  private readonly peers = new Map<string, PeerEntry>();
+  /**
+   * What this answerer knows of the peers: per hex key a row of a flat
+   * table (the key's 32 bytes in `keys`, the entry's version in `versions`;
+   * 0: a free row, zeroed); its PSK only when it has one; DH(static,
+   * static) only once it handshook (undefined: not computed, null: zero).
+   * Side tables, not an object per peer: on the main thread (the inline
+   * answerer, whose tables the pool keeps as its own record) a configured
+   * peer costs one map entry and 36 bytes. The flat table is what a new
+   * thread is sent, copied whole (peerTable): keys turned back from hex one
+   * by one cost the main thread 1.3 s at 200,000 peers, on every start of
+   * the threads, and the handshakes waiting meanwhile put the device under
+   * load (cookie replies instead of answers).
+   */
+  private readonly rows = new Map<string, number>();
+  private keys = new Uint8Array(64 * KEY_LENGTH);
+  private versions = new Uint32Array(64);
+  private rowsUsed = 0;
+  private readonly freeRows: number[] = [];
+  private readonly psks = new Map<string, Uint8Array>();
+  private readonly staticStatics = new Map<string, Uint8Array | null>();
   private readonly replays = new ReplayPrefilter();
 
   /** `respond`: respondToInitiation (tests substitute one that records what it was given). */
@@ -48,33 +71,33 @@ export class HandshakeCryptoThread {
         this.identity = m.privateKey ? keyPairFromPrivate(m.privateKey) : null;
         if (m.privateKey) wipe(m.privateKey);
         this.generation = m.generation;
-        for (const p of this.peers.values()) this.forgetStaticStatic(p);
+        for (const ss of this.staticStatics.values()) if (ss) wipe(ss);
+        this.staticStatics.clear();
+        // A new thread is told its identity after its peers (handshake-crypto-pool.ts startThread): ready now.
+        this.onIdentity?.();
+        this.onIdentity = undefined;
         return;
-      case 'peer': {
-        const hex = keyToHex(m.publicKey);
-        const old = this.peers.get(hex);
-        if (old) { wipe(old.presharedKey); this.forgetStaticStatic(old); }
-        // Most peers have no PSK: they share one zero key (only ever wiped, i.e. zeroed again) instead of 32 bytes and an ArrayBuffer each.
-        this.peers.set(hex, { presharedKey: isAllZero(m.presharedKey) ? NO_PSK : m.presharedKey, version: m.version });
+      case 'peer':
+        this.setPeer(keyToHex(m.publicKey), m.publicKey, isAllZero(m.presharedKey) ? null : m.presharedKey, m.version);
         return;
-      }
-      case 'peers':
+      case 'peers': {
+        const keys = m.publicKeys,
+          psks = m.presharedKeys;
         for (let i = 0; i < m.count; i++) {
-          const publicKey = m.publicKeys.subarray(i * KEY_LENGTH, (i + 1) * KEY_LENGTH);
+          const at = i * KEY_LENGTH;
           const version = m.versions[i]!;
-          if (version === 0) this.handle({ t: 'peer-remove', publicKey });
-          else this.handle({ t: 'peer', publicKey, presharedKey: m.presharedKeys.slice(i * KEY_LENGTH, (i + 1) * KEY_LENGTH), version });
+          // A free row of a table copy (peerTable): nothing to do.
+          if (version === 0 && zeroAt(keys, at)) continue;
+          const publicKey = keys.subarray(at, at + KEY_LENGTH);
+          if (version === 0) this.removePeer(keyToHex(publicKey));
+          else this.setPeer(keyToHex(publicKey), publicKey, zeroAt(psks, at) ? null : psks.slice(at, at + KEY_LENGTH), version);
         }
-        wipe(m.presharedKeys);
-        return;
-      case 'peer-remove': {
-        const hex = keyToHex(m.publicKey);
-        const old = this.peers.get(hex);
-        if (old) { wipe(old.presharedKey); this.forgetStaticStatic(old); }
-        this.peers.delete(hex);
-        this.replays.forget(hex);
+        wipe(psks);
         return;
       }
+      case 'peer-remove':
+        this.removePeer(keyToHex(m.publicKey));
+        return;
       case 'batch': {
         const records = new Uint8Array(m.count * AnswerRecord.size);
         const view = new DataView(records.buffer);
@@ -100,35 +123,106 @@ export class HandshakeCryptoThread {
     }
   }
 
+  /** Set on the first identity message (a thread: posts 'ready'). */
+  onIdentity: (() => void) | undefined;
+
+  /**
+   * A peer is known, or its PSK changed (null: none), under a new version
+   * (> 0). `hex` is keyToHex(publicKey). The PSK is kept as given (the
+   * caller's copy, wiped when it changes). Called by 'peer' messages, and
+   * by the pool directly on its inline answerer.
+   */
+  setPeer(hex: string, publicKey: Uint8Array, presharedKey: Uint8Array | null, version: number): void {
+    this.forget(hex);
+    let row = this.rows.get(hex);
+    if (row === undefined) {
+      row = this.freeRows.pop() ?? this.rowsUsed++;
+      if (row >= this.versions.length) {
+        const keys = new Uint8Array(this.keys.length * 2);
+        keys.set(this.keys);
+        this.keys = keys;
+        const versions = new Uint32Array(this.versions.length * 2);
+        versions.set(this.versions);
+        this.versions = versions;
+      }
+      this.keys.set(publicKey, row * KEY_LENGTH);
+      this.rows.set(hex, row);
+    }
+    this.versions[row] = version;
+    if (presharedKey) this.psks.set(hex, presharedKey);
+  }
+
+  /** A peer is gone. */
+  removePeer(hex: string): void {
+    this.forget(hex);
+    const row = this.rows.get(hex);
+    if (row !== undefined) {
+      this.keys.fill(0, row * KEY_LENGTH, (row + 1) * KEY_LENGTH);
+      this.versions[row] = 0;
+      this.freeRows.push(row);
+      this.rows.delete(hex);
+    }
+    this.replays.forget(hex);
+  }
+
+  /** The version of a peer's entry (undefined: unknown peer). */
+  versionOf(hex: string): number | undefined {
+    const row = this.rows.get(hex);
+    return row === undefined ? undefined : this.versions[row];
+  }
+
+  /**
+   * Every peer as one 'peers' message (free rows: zero key, version 0),
+   * copies of the flat table, for a new thread; the PSK buffer is moved to
+   * it (transfer it).
+   */
+  peerTable(): Extract<ToCrypto, { t: 'peers' }> {
+    const count = this.rowsUsed;
+    const presharedKeys = new Uint8Array(count * KEY_LENGTH);
+    for (const [hex, psk] of this.psks) presharedKeys.set(psk, this.rows.get(hex)! * KEY_LENGTH);
+    return { t: 'peers', count, publicKeys: this.keys.slice(0, count * KEY_LENGTH), presharedKeys, versions: this.versions.slice(0, count) };
+  }
+
+  /** Wipes and drops what is kept for a peer (its PSK, its DH cache): it changes or goes. */
+  private forget(hex: string): void {
+    const psk = this.psks.get(hex);
+    if (psk) { wipe(psk); this.psks.delete(hex); }
+    const ss = this.staticStatics.get(hex);
+    if (ss) wipe(ss);
+    this.staticStatics.delete(hex);
+  }
+
+  /** Wipes every key kept (the pool closes). */
+  wipeAll(): void {
+    for (const hex of [...this.rows.keys()]) this.forget(hex);
+    this.rows.clear();
+  }
+
   private respond(msg: Uint8Array): (RespondedInitiation & { version: number }) | DropReason {
     const local = this.identity;
     if (!local) return 'unknown-peer';
-    let entry: PeerEntry | undefined;
+    let version: number | undefined;
     let hex = '';
     let psk: Uint8Array | null = null;
     let r: RespondedInitiation | DropReason;
     try {
       r = this.respondTo(msg, local, (rs) => {
         hex = keyToHex(rs);
-        entry = this.peers.get(hex);
-        if (!entry) return null;
-        if (entry.staticStatic === undefined) entry.staticStatic = sharedSecret(local, rs);
+        version = this.versionOf(hex);
+        if (version === undefined) return null;
+        let staticStatic = this.staticStatics.get(hex);
+        if (staticStatic === undefined) this.staticStatics.set(hex, (staticStatic = sharedSecret(local, rs)));
         // A copy: the JavaScript path keeps the PSK in its state and wipes it with the state (the peer's
         // own must survive). This thread's alone, used only within this call: wiped when it returns.
-        psk = Uint8Array.from(entry.presharedKey);
-        return { presharedKey: psk, staticStatic: entry.staticStatic, notAfter: this.replays.seen(hex) };
+        psk = Uint8Array.from(this.psks.get(hex) ?? NO_PSK);
+        return { presharedKey: psk, staticStatic, notAfter: this.replays.seen(hex) };
       });
     } finally {
       wipe(psk);
     }
     if (typeof r === 'string') return r;
     this.replays.answered(hex, r.timestamp);
-    return { ...r, version: entry!.version };
-  }
-
-  private forgetStaticStatic(p: PeerEntry): void {
-    if (p.staticStatic) wipe(p.staticStatic);
-    delete p.staticStatic;
+    return { ...r, version: version! };
   }
 }
 
@@ -167,9 +261,11 @@ if (parentPort && (workerData as { kind?: string } | null)?.kind === HANDSHAKE_C
   const thread = new HandshakeCryptoThread((m, transfer) => port.postMessage(m, transfer));
   const addon = native();
   const refiller = process.env.XDPWG_EPHEMERAL_POOL === '0' ? null : new EphemeralRefiller((max) => addon.noiseEphemeralRefill(max));
+  // Ready once it knows its peers and identity (the pool sends them first): until then the pool
+  // answers inline, rather than leave initiations waiting behind a big peer table.
+  thread.onIdentity = () => port.postMessage({ t: 'ready' } satisfies FromCrypto);
   port.on('message', (m: ToCrypto) => {
     thread.handle(m);
     if (m.t === 'batch') refiller?.kick();
   });
-  port.postMessage({ t: 'ready' } satisfies FromCrypto);
 }

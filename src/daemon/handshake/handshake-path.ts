@@ -123,7 +123,7 @@ export class HandshakePath {
       onFatal,
     });
     this.crypto.setIdentity(this.staticIdentity?.privateKey ?? null);
-    for (const p of this.deps.peers.values()) this.crypto.setPeer(p.publicKey, p.handshake.presharedKey);
+    for (const p of this.deps.peers.values()) this.crypto.setPeer(p.publicKey, p.handshake.presharedKey, p.key);
   }
 
   /** Handshake crypto threads running now (`xdpwg stats`). */
@@ -193,13 +193,13 @@ export class HandshakePath {
 
   /** Starts handling a peer just added to the peer set. */
   adopt(peer: Peer): void {
-    this.crypto?.setPeer(peer.publicKey, peer.handshake.presharedKey);
+    this.crypto?.setPeer(peer.publicKey, peer.handshake.presharedKey, peer.key);
   }
 
   /** The peer's preshared key (all zeros: none), as `preshared_key=` sets it. */
   setPresharedKey(peer: Peer, psk: Uint8Array): void {
     peer.handshake.setPresharedKey(isAllZero(psk) ? null : psk);
-    this.crypto?.setPeer(peer.publicKey, peer.handshake.presharedKey);
+    this.crypto?.setPeer(peer.publicKey, peer.handshake.presharedKey, peer.key);
   }
 
   /** Ends a peer's timers, sessions and handshake, before it leaves the peer set. */
