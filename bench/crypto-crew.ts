@@ -20,7 +20,7 @@
  * 0.8, … × U until one loses < 1%. Each run seals a fresh session.
  * Needs root; run it under /tmp/xdpwg-helper-tests.lock like a netns test.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -125,7 +125,12 @@ async function main(): Promise<void> {
             if (dir === 'rx') {
               await session(size, count, file, 40000 + Math.floor(Math.random() * 1000));
               const before = counter(d, IF, 'rx_packets');
+              // PERF_DIR: a profile of the daemon during each flat-out receive run.
+              const perf = process.env.PERF_DIR && rate === 0
+                ? spawn('perf', ['record', '-F', '999', '-g', '-o', path.join(process.env.PERF_DIR, `${cfg}-${dir}-${size}.data`), '-p', String(daemon.pid), '--', 'sleep', '1.5'], { stdio: 'ignore' })
+                : undefined;
               const r = replay(g, ['replay', file, D_OUTER, String(PORT), '0', String(rate)]);
+              if (perf) await new Promise((res) => perf.once('exit', res));
               const after = await settle(() => counter(d, IF, 'rx_packets'));
               const got = after - before;
               return { pps: got / r.seconds, loss: 1 - got / r.sent, sent: r.sent };
