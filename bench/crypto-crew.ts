@@ -70,7 +70,6 @@ async function main(): Promise<void> {
   const lab = new Lab('ccb');
   const d = lab.ns('d');
   const g = lab.ns('g');
-  lab.veth({ ns: d, dev: 'ccb-vd', addrs: [`${D_OUTER}/24`] }, { ns: g, dev: 'ccb-vg', addrs: [`${G_OUTER}/24`] }, 2);
   const results: string[] = [];
   const cleanup = (): void => lab.cleanup();
   process.on('SIGINT', () => (cleanup(), process.exit(130)));
@@ -78,9 +77,15 @@ async function main(): Promise<void> {
     for (const cfg of o.configs) {
       const [w, crew] = cfg.split('-') as [string, string];
       const workers = Number(w.slice(1));
+      // As many queues as workers: each worker's AF_XDP socket has its queue (the one flow lands on one of them).
+      try { nsExec(d, 'ip', ['link', 'del', 'ccb-vd']); } catch { /* first config */ }
+      lab.veth({ ns: d, dev: 'ccb-vd', addrs: [`${D_OUTER}/24`] }, { ns: g, dev: 'ccb-vg', addrs: [`${G_OUTER}/24`] }, workers);
       const env = { XDPWG_DATAPATH: datapathFile({ mode: 'native', workers, cryptoCrew: crew === 'off' ? 'off' : crew === 'auto' ? 'auto' : Number(crew) }), XDPWG_TX_PATH: 'afxdp' };
       rmSync(`/var/run/wireguard/${IF}.sock`, { force: true });
-      const daemon = lab.spawn(d, xdpwgBin, ['-f', IF], { env: { ...process.env, LOG_LEVEL: 'info', WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1', ...env } });
+      const daemon = lab.spawn(d, xdpwgBin, ['-f', IF], {
+        env: { ...process.env, LOG_LEVEL: 'info', WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1', ...env },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
       await waitFor('xdpwg', () => nsExec(d, 'wg', ['show', IF, 'listen-port']).trim() !== '', 15_000);
       const priv = execFileSync('wg', ['genkey']).toString().trim();
       const pub = execFileSync('wg', ['pubkey'], { input: priv + '\n' }).toString().trim();
@@ -91,12 +96,24 @@ async function main(): Promise<void> {
       nsExec(d, 'ip', ['route', 'add', '10.241.2.0/24', 'dev', IF]);
       nsExec(d, 'ip', ['route', 'add', 'blackhole', '10.241.3.0/24']);
       let previousPeer: string | undefined;
+      /**
+       * Inner packets the TUN took: the current peer's authenticated messages
+       * (each carries one inner packet; none is a keepalive here), less every
+       * drop after authentication (allowed IPs, bad inner packet, failed TUN
+       * write). Not the TUN's rx_packets: coalesced writes count one per super packet.
+       */
+      const delivered = (): number => {
+        const st = JSON.parse(nsExec(d, xdpwgBin, ['stats', IF, '--json'])) as { peers: Array<{ publicKey: string; rxPackets: number }>; drops: Record<string, number> };
+        const rx = st.peers.find((p) => p.publicKey === previousPeer)?.rxPackets ?? 0;
+        const lost = (st.drops['tun-write-failed'] ?? 0) + (st.drops['rx-allowed-ips'] ?? 0) + (st.drops['rx-bad-inner-packet'] ?? 0);
+        return rx - lost;
+      };
       /** A fresh peer from G with a session on D; `count` messages sealed in advance into `file`. */
       const session = async (size: number, count: number, file: string, bindPort: number): Promise<void> => {
         if (previousPeer) nsExec(d, 'wg', ['set', IF, 'peer', previousPeer, 'remove']);
         const cg = lab.spawn(g, process.execPath, [path.join(repoRoot, 'dist', 'bench', 'crew-gen.js'), JSON.stringify({
           target: D_OUTER, port: PORT, bindPort, responderPublicKey: pub, count, innerSize: size, innerSrc: G_INNER, innerDst: BLACKHOLE, file,
-        })]);
+        })], { stdio: ['pipe', 'pipe', 'pipe'] });
         let err = '';
         cg.stderr!.on('data', (x: Buffer) => (err += x.toString()));
         const next = lines(cg);
@@ -124,14 +141,14 @@ async function main(): Promise<void> {
             const count = Math.round((rate || 400_000) * o.seconds);
             if (dir === 'rx') {
               await session(size, count, file, 40000 + Math.floor(Math.random() * 1000));
-              const before = counter(d, IF, 'rx_packets');
+              const before = delivered();
               // PERF_DIR: a profile of the daemon during each flat-out receive run.
               const perf = process.env.PERF_DIR && rate === 0
                 ? spawn('perf', ['record', '-F', '999', '-g', '-o', path.join(process.env.PERF_DIR, `${cfg}-${dir}-${size}.data`), '-p', String(daemon.pid), '--', 'sleep', '1.5'], { stdio: 'ignore' })
                 : undefined;
               const r = replay(g, ['replay', file, D_OUTER, String(PORT), '0', String(rate)]);
               if (perf) await new Promise((res) => perf.once('exit', res));
-              const after = await settle(() => counter(d, IF, 'rx_packets'));
+              const after = await settle(delivered);
               const got = after - before;
               return { pps: got / r.seconds, loss: 1 - got / r.sent, sent: r.sent };
             }
