@@ -75,12 +75,13 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => (cleanup(), process.exit(130)));
   try {
     for (const cfg of o.configs) {
-      const [w, crew] = cfg.split('-') as [string, string];
+      // w{workers}-{off|auto|N}[-s{µs an idle crew thread spins}]
+      const [w, crew, spin] = cfg.split('-') as [string, string, string | undefined];
       const workers = Number(w.slice(1));
       // As many queues as workers: each worker's AF_XDP socket has its queue (the one flow lands on one of them).
       try { nsExec(d, 'ip', ['link', 'del', 'ccb-vd']); } catch { /* first config */ }
       lab.veth({ ns: d, dev: 'ccb-vd', addrs: [`${D_OUTER}/24`] }, { ns: g, dev: 'ccb-vg', addrs: [`${G_OUTER}/24`] }, workers);
-      const env = { XDPWG_DATAPATH: datapathFile({ mode: 'native', workers, cryptoCrew: crew === 'off' ? 'off' : crew === 'auto' ? 'auto' : Number(crew) }), XDPWG_TX_PATH: 'afxdp' };
+      const env = { XDPWG_DATAPATH: datapathFile({ mode: 'native', workers, cryptoCrew: crew === 'off' ? 'off' : crew === 'auto' ? 'auto' : Number(crew) }), XDPWG_TX_PATH: 'afxdp', ...(spin ? { XDPWG_CRYPTO_CREW_SPIN_US: spin.slice(1) } : {}) };
       rmSync(`/var/run/wireguard/${IF}.sock`, { force: true });
       const daemon = lab.spawn(d, xdpwgBin, ['-f', IF], {
         env: { ...process.env, LOG_LEVEL: 'info', WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1', ...env },

@@ -63,7 +63,9 @@ export function startCryptoCrew(
 ): { threads: number; reason: string } {
   const wanted = crewThreadsFor(setting);
   if (backend !== 'native') return { threads: 0, reason: `the ${backend} AEAD backend does not share bursts` };
-  const ok = native().aeadCrewConfigure({ threads: wanted, minBurst });
+  // How long an idle crew thread polls before sleeping: a benchmarking knob (bench/crypto-crew.ts), not a setting.
+  const spin = process.env.XDPWG_CRYPTO_CREW_SPIN_US;
+  const ok = native().aeadCrewConfigure({ threads: wanted, minBurst, ...(spin ? { spinUs: Number(spin) } : {}) });
   if (!ok) return { threads: 0, reason: 'a crew thread could not be started' };
   return { threads: wanted, reason: setting === 'auto' ? `auto: cores − 1, bursts of ${minBurst}+ packets` : `configured, bursts of ${minBurst}+ packets` };
 }
