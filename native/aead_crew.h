@@ -61,7 +61,7 @@ namespace xdpwg {
 struct AeadCrewSettings {
   unsigned threads = 0;   // crew threads besides the owner; 0: off (every burst runs alone)
   unsigned minBurst = 8;  // smaller bursts run alone (sharing costs a wake-up and a few atomics)
-  unsigned spinUs = 50;   // how long an idle crew thread polls before it sleeps on the futex
+  unsigned spinUs = 10;   // how long an idle crew thread polls before it sleeps on the futex
 };
 
 struct AeadCrewStats {
