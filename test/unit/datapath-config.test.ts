@@ -25,8 +25,8 @@ test('absent keys take their defaults; given keys are kept', () => {
   assert.deepEqual(c.devices, ['eth0']);
   assert.equal(DEFAULT_DATAPATH.txPath, 'auto');
   assert.equal(parseDatapathConfig('{ "txPath": "socket" }', 'f').txPath, 'socket');
-  assert.equal(DEFAULT_DATAPATH.cryptoCrew, 'auto');
-  assert.equal(parseDatapathConfig('{ "cryptoCrew": "off" }', 'f').cryptoCrew, 'off');
+  assert.equal(DEFAULT_DATAPATH.cryptoCrew, 'off');
+  assert.equal(parseDatapathConfig('{ "cryptoCrew": "auto" }', 'f').cryptoCrew, 'auto');
   const crew = parseDatapathConfig('{ "cryptoCrew": 3, "cryptoCrewMinBurst": 2 }', 'f');
   assert.deepEqual([crew.cryptoCrew, crew.cryptoCrewMinBurst], [3, 2]);
 });

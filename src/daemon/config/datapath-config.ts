@@ -16,7 +16,7 @@
  *   "cpus": "auto",           // or [0, 1]: worker i is pinned to cpus[i % n]
  *   "busyPoll": false,
  *   "crypto": "auto",         // "auto" | "native" | "node" | "noble"
- *   "cryptoCrew": "auto",     // "auto" (cores − 1) | "off" | 0..64: native threads sharing one burst's AEAD (src/crypto/crypto-crew.ts)
+ *   "cryptoCrew": "off",      // "off" | "auto" (cores − 1) | 0..64: native threads sharing one burst's AEAD (src/crypto/crypto-crew.ts)
  *   "cryptoCrewMinBurst": 8,  // 2..65535: smaller bursts run on their worker alone
  *   "tunOffload": "auto",     // "auto" | "off": TSO/USO reads and coalesced writes on the TUN
  *   "txPath": "auto",         // "auto" | "afxdp" | "socket": bulk runs by the kernel socket on copy-mode devices (src/datapath/tx-path.ts)
@@ -60,7 +60,7 @@ export interface DatapathConfig {
 
 export const DEFAULT_DATAPATH: Readonly<DatapathConfig> = {
   afxdp: 'auto', devices: 'auto', mode: 'auto', zeroCopy: 'auto', umemFrames: 4096, frameSize: 2048,
-  rxRing: 2048, txRing: 2048, fillRing: 4096, compRing: 4096, workers: 'auto', cpus: 'auto', busyPoll: false, crypto: 'auto', cryptoCrew: 'auto', cryptoCrewMinBurst: 8, tunOffload: 'auto', txPath: 'auto',
+  rxRing: 2048, txRing: 2048, fillRing: 4096, compRing: 4096, workers: 'auto', cpus: 'auto', busyPoll: false, crypto: 'auto', cryptoCrew: 'off', cryptoCrewMinBurst: 8, tunOffload: 'auto', txPath: 'auto',
   xdpProgram: 'own', devicePluginSocket: 'auto', metricsListen: 'off',
 };
 
