@@ -22,6 +22,7 @@
         "native/netlink.cc",
         "native/waiter.cc",
         "native/aead_burst.cc",
+        "native/aead_crew.cc",
         "native/blake2s.cc",
         "native/affinity.cc",
         "native/capabilities.cc",

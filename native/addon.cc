@@ -13,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   xdpwg::InitNetlink(env, exports);
   xdpwg::InitWaiter(env, exports);
   xdpwg::InitAeadBurst(env, exports);
+  xdpwg::InitAeadCrew(env, exports);
   xdpwg::InitAffinity(env, exports);
   xdpwg::InitCapabilities(env, exports);
   xdpwg::InitSdNotify(env, exports);

@@ -141,13 +141,14 @@ AeadStatus OpenOne(AeadBurstContext* ctx, const AeadBurstArgs& a, uint8_t* p, in
 }
 
 template <AeadStatus (*Op)(AeadBurstContext*, const AeadBurstArgs&, uint8_t*, int, const uint8_t*, uint64_t)>
-size_t RunBurst(AeadBurstContext* ctx, const AeadBurstArgs& a) {
+size_t RunBurst(AeadBurstContext* ctx, const AeadBurstArgs& a, size_t begin, size_t end) {
   XDPWG_AEAD_ASSERT(ctx != nullptr && ctx->seal.evp != nullptr && ctx->open.evp != nullptr);
   XDPWG_AEAD_ASSERT(a.keyIndexWidth == 2 || a.keyIndexWidth == 4);
   XDPWG_AEAD_ASSERT((a.counters64 == nullptr) != (a.counters32 == nullptr));
   XDPWG_AEAD_ASSERT(a.aadSize <= INT_MAX && (a.aadSize == 0 || a.aad != nullptr));
+  XDPWG_AEAD_ASSERT(begin <= end && end <= a.n);
   size_t ok = 0;
-  for (size_t i = 0; i < a.n; i++) {
+  for (size_t i = begin; i < end; i++) {
     uint8_t* p = nullptr;
     int len = 0;
     const uint8_t* key = nullptr;
@@ -187,8 +188,20 @@ void AeadBurstContextSetKeyCache(AeadBurstContext* ctx, bool enabled) {
   ctx->seal.keyed = ctx->open.keyed = false;
 }
 
-size_t AeadSealBurst(AeadBurstContext* ctx, const AeadBurstArgs& args) { return RunBurst<SealOne>(ctx, args); }
-size_t AeadOpenBurst(AeadBurstContext* ctx, const AeadBurstArgs& args) { return RunBurst<OpenOne>(ctx, args); }
+size_t AeadSealBurst(AeadBurstContext* ctx, const AeadBurstArgs& args) { return RunBurst<SealOne>(ctx, args, 0, args.n); }
+size_t AeadOpenBurst(AeadBurstContext* ctx, const AeadBurstArgs& args) { return RunBurst<OpenOne>(ctx, args, 0, args.n); }
+size_t AeadSealRange(AeadBurstContext* ctx, const AeadBurstArgs& args, size_t begin, size_t end) {
+  return RunBurst<SealOne>(ctx, args, begin, end);
+}
+size_t AeadOpenRange(AeadBurstContext* ctx, const AeadBurstArgs& args, size_t begin, size_t end) {
+  return RunBurst<OpenOne>(ctx, args, begin, end);
+}
+
+void AeadBurstContextForgetKeys(AeadBurstContext* ctx) {
+  OPENSSL_cleanse(ctx->seal.key, sizeof ctx->seal.key);
+  OPENSSL_cleanse(ctx->open.key, sizeof ctx->open.key);
+  ctx->seal.keyed = ctx->open.keyed = false;
+}
 
 }  // namespace xdpwg
 
@@ -197,6 +210,7 @@ size_t AeadOpenBurst(AeadBurstContext* ctx, const AeadBurstArgs& args) { return 
 // N-API glue. Argument shapes are checked here (a wrong shape is a programming
 // error: TypeError/RangeError); per-packet problems are statuses, never throws.
 #include "modules.h"
+#include "aead_crew.h"
 
 namespace xdpwg {
 namespace {
@@ -361,8 +375,8 @@ void InitAeadBurst(Napi::Env env, Napi::Object exports) {
   auto* state = new AeadEnvState();
   state->ctx = AeadBurstContextNew();  // null is reported at the first call, not at addon load
   napi_add_env_cleanup_hook(env, FreeAeadEnvState, state);
-  exports.Set("aeadSealBurst", Napi::Function::New(env, BurstCall<AeadSealBurst>, "aeadSealBurst", state));
-  exports.Set("aeadOpenBurst", Napi::Function::New(env, BurstCall<AeadOpenBurst>, "aeadOpenBurst", state));
+  exports.Set("aeadSealBurst", Napi::Function::New(env, BurstCall<AeadCrewSeal>, "aeadSealBurst", state));
+  exports.Set("aeadOpenBurst", Napi::Function::New(env, BurstCall<AeadCrewOpen>, "aeadOpenBurst", state));
 }
 
 }  // namespace xdpwg

@@ -14,8 +14,10 @@
 // a bad packet never stops the burst and never throws (the data path drops and
 // counts it).
 //
-// Threading: an AeadBurstContext belongs to one thread (one N-API environment);
-// never share one between threads.
+// Threading: an AeadBurstContext belongs to one thread (one N-API environment,
+// or one crypto crew thread); never share one between threads. One burst may
+// be shared between threads by ranges (aead_crew.h): each range is run with
+// its own thread's context and writes only its own packets and results.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -82,5 +84,11 @@ size_t AeadSealBurst(AeadBurstContext* ctx, const AeadBurstArgs& args);
 // A packet that fails authentication has its region zeroed, so unverified
 // plaintext never lies in the buffer.
 size_t AeadOpenBurst(AeadBurstContext* ctx, const AeadBurstArgs& args);
+// The same over packets [begin, end) only (the crypto crew's share of a
+// burst, aead_crew.h): writes results[begin..end) and nothing else.
+size_t AeadSealRange(AeadBurstContext* ctx, const AeadBurstArgs& args, size_t begin, size_t end);
+size_t AeadOpenRange(AeadBurstContext* ctx, const AeadBurstArgs& args, size_t begin, size_t end);
+// Cleanses the context's cached copies of keys (the next packet re-keys).
+void AeadBurstContextForgetKeys(AeadBurstContext* ctx);
 
 }  // namespace xdpwg

@@ -11,6 +11,7 @@ void InitTun(Napi::Env env, Napi::Object exports);           // tun.cc: TUN devi
 void InitNetlink(Napi::Env env, Napi::Object exports);       // netlink.cc: link/addr/route/neigh
 void InitWaiter(Napi::Env env, Napi::Object exports);        // waiter.cc: poll over fds + eventfd wake
 void InitAeadBurst(Napi::Env env, Napi::Object exports);     // aead_burst.cc: batched ChaCha20-Poly1305 (OpenSSL)
+void InitAeadCrew(Napi::Env env, Napi::Object exports);      // aead_crew.cc: the crypto crew sharing one burst's AEAD
 void InitAffinity(Napi::Env env, Napi::Object exports);      // affinity.cc: pin a worker thread to CPUs
 void InitCapabilities(Napi::Env env, Napi::Object exports);  // capabilities.cc: drop all but the data plane's
 void InitSdNotify(Napi::Env env, Napi::Object exports);      // sd_notify.cc: systemd's readiness datagram

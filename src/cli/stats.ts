@@ -12,6 +12,10 @@ function render(s: DeviceStats): string {
   lines.push(
     `  worker cpu seconds: ${s.workerCpuSeconds.map((c) => c.toFixed(2)).join(' ')}  handshake crypto threads: ${s.handshakeCryptoThreads ?? 0}`,
   );
+  const c = s.cryptoCrew;
+  if (c) {
+    lines.push(`  crypto crew: ${c.threads} thread(s), bursts shared ${c.bursts} (${c.packets} packets, ${c.crewPackets} done by the crew), bursts run alone while the crew was busy ${c.alone}`);
+  }
   const h = s.handshakes;
   lines.push(
     `  handshakes: initiations ${h.initiationsSent} sent ${h.initiationsReceived} received, responses ${h.responsesSent} sent ${h.responsesReceived} received, cookie replies ${h.cookieRepliesSent} sent ${h.cookieRepliesReceived} received`,

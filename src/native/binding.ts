@@ -472,6 +472,10 @@ export type NativeX25519Key = { readonly __brand: 'NativeX25519Key' };
 export interface NativeBinding extends FdPassingBinding {
   aeadSealBurst: NativeAeadBurstFn;
   aeadOpenBurst: NativeAeadBurstFn;
+  /** (Re)starts the process-wide crypto crew (native/aead_crew.h); threads 0 stops it. False: a thread could not start. */
+  aeadCrewConfigure(settings: { threads?: number; minBurst?: number; spinUs?: number }): boolean;
+  /** The crew's counters (src/crypto/crypto-crew.ts CryptoCrewStats). */
+  aeadCrewStats(): { threads: number; bursts: number; packets: number; crewPackets: number; alone: number };
   /** A key from a raw private scalar (clamped at each use, RFC 7748 §5); its public key is written to publicOut. Throws on wrong shapes. */
   x25519KeyFromPrivate(privateKey: Uint8Array, publicOut: Uint8Array): NativeX25519Key;
   /** X25519(key, peerPublic) into out; false (out zeroed) when the result is all zeros (a small-order peer key). */

@@ -25,6 +25,10 @@ test('absent keys take their defaults; given keys are kept', () => {
   assert.deepEqual(c.devices, ['eth0']);
   assert.equal(DEFAULT_DATAPATH.txPath, 'auto');
   assert.equal(parseDatapathConfig('{ "txPath": "socket" }', 'f').txPath, 'socket');
+  assert.equal(DEFAULT_DATAPATH.cryptoCrew, 'off');
+  assert.equal(parseDatapathConfig('{ "cryptoCrew": "auto" }', 'f').cryptoCrew, 'auto');
+  const crew = parseDatapathConfig('{ "cryptoCrew": 3, "cryptoCrewMinBurst": 2 }', 'f');
+  assert.deepEqual([crew.cryptoCrew, crew.cryptoCrewMinBurst], [3, 2]);
 });
 
 test('the shipped example parses', () => {
@@ -44,6 +48,9 @@ const bad: Array<[string, RegExp]> = [
   ['{ "txRing": 100 }', /"txRing" must be a power of two/],
   ['{ "crypto": "rot13" }', /"crypto" must be/],
   ['{ "tunOffload": 0 }', /"tunOffload" must be/],
+  ['{ "cryptoCrew": "on" }', /"cryptoCrew" must be "auto", "off" or 0..64/],
+  ['{ "cryptoCrew": 65 }', /"cryptoCrew" must be/],
+  ['{ "cryptoCrewMinBurst": 1 }', /"cryptoCrewMinBurst" must be 2..65535/],
   ['{ "txPath": "kernel" }', /"txPath" must be "auto", "afxdp" or "socket"/],
   ['{ "xdpProgram": "theirs" }', /"xdpProgram" must be "own" or "device-plugin"/],
   ['{ "devicePluginSocket": "afxdp.sock" }', /"devicePluginSocket" must be "auto" or an absolute path/],

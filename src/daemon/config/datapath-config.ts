@@ -16,6 +16,8 @@
  *   "cpus": "auto",           // or [0, 1]: worker i is pinned to cpus[i % n]
  *   "busyPoll": false,
  *   "crypto": "auto",         // "auto" | "native" | "node" | "noble"
+ *   "cryptoCrew": "off",      // "off" | "auto" (cores − 1) | 0..64: native threads sharing one burst's AEAD (src/crypto/crypto-crew.ts)
+ *   "cryptoCrewMinBurst": 8,  // 2..65535: smaller bursts run on their worker alone
  *   "tunOffload": "auto",     // "auto" | "off": TSO/USO reads and coalesced writes on the TUN
  *   "txPath": "auto",         // "auto" | "afxdp" | "socket": bulk runs by the kernel socket on copy-mode devices (src/datapath/tx-path.ts)
  *   "xdpProgram": "own",      // "own": attach our filter; "device-plugin": take the AF_XDP device plugin's XSKMAP
@@ -27,6 +29,7 @@ import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import type { XdpMode } from '../../native/binding.js';
 import type { AeadBurstChoice } from '../../crypto/aead-burst.js';
+import { CRYPTO_CREW_MAX_THREADS, type CryptoCrewSetting } from '../../crypto/crypto-crew.js';
 import { parseListenAddress } from './listen-address.js';
 import type { TxPathSetting } from '../../datapath/tx-path.js';
 
@@ -42,6 +45,9 @@ export interface DatapathConfig {
   cpus: 'auto' | number[];
   busyPoll: boolean;
   crypto: AeadBurstChoice;
+  /** Native threads that share one worker's burst AEAD (src/crypto/crypto-crew.ts). */
+  cryptoCrew: CryptoCrewSetting;
+  cryptoCrewMinBurst: number;
   tunOffload: 'auto' | 'off';
   /** Where messages to peers on an AF_XDP device leave (src/datapath/tx-path.ts). */
   txPath: TxPathSetting;
@@ -54,7 +60,7 @@ export interface DatapathConfig {
 
 export const DEFAULT_DATAPATH: Readonly<DatapathConfig> = {
   afxdp: 'auto', devices: 'auto', mode: 'auto', zeroCopy: 'auto', umemFrames: 4096, frameSize: 2048,
-  rxRing: 2048, txRing: 2048, fillRing: 4096, compRing: 4096, workers: 'auto', cpus: 'auto', busyPoll: false, crypto: 'auto', tunOffload: 'auto', txPath: 'auto',
+  rxRing: 2048, txRing: 2048, fillRing: 4096, compRing: 4096, workers: 'auto', cpus: 'auto', busyPoll: false, crypto: 'auto', cryptoCrew: 'off', cryptoCrewMinBurst: 8, tunOffload: 'auto', txPath: 'auto',
   xdpProgram: 'own', devicePluginSocket: 'auto', metricsListen: 'off',
 };
 
@@ -155,6 +161,11 @@ export function parseDatapathConfig(text: string, file: string): DatapathConfig 
         if (v !== 'off') { try { parseListenAddress(v as string); } catch (err) { bad(key, `"off" or "HOST:PORT": ${(err as Error).message}`); } }
         cfg.metricsListen = v as string;
         break;
+      case 'cryptoCrew':
+        if (v !== 'auto' && v !== 'off' && !(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= CRYPTO_CREW_MAX_THREADS)) bad(key, `"auto", "off" or 0..${CRYPTO_CREW_MAX_THREADS}`);
+        cfg.cryptoCrew = v as CryptoCrewSetting;
+        break;
+      case 'cryptoCrewMinBurst': if (!(Number.isInteger(v) && (v as number) >= 2 && (v as number) <= 65535)) bad(key, '2..65535'); cfg.cryptoCrewMinBurst = v as number; break;
       case 'crypto': if (!['auto', 'native', 'node', 'noble'].includes(v as string)) bad(key, '"auto", "native", "node" or "noble"'); cfg.crypto = v as AeadBurstChoice; break;
     }
   }

@@ -22,6 +22,7 @@ import { systemClock, type Clock } from '../../protocol/clock.js';
 import { HANDSHAKE_QUEUE_CAPACITY } from '../../protocol/constants.js';
 import { DataTransport } from '../../protocol/transport.js';
 import { dataAeadBackend } from '../../crypto/aead-burst.js';
+import { startCryptoCrew, stopCryptoCrew } from '../../crypto/crypto-crew.js';
 import type { TunQueueSpec } from '../../native/binding.js';
 import { WorkerPool } from '../../datapath/worker-pool.js';
 import type { FromWorker } from '../../datapath/worker-messages.js';
@@ -94,6 +95,8 @@ export class Device implements DeviceControl {
     this.retirement = new KeyRetirement(opts.tunQueues.length);
     const aead = dataAeadBackend(opts.datapath.crypto);
     this.log.verbose(`data-path AEAD: ${aead.backend.name} (${aead.reason})`);
+    const crew = startCryptoCrew(opts.datapath.cryptoCrew, aead.backend.name, opts.datapath.cryptoCrewMinBurst);
+    this.log.verbose(`crypto crew: ${crew.threads} thread(s) (${crew.reason})`);
     this.socket = new KernelUdpSocket(this.log);
     this.mtuWatch = new TunMtuWatch(opts.ifname);
     this.peers = new PeerSet(this.link);
@@ -163,6 +166,7 @@ export class Device implements DeviceControl {
     await this.handshakes.stopCrypto();
     this.link.xdp?.close();
     for (const p of this.peers.values()) this.uapi.removePeer(p);
+    stopCryptoCrew(); // after the workers: no burst is in flight
     this.retirement.zeroAllAfterWorkersStopped();
     this.socket.close();
   }

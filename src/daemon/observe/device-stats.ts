@@ -8,6 +8,7 @@
  * their counters are read from shared memory (src/datapath/peer-counters.ts).
  */
 import { keyToBase64 } from '../../crypto/encoding.js';
+import { cryptoCrewStats, type CryptoCrewStats } from '../../crypto/crypto-crew.js';
 import { DropCounters } from '../../datapath/drop-counters.js';
 import { peerMetricsOf, type PeerMetricField } from '../../datapath/peer-counters.js';
 import type { FromWorker } from '../../datapath/worker-messages.js';
@@ -30,6 +31,8 @@ export interface DeviceStats {
   workerCpuSeconds: number[];
   /** Handshake crypto threads running now: 0 at idle, started under handshake load (handshake-crypto-pool.ts). */
   handshakeCryptoThreads: number;
+  /** The crypto crew (src/crypto/crypto-crew.ts): its threads, and the bursts and packets it shared. */
+  cryptoCrew?: CryptoCrewStats;
   handshakes: HandshakeCounts;
   ports: Array<Record<string, number | string>>;
   afxdp: ReturnType<XdpPaths['summary']>;
@@ -77,6 +80,7 @@ export class DeviceStatsBook {
       xdpProgram: describeXdpSteering(xdp?.steering ?? { kind: 'own' }),
       workerCpuSeconds: Array.from({ length: link.workers }, (_, i) => this.workerCpu[i] ?? 0),
       handshakeCryptoThreads: this.src.handshakes.cryptoThreads,
+      cryptoCrew: cryptoCrewStats(),
       handshakes: this.src.handshakes.counters.snapshot(),
       ports: this.portStats.filter(Boolean).flat(),
       afxdp: xdp?.summary() ?? [],
