@@ -12,6 +12,7 @@
         "native/run_dir.cc",
         "native/udp_port.cc",
         "native/udp_gso.cc",
+        "native/udp_gro.cc",
         "native/udp_sticky_source.cc",
         "native/udp_addr_record.cc",
         "native/tun.cc",

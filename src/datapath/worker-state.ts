@@ -158,7 +158,9 @@ export class WorkerState {
 
   /** The socket port over the kernel UDP socket `fd` (shared with the main thread). */
   openSocketPort(fd: number): SocketPort {
-    return new SocketPort(new this.n.UdpPort({ fd, frameSize: this.init.frameSize, frameCount: this.init.frameCount }), BURST_SIZE);
+    // UDP GRO on the one port that receives (worker 0); the others would map a spill area for nothing.
+    const gro = this.init.worker === 0;
+    return new SocketPort(new this.n.UdpPort({ fd, frameSize: this.init.frameSize, frameCount: this.init.frameCount, gro }), BURST_SIZE);
   }
 
   /** Records the slot's peer generation (grows the table by doubling). */

@@ -204,6 +204,11 @@ export interface NativeUdpPortOptions {
    * before full-size groups are tried to it again, in ms (>= 1). Default 60000.
    */
   gsoLearnTtlMs?: number;
+  /**
+   * UDP GRO on receive (the socket's option: only the port that receives asks for it):
+   * rxBurst cuts coalesced messages into datagrams (native/udp_gro.h). Default false.
+   */
+  gro?: boolean;
 }
 
 /** UdpPort counters: the CNDP names plus the socket's own reasons. */
@@ -232,6 +237,13 @@ export interface UdpPortStats extends PortStats {
   /** txBurstFrom calls (bulk runs sent from the AF_XDP UMEM through this socket) and the UDP payload bytes they sent. */
   tx_bulk_via_socket_bursts: number;
   tx_bulk_via_socket_bytes: number;
+  /** Messages the kernel coalesced (UDP GRO) and rxBurst cut into datagrams, and the datagrams they held. */
+  rx_gro_receives: number;
+  rx_gro_datagrams: number;
+  /** Coalesced messages with impossible sizes, dropped (in rx_invalid). */
+  rx_gro_invalid: number;
+  /** Datagrams of coalesced messages dropped because every frame was in use. */
+  rx_gro_no_frames: number;
 }
 
 /**
@@ -280,6 +292,8 @@ export interface NativeUdpPort {
     headroom: number;
     maxBurst: number;
     mark: number;
+    /** UDP GRO is on (the gro option, where the kernel has it). */
+    gro: boolean;
   };
   /**
    * SO_MARK on the socket (0 clears it), at once for every thread's duplicate
@@ -529,6 +543,8 @@ export interface NativeBinding extends FdPassingBinding {
   /** The address record's layout as native/udp_addr_record.h has it (checked at load: addr-record-layout.ts). */
   addrRecordLayout: NativeAddrRecordLayout;
   UDP_MAX_BURST: number;
+  /** Datagrams a coalesced message of len bytes holds with segments of segSize each fitting cap; -1: impossible sizes (native/udp_gro.h). */
+  udpGroSegments(len: number, segSize: number, cap: number): number;
   /** Creates (or adds queues to) a TUN device in the calling thread's netns. */
   tunOpen(opts: { name: string; queues?: number; multiQueue?: boolean; offload?: boolean }): TunQueueSet;
   /** Takes over an inherited TUN fd (WG_TUN_FD); makes it non-blocking. */
