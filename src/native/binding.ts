@@ -134,6 +134,11 @@ export interface NativeXdpFilter {
    * addressed to one of them is steered, the rest (forwarded traffic) passes.
    */
   setLocalAddresses(addrs: Uint8Array[]): void;
+  /**
+   * The receive path "socket" (src/datapath/rx-path.ts): peers' data messages pass to the
+   * kernel's UDP socket instead of AF_XDP. Optional: our own filter only.
+   */
+  setPassData?(on: boolean): void;
   /** mode 'none' once closed ('shared-umem': another xdpwg's filter and UMEM, src/daemon/xdp/uplink-share.ts; 'device-plugin': the AF_XDP device plugin's program, src/daemon/xdp/plugin-xsk-map.ts); dispatcher: attached through libxdp's dispatcher (other programs, other xdpwg processes' included, keep running); replacedStale: filters of killed processes removed at start; dispatcherError: why an attached filter is not a dispatcher component, in libxdp's words. */
   info(): {
     ifname: string;
