@@ -25,6 +25,8 @@ test('absent keys take their defaults; given keys are kept', () => {
   assert.deepEqual(c.devices, ['eth0']);
   assert.equal(DEFAULT_DATAPATH.txPath, 'auto');
   assert.equal(parseDatapathConfig('{ "txPath": "socket" }', 'f').txPath, 'socket');
+  assert.equal(DEFAULT_DATAPATH.rxPath, 'auto');
+  assert.equal(parseDatapathConfig('{ "rxPath": "socket" }', 'f').rxPath, 'socket');
 });
 
 test('the shipped example parses', () => {
@@ -45,6 +47,7 @@ const bad: Array<[string, RegExp]> = [
   ['{ "crypto": "rot13" }', /"crypto" must be/],
   ['{ "tunOffload": 0 }', /"tunOffload" must be/],
   ['{ "txPath": "kernel" }', /"txPath" must be "auto", "afxdp" or "socket"/],
+  ['{ "rxPath": "gro" }', /"rxPath" must be "auto", "afxdp" or "socket"/],
   ['{ "xdpProgram": "theirs" }', /"xdpProgram" must be "own" or "device-plugin"/],
   ['{ "devicePluginSocket": "afxdp.sock" }', /"devicePluginSocket" must be "auto" or an absolute path/],
   ['{ "metricsListen": "9586" }', /"metricsListen" must be "off" or "HOST:PORT": "9586" is not a listen address/],
