@@ -52,7 +52,8 @@ bool UdpPort::EnableGro(Napi::Env env) {
     if (errno == ENOPROTOOPT) return true;
     return ThrowSysError(env, "UdpPort: setsockopt(UDP_GRO)", errno), false;
   }
-  void* p = mmap(nullptr, size_t(kUdpGroMessages) * kUdpGroSpill, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* p =
+      mmap(nullptr, size_t(kUdpGroMessages) * kUdpGroSpill, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) {
     int err = errno;
     int zero = 0;
@@ -225,8 +226,9 @@ Napi::Value GroSegmentsForTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
     return ThrowType(env, "udpGroSegments(len, segSize, cap)"), env.Undefined();
-  return Napi::Number::New(env, static_cast<double>(GroSegments(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Int64Value(),
-                                                                info[2].As<Napi::Number>().Uint32Value())));
+  return Napi::Number::New(
+      env, static_cast<double>(GroSegments(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Int64Value(),
+                                           info[2].As<Napi::Number>().Uint32Value())));
 }
 
 }  // namespace xdpwg

@@ -437,7 +437,8 @@ bool XdpFilter::AttachLocked(Napi::Env env, const std::string& mode, const std::
   local6_map_fd_ = obj ? bpf_object__find_map_fd_by_name(obj, "xdpwg_local6") : -1;
   config_map_fd_ = obj ? bpf_object__find_map_fd_by_name(obj, "xdpwg_config") : -1;
   if (xsks_map_fd_ < 0 || ports_map_fd_ < 0 || local4_map_fd_ < 0 || local6_map_fd_ < 0 || config_map_fd_ < 0) {
-    ThrowCode(env, "XDP_LOAD", "XdpFilter: " + path + " lacks the xsks_map / xdpwg_ports / xdpwg_local4 / xdpwg_local6 / xdpwg_config maps");
+    ThrowCode(env, "XDP_LOAD",
+              "XdpFilter: " + path + " lacks the xsks_map / xdpwg_ports / xdpwg_local4 / xdpwg_local6 / xdpwg_config maps");
     return false;
   }
   return true;

@@ -38,8 +38,10 @@ export function rxBySocket(setting: RxPathSetting, zeroCopy: boolean): boolean {
 export function describeRxPath(device: string, setting: RxPathSetting, zeroCopy: boolean, cannot?: string): string {
   const mode = zeroCopy ? 'zero-copy mode' : 'copy mode: AF_XDP receive copies every frame';
   const pinned = setting === 'auto' ? '' : ` ("rxPath": "${setting}")`;
-  if (rxBySocket(setting, zeroCopy) && cannot) return `${device}: data messages from peers arrive by AF_XDP, not the kernel socket${pinned}: ${cannot}`;
-  if (rxBySocket(setting, zeroCopy)) return `${device}: data messages from peers arrive by the kernel socket with UDP GRO${pinned} (${mode}); handshakes by AF_XDP`;
+  if (rxBySocket(setting, zeroCopy) && cannot)
+    return `${device}: data messages from peers arrive by AF_XDP, not the kernel socket${pinned}: ${cannot}`;
+  if (rxBySocket(setting, zeroCopy))
+    return `${device}: data messages from peers arrive by the kernel socket with UDP GRO${pinned} (${mode}); handshakes by AF_XDP`;
   const why = setting === 'auto' && !zeroCopy ? '; the kernel socket measured slower for bulk here' : '';
   return `${device}: data messages from peers arrive by AF_XDP${pinned} (${mode}${why})`;
 }

@@ -89,10 +89,14 @@ async function traffic(port: number): Promise<{ before: ReturnType<typeof rxBy>;
   assert.equal(await transfer(port), digest, `B received the payload intact\n${logsOf(a, b)}`);
   const before = rxBy(s0);
   const moved = Math.floor(SIZE / 1500);
-  await statsAfter(b, () => {
-    const n = rxBy(full(b));
-    return n.afxdp + n.socket - before.afxdp - before.socket >= moved;
-  }, 5_000);
+  await statsAfter(
+    b,
+    () => {
+      const n = rxBy(full(b));
+      return n.afxdp + n.socket - before.afxdp - before.socket >= moved;
+    },
+    5_000,
+  );
   const stats = full(b);
   return { before, after: rxBy(stats), stats };
 }
@@ -110,7 +114,10 @@ before(async () => {
   await startFresh(lab, a, { XDPWG_WORKERS: '1' });
   configureInterface(a);
   addPeer(a, b);
-  await startB({ rxPath: 'socket' }, /data messages from peers arrive by the kernel socket with UDP GRO \("rxPath": "socket"\) \(copy mode/);
+  await startB(
+    { rxPath: 'socket' },
+    /data messages from peers arrive by the kernel socket with UDP GRO \("rxPath": "socket"\) \(copy mode/,
+  );
 });
 after(() => {
   lab.cleanup();
@@ -133,7 +140,10 @@ test('"rxPath": "socket": data messages arrive on the kernel socket, coalesced b
   assert.match(dev.rxPathReason ?? '', /arrive by the kernel socket with UDP GRO/);
   const text = nsExec(b.ns, xdpwgBin, ['stats', b.ifname]);
   assert.match(text, /receive: .*arrive by the kernel socket with UDP GRO/);
-  assert.match(text, /worker 0 by path: rx af_xdp \d+ bursts \d+ packets \d+ bytes; rx socket \d+ bursts \d+ packets \d+ bytes \(GRO: [1-9]\d* coalesced receives/);
+  assert.match(
+    text,
+    /worker 0 by path: rx af_xdp \d+ bursts \d+ packets \d+ bytes; rx socket \d+ bursts \d+ packets \d+ bytes \(GRO: [1-9]\d* coalesced receives/,
+  );
   assert.match(text, /transmit: /);
 });
 

@@ -52,19 +52,27 @@ async function receiveAll(port: NativeUdpPort, sizes: number[], senderPort: numb
   const addr = new Uint8Array(UDP_ADDR_RECORD_SIZE * burst);
   const perBurst: number[] = [];
   let got = 0;
-  await waitFor(`${sizes.length} datagrams`, () => {
-    const n = port.rxBurst(desc, addr, burst);
-    if (n > 0) perBurst.push(n);
-    for (let i = 0; i < n; i++, got++) {
-      const data = new Uint8Array(port.buffer, desc[2 * i]!, desc[2 * i + 1]!);
-      const expect = new Uint8Array(sizes[got] ?? 0);
-      fill(expect, got);
-      assert.deepEqual(Buffer.from(data), Buffer.from(expect), `datagram ${got} (${data.length} B) whole and in order`);
-      assert.equal(readEndpoint(addr, i).port, senderPort, 'from the sender');
-    }
-    port.freeFrames(desc.filter((_, j) => j % 2 === 0 && j < 2 * n), n);
-    return got >= sizes.length ? true : null;
-  }, 5_000, 10);
+  await waitFor(
+    `${sizes.length} datagrams`,
+    () => {
+      const n = port.rxBurst(desc, addr, burst);
+      if (n > 0) perBurst.push(n);
+      for (let i = 0; i < n; i++, got++) {
+        const data = new Uint8Array(port.buffer, desc[2 * i]!, desc[2 * i + 1]!);
+        const expect = new Uint8Array(sizes[got] ?? 0);
+        fill(expect, got);
+        assert.deepEqual(Buffer.from(data), Buffer.from(expect), `datagram ${got} (${data.length} B) whole and in order`);
+        assert.equal(readEndpoint(addr, i).port, senderPort, 'from the sender');
+      }
+      port.freeFrames(
+        desc.filter((_, j) => j % 2 === 0 && j < 2 * n),
+        n,
+      );
+      return got >= sizes.length ? true : null;
+    },
+    5_000,
+    10,
+  );
   assert.equal(got, sizes.length);
   return perBurst;
 }
@@ -84,7 +92,10 @@ test('UDP GRO: a coalesced message becomes its datagrams (the last shorter), who
     assert.equal(s.rx_gro_receives - before.rx_gro_receives, 1, 'one coalesced message');
     assert.equal(s.rx_gro_datagrams - before.rx_gro_datagrams, sizes.length);
     assert.equal(s.ipackets, sizes.length);
-    assert.equal(s.ibytes, sizes.reduce((t, x) => t + x, 0));
+    assert.equal(
+      s.ibytes,
+      sizes.reduce((t, x) => t + x, 0),
+    );
     assert.deepEqual(bursts, [16, 16, 9], 'the rest of the message waits for the next bursts');
     assert.equal(s.rx_gro_invalid + s.rx_gro_no_frames + s.rx_invalid, 0);
     assert.equal(s.frames_free, rx.info().frameCount, 'every frame back in the pool');
@@ -102,12 +113,19 @@ test('UDP GRO: more datagrams than the port has frames: the rest are dropped and
   const rx = openUdpPort({ port: 0, gro: true, rcvBuf: 4 << 20, frameCount: 8 });
   const tx = openUdpPort({ port: 0, sndBuf: 4 << 20 });
   try {
-    sendBurst(tx, rx.port, Array.from({ length: 20 }, () => 1000));
+    sendBurst(
+      tx,
+      rx.port,
+      Array.from({ length: 20 }, () => 1000),
+    );
     const desc = new Uint32Array(2 * 64);
     const addr = new Uint8Array(UDP_ADDR_RECORD_SIZE * 64);
     const n = await waitFor('a burst', () => rx.rxBurst(desc, addr, 64) || null, 5_000, 10);
     assert.equal(n, 8, 'as many datagrams as frames');
-    rx.freeFrames(desc.filter((_, j) => j % 2 === 0 && j < 2 * n), n);
+    rx.freeFrames(
+      desc.filter((_, j) => j % 2 === 0 && j < 2 * n),
+      n,
+    );
     const s = rx.stats();
     assert.equal(s.rx_gro_no_frames, 12);
     assert.equal(s.rx_gro_datagrams, 20);

@@ -20,7 +20,10 @@ test('the log line says the choice and why', () => {
     'eth0: data messages from peers arrive by the kernel socket with UDP GRO ("rxPath": "socket") (copy mode: AF_XDP receive copies every frame); handshakes by AF_XDP',
   );
   assert.equal(describeRxPath('eth0', 'auto', true), 'eth0: data messages from peers arrive by AF_XDP (zero-copy mode)');
-  assert.match(describeRxPath('eth0', 'afxdp', false), /^eth0: data messages from peers arrive by AF_XDP \("rxPath": "afxdp"\) \(copy mode/);
+  assert.match(
+    describeRxPath('eth0', 'afxdp', false),
+    /^eth0: data messages from peers arrive by AF_XDP \("rxPath": "afxdp"\) \(copy mode/,
+  );
   assert.match(
     describeRxPath('eth0', 'socket', false, "the XDP program is the AF_XDP device plugin's"),
     /arrive by AF_XDP, not the kernel socket \("rxPath": "socket"\): the XDP program is the AF_XDP device plugin's$/,
