@@ -56,6 +56,7 @@ Napi::Function UdpPort::Define(Napi::Env env) {
                          InstanceAccessor<&UdpPort::GetPort>("port"),
                          InstanceAccessor<&UdpPort::GetFrameSize>("frameSize"),
                          InstanceAccessor<&UdpPort::GetHeadroom>("headroom"),
+                         InstanceAccessor<&UdpPort::GetRxPending>("rxPending"),
                      });
 }
 
@@ -647,6 +648,11 @@ Napi::Value UdpPort::GetFd(const Napi::CallbackInfo& info) { return Napi::Number
 Napi::Value UdpPort::GetPort(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), port_); }
 Napi::Value UdpPort::GetFrameSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), pool_.frame_size()); }
 Napi::Value UdpPort::GetHeadroom(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), headroom_); }
+// Datagrams cut from coalesced messages that wait for the next rxBurst (GRO): the socket's
+// poll does not see them, so the receiver reads again while this is non-zero.
+Napi::Value UdpPort::GetRxPending(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(pending_.size() - pending_head_));
+}
 
 void InitUdpPort(Napi::Env env, Napi::Object exports) {
   exports.Set("UdpPort", UdpPort::Define(env));

@@ -107,6 +107,7 @@ class UdpPort : public EnvBound<UdpPort> {
   Napi::Value GetPort(const Napi::CallbackInfo& info);
   Napi::Value GetFrameSize(const Napi::CallbackInfo& info);
   Napi::Value GetHeadroom(const Napi::CallbackInfo& info);
+  Napi::Value GetRxPending(const Napi::CallbackInfo& info);
 
   bool Open(Napi::Env env, const Napi::Object& opts);
   bool SetupSocket(Napi::Env env, const Napi::Object& opts, bool adopted);

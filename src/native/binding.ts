@@ -259,6 +259,8 @@ export interface UdpPortStats extends PortStats {
  */
 export interface NativeUdpPort {
   readonly buffer: ArrayBuffer;
+  /** Datagrams of coalesced (GRO) messages waiting for the next rxBurst: poll does not see them. */
+  readonly rxPending: number;
   /** -1 once closed. */
   readonly fd: number;
   /** The bound UDP port. */

@@ -47,7 +47,7 @@ function sendBurst(from: NativeUdpPort, port: number, sizes: number[]): void {
 }
 
 /** Receives sizes.length datagrams in bursts of at most `burst`; checks each (bytes, order, sender). */
-async function receiveAll(port: NativeUdpPort, sizes: number[], senderPort: number, burst: number): Promise<number[]> {
+async function receiveAll(port: NativeUdpPort, sizes: number[], senderPort: number, burst: number, coalesced = false): Promise<number[]> {
   const desc = new Uint32Array(2 * burst);
   const addr = new Uint8Array(UDP_ADDR_RECORD_SIZE * burst);
   const perBurst: number[] = [];
@@ -57,6 +57,8 @@ async function receiveAll(port: NativeUdpPort, sizes: number[], senderPort: numb
     () => {
       const n = port.rxBurst(desc, addr, burst);
       if (n > 0) perBurst.push(n);
+      // What the port holds beyond this burst: the rest of the coalesced message (poll does not see it).
+      if (n > 0 && coalesced) assert.equal(port.rxPending, Math.max(0, sizes.length - got - n));
       for (let i = 0; i < n; i++, got++) {
         const data = new Uint8Array(port.buffer, desc[2 * i]!, desc[2 * i + 1]!);
         const expect = new Uint8Array(sizes[got] ?? 0);
@@ -87,7 +89,7 @@ test('UDP GRO: a coalesced message becomes its datagrams (the last shorter), who
     sendBurst(tx, rx.port, sizes);
     const before = rx.stats();
     // Bursts of 16: the coalesced message holds more than one burst takes.
-    const bursts = await receiveAll(rx, sizes, tx.port, 16);
+    const bursts = await receiveAll(rx, sizes, tx.port, 16, true);
     const s = rx.stats();
     assert.equal(s.rx_gro_receives - before.rx_gro_receives, 1, 'one coalesced message');
     assert.equal(s.rx_gro_datagrams - before.rx_gro_datagrams, sizes.length);
@@ -97,6 +99,7 @@ test('UDP GRO: a coalesced message becomes its datagrams (the last shorter), who
       sizes.reduce((t, x) => t + x, 0),
     );
     assert.deepEqual(bursts, [16, 16, 9], 'the rest of the message waits for the next bursts');
+    assert.equal(rx.rxPending, 0);
     assert.equal(s.rx_gro_invalid + s.rx_gro_no_frames + s.rx_invalid, 0);
     assert.equal(s.frames_free, rx.info().frameCount, 'every frame back in the pool');
     // A datagram sent alone still arrives as one.
