@@ -601,6 +601,8 @@ export interface NativeBinding extends FdPassingBinding {
   setThreadAffinity(cpus: number[]): void;
   /** The calling thread's CPU time in seconds (native/thread_cpu.cc). */
   threadCpuSeconds(): number;
+  /** Whether the device has GRO on (ETHTOOL_GGRO); null when it cannot say (native/link_gro.cc). */
+  linkGro(ifname: string): boolean | null;
   /** One sd_notify(3) datagram to socketPath (a path or '@abstract'); throws with errno. */
   sdNotify(socketPath: string, message: string): void;
   [name: string]: unknown;

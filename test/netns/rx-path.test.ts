@@ -4,7 +4,11 @@
  * UDP socket, coalesced by UDP GRO and cut into datagrams again by the UDP
  * port; ping and a TCP transfer work and B's `xdpwg stats` says so (receive
  * path and reason per device, rx by path per worker, GRO receives). With
- * "rxPath": "afxdp" the same traffic arrives by AF_XDP.
+ * "rxPath": "afxdp" the same traffic arrives by AF_XDP. "auto" takes the
+ * socket on this copy-mode veth while its GRO is on, AF_XDP once it is off.
+ * (A sends with "txPath": "auto": its bulk leaves by its kernel socket with
+ * UDP checksums, which UDP GRO needs; A's AF_XDP frames carry IPv4 UDP
+ * checksum 0, which GRO never coalesces.)
  *
  *   A (xdpwg, 10.237.0.1) ── NIC-like veth (MTU frames, GRO on at B) ── B (xdpwg, 10.237.0.2)
  */
@@ -48,12 +52,9 @@ async function startB(datapath: Record<string, unknown>, said: RegExp): Promise<
   configureInterface(b);
   addPeer(b, a);
   await waitFor(
-    "B's receive path said, A on af_xdp towards B",
-    () => {
-      ping(a, b.inner4, 1);
-      return (b.log.some((l) => said.test(l)) && pathTo(statsOf(a), b.keys.publicKey) === 'af_xdp') || undefined;
-    },
-    20_000,
+    "the tunnel answers, B's receive path said, A on af_xdp towards B",
+    () => (ping(a, b.inner4, 1) === 1 && b.log.some((l) => said.test(l)) && pathTo(statsOf(a), b.keys.publicKey) === 'af_xdp') || undefined,
+    30_000,
     250,
   ).catch((err: Error) => {
     throw new Error(`${err.message}\n${logsOf(a, b)}`);
@@ -111,12 +112,12 @@ before(async () => {
   // NIC-like: MTU-sized frames on the wire, GRO on at the receiving end (UDP GRO needs it).
   nsExec(a.ns, 'ethtool', ['-K', vethA, 'gso', 'off', 'tso', 'off', 'tx-udp-segmentation', 'off']);
   nsExec(b.ns, 'ethtool', ['-K', vethB, 'gro', 'on']);
-  await startFresh(lab, a, { XDPWG_WORKERS: '1' });
+  await startFresh(lab, a, { XDPWG_WORKERS: '1', XDPWG_TX_PATH: '' });
   configureInterface(a);
   addPeer(a, b);
   await startB(
     { rxPath: 'socket' },
-    /data messages from peers arrive by the kernel socket with UDP GRO \("rxPath": "socket"\) \(copy mode/,
+    /data messages from peers arrive by the kernel socket with UDP GRO \("rxPath": "socket"\) \(copy mode: AF_XDP receive copies every frame; GRO on\)/,
   );
 });
 after(() => {
@@ -159,4 +160,19 @@ test('"rxPath": "afxdp": the same traffic arrives by AF_XDP, nothing coalesced o
   assert.ok(socket < afxdp / 20, `little by the socket: af_xdp +${afxdp}, socket +${socket}`);
   assert.equal(after.groReceives, 0);
   assert.equal(stats.afxdp[0]!.rxPath, 'afxdp');
+});
+
+test('"rxPath": "auto": the socket on this copy-mode veth while GRO is on, AF_XDP once it is off', async () => {
+  await stopB();
+  b.log.length = 0;
+  await startB(
+    {},
+    /rxpvb: data messages from peers arrive by the kernel socket with UDP GRO \(copy mode: AF_XDP receive copies every frame; GRO on\)/,
+  );
+  assert.equal(full(b).afxdp[0]!.rxPath, 'socket');
+  await stopB();
+  b.log.length = 0;
+  nsExec(b.ns, 'ethtool', ['-K', 'rxpvb', 'gro', 'off']);
+  await startB({}, /rxpvb: data messages from peers arrive by AF_XDP \(copy mode: AF_XDP receive copies every frame; GRO off\)/);
+  assert.equal(full(b).afxdp[0]!.rxPath, 'afxdp');
 });

@@ -307,7 +307,9 @@ export class XdpPaths {
    * plugin's steers as its owner chose). Said once per change per device.
    */
   private applyRxPath(d: XdpDevice, zeroCopy: boolean): void {
-    const bySocket = rxBySocket(this.config.rxPath, zeroCopy);
+    // GRO as the device has it now (a later `ethtool -K` takes effect with the next port bind).
+    const dev = { zeroCopy, gro: native().linkGro(d.name) === true };
+    const bySocket = rxBySocket(this.config.rxPath, dev);
     let cannot: string | undefined;
     if (!d.filter?.setPassData) {
       if (bySocket) cannot = d.member ? "the XDP program is another xdpwg process's" : "the XDP program is the AF_XDP device plugin's";
@@ -315,7 +317,7 @@ export class XdpPaths {
       try { d.filter.setPassData(bySocket); } catch (err) { if (bySocket) cannot = firstCause(err); }
     }
     d.rxPath = bySocket && !cannot ? 'socket' : 'afxdp';
-    const text = describeRxPath(d.name, this.config.rxPath, zeroCopy, cannot);
+    const text = describeRxPath(d.name, this.config.rxPath, dev, cannot);
     if (d.rxPathSaid === text) return;
     d.rxPathSaid = text;
     this.log.verbose(text);
