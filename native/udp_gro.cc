@@ -162,6 +162,11 @@ uint32_t UdpPort::RxBurstGro(uint32_t* d, uint8_t* rec_base, uint32_t max) {
   const uint32_t cap = pool_.frame_size() - headroom_;
   uint8_t* base = region_->base();
   uint32_t want = max - out < kUdpGroMessages ? max - out : kUdpGroMessages;
+  // No more messages than the free frames can cut, should each hold the most the kernel
+  // coalesces: frames running out drops datagrams (rx_gro_no_frames), which costs far
+  // more (a TCP sender backs off) than a smaller recvmmsg.
+  const uint32_t fit = static_cast<uint32_t>(pool_.available() / kUdpGroMaxSegments);
+  if (want > fit) want = fit > 0 ? fit : 1;
   uint32_t n = 0;
   for (; n < want; n++) {
     uint64_t frame;

@@ -10,6 +10,8 @@ namespace xdpwg {
 
 /** Messages per recvmmsg while GRO is on: each may need a 64 KiB spill area (kUdpGroSpill). */
 constexpr uint32_t kUdpGroMessages = 64;
+/** Most datagrams the kernel coalesces into one message (UDP_GRO_CNT_MAX). */
+constexpr uint32_t kUdpGroMaxSegments = 64;
 /** Room for one coalesced message beyond its first frame: a UDP payload is at most 65507 bytes. */
 constexpr uint32_t kUdpGroSpill = 65536;
 

@@ -16,10 +16,12 @@
  * "auto", by measurement (README "Datapath settings": bulk TCP, both veth
  * topologies, alternating runs): AF_XDP on zero-copy devices; on a copy-mode
  * device the kernel socket when the device has GRO on (a NIC; a veth with
- * "gro on": MTU frames arrive and GRO coalesces them, and the socket took
- * about 5% less CPU per GB and moved 16% more), AF_XDP when GRO is off (a
- * plain veth: nothing coalesces MTU frames, and AF_XDP took about 8% less
- * CPU per GB).
+ * "gro on": MTU frames arrive and GRO coalesces them; over five runs each the
+ * socket moved 8% more at 2.5% less CPU per GB, a small edge), AF_XDP when
+ * GRO is off (a plain veth: nothing coalesces MTU frames, and AF_XDP moved
+ * 27% more at 11% less CPU per GB). Caveat: the socket path receives on
+ * worker 0 alone, where AF_XDP spreads a multi-queue device's queues over
+ * the workers (the measurement had one queue).
  */
 
 export type RxPathSetting = 'auto' | 'afxdp' | 'socket';

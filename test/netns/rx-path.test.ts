@@ -136,6 +136,8 @@ test('"rxPath": "socket": data messages arrive on the kernel socket, coalesced b
   assert.ok(socket >= Math.floor(SIZE / 1500) * 0.9, `the transfer arrived by the socket: ${figures}\n${logsOf(b)}`);
   assert.ok(afxdp < socket / 20, `little by AF_XDP: ${figures}`);
   assert.ok(gro > 0 && groDatagrams > gro, `UDP GRO coalesced some: ${figures}`);
+  const noFrames = stats.ports.filter((p) => p.path === 'udp').reduce((t, p) => t + Number(p.rx_gro_no_frames ?? 0), 0);
+  assert.equal(noFrames, 0, 'no datagram of a coalesced receive lacked a frame');
   const dev = stats.afxdp[0]!;
   assert.equal(dev.rxPath, 'socket');
   assert.match(dev.rxPathReason ?? '', /arrive by the kernel socket with UDP GRO/);
