@@ -13,7 +13,7 @@
  * receives on one thread. A zero-copy device delivers frames for almost
  * nothing: AF_XDP there.
  *
- * "auto", by measurement (README "Datapath settings": bulk TCP, both veth
+ * "auto", by measurement (README, after the txPath figures: bulk TCP, both veth
  * topologies, alternating runs): AF_XDP on zero-copy devices; on a copy-mode
  * device the kernel socket when the device has GRO on (a NIC; a veth with
  * "gro on": MTU frames arrive and GRO coalesces them; over five runs each the
