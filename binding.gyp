@@ -12,6 +12,7 @@
         "native/run_dir.cc",
         "native/udp_port.cc",
         "native/udp_gso.cc",
+        "native/udp_gro.cc",
         "native/udp_sticky_source.cc",
         "native/udp_addr_record.cc",
         "native/tun.cc",
@@ -31,7 +32,8 @@
         "native/noise_ikpsk2.cc",
         "native/fd_passing.cc",
         "native/thread_cpu.cc",
-        "native/plugin_program.cc"
+        "native/plugin_program.cc",
+        "native/link_gro.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],

@@ -23,6 +23,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   xdpwg::InitFdPassing(env, exports);
   xdpwg::InitThreadCpu(env, exports);
   xdpwg::InitPluginProgram(env, exports);
+  xdpwg::InitLinkGro(env, exports);
   return exports;
 }
 

@@ -27,6 +27,11 @@
 // one more refused group. Other errors (no route, a gone source) teach
 // nothing.
 //
+// UDP GRO on receive (option "gro": true; udp_gro.h): the kernel may coalesce
+// a sender's datagrams into one message; rxBurst cuts it into one frame per
+// datagram, so JS sees datagrams either way. Only the port that receives
+// may ask for it: the option is the socket's, shared by every duplicate.
+//
 // Threading: a port belongs to the thread (JS environment) that created it.
 #pragma once
 #include <napi.h>
@@ -66,6 +71,10 @@ struct UdpPortCounters {
   uint64_t tx_gso_learned = 0;             // limits learned for one destination (smaller segments, or GSO off)
   uint64_t tx_bulk_via_socket_bursts = 0;  // txBurstFrom calls: bulk runs sent from another buffer (a UMEM)
   uint64_t tx_bulk_via_socket_bytes = 0;   // UDP payload bytes those calls sent
+  uint64_t rx_gro_receives = 0;            // messages the kernel coalesced (UDP_GRO), cut into datagrams here
+  uint64_t rx_gro_datagrams = 0;           // datagrams those messages held
+  uint64_t rx_gro_invalid = 0;             // coalesced messages with impossible sizes: dropped (part of rx_invalid)
+  uint64_t rx_gro_no_frames = 0;           // datagrams of coalesced messages dropped for want of a frame
   uint64_t rx_bursts = 0, tx_bursts = 0;
 };
 
@@ -77,6 +86,13 @@ class UdpPort : public EnvBound<UdpPort> {
 
  private:
   Napi::Value RxBurst(const Napi::CallbackInfo& info);
+  // rxBurst with UDP GRO on (udp_gro.cc).
+  uint32_t RxBurstGro(uint32_t* d, uint8_t* rec_base, uint32_t max);
+  uint32_t EmitPending(uint32_t* d, uint8_t* rec_base, uint32_t out, uint32_t max);
+  uint32_t SplitCoalesced(uint32_t i, uint32_t len, uint32_t seg, uint32_t* d, uint8_t* rec_base, uint32_t out, uint32_t max);
+  void EmitDatagram(uint64_t frame, uint32_t len, const uint8_t* rec, uint32_t* d, uint8_t* rec_base, uint32_t* out, uint32_t max);
+  bool EnableGro(Napi::Env env);
+  void FreeGro();
   Napi::Value TxBurst(const Napi::CallbackInfo& info);
   Napi::Value TxBurstFrom(const Napi::CallbackInfo& info);
   void ReturnFrame(uint64_t frame);
@@ -91,6 +107,7 @@ class UdpPort : public EnvBound<UdpPort> {
   Napi::Value GetPort(const Napi::CallbackInfo& info);
   Napi::Value GetFrameSize(const Napi::CallbackInfo& info);
   Napi::Value GetHeadroom(const Napi::CallbackInfo& info);
+  Napi::Value GetRxPending(const Napi::CallbackInfo& info);
 
   bool Open(Napi::Env env, const Napi::Object& opts);
   bool SetupSocket(Napi::Env env, const Napi::Object& opts, bool adopted);
@@ -151,6 +168,29 @@ class UdpPort : public EnvBound<UdpPort> {
   bool gso_ = false;                   // UDP_SEGMENT offered by the kernel (and not refused by the caller)
   GsoLearnTable gso_learned_;          // per destination: what refused groups taught
   uint32_t gso_learn_ttl_ms_ = 60000;  // how long a lesson holds before the full size is tried again
+
+  // UDP GRO receive (udp_gro.cc). Each message's datagram lands in its frame and, past the
+  // frame, in its own kUdpGroSpill slice of gro_spill_ (rx_iovs_: two per message). A
+  // message's datagrams beyond what the caller's burst can take wait in pending_ (frames
+  // already cut, owned by JS from then on) and come first in the next rxBurst.
+  bool gro_ = false;
+  uint8_t* gro_spill_ = nullptr;  // kUdpGroMessages * kUdpGroSpill bytes, mmap'd (touched as used)
+  std::vector<iovec> rx_iovs_;
+  struct PendingDatagram {
+    uint64_t frame;
+    uint32_t len;
+    uint8_t rec[kUdpAddrRecordSize];
+  };
+  std::vector<PendingDatagram> pending_;
+  size_t pending_head_ = 0;
+  struct CutDatagram {
+    uint64_t frame;
+    uint32_t len;
+  };
+  std::vector<CutDatagram> cut_;  // SplitCoalesced's scratch: one message's datagrams 1..
 };
+
+/** udpGroSegments(len, segSize, cap): GroSegments (udp_gro.h) for the unit tests. */
+Napi::Value GroSegmentsForTest(const Napi::CallbackInfo& info);
 
 }  // namespace xdpwg

@@ -301,6 +301,7 @@ Napi::Function XdpFilter::Define(Napi::Env env) {
                          InstanceMethod<&XdpFilter::SetPorts>("setPorts"),
                          InstanceMethod<&XdpFilter::SetMemberPort>("setMemberPort"),
                          InstanceMethod<&XdpFilter::SetLocalAddresses>("setLocalAddresses"),
+                         InstanceMethod<&XdpFilter::SetPassData>("setPassData"),
                          InstanceMethod<&XdpFilter::Info>("info"),
                          InstanceMethod<&XdpFilter::Close>("close"),
                      });
@@ -467,8 +468,10 @@ bool XdpFilter::AttachLocked(Napi::Env env, const std::string& mode, const std::
   ports_map_fd_ = obj ? bpf_object__find_map_fd_by_name(obj, "xdpwg_ports") : -1;
   local4_map_fd_ = obj ? bpf_object__find_map_fd_by_name(obj, "xdpwg_local4") : -1;
   local6_map_fd_ = obj ? bpf_object__find_map_fd_by_name(obj, "xdpwg_local6") : -1;
-  if (xsks_map_fd_ < 0 || ports_map_fd_ < 0 || local4_map_fd_ < 0 || local6_map_fd_ < 0) {
-    ThrowCode(env, "XDP_LOAD", "XdpFilter: " + path + " lacks the xsks_map / xdpwg_ports / xdpwg_local4 / xdpwg_local6 maps");
+  config_map_fd_ = obj ? bpf_object__find_map_fd_by_name(obj, "xdpwg_config") : -1;
+  if (xsks_map_fd_ < 0 || ports_map_fd_ < 0 || local4_map_fd_ < 0 || local6_map_fd_ < 0 || config_map_fd_ < 0) {
+    ThrowCode(env, "XDP_LOAD",
+              "XdpFilter: " + path + " lacks the xsks_map / xdpwg_ports / xdpwg_local4 / xdpwg_local6 / xdpwg_config maps");
     return false;
   }
   return true;
@@ -548,6 +551,22 @@ Napi::Value XdpFilter::SetLocalAddresses(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// setPassData(on): the receive path "socket" (src/datapath/rx-path.ts): peers'
+// data messages pass to the kernel stack and the daemon's UDP socket instead
+// of the AF_XDP sockets (the program's XDPWG_PASS_DATA flag).
+Napi::Value XdpFilter::SetPassData(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireOpen(env)) return env.Undefined();
+  if (info.Length() < 1 || !info[0].IsBoolean()) {
+    Napi::TypeError::New(env, "XdpFilter.setPassData(on: boolean)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uint32_t key = 0, flags = info[0].As<Napi::Boolean>().Value() ? 1u : 0u;  // XDPWG_PASS_DATA
+  if (bpf_map_update_elem(config_map_fd_, &key, &flags, BPF_ANY) != 0)
+    ThrowCode(env, "XDP_MAP", std::string("XdpFilter: cannot update the config map: ") + strerror(errno));
+  return env.Undefined();
+}
+
 // Also run by the env cleanup hook (EnvBound): process exit or the owning
 // environment ending detaches the program, so a filter is only left behind
 // by a process that could not run any code.
@@ -565,7 +584,7 @@ void XdpFilter::FreeResources() {
     xdp_program__close(prog_);
     prog_ = nullptr;
   }
-  xsks_map_fd_ = ports_map_fd_ = local4_map_fd_ = local6_map_fd_ = -1;  // owned by the bpf object, closed with it
+  xsks_map_fd_ = ports_map_fd_ = local4_map_fd_ = local6_map_fd_ = config_map_fd_ = -1;  // owned by the bpf object, closed with it
   if (lock_fd_ >= 0) {
     unlink(lock_path_.c_str());
     close(lock_fd_);  // releases the flock

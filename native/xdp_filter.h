@@ -35,6 +35,7 @@ class XdpFilter : public EnvBound<XdpFilter> {
   Napi::Value SetPorts(const Napi::CallbackInfo& info);
   Napi::Value SetMemberPort(const Napi::CallbackInfo& info);
   Napi::Value SetLocalAddresses(const Napi::CallbackInfo& info);
+  Napi::Value SetPassData(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
@@ -58,6 +59,7 @@ class XdpFilter : public EnvBound<XdpFilter> {
   int ports_map_fd_ = -1;
   int local4_map_fd_ = -1;
   int local6_map_fd_ = -1;
+  int config_map_fd_ = -1;
   std::vector<uint16_t> own_ports_;           // slot 0 (ApplyPorts)
   std::map<uint16_t, uint8_t> member_ports_;  // other processes' ports -> their slot (SetMemberPort)
   int replaced_ = 0;                          // stale programs of ours removed at start

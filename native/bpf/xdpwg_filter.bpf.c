@@ -9,6 +9,7 @@
  *            -> destination address present in xdpwg_local4 / xdpwg_local6
  *            -> bpf_redirect_map(xsks_map, rx_queue_index * XDPWG_MEMBERS + slot)
  *   anything else, or no socket bound on that queue -> XDP_PASS
+ *   a WireGuard data message while xdpwg_config says XDPWG_PASS_DATA -> XDP_PASS
  *
  * slot is the port's value in xdpwg_ports: 0 for the process that attached
  * the program, 1.. for other xdpwg processes that share this program and,
@@ -87,6 +88,22 @@ struct {
   __type(value, __u8);
 } xdpwg_local6 SEC(".maps");
 
+/* Settings, key 0: a bit set of XDPWG_* flags the daemon writes. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u32);
+} xdpwg_config SEC(".maps");
+
+/* The receive path "socket" (src/datapath/rx-path.ts): peers' data messages
+ * (type 4) go up the stack to the daemon's kernel UDP socket, where UDP GRO
+ * can coalesce them, instead of to the AF_XDP socket; handshake messages
+ * still take AF_XDP. */
+#define XDPWG_PASS_DATA 1u
+/* WireGuard message type 4 (transport data) as the payload's first 4 bytes, little-endian. */
+#define WG_MESSAGE_DATA 4u
+
 /* IPv4 flags/fragment-offset field: More Fragments bit and the 13-bit offset
  * (RFC 791 §3.1). Either set means this is a fragment. */
 #define IPV4_MF 0x2000
@@ -108,6 +125,12 @@ static __always_inline int steer_udp(struct xdp_md *ctx, struct udphdr *udp, voi
   if (!slot || *slot >= XDPWG_MEMBERS) return XDP_PASS;
   if (!bpf_map_lookup_elem(dst_map, dst_key)) return XDP_PASS; /* not for this host: forwarded traffic */
   if ((long)ctx->data_end - (long)ctx->data > XSK_RX_MAX_FRAME) return XDP_PASS;
+  __u32 zero = 0;
+  __u32 *flags = bpf_map_lookup_elem(&xdpwg_config, &zero);
+  if (flags && (*flags & XDPWG_PASS_DATA)) {
+    __u32 *type = (void *)(udp + 1);
+    if ((void *)(type + 1) <= data_end && *type == bpf_htonl(WG_MESSAGE_DATA << 24)) return XDP_PASS;
+  }
   /* The low bits of flags are the action when the slot is empty: a queue
    * without a bound socket hands the packet to the kernel. */
   return bpf_redirect_map(&xsks_map, ctx->rx_queue_index * XDPWG_MEMBERS + *slot, XDP_PASS);

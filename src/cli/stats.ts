@@ -3,7 +3,7 @@
  * per port/queue (CNDP's lport_stats_t names), drops by reason, events, per peer.
  */
 import { fetchStats } from '../daemon/observe/stats-server.js';
-import type { DeviceStats } from '../daemon/observe/device-stats.js';
+import type { DeviceStats, PathCount } from '../daemon/observe/device-stats.js';
 
 const PORT_FIELDS = ['ipackets', 'opackets', 'ibytes', 'obytes', 'ierrors', 'oerrors', 'imissed', 'odropped', 'rx_invalid', 'tx_invalid'];
 
@@ -28,6 +28,18 @@ function render(s: DeviceStats): string {
   for (const a of s.afxdp) {
     lines.push(
       `  af_xdp ${a.device}: ${a.unusable ? `not used (${a.unusable})` : `${a.mode} mode, ${a.queues} queue(s), workers bound: ${a.boundWorkers.join(', ') || 'none'}`}`,
+    );
+    // Why each direction takes its path on this device (the log's lines).
+    if (a.txPath) lines.push(`    transmit: ${a.txPath}`);
+    if (a.rxPathReason) lines.push(`    receive: ${a.rxPathReason}`);
+  }
+  const count = (c: PathCount): string => `${c.bursts} bursts ${c.packets} packets ${c.bytes} bytes`;
+  for (const t of s.byPath ?? []) {
+    lines.push(
+      `  worker ${t.worker} by path: rx af_xdp ${count(t.rx.afxdp)}; rx socket ${count(t.rx.socket)} (GRO: ${t.rx.socket.groReceives} coalesced receives of ${t.rx.socket.groDatagrams} datagrams)`,
+    );
+    lines.push(
+      `    tx af_xdp ${count(t.tx.afxdp)}; tx socket ${count(t.tx.socket)} (bulk from the UMEM: ${t.tx.socket.bulkBursts} bursts ${t.tx.socket.bulkBytes} bytes)`,
     );
   }
   for (const p of s.paths) lines.push(`  path to ${p.publicKey}: ${p.path}`);

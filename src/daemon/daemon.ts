@@ -91,6 +91,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const txPathEnv = process.env.XDPWG_TX_PATH;
   if (txPathEnv === 'auto' || txPathEnv === 'afxdp' || txPathEnv === 'socket') datapath.txPath = txPathEnv;
   else if (txPathEnv) throw new Error(`XDPWG_TX_PATH=${txPathEnv}: expected auto, afxdp or socket`);
+  // XDPWG_RX_PATH overrides "rxPath" (measurements of the two receive paths).
+  const rxPathEnv = process.env.XDPWG_RX_PATH;
+  if (rxPathEnv === 'auto' || rxPathEnv === 'afxdp' || rxPathEnv === 'socket') datapath.rxPath = rxPathEnv;
+  else if (rxPathEnv) throw new Error(`XDPWG_RX_PATH=${rxPathEnv}: expected auto, afxdp or socket`);
   const fromEnv = Number(process.env.XDPWG_WORKERS);
   const configured = datapath.workers === 'auto' ? undefined : datapath.workers;
   const wanted = opts.workers ?? (fromEnv > 0 ? fromEnv : (configured ?? Math.max(1, Math.min(4, os.availableParallelism()))));

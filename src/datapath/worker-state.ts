@@ -104,6 +104,9 @@ export class PeerState {
   }
 }
 
+/** Frames of the receiving worker's socket port: room for 16 full GRO messages cut into datagrams at once. */
+const GRO_FRAME_COUNT = 1024;
+
 export class WorkerState {
   readonly scratch = new BurstScratch();
   /** This worker's TUN queue and its offload state (closed with the worker, worker.ts run). */
@@ -158,7 +161,11 @@ export class WorkerState {
 
   /** The socket port over the kernel UDP socket `fd` (shared with the main thread). */
   openSocketPort(fd: number): SocketPort {
-    return new SocketPort(new this.n.UdpPort({ fd, frameSize: this.init.frameSize, frameCount: this.init.frameCount }), BURST_SIZE);
+    // UDP GRO on the one port that receives (worker 0); the others would map a spill area for nothing.
+    const gro = this.init.worker === 0;
+    // Its pool must take GRO's cut datagrams too: a coalesced message holds up to 64 (native/udp_gro.h).
+    const frameCount = gro ? Math.max(this.init.frameCount, GRO_FRAME_COUNT) : this.init.frameCount;
+    return new SocketPort(new this.n.UdpPort({ fd, frameSize: this.init.frameSize, frameCount, gro }), BURST_SIZE);
   }
 
   /** Records the slot's peer generation (grows the table by doubling). */

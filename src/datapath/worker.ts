@@ -8,7 +8,7 @@
  * The loop (docs/DESIGN.md): wait(port | tun | wake) → burst in → work → burst out.
  *   1. announce the key-retirement epoch (no key copy survives a wait)
  *   2. wake bit: apply the main thread's messages (peers, keypairs, routes…)
- *   3. readable socket / AF_XDP queue: Receiver.readSocket / readXsk
+ *   3. readable socket (or GRO datagrams waiting in its port) / AF_XDP queue: Receiver.readSocket / readXsk
  *   4. readable TUN (or a super packet still being cut): Sender.send
  *   5. about once a second (everySecond): port counters to the main thread
  *
@@ -96,7 +96,9 @@ class Worker {
     while (!s.stopping) {
       // No key copy survives a loop iteration: idle while blocked, then announce the epoch before touching keypairs.
       this.epoch.idle();
-      const ready = this.waiter.wait(this.fds, 2 + s.xsks.length, this.sender.tunMore ? 0 : MAX_WAIT_MS);
+      // Datagrams cut from a GRO message beyond the last burst wait in the port, unseen by poll.
+      const udpMore = this.fds[0]! >= 0 && s.udp.rxPending > 0;
+      const ready = this.waiter.wait(this.fds, 2 + s.xsks.length, this.sender.tunMore || udpMore ? 0 : MAX_WAIT_MS);
       this.epoch.enter();
       if (ready < 0) {
         s.fatal(`wait failed (${ready})`);
@@ -106,7 +108,7 @@ class Worker {
       if (s.stopping) break;
       // Level-triggered: keep going while any side has work; the wait
       // returns at once when something is still readable.
-      if (ready & 1) this.receiver.readSocket();
+      if (ready & 1 || udpMore) this.receiver.readSocket();
       for (let i = 0; i < s.xsks.length; i++) if (ready & (4 << i)) this.receiver.readXsk(s.xsks[i]!);
       // TUN offload: segments of a super packet may wait in native state, unseen by poll.
       if (ready & 2 || this.sender.tunMore) {

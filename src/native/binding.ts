@@ -134,6 +134,11 @@ export interface NativeXdpFilter {
    * addressed to one of them is steered, the rest (forwarded traffic) passes.
    */
   setLocalAddresses(addrs: Uint8Array[]): void;
+  /**
+   * The receive path "socket" (src/datapath/rx-path.ts): peers' data messages pass to the
+   * kernel's UDP socket instead of AF_XDP. Optional: our own filter only.
+   */
+  setPassData?(on: boolean): void;
   /** mode 'none' once closed ('shared-umem': another xdpwg's filter and UMEM, src/daemon/xdp/uplink-share.ts; 'device-plugin': the AF_XDP device plugin's program, src/daemon/xdp/plugin-xsk-map.ts); dispatcher: attached through libxdp's dispatcher (other programs, other xdpwg processes' included, keep running); replacedStale: filters of killed processes removed at start; dispatcherError: why an attached filter is not a dispatcher component, in libxdp's words. */
   info(): {
     ifname: string;
@@ -204,6 +209,11 @@ export interface NativeUdpPortOptions {
    * before full-size groups are tried to it again, in ms (>= 1). Default 60000.
    */
   gsoLearnTtlMs?: number;
+  /**
+   * UDP GRO on receive (the socket's option: only the port that receives asks for it):
+   * rxBurst cuts coalesced messages into datagrams (native/udp_gro.h). Default false.
+   */
+  gro?: boolean;
 }
 
 /** UdpPort counters: the CNDP names plus the socket's own reasons. */
@@ -232,6 +242,13 @@ export interface UdpPortStats extends PortStats {
   /** txBurstFrom calls (bulk runs sent from the AF_XDP UMEM through this socket) and the UDP payload bytes they sent. */
   tx_bulk_via_socket_bursts: number;
   tx_bulk_via_socket_bytes: number;
+  /** Messages the kernel coalesced (UDP GRO) and rxBurst cut into datagrams, and the datagrams they held. */
+  rx_gro_receives: number;
+  rx_gro_datagrams: number;
+  /** Coalesced messages with impossible sizes, dropped (in rx_invalid). */
+  rx_gro_invalid: number;
+  /** Datagrams of coalesced messages dropped because every frame was in use. */
+  rx_gro_no_frames: number;
 }
 
 /**
@@ -242,6 +259,8 @@ export interface UdpPortStats extends PortStats {
  */
 export interface NativeUdpPort {
   readonly buffer: ArrayBuffer;
+  /** Datagrams of coalesced (GRO) messages waiting for the next rxBurst: poll does not see them. */
+  readonly rxPending: number;
   /** -1 once closed. */
   readonly fd: number;
   /** The bound UDP port. */
@@ -280,6 +299,8 @@ export interface NativeUdpPort {
     headroom: number;
     maxBurst: number;
     mark: number;
+    /** UDP GRO is on (the gro option, where the kernel has it). */
+    gro: boolean;
   };
   /**
    * SO_MARK on the socket (0 clears it), at once for every thread's duplicate
@@ -541,6 +562,8 @@ export interface NativeBinding extends FdPassingBinding {
   /** The address record's layout as native/udp_addr_record.h has it (checked at load: addr-record-layout.ts). */
   addrRecordLayout: NativeAddrRecordLayout;
   UDP_MAX_BURST: number;
+  /** Datagrams a coalesced message of len bytes holds with segments of segSize each fitting cap; -1: impossible sizes (native/udp_gro.h). */
+  udpGroSegments(len: number, segSize: number, cap: number): number;
   /** Creates (or adds queues to) a TUN device in the calling thread's netns. */
   tunOpen(opts: { name: string; queues?: number; multiQueue?: boolean; offload?: boolean }): TunQueueSet;
   /** Takes over an inherited TUN fd (WG_TUN_FD); makes it non-blocking. */
@@ -596,6 +619,8 @@ export interface NativeBinding extends FdPassingBinding {
   setThreadAffinity(cpus: number[]): void;
   /** The calling thread's CPU time in seconds (native/thread_cpu.cc). */
   threadCpuSeconds(): number;
+  /** Whether the device has GRO on (ETHTOOL_GGRO); null when it cannot say (native/link_gro.cc). */
+  linkGro(ifname: string): boolean | null;
   /** One sd_notify(3) datagram to socketPath (a path or '@abstract'); throws with errno. */
   sdNotify(socketPath: string, message: string): void;
   [name: string]: unknown;

@@ -108,6 +108,10 @@ export class SocketPort implements Port {
   rxBurst(desc: Uint32Array, max: number): number {
     return this.native.rxBurst(desc, this.addr, Math.min(max, this.burst));
   }
+  /** Datagrams already received (cut from a GRO message) that the next rxBurst returns: the fd's poll does not show them. */
+  get rxPending(): number {
+    return this.native.rxPending;
+  }
   txBurst(desc: Uint32Array, n: number): number {
     return this.native.txBurst(desc, this.addr, Math.min(n, this.burst));
   }

@@ -268,9 +268,10 @@ export async function capture(lab: Lab, ns: string, dev: string, file: string, f
  */
 export async function startFresh(lab: Lab, side: Side, env: Record<string, string> = {}, extraArgs: string[] = []): Promise<void> {
   rmSync(`/var/run/wireguard/${side.ifname}.sock`, { force: true });
-  // These tests prove the AF_XDP transmit path: bulk on a copy-mode veth would otherwise leave by
-  // the kernel socket ("txPath": "auto"; test/netns/tx-path.test.ts covers that choice).
-  await startImplementation(lab, side, { XDPWG_TX_PATH: 'afxdp', ...env }, extraArgs);
+  // These tests prove the AF_XDP paths: bulk on a copy-mode veth would otherwise leave by
+  // the kernel socket ("txPath": "auto"; test/netns/tx-path.test.ts covers that choice), and
+  // on a veth with GRO on, data would arrive by it ("rxPath": "auto"; test/netns/rx-path.test.ts).
+  await startImplementation(lab, side, { XDPWG_TX_PATH: 'afxdp', XDPWG_RX_PATH: 'afxdp', ...env }, extraArgs);
 }
 
 /** What {@link carriedOverAfxdp} measured. */

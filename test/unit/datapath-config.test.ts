@@ -29,6 +29,8 @@ test('absent keys take their defaults; given keys are kept', () => {
   assert.equal(parseDatapathConfig('{ "cryptoCrew": "auto" }', 'f').cryptoCrew, 'auto');
   const crew = parseDatapathConfig('{ "cryptoCrew": 3, "cryptoCrewMinBurst": 2 }', 'f');
   assert.deepEqual([crew.cryptoCrew, crew.cryptoCrewMinBurst], [3, 2]);
+  assert.equal(DEFAULT_DATAPATH.rxPath, 'auto');
+  assert.equal(parseDatapathConfig('{ "rxPath": "socket" }', 'f').rxPath, 'socket');
 });
 
 test('the shipped example parses', () => {
@@ -52,6 +54,7 @@ const bad: Array<[string, RegExp]> = [
   ['{ "cryptoCrew": 65 }', /"cryptoCrew" must be/],
   ['{ "cryptoCrewMinBurst": 1 }', /"cryptoCrewMinBurst" must be 2..65535/],
   ['{ "txPath": "kernel" }', /"txPath" must be "auto", "afxdp" or "socket"/],
+  ['{ "rxPath": "gro" }', /"rxPath" must be "auto", "afxdp" or "socket"/],
   ['{ "xdpProgram": "theirs" }', /"xdpProgram" must be "own" or "device-plugin"/],
   ['{ "devicePluginSocket": "afxdp.sock" }', /"devicePluginSocket" must be "auto" or an absolute path/],
   ['{ "metricsListen": "9586" }', /"metricsListen" must be "off" or "HOST:PORT": "9586" is not a listen address/],

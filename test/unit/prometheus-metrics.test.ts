@@ -45,6 +45,7 @@ function stats(rx: number): DeviceStats {
       { worker: 0, path: 'af_xdp eth1 queue 0', ipackets: rx, opackets: 9, fqEmpty: 4, frames_free: 3000, tx_outstanding: 17 },
     ],
     afxdp: [{ device: 'eth1', mode: 'device-plugin', queues: 2, boundWorkers: [0, 1] }],
+    byPath: [],
     paths: [{ publicKey: peerB64, path: 'kernel socket (neighbour 10.0.0.1 on eth1 not resolved yet)' }],
     drops: { 'rx-bad-outer-port': 12 },
     events: { 'tx-staged': 3 },

@@ -86,8 +86,8 @@ before(async () => {
       'ethtool -L eth0 combined 2',
       'ip link set eth0 up',
       `umask 077; echo ${G.keys.privateKey} > /run/wg.key`,
-      // txPath afxdp: this test is about the driver's AF_XDP transmit too (auto would send bulk by the socket in copy mode).
-      `echo '{ "mode": "native", "workers": 2, "txPath": "afxdp" }' > /run/${G.ifname}.datapath.jsonc`,
+      // txPath/rxPath afxdp: this test is about the driver's AF_XDP paths (in copy mode auto sends bulk by the socket, and with GRO on receives by it).
+      `echo '{ "mode": "native", "workers": 2, "txPath": "afxdp", "rxPath": "afxdp" }' > /run/${G.ifname}.datapath.jsonc`,
     ].join(' && '),
   );
   // The daemon in the guest, in the foreground of a detached shell; its log in /run.

@@ -20,6 +20,7 @@
  *   "cryptoCrewMinBurst": 8,  // 2..65535: smaller bursts run on their worker alone
  *   "tunOffload": "auto",     // "auto" | "off": TSO/USO reads and coalesced writes on the TUN
  *   "txPath": "auto",         // "auto" | "afxdp" | "socket": bulk runs by the kernel socket on copy-mode devices (src/datapath/tx-path.ts)
+ *   "rxPath": "auto",         // "auto" | "afxdp" | "socket": peers' data messages by AF_XDP or by the kernel socket with GRO (src/datapath/rx-path.ts)
  *   "xdpProgram": "own",      // "own": attach our filter; "device-plugin": take the AF_XDP device plugin's XSKMAP
  *   "devicePluginSocket": "auto", // "auto": /tmp/afxdp_dp/<first device>/afxdp.sock, or a path
  *   "metricsListen": "off"    // "off" or "HOST:PORT": serve Prometheus metrics at http://HOST:PORT/metrics
@@ -32,6 +33,7 @@ import type { AeadBurstChoice } from '../../crypto/aead-burst.js';
 import { CRYPTO_CREW_MAX_THREADS, type CryptoCrewSetting } from '../../crypto/crypto-crew.js';
 import { parseListenAddress } from './listen-address.js';
 import type { TxPathSetting } from '../../datapath/tx-path.js';
+import type { RxPathSetting } from '../../datapath/rx-path.js';
 
 export interface DatapathConfig {
   afxdp: 'auto' | 'off';
@@ -51,6 +53,8 @@ export interface DatapathConfig {
   tunOffload: 'auto' | 'off';
   /** Where messages to peers on an AF_XDP device leave (src/datapath/tx-path.ts). */
   txPath: TxPathSetting;
+  /** Where peers' data messages on an AF_XDP device arrive (src/datapath/rx-path.ts). */
+  rxPath: RxPathSetting;
   /** Whose XDP program steers frames to our sockets (device-plugin: src/daemon/xdp/device-plugin-client.ts). */
   xdpProgram: 'own' | 'device-plugin';
   devicePluginSocket: 'auto' | string;
@@ -60,7 +64,7 @@ export interface DatapathConfig {
 
 export const DEFAULT_DATAPATH: Readonly<DatapathConfig> = {
   afxdp: 'auto', devices: 'auto', mode: 'auto', zeroCopy: 'auto', umemFrames: 4096, frameSize: 2048,
-  rxRing: 2048, txRing: 2048, fillRing: 4096, compRing: 4096, workers: 'auto', cpus: 'auto', busyPoll: false, crypto: 'auto', cryptoCrew: 'off', cryptoCrewMinBurst: 8, tunOffload: 'auto', txPath: 'auto',
+  rxRing: 2048, txRing: 2048, fillRing: 4096, compRing: 4096, workers: 'auto', cpus: 'auto', busyPoll: false, crypto: 'auto', cryptoCrew: 'off', cryptoCrewMinBurst: 8, tunOffload: 'auto', txPath: 'auto', rxPath: 'auto',
   xdpProgram: 'own', devicePluginSocket: 'auto', metricsListen: 'off',
 };
 
@@ -154,6 +158,7 @@ export function parseDatapathConfig(text: string, file: string): DatapathConfig 
       case 'busyPoll': if (typeof v !== 'boolean') bad(key, 'true or false'); cfg.busyPoll = v as boolean; break;
       case 'tunOffload': if (v !== 'auto' && v !== 'off') bad(key, '"auto" or "off"'); cfg.tunOffload = v as 'auto' | 'off'; break;
       case 'txPath': if (v !== 'auto' && v !== 'afxdp' && v !== 'socket') bad(key, '"auto", "afxdp" or "socket"'); cfg.txPath = v as TxPathSetting; break;
+      case 'rxPath': if (v !== 'auto' && v !== 'afxdp' && v !== 'socket') bad(key, '"auto", "afxdp" or "socket"'); cfg.rxPath = v as RxPathSetting; break;
       case 'xdpProgram': if (v !== 'own' && v !== 'device-plugin') bad(key, '"own" or "device-plugin"'); cfg.xdpProgram = v as 'own' | 'device-plugin'; break;
       case 'devicePluginSocket': if (typeof v !== 'string' || !(v === 'auto' || v.startsWith('/'))) bad(key, '"auto" or an absolute path'); cfg.devicePluginSocket = v as string; break;
       case 'metricsListen':

@@ -36,6 +36,14 @@ export interface DeviceStats {
   handshakes: HandshakeCounts;
   ports: Array<Record<string, number | string>>;
   afxdp: ReturnType<XdpPaths['summary']>;
+  /**
+   * Per worker, what each path carried (sums of its ports' counters): receive
+   * and transmit by AF_XDP (every device) and by the kernel socket, with the
+   * socket's GRO-coalesced receives and its bulk sends from the UMEM
+   * (txPath, src/datapath/tx-path.ts). Why each device takes its paths:
+   * afxdp[].txPath / rxPathReason.
+   */
+  byPath: PathTraffic[];
   paths: Array<{ publicKey: string; path: string }>;
   drops: Record<string, number>;
   /** Counted, not lost (drop-counters.ts EVENTS). */
@@ -44,6 +52,38 @@ export interface DeviceStats {
   peers: Array<{ publicKey: string; endpoint: string | null; rxBytes: number; txBytes: number; stagedDropped: number; hasSession: boolean;
     /** When a worker last sent this peer a data message a port took (ms since the epoch; 0 = never). */
     lastDataTxMs: number } & Record<PeerMetricField, number>>;
+}
+
+/** Bursts, packets and bytes one path carried in one direction. */
+export interface PathCount { bursts: number; packets: number; bytes: number }
+export interface PathTraffic {
+  worker: number;
+  rx: { afxdp: PathCount; socket: PathCount & { groReceives: number; groDatagrams: number } };
+  tx: { afxdp: PathCount; socket: PathCount & { bulkBursts: number; bulkBytes: number } };
+}
+
+/** A worker's ports' counters summed by path (ports: as the worker reported them). */
+export function pathTraffic(worker: number, ports: Array<Record<string, number | string>>): PathTraffic {
+  const num = (p: Record<string, number | string>, k: string): number => (typeof p[k] === 'number' ? (p[k] as number) : 0);
+  const zero = (): PathCount => ({ bursts: 0, packets: 0, bytes: 0 });
+  const t: PathTraffic = {
+    worker,
+    rx: { afxdp: zero(), socket: { ...zero(), groReceives: 0, groDatagrams: 0 } },
+    tx: { afxdp: zero(), socket: { ...zero(), bulkBursts: 0, bulkBytes: 0 } },
+  };
+  for (const p of ports) {
+    const side = p.path === 'udp' ? 'socket' : 'afxdp';
+    const rx = t.rx[side], tx = t.tx[side];
+    rx.bursts += num(p, 'rx_bursts'); rx.packets += num(p, 'ipackets'); rx.bytes += num(p, 'ibytes');
+    tx.bursts += num(p, 'tx_bursts'); tx.packets += num(p, 'opackets'); tx.bytes += num(p, 'obytes');
+  }
+  for (const p of ports.filter((q) => q.path === 'udp')) {
+    t.rx.socket.groReceives += num(p, 'rx_gro_receives');
+    t.rx.socket.groDatagrams += num(p, 'rx_gro_datagrams');
+    t.tx.socket.bulkBursts += num(p, 'tx_bulk_via_socket_bursts');
+    t.tx.socket.bulkBytes += num(p, 'tx_bulk_via_socket_bytes');
+  }
+  return t;
 }
 
 /** The device parts the statistics read. */
@@ -84,6 +124,7 @@ export class DeviceStatsBook {
       handshakes: this.src.handshakes.counters.snapshot(),
       ports: this.portStats.filter(Boolean).flat(),
       afxdp: xdp?.summary() ?? [],
+      byPath: this.portStats.flatMap((ports, worker) => (ports ? [pathTraffic(worker, ports)] : [])),
       paths: [...peers.values()].map((p) => ({ publicKey: keyToBase64(p.publicKey), path: xdp?.reasonFor(p.slot) === '' ? 'af_xdp' : `kernel socket (${xdp?.reasonFor(p.slot)})` })),
       drops: this.drops(),
       events: DropCounters.summarizeEvents(link.pool?.dropSlabs ?? []),

@@ -48,6 +48,7 @@ import { UplinkShareMember, UplinkShareServer } from './uplink-share.js';
 import type { Logger } from '../log.js';
 import type { PeerRoute, ToWorker } from '../../datapath/worker-messages.js';
 import { describeTxPath } from '../../datapath/tx-path.js';
+import { describeRxPath, rxBySocket } from '../../datapath/rx-path.js';
 
 const ARPHRD_ETHER = 1;
 /** A peer we sent to within this long… */
@@ -86,6 +87,9 @@ interface XdpDevice {
   member?: UplinkShareMember;
   /** The transmit path choice last logged for the device (describeTxPath), to say it once per change. */
   txPathSaid?: string;
+  /** The receive path choice (describeRxPath), said once per change; rxPath: where data messages arrive. */
+  rxPathSaid?: string;
+  rxPath?: 'afxdp' | 'socket';
 }
 
 /**
@@ -172,9 +176,10 @@ export class XdpPaths {
   }
 
   /** Per-device summary for `xdpwg stats`. */
-  summary(): Array<{ device: string; mode: string; queues: number; boundWorkers: number[]; unusable?: string }> {
+  summary(): Array<{ device: string; mode: string; queues: number; boundWorkers: number[]; unusable?: string; txPath?: string; rxPath?: 'afxdp' | 'socket'; rxPathReason?: string }> {
     return [...this.devices.values()].map((d) => ({
       device: d.name, mode: d.filter?.info().mode ?? 'none', queues: d.queues, boundWorkers: [...d.bound], unusable: d.unusable,
+      txPath: d.txPathSaid, rxPath: d.rxPath, rxPathReason: d.rxPathSaid,
     }));
   }
 
@@ -282,7 +287,10 @@ export class XdpPaths {
       d.bound.add(worker);
       d.portError = undefined;
       this.log.verbose(`${d.name}: worker ${worker} ${describe ?? `AF_XDP queue ${worker}`}`);
-      if (zeroCopy !== undefined) this.sayTxPath(d, zeroCopy);
+      if (zeroCopy !== undefined) {
+        this.sayTxPath(d, zeroCopy);
+        this.applyRxPath(d, zeroCopy);
+      }
     } catch (err) {
       this.log.error(`${d.name}: cannot bind worker ${worker}'s AF_XDP socket: ${(err as Error).message}`);
       return;
@@ -297,6 +305,29 @@ export class XdpPaths {
     const text = describeTxPath(d.name, this.config.txPath, zeroCopy);
     if (d.txPathSaid === text) return;
     d.txPathSaid = text;
+    this.log.verbose(text);
+  }
+
+  /**
+   * Where peers' data messages on the device arrive (src/datapath/rx-path.ts):
+   * the filter passes them to the kernel socket or redirects them to AF_XDP.
+   * Only our own filter can pass them (another xdpwg's program or the device
+   * plugin's steers as its owner chose). Said once per change per device.
+   */
+  private applyRxPath(d: XdpDevice, zeroCopy: boolean): void {
+    // GRO as the device has it now (a later `ethtool -K` takes effect with the next port bind).
+    const dev = { zeroCopy, gro: native().linkGro(d.name) === true };
+    const bySocket = rxBySocket(this.config.rxPath, dev);
+    let cannot: string | undefined;
+    if (!d.filter?.setPassData) {
+      if (bySocket) cannot = d.member ? "the XDP program is another xdpwg process's" : "the XDP program is the AF_XDP device plugin's";
+    } else {
+      try { d.filter.setPassData(bySocket); } catch (err) { if (bySocket) cannot = firstCause(err); }
+    }
+    d.rxPath = bySocket && !cannot ? 'socket' : 'afxdp';
+    const text = describeRxPath(d.name, this.config.rxPath, dev, cannot);
+    if (d.rxPathSaid === text) return;
+    d.rxPathSaid = text;
     this.log.verbose(text);
   }
 
