@@ -21,22 +21,25 @@
  * GRO is off (a plain veth: nothing coalesces MTU frames, and AF_XDP moved
  * 27% more at 11% less CPU per GB). Caveat: the socket path receives on
  * worker 0 alone, where AF_XDP spreads a multi-queue device's queues over
- * the workers (the measurement had one queue).
+ * the workers, and the measurement had one queue: so "auto" takes the socket
+ * only where AF_XDP would receive on one worker too (one rx queue, or one
+ * worker). Many peers over a multi-queue NIC keep every worker receiving.
  */
 
 export type RxPathSetting = 'auto' | 'afxdp' | 'socket';
 
-/** The device as the choice sees it: its AF_XDP copy mode, and whether GRO is on (native linkGro). */
+/** The device as the choice sees it: its AF_XDP copy mode, whether GRO is on (native linkGro), and how many workers its AF_XDP receive spreads over. */
 export interface RxDevice {
   zeroCopy: boolean;
   gro: boolean;
+  rxWorkers: number;
 }
 
 /** Whether peers' data messages on the device arrive by the kernel socket. */
 export function rxBySocket(setting: RxPathSetting, d: RxDevice): boolean {
   if (setting === 'socket') return true;
   if (setting === 'afxdp' || d.zeroCopy) return false;
-  return d.gro;
+  return d.gro && d.rxWorkers <= 1;
 }
 
 /**
@@ -45,7 +48,9 @@ export function rxBySocket(setting: RxPathSetting, d: RxDevice): boolean {
  * when the choice was the socket.
  */
 export function describeRxPath(device: string, setting: RxPathSetting, d: RxDevice, cannot?: string): string {
-  const mode = d.zeroCopy ? 'zero-copy mode' : `copy mode: AF_XDP receive copies every frame; GRO ${d.gro ? 'on' : 'off'}`;
+  const mode = d.zeroCopy
+    ? 'zero-copy mode'
+    : `copy mode: AF_XDP receive copies every frame; GRO ${d.gro ? 'on' : 'off'}; AF_XDP receives on ${d.rxWorkers} worker(s)`;
   const pinned = setting === 'auto' ? '' : ` ("rxPath": "${setting}")`;
   const socket = rxBySocket(setting, d);
   if (socket && cannot) return `${device}: data messages from peers arrive by AF_XDP, not the kernel socket${pinned}: ${cannot}`;

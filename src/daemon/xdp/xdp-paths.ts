@@ -316,7 +316,7 @@ export class XdpPaths {
    */
   private applyRxPath(d: XdpDevice, zeroCopy: boolean): void {
     // GRO as the device has it now (a later `ethtool -K` takes effect with the next port bind).
-    const dev = { zeroCopy, gro: native().linkGro(d.name) === true };
+    const dev = { zeroCopy, gro: native().linkGro(d.name) === true, rxWorkers: Math.min(d.queues, this.workers) };
     const bySocket = rxBySocket(this.config.rxPath, dev);
     let cannot: string | undefined;
     if (!d.filter?.setPassData) {
