@@ -14,7 +14,13 @@
  * subtracted, and its share is printed so the correction stays visible.
  */
 import { performance } from 'node:perf_hooks';
-import { nativeAeadBurst, nobleAeadBurst, nodeCryptoAeadBurst, AEAD_BURST_TAG_LENGTH, type AeadBurstBackend } from '../src/crypto/aead-burst.js';
+import {
+  nativeAeadBurst,
+  nobleAeadBurst,
+  nodeCryptoAeadBurst,
+  AEAD_BURST_TAG_LENGTH,
+  type AeadBurstBackend,
+} from '../src/crypto/aead-burst.js';
 
 const SIZES = [64, 1420];
 const BURSTS = [1, 32, 64, 256];
@@ -29,8 +35,15 @@ const msPerCase = option('--ms', 150);
 const reps = option('--reps', 5);
 const asJson = args.includes('--json');
 
-interface Case { size: number; burst: number; mixedKeys: boolean }
-interface Figure { pps: number; gbps: number }
+interface Case {
+  size: number;
+  burst: number;
+  mixedKeys: boolean;
+}
+interface Figure {
+  pps: number;
+  gbps: number;
+}
 
 /** Lays out `burst` packets of `size` bytes, each in its own 2048-byte frame as in a UMEM. */
 function layout(c: Case) {
@@ -75,10 +88,12 @@ function measure(backend: AeadBurstBackend, c: Case, op: 'seal' | 'open'): Figur
     const sealed = l.bytes.slice();
     const restore = () => l.bytes.set(sealed);
     const copyOnly = timeIt(restore);
-    perCall = timeIt(() => {
-      restore();
-      if (backend.openBurst(l.bytes, l.desc, c.burst, l.keys, l.keyIndex, l.counters, l.results) !== c.burst) throw new Error(`${backend.name}: open failed in benchmark`);
-    }) - copyOnly;
+    perCall =
+      timeIt(() => {
+        restore();
+        if (backend.openBurst(l.bytes, l.desc, c.burst, l.keys, l.keyIndex, l.counters, l.results) !== c.burst)
+          throw new Error(`${backend.name}: open failed in benchmark`);
+      }) - copyOnly;
   }
   const pps = c.burst / perCall;
   return { pps, gbps: (pps * c.size * 8) / 1e9 };
@@ -109,16 +124,22 @@ for (const op of ['seal', 'open'] as const) {
 }
 
 if (asJson) {
-  console.log(JSON.stringify({ command: `node dist/bench/aead.js ${args.join(' ')}`.trim(), tagBytes: AEAD_BURST_TAG_LENGTH, rows }, null, 2));
+  console.log(
+    JSON.stringify({ command: `node dist/bench/aead.js ${args.join(' ')}`.trim(), tagBytes: AEAD_BURST_TAG_LENGTH, rows }, null, 2),
+  );
 } else {
   const fmt = (f: Figure) => `${(f.pps / 1e6).toFixed(3).padStart(7)} Mpps ${f.gbps.toFixed(2).padStart(6)} Gb/s`;
   console.log(`# ChaCha20-Poly1305 in place; best of ${reps} runs of ${msPerCase} ms per case; Gbit/s counts plaintext bytes`);
   console.log(`# command: node dist/bench/aead.js ${args.join(' ')}`.trimEnd());
-  console.log(`${'op'.padEnd(5)}${'size'.padStart(6)}${'burst'.padStart(6)} ${'keys'.padEnd(6)}| ${'native burst'.padEnd(25)}| ${'node:crypto/pkt'.padEnd(25)}| ${'noble/pkt'.padEnd(25)}| native÷node native÷noble`);
+  console.log(
+    `${'op'.padEnd(5)}${'size'.padStart(6)}${'burst'.padStart(6)} ${'keys'.padEnd(6)}| ${'native burst'.padEnd(25)}| ${'node:crypto/pkt'.padEnd(25)}| ${'noble/pkt'.padEnd(25)}| native÷node native÷noble`,
+  );
   for (const r of rows) {
     const nat = r.figures['native']!;
     const node = r.figures['node:crypto']!;
     const noble = r.figures['@noble/ciphers']!;
-    console.log(`${r.op.padEnd(5)}${String(r.size).padStart(6)}${String(r.burst).padStart(6)} ${(r.mixedKeys ? 'mixed' : 'one').padEnd(6)}| ${fmt(nat)} | ${fmt(node)} | ${fmt(noble)} | ${(nat.pps / node.pps).toFixed(1).padStart(9)}× ${(nat.pps / noble.pps).toFixed(1).padStart(10)}×`);
+    console.log(
+      `${r.op.padEnd(5)}${String(r.size).padStart(6)}${String(r.burst).padStart(6)} ${(r.mixedKeys ? 'mixed' : 'one').padEnd(6)}| ${fmt(nat)} | ${fmt(node)} | ${fmt(noble)} | ${(nat.pps / node.pps).toFixed(1).padStart(9)}× ${(nat.pps / noble.pps).toFixed(1).padStart(10)}×`,
+    );
   }
 }

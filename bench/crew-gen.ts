@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   const rec = new Uint8Array(B * (SLOT + 4));
   const burst = new DataBurst(B);
   const fd = openSync(c.file, 'w');
-  for (let done = 0; done < c.count; ) {
+  for (let done = 0; done < c.count;) {
     const n = Math.min(B, c.count - done);
     burst.reset(buf);
     for (let i = 0; i < n; i++) {

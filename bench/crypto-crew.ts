@@ -30,27 +30,45 @@ import { repoRoot, xdpwgBin } from '../test/helpers/tunnel-lab.js';
 import { datapathFile } from '../test/helpers/afxdp-lab.js';
 import type { ChildProcess } from 'node:child_process';
 
-interface Options { sizes: number[]; configs: string[]; seconds: number; dirs: string[] }
+interface Options {
+  sizes: number[];
+  configs: string[];
+  seconds: number;
+  dirs: string[];
+}
 
 function parse(argv: string[]): Options {
   const o: Options = { sizes: [1420, 64], configs: ['w1-off', 'w2-off', 'w2-auto'], seconds: 1.5, dirs: ['rx', 'tx'] };
   for (let i = 0; i < argv.length; i++) {
     const v = (): string => argv[++i] ?? '';
     switch (argv[i]) {
-      case '--sizes': o.sizes = v().split(',').map(Number); break;
-      case '--configs': o.configs = v().split(','); break;
-      case '--seconds': o.seconds = Number(v()); break;
-      case '--dir': o.dirs = v().split(','); break;
-      default: throw new Error(`unknown option ${argv[i]}`);
+      case '--sizes':
+        o.sizes = v().split(',').map(Number);
+        break;
+      case '--configs':
+        o.configs = v().split(',');
+        break;
+      case '--seconds':
+        o.seconds = Number(v());
+        break;
+      case '--dir':
+        o.dirs = v().split(',');
+        break;
+      default:
+        throw new Error(`unknown option ${argv[i]}`);
     }
   }
   return o;
 }
 
 const IF = 'ccbw';
-const D_OUTER = '10.241.0.1', G_OUTER = '10.241.0.2';
-const D_INNER = '10.241.1.1', G_INNER = '10.241.2.2', BLACKHOLE = '10.241.3.3';
-const PORT = 51821, G_PORT = 51900;
+const D_OUTER = '10.241.0.1',
+  G_OUTER = '10.241.0.2';
+const D_INNER = '10.241.1.1',
+  G_INNER = '10.241.2.2',
+  BLACKHOLE = '10.241.3.3';
+const PORT = 51821,
+  G_PORT = 51900;
 
 function lines(child: ChildProcess): () => Promise<string> {
   const rl = createInterface({ input: child.stdout! });
@@ -60,7 +78,8 @@ function lines(child: ChildProcess): () => Promise<string> {
   return () => (queue.length ? Promise.resolve(queue.shift()!) : new Promise((r) => waiters.push(r)));
 }
 
-const counter = (ns: string, dev: string, name: string): number => Number(nsExec(ns, 'cat', [`/sys/class/net/${dev}/statistics/${name}`]).trim());
+const counter = (ns: string, dev: string, name: string): number =>
+  Number(nsExec(ns, 'cat', [`/sys/class/net/${dev}/statistics/${name}`]).trim());
 
 async function main(): Promise<void> {
   requireRoot();
@@ -79,9 +98,21 @@ async function main(): Promise<void> {
       const [w, crew, spin] = cfg.split('-') as [string, string, string | undefined];
       const workers = Number(w.slice(1));
       // As many queues as workers: each worker's AF_XDP socket has its queue (the one flow lands on one of them).
-      try { nsExec(d, 'ip', ['link', 'del', 'ccb-vd']); } catch { /* first config */ }
+      try {
+        nsExec(d, 'ip', ['link', 'del', 'ccb-vd']);
+      } catch {
+        /* first config */
+      }
       lab.veth({ ns: d, dev: 'ccb-vd', addrs: [`${D_OUTER}/24`] }, { ns: g, dev: 'ccb-vg', addrs: [`${G_OUTER}/24`] }, workers);
-      const env = { XDPWG_DATAPATH: datapathFile({ mode: 'native', workers, cryptoCrew: crew === 'off' ? 'off' : crew === 'auto' ? 'auto' : Number(crew) }), XDPWG_TX_PATH: 'afxdp', ...(spin ? { XDPWG_CRYPTO_CREW_SPIN_US: spin.slice(1) } : {}) };
+      const env = {
+        XDPWG_DATAPATH: datapathFile({
+          mode: 'native',
+          workers,
+          cryptoCrew: crew === 'off' ? 'off' : crew === 'auto' ? 'auto' : Number(crew),
+        }),
+        XDPWG_TX_PATH: 'afxdp',
+        ...(spin ? { XDPWG_CRYPTO_CREW_SPIN_US: spin.slice(1) } : {}),
+      };
       rmSync(`/var/run/wireguard/${IF}.sock`, { force: true });
       const daemon = lab.spawn(d, xdpwgBin, ['-f', IF], {
         env: { ...process.env, LOG_LEVEL: 'info', WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1', ...env },
@@ -89,7 +120,9 @@ async function main(): Promise<void> {
       });
       await waitFor('xdpwg', () => nsExec(d, 'wg', ['show', IF, 'listen-port']).trim() !== '', 15_000);
       const priv = execFileSync('wg', ['genkey']).toString().trim();
-      const pub = execFileSync('wg', ['pubkey'], { input: priv + '\n' }).toString().trim();
+      const pub = execFileSync('wg', ['pubkey'], { input: priv + '\n' })
+        .toString()
+        .trim();
       nsExec(d, 'sh', ['-c', `umask 077; printf '%s' '${priv}' > /tmp/ccb.key`]);
       nsExec(d, 'wg', ['set', IF, 'private-key', '/tmp/ccb.key', 'listen-port', String(PORT)]);
       nsExec(d, 'ip', ['addr', 'add', `${D_INNER}/24`, 'dev', IF]);
@@ -104,7 +137,10 @@ async function main(): Promise<void> {
        * write). Not the TUN's rx_packets: coalesced writes count one per super packet.
        */
       const delivered = (): number => {
-        const st = JSON.parse(nsExec(d, xdpwgBin, ['stats', IF, '--json'])) as { peers: Array<{ publicKey: string; rxPackets: number }>; drops: Record<string, number> };
+        const st = JSON.parse(nsExec(d, xdpwgBin, ['stats', IF, '--json'])) as {
+          peers: Array<{ publicKey: string; rxPackets: number }>;
+          drops: Record<string, number>;
+        };
         const rx = st.peers.find((p) => p.publicKey === previousPeer)?.rxPackets ?? 0;
         const lost = (st.drops['tun-write-failed'] ?? 0) + (st.drops['rx-allowed-ips'] ?? 0) + (st.drops['rx-bad-inner-packet'] ?? 0);
         return rx - lost;
@@ -112,9 +148,25 @@ async function main(): Promise<void> {
       /** A fresh peer from G with a session on D; `count` messages sealed in advance into `file`. */
       const session = async (size: number, count: number, file: string, bindPort: number): Promise<void> => {
         if (previousPeer) nsExec(d, 'wg', ['set', IF, 'peer', previousPeer, 'remove']);
-        const cg = lab.spawn(g, process.execPath, [path.join(repoRoot, 'dist', 'bench', 'crew-gen.js'), JSON.stringify({
-          target: D_OUTER, port: PORT, bindPort, responderPublicKey: pub, count, innerSize: size, innerSrc: G_INNER, innerDst: BLACKHOLE, file,
-        })], { stdio: ['pipe', 'pipe', 'pipe'] });
+        const cg = lab.spawn(
+          g,
+          process.execPath,
+          [
+            path.join(repoRoot, 'dist', 'bench', 'crew-gen.js'),
+            JSON.stringify({
+              target: D_OUTER,
+              port: PORT,
+              bindPort,
+              responderPublicKey: pub,
+              count,
+              innerSize: size,
+              innerSrc: G_INNER,
+              innerDst: BLACKHOLE,
+              file,
+            }),
+          ],
+          { stdio: ['pipe', 'pipe', 'pipe'] },
+        );
         let err = '';
         cg.stderr!.on('data', (x: Buffer) => (err += x.toString()));
         const next = lines(cg);
@@ -122,10 +174,14 @@ async function main(): Promise<void> {
         nsExec(d, 'wg', ['set', IF, 'peer', publicKey, 'allowed-ips', '10.241.2.0/24']);
         previousPeer = publicKey;
         cg.stdin!.write('go\n');
-        const ready = await Promise.race([next(), new Promise<string>((r) => cg.once('exit', () => r(`{"error":${JSON.stringify(err)}}`)))]);
+        const ready = await Promise.race([
+          next(),
+          new Promise<string>((r) => cg.once('exit', () => r(`{"error":${JSON.stringify(err)}}`))),
+        ]);
         if (!ready.includes('ready')) throw new Error(`crew-gen: ${ready}`);
       };
-      const replay = (ns: string, args: string[]): { sent: number; seconds: number } => JSON.parse(nsExec(ns, gen, args, { timeoutMs: 120_000 }));
+      const replay = (ns: string, args: string[]): { sent: number; seconds: number } =>
+        JSON.parse(nsExec(ns, gen, args, { timeoutMs: 120_000 }));
       const settle = async (read: () => number): Promise<number> => {
         let last = read();
         for (;;) {
@@ -144,9 +200,26 @@ async function main(): Promise<void> {
               await session(size, count, file, 40000 + Math.floor(Math.random() * 1000));
               const before = delivered();
               // PERF_DIR: a profile of the daemon during each flat-out receive run.
-              const perf = process.env.PERF_DIR && rate === 0
-                ? spawn('perf', ['record', '-F', '999', '-g', '-o', path.join(process.env.PERF_DIR, `${cfg}-${dir}-${size}.data`), '-p', String(daemon.pid), '--', 'sleep', '1.5'], { stdio: 'ignore' })
-                : undefined;
+              const perf =
+                process.env.PERF_DIR && rate === 0
+                  ? spawn(
+                      'perf',
+                      [
+                        'record',
+                        '-F',
+                        '999',
+                        '-g',
+                        '-o',
+                        path.join(process.env.PERF_DIR, `${cfg}-${dir}-${size}.data`),
+                        '-p',
+                        String(daemon.pid),
+                        '--',
+                        'sleep',
+                        '1.5',
+                      ],
+                      { stdio: 'ignore' },
+                    )
+                  : undefined;
               const r = replay(g, ['replay', file, D_OUTER, String(PORT), '0', String(rate)]);
               if (perf) await new Promise((res) => perf.once('exit', res));
               const after = await settle(delivered);
@@ -156,7 +229,12 @@ async function main(): Promise<void> {
             // tx: a session whose first message (replayed) confirms it on D, then G's port only sinks.
             await session(size, 1, file, G_PORT);
             replay(g, ['replay', file, D_OUTER, String(PORT), String(G_PORT), '0']);
-            await waitFor('the session confirmed', () => Number(nsExec(d, 'wg', ['show', IF, 'transfer']).trim().split(/\s+/)[1]) > 0, 5_000, 50);
+            await waitFor(
+              'the session confirmed',
+              () => Number(nsExec(d, 'wg', ['show', IF, 'transfer']).trim().split(/\s+/)[1]) > 0,
+              5_000,
+              50,
+            );
             const sink = lab.spawn(g, gen, ['sink', String(G_PORT)]);
             try {
               await new Promise((r) => setTimeout(r, 100));
@@ -175,7 +253,9 @@ async function main(): Promise<void> {
           for (let f = 1.0; f >= 0.3; f -= 0.1) {
             const rate = Math.round(flat.pps * f);
             const t = await trial(rate);
-            process.stderr.write(`#   ${cfg} ${dir} ${size} B: offered ${rate} pps -> ${t.pps.toFixed(0)} pps, loss ${(100 * t.loss).toFixed(2)}%\n`);
+            process.stderr.write(
+              `#   ${cfg} ${dir} ${size} B: offered ${rate} pps -> ${t.pps.toFixed(0)} pps, loss ${(100 * t.loss).toFixed(2)}%\n`,
+            );
             if (t.loss < 0.01) {
               best = { rate, pps: t.pps, loss: t.loss };
               break;

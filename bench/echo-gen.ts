@@ -32,14 +32,28 @@ const port = XdpPort.open({ ifname: dev, queue: 0, mode: 'auto', inhibitProgLoad
 filter.bindQueue(0, port.fd);
 const bytes = port.frames.bytes;
 const template = new Uint8Array(128);
-const tlen = buildUdpFrame(template, 0, { dstMac: parseMac(dstMac), srcMac: parseMac(srcMac), srcIp: ipBytes(srcIp), dstIp: ipBytes(dstIp), srcPort: SRC_PORT, dstPort: Number(dstPortS) }, size);
+const tlen = buildUdpFrame(
+  template,
+  0,
+  {
+    dstMac: parseMac(dstMac),
+    srcMac: parseMac(srcMac),
+    srcIp: ipBytes(srcIp),
+    dstIp: ipBytes(dstIp),
+    srcPort: SRC_PORT,
+    dstPort: Number(dstPortS),
+  },
+  size,
+);
 const tpl = template.subarray(0, tlen);
 
 const alloc = new Uint32Array(BURST);
 const tx = new DescBurst(BURST);
 const rx = new DescBurst(BURST);
 const free = new FrameList(BURST);
-let sent = 0, replies = 0, counted = 0;
+let sent = 0,
+  replies = 0,
+  counted = 0;
 const start = Date.now();
 const countFrom = start + Number(warmupS) * 1000;
 const end = countFrom + Number(secondsS) * 1000;
@@ -48,7 +62,10 @@ let loops = 0;
 for (;;) {
   if ((++loops & 15) === 0) {
     const now = Date.now();
-    if (!counting && now >= countFrom) { counting = true; counted = 0; }
+    if (!counting && now >= countFrom) {
+      counting = true;
+      counted = 0;
+    }
     if (now >= end) break;
   }
   const n = port.allocFrames(alloc, BURST);

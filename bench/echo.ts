@@ -44,15 +44,43 @@ async function waitLine(child: ChildProcess, re: RegExp, what: string): Promise<
   let buf = '';
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${what} not ready: ${buf}`)), 15_000);
-    const on = (d: Buffer): void => { buf += d.toString(); if (re.test(buf)) { clearTimeout(t); resolve(); } };
+    const on = (d: Buffer): void => {
+      buf += d.toString();
+      if (re.test(buf)) {
+        clearTimeout(t);
+        resolve();
+      }
+    };
     child.stdout!.on('data', on);
     child.stderr!.on('data', on);
-    child.once('exit', (c) => { clearTimeout(t); reject(new Error(`${what} exited ${c}: ${buf}`)); });
+    child.once('exit', (c) => {
+      clearTimeout(t);
+      reject(new Error(`${what} exited ${c}: ${buf}`));
+    });
   });
 }
 
 function generate(b: string, devB: string, srcMac: string, dstMac: string): { pps: number; sent: number } {
-  const out = nsExec(b, 'taskset', ['-c', '1', process.execPath, GEN_JS, devB, srcMac, dstMac, '10.78.0.2', '10.78.0.1', String(PORT), String(SECONDS), String(WARMUP), String(SIZE)], { timeoutMs: (SECONDS + WARMUP + 20) * 1000 });
+  const out = nsExec(
+    b,
+    'taskset',
+    [
+      '-c',
+      '1',
+      process.execPath,
+      GEN_JS,
+      devB,
+      srcMac,
+      dstMac,
+      '10.78.0.2',
+      '10.78.0.1',
+      String(PORT),
+      String(SECONDS),
+      String(WARMUP),
+      String(SIZE),
+    ],
+    { timeoutMs: (SECONDS + WARMUP + 20) * 1000 },
+  );
   const r = JSON.parse(out.trim().split('\n').pop()!) as { pps: number; sent: number };
   return r;
 }
@@ -72,30 +100,52 @@ async function main(): Promise<void> {
     // Each server is one "contender"; rounds interleave them so a noisy
     // neighbour on this shared 2-core machine hits all of them alike, and
     // the median of the rounds is reported.
-    interface Contender { name: string; start(): Promise<ChildProcess>; runs: { pps: number; offered: number }[]; final: string }
+    interface Contender {
+      name: string;
+      start(): Promise<ChildProcess>;
+      runs: { pps: number; offered: number }[];
+      final: string;
+    }
     const echoArgs = (extra: string[]): string[] => ['-c', '0', process.execPath, MAIN_JS, 'echo', '--port', String(PORT), ...extra];
     const contenders: Contender[] = [
-      { name: 'node dgram echo', runs: [], final: '', start: async () => {
-        const c = lab.spawn(a, 'taskset', ['-c', '0', process.execPath, '-e', DGRAM_SERVER]);
-        await waitLine(c, /ready/, 'dgram server');
-        return c;
-      } },
-      { name: 'xdpwg echo --udp (UdpPort)', runs: [], final: '', start: async () => {
-        const c = lab.spawn(a, 'taskset', echoArgs(['--udp']));
-        await waitLine(c, /echoing UDP port/, 'xdpwg echo --udp');
-        return c;
-      } },
-      ...MODES.map((mode): Contender => ({ name: `xdpwg echo, ${mode} XDP`, runs: [], final: '', start: async () => {
-        const c = lab.spawn(a, 'taskset', echoArgs(['--interface', 'h1ba0', '--mode', mode]));
-        await waitLine(c, /echoing UDP port/, 'xdpwg echo');
-        return c;
-      } })),
+      {
+        name: 'node dgram echo',
+        runs: [],
+        final: '',
+        start: async () => {
+          const c = lab.spawn(a, 'taskset', ['-c', '0', process.execPath, '-e', DGRAM_SERVER]);
+          await waitLine(c, /ready/, 'dgram server');
+          return c;
+        },
+      },
+      {
+        name: 'xdpwg echo --udp (UdpPort)',
+        runs: [],
+        final: '',
+        start: async () => {
+          const c = lab.spawn(a, 'taskset', echoArgs(['--udp']));
+          await waitLine(c, /echoing UDP port/, 'xdpwg echo --udp');
+          return c;
+        },
+      },
+      ...MODES.map((mode): Contender => ({
+        name: `xdpwg echo, ${mode} XDP`,
+        runs: [],
+        final: '',
+        start: async () => {
+          const c = lab.spawn(a, 'taskset', echoArgs(['--interface', 'h1ba0', '--mode', mode]));
+          await waitLine(c, /echoing UDP port/, 'xdpwg echo');
+          return c;
+        },
+      })),
     ];
     for (let round = 0; round < ROUNDS; round++) {
       for (const c of contenders) {
         const child = await c.start();
         let out = '';
-        child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+        child.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
         const r = generate(b, 'h1bb0', macB, macA);
         child.kill('SIGTERM');
         await new Promise((res) => child.once('exit', res));
@@ -104,15 +154,20 @@ async function main(): Promise<void> {
       }
     }
 
-    const median = (xs: number[]): number => { const s = [...xs].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]!; };
+    const median = (xs: number[]): number => {
+      const s = [...xs].sort((x, y) => x - y);
+      return s[Math.floor(s.length / 2)]!;
+    };
     const fmt = (n: number): string => n.toLocaleString('en-US');
-    let out = `bench/echo (${SIZE} B payload, one queue; ${ROUNDS} interleaved rounds of ${SECONDS} s after ${WARMUP} s warm-up, median shown, ratio = median of per-round ratios;\n` +
+    let out =
+      `bench/echo (${SIZE} B payload, one queue; ${ROUNDS} interleaved rounds of ${SECONDS} s after ${WARMUP} s warm-up, median shown, ratio = median of per-round ratios;\n` +
       `            load: AF_XDP generator in the peer namespace, pinned to CPU 1; servers pinned to CPU 0)\n`;
     for (const c of contenders) {
       const m = median(c.runs.map((r) => r.pps));
       // The ratio per round (both measured minutes apart at most), then its median.
       const ratio = median(c.runs.map((r, i) => r.pps / Math.max(1, contenders[0]!.runs[i]!.pps)));
-      out += `  ${c.name.padEnd(28)} ${fmt(m).padStart(9)} replies/s  ratio ${ratio.toFixed(2)}x vs dgram` +
+      out +=
+        `  ${c.name.padEnd(28)} ${fmt(m).padStart(9)} replies/s  ratio ${ratio.toFixed(2)}x vs dgram` +
         `  [rounds: ${c.runs.map((r) => fmt(r.pps)).join(', ')}; offered ~${fmt(median(c.runs.map((r) => r.offered)))} pkt/s]\n`;
       if (c.final) out += `      last run's port stats: ${c.final}\n`;
     }
@@ -123,4 +178,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => { process.stderr.write(`bench/echo: ${(err as Error).message}\n`); process.exitCode = 1; });
+main().catch((err: unknown) => {
+  process.stderr.write(`bench/echo: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+});

@@ -44,7 +44,17 @@ const RESPONSE_SIZE = 92;
 const COOKIE_REPLY_SIZE = 64;
 const DATA_MIN = 32;
 
-export const CLASSES = ['random', 'truncated', 'oversized', 'bit-flipped', 'unknown-index', 'mac1-garbage', 'replayed', 'future-counter', 'bad-tag'] as const;
+export const CLASSES = [
+  'random',
+  'truncated',
+  'oversized',
+  'bit-flipped',
+  'unknown-index',
+  'mac1-garbage',
+  'replayed',
+  'future-counter',
+  'bad-tag',
+] as const;
 export type HostileClass = (typeof CLASSES)[number];
 
 /** The result line. */
@@ -58,7 +68,11 @@ export interface FuzzLoadResult {
 }
 
 /** One UDP datagram read from a capture. */
-export interface CapturedDatagram { srcPort: number; dstPort: number; payload: Uint8Array }
+export interface CapturedDatagram {
+  srcPort: number;
+  dstPort: number;
+  payload: Uint8Array;
+}
 
 /** The UDP datagrams (IPv4/IPv6, unfragmented) in a pcap file (Ethernet, Linux cooked or raw IP link type). */
 export function udpFromPcap(file: string): CapturedDatagram[] {
@@ -76,9 +90,13 @@ export function udpFromPcap(file: string): CapturedDatagram[] {
     const ip = linkHeader;
     const version = pkt[ip]! >> 4;
     let proto: number, udp: number;
-    if (version === 4) { proto = pkt[ip + 9]!; udp = ip + (pkt[ip]! & 0x0f) * 4; }
-    else if (version === 6) { proto = pkt[ip + 6]!; udp = ip + 40; }
-    else continue;
+    if (version === 4) {
+      proto = pkt[ip + 9]!;
+      udp = ip + (pkt[ip]! & 0x0f) * 4;
+    } else if (version === 6) {
+      proto = pkt[ip + 6]!;
+      udp = ip + 40;
+    } else continue;
     if (proto !== 17 || udp + 8 > pkt.length) continue;
     out.push({
       srcPort: (pkt[udp]! << 8) | pkt[udp + 1]!,
@@ -91,14 +109,26 @@ export function udpFromPcap(file: string): CapturedDatagram[] {
 
 /** The WireGuard data messages (type 4) in a pcap file: the UDP payloads. */
 export function dataMessagesFromPcap(file: string): Uint8Array[] {
-  return udpFromPcap(file).map((d) => d.payload)
+  return udpFromPcap(file)
+    .map((d) => d.payload)
     .filter((p) => p.length >= DATA_MIN && p[0] === 4 && p[1] === 0 && p[2] === 0 && p[3] === 0);
 }
 
 /** Builds POOL_SIZE datagrams of one class. */
 function buildPool(cls: HostileClass, rng: SeededPrng, mac1K: Uint8Array, captured: Uint8Array[]): Uint8Array[] {
-  const bytes = (n: number): Uint8Array => { const u = new Uint8Array(n); for (let i = 0; i < n; i++) u[i] = rng.nextU32() & 0xff; return u; };
-  const header = (type: number, size: number): Uint8Array => { const m = bytes(size); m[0] = type; m[1] = 0; m[2] = 0; m[3] = 0; return m; };
+  const bytes = (n: number): Uint8Array => {
+    const u = new Uint8Array(n);
+    for (let i = 0; i < n; i++) u[i] = rng.nextU32() & 0xff;
+    return u;
+  };
+  const header = (type: number, size: number): Uint8Array => {
+    const m = bytes(size);
+    m[0] = type;
+    m[1] = 0;
+    m[2] = 0;
+    m[3] = 0;
+    return m;
+  };
   const withMac1 = (m: Uint8Array): Uint8Array => {
     const at = m.length - 32;
     m.set(mac(mac1K, m.subarray(0, at)), at);
@@ -110,10 +140,18 @@ function buildPool(cls: HostileClass, rng: SeededPrng, mac1K: Uint8Array, captur
   for (let i = 0; i < POOL_SIZE; i++) {
     const type = 1 + (i % 4);
     switch (cls) {
-      case 'random': pool.push(bytes(rng.nextU32() % 1601)); break;
-      case 'truncated': { const full = header(type, sizes[type - 1]!); pool.push(full.subarray(0, rng.nextU32() % (type === 4 ? DATA_MIN : full.length))); break; }
+      case 'random':
+        pool.push(bytes(rng.nextU32() % 1601));
+        break;
+      case 'truncated': {
+        const full = header(type, sizes[type - 1]!);
+        pool.push(full.subarray(0, rng.nextU32() % (type === 4 ? DATA_MIN : full.length)));
+        break;
+      }
       // A data message has no fixed size: "oversized" is one past the tunnel MTU (1420 + 32), fragmented on the wire.
-      case 'oversized': pool.push(header(type, type === 4 ? 1453 + (rng.nextU32() % 150) : sizes[type - 1]! + 1 + (rng.nextU32() % 200))); break;
+      case 'oversized':
+        pool.push(header(type, type === 4 ? 1453 + (rng.nextU32() % 150) : sizes[type - 1]! + 1 + (rng.nextU32() % 200)));
+        break;
       case 'bit-flipped': {
         const m = withMac1(header(i % 2 === 0 ? 1 : 2, i % 2 === 0 ? INITIATION_SIZE : RESPONSE_SIZE));
         const bit = rng.nextU32() % (m.length * 8);
@@ -121,9 +159,15 @@ function buildPool(cls: HostileClass, rng: SeededPrng, mac1K: Uint8Array, captur
         pool.push(m);
         break;
       }
-      case 'unknown-index': pool.push(header(4, DATA_MIN + 16 * (rng.nextU32() % 90))); break;
-      case 'mac1-garbage': pool.push(withMac1(header(1, INITIATION_SIZE))); break;
-      case 'replayed': pool.push(captured[i % captured.length]!); break;
+      case 'unknown-index':
+        pool.push(header(4, DATA_MIN + 16 * (rng.nextU32() % 90)));
+        break;
+      case 'mac1-garbage':
+        pool.push(withMac1(header(1, INITIATION_SIZE)));
+        break;
+      case 'replayed':
+        pool.push(captured[i % captured.length]!);
+        break;
       case 'future-counter': {
         const m = Uint8Array.from(captured[i % captured.length]!);
         const dv = new DataView(m.buffer);
@@ -144,8 +188,14 @@ function buildPool(cls: HostileClass, rng: SeededPrng, mac1K: Uint8Array, captur
 
 /** Sends the classes round-robin for `seconds`; returns the counts. */
 export function blast(opts: {
-  target: string; port: number; responderPublic: Uint8Array; seconds: number; seed: number;
-  classes: readonly HostileClass[]; captured: Uint8Array[]; from?: string;
+  target: string;
+  port: number;
+  responderPublic: Uint8Array;
+  seconds: number;
+  seed: number;
+  classes: readonly HostileClass[];
+  captured: Uint8Array[];
+  from?: string;
 }): FuzzLoadResult {
   const rng = new SeededPrng(opts.seed);
   const mac1K = mac1Key(opts.responderPublic);
@@ -168,7 +218,7 @@ export function blast(opts: {
     const got = udp.allocFrames(frames, UDP_MAX_BURST);
     for (let i = 0; i < got; i++, cursor++) {
       const c = cursor % classes.length;
-      const pkt = pools[c]![(cursor / classes.length | 0) % POOL_SIZE]!;
+      const pkt = pools[c]![((cursor / classes.length) | 0) % POOL_SIZE]!;
       const off = frames[i]! + udp.headroom;
       buf.set(pkt, off);
       desc[2 * i] = off;
@@ -176,7 +226,10 @@ export function blast(opts: {
       classOf[i] = c;
     }
     const took = udp.txBurst(desc, addr, got);
-    for (let i = 0; i < took; i++) { const k = classOf[i]!; counts[k] = counts[k]! + 1; }
+    for (let i = 0; i < took; i++) {
+      const k = classOf[i]!;
+      counts[k] = counts[k]! + 1;
+    }
     sent += took;
     if (took < got) {
       // Socket buffer full: give the rest back and go on (they count as not sent).
@@ -189,7 +242,9 @@ export function blast(opts: {
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   udp.close();
   const byClass: Partial<Record<HostileClass, number>> = {};
-  classes.forEach((c, i) => { byClass[c] = counts[i]!; });
+  classes.forEach((c, i) => {
+    byClass[c] = counts[i]!;
+  });
   return { seconds, sent, ratePps: Math.round(sent / seconds), byClass, captured: opts.captured.length };
 }
 
@@ -202,7 +257,9 @@ function main(argv: string[]): void {
   const target = arg(argv, '--target');
   const pub = arg(argv, '--responder-public');
   if (!target || !pub) {
-    process.stderr.write('Usage: fuzz-load --target IP:PORT --responder-public BASE64 [--seconds S] [--capture FILE] [--seed N] [--only C,C] [--from IP]\n');
+    process.stderr.write(
+      'Usage: fuzz-load --target IP:PORT --responder-public BASE64 [--seconds S] [--capture FILE] [--seed N] [--only C,C] [--from IP]\n',
+    );
     process.exit(2);
   }
   const colon = target.lastIndexOf(':');

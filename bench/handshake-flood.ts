@@ -33,7 +33,14 @@ import { keyPairFromPrivate } from '../src/crypto/x25519.js';
 import { mac } from '../src/crypto/blake2s.js';
 import { aeadOpen, aeadSeal, xaeadOpen } from '../src/crypto/aead.js';
 import { cookieKey, mac1Key, CookieGenerator } from '../src/protocol/cookie.js';
-import { Handshake, beginSession, consumeResponse, createInitiation, type IndexAllocator, type TransportKeys } from '../src/protocol/noise.js';
+import {
+  Handshake,
+  beginSession,
+  consumeResponse,
+  createInitiation,
+  type IndexAllocator,
+  type TransportKeys,
+} from '../src/protocol/noise.js';
 import { systemClock } from '../src/protocol/clock.js';
 
 const INITIATION_SIZE = 148;
@@ -57,11 +64,23 @@ export interface FloodResult {
 }
 
 /** Floods; `sources` must be addresses of this namespace (the replies come back to them). */
-export function flood(opts: { target: string; port: number; responderPublic: Uint8Array; sources: string[]; seconds: number }): FloodResult {
+export function flood(opts: {
+  target: string;
+  port: number;
+  responderPublic: Uint8Array;
+  sources: string[];
+  seconds: number;
+}): FloodResult {
   const mac1K = mac1Key(opts.responderPublic);
   const cookieK = cookieKey(opts.responderPublic);
   const S = opts.sources.length;
-  const udp: NativeUdpPort = new (native().UdpPort)({ port: 0, frameSize: FRAME_SIZE, frameCount: 4 * UDP_MAX_BURST, sndBuf: 8 << 20, rcvBuf: 8 << 20 });
+  const udp: NativeUdpPort = new (native().UdpPort)({
+    port: 0,
+    frameSize: FRAME_SIZE,
+    frameCount: 4 * UDP_MAX_BURST,
+    sndBuf: 8 << 20,
+    rcvBuf: 8 << 20,
+  });
   const buf = new Uint8Array(udp.buffer);
   const frames = new Uint32Array(UDP_MAX_BURST);
   const desc = new Uint32Array(2 * UDP_MAX_BURST);
@@ -70,7 +89,11 @@ export function flood(opts: { target: string; port: number; responderPublic: Uin
   const rxAddr = new Uint8Array(40 * UDP_MAX_BURST);
   const sourceIndex = new Map(opts.sources.map((s, i) => [s, i]));
   // One address record per source, copied per packet (parsing addresses per packet would cost the rate).
-  const records = opts.sources.map((s) => { const r = new Uint8Array(40); writeEndpoint(r, 0, { ip: opts.target, port: opts.port, localIp: s }); return r; });
+  const records = opts.sources.map((s) => {
+    const r = new Uint8Array(40);
+    writeEndpoint(r, 0, { ip: opts.target, port: opts.port, localIp: s });
+    return r;
+  });
   // Per source: POOL initiations (random inside, distinct sender indices) with MAC1, and MAC2
   // once we hold a cookie for that source; rebuilt only when a cookie arrives, so the timed loop
   // only copies bytes and the rate is the socket's.
@@ -91,14 +114,17 @@ export function flood(opts: { target: string; port: number; responderPublic: Uin
     }
   };
   for (let s = 0; s < S; s++) build(s);
-  let seq = 0, sent = 0, withMac2 = 0, cookieReplies = 0;
+  let seq = 0,
+    sent = 0,
+    withMac2 = 0,
+    cookieReplies = 0;
   const start = process.hrtime.bigint();
   const end = start + BigInt(Math.round(opts.seconds * 1e9));
   while (process.hrtime.bigint() < end) {
     const got = udp.allocFrames(frames, UDP_MAX_BURST);
     for (let i = 0; i < got; i++) {
       const s = (seq + i) % S;
-      const j = ((seq + i) / S | 0) % POOL;
+      const j = (((seq + i) / S) | 0) % POOL;
       const off = frames[i]! + udp.headroom;
       buf.set(pools[s]!.subarray(j * INITIATION_SIZE, (j + 1) * INITIATION_SIZE), off);
       desc[2 * i] = off;
@@ -117,22 +143,38 @@ export function flood(opts: { target: string; port: number; responderPublic: Uin
     // Cookie replies: the receiver index names the pool entry, whose MAC1 is the cookie's AD.
     const n = udp.rxBurst(rxDesc, rxAddr, UDP_MAX_BURST);
     for (let i = 0; i < n; i++) {
-      const off = rxDesc[2 * i]!, len = rxDesc[2 * i + 1]!;
+      const off = rxDesc[2 * i]!,
+        len = rxDesc[2 * i + 1]!;
       if (len !== 64 || buf[off] !== 3) continue;
       cookieReplies++;
       const reply = buf.subarray(off, off + 64);
       const k = new DataView(reply.buffer, reply.byteOffset).getUint32(4, true);
       const s = sourceIndex.get(readEndpoint(rxAddr, i).localIp);
       if (s === undefined || Math.floor(k / POOL) !== s || cookies[s]) continue;
-      const sentMsg = pools[s]!.subarray((k % POOL) * INITIATION_SIZE, (k % POOL + 1) * INITIATION_SIZE);
+      const sentMsg = pools[s]!.subarray((k % POOL) * INITIATION_SIZE, ((k % POOL) + 1) * INITIATION_SIZE);
       const c = xaeadOpen(cookieK, reply.subarray(8, 32), reply.subarray(32, 64), sentMsg.subarray(MAC1_AT, MAC1_AT + 16));
-      if (c) { cookies[s] = c; build(s); }
+      if (c) {
+        cookies[s] = c;
+        build(s);
+      }
     }
-    if (n > 0) { const f = new Uint32Array(n); for (let i = 0; i < n; i++) f[i] = rxDesc[2 * i]!; udp.freeFrames(f, n); }
+    if (n > 0) {
+      const f = new Uint32Array(n);
+      for (let i = 0; i < n; i++) f[i] = rxDesc[2 * i]!;
+      udp.freeFrames(f, n);
+    }
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   udp.close();
-  return { seconds, sent, ratePps: Math.round(sent / seconds), sources: S, sentWithMac2: withMac2, cookieReplies, sourcesWithCookie: cookies.filter(Boolean).length };
+  return {
+    seconds,
+    sent,
+    ratePps: Math.round(sent / seconds),
+    sources: S,
+    sentWithMac2: withMac2,
+    cookieReplies,
+    sourcesWithCookie: cookies.filter(Boolean).length,
+  };
 }
 
 // ------------------------------------------------------------------ peers
@@ -150,7 +192,9 @@ export interface PeersResult {
   elapsedMs: number;
 }
 
-function ipv4(s: string): number[] { return s.split('.').map(Number); }
+function ipv4(s: string): number[] {
+  return s.split('.').map(Number);
+}
 
 function checksum(b: Uint8Array, from: number, to: number): number {
   let sum = 0;
@@ -163,9 +207,13 @@ function checksum(b: Uint8Array, from: number, to: number): number {
 function echoRequest(src: string, dst: string, id: number): Uint8Array {
   const p = new Uint8Array(48);
   p.set([0x45, 0, 0, 36, 0, 0, 0x40, 0, 64, 1, 0, 0, ...ipv4(src), ...ipv4(dst)]);
-  const ip = checksum(p, 0, 20); p[10] = ip >> 8; p[11] = ip & 0xff;
+  const ip = checksum(p, 0, 20);
+  p[10] = ip >> 8;
+  p[11] = ip & 0xff;
   p.set([8, 0, 0, 0, id >> 8, id & 0xff, 0, 1, 0x78, 0x64, 0x70, 0x77, 0x67, 0x72, 0x6c, 0x21], 20);
-  const ic = checksum(p, 20, 36); p[22] = ic >> 8; p[23] = ic & 0xff;
+  const ic = checksum(p, 20, 36);
+  p[22] = ic >> 8;
+  p[23] = ic & 0xff;
   return p;
 }
 
@@ -177,7 +225,17 @@ function summary(xs: number[]): { min: number; median: number; p95: number; max:
 }
 
 /** Runs the peers; resolves when every peer echoed or timeoutMs passed. */
-export async function peers(opts: { target: string; port: number; responderPublic: Uint8Array; privateKeys: Uint8Array[]; inner: string[]; ping: string; from?: string; retryMs: number; timeoutMs: number }): Promise<PeersResult> {
+export async function peers(opts: {
+  target: string;
+  port: number;
+  responderPublic: Uint8Array;
+  privateKeys: Uint8Array[];
+  inner: string[];
+  ping: string;
+  from?: string;
+  retryMs: number;
+  timeoutMs: number;
+}): Promise<PeersResult> {
   const N = opts.privateKeys.length;
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((r) => sock.bind({ address: opts.from, port: 0 }, r));
@@ -192,7 +250,9 @@ export async function peers(opts: { target: string; port: number; responderPubli
   const echoSentAt = new Float64Array(N);
   const echoMs = new Float64Array(N).fill(NaN);
   const keys: Array<TransportKeys | null> = new Array(N).fill(null);
-  let initiationsSent = 0, cookieReplies = 0, echoed = 0;
+  let initiationsSent = 0,
+    cookieReplies = 0,
+    echoed = 0;
   const t0 = performance.now();
 
   const initiate = (i: number): void => {
@@ -222,7 +282,10 @@ export async function peers(opts: { target: string; port: number; responderPubli
       const m = new Uint8Array(msg.buffer, msg.byteOffset, msg.length);
       const dv = new DataView(m.buffer, m.byteOffset, m.length);
       if (m[0] === 2 && m.length === 92) {
-        const r = consumeResponse<number>(m, (idx) => { const i = byIndex.get(idx); return i === undefined ? undefined : hs[i]; });
+        const r = consumeResponse<number>(m, (idx) => {
+          const i = byIndex.get(idx);
+          return i === undefined ? undefined : hs[i];
+        });
         if (typeof r === 'string') return;
         const i = r.peer;
         const k = beginSession(r, systemClock);
@@ -259,8 +322,14 @@ export async function peers(opts: { target: string; port: number; responderPubli
   sock.close();
   const ok = (xs: Float64Array): number[] => [...xs].filter((x) => !Number.isNaN(x));
   return {
-    peers: N, completed: ok(hsMs).length, echoed, handshakeMs: summary(ok(hsMs)), echoRttMs: summary(ok(echoMs)),
-    initiationsSent, cookieReplies, elapsedMs: Math.round(performance.now() - t0),
+    peers: N,
+    completed: ok(hsMs).length,
+    echoed,
+    handshakeMs: summary(ok(hsMs)),
+    echoRttMs: summary(ok(echoMs)),
+    initiationsSent,
+    cookieReplies,
+    elapsedMs: Math.round(performance.now() - t0),
   };
 }
 
@@ -280,19 +349,29 @@ async function main(argv: string[]): Promise<void> {
     process.exit(2);
   }
   const colon = target.lastIndexOf(':');
-  const host = target.slice(0, colon), port = Number(target.slice(colon + 1));
+  const host = target.slice(0, colon),
+    port = Number(target.slice(colon + 1));
   const responderPublic = keyFromBase64(pub);
   if (mode === 'flood') {
     const sources = (arg(argv, '--sources') ?? '').split(',').filter(Boolean);
     if (sources.length === 0) throw new Error('--sources: at least one local address');
-    process.stdout.write(JSON.stringify(flood({ target: host, port, responderPublic, sources, seconds: Number(arg(argv, '--seconds') ?? 10) })) + '\n');
+    process.stdout.write(
+      JSON.stringify(flood({ target: host, port, responderPublic, sources, seconds: Number(arg(argv, '--seconds') ?? 10) })) + '\n',
+    );
   } else {
     const privateKeys = (JSON.parse(readFileSync(arg(argv, '--keys')!, 'utf8')) as string[]).map(keyFromBase64);
     const inner = (arg(argv, '--inner') ?? '').split(',');
     if (inner.length !== privateKeys.length) throw new Error(`--inner has ${inner.length} addresses for ${privateKeys.length} keys`);
     const result = await peers({
-      target: host, port, responderPublic, privateKeys, inner, ping: arg(argv, '--ping')!, from: arg(argv, '--from'),
-      retryMs: Number(arg(argv, '--retry-ms') ?? 1000), timeoutMs: Number(arg(argv, '--timeout-ms') ?? 20_000),
+      target: host,
+      port,
+      responderPublic,
+      privateKeys,
+      inner,
+      ping: arg(argv, '--ping')!,
+      from: arg(argv, '--from'),
+      retryMs: Number(arg(argv, '--retry-ms') ?? 1000),
+      timeoutMs: Number(arg(argv, '--timeout-ms') ?? 20_000),
     });
     process.stdout.write(JSON.stringify(result) + '\n');
   }

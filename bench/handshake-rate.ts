@@ -26,21 +26,46 @@ import { handshakeRun } from './suite/handshake.js';
 import { threadsOf, USER_HZ } from './suite/cpu.js';
 import { setUpPair, type ConfigName, type Pair } from './suite/topology.js';
 
-
-interface Options { wireguardGo: string; repetitions: number; count: number; cpuProf?: string; only: ConfigName[]; xdpwg?: string }
+interface Options {
+  wireguardGo: string;
+  repetitions: number;
+  count: number;
+  cpuProf?: string;
+  only: ConfigName[];
+  xdpwg?: string;
+}
 
 function parse(argv: string[]): Options {
   const o: Options = { wireguardGo: 'wireguard-go', repetitions: 3, count: 5000, only: ['xdpwg', 'wireguard-go'] };
   for (let i = 0; i < argv.length; i++) {
-    const v = (): string => { const x = argv[++i]; if (!x) throw new Error(`${argv[i - 1]} needs a value`); return x; };
+    const v = (): string => {
+      const x = argv[++i];
+      if (!x) throw new Error(`${argv[i - 1]} needs a value`);
+      return x;
+    };
     switch (argv[i]) {
-      case '--wireguard-go': o.wireguardGo = v(); break;
-      case '--repetitions': o.repetitions = Number(v()); break;
-      case '--count': o.count = Number(v()); break;
-      case '--cpu-prof': o.cpuProf = v(); break;
-      case '--only': o.only = v().split(',') as ConfigName[]; break;
-      case '--xdpwg': o.xdpwg = v(); break;
-      default: throw new Error(`unknown option ${argv[i]} (known: --wireguard-go PATH, --repetitions N, --count N, --cpu-prof DIR, --only xdpwg,wireguard-go, --xdpwg BIN)`);
+      case '--wireguard-go':
+        o.wireguardGo = v();
+        break;
+      case '--repetitions':
+        o.repetitions = Number(v());
+        break;
+      case '--count':
+        o.count = Number(v());
+        break;
+      case '--cpu-prof':
+        o.cpuProf = v();
+        break;
+      case '--only':
+        o.only = v().split(',') as ConfigName[];
+        break;
+      case '--xdpwg':
+        o.xdpwg = v();
+        break;
+      default:
+        throw new Error(
+          `unknown option ${argv[i]} (known: --wireguard-go PATH, --repetitions N, --count N, --cpu-prof DIR, --only xdpwg,wireguard-go, --xdpwg BIN)`,
+        );
     }
   }
   return o;
@@ -63,8 +88,13 @@ async function main(): Promise<void> {
   const o = parse(process.argv.slice(2));
   requireRoot();
   const pairs: Pair[] = [];
-  const cleanup = (): void => { for (const p of pairs) p.lab.cleanup(); };
-  process.on('SIGINT', () => { cleanup(); process.exit(130); });
+  const cleanup = (): void => {
+    for (const p of pairs) p.lab.cleanup();
+  };
+  process.on('SIGINT', () => {
+    cleanup();
+    process.exit(130);
+  });
   const rates = new Map<ConfigName, number[]>();
   try {
     for (const config of o.only) {
@@ -80,23 +110,46 @@ async function main(): Promise<void> {
         const after = threadsOf(pid);
         const drops = pair.config === 'xdpwg' ? dropDelta(drops0, statsOf(pair.b).drops) : {};
         rates.get(pair.config)!.push(r.handshakesPerSecond);
-        const threads = [...after].map(([tid, t]) => ({ tid, name: t.name, s: (t.user + t.sys - (before.get(tid)?.user ?? 0) - (before.get(tid)?.sys ?? 0)) / USER_HZ }))
-          .filter((t) => t.s > 0).sort((x, y) => y.s - x.s);
+        const threads = [...after]
+          .map(([tid, t]) => ({
+            tid,
+            name: t.name,
+            s: (t.user + t.sys - (before.get(tid)?.user ?? 0) - (before.get(tid)?.sys ?? 0)) / USER_HZ,
+          }))
+          .filter((t) => t.s > 0)
+          .sort((x, y) => y.s - x.s);
         const total = threads.reduce((a, t) => a + t.s, 0);
-        process.stderr.write(`${pair.config} rep ${rep}: ${r.handshakesPerSecond.toFixed(0)}/s (${r.responses} responses, ${r.cookieReplies} cookie replies, ${r.lost} lost, ${r.elapsedMs.toFixed(0)} ms); ` +
-          `responder CPU ${total.toFixed(2)} s = ${(total / r.responses * 1e6).toFixed(0)} µs/handshake; threads: ` +
-          (Object.keys(drops).length ? `drops ${JSON.stringify(drops)}; ` : '') +
-          threads.map((t) => `${t.tid === pid ? 'main' : `${t.name}#${t.tid - pid}`}:${t.s.toFixed(2)}`).join(' ') + '\n');
+        process.stderr.write(
+          `${pair.config} rep ${rep}: ${r.handshakesPerSecond.toFixed(0)}/s (${r.responses} responses, ${r.cookieReplies} cookie replies, ${r.lost} lost, ${r.elapsedMs.toFixed(0)} ms); ` +
+            `responder CPU ${total.toFixed(2)} s = ${((total / r.responses) * 1e6).toFixed(0)} µs/handshake; threads: ` +
+            (Object.keys(drops).length ? `drops ${JSON.stringify(drops)}; ` : '') +
+            threads.map((t) => `${t.tid === pid ? 'main' : `${t.name}#${t.tid - pid}`}:${t.s.toFixed(2)}`).join(' ') +
+            '\n',
+        );
       }
     }
     // --cpu-prof writes its profiles when the process exits on its own: SIGTERM, not the lab's SIGKILL.
-    if (o.cpuProf) await Promise.all(pairs.map((p) => new Promise((resolve) => { p.b.proc!.once('exit', resolve); p.b.proc!.kill('SIGTERM'); })));
+    if (o.cpuProf)
+      await Promise.all(
+        pairs.map(
+          (p) =>
+            new Promise((resolve) => {
+              p.b.proc!.once('exit', resolve);
+              p.b.proc!.kill('SIGTERM');
+            }),
+        ),
+      );
   } finally {
     cleanup();
   }
-  const x = rates.get('xdpwg'), g = rates.get('wireguard-go');
-  for (const [config, rs] of rates) process.stdout.write(`${config}: median ${median(rs).toFixed(0)}/s of [${rs.map((r) => r.toFixed(0)).join(', ')}]\n`);
+  const x = rates.get('xdpwg'),
+    g = rates.get('wireguard-go');
+  for (const [config, rs] of rates)
+    process.stdout.write(`${config}: median ${median(rs).toFixed(0)}/s of [${rs.map((r) => r.toFixed(0)).join(', ')}]\n`);
   if (x && g) process.stdout.write(`ratio xdpwg / wireguard-go: ${(median(x) / median(g)).toFixed(2)}×\n`);
 }
 
-main().catch((err: Error) => { process.stderr.write(`handshake-rate: ${err.stack ?? err.message}\n`); process.exit(1); });
+main().catch((err: Error) => {
+  process.stderr.write(`handshake-rate: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});

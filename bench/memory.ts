@@ -18,7 +18,11 @@ import { setUpPair, type ConfigName } from './suite/topology.js';
 
 class UsageError extends Error {}
 
-interface Options { wireguardGo?: string; idleSeconds: number; json: boolean }
+interface Options {
+  wireguardGo?: string;
+  idleSeconds: number;
+  json: boolean;
+}
 
 function parseOptions(argv: string[]): Options {
   const o: Options = { idleSeconds: 10, json: false };
@@ -39,7 +43,12 @@ function parseOptions(argv: string[]): Options {
   return o;
 }
 
-export interface IdleMemory { config: ConfigName; a: MemorySample; b: MemorySample; threadNames: Record<string, number> }
+export interface IdleMemory {
+  config: ConfigName;
+  a: MemorySample;
+  b: MemorySample;
+  threadNames: Record<string, number>;
+}
 
 /** Sets up config, lets it sit idle for idleSeconds after the first ping, and samples both daemons. */
 async function idleMemory(config: ConfigName, wireguardGo: string, idleSeconds: number): Promise<IdleMemory> {
@@ -60,19 +69,29 @@ async function main(): Promise<void> {
   requireRoot();
   const results: IdleMemory[] = [await idleMemory('xdpwg', 'wireguard-go', opts.idleSeconds)];
   if (opts.wireguardGo) results.push(await idleMemory('wireguard-go', opts.wireguardGo, opts.idleSeconds));
-  if (opts.json) { process.stdout.write(JSON.stringify({ idleSeconds: opts.idleSeconds, results }, null, 2) + '\n'); return; }
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ idleSeconds: opts.idleSeconds, results }, null, 2) + '\n');
+    return;
+  }
   process.stdout.write(`Idle memory, ${opts.idleSeconds} s after a handshake (one peer, one session), MB:\n\n`);
   process.stdout.write('| daemon | side | RSS | anonymous | file | shared | threads |\n|---|---|---:|---:|---:|---:|---:|\n');
   for (const r of results) {
     for (const side of ['a', 'b'] as const) {
       const m = r[side];
-      process.stdout.write(`| ${r.config} | ${side} | ${mb(m.rssKb)} | ${mb(m.anonKb)} | ${mb(m.fileKb)} | ${mb(m.shmemKb)} | ${m.threads} |\n`);
+      process.stdout.write(
+        `| ${r.config} | ${side} | ${mb(m.rssKb)} | ${mb(m.anonKb)} | ${mb(m.fileKb)} | ${mb(m.shmemKb)} | ${m.threads} |\n`,
+      );
     }
   }
-  for (const r of results) process.stdout.write(`\n${r.config} threads (side b): ${Object.entries(r.threadNames).map(([n, c]) => `${n}×${c}`).join(', ')}\n`);
+  for (const r of results)
+    process.stdout.write(
+      `\n${r.config} threads (side b): ${Object.entries(r.threadNames)
+        .map(([n, c]) => `${n}×${c}`)
+        .join(', ')}\n`,
+    );
 }
 
 main().catch((err: Error) => {
-  process.stderr.write(`bench memory: ${err instanceof UsageError ? err.message : err.stack ?? err.message}\n`);
+  process.stderr.write(`bench memory: ${err instanceof UsageError ? err.message : (err.stack ?? err.message)}\n`);
   process.exit(err instanceof UsageError ? 2 : 1);
 });

@@ -26,9 +26,16 @@ import { threadsOf, USER_HZ } from './suite/cpu.js';
 import { setUpPair, type ConfigName, type Pair, type TopologyName } from './suite/topology.js';
 
 const WORKLOADS = ['tcp', 'tcp4', 'udp1420', 'udp64', 'ping-load', 'handshakes'] as const;
-type Workload = typeof WORKLOADS[number];
+type Workload = (typeof WORKLOADS)[number];
 
-interface Options { workload: Workload; config: ConfigName; topology: TopologyName; seconds: number; perf: boolean; wireguardGo: string }
+interface Options {
+  workload: Workload;
+  config: ConfigName;
+  topology: TopologyName;
+  seconds: number;
+  perf: boolean;
+  wireguardGo: string;
+}
 
 function parseOptions(argv: string[]): Options {
   const o: Options = { workload: 'tcp', config: 'xdpwg', topology: 'veth', seconds: 10, perf: false, wireguardGo: 'wireguard-go' };
@@ -97,15 +104,27 @@ function perfRecord(pids: number[], seconds: number): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'xdpwg-perf-'));
   const data = path.join(dir, 'perf.data');
   return new Promise((resolve) => {
-    const child = spawn('perf', ['record', '-q', '-F', '999', '-g', '-o', data, '-p', pids.join(','), '--', 'sleep', String(seconds)], { stdio: 'ignore' });
+    const child = spawn('perf', ['record', '-q', '-F', '999', '-g', '-o', data, '-p', pids.join(','), '--', 'sleep', String(seconds)], {
+      stdio: 'ignore',
+    });
     child.on('close', () => {
       let report: string;
       try {
-        report = execFileSync('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'comm,dso,sym', '-g', 'none', '--percent-limit', '0.8'],
-          { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
-      } catch (err) { report = `perf report failed: ${(err as Error).message}`; }
+        report = execFileSync(
+          'perf',
+          ['report', '-i', data, '--stdio', '--no-children', '--sort', 'comm,dso,sym', '-g', 'none', '--percent-limit', '0.8'],
+          { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] },
+        );
+      } catch (err) {
+        report = `perf report failed: ${(err as Error).message}`;
+      }
       rmSync(dir, { recursive: true, force: true });
-      resolve(report.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#')).join('\n'));
+      resolve(
+        report
+          .split('\n')
+          .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+          .join('\n'),
+      );
     });
   });
 }
@@ -116,7 +135,10 @@ async function main(): Promise<void> {
   const pair = await setUpPair(o.config, o.topology, o.wireguardGo);
   const server = o.workload === 'handshakes' ? undefined : await startIperfServer(pair);
   try {
-    const sides = [['a (sender)', pair.a.proc!.pid!], ['b (receiver)', pair.b.proc!.pid!]] as const;
+    const sides = [
+      ['a (sender)', pair.a.proc!.pid!],
+      ['b (receiver)', pair.b.proc!.pid!],
+    ] as const;
     const before = sides.map(([, pid]) => threadsOf(pid));
     const machineBefore = machineTicks();
     const perf = o.perf ? perfRecord(pair.daemonPids(), o.seconds) : undefined;
@@ -126,14 +148,17 @@ async function main(): Promise<void> {
     console.log(`${o.config} on the ${o.topology} topology, ${o.workload} for ${o.seconds} s: ${outcome}`);
     const total = (k: 'user' | 'sys' | 'softirq' | 'idle'): number => machineAfter[k] - machineBefore[k];
     const all = total('user') + total('sys') + total('softirq') + total('idle');
-    console.log(`machine: user ${(100 * total('user') / all).toFixed(0)}%, system ${(100 * total('sys') / all).toFixed(0)}%, softirq ${(100 * total('softirq') / all).toFixed(0)}%, idle ${(100 * total('idle') / all).toFixed(0)}% of ${os.cpus().length} cores`);
+    console.log(
+      `machine: user ${((100 * total('user')) / all).toFixed(0)}%, system ${((100 * total('sys')) / all).toFixed(0)}%, softirq ${((100 * total('softirq')) / all).toFixed(0)}%, idle ${((100 * total('idle')) / all).toFixed(0)}% of ${os.cpus().length} cores`,
+    );
     sides.forEach(([label], i) => {
       const rows: Array<[string, number, number]> = [];
       // One row per thread (Node names its worker threads 'node' too): the main thread is the one whose id is the pid.
       const pid = sides[i]![1];
       for (const [tid, t] of after[i]!) {
         const b = before[i]!.get(tid);
-        const u = t.user - (b?.user ?? 0), s = t.sys - (b?.sys ?? 0);
+        const u = t.user - (b?.user ?? 0),
+          s = t.sys - (b?.sys ?? 0);
         if (u + s > 0) rows.push([tid === pid ? `${t.name} (main)` : `${t.name} ${tid}`, u / USER_HZ, s / USER_HZ]);
       }
       rows.sort((x, y) => y[1] + y[2] - (x[1] + x[2]));

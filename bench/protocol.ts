@@ -12,7 +12,18 @@
  */
 import { performance } from 'node:perf_hooks';
 import nacl from 'tweetnacl';
-import { generateKeyPair, keyPairFromPrivate, nodeX25519, sharedSecret, hash, kdf3, nodeAead, nobleAead, counterNonce, type AeadBackend } from '../src/crypto/index.js';
+import {
+  generateKeyPair,
+  keyPairFromPrivate,
+  nodeX25519,
+  sharedSecret,
+  hash,
+  kdf3,
+  nodeAead,
+  nobleAead,
+  counterNonce,
+  type AeadBackend,
+} from '../src/crypto/index.js';
 import { FakeClock } from '../src/protocol/clock.js';
 import { IndexTable } from '../src/protocol/index-table.js';
 import { Handshake, createInitiation, consumeResponse, beginSession } from '../src/protocol/noise.js';
@@ -97,19 +108,40 @@ function benchPrimitives(): Record<string, number> {
   const key = new Uint8Array(32).fill(3);
   const meNode = keyPairFromPrivate(naclPriv, nodeX25519);
   return {
-    'X25519 DH, native (OpenSSL EVP)': rate(() => { sharedSecret(me, them); }),
-    'X25519 DH, node:crypto': rate(() => { sharedSecret(meNode, them); }),
-    'X25519 DH, tweetnacl': rate(() => { nacl.scalarMult(naclPriv, them); }, Math.min(msPerCase, 500)),
-    'X25519 key generation, native': rate(() => { generateKeyPair(); }),
-    'X25519 key generation, node:crypto': rate(() => { generateKeyPair(nodeX25519); }),
-    'BLAKE2s HASH, 64 B': rate(() => { hash(block); }),
-    'KDF3 (7 HMAC-BLAKE2s)': rate(() => { kdf3(key, block); }),
+    'X25519 DH, native (OpenSSL EVP)': rate(() => {
+      sharedSecret(me, them);
+    }),
+    'X25519 DH, node:crypto': rate(() => {
+      sharedSecret(meNode, them);
+    }),
+    'X25519 DH, tweetnacl': rate(
+      () => {
+        nacl.scalarMult(naclPriv, them);
+      },
+      Math.min(msPerCase, 500),
+    ),
+    'X25519 key generation, native': rate(() => {
+      generateKeyPair();
+    }),
+    'X25519 key generation, node:crypto': rate(() => {
+      generateKeyPair(nodeX25519);
+    }),
+    'BLAKE2s HASH, 64 B': rate(() => {
+      hash(block);
+    }),
+    'KDF3 (7 HMAC-BLAKE2s)': rate(() => {
+      kdf3(key, block);
+    }),
   };
 }
 
 // ---------------------------------------------------------------- per-packet AEAD
 
-interface AeadRow { size: number; op: 'seal' | 'open'; perSec: Record<string, number> }
+interface AeadRow {
+  size: number;
+  op: 'seal' | 'open';
+  perSec: Record<string, number>;
+}
 
 function benchAead(): AeadRow[] {
   const key = new Uint8Array(32).fill(7);
@@ -128,9 +160,14 @@ function benchAead(): AeadRow[] {
       for (const backend of [nodeAead, nobleAead] as AeadBackend[]) {
         let counter = 0;
         const sealed = backend.seal(key, counterNonce(0), plain, ad);
-        perSec[backend.name] = op === 'seal'
-          ? rate(() => { backend.seal(key, counterNonce(counter++), plain, ad); })
-          : rate(() => { if (!backend.open(key, counterNonce(0), sealed, ad)) throw new Error('open'); });
+        perSec[backend.name] =
+          op === 'seal'
+            ? rate(() => {
+                backend.seal(key, counterNonce(counter++), plain, ad);
+              })
+            : rate(() => {
+                if (!backend.open(key, counterNonce(0), sealed, ad)) throw new Error('open');
+              });
       }
       if (native) {
         // A burst of one packet in place, as the data path would call it per packet.
@@ -141,9 +178,15 @@ function benchAead(): AeadRow[] {
         const results = new Uint8Array(1);
         native.sealBurst(buf, desc, 1, key, keyIndex, counters, results);
         const sealedBuf = buf.slice();
-        perSec['native burst of 1'] = op === 'seal'
-          ? rate(() => { native!.sealBurst(buf, desc, 1, key, keyIndex, counters, results); })
-          : rate(() => { buf.set(sealedBuf); native!.openBurst(buf, desc, 1, key, keyIndex, counters, results); });
+        perSec['native burst of 1'] =
+          op === 'seal'
+            ? rate(() => {
+                native!.sealBurst(buf, desc, 1, key, keyIndex, counters, results);
+              })
+            : rate(() => {
+                buf.set(sealedBuf);
+                native!.openBurst(buf, desc, 1, key, keyIndex, counters, results);
+              });
       }
       rows.push({ size, op, perSec });
     }
@@ -162,17 +205,23 @@ if (asJson) {
   const us = (n: number): string => `${(1e6 / n).toFixed(1).padStart(7)} µs`;
   console.log(`# ${command}   (one core, ${msPerCase} ms per case)`);
   console.log('\n## handshakes (MACs included, no cookies)');
-  console.log(`initiator  create initiation + consume response + keys  ${k(handshakes.initiatorPerSec)}/s  ${us(handshakes.initiatorPerSec)}`);
-  console.log(`responder  consume initiation + create response + keys  ${k(handshakes.responderPerSec)}/s  ${us(handshakes.responderPerSec)}`);
+  console.log(
+    `initiator  create initiation + consume response + keys  ${k(handshakes.initiatorPerSec)}/s  ${us(handshakes.initiatorPerSec)}`,
+  );
+  console.log(
+    `responder  consume initiation + create response + keys  ${k(handshakes.responderPerSec)}/s  ${us(handshakes.responderPerSec)}`,
+  );
   console.log(`both sides in one thread (full handshake)               ${k(handshakes.fullPerSec)}/s  ${us(handshakes.fullPerSec)}`);
   console.log('\n## primitives');
   for (const [name, r] of Object.entries(primitives)) console.log(`${name.padEnd(40)} ${k(r)}/s  ${us(r)}`);
-  console.log('\n## ChaCha20-Poly1305 per packet (allocating API; the data path uses bench/aead.ts\'s in-place bursts)');
+  console.log("\n## ChaCha20-Poly1305 per packet (allocating API; the data path uses bench/aead.ts's in-place bursts)");
   const names = Object.keys(aead[0]!.perSec);
   console.log(`${'op'.padEnd(5)}${'size'.padStart(6)} | ${names.map((n) => n.padEnd(26)).join('| ')}| node÷noble`);
   for (const r of aead) {
-    const cells = names.map((n) => `${k(r.perSec[n]!)}/s ${(r.perSec[n]! * r.size * 8 / 1e9).toFixed(2).padStart(5)} Gb/s `.padEnd(26));
-    console.log(`${r.op.padEnd(5)}${String(r.size).padStart(6)} | ${cells.join('| ')}| ${(r.perSec['node:crypto']! / r.perSec['@noble/ciphers']!).toFixed(1)}×`);
+    const cells = names.map((n) => `${k(r.perSec[n]!)}/s ${((r.perSec[n]! * r.size * 8) / 1e9).toFixed(2).padStart(5)} Gb/s `.padEnd(26));
+    console.log(
+      `${r.op.padEnd(5)}${String(r.size).padStart(6)} | ${cells.join('| ')}| ${(r.perSec['node:crypto']! / r.perSec['@noble/ciphers']!).toFixed(1)}×`,
+    );
   }
   if (!names.includes('native burst of 1')) console.log('(native burst backend not loaded: run npm run build:native for that column)');
 }

@@ -69,7 +69,8 @@ function opensUnderZeroKey(msg: Buffer): boolean {
 /** Every transport message of the capture tried under a zero key; repeats of (receiver, counter). */
 function checkCapture(file: string): { messages: number; openedUnderZeroKey: number; repeatedNonces: number } {
   const { linkType, packets } = readPcap(file);
-  let messages = 0, opened = 0;
+  let messages = 0,
+    opened = 0;
   for (const frame of packets) {
     const u = udpPayload(frame, linkType);
     if (!u || u.payload.length < 32 || u.payload[0] !== 4) continue;
@@ -82,7 +83,10 @@ function checkCapture(file: string): { messages: number; openedUnderZeroKey: num
 async function main(): Promise<void> {
   requireRoot();
   const lab = new Lab('rks');
-  const stop = (): void => { lab.cleanup(); process.exit(130); };
+  const stop = (): void => {
+    lab.cleanup();
+    process.exit(130);
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
@@ -104,16 +108,37 @@ async function main(): Promise<void> {
     const bytes0 = peerDump(b, a.keys.publicKey)!;
     lab.spawn(b.ns, 'iperf3', ['-s', '-B', b.inner4]);
     await waitFor('iperf3 server', () => nsExec(b.ns, 'ss', ['-ltn']).includes(`${b.inner4}:5201`));
-    const iperf = lab.spawn(a.ns, 'iperf3', ['-c', b.inner4, '-u', '-l', '1200', '--bidir', '-P', '4', '-b', `${Math.ceil(RATE_MBIT / 4)}M`, '-t', String(SECONDS), '-J', '--connect-timeout', '5000']);
+    const iperf = lab.spawn(a.ns, 'iperf3', [
+      '-c',
+      b.inner4,
+      '-u',
+      '-l',
+      '1200',
+      '--bidir',
+      '-P',
+      '4',
+      '-b',
+      `${Math.ceil(RATE_MBIT / 4)}M`,
+      '-t',
+      String(SECONDS),
+      '-J',
+      '--connect-timeout',
+      '5000',
+    ]);
     let iperfOut = '';
-    iperf.stdout?.on('data', (d: Buffer) => { iperfOut += d.toString(); });
+    iperf.stdout?.on('data', (d: Buffer) => {
+      iperfOut += d.toString();
+    });
     const iperfDone = new Promise<number>((resolve) => iperf.once('exit', (code) => resolve(code ?? -1)));
     const pings = Promise.all([pingAsync(a, b.inner4, SECONDS * 20, 0.05), pingAsync(b, a.inner4, SECONDS * 20, 0.05)]);
 
     const samples: Array<{ t: number; rss: number }> = [];
     const handshakes = new Set<number>();
-    let reloads = 0, reAdds = 0, opErrors = 0;
-    let captureStarted = false, captureDone: Promise<void> | undefined;
+    let reloads = 0,
+      reAdds = 0,
+      opErrors = 0;
+    let captureStarted = false,
+      captureDone: Promise<void> | undefined;
     const t0 = Date.now();
     while (Date.now() - t0 < SECONDS * 1000) {
       await new Promise((r) => setTimeout(r, 1000));
@@ -133,7 +158,21 @@ async function main(): Promise<void> {
       if (!captureStarted && t >= SECONDS / 2 - CAPTURE_SECONDS / 2) {
         captureStarted = true;
         rmSync(CAPTURE_FILE, { force: true });
-        const td = lab.spawn(b.ns, 'timeout', [String(CAPTURE_SECONDS), 'tcpdump', '-Z', 'root', '-i', `${lab.prefix}vb`, '-s', '0', '-U', '-n', '-w', CAPTURE_FILE, 'udp']);
+        const td = lab.spawn(b.ns, 'timeout', [
+          String(CAPTURE_SECONDS),
+          'tcpdump',
+          '-Z',
+          'root',
+          '-i',
+          `${lab.prefix}vb`,
+          '-s',
+          '0',
+          '-U',
+          '-n',
+          '-w',
+          CAPTURE_FILE,
+          'udp',
+        ]);
         captureDone = new Promise((resolve) => td.once('exit', () => resolve()));
       }
     }
@@ -142,7 +181,15 @@ async function main(): Promise<void> {
     const iperfCode = await Promise.race([iperfDone, new Promise<number>((r) => setTimeout(() => r(NaN), 20_000))]).then((code) => {
       if (!Number.isNaN(code)) return code;
       iperf.kill('SIGINT');
-      return Promise.race([iperfDone, new Promise<number>((r) => setTimeout(() => { iperf.kill('SIGKILL'); r(-1); }, 5_000))]);
+      return Promise.race([
+        iperfDone,
+        new Promise<number>((r) =>
+          setTimeout(() => {
+            iperf.kill('SIGKILL');
+            r(-1);
+          }, 5_000),
+        ),
+      ]);
     });
     const [ab, ba] = await pings;
     await captureDone;
@@ -163,9 +210,16 @@ async function main(): Promise<void> {
     const early = samples.filter((s) => s.t >= WARMUP_S && s.t < WARMUP_S + 10).map((s) => s.rss);
     const late = samples.slice(-10).map((s) => s.rss);
     const report = {
-      seconds: SECONDS, timeScale: TIME_SCALE, rekeyEveryS: 120 / TIME_SCALE, workers: 2,
-      reloads, peerReAdds: reAdds, opErrors, handshakesSeenByPeer: handshakes.size,
-      pings: { aToB: ab, bToA: ba }, iperf3: throughput,
+      seconds: SECONDS,
+      timeScale: TIME_SCALE,
+      rekeyEveryS: 120 / TIME_SCALE,
+      workers: 2,
+      reloads,
+      peerReAdds: reAdds,
+      opErrors,
+      handshakesSeenByPeer: handshakes.size,
+      pings: { aToB: ab, bToA: ba },
+      iperf3: throughput,
       // What wireguard-go counted for the peer (its counters survive A's removals of B, not B's of A: B never removes).
       wireguardGoMbit: { fromA: ((bytes1.rx - bytes0.rx) * 8) / SECONDS / 1e6, toA: ((bytes1.tx - bytes0.tx) * 8) / SECONDS / 1e6 },
       capture: { seconds: CAPTURE_SECONDS, ...wire },
@@ -176,10 +230,12 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(report));
     const failures: string[] = [];
     // The capture must have seen the iperf3 load, not only pings (20/s each way).
-    if (wire.messages < CAPTURE_SECONDS * 500) failures.push(`the capture holds only ${wire.messages} transport messages: the load did not flow`);
+    if (wire.messages < CAPTURE_SECONDS * 500)
+      failures.push(`the capture holds only ${wire.messages} transport messages: the load did not flow`);
     if (wire.openedUnderZeroKey > 0) failures.push(`${wire.openedUnderZeroKey} message(s) open under a zero key`);
     if (wire.repeatedNonces > 0) failures.push(`${wire.repeatedNonces} (receiver, counter) pair(s) repeat`);
-    if (report.rssKb.end - report.rssKb.afterWarmup > RSS_GROWTH_BOUND_KB) failures.push(`RSS grew ${report.rssKb.end - report.rssKb.afterWarmup} KiB`);
+    if (report.rssKb.end - report.rssKb.afterWarmup > RSS_GROWTH_BOUND_KB)
+      failures.push(`RSS grew ${report.rssKb.end - report.rssKb.afterWarmup} KiB`);
     if (!report.daemonAlive) failures.push('xdpwg died');
     if (failures.length > 0) {
       console.error(`rekey-stress FAILED: ${failures.join('; ')}`);

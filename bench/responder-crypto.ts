@@ -57,5 +57,7 @@ for (let r = 0; r < rounds; r++) {
   perRound.push((ms * 1000) / count);
 }
 perRound.sort((a, b) => a - b);
-process.stdout.write(`responder crypto${pooled ? ' (pooled ephemerals)' : ''}: median ${perRound[rounds >> 1]!.toFixed(1)} µs/handshake ` +
-  `(min ${perRound[0]!.toFixed(1)}, ${rounds} rounds of ${count})\n`);
+process.stdout.write(
+  `responder crypto${pooled ? ' (pooled ephemerals)' : ''}: median ${perRound[rounds >> 1]!.toFixed(1)} µs/handshake ` +
+    `(min ${perRound[0]!.toFixed(1)}, ${rounds} rounds of ${count})\n`,
+);

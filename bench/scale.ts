@@ -46,7 +46,17 @@ import { processTree } from './suite/cpu.js';
 import { median } from './suite/stats.js';
 import type { Pair } from './suite/topology.js';
 
-interface Row { impl: string; n: number; sessions?: number; setconfMs: number; dumpMs: number; dumpLines: number; rssMb: number; bytesPerPeer: number; idleCpuPct: number }
+interface Row {
+  impl: string;
+  n: number;
+  sessions?: number;
+  setconfMs: number;
+  dumpMs: number;
+  dumpLines: number;
+  rssMb: number;
+  bytesPerPeer: number;
+  idleCpuPct: number;
+}
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -72,7 +82,9 @@ function randomPeers(n: number): string {
   for (let i = 0; i < n; i++) {
     const k = keys.subarray(i * 32, i * 32 + 32).toString('base64');
     const a = i + 1;
-    parts.push(`[Peer]\nPublicKey = ${k}\nAllowedIPs = 10.${(a >> 16) & 255}.${(a >> 8) & 255}.${a & 255}/32, fd00::${(a >> 16).toString(16)}:${(a & 0xffff).toString(16)}/128\n`);
+    parts.push(
+      `[Peer]\nPublicKey = ${k}\nAllowedIPs = 10.${(a >> 16) & 255}.${(a >> 8) & 255}.${a & 255}/32, fd00::${(a >> 16).toString(16)}:${(a & 0xffff).toString(16)}/128\n`,
+    );
   }
   return parts.join('');
 }
@@ -96,7 +108,9 @@ function daemonPid(side: Side): number {
     try {
       const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
       if (cmd.includes(side.ifname)) return p;
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   throw new Error(`no daemon for ${side.ifname} in ${side.ns}`);
 }
@@ -105,7 +119,19 @@ async function measure(impl: 'xdpwg' | 'wireguard-go', n: number, rss0: number |
   const lab = new Lab('scb');
   try {
     const ns = lab.ns('a');
-    const side: Side = { ns, impl, ifname: 'scbwg0', keys: genKeys(), port: 51999, log: [], outer4: '', outer6: '', inner4: '', inner6: '', bin: impl === 'wireguard-go' ? goBin : undefined };
+    const side: Side = {
+      ns,
+      impl,
+      ifname: 'scbwg0',
+      keys: genKeys(),
+      port: 51999,
+      log: [],
+      outer4: '',
+      outer6: '',
+      inner4: '',
+      inner6: '',
+      bin: impl === 'wireguard-go' ? goBin : undefined,
+    };
     await startImplementation(lab, side, { LOG_LEVEL: 'error' });
     const pid = daemonPid(side);
     const file = `/tmp/xdpwg-${ns}-scale.conf`;
@@ -142,7 +168,18 @@ async function measureSessions(n: number, k: number, keepalive: number, rss0: nu
     const ns = lab.ns('a');
     const g = lab.ns('g');
     lab.veth({ ns, dev: 'scsva', addrs: ['10.219.9.1/24'] }, { ns: g, dev: 'scsvg', addrs: ['10.219.9.2/24'] });
-    const side: Side = { ns, impl: 'xdpwg', ifname: 'scswg0', keys: genKeys(), port: 51997, log: [], outer4: '10.219.9.1', outer6: '', inner4: '10.219.0.1', inner6: '' };
+    const side: Side = {
+      ns,
+      impl: 'xdpwg',
+      ifname: 'scswg0',
+      keys: genKeys(),
+      port: 51997,
+      log: [],
+      outer4: '10.219.9.1',
+      outer6: '',
+      inner4: '10.219.0.1',
+      inner6: '',
+    };
     await startImplementation(lab, side, { LOG_LEVEL: 'error' });
     const pid = daemonPid(side);
     const live = Array.from({ length: k }, () => generateKeyPair());
@@ -163,9 +200,30 @@ async function measureSessions(n: number, k: number, keepalive: number, rss0: nu
     nsExec(ns, 'ip', ['link', 'set', side.ifname, 'up']);
     const keysFile = `/tmp/xdpwg-${g}-keys.json`;
     writeFileSync(keysFile, JSON.stringify(live.map((p) => keyToBase64(p.privateKey))), { mode: 0o600 });
-    const result = await runBench<PeersResult>(g, 'handshake-flood', ['peers', '--target', `${side.outer4}:${side.port}`, '--responder-public', side.keys.publicKey,
-      '--keys', keysFile, '--inner', live.map((_, i) => inner(i + 1)).join(','), '--ping', side.inner4, '--from', '10.219.9.2',
-      '--retry-ms', '2000', '--timeout-ms', '60000'], 120_000);
+    const result = await runBench<PeersResult>(
+      g,
+      'handshake-flood',
+      [
+        'peers',
+        '--target',
+        `${side.outer4}:${side.port}`,
+        '--responder-public',
+        side.keys.publicKey,
+        '--keys',
+        keysFile,
+        '--inner',
+        live.map((_, i) => inner(i + 1)).join(','),
+        '--ping',
+        side.inner4,
+        '--from',
+        '10.219.9.2',
+        '--retry-ms',
+        '2000',
+        '--timeout-ms',
+        '60000',
+      ],
+      120_000,
+    );
     if (result.completed !== k) throw new Error(`only ${result.completed} of ${k} scripted peers completed a handshake`);
     t0 = performance.now();
     const dump = execFileSync('ip', ['netns', 'exec', ns, 'wg', 'show', side.ifname, 'dump'], { maxBuffer: 1 << 30 }).toString();
@@ -175,8 +233,17 @@ async function measureSessions(n: number, k: number, keepalive: number, rss0: nu
     const c0 = cpuTicks(pid);
     await new Promise((r) => setTimeout(r, idleSeconds * 1000));
     const idleCpuPct = ((cpuTicks(pid) - c0) / USER_HZ / idleSeconds) * 100;
-    return { impl: 'xdpwg', n, sessions: k, setconfMs, dumpMs, dumpLines: dump.split('\n').filter(Boolean).length - 1, rssMb: rss,
-      bytesPerPeer: rss0 !== undefined ? ((rss - rss0) * 1024 * 1024) / n : 0, idleCpuPct };
+    return {
+      impl: 'xdpwg',
+      n,
+      sessions: k,
+      setconfMs,
+      dumpMs,
+      dumpLines: dump.split('\n').filter(Boolean).length - 1,
+      rssMb: rss,
+      bytesPerPeer: rss0 !== undefined ? ((rss - rss0) * 1024 * 1024) / n : 0,
+      idleCpuPct,
+    };
   } finally {
     lab.cleanup();
   }
@@ -201,16 +268,26 @@ async function tunnelPair(prefix: string, subnet: number, extra: number): Promis
     }
     addPeer(a, b, { outer: 4 });
     addPeer(b, a, { outer: 4 });
-    await waitFor(`a first ping through ${a.ifname}`, () => {
-      try {
-        nsExec(a.ns, 'ping', ['-c', '1', '-W', '1', b.inner4]);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 15_000, 200);
+    await waitFor(
+      `a first ping through ${a.ifname}`,
+      () => {
+        try {
+          nsExec(a.ns, 'ping', ['-c', '1', '-W', '1', b.inner4]);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      15_000,
+      200,
+    );
     return {
-      config: 'xdpwg', topology: 'veth', lab, a, b, target: b.inner4,
+      config: 'xdpwg',
+      topology: 'veth',
+      lab,
+      a,
+      b,
+      target: b.inner4,
       daemonPids: () => [a.proc!, b.proc!].flatMap((p) => (p.pid === undefined ? [] : processTree(p.pid))),
     };
   } catch (err) {
@@ -224,7 +301,13 @@ function fix(x: number | null | undefined, digits: number): string {
   return typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : 'n/a';
 }
 
-interface TunnelFigures { tcpMbps: number; cpuSPerGb: number; pingP50Ms: number; pingP99Ms: number; handshakesPerS: number }
+interface TunnelFigures {
+  tcpMbps: number;
+  cpuSPerGb: number;
+  pingP50Ms: number;
+  pingP99Ms: number;
+  handshakesPerS: number;
+}
 
 /** --tunnel N: the data path and the handshake rate with N more peers against none (see the top of this file). */
 async function measureTunnel(n: number, reps: number, seconds: number): Promise<Record<string, unknown>> {
@@ -240,19 +323,36 @@ async function measureTunnel(n: number, reps: number, seconds: number): Promise<
         const tcp = await tcpRun(p, { streams: 1, reverse: false, seconds });
         const ping = await pingRun(p, 2);
         const hs = await handshakeRun(p, { peers: 500, count: 5000, window: 96, timeoutMs: 10_000 });
-        const f: TunnelFigures = { tcpMbps: tcp.bitsPerSecond / 1e6, cpuSPerGb: tcp.daemonCpuSeconds / (tcp.bytes / 1e9), pingP50Ms: ping.p50Ms, pingP99Ms: ping.p99Ms, handshakesPerS: hs.handshakesPerSecond };
+        const f: TunnelFigures = {
+          tcpMbps: tcp.bitsPerSecond / 1e6,
+          cpuSPerGb: tcp.daemonCpuSeconds / (tcp.bytes / 1e9),
+          pingP50Ms: ping.p50Ms,
+          pingP99Ms: ping.p99Ms,
+          handshakesPerS: hs.handshakesPerSecond,
+        };
         got[i]!.push(f);
-        process.stdout.write(`  rep ${r + 1} ${String(i === 0 ? 0 : n).padStart(8)} peers: TCP ${fix(f.tcpMbps, 0)} Mbit/s (${fix(f.cpuSPerGb, 2)} CPU-s/GB)  ping p50 ${fix(f.pingP50Ms, 3)} p99 ${fix(f.pingP99Ms, 3)} ms (${ping.received}/${ping.sent})  ${fix(f.handshakesPerS, 0)} handshakes/s (${hs.responses}/${hs.sent}, ${hs.cookieReplies} cookie replies, ${hs.lost} lost)\n`);
+        process.stdout.write(
+          `  rep ${r + 1} ${String(i === 0 ? 0 : n).padStart(8)} peers: TCP ${fix(f.tcpMbps, 0)} Mbit/s (${fix(f.cpuSPerGb, 2)} CPU-s/GB)  ping p50 ${fix(f.pingP50Ms, 3)} p99 ${fix(f.pingP99Ms, 3)} ms (${ping.received}/${ping.sent})  ${fix(f.handshakesPerS, 0)} handshakes/s (${hs.responses}/${hs.sent}, ${hs.cookieReplies} cookie replies, ${hs.lost} lost)\n`,
+        );
       }
     }
     const med = (i: number, k: keyof TunnelFigures): number => median(got[i]!.map((f) => f[k]));
-    const keys: Array<[keyof TunnelFigures, string]> = [['tcpMbps', 'TCP 1 stream a→b, Mbit/s'], ['cpuSPerGb', 'daemons CPU-s per GB'], ['pingP50Ms', 'ping p50, ms'], ['pingP99Ms', 'ping p99, ms'], ['handshakesPerS', 'handshakes/s (responder)']];
+    const keys: Array<[keyof TunnelFigures, string]> = [
+      ['tcpMbps', 'TCP 1 stream a→b, Mbit/s'],
+      ['cpuSPerGb', 'daemons CPU-s per GB'],
+      ['pingP50Ms', 'ping p50, ms'],
+      ['pingP99Ms', 'ping p99, ms'],
+      ['handshakesPerS', 'handshakes/s (responder)'],
+    ];
     process.stdout.write(`medians of ${reps}          0 peers  ${String(n).padStart(8)} peers   ratio\n`);
     const out: Record<string, unknown> = { n, reps, seconds, runs: got };
     for (const [k, label] of keys) {
-      const z = med(0, k), m = med(1, k);
+      const z = med(0, k),
+        m = med(1, k);
       const digits = k === 'tcpMbps' || k === 'handshakesPerS' ? 0 : k === 'cpuSPerGb' ? 2 : 3;
-      process.stdout.write(`${label.padEnd(28)} ${fix(z, digits).padStart(9)}  ${fix(m, digits).padStart(14)}  ${fix(m / z, 2).padStart(6)}\n`);
+      process.stdout.write(
+        `${label.padEnd(28)} ${fix(z, digits).padStart(9)}  ${fix(m, digits).padStart(14)}  ${fix(m / z, 2).padStart(6)}\n`,
+      );
       out[k] = { zero: z, n: m, ratio: m / z };
     }
     return out;
@@ -265,7 +365,9 @@ async function main(): Promise<void> {
   requireRoot();
   const rows: Row[] = [];
   const print = (r: Row): void => {
-    process.stdout.write(`${r.impl.padEnd(13)} ${String(r.n).padStart(8)}  setconf ${(r.setconfMs / 1000).toFixed(2).padStart(7)} s  dump ${(r.dumpMs / 1000).toFixed(2).padStart(6)} s  rss ${r.rssMb.toFixed(0).padStart(5)} MB  ${r.bytesPerPeer.toFixed(0).padStart(6)} B/peer  idle cpu ${r.idleCpuPct.toFixed(1)} %\n`);
+    process.stdout.write(
+      `${r.impl.padEnd(13)} ${String(r.n).padStart(8)}  setconf ${(r.setconfMs / 1000).toFixed(2).padStart(7)} s  dump ${(r.dumpMs / 1000).toFixed(2).padStart(6)} s  rss ${r.rssMb.toFixed(0).padStart(5)} MB  ${r.bytesPerPeer.toFixed(0).padStart(6)} B/peer  idle cpu ${r.idleCpuPct.toFixed(1)} %\n`,
+    );
   };
   const impls: Array<['xdpwg' | 'wireguard-go', number[]]> = [['xdpwg', sizes]];
   if (goBin) impls.push(['wireguard-go', goSizes]);
@@ -280,7 +382,12 @@ async function main(): Promise<void> {
   }
   const sessions = Number(arg('--sessions') ?? 0);
   if (sessions > 0) {
-    const r = await measureSessions(Number(arg('--sessions-of') ?? 100_000), sessions, Number(arg('--keepalive') ?? 25), rows.find((x) => x.impl === 'xdpwg' && x.n === 0)?.rssMb);
+    const r = await measureSessions(
+      Number(arg('--sessions-of') ?? 100_000),
+      sessions,
+      Number(arg('--keepalive') ?? 25),
+      rows.find((x) => x.impl === 'xdpwg' && x.n === 0)?.rssMb,
+    );
     rows.push(r);
     process.stdout.write(`with ${sessions} live sessions (keepalive ${arg('--keepalive') ?? 25} s): `);
     print(r);

@@ -33,14 +33,23 @@ import { CONFIGS, DEBIAN_WIREGUARD_GO, setUpPair, TOPOLOGIES, type ConfigName, t
 /** A command-line mistake: reported as one line, exit status 2. */
 class UsageError extends Error {}
 
-interface Options { quick: boolean; only?: ConfigName[]; topologies: TopologyName[]; repetitions: number; wireguardGo: string }
+interface Options {
+  quick: boolean;
+  only?: ConfigName[];
+  topologies: TopologyName[];
+  repetitions: number;
+  wireguardGo: string;
+}
 
 /** A comma-separated list of known names. */
 function listOption<T extends string>(option: string, value: string, known: readonly T[]): T[] {
-  const list = value.split(',').filter(Boolean).map((n) => {
-    if (!(known as readonly string[]).includes(n)) throw new UsageError(`${option}: unknown name '${n}' (known: ${known.join(', ')})`);
-    return n as T;
-  });
+  const list = value
+    .split(',')
+    .filter(Boolean)
+    .map((n) => {
+      if (!(known as readonly string[]).includes(n)) throw new UsageError(`${option}: unknown name '${n}' (known: ${known.join(', ')})`);
+      return n as T;
+    });
   if (list.length === 0) throw new UsageError(`${option} needs at least one name`);
   return list;
 }
@@ -53,7 +62,8 @@ function parseOptions(argv: string[]): Options {
   let wireguardGo = 'wireguard-go';
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    const [name, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const [name, inline] =
+      a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
     const value = (): string => {
       const v = inline ?? argv[++i];
       if (v === undefined || v === '') throw new UsageError(`${name} needs a value`);
@@ -66,7 +76,8 @@ function parseOptions(argv: string[]): Options {
     else if (name === '--repetitions') {
       repetitions = Number(value());
       if (!Number.isInteger(repetitions) || repetitions < 1) throw new UsageError('--repetitions needs a positive integer');
-    } else throw new UsageError(`unknown option ${a} (known: --quick, --only LIST, --topologies LIST, --repetitions N, --wireguard-go PATH)`);
+    } else
+      throw new UsageError(`unknown option ${a} (known: --quick, --only LIST, --topologies LIST, --repetitions N, --wireguard-go PATH)`);
   }
   return { quick, only, topologies, repetitions: repetitions ?? (quick ? 1 : 3), wireguardGo };
 }
@@ -74,15 +85,26 @@ function parseOptions(argv: string[]): Options {
 /** The first line of `bin --version`, without the program name; a clear error when bin does not run. */
 function versionOf(bin: string): string {
   let out: string;
-  try { out = sh(bin, ['--version']); } catch (err) { throw new UsageError(`--wireguard-go: cannot run '${bin} --version': ${(err as Error).message.split('\n')[0]}`); }
-  return out.split('\n')[0]!.replace(/^wireguard-go\s*/, '').trim();
+  try {
+    out = sh(bin, ['--version']);
+  } catch (err) {
+    throw new UsageError(`--wireguard-go: cannot run '${bin} --version': ${(err as Error).message.split('\n')[0]}`);
+  }
+  return out
+    .split('\n')[0]!
+    .replace(/^wireguard-go\s*/, '')
+    .trim();
 }
 
 /** The executable bin names: itself when it has a slash, else its first match in PATH. */
 function resolveExecutable(bin: string): string {
   if (bin.includes('/')) return realpathSync(path.resolve(bin));
   for (const dir of (process.env.PATH ?? '').split(':')) {
-    try { return realpathSync(path.join(dir || '.', bin)); } catch { /* not in this directory */ }
+    try {
+      return realpathSync(path.join(dir || '.', bin));
+    } catch {
+      /* not in this directory */
+    }
   }
   throw new UsageError(`--wireguard-go: '${bin}' is not in PATH`);
 }
@@ -99,13 +121,25 @@ function loadAverage(): number {
 
 function machine(loadAtStart: number, reference: Machine['wireguardGo'], debian: Machine['debianWireguardGo']): Machine {
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? 'unknown';
-  const tryRun = (cmd: string, args: string[]): string => { try { return sh(cmd, args).trim(); } catch { return 'unknown'; } };
+  const tryRun = (cmd: string, args: string[]): string => {
+    try {
+      return sh(cmd, args).trim();
+    } catch {
+      return 'unknown';
+    }
+  };
   const commit = tryRun('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']);
   const dirty = tryRun('git', ['-C', repoRoot, 'status', '--porcelain', '--untracked-files=no']) !== '';
   return {
-    cpu, cores: os.cpus().length, kernel: os.release(), node: process.version,
-    iperf3: tryRun('iperf3', ['--version']).split('\n')[0]!.replace(/\s*\(.*$/, ''),
-    wireguardGo: reference, ...(debian ? { debianWireguardGo: debian } : {}),
+    cpu,
+    cores: os.cpus().length,
+    kernel: os.release(),
+    node: process.version,
+    iperf3: tryRun('iperf3', ['--version'])
+      .split('\n')[0]!
+      .replace(/\s*\(.*$/, ''),
+    wireguardGo: reference,
+    ...(debian ? { debianWireguardGo: debian } : {}),
     xdpwgCommit: commit + (dirty ? ' (with uncommitted changes)' : ''),
     loadAverage: { atStart: loadAtStart, atEnd: loadAverage() },
   };
@@ -126,12 +160,22 @@ async function main(): Promise<void> {
   const referencePath = resolveExecutable(opts.wireguardGo);
   const reference = { path: referencePath, version: versionOf(referencePath) };
   const debianIsReference = referencePath === realpathSync(DEBIAN_WIREGUARD_GO);
-  const log = (line: string): void => { process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`); };
+  const log = (line: string): void => {
+    process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
+  };
   log(`reference wireguard-go ${reference.version} (${reference.path})`);
   const pairs: Pair[] = [];
-  const cleanup = (): void => { for (const p of pairs) p.lab.cleanup(); };
-  process.on('SIGINT', () => { cleanup(); process.exit(130); });
-  process.on('SIGTERM', () => { cleanup(); process.exit(143); });
+  const cleanup = (): void => {
+    for (const p of pairs) p.lab.cleanup();
+  };
+  process.on('SIGINT', () => {
+    cleanup();
+    process.exit(130);
+  });
+  process.on('SIGTERM', () => {
+    cleanup();
+    process.exit(143);
+  });
   const reps = new Map<TopologyName, Map<ConfigName, Repetition[]>>();
   try {
     for (const topology of opts.topologies) {
@@ -148,7 +192,10 @@ async function main(): Promise<void> {
       for (const pair of pairs) {
         const name = `${pair.topology}/${pair.config}`;
         log(`repetition ${rep}/${opts.repetitions}: ${name}`);
-        reps.get(pair.topology)!.get(pair.config)!.push(await measureOnce(pair, settings, (l) => log(`  ${name}: ${l}`)));
+        reps
+          .get(pair.topology)!
+          .get(pair.config)!
+          .push(await measureOnce(pair, settings, (l) => log(`  ${name}: ${l}`)));
       }
     }
   } finally {
@@ -159,19 +206,30 @@ async function main(): Promise<void> {
   const measuredDebian = [...reps.values()].some((m) => m.has('debian-wireguard-go'));
   const report: SuiteReport = {
     date: new Date().toISOString(),
-    machine: machine(loadAtStart, reference, measuredDebian ? { path: DEBIAN_WIREGUARD_GO, version: versionOf(DEBIAN_WIREGUARD_GO) } : undefined),
+    machine: machine(
+      loadAtStart,
+      reference,
+      measuredDebian ? { path: DEBIAN_WIREGUARD_GO, version: versionOf(DEBIAN_WIREGUARD_GO) } : undefined,
+    ),
     command: ['npm run bench', ...(process.argv.slice(2).length ? ['--', ...process.argv.slice(2)] : [])].join(' '),
-    settings: { ...settings, repetitions: opts.repetitions, configs: [...new Set([...reps.values()].flatMap((m) => [...m.keys()]))], topologies: opts.topologies },
+    settings: {
+      ...settings,
+      repetitions: opts.repetitions,
+      configs: [...new Set([...reps.values()].flatMap((m) => [...m.keys()]))],
+      topologies: opts.topologies,
+    },
     totalSeconds: (performance.now() - started) / 1000,
     topologies,
   };
   const dir = path.join(repoRoot, 'bench', 'results');
   writeReport(dir, report);
   process.stdout.write(markdownOf(report));
-  process.stdout.write(`\nWrote ${path.relative(process.cwd(), dir) || dir}/latest.{json,md,svg}; suite took ${report.totalSeconds.toFixed(0)} s.\n`);
+  process.stdout.write(
+    `\nWrote ${path.relative(process.cwd(), dir) || dir}/latest.{json,md,svg}; suite took ${report.totalSeconds.toFixed(0)} s.\n`,
+  );
 }
 
 main().catch((err: Error) => {
-  process.stderr.write(`bench suite: ${err instanceof UsageError ? err.message : err.stack ?? err.message}\n`);
+  process.stderr.write(`bench suite: ${err instanceof UsageError ? err.message : (err.stack ?? err.message)}\n`);
   process.exit(err instanceof UsageError ? 2 : 1);
 });

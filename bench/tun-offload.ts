@@ -13,7 +13,13 @@ import { Lab, nsExec, waitFor } from '../test/helpers/netns.js';
 import { addPeer, configureInterface, startImplementation, twoSides, type Implementation, type Side } from '../test/helpers/tunnel-lab.js';
 import { nsRun } from './suite/run.js';
 
-interface Setup { name: string; impl: Implementation; env: Record<string, string>; prefix: string; subnet: number }
+interface Setup {
+  name: string;
+  impl: Implementation;
+  env: Record<string, string>;
+  prefix: string;
+  subnet: number;
+}
 
 const SETUPS: Setup[] = [
   { name: 'xdpwg offload on', impl: 'xdpwg', env: {}, prefix: 'h9o', subnet: 171 },
@@ -26,7 +32,12 @@ function arg(name: string, fallback: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-interface Running { setup: Setup; lab: Lab; a: Side; b: Side }
+interface Running {
+  setup: Setup;
+  lab: Lab;
+  a: Side;
+  b: Side;
+}
 
 async function start(setup: Setup): Promise<Running> {
   const lab = new Lab(setup.prefix);
@@ -36,16 +47,28 @@ async function start(setup: Setup): Promise<Running> {
   configureInterface(b);
   addPeer(a, b, { outer: 4 });
   addPeer(b, a, { outer: 4 });
-  await waitFor(`first ping over ${setup.name}`, () => {
-    try { nsExec(a.ns, 'ping', ['-c', '1', '-W', '1', b.inner4]); return true; } catch { return false; }
-  }, 15_000, 200);
+  await waitFor(
+    `first ping over ${setup.name}`,
+    () => {
+      try {
+        nsExec(a.ns, 'ping', ['-c', '1', '-W', '1', b.inner4]);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    15_000,
+    200,
+  );
   lab.spawn(b.ns, 'iperf3', ['-s', '-B', b.inner4, '-p', '5201']);
   await waitFor('iperf3 server', () => nsExec(b.ns, 'ss', ['-ltn']).includes(`${b.inner4}:5201`));
   return { setup, lab, a, b };
 }
 
 async function tcp(r: Running, seconds: number, streams: number): Promise<number> {
-  const { stdout } = await nsRun(r.a.ns, 'iperf3', ['-c', r.b.inner4, '-p', '5201', '-t', String(seconds), '-P', String(streams), '-J'], { timeoutMs: (seconds + 20) * 1000 });
+  const { stdout } = await nsRun(r.a.ns, 'iperf3', ['-c', r.b.inner4, '-p', '5201', '-t', String(seconds), '-P', String(streams), '-J'], {
+    timeoutMs: (seconds + 20) * 1000,
+  });
   const report = JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number } } };
   return report.end.sum_received.bits_per_second / 1e6;
 }
@@ -56,11 +79,18 @@ const median = (xs: number[]): number => {
 };
 
 async function main(): Promise<void> {
-  const rounds = arg('--rounds', 5), seconds = arg('--seconds', 5), streams = arg('--streams', 1);
+  const rounds = arg('--rounds', 5),
+    seconds = arg('--seconds', 5),
+    streams = arg('--streams', 1);
   const setups = process.argv.includes('--no-wireguard-go') ? SETUPS.filter((s) => s.impl === 'xdpwg') : SETUPS;
   const running: Running[] = [];
-  const cleanup = (): void => { for (const r of running) r.lab.cleanup(); };
-  process.on('SIGINT', () => { cleanup(); process.exit(130); });
+  const cleanup = (): void => {
+    for (const r of running) r.lab.cleanup();
+  };
+  process.on('SIGINT', () => {
+    cleanup();
+    process.exit(130);
+  });
   try {
     for (const s of setups) running.push(await start(s));
     for (const r of running.filter((x) => x.setup.impl === 'xdpwg')) {
@@ -76,15 +106,29 @@ async function main(): Promise<void> {
       }
     }
     console.log(`\niperf3 TCP, ${streams} stream(s), ${seconds} s, ${rounds} rounds (median, samples in Mbit/s):`);
-    for (const [name, xs] of samples) console.log(`  ${name.padEnd(20)} ${median(xs).toFixed(0).padStart(6)}   [${xs.map((x) => x.toFixed(0)).join(', ')}]`);
+    for (const [name, xs] of samples)
+      console.log(`  ${name.padEnd(20)} ${median(xs).toFixed(0).padStart(6)}   [${xs.map((x) => x.toFixed(0)).join(', ')}]`);
     // The daemons log their offload counters when they stop (a sends, b receives).
     const offloaded = running.filter((r) => r.setup.impl === 'xdpwg');
-    await Promise.all(offloaded.flatMap((r) => [r.a, r.b]).map((side) => new Promise<void>((resolve) => {
-      if (!side.proc || side.proc.exitCode !== null) { resolve(); return; }
-      const timer = setTimeout(resolve, 5000);
-      side.proc.on('close', () => { clearTimeout(timer); resolve(); });
-      side.proc.kill('SIGTERM');
-    })));
+    await Promise.all(
+      offloaded
+        .flatMap((r) => [r.a, r.b])
+        .map(
+          (side) =>
+            new Promise<void>((resolve) => {
+              if (!side.proc || side.proc.exitCode !== null) {
+                resolve();
+                return;
+              }
+              const timer = setTimeout(resolve, 5000);
+              side.proc.on('close', () => {
+                clearTimeout(timer);
+                resolve();
+              });
+              side.proc.kill('SIGTERM');
+            }),
+        ),
+    );
     for (const r of offloaded) {
       for (const side of [r.a, r.b]) {
         const line = side.log.find((l) => l.includes('TUN offload:'));

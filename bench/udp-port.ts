@@ -37,7 +37,10 @@ function udpPortRun(size: number): number {
     const t0 = performance.now();
     while (received < COUNT) {
       const n = tx.allocFrames(frames, BURST);
-      for (let i = 0; i < n; i++) { desc[2 * i] = frames[i]! + tx.headroom; desc[2 * i + 1] = size; }
+      for (let i = 0; i < n; i++) {
+        desc[2 * i] = frames[i]! + tx.headroom;
+        desc[2 * i + 1] = size;
+      }
       let sent = 0;
       while (sent < n) sent += tx.txBurst(desc.subarray(2 * sent), addr.subarray(UDP_ADDR_RECORD_SIZE * sent), n - sent);
       // Loopback delivers within the send call; read until this burst is in.
@@ -51,7 +54,10 @@ function udpPortRun(size: number): number {
       }
     }
     return received / ((performance.now() - t0) / 1000);
-  } finally { tx.close(); rx.close(); }
+  } finally {
+    tx.close();
+    rx.close();
+  }
 }
 
 /** node:dgram → node:dgram over 127.0.0.1, the same window of 64; packets per second. */
@@ -63,29 +69,40 @@ async function dgramRun(size: number): Promise<number> {
   rx.setRecvBufferSize(4 << 20);
   const port = rx.address().port;
   const payload = Buffer.alloc(size, 7);
-  let received = 0, inWindow = 0;
+  let received = 0,
+    inWindow = 0;
   const t0 = performance.now();
   await new Promise<void>((resolve) => {
-    const burst = (): void => { inWindow = 0; for (let i = 0; i < BURST; i++) tx.send(payload, port, '127.0.0.1'); };
+    const burst = (): void => {
+      inWindow = 0;
+      for (let i = 0; i < BURST; i++) tx.send(payload, port, '127.0.0.1');
+    };
     rx.on('message', () => {
       received++;
-      if (received >= COUNT) { resolve(); return; }
+      if (received >= COUNT) {
+        resolve();
+        return;
+      }
       if (++inWindow === BURST) burst();
     });
     burst();
   });
   const pps = received / ((performance.now() - t0) / 1000);
-  tx.close(); rx.close();
+  tx.close();
+  rx.close();
   return pps;
 }
 
 const fmt = (pps: number): string => `${(pps / 1e6).toFixed(3)} Mpps`;
 for (const size of SIZES) {
-  let best = 0, bestDgram = 0;
+  let best = 0,
+    bestDgram = 0;
   for (let rep = 0; rep < 3; rep++) {
     best = Math.max(best, udpPortRun(size));
     bestDgram = Math.max(bestDgram, await dgramRun(size));
   }
   const gbit = (pps: number): string => `${((pps * size * 8) / 1e9).toFixed(2)} Gbit/s payload`;
-  console.log(`${String(size).padStart(5)} B  UdpPort burst ${BURST}: ${fmt(best)} (${gbit(best)})  node:dgram: ${fmt(bestDgram)} (${gbit(bestDgram)})  ratio ${(best / bestDgram).toFixed(1)}x`);
+  console.log(
+    `${String(size).padStart(5)} B  UdpPort burst ${BURST}: ${fmt(best)} (${gbit(best)})  node:dgram: ${fmt(bestDgram)} (${gbit(bestDgram)})  ratio ${(best / bestDgram).toFixed(1)}x`,
+  );
 }

@@ -254,15 +254,17 @@ Napi::Value Configure(const Napi::CallbackInfo& info) {
   }
   const Napi::Object o = info[0].As<Napi::Object>();
   AeadCrewSettings s;
-  const struct { const char* name; unsigned* field; unsigned max; } fields[] = {
-      {"threads", &s.threads, 64}, {"minBurst", &s.minBurst, 1u << 16}, {"spinUs", &s.spinUs, 100000}};
+  const struct {
+    const char* name;
+    unsigned* field;
+    unsigned max;
+  } fields[] = {{"threads", &s.threads, 64}, {"minBurst", &s.minBurst, 1u << 16}, {"spinUs", &s.spinUs, 100000}};
   for (const auto& f : fields) {
     const Napi::Value v = o.Get(f.name);
     if (v.IsUndefined()) continue;
     const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
     if (!(d >= 0 && d <= f.max) || d != static_cast<double>(static_cast<unsigned>(d))) {
-      Napi::RangeError::New(env, std::string(f.name) + " must be an integer in 0.." + std::to_string(f.max))
-          .ThrowAsJavaScriptException();
+      Napi::RangeError::New(env, std::string(f.name) + " must be an integer in 0.." + std::to_string(f.max)).ThrowAsJavaScriptException();
       return env.Undefined();
     }
     *f.field = static_cast<unsigned>(d);

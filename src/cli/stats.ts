@@ -14,7 +14,9 @@ function render(s: DeviceStats): string {
   );
   const c = s.cryptoCrew;
   if (c) {
-    lines.push(`  crypto crew: ${c.threads} thread(s), bursts shared ${c.bursts} (${c.packets} packets, ${c.crewPackets} done by the crew), bursts run alone while the crew was busy ${c.alone}`);
+    lines.push(
+      `  crypto crew: ${c.threads} thread(s), bursts shared ${c.bursts} (${c.packets} packets, ${c.crewPackets} done by the crew), bursts run alone while the crew was busy ${c.alone}`,
+    );
   }
   const h = s.handshakes;
   lines.push(

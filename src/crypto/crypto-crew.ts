@@ -67,7 +67,10 @@ export function startCryptoCrew(
   const spin = process.env.XDPWG_CRYPTO_CREW_SPIN_US;
   const ok = native().aeadCrewConfigure({ threads: wanted, minBurst, ...(spin ? { spinUs: Number(spin) } : {}) });
   if (!ok) return { threads: 0, reason: 'a crew thread could not be started' };
-  return { threads: wanted, reason: setting === 'auto' ? `auto: cores − 1, bursts of ${minBurst}+ packets` : `configured, bursts of ${minBurst}+ packets` };
+  return {
+    threads: wanted,
+    reason: setting === 'auto' ? `auto: cores − 1, bursts of ${minBurst}+ packets` : `configured, bursts of ${minBurst}+ packets`,
+  };
 }
 
 /** Stops the crew's threads (device closed). Safe when it never started or the addon is absent. */

@@ -98,7 +98,12 @@ test('one flow through one peer, sealed and opened with the crypto crew: every d
   let txErr = '';
   tx.stderr!.on('data', (d: Buffer) => (txErr += d.toString()));
   await rxDone;
-  const summary = JSON.parse(rxOut.trim().split('\n').pop()!) as { received: number; outOfOrder: number; duplicates: number; firstBad: number[] | null };
+  const summary = JSON.parse(rxOut.trim().split('\n').pop()!) as {
+    received: number;
+    outOfOrder: number;
+    duplicates: number;
+    firstBad: number[] | null;
+  };
 
   const crewA = crewOf(a);
   const crewB = crewOf(b);

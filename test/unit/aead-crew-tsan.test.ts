@@ -22,11 +22,20 @@ test('aead_crew passes its harness under ThreadSanitizer', () => {
     execFileSync(
       'g++',
       [
-        '-std=c++17', '-g', '-O1', '-fsanitize=thread', '-Wall', '-Wextra', '-Werror', '-DXDPWG_AEAD_CORE_ONLY',
+        '-std=c++17',
+        '-g',
+        '-O1',
+        '-fsanitize=thread',
+        '-Wall',
+        '-Wextra',
+        '-Werror',
+        '-DXDPWG_AEAD_CORE_ONLY',
         path.join(repoRoot, 'native', 'aead_burst.cc'),
         path.join(repoRoot, 'native', 'aead_crew.cc'),
         path.join(repoRoot, 'test', 'native', 'aead_crew_harness.cc'),
-        '-lcrypto', '-o', exe,
+        '-lcrypto',
+        '-o',
+        exe,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 },
     );

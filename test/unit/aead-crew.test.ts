@@ -170,9 +170,14 @@ test('crypto crew: a keypair retired while bursts are in flight is never sealed 
   const w = new Worker(code, {
     eval: true,
     workerData: {
-      transport: url('../../src/protocol/transport.js'), keypair: url('../../src/protocol/keypair.js'),
-      retire: url('../../src/protocol/key-retirement.js'), aead: url('../../src/crypto/aead-burst.js'),
-      alice: alice.shared.buffer, bob: bob.shared.buffer, epochs: retirement.buffer, signal: signal.buffer,
+      transport: url('../../src/protocol/transport.js'),
+      keypair: url('../../src/protocol/keypair.js'),
+      retire: url('../../src/protocol/key-retirement.js'),
+      aead: url('../../src/crypto/aead-burst.js'),
+      alice: alice.shared.buffer,
+      bob: bob.shared.buffer,
+      epochs: retirement.buffer,
+      signal: signal.buffer,
     },
   });
   const result = new Promise<{ violations: number; sealedTotal: number; badOpens: number; afterRetire: number }>((resolve, reject) => {
@@ -193,7 +198,10 @@ test('crypto crew: a keypair retired while bursts are in flight is never sealed 
       assert.ok(Date.now() < deadline + 20_000, 'the worker moved past the retirement epoch');
       await new Promise((r) => setImmediate(r));
     }
-    assert.ok(alice.shared.sendKey.every((b) => b === 0), 'keys zeroed');
+    assert.ok(
+      alice.shared.sendKey.every((b) => b === 0),
+      'keys zeroed',
+    );
     Atomics.store(signal, 2, 1);
     const r = await result;
     assert.equal(r.violations, 0, 'no burst started after the removal sealed anything');

@@ -17,8 +17,14 @@ test('route look-ups: asked once per question until forgotten, separately per fw
       asked.push(`route ${dst} mark ${opts?.mark ?? 0}`);
       return { ifindex: 2, gateway, prefsrc: '10.0.0.2', type: 'unicast' } as unknown as RouteLookup;
     },
-    linkInfo: (i: string | number): LinkInfo | null => { asked.push(`link ${i}`); return { mtu: 1500 } as unknown as LinkInfo; },
-    neighGet: (i: number, ip: string): NeighInfo | null => { asked.push(`neigh ${i} ${ip}`); return null; },
+    linkInfo: (i: string | number): LinkInfo | null => {
+      asked.push(`link ${i}`);
+      return { mtu: 1500 } as unknown as LinkInfo;
+    },
+    neighGet: (i: number, ip: string): NeighInfo | null => {
+      asked.push(`neigh ${i} ${ip}`);
+      return null;
+    },
   };
   const l = new RouteLookups(() => netlink);
   for (let i = 0; i < 500; i++) {

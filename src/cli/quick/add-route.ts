@@ -30,10 +30,16 @@ export function addRoute(r: NewRoute): void {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     const name = r.tableName ?? (table === RT_TABLE_MAIN ? 'main' : String(table));
     // What is there, as `ip route show` prints it (first line: a multipath route spans several).
-    const existing = (queryCommand('ip', [`-${r.family}`, 'route', 'show', 'table', String(table), 'exact', r.dst]) ?? '').trim().split('\n')[0]?.trim();
-    throw Object.assign(new Error(
-      `cannot route ${r.dst} through ${r.ifname}: table ${name} already has a route to it${existing ? ` (${existing})` : ''}; ` +
-      'xdpwg up never replaces a route (as wg-quick: "File exists"); remove that route or that prefix from AllowedIPs',
-    ), { code: 'EEXIST' });
+    const existing = (queryCommand('ip', [`-${r.family}`, 'route', 'show', 'table', String(table), 'exact', r.dst]) ?? '')
+      .trim()
+      .split('\n')[0]
+      ?.trim();
+    throw Object.assign(
+      new Error(
+        `cannot route ${r.dst} through ${r.ifname}: table ${name} already has a route to it${existing ? ` (${existing})` : ''}; ` +
+          'xdpwg up never replaces a route (as wg-quick: "File exists"); remove that route or that prefix from AllowedIPs',
+      ),
+      { code: 'EEXIST' },
+    );
   }
 }

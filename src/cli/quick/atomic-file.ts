@@ -19,7 +19,11 @@ import path from 'node:path';
 
 export function replaceFileAtomically(file: string, data: string, mode: number): void {
   let target = file;
-  try { target = realpathSync(file); } catch { /* not there yet: written under its own name */ }
+  try {
+    target = realpathSync(file);
+  } catch {
+    /* not there yet: written under its own name */
+  }
   const dir = path.dirname(target);
   const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.tmp`);
   let fd: number;
@@ -39,10 +43,18 @@ export function replaceFileAtomically(file: string, data: string, mode: number):
     }
     renameSync(tmp, target);
   } catch (err) {
-    try { unlinkSync(tmp); } catch { /* already gone */ }
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
     throw new Error(`cannot write \`${target}' (left as it was): ${(err as Error).message}`);
   }
   // After the rename the new content is in place for every reader; this makes the rename itself durable.
   const dfd = openSync(dir, 'r');
-  try { fsyncSync(dfd); } finally { closeSync(dfd); }
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
 }

@@ -29,7 +29,9 @@ function resolvconfRecord(ifname: string): string {
       const m = /^([A-Za-z0-9-]+)\*$/.exec(line.trim());
       if (m) return `${m[1]}.${ifname}`;
     }
-  } catch { /* no interface-order: no prefix */ }
+  } catch {
+    /* no interface-order: no prefix */
+  }
   return ifname;
 }
 
@@ -43,7 +45,9 @@ export function pickDnsManager(ifname: string, env: NodeJS.ProcessEnv = process.
   if (want !== '' && want !== 'auto') throw new Error(`XDPWG_DNS=${want}: expected resolvconf, resolvectl or auto`);
   if (findInPath('resolvconf')) return { via: 'resolvconf', name: resolvconfRecord(ifname) };
   if (findInPath('resolvectl') && existsSync(RESOLVED_SOCKET)) return { via: 'resolvectl', name: ifname };
-  throw new Error(`DNS = is set, but neither resolvconf nor a running systemd-resolved (resolvectl) is there to take it; install resolvconf or remove DNS from the file`);
+  throw new Error(
+    `DNS = is set, but neither resolvconf nor a running systemd-resolved (resolvectl) is there to take it; install resolvconf or remove DNS from the file`,
+  );
 }
 
 export function applyDns(m: DnsManager, servers: string[], search: string[]): void {
@@ -68,9 +72,15 @@ export function undoDnsAction(a: UndoAction): boolean {
 /** The DNS entries in force for SaveConfig: read back from resolvconf where it can list them, else what was applied. */
 export function liveDns(m: DnsManager, applied: { servers: string[]; search: string[] }): { servers: string[]; search: string[] } {
   if (m.via !== 'resolvconf') return applied;
-  const text = queryCommand('resolvconf', ['-l', m.name]) ?? (() => {
-    try { return readFileSync(`/etc/resolvconf/run/interface/${m.name}`, 'utf8'); } catch { return null; }
-  })();
+  const text =
+    queryCommand('resolvconf', ['-l', m.name]) ??
+    (() => {
+      try {
+        return readFileSync(`/etc/resolvconf/run/interface/${m.name}`, 'utf8');
+      } catch {
+        return null;
+      }
+    })();
   if (!text) return applied;
   const servers: string[] = [];
   const search: string[] = [];

@@ -25,7 +25,9 @@ import { ownerRunning, undoPlace, UndoJournal, type JournalFile } from './undo-j
 
 const STOP_WAIT_MS = 10_000;
 
-const say = (line: string): void => { process.stderr.write(`xdpwg: ${line}\n`); };
+const say = (line: string): void => {
+  process.stderr.write(`xdpwg: ${line}\n`);
+};
 
 export async function downInterface(ifname: string): Promise<number> {
   const journal = new UndoJournal(ifname, undoAction, new Logger(`(${ifname}) `, 'error'));
@@ -44,16 +46,22 @@ export async function downInterface(ifname: string): Promise<number> {
 
   // No running owner: whatever the pid file names is not this interface's daemon.
   if (j && undoPlace(j) === 'elsewhere') {
-    say(`the xdpwg up of \`${ifname}' (pid ${j.pid}) died in another network namespace (${j.netns}); ` +
-      `run \`xdpwg down ${ifname}' inside that namespace to undo what it left`);
+    say(
+      `the xdpwg up of \`${ifname}' (pid ${j.pid}) died in another network namespace (${j.netns}); ` +
+        `run \`xdpwg down ${ifname}' inside that namespace to undo what it left`,
+    );
     return 1;
   }
   if (pidFile) {
     if ('malformed' in pidFile) {
-      say(`\`${pidFilePath(ifname)}' holds no process id (${JSON.stringify(pidFile.malformed.slice(0, 40))}); signalled nothing, removed it`);
+      say(
+        `\`${pidFilePath(ifname)}' holds no process id (${JSON.stringify(pidFile.malformed.slice(0, 40))}); signalled nothing, removed it`,
+      );
     } else if (identityOf(pidFile.pid)) {
-      say(`\`${pidFilePath(ifname)}' names pid ${pidFile.pid} (${commandLineOf(pidFile.pid) ?? '?'}), which is not the xdpwg up of \`${ifname}'; ` +
-        'not signalling it, removed the stale pid file');
+      say(
+        `\`${pidFilePath(ifname)}' names pid ${pidFile.pid} (${commandLineOf(pidFile.pid) ?? '?'}), which is not the xdpwg up of \`${ifname}'; ` +
+          'not signalling it, removed the stale pid file',
+      );
     } else if (!j) {
       // (With a journal, the line saying what was undone tells that it is gone.)
       say(`the xdpwg up of \`${ifname}' (pid ${pidFile.pid}) is gone; removed its stale pid file`);
@@ -72,7 +80,11 @@ export async function downInterface(ifname: string): Promise<number> {
 
 /** Sends SIGTERM to the verified owner and waits for it to end; undoes its journal if it ended without doing so. */
 async function stop(ifname: string, owner: ProcessIdentity, journal: UndoJournal): Promise<number> {
-  try { process.kill(owner.pid, 'SIGTERM'); } catch { /* it ended just now */ }
+  try {
+    process.kill(owner.pid, 'SIGTERM');
+  } catch {
+    /* it ended just now */
+  }
   const deadline = Date.now() + STOP_WAIT_MS;
   while (stillRunning(owner)) {
     if (Date.now() > deadline) {
@@ -97,6 +109,8 @@ function undoDead(ifname: string, j: JournalFile, journal: UndoJournal): number 
     return 0;
   }
   const undone = journal.undoDead(j);
-  say(`the xdpwg up of \`${ifname}' (pid ${j.pid}) had died; undid what it left: ${undone.map(describeAction).join(', ') || 'nothing (it had changed nothing outside its interface)'}`);
+  say(
+    `the xdpwg up of \`${ifname}' (pid ${j.pid}) had died; undid what it left: ${undone.map(describeAction).join(', ') || 'nothing (it had changed nothing outside its interface)'}`,
+  );
   return 0;
 }

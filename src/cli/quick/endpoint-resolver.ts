@@ -28,7 +28,12 @@ const MAX_RETRY_MS = 20_000;
 const RERESOLVE_EVERY_MS = 30_000 / TEST_TIME_SCALE;
 const STALE_HANDSHAKE_MS = 135_000 / TEST_TIME_SCALE;
 
-interface NamedEndpoint { publicKey: Uint8Array; host: string; port: string; resolved: boolean }
+interface NamedEndpoint {
+  publicKey: Uint8Array;
+  host: string;
+  port: string;
+  resolved: boolean;
+}
 
 export class EndpointResolver {
   private names = new Map<string, NamedEndpoint>();
@@ -36,7 +41,10 @@ export class EndpointResolver {
   private sweeper: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  constructor(private readonly device: Device, private readonly log: Logger) {}
+  constructor(
+    private readonly device: Device,
+    private readonly log: Logger,
+  ) {}
 
   /**
    * Takes the host-name endpoints of `cfg` (replacing those of a previous
@@ -79,7 +87,10 @@ export class EndpointResolver {
         this.retries.delete(key);
         if (this.stopped || this.names.get(key) !== entry) return;
         const ep = await this.resolve(entry);
-        if (!ep) { this.retry(entry, Math.min(delayMs * 2, MAX_RETRY_MS)); return; }
+        if (!ep) {
+          this.retry(entry, Math.min(delayMs * 2, MAX_RETRY_MS));
+          return;
+        }
         entry.resolved = true;
         this.setEndpoint(entry, ep, 'resolved at last');
       })();
@@ -115,7 +126,17 @@ export class EndpointResolver {
   private setEndpoint(entry: NamedEndpoint, ep: Endpoint, why: string): void {
     if (this.stopped) return;
     try {
-      this.device.applySet([{ kind: 'peer', publicKey: entry.publicKey, remove: false, updateOnly: true, endpoint: ep, replaceAllowedIPs: false, allowedIPs: [] }]);
+      this.device.applySet([
+        {
+          kind: 'peer',
+          publicKey: entry.publicKey,
+          remove: false,
+          updateOnly: true,
+          endpoint: ep,
+          replaceAllowedIPs: false,
+          allowedIPs: [],
+        },
+      ]);
       this.log.verbose(`Endpoint ${entry.host}:${entry.port} → ${formatEndpoint(ep)} (${why})`);
     } catch (err) {
       this.log.error(`Endpoint ${entry.host}: cannot set ${formatEndpoint(ep)}: ${(err as Error).message}`);

@@ -36,7 +36,8 @@ const familyFlag = (f: 4 | 6): string => (f === 4 ? '-4' : '-6');
 export function pickFullTunnelTable(fwmark: number): number {
   if (fwmark) return fwmark;
   let table = FULL_TUNNEL_FIRST_TABLE;
-  const used = (t: number): boolean => ([4, 6] as const).some((f) => (queryCommand('ip', [familyFlag(f), 'route', 'show', 'table', String(t)]) ?? '').trim() !== '');
+  const used = (t: number): boolean =>
+    ([4, 6] as const).some((f) => (queryCommand('ip', [familyFlag(f), 'route', 'show', 'table', String(t)]) ?? '').trim() !== '');
   while (used(table)) table++;
   return table;
 }
@@ -83,7 +84,10 @@ export interface DefaultRouteSpec {
 export function addDefaultRoute(spec: DefaultRouteSpec, journal: UndoJournal): void {
   const { family, table, ifname } = spec;
   const t = String(table);
-  for (const args of [['not', 'fwmark', t, 'table', t], ['table', 'main', 'suppress_prefixlength', '0']]) {
+  for (const args of [
+    ['not', 'fwmark', t, 'table', t],
+    ['table', 'main', 'suppress_prefixlength', '0'],
+  ]) {
     runCommand('ip', [familyFlag(family), 'rule', 'add', ...args]);
     journal.record({ kind: 'rule', family, args });
   }
@@ -115,7 +119,8 @@ function addFirewall(spec: DefaultRouteSpec, journal: UndoJournal): void {
     return;
   }
   const tool = family === 4 ? 'iptables-restore' : 'ip6tables-restore';
-  if (!findInPath(tool)) throw new Error(`a default route through ${ifname} needs nft or ${tool} for its anti-spoofing rules; neither is installed`);
+  if (!findInPath(tool))
+    throw new Error(`a default route through ${ifname} needs nft or ${tool} for its anti-spoofing rules; neither is installed`);
   const marker = `-m comment --comment "${iptablesComment(ifname)}"`;
   const rules = [
     '*raw',
@@ -150,7 +155,10 @@ export function undoFullTunnelAction(a: UndoAction): boolean {
       const out: string[] = [];
       for (const line of dump.split('\n')) {
         if (line.startsWith('*') || line === 'COMMIT') out.push(line);
-        else if (line.startsWith('-A ') && line.includes(`--comment "${a.comment}"`)) { out.push(`-D ${line.slice(3)}`); found = true; }
+        else if (line.startsWith('-A ') && line.includes(`--comment "${a.comment}"`)) {
+          out.push(`-D ${line.slice(3)}`);
+          found = true;
+        }
       }
       if (found) runCommand(restore, ['-n'], `${out.join('\n')}\n`);
       return true;
@@ -175,6 +183,8 @@ function enableSrcValidMark(): void {
     writeFileSync(SRC_VALID_MARK, '1\n');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EROFS') throw err;
-    throw new Error('net.ipv4.conf.all.src_valid_mark is 0 and /proc/sys is read-only here (a container?): set it to 1 for this network namespace from outside (the host\'s sysctl, or `podman run --sysctl net.ipv4.conf.all.src_valid_mark=1`), as a full tunnel needs it');
+    throw new Error(
+      "net.ipv4.conf.all.src_valid_mark is 0 and /proc/sys is read-only here (a container?): set it to 1 for this network namespace from outside (the host's sysctl, or `podman run --sysctl net.ipv4.conf.all.src_valid_mark=1`), as a full tunnel needs it",
+    );
   }
 }

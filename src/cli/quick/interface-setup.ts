@@ -62,7 +62,9 @@ export class InterfaceSetup {
   ) {}
 
   /** The fwmark a reload must keep when the file sets none: the full tunnel's. */
-  get fwmark(): number | undefined { return this.fullTunnelTable; }
+  get fwmark(): number | undefined {
+    return this.fullTunnelTable;
+  }
 
   /** Addresses, MTU, up. `endpoints`: the peers' resolved endpoints, for the automatic MTU. */
   configureLink(cfg: ConfigFile, endpoints: Endpoint[]): void {
@@ -136,7 +138,11 @@ export class InterfaceSetup {
       const dst = formatPrefix(r);
       if (!this.ownRoutes.delete(dst)) continue;
       const table = this.table.kind === 'fixed' ? this.table.id : isDefault(r) ? this.fullTunnelTable : undefined;
-      try { nl.routeDel({ dst, ifindex: this.ifindex, table }); } catch { /* already gone */ }
+      try {
+        nl.routeDel({ dst, ifindex: this.ifindex, table });
+      } catch {
+        /* already gone */
+      }
     }
   }
 
@@ -156,7 +162,10 @@ export class InterfaceSetup {
       addRoute({ dst, family, ifindex: this.ifindex, ifname: this.ifname, table: this.fullTunnelTable });
       return;
     }
-    const addresses = native().addrList(this.ifindex).filter((a) => a.family === family).map((a) => a.address);
+    const addresses = native()
+      .addrList(this.ifindex)
+      .filter((a) => a.family === family)
+      .map((a) => a.address);
     addDefaultRoute({ ifname: this.ifname, ifindex: this.ifindex, family, table: this.fullTunnelTable, addresses }, this.journal);
     this.fullTunnelFamilies.add(family);
   }
@@ -168,8 +177,11 @@ export class InterfaceSetup {
    */
   liveInterface(file: InterfaceSection): InterfaceSection {
     const nl = native();
-    const addresses = nl.addrList(this.ifindex).filter((a) => a.scope !== RT_SCOPE_LINK)
-      .map((a) => parsePrefix(a.cidr)).filter((p): p is IpPrefix => p !== null);
+    const addresses = nl
+      .addrList(this.ifindex)
+      .filter((a) => a.scope !== RT_SCOPE_LINK)
+      .map((a) => parsePrefix(a.cidr))
+      .filter((p): p is IpPrefix => p !== null);
     const mtu = nl.linkInfo(this.ifindex)?.mtu;
     const live: InterfaceSection = { ...file, addresses };
     if (mtu !== undefined && (file.mtu !== undefined || mtu !== this.autoMtu)) live.mtu = mtu;

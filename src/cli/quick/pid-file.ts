@@ -21,7 +21,11 @@ export function writePidFile(ifname: string): void {
 }
 
 export function removePidFile(ifname: string): void {
-  try { unlinkSync(pidFilePath(ifname)); } catch { /* not written yet, or already gone */ }
+  try {
+    unlinkSync(pidFilePath(ifname));
+  } catch {
+    /* not written yet, or already gone */
+  }
 }
 
 /**
@@ -31,7 +35,11 @@ export function removePidFile(ifname: string): void {
  */
 export function readPidFile(ifname: string): null | { pid: number } | { malformed: string } {
   let text: string;
-  try { text = readFileSync(pidFilePath(ifname), 'utf8'); } catch { return null; }
+  try {
+    text = readFileSync(pidFilePath(ifname), 'utf8');
+  } catch {
+    return null;
+  }
   const m = /^([1-9][0-9]{0,9})\n?$/.exec(text);
   const pid = m ? Number(m[1]) : 0;
   // Linux pids are at most 2^22 (pid_max); anything above is no pid.

@@ -26,7 +26,11 @@ function bootId(): string {
  */
 export function identityOf(pid: number): ProcessIdentity | null {
   let stat: string;
-  try { stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return null; }
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
   // The command name (field 2) is in parentheses and may itself hold spaces and parentheses: fields follow the last ')'.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const state = rest[0];

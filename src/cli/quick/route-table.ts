@@ -25,12 +25,19 @@ export function readTableNames(dirs: string[] = RT_TABLES_DIRS): Map<string, num
   for (const dir of dirs) {
     files.push(path.join(dir, 'rt_tables'));
     try {
-      for (const f of readdirSync(path.join(dir, 'rt_tables.d')).sort()) if (f.endsWith('.conf')) files.push(path.join(dir, 'rt_tables.d', f));
-    } catch { /* no such directory */ }
+      for (const f of readdirSync(path.join(dir, 'rt_tables.d')).sort())
+        if (f.endsWith('.conf')) files.push(path.join(dir, 'rt_tables.d', f));
+    } catch {
+      /* no such directory */
+    }
   }
   for (const file of files) {
     let text: string;
-    try { text = readFileSync(file, 'utf8'); } catch { continue; }
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
     for (const raw of text.split('\n')) {
       const m = /^\s*(0x[0-9a-fA-F]+|[0-9]+)\s+(\S+)/.exec(raw.replace(/#.*/, ''));
       if (!m) continue;
@@ -51,6 +58,7 @@ export function resolveTable(text: string | undefined, dirs: string[] = RT_TABLE
     return { kind: 'fixed', id, text };
   }
   const id = readTableNames(dirs).get(text);
-  if (id === undefined) throw new Error(`Table = ${text}: no table of that name in ${dirs.map((d) => path.join(d, 'rt_tables')).join(' or ')}`);
+  if (id === undefined)
+    throw new Error(`Table = ${text}: no table of that name in ${dirs.map((d) => path.join(d, 'rt_tables')).join(' or ')}`);
   return { kind: 'fixed', id, text };
 }

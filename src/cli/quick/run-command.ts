@@ -32,7 +32,12 @@ export function findInPath(name: string): string | null {
   for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
     if (!dir) continue;
     const file = path.join(dir, name);
-    try { accessSync(file, constants.X_OK); return file; } catch { /* not here */ }
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      /* not here */
+    }
   }
   return null;
 }

@@ -15,9 +15,13 @@ export function undoAction(a: UndoAction): void {
 /** One change in a few words: `ip -4 rule not fwmark 51820 table 51820`, `nft table ip xdpwg-wg0`, ... */
 export function describeAction(a: UndoAction): string {
   switch (a.kind) {
-    case 'rule': return `ip -${a.family} rule ${a.args.join(' ')}`;
-    case 'nft-table': return `nft table ${a.family === 4 ? 'ip' : 'ip6'} ${a.name}`;
-    case 'iptables': return `${a.family === 4 ? 'iptables' : 'ip6tables'} rules "${a.comment}"`;
-    case 'dns': return `DNS settings ${a.name} (${a.via})`;
+    case 'rule':
+      return `ip -${a.family} rule ${a.args.join(' ')}`;
+    case 'nft-table':
+      return `nft table ${a.family === 4 ? 'ip' : 'ip6'} ${a.name}`;
+    case 'iptables':
+      return `${a.family === 4 ? 'iptables' : 'ip6tables'} rules "${a.comment}"`;
+    case 'dns':
+      return `DNS settings ${a.name} (${a.via})`;
   }
 }

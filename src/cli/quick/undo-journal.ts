@@ -65,14 +65,23 @@ export class UndoJournal {
   readonly file: string;
   private begun = false;
 
-  constructor(private readonly ifname: string, private readonly undo: Undoer, private readonly log: Logger, dir = UNDO_DIR) {
+  constructor(
+    private readonly ifname: string,
+    private readonly undo: Undoer,
+    private readonly log: Logger,
+    dir = UNDO_DIR,
+  ) {
     this.file = path.join(dir, `${ifname}.undo.json`);
   }
 
   /** The journal on disk: null when there is none, 'unreadable' when it cannot be parsed. */
   peek(): JournalFile | null | 'unreadable' {
     let text: string;
-    try { text = readFileSync(this.file, 'utf8'); } catch { return null; }
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch {
+      return null;
+    }
     try {
       const j = JSON.parse(text) as JournalFile;
       if (typeof j.pid !== 'number' || !Array.isArray(j.actions)) return 'unreadable';
@@ -98,13 +107,17 @@ export class UndoJournal {
     if (ownerRunning(stale)) throw new Error(`\`${this.ifname}' is already up (xdpwg up, pid ${stale.pid})`);
     const place = undoPlace(stale);
     if (place === 'elsewhere') {
-      throw new Error(`a killed \`xdpwg up ${this.ifname}' (pid ${stale.pid}) left changes in another network namespace (${stale.netns}); ` +
-        `run \`xdpwg down ${this.ifname}' in that namespace first`);
+      throw new Error(
+        `a killed \`xdpwg up ${this.ifname}' (pid ${stale.pid}) left changes in another network namespace (${stale.netns}); ` +
+          `run \`xdpwg down ${this.ifname}' in that namespace first`,
+      );
     }
     if (stale.actions.length > 0) {
-      process.stderr.write(place === 'gone'
-        ? `[#] forgetting what a killed \`xdpwg up ${this.ifname}' (pid ${stale.pid}) changed in its network namespace, which is gone\n`
-        : `[#] undoing what a killed \`xdpwg up ${this.ifname}' (pid ${stale.pid}) left behind\n`);
+      process.stderr.write(
+        place === 'gone'
+          ? `[#] forgetting what a killed \`xdpwg up ${this.ifname}' (pid ${stale.pid}) changed in its network namespace, which is gone\n`
+          : `[#] undoing what a killed \`xdpwg up ${this.ifname}' (pid ${stale.pid}) left behind\n`,
+      );
     }
     if (place === 'here') this.runAll(stale.actions);
     unlinkSync(this.file);
@@ -117,13 +130,21 @@ export class UndoJournal {
    */
   undoDead(stale: JournalFile): UndoAction[] {
     this.runAll(stale.actions);
-    try { unlinkSync(this.file); } catch { /* removed meanwhile */ }
+    try {
+      unlinkSync(this.file);
+    } catch {
+      /* removed meanwhile */
+    }
     return [...stale.actions].reverse();
   }
 
   /** Forgets a journal (its changes went with their namespace). */
   discard(): void {
-    try { unlinkSync(this.file); } catch { /* already gone */ }
+    try {
+      unlinkSync(this.file);
+    } catch {
+      /* already gone */
+    }
   }
 
   /** Writes the journal, empty, naming this process as its owner: before the first change. */
@@ -143,7 +164,11 @@ export class UndoJournal {
     this.runAll(all);
     if (this.begun) {
       this.begun = false;
-      try { unlinkSync(this.file); } catch { /* already gone */ }
+      try {
+        unlinkSync(this.file);
+      } catch {
+        /* already gone */
+      }
     }
   }
 
@@ -158,7 +183,11 @@ export class UndoJournal {
 
   private runAll(actions: UndoAction[]): void {
     for (const a of [...actions].reverse()) {
-      try { this.undo(a); } catch (err) { this.log.error(`cleanup: ${(err as Error).message}`); }
+      try {
+        this.undo(a);
+      } catch (err) {
+        this.log.error(`cleanup: ${(err as Error).message}`);
+      }
     }
   }
 }
@@ -166,8 +195,16 @@ export class UndoJournal {
 /** True while the journal's owner runs. An older journal without an identity: a live pid running xdpwg. */
 export function ownerRunning(j: JournalFile): boolean {
   if (j.owner) return stillRunning(j.owner);
-  try { process.kill(j.pid, 0); } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false; }
-  try { return readFileSync(`/proc/${j.pid}/cmdline`, 'utf8').includes('xdpwg'); } catch { return false; }
+  try {
+    process.kill(j.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    return readFileSync(`/proc/${j.pid}/cmdline`, 'utf8').includes('xdpwg');
+  } catch {
+    return false;
+  }
 }
 
 /** Where the journal of a dead owner can be undone (an older journal without a namespace: here, as before). */
@@ -184,12 +221,20 @@ export function undoPlace(j: JournalFile): UndoPlace {
 function netnsExists(netns: string): boolean {
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
-    try { if (readlinkSync(`/proc/${pid}/ns/net`) === netns) return true; } catch { /* exited, or not ours to read */ }
+    try {
+      if (readlinkSync(`/proc/${pid}/ns/net`) === netns) return true;
+    } catch {
+      /* exited, or not ours to read */
+    }
   }
   const inode = /^net:\[(\d+)\]$/.exec(netns)?.[1];
   if (inode && existsSync('/run/netns')) {
     for (const name of readdirSync('/run/netns')) {
-      try { if (String(statSync(path.join('/run/netns', name)).ino) === inode) return true; } catch { /* removed meanwhile */ }
+      try {
+        if (String(statSync(path.join('/run/netns', name)).ino) === inode) return true;
+      } catch {
+        /* removed meanwhile */
+      }
     }
   }
   return false;

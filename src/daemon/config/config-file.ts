@@ -21,7 +21,15 @@
  */
 import { lookup } from 'node:dns/promises';
 import { keyToBase64 } from '../../crypto/encoding.js';
-import { parseEndpoint, peerKey, type DeviceConfig, type DeviceSnapshot, type PeerConfig, type UapiPeerOp, type UapiSetOp } from './device-config.js';
+import {
+  parseEndpoint,
+  peerKey,
+  type DeviceConfig,
+  type DeviceSnapshot,
+  type PeerConfig,
+  type UapiPeerOp,
+  type UapiSetOp,
+} from './device-config.js';
 import { PEER_SETTING_LIST, setPeerSetting, type AnyPeerSetting, type PeerSettingFileValues } from './peer-settings.js';
 import { parseKeyValue, parseNumber, splitHostPort, type BadValue } from './value-text.js';
 import { formatPrefix, parseIP, parsePrefix, type IpPrefix } from '../../packet/ip-prefix.js';
@@ -30,7 +38,11 @@ import type { Endpoint } from '../../packet/endpoint.js';
 /** A problem in a configuration file, located by file and 1-based line number (0 = the file as a whole). */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
-  constructor(readonly file: string, readonly line: number, readonly problem: string) {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly problem: string,
+  ) {
     super(line > 0 ? `${file}:${line}: ${problem}` : `${file}: ${problem}`);
   }
 }
@@ -91,9 +103,7 @@ const SETTING_BY_FILE_KEY = new Map(PEER_SETTING_LIST.map((s) => [s.file.key, s]
 /** Keys that may appear more than once (their values accumulate). */
 const REPEATABLE = new Set(['address', 'dns', 'allowedips', 'preup', 'postup', 'predown', 'postdown']);
 
-const canonicalName = new Map<string, string>(
-  [...WG_INTERFACE_KEYS, ...WG_QUICK_KEYS, ...PEER_KEYS].map((k) => [k.toLowerCase(), k]),
-);
+const canonicalName = new Map<string, string>([...WG_INTERFACE_KEYS, ...WG_QUICK_KEYS, ...PEER_KEYS].map((k) => [k.toLowerCase(), k]));
 
 function emptyInterface(): InterfaceSection {
   return { line: 0, addresses: [], dns: [], dnsSearch: [], preUp: [], postUp: [], preDown: [], postDown: [], saveConfig: false };
@@ -108,7 +118,9 @@ export function parseConfig(text: string, path: string, dialect: ConfigDialect =
   let section: Section = 'none';
   let peer: (Partial<PeerSection> & { line: number; allowedIPs: IpPrefix[] }) | null = null;
   let seen = new Map<string, number>(); // key (lowercase) → line where it was set, per section
-  const fail = (line: number, problem: string): never => { throw new ConfigError(path, line, problem); };
+  const fail = (line: number, problem: string): never => {
+    throw new ConfigError(path, line, problem);
+  };
 
   const finishPeer = (): void => {
     if (!peer) return;
@@ -177,9 +189,15 @@ export function parseConfig(text: string, path: string, dialect: ConfigDialect =
     const compact = rawValue.replace(/\s+/g, '');
     const bad = (what: string): never => fail(lineNo, `${key}: ${what}`);
     switch (key) {
-      case 'PrivateKey': file.interface.privateKey = parseKeyValue(compact, bad); break;
-      case 'ListenPort': file.interface.listenPort = parseNumber(compact, 0, 65535, bad, 'a port number 0-65535'); break;
-      case 'FwMark': file.interface.fwmark = parseFwmark(compact, bad); break;
+      case 'PrivateKey':
+        file.interface.privateKey = parseKeyValue(compact, bad);
+        break;
+      case 'ListenPort':
+        file.interface.listenPort = parseNumber(compact, 0, 65535, bad, 'a port number 0-65535');
+        break;
+      case 'FwMark':
+        file.interface.fwmark = parseFwmark(compact, bad);
+        break;
       case 'Address':
         for (const item of splitList(compact)) file.interface.addresses.push(parseAddress(item, bad));
         break;
@@ -190,22 +208,37 @@ export function parseConfig(text: string, path: string, dialect: ConfigDialect =
           else bad(`\`${item}\` is neither an IP address nor a search domain`);
         }
         break;
-      case 'MTU': file.interface.mtu = parseNumber(compact, 68, 65535, bad, 'an MTU 68-65535'); break;
+      case 'MTU':
+        file.interface.mtu = parseNumber(compact, 68, 65535, bad, 'an MTU 68-65535');
+        break;
       case 'Table':
-        if (!/^(off|auto|[0-9]{1,10}|[A-Za-z_][A-Za-z0-9_-]*)$/.test(compact) || (/^[0-9]+$/.test(compact) && Number(compact) > 0xffffffff)) {
+        if (
+          !/^(off|auto|[0-9]{1,10}|[A-Za-z_][A-Za-z0-9_-]*)$/.test(compact) ||
+          (/^[0-9]+$/.test(compact) && Number(compact) > 0xffffffff)
+        ) {
           bad(`\`${rawValue}\` is not off, auto, a table number or a table name`);
         }
         file.interface.table = compact;
         break;
-      case 'PreUp': file.interface.preUp.push(rawValue); break;
-      case 'PostUp': file.interface.postUp.push(rawValue); break;
-      case 'PreDown': file.interface.preDown.push(rawValue); break;
-      case 'PostDown': file.interface.postDown.push(rawValue); break;
+      case 'PreUp':
+        file.interface.preUp.push(rawValue);
+        break;
+      case 'PostUp':
+        file.interface.postUp.push(rawValue);
+        break;
+      case 'PreDown':
+        file.interface.preDown.push(rawValue);
+        break;
+      case 'PostDown':
+        file.interface.postDown.push(rawValue);
+        break;
       case 'SaveConfig':
         if (!/^(true|false)$/i.test(compact)) bad(`\`${rawValue}\` is neither true nor false`);
         file.interface.saveConfig = compact.toLowerCase() === 'true';
         break;
-      case 'PublicKey': peer!.publicKey = parseKeyValue(compact, bad); break;
+      case 'PublicKey':
+        peer!.publicKey = parseKeyValue(compact, bad);
+        break;
       case 'AllowedIPs':
         for (const item of splitList(compact)) peer!.allowedIPs.push(parseAllowedIP(item, bad));
         break;
@@ -258,7 +291,12 @@ export function serializeConfig(file: ConfigFile, dialect: ConfigDialect = 'wg-q
     if (i.dns.length + i.dnsSearch.length > 0) out.push(`DNS = ${[...i.dns, ...i.dnsSearch].join(', ')}`);
     if (i.mtu !== undefined) out.push(`MTU = ${i.mtu}`);
     if (i.table !== undefined) out.push(`Table = ${i.table}`);
-    for (const [name, list] of [['PreUp', i.preUp], ['PostUp', i.postUp], ['PreDown', i.preDown], ['PostDown', i.postDown]] as const) {
+    for (const [name, list] of [
+      ['PreUp', i.preUp],
+      ['PostUp', i.postUp],
+      ['PreDown', i.preDown],
+      ['PostDown', i.postDown],
+    ] as const) {
       for (const cmd of list) out.push(`${name} = ${cmd}`);
     }
     if (i.saveConfig) out.push('SaveConfig = true');
@@ -309,7 +347,12 @@ export function configFromSnapshot(snapshot: DeviceSnapshot, path = '(device)'):
 // ---------------------------------------------------------------- to the device
 
 /** Why one peer's host-name Endpoint did not resolve. */
-export interface UnresolvedEndpoint { peer: PeerSection; host: string; port: string; error: ConfigError }
+export interface UnresolvedEndpoint {
+  peer: PeerSection;
+  host: string;
+  port: string;
+  error: ConfigError;
+}
 
 /** One host name:port through the system resolver (getaddrinfo, as wg(8)). Throws when it does not resolve. */
 export async function resolveHostEndpoint(host: string, port: string): Promise<Endpoint> {
@@ -324,20 +367,32 @@ export async function resolveHostEndpoint(host: string, port: string): Promise<E
  * through the system resolver. Names that fail are returned, not thrown,
  * for a caller that retries them (xdpwg up at boot).
  */
-export async function resolveEndpointsPartly(file: ConfigFile): Promise<{ resolved: Map<PeerSection, Endpoint>; unresolved: UnresolvedEndpoint[] }> {
+export async function resolveEndpointsPartly(
+  file: ConfigFile,
+): Promise<{ resolved: Map<PeerSection, Endpoint>; unresolved: UnresolvedEndpoint[] }> {
   const resolved = new Map<PeerSection, Endpoint>();
   const unresolved: UnresolvedEndpoint[] = [];
-  await Promise.all(file.peers.map(async (p) => {
-    if (p.endpoint === undefined) return;
-    const literal = parseEndpoint(p.endpoint);
-    if (literal) { resolved.set(p, literal); return; }
-    const { host, port } = splitHostPort(p.endpoint)!;
-    try {
-      resolved.set(p, await resolveHostEndpoint(host, port));
-    } catch (err) {
-      unresolved.push({ peer: p, host, port, error: new ConfigError(file.path, p.endpointLine ?? p.line, `Endpoint: cannot resolve \`${host}\`: ${(err as Error).message}`) });
-    }
-  }));
+  await Promise.all(
+    file.peers.map(async (p) => {
+      if (p.endpoint === undefined) return;
+      const literal = parseEndpoint(p.endpoint);
+      if (literal) {
+        resolved.set(p, literal);
+        return;
+      }
+      const { host, port } = splitHostPort(p.endpoint)!;
+      try {
+        resolved.set(p, await resolveHostEndpoint(host, port));
+      } catch (err) {
+        unresolved.push({
+          peer: p,
+          host,
+          port,
+          error: new ConfigError(file.path, p.endpointLine ?? p.line, `Endpoint: cannot resolve \`${host}\`: ${(err as Error).message}`),
+        });
+      }
+    }),
+  );
   return { resolved, unresolved };
 }
 
@@ -359,7 +414,11 @@ export async function resolveEndpoints(file: ConfigFile): Promise<Map<PeerSectio
  * with `unresolved: 'omit'`, leaves that peer without an endpoint (until a
  * later resolution sets it).
  */
-export function toDeviceConfig(file: ConfigFile, resolved: Map<PeerSection, Endpoint> = new Map(), unresolved: 'error' | 'omit' = 'error'): DeviceConfig {
+export function toDeviceConfig(
+  file: ConfigFile,
+  resolved: Map<PeerSection, Endpoint> = new Map(),
+  unresolved: 'error' | 'omit' = 'error',
+): DeviceConfig {
   const config: DeviceConfig = {
     listenPort: file.interface.listenPort ?? 0,
     fwmark: file.interface.fwmark ?? 0,
@@ -375,7 +434,8 @@ export function toDeviceConfig(file: ConfigFile, resolved: Map<PeerSection, Endp
       // (and only an endpoint's toValue gives null: a host name nobody resolved).
       const value = (s.name === 'endpoint' ? resolved.get(p) : undefined) ?? s.file.toValue(given);
       if (value !== null) peer[s.name] = value;
-      else if (unresolved === 'error') throw new ConfigError(file.path, p.endpointLine ?? p.line, `Endpoint: \`${p.endpoint}\` is a host name that was not resolved`);
+      else if (unresolved === 'error')
+        throw new ConfigError(file.path, p.endpointLine ?? p.line, `Endpoint: \`${p.endpoint}\` is a host name that was not resolved`);
     }
     const key = peerKey(p.publicKey);
     const existing = config.peers.get(key);
@@ -395,7 +455,10 @@ const ZERO_KEY = new Uint8Array(32);
 /** One peer as wg(8) sends it: every setting, the unset ones as their clearing value (so syncconf clears them). */
 function peerOp(p: PeerConfig): UapiPeerOp {
   const op: UapiPeerOp = {
-    kind: 'peer', publicKey: p.publicKey, remove: false, updateOnly: false,
+    kind: 'peer',
+    publicKey: p.publicKey,
+    remove: false,
+    updateOnly: false,
     replaceAllowedIPs: true,
     allowedIPs: p.allowedIPs.map((prefix) => ({ prefix, remove: false })),
   };

@@ -42,7 +42,10 @@ export interface DatapathConfig {
   zeroCopy: 'auto' | boolean;
   umemFrames: number;
   frameSize: 2048 | 4096;
-  rxRing: number; txRing: number; fillRing: number; compRing: number;
+  rxRing: number;
+  txRing: number;
+  fillRing: number;
+  compRing: number;
   workers: 'auto' | number;
   cpus: 'auto' | number[];
   busyPoll: boolean;
@@ -63,9 +66,28 @@ export interface DatapathConfig {
 }
 
 export const DEFAULT_DATAPATH: Readonly<DatapathConfig> = {
-  afxdp: 'auto', devices: 'auto', mode: 'auto', zeroCopy: 'auto', umemFrames: 4096, frameSize: 2048,
-  rxRing: 2048, txRing: 2048, fillRing: 4096, compRing: 4096, workers: 'auto', cpus: 'auto', busyPoll: false, crypto: 'auto', cryptoCrew: 'off', cryptoCrewMinBurst: 8, tunOffload: 'auto', txPath: 'auto', rxPath: 'auto',
-  xdpProgram: 'own', devicePluginSocket: 'auto', metricsListen: 'off',
+  afxdp: 'auto',
+  devices: 'auto',
+  mode: 'auto',
+  zeroCopy: 'auto',
+  umemFrames: 4096,
+  frameSize: 2048,
+  rxRing: 2048,
+  txRing: 2048,
+  fillRing: 4096,
+  compRing: 4096,
+  workers: 'auto',
+  cpus: 'auto',
+  busyPoll: false,
+  crypto: 'auto',
+  cryptoCrew: 'off',
+  cryptoCrewMinBurst: 8,
+  tunOffload: 'auto',
+  txPath: 'auto',
+  rxPath: 'auto',
+  xdpProgram: 'own',
+  devicePluginSocket: 'auto',
+  metricsListen: 'off',
 };
 
 export class DatapathConfigError extends Error {
@@ -130,48 +152,106 @@ export function parseDatapathConfig(text: string, file: string): DatapathConfig 
   } catch (err) {
     throw new DatapathConfigError(`${file}: not valid JSON-C: ${describeJsonError(text, err as Error)}`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new DatapathConfigError(`${file}: the top level must be an object`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new DatapathConfigError(`${file}: the top level must be an object`);
   const cfg: DatapathConfig = { ...DEFAULT_DATAPATH };
-  const bad = (key: string, want: string): never => { throw new DatapathConfigError(`${file}: "${key}" must be ${want}`); };
+  const bad = (key: string, want: string): never => {
+    throw new DatapathConfigError(`${file}: "${key}" must be ${want}`);
+  };
   const unknown = Object.keys(raw).filter((k) => !(k in DEFAULT_DATAPATH));
-  if (unknown.length) throw new DatapathConfigError(`${file}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}`);
+  if (unknown.length)
+    throw new DatapathConfigError(`${file}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}`);
   for (const [key, v] of Object.entries(raw as Record<string, unknown>)) {
     switch (key) {
-      case 'afxdp': if (v !== 'auto' && v !== 'off') bad(key, '"auto" or "off"'); cfg.afxdp = v as 'auto' | 'off'; break;
+      case 'afxdp':
+        if (v !== 'auto' && v !== 'off') bad(key, '"auto" or "off"');
+        cfg.afxdp = v as 'auto' | 'off';
+        break;
       case 'devices':
-        if (v !== 'auto' && !(Array.isArray(v) && v.every((d) => typeof d === 'string' && d.length > 0 && d.length < 16))) bad(key, '"auto" or a list of interface names');
+        if (v !== 'auto' && !(Array.isArray(v) && v.every((d) => typeof d === 'string' && d.length > 0 && d.length < 16)))
+          bad(key, '"auto" or a list of interface names');
         cfg.devices = v as 'auto' | string[];
         break;
-      case 'mode': if (v !== 'auto' && v !== 'native' && v !== 'generic') bad(key, '"auto", "native" or "generic"'); cfg.mode = v as XdpMode; break;
-      case 'zeroCopy': if (v !== 'auto' && typeof v !== 'boolean') bad(key, '"auto", true or false'); cfg.zeroCopy = v as 'auto' | boolean; break;
-      case 'umemFrames': if (typeof v !== 'number' || !isPow2(v) || v < 64 || v > 1 << 20) bad(key, 'a power of two from 64 to 1048576'); cfg.umemFrames = v as number; break;
-      case 'frameSize': if (v !== 2048 && v !== 4096) bad(key, '2048 or 4096'); cfg.frameSize = v as 2048 | 4096; break;
-      case 'rxRing': case 'txRing': case 'fillRing': case 'compRing':
+      case 'mode':
+        if (v !== 'auto' && v !== 'native' && v !== 'generic') bad(key, '"auto", "native" or "generic"');
+        cfg.mode = v as XdpMode;
+        break;
+      case 'zeroCopy':
+        if (v !== 'auto' && typeof v !== 'boolean') bad(key, '"auto", true or false');
+        cfg.zeroCopy = v as 'auto' | boolean;
+        break;
+      case 'umemFrames':
+        if (typeof v !== 'number' || !isPow2(v) || v < 64 || v > 1 << 20) bad(key, 'a power of two from 64 to 1048576');
+        cfg.umemFrames = v as number;
+        break;
+      case 'frameSize':
+        if (v !== 2048 && v !== 4096) bad(key, '2048 or 4096');
+        cfg.frameSize = v as 2048 | 4096;
+        break;
+      case 'rxRing':
+      case 'txRing':
+      case 'fillRing':
+      case 'compRing':
         if (typeof v !== 'number' || !isPow2(v) || v < 64 || v > 1 << 16) bad(key, 'a power of two from 64 to 65536');
         cfg[key] = v as number;
         break;
-      case 'workers': if (v !== 'auto' && !(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 64)) bad(key, '"auto" or 1..64'); cfg.workers = v as 'auto' | number; break;
+      case 'workers':
+        if (v !== 'auto' && !(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 64)) bad(key, '"auto" or 1..64');
+        cfg.workers = v as 'auto' | number;
+        break;
       case 'cpus':
-        if (v !== 'auto' && !(Array.isArray(v) && v.length > 0 && v.every((c) => Number.isInteger(c) && c >= 0))) bad(key, '"auto" or a list of CPU numbers');
+        if (v !== 'auto' && !(Array.isArray(v) && v.length > 0 && v.every((c) => Number.isInteger(c) && c >= 0)))
+          bad(key, '"auto" or a list of CPU numbers');
         cfg.cpus = v as 'auto' | number[];
         break;
-      case 'busyPoll': if (typeof v !== 'boolean') bad(key, 'true or false'); cfg.busyPoll = v as boolean; break;
-      case 'tunOffload': if (v !== 'auto' && v !== 'off') bad(key, '"auto" or "off"'); cfg.tunOffload = v as 'auto' | 'off'; break;
-      case 'txPath': if (v !== 'auto' && v !== 'afxdp' && v !== 'socket') bad(key, '"auto", "afxdp" or "socket"'); cfg.txPath = v as TxPathSetting; break;
-      case 'rxPath': if (v !== 'auto' && v !== 'afxdp' && v !== 'socket') bad(key, '"auto", "afxdp" or "socket"'); cfg.rxPath = v as RxPathSetting; break;
-      case 'xdpProgram': if (v !== 'own' && v !== 'device-plugin') bad(key, '"own" or "device-plugin"'); cfg.xdpProgram = v as 'own' | 'device-plugin'; break;
-      case 'devicePluginSocket': if (typeof v !== 'string' || !(v === 'auto' || v.startsWith('/'))) bad(key, '"auto" or an absolute path'); cfg.devicePluginSocket = v as string; break;
+      case 'busyPoll':
+        if (typeof v !== 'boolean') bad(key, 'true or false');
+        cfg.busyPoll = v as boolean;
+        break;
+      case 'tunOffload':
+        if (v !== 'auto' && v !== 'off') bad(key, '"auto" or "off"');
+        cfg.tunOffload = v as 'auto' | 'off';
+        break;
+      case 'txPath':
+        if (v !== 'auto' && v !== 'afxdp' && v !== 'socket') bad(key, '"auto", "afxdp" or "socket"');
+        cfg.txPath = v as TxPathSetting;
+        break;
+      case 'rxPath':
+        if (v !== 'auto' && v !== 'afxdp' && v !== 'socket') bad(key, '"auto", "afxdp" or "socket"');
+        cfg.rxPath = v as RxPathSetting;
+        break;
+      case 'xdpProgram':
+        if (v !== 'own' && v !== 'device-plugin') bad(key, '"own" or "device-plugin"');
+        cfg.xdpProgram = v as 'own' | 'device-plugin';
+        break;
+      case 'devicePluginSocket':
+        if (typeof v !== 'string' || !(v === 'auto' || v.startsWith('/'))) bad(key, '"auto" or an absolute path');
+        cfg.devicePluginSocket = v as string;
+        break;
       case 'metricsListen':
         if (typeof v !== 'string') bad(key, '"off" or "HOST:PORT"');
-        if (v !== 'off') { try { parseListenAddress(v as string); } catch (err) { bad(key, `"off" or "HOST:PORT": ${(err as Error).message}`); } }
+        if (v !== 'off') {
+          try {
+            parseListenAddress(v as string);
+          } catch (err) {
+            bad(key, `"off" or "HOST:PORT": ${(err as Error).message}`);
+          }
+        }
         cfg.metricsListen = v as string;
         break;
       case 'cryptoCrew':
-        if (v !== 'auto' && v !== 'off' && !(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= CRYPTO_CREW_MAX_THREADS)) bad(key, `"auto", "off" or 0..${CRYPTO_CREW_MAX_THREADS}`);
+        if (v !== 'auto' && v !== 'off' && !(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= CRYPTO_CREW_MAX_THREADS))
+          bad(key, `"auto", "off" or 0..${CRYPTO_CREW_MAX_THREADS}`);
         cfg.cryptoCrew = v as CryptoCrewSetting;
         break;
-      case 'cryptoCrewMinBurst': if (!(Number.isInteger(v) && (v as number) >= 2 && (v as number) <= 65535)) bad(key, '2..65535'); cfg.cryptoCrewMinBurst = v as number; break;
-      case 'crypto': if (!['auto', 'native', 'node', 'noble'].includes(v as string)) bad(key, '"auto", "native", "node" or "noble"'); cfg.crypto = v as AeadBurstChoice; break;
+      case 'cryptoCrewMinBurst':
+        if (!(Number.isInteger(v) && (v as number) >= 2 && (v as number) <= 65535)) bad(key, '2..65535');
+        cfg.cryptoCrewMinBurst = v as number;
+        break;
+      case 'crypto':
+        if (!['auto', 'native', 'node', 'noble'].includes(v as string)) bad(key, '"auto", "native", "node" or "noble"');
+        cfg.crypto = v as AeadBurstChoice;
+        break;
     }
   }
   return cfg;
@@ -186,6 +266,10 @@ export function loadDatapathConfig(ifname: string, env = process.env, dir = '/et
   const file = env.XDPWG_DATAPATH || path.join(dir, `${ifname}.datapath.jsonc`);
   if (!env.XDPWG_DATAPATH && !existsSync(file)) return { config: { ...DEFAULT_DATAPATH } };
   let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch (err) { throw new DatapathConfigError(`${file}: ${(err as Error).message}`); }
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new DatapathConfigError(`${file}: ${(err as Error).message}`);
+  }
   return { config: parseDatapathConfig(text, file), file };
 }

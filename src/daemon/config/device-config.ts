@@ -37,7 +37,10 @@ export const Errno = {
  */
 export class UapiError extends Error {
   override readonly name = 'UapiError';
-  constructor(readonly errno: number, message: string) {
+  constructor(
+    readonly errno: number,
+    message: string,
+  ) {
     super(message);
   }
 }

@@ -4,7 +4,10 @@
  */
 import { isIP } from 'node:net';
 
-export interface ListenAddress { host: string | undefined; port: number }
+export interface ListenAddress {
+  host: string | undefined;
+  port: number;
+}
 
 /** Parses `text`; throws a RangeError that quotes it when it is not HOST:PORT. */
 export function parseListenAddress(text: string): ListenAddress {

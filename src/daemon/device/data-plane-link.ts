@@ -53,13 +53,19 @@ export class DataPlaneLink {
 
   /** Records a peer (new generation or new endpoint) for the workers: now, or at the end of the batch. */
   peer(slot: number, generation: number, endpoint: Uint8Array | null): void {
-    if (this.batching === 0) { this.broadcast({ t: 'peer', slot, generation, endpoint }); return; }
+    if (this.batching === 0) {
+      this.broadcast({ t: 'peer', slot, generation, endpoint });
+      return;
+    }
     this.peerBatch.peer(slot, generation, endpoint);
   }
 
   /** Records that the slot's peer is gone: now, or at the end of the batch. */
   removePeer(slot: number): void {
-    if (this.batching === 0) { this.broadcast({ t: 'peer-remove', slot }); return; }
+    if (this.batching === 0) {
+      this.broadcast({ t: 'peer-remove', slot });
+      return;
+    }
     this.peerBatch.remove(slot);
   }
 

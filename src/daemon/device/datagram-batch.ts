@@ -31,7 +31,10 @@ export class DatagramBatch {
    * `headroom`: bytes left free before each datagram in its frame (as the
    * port's other senders do); `beforeSend` runs before each txBurst.
    */
-  constructor(private readonly headroom: number, private readonly beforeSend: () => void = () => {}) {}
+  constructor(
+    private readonly headroom: number,
+    private readonly beforeSend: () => void = () => {},
+  ) {}
 
   /**
    * Queues bytes to addr (an address record) on udp; onSent learns whether
@@ -42,7 +45,10 @@ export class DatagramBatch {
     if (this.n > 0 && (this.n === BATCH_MAX || udp !== this.port)) this.flush();
     if (udp.allocFrames(this.frame, 1) !== 1) {
       this.flush();
-      if (udp.allocFrames(this.frame, 1) !== 1) { onSent?.(false); return; }
+      if (udp.allocFrames(this.frame, 1) !== 1) {
+        onSent?.(false);
+        return;
+      }
     }
     const off = this.frame[0]! + this.headroom;
     new Uint8Array(udp.buffer, off, bytes.length).set(bytes);
@@ -54,7 +60,10 @@ export class DatagramBatch {
     this.n++;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(() => { this.flushScheduled = false; this.flush(); });
+      queueMicrotask(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
     }
   }
 

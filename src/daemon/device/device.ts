@@ -103,14 +103,29 @@ export class Device implements DeviceControl {
     this.send = new MainThreadSend(this.socket, new DataTransport(aead.backend), this.clock, () => this.handshakes.identity !== undefined);
     this.send.mtu = this.mtuWatch.mtu;
     this.handshakes = new HandshakePath({
-      clock: this.clock, log: this.log, peers: this.peers, socket: this.socket, send: this.send, link: this.link, retirement: this.retirement,
+      clock: this.clock,
+      log: this.log,
+      peers: this.peers,
+      socket: this.socket,
+      send: this.send,
+      link: this.link,
+      retirement: this.retirement,
     });
     this.handshakes.scheduler = this.timerQueue;
     this.uapi = new UapiApply({
-      log: this.log, socket: this.socket, peers: this.peers, handshakes: this.handshakes, link: this.link, listen: (port) => this.listen(port),
+      log: this.log,
+      socket: this.socket,
+      peers: this.peers,
+      handshakes: this.handshakes,
+      link: this.link,
+      listen: (port) => this.listen(port),
     });
     this.stats = new DeviceStatsBook({
-      ifname: opts.ifname, listenPort: () => this.socket.port, link: this.link, peers: this.peers, handshakes: this.handshakes,
+      ifname: opts.ifname,
+      listenPort: () => this.socket.port,
+      link: this.link,
+      peers: this.peers,
+      handshakes: this.handshakes,
     });
   }
 
@@ -118,7 +133,14 @@ export class Device implements DeviceControl {
   static async create(opts: DeviceOptions): Promise<Device> {
     const d = new Device(opts);
     d.listen(0);
-    d.link.xdp = new XdpPaths(opts.datapath, opts.tunQueues.length, d.log, (m) => d.link.broadcast(m), opts.steering, opts.onSendingWorkers);
+    d.link.xdp = new XdpPaths(
+      opts.datapath,
+      opts.tunQueues.length,
+      d.log,
+      (m) => d.link.broadcast(m),
+      opts.steering,
+      opts.onSendingWorkers,
+    );
     d.link.pool = await WorkerPool.start({
       tunQueues: opts.tunQueues,
       udpFd: d.socket.fd,
@@ -147,7 +169,9 @@ export class Device implements DeviceControl {
     return d;
   }
 
-  get name(): string { return this.opts.ifname; }
+  get name(): string {
+    return this.opts.ifname;
+  }
 
   /** Binds the kernel socket on `port` (0: any); a rebind moves the workers and the AF_XDP filter to it. */
   private listen(port: number): void {
@@ -173,17 +197,24 @@ export class Device implements DeviceControl {
 
   // ------------------------------------------------------------------ UAPI (uapi/apply.ts)
 
-  getSnapshot(): DeviceSnapshot { return this.uapi.getSnapshot(); }
+  getSnapshot(): DeviceSnapshot {
+    return this.uapi.getSnapshot();
+  }
 
-  applySet(ops: UapiSetOp[]): void { this.uapi.applySet(ops); }
+  applySet(ops: UapiSetOp[]): void {
+    this.uapi.applySet(ops);
+  }
 
-  applySetChunked(ops: UapiSetOp[]): Promise<void> { return this.uapi.applySetChunked(ops); }
+  applySetChunked(ops: UapiSetOp[]): Promise<void> {
+    return this.uapi.applySetChunked(ops);
+  }
 
   // ------------------------------------------------------------------ messages from workers
 
   private fromWorker(m: FromWorker): void {
     switch (m.t) {
-      case 'handshake': return this.handshakes.receive(m.data, m.addr);
+      case 'handshake':
+        return this.handshakes.receive(m.data, m.addr);
       case 'stage': {
         const touched = new Set<Peer>();
         for (let i = 0; i + 2 < m.items.length; i += 3) {
@@ -271,14 +302,21 @@ export class Device implements DeviceControl {
     const pool = this.link.pool;
     if (!pool) throw new Error('capture: the data plane is not running');
     if (this.capture) throw new Error('capture: another capture is running on this interface');
-    const session = new CaptureSession(pool.size, snaplen, (m) => this.link.broadcast(m), (lost) => {
-      if (lost > 0) this.log.error(`capture: ${lost} frame(s) not captured (the reader fell behind)`);
-      if (this.capture === session) this.capture = undefined;
-    });
+    const session = new CaptureSession(
+      pool.size,
+      snaplen,
+      (m) => this.link.broadcast(m),
+      (lost) => {
+        if (lost > 0) this.log.error(`capture: ${lost} frame(s) not captured (the reader fell behind)`);
+        if (this.capture === session) this.capture = undefined;
+      },
+    );
     this.capture = session;
     return session;
   }
 
   /** What `xdpwg stats` shows (device-stats.ts). */
-  statsSnapshot(): DeviceStats { return this.stats.snapshot(); }
+  statsSnapshot(): DeviceStats {
+    return this.stats.snapshot();
+  }
 }

@@ -25,13 +25,21 @@ export class KernelUdpSocket {
   constructor(private readonly log: Logger) {}
 
   /** The port bound (0 before the first bind). */
-  get port(): number { return this.udp?.port ?? 0; }
+  get port(): number {
+    return this.udp?.port ?? 0;
+  }
   /** The socket in use, for batched sends (datagram-batch.ts); undefined before the first bind. */
-  get nativePort(): NativeUdpPort | undefined { return this.udp; }
+  get nativePort(): NativeUdpPort | undefined {
+    return this.udp;
+  }
   /** The socket's fd (for the workers to dup); -1 before the first bind. */
-  get fd(): number { return this.udp?.fd ?? -1; }
+  get fd(): number {
+    return this.udp?.fd ?? -1;
+  }
   /** The fwmark on the socket (0: none). */
-  get mark(): number { return this.markValue; }
+  get mark(): number {
+    return this.markValue;
+  }
 
   /**
    * Binds a new socket on `port` (0: any) and makes it the one in use; the
@@ -45,7 +53,14 @@ export class KernelUdpSocket {
       // 7 MiB socket buffers, as wireguard-go sets: under a flood the buffer rides out the
       // moments the receiving worker is not scheduled, instead of dropping a peer's handshake.
       // The fwmark carries over to the new socket, as wireguard-go's rebind keeps it.
-      next = new N.UdpPort({ port, frameSize: 4096, frameCount: 64, rcvBuf: SOCKET_BUFFER_BYTES, sndBuf: SOCKET_BUFFER_BYTES, mark: this.markValue });
+      next = new N.UdpPort({
+        port,
+        frameSize: 4096,
+        frameCount: 64,
+        rcvBuf: SOCKET_BUFFER_BYTES,
+        sndBuf: SOCKET_BUFFER_BYTES,
+        mark: this.markValue,
+      });
     } catch (err) {
       throw new UapiError(Errno.EADDRINUSE, `cannot listen on UDP port ${port}: ${(err as Error).message}`);
     }
@@ -81,7 +96,10 @@ export class KernelUdpSocket {
     this.tx.desc[0] = off;
     this.tx.desc[1] = bytes.length;
     this.tx.addr.set(addr);
-    if (udp.txBurst(this.tx.desc, this.tx.addr, 1) !== 1) { udp.freeFrames(this.tx.frame, 1); return false; }
+    if (udp.txBurst(this.tx.desc, this.tx.addr, 1) !== 1) {
+      udp.freeFrames(this.tx.frame, 1);
+      return false;
+    }
     // Taken but not sent (no route, …): the port zeroed its length and has the frame back.
     return this.tx.desc[1] !== 0;
   }

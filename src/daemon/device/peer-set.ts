@@ -43,10 +43,15 @@ export class PeerSet {
   /** The allowed IPs changed since the workers were last told. */
   private allowedDirty = false;
 
-  constructor(private readonly link: DataPlaneLink, private readonly maxPeers = MAX_PEERS) {}
+  constructor(
+    private readonly link: DataPlaneLink,
+    private readonly maxPeers = MAX_PEERS,
+  ) {}
 
   /** Number of peers. */
-  get size(): number { return this.byKey.size; }
+  get size(): number {
+    return this.byKey.size;
+  }
 
   values(): IterableIterator<Peer> {
     return this.byKey.values();

@@ -43,8 +43,13 @@ export class Peer {
    *   maps key by this one string (80 bytes each, not one copy per map)
    */
   constructor(
-    readonly slot: number, readonly generation: number, readonly publicKey: Uint8Array, readonly key: string, local: X25519KeyPair,
-    private readonly makeTimers: (peer: Peer) => PeerTimers, presharedKey?: Uint8Array,
+    readonly slot: number,
+    readonly generation: number,
+    readonly publicKey: Uint8Array,
+    readonly key: string,
+    local: X25519KeyPair,
+    private readonly makeTimers: (peer: Peer) => PeerTimers,
+    presharedKey?: Uint8Array,
   ) {
     this.handshake = new Handshake<Peer>(this, local, publicKey, presharedKey ?? null);
   }

@@ -19,10 +19,13 @@ export class TimerQueue implements TimerScheduler {
   private timers: PeerTimers[] = [];
 
   /** Entries queued (stale ones included). */
-  get size(): number { return this.at.length; }
+  get size(): number {
+    return this.at.length;
+  }
 
   schedule(timers: PeerTimers, at: number): void {
-    const a = this.at, t = this.timers;
+    const a = this.at,
+      t = this.timers;
     let i = a.length;
     a.push(at);
     t.push(timers);
@@ -53,7 +56,8 @@ export class TimerQueue implements TimerScheduler {
   }
 
   private pop(): PeerTimers {
-    const a = this.at, t = this.timers;
+    const a = this.at,
+      t = this.timers;
     const top = t[0]!;
     const lastAt = a.pop()!;
     const lastT = t.pop()!;

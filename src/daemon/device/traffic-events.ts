@@ -28,7 +28,12 @@ export interface SeenStamps {
   seenAnyTx: number;
 }
 
-const enum TrafficEvent { dataSent, anySent, authReceived, dataReceived }
+const enum TrafficEvent {
+  dataSent,
+  anySent,
+  authReceived,
+  dataReceived,
+}
 
 /**
  * Applies to `timers` the events whose stamps moved since `seen`, oldest
@@ -38,10 +43,22 @@ const enum TrafficEvent { dataSent, anySent, authReceived, dataReceived }
 export function applyTrafficStamps(seen: SeenStamps, t: PeerTraffic, timers: PeerTimers, current: Keypair | undefined): void {
   // At most four events; the enum order is the tie-break order.
   const events: Array<[number, TrafficEvent]> = [];
-  if (t.lastDataTxMs > seen.seenDataTx) { seen.seenDataTx = t.lastDataTxMs; events.push([t.lastDataTxMs, TrafficEvent.dataSent]); }
-  if (t.lastAnyTxMs > seen.seenAnyTx) { seen.seenAnyTx = t.lastAnyTxMs; events.push([t.lastAnyTxMs, TrafficEvent.anySent]); }
-  if (t.lastAuthRxMs > seen.seenAuthRx) { seen.seenAuthRx = t.lastAuthRxMs; events.push([t.lastAuthRxMs, TrafficEvent.authReceived]); }
-  if (t.lastDataRxMs > seen.seenDataRx) { seen.seenDataRx = t.lastDataRxMs; events.push([t.lastDataRxMs, TrafficEvent.dataReceived]); }
+  if (t.lastDataTxMs > seen.seenDataTx) {
+    seen.seenDataTx = t.lastDataTxMs;
+    events.push([t.lastDataTxMs, TrafficEvent.dataSent]);
+  }
+  if (t.lastAnyTxMs > seen.seenAnyTx) {
+    seen.seenAnyTx = t.lastAnyTxMs;
+    events.push([t.lastAnyTxMs, TrafficEvent.anySent]);
+  }
+  if (t.lastAuthRxMs > seen.seenAuthRx) {
+    seen.seenAuthRx = t.lastAuthRxMs;
+    events.push([t.lastAuthRxMs, TrafficEvent.authReceived]);
+  }
+  if (t.lastDataRxMs > seen.seenDataRx) {
+    seen.seenDataRx = t.lastDataRxMs;
+    events.push([t.lastDataRxMs, TrafficEvent.dataReceived]);
+  }
   if (events.length > 1) events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   for (const [, event] of events) {
     switch (event) {

@@ -25,7 +25,9 @@ export class TunMtuWatch {
     this.current = linkInfo(ifname)?.mtu ?? DEFAULT_TUN_MTU;
   }
 
-  get mtu(): number { return this.current; }
+  get mtu(): number {
+    return this.current;
+  }
 
   /** The new MTU when it changed since the last call, else null. */
   poll(): number | null {
@@ -39,5 +41,7 @@ export class TunMtuWatch {
     return mtu;
   }
 
-  close(): void { this.monitor.close(); }
+  close(): void {
+    this.monitor.close();
+  }
 }

@@ -16,11 +16,17 @@ export class HandshakeCounters {
 
   snapshot(): HandshakeCounts {
     return {
-      initiationsSent: this.initiationsSent, initiationsReceived: this.initiationsReceived,
-      responsesSent: this.responsesSent, responsesReceived: this.responsesReceived,
-      cookieRepliesSent: this.cookieRepliesSent, cookieRepliesReceived: this.cookieRepliesReceived,
+      initiationsSent: this.initiationsSent,
+      initiationsReceived: this.initiationsReceived,
+      responsesSent: this.responsesSent,
+      responsesReceived: this.responsesReceived,
+      cookieRepliesSent: this.cookieRepliesSent,
+      cookieRepliesReceived: this.cookieRepliesReceived,
     };
   }
 }
 
-export type HandshakeCounts = Pick<HandshakeCounters, 'initiationsSent' | 'initiationsReceived' | 'responsesSent' | 'responsesReceived' | 'cookieRepliesSent' | 'cookieRepliesReceived'>;
+export type HandshakeCounts = Pick<
+  HandshakeCounters,
+  'initiationsSent' | 'initiationsReceived' | 'responsesSent' | 'responsesReceived' | 'cookieRepliesSent' | 'cookieRepliesReceived'
+>;

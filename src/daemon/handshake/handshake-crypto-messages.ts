@@ -53,5 +53,4 @@ export const AnswerRecord = {
 } as const;
 
 export type FromCrypto =
-  | { t: 'ready' }
-  | { t: 'results'; seq: number; generation: number; reasons: Array<DropReason | null>; records: Uint8Array };
+  { t: 'ready' } | { t: 'results'; seq: number; generation: number; reasons: Array<DropReason | null>; records: Uint8Array };

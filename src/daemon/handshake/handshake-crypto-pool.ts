@@ -61,8 +61,15 @@ const IDLE_STOP_MS = 5000;
 export const CRYPTO_THREAD_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
 
 /** A thread, or (thread undefined) the main thread's inline answerer. */
-interface Member { thread?: Worker; inFlight: number; ready: boolean }
-interface Pending<C> { message: Uint8Array; context: C }
+interface Member {
+  thread?: Worker;
+  inFlight: number;
+  ready: boolean;
+}
+interface Pending<C> {
+  message: Uint8Array;
+  context: C;
+}
 
 export interface HandshakeCryptoPoolOptions<C> {
   threads: number;
@@ -137,7 +144,9 @@ export class HandshakeCryptoPool<C> {
   }
 
   /** Crypto threads running now (started, ready or not). */
-  get threads(): number { return this.members.length; }
+  get threads(): number {
+    return this.members.length;
+  }
 
   /**
    * Starts the threads now unless they run; resolves once every one is
@@ -148,10 +157,16 @@ export class HandshakeCryptoPool<C> {
     if (this.closing) return Promise.resolve();
     if (this.members.length === 0) {
       this.lastSubmit = performance.now();
-      this.starting = Promise.all(Array.from({ length: this.threadCount }, () => this.startThread())).then(() => {
-        this.scheduleIdleCheck();
-        this.scheduleFlush();
-      }, (err: Error) => { this.opts.onFatal(`handshake crypto thread cannot start: ${err.message}`); throw err; });
+      this.starting = Promise.all(Array.from({ length: this.threadCount }, () => this.startThread())).then(
+        () => {
+          this.scheduleIdleCheck();
+          this.scheduleFlush();
+        },
+        (err: Error) => {
+          this.opts.onFatal(`handshake crypto thread cannot start: ${err.message}`);
+          throw err;
+        },
+      );
     }
     return this.starting;
   }
@@ -173,13 +188,21 @@ export class HandshakeCryptoPool<C> {
     this.post(member, { t: 'identity', privateKey: identity, generation: this.generation }, identity ? [identity.buffer] : undefined);
     return new Promise((resolve, reject) => {
       thread.on('message', (m: FromCrypto) => {
-        if (m.t === 'ready') { member.ready = true; resolve(); return; }
+        if (m.t === 'ready') {
+          member.ready = true;
+          resolve();
+          return;
+        }
         this.arrive(m);
       });
-      thread.on('error', (err) => { if (!member.ready) reject(err); else this.opts.onFatal(`handshake crypto thread crashed: ${err.message}`); });
+      thread.on('error', (err) => {
+        if (!member.ready) reject(err);
+        else this.opts.onFatal(`handshake crypto thread crashed: ${err.message}`);
+      });
       thread.on('exit', (code) => {
         if (!member.ready) reject(new Error(`handshake crypto thread exited (${code}) before it was ready`));
-        else if (!this.closing && this.members.includes(member)) this.opts.onFatal(`handshake crypto thread exited unexpectedly (code ${code})`);
+        else if (!this.closing && this.members.includes(member))
+          this.opts.onFatal(`handshake crypto thread exited unexpectedly (code ${code})`);
       });
     });
   }
@@ -193,20 +216,29 @@ export class HandshakeCryptoPool<C> {
   private arrive(m: FromCrypto): void {
     if (m.t !== 'results') return;
     this.arrived.push(m);
-    if (!this.drainScheduled) { this.drainScheduled = true; setImmediate(() => this.drainArrived()); }
+    if (!this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(() => this.drainArrived());
+    }
   }
 
   /** Stops the threads after idleStopMs without submissions, once nothing is in flight on them. */
   private scheduleIdleCheck(): void {
     if (this.idleTimer || this.closing) return;
     const idleMs = this.opts.idleStopMs ?? IDLE_STOP_MS;
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = undefined;
-      if (this.members.length === 0 || this.closing) return;
-      const busy = this.members.some((m) => m.inFlight > 0 || !m.ready);
-      if (busy || performance.now() - this.lastSubmit < idleMs) { this.scheduleIdleCheck(); return; }
-      this.stopThreads();
-    }, Math.max(10, Math.min(idleMs, idleMs - (performance.now() - this.lastSubmit))));
+    this.idleTimer = setTimeout(
+      () => {
+        this.idleTimer = undefined;
+        if (this.members.length === 0 || this.closing) return;
+        const busy = this.members.some((m) => m.inFlight > 0 || !m.ready);
+        if (busy || performance.now() - this.lastSubmit < idleMs) {
+          this.scheduleIdleCheck();
+          return;
+        }
+        this.stopThreads();
+      },
+      Math.max(10, Math.min(idleMs, idleMs - (performance.now() - this.lastSubmit))),
+    );
     this.idleTimer.unref();
   }
 
@@ -276,7 +308,10 @@ export class HandshakeCryptoPool<C> {
     const versions = new Uint32Array(count);
     ops.forEach((op, i) => {
       publicKeys.set(op.publicKey, i * KEY_LENGTH);
-      if (op.t === 'peer') { presharedKeys.set(op.presharedKey, i * KEY_LENGTH); versions[i] = op.version; }
+      if (op.t === 'peer') {
+        presharedKeys.set(op.presharedKey, i * KEY_LENGTH);
+        versions[i] = op.version;
+      }
     });
     for (const m of members) {
       const keys = presharedKeys.slice();
@@ -301,14 +336,23 @@ export class HandshakeCryptoPool<C> {
     this.pending.push({ message, context });
     const now = performance.now();
     this.lastSubmit = now;
-    if (now - this.windowStart >= 1000) { this.windowStart = now; this.windowCount = 0; }
-    if (++this.windowCount >= (this.opts.startAfter ?? START_AFTER) && this.members.length === 0) void this.startThreads().catch(() => { /* onFatal was told */ });
+    if (now - this.windowStart >= 1000) {
+      this.windowStart = now;
+      this.windowCount = 0;
+    }
+    if (++this.windowCount >= (this.opts.startAfter ?? START_AFTER) && this.members.length === 0)
+      void this.startThreads().catch(() => {
+        /* onFatal was told */
+      });
     this.scheduleFlush();
     return true;
   }
 
   private scheduleFlush(): void {
-    if (!this.flushScheduled && this.pending.length > 0) { this.flushScheduled = true; setImmediate(() => this.flush()); }
+    if (!this.flushScheduled && this.pending.length > 0) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
   }
 
   /**
@@ -352,8 +396,11 @@ export class HandshakeCryptoPool<C> {
     this.drainScheduled = false;
     const arrived = this.arrived;
     this.arrived = [];
-    const handle = (): void => { for (const m of arrived) this.onResults(m); };
-    if (this.opts.handleAnswers) this.opts.handleAnswers(handle); else handle();
+    const handle = (): void => {
+      for (const m of arrived) this.onResults(m);
+    };
+    if (this.opts.handleAnswers) this.opts.handleAnswers(handle);
+    else handle();
   }
 
   private onResults(m: Extract<FromCrypto, { t: 'results' }>): void {
@@ -368,7 +415,10 @@ export class HandshakeCryptoPool<C> {
     const view = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
     for (let i = 0; i < n; i++) {
       const reason = m.reasons[i];
-      if (reason) { this.opts.onResult(reason, batch.contexts[i]!); continue; }
+      if (reason) {
+        this.opts.onResult(reason, batch.contexts[i]!);
+        continue;
+      }
       const at = i * AnswerRecord.size;
       // Keys that changed while the initiation was in flight (identity, the peer's PSK, the peer gone): its
       // answer used the old ones. The record names the initiator's key; its entry must still be the one used.
@@ -379,15 +429,18 @@ export class HandshakeCryptoPool<C> {
         continue;
       }
       const keys = at + AnswerRecord.keys;
-      this.opts.onResult({
-        initiatorHex,
-        remoteIndex: view.getUint32(at + AnswerRecord.remoteIndex, true),
-        remoteStatic,
-        timestamp: rec.subarray(at + AnswerRecord.timestamp, at + AnswerRecord.timestamp + TAI64N_LENGTH),
-        response: rec.subarray(at + AnswerRecord.response, at + AnswerRecord.response + RESPONSE_SIZE),
-        sendKey: rec.subarray(keys, keys + KEY_LENGTH),
-        receiveKey: rec.subarray(keys + KEY_LENGTH, keys + 2 * KEY_LENGTH),
-      }, batch.contexts[i]!);
+      this.opts.onResult(
+        {
+          initiatorHex,
+          remoteIndex: view.getUint32(at + AnswerRecord.remoteIndex, true),
+          remoteStatic,
+          timestamp: rec.subarray(at + AnswerRecord.timestamp, at + AnswerRecord.timestamp + TAI64N_LENGTH),
+          response: rec.subarray(at + AnswerRecord.response, at + AnswerRecord.response + RESPONSE_SIZE),
+          sendKey: rec.subarray(keys, keys + KEY_LENGTH),
+          receiveKey: rec.subarray(keys + KEY_LENGTH, keys + 2 * KEY_LENGTH),
+        },
+        batch.contexts[i]!,
+      );
     }
     // The handler copied what it keeps (keypairs, the responses into frames): the keys go now.
     rec.fill(0);

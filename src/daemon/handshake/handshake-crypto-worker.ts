@@ -104,7 +104,10 @@ export class HandshakeCryptoThread {
         const reasons: Array<DropReason | null> = [];
         for (let i = 0; i < m.count; i++) {
           const r = this.respond(m.messages.subarray(i * INITIATION_SIZE, (i + 1) * INITIATION_SIZE));
-          if (typeof r === 'string') { reasons.push(r); continue; }
+          if (typeof r === 'string') {
+            reasons.push(r);
+            continue;
+          }
           reasons.push(null);
           const at = i * AnswerRecord.size;
           view.setUint32(at + AnswerRecord.version, r.version, true);
@@ -180,13 +183,22 @@ export class HandshakeCryptoThread {
     const count = this.rowsUsed;
     const presharedKeys = new Uint8Array(count * KEY_LENGTH);
     for (const [hex, psk] of this.psks) presharedKeys.set(psk, this.rows.get(hex)! * KEY_LENGTH);
-    return { t: 'peers', count, publicKeys: this.keys.slice(0, count * KEY_LENGTH), presharedKeys, versions: this.versions.slice(0, count) };
+    return {
+      t: 'peers',
+      count,
+      publicKeys: this.keys.slice(0, count * KEY_LENGTH),
+      presharedKeys,
+      versions: this.versions.slice(0, count),
+    };
   }
 
   /** Wipes and drops what is kept for a peer (its PSK, its DH cache): it changes or goes. */
   private forget(hex: string): void {
     const psk = this.psks.get(hex);
-    if (psk) { wipe(psk); this.psks.delete(hex); }
+    if (psk) {
+      wipe(psk);
+      this.psks.delete(hex);
+    }
     const ss = this.staticStatics.get(hex);
     if (ss) wipe(ss);
     this.staticStatics.delete(hex);

@@ -35,7 +35,15 @@ import { acceptInitiation } from '../../protocol/noise-responder.js';
 import { CookieChecker, CookieGenerator } from '../../protocol/cookie.js';
 import { HANDSHAKE_QUEUE_CAPACITY, REKEY_ATTEMPT_TIME_MS } from '../../protocol/constants.js';
 import { PeerTimers, type InitiationReason, type TimerScheduler } from '../../protocol/timers.js';
-import { CookieReply, INITIATION_SIZE, RESPONSE_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, readU32 } from '../../protocol/wire.js';
+import {
+  CookieReply,
+  INITIATION_SIZE,
+  RESPONSE_SIZE,
+  MESSAGE_COOKIE_REPLY,
+  MESSAGE_INITIATION,
+  MESSAGE_RESPONSE,
+  readU32,
+} from '../../protocol/wire.js';
 import type { DropReason } from '../../packet/drop-reasons.js';
 import { FRAME_HEADROOM } from '../../native/frames.js';
 import { UdpAddrRecord as R } from '../../native/addr-record-layout.js';
@@ -127,7 +135,9 @@ export class HandshakePath {
   }
 
   /** Handshake crypto threads running now (`xdpwg stats`). */
-  get cryptoThreads(): number { return this.crypto?.threads ?? 0; }
+  get cryptoThreads(): number {
+    return this.crypto?.threads ?? 0;
+  }
 
   async stopCrypto(): Promise<void> {
     await this.crypto?.close();
@@ -135,7 +145,9 @@ export class HandshakePath {
   }
 
   /** The device's static key pair, once a private key is set. */
-  get identity(): X25519KeyPair | undefined { return this.staticIdentity; }
+  get identity(): X25519KeyPair | undefined {
+    return this.staticIdentity;
+  }
 
   /** The static key pair a new peer's handshake starts with (a stand-in until a private key is set). */
   localStatic(): X25519KeyPair {
@@ -152,7 +164,8 @@ export class HandshakePath {
     // `wg syncconf` and `wg setconf` always send private_key: the same key again changes
     // nothing and must keep every session (wireguard-go returns early the same way).
     // (identity.privateKey is clamped: a key differing only in the clamped bits is the same identity.)
-    if (this.staticIdentity ? equalConstantTime(clampPrivateKey(Uint8Array.from(key)), this.staticIdentity.privateKey) : isAllZero(key)) return false;
+    if (this.staticIdentity ? equalConstantTime(clampPrivateKey(Uint8Array.from(key)), this.staticIdentity.privateKey) : isAllZero(key))
+      return false;
     if (isAllZero(key)) {
       this.staticIdentity = undefined;
       this.cookieChecker = undefined;
@@ -176,7 +189,10 @@ export class HandshakePath {
   /** The peer's cookie state (MACs of what we send, cookies we receive), made when first needed. */
   private cookiesOf(peer: Peer): CookieGenerator {
     let g = this.cookieGenerators.get(peer);
-    if (!g) { g = new CookieGenerator(peer.publicKey, this.clock); this.cookieGenerators.set(peer, g); }
+    if (!g) {
+      g = new CookieGenerator(peer.publicKey, this.clock);
+      this.cookieGenerators.set(peer, g);
+    }
     return g;
   }
 
@@ -246,7 +262,10 @@ export class HandshakePath {
   private onInitiationResponded(r: CryptoAnswer | DropReason, addr: Uint8Array): void {
     if (typeof r === 'string') return this.dropInitiation(r);
     const peer = this.deps.peers.getByKey(r.initiatorHex);
-    if (!peer) { wipe(r.sendKey, r.receiveKey); return this.dropInitiation('unknown-peer'); }
+    if (!peer) {
+      wipe(r.sendKey, r.receiveKey);
+      return this.dropInitiation('unknown-peer');
+    }
     const keys = acceptInitiation(peer.handshake, r, this.indices, this.clock);
     if (typeof keys === 'string') return this.dropInitiation(keys);
     peer.controlRxBytes += INITIATION_SIZE;
@@ -258,7 +277,10 @@ export class HandshakePath {
     const udp = this.deps.socket.nativePort;
     if (udp) {
       this.responses.push(udp, addr, r.response, (sent) => {
-        if (!sent) { this.drops.count('tx-send-failed'); return; }
+        if (!sent) {
+          this.drops.count('tx-send-failed');
+          return;
+        }
         peer.controlTxBytes += RESPONSE_SIZE;
         this.counters.responsesSent++;
       });
@@ -276,7 +298,11 @@ export class HandshakePath {
       const e = this.indices.get(index);
       return e && !(e instanceof Keypair) ? e : undefined;
     });
-    if (typeof hs === 'string') { this.drops.count(hs); this.log.limited('debug', `resp-${hs}`, `dropped handshake response: ${hs}`); return; }
+    if (typeof hs === 'string') {
+      this.drops.count(hs);
+      this.log.limited('debug', `resp-${hs}`, `dropped handshake response: ${hs}`);
+      return;
+    }
     const peer = hs.peer;
     peer.controlRxBytes += msg.length;
     this.counters.responsesReceived++;
@@ -332,7 +358,10 @@ export class HandshakePath {
       const msg = createInitiation(peer.handshake, this.indices, this.clock);
       if (msg) {
         this.cookiesOf(peer).addMacs(msg);
-        if (this.deps.socket.send(peer.endpointAddr, msg)) { peer.controlTxBytes += msg.length; this.counters.initiationsSent++; }
+        if (this.deps.socket.send(peer.endpointAddr, msg)) {
+          peer.controlTxBytes += msg.length;
+          this.counters.initiationsSent++;
+        }
         this.log.debug(`${peer.name}: sending handshake initiation (${reason})`);
         peer.timers.anyAuthenticatedPacketSent();
         peer.timers.anyAuthenticatedPacketTraversal();
@@ -384,7 +413,13 @@ export class HandshakePath {
   /** Tells the workers the peer's current, previous and next keypairs. */
   private publishKeypairs(peer: Peer): void {
     const k = peer.keypairs;
-    this.deps.link.broadcast({ t: 'keypairs', slot: peer.slot, current: this.wire(k.current), previous: this.wire(k.previous), next: this.wire(k.next) });
+    this.deps.link.broadcast({
+      t: 'keypairs',
+      slot: peer.slot,
+      current: this.wire(k.current),
+      previous: this.wire(k.previous),
+      next: this.wire(k.next),
+    });
   }
 
   private retireKeypair(kp: Keypair): void {

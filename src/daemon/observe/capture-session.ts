@@ -44,8 +44,14 @@ export class CaptureSession {
   private readonly rings: CaptureRing[];
   private closed = false;
 
-  constructor(workers: number, readonly snaplen: number, private readonly broadcast: (msg: ToWorker) => void, private readonly onClose: (lost: number) => void = () => {}) {
-    if (!Number.isInteger(snaplen) || snaplen < 64 || snaplen > CAPTURE_SNAPLEN_MAX) throw new RangeError(`capture: snaplen must be 64..${CAPTURE_SNAPLEN_MAX}, got ${snaplen}`);
+  constructor(
+    workers: number,
+    readonly snaplen: number,
+    private readonly broadcast: (msg: ToWorker) => void,
+    private readonly onClose: (lost: number) => void = () => {},
+  ) {
+    if (!Number.isInteger(snaplen) || snaplen < 64 || snaplen > CAPTURE_SNAPLEN_MAX)
+      throw new RangeError(`capture: snaplen must be 64..${CAPTURE_SNAPLEN_MAX}, got ${snaplen}`);
     const buffer = new SharedArrayBuffer(captureBufferSize(workers));
     this.rings = Array.from({ length: workers }, (_, w) => new CaptureRing(buffer, w, snaplen));
     broadcast({ t: 'capture', buffer, snaplen });
@@ -57,7 +63,9 @@ export class CaptureSession {
   }
 
   /** Frames the workers could not fit into their rings (the reader fell behind). */
-  lost(): number { return this.rings.reduce((n, r) => n + r.lost(), 0); }
+  lost(): number {
+    return this.rings.reduce((n, r) => n + r.lost(), 0);
+  }
 
   close(): void {
     if (this.closed) return;
@@ -87,12 +95,19 @@ export type CaptureSink = Pick<Socket, 'write' | 'end' | 'on' | 'writableLength'
  */
 export function streamCapture(sock: CaptureSink, session: CaptureSession, count: number): void {
   let sent = 0;
-  const stop = (): void => { clearInterval(timer); session.close(); };
+  const stop = (): void => {
+    clearInterval(timer);
+    session.close();
+  };
   const timer = setInterval(() => {
     if (sock.writableLength > CAPTURE_BACKLOG_MAX) return;
     for (const f of session.drain()) {
       sock.write(pcapRecord(f));
-      if (count > 0 && ++sent >= count) { stop(); sock.end(); return; }
+      if (count > 0 && ++sent >= count) {
+        stop();
+        sock.end();
+        return;
+      }
     }
   }, DRAIN_INTERVAL_MS);
   sock.on('close', stop);

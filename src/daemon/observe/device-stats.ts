@@ -49,13 +49,26 @@ export interface DeviceStats {
   /** Counted, not lost (drop-counters.ts EVENTS). */
   events: Record<string, number>;
   /** Per peer: the counters PEER_SLOT_LAYOUT exports (rxPackets, txPackets, ...) beside the fields named here. */
-  peers: Array<{ publicKey: string; endpoint: string | null; rxBytes: number; txBytes: number; stagedDropped: number; hasSession: boolean;
-    /** When a worker last sent this peer a data message a port took (ms since the epoch; 0 = never). */
-    lastDataTxMs: number } & Record<PeerMetricField, number>>;
+  peers: Array<
+    {
+      publicKey: string;
+      endpoint: string | null;
+      rxBytes: number;
+      txBytes: number;
+      stagedDropped: number;
+      hasSession: boolean;
+      /** When a worker last sent this peer a data message a port took (ms since the epoch; 0 = never). */
+      lastDataTxMs: number;
+    } & Record<PeerMetricField, number>
+  >;
 }
 
 /** Bursts, packets and bytes one path carried in one direction. */
-export interface PathCount { bursts: number; packets: number; bytes: number }
+export interface PathCount {
+  bursts: number;
+  packets: number;
+  bytes: number;
+}
 export interface PathTraffic {
   worker: number;
   rx: { afxdp: PathCount; socket: PathCount & { groReceives: number; groDatagrams: number } };
@@ -73,9 +86,14 @@ export function pathTraffic(worker: number, ports: Array<Record<string, number |
   };
   for (const p of ports) {
     const side = p.path === 'udp' ? 'socket' : 'afxdp';
-    const rx = t.rx[side], tx = t.tx[side];
-    rx.bursts += num(p, 'rx_bursts'); rx.packets += num(p, 'ipackets'); rx.bytes += num(p, 'ibytes');
-    tx.bursts += num(p, 'tx_bursts'); tx.packets += num(p, 'opackets'); tx.bytes += num(p, 'obytes');
+    const rx = t.rx[side],
+      tx = t.tx[side];
+    rx.bursts += num(p, 'rx_bursts');
+    rx.packets += num(p, 'ipackets');
+    rx.bytes += num(p, 'ibytes');
+    tx.bursts += num(p, 'tx_bursts');
+    tx.packets += num(p, 'opackets');
+    tx.bytes += num(p, 'obytes');
   }
   for (const p of ports.filter((q) => q.path === 'udp')) {
     t.rx.socket.groReceives += num(p, 'rx_gro_receives');
@@ -125,7 +143,10 @@ export class DeviceStatsBook {
       ports: this.portStats.filter(Boolean).flat(),
       afxdp: xdp?.summary() ?? [],
       byPath: this.portStats.flatMap((ports, worker) => (ports ? [pathTraffic(worker, ports)] : [])),
-      paths: [...peers.values()].map((p) => ({ publicKey: keyToBase64(p.publicKey), path: xdp?.reasonFor(p.slot) === '' ? 'af_xdp' : `kernel socket (${xdp?.reasonFor(p.slot)})` })),
+      paths: [...peers.values()].map((p) => ({
+        publicKey: keyToBase64(p.publicKey),
+        path: xdp?.reasonFor(p.slot) === '' ? 'af_xdp' : `kernel socket (${xdp?.reasonFor(p.slot)})`,
+      })),
       drops: this.drops(),
       events: DropCounters.summarizeEvents(link.pool?.dropSlabs ?? []),
       peers: [...peers.values()].map((p) => {
@@ -133,8 +154,10 @@ export class DeviceStatsBook {
         return {
           publicKey: keyToBase64(p.publicKey),
           endpoint: p.endpoint ? formatEndpoint(p.endpoint) : null,
-          rxBytes: t.rxBytes + p.controlRxBytes, txBytes: t.txBytes + p.controlTxBytes,
-          ...peerMetricsOf(t), lastDataTxMs: t.lastDataTxMs,
+          rxBytes: t.rxBytes + p.controlRxBytes,
+          txBytes: t.txBytes + p.controlTxBytes,
+          ...peerMetricsOf(t),
+          lastDataTxMs: t.lastDataTxMs,
           stagedDropped: p.staged.dropped,
           hasSession: p.keypairs.current !== undefined,
         };

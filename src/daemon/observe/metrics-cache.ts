@@ -31,7 +31,9 @@ export class MetricsCache {
     this.renders++;
     const body = this.render();
     this.body = body;
-    body.catch(() => { if (this.body === body) this.body = undefined; });
+    body.catch(() => {
+      if (this.body === body) this.body = undefined;
+    });
     return body;
   }
 }

@@ -17,10 +17,16 @@ import { MetricsCache } from './metrics-cache.js';
 export const METRICS_PATH = '/metrics';
 
 export class MetricsServer {
-  private constructor(private readonly server: Server, readonly address: string, private readonly cache: MetricsCache) {}
+  private constructor(
+    private readonly server: Server,
+    readonly address: string,
+    private readonly cache: MetricsCache,
+  ) {}
 
   /** Renders done so far (each serves every scrape of its window). */
-  get renders(): number { return this.cache.renders; }
+  get renders(): number {
+    return this.cache.renders;
+  }
 
   /** Listens on `listen` (HOST:PORT); rejects with a clear error when it cannot. */
   static async open(listen: string, source: MetricsSource): Promise<MetricsServer> {
@@ -40,8 +46,14 @@ export class MetricsServer {
         return;
       }
       cache.get().then(
-        (text) => { res.writeHead(200, { 'Content-Type': metrics.contentType }); res.end(text); },
-        (err: unknown) => { res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }); res.end(`cannot collect metrics: ${(err as Error).message}\n`); },
+        (text) => {
+          res.writeHead(200, { 'Content-Type': metrics.contentType });
+          res.end(text);
+        },
+        (err: unknown) => {
+          res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
+          res.end(`cannot collect metrics: ${(err as Error).message}\n`);
+        },
       );
     });
     // A scraper is a short request-response; nothing should hold a connection for long.
@@ -54,7 +66,11 @@ export class MetricsServer {
     });
     server.unref();
     const bound = server.address() as AddressInfo;
-    return new MetricsServer(server, formatListenAddress({ host: where.host ?? (bound.family === 'IPv6' ? '::' : '0.0.0.0'), port: bound.port }), cache);
+    return new MetricsServer(
+      server,
+      formatListenAddress({ host: where.host ?? (bound.family === 'IPv6' ? '::' : '0.0.0.0'), port: bound.port }),
+      cache,
+    );
   }
 
   close(): void {

@@ -30,7 +30,11 @@ export interface MetricsSource {
 }
 
 /** One scrape's snapshot; `now` (ms since the epoch) is the wall clock the handshake delays are measured against. */
-interface Scrape { stats: DeviceStats; uapi: { peers: PeerSnapshot[] }; now: number }
+interface Scrape {
+  stats: DeviceStats;
+  uapi: { peers: PeerSnapshot[] };
+  now: number;
+}
 
 /**
  * Port fields that are levels, not running totals: they go up and down, so
@@ -47,7 +51,10 @@ function portLabels(path: string): { kind: string; device: string; queue: string
 
 /** A port counter's name as a metric name part: rx_invalid → rx_invalid, fqEmpty → fq_empty. */
 function metricPart(field: string): string {
-  return field.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  return field
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_');
 }
 
 /** "kernel socket (why)" → kernel + why; "af_xdp" → af_xdp. */
@@ -68,18 +75,34 @@ export class DeviceMetrics {
     const r = [this.registry];
     const self = this;
     /** Defines a counter whose values are set from the current scrape by `fill`. */
-    const counter = (name: string, help: string, labelNames: string[], fill: (s: Scrape, set: (labels: Record<string, string>, v: number) => void) => void): void => {
+    const counter = (
+      name: string,
+      help: string,
+      labelNames: string[],
+      fill: (s: Scrape, set: (labels: Record<string, string>, v: number) => void) => void,
+    ): void => {
       new Counter({
-        name, help, labelNames, registers: r,
+        name,
+        help,
+        labelNames,
+        registers: r,
         collect(this: Counter<string>) {
           this.reset();
           if (self.scrape) fill(self.scrape, (labels, v) => this.inc(labels, Math.max(0, v)));
         },
       });
     };
-    const gauge = (name: string, help: string, labelNames: string[], fill: (s: Scrape, set: (labels: Record<string, string>, v: number) => void) => void): void => {
+    const gauge = (
+      name: string,
+      help: string,
+      labelNames: string[],
+      fill: (s: Scrape, set: (labels: Record<string, string>, v: number) => void) => void,
+    ): void => {
       new Gauge({
-        name, help, labelNames, registers: r,
+        name,
+        help,
+        labelNames,
+        registers: r,
         collect(this: Gauge<string>) {
           this.reset();
           if (self.scrape) fill(self.scrape, (labels, v) => this.set(labels, v));
@@ -92,39 +115,77 @@ export class DeviceMetrics {
       allowed_ips: [...p.allowedIPs].map((a) => `${formatIP(a.address)}/${a.bits}`).join(','),
     });
 
-    counter('wireguard_sent_bytes_total', 'Bytes sent to the peer (as `wg show IF transfer`)', ['interface', 'public_key', 'allowed_ips'],
-      (s, set) => { for (const p of s.uapi.peers) set(peerLabels(s, p), Number(p.txBytes)); });
-    counter('wireguard_received_bytes_total', 'Bytes received from the peer (as `wg show IF transfer`)', ['interface', 'public_key', 'allowed_ips'],
-      (s, set) => { for (const p of s.uapi.peers) set(peerLabels(s, p), Number(p.rxBytes)); });
-    gauge('wireguard_latest_handshake_seconds', 'UNIX time of the latest completed handshake with the peer, 0 if none', ['interface', 'public_key', 'allowed_ips'],
-      (s, set) => { for (const p of s.uapi.peers) set(peerLabels(s, p), p.lastHandshakeSec); });
+    counter(
+      'wireguard_sent_bytes_total',
+      'Bytes sent to the peer (as `wg show IF transfer`)',
+      ['interface', 'public_key', 'allowed_ips'],
+      (s, set) => {
+        for (const p of s.uapi.peers) set(peerLabels(s, p), Number(p.txBytes));
+      },
+    );
+    counter(
+      'wireguard_received_bytes_total',
+      'Bytes received from the peer (as `wg show IF transfer`)',
+      ['interface', 'public_key', 'allowed_ips'],
+      (s, set) => {
+        for (const p of s.uapi.peers) set(peerLabels(s, p), Number(p.rxBytes));
+      },
+    );
+    gauge(
+      'wireguard_latest_handshake_seconds',
+      'UNIX time of the latest completed handshake with the peer, 0 if none',
+      ['interface', 'public_key', 'allowed_ips'],
+      (s, set) => {
+        for (const p of s.uapi.peers) set(peerLabels(s, p), p.lastHandshakeSec);
+      },
+    );
     // The exporter's alerting form (`> 180`: the peer has not handshaken for 3 minutes). A peer that never
     // completed a handshake has no delay, so no sample; wireguard_latest_handshake_seconds == 0 finds those.
-    gauge('wireguard_latest_handshake_delay_seconds', 'Seconds since the latest completed handshake with the peer (no sample if none yet)', ['interface', 'public_key', 'allowed_ips'],
+    gauge(
+      'wireguard_latest_handshake_delay_seconds',
+      'Seconds since the latest completed handshake with the peer (no sample if none yet)',
+      ['interface', 'public_key', 'allowed_ips'],
       (s, set) => {
         for (const p of s.uapi.peers) {
-          if (p.lastHandshakeSec > 0) set(peerLabels(s, p), Math.max(0, (s.now - (p.lastHandshakeSec * 1000 + p.lastHandshakeNsec / 1e6)) / 1000));
+          if (p.lastHandshakeSec > 0)
+            set(peerLabels(s, p), Math.max(0, (s.now - (p.lastHandshakeSec * 1000 + p.lastHandshakeNsec / 1e6)) / 1000));
         }
-      });
+      },
+    );
 
     // The per-peer counters of the workers' slabs, as PEER_SLOT_LAYOUT names them.
     for (const m of PEER_METRICS) {
-      counter(m.name, m.help, ['interface', 'public_key'],
-        (s, set) => { for (const p of s.stats.peers) set({ interface: s.stats.interface, public_key: p.publicKey }, p[m.field]); });
+      counter(m.name, m.help, ['interface', 'public_key'], (s, set) => {
+        for (const p of s.stats.peers) set({ interface: s.stats.interface, public_key: p.publicKey }, p[m.field]);
+      });
     }
-    counter('xdpwg_peer_staged_dropped_total', 'Packets dropped while waiting for a handshake (staging queue full)', ['interface', 'public_key'],
-      (s, set) => { for (const p of s.stats.peers) set({ interface: s.stats.interface, public_key: p.publicKey }, p.stagedDropped); });
-    gauge('xdpwg_peer_info', 'Always 1: the peer\'s endpoint and the path its outer packets take (af_xdp, or kernel with the reason)', ['interface', 'public_key', 'endpoint', 'path', 'reason'],
+    counter(
+      'xdpwg_peer_staged_dropped_total',
+      'Packets dropped while waiting for a handshake (staging queue full)',
+      ['interface', 'public_key'],
+      (s, set) => {
+        for (const p of s.stats.peers) set({ interface: s.stats.interface, public_key: p.publicKey }, p.stagedDropped);
+      },
+    );
+    gauge(
+      'xdpwg_peer_info',
+      "Always 1: the peer's endpoint and the path its outer packets take (af_xdp, or kernel with the reason)",
+      ['interface', 'public_key', 'endpoint', 'path', 'reason'],
       (s, set) => {
         for (const p of s.stats.peers) {
           const path = pathLabels(s.stats.paths.find((x) => x.publicKey === p.publicKey)?.path);
           set({ interface: s.stats.interface, public_key: p.publicKey, endpoint: p.endpoint ?? '', ...path }, 1);
         }
-      });
+      },
+    );
 
-    counter('xdpwg_drops_total', 'Packets dropped, by reason (as `xdpwg stats` drops)', ['interface', 'reason'],
-      (s, set) => { for (const [reason, v] of Object.entries(s.stats.drops)) set({ interface: s.stats.interface, reason }, v); });
-    counter('xdpwg_handshake_messages_total', 'Handshake messages sent and accepted, by type', ['interface', 'type', 'direction'],
+    counter('xdpwg_drops_total', 'Packets dropped, by reason (as `xdpwg stats` drops)', ['interface', 'reason'], (s, set) => {
+      for (const [reason, v] of Object.entries(s.stats.drops)) set({ interface: s.stats.interface, reason }, v);
+    });
+    counter(
+      'xdpwg_handshake_messages_total',
+      'Handshake messages sent and accepted, by type',
+      ['interface', 'type', 'direction'],
       (s, set) => {
         const h = s.stats.handshakes;
         const i = s.stats.interface;
@@ -134,17 +195,41 @@ export class DeviceMetrics {
         set({ interface: i, type: 'response', direction: 'received' }, h.responsesReceived);
         set({ interface: i, type: 'cookie_reply', direction: 'sent' }, h.cookieRepliesSent);
         set({ interface: i, type: 'cookie_reply', direction: 'received' }, h.cookieRepliesReceived);
-      });
-    counter('xdpwg_worker_cpu_seconds_total', 'CPU time (user + system) of each data-plane worker thread', ['interface', 'worker'],
-      (s, set) => s.stats.workerCpuSeconds.forEach((v, w) => set({ interface: s.stats.interface, worker: String(w) }, v)));
-    gauge('xdpwg_workers', 'Data-plane worker threads (= TUN queues)', ['interface'], (s, set) => set({ interface: s.stats.interface }, s.stats.workers));
+      },
+    );
+    counter(
+      'xdpwg_worker_cpu_seconds_total',
+      'CPU time (user + system) of each data-plane worker thread',
+      ['interface', 'worker'],
+      (s, set) => s.stats.workerCpuSeconds.forEach((v, w) => set({ interface: s.stats.interface, worker: String(w) }, v)),
+    );
+    gauge('xdpwg_workers', 'Data-plane worker threads (= TUN queues)', ['interface'], (s, set) =>
+      set({ interface: s.stats.interface }, s.stats.workers),
+    );
     gauge('xdpwg_listen_port', 'The UDP listen port', ['interface'], (s, set) => set({ interface: s.stats.interface }, s.stats.listenPort));
-    gauge('xdpwg_xdp_program_info', 'Always 1: whose XDP program steers frames to AF_XDP (own, device-plugin, kernel-fallback)', ['interface', 'program'],
-      (s, set) => set({ interface: s.stats.interface, program: s.stats.xdpProgram }, 1));
-    gauge('xdpwg_afxdp_device_info', 'Always 1: an egress device, its XDP mode and rx queues, and why it cannot take AF_XDP (unusable)', ['interface', 'device', 'mode', 'queues', 'unusable'],
-      (s, set) => { for (const a of s.stats.afxdp) set({ interface: s.stats.interface, device: a.device, mode: a.mode, queues: String(a.queues), unusable: a.unusable ?? '' }, 1); });
-    gauge('xdpwg_afxdp_bound_workers', 'Workers whose AF_XDP socket on the device is bound in the XSK map', ['interface', 'device'],
-      (s, set) => { for (const a of s.stats.afxdp) set({ interface: s.stats.interface, device: a.device }, a.boundWorkers.length); });
+    gauge(
+      'xdpwg_xdp_program_info',
+      'Always 1: whose XDP program steers frames to AF_XDP (own, device-plugin, kernel-fallback)',
+      ['interface', 'program'],
+      (s, set) => set({ interface: s.stats.interface, program: s.stats.xdpProgram }, 1),
+    );
+    gauge(
+      'xdpwg_afxdp_device_info',
+      'Always 1: an egress device, its XDP mode and rx queues, and why it cannot take AF_XDP (unusable)',
+      ['interface', 'device', 'mode', 'queues', 'unusable'],
+      (s, set) => {
+        for (const a of s.stats.afxdp)
+          set({ interface: s.stats.interface, device: a.device, mode: a.mode, queues: String(a.queues), unusable: a.unusable ?? '' }, 1);
+      },
+    );
+    gauge(
+      'xdpwg_afxdp_bound_workers',
+      'Workers whose AF_XDP socket on the device is bound in the XSK map',
+      ['interface', 'device'],
+      (s, set) => {
+        for (const a of s.stats.afxdp) set({ interface: s.stats.interface, device: a.device }, a.boundWorkers.length);
+      },
+    );
   }
 
   /**
@@ -164,7 +249,9 @@ export class DeviceMetrics {
         if (this.portMetrics.has(name)) continue;
         const self = this;
         const config = {
-          name, labelNames: ['interface', 'worker', 'kind', 'device', 'queue'], registers: [this.registry],
+          name,
+          labelNames: ['interface', 'worker', 'kind', 'device', 'queue'],
+          registers: [this.registry],
           help: `Port ${level ? 'level' : 'counter'} ${field} per worker port (udp: the kernel socket; af_xdp: the socket on device/queue)`,
         };
         /** Each port's value of the field in the current scrape. */
@@ -177,9 +264,21 @@ export class DeviceMetrics {
         };
         this.portMetrics.add(name);
         if (level) {
-          new Gauge({ ...config, collect(this: Gauge<string>) { this.reset(); each((l, v) => this.set(l, v)); } });
+          new Gauge({
+            ...config,
+            collect(this: Gauge<string>) {
+              this.reset();
+              each((l, v) => this.set(l, v));
+            },
+          });
         } else {
-          new Counter({ ...config, collect(this: Counter<string>) { this.reset(); each((l, v) => this.inc(l, Math.max(0, v))); } });
+          new Counter({
+            ...config,
+            collect(this: Counter<string>) {
+              this.reset();
+              each((l, v) => this.inc(l, Math.max(0, v)));
+            },
+          });
         }
       }
     }
@@ -201,11 +300,16 @@ export class DeviceMetrics {
       }
     };
     const result = this.chain.then(run, run);
-    this.chain = result.then(() => undefined, () => undefined);
+    this.chain = result.then(
+      () => undefined,
+      () => undefined,
+    );
     return result;
   }
 
   private chain: Promise<void> = Promise.resolve();
 
-  get contentType(): string { return this.registry.contentType; }
+  get contentType(): string {
+    return this.registry.contentType;
+  }
 }

@@ -23,15 +23,25 @@ export function statsSocketPath(ifname: string, dir = STATS_SOCKET_DIR): string 
 }
 
 export class StatsServer {
-  private constructor(private readonly server: Server, readonly socketPath: string) {}
+  private constructor(
+    private readonly server: Server,
+    readonly socketPath: string,
+  ) {}
 
   /** `dir`: where the socket goes (tests); made private (0700) like every directory of ours. */
   static async open(
-    ifname: string, snapshot: () => unknown, capture?: (snaplen: number) => CaptureSession, dir = STATS_SOCKET_DIR,
+    ifname: string,
+    snapshot: () => unknown,
+    capture?: (snaplen: number) => CaptureSession,
+    dir = STATS_SOCKET_DIR,
   ): Promise<StatsServer> {
     ensurePrivateDir(dir);
     const socketPath = statsSocketPath(ifname, dir);
-    try { unlinkSync(socketPath); } catch { /* none left behind */ }
+    try {
+      unlinkSync(socketPath);
+    } catch {
+      /* none left behind */
+    }
     const server = createServer((sock) => {
       sock.on('error', () => sock.destroy());
       let request = '';
@@ -44,7 +54,8 @@ export class StatsServer {
         clearTimeout(silent);
         const [verb, countText, snaplenText] = line.trim().split(/\s+/);
         if (verb === 'capture') {
-          const count = Number(countText ?? 0), snaplen = Number(snaplenText ?? CAPTURE_SNAPLEN_MAX);
+          const count = Number(countText ?? 0),
+            snaplen = Number(snaplenText ?? CAPTURE_SNAPLEN_MAX);
           try {
             if (!capture) throw new Error('capture: not offered by this daemon');
             if (!Number.isInteger(count) || count < 0) throw new RangeError(`capture: count must be a whole number >= 0, got ${countText}`);
@@ -57,7 +68,10 @@ export class StatsServer {
         sock.end(JSON.stringify(snapshot()) + '\n');
       };
       sock.setEncoding('latin1');
-      sock.on('data', (d: string) => { request += d; if (request.includes('\n')) answer(request.slice(0, request.indexOf('\n'))); });
+      sock.on('data', (d: string) => {
+        request += d;
+        if (request.includes('\n')) answer(request.slice(0, request.indexOf('\n')));
+      });
       sock.on('end', () => answer(request));
       sock.on('close', () => clearTimeout(silent));
     });
@@ -69,7 +83,11 @@ export class StatsServer {
 
   close(): void {
     this.server.close();
-    try { unlinkSync(this.socketPath); } catch { /* already gone */ }
+    try {
+      unlinkSync(this.socketPath);
+    } catch {
+      /* already gone */
+    }
   }
 }
 
@@ -81,10 +99,15 @@ export class StatsServer {
 export function unreachableStats(ifname: string, err: Error): string {
   const file = statsSocketPath(ifname);
   switch ((err as NodeJS.ErrnoException).code) {
-    case 'EACCES': case 'EPERM': return `permission denied on ${file}: the daemon's sockets are root's (run as root)`;
-    case 'ENOENT': return `no stats socket at ${file}: is xdpwg running for \`${ifname}'?`;
-    case 'ECONNREFUSED': return `nothing answers on ${file} (a stale socket: the daemon of \`${ifname}' is gone)`;
-    default: return `cannot reach the xdpwg daemon of \`${ifname}' (${(err as NodeJS.ErrnoException).code ?? err.message})`;
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied on ${file}: the daemon's sockets are root's (run as root)`;
+    case 'ENOENT':
+      return `no stats socket at ${file}: is xdpwg running for \`${ifname}'?`;
+    case 'ECONNREFUSED':
+      return `nothing answers on ${file} (a stale socket: the daemon of \`${ifname}' is gone)`;
+    default:
+      return `cannot reach the xdpwg daemon of \`${ifname}' (${(err as NodeJS.ErrnoException).code ?? err.message})`;
   }
 }
 
@@ -94,10 +117,22 @@ export function fetchStats(ifname: string, timeoutMs = 5000): Promise<unknown> {
     const sock = createConnection(statsSocketPath(ifname));
     sock.write('stats\n');
     let text = '';
-    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no answer from ${statsSocketPath(ifname)} within ${timeoutMs} ms`)); }, timeoutMs);
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`no answer from ${statsSocketPath(ifname)} within ${timeoutMs} ms`));
+    }, timeoutMs);
     sock.setEncoding('utf8');
-    sock.on('data', (d: string) => { text += d; });
-    sock.on('end', () => { clearTimeout(timer); try { resolve(JSON.parse(text)); } catch (err) { reject(err); } });
+    sock.on('data', (d: string) => {
+      text += d;
+    });
+    sock.on('end', () => {
+      clearTimeout(timer);
+      try {
+        resolve(JSON.parse(text));
+      } catch (err) {
+        reject(err);
+      }
+    });
     sock.on('error', (err) => {
       clearTimeout(timer);
       reject(new Error(unreachableStats(ifname, err)));

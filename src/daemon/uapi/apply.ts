@@ -96,7 +96,9 @@ export class UapiApply implements DeviceControl {
   /** Applies the operations at once, in one turn of the event loop (small sets, `xdpwg up`). */
   applySet(ops: UapiSetOp[]): void {
     try {
-      this.d.link.batch(() => { for (const op of ops) this.applyOne(op); });
+      this.d.link.batch(() => {
+        for (const op of ops) this.applyOne(op);
+      });
     } finally {
       this.d.peers.publishAllowedIpsIfChanged();
     }
@@ -136,7 +138,10 @@ export class UapiApply implements DeviceControl {
               if (this.d.peers.get(p.publicKey) === p) this.removePeer(p);
             } else {
               const op = ops[i++]!;
-              if (op.kind === 'replace_peers') { removals = [...this.d.peers.values()]; r = 0; } else this.applyOne(op);
+              if (op.kind === 'replace_peers') {
+                removals = [...this.d.peers.values()];
+                r = 0;
+              } else this.applyOne(op);
             }
             if ((++n & 63) === 0 && performance.now() >= until) break;
           }
@@ -157,11 +162,18 @@ export class UapiApply implements DeviceControl {
 
   private applyOne(op: UapiSetOp): void {
     switch (op.kind) {
-      case 'private_key': return this.setPrivateKey(op.privateKey);
-      case 'listen_port': if (op.port !== this.d.socket.port || op.port === 0) this.d.listen(op.port); return;
-      case 'fwmark': return this.setFwmark(op.fwmark);
-      case 'replace_peers': for (const p of [...this.d.peers.values()]) this.removePeer(p); return;
-      case 'peer': return this.applyPeer(op);
+      case 'private_key':
+        return this.setPrivateKey(op.privateKey);
+      case 'listen_port':
+        if (op.port !== this.d.socket.port || op.port === 0) this.d.listen(op.port);
+        return;
+      case 'fwmark':
+        return this.setFwmark(op.fwmark);
+      case 'replace_peers':
+        for (const p of [...this.d.peers.values()]) this.removePeer(p);
+        return;
+      case 'peer':
+        return this.applyPeer(op);
     }
   }
 
@@ -194,7 +206,10 @@ export class UapiApply implements DeviceControl {
     const hs = this.d.handshakes;
     if (hs.identity && equalConstantTime(op.publicKey, hs.identity.publicKey)) return;
     let peer = this.d.peers.get(op.publicKey);
-    if (op.remove) { if (peer) this.removePeer(peer); return; }
+    if (op.remove) {
+      if (peer) this.removePeer(peer);
+      return;
+    }
     if (!peer) {
       if (op.updateOnly) return;
       peer = this.d.peers.add(op.publicKey, hs.localStatic(), hs.timersFor);

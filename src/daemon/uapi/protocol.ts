@@ -68,8 +68,12 @@ export class UapiSetParser {
     const value = text.slice(eq + 1);
     if (key === 'public_key') {
       this.peer = {
-        kind: 'peer', publicKey: hexKey(value, 'public_key'), remove: false, updateOnly: false,
-        replaceAllowedIPs: false, allowedIPs: [],
+        kind: 'peer',
+        publicKey: hexKey(value, 'public_key'),
+        remove: false,
+        updateOnly: false,
+        replaceAllowedIPs: false,
+        allowedIPs: [],
       };
       this.peerRemoved = false;
       this.ops.push(this.peer);
@@ -166,13 +170,24 @@ export function serializeUapiSet(ops: Iterable<UapiSetOp>): string {
   const out: string[] = ['set=1'];
   for (const op of ops) {
     switch (op.kind) {
-      case 'private_key': out.push(`private_key=${keyToHex(op.privateKey)}`); break;
-      case 'listen_port': out.push(`listen_port=${op.port}`); break;
-      case 'fwmark': out.push(`fwmark=${op.fwmark}`); break;
-      case 'replace_peers': out.push('replace_peers=true'); break;
+      case 'private_key':
+        out.push(`private_key=${keyToHex(op.privateKey)}`);
+        break;
+      case 'listen_port':
+        out.push(`listen_port=${op.port}`);
+        break;
+      case 'fwmark':
+        out.push(`fwmark=${op.fwmark}`);
+        break;
+      case 'replace_peers':
+        out.push('replace_peers=true');
+        break;
       case 'peer':
         out.push(`public_key=${keyToHex(op.publicKey)}`);
-        if (op.remove) { out.push('remove=true'); break; }
+        if (op.remove) {
+          out.push('remove=true');
+          break;
+        }
         if (op.updateOnly) out.push('update_only=true');
         for (const s of PEER_SETTING_LIST) {
           const value = op[s.name];
@@ -224,9 +239,15 @@ export function* serializeUapiGet(s: DeviceSnapshot, chunkSize = 64 * 1024): Gen
     buf += getLines(GET_AFTER.rx_bytes, p);
     for (const a of p.allowedIPs) {
       buf += `allowed_ip=${formatPrefix(a)}\n`;
-      if (buf.length >= chunkSize) { yield buf; buf = ''; }
+      if (buf.length >= chunkSize) {
+        yield buf;
+        buf = '';
+      }
     }
-    if (buf.length >= chunkSize) { yield buf; buf = ''; }
+    if (buf.length >= chunkSize) {
+      yield buf;
+      buf = '';
+    }
   }
   if (buf.length > 0) yield buf;
 }
@@ -252,7 +273,9 @@ export function parseUapiGet(text: string): UapiGetResult {
   const snapshot: UapiGetResult['snapshot'] = { listenPort: 0, fwmark: 0, peers };
   let peer: (PeerSnapshot & { allowedIPs: IpPrefix[] }) | null = null;
   let errno = -1;
-  const bad = (line: string): never => { throw new UapiError(Errno.EPROTO, `malformed get answer line ${quoteInput(line)}`); };
+  const bad = (line: string): never => {
+    throw new UapiError(Errno.EPROTO, `malformed get answer line ${quoteInput(line)}`);
+  };
   const num = (line: string, v: string, max: number): number => parseUint(v, max) ?? bad(line);
   let start = 0;
   while (start < text.length) {
@@ -282,11 +305,23 @@ export function parseUapiGet(text: string): UapiGetResult {
       continue;
     }
     switch (key) {
-      case 'last_handshake_time_sec': peer.lastHandshakeSec = num(line, value, Number.MAX_SAFE_INTEGER); break;
-      case 'last_handshake_time_nsec': peer.lastHandshakeNsec = num(line, value, 999_999_999); break;
-      case 'tx_bytes': if (!/^[0-9]+$/.test(value)) bad(line); peer.txBytes = BigInt(value); break;
-      case 'rx_bytes': if (!/^[0-9]+$/.test(value)) bad(line); peer.rxBytes = BigInt(value); break;
-      case 'allowed_ip': peer.allowedIPs.push(parsePrefix(value) ?? bad(line)); break;
+      case 'last_handshake_time_sec':
+        peer.lastHandshakeSec = num(line, value, Number.MAX_SAFE_INTEGER);
+        break;
+      case 'last_handshake_time_nsec':
+        peer.lastHandshakeNsec = num(line, value, 999_999_999);
+        break;
+      case 'tx_bytes':
+        if (!/^[0-9]+$/.test(value)) bad(line);
+        peer.txBytes = BigInt(value);
+        break;
+      case 'rx_bytes':
+        if (!/^[0-9]+$/.test(value)) bad(line);
+        peer.rxBytes = BigInt(value);
+        break;
+      case 'allowed_ip':
+        peer.allowedIPs.push(parsePrefix(value) ?? bad(line));
+        break;
       default: {
         const setting = SETTING_BY_UAPI_KEY.get(key);
         if (!setting) break; // protocol_version and keys from newer daemons

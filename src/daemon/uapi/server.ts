@@ -23,7 +23,13 @@ import { chmodSync, lstatSync, mkdirSync, unlinkSync, watch, type FSWatcher } fr
 import path from 'node:path';
 import { Errno, UapiError, type DeviceControl, type UapiSetOp } from '../config/device-config.js';
 import {
-  UAPI_MAX_LINE, UapiSetParser, parseUapiGet, serializeUapiGet, serializeUapiSet, uapiStatus, type UapiGetResult,
+  UAPI_MAX_LINE,
+  UapiSetParser,
+  parseUapiGet,
+  serializeUapiGet,
+  serializeUapiSet,
+  uapiStatus,
+  type UapiGetResult,
 } from './protocol.js';
 
 /** Where wireguard-go and wg(8) put UAPI sockets. */
@@ -74,7 +80,11 @@ class UapiConnection {
   private busy = false;
   private ended = false;
 
-  constructor(private readonly socket: Socket, private readonly device: DeviceControl, private readonly log: UapiLog) {
+  constructor(
+    private readonly socket: Socket,
+    private readonly device: DeviceControl,
+    private readonly log: UapiLog,
+  ) {
     socket.setEncoding('latin1'); // the protocol is ASCII; latin1 never splits a character across chunks
     socket.on('data', (chunk: string) => {
       if (socket.writableEnded) return; // hanging up: whatever else the client sends is dropped
@@ -86,8 +96,14 @@ class UapiConnection {
       }
       this.pump();
     });
-    socket.on('end', () => { this.ended = true; this.pump(); });
-    socket.on('error', (err) => { this.log.debug(`UAPI: connection error: ${err.message}`); socket.destroy(); });
+    socket.on('end', () => {
+      this.ended = true;
+      this.pump();
+    });
+    socket.on('error', (err) => {
+      this.log.debug(`UAPI: connection error: ${err.message}`);
+      socket.destroy();
+    });
   }
 
   /** Processes every complete line in the buffer; yields while an answer drains. */
@@ -104,15 +120,18 @@ class UapiConnection {
         this.buffer = this.buffer.slice(pos);
         this.busy = true;
         this.socket.pause();
-        pending.then(() => {
-          this.busy = false;
-          if (this.socket.destroyed) return;
-          this.socket.resume();
-          this.pump();
-        }, (err: unknown) => {
-          this.log.debug(`UAPI: write failed: ${(err as Error).message}`);
-          this.socket.destroy();
-        });
+        pending.then(
+          () => {
+            this.busy = false;
+            if (this.socket.destroyed) return;
+            this.socket.resume();
+            this.pump();
+          },
+          (err: unknown) => {
+            this.log.debug(`UAPI: write failed: ${(err as Error).message}`);
+            this.socket.destroy();
+          },
+        );
         return;
       }
       if (this.socket.destroyed || this.socket.writableEnded) return;
@@ -122,7 +141,10 @@ class UapiConnection {
       // wireguard-go applies a set body cut short by EOF as if it had ended.
       if (this.state === 'set') {
         const pending = this.finishSet();
-        if (pending) { void pending.then(() => this.socket.end()); return; }
+        if (pending) {
+          void pending.then(() => this.socket.end());
+          return;
+        }
       }
       this.socket.end();
     }
@@ -132,8 +154,15 @@ class UapiConnection {
   private handleLine(line: string): Promise<void> | null {
     switch (this.state) {
       case 'op':
-        if (line === 'get=1') { this.state = 'get-blank'; return null; }
-        if (line === 'set=1') { this.state = 'set'; this.parser = new UapiSetParser(); return null; }
+        if (line === 'get=1') {
+          this.state = 'get-blank';
+          return null;
+        }
+        if (line === 'set=1') {
+          this.state = 'set';
+          this.parser = new UapiSetParser();
+          return null;
+        }
         // wireguard-go drops the connection on an unknown operation, without an answer.
         this.log.error(`UAPI: invalid operation ${JSON.stringify(line.slice(0, 80))}`);
         this.socket.end();
@@ -172,11 +201,14 @@ class UapiConnection {
    */
   private applyStreamed(): Promise<void> {
     const ops = this.parser!.takeCompleted();
-    return this.device.applySetChunked!(ops).then(() => {}, (err: unknown) => {
-      this.parser = null;
-      this.state = 'discard';
-      if (!this.socket.destroyed) this.reportError(err);
-    });
+    return this.device.applySetChunked!(ops).then(
+      () => {},
+      (err: unknown) => {
+        this.parser = null;
+        this.state = 'discard';
+        if (!this.socket.destroyed) this.reportError(err);
+      },
+    );
   }
 
   /** Applies the parsed set: in chunks when the device can (a big set must not stall the daemon), then answers. */
@@ -203,7 +235,10 @@ class UapiConnection {
       else this.socket.write(uapiStatus(0));
     };
     if (this.device.applySetChunked && ops.length > 0) {
-      return this.device.applySetChunked(ops).then(() => answer(null), (err: unknown) => answer(err));
+      return this.device.applySetChunked(ops).then(
+        () => answer(null),
+        (err: unknown) => answer(err),
+      );
     }
     try {
       if (ops.length > 0) this.device.applySet(ops);
@@ -238,9 +273,18 @@ class UapiConnection {
 
   private drained(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const onDrain = (): void => { cleanup(); resolve(); };
-      const onClose = (): void => { cleanup(); reject(new Error('connection closed while answering')); };
-      const cleanup = (): void => { this.socket.off('drain', onDrain); this.socket.off('close', onClose); };
+      const onDrain = (): void => {
+        cleanup();
+        resolve();
+      };
+      const onClose = (): void => {
+        cleanup();
+        reject(new Error('connection closed while answering'));
+      };
+      const cleanup = (): void => {
+        this.socket.off('drain', onDrain);
+        this.socket.off('close', onClose);
+      };
       this.socket.on('drain', onDrain);
       this.socket.on('close', onClose);
     });
@@ -308,7 +352,10 @@ export class UapiServer {
   }
 
   private accept(socket: Socket): void {
-    if (this.closed) { socket.destroy(); return; }
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     new UapiConnection(socket, this.opts.device, this.opts.log ?? quiet);
@@ -352,7 +399,11 @@ export class UapiServer {
     // Node unlinks a path it bound on close; make sure, but never someone else's socket.
     const now = fileIdentity(this.socketPath);
     if (ours && now && now.dev === ours.dev && now.ino === ours.ino) {
-      try { unlinkSync(this.socketPath); } catch { /* already gone */ }
+      try {
+        unlinkSync(this.socketPath);
+      } catch {
+        /* already gone */
+      }
     }
   }
 }
@@ -368,8 +419,14 @@ function fileIdentity(p: string): { dev: number; ino: number } | null {
 
 function listen(server: Server, what: string | { fd: number }): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => { server.off('listening', onListening); reject(err); };
-    const onListening = (): void => { server.off('error', onError); resolve(); };
+    const onError = (err: Error): void => {
+      server.off('listening', onListening);
+      reject(err);
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
     server.once('error', onError);
     server.once('listening', onListening);
     if (typeof what === 'string') server.listen(what);
@@ -400,12 +457,26 @@ async function removeStaleSocket(socketPath: string, interfaceName: string): Pro
   if (!st.isSocket()) throw new Error(`${socketPath} exists and is not a socket; refusing to replace it`);
   const alive = await new Promise<boolean>((resolve) => {
     const c = createConnection(socketPath);
-    const timer = setTimeout(() => { c.destroy(); resolve(true); }, 2000);
-    c.once('connect', () => { clearTimeout(timer); c.destroy(); resolve(true); });
-    c.once('error', (err: NodeJS.ErrnoException) => { clearTimeout(timer); resolve(err.code !== 'ECONNREFUSED' && err.code !== 'ENOENT'); });
+    const timer = setTimeout(() => {
+      c.destroy();
+      resolve(true);
+    }, 2000);
+    c.once('connect', () => {
+      clearTimeout(timer);
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(err.code !== 'ECONNREFUSED' && err.code !== 'ENOENT');
+    });
   });
   if (alive) throw new Error(`another process already serves ${socketPath} (is a daemon for ${interfaceName} running?)`);
-  try { unlinkSync(socketPath); } catch { /* vanished meanwhile */ }
+  try {
+    unlinkSync(socketPath);
+  } catch {
+    /* vanished meanwhile */
+  }
 }
 
 // ---------------------------------------------------------------- client side
@@ -421,7 +492,10 @@ export function uapiRequest(socketPath: string, request: string, timeoutMs = 10_
     socket.setEncoding('latin1');
     const parts: string[] = [];
     let tail = '';
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer from ${socketPath} within ${timeoutMs} ms`)); }, timeoutMs);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer from ${socketPath} within ${timeoutMs} ms`));
+    }, timeoutMs);
     socket.on('connect', () => socket.write(request, 'latin1'));
     socket.on('data', (chunk: string) => {
       parts.push(chunk);
@@ -435,8 +509,14 @@ export function uapiRequest(socketPath: string, request: string, timeoutMs = 10_
       }
       tail = window.slice(-1);
     });
-    socket.on('error', (err) => { clearTimeout(timer); reject(err); });
-    socket.on('end', () => { clearTimeout(timer); reject(new Error(`${socketPath} closed the connection without an answer`)); });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.on('end', () => {
+      clearTimeout(timer);
+      reject(new Error(`${socketPath} closed the connection without an answer`));
+    });
   });
 }
 

@@ -23,10 +23,14 @@ export class LocalAddresses {
   }
 
   /** The current addresses, 4 or 16 bytes each (a fresh array; callers may keep it). */
-  addresses(): Uint8Array[] { return this.list.slice(); }
+  addresses(): Uint8Array[] {
+    return this.list.slice();
+  }
 
   /** True when ip (4 or 16 bytes) is a usable local address now. */
-  has(ip: Uint8Array): boolean { return this.texts.has(formatIP(ip)); }
+  has(ip: Uint8Array): boolean {
+    return this.texts.has(formatIP(ip));
+  }
 
   /** Takes the queued address events; true when the set changed. */
   poll(): boolean {
@@ -34,7 +38,9 @@ export class LocalAddresses {
     return this.reload();
   }
 
-  close(): void { this.monitor.close(); }
+  close(): void {
+    this.monitor.close();
+  }
 
   private reload(): boolean {
     const list = usableAddresses();

@@ -17,7 +17,11 @@ export class PluginXskMap implements NativeXdpFilter {
   private mapFd: number;
   private readonly bound = new Set<number>();
 
-  constructor(private readonly ifname: string, private readonly ifindex: number, mapFd: number) {
+  constructor(
+    private readonly ifname: string,
+    private readonly ifindex: number,
+    mapFd: number,
+  ) {
     this.mapFd = mapFd;
   }
 
@@ -40,14 +44,25 @@ export class PluginXskMap implements NativeXdpFilter {
   setLocalAddresses(_addrs: Uint8Array[]): void {}
 
   info(): ReturnType<NativeXdpFilter['info']> {
-    return { ifname: this.ifname, ifindex: this.ifindex, mode: this.mapFd < 0 ? 'none' : 'device-plugin', dispatcher: false, replacedStale: 0, programId: 0 };
+    return {
+      ifname: this.ifname,
+      ifindex: this.ifindex,
+      mode: this.mapFd < 0 ? 'none' : 'device-plugin',
+      dispatcher: false,
+      replacedStale: 0,
+      programId: 0,
+    };
   }
 
   /** Takes our sockets out of the map (the plugin's program then passes their queues' frames to the kernel) and closes the fd. */
   close(): void {
     if (this.mapFd < 0) return;
     for (const q of [...this.bound]) {
-      try { this.unbindQueue(q); } catch { /* the map may be gone with its device: nothing to undo */ }
+      try {
+        this.unbindQueue(q);
+      } catch {
+        /* the map may be gone with its device: nothing to undo */
+      }
     }
     fdPassing().closeFd(this.mapFd);
     this.mapFd = -1;

@@ -55,7 +55,11 @@ const JOIN_TIMEOUT_MS = 2_000;
 /** The socket a device's anchor serves, named by network namespace and ifindex. */
 export function uplinkSharePath(ifindex: number): string {
   let ns = 0;
-  try { ns = statSync('/proc/self/ns/net').ino; } catch { /* no procfs: one namespace */ }
+  try {
+    ns = statSync('/proc/self/ns/net').ino;
+  } catch {
+    /* no procfs: one namespace */
+  }
   return `${SHARE_DIR}/uplink-${ns}-${ifindex}.sock`;
 }
 
@@ -78,20 +82,29 @@ export function uplinkSharePath(ifindex: number): string {
  */
 function removeDeadShareSockets(): void {
   let names: string[] = [];
-  try { names = readdirSync(SHARE_DIR).filter((f) => /^uplink-\d+-\d+\.sock$/.test(f)); } catch { return; }
+  try {
+    names = readdirSync(SHARE_DIR).filter((f) => /^uplink-\d+-\d+\.sock$/.test(f));
+  } catch {
+    return;
+  }
   for (const f of names) {
     const file = `${SHARE_DIR}/${f}`;
     const probed = inodeOf(file);
     try {
       fdPassing().closeFd(fdPassing().seqpacketConnect(file, 100));
     } catch (err) {
-      if ((err as { code?: string }).code === 'ECONNREFUSED' && probed !== undefined && inodeOf(file) === probed) rmSync(file, { force: true });
+      if ((err as { code?: string }).code === 'ECONNREFUSED' && probed !== undefined && inodeOf(file) === probed)
+        rmSync(file, { force: true });
     }
   }
 }
 
 function inodeOf(file: string): bigint | undefined {
-  try { return lstatSync(file, { bigint: true }).ino; } catch { return undefined; }
+  try {
+    return lstatSync(file, { bigint: true }).ino;
+  } catch {
+    return undefined;
+  }
 }
 
 // process.exit() (the daemon's way out on a signal) skips close(): the
@@ -103,14 +116,23 @@ function removeOnExit(): void {
 
 /** A message, or null when none is waiting (never blocks). */
 function tryRecv(fd: number): SeqpacketMessage | null {
-  try { return fdPassing().seqpacketRecv(fd, 0); } catch (err) {
+  try {
+    return fdPassing().seqpacketRecv(fd, 0);
+  } catch (err) {
     if ((err as { code?: string }).code === 'ETIMEDOUT') return null;
     throw err;
   }
 }
 
 /** port: what it asked for (log); steered: the port it proved and we steer to it. */
-interface Member { conn: number; slot: number; port: number; steered?: number; pid: string; queues: number[] }
+interface Member {
+  conn: number;
+  slot: number;
+  port: number;
+  steered?: number;
+  pid: string;
+  queues: number[];
+}
 
 /** The anchor side: serves joins for one device whose filter is ours. */
 export class UplinkShareServer {
@@ -143,7 +165,9 @@ export class UplinkShareServer {
   }
 
   /** A worker's port on queue q is bound: members can join it. */
-  setXsk(queue: number, fd: number): void { this.xskFds.set(queue, fd); }
+  setXsk(queue: number, fd: number): void {
+    this.xskFds.set(queue, fd);
+  }
 
   /** Accepts joins and reads members' messages (once a second, from XdpPaths.refresh). */
   poll(): void {
@@ -151,7 +175,11 @@ export class UplinkShareServer {
     this.republishIfSwept();
     for (;;) {
       let conn = -1;
-      try { conn = fp.seqpacketAccept(this.listenFd, 0); } catch { break; }
+      try {
+        conn = fp.seqpacketAccept(this.listenFd, 0);
+      } catch {
+        break;
+      }
       this.pending.push(conn);
     }
     this.pending = this.pending.filter((conn) => this.serveJoin(conn));
@@ -167,13 +195,19 @@ export class UplinkShareServer {
     const ino = inodeOf(this.path);
     if (ino !== undefined && ino === this.listenIno) return;
     let fd: number;
-    try { fd = fdPassing().seqpacketListen(this.path); } catch (err) {
+    try {
+      fd = fdPassing().seqpacketListen(this.path);
+    } catch (err) {
       this.log.error(`${this.device}: our share socket ${this.path} is gone and cannot be made again: ${(err as Error).message}`);
       return;
     }
     for (;;) {
       let conn = -1;
-      try { conn = fdPassing().seqpacketAccept(this.listenFd, 0); } catch { break; }
+      try {
+        conn = fdPassing().seqpacketAccept(this.listenFd, 0);
+      } catch {
+        break;
+      }
       this.pending.push(conn);
     }
     fdPassing().closeFd(this.listenFd);
@@ -191,9 +225,23 @@ export class UplinkShareServer {
     if (msg.fd >= 0) fp.closeFd(msg.fd);
     const free = [...Array(MAX_SLOT).keys()].map((i) => i + 1).find((s) => !this.members.has(s));
     const queues = [...this.xskFds.keys()].filter((q) => join && q < Number(join[2])).sort((a, b) => a - b);
-    const refuse = msg.closed ? 'gone' : !join ? `bad request ${JSON.stringify(msg.text)}` : free === undefined ? 'no free slot' : queues.length === 0 ? 'no AF_XDP port yet' : '';
+    const refuse = msg.closed
+      ? 'gone'
+      : !join
+        ? `bad request ${JSON.stringify(msg.text)}`
+        : free === undefined
+          ? 'no free slot'
+          : queues.length === 0
+            ? 'no AF_XDP port yet'
+            : '';
     if (refuse) {
-      if (!msg.closed) { try { fp.seqpacketSend(conn, `refused ${refuse}`, -1, 1000); } catch { /* it went away */ } }
+      if (!msg.closed) {
+        try {
+          fp.seqpacketSend(conn, `refused ${refuse}`, -1, 1000);
+        } catch {
+          /* it went away */
+        }
+      }
       fp.closeFd(conn);
       return false;
     }
@@ -211,14 +259,19 @@ export class UplinkShareServer {
     }
     const m: Member = { conn, slot: free!, port: Number(join![1]), pid: join![3]!, queues };
     this.members.set(m.slot, m);
-    this.log.verbose(`${this.device}: xdpwg pid ${m.pid} (port ${m.port}) shares our XDP program and UMEM on queue(s) ${queues.join(', ')} as slot ${m.slot}`);
+    this.log.verbose(
+      `${this.device}: xdpwg pid ${m.pid} (port ${m.port}) shares our XDP program and UMEM on queue(s) ${queues.join(', ')} as slot ${m.slot}`,
+    );
     return false;
   }
 
   private serveMember(m: Member): void {
     const fp = fdPassing();
     for (let msg = tryRecv(m.conn); msg; msg = tryRecv(m.conn)) {
-      if (msg.closed) { this.drop(m, 'its connection ended'); return; }
+      if (msg.closed) {
+        this.drop(m, 'its connection ended');
+        return;
+      }
       const xsk = /^xsk (\d+)$/.exec(msg.text);
       const steer = /^steer (\d+)$/.exec(msg.text);
       try {
@@ -228,7 +281,11 @@ export class UplinkShareServer {
           const want = Number(steer[1]);
           if (msg.fd < 0) throw new Error(`refused to steer port ${want}: no UDP socket came with the request to prove it`);
           let held: number;
-          try { held = fp.udpSocketPort(msg.fd); } catch (err) { throw new Error(`refused to steer port ${want}: ${(err as Error).message}`); }
+          try {
+            held = fp.udpSocketPort(msg.fd);
+          } catch (err) {
+            throw new Error(`refused to steer port ${want}: ${(err as Error).message}`);
+          }
           if (held !== want) throw new Error(`refused to steer port ${want}: the UDP socket that came with it holds port ${held}`);
           if (m.steered !== undefined && m.steered !== want) this.filter.setMemberPort?.(m.steered, 0);
           m.port = want;
@@ -244,10 +301,24 @@ export class UplinkShareServer {
   }
 
   private drop(m: Member, why: string): void {
-    if (m.steered !== undefined) { try { this.filter.setMemberPort?.(m.steered, 0); } catch { /* the filter is closing */ } }
+    if (m.steered !== undefined) {
+      try {
+        this.filter.setMemberPort?.(m.steered, 0);
+      } catch {
+        /* the filter is closing */
+      }
+    }
     for (const q of m.queues) {
-      try { this.filter.unbindQueue(q, m.slot); } catch { /* idem */ }
-      try { native().shareReleaseSlot(this.memfds[q]!, m.slot, this.wakeFds[q] ?? -1); } catch (err) { this.log.error(`${this.device}: cannot release slot ${m.slot} of queue ${q}: ${(err as Error).message}`); }
+      try {
+        this.filter.unbindQueue(q, m.slot);
+      } catch {
+        /* idem */
+      }
+      try {
+        native().shareReleaseSlot(this.memfds[q]!, m.slot, this.wakeFds[q] ?? -1);
+      } catch (err) {
+        this.log.error(`${this.device}: cannot release slot ${m.slot} of queue ${q}: ${(err as Error).message}`);
+      }
     }
     fdPassing().closeFd(m.conn);
     this.members.delete(m.slot);
@@ -288,16 +359,22 @@ export class UplinkShareMember implements NativeXdpFilter {
   static join(ifname: string, ifindex: number, port: number, queues: number, udpFd: number): UplinkShareMember {
     const fp = fdPassing();
     const conn = fp.seqpacketConnect(uplinkSharePath(ifindex), JOIN_TIMEOUT_MS);
-    const memfds: number[] = [], anchorFds: number[] = [], wakeFds: number[] = [];
+    const memfds: number[] = [],
+      anchorFds: number[] = [],
+      wakeFds: number[] = [];
     try {
       fp.seqpacketSend(conn, `join ${port} ${queues} ${process.pid}`, -1, JOIN_TIMEOUT_MS);
       for (;;) {
         const msg = fp.seqpacketRecv(conn, JOIN_TIMEOUT_MS);
         const fdMsg = /^(memfd|xsk|wake) (\d+)$/.exec(msg.text);
-        if (fdMsg && msg.fd >= 0) { (fdMsg[1] === 'memfd' ? memfds : fdMsg[1] === 'xsk' ? anchorFds : wakeFds)[Number(fdMsg[2])] = msg.fd; continue; }
+        if (fdMsg && msg.fd >= 0) {
+          (fdMsg[1] === 'memfd' ? memfds : fdMsg[1] === 'xsk' ? anchorFds : wakeFds)[Number(fdMsg[2])] = msg.fd;
+          continue;
+        }
         if (msg.fd >= 0) fp.closeFd(msg.fd);
         const joined = /^joined (\d+) (\d+)$/.exec(msg.text);
-        if (joined) return new UplinkShareMember(ifname, ifindex, conn, Number(joined[1]), fill(memfds), fill(anchorFds), fill(wakeFds), port, udpFd);
+        if (joined)
+          return new UplinkShareMember(ifname, ifindex, conn, Number(joined[1]), fill(memfds), fill(anchorFds), fill(wakeFds), port, udpFd);
         throw new Error(msg.closed ? 'the anchor closed the connection' : `the anchor answered ${JSON.stringify(msg.text)}`);
       }
     } catch (err) {
@@ -308,7 +385,9 @@ export class UplinkShareMember implements NativeXdpFilter {
   }
 
   /** Queues the anchor shares with us. */
-  get queues(): number { return this.anchorFds.filter((fd) => fd >= 0).length; }
+  get queues(): number {
+    return this.anchorFds.filter((fd) => fd >= 0).length;
+  }
 
   /** Hands our worker's socket (bound with XDP_SHARED_UMEM) to the anchor; the first one also asks for our port. */
   bindQueue(queue: number, xskFd: number): void {
@@ -322,11 +401,16 @@ export class UplinkShareMember implements NativeXdpFilter {
   /** Our port on queue q is bound or failed: the anchor's fds for it are no longer needed (holding its socket would keep it alive after its process). */
   queueDone(queue: number): void {
     for (const list of [this.memfds, this.anchorFds, this.wakeFds]) {
-      if ((list[queue] ?? -1) >= 0) { fdPassing().closeFd(list[queue]!); list[queue] = -1; }
+      if ((list[queue] ?? -1) >= 0) {
+        fdPassing().closeFd(list[queue]!);
+        list[queue] = -1;
+      }
     }
   }
 
-  unbindQueue(_queue: number): void { /* our socket leaves the anchor's XSKMAP when it closes */ }
+  unbindQueue(_queue: number): void {
+    /* our socket leaves the anchor's XSKMAP when it closes */
+  }
 
   /** A new listen port, with the UDP socket that holds it (the anchor steers it only with that proof). */
   setPorts(ports: number[], udpFd?: number): void {
@@ -349,7 +433,14 @@ export class UplinkShareMember implements NativeXdpFilter {
   }
 
   info(): ReturnType<NativeXdpFilter['info']> {
-    return { ifname: this.ifname, ifindex: this.ifindex, mode: this.conn < 0 ? 'none' : 'shared-umem', dispatcher: false, replacedStale: 0, programId: 0 };
+    return {
+      ifname: this.ifname,
+      ifindex: this.ifindex,
+      mode: this.conn < 0 ? 'none' : 'shared-umem',
+      dispatcher: false,
+      replacedStale: 0,
+      programId: 0,
+    };
   }
 
   /**

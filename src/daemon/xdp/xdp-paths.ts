@@ -119,9 +119,16 @@ function macBytes(text: string): Uint8Array {
 
 function sameRoute(a: PeerRoute | null, b: PeerRoute | null): boolean {
   if (!a || !b) return a === b;
-  return a.ifindex === b.ifindex && a.family === b.family && a.dstPort === b.dstPort && a.mtu === b.mtu &&
-    Buffer.compare(a.dstMac, b.dstMac) === 0 && Buffer.compare(a.srcMac, b.srcMac) === 0 &&
-    Buffer.compare(a.srcIp, b.srcIp) === 0 && Buffer.compare(a.dstIp, b.dstIp) === 0;
+  return (
+    a.ifindex === b.ifindex &&
+    a.family === b.family &&
+    a.dstPort === b.dstPort &&
+    a.mtu === b.mtu &&
+    Buffer.compare(a.dstMac, b.dstMac) === 0 &&
+    Buffer.compare(a.srcMac, b.srcMac) === 0 &&
+    Buffer.compare(a.srcIp, b.srcIp) === 0 &&
+    Buffer.compare(a.dstIp, b.dstIp) === 0
+  );
 }
 
 /** Idle peers whose routes each refresh re-reads besides the active ones (refreshSlots). */
@@ -176,22 +183,43 @@ export class XdpPaths {
   }
 
   /** Per-device summary for `xdpwg stats`. */
-  summary(): Array<{ device: string; mode: string; queues: number; boundWorkers: number[]; unusable?: string; txPath?: string; rxPath?: 'afxdp' | 'socket'; rxPathReason?: string }> {
+  summary(): Array<{
+    device: string;
+    mode: string;
+    queues: number;
+    boundWorkers: number[];
+    unusable?: string;
+    txPath?: string;
+    rxPath?: 'afxdp' | 'socket';
+    rxPathReason?: string;
+  }> {
     return [...this.devices.values()].map((d) => ({
-      device: d.name, mode: d.filter?.info().mode ?? 'none', queues: d.queues, boundWorkers: [...d.bound], unusable: d.unusable,
-      txPath: d.txPathSaid, rxPath: d.rxPath, rxPathReason: d.rxPathSaid,
+      device: d.name,
+      mode: d.filter?.info().mode ?? 'none',
+      queues: d.queues,
+      boundWorkers: [...d.bound],
+      unusable: d.unusable,
+      txPath: d.txPathSaid,
+      rxPath: d.rxPath,
+      rxPathReason: d.rxPathSaid,
     }));
   }
 
   /** Why a peer takes the kernel path ('' when it takes AF_XDP). */
-  reasonFor(slot: number): string { return this.reasons.get(slot) ?? 'no endpoint'; }
+  reasonFor(slot: number): string {
+    return this.reasons.get(slot) ?? 'no endpoint';
+  }
 
   /** port, and udpFd, the kernel socket bound to it (a shared uplink's anchor asks a member for it as proof: uplink-share.ts). */
   setListenPort(port: number, udpFd = -1): void {
     this.listenPort = port;
     this.udpFd = udpFd;
     for (const d of this.devices.values()) {
-      try { d.filter?.setPorts([port], udpFd); } catch (err) { this.log.error(`XDP filter on ${d.name}: cannot steer port ${port}: ${(err as Error).message}`); }
+      try {
+        d.filter?.setPorts([port], udpFd);
+      } catch (err) {
+        this.log.error(`XDP filter on ${d.name}: cannot steer port ${port}: ${(err as Error).message}`);
+      }
     }
     for (const slot of this.endpoints.keys()) this.recompute(slot);
   }
@@ -211,7 +239,13 @@ export class XdpPaths {
   /** A peer's endpoint (40-byte address record) changed, or the peer went (null). */
   setEndpoint(slot: number, addr: Uint8Array | null): void {
     if (addr) this.endpoints.set(slot, addr);
-    else { this.endpoints.delete(slot); this.routes.delete(slot); this.reasons.delete(slot); this.nextHops.delete(slot); return; }
+    else {
+      this.endpoints.delete(slot);
+      this.routes.delete(slot);
+      this.reasons.delete(slot);
+      this.nextHops.delete(slot);
+      return;
+    }
     this.recompute(slot);
   }
 
@@ -223,13 +257,21 @@ export class XdpPaths {
    * next-hop MAC would otherwise stay wrong until the entry ages out; the
    * probe makes the kernel re-resolve it, and the next refresh picks it up.
    */
-  refresh(traffic: (slot: number) => { lastAuthRxMs: number; lastAnyTxMs: number }, nowMs = Date.now(), active?: ReadonlySet<number>): void {
+  refresh(
+    traffic: (slot: number) => { lastAuthRxMs: number; lastAnyTxMs: number },
+    nowMs = Date.now(),
+    active?: ReadonlySet<number>,
+  ): void {
     // Re-read: the answers cached since the last refresh (new endpoints in between) go now.
     this.lookups.forget();
     if (this.local?.poll()) {
       const addrs = this.local.addresses();
       for (const d of this.devices.values()) {
-        try { d.filter?.setLocalAddresses(addrs); } catch (err) { this.log.error(`XDP filter on ${d.name}: cannot update the local addresses: ${(err as Error).message}`); }
+        try {
+          d.filter?.setLocalAddresses(addrs);
+        } catch (err) {
+          this.log.error(`XDP filter on ${d.name}: cannot update the local addresses: ${(err as Error).message}`);
+        }
       }
     }
     for (const d of this.devices.values()) {
@@ -245,7 +287,11 @@ export class XdpPaths {
       const t = traffic(slot);
       const unanswered = nowMs - t.lastAnyTxMs < UNANSWERED_SEND_RECENT_MS && t.lastAnyTxMs - t.lastAuthRxMs > UNANSWERED_AFTER_MS;
       if (unanswered) {
-        try { native().neighProbe(hop.ifindex, hop.ip); } catch (err) { this.log.debug(`neighbour probe of ${hop.ip}: ${(err as Error).message}`); }
+        try {
+          native().neighProbe(hop.ifindex, hop.ip);
+        } catch (err) {
+          this.log.debug(`neighbour probe of ${hop.ip}: ${(err as Error).message}`);
+        }
       }
     }
   }
@@ -265,7 +311,11 @@ export class XdpPaths {
     const n = Math.min(ROUTE_SWEEP_PER_REFRESH, this.endpoints.size);
     for (let i = 0; i < n; i++) {
       let r = this.sweep.next();
-      if (r.done) { this.sweep = this.endpoints.keys(); r = this.sweep.next(); if (r.done) break; }
+      if (r.done) {
+        this.sweep = this.endpoints.keys();
+        r = this.sweep.next();
+        if (r.done) break;
+      }
       out.add(r.value);
     }
     return out;
@@ -322,7 +372,11 @@ export class XdpPaths {
     if (!d.filter?.setPassData) {
       if (bySocket) cannot = d.member ? "the XDP program is another xdpwg process's" : "the XDP program is the AF_XDP device plugin's";
     } else {
-      try { d.filter.setPassData(bySocket); } catch (err) { if (bySocket) cannot = firstCause(err); }
+      try {
+        d.filter.setPassData(bySocket);
+      } catch (err) {
+        if (bySocket) cannot = firstCause(err);
+      }
     }
     d.rxPath = bySocket && !cannot ? 'socket' : 'afxdp';
     const text = describeRxPath(d.name, this.config.rxPath, dev, cannot);
@@ -343,14 +397,23 @@ export class XdpPaths {
     if (n === this.sendingWorkers) return;
     this.sendingWorkers = n;
     this.onSendingWorkers(n === this.workers ? 0 : n);
-    if (n < this.workers) this.log.verbose(`outbound flows spread over workers 0..${n - 1}, the ones with an AF_XDP port on every device in use`);
+    if (n < this.workers)
+      this.log.verbose(`outbound flows spread over workers 0..${n - 1}, the ones with an AF_XDP port on every device in use`);
     else this.log.verbose(`outbound flows spread over all ${n} workers (each has an AF_XDP port on every device in use)`);
   }
 
   close(): void {
     for (const d of this.devices.values()) {
-      try { d.share?.close(); } catch { /* closing on the way out: members see their connection end */ }
-      try { d.filter?.close(); } catch { /* detaching on the way out: nothing more to do */ }
+      try {
+        d.share?.close();
+      } catch {
+        /* closing on the way out: members see their connection end */
+      }
+      try {
+        d.filter?.close();
+      } catch {
+        /* detaching on the way out: nothing more to do */
+      }
     }
     this.devices.clear();
     this.local?.close();
@@ -367,7 +430,10 @@ export class XdpPaths {
     this.reasons.set(slot, reason);
     const before = this.routes.get(slot) ?? null;
     // A worker's new peer has no route: telling it "none" for each of 100,000 peers is 100,000 messages.
-    if (route === null && !this.routes.has(slot)) { this.routes.set(slot, null); return; }
+    if (route === null && !this.routes.has(slot)) {
+      this.routes.set(slot, null);
+      return;
+    }
     if (sameRoute(before, route) && this.routes.has(slot)) return;
     this.routes.set(slot, route);
     // Onto AF_XDP, or a new next hop there (a gateway's MAC changed): said once per change.
@@ -379,17 +445,29 @@ export class XdpPaths {
   private recompute(slot: number): void {
     const addr = this.endpoints.get(slot);
     if (!addr) return;
-    if (this.disabled) { this.setRoute(slot, null, this.disabled); return; }
+    if (this.disabled) {
+      this.setRoute(slot, null, this.disabled);
+      return;
+    }
     const family = addr[R.family] === 4 ? 4 : 6;
     const remote = family === 4 ? addr.subarray(R.remoteIpv4, R.remoteIpv4 + 4) : addr.subarray(R.remoteIp, R.remoteIp + R.ipBytes);
     const remoteText = formatIP(remote);
     const rt = this.lookups.route(remoteText, this.fwmark);
-    if (!rt) { this.setRoute(slot, null, `no route to ${remoteText}`); return; }
-    if (rt.type === 'local') { this.setRoute(slot, null, `${remoteText} is a local address (loopback path)`); return; }
+    if (!rt) {
+      this.setRoute(slot, null, `no route to ${remoteText}`);
+      return;
+    }
+    if (rt.type === 'local') {
+      this.setRoute(slot, null, `${remoteText} is a local address (loopback path)`);
+      return;
+    }
     const dev = this.device(rt.ifindex);
     const link = dev.unusable ? null : this.lookups.link(rt.ifindex);
     if (link) dev.mtu = link.mtu;
-    if (dev.unusable) { this.setRoute(slot, null, `${dev.name}: ${dev.unusable}`); return; }
+    if (dev.unusable) {
+      this.setRoute(slot, null, `${dev.name}: ${dev.unusable}`);
+      return;
+    }
     if (dev.bound.size === 0) {
       this.setRoute(slot, null, `${dev.name}: no AF_XDP port${dev.portError ? ` (${dev.portError})` : ' yet'}`);
       return;
@@ -413,12 +491,26 @@ export class XdpPaths {
       haveLocal = false;
     }
     const src = haveLocal ? local.slice() : rt.prefsrc ? parseIP(rt.prefsrc) : null;
-    if (!src) { this.setRoute(slot, null, `no source address for ${remoteText} on ${dev.name}`); return; }
+    if (!src) {
+      this.setRoute(slot, null, `no source address for ${remoteText} on ${dev.name}`);
+      return;
+    }
     this.nextHops.set(slot, { ifindex: dev.ifindex, ip: nextHop });
-    this.setRoute(slot, {
-      ifindex: dev.ifindex, family, srcMac: dev.mac, dstMac: macBytes(neigh.mac), srcIp: src, dstIp: remote.slice(),
-      dstPort: (addr[R.remotePort]! << 8) | addr[R.remotePort + 1]!, mtu: dev.mtu,
-    }, '', `peer traffic to ${remoteText} takes AF_XDP on ${dev.name} via ${nextHop} (${neigh.mac})`);
+    this.setRoute(
+      slot,
+      {
+        ifindex: dev.ifindex,
+        family,
+        srcMac: dev.mac,
+        dstMac: macBytes(neigh.mac),
+        srcIp: src,
+        dstIp: remote.slice(),
+        dstPort: (addr[R.remotePort]! << 8) | addr[R.remotePort + 1]!,
+        mtu: dev.mtu,
+      },
+      '',
+      `peer traffic to ${remoteText} takes AF_XDP on ${dev.name} via ${nextHop} (${neigh.mac})`,
+    );
   }
 
   /** The device record for an ifindex, attaching our filter and asking workers for ports the first time. */
@@ -437,13 +529,30 @@ export class XdpPaths {
     const n = native();
     const link = n.linkInfo(ifindex);
     d = {
-      ifindex, name: link?.name ?? `ifindex ${ifindex}`, mac: new Uint8Array(6), mtu: link?.mtu ?? 1500,
-      queues: link ? realRxQueues(link.name, link.numRxQueues) : 1, filter: null, bound: new Set(), portsAskedMs: 0,
+      ifindex,
+      name: link?.name ?? `ifindex ${ifindex}`,
+      mac: new Uint8Array(6),
+      mtu: link?.mtu ?? 1500,
+      queues: link ? realRxQueues(link.name, link.numRxQueues) : 1,
+      filter: null,
+      bound: new Set(),
+      portsAskedMs: 0,
     };
     this.devices.set(ifindex, d);
-    if (!link) { d.unusable = 'device vanished'; return d; }
-    if (link.arpType !== ARPHRD_ETHER || !link.mac) { d.unusable = 'not an Ethernet device (no XDP path): kernel socket'; this.sayOnce(`${d.name}: ${d.unusable}`); return d; }
-    if (this.config.devices !== 'auto' && !this.config.devices.includes(link.name)) { d.unusable = 'not listed in the datapath config "devices"'; this.sayOnce(`${d.name}: ${d.unusable}`); return d; }
+    if (!link) {
+      d.unusable = 'device vanished';
+      return d;
+    }
+    if (link.arpType !== ARPHRD_ETHER || !link.mac) {
+      d.unusable = 'not an Ethernet device (no XDP path): kernel socket';
+      this.sayOnce(`${d.name}: ${d.unusable}`);
+      return d;
+    }
+    if (this.config.devices !== 'auto' && !this.config.devices.includes(link.name)) {
+      d.unusable = 'not listed in the datapath config "devices"';
+      this.sayOnce(`${d.name}: ${d.unusable}`);
+      return d;
+    }
     d.mac = macBytes(link.mac);
     this.attach(d, Date.now());
     return d;
@@ -453,22 +562,32 @@ export class XdpPaths {
   private attach(d: XdpDevice, nowMs: number): void {
     try {
       this.local ??= new LocalAddresses();
-      d.filter = this.steering.kind === 'device-plugin'
-        ? this.pluginMap(d.name, d.ifindex)
-        : openXdpFilter({ ifname: d.name, mode: this.config.mode, ports: [this.listenPort] }, this.local.addresses());
+      d.filter =
+        this.steering.kind === 'device-plugin'
+          ? this.pluginMap(d.name, d.ifindex)
+          : openXdpFilter({ ifname: d.name, mode: this.config.mode, ports: [this.listenPort] }, this.local.addresses());
     } catch (err) {
       const busy = (err as { code?: string }).code === 'EBUSY';
       if (busy && this.joinShared(d, nowMs)) return;
       d.unusable = `AF_XDP unavailable: ${firstCause(err)}`;
-      if (d.attachBusySinceMs === undefined) this.log.error(`${d.name}: ${d.unusable}; the kernel UDP socket carries its traffic${busy ? ' (trying again every few seconds)' : ''}`);
+      if (d.attachBusySinceMs === undefined)
+        this.log.error(
+          `${d.name}: ${d.unusable}; the kernel UDP socket carries its traffic${busy ? ' (trying again every few seconds)' : ''}`,
+        );
       d.attachBusySinceMs = busy ? nowMs : undefined;
       return;
     }
     d.unusable = undefined;
     d.attachBusySinceMs = undefined;
     const info = d.filter.info();
-    if (info.mode === 'device-plugin') this.log.verbose(`${d.name}: the AF_XDP device plugin's XDP program steers its frames; our sockets go into its XSK map; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
-    else this.log.verbose(`${d.name}: XDP filter attached in ${info.mode} mode${info.dispatcher ? ' (libxdp dispatcher)' : ` as the only XDP program (no libxdp dispatcher: ${info.dispatcherError ?? 'unknown'}; a second xdpwg on ${d.name} would join this program and our UMEM)`}${info.replacedStale ? `, replaced ${info.replacedStale} left by a killed process` : ''}; ${d.queues} rx queue(s) for ${this.workers} worker(s)`);
+    if (info.mode === 'device-plugin')
+      this.log.verbose(
+        `${d.name}: the AF_XDP device plugin's XDP program steers its frames; our sockets go into its XSK map; ${d.queues} rx queue(s) for ${this.workers} worker(s)`,
+      );
+    else
+      this.log.verbose(
+        `${d.name}: XDP filter attached in ${info.mode} mode${info.dispatcher ? ' (libxdp dispatcher)' : ` as the only XDP program (no libxdp dispatcher: ${info.dispatcherError ?? 'unknown'}; a second xdpwg on ${d.name} would join this program and our UMEM)`}${info.replacedStale ? `, replaced ${info.replacedStale} left by a killed process` : ''}; ${d.queues} rx queue(s) for ${this.workers} worker(s)`,
+      );
     d.portOpts = this.portOptions(d);
     if (info.mode !== 'device-plugin') this.offerShare(d);
     this.askPorts(d, nowMs);
@@ -476,15 +595,24 @@ export class XdpPaths {
 
   private portOptions(d: XdpDevice): Omit<XskPortOptions, 'queue'> {
     return {
-      ifname: d.name, mode: this.config.mode, zeroCopy: this.config.zeroCopy, frameSize: this.config.frameSize,
-      frameCount: this.config.umemFrames, rxSize: this.config.rxRing, txSize: this.config.txRing,
-      fillSize: this.config.fillRing, compSize: this.config.compRing, busyPoll: this.config.busyPoll, inhibitProgLoad: true,
+      ifname: d.name,
+      mode: this.config.mode,
+      zeroCopy: this.config.zeroCopy,
+      frameSize: this.config.frameSize,
+      frameCount: this.config.umemFrames,
+      rxSize: this.config.rxRing,
+      txSize: this.config.txRing,
+      fillSize: this.config.fillRing,
+      compSize: this.config.compRing,
+      busyPoll: this.config.busyPoll,
+      inhibitProgLoad: true,
     };
   }
 
   /** Our filter is on the device: our ports keep their UMEMs in memfds another xdpwg can join (uplink-share.ts). */
   private offerShare(d: XdpDevice): void {
-    const memfds: number[] = [], wakeFds: number[] = [];
+    const memfds: number[] = [],
+      wakeFds: number[] = [];
     try {
       for (let q = 0; q < Math.min(d.queues, this.workers); q++) {
         memfds.push(native().shareMemfd(this.config.frameSize, this.config.umemFrames));
@@ -512,7 +640,9 @@ export class XdpPaths {
     d.unusable = undefined;
     d.attachBusySinceMs = undefined;
     d.portOpts = { ...this.portOptions(d), share: { anchorFds: m.anchorFds, memfds: m.memfds, anchorWakeFds: m.wakeFds, slot: m.slot } };
-    this.log.verbose(`${d.name}: another xdpwg process owns its XDP program; we share that program and its UMEM on ${m.queues} queue(s) as slot ${m.slot}`);
+    this.log.verbose(
+      `${d.name}: another xdpwg process owns its XDP program; we share that program and its UMEM on ${m.queues} queue(s) as slot ${m.slot}`,
+    );
     this.askPorts(d, nowMs);
     return true;
   }
@@ -524,7 +654,9 @@ export class XdpPaths {
    * of our own, which replaces the dead owner's if it was left behind.
    */
   private memberLost(d: XdpDevice, nowMs: number): void {
-    this.log.error(`${d.name}: the xdpwg process whose AF_XDP path we shared is gone; closing our shared ports and attaching a filter of our own`);
+    this.log.error(
+      `${d.name}: the xdpwg process whose AF_XDP path we shared is gone; closing our shared ports and attaching a filter of our own`,
+    );
     this.broadcast({ t: 'xsk-close', ifindex: d.ifindex });
     d.member!.close();
     d.member = undefined;
@@ -541,6 +673,12 @@ export class XdpPaths {
     // A retry must not stall the workers' traffic for the bind's EBUSY wait: the next retry comes anyway.
     const retry = d.portsAskedMs !== 0;
     d.portsAskedMs = nowMs;
-    this.broadcast({ t: 'xsk-open', ifindex: d.ifindex, queues: d.queues, opts: retry ? { ...d.portOpts!, busyWaitMs: 0 } : d.portOpts!, txPath: this.config.txPath });
+    this.broadcast({
+      t: 'xsk-open',
+      ifindex: d.ifindex,
+      queues: d.queues,
+      opts: retry ? { ...d.portOpts!, busyWaitMs: 0 } : d.portOpts!,
+      txPath: this.config.txPath,
+    });
   }
 }

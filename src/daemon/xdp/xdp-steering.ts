@@ -25,11 +25,18 @@ export function chooseXdpSteering(config: DatapathConfig, log: Logger, env: Node
   if (config.xdpProgram !== 'device-plugin') return { kind: 'own' };
   if (config.afxdp === 'off') return { kind: 'fallback', reason: 'AF_XDP is off in the datapath config' };
   const devices = config.devices === 'auto' ? pluginDevicesFromEnv(env) : config.devices;
-  const socket = config.devicePluginSocket !== 'auto' ? config.devicePluginSocket : devices[0] ? pluginSocketFor(devices[0]) : '(no device: set "devices" or AFXDP_DEVICES_<POOL>)';
+  const socket =
+    config.devicePluginSocket !== 'auto'
+      ? config.devicePluginSocket
+      : devices[0]
+        ? pluginSocketFor(devices[0])
+        : '(no device: set "devices" or AFXDP_DEVICES_<POOL>)';
   try {
     const grant = requestXskMaps({ socketPath: socket, devices });
     log.debug(`device plugin exchange: ${grant.transcript.join(' ')}`);
-    log.verbose(`XDP program: the AF_XDP device plugin's (handshake ${grant.version} over ${socket}); XSK maps for ${[...grant.maps.keys()].join(', ')}`);
+    log.verbose(
+      `XDP program: the AF_XDP device plugin's (handshake ${grant.version} over ${socket}); XSK maps for ${[...grant.maps.keys()].join(', ')}`,
+    );
     return { kind: 'device-plugin', socket, version: grant.version, maps: grant.maps };
   } catch (err) {
     const reason = `device-plugin handshake failed: ${(err as Error).message}`;
@@ -41,9 +48,12 @@ export function chooseXdpSteering(config: DatapathConfig, log: Logger, env: Node
 /** One line for `xdpwg stats` and the metrics: which mode is in use. */
 export function describeXdpSteering(s: XdpSteering): string {
   switch (s.kind) {
-    case 'own': return 'own';
-    case 'device-plugin': return 'device-plugin';
-    case 'fallback': return 'kernel-fallback';
+    case 'own':
+      return 'own';
+    case 'device-plugin':
+      return 'device-plugin';
+    case 'fallback':
+      return 'kernel-fallback';
   }
 }
 
