@@ -2,8 +2,10 @@
  * Key copies made for one use are wiped once used: the PSK copy a crypto
  * thread hands the responder for one initiation (handshake-crypto-worker.ts),
  * and the main thread's copies of the private key and PSKs it sends to the
- * crypto threads (handshake-crypto-pool.ts: moved to the thread, so no copy
- * stays on the main thread).
+ * crypto threads (handshake-crypto-pool.ts: the private key moved to the
+ * thread, so no copy stays on the main thread; PSKs never posted: they live
+ * once, in the shared peer table, wiped in place when a peer changes or goes,
+ * and a buffer replaced by a rebuild is wiped once the threads switched).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +16,7 @@ import { respondToInitiation, type KnownInitiator } from '../../src/protocol/noi
 import type { Clock } from '../../src/protocol/clock.js';
 import { HandshakeCryptoThread } from '../../src/daemon/handshake/handshake-crypto-worker.js';
 import { HandshakeCryptoPool } from '../../src/daemon/handshake/handshake-crypto-pool.js';
+import { PeerKeyTable } from '../../src/daemon/handshake/peer-key-table.js';
 import type { FromCrypto } from '../../src/daemon/handshake/handshake-crypto-messages.js';
 
 let t = 1_700_000_000_000;
@@ -44,7 +47,9 @@ test("a crypto thread wipes the PSK copy of each initiation once answered, and k
       ),
   );
   thread.handle({ t: 'identity', privateKey: responder.privateKey.slice(), generation: 1 });
-  thread.handle({ t: 'peer', publicKey: initiator.publicKey, presharedKey: psk.slice(), version: 1 });
+  const table = PeerKeyTable.create();
+  table.set(initiator.publicKey, psk, 1);
+  thread.handle({ t: 'table', buffer: table.buffer, id: 1 });
   for (let seq = 1; seq <= 2; seq++) {
     const hs = new Handshake(0, initiator, responder.publicKey, psk);
     const msg = createInitiation(hs, indices, clock)!;
@@ -61,10 +66,20 @@ test("a crypto thread wipes the PSK copy of each initiation once answered, and k
   assert.notEqual(given[0], given[1], 'a fresh copy per initiation');
 });
 
-test('the main thread keeps no copy of the private key or a PSK it sent to the crypto threads', async () => {
-  // The pool itself keeps one copy of each (threads start on demand and must be told); what it
-  // posts is moved to the thread, so no message leaves a second copy behind on this side.
-  const sent: Array<{ t: string; privateKey?: Uint8Array | null; presharedKeys?: Uint8Array }> = [];
+/** True when the 32 bytes of `key` occur anywhere in `buffer`. */
+function holds(buffer: ArrayBufferLike, key: Uint8Array): boolean {
+  const bytes = new Uint8Array(buffer);
+  outer: for (let i = 0; i + key.length <= bytes.length; i++) {
+    for (let j = 0; j < key.length; j++) if (bytes[i + j] !== key[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+test('the main thread keeps no copy of the private key it sent; no PSK is posted, and the shared table wipes a PSK that changes or goes', async () => {
+  // The pool itself keeps one copy of the private key (threads start on demand and must be told);
+  // what it posts is moved to the thread. PSKs live once, in the shared table (peer-key-table.ts).
+  const sent: Array<Record<string, unknown>> = [];
   const original = Worker.prototype.postMessage;
   Worker.prototype.postMessage = function (this: Worker, value: unknown, transfer?: readonly unknown[]) {
     const r = original.call(this, value, transfer as never);
@@ -81,16 +96,37 @@ test('the main thread keeps no copy of the private key or a PSK it sent to the c
     await pool.startThreads();
     const key = generateKeyPair().privateKey;
     const psk = new Uint8Array(32).fill(9);
+    const psk2 = new Uint8Array(32).fill(11);
+    const peer = generateKeyPair().publicKey;
     pool.setIdentity(key);
-    pool.setPeer(generateKeyPair().publicKey, psk);
-    // Peer changes go out batched at the end of the turn.
+    pool.setPeer(peer, psk);
+    const tables = sent.filter((m) => m.t === 'table').map((m) => m.buffer as SharedArrayBuffer);
+    assert.equal(tables.length, 2, 'each thread was given the table');
+    const shared = tables[0]!;
+    assert.ok(holds(shared, psk), 'the PSK is in the shared table');
+    pool.setPeer(peer, psk2);
+    assert.ok(!holds(shared, psk) && holds(shared, psk2), 'a changed PSK overwrote the old one in place');
+    pool.removePeer(peer);
+    assert.ok(!holds(shared, psk2), "a removed peer's PSK is wiped");
+    // A rebuild into a new buffer: the old one keeps PSKs until both threads switched, then it is wiped.
+    pool.setPeer(peer, psk);
+    for (let i = 0; i < 100; i++) pool.setPeer(generateKeyPair().publicKey, new Uint8Array(32));
+    const posted = sent.filter((m) => m.t === 'table').map((m) => m.buffer as SharedArrayBuffer);
+    assert.ok(posted.length > 2, 'the table grew into a new buffer, posted to the threads');
+    const deadline = Date.now() + 10_000;
+    while (holds(shared, psk)) {
+      if (Date.now() > deadline) assert.fail('the replaced table buffer was not wiped after the threads switched');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(holds(posted.at(-1)!, psk), 'the new buffer holds the PSK');
     await new Promise((r) => setImmediate(r));
     const ids = sent.filter((m) => m.t === 'identity' && m.privateKey);
-    const peers = sent.filter((m) => m.t === 'peers');
     assert.equal(ids.length, 2, 'each thread was told the new key');
-    assert.equal(peers.length, 2, 'each thread was told the peer');
-    for (const m of ids) assert.ok(m.privateKey!.byteLength === 0 || allZero(m.privateKey!), 'no private key copy left on the main thread');
-    for (const m of peers) assert.ok(m.presharedKeys!.byteLength === 0 || allZero(m.presharedKeys!), 'no PSK copy left on the main thread');
+    for (const m of ids) {
+      const k = m.privateKey as Uint8Array;
+      assert.ok(k.byteLength === 0 || allZero(k), 'no private key copy left on the main thread');
+    }
+    for (const m of sent) for (const v of Object.values(m)) if (v instanceof Uint8Array) assert.ok(!holds(v.buffer, psk), `no PSK in a '${String(m.t)}' message`);
     assert.ok(!allZero(key) && !allZero(psk), "the caller's own keys are untouched");
   } finally {
     Worker.prototype.postMessage = original;

@@ -4,7 +4,7 @@
  * each, in order.
  *
  * The main thread is the only writer of what the thread knows (identity,
- * peers); the thread answers each batch with one results message. A result
+ * the shared peer table); the thread answers each batch with one results message. A result
  * carries the identity generation and the peer's version the thread used,
  * so the main thread can drop results computed with keys that changed while
  * they were in flight.
@@ -15,15 +15,14 @@ import type { RespondedInitiation } from '../../protocol/noise-responder.js';
 export type ToCrypto =
   /** The device's static private key (null: none; every result is refused). */
   | { t: 'identity'; privateKey: Uint8Array | null; generation: number }
-  /** A peer the responder accepts initiations from, with its PSK (32 zero bytes: none); version bumps on every change. */
-  | { t: 'peer'; publicKey: Uint8Array; presharedKey: Uint8Array; version: number }
-  | { t: 'peer-remove'; publicKey: Uint8Array }
   /**
-   * Many 'peer' / 'peer-remove' changes in order, one message of flat buffers (a 100,000-peer set
-   * is not 200,000 messages per thread, nor 200,000 cloned arrays): per change i, publicKeys and
-   * presharedKeys hold 32 bytes at 32 i, versions[i] is the version, 0 for a removal.
+   * The peer table to read from now on (peer-key-table.ts: shared, written by
+   * the main thread alone): at start, and after each rebuild into a new
+   * buffer. id counts the buffers; the thread answers 'table-switched'.
    */
-  | { t: 'peers'; count: number; publicKeys: Uint8Array; presharedKeys: Uint8Array; versions: Uint32Array }
+  | { t: 'table'; buffer: SharedArrayBuffer; id: number }
+  /** Peers that went (count × 32 bytes of public keys): drop what is cached for them (no secret travels). */
+  | { t: 'forget'; count: number; publicKeys: Uint8Array }
   /** Initiations (count × INITIATION_SIZE bytes, MACs checked) to answer; seq names the batch. */
   | { t: 'batch'; seq: number; count: number; messages: Uint8Array };
 
@@ -53,4 +52,7 @@ export const AnswerRecord = {
 } as const;
 
 export type FromCrypto =
-  { t: 'ready' } | { t: 'results'; seq: number; generation: number; reasons: Array<DropReason | null>; records: Uint8Array };
+  | { t: 'ready' }
+  /** The thread reads the table buffer `id` now, and no older one (the pool may wipe those). */
+  | { t: 'table-switched'; id: number }
+  | { t: 'results'; seq: number; generation: number; reasons: Array<DropReason | null>; records: Uint8Array };

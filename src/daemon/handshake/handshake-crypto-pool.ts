@@ -25,13 +25,17 @@
  * START_AFTER initiations arrived within a second; until they are ready
  * the inline answers go on, so a flood is served from its first packet. The
  * threads stop after idleStopMs without a submission and with nothing in
- * flight. A new thread gets the current identity and every peer before any
- * batch (the pool keeps them: `identity`, and the inline answerer's peer
- * table, which is the pool's own: see setPeer).
+ * flight. A new thread gets the current identity and the peer table before
+ * any batch: the identity as a copy (the pool keeps one: `identity`), the
+ * peers as the shared table's buffer (peer-key-table.ts), which it maps:
+ * nothing is built or copied per peer, so a thread is ready in a few ms at
+ * any peer count.
  *
  * Threading: main thread. What crosses to the threads is in
  * handshake-crypto-messages.ts; the main thread is the only writer of the
- * threads' identity and peer table.
+ * threads' identity and of the shared peer table (its protocol, and the
+ * retirement of a buffer replaced by a rebuild, are in peer-key-table.ts;
+ * the retirement bookkeeping is `retired` below).
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +47,7 @@ import { isAllZero, KEY_LENGTH, wipe } from '../../crypto/bytes.js';
 import { TAI64N_LENGTH } from '../../crypto/tai64n.js';
 import { RESPONSE_SIZE } from '../../protocol/wire.js';
 import { HANDSHAKE_CRYPTO_KIND, HandshakeCryptoThread } from './handshake-crypto-worker.js';
+import { PeerKeyTable } from './peer-key-table.js';
 
 /** Threads at most: past the core count they only add switching. */
 const MAX_THREADS = 4;
@@ -104,17 +109,25 @@ export class HandshakeCryptoPool<C> {
   /** The inline answerer and its member record (for the batch bookkeeping). */
   private readonly inline: HandshakeCryptoThread;
   private readonly inlineMember: Member = { inFlight: 0, ready: true };
-  /** What a new thread is told first: the private key (a copy, null: none) and every peer's keys (inline's table). */
+  /** What a new thread is told first: the private key (a copy, null: none). */
   private identity: Uint8Array | null = null;
   /**
-   * Peer changes not yet posted to the threads: sent as one 'peers' message
-   * per thread at the end of the turn, and always before anything else
-   * posted to them (identity, initiation batches), so each sees every
-   * change in order and before any initiation submitted after it. The
-   * inline answerer is told at once (its table is the pool's record); with
-   * no thread running nothing is queued.
+   * The peers, with their versions and PSKs: the only copy of a PSK this
+   * pool keeps, shared with the threads (peer-key-table.ts). A change is
+   * seen by every thread as soon as it is written: before any initiation
+   * submitted after it.
    */
-  private peerOps: Array<Extract<ToCrypto, { t: 'peer' | 'peer-remove' }>> = [];
+  private readonly table = PeerKeyTable.create();
+  /** Counts the table's buffers (the id each is posted with). */
+  private tableId = 1;
+  /** Buffers replaced by a rebuild, wiped once no thread in `waiting` reads them any more. */
+  private retired: Array<{ id: number; buffer: SharedArrayBuffer; waiting: Set<Member> }> = [];
+  /**
+   * Public keys of peers removed while threads run, posted as one 'forget'
+   * per thread at the end of the turn (or before anything else posted to
+   * them), so they drop what they cached for those peers.
+   */
+  private forgets: Uint8Array[] = [];
   /** Submissions in the current one-second window (starts the threads past startAfter). */
   private windowStart = 0;
   private windowCount = 0;
@@ -136,6 +149,7 @@ export class HandshakeCryptoPool<C> {
     this.threadCount = Math.max(1, Math.min(MAX_THREADS, opts.threads));
     // Answers of the inline answerer come back synchronously, through the same path as a thread's.
     this.inline = new HandshakeCryptoThread((m) => this.arrive(m));
+    this.inline.useTable(this.table);
   }
 
   /** A pool with no thread running yet: they start under handshake load (see above). */
@@ -176,14 +190,12 @@ export class HandshakeCryptoPool<C> {
     const file = fileURLToPath(new URL('./handshake-crypto-worker.js', import.meta.url));
     const thread = new Worker(file, { workerData: { kind: HANDSHAKE_CRYPTO_KIND }, resourceLimits: CRYPTO_THREAD_LIMITS });
     const member: Member = { thread, inFlight: 0, ready: false };
-    // Changes queued for the running threads go to them first: the table below already has them.
-    this.flushPeerOps();
+    // Removals queued for the running threads go to them first (this one has cached nothing).
+    this.flushForgets();
     this.members.push(member);
-    // Every peer in one message: copies of the inline answerer's flat table (a memcpy, not a
-    // conversion per peer), then the identity, after which the thread says it is ready.
-    // Copies of the kept keys, moved to the thread (it wipes them), as setIdentity and setPeer do.
-    const table = this.inline.peerTable();
-    if (table.count > 0) this.post(member, table, [table.presharedKeys.buffer as ArrayBuffer]);
+    // The shared table (mapped, not copied: the same cost at any peer count), then a copy of the
+    // identity, moved to the thread (it wipes it), after which the thread says it is ready.
+    this.post(member, { t: 'table', buffer: this.table.buffer, id: this.tableId });
     const identity = this.identity ? Uint8Array.from(this.identity) : null;
     this.post(member, { t: 'identity', privateKey: identity, generation: this.generation }, identity ? [identity.buffer] : undefined);
     return new Promise((resolve, reject) => {
@@ -191,6 +203,10 @@ export class HandshakeCryptoPool<C> {
         if (m.t === 'ready') {
           member.ready = true;
           resolve();
+          return;
+        }
+        if (m.t === 'table-switched') {
+          this.switched(member, m.id);
           return;
         }
         this.arrive(m);
@@ -203,6 +219,8 @@ export class HandshakeCryptoPool<C> {
         if (!member.ready) reject(new Error(`handshake crypto thread exited (${code}) before it was ready`));
         else if (!this.closing && this.members.includes(member))
           this.opts.onFatal(`handshake crypto thread exited unexpectedly (code ${code})`);
+        // A thread that is gone reads no table buffer.
+        this.switched(member, Infinity);
       });
     });
   }
@@ -245,14 +263,14 @@ export class HandshakeCryptoPool<C> {
   private stopThreads(): void {
     const stopping = this.members;
     this.members = [];
-    // Removed from members first: their exit is not a crash.
-    for (const m of stopping) void m.thread!.terminate();
+    // Removed from members first: their exit is not a crash. Once gone they read no retired buffer.
+    for (const m of stopping) void m.thread!.terminate().then(() => this.switched(m, Infinity));
   }
 
   /** The device's private key changed (null: none). Results computed with the old one are refused. */
   setIdentity(privateKey: Uint8Array | null): void {
     this.generation++;
-    this.flushPeerOps();
+    this.flushForgets();
     // The pool keeps one copy (threads started later need it), wiped when replaced. Each member gets its
     // own copy, moved to it (transferred, not cloned), and wipes it once it has made its key object.
     if (this.identity) wipe(this.identity);
@@ -265,59 +283,56 @@ export class HandshakeCryptoPool<C> {
 
   /**
    * A peer was added or its PSK changed (presharedKey: 32 bytes, zeros for
-   * none). `hex` is the peer's key as keyToHex spells it, when the caller
-   * has that string already (the device's peer set keys by it: one string
-   * for both).
+   * none): written into the shared table under a new version (the caller's
+   * arrays are not kept). `_hex` is accepted for callers that have the key's
+   * hex already; the table needs only the bytes.
    */
-  setPeer(publicKey: Uint8Array, presharedKey: Uint8Array, hex = keyToHex(publicKey)): void {
-    const version = this.nextVersion++;
-    // As the identity: the inline answerer keeps its own copy (the one threads started later are
-    // told); each thread's copy is moved to it, and it wipes it when the peer changes or goes.
-    this.inline.setPeer(hex, publicKey, isAllZero(presharedKey) ? null : Uint8Array.from(presharedKey), version);
-    if (this.members.length > 0) this.queuePeerOp({ t: 'peer', publicKey: Uint8Array.from(publicKey), presharedKey, version });
+  setPeer(publicKey: Uint8Array, presharedKey: Uint8Array, _hex?: string): void {
+    const replaced = this.table.set(publicKey, isAllZero(presharedKey) ? null : presharedKey, this.nextVersion++);
+    if (replaced) this.retire(replaced);
   }
 
+  /** A peer is gone: its entry (and PSK) is wiped from the shared table; running threads drop their caches of it. */
   removePeer(publicKey: Uint8Array): void {
-    this.inline.removePeer(keyToHex(publicKey));
-    if (this.members.length > 0) this.queuePeerOp({ t: 'peer-remove', publicKey: Uint8Array.from(publicKey) });
+    this.table.remove(publicKey);
+    if (this.members.length === 0) return;
+    if (this.forgets.length === 0) setImmediate(() => this.flushForgets());
+    this.forgets.push(Uint8Array.from(publicKey));
   }
 
-  private queuePeerOp(op: Extract<ToCrypto, { t: 'peer' | 'peer-remove' }>): void {
-    if (this.peerOps.length === 0) setImmediate(() => this.flushPeerOps());
-    this.peerOps.push(op);
-  }
-
-  /** Posts the queued peer changes to every thread (ordering: see peerOps). */
-  private flushPeerOps(): void {
-    if (this.peerOps.length === 0) return;
-    const ops = this.peerOps;
-    this.peerOps = [];
-    this.postPeerOps(this.members, ops);
+  /** Posts the queued removals to every thread. */
+  private flushForgets(): void {
+    if (this.forgets.length === 0) return;
+    const keys = this.forgets;
+    this.forgets = [];
+    const publicKeys = new Uint8Array(keys.length * KEY_LENGTH);
+    keys.forEach((k, i) => publicKeys.set(k, i * KEY_LENGTH));
+    for (const m of this.members) this.post(m, { t: 'forget', count: keys.length, publicKeys });
   }
 
   /**
-   * One 'peers' message per thread: flat buffers, each thread its own copy
-   * (moved to it). The
-   * PSKs are read here, while the caller's arrays are intact, and no copy
-   * stays on this side.
+   * The table was rebuilt into a new buffer: every thread is told to read
+   * that one (before any batch posted after this), and the old one is wiped
+   * once each has said it switched (or is gone). The inline answerer reads
+   * the table object itself: it switched already.
    */
-  private postPeerOps(members: Member[], ops: Array<Extract<ToCrypto, { t: 'peer' | 'peer-remove' }>>): void {
-    const count = ops.length;
-    const publicKeys = new Uint8Array(count * KEY_LENGTH);
-    const presharedKeys = new Uint8Array(count * KEY_LENGTH);
-    const versions = new Uint32Array(count);
-    ops.forEach((op, i) => {
-      publicKeys.set(op.publicKey, i * KEY_LENGTH);
-      if (op.t === 'peer') {
-        presharedKeys.set(op.presharedKey, i * KEY_LENGTH);
-        versions[i] = op.version;
-      }
+  private retire(old: SharedArrayBuffer): void {
+    const id = ++this.tableId;
+    const waiting = new Set(this.members);
+    for (const m of this.members) this.post(m, { t: 'table', buffer: this.table.buffer, id });
+    if (waiting.size === 0) PeerKeyTable.wipeBuffer(old);
+    else this.retired.push({ id: id - 1, buffer: old, waiting });
+  }
+
+  /** `member` reads buffer `id` (Infinity: none any more): older retired buffers it no longer reads; wiped when no one does. */
+  private switched(member: Member, id: number): void {
+    if (this.retired.length === 0) return;
+    this.retired = this.retired.filter((r) => {
+      if (r.id < id) r.waiting.delete(member);
+      if (r.waiting.size > 0) return true;
+      PeerKeyTable.wipeBuffer(r.buffer);
+      return false;
     });
-    for (const m of members) {
-      const keys = presharedKeys.slice();
-      this.post(m, { t: 'peers', count, publicKeys: publicKeys.slice(), presharedKeys: keys, versions: versions.slice() }, [keys.buffer]);
-    }
-    wipe(presharedKeys);
   }
 
   /** The threads and the inline answerer: each keeps its own copy of the keys. */
@@ -362,7 +377,7 @@ export class HandshakeCryptoPool<C> {
    */
   private flush(): void {
     this.flushScheduled = false;
-    this.flushPeerOps();
+    this.flushForgets();
     if (this.pending.length === 0 || this.closing) return;
     const ready = this.members.filter((m) => m.ready);
     if (ready.length === 0) {
@@ -424,7 +439,7 @@ export class HandshakeCryptoPool<C> {
       // answer used the old ones. The record names the initiator's key; its entry must still be the one used.
       const remoteStatic = rec.subarray(at + AnswerRecord.remoteStatic, at + AnswerRecord.remoteStatic + KEY_LENGTH);
       const initiatorHex = keyToHex(remoteStatic);
-      if (m.generation !== this.generation || this.inline.versionOf(initiatorHex) !== view.getUint32(at + AnswerRecord.version, true)) {
+      if (m.generation !== this.generation || this.table.lookup(remoteStatic) !== view.getUint32(at + AnswerRecord.version, true)) {
         this.opts.onResult('unknown-peer', batch.contexts[i]!);
         continue;
       }
@@ -464,5 +479,9 @@ export class HandshakeCryptoPool<C> {
     const stopping = this.members;
     this.members = [];
     await Promise.all(stopping.map((m) => m.thread!.terminate()));
+    // No thread is left to read a table buffer: the PSKs go.
+    this.table.wipe();
+    for (const r of this.retired) PeerKeyTable.wipeBuffer(r.buffer);
+    this.retired = [];
   }
 }

@@ -3,7 +3,7 @@
  * respondToInitiation (src/protocol/noise-responder.ts) — message A read,
  * message B written, session keys split — and posts the results back. It
  * holds no handshake state of the device: only what the main thread told it
- * (identity, peers with their PSKs) and caches derived from that (its own
+ * (identity; the shared peer table, peer-key-table.ts, which it only reads) and caches derived from that (its own
  * native key objects, each peer's DH(static, static)), plus its own replay
  * pre-check, which only saves work (the main thread decides).
  *
@@ -12,22 +12,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { keyPairFromPrivate, sharedSecret, type X25519KeyPair } from '../../crypto/x25519.js';
 import { keyToHex } from '../../crypto/encoding.js';
-import { KEY_LENGTH, isAllZero, wipe } from '../../crypto/bytes.js';
+import { KEY_LENGTH, wipe } from '../../crypto/bytes.js';
+import { PeerKeyTable } from './peer-key-table.js';
 import { INITIATION_SIZE } from '../../protocol/wire.js';
 import type { DropReason } from '../../packet/drop-reasons.js';
 import { ReplayPrefilter, respondToInitiation, type RespondedInitiation } from '../../protocol/noise-responder.js';
 import { AnswerRecord, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
 import { native } from '../../native/binding.js';
-
-/** True when the 32 bytes at `at` are all zero (no copy made: a table of 200,000 peers is scanned). */
-function zeroAt(bytes: Uint8Array, at: number): boolean {
-  let acc = 0;
-  for (let i = at; i < at + KEY_LENGTH; i++) acc |= bytes[i]!;
-  return acc === 0;
-}
-
-/** The PSK of every peer without one (all zeros; never written but by wipe). */
-export const NO_PSK = new Uint8Array(KEY_LENGTH);
 
 /** The marker workerData carries so that importing this file elsewhere does nothing. */
 export const HANDSHAKE_CRYPTO_KIND = 'xdpwg-handshake-crypto';
@@ -37,24 +28,15 @@ export class HandshakeCryptoThread {
   private identity: X25519KeyPair | null = null;
   private generation = 0;
   /**
-   * What this answerer knows of the peers: per hex key a row of a flat
-   * table (the key's 32 bytes in `keys`, the entry's version in `versions`;
-   * 0: a free row, zeroed); its PSK only when it has one; DH(static,
-   * static) only once it handshook (undefined: not computed, null: zero).
-   * Side tables, not an object per peer: on the main thread (the inline
-   * answerer, whose tables the pool keeps as its own record) a configured
-   * peer costs one map entry and 36 bytes. The flat table is what a new
-   * thread is sent, copied whole (peerTable): keys turned back from hex one
-   * by one cost the main thread 1.3 s at 200,000 peers, on every start of
-   * the threads, and the handshakes waiting meanwhile put the device under
-   * load (cookie replies instead of answers).
+   * The peers: the pool's shared table (peer-key-table.ts), a view of the
+   * buffer it posted (the inline answerer: the pool's own writer table);
+   * null until told (every initiation is from an unknown peer). Nothing is
+   * built per peer: a thread that starts maps the buffer and is ready.
+   * Kept here per peer, keyed by hex, only for peers that handshook: DH(static,
+   * static) and the replay pre-check; the pool's 'forget' drops them when a
+   * peer goes.
    */
-  private readonly rows = new Map<string, number>();
-  private keys = new Uint8Array(64 * KEY_LENGTH);
-  private versions = new Uint32Array(64);
-  private rowsUsed = 0;
-  private readonly freeRows: number[] = [];
-  private readonly psks = new Map<string, Uint8Array>();
+  private table: PeerKeyTable | null = null;
   private readonly staticStatics = new Map<string, Uint8Array | null>();
   private readonly replays = new ReplayPrefilter();
 
@@ -77,26 +59,13 @@ export class HandshakeCryptoThread {
         this.onIdentity?.();
         this.onIdentity = undefined;
         return;
-      case 'peer':
-        this.setPeer(keyToHex(m.publicKey), m.publicKey, isAllZero(m.presharedKey) ? null : m.presharedKey, m.version);
+      case 'table':
+        this.table = new PeerKeyTable(m.buffer);
+        // The pool wipes the buffer this one replaces once every thread said it switched.
+        this.post({ t: 'table-switched', id: m.id });
         return;
-      case 'peers': {
-        const keys = m.publicKeys,
-          psks = m.presharedKeys;
-        for (let i = 0; i < m.count; i++) {
-          const at = i * KEY_LENGTH;
-          const version = m.versions[i]!;
-          // A free row of a table copy (peerTable): nothing to do.
-          if (version === 0 && zeroAt(keys, at)) continue;
-          const publicKey = keys.subarray(at, at + KEY_LENGTH);
-          if (version === 0) this.removePeer(keyToHex(publicKey));
-          else this.setPeer(keyToHex(publicKey), publicKey, zeroAt(psks, at) ? null : psks.slice(at, at + KEY_LENGTH), version);
-        }
-        wipe(psks);
-        return;
-      }
-      case 'peer-remove':
-        this.removePeer(keyToHex(m.publicKey));
+      case 'forget':
+        for (let i = 0; i < m.count; i++) this.forget(keyToHex(m.publicKeys.subarray(i * KEY_LENGTH, (i + 1) * KEY_LENGTH)));
         return;
       case 'batch': {
         const records = new Uint8Array(m.count * AnswerRecord.size);
@@ -129,104 +98,46 @@ export class HandshakeCryptoThread {
   /** Set on the first identity message (a thread: posts 'ready'). */
   onIdentity: (() => void) | undefined;
 
-  /**
-   * A peer is known, or its PSK changed (null: none), under a new version
-   * (> 0). `hex` is keyToHex(publicKey). The PSK is kept as given (the
-   * caller's copy, wiped when it changes). Called by 'peer' messages, and
-   * by the pool directly on its inline answerer.
-   */
-  setPeer(hex: string, publicKey: Uint8Array, presharedKey: Uint8Array | null, version: number): void {
-    this.forget(hex);
-    let row = this.rows.get(hex);
-    if (row === undefined) {
-      row = this.freeRows.pop() ?? this.rowsUsed++;
-      if (row >= this.versions.length) {
-        const keys = new Uint8Array(this.keys.length * 2);
-        keys.set(this.keys);
-        this.keys = keys;
-        const versions = new Uint32Array(this.versions.length * 2);
-        versions.set(this.versions);
-        this.versions = versions;
-      }
-      this.keys.set(publicKey, row * KEY_LENGTH);
-      this.rows.set(hex, row);
-    }
-    this.versions[row] = version;
-    if (presharedKey) this.psks.set(hex, presharedKey);
+  /** The inline answerer reads the pool's own table (its writer object: it follows the pool's rebuilds). */
+  useTable(table: PeerKeyTable): void {
+    this.table = table;
   }
 
-  /** A peer is gone. */
-  removePeer(hex: string): void {
-    this.forget(hex);
-    const row = this.rows.get(hex);
-    if (row !== undefined) {
-      this.keys.fill(0, row * KEY_LENGTH, (row + 1) * KEY_LENGTH);
-      this.versions[row] = 0;
-      this.freeRows.push(row);
-      this.rows.delete(hex);
-    }
-    this.replays.forget(hex);
-  }
-
-  /** The version of a peer's entry (undefined: unknown peer). */
-  versionOf(hex: string): number | undefined {
-    const row = this.rows.get(hex);
-    return row === undefined ? undefined : this.versions[row];
-  }
-
-  /**
-   * Every peer as one 'peers' message (free rows: zero key, version 0),
-   * copies of the flat table, for a new thread; the PSK buffer is moved to
-   * it (transfer it).
-   */
-  peerTable(): Extract<ToCrypto, { t: 'peers' }> {
-    const count = this.rowsUsed;
-    const presharedKeys = new Uint8Array(count * KEY_LENGTH);
-    for (const [hex, psk] of this.psks) presharedKeys.set(psk, this.rows.get(hex)! * KEY_LENGTH);
-    return {
-      t: 'peers',
-      count,
-      publicKeys: this.keys.slice(0, count * KEY_LENGTH),
-      presharedKeys,
-      versions: this.versions.slice(0, count),
-    };
-  }
-
-  /** Wipes and drops what is kept for a peer (its PSK, its DH cache): it changes or goes. */
+  /** Wipes and drops what is kept for a peer that went (its DH cache, its replay pre-check). */
   private forget(hex: string): void {
-    const psk = this.psks.get(hex);
-    if (psk) {
-      wipe(psk);
-      this.psks.delete(hex);
-    }
     const ss = this.staticStatics.get(hex);
     if (ss) wipe(ss);
     this.staticStatics.delete(hex);
+    this.replays.forget(hex);
   }
 
   /** Wipes every key kept (the pool closes). */
   wipeAll(): void {
-    for (const hex of [...this.rows.keys()]) this.forget(hex);
-    this.rows.clear();
+    for (const ss of this.staticStatics.values()) if (ss) wipe(ss);
+    this.staticStatics.clear();
+    if (this.identity) wipe(this.identity.privateKey);
+    this.identity = null;
+    this.table = null;
   }
 
   private respond(msg: Uint8Array): (RespondedInitiation & { version: number }) | DropReason {
     const local = this.identity;
     if (!local) return 'unknown-peer';
-    let version: number | undefined;
+    let version = 0;
     let hex = '';
     let psk: Uint8Array | null = null;
     let r: RespondedInitiation | DropReason;
     try {
       r = this.respondTo(msg, local, (rs) => {
+        // A copy of the PSK, read with the version from one entry write (peer-key-table.ts): the
+        // JavaScript path keeps the PSK in its state and wipes it with the state. This thread's alone,
+        // used only within this call: wiped when it returns.
+        psk = new Uint8Array(KEY_LENGTH);
+        version = this.table?.lookup(rs, psk) ?? 0;
+        if (version === 0) return null;
         hex = keyToHex(rs);
-        version = this.versionOf(hex);
-        if (version === undefined) return null;
         let staticStatic = this.staticStatics.get(hex);
         if (staticStatic === undefined) this.staticStatics.set(hex, (staticStatic = sharedSecret(local, rs)));
-        // A copy: the JavaScript path keeps the PSK in its state and wipes it with the state (the peer's
-        // own must survive). This thread's alone, used only within this call: wiped when it returns.
-        psk = Uint8Array.from(this.psks.get(hex) ?? NO_PSK);
         return { presharedKey: psk, staticStatic, notAfter: this.replays.seen(hex) };
       });
     } finally {
@@ -234,7 +145,7 @@ export class HandshakeCryptoThread {
     }
     if (typeof r === 'string') return r;
     this.replays.answered(hex, r.timestamp);
-    return { ...r, version: version! };
+    return { ...r, version };
   }
 }
 
