@@ -129,7 +129,10 @@ export class PeerKeyTable {
         let match = version !== 0 && version !== TOMBSTONE;
         for (let i = 0; match && i < KEY_WORDS; i++) if (Atomics.load(w, e + 2 + i) !== k[i]) match = false;
         if (match && psk) for (let i = 0, p = this.pskBase + b * KEY_WORDS; i < KEY_WORDS; i++) this.pskScratch[i] = Atomics.load(w, p + i);
-        if (Atomics.load(w, e) !== s1) continue; // rewritten meanwhile: read it again
+        if (Atomics.load(w, e) !== s1) {
+          this.pskScratch.fill(0); // rewritten meanwhile: read it again (no PSK bytes left behind)
+          continue;
+        }
         if (match) {
           if (psk) {
             for (let i = 0; i < KEY_WORDS; i++) {
