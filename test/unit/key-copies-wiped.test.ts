@@ -126,7 +126,9 @@ test('the main thread keeps no copy of the private key it sent; no PSK is posted
       const k = m.privateKey as Uint8Array;
       assert.ok(k.byteLength === 0 || allZero(k), 'no private key copy left on the main thread');
     }
-    for (const m of sent) for (const v of Object.values(m)) if (v instanceof Uint8Array) assert.ok(!holds(v.buffer, psk), `no PSK in a '${String(m.t)}' message`);
+    for (const m of sent)
+      for (const v of Object.values(m))
+        if (v instanceof Uint8Array) assert.ok(!holds(v.buffer, psk), `no PSK in a '${String(m.t)}' message`);
     assert.ok(!allZero(key) && !allZero(psk), "the caller's own keys are untouched");
   } finally {
     Worker.prototype.postMessage = original;

@@ -85,7 +85,10 @@ test('the table grows into new buffers (and rebuilds away tombstones) with every
   for (let i = 0; i < 500; i++) assert.equal(t.lookup(keys[i]!), 10_000 + 19 * 500 + i);
   assert.equal(before.lookup(keys[4999]!), 5000, 'the old buffer still answered as it was');
   PeerKeyTable.wipeBuffer(replaced[0]!);
-  assert.ok(new Uint8Array(replaced[0]!).subarray(16).every((x) => x === 0), 'a retired buffer is wiped whole');
+  assert.ok(
+    new Uint8Array(replaced[0]!).subarray(16).every((x) => x === 0),
+    'a retired buffer is wiped whole',
+  );
 });
 
 /**
@@ -128,10 +131,12 @@ test('a reader racing the writer sees the old or the new entry, never a torn one
     { eval: true, workerData: { moduleUrl, buffer: t.buffer, control: control.buffer, steady, flapping } },
   );
   try {
-    const done = new Promise<{ reads: number; torn: number; steadyMissing: number; flapMissing: number; distinct: number }>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    });
+    const done = new Promise<{ reads: number; torn: number; steadyMissing: number; flapMissing: number; distinct: number }>(
+      (resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      },
+    );
     const deadline = Date.now() + 10_000;
     while (Atomics.load(control, 1) === 0) {
       if (Date.now() > deadline) assert.fail('the reader thread did not start');

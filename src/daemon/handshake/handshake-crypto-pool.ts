@@ -295,6 +295,7 @@ export class HandshakeCryptoPool<C> {
   /** A peer is gone: its entry (and PSK) is wiped from the shared table; running threads drop their caches of it. */
   removePeer(publicKey: Uint8Array): void {
     this.table.remove(publicKey);
+    this.inline.forget(keyToHex(publicKey));
     if (this.members.length === 0) return;
     if (this.forgets.length === 0) setImmediate(() => this.flushForgets());
     this.forgets.push(Uint8Array.from(publicKey));

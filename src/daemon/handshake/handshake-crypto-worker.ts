@@ -103,8 +103,8 @@ export class HandshakeCryptoThread {
     this.table = table;
   }
 
-  /** Wipes and drops what is kept for a peer that went (its DH cache, its replay pre-check). */
-  private forget(hex: string): void {
+  /** Wipes and drops what is kept for a peer that went (its DH cache, its replay pre-check); hex: keyToHex of its key. */
+  forget(hex: string): void {
     const ss = this.staticStatics.get(hex);
     if (ss) wipe(ss);
     this.staticStatics.delete(hex);

@@ -94,7 +94,8 @@ export class PeerKeyTable {
   }
 
   private static allocate(capacity: number): SharedArrayBuffer {
-    if (capacity < MIN_CAPACITY || (capacity & (capacity - 1)) !== 0) throw new Error(`peer table capacity ${capacity}: not a power of two ≥ ${MIN_CAPACITY}`);
+    if (capacity < MIN_CAPACITY || (capacity & (capacity - 1)) !== 0)
+      throw new Error(`peer table capacity ${capacity}: not a power of two ≥ ${MIN_CAPACITY}`);
     const buffer = new SharedArrayBuffer((HEADER_WORDS + capacity * (ENTRY_WORDS + KEY_WORDS)) * 4);
     new Int32Array(buffer)[0] = capacity;
     return buffer;
