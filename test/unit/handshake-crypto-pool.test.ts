@@ -197,24 +197,58 @@ test('at most maxInFlight initiations wait; an unknown initiator and a changed P
     const responder = keyPairFromPrivate(new Uint8Array(32).fill(9));
     h.pool.setIdentity(responder.privateKey);
     const known = new Handshake(0, generateKeyPair(), responder.publicKey);
+    const known2 = new Handshake(0, known.localStatic, responder.publicKey);
+    const known3 = new Handshake(0, known.localStatic, responder.publicKey);
     const stranger = new Handshake(1, generateKeyPair(), responder.publicKey);
+    const newPsk = new Uint8Array(32).fill(1);
     h.pool.setPeer(known.localStatic.publicKey, known.presharedKey);
     assert.ok(h.pool.submit(createInitiation(stranger, indices, clock)!, 1));
-    assert.ok(h.pool.submit(createInitiation(known, indices, clock)!, 2));
-    assert.ok(h.pool.submit(createInitiation(known, indices, clock)!, 3));
+    assert.ok(h.pool.submit(createInitiation(known2, indices, clock)!, 2));
+    assert.ok(h.pool.submit(createInitiation(known3, indices, clock)!, 3));
     assert.equal(h.pool.submit(createInitiation(known, indices, clock)!, 4), false, 'the fourth is refused');
     assert.equal(h.pool.submit(new Uint8Array(100), 5), false, 'not an initiation');
-    // The PSK changes after the batch left (the flush runs first in this check phase) and before its results come back.
-    setImmediate(() => h.pool.setPeer(known.localStatic.publicKey, new Uint8Array(32).fill(1)));
+    // The PSK changes after the batch left (the flush runs first in this check phase). The table is
+    // shared: a thread that reads the entry before the change answers with the old PSK under the old
+    // version (refused); one that reads it after answers with the new PSK under the current version,
+    // which the initiator completes once it holds the new PSK too. Never the old PSK accepted.
+    setImmediate(() => h.pool.setPeer(known.localStatic.publicKey, newPsk));
     assert.equal(await h.resultFor(1), 'unknown-peer');
-    assert.equal(await h.resultFor(2), 'unknown-peer', 'computed with the old PSK: refused');
-    assert.equal(await h.resultFor(3), 'unknown-peer');
+    for (const [id, hs] of [
+      [2, known2],
+      [3, known3],
+    ] as const) {
+      const r = await h.resultFor(id);
+      if (r === 'unknown-peer') continue;
+      hs.setPresharedKey(newPsk);
+      completes(responder, hs, r);
+    }
     assert.equal(h.results.has(4), false);
     assert.equal(Atomics.load(h.backlog, 0), 0);
     // With the new PSK known on both sides it completes.
-    known.setPresharedKey(new Uint8Array(32).fill(1));
+    known.setPresharedKey(newPsk);
     assert.ok(h.pool.submit(createInitiation(known, indices, clock)!, 6));
     assert.equal(typeof (await h.resultFor(6)), 'object');
+  } finally {
+    await h.pool.close();
+  }
+});
+
+/**
+ * The refusal itself, made certain: a cold pool answers inline in its flush,
+ * so a PSK change queued after the submission lands between the answer
+ * (old PSK, old version) and its handling (the next turn), which refuses it.
+ */
+test('an answer computed with a PSK that changed before it was handled is refused', async () => {
+  const h = await harness(8, { warm: false, startAfter: 1000 });
+  try {
+    const responder = generateKeyPair();
+    h.pool.setIdentity(responder.privateKey);
+    const known = new Handshake(0, generateKeyPair(), responder.publicKey, new Uint8Array(32).fill(3));
+    h.pool.setPeer(known.localStatic.publicKey, known.presharedKey);
+    assert.ok(h.pool.submit(createInitiation(known, indices, clock)!, 1));
+    setImmediate(() => h.pool.setPeer(known.localStatic.publicKey, new Uint8Array(32).fill(4)));
+    assert.equal(await h.resultFor(1), 'unknown-peer', 'computed with the old PSK: refused');
+    assert.equal(h.pool.threads, 0, 'answered inline');
   } finally {
     await h.pool.close();
   }

@@ -68,6 +68,7 @@ test("a crypto thread wipes the PSK copy of each initiation once answered, and k
 
 /** True when the 32 bytes of `key` occur anywhere in `buffer`. */
 function holds(buffer: ArrayBufferLike, key: Uint8Array): boolean {
+  if (buffer.byteLength === 0) return false; // moved to a thread (detached)
   const bytes = new Uint8Array(buffer);
   outer: for (let i = 0; i + key.length <= bytes.length; i++) {
     for (let j = 0; j < key.length; j++) if (bytes[i + j] !== key[j]) continue outer;
