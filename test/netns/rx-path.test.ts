@@ -117,7 +117,7 @@ before(async () => {
   addPeer(a, b);
   await startB(
     { rxPath: 'socket' },
-    /data messages from peers arrive by the kernel socket with UDP GRO \("rxPath": "socket"\) \(copy mode: AF_XDP receive copies every frame; GRO on\)/,
+    /data messages from peers arrive by the kernel socket with UDP GRO \("rxPath": "socket"\) \(copy mode: AF_XDP receive copies every frame; GRO on;/,
   );
 });
 after(() => {
@@ -169,12 +169,12 @@ test('"rxPath": "auto": the socket on this copy-mode veth while GRO is on, AF_XD
   b.log.length = 0;
   await startB(
     {},
-    /rxpvb: data messages from peers arrive by the kernel socket with UDP GRO \(copy mode: AF_XDP receive copies every frame; GRO on\)/,
+    /rxpvb: data messages from peers arrive by the kernel socket with UDP GRO \(copy mode: AF_XDP receive copies every frame; GRO on;/,
   );
   assert.equal(full(b).afxdp[0]!.rxPath, 'socket');
   await stopB();
   b.log.length = 0;
   nsExec(b.ns, 'ethtool', ['-K', 'rxpvb', 'gro', 'off']);
-  await startB({}, /rxpvb: data messages from peers arrive by AF_XDP \(copy mode: AF_XDP receive copies every frame; GRO off\)/);
+  await startB({}, /rxpvb: data messages from peers arrive by AF_XDP \(copy mode: AF_XDP receive copies every frame; GRO off;/);
   assert.equal(full(b).afxdp[0]!.rxPath, 'afxdp');
 });
