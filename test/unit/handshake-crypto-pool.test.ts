@@ -264,3 +264,29 @@ test('starting the threads with 50,000 peers configured costs the main thread a 
     await h.pool.close();
   }
 });
+
+/**
+ * A pool closed while its threads are still booting: the threads end
+ * (terminated before they booted, they exit with code 0), and that is the
+ * close, not a failure. It once failed a later test through onFatal's
+ * unhandled rejection (run on record, 2026-12-06).
+ */
+test('closing a pool whose threads are still starting is not a failure', async () => {
+  for (let round = 0; round < 5; round++) {
+    const fatal: string[] = [];
+    const pool = await HandshakeCryptoPool.start<number>({
+      threads: 2,
+      maxInFlight: 8,
+      backlog: new Int32Array(new SharedArrayBuffer(4)),
+      onResult: () => undefined,
+      onFatal: (reason) => fatal.push(reason),
+    });
+    pool.setIdentity(generateKeyPair().privateKey);
+    const started = pool.startThreads();
+    assert.equal(pool.threads, 2);
+    await pool.close();
+    await started;
+    assert.deepEqual(fatal, []);
+    assert.equal(pool.threads, 0);
+  }
+});
