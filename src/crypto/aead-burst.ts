@@ -75,33 +75,29 @@ export type CounterArray = BigUint64Array | Uint32Array;
  * They throw (TypeError/RangeError) only when an argument has the wrong shape
  * (a programming error), never because of a packet.
  */
+/**
+ * One burst call: processes packets 0..n-1 of `buffer` (regions in `desc`) with
+ * keys[keyIndex[i]] and counters[i], writes results[0..n-1], returns how many are Ok.
+ */
+export type AeadBurstFn = (
+  buffer: PacketBuffer,
+  desc: Uint32Array,
+  n: number,
+  keys: Uint8Array,
+  keyIndex: KeyIndexArray,
+  counters: CounterArray,
+  results: Uint8Array,
+  aad?: Uint8Array,
+  noncePrefix?: number,
+) => number;
+
 export interface AeadBurstBackend {
   /** Short name for logs and benchmarks. */
   readonly name: string;
   /** Encrypts each region in place and writes its tag after it. */
-  sealBurst(
-    buffer: PacketBuffer,
-    desc: Uint32Array,
-    n: number,
-    keys: Uint8Array,
-    keyIndex: KeyIndexArray,
-    counters: CounterArray,
-    results: Uint8Array,
-    aad?: Uint8Array,
-    noncePrefix?: number,
-  ): number;
+  sealBurst: AeadBurstFn;
   /** Verifies each tag and decrypts the region in place; failures are zeroed and reported. */
-  openBurst(
-    buffer: PacketBuffer,
-    desc: Uint32Array,
-    n: number,
-    keys: Uint8Array,
-    keyIndex: KeyIndexArray,
-    counters: CounterArray,
-    results: Uint8Array,
-    aad?: Uint8Array,
-    noncePrefix?: number,
-  ): number;
+  openBurst: AeadBurstFn;
 }
 
 /**

@@ -5,6 +5,7 @@
  * datapath config files.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Lab, nsExec, waitFor } from './netns.js';
@@ -324,4 +325,27 @@ export async function carriedOverAfxdp(
   if (proof.kernelIn > slack || proof.kernelOut > slack)
     throw new Error(`the kernel UDP stack carried more than ${slack} datagrams: ${why}`);
   return proof;
+}
+
+/** Stops a side's daemon with SIGTERM and waits for it to exit (nothing when it already has). */
+export async function stopSide(side: Side): Promise<void> {
+  const proc = side.proc as ChildProcess;
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  await exited;
+}
+
+/** Sends `file` from `from` to `to` over TCP through the tunnel (ncat); returns the SHA-256 `to` computed. */
+export async function tcpTransferDigest(lab: Lab, from: Side, to: Side, port: number, file: string): Promise<string> {
+  const rx = lab.spawn(to.ns, 'sh', ['-c', `ncat -l ${to.inner4} ${port} --recv-only | sha256sum`]);
+  let out = '';
+  rx.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise((r) => rx.once('exit', r));
+  await waitFor(`ncat listening on ${to.inner4}:${port}`, () => nsExec(to.ns, 'ss', ['-ltnH']).includes(`${to.inner4}:${port}`), 5_000, 50);
+  nsExec(from.ns, 'sh', ['-c', `ncat --send-only ${to.inner4} ${port} < ${file}`], { timeoutMs: 60_000 });
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  return out.split(/\s+/)[0] ?? '';
 }

@@ -18,9 +18,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type ChildProcess } from 'node:child_process';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
-import { afxdpSides, datapathFile, pathTo, startFresh, statsAfter, statsOf } from '../helpers/afxdp-lab.js';
+import { afxdpSides, datapathFile, pathTo, startFresh, statsAfter, statsOf, stopSide, tcpTransferDigest } from '../helpers/afxdp-lab.js';
 import { addPeer, configureInterface, logsOf, ping, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
 import type { DeviceStats } from '../../src/daemon/observe/device-stats.js';
 
@@ -61,27 +60,9 @@ async function startB(datapath: Record<string, unknown>, said: RegExp): Promise<
   });
 }
 
-async function stopB(): Promise<void> {
-  const proc = b.proc as ChildProcess;
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGTERM');
-  await exited;
-}
-
-/** Sends the payload A → B over TCP through the tunnel (ncat); returns the digest B computed. */
-async function transfer(port: number): Promise<string> {
-  const rx = lab.spawn(b.ns, 'sh', ['-c', `ncat -l ${b.inner4} ${port} --recv-only | sha256sum`]);
-  let out = '';
-  rx.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const exited = new Promise((r) => rx.once('exit', r));
-  await waitFor(`ncat listening on ${b.inner4}:${port}`, () => nsExec(b.ns, 'ss', ['-ltnH']).includes(`${b.inner4}:${port}`), 5_000, 50);
-  nsExec(a.ns, 'sh', ['-c', `ncat --send-only ${b.inner4} ${port} < ${file}`], { timeoutMs: 60_000 });
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-  return out.split(/\s+/)[0] ?? '';
-}
+const stopB = (): Promise<void> => stopSide(b);
+/** Sends the payload A → B over TCP through the tunnel; returns the digest B computed. */
+const transfer = (port: number): Promise<string> => tcpTransferDigest(lab, a, b, port, file);
 
 /** Pings and a transfer A → B; B's receive counters before and after (once a report has the transfer in it). */
 async function traffic(port: number): Promise<{ before: ReturnType<typeof rxBy>; after: ReturnType<typeof rxBy>; stats: DeviceStats }> {
@@ -117,7 +98,7 @@ before(async () => {
   addPeer(a, b);
   await startB(
     { rxPath: 'socket' },
-    /data messages from peers arrive by the kernel socket with UDP GRO \("rxPath": "socket"\) \(copy mode: AF_XDP receive copies every frame; GRO on\)/,
+    /data messages from peers arrive by the kernel socket with UDP GRO \("rxPath": "socket"\) \(copy mode: AF_XDP receive copies every frame; GRO on;/,
   );
 });
 after(() => {
@@ -169,12 +150,12 @@ test('"rxPath": "auto": the socket on this copy-mode veth while GRO is on, AF_XD
   b.log.length = 0;
   await startB(
     {},
-    /rxpvb: data messages from peers arrive by the kernel socket with UDP GRO \(copy mode: AF_XDP receive copies every frame; GRO on\)/,
+    /rxpvb: data messages from peers arrive by the kernel socket with UDP GRO \(copy mode: AF_XDP receive copies every frame; GRO on;/,
   );
   assert.equal(full(b).afxdp[0]!.rxPath, 'socket');
   await stopB();
   b.log.length = 0;
   nsExec(b.ns, 'ethtool', ['-K', 'rxpvb', 'gro', 'off']);
-  await startB({}, /rxpvb: data messages from peers arrive by AF_XDP \(copy mode: AF_XDP receive copies every frame; GRO off\)/);
+  await startB({}, /rxpvb: data messages from peers arrive by AF_XDP \(copy mode: AF_XDP receive copies every frame; GRO off;/);
   assert.equal(full(b).afxdp[0]!.rxPath, 'afxdp');
 });

@@ -14,8 +14,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type ChildProcess } from 'node:child_process';
-import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
+import { Lab, requireRoot, waitFor } from '../helpers/netns.js';
 import {
   afxdpSides,
   carriedOverAfxdp,
@@ -24,6 +23,8 @@ import {
   startFresh,
   statsAfter,
   statsOf,
+  stopSide,
+  tcpTransferDigest,
   type AfxdpStats,
 } from '../helpers/afxdp-lab.js';
 import { addPeer, configureInterface, logsOf, ping, type Side } from '../helpers/tunnel-lab.js';
@@ -69,27 +70,9 @@ async function startA(datapath: Record<string, unknown>, said: RegExp): Promise<
   });
 }
 
-async function stopA(): Promise<void> {
-  const proc = a.proc as ChildProcess;
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGTERM');
-  await exited;
-}
-
-/** Sends the payload A → B over TCP through the tunnel (ncat); returns the digest B computed. */
-async function transfer(port: number): Promise<string> {
-  const rx = lab.spawn(b.ns, 'sh', ['-c', `ncat -l ${b.inner4} ${port} --recv-only | sha256sum`]);
-  let out = '';
-  rx.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const exited = new Promise((r) => rx.once('exit', r));
-  await waitFor(`ncat listening on ${b.inner4}:${port}`, () => nsExec(b.ns, 'ss', ['-ltnH']).includes(`${b.inner4}:${port}`), 5_000, 50);
-  nsExec(a.ns, 'sh', ['-c', `ncat --send-only ${b.inner4} ${port} < ${file}`], { timeoutMs: 60_000 });
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-  return out.split(/\s+/)[0] ?? '';
-}
+const stopA = (): Promise<void> => stopSide(a);
+/** Sends the payload A → B over TCP through the tunnel; returns the digest B computed. */
+const transfer = (port: number): Promise<string> => tcpTransferDigest(lab, a, b, port, file);
 
 /** A's counters after a transfer, once the worker's next report has the transfer's datagrams in it. */
 async function afterTransfer(before: AfxdpStats, moved: (s: AfxdpStats) => number): Promise<AfxdpStats> {

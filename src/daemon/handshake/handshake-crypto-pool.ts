@@ -211,14 +211,18 @@ export class HandshakeCryptoPool<C> {
         }
         this.arrive(m);
       });
+      // A thread stopped on purpose (close, or the idle stop) is no longer a member: its end is not a
+      // failure, even before it was ready (a thread terminated before it booted exits with code 0).
+      const stopped = (): boolean => this.closing || !this.members.includes(member);
       thread.on('error', (err) => {
-        if (!member.ready) reject(err);
+        if (stopped()) resolve();
+        else if (!member.ready) reject(err);
         else this.opts.onFatal(`handshake crypto thread crashed: ${err.message}`);
       });
       thread.on('exit', (code) => {
-        if (!member.ready) reject(new Error(`handshake crypto thread exited (${code}) before it was ready`));
-        else if (!this.closing && this.members.includes(member))
-          this.opts.onFatal(`handshake crypto thread exited unexpectedly (code ${code})`);
+        if (stopped()) resolve();
+        else if (!member.ready) reject(new Error(`handshake crypto thread exited (${code}) before it was ready`));
+        else this.opts.onFatal(`handshake crypto thread exited unexpectedly (code ${code})`);
         // A thread that is gone reads no table buffer.
         this.switched(member, Infinity);
       });

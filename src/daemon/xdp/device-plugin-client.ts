@@ -91,6 +91,14 @@ function quote(text: string): string {
   return JSON.stringify(shown);
 }
 
+const CLOSED_MID_HANDSHAKE = 'the plugin closed the connection mid-handshake';
+/**
+ * Whether a send or receive failed because the plugin hung up: EPIPE on send,
+ * or ECONNRESET when it closed with our request unread (the kernel then resets
+ * rather than ends the connection). Said like an orderly close before the answer.
+ */
+const hungUp = (e: NodeJS.ErrnoException): boolean => e.code === 'EPIPE' || e.code === 'ECONNRESET';
+
 /**
  * Runs the handshake and returns one XSKMAP fd per device. Throws a
  * DevicePluginError naming the socket, the step and what came back (or did
@@ -120,24 +128,21 @@ export function requestXskMaps(req: XskMapRequest): XskMapGrant {
         n.seqpacketSend(sock, request, -1, timeout);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        fail(
-          `sending ${quote(request)}`,
-          e.code === 'EPIPE' || e.code === 'ECONNRESET' ? 'the plugin closed the connection mid-handshake' : e.message,
-        );
+        fail(`sending ${quote(request)}`, hungUp(e) ? CLOSED_MID_HANDSHAKE : e.message);
       }
       let reply: SeqpacketMessage;
       try {
         reply = n.seqpacketRecv(sock, timeout);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        // A plugin that hangs up with our request unread makes the kernel reset the connection (ECONNRESET) rather than
-        // end it: the same event as an orderly close before the answer, so it is said the same way.
-        if (e.code === 'ECONNRESET') return fail(`after ${quote(request)}`, 'the plugin closed the connection mid-handshake');
-        return fail(`after ${quote(request)}`, e.code === 'ETIMEDOUT' ? `no answer within ${timeout} ms` : e.message);
+        return fail(
+          `after ${quote(request)}`,
+          hungUp(e) ? CLOSED_MID_HANDSHAKE : e.code === 'ETIMEDOUT' ? `no answer within ${timeout} ms` : e.message,
+        );
       }
       // JSON-quoted: a garbage answer may hold line breaks, and this goes into one log line.
       transcript.push(`← ${JSON.stringify(reply.text)}${reply.fd >= 0 ? ' [fd]' : ''}`);
-      if (reply.closed) fail(`after ${quote(request)}`, 'the plugin closed the connection mid-handshake');
+      if (reply.closed) fail(`after ${quote(request)}`, CLOSED_MID_HANDSHAKE);
       if (reply.truncated) {
         if (reply.fd >= 0) n.closeFd(reply.fd);
         fail(`after ${quote(request)}`, `an answer longer than any the protocol has: ${quote(reply.text)}`);

@@ -18,6 +18,11 @@ import type { NativeBinding } from '../../native/binding.js';
 
 type Netlink = Pick<NativeBinding, 'routeGet' | 'linkInfo' | 'neighGet'>;
 
+/** Whether a neighbour entry gives a MAC frames can be addressed to (not incomplete, failed or absent). */
+export function neighbourUsable(n: ReturnType<Netlink['neighGet']>): n is NonNullable<ReturnType<Netlink['neighGet']>> & { mac: string } {
+  return !!n && !!n.mac && n.state !== 'incomplete' && n.state !== 'failed' && n.state !== 'none';
+}
+
 export class RouteLookups {
   private readonly routes = new Map<string, ReturnType<Netlink['routeGet']>>();
   private readonly links = new Map<number, ReturnType<Netlink['linkInfo']>>();
@@ -41,11 +46,18 @@ export class RouteLookups {
     return l;
   }
 
+  /**
+   * The next hop's neighbour entry. Only a usable answer is kept: an entry not
+   * resolved yet is being resolved (the kernel socket's first packets make the
+   * kernel ask), and the next look-up, at the peer's next event, must see it
+   * resolve rather than wait for the refresh.
+   */
   neighbour(ifindex: number, ip: string): ReturnType<Netlink['neighGet']> {
     const key = `${ifindex}/${ip}`;
-    if (this.neighbours.has(key)) return this.neighbours.get(key)!;
+    const known = this.neighbours.get(key);
+    if (known) return known;
     const n = this.netlink().neighGet(ifindex, ip);
-    this.neighbours.set(key, n);
+    if (neighbourUsable(n)) this.neighbours.set(key, n);
     return n;
   }
 

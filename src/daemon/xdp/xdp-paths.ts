@@ -41,7 +41,7 @@ import { UdpAddrRecord as R } from '../../native/addr-record-layout.js';
 import { formatIP, parseIP } from '../config/device-config.js';
 import type { DatapathConfig } from '../config/datapath-config.js';
 import { LocalAddresses } from './local-addresses.js';
-import { RouteLookups } from './route-lookups.js';
+import { RouteLookups, neighbourUsable } from './route-lookups.js';
 import { closeUnusedMaps, type XdpSteering } from './xdp-steering.js';
 import { PluginXskMap } from './plugin-xsk-map.js';
 import { UplinkShareMember, UplinkShareServer } from './uplink-share.js';
@@ -474,7 +474,7 @@ export class XdpPaths {
     }
     const nextHop = rt.gateway ?? remoteText;
     const neigh = this.lookups.neighbour(rt.ifindex, nextHop);
-    if (!neigh || !neigh.mac || neigh.state === 'incomplete' || neigh.state === 'failed' || neigh.state === 'none') {
+    if (!neighbourUsable(neigh)) {
       this.setRoute(slot, null, `neighbour ${nextHop} on ${dev.name} not resolved yet`);
       return;
     }
