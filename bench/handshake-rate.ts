@@ -19,7 +19,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { requireRoot } from '../test/helpers/netns.js';
+import { measureDefaults, requireRoot } from '../test/helpers/netns.js';
 import { xdpwgBin } from '../test/helpers/tunnel-lab.js';
 import { dropDelta, statsOf } from '../test/netns/reliability-fixture.js';
 import { handshakeRun } from './suite/handshake.js';
@@ -87,6 +87,7 @@ function median(xs: number[]): number {
 async function main(): Promise<void> {
   const o = parse(process.argv.slice(2));
   requireRoot();
+  measureDefaults();
   const pairs: Pair[] = [];
   const cleanup = (): void => {
     for (const p of pairs) p.lab.cleanup();

@@ -11,7 +11,7 @@
  * Whatever bin/xdpwg runs with by default (workers, data path) is what is
  * measured; XDPWG_* variables in the environment reach the daemons.
  */
-import { requireRoot } from '../test/helpers/netns.js';
+import { measureDefaults, requireRoot } from '../test/helpers/netns.js';
 import { memoryOf, threadNames, type MemorySample } from './suite/memory.js';
 import { sleep } from './suite/run.js';
 import { setUpPair, type ConfigName } from './suite/topology.js';
@@ -67,6 +67,7 @@ const mb = (kb: number): string => (kb / 1024).toFixed(1);
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   requireRoot();
+  measureDefaults();
   const results: IdleMemory[] = [await idleMemory('xdpwg', 'wireguard-go', opts.idleSeconds)];
   if (opts.wireguardGo) results.push(await idleMemory('wireguard-go', opts.wireguardGo, opts.idleSeconds));
   if (opts.json) {

@@ -17,7 +17,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { requireRoot } from '../test/helpers/netns.js';
+import { measureDefaults, requireRoot } from '../test/helpers/netns.js';
 import { startIperfServer, tcpRun, udpRun } from './suite/iperf.js';
 import { pingRun } from './suite/ping.js';
 import { handshakeRun } from './suite/handshake.js';
@@ -132,6 +132,7 @@ function perfRecord(pids: number[], seconds: number): Promise<string> {
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   requireRoot();
+  measureDefaults();
   const pair = await setUpPair(o.config, o.topology, o.wireguardGo);
   const server = o.workload === 'handshakes' ? undefined : await startIperfServer(pair);
   try {

@@ -31,7 +31,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Lab, nsExec, requireRoot } from '../test/helpers/netns.js';
+import { Lab, nsExec, measureDefaults, requireRoot } from '../test/helpers/netns.js';
 import { genKeys, startImplementation, type Side } from '../test/helpers/tunnel-lab.js';
 import { runBench } from '../test/netns/reliability-fixture.js';
 import { generateKeyPair } from '../src/crypto/x25519.js';
@@ -363,6 +363,7 @@ async function measureTunnel(n: number, reps: number, seconds: number): Promise<
 
 async function main(): Promise<void> {
   requireRoot();
+  measureDefaults();
   const rows: Row[] = [];
   const print = (r: Row): void => {
     process.stdout.write(

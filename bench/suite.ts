@@ -23,7 +23,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { requireRoot, sh } from '../test/helpers/netns.js';
+import { measureDefaults, requireRoot, sh } from '../test/helpers/netns.js';
 import { repoRoot } from '../test/helpers/tunnel-lab.js';
 import { startIperfServer } from './suite/iperf.js';
 import { measureOnce, type Repetition, type Settings } from './suite/measure.js';
@@ -154,6 +154,7 @@ function configsFor(topology: TopologyName, opts: Options, debianIsReference: bo
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   requireRoot();
+  measureDefaults();
   const started = performance.now();
   const loadAtStart = loadAverage();
   const settings = settingsFor(opts.quick);

@@ -93,7 +93,7 @@ bold "xdpwg demo: a WireGuard tunnel between two network namespaces"
 echo "    (names: namespaces $NS_A/$NS_B, interfaces $IF_A/$IF_B; files in $WORK)"
 
 step "Two network namespaces joined by a two-queue veth pair" \
-     "They stand in for two machines; 10.99.0.0/24 is the 'internet' between them. Two queues: one AF_XDP socket per worker."
+     "They stand in for two machines; 10.99.0.0/24 is the 'internet' between them. Two queues: one worker per queue."
 for ns in "$NS_A" "$NS_B"; do
   if ip netns list | grep -qw "$ns"; then ip netns pids "$ns" | xargs -r kill -9; ip netns del "$ns"; fi
   ip netns add "$ns"
@@ -161,7 +161,7 @@ show "wg show $IF_B"
 in_b wg show "$IF_B" | indent
 
 step "The data path's counters: 'xdpwg stats $IF_A'" \
-     "Per worker port and queue (udp: the kernel socket; af_xdp: AF_XDP on the veth), drops by reason, per peer."
+     "Per worker port (udp: the kernel socket; af_xdp: AF_XDP), drops by reason, per peer, and each peer's path and why. On a veth \"afxdp\": \"auto\" takes the kernel socket with UDP GSO/GRO, faster there than AF_XDP's copy mode; \"afxdp\": \"on\" in IFNAME.datapath.jsonc takes AF_XDP anyway."
 show "xdpwg stats $IF_A"
 sleep 1.5  # workers publish port counters once a second
 "$XDPWG" stats "$IF_A" | indent

@@ -8,6 +8,22 @@ import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 
+/**
+ * The daemons these fixtures start run on veths, where "afxdp": "auto" takes
+ * the kernel socket (src/daemon/xdp/afxdp-choice.ts). The tests are mostly
+ * about the AF_XDP path, so their daemons get XDPWG_AFXDP=on (the default of
+ * "afxdp"; a datapath file that sets it wins) unless the environment already
+ * says; the tests of the auto choice itself clear it for their daemons, and
+ * the benchmarks, which measure what users get, call measureDefaults().
+ */
+const afxdpSetHere = process.env.XDPWG_AFXDP === undefined;
+if (afxdpSetHere) process.env.XDPWG_AFXDP = 'on';
+
+/** For the benchmarks: daemons started from here on run with the defaults users get (undoes the tests' XDPWG_AFXDP). */
+export function measureDefaults(): void {
+  if (afxdpSetHere) delete process.env.XDPWG_AFXDP;
+}
+
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('this test needs root (network namespaces); CI runs it as root');
 }

@@ -177,7 +177,8 @@ test('a tunnel to wireguard-go from the installed files only, on AF_XDP', async 
       `mount -t sysfs sysfs ${merged}/sys && mount -t bpf bpf ${merged}/sys/fs/bpf && mount -t tmpfs tmpfs ${merged}/run && exec chroot ${merged} /usr/bin/xdpwg up pkiwa`,
     ],
     {
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LOG_LEVEL: 'verbose', WG_PROCESS_FOREGROUND: '1' },
+      // "afxdp": "on": on a veth "auto" takes the kernel socket (src/daemon/xdp/afxdp-choice.ts), and this test is about AF_XDP.
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LOG_LEVEL: 'verbose', WG_PROCESS_FOREGROUND: '1', XDPWG_AFXDP: 'on' },
     },
   );
   xdpwgPid = child.pid!;

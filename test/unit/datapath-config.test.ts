@@ -110,3 +110,51 @@ test('the datapath file is looked for beside the wg config; XDPWG_DATAPATH overr
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('"afxdp": auto, on or off; XDPWG_AFXDP changes only the default (a file that sets it wins)', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const os = await import('node:os');
+  const { loadDatapathConfig } = await import('../../src/daemon/config/datapath-config.js');
+  assert.equal(DEFAULT_DATAPATH.afxdp, 'auto');
+  for (const v of ['auto', 'on', 'off'] as const) assert.equal(parseDatapathConfig(`{ "afxdp": "${v}" }`, 'f').afxdp, v);
+  assert.throws(() => parseDatapathConfig('{ "afxdp": "yes" }', 'f'), /"afxdp" must be "auto", "on" or "off"/);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dp-afxdp-'));
+  try {
+    assert.equal(loadDatapathConfig('none', { XDPWG_AFXDP: 'on' }, dir).config.afxdp, 'on', 'no file: the variable');
+    assert.equal(loadDatapathConfig('none', { XDPWG_AFXDP: '' }, dir).config.afxdp, 'auto', 'empty: the default');
+    writeFileSync(path.join(dir, 'off.datapath.jsonc'), '{ "afxdp": "off" }');
+    writeFileSync(path.join(dir, 'other.datapath.jsonc'), '{ "mode": "generic" }');
+    assert.equal(loadDatapathConfig('off', { XDPWG_AFXDP: 'on' }, dir).config.afxdp, 'off', 'the file wins');
+    assert.equal(loadDatapathConfig('other', { XDPWG_AFXDP: 'on' }, dir).config.afxdp, 'on', 'a file without the key: the variable');
+    assert.throws(() => loadDatapathConfig('none', { XDPWG_AFXDP: 'yes' }, dir), /XDPWG_AFXDP=yes: expected auto, on or off/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('"afxdp": "auto" declines virtual devices (sysfs /devices/virtual), keeps physical ones and unknown ones; "on" keeps all', async () => {
+  const { mkdtempSync, mkdirSync, symlinkSync, rmSync } = await import('node:fs');
+  const os = await import('node:os');
+  const { afxdpDeclined, isVirtualDevice } = await import('../../src/daemon/xdp/afxdp-choice.js');
+  const root = mkdtempSync(path.join(os.tmpdir(), 'sysfs-'));
+  try {
+    const classNet = path.join(root, 'class', 'net');
+    mkdirSync(classNet, { recursive: true });
+    for (const [name, target] of <Array<[string, string]>>[
+      ['veth0', 'devices/virtual/net/veth0'],
+      ['eth0', 'devices/pci0000:00/0000:00:03.0/virtio0/net/eth0'],
+    ]) {
+      mkdirSync(path.join(root, target), { recursive: true });
+      symlinkSync(path.join(root, target), path.join(classNet, name));
+    }
+    assert.equal(isVirtualDevice('veth0', classNet), true);
+    assert.equal(isVirtualDevice('eth0', classNet), false);
+    assert.equal(isVirtualDevice('gone0', classNet), false, 'not in sysfs: not known to be virtual');
+    assert.match(afxdpDeclined('auto', 'veth0', classNet) ?? '', /a virtual device: AF_XDP here is copy mode/);
+    assert.equal(afxdpDeclined('auto', 'eth0', classNet), undefined);
+    assert.equal(afxdpDeclined('auto', 'gone0', classNet), undefined);
+    assert.equal(afxdpDeclined('on', 'veth0', classNet), undefined);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -5,7 +5,7 @@
  * an unknown key in a wg config is.
  *
  * {
- *   "afxdp": "auto",          // "auto" | "off": use AF_XDP where a device can take it
+ *   "afxdp": "auto",          // "auto" | "on" | "off": AF_XDP where it beats the kernel socket (not on virtual devices: src/daemon/xdp/afxdp-choice.ts); "on": wherever a device can take it
  *   "devices": "auto",        // "auto" (the peers' egress devices) or ["eth0", ...]
  *   "mode": "auto",           // XDP attach: "auto" | "native" | "generic"
  *   "zeroCopy": "auto",       // "auto" | true | false
@@ -36,7 +36,8 @@ import type { TxPathSetting } from '../../datapath/tx-path.js';
 import type { RxPathSetting } from '../../datapath/rx-path.js';
 
 export interface DatapathConfig {
-  afxdp: 'auto' | 'off';
+  /** Where AF_XDP is used: auto (not on virtual devices, src/daemon/xdp/afxdp-choice.ts), on (every device that takes it), off. */
+  afxdp: AfxdpSetting;
   devices: 'auto' | string[];
   mode: XdpMode;
   zeroCopy: 'auto' | boolean;
@@ -142,10 +143,13 @@ function describeJsonError(text: string, err: Error): string {
   return `${lineColumn(text, Number(m[1]))}: ${err.message.slice(0, m.index)}${err.message.slice(m.index + m[0].length)}`;
 }
 
+export type AfxdpSetting = 'auto' | 'on' | 'off';
+const isAfxdpSetting = (v: unknown): v is AfxdpSetting => v === 'auto' || v === 'on' || v === 'off';
+
 const isPow2 = (n: number): boolean => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 
 /** Parses and validates a datapath file's text; `file` names it in errors. */
-export function parseDatapathConfig(text: string, file: string): DatapathConfig {
+export function parseDatapathConfig(text: string, file: string, defaults: Readonly<DatapathConfig> = DEFAULT_DATAPATH): DatapathConfig {
   let raw: unknown;
   try {
     raw = JSON.parse(stripJsonc(text));
@@ -154,7 +158,7 @@ export function parseDatapathConfig(text: string, file: string): DatapathConfig 
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new DatapathConfigError(`${file}: the top level must be an object`);
-  const cfg: DatapathConfig = { ...DEFAULT_DATAPATH };
+  const cfg: DatapathConfig = { ...defaults };
   const bad = (key: string, want: string): never => {
     throw new DatapathConfigError(`${file}: "${key}" must be ${want}`);
   };
@@ -164,8 +168,8 @@ export function parseDatapathConfig(text: string, file: string): DatapathConfig 
   for (const [key, v] of Object.entries(raw as Record<string, unknown>)) {
     switch (key) {
       case 'afxdp':
-        if (v !== 'auto' && v !== 'off') bad(key, '"auto" or "off"');
-        cfg.afxdp = v as 'auto' | 'off';
+        if (!isAfxdpSetting(v)) bad(key, '"auto", "on" or "off"');
+        cfg.afxdp = v as AfxdpSetting;
         break;
       case 'devices':
         if (v !== 'auto' && !(Array.isArray(v) && v.every((d) => typeof d === 'string' && d.length > 0 && d.length < 16)))
@@ -264,12 +268,17 @@ export function parseDatapathConfig(text: string, file: string): DatapathConfig 
  */
 export function loadDatapathConfig(ifname: string, env = process.env, dir = '/etc/wireguard'): { config: DatapathConfig; file?: string } {
   const file = env.XDPWG_DATAPATH || path.join(dir, `${ifname}.datapath.jsonc`);
-  if (!env.XDPWG_DATAPATH && !existsSync(file)) return { config: { ...DEFAULT_DATAPATH } };
+  // XDPWG_AFXDP changes the default of "afxdp" (a file that sets it wins): the namespace tests run on
+  // veths, where "auto" takes the kernel socket, and want the AF_XDP path there (test/helpers/netns.ts).
+  const afxdp = env.XDPWG_AFXDP || undefined;
+  if (afxdp !== undefined && !isAfxdpSetting(afxdp)) throw new DatapathConfigError(`XDPWG_AFXDP=${afxdp}: expected auto, on or off`);
+  const defaults: DatapathConfig = { ...DEFAULT_DATAPATH, afxdp: afxdp ?? DEFAULT_DATAPATH.afxdp };
+  if (!env.XDPWG_DATAPATH && !existsSync(file)) return { config: defaults };
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new DatapathConfigError(`${file}: ${(err as Error).message}`);
   }
-  return { config: parseDatapathConfig(text, file), file };
+  return { config: parseDatapathConfig(text, file, defaults), file };
 }

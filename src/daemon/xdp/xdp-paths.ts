@@ -49,6 +49,7 @@ import type { Logger } from '../log.js';
 import type { PeerRoute, ToWorker } from '../../datapath/worker-messages.js';
 import { describeTxPath } from '../../datapath/tx-path.js';
 import { describeRxPath, rxBySocket } from '../../datapath/rx-path.js';
+import { afxdpDeclined } from './afxdp-choice.js';
 
 const ARPHRD_ETHER = 1;
 /** A peer we sent to within this long… */
@@ -551,6 +552,13 @@ export class XdpPaths {
     if (this.config.devices !== 'auto' && !this.config.devices.includes(link.name)) {
       d.unusable = 'not listed in the datapath config "devices"';
       this.sayOnce(`${d.name}: ${d.unusable}`);
+      return d;
+    }
+    // The AF_XDP device plugin's steering is an explicit choice of AF_XDP: kept on any device.
+    const declined = this.steering.kind === 'device-plugin' ? undefined : afxdpDeclined(this.config.afxdp, link.name);
+    if (declined) {
+      d.unusable = declined;
+      this.sayOnce(`${d.name}: ${declined}`);
       return d;
     }
     d.mac = macBytes(link.mac);
