@@ -100,6 +100,22 @@ export function addPeer(side: Side, peer: Side, opts: { outer?: 4 | 6; psk?: str
   wg(side, args);
 }
 
+/** Starts both sides (by `start`, with env), gives each its interface, and makes each the other's peer. */
+export async function startPeered(
+  lab: Lab,
+  a: Side,
+  b: Side,
+  env: Record<string, string> = {},
+  start: (lab: Lab, side: Side, env: Record<string, string>) => Promise<void> = startImplementation,
+): Promise<void> {
+  await start(lab, a, env);
+  await start(lab, b, env);
+  configureInterface(a);
+  configureInterface(b);
+  addPeer(a, b);
+  addPeer(b, a);
+}
+
 /** A lab with two namespaces joined by a veth, and a Side for each. */
 export function twoSides(lab: Lab, implA: Implementation, implB: Implementation, subnet: number): { a: Side; b: Side } {
   const nsA = lab.ns('a');

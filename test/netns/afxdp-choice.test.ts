@@ -16,7 +16,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Lab, nsExec, requireRoot } from '../helpers/netns.js';
 import { pathTo, portTotals, statsAfter, stopSide, tcpTransferDigest } from '../helpers/afxdp-lab.js';
-import { addPeer, configureInterface, logsOf, ping, startImplementation, twoSides, type Side } from '../helpers/tunnel-lab.js';
+import { logsOf, ping, startPeered, twoSides, type Side } from '../helpers/tunnel-lab.js';
 
 // One lab per test: each has its own pair of namespaces.
 const autoLab = new Lab('axc');
@@ -44,12 +44,7 @@ async function pair(lab: Lab, afxdp: string, subnet: number): Promise<{ a: Side;
   const { a, b } = twoSides(lab, 'xdpwg', 'xdpwg', subnet);
   // An empty XDPWG_AFXDP leaves the default ("auto"); the tests' default is "on".
   const env = { XDPWG_AFXDP: afxdp };
-  await startImplementation(lab, a, env);
-  await startImplementation(lab, b, env);
-  configureInterface(a);
-  configureInterface(b);
-  addPeer(a, b);
-  addPeer(b, a);
+  await startPeered(lab, a, b, env);
   assert.ok(ping(a, b.inner4, 3) > 0, `ping through the tunnel\n${logsOf(a, b)}`);
   return { a, b };
 }

@@ -16,7 +16,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, requireRoot, waitFor } from '../helpers/netns.js';
-import { addPeer, configureInterface, logsOf, ping, type Side } from '../helpers/tunnel-lab.js';
+import { logsOf, ping, startPeered, type Side } from '../helpers/tunnel-lab.js';
 import { afxdpSides, datapathFile, startFresh, statsOf } from '../helpers/afxdp-lab.js';
 import type { CryptoCrewStats } from '../../src/crypto/crypto-crew.js';
 
@@ -31,12 +31,7 @@ before(async () => {
   requireRoot();
   ({ a, b } = afxdpSides(lab, 'xdpwg', 'xdpwg', 231, { queues: 2 }));
   const env = { XDPWG_DATAPATH: datapathFile({ workers: 2, cryptoCrew: 1, cryptoCrewMinBurst: 2 }) };
-  await startFresh(lab, a, env);
-  await startFresh(lab, b, env);
-  configureInterface(a);
-  configureInterface(b);
-  addPeer(a, b);
-  addPeer(b, a);
+  await startPeered(lab, a, b, env, startFresh);
 });
 after(() => lab.cleanup());
 

@@ -18,7 +18,17 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, nsExec, requireRoot } from '../helpers/netns.js';
-import { addPeer, configureInterface, logsOf, peerDump, ping, startImplementation, twoSides, type Side } from '../helpers/tunnel-lab.js';
+import {
+  addPeer,
+  configureInterface,
+  logsOf,
+  peerDump,
+  ping,
+  startImplementation,
+  startPeered,
+  twoSides,
+  type Side,
+} from '../helpers/tunnel-lab.js';
 import { datapathEnv, durationFromEnv, pidOf, pingAsync, rssKb, runBench } from './reliability-fixture.js';
 import { xdpwgBin } from '../helpers/tunnel-lab.js';
 import type { FloodResult } from '../../bench/handshake-flood.js';
@@ -46,12 +56,7 @@ before(async () => {
   requireRoot();
   ({ a, b } = twoSides(lab, 'xdpwg', 'xdpwg', 217));
   const env = { LOG_LEVEL: 'error', XDPWG_TEST_TIME_SCALE: String(TIME_SCALE), ...datapathEnv(PATH) };
-  await startImplementation(lab, a, env);
-  await startImplementation(lab, b, env);
-  configureInterface(a);
-  configureInterface(b);
-  addPeer(a, b);
-  addPeer(b, a);
+  await startPeered(lab, a, b, env);
   assert.equal(ping(b, a.inner4, 3), 3, logsOf(a, b));
 });
 after(() => {

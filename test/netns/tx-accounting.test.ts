@@ -13,17 +13,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
 import { datapathFile } from '../helpers/afxdp-lab.js';
-import {
-  addPeer,
-  configureInterface,
-  logsOf,
-  peerDump,
-  ping,
-  startImplementation,
-  twoSides,
-  xdpwgBin,
-  type Side,
-} from '../helpers/tunnel-lab.js';
+import { logsOf, peerDump, ping, startPeered, twoSides, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
 
 const lab = new Lab('txa');
 let a: Side;
@@ -50,12 +40,7 @@ before(async () => {
   ({ a, b } = twoSides(lab, 'xdpwg', 'xdpwg', 227));
   // The kernel socket path only, one worker: the one sendmmsg that fails is the one counted.
   const env = { XDPWG_DATAPATH: datapathFile({ afxdp: 'off' }), XDPWG_WORKERS: '1' };
-  await startImplementation(lab, a, env);
-  await startImplementation(lab, b, env);
-  configureInterface(a);
-  configureInterface(b);
-  addPeer(a, b);
-  addPeer(b, a);
+  await startPeered(lab, a, b, env);
 });
 after(() => lab.cleanup());
 
