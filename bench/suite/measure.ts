@@ -54,7 +54,8 @@ export const METRICS = {
   ping_load_p50_ms: { label: 'Ping RTT under TCP load p50', unit: 'ms', better: 'lower' },
   ping_load_p99_ms: { label: 'Ping RTT under TCP load p99', unit: 'ms', better: 'lower' },
   handshakes_per_s: { label: 'Handshakes/s (responder)', unit: '1/s', better: 'higher' },
-  rss_idle_mb: { label: 'Daemon RSS idle after a handshake (larger of the two)', unit: 'MB', better: 'lower' },
+  rss_idle_mb: { label: 'Daemon RSS idle after a handshake, fresh daemons (larger of the two)', unit: 'MB', better: 'lower' },
+  rss_idle_after_mb: { label: "Daemon RSS idle after the earlier repetitions' traffic (larger of the two)", unit: 'MB', better: 'lower' },
   rss_tcp_peak_mb: { label: 'Daemon RSS peak during the TCP runs (larger of the two)', unit: 'MB', better: 'lower' },
 } as const satisfies Record<string, Metric>;
 
