@@ -228,18 +228,33 @@ async function memberProcess(): Promise<void> {
   fds.seqpacketSend(conn, `member ${listenPort}`, port.fd, 1000);
   let buf = new Uint8Array(port.umem);
   let filter: NativeXdpFilter | null = null;
-  let anchorGone = false;
-  current = () => ({ stats: port.stats(), info: port.info() });
+  let anchorGoneAt = 0;
+  let triedAt = 0;
+  const portStats = (): Record<string, unknown> => ({ stats: port.stats(), info: port.info() });
+  current = portStats;
   say({ event: 'ready', info: port.info() });
   await loop(() => {
-    if (!anchorGone && tryRecv(conn)?.closed) {
-      // Nobody fills the shared pool any more: a filter and a port of our own.
-      anchorGone = true;
+    if (anchorGoneAt === 0 && tryRecv(conn)?.closed) {
+      anchorGoneAt = Date.now();
       port.close();
-      filter = openXdpFilter({ ifname, mode: 'generic', ports: [listenPort] });
+      current = () => ({}); // no port until the fall-back below has one
+    }
+    if (anchorGoneAt > 0 && !filter) {
+      if (Date.now() - triedAt < 50) return;
+      triedAt = Date.now();
+      // Nobody fills the shared pool any more: a filter and a port of our own. The connection
+      // closes while the killed anchor is still exiting, and until its files are all closed its
+      // program still looks owned (EBUSY): try again, as the daemon does (xdp-paths.ts attach).
+      try {
+        filter = openXdpFilter({ ifname, mode: 'generic', ports: [listenPort] });
+      } catch (err) {
+        if ((err as { code?: string }).code === 'EBUSY' && Date.now() - anchorGoneAt < 5_000) return;
+        throw err;
+      }
       port = openXskPort({ ifname, queue: 0, mode: 'generic', inhibitProgLoad: true });
       filter.bindQueue(0, port.fd);
       buf = new Uint8Array(port.umem);
+      current = portStats;
       say({ event: 'fell-back', replacedStale: filter.info().replacedStale, info: port.info() });
     }
     port.poll(10);
