@@ -237,15 +237,7 @@ function jsBackend(aead: AeadBackend): AeadBurstBackend {
   const nonceView = new DataView(nonce.buffer);
   const run = (
     open: boolean,
-    buffer: PacketBuffer,
-    desc: Uint32Array,
-    n: number,
-    keys: Uint8Array,
-    keyIndex: KeyIndexArray,
-    counters: CounterArray,
-    results: Uint8Array,
-    aad?: Uint8Array,
-    noncePrefix?: number,
+    ...[buffer, desc, n, keys, keyIndex, counters, results, aad, noncePrefix]: Parameters<AeadBurstFn>
   ): number => {
     checkBurstShape(buffer, desc, n, keys, keyIndex, counters, results, aad, noncePrefix);
     const bytes = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer);
@@ -295,10 +287,8 @@ function jsBackend(aead: AeadBackend): AeadBurstBackend {
   };
   return {
     name,
-    sealBurst: (buffer, desc, n, keys, keyIndex, counters, results, aad, noncePrefix) =>
-      run(false, buffer, desc, n, keys, keyIndex, counters, results, aad, noncePrefix),
-    openBurst: (buffer, desc, n, keys, keyIndex, counters, results, aad, noncePrefix) =>
-      run(true, buffer, desc, n, keys, keyIndex, counters, results, aad, noncePrefix),
+    sealBurst: (...args) => run(false, ...args),
+    openBurst: (...args) => run(true, ...args),
   };
 }
 
