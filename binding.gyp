@@ -32,6 +32,7 @@
         "native/noise_ikpsk2.cc",
         "native/fd_passing.cc",
         "native/thread_cpu.cc",
+        "native/idle_memory.cc",
         "native/plugin_program.cc",
         "native/link_gro.cc"
       ],

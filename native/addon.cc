@@ -22,6 +22,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   xdpwg::InitNoiseIkpsk2(env, exports);
   xdpwg::InitFdPassing(env, exports);
   xdpwg::InitThreadCpu(env, exports);
+  xdpwg::InitIdleMemory(env, exports);
   xdpwg::InitPluginProgram(env, exports);
   xdpwg::InitLinkGro(env, exports);
   return exports;

@@ -21,6 +21,7 @@ void InitNoiseIkpsk2(Napi::Env env,
                      Napi::Object exports);               // noise_ikpsk2.cc: the responder half of Noise_IKpsk2 (message A read, B written)
 void InitFdPassing(Napi::Env env, Napi::Object exports);  // fd_passing.cc: SEQPACKET + SCM_RIGHTS, XSKMAP updates (device plugin)
 void InitThreadCpu(Napi::Env env, Napi::Object exports);  // thread_cpu.cc: the calling thread's CPU time
-void InitLinkGro(Napi::Env env, Napi::Object exports);    // link_gro.cc: whether a device has GRO on (ETHTOOL_GGRO)
+void InitIdleMemory(Napi::Env env, Napi::Object exports);     // idle_memory.cc: give a quiet thread's spare memory back
+void InitLinkGro(Napi::Env env, Napi::Object exports);        // link_gro.cc: whether a device has GRO on (ETHTOOL_GGRO)
 void InitPluginProgram(Napi::Env env, Napi::Object exports);  // plugin_program.cc: libxdp's default XSK program (tests play the plugin)
 }  // namespace xdpwg

@@ -3,9 +3,9 @@
 // each is cut into one frame per datagram before JS sees it, so the
 // WireGuard receive code is the same for both.
 //
-// Bytes: a message's first frame-full lands in its frame (its first datagram
-// stays there, uncopied), the rest in the message's spill slice; datagrams
-// 1.. are copied into frames of their own. Frames for them come from the
+// Bytes: a message's first GroLanding bytes land in its frame (its first
+// datagram stays there, uncopied when it fits), the rest in the message's
+// spill slice; datagrams 1.. are copied into frames of their own. Frames for them come from the
 // pool; when it runs dry, the rest of that message is dropped and counted
 // (rx_gro_no_frames), as a full AF_XDP fill ring drops at the device.
 #include <netinet/udp.h>
@@ -119,9 +119,9 @@ uint32_t UdpPort::EmitPending(uint32_t* d, uint8_t* rec_base, uint32_t out, uint
  * others are copied out of the frame's tail and the spill slice.
  */
 uint32_t UdpPort::SplitCoalesced(uint32_t i, uint32_t len, uint32_t seg, uint32_t* d, uint8_t* rec_base, uint32_t out, uint32_t max) {
-  const uint32_t cap = pool_.frame_size() - headroom_;
+  const uint32_t land = GroLanding(pool_.frame_size() - headroom_);
   uint8_t* base = region_->base();
-  const uint8_t* first = base + frames_[i] + headroom_;
+  uint8_t* first = base + frames_[i] + headroom_;
   const uint8_t* spill = gro_spill_ + size_t(i) * kUdpGroSpill;
   uint8_t rec[kUdpAddrRecordSize];
   RecordFromReceived(rec, slots_[i].name, msgs_[i].msg_hdr);
@@ -137,14 +137,16 @@ uint32_t UdpPort::SplitCoalesced(uint32_t i, uint32_t len, uint32_t seg, uint32_
       break;
     }
     uint8_t* dst = base + frame + headroom_;
-    // [at, at + n) of the frame's cap bytes followed by the spill slice.
-    uint32_t in_frame = at < cap ? (cap - at < n ? cap - at : n) : 0;
+    // [at, at + n) of the frame's landed bytes followed by the spill slice.
+    uint32_t in_frame = at < land ? (land - at < n ? land - at : n) : 0;
     if (in_frame) memcpy(dst, first + at, in_frame);
-    memcpy(dst + in_frame, spill + (at + in_frame - cap), n - in_frame);
+    memcpy(dst + in_frame, spill + (at + in_frame - land), n - in_frame);
     // Queued after the first datagram's entry below: pending_ holds them in order.
     cut_.push_back({frame, n});
   }
   c_.rx_gro_datagrams++;
+  // A first datagram longer than the landing (jumbo) gets its tail back from the spill slice.
+  if (seg > land) memcpy(first + land, spill, seg - land);
   EmitDatagram(frames_[i], seg, rec, d, rec_base, &out, max);
   for (const auto& f : cut_) EmitDatagram(f.frame, f.len, rec, d, rec_base, &out, max);
   cut_.clear();
@@ -160,6 +162,7 @@ uint32_t UdpPort::RxBurstGro(uint32_t* d, uint8_t* rec_base, uint32_t max) {
   uint32_t out = EmitPending(d, rec_base, 0, max);
   if (out == max || pending_head_ < pending_.size()) return out;
   const uint32_t cap = pool_.frame_size() - headroom_;
+  const uint32_t land = GroLanding(cap);
   uint8_t* base = region_->base();
   uint32_t want = max - out < kUdpGroMessages ? max - out : kUdpGroMessages;
   // No more messages than the free frames can cut, should each hold the most the kernel
@@ -172,7 +175,7 @@ uint32_t UdpPort::RxBurstGro(uint32_t* d, uint8_t* rec_base, uint32_t max) {
     uint64_t frame;
     if (!pool_.take(FrameOwner::kLent, &frame)) break;
     frames_[n] = frame;
-    rx_iovs_[2 * n] = {base + frame + headroom_, cap};
+    rx_iovs_[2 * n] = {base + frame + headroom_, land};
     rx_iovs_[2 * n + 1] = {gro_spill_ + size_t(n) * kUdpGroSpill, kUdpGroSpill};
     msghdr& h = msgs_[n].msg_hdr;
     h.msg_name = &slots_[n].name;
@@ -210,6 +213,8 @@ uint32_t UdpPort::RxBurstGro(uint32_t* d, uint8_t* rec_base, uint32_t max) {
       continue;
     }
     if (single) {
+      // A datagram longer than the landing has its tail in the spill slice: back into its frame.
+      if (len > land) memcpy(base + frames_[i] + headroom_ + land, gro_spill_ + size_t(i) * kUdpGroSpill, len - land);
       uint8_t rec[kUdpAddrRecordSize];
       RecordFromReceived(rec, slots_[i].name, h);
       EmitDatagram(frames_[i], len, rec, d, rec_base, &out, max);

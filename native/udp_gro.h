@@ -14,6 +14,20 @@ constexpr uint32_t kUdpGroMessages = 64;
 constexpr uint32_t kUdpGroMaxSegments = 64;
 /** Room for one coalesced message beyond its first frame: a UDP payload is at most 65507 bytes. */
 constexpr uint32_t kUdpGroSpill = 65536;
+/**
+ * Most bytes of a message that land in its frame (the rest go to its spill
+ * slice). The frames are 64 KiB for jumbo MTUs, and the pool hands them out
+ * in whatever order JS freed them: a coalesced message landing whole in its
+ * frame would, over a long transfer, touch every page of every frame (the
+ * daemon's RSS grew by ~35 MB per bulk run until the 128 MB region was all
+ * resident). Landing at most this much keeps each frame to the page or two
+ * a datagram fills; a datagram longer than this (a jumbo MTU) has its tail
+ * copied back from the spill slice. Covers one datagram of an Ethernet MTU.
+ */
+constexpr uint32_t kUdpGroLanding = 2048;
+
+/** Bytes of a message that land in its frame of cap bytes (the rest spill). */
+inline uint32_t GroLanding(uint32_t cap) { return cap < kUdpGroLanding ? cap : kUdpGroLanding; }
 
 /**
  * How many datagrams a received message of len bytes holds when its UDP_GRO

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <linux/sock_diag.h>
 #include <netinet/udp.h>
@@ -16,6 +17,7 @@
 #include "modules.h"
 #include "sys_error.h"
 #include "udp_addr_record.h"
+#include "udp_gro.h"
 #include "udp_sticky_source.h"
 
 namespace xdpwg {
@@ -49,6 +51,7 @@ Napi::Function UdpPort::Define(Napi::Env env) {
                          InstanceMethod<&UdpPort::FreeFrames>("freeFrames"),
                          InstanceMethod<&UdpPort::Stats>("stats"),
                          InstanceMethod<&UdpPort::Info>("info"),
+                         InstanceMethod<&UdpPort::ReleaseIdle>("releaseIdle"),
                          InstanceMethod<&UdpPort::SetMark>("setMark"),
                          InstanceMethod<&UdpPort::Close>("close"),
                          InstanceAccessor<&UdpPort::GetBuffer>("buffer"),
@@ -634,6 +637,21 @@ Napi::Value UdpPort::Info(const Napi::CallbackInfo& info) {
   if (fd_ >= 0) getsockopt(fd_, SOL_SOCKET, SO_MARK, &mark, &ml);
   o.Set("mark", Napi::Number::New(env, mark));
   return o;
+}
+
+/**
+ * releaseIdle(): when every frame is back in the pool (the worker is between
+ * bursts and quiet), drops the pages of the frame region and the GRO spill
+ * area, so the memory a traffic burst touched goes back to the system; the
+ * next datagram faults a zeroed page in. Returns whether the frames were
+ * dropped. Never for a memfd region (shared, or pinned by the kernel).
+ */
+Napi::Value UdpPort::ReleaseIdle(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!region_ || region_->memfd() >= 0 || pool_.available() != pool_.frame_count()) return Napi::Boolean::New(env, false);
+  bool released = madvise(region_->base(), region_->size(), MADV_DONTNEED) == 0;
+  if (gro_spill_) madvise(gro_spill_, size_t(kUdpGroMessages) * kUdpGroSpill, MADV_DONTNEED);
+  return Napi::Boolean::New(env, released);
 }
 
 Napi::Value UdpPort::Close(const Napi::CallbackInfo& info) {

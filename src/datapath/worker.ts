@@ -21,6 +21,7 @@ import { workerData, parentPort, receiveMessageOnPort } from 'node:worker_thread
 import { native } from '../native/binding.js';
 import { XdpPort } from '../native/port.js';
 import { BURST_SIZE } from '../native/frames.js';
+import { IdleMemoryRelease } from '../native/idle-memory.js';
 import type { NativeWaiter, XskPortOptions } from '../native/binding.js';
 import { PeerBatchOp, type KeypairWire, type ToWorker } from './worker-messages.js';
 import { PeerCounterSlab } from './peer-counters.js';
@@ -52,6 +53,8 @@ class Worker {
   /** Announces when this worker may hold copies of transport keys (W1/W3 of key-retirement.ts). */
   private readonly epoch: WorkerEpoch;
   private lastStatsMs = 0;
+  /** Gives this thread's spare memory back once it has gone quiet (src/native/idle-memory.ts). */
+  private readonly idleMemory: IdleMemoryRelease;
   /**
    * TEST ONLY (test/netns/faults.test.ts): XDPWG_TEST_CRASH_WORKER_AFTER_MS=N makes worker 0
    * throw about N ms after start (checked once a second, off the packet path), as a bug would,
@@ -65,6 +68,11 @@ class Worker {
     this.receiver = new Receiver(this.s);
     this.sender = new Sender(this.s);
     this.waiter = new n.Waiter();
+    this.idleMemory = new IdleMemoryRelease(() => {
+      // Between bursts the worker holds no frames: the socket port's pages can go too.
+      this.s.udp.native.releaseIdle();
+      n.releaseIdleMemory();
+    }, Date.now());
     this.wakeBit = 1 << n.WAITER_WAKE_BIT;
     // One socket is shared by every worker: only worker 0 receives from it, so a datagram
     // does not wake every thread (the others only send on it).
@@ -115,6 +123,8 @@ class Worker {
         if (!this.sender.send()) return;
       }
       const now = Date.now();
+      // Anything that ended the wait early (packets, a control message) is activity.
+      if (ready !== 0 || udpMore) this.idleMemory.active(now);
       if (now - this.lastStatsMs >= STATS_INTERVAL_MS) this.everySecond(now);
     }
   }
@@ -133,6 +143,7 @@ class Worker {
       ],
       cpuSeconds: s.n.threadCpuSeconds(),
     });
+    this.idleMemory.poll(now);
     if (now >= this.crashAt) throw new Error('test hook XDPWG_TEST_CRASH_WORKER_AFTER_MS: worker 0 crashes on purpose');
   }
 

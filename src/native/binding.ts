@@ -290,6 +290,8 @@ export interface NativeUdpPort {
   allocFrames(out: Uint32Array, n: number): number;
   freeFrames(offsets: Uint32Array, n: number): void;
   stats(): UdpPortStats;
+  /** Quiet and every frame in the pool: drops the frames' and GRO spill's pages (native/udp_port.cc); whether it did. */
+  releaseIdle(): boolean;
   info(): {
     family: 4 | 6;
     dualStack: boolean;
@@ -619,6 +621,8 @@ export interface NativeBinding extends FdPassingBinding {
   setThreadAffinity(cpus: number[]): void;
   /** The calling thread's CPU time in seconds (native/thread_cpu.cc). */
   threadCpuSeconds(): number;
+  /** Gives the calling thread's spare memory back: a full V8 collection and malloc_trim (native/idle_memory.cc; when: idle-memory.ts). */
+  releaseIdleMemory(): void;
   /** Whether the device has GRO on (ETHTOOL_GGRO); null when it cannot say (native/link_gro.cc). */
   linkGro(ifname: string): boolean | null;
   /** One sd_notify(3) datagram to socketPath (a path or '@abstract'); throws with errno. */

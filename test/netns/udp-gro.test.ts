@@ -14,6 +14,7 @@ import { Lab, requireRoot, waitFor } from '../helpers/netns.js';
 import type { NativeUdpPort } from '../../src/native/binding.js';
 import { openUdpPort, readEndpoint, UDP_ADDR_RECORD_SIZE, writeEndpoint } from '../../src/native/udp-port.js';
 import { enterNetns } from '../../src/native/netlink.js';
+import { FRAME_HEADROOM } from '../../src/native/frames.js';
 
 const lab = new Lab('gro');
 let leave: (() => void) | undefined;
@@ -133,6 +134,44 @@ test('UDP GRO: more datagrams than the port has frames: the rest are dropped and
     assert.equal(s.rx_gro_no_frames, 12);
     assert.equal(s.rx_gro_datagrams, 20);
     assert.equal(s.frames_free, 8);
+  } finally {
+    rx.close();
+    tx.close();
+  }
+});
+
+test('UDP GRO with 64 KiB frames: only the landing part of a message enters its frame; jumbo datagrams (coalesced and alone) come out whole', async () => {
+  // The daemon's socket ports have 64 KiB frames (any MTU); a message lands at
+  // most kUdpGroLanding bytes in its frame and the rest in its spill slice, so
+  // datagrams longer than that are put back together from both.
+  const big = 65536 + FRAME_HEADROOM;
+  const rx = openUdpPort({ port: 0, gro: true, rcvBuf: 8 << 20, frameSize: big, frameCount: 256 });
+  const tx = openUdpPort({ port: 0, sndBuf: 8 << 20, frameSize: big, frameCount: 64 });
+  try {
+    // Coalesced jumbo segments (each longer than the landing), the last shorter.
+    const jumbo = [9000, 9000, 9000, 9000, 4321];
+    sendBurst(tx, rx.port, jumbo);
+    await receiveAll(rx, jumbo, tx.port, 64, true);
+    // Coalesced ordinary datagrams: the first stays in the landing part, the rest are cut from frame and spill.
+    const ordinary = [...Array.from({ length: 30 }, () => 1452), 77];
+    sendBurst(tx, rx.port, ordinary);
+    await receiveAll(rx, ordinary, tx.port, 64, true);
+    // Datagrams sent one per message, longer than the landing, one of them the largest UDP allows.
+    for (const size of [2049, 30000, 65507]) {
+      sendBurst(tx, rx.port, [size]);
+      await receiveAll(rx, [size], tx.port, 64);
+    }
+    const s = rx.stats();
+    assert.equal(s.rx_gro_invalid + s.rx_gro_no_frames + s.rx_invalid + s.rx_truncated, 0, 'nothing dropped');
+    assert.equal(s.frames_free, rx.info().frameCount, 'every frame back in the pool');
+    // Quiet with every frame in the pool: the pages can go, and the port works on after.
+    const held = new Uint32Array(1);
+    assert.equal(rx.allocFrames(held, 1), 1);
+    assert.equal(rx.releaseIdle(), false, 'a frame held by JS: nothing dropped');
+    rx.freeFrames(held, 1);
+    assert.equal(rx.releaseIdle(), true, 'every frame free: the pages are dropped');
+    sendBurst(tx, rx.port, jumbo);
+    await receiveAll(rx, jumbo, tx.port, 64, true);
   } finally {
     rx.close();
     tx.close();

@@ -23,7 +23,8 @@ import { HANDSHAKE_QUEUE_CAPACITY } from '../../protocol/constants.js';
 import { DataTransport } from '../../protocol/transport.js';
 import { dataAeadBackend } from '../../crypto/aead-burst.js';
 import { startCryptoCrew, stopCryptoCrew } from '../../crypto/crypto-crew.js';
-import type { TunQueueSpec } from '../../native/binding.js';
+import { native, type TunQueueSpec } from '../../native/binding.js';
+import { IdleMemoryRelease } from '../../native/idle-memory.js';
 import { WorkerPool } from '../../datapath/worker-pool.js';
 import type { FromWorker } from '../../datapath/worker-messages.js';
 import type { DeviceControl, DeviceSnapshot, UapiSetOp } from '../config/device-config.js';
@@ -83,6 +84,10 @@ export class Device implements DeviceControl {
   /** Every peer's timers by deadline: the tick visits only the due ones. */
   private readonly timerQueue = new TimerQueue();
   private ticks = 0;
+  /** Gives the main thread's spare memory back once the device has gone quiet (native/idle-memory.ts). */
+  private readonly idleMemory: IdleMemoryRelease;
+  /** A worker touched some peer's slot since the last tick (visitSlot). */
+  private trafficSeen = false;
   /** The TUN's MTU, from link events (tun-mtu.ts). */
   private readonly mtuWatch: TunMtuWatch;
   private closed = false;
@@ -91,6 +96,7 @@ export class Device implements DeviceControl {
 
   private constructor(private readonly opts: DeviceOptions) {
     this.clock = opts.clock ?? systemClock;
+    this.idleMemory = new IdleMemoryRelease(() => native().releaseIdleMemory(), this.clock.now());
     this.log = opts.log;
     this.retirement = new KeyRetirement(opts.tunQueues.length);
     const aead = dataAeadBackend(opts.datapath.crypto);
@@ -202,16 +208,20 @@ export class Device implements DeviceControl {
   }
 
   applySet(ops: UapiSetOp[]): void {
+    this.idleMemory.active(this.clock.now());
     this.uapi.applySet(ops);
   }
 
   applySetChunked(ops: UapiSetOp[]): Promise<void> {
+    this.idleMemory.active(this.clock.now());
     return this.uapi.applySetChunked(ops);
   }
 
   // ------------------------------------------------------------------ messages from workers
 
   private fromWorker(m: FromWorker): void {
+    // The workers' once-a-second counters are not activity; everything else they send is.
+    if (m.t !== 'port-stats') this.idleMemory.active(this.clock.now());
     switch (m.t) {
       case 'handshake':
         return this.handshakes.receive(m.data, m.addr);
@@ -264,7 +274,14 @@ export class Device implements DeviceControl {
   private tick(): void {
     const pool = this.link.pool;
     if (pool) for (const a of pool.activity) a.drain(this.visitSlot);
-    this.timerQueue.runDue(this.clock.now());
+    const now = this.clock.now();
+    // Running handshake crypto threads count as activity: the memory their
+    // exit frees is given back by the release after they have stopped.
+    if (this.trafficSeen || this.handshakes.cryptoThreads > 0) {
+      this.trafficSeen = false;
+      this.idleMemory.active(now);
+    }
+    this.timerQueue.runDue(now);
     this.peers.publishAllowedIpsIfChanged();
     this.retirement.reap();
     // Every tick: a bigger MTU must switch the workers to big frames before big packets come.
@@ -274,12 +291,14 @@ export class Device implements DeviceControl {
       this.link.xdp?.refresh((slot) => this.link.traffic(slot), Date.now(), this.activeSlots);
       this.activeSlots.clear();
     }
+    this.idleMemory.poll(now);
   }
 
   /** A slot a worker touched: its traffic stamps become timer events (one function, made once). */
   private readonly visitSlot = (slot: number): void => {
     const peer = this.peers.atSlot(slot);
     this.activeSlots.add(slot);
+    this.trafficSeen = true;
     if (peer) applyTrafficStamps(peer, this.link.traffic(slot), peer.timers, peer.keypairs.current);
   };
 

@@ -1,0 +1,37 @@
+/**
+ * When a thread gives its spare memory back (src/native/idle-memory.ts):
+ * once per quiet spell, only after QUIET_MS without activity, re-armed by
+ * activity; and the native call itself (a full V8 collection and
+ * malloc_trim) runs on this thread and gives back garbage it left.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { IdleMemoryRelease, QUIET_MS } from '../../src/native/idle-memory.js';
+import { native } from '../../src/native/binding.js';
+
+test('releases once after a quiet spell that follows start-up; activity re-arms it', () => {
+  let releases = 0;
+  const r = new IdleMemoryRelease(() => releases++, 1_000);
+  assert.equal(r.poll(1_000 + QUIET_MS - 1), false, 'not quiet long enough since start');
+  assert.equal(r.poll(1_000 + QUIET_MS), true, 'quiet since start: released');
+  assert.equal(r.poll(1_000 + 10 * QUIET_MS), false, 'once per quiet spell');
+  assert.equal(releases, 1);
+  r.active(50_000);
+  assert.equal(r.poll(50_000 + QUIET_MS / 2), false, 'activity: quiet again only after QUIET_MS');
+  r.active(50_000 + QUIET_MS / 2);
+  assert.equal(r.poll(50_000 + QUIET_MS), false, 'steady activity (a ping every few ms) never releases');
+  assert.equal(r.poll(50_000 + QUIET_MS / 2 + QUIET_MS), true);
+  assert.equal(releases, 2);
+});
+
+test('the native release returns garbage this thread left to the system', () => {
+  // Garbage the young and old generations hold: many short-lived objects and big arrays.
+  let keep: unknown[] = [];
+  for (let i = 0; i < 200; i++) keep.push(new Array(50_000).fill(i));
+  keep = [];
+  const before = process.memoryUsage().heapTotal;
+  native().releaseIdleMemory();
+  const after = process.memoryUsage().heapTotal;
+  assert.equal(keep.length, 0);
+  assert.ok(after < before, `V8 heap ${before} → ${after} bytes: the full collection gave pages back`);
+});
