@@ -85,6 +85,8 @@ export class WorkerPool {
   /** withWakesHeld is running (depth), and a broadcast inside it wants a wake. */
   private wakesHeld = 0;
   private wakePending = false;
+  /** Broadcasts made while wakes are held, posted together before the wake (broadcast). */
+  private held: ToWorker[] = [];
 
   private constructor(private readonly opts: WorkerPoolOptions) {
     this.roamed = new RoamedEndpoints();
@@ -153,6 +155,7 @@ export class WorkerPool {
           return;
         }
         if (msg.t === 'handshake') Atomics.sub(this.handshakeBacklog, 0, 1);
+        else if (msg.t === 'handshakes') Atomics.sub(this.handshakeBacklog, 0, msg.lengths.length);
         this.opts.onMessage(msg);
       });
       thread.on('error', (err) => {
@@ -176,6 +179,8 @@ export class WorkerPool {
     let cap = this.peerCapacity;
     while (cap < slots) cap *= 2;
     this.peerCapacity = Math.min(cap, Math.max(slots, this.opts.maxPeers));
+    // After what was broadcast before (held broadcasts included), as it would have been without holding.
+    this.postHeld();
     this.members.forEach((m, i) => {
       const slab = PeerCounterSlab.create(this.peerCapacity);
       this.pendingSlabs[i]!.push(slab);
@@ -204,11 +209,34 @@ export class WorkerPool {
     list.splice(0, at + 1);
   }
 
-  /** Sends a state change to every worker and wakes them (at once, or when withWakesHeld's function returns). */
+  /**
+   * Sends a state change to every worker and wakes them: at once, or, inside
+   * withWakesHeld, gathered with the others of that call and posted as one
+   * 'many' message per worker just before the wake. A worker reads its
+   * messages only when woken (worker.ts drainControl), so holding them until
+   * the wake delays nothing it could have seen; the order of all messages
+   * to a worker is kept (every direct post flushes the held ones first).
+   * Under a handshake flood each answer publishes a keypair: one message a
+   * turn instead of one per answer per worker (each a structured clone and
+   * a wake-up of the worker's message queue, and a receiveMessageOnPort).
+   */
   broadcast(msg: ToWorker): void {
+    if (this.wakesHeld > 0) {
+      this.held.push(msg);
+      this.wakePending = true;
+      return;
+    }
     for (const m of this.members) m.port.postMessage(msg);
-    if (this.wakesHeld > 0) this.wakePending = true;
-    else this.wakeAll();
+    this.wakeAll();
+  }
+
+  /** Posts the broadcasts gathered while wakes were held (one message per worker). */
+  private postHeld(): void {
+    const held = this.held;
+    if (held.length === 0) return;
+    this.held = [];
+    const msg: ToWorker = held.length === 1 ? held[0]! : { t: 'many', messages: held };
+    for (const m of this.members) m.port.postMessage(msg);
   }
 
   /**
@@ -227,15 +255,17 @@ export class WorkerPool {
       fn();
     } finally {
       if (--this.wakesHeld === 0 && this.wakePending) {
+        this.postHeld();
         this.wakePending = false;
         this.wakeAll();
       }
     }
   }
 
-  /** Inside withWakesHeld: wakes the workers now if a broadcast is waiting for it (before sending what must follow it). */
+  /** Inside withWakesHeld: posts the held broadcasts and wakes the workers now if one is waiting (before sending what must follow it). */
   releaseHeldWake(): void {
     if (!this.wakePending) return;
+    this.postHeld();
     this.wakePending = false;
     this.wakeAll();
   }

@@ -243,6 +243,9 @@ class Worker {
       case 'mtu':
         this.s.mtu = msg.mtu;
         return;
+      case 'many':
+        for (const m of msg.messages) this.apply(m);
+        return;
       case 'listen-port':
         this.s.listenPort = msg.port;
         for (const p of this.s.peers) if (p) p.outer = this.outerFor(p);
