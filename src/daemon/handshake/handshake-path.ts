@@ -285,7 +285,8 @@ export class HandshakePath {
         this.counters.responsesSent++;
       });
     }
-    this.log.debug(`${peer.name}: handshake initiation received, response sent`);
+    // Guarded: under a flood building the line (the peer's name) cost more than the rest of the logging.
+    if (this.log.isDebug) this.log.debug(`${peer.name}: handshake initiation received, response sent`);
     const t = peer.timers;
     t.anyAuthenticatedPacketReceived();
     t.anyAuthenticatedPacketSent();
