@@ -7,7 +7,8 @@
  *                             own Ethernet/IP/UDP parse finds it)
  *   2. classify               type and exact size per message; data: look up
  *                             the keypair by receiver index; handshake
- *                             messages (types 1–3): handToMain, bounded
+ *                             messages (types 1–3): handToMain, bounded,
+ *                             one message to main per burst
  *   3. decrypt + 4. replay    open the whole burst in place with one AEAD call,
  *                             then the replay window, only for authentic
  *                             packets (transport.ts openBurst)
@@ -37,6 +38,11 @@ export class Receiver {
   private readonly admission: HandshakeAdmission;
   /** Who sent each message of the burst being delivered: the socket port's records, or scratch.rxSenders. */
   private senders: Uint8Array = new Uint8Array(0);
+  /** The burst's admitted handshake messages (offset, length in the burst's buffer; index of the sender), posted together. */
+  private handshakes = 0;
+  private handshakeBytes = 0;
+  private readonly handshakeAt = new Uint32Array(BURST_SIZE * 2);
+  private readonly handshakeFrom = new Uint32Array(BURST_SIZE);
 
   constructor(private readonly s: WorkerState) {
     const init = s.init;
@@ -134,27 +140,56 @@ export class Receiver {
         sc.cryptRxIndex[jobs] = i;
         jobs++;
       } else if (typeof type === 'number') {
-        this.handToMain(buf, off, len, i);
+        this.admitHandshake(buf, off, len, i);
       } else {
         s.drops.count(type);
       }
     }
+    if (this.handshakes > 0) this.handToMain(buf);
     return jobs;
   }
 
-  /** Hands a handshake message to the main thread, unless its queue is full. */
-  private handToMain(buf: Uint8Array, off: number, len: number, i: number): void {
-    const s = this.s,
-      senders = this.senders;
+  /** Queues a handshake message of this burst for the main thread, unless its queue is full. */
+  private admitHandshake(buf: Uint8Array, off: number, len: number, i: number): void {
     // Per-source limits only for sources MAC2 proves; unproven messages get half the queue (handshake-admission.ts).
-    const verdict = this.admission.admit(buf, off, len, senders, i * ADDR_RECORD_SIZE);
+    const verdict = this.admission.admit(buf, off, len, this.senders, i * ADDR_RECORD_SIZE);
     if (verdict !== null) {
-      s.drops.count(verdict);
+      this.s.drops.count(verdict);
       return;
     }
-    const data = buf.slice(off, off + len);
-    const addr = senders.slice(i * ADDR_RECORD_SIZE, (i + 1) * ADDR_RECORD_SIZE);
-    s.post({ t: 'handshake', worker: s.init.worker, data, addr }, [data.buffer, addr.buffer]);
+    const at = this.handshakes++;
+    this.handshakeAt[2 * at] = off;
+    this.handshakeAt[2 * at + 1] = len;
+    this.handshakeFrom[at] = i;
+    this.handshakeBytes += len;
+  }
+
+  /**
+   * Hands the burst's admitted handshake messages to the main thread as one
+   * message (two transferred buffers), not one each: under a flood a burst
+   * often holds several initiations, and each message costs both threads a
+   * structured clone, transfers and a wake of main's event loop.
+   */
+  private handToMain(buf: Uint8Array): void {
+    const s = this.s,
+      n = this.handshakes,
+      senders = this.senders;
+    const data = new Uint8Array(this.handshakeBytes);
+    const addrs = new Uint8Array(n * ADDR_RECORD_SIZE);
+    const lengths: number[] = [];
+    let at = 0;
+    for (let k = 0; k < n; k++) {
+      const off = this.handshakeAt[2 * k]!,
+        len = this.handshakeAt[2 * k + 1]!,
+        i = this.handshakeFrom[k]!;
+      data.set(buf.subarray(off, off + len), at);
+      at += len;
+      lengths.push(len);
+      addrs.set(senders.subarray(i * ADDR_RECORD_SIZE, (i + 1) * ADDR_RECORD_SIZE), k * ADDR_RECORD_SIZE);
+    }
+    this.handshakes = 0;
+    this.handshakeBytes = 0;
+    s.post({ t: 'handshakes', worker: s.init.worker, data, lengths, addrs }, [data.buffer, addrs.buffer]);
   }
 
   // ------------------------------------------------------------ 3. decrypt, 4. replay

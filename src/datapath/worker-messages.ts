@@ -69,6 +69,8 @@ export type ToWorker =
   | { t: 'capture'; buffer: SharedArrayBuffer | null; snaplen: number }
   /** The listen port (the source port of frames we build). */
   | { t: 'listen-port'; port: number }
+  /** Several of the above, applied in order (WorkerPool.broadcast gathers those made while wakes are held). */
+  | { t: 'many'; messages: ToWorker[] }
   | { t: 'stop' };
 
 export type FromWorker =
@@ -77,6 +79,11 @@ export type FromWorker =
   | { t: 'peer-tables-taken'; worker: number; counters: SharedArrayBuffer }
   /** A handshake message (types 1–3) for the main thread, with the address it came from. */
   | { t: 'handshake'; worker: number; data: Uint8Array; addr: AddrRecord }
+  /**
+   * The handshake messages of one burst (what receive.ts sends): `data` holds them back to back,
+   * lengths[k] bytes each; `addrs` their senders' address records (ADDR_RECORD_SIZE bytes each).
+   */
+  | { t: 'handshakes'; worker: number; data: Uint8Array; lengths: number[]; addrs: Uint8Array }
   /** Outgoing packets for peers without a usable session, as [slot, generation, packet, …] of one burst: main queues them and starts handshakes. */
   | { t: 'stage'; items: Array<number | Uint8Array> }
   /** First data received on the responder's "next" keypair: it becomes current (whitepaper §5.4.6). */

@@ -66,6 +66,9 @@ export function datapathWorkerLimits(): { maxYoungGenerationSizeMb: number; maxO
 /** Peer slots the per-worker counter slabs hold at first (64 KB per worker); they double as peers come. */
 export const INITIAL_PEER_SLOTS = 1024;
 
+/** How long withWakesDeferred's wake waits (ms): what the workers do not drain by then, a wake brings. */
+const DEFERRED_WAKE_MS = 1;
+
 export class WorkerPool {
   /** Per worker: the counter slab main reads (see PeerCounterSlab for the growth hand-over). */
   readonly peerSlabs: PeerCounterSlab[] = [];
@@ -85,10 +88,29 @@ export class WorkerPool {
   /** withWakesHeld is running (depth), and a broadcast inside it wants a wake. */
   private wakesHeld = 0;
   private wakePending = false;
+  /** Broadcasts made while wakes are held, posted together before the wake (broadcast). */
+  private held: ToWorker[] = [];
+  /**
+   * Messages posted to the workers, counted, so a worker can find them
+   * without being woken. Int32 words: 0, the count of broadcasts posted
+   * (main: Atomics.add after each post); 1 + w, the count worker w had read
+   * when it last drained its port (worker.ts: Atomics.load of word 0, store
+   * into its word, then drain). A worker checks word 0 each time it wakes,
+   * for any reason, before it reads packets; so a message posted (and
+   * counted) before a datagram leaves is applied before the worker reads
+   * any answer to that datagram, woken or not. The eventfd wake is then only
+   * for promptness: withWakesDeferred sends it later, and only to workers
+   * whose word is behind.
+   */
+  readonly posted: Int32Array;
+  /** withWakesDeferred is running (depth), and its deferred wake's timer. */
+  private wakesDeferred = 0;
+  private deferredWake: NodeJS.Timeout | undefined;
 
   private constructor(private readonly opts: WorkerPoolOptions) {
     this.roamed = new RoamedEndpoints();
     this.peerCapacity = Math.min(INITIAL_PEER_SLOTS, opts.maxPeers);
+    this.posted = new Int32Array(new SharedArrayBuffer(4 * (1 + opts.tunQueues.length)));
     this.wakeFd = native().wakeFd;
   }
 
@@ -121,6 +143,7 @@ export class WorkerPool {
       activity: activity.buffer,
       drops: drops.buffer,
       handshakeBacklog: this.handshakeBacklog.buffer as SharedArrayBuffer,
+      posted: this.posted.buffer as SharedArrayBuffer,
       roamed: this.roamed.buffer,
       handshakeBacklogMax: this.opts.handshakeBacklogMax,
       keyEpochs: this.opts.keyEpochs,
@@ -153,6 +176,7 @@ export class WorkerPool {
           return;
         }
         if (msg.t === 'handshake') Atomics.sub(this.handshakeBacklog, 0, 1);
+        else if (msg.t === 'handshakes') Atomics.sub(this.handshakeBacklog, 0, msg.lengths.length);
         this.opts.onMessage(msg);
       });
       thread.on('error', (err) => {
@@ -176,6 +200,8 @@ export class WorkerPool {
     let cap = this.peerCapacity;
     while (cap < slots) cap *= 2;
     this.peerCapacity = Math.min(cap, Math.max(slots, this.opts.maxPeers));
+    // After what was broadcast before (held broadcasts included), as it would have been without holding.
+    this.postHeld();
     this.members.forEach((m, i) => {
       const slab = PeerCounterSlab.create(this.peerCapacity);
       this.pendingSlabs[i]!.push(slab);
@@ -204,11 +230,36 @@ export class WorkerPool {
     list.splice(0, at + 1);
   }
 
-  /** Sends a state change to every worker and wakes them (at once, or when withWakesHeld's function returns). */
+  /**
+   * Sends a state change to every worker and wakes them: at once, or, inside
+   * withWakesHeld, gathered with the others of that call and posted as one
+   * 'many' message per worker just before the wake. A worker reads its
+   * messages only when woken (worker.ts drainControl), so holding them until
+   * the wake delays nothing it could have seen; the order of all messages
+   * to a worker is kept (every direct post flushes the held ones first).
+   * Under a handshake flood each answer publishes a keypair: one message a
+   * turn instead of one per answer per worker (each a structured clone and
+   * a wake-up of the worker's message queue, and a receiveMessageOnPort).
+   */
   broadcast(msg: ToWorker): void {
+    if (this.wakesHeld > 0) {
+      this.held.push(msg);
+      this.wakePending = true;
+      return;
+    }
     for (const m of this.members) m.port.postMessage(msg);
-    if (this.wakesHeld > 0) this.wakePending = true;
-    else this.wakeAll();
+    Atomics.add(this.posted, 0, 1);
+    this.wakeAll();
+  }
+
+  /** Posts the broadcasts gathered while wakes were held (one message per worker). */
+  private postHeld(): void {
+    const held = this.held;
+    if (held.length === 0) return;
+    this.held = [];
+    const msg: ToWorker = held.length === 1 ? held[0]! : { t: 'many', messages: held };
+    for (const m of this.members) m.port.postMessage(msg);
+    Atomics.add(this.posted, 0, 1);
   }
 
   /**
@@ -227,17 +278,57 @@ export class WorkerPool {
       fn();
     } finally {
       if (--this.wakesHeld === 0 && this.wakePending) {
+        this.postHeld();
         this.wakePending = false;
-        this.wakeAll();
+        this.wake();
       }
     }
   }
 
-  /** Inside withWakesHeld: wakes the workers now if a broadcast is waiting for it (before sending what must follow it). */
+  /**
+   * withWakesHeld, except that the wake at the end is deferred by
+   * DEFERRED_WAKE_MS and then goes only to workers that have not drained
+   * what was posted meanwhile (see `posted`). For the handshake answers of a
+   * flood: each turn's keypairs are posted (and counted) before the
+   * responses leave, so a worker applies them before it reads the
+   * initiators' first data, and the workers, woken anyway by the flood's
+   * packets, mostly drain them without a wake of their own; a wake is an
+   * eventfd write and a worker's trip out of its poll per turn otherwise.
+   */
+  withWakesDeferred(fn: () => void): void {
+    this.wakesDeferred++;
+    try {
+      this.withWakesHeld(fn);
+    } finally {
+      this.wakesDeferred--;
+    }
+  }
+
+  /**
+   * Inside withWakesHeld: posts the held broadcasts and wakes the workers
+   * now if one is waiting (before sending what must follow it); inside
+   * withWakesDeferred, posts them (counted) and leaves the wake to the timer.
+   */
   releaseHeldWake(): void {
     if (!this.wakePending) return;
+    this.postHeld();
     this.wakePending = false;
-    this.wakeAll();
+    this.wake();
+  }
+
+  /** Wakes the workers now, or (withWakesDeferred) soon, those still behind then. */
+  private wake(): void {
+    if (this.wakesDeferred === 0) {
+      this.wakeAll();
+      return;
+    }
+    this.deferredWake ??= setTimeout(() => {
+      this.deferredWake = undefined;
+      const posted = Atomics.load(this.posted, 0);
+      this.members.forEach((m, w) => {
+        if (m.eventFd >= 0 && Atomics.load(this.posted, 1 + w) !== posted) this.wakeFd(m.eventFd);
+      });
+    }, DEFERRED_WAKE_MS);
   }
 
   private wakeAll(): void {
@@ -247,6 +338,9 @@ export class WorkerPool {
   /** Asks every worker to stop and waits for them (at most timeoutMs, then terminates). */
   async stop(timeoutMs = 2000): Promise<void> {
     for (const m of this.members) m.stopping = true;
+    // No deferred wake after this: the workers' eventfds close with them.
+    clearTimeout(this.deferredWake);
+    this.deferredWake = undefined;
     this.broadcast({ t: 'stop' });
     await Promise.all(
       this.members.map(

@@ -41,6 +41,12 @@ export interface WorkerInit {
   drops: SharedArrayBuffer;
   /** Where peers roamed, as workers saw it (RoamedEndpoints). */
   roamed: SharedArrayBuffer;
+  /**
+   * The message counter (WorkerPool.posted): Int32 word 0, main's count of
+   * messages posted; word 1 + worker, what this worker drained up to. Absent
+   * in tests that drive a worker by hand.
+   */
+  posted?: SharedArrayBuffer;
   /** Counts handshake messages posted to main and not yet taken: bounds the queue. */
   handshakeBacklog: SharedArrayBuffer;
   handshakeBacklogMax: number;

@@ -55,6 +55,9 @@ class Worker {
   private lastStatsMs = 0;
   /** Gives this thread's spare memory back once it has gone quiet (src/native/idle-memory.ts). */
   private readonly idleMemory: IdleMemoryRelease;
+  /** WorkerPool.posted (word 0: main's count of messages posted; word 1 + worker: ours), and the count drained. */
+  private readonly posted: Int32Array | null;
+  private drained = 0;
   /**
    * TEST ONLY (test/netns/faults.test.ts): XDPWG_TEST_CRASH_WORKER_AFTER_MS=N makes worker 0
    * throw about N ms after start (checked once a second, off the packet path), as a bug would,
@@ -79,6 +82,7 @@ class Worker {
     if (init.worker === 0) this.fds[0] = this.s.udp.fd;
     this.fds[1] = this.s.tun.fd;
     this.epoch = new WorkerEpoch(init.keyEpochs, init.worker);
+    this.posted = init.posted ? new Int32Array(init.posted) : null;
     const crashAfter = init.worker === 0 ? Number(process.env.XDPWG_TEST_CRASH_WORKER_AFTER_MS) : NaN;
     this.crashAt = crashAfter > 0 ? Date.now() + crashAfter : Infinity;
   }
@@ -112,7 +116,10 @@ class Worker {
         s.fatal(`wait failed (${ready})`);
         return;
       }
-      if (ready & this.wakeBit) this.drainControl();
+      // Messages are drained on the wake bit, and also whenever main posted since the last drain
+      // (WorkerPool.posted): a message posted without a wake of its own (withWakesDeferred) is
+      // applied before any packet read after this point.
+      if (ready & this.wakeBit || (this.posted && Atomics.load(this.posted, 0) !== this.drained)) this.drainControl();
       if (s.stopping) break;
       // Level-triggered: keep going while any side has work; the wait
       // returns at once when something is still readable.
@@ -150,6 +157,11 @@ class Worker {
   // ------------------------------------------------------------------ control
 
   private drainControl(): void {
+    if (this.posted) {
+      // Read before draining: every message counted up to here is in the port's queue already.
+      this.drained = Atomics.load(this.posted, 0);
+      Atomics.store(this.posted, 1 + this.s.init.worker, this.drained);
+    }
     for (;;) {
       const m = receiveMessageOnPort(this.s.init.port);
       if (!m) return;
@@ -253,6 +265,9 @@ class Worker {
       }
       case 'mtu':
         this.s.mtu = msg.mtu;
+        return;
+      case 'many':
+        for (const m of msg.messages) this.apply(m);
         return;
       case 'listen-port':
         this.s.listenPort = msg.port;

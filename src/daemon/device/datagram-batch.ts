@@ -6,8 +6,9 @@
  * them costs one.
  *
  * Order: every send first calls beforeSend, which the device points at
- * WorkerPool.releaseHeldWake: a response never leaves before the workers
- * were woken for the keypair it announces.
+ * WorkerPool.releaseHeldWake: a response never leaves before the keypair it
+ * announces was posted to the workers and counted (WorkerPool.posted), so a
+ * worker applies it before it reads the peer's answer.
  *
  * Threading: main thread.
  */

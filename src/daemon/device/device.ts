@@ -44,6 +44,7 @@ import { DeviceStatsBook, type DeviceStats } from '../observe/device-stats.js';
 import type { Peer } from './peer.js';
 import { TimerQueue } from './timer-queue.js';
 import { FRAME_HEADROOM } from '../../native/frames.js';
+import { ADDR_RECORD_SIZE } from '../../datapath/addr-record.js';
 
 const TICK_MS = 100;
 /** How often (in ticks) peers' routes and neighbours are re-read. */
@@ -225,6 +226,16 @@ export class Device implements DeviceControl {
     switch (m.t) {
       case 'handshake':
         return this.handshakes.receive(m.data, m.addr);
+      case 'handshakes': {
+        // Views into the burst's buffers: the handshake path copies what it keeps past its answer.
+        let at = 0;
+        for (let k = 0; k < m.lengths.length; k++) {
+          const len = m.lengths[k]!;
+          this.handshakes.receive(m.data.subarray(at, at + len), m.addrs.subarray(k * ADDR_RECORD_SIZE, (k + 1) * ADDR_RECORD_SIZE));
+          at += len;
+        }
+        return;
+      }
       case 'stage': {
         const touched = new Set<Peer>();
         for (let i = 0; i + 2 < m.items.length; i += 3) {

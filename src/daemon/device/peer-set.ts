@@ -124,6 +124,9 @@ export class PeerSet {
     // the workers and the AF_XDP route (three netlink look-ups): a handshake
     // from an unmoved peer cost ~180 µs of main thread here before.
     if (peer.endpointAddr && Buffer.compare(peer.endpointAddr, addr) === 0) return;
+    // A copy: addr may be a view into a burst of handshake messages (device.ts 'handshakes'), which
+    // the peer must not keep alive, nor the workers' message below clone whole.
+    addr = addr.slice();
     peer.endpointAddr = addr;
     peer.endpoint = endpointFromAddr(addr);
     this.link.peer(peer.slot, peer.generation, addr);

@@ -79,7 +79,7 @@ export class HandshakeCryptoThread {
           }
           reasons.push(null);
           const at = i * AnswerRecord.size;
-          view.setUint32(at + AnswerRecord.version, r.version, true);
+          view.setUint32(at + AnswerRecord.version, this.version, true);
           view.setUint32(at + AnswerRecord.remoteIndex, r.remoteIndex, true);
           records.set(r.remoteStatic, at + AnswerRecord.remoteStatic);
           records.set(r.timestamp, at + AnswerRecord.timestamp);
@@ -120,32 +120,46 @@ export class HandshakeCryptoThread {
     this.table = null;
   }
 
-  private respond(msg: Uint8Array): (RespondedInitiation & { version: number }) | DropReason {
+  /**
+   * The PSK of the initiation being answered, read with its version from one
+   * entry write (peer-key-table.ts): one scratch array per thread, not one
+   * per handshake. The JavaScript path keeps the PSK in its state and wipes it
+   * with the state; this copy is used only within respond() and wiped when
+   * it returns (also when it throws).
+   */
+  private readonly psk = new Uint8Array(KEY_LENGTH);
+  /** What the directory call of the current respond() found: the entry's version and the key's hex. */
+  private version = 0;
+  private hex = '';
+  private local: X25519KeyPair | null = null;
+  /** The directory respondToInitiation asks (one function for the thread, not a closure per handshake). */
+  private readonly directory = (rs: Uint8Array): { presharedKey: Uint8Array; staticStatic: Uint8Array | null; notAfter?: Uint8Array } | null => {
+    const local = this.local!;
+    this.version = this.table?.lookup(rs, this.psk) ?? 0;
+    if (this.version === 0) return null;
+    const hex = (this.hex = keyToHex(rs));
+    let staticStatic = this.staticStatics.get(hex);
+    if (staticStatic === undefined) this.staticStatics.set(hex, (staticStatic = sharedSecret(local, rs)));
+    return { presharedKey: this.psk, staticStatic, notAfter: this.replays.seen(hex) };
+  };
+
+  /** Answers one initiation; on success `this.version` is the version of the peer entry used. */
+  private respond(msg: Uint8Array): RespondedInitiation | DropReason {
     const local = this.identity;
     if (!local) return 'unknown-peer';
-    let version = 0;
-    let hex = '';
-    let psk: Uint8Array | null = null;
+    this.version = 0;
+    this.hex = '';
+    this.local = local;
     let r: RespondedInitiation | DropReason;
     try {
-      r = this.respondTo(msg, local, (rs) => {
-        // A copy of the PSK, read with the version from one entry write (peer-key-table.ts): the
-        // JavaScript path keeps the PSK in its state and wipes it with the state. This thread's alone,
-        // used only within this call: wiped when it returns.
-        psk = new Uint8Array(KEY_LENGTH);
-        version = this.table?.lookup(rs, psk) ?? 0;
-        if (version === 0) return null;
-        hex = keyToHex(rs);
-        let staticStatic = this.staticStatics.get(hex);
-        if (staticStatic === undefined) this.staticStatics.set(hex, (staticStatic = sharedSecret(local, rs)));
-        return { presharedKey: psk, staticStatic, notAfter: this.replays.seen(hex) };
-      });
+      r = this.respondTo(msg, local, this.directory);
     } finally {
-      wipe(psk);
+      wipe(this.psk);
+      this.local = null;
     }
     if (typeof r === 'string') return r;
-    this.replays.answered(hex, r.timestamp);
-    return { ...r, version };
+    this.replays.answered(this.hex, r.timestamp);
+    return r;
   }
 }
 

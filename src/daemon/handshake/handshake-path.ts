@@ -125,9 +125,11 @@ export class HandshakePath {
       maxInFlight: HANDSHAKE_QUEUE_CAPACITY,
       backlog: this.deps.link.pool?.handshakeBacklog,
       onResult: (r, addr) => this.onInitiationResponded(r, addr),
-      // One wake of the workers for the keypairs of a turn's answers; the responses leave after
-      // it (each DatagramBatch send releases a held wake first), so no peer answers before it.
-      handleAnswers: (handle) => (this.deps.link.pool ? this.deps.link.pool.withWakesHeld(handle) : handle()),
+      // The keypairs of a turn's answers go to the workers as one message, posted and counted before
+      // the responses leave (each DatagramBatch send releases the held broadcasts first), so a worker
+      // applies them before it reads a peer's answer; the wake itself is deferred and mostly not
+      // needed: the flood's packets wake the workers (WorkerPool.withWakesDeferred).
+      handleAnswers: (handle) => (this.deps.link.pool ? this.deps.link.pool.withWakesDeferred(handle) : handle()),
       onFatal,
     });
     this.crypto.setIdentity(this.staticIdentity?.privateKey ?? null);
@@ -285,7 +287,8 @@ export class HandshakePath {
         this.counters.responsesSent++;
       });
     }
-    this.log.debug(`${peer.name}: handshake initiation received, response sent`);
+    // Guarded: under a flood building the line (the peer's name) cost more than the rest of the logging.
+    if (this.log.isDebug) this.log.debug(`${peer.name}: handshake initiation received, response sent`);
     const t = peer.timers;
     t.anyAuthenticatedPacketReceived();
     t.anyAuthenticatedPacketSent();
