@@ -11,7 +11,8 @@
  *        [--topology veth|nic] [--seconds 10] [--perf] [--wireguard-go PATH]
  *
  * Workloads: tcp, tcp4 (4 streams), udp1420, udp64 (offered flat out),
- * ping-load (ping under a TCP stream), handshakes.
+ * ping (idle: every 10 ms, nothing else flowing), ping-load (ping under a TCP stream),
+ * handshakes.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -25,7 +26,7 @@ import { UDP_PAYLOADS } from './suite/measure.js';
 import { threadsOf, USER_HZ } from './suite/cpu.js';
 import { setUpPair, type ConfigName, type Pair, type TopologyName } from './suite/topology.js';
 
-const WORKLOADS = ['tcp', 'tcp4', 'udp1420', 'udp64', 'ping-load', 'handshakes'] as const;
+const WORKLOADS = ['tcp', 'tcp4', 'udp1420', 'udp64', 'ping', 'ping-load', 'handshakes'] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 interface Options {
@@ -86,6 +87,10 @@ async function runWorkload(pair: Pair, o: Options): Promise<string> {
       const r = await udpRun(pair, { payload: UDP_PAYLOADS[o.workload], offeredPps: Infinity, seconds: o.seconds });
       return `${(r.receivedPps / 1e3).toFixed(1)} kpps received, loss ${r.lossPercent.toFixed(2)}%`;
     }
+    case 'ping': {
+      const ping = await pingRun(pair, o.seconds);
+      return `idle ping p50 ${ping.p50Ms} ms p99 ${ping.p99Ms} ms (${ping.received}/${ping.sent} replies)`;
+    }
     case 'ping-load': {
       const tcp = tcpRun(pair, { streams: 1, reverse: false, seconds: o.seconds });
       const ping = await pingRun(pair, Math.max(1, o.seconds - 1));
@@ -134,7 +139,7 @@ async function main(): Promise<void> {
   requireRoot();
   measureDefaults();
   const pair = await setUpPair(o.config, o.topology, o.wireguardGo);
-  const server = o.workload === 'handshakes' ? undefined : await startIperfServer(pair);
+  const server = o.workload === 'handshakes' || o.workload === 'ping' ? undefined : await startIperfServer(pair);
   try {
     const sides = [
       ['a (sender)', pair.a.proc!.pid!],
