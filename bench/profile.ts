@@ -12,7 +12,7 @@
  *
  * Workloads: tcp, tcp4 (4 streams), udp1420, udp64 (offered flat out),
  * ping (idle: every 10 ms, nothing else flowing), ping-load (ping under a TCP stream),
- * handshakes.
+ * handshakes, idle (nothing sent: what the daemons cost at rest).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -26,7 +26,7 @@ import { UDP_PAYLOADS } from './suite/measure.js';
 import { threadsOf, USER_HZ } from './suite/cpu.js';
 import { setUpPair, type ConfigName, type Pair, type TopologyName } from './suite/topology.js';
 
-const WORKLOADS = ['tcp', 'tcp4', 'udp1420', 'udp64', 'ping', 'ping-load', 'handshakes'] as const;
+const WORKLOADS = ['tcp', 'tcp4', 'udp1420', 'udp64', 'ping', 'ping-load', 'handshakes', 'idle'] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 interface Options {
@@ -91,6 +91,9 @@ async function runWorkload(pair: Pair, o: Options): Promise<string> {
       const ping = await pingRun(pair, o.seconds);
       return `idle ping p50 ${ping.p50Ms} ms p99 ${ping.p99Ms} ms (${ping.received}/${ping.sent} replies)`;
     }
+    case 'idle':
+      await new Promise((r) => setTimeout(r, o.seconds * 1000));
+      return 'nothing sent';
     case 'ping-load': {
       const tcp = tcpRun(pair, { streams: 1, reverse: false, seconds: o.seconds });
       const ping = await pingRun(pair, Math.max(1, o.seconds - 1));
@@ -139,7 +142,7 @@ async function main(): Promise<void> {
   requireRoot();
   measureDefaults();
   const pair = await setUpPair(o.config, o.topology, o.wireguardGo);
-  const server = o.workload === 'handshakes' || o.workload === 'ping' ? undefined : await startIperfServer(pair);
+  const server = ['handshakes', 'ping', 'idle'].includes(o.workload) ? undefined : await startIperfServer(pair);
   try {
     const sides = [
       ['a (sender)', pair.a.proc!.pid!],

@@ -15,8 +15,13 @@
 /** The largest spin allowed (native/waiter.h kWaiterMaxSpinUs clamps to the same). */
 export const SPIN_US_MAX = 10_000;
 
-/** Chosen by measurement (docs/DESIGN.md, "The spin before sleeping"). */
-export const DEFAULT_SPIN_US = 50;
+/**
+ * Off by default, by measurement (README, Performance: "The spin before
+ * sleeping"): on the 2-vCPU bench VM both daemons share the cores, and a
+ * worker spinning there takes the core the other side needs to answer, so
+ * every budget tried (30–200 µs) made idle pings slower, not faster.
+ */
+export const DEFAULT_SPIN_US = 0;
 
 /**
  * The spin (microseconds) for the next wait, given the last wait's result:

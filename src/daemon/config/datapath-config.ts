@@ -19,7 +19,7 @@
  *   "cryptoCrew": "off",      // "off" | "auto" (cores − 1) | 0..64: native threads sharing one burst's AEAD (src/crypto/crypto-crew.ts)
  *   "cryptoCrewMinBurst": 8,  // 2..65535: smaller bursts run on their worker alone
  *   "tunOffload": "auto",     // "auto" | "off": TSO/USO reads and coalesced writes on the TUN
- *   "spinUs": 50,             // 0..10000: after a burst, a worker checks for more this long before it sleeps (src/datapath/spin.ts)
+ *   "spinUs": 0,              // 0..10000: after a burst, a worker checks for more this long before it sleeps (src/datapath/spin.ts)
  *   "txPath": "auto",         // "auto" | "afxdp" | "socket": bulk runs by the kernel socket on copy-mode devices (src/datapath/tx-path.ts)
  *   "rxPath": "auto",         // "auto" | "afxdp" | "socket": peers' data messages by AF_XDP or by the kernel socket with GRO (src/datapath/rx-path.ts)
  *   "xdpProgram": "own",      // "own": attach our filter; "device-plugin": take the AF_XDP device plugin's XSKMAP
