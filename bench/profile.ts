@@ -9,10 +9,13 @@
  *
  *   node dist/bench/profile.js --workload tcp [--config xdpwg|wireguard-go]
  *        [--topology veth|nic] [--seconds 10] [--perf] [--wireguard-go PATH]
+ *        [--warm-up SECONDS]
  *
  * Workloads: tcp, tcp4 (4 streams), udp1420, udp64 (offered flat out),
  * ping (idle: every 10 ms, nothing else flowing), ping-load (ping under a TCP stream),
  * handshakes, idle (nothing sent: what the daemons cost at rest).
+ * --warm-up runs a 4-stream TCP load first (not measured), as the suite's
+ * later repetitions see the daemons: their JIT has compiled the data path.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -36,10 +39,11 @@ interface Options {
   seconds: number;
   perf: boolean;
   wireguardGo: string;
+  warmUpSeconds: number;
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { workload: 'tcp', config: 'xdpwg', topology: 'veth', seconds: 10, perf: false, wireguardGo: 'wireguard-go' };
+  const o: Options = { workload: 'tcp', config: 'xdpwg', topology: 'veth', seconds: 10, perf: false, wireguardGo: 'wireguard-go', warmUpSeconds: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -64,6 +68,10 @@ function parseOptions(argv: string[]): Options {
       if (!(o.seconds >= 1)) throw new Error('--seconds: at least 1');
     } else if (a === '--perf') o.perf = true;
     else if (a === '--wireguard-go') o.wireguardGo = value();
+    else if (a === '--warm-up') {
+      o.warmUpSeconds = Number(value());
+      if (!(o.warmUpSeconds >= 0)) throw new Error('--warm-up: seconds, at least 0');
+    }
     else throw new Error(`unknown option ${a}`);
   }
   return o;
@@ -142,7 +150,8 @@ async function main(): Promise<void> {
   requireRoot();
   measureDefaults();
   const pair = await setUpPair(o.config, o.topology, o.wireguardGo);
-  const server = ['handshakes', 'ping', 'idle'].includes(o.workload) ? undefined : await startIperfServer(pair);
+  const server = o.warmUpSeconds > 0 || !['handshakes', 'ping', 'idle'].includes(o.workload) ? await startIperfServer(pair) : undefined;
+  if (o.warmUpSeconds > 0) await tcpRun(pair, { streams: 4, reverse: false, seconds: o.warmUpSeconds });
   try {
     const sides = [
       ['a (sender)', pair.a.proc!.pid!],
