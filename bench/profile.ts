@@ -43,7 +43,15 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { workload: 'tcp', config: 'xdpwg', topology: 'veth', seconds: 10, perf: false, wireguardGo: 'wireguard-go', warmUpSeconds: 0 };
+  const o: Options = {
+    workload: 'tcp',
+    config: 'xdpwg',
+    topology: 'veth',
+    seconds: 10,
+    perf: false,
+    wireguardGo: 'wireguard-go',
+    warmUpSeconds: 0,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -71,8 +79,7 @@ function parseOptions(argv: string[]): Options {
     else if (a === '--warm-up') {
       o.warmUpSeconds = Number(value());
       if (!(o.warmUpSeconds >= 0)) throw new Error('--warm-up: seconds, at least 0');
-    }
-    else throw new Error(`unknown option ${a}`);
+    } else throw new Error(`unknown option ${a}`);
   }
   return o;
 }

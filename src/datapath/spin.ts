@@ -35,6 +35,7 @@ export function spinAfter(ready: number, wakeBit: number, budgetUs: number): num
 /** XDPWG_SPIN_US's value: an integer 0..SPIN_US_MAX; anything else is an error naming the variable. */
 export function parseSpinUs(text: string): number {
   const v = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
-  if (!(Number.isInteger(v) && v >= 0 && v <= SPIN_US_MAX)) throw new Error(`XDPWG_SPIN_US=${text}: expected an integer 0..${SPIN_US_MAX} (microseconds)`);
+  if (!(Number.isInteger(v) && v >= 0 && v <= SPIN_US_MAX))
+    throw new Error(`XDPWG_SPIN_US=${text}: expected an integer 0..${SPIN_US_MAX} (microseconds)`);
   return v;
 }
