@@ -9,9 +9,13 @@
  *
  *   node dist/bench/profile.js --workload tcp [--config xdpwg|wireguard-go]
  *        [--topology veth|nic] [--seconds 10] [--perf] [--wireguard-go PATH]
+ *        [--warm-up SECONDS]
  *
  * Workloads: tcp, tcp4 (4 streams), udp1420, udp64 (offered flat out),
- * ping-load (ping under a TCP stream), handshakes.
+ * ping (idle: every 10 ms, nothing else flowing), ping-load (ping under a TCP stream),
+ * handshakes, idle (nothing sent: what the daemons cost at rest).
+ * --warm-up runs a 4-stream TCP load first (not measured), as the suite's
+ * later repetitions see the daemons: their JIT has compiled the data path.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -25,7 +29,7 @@ import { UDP_PAYLOADS } from './suite/measure.js';
 import { threadsOf, USER_HZ } from './suite/cpu.js';
 import { setUpPair, type ConfigName, type Pair, type TopologyName } from './suite/topology.js';
 
-const WORKLOADS = ['tcp', 'tcp4', 'udp1420', 'udp64', 'ping-load', 'handshakes'] as const;
+const WORKLOADS = ['tcp', 'tcp4', 'udp1420', 'udp64', 'ping', 'ping-load', 'handshakes', 'idle'] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 interface Options {
@@ -35,10 +39,19 @@ interface Options {
   seconds: number;
   perf: boolean;
   wireguardGo: string;
+  warmUpSeconds: number;
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { workload: 'tcp', config: 'xdpwg', topology: 'veth', seconds: 10, perf: false, wireguardGo: 'wireguard-go' };
+  const o: Options = {
+    workload: 'tcp',
+    config: 'xdpwg',
+    topology: 'veth',
+    seconds: 10,
+    perf: false,
+    wireguardGo: 'wireguard-go',
+    warmUpSeconds: 0,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -63,7 +76,10 @@ function parseOptions(argv: string[]): Options {
       if (!(o.seconds >= 1)) throw new Error('--seconds: at least 1');
     } else if (a === '--perf') o.perf = true;
     else if (a === '--wireguard-go') o.wireguardGo = value();
-    else throw new Error(`unknown option ${a}`);
+    else if (a === '--warm-up') {
+      o.warmUpSeconds = Number(value());
+      if (!(o.warmUpSeconds >= 0)) throw new Error('--warm-up: seconds, at least 0');
+    } else throw new Error(`unknown option ${a}`);
   }
   return o;
 }
@@ -86,6 +102,13 @@ async function runWorkload(pair: Pair, o: Options): Promise<string> {
       const r = await udpRun(pair, { payload: UDP_PAYLOADS[o.workload], offeredPps: Infinity, seconds: o.seconds });
       return `${(r.receivedPps / 1e3).toFixed(1)} kpps received, loss ${r.lossPercent.toFixed(2)}%`;
     }
+    case 'ping': {
+      const ping = await pingRun(pair, o.seconds);
+      return `idle ping p50 ${ping.p50Ms} ms p99 ${ping.p99Ms} ms (${ping.received}/${ping.sent} replies)`;
+    }
+    case 'idle':
+      await new Promise((r) => setTimeout(r, o.seconds * 1000));
+      return 'nothing sent';
     case 'ping-load': {
       const tcp = tcpRun(pair, { streams: 1, reverse: false, seconds: o.seconds });
       const ping = await pingRun(pair, Math.max(1, o.seconds - 1));
@@ -134,7 +157,8 @@ async function main(): Promise<void> {
   requireRoot();
   measureDefaults();
   const pair = await setUpPair(o.config, o.topology, o.wireguardGo);
-  const server = o.workload === 'handshakes' ? undefined : await startIperfServer(pair);
+  const server = o.warmUpSeconds > 0 || !['handshakes', 'ping', 'idle'].includes(o.workload) ? await startIperfServer(pair) : undefined;
+  if (o.warmUpSeconds > 0) await tcpRun(pair, { streams: 4, reverse: false, seconds: o.warmUpSeconds });
   try {
     const sides = [
       ['a (sender)', pair.a.proc!.pid!],

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstring>
@@ -37,12 +38,27 @@ void Waiter::FreeResources() {
   event_fd_ = -1;
 }
 
-// wait(fds: Int32Array, nfds, timeoutMs) -> bitmask
+namespace {
+int64_t MonotonicNs() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return int64_t(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+}  // namespace
+
+// wait(fds: Int32Array, nfds, timeoutMs, spinUs = 0) -> bitmask
 // Bit i: fds[i] is readable, or has an error/hang-up the caller must read to
 // see (a deleted TUN reports POLLERR; its read then fails with EBADFD).
 // Bit 30: the eventfd was signalled; it is drained here. 0: timed out (or
 // interrupted by a signal). timeoutMs < 0 waits forever, 0 only checks.
 // Negative fds are ignored, as poll(2) does.
+// spinUs > 0 (with timeoutMs != 0): first checks without sleeping, again and
+// again, for up to spinUs microseconds, and only then sleeps in poll. A
+// thread that sleeps on an idle vCPU is woken late (the wake-up IPI, the
+// vCPU leaving halt: tens of microseconds on a VM), so right after a burst
+// a worker stays awake a moment for the reply or the next packet. Bounded
+// here (kWaiterMaxSpinUs) and only asked for by a worker that just moved
+// packets (src/datapath/spin.ts): an idle daemon never spins.
 Napi::Value Waiter::Wait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (event_fd_ < 0) {
@@ -66,6 +82,8 @@ Napi::Value Waiter::Wait(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   int timeout = info[2].As<Napi::Number>().Int32Value();
+  int64_t spinUs = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int64Value() : 0;
+  if (spinUs > kWaiterMaxSpinUs) spinUs = kWaiterMaxSpinUs;
   const int32_t* f = fds.Data();
   for (uint32_t i = 0; i < nfds; i++) {
     pfds_[i].fd = f[i];
@@ -76,7 +94,13 @@ Napi::Value Waiter::Wait(const Napi::CallbackInfo& info) {
   pfds_[nfds].events = POLLIN;
   pfds_[nfds].revents = 0;
 
-  int r = poll(pfds_, nfds + 1, timeout);
+  int r = 0;
+  if (spinUs > 0 && timeout != 0) {
+    const int64_t until = MonotonicNs() + spinUs * 1000;
+    do r = poll(pfds_, nfds + 1, 0);
+    while (r == 0 && MonotonicNs() < until);
+  }
+  if (r == 0) r = poll(pfds_, nfds + 1, timeout);
   if (r < 0) {
     if (errno == EINTR) return Napi::Number::New(env, 0);
     ThrowSysError(env, "Waiter: poll", errno);

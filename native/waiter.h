@@ -17,6 +17,8 @@ namespace xdpwg {
 constexpr uint32_t kWaiterWakeBit = 30;
 /** Most fds one wait() watches: bits 0..29 of the result. */
 constexpr uint32_t kWaiterMaxFds = 30;
+/** Longest spin one wait() does before it sleeps (microseconds). */
+constexpr int64_t kWaiterMaxSpinUs = 10'000;
 
 class Waiter : public EnvBound<Waiter> {
  public:

@@ -8,6 +8,7 @@
 import os from 'node:os';
 import { native } from '../native/binding.js';
 import { tunQueueSpecs } from '../native/tun.js';
+import { parseSpinUs } from '../datapath/spin.js';
 import { Device } from './device/device.js';
 import type { Logger } from './log.js';
 import { UapiServer } from './uapi/server.js';
@@ -91,6 +92,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const txPathEnv = process.env.XDPWG_TX_PATH;
   if (txPathEnv === 'auto' || txPathEnv === 'afxdp' || txPathEnv === 'socket') datapath.txPath = txPathEnv;
   else if (txPathEnv) throw new Error(`XDPWG_TX_PATH=${txPathEnv}: expected auto, afxdp or socket`);
+  // XDPWG_SPIN_US overrides "spinUs" (measurements of the spin's cost and gain).
+  if (process.env.XDPWG_SPIN_US !== undefined) datapath.spinUs = parseSpinUs(process.env.XDPWG_SPIN_US);
   // XDPWG_RX_PATH overrides "rxPath" (measurements of the two receive paths).
   const rxPathEnv = process.env.XDPWG_RX_PATH;
   if (rxPathEnv === 'auto' || rxPathEnv === 'afxdp' || rxPathEnv === 'socket') datapath.rxPath = rxPathEnv;

@@ -35,6 +35,8 @@ export interface WorkerPoolOptions {
   crypto: AeadBurstChoice;
   /** Worker i is pinned to cpus[i % cpus.length]; empty: not pinned. */
   cpus: number[];
+  /** Spin before sleeping after a burst, microseconds (src/datapath/spin.ts). */
+  spinUs: number;
   onMessage(msg: FromWorker): void;
   /** A worker ended without being asked to. */
   onExit(worker: number, reason: string): void;
@@ -153,6 +155,7 @@ export class WorkerPool {
       frameCount: this.opts.frameCount,
       crypto: this.opts.crypto,
       cpus: this.opts.cpus.length ? [this.opts.cpus[index % this.opts.cpus.length]!] : [],
+      spinUs: this.opts.spinUs,
     };
     const file = fileURLToPath(new URL('./worker.js', import.meta.url));
     const thread = new Worker(file, {

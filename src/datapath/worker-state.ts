@@ -61,6 +61,8 @@ export interface WorkerInit {
   crypto: AeadBurstChoice;
   /** CPUs to pin this worker to (datapath config "cpus"); empty: no pinning. */
   cpus: number[];
+  /** Spin before sleeping after a burst, microseconds (src/datapath/spin.ts; datapath config "spinUs"). */
+  spinUs: number;
 }
 
 /** One AF_XDP port of this worker (one device, the queue numbered like the worker). */

@@ -34,6 +34,7 @@ import { PeerState, WorkerState, type WorkerInit, type XskState } from './worker
 import { Receiver } from './receive.js';
 import { Sender } from './send.js';
 import { bulkMinRun, type TxPathSetting } from './tx-path.js';
+import { spinAfter } from './spin.js';
 
 export type { WorkerInit } from './worker-state.js';
 
@@ -105,17 +106,21 @@ class Worker {
       init = s.init;
     if (init.cpus.length) s.n.setThreadAffinity(init.cpus);
     s.post({ t: 'ready', worker: init.worker, path: 'udp', eventFd: this.waiter.eventFd });
+    let spin = 0;
     while (!s.stopping) {
       // No key copy survives a loop iteration: idle while blocked, then announce the epoch before touching keypairs.
       this.epoch.idle();
       // Datagrams cut from a GRO message beyond the last burst wait in the port, unseen by poll.
       const udpMore = this.fds[0]! >= 0 && s.udp.rxPending > 0;
-      const ready = this.waiter.wait(this.fds, 2 + s.xsks.length, this.sender.tunMore || udpMore ? 0 : MAX_WAIT_MS);
+      const more = this.sender.tunMore || udpMore;
+      // After a burst that moved packets, stay awake a moment for the next (spin.ts).
+      const ready = this.waiter.wait(this.fds, 2 + s.xsks.length, more ? 0 : MAX_WAIT_MS, more ? 0 : spin);
       this.epoch.enter();
       if (ready < 0) {
         s.fatal(`wait failed (${ready})`);
         return;
       }
+      spin = spinAfter(ready, this.wakeBit, init.spinUs);
       // Messages are drained on the wake bit, and also whenever main posted since the last drain
       // (WorkerPool.posted): a message posted without a wake of its own (withWakesDeferred) is
       // applied before any packet read after this point.

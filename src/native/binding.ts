@@ -483,8 +483,10 @@ export interface NativeWaiter {
    * Returns a bitmask: bit i = fds[i] readable or in error (read it to see);
    * bit 30 (WAITER_WAKE_BIT) = woken (the eventfd is drained). 0 = timeout.
    * timeoutMs < 0 waits forever; 0 only checks (busy-poll).
+   * spinUs > 0 (and timeoutMs ≠ 0): checks again and again without sleeping
+   * for up to spinUs µs (at most 10 000) before sleeping (src/datapath/spin.ts).
    */
-  wait(fds: Int32Array, nfds: number, timeoutMs: number): number;
+  wait(fds: Int32Array, nfds: number, timeoutMs: number, spinUs?: number): number;
   close(): void;
 }
 

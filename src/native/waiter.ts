@@ -43,10 +43,11 @@ export class Waiter {
   /**
    * Blocks until a watched fd is readable (or in error), a wake arrives, or
    * timeoutMs passes (< 0: forever; 0: just check). Returns the bitmask:
-   * bit i for fds[i], WAKE_BIT for a wake; 0 on timeout.
+   * bit i for fds[i], WAKE_BIT for a wake; 0 on timeout. spinUs > 0: checks
+   * without sleeping for up to that long first (src/datapath/spin.ts).
    */
-  wait(timeoutMs: number): number {
-    return this.native.wait(this.fds, this.count, timeoutMs);
+  wait(timeoutMs: number, spinUs = 0): number {
+    return this.native.wait(this.fds, this.count, timeoutMs, spinUs);
   }
 
   close(): void {

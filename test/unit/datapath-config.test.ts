@@ -29,6 +29,8 @@ test('absent keys take their defaults; given keys are kept', () => {
   assert.equal(parseDatapathConfig('{ "cryptoCrew": "auto" }', 'f').cryptoCrew, 'auto');
   const crew = parseDatapathConfig('{ "cryptoCrew": 3, "cryptoCrewMinBurst": 2 }', 'f');
   assert.deepEqual([crew.cryptoCrew, crew.cryptoCrewMinBurst], [3, 2]);
+  assert.equal(DEFAULT_DATAPATH.spinUs, 0);
+  assert.equal(parseDatapathConfig('{ "spinUs": 200 }', 'f').spinUs, 200);
   assert.equal(DEFAULT_DATAPATH.rxPath, 'auto');
   assert.equal(parseDatapathConfig('{ "rxPath": "socket" }', 'f').rxPath, 'socket');
 });
@@ -53,6 +55,9 @@ const bad: Array<[string, RegExp]> = [
   ['{ "cryptoCrew": "on" }', /"cryptoCrew" must be "auto", "off" or 0..64/],
   ['{ "cryptoCrew": 65 }', /"cryptoCrew" must be/],
   ['{ "cryptoCrewMinBurst": 1 }', /"cryptoCrewMinBurst" must be 2..65535/],
+  ['{ "spinUs": -1 }', /"spinUs" must be 0..10000/],
+  ['{ "spinUs": 10001 }', /"spinUs" must be 0..10000/],
+  ['{ "spinUs": 2.5 }', /"spinUs" must be 0..10000/],
   ['{ "txPath": "kernel" }', /"txPath" must be "auto", "afxdp" or "socket"/],
   ['{ "rxPath": "gro" }', /"rxPath" must be "auto", "afxdp" or "socket"/],
   ['{ "xdpProgram": "theirs" }', /"xdpProgram" must be "own" or "device-plugin"/],

@@ -106,6 +106,42 @@ if (isMainThread) {
     }
   });
 
+  test('spinUs: checks without sleeping first (CPU used), then sleeps; bounded; never with timeout 0', async () => {
+    const p = openUdpPort({ port: 0, bindAddress: '127.0.0.1', frameCount: 4 });
+    const w = new Waiter([p.fd]);
+    try {
+      // Nothing arrives: the 8 ms spin busy-checks (CPU time), then the 30 ms sleep (none).
+      const cpu0 = process.cpuUsage();
+      let t0 = performance.now();
+      assert.equal(w.wait(30, 8_000), 0);
+      let elapsed = performance.now() - t0;
+      const used = process.cpuUsage(cpu0);
+      const cpuMs = (used.user + used.system) / 1000;
+      assert.ok(elapsed >= 36 && elapsed < 500, `spin 8 ms + wait 30 ms took ${elapsed.toFixed(1)} ms`);
+      assert.ok(cpuMs >= 5, `the spin used ${cpuMs.toFixed(1)} ms of CPU`);
+      // The spin is capped at 10 ms whatever is asked.
+      t0 = performance.now();
+      assert.equal(w.wait(1, 5_000_000), 0);
+      elapsed = performance.now() - t0;
+      assert.ok(elapsed >= 10 && elapsed < 500, `a 5 s spin asked, ${elapsed.toFixed(1)} ms spent`);
+      // timeout 0 only checks: no spin.
+      t0 = performance.now();
+      for (let i = 0; i < 10; i++) assert.equal(w.wait(0, 10_000), 0);
+      elapsed = performance.now() - t0;
+      assert.ok(elapsed < 50, `ten checks with a spin asked took ${elapsed.toFixed(1)} ms`);
+      // Readiness found during the spin: its bit at once; a wake too.
+      await sendTo(p.port);
+      t0 = performance.now();
+      assert.equal(w.wait(5000, 1000), 1);
+      wake(w.eventFd);
+      assert.equal(w.wait(5000, 1000) & WAKE_BIT, WAKE_BIT);
+      assert.ok(performance.now() - t0 < 1000);
+    } finally {
+      w.close();
+      p.close();
+    }
+  });
+
   test('wakeFd refuses fds that are not eventfds (a reused number is never written to)', () => {
     const p = openUdpPort({ port: 0, bindAddress: '127.0.0.1', frameCount: 4 });
     const w = new Waiter();

@@ -19,6 +19,7 @@
  *   "cryptoCrew": "off",      // "off" | "auto" (cores − 1) | 0..64: native threads sharing one burst's AEAD (src/crypto/crypto-crew.ts)
  *   "cryptoCrewMinBurst": 8,  // 2..65535: smaller bursts run on their worker alone
  *   "tunOffload": "auto",     // "auto" | "off": TSO/USO reads and coalesced writes on the TUN
+ *   "spinUs": 0,              // 0..10000: after a burst, a worker checks for more this long before it sleeps (src/datapath/spin.ts)
  *   "txPath": "auto",         // "auto" | "afxdp" | "socket": bulk runs by the kernel socket on copy-mode devices (src/datapath/tx-path.ts)
  *   "rxPath": "auto",         // "auto" | "afxdp" | "socket": peers' data messages by AF_XDP or by the kernel socket with GRO (src/datapath/rx-path.ts)
  *   "xdpProgram": "own",      // "own": attach our filter; "device-plugin": take the AF_XDP device plugin's XSKMAP
@@ -34,6 +35,7 @@ import { CRYPTO_CREW_MAX_THREADS, type CryptoCrewSetting } from '../../crypto/cr
 import { parseListenAddress } from './listen-address.js';
 import type { TxPathSetting } from '../../datapath/tx-path.js';
 import type { RxPathSetting } from '../../datapath/rx-path.js';
+import { DEFAULT_SPIN_US, SPIN_US_MAX } from '../../datapath/spin.js';
 
 export interface DatapathConfig {
   /** Where AF_XDP is used: auto (not on virtual devices, src/daemon/xdp/afxdp-choice.ts), on (every device that takes it), off. */
@@ -55,6 +57,8 @@ export interface DatapathConfig {
   cryptoCrew: CryptoCrewSetting;
   cryptoCrewMinBurst: number;
   tunOffload: 'auto' | 'off';
+  /** Microseconds a worker keeps checking for packets after a burst before it sleeps (src/datapath/spin.ts). */
+  spinUs: number;
   /** Where messages to peers on an AF_XDP device leave (src/datapath/tx-path.ts). */
   txPath: TxPathSetting;
   /** Where peers' data messages on an AF_XDP device arrive (src/datapath/rx-path.ts). */
@@ -84,6 +88,7 @@ export const DEFAULT_DATAPATH: Readonly<DatapathConfig> = {
   cryptoCrew: 'off',
   cryptoCrewMinBurst: 8,
   tunOffload: 'auto',
+  spinUs: DEFAULT_SPIN_US,
   txPath: 'auto',
   rxPath: 'auto',
   xdpProgram: 'own',
@@ -247,6 +252,10 @@ export function parseDatapathConfig(text: string, file: string, defaults: Readon
         if (v !== 'auto' && v !== 'off' && !(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= CRYPTO_CREW_MAX_THREADS))
           bad(key, `"auto", "off" or 0..${CRYPTO_CREW_MAX_THREADS}`);
         cfg.cryptoCrew = v as CryptoCrewSetting;
+        break;
+      case 'spinUs':
+        if (!(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= SPIN_US_MAX)) bad(key, `0..${SPIN_US_MAX}`);
+        cfg.spinUs = v as number;
         break;
       case 'cryptoCrewMinBurst':
         if (!(Number.isInteger(v) && (v as number) >= 2 && (v as number) <= 65535)) bad(key, '2..65535');

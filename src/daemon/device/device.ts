@@ -160,6 +160,7 @@ export class Device implements DeviceControl {
       cookieSecret: d.handshakes.cookieSecret.buffer,
       crypto: opts.datapath.crypto,
       cpus: opts.datapath.cpus === 'auto' ? [] : opts.datapath.cpus,
+      spinUs: opts.datapath.spinUs,
       onMessage: (m) => d.fromWorker(m),
       onExit: (_worker, reason) => d.onFatal(`data path ${reason}; exiting so the service manager restarts us`),
     });
