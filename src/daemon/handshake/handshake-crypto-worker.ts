@@ -133,7 +133,9 @@ export class HandshakeCryptoThread {
   private hex = '';
   private local: X25519KeyPair | null = null;
   /** The directory respondToInitiation asks (one function for the thread, not a closure per handshake). */
-  private readonly directory = (rs: Uint8Array): { presharedKey: Uint8Array; staticStatic: Uint8Array | null; notAfter?: Uint8Array } | null => {
+  private readonly directory = (
+    rs: Uint8Array,
+  ): { presharedKey: Uint8Array; staticStatic: Uint8Array | null; notAfter?: Uint8Array } | null => {
     const local = this.local!;
     this.version = this.table?.lookup(rs, this.psk) ?? 0;
     if (this.version === 0) return null;
