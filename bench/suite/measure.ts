@@ -54,8 +54,16 @@ export const METRICS = {
   ping_load_p50_ms: { label: 'Ping RTT under TCP load p50', unit: 'ms', better: 'lower' },
   ping_load_p99_ms: { label: 'Ping RTT under TCP load p99', unit: 'ms', better: 'lower' },
   handshakes_per_s: { label: 'Handshakes/s (responder)', unit: '1/s', better: 'higher' },
-  rss_idle_mb: { label: 'Daemon RSS idle after a handshake, fresh daemons (larger of the two)', unit: 'MB', better: 'lower' },
-  rss_idle_after_mb: { label: "Daemon RSS idle after the earlier repetitions' traffic (larger of the two)", unit: 'MB', better: 'lower' },
+  rss_idle_mb: {
+    label: 'Daemon RSS idle (5 s without traffic) after a handshake, fresh daemons (larger of the two)',
+    unit: 'MB',
+    better: 'lower',
+  },
+  rss_idle_after_mb: {
+    label: "Daemon RSS idle (5 s without traffic) after the earlier repetitions' traffic (larger of the two)",
+    unit: 'MB',
+    better: 'lower',
+  },
   rss_tcp_peak_mb: { label: 'Daemon RSS peak during the TCP runs (larger of the two)', unit: 'MB', better: 'lower' },
 } as const satisfies Record<string, Metric>;
 
@@ -77,6 +85,9 @@ export interface Repetition {
 }
 
 /** Runs every measurement once on pair; `log` gets a line per measurement. */
+/** No traffic for this long before the idle memory sample (longer than xdpwg's QUIET_MS of 3 s). */
+const IDLE_SETTLE_MS = 5_000;
+
 export async function measureOnce(pair: Pair, s: Settings, log: (line: string) => void): Promise<Repetition> {
   const f: Partial<Record<MetricKey, number>> = {};
   const raw: Repetition['raw'] = { tcp: {}, udp: {}, ping: {} };
@@ -86,9 +97,12 @@ export async function measureOnce(pair: Pair, s: Settings, log: (line: string) =
   f.ping_idle_p50_ms = idle.p50Ms;
   f.ping_idle_p99_ms = idle.p99Ms;
 
-  // Memory, per daemon: idle now (the pair has had its handshake and sat through the idle ping),
+  // Memory, per daemon: idle (the pair has had its handshake and the idle ping, then nothing for
+  // IDLE_SETTLE_MS: an idle daemon is one with no traffic, and xdpwg gives a quiet thread's spare
+  // memory back after 3 s, src/native/idle-memory.ts; both implementations get the same wait),
   // then the largest resident set each reaches while the TCP runs go.
   const daemons = pair.config === 'veth' ? undefined : { a: pair.a.proc!.pid!, b: pair.b.proc!.pid! };
+  if (daemons) await sleep(IDLE_SETTLE_MS);
   const idleMemory = daemons && { a: memoryOf([daemons.a]), b: memoryOf([daemons.b]) };
   const peaks = daemons && { a: new PeakSampler(() => [daemons.a]), b: new PeakSampler(() => [daemons.b]) };
 
