@@ -15,7 +15,8 @@ import { DropCounters } from '../../src/datapath/drop-counters.js';
 import { CookieSecretShare } from '../../src/datapath/handshake-admission.js';
 import { ADDR_RECORD_SIZE } from '../../src/datapath/addr-record.js';
 import type { FromWorker } from '../../src/datapath/worker-messages.js';
-import type { WorkerState, XskState } from '../../src/datapath/worker-state.js';
+import type { WorkerState } from '../../src/datapath/worker-state.js';
+import { queueOf } from '../helpers/xsk-queue.js';
 import { buildUdpFrame } from '../../src/packet/udp-frame.js';
 import { INITIATION_SIZE, RESPONSE_SIZE, MESSAGE_INITIATION, MESSAGE_RESPONSE } from '../../src/protocol/wire.js';
 
@@ -56,22 +57,7 @@ test("one receive burst's handshake messages reach the main thread as one messag
     handshakeFrame(MESSAGE_RESPONSE, RESPONSE_SIZE, 0x22, 2, 40002),
     handshakeFrame(MESSAGE_INITIATION, INITIATION_SIZE, 0x33, 3, 40003),
   ];
-  const buf = new Uint8Array(frames.length * 2048);
-  frames.forEach((f, i) => buf.set(f, i * 2048));
-  let given = false;
-  const port = {
-    rxBurst(desc: Uint32Array): number {
-      if (given) return 0;
-      given = true;
-      frames.forEach((f, i) => {
-        desc[2 * i] = i * 2048;
-        desc[2 * i + 1] = f.length;
-      });
-      return frames.length;
-    },
-    freeFrames(): void {},
-  };
-  new Receiver(s).readXsk({ port, buf, ifindex: 2, name: 'test0' } as unknown as XskState);
+  new Receiver(s).readXsk(queueOf(frames));
 
   assert.equal(posted.length, 1, 'one message for the burst');
   const m = posted[0]!;

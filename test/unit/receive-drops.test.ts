@@ -11,7 +11,8 @@ import { Receiver } from '../../src/datapath/receive.js';
 import { BurstScratch } from '../../src/datapath/burst-scratch.js';
 import { DropCounters } from '../../src/datapath/drop-counters.js';
 import { CookieSecretShare } from '../../src/datapath/handshake-admission.js';
-import type { WorkerState, XskState } from '../../src/datapath/worker-state.js';
+import type { WorkerState } from '../../src/datapath/worker-state.js';
+import { queueOf } from '../helpers/xsk-queue.js';
 import type { DataKeypair } from '../../src/datapath/data-keypair.js';
 import { buildUdpFrame, type UdpFrameSpec } from '../../src/packet/udp-frame.js';
 
@@ -28,26 +29,6 @@ function workerState(): WorkerState {
     post: () => assert.fail('nothing is posted to the main thread'),
   };
   return state as unknown as WorkerState;
-}
-
-/** An AF_XDP queue that yields `frames` once (each at its own offset of one buffer). */
-function queueOf(frames: Uint8Array[]): XskState {
-  const buf = new Uint8Array(frames.length * 2048);
-  frames.forEach((f, i) => buf.set(f, i * 2048));
-  let given = false;
-  const port = {
-    rxBurst(desc: Uint32Array): number {
-      if (given) return 0;
-      given = true;
-      frames.forEach((f, i) => {
-        desc[2 * i] = i * 2048;
-        desc[2 * i + 1] = f.length;
-      });
-      return frames.length;
-    },
-    freeFrames(): void {},
-  };
-  return { port, buf, ifindex: 2, name: 'test0' } as unknown as XskState;
 }
 
 const spec: UdpFrameSpec = {
