@@ -16,8 +16,8 @@
 export const SPIN_US_MAX = 10_000;
 
 /**
- * Off by default, by measurement (README, Performance: "The spin before
- * sleeping"): on the 2-vCPU bench VM both daemons share the cores, and a
+ * Off by default, by measurement (README, Performance: "Idle ping: where
+ * the time goes"): on the 2-vCPU bench VM both daemons share the cores, and a
  * worker spinning there takes the core the other side needs to answer, so
  * every budget tried (30–200 µs) made idle pings slower, not faster.
  */
