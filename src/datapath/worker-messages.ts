@@ -77,8 +77,6 @@ export type FromWorker =
   | { t: 'ready'; worker: number; path: string; eventFd: number }
   /** The worker took the slab of a 'peer-tables' message (the counters it holds are in it). */
   | { t: 'peer-tables-taken'; worker: number; counters: SharedArrayBuffer }
-  /** A handshake message (types 1–3) for the main thread, with the address it came from. */
-  | { t: 'handshake'; worker: number; data: Uint8Array; addr: AddrRecord }
   /**
    * The handshake messages of one burst (what receive.ts sends): `data` holds them back to back,
    * lengths[k] bytes each; `addrs` their senders' address records (ADDR_RECORD_SIZE bytes each).

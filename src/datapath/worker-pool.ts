@@ -178,8 +178,7 @@ export class WorkerPool {
           this.slabTaken(index, msg.counters);
           return;
         }
-        if (msg.t === 'handshake') Atomics.sub(this.handshakeBacklog, 0, 1);
-        else if (msg.t === 'handshakes') Atomics.sub(this.handshakeBacklog, 0, msg.lengths.length);
+        if (msg.t === 'handshakes') Atomics.sub(this.handshakeBacklog, 0, msg.lengths.length);
         this.opts.onMessage(msg);
       });
       thread.on('error', (err) => {

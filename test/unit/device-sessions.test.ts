@@ -11,6 +11,12 @@ import { keyToHex } from '../../src/crypto/encoding.js';
 import { MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE } from '../../src/protocol/wire.js';
 import { DeviceHarness, TestPeer } from '../helpers/device-harness.js';
 import type { Keypair } from '../../src/protocol/keypair.js';
+import type { FromWorker } from '../../src/datapath/worker-messages.js';
+
+/** One handshake message as a worker hands it to main (receive.ts: a burst's messages in one 'handshakes'). */
+function handshakeMessage(data: Uint8Array, addr: Uint8Array): FromWorker {
+  return { t: 'handshakes', worker: 0, data, lengths: [data.length], addrs: addr };
+}
 
 const DATA = 4;
 /** An IPv4 packet for the peer's allowed IP 10.99.0.2 (only its length and bytes matter here). */
@@ -47,7 +53,7 @@ function senderIndex(response: Uint8Array): number {
 
 /** The peer initiates; the device answers. Returns the peer's keypair and the device's local index for it. */
 async function peerInitiates(p: TestPeer): Promise<{ keypair: Keypair; localIndex: number; response: Uint8Array }> {
-  device.inject({ t: 'handshake', worker: 0, data: p.initiation(), addr: p.addr });
+  device.inject(handshakeMessage(p.initiation(), p.addr));
   const response = await p.next(MESSAGE_RESPONSE, "the device's handshake response");
   return { keypair: p.complete(response), localIndex: senderIndex(response), response };
 }
@@ -108,7 +114,7 @@ test('a cookie reply to our handshake response gives the initiator the cookie it
   assert.equal(p.checker.validate(response, source, true), 'need-cookie');
   const reply = p.checker.createReply(response, source)!;
   assert.equal(reply[0], MESSAGE_COOKIE_REPLY);
-  device.inject({ t: 'handshake', worker: 0, data: reply, addr: p.addr });
+  device.inject(handshakeMessage(reply, p.addr));
   // The next handshake message the device sends this peer carries a valid MAC2.
   device.inject({ t: 'stage', items: [0, 4, PACKET.slice()] });
   const initiation = await p.next(MESSAGE_INITIATION, "the device's initiation");
@@ -143,12 +149,12 @@ test('cookie replies the device cannot use are counted as drops, not ignored', a
   // Names no handshake or keypair of ours.
   const stray = p.checker.createReply(response, source)!;
   stray.fill(0xee, 4, 8);
-  device.inject({ t: 'handshake', worker: 0, data: stray, addr: p.addr });
+  device.inject(handshakeMessage(stray, p.addr));
   assert.equal(drops(), before + 1, 'a reply for an unknown index is counted');
   // Names our response, but does not decrypt (forged).
   const forged = p.checker.createReply(response, source)!;
   forged[40]! ^= 1;
-  device.inject({ t: 'handshake', worker: 0, data: forged, addr: p.addr });
+  device.inject(handshakeMessage(forged, p.addr));
   assert.equal(drops(), before + 2, 'a forged reply is counted');
   removePeer(p);
 });

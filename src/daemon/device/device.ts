@@ -225,8 +225,6 @@ export class Device implements DeviceControl {
     // The workers' once-a-second counters are not activity; everything else they send is.
     if (m.t !== 'port-stats') this.idleMemory.active(this.clock.now());
     switch (m.t) {
-      case 'handshake':
-        return this.handshakes.receive(m.data, m.addr);
       case 'handshakes': {
         // Views into the burst's buffers: the handshake path copies what it keeps past its answer.
         let at = 0;
