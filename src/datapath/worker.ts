@@ -54,6 +54,8 @@ class Worker {
   /** Announces when this worker may hold copies of transport keys (W1/W3 of key-retirement.ts). */
   private readonly epoch: WorkerEpoch;
   private lastStatsMs = 0;
+  /** After a burst that moved packets, how long the next wait spins first (spin.ts). */
+  private spin = 0;
   /** Gives this thread's spare memory back once it has gone quiet (src/native/idle-memory.ts). */
   private readonly idleMemory: IdleMemoryRelease;
   /** WorkerPool.posted (word 0: main's count of messages posted; word 1 + worker: ours), and the count drained. */
@@ -106,39 +108,46 @@ class Worker {
       init = s.init;
     if (init.cpus.length) s.n.setThreadAffinity(init.cpus);
     s.post({ t: 'ready', worker: init.worker, path: 'udp', eventFd: this.waiter.eventFd });
-    let spin = 0;
-    while (!s.stopping) {
-      // No key copy survives a loop iteration: idle while blocked, then announce the epoch before touching keypairs.
-      this.epoch.idle();
-      // Datagrams cut from a GRO message beyond the last burst wait in the port, unseen by poll.
-      const udpMore = this.fds[0]! >= 0 && s.udp.rxPending > 0;
-      const more = this.sender.tunMore || udpMore;
-      // After a burst that moved packets, stay awake a moment for the next (spin.ts).
-      const ready = this.waiter.wait(this.fds, 2 + s.xsks.length, more ? 0 : MAX_WAIT_MS, more ? 0 : spin);
-      this.epoch.enter();
-      if (ready < 0) {
-        s.fatal(`wait failed (${ready})`);
-        return;
-      }
-      spin = spinAfter(ready, this.wakeBit, init.spinUs);
-      // Messages are drained on the wake bit, and also whenever main posted since the last drain
-      // (WorkerPool.posted): a message posted without a wake of its own (withWakesDeferred) is
-      // applied before any packet read after this point.
-      if (ready & this.wakeBit || (this.posted && Atomics.load(this.posted, 0) !== this.drained)) this.drainControl();
-      if (s.stopping) break;
-      // Level-triggered: keep going while any side has work; the wait
-      // returns at once when something is still readable.
-      if (ready & 1 || udpMore) this.receiver.readSocket();
-      for (let i = 0; i < s.xsks.length; i++) if (ready & (4 << i)) this.receiver.readXsk(s.xsks[i]!);
-      // TUN offload: segments of a super packet may wait in native state, unseen by poll.
-      if (ready & 2 || this.sender.tunMore) {
-        if (!this.sender.send()) return;
-      }
-      const now = Date.now();
-      // Anything that ended the wait early (packets, a control message) is activity.
-      if (ready !== 0 || udpMore) this.idleMemory.active(now);
-      if (now - this.lastStatsMs >= STATS_INTERVAL_MS) this.everySecond(now);
+    // One wait and what it woke for per call: V8 optimizes a function by how much of it has run,
+    // and this loop, entered once, would otherwise stay in its baseline tier on a quiet tunnel.
+    while (!s.stopping) if (!this.iterate()) return;
+  }
+
+  /** One wait and the work it found; false when the loop must end (fatal). */
+  private iterate(): boolean {
+    const s = this.s,
+      init = s.init;
+    // No key copy survives a loop iteration: idle while blocked, then announce the epoch before touching keypairs.
+    this.epoch.idle();
+    // Datagrams cut from a GRO message beyond the last burst wait in the port, unseen by poll.
+    const udpMore = this.fds[0]! >= 0 && s.udp.rxPending > 0;
+    const more = this.sender.tunMore || udpMore;
+    // After a burst that moved packets, stay awake a moment for the next (spin.ts).
+    const ready = this.waiter.wait(this.fds, 2 + s.xsks.length, more ? 0 : MAX_WAIT_MS, more ? 0 : this.spin);
+    this.epoch.enter();
+    if (ready < 0) {
+      s.fatal(`wait failed (${ready})`);
+      return false;
     }
+    this.spin = spinAfter(ready, this.wakeBit, init.spinUs);
+    // Messages are drained on the wake bit, and also whenever main posted since the last drain
+    // (WorkerPool.posted): a message posted without a wake of its own (withWakesDeferred) is
+    // applied before any packet read after this point.
+    if (ready & this.wakeBit || (this.posted && Atomics.load(this.posted, 0) !== this.drained)) this.drainControl();
+    if (s.stopping) return true;
+    // Level-triggered: keep going while any side has work; the wait
+    // returns at once when something is still readable.
+    if (ready & 1 || udpMore) this.receiver.readSocket();
+    for (let i = 0; i < s.xsks.length; i++) if (ready & (4 << i)) this.receiver.readXsk(s.xsks[i]!);
+    // TUN offload: segments of a super packet may wait in native state, unseen by poll.
+    if (ready & 2 || this.sender.tunMore) {
+      if (!this.sender.send()) return false;
+    }
+    const now = Date.now();
+    // Anything that ended the wait early (packets, a control message) is activity.
+    if (ready !== 0 || udpMore) this.idleMemory.active(now);
+    if (now - this.lastStatsMs >= STATS_INTERVAL_MS) this.everySecond(now);
+    return true;
   }
 
   /** Once a second (waits end at least that often): port counters to the main thread, and the test crash hook. */
