@@ -43,6 +43,8 @@ export class Receiver {
   private handshakeBytes = 0;
   private readonly handshakeAt = new Uint32Array(BURST_SIZE * 2);
   private readonly handshakeFrom = new Uint32Array(BURST_SIZE);
+  /** The burst's confirmed keypairs, [slot, generation, localIndex, …], posted together after it. */
+  private readonly confirms: number[] = [];
 
   constructor(private readonly s: WorkerState) {
     const init = s.init;
@@ -109,6 +111,11 @@ export class Receiver {
     this.decryptAndCheckReplay(buf, jobs);
     const written = this.acceptAndCheck(buf, jobs, now);
     if (written > 0) this.writeToTun(buf.buffer as ArrayBuffer, written);
+    if (this.confirms.length > 0) {
+      // Cloned by the post: the array is ours again at once.
+      this.s.post({ t: 'confirmed', items: this.confirms });
+      this.confirms.length = 0;
+    }
   }
 
   // ------------------------------------------------------------ 2. classify
@@ -293,7 +300,7 @@ export class Receiver {
   private confirm(peer: PeerState, kp: DataKeypair): void {
     // Local promotion so this worker sends with it at once; main broadcasts the rotation.
     peer.adoptConfirmed();
-    this.s.post({ t: 'confirmed', slot: kp.slot, generation: peer.generation, localIndex: kp.localIndex });
+    this.confirms.push(kp.slot, peer.generation, kp.localIndex);
   }
 
   // ------------------------------------------------------------ 7. TUN write

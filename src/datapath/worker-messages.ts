@@ -84,8 +84,12 @@ export type FromWorker =
   | { t: 'handshakes'; worker: number; data: Uint8Array; lengths: number[]; addrs: Uint8Array }
   /** Outgoing packets for peers without a usable session, as [slot, generation, packet, …] of one burst: main queues them and starts handshakes. */
   | { t: 'stage'; items: Array<number | Uint8Array> }
-  /** First data received on the responder's "next" keypair: it becomes current (whitepaper §5.4.6). */
-  | { t: 'confirmed'; slot: number; generation: number; localIndex: number }
+  /**
+   * First data received on responders' "next" keypairs: each becomes current (whitepaper §5.4.6).
+   * One message per burst, as [slot, generation, localIndex, …]: when many sessions confirm at
+   * once, main rotates them all and tells the workers in one message and one wake.
+   */
+  | { t: 'confirmed'; items: number[] }
   /** An authenticated packet arrived from a new address: the endpoint roams (whitepaper §2.1). */
   | { t: 'endpoint'; slot: number; generation: number; addr: AddrRecord }
   /** The worker's port counters (CNDP lport_stats_t names), about once a second, one entry per port. */

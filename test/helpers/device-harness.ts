@@ -55,6 +55,25 @@ export class DeviceHarness {
     (this.device as unknown as { fromWorker(m: FromWorker): void }).fromWorker(m);
   }
 
+  /** The peer's slot and generation (what worker messages name it by). */
+  slotOf(publicKey: Uint8Array): { slot: number; generation: number } {
+    const peers = (this.device as unknown as { peers: { get(k: Uint8Array): { slot: number; generation: number } | undefined } }).peers;
+    const p = peers.get(publicKey);
+    if (!p) throw new Error('no such peer');
+    return { slot: p.slot, generation: p.generation };
+  }
+
+  /** Runs fn with `pool` standing in for the device's worker pool (the device has none in these tests). */
+  withPool(pool: object, fn: () => void): void {
+    const link = (this.device as unknown as { link: { pool: unknown } }).link;
+    link.pool = pool;
+    try {
+      fn();
+    } finally {
+      link.pool = undefined;
+    }
+  }
+
   get listenPort(): number {
     return this.device.getSnapshot().listenPort;
   }

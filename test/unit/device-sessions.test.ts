@@ -62,7 +62,7 @@ test('a responder stamps the handshake when the initiator confirms the keypair, 
   const p = await newPeer();
   const { localIndex } = await peerInitiates(p);
   assert.equal(device.peer(p.identity.publicKey)!.lastHandshakeSec, 0, 'response sent: not complete yet (wireguard-go timers.go)');
-  device.inject({ t: 'confirmed', slot: 0, generation: 1, localIndex });
+  device.inject({ t: 'confirmed', items: [0, 1, localIndex] });
   const after = device.peer(p.identity.publicKey)!;
   assert.ok(after.lastHandshakeSec > 0, 'confirmed: the handshake is complete');
   assert.equal(after.hasSession, true);
@@ -72,7 +72,7 @@ test('a responder stamps the handshake when the initiator confirms the keypair, 
 test('setting the private key the device already has keeps every session (wg syncconf with an unchanged file)', async () => {
   const p = await newPeer();
   const { localIndex } = await peerInitiates(p);
-  device.inject({ t: 'confirmed', slot: 0, generation: 2, localIndex });
+  device.inject({ t: 'confirmed', items: [0, 2, localIndex] });
   const before = device.peer(p.identity.publicKey)!;
   assert.equal(before.hasSession, true);
   for (let i = 0; i < 3; i++) {
@@ -98,7 +98,7 @@ test('a responder sends the packets it queued before any session once the initia
   await p.next(MESSAGE_INITIATION, "the device's own initiation");
   // The peer initiates instead; its first data on the new keypair confirms it.
   const { keypair, localIndex } = await peerInitiates(p);
-  device.inject({ t: 'confirmed', slot: 0, generation: 3, localIndex });
+  device.inject({ t: 'confirmed', items: [0, 3, localIndex] });
   const data = await p.next(DATA, 'the queued packet, sent on confirmation');
   const plain = p.open(keypair, data);
   assert.ok(plain instanceof Uint8Array, `opens with the session's key (got ${String(plain)})`);
@@ -157,4 +157,39 @@ test('cookie replies the device cannot use are counted as drops, not ignored', a
   device.inject(handshakeMessage(forged, p.addr));
   assert.equal(drops(), before + 2, 'a forged reply is counted');
   removePeer(p);
+});
+
+test('sessions confirmed in one burst complete together, told to the workers in one message and one wake', async () => {
+  const ps = [await newPeer(), await newPeer(), await newPeer()];
+  const items: number[] = [];
+  for (const p of ps) {
+    const { localIndex } = await peerInitiates(p);
+    const slot = device.slotOf(p.identity.publicKey);
+    items.push(slot.slot, slot.generation, localIndex);
+  }
+  // A stand-in worker pool for the one call: counts what the device posts and how often it wakes.
+  let held = 0;
+  const posted: unknown[] = [];
+  let wakes = 0;
+  const pool = {
+    broadcast(m: unknown) {
+      posted.push(m);
+      if (held === 0) wakes++;
+    },
+    withWakesHeld(fn: () => void) {
+      held++;
+      try {
+        fn();
+      } finally {
+        if (--held === 0) wakes++;
+      }
+    },
+  };
+  device.withPool(pool, () => device.inject({ t: 'confirmed', items }));
+  for (const p of ps) assert.ok(device.peer(p.identity.publicKey)!.lastHandshakeSec > 0, 'each handshake is complete');
+  // Each peer's rotation is one 'keypairs' broadcast; held, they reach the workers with one wake
+  // (the real pool posts held broadcasts as one 'many' message). One broadcast and wake each before.
+  assert.equal(posted.length, 3);
+  assert.equal(wakes, 1, 'one wake for the burst');
+  for (const p of ps) removePeer(p);
 });

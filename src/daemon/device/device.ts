@@ -251,8 +251,16 @@ export class Device implements DeviceControl {
         return;
       }
       case 'confirmed': {
-        const peer = this.peers.peerOf(m.slot, m.generation);
-        if (peer) this.handshakes.confirmed(peer, m.localIndex);
+        // One rotation message and one wake per worker for the whole burst (DataPlaneLink.batch):
+        // a thousand sessions confirming at once, each told on its own, stalled the workers'
+        // receive long enough to overflow their AF_XDP rings.
+        const items = m.items;
+        this.link.batch(() => {
+          for (let i = 0; i + 2 < items.length; i += 3) {
+            const peer = this.peers.peerOf(items[i]!, items[i + 1]!);
+            if (peer) this.handshakes.confirmed(peer, items[i + 2]!);
+          }
+        });
         return;
       }
       case 'endpoint': {
