@@ -208,7 +208,8 @@ async function main(): Promise<void> {
             sent: number;
             cpu: string;
           }
-          const cpuOf = (r: ReplayRun): string => `machine ${formatCpuUse(r.machine)}, daemon ${r.daemonCores.toFixed(2)} cores`;
+          const cpuOf = (r: ReplayRun): string =>
+            `machine ${formatCpuUse(r.machine)}, daemon ${r.daemonCores.toFixed(2)}, generator ${r.generatorCores.toFixed(2)}, other processes ${r.otherCores.toFixed(2)} cores`;
           const trial = async (rate: number): Promise<Trial> => {
             const count = Math.round((rate || 400_000) * o.seconds);
             if (dir === 'rx') {

@@ -16,6 +16,10 @@ export interface ReplayRun {
   machine: CpuUse;
   /** Cores the daemon (all its threads) used meanwhile. */
   daemonCores: number;
+  /** Cores replay-gen itself used. */
+  generatorCores: number;
+  /** Cores neither of them nor softirq took: other processes on the machine (a disturbed run shows here). */
+  otherCores: number;
 }
 
 export async function replayRun(ns: string, gen: string, args: string[], daemonPid: number, timeoutMs = 120_000): Promise<ReplayRun> {
@@ -40,7 +44,17 @@ export async function replayRun(ns: string, gen: string, args: string[], daemonP
   const last = out.trim().split('\n').pop() ?? '';
   if (code !== 0 || !startCpu || !last.includes('"sent"'))
     throw new Error(`replay-gen ${args.join(' ')} in ${ns}: exit ${code}: ${err.trim() || out.trim()}`);
-  const r = JSON.parse(last) as { sent: number; seconds: number };
+  const r = JSON.parse(last) as { sent: number; seconds: number; cpu: number };
   const elapsed = (endCpu.atMs - startCpu.atMs) / 1000;
-  return { ...r, machine: cpuUse(startCpu, endCpu), daemonCores: (endDaemon - startDaemon) / elapsed };
+  const machine = cpuUse(startCpu, endCpu);
+  const daemonCores = (endDaemon - startDaemon) / elapsed;
+  const generatorCores = r.cpu / elapsed;
+  return {
+    sent: r.sent,
+    seconds: r.seconds,
+    machine,
+    daemonCores,
+    generatorCores,
+    otherCores: Math.max(0, machine.cores - machine.softirq - daemonCores - generatorCores),
+  };
 }

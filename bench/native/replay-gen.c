@@ -14,7 +14,8 @@
  *
  * RATE_PPS 0 sends flat out. Prints {"start":true} on stdout when everything is
  * prepared and the clock starts (a caller samples CPU use from there), then
- * {"sent":N,"seconds":S} at the end.
+ * {"sent":N,"seconds":S,"cpu":C} at the end (C: CPU seconds this process
+ * used while sending).
  * Build: cc -O2 -o replay-gen replay-gen.c
  */
 #define _GNU_SOURCE
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -96,9 +98,22 @@ static long send_all(int s, struct sockaddr_in* dst, struct iovec* iov, long n, 
   return send_paced(s, dst, iov, n, pps, now_s(), 0);
 }
 
+static double cpu_s(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+static double cpu_at_start;
+
 static void say_start(void) {
   printf("{\"start\":true}\n");
   fflush(stdout);
+  cpu_at_start = cpu_s();
+}
+
+static void say_end(long sent, double seconds) {
+  printf("{\"sent\":%ld,\"seconds\":%.6f,\"cpu\":%.6f}\n", sent, seconds, cpu_s() - cpu_at_start);
 }
 
 /* The file mapped whole, or exit. */
@@ -138,7 +153,7 @@ int main(int argc, char** argv) {
     say_start();
     double t0 = now_s();
     long sent = send_all(s, &dst, iov, n, atof(argv[6]));
-    printf("{\"sent\":%ld,\"seconds\":%.6f}\n", sent, now_s() - t0);
+    say_end(sent, now_s() - t0);
     return 0;
   }
   if (argc >= 8 && strcmp(argv[1], "replay-socks") == 0) {
@@ -174,7 +189,7 @@ int main(int argc, char** argv) {
       sent += send_paced(socks[sock_of[i]], &dst, iov + i, j - i, pps, t0, i);
       i = j;
     }
-    printf("{\"sent\":%ld,\"seconds\":%.6f}\n", sent, now_s() - t0);
+    say_end(sent, now_s() - t0);
     return 0;
   }
   if (argc >= 7 && strcmp(argv[1], "udp") == 0) {
@@ -192,7 +207,7 @@ int main(int argc, char** argv) {
     say_start();
     double t0 = now_s();
     long sent = send_all(s, &dst, iov, n, atof(argv[5]));
-    printf("{\"sent\":%ld,\"seconds\":%.6f}\n", sent, now_s() - t0);
+    say_end(sent, now_s() - t0);
     return 0;
   }
   fprintf(stderr, "usage: replay-gen replay FILE DST_IP DST_PORT SRC_PORT RATE_PPS | replay-socks FILE DST_IP DST_PORT SRC_PORT_BASE NSOCKETS RATE_PPS | udp DST_IP DST_PORT SIZE RATE_PPS COUNT | sink PORT\n");
