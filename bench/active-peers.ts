@@ -5,7 +5,7 @@
  * peer starves (every peer should get close to its 1/N share).
  *
  *   node dist/bench/active-peers.js [--peers 1000] [--sockets 16] [--queues 2,1] [--workers 2]
- *        [--size 64] [--seconds 1.5] [--rate PPS] [--json FILE]
+ *        [--size 64] [--seconds 1.5] [--rate PPS [--repeat K]] [--json FILE]
  *
  *   D (xdpwg, `--workers` workers) ══ veth, `--queues` rx/tx queues, native XDP ══ G (generator)
  *
@@ -50,11 +50,23 @@ interface Options {
   size: number;
   seconds: number;
   rate: number | undefined;
+  /** With --rate: runs at that rate, one after another (the first after the handshakes also confirms every session). */
+  repeat: number;
   json: string | undefined;
 }
 
 function parse(argv: string[]): Options {
-  const o: Options = { peers: 1000, sockets: 16, queues: [2, 1], workers: 2, size: 64, seconds: 1.5, rate: undefined, json: undefined };
+  const o: Options = {
+    peers: 1000,
+    sockets: 16,
+    queues: [2, 1],
+    workers: 2,
+    size: 64,
+    seconds: 1.5,
+    rate: undefined,
+    repeat: 1,
+    json: undefined,
+  };
   for (let i = 0; i < argv.length; i++) {
     const v = (): string => {
       const x = argv[++i];
@@ -82,6 +94,9 @@ function parse(argv: string[]): Options {
         break;
       case '--rate':
         o.rate = Number(v());
+        break;
+      case '--repeat':
+        o.repeat = Number(v());
         break;
       case '--json':
         o.json = v();
@@ -122,6 +137,8 @@ interface Snapshot {
   perWorker: number[];
   workerCpu: number[];
   lost: number;
+  /** Every drop reason (workers + main) and the AF_XDP sockets' kernel drops, by name. */
+  drops: Map<string, number>;
 }
 
 function snapshot(st: DeviceStats): Snapshot {
@@ -132,6 +149,14 @@ function snapshot(st: DeviceStats): Snapshot {
     perWorker,
     workerCpu: st.workerCpuSeconds,
     lost: (st.drops['tun-write-failed'] ?? 0) + (st.drops['rx-allowed-ips'] ?? 0) + (st.drops['rx-bad-inner-packet'] ?? 0),
+    drops: new Map([
+      ...Object.entries(st.drops),
+      ...st.ports.flatMap((p) =>
+        ['kernel_rx_dropped', 'kernel_rx_ring_full', 'kernel_fill_ring_empty']
+          .filter((k) => typeof p[k] === 'number')
+          .map((k): [string, number] => [`w${p.worker} ${k}`, p[k] as number]),
+      ),
+    ]),
   };
 }
 
@@ -139,28 +164,37 @@ const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted
 
 interface Trial {
   offered: number;
+  /** What replay-gen reached (below `offered` when the generator itself ran out of CPU). */
+  sentPps: number;
   sent: number;
   pps: number;
   loss: number;
   perWorkerPackets: number[];
+  /** Frames each rx queue of D's veth received (ethtool -S: what the hash gave each queue, before any worker). */
+  perQueueFrames: number[];
   perWorkerCpuS: number[];
   /** Per peer: delivered ÷ sent, min / median / max, and how many peers got under half their share. */
   peerShare: { min: number; median: number; max: number; under50: number };
   perPeerDelivered: { min: number; median: number; max: number; expected: number };
   replay: ReplayRun;
+  /** Drop counters that grew during the run. */
+  drops: Record<string, number>;
 }
 
 function describe(t: Trial): string {
-  const total = t.perWorkerPackets.reduce((a, b) => a + b, 0) || 1;
-  const workers = t.perWorkerPackets.map((p, w) => `w${w} ${((100 * p) / total).toFixed(1)}%`).join(' ');
+  const pct = (xs: number[], name: string): string => {
+    const total = xs.reduce((a, b) => a + b, 0) || 1;
+    return xs.map((p, w) => `${name}${w} ${((100 * p) / total).toFixed(1)}%`).join(' ');
+  };
   const cpu = t.perWorkerCpuS.map((c, w) => `w${w} ${c.toFixed(2)}`).join(' ');
   const pp = t.perPeerDelivered;
   return (
-    `offered ${t.offered || 'flat out'} -> ${t.pps.toFixed(0)} pps, loss ${(100 * t.loss).toFixed(2)}%; ` +
-    `workers received ${workers} (worker CPU s ${cpu}); ` +
+    `offered ${t.offered || 'flat out'}, sent ${t.sentPps.toFixed(0)} -> ${t.pps.toFixed(0)} pps, loss ${(100 * t.loss).toFixed(2)}%; ` +
+    `queues got ${pct(t.perQueueFrames, 'q')}, workers received ${pct(t.perWorkerPackets, 'w')} (worker CPU s ${cpu}); ` +
     `per peer delivered min/median/max ${pp.min}/${pp.median}/${pp.max} of ~${pp.expected} sent ` +
     `(share ${t.peerShare.min.toFixed(3)}/${t.peerShare.median.toFixed(3)}/${t.peerShare.max.toFixed(3)}, ${t.peerShare.under50} under half); ` +
-    `machine ${formatCpuUse(t.replay.machine)}, daemon ${t.replay.daemonCores.toFixed(2)}, generator ${t.replay.generatorCores.toFixed(2)}, other processes ${t.replay.otherCores.toFixed(2)} cores`
+    `machine ${formatCpuUse(t.replay.machine)}, daemon ${t.replay.daemonCores.toFixed(2)}, generator ${t.replay.generatorCores.toFixed(2)}, other processes ${t.replay.otherCores.toFixed(2)} cores; ` +
+    `drops ${JSON.stringify(t.drops)}`
   );
 }
 
@@ -175,7 +209,7 @@ async function main(): Promise<void> {
     rmSync(path.dirname(gen), { recursive: true, force: true });
   };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => (cleanup(), process.exit(130)));
-  const results: Array<{ queues: number; flat: Trial; capacity: Trial | undefined }> = [];
+  const results: Array<{ queues: number; trials: Trial[]; capacity: Trial | undefined }> = [];
   try {
     const d = lab.ns('d');
     const g = lab.ns('g');
@@ -227,7 +261,9 @@ async function main(): Promise<void> {
       let pgErr = '';
       pg.stderr!.on('data', (b: Buffer) => (pgErr += b.toString()));
       const next = lines(pg);
-      const exited = new Promise<string>((r) => pg.once('exit', (c) => r(`{"error":${JSON.stringify(`peers-gen exited ${c}: ${pgErr}`)}}`)));
+      const exited = new Promise<string>((r) =>
+        pg.once('exit', (c) => r(`{"error":${JSON.stringify(`peers-gen exited ${c}: ${pgErr}`)}}`)),
+      );
       const ask = async (cmd: string): Promise<Record<string, unknown>> => {
         if (cmd) pg.stdin!.write(cmd + '\n');
         const got = JSON.parse(await Promise.race([next(), exited])) as Record<string, unknown>;
@@ -248,6 +284,21 @@ async function main(): Promise<void> {
       nsExec(d, 'ip', ['route', 'add', 'blackhole', `${BLACKHOLE}/32`]);
       for (const l of log.split('\n')) if (/rx queue\(s\)|arrive by/.test(l)) process.stderr.write(`# ${l}\n`);
 
+      /**
+       * Per rx queue of D's veth: the frames its XDP program saw (veth's ethtool counters
+       * rx_queue_N_xdp_packets); and the veths' own drops (a full veth ring drops before XDP).
+       */
+      const queueFrames = (): { frames: number[]; drops: Map<string, number> } => {
+        const frames: number[] = [];
+        const drops = new Map<string, number>();
+        const text = nsExec(d, 'ethtool', ['-S', 'apb-vd']);
+        for (const m of text.matchAll(/rx_queue_(\d+)_xdp_packets:\s*(\d+)/g)) frames[Number(m[1])] = Number(m[2]);
+        if (frames.length !== queues) throw new Error(`ethtool -S apb-vd: no rx_queue_N_xdp_packets for ${queues} queues`);
+        for (const m of text.matchAll(/^\s*(\S*(?:drop|err)\S*):\s*(\d+)/gm)) drops.set(`apb-vd ${m[1]}`, Number(m[2]));
+        drops.set('apb-vd rx_dropped', Number(nsExec(d, 'cat', ['/sys/class/net/apb-vd/statistics/rx_dropped'])));
+        drops.set('apb-vg tx_dropped', Number(nsExec(g, 'cat', ['/sys/class/net/apb-vg/statistics/tx_dropped'])));
+        return { frames, drops };
+      };
       const stats = (): DeviceStats => JSON.parse(nsExec(d, xdpwgBin, ['stats', IF, '--json'])) as DeviceStats;
       const delivered = (s: Snapshot): number => [...s.perPeer.values()].reduce((a, b) => a + b, 0) - s.lost;
       let handshakeAt = -Infinity;
@@ -261,8 +312,15 @@ async function main(): Promise<void> {
         const rounds = Math.max(1, Math.ceil(((rate || 300_000) * o.seconds) / o.peers));
         await ask(`seal ${rounds} ${file}`);
         const before = snapshot(stats());
-        const r = await replayRun(g, gen, ['replay-socks', file, D_OUTER, String(PORT), String(SRC_BASE), String(o.sockets), String(rate)], daemon.pid!);
-        // Wait until the daemon has worked off what it queued.
+        const queuesBefore = queueFrames();
+        for (const [k, v] of queuesBefore.drops) before.drops.set(k, v);
+        const r = await replayRun(
+          g,
+          gen,
+          ['replay-socks', file, D_OUTER, String(PORT), String(SRC_BASE), String(o.sockets), String(rate)],
+          daemon.pid!,
+        );
+        // Wait until the daemon has worked off what it queued (per-peer counters are live in shared memory).
         let last = delivered(snapshot(stats()));
         for (;;) {
           await new Promise((res) => setTimeout(res, 200));
@@ -270,17 +328,30 @@ async function main(): Promise<void> {
           if (now === last) break;
           last = now;
         }
-        const after = snapshot(stats());
+        // Then until every worker has reported its ports' counters since (they report once a second,
+        // src/datapath/worker.ts): two readings more than a report period apart that agree.
+        let after = snapshot(stats());
+        for (;;) {
+          await new Promise((res) => setTimeout(res, 1100));
+          const again = snapshot(stats());
+          const same = again.perWorker.every((p, w) => p === after.perWorker[w]) && again.perWorker.length === after.perWorker.length;
+          after = again;
+          if (same) break;
+        }
+        const queuesAfter = queueFrames();
+        for (const [k, v] of queuesAfter.drops) after.drops.set(k, v);
         const got = delivered(after) - delivered(before);
         // A peer sent `rounds` messages when replay-gen sent everything (it retries a full queue, so it does).
         const perPeer = publicKeys.map((k) => (after.perPeer.get(k) ?? 0) - (before.perPeer.get(k) ?? 0)).sort((a, b) => a - b);
         const share = perPeer.map((n) => n / rounds);
         return {
           offered: rate,
+          sentPps: r.sent / r.seconds,
           sent: r.sent,
           pps: got / r.seconds,
           loss: 1 - got / r.sent,
           perWorkerPackets: after.perWorker.map((p, w) => p - (before.perWorker[w] ?? 0)),
+          perQueueFrames: queuesAfter.frames.map((f, q) => f - (queuesBefore.frames[q] ?? 0)),
           perWorkerCpuS: after.workerCpu.map((c, w) => c - (before.workerCpu[w] ?? 0)),
           peerShare: {
             min: share[0]!,
@@ -290,31 +361,39 @@ async function main(): Promise<void> {
           },
           perPeerDelivered: { min: perPeer[0]!, median: quantile(perPeer, 0.5), max: perPeer[perPeer.length - 1]!, expected: rounds },
           replay: r,
+          drops: Object.fromEntries(
+            [...after.drops].flatMap(([k, v]) => (v !== (before.drops.get(k) ?? 0) ? [[k, v - (before.drops.get(k) ?? 0)]] : [])),
+          ),
         };
       };
       const label = `${o.peers} peers, ${o.sockets} source ports, ${queues} rx queue(s), ${o.workers} workers, ${o.size} B`;
-      let flat: Trial;
+      const trials: Trial[] = [];
       let capacity: Trial | undefined;
       if (o.rate !== undefined) {
-        flat = await trial(o.rate);
-        capacity = flat.loss < 0.01 ? flat : undefined;
-        process.stderr.write(`#   ${label}: ${describe(flat)}\n`);
+        process.stdout.write(`${label}:\n`);
+        for (let k = 0; k < o.repeat; k++) {
+          const t = await trial(o.rate);
+          trials.push(t);
+          process.stdout.write(`  at ${o.rate} pps, run ${k + 1}: ${describe(t)}\n`);
+        }
       } else {
-        flat = await trial(0);
+        const flat = await trial(0);
+        trials.push(flat);
         process.stderr.write(`#   ${label}: ${describe(flat)}\n`);
         for (let f = 1.0; f >= 0.3; f -= 0.1) {
           const t = await trial(Math.round(flat.pps * f));
+          trials.push(t);
           process.stderr.write(`#   ${label}: ${describe(t)}\n`);
           if (t.loss < 0.01) {
             capacity = t;
             break;
           }
         }
+        process.stdout.write(
+          `${label}:\n  flat out: ${describe(flat)}\n  at <1% loss: ${capacity ? describe(capacity) : 'none of the rates tried lost under 1%'}\n`,
+        );
       }
-      const line =
-        `${label}:\n  flat out: ${describe(flat)}\n` + `  at <1% loss: ${capacity ? describe(capacity) : 'none of the rates tried lost under 1%'}`;
-      process.stdout.write(line + '\n');
-      results.push({ queues, flat, capacity });
+      results.push({ queues, trials, capacity });
       await ask('exit').catch(() => undefined);
       daemon.kill('SIGTERM');
       await new Promise((r) => daemon.once('exit', r));

@@ -170,7 +170,7 @@ function seal(c: PeersGenConfig, kps: Keypair[], rounds: number, file: string): 
   let total = 0;
   try {
     const all = rounds * N;
-    for (let k = 0; k < all; ) {
+    for (let k = 0; k < all;) {
       const n = Math.min(B, all - k);
       burst.reset(buf);
       for (let j = 0; j < n; j++) {
