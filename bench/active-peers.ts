@@ -288,7 +288,6 @@ async function main(): Promise<void> {
       nsExec(d, 'ip', ['link', 'set', IF, 'mtu', '1420', 'up']);
       nsExec(d, 'ip', ['route', 'add', '10.60.0.0/14', 'dev', IF]);
       nsExec(d, 'ip', ['route', 'add', 'blackhole', `${BLACKHOLE}/32`]);
-      for (const l of log.split('\n')) if (/rx queue\(s\)|arrive by/.test(l)) process.stderr.write(`# ${l}\n`);
 
       /**
        * Per rx queue of D's veth: the frames its XDP program saw (veth's ethtool counters
@@ -417,6 +416,8 @@ async function main(): Promise<void> {
           `${label}:\n  flat out: ${describe(flat)}\n  at <1% loss: ${capacity ? describe(capacity) : 'none of the rates tried lost under 1%'}\n`,
         );
       }
+      // How the daemon set up receive on this topology (logged once the uplink is in use).
+      for (const l of log.split('\n')) if (/rx queue\(s\)|arrive by/.test(l)) process.stdout.write(`  daemon: ${l}\n`);
       results.push({ queues, trials, capacity });
       await ask('exit').catch(() => undefined);
       daemon.kill('SIGTERM');
