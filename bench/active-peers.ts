@@ -23,7 +23,8 @@
  * a blackhole route in D. Per worker: the packets its ports received
  * (stats byPath). Per peer: its delivered messages ÷ the messages it sent.
  * Capacity: a flat-out run gives an upper bound U; then 1.0, 0.9, … × U
- * until a run loses < 1% (with --rate: that one rate only). Beside each
+ * until a run loses < 1%, or, when 1.0 × U already passes, 1.1, 1.2, … × U
+ * while runs pass (with --rate: that one rate only). Beside each
  * figure the CPU in use (bench/replay-run.ts).
  *
  * Needs root; run it under /tmp/xdpwg-helper-tests.lock like a netns test.
@@ -403,15 +404,30 @@ async function main(): Promise<void> {
         const flat = await trial(0);
         trials.push(flat);
         process.stderr.write(`#   ${label}: ${describe(flat)}\n`);
-        for (let f = 1.0; f >= 0.3; f -= 0.1) {
+        const at = async (f: number): Promise<Trial> => {
           const t = await trial(Math.round(flat.pps * f));
           trials.push(t);
           process.stderr.write(`#   ${label}: ${describe(t)}\n`);
-          if (t.loss < 0.01) {
+          return t;
+        };
+        // Down from U until a run loses < 1%; when U itself passes (a flat-out run that other load on the
+        // machine held back gives a low U), up by tenths while runs pass and the generator keeps up.
+        const first = await at(1.0);
+        if (first.loss < 0.01) {
+          capacity = first;
+          for (let f = 1.1; f <= 2; f += 0.1) {
+            const t = await at(f);
+            if (t.loss >= 0.01 || t.sentPps < 0.97 * t.offered) break;
             capacity = t;
-            break;
           }
-        }
+        } else
+          for (let f = 0.9; f >= 0.3; f -= 0.1) {
+            const t = await at(f);
+            if (t.loss < 0.01) {
+              capacity = t;
+              break;
+            }
+          }
         process.stdout.write(
           `${label}:\n  flat out: ${describe(flat)}\n  at <1% loss: ${capacity ? describe(capacity) : 'none of the rates tried lost under 1%'}\n`,
         );
