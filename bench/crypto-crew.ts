@@ -18,6 +18,11 @@
  *
  * Capacity: a flat-out run gives an upper bound U; then runs at 1.0, 0.9,
  * 0.8, … × U until one loses < 1%. Each run seals a fresh session.
+ *
+ * Beside each figure: the cores the whole machine used while the generator
+ * sent (/proc/stat: user, system, softirq; bench/machine-cpu.ts) and the
+ * daemon's own, so a reader sees how much of the 2 cores a configuration
+ * already takes at its capacity: the ceiling on what a second worker can add.
  * Needs root; run it under /tmp/xdpwg-helper-tests.lock like a netns test.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -29,6 +34,8 @@ import { Lab, nsExec, requireRoot, waitFor } from '../test/helpers/netns.js';
 import { repoRoot, xdpwgBin } from '../test/helpers/tunnel-lab.js';
 import { datapathFile } from '../test/helpers/afxdp-lab.js';
 import type { ChildProcess } from 'node:child_process';
+import { replayRun, type ReplayRun } from './replay-run.js';
+import { formatCpuUse } from './machine-cpu.js';
 
 interface Options {
   sizes: number[];
@@ -181,7 +188,8 @@ async function main(): Promise<void> {
         if (!ready.includes('ready')) throw new Error(`crew-gen: ${ready}`);
       };
       const replay = (ns: string, args: string[]): { sent: number; seconds: number } =>
-        JSON.parse(nsExec(ns, gen, args, { timeoutMs: 120_000 }));
+        JSON.parse(nsExec(ns, gen, args, { timeoutMs: 120_000 }).trim().split('\n').pop()!);
+      const timed = (ns: string, args: string[]): Promise<ReplayRun> => replayRun(ns, gen, args, daemon.pid!);
       const settle = async (read: () => number): Promise<number> => {
         let last = read();
         for (;;) {
@@ -194,7 +202,15 @@ async function main(): Promise<void> {
       for (const dir of o.dirs) {
         for (const size of o.sizes) {
           const file = path.join(tmpdir(), `ccb-${size}.bin`);
-          const trial = async (rate: number): Promise<{ pps: number; loss: number; sent: number }> => {
+          interface Trial {
+            pps: number;
+            loss: number;
+            sent: number;
+            cpu: string;
+          }
+          const cpuOf = (r: ReplayRun): string =>
+            `machine ${formatCpuUse(r.machine)}, daemon ${r.daemonCores.toFixed(2)}, generator ${r.generatorCores.toFixed(2)}, other processes ${r.otherCores.toFixed(2)} cores`;
+          const trial = async (rate: number): Promise<Trial> => {
             const count = Math.round((rate || 400_000) * o.seconds);
             if (dir === 'rx') {
               await session(size, count, file, 40000 + Math.floor(Math.random() * 1000));
@@ -220,11 +236,11 @@ async function main(): Promise<void> {
                       { stdio: 'ignore' },
                     )
                   : undefined;
-              const r = replay(g, ['replay', file, D_OUTER, String(PORT), '0', String(rate)]);
+              const r = await timed(g, ['replay', file, D_OUTER, String(PORT), '0', String(rate)]);
               if (perf) await new Promise((res) => perf.once('exit', res));
               const after = await settle(delivered);
               const got = after - before;
-              return { pps: got / r.seconds, loss: 1 - got / r.sent, sent: r.sent };
+              return { pps: got / r.seconds, loss: 1 - got / r.sent, sent: r.sent, cpu: cpuOf(r) };
             }
             // tx: a session whose first message (replayed) confirms it on D, then G's port only sinks.
             await session(size, 1, file, G_PORT);
@@ -239,29 +255,31 @@ async function main(): Promise<void> {
             try {
               await new Promise((r) => setTimeout(r, 100));
               const before = counter(g, 'ccb-vg', 'rx_packets');
-              const r = replay(d, ['udp', G_INNER, '9', String(size - 28), String(rate), String(count)]);
+              const r = await timed(d, ['udp', G_INNER, '9', String(size - 28), String(rate), String(count)]);
               const after = await settle(() => counter(g, 'ccb-vg', 'rx_packets'));
               const got = after - before;
-              return { pps: got / r.seconds, loss: 1 - got / r.sent, sent: r.sent };
+              return { pps: got / r.seconds, loss: 1 - got / r.sent, sent: r.sent, cpu: cpuOf(r) };
             } finally {
               sink.kill('SIGKILL');
               await new Promise((r) => sink.once('exit', r));
             }
           };
           const flat = await trial(0);
-          let best = { rate: 0, pps: 0, loss: 1 };
+          let best = { rate: 0, pps: 0, loss: 1, cpu: 'n/a' };
           for (let f = 1.0; f >= 0.3; f -= 0.1) {
             const rate = Math.round(flat.pps * f);
             const t = await trial(rate);
             process.stderr.write(
-              `#   ${cfg} ${dir} ${size} B: offered ${rate} pps -> ${t.pps.toFixed(0)} pps, loss ${(100 * t.loss).toFixed(2)}%\n`,
+              `#   ${cfg} ${dir} ${size} B: offered ${rate} pps -> ${t.pps.toFixed(0)} pps, loss ${(100 * t.loss).toFixed(2)}%; ${t.cpu}\n`,
             );
             if (t.loss < 0.01) {
-              best = { rate, pps: t.pps, loss: t.loss };
+              best = { rate, pps: t.pps, loss: t.loss, cpu: t.cpu };
               break;
             }
           }
-          const line = `${cfg} ${dir} ${size} B: flat out ${flat.pps.toFixed(0)} pps (loss ${(100 * flat.loss).toFixed(1)}%); at <1% loss: ${best.pps.toFixed(0)} pps (offered ${best.rate}, loss ${(100 * best.loss).toFixed(2)}%)`;
+          const line =
+            `${cfg} ${dir} ${size} B: flat out ${flat.pps.toFixed(0)} pps (loss ${(100 * flat.loss).toFixed(1)}%; ${flat.cpu}); ` +
+            `at <1% loss: ${best.pps.toFixed(0)} pps (offered ${best.rate}, loss ${(100 * best.loss).toFixed(2)}%; ${best.cpu})`;
           process.stderr.write(`# ${line}\n`);
           results.push(line);
           rmSync(file, { force: true });
