@@ -15,6 +15,8 @@ export class DataKeypair {
   readonly remoteIndex: number;
   readonly createdMs: number;
   readonly isInitiator: boolean;
+  /** The main thread's Keypair.serial. */
+  readonly serial: number;
 
   constructor(
     w: KeypairWire,
@@ -25,6 +27,7 @@ export class DataKeypair {
     this.remoteIndex = this.shared.remoteIndex;
     this.createdMs = w.createdMs;
     this.isInitiator = w.isInitiator;
+    this.serial = w.serial;
   }
 
   /** Past REJECT_AFTER_TIME or wiped by the main thread: neither sends nor receives (whitepaper §6.1). */

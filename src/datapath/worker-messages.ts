@@ -18,6 +18,8 @@ export type AddrRecord = Uint8Array;
 /** One keypair as a worker needs it: its shared state (keys, counters, window; src/protocol/keypair.ts) and two facts. */
 export interface KeypairWire {
   shared: SharedArrayBuffer;
+  /** Keypair.serial: a worker keeps its DataKeypair for a keypair it already holds. */
+  serial: number;
   /** Date.now() when the keypair was derived. */
   createdMs: number;
   isInitiator: boolean;

@@ -269,12 +269,17 @@ class Worker {
         return;
       case 'keypairs': {
         const p = this.peer(msg.slot);
-        for (const kp of [p.current, p.previous, p.next]) if (kp) this.s.byIndex.delete(kp.localIndex);
-        const wrap = (w: KeypairWire | null): DataKeypair | null => (w ? new DataKeypair(w, msg.slot) : null);
+        const held = [p.current, p.previous, p.next];
+        // A rotation (a confirmation: next → current → previous) names keypairs this worker holds:
+        // it keeps their objects, so a thousand sessions confirming at once cost a few field
+        // writes each, not three new keypair views and index-map updates.
+        const wrap = (w: KeypairWire | null): DataKeypair | null =>
+          w ? (held.find((kp) => kp?.serial === w.serial) ?? new DataKeypair(w, msg.slot)) : null;
         p.current = wrap(msg.current);
         p.previous = wrap(msg.previous);
         p.next = wrap(msg.next);
-        for (const kp of [p.current, p.previous, p.next]) if (kp) this.s.byIndex.set(kp.localIndex, kp);
+        for (const kp of held) if (kp && kp !== p.current && kp !== p.previous && kp !== p.next) this.s.byIndex.delete(kp.localIndex);
+        for (const kp of [p.current, p.previous, p.next]) if (kp && !held.includes(kp)) this.s.byIndex.set(kp.localIndex, kp);
         return;
       }
       case 'mtu':

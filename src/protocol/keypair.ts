@@ -199,9 +199,17 @@ export interface KeypairInit {
 }
 
 /** One transport keypair, as the main thread sees it. */
+/** Serial numbers of this thread's keypairs (Keypair.serial). */
+let lastKeypairSerial = 0;
+
 export class Keypair {
   /** The part workers share. */
   readonly shared: KeypairShared;
+  /**
+   * Unique among this process's keypairs, never reused (a receiver index can
+   * be, once free): how a worker tells a keypair it already holds from a new one.
+   */
+  readonly serial = ++lastKeypairSerial;
   /** Whether we initiated the handshake that derived it (only the initiator rekeys by time, §6.2). */
   readonly isInitiator: boolean;
   /** Clock reading (ms) when it was derived. */

@@ -410,7 +410,12 @@ export class HandshakePath {
   private wire(kp: Keypair | undefined): KeypairWire | null {
     if (!kp) return null;
     // Keypair.createdAt is on this.clock; workers compare with Date.now().
-    return { shared: kp.shared.buffer, createdMs: Date.now() - (this.clock.now() - kp.createdAt), isInitiator: kp.isInitiator };
+    return {
+      shared: kp.shared.buffer,
+      serial: kp.serial,
+      createdMs: Date.now() - (this.clock.now() - kp.createdAt),
+      isInitiator: kp.isInitiator,
+    };
   }
 
   /** Tells the workers the peer's current, previous and next keypairs. */
