@@ -16,9 +16,9 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { chacha20poly1305 as nobleChaCha, xchacha20poly1305 as nobleXChaCha } from '@noble/ciphers/chacha.js';
 import { KEY_LENGTH } from './bytes.js';
+import { TAG_LENGTH } from './aead-sizes.js';
 
-/** Poly1305 tag length. */
-export const TAG_LENGTH = 16;
+export { TAG_LENGTH };
 /** ChaCha20-Poly1305 nonce length (RFC 8439). */
 export const NONCE_LENGTH = 12;
 /** XChaCha20-Poly1305 nonce length. */

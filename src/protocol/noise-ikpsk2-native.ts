@@ -12,7 +12,7 @@
  * Threading: main thread (the handshake state's owner), as noise-ikpsk2.ts.
  */
 import { KEY_LENGTH, wipe } from '../crypto/bytes.js';
-import { TAG_LENGTH } from '../crypto/aead.js';
+import { TAG_LENGTH } from '../crypto/aead-sizes.js';
 import { sharedSecret, type X25519KeyPair } from '../crypto/x25519.js';
 import { native, type NativeX25519Key } from '../native/binding.js';
 import type { IKpsk2Failure, IKpsk2State, InitiatorIdentity } from './noise-ikpsk2.js';

@@ -16,15 +16,16 @@
  * does not cost the ephemeral and two more DHs that the single-threaded
  * order skips, the crypto's thread keeps its own pre-check (ReplayPrefilter).
  *
+ * The types and the native path are in noise-responder-native.ts (what a
+ * crypto thread loads), the thread's pre-check in replay-prefilter.ts.
+ *
  * This is the daemon's only responder. test/helpers/noise-reference-responder.ts
  * keeps the single-threaded order (check, then write the response) as the
  * tests' reference; both refuse with initiationRefusal below.
  */
-import { TAI64N_LENGTH, compareTai64n } from '../crypto/tai64n.js';
-import { generateKeyPair, sharedSecret, type X25519KeyPair } from '../crypto/x25519.js';
+import { compareTai64n } from '../crypto/tai64n.js';
+import { generateKeyPair, type X25519KeyPair } from '../crypto/x25519.js';
 import { KEY_LENGTH, wipe } from '../crypto/bytes.js';
-import { TAG_LENGTH } from '../crypto/aead.js';
-import { native, type NativeX25519Key } from '../native/binding.js';
 import type { Clock } from './clock.js';
 import {
   RESPONSE_SIZE,
@@ -38,42 +39,13 @@ import {
   writeU32,
 } from './wire.js';
 import type { DropReason } from '../packet/drop-reasons.js';
-import { IKpsk2State, readMessageAReference, split, writeMessageBReference, type InitiatorIdentity } from './noise-ikpsk2.js';
-import { NOISE_FAILURES, NOISE_REPLAYED, nativeCapable } from './noise-ikpsk2-native.js';
+import { IKpsk2State, readMessageAReference, split, writeMessageBReference } from './noise-ikpsk2.js';
+import { nativeCapable } from './noise-ikpsk2-native.js';
 import { CONSTRUCTION, IDENTIFIER, INITIATION_FLOOD_MS, type Handshake, type IndexAllocator, type TransportKeys } from './noise.js';
+import { NOTHING_SEEN, messageA, respondNative, type InitiatorDirectory, type RespondedInitiation } from './noise-responder-native.js';
 
-/** What respondToInitiation computed: the response and session keys, waiting for the owner's checks. */
-export interface RespondedInitiation {
-  /** The initiator's static public key (decrypted from the initiation). */
-  readonly remoteStatic: Uint8Array;
-  /** Its TAI64N timestamp (12 bytes). */
-  readonly timestamp: Uint8Array;
-  /** The initiator's sender index: our receiver index on the session. */
-  readonly remoteIndex: number;
-  /** The response (92 bytes): index fields and MACs still zero. */
-  readonly response: Uint8Array;
-  /** Responder's sending key (T_send) and receiving key (T_recv), §5.4.5. */
-  readonly sendKey: Uint8Array;
-  readonly receiveKey: Uint8Array;
-}
-
-/** What the responder's thread knows of an initiator, found by its static key. */
-export interface KnownInitiator extends InitiatorIdentity {
-  /**
-   * The greatest timestamp this thread already answered for the initiator
-   * (12 bytes), if any: an initiation whose timestamp is not later gets no
-   * response written ('replayed-timestamp'), saving its three scalar
-   * multiplications. See ReplayPrefilter.
-   */
-  notAfter?: Uint8Array;
-}
-
-/** Who the responder knows: by initiator static key, or null for a stranger. */
-export type InitiatorDirectory = (remoteStatic: Uint8Array) => KnownInitiator | null;
-
-const NOTHING_SEEN = new Uint8Array(TAI64N_LENGTH);
-/** The bytes of message A inside an initiation: e ‖ AEAD(s) ‖ AEAD(t). */
-const messageA = (msg: Uint8Array): Uint8Array => msg.subarray(Initiation.ephemeral, Initiation.mac1);
+export type { InitiatorDirectory, KnownInitiator, RespondedInitiation } from './noise-responder-native.js';
+export { ReplayPrefilter } from './replay-prefilter.js';
 
 /**
  * The responder's crypto for one initiation whose MACs were checked:
@@ -134,79 +106,6 @@ export function respondReference(
   };
 }
 
-/** Per static key pair: ck ‖ h after Initialize() and the pre-message "<- s" (the same for every initiation). */
-const initialStates = new WeakMap<X25519KeyPair, Uint8Array>();
-
-function initialState(local: X25519KeyPair): Uint8Array {
-  let state = initialStates.get(local);
-  if (!state) {
-    const fresh = new IKpsk2State('responder', local, null, new Uint8Array(KEY_LENGTH), CONSTRUCTION, IDENTIFIER);
-    state = new Uint8Array(2 * KEY_LENGTH);
-    state.set(fresh.symmetric.chainingKey);
-    state.set(fresh.symmetric.hash, KEY_LENGTH);
-    fresh.wipe();
-    initialStates.set(local, state);
-  }
-  return state;
-}
-
-function respondNative(
-  msg: Uint8Array,
-  local: X25519KeyPair,
-  directory: InitiatorDirectory,
-  ephemeral?: X25519KeyPair,
-): RespondedInitiation | DropReason {
-  const addon = native();
-  const a = messageA(msg);
-  const state = initialState(local).slice();
-  const remoteStatic = new Uint8Array(KEY_LENGTH);
-  const first = addon.noiseReadA1(state, local.handle as NativeX25519Key, a, remoteStatic);
-  if (first !== 0) {
-    wipe(state);
-    return NOISE_FAILURES[first] ?? 'handshake-decrypt-failed';
-  }
-  const known = directory(remoteStatic);
-  if (!known) {
-    wipe(state);
-    return 'unknown-peer';
-  }
-  const staticStatic = known.staticStatic === undefined ? sharedSecret(local, remoteStatic) : known.staticStatic;
-  if (!staticStatic) {
-    wipe(state);
-    return 'invalid-public-key';
-  }
-  const body = new Uint8Array(KEY_LENGTH + TAG_LENGTH);
-  const keys = new Uint8Array(2 * KEY_LENGTH);
-  const timestamp = new Uint8Array(TAI64N_LENGTH);
-  const status = addon.noiseRespond(
-    state,
-    staticStatic,
-    known.presharedKey,
-    a,
-    remoteStatic,
-    known.notAfter ?? NOTHING_SEEN,
-    (ephemeral?.handle as NativeX25519Key | undefined) ?? null,
-    body,
-    keys,
-    timestamp,
-  );
-  if (known.staticStatic === undefined) wipe(staticStatic);
-  if (status !== 0) return status === NOISE_REPLAYED ? 'replayed-timestamp' : (NOISE_FAILURES[status] ?? 'handshake-decrypt-failed');
-  const response = new Uint8Array(RESPONSE_SIZE);
-  writeType(response, MESSAGE_RESPONSE);
-  response.set(body, Response.ephemeral);
-  const result = {
-    remoteStatic,
-    timestamp,
-    remoteIndex: readU32(msg, Initiation.sender),
-    response,
-    sendKey: keys.slice(KEY_LENGTH),
-    receiveKey: keys.slice(0, KEY_LENGTH),
-  };
-  wipe(keys);
-  return result;
-}
-
 /**
  * Whether an initiation with this timestamp, arriving now, must be refused
  * (whitepaper §5.1): a timestamp not later than the peer's last accepted one
@@ -251,32 +150,4 @@ export function acceptInitiation<P>(
   writeU32(r.response, Response.sender, localIndex);
   writeU32(r.response, Response.receiver, r.remoteIndex);
   return { sendKey: r.sendKey, receiveKey: r.receiveKey, localIndex, remoteIndex: r.remoteIndex, isInitiator: false, createdAt: now };
-}
-
-/**
- * A thread's own memory of the greatest timestamp it answered per
- * initiator, to skip writing responses the owner will refuse as replays. A
- * genuine initiator never repeats a timestamp (each initiation takes a new
- * one, §5.1), so skipping on "not greater than one already answered here"
- * only ever skips replays; the owner's check stays the authority.
- */
-export class ReplayPrefilter {
-  private readonly greatest = new Map<string, Uint8Array>();
-
-  /** The greatest timestamp answered for this key here, if any (pass it as KnownInitiator.notAfter). */
-  seen(remoteStaticHex: string): Uint8Array | undefined {
-    return this.greatest.get(remoteStaticHex);
-  }
-
-  /** A response was written for this timestamp (later than any seen). */
-  answered(remoteStaticHex: string, timestamp: Uint8Array): void {
-    const seen = this.greatest.get(remoteStaticHex);
-    if (seen) seen.set(timestamp);
-    else this.greatest.set(remoteStaticHex, Uint8Array.from(timestamp));
-  }
-
-  /** Forgets a key (its peer was removed). */
-  forget(remoteStaticHex: string): void {
-    this.greatest.delete(remoteStaticHex);
-  }
 }

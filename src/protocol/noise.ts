@@ -40,12 +40,9 @@ import {
 import type { DropReason } from '../packet/drop-reasons.js';
 import { IKpsk2State, cloneForTrial, readMessageB, split, writeMessageA } from './noise-ikpsk2.js';
 
-const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+import { CONSTRUCTION, IDENTIFIER } from './noise-names.js';
 
-/** The Noise protocol name WireGuard uses (whitepaper §5.4: Construction). */
-export const CONSTRUCTION = utf8('Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s');
-/** WireGuard's protocol identifier, the Noise prologue (whitepaper §5.4: Identifier). */
-export const IDENTIFIER = utf8('WireGuard v1 zx2c4 Jason@zx2c4.com');
+export { CONSTRUCTION, IDENTIFIER };
 /** Ci = HASH(Construction): the initial chaining key. */
 export const INITIAL_CHAINING_KEY = hash(CONSTRUCTION);
 /** Hi = HASH(Ci ‖ Identifier): the initial handshake hash. */

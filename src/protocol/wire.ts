@@ -16,7 +16,7 @@
  * messages.go / the kernel's messages.h); ./constants.ts keeps only timers
  * and limits.
  */
-import { TAG_LENGTH } from '../crypto/aead.js';
+import { TAG_LENGTH } from '../crypto/aead-sizes.js';
 import type { DropReason } from '../packet/drop-reasons.js';
 
 /** Handshake initiation (initiator → responder). */

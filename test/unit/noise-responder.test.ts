@@ -32,6 +32,9 @@ import {
   type RespondedInitiation,
 } from '../../src/protocol/noise-responder.js';
 import { Initiation, Response } from '../../src/protocol/wire.js';
+import { initialState } from '../../src/protocol/noise-responder-native.js';
+import { IKpsk2State } from '../../src/protocol/noise-ikpsk2.js';
+import { CONSTRUCTION, IDENTIFIER } from '../../src/protocol/noise.js';
 import type { Clock } from '../../src/protocol/clock.js';
 
 function seeded(label: string, length = 32): Uint8Array {
@@ -104,6 +107,17 @@ test('native respondToInitiation equals the JavaScript reference byte for byte (
     assert.deepEqual(fast.timestamp, ref.timestamp);
     assert.deepEqual(fast.remoteStatic, w.initiator.localStatic.publicKey);
     assert.equal(fast.remoteIndex, new DataView(msg.buffer).getUint32(Initiation.sender, true));
+  }
+});
+
+test("the native path's initial state (node's BLAKE2s) is the reference's Initialize() and <- s", () => {
+  for (const seed of ['a', 'b', 'c']) {
+    const local = keyPairFromPrivate(seeded(`init-${seed}`));
+    const ref = new IKpsk2State('responder', local, null, new Uint8Array(32), CONSTRUCTION, IDENTIFIER);
+    const state = initialState(local);
+    assert.deepEqual(state.subarray(0, 32), Uint8Array.from(ref.symmetric.chainingKey), `${seed}: chaining key`);
+    assert.deepEqual(state.subarray(32), Uint8Array.from(ref.symmetric.hash), `${seed}: hash`);
+    ref.wipe();
   }
 });
 

@@ -48,6 +48,7 @@ import { TAI64N_LENGTH } from '../../crypto/tai64n.js';
 import { RESPONSE_SIZE } from '../../protocol/wire.js';
 import { HANDSHAKE_CRYPTO_KIND, HandshakeCryptoThread } from './handshake-crypto-worker.js';
 import { PeerKeyTable } from './peer-key-table.js';
+import { respondToInitiation } from '../../protocol/noise-responder.js';
 
 /** Threads at most: past the core count they only add switching. */
 const MAX_THREADS = 4;
@@ -148,7 +149,7 @@ export class HandshakeCryptoPool<C> {
   private constructor(private readonly opts: HandshakeCryptoPoolOptions<C>) {
     this.threadCount = Math.max(1, Math.min(MAX_THREADS, opts.threads));
     // Answers of the inline answerer come back synchronously, through the same path as a thread's.
-    this.inline = new HandshakeCryptoThread((m) => this.arrive(m));
+    this.inline = new HandshakeCryptoThread((m) => this.arrive(m), respondToInitiation);
     this.inline.useTable(this.table);
   }
 

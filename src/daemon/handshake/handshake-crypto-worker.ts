@@ -7,6 +7,12 @@
  * native key objects, each peer's DH(static, static)), plus its own replay
  * pre-check, which only saves work (the main thread decides).
  *
+ * What it imports is what it runs: the native responder
+ * (noise-responder-native.ts), not noise-responder.ts with its JavaScript
+ * reference path, which a thread (it always loads the addon) never takes
+ * and which cost each start ~14 ms of CPU. The main thread's inline
+ * answerer is given the full respondToInitiation (handshake-crypto-pool.ts).
+ *
  * Threading: this thread alone; its inputs arrive in order on one port.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -16,9 +22,19 @@ import { KEY_LENGTH, wipe } from '../../crypto/bytes.js';
 import { PeerKeyTable } from './peer-key-table.js';
 import { INITIATION_SIZE } from '../../protocol/wire.js';
 import type { DropReason } from '../../packet/drop-reasons.js';
-import { ReplayPrefilter, respondToInitiation, type RespondedInitiation } from '../../protocol/noise-responder.js';
+import { ReplayPrefilter } from '../../protocol/replay-prefilter.js';
+import type { InitiatorDirectory, RespondedInitiation } from '../../protocol/noise-responder-native.js';
+import { respondToInitiationNative } from '../../protocol/noise-responder-native.js';
 import { AnswerRecord, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
 import { native } from '../../native/binding.js';
+
+/** How an initiation is answered (respondToInitiation's shape). */
+export type RespondFunction = (
+  msg: Uint8Array,
+  local: X25519KeyPair,
+  directory: InitiatorDirectory,
+  ephemeral?: X25519KeyPair,
+) => RespondedInitiation | DropReason;
 
 /** The marker workerData carries so that importing this file elsewhere does nothing. */
 export const HANDSHAKE_CRYPTO_KIND = 'xdpwg-handshake-crypto';
@@ -40,10 +56,14 @@ export class HandshakeCryptoThread {
   private readonly staticStatics = new Map<string, Uint8Array | null>();
   private readonly replays = new ReplayPrefilter();
 
-  /** `respond`: respondToInitiation (tests substitute one that records what it was given). */
+  /**
+   * `respondTo`: respondToInitiation of noise-responder.ts (any key) or its
+   * native-only form (a thread); tests substitute one that records what it
+   * was given.
+   */
   constructor(
     private readonly post: (m: FromCrypto, transfer?: ArrayBuffer[]) => void,
-    private readonly respondTo: typeof respondToInitiation = respondToInitiation,
+    private readonly respondTo: RespondFunction,
   ) {}
 
   handle(m: ToCrypto): void {
@@ -197,7 +217,7 @@ export class EphemeralRefiller {
 
 if (parentPort && (workerData as { kind?: string } | null)?.kind === HANDSHAKE_CRYPTO_KIND) {
   const port = parentPort;
-  const thread = new HandshakeCryptoThread((m, transfer) => port.postMessage(m, transfer));
+  const thread = new HandshakeCryptoThread((m, transfer) => port.postMessage(m, transfer), respondToInitiationNative);
   const addon = native();
   const refiller = process.env.XDPWG_EPHEMERAL_POOL === '0' ? null : new EphemeralRefiller((max) => addon.noiseEphemeralRefill(max));
   // Ready once it knows its peers and identity (the pool sends them first): until then the pool
