@@ -27,6 +27,12 @@
  * repetitions (default 3) measures both pairs in turn, so load from
  * elsewhere on the machine falls on both; medians are printed, and the
  * ratio N : 0 of each figure.
+ *
+ * --one-peer CONFIGS (e.g. w1-off,w2-off,w2-auto) runs bench/crypto-crew.ts
+ * after the rest: one peer's receive and send capacity with 1 and 2 workers,
+ * the machine's cores in use beside each. --active-peers QUEUES (e.g. 2,1)
+ * runs bench/active-peers.ts: 1,000 peers with sessions sending at once.
+ * Both print as they go; they are their own commands too.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -400,6 +406,16 @@ async function main(): Promise<void> {
     tunnel = await measureTunnel(Number(tunnelN), Number(arg('--tunnel-reps') ?? 3), Number(arg('--tunnel-seconds') ?? 3));
   }
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(tunnel ? { rows, tunnel } : rows, null, 2));
+  const onePeer = arg('--one-peer');
+  if (onePeer !== undefined) runSection('one peer on several workers', 'crypto-crew.js', ['--configs', onePeer]);
+  const active = arg('--active-peers');
+  if (active !== undefined) runSection('many active peers', 'active-peers.js', ['--queues', active]);
+}
+
+/** Runs another bench of this directory as a section of this one (its output passes through; a failure fails this run). */
+function runSection(title: string, script: string, args: string[]): void {
+  process.stdout.write(`${title} (bench/${script.replace(/\.js$/, '.ts')} ${args.join(' ')}):\n`);
+  execFileSync(process.execPath, [new URL(`./${script}`, import.meta.url).pathname, ...args], { stdio: 'inherit' });
 }
 
 await main();
