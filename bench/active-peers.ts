@@ -30,14 +30,14 @@
  * Needs root; run it under /tmp/xdpwg-helper-tests.lock like a netns test.
  * Throws when the setup cannot run; namespaces and daemons go on any exit.
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { Lab, nsExec, requireRoot, waitFor } from '../test/helpers/netns.js';
 import { repoRoot, xdpwgBin } from '../test/helpers/tunnel-lab.js';
 import { datapathFile } from '../test/helpers/afxdp-lab.js';
+import { childLines } from './generator-io.js';
 import { replayRun, type ReplayRun } from './replay-run.js';
 import { formatCpuUse } from './machine-cpu.js';
 import { innerAddress, type PeersGenConfig } from './peers-gen.js';
@@ -129,15 +129,6 @@ const PORT = 51822,
 const HANDSHAKE_WINDOW = 16;
 /** Sessions are renewed before this age: D refuses a session's messages after 180 s (REJECT_AFTER_TIME). */
 const SESSION_RENEW_MS = 100_000;
-
-/** JSON lines from a child's stdout, one per call. */
-function lines(child: ChildProcess): () => Promise<string> {
-  const rl = createInterface({ input: child.stdout! });
-  const queue: string[] = [];
-  const waiters: Array<(l: string) => void> = [];
-  rl.on('line', (l) => (waiters.length ? waiters.shift()!(l) : queue.push(l)));
-  return () => (queue.length ? Promise.resolve(queue.shift()!) : new Promise((r) => waiters.push(r)));
-}
 
 interface Snapshot {
   perPeer: Map<string, number>;
@@ -267,7 +258,7 @@ async function main(): Promise<void> {
       });
       let pgErr = '';
       pg.stderr!.on('data', (b: Buffer) => (pgErr += b.toString()));
-      const next = lines(pg);
+      const next = childLines(pg);
       const exited = new Promise<string>((r) =>
         pg.once('exit', (c) => r(`{"error":${JSON.stringify(`peers-gen exited ${c}: ${pgErr}`)}}`)),
       );

@@ -28,6 +28,7 @@ import { Keypair } from '../src/protocol/keypair.js';
 import { DataBurst, DataTransport } from '../src/protocol/transport.js';
 import { nativeAeadBurst } from '../src/crypto/aead-burst.js';
 import { systemClock } from '../src/protocol/clock.js';
+import { innerPacket } from './generator-io.js';
 
 export interface CrewGenConfig {
   target: string;
@@ -39,26 +40,6 @@ export interface CrewGenConfig {
   innerSrc: string;
   innerDst: string;
   file: string;
-}
-
-/** An IPv4 header + UDP header + zero payload, `size` bytes in all, checksummed (IPv4 header only; UDP checksum 0 is allowed). */
-function innerPacket(size: number, src: string, dst: string): Uint8Array {
-  const p = new Uint8Array(size);
-  const v = new DataView(p.buffer);
-  p[0] = 0x45;
-  v.setUint16(2, size);
-  p[8] = 64;
-  p[9] = 17;
-  p.set(src.split('.').map(Number), 12);
-  p.set(dst.split('.').map(Number), 16);
-  let sum = 0;
-  for (let i = 0; i < 20; i += 2) sum += v.getUint16(i);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  v.setUint16(10, ~sum & 0xffff);
-  v.setUint16(20, 40000);
-  v.setUint16(22, 9); // discard
-  v.setUint16(24, size - 20);
-  return p;
 }
 
 async function main(): Promise<void> {

@@ -29,11 +29,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { Lab, nsExec, requireRoot, waitFor } from '../test/helpers/netns.js';
 import { repoRoot, xdpwgBin } from '../test/helpers/tunnel-lab.js';
 import { datapathFile } from '../test/helpers/afxdp-lab.js';
-import type { ChildProcess } from 'node:child_process';
+import { childLines } from './generator-io.js';
 import { replayRun, type ReplayRun } from './replay-run.js';
 import { formatCpuUse } from './machine-cpu.js';
 
@@ -76,14 +75,6 @@ const D_INNER = '10.241.1.1',
   BLACKHOLE = '10.241.3.3';
 const PORT = 51821,
   G_PORT = 51900;
-
-function lines(child: ChildProcess): () => Promise<string> {
-  const rl = createInterface({ input: child.stdout! });
-  const queue: string[] = [];
-  const waiters: Array<(l: string) => void> = [];
-  rl.on('line', (l) => (waiters.length ? waiters.shift()!(l) : queue.push(l)));
-  return () => (queue.length ? Promise.resolve(queue.shift()!) : new Promise((r) => waiters.push(r)));
-}
 
 const counter = (ns: string, dev: string, name: string): number =>
   Number(nsExec(ns, 'cat', [`/sys/class/net/${dev}/statistics/${name}`]).trim());
@@ -176,7 +167,7 @@ async function main(): Promise<void> {
         );
         let err = '';
         cg.stderr!.on('data', (x: Buffer) => (err += x.toString()));
-        const next = lines(cg);
+        const next = childLines(cg);
         const { publicKey } = JSON.parse(await next()) as { publicKey: string };
         nsExec(d, 'wg', ['set', IF, 'peer', publicKey, 'allowed-ips', '10.241.2.0/24']);
         previousPeer = publicKey;

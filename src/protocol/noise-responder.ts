@@ -42,7 +42,13 @@ import type { DropReason } from '../packet/drop-reasons.js';
 import { IKpsk2State, readMessageAReference, split, writeMessageBReference } from './noise-ikpsk2.js';
 import { nativeCapable } from './noise-ikpsk2-native.js';
 import { CONSTRUCTION, IDENTIFIER, INITIATION_FLOOD_MS, type Handshake, type IndexAllocator, type TransportKeys } from './noise.js';
-import { NOTHING_SEEN, messageA, respondNative, type InitiatorDirectory, type RespondedInitiation } from './noise-responder-native.js';
+import {
+  NOTHING_SEEN,
+  messageA,
+  respondToInitiationNative,
+  type InitiatorDirectory,
+  type RespondedInitiation,
+} from './noise-responder-native.js';
 
 export type { InitiatorDirectory, KnownInitiator, RespondedInitiation } from './noise-responder-native.js';
 export { ReplayPrefilter } from './replay-prefilter.js';
@@ -60,9 +66,9 @@ export function respondToInitiation(
   directory: InitiatorDirectory,
   ephemeral?: X25519KeyPair,
 ): RespondedInitiation | DropReason {
+  if (nativeCapable(local) && (!ephemeral || nativeCapable(ephemeral))) return respondToInitiationNative(msg, local, directory, ephemeral);
   const type = classify(msg);
   if (type !== MESSAGE_INITIATION) return typeof type === 'string' ? type : 'unknown-type';
-  if (nativeCapable(local) && (!ephemeral || nativeCapable(ephemeral))) return respondNative(msg, local, directory, ephemeral);
   return respondReference(msg, local, directory, ephemeral);
 }
 
