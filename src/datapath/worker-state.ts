@@ -24,9 +24,9 @@ import { RoamedEndpoints } from './roamed-endpoints.js';
 import { PeerRouter } from './peer-router.js';
 import { BurstScratch } from './burst-scratch.js';
 import type { CaptureRing } from './capture-ring.js';
-import type { DataKeypair } from './data-keypair.js';
+import { DataKeypair } from './data-keypair.js';
 import type { RouteHeaders } from './outer-frame.js';
-import type { FromWorker, PeerRoute } from './worker-messages.js';
+import type { FromWorker, KeypairWire, PeerRoute } from './worker-messages.js';
 
 export interface WorkerInit {
   worker: number;
@@ -109,6 +109,29 @@ export class PeerState {
     this.previous = this.current;
     this.current = this.next;
     this.next = null;
+  }
+
+  /**
+   * The main thread's word on the peer's keypairs (a 'keypairs' message):
+   * `byIndex` (receiver index → keypair, every peer's) follows. A keypair
+   * this worker already holds (same Keypair.serial) keeps its object, so a
+   * rotation (a confirmation: next → current → previous) costs no new views;
+   * keypairs dropped leave `byIndex` before new ones enter it, so a new
+   * keypair that reuses a dropped one's receiver index is the one found.
+   */
+  setKeypairs(
+    m: { slot: number; current: KeypairWire | null; previous: KeypairWire | null; next: KeypairWire | null },
+    byIndex: Map<number, DataKeypair>,
+  ): void {
+    const held = [this.current, this.previous, this.next];
+    const wrap = (w: KeypairWire | null): DataKeypair | null =>
+      w ? (held.find((kp) => kp?.serial === w.serial) ?? new DataKeypair(w, m.slot)) : null;
+    this.current = wrap(m.current);
+    this.previous = wrap(m.previous);
+    this.next = wrap(m.next);
+    const now = [this.current, this.previous, this.next];
+    for (const kp of held) if (kp && !now.includes(kp)) byIndex.delete(kp.localIndex);
+    for (const kp of now) if (kp && !held.includes(kp)) byIndex.set(kp.localIndex, kp);
   }
 }
 

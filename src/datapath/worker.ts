@@ -23,12 +23,11 @@ import { XdpPort } from '../native/port.js';
 import { BURST_SIZE } from '../native/frames.js';
 import { IdleMemoryRelease } from '../native/idle-memory.js';
 import type { NativeWaiter, XskPortOptions } from '../native/binding.js';
-import { PeerBatchOp, type KeypairWire, type ToWorker } from './worker-messages.js';
+import { PeerBatchOp, type ToWorker } from './worker-messages.js';
 import { PeerCounterSlab } from './peer-counters.js';
 import { ADDR_RECORD_SIZE } from './addr-record.js';
 import { RouteHeaders, routeServes } from './outer-frame.js';
 import { CaptureRing } from './capture-ring.js';
-import { DataKeypair } from './data-keypair.js';
 import { WorkerEpoch } from '../protocol/key-retirement.js';
 import { PeerState, WorkerState, type WorkerInit, type XskState } from './worker-state.js';
 import { Receiver } from './receive.js';
@@ -267,21 +266,9 @@ class Worker {
       case 'allowed-ips':
         this.s.router.apply(msg.packed);
         return;
-      case 'keypairs': {
-        const p = this.peer(msg.slot);
-        const held = [p.current, p.previous, p.next];
-        // A rotation (a confirmation: next → current → previous) names keypairs this worker holds:
-        // it keeps their objects, so a thousand sessions confirming at once cost a few field
-        // writes each, not three new keypair views and index-map updates.
-        const wrap = (w: KeypairWire | null): DataKeypair | null =>
-          w ? (held.find((kp) => kp?.serial === w.serial) ?? new DataKeypair(w, msg.slot)) : null;
-        p.current = wrap(msg.current);
-        p.previous = wrap(msg.previous);
-        p.next = wrap(msg.next);
-        for (const kp of held) if (kp && kp !== p.current && kp !== p.previous && kp !== p.next) this.s.byIndex.delete(kp.localIndex);
-        for (const kp of [p.current, p.previous, p.next]) if (kp && !held.includes(kp)) this.s.byIndex.set(kp.localIndex, kp);
+      case 'keypairs':
+        this.peer(msg.slot).setKeypairs(msg, this.s.byIndex);
         return;
-      }
       case 'mtu':
         this.s.mtu = msg.mtu;
         return;
