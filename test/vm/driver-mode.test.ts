@@ -141,7 +141,16 @@ after(async () => {
 });
 
 test('native mode on virtio_net: the filter in the driver, one AF_XDP socket per queue', async () => {
-  const s = await guestStats();
+  // The workers report their ports once a second after they open them: under TCG that can trail the setup.
+  const s = await waitFor(
+    'both AF_XDP ports in the stats',
+    async () => {
+      const st = await guestStats();
+      return freeFrames(st).length >= 2 ? st : undefined;
+    },
+    60_000,
+    500,
+  ).catch(async () => guestStats());
   const dev = s.afxdp.find((d) => d.device === 'eth0');
   assert.ok(dev, `eth0 in the AF_XDP summary: ${JSON.stringify(s.afxdp)}`);
   assert.equal(dev.mode, 'native', `XDP mode on virtio_net: ${JSON.stringify(dev)}`);
