@@ -39,10 +39,11 @@ import {
 } from './wire.js';
 import type { DropReason } from '../packet/drop-reasons.js';
 import { IKpsk2State, cloneForTrial, readMessageB, split, writeMessageA } from './noise-ikpsk2.js';
-
 import { CONSTRUCTION, IDENTIFIER } from './noise-names.js';
 
+/** The protocol name and prologue (noise-names.ts, where the crypto threads take them without this module). */
 export { CONSTRUCTION, IDENTIFIER };
+
 /** Ci = HASH(Construction): the initial chaining key. */
 export const INITIAL_CHAINING_KEY = hash(CONSTRUCTION);
 /** Hi = HASH(Ci ‖ Identifier): the initial handshake hash. */
