@@ -30,6 +30,7 @@
         "native/sd_notify.cc",
         "native/x25519.cc",
         "native/noise_ikpsk2.cc",
+        "native/handshake_crew.cc",
         "native/fd_passing.cc",
         "native/thread_cpu.cc",
         "native/idle_memory.cc",

@@ -20,6 +20,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   xdpwg::InitX25519(env, exports);
   xdpwg::InitBlake2s(env, exports);
   xdpwg::InitNoiseIkpsk2(env, exports);
+  xdpwg::InitHandshakeCrew(env, exports);
   xdpwg::InitFdPassing(env, exports);
   xdpwg::InitThreadCpu(env, exports);
   xdpwg::InitIdleMemory(env, exports);

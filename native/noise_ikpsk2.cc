@@ -26,18 +26,15 @@
 #include <cstring>
 
 #include "blake2s.h"
+#include "noise_ikpsk2.h"
 #include "x25519.h"
 
 namespace xdpwg {
 
 namespace {
 
-constexpr size_t kKey = 32;    // keys, hashes, chaining keys
-constexpr size_t kTag = 16;    // Poly1305 tag
+using namespace noise;
 constexpr size_t kBlock = 64;  // BLAKE2s block, the HMAC block size
-constexpr size_t kState = 2 * kKey;
-
-enum Status : int { kOk = 0, kInvalidPublicKey = 1, kDecryptFailed = 2, kTruncated = 3, kInternal = 4, kReplayed = 5 };
 
 // Per-thread OpenSSL contexts, fetched once: no algorithm fetch per call.
 struct Contexts {
@@ -189,18 +186,9 @@ Napi::Value ReadA1(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !IsBytes(info[0], kState) || !info[1].IsExternal() || !info[2].IsTypedArray() || !IsBytes(info[3], kKey))
     return Fail(env, "noiseReadA1(state: Uint8Array(64), localStatic: External, message: Uint8Array, remoteStaticOut: Uint8Array(32))");
-  auto state = info[0].As<Napi::Uint8Array>();
-  X25519Key* local = info[1].As<Napi::External<X25519Key>>().Data();
   auto message = info[2].As<Napi::Uint8Array>();
-  auto rs = info[3].As<Napi::Uint8Array>();
-  if (!Ctx().ready) return Napi::Number::New(env, kInternal);
-  if (message.ByteLength() < kKey + kKey + kTag + kTag) return Napi::Number::New(env, kTruncated);
-  const uint8_t* m = message.Data();
-  Symmetric ss{state.Data(), state.Data() + kKey, {}};
-  Status s = ss.MixEphemeral(m) ? kOk : kInternal;                        // e
-  if (s == kOk) s = ss.MixDh(local, m);                                   // es
-  if (s == kOk) s = ss.DecryptAndHash(m + kKey, kKey + kTag, rs.Data());  // s
-  return Napi::Number::New(env, s);
+  return Napi::Number::New(env, ReadMessageA1(info[0].As<Napi::Uint8Array>().Data(), info[1].As<Napi::External<X25519Key>>().Data(),
+                                              message.Data(), message.ByteLength(), info[3].As<Napi::Uint8Array>().Data()));
 }
 
 // noiseReadA2(state: Uint8Array(64), staticStatic: Uint8Array(32), message, payloadOut: Uint8Array(message.length - 96)) → Status
@@ -249,10 +237,11 @@ Napi::Value WriteB(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, WriteMessageB(ss, e, ePub, re, rs, psk, payload.Data(), payload.ByteLength(), out));
 }
 
-// The pool of ready ephemerals: key pairs a crypto thread makes while it has
-// nothing else to do (handshake-crypto-worker.ts calls noiseEphemeralRefill
-// after a batch, one key per turn of its event loop, until the pool is
-// full), so a handshake that finds one skips the key generation (~28 µs).
+// The pool of ready ephemerals: key pairs a thread makes while it has
+// nothing else to do (the handshake crew's threads, handshake_crew.cc, once
+// their queue is empty after they answered something; the tests through
+// noiseEphemeralRefill), so a handshake that finds one skips the key
+// generation (~28 µs).
 //
 // Protocol: one pool per thread (thread_local), touched only by that
 // thread's calls, so no locking. A slot below `count` holds an unused key
@@ -260,10 +249,8 @@ Napi::Value WriteB(const Napi::CallbackInfo& info) {
 // key pair is handed out exactly once and no used scalar stays in the pool;
 // the caller wipes its copy after the handshake. Slots at and above `count`
 // are always all zeros (noiseEphemeralPoolState checks it for the tests).
-// The pool is empty until a thread has answered a batch (an idle daemon
-// makes none) and is wiped when the thread exits, which the crypto threads
-// do after a few seconds without initiations (handshake-crypto-pool.ts):
-// an unused pair does not wait in memory for long.
+// A crew thread wipes its pool after a few seconds without initiations
+// (EphemeralPoolWipe): an unused pair does not wait in memory for long.
 constexpr int kEphemeralPoolSize = 16;
 
 struct EphemeralPool {
@@ -346,8 +333,6 @@ Napi::Value EphemeralPoolState(const Napi::CallbackInfo& info) {
 // The state is wiped on every exit.
 Napi::Value Respond(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  constexpr size_t kTimestamp = 12;
-  constexpr size_t kMessageA = kKey + kKey + kTag + kTimestamp + kTag;
   if (info.Length() < 10 || !IsBytes(info[0], kState) || !IsBytes(info[1], kKey) || !IsBytes(info[2], kKey) ||
       !IsBytes(info[3], kMessageA) || !IsBytes(info[4], kKey) || !IsBytes(info[5], kTimestamp) ||
       !(info[6].IsNull() || info[6].IsExternal()) || !IsBytes(info[7], kKey + kTag) || !IsBytes(info[8], 2 * kKey) ||
@@ -356,25 +341,40 @@ Napi::Value Respond(const Napi::CallbackInfo& info) {
                 "noiseRespond(state: Uint8Array(64), staticStatic, presharedKey: Uint8Array(32), message: Uint8Array(108), remoteStatic: "
                 "Uint8Array(32), notAfter: Uint8Array(12), ephemeral: External | null, out: Uint8Array(48), keysOut: Uint8Array(64), "
                 "timestampOut: Uint8Array(12))");
-  uint8_t* state = info[0].As<Napi::Uint8Array>().Data();
-  const uint8_t* staticStatic = info[1].As<Napi::Uint8Array>().Data();
-  const uint8_t* psk = info[2].As<Napi::Uint8Array>().Data();
-  const uint8_t* m = info[3].As<Napi::Uint8Array>().Data();
-  const uint8_t* rs = info[4].As<Napi::Uint8Array>().Data();
-  const uint8_t* notAfter = info[5].As<Napi::Uint8Array>().Data();
-  uint8_t* out = info[7].As<Napi::Uint8Array>().Data();
-  uint8_t* keys = info[8].As<Napi::Uint8Array>().Data();
-  uint8_t* timestamp = info[9].As<Napi::Uint8Array>().Data();
-  if (!Ctx().ready) return Napi::Number::New(env, kInternal);
-  Status s;
+  const X25519Key* e = info[6].IsNull() ? nullptr : info[6].As<Napi::External<X25519Key>>().Data();
+  return Napi::Number::New(
+      env, RespondToMessageA(info[0].As<Napi::Uint8Array>().Data(), info[1].As<Napi::Uint8Array>().Data(),
+                             info[2].As<Napi::Uint8Array>().Data(), info[3].As<Napi::Uint8Array>().Data(),
+                             info[4].As<Napi::Uint8Array>().Data(), info[5].As<Napi::Uint8Array>().Data(), e,
+                             info[7].As<Napi::Uint8Array>().Data(), info[8].As<Napi::Uint8Array>().Data(), info[9].As<Napi::Uint8Array>().Data()));
+}
+
+}  // namespace
+
+namespace noise {
+
+Status ReadMessageA1(uint8_t state[kState], const X25519Key* local, const uint8_t* m, size_t n, uint8_t rs[kKey]) {
+  if (!Ctx().ready) return kInternal;
+  if (n < kKey + kKey + kTag + kTag) return kTruncated;
+  Symmetric ss{state, state + kKey, {}};
+  Status s = ss.MixEphemeral(m) ? kOk : kInternal;                  // e
+  if (s == kOk) s = ss.MixDh(local, m);                             // es
+  if (s == kOk) s = ss.DecryptAndHash(m + kKey, kKey + kTag, rs);  // s
+  return s;
+}
+
+Status RespondToMessageA(uint8_t state[kState], const uint8_t staticStatic[kKey], const uint8_t psk[kKey], const uint8_t m[kMessageA],
+                         const uint8_t rs[kKey], const uint8_t notAfter[kTimestamp], const X25519Key* ephemeral,
+                         uint8_t out[kKey + kTag], uint8_t keys[2 * kKey], uint8_t timestamp[kTimestamp]) {
+  Status s = Ctx().ready ? kOk : kInternal;
   {
     Symmetric ss{state, state + kKey, {}};
-    s = ss.MixKey(staticStatic, kKey) ? kOk : kInternal;                                     // ss
+    if (s == kOk) s = ss.MixKey(staticStatic, kKey) ? kOk : kInternal;                       // ss
     if (s == kOk) s = ss.DecryptAndHash(m + 2 * kKey + kTag, kTimestamp + kTag, timestamp);  // {t}
     if (s == kOk && std::memcmp(timestamp, notAfter, kTimestamp) <= 0) s = kReplayed;
     if (s == kOk) {
       X25519Key own{};
-      const X25519Key* e = info[6].IsNull() ? &own : info[6].As<Napi::External<X25519Key>>().Data();
+      const X25519Key* e = ephemeral ? ephemeral : &own;
       uint8_t ePub[kKey];
       bool have = e == &own ? Pool().Take(&own, ePub) || X25519GenerateRaw(&own, ePub) : X25519PublicRaw(e, ePub);
       s = have ? WriteMessageB(ss, e, ePub, m, rs, psk, nullptr, 0, out) : kInternal;  // re = the first 32 bytes of message A
@@ -388,10 +388,14 @@ Napi::Value Respond(const Napi::CallbackInfo& info) {
   }
   OPENSSL_cleanse(state, kState);
   if (s != kOk) OPENSSL_cleanse(keys, 2 * kKey);
-  return Napi::Number::New(env, s);
+  return s;
 }
 
-}  // namespace
+bool EphemeralPoolAddOne() { return Pool().AddOne(); }
+
+void EphemeralPoolWipe() { Pool().Wipe(); }
+
+}  // namespace noise
 
 void InitNoiseIkpsk2(Napi::Env env, Napi::Object exports) {
   exports.Set("noiseReadA1", Napi::Function::New(env, ReadA1, "noiseReadA1"));

@@ -1,8 +1,7 @@
 /**
  * The AEAD's sizes, apart from its implementations (aead.ts): the wire
- * layout and the native handshake path need the tag length only, and a
- * handshake crypto thread that imports them should not load the JavaScript
- * ChaCha20-Poly1305 that aead.ts carries as its reference backend.
+ * layout and the native handshake path need the tag length only, not the
+ * JavaScript ChaCha20-Poly1305 that aead.ts carries as its reference backend.
  */
 
 /** Poly1305 tag length. */

@@ -493,6 +493,8 @@ export interface NativeWaiter {
 // --- X25519 (native/x25519.cc; wrapper: src/crypto/x25519.ts) ---
 /** A raw X25519 scalar held by the addon (libsodium does the arithmetic); wiped when the GC frees it. */
 export type NativeX25519Key = { readonly __brand: 'NativeX25519Key' };
+/** The handshake crew's handle (native/handshake_crew.cc). */
+export type NativeHandshakeCrew = { readonly __brand: 'NativeHandshakeCrew' };
 
 export interface NativeBinding extends FdPassingBinding {
   aeadSealBurst: NativeAeadBurstFn;
@@ -547,11 +549,36 @@ export interface NativeBinding extends FdPassingBinding {
   ): number;
   /**
    * Makes up to max ephemeral key pairs into this thread's pool (16 at most), which noiseRespond takes
-   * from, each once; returns the room left. The crypto threads call it when idle (handshake-crypto-worker.ts).
+   * from, each once; returns the room left. (The handshake crew's threads fill their own pools natively.)
    */
   noiseEphemeralRefill(max: number): number;
   /** For the tests: the pool's public halves (count × 32 bytes) and whether every free slot is zeros; wipe: empty it first. */
   noiseEphemeralPoolState(wipe?: boolean): { count: number; capacity: number; publics: Uint8Array; unusedSlotsZero: boolean };
+  /**
+   * The handshake crew (native/handshake_crew.cc): `threads` native threads answering initiations with no
+   * JavaScript. onResults(seq, statuses, records) comes on this thread once every initiation of a job is
+   * answered: a status byte each (0 answered, 1–5 noise statuses, 6 unknown peer, 7 no identity, 8 not an
+   * initiation) and a record each (handshake-crypto-messages.ts AnswerRecord).
+   */
+  handshakeCrewStart(
+    threads: number,
+    idleWipeMs: number,
+    ephemeralPool: boolean,
+    onResults: (seq: number, statuses: Uint8Array, records: Uint8Array) => void,
+  ): NativeHandshakeCrew;
+  /** The static key and ck ‖ h after "<- s" for it (null, null: none); returns once no thread uses the old one. */
+  handshakeCrewIdentity(crew: NativeHandshakeCrew, privateKey: Uint8Array | null, initialState: Uint8Array | null, generation: number): void;
+  /** The peer table's words to read from now on (peer-key-table.ts); returns once no thread reads the old ones. */
+  handshakeCrewTable(crew: NativeHandshakeCrew, words: Int32Array): void;
+  /** Peers that went (32 n bytes of public keys): what the crew cached for them is wiped. */
+  handshakeCrewForget(crew: NativeHandshakeCrew, publicKeys: Uint8Array): void;
+  /** A job: initiations (148 n bytes, MACs checked), copied; answered through onResults(seq, …). */
+  handshakeCrewSubmit(crew: NativeHandshakeCrew, seq: number, messages: Uint8Array): void;
+  /** Whether answers still to come keep the event loop alive (on while initiations are in flight). */
+  handshakeCrewKeepAlive(crew: NativeHandshakeCrew, on: boolean): void;
+  /** Stops and joins the threads, drops queued jobs, wipes every key. */
+  handshakeCrewClose(crew: NativeHandshakeCrew): void;
+  handshakeCrewState(crew: NativeHandshakeCrew): { threads: number; cachedPeers: number; queuedJobs: number };
   XskPort: new (opts: XskPortOptions) => NativeXskPort;
   /** A memfd for one queue's shared UMEM (native/umem_share.h), made by the main thread so it can hand it to members. */
   shareMemfd(frameSize: number, frameCount: number): number;

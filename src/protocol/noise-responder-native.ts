@@ -1,11 +1,9 @@
 /**
  * The responder's crypto through the addon (two calls, noiseReadA1 and
  * noiseRespond; native/noise_ikpsk2.cc), with the types it shares with the
- * reference path of noise-responder.ts. Its own file so that a handshake
- * crypto thread (src/daemon/handshake/handshake-crypto-worker.ts), which
- * always has the addon, loads only this: not the JavaScript Noise code,
- * BLAKE2s and ChaCha20-Poly1305 that the reference path needs, which made a
- * thread's start ~14 ms of CPU dearer (26 modules more).
+ * reference path of noise-responder.ts, and the initial chaining state the
+ * handshake crew is given per identity (initialStateFor). Its own file: it
+ * needs none of the JavaScript Noise code of the reference path.
  *
  * Threading: any thread; the cache of initial states is per thread.
  */
@@ -42,7 +40,8 @@ export interface KnownInitiator extends InitiatorIdentity {
    * The greatest timestamp this thread already answered for the initiator
    * (12 bytes), if any: an initiation whose timestamp is not later gets no
    * response written ('replayed-timestamp'), saving its three scalar
-   * multiplications. See ReplayPrefilter.
+   * multiplications (a genuine initiator never repeats a timestamp, §5.1:
+   * this only ever skips replays; the owner's check stays the authority).
    */
   notAfter?: Uint8Array;
 }
@@ -62,20 +61,22 @@ const initialStates = new WeakMap<X25519KeyPair, Uint8Array>();
  * Initialize() and "<- s" as the whitepaper writes them (§5.4.2): Ci =
  * HASH(Construction), Hi = HASH(Ci ‖ Identifier), then h = HASH(Hi ‖ S_pub).
  * Computed here with node's BLAKE2s-256 rather than through the reference
- * state (noise-ikpsk2.ts), which would load the JavaScript handshake into
- * every crypto thread; test/unit/noise-responder.test.ts checks the two agree.
+ * state (noise-ikpsk2.ts); test/unit/noise-responder.test.ts checks the two agree.
  */
 export function initialState(local: X25519KeyPair): Uint8Array {
   let state = initialStates.get(local);
-  if (!state) {
-    const ck = createHash('blake2s256').update(CONSTRUCTION).digest();
-    const hi = createHash('blake2s256').update(ck).update(IDENTIFIER).digest();
-    const h = createHash('blake2s256').update(hi).update(local.publicKey).digest();
-    state = new Uint8Array(2 * KEY_LENGTH);
-    state.set(ck);
-    state.set(h, KEY_LENGTH);
-    initialStates.set(local, state);
-  }
+  if (!state) initialStates.set(local, (state = initialStateFor(local.publicKey)));
+  return state;
+}
+
+/** initialState for a static public key, computed each call (the handshake crew is given it once per identity). */
+export function initialStateFor(publicKey: Uint8Array): Uint8Array {
+  const ck = createHash('blake2s256').update(CONSTRUCTION).digest();
+  const hi = createHash('blake2s256').update(ck).update(IDENTIFIER).digest();
+  const h = createHash('blake2s256').update(hi).update(publicKey).digest();
+  const state = new Uint8Array(2 * KEY_LENGTH);
+  state.set(ck);
+  state.set(h, KEY_LENGTH);
   return state;
 }
 
@@ -138,9 +139,8 @@ export function respondNative(
 }
 
 /**
- * respondToInitiation for a thread whose static key is the native
- * backend's (a crypto thread: it loads the addon before anything else);
- * a key of another backend is refused as a programming error, not answered.
+ * respondToInitiation for a static key of the native backend; a key of
+ * another backend is refused as a programming error, not answered.
  */
 export function respondToInitiationNative(
   msg: Uint8Array,

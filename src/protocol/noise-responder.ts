@@ -1,7 +1,11 @@
 /**
  * The responder's handshake split at the line between crypto and state, so
- * the crypto can run on any thread (src/daemon/handshake/handshake-crypto-pool.ts) and
- * the state keeps one owner (the main thread):
+ * the crypto can run on other threads and the state keeps one owner (the
+ * main thread). The daemon's crypto runs in the native handshake crew
+ * (src/daemon/handshake/handshake-crypto-pool.ts, native/handshake_crew.cc),
+ * which makes the same calls as respondToInitiation's native path; this
+ * file's respondToInitiation is the JavaScript form of that step (tests,
+ * and the reference it is checked against):
  *
  *   respondToInitiation   pure crypto, any thread: -> e, es, s, ss, {t}
  *                         read, <- e, ee, se, psk, {} written, Split()
@@ -14,10 +18,10 @@
  *
  * The crypto runs before the owner's checks; so that a replayed initiation
  * does not cost the ephemeral and two more DHs that the single-threaded
- * order skips, the crypto's thread keeps its own pre-check (ReplayPrefilter).
+ * order skips, the crypto's side keeps its own pre-check (KnownInitiator's
+ * notAfter: the crew keeps the greatest timestamp it answered per peer).
  *
- * The types and the native path are in noise-responder-native.ts (what a
- * crypto thread loads), the thread's pre-check in replay-prefilter.ts.
+ * The types and the native path are in noise-responder-native.ts.
  *
  * This is the daemon's only responder. test/helpers/noise-reference-responder.ts
  * keeps the single-threaded order (check, then write the response) as the
@@ -51,7 +55,6 @@ import {
 } from './noise-responder-native.js';
 
 export type { InitiatorDirectory, KnownInitiator, RespondedInitiation } from './noise-responder-native.js';
-export { ReplayPrefilter } from './replay-prefilter.js';
 
 /**
  * The responder's crypto for one initiation whose MACs were checked:

@@ -41,7 +41,7 @@ import type { DropReason } from '../packet/drop-reasons.js';
 import { IKpsk2State, cloneForTrial, readMessageB, split, writeMessageA } from './noise-ikpsk2.js';
 import { CONSTRUCTION, IDENTIFIER } from './noise-names.js';
 
-/** The protocol name and prologue (noise-names.ts, where the crypto threads take them without this module). */
+/** The protocol name and prologue (noise-names.ts: the responder's native path takes them without this module). */
 export { CONSTRUCTION, IDENTIFIER };
 
 /** Ci = HASH(Construction): the initial chaining key. */

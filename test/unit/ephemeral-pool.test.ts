@@ -1,10 +1,11 @@
 /**
- * The crypto threads' pool of ready ephemeral key pairs
- * (native/noise_ikpsk2.cc, filled by handshake-crypto-worker.ts's
- * EphemeralRefiller): a handshake takes the newest pair, each pair is handed
- * out once and its slot zeroed at once, handshakes made with pooled pairs
- * complete with the initiator, and an empty pool falls back to a fresh pair.
- * The pool is per thread; this test runs on one thread and empties it first.
+ * The per-thread pool of ready ephemeral key pairs (native/noise_ikpsk2.cc;
+ * the handshake crew's threads fill theirs while idle,
+ * native/handshake_crew.cc): a handshake takes the newest pair, each pair is
+ * handed out once and its slot zeroed at once, handshakes made with pooled
+ * pairs complete with the initiator, and an empty pool falls back to a fresh
+ * pair. The pool is per thread; this test runs on one thread, fills it with
+ * noiseEphemeralRefill and empties it first.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +16,6 @@ import { respondToInitiation, acceptInitiation, type RespondedInitiation } from 
 import { Response } from '../../src/protocol/wire.js';
 import type { Clock } from '../../src/protocol/clock.js';
 import { native } from '../../src/native/binding.js';
-import { EphemeralRefiller } from '../../src/daemon/handshake/handshake-crypto-worker.js';
 
 const clock: Clock = { now: () => 1_700_000_000_000 };
 
@@ -81,27 +81,4 @@ test('the ephemeral pool hands out each pair once, newest first, zeroes its slot
     assert.equal(addon.noiseEphemeralPoolState().count, 0);
   }
   assert.equal(new Set(used).size, used.length, 'every handshake had its own ephemeral');
-});
-
-test('the refiller fills one pair per turn of the event loop until full; kicks while it runs start no second chain', async () => {
-  let room = 5;
-  let calls = 0;
-  const refiller = new EphemeralRefiller((max) => {
-    assert.equal(max, 1);
-    calls++;
-    room = Math.max(0, room - 1);
-    return room;
-  });
-  refiller.kick();
-  refiller.kick();
-  assert.equal(calls, 0, 'nothing is made in the kicking turn (the batch answer goes first)');
-  const deadline = Date.now() + 5000;
-  while (room > 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
-  assert.equal(room, 0);
-  assert.equal(calls, 5, 'one call per pair, one chain');
-  refiller.kick();
-  await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
-  assert.equal(calls, 6, 'a kick after it stopped starts it again (and a full pool stops it at once)');
 });

@@ -103,7 +103,7 @@ test('a reader racing the writer sees the old or the new entry, never a torn one
     flapping = key();
   t.set(steady, pskOf(1), 1);
   t.set(flapping, pskOf(2), 2);
-  const control = new Int32Array(new SharedArrayBuffer(8)); // [0]: stop, [1]: reader started
+  const control = new Int32Array(new SharedArrayBuffer(12)); // [0]: stop, [1]: reader started, [2]: distinct versions seen
   const moduleUrl = new URL('../../src/daemon/handshake/peer-key-table.js', import.meta.url).href;
   const worker = new Worker(
     `
@@ -121,6 +121,7 @@ test('a reader racing the writer sees the old or the new entry, never a torn one
           reads++;
           if (v === 0) { if (which === 's') steadyMissing++; else flapMissing++; continue; }
           versions.add(v);
+          Atomics.store(control, 2, versions.size);
           const want = pskOf(v);
           for (let i = 0; i < 32; i++) if (psk[i] !== want[i]) { torn++; break; }
         }
@@ -143,8 +144,10 @@ test('a reader racing the writer sees the old or the new entry, never a torn one
       await new Promise((r) => setTimeout(r, 5));
     }
     let v = 3;
+    // At least 700 ms, and on until the reader has seen 100 versions go by (a busy machine gives it fewer turns).
     const until = Date.now() + 700;
-    while (Date.now() < until) {
+    const giveUp = Date.now() + 30_000;
+    while ((Date.now() < until || Atomics.load(control, 2) <= 100) && Date.now() < giveUp) {
       for (let i = 0; i < 1000; i++) {
         assert.equal(t.set(steady, pskOf(v), v), null);
         v++;

@@ -293,9 +293,9 @@ export class Device implements DeviceControl {
     const pool = this.link.pool;
     if (pool) for (const a of pool.activity) a.drain(this.visitSlot);
     const now = this.clock.now();
-    // Running handshake crypto threads count as activity: the memory their
-    // exit frees is given back by the release after they have stopped.
-    if (this.trafficSeen || this.handshakes.cryptoThreads > 0) {
+    // Initiations with the crypto crew count as activity: the memory a flood
+    // used is given back by the release once it is over.
+    if (this.trafficSeen || this.handshakes.cryptoBusy) {
       this.trafficSeen = false;
       this.idleMemory.active(now);
     }

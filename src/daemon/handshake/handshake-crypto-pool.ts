@@ -1,16 +1,23 @@
 /**
- * Where the responder's handshake crypto runs: a few threads
- * (handshake-crypto-worker.ts), so a flood of initiations uses every core
- * instead of capping at one main thread (~2.6 k handshakes/s). The main
- * thread keeps the handshake *state* — it checks MACs, cookies and rate
- * limits before submitting, and checks replays, takes indices and installs
- * keypairs when the results come back (src/protocol/noise-responder.ts).
+ * Where the responder's handshake crypto runs: the handshake crew, native
+ * threads of the addon (native/handshake_crew.cc), so a flood of initiations
+ * uses every core instead of capping at one main thread. The main thread
+ * keeps the handshake *state* — it checks MACs, cookies and rate limits
+ * before submitting, and checks replays, takes indices and installs
+ * keypairs when the answers come back (src/protocol/noise-responder.ts).
  *
- * Batching: initiations submitted during one turn of the event loop go out
- * at its end (setImmediate), split over the threads by how much each has in
- * flight, one message per thread; each thread answers a batch with one
- * message, and the answers that arrive in one turn are handled in one task
- * at its end.
+ * The crew answers with no JavaScript: it reads the initiation, finds the
+ * initiator in the shared peer table (peer-key-table.ts, which this pool
+ * writes), writes the response and splits the keys. Its threads cost a few
+ * pages each and start at once, so they are started with the pool and stay:
+ * a flood meets them ready. (Node worker threads did this before: ~14 MB and
+ * ~50 ms of CPU each to start, so they were stopped when idle and every
+ * flood met them cold.)
+ *
+ * Batching: initiations submitted during one turn of the event loop go to
+ * the crew at its end (setImmediate) as one job, which its threads share
+ * a few initiations at a time; the answers of every job that completes in
+ * one turn are handled in one task at its end.
  *
  * Bounded: at most maxInFlight initiations are submitted and unanswered;
  * submit() refuses beyond that (the caller counts the drop). The in-flight
@@ -18,60 +25,33 @@
  * "under load" test (cookies, rate limits) sees work waiting here as it sees
  * work waiting in the queue from the data-path workers.
  *
- * Started on demand, stopped when idle: the threads (each a V8 isolate,
- * several MB) exist only while handshakes keep coming. A cold pool answers
- * initiations inline on the main thread (the same HandshakeCryptoThread
- * code, at most INLINE_PER_TURN a turn), and starts the threads once
- * START_AFTER initiations arrived within a second; until they are ready
- * the inline answers go on, so a flood is served from its first packet. The
- * threads stop after idleStopMs without a submission and with nothing in
- * flight. A new thread gets the current identity and the peer table before
- * any batch: the identity as a copy (the pool keeps one: `identity`), the
- * peers as the shared table's buffer (peer-key-table.ts), which it maps:
- * nothing is built or copied per peer, so a thread is ready in a few ms at
- * any peer count.
+ * Keys: the crew gets the private key and the initial chaining state once
+ * per change (copies this pool wipes at once: it keeps none), and reads the
+ * PSKs from the shared table, the only copy of them. Every answer carries
+ * the identity generation and the peer entry's version it used; an answer
+ * whose keys changed while it was in flight is refused here.
  *
- * Threading: main thread. What crosses to the threads is in
- * handshake-crypto-messages.ts; the main thread is the only writer of the
- * threads' identity and of the shared peer table (its protocol, and the
- * retirement of a buffer replaced by a rebuild, are in peer-key-table.ts;
- * the retirement bookkeeping is `retired` below).
+ * Threading: main thread. The crew's protocol (its locks, how a changed key
+ * or a replaced table buffer is never read after the call that replaced it
+ * returns) is in native/handshake_crew.cc; the table's in peer-key-table.ts.
  */
-import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
 import { keyToHex } from '../../crypto/encoding.js';
-import { INITIATION_SIZE } from '../../protocol/wire.js';
+import { INITIATION_SIZE, RESPONSE_SIZE } from '../../protocol/wire.js';
 import type { DropReason } from '../../packet/drop-reasons.js';
-import { AnswerRecord, type CryptoAnswer, type FromCrypto, type ToCrypto } from './handshake-crypto-messages.js';
+import type { CryptoAnswer } from './handshake-crypto-messages.js';
+import { AnswerRecord, CREW_STATUS_REASONS } from './handshake-crypto-messages.js';
 import { isAllZero, KEY_LENGTH, wipe } from '../../crypto/bytes.js';
 import { TAI64N_LENGTH } from '../../crypto/tai64n.js';
-import { RESPONSE_SIZE } from '../../protocol/wire.js';
-import { HANDSHAKE_CRYPTO_KIND, HandshakeCryptoThread } from './handshake-crypto-worker.js';
+import { publicKeyOf } from '../../crypto/x25519.js';
+import { initialStateFor } from '../../protocol/noise-responder-native.js';
 import { PeerKeyTable } from './peer-key-table.js';
-import { respondToInitiation } from '../../protocol/noise-responder.js';
+import { native, type NativeHandshakeCrew } from '../../native/binding.js';
 
 /** Threads at most: past the core count they only add switching. */
 const MAX_THREADS = 4;
-/** Initiations within one second that start the threads (fewer are answered inline). */
-const START_AFTER = 8;
-/** Initiations a cold pool answers inline per turn of the event loop (~0.4 ms each): the main thread keeps turning. */
-const INLINE_PER_TURN = 16;
-/** Idle time after which the threads stop. */
-const IDLE_STOP_MS = 5000;
+/** Idle time after which each crew thread wipes its ready ephemerals. */
+const IDLE_WIPE_MS = 5000;
 
-/**
- * V8 heap limits of a crypto thread: it holds a few keys per peer and one
- * batch of answers at a time. The young generation is what an idle isolate
- * keeps resident (its semi-spaces); small ones cost a few more scavenges.
- */
-export const CRYPTO_THREAD_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
-
-/** A thread, or (thread undefined) the main thread's inline answerer. */
-interface Member {
-  thread?: Worker;
-  inFlight: number;
-  ready: boolean;
-}
 interface Pending<C> {
   message: Uint8Array;
   context: C;
@@ -89,201 +69,94 @@ export interface HandshakeCryptoPoolOptions<C> {
    */
   backlog?: Int32Array;
   /**
-   * Each result, in batch order, with the context it was submitted with. An
-   * answer's arrays are views into the batch's buffer, zeroed when the call
-   * returns: copy what is kept.
+   * Each result, in submission order within a batch, with the context it
+   * was submitted with. An answer's arrays are views into the batch's
+   * buffer, zeroed when the call returns: copy what is kept.
    */
   onResult: (result: CryptoAnswer | DropReason, context: C) => void;
   /** Runs the handling of one turn's answers (default: directly); the device holds the workers' wakes around it. */
   handleAnswers?: (handle: () => void) => void;
-  /** A thread died or could not start: the device cannot answer initiations any more. */
-  onFatal: (reason: string) => void;
-  /** Initiations within a second that start the threads (default START_AFTER; 1: the first one). */
-  startAfter?: number;
-  /** Idle time after which the threads stop (default IDLE_STOP_MS). */
-  idleStopMs?: number;
+  /** Kept for the device's wiring: the crew has no failure that stops it answering. */
+  onFatal?: (reason: string) => void;
+  /** Idle time after which a crew thread wipes its ready ephemerals (default IDLE_WIPE_MS). */
+  idleWipeMs?: number;
+}
+
+interface Arrived {
+  seq: number;
+  statuses: Uint8Array;
+  records: Uint8Array;
 }
 
 export class HandshakeCryptoPool<C> {
-  /** Threads started and not stopped, ready or not: every identity/peer change goes to each. */
-  private members: Member[] = [];
-  /** The inline answerer and its member record (for the batch bookkeeping). */
-  private readonly inline: HandshakeCryptoThread;
-  private readonly inlineMember: Member = { inFlight: 0, ready: true };
-  /** What a new thread is told first: the private key (a copy, null: none). */
-  private identity: Uint8Array | null = null;
+  private readonly crew: NativeHandshakeCrew;
+  private readonly threadCount: number;
   /**
    * The peers, with their versions and PSKs: the only copy of a PSK this
-   * pool keeps, shared with the threads (peer-key-table.ts). A change is
-   * seen by every thread as soon as it is written: before any initiation
-   * submitted after it.
+   * pool keeps, shared with the crew (peer-key-table.ts). A change is seen
+   * by the crew as soon as it is written: before any initiation submitted
+   * after it.
    */
   private readonly table = PeerKeyTable.create();
-  /** Counts the table's buffers (the id each is posted with). */
-  private tableId = 1;
-  /** Buffers replaced by a rebuild, wiped once no thread in `waiting` reads them any more. */
-  private retired: Array<{ id: number; buffer: SharedArrayBuffer; waiting: Set<Member> }> = [];
-  /**
-   * Public keys of peers removed while threads run, posted as one 'forget'
-   * per thread at the end of the turn (or before anything else posted to
-   * them), so they drop what they cached for those peers.
-   */
+  /** Public keys of peers removed in this turn, told to the crew at its end (it wipes what it cached for them). */
   private forgets: Uint8Array[] = [];
-  /** Submissions in the current one-second window (starts the threads past startAfter). */
-  private windowStart = 0;
-  private windowCount = 0;
-  private lastSubmit = 0;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private readonly threadCount: number;
   private pending: Array<Pending<C>> = [];
   private flushScheduled = false;
   private inFlight = 0;
   private seq = 0;
-  private readonly batches = new Map<number, { member: Member; contexts: C[] }>();
+  private readonly batches = new Map<number, C[]>();
   private generation = 0;
   private nextVersion = 1;
   private closing = false;
-  private arrived: Array<Extract<FromCrypto, { t: 'results' }>> = [];
+  private arrived: Arrived[] = [];
   private drainScheduled = false;
 
   private constructor(private readonly opts: HandshakeCryptoPoolOptions<C>) {
     this.threadCount = Math.max(1, Math.min(MAX_THREADS, opts.threads));
-    // Answers of the inline answerer come back synchronously, through the same path as a thread's.
-    this.inline = new HandshakeCryptoThread((m) => this.arrive(m), respondToInitiation);
-    this.inline.useTable(this.table);
+    // XDPWG_EPHEMERAL_POOL=0 leaves the threads' ready-ephemeral pools empty (A/B runs: bench/handshake-rate.ts).
+    this.crew = native().handshakeCrewStart(
+      this.threadCount,
+      opts.idleWipeMs ?? IDLE_WIPE_MS,
+      process.env.XDPWG_EPHEMERAL_POOL !== '0',
+      (seq, statuses, records) => this.arrive({ seq, statuses, records }),
+    );
+    native().handshakeCrewTable(this.crew, this.table.words);
   }
 
-  /** A pool with no thread running yet: they start under handshake load (see above). */
+  /** A pool with its crew running. */
   static async start<C>(opts: HandshakeCryptoPoolOptions<C>): Promise<HandshakeCryptoPool<C>> {
     return new HandshakeCryptoPool(opts);
   }
 
-  /** Crypto threads running now (started, ready or not). */
+  /** Crew threads answering initiations. */
   get threads(): number {
-    return this.members.length;
+    return this.closing ? 0 : this.threadCount;
   }
 
-  /**
-   * Starts the threads now unless they run; resolves once every one is
-   * ready (rejects, after onFatal, when one cannot start). Submissions
-   * start them by themselves: this is for whoever wants them warm.
-   */
-  startThreads(): Promise<void> {
-    if (this.closing) return Promise.resolve();
-    if (this.members.length === 0) {
-      this.lastSubmit = performance.now();
-      this.starting = Promise.all(Array.from({ length: this.threadCount }, () => this.startThread())).then(
-        () => {
-          this.scheduleIdleCheck();
-          this.scheduleFlush();
-        },
-        (err: Error) => {
-          this.opts.onFatal(`handshake crypto thread cannot start: ${err.message}`);
-          throw err;
-        },
-      );
-    }
-    return this.starting;
-  }
-  private starting: Promise<void> = Promise.resolve();
-
-  private startThread(): Promise<void> {
-    const file = fileURLToPath(new URL('./handshake-crypto-worker.js', import.meta.url));
-    const thread = new Worker(file, { workerData: { kind: HANDSHAKE_CRYPTO_KIND }, resourceLimits: CRYPTO_THREAD_LIMITS });
-    const member: Member = { thread, inFlight: 0, ready: false };
-    // Removals queued for the running threads go to them first (this one has cached nothing).
-    this.flushForgets();
-    this.members.push(member);
-    // The shared table (mapped, not copied: the same cost at any peer count), then a copy of the
-    // identity, moved to the thread (it wipes it), after which the thread says it is ready.
-    this.post(member, { t: 'table', buffer: this.table.buffer, id: this.tableId });
-    const identity = this.identity ? Uint8Array.from(this.identity) : null;
-    this.post(member, { t: 'identity', privateKey: identity, generation: this.generation }, identity ? [identity.buffer] : undefined);
-    return new Promise((resolve, reject) => {
-      thread.on('message', (m: FromCrypto) => {
-        if (m.t === 'ready') {
-          member.ready = true;
-          resolve();
-          return;
-        }
-        if (m.t === 'table-switched') {
-          this.switched(member, m.id);
-          return;
-        }
-        this.arrive(m);
-      });
-      // A thread stopped on purpose (close, or the idle stop) is no longer a member: its end is not a
-      // failure, even before it was ready (a thread terminated before it booted exits with code 0).
-      const stopped = (): boolean => this.closing || !this.members.includes(member);
-      thread.on('error', (err) => {
-        if (stopped()) resolve();
-        else if (!member.ready) reject(err);
-        else this.opts.onFatal(`handshake crypto thread crashed: ${err.message}`);
-      });
-      thread.on('exit', (code) => {
-        if (stopped()) resolve();
-        else if (!member.ready) reject(new Error(`handshake crypto thread exited (${code}) before it was ready`));
-        else this.opts.onFatal(`handshake crypto thread exited unexpectedly (code ${code})`);
-        // A thread that is gone reads no table buffer.
-        this.switched(member, Infinity);
-      });
-    });
+  /** Initiations submitted and not yet answered. */
+  get busy(): boolean {
+    return this.inFlight > 0;
   }
 
-  /**
-   * Results of a thread or of the inline answerer: handled together with
-   * whatever else arrives in this turn of the event loop, in one task, so
-   * the device's per-task costs (the workers' wake, one sendmmsg) are paid
-   * once for all of them.
-   */
-  private arrive(m: FromCrypto): void {
-    if (m.t !== 'results') return;
-    this.arrived.push(m);
-    if (!this.drainScheduled) {
-      this.drainScheduled = true;
-      setImmediate(() => this.drainArrived());
-    }
+  /** What the crew holds: peers with a cached DH(static, static), jobs queued (tests, stats). */
+  crewState(): { threads: number; cachedPeers: number; queuedJobs: number } {
+    return native().handshakeCrewState(this.crew);
   }
 
-  /** Stops the threads after idleStopMs without submissions, once nothing is in flight on them. */
-  private scheduleIdleCheck(): void {
-    if (this.idleTimer || this.closing) return;
-    const idleMs = this.opts.idleStopMs ?? IDLE_STOP_MS;
-    this.idleTimer = setTimeout(
-      () => {
-        this.idleTimer = undefined;
-        if (this.members.length === 0 || this.closing) return;
-        const busy = this.members.some((m) => m.inFlight > 0 || !m.ready);
-        if (busy || performance.now() - this.lastSubmit < idleMs) {
-          this.scheduleIdleCheck();
-          return;
-        }
-        this.stopThreads();
-      },
-      Math.max(10, Math.min(idleMs, idleMs - (performance.now() - this.lastSubmit))),
-    );
-    this.idleTimer.unref();
-  }
-
-  private stopThreads(): void {
-    const stopping = this.members;
-    this.members = [];
-    // Removed from members first: their exit is not a crash. Once gone they read no retired buffer.
-    for (const m of stopping) void m.thread!.terminate().then(() => this.switched(m, Infinity));
-  }
-
-  /** The device's private key changed (null: none). Results computed with the old one are refused. */
+  /** The device's private key changed (null: none). Answers computed with the old one are refused. */
   setIdentity(privateKey: Uint8Array | null): void {
+    if (this.closing) return;
     this.generation++;
     this.flushForgets();
-    // The pool keeps one copy (threads started later need it), wiped when replaced. Each member gets its
-    // own copy, moved to it (transferred, not cloned), and wipes it once it has made its key object.
-    if (this.identity) wipe(this.identity);
-    this.identity = privateKey ? Uint8Array.from(privateKey) : null;
-    for (const m of this.allMembers()) {
-      const copy = privateKey ? Uint8Array.from(privateKey) : null;
-      this.post(m, { t: 'identity', privateKey: copy, generation: this.generation }, copy ? [copy.buffer] : undefined);
+    if (!privateKey) {
+      native().handshakeCrewIdentity(this.crew, null, null, this.generation);
+      return;
     }
+    const copy = Uint8Array.from(privateKey);
+    const publicKey = publicKeyOf(copy);
+    const state = initialStateFor(publicKey);
+    native().handshakeCrewIdentity(this.crew, copy, state, this.generation);
+    wipe(copy, state);
   }
 
   /**
@@ -294,123 +167,75 @@ export class HandshakeCryptoPool<C> {
    */
   setPeer(publicKey: Uint8Array, presharedKey: Uint8Array, _hex?: string): void {
     const replaced = this.table.set(publicKey, isAllZero(presharedKey) ? null : presharedKey, this.nextVersion++);
-    if (replaced) this.retire(replaced);
+    if (!replaced) return;
+    // Grown into a new buffer: the crew reads that one once this returns, and no longer the old one.
+    if (!this.closing) native().handshakeCrewTable(this.crew, this.table.words);
+    PeerKeyTable.wipeBuffer(replaced);
   }
 
-  /** A peer is gone: its entry (and PSK) is wiped from the shared table; running threads drop their caches of it. */
+  /** A peer is gone: its entry (and PSK) is wiped from the shared table; the crew drops its cache of it at the end of the turn. */
   removePeer(publicKey: Uint8Array): void {
     this.table.remove(publicKey);
-    this.inline.forget(keyToHex(publicKey));
-    if (this.members.length === 0) return;
+    if (this.closing) return;
     if (this.forgets.length === 0) setImmediate(() => this.flushForgets());
     this.forgets.push(Uint8Array.from(publicKey));
   }
 
-  /** Posts the queued removals to every thread. */
+  /** Tells the crew the removals queued in this turn. */
   private flushForgets(): void {
-    if (this.forgets.length === 0) return;
+    if (this.forgets.length === 0 || this.closing) return;
     const keys = this.forgets;
     this.forgets = [];
     const publicKeys = new Uint8Array(keys.length * KEY_LENGTH);
     keys.forEach((k, i) => publicKeys.set(k, i * KEY_LENGTH));
-    for (const m of this.members) this.post(m, { t: 'forget', count: keys.length, publicKeys });
-  }
-
-  /**
-   * The table was rebuilt into a new buffer: every thread is told to read
-   * that one (before any batch posted after this), and the old one is wiped
-   * once each has said it switched (or is gone). The inline answerer reads
-   * the table object itself: it switched already.
-   */
-  private retire(old: SharedArrayBuffer): void {
-    const id = ++this.tableId;
-    const waiting = new Set(this.members);
-    for (const m of this.members) this.post(m, { t: 'table', buffer: this.table.buffer, id });
-    if (waiting.size === 0) PeerKeyTable.wipeBuffer(old);
-    else this.retired.push({ id: id - 1, buffer: old, waiting });
-  }
-
-  /** `member` reads buffer `id` (Infinity: none any more): older retired buffers it no longer reads; wiped when no one does. */
-  private switched(member: Member, id: number): void {
-    if (this.retired.length === 0) return;
-    this.retired = this.retired.filter((r) => {
-      if (r.id < id) r.waiting.delete(member);
-      if (r.waiting.size > 0) return true;
-      PeerKeyTable.wipeBuffer(r.buffer);
-      return false;
-    });
-  }
-
-  /** The threads and the inline answerer: each keeps its own copy of the keys. */
-  private allMembers(): Member[] {
-    return [this.inlineMember, ...this.members];
+    native().handshakeCrewForget(this.crew, publicKeys);
   }
 
   /**
    * Queues an initiation (INITIATION_SIZE bytes, MACs checked) for the
-   * threads; false when maxInFlight are already waiting (count the drop).
+   * crew; false when maxInFlight are already waiting (count the drop).
    */
   submit(message: Uint8Array, context: C): boolean {
     if (message.length !== INITIATION_SIZE || this.inFlight >= this.opts.maxInFlight || this.closing) return false;
-    this.inFlight++;
+    if (this.inFlight++ === 0) native().handshakeCrewKeepAlive(this.crew, true);
     if (this.opts.backlog) Atomics.add(this.opts.backlog, 0, 1);
     this.pending.push({ message, context });
-    const now = performance.now();
-    this.lastSubmit = now;
-    if (now - this.windowStart >= 1000) {
-      this.windowStart = now;
-      this.windowCount = 0;
-    }
-    if (++this.windowCount >= (this.opts.startAfter ?? START_AFTER) && this.members.length === 0)
-      void this.startThreads().catch(() => {
-        /* onFatal was told */
-      });
-    this.scheduleFlush();
-    return true;
-  }
-
-  private scheduleFlush(): void {
-    if (!this.flushScheduled && this.pending.length > 0) {
+    if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     }
+    return true;
   }
 
-  /**
-   * Sends what this turn submitted: each ready thread gets a share that
-   * evens out what they have in flight. With none ready, up to
-   * INLINE_PER_TURN are answered here and the rest wait for the next turn.
-   */
+  /** Sends what this turn submitted to the crew as one job. */
   private flush(): void {
     this.flushScheduled = false;
     this.flushForgets();
     if (this.pending.length === 0 || this.closing) return;
-    const ready = this.members.filter((m) => m.ready);
-    if (ready.length === 0) {
-      this.sendBatch(this.inlineMember, this.pending.splice(0, INLINE_PER_TURN));
-      this.scheduleFlush();
-      return;
-    }
     const items = this.pending;
     this.pending = [];
-    const total = items.length + ready.reduce((a, m) => a + m.inFlight, 0);
-    const fair = Math.ceil(total / ready.length);
-    let from = 0;
-    for (const member of ready) {
-      const take = Math.min(items.length - from, Math.max(0, fair - member.inFlight));
-      if (take > 0) this.sendBatch(member, items.slice(from, from + take));
-      from += take;
-    }
-    if (from < items.length) this.sendBatch(ready[0]!, items.slice(from));
-  }
-
-  private sendBatch(member: Member, items: Array<Pending<C>>): void {
     const messages = new Uint8Array(items.length * INITIATION_SIZE);
     items.forEach((it, i) => messages.set(it.message, i * INITIATION_SIZE));
-    const seq = ++this.seq;
-    this.batches.set(seq, { member, contexts: items.map((it) => it.context) });
-    member.inFlight += items.length;
-    this.post(member, { t: 'batch', seq, count: items.length, messages }, [messages.buffer]);
+    const seq = (this.seq = (this.seq + 1) >>> 0);
+    this.batches.set(
+      seq,
+      items.map((it) => it.context),
+    );
+    native().handshakeCrewSubmit(this.crew, seq, messages);
+  }
+
+  /**
+   * A job's answers (the crew's thread-safe callback): handled together
+   * with whatever else arrives in this turn of the event loop, in one task,
+   * so the device's per-task costs (the workers' wake, one sendmmsg) are
+   * paid once for all of them.
+   */
+  private arrive(a: Arrived): void {
+    this.arrived.push(a);
+    if (!this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(() => this.drainArrived());
+    }
   }
 
   private drainArrived(): void {
@@ -418,41 +243,46 @@ export class HandshakeCryptoPool<C> {
     const arrived = this.arrived;
     this.arrived = [];
     const handle = (): void => {
-      for (const m of arrived) this.onResults(m);
+      for (const a of arrived) this.onResults(a);
     };
     if (this.opts.handleAnswers) this.opts.handleAnswers(handle);
     else handle();
   }
 
-  private onResults(m: Extract<FromCrypto, { t: 'results' }>): void {
-    const batch = this.batches.get(m.seq);
-    if (!batch) return;
-    this.batches.delete(m.seq);
-    const n = m.reasons.length;
-    batch.member.inFlight -= n;
+  private onResults(a: Arrived): void {
+    const contexts = this.batches.get(a.seq);
+    const rec = a.records;
+    if (!contexts) {
+      rec.fill(0); // the pool closed meanwhile
+      return;
+    }
+    this.batches.delete(a.seq);
+    const n = contexts.length;
     this.inFlight -= n;
+    if (this.inFlight === 0) native().handshakeCrewKeepAlive(this.crew, false);
     if (this.opts.backlog) Atomics.sub(this.opts.backlog, 0, n);
-    const rec = m.records;
     const view = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
     for (let i = 0; i < n; i++) {
-      const reason = m.reasons[i];
-      if (reason) {
-        this.opts.onResult(reason, batch.contexts[i]!);
+      const status = a.statuses[i]!;
+      if (status !== 0) {
+        this.opts.onResult(CREW_STATUS_REASONS[status] ?? 'handshake-decrypt-failed', contexts[i]!);
         continue;
       }
       const at = i * AnswerRecord.size;
       // Keys that changed while the initiation was in flight (identity, the peer's PSK, the peer gone): its
       // answer used the old ones. The record names the initiator's key; its entry must still be the one used.
       const remoteStatic = rec.subarray(at + AnswerRecord.remoteStatic, at + AnswerRecord.remoteStatic + KEY_LENGTH);
-      const initiatorHex = keyToHex(remoteStatic);
-      if (m.generation !== this.generation || this.table.lookup(remoteStatic) !== view.getUint32(at + AnswerRecord.version, true)) {
-        this.opts.onResult('unknown-peer', batch.contexts[i]!);
+      if (
+        view.getUint32(at + AnswerRecord.generation, true) !== this.generation ||
+        this.table.lookup(remoteStatic) !== view.getUint32(at + AnswerRecord.version, true)
+      ) {
+        this.opts.onResult('unknown-peer', contexts[i]!);
         continue;
       }
       const keys = at + AnswerRecord.keys;
       this.opts.onResult(
         {
-          initiatorHex,
+          initiatorHex: keyToHex(remoteStatic),
           remoteIndex: view.getUint32(at + AnswerRecord.remoteIndex, true),
           remoteStatic,
           timestamp: rec.subarray(at + AnswerRecord.timestamp, at + AnswerRecord.timestamp + TAI64N_LENGTH),
@@ -460,34 +290,23 @@ export class HandshakeCryptoPool<C> {
           sendKey: rec.subarray(keys, keys + KEY_LENGTH),
           receiveKey: rec.subarray(keys + KEY_LENGTH, keys + 2 * KEY_LENGTH),
         },
-        batch.contexts[i]!,
+        contexts[i]!,
       );
     }
     // The handler copied what it keeps (keypairs, the responses into frames): the keys go now.
     rec.fill(0);
   }
 
-  /** To a thread (moving what `transfer` names), or to the inline answerer directly (it keeps what it is given: callers pass copies). */
-  private post(member: Member, m: ToCrypto, transfer?: ArrayBuffer[]): void {
-    if (member.thread) member.thread.postMessage(m, transfer ?? []);
-    else this.inline.handle(m);
-  }
-
-  /** Stops the threads; what is in flight is dropped. */
+  /** Stops the crew (joins its threads); what is in flight is dropped; every key is wiped. */
   async close(): Promise<void> {
+    if (this.closing) return;
     this.closing = true;
-    if (this.idleTimer) clearTimeout(this.idleTimer);
     if (this.opts.backlog && this.inFlight > 0) Atomics.sub(this.opts.backlog, 0, this.inFlight);
     this.inFlight = 0;
     this.batches.clear();
-    if (this.identity) wipe(this.identity);
-    this.inline.wipeAll();
-    const stopping = this.members;
-    this.members = [];
-    await Promise.all(stopping.map((m) => m.thread!.terminate()));
-    // No thread is left to read a table buffer: the PSKs go.
+    this.pending = [];
+    native().handshakeCrewClose(this.crew);
+    // No thread is left to read the table: the PSKs go.
     this.table.wipe();
-    for (const r of this.retired) PeerKeyTable.wipeBuffer(r.buffer);
-    this.retired = [];
   }
 }

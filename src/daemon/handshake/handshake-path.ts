@@ -10,7 +10,7 @@
  *   1. a worker stages a packet for a peer with no usable keypair → the
  *      peer's timers ask for an initiation (at most one per REKEY_TIMEOUT)
  *   2. initiation received → MAC checks (cookie reply under load) → the
- *      crypto on a HandshakeCryptoPool thread (respondToInitiation) → back
+ *      crypto on the HandshakeCryptoPool's native crew → back
  *      here: acceptInitiation (replay, flood) → keypair installed as "next"
  *      → response (one sendmmsg per batch of answers)
  *   3. response received → consumeResponse → keypair "current" → staged
@@ -19,8 +19,8 @@
  *
  * Threading: main thread only. Keypairs reach the workers as messages; keys
  * are zeroed through the retirement epochs (src/protocol/key-retirement.ts).
- * The crypto pool's threads get copies of the private key and the peers'
- * PSKs, written only from here through ordered messages, and hand back
+ * The crypto pool's crew gets a copy of the private key and reads the peers'
+ * PSKs from the shared table, both written only from here, and hands back
  * answers that name the key versions they used (handshake-crypto-pool.ts).
  */
 import { availableParallelism } from 'node:os';
@@ -116,8 +116,8 @@ export class HandshakePath {
   /**
    * Makes the crypto pool (after the workers: answers hold the workers'
    * wakes, WorkerPool.withWakesHeld) and gives it the key and the PSKs set
-   * so far. Its threads start only under handshake load and stop when idle
-   * (handshake-crypto-pool.ts); until then it answers on this thread.
+   * so far. Its crew of native threads runs from here on
+   * (handshake-crypto-pool.ts).
    */
   async startCrypto(onFatal: (reason: string) => void): Promise<void> {
     this.crypto = await HandshakeCryptoPool.start<Uint8Array>({
@@ -139,6 +139,11 @@ export class HandshakePath {
   /** Handshake crypto threads running now (`xdpwg stats`). */
   get cryptoThreads(): number {
     return this.crypto?.threads ?? 0;
+  }
+
+  /** Initiations with the crypto crew and not yet answered. */
+  get cryptoBusy(): boolean {
+    return this.crypto?.busy ?? false;
   }
 
   async stopCrypto(): Promise<void> {

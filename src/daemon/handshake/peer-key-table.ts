@@ -2,10 +2,9 @@
  * The responder's peer table, in shared memory: per configured peer its
  * public key, the version of its entry and its PSK, found by the key's
  * bytes. The main thread writes it (handshake-crypto-pool.ts); the
- * handshake crypto threads read the same buffer (handshake-crypto-worker.ts),
- * so a thread that starts maps it and is ready at once, whatever the peer
- * count (issue 20: building a private index of 200,000 peers cost a new
- * thread ~0.37 s, with hex strings and Map inserts per peer).
+ * handshake crew's native threads read the same buffer
+ * (native/handshake_crew.cc, LookUpPeer: the same hash and probe), so
+ * nothing is built per peer for them, whatever the peer count.
  *
  * Layout (one SharedArrayBuffer, Int32 words, little-endian):
  *   header     HEADER_WORDS words; word 0: capacity (buckets, a power of two)
@@ -18,7 +17,7 @@
  * (key and PSK zeroed; a probe passes it; an insert may reuse it). Entries
  * never move within a buffer: growth builds a new buffer.
  *
- * Protocol (single writer: the main thread; readers: the crypto threads
+ * Protocol (single writer: the main thread; readers: the crew's threads
  * and the main thread itself):
  * - A bucket's seq word is even while the bucket is stable. The writer
  *   stores seq+1 (Atomics), writes version, key and PSK, then stores seq+2
@@ -32,13 +31,11 @@
  *   wiped in place, in the only copy the table holds. A changed PSK
  *   overwrites the old one in place.
  * - Growth (or a rebuild to clear tombstones): the writer builds a new
- *   buffer, starts writing only that one, and posts it to every thread; a
- *   thread switches when it handles that message (before any batch posted
- *   after it) and says so. The old buffer is wiped once every thread that
- *   had it has switched (the pool's retirement; a stopped thread counts as
- *   switched). Until then a thread may answer from the old buffer: its
- *   versions are stale for any later change, so the main thread refuses
- *   those answers.
+ *   buffer, starts writing only that one, and hands it to the crew, which
+ *   returns once none of its threads reads the old one (its lock); the old
+ *   buffer is wiped then. Until the hand-over a thread may answer from the
+ *   old buffer: its versions are stale for any later change, so the main
+ *   thread refuses those answers.
  */
 import { KEY_LENGTH } from '../../crypto/bytes.js';
 
@@ -81,7 +78,7 @@ export class PeerKeyTable {
   private readonly scratch = new Int32Array(KEY_WORDS);
   private readonly pskScratch = new Int32Array(KEY_WORDS);
 
-  /** A view of a table buffer (a crypto thread: what the pool posted). */
+  /** A view of a table buffer (tests read a buffer the writer wrote). */
   constructor(buffer: SharedArrayBuffer) {
     this.w = new Int32Array(buffer);
     this.capacity = this.w[0]!;
@@ -104,6 +101,11 @@ export class PeerKeyTable {
   /** The buffer the writer writes now (what a new thread is given). */
   get buffer(): SharedArrayBuffer {
     return this.w.buffer as SharedArrayBuffer;
+  }
+
+  /** The words of the buffer the writer writes now (what the handshake crew is given: native/handshake_crew.cc). */
+  get words(): Int32Array {
+    return this.w;
   }
 
   /** Peers in the table (writer only). */

@@ -29,7 +29,7 @@ export interface DeviceStats {
   xdpProgram: string;
   /** Per worker: CPU seconds its thread has used (index = worker). */
   workerCpuSeconds: number[];
-  /** Handshake crypto threads running now: 0 at idle, started under handshake load (handshake-crypto-pool.ts). */
+  /** Handshake crew threads (native, started with the device: handshake-crypto-pool.ts). */
   handshakeCryptoThreads: number;
   /** The crypto crew (src/crypto/crypto-crew.ts): its threads, and the bursts and packets it shared. */
   cryptoCrew?: CryptoCrewStats;
