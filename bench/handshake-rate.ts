@@ -6,14 +6,7 @@
  * so a handshake's cost shows up split over the main thread and the others.
  *
  *   node dist/bench/handshake-rate.js [--wireguard-go PATH] [--repetitions N] [--count N] [--cpu-prof DIR]
- *        [--only xdpwg,wireguard-go] [--xdpwg BIN] [--cold]
- *
- * --cold waits, before each xdpwg repetition, until the responder's
- * handshake crypto threads have stopped again (its thread count is back to
- * what it was when the pair came up; they stop after 5 s idle): each
- * repetition then measures the cold start the suite measures, where a pair
- * meets its first handshake flood with no crypto thread running. Without
- * it, repetitions after the first find the threads still warm.
+ *        [--only xdpwg,wireguard-go] [--xdpwg BIN]
  *
  * --xdpwg BIN runs another build's launcher (e.g. a copy of an older
  * checkout's bin/, dist/ and build/) as the xdpwg side, for A/B runs of two
@@ -40,11 +33,10 @@ interface Options {
   cpuProf?: string;
   only: ConfigName[];
   xdpwg?: string;
-  cold: boolean;
 }
 
 function parse(argv: string[]): Options {
-  const o: Options = { wireguardGo: 'wireguard-go', repetitions: 3, count: 5000, only: ['xdpwg', 'wireguard-go'], cold: false };
+  const o: Options = { wireguardGo: 'wireguard-go', repetitions: 3, count: 5000, only: ['xdpwg', 'wireguard-go'] };
   for (let i = 0; i < argv.length; i++) {
     const v = (): string => {
       const x = argv[++i];
@@ -70,12 +62,9 @@ function parse(argv: string[]): Options {
       case '--xdpwg':
         o.xdpwg = v();
         break;
-      case '--cold':
-        o.cold = true;
-        break;
       default:
         throw new Error(
-          `unknown option ${argv[i]} (known: --wireguard-go PATH, --repetitions N, --count N, --cpu-prof DIR, --only xdpwg,wireguard-go, --xdpwg BIN, --cold)`,
+          `unknown option ${argv[i]} (known: --wireguard-go PATH, --repetitions N, --count N, --cpu-prof DIR, --only xdpwg,wireguard-go, --xdpwg BIN)`,
         );
     }
   }
@@ -88,15 +77,6 @@ function profilingWrapper(dir: string, bin = xdpwgBin): string {
   const wrapper = path.join(dir, 'xdpwg-profiled');
   writeFileSync(wrapper, `#!/bin/sh\nexec ${process.execPath} --cpu-prof --cpu-prof-dir=${dir} ${bin} "$@"\n`, { mode: 0o755 });
   return wrapper;
-}
-
-/** Waits (polling, with a deadline) until pid runs at most `threads` threads: its crypto threads stopped. */
-async function threadsBackTo(pid: number, threads: number): Promise<void> {
-  const deadline = performance.now() + 30_000;
-  while (threadsOf(pid).size > threads) {
-    if (performance.now() > deadline) throw new Error(`responder still runs ${threadsOf(pid).size} threads (cold: ${threads})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 function median(xs: number[]): number {
@@ -122,11 +102,9 @@ async function main(): Promise<void> {
       pairs.push(await setUpPair(config, 'veth', o.wireguardGo, o.cpuProf ? profilingWrapper(o.cpuProf, o.xdpwg) : o.xdpwg));
       rates.set(config, []);
     }
-    const coldThreads = new Map(pairs.map((p) => [p, threadsOf(p.b.proc!.pid!).size]));
     for (let rep = 1; rep <= o.repetitions; rep++) {
       for (const pair of pairs) {
         const pid = pair.b.proc!.pid!;
-        if (o.cold && pair.config === 'xdpwg') await threadsBackTo(pid, coldThreads.get(pair)!);
         const before = threadsOf(pid);
         const drops0 = pair.config === 'xdpwg' ? statsOf(pair.b).drops : {};
         const r = await handshakeRun(pair, { peers: 500, count: o.count, window: 96, timeoutMs: 20_000 });

@@ -1,7 +1,7 @@
 /**
- * The responder's handshake crypto per initiation, on one thread, as a
- * crypto thread runs it (respondToInitiation: noiseReadA1 + noiseRespond,
- * the peer's static-static DH cached): µs per handshake, median of rounds.
+ * The responder's handshake crypto per initiation, on one thread, with the
+ * calls the handshake crew makes (respondToInitiation's native path:
+ * noiseReadA1 + noiseRespond, the peer's static-static DH cached): µs per handshake, median of rounds.
  * With --pooled the ephemerals come from the thread's ready pool
  * (noiseEphemeralRefill before each 16, not timed: the cost a handshake
  * sees when the thread had idle time to make them); without, each handshake

@@ -9,8 +9,8 @@
 #   test/native/run-aead-burst-asan.sh --addon   also: the whole addon built with XDPWG_ASAN=1
 #                                                 (binding.gyp's condition) in a scratch copy of the
 #                                                 tree, then the native-facing tests run in node
-#                                                 with libasan preloaded: aead-burst and waiter
-#                                                 (unit), udp-port, tun and tun-offload (netns:
+#                                                 with libasan preloaded: aead-burst, waiter and
+#                                                 the handshake crew (unit), udp-port, tun and tun-offload (netns:
 #                                                 needs root), then tun-queue-leak.mjs under
 #                                                 LeakSanitizer (a TunQueue's state dies with
 #                                                 its worker thread)
@@ -43,7 +43,7 @@ if [ "${1:-}" = "--addon" ]; then
   # own allocations make LeakSanitizer noisy at exit, hence detect_leaks=0.
   (cd "$scratch" && LD_PRELOAD="$(g++ -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
     node --test --test-concurrency=1 dist/test/unit/aead-burst.test.js dist/test/unit/waiter.test.js \
-      dist/test/unit/tun-offload.test.js dist/test/netns/udp-port.test.js dist/test/netns/tun.test.js \
+      dist/test/unit/handshake-crypto-pool.test.js dist/test/unit/tun-offload.test.js dist/test/netns/udp-port.test.js dist/test/netns/tun.test.js \
       dist/test/netns/tun-offload.test.js dist/test/netns/xsk-port.test.js)
   # Leaks are looked for only in this run, and only ours count (stacks through
   # TunQueue): V8 keeps allocations to the end that LeakSanitizer would list.
