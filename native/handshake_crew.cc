@@ -422,8 +422,7 @@ Napi::Value Table(const Napi::CallbackInfo& info) {
   const int32_t* w = words.Data();
   const size_t n = words.ElementLength();
   const uint32_t capacity = n >= kHeaderWords ? static_cast<uint32_t>(w[0]) : 0;
-  if (capacity == 0 || (capacity & (capacity - 1)) != 0 ||
-      n < kHeaderWords + static_cast<size_t>(capacity) * (kEntryWords + kKeyWords))
+  if (capacity == 0 || (capacity & (capacity - 1)) != 0 || n < kHeaderWords + static_cast<size_t>(capacity) * (kEntryWords + kKeyWords))
     return Fail(env, "handshakeCrewTable: not a peer table (capacity a power of two, its words all there)");
   pthread_rwlock_wrlock(&crew->keys);
   crew->table = w;

@@ -18,10 +18,10 @@ void InitSdNotify(Napi::Env env, Napi::Object exports);      // sd_notify.cc: sy
 void InitX25519(Napi::Env env, Napi::Object exports);        // x25519.cc: X25519 keys and DH for the handshake (libsodium)
 void InitBlake2s(Napi::Env env, Napi::Object exports);       // blake2s.cc: keyed BLAKE2s (the handshake MACs)
 void InitNoiseIkpsk2(Napi::Env env,
-                     Napi::Object exports);               // noise_ikpsk2.cc: the responder half of Noise_IKpsk2 (message A read, B written)
+                     Napi::Object exports);  // noise_ikpsk2.cc: the responder half of Noise_IKpsk2 (message A read, B written)
 void InitHandshakeCrew(Napi::Env env, Napi::Object exports);  // handshake_crew.cc: native threads answering initiations
-void InitFdPassing(Napi::Env env, Napi::Object exports);  // fd_passing.cc: SEQPACKET + SCM_RIGHTS, XSKMAP updates (device plugin)
-void InitThreadCpu(Napi::Env env, Napi::Object exports);  // thread_cpu.cc: the calling thread's CPU time
+void InitFdPassing(Napi::Env env, Napi::Object exports);      // fd_passing.cc: SEQPACKET + SCM_RIGHTS, XSKMAP updates (device plugin)
+void InitThreadCpu(Napi::Env env, Napi::Object exports);      // thread_cpu.cc: the calling thread's CPU time
 void InitIdleMemory(Napi::Env env, Napi::Object exports);     // idle_memory.cc: give a quiet thread's spare memory back
 void InitLinkGro(Napi::Env env, Napi::Object exports);        // link_gro.cc: whether a device has GRO on (ETHTOOL_GGRO)
 void InitPluginProgram(Napi::Env env, Napi::Object exports);  // plugin_program.cc: libxdp's default XSK program (tests play the plugin)

@@ -342,11 +342,11 @@ Napi::Value Respond(const Napi::CallbackInfo& info) {
                 "Uint8Array(32), notAfter: Uint8Array(12), ephemeral: External | null, out: Uint8Array(48), keysOut: Uint8Array(64), "
                 "timestampOut: Uint8Array(12))");
   const X25519Key* e = info[6].IsNull() ? nullptr : info[6].As<Napi::External<X25519Key>>().Data();
-  return Napi::Number::New(
-      env, RespondToMessageA(info[0].As<Napi::Uint8Array>().Data(), info[1].As<Napi::Uint8Array>().Data(),
-                             info[2].As<Napi::Uint8Array>().Data(), info[3].As<Napi::Uint8Array>().Data(),
-                             info[4].As<Napi::Uint8Array>().Data(), info[5].As<Napi::Uint8Array>().Data(), e,
-                             info[7].As<Napi::Uint8Array>().Data(), info[8].As<Napi::Uint8Array>().Data(), info[9].As<Napi::Uint8Array>().Data()));
+  return Napi::Number::New(env, RespondToMessageA(info[0].As<Napi::Uint8Array>().Data(), info[1].As<Napi::Uint8Array>().Data(),
+                                                  info[2].As<Napi::Uint8Array>().Data(), info[3].As<Napi::Uint8Array>().Data(),
+                                                  info[4].As<Napi::Uint8Array>().Data(), info[5].As<Napi::Uint8Array>().Data(), e,
+                                                  info[7].As<Napi::Uint8Array>().Data(), info[8].As<Napi::Uint8Array>().Data(),
+                                                  info[9].As<Napi::Uint8Array>().Data()));
 }
 
 }  // namespace
@@ -357,15 +357,15 @@ Status ReadMessageA1(uint8_t state[kState], const X25519Key* local, const uint8_
   if (!Ctx().ready) return kInternal;
   if (n < kKey + kKey + kTag + kTag) return kTruncated;
   Symmetric ss{state, state + kKey, {}};
-  Status s = ss.MixEphemeral(m) ? kOk : kInternal;                  // e
-  if (s == kOk) s = ss.MixDh(local, m);                             // es
+  Status s = ss.MixEphemeral(m) ? kOk : kInternal;                 // e
+  if (s == kOk) s = ss.MixDh(local, m);                            // es
   if (s == kOk) s = ss.DecryptAndHash(m + kKey, kKey + kTag, rs);  // s
   return s;
 }
 
 Status RespondToMessageA(uint8_t state[kState], const uint8_t staticStatic[kKey], const uint8_t psk[kKey], const uint8_t m[kMessageA],
-                         const uint8_t rs[kKey], const uint8_t notAfter[kTimestamp], const X25519Key* ephemeral,
-                         uint8_t out[kKey + kTag], uint8_t keys[2 * kKey], uint8_t timestamp[kTimestamp]) {
+                         const uint8_t rs[kKey], const uint8_t notAfter[kTimestamp], const X25519Key* ephemeral, uint8_t out[kKey + kTag],
+                         uint8_t keys[2 * kKey], uint8_t timestamp[kTimestamp]) {
   Status s = Ctx().ready ? kOk : kInternal;
   {
     Symmetric ss{state, state + kKey, {}};

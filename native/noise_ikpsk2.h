@@ -15,10 +15,10 @@
 namespace xdpwg {
 namespace noise {
 
-constexpr size_t kKey = 32;                                       // keys, hashes, chaining keys
-constexpr size_t kTag = 16;                                       // Poly1305 tag
-constexpr size_t kState = 2 * kKey;                               // ck ‖ h
-constexpr size_t kTimestamp = 12;                                 // TAI64N
+constexpr size_t kKey = 32;                                           // keys, hashes, chaining keys
+constexpr size_t kTag = 16;                                           // Poly1305 tag
+constexpr size_t kState = 2 * kKey;                                   // ck ‖ h
+constexpr size_t kTimestamp = 12;                                     // TAI64N
 constexpr size_t kMessageA = kKey + kKey + kTag + kTimestamp + kTag;  // e ‖ AEAD(s) ‖ AEAD(t): 108 bytes
 
 // The numbers JavaScript sees (src/protocol/noise-ikpsk2-native.ts maps 1–4, 5 is NOISE_REPLAYED).
@@ -34,8 +34,8 @@ Status ReadMessageA1(uint8_t state[kState], const X25519Key* local, const uint8_
 // from this thread's pool, else a fresh one; and Split(): keys = T(i→r) ‖ T(r→i). The state is
 // wiped on every exit; keys on failure.
 Status RespondToMessageA(uint8_t state[kState], const uint8_t staticStatic[kKey], const uint8_t psk[kKey], const uint8_t m[kMessageA],
-                         const uint8_t rs[kKey], const uint8_t notAfter[kTimestamp], const X25519Key* ephemeral,
-                         uint8_t out[kKey + kTag], uint8_t keys[2 * kKey], uint8_t timestamp[kTimestamp]);
+                         const uint8_t rs[kKey], const uint8_t notAfter[kTimestamp], const X25519Key* ephemeral, uint8_t out[kKey + kTag],
+                         uint8_t keys[2 * kKey], uint8_t timestamp[kTimestamp]);
 
 // The calling thread's pool of ready ephemerals: one more pair (false: full, or the generation
 // failed), and wiping it.

@@ -567,7 +567,12 @@ export interface NativeBinding extends FdPassingBinding {
     onResults: (seq: number, statuses: Uint8Array, records: Uint8Array) => void,
   ): NativeHandshakeCrew;
   /** The static key and ck ‖ h after "<- s" for it (null, null: none); returns once no thread uses the old one. */
-  handshakeCrewIdentity(crew: NativeHandshakeCrew, privateKey: Uint8Array | null, initialState: Uint8Array | null, generation: number): void;
+  handshakeCrewIdentity(
+    crew: NativeHandshakeCrew,
+    privateKey: Uint8Array | null,
+    initialState: Uint8Array | null,
+    generation: number,
+  ): void;
   /** The peer table's words to read from now on (peer-key-table.ts); returns once no thread reads the old ones. */
   handshakeCrewTable(crew: NativeHandshakeCrew, words: Int32Array): void;
   /** Peers that went (32 n bytes of public keys): what the crew cached for them is wiped. */

@@ -81,7 +81,10 @@ const idleLab = new Lab('rli');
 
 /** `xdpwg stats --json` of one side. */
 function statsOf(side: Side): { handshakeCryptoThreads: number; drops: Record<string, number> } {
-  return JSON.parse(nsExec(side.ns, xdpwgBin, ['stats', side.ifname, '--json'])) as { handshakeCryptoThreads: number; drops: Record<string, number> };
+  return JSON.parse(nsExec(side.ns, xdpwgBin, ['stats', side.ifname, '--json'])) as {
+    handshakeCryptoThreads: number;
+    drops: Record<string, number>;
+  };
 }
 
 /** Idle RSS of the two daemons: the median of a few samples once the idle release had its chance. */

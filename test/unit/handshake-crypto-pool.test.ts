@@ -292,7 +292,10 @@ test('PSKs live once, in the shared table: a changed one is overwritten in place
     assert.notEqual(now, shared, 'the table grew into a new buffer');
     assert.ok(!holds(shared, psk), 'the replaced buffer is wiped as soon as the crew reads the new one');
     assert.ok(holds(now, psk), 'the new buffer holds the PSK');
-    assert.ok(psk.every((x) => x === 9), "the caller's PSK is untouched");
+    assert.ok(
+      psk.every((x) => x === 9),
+      "the caller's PSK is untouched",
+    );
   } finally {
     await h.pool.close();
   }
