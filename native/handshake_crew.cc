@@ -442,7 +442,7 @@ Napi::Value Forget(const Napi::CallbackInfo& info) {
   pthread_rwlock_wrlock(&crew->keys);
   {
     std::lock_guard<std::mutex> c(crew->cacheMu);
-    for (size_t at = 0; at < keys.ByteLength(); at += kKey) {
+    for (size_t at = 0; !crew->cache.empty() && at < keys.ByteLength(); at += kKey) {
       std::array<uint8_t, kKey> key;
       std::memcpy(key.data(), keys.Data() + at, kKey);
       auto it = crew->cache.find(key);

@@ -98,8 +98,13 @@ export class HandshakeCryptoPool<C> {
    * after it.
    */
   private readonly table = PeerKeyTable.create();
-  /** Public keys of peers removed in this turn, told to the crew at its end (it wipes what it cached for them). */
-  private forgets: Uint8Array[] = [];
+  /**
+   * Public keys of peers removed in this turn (forgetCount × 32 bytes, one
+   * growing buffer: a `wg syncconf` may remove a million), told to the crew
+   * at its end (it wipes what it cached for them).
+   */
+  private forgets = new Uint8Array(64 * KEY_LENGTH);
+  private forgetCount = 0;
   private pending: Array<Pending<C>> = [];
   private flushScheduled = false;
   private inFlight = 0;
@@ -177,18 +182,22 @@ export class HandshakeCryptoPool<C> {
   removePeer(publicKey: Uint8Array): void {
     this.table.remove(publicKey);
     if (this.closing) return;
-    if (this.forgets.length === 0) setImmediate(() => this.flushForgets());
-    this.forgets.push(Uint8Array.from(publicKey));
+    if (this.forgetCount === 0) setImmediate(() => this.flushForgets());
+    if ((this.forgetCount + 1) * KEY_LENGTH > this.forgets.length) {
+      const bigger = new Uint8Array(this.forgets.length * 2);
+      bigger.set(this.forgets);
+      this.forgets = bigger;
+    }
+    this.forgets.set(publicKey, this.forgetCount++ * KEY_LENGTH);
   }
 
   /** Tells the crew the removals queued in this turn. */
   private flushForgets(): void {
-    if (this.forgets.length === 0 || this.closing) return;
-    const keys = this.forgets;
-    this.forgets = [];
-    const publicKeys = new Uint8Array(keys.length * KEY_LENGTH);
-    keys.forEach((k, i) => publicKeys.set(k, i * KEY_LENGTH));
-    native().handshakeCrewForget(this.crew, publicKeys);
+    if (this.forgetCount === 0 || this.closing) return;
+    native().handshakeCrewForget(this.crew, this.forgets.subarray(0, this.forgetCount * KEY_LENGTH));
+    this.forgetCount = 0;
+    // Public keys only, but a big one need not stay: back to the first size.
+    if (this.forgets.length > 64 * KEY_LENGTH) this.forgets = new Uint8Array(64 * KEY_LENGTH);
   }
 
   /**
