@@ -19,6 +19,7 @@
         "native/tun_queue.cc",
         "native/tun_offload.cc",
         "native/tun_steering.cc",
+        "native/tun_writer_marks.cc",
         "native/bpf_object_path.cc",
         "native/netlink.cc",
         "native/waiter.cc",

@@ -90,10 +90,11 @@ bool SetVnetHdrSize(int fd) {
 }
 
 Napi::Object QueueSet(Napi::Env env, const char* name, int ifindex, const std::vector<int>& fds, bool multi, bool vnetHdr,
-                      const OffloadSet* offloads, const std::string& steering, int steeringMapFd = -1) {
+                      const OffloadSet* offloads, const std::string& steering, int steeringMapFd = -1, int writerMapFd = -1) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("steering", Napi::String::New(env, steering));
   o.Set("steeringMapFd", Napi::Number::New(env, steeringMapFd));
+  o.Set("writerMapFd", Napi::Number::New(env, writerMapFd));
   o.Set("vnetHdr", Napi::Boolean::New(env, vnetHdr));
   o.Set("udpGso", Napi::Boolean::New(env, TakesUdpGso(offloads)));
   Napi::Array on = Napi::Array::New(env);
@@ -110,7 +111,7 @@ Napi::Object QueueSet(Napi::Env env, const char* name, int ifindex, const std::v
 }
 
 // tunOpen({ name, queues = 1, multiQueue = true, offload = false })
-//   -> { name, ifindex, fds, multiQueue, vnetHdr, udpGso, offloads, steering, steeringMapFd }
+//   -> { name, ifindex, fds, multiQueue, vnetHdr, udpGso, offloads, steering, steeringMapFd, writerMapFd }
 // Creates the device (or attaches more queues to an existing multi-queue
 // device of that name) in the calling thread's network namespace. With
 // offload, every queue carries a virtio_net_hdr (IFF_VNET_HDR; the flag is
@@ -171,12 +172,12 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   if (ifindex < 0) return fail(std::string("tunOpen: SIOCGIFINDEX ") + actual, -ifindex);
   // With several queues, a flow's queue is a hash of the flow (see tun_steering.h).
   std::string steering = "single queue";
-  int spreadMapFd = -1;
+  int spreadMapFd = -1, writerMapFd = -1;
   if (fds.size() > 1) {
-    std::string why = AttachTunSteering(fds[0], &spreadMapFd);
+    std::string why = AttachTunSteering(fds[0], &spreadMapFd, &writerMapFd);
     steering = why.empty() ? "flow hash" : "kernel automatic (" + why + ")";
   }
-  return QueueSet(env, actual, ifindex, fds, multi, offload, on, steering, spreadMapFd);
+  return QueueSet(env, actual, ifindex, fds, multi, offload, on, steering, spreadMapFd, writerMapFd);
 }
 
 // tunAdopt(fd) -> { name, ifindex, fds: [fd], multiQueue, vnetHdr, udpGso, offloads }

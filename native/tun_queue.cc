@@ -564,6 +564,15 @@ TunQueue::TunQueue(const Napi::CallbackInfo& info) : EnvBound<TunQueue>(info) {
     cut_.reset(new SuperPacketCut());
     cut_->scratch.reset(new uint8_t[kScratchBytes]);
   }
+  Napi::Value mapFd = opts.Get("writerMapFd"), queue = opts.Get("queue");
+  if (mapFd.IsNumber() && mapFd.As<Napi::Number>().Int32Value() >= 0) {
+    if (!queue.IsNumber() || queue.As<Napi::Number>().Int32Value() < 0) {
+      ThrowType(env, "TunQueue: writerMapFd needs queue (a non-negative number)");
+      return;
+    }
+    // Without the marks steering still works, by hash alone: not a reason to refuse the queue.
+    (void)marks_.Map(mapFd.As<Napi::Number>().Int32Value(), queue.As<Napi::Number>().Uint32Value());
+  }
   // A worker's environment may end while this object is still reachable:
   // the hook frees the native state with it.
   BindToEnv();
@@ -574,6 +583,7 @@ TunQueue::~TunQueue() { Release(); }
 void TunQueue::FreeResources() {
   fd_ = -1;  // borrowed: the fd's owner closes it
   cut_.reset();
+  marks_.Unmap();
 }
 
 // readBurst(buffer, desc, max) -> n | -errno
@@ -598,6 +608,14 @@ Napi::Value TunQueue::ReadBurst(const Napi::CallbackInfo& info) {
 Napi::Value TunQueue::WriteBurst(const Napi::CallbackInfo& info) {
   BurstArgs a;
   if (!ParseBurst(info, "TunQueue.writeBurst(buffer: ArrayBuffer, desc: Uint32Array, n)", &a)) return info.Env().Undefined();
+  // Before the writes: the kernel may answer a packet (and steer the answer) inside its write.
+  if (marks_.mapped())
+    for (uint32_t i = 0; i < a.n; i++) {
+      const uint8_t* pkt;
+      uint32_t len;
+      if (!DescAt(a, i, &pkt, &len)) break;
+      marks_.Mark(pkt, len);
+    }
   int64_t r = fd_ < 0 ? -EBADF : vnetHdr_ ? WriteBurstOffload(fd_, udpGso_, a) : WriteBurstPlain(fd_, a);
   return Napi::Number::New(info.Env(), double(r));
 }

@@ -24,6 +24,7 @@
 #include <memory>
 #include "tun_offload.h"
 #include "env_bound.h"
+#include "tun_writer_marks.h"
 
 namespace xdpwg {
 
@@ -42,7 +43,11 @@ struct SuperPacketCut {
 class TunQueue : public EnvBound<TunQueue> {
  public:
   static Napi::Function Define(Napi::Env env);
-  /** new TunQueue({ fd, vnetHdr, udpGso }): checks the fd's IFF_VNET_HDR against vnetHdr. */
+  /**
+   * new TunQueue({ fd, vnetHdr, udpGso, writerMapFd?, queue? }): checks the fd's IFF_VNET_HDR against
+   * vnetHdr; with writerMapFd (the steering program's writer map, tunOpen) each packet written is
+   * marked as this queue's (tun_writer_marks.h).
+   */
   explicit TunQueue(const Napi::CallbackInfo& info);
   ~TunQueue() override;
 
@@ -68,6 +73,8 @@ class TunQueue : public EnvBound<TunQueue> {
   bool udpGso_ = false;
   /** Offload queues only (vnetHdr); null for a plain queue and once closed. */
   std::unique_ptr<SuperPacketCut> cut_;
+  /** Which queue wrote each flow bucket last, for the steering program (unmapped: no steering map). */
+  TunWriterMarks marks_;
 };
 
 /** Exports TunQueue, TUN_MAX_BURST and the tunOffload* functions (called by InitTun). */

@@ -19,10 +19,12 @@ namespace {
 constexpr const char* kObjectFile = "tun_steering.o";
 constexpr const char* kProgName = "xdpwg_tun_steer";  // the SEC("socket") function's name
 constexpr const char* kSpreadMap = "xdpwg_tun_spread";
+constexpr const char* kWriterMap = "xdpwg_tun_writer";
 }  // namespace
 
-std::string AttachTunSteering(int fd, int* spreadMapFd) {
+std::string AttachTunSteering(int fd, int* spreadMapFd, int* writerMapFd) {
   *spreadMapFd = -1;
+  *writerMapFd = -1;
   std::string path = BpfObjectPath(kObjectFile);
   bpf_object* obj = bpf_object__open_file(path.c_str(), nullptr);
   if (!obj) return "cannot open " + path + ": " + strerror(errno);
@@ -37,9 +39,11 @@ std::string AttachTunSteering(int fd, int* spreadMapFd) {
     if (ioctl(fd, TUNSETSTEERINGEBPF, &progFd) < 0) {
       why = std::string("TUNSETSTEERINGEBPF: ") + strerror(errno);
     } else {
-      // Our own fd of the map, so it outlives the object closed below.
+      // Our own fds of the maps, so they outlive the object closed below.
       int map = bpf_object__find_map_fd_by_name(obj, kSpreadMap);
       *spreadMapFd = map >= 0 ? fcntl(map, F_DUPFD_CLOEXEC, 0) : -1;
+      map = bpf_object__find_map_fd_by_name(obj, kWriterMap);
+      *writerMapFd = map >= 0 ? fcntl(map, F_DUPFD_CLOEXEC, 0) : -1;
     }
   }
   bpf_object__close(obj);  // the TUN keeps its own reference to the program

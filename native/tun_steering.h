@@ -14,10 +14,11 @@ namespace xdpwg {
  * of its queues). Returns "" on success, or why it could not (the device then
  * keeps the kernel's automatic steering). The device holds its own reference
  * to the program; *spreadMapFd gets an fd of the program's one-entry map
- * xdpwg_tun_spread (how many leading queues to spread over; 0: all), which
- * the caller owns, or -1.
+ * xdpwg_tun_spread (how many leading queues to spread over; 0: all), and
+ * *writerMapFd one of its map xdpwg_tun_writer (which queue wrote each flow
+ * bucket last: tun_writer_marks.h), both owned by the caller, or -1.
  */
-std::string AttachTunSteering(int fd, int* spreadMapFd);
+std::string AttachTunSteering(int fd, int* spreadMapFd, int* writerMapFd);
 
 /** Exports tunSteeringSpread(mapFd, queues) (see src/native/binding.ts). */
 void InitTunSteering(Napi::Env env, Napi::Object exports);

@@ -333,6 +333,11 @@ export interface TunQueueSet {
   steering: string;
   /** With "flow hash": an fd of the program's spread map, for tunSteeringSpread (owned by the caller); else -1. */
   steeringMapFd: number;
+  /**
+   * With "flow hash": an fd of the program's writer map (which queue last wrote each flow bucket: quiet
+   * flows follow their writer, native/tun_writer_marks.h), for the TunQueues to map (owned by the caller); else -1.
+   */
+  writerMapFd?: number;
 }
 
 /**
@@ -343,6 +348,9 @@ export interface TunQueueSpec {
   fd: number;
   vnetHdr: boolean;
   udpGso: boolean;
+  /** The set's writerMapFd (≥ 0: packets written are marked as this queue's) and this queue's index. */
+  writerMapFd?: number;
+  queue?: number;
 }
 
 /**

@@ -80,7 +80,7 @@ export function closeTun(set: TunQueueSet): void {
 
 /** One spec per queue of a set, in queue order: what each worker gets to make its TunQueue. */
 export function tunQueueSpecs(set: TunQueueSet): TunQueueSpec[] {
-  return set.fds.map((fd) => ({ fd, vnetHdr: set.vnetHdr, udpGso: set.udpGso }));
+  return set.fds.map((fd, queue) => ({ fd, vnetHdr: set.vnetHdr, udpGso: set.udpGso, writerMapFd: set.writerMapFd ?? -1, queue }));
 }
 
 /**

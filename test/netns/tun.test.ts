@@ -387,7 +387,8 @@ test('multi-queue: each flow is read on the queue its hash picks, whatever queue
   const QUEUES = 4;
   const FLOWS = 64; // per family; fixed source ports, so the outcome is the same on every run
   const set = openTun('h2tun5', QUEUES);
-  const queues = tunQueueSpecs(set).map(openTunQueue);
+  // The hash alone: these queues leave no writer marks (the next test has them).
+  const queues = tunQueueSpecs(set).map((spec) => openTunQueue({ ...spec, writerMapFd: -1 }));
   const sockets: Socket[] = [];
   try {
     assert.equal(set.steering, 'flow hash', `steering: ${set.steering}`);
@@ -460,6 +461,138 @@ test('multi-queue: each flow is read on the queue its hash picks, whatever queue
     for (const s of sockets) s.close();
     for (const q of queues) q.close();
     if (set.steeringMapFd >= 0) closeSync(set.steeringMapFd);
+    closeTun(set);
+  }
+});
+
+/**
+ * Quiet flows follow their writer (native/bpf/tun_steering.bpf.c): a flow
+ * whose packets come more than 0.5 ms apart on average, once its replies
+ * were written on queue W, is read on W (its request's worker answers it,
+ * no second thread wakes); a busy flow stays on its hash queue whoever wrote
+ * its replies; and a flow changes queue only at a packet 4 ms or more after
+ * its last (never while its packets follow each other closely).
+ */
+test('multi-queue with writer marks: quiet flows are read on the queue that wrote their replies, busy ones by hash, a switch only after a gap', async () => {
+  const QUEUES = 4;
+  const WRITER = 3;
+  const FLOWS = 16;
+  const set = openTun('h2tun6', QUEUES);
+  const queues = tunQueueSpecs(set).map(openTunQueue);
+  const sockets: Socket[] = [];
+  try {
+    assert.equal(set.steering, 'flow hash', `steering: ${set.steering}`);
+    assert.ok((set.writerMapFd ?? -1) >= 0, 'the steering program has its writer map');
+    addrAdd(set.ifindex, '10.78.0.1/24');
+    linkSetUp(set.ifindex, true);
+    const open = async (port: number): Promise<Socket> => {
+      const s = createSocket('udp4');
+      sockets.push(s);
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.bind(port, '10.78.0.1', () => resolve());
+      });
+      return s;
+    };
+    const sendAll = (flows: Socket[]): Promise<void[]> =>
+      Promise.all(
+        flows.map((s) => new Promise<void>((resolve, reject) => s.send('x', 9, '10.78.0.2', (err) => (err ? reject(err) : resolve())))),
+      );
+    /** Writes each packet's reverse (its reply) on queue WRITER: the marks say WRITER wrote these flows. */
+    const replyOnWriter = (packets: Uint8Array[]): void => {
+      const buffer = new ArrayBuffer(packets.length * FRAME);
+      const desc = new Uint32Array(2 * packets.length);
+      packets.forEach((p, i) => {
+        new Uint8Array(buffer, i * FRAME, p.length).set(reversed(p));
+        desc[2 * i] = i * FRAME;
+        desc[2 * i + 1] = p.length;
+      });
+      assert.equal(queues[WRITER]!.writeBurst(buffer, desc, packets.length), packets.length);
+    };
+    /** Resolves once `ms` have passed: the gap under test is a minimum time, so this waits for it to be reached. */
+    const atLeast = (ms: number): Promise<void> => {
+      const until = performance.now() + ms;
+      return new Promise((resolve) => {
+        const check = (): void => (performance.now() >= until ? resolve() : void setTimeout(check, 1));
+        check();
+      });
+    };
+
+    // Quiet flows: one packet each every ≥ 5 ms, replies written on WRITER. A new flow counts as busy;
+    // its mean gap (gaps capped at 2 ms, weight 1/8) passes 0.5 ms at its third packet.
+    const quiet = await Promise.all(Array.from({ length: FLOWS }, (_, i) => open(42000 + i)));
+    let last: Array<{ queue: number; packet: Uint8Array }> = [];
+    for (let round = 0; round < 6; round++) {
+      await sendAll(quiet);
+      last = drainQueues(queues, FLOWS);
+      assert.equal(last.length, FLOWS, `round ${round}: ${last.length} of ${FLOWS} read`);
+      replyOnWriter(last.map((x) => x.packet));
+      await atLeast(5);
+    }
+    const notOnWriter = last.filter((x) => x.queue !== WRITER).map((x) => udpSourcePort(x.packet));
+    assert.deepEqual(notOnWriter, [], 'quiet flows whose reply was written on the writer queue are read there');
+
+    // Busy flows: replies written on WRITER after their first packet, then packets back to back: each stays
+    // on the queue its first packet took (its hash queue), and they spread.
+    const busy = await Promise.all(Array.from({ length: FLOWS }, (_, i) => open(43000 + i)));
+    await sendAll(busy);
+    const first = drainQueues(queues, FLOWS);
+    assert.equal(first.length, FLOWS);
+    const queueOf = new Map(first.map((x) => [udpSourcePort(x.packet), x.queue]));
+    replyOnWriter(first.map((x) => x.packet));
+    // Eight packets per flow queued at once: they leave microseconds apart.
+    await Promise.all(Array.from({ length: 8 }, () => sendAll(busy)));
+    const burst = drainQueues(queues, 8 * FLOWS);
+    assert.equal(burst.length, 8 * FLOWS);
+    const moved = burst.filter((x) => queueOf.get(udpSourcePort(x.packet)) !== x.queue).map((x) => udpSourcePort(x.packet));
+    assert.deepEqual([...new Set(moved)], [], 'busy flows stay on their queue');
+    assert.ok(new Set(first.map((x) => x.queue)).size >= 2, 'busy flows spread over the queues');
+
+    // The switch waits for a gap: packets ~1 ms apart make the mean quiet (it is taken over gaps
+    // capped at 2 ms, so it reaches 0.5 ms) but never leave a 4 ms gap, so the flows stay put;
+    // the first packet after a 5 ms gap moves each to the writer. A round in which this process was
+    // itself held up for 3 ms or more between two sends proves nothing: it is run again.
+    let proven = false;
+    for (let attempt = 0; attempt < 5 && !proven; attempt++) {
+      const flows = await Promise.all(Array.from({ length: 4 }, (_, i) => open(44000 + 16 * attempt + i)));
+      await sendAll(flows);
+      const start = drainQueues(queues, flows.length);
+      const startQueue = new Map(start.map((x) => [udpSourcePort(x.packet), x.queue]));
+      replyOnWriter(start.map((x) => x.packet));
+      let worstGap = 0;
+      let prev = performance.now();
+      const seen: Array<{ queue: number; packet: Uint8Array }> = [];
+      for (let k = 0; k < 20; k++) {
+        await atLeast(1);
+        await sendAll(flows);
+        const now = performance.now();
+        worstGap = Math.max(worstGap, now - prev);
+        prev = now;
+        seen.push(...drainQueues(queues, flows.length));
+      }
+      if (worstGap >= 3) continue;
+      const early = seen.filter((x) => x.queue !== startQueue.get(udpSourcePort(x.packet)));
+      assert.deepEqual(
+        early.map((x) => udpSourcePort(x.packet)),
+        [],
+        'no flow changed queue while its packets came closer than 4 ms (some would have, by their mean gap)',
+      );
+      await atLeast(5);
+      await sendAll(flows);
+      const after = drainQueues(queues, flows.length);
+      assert.deepEqual(
+        after.filter((x) => x.queue !== WRITER).map((x) => udpSourcePort(x.packet)),
+        [],
+        'after a 5 ms gap the quiet flows are read on the writer queue',
+      );
+      proven = true;
+    }
+    assert.ok(proven, 'five rounds in a row were held up for 3 ms or more: the gap rule could not be checked');
+  } finally {
+    for (const s of sockets) s.close();
+    for (const q of queues) q.close();
+    if (set.steeringMapFd >= 0) closeSync(set.steeringMapFd);
+    if ((set.writerMapFd ?? -1) >= 0) closeSync(set.writerMapFd!);
     closeTun(set);
   }
 });
