@@ -44,9 +44,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <string>
 #include <deque>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -178,7 +178,7 @@ struct Crew {
   std::unordered_map<std::array<uint8_t, kKey>, Cached, KeyHash> cache;
 
   Deliver deliver;
-  std::vector<std::thread> threads;
+  std::vector<pthread_t> threads;  // joinable; pthread, not std::thread: the addon builds without exceptions
   bool closed = false;
 
   Crew() {
@@ -209,7 +209,7 @@ struct Crew {
       stop = true;
     }
     cv.notify_all();
-    for (auto& t : threads) t.join();
+    for (pthread_t t : threads) pthread_join(t, nullptr);
     threads.clear();
     for (Job* j : queue) delete j;
     queue.clear();
@@ -381,10 +381,26 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   crew->ephemeralPool = info[2].As<Napi::Boolean>().Value();
   crew->deliver = Deliver::New(env, info[3].As<Napi::Function>(), "xdpwg-handshake-crew", 0, 1, crew);
   crew->deliver.Unref(env);  // until something is in flight (handshakeCrewKeepAlive)
+  int err = 0;
   for (unsigned i = 0; i < crew->threadCount; i++) {
-    crew->threads.emplace_back([crew] { crew->Run(); });
-    pthread_setname_np(crew->threads.back().native_handle(), "xdpwg-hs");
+    pthread_t t;
+    err = pthread_create(
+        &t, nullptr,
+        [](void* c) -> void* {
+          static_cast<Crew*>(c)->Run();
+          return nullptr;
+        },
+        crew);
+    if (err != 0) break;  // fewer threads than asked (a process or cgroup thread limit): those that started serve
+    pthread_setname_np(t, "xdpwg-hs");
+    crew->threads.push_back(t);
   }
+  if (crew->threads.empty()) {
+    delete crew;
+    Napi::Error::New(env, std::string("handshakeCrewStart: no thread could start: ") + strerror(err)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  crew->threadCount = static_cast<unsigned>(crew->threads.size());
   return Napi::External<Crew>::New(env, crew, [](Napi::Env, Crew* c) { delete c; });
 }
 

@@ -566,7 +566,8 @@ export interface NativeBinding extends FdPassingBinding {
    * The handshake crew (native/handshake_crew.cc): `threads` native threads answering initiations with no
    * JavaScript. onResults(seq, statuses, records) comes on this thread once every initiation of a job is
    * answered: a status byte each (0 answered, 1–5 noise statuses, 6 unknown peer, 7 no identity, 8 not an
-   * initiation) and a record each (handshake-crypto-messages.ts AnswerRecord).
+   * initiation) and a record each (handshake-crypto-messages.ts AnswerRecord). Fewer threads run when a
+   * thread limit stops some (handshakeCrewState says how many); throws when none could start.
    */
   handshakeCrewStart(
     threads: number,

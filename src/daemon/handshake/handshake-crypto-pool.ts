@@ -90,6 +90,7 @@ interface Arrived {
 
 export class HandshakeCryptoPool<C> {
   private readonly crew: NativeHandshakeCrew;
+  /** Threads the crew runs (fewer than asked when a thread limit stopped some; none started throws). */
   private readonly threadCount: number;
   /**
    * The peers, with their versions and PSKs: the only copy of a PSK this
@@ -117,18 +118,18 @@ export class HandshakeCryptoPool<C> {
   private drainScheduled = false;
 
   private constructor(private readonly opts: HandshakeCryptoPoolOptions<C>) {
-    this.threadCount = Math.max(1, Math.min(MAX_THREADS, opts.threads));
     // XDPWG_EPHEMERAL_POOL=0 leaves the threads' ready-ephemeral pools empty (A/B runs: bench/handshake-rate.ts).
     this.crew = native().handshakeCrewStart(
-      this.threadCount,
+      Math.max(1, Math.min(MAX_THREADS, opts.threads)),
       opts.idleWipeMs ?? IDLE_WIPE_MS,
       process.env.XDPWG_EPHEMERAL_POOL !== '0',
       (seq, statuses, records) => this.arrive({ seq, statuses, records }),
     );
     native().handshakeCrewTable(this.crew, this.table.words);
+    this.threadCount = native().handshakeCrewState(this.crew).threads;
   }
 
-  /** A pool with its crew running. */
+  /** A pool with its crew running (throws when not one of its threads could start). */
   static async start<C>(opts: HandshakeCryptoPoolOptions<C>): Promise<HandshakeCryptoPool<C>> {
     return new HandshakeCryptoPool(opts);
   }
