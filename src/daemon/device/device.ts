@@ -209,6 +209,10 @@ export class Device implements DeviceControl {
     return this.uapi.getSnapshot();
   }
 
+  captureForGet(): DeviceSnapshot {
+    return this.uapi.captureForGet();
+  }
+
   applySet(ops: UapiSetOp[]): void {
     this.idleMemory.active(this.clock.now());
     this.uapi.applySet(ops);
