@@ -91,7 +91,8 @@ export class GetCapture {
       view.lastHandshakeNsec = hs ? (hs % 1000) * 1_000_000 : 0;
       view.rxBytes = this.numbers[i * NUMBERS + 1]!;
       view.txBytes = this.numbers[i * NUMBERS + 2]!;
-      for (let k = 0; k < PEER_SETTING_LIST.length; k++) setPeerSetting(view, PEER_SETTING_LIST[k]!.name, this.settings[k]![i] as undefined);
+      for (let k = 0; k < PEER_SETTING_LIST.length; k++)
+        setPeerSetting(view, PEER_SETTING_LIST[k]!.name, this.settings[k]![i] as undefined);
       const end = this.prefixEnds[i]!;
       view.allowedIPs = this.prefixes.range(start, end);
       start = end;

@@ -174,5 +174,4 @@ export class TextChunks {
     this.buf = n > 0 ? Buffer.allocUnsafe(Math.max(this.chunkSize, n)) : EMPTY;
     this.pos = 0;
   }
-
 }
