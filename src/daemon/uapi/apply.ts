@@ -34,7 +34,10 @@ const CHUNK_MS = 20;
 
 /** How the device keeps one per-peer setting (src/daemon/config/peer-settings.ts). */
 interface DeviceSetting<T> {
-  /** The value `get=1` reports. */
+  /**
+   * The value `get=1` reports, kept by snapshots while their answer drains:
+   * a value the device later changes in place must be a copy.
+   */
   read(peer: Peer): T | undefined;
   /** Applies a value a set operation carries. */
   apply(d: UapiTargets, peer: Peer, value: T): void;
