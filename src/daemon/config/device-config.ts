@@ -204,6 +204,11 @@ export interface DeviceControl {
    */
   captureForGet?(): DeviceSnapshot;
   /**
+   * The UAPI is at work for a client (a big answer still being written): the
+   * device is not idle. Called at the start of a get and between its chunks.
+   */
+  uapiActive?(): void;
+  /**
    * Applies the operations in order. Throws {@link UapiError} with the errno
    * to report (EINVAL for a value the device refuses, EADDRINUSE when the
    * port cannot be bound); operations before the failing one stay applied,

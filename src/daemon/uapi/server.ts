@@ -269,6 +269,7 @@ class UapiConnection {
    */
   private async answerGet(): Promise<void> {
     let chunks: Generator<Buffer, void, undefined>;
+    this.device.uapiActive?.();
     try {
       chunks = serializeUapiGet(this.device.captureForGet?.() ?? this.device.getSnapshot());
     } catch (err) {
@@ -284,9 +285,11 @@ class UapiConnection {
       if (!flowing) {
         await this.drained();
         turnStart = performance.now();
+        this.device.uapiActive?.();
       } else if (performance.now() - turnStart >= YIELD_MS) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         turnStart = performance.now();
+        this.device.uapiActive?.();
       }
       if (this.socket.destroyed) return;
     }
