@@ -182,3 +182,14 @@ export function readPeerTraffic(slabs: readonly PeerCounterSlab[], slot: number)
   }
   return t;
 }
+
+/** One counted field of a slot summed over the slabs (readPeerTraffic's sum for that field, with no object: get=1 reads 1,000,000 slots at once). */
+export function sumPeerCount(slabs: readonly PeerCounterSlab[], slot: number, field: PeerField): number {
+  const at = slot * PEER_SLOT_WIDTH + PEER_SLOT_FIELDS[field];
+  let sum = 0;
+  for (let s = 0; s < slabs.length; s++) {
+    const v = slabs[s]!.view;
+    if (at < v.length) sum += v[at]!;
+  }
+  return sum;
+}

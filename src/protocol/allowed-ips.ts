@@ -22,6 +22,7 @@
  */
 
 import type { IpFamily, IpPrefix } from '../packet/ip-prefix.js';
+import type { PackedPrefixes } from '../packet/packed-prefixes.js';
 
 /** Thrown on the control path for a malformed prefix or address. */
 export class AllowedIpsError extends Error {
@@ -462,6 +463,26 @@ export class AllowedIps<P> {
       } while (n !== head);
     }
     return out;
+  }
+
+  /**
+   * Appends the prefixes of `peer` to `out`, in listByPeer's order, with no
+   * object per prefix (a `get=1` of 1,000,000 peers copies them all at once).
+   */
+  packByPeer(peer: P, out: PackedPrefixes): void {
+    const slot = this.slotOf.get(peer);
+    if (slot === undefined) return;
+    for (let f = 0; f < 2; f++) {
+      const trie = f === 0 ? this.v4 : this.v6;
+      const head = trie.headOf(slot);
+      if (head === NONE) continue;
+      const family = trie.words === 1 ? 4 : 6;
+      let n = head;
+      do {
+        out.pushWords(family, trie.keys, n * trie.words, trie.cidr[n]!);
+        n = trie.listNext[n]!;
+      } while (n !== head);
+    }
   }
 
   /**

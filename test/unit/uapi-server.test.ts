@@ -342,3 +342,41 @@ os.execvp(${JSON.stringify(process.execPath)}, [${JSON.stringify(process.execPat
     assert.deepEqual(end, { code: 0, signal: null }, 'the adopting child closed its server and exited on SIGTERM');
   }
 });
+
+test('while a big get answer waits for a client that does not read, other clients are served, and the answer shows the state at its get', async () => {
+  const device = new MemoryDevice();
+  const lines = [`public_key=${A}`];
+  for (let i = 0; i < 60_000; i++) lines.push(`allowed_ip=10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`);
+  const { server } = await open('h5busy', device);
+  try {
+    assert.equal(await uapiRequest(server.socketPath, `set=1\n${lines.join('\n')}\n\n`), 'errno=0\n\n');
+    // A asks and does not read: its answer (~1.5 MB) stops on backpressure.
+    const slow = createConnection(server.socketPath);
+    slow.setEncoding('latin1');
+    let text = '';
+    const complete = new Promise<void>((resolve, reject) => {
+      slow.on('data', (chunk: string) => {
+        text += chunk;
+        if (text.endsWith('errno=0\n\n')) resolve();
+      });
+      slow.on('error', reject);
+    });
+    await new Promise<void>((resolve) => slow.on('connect', () => resolve()));
+    slow.write('get=1\n\n');
+    slow.pause();
+    // B changes the device and reads it back meanwhile.
+    const t0 = performance.now();
+    assert.equal(await uapiRequest(server.socketPath, 'set=1\nfwmark=7\n\n', 5000), 'errno=0\n\n');
+    assert.equal((await uapiGet(server.socketPath, 5000)).fwmark, 7);
+    const tOther = performance.now() - t0;
+    assert.ok(!text.endsWith('errno=0\n\n'), 'A had not taken its answer yet');
+    slow.resume();
+    await complete;
+    slow.destroy();
+    assert.ok(!text.includes('fwmark='), 'A got the device as it was when A asked');
+    assert.equal(text.split('\n').filter((l) => l.startsWith('allowed_ip=')).length, 60_000);
+    assert.ok(tOther < 2000, `B waited ${tOther.toFixed(0)} ms`);
+  } finally {
+    await server.close();
+  }
+});

@@ -196,6 +196,19 @@ export interface DeviceControl {
    */
   getSnapshot(): DeviceSnapshot;
   /**
+   * The same state for the UAPI's `get=1` alone, which the server prefers
+   * when the device has it: unchanging too, but its `peers` may yield one
+   * object refilled for each peer (and its `allowedIPs` one refilled
+   * prefix), read whole before the next (serializeUapiGet does), so a
+   * million peers cost no object each.
+   */
+  captureForGet?(): DeviceSnapshot;
+  /**
+   * The UAPI is at work for a client (a big answer still being written): the
+   * device is not idle. Called at the start of a get and between its chunks.
+   */
+  uapiActive?(): void;
+  /**
    * Applies the operations in order. Throws {@link UapiError} with the errno
    * to report (EINVAL for a value the device refuses, EADDRINUSE when the
    * port cannot be bound); operations before the failing one stay applied,

@@ -15,6 +15,7 @@ import type { X25519KeyPair } from '../../crypto/x25519.js';
 import { isAllZero } from '../../crypto/bytes.js';
 import { AllowedIps } from '../../protocol/allowed-ips.js';
 import type { IpPrefix } from '../../packet/ip-prefix.js';
+import type { PackedPrefixes } from '../../packet/packed-prefixes.js';
 import type { PeerTimers } from '../../protocol/timers.js';
 import { endpointFromAddr } from '../../datapath/addr-record.js';
 import { AllowedIpsOp } from '../../datapath/worker-messages.js';
@@ -161,6 +162,11 @@ export class PeerSet {
   /** The peer's prefixes, host bits cleared, in wireguard-go's order. */
   allowedIpsOf(peer: Peer): IpPrefix[] {
     return this.allowed.listByPeer(peer);
+  }
+
+  /** Appends the peer's prefixes to `out` (allowedIpsOf's, with no object each). */
+  packAllowedIps(peer: Peer, out: PackedPrefixes): void {
+    this.allowed.packByPeer(peer, out);
   }
 
   /**

@@ -29,6 +29,7 @@ import { Errno, UapiError, type DeviceSnapshot, type PeerSnapshot, type UapiPeer
 import { PEER_SETTING_LIST, type AnyPeerSetting } from '../config/peer-settings.js';
 import { hexKey, parseUint, quoteInput } from '../config/value-text.js';
 import { formatPrefix, parsePrefix, type IpPrefix } from '../../packet/ip-prefix.js';
+import { TextChunks } from './text-chunks.js';
 
 /** Longest request line accepted (Go's bufio.Scanner default token limit, which wireguard-go inherits). */
 export const UAPI_MAX_LINE = 64 * 1024;
@@ -201,55 +202,112 @@ export function serializeUapiSet(ops: Iterable<UapiSetOp>): string {
   return out.join('\n') + '\n\n';
 }
 
-/** The settings `get=1` prints after each of its fixed per-peer lines. */
-const GET_AFTER = {
-  public_key: PEER_SETTING_LIST.filter((s) => s.uapi.getAfter === 'public_key'),
-  protocol_version: PEER_SETTING_LIST.filter((s) => s.uapi.getAfter === 'protocol_version'),
-  rx_bytes: PEER_SETTING_LIST.filter((s) => s.uapi.getAfter === 'rx_bytes'),
-} satisfies Record<AnyPeerSetting['uapi']['getAfter'], AnyPeerSetting[]>;
-
-/** The `get=1` lines of these settings of one peer. */
-function getLines(settings: readonly AnyPeerSetting[], p: PeerSnapshot): string {
-  let out = '';
-  for (const s of settings) {
-    const value = p[s.name];
-    if (value !== undefined && !s.isUnset(value)) out += `${s.uapi.key}=${s.uapi.format(value)}\n`;
-    else if (s.uapi.getUnset !== null) out += `${s.uapi.key}=${s.uapi.getUnset}\n`;
-  }
-  return out;
+/** One setting's `get=1` text, made once: its `key=` and its whole line when unset (null: no line). */
+interface GetSettingText {
+  setting: AnyPeerSetting;
+  keyEq: Buffer;
+  unsetLine: Buffer | null;
 }
 
-/**
- * The body of a `get=1` answer (without the `errno=` trailer), in chunks of
- * about `chunkSize` characters so a 130,000-prefix peer streams without one
- * giant string. Byte-identical to wireguard-go's for the same state.
- */
-export function* serializeUapiGet(s: DeviceSnapshot, chunkSize = 64 * 1024): Generator<string> {
-  let buf = '';
-  if (s.privateKey && s.privateKey.some((b) => b !== 0)) buf += `private_key=${keyToHex(s.privateKey)}\n`;
-  if (s.listenPort !== 0) buf += `listen_port=${s.listenPort}\n`;
-  if (s.fwmark !== 0) buf += `fwmark=${s.fwmark}\n`;
-  for (const p of s.peers) {
-    buf += `public_key=${keyToHex(p.publicKey)}\n`;
-    buf += getLines(GET_AFTER.public_key, p);
-    buf += 'protocol_version=1\n';
-    buf += getLines(GET_AFTER.protocol_version, p);
-    buf += `last_handshake_time_sec=${p.lastHandshakeSec}\nlast_handshake_time_nsec=${p.lastHandshakeNsec}\n`;
-    buf += `tx_bytes=${p.txBytes}\nrx_bytes=${p.rxBytes}\n`;
-    buf += getLines(GET_AFTER.rx_bytes, p);
-    for (const a of p.allowedIPs) {
-      buf += `allowed_ip=${formatPrefix(a)}\n`;
-      if (buf.length >= chunkSize) {
-        yield buf;
-        buf = '';
-      }
-    }
-    if (buf.length >= chunkSize) {
-      yield buf;
-      buf = '';
-    }
+function getSettingTexts(settings: readonly AnyPeerSetting[]): GetSettingText[] {
+  return settings.map((s) => ({
+    setting: s,
+    keyEq: latin1(`${s.uapi.key}=`),
+    unsetLine: s.uapi.getUnset === null ? null : latin1(`${s.uapi.key}=${s.uapi.getUnset}\n`),
+  }));
+}
+
+function latin1(text: string): Buffer {
+  return Buffer.from(text, 'latin1');
+}
+
+/** The fixed parts of every peer's `get=1` lines. */
+const GET_TEXT = {
+  publicKey: latin1('public_key='),
+  protocolVersion: latin1('protocol_version=1\n'),
+  handshakeSec: latin1('last_handshake_time_sec='),
+  handshakeNsec: latin1('\nlast_handshake_time_nsec='),
+  txBytes: latin1('\ntx_bytes='),
+  rxBytes: latin1('\nrx_bytes='),
+  allowedIp: latin1('allowed_ip='),
+};
+
+/** The settings `get=1` prints after each of its fixed per-peer lines. */
+const GET_AFTER = {
+  public_key: getSettingTexts(PEER_SETTING_LIST.filter((s) => s.uapi.getAfter === 'public_key')),
+  protocol_version: getSettingTexts(PEER_SETTING_LIST.filter((s) => s.uapi.getAfter === 'protocol_version')),
+  rx_bytes: getSettingTexts(PEER_SETTING_LIST.filter((s) => s.uapi.getAfter === 'rx_bytes')),
+} satisfies Record<AnyPeerSetting['uapi']['getAfter'], GetSettingText[]>;
+
+/** The `get=1` lines of these settings of one peer. */
+function getLines(out: TextChunks, settings: readonly GetSettingText[], p: PeerSnapshot): void {
+  for (const t of settings) {
+    const value = p[t.setting.name];
+    if (value !== undefined && !t.setting.isUnset(value)) {
+      out.bytes(t.keyEq);
+      out.text(t.setting.uapi.format(value));
+      out.byte(NL);
+    } else if (t.unsetLine !== null) out.bytes(t.unsetLine);
   }
-  if (buf.length > 0) yield buf;
+}
+
+const NL = 10;
+
+/**
+ * The body of a `get=1` answer (without the `errno=` trailer) as latin1
+ * bytes, in chunks of about `chunkSize` (text-chunks.ts), made as they are
+ * taken: a 130,000-prefix peer or 1,000,000 peers stream without one giant
+ * string, and the caller can write one chunk while the next is formatted.
+ * Each peer is read whole before the next is taken (a capture's refilled
+ * peer object relies on it: captureForGet in device-config.ts).
+ * Byte-identical to wireguard-go's for the same state.
+ */
+export function* serializeUapiGet(s: DeviceSnapshot, chunkSize = 256 * 1024): Generator<Buffer, void, undefined> {
+  const out = new TextChunks(chunkSize);
+  if (s.privateKey && s.privateKey.some((b) => b !== 0)) {
+    out.text('private_key=');
+    out.hex(s.privateKey);
+    out.byte(NL);
+  }
+  if (s.listenPort !== 0) {
+    out.text('listen_port=');
+    out.uint(s.listenPort);
+    out.byte(NL);
+  }
+  if (s.fwmark !== 0) {
+    out.text('fwmark=');
+    out.uint(s.fwmark);
+    out.byte(NL);
+  }
+  for (const p of s.peers) {
+    out.bytes(GET_TEXT.publicKey);
+    out.hex(p.publicKey);
+    out.byte(NL);
+    getLines(out, GET_AFTER.public_key, p);
+    out.bytes(GET_TEXT.protocolVersion);
+    getLines(out, GET_AFTER.protocol_version, p);
+    out.bytes(GET_TEXT.handshakeSec);
+    out.uint(p.lastHandshakeSec);
+    out.bytes(GET_TEXT.handshakeNsec);
+    out.uint(p.lastHandshakeNsec);
+    out.bytes(GET_TEXT.txBytes);
+    out.uint(p.txBytes);
+    out.bytes(GET_TEXT.rxBytes);
+    out.uint(p.rxBytes);
+    out.byte(NL);
+    getLines(out, GET_AFTER.rx_bytes, p);
+    for (const a of p.allowedIPs) {
+      out.bytes(GET_TEXT.allowedIp);
+      if (a.family === 4) out.ipv4(a.address, 0);
+      else out.ipv6(a.address);
+      out.byte(47); // '/'
+      out.uint(a.bits);
+      out.byte(NL);
+      if (out.hasFull) yield* out.takeFull();
+    }
+    if (out.hasFull) yield* out.takeFull();
+  }
+  yield* out.takeRest();
 }
 
 /** The trailer of every answer: `errno=0` or `errno=-N`, then the blank line. `errno` is the positive POSIX number. */

@@ -70,6 +70,9 @@ export interface UapiServerOptions {
 /** Parsed operations a set holds before they are applied while the rest of it streams in (applyStreamed). */
 const STREAM_OPS = 4096;
 
+/** Longest a `get=1` answer runs before the event loop gets a turn, when the client takes it as fast as it comes (answerGet). */
+const YIELD_MS = 20;
+
 type ConnState = 'op' | 'get-blank' | 'set' | 'discard';
 
 /** One client connection: a line-oriented state machine over the socket. */
@@ -256,16 +259,38 @@ class UapiConnection {
     this.socket.write(uapiStatus(errno));
   }
 
+  /**
+   * Writes a `get=1` answer: the device's state taken at once (its
+   * captureForGet when it has one), formatted chunk by chunk as the client
+   * takes it. Each next chunk is formatted while the one before drains (the
+   * client parses as we format, on another core), and the event loop gets a
+   * turn at least every YIELD_MS even when the client keeps up, so other
+   * clients, handshakes and timers go on meanwhile.
+   */
   private async answerGet(): Promise<void> {
-    let chunks: Generator<string>;
+    let chunks: Generator<Buffer, void, undefined>;
+    this.device.uapiActive?.();
     try {
-      chunks = serializeUapiGet(this.device.getSnapshot());
+      chunks = serializeUapiGet(this.device.captureForGet?.() ?? this.device.getSnapshot());
     } catch (err) {
       this.reportError(err);
       return;
     }
-    for (const chunk of chunks) {
-      if (!this.socket.write(chunk, 'latin1')) await this.drained();
+    let turnStart = performance.now();
+    let chunk = chunks.next();
+    while (!chunk.done) {
+      const flowing = this.socket.write(chunk.value);
+      chunk = chunks.next();
+      if (this.socket.destroyed) return;
+      if (!flowing) {
+        await this.drained();
+        turnStart = performance.now();
+        this.device.uapiActive?.();
+      } else if (performance.now() - turnStart >= YIELD_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        turnStart = performance.now();
+        this.device.uapiActive?.();
+      }
       if (this.socket.destroyed) return;
     }
     if (!this.socket.write(uapiStatus(0))) await this.drained();
