@@ -5,9 +5,9 @@
  *   A (xdpwg, 2 workers) ══ M (router, tcpdump) ══ B (xdpwg, 2 workers)
  *
  * Many inner flows (iperf3 -P) spread over the TUN's queues by a hash of
- * each flow (native/bpf/tun_steering.bpf.c: the queue does not follow the
- * worker that wrote the flow's replies, which for one peer is always the
- * same one), so both workers of each side send on their own af_xdp port;
+ * each flow (native/bpf/tun_steering.bpf.c: a busy flow's queue does not
+ * follow the worker that wrote its replies, which for one peer is always the
+ * same one; only quiet flows do), so both workers of each side send on their own af_xdp port;
  * 16 flows all hashing to one of two queues has odds of 2^-15. The nonce (the 64-bit counter
  * of a transport-data message, whitepaper §5.4.6) must never repeat under a
  * receiver index even though two threads draw from it — checked on the
