@@ -483,20 +483,20 @@ test('multi-queue with writer marks: quiet flows are read on the queue that wrot
   try {
     assert.equal(set.steering, 'flow hash', `steering: ${set.steering}`);
     assert.ok((set.writerMapFd ?? -1) >= 0, 'the steering program has its writer map');
-    addrAdd(set.ifindex, '10.78.0.1/24');
+    addrAdd(set.ifindex, '10.76.0.1/24'); // not 10.78.0.0/24: h2tun0 (first test) keeps that route
     linkSetUp(set.ifindex, true);
     const open = async (port: number): Promise<Socket> => {
       const s = createSocket('udp4');
       sockets.push(s);
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
-        s.bind(port, '10.78.0.1', () => resolve());
+        s.bind(port, '10.76.0.1', () => resolve());
       });
       return s;
     };
     const sendAll = (flows: Socket[]): Promise<void[]> =>
       Promise.all(
-        flows.map((s) => new Promise<void>((resolve, reject) => s.send('x', 9, '10.78.0.2', (err) => (err ? reject(err) : resolve())))),
+        flows.map((s) => new Promise<void>((resolve, reject) => s.send('x', 9, '10.76.0.2', (err) => (err ? reject(err) : resolve())))),
       );
     /** Writes each packet's reverse (its reply) on queue WRITER: the marks say WRITER wrote these flows. */
     const replyOnWriter = (packets: Uint8Array[]): void => {
