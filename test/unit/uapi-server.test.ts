@@ -380,3 +380,25 @@ test('while a big get answer waits for a client that does not read, other client
     await server.close();
   }
 });
+
+test('a get answer still being written tells the device it is not idle (its idle release must not fall in the middle)', async () => {
+  let marks = 0;
+  const device = new (class extends MemoryDevice {
+    uapiActive(): void {
+      marks++;
+    }
+  })();
+  const lines = [`public_key=${A}`];
+  for (let i = 0; i < 60_000; i++) lines.push(`allowed_ip=10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`);
+  const { server } = await open('h5idle', device);
+  try {
+    assert.equal(await uapiRequest(server.socketPath, `set=1\n${lines.join('\n')}\n\n`), 'errno=0\n\n');
+    marks = 0;
+    // Read late: the answer (~1.5 MB) waits on backpressure, and the server on the client, several times.
+    const { text } = await exchange(server.socketPath, 'get=1\n\n', 1, 300);
+    assert.equal(text.split('\n').filter((l) => l.startsWith('allowed_ip=')).length, 60_000);
+    assert.ok(marks >= 2, `activity marked ${marks} times`);
+  } finally {
+    await server.close();
+  }
+});

@@ -108,8 +108,8 @@ export class UapiApply implements DeviceControl {
 
   /**
    * What getSnapshot reports, for the UAPI's `get=1` alone: taken at once
-   * into a few big arrays (get-capture.ts; ~0.3 s for 1,000,000 peers, where
-   * getSnapshot's objects cost seconds of allocation and collection), its
+   * into a few big arrays (get-capture.ts; ~0.8 s for 1,000,000 peers, where
+   * getSnapshot's objects took ~3 s and more in collections after), its
    * peers read back as one refilled object.
    */
   captureForGet(): DeviceSnapshot {

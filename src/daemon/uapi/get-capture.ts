@@ -2,9 +2,10 @@
  * A `get=1` snapshot of the device taken in one pass into a few big arrays,
  * so that 1,000,000 peers cost no object each: per peer, a reference to its
  * (never changed) public key array, its handshake time and byte counters in
- * one Float64Array, its set settings by reference (values that are replaced,
- * never changed in place; peer-settings.ts), and its allowed IPs packed
- * into one byte array (src/packet/packed-prefixes.ts). The former snapshot
+ * one Float64Array, its settings as DeviceSetting.read gives them (kept by
+ * reference: read copies what the device changes in place; apply.ts), and
+ * its allowed IPs packed into one byte array
+ * (src/packet/packed-prefixes.ts). The former snapshot
  * made ~8 objects per peer and kept them all until the answer was written,
  * which made the collector, not the formatting, most of a large `wg show`.
  *

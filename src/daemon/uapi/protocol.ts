@@ -259,7 +259,7 @@ const NL = 10;
  * taken: a 130,000-prefix peer or 1,000,000 peers stream without one giant
  * string, and the caller can write one chunk while the next is formatted.
  * Each peer is read whole before the next is taken (a capture's refilled
- * peer object relies on it: captureForGet in device-config.ts).
+ * peer object relies on it: DeviceControl.captureForGet).
  * Byte-identical to wireguard-go's for the same state.
  */
 export function* serializeUapiGet(s: DeviceSnapshot, chunkSize = 256 * 1024): Generator<Buffer, void, undefined> {
