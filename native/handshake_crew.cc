@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "noise_ikpsk2.h"
+#include "byte_args.h"
 #include "x25519.h"
 
 namespace xdpwg {
@@ -355,26 +356,16 @@ Crew* CrewOf(const Napi::CallbackInfo& info) {
   return crew->closed ? nullptr : crew;
 }
 
-bool IsBytes(const Napi::Value& v, size_t length) {
-  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array &&
-         v.As<Napi::Uint8Array>().ByteLength() == length;
-}
-
-Napi::Value Fail(Napi::Env env, const char* usage) {
-  Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
 // handshakeCrewStart(threads: number, idleWipeMs: number, ephemeralPool: boolean,
 //                    onResults: (seq: number, statuses: Uint8Array, records: Uint8Array) => void) → External
 // Starts the threads (named xdpwg-hs). The crew answers nothing until it has an identity and a table.
 Napi::Value Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsBoolean() || !info[3].IsFunction())
-    return Fail(env, "handshakeCrewStart(threads: number, idleWipeMs: number, ephemeralPool: boolean, onResults: Function)");
+    return FailUsage(env, "handshakeCrewStart(threads: number, idleWipeMs: number, ephemeralPool: boolean, onResults: Function)");
   const int64_t threads = info[0].As<Napi::Number>().Int64Value();
   const int64_t idleMs = info[1].As<Napi::Number>().Int64Value();
-  if (threads < 1 || threads > 64 || idleMs < 1) return Fail(env, "handshakeCrewStart: threads 1..64, idleWipeMs ≥ 1");
+  if (threads < 1 || threads > 64 || idleMs < 1) return FailUsage(env, "handshakeCrewStart: threads 1..64, idleWipeMs ≥ 1");
   auto* crew = new Crew();
   crew->threadCount = static_cast<unsigned>(threads);
   crew->idleWipe = std::chrono::milliseconds(idleMs);
@@ -412,7 +403,8 @@ Napi::Value Identity(const Napi::CallbackInfo& info) {
   Crew* crew = CrewOf(info);
   const bool none = info.Length() >= 3 && info[1].IsNull() && info[2].IsNull();
   if (!crew || info.Length() < 4 || !(none || (IsBytes(info[1], kKey) && IsBytes(info[2], kState))) || !info[3].IsNumber())
-    return Fail(env, "handshakeCrewIdentity(crew, privateKey: Uint8Array(32) | null, initialState: Uint8Array(64) | null, generation)");
+    return FailUsage(env,
+                     "handshakeCrewIdentity(crew, privateKey: Uint8Array(32) | null, initialState: Uint8Array(64) | null, generation)");
   pthread_rwlock_wrlock(&crew->keys);
   X25519WipeRaw(&crew->identity);
   sodium_memzero(crew->initial, sizeof crew->initial);
@@ -433,13 +425,13 @@ Napi::Value Table(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Crew* crew = CrewOf(info);
   if (!crew || info.Length() < 2 || !info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-    return Fail(env, "handshakeCrewTable(crew, words: Int32Array)");
+    return FailUsage(env, "handshakeCrewTable(crew, words: Int32Array)");
   auto words = info[1].As<Napi::Int32Array>();
   const int32_t* w = words.Data();
   const size_t n = words.ElementLength();
   const uint32_t capacity = n >= kHeaderWords ? static_cast<uint32_t>(w[0]) : 0;
   if (capacity == 0 || (capacity & (capacity - 1)) != 0 || n < kHeaderWords + static_cast<size_t>(capacity) * (kEntryWords + kKeyWords))
-    return Fail(env, "handshakeCrewTable: not a peer table (capacity a power of two, its words all there)");
+    return FailUsage(env, "handshakeCrewTable: not a peer table (capacity a power of two, its words all there)");
   pthread_rwlock_wrlock(&crew->keys);
   crew->table = w;
   pthread_rwlock_unlock(&crew->keys);
@@ -453,7 +445,7 @@ Napi::Value Forget(const Napi::CallbackInfo& info) {
   Crew* crew = CrewOf(info);
   if (!crew || info.Length() < 2 || !info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
       info[1].As<Napi::Uint8Array>().ByteLength() % kKey != 0)
-    return Fail(env, "handshakeCrewForget(crew, publicKeys: Uint8Array(32 n))");
+    return FailUsage(env, "handshakeCrewForget(crew, publicKeys: Uint8Array(32 n))");
   auto keys = info[1].As<Napi::Uint8Array>();
   pthread_rwlock_wrlock(&crew->keys);
   {
@@ -478,10 +470,10 @@ Napi::Value Submit(const Napi::CallbackInfo& info) {
   Crew* crew = CrewOf(info);
   if (!crew || info.Length() < 3 || !info[1].IsNumber() || !info[2].IsTypedArray() ||
       info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    return Fail(env, "handshakeCrewSubmit(crew, seq: number, messages: Uint8Array(148 n))");
+    return FailUsage(env, "handshakeCrewSubmit(crew, seq: number, messages: Uint8Array(148 n))");
   auto messages = info[2].As<Napi::Uint8Array>();
   const size_t n = messages.ByteLength() / kInitiation;
-  if (n == 0 || messages.ByteLength() % kInitiation != 0) return Fail(env, "handshakeCrewSubmit: messages must be 148 n bytes, n ≥ 1");
+  if (n == 0 || messages.ByteLength() % kInitiation != 0) return FailUsage(env, "handshakeCrewSubmit: messages must be 148 n bytes, n ≥ 1");
   auto* job = new Job();
   job->seq = info[1].As<Napi::Number>().Uint32Value();
   job->count = static_cast<uint32_t>(n);
@@ -504,7 +496,7 @@ Napi::Value Submit(const Napi::CallbackInfo& info) {
 Napi::Value KeepAlive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Crew* crew = CrewOf(info);
-  if (!crew || info.Length() < 2 || !info[1].IsBoolean()) return Fail(env, "handshakeCrewKeepAlive(crew, on: boolean)");
+  if (!crew || info.Length() < 2 || !info[1].IsBoolean()) return FailUsage(env, "handshakeCrewKeepAlive(crew, on: boolean)");
   if (info[1].As<Napi::Boolean>().Value())
     crew->deliver.Ref(env);
   else
@@ -515,7 +507,7 @@ Napi::Value KeepAlive(const Napi::CallbackInfo& info) {
 // handshakeCrewClose(crew) — stops and joins the threads; what was queued is dropped; every key is wiped.
 Napi::Value Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsExternal()) return Fail(env, "handshakeCrewClose(crew)");
+  if (info.Length() < 1 || !info[0].IsExternal()) return FailUsage(env, "handshakeCrewClose(crew)");
   info[0].As<Napi::External<Crew>>().Data()->Close();
   return env.Undefined();
 }
@@ -523,7 +515,7 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 // handshakeCrewState(crew) → { threads, cachedPeers, queuedJobs } (stats and tests).
 Napi::Value State(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsExternal()) return Fail(env, "handshakeCrewState(crew)");
+  if (info.Length() < 1 || !info[0].IsExternal()) return FailUsage(env, "handshakeCrewState(crew)");
   Crew* crew = info[0].As<Napi::External<Crew>>().Data();
   auto out = Napi::Object::New(env);
   size_t cached, queued;

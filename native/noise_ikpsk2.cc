@@ -26,6 +26,7 @@
 #include <cstring>
 
 #include "blake2s.h"
+#include "byte_args.h"
 #include "noise_ikpsk2.h"
 #include "x25519.h"
 
@@ -165,27 +166,13 @@ Status WriteMessageB(Symmetric& ss, const X25519Key* e, const uint8_t ePub[kKey]
   return s;
 }
 
-bool IsBytes(const Napi::Value& v, size_t length) {
-  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array &&
-         v.As<Napi::Uint8Array>().ByteLength() == length;
-}
-
-bool IsBytesAtLeast(const Napi::Value& v, size_t length) {
-  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array &&
-         v.As<Napi::Uint8Array>().ByteLength() >= length;
-}
-
-Napi::Value Fail(Napi::Env env, const char* usage) {
-  Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
 // noiseReadA1(state: Uint8Array(64), localStatic: External, message: Uint8Array(≥ 96), remoteStaticOut: Uint8Array(32)) → Status
 // Tokens e, es, s of message A (message = e ‖ AEAD(s) ‖ AEAD(payload)).
 Napi::Value ReadA1(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !IsBytes(info[0], kState) || !info[1].IsExternal() || !info[2].IsTypedArray() || !IsBytes(info[3], kKey))
-    return Fail(env, "noiseReadA1(state: Uint8Array(64), localStatic: External, message: Uint8Array, remoteStaticOut: Uint8Array(32))");
+    return FailUsage(env,
+                     "noiseReadA1(state: Uint8Array(64), localStatic: External, message: Uint8Array, remoteStaticOut: Uint8Array(32))");
   auto message = info[2].As<Napi::Uint8Array>();
   return Napi::Number::New(env, ReadMessageA1(info[0].As<Napi::Uint8Array>().Data(), info[1].As<Napi::External<X25519Key>>().Data(),
                                               message.Data(), message.ByteLength(), info[3].As<Napi::Uint8Array>().Data()));
@@ -197,9 +184,9 @@ Napi::Value ReadA2(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !IsBytes(info[0], kState) || !IsBytes(info[1], kKey) || !IsBytesAtLeast(info[2], 2 * kKey + 2 * kTag) ||
       !IsBytes(info[3], info[2].As<Napi::Uint8Array>().ByteLength() - (2 * kKey + 2 * kTag)))
-    return Fail(env,
-                "noiseReadA2(state: Uint8Array(64), staticStatic: Uint8Array(32), message: Uint8Array, payloadOut: "
-                "Uint8Array(message.length - 96))");
+    return FailUsage(env,
+                     "noiseReadA2(state: Uint8Array(64), staticStatic: Uint8Array(32), message: Uint8Array, payloadOut: "
+                     "Uint8Array(message.length - 96))");
   auto state = info[0].As<Napi::Uint8Array>();
   auto staticStatic = info[1].As<Napi::Uint8Array>();
   auto message = info[2].As<Napi::Uint8Array>();
@@ -221,9 +208,10 @@ Napi::Value WriteB(const Napi::CallbackInfo& info) {
   if (info.Length() < 8 || !IsBytes(info[0], kState) || !info[1].IsExternal() || !IsBytes(info[2], kKey) || !IsBytes(info[3], kKey) ||
       !IsBytes(info[4], kKey) || !IsBytes(info[5], kKey) || !info[6].IsTypedArray() ||
       !IsBytes(info[7], kKey + kTag + info[6].As<Napi::Uint8Array>().ByteLength()))
-    return Fail(env,
-                "noiseWriteB(state: Uint8Array(64), ephemeral: External, ephemeralPublic, remoteEphemeral, remoteStatic, presharedKey: "
-                "Uint8Array(32), payload: Uint8Array, out: Uint8Array(48 + payload.length))");
+    return FailUsage(
+        env,
+        "noiseWriteB(state: Uint8Array(64), ephemeral: External, ephemeralPublic, remoteEphemeral, remoteStatic, presharedKey: "
+        "Uint8Array(32), payload: Uint8Array, out: Uint8Array(48 + payload.length))");
   auto state = info[0].As<Napi::Uint8Array>();
   X25519Key* e = info[1].As<Napi::External<X25519Key>>().Data();
   const uint8_t* ePub = info[2].As<Napi::Uint8Array>().Data();
@@ -290,7 +278,7 @@ EphemeralPool& Pool() {
 // Makes up to max ephemerals into this thread's pool; returns the room left.
 Napi::Value EphemeralRefill(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) return Fail(env, "noiseEphemeralRefill(max: number)");
+  if (info.Length() < 1 || !info[0].IsNumber()) return FailUsage(env, "noiseEphemeralRefill(max: number)");
   EphemeralPool& pool = Pool();
   int64_t max = info[0].As<Napi::Number>().Int64Value();
   for (int64_t i = 0; i < max && pool.AddOne(); i++) {
@@ -337,10 +325,11 @@ Napi::Value Respond(const Napi::CallbackInfo& info) {
       !IsBytes(info[3], kMessageA) || !IsBytes(info[4], kKey) || !IsBytes(info[5], kTimestamp) ||
       !(info[6].IsNull() || info[6].IsExternal()) || !IsBytes(info[7], kKey + kTag) || !IsBytes(info[8], 2 * kKey) ||
       !IsBytes(info[9], kTimestamp))
-    return Fail(env,
-                "noiseRespond(state: Uint8Array(64), staticStatic, presharedKey: Uint8Array(32), message: Uint8Array(108), remoteStatic: "
-                "Uint8Array(32), notAfter: Uint8Array(12), ephemeral: External | null, out: Uint8Array(48), keysOut: Uint8Array(64), "
-                "timestampOut: Uint8Array(12))");
+    return FailUsage(
+        env,
+        "noiseRespond(state: Uint8Array(64), staticStatic, presharedKey: Uint8Array(32), message: Uint8Array(108), remoteStatic: "
+        "Uint8Array(32), notAfter: Uint8Array(12), ephemeral: External | null, out: Uint8Array(48), keysOut: Uint8Array(64), "
+        "timestampOut: Uint8Array(12))");
   const X25519Key* e = info[6].IsNull() ? nullptr : info[6].As<Napi::External<X25519Key>>().Data();
   return Napi::Number::New(env, RespondToMessageA(info[0].As<Napi::Uint8Array>().Data(), info[1].As<Napi::Uint8Array>().Data(),
                                                   info[2].As<Napi::Uint8Array>().Data(), info[3].As<Napi::Uint8Array>().Data(),

@@ -21,6 +21,7 @@
 #include <cstring>
 
 #include "x25519.h"
+#include "byte_args.h"
 
 namespace xdpwg {
 
@@ -65,11 +66,6 @@ constexpr size_t kX25519KeySize = 32;
 void FreeKey(Napi::Env, X25519Key* key) {
   X25519WipeRaw(key);
   delete key;
-}
-
-bool IsBytes(const Napi::Value& v, size_t length) {
-  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array &&
-         v.As<Napi::Uint8Array>().ByteLength() == length;
 }
 
 // x25519KeyFromPrivate(private: Uint8Array(32), publicOut: Uint8Array(32)) → External

@@ -165,7 +165,7 @@ export class Device implements DeviceControl {
       onExit: (_worker, reason) => d.onFatal(`data path ${reason}; exiting so the service manager restarts us`),
     });
     try {
-      await d.handshakes.startCrypto((reason) => d.onFatal(`${reason}; exiting so the service manager restarts us`));
+      await d.handshakes.startCrypto();
     } catch (err) {
       await d.close();
       throw err;

@@ -52,11 +52,6 @@ const MAX_THREADS = 4;
 /** Idle time after which each crew thread wipes its ready ephemerals. */
 const IDLE_WIPE_MS = 5000;
 
-interface Pending<C> {
-  message: Uint8Array;
-  context: C;
-}
-
 export interface HandshakeCryptoPoolOptions<C> {
   threads: number;
   maxInFlight: number;
@@ -76,8 +71,6 @@ export interface HandshakeCryptoPoolOptions<C> {
   onResult: (result: CryptoAnswer | DropReason, context: C) => void;
   /** Runs the handling of one turn's answers (default: directly); the device holds the workers' wakes around it. */
   handleAnswers?: (handle: () => void) => void;
-  /** Kept for the device's wiring: the crew has no failure that stops it answering. */
-  onFatal?: (reason: string) => void;
   /** Idle time after which a crew thread wipes its ready ephemerals (default IDLE_WIPE_MS). */
   idleWipeMs?: number;
 }
@@ -106,7 +99,13 @@ export class HandshakeCryptoPool<C> {
    */
   private forgets = new Uint8Array(64 * KEY_LENGTH);
   private forgetCount = 0;
-  private pending: Array<Pending<C>> = [];
+  /**
+   * This turn's submissions: their messages side by side in one buffer,
+   * reused from turn to turn (the crew copies a job when it is submitted),
+   * and their contexts in order.
+   */
+  private pendingMessages = new Uint8Array(64 * INITIATION_SIZE);
+  private pendingContexts: C[] = [];
   private flushScheduled = false;
   private inFlight = 0;
   private seq = 0;
@@ -209,7 +208,14 @@ export class HandshakeCryptoPool<C> {
     if (message.length !== INITIATION_SIZE || this.inFlight >= this.opts.maxInFlight || this.closing) return false;
     if (this.inFlight++ === 0) native().handshakeCrewKeepAlive(this.crew, true);
     if (this.opts.backlog) Atomics.add(this.opts.backlog, 0, 1);
-    this.pending.push({ message, context });
+    const at = this.pendingContexts.length * INITIATION_SIZE;
+    if (at + INITIATION_SIZE > this.pendingMessages.length) {
+      const bigger = new Uint8Array(this.pendingMessages.length * 2);
+      bigger.set(this.pendingMessages);
+      this.pendingMessages = bigger;
+    }
+    this.pendingMessages.set(message, at);
+    this.pendingContexts.push(context);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -221,17 +227,12 @@ export class HandshakeCryptoPool<C> {
   private flush(): void {
     this.flushScheduled = false;
     this.flushForgets();
-    if (this.pending.length === 0 || this.closing) return;
-    const items = this.pending;
-    this.pending = [];
-    const messages = new Uint8Array(items.length * INITIATION_SIZE);
-    items.forEach((it, i) => messages.set(it.message, i * INITIATION_SIZE));
+    const contexts = this.pendingContexts;
+    if (contexts.length === 0 || this.closing) return;
+    this.pendingContexts = [];
     const seq = (this.seq = (this.seq + 1) >>> 0);
-    this.batches.set(
-      seq,
-      items.map((it) => it.context),
-    );
-    native().handshakeCrewSubmit(this.crew, seq, messages);
+    this.batches.set(seq, contexts);
+    native().handshakeCrewSubmit(this.crew, seq, this.pendingMessages.subarray(0, contexts.length * INITIATION_SIZE));
   }
 
   /**
@@ -314,7 +315,7 @@ export class HandshakeCryptoPool<C> {
     if (this.opts.backlog && this.inFlight > 0) Atomics.sub(this.opts.backlog, 0, this.inFlight);
     this.inFlight = 0;
     this.batches.clear();
-    this.pending = [];
+    this.pendingContexts = [];
     native().handshakeCrewClose(this.crew);
     // No thread is left to read the table: the PSKs go.
     this.table.wipe();

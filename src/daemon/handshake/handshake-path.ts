@@ -119,7 +119,7 @@ export class HandshakePath {
    * so far. Its crew of native threads runs from here on
    * (handshake-crypto-pool.ts).
    */
-  async startCrypto(onFatal: (reason: string) => void): Promise<void> {
+  async startCrypto(): Promise<void> {
     this.crypto = await HandshakeCryptoPool.start<Uint8Array>({
       threads: availableParallelism(),
       maxInFlight: HANDSHAKE_QUEUE_CAPACITY,
@@ -130,7 +130,6 @@ export class HandshakePath {
       // applies them before it reads a peer's answer; the wake itself is deferred and mostly not
       // needed: the flood's packets wake the workers (WorkerPool.withWakesDeferred).
       handleAnswers: (handle) => (this.deps.link.pool ? this.deps.link.pool.withWakesDeferred(handle) : handle()),
-      onFatal,
     });
     this.crypto.setIdentity(this.staticIdentity?.privateKey ?? null);
     for (const p of this.deps.peers.values()) this.crypto.setPeer(p.publicKey, p.handshake.presharedKey, p.key);
