@@ -27,6 +27,7 @@
         "native/aead_crew.cc",
         "native/blake2s.cc",
         "native/affinity.cc",
+        "native/thread_roles.cc",
         "native/capabilities.cc",
         "native/sd_notify.cc",
         "native/x25519.cc",

@@ -15,6 +15,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   xdpwg::InitAeadBurst(env, exports);
   xdpwg::InitAeadCrew(env, exports);
   xdpwg::InitAffinity(env, exports);
+  xdpwg::InitThreadRoles(env, exports);
   xdpwg::InitCapabilities(env, exports);
   xdpwg::InitSdNotify(env, exports);
   xdpwg::InitX25519(env, exports);

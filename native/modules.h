@@ -13,6 +13,7 @@ void InitWaiter(Napi::Env env, Napi::Object exports);        // waiter.cc: poll 
 void InitAeadBurst(Napi::Env env, Napi::Object exports);     // aead_burst.cc: batched ChaCha20-Poly1305 (OpenSSL)
 void InitAeadCrew(Napi::Env env, Napi::Object exports);      // aead_crew.cc: the crypto crew sharing one burst's AEAD
 void InitAffinity(Napi::Env env, Napi::Object exports);      // affinity.cc: pin a worker thread to CPUs
+void InitThreadRoles(Napi::Env env, Napi::Object exports);   // thread_roles.cc: name our threads, lower the runtime's helpers
 void InitCapabilities(Napi::Env env, Napi::Object exports);  // capabilities.cc: drop all but the data plane's
 void InitSdNotify(Napi::Env env, Napi::Object exports);      // sd_notify.cc: systemd's readiness datagram
 void InitX25519(Napi::Env env, Napi::Object exports);        // x25519.cc: X25519 keys and DH for the handshake (libsodium)

@@ -16,6 +16,7 @@ import { StatsServer } from './observe/stats-server.js';
 import { loadDatapathConfig } from './config/datapath-config.js';
 import type { MetricsServer } from './observe/metrics-server.js';
 import { chooseXdpSteering } from './xdp/xdp-steering.js';
+import { lowerHelperThreads, lowerHelpersWanted } from '../native/thread-roles.js';
 
 export interface DaemonOptions {
   ifname: string;
@@ -109,6 +110,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   log.verbose(`TUN ${tun.name} (ifindex ${tun.ifindex}) with ${tun.fds.length} queue(s); outbound flows pick a queue by ${tun.steering}`);
   log.verbose(tun.vnetHdr ? `TUN offloads: ${tun.offloads.join(' ') || 'none accepted (vnet header only)'}` : 'TUN offloads: off');
 
+  // The runtime's helper threads yield to ours (thread-roles.ts). Now: they are all there is besides
+  // this thread, and a thread may lower only threads whose capabilities its own include.
+  if (lowerHelpersWanted()) log.verbose(`${lowerHelperThreads()} runtime helper thread(s) moved to SCHED_IDLE`);
   if (opts.dropCapabilities) {
     // The filter's sweep of dead namespaces' lock files needs to see every process's namespace, which
     // the reduced capabilities no longer can (it then removes nothing): sweep once now.

@@ -37,6 +37,8 @@ export interface WorkerPoolOptions {
   cpus: number[];
   /** Spin before sleeping after a burst, microseconds (src/datapath/spin.ts). */
   spinUs: number;
+  /** DaemonActivity's words and base (src/native/idle-memory.ts): worker w stamps word 1 + w. */
+  daemonActivity?: { buffer: SharedArrayBuffer; baseMs: number };
   onMessage(msg: FromWorker): void;
   /** A worker ended without being asked to. */
   onExit(worker: number, reason: string): void;
@@ -156,6 +158,7 @@ export class WorkerPool {
       crypto: this.opts.crypto,
       cpus: this.opts.cpus.length ? [this.opts.cpus[index % this.opts.cpus.length]!] : [],
       spinUs: this.opts.spinUs,
+      daemonActivity: this.opts.daemonActivity,
     };
     const file = fileURLToPath(new URL('./worker.js', import.meta.url));
     const thread = new Worker(file, {

@@ -63,6 +63,8 @@ export interface WorkerInit {
   cpus: number[];
   /** Spin before sleeping after a burst, microseconds (src/datapath/spin.ts; datapath config "spinUs"). */
   spinUs: number;
+  /** DaemonActivity's words and base: this worker stamps word 1 + worker. Absent in tests that drive a worker by hand. */
+  daemonActivity?: { buffer: SharedArrayBuffer; baseMs: number };
 }
 
 /** One AF_XDP port of this worker (one device, the queue numbered like the worker). */

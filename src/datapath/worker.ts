@@ -21,7 +21,7 @@ import { workerData, parentPort, receiveMessageOnPort } from 'node:worker_thread
 import { native } from '../native/binding.js';
 import { XdpPort } from '../native/port.js';
 import { BURST_SIZE } from '../native/frames.js';
-import { IdleMemoryRelease } from '../native/idle-memory.js';
+import { DaemonActivity, IdleMemoryRelease } from '../native/idle-memory.js';
 import type { NativeWaiter, XskPortOptions } from '../native/binding.js';
 import { PeerBatchOp, type ToWorker } from './worker-messages.js';
 import { PeerCounterSlab } from './peer-counters.js';
@@ -34,6 +34,7 @@ import { Receiver } from './receive.js';
 import { Sender } from './send.js';
 import { bulkMinRun, type TxPathSetting } from './tx-path.js';
 import { spinAfter } from './spin.js';
+import { workerThreadName } from '../native/thread-roles.js';
 
 export type { WorkerInit } from './worker-state.js';
 
@@ -73,11 +74,16 @@ class Worker {
     this.receiver = new Receiver(this.s);
     this.sender = new Sender(this.s);
     this.waiter = new n.Waiter();
-    this.idleMemory = new IdleMemoryRelease(() => {
-      // Between bursts the worker holds no frames: the socket port's pages can go too.
-      this.s.udp.native.releaseIdle();
-      n.releaseIdleMemory();
-    }, Date.now());
+    const daemon = init.daemonActivity;
+    this.idleMemory = new IdleMemoryRelease(
+      () => {
+        // Between bursts the worker holds no frames: the socket port's pages can go too.
+        this.s.udp.native.releaseIdle();
+        n.releaseIdleMemory();
+      },
+      Date.now(),
+      daemon && new DaemonActivity(daemon.buffer, daemon.baseMs, 1 + init.worker),
+    );
     this.wakeBit = 1 << n.WAITER_WAKE_BIT;
     // One socket is shared by every worker: only worker 0 receives from it, so a datagram
     // does not wake every thread (the others only send on it).
@@ -106,6 +112,8 @@ class Worker {
     const s = this.s,
       init = s.init;
     if (init.cpus.length) s.n.setThreadAffinity(init.cpus);
+    // Before ready: the main thread then lowers every unnamed thread but itself (thread-roles.ts).
+    s.n.nameThread(workerThreadName(init.worker));
     s.post({ t: 'ready', worker: init.worker, path: 'udp', eventFd: this.waiter.eventFd });
     // One wait and what it woke for per call: V8 optimizes a function by how much of it has run,
     // and this loop, entered once, would otherwise stay in its baseline tier on a quiet tunnel.

@@ -662,6 +662,10 @@ export interface NativeBinding extends FdPassingBinding {
   raiseMemlockLimit(): boolean;
   /** Pins the calling thread to these CPUs (native/affinity.cc). */
   setThreadAffinity(cpus: number[]): void;
+  /** Names the calling thread (1..15 bytes); ours are "xdpwg-*" (native/thread_roles.cc). */
+  nameThread(name: string): void;
+  /** Moves every thread but the main one and those named "xdpwg-*" to SCHED_IDLE (else nice 19); returns how many. */
+  lowerHelperThreads(): number;
   /** The calling thread's CPU time in seconds (native/thread_cpu.cc). */
   threadCpuSeconds(): number;
   /** Gives the calling thread's spare memory back: a full V8 collection and malloc_trim (native/idle_memory.cc; when: idle-memory.ts). */

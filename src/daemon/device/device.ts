@@ -24,7 +24,7 @@ import { DataTransport } from '../../protocol/transport.js';
 import { dataAeadBackend } from '../../crypto/aead-burst.js';
 import { startCryptoCrew, stopCryptoCrew } from '../../crypto/crypto-crew.js';
 import { native, type TunQueueSpec } from '../../native/binding.js';
-import { IdleMemoryRelease } from '../../native/idle-memory.js';
+import { DaemonActivity, IdleMemoryRelease } from '../../native/idle-memory.js';
 import { WorkerPool } from '../../datapath/worker-pool.js';
 import type { FromWorker } from '../../datapath/worker-messages.js';
 import type { DeviceControl, DeviceSnapshot, UapiSetOp } from '../config/device-config.js';
@@ -87,6 +87,8 @@ export class Device implements DeviceControl {
   private ticks = 0;
   /** Gives the main thread's spare memory back once the device has gone quiet (native/idle-memory.ts). */
   private readonly idleMemory: IdleMemoryRelease;
+  /** When each of the daemon's threads last had activity: a release waits for all to be quiet. */
+  private readonly daemonActivity: DaemonActivity;
   /** A worker touched some peer's slot since the last tick (visitSlot). */
   private trafficSeen = false;
   /** The TUN's MTU, from link events (tun-mtu.ts). */
@@ -97,7 +99,8 @@ export class Device implements DeviceControl {
 
   private constructor(private readonly opts: DeviceOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.idleMemory = new IdleMemoryRelease(() => native().releaseIdleMemory(), this.clock.now());
+    this.daemonActivity = DaemonActivity.create(1 + opts.tunQueues.length);
+    this.idleMemory = new IdleMemoryRelease(() => native().releaseIdleMemory(), this.clock.now(), this.daemonActivity);
     this.log = opts.log;
     this.retirement = new KeyRetirement(opts.tunQueues.length);
     const aead = dataAeadBackend(opts.datapath.crypto);
@@ -161,6 +164,7 @@ export class Device implements DeviceControl {
       crypto: opts.datapath.crypto,
       cpus: opts.datapath.cpus === 'auto' ? [] : opts.datapath.cpus,
       spinUs: opts.datapath.spinUs,
+      daemonActivity: { buffer: d.daemonActivity.buffer, baseMs: d.daemonActivity.baseMs },
       onMessage: (m) => d.fromWorker(m),
       onExit: (_worker, reason) => d.onFatal(`data path ${reason}; exiting so the service manager restarts us`),
     });
