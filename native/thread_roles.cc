@@ -84,8 +84,7 @@ Napi::Value LowerHelperThreads(const Napi::CallbackInfo& info) {
     if (ThreadName(e->d_name).rfind(kOurPrefix, 0) == 0) continue;
     // A thread that ended meanwhile (ESRCH) is simply not counted.
     sched_param none{};
-    if (sched_setscheduler(static_cast<pid_t>(tid), SCHED_IDLE, &none) == 0 ||
-        setpriority(PRIO_PROCESS, static_cast<id_t>(tid), 19) == 0)
+    if (sched_setscheduler(static_cast<pid_t>(tid), SCHED_IDLE, &none) == 0 || setpriority(PRIO_PROCESS, static_cast<id_t>(tid), 19) == 0)
       lowered++;
   }
   closedir(d);
