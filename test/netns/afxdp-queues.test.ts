@@ -5,10 +5,14 @@
  *   A (xdpwg, 2 workers) ══ M (router, tcpdump) ══ B (xdpwg, 2 workers)
  *
  * Many inner flows (iperf3 -P) spread over the TUN's queues by a hash of
- * each flow (native/bpf/tun_steering.bpf.c: a busy flow's queue does not
- * follow the worker that wrote its replies, which for one peer is always the
- * same one; only quiet flows do), so both workers of each side send on their own af_xdp port;
- * 16 flows all hashing to one of two queues has odds of 2^-15. The nonce (the 64-bit counter
+ * each flow, so both workers of each side send on their own af_xdp port.
+ * A flow something writes back to may follow its writer:
+ * native/bpf/tun_steering.bpf.c moves a quiet flow (mean gap over 0.5 ms)
+ * to the queue of the worker that wrote its replies, which for one peer is
+ * always the same one, after any 4 ms pause. 16 TCP flows at 8 Mbit/s are
+ * such flows (a segment every ~1.4 ms), and on a slow machine they pause,
+ * so one-way UDP flows, 8 each way, carry the spread (all 8 hashing to one
+ * of two queues has odds of 2^-7 per side). The nonce (the 64-bit counter
  * of a transport-data message, whitepaper §5.4.6) must never repeat under a
  * receiver index even though two threads draw from it — checked on the
  * wire, in a capture taken in M (a router in the middle sees both
@@ -96,8 +100,10 @@ test('native mode, two workers on two queues: both send on their af_xdp port; no
   const b0 = statsOf(b);
   const file = path.join(dir, 'middle.pcap');
   const cap = await capture(lab, m, mA, file);
-  // Sixteen TCP flows A→B (their ACKs flow B→A on B's workers), then eight UDP flows B→A.
+  // Sixteen TCP flows A→B (their ACKs flow B→A), then eight UDP flows each way: one-way flows keep
+  // their hash queue (see the file comment), so each side's UDP spreads over both of its workers.
   const tcp = await iperf(lab, a, b, b.inner4, ['-t', '3', '-P', '16', '-b', '8M']);
+  const udpAB = await iperf(lab, a, b, b.inner4, ['-u', '-b', '10M', '-l', '1200', '-t', '2', '-P', '8']);
   const udp = await iperf(lab, b, a, a.inner4, ['-u', '-b', '10M', '-l', '1200', '-t', '2', '-P', '8']);
   const tcpdumpSays = await cap.stop();
 
@@ -107,7 +113,7 @@ test('native mode, two workers on two queues: both send on their af_xdp port; no
   );
   const b1 = await statsAfter(
     b,
-    (s) => perWorker(b0, s).every((w) => w.o > 0) && portTotals(s, 'af_xdp').ipackets > portTotals(b0, 'af_xdp').ipackets,
+    (s) => perWorker(b0, s).every((w) => w.o > 0) && portTotals(s, 'af_xdp').ipackets - portTotals(b0, 'af_xdp').ipackets >= udpAB.received,
   );
   const wa = perWorker(a0, a1);
   const wb = perWorker(b0, b1);
@@ -117,7 +123,7 @@ test('native mode, two workers on two queues: both send on their af_xdp port; no
   const reorder = reorderBeyond(headers, REPLAY_WINDOW_SIZE);
   const fmt = (w: typeof wa): string => w.map((x) => `worker ${x.worker} +${x.o} out +${x.i} in`).join(', ');
   process.stderr.write(
-    `# iperf3 TCP -P 16 A→B ${mbit(tcp.bitsPerSecond)}; UDP -P 8 B→A ${udp.received}/${udp.packets} datagrams (${mbit(udp.bitsPerSecond)})\n`,
+    `# iperf3 TCP -P 16 A→B ${mbit(tcp.bitsPerSecond)}; UDP -P 8 A→B ${udpAB.received}/${udpAB.packets}, B→A ${udp.received}/${udp.packets} datagrams\n`,
   );
   process.stderr.write(`# A af_xdp: ${fmt(wa)}\n# B af_xdp: ${fmt(wb)}\n`);
   process.stderr.write(
@@ -126,7 +132,8 @@ test('native mode, two workers on two queues: both send on their af_xdp port; no
   process.stderr.write(`# drops A ${JSON.stringify(a1.drops)} B ${JSON.stringify(b1.drops)}\n`);
 
   assert.ok(tcp.bitsPerSecond > 10e6, `TCP ${mbit(tcp.bitsPerSecond)}`);
-  assert.ok(udp.received > udp.packets * 0.5, `UDP: ${udp.received} of ${udp.packets} arrived`);
+  assert.ok(udp.received > udp.packets * 0.5, `UDP B→A: ${udp.received} of ${udp.packets} arrived`);
+  assert.ok(udpAB.received > udpAB.packets * 0.5, `UDP A→B: ${udpAB.received} of ${udpAB.packets} arrived`);
   // Both workers of each side sent a real share of the traffic on their own port.
   for (const [side, w] of [
     ['A', wa],
