@@ -50,7 +50,7 @@ test('the runtime helpers go to SCHED_IDLE; the main thread and threads named xd
 test('nameThread refuses names the kernel cannot hold; XDPWG_HELPERS takes idle or normal only', () => {
   assert.throws(() => native().nameThread(''), RangeError);
   assert.throws(() => native().nameThread('xdpwg-much-too-long'), RangeError);
-  assert.equal(lowerHelpersWanted({}), true);
+  assert.equal(lowerHelpersWanted({}), false, 'opt-in (thread-roles.ts: parallel GC jobs wait on helpers)');
   assert.equal(lowerHelpersWanted({ XDPWG_HELPERS: 'idle' }), true);
   assert.equal(lowerHelpersWanted({ XDPWG_HELPERS: 'normal' }), false);
   assert.throws(() => lowerHelpersWanted({ XDPWG_HELPERS: 'low' }), /XDPWG_HELPERS=low: expected idle or normal/);
