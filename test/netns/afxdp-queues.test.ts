@@ -6,13 +6,16 @@
  *
  * Many inner flows (iperf3 -P) spread over the TUN's queues by a hash of
  * each flow, so both workers of each side send on their own af_xdp port.
- * A flow something writes back to may follow its writer:
- * native/bpf/tun_steering.bpf.c moves a quiet flow (mean gap over 0.5 ms)
- * to the queue of the worker that wrote its replies, which for one peer is
- * always the same one, after any 4 ms pause. 16 TCP flows at 8 Mbit/s are
- * such flows (a segment every ~1.4 ms), and on a slow machine they pause,
- * so one-way UDP flows, 8 each way, carry the spread (all 8 hashing to one
- * of two queues has odds of 2^-7 per side). The nonce (the 64-bit counter
+ * Only busy flows keep their hash queue: native/bpf/tun_steering.bpf.c
+ * moves a quiet flow (mean gap between packets over 0.5 ms) that anything
+ * was written back to (a TCP ACK; iperf3's UDP streams too, whose setup
+ * sends one datagram back) to the queue of the worker that wrote it, which
+ * for one peer is always the same one, after any 4 ms pause. 16 TCP flows
+ * at 8 Mbit/s are quiet (a segment every ~1.4 ms), and so were UDP streams
+ * at 10 Mbit/s of 1200 B (iperf3 paces them one per millisecond): on a slow
+ * machine, which pauses, they all ended on worker 0. So the spread rests on
+ * 8 UDP streams each way at 30 Mbit/s (~3 datagrams per millisecond: busy);
+ * all 8 hashing to one of two queues has odds of 2^-7 per side. The nonce (the 64-bit counter
  * of a transport-data message, whitepaper §5.4.6) must never repeat under a
  * receiver index even though two threads draw from it — checked on the
  * wire, in a capture taken in M (a router in the middle sees both
@@ -100,11 +103,11 @@ test('native mode, two workers on two queues: both send on their af_xdp port; no
   const b0 = statsOf(b);
   const file = path.join(dir, 'middle.pcap');
   const cap = await capture(lab, m, mA, file);
-  // Sixteen TCP flows A→B (their ACKs flow B→A), then eight UDP flows each way: one-way flows keep
+  // Sixteen TCP flows A→B (their ACKs flow B→A), then eight busy UDP flows each way: busy flows keep
   // their hash queue (see the file comment), so each side's UDP spreads over both of its workers.
   const tcp = await iperf(lab, a, b, b.inner4, ['-t', '3', '-P', '16', '-b', '8M']);
-  const udpAB = await iperf(lab, a, b, b.inner4, ['-u', '-b', '10M', '-l', '1200', '-t', '2', '-P', '8']);
-  const udp = await iperf(lab, b, a, a.inner4, ['-u', '-b', '10M', '-l', '1200', '-t', '2', '-P', '8']);
+  const udpAB = await iperf(lab, a, b, b.inner4, ['-u', '-b', '30M', '-l', '1200', '-t', '2', '-P', '8']);
+  const udp = await iperf(lab, b, a, a.inner4, ['-u', '-b', '30M', '-l', '1200', '-t', '2', '-P', '8']);
   const tcpdumpSays = await cap.stop();
 
   const a1 = await statsAfter(
