@@ -82,6 +82,8 @@ export class DaemonActivity {
 export class IdleMemoryRelease {
   private lastActiveMs: number;
   private armed = true;
+  /** The step of this thread's clock in which it last stamped `daemon`. */
+  private stampedStep = -1;
 
   /**
    * `release` is the native call; `now` the thread's start; `daemon` the
@@ -101,6 +103,11 @@ export class IdleMemoryRelease {
   active(now: number): void {
     this.lastActiveMs = now;
     this.armed = true;
+    // A worker calls this on every loop iteration that moved packets: the shared stamp (which reads
+    // the wall clock) only when this thread's own clock entered a new step, about ten times a second.
+    const step = Math.floor(now / STAMP_STEP_MS);
+    if (step === this.stampedStep) return;
+    this.stampedStep = step;
     this.daemon?.stamp();
   }
 
