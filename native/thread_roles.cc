@@ -57,9 +57,8 @@ Napi::Value NameThread(const Napi::CallbackInfo& info) {
 
 /** The thread's name (its comm), or "" when it has gone. */
 std::string ThreadName(const char* tid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/task/%s/comm", tid);
-  FILE* f = fopen(path, "re");
+  std::string path = std::string("/proc/self/task/") + tid + "/comm";
+  FILE* f = fopen(path.c_str(), "re");
   if (f == nullptr) return "";
   char buf[32] = {0};
   size_t n = fread(buf, 1, sizeof buf - 1, f);

@@ -84,7 +84,15 @@ export async function oneWayUdp(
   });
   try {
     await waitFor(`UDP sink on ${toAddr}:${port}`, () => sinkOut.includes('ready'), 5_000, 20);
-    const sender = lab.spawn(fromNs, process.execPath, ['-e', SENDER, toAddr, String(port), String(opts.flows), String(opts.perFlow), String(opts.size)]);
+    const sender = lab.spawn(fromNs, process.execPath, [
+      '-e',
+      SENDER,
+      toAddr,
+      String(port),
+      String(opts.flows),
+      String(opts.perFlow),
+      String(opts.size),
+    ]);
     let senderOut = '';
     sender.stdout?.on('data', (d: Buffer) => (senderOut += d.toString()));
     let senderErr = '';
