@@ -276,6 +276,21 @@ export async function peers(opts: {
     echoSentAt[i] = performance.now();
     sock.send(msg, opts.port, opts.target);
   };
+  // A real peer answers data with a keepalive when it has nothing to send back (whitepaper §6.5, after
+  // KEEPALIVE_TIMEOUT; here at once). Without it the responder, having sent the echo reply and heard
+  // nothing more, would start handshakes to these peers 15 s later and retry them for 90 s (§6.4):
+  // what is measured after the peers exit (bench/scale.ts's idle CPU) must be an idle tunnel, not that.
+  const sendKeepalive = (i: number): void => {
+    const k = keys[i]!;
+    const msg = new Uint8Array(32);
+    const dv = new DataView(msg.buffer);
+    dv.setUint32(0, 4, true);
+    dv.setUint32(4, k.remoteIndex, true);
+    dv.setBigUint64(8, 1n, true);
+    msg.set(aeadSeal(k.sendKey, 1n, new Uint8Array(0), new Uint8Array(0)), 16);
+    keepalivesSent.push(new Promise((r) => sock.send(msg, opts.port, opts.target, () => r())));
+  };
+  const keepalivesSent: Array<Promise<void>> = [];
 
   const done = new Promise<void>((resolve) => {
     sock.on('message', (msg: Buffer) => {
@@ -304,6 +319,7 @@ export async function peers(opts: {
         const plain = aeadOpen(keys[i]!.receiveKey, dv.getBigUint64(8, true), m.subarray(16), new Uint8Array(0));
         if (plain && plain.length >= 28 && plain[9] === 1 && plain[20] === 0) {
           echoMs[i] = performance.now() - echoSentAt[i]!;
+          sendKeepalive(i);
           if (++echoed === N) resolve();
         }
       }
@@ -319,6 +335,7 @@ export async function peers(opts: {
   }, 100);
   await Promise.race([done, new Promise((r) => setTimeout(r, opts.timeoutMs))]);
   clearInterval(retry);
+  await Promise.all(keepalivesSent);
   sock.close();
   const ok = (xs: Float64Array): number[] => [...xs].filter((x) => !Number.isNaN(x));
   return {
