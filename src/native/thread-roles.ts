@@ -18,16 +18,23 @@
  * "xdpwg-*" (workers "xdpwg-w<N>", crews "xdpwg-hs" and "xdpwg-crew"), for
  * ps -T and top -H, and so that a later call would still spare them.
  *
- * Opt-in, XDPWG_HELPERS=idle (default normal): V8's parallel GC jobs run
- * on the same helper threads, and the thread that started a collection
- * waits for every task a helper has begun (JobHandle::Join). On a machine
- * whose CPUs are all busy a SCHED_IDLE helper preempted mid-task can then
- * hold the main thread or a worker for as long as nothing else lets it run:
- * in one full test run with it on, the legitimate peer of the handshake-flood
- * test (test/netns/handshake-flood.test.ts) never got its handshake through
- * (alone, with either setting, it took 5.0-5.5 s of its 7). Safe only with
- * collections that never wait on a helper (V8's --single-threaded-gc, not
- * yet measured here).
+ * Only with collections that never wait on a helper. V8's parallel GC jobs
+ * run on the same helper threads, and the thread that started a collection
+ * waits for every task a helper has begun (JobHandle::Join); concurrent
+ * marking and sweeping are paused or finished the same way. On a machine
+ * whose CPUs are all busy a SCHED_IDLE helper preempted mid-task then holds
+ * the main thread or a worker for as long as nothing else lets it run: in
+ * one full test run with helpers lowered and V8's usual collector, the
+ * legitimate peer of the handshake-flood test never got its handshake
+ * through. So the default follows the collector: bin/xdpwg runs V8 with
+ * --single-threaded-gc (every collection on its own thread, no helper tasks
+ * to wait for), and a process started so lowers its helpers; one started
+ * another way keeps them normal. XDPWG_HELPERS=idle or normal overrides.
+ * What it bought and cost (README, Performance, "Idle ping: where the time
+ * goes"): pings over 2 ms after a warm-up 5-6 in 1,500 -> 0-1 (wireguard-go
+ * 0-1), p99 0.82-1.15 -> 0.76-0.81 ms; TCP and handshakes/s unchanged within
+ * noise; `wg setconf` of 1,000,000 peers 18.2 -> 22.3 s and its dump 4.6 ->
+ * 5.9 s (the main thread's big collections lose their helpers).
  */
 import { native } from './binding.js';
 
@@ -36,10 +43,18 @@ export function workerThreadName(worker: number): string {
   return `xdpwg-w${worker}`;
 }
 
-/** Whether to lower the helpers: XDPWG_HELPERS is "normal" (the default) or "idle"; anything else is an error naming the variable. */
-export function lowerHelpersWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+/** The V8 flag that makes lowering the helpers safe (see the top). */
+export const SINGLE_THREADED_GC = '--single-threaded-gc';
+
+/**
+ * Whether to lower the helpers: XDPWG_HELPERS "idle" or "normal"; unset, when
+ * V8 runs with --single-threaded-gc (`execArgv`: the node options this process
+ * was started with). Anything else is an error naming the variable.
+ */
+export function lowerHelpersWanted(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): boolean {
   const v = env.XDPWG_HELPERS;
-  if (v === undefined || v === '' || v === 'normal') return false;
+  if (v === undefined || v === '') return execArgv.includes(SINGLE_THREADED_GC);
+  if (v === 'normal') return false;
   if (v === 'idle') return true;
   throw new Error(`XDPWG_HELPERS=${v}: expected idle or normal`);
 }

@@ -40,7 +40,7 @@ import { datapathEnv, durationFromEnv, pidOf, pingAsync, rssKb, runBench } from 
 import { xdpwgBin } from '../helpers/tunnel-lab.js';
 import type { FloodResult } from '../../bench/handshake-flood.js';
 import { QUIET_MS } from '../../src/native/idle-memory.js';
-import { SCHED_OTHER, threadPolicies } from '../helpers/thread-policies.js';
+import { SCHED_IDLE, SCHED_OTHER, threadPolicies } from '../helpers/thread-policies.js';
 
 const PATH = 'kernel';
 const SECONDS = durationFromEnv('RL_MEMORY_SECONDS', 60);
@@ -132,14 +132,25 @@ test(
     addPeer(ib, ia);
     assert.equal(ping(ib, ia.inner4, 3), 3, logsOf(ia, ib));
     assert.ok(statsOf(ia).handshakeCryptoThreads >= 1, 'the crew runs from the start');
-    // Our threads are named (thread-roles.ts); with the defaults every thread keeps the normal policy.
-    const threads = threadPolicies(pidOf(ia));
+    // Our threads are named (thread-roles.ts) and keep the normal policy, the main thread too; bin/xdpwg
+    // runs V8 with --single-threaded-gc, so by default every other thread (V8's and Node's helpers, libuv's
+    // pool) is SCHED_IDLE.
+    const pid = pidOf(ia);
+    const threads = threadPolicies(pid);
     assert.ok(
       threads.some((t) => t.name === 'xdpwg-w0'),
       `the workers name themselves: ${JSON.stringify(threads)}`,
     );
+    const ours = threads.filter((t) => t.tid === pid || t.name.startsWith('xdpwg-'));
+    const helpers = threads.filter((t) => t.tid !== pid && !t.name.startsWith('xdpwg-'));
     assert.deepEqual(
-      threads.filter((t) => t.policy !== SCHED_OTHER),
+      ours.filter((t) => t.policy !== SCHED_OTHER),
+      [],
+      `threads: ${JSON.stringify(threads)}`,
+    );
+    assert.ok(helpers.length >= 4, `helpers: ${JSON.stringify(threads)}`);
+    assert.deepEqual(
+      helpers.filter((t) => t.policy !== SCHED_IDLE),
       [],
       `threads: ${JSON.stringify(threads)}`,
     );

@@ -50,8 +50,12 @@ test('the runtime helpers go to SCHED_IDLE; the main thread and threads named xd
 test('nameThread refuses names the kernel cannot hold; XDPWG_HELPERS takes idle or normal only', () => {
   assert.throws(() => native().nameThread(''), RangeError);
   assert.throws(() => native().nameThread('xdpwg-much-too-long'), RangeError);
-  assert.equal(lowerHelpersWanted({}), false, 'opt-in (thread-roles.ts: parallel GC jobs wait on helpers)');
-  assert.equal(lowerHelpersWanted({ XDPWG_HELPERS: 'idle' }), true);
-  assert.equal(lowerHelpersWanted({ XDPWG_HELPERS: 'normal' }), false);
+  // Unset: only when V8 collects without helpers (thread-roles.ts: parallel GC jobs wait on them).
+  assert.equal(lowerHelpersWanted({}, []), false);
+  assert.equal(lowerHelpersWanted({}, ['--no-flush-bytecode']), false);
+  assert.equal(lowerHelpersWanted({}, ['--single-threaded-gc', '--no-flush-bytecode']), true);
+  assert.equal(lowerHelpersWanted({ XDPWG_HELPERS: '' }, ['--single-threaded-gc']), true);
+  assert.equal(lowerHelpersWanted({ XDPWG_HELPERS: 'idle' }, []), true);
+  assert.equal(lowerHelpersWanted({ XDPWG_HELPERS: 'normal' }, ['--single-threaded-gc']), false);
   assert.throws(() => lowerHelpersWanted({ XDPWG_HELPERS: 'low' }), /XDPWG_HELPERS=low: expected idle or normal/);
 });
