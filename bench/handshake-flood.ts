@@ -276,6 +276,7 @@ export async function peers(opts: {
     echoSentAt[i] = performance.now();
     sock.send(msg, opts.port, opts.target);
   };
+  const keepalivesSent: Array<Promise<void>> = [];
   // A real peer answers data with a keepalive when it has nothing to send back (whitepaper §6.5, after
   // KEEPALIVE_TIMEOUT; here at once). Without it the responder, having sent the echo reply and heard
   // nothing more, would start handshakes to these peers 15 s later and retry them for 90 s (§6.4):
@@ -290,7 +291,6 @@ export async function peers(opts: {
     msg.set(aeadSeal(k.sendKey, 1n, new Uint8Array(0), new Uint8Array(0)), 16);
     keepalivesSent.push(new Promise((r) => sock.send(msg, opts.port, opts.target, () => r())));
   };
-  const keepalivesSent: Array<Promise<void>> = [];
 
   const done = new Promise<void>((resolve) => {
     sock.on('message', (msg: Buffer) => {

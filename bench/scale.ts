@@ -167,6 +167,11 @@ async function measure(impl: 'xdpwg' | 'wireguard-go', n: number, rss0: number |
   }
 }
 
+/** The sessions run's idle window: one keepalive interval and 5 s more (every session's keepalive falls in it), or --idle-seconds. */
+function sessionIdleSeconds(keepalive: number): number {
+  return Math.max(idleSeconds, keepalive + 5);
+}
+
 /**
  * N peers, K of them live (scripted initiators in namespace g, one echo each),
  * every one of the K with a persistent keepalive: the idle CPU that costs.
@@ -240,7 +245,7 @@ async function measureSessions(n: number, k: number, keepalive: number, rss0: nu
     await new Promise((r) => setTimeout(r, 1500));
     const rss = rssMb(pid);
     const c0 = cpuTicks(pid);
-    const window = Math.max(idleSeconds, keepalive + 5);
+    const window = sessionIdleSeconds(keepalive);
     await new Promise((r) => setTimeout(r, window * 1000));
     const idleCpuPct = ((cpuTicks(pid) - c0) / USER_HZ / window) * 100;
     return {
@@ -392,17 +397,16 @@ async function main(): Promise<void> {
     }
   }
   const sessions = Number(arg('--sessions') ?? 0);
+  const keepalive = Number(arg('--keepalive') ?? 25);
   if (sessions > 0) {
     const r = await measureSessions(
       Number(arg('--sessions-of') ?? 100_000),
       sessions,
-      Number(arg('--keepalive') ?? 25),
+      keepalive,
       rows.find((x) => x.impl === 'xdpwg' && x.n === 0)?.rssMb,
     );
     rows.push(r);
-    process.stdout.write(
-      `with ${sessions} live sessions (keepalive ${arg('--keepalive') ?? 25} s; idle over ${Math.max(idleSeconds, Number(arg('--keepalive') ?? 25) + 5)} s): `,
-    );
+    process.stdout.write(`with ${sessions} live sessions (keepalive ${keepalive} s; idle over ${sessionIdleSeconds(keepalive)} s): `);
     print(r);
   }
   const tunnelN = arg('--tunnel');

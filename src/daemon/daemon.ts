@@ -110,8 +110,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   log.verbose(`TUN ${tun.name} (ifindex ${tun.ifindex}) with ${tun.fds.length} queue(s); outbound flows pick a queue by ${tun.steering}`);
   log.verbose(tun.vnetHdr ? `TUN offloads: ${tun.offloads.join(' ') || 'none accepted (vnet header only)'}` : 'TUN offloads: off');
 
-  // On request (XDPWG_HELPERS=idle) the runtime's helper threads yield to ours (thread-roles.ts). Now:
-  // they are all there is besides this thread, and a thread may lower only threads whose capabilities its own include.
+  // Under the single-threaded collector (bin/xdpwg), or XDPWG_HELPERS=idle, the runtime's helper threads
+  // yield to ours (thread-roles.ts). Now: they are all there is besides this thread, and a thread may lower
+  // only threads whose capabilities its own include.
   if (lowerHelpersWanted()) log.verbose(`${lowerHelperThreads()} runtime helper thread(s) moved to SCHED_IDLE`);
   if (opts.dropCapabilities) {
     // The filter's sweep of dead namespaces' lock files needs to see every process's namespace, which

@@ -112,8 +112,8 @@ class Worker {
     const s = this.s,
       init = s.init;
     if (init.cpus.length) s.n.setThreadAffinity(init.cpus);
-    // Named for ps -T and top -H, and so that thread-roles.ts's opt-in lowering of the runtime's
-    // helpers would spare it.
+    // Named for ps -T and top -H, and so that thread-roles.ts's lowering of the runtime's helpers
+    // spares it.
     s.n.nameThread(workerThreadName(init.worker));
     s.post({ t: 'ready', worker: init.worker, path: 'udp', eventFd: this.waiter.eventFd });
     // One wait and what it woke for per call: V8 optimizes a function by how much of it has run,

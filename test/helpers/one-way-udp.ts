@@ -74,16 +74,19 @@ export async function oneWayUdp(
 ): Promise<OneWayUdpResult> {
   const port = sinkPort++;
   const sink = lab.spawn(toNs, process.execPath, ['-e', SINK, toAddr, String(port)]);
-  let sinkOut = '';
+  let partial = '';
+  let ready = false;
   let received = 0;
   sink.stdout?.on('data', (d: Buffer) => {
-    sinkOut += d.toString();
-    const counts = [...sinkOut.matchAll(/count (\d+)/g)];
-    const last = counts.at(-1);
-    if (last) received = Number(last[1]);
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      if (line === 'ready') ready = true;
+      else if (line.startsWith('count ')) received = Number(line.slice(6));
+    }
   });
   try {
-    await waitFor(`UDP sink on ${toAddr}:${port}`, () => sinkOut.includes('ready'), 5_000, 20);
+    await waitFor(`UDP sink on ${toAddr}:${port}`, () => ready, 5_000, 20);
     const sender = lab.spawn(fromNs, process.execPath, [
       '-e',
       SENDER,
