@@ -85,8 +85,15 @@ export class Sender {
     this.buf = s.udpBuf;
   }
 
+  /**
+   * Whether the last burst held a packet bound for a peer (sealed, or staged for one without a
+   * session). The worker's idle release counts only those as traffic: see worker.ts iterate.
+   */
+  forPeers = false;
+
   /** One burst from the TUN to the wire. Returns false when the TUN is gone (the worker stops). */
   send(): boolean {
+    this.forPeers = false;
     const n = this.readTun();
     if (n <= 0) return n === 0;
     const now = Date.now();
@@ -189,6 +196,7 @@ export class Sender {
     }
     if (freed > 0) this.pool.freeFrames(sc.freeList, freed);
     if (staged.length > 0) s.post({ t: 'stage', items: staged });
+    this.forPeers = jobs > 0 || staged.length > 0;
     return jobs;
   }
 
