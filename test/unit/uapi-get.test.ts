@@ -222,6 +222,46 @@ test('a snapshot stays as it was while the device changes under an answer still 
   }
 });
 
+test('a get capture in turns: the loop runs between chunks; a peer removed before its chunk is left out, one removed after stays, one added waits for the next get', async () => {
+  const h = await DeviceHarness.start();
+  const link = (h.device as unknown as { link: { pool: unknown } }).link;
+  let ticker: NodeJS.Timeout | undefined;
+  try {
+    const slabs = variedDevice(h, 2000, 0xbeef);
+    const uapi = (h.device as unknown as { uapi: { captureForGetInTurns(chunkMs: number, between: () => void): Promise<DeviceSnapshot> } })
+      .uapi;
+    link.pool = { peerSlabs: slabs, activity: [] }; // activity: the device tick may run between chunks
+    const keys = [...h.device.getSnapshot().peers].map((p) => keyToHex(p.publicKey));
+    const [first, late] = [keys[0]!, keys[keys.length - 1]!];
+    // What the answer must be: the device at the start, less the peer removed before its chunk.
+    const start = h.device.getSnapshot();
+    const expected = referenceGet({ ...start, peers: [...start.peers].filter((p) => keyToHex(p.publicKey) !== late) });
+    let turns = 0;
+    let loopRan = 0;
+    ticker = setInterval(() => loopRan++, 0);
+    const captured = await uapi.captureForGetInTurns(0, () => {
+      if (turns++ > 0) return;
+      // The first chunk took the first peer; the last is not taken yet. The new peer may get a freed slot.
+      // (The harness's set needs no counter slabs; the capture reads them again after.)
+      link.pool = undefined;
+      h.set(`public_key=${first}\nremove=true\npublic_key=${late}\nremove=true`);
+      h.set(`public_key=${'55'.repeat(32)}\nallowed_ip=10.9.9.9/32\nendpoint=192.0.2.9:9`);
+      link.pool = { peerSlabs: slabs, activity: [] }; // activity: the device tick may run between chunks
+    });
+    clearInterval(ticker);
+    assert.ok(turns >= 5, `2,000 peers in chunks that check the clock every 256: ${turns} turns`);
+    assert.ok(loopRan > 0, 'timers ran while the capture was being taken');
+    const text = serialized(captured);
+    assert.ok(text.includes(`public_key=${first}\n`) && !text.includes(`public_key=${late}\n`));
+    assert.ok(!text.includes(`public_key=${'55'.repeat(32)}`));
+    assert.equal(text, expected);
+  } finally {
+    clearInterval(ticker);
+    link.pool = undefined;
+    await h.close();
+  }
+});
+
 test('IPv6 text from bytes matches formatIPv6 (wireguard-go style) on 20,000 seeded addresses; numbers match String()', () => {
   const rand = random(0xc0ffee);
   const samples: Uint8Array[] = [new Uint8Array(16), Uint8Array.from({ length: 16 }, () => 0xff)];

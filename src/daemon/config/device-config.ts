@@ -204,6 +204,12 @@ export interface DeviceControl {
    */
   captureForGet?(): DeviceSnapshot;
   /**
+   * captureForGet taken in chunks with turns of the event loop between them,
+   * which the server prefers when the device has it (a big device's capture
+   * would hold the loop); peers removed meanwhile are left out.
+   */
+  captureForGetInTurns?(): Promise<DeviceSnapshot>;
+  /**
    * The UAPI is at work for a client (a big answer still being written): the
    * device is not idle. Called at the start of a get and between its chunks.
    */

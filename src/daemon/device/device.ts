@@ -221,6 +221,10 @@ export class Device implements DeviceControl {
     return this.uapi.captureForGet();
   }
 
+  captureForGetInTurns(): Promise<DeviceSnapshot> {
+    return this.uapi.captureForGetInTurns(undefined, () => this.uapiActive());
+  }
+
   /**
    * A get being answered is activity: without it the idle release (a full
    * compacting collection, ~0.7 s of this thread at 1,000,000 peers) fell

@@ -29,8 +29,17 @@ export interface UapiTargets {
   listen(port: number): void;
 }
 
-/** How long one chunk of a big set runs before the event loop gets a turn (applySetChunked). */
+/** How long one chunk of a big set or get capture runs before the event loop gets a turn. */
 const CHUNK_MS = 20;
+
+/** A get capture looks at the clock once per this many peers. */
+const CAPTURE_CHECK = 256;
+
+/** A get capture being filled: `step` adds peers until `deadline` (performance.now()), true once all are in. */
+interface CaptureFill {
+  capture: GetCapture;
+  step(deadline: number): boolean;
+}
 
 /** How the device keeps one per-peer setting (src/daemon/config/peer-settings.ts). */
 interface DeviceSetting<T> {
@@ -107,30 +116,64 @@ export class UapiApply implements DeviceControl {
   }
 
   /**
-   * What getSnapshot reports, for the UAPI's `get=1` alone: taken at once
-   * into a few big arrays (get-capture.ts; ~0.8 s for 1,000,000 peers, where
-   * getSnapshot's objects took ~3 s and more in collections after), its
-   * peers read back as one refilled object.
+   * What getSnapshot reports, for the UAPI's `get=1` alone: taken into a few
+   * big arrays (get-capture.ts), its peers read back as one refilled object.
+   * All at once: tests, and devices too small for turns to matter.
    */
   captureForGet(): DeviceSnapshot {
-    const capture = new GetCapture(this.d.peers.size, {
+    const fill = this.startCapture();
+    fill.step(Infinity);
+    return fill.capture.snapshot();
+  }
+
+  /**
+   * The same capture in chunks of about `chunkMs`, the event loop getting a
+   * turn between them: taking 1,000,000 peers at once held the main thread
+   * ~0.8 s (handshakes, timers, worker reports and other UAPI clients
+   * waited). The peers are those present when the get began, each captured
+   * whole as it is when its chunk runs; one removed before its chunk is
+   * left out (its counter slot may already serve another peer), one added
+   * meanwhile is not in this answer. So a get during a chunked set shows it
+   * partly applied, as a get between the set's own chunks does.
+   */
+  async captureForGetInTurns(chunkMs = CHUNK_MS, between?: () => void): Promise<DeviceSnapshot> {
+    const fill = this.startCapture();
+    while (!fill.step(performance.now() + chunkMs)) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      between?.();
+    }
+    return fill.capture.snapshot();
+  }
+
+  private startCapture(): CaptureFill {
+    const peers = Array.from(this.d.peers.values());
+    const capture = new GetCapture(peers.length, {
       privateKey: this.d.handshakes.identity?.privateKey.slice(),
       listenPort: this.d.socket.port,
       fwmark: this.d.socket.mark,
     });
-    const slabs = this.d.link.peerSlabs;
-    for (const p of this.d.peers.values()) {
-      capture.addPeer(
-        p.publicKey,
-        p.lastHandshakeWallMs,
-        sumPeerCount(slabs, p.slot, 'rxBytes') + p.controlRxBytes,
-        sumPeerCount(slabs, p.slot, 'txBytes') + p.controlTxBytes,
-      );
-      for (let k = 0; k < SETTING_READERS.length; k++) capture.setting(k, SETTING_READERS[k]!(p));
-      this.d.peers.packAllowedIps(p, capture.prefixes);
-      capture.endPeer();
-    }
-    return capture.snapshot();
+    let next = 0;
+    const step = (deadline: number): boolean => {
+      const slabs = this.d.link.peerSlabs;
+      for (let looked = 1; next < peers.length; looked++) {
+        // The clock is read once per CAPTURE_CHECK peers (a peer takes about a microsecond), after
+        // them: every step moves on.
+        if (looked % CAPTURE_CHECK === 0 && performance.now() >= deadline) return false;
+        const p = peers[next++]!;
+        if (this.d.peers.atSlot(p.slot) !== p) continue;
+        capture.addPeer(
+          p.publicKey,
+          p.lastHandshakeWallMs,
+          sumPeerCount(slabs, p.slot, 'rxBytes') + p.controlRxBytes,
+          sumPeerCount(slabs, p.slot, 'txBytes') + p.controlTxBytes,
+        );
+        for (let k = 0; k < SETTING_READERS.length; k++) capture.setting(k, SETTING_READERS[k]!(p));
+        this.d.peers.packAllowedIps(p, capture.prefixes);
+        capture.endPeer();
+      }
+      return true;
+    };
+    return { capture, step };
   }
 
   /** Applies the operations at once, in one turn of the event loop (small sets, `xdpwg up`). */

@@ -14,8 +14,9 @@
  * for serializeUapiGet (src/daemon/uapi/protocol.ts), which reads each
  * peer whole before taking the next and keeps none.
  *
- * Threading: main thread; filled in one synchronous pass (the device may
- * change as soon as it yields), read while the answer drains.
+ * Threading: main thread; filled by UapiApply (apply.ts captureForGet, or
+ * captureForGetInTurns in chunks, each peer whole within one chunk), read
+ * while the answer drains.
  */
 import type { DeviceSnapshot, PeerSnapshot } from '../config/device-config.js';
 import { PEER_SETTING_LIST, setPeerSetting } from '../config/peer-settings.js';

@@ -260,8 +260,8 @@ class UapiConnection {
   }
 
   /**
-   * Writes a `get=1` answer: the device's state taken at once (its
-   * captureForGet when it has one), formatted chunk by chunk as the client
+   * Writes a `get=1` answer: the device's state (its captureForGetInTurns
+   * or captureForGet when it has one), formatted chunk by chunk as the client
    * takes it. Each next chunk is formatted while the one before drains (the
    * client parses as we format, on another core), and the event loop gets a
    * turn at least every YIELD_MS even when the client keeps up, so other
@@ -271,11 +271,13 @@ class UapiConnection {
     let chunks: Generator<Buffer, void, undefined>;
     this.device.uapiActive?.();
     try {
-      chunks = serializeUapiGet(this.device.captureForGet?.() ?? this.device.getSnapshot());
+      const d = this.device;
+      chunks = serializeUapiGet((await d.captureForGetInTurns?.()) ?? d.captureForGet?.() ?? d.getSnapshot());
     } catch (err) {
       this.reportError(err);
       return;
     }
+    if (this.socket.destroyed) return;
     let turnStart = performance.now();
     let chunk = chunks.next();
     while (!chunk.done) {
