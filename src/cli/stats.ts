@@ -12,6 +12,9 @@ function render(s: DeviceStats): string {
   lines.push(
     `  worker cpu seconds: ${s.workerCpuSeconds.map((c) => c.toFixed(2)).join(' ')}  handshake crypto threads: ${s.handshakeCryptoThreads ?? 0}`,
   );
+  lines.push(
+    `  idle memory releases: ${s.idleMemory.map((t) => `${t.thread} ${t.releases}${t.pending ? ' (one due once quiet)' : ''}`).join(', ')}`,
+  );
   const c = s.cryptoCrew;
   if (c) {
     lines.push(

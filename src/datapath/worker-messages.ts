@@ -11,6 +11,7 @@
 import type { XskPortOptions } from '../native/binding.js';
 import { ADDR_RECORD_SIZE } from './addr-record.js';
 import type { TxPathSetting } from './tx-path.js';
+import type { IdleReleaseReport } from '../native/idle-memory.js';
 
 /** A UDP endpoint as the UDP port's 40-byte address record (layout: src/native/addr-record-layout.ts). */
 export type AddrRecord = Uint8Array;
@@ -100,6 +101,7 @@ export type FromWorker =
       worker: number;
       ports: Array<{ path: string; stats: Record<string, number> }>;
       /** the worker thread's CPU time so far */ cpuSeconds?: number;
+      /** its idle releases (src/native/idle-memory.ts) */ idleMemory?: IdleReleaseReport;
     }
   /** The worker's AF_XDP port on a device: its fd for the XSKMAP, or why there is none. */
   | { t: 'xsk'; worker: number; ifindex: number; fd: number | null; error?: string; describe?: string; zeroCopy?: boolean }

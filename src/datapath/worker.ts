@@ -177,6 +177,7 @@ class Worker {
         ...s.xsks.map((x) => ({ path: `af_xdp ${x.name} queue ${init.worker}`, stats: x.port.stats() })),
       ],
       cpuSeconds: s.n.threadCpuSeconds(),
+      idleMemory: this.idleMemory.report(),
     });
     this.idleMemory.poll(now);
     if (now >= this.crashAt) throw new Error('test hook XDPWG_TEST_CRASH_WORKER_AFTER_MS: worker 0 crashes on purpose');

@@ -79,7 +79,15 @@ export class DaemonActivity {
   }
 }
 
+/** One thread's idle releases: how many so far, and whether one waits for the daemon to go quiet. */
+export interface IdleReleaseReport {
+  releases: number;
+  pending: boolean;
+}
+
 export class IdleMemoryRelease {
+  /** How many times this thread released (`xdpwg stats`: idleMemory). */
+  releases = 0;
   private lastActiveMs: number;
   private armed = true;
   /** The step of this thread's clock in which it last stamped `daemon`. */
@@ -111,6 +119,11 @@ export class IdleMemoryRelease {
     this.daemon?.stamp();
   }
 
+  /** What `xdpwg stats` shows of this thread's releases. */
+  report(): IdleReleaseReport {
+    return { releases: this.releases, pending: this.armed };
+  }
+
   /** From the thread's periodic work; true when it released. */
   poll(now: number): boolean {
     if (!this.armed || now - this.lastActiveMs < this.quietMs) return false;
@@ -118,6 +131,7 @@ export class IdleMemoryRelease {
     if (this.daemon && this.daemon.quietForMs() < this.quietMs) return false;
     this.armed = false;
     this.release();
+    this.releases++;
     return true;
   }
 }

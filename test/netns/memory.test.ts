@@ -91,12 +91,15 @@ after(() => {
 
 const idleLab = new Lab('rli');
 
+interface Stats {
+  handshakeCryptoThreads: number;
+  drops: Record<string, number>;
+  idleMemory: Array<{ thread: string; releases: number; pending: boolean }>;
+}
+
 /** `xdpwg stats --json` of one side. */
-function statsOf(side: Side): { handshakeCryptoThreads: number; drops: Record<string, number> } {
-  return JSON.parse(nsExec(side.ns, xdpwgBin, ['stats', side.ifname, '--json'])) as {
-    handshakeCryptoThreads: number;
-    drops: Record<string, number>;
-  };
+function statsOf(side: Side): Stats {
+  return JSON.parse(nsExec(side.ns, xdpwgBin, ['stats', side.ifname, '--json'])) as Stats;
 }
 
 /** Idle RSS of the two daemons: the median of a few samples once the idle release had its chance. */
@@ -177,6 +180,46 @@ test(
     );
     // The session still works.
     assert.equal(ping(ib, ia.inner4, 2), 2, logsOf(ia, ib));
+  },
+);
+
+test(
+  'a quiet daemon gives memory back on every thread while its TUN carries packets that route to no peer',
+  { timeout: 90_000 },
+  async () => {
+    const { a: qa, b: qb } = twoSides(idleLab, 'xdpwg', 'xdpwg', 228);
+    await startImplementation(idleLab, qa, { LOG_LEVEL: 'error' });
+    await startImplementation(idleLab, qb, { LOG_LEVEL: 'error' });
+    configureInterface(qa);
+    configureInterface(qb);
+    addPeer(qa, qb);
+    addPeer(qb, qa);
+    assert.equal(ping(qb, qa.inner4, 3), 3, logsOf(qa, qb));
+    // An address in qa's interface subnet that no peer's allowed IPs take: the kernel routes it into the
+    // TUN and a worker drops it (tx-no-route), as it drops a fresh interface's own IPv6 router
+    // solicitations. Such packets are not traffic: they must not keep a thread's release waiting.
+    const nowhere = qa.inner4.replace(/\.\d+$/, '.77');
+    const noRouteBefore = statsOf(qa).drops['tx-no-route'] ?? 0;
+    const seconds = (QUIET_MS + 12_000) / 1000;
+    const pinger = pingAsync(qa, nowhere, Math.ceil(seconds / 0.2), 0.2);
+    try {
+      // The session ping left every thread that carried it with a release due; each must run it though
+      // the unrouted packets keep coming (every 200 ms: before, the worker reading them re-armed each time).
+      const done = await waitFor(
+        'every thread of the daemon released while unrouted packets came in',
+        () => {
+          const s = statsOf(qa);
+          const noRoute = (s.drops['tx-no-route'] ?? 0) - noRouteBefore;
+          return noRoute >= 10 && s.idleMemory.every((t) => !t.pending && t.releases > 0) ? { s, noRoute } : null;
+        },
+        QUIET_MS + 12_000,
+        500,
+      );
+      console.log(`idle releases with ${done.noRoute} unrouted packets dropped: ${JSON.stringify(done.s.idleMemory)}`);
+      assert.ok(done.s.idleMemory.length >= 3, `main and the workers: ${JSON.stringify(done.s.idleMemory)}`);
+    } finally {
+      await pinger;
+    }
   },
 );
 

@@ -12,16 +12,20 @@ import { native } from '../../src/native/binding.js';
 test('releases once after a quiet spell that follows start-up; activity re-arms it', () => {
   let releases = 0;
   const r = new IdleMemoryRelease(() => releases++, 1_000);
+  assert.deepEqual(r.report(), { releases: 0, pending: true }, 'a fresh thread has its first release due');
   assert.equal(r.poll(1_000 + QUIET_MS - 1), false, 'not quiet long enough since start');
   assert.equal(r.poll(1_000 + QUIET_MS), true, 'quiet since start: released');
   assert.equal(r.poll(1_000 + 10 * QUIET_MS), false, 'once per quiet spell');
   assert.equal(releases, 1);
+  assert.deepEqual(r.report(), { releases: 1, pending: false }, 'what xdpwg stats shows');
   r.active(50_000);
+  assert.deepEqual(r.report(), { releases: 1, pending: true });
   assert.equal(r.poll(50_000 + QUIET_MS / 2), false, 'activity: quiet again only after QUIET_MS');
   r.active(50_000 + QUIET_MS / 2);
   assert.equal(r.poll(50_000 + QUIET_MS), false, 'steady activity (a ping every few ms) never releases');
   assert.equal(r.poll(50_000 + QUIET_MS / 2 + QUIET_MS), true);
   assert.equal(releases, 2);
+  assert.deepEqual(r.report(), { releases: 2, pending: false });
 });
 
 test('the native release returns garbage this thread left to the system', () => {

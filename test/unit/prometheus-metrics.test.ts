@@ -31,6 +31,10 @@ function stats(rx: number): DeviceStats {
     workers: 2,
     xdpProgram: 'device-plugin',
     workerCpuSeconds: [1.5, 0.25],
+    idleMemory: [
+      { thread: 'main', releases: 1, pending: false },
+      { thread: 'worker 0', releases: 2, pending: true },
+    ],
     handshakeCryptoThreads: 0,
     handshakes: {
       initiationsSent: 3,

@@ -136,6 +136,7 @@ export class Device implements DeviceControl {
       link: this.link,
       peers: this.peers,
       handshakes: this.handshakes,
+      mainIdleMemory: () => this.idleMemory.report(),
     });
   }
 

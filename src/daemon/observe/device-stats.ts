@@ -17,6 +17,7 @@ import type { DataPlaneLink } from '../device/data-plane-link.js';
 import type { HandshakePath } from '../handshake/handshake-path.js';
 import type { PeerSet } from '../device/peer-set.js';
 import type { XdpPaths } from '../xdp/xdp-paths.js';
+import type { IdleReleaseReport } from '../../native/idle-memory.js';
 import { describeXdpSteering } from '../xdp/xdp-steering.js';
 import type { HandshakeCounts } from '../handshake/handshake-counters.js';
 
@@ -29,6 +30,12 @@ export interface DeviceStats {
   xdpProgram: string;
   /** Per worker: CPU seconds its thread has used (index = worker). */
   workerCpuSeconds: number[];
+  /**
+   * Per thread (main, then each worker): how many times it gave its spare
+   * memory back once the daemon was quiet, and whether it has had activity
+   * since, so that one is due (src/native/idle-memory.ts).
+   */
+  idleMemory: Array<{ thread: string } & IdleReleaseReport>;
   /** Handshake crew threads (native, started with the device: handshake-crypto-pool.ts). */
   handshakeCryptoThreads: number;
   /** The crypto crew (src/crypto/crypto-crew.ts): its threads, and the bursts and packets it shared. */
@@ -111,6 +118,8 @@ export interface StatsSources {
   link: DataPlaneLink;
   peers: PeerSet;
   handshakes: HandshakePath;
+  /** The main thread's idle releases. */
+  mainIdleMemory(): IdleReleaseReport;
 }
 
 export class DeviceStatsBook {
@@ -118,6 +127,8 @@ export class DeviceStatsBook {
   private readonly portStats: Array<Array<Record<string, number | string>>> = [];
   /** Per worker: CPU seconds, as last reported. */
   private readonly workerCpu: number[] = [];
+  /** Per worker: idle releases, as last reported. */
+  private readonly workerReleases: IdleReleaseReport[] = [];
 
   constructor(private readonly src: StatsSources) {}
 
@@ -125,6 +136,7 @@ export class DeviceStatsBook {
   record(m: Extract<FromWorker, { t: 'port-stats' }>): void {
     this.portStats[m.worker] = m.ports.map((p) => ({ worker: m.worker, path: p.path, ...p.stats }));
     if (m.cpuSeconds !== undefined) this.workerCpu[m.worker] = m.cpuSeconds;
+    if (m.idleMemory !== undefined) this.workerReleases[m.worker] = m.idleMemory;
   }
 
   /** What `xdpwg stats` shows: per port/queue counters, drops by reason, per-peer counters. */
@@ -137,6 +149,13 @@ export class DeviceStatsBook {
       workers: link.workers,
       xdpProgram: describeXdpSteering(xdp?.steering ?? { kind: 'own' }),
       workerCpuSeconds: Array.from({ length: link.workers }, (_, i) => this.workerCpu[i] ?? 0),
+      idleMemory: [
+        { thread: 'main', ...this.src.mainIdleMemory() },
+        ...Array.from({ length: link.workers }, (_, i) => ({
+          thread: `worker ${i}`,
+          ...(this.workerReleases[i] ?? { releases: 0, pending: true }),
+        })),
+      ],
       handshakeCryptoThreads: this.src.handshakes.cryptoThreads,
       cryptoCrew: cryptoCrewStats(),
       handshakes: this.src.handshakes.counters.snapshot(),
