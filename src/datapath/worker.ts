@@ -156,8 +156,8 @@ class Worker {
     const now = Date.now();
     // Activity: a control message, anything from the wire (a flood too: its memory goes back once it
     // ends), TUN packets bound for a peer. Not TUN packets that route nowhere: a fresh interface's
-    // own IPv6 router solicitations and MLD reports, sent every few seconds after it comes up,
-    // re-armed a quiet worker's release 3-4 s after a tunnel went quiet (idle RSS 82-84 MB instead
+    // own IPv6 router solicitations (fe80:: to ff02::2, `tcpdump` on the interface), sent every few
+    // seconds after it comes up, re-armed a quiet worker's release 3-4 s after a tunnel went quiet (idle RSS 82-84 MB instead
     // of 76 five seconds after the last ping, `bench:memory` on the NIC-like veth).
     if ((ready & ~2) !== 0 || udpMore || tunForPeers) this.idleMemory.active(now);
     if (now - this.lastStatsMs >= STATS_INTERVAL_MS) this.everySecond(now);
