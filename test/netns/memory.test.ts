@@ -102,6 +102,19 @@ function statsOf(side: Side): Stats {
   return JSON.parse(nsExec(side.ns, xdpwgBin, ['stats', side.ifname, '--json'])) as Stats;
 }
 
+/** Two daemons with the defaults (no datapath file) in idleLab, peered, a session made by a ping. */
+async function defaultPair(subnet: number): Promise<{ a: Side; b: Side }> {
+  const pair = twoSides(idleLab, 'xdpwg', 'xdpwg', subnet);
+  for (const side of [pair.a, pair.b]) {
+    await startImplementation(idleLab, side, { LOG_LEVEL: 'error' });
+    configureInterface(side);
+  }
+  addPeer(pair.a, pair.b);
+  addPeer(pair.b, pair.a);
+  assert.equal(ping(pair.b, pair.a.inner4, 3), 3, logsOf(pair.a, pair.b));
+  return pair;
+}
+
 /** Idle RSS of the two daemons: the median of a few samples once the idle release had its chance. */
 async function idleRssKb(x: Side, y: Side): Promise<number> {
   // Quiet for a moment: the threads give back what they used (QUIET_MS after the last activity).
@@ -126,14 +139,7 @@ test(
   'defaults, one peer with a session, idle: RSS within the bound, handshake crew included; a handshake flood is read by the crew, and RSS is back within the bound once it ends',
   { timeout: 120_000 },
   async () => {
-    const { a: ia, b: ib } = twoSides(idleLab, 'xdpwg', 'xdpwg', 226);
-    await startImplementation(idleLab, ia, { LOG_LEVEL: 'error' });
-    await startImplementation(idleLab, ib, { LOG_LEVEL: 'error' });
-    configureInterface(ia);
-    configureInterface(ib);
-    addPeer(ia, ib);
-    addPeer(ib, ia);
-    assert.equal(ping(ib, ia.inner4, 3), 3, logsOf(ia, ib));
+    const { a: ia, b: ib } = await defaultPair(226);
     assert.ok(statsOf(ia).handshakeCryptoThreads >= 1, 'the crew runs from the start');
     // Our threads are named (thread-roles.ts) and keep the normal policy, the main thread too; bin/xdpwg
     // runs V8 with --single-threaded-gc, so by default every other thread (V8's and Node's helpers, libuv's
@@ -187,14 +193,7 @@ test(
   'a quiet daemon gives memory back on every thread while its TUN carries packets that route to no peer',
   { timeout: 90_000 },
   async () => {
-    const { a: qa, b: qb } = twoSides(idleLab, 'xdpwg', 'xdpwg', 228);
-    await startImplementation(idleLab, qa, { LOG_LEVEL: 'error' });
-    await startImplementation(idleLab, qb, { LOG_LEVEL: 'error' });
-    configureInterface(qa);
-    configureInterface(qb);
-    addPeer(qa, qb);
-    addPeer(qb, qa);
-    assert.equal(ping(qb, qa.inner4, 3), 3, logsOf(qa, qb));
+    const { a: qa } = await defaultPair(228);
     // An address in qa's interface subnet that no peer's allowed IPs take: the kernel routes it into the
     // TUN and a worker drops it (tx-no-route), as it drops a fresh interface's own IPv6 router
     // solicitations. Such packets are not traffic: they must not keep a thread's release waiting.
