@@ -642,6 +642,7 @@ Napi::Value XskPort::RxBurst(const Napi::CallbackInfo& info) {
   uint32_t* out = desc.Data();
   c_.rx_bursts++;
 
+  if (xsk_cons_nb_avail(&rx_, 1) == 0) DrainMembersWake();
   ReclaimCompletions();
   if (tx_kick_pending_ && tx_outstanding_) KickTx();
 

@@ -86,6 +86,7 @@ class XskPort : public EnvBound<XskPort> {
   void ExportUmem(Napi::Env env);
   // Anchor side of the shared UMEM: umem_share.cc.
   void ServeMembers();
+  void DrainMembersWake();
   void TakeBack(uint64_t offset);
   void ReclaimSlot(uint32_t slot);
   void SetHolder(uint64_t frame, uint8_t who);
@@ -130,7 +131,7 @@ class XskPort : public EnvBound<XskPort> {
   uint8_t* holder_ = nullptr;      // the holder table (umem_share.h), in region_'s memfd
   uint32_t share_slot_ = 0;
   MemberSocket member_;
-  int wake_fd_ = -1;  // anchor: members' wake eventfd (drained in ServeMembers); member: the anchor's (written)
+  int wake_fd_ = -1;  // anchor: members' wake eventfd (drained in DrainMembersWake); member: the anchor's (written)
   int poll_fd_ = -1;  // anchor with members: epoll over fd_ and wake_fd_, what the worker waits on
 };
 

@@ -206,4 +206,19 @@ test('an idle anchor frees a gone slot at once: a member rejoins right after a s
   await event(member, 'ready', 'a last member joined');
   assert.equal(echoes(MEMBER_PORT, 50), 50, `the last member echoes\n${member.stderr}`);
   assert.equal(echoes(ANCHOR_PORT, 50), 50, `the idle anchor still echoes\n${anchor.stderr}`);
+  // With no traffic the anchor sleeps again: the members' wakes were drained (XskPort::DrainMembersWake,
+  // from a receive that found the ring empty). An eventfd left readable would end every wait at once:
+  // thousands of receive bursts a second instead of none.
+  const burstsAt = async (): Promise<{ at: number; bursts: number }> => {
+    const seen = anchor!.lines.length;
+    await waitFor('a fresh stats line from the anchor', () => (anchor!.lines.length > seen ? true : undefined), 5_000);
+    return { at: Date.now(), bursts: lastStats(anchor!).stats?.rx_bursts ?? NaN };
+  };
+  const first = await burstsAt();
+  await waitFor('a second of quiet', () => (Date.now() - first.at >= 1_000 ? true : undefined), 5_000);
+  const second = await burstsAt();
+  assert.ok(
+    second.bursts - first.bursts < 20,
+    `an idle anchor kept waking: ${second.bursts - first.bursts} receive bursts in ${second.at - first.at} ms`,
+  );
 });
