@@ -58,19 +58,22 @@ export class Receiver {
 
   // ------------------------------------------------------------ 1. read
 
-  /** Datagrams from the kernel UDP socket: the WireGuard message is the whole payload. */
-  readSocket(): void {
+  /**
+   * Datagrams from the kernel UDP socket: the WireGuard message is the whole payload. `now`: the
+   * worker's clock read once per wake (worker.ts iterate), not once per burst.
+   */
+  readSocket(now = Date.now()): void {
     const s = this.s,
       sc = s.scratch;
     const n = s.udp.rxBurst(sc.rxMessages, BURST_SIZE);
     if (n <= 0) return;
-    this.deliver(s.udpBuf, s.udp.addr, n);
+    this.deliver(s.udpBuf, s.udp.addr, n, now);
     for (let i = 0; i < n; i++) sc.freeList[i] = sc.rxMessages[2 * i]!;
     s.udp.freeFrames(sc.freeList, n);
   }
 
   /** Frames from an AF_XDP queue: parse Ethernet/IP/UDP ourselves, then the same as the socket path. */
-  readXsk(x: XskState): void {
+  readXsk(x: XskState, now = Date.now()): void {
     const s = this.s,
       sc = s.scratch;
     const got = x.port.rxBurst(sc.xskRxDesc, BURST_SIZE);
@@ -78,7 +81,7 @@ export class Receiver {
     const buf = x.buf,
       f = this.frame;
     const cap = s.capture,
-      capNow = cap ? Date.now() : 0;
+      capNow = now;
     let m = 0;
     for (let i = 0; i < got; i++) {
       const off = sc.xskRxDesc[2 * i]!,
@@ -95,7 +98,7 @@ export class Receiver {
       recordFromFrame(buf, f, x.ifindex, sc.rxSenders, m * ADDR_RECORD_SIZE);
       m++;
     }
-    if (m > 0) this.deliver(buf, sc.rxSenders, m);
+    if (m > 0) this.deliver(buf, sc.rxSenders, m, now);
     x.port.freeFrames(sc.xskRxFrames, got);
   }
 
@@ -103,8 +106,7 @@ export class Receiver {
    * Steps 2–7 over the WireGuard messages at scratch.rxMessages in `buf`,
    * sent by the address records in `senders`. The caller frees the frames.
    */
-  private deliver(buf: Uint8Array, senders: Uint8Array, n: number): void {
-    const now = Date.now();
+  private deliver(buf: Uint8Array, senders: Uint8Array, n: number, now: number): void {
     this.senders = senders;
     const jobs = this.classify(buf, n, now);
     if (jobs === 0) return;

@@ -91,12 +91,14 @@ export class Sender {
    */
   forPeers = false;
 
-  /** One burst from the TUN to the wire. Returns false when the TUN is gone (the worker stops). */
-  send(): boolean {
+  /**
+   * One burst from the TUN to the wire. Returns false when the TUN is gone (the worker stops).
+   * `now`: the worker's clock read once per wake (worker.ts iterate).
+   */
+  send(now = Date.now()): boolean {
     this.forPeers = false;
     const n = this.readTun();
     if (n <= 0) return n === 0;
-    const now = Date.now();
     const jobs = this.routeToPeers(n, now);
     if (jobs === 0) return true;
     this.seal(jobs);

@@ -133,6 +133,9 @@ class Worker {
     // After a burst that moved packets, stay awake a moment for the next (spin.ts).
     const ready = this.waiter.wait(this.fds, 2 + s.xsks.length, more ? 0 : MAX_WAIT_MS, more ? 0 : this.spin);
     this.epoch.enter();
+    // One clock read per wake, for every burst of it: a burst takes microseconds, and what the clock
+    // stamps (last data sent/received, keypair ages) counts in milliseconds and seconds.
+    const now = Date.now();
     if (ready < 0) {
       s.fatal(`wait failed (${ready})`);
       return false;
@@ -145,15 +148,14 @@ class Worker {
     if (s.stopping) return true;
     // Level-triggered: keep going while any side has work; the wait
     // returns at once when something is still readable.
-    if (ready & 1 || udpMore) this.receiver.readSocket();
-    for (let i = 0; i < s.xsks.length; i++) if (ready & (4 << i)) this.receiver.readXsk(s.xsks[i]!);
+    if (ready & 1 || udpMore) this.receiver.readSocket(now);
+    for (let i = 0; i < s.xsks.length; i++) if (ready & (4 << i)) this.receiver.readXsk(s.xsks[i]!, now);
     // TUN offload: segments of a super packet may wait in native state, unseen by poll.
     let tunForPeers = false;
     if (ready & 2 || this.sender.tunMore) {
-      if (!this.sender.send()) return false;
+      if (!this.sender.send(now)) return false;
       tunForPeers = this.sender.forPeers;
     }
-    const now = Date.now();
     // Activity: a control message, anything from the wire (a flood too: its memory goes back once it
     // ends), TUN packets bound for a peer. Not TUN packets that route nowhere: a fresh interface's
     // own IPv6 router solicitations (fe80:: to ff02::2, `tcpdump` on the interface), sent every few
