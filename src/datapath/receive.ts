@@ -80,14 +80,13 @@ export class Receiver {
     if (got <= 0) return;
     const buf = x.buf,
       f = this.frame;
-    const cap = s.capture,
-      capNow = now;
+    const cap = s.capture;
     let m = 0;
     for (let i = 0; i < got; i++) {
       const off = sc.xskRxDesc[2 * i]!,
         len = sc.xskRxDesc[2 * i + 1]!;
       sc.xskRxFrames[i] = off;
-      if (cap) cap.write(buf, off, len, capNow);
+      if (cap) cap.write(buf, off, len, now);
       const bad = parseUdpFrame(buf, off, len, f) ?? (f.dstPort !== s.listenPort ? 'outer-port' : null);
       if (bad !== null) {
         s.drops.count(bad);
