@@ -63,10 +63,14 @@ class Worker {
   private drained = 0;
   /**
    * TEST ONLY (test/netns/faults.test.ts): XDPWG_TEST_CRASH_WORKER_AFTER_MS=N makes worker 0
-   * throw about N ms after start (checked once a second, off the packet path), as a bug would,
-   * to prove the daemon exits non-zero instead of hanging. Infinity in production.
+   * throw about N ms after it is given its first peer (checked once a second, off the packet path),
+   * as a bug would, to prove the daemon exits non-zero instead of hanging. Counted from the first
+   * peer, not from start: the test configures the daemon once its UAPI answers, and a start slowed
+   * by a busy machine must not let the crash come first (a CI run saw the daemon gone before its
+   * UAPI socket answered). crashAfter is NaN and crashAt Infinity in production.
    */
-  private readonly crashAt: number;
+  private readonly crashAfter: number;
+  private crashAt = Infinity;
 
   constructor(init: WorkerInit) {
     const n = native();
@@ -91,8 +95,7 @@ class Worker {
     this.fds[1] = this.s.tun.fd;
     this.epoch = new WorkerEpoch(init.keyEpochs, init.worker);
     this.posted = init.posted ? new Int32Array(init.posted) : null;
-    const crashAfter = init.worker === 0 ? Number(process.env.XDPWG_TEST_CRASH_WORKER_AFTER_MS) : NaN;
-    this.crashAt = crashAfter > 0 ? Date.now() + crashAfter : Infinity;
+    this.crashAfter = init.worker === 0 ? Number(process.env.XDPWG_TEST_CRASH_WORKER_AFTER_MS) : NaN;
   }
 
   /** Runs the loop until stopped or fatal; the worker's ports and TUN queue close with it, however it ends. */
@@ -217,6 +220,7 @@ class Worker {
   /** A peer in the slot (a new generation: a new peer) or its new endpoint. */
   private setPeer(slot: number, generation: number | undefined, endpoint: Uint8Array | null): void {
     const s = this.s;
+    if (this.crashAfter > 0 && this.crashAt === Infinity) this.crashAt = Date.now() + this.crashAfter;
     if (generation !== undefined && generation !== s.generationOf(slot)) {
       s.setGeneration(slot, generation);
       // The writer clears the new peer's counters (PeerCounterSlab): stray writes for the slot's

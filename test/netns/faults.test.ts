@@ -37,7 +37,13 @@ async function start(side: Side, extra: Record<string, string> = {}): Promise<vo
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
-  await waitFor(`${side.ifname}'s UAPI socket to answer`, () => wg(side, ['show', side.ifname, 'listen-port']).trim() !== '', 15_000, 50);
+  try {
+    await waitFor(`${side.ifname}'s UAPI socket to answer`, () => wg(side, ['show', side.ifname, 'listen-port']).trim() !== '', 15_000, 50);
+  } catch (err) {
+    // What the daemon said (or that it exited) is what explains a start that never answered.
+    const state = child.exitCode !== null || child.signalCode !== null ? `exited ${child.exitCode ?? child.signalCode}` : 'still running';
+    throw new Error(`${(err as Error).message}\ndaemon ${state}; its log:\n${side.log.slice(-30).join('\n')}`);
+  }
 }
 
 /** What a (re)started side needs: its interface and its peer (A keeps a keepalive, so it handshakes at once). */
@@ -147,6 +153,7 @@ test(`${PATH} path: the TUN is deleted: the daemon exits cleanly (status 0) and 
 
 test(`${PATH} path: a worker thread dies: the daemon logs it and exits non-zero (no silent hang)`, { timeout: 30_000 }, async () => {
   const logFrom = a.log.length;
+  // The crash comes ~1.5 s after worker 0 is given its first peer (configure, below), however slow the start.
   await start(a, { XDPWG_TEST_CRASH_WORKER_AFTER_MS: '1500' });
   configure(a, b);
   const at = Date.now();
