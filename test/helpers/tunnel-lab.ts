@@ -60,11 +60,22 @@ export async function startImplementation(lab: Lab, side: Side, env: Record<stri
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   // Ready means the UAPI socket answers, as `wg` sees it.
-  await waitFor(
-    `${side.impl} to create ${side.ifname} in ${side.ns}`,
-    () => existsSync(`/var/run/wireguard/${side.ifname}.sock`) && nsExec(side.ns, 'wg', ['show', side.ifname, 'listen-port']).trim() !== '',
-    15_000,
-  );
+  try {
+    await waitFor(
+      `${side.impl} to create ${side.ifname} in ${side.ns}`,
+      () =>
+        existsSync(`/var/run/wireguard/${side.ifname}.sock`) && nsExec(side.ns, 'wg', ['show', side.ifname, 'listen-port']).trim() !== '',
+      15_000,
+    );
+  } catch (err) {
+    throw startFailure(err, child, side);
+  }
+}
+
+/** A start that never answered, with what explains it: whether the daemon exited, and the end of its log. */
+export function startFailure(err: unknown, child: ChildProcess, side: Side): Error {
+  const state = child.exitCode !== null || child.signalCode !== null ? `exited ${child.exitCode ?? child.signalCode}` : 'still running';
+  return new Error(`${(err as Error).message}\nthe daemon is ${state}; its log:\n${side.log.slice(-30).join('\n')}`);
 }
 
 /** `wg set` with the given arguments inside the side's namespace. */

@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
-import { addPeer, configureInterface, logsOf, ping, twoSides, wg, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
+import { addPeer, configureInterface, logsOf, ping, startFailure, twoSides, wg, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
 import { datapathEnv, pingAsync } from './reliability-fixture.js';
 
 const PATH = 'kernel';
@@ -40,9 +40,7 @@ async function start(side: Side, extra: Record<string, string> = {}): Promise<vo
   try {
     await waitFor(`${side.ifname}'s UAPI socket to answer`, () => wg(side, ['show', side.ifname, 'listen-port']).trim() !== '', 15_000, 50);
   } catch (err) {
-    // What the daemon said (or that it exited) is what explains a start that never answered.
-    const state = child.exitCode !== null || child.signalCode !== null ? `exited ${child.exitCode ?? child.signalCode}` : 'still running';
-    throw new Error(`${(err as Error).message}\ndaemon ${state}; its log:\n${side.log.slice(-30).join('\n')}`);
+    throw startFailure(err, child, side);
   }
 }
 

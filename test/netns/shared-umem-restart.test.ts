@@ -207,8 +207,9 @@ test('an idle anchor frees a gone slot at once: a member rejoins right after a s
   assert.equal(echoes(MEMBER_PORT, 50), 50, `the last member echoes\n${member.stderr}`);
   assert.equal(echoes(ANCHOR_PORT, 50), 50, `the idle anchor still echoes\n${anchor.stderr}`);
   // With no traffic the anchor sleeps again: the members' wakes were drained (XskPort::DrainMembersWake,
-  // from a receive that found the ring empty). An eventfd left readable would end every wait at once:
-  // thousands of receive bursts a second instead of none.
+  // from a receive that found the ring empty). An eventfd left readable ends every wait at once: over
+  // 100,000 receive bursts a second (seen with the drain removed). A sleeping anchor still wakes now and
+  // then (39 times in a second once, in a full `npm test` run), far below the bound.
   const burstsAt = async (): Promise<{ at: number; bursts: number }> => {
     const seen = anchor!.lines.length;
     await waitFor('a fresh stats line from the anchor', () => (anchor!.lines.length > seen ? true : undefined), 5_000);
@@ -218,7 +219,7 @@ test('an idle anchor frees a gone slot at once: a member rejoins right after a s
   await waitFor('a second of quiet', () => (Date.now() - first.at >= 1_000 ? true : undefined), 5_000);
   const second = await burstsAt();
   assert.ok(
-    second.bursts - first.bursts < 20,
+    second.bursts - first.bursts < 1_000,
     `an idle anchor kept waking: ${second.bursts - first.bursts} receive bursts in ${second.at - first.at} ms`,
   );
 });
