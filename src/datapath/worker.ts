@@ -65,9 +65,9 @@ class Worker {
    * TEST ONLY (test/netns/faults.test.ts): XDPWG_TEST_CRASH_WORKER_AFTER_MS=N makes worker 0
    * throw about N ms after it is given its first peer (checked once a second, off the packet path),
    * as a bug would, to prove the daemon exits non-zero instead of hanging. Counted from the first
-   * peer, not from start: the test configures the daemon once its UAPI answers, and a start slowed
-   * by a busy machine must not let the crash come first (a CI run saw the daemon gone before its
-   * UAPI socket answered). crashAfter is NaN and crashAt Infinity in production.
+   * peer, not from start: the test configures the daemon once its UAPI answers, and a start slower
+   * than N ms must not let the crash come first (a full test run once saw that UAPI never answer; why
+   * is not known). crashAfter is NaN and crashAt Infinity in production.
    */
   private readonly crashAfter: number;
   private crashAt = Infinity;
