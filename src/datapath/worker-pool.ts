@@ -118,10 +118,21 @@ export class WorkerPool {
     this.wakeFd = native().wakeFd;
   }
 
-  /** Starts the workers and resolves once every one reported ready. */
+  /**
+   * Starts the workers and resolves once every one reported ready. One at a
+   * time: each worker loads its modules with V8's process-wide lazy flag off
+   * and sets it back before it reports ready (eager-load.ts), so no two
+   * workers write the flag at once.
+   */
   static async start(opts: WorkerPoolOptions): Promise<WorkerPool> {
     const pool = new WorkerPool(opts);
-    await Promise.all(opts.tunQueues.map((tun, i) => pool.spawn(i, tun)));
+    try {
+      for (let i = 0; i < opts.tunQueues.length; i++) await pool.spawn(i, opts.tunQueues[i]!);
+    } catch (err) {
+      // The workers already started would otherwise run on, unreachable.
+      await pool.stop();
+      throw err;
+    }
     return pool;
   }
 
@@ -160,7 +171,7 @@ export class WorkerPool {
       spinUs: this.opts.spinUs,
       daemonActivity: this.opts.daemonActivity,
     };
-    const file = fileURLToPath(new URL('./worker.js', import.meta.url));
+    const file = fileURLToPath(new URL('./worker-entry.js', import.meta.url));
     const thread = new Worker(file, {
       workerData: { kind: 'xdpwg-datapath', init },
       transferList: [port2],

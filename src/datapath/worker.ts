@@ -17,7 +17,7 @@
  * runs on the worker's own thread; shared state is reached only through the
  * SharedArrayBuffers named in worker-messages.ts.
  */
-import { workerData, parentPort, receiveMessageOnPort } from 'node:worker_threads';
+import { receiveMessageOnPort } from 'node:worker_threads';
 import { native } from '../native/binding.js';
 import { XdpPort } from '../native/port.js';
 import { BURST_SIZE } from '../native/frames.js';
@@ -43,7 +43,8 @@ const STATS_INTERVAL_MS = 1_000;
 const MAX_WAIT_MS = 1_000;
 const MAX_XSK_PORTS = 8;
 
-class Worker {
+/** The worker's loop; its thread's entry is worker-entry.ts. */
+export class Worker {
   private readonly s: WorkerState;
   private readonly receiver: Receiver;
   private readonly sender: Sender;
@@ -369,8 +370,4 @@ class Worker {
       this.s.post({ t: 'xsk', worker: w, ifindex, fd: null, error: (err as Error).message });
     }
   }
-}
-
-if (parentPort && workerData && (workerData as { kind?: string }).kind === 'xdpwg-datapath') {
-  new Worker((workerData as { init: WorkerInit }).init).run();
 }
