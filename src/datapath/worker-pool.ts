@@ -173,7 +173,7 @@ export class WorkerPool {
     };
     const file = fileURLToPath(new URL('./worker-entry.js', import.meta.url));
     const thread = new Worker(file, {
-      workerData: { kind: 'xdpwg-datapath', init },
+      workerData: { init },
       transferList: [port2],
       resourceLimits: datapathWorkerLimits(),
     });
