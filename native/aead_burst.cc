@@ -16,8 +16,10 @@
 
 #include <openssl/evp.h>
 #include <openssl/crypto.h>
+#include <sodium.h>
 
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 
 namespace xdpwg {
@@ -38,6 +40,7 @@ struct AeadBurstContext {
   CachedCipher seal;
   CachedCipher open;
   bool keyCache = true;
+  AeadBackend backend = AeadBackend::kAuto;
 };
 
 namespace {
@@ -140,7 +143,40 @@ AeadStatus OpenOne(AeadBurstContext* ctx, const AeadBurstArgs& a, uint8_t* p, in
   return kAeadOk;
 }
 
-template <AeadStatus (*Op)(AeadBurstContext*, const AeadBurstArgs&, uint8_t*, int, const uint8_t*, uint64_t)>
+// libsodium's detached IETF construction is RFC 8439 with a 96-bit nonce:
+// the same messages as the OpenSSL path, byte for byte.
+AeadStatus SealCompact(AeadBurstContext*, const AeadBurstArgs& a, uint8_t* p, int len, const uint8_t* key, uint64_t counter) {
+  uint8_t nonce[kAeadNonceSize];
+  BuildNonce(a.noncePrefix, counter, nonce);
+  if (crypto_aead_chacha20poly1305_ietf_encrypt_detached(p, p + len, nullptr, p, static_cast<unsigned long long>(len), a.aad, a.aadSize,
+                                                         nullptr, nonce, key) != 0)
+    return kAeadCryptoError;
+  return kAeadOk;
+}
+
+AeadStatus OpenCompact(AeadBurstContext*, const AeadBurstArgs& a, uint8_t* p, int len, const uint8_t* key, uint64_t counter) {
+  uint8_t nonce[kAeadNonceSize];
+  BuildNonce(a.noncePrefix, counter, nonce);
+  // libsodium verifies the tag before it decrypts: a forgery leaves the
+  // ciphertext in place, zeroed here as the OpenSSL path does.
+  if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(p, nullptr, p, static_cast<unsigned long long>(len), p + len, a.aad, a.aadSize,
+                                                         nonce, key) != 0) {
+    if (len > 0) sodium_memzero(p, static_cast<size_t>(len));
+    return kAeadAuthFailed;
+  }
+  return kAeadOk;
+}
+
+// AeadBackend's rule (aead_burst.h): the burst's size, not the range's, so a
+// crew's share of a bulk burst stays on OpenSSL.
+bool UseCompact(const AeadBurstContext* ctx, const AeadBurstArgs& a, int len) {
+  if (ctx->backend != AeadBackend::kAuto) return ctx->backend == AeadBackend::kSodium;
+  return static_cast<size_t>(len) <= kAeadCompactMaxLen || a.n <= kAeadCompactMaxBurst;
+}
+
+using PacketOp = AeadStatus (*)(AeadBurstContext*, const AeadBurstArgs&, uint8_t*, int, const uint8_t*, uint64_t);
+
+template <PacketOp Op, PacketOp Compact>
 size_t RunBurst(AeadBurstContext* ctx, const AeadBurstArgs& a, size_t begin, size_t end) {
   XDPWG_AEAD_ASSERT(ctx != nullptr && ctx->seal.evp != nullptr && ctx->open.evp != nullptr);
   XDPWG_AEAD_ASSERT(a.keyIndexWidth == 2 || a.keyIndexWidth == 4);
@@ -155,7 +191,7 @@ size_t RunBurst(AeadBurstContext* ctx, const AeadBurstArgs& a, size_t begin, siz
     AeadStatus s = LocatePacket(a, i, &p, &len, &key);
     if (s == kAeadOk) {
       XDPWG_AEAD_ASSERT(p >= a.buffer && p + len + kAeadTagSize <= a.buffer + a.bufferSize);
-      s = Op(ctx, a, p, len, key, CounterAt(a, i));
+      s = (UseCompact(ctx, a, len) ? Compact : Op)(ctx, a, p, len, key, CounterAt(a, i));
     }
     a.results[i] = s;
     ok += s == kAeadOk;
@@ -163,10 +199,20 @@ size_t RunBurst(AeadBurstContext* ctx, const AeadBurstArgs& a, size_t begin, siz
   return ok;
 }
 
+AeadBackend BackendFromEnvironment() {
+  const char* v = std::getenv("XDPWG_AEAD_BACKEND");
+  if (v != nullptr && std::strcmp(v, "openssl") == 0) return AeadBackend::kOpenSsl;
+  if (v != nullptr && std::strcmp(v, "sodium") == 0) return AeadBackend::kSodium;
+  return AeadBackend::kAuto;
+}
+
 }  // namespace
 
 AeadBurstContext* AeadBurstContextNew() {
+  // Idempotent and thread-safe; picks libsodium's fastest implementations for this CPU.
+  if (sodium_init() < 0) return nullptr;
   auto* ctx = new AeadBurstContext();
+  ctx->backend = BackendFromEnvironment();
   ctx->cipher = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
   if (ctx->cipher == nullptr || !PrepareCipher(ctx->cipher, ctx->seal, 1) || !PrepareCipher(ctx->cipher, ctx->open, 0)) {
     AeadBurstContextFree(ctx);
@@ -183,18 +229,20 @@ void AeadBurstContextFree(AeadBurstContext* ctx) {
   delete ctx;
 }
 
+void AeadBurstContextSetBackend(AeadBurstContext* ctx, AeadBackend backend) { ctx->backend = backend; }
+
 void AeadBurstContextSetKeyCache(AeadBurstContext* ctx, bool enabled) {
   ctx->keyCache = enabled;
   ctx->seal.keyed = ctx->open.keyed = false;
 }
 
-size_t AeadSealBurst(AeadBurstContext* ctx, const AeadBurstArgs& args) { return RunBurst<SealOne>(ctx, args, 0, args.n); }
-size_t AeadOpenBurst(AeadBurstContext* ctx, const AeadBurstArgs& args) { return RunBurst<OpenOne>(ctx, args, 0, args.n); }
+size_t AeadSealBurst(AeadBurstContext* ctx, const AeadBurstArgs& args) { return RunBurst<SealOne, SealCompact>(ctx, args, 0, args.n); }
+size_t AeadOpenBurst(AeadBurstContext* ctx, const AeadBurstArgs& args) { return RunBurst<OpenOne, OpenCompact>(ctx, args, 0, args.n); }
 size_t AeadSealRange(AeadBurstContext* ctx, const AeadBurstArgs& args, size_t begin, size_t end) {
-  return RunBurst<SealOne>(ctx, args, begin, end);
+  return RunBurst<SealOne, SealCompact>(ctx, args, begin, end);
 }
 size_t AeadOpenRange(AeadBurstContext* ctx, const AeadBurstArgs& args, size_t begin, size_t end) {
-  return RunBurst<OpenOne>(ctx, args, begin, end);
+  return RunBurst<OpenOne, OpenCompact>(ctx, args, begin, end);
 }
 
 void AeadBurstContextForgetKeys(AeadBurstContext* ctx) {

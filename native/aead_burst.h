@@ -71,12 +71,33 @@ struct AeadBurstArgs {
 struct AeadBurstContext;
 
 // Creates a context (two cached EVP_CIPHER_CTX: one sealing, one opening).
-// Returns null when OpenSSL cannot provide ChaCha20-Poly1305.
+// Returns null when OpenSSL cannot provide ChaCha20-Poly1305 or libsodium
+// cannot initialise. Its backend is kAuto, or what XDPWG_AEAD_BACKEND
+// ("auto", "openssl", "sodium") names.
 AeadBurstContext* AeadBurstContextNew();
 void AeadBurstContextFree(AeadBurstContext* ctx);
 // Re-keying is skipped while consecutive packets carry the same key bytes;
 // disabling that exists only to measure what it saves (harness --bench).
 void AeadBurstContextSetKeyCache(AeadBurstContext* ctx, bool enabled);
+
+// Which ChaCha20-Poly1305 implementation runs a packet. Both compute RFC 8439
+// exactly (the harness checks each against the RFC vector and against the
+// other); they differ in cost:
+//   - OpenSSL (EVP, AVX-512): fastest on large packets when its code is
+//     cached (1420 B: ~0.92 against ~1.41 us, this machine, hot loop), but
+//     its provider plumbing makes a call that finds the caches cold, as the
+//     first packet after a worker slept does, cost ~22 us on the 2-vCPU VM
+//   - libsodium: faster up to ~512 B hot (64 B: ~0.29 against ~0.40 us) and
+//     ~11 us cold
+// kAuto (the default) gives libsodium every packet of up to
+// kAeadCompactMaxLen bytes and every packet of a burst of at most
+// kAeadCompactMaxBurst (a wake's lone packet: an idle ping, a handshake's
+// first data), OpenSSL the large packets of bulk bursts. The other two
+// force one implementation (measurement; the harness; XDPWG_AEAD_BACKEND).
+enum class AeadBackend : uint8_t { kAuto = 0, kOpenSsl = 1, kSodium = 2 };
+constexpr size_t kAeadCompactMaxLen = 512;
+constexpr size_t kAeadCompactMaxBurst = 2;
+void AeadBurstContextSetBackend(AeadBurstContext* ctx, AeadBackend backend);
 
 // Seals every packet of the burst in place; returns how many succeeded.
 size_t AeadSealBurst(AeadBurstContext* ctx, const AeadBurstArgs& args);

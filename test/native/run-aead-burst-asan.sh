@@ -27,7 +27,7 @@ trap 'rm -rf "$scratch"' EXIT
 
 g++ -std=c++17 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
   -Wall -Wextra -DXDPWG_AEAD_CORE_ONLY \
-  "$repo/native/aead_burst.cc" "$repo/test/native/aead_burst_harness.cc" -lcrypto -o "$scratch/harness"
+  "$repo/native/aead_burst.cc" "$repo/test/native/aead_burst_harness.cc" -lcrypto -lsodium -o "$scratch/harness"
 "$scratch/harness"
 g++ -std=c++17 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
   -Wall -Wextra "$repo/native/libxdp_diag.cc" "$repo/test/native/libxdp_diag_harness.cc" -lxdp -lbpf -lpthread \

@@ -35,6 +35,7 @@ test('aead_burst core passes its harness under ASan and UBSan', () => {
         path.join(repoRoot, 'native', 'aead_burst.cc'),
         path.join(repoRoot, 'test', 'native', 'aead_burst_harness.cc'),
         '-lcrypto',
+        '-lsodium',
         '-o',
         exe,
       ],

@@ -34,6 +34,7 @@ test('aead_crew passes its harness under ThreadSanitizer', () => {
         path.join(repoRoot, 'native', 'aead_crew.cc'),
         path.join(repoRoot, 'test', 'native', 'aead_crew_harness.cc'),
         '-lcrypto',
+        '-lsodium',
         '-o',
         exe,
       ],
