@@ -73,6 +73,52 @@ AeadBurstArgs Args(ExactBuffer& b, const std::vector<uint32_t>& desc, const std:
   return a;
 }
 
+// Packets of length 0, step, 2*step, ... up to maxLen, back to back in one
+// exact buffer, each followed by its tag (the last ends at the buffer's end),
+// filled with a reproducible pattern, with a key table and per-packet key
+// index and counter chosen by the test.
+struct PackedBurst {
+  static std::vector<uint32_t> Descriptors(uint32_t maxLen, uint32_t step) {
+    std::vector<uint32_t> d;
+    size_t at = 0;
+    for (uint32_t len = 0; len <= maxLen; len += step) {
+      d.push_back(static_cast<uint32_t>(at));
+      d.push_back(len);
+      at += len + kAeadTagSize;
+    }
+    return d;
+  }
+  static size_t End(const std::vector<uint32_t>& d) { return d.empty() ? 0 : d[d.size() - 2] + d.back() + kAeadTagSize; }
+
+  PackedBurst(uint32_t maxLen, uint32_t step, unsigned fill, size_t keyCount, uint16_t (*keyOf)(size_t), uint64_t (*counterOf)(size_t))
+      : desc(Descriptors(maxLen, step)),
+        n(desc.size() / 2),
+        total(End(desc)),
+        b(total),
+        keys(keyCount * kAeadKeySize),
+        ki(n),
+        ctr(n),
+        res(n, 0xee) {
+    for (size_t i = 0; i < total; i++) b.p[i] = static_cast<uint8_t>(i * fill + 3);
+    original.assign(b.p, b.p + total);
+    for (size_t i = 0; i < keys.size(); i++) keys[i] = static_cast<uint8_t>(i * 7 + fill);
+    for (size_t i = 0; i < n; i++) {
+      ki[i] = keyOf(i);
+      ctr[i] = counterOf(i);
+    }
+  }
+  AeadBurstArgs Args() { return ::Args(b, desc, keys, ki, ctr, res); }
+
+  const std::vector<uint32_t> desc;
+  const size_t n;
+  const size_t total;
+  ExactBuffer b;
+  std::vector<uint8_t> original, keys;
+  std::vector<uint16_t> ki;
+  std::vector<uint64_t> ctr;
+  std::vector<uint8_t> res;
+};
+
 // RFC 8439 §2.8.2, through the burst with its AAD and nonce constant.
 void TestRfcVector(AeadBurstContext* ctx) {
   const auto key = Hex("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
@@ -104,27 +150,16 @@ void TestRfcVector(AeadBurstContext* ctx) {
 // buffer would need many buffers; instead the burst packs packets of every
 // length 0..300 back to back, the last one ending exactly at the buffer end.
 void TestRoundTripAndTamper(AeadBurstContext* ctx) {
-  std::vector<uint32_t> desc;
-  size_t total = 0;
-  for (uint32_t len = 0; len <= 300; len++) {
-    desc.push_back(static_cast<uint32_t>(total));
-    desc.push_back(len);
-    total += len + kAeadTagSize;
-  }
-  const size_t n = desc.size() / 2;
-  ExactBuffer b(total);
-  for (size_t i = 0; i < total; i++) b.p[i] = static_cast<uint8_t>(i * 13);
-  std::vector<uint8_t> original(b.p, b.p + total);
-  std::vector<uint8_t> keys(3 * kAeadKeySize);
-  for (size_t i = 0; i < keys.size(); i++) keys[i] = static_cast<uint8_t>(i * 7 + 1);
-  std::vector<uint16_t> ki(n);
-  std::vector<uint64_t> ctr(n);
-  for (size_t i = 0; i < n; i++) {
-    ki[i] = static_cast<uint16_t>((i / 5) % 3);  // runs of one key: exercises the key cache both ways
-    ctr[i] = (i % 2) ? i : ~static_cast<uint64_t>(i);
-  }
-  std::vector<uint8_t> res(n, 0xee);
-  AeadBurstArgs a = Args(b, desc, keys, ki, ctr, res);
+  // Runs of one key (five packets each): exercises the key cache both ways.
+  PackedBurst p(
+      300, 1, 13, 3, [](size_t i) { return static_cast<uint16_t>((i / 5) % 3); },
+      [](size_t i) { return (i % 2) ? uint64_t(i) : ~uint64_t(i); });
+  const std::vector<uint32_t>& desc = p.desc;
+  const size_t n = p.n, total = p.total;
+  ExactBuffer& b = p.b;
+  const std::vector<uint8_t>& original = p.original;
+  std::vector<uint8_t>& res = p.res;
+  AeadBurstArgs a = p.Args();
   CHECK(AeadSealBurst(ctx, a) == n);
   std::vector<uint8_t> sealed(b.p, b.p + total);
   CHECK(AeadOpenBurst(ctx, a) == n);
@@ -215,27 +250,16 @@ void TestCounterForms(AeadBurstContext* ctx) {
 // sealed, for every length up to past an MTU, and the auto rule's two sides of
 // its length threshold (a lone large packet, a bulk burst) give OpenSSL's bytes.
 void TestBackendsAgree(AeadBurstContext* ctx) {
-  std::vector<uint32_t> desc;
-  size_t total = 0;
-  for (uint32_t len = 0; len <= 1500; len += 7) {
-    desc.push_back(static_cast<uint32_t>(total));
-    desc.push_back(len);
-    total += len + kAeadTagSize;
-  }
-  const size_t n = desc.size() / 2;
-  ExactBuffer b(total);
-  for (size_t i = 0; i < total; i++) b.p[i] = static_cast<uint8_t>(i * 29 + 3);
-  std::vector<uint8_t> original(b.p, b.p + total);
-  std::vector<uint8_t> keys(2 * kAeadKeySize);
-  for (size_t i = 0; i < keys.size(); i++) keys[i] = static_cast<uint8_t>(i * 11 + 5);
-  std::vector<uint16_t> ki(n);
-  std::vector<uint64_t> ctr(n);
-  for (size_t i = 0; i < n; i++) {
-    ki[i] = static_cast<uint16_t>(i % 2);
-    ctr[i] = i * 0x10001ull;
-  }
-  std::vector<uint8_t> res(n);
-  AeadBurstArgs a = Args(b, desc, keys, ki, ctr, res);
+  PackedBurst p(
+      1500, 7, 29, 2, [](size_t i) { return static_cast<uint16_t>(i % 2); }, [](size_t i) { return uint64_t(i) * 0x10001; });
+  const std::vector<uint32_t>& desc = p.desc;
+  const size_t n = p.n, total = p.total;
+  ExactBuffer& b = p.b;
+  const std::vector<uint8_t>& original = p.original;
+  std::vector<uint8_t>& res = p.res;
+  std::vector<uint16_t>& ki = p.ki;
+  std::vector<uint64_t>& ctr = p.ctr;
+  AeadBurstArgs a = p.Args();
   const AeadBackend pairs[2][2] = {{AeadBackend::kOpenSsl, AeadBackend::kSodium}, {AeadBackend::kSodium, AeadBackend::kOpenSsl}};
   std::vector<uint8_t> sealedBy[2];
   for (int k = 0; k < 2; k++) {
