@@ -44,7 +44,7 @@ enum AeadStatus : uint8_t {
   kAeadAuthFailed = 1,     // open: tag mismatch (forged, corrupted or wrong key)
   kAeadBadDescriptor = 2,  // region + tag not inside the buffer
   kAeadBadKeyIndex = 3,    // keyIndex[i] beyond the key table
-  kAeadCryptoError = 4,    // OpenSSL refused an operation (should never happen)
+  kAeadCryptoError = 4,    // OpenSSL or libsodium refused an operation (should never happen)
 };
 
 // The caller's burst, as plain pointers into JS-owned typed arrays.
