@@ -4,7 +4,8 @@
  * exactly as users drive them.
  */
 import { type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, nsExec, sh, waitFor } from './netns.js';
@@ -59,17 +60,30 @@ export async function startImplementation(lab: Lab, side: Side, env: Record<stri
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
-  // Ready means the UAPI socket answers, as `wg` sees it.
+  // Ready means the UAPI socket answers, as `wg` sees it. `wg` deletes a socket that refuses it,
+  // and wireguard-go (like Node) binds before it listens: only ask `wg` once a connect succeeds.
+  const socketPath = `/var/run/wireguard/${side.ifname}.sock`;
   try {
     await waitFor(
       `${side.impl} to create ${side.ifname} in ${side.ns}`,
-      () =>
-        existsSync(`/var/run/wireguard/${side.ifname}.sock`) && nsExec(side.ns, 'wg', ['show', side.ifname, 'listen-port']).trim() !== '',
+      async () => (await accepts(socketPath)) && nsExec(side.ns, 'wg', ['show', side.ifname, 'listen-port']).trim() !== '',
       15_000,
     );
   } catch (err) {
     throw startFailure(err, child, side);
   }
+}
+
+/** Whether a unix socket at `socketPath` accepts a connection (without removing it when it refuses, unlike wg). */
+function accepts(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = createConnection(socketPath);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
 }
 
 /** A start that never answered, with what explains it: whether the daemon exited, and the end of its log. */
