@@ -66,7 +66,7 @@ export async function startImplementation(lab: Lab, side: Side, env: Record<stri
   try {
     await waitFor(
       `${side.impl} to create ${side.ifname} in ${side.ns}`,
-      async () => (await accepts(socketPath)) && nsExec(side.ns, 'wg', ['show', side.ifname, 'listen-port']).trim() !== '',
+      async () => (await uapiAccepts(socketPath)) && nsExec(side.ns, 'wg', ['show', side.ifname, 'listen-port']).trim() !== '',
       15_000,
     );
   } catch (err) {
@@ -74,8 +74,12 @@ export async function startImplementation(lab: Lab, side: Side, env: Record<stri
   }
 }
 
-/** Whether a unix socket at `socketPath` accepts a connection (without removing it when it refuses, unlike wg). */
-function accepts(socketPath: string): Promise<boolean> {
+/**
+ * Whether the UAPI socket at `socketPath` accepts a connection. Ask this before
+ * `wg show` in a wait for a starting daemon: `wg` deletes a socket that
+ * refuses it, and a socket refuses between its bind and its listen.
+ */
+export function uapiAccepts(socketPath: string): Promise<boolean> {
   return new Promise((resolve) => {
     const c = createConnection(socketPath);
     c.once('connect', () => {

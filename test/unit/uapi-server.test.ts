@@ -7,7 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -193,43 +193,48 @@ test('a stale socket is replaced; a live one is refused', async () => {
   await assert.rejects(open('h5file'), /exists and is not a socket/);
 });
 
-test('the socket appears already accepting: a client that deletes a refusing socket, as wg(8) does, never removes a starting one', async () => {
-  // wg(8) unlinks a socket that answers ECONNREFUSED (a dead daemon's). This client does the
-  // same as fast as it can while the server opens and closes again and again: an open must
-  // never fail, and the socket must be there and answer for as long as the server is open.
+test('a client that deletes a refusing socket, as wg(8) does, never fails a start: a socket deleted between bind and listen is bound again', async () => {
+  // wg(8) unlinks a socket that answers ECONNREFUSED (a dead daemon's); a socket refuses between
+  // its bind and its listen. This client tries as fast as it can while the server opens and closes
+  // again and again. Before listenOnName, such an open failed (chmod: ENOENT), as a daemon did in CI.
+  // A deletion that lands after the check still removes the socket (the file comment of server.ts
+  // says why that window stays), so only a name still there is asked to answer.
   const name = 'h5race';
   const socketPath = path.join(dir, `${name}.sock`);
   const stop = path.join(dir, 'h5race.stop');
   const client = spawn('python3', [
     '-c',
     `import errno, os, socket, sys
-p, stop, tries = sys.argv[1], sys.argv[2], 0
+p, stop, refused = sys.argv[1], sys.argv[2], 0
 print('ready', flush=True)
 while not os.path.exists(stop):
     s = socket.socket(socket.AF_UNIX)
     try:
-        s.connect(p); tries += 1
+        s.connect(p)
     except OSError as e:
         if e.errno == errno.ECONNREFUSED:
-            tries += 1
+            refused += 1
             try: os.unlink(p)
             except OSError: pass
     finally:
         s.close()
-print(tries, flush=True)`,
+print(refused, flush=True)`,
     socketPath,
     stop,
   ]);
   let out = '';
   client.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise((r) => client.once('exit', r));
-  while (!out.includes('ready')) await new Promise((r) => setTimeout(r, 5));
+  await waitForOutput(() => out.includes('ready'));
+  let answered = 0;
   try {
     for (let i = 0; i < 60; i++) {
       const { server } = await open(name);
       try {
-        assert.equal((await uapiGet(server.socketPath)).listenPort, 0, `open ${i}`);
-        assert.ok(statSync(socketPath).isSocket(), `open ${i}: the socket is gone`);
+        if (existsSync(socketPath)) {
+          assert.equal((await uapiGet(server.socketPath)).listenPort, 0, `open ${i}`);
+          answered++;
+        }
       } finally {
         await server.close();
       }
@@ -238,13 +243,14 @@ print(tries, flush=True)`,
     writeFileSync(stop, '');
     await exited;
   }
-  assert.ok(Number(out.trim().split('\n').pop()) > 0, `the client never connected: ${out}`);
-  assert.deepEqual(
-    readdirSync(dir).filter((f) => f.includes(name) && f !== 'h5race.stop'),
-    [],
-    'no staging name is left behind',
-  );
+  assert.ok(answered > 0, 'no open kept its socket');
+  assert.match(out, /^ready\n\d+\n$/, `the client's report: ${out}`);
 });
+
+/** Resolves once cond() holds (polled every 5 ms). */
+async function waitForOutput(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 5));
+}
 
 test('removing the socket file is noticed (the daemon exits then)', async () => {
   let removed = 0;

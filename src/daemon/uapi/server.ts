@@ -5,10 +5,17 @@
  *
  * - The directory is created 0755, the socket is bound under umask 077 (so
  *   0600, owner-only: it can change keys) and chmod'ed 0600 again to be sure.
- * - The socket's name appears only once it accepts (see listenInPlace):
- *   wg(8) deletes a socket that refuses it, taking it for a dead daemon's.
  * - A stale socket (nobody accepts on it) is replaced; if a live process
  *   answers on it we refuse, because that is another daemon for the interface.
+ * - wg(8) deletes a socket that refuses its connection (it takes it for a
+ *   dead daemon's), and a socket is bound before it listens: a `wg show`
+ *   landing in between deletes a starting daemon's socket. The name is
+ *   checked once it listens and bound again if it went (listenOnName).
+ *   What remains: a client that tried before the listen but deletes only
+ *   after that check ends the daemon (the removal notice below), as the
+ *   same window ends wireguard-go. Binding a staging name and linking it
+ *   into place would close the window, but the socket's bound name is
+ *   what `ss -xlp` shows, and operators find the daemon by IFNAME.sock.
  * - Or a listening socket inherited as WG_UAPI_FD is adopted.
  * - Each connection is read line by line; requests are served in order, one
  *   at a time, and a `get=1` answer is written with backpressure (reading
@@ -21,8 +28,7 @@
  * Threading: main thread. DeviceControl calls happen one at a time.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, linkSync, lstatSync, mkdirSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { Errno, UapiError, type DeviceControl, type UapiSetOp } from '../config/device-config.js';
 import {
@@ -359,9 +365,9 @@ export class UapiServer {
       await listen(server, { fd: opts.inheritedFd });
     } else {
       mkdirSync(dir, { recursive: true, mode: 0o755 });
-      await listenInPlace(server, socketPath, opts.interfaceName);
+      await listenOnName(server, socketPath, opts.interfaceName);
     }
-    // Only now: a failed start (a live daemon's socket) is not a listener error worth logging.
+    // Only now: a failed bind (a stale socket we then replace) is not a listener error worth logging.
     server.on('error', (err) => log.error(`UAPI: listener error: ${err.message}`));
     self.identity = fileIdentity(socketPath);
     self.startWatching();
@@ -419,7 +425,7 @@ export class UapiServer {
     for (const s of this.sockets) s.destroy();
     const ours = this.identity;
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    // Node unlinks only the staging name it bound (long gone); the published name is ours to remove, if still ours.
+    // Node unlinks a path it bound on close; make sure, but never someone else's socket.
     const now = fileIdentity(this.socketPath);
     if (ours && now && now.dev === ours.dev && now.ino === ours.ino) {
       try {
@@ -469,38 +475,34 @@ export async function bindPrivate(server: Server, socketPath: string): Promise<v
   }
 }
 
+/** How often a socket deleted between its bind and its listen is bound again before the start fails. */
+const REBINDS = 5;
+
 /**
- * Listens on a private staging name beside `socketPath`, then links it to
- * `socketPath`, so the name appears as a socket that already accepts.
- * Why: Node binds before it listens, and wg(8) deletes a socket that refuses
- * its connection; a `wg show` polling for a starting daemon (wg-quick, a
- * test, a monitor) could land in between and delete the new daemon's socket.
- * link(2), unlike rename(2), never replaces an existing name, so a socket
- * already there goes through removeStaleSocket (a live daemon's is refused).
- * The staging name does not end in `.sock`, so neither `wg show` nor
- * `xdpwg show` lists it in the moment it exists.
+ * Binds and listens on socketPath (replacing a stale socket), then checks
+ * that the name is still there, binding again when a client deleted it in
+ * the moment between bind and listen (see the file comment).
  */
-async function listenInPlace(server: Server, socketPath: string, interfaceName: string): Promise<void> {
-  const staging = path.join(path.dirname(socketPath), `.${path.basename(socketPath)}.${randomBytes(6).toString('hex')}.tmp`);
-  await bindPrivate(server, staging);
-  try {
-    chmodSync(staging, 0o600);
+async function listenOnName(server: Server, socketPath: string, interfaceName: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
     try {
-      linkSync(staging, socketPath);
+      await bindPrivate(server, socketPath);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
       await removeStaleSocket(socketPath, interfaceName);
-      linkSync(staging, socketPath);
+      await bindPrivate(server, socketPath);
     }
-  } catch (err) {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    throw err;
-  } finally {
     try {
-      unlinkSync(staging);
-    } catch {
-      /* closed above: Node removed it */
+      chmodSync(socketPath, 0o600);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        throw err;
+      }
     }
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (attempt === REBINDS) throw new Error(`${socketPath} was deleted as it was created, ${REBINDS} times over`);
   }
 }
 
