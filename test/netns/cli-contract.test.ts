@@ -49,8 +49,10 @@ after(() => {
 async function daemonize(ifname: string, env: Record<string, string> = {}): Promise<number> {
   const r = await runXdpwg(ns, [ifname], { env });
   assert.equal(r.code, 0, `xdpwg ${ifname} exit status; stderr: ${r.stderr}`);
-  const pid = daemonPid(ns, ifname);
-  assert.ok(pid, `a process listens on ${socketPath(ifname)} right after the parent returned`);
+  assert.equal(await connectError(socketPath(ifname)), undefined, `${socketPath(ifname)} accepts right after the parent returned`);
+  // Which process: ss's socket dump can miss an entry while other sockets come and go (a daemon of
+  // the test before still exiting), so ask it again for a moment.
+  const pid = await waitFor(`ss -xlp to name the process listening on ${socketPath(ifname)}`, () => daemonPid(ns, ifname), 3_000, 50);
   started.push(pid);
   return pid;
 }
@@ -106,8 +108,7 @@ test('xdpwg IFNAME returns 0 once the TUN and the UAPI socket exist, and leaves 
     `socket directory mode (${dirModeBefore === undefined ? 'created by the daemon' : 'existed before'})`,
   );
 
-  const pid = daemonPid(ns, 'h7cd0')!;
-  assert.ok(pid, 'the socket is served by a process');
+  const pid = await waitFor('ss -xlp to name the process serving the socket', () => daemonPid(ns, 'h7cd0'), 3_000, 50);
   started.push(pid);
   const [ppid, sid] = readFileSync(`/proc/${pid}/stat`, 'utf8')
     .replace(/^.*\) /, '')
