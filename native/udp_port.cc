@@ -615,6 +615,7 @@ Napi::Value UdpPort::Stats(const Napi::CallbackInfo& info) {
   put("rx_gro_invalid", c_.rx_gro_invalid);
   put("rx_gro_no_frames", c_.rx_gro_no_frames);
   put("frames_free", pool_.available());
+  put("frames", pool_.frame_count());
   return s;
 }
 

@@ -817,6 +817,7 @@ Napi::Value XskPort::Stats(const Napi::CallbackInfo& info) {
   put("share_returned", c_.share_returned);
   put("share_invalid", c_.share_invalid);
   put("frames_free", pool_.available());
+  put("frames", pool_.frame_count());
   put("kernel_rx_dropped", k.rx_dropped);
   put("kernel_rx_ring_full", k.rx_ring_full);
   put("kernel_fill_ring_empty", k.rx_fill_ring_empty_descs);

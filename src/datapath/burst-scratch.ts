@@ -44,7 +44,7 @@ export class BurstScratch {
   readonly freeList = new Uint32Array(BURST_SIZE);
 
   // -- send (send.ts)
-  /** Frames allocated for a TUN read. */
+  /** Empty frames kept for TUN reads between bursts (a stack: send.ts Sender.readTun). */
   readonly tunFrames = new Uint32Array(BURST_SIZE);
   /** Send: the peer slot of each crypt job. */
   readonly cryptSlot = new Int32Array(BURST_SIZE);

@@ -82,7 +82,9 @@ export class Worker {
     const daemon = init.daemonActivity;
     this.idleMemory = new IdleMemoryRelease(
       () => {
-        // Between bursts the worker holds no frames: the socket port's pages can go too.
+        // Between bursts the worker holds no frames once the sender's kept ones are back: the
+        // socket port's pages can go too.
+        this.sender.releaseHeldFrames();
         this.s.udp.native.releaseIdle();
         n.releaseIdleMemory();
       },
@@ -303,7 +305,9 @@ export class Worker {
         for (const p of this.s.peers) if (p) p.outer = this.outerFor(p);
         return;
       case 'udp-fd': {
-        // Between bursts the worker holds no frames, so the old port can go at once.
+        // Between bursts the worker holds no frames (once the sender's kept ones are back), so the
+        // old port can go at once.
+        this.sender.releaseHeldFrames();
         const next = this.s.openSocketPort(msg.fd);
         this.s.udp.close();
         this.s.udp = next;
@@ -315,9 +319,11 @@ export class Worker {
         this.openXsk(msg.ifindex, msg.queues, msg.opts, msg.txPath);
         return;
       case 'xsk-close': {
-        // Between bursts the worker holds no frames of the port, so it can go at once.
+        // Between bursts the worker holds no frames of the port (once the sender's kept ones are
+        // back), so it can go at once.
         const i = this.s.xsks.findIndex((x) => x.ifindex === msg.ifindex);
         if (i < 0) return;
+        this.sender.releaseHeldFrames();
         this.s.xsks[i]!.port.close();
         this.s.xsks.splice(i, 1);
         this.fds.fill(-1, 2);

@@ -234,6 +234,8 @@ export interface UdpPortStats extends PortStats {
   rx_bursts: number;
   tx_bursts: number;
   frames_free: number;
+  /** The pool's size: frames - frames_free are out (with JS, the kernel, a ring). */
+  frames: number;
   tx_gso_sends: number;
   tx_gso_datagrams: number;
   tx_gso_fallback: number;

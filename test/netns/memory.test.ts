@@ -95,6 +95,7 @@ interface Stats {
   handshakeCryptoThreads: number;
   drops: Record<string, number>;
   idleMemory: Array<{ thread: string; releases: number; pending: boolean }>;
+  ports: Array<{ path: string; frames: number; frames_free: number }>;
 }
 
 /** `xdpwg stats --json` of one side. */
@@ -102,11 +103,11 @@ function statsOf(side: Side): Stats {
   return JSON.parse(nsExec(side.ns, xdpwgBin, ['stats', side.ifname, '--json'])) as Stats;
 }
 
-/** Two daemons with the defaults (no datapath file) in idleLab, peered, a session made by a ping. */
-async function defaultPair(subnet: number): Promise<{ a: Side; b: Side }> {
+/** Two daemons with the defaults (no datapath file; `env` added) in idleLab, peered, a session made by a ping. */
+async function defaultPair(subnet: number, env: Record<string, string> = {}): Promise<{ a: Side; b: Side }> {
   const pair = twoSides(idleLab, 'xdpwg', 'xdpwg', subnet);
   for (const side of [pair.a, pair.b]) {
-    await startImplementation(idleLab, side, { LOG_LEVEL: 'error' });
+    await startImplementation(idleLab, side, { LOG_LEVEL: 'error', ...env });
     configureInterface(side);
   }
   addPeer(pair.a, pair.b);
@@ -188,6 +189,24 @@ test(
     assert.equal(ping(ib, ia.inner4, 2), 2, logsOf(ia, ib));
   },
 );
+
+test('quiet after traffic, every socket port has all its frames back (the sender keeps empty TUN frames only while traffic flows)', async () => {
+  // The kernel socket only: TUN packets then land in the socket ports' frames (send.ts readTun).
+  const { a, b } = await defaultPair(230, { XDPWG_AFXDP: 'off' });
+  assert.equal(ping(a, b.inner4, 20), 20, logsOf(a, b));
+  for (const side of [a, b]) {
+    let ports: Stats['ports'] = [];
+    await waitFor(
+      `${side.ifname}'s socket ports to have every frame back`,
+      () => {
+        ports = statsOf(side).ports;
+        return ports.length > 0 && ports.every((p) => p.path === 'udp' && p.frames > 0 && p.frames_free === p.frames) ? true : null;
+      },
+      QUIET_MS + 10_000,
+      250,
+    ).catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(ports.map((p) => [p.path, p.frames_free, p.frames]))}`));
+  }
+});
 
 test(
   'a quiet daemon gives memory back on every thread while its TUN carries packets that route to no peer',

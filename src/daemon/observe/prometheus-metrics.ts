@@ -41,7 +41,7 @@ interface Scrape {
  * they are gauges named without `_total` (a counter that falls reads as a
  * reset to rate() and increase()).
  */
-const PORT_LEVELS: ReadonlySet<string> = new Set(['frames_free', 'tx_outstanding']);
+const PORT_LEVELS: ReadonlySet<string> = new Set(['frames', 'frames_free', 'tx_outstanding']);
 
 /** "af_xdp veth0 queue 1" → its parts; "udp" → the kernel socket. */
 function portLabels(path: string): { kind: string; device: string; queue: string } {
