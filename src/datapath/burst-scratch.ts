@@ -44,8 +44,6 @@ export class BurstScratch {
   readonly freeList = new Uint32Array(BURST_SIZE);
 
   // -- send (send.ts)
-  /** Empty frames kept for TUN reads between bursts (a stack: send.ts Sender.readTun). */
-  readonly tunFrames = new Uint32Array(BURST_SIZE);
   /** Send: the peer slot of each crypt job. */
   readonly cryptSlot = new Int32Array(BURST_SIZE);
   /** Sealed messages for the kernel UDP socket (their endpoints go in the port's records, Port.addr). */

@@ -5,7 +5,7 @@
  *   1. readTun           TunQueue.readBurst into frames at the headroom (of the
  *                        first AF_XDP port's UMEM when an MTU-sized packet
  *                        fits its frames, else the socket port's), taken from
- *                        a stack of empty frames kept between bursts
+ *                        the worker's stack of empty frames (empty-frames.ts)
  *   2. routeToPeers      by destination (allowed IPs) to a peer and its
  *                        current keypair; packets for a peer without a usable
  *                        session go to the main thread to be staged
@@ -42,9 +42,6 @@ import type { PeerState, WorkerState, XskState } from './worker-state.js';
 /** After the plaintext: padding to a multiple of 16 and the AEAD tag. */
 const TX_TAILROOM = DATA_PADDING - 1 + TAG_SIZE;
 
-/** The kept TUN frames are topped up to BURST_SIZE once fewer than this are left (see Sender.readTun). */
-const TUN_FRAMES_LOW = BURST_SIZE / 2;
-
 export class Sender {
   private readonly roamScratch = new Uint8Array(ADDR_RECORD_SIZE);
   // The burst in flight (set by readTun, valid until transmit).
@@ -78,19 +75,6 @@ export class Sender {
   /** Per job: 1 when its peer's messages leave by the socket from the UMEM in this burst. */
   private readonly jobBulk = new Uint8Array(BURST_SIZE);
   /**
-   * Empty frames of `heldPool` kept for TUN reads (scratch.tunFrames[0, held)).
-   * Why keep them: taking 64 frames before each read and giving back the
-   * unused ones after it are two native calls per burst, and on a wake from
-   * idle each distinct native call costs ~5 µs (README, "Cold wakes"): an
-   * idle ping paid them on both of its send hops. Kept, a lone packet costs
-   * neither; the stack is topped up only once below TUN_FRAMES_LOW. They
-   * go back (releaseHeldFrames) after a burst with nothing for a peer, and
-   * from the worker whenever the port may go or its pages may be released:
-   * those rest on the worker holding no frames between bursts (worker.ts).
-   */
-  private held = 0;
-  private heldPool: Port | null = null;
-  /**
    * The last TUN read filled every frame it was given: with offload
    * (native/tun_queue.cc) the rest of a cut super packet may be waiting in the
    * queue's native state, which poll cannot see, so read again before sleeping.
@@ -119,7 +103,7 @@ export class Sender {
     const jobs = this.routeToPeers(n, now);
     // Packets for no peer (a fresh interface's router solicitations) are not traffic: a quiet worker
     // keeps no frames (its idle release, which they do not wake, would otherwise find them out).
-    if (!this.forPeers) this.releaseHeldFrames();
+    if (!this.forPeers) this.s.emptyFrames.release();
     if (jobs === 0) return true;
     this.seal(jobs);
     this.viaXsk = 0;
@@ -146,9 +130,9 @@ export class Sender {
   }
 
   /**
-   * Reads a burst into scratch.tunDesc, into the top of the kept frames (the
-   * ones it fills leave the stack). Returns the packet count, or −1 when the
-   * TUN is gone.
+   * Reads a burst into scratch.tunDesc, into the top of the worker's empty
+   * frames (empty-frames.ts). Returns the packet count, or −1 when the TUN
+   * is gone.
    */
   private readTun(): number {
     const s = this.s,
@@ -158,33 +142,25 @@ export class Sender {
     const buf = (this.buf = x ? x.buf : s.udpBuf);
     const headroom = x ? FRAME_HEADROOM : s.udp.frames.headroom;
     const frameSize = pool.frames.frameSize;
-    if (this.heldPool !== pool) this.releaseHeldFrames(); // the target changed (an MTU, a new port)
-    this.heldPool = pool;
-    if (this.held < TUN_FRAMES_LOW) this.held += pool.allocFrames(sc.tunFrames.subarray(this.held), BURST_SIZE - this.held);
-    const got = this.held;
+    const empty = s.emptyFrames;
+    empty.prepare(pool);
+    const got = empty.count;
     this.tunMore = false;
     if (got === 0) return 0;
     const room = frameSize - headroom - TX_TAILROOM;
     for (let i = 0; i < got; i++) {
-      sc.tunDesc[2 * i] = sc.tunFrames[got - 1 - i]! + headroom;
+      sc.tunDesc[2 * i] = empty.frames[got - 1 - i]! + headroom;
       sc.tunDesc[2 * i + 1] = room;
     }
     const n = s.tun.readBurst(buf.buffer as ArrayBuffer, sc.tunDesc, got);
     if (n < 0) {
-      this.releaseHeldFrames();
+      empty.release();
       s.fatal(`TUN read failed (errno ${-n}): the interface is gone`);
       return -1;
     }
     this.tunMore = n === got;
-    this.held = got - n;
+    empty.count = got - n; // the filled frames leave the stack (its top)
     return n;
-  }
-
-  /** Gives the kept TUN frames back to their pool: before that port closes or releases its idle pages. */
-  releaseHeldFrames(): void {
-    if (this.held > 0) this.heldPool!.freeFrames(this.s.scratch.tunFrames, this.held);
-    this.held = 0;
-    this.heldPool = null;
   }
 
   // ------------------------------------------------------------ 2. route to a peer and its keypair

@@ -22,6 +22,7 @@ import { DropCounters } from './drop-counters.js';
 import { PeerCounterSlab, SlotActivity } from './peer-counters.js';
 import { RoamedEndpoints } from './roamed-endpoints.js';
 import { PeerRouter } from './peer-router.js';
+import { EmptyFrames } from './empty-frames.js';
 import { BurstScratch } from './burst-scratch.js';
 import type { CaptureRing } from './capture-ring.js';
 import { DataKeypair } from './data-keypair.js';
@@ -142,6 +143,8 @@ const GRO_FRAME_COUNT = 1024;
 
 export class WorkerState {
   readonly scratch = new BurstScratch();
+  /** Empty frames kept for TUN reads (empty-frames.ts): given back before a port closes or idles. */
+  readonly emptyFrames = new EmptyFrames();
   /** This worker's TUN queue and its offload state (closed with the worker, worker.ts run). */
   readonly tun: NativeTunQueue;
   readonly drops: DropCounters;

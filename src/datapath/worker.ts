@@ -82,9 +82,9 @@ export class Worker {
     const daemon = init.daemonActivity;
     this.idleMemory = new IdleMemoryRelease(
       () => {
-        // Between bursts the worker holds no frames once the sender's kept ones are back: the
+        // Between bursts the worker holds no frames once its empty TUN frames are back: the
         // socket port's pages can go too.
-        this.sender.releaseHeldFrames();
+        this.s.emptyFrames.release();
         this.s.udp.native.releaseIdle();
         n.releaseIdleMemory();
       },
@@ -305,9 +305,9 @@ export class Worker {
         for (const p of this.s.peers) if (p) p.outer = this.outerFor(p);
         return;
       case 'udp-fd': {
-        // Between bursts the worker holds no frames (once the sender's kept ones are back), so the
+        // Between bursts the worker holds no frames (once its empty TUN frames are back), so the
         // old port can go at once.
-        this.sender.releaseHeldFrames();
+        this.s.emptyFrames.release();
         const next = this.s.openSocketPort(msg.fd);
         this.s.udp.close();
         this.s.udp = next;
@@ -319,11 +319,11 @@ export class Worker {
         this.openXsk(msg.ifindex, msg.queues, msg.opts, msg.txPath);
         return;
       case 'xsk-close': {
-        // Between bursts the worker holds no frames of the port (once the sender's kept ones are
+        // Between bursts the worker holds no frames of the port (once its empty TUN frames are
         // back), so it can go at once.
         const i = this.s.xsks.findIndex((x) => x.ifindex === msg.ifindex);
         if (i < 0) return;
-        this.sender.releaseHeldFrames();
+        this.s.emptyFrames.release();
         this.s.xsks[i]!.port.close();
         this.s.xsks.splice(i, 1);
         this.fds.fill(-1, 2);
