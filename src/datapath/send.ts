@@ -159,7 +159,7 @@ export class Sender {
       return -1;
     }
     this.tunMore = n === got;
-    empty.count = got - n; // the filled frames leave the stack (its top)
+    empty.take(n);
     return n;
   }
 

@@ -53,7 +53,8 @@ test('a lone packet per burst costs one allocation per half stack, and release g
   const sent: number[] = [];
   for (let burst = 0; burst < BURST_SIZE; burst++) {
     e.prepare(pool);
-    sent.push(e.frames[--e.count]!);
+    sent.push(e.frames[e.count - 1]!);
+    e.take(1);
   }
   assert.equal(pool.allocCalls, 2, 'topped up once, when half the stack was gone');
   assert.equal(new Set(sent).size, sent.length, 'no frame handed out twice');
@@ -62,6 +63,24 @@ test('a lone packet per burst costs one allocation per half stack, and release g
   e.release();
   assert.equal(e.count, 0);
   assert.equal(pool.out.size, 0, 'every frame back in the pool');
+  assert.equal(pool.freeInvalid, 0);
+});
+
+test('after a read of more than one packet the stack is full again before the next read (a bulk burst keeps its room)', () => {
+  const pool = fakePool(512);
+  const e = new EmptyFrames();
+  e.prepare(pool);
+  const out: number[] = [];
+  for (const n of [5, 2, 40, 1]) {
+    for (let i = 1; i <= n; i++) out.push(e.frames[e.count - i]!);
+    e.take(n);
+    e.prepare(pool);
+    assert.equal(e.count, n > 1 ? BURST_SIZE : BURST_SIZE - 1, `after a read of ${n}`);
+  }
+  assert.equal(new Set(out).size, out.length, 'no frame handed out twice');
+  pool.freeFrames(Uint32Array.from(out), out.length);
+  e.release();
+  assert.equal(pool.out.size, 0);
   assert.equal(pool.freeInvalid, 0);
 });
 
