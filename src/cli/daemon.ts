@@ -10,9 +10,8 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
-import { connect } from 'node:net';
 import { Logger, logLevelFromEnv } from '../daemon/log.js';
-import { uapiSocketPath } from '../daemon/uapi/server.js';
+import { uapiAccepts, uapiSocketPath } from '../daemon/uapi/server.js';
 import { parseListenAddress } from '../daemon/config/listen-address.js';
 import { commandLikeName } from './misspelt-command.js';
 
@@ -130,18 +129,6 @@ async function daemonize(ifname: string, metricsListen: string | undefined): Pro
   return 1;
 }
 
-/** True when a process accepts connections on the interface's UAPI socket. */
-function uapiServed(ifname: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = connect(uapiSocketPath(ifname));
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
-}
-
 async function runForeground(ifname: string, ready: ((line: string) => void) | undefined, metricsListen?: string): Promise<number> {
   const log = new Logger(`(${ifname}) `, logLevelFromEnv());
   const { startDaemon } = await import('../daemon/daemon.js');
@@ -149,7 +136,7 @@ async function runForeground(ifname: string, ready: ((line: string) => void) | u
     // Checked before the TUN is opened: opening a multi-queue TUN that a live
     // daemon owns attaches our queues to its device, and the kernel would
     // steer part of its traffic to us until we gave up.
-    if (process.env.WG_UAPI_FD === undefined && (await uapiServed(ifname))) {
+    if (process.env.WG_UAPI_FD === undefined && (await uapiAccepts(uapiSocketPath(ifname)))) {
       throw new Error(`another process already serves ${uapiSocketPath(ifname)} (is a daemon for ${ifname} running?)`);
     }
     const daemon = await startDaemon({ ifname, log, dropCapabilities: true, metricsListen });

@@ -12,13 +12,12 @@
  * latest-handshakes, transfer, persistent-keepalive, dump.
  */
 import { readdirSync, statSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { keyToBase64 } from '../crypto/encoding.js';
 import { publicKeyOf } from '../crypto/x25519.js';
 import type { DeviceSnapshot, PeerSnapshot } from '../daemon/config/device-config.js';
 import { PEER_SETTING_LIST, type AnyPeerSetting, type ShowStyle } from '../daemon/config/peer-settings.js';
 import { formatPrefix, type IpPrefix } from '../packet/ip-prefix.js';
-import { UAPI_SOCKET_DIR, uapiGet, uapiSocketPath } from '../daemon/uapi/server.js';
+import { UAPI_SOCKET_DIR, uapiAccepts, uapiGet, uapiSocketPath } from '../daemon/uapi/server.js';
 
 /** The per-peer settings (peer-settings.ts) `wg show` lists after a peer's key and after its transfer. */
 const SHOW_AFTER = {
@@ -220,17 +219,6 @@ export function formatField(name: string, device: ShownDevice, field: string, wi
   }
 }
 
-function canConnect(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = createConnection(socketPath);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-}
-
 /** Interfaces whose UAPI socket exists and accepts connections, sorted by name. */
 export async function listInterfaces(dir = UAPI_SOCKET_DIR): Promise<string[]> {
   let names: string[];
@@ -252,7 +240,7 @@ export async function listInterfaces(dir = UAPI_SOCKET_DIR): Promise<string[]> {
       } catch {
         return false;
       }
-      return canConnect(p);
+      return uapiAccepts(p);
     }),
   );
   return candidates.filter((_, i) => alive[i]);

@@ -5,10 +5,12 @@
  */
 import { type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, nsExec, sh, waitFor } from './netns.js';
+import { uapiAccepts } from '../../src/daemon/uapi/server.js';
+
+export { uapiAccepts };
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const xdpwgBin = path.join(repoRoot, 'bin', 'xdpwg');
@@ -61,7 +63,7 @@ export async function startImplementation(lab: Lab, side: Side, env: Record<stri
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   // Ready means the UAPI socket answers, as `wg` sees it. `wg` deletes a socket that refuses it,
-  // and wireguard-go (like Node) binds before it listens: only ask `wg` once a connect succeeds.
+  // and wireguard-go (like Node) binds before it listens: only ask `wg` once uapiAccepts.
   const socketPath = `/var/run/wireguard/${side.ifname}.sock`;
   try {
     await waitFor(
@@ -72,22 +74,6 @@ export async function startImplementation(lab: Lab, side: Side, env: Record<stri
   } catch (err) {
     throw startFailure(err, child, side);
   }
-}
-
-/**
- * Whether the UAPI socket at `socketPath` accepts a connection. Ask this before
- * `wg show` in a wait for a starting daemon: `wg` deletes a socket that
- * refuses it, and a socket refuses between its bind and its listen.
- */
-export function uapiAccepts(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = createConnection(socketPath);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
 }
 
 /** A start that never answered, with what explains it: whether the daemon exited, and the end of its log. */

@@ -542,6 +542,22 @@ async function removeStaleSocket(socketPath: string, interfaceName: string): Pro
 // ---------------------------------------------------------------- client side
 
 /**
+ * Whether a process accepts connections on the UAPI socket at `socketPath`.
+ * Unlike wg(8), a refusal leaves the file alone: a socket refuses between its
+ * bind and its listen, so a starting daemon's must not be taken for stale.
+ */
+export function uapiAccepts(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = createConnection(socketPath);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+/**
  * Sends one request on a fresh connection and returns the whole answer
  * (through its `errno=…\n\n` trailer). Rejects with the socket error
  * (ENOENT when no daemon serves the path, ECONNREFUSED for a stale socket).
