@@ -8,9 +8,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, nsExec, sh, waitFor } from './netns.js';
-import { uapiAccepts } from '../../src/daemon/uapi/server.js';
-
-export { uapiAccepts };
+import { uapiAccepts, uapiSocketPath } from '../../src/daemon/uapi/server.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const xdpwgBin = path.join(repoRoot, 'bin', 'xdpwg');
@@ -64,7 +62,7 @@ export async function startImplementation(lab: Lab, side: Side, env: Record<stri
   child.stderr?.on('data', collect);
   // Ready means the UAPI socket answers, as `wg` sees it. `wg` deletes a socket that refuses it,
   // and wireguard-go (like Node) binds before it listens: only ask `wg` once uapiAccepts.
-  const socketPath = `/var/run/wireguard/${side.ifname}.sock`;
+  const socketPath = uapiSocketPath(side.ifname);
   try {
     await waitFor(
       `${side.impl} to create ${side.ifname} in ${side.ns}`,

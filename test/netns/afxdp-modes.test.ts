@@ -14,7 +14,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
-import { addPeer, configureInterface, logsOf, ping, uapiAccepts, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
+import { addPeer, configureInterface, logsOf, ping, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
+import { uapiAccepts, uapiSocketPath } from '../../src/daemon/uapi/server.js';
 import { afxdpSides, datapathFile, iperf, mbit, pathTo, portTotals, startFresh, statsAfter } from '../helpers/afxdp-lab.js';
 
 const labs: Lab[] = [];
@@ -91,8 +92,7 @@ test('no CAP_NET_RAW/CAP_BPF (setpriv, CAP_NET_ADMIN only): AF_XDP unavailable, 
   for (const s of [child.stdout, child.stderr]) s?.on('data', (d: Buffer) => a.log.push(...d.toString().split('\n').filter(Boolean)));
   await waitFor(
     'the capability-limited daemon',
-    async () =>
-      (await uapiAccepts(`/var/run/wireguard/${a.ifname}.sock`)) && nsExec(a.ns, 'ip', ['link', 'show', a.ifname]).includes(a.ifname),
+    async () => (await uapiAccepts(uapiSocketPath(a.ifname))) && nsExec(a.ns, 'ip', ['link', 'show', a.ifname]).includes(a.ifname),
     15_000,
   );
   await waitFor(

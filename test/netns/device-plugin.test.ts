@@ -26,7 +26,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
-import { addPeer, configureInterface, logsOf, ping, uapiAccepts, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
+import { addPeer, configureInterface, logsOf, ping, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
+import { uapiAccepts, uapiSocketPath } from '../../src/daemon/uapi/server.js';
 import { afxdpSides, datapathFile, pathTo, portTotals, startFresh, statsAfter, statsOf } from '../helpers/afxdp-lab.js';
 import { startFakeDevicePlugin, type FakePluginBehaviour } from '../helpers/fake-device-plugin.js';
 
@@ -84,8 +85,7 @@ test('the plugin hands over its XSK map: exact handshake, no program of ours, tr
   for (const out of [child.stdout, child.stderr]) out?.on('data', (d: Buffer) => a.log.push(...d.toString().split('\n').filter(Boolean)));
   await waitFor(
     'the daemon in device-plugin mode',
-    async () =>
-      (await uapiAccepts(`/var/run/wireguard/${a.ifname}.sock`)) && nsExec(a.ns, 'wg', ['show', a.ifname, 'listen-port']).trim() !== '',
+    async () => (await uapiAccepts(uapiSocketPath(a.ifname))) && nsExec(a.ns, 'wg', ['show', a.ifname, 'listen-port']).trim() !== '',
     15_000,
   ).catch((err: Error) => assert.fail(`${err.message}\n${logsOf(a)}`));
   const capEff = BigInt('0x' + /CapEff:\s+([0-9a-f]+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]);

@@ -14,18 +14,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { Lab, nsExec, requireRoot, waitFor } from '../helpers/netns.js';
-import {
-  addPeer,
-  configureInterface,
-  logsOf,
-  ping,
-  startFailure,
-  twoSides,
-  uapiAccepts,
-  wg,
-  xdpwgBin,
-  type Side,
-} from '../helpers/tunnel-lab.js';
+import { addPeer, configureInterface, logsOf, ping, startFailure, twoSides, wg, xdpwgBin, type Side } from '../helpers/tunnel-lab.js';
+import { uapiAccepts, uapiSocketPath } from '../../src/daemon/uapi/server.js';
 import { datapathEnv, pingAsync } from './reliability-fixture.js';
 
 const PATH = 'kernel';
@@ -51,8 +41,7 @@ async function start(side: Side, extra: Record<string, string> = {}): Promise<vo
   try {
     await waitFor(
       `${side.ifname}'s UAPI socket to answer`,
-      async () =>
-        (await uapiAccepts(`/var/run/wireguard/${side.ifname}.sock`)) && wg(side, ['show', side.ifname, 'listen-port']).trim() !== '',
+      async () => (await uapiAccepts(uapiSocketPath(side.ifname))) && wg(side, ['show', side.ifname, 'listen-port']).trim() !== '',
       15_000,
       50,
     );

@@ -247,9 +247,13 @@ print(refused, flush=True)`,
   assert.match(out, /^ready\n\d+\n$/, `the client's report: ${out}`);
 });
 
-/** Resolves once cond() holds (polled every 5 ms). */
+/** Resolves once cond() holds (polled every 5 ms); throws after 10 s. */
 async function waitForOutput(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 5));
+  const end = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('the client never said it was ready');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 test('removing the socket file is noticed (the daemon exits then)', async () => {

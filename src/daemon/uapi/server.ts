@@ -424,7 +424,7 @@ export class UapiServer {
     if (this.timer) clearInterval(this.timer);
     for (const s of this.sockets) s.destroy();
     const ours = this.identity;
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await closeServer(this.server);
     // Node unlinks a path it bound on close; make sure, but never someone else's socket.
     const now = fileIdentity(this.socketPath);
     if (ours && now && now.dev === ours.dev && now.ino === ours.ino) {
@@ -496,14 +496,15 @@ async function listenOnName(server: Server, socketPath: string, interfaceName: s
       chmodSync(socketPath, 0o600);
       return;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-        throw err;
-      }
+      await closeServer(server);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    await new Promise<void>((resolve) => server.close(() => resolve()));
     if (attempt === REBINDS) throw new Error(`${socketPath} was deleted as it was created, ${REBINDS} times over`);
   }
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
 }
 
 /** Removes a socket nobody accepts on; refuses when a live process answers or it is not a socket. */
