@@ -1,0 +1,162 @@
+/**
+ * How a fresh daemon's idle ping settles: the suite's first repetition
+ * measures a daemon seconds old, whose JIT has not yet compiled the data
+ * path, and one pair per configuration; this tool measures that case over
+ * many fresh pairs, alternated, batch by batch.
+ *
+ *   node dist/bench/fresh-ping.js [--pairs 5] [--batches 3] [--topology veth|nic]
+ *        [--wireguard-go PATH] [--variant NAME=V8FLAGS]... [--no-wireguard-go]
+ *
+ * Per round, each configuration gets a pair of its own (the suite's
+ * set-up: two namespaces over a veth, the handshake done by a first ping),
+ * then `--batches` runs of 200 pings every 10 ms back to back. Per batch:
+ * p50 and p99 (ms), and the minor page faults both daemons took meanwhile
+ * (their runtime's compiler allocates as it works: a count that falls to
+ * near zero says the JIT has settled). Then the medians over the pairs.
+ *
+ * `--variant fast=--interrupt-budget=2048` adds an xdpwg configuration whose
+ * daemons start with those V8 flags on top of bin/xdpwg's own (through
+ * XDPWG_V8_FLAGS, which bin/xdpwg applies before anything else loads;
+ * flags V8 reads only at its own start-up have no effect there). Space
+ * separates several flags.
+ */
+import { readFileSync } from 'node:fs';
+import { measureDefaults, requireRoot } from '../test/helpers/netns.js';
+import { setUpPair, type ConfigName } from './suite/topology.js';
+import { pingRun } from './suite/ping.js';
+import { median } from './suite/stats.js';
+
+/** One batch: about 200 pings. */
+const BATCH_SECONDS = 2;
+
+interface Configuration {
+  /** What the report calls it. */
+  label: string;
+  config: ConfigName;
+  /** XDPWG_V8_FLAGS for its daemons ('' for none). */
+  v8Flags: string;
+}
+
+interface Options {
+  pairs: number;
+  batches: number;
+  topology: 'veth' | 'nic';
+  wireguardGo: string | null;
+  variants: Array<{ name: string; flags: string }>;
+}
+
+function parseOptions(argv: string[]): Options {
+  const o: Options = { pairs: 5, batches: 3, topology: 'veth', wireguardGo: 'wireguard-go', variants: [] };
+  const count = (flag: string, v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, not ${v}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--pairs') o.pairs = count(a, value());
+    else if (a === '--batches') o.batches = count(a, value());
+    else if (a === '--topology') {
+      const t = value();
+      if (t !== 'veth' && t !== 'nic') throw new Error('--topology: veth or nic');
+      o.topology = t;
+    } else if (a === '--wireguard-go') o.wireguardGo = value();
+    else if (a === '--no-wireguard-go') o.wireguardGo = null;
+    else if (a === '--variant') {
+      const v = value();
+      const eq = v.indexOf('=');
+      if (
+        eq <= 0 ||
+        !v
+          .slice(eq + 1)
+          .trim()
+          .startsWith('--')
+      )
+        throw new Error(`--variant ${v}: expected NAME=V8FLAGS, e.g. fast=--interrupt-budget=2048`);
+      o.variants.push({ name: v.slice(0, eq), flags: v.slice(eq + 1).trim() });
+    } else throw new Error(`unknown option ${a} (known: --pairs, --batches, --topology, --wireguard-go, --no-wireguard-go, --variant)`);
+  }
+  return o;
+}
+
+/** Minor page faults of a process so far (/proc/PID/stat field 10). */
+function minorFaults(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+}
+
+interface Batch {
+  p50: number;
+  p99: number;
+  faults: number;
+}
+
+/** One fresh pair of `c`: its batches of pings. */
+async function measurePair(c: Configuration, o: Options): Promise<Batch[]> {
+  const before = process.env.XDPWG_V8_FLAGS;
+  process.env.XDPWG_V8_FLAGS = c.v8Flags;
+  let pair;
+  try {
+    pair = await setUpPair(c.config, o.topology, o.wireguardGo ?? 'wireguard-go');
+  } finally {
+    if (before === undefined) delete process.env.XDPWG_V8_FLAGS;
+    else process.env.XDPWG_V8_FLAGS = before;
+  }
+  try {
+    const pids = [pair.a.proc!.pid!, pair.b.proc!.pid!];
+    const faults = (): number => pids.reduce((sum, pid) => sum + minorFaults(pid), 0);
+    const batches: Batch[] = [];
+    for (let i = 0; i < o.batches; i++) {
+      const f0 = faults();
+      const r = await pingRun(pair, BATCH_SECONDS);
+      if (r.received < r.sent / 2) throw new Error(`${c.label}: only ${r.received} of ${r.sent} pings answered`);
+      batches.push({ p50: r.p50Ms, p99: r.p99Ms, faults: faults() - f0 });
+    }
+    return batches;
+  } finally {
+    pair.lab.cleanup();
+  }
+}
+
+async function main(): Promise<void> {
+  requireRoot();
+  measureDefaults();
+  const o = parseOptions(process.argv.slice(2));
+  const configs: Configuration[] = [
+    { label: 'xdpwg', config: 'xdpwg', v8Flags: '' },
+    ...o.variants.map((v) => ({ label: `xdpwg ${v.name} (${v.flags})`, config: 'xdpwg' as const, v8Flags: v.flags })),
+    ...(o.wireguardGo ? [{ label: `wireguard-go (${o.wireguardGo})`, config: 'wireguard-go' as const, v8Flags: '' }] : []),
+  ];
+  const results = new Map<string, Batch[][]>(configs.map((c) => [c.label, []]));
+  for (let round = 1; round <= o.pairs; round++) {
+    for (const c of configs) {
+      const batches = await measurePair(c, o);
+      results.get(c.label)!.push(batches);
+      const line = batches.map((b) => `${b.p50.toFixed(3)}/${b.p99.toFixed(3)} ms, ${b.faults} faults`).join('; ');
+      process.stdout.write(`pair ${round}/${o.pairs} ${c.label}: ${line}\n`);
+    }
+  }
+  process.stdout.write(
+    `\nMedians over ${o.pairs} fresh pairs on the ${o.topology} topology, batches of ${BATCH_SECONDS} s of pings every 10 ms:\n\n`,
+  );
+  const head = Array.from({ length: o.batches }, (_, i) => `batch ${i + 1} p50 / p99 ms (faults)`);
+  process.stdout.write(`| configuration | ${head.join(' | ')} |\n|---|${head.map(() => '---|').join('')}\n`);
+  for (const c of configs) {
+    const pairs = results.get(c.label)!;
+    const cells = head.map((_, i) => {
+      const at = (k: keyof Batch): number => median(pairs.map((p) => p[i]![k]));
+      return `${at('p50').toFixed(3)} / ${at('p99').toFixed(3)} (${Math.round(at('faults'))})`;
+    });
+    process.stdout.write(`| ${c.label} | ${cells.join(' | ')} |\n`);
+  }
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`fresh-ping: ${err.message}\n`);
+  process.exit(1);
+});
