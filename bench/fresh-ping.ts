@@ -12,7 +12,10 @@
  * then `--batches` runs of 200 pings every 10 ms back to back. Per batch:
  * p50 and p99 (ms), and the minor page faults both daemons took meanwhile
  * (their runtime's compiler allocates as it works: a count that falls to
- * near zero says the JIT has settled). Then the medians over the pairs.
+ * near zero says the JIT has settled). After the last batch, 5 s without
+ * traffic (as the suite's idle memory sample: longer than xdpwg's 3 s before
+ * its idle release), the larger of the two daemons' resident sets. Then the
+ * medians over the pairs.
  *
  * `--variant fast=--interrupt-budget=2048` adds an xdpwg configuration whose
  * daemons start with those V8 flags on top of bin/xdpwg's own (through
@@ -24,10 +27,14 @@ import { readFileSync } from 'node:fs';
 import { measureDefaults, requireRoot } from '../test/helpers/netns.js';
 import { setUpPair, type ConfigName } from './suite/topology.js';
 import { pingRun } from './suite/ping.js';
+import { memoryOf } from './suite/memory.js';
+import { sleep } from './suite/run.js';
 import { median } from './suite/stats.js';
 
 /** One batch: about 200 pings. */
 const BATCH_SECONDS = 2;
+/** Quiet before the idle memory sample, as the suite's (bench/suite/measure.ts IDLE_SETTLE_MS). */
+const IDLE_SETTLE_MS = 5_000;
 
 interface Configuration {
   /** What the report calls it. */
@@ -96,8 +103,14 @@ interface Batch {
   faults: number;
 }
 
-/** One fresh pair of `c`: its batches of pings. */
-async function measurePair(c: Configuration, o: Options): Promise<Batch[]> {
+interface PairResult {
+  batches: Batch[];
+  /** The larger daemon's resident set after IDLE_SETTLE_MS without traffic, MB. */
+  idleRssMb: number;
+}
+
+/** One fresh pair of `c`: its batches of pings, then its idle memory. */
+async function measurePair(c: Configuration, o: Options): Promise<PairResult> {
   const before = process.env.XDPWG_V8_FLAGS;
   process.env.XDPWG_V8_FLAGS = c.v8Flags;
   let pair;
@@ -117,7 +130,9 @@ async function measurePair(c: Configuration, o: Options): Promise<Batch[]> {
       if (r.received < r.sent / 2) throw new Error(`${c.label}: only ${r.received} of ${r.sent} pings answered`);
       batches.push({ p50: r.p50Ms, p99: r.p99Ms, faults: faults() - f0 });
     }
-    return batches;
+    await sleep(IDLE_SETTLE_MS);
+    const idleRssMb = Math.max(...pids.map((pid) => memoryOf([pid]).rssKb)) / 1024;
+    return { batches, idleRssMb };
   } finally {
     pair.lab.cleanup();
   }
@@ -132,27 +147,27 @@ async function main(): Promise<void> {
     ...o.variants.map((v) => ({ label: `xdpwg ${v.name} (${v.flags})`, config: 'xdpwg' as const, v8Flags: v.flags })),
     ...(o.wireguardGo ? [{ label: `wireguard-go (${o.wireguardGo})`, config: 'wireguard-go' as const, v8Flags: '' }] : []),
   ];
-  const results = new Map<string, Batch[][]>(configs.map((c) => [c.label, []]));
+  const results = new Map<string, PairResult[]>(configs.map((c) => [c.label, []]));
   for (let round = 1; round <= o.pairs; round++) {
     for (const c of configs) {
-      const batches = await measurePair(c, o);
-      results.get(c.label)!.push(batches);
-      const line = batches.map((b) => `${b.p50.toFixed(3)}/${b.p99.toFixed(3)} ms, ${b.faults} faults`).join('; ');
-      process.stdout.write(`pair ${round}/${o.pairs} ${c.label}: ${line}\n`);
+      const r = await measurePair(c, o);
+      results.get(c.label)!.push(r);
+      const line = r.batches.map((b) => `${b.p50.toFixed(3)}/${b.p99.toFixed(3)} ms, ${b.faults} faults`).join('; ');
+      process.stdout.write(`pair ${round}/${o.pairs} ${c.label}: ${line}; idle RSS ${r.idleRssMb.toFixed(1)} MB\n`);
     }
   }
   process.stdout.write(
     `\nMedians over ${o.pairs} fresh pairs on the ${o.topology} topology, batches of ${BATCH_SECONDS} s of pings every 10 ms:\n\n`,
   );
   const head = Array.from({ length: o.batches }, (_, i) => `batch ${i + 1} p50 / p99 ms (faults)`);
-  process.stdout.write(`| configuration | ${head.join(' | ')} |\n|---|${head.map(() => '---|').join('')}\n`);
+  process.stdout.write(`| configuration | ${head.join(' | ')} | idle RSS MB |\n|---|${head.map(() => '---|').join('')}---|\n`);
   for (const c of configs) {
     const pairs = results.get(c.label)!;
     const cells = head.map((_, i) => {
-      const at = (k: keyof Batch): number => median(pairs.map((p) => p[i]![k]));
+      const at = (k: keyof Batch): number => median(pairs.map((p) => p.batches[i]![k]));
       return `${at('p50').toFixed(3)} / ${at('p99').toFixed(3)} (${Math.round(at('faults'))})`;
     });
-    process.stdout.write(`| ${c.label} | ${cells.join(' | ')} |\n`);
+    process.stdout.write(`| ${c.label} | ${cells.join(' | ')} | ${median(pairs.map((p) => p.idleRssMb)).toFixed(1)} |\n`);
   }
 }
 
