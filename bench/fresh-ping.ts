@@ -25,7 +25,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { measureDefaults, requireRoot } from '../test/helpers/netns.js';
-import { setUpPair, type ConfigName } from './suite/topology.js';
+import { setUpPair, type ConfigName, type TopologyName } from './suite/topology.js';
+import { OptionReader } from './suite/options.js';
 import { pingRun } from './suite/ping.js';
 import { memoryOf } from './suite/memory.js';
 import { sleep } from './suite/run.js';
@@ -47,7 +48,7 @@ interface Configuration {
 interface Options {
   pairs: number;
   batches: number;
-  topology: 'veth' | 'nic';
+  topology: TopologyName;
   wireguardGo: string | null;
   variants: Array<{ name: string; flags: string }>;
 }
@@ -59,20 +60,13 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, not ${v}`);
     return n;
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
+  const args = new OptionReader(argv);
+  for (let a = args.next(); a !== undefined; a = args.next()) {
+    const value = (): string => args.value(a);
     if (a === '--pairs') o.pairs = count(a, value());
     else if (a === '--batches') o.batches = count(a, value());
-    else if (a === '--topology') {
-      const t = value();
-      if (t !== 'veth' && t !== 'nic') throw new Error('--topology: veth or nic');
-      o.topology = t;
-    } else if (a === '--wireguard-go') o.wireguardGo = value();
+    else if (a === '--topology') o.topology = args.topology(a);
+    else if (a === '--wireguard-go') o.wireguardGo = value();
     else if (a === '--no-wireguard-go') o.wireguardGo = null;
     else if (a === '--variant') {
       const v = value();

@@ -28,6 +28,7 @@ import { handshakeRun } from './suite/handshake.js';
 import { UDP_PAYLOADS } from './suite/measure.js';
 import { threadsOf, USER_HZ } from './suite/cpu.js';
 import { setUpPair, type ConfigName, type Pair, type TopologyName } from './suite/topology.js';
+import { OptionReader } from './suite/options.js';
 
 const WORKLOADS = ['tcp', 'tcp4', 'udp1420', 'udp64', 'ping', 'ping-load', 'handshakes', 'idle'] as const;
 type Workload = (typeof WORKLOADS)[number];
@@ -52,13 +53,9 @@ function parseOptions(argv: string[]): Options {
     wireguardGo: 'wireguard-go',
     warmUpSeconds: 0,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
+  const args = new OptionReader(argv);
+  for (let a = args.next(); a !== undefined; a = args.next()) {
+    const value = (): string => args.value(a);
     if (a === '--workload') {
       const w = value();
       if (!(WORKLOADS as readonly string[]).includes(w)) throw new Error(`--workload: one of ${WORKLOADS.join(', ')}`);
@@ -67,11 +64,8 @@ function parseOptions(argv: string[]): Options {
       const c = value();
       if (c !== 'xdpwg' && c !== 'wireguard-go') throw new Error('--config: xdpwg or wireguard-go');
       o.config = c;
-    } else if (a === '--topology') {
-      const t = value();
-      if (t !== 'veth' && t !== 'nic') throw new Error('--topology: veth or nic');
-      o.topology = t;
-    } else if (a === '--seconds') {
+    } else if (a === '--topology') o.topology = args.topology(a);
+    else if (a === '--seconds') {
       o.seconds = Number(value());
       if (!(o.seconds >= 1)) throw new Error('--seconds: at least 1');
     } else if (a === '--perf') o.perf = true;
