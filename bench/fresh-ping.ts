@@ -25,7 +25,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { measureDefaults, requireRoot } from '../test/helpers/netns.js';
-import { setUpPair, type ConfigName, type TopologyName } from './suite/topology.js';
+import { setUpPair, type ConfigName, type Pair, type TopologyName } from './suite/topology.js';
 import { OptionReader } from './suite/options.js';
 import { pingRun } from './suite/ping.js';
 import { memoryOf } from './suite/memory.js';
@@ -85,9 +85,14 @@ function parseOptions(argv: string[]): Options {
   return o;
 }
 
-/** Minor page faults of a process so far (/proc/PID/stat field 10). */
+/** Minor page faults of a process so far (/proc/PID/stat field 10); an error naming it when it has exited. */
 function minorFaults(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    throw new Error(`daemon ${pid} exited during the measurement`);
+  }
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
 }
 
@@ -107,7 +112,7 @@ interface PairResult {
 async function measurePair(c: Configuration, o: Options): Promise<PairResult> {
   const before = process.env.XDPWG_V8_FLAGS;
   process.env.XDPWG_V8_FLAGS = c.v8Flags;
-  let pair;
+  let pair: Pair;
   try {
     pair = await setUpPair(c.config, o.topology, o.wireguardGo ?? 'wireguard-go');
   } finally {
