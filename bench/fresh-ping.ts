@@ -23,19 +23,18 @@
  * flags V8 reads only at its own start-up have no effect there). Space
  * separates several flags.
  */
-import { readFileSync } from 'node:fs';
 import { measureDefaults, requireRoot } from '../test/helpers/netns.js';
 import { setUpPair, type ConfigName, type Pair, type TopologyName } from './suite/topology.js';
 import { OptionReader } from './suite/options.js';
 import { pingRun } from './suite/ping.js';
 import { memoryOf } from './suite/memory.js';
+import { minorFaultsOf } from './suite/cpu.js';
+import { IDLE_SETTLE_MS } from './suite/measure.js';
 import { sleep } from './suite/run.js';
 import { median } from './suite/stats.js';
 
 /** One batch: about 200 pings. */
 const BATCH_SECONDS = 2;
-/** Quiet before the idle memory sample, as the suite's (bench/suite/measure.ts IDLE_SETTLE_MS). */
-const IDLE_SETTLE_MS = 5_000;
 
 interface Configuration {
   /** What the report calls it. */
@@ -62,14 +61,13 @@ function parseOptions(argv: string[]): Options {
   };
   const args = new OptionReader(argv);
   for (let a = args.next(); a !== undefined; a = args.next()) {
-    const value = (): string => args.value(a);
-    if (a === '--pairs') o.pairs = count(a, value());
-    else if (a === '--batches') o.batches = count(a, value());
+    if (a === '--pairs') o.pairs = count(a, args.value(a));
+    else if (a === '--batches') o.batches = count(a, args.value(a));
     else if (a === '--topology') o.topology = args.topology(a);
-    else if (a === '--wireguard-go') o.wireguardGo = value();
+    else if (a === '--wireguard-go') o.wireguardGo = args.value(a);
     else if (a === '--no-wireguard-go') o.wireguardGo = null;
     else if (a === '--variant') {
-      const v = value();
+      const v = args.value(a);
       const eq = v.indexOf('=');
       if (
         eq <= 0 ||
@@ -85,15 +83,11 @@ function parseOptions(argv: string[]): Options {
   return o;
 }
 
-/** Minor page faults of a process so far (/proc/PID/stat field 10); an error naming it when it has exited. */
+/** Minor page faults of a daemon so far; an error naming it when it has exited. */
 function minorFaults(pid: number): number {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    throw new Error(`daemon ${pid} exited during the measurement`);
-  }
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+  const n = minorFaultsOf(pid);
+  if (n === undefined) throw new Error(`daemon ${pid} exited during the measurement`);
+  return n;
 }
 
 interface Batch {

@@ -55,23 +55,22 @@ function parseOptions(argv: string[]): Options {
   };
   const args = new OptionReader(argv);
   for (let a = args.next(); a !== undefined; a = args.next()) {
-    const value = (): string => args.value(a);
     if (a === '--workload') {
-      const w = value();
+      const w = args.value(a);
       if (!(WORKLOADS as readonly string[]).includes(w)) throw new Error(`--workload: one of ${WORKLOADS.join(', ')}`);
       o.workload = w as Workload;
     } else if (a === '--config') {
-      const c = value();
+      const c = args.value(a);
       if (c !== 'xdpwg' && c !== 'wireguard-go') throw new Error('--config: xdpwg or wireguard-go');
       o.config = c;
     } else if (a === '--topology') o.topology = args.topology(a);
     else if (a === '--seconds') {
-      o.seconds = Number(value());
+      o.seconds = Number(args.value(a));
       if (!(o.seconds >= 1)) throw new Error('--seconds: at least 1');
     } else if (a === '--perf') o.perf = true;
-    else if (a === '--wireguard-go') o.wireguardGo = value();
+    else if (a === '--wireguard-go') o.wireguardGo = args.value(a);
     else if (a === '--warm-up') {
-      o.warmUpSeconds = Number(value());
+      o.warmUpSeconds = Number(args.value(a));
       if (!(o.warmUpSeconds >= 0)) throw new Error('--warm-up: seconds, at least 0');
     } else throw new Error(`unknown option ${a}`);
   }

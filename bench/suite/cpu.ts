@@ -19,6 +19,8 @@ interface ProcStat {
   pid: number;
   ppid: number;
   ticks: number;
+  /** Minor page faults so far (field 10). */
+  minorFaults: number;
 }
 
 function readStat(pid: number): ProcStat | undefined {
@@ -34,7 +36,12 @@ function readStat(pid: number): ProcStat | undefined {
   const ppid = Number(rest[4 - 3]);
   const utime = Number(rest[14 - 3]);
   const stime = Number(rest[15 - 3]);
-  return { pid, ppid, ticks: utime + stime };
+  return { pid, ppid, ticks: utime + stime, minorFaults: Number(rest[10 - 3]) };
+}
+
+/** A process's minor page faults so far; undefined when it has exited. */
+export function minorFaultsOf(pid: number): number | undefined {
+  return readStat(pid)?.minorFaults;
 }
 
 /** The pids of root and all its descendants alive now. */

@@ -86,7 +86,7 @@ export interface Repetition {
 
 /** Runs every measurement once on pair; `log` gets a line per measurement. */
 /** No traffic for this long before the idle memory sample (longer than xdpwg's QUIET_MS of 3 s). */
-const IDLE_SETTLE_MS = 5_000;
+export const IDLE_SETTLE_MS = 5_000;
 
 export async function measureOnce(pair: Pair, s: Settings, log: (line: string) => void): Promise<Repetition> {
   const f: Partial<Record<MetricKey, number>> = {};
