@@ -25,6 +25,7 @@
         "native/waiter.cc",
         "native/aead_burst.cc",
         "native/aead_crew.cc",
+        "native/data_transport.cc",
         "native/blake2s.cc",
         "native/affinity.cc",
         "native/thread_roles.cc",

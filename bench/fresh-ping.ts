@@ -5,7 +5,7 @@
  * many fresh pairs, alternated, batch by batch.
  *
  *   node dist/bench/fresh-ping.js [--pairs 5] [--batches 3] [--topology veth|nic]
- *        [--wireguard-go PATH] [--variant NAME=V8FLAGS]... [--no-wireguard-go]
+ *        [--wireguard-go PATH] [--variant NAME=SETTINGS]... [--no-wireguard-go]
  *
  * Per round, each configuration gets a pair of its own (the suite's
  * set-up: two namespaces over a veth, the handshake done by a first ping),
@@ -20,8 +20,9 @@
  * `--variant fast=--interrupt-budget=2048` adds an xdpwg configuration whose
  * daemons start with those V8 flags on top of bin/xdpwg's own (through
  * XDPWG_V8_FLAGS, which bin/xdpwg applies before anything else loads;
- * flags V8 reads only at its own start-up have no effect there). Space
- * separates several flags.
+ * flags V8 reads only at its own start-up have no effect there);
+ * `--variant js=XDPWG_DATA_TRANSPORT=js` one whose daemons start with that
+ * environment variable (an XDPWG_ setting). Space separates several of either.
  */
 import { measureDefaults, requireRoot } from '../test/helpers/netns.js';
 import { setUpPair, type ConfigName, type Pair, type TopologyName } from './suite/topology.js';
@@ -42,6 +43,8 @@ interface Configuration {
   config: ConfigName;
   /** XDPWG_V8_FLAGS for its daemons ('' for none). */
   v8Flags: string;
+  /** XDPWG_ environment settings for its daemons. */
+  env: Record<string, string>;
 }
 
 interface Options {
@@ -49,7 +52,7 @@ interface Options {
   batches: number;
   topology: TopologyName;
   wireguardGo: string | null;
-  variants: Array<{ name: string; flags: string }>;
+  variants: Array<{ name: string; settings: string; flags: string; env: Record<string, string> }>;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -66,21 +69,23 @@ function parseOptions(argv: string[]): Options {
     else if (a === '--topology') o.topology = args.topology(a);
     else if (a === '--wireguard-go') o.wireguardGo = args.value(a);
     else if (a === '--no-wireguard-go') o.wireguardGo = null;
-    else if (a === '--variant') {
-      const v = args.value(a);
-      const eq = v.indexOf('=');
-      if (
-        eq <= 0 ||
-        !v
-          .slice(eq + 1)
-          .trim()
-          .startsWith('--')
-      )
-        throw new Error(`--variant ${v}: expected NAME=V8FLAGS, e.g. fast=--interrupt-budget=2048`);
-      o.variants.push({ name: v.slice(0, eq), flags: v.slice(eq + 1).trim() });
-    } else throw new Error(`unknown option ${a} (known: --pairs, --batches, --topology, --wireguard-go, --no-wireguard-go, --variant)`);
+    else if (a === '--variant') o.variants.push(parseVariant(args.value(a)));
+    else throw new Error(`unknown option ${a} (known: --pairs, --batches, --topology, --wireguard-go, --no-wireguard-go, --variant)`);
   }
   return o;
+}
+
+/** NAME=SETTINGS: V8 flags (`--…`) and XDPWG_ environment settings (`XDPWG_X=value`), space-separated. */
+function parseVariant(v: string): Options['variants'][number] {
+  const eq = v.indexOf('=');
+  const settings = v.slice(eq + 1).trim();
+  const words = settings.split(/\s+/).filter((w) => w !== '');
+  const flags = words.filter((w) => w.startsWith('--'));
+  const assignments = words.filter((w) => /^XDPWG_[A-Z0-9_]+=/.test(w));
+  if (eq <= 0 || words.length === 0 || flags.length + assignments.length !== words.length)
+    throw new Error(`--variant ${v}: expected NAME=SETTINGS (V8 flags or XDPWG_ settings), e.g. fast=--interrupt-budget=2048`);
+  const env = Object.fromEntries(assignments.map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+  return { name: v.slice(0, eq), settings, flags: flags.join(' '), env };
 }
 
 /** Minor page faults of a daemon so far; an error naming it when it has exited. */
@@ -104,14 +109,18 @@ interface PairResult {
 
 /** One fresh pair of `c`: its batches of pings, then its idle memory. */
 async function measurePair(c: Configuration, o: Options): Promise<PairResult> {
-  const before = process.env.XDPWG_V8_FLAGS;
-  process.env.XDPWG_V8_FLAGS = c.v8Flags;
+  // The daemons inherit this process's environment: set theirs for the set-up only.
+  const settings: Record<string, string> = { XDPWG_V8_FLAGS: c.v8Flags, ...c.env };
+  const before = Object.fromEntries(Object.keys(settings).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, settings);
   let pair: Pair;
   try {
     pair = await setUpPair(c.config, o.topology, o.wireguardGo ?? 'wireguard-go');
   } finally {
-    if (before === undefined) delete process.env.XDPWG_V8_FLAGS;
-    else process.env.XDPWG_V8_FLAGS = before;
+    for (const [k, v] of Object.entries(before)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
   try {
     const pids = [pair.a.proc!.pid!, pair.b.proc!.pid!];
@@ -136,9 +145,9 @@ async function main(): Promise<void> {
   measureDefaults();
   const o = parseOptions(process.argv.slice(2));
   const configs: Configuration[] = [
-    { label: 'xdpwg', config: 'xdpwg', v8Flags: '' },
-    ...o.variants.map((v) => ({ label: `xdpwg ${v.name} (${v.flags})`, config: 'xdpwg' as const, v8Flags: v.flags })),
-    ...(o.wireguardGo ? [{ label: `wireguard-go (${o.wireguardGo})`, config: 'wireguard-go' as const, v8Flags: '' }] : []),
+    { label: 'xdpwg', config: 'xdpwg', v8Flags: '', env: {} },
+    ...o.variants.map((v) => ({ label: `xdpwg ${v.name} (${v.settings})`, config: 'xdpwg' as const, v8Flags: v.flags, env: v.env })),
+    ...(o.wireguardGo ? [{ label: `wireguard-go (${o.wireguardGo})`, config: 'wireguard-go' as const, v8Flags: '', env: {} }] : []),
   ];
   const results = new Map<string, PairResult[]>(configs.map((c) => [c.label, []]));
   for (let round = 1; round <= o.pairs; round++) {

@@ -428,6 +428,8 @@ void InitAeadBurst(Napi::Env env, Napi::Object exports) {
   napi_add_env_cleanup_hook(env, FreeAeadEnvState, state);
   exports.Set("aeadSealBurst", Napi::Function::New(env, BurstCall<AeadCrewSeal>, "aeadSealBurst", state));
   exports.Set("aeadOpenBurst", Napi::Function::New(env, BurstCall<AeadCrewOpen>, "aeadOpenBurst", state));
+  // The data transport's whole-burst calls use this environment's context too.
+  InitDataTransport(env, exports, &state->ctx);
 }
 
 }  // namespace xdpwg

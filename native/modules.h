@@ -11,6 +11,9 @@ void InitTun(Napi::Env env, Napi::Object exports);           // tun.cc: TUN devi
 void InitNetlink(Napi::Env env, Napi::Object exports);       // netlink.cc: link/addr/route/neigh
 void InitWaiter(Napi::Env env, Napi::Object exports);        // waiter.cc: poll over fds + eventfd wake
 void InitAeadBurst(Napi::Env env, Napi::Object exports);     // aead_burst.cc: batched ChaCha20-Poly1305 (OpenSSL)
+struct AeadBurstContext;
+// data_transport.cc: WireGuard data messages sealed/opened a burst per call; called by InitAeadBurst with its context.
+void InitDataTransport(Napi::Env env, Napi::Object exports, AeadBurstContext* const* ctx);
 void InitAeadCrew(Napi::Env env, Napi::Object exports);      // aead_crew.cc: the crypto crew sharing one burst's AEAD
 void InitAffinity(Napi::Env env, Napi::Object exports);      // affinity.cc: pin a worker thread to CPUs
 void InitThreadRoles(Napi::Env env, Napi::Object exports);   // thread_roles.cc: name our threads, lower the runtime's helpers

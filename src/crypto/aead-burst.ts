@@ -35,7 +35,7 @@
  * Threading: each worker thread has its own addon instance and its own cached
  * OpenSSL contexts; backends hold no cross-call state visible to JavaScript.
  */
-import { native } from '../native/binding.js';
+import { native, type NativeTransportBurstFn } from '../native/binding.js';
 import { TAG_LENGTH, nobleAead, nodeAead, type AeadBackend } from './aead.js';
 import { KEY_LENGTH } from './bytes.js';
 
@@ -98,6 +98,13 @@ export interface AeadBurstBackend {
   sealBurst: AeadBurstFn;
   /** Verifies each tag and decrypts the region in place; failures are zeroed and reported. */
   openBurst: AeadBurstFn;
+  /**
+   * The native backend only: the data transport's whole burst in one call (keypair checks,
+   * counters, headers, replay window: native/data_transport.h), which src/protocol/transport.ts
+   * then uses instead of its own steps around sealBurst/openBurst. Absent with
+   * XDPWG_DATA_TRANSPORT=js (to measure one against the other).
+   */
+  wholeBurst?: { seal: NativeTransportBurstFn<number>; open: NativeTransportBurstFn<Uint8Array> };
 }
 
 /**
@@ -110,7 +117,11 @@ export function nativeAeadBurst(): AeadBurstBackend {
   if (typeof addon.aeadSealBurst !== 'function' || typeof addon.aeadOpenBurst !== 'function') {
     throw new Error('native addon has no aeadSealBurst/aeadOpenBurst; rebuild it (npm run build:native)');
   }
-  return { name: 'native', sealBurst: addon.aeadSealBurst, openBurst: addon.aeadOpenBurst };
+  const whole =
+    process.env['XDPWG_DATA_TRANSPORT'] === 'js' || typeof addon.transportSealBurst !== 'function'
+      ? undefined
+      : { seal: addon.transportSealBurst, open: addon.transportOpenBurst };
+  return { name: 'native', sealBurst: addon.aeadSealBurst, openBurst: addon.aeadOpenBurst, ...(whole ? { wholeBurst: whole } : {}) };
 }
 
 /** node:crypto backend: OpenSSL through one cipher object per packet; the fallback without the addon. */

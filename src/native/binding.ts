@@ -506,9 +506,31 @@ export type NativeX25519Key = { readonly __brand: 'NativeX25519Key' };
 /** The handshake crew's handle (native/handshake_crew.cc). */
 export type NativeHandshakeCrew = { readonly __brand: 'NativeHandshakeCrew' };
 
+/**
+ * The data transport's whole burst (native/data_transport.h; caller: src/protocol/transport.ts):
+ * packet i (offset, length in desc) with keypairs[keypairOf[i]], a Uint8Array over a keypair's
+ * whole shared region; only the first keypairCount entries of keypairs count. results[i]: the
+ * sealed message's / opened plaintext's length, or codes[status] (the TransportStatus order).
+ * The last argument: seal, the tunnel MTU; open, firstReceipt (1 per packet that first
+ * authenticated its keypair). Returns how many were sealed / accepted; throws only on wrong shapes.
+ */
+export type NativeTransportBurstFn<Last> = (
+  buffer: Uint8Array,
+  desc: Uint32Array,
+  n: number,
+  keypairs: Uint8Array[],
+  keypairCount: number,
+  keypairOf: Uint16Array,
+  results: Int32Array,
+  codes: Int32Array,
+  last: Last,
+) => number;
+
 export interface NativeBinding extends FdPassingBinding {
   aeadSealBurst: NativeAeadBurstFn;
   aeadOpenBurst: NativeAeadBurstFn;
+  transportSealBurst: NativeTransportBurstFn<number>;
+  transportOpenBurst: NativeTransportBurstFn<Uint8Array>;
   /** (Re)starts the process-wide crypto crew (native/aead_crew.h); threads 0 stops it. False: a thread could not start. */
   aeadCrewConfigure(settings: { threads?: number; minBurst?: number; spinUs?: number }): boolean;
   /** The crew's counters (src/crypto/crypto-crew.ts CryptoCrewStats). */

@@ -69,6 +69,8 @@ export class KeypairShared {
   readonly receiveKey: Uint8Array;
   /** The receive replay window (in the buffer). */
   readonly replay: ReplayWindow;
+  /** The whole buffer as bytes: what the native transport reads (native/data_transport.h has the layout too). */
+  readonly region: Uint8Array;
   private readonly counter: BigUint64Array;
   private readonly words: Int32Array;
 
@@ -84,6 +86,7 @@ export class KeypairShared {
     this.sendKey = new Uint8Array(sab, SEND_KEY_BYTE, KEY_LENGTH);
     this.receiveKey = new Uint8Array(sab, RECEIVE_KEY_BYTE, KEY_LENGTH);
     this.replay = new ReplayWindow(sab, REPLAY_BYTE);
+    this.region = new Uint8Array(sab);
   }
 
   /** The receiver index peers write on data messages to us. */

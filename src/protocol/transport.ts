@@ -86,6 +86,8 @@ export class DataBurst {
   readonly offset: Uint32Array;
   /** Per packet: byte length (see the class comment). */
   readonly length: Uint32Array;
+  /** The same, interleaved (offset, length) per packet: as the native whole burst reads them. */
+  readonly desc: Uint32Array;
   /** Per packet: the keypair to use. */
   readonly keypairs: (KeypairShared | undefined)[];
   /** Per packet after the call: length, or a negative drop code (dropOf). */
@@ -102,23 +104,39 @@ export class DataBurst {
   readonly aeadToPacket: Uint16Array;
   /** Which keypair owns each entry of the AEAD key table. */
   readonly keyOwners: (KeypairShared | undefined)[];
+  /**
+   * The burst's distinct keypairs (first keypairCount entries; a burst has few) and their
+   * regions, and per packet the index of its keypair there: what the native whole-burst
+   * transport reads. Filled by add, so neither path looks keypairs up again.
+   */
+  readonly owners: (KeypairShared | undefined)[];
+  readonly regions: Uint8Array[];
+  readonly keypairOf: Uint16Array;
+  keypairCount = 0;
+  private lastOwner = -1;
 
   constructor(capacity: number) {
     this.capacity = capacity;
     this.offset = new Uint32Array(capacity);
     this.length = new Uint32Array(capacity);
+    this.desc = new Uint32Array(2 * capacity);
     this.keypairs = new Array<KeypairShared | undefined>(capacity).fill(undefined);
     this.result = new Int32Array(capacity);
     this.firstReceipt = new Uint8Array(capacity);
     this.aead = new AeadBurst(capacity);
     this.aeadToPacket = new Uint16Array(capacity);
     this.keyOwners = new Array<KeypairShared | undefined>(capacity).fill(undefined);
+    this.owners = new Array<KeypairShared | undefined>(capacity).fill(undefined);
+    this.regions = new Array<Uint8Array>(capacity).fill(NO_REGION);
+    this.keypairOf = new Uint16Array(capacity);
   }
 
   /** Starts an empty burst over `buffer`. */
   reset(buffer: Uint8Array): void {
     this.buffer = buffer;
     this.count = 0;
+    this.keypairCount = 0;
+    this.lastOwner = -1;
   }
 
   /** Appends a packet; returns its index, or −1 when the burst is full. */
@@ -128,11 +146,60 @@ export class DataBurst {
     this.keypairs[i] = keypair;
     this.offset[i] = offset;
     this.length[i] = length;
+    this.desc[2 * i] = offset;
+    this.desc[2 * i + 1] = length;
     this.result[i] = 0;
     this.firstReceipt[i] = 0;
+    let k = this.lastOwner;
+    if (k < 0 || this.owners[k] !== keypair) {
+      k = 0;
+      while (k < this.keypairCount && this.owners[k] !== keypair) k++;
+      if (k === this.keypairCount) {
+        this.owners[k] = keypair;
+        this.regions[k] = keypair.region;
+        this.keypairCount++;
+      }
+      this.lastOwner = k;
+    }
+    this.keypairOf[i] = k;
     return i;
   }
+
+  /** Drops the burst's references to its keypairs (a retired one is not kept alive by a quiet worker). */
+  forgetKeypairs(): void {
+    for (let k = 0; k < this.keypairCount; k++) {
+      this.owners[k] = undefined;
+      this.regions[k] = NO_REGION;
+    }
+    this.keypairCount = 0;
+    this.lastOwner = -1;
+  }
 }
+
+const NO_REGION = new Uint8Array(0);
+
+/**
+ * The TransportStatus order of native/data_transport.h: the native whole burst writes
+ * TRANSPORT_CODES[status] as a refused packet's result, the same value the steps below write.
+ */
+const TRANSPORT_STATUS_REASONS: readonly DropReason[] = [
+  'seal-keypair-unusable',
+  'seal-no-headroom',
+  'seal-no-tailroom',
+  'seal-counter-exhausted',
+  'seal-aead-failed',
+  'seal-keypair-retired',
+  'open-out-of-bounds',
+  'open-too-short',
+  'open-bad-header',
+  'open-wrong-receiver-index',
+  'open-keypair-unusable',
+  'open-counter-exhausted',
+  'open-aead-failed',
+  'open-auth-failed',
+  'open-replay',
+];
+const TRANSPORT_CODES = Int32Array.from(TRANSPORT_STATUS_REASONS, (r) => -DROP_CODE[r]);
 
 /** Seals and opens data messages with one AEAD backend; the caller counts each refused packet under its reason (datapath/receive.ts, send.ts). */
 export class DataTransport {
@@ -149,6 +216,12 @@ export class DataTransport {
    * that bounds padding. Returns how many were sealed.
    */
   sealBurst(burst: DataBurst, mtu: number): number {
+    const whole = this.backend.wholeBurst;
+    if (whole) {
+      const sealed = whole.seal(burst.buffer, burst.desc, burst.count, burst.regions, burst.keypairCount, burst.keypairOf, burst.result, TRANSPORT_CODES, mtu);
+      burst.forgetKeypairs();
+      return sealed;
+    }
     const buffer = burst.buffer;
     // 1–2. Per-packet checks and padding.
     for (let i = 0; i < burst.count; i++) {
@@ -237,6 +310,12 @@ export class DataTransport {
 
   /** Opens every message of the burst (see DataBurst). Returns how many were accepted. */
   openBurst(burst: DataBurst): number {
+    const whole = this.backend.wholeBurst;
+    if (whole) {
+      const accepted = whole.open(burst.buffer, burst.desc, burst.count, burst.regions, burst.keypairCount, burst.keypairOf, burst.result, TRANSPORT_CODES, burst.firstReceipt);
+      burst.forgetKeypairs();
+      return accepted;
+    }
     const buffer = burst.buffer;
     const aead = burst.aead;
     aead.reset(buffer);

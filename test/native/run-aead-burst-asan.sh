@@ -42,7 +42,7 @@ if [ "${1:-}" = "--addon" ]; then
   # node itself is not instrumented, so libasan must be loaded first; V8's
   # own allocations make LeakSanitizer noisy at exit, hence detect_leaks=0.
   (cd "$scratch" && LD_PRELOAD="$(g++ -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
-    node --test --test-concurrency=1 dist/test/unit/aead-burst.test.js dist/test/unit/waiter.test.js \
+    node --test --test-concurrency=1 dist/test/unit/aead-burst.test.js dist/test/unit/transport.test.js dist/test/unit/transport-native.test.js dist/test/unit/waiter.test.js \
       dist/test/unit/handshake-crypto-pool.test.js dist/test/unit/tun-offload.test.js dist/test/netns/udp-port.test.js dist/test/netns/tun.test.js \
       dist/test/netns/tun-offload.test.js dist/test/netns/xsk-port.test.js)
   # Leaks are looked for only in this run, and only ours count (stacks through
