@@ -12,16 +12,15 @@ namespace xdpwg {
 namespace {
 
 constexpr uint64_t kRejectAfterMessages = ~uint64_t{0} - (uint64_t{1} << 13);  // 2^64 - 2^13 - 1 (§6.1)
-constexpr uint64_t kReplayWindowSize = 32704;                                 // constants.ts REPLAY_WINDOW_SIZE
-constexpr uint32_t kReplayBlocks = 1024;                                      // 32768 bits of 32
-constexpr size_t kHeaderSize = 16;                                            // type, receiver index, counter
+constexpr uint64_t kReplayWindowSize = 32704;                                  // constants.ts REPLAY_WINDOW_SIZE
+constexpr uint32_t kReplayBlocks = 1024;                                       // 32768 bits of 32
+constexpr size_t kHeaderSize = 16;                                             // type, receiver index, counter
 constexpr size_t kTagSize = kAeadTagSize;
 constexpr uint32_t kMessageData = 4;
 constexpr uint32_t kPadding = 16;
 
 constexpr int32_t kFlagCanSend = 1, kFlagCanReceive = 2, kFlagReceived = 4, kFlagSendExhausted = 8;
-constexpr size_t kFlagsByte = 8, kLocalIndexByte = 12, kRemoteIndexByte = 16, kSendKeyByte = 32, kReceiveKeyByte = 64,
-                 kReplayByte = 96;
+constexpr size_t kFlagsByte = 8, kLocalIndexByte = 12, kRemoteIndexByte = 16, kSendKeyByte = 32, kReceiveKeyByte = 64, kReplayByte = 96;
 
 int32_t* Word(uint8_t* region, size_t byte) { return reinterpret_cast<int32_t*>(region + byte); }
 int32_t LoadWord(uint8_t* region, size_t byte) { return __atomic_load_n(Word(region, byte), __ATOMIC_SEQ_CST); }
@@ -87,8 +86,7 @@ bool ReplayCheckAndUpdate(uint8_t* window, uint64_t counter) {
   int32_t* lock = reinterpret_cast<int32_t*>(window);
   uint32_t* words = reinterpret_cast<uint32_t*>(window);
   uint32_t* bitmap = words + 4;
-  for (int32_t expected = 0; !__atomic_compare_exchange_n(lock, &expected, 1, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-       expected = 0) {
+  for (int32_t expected = 0; !__atomic_compare_exchange_n(lock, &expected, 1, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); expected = 0) {
     // Another worker holds the window for at most a few hundred stores: spin.
   }
   const uint64_t greatest = uint64_t{words[1]} | uint64_t{words[2]} << 32;
@@ -282,7 +280,8 @@ T* TypedData(const Napi::Value& v, napi_typedarray_type type, size_t minLength, 
   napi_typedarray_type t;
   size_t length = 0;
   void* data = nullptr;
-  if (napi_get_typedarray_info(v.Env(), v, &t, &length, &data, nullptr, nullptr) != napi_ok || t != type || length < minLength) return nullptr;
+  if (napi_get_typedarray_info(v.Env(), v, &t, &length, &data, nullptr, nullptr) != napi_ok || t != type || length < minLength)
+    return nullptr;
   if (byteLength != nullptr) *byteLength = length * sizeof(T);
   return static_cast<T*>(data);
 }
@@ -340,7 +339,8 @@ Napi::Value SealCall(const Napi::CallbackInfo& info) {
   const double mtu = info[8].As<Napi::Number>().DoubleValue();
   if (!(mtu >= 0 && mtu <= 65535)) return Throw(info.Env(), "mtu must be in 0..65535");
   if (*st.ctx == nullptr) return Throw(info.Env(), "OpenSSL's libcrypto does not provide ChaCha20-Poly1305");
-  return Napi::Number::New(info.Env(), static_cast<double>(TransportSealBurst(*st.ctx, AeadCrewSeal, st.scratch, b, static_cast<uint32_t>(mtu))));
+  return Napi::Number::New(info.Env(),
+                           static_cast<double>(TransportSealBurst(*st.ctx, AeadCrewSeal, st.scratch, b, static_cast<uint32_t>(mtu))));
 }
 
 Napi::Value OpenCall(const Napi::CallbackInfo& info) {

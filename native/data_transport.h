@@ -69,16 +69,16 @@ enum TransportStatus : uint8_t {
 };
 
 struct TransportBurst {
-  uint8_t* buffer;             // packet memory
+  uint8_t* buffer;  // packet memory
   size_t bufferSize;
-  const uint32_t* desc;        // 2n: seal: plaintext offset, length; open: message offset, length
+  const uint32_t* desc;  // 2n: seal: plaintext offset, length; open: message offset, length
   size_t n;
-  uint8_t* const* keypairs;    // the burst's distinct keypairs' shared regions (kKeypairSharedBytes each)
+  uint8_t* const* keypairs;  // the burst's distinct keypairs' shared regions (kKeypairSharedBytes each)
   size_t keypairCount;
-  const uint16_t* keypairOf;   // n: index into keypairs (the caller checked it is < keypairCount)
-  int32_t* results;            // n: seal: message length; open: plaintext length; else codes[status]
-  uint8_t* firstReceipt;       // open: n, 1 when this was the first message authenticated with its keypair
-  const int32_t* codes;        // kTransportStatusCount result values
+  const uint16_t* keypairOf;  // n: index into keypairs (the caller checked it is < keypairCount)
+  int32_t* results;           // n: seal: message length; open: plaintext length; else codes[status]
+  uint8_t* firstReceipt;      // open: n, 1 when this was the first message authenticated with its keypair
+  const int32_t* codes;       // kTransportStatusCount result values
 };
 
 // The arrays handed to the AEAD, reused between calls (one per thread).

@@ -3,14 +3,14 @@
 #include <napi.h>
 
 namespace xdpwg {
-void InitXskPort(Napi::Env env, Napi::Object exports);       // xsk_port.cc: AF_XDP port (lport) + UMEM
-void InitUmemShare(Napi::Env env, Napi::Object exports);     // umem_share.cc: shared UMEM memfds and slots (anchor side)
-void InitXdpFilter(Napi::Env env, Napi::Object exports);     // xdp_filter.cc: our BPF filter, attach/detach, XSKMAP
-void InitUdpPort(Napi::Env env, Napi::Object exports);       // udp_port.cc: kernel UDP socket port (recvmmsg/sendmmsg)
-void InitTun(Napi::Env env, Napi::Object exports);           // tun.cc: TUN devices; with tun_queue.cc: TunQueue, burst read/write
-void InitNetlink(Napi::Env env, Napi::Object exports);       // netlink.cc: link/addr/route/neigh
-void InitWaiter(Napi::Env env, Napi::Object exports);        // waiter.cc: poll over fds + eventfd wake
-void InitAeadBurst(Napi::Env env, Napi::Object exports);     // aead_burst.cc: batched ChaCha20-Poly1305 (OpenSSL)
+void InitXskPort(Napi::Env env, Napi::Object exports);    // xsk_port.cc: AF_XDP port (lport) + UMEM
+void InitUmemShare(Napi::Env env, Napi::Object exports);  // umem_share.cc: shared UMEM memfds and slots (anchor side)
+void InitXdpFilter(Napi::Env env, Napi::Object exports);  // xdp_filter.cc: our BPF filter, attach/detach, XSKMAP
+void InitUdpPort(Napi::Env env, Napi::Object exports);    // udp_port.cc: kernel UDP socket port (recvmmsg/sendmmsg)
+void InitTun(Napi::Env env, Napi::Object exports);        // tun.cc: TUN devices; with tun_queue.cc: TunQueue, burst read/write
+void InitNetlink(Napi::Env env, Napi::Object exports);    // netlink.cc: link/addr/route/neigh
+void InitWaiter(Napi::Env env, Napi::Object exports);     // waiter.cc: poll over fds + eventfd wake
+void InitAeadBurst(Napi::Env env, Napi::Object exports);  // aead_burst.cc: batched ChaCha20-Poly1305 (OpenSSL)
 struct AeadBurstContext;
 // data_transport.cc: WireGuard data messages sealed/opened a burst per call; called by InitAeadBurst with its context.
 void InitDataTransport(Napi::Env env, Napi::Object exports, AeadBurstContext* const* ctx);

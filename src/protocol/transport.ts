@@ -30,6 +30,13 @@
  * The inner-packet checks that follow decryption (IP length against the
  * plaintext, source address against allowed IPs) belong to the receive path.
  *
+ * With the native AEAD backend these steps run in C, the whole burst in one
+ * call (native/data_transport.h, the backend's wholeBurst): the daemon's
+ * threads use that. The JavaScript below is the same algorithm: the fallback
+ * without the addon, and the reference the tests compare the native call
+ * with (test/unit/transport-native.test.ts); XDPWG_DATA_TRANSPORT=js selects
+ * it in the daemon.
+ *
  * Threading: a DataTransport (and its bursts) belongs to one thread; the
  * keypairs' shared buffers may be used by several threads at once.
  */
@@ -40,6 +47,7 @@ import { KEY_LENGTH } from '../crypto/bytes.js';
 import { AeadBurst, AeadStatus, nodeCryptoAeadBurst, type AeadBurstBackend } from '../crypto/aead-burst.js';
 import { KeypairFlag, type KeypairShared } from './keypair.js';
 import { counterIsExhausted } from './replay-window.js';
+import type { NativeTransportBurstFn } from '../native/binding.js';
 
 /**
  * Why a message was not sealed or opened (src/packet/drop-reasons.ts, the
@@ -165,6 +173,23 @@ export class DataBurst {
     return i;
   }
 
+  /** Runs the burst through the native whole burst `fn` (seal: last = the MTU; open: firstReceipt), then forgets its keypairs. */
+  runWhole<Last>(fn: NativeTransportBurstFn<Last>, last: Last): number {
+    const done = fn(
+      this.buffer,
+      this.desc,
+      this.count,
+      this.regions,
+      this.keypairCount,
+      this.keypairOf,
+      this.result,
+      TRANSPORT_CODES,
+      last,
+    );
+    this.forgetKeypairs();
+    return done;
+  }
+
   /** Drops the burst's references to its keypairs (a retired one is not kept alive by a quiet worker). */
   forgetKeypairs(): void {
     for (let k = 0; k < this.keypairCount; k++) {
@@ -218,9 +243,7 @@ export class DataTransport {
   sealBurst(burst: DataBurst, mtu: number): number {
     const whole = this.backend.wholeBurst;
     if (whole) {
-      const sealed = whole.seal(burst.buffer, burst.desc, burst.count, burst.regions, burst.keypairCount, burst.keypairOf, burst.result, TRANSPORT_CODES, mtu);
-      burst.forgetKeypairs();
-      return sealed;
+      return burst.runWhole(whole.seal, mtu);
     }
     const buffer = burst.buffer;
     // 1–2. Per-packet checks and padding.
@@ -312,9 +335,7 @@ export class DataTransport {
   openBurst(burst: DataBurst): number {
     const whole = this.backend.wholeBurst;
     if (whole) {
-      const accepted = whole.open(burst.buffer, burst.desc, burst.count, burst.regions, burst.keypairCount, burst.keypairOf, burst.result, TRANSPORT_CODES, burst.firstReceipt);
-      burst.forgetKeypairs();
-      return accepted;
+      return burst.runWhole(whole.open, burst.firstReceipt);
     }
     const buffer = burst.buffer;
     const aead = burst.aead;
