@@ -3,7 +3,8 @@
 # in a debug build with its assertions live).
 #
 #   test/native/run-aead-burst-asan.sh           harnesses only, ASan+UBSan: native/aead_burst.cc's
-#                                                 core + test/native/aead_burst_harness.cc, and
+#                                                 core + test/native/aead_burst_harness.cc,
+#                                                 native/data_transport.cc's + data_transport_harness.cc, and
 #                                                 native/libxdp_diag.cc + libxdp_diag_harness.cc
 #                                                 (one print hook, collectors on two threads)
 #   test/native/run-aead-burst-asan.sh --addon   also: the whole addon built with XDPWG_ASAN=1
@@ -28,6 +29,11 @@ trap 'rm -rf "$scratch"' EXIT
 g++ -std=c++17 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
   -Wall -Wextra -DXDPWG_AEAD_CORE_ONLY \
   "$repo/native/aead_burst.cc" "$repo/test/native/aead_burst_harness.cc" -lcrypto -lsodium -o "$scratch/harness"
+g++ -std=c++17 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+  -Wall -Wextra -DXDPWG_AEAD_CORE_ONLY \
+  "$repo/native/data_transport.cc" "$repo/native/aead_burst.cc" "$repo/test/native/data_transport_harness.cc" \
+  -lcrypto -lsodium -lpthread -o "$scratch/data-transport-harness"
+"$scratch/data-transport-harness"
 "$scratch/harness"
 g++ -std=c++17 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
   -Wall -Wextra "$repo/native/libxdp_diag.cc" "$repo/test/native/libxdp_diag_harness.cc" -lxdp -lbpf -lpthread \
