@@ -306,10 +306,16 @@ export class Receiver {
 
   // ------------------------------------------------------------ 7. TUN write
 
+  /** Packets written into the TUN since the worker last cleared it (worker.ts iterate: once per wake). */
+  tunWritten = 0;
+
   private writeToTun(ab: ArrayBuffer, written: number): void {
     const s = this.s;
     const w = s.tun.writeBurst(ab, s.scratch.tunDesc, written);
     if (w < 0) s.fatal(`TUN write failed (errno ${-w}): the interface is gone`);
-    else if (w < written) s.drops.count('tun-write-failed', written - w);
+    else {
+      this.tunWritten += w;
+      if (w < written) s.drops.count('tun-write-failed', written - w);
+    }
   }
 }

@@ -80,6 +80,8 @@ export class Sender {
    * queue's native state, which poll cannot see, so read again before sleeping.
    */
   tunMore = false;
+  /** Packets the last send() read from the TUN (0: it found none). */
+  lastRead = 0;
 
   constructor(private readonly s: WorkerState) {
     this.pool = s.udp;
@@ -99,6 +101,7 @@ export class Sender {
   send(now = Date.now()): boolean {
     this.forPeers = false;
     const n = this.readTun();
+    this.lastRead = n > 0 ? n : 0;
     if (n <= 0) return n === 0;
     const jobs = this.routeToPeers(n, now);
     // Packets for no peer (a fresh interface's router solicitations) are not traffic: a quiet worker

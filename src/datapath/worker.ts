@@ -34,6 +34,7 @@ import { Receiver } from './receive.js';
 import { Sender } from './send.js';
 import { bulkMinRun, type TxPathSetting } from './tx-path.js';
 import { spinAfter } from './spin.js';
+import { AnswerRead } from './answer-read.js';
 import { workerThreadName } from '../native/thread-roles.js';
 
 export type { WorkerInit } from './worker-state.js';
@@ -55,6 +56,8 @@ export class Worker {
   /** Announces when this worker may hold copies of transport keys (W1/W3 of key-retirement.ts). */
   private readonly epoch: WorkerEpoch;
   private lastStatsMs = 0;
+  /** Whether to read the TUN right after writing into it (answer-read.ts). */
+  private readonly answerRead = new AnswerRead(process.env['XDPWG_ANSWER_READ'] !== '0');
   /** After a burst that moved packets, how long the next wait spins first (spin.ts). */
   private spin = 0;
   /** Gives this thread's spare memory back once it has gone quiet (src/native/idle-memory.ts). */
@@ -154,12 +157,16 @@ export class Worker {
     if (s.stopping) return true;
     // Level-triggered: keep going while any side has work; the wait
     // returns at once when something is still readable.
+    this.receiver.tunWritten = 0;
     if (ready & 1 || udpMore) this.receiver.readSocket(now);
     for (let i = 0; i < s.xsks.length; i++) if (ready & (4 << i)) this.receiver.readXsk(s.xsks[i]!, now);
+    // What this wake wrote into the TUN may have been answered already (answer-read.ts).
+    const answer = (ready & 2) === 0 && !this.sender.tunMore && this.receiver.tunWritten > 0 && this.answerRead.shouldTry();
     // TUN offload: segments of a super packet may wait in native state, unseen by poll.
     let tunForPeers = false;
-    if (ready & 2 || this.sender.tunMore) {
+    if (ready & 2 || this.sender.tunMore || answer) {
       if (!this.sender.send(now)) return false;
+      if (answer) this.answerRead.found(this.sender.lastRead);
       tunForPeers = this.sender.forPeers;
     }
     // Activity: a control message, anything from the wire (a flood too: its memory goes back once it

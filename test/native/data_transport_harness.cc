@@ -76,14 +76,17 @@ struct Burst {
   TransportBurst View(Exact& buf) {
     results.assign(of.size(), 0);
     first.assign(of.size(), 0);
-    return TransportBurst{buf.p, buf.size, desc.data(), of.size(), keypairs.data(), keypairs.size(), of.data(), results.data(), first.data(), codes};
+    return TransportBurst{buf.p,           buf.size,  desc.data(),    of.size(),    keypairs.data(),
+                          keypairs.size(), of.data(), results.data(), first.data(), codes};
   }
 };
 
 size_t Seal(AeadBurstContext* ctx, TransportScratch& s, Exact& buf, Burst& b, uint32_t mtu = 1420) {
   return TransportSealBurst(ctx, AeadSealBurst, s, b.View(buf), mtu);
 }
-size_t Open(AeadBurstContext* ctx, TransportScratch& s, Exact& buf, Burst& b) { return TransportOpenBurst(ctx, AeadOpenBurst, s, b.View(buf)); }
+size_t Open(AeadBurstContext* ctx, TransportScratch& s, Exact& buf, Burst& b) {
+  return TransportOpenBurst(ctx, AeadOpenBurst, s, b.View(buf));
+}
 
 void TestEdgesOfTheBuffer(AeadBurstContext* ctx) {
   TransportScratch s;
@@ -158,7 +161,7 @@ void TestReplayWindowJumps() {
   CHECK(ReplayCheckAndUpdate(w.p, 0));
   CHECK(!ReplayCheckAndUpdate(w.p, 0));
   CHECK(ReplayCheckAndUpdate(w.p, uint64_t{1} << 40));  // far ahead: the whole bitmap cleared
-  CHECK(!ReplayCheckAndUpdate(w.p, 5));                  // far behind
+  CHECK(!ReplayCheckAndUpdate(w.p, 5));                 // far behind
   CHECK(ReplayCheckAndUpdate(w.p, (uint64_t{1} << 40) - 32704));
   CHECK(!ReplayCheckAndUpdate(w.p, (uint64_t{1} << 40) - 32705));
   CHECK(!ReplayCheckAndUpdate(w.p, kReject));
