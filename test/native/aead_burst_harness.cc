@@ -13,6 +13,7 @@
 // Every check runs once per AeadBackend (auto, OpenSSL only, libsodium only),
 // and TestBackendsAgree seals with one implementation and opens with the other.
 #include "../../native/aead_burst.h"
+#include "harness_check.h"
 
 #include <algorithm>
 #include <chrono>
@@ -26,16 +27,6 @@
 using namespace xdpwg;
 
 namespace {
-
-int failures = 0;
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                          \
-    }                                                                      \
-  } while (0)
 
 std::vector<uint8_t> Hex(const char* s) {
   std::vector<uint8_t> out;
@@ -403,8 +394,8 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "--bench") == 0) Bench(ctx);
   if (argc > 1 && std::strcmp(argv[1], "--cold") == 0) BenchCold(ctx);
   AeadBurstContextFree(ctx);
-  if (failures) {
-    std::fprintf(stderr, "%d check(s) failed\n", failures);
+  if (harness_failures) {
+    std::fprintf(stderr, "%d check(s) failed\n", harness_failures);
     return 1;
   }
   std::printf("aead_burst harness: all checks passed\n");

@@ -8,6 +8,7 @@
 //
 //   data_transport_harness   run the checks; exit 0 when all pass
 #include "../../native/data_transport.h"
+#include "harness_check.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -19,16 +20,6 @@
 using namespace xdpwg;
 
 namespace {
-
-int failures = 0;
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                          \
-    }                                                                      \
-  } while (0)
 
 constexpr uint64_t kReject = ~uint64_t{0} - (uint64_t{1} << 13);
 
@@ -216,8 +207,8 @@ int main() {
   TestReplayWindowJumps();
   TestTwoThreadsOneKeypair();
   AeadBurstContextFree(ctx);
-  if (failures > 0) {
-    std::fprintf(stderr, "data_transport_harness: %d check(s) failed\n", failures);
+  if (harness_failures > 0) {
+    std::fprintf(stderr, "data_transport_harness: %d check(s) failed\n", harness_failures);
     return 1;
   }
   std::printf("data_transport_harness: all checks passed\n");
