@@ -69,8 +69,7 @@ export class KeypairShared {
   readonly receiveKey: Uint8Array;
   /** The receive replay window (in the buffer). */
   readonly replay: ReplayWindow;
-  /** The whole buffer as bytes: what the native transport reads (native/data_transport.h has the layout too). */
-  readonly region: Uint8Array;
+  private regionView: Uint8Array | undefined;
   private readonly counter: BigUint64Array;
   private readonly words: Int32Array;
 
@@ -86,7 +85,15 @@ export class KeypairShared {
     this.sendKey = new Uint8Array(sab, SEND_KEY_BYTE, KEY_LENGTH);
     this.receiveKey = new Uint8Array(sab, RECEIVE_KEY_BYTE, KEY_LENGTH);
     this.replay = new ReplayWindow(sab, REPLAY_BYTE);
-    this.region = new Uint8Array(sab);
+  }
+
+  /**
+   * The whole buffer as bytes: what the native transport reads (native/data_transport.h has the
+   * layout too). Made on first use: a thread wraps every keypair of every peer with a session, but
+   * reads regions only of those it seals or opens with (a view is ~100 bytes per keypair and thread).
+   */
+  get region(): Uint8Array {
+    return (this.regionView ??= new Uint8Array(this.buffer));
   }
 
   /** The receiver index peers write on data messages to us. */
