@@ -261,6 +261,7 @@ size_t TransportOpenBurst(AeadBurstContext* ctx, AeadRunFn run, TransportScratch
 // keypairs is a reused array of which the first keypairCount entries count.
 // A wrong argument shape throws (a programming error); packets never do.
 #include "aead_crew.h"
+#include "byte_args.h"
 #include "modules.h"
 
 namespace xdpwg {
@@ -284,11 +285,6 @@ T* TypedData(const Napi::Value& v, napi_typedarray_type type, size_t minLength, 
     return nullptr;
   if (byteLength != nullptr) *byteLength = length * sizeof(T);
   return static_cast<T*>(data);
-}
-
-Napi::Value Throw(Napi::Env env, const char* msg) {
-  Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
-  return env.Undefined();
 }
 
 // The arguments both calls share; a message when one has the wrong shape.
@@ -334,11 +330,11 @@ const char* ParseBurst(const Napi::CallbackInfo& info, TransportEnvState& st, Tr
 Napi::Value SealCall(const Napi::CallbackInfo& info) {
   auto& st = *static_cast<TransportEnvState*>(info.Data());
   TransportBurst b{};
-  if (const char* msg = ParseBurst(info, st, &b)) return Throw(info.Env(), msg);
-  if (!info[8].IsNumber()) return Throw(info.Env(), "mtu must be a number");
+  if (const char* msg = ParseBurst(info, st, &b)) return FailUsage(info.Env(), msg);
+  if (!info[8].IsNumber()) return FailUsage(info.Env(), "mtu must be a number");
   const double mtu = info[8].As<Napi::Number>().DoubleValue();
-  if (!(mtu >= 0 && mtu <= 65535)) return Throw(info.Env(), "mtu must be in 0..65535");
-  if (*st.ctx == nullptr) return Throw(info.Env(), "OpenSSL's libcrypto does not provide ChaCha20-Poly1305");
+  if (!(mtu >= 0 && mtu <= 65535)) return FailUsage(info.Env(), "mtu must be in 0..65535");
+  if (*st.ctx == nullptr) return FailUsage(info.Env(), "OpenSSL's libcrypto does not provide ChaCha20-Poly1305");
   return Napi::Number::New(info.Env(),
                            static_cast<double>(TransportSealBurst(*st.ctx, AeadCrewSeal, st.scratch, b, static_cast<uint32_t>(mtu))));
 }
@@ -346,10 +342,10 @@ Napi::Value SealCall(const Napi::CallbackInfo& info) {
 Napi::Value OpenCall(const Napi::CallbackInfo& info) {
   auto& st = *static_cast<TransportEnvState*>(info.Data());
   TransportBurst b{};
-  if (const char* msg = ParseBurst(info, st, &b)) return Throw(info.Env(), msg);
+  if (const char* msg = ParseBurst(info, st, &b)) return FailUsage(info.Env(), msg);
   b.firstReceipt = TypedData<uint8_t>(info[8], napi_uint8_array, b.n);
-  if (b.firstReceipt == nullptr) return Throw(info.Env(), "firstReceipt must be a Uint8Array of at least n entries");
-  if (*st.ctx == nullptr) return Throw(info.Env(), "OpenSSL's libcrypto does not provide ChaCha20-Poly1305");
+  if (b.firstReceipt == nullptr) return FailUsage(info.Env(), "firstReceipt must be a Uint8Array of at least n entries");
+  if (*st.ctx == nullptr) return FailUsage(info.Env(), "OpenSSL's libcrypto does not provide ChaCha20-Poly1305");
   return Napi::Number::New(info.Env(), static_cast<double>(TransportOpenBurst(*st.ctx, AeadCrewOpen, st.scratch, b)));
 }
 
